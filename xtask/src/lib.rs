@@ -1,0 +1,78 @@
+//! The venus-rs code generator: pinned registry XML -> checked model -> Rust.
+//!
+//! Layers: [`registry`] reads the XML as written; [`model`] filters it to one protocol level
+//! and reduces every member to its wire shape, using the quirks in [`special`] (the only
+//! per-command/per-struct table); [`emit`] renders the model as Rust source for
+//! `crates/venus-protocol/src/generated/`.
+
+pub mod emit;
+pub mod model;
+pub mod names;
+pub mod registry;
+pub mod special;
+
+use std::path::Path;
+
+/// The five input files of one protocol level.
+pub struct Inputs {
+    pub vk_xml: String,
+    pub serialization_xml: String,
+    pub venus_xml: String,
+    pub commands_tsv: String,
+    pub extensions_tsv: String,
+}
+
+impl Inputs {
+    /// Reads `xml/{vk.xml,VK_EXT_command_serialization.xml,VK_MESA_venus_protocol.xml}` and
+    /// `derived/{commands,extensions}.tsv` under `root` (file names of the TSVs as given).
+    pub fn read(root: &Path, commands_tsv: &str, extensions_tsv: &str) -> Result<Self, String> {
+        let rd = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+        Ok(Inputs {
+            vk_xml: rd(&root.join("xml/vk.xml"))?,
+            serialization_xml: rd(&root.join("xml/VK_EXT_command_serialization.xml"))?,
+            venus_xml: rd(&root.join("xml/VK_MESA_venus_protocol.xml"))?,
+            commands_tsv: rd(&root.join("derived").join(commands_tsv))?,
+            extensions_tsv: rd(&root.join("derived").join(extensions_tsv))?,
+        })
+    }
+}
+
+fn tsv_rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').collect())
+}
+
+/// Builds the checked model from the inputs.
+pub fn build_model(inputs: &Inputs) -> Result<model::Model, String> {
+    let mut reg = registry::Registry::default();
+    reg.load("vk.xml", &inputs.vk_xml).map_err(|e| e.to_string())?;
+    reg.load("VK_EXT_command_serialization.xml", &inputs.serialization_xml)
+        .map_err(|e| e.to_string())?;
+    reg.load("VK_MESA_venus_protocol.xml", &inputs.venus_xml)
+        .map_err(|e| e.to_string())?;
+    let mut cmds = Vec::new();
+    for r in tsv_rows(&inputs.commands_tsv) {
+        let id = r.first().and_then(|x| x.parse().ok()).ok_or("bad command row")?;
+        let name = r.get(1).ok_or("bad command row")?.to_string();
+        let aliases = r
+            .get(2)
+            .map(|a| a.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        cmds.push(model::CommandRow { id, name, aliases });
+    }
+    let mut exts = Vec::new();
+    for r in tsv_rows(&inputs.extensions_tsv) {
+        exts.push(model::ExtensionRow {
+            name: r.first().ok_or("bad extension row")?.to_string(),
+            number: r.get(1).and_then(|x| x.parse().ok()).ok_or("bad extension row")?,
+            spec_version: r.get(2).and_then(|x| x.parse().ok()).ok_or("bad extension row")?,
+        });
+    }
+    model::build(&reg, &exts, &cmds)
+}
+
+/// Generates every output file as (relative path, contents).
+pub fn generate(inputs: &Inputs) -> Result<Vec<(String, String)>, String> {
+    emit::emit(&build_model(inputs)?)
+}
