@@ -219,6 +219,7 @@ impl<'m> Cx<'m> {
             w!(s, "/// `{}` ({} bytes on the wire).", b.name, if b.wide { 8 } else { 4 });
             w!(s, "#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(transparent)]\npub struct {rn}(pub {inner});");
             w!(s, "crate::wire::scalar_newtype!({rn}, {inner});");
+            w!(s, "crate::wire::flags_ops!({rn});");
             let mut seen = BTreeSet::new();
             let mut body = String::new();
             for (vn, val) in &b.bits {
@@ -986,8 +987,8 @@ impl<'m> Cx<'m> {
         for u in m.unions.values() {
             let rn = type_name(&u.name);
             let lt = if u.needs_lifetime { "<'a>" } else { "" };
-            w!(s, "impl<'a> Random<'a> for {rn}{lt} {{\n    fn random(g: &mut Gen<'a>) -> Self {{");
-            w!(s, "        match g.below({}) {{", u.members.len());
+            w!(s, "impl<'a> Random<'a> for {rn}{lt} {{\n    fn random(rng: &mut Gen<'a>) -> Self {{");
+            w!(s, "        match rng.below({}) {{", u.members.len());
             for (i, mm) in u.members.iter().enumerate() {
                 let mut body = String::new();
                 let v = self.random_member(&mut body, mm, &[mm], "", Ctx::Struct);
@@ -1003,23 +1004,23 @@ impl<'m> Cx<'m> {
         // Ext
         let exts: Vec<&Struct> = m.structs.values().filter(|s| s.is_extender).collect();
         w!(s, "/// A random chain of up to three links allowed after `allowed` (sTypes).");
-        w!(s, "pub fn random_chain<'a>(g: &mut Gen<'a>, allowed: &[i32]) -> Chain<'a> {{");
-        w!(s, "    if allowed.is_empty() || g.depth() > 2 {{\n        return None;\n    }}");
-        w!(s, "    let links = g.below(4);\n    let mut next: Chain<'a> = None;");
-        w!(s, "    for _ in 0..links {{\n        let s_type = allowed[g.below(allowed.len())];\n        let link = random_link(g, s_type, next);\n        next = Some(g.alloc(link));\n    }}\n    next\n}}\n");
-        w!(s, "fn random_link<'a>(g: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {{");
-        w!(s, "    g.enter();\n    let link = match s_type {{");
+        w!(s, "pub fn random_chain<'a>(rng: &mut Gen<'a>, allowed: &[i32]) -> Chain<'a> {{");
+        w!(s, "    if allowed.is_empty() || rng.depth() > 2 {{\n        return None;\n    }}");
+        w!(s, "    let links = rng.below(4);\n    let mut next: Chain<'a> = None;");
+        w!(s, "    for _ in 0..links {{\n        let s_type = allowed[rng.below(allowed.len())];\n        let link = random_link(rng, s_type, next);\n        next = Some(rng.alloc(link));\n    }}\n    next\n}}\n");
+        w!(s, "fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {{");
+        w!(s, "    rng.enter();\n    let link = match s_type {{");
         for e in &exts {
             let n = type_name(&e.name);
-            w!(s, "        {} => Ext::{n}({n} {{ p_next: next, ..{n}::random(g) }}),", e.s_type.as_ref().map(|x| x.1).unwrap_or(0));
+            w!(s, "        {} => Ext::{n}({n} {{ p_next: next, ..{n}::random(rng) }}),", e.s_type.as_ref().map(|x| x.1).unwrap_or(0));
         }
         w!(s, "        _ => unreachable!(\"sType {{s_type}} is not an extender\"),");
-        w!(s, "    }};\n    g.leave();\n    link\n}}\n");
+        w!(s, "    }};\n    rng.leave();\n    link\n}}\n");
         for st in m.structs.values() {
             let rn = type_name(&st.name);
             let lt = if st.needs_lifetime { "<'a>" } else { "" };
             let members: Vec<&Member> = st.members.iter().collect();
-            w!(s, "impl<'a> Random<'a> for {rn}{lt} {{\n    fn random(g: &mut Gen<'a>) -> Self {{");
+            w!(s, "impl<'a> Random<'a> for {rn}{lt} {{\n    fn random(rng: &mut Gen<'a>) -> Self {{");
             let mut body = String::new();
             let mut fields = Vec::new();
             if st.s_type.is_some() {
@@ -1028,7 +1029,7 @@ impl<'m> Cx<'m> {
                     .iter()
                     .map(|e| m.structs[e].s_type.as_ref().map(|x| x.1.to_string()).unwrap_or_default())
                     .collect();
-                w!(body, "        let p_next = random_chain(g, &[{}]);", list.join(", "));
+                w!(body, "        let p_next = random_chain(rng, &[{}]);", list.join(", "));
                 fields.push("p_next".to_string());
             }
             self.random_prelude(&mut body, &members, &st.name);
@@ -1047,7 +1048,7 @@ impl<'m> Cx<'m> {
             let n = command_name(&c.name);
             let lt = if c.needs_lifetime { "<'a>" } else { "" };
             let members: Vec<&Member> = c.params.iter().map(|p| &p.member).collect();
-            w!(s, "impl<'a> Random<'a> for {n}Args{lt} {{\n    fn random(g: &mut Gen<'a>) -> Self {{");
+            w!(s, "impl<'a> Random<'a> for {n}Args{lt} {{\n    fn random(rng: &mut Gen<'a>) -> Self {{");
             let mut body = String::new();
             let mut fields = Vec::new();
             self.random_prelude(&mut body, &members, &c.name);
@@ -1063,11 +1064,11 @@ impl<'m> Cx<'m> {
             w!(s, "        Self {{ {} }}\n    }}\n}}\n", fields.join(", "));
             // reply
             let rlt = if self.reply_needs_lifetime(c) { "<'a>" } else { "" };
-            w!(s, "impl<'a> Random<'a> for {n}Reply{rlt} {{\n    fn random(g: &mut Gen<'a>) -> Self {{");
-            w!(s, "        let args = {n}Args::random(g);");
+            w!(s, "impl<'a> Random<'a> for {n}Reply{rlt} {{\n    fn random(rng: &mut Gen<'a>) -> Self {{");
+            w!(s, "        let args = {n}Args::random(rng);");
             let mut rf = Vec::new();
             if c.ret.is_some() {
-                rf.push("ret: g.random()".to_string());
+                rf.push("ret: rng.random()".to_string());
             }
             for p in c.params.iter().filter(|p| p.dir != Dir::In) {
                 let f = field_name(&p.member.name);
@@ -1077,17 +1078,17 @@ impl<'m> Cx<'m> {
         }
         // by-id helpers
         w!(s, "/// A random request for command id `id`, or `None` if the id has no encoding.");
-        w!(s, "pub fn random_command<'a>(g: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {{\n    Some(match id {{");
+        w!(s, "pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {{\n    Some(match id {{");
         for c in m.commands.iter().filter(|c| c.encoding.is_ok()) {
             let n = command_name(&c.name);
-            w!(s, "        {} => Command::{n}({n}Args::random(g)),", c.id);
+            w!(s, "        {} => Command::{n}({n}Args::random(rng)),", c.id);
         }
         w!(s, "        _ => return None,\n    }})\n}}\n");
         w!(s, "/// A random reply for command id `id`, or `None` if the id has no encoding.");
-        w!(s, "pub fn random_reply<'a>(g: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {{\n    Some(match id {{");
+        w!(s, "pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {{\n    Some(match id {{");
         for c in m.commands.iter().filter(|c| c.encoding.is_ok()) {
             let n = command_name(&c.name);
-            w!(s, "        {} => Reply::{n}({n}Reply::random(g)),", c.id);
+            w!(s, "        {} => Reply::{n}({n}Reply::random(rng)),", c.id);
         }
         w!(s, "        _ => return None,\n    }})\n}}\n");
         Ok(s)
@@ -1100,7 +1101,7 @@ impl<'m> Cx<'m> {
             if let Some(len) = crate::model::shape_len(&mm.shape) {
                 if let Some(r) = len.as_simple() {
                     if done.insert(r.to_string()) {
-                        w!(out, "        let n_{} = g.len();", field_name(r));
+                        w!(out, "        let n_{} = rng.len();", field_name(r));
                     }
                 }
             }
@@ -1115,8 +1116,8 @@ impl<'m> Cx<'m> {
         let small = m.small || self.small.contains(&(owner.to_string(), m.name.clone()));
         let elem_rand = |e: &Elem| -> String {
             match e {
-                Elem::Struct(x) | Elem::Union(x) => format!("{}::random(g)", type_name(x)),
-                _ => "g.random()".into(),
+                Elem::Struct(x) | Elem::Union(x) => format!("{}::random(rng)", type_name(x)),
+                _ => "rng.random()".into(),
             }
         };
         let count_of = |l: &LenExpr| -> String {
@@ -1136,15 +1137,15 @@ impl<'m> Cx<'m> {
                     }
                 } else if small {
                     match e {
-                        Elem::Scalar(s) => format!("g.small() as {}", scalar_ty(*s)),
-                        _ => format!("{}(g.small() as _)", self.elem_ty(e)),
+                        Elem::Scalar(s) => format!("rng.small() as {}", scalar_ty(*s)),
+                        _ => format!("{}(rng.small() as _)", self.elem_ty(e)),
                     }
                 } else {
                     elem_rand(e)
                 }
             }
             Shape::FixedArray(e, _) => format!("core::array::from_fn(|_| {})", elem_rand(e)),
-            Shape::CharArray(_) => "g.chars()".into(),
+            Shape::CharArray(_) => "rng.chars()".into(),
             Shape::Ptr { elem, optional } => {
                 let inner = if simple_target {
                     format!("n_{} as _", field_name(&m.name))
@@ -1152,20 +1153,20 @@ impl<'m> Cx<'m> {
                     elem_rand(elem)
                 };
                 if ctx == Ctx::Param && !optional {
-                    format!("{{ let v = {inner}; g.alloc(v) }}")
+                    format!("{{ let v = {inner}; rng.alloc(v) }}")
                 } else if simple_target {
-                    format!("{{ let v = {inner}; Some(&*g.alloc(v)) }}")
+                    format!("{{ let v = {inner}; Some(&*rng.alloc(v)) }}")
                 } else {
-                    format!("g.maybe(|g| {inner})")
+                    format!("rng.maybe(|rng| {inner})")
                 }
             }
             Shape::Array { elem, len, null_unchecked, .. } => {
                 let n = count_of(len);
-                format!("g.array({n}, {null_unchecked}, |g| {})", elem_rand(elem))
+                format!("rng.array({n}, {null_unchecked}, |rng| {})", elem_rand(elem))
             }
-            Shape::Blob { len, null_unchecked } => format!("g.array({}, {null_unchecked}, |g| g.random())", count_of(len)),
-            Shape::Str => "g.maybe_str()".into(),
-            Shape::StrArray { len, null_unchecked } => format!("g.array({}, {null_unchecked}, |g| g.maybe_str())", count_of(len)),
+            Shape::Blob { len, null_unchecked } => format!("rng.array({}, {null_unchecked}, |rng| rng.random())", count_of(len)),
+            Shape::Str => "rng.maybe_str()".into(),
+            Shape::StrArray { len, null_unchecked } => format!("rng.array({}, {null_unchecked}, |rng| rng.maybe_str())", count_of(len)),
         }
     }
 }

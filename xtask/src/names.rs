@@ -2,6 +2,10 @@
 
 /// `VkBufferCreateInfo` -> `BufferCreateInfo`.
 pub fn type_name(vk: &str) -> String {
+    // `Result` would shadow `std::result::Result` in every glob import.
+    if vk == "VkResult" {
+        return vk.to_string();
+    }
     vk.strip_prefix("Vk").unwrap_or(vk).to_string()
 }
 

@@ -22,7 +22,7 @@ pub mod wire;
 
 pub use error::{DecodeError, ErrorKind};
 pub use generated::commands::{Command, CommandInfo, CommandType, Reply, COMMANDS};
-pub use generated::{handles, structs, types};
+pub use generated::{commands, handles, structs, types};
 pub use wire::{Arena, Chain, ChainNode, Decoder, Encoder, Handle, Id, Str};
 
 /// Bit 0 of the command flags: the guest wants a reply.

@@ -140,6 +140,52 @@ macro_rules! scalar_newtype {
 }
 pub(crate) use scalar_newtype;
 
+/// Bit operations for a generated bitmask newtype.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! flags_ops {
+    ($t:ident) => {
+        impl $t {
+            /// No bit set.
+            pub const fn empty() -> Self {
+                $t(0)
+            }
+            /// Every bit of `other` is set in `self`.
+            pub const fn contains(self, other: Self) -> bool {
+                self.0 & other.0 == other.0
+            }
+            /// Some bit of `other` is set in `self`.
+            pub const fn intersects(self, other: Self) -> bool {
+                self.0 & other.0 != 0
+            }
+        }
+        impl core::ops::BitOr for $t {
+            type Output = Self;
+            fn bitor(self, o: Self) -> Self {
+                $t(self.0 | o.0)
+            }
+        }
+        impl core::ops::BitOrAssign for $t {
+            fn bitor_assign(&mut self, o: Self) {
+                self.0 |= o.0;
+            }
+        }
+        impl core::ops::BitAnd for $t {
+            type Output = Self;
+            fn bitand(self, o: Self) -> Self {
+                $t(self.0 & o.0)
+            }
+        }
+        impl core::ops::Not for $t {
+            type Output = Self;
+            fn not(self) -> Self {
+                $t(!self.0)
+            }
+        }
+    };
+}
+pub(crate) use flags_ops;
+
 /// A value that a length expression can use (counts, sizes, enums read as unsigned).
 pub trait AsLen {
     fn as_len(&self) -> u64;

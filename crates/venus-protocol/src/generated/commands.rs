@@ -924,7 +924,7 @@ impl<'a> CreateInstanceArgs<'a> {
 /// Reply of `vkCreateInstance`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateInstanceReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_instance: &'a Id<handles::Instance>,
 }
 
@@ -1023,7 +1023,7 @@ impl<'a> EnumeratePhysicalDevicesArgs<'a> {
 /// Reply of `vkEnumeratePhysicalDevices`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumeratePhysicalDevicesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_physical_device_count: &'a u32,
     pub p_physical_devices: &'a [Id<handles::PhysicalDevice>],
 }
@@ -1212,7 +1212,7 @@ impl<'a> GetPhysicalDeviceImageFormatPropertiesArgs<'a> {
 /// Reply of `vkGetPhysicalDeviceImageFormatProperties`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetPhysicalDeviceImageFormatPropertiesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_image_format_properties: &'a ImageFormatProperties,
 }
 
@@ -1451,7 +1451,7 @@ impl<'a> CreateDeviceArgs<'a> {
 /// Reply of `vkCreateDevice`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateDeviceReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_device: &'a Id<handles::Device>,
 }
 
@@ -1553,7 +1553,7 @@ impl<'a> EnumerateInstanceExtensionPropertiesArgs<'a> {
 /// Reply of `vkEnumerateInstanceExtensionProperties`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumerateInstanceExtensionPropertiesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_property_count: &'a u32,
     pub p_properties: &'a [ExtensionProperties],
 }
@@ -1626,7 +1626,7 @@ impl<'a> EnumerateDeviceExtensionPropertiesArgs<'a> {
 /// Reply of `vkEnumerateDeviceExtensionProperties`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumerateDeviceExtensionPropertiesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_property_count: &'a u32,
     pub p_properties: &'a [ExtensionProperties],
 }
@@ -1691,7 +1691,7 @@ impl<'a> EnumerateInstanceLayerPropertiesArgs<'a> {
 /// Reply of `vkEnumerateInstanceLayerProperties`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumerateInstanceLayerPropertiesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_property_count: &'a u32,
     pub p_properties: &'a [LayerProperties],
 }
@@ -1760,7 +1760,7 @@ impl<'a> EnumerateDeviceLayerPropertiesArgs<'a> {
 /// Reply of `vkEnumerateDeviceLayerProperties`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumerateDeviceLayerPropertiesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_property_count: &'a u32,
     pub p_properties: &'a [LayerProperties],
 }
@@ -1889,7 +1889,7 @@ impl<'a> QueueSubmitArgs<'a> {
 /// Reply of `vkQueueSubmit`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueueSubmitReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> QueueSubmitReply {
@@ -1928,7 +1928,7 @@ impl<'a> QueueWaitIdleArgs {
 /// Reply of `vkQueueWaitIdle`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueueWaitIdleReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> QueueWaitIdleReply {
@@ -1967,7 +1967,7 @@ impl<'a> DeviceWaitIdleArgs {
 /// Reply of `vkDeviceWaitIdle`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DeviceWaitIdleReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> DeviceWaitIdleReply {
@@ -2026,7 +2026,7 @@ impl<'a> AllocateMemoryArgs<'a> {
 /// Reply of `vkAllocateMemory`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AllocateMemoryReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_memory: &'a Id<handles::DeviceMemory>,
 }
 
@@ -2168,7 +2168,7 @@ impl<'a> FlushMappedMemoryRangesArgs<'a> {
 /// Reply of `vkFlushMappedMemoryRanges`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FlushMappedMemoryRangesReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> FlushMappedMemoryRangesReply {
@@ -2218,7 +2218,7 @@ impl<'a> InvalidateMappedMemoryRangesArgs<'a> {
 /// Reply of `vkInvalidateMappedMemoryRanges`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InvalidateMappedMemoryRangesReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> InvalidateMappedMemoryRangesReply {
@@ -2321,7 +2321,7 @@ impl<'a> BindBufferMemoryArgs {
 /// Reply of `vkBindBufferMemory`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BindBufferMemoryReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> BindBufferMemoryReply {
@@ -2372,7 +2372,7 @@ impl<'a> BindImageMemoryArgs {
 /// Reply of `vkBindImageMemory`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BindImageMemoryReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> BindImageMemoryReply {
@@ -2696,7 +2696,7 @@ impl<'a> QueueBindSparseArgs<'a> {
 /// Reply of `vkQueueBindSparse`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueueBindSparseReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> QueueBindSparseReply {
@@ -2755,7 +2755,7 @@ impl<'a> CreateFenceArgs<'a> {
 /// Reply of `vkCreateFence`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateFenceReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_fence: &'a Id<handles::Fence>,
 }
 
@@ -2853,7 +2853,7 @@ impl<'a> ResetFencesArgs<'a> {
 /// Reply of `vkResetFences`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResetFencesReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> ResetFencesReply {
@@ -2896,7 +2896,7 @@ impl<'a> GetFenceStatusArgs {
 /// Reply of `vkGetFenceStatus`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetFenceStatusReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> GetFenceStatusReply {
@@ -2951,7 +2951,7 @@ impl<'a> WaitForFencesArgs<'a> {
 /// Reply of `vkWaitForFences`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WaitForFencesReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> WaitForFencesReply {
@@ -3010,7 +3010,7 @@ impl<'a> CreateSemaphoreArgs<'a> {
 /// Reply of `vkCreateSemaphore`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateSemaphoreReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_semaphore: &'a Id<handles::Semaphore>,
 }
 
@@ -3120,7 +3120,7 @@ impl<'a> CreateEventArgs<'a> {
 /// Reply of `vkCreateEvent`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateEventReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_event: &'a Id<handles::Event>,
 }
 
@@ -3214,7 +3214,7 @@ impl<'a> GetEventStatusArgs {
 /// Reply of `vkGetEventStatus`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetEventStatusReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> GetEventStatusReply {
@@ -3257,7 +3257,7 @@ impl<'a> SetEventArgs {
 /// Reply of `vkSetEvent`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SetEventReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> SetEventReply {
@@ -3300,7 +3300,7 @@ impl<'a> ResetEventArgs {
 /// Reply of `vkResetEvent`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResetEventReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> ResetEventReply {
@@ -3359,7 +3359,7 @@ impl<'a> CreateQueryPoolArgs<'a> {
 /// Reply of `vkCreateQueryPool`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateQueryPoolReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_query_pool: &'a Id<handles::QueryPool>,
 }
 
@@ -3477,7 +3477,7 @@ impl<'a> GetQueryPoolResultsArgs<'a> {
 /// Reply of `vkGetQueryPoolResults`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetQueryPoolResultsReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_data: &'a [u8],
 }
 
@@ -3539,7 +3539,7 @@ impl<'a> CreateBufferArgs<'a> {
 /// Reply of `vkCreateBuffer`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateBufferReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_buffer: &'a Id<handles::Buffer>,
 }
 
@@ -3649,7 +3649,7 @@ impl<'a> CreateBufferViewArgs<'a> {
 /// Reply of `vkCreateBufferView`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateBufferViewReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_view: &'a Id<handles::BufferView>,
 }
 
@@ -3759,7 +3759,7 @@ impl<'a> CreateImageArgs<'a> {
 /// Reply of `vkCreateImage`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateImageReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_image: &'a Id<handles::Image>,
 }
 
@@ -3935,7 +3935,7 @@ impl<'a> CreateImageViewArgs<'a> {
 /// Reply of `vkCreateImageView`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateImageViewReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_view: &'a Id<handles::ImageView>,
 }
 
@@ -4045,7 +4045,7 @@ impl<'a> CreateShaderModuleArgs<'a> {
 /// Reply of `vkCreateShaderModule`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateShaderModuleReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_shader_module: &'a Id<handles::ShaderModule>,
 }
 
@@ -4155,7 +4155,7 @@ impl<'a> CreatePipelineCacheArgs<'a> {
 /// Reply of `vkCreatePipelineCache`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreatePipelineCacheReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_pipeline_cache: &'a Id<handles::PipelineCache>,
 }
 
@@ -4262,7 +4262,7 @@ impl<'a> GetPipelineCacheDataArgs<'a> {
 /// Reply of `vkGetPipelineCacheData`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetPipelineCacheDataReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_data_size: &'a u64,
     pub p_data: &'a [u8],
 }
@@ -4324,7 +4324,7 @@ impl<'a> MergePipelineCachesArgs<'a> {
 /// Reply of `vkMergePipelineCaches`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MergePipelineCachesReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> MergePipelineCachesReply {
@@ -4384,7 +4384,7 @@ impl<'a> CreateGraphicsPipelinesArgs<'a> {
 /// Reply of `vkCreateGraphicsPipelines`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateGraphicsPipelinesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_pipelines: &'a [Id<handles::Pipeline>],
 }
 
@@ -4447,7 +4447,7 @@ impl<'a> CreateComputePipelinesArgs<'a> {
 /// Reply of `vkCreateComputePipelines`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateComputePipelinesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_pipelines: &'a [Id<handles::Pipeline>],
 }
 
@@ -4552,7 +4552,7 @@ impl<'a> CreatePipelineLayoutArgs<'a> {
 /// Reply of `vkCreatePipelineLayout`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreatePipelineLayoutReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_pipeline_layout: &'a Id<handles::PipelineLayout>,
 }
 
@@ -4662,7 +4662,7 @@ impl<'a> CreateSamplerArgs<'a> {
 /// Reply of `vkCreateSampler`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateSamplerReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_sampler: &'a Id<handles::Sampler>,
 }
 
@@ -4772,7 +4772,7 @@ impl<'a> CreateDescriptorSetLayoutArgs<'a> {
 /// Reply of `vkCreateDescriptorSetLayout`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateDescriptorSetLayoutReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_set_layout: &'a Id<handles::DescriptorSetLayout>,
 }
 
@@ -4882,7 +4882,7 @@ impl<'a> CreateDescriptorPoolArgs<'a> {
 /// Reply of `vkCreateDescriptorPool`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateDescriptorPoolReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_descriptor_pool: &'a Id<handles::DescriptorPool>,
 }
 
@@ -4980,7 +4980,7 @@ impl<'a> ResetDescriptorPoolArgs {
 /// Reply of `vkResetDescriptorPool`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResetDescriptorPoolReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> ResetDescriptorPoolReply {
@@ -5032,7 +5032,7 @@ impl<'a> AllocateDescriptorSetsArgs<'a> {
 /// Reply of `vkAllocateDescriptorSets`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AllocateDescriptorSetsReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_descriptor_sets: &'a [Id<handles::DescriptorSet>],
 }
 
@@ -5086,7 +5086,7 @@ impl<'a> FreeDescriptorSetsArgs<'a> {
 /// Reply of `vkFreeDescriptorSets`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FreeDescriptorSetsReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> FreeDescriptorSetsReply {
@@ -5204,7 +5204,7 @@ impl<'a> CreateFramebufferArgs<'a> {
 /// Reply of `vkCreateFramebuffer`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateFramebufferReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_framebuffer: &'a Id<handles::Framebuffer>,
 }
 
@@ -5314,7 +5314,7 @@ impl<'a> CreateRenderPassArgs<'a> {
 /// Reply of `vkCreateRenderPass`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateRenderPassReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_render_pass: &'a Id<handles::RenderPass>,
 }
 
@@ -5481,7 +5481,7 @@ impl<'a> CreateCommandPoolArgs<'a> {
 /// Reply of `vkCreateCommandPool`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateCommandPoolReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_command_pool: &'a Id<handles::CommandPool>,
 }
 
@@ -5579,7 +5579,7 @@ impl<'a> ResetCommandPoolArgs {
 /// Reply of `vkResetCommandPool`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResetCommandPoolReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> ResetCommandPoolReply {
@@ -5631,7 +5631,7 @@ impl<'a> AllocateCommandBuffersArgs<'a> {
 /// Reply of `vkAllocateCommandBuffers`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AllocateCommandBuffersReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_command_buffers: &'a [Id<handles::CommandBuffer>],
 }
 
@@ -5731,7 +5731,7 @@ impl<'a> BeginCommandBufferArgs<'a> {
 /// Reply of `vkBeginCommandBuffer`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BeginCommandBufferReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> BeginCommandBufferReply {
@@ -5770,7 +5770,7 @@ impl<'a> EndCommandBufferArgs {
 /// Reply of `vkEndCommandBuffer`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EndCommandBufferReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> EndCommandBufferReply {
@@ -5813,7 +5813,7 @@ impl<'a> ResetCommandBufferArgs {
 /// Reply of `vkResetCommandBuffer`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResetCommandBufferReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> ResetCommandBufferReply {
@@ -8201,7 +8201,7 @@ impl<'a> EnumerateInstanceVersionArgs<'a> {
 /// Reply of `vkEnumerateInstanceVersion`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumerateInstanceVersionReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_api_version: &'a u32,
 }
 
@@ -8259,7 +8259,7 @@ impl<'a> BindBufferMemory2Args<'a> {
 /// Reply of `vkBindBufferMemory2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BindBufferMemory2Reply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> BindBufferMemory2Reply {
@@ -8309,7 +8309,7 @@ impl<'a> BindImageMemory2Args<'a> {
 /// Reply of `vkBindImageMemory2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BindImageMemory2Reply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> BindImageMemory2Reply {
@@ -8526,7 +8526,7 @@ impl<'a> EnumeratePhysicalDeviceGroupsArgs<'a> {
 /// Reply of `vkEnumeratePhysicalDeviceGroups`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnumeratePhysicalDeviceGroupsReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_physical_device_group_count: &'a u32,
     pub p_physical_device_group_properties: &'a [PhysicalDeviceGroupProperties<'a>],
 }
@@ -8959,7 +8959,7 @@ impl<'a> GetPhysicalDeviceImageFormatProperties2Args<'a> {
 /// Reply of `vkGetPhysicalDeviceImageFormatProperties2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetPhysicalDeviceImageFormatProperties2Reply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_image_format_properties: &'a ImageFormatProperties2<'a>,
 }
 
@@ -9327,7 +9327,7 @@ impl<'a> CreateSamplerYcbcrConversionArgs<'a> {
 /// Reply of `vkCreateSamplerYcbcrConversion`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateSamplerYcbcrConversionReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_ycbcr_conversion: &'a Id<handles::SamplerYcbcrConversion>,
 }
 
@@ -9437,7 +9437,7 @@ impl<'a> CreateDescriptorUpdateTemplateArgs<'a> {
 /// Reply of `vkCreateDescriptorUpdateTemplate`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateDescriptorUpdateTemplateReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_descriptor_update_template: &'a Id<handles::DescriptorUpdateTemplate>,
 }
 
@@ -9917,7 +9917,7 @@ impl<'a> CreateRenderPass2Args<'a> {
 /// Reply of `vkCreateRenderPass2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreateRenderPass2Reply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_render_pass: &'a Id<handles::RenderPass>,
 }
 
@@ -10177,7 +10177,7 @@ impl<'a> GetSemaphoreCounterValueArgs<'a> {
 /// Reply of `vkGetSemaphoreCounterValue`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetSemaphoreCounterValueReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_value: &'a u64,
 }
 
@@ -10237,7 +10237,7 @@ impl<'a> WaitSemaphoresArgs<'a> {
 /// Reply of `vkWaitSemaphores`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WaitSemaphoresReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> WaitSemaphoresReply {
@@ -10285,7 +10285,7 @@ impl<'a> SignalSemaphoreArgs<'a> {
 /// Reply of `vkSignalSemaphore`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SignalSemaphoreReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> SignalSemaphoreReply {
@@ -10949,7 +10949,7 @@ impl<'a> GetImageDrmFormatModifierPropertiesEXTArgs<'a> {
 /// Reply of `vkGetImageDrmFormatModifierPropertiesEXT`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetImageDrmFormatModifierPropertiesEXTReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_properties: &'a ImageDrmFormatModifierPropertiesEXT<'a>,
 }
 
@@ -11182,7 +11182,7 @@ impl<'a> GetMemoryResourcePropertiesMESAArgs<'a> {
 /// Reply of `vkGetMemoryResourcePropertiesMESA`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetMemoryResourcePropertiesMESAReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_memory_resource_properties: &'a MemoryResourcePropertiesMESA<'a>,
 }
 
@@ -11245,7 +11245,7 @@ impl<'a> GetPhysicalDeviceToolPropertiesArgs<'a> {
 /// Reply of `vkGetPhysicalDeviceToolProperties`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetPhysicalDeviceToolPropertiesReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_tool_count: &'a u32,
     pub p_tool_properties: &'a [PhysicalDeviceToolProperties<'a>],
 }
@@ -11318,7 +11318,7 @@ impl<'a> CreatePrivateDataSlotArgs<'a> {
 /// Reply of `vkCreatePrivateDataSlot`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CreatePrivateDataSlotReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_private_data_slot: &'a Id<handles::PrivateDataSlot>,
 }
 
@@ -11424,7 +11424,7 @@ impl<'a> SetPrivateDataArgs {
 /// Reply of `vkSetPrivateData`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SetPrivateDataReply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> SetPrivateDataReply {
@@ -11780,7 +11780,7 @@ impl<'a> QueueSubmit2Args<'a> {
 /// Reply of `vkQueueSubmit2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueueSubmit2Reply {
-    pub ret: Result,
+    pub ret: VkResult,
 }
 
 impl<'a> QueueSubmit2Reply {
@@ -13137,7 +13137,7 @@ impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
 /// Reply of `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_time_domain_count: &'a u32,
     pub p_time_domains: &'a [TimeDomainEXT],
 }
@@ -13206,7 +13206,7 @@ impl<'a> GetCalibratedTimestampsEXTArgs<'a> {
 /// Reply of `vkGetCalibratedTimestampsEXT`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetCalibratedTimestampsEXTReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_timestamps: &'a [u64],
     pub p_max_deviation: &'a u64,
 }
@@ -14847,7 +14847,7 @@ impl<'a> GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a> {
 /// Reply of `vkGetPhysicalDeviceFragmentShadingRatesKHR`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GetPhysicalDeviceFragmentShadingRatesKHRReply<'a> {
-    pub ret: Result,
+    pub ret: VkResult,
     pub p_fragment_shading_rate_count: &'a u32,
     pub p_fragment_shading_rates: &'a [PhysicalDeviceFragmentShadingRateKHR<'a>],
 }

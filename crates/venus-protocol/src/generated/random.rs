@@ -10,9570 +10,9570 @@ use crate::random::{Gen, Random};
 use crate::wire::{AsLen, Chain};
 
 impl<'a> Random<'a> for ClearColorValue {
-    fn random(g: &mut Gen<'a>) -> Self {
-        match g.below(3) {
-            0 => Self::Float32(core::array::from_fn(|_| g.random())),
-            1 => Self::Int32(core::array::from_fn(|_| g.random())),
-            _ => Self::Uint32(core::array::from_fn(|_| g.random())),
+    fn random(rng: &mut Gen<'a>) -> Self {
+        match rng.below(3) {
+            0 => Self::Float32(core::array::from_fn(|_| rng.random())),
+            1 => Self::Int32(core::array::from_fn(|_| rng.random())),
+            _ => Self::Uint32(core::array::from_fn(|_| rng.random())),
         }
     }
 }
 
 impl<'a> Random<'a> for ClearValue {
-    fn random(g: &mut Gen<'a>) -> Self {
-        match g.below(2) {
-            0 => Self::Color(ClearColorValue::random(g)),
-            _ => Self::DepthStencil(ClearDepthStencilValue::random(g)),
+    fn random(rng: &mut Gen<'a>) -> Self {
+        match rng.below(2) {
+            0 => Self::Color(ClearColorValue::random(rng)),
+            _ => Self::DepthStencil(ClearDepthStencilValue::random(rng)),
         }
     }
 }
 
 /// A random chain of up to three links allowed after `allowed` (sTypes).
-pub fn random_chain<'a>(g: &mut Gen<'a>, allowed: &[i32]) -> Chain<'a> {
-    if allowed.is_empty() || g.depth() > 2 {
+pub fn random_chain<'a>(rng: &mut Gen<'a>, allowed: &[i32]) -> Chain<'a> {
+    if allowed.is_empty() || rng.depth() > 2 {
         return None;
     }
-    let links = g.below(4);
+    let links = rng.below(4);
     let mut next: Chain<'a> = None;
     for _ in 0..links {
-        let s_type = allowed[g.below(allowed.len())];
-        let link = random_link(g, s_type, next);
-        next = Some(g.alloc(link));
+        let s_type = allowed[rng.below(allowed.len())];
+        let link = random_link(rng, s_type, next);
+        next = Some(rng.alloc(link));
     }
     next
 }
 
-fn random_link<'a>(g: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
-    g.enter();
+fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
+    rng.enter();
     let link = match s_type {
-        1000241002 => Ext::AttachmentDescriptionStencilLayout(AttachmentDescriptionStencilLayout { p_next: next, ..AttachmentDescriptionStencilLayout::random(g) }),
-        1000241001 => Ext::AttachmentReferenceStencilLayout(AttachmentReferenceStencilLayout { p_next: next, ..AttachmentReferenceStencilLayout::random(g) }),
-        1000060013 => Ext::BindBufferMemoryDeviceGroupInfo(BindBufferMemoryDeviceGroupInfo { p_next: next, ..BindBufferMemoryDeviceGroupInfo::random(g) }),
-        1000060014 => Ext::BindImageMemoryDeviceGroupInfo(BindImageMemoryDeviceGroupInfo { p_next: next, ..BindImageMemoryDeviceGroupInfo::random(g) }),
-        1000156002 => Ext::BindImagePlaneMemoryInfo(BindImagePlaneMemoryInfo { p_next: next, ..BindImagePlaneMemoryInfo::random(g) }),
-        1000257002 => Ext::BufferOpaqueCaptureAddressCreateInfo(BufferOpaqueCaptureAddressCreateInfo { p_next: next, ..BufferOpaqueCaptureAddressCreateInfo::random(g) }),
-        1000470006 => Ext::BufferUsageFlags2CreateInfoKHR(BufferUsageFlags2CreateInfoKHR { p_next: next, ..BufferUsageFlags2CreateInfoKHR::random(g) }),
-        1000081000 => Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(CommandBufferInheritanceConditionalRenderingInfoEXT { p_next: next, ..CommandBufferInheritanceConditionalRenderingInfoEXT::random(g) }),
-        1000044004 => Ext::CommandBufferInheritanceRenderingInfo(CommandBufferInheritanceRenderingInfo { p_next: next, ..CommandBufferInheritanceRenderingInfo::random(g) }),
-        1000138003 => Ext::DescriptorPoolInlineUniformBlockCreateInfo(DescriptorPoolInlineUniformBlockCreateInfo { p_next: next, ..DescriptorPoolInlineUniformBlockCreateInfo::random(g) }),
-        1000161000 => Ext::DescriptorSetLayoutBindingFlagsCreateInfo(DescriptorSetLayoutBindingFlagsCreateInfo { p_next: next, ..DescriptorSetLayoutBindingFlagsCreateInfo::random(g) }),
-        1000161003 => Ext::DescriptorSetVariableDescriptorCountAllocateInfo(DescriptorSetVariableDescriptorCountAllocateInfo { p_next: next, ..DescriptorSetVariableDescriptorCountAllocateInfo::random(g) }),
-        1000161004 => Ext::DescriptorSetVariableDescriptorCountLayoutSupport(DescriptorSetVariableDescriptorCountLayoutSupport { p_next: next, ..DescriptorSetVariableDescriptorCountLayoutSupport::random(g) }),
-        1000060006 => Ext::DeviceGroupBindSparseInfo(DeviceGroupBindSparseInfo { p_next: next, ..DeviceGroupBindSparseInfo::random(g) }),
-        1000060004 => Ext::DeviceGroupCommandBufferBeginInfo(DeviceGroupCommandBufferBeginInfo { p_next: next, ..DeviceGroupCommandBufferBeginInfo::random(g) }),
-        1000070001 => Ext::DeviceGroupDeviceCreateInfo(DeviceGroupDeviceCreateInfo { p_next: next, ..DeviceGroupDeviceCreateInfo::random(g) }),
-        1000060003 => Ext::DeviceGroupRenderPassBeginInfo(DeviceGroupRenderPassBeginInfo { p_next: next, ..DeviceGroupRenderPassBeginInfo::random(g) }),
-        1000060005 => Ext::DeviceGroupSubmitInfo(DeviceGroupSubmitInfo { p_next: next, ..DeviceGroupSubmitInfo::random(g) }),
-        1000295001 => Ext::DevicePrivateDataCreateInfo(DevicePrivateDataCreateInfo { p_next: next, ..DevicePrivateDataCreateInfo::random(g) }),
-        1000384005 => Ext::DeviceQueueTimelineInfoMESA(DeviceQueueTimelineInfoMESA { p_next: next, ..DeviceQueueTimelineInfoMESA::random(g) }),
-        1000158006 => Ext::DrmFormatModifierPropertiesList2EXT(DrmFormatModifierPropertiesList2EXT { p_next: next, ..DrmFormatModifierPropertiesList2EXT::random(g) }),
-        1000158000 => Ext::DrmFormatModifierPropertiesListEXT(DrmFormatModifierPropertiesListEXT { p_next: next, ..DrmFormatModifierPropertiesListEXT::random(g) }),
-        1000113000 => Ext::ExportFenceCreateInfo(ExportFenceCreateInfo { p_next: next, ..ExportFenceCreateInfo::random(g) }),
-        1000072002 => Ext::ExportMemoryAllocateInfo(ExportMemoryAllocateInfo { p_next: next, ..ExportMemoryAllocateInfo::random(g) }),
-        1000077000 => Ext::ExportSemaphoreCreateInfo(ExportSemaphoreCreateInfo { p_next: next, ..ExportSemaphoreCreateInfo::random(g) }),
-        1000071001 => Ext::ExternalImageFormatProperties(ExternalImageFormatProperties { p_next: next, ..ExternalImageFormatProperties::random(g) }),
-        1000453000 => Ext::ExternalMemoryAcquireUnmodifiedEXT(ExternalMemoryAcquireUnmodifiedEXT { p_next: next, ..ExternalMemoryAcquireUnmodifiedEXT::random(g) }),
-        1000072000 => Ext::ExternalMemoryBufferCreateInfo(ExternalMemoryBufferCreateInfo { p_next: next, ..ExternalMemoryBufferCreateInfo::random(g) }),
-        1000072001 => Ext::ExternalMemoryImageCreateInfo(ExternalMemoryImageCreateInfo { p_next: next, ..ExternalMemoryImageCreateInfo::random(g) }),
-        1000360000 => Ext::FormatProperties3(FormatProperties3 { p_next: next, ..FormatProperties3::random(g) }),
-        1000226000 => Ext::FragmentShadingRateAttachmentInfoKHR(FragmentShadingRateAttachmentInfoKHR { p_next: next, ..FragmentShadingRateAttachmentInfoKHR::random(g) }),
-        1000108001 => Ext::FramebufferAttachmentsCreateInfo(FramebufferAttachmentsCreateInfo { p_next: next, ..FramebufferAttachmentsCreateInfo::random(g) }),
-        1000320002 => Ext::GraphicsPipelineLibraryCreateInfoEXT(GraphicsPipelineLibraryCreateInfoEXT { p_next: next, ..GraphicsPipelineLibraryCreateInfoEXT::random(g) }),
-        1000158004 => Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(ImageDrmFormatModifierExplicitCreateInfoEXT { p_next: next, ..ImageDrmFormatModifierExplicitCreateInfoEXT::random(g) }),
-        1000158003 => Ext::ImageDrmFormatModifierListCreateInfoEXT(ImageDrmFormatModifierListCreateInfoEXT { p_next: next, ..ImageDrmFormatModifierListCreateInfoEXT::random(g) }),
-        1000147000 => Ext::ImageFormatListCreateInfo(ImageFormatListCreateInfo { p_next: next, ..ImageFormatListCreateInfo::random(g) }),
-        1000156003 => Ext::ImagePlaneMemoryRequirementsInfo(ImagePlaneMemoryRequirementsInfo { p_next: next, ..ImagePlaneMemoryRequirementsInfo::random(g) }),
-        1000246000 => Ext::ImageStencilUsageCreateInfo(ImageStencilUsageCreateInfo { p_next: next, ..ImageStencilUsageCreateInfo::random(g) }),
-        1000391001 => Ext::ImageViewMinLodCreateInfoEXT(ImageViewMinLodCreateInfoEXT { p_next: next, ..ImageViewMinLodCreateInfoEXT::random(g) }),
-        1000117002 => Ext::ImageViewUsageCreateInfo(ImageViewUsageCreateInfo { p_next: next, ..ImageViewUsageCreateInfo::random(g) }),
-        1000384002 => Ext::ImportMemoryResourceInfoMESA(ImportMemoryResourceInfoMESA { p_next: next, ..ImportMemoryResourceInfoMESA::random(g) }),
-        1000060000 => Ext::MemoryAllocateFlagsInfo(MemoryAllocateFlagsInfo { p_next: next, ..MemoryAllocateFlagsInfo::random(g) }),
-        1000314000 => Ext::MemoryBarrier2(MemoryBarrier2 { p_next: next, ..MemoryBarrier2::random(g) }),
-        1000127001 => Ext::MemoryDedicatedAllocateInfo(MemoryDedicatedAllocateInfo { p_next: next, ..MemoryDedicatedAllocateInfo::random(g) }),
-        1000127000 => Ext::MemoryDedicatedRequirements(MemoryDedicatedRequirements { p_next: next, ..MemoryDedicatedRequirements::random(g) }),
-        1000257003 => Ext::MemoryOpaqueCaptureAddressAllocateInfo(MemoryOpaqueCaptureAddressAllocateInfo { p_next: next, ..MemoryOpaqueCaptureAddressAllocateInfo::random(g) }),
-        1000384003 => Ext::MemoryResourceAllocationSizePropertiesMESA(MemoryResourceAllocationSizePropertiesMESA { p_next: next, ..MemoryResourceAllocationSizePropertiesMESA::random(g) }),
-        1000351002 => Ext::MutableDescriptorTypeCreateInfoEXT(MutableDescriptorTypeCreateInfoEXT { p_next: next, ..MutableDescriptorTypeCreateInfoEXT::random(g) }),
-        1000083000 => Ext::PhysicalDevice16BitStorageFeatures(PhysicalDevice16BitStorageFeatures { p_next: next, ..PhysicalDevice16BitStorageFeatures::random(g) }),
-        1000340000 => Ext::PhysicalDevice4444FormatsFeaturesEXT(PhysicalDevice4444FormatsFeaturesEXT { p_next: next, ..PhysicalDevice4444FormatsFeaturesEXT::random(g) }),
-        1000177000 => Ext::PhysicalDevice8BitStorageFeatures(PhysicalDevice8BitStorageFeatures { p_next: next, ..PhysicalDevice8BitStorageFeatures::random(g) }),
-        1000339000 => Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT { p_next: next, ..PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::random(g) }),
-        1000411000 => Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(PhysicalDeviceBorderColorSwizzleFeaturesEXT { p_next: next, ..PhysicalDeviceBorderColorSwizzleFeaturesEXT::random(g) }),
-        1000257000 => Ext::PhysicalDeviceBufferDeviceAddressFeatures(PhysicalDeviceBufferDeviceAddressFeatures { p_next: next, ..PhysicalDeviceBufferDeviceAddressFeatures::random(g) }),
-        1000381000 => Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(PhysicalDeviceColorWriteEnableFeaturesEXT { p_next: next, ..PhysicalDeviceColorWriteEnableFeaturesEXT::random(g) }),
-        1000081001 => Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(PhysicalDeviceConditionalRenderingFeaturesEXT { p_next: next, ..PhysicalDeviceConditionalRenderingFeaturesEXT::random(g) }),
-        1000101000 => Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(PhysicalDeviceConservativeRasterizationPropertiesEXT { p_next: next, ..PhysicalDeviceConservativeRasterizationPropertiesEXT::random(g) }),
-        1000287002 => Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(PhysicalDeviceCustomBorderColorFeaturesEXT { p_next: next, ..PhysicalDeviceCustomBorderColorFeaturesEXT::random(g) }),
-        1000287001 => Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(PhysicalDeviceCustomBorderColorPropertiesEXT { p_next: next, ..PhysicalDeviceCustomBorderColorPropertiesEXT::random(g) }),
-        1000355000 => Ext::PhysicalDeviceDepthClipControlFeaturesEXT(PhysicalDeviceDepthClipControlFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClipControlFeaturesEXT::random(g) }),
-        1000102000 => Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(PhysicalDeviceDepthClipEnableFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClipEnableFeaturesEXT::random(g) }),
-        1000199000 => Ext::PhysicalDeviceDepthStencilResolveProperties(PhysicalDeviceDepthStencilResolveProperties { p_next: next, ..PhysicalDeviceDepthStencilResolveProperties::random(g) }),
-        1000161001 => Ext::PhysicalDeviceDescriptorIndexingFeatures(PhysicalDeviceDescriptorIndexingFeatures { p_next: next, ..PhysicalDeviceDescriptorIndexingFeatures::random(g) }),
-        1000161002 => Ext::PhysicalDeviceDescriptorIndexingProperties(PhysicalDeviceDescriptorIndexingProperties { p_next: next, ..PhysicalDeviceDescriptorIndexingProperties::random(g) }),
-        1000196000 => Ext::PhysicalDeviceDriverProperties(PhysicalDeviceDriverProperties { p_next: next, ..PhysicalDeviceDriverProperties::random(g) }),
-        1000044003 => Ext::PhysicalDeviceDynamicRenderingFeatures(PhysicalDeviceDynamicRenderingFeatures { p_next: next, ..PhysicalDeviceDynamicRenderingFeatures::random(g) }),
-        1000499000 => Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT { p_next: next, ..PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::random(g) }),
-        1000377000 => Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(PhysicalDeviceExtendedDynamicState2FeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState2FeaturesEXT::random(g) }),
-        1000455000 => Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(PhysicalDeviceExtendedDynamicState3FeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState3FeaturesEXT::random(g) }),
-        1000455001 => Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(PhysicalDeviceExtendedDynamicState3PropertiesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState3PropertiesEXT::random(g) }),
-        1000267000 => Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(PhysicalDeviceExtendedDynamicStateFeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicStateFeaturesEXT::random(g) }),
-        1000071000 => Ext::PhysicalDeviceExternalImageFormatInfo(PhysicalDeviceExternalImageFormatInfo { p_next: next, ..PhysicalDeviceExternalImageFormatInfo::random(g) }),
-        1000059000 => Ext::PhysicalDeviceFeatures2(PhysicalDeviceFeatures2 { p_next: next, ..PhysicalDeviceFeatures2::random(g) }),
-        1000197000 => Ext::PhysicalDeviceFloatControlsProperties(PhysicalDeviceFloatControlsProperties { p_next: next, ..PhysicalDeviceFloatControlsProperties::random(g) }),
-        1000251000 => Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(PhysicalDeviceFragmentShaderInterlockFeaturesEXT { p_next: next, ..PhysicalDeviceFragmentShaderInterlockFeaturesEXT::random(g) }),
-        1000226003 => Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(PhysicalDeviceFragmentShadingRateFeaturesKHR { p_next: next, ..PhysicalDeviceFragmentShadingRateFeaturesKHR::random(g) }),
-        1000226002 => Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(PhysicalDeviceFragmentShadingRatePropertiesKHR { p_next: next, ..PhysicalDeviceFragmentShadingRatePropertiesKHR::random(g) }),
-        1000320000 => Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT { p_next: next, ..PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::random(g) }),
-        1000320001 => Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT { p_next: next, ..PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::random(g) }),
-        1000261000 => Ext::PhysicalDeviceHostQueryResetFeatures(PhysicalDeviceHostQueryResetFeatures { p_next: next, ..PhysicalDeviceHostQueryResetFeatures::random(g) }),
-        1000071004 => Ext::PhysicalDeviceIDProperties(PhysicalDeviceIDProperties { p_next: next, ..PhysicalDeviceIDProperties::random(g) }),
-        1000393000 => Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(PhysicalDeviceImage2DViewOf3DFeaturesEXT { p_next: next, ..PhysicalDeviceImage2DViewOf3DFeaturesEXT::random(g) }),
-        1000158002 => Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(PhysicalDeviceImageDrmFormatModifierInfoEXT { p_next: next, ..PhysicalDeviceImageDrmFormatModifierInfoEXT::random(g) }),
-        1000335000 => Ext::PhysicalDeviceImageRobustnessFeatures(PhysicalDeviceImageRobustnessFeatures { p_next: next, ..PhysicalDeviceImageRobustnessFeatures::random(g) }),
-        1000391000 => Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(PhysicalDeviceImageViewMinLodFeaturesEXT { p_next: next, ..PhysicalDeviceImageViewMinLodFeaturesEXT::random(g) }),
-        1000108000 => Ext::PhysicalDeviceImagelessFramebufferFeatures(PhysicalDeviceImagelessFramebufferFeatures { p_next: next, ..PhysicalDeviceImagelessFramebufferFeatures::random(g) }),
-        1000265000 => Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(PhysicalDeviceIndexTypeUint8FeaturesEXT { p_next: next, ..PhysicalDeviceIndexTypeUint8FeaturesEXT::random(g) }),
-        1000138000 => Ext::PhysicalDeviceInlineUniformBlockFeatures(PhysicalDeviceInlineUniformBlockFeatures { p_next: next, ..PhysicalDeviceInlineUniformBlockFeatures::random(g) }),
-        1000138001 => Ext::PhysicalDeviceInlineUniformBlockProperties(PhysicalDeviceInlineUniformBlockProperties { p_next: next, ..PhysicalDeviceInlineUniformBlockProperties::random(g) }),
-        1000259000 => Ext::PhysicalDeviceLineRasterizationFeaturesEXT(PhysicalDeviceLineRasterizationFeaturesEXT { p_next: next, ..PhysicalDeviceLineRasterizationFeaturesEXT::random(g) }),
-        1000259002 => Ext::PhysicalDeviceLineRasterizationPropertiesEXT(PhysicalDeviceLineRasterizationPropertiesEXT { p_next: next, ..PhysicalDeviceLineRasterizationPropertiesEXT::random(g) }),
-        1000168000 => Ext::PhysicalDeviceMaintenance3Properties(PhysicalDeviceMaintenance3Properties { p_next: next, ..PhysicalDeviceMaintenance3Properties::random(g) }),
-        1000413000 => Ext::PhysicalDeviceMaintenance4Features(PhysicalDeviceMaintenance4Features { p_next: next, ..PhysicalDeviceMaintenance4Features::random(g) }),
-        1000413001 => Ext::PhysicalDeviceMaintenance4Properties(PhysicalDeviceMaintenance4Properties { p_next: next, ..PhysicalDeviceMaintenance4Properties::random(g) }),
-        1000470000 => Ext::PhysicalDeviceMaintenance5FeaturesKHR(PhysicalDeviceMaintenance5FeaturesKHR { p_next: next, ..PhysicalDeviceMaintenance5FeaturesKHR::random(g) }),
-        1000470001 => Ext::PhysicalDeviceMaintenance5PropertiesKHR(PhysicalDeviceMaintenance5PropertiesKHR { p_next: next, ..PhysicalDeviceMaintenance5PropertiesKHR::random(g) }),
-        1000237000 => Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT { p_next: next, ..PhysicalDeviceMemoryBudgetPropertiesEXT::random(g) }),
-        1000392000 => Ext::PhysicalDeviceMultiDrawFeaturesEXT(PhysicalDeviceMultiDrawFeaturesEXT { p_next: next, ..PhysicalDeviceMultiDrawFeaturesEXT::random(g) }),
-        1000392001 => Ext::PhysicalDeviceMultiDrawPropertiesEXT(PhysicalDeviceMultiDrawPropertiesEXT { p_next: next, ..PhysicalDeviceMultiDrawPropertiesEXT::random(g) }),
-        1000053001 => Ext::PhysicalDeviceMultiviewFeatures(PhysicalDeviceMultiviewFeatures { p_next: next, ..PhysicalDeviceMultiviewFeatures::random(g) }),
-        1000053002 => Ext::PhysicalDeviceMultiviewProperties(PhysicalDeviceMultiviewProperties { p_next: next, ..PhysicalDeviceMultiviewProperties::random(g) }),
-        1000351000 => Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(PhysicalDeviceMutableDescriptorTypeFeaturesEXT { p_next: next, ..PhysicalDeviceMutableDescriptorTypeFeaturesEXT::random(g) }),
-        1000422000 => Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(PhysicalDeviceNonSeamlessCubeMapFeaturesEXT { p_next: next, ..PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::random(g) }),
-        1000212000 => Ext::PhysicalDevicePCIBusInfoPropertiesEXT(PhysicalDevicePCIBusInfoPropertiesEXT { p_next: next, ..PhysicalDevicePCIBusInfoPropertiesEXT::random(g) }),
-        1000297000 => Ext::PhysicalDevicePipelineCreationCacheControlFeatures(PhysicalDevicePipelineCreationCacheControlFeatures { p_next: next, ..PhysicalDevicePipelineCreationCacheControlFeatures::random(g) }),
-        1000117000 => Ext::PhysicalDevicePointClippingProperties(PhysicalDevicePointClippingProperties { p_next: next, ..PhysicalDevicePointClippingProperties::random(g) }),
-        1000356000 => Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT { p_next: next, ..PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::random(g) }),
-        1000382000 => Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT { p_next: next, ..PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::random(g) }),
-        1000295000 => Ext::PhysicalDevicePrivateDataFeatures(PhysicalDevicePrivateDataFeatures { p_next: next, ..PhysicalDevicePrivateDataFeatures::random(g) }),
-        1000145001 => Ext::PhysicalDeviceProtectedMemoryFeatures(PhysicalDeviceProtectedMemoryFeatures { p_next: next, ..PhysicalDeviceProtectedMemoryFeatures::random(g) }),
-        1000145002 => Ext::PhysicalDeviceProtectedMemoryProperties(PhysicalDeviceProtectedMemoryProperties { p_next: next, ..PhysicalDeviceProtectedMemoryProperties::random(g) }),
-        1000254000 => Ext::PhysicalDeviceProvokingVertexFeaturesEXT(PhysicalDeviceProvokingVertexFeaturesEXT { p_next: next, ..PhysicalDeviceProvokingVertexFeaturesEXT::random(g) }),
-        1000254002 => Ext::PhysicalDeviceProvokingVertexPropertiesEXT(PhysicalDeviceProvokingVertexPropertiesEXT { p_next: next, ..PhysicalDeviceProvokingVertexPropertiesEXT::random(g) }),
-        1000080000 => Ext::PhysicalDevicePushDescriptorPropertiesKHR(PhysicalDevicePushDescriptorPropertiesKHR { p_next: next, ..PhysicalDevicePushDescriptorPropertiesKHR::random(g) }),
-        1000342000 => Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT { p_next: next, ..PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::random(g) }),
-        1000286000 => Ext::PhysicalDeviceRobustness2FeaturesEXT(PhysicalDeviceRobustness2FeaturesEXT { p_next: next, ..PhysicalDeviceRobustness2FeaturesEXT::random(g) }),
-        1000286001 => Ext::PhysicalDeviceRobustness2PropertiesEXT(PhysicalDeviceRobustness2PropertiesEXT { p_next: next, ..PhysicalDeviceRobustness2PropertiesEXT::random(g) }),
-        1000130000 => Ext::PhysicalDeviceSamplerFilterMinmaxProperties(PhysicalDeviceSamplerFilterMinmaxProperties { p_next: next, ..PhysicalDeviceSamplerFilterMinmaxProperties::random(g) }),
-        1000156004 => Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(PhysicalDeviceSamplerYcbcrConversionFeatures { p_next: next, ..PhysicalDeviceSamplerYcbcrConversionFeatures::random(g) }),
-        1000221000 => Ext::PhysicalDeviceScalarBlockLayoutFeatures(PhysicalDeviceScalarBlockLayoutFeatures { p_next: next, ..PhysicalDeviceScalarBlockLayoutFeatures::random(g) }),
-        1000241000 => Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(PhysicalDeviceSeparateDepthStencilLayoutsFeatures { p_next: next, ..PhysicalDeviceSeparateDepthStencilLayoutsFeatures::random(g) }),
-        1000180000 => Ext::PhysicalDeviceShaderAtomicInt64Features(PhysicalDeviceShaderAtomicInt64Features { p_next: next, ..PhysicalDeviceShaderAtomicInt64Features::random(g) }),
-        1000181000 => Ext::PhysicalDeviceShaderClockFeaturesKHR(PhysicalDeviceShaderClockFeaturesKHR { p_next: next, ..PhysicalDeviceShaderClockFeaturesKHR::random(g) }),
-        1000276000 => Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(PhysicalDeviceShaderDemoteToHelperInvocationFeatures { p_next: next, ..PhysicalDeviceShaderDemoteToHelperInvocationFeatures::random(g) }),
-        1000063000 => Ext::PhysicalDeviceShaderDrawParametersFeatures(PhysicalDeviceShaderDrawParametersFeatures { p_next: next, ..PhysicalDeviceShaderDrawParametersFeatures::random(g) }),
-        1000082000 => Ext::PhysicalDeviceShaderFloat16Int8Features(PhysicalDeviceShaderFloat16Int8Features { p_next: next, ..PhysicalDeviceShaderFloat16Int8Features::random(g) }),
-        1000280000 => Ext::PhysicalDeviceShaderIntegerDotProductFeatures(PhysicalDeviceShaderIntegerDotProductFeatures { p_next: next, ..PhysicalDeviceShaderIntegerDotProductFeatures::random(g) }),
-        1000280001 => Ext::PhysicalDeviceShaderIntegerDotProductProperties(PhysicalDeviceShaderIntegerDotProductProperties { p_next: next, ..PhysicalDeviceShaderIntegerDotProductProperties::random(g) }),
-        1000175000 => Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(PhysicalDeviceShaderSubgroupExtendedTypesFeatures { p_next: next, ..PhysicalDeviceShaderSubgroupExtendedTypesFeatures::random(g) }),
-        1000215000 => Ext::PhysicalDeviceShaderTerminateInvocationFeatures(PhysicalDeviceShaderTerminateInvocationFeatures { p_next: next, ..PhysicalDeviceShaderTerminateInvocationFeatures::random(g) }),
-        1000094000 => Ext::PhysicalDeviceSubgroupProperties(PhysicalDeviceSubgroupProperties { p_next: next, ..PhysicalDeviceSubgroupProperties::random(g) }),
-        1000225002 => Ext::PhysicalDeviceSubgroupSizeControlFeatures(PhysicalDeviceSubgroupSizeControlFeatures { p_next: next, ..PhysicalDeviceSubgroupSizeControlFeatures::random(g) }),
-        1000225000 => Ext::PhysicalDeviceSubgroupSizeControlProperties(PhysicalDeviceSubgroupSizeControlProperties { p_next: next, ..PhysicalDeviceSubgroupSizeControlProperties::random(g) }),
-        1000314007 => Ext::PhysicalDeviceSynchronization2Features(PhysicalDeviceSynchronization2Features { p_next: next, ..PhysicalDeviceSynchronization2Features::random(g) }),
-        1000281000 => Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(PhysicalDeviceTexelBufferAlignmentFeaturesEXT { p_next: next, ..PhysicalDeviceTexelBufferAlignmentFeaturesEXT::random(g) }),
-        1000281001 => Ext::PhysicalDeviceTexelBufferAlignmentProperties(PhysicalDeviceTexelBufferAlignmentProperties { p_next: next, ..PhysicalDeviceTexelBufferAlignmentProperties::random(g) }),
-        1000066000 => Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(PhysicalDeviceTextureCompressionASTCHDRFeatures { p_next: next, ..PhysicalDeviceTextureCompressionASTCHDRFeatures::random(g) }),
-        1000207000 => Ext::PhysicalDeviceTimelineSemaphoreFeatures(PhysicalDeviceTimelineSemaphoreFeatures { p_next: next, ..PhysicalDeviceTimelineSemaphoreFeatures::random(g) }),
-        1000207001 => Ext::PhysicalDeviceTimelineSemaphoreProperties(PhysicalDeviceTimelineSemaphoreProperties { p_next: next, ..PhysicalDeviceTimelineSemaphoreProperties::random(g) }),
-        1000028000 => Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(PhysicalDeviceTransformFeedbackFeaturesEXT { p_next: next, ..PhysicalDeviceTransformFeedbackFeaturesEXT::random(g) }),
-        1000028001 => Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(PhysicalDeviceTransformFeedbackPropertiesEXT { p_next: next, ..PhysicalDeviceTransformFeedbackPropertiesEXT::random(g) }),
-        1000253000 => Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(PhysicalDeviceUniformBufferStandardLayoutFeatures { p_next: next, ..PhysicalDeviceUniformBufferStandardLayoutFeatures::random(g) }),
-        1000120000 => Ext::PhysicalDeviceVariablePointersFeatures(PhysicalDeviceVariablePointersFeatures { p_next: next, ..PhysicalDeviceVariablePointersFeatures::random(g) }),
-        1000190002 => Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(PhysicalDeviceVertexAttributeDivisorFeaturesEXT { p_next: next, ..PhysicalDeviceVertexAttributeDivisorFeaturesEXT::random(g) }),
-        1000190000 => Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(PhysicalDeviceVertexAttributeDivisorPropertiesEXT { p_next: next, ..PhysicalDeviceVertexAttributeDivisorPropertiesEXT::random(g) }),
-        1000352000 => Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(PhysicalDeviceVertexInputDynamicStateFeaturesEXT { p_next: next, ..PhysicalDeviceVertexInputDynamicStateFeaturesEXT::random(g) }),
-        49 => Ext::PhysicalDeviceVulkan11Features(PhysicalDeviceVulkan11Features { p_next: next, ..PhysicalDeviceVulkan11Features::random(g) }),
-        50 => Ext::PhysicalDeviceVulkan11Properties(PhysicalDeviceVulkan11Properties { p_next: next, ..PhysicalDeviceVulkan11Properties::random(g) }),
-        51 => Ext::PhysicalDeviceVulkan12Features(PhysicalDeviceVulkan12Features { p_next: next, ..PhysicalDeviceVulkan12Features::random(g) }),
-        52 => Ext::PhysicalDeviceVulkan12Properties(PhysicalDeviceVulkan12Properties { p_next: next, ..PhysicalDeviceVulkan12Properties::random(g) }),
-        53 => Ext::PhysicalDeviceVulkan13Features(PhysicalDeviceVulkan13Features { p_next: next, ..PhysicalDeviceVulkan13Features::random(g) }),
-        54 => Ext::PhysicalDeviceVulkan13Properties(PhysicalDeviceVulkan13Properties { p_next: next, ..PhysicalDeviceVulkan13Properties::random(g) }),
-        1000211000 => Ext::PhysicalDeviceVulkanMemoryModelFeatures(PhysicalDeviceVulkanMemoryModelFeatures { p_next: next, ..PhysicalDeviceVulkanMemoryModelFeatures::random(g) }),
-        1000330000 => Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT { p_next: next, ..PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::random(g) }),
-        1000325000 => Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures { p_next: next, ..PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::random(g) }),
-        1000381001 => Ext::PipelineColorWriteCreateInfoEXT(PipelineColorWriteCreateInfoEXT { p_next: next, ..PipelineColorWriteCreateInfoEXT::random(g) }),
-        1000470005 => Ext::PipelineCreateFlags2CreateInfoKHR(PipelineCreateFlags2CreateInfoKHR { p_next: next, ..PipelineCreateFlags2CreateInfoKHR::random(g) }),
-        1000192000 => Ext::PipelineCreationFeedbackCreateInfo(PipelineCreationFeedbackCreateInfo { p_next: next, ..PipelineCreationFeedbackCreateInfo::random(g) }),
-        1000226001 => Ext::PipelineFragmentShadingRateStateCreateInfoKHR(PipelineFragmentShadingRateStateCreateInfoKHR { p_next: next, ..PipelineFragmentShadingRateStateCreateInfoKHR::random(g) }),
-        1000290000 => Ext::PipelineLibraryCreateInfoKHR(PipelineLibraryCreateInfoKHR { p_next: next, ..PipelineLibraryCreateInfoKHR::random(g) }),
-        1000101001 => Ext::PipelineRasterizationConservativeStateCreateInfoEXT(PipelineRasterizationConservativeStateCreateInfoEXT { p_next: next, ..PipelineRasterizationConservativeStateCreateInfoEXT::random(g) }),
-        1000102001 => Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(PipelineRasterizationDepthClipStateCreateInfoEXT { p_next: next, ..PipelineRasterizationDepthClipStateCreateInfoEXT::random(g) }),
-        1000259001 => Ext::PipelineRasterizationLineStateCreateInfoEXT(PipelineRasterizationLineStateCreateInfoEXT { p_next: next, ..PipelineRasterizationLineStateCreateInfoEXT::random(g) }),
-        1000254001 => Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(PipelineRasterizationProvokingVertexStateCreateInfoEXT { p_next: next, ..PipelineRasterizationProvokingVertexStateCreateInfoEXT::random(g) }),
-        1000028002 => Ext::PipelineRasterizationStateStreamCreateInfoEXT(PipelineRasterizationStateStreamCreateInfoEXT { p_next: next, ..PipelineRasterizationStateStreamCreateInfoEXT::random(g) }),
-        1000044002 => Ext::PipelineRenderingCreateInfo(PipelineRenderingCreateInfo { p_next: next, ..PipelineRenderingCreateInfo::random(g) }),
-        1000225001 => Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(PipelineShaderStageRequiredSubgroupSizeCreateInfo { p_next: next, ..PipelineShaderStageRequiredSubgroupSizeCreateInfo::random(g) }),
-        1000117003 => Ext::PipelineTessellationDomainOriginStateCreateInfo(PipelineTessellationDomainOriginStateCreateInfo { p_next: next, ..PipelineTessellationDomainOriginStateCreateInfo::random(g) }),
-        1000190001 => Ext::PipelineVertexInputDivisorStateCreateInfoEXT(PipelineVertexInputDivisorStateCreateInfoEXT { p_next: next, ..PipelineVertexInputDivisorStateCreateInfoEXT::random(g) }),
-        1000355001 => Ext::PipelineViewportDepthClipControlCreateInfoEXT(PipelineViewportDepthClipControlCreateInfoEXT { p_next: next, ..PipelineViewportDepthClipControlCreateInfoEXT::random(g) }),
-        1000145000 => Ext::ProtectedSubmitInfo(ProtectedSubmitInfo { p_next: next, ..ProtectedSubmitInfo::random(g) }),
-        1000108003 => Ext::RenderPassAttachmentBeginInfo(RenderPassAttachmentBeginInfo { p_next: next, ..RenderPassAttachmentBeginInfo::random(g) }),
-        1000117001 => Ext::RenderPassInputAttachmentAspectCreateInfo(RenderPassInputAttachmentAspectCreateInfo { p_next: next, ..RenderPassInputAttachmentAspectCreateInfo::random(g) }),
-        1000053000 => Ext::RenderPassMultiviewCreateInfo(RenderPassMultiviewCreateInfo { p_next: next, ..RenderPassMultiviewCreateInfo::random(g) }),
-        1000044006 => Ext::RenderingFragmentShadingRateAttachmentInfoKHR(RenderingFragmentShadingRateAttachmentInfoKHR { p_next: next, ..RenderingFragmentShadingRateAttachmentInfoKHR::random(g) }),
-        1000384006 => Ext::RingMonitorInfoMESA(RingMonitorInfoMESA { p_next: next, ..RingMonitorInfoMESA::random(g) }),
-        1000384007 => Ext::RingPriorityInfoMESA(RingPriorityInfoMESA { p_next: next, ..RingPriorityInfoMESA::random(g) }),
-        1000411001 => Ext::SamplerBorderColorComponentMappingCreateInfoEXT(SamplerBorderColorComponentMappingCreateInfoEXT { p_next: next, ..SamplerBorderColorComponentMappingCreateInfoEXT::random(g) }),
-        1000287000 => Ext::SamplerCustomBorderColorCreateInfoEXT(SamplerCustomBorderColorCreateInfoEXT { p_next: next, ..SamplerCustomBorderColorCreateInfoEXT::random(g) }),
-        1000130001 => Ext::SamplerReductionModeCreateInfo(SamplerReductionModeCreateInfo { p_next: next, ..SamplerReductionModeCreateInfo::random(g) }),
-        1000156005 => Ext::SamplerYcbcrConversionImageFormatProperties(SamplerYcbcrConversionImageFormatProperties { p_next: next, ..SamplerYcbcrConversionImageFormatProperties::random(g) }),
-        1000156001 => Ext::SamplerYcbcrConversionInfo(SamplerYcbcrConversionInfo { p_next: next, ..SamplerYcbcrConversionInfo::random(g) }),
-        1000207002 => Ext::SemaphoreTypeCreateInfo(SemaphoreTypeCreateInfo { p_next: next, ..SemaphoreTypeCreateInfo::random(g) }),
-        16 => Ext::ShaderModuleCreateInfo(ShaderModuleCreateInfo { p_next: next, ..ShaderModuleCreateInfo::random(g) }),
-        1000199001 => Ext::SubpassDescriptionDepthStencilResolve(SubpassDescriptionDepthStencilResolve { p_next: next, ..SubpassDescriptionDepthStencilResolve::random(g) }),
-        1000207003 => Ext::TimelineSemaphoreSubmitInfo(TimelineSemaphoreSubmitInfo { p_next: next, ..TimelineSemaphoreSubmitInfo::random(g) }),
-        1000138002 => Ext::WriteDescriptorSetInlineUniformBlock(WriteDescriptorSetInlineUniformBlock { p_next: next, ..WriteDescriptorSetInlineUniformBlock::random(g) }),
+        1000241002 => Ext::AttachmentDescriptionStencilLayout(AttachmentDescriptionStencilLayout { p_next: next, ..AttachmentDescriptionStencilLayout::random(rng) }),
+        1000241001 => Ext::AttachmentReferenceStencilLayout(AttachmentReferenceStencilLayout { p_next: next, ..AttachmentReferenceStencilLayout::random(rng) }),
+        1000060013 => Ext::BindBufferMemoryDeviceGroupInfo(BindBufferMemoryDeviceGroupInfo { p_next: next, ..BindBufferMemoryDeviceGroupInfo::random(rng) }),
+        1000060014 => Ext::BindImageMemoryDeviceGroupInfo(BindImageMemoryDeviceGroupInfo { p_next: next, ..BindImageMemoryDeviceGroupInfo::random(rng) }),
+        1000156002 => Ext::BindImagePlaneMemoryInfo(BindImagePlaneMemoryInfo { p_next: next, ..BindImagePlaneMemoryInfo::random(rng) }),
+        1000257002 => Ext::BufferOpaqueCaptureAddressCreateInfo(BufferOpaqueCaptureAddressCreateInfo { p_next: next, ..BufferOpaqueCaptureAddressCreateInfo::random(rng) }),
+        1000470006 => Ext::BufferUsageFlags2CreateInfoKHR(BufferUsageFlags2CreateInfoKHR { p_next: next, ..BufferUsageFlags2CreateInfoKHR::random(rng) }),
+        1000081000 => Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(CommandBufferInheritanceConditionalRenderingInfoEXT { p_next: next, ..CommandBufferInheritanceConditionalRenderingInfoEXT::random(rng) }),
+        1000044004 => Ext::CommandBufferInheritanceRenderingInfo(CommandBufferInheritanceRenderingInfo { p_next: next, ..CommandBufferInheritanceRenderingInfo::random(rng) }),
+        1000138003 => Ext::DescriptorPoolInlineUniformBlockCreateInfo(DescriptorPoolInlineUniformBlockCreateInfo { p_next: next, ..DescriptorPoolInlineUniformBlockCreateInfo::random(rng) }),
+        1000161000 => Ext::DescriptorSetLayoutBindingFlagsCreateInfo(DescriptorSetLayoutBindingFlagsCreateInfo { p_next: next, ..DescriptorSetLayoutBindingFlagsCreateInfo::random(rng) }),
+        1000161003 => Ext::DescriptorSetVariableDescriptorCountAllocateInfo(DescriptorSetVariableDescriptorCountAllocateInfo { p_next: next, ..DescriptorSetVariableDescriptorCountAllocateInfo::random(rng) }),
+        1000161004 => Ext::DescriptorSetVariableDescriptorCountLayoutSupport(DescriptorSetVariableDescriptorCountLayoutSupport { p_next: next, ..DescriptorSetVariableDescriptorCountLayoutSupport::random(rng) }),
+        1000060006 => Ext::DeviceGroupBindSparseInfo(DeviceGroupBindSparseInfo { p_next: next, ..DeviceGroupBindSparseInfo::random(rng) }),
+        1000060004 => Ext::DeviceGroupCommandBufferBeginInfo(DeviceGroupCommandBufferBeginInfo { p_next: next, ..DeviceGroupCommandBufferBeginInfo::random(rng) }),
+        1000070001 => Ext::DeviceGroupDeviceCreateInfo(DeviceGroupDeviceCreateInfo { p_next: next, ..DeviceGroupDeviceCreateInfo::random(rng) }),
+        1000060003 => Ext::DeviceGroupRenderPassBeginInfo(DeviceGroupRenderPassBeginInfo { p_next: next, ..DeviceGroupRenderPassBeginInfo::random(rng) }),
+        1000060005 => Ext::DeviceGroupSubmitInfo(DeviceGroupSubmitInfo { p_next: next, ..DeviceGroupSubmitInfo::random(rng) }),
+        1000295001 => Ext::DevicePrivateDataCreateInfo(DevicePrivateDataCreateInfo { p_next: next, ..DevicePrivateDataCreateInfo::random(rng) }),
+        1000384005 => Ext::DeviceQueueTimelineInfoMESA(DeviceQueueTimelineInfoMESA { p_next: next, ..DeviceQueueTimelineInfoMESA::random(rng) }),
+        1000158006 => Ext::DrmFormatModifierPropertiesList2EXT(DrmFormatModifierPropertiesList2EXT { p_next: next, ..DrmFormatModifierPropertiesList2EXT::random(rng) }),
+        1000158000 => Ext::DrmFormatModifierPropertiesListEXT(DrmFormatModifierPropertiesListEXT { p_next: next, ..DrmFormatModifierPropertiesListEXT::random(rng) }),
+        1000113000 => Ext::ExportFenceCreateInfo(ExportFenceCreateInfo { p_next: next, ..ExportFenceCreateInfo::random(rng) }),
+        1000072002 => Ext::ExportMemoryAllocateInfo(ExportMemoryAllocateInfo { p_next: next, ..ExportMemoryAllocateInfo::random(rng) }),
+        1000077000 => Ext::ExportSemaphoreCreateInfo(ExportSemaphoreCreateInfo { p_next: next, ..ExportSemaphoreCreateInfo::random(rng) }),
+        1000071001 => Ext::ExternalImageFormatProperties(ExternalImageFormatProperties { p_next: next, ..ExternalImageFormatProperties::random(rng) }),
+        1000453000 => Ext::ExternalMemoryAcquireUnmodifiedEXT(ExternalMemoryAcquireUnmodifiedEXT { p_next: next, ..ExternalMemoryAcquireUnmodifiedEXT::random(rng) }),
+        1000072000 => Ext::ExternalMemoryBufferCreateInfo(ExternalMemoryBufferCreateInfo { p_next: next, ..ExternalMemoryBufferCreateInfo::random(rng) }),
+        1000072001 => Ext::ExternalMemoryImageCreateInfo(ExternalMemoryImageCreateInfo { p_next: next, ..ExternalMemoryImageCreateInfo::random(rng) }),
+        1000360000 => Ext::FormatProperties3(FormatProperties3 { p_next: next, ..FormatProperties3::random(rng) }),
+        1000226000 => Ext::FragmentShadingRateAttachmentInfoKHR(FragmentShadingRateAttachmentInfoKHR { p_next: next, ..FragmentShadingRateAttachmentInfoKHR::random(rng) }),
+        1000108001 => Ext::FramebufferAttachmentsCreateInfo(FramebufferAttachmentsCreateInfo { p_next: next, ..FramebufferAttachmentsCreateInfo::random(rng) }),
+        1000320002 => Ext::GraphicsPipelineLibraryCreateInfoEXT(GraphicsPipelineLibraryCreateInfoEXT { p_next: next, ..GraphicsPipelineLibraryCreateInfoEXT::random(rng) }),
+        1000158004 => Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(ImageDrmFormatModifierExplicitCreateInfoEXT { p_next: next, ..ImageDrmFormatModifierExplicitCreateInfoEXT::random(rng) }),
+        1000158003 => Ext::ImageDrmFormatModifierListCreateInfoEXT(ImageDrmFormatModifierListCreateInfoEXT { p_next: next, ..ImageDrmFormatModifierListCreateInfoEXT::random(rng) }),
+        1000147000 => Ext::ImageFormatListCreateInfo(ImageFormatListCreateInfo { p_next: next, ..ImageFormatListCreateInfo::random(rng) }),
+        1000156003 => Ext::ImagePlaneMemoryRequirementsInfo(ImagePlaneMemoryRequirementsInfo { p_next: next, ..ImagePlaneMemoryRequirementsInfo::random(rng) }),
+        1000246000 => Ext::ImageStencilUsageCreateInfo(ImageStencilUsageCreateInfo { p_next: next, ..ImageStencilUsageCreateInfo::random(rng) }),
+        1000391001 => Ext::ImageViewMinLodCreateInfoEXT(ImageViewMinLodCreateInfoEXT { p_next: next, ..ImageViewMinLodCreateInfoEXT::random(rng) }),
+        1000117002 => Ext::ImageViewUsageCreateInfo(ImageViewUsageCreateInfo { p_next: next, ..ImageViewUsageCreateInfo::random(rng) }),
+        1000384002 => Ext::ImportMemoryResourceInfoMESA(ImportMemoryResourceInfoMESA { p_next: next, ..ImportMemoryResourceInfoMESA::random(rng) }),
+        1000060000 => Ext::MemoryAllocateFlagsInfo(MemoryAllocateFlagsInfo { p_next: next, ..MemoryAllocateFlagsInfo::random(rng) }),
+        1000314000 => Ext::MemoryBarrier2(MemoryBarrier2 { p_next: next, ..MemoryBarrier2::random(rng) }),
+        1000127001 => Ext::MemoryDedicatedAllocateInfo(MemoryDedicatedAllocateInfo { p_next: next, ..MemoryDedicatedAllocateInfo::random(rng) }),
+        1000127000 => Ext::MemoryDedicatedRequirements(MemoryDedicatedRequirements { p_next: next, ..MemoryDedicatedRequirements::random(rng) }),
+        1000257003 => Ext::MemoryOpaqueCaptureAddressAllocateInfo(MemoryOpaqueCaptureAddressAllocateInfo { p_next: next, ..MemoryOpaqueCaptureAddressAllocateInfo::random(rng) }),
+        1000384003 => Ext::MemoryResourceAllocationSizePropertiesMESA(MemoryResourceAllocationSizePropertiesMESA { p_next: next, ..MemoryResourceAllocationSizePropertiesMESA::random(rng) }),
+        1000351002 => Ext::MutableDescriptorTypeCreateInfoEXT(MutableDescriptorTypeCreateInfoEXT { p_next: next, ..MutableDescriptorTypeCreateInfoEXT::random(rng) }),
+        1000083000 => Ext::PhysicalDevice16BitStorageFeatures(PhysicalDevice16BitStorageFeatures { p_next: next, ..PhysicalDevice16BitStorageFeatures::random(rng) }),
+        1000340000 => Ext::PhysicalDevice4444FormatsFeaturesEXT(PhysicalDevice4444FormatsFeaturesEXT { p_next: next, ..PhysicalDevice4444FormatsFeaturesEXT::random(rng) }),
+        1000177000 => Ext::PhysicalDevice8BitStorageFeatures(PhysicalDevice8BitStorageFeatures { p_next: next, ..PhysicalDevice8BitStorageFeatures::random(rng) }),
+        1000339000 => Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT { p_next: next, ..PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::random(rng) }),
+        1000411000 => Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(PhysicalDeviceBorderColorSwizzleFeaturesEXT { p_next: next, ..PhysicalDeviceBorderColorSwizzleFeaturesEXT::random(rng) }),
+        1000257000 => Ext::PhysicalDeviceBufferDeviceAddressFeatures(PhysicalDeviceBufferDeviceAddressFeatures { p_next: next, ..PhysicalDeviceBufferDeviceAddressFeatures::random(rng) }),
+        1000381000 => Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(PhysicalDeviceColorWriteEnableFeaturesEXT { p_next: next, ..PhysicalDeviceColorWriteEnableFeaturesEXT::random(rng) }),
+        1000081001 => Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(PhysicalDeviceConditionalRenderingFeaturesEXT { p_next: next, ..PhysicalDeviceConditionalRenderingFeaturesEXT::random(rng) }),
+        1000101000 => Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(PhysicalDeviceConservativeRasterizationPropertiesEXT { p_next: next, ..PhysicalDeviceConservativeRasterizationPropertiesEXT::random(rng) }),
+        1000287002 => Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(PhysicalDeviceCustomBorderColorFeaturesEXT { p_next: next, ..PhysicalDeviceCustomBorderColorFeaturesEXT::random(rng) }),
+        1000287001 => Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(PhysicalDeviceCustomBorderColorPropertiesEXT { p_next: next, ..PhysicalDeviceCustomBorderColorPropertiesEXT::random(rng) }),
+        1000355000 => Ext::PhysicalDeviceDepthClipControlFeaturesEXT(PhysicalDeviceDepthClipControlFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClipControlFeaturesEXT::random(rng) }),
+        1000102000 => Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(PhysicalDeviceDepthClipEnableFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClipEnableFeaturesEXT::random(rng) }),
+        1000199000 => Ext::PhysicalDeviceDepthStencilResolveProperties(PhysicalDeviceDepthStencilResolveProperties { p_next: next, ..PhysicalDeviceDepthStencilResolveProperties::random(rng) }),
+        1000161001 => Ext::PhysicalDeviceDescriptorIndexingFeatures(PhysicalDeviceDescriptorIndexingFeatures { p_next: next, ..PhysicalDeviceDescriptorIndexingFeatures::random(rng) }),
+        1000161002 => Ext::PhysicalDeviceDescriptorIndexingProperties(PhysicalDeviceDescriptorIndexingProperties { p_next: next, ..PhysicalDeviceDescriptorIndexingProperties::random(rng) }),
+        1000196000 => Ext::PhysicalDeviceDriverProperties(PhysicalDeviceDriverProperties { p_next: next, ..PhysicalDeviceDriverProperties::random(rng) }),
+        1000044003 => Ext::PhysicalDeviceDynamicRenderingFeatures(PhysicalDeviceDynamicRenderingFeatures { p_next: next, ..PhysicalDeviceDynamicRenderingFeatures::random(rng) }),
+        1000499000 => Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT { p_next: next, ..PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::random(rng) }),
+        1000377000 => Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(PhysicalDeviceExtendedDynamicState2FeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState2FeaturesEXT::random(rng) }),
+        1000455000 => Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(PhysicalDeviceExtendedDynamicState3FeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState3FeaturesEXT::random(rng) }),
+        1000455001 => Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(PhysicalDeviceExtendedDynamicState3PropertiesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState3PropertiesEXT::random(rng) }),
+        1000267000 => Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(PhysicalDeviceExtendedDynamicStateFeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicStateFeaturesEXT::random(rng) }),
+        1000071000 => Ext::PhysicalDeviceExternalImageFormatInfo(PhysicalDeviceExternalImageFormatInfo { p_next: next, ..PhysicalDeviceExternalImageFormatInfo::random(rng) }),
+        1000059000 => Ext::PhysicalDeviceFeatures2(PhysicalDeviceFeatures2 { p_next: next, ..PhysicalDeviceFeatures2::random(rng) }),
+        1000197000 => Ext::PhysicalDeviceFloatControlsProperties(PhysicalDeviceFloatControlsProperties { p_next: next, ..PhysicalDeviceFloatControlsProperties::random(rng) }),
+        1000251000 => Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(PhysicalDeviceFragmentShaderInterlockFeaturesEXT { p_next: next, ..PhysicalDeviceFragmentShaderInterlockFeaturesEXT::random(rng) }),
+        1000226003 => Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(PhysicalDeviceFragmentShadingRateFeaturesKHR { p_next: next, ..PhysicalDeviceFragmentShadingRateFeaturesKHR::random(rng) }),
+        1000226002 => Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(PhysicalDeviceFragmentShadingRatePropertiesKHR { p_next: next, ..PhysicalDeviceFragmentShadingRatePropertiesKHR::random(rng) }),
+        1000320000 => Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT { p_next: next, ..PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::random(rng) }),
+        1000320001 => Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT { p_next: next, ..PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::random(rng) }),
+        1000261000 => Ext::PhysicalDeviceHostQueryResetFeatures(PhysicalDeviceHostQueryResetFeatures { p_next: next, ..PhysicalDeviceHostQueryResetFeatures::random(rng) }),
+        1000071004 => Ext::PhysicalDeviceIDProperties(PhysicalDeviceIDProperties { p_next: next, ..PhysicalDeviceIDProperties::random(rng) }),
+        1000393000 => Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(PhysicalDeviceImage2DViewOf3DFeaturesEXT { p_next: next, ..PhysicalDeviceImage2DViewOf3DFeaturesEXT::random(rng) }),
+        1000158002 => Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(PhysicalDeviceImageDrmFormatModifierInfoEXT { p_next: next, ..PhysicalDeviceImageDrmFormatModifierInfoEXT::random(rng) }),
+        1000335000 => Ext::PhysicalDeviceImageRobustnessFeatures(PhysicalDeviceImageRobustnessFeatures { p_next: next, ..PhysicalDeviceImageRobustnessFeatures::random(rng) }),
+        1000391000 => Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(PhysicalDeviceImageViewMinLodFeaturesEXT { p_next: next, ..PhysicalDeviceImageViewMinLodFeaturesEXT::random(rng) }),
+        1000108000 => Ext::PhysicalDeviceImagelessFramebufferFeatures(PhysicalDeviceImagelessFramebufferFeatures { p_next: next, ..PhysicalDeviceImagelessFramebufferFeatures::random(rng) }),
+        1000265000 => Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(PhysicalDeviceIndexTypeUint8FeaturesEXT { p_next: next, ..PhysicalDeviceIndexTypeUint8FeaturesEXT::random(rng) }),
+        1000138000 => Ext::PhysicalDeviceInlineUniformBlockFeatures(PhysicalDeviceInlineUniformBlockFeatures { p_next: next, ..PhysicalDeviceInlineUniformBlockFeatures::random(rng) }),
+        1000138001 => Ext::PhysicalDeviceInlineUniformBlockProperties(PhysicalDeviceInlineUniformBlockProperties { p_next: next, ..PhysicalDeviceInlineUniformBlockProperties::random(rng) }),
+        1000259000 => Ext::PhysicalDeviceLineRasterizationFeaturesEXT(PhysicalDeviceLineRasterizationFeaturesEXT { p_next: next, ..PhysicalDeviceLineRasterizationFeaturesEXT::random(rng) }),
+        1000259002 => Ext::PhysicalDeviceLineRasterizationPropertiesEXT(PhysicalDeviceLineRasterizationPropertiesEXT { p_next: next, ..PhysicalDeviceLineRasterizationPropertiesEXT::random(rng) }),
+        1000168000 => Ext::PhysicalDeviceMaintenance3Properties(PhysicalDeviceMaintenance3Properties { p_next: next, ..PhysicalDeviceMaintenance3Properties::random(rng) }),
+        1000413000 => Ext::PhysicalDeviceMaintenance4Features(PhysicalDeviceMaintenance4Features { p_next: next, ..PhysicalDeviceMaintenance4Features::random(rng) }),
+        1000413001 => Ext::PhysicalDeviceMaintenance4Properties(PhysicalDeviceMaintenance4Properties { p_next: next, ..PhysicalDeviceMaintenance4Properties::random(rng) }),
+        1000470000 => Ext::PhysicalDeviceMaintenance5FeaturesKHR(PhysicalDeviceMaintenance5FeaturesKHR { p_next: next, ..PhysicalDeviceMaintenance5FeaturesKHR::random(rng) }),
+        1000470001 => Ext::PhysicalDeviceMaintenance5PropertiesKHR(PhysicalDeviceMaintenance5PropertiesKHR { p_next: next, ..PhysicalDeviceMaintenance5PropertiesKHR::random(rng) }),
+        1000237000 => Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT { p_next: next, ..PhysicalDeviceMemoryBudgetPropertiesEXT::random(rng) }),
+        1000392000 => Ext::PhysicalDeviceMultiDrawFeaturesEXT(PhysicalDeviceMultiDrawFeaturesEXT { p_next: next, ..PhysicalDeviceMultiDrawFeaturesEXT::random(rng) }),
+        1000392001 => Ext::PhysicalDeviceMultiDrawPropertiesEXT(PhysicalDeviceMultiDrawPropertiesEXT { p_next: next, ..PhysicalDeviceMultiDrawPropertiesEXT::random(rng) }),
+        1000053001 => Ext::PhysicalDeviceMultiviewFeatures(PhysicalDeviceMultiviewFeatures { p_next: next, ..PhysicalDeviceMultiviewFeatures::random(rng) }),
+        1000053002 => Ext::PhysicalDeviceMultiviewProperties(PhysicalDeviceMultiviewProperties { p_next: next, ..PhysicalDeviceMultiviewProperties::random(rng) }),
+        1000351000 => Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(PhysicalDeviceMutableDescriptorTypeFeaturesEXT { p_next: next, ..PhysicalDeviceMutableDescriptorTypeFeaturesEXT::random(rng) }),
+        1000422000 => Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(PhysicalDeviceNonSeamlessCubeMapFeaturesEXT { p_next: next, ..PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::random(rng) }),
+        1000212000 => Ext::PhysicalDevicePCIBusInfoPropertiesEXT(PhysicalDevicePCIBusInfoPropertiesEXT { p_next: next, ..PhysicalDevicePCIBusInfoPropertiesEXT::random(rng) }),
+        1000297000 => Ext::PhysicalDevicePipelineCreationCacheControlFeatures(PhysicalDevicePipelineCreationCacheControlFeatures { p_next: next, ..PhysicalDevicePipelineCreationCacheControlFeatures::random(rng) }),
+        1000117000 => Ext::PhysicalDevicePointClippingProperties(PhysicalDevicePointClippingProperties { p_next: next, ..PhysicalDevicePointClippingProperties::random(rng) }),
+        1000356000 => Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT { p_next: next, ..PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::random(rng) }),
+        1000382000 => Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT { p_next: next, ..PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::random(rng) }),
+        1000295000 => Ext::PhysicalDevicePrivateDataFeatures(PhysicalDevicePrivateDataFeatures { p_next: next, ..PhysicalDevicePrivateDataFeatures::random(rng) }),
+        1000145001 => Ext::PhysicalDeviceProtectedMemoryFeatures(PhysicalDeviceProtectedMemoryFeatures { p_next: next, ..PhysicalDeviceProtectedMemoryFeatures::random(rng) }),
+        1000145002 => Ext::PhysicalDeviceProtectedMemoryProperties(PhysicalDeviceProtectedMemoryProperties { p_next: next, ..PhysicalDeviceProtectedMemoryProperties::random(rng) }),
+        1000254000 => Ext::PhysicalDeviceProvokingVertexFeaturesEXT(PhysicalDeviceProvokingVertexFeaturesEXT { p_next: next, ..PhysicalDeviceProvokingVertexFeaturesEXT::random(rng) }),
+        1000254002 => Ext::PhysicalDeviceProvokingVertexPropertiesEXT(PhysicalDeviceProvokingVertexPropertiesEXT { p_next: next, ..PhysicalDeviceProvokingVertexPropertiesEXT::random(rng) }),
+        1000080000 => Ext::PhysicalDevicePushDescriptorPropertiesKHR(PhysicalDevicePushDescriptorPropertiesKHR { p_next: next, ..PhysicalDevicePushDescriptorPropertiesKHR::random(rng) }),
+        1000342000 => Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT { p_next: next, ..PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::random(rng) }),
+        1000286000 => Ext::PhysicalDeviceRobustness2FeaturesEXT(PhysicalDeviceRobustness2FeaturesEXT { p_next: next, ..PhysicalDeviceRobustness2FeaturesEXT::random(rng) }),
+        1000286001 => Ext::PhysicalDeviceRobustness2PropertiesEXT(PhysicalDeviceRobustness2PropertiesEXT { p_next: next, ..PhysicalDeviceRobustness2PropertiesEXT::random(rng) }),
+        1000130000 => Ext::PhysicalDeviceSamplerFilterMinmaxProperties(PhysicalDeviceSamplerFilterMinmaxProperties { p_next: next, ..PhysicalDeviceSamplerFilterMinmaxProperties::random(rng) }),
+        1000156004 => Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(PhysicalDeviceSamplerYcbcrConversionFeatures { p_next: next, ..PhysicalDeviceSamplerYcbcrConversionFeatures::random(rng) }),
+        1000221000 => Ext::PhysicalDeviceScalarBlockLayoutFeatures(PhysicalDeviceScalarBlockLayoutFeatures { p_next: next, ..PhysicalDeviceScalarBlockLayoutFeatures::random(rng) }),
+        1000241000 => Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(PhysicalDeviceSeparateDepthStencilLayoutsFeatures { p_next: next, ..PhysicalDeviceSeparateDepthStencilLayoutsFeatures::random(rng) }),
+        1000180000 => Ext::PhysicalDeviceShaderAtomicInt64Features(PhysicalDeviceShaderAtomicInt64Features { p_next: next, ..PhysicalDeviceShaderAtomicInt64Features::random(rng) }),
+        1000181000 => Ext::PhysicalDeviceShaderClockFeaturesKHR(PhysicalDeviceShaderClockFeaturesKHR { p_next: next, ..PhysicalDeviceShaderClockFeaturesKHR::random(rng) }),
+        1000276000 => Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(PhysicalDeviceShaderDemoteToHelperInvocationFeatures { p_next: next, ..PhysicalDeviceShaderDemoteToHelperInvocationFeatures::random(rng) }),
+        1000063000 => Ext::PhysicalDeviceShaderDrawParametersFeatures(PhysicalDeviceShaderDrawParametersFeatures { p_next: next, ..PhysicalDeviceShaderDrawParametersFeatures::random(rng) }),
+        1000082000 => Ext::PhysicalDeviceShaderFloat16Int8Features(PhysicalDeviceShaderFloat16Int8Features { p_next: next, ..PhysicalDeviceShaderFloat16Int8Features::random(rng) }),
+        1000280000 => Ext::PhysicalDeviceShaderIntegerDotProductFeatures(PhysicalDeviceShaderIntegerDotProductFeatures { p_next: next, ..PhysicalDeviceShaderIntegerDotProductFeatures::random(rng) }),
+        1000280001 => Ext::PhysicalDeviceShaderIntegerDotProductProperties(PhysicalDeviceShaderIntegerDotProductProperties { p_next: next, ..PhysicalDeviceShaderIntegerDotProductProperties::random(rng) }),
+        1000175000 => Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(PhysicalDeviceShaderSubgroupExtendedTypesFeatures { p_next: next, ..PhysicalDeviceShaderSubgroupExtendedTypesFeatures::random(rng) }),
+        1000215000 => Ext::PhysicalDeviceShaderTerminateInvocationFeatures(PhysicalDeviceShaderTerminateInvocationFeatures { p_next: next, ..PhysicalDeviceShaderTerminateInvocationFeatures::random(rng) }),
+        1000094000 => Ext::PhysicalDeviceSubgroupProperties(PhysicalDeviceSubgroupProperties { p_next: next, ..PhysicalDeviceSubgroupProperties::random(rng) }),
+        1000225002 => Ext::PhysicalDeviceSubgroupSizeControlFeatures(PhysicalDeviceSubgroupSizeControlFeatures { p_next: next, ..PhysicalDeviceSubgroupSizeControlFeatures::random(rng) }),
+        1000225000 => Ext::PhysicalDeviceSubgroupSizeControlProperties(PhysicalDeviceSubgroupSizeControlProperties { p_next: next, ..PhysicalDeviceSubgroupSizeControlProperties::random(rng) }),
+        1000314007 => Ext::PhysicalDeviceSynchronization2Features(PhysicalDeviceSynchronization2Features { p_next: next, ..PhysicalDeviceSynchronization2Features::random(rng) }),
+        1000281000 => Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(PhysicalDeviceTexelBufferAlignmentFeaturesEXT { p_next: next, ..PhysicalDeviceTexelBufferAlignmentFeaturesEXT::random(rng) }),
+        1000281001 => Ext::PhysicalDeviceTexelBufferAlignmentProperties(PhysicalDeviceTexelBufferAlignmentProperties { p_next: next, ..PhysicalDeviceTexelBufferAlignmentProperties::random(rng) }),
+        1000066000 => Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(PhysicalDeviceTextureCompressionASTCHDRFeatures { p_next: next, ..PhysicalDeviceTextureCompressionASTCHDRFeatures::random(rng) }),
+        1000207000 => Ext::PhysicalDeviceTimelineSemaphoreFeatures(PhysicalDeviceTimelineSemaphoreFeatures { p_next: next, ..PhysicalDeviceTimelineSemaphoreFeatures::random(rng) }),
+        1000207001 => Ext::PhysicalDeviceTimelineSemaphoreProperties(PhysicalDeviceTimelineSemaphoreProperties { p_next: next, ..PhysicalDeviceTimelineSemaphoreProperties::random(rng) }),
+        1000028000 => Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(PhysicalDeviceTransformFeedbackFeaturesEXT { p_next: next, ..PhysicalDeviceTransformFeedbackFeaturesEXT::random(rng) }),
+        1000028001 => Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(PhysicalDeviceTransformFeedbackPropertiesEXT { p_next: next, ..PhysicalDeviceTransformFeedbackPropertiesEXT::random(rng) }),
+        1000253000 => Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(PhysicalDeviceUniformBufferStandardLayoutFeatures { p_next: next, ..PhysicalDeviceUniformBufferStandardLayoutFeatures::random(rng) }),
+        1000120000 => Ext::PhysicalDeviceVariablePointersFeatures(PhysicalDeviceVariablePointersFeatures { p_next: next, ..PhysicalDeviceVariablePointersFeatures::random(rng) }),
+        1000190002 => Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(PhysicalDeviceVertexAttributeDivisorFeaturesEXT { p_next: next, ..PhysicalDeviceVertexAttributeDivisorFeaturesEXT::random(rng) }),
+        1000190000 => Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(PhysicalDeviceVertexAttributeDivisorPropertiesEXT { p_next: next, ..PhysicalDeviceVertexAttributeDivisorPropertiesEXT::random(rng) }),
+        1000352000 => Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(PhysicalDeviceVertexInputDynamicStateFeaturesEXT { p_next: next, ..PhysicalDeviceVertexInputDynamicStateFeaturesEXT::random(rng) }),
+        49 => Ext::PhysicalDeviceVulkan11Features(PhysicalDeviceVulkan11Features { p_next: next, ..PhysicalDeviceVulkan11Features::random(rng) }),
+        50 => Ext::PhysicalDeviceVulkan11Properties(PhysicalDeviceVulkan11Properties { p_next: next, ..PhysicalDeviceVulkan11Properties::random(rng) }),
+        51 => Ext::PhysicalDeviceVulkan12Features(PhysicalDeviceVulkan12Features { p_next: next, ..PhysicalDeviceVulkan12Features::random(rng) }),
+        52 => Ext::PhysicalDeviceVulkan12Properties(PhysicalDeviceVulkan12Properties { p_next: next, ..PhysicalDeviceVulkan12Properties::random(rng) }),
+        53 => Ext::PhysicalDeviceVulkan13Features(PhysicalDeviceVulkan13Features { p_next: next, ..PhysicalDeviceVulkan13Features::random(rng) }),
+        54 => Ext::PhysicalDeviceVulkan13Properties(PhysicalDeviceVulkan13Properties { p_next: next, ..PhysicalDeviceVulkan13Properties::random(rng) }),
+        1000211000 => Ext::PhysicalDeviceVulkanMemoryModelFeatures(PhysicalDeviceVulkanMemoryModelFeatures { p_next: next, ..PhysicalDeviceVulkanMemoryModelFeatures::random(rng) }),
+        1000330000 => Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT { p_next: next, ..PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::random(rng) }),
+        1000325000 => Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures { p_next: next, ..PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::random(rng) }),
+        1000381001 => Ext::PipelineColorWriteCreateInfoEXT(PipelineColorWriteCreateInfoEXT { p_next: next, ..PipelineColorWriteCreateInfoEXT::random(rng) }),
+        1000470005 => Ext::PipelineCreateFlags2CreateInfoKHR(PipelineCreateFlags2CreateInfoKHR { p_next: next, ..PipelineCreateFlags2CreateInfoKHR::random(rng) }),
+        1000192000 => Ext::PipelineCreationFeedbackCreateInfo(PipelineCreationFeedbackCreateInfo { p_next: next, ..PipelineCreationFeedbackCreateInfo::random(rng) }),
+        1000226001 => Ext::PipelineFragmentShadingRateStateCreateInfoKHR(PipelineFragmentShadingRateStateCreateInfoKHR { p_next: next, ..PipelineFragmentShadingRateStateCreateInfoKHR::random(rng) }),
+        1000290000 => Ext::PipelineLibraryCreateInfoKHR(PipelineLibraryCreateInfoKHR { p_next: next, ..PipelineLibraryCreateInfoKHR::random(rng) }),
+        1000101001 => Ext::PipelineRasterizationConservativeStateCreateInfoEXT(PipelineRasterizationConservativeStateCreateInfoEXT { p_next: next, ..PipelineRasterizationConservativeStateCreateInfoEXT::random(rng) }),
+        1000102001 => Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(PipelineRasterizationDepthClipStateCreateInfoEXT { p_next: next, ..PipelineRasterizationDepthClipStateCreateInfoEXT::random(rng) }),
+        1000259001 => Ext::PipelineRasterizationLineStateCreateInfoEXT(PipelineRasterizationLineStateCreateInfoEXT { p_next: next, ..PipelineRasterizationLineStateCreateInfoEXT::random(rng) }),
+        1000254001 => Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(PipelineRasterizationProvokingVertexStateCreateInfoEXT { p_next: next, ..PipelineRasterizationProvokingVertexStateCreateInfoEXT::random(rng) }),
+        1000028002 => Ext::PipelineRasterizationStateStreamCreateInfoEXT(PipelineRasterizationStateStreamCreateInfoEXT { p_next: next, ..PipelineRasterizationStateStreamCreateInfoEXT::random(rng) }),
+        1000044002 => Ext::PipelineRenderingCreateInfo(PipelineRenderingCreateInfo { p_next: next, ..PipelineRenderingCreateInfo::random(rng) }),
+        1000225001 => Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(PipelineShaderStageRequiredSubgroupSizeCreateInfo { p_next: next, ..PipelineShaderStageRequiredSubgroupSizeCreateInfo::random(rng) }),
+        1000117003 => Ext::PipelineTessellationDomainOriginStateCreateInfo(PipelineTessellationDomainOriginStateCreateInfo { p_next: next, ..PipelineTessellationDomainOriginStateCreateInfo::random(rng) }),
+        1000190001 => Ext::PipelineVertexInputDivisorStateCreateInfoEXT(PipelineVertexInputDivisorStateCreateInfoEXT { p_next: next, ..PipelineVertexInputDivisorStateCreateInfoEXT::random(rng) }),
+        1000355001 => Ext::PipelineViewportDepthClipControlCreateInfoEXT(PipelineViewportDepthClipControlCreateInfoEXT { p_next: next, ..PipelineViewportDepthClipControlCreateInfoEXT::random(rng) }),
+        1000145000 => Ext::ProtectedSubmitInfo(ProtectedSubmitInfo { p_next: next, ..ProtectedSubmitInfo::random(rng) }),
+        1000108003 => Ext::RenderPassAttachmentBeginInfo(RenderPassAttachmentBeginInfo { p_next: next, ..RenderPassAttachmentBeginInfo::random(rng) }),
+        1000117001 => Ext::RenderPassInputAttachmentAspectCreateInfo(RenderPassInputAttachmentAspectCreateInfo { p_next: next, ..RenderPassInputAttachmentAspectCreateInfo::random(rng) }),
+        1000053000 => Ext::RenderPassMultiviewCreateInfo(RenderPassMultiviewCreateInfo { p_next: next, ..RenderPassMultiviewCreateInfo::random(rng) }),
+        1000044006 => Ext::RenderingFragmentShadingRateAttachmentInfoKHR(RenderingFragmentShadingRateAttachmentInfoKHR { p_next: next, ..RenderingFragmentShadingRateAttachmentInfoKHR::random(rng) }),
+        1000384006 => Ext::RingMonitorInfoMESA(RingMonitorInfoMESA { p_next: next, ..RingMonitorInfoMESA::random(rng) }),
+        1000384007 => Ext::RingPriorityInfoMESA(RingPriorityInfoMESA { p_next: next, ..RingPriorityInfoMESA::random(rng) }),
+        1000411001 => Ext::SamplerBorderColorComponentMappingCreateInfoEXT(SamplerBorderColorComponentMappingCreateInfoEXT { p_next: next, ..SamplerBorderColorComponentMappingCreateInfoEXT::random(rng) }),
+        1000287000 => Ext::SamplerCustomBorderColorCreateInfoEXT(SamplerCustomBorderColorCreateInfoEXT { p_next: next, ..SamplerCustomBorderColorCreateInfoEXT::random(rng) }),
+        1000130001 => Ext::SamplerReductionModeCreateInfo(SamplerReductionModeCreateInfo { p_next: next, ..SamplerReductionModeCreateInfo::random(rng) }),
+        1000156005 => Ext::SamplerYcbcrConversionImageFormatProperties(SamplerYcbcrConversionImageFormatProperties { p_next: next, ..SamplerYcbcrConversionImageFormatProperties::random(rng) }),
+        1000156001 => Ext::SamplerYcbcrConversionInfo(SamplerYcbcrConversionInfo { p_next: next, ..SamplerYcbcrConversionInfo::random(rng) }),
+        1000207002 => Ext::SemaphoreTypeCreateInfo(SemaphoreTypeCreateInfo { p_next: next, ..SemaphoreTypeCreateInfo::random(rng) }),
+        16 => Ext::ShaderModuleCreateInfo(ShaderModuleCreateInfo { p_next: next, ..ShaderModuleCreateInfo::random(rng) }),
+        1000199001 => Ext::SubpassDescriptionDepthStencilResolve(SubpassDescriptionDepthStencilResolve { p_next: next, ..SubpassDescriptionDepthStencilResolve::random(rng) }),
+        1000207003 => Ext::TimelineSemaphoreSubmitInfo(TimelineSemaphoreSubmitInfo { p_next: next, ..TimelineSemaphoreSubmitInfo::random(rng) }),
+        1000138002 => Ext::WriteDescriptorSetInlineUniformBlock(WriteDescriptorSetInlineUniformBlock { p_next: next, ..WriteDescriptorSetInlineUniformBlock::random(rng) }),
         _ => unreachable!("sType {s_type} is not an extender"),
     };
-    g.leave();
+    rng.leave();
     link
 }
 
 impl<'a> Random<'a> for ApplicationInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let p_application_name = g.maybe_str();
-        let application_version = g.random();
-        let p_engine_name = g.maybe_str();
-        let engine_version = g.random();
-        let api_version = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_application_name = rng.maybe_str();
+        let application_version = rng.random();
+        let p_engine_name = rng.maybe_str();
+        let engine_version = rng.random();
+        let api_version = rng.random();
         Self { p_next, p_application_name, application_version, p_engine_name, engine_version, api_version }
     }
 }
 
 impl<'a> Random<'a> for AttachmentDescription {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let flags = g.random();
-        let format = g.random();
-        let samples = g.random();
-        let load_op = g.random();
-        let store_op = g.random();
-        let stencil_load_op = g.random();
-        let stencil_store_op = g.random();
-        let initial_layout = g.random();
-        let final_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let flags = rng.random();
+        let format = rng.random();
+        let samples = rng.random();
+        let load_op = rng.random();
+        let store_op = rng.random();
+        let stencil_load_op = rng.random();
+        let stencil_store_op = rng.random();
+        let initial_layout = rng.random();
+        let final_layout = rng.random();
         Self { flags, format, samples, load_op, store_op, stencil_load_op, stencil_store_op, initial_layout, final_layout }
     }
 }
 
 impl<'a> Random<'a> for AttachmentDescription2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000241002]);
-        let flags = g.random();
-        let format = g.random();
-        let samples = g.random();
-        let load_op = g.random();
-        let store_op = g.random();
-        let stencil_load_op = g.random();
-        let stencil_store_op = g.random();
-        let initial_layout = g.random();
-        let final_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000241002]);
+        let flags = rng.random();
+        let format = rng.random();
+        let samples = rng.random();
+        let load_op = rng.random();
+        let store_op = rng.random();
+        let stencil_load_op = rng.random();
+        let stencil_store_op = rng.random();
+        let initial_layout = rng.random();
+        let final_layout = rng.random();
         Self { p_next, flags, format, samples, load_op, store_op, stencil_load_op, stencil_store_op, initial_layout, final_layout }
     }
 }
 
 impl<'a> Random<'a> for AttachmentDescriptionStencilLayout<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let stencil_initial_layout = g.random();
-        let stencil_final_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let stencil_initial_layout = rng.random();
+        let stencil_final_layout = rng.random();
         Self { p_next, stencil_initial_layout, stencil_final_layout }
     }
 }
 
 impl<'a> Random<'a> for AttachmentReference {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let attachment = g.random();
-        let layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let attachment = rng.random();
+        let layout = rng.random();
         Self { attachment, layout }
     }
 }
 
 impl<'a> Random<'a> for AttachmentReference2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000241001]);
-        let attachment = g.random();
-        let layout = g.random();
-        let aspect_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000241001]);
+        let attachment = rng.random();
+        let layout = rng.random();
+        let aspect_mask = rng.random();
         Self { p_next, attachment, layout, aspect_mask }
     }
 }
 
 impl<'a> Random<'a> for AttachmentReferenceStencilLayout<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let stencil_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let stencil_layout = rng.random();
         Self { p_next, stencil_layout }
     }
 }
 
 impl<'a> Random<'a> for BindBufferMemoryDeviceGroupInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_device_index_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_device_index_count = rng.len();
         let device_index_count = n_device_index_count as u32;
-        let p_device_indices = g.array(n_device_index_count, false, |g| g.random());
+        let p_device_indices = rng.array(n_device_index_count, false, |rng| rng.random());
         Self { p_next, device_index_count, p_device_indices }
     }
 }
 
 impl<'a> Random<'a> for BindBufferMemoryInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060013]);
-        let buffer = g.random();
-        let memory = g.random();
-        let memory_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060013]);
+        let buffer = rng.random();
+        let memory = rng.random();
+        let memory_offset = rng.random();
         Self { p_next, buffer, memory, memory_offset }
     }
 }
 
 impl<'a> Random<'a> for BindImageMemoryDeviceGroupInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_device_index_count = g.len();
-        let n_split_instance_bind_region_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_device_index_count = rng.len();
+        let n_split_instance_bind_region_count = rng.len();
         let device_index_count = n_device_index_count as u32;
-        let p_device_indices = g.array(n_device_index_count, false, |g| g.random());
+        let p_device_indices = rng.array(n_device_index_count, false, |rng| rng.random());
         let split_instance_bind_region_count = n_split_instance_bind_region_count as u32;
-        let p_split_instance_bind_regions = g.array(n_split_instance_bind_region_count, false, |g| Rect2D::random(g));
+        let p_split_instance_bind_regions = rng.array(n_split_instance_bind_region_count, false, |rng| Rect2D::random(rng));
         Self { p_next, device_index_count, p_device_indices, split_instance_bind_region_count, p_split_instance_bind_regions }
     }
 }
 
 impl<'a> Random<'a> for BindImageMemoryInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060014, 1000156002]);
-        let image = g.random();
-        let memory = g.random();
-        let memory_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060014, 1000156002]);
+        let image = rng.random();
+        let memory = rng.random();
+        let memory_offset = rng.random();
         Self { p_next, image, memory, memory_offset }
     }
 }
 
 impl<'a> Random<'a> for BindImagePlaneMemoryInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let plane_aspect = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let plane_aspect = rng.random();
         Self { p_next, plane_aspect }
     }
 }
 
 impl<'a> Random<'a> for BindSparseInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060006, 1000207003]);
-        let n_wait_semaphore_count = g.len();
-        let n_buffer_bind_count = g.len();
-        let n_image_opaque_bind_count = g.len();
-        let n_image_bind_count = g.len();
-        let n_signal_semaphore_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060006, 1000207003]);
+        let n_wait_semaphore_count = rng.len();
+        let n_buffer_bind_count = rng.len();
+        let n_image_opaque_bind_count = rng.len();
+        let n_image_bind_count = rng.len();
+        let n_signal_semaphore_count = rng.len();
         let wait_semaphore_count = n_wait_semaphore_count as u32;
-        let p_wait_semaphores = g.array(n_wait_semaphore_count, false, |g| g.random());
+        let p_wait_semaphores = rng.array(n_wait_semaphore_count, false, |rng| rng.random());
         let buffer_bind_count = n_buffer_bind_count as u32;
-        let p_buffer_binds = g.array(n_buffer_bind_count, false, |g| SparseBufferMemoryBindInfo::random(g));
+        let p_buffer_binds = rng.array(n_buffer_bind_count, false, |rng| SparseBufferMemoryBindInfo::random(rng));
         let image_opaque_bind_count = n_image_opaque_bind_count as u32;
-        let p_image_opaque_binds = g.array(n_image_opaque_bind_count, false, |g| SparseImageOpaqueMemoryBindInfo::random(g));
+        let p_image_opaque_binds = rng.array(n_image_opaque_bind_count, false, |rng| SparseImageOpaqueMemoryBindInfo::random(rng));
         let image_bind_count = n_image_bind_count as u32;
-        let p_image_binds = g.array(n_image_bind_count, false, |g| SparseImageMemoryBindInfo::random(g));
+        let p_image_binds = rng.array(n_image_bind_count, false, |rng| SparseImageMemoryBindInfo::random(rng));
         let signal_semaphore_count = n_signal_semaphore_count as u32;
-        let p_signal_semaphores = g.array(n_signal_semaphore_count, false, |g| g.random());
+        let p_signal_semaphores = rng.array(n_signal_semaphore_count, false, |rng| rng.random());
         Self { p_next, wait_semaphore_count, p_wait_semaphores, buffer_bind_count, p_buffer_binds, image_opaque_bind_count, p_image_opaque_binds, image_bind_count, p_image_binds, signal_semaphore_count, p_signal_semaphores }
     }
 }
 
 impl<'a> Random<'a> for BlitImageInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_region_count = g.len();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| ImageBlit2::random(g));
-        let filter = g.random();
+        let p_regions = rng.array(n_region_count, false, |rng| ImageBlit2::random(rng));
+        let filter = rng.random();
         Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter }
     }
 }
 
 impl<'a> Random<'a> for BufferCopy {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_offset = g.random();
-        let dst_offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_offset = rng.random();
+        let dst_offset = rng.random();
+        let size = rng.random();
         Self { src_offset, dst_offset, size }
     }
 }
 
 impl<'a> Random<'a> for BufferCopy2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_offset = g.random();
-        let dst_offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_offset = rng.random();
+        let dst_offset = rng.random();
+        let size = rng.random();
         Self { p_next, src_offset, dst_offset, size }
     }
 }
 
 impl<'a> Random<'a> for BufferCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000257002, 1000470006, 1000072000]);
-        let n_queue_family_index_count = g.len();
-        let flags = g.random();
-        let size = g.random();
-        let usage = g.random();
-        let sharing_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000257002, 1000470006, 1000072000]);
+        let n_queue_family_index_count = rng.len();
+        let flags = rng.random();
+        let size = rng.random();
+        let usage = rng.random();
+        let sharing_mode = rng.random();
         let queue_family_index_count = n_queue_family_index_count as u32;
-        let p_queue_family_indices = g.array(n_queue_family_index_count, true, |g| g.random());
+        let p_queue_family_indices = rng.array(n_queue_family_index_count, true, |rng| rng.random());
         Self { p_next, flags, size, usage, sharing_mode, queue_family_index_count, p_queue_family_indices }
     }
 }
 
 impl<'a> Random<'a> for BufferDeviceAddressInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let buffer = rng.random();
         Self { p_next, buffer }
     }
 }
 
 impl<'a> Random<'a> for BufferImageCopy {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let buffer_offset = g.random();
-        let buffer_row_length = g.random();
-        let buffer_image_height = g.random();
-        let image_subresource = ImageSubresourceLayers::random(g);
-        let image_offset = Offset3D::random(g);
-        let image_extent = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let buffer_offset = rng.random();
+        let buffer_row_length = rng.random();
+        let buffer_image_height = rng.random();
+        let image_subresource = ImageSubresourceLayers::random(rng);
+        let image_offset = Offset3D::random(rng);
+        let image_extent = Extent3D::random(rng);
         Self { buffer_offset, buffer_row_length, buffer_image_height, image_subresource, image_offset, image_extent }
     }
 }
 
 impl<'a> Random<'a> for BufferImageCopy2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let buffer_offset = g.random();
-        let buffer_row_length = g.random();
-        let buffer_image_height = g.random();
-        let image_subresource = ImageSubresourceLayers::random(g);
-        let image_offset = Offset3D::random(g);
-        let image_extent = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let buffer_offset = rng.random();
+        let buffer_row_length = rng.random();
+        let buffer_image_height = rng.random();
+        let image_subresource = ImageSubresourceLayers::random(rng);
+        let image_offset = Offset3D::random(rng);
+        let image_extent = Extent3D::random(rng);
         Self { p_next, buffer_offset, buffer_row_length, buffer_image_height, image_subresource, image_offset, image_extent }
     }
 }
 
 impl<'a> Random<'a> for BufferMemoryBarrier<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000453000]);
-        let src_access_mask = g.random();
-        let dst_access_mask = g.random();
-        let src_queue_family_index = g.random();
-        let dst_queue_family_index = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000453000]);
+        let src_access_mask = rng.random();
+        let dst_access_mask = rng.random();
+        let src_queue_family_index = rng.random();
+        let dst_queue_family_index = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
         Self { p_next, src_access_mask, dst_access_mask, src_queue_family_index, dst_queue_family_index, buffer, offset, size }
     }
 }
 
 impl<'a> Random<'a> for BufferMemoryBarrier2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000453000]);
-        let src_stage_mask = g.random();
-        let src_access_mask = g.random();
-        let dst_stage_mask = g.random();
-        let dst_access_mask = g.random();
-        let src_queue_family_index = g.random();
-        let dst_queue_family_index = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000453000]);
+        let src_stage_mask = rng.random();
+        let src_access_mask = rng.random();
+        let dst_stage_mask = rng.random();
+        let dst_access_mask = rng.random();
+        let src_queue_family_index = rng.random();
+        let dst_queue_family_index = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
         Self { p_next, src_stage_mask, src_access_mask, dst_stage_mask, dst_access_mask, src_queue_family_index, dst_queue_family_index, buffer, offset, size }
     }
 }
 
 impl<'a> Random<'a> for BufferMemoryRequirementsInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let buffer = rng.random();
         Self { p_next, buffer }
     }
 }
 
 impl<'a> Random<'a> for BufferOpaqueCaptureAddressCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let opaque_capture_address = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let opaque_capture_address = rng.random();
         Self { p_next, opaque_capture_address }
     }
 }
 
 impl<'a> Random<'a> for BufferUsageFlags2CreateInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let usage = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let usage = rng.random();
         Self { p_next, usage }
     }
 }
 
 impl<'a> Random<'a> for BufferViewCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000470006]);
-        let flags = g.random();
-        let buffer = g.random();
-        let format = g.random();
-        let offset = g.random();
-        let range = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000470006]);
+        let flags = rng.random();
+        let buffer = rng.random();
+        let format = rng.random();
+        let offset = rng.random();
+        let range = rng.random();
         Self { p_next, flags, buffer, format, offset, range }
     }
 }
 
 impl<'a> Random<'a> for CalibratedTimestampInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let time_domain = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let time_domain = rng.random();
         Self { p_next, time_domain }
     }
 }
 
 impl<'a> Random<'a> for ClearAttachment {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let aspect_mask = g.random();
-        let color_attachment = g.random();
-        let clear_value = ClearValue::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let aspect_mask = rng.random();
+        let color_attachment = rng.random();
+        let clear_value = ClearValue::random(rng);
         Self { aspect_mask, color_attachment, clear_value }
     }
 }
 
 impl<'a> Random<'a> for ClearDepthStencilValue {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let depth = g.random();
-        let stencil = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let depth = rng.random();
+        let stencil = rng.random();
         Self { depth, stencil }
     }
 }
 
 impl<'a> Random<'a> for ClearRect {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let rect = Rect2D::random(g);
-        let base_array_layer = g.random();
-        let layer_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let rect = Rect2D::random(rng);
+        let base_array_layer = rng.random();
+        let layer_count = rng.random();
         Self { rect, base_array_layer, layer_count }
     }
 }
 
 impl<'a> Random<'a> for ColorBlendAdvancedEXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let advanced_blend_op = g.random();
-        let src_premultiplied = g.random();
-        let dst_premultiplied = g.random();
-        let blend_overlap = g.random();
-        let clamp_results = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let advanced_blend_op = rng.random();
+        let src_premultiplied = rng.random();
+        let dst_premultiplied = rng.random();
+        let blend_overlap = rng.random();
+        let clamp_results = rng.random();
         Self { advanced_blend_op, src_premultiplied, dst_premultiplied, blend_overlap, clamp_results }
     }
 }
 
 impl<'a> Random<'a> for ColorBlendEquationEXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_color_blend_factor = g.random();
-        let dst_color_blend_factor = g.random();
-        let color_blend_op = g.random();
-        let src_alpha_blend_factor = g.random();
-        let dst_alpha_blend_factor = g.random();
-        let alpha_blend_op = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_color_blend_factor = rng.random();
+        let dst_color_blend_factor = rng.random();
+        let color_blend_op = rng.random();
+        let src_alpha_blend_factor = rng.random();
+        let dst_alpha_blend_factor = rng.random();
+        let alpha_blend_op = rng.random();
         Self { src_color_blend_factor, dst_color_blend_factor, color_blend_op, src_alpha_blend_factor, dst_alpha_blend_factor, alpha_blend_op }
     }
 }
 
 impl<'a> Random<'a> for CommandBufferAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let command_pool = g.random();
-        let level = g.random();
-        let command_buffer_count = g.small() as u32;
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let command_pool = rng.random();
+        let level = rng.random();
+        let command_buffer_count = rng.small() as u32;
         Self { p_next, command_pool, level, command_buffer_count }
     }
 }
 
 impl<'a> Random<'a> for CommandBufferBeginInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060004]);
-        let flags = g.random();
-        let p_inheritance_info = g.maybe(|g| CommandBufferInheritanceInfo::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060004]);
+        let flags = rng.random();
+        let p_inheritance_info = rng.maybe(|rng| CommandBufferInheritanceInfo::random(rng));
         Self { p_next, flags, p_inheritance_info }
     }
 }
 
 impl<'a> Random<'a> for CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let conditional_rendering_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let conditional_rendering_enable = rng.random();
         Self { p_next, conditional_rendering_enable }
     }
 }
 
 impl<'a> Random<'a> for CommandBufferInheritanceInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000081000, 1000044004]);
-        let render_pass = g.random();
-        let subpass = g.random();
-        let framebuffer = g.random();
-        let occlusion_query_enable = g.random();
-        let query_flags = g.random();
-        let pipeline_statistics = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000081000, 1000044004]);
+        let render_pass = rng.random();
+        let subpass = rng.random();
+        let framebuffer = rng.random();
+        let occlusion_query_enable = rng.random();
+        let query_flags = rng.random();
+        let pipeline_statistics = rng.random();
         Self { p_next, render_pass, subpass, framebuffer, occlusion_query_enable, query_flags, pipeline_statistics }
     }
 }
 
 impl<'a> Random<'a> for CommandBufferInheritanceRenderingInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_color_attachment_count = g.len();
-        let flags = g.random();
-        let view_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_color_attachment_count = rng.len();
+        let flags = rng.random();
+        let view_mask = rng.random();
         let color_attachment_count = n_color_attachment_count as u32;
-        let p_color_attachment_formats = g.array(n_color_attachment_count, false, |g| g.random());
-        let depth_attachment_format = g.random();
-        let stencil_attachment_format = g.random();
-        let rasterization_samples = g.random();
+        let p_color_attachment_formats = rng.array(n_color_attachment_count, false, |rng| rng.random());
+        let depth_attachment_format = rng.random();
+        let stencil_attachment_format = rng.random();
+        let rasterization_samples = rng.random();
         Self { p_next, flags, view_mask, color_attachment_count, p_color_attachment_formats, depth_attachment_format, stencil_attachment_format, rasterization_samples }
     }
 }
 
 impl<'a> Random<'a> for CommandBufferSubmitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let command_buffer = g.random();
-        let device_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let command_buffer = rng.random();
+        let device_mask = rng.random();
         Self { p_next, command_buffer, device_mask }
     }
 }
 
 impl<'a> Random<'a> for CommandPoolCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let queue_family_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let queue_family_index = rng.random();
         Self { p_next, flags, queue_family_index }
     }
 }
 
 impl<'a> Random<'a> for CommandStreamDependencyMESA {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_command_stream = g.random();
-        let dst_command_stream = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_command_stream = rng.random();
+        let dst_command_stream = rng.random();
         Self { src_command_stream, dst_command_stream }
     }
 }
 
 impl<'a> Random<'a> for CommandStreamDescriptionMESA {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let resource_id = g.random();
-        let offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let resource_id = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
         Self { resource_id, offset, size }
     }
 }
 
 impl<'a> Random<'a> for ComponentMapping {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let r = g.random();
-        let g = g.random();
-        let b = g.random();
-        let a = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let r = rng.random();
+        let g = rng.random();
+        let b = rng.random();
+        let a = rng.random();
         Self { r, g, b, a }
     }
 }
 
 impl<'a> Random<'a> for ComputePipelineCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000470005, 1000192000]);
-        let flags = g.random();
-        let stage = PipelineShaderStageCreateInfo::random(g);
-        let layout = g.random();
-        let base_pipeline_handle = g.random();
-        let base_pipeline_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000470005, 1000192000]);
+        let flags = rng.random();
+        let stage = PipelineShaderStageCreateInfo::random(rng);
+        let layout = rng.random();
+        let base_pipeline_handle = rng.random();
+        let base_pipeline_index = rng.random();
         Self { p_next, flags, stage, layout, base_pipeline_handle, base_pipeline_index }
     }
 }
 
 impl<'a> Random<'a> for ConditionalRenderingBeginInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let buffer = g.random();
-        let offset = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let buffer = rng.random();
+        let offset = rng.random();
+        let flags = rng.random();
         Self { p_next, buffer, offset, flags }
     }
 }
 
 impl<'a> Random<'a> for ConformanceVersion {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let major = g.random();
-        let minor = g.random();
-        let subminor = g.random();
-        let patch = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let major = rng.random();
+        let minor = rng.random();
+        let subminor = rng.random();
+        let patch = rng.random();
         Self { major, minor, subminor, patch }
     }
 }
 
 impl<'a> Random<'a> for CopyBufferInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_region_count = g.len();
-        let src_buffer = g.random();
-        let dst_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let src_buffer = rng.random();
+        let dst_buffer = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| BufferCopy2::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| BufferCopy2::random(rng));
         Self { p_next, src_buffer, dst_buffer, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CopyBufferToImageInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_region_count = g.len();
-        let src_buffer = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let src_buffer = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| BufferImageCopy2::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| BufferImageCopy2::random(rng));
         Self { p_next, src_buffer, dst_image, dst_image_layout, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CopyDescriptorSet<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_set = g.random();
-        let src_binding = g.random();
-        let src_array_element = g.random();
-        let dst_set = g.random();
-        let dst_binding = g.random();
-        let dst_array_element = g.random();
-        let descriptor_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_set = rng.random();
+        let src_binding = rng.random();
+        let src_array_element = rng.random();
+        let dst_set = rng.random();
+        let dst_binding = rng.random();
+        let dst_array_element = rng.random();
+        let descriptor_count = rng.random();
         Self { p_next, src_set, src_binding, src_array_element, dst_set, dst_binding, dst_array_element, descriptor_count }
     }
 }
 
 impl<'a> Random<'a> for CopyImageInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_region_count = g.len();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| ImageCopy2::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| ImageCopy2::random(rng));
         Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CopyImageToBufferInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_region_count = g.len();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_buffer = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| BufferImageCopy2::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| BufferImageCopy2::random(rng));
         Self { p_next, src_image, src_image_layout, dst_buffer, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for DependencyInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_memory_barrier_count = g.len();
-        let n_buffer_memory_barrier_count = g.len();
-        let n_image_memory_barrier_count = g.len();
-        let dependency_flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_memory_barrier_count = rng.len();
+        let n_buffer_memory_barrier_count = rng.len();
+        let n_image_memory_barrier_count = rng.len();
+        let dependency_flags = rng.random();
         let memory_barrier_count = n_memory_barrier_count as u32;
-        let p_memory_barriers = g.array(n_memory_barrier_count, false, |g| MemoryBarrier2::random(g));
+        let p_memory_barriers = rng.array(n_memory_barrier_count, false, |rng| MemoryBarrier2::random(rng));
         let buffer_memory_barrier_count = n_buffer_memory_barrier_count as u32;
-        let p_buffer_memory_barriers = g.array(n_buffer_memory_barrier_count, false, |g| BufferMemoryBarrier2::random(g));
+        let p_buffer_memory_barriers = rng.array(n_buffer_memory_barrier_count, false, |rng| BufferMemoryBarrier2::random(rng));
         let image_memory_barrier_count = n_image_memory_barrier_count as u32;
-        let p_image_memory_barriers = g.array(n_image_memory_barrier_count, false, |g| ImageMemoryBarrier2::random(g));
+        let p_image_memory_barriers = rng.array(n_image_memory_barrier_count, false, |rng| ImageMemoryBarrier2::random(rng));
         Self { p_next, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers }
     }
 }
 
 impl<'a> Random<'a> for DescriptorBufferInfo {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let buffer = g.random();
-        let offset = g.random();
-        let range = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let buffer = rng.random();
+        let offset = rng.random();
+        let range = rng.random();
         Self { buffer, offset, range }
     }
 }
 
 impl<'a> Random<'a> for DescriptorImageInfo {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let sampler = g.random();
-        let image_view = g.random();
-        let image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let sampler = rng.random();
+        let image_view = rng.random();
+        let image_layout = rng.random();
         Self { sampler, image_view, image_layout }
     }
 }
 
 impl<'a> Random<'a> for DescriptorPoolCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000138003, 1000351002]);
-        let n_pool_size_count = g.len();
-        let flags = g.random();
-        let max_sets = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000138003, 1000351002]);
+        let n_pool_size_count = rng.len();
+        let flags = rng.random();
+        let max_sets = rng.random();
         let pool_size_count = n_pool_size_count as u32;
-        let p_pool_sizes = g.array(n_pool_size_count, false, |g| DescriptorPoolSize::random(g));
+        let p_pool_sizes = rng.array(n_pool_size_count, false, |rng| DescriptorPoolSize::random(rng));
         Self { p_next, flags, max_sets, pool_size_count, p_pool_sizes }
     }
 }
 
 impl<'a> Random<'a> for DescriptorPoolInlineUniformBlockCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_inline_uniform_block_bindings = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_inline_uniform_block_bindings = rng.random();
         Self { p_next, max_inline_uniform_block_bindings }
     }
 }
 
 impl<'a> Random<'a> for DescriptorPoolSize {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ty = g.random();
-        let descriptor_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ty = rng.random();
+        let descriptor_count = rng.random();
         Self { ty, descriptor_count }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000161003]);
-        let n_descriptor_set_count = g.len();
-        let descriptor_pool = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000161003]);
+        let n_descriptor_set_count = rng.len();
+        let descriptor_pool = rng.random();
         let descriptor_set_count = n_descriptor_set_count as u32;
-        let p_set_layouts = g.array(n_descriptor_set_count, false, |g| g.random());
+        let p_set_layouts = rng.array(n_descriptor_set_count, false, |rng| rng.random());
         Self { p_next, descriptor_pool, descriptor_set_count, p_set_layouts }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetLayoutBinding<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_descriptor_count = g.len();
-        let binding = g.random();
-        let descriptor_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_descriptor_count = rng.len();
+        let binding = rng.random();
+        let descriptor_type = rng.random();
         let descriptor_count = n_descriptor_count as u32;
-        let stage_flags = g.random();
-        let p_immutable_samplers = g.array(n_descriptor_count, true, |g| g.random());
+        let stage_flags = rng.random();
+        let p_immutable_samplers = rng.array(n_descriptor_count, true, |rng| rng.random());
         Self { binding, descriptor_type, descriptor_count, stage_flags, p_immutable_samplers }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_binding_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_binding_count = rng.len();
         let binding_count = n_binding_count as u32;
-        let p_binding_flags = g.array(n_binding_count, false, |g| g.random());
+        let p_binding_flags = rng.array(n_binding_count, false, |rng| rng.random());
         Self { p_next, binding_count, p_binding_flags }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetLayoutCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000161000, 1000351002]);
-        let n_binding_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000161000, 1000351002]);
+        let n_binding_count = rng.len();
+        let flags = rng.random();
         let binding_count = n_binding_count as u32;
-        let p_bindings = g.array(n_binding_count, false, |g| DescriptorSetLayoutBinding::random(g));
+        let p_bindings = rng.array(n_binding_count, false, |rng| DescriptorSetLayoutBinding::random(rng));
         Self { p_next, flags, binding_count, p_bindings }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetLayoutSupport<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000161004]);
-        let supported = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000161004]);
+        let supported = rng.random();
         Self { p_next, supported }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_descriptor_set_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_descriptor_set_count = rng.len();
         let descriptor_set_count = n_descriptor_set_count as u32;
-        let p_descriptor_counts = g.array(n_descriptor_set_count, false, |g| g.random());
+        let p_descriptor_counts = rng.array(n_descriptor_set_count, false, |rng| rng.random());
         Self { p_next, descriptor_set_count, p_descriptor_counts }
     }
 }
 
 impl<'a> Random<'a> for DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_variable_descriptor_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_variable_descriptor_count = rng.random();
         Self { p_next, max_variable_descriptor_count }
     }
 }
 
 impl<'a> Random<'a> for DescriptorUpdateTemplateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_descriptor_update_entry_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_descriptor_update_entry_count = rng.len();
+        let flags = rng.random();
         let descriptor_update_entry_count = n_descriptor_update_entry_count as u32;
-        let p_descriptor_update_entries = g.array(n_descriptor_update_entry_count, false, |g| DescriptorUpdateTemplateEntry::random(g));
-        let template_type = g.random();
-        let descriptor_set_layout = g.random();
-        let pipeline_bind_point = g.random();
-        let pipeline_layout = g.random();
-        let set = g.random();
+        let p_descriptor_update_entries = rng.array(n_descriptor_update_entry_count, false, |rng| DescriptorUpdateTemplateEntry::random(rng));
+        let template_type = rng.random();
+        let descriptor_set_layout = rng.random();
+        let pipeline_bind_point = rng.random();
+        let pipeline_layout = rng.random();
+        let set = rng.random();
         Self { p_next, flags, descriptor_update_entry_count, p_descriptor_update_entries, template_type, descriptor_set_layout, pipeline_bind_point, pipeline_layout, set }
     }
 }
 
 impl<'a> Random<'a> for DescriptorUpdateTemplateEntry {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let dst_binding = g.random();
-        let dst_array_element = g.random();
-        let descriptor_count = g.random();
-        let descriptor_type = g.random();
-        let offset = g.random();
-        let stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let dst_binding = rng.random();
+        let dst_array_element = rng.random();
+        let descriptor_count = rng.random();
+        let descriptor_type = rng.random();
+        let offset = rng.random();
+        let stride = rng.random();
         Self { dst_binding, dst_array_element, descriptor_count, descriptor_type, offset, stride }
     }
 }
 
 impl<'a> Random<'a> for DeviceBufferMemoryRequirements<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let p_create_info = g.maybe(|g| BufferCreateInfo::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_create_info = rng.maybe(|rng| BufferCreateInfo::random(rng));
         Self { p_next, p_create_info }
     }
 }
 
 impl<'a> Random<'a> for DeviceCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000, 1000267000, 1000059000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000]);
-        let n_queue_create_info_count = g.len();
-        let n_enabled_layer_count = g.len();
-        let n_enabled_extension_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000, 1000267000, 1000059000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000]);
+        let n_queue_create_info_count = rng.len();
+        let n_enabled_layer_count = rng.len();
+        let n_enabled_extension_count = rng.len();
+        let flags = rng.random();
         let queue_create_info_count = n_queue_create_info_count as u32;
-        let p_queue_create_infos = g.array(n_queue_create_info_count, false, |g| DeviceQueueCreateInfo::random(g));
+        let p_queue_create_infos = rng.array(n_queue_create_info_count, false, |rng| DeviceQueueCreateInfo::random(rng));
         let enabled_layer_count = n_enabled_layer_count as u32;
-        let pp_enabled_layer_names = g.array(n_enabled_layer_count, false, |g| g.maybe_str());
+        let pp_enabled_layer_names = rng.array(n_enabled_layer_count, false, |rng| rng.maybe_str());
         let enabled_extension_count = n_enabled_extension_count as u32;
-        let pp_enabled_extension_names = g.array(n_enabled_extension_count, false, |g| g.maybe_str());
-        let p_enabled_features = g.maybe(|g| PhysicalDeviceFeatures::random(g));
+        let pp_enabled_extension_names = rng.array(n_enabled_extension_count, false, |rng| rng.maybe_str());
+        let p_enabled_features = rng.maybe(|rng| PhysicalDeviceFeatures::random(rng));
         Self { p_next, flags, queue_create_info_count, p_queue_create_infos, enabled_layer_count, pp_enabled_layer_names, enabled_extension_count, pp_enabled_extension_names, p_enabled_features }
     }
 }
 
 impl<'a> Random<'a> for DeviceGroupBindSparseInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let resource_device_index = g.random();
-        let memory_device_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let resource_device_index = rng.random();
+        let memory_device_index = rng.random();
         Self { p_next, resource_device_index, memory_device_index }
     }
 }
 
 impl<'a> Random<'a> for DeviceGroupCommandBufferBeginInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let device_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let device_mask = rng.random();
         Self { p_next, device_mask }
     }
 }
 
 impl<'a> Random<'a> for DeviceGroupDeviceCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_physical_device_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_physical_device_count = rng.len();
         let physical_device_count = n_physical_device_count as u32;
-        let p_physical_devices = g.array(n_physical_device_count, false, |g| g.random());
+        let p_physical_devices = rng.array(n_physical_device_count, false, |rng| rng.random());
         Self { p_next, physical_device_count, p_physical_devices }
     }
 }
 
 impl<'a> Random<'a> for DeviceGroupRenderPassBeginInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_device_render_area_count = g.len();
-        let device_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_device_render_area_count = rng.len();
+        let device_mask = rng.random();
         let device_render_area_count = n_device_render_area_count as u32;
-        let p_device_render_areas = g.array(n_device_render_area_count, false, |g| Rect2D::random(g));
+        let p_device_render_areas = rng.array(n_device_render_area_count, false, |rng| Rect2D::random(rng));
         Self { p_next, device_mask, device_render_area_count, p_device_render_areas }
     }
 }
 
 impl<'a> Random<'a> for DeviceGroupSubmitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_wait_semaphore_count = g.len();
-        let n_command_buffer_count = g.len();
-        let n_signal_semaphore_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_wait_semaphore_count = rng.len();
+        let n_command_buffer_count = rng.len();
+        let n_signal_semaphore_count = rng.len();
         let wait_semaphore_count = n_wait_semaphore_count as u32;
-        let p_wait_semaphore_device_indices = g.array(n_wait_semaphore_count, false, |g| g.random());
+        let p_wait_semaphore_device_indices = rng.array(n_wait_semaphore_count, false, |rng| rng.random());
         let command_buffer_count = n_command_buffer_count as u32;
-        let p_command_buffer_device_masks = g.array(n_command_buffer_count, false, |g| g.random());
+        let p_command_buffer_device_masks = rng.array(n_command_buffer_count, false, |rng| rng.random());
         let signal_semaphore_count = n_signal_semaphore_count as u32;
-        let p_signal_semaphore_device_indices = g.array(n_signal_semaphore_count, false, |g| g.random());
+        let p_signal_semaphore_device_indices = rng.array(n_signal_semaphore_count, false, |rng| rng.random());
         Self { p_next, wait_semaphore_count, p_wait_semaphore_device_indices, command_buffer_count, p_command_buffer_device_masks, signal_semaphore_count, p_signal_semaphore_device_indices }
     }
 }
 
 impl<'a> Random<'a> for DeviceImageMemoryRequirements<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let p_create_info = g.maybe(|g| ImageCreateInfo::random(g));
-        let plane_aspect = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_create_info = rng.maybe(|rng| ImageCreateInfo::random(rng));
+        let plane_aspect = rng.random();
         Self { p_next, p_create_info, plane_aspect }
     }
 }
 
 impl<'a> Random<'a> for DeviceImageSubresourceInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let p_create_info = g.maybe(|g| ImageCreateInfo::random(g));
-        let p_subresource = g.maybe(|g| ImageSubresource2KHR::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_create_info = rng.maybe(|rng| ImageCreateInfo::random(rng));
+        let p_subresource = rng.maybe(|rng| ImageSubresource2KHR::random(rng));
         Self { p_next, p_create_info, p_subresource }
     }
 }
 
 impl<'a> Random<'a> for DeviceMemoryOpaqueCaptureAddressInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let memory = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let memory = rng.random();
         Self { p_next, memory }
     }
 }
 
 impl<'a> Random<'a> for DevicePrivateDataCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let private_data_slot_request_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let private_data_slot_request_count = rng.random();
         Self { p_next, private_data_slot_request_count }
     }
 }
 
 impl<'a> Random<'a> for DeviceQueueCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_queue_count = g.len();
-        let flags = g.random();
-        let queue_family_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_queue_count = rng.len();
+        let flags = rng.random();
+        let queue_family_index = rng.random();
         let queue_count = n_queue_count as u32;
-        let p_queue_priorities = g.array(n_queue_count, false, |g| g.random());
+        let p_queue_priorities = rng.array(n_queue_count, false, |rng| rng.random());
         Self { p_next, flags, queue_family_index, queue_count, p_queue_priorities }
     }
 }
 
 impl<'a> Random<'a> for DeviceQueueInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000384005]);
-        let flags = g.random();
-        let queue_family_index = g.random();
-        let queue_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000384005]);
+        let flags = rng.random();
+        let queue_family_index = rng.random();
+        let queue_index = rng.random();
         Self { p_next, flags, queue_family_index, queue_index }
     }
 }
 
 impl<'a> Random<'a> for DeviceQueueTimelineInfoMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let ring_idx = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ring_idx = rng.random();
         Self { p_next, ring_idx }
     }
 }
 
 impl<'a> Random<'a> for DrmFormatModifierProperties2EXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let drm_format_modifier = g.random();
-        let drm_format_modifier_plane_count = g.random();
-        let drm_format_modifier_tiling_features = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let drm_format_modifier = rng.random();
+        let drm_format_modifier_plane_count = rng.random();
+        let drm_format_modifier_tiling_features = rng.random();
         Self { drm_format_modifier, drm_format_modifier_plane_count, drm_format_modifier_tiling_features }
     }
 }
 
 impl<'a> Random<'a> for DrmFormatModifierPropertiesEXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let drm_format_modifier = g.random();
-        let drm_format_modifier_plane_count = g.random();
-        let drm_format_modifier_tiling_features = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let drm_format_modifier = rng.random();
+        let drm_format_modifier_plane_count = rng.random();
+        let drm_format_modifier_tiling_features = rng.random();
         Self { drm_format_modifier, drm_format_modifier_plane_count, drm_format_modifier_tiling_features }
     }
 }
 
 impl<'a> Random<'a> for DrmFormatModifierPropertiesList2EXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_drm_format_modifier_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_drm_format_modifier_count = rng.len();
         let drm_format_modifier_count = n_drm_format_modifier_count as u32;
-        let p_drm_format_modifier_properties = g.array(n_drm_format_modifier_count, true, |g| DrmFormatModifierProperties2EXT::random(g));
+        let p_drm_format_modifier_properties = rng.array(n_drm_format_modifier_count, true, |rng| DrmFormatModifierProperties2EXT::random(rng));
         Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties }
     }
 }
 
 impl<'a> Random<'a> for DrmFormatModifierPropertiesListEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_drm_format_modifier_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_drm_format_modifier_count = rng.len();
         let drm_format_modifier_count = n_drm_format_modifier_count as u32;
-        let p_drm_format_modifier_properties = g.array(n_drm_format_modifier_count, true, |g| DrmFormatModifierPropertiesEXT::random(g));
+        let p_drm_format_modifier_properties = rng.array(n_drm_format_modifier_count, true, |rng| DrmFormatModifierPropertiesEXT::random(rng));
         Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties }
     }
 }
 
 impl<'a> Random<'a> for EventCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
         Self { p_next, flags }
     }
 }
 
 impl<'a> Random<'a> for ExportFenceCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_types = rng.random();
         Self { p_next, handle_types }
     }
 }
 
 impl<'a> Random<'a> for ExportMemoryAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_types = rng.random();
         Self { p_next, handle_types }
     }
 }
 
 impl<'a> Random<'a> for ExportSemaphoreCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_types = rng.random();
         Self { p_next, handle_types }
     }
 }
 
 impl<'a> Random<'a> for ExtensionProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let extension_name = g.chars();
-        let spec_version = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let extension_name = rng.chars();
+        let spec_version = rng.random();
         Self { extension_name, spec_version }
     }
 }
 
 impl<'a> Random<'a> for Extent2D {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let width = g.random();
-        let height = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let width = rng.random();
+        let height = rng.random();
         Self { width, height }
     }
 }
 
 impl<'a> Random<'a> for Extent3D {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let width = g.random();
-        let height = g.random();
-        let depth = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let width = rng.random();
+        let height = rng.random();
+        let depth = rng.random();
         Self { width, height, depth }
     }
 }
 
 impl<'a> Random<'a> for ExternalBufferProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let external_memory_properties = ExternalMemoryProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let external_memory_properties = ExternalMemoryProperties::random(rng);
         Self { p_next, external_memory_properties }
     }
 }
 
 impl<'a> Random<'a> for ExternalFenceProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let export_from_imported_handle_types = g.random();
-        let compatible_handle_types = g.random();
-        let external_fence_features = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let export_from_imported_handle_types = rng.random();
+        let compatible_handle_types = rng.random();
+        let external_fence_features = rng.random();
         Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_fence_features }
     }
 }
 
 impl<'a> Random<'a> for ExternalImageFormatProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let external_memory_properties = ExternalMemoryProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let external_memory_properties = ExternalMemoryProperties::random(rng);
         Self { p_next, external_memory_properties }
     }
 }
 
 impl<'a> Random<'a> for ExternalMemoryAcquireUnmodifiedEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let acquire_unmodified_memory = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let acquire_unmodified_memory = rng.random();
         Self { p_next, acquire_unmodified_memory }
     }
 }
 
 impl<'a> Random<'a> for ExternalMemoryBufferCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_types = rng.random();
         Self { p_next, handle_types }
     }
 }
 
 impl<'a> Random<'a> for ExternalMemoryImageCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_types = rng.random();
         Self { p_next, handle_types }
     }
 }
 
 impl<'a> Random<'a> for ExternalMemoryProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let external_memory_features = g.random();
-        let export_from_imported_handle_types = g.random();
-        let compatible_handle_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let external_memory_features = rng.random();
+        let export_from_imported_handle_types = rng.random();
+        let compatible_handle_types = rng.random();
         Self { external_memory_features, export_from_imported_handle_types, compatible_handle_types }
     }
 }
 
 impl<'a> Random<'a> for ExternalSemaphoreProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let export_from_imported_handle_types = g.random();
-        let compatible_handle_types = g.random();
-        let external_semaphore_features = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let export_from_imported_handle_types = rng.random();
+        let compatible_handle_types = rng.random();
+        let external_semaphore_features = rng.random();
         Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_semaphore_features }
     }
 }
 
 impl<'a> Random<'a> for FenceCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000113000]);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000113000]);
+        let flags = rng.random();
         Self { p_next, flags }
     }
 }
 
 impl<'a> Random<'a> for FormatProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let linear_tiling_features = g.random();
-        let optimal_tiling_features = g.random();
-        let buffer_features = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let linear_tiling_features = rng.random();
+        let optimal_tiling_features = rng.random();
+        let buffer_features = rng.random();
         Self { linear_tiling_features, optimal_tiling_features, buffer_features }
     }
 }
 
 impl<'a> Random<'a> for FormatProperties2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000158006, 1000158000, 1000360000]);
-        let format_properties = FormatProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000158006, 1000158000, 1000360000]);
+        let format_properties = FormatProperties::random(rng);
         Self { p_next, format_properties }
     }
 }
 
 impl<'a> Random<'a> for FormatProperties3<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let linear_tiling_features = g.random();
-        let optimal_tiling_features = g.random();
-        let buffer_features = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let linear_tiling_features = rng.random();
+        let optimal_tiling_features = rng.random();
+        let buffer_features = rng.random();
         Self { p_next, linear_tiling_features, optimal_tiling_features, buffer_features }
     }
 }
 
 impl<'a> Random<'a> for FragmentShadingRateAttachmentInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let p_fragment_shading_rate_attachment = g.maybe(|g| AttachmentReference2::random(g));
-        let shading_rate_attachment_texel_size = Extent2D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_fragment_shading_rate_attachment = rng.maybe(|rng| AttachmentReference2::random(rng));
+        let shading_rate_attachment_texel_size = Extent2D::random(rng);
         Self { p_next, p_fragment_shading_rate_attachment, shading_rate_attachment_texel_size }
     }
 }
 
 impl<'a> Random<'a> for FramebufferAttachmentImageInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_view_format_count = g.len();
-        let flags = g.random();
-        let usage = g.random();
-        let width = g.random();
-        let height = g.random();
-        let layer_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_view_format_count = rng.len();
+        let flags = rng.random();
+        let usage = rng.random();
+        let width = rng.random();
+        let height = rng.random();
+        let layer_count = rng.random();
         let view_format_count = n_view_format_count as u32;
-        let p_view_formats = g.array(n_view_format_count, false, |g| g.random());
+        let p_view_formats = rng.array(n_view_format_count, false, |rng| rng.random());
         Self { p_next, flags, usage, width, height, layer_count, view_format_count, p_view_formats }
     }
 }
 
 impl<'a> Random<'a> for FramebufferAttachmentsCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_attachment_image_info_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_attachment_image_info_count = rng.len();
         let attachment_image_info_count = n_attachment_image_info_count as u32;
-        let p_attachment_image_infos = g.array(n_attachment_image_info_count, false, |g| FramebufferAttachmentImageInfo::random(g));
+        let p_attachment_image_infos = rng.array(n_attachment_image_info_count, false, |rng| FramebufferAttachmentImageInfo::random(rng));
         Self { p_next, attachment_image_info_count, p_attachment_image_infos }
     }
 }
 
 impl<'a> Random<'a> for FramebufferCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000108001]);
-        let n_attachment_count = g.len();
-        let flags = g.random();
-        let render_pass = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000108001]);
+        let n_attachment_count = rng.len();
+        let flags = rng.random();
+        let render_pass = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_attachments = g.array(n_attachment_count, true, |g| g.random());
-        let width = g.random();
-        let height = g.random();
-        let layers = g.random();
+        let p_attachments = rng.array(n_attachment_count, true, |rng| rng.random());
+        let width = rng.random();
+        let height = rng.random();
+        let layers = rng.random();
         Self { p_next, flags, render_pass, attachment_count, p_attachments, width, height, layers }
     }
 }
 
 impl<'a> Random<'a> for GraphicsPipelineCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000320002, 1000470005, 1000192000, 1000226001, 1000290000, 1000044002]);
-        let n_stage_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000320002, 1000470005, 1000192000, 1000226001, 1000290000, 1000044002]);
+        let n_stage_count = rng.len();
+        let flags = rng.random();
         let stage_count = n_stage_count as u32;
-        let p_stages = g.array(n_stage_count, true, |g| PipelineShaderStageCreateInfo::random(g));
-        let p_vertex_input_state = g.maybe(|g| PipelineVertexInputStateCreateInfo::random(g));
-        let p_input_assembly_state = g.maybe(|g| PipelineInputAssemblyStateCreateInfo::random(g));
-        let p_tessellation_state = g.maybe(|g| PipelineTessellationStateCreateInfo::random(g));
-        let p_viewport_state = g.maybe(|g| PipelineViewportStateCreateInfo::random(g));
-        let p_rasterization_state = g.maybe(|g| PipelineRasterizationStateCreateInfo::random(g));
-        let p_multisample_state = g.maybe(|g| PipelineMultisampleStateCreateInfo::random(g));
-        let p_depth_stencil_state = g.maybe(|g| PipelineDepthStencilStateCreateInfo::random(g));
-        let p_color_blend_state = g.maybe(|g| PipelineColorBlendStateCreateInfo::random(g));
-        let p_dynamic_state = g.maybe(|g| PipelineDynamicStateCreateInfo::random(g));
-        let layout = g.random();
-        let render_pass = g.random();
-        let subpass = g.random();
-        let base_pipeline_handle = g.random();
-        let base_pipeline_index = g.random();
+        let p_stages = rng.array(n_stage_count, true, |rng| PipelineShaderStageCreateInfo::random(rng));
+        let p_vertex_input_state = rng.maybe(|rng| PipelineVertexInputStateCreateInfo::random(rng));
+        let p_input_assembly_state = rng.maybe(|rng| PipelineInputAssemblyStateCreateInfo::random(rng));
+        let p_tessellation_state = rng.maybe(|rng| PipelineTessellationStateCreateInfo::random(rng));
+        let p_viewport_state = rng.maybe(|rng| PipelineViewportStateCreateInfo::random(rng));
+        let p_rasterization_state = rng.maybe(|rng| PipelineRasterizationStateCreateInfo::random(rng));
+        let p_multisample_state = rng.maybe(|rng| PipelineMultisampleStateCreateInfo::random(rng));
+        let p_depth_stencil_state = rng.maybe(|rng| PipelineDepthStencilStateCreateInfo::random(rng));
+        let p_color_blend_state = rng.maybe(|rng| PipelineColorBlendStateCreateInfo::random(rng));
+        let p_dynamic_state = rng.maybe(|rng| PipelineDynamicStateCreateInfo::random(rng));
+        let layout = rng.random();
+        let render_pass = rng.random();
+        let subpass = rng.random();
+        let base_pipeline_handle = rng.random();
+        let base_pipeline_index = rng.random();
         Self { p_next, flags, stage_count, p_stages, p_vertex_input_state, p_input_assembly_state, p_tessellation_state, p_viewport_state, p_rasterization_state, p_multisample_state, p_depth_stencil_state, p_color_blend_state, p_dynamic_state, layout, render_pass, subpass, base_pipeline_handle, base_pipeline_index }
     }
 }
 
 impl<'a> Random<'a> for GraphicsPipelineLibraryCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
         Self { p_next, flags }
     }
 }
 
 impl<'a> Random<'a> for ImageBlit {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_subresource = ImageSubresourceLayers::random(g);
-        let src_offsets = core::array::from_fn(|_| Offset3D::random(g));
-        let dst_subresource = ImageSubresourceLayers::random(g);
-        let dst_offsets = core::array::from_fn(|_| Offset3D::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_subresource = ImageSubresourceLayers::random(rng);
+        let src_offsets = core::array::from_fn(|_| Offset3D::random(rng));
+        let dst_subresource = ImageSubresourceLayers::random(rng);
+        let dst_offsets = core::array::from_fn(|_| Offset3D::random(rng));
         Self { src_subresource, src_offsets, dst_subresource, dst_offsets }
     }
 }
 
 impl<'a> Random<'a> for ImageBlit2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_subresource = ImageSubresourceLayers::random(g);
-        let src_offsets = core::array::from_fn(|_| Offset3D::random(g));
-        let dst_subresource = ImageSubresourceLayers::random(g);
-        let dst_offsets = core::array::from_fn(|_| Offset3D::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_subresource = ImageSubresourceLayers::random(rng);
+        let src_offsets = core::array::from_fn(|_| Offset3D::random(rng));
+        let dst_subresource = ImageSubresourceLayers::random(rng);
+        let dst_offsets = core::array::from_fn(|_| Offset3D::random(rng));
         Self { p_next, src_subresource, src_offsets, dst_subresource, dst_offsets }
     }
 }
 
 impl<'a> Random<'a> for ImageCopy {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_subresource = ImageSubresourceLayers::random(g);
-        let src_offset = Offset3D::random(g);
-        let dst_subresource = ImageSubresourceLayers::random(g);
-        let dst_offset = Offset3D::random(g);
-        let extent = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_subresource = ImageSubresourceLayers::random(rng);
+        let src_offset = Offset3D::random(rng);
+        let dst_subresource = ImageSubresourceLayers::random(rng);
+        let dst_offset = Offset3D::random(rng);
+        let extent = Extent3D::random(rng);
         Self { src_subresource, src_offset, dst_subresource, dst_offset, extent }
     }
 }
 
 impl<'a> Random<'a> for ImageCopy2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_subresource = ImageSubresourceLayers::random(g);
-        let src_offset = Offset3D::random(g);
-        let dst_subresource = ImageSubresourceLayers::random(g);
-        let dst_offset = Offset3D::random(g);
-        let extent = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_subresource = ImageSubresourceLayers::random(rng);
+        let src_offset = Offset3D::random(rng);
+        let dst_subresource = ImageSubresourceLayers::random(rng);
+        let dst_offset = Offset3D::random(rng);
+        let extent = Extent3D::random(rng);
         Self { p_next, src_subresource, src_offset, dst_subresource, dst_offset, extent }
     }
 }
 
 impl<'a> Random<'a> for ImageCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000072001, 1000158004, 1000158003, 1000147000, 1000246000]);
-        let n_queue_family_index_count = g.len();
-        let flags = g.random();
-        let image_type = g.random();
-        let format = g.random();
-        let extent = Extent3D::random(g);
-        let mip_levels = g.random();
-        let array_layers = g.random();
-        let samples = g.random();
-        let tiling = g.random();
-        let usage = g.random();
-        let sharing_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000072001, 1000158004, 1000158003, 1000147000, 1000246000]);
+        let n_queue_family_index_count = rng.len();
+        let flags = rng.random();
+        let image_type = rng.random();
+        let format = rng.random();
+        let extent = Extent3D::random(rng);
+        let mip_levels = rng.random();
+        let array_layers = rng.random();
+        let samples = rng.random();
+        let tiling = rng.random();
+        let usage = rng.random();
+        let sharing_mode = rng.random();
         let queue_family_index_count = n_queue_family_index_count as u32;
-        let p_queue_family_indices = g.array(n_queue_family_index_count, true, |g| g.random());
-        let initial_layout = g.random();
+        let p_queue_family_indices = rng.array(n_queue_family_index_count, true, |rng| rng.random());
+        let initial_layout = rng.random();
         Self { p_next, flags, image_type, format, extent, mip_levels, array_layers, samples, tiling, usage, sharing_mode, queue_family_index_count, p_queue_family_indices, initial_layout }
     }
 }
 
 impl<'a> Random<'a> for ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_drm_format_modifier_plane_count = g.len();
-        let drm_format_modifier = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_drm_format_modifier_plane_count = rng.len();
+        let drm_format_modifier = rng.random();
         let drm_format_modifier_plane_count = n_drm_format_modifier_plane_count as u32;
-        let p_plane_layouts = g.array(n_drm_format_modifier_plane_count, false, |g| SubresourceLayout::random(g));
+        let p_plane_layouts = rng.array(n_drm_format_modifier_plane_count, false, |rng| SubresourceLayout::random(rng));
         Self { p_next, drm_format_modifier, drm_format_modifier_plane_count, p_plane_layouts }
     }
 }
 
 impl<'a> Random<'a> for ImageDrmFormatModifierListCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_drm_format_modifier_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_drm_format_modifier_count = rng.len();
         let drm_format_modifier_count = n_drm_format_modifier_count as u32;
-        let p_drm_format_modifiers = g.array(n_drm_format_modifier_count, false, |g| g.random());
+        let p_drm_format_modifiers = rng.array(n_drm_format_modifier_count, false, |rng| rng.random());
         Self { p_next, drm_format_modifier_count, p_drm_format_modifiers }
     }
 }
 
 impl<'a> Random<'a> for ImageDrmFormatModifierPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let drm_format_modifier = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let drm_format_modifier = rng.random();
         Self { p_next, drm_format_modifier }
     }
 }
 
 impl<'a> Random<'a> for ImageFormatListCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_view_format_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_view_format_count = rng.len();
         let view_format_count = n_view_format_count as u32;
-        let p_view_formats = g.array(n_view_format_count, false, |g| g.random());
+        let p_view_formats = rng.array(n_view_format_count, false, |rng| rng.random());
         Self { p_next, view_format_count, p_view_formats }
     }
 }
 
 impl<'a> Random<'a> for ImageFormatProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let max_extent = Extent3D::random(g);
-        let max_mip_levels = g.random();
-        let max_array_layers = g.random();
-        let sample_counts = g.random();
-        let max_resource_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let max_extent = Extent3D::random(rng);
+        let max_mip_levels = rng.random();
+        let max_array_layers = rng.random();
+        let sample_counts = rng.random();
+        let max_resource_size = rng.random();
         Self { max_extent, max_mip_levels, max_array_layers, sample_counts, max_resource_size }
     }
 }
 
 impl<'a> Random<'a> for ImageFormatProperties2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000071001, 1000156005]);
-        let image_format_properties = ImageFormatProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000071001, 1000156005]);
+        let image_format_properties = ImageFormatProperties::random(rng);
         Self { p_next, image_format_properties }
     }
 }
 
 impl<'a> Random<'a> for ImageMemoryBarrier<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000453000]);
-        let src_access_mask = g.random();
-        let dst_access_mask = g.random();
-        let old_layout = g.random();
-        let new_layout = g.random();
-        let src_queue_family_index = g.random();
-        let dst_queue_family_index = g.random();
-        let image = g.random();
-        let subresource_range = ImageSubresourceRange::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000453000]);
+        let src_access_mask = rng.random();
+        let dst_access_mask = rng.random();
+        let old_layout = rng.random();
+        let new_layout = rng.random();
+        let src_queue_family_index = rng.random();
+        let dst_queue_family_index = rng.random();
+        let image = rng.random();
+        let subresource_range = ImageSubresourceRange::random(rng);
         Self { p_next, src_access_mask, dst_access_mask, old_layout, new_layout, src_queue_family_index, dst_queue_family_index, image, subresource_range }
     }
 }
 
 impl<'a> Random<'a> for ImageMemoryBarrier2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000453000]);
-        let src_stage_mask = g.random();
-        let src_access_mask = g.random();
-        let dst_stage_mask = g.random();
-        let dst_access_mask = g.random();
-        let old_layout = g.random();
-        let new_layout = g.random();
-        let src_queue_family_index = g.random();
-        let dst_queue_family_index = g.random();
-        let image = g.random();
-        let subresource_range = ImageSubresourceRange::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000453000]);
+        let src_stage_mask = rng.random();
+        let src_access_mask = rng.random();
+        let dst_stage_mask = rng.random();
+        let dst_access_mask = rng.random();
+        let old_layout = rng.random();
+        let new_layout = rng.random();
+        let src_queue_family_index = rng.random();
+        let dst_queue_family_index = rng.random();
+        let image = rng.random();
+        let subresource_range = ImageSubresourceRange::random(rng);
         Self { p_next, src_stage_mask, src_access_mask, dst_stage_mask, dst_access_mask, old_layout, new_layout, src_queue_family_index, dst_queue_family_index, image, subresource_range }
     }
 }
 
 impl<'a> Random<'a> for ImageMemoryRequirementsInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000156003]);
-        let image = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000156003]);
+        let image = rng.random();
         Self { p_next, image }
     }
 }
 
 impl<'a> Random<'a> for ImagePlaneMemoryRequirementsInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let plane_aspect = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let plane_aspect = rng.random();
         Self { p_next, plane_aspect }
     }
 }
 
 impl<'a> Random<'a> for ImageResolve {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_subresource = ImageSubresourceLayers::random(g);
-        let src_offset = Offset3D::random(g);
-        let dst_subresource = ImageSubresourceLayers::random(g);
-        let dst_offset = Offset3D::random(g);
-        let extent = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_subresource = ImageSubresourceLayers::random(rng);
+        let src_offset = Offset3D::random(rng);
+        let dst_subresource = ImageSubresourceLayers::random(rng);
+        let dst_offset = Offset3D::random(rng);
+        let extent = Extent3D::random(rng);
         Self { src_subresource, src_offset, dst_subresource, dst_offset, extent }
     }
 }
 
 impl<'a> Random<'a> for ImageResolve2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_subresource = ImageSubresourceLayers::random(g);
-        let src_offset = Offset3D::random(g);
-        let dst_subresource = ImageSubresourceLayers::random(g);
-        let dst_offset = Offset3D::random(g);
-        let extent = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_subresource = ImageSubresourceLayers::random(rng);
+        let src_offset = Offset3D::random(rng);
+        let dst_subresource = ImageSubresourceLayers::random(rng);
+        let dst_offset = Offset3D::random(rng);
+        let extent = Extent3D::random(rng);
         Self { p_next, src_subresource, src_offset, dst_subresource, dst_offset, extent }
     }
 }
 
 impl<'a> Random<'a> for ImageSparseMemoryRequirementsInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let image = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image = rng.random();
         Self { p_next, image }
     }
 }
 
 impl<'a> Random<'a> for ImageStencilUsageCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let stencil_usage = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let stencil_usage = rng.random();
         Self { p_next, stencil_usage }
     }
 }
 
 impl<'a> Random<'a> for ImageSubresource {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let aspect_mask = g.random();
-        let mip_level = g.random();
-        let array_layer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let aspect_mask = rng.random();
+        let mip_level = rng.random();
+        let array_layer = rng.random();
         Self { aspect_mask, mip_level, array_layer }
     }
 }
 
 impl<'a> Random<'a> for ImageSubresource2KHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let image_subresource = ImageSubresource::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image_subresource = ImageSubresource::random(rng);
         Self { p_next, image_subresource }
     }
 }
 
 impl<'a> Random<'a> for ImageSubresourceLayers {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let aspect_mask = g.random();
-        let mip_level = g.random();
-        let base_array_layer = g.random();
-        let layer_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let aspect_mask = rng.random();
+        let mip_level = rng.random();
+        let base_array_layer = rng.random();
+        let layer_count = rng.random();
         Self { aspect_mask, mip_level, base_array_layer, layer_count }
     }
 }
 
 impl<'a> Random<'a> for ImageSubresourceRange {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let aspect_mask = g.random();
-        let base_mip_level = g.random();
-        let level_count = g.random();
-        let base_array_layer = g.random();
-        let layer_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let aspect_mask = rng.random();
+        let base_mip_level = rng.random();
+        let level_count = rng.random();
+        let base_array_layer = rng.random();
+        let layer_count = rng.random();
         Self { aspect_mask, base_mip_level, level_count, base_array_layer, layer_count }
     }
 }
 
 impl<'a> Random<'a> for ImageViewCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000391001, 1000117002, 1000156001]);
-        let flags = g.random();
-        let image = g.random();
-        let view_type = g.random();
-        let format = g.random();
-        let components = ComponentMapping::random(g);
-        let subresource_range = ImageSubresourceRange::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000391001, 1000117002, 1000156001]);
+        let flags = rng.random();
+        let image = rng.random();
+        let view_type = rng.random();
+        let format = rng.random();
+        let components = ComponentMapping::random(rng);
+        let subresource_range = ImageSubresourceRange::random(rng);
         Self { p_next, flags, image, view_type, format, components, subresource_range }
     }
 }
 
 impl<'a> Random<'a> for ImageViewMinLodCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let min_lod = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let min_lod = rng.random();
         Self { p_next, min_lod }
     }
 }
 
 impl<'a> Random<'a> for ImageViewUsageCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let usage = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let usage = rng.random();
         Self { p_next, usage }
     }
 }
 
 impl<'a> Random<'a> for ImportMemoryResourceInfoMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let resource_id = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let resource_id = rng.random();
         Self { p_next, resource_id }
     }
 }
 
 impl<'a> Random<'a> for ImportSemaphoreResourceInfoMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let semaphore = g.random();
-        let resource_id = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let semaphore = rng.random();
+        let resource_id = rng.random();
         Self { p_next, semaphore, resource_id }
     }
 }
 
 impl<'a> Random<'a> for InputAttachmentAspectReference {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let subpass = g.random();
-        let input_attachment_index = g.random();
-        let aspect_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let subpass = rng.random();
+        let input_attachment_index = rng.random();
+        let aspect_mask = rng.random();
         Self { subpass, input_attachment_index, aspect_mask }
     }
 }
 
 impl<'a> Random<'a> for InstanceCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_enabled_layer_count = g.len();
-        let n_enabled_extension_count = g.len();
-        let flags = g.random();
-        let p_application_info = g.maybe(|g| ApplicationInfo::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_enabled_layer_count = rng.len();
+        let n_enabled_extension_count = rng.len();
+        let flags = rng.random();
+        let p_application_info = rng.maybe(|rng| ApplicationInfo::random(rng));
         let enabled_layer_count = n_enabled_layer_count as u32;
-        let pp_enabled_layer_names = g.array(n_enabled_layer_count, false, |g| g.maybe_str());
+        let pp_enabled_layer_names = rng.array(n_enabled_layer_count, false, |rng| rng.maybe_str());
         let enabled_extension_count = n_enabled_extension_count as u32;
-        let pp_enabled_extension_names = g.array(n_enabled_extension_count, false, |g| g.maybe_str());
+        let pp_enabled_extension_names = rng.array(n_enabled_extension_count, false, |rng| rng.maybe_str());
         Self { p_next, flags, p_application_info, enabled_layer_count, pp_enabled_layer_names, enabled_extension_count, pp_enabled_extension_names }
     }
 }
 
 impl<'a> Random<'a> for LayerProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let layer_name = g.chars();
-        let spec_version = g.random();
-        let implementation_version = g.random();
-        let description = g.chars();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let layer_name = rng.chars();
+        let spec_version = rng.random();
+        let implementation_version = rng.random();
+        let description = rng.chars();
         Self { layer_name, spec_version, implementation_version, description }
     }
 }
 
 impl<'a> Random<'a> for MappedMemoryRange<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let memory = g.random();
-        let offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let memory = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
         Self { p_next, memory, offset, size }
     }
 }
 
 impl<'a> Random<'a> for MemoryAllocateFlagsInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let device_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let device_mask = rng.random();
         Self { p_next, flags, device_mask }
     }
 }
 
 impl<'a> Random<'a> for MemoryAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000072002, 1000384002, 1000060000, 1000127001, 1000257003]);
-        let allocation_size = g.random();
-        let memory_type_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000072002, 1000384002, 1000060000, 1000127001, 1000257003]);
+        let allocation_size = rng.random();
+        let memory_type_index = rng.random();
         Self { p_next, allocation_size, memory_type_index }
     }
 }
 
 impl<'a> Random<'a> for MemoryBarrier<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_access_mask = g.random();
-        let dst_access_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_access_mask = rng.random();
+        let dst_access_mask = rng.random();
         Self { p_next, src_access_mask, dst_access_mask }
     }
 }
 
 impl<'a> Random<'a> for MemoryBarrier2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let src_stage_mask = g.random();
-        let src_access_mask = g.random();
-        let dst_stage_mask = g.random();
-        let dst_access_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_stage_mask = rng.random();
+        let src_access_mask = rng.random();
+        let dst_stage_mask = rng.random();
+        let dst_access_mask = rng.random();
         Self { p_next, src_stage_mask, src_access_mask, dst_stage_mask, dst_access_mask }
     }
 }
 
 impl<'a> Random<'a> for MemoryDedicatedAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let image = g.random();
-        let buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image = rng.random();
+        let buffer = rng.random();
         Self { p_next, image, buffer }
     }
 }
 
 impl<'a> Random<'a> for MemoryDedicatedRequirements<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let prefers_dedicated_allocation = g.random();
-        let requires_dedicated_allocation = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let prefers_dedicated_allocation = rng.random();
+        let requires_dedicated_allocation = rng.random();
         Self { p_next, prefers_dedicated_allocation, requires_dedicated_allocation }
     }
 }
 
 impl<'a> Random<'a> for MemoryHeap {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let size = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let size = rng.random();
+        let flags = rng.random();
         Self { size, flags }
     }
 }
 
 impl<'a> Random<'a> for MemoryOpaqueCaptureAddressAllocateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let opaque_capture_address = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let opaque_capture_address = rng.random();
         Self { p_next, opaque_capture_address }
     }
 }
 
 impl<'a> Random<'a> for MemoryRequirements {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let size = g.random();
-        let alignment = g.random();
-        let memory_type_bits = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let size = rng.random();
+        let alignment = rng.random();
+        let memory_type_bits = rng.random();
         Self { size, alignment, memory_type_bits }
     }
 }
 
 impl<'a> Random<'a> for MemoryRequirements2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000127000]);
-        let memory_requirements = MemoryRequirements::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000127000]);
+        let memory_requirements = MemoryRequirements::random(rng);
         Self { p_next, memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for MemoryResourceAllocationSizePropertiesMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let allocation_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let allocation_size = rng.random();
         Self { p_next, allocation_size }
     }
 }
 
 impl<'a> Random<'a> for MemoryResourcePropertiesMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000384003]);
-        let memory_type_bits = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000384003]);
+        let memory_type_bits = rng.random();
         Self { p_next, memory_type_bits }
     }
 }
 
 impl<'a> Random<'a> for MemoryType {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let property_flags = g.random();
-        let heap_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let property_flags = rng.random();
+        let heap_index = rng.random();
         Self { property_flags, heap_index }
     }
 }
 
 impl<'a> Random<'a> for MultiDrawIndexedInfoEXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let first_index = g.random();
-        let index_count = g.random();
-        let vertex_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let first_index = rng.random();
+        let index_count = rng.random();
+        let vertex_offset = rng.random();
         Self { first_index, index_count, vertex_offset }
     }
 }
 
 impl<'a> Random<'a> for MultiDrawInfoEXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let first_vertex = g.random();
-        let vertex_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let first_vertex = rng.random();
+        let vertex_count = rng.random();
         Self { first_vertex, vertex_count }
     }
 }
 
 impl<'a> Random<'a> for MutableDescriptorTypeCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_mutable_descriptor_type_list_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_mutable_descriptor_type_list_count = rng.len();
         let mutable_descriptor_type_list_count = n_mutable_descriptor_type_list_count as u32;
-        let p_mutable_descriptor_type_lists = g.array(n_mutable_descriptor_type_list_count, false, |g| MutableDescriptorTypeListEXT::random(g));
+        let p_mutable_descriptor_type_lists = rng.array(n_mutable_descriptor_type_list_count, false, |rng| MutableDescriptorTypeListEXT::random(rng));
         Self { p_next, mutable_descriptor_type_list_count, p_mutable_descriptor_type_lists }
     }
 }
 
 impl<'a> Random<'a> for MutableDescriptorTypeListEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_descriptor_type_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_descriptor_type_count = rng.len();
         let descriptor_type_count = n_descriptor_type_count as u32;
-        let p_descriptor_types = g.array(n_descriptor_type_count, false, |g| g.random());
+        let p_descriptor_types = rng.array(n_descriptor_type_count, false, |rng| rng.random());
         Self { descriptor_type_count, p_descriptor_types }
     }
 }
 
 impl<'a> Random<'a> for Offset2D {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let x = g.random();
-        let y = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let x = rng.random();
+        let y = rng.random();
         Self { x, y }
     }
 }
 
 impl<'a> Random<'a> for Offset3D {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let x = g.random();
-        let y = g.random();
-        let z = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let x = rng.random();
+        let y = rng.random();
+        let z = rng.random();
         Self { x, y, z }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevice16BitStorageFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let storage_buffer16_bit_access = g.random();
-        let uniform_and_storage_buffer16_bit_access = g.random();
-        let storage_push_constant16 = g.random();
-        let storage_input_output16 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let storage_buffer16_bit_access = rng.random();
+        let uniform_and_storage_buffer16_bit_access = rng.random();
+        let storage_push_constant16 = rng.random();
+        let storage_input_output16 = rng.random();
         Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevice4444FormatsFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let format_a4_r4_g4_b4 = g.random();
-        let format_a4_b4_g4_r4 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let format_a4_r4_g4_b4 = rng.random();
+        let format_a4_b4_g4_r4 = rng.random();
         Self { p_next, format_a4_r4_g4_b4, format_a4_b4_g4_r4 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevice8BitStorageFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let storage_buffer8_bit_access = g.random();
-        let uniform_and_storage_buffer8_bit_access = g.random();
-        let storage_push_constant8 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let storage_buffer8_bit_access = rng.random();
+        let uniform_and_storage_buffer8_bit_access = rng.random();
+        let storage_push_constant8 = rng.random();
         Self { p_next, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let attachment_feedback_loop_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let attachment_feedback_loop_layout = rng.random();
         Self { p_next, attachment_feedback_loop_layout }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let border_color_swizzle = g.random();
-        let border_color_swizzle_from_image = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let border_color_swizzle = rng.random();
+        let border_color_swizzle_from_image = rng.random();
         Self { p_next, border_color_swizzle, border_color_swizzle_from_image }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceBufferDeviceAddressFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let buffer_device_address = g.random();
-        let buffer_device_address_capture_replay = g.random();
-        let buffer_device_address_multi_device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let buffer_device_address = rng.random();
+        let buffer_device_address_capture_replay = rng.random();
+        let buffer_device_address_multi_device = rng.random();
         Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let color_write_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let color_write_enable = rng.random();
         Self { p_next, color_write_enable }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let conditional_rendering = g.random();
-        let inherited_conditional_rendering = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let conditional_rendering = rng.random();
+        let inherited_conditional_rendering = rng.random();
         Self { p_next, conditional_rendering, inherited_conditional_rendering }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let primitive_overestimation_size = g.random();
-        let max_extra_primitive_overestimation_size = g.random();
-        let extra_primitive_overestimation_size_granularity = g.random();
-        let primitive_underestimation = g.random();
-        let conservative_point_and_line_rasterization = g.random();
-        let degenerate_triangles_rasterized = g.random();
-        let degenerate_lines_rasterized = g.random();
-        let fully_covered_fragment_shader_input_variable = g.random();
-        let conservative_rasterization_post_depth_coverage = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let primitive_overestimation_size = rng.random();
+        let max_extra_primitive_overestimation_size = rng.random();
+        let extra_primitive_overestimation_size_granularity = rng.random();
+        let primitive_underestimation = rng.random();
+        let conservative_point_and_line_rasterization = rng.random();
+        let degenerate_triangles_rasterized = rng.random();
+        let degenerate_lines_rasterized = rng.random();
+        let fully_covered_fragment_shader_input_variable = rng.random();
+        let conservative_rasterization_post_depth_coverage = rng.random();
         Self { p_next, primitive_overestimation_size, max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity, primitive_underestimation, conservative_point_and_line_rasterization, degenerate_triangles_rasterized, degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let custom_border_colors = g.random();
-        let custom_border_color_without_format = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let custom_border_colors = rng.random();
+        let custom_border_color_without_format = rng.random();
         Self { p_next, custom_border_colors, custom_border_color_without_format }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_custom_border_color_samplers = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_custom_border_color_samplers = rng.random();
         Self { p_next, max_custom_border_color_samplers }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let depth_clip_control = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_clip_control = rng.random();
         Self { p_next, depth_clip_control }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let depth_clip_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_clip_enable = rng.random();
         Self { p_next, depth_clip_enable }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDepthStencilResolveProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let supported_depth_resolve_modes = g.random();
-        let supported_stencil_resolve_modes = g.random();
-        let independent_resolve_none = g.random();
-        let independent_resolve = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let supported_depth_resolve_modes = rng.random();
+        let supported_stencil_resolve_modes = rng.random();
+        let independent_resolve_none = rng.random();
+        let independent_resolve = rng.random();
         Self { p_next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDescriptorIndexingFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_input_attachment_array_dynamic_indexing = g.random();
-        let shader_uniform_texel_buffer_array_dynamic_indexing = g.random();
-        let shader_storage_texel_buffer_array_dynamic_indexing = g.random();
-        let shader_uniform_buffer_array_non_uniform_indexing = g.random();
-        let shader_sampled_image_array_non_uniform_indexing = g.random();
-        let shader_storage_buffer_array_non_uniform_indexing = g.random();
-        let shader_storage_image_array_non_uniform_indexing = g.random();
-        let shader_input_attachment_array_non_uniform_indexing = g.random();
-        let shader_uniform_texel_buffer_array_non_uniform_indexing = g.random();
-        let shader_storage_texel_buffer_array_non_uniform_indexing = g.random();
-        let descriptor_binding_uniform_buffer_update_after_bind = g.random();
-        let descriptor_binding_sampled_image_update_after_bind = g.random();
-        let descriptor_binding_storage_image_update_after_bind = g.random();
-        let descriptor_binding_storage_buffer_update_after_bind = g.random();
-        let descriptor_binding_uniform_texel_buffer_update_after_bind = g.random();
-        let descriptor_binding_storage_texel_buffer_update_after_bind = g.random();
-        let descriptor_binding_update_unused_while_pending = g.random();
-        let descriptor_binding_partially_bound = g.random();
-        let descriptor_binding_variable_descriptor_count = g.random();
-        let runtime_descriptor_array = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_input_attachment_array_dynamic_indexing = rng.random();
+        let shader_uniform_texel_buffer_array_dynamic_indexing = rng.random();
+        let shader_storage_texel_buffer_array_dynamic_indexing = rng.random();
+        let shader_uniform_buffer_array_non_uniform_indexing = rng.random();
+        let shader_sampled_image_array_non_uniform_indexing = rng.random();
+        let shader_storage_buffer_array_non_uniform_indexing = rng.random();
+        let shader_storage_image_array_non_uniform_indexing = rng.random();
+        let shader_input_attachment_array_non_uniform_indexing = rng.random();
+        let shader_uniform_texel_buffer_array_non_uniform_indexing = rng.random();
+        let shader_storage_texel_buffer_array_non_uniform_indexing = rng.random();
+        let descriptor_binding_uniform_buffer_update_after_bind = rng.random();
+        let descriptor_binding_sampled_image_update_after_bind = rng.random();
+        let descriptor_binding_storage_image_update_after_bind = rng.random();
+        let descriptor_binding_storage_buffer_update_after_bind = rng.random();
+        let descriptor_binding_uniform_texel_buffer_update_after_bind = rng.random();
+        let descriptor_binding_storage_texel_buffer_update_after_bind = rng.random();
+        let descriptor_binding_update_unused_while_pending = rng.random();
+        let descriptor_binding_partially_bound = rng.random();
+        let descriptor_binding_variable_descriptor_count = rng.random();
+        let runtime_descriptor_array = rng.random();
         Self { p_next, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDescriptorIndexingProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_update_after_bind_descriptors_in_all_pools = g.random();
-        let shader_uniform_buffer_array_non_uniform_indexing_native = g.random();
-        let shader_sampled_image_array_non_uniform_indexing_native = g.random();
-        let shader_storage_buffer_array_non_uniform_indexing_native = g.random();
-        let shader_storage_image_array_non_uniform_indexing_native = g.random();
-        let shader_input_attachment_array_non_uniform_indexing_native = g.random();
-        let robust_buffer_access_update_after_bind = g.random();
-        let quad_divergent_implicit_lod = g.random();
-        let max_per_stage_descriptor_update_after_bind_samplers = g.random();
-        let max_per_stage_descriptor_update_after_bind_uniform_buffers = g.random();
-        let max_per_stage_descriptor_update_after_bind_storage_buffers = g.random();
-        let max_per_stage_descriptor_update_after_bind_sampled_images = g.random();
-        let max_per_stage_descriptor_update_after_bind_storage_images = g.random();
-        let max_per_stage_descriptor_update_after_bind_input_attachments = g.random();
-        let max_per_stage_update_after_bind_resources = g.random();
-        let max_descriptor_set_update_after_bind_samplers = g.random();
-        let max_descriptor_set_update_after_bind_uniform_buffers = g.random();
-        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic = g.random();
-        let max_descriptor_set_update_after_bind_storage_buffers = g.random();
-        let max_descriptor_set_update_after_bind_storage_buffers_dynamic = g.random();
-        let max_descriptor_set_update_after_bind_sampled_images = g.random();
-        let max_descriptor_set_update_after_bind_storage_images = g.random();
-        let max_descriptor_set_update_after_bind_input_attachments = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_update_after_bind_descriptors_in_all_pools = rng.random();
+        let shader_uniform_buffer_array_non_uniform_indexing_native = rng.random();
+        let shader_sampled_image_array_non_uniform_indexing_native = rng.random();
+        let shader_storage_buffer_array_non_uniform_indexing_native = rng.random();
+        let shader_storage_image_array_non_uniform_indexing_native = rng.random();
+        let shader_input_attachment_array_non_uniform_indexing_native = rng.random();
+        let robust_buffer_access_update_after_bind = rng.random();
+        let quad_divergent_implicit_lod = rng.random();
+        let max_per_stage_descriptor_update_after_bind_samplers = rng.random();
+        let max_per_stage_descriptor_update_after_bind_uniform_buffers = rng.random();
+        let max_per_stage_descriptor_update_after_bind_storage_buffers = rng.random();
+        let max_per_stage_descriptor_update_after_bind_sampled_images = rng.random();
+        let max_per_stage_descriptor_update_after_bind_storage_images = rng.random();
+        let max_per_stage_descriptor_update_after_bind_input_attachments = rng.random();
+        let max_per_stage_update_after_bind_resources = rng.random();
+        let max_descriptor_set_update_after_bind_samplers = rng.random();
+        let max_descriptor_set_update_after_bind_uniform_buffers = rng.random();
+        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_storage_buffers = rng.random();
+        let max_descriptor_set_update_after_bind_storage_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_sampled_images = rng.random();
+        let max_descriptor_set_update_after_bind_storage_images = rng.random();
+        let max_descriptor_set_update_after_bind_input_attachments = rng.random();
         Self { p_next, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDriverProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let driver_id = g.random();
-        let driver_name = g.chars();
-        let driver_info = g.chars();
-        let conformance_version = ConformanceVersion::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let driver_id = rng.random();
+        let driver_name = rng.chars();
+        let driver_info = rng.chars();
+        let conformance_version = ConformanceVersion::random(rng);
         Self { p_next, driver_id, driver_name, driver_info, conformance_version }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDynamicRenderingFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let dynamic_rendering = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let dynamic_rendering = rng.random();
         Self { p_next, dynamic_rendering }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let dynamic_rendering_unused_attachments = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let dynamic_rendering_unused_attachments = rng.random();
         Self { p_next, dynamic_rendering_unused_attachments }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let extended_dynamic_state2 = g.random();
-        let extended_dynamic_state2_logic_op = g.random();
-        let extended_dynamic_state2_patch_control_points = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let extended_dynamic_state2 = rng.random();
+        let extended_dynamic_state2_logic_op = rng.random();
+        let extended_dynamic_state2_patch_control_points = rng.random();
         Self { p_next, extended_dynamic_state2, extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let extended_dynamic_state3_tessellation_domain_origin = g.random();
-        let extended_dynamic_state3_depth_clamp_enable = g.random();
-        let extended_dynamic_state3_polygon_mode = g.random();
-        let extended_dynamic_state3_rasterization_samples = g.random();
-        let extended_dynamic_state3_sample_mask = g.random();
-        let extended_dynamic_state3_alpha_to_coverage_enable = g.random();
-        let extended_dynamic_state3_alpha_to_one_enable = g.random();
-        let extended_dynamic_state3_logic_op_enable = g.random();
-        let extended_dynamic_state3_color_blend_enable = g.random();
-        let extended_dynamic_state3_color_blend_equation = g.random();
-        let extended_dynamic_state3_color_write_mask = g.random();
-        let extended_dynamic_state3_rasterization_stream = g.random();
-        let extended_dynamic_state3_conservative_rasterization_mode = g.random();
-        let extended_dynamic_state3_extra_primitive_overestimation_size = g.random();
-        let extended_dynamic_state3_depth_clip_enable = g.random();
-        let extended_dynamic_state3_sample_locations_enable = g.random();
-        let extended_dynamic_state3_color_blend_advanced = g.random();
-        let extended_dynamic_state3_provoking_vertex_mode = g.random();
-        let extended_dynamic_state3_line_rasterization_mode = g.random();
-        let extended_dynamic_state3_line_stipple_enable = g.random();
-        let extended_dynamic_state3_depth_clip_negative_one_to_one = g.random();
-        let extended_dynamic_state3_viewport_w_scaling_enable = g.random();
-        let extended_dynamic_state3_viewport_swizzle = g.random();
-        let extended_dynamic_state3_coverage_to_color_enable = g.random();
-        let extended_dynamic_state3_coverage_to_color_location = g.random();
-        let extended_dynamic_state3_coverage_modulation_mode = g.random();
-        let extended_dynamic_state3_coverage_modulation_table_enable = g.random();
-        let extended_dynamic_state3_coverage_modulation_table = g.random();
-        let extended_dynamic_state3_coverage_reduction_mode = g.random();
-        let extended_dynamic_state3_representative_fragment_test_enable = g.random();
-        let extended_dynamic_state3_shading_rate_image_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let extended_dynamic_state3_tessellation_domain_origin = rng.random();
+        let extended_dynamic_state3_depth_clamp_enable = rng.random();
+        let extended_dynamic_state3_polygon_mode = rng.random();
+        let extended_dynamic_state3_rasterization_samples = rng.random();
+        let extended_dynamic_state3_sample_mask = rng.random();
+        let extended_dynamic_state3_alpha_to_coverage_enable = rng.random();
+        let extended_dynamic_state3_alpha_to_one_enable = rng.random();
+        let extended_dynamic_state3_logic_op_enable = rng.random();
+        let extended_dynamic_state3_color_blend_enable = rng.random();
+        let extended_dynamic_state3_color_blend_equation = rng.random();
+        let extended_dynamic_state3_color_write_mask = rng.random();
+        let extended_dynamic_state3_rasterization_stream = rng.random();
+        let extended_dynamic_state3_conservative_rasterization_mode = rng.random();
+        let extended_dynamic_state3_extra_primitive_overestimation_size = rng.random();
+        let extended_dynamic_state3_depth_clip_enable = rng.random();
+        let extended_dynamic_state3_sample_locations_enable = rng.random();
+        let extended_dynamic_state3_color_blend_advanced = rng.random();
+        let extended_dynamic_state3_provoking_vertex_mode = rng.random();
+        let extended_dynamic_state3_line_rasterization_mode = rng.random();
+        let extended_dynamic_state3_line_stipple_enable = rng.random();
+        let extended_dynamic_state3_depth_clip_negative_one_to_one = rng.random();
+        let extended_dynamic_state3_viewport_w_scaling_enable = rng.random();
+        let extended_dynamic_state3_viewport_swizzle = rng.random();
+        let extended_dynamic_state3_coverage_to_color_enable = rng.random();
+        let extended_dynamic_state3_coverage_to_color_location = rng.random();
+        let extended_dynamic_state3_coverage_modulation_mode = rng.random();
+        let extended_dynamic_state3_coverage_modulation_table_enable = rng.random();
+        let extended_dynamic_state3_coverage_modulation_table = rng.random();
+        let extended_dynamic_state3_coverage_reduction_mode = rng.random();
+        let extended_dynamic_state3_representative_fragment_test_enable = rng.random();
+        let extended_dynamic_state3_shading_rate_image_enable = rng.random();
         Self { p_next, extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let dynamic_primitive_topology_unrestricted = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let dynamic_primitive_topology_unrestricted = rng.random();
         Self { p_next, dynamic_primitive_topology_unrestricted }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let extended_dynamic_state = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let extended_dynamic_state = rng.random();
         Self { p_next, extended_dynamic_state }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExternalBufferInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000470006]);
-        let flags = g.random();
-        let usage = g.random();
-        let handle_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000470006]);
+        let flags = rng.random();
+        let usage = rng.random();
+        let handle_type = rng.random();
         Self { p_next, flags, usage, handle_type }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExternalFenceInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_type = rng.random();
         Self { p_next, handle_type }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExternalImageFormatInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let handle_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let handle_type = rng.random();
         Self { p_next, handle_type }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceExternalSemaphoreInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000207002]);
-        let handle_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000207002]);
+        let handle_type = rng.random();
         Self { p_next, handle_type }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFeatures {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let robust_buffer_access = g.random();
-        let full_draw_index_uint32 = g.random();
-        let image_cube_array = g.random();
-        let independent_blend = g.random();
-        let geometry_shader = g.random();
-        let tessellation_shader = g.random();
-        let sample_rate_shading = g.random();
-        let dual_src_blend = g.random();
-        let logic_op = g.random();
-        let multi_draw_indirect = g.random();
-        let draw_indirect_first_instance = g.random();
-        let depth_clamp = g.random();
-        let depth_bias_clamp = g.random();
-        let fill_mode_non_solid = g.random();
-        let depth_bounds = g.random();
-        let wide_lines = g.random();
-        let large_points = g.random();
-        let alpha_to_one = g.random();
-        let multi_viewport = g.random();
-        let sampler_anisotropy = g.random();
-        let texture_compression_etc2 = g.random();
-        let texture_compression_astc_ldr = g.random();
-        let texture_compression_bc = g.random();
-        let occlusion_query_precise = g.random();
-        let pipeline_statistics_query = g.random();
-        let vertex_pipeline_stores_and_atomics = g.random();
-        let fragment_stores_and_atomics = g.random();
-        let shader_tessellation_and_geometry_point_size = g.random();
-        let shader_image_gather_extended = g.random();
-        let shader_storage_image_extended_formats = g.random();
-        let shader_storage_image_multisample = g.random();
-        let shader_storage_image_read_without_format = g.random();
-        let shader_storage_image_write_without_format = g.random();
-        let shader_uniform_buffer_array_dynamic_indexing = g.random();
-        let shader_sampled_image_array_dynamic_indexing = g.random();
-        let shader_storage_buffer_array_dynamic_indexing = g.random();
-        let shader_storage_image_array_dynamic_indexing = g.random();
-        let shader_clip_distance = g.random();
-        let shader_cull_distance = g.random();
-        let shader_float64 = g.random();
-        let shader_int64 = g.random();
-        let shader_int16 = g.random();
-        let shader_resource_residency = g.random();
-        let shader_resource_min_lod = g.random();
-        let sparse_binding = g.random();
-        let sparse_residency_buffer = g.random();
-        let sparse_residency_image2_d = g.random();
-        let sparse_residency_image3_d = g.random();
-        let sparse_residency2_samples = g.random();
-        let sparse_residency4_samples = g.random();
-        let sparse_residency8_samples = g.random();
-        let sparse_residency16_samples = g.random();
-        let sparse_residency_aliased = g.random();
-        let variable_multisample_rate = g.random();
-        let inherited_queries = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let robust_buffer_access = rng.random();
+        let full_draw_index_uint32 = rng.random();
+        let image_cube_array = rng.random();
+        let independent_blend = rng.random();
+        let geometry_shader = rng.random();
+        let tessellation_shader = rng.random();
+        let sample_rate_shading = rng.random();
+        let dual_src_blend = rng.random();
+        let logic_op = rng.random();
+        let multi_draw_indirect = rng.random();
+        let draw_indirect_first_instance = rng.random();
+        let depth_clamp = rng.random();
+        let depth_bias_clamp = rng.random();
+        let fill_mode_non_solid = rng.random();
+        let depth_bounds = rng.random();
+        let wide_lines = rng.random();
+        let large_points = rng.random();
+        let alpha_to_one = rng.random();
+        let multi_viewport = rng.random();
+        let sampler_anisotropy = rng.random();
+        let texture_compression_etc2 = rng.random();
+        let texture_compression_astc_ldr = rng.random();
+        let texture_compression_bc = rng.random();
+        let occlusion_query_precise = rng.random();
+        let pipeline_statistics_query = rng.random();
+        let vertex_pipeline_stores_and_atomics = rng.random();
+        let fragment_stores_and_atomics = rng.random();
+        let shader_tessellation_and_geometry_point_size = rng.random();
+        let shader_image_gather_extended = rng.random();
+        let shader_storage_image_extended_formats = rng.random();
+        let shader_storage_image_multisample = rng.random();
+        let shader_storage_image_read_without_format = rng.random();
+        let shader_storage_image_write_without_format = rng.random();
+        let shader_uniform_buffer_array_dynamic_indexing = rng.random();
+        let shader_sampled_image_array_dynamic_indexing = rng.random();
+        let shader_storage_buffer_array_dynamic_indexing = rng.random();
+        let shader_storage_image_array_dynamic_indexing = rng.random();
+        let shader_clip_distance = rng.random();
+        let shader_cull_distance = rng.random();
+        let shader_float64 = rng.random();
+        let shader_int64 = rng.random();
+        let shader_int16 = rng.random();
+        let shader_resource_residency = rng.random();
+        let shader_resource_min_lod = rng.random();
+        let sparse_binding = rng.random();
+        let sparse_residency_buffer = rng.random();
+        let sparse_residency_image2_d = rng.random();
+        let sparse_residency_image3_d = rng.random();
+        let sparse_residency2_samples = rng.random();
+        let sparse_residency4_samples = rng.random();
+        let sparse_residency8_samples = rng.random();
+        let sparse_residency16_samples = rng.random();
+        let sparse_residency_aliased = rng.random();
+        let variable_multisample_rate = rng.random();
+        let inherited_queries = rng.random();
         Self { robust_buffer_access, full_draw_index_uint32, image_cube_array, independent_blend, geometry_shader, tessellation_shader, sample_rate_shading, dual_src_blend, logic_op, multi_draw_indirect, draw_indirect_first_instance, depth_clamp, depth_bias_clamp, fill_mode_non_solid, depth_bounds, wide_lines, large_points, alpha_to_one, multi_viewport, sampler_anisotropy, texture_compression_etc2, texture_compression_astc_ldr, texture_compression_bc, occlusion_query_precise, pipeline_statistics_query, vertex_pipeline_stores_and_atomics, fragment_stores_and_atomics, shader_tessellation_and_geometry_point_size, shader_image_gather_extended, shader_storage_image_extended_formats, shader_storage_image_multisample, shader_storage_image_read_without_format, shader_storage_image_write_without_format, shader_uniform_buffer_array_dynamic_indexing, shader_sampled_image_array_dynamic_indexing, shader_storage_buffer_array_dynamic_indexing, shader_storage_image_array_dynamic_indexing, shader_clip_distance, shader_cull_distance, shader_float64, shader_int64, shader_int16, shader_resource_residency, shader_resource_min_lod, sparse_binding, sparse_residency_buffer, sparse_residency_image2_d, sparse_residency_image3_d, sparse_residency2_samples, sparse_residency4_samples, sparse_residency8_samples, sparse_residency16_samples, sparse_residency_aliased, variable_multisample_rate, inherited_queries }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFeatures2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000, 1000267000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000]);
-        let features = PhysicalDeviceFeatures::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000, 1000267000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000]);
+        let features = PhysicalDeviceFeatures::random(rng);
         Self { p_next, features }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFloatControlsProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let denorm_behavior_independence = g.random();
-        let rounding_mode_independence = g.random();
-        let shader_signed_zero_inf_nan_preserve_float16 = g.random();
-        let shader_signed_zero_inf_nan_preserve_float32 = g.random();
-        let shader_signed_zero_inf_nan_preserve_float64 = g.random();
-        let shader_denorm_preserve_float16 = g.random();
-        let shader_denorm_preserve_float32 = g.random();
-        let shader_denorm_preserve_float64 = g.random();
-        let shader_denorm_flush_to_zero_float16 = g.random();
-        let shader_denorm_flush_to_zero_float32 = g.random();
-        let shader_denorm_flush_to_zero_float64 = g.random();
-        let shader_rounding_mode_rte_float16 = g.random();
-        let shader_rounding_mode_rte_float32 = g.random();
-        let shader_rounding_mode_rte_float64 = g.random();
-        let shader_rounding_mode_rtz_float16 = g.random();
-        let shader_rounding_mode_rtz_float32 = g.random();
-        let shader_rounding_mode_rtz_float64 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let denorm_behavior_independence = rng.random();
+        let rounding_mode_independence = rng.random();
+        let shader_signed_zero_inf_nan_preserve_float16 = rng.random();
+        let shader_signed_zero_inf_nan_preserve_float32 = rng.random();
+        let shader_signed_zero_inf_nan_preserve_float64 = rng.random();
+        let shader_denorm_preserve_float16 = rng.random();
+        let shader_denorm_preserve_float32 = rng.random();
+        let shader_denorm_preserve_float64 = rng.random();
+        let shader_denorm_flush_to_zero_float16 = rng.random();
+        let shader_denorm_flush_to_zero_float32 = rng.random();
+        let shader_denorm_flush_to_zero_float64 = rng.random();
+        let shader_rounding_mode_rte_float16 = rng.random();
+        let shader_rounding_mode_rte_float32 = rng.random();
+        let shader_rounding_mode_rte_float64 = rng.random();
+        let shader_rounding_mode_rtz_float16 = rng.random();
+        let shader_rounding_mode_rtz_float32 = rng.random();
+        let shader_rounding_mode_rtz_float64 = rng.random();
         Self { p_next, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let fragment_shader_sample_interlock = g.random();
-        let fragment_shader_pixel_interlock = g.random();
-        let fragment_shader_shading_rate_interlock = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let fragment_shader_sample_interlock = rng.random();
+        let fragment_shader_pixel_interlock = rng.random();
+        let fragment_shader_shading_rate_interlock = rng.random();
         Self { p_next, fragment_shader_sample_interlock, fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let pipeline_fragment_shading_rate = g.random();
-        let primitive_fragment_shading_rate = g.random();
-        let attachment_fragment_shading_rate = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let pipeline_fragment_shading_rate = rng.random();
+        let primitive_fragment_shading_rate = rng.random();
+        let attachment_fragment_shading_rate = rng.random();
         Self { p_next, pipeline_fragment_shading_rate, primitive_fragment_shading_rate, attachment_fragment_shading_rate }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFragmentShadingRateKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let sample_counts = g.random();
-        let fragment_size = Extent2D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let sample_counts = rng.random();
+        let fragment_size = Extent2D::random(rng);
         Self { p_next, sample_counts, fragment_size }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let min_fragment_shading_rate_attachment_texel_size = Extent2D::random(g);
-        let max_fragment_shading_rate_attachment_texel_size = Extent2D::random(g);
-        let max_fragment_shading_rate_attachment_texel_size_aspect_ratio = g.random();
-        let primitive_fragment_shading_rate_with_multiple_viewports = g.random();
-        let layered_shading_rate_attachments = g.random();
-        let fragment_shading_rate_non_trivial_combiner_ops = g.random();
-        let max_fragment_size = Extent2D::random(g);
-        let max_fragment_size_aspect_ratio = g.random();
-        let max_fragment_shading_rate_coverage_samples = g.random();
-        let max_fragment_shading_rate_rasterization_samples = g.random();
-        let fragment_shading_rate_with_shader_depth_stencil_writes = g.random();
-        let fragment_shading_rate_with_sample_mask = g.random();
-        let fragment_shading_rate_with_shader_sample_mask = g.random();
-        let fragment_shading_rate_with_conservative_rasterization = g.random();
-        let fragment_shading_rate_with_fragment_shader_interlock = g.random();
-        let fragment_shading_rate_with_custom_sample_locations = g.random();
-        let fragment_shading_rate_strict_multiply_combiner = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let min_fragment_shading_rate_attachment_texel_size = Extent2D::random(rng);
+        let max_fragment_shading_rate_attachment_texel_size = Extent2D::random(rng);
+        let max_fragment_shading_rate_attachment_texel_size_aspect_ratio = rng.random();
+        let primitive_fragment_shading_rate_with_multiple_viewports = rng.random();
+        let layered_shading_rate_attachments = rng.random();
+        let fragment_shading_rate_non_trivial_combiner_ops = rng.random();
+        let max_fragment_size = Extent2D::random(rng);
+        let max_fragment_size_aspect_ratio = rng.random();
+        let max_fragment_shading_rate_coverage_samples = rng.random();
+        let max_fragment_shading_rate_rasterization_samples = rng.random();
+        let fragment_shading_rate_with_shader_depth_stencil_writes = rng.random();
+        let fragment_shading_rate_with_sample_mask = rng.random();
+        let fragment_shading_rate_with_shader_sample_mask = rng.random();
+        let fragment_shading_rate_with_conservative_rasterization = rng.random();
+        let fragment_shading_rate_with_fragment_shader_interlock = rng.random();
+        let fragment_shading_rate_with_custom_sample_locations = rng.random();
+        let fragment_shading_rate_strict_multiply_combiner = rng.random();
         Self { p_next, min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size, max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let graphics_pipeline_library = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let graphics_pipeline_library = rng.random();
         Self { p_next, graphics_pipeline_library }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let graphics_pipeline_library_fast_linking = g.random();
-        let graphics_pipeline_library_independent_interpolation_decoration = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let graphics_pipeline_library_fast_linking = rng.random();
+        let graphics_pipeline_library_independent_interpolation_decoration = rng.random();
         Self { p_next, graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceGroupProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let physical_device_count = g.random();
-        let physical_devices = core::array::from_fn(|_| g.random());
-        let subset_allocation = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let physical_device_count = rng.random();
+        let physical_devices = core::array::from_fn(|_| rng.random());
+        let subset_allocation = rng.random();
         Self { p_next, physical_device_count, physical_devices, subset_allocation }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceHostQueryResetFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let host_query_reset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let host_query_reset = rng.random();
         Self { p_next, host_query_reset }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceIDProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let device_uuid = core::array::from_fn(|_| g.random());
-        let driver_uuid = core::array::from_fn(|_| g.random());
-        let device_luid = core::array::from_fn(|_| g.random());
-        let device_node_mask = g.random();
-        let device_luid_valid = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let device_uuid = core::array::from_fn(|_| rng.random());
+        let driver_uuid = core::array::from_fn(|_| rng.random());
+        let device_luid = core::array::from_fn(|_| rng.random());
+        let device_node_mask = rng.random();
+        let device_luid_valid = rng.random();
         Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let image2_d_view_of3_d = g.random();
-        let sampler2_d_view_of3_d = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image2_d_view_of3_d = rng.random();
+        let sampler2_d_view_of3_d = rng.random();
         Self { p_next, image2_d_view_of3_d, sampler2_d_view_of3_d }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_queue_family_index_count = g.len();
-        let drm_format_modifier = g.random();
-        let sharing_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_queue_family_index_count = rng.len();
+        let drm_format_modifier = rng.random();
+        let sharing_mode = rng.random();
         let queue_family_index_count = n_queue_family_index_count as u32;
-        let p_queue_family_indices = g.array(n_queue_family_index_count, true, |g| g.random());
+        let p_queue_family_indices = rng.array(n_queue_family_index_count, true, |rng| rng.random());
         Self { p_next, drm_format_modifier, sharing_mode, queue_family_index_count, p_queue_family_indices }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceImageFormatInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000147000, 1000246000, 1000071000, 1000158002]);
-        let format = g.random();
-        let ty = g.random();
-        let tiling = g.random();
-        let usage = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000147000, 1000246000, 1000071000, 1000158002]);
+        let format = rng.random();
+        let ty = rng.random();
+        let tiling = rng.random();
+        let usage = rng.random();
+        let flags = rng.random();
         Self { p_next, format, ty, tiling, usage, flags }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceImageRobustnessFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let robust_image_access = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let robust_image_access = rng.random();
         Self { p_next, robust_image_access }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let min_lod = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let min_lod = rng.random();
         Self { p_next, min_lod }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceImagelessFramebufferFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let imageless_framebuffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let imageless_framebuffer = rng.random();
         Self { p_next, imageless_framebuffer }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let index_type_uint8 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let index_type_uint8 = rng.random();
         Self { p_next, index_type_uint8 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceInlineUniformBlockFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let inline_uniform_block = g.random();
-        let descriptor_binding_inline_uniform_block_update_after_bind = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let inline_uniform_block = rng.random();
+        let descriptor_binding_inline_uniform_block_update_after_bind = rng.random();
         Self { p_next, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceInlineUniformBlockProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_inline_uniform_block_size = g.random();
-        let max_per_stage_descriptor_inline_uniform_blocks = g.random();
-        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks = g.random();
-        let max_descriptor_set_inline_uniform_blocks = g.random();
-        let max_descriptor_set_update_after_bind_inline_uniform_blocks = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_inline_uniform_block_size = rng.random();
+        let max_per_stage_descriptor_inline_uniform_blocks = rng.random();
+        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks = rng.random();
+        let max_descriptor_set_inline_uniform_blocks = rng.random();
+        let max_descriptor_set_update_after_bind_inline_uniform_blocks = rng.random();
         Self { p_next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceLimits {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let max_image_dimension1_d = g.random();
-        let max_image_dimension2_d = g.random();
-        let max_image_dimension3_d = g.random();
-        let max_image_dimension_cube = g.random();
-        let max_image_array_layers = g.random();
-        let max_texel_buffer_elements = g.random();
-        let max_uniform_buffer_range = g.random();
-        let max_storage_buffer_range = g.random();
-        let max_push_constants_size = g.random();
-        let max_memory_allocation_count = g.random();
-        let max_sampler_allocation_count = g.random();
-        let buffer_image_granularity = g.random();
-        let sparse_address_space_size = g.random();
-        let max_bound_descriptor_sets = g.random();
-        let max_per_stage_descriptor_samplers = g.random();
-        let max_per_stage_descriptor_uniform_buffers = g.random();
-        let max_per_stage_descriptor_storage_buffers = g.random();
-        let max_per_stage_descriptor_sampled_images = g.random();
-        let max_per_stage_descriptor_storage_images = g.random();
-        let max_per_stage_descriptor_input_attachments = g.random();
-        let max_per_stage_resources = g.random();
-        let max_descriptor_set_samplers = g.random();
-        let max_descriptor_set_uniform_buffers = g.random();
-        let max_descriptor_set_uniform_buffers_dynamic = g.random();
-        let max_descriptor_set_storage_buffers = g.random();
-        let max_descriptor_set_storage_buffers_dynamic = g.random();
-        let max_descriptor_set_sampled_images = g.random();
-        let max_descriptor_set_storage_images = g.random();
-        let max_descriptor_set_input_attachments = g.random();
-        let max_vertex_input_attributes = g.random();
-        let max_vertex_input_bindings = g.random();
-        let max_vertex_input_attribute_offset = g.random();
-        let max_vertex_input_binding_stride = g.random();
-        let max_vertex_output_components = g.random();
-        let max_tessellation_generation_level = g.random();
-        let max_tessellation_patch_size = g.random();
-        let max_tessellation_control_per_vertex_input_components = g.random();
-        let max_tessellation_control_per_vertex_output_components = g.random();
-        let max_tessellation_control_per_patch_output_components = g.random();
-        let max_tessellation_control_total_output_components = g.random();
-        let max_tessellation_evaluation_input_components = g.random();
-        let max_tessellation_evaluation_output_components = g.random();
-        let max_geometry_shader_invocations = g.random();
-        let max_geometry_input_components = g.random();
-        let max_geometry_output_components = g.random();
-        let max_geometry_output_vertices = g.random();
-        let max_geometry_total_output_components = g.random();
-        let max_fragment_input_components = g.random();
-        let max_fragment_output_attachments = g.random();
-        let max_fragment_dual_src_attachments = g.random();
-        let max_fragment_combined_output_resources = g.random();
-        let max_compute_shared_memory_size = g.random();
-        let max_compute_work_group_count = core::array::from_fn(|_| g.random());
-        let max_compute_work_group_invocations = g.random();
-        let max_compute_work_group_size = core::array::from_fn(|_| g.random());
-        let sub_pixel_precision_bits = g.random();
-        let sub_texel_precision_bits = g.random();
-        let mipmap_precision_bits = g.random();
-        let max_draw_indexed_index_value = g.random();
-        let max_draw_indirect_count = g.random();
-        let max_sampler_lod_bias = g.random();
-        let max_sampler_anisotropy = g.random();
-        let max_viewports = g.random();
-        let max_viewport_dimensions = core::array::from_fn(|_| g.random());
-        let viewport_bounds_range = core::array::from_fn(|_| g.random());
-        let viewport_sub_pixel_bits = g.random();
-        let min_memory_map_alignment = g.random();
-        let min_texel_buffer_offset_alignment = g.random();
-        let min_uniform_buffer_offset_alignment = g.random();
-        let min_storage_buffer_offset_alignment = g.random();
-        let min_texel_offset = g.random();
-        let max_texel_offset = g.random();
-        let min_texel_gather_offset = g.random();
-        let max_texel_gather_offset = g.random();
-        let min_interpolation_offset = g.random();
-        let max_interpolation_offset = g.random();
-        let sub_pixel_interpolation_offset_bits = g.random();
-        let max_framebuffer_width = g.random();
-        let max_framebuffer_height = g.random();
-        let max_framebuffer_layers = g.random();
-        let framebuffer_color_sample_counts = g.random();
-        let framebuffer_depth_sample_counts = g.random();
-        let framebuffer_stencil_sample_counts = g.random();
-        let framebuffer_no_attachments_sample_counts = g.random();
-        let max_color_attachments = g.random();
-        let sampled_image_color_sample_counts = g.random();
-        let sampled_image_integer_sample_counts = g.random();
-        let sampled_image_depth_sample_counts = g.random();
-        let sampled_image_stencil_sample_counts = g.random();
-        let storage_image_sample_counts = g.random();
-        let max_sample_mask_words = g.random();
-        let timestamp_compute_and_graphics = g.random();
-        let timestamp_period = g.random();
-        let max_clip_distances = g.random();
-        let max_cull_distances = g.random();
-        let max_combined_clip_and_cull_distances = g.random();
-        let discrete_queue_priorities = g.random();
-        let point_size_range = core::array::from_fn(|_| g.random());
-        let line_width_range = core::array::from_fn(|_| g.random());
-        let point_size_granularity = g.random();
-        let line_width_granularity = g.random();
-        let strict_lines = g.random();
-        let standard_sample_locations = g.random();
-        let optimal_buffer_copy_offset_alignment = g.random();
-        let optimal_buffer_copy_row_pitch_alignment = g.random();
-        let non_coherent_atom_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let max_image_dimension1_d = rng.random();
+        let max_image_dimension2_d = rng.random();
+        let max_image_dimension3_d = rng.random();
+        let max_image_dimension_cube = rng.random();
+        let max_image_array_layers = rng.random();
+        let max_texel_buffer_elements = rng.random();
+        let max_uniform_buffer_range = rng.random();
+        let max_storage_buffer_range = rng.random();
+        let max_push_constants_size = rng.random();
+        let max_memory_allocation_count = rng.random();
+        let max_sampler_allocation_count = rng.random();
+        let buffer_image_granularity = rng.random();
+        let sparse_address_space_size = rng.random();
+        let max_bound_descriptor_sets = rng.random();
+        let max_per_stage_descriptor_samplers = rng.random();
+        let max_per_stage_descriptor_uniform_buffers = rng.random();
+        let max_per_stage_descriptor_storage_buffers = rng.random();
+        let max_per_stage_descriptor_sampled_images = rng.random();
+        let max_per_stage_descriptor_storage_images = rng.random();
+        let max_per_stage_descriptor_input_attachments = rng.random();
+        let max_per_stage_resources = rng.random();
+        let max_descriptor_set_samplers = rng.random();
+        let max_descriptor_set_uniform_buffers = rng.random();
+        let max_descriptor_set_uniform_buffers_dynamic = rng.random();
+        let max_descriptor_set_storage_buffers = rng.random();
+        let max_descriptor_set_storage_buffers_dynamic = rng.random();
+        let max_descriptor_set_sampled_images = rng.random();
+        let max_descriptor_set_storage_images = rng.random();
+        let max_descriptor_set_input_attachments = rng.random();
+        let max_vertex_input_attributes = rng.random();
+        let max_vertex_input_bindings = rng.random();
+        let max_vertex_input_attribute_offset = rng.random();
+        let max_vertex_input_binding_stride = rng.random();
+        let max_vertex_output_components = rng.random();
+        let max_tessellation_generation_level = rng.random();
+        let max_tessellation_patch_size = rng.random();
+        let max_tessellation_control_per_vertex_input_components = rng.random();
+        let max_tessellation_control_per_vertex_output_components = rng.random();
+        let max_tessellation_control_per_patch_output_components = rng.random();
+        let max_tessellation_control_total_output_components = rng.random();
+        let max_tessellation_evaluation_input_components = rng.random();
+        let max_tessellation_evaluation_output_components = rng.random();
+        let max_geometry_shader_invocations = rng.random();
+        let max_geometry_input_components = rng.random();
+        let max_geometry_output_components = rng.random();
+        let max_geometry_output_vertices = rng.random();
+        let max_geometry_total_output_components = rng.random();
+        let max_fragment_input_components = rng.random();
+        let max_fragment_output_attachments = rng.random();
+        let max_fragment_dual_src_attachments = rng.random();
+        let max_fragment_combined_output_resources = rng.random();
+        let max_compute_shared_memory_size = rng.random();
+        let max_compute_work_group_count = core::array::from_fn(|_| rng.random());
+        let max_compute_work_group_invocations = rng.random();
+        let max_compute_work_group_size = core::array::from_fn(|_| rng.random());
+        let sub_pixel_precision_bits = rng.random();
+        let sub_texel_precision_bits = rng.random();
+        let mipmap_precision_bits = rng.random();
+        let max_draw_indexed_index_value = rng.random();
+        let max_draw_indirect_count = rng.random();
+        let max_sampler_lod_bias = rng.random();
+        let max_sampler_anisotropy = rng.random();
+        let max_viewports = rng.random();
+        let max_viewport_dimensions = core::array::from_fn(|_| rng.random());
+        let viewport_bounds_range = core::array::from_fn(|_| rng.random());
+        let viewport_sub_pixel_bits = rng.random();
+        let min_memory_map_alignment = rng.random();
+        let min_texel_buffer_offset_alignment = rng.random();
+        let min_uniform_buffer_offset_alignment = rng.random();
+        let min_storage_buffer_offset_alignment = rng.random();
+        let min_texel_offset = rng.random();
+        let max_texel_offset = rng.random();
+        let min_texel_gather_offset = rng.random();
+        let max_texel_gather_offset = rng.random();
+        let min_interpolation_offset = rng.random();
+        let max_interpolation_offset = rng.random();
+        let sub_pixel_interpolation_offset_bits = rng.random();
+        let max_framebuffer_width = rng.random();
+        let max_framebuffer_height = rng.random();
+        let max_framebuffer_layers = rng.random();
+        let framebuffer_color_sample_counts = rng.random();
+        let framebuffer_depth_sample_counts = rng.random();
+        let framebuffer_stencil_sample_counts = rng.random();
+        let framebuffer_no_attachments_sample_counts = rng.random();
+        let max_color_attachments = rng.random();
+        let sampled_image_color_sample_counts = rng.random();
+        let sampled_image_integer_sample_counts = rng.random();
+        let sampled_image_depth_sample_counts = rng.random();
+        let sampled_image_stencil_sample_counts = rng.random();
+        let storage_image_sample_counts = rng.random();
+        let max_sample_mask_words = rng.random();
+        let timestamp_compute_and_graphics = rng.random();
+        let timestamp_period = rng.random();
+        let max_clip_distances = rng.random();
+        let max_cull_distances = rng.random();
+        let max_combined_clip_and_cull_distances = rng.random();
+        let discrete_queue_priorities = rng.random();
+        let point_size_range = core::array::from_fn(|_| rng.random());
+        let line_width_range = core::array::from_fn(|_| rng.random());
+        let point_size_granularity = rng.random();
+        let line_width_granularity = rng.random();
+        let strict_lines = rng.random();
+        let standard_sample_locations = rng.random();
+        let optimal_buffer_copy_offset_alignment = rng.random();
+        let optimal_buffer_copy_row_pitch_alignment = rng.random();
+        let non_coherent_atom_size = rng.random();
         Self { max_image_dimension1_d, max_image_dimension2_d, max_image_dimension3_d, max_image_dimension_cube, max_image_array_layers, max_texel_buffer_elements, max_uniform_buffer_range, max_storage_buffer_range, max_push_constants_size, max_memory_allocation_count, max_sampler_allocation_count, buffer_image_granularity, sparse_address_space_size, max_bound_descriptor_sets, max_per_stage_descriptor_samplers, max_per_stage_descriptor_uniform_buffers, max_per_stage_descriptor_storage_buffers, max_per_stage_descriptor_sampled_images, max_per_stage_descriptor_storage_images, max_per_stage_descriptor_input_attachments, max_per_stage_resources, max_descriptor_set_samplers, max_descriptor_set_uniform_buffers, max_descriptor_set_uniform_buffers_dynamic, max_descriptor_set_storage_buffers, max_descriptor_set_storage_buffers_dynamic, max_descriptor_set_sampled_images, max_descriptor_set_storage_images, max_descriptor_set_input_attachments, max_vertex_input_attributes, max_vertex_input_bindings, max_vertex_input_attribute_offset, max_vertex_input_binding_stride, max_vertex_output_components, max_tessellation_generation_level, max_tessellation_patch_size, max_tessellation_control_per_vertex_input_components, max_tessellation_control_per_vertex_output_components, max_tessellation_control_per_patch_output_components, max_tessellation_control_total_output_components, max_tessellation_evaluation_input_components, max_tessellation_evaluation_output_components, max_geometry_shader_invocations, max_geometry_input_components, max_geometry_output_components, max_geometry_output_vertices, max_geometry_total_output_components, max_fragment_input_components, max_fragment_output_attachments, max_fragment_dual_src_attachments, max_fragment_combined_output_resources, max_compute_shared_memory_size, max_compute_work_group_count, max_compute_work_group_invocations, max_compute_work_group_size, sub_pixel_precision_bits, sub_texel_precision_bits, mipmap_precision_bits, max_draw_indexed_index_value, max_draw_indirect_count, max_sampler_lod_bias, max_sampler_anisotropy, max_viewports, max_viewport_dimensions, viewport_bounds_range, viewport_sub_pixel_bits, min_memory_map_alignment, min_texel_buffer_offset_alignment, min_uniform_buffer_offset_alignment, min_storage_buffer_offset_alignment, min_texel_offset, max_texel_offset, min_texel_gather_offset, max_texel_gather_offset, min_interpolation_offset, max_interpolation_offset, sub_pixel_interpolation_offset_bits, max_framebuffer_width, max_framebuffer_height, max_framebuffer_layers, framebuffer_color_sample_counts, framebuffer_depth_sample_counts, framebuffer_stencil_sample_counts, framebuffer_no_attachments_sample_counts, max_color_attachments, sampled_image_color_sample_counts, sampled_image_integer_sample_counts, sampled_image_depth_sample_counts, sampled_image_stencil_sample_counts, storage_image_sample_counts, max_sample_mask_words, timestamp_compute_and_graphics, timestamp_period, max_clip_distances, max_cull_distances, max_combined_clip_and_cull_distances, discrete_queue_priorities, point_size_range, line_width_range, point_size_granularity, line_width_granularity, strict_lines, standard_sample_locations, optimal_buffer_copy_offset_alignment, optimal_buffer_copy_row_pitch_alignment, non_coherent_atom_size }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let rectangular_lines = g.random();
-        let bresenham_lines = g.random();
-        let smooth_lines = g.random();
-        let stippled_rectangular_lines = g.random();
-        let stippled_bresenham_lines = g.random();
-        let stippled_smooth_lines = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let rectangular_lines = rng.random();
+        let bresenham_lines = rng.random();
+        let smooth_lines = rng.random();
+        let stippled_rectangular_lines = rng.random();
+        let stippled_bresenham_lines = rng.random();
+        let stippled_smooth_lines = rng.random();
         Self { p_next, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let line_sub_pixel_precision_bits = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let line_sub_pixel_precision_bits = rng.random();
         Self { p_next, line_sub_pixel_precision_bits }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMaintenance3Properties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_per_set_descriptors = g.random();
-        let max_memory_allocation_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_per_set_descriptors = rng.random();
+        let max_memory_allocation_size = rng.random();
         Self { p_next, max_per_set_descriptors, max_memory_allocation_size }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMaintenance4Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let maintenance4 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let maintenance4 = rng.random();
         Self { p_next, maintenance4 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMaintenance4Properties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_buffer_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_buffer_size = rng.random();
         Self { p_next, max_buffer_size }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMaintenance5FeaturesKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let maintenance5 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let maintenance5 = rng.random();
         Self { p_next, maintenance5 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMaintenance5PropertiesKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let early_fragment_multisample_coverage_after_sample_counting = g.random();
-        let early_fragment_sample_mask_test_before_sample_counting = g.random();
-        let depth_stencil_swizzle_one_support = g.random();
-        let polygon_mode_point_size = g.random();
-        let non_strict_single_pixel_wide_lines_use_parallelogram = g.random();
-        let non_strict_wide_lines_use_parallelogram = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let early_fragment_multisample_coverage_after_sample_counting = rng.random();
+        let early_fragment_sample_mask_test_before_sample_counting = rng.random();
+        let depth_stencil_swizzle_one_support = rng.random();
+        let polygon_mode_point_size = rng.random();
+        let non_strict_single_pixel_wide_lines_use_parallelogram = rng.random();
+        let non_strict_wide_lines_use_parallelogram = rng.random();
         Self { p_next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let heap_budget = core::array::from_fn(|_| g.random());
-        let heap_usage = core::array::from_fn(|_| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let heap_budget = core::array::from_fn(|_| rng.random());
+        let heap_usage = core::array::from_fn(|_| rng.random());
         Self { p_next, heap_budget, heap_usage }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMemoryProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let memory_type_count = g.random();
-        let memory_types = core::array::from_fn(|_| MemoryType::random(g));
-        let memory_heap_count = g.random();
-        let memory_heaps = core::array::from_fn(|_| MemoryHeap::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let memory_type_count = rng.random();
+        let memory_types = core::array::from_fn(|_| MemoryType::random(rng));
+        let memory_heap_count = rng.random();
+        let memory_heaps = core::array::from_fn(|_| MemoryHeap::random(rng));
         Self { memory_type_count, memory_types, memory_heap_count, memory_heaps }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMemoryProperties2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000237000]);
-        let memory_properties = PhysicalDeviceMemoryProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000237000]);
+        let memory_properties = PhysicalDeviceMemoryProperties::random(rng);
         Self { p_next, memory_properties }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMultiDrawFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let multi_draw = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let multi_draw = rng.random();
         Self { p_next, multi_draw }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMultiDrawPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_multi_draw_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_multi_draw_count = rng.random();
         Self { p_next, max_multi_draw_count }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMultiviewFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let multiview = g.random();
-        let multiview_geometry_shader = g.random();
-        let multiview_tessellation_shader = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let multiview = rng.random();
+        let multiview_geometry_shader = rng.random();
+        let multiview_tessellation_shader = rng.random();
         Self { p_next, multiview, multiview_geometry_shader, multiview_tessellation_shader }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMultiviewProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_multiview_view_count = g.random();
-        let max_multiview_instance_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_multiview_view_count = rng.random();
+        let max_multiview_instance_index = rng.random();
         Self { p_next, max_multiview_view_count, max_multiview_instance_index }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let mutable_descriptor_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let mutable_descriptor_type = rng.random();
         Self { p_next, mutable_descriptor_type }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let non_seamless_cube_map = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let non_seamless_cube_map = rng.random();
         Self { p_next, non_seamless_cube_map }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let pci_domain = g.random();
-        let pci_bus = g.random();
-        let pci_device = g.random();
-        let pci_function = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let pci_domain = rng.random();
+        let pci_bus = rng.random();
+        let pci_device = rng.random();
+        let pci_function = rng.random();
         Self { p_next, pci_domain, pci_bus, pci_device, pci_function }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let pipeline_creation_cache_control = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let pipeline_creation_cache_control = rng.random();
         Self { p_next, pipeline_creation_cache_control }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePointClippingProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let point_clipping_behavior = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let point_clipping_behavior = rng.random();
         Self { p_next, point_clipping_behavior }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let primitive_topology_list_restart = g.random();
-        let primitive_topology_patch_list_restart = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let primitive_topology_list_restart = rng.random();
+        let primitive_topology_patch_list_restart = rng.random();
         Self { p_next, primitive_topology_list_restart, primitive_topology_patch_list_restart }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let primitives_generated_query = g.random();
-        let primitives_generated_query_with_rasterizer_discard = g.random();
-        let primitives_generated_query_with_non_zero_streams = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let primitives_generated_query = rng.random();
+        let primitives_generated_query_with_rasterizer_discard = rng.random();
+        let primitives_generated_query_with_non_zero_streams = rng.random();
         Self { p_next, primitives_generated_query, primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePrivateDataFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let private_data = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let private_data = rng.random();
         Self { p_next, private_data }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let api_version = g.random();
-        let driver_version = g.random();
-        let vendor_id = g.random();
-        let device_id = g.random();
-        let device_type = g.random();
-        let device_name = g.chars();
-        let pipeline_cache_uuid = core::array::from_fn(|_| g.random());
-        let limits = PhysicalDeviceLimits::random(g);
-        let sparse_properties = PhysicalDeviceSparseProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let api_version = rng.random();
+        let driver_version = rng.random();
+        let vendor_id = rng.random();
+        let device_id = rng.random();
+        let device_type = rng.random();
+        let device_name = rng.chars();
+        let pipeline_cache_uuid = core::array::from_fn(|_| rng.random());
+        let limits = PhysicalDeviceLimits::random(rng);
+        let sparse_properties = PhysicalDeviceSparseProperties::random(rng);
         Self { api_version, driver_version, vendor_id, device_id, device_type, device_name, pipeline_cache_uuid, limits, sparse_properties }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceProperties2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000101000, 1000287001, 1000199000, 1000161002, 1000196000, 1000455001, 1000197000, 1000226002, 1000320001, 1000071004, 1000138001, 1000259002, 1000168000, 1000413001, 1000470001, 1000392001, 1000053002, 1000212000, 1000117000, 1000145002, 1000254002, 1000080000, 1000286001, 1000130000, 1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000190000, 50, 52, 54]);
-        let properties = PhysicalDeviceProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000101000, 1000287001, 1000199000, 1000161002, 1000196000, 1000455001, 1000197000, 1000226002, 1000320001, 1000071004, 1000138001, 1000259002, 1000168000, 1000413001, 1000470001, 1000392001, 1000053002, 1000212000, 1000117000, 1000145002, 1000254002, 1000080000, 1000286001, 1000130000, 1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000190000, 50, 52, 54]);
+        let properties = PhysicalDeviceProperties::random(rng);
         Self { p_next, properties }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceProtectedMemoryFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let protected_memory = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let protected_memory = rng.random();
         Self { p_next, protected_memory }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceProtectedMemoryProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let protected_no_fault = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let protected_no_fault = rng.random();
         Self { p_next, protected_no_fault }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let provoking_vertex_last = g.random();
-        let transform_feedback_preserves_provoking_vertex = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let provoking_vertex_last = rng.random();
+        let transform_feedback_preserves_provoking_vertex = rng.random();
         Self { p_next, provoking_vertex_last, transform_feedback_preserves_provoking_vertex }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let provoking_vertex_mode_per_pipeline = g.random();
-        let transform_feedback_preserves_triangle_fan_provoking_vertex = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let provoking_vertex_mode_per_pipeline = rng.random();
+        let transform_feedback_preserves_triangle_fan_provoking_vertex = rng.random();
         Self { p_next, provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDevicePushDescriptorPropertiesKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_push_descriptors = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_push_descriptors = rng.random();
         Self { p_next, max_push_descriptors }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let rasterization_order_color_attachment_access = g.random();
-        let rasterization_order_depth_attachment_access = g.random();
-        let rasterization_order_stencil_attachment_access = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let rasterization_order_color_attachment_access = rng.random();
+        let rasterization_order_depth_attachment_access = rng.random();
+        let rasterization_order_stencil_attachment_access = rng.random();
         Self { p_next, rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceRobustness2FeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let robust_buffer_access2 = g.random();
-        let robust_image_access2 = g.random();
-        let null_descriptor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let robust_buffer_access2 = rng.random();
+        let robust_image_access2 = rng.random();
+        let null_descriptor = rng.random();
         Self { p_next, robust_buffer_access2, robust_image_access2, null_descriptor }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceRobustness2PropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let robust_storage_buffer_access_size_alignment = g.random();
-        let robust_uniform_buffer_access_size_alignment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let robust_storage_buffer_access_size_alignment = rng.random();
+        let robust_uniform_buffer_access_size_alignment = rng.random();
         Self { p_next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let filter_minmax_single_component_formats = g.random();
-        let filter_minmax_image_component_mapping = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let filter_minmax_single_component_formats = rng.random();
+        let filter_minmax_image_component_mapping = rng.random();
         Self { p_next, filter_minmax_single_component_formats, filter_minmax_image_component_mapping }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let sampler_ycbcr_conversion = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let sampler_ycbcr_conversion = rng.random();
         Self { p_next, sampler_ycbcr_conversion }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceScalarBlockLayoutFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let scalar_block_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let scalar_block_layout = rng.random();
         Self { p_next, scalar_block_layout }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let separate_depth_stencil_layouts = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let separate_depth_stencil_layouts = rng.random();
         Self { p_next, separate_depth_stencil_layouts }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderAtomicInt64Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_buffer_int64_atomics = g.random();
-        let shader_shared_int64_atomics = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_buffer_int64_atomics = rng.random();
+        let shader_shared_int64_atomics = rng.random();
         Self { p_next, shader_buffer_int64_atomics, shader_shared_int64_atomics }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderClockFeaturesKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_subgroup_clock = g.random();
-        let shader_device_clock = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_subgroup_clock = rng.random();
+        let shader_device_clock = rng.random();
         Self { p_next, shader_subgroup_clock, shader_device_clock }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_demote_to_helper_invocation = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_demote_to_helper_invocation = rng.random();
         Self { p_next, shader_demote_to_helper_invocation }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderDrawParametersFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_draw_parameters = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_draw_parameters = rng.random();
         Self { p_next, shader_draw_parameters }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderFloat16Int8Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_float16 = g.random();
-        let shader_int8 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_float16 = rng.random();
+        let shader_int8 = rng.random();
         Self { p_next, shader_float16, shader_int8 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_integer_dot_product = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_integer_dot_product = rng.random();
         Self { p_next, shader_integer_dot_product }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderIntegerDotProductProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let integer_dot_product8_bit_unsigned_accelerated = g.random();
-        let integer_dot_product8_bit_signed_accelerated = g.random();
-        let integer_dot_product8_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product4x8_bit_packed_unsigned_accelerated = g.random();
-        let integer_dot_product4x8_bit_packed_signed_accelerated = g.random();
-        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated = g.random();
-        let integer_dot_product16_bit_unsigned_accelerated = g.random();
-        let integer_dot_product16_bit_signed_accelerated = g.random();
-        let integer_dot_product16_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product32_bit_unsigned_accelerated = g.random();
-        let integer_dot_product32_bit_signed_accelerated = g.random();
-        let integer_dot_product32_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product64_bit_unsigned_accelerated = g.random();
-        let integer_dot_product64_bit_signed_accelerated = g.random();
-        let integer_dot_product64_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let integer_dot_product8_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product8_bit_signed_accelerated = rng.random();
+        let integer_dot_product8_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product4x8_bit_packed_unsigned_accelerated = rng.random();
+        let integer_dot_product4x8_bit_packed_signed_accelerated = rng.random();
+        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product16_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product16_bit_signed_accelerated = rng.random();
+        let integer_dot_product16_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product32_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product32_bit_signed_accelerated = rng.random();
+        let integer_dot_product32_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product64_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product64_bit_signed_accelerated = rng.random();
+        let integer_dot_product64_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated = rng.random();
         Self { p_next, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_subgroup_extended_types = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_subgroup_extended_types = rng.random();
         Self { p_next, shader_subgroup_extended_types }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_terminate_invocation = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_terminate_invocation = rng.random();
         Self { p_next, shader_terminate_invocation }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSparseImageFormatInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let format = g.random();
-        let ty = g.random();
-        let samples = g.random();
-        let usage = g.random();
-        let tiling = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let format = rng.random();
+        let ty = rng.random();
+        let samples = rng.random();
+        let usage = rng.random();
+        let tiling = rng.random();
         Self { p_next, format, ty, samples, usage, tiling }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSparseProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let residency_standard2_d_block_shape = g.random();
-        let residency_standard2_d_multisample_block_shape = g.random();
-        let residency_standard3_d_block_shape = g.random();
-        let residency_aligned_mip_size = g.random();
-        let residency_non_resident_strict = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let residency_standard2_d_block_shape = rng.random();
+        let residency_standard2_d_multisample_block_shape = rng.random();
+        let residency_standard3_d_block_shape = rng.random();
+        let residency_aligned_mip_size = rng.random();
+        let residency_non_resident_strict = rng.random();
         Self { residency_standard2_d_block_shape, residency_standard2_d_multisample_block_shape, residency_standard3_d_block_shape, residency_aligned_mip_size, residency_non_resident_strict }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSubgroupProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let subgroup_size = g.random();
-        let supported_stages = g.random();
-        let supported_operations = g.random();
-        let quad_operations_in_all_stages = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let subgroup_size = rng.random();
+        let supported_stages = rng.random();
+        let supported_operations = rng.random();
+        let quad_operations_in_all_stages = rng.random();
         Self { p_next, subgroup_size, supported_stages, supported_operations, quad_operations_in_all_stages }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSubgroupSizeControlFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let subgroup_size_control = g.random();
-        let compute_full_subgroups = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let subgroup_size_control = rng.random();
+        let compute_full_subgroups = rng.random();
         Self { p_next, subgroup_size_control, compute_full_subgroups }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSubgroupSizeControlProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let min_subgroup_size = g.random();
-        let max_subgroup_size = g.random();
-        let max_compute_workgroup_subgroups = g.random();
-        let required_subgroup_size_stages = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let min_subgroup_size = rng.random();
+        let max_subgroup_size = rng.random();
+        let max_compute_workgroup_subgroups = rng.random();
+        let required_subgroup_size_stages = rng.random();
         Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceSynchronization2Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let synchronization2 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let synchronization2 = rng.random();
         Self { p_next, synchronization2 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let texel_buffer_alignment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let texel_buffer_alignment = rng.random();
         Self { p_next, texel_buffer_alignment }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTexelBufferAlignmentProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let storage_texel_buffer_offset_alignment_bytes = g.random();
-        let storage_texel_buffer_offset_single_texel_alignment = g.random();
-        let uniform_texel_buffer_offset_alignment_bytes = g.random();
-        let uniform_texel_buffer_offset_single_texel_alignment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let storage_texel_buffer_offset_alignment_bytes = rng.random();
+        let storage_texel_buffer_offset_single_texel_alignment = rng.random();
+        let uniform_texel_buffer_offset_alignment_bytes = rng.random();
+        let uniform_texel_buffer_offset_single_texel_alignment = rng.random();
         Self { p_next, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let texture_compression_astc_hdr = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let texture_compression_astc_hdr = rng.random();
         Self { p_next, texture_compression_astc_hdr }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTimelineSemaphoreFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let timeline_semaphore = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let timeline_semaphore = rng.random();
         Self { p_next, timeline_semaphore }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTimelineSemaphoreProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_timeline_semaphore_value_difference = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_timeline_semaphore_value_difference = rng.random();
         Self { p_next, max_timeline_semaphore_value_difference }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceToolProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let name = g.chars();
-        let version = g.chars();
-        let purposes = g.random();
-        let description = g.chars();
-        let layer = g.chars();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let name = rng.chars();
+        let version = rng.chars();
+        let purposes = rng.random();
+        let description = rng.chars();
+        let layer = rng.chars();
         Self { p_next, name, version, purposes, description, layer }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let transform_feedback = g.random();
-        let geometry_streams = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let transform_feedback = rng.random();
+        let geometry_streams = rng.random();
         Self { p_next, transform_feedback, geometry_streams }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_transform_feedback_streams = g.random();
-        let max_transform_feedback_buffers = g.random();
-        let max_transform_feedback_buffer_size = g.random();
-        let max_transform_feedback_stream_data_size = g.random();
-        let max_transform_feedback_buffer_data_size = g.random();
-        let max_transform_feedback_buffer_data_stride = g.random();
-        let transform_feedback_queries = g.random();
-        let transform_feedback_streams_lines_triangles = g.random();
-        let transform_feedback_rasterization_stream_select = g.random();
-        let transform_feedback_draw = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_transform_feedback_streams = rng.random();
+        let max_transform_feedback_buffers = rng.random();
+        let max_transform_feedback_buffer_size = rng.random();
+        let max_transform_feedback_stream_data_size = rng.random();
+        let max_transform_feedback_buffer_data_size = rng.random();
+        let max_transform_feedback_buffer_data_stride = rng.random();
+        let transform_feedback_queries = rng.random();
+        let transform_feedback_streams_lines_triangles = rng.random();
+        let transform_feedback_rasterization_stream_select = rng.random();
+        let transform_feedback_draw = rng.random();
         Self { p_next, max_transform_feedback_streams, max_transform_feedback_buffers, max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride, transform_feedback_queries, transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select, transform_feedback_draw }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let uniform_buffer_standard_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let uniform_buffer_standard_layout = rng.random();
         Self { p_next, uniform_buffer_standard_layout }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVariablePointersFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let variable_pointers_storage_buffer = g.random();
-        let variable_pointers = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let variable_pointers_storage_buffer = rng.random();
+        let variable_pointers = rng.random();
         Self { p_next, variable_pointers_storage_buffer, variable_pointers }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let vertex_attribute_instance_rate_divisor = g.random();
-        let vertex_attribute_instance_rate_zero_divisor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let vertex_attribute_instance_rate_divisor = rng.random();
+        let vertex_attribute_instance_rate_zero_divisor = rng.random();
         Self { p_next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_vertex_attrib_divisor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_vertex_attrib_divisor = rng.random();
         Self { p_next, max_vertex_attrib_divisor }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let vertex_input_dynamic_state = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let vertex_input_dynamic_state = rng.random();
         Self { p_next, vertex_input_dynamic_state }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkan11Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let storage_buffer16_bit_access = g.random();
-        let uniform_and_storage_buffer16_bit_access = g.random();
-        let storage_push_constant16 = g.random();
-        let storage_input_output16 = g.random();
-        let multiview = g.random();
-        let multiview_geometry_shader = g.random();
-        let multiview_tessellation_shader = g.random();
-        let variable_pointers_storage_buffer = g.random();
-        let variable_pointers = g.random();
-        let protected_memory = g.random();
-        let sampler_ycbcr_conversion = g.random();
-        let shader_draw_parameters = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let storage_buffer16_bit_access = rng.random();
+        let uniform_and_storage_buffer16_bit_access = rng.random();
+        let storage_push_constant16 = rng.random();
+        let storage_input_output16 = rng.random();
+        let multiview = rng.random();
+        let multiview_geometry_shader = rng.random();
+        let multiview_tessellation_shader = rng.random();
+        let variable_pointers_storage_buffer = rng.random();
+        let variable_pointers = rng.random();
+        let protected_memory = rng.random();
+        let sampler_ycbcr_conversion = rng.random();
+        let shader_draw_parameters = rng.random();
         Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16, multiview, multiview_geometry_shader, multiview_tessellation_shader, variable_pointers_storage_buffer, variable_pointers, protected_memory, sampler_ycbcr_conversion, shader_draw_parameters }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkan11Properties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let device_uuid = core::array::from_fn(|_| g.random());
-        let driver_uuid = core::array::from_fn(|_| g.random());
-        let device_luid = core::array::from_fn(|_| g.random());
-        let device_node_mask = g.random();
-        let device_luid_valid = g.random();
-        let subgroup_size = g.random();
-        let subgroup_supported_stages = g.random();
-        let subgroup_supported_operations = g.random();
-        let subgroup_quad_operations_in_all_stages = g.random();
-        let point_clipping_behavior = g.random();
-        let max_multiview_view_count = g.random();
-        let max_multiview_instance_index = g.random();
-        let protected_no_fault = g.random();
-        let max_per_set_descriptors = g.random();
-        let max_memory_allocation_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let device_uuid = core::array::from_fn(|_| rng.random());
+        let driver_uuid = core::array::from_fn(|_| rng.random());
+        let device_luid = core::array::from_fn(|_| rng.random());
+        let device_node_mask = rng.random();
+        let device_luid_valid = rng.random();
+        let subgroup_size = rng.random();
+        let subgroup_supported_stages = rng.random();
+        let subgroup_supported_operations = rng.random();
+        let subgroup_quad_operations_in_all_stages = rng.random();
+        let point_clipping_behavior = rng.random();
+        let max_multiview_view_count = rng.random();
+        let max_multiview_instance_index = rng.random();
+        let protected_no_fault = rng.random();
+        let max_per_set_descriptors = rng.random();
+        let max_memory_allocation_size = rng.random();
         Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid, subgroup_size, subgroup_supported_stages, subgroup_supported_operations, subgroup_quad_operations_in_all_stages, point_clipping_behavior, max_multiview_view_count, max_multiview_instance_index, protected_no_fault, max_per_set_descriptors, max_memory_allocation_size }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkan12Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let sampler_mirror_clamp_to_edge = g.random();
-        let draw_indirect_count = g.random();
-        let storage_buffer8_bit_access = g.random();
-        let uniform_and_storage_buffer8_bit_access = g.random();
-        let storage_push_constant8 = g.random();
-        let shader_buffer_int64_atomics = g.random();
-        let shader_shared_int64_atomics = g.random();
-        let shader_float16 = g.random();
-        let shader_int8 = g.random();
-        let descriptor_indexing = g.random();
-        let shader_input_attachment_array_dynamic_indexing = g.random();
-        let shader_uniform_texel_buffer_array_dynamic_indexing = g.random();
-        let shader_storage_texel_buffer_array_dynamic_indexing = g.random();
-        let shader_uniform_buffer_array_non_uniform_indexing = g.random();
-        let shader_sampled_image_array_non_uniform_indexing = g.random();
-        let shader_storage_buffer_array_non_uniform_indexing = g.random();
-        let shader_storage_image_array_non_uniform_indexing = g.random();
-        let shader_input_attachment_array_non_uniform_indexing = g.random();
-        let shader_uniform_texel_buffer_array_non_uniform_indexing = g.random();
-        let shader_storage_texel_buffer_array_non_uniform_indexing = g.random();
-        let descriptor_binding_uniform_buffer_update_after_bind = g.random();
-        let descriptor_binding_sampled_image_update_after_bind = g.random();
-        let descriptor_binding_storage_image_update_after_bind = g.random();
-        let descriptor_binding_storage_buffer_update_after_bind = g.random();
-        let descriptor_binding_uniform_texel_buffer_update_after_bind = g.random();
-        let descriptor_binding_storage_texel_buffer_update_after_bind = g.random();
-        let descriptor_binding_update_unused_while_pending = g.random();
-        let descriptor_binding_partially_bound = g.random();
-        let descriptor_binding_variable_descriptor_count = g.random();
-        let runtime_descriptor_array = g.random();
-        let sampler_filter_minmax = g.random();
-        let scalar_block_layout = g.random();
-        let imageless_framebuffer = g.random();
-        let uniform_buffer_standard_layout = g.random();
-        let shader_subgroup_extended_types = g.random();
-        let separate_depth_stencil_layouts = g.random();
-        let host_query_reset = g.random();
-        let timeline_semaphore = g.random();
-        let buffer_device_address = g.random();
-        let buffer_device_address_capture_replay = g.random();
-        let buffer_device_address_multi_device = g.random();
-        let vulkan_memory_model = g.random();
-        let vulkan_memory_model_device_scope = g.random();
-        let vulkan_memory_model_availability_visibility_chains = g.random();
-        let shader_output_viewport_index = g.random();
-        let shader_output_layer = g.random();
-        let subgroup_broadcast_dynamic_id = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let sampler_mirror_clamp_to_edge = rng.random();
+        let draw_indirect_count = rng.random();
+        let storage_buffer8_bit_access = rng.random();
+        let uniform_and_storage_buffer8_bit_access = rng.random();
+        let storage_push_constant8 = rng.random();
+        let shader_buffer_int64_atomics = rng.random();
+        let shader_shared_int64_atomics = rng.random();
+        let shader_float16 = rng.random();
+        let shader_int8 = rng.random();
+        let descriptor_indexing = rng.random();
+        let shader_input_attachment_array_dynamic_indexing = rng.random();
+        let shader_uniform_texel_buffer_array_dynamic_indexing = rng.random();
+        let shader_storage_texel_buffer_array_dynamic_indexing = rng.random();
+        let shader_uniform_buffer_array_non_uniform_indexing = rng.random();
+        let shader_sampled_image_array_non_uniform_indexing = rng.random();
+        let shader_storage_buffer_array_non_uniform_indexing = rng.random();
+        let shader_storage_image_array_non_uniform_indexing = rng.random();
+        let shader_input_attachment_array_non_uniform_indexing = rng.random();
+        let shader_uniform_texel_buffer_array_non_uniform_indexing = rng.random();
+        let shader_storage_texel_buffer_array_non_uniform_indexing = rng.random();
+        let descriptor_binding_uniform_buffer_update_after_bind = rng.random();
+        let descriptor_binding_sampled_image_update_after_bind = rng.random();
+        let descriptor_binding_storage_image_update_after_bind = rng.random();
+        let descriptor_binding_storage_buffer_update_after_bind = rng.random();
+        let descriptor_binding_uniform_texel_buffer_update_after_bind = rng.random();
+        let descriptor_binding_storage_texel_buffer_update_after_bind = rng.random();
+        let descriptor_binding_update_unused_while_pending = rng.random();
+        let descriptor_binding_partially_bound = rng.random();
+        let descriptor_binding_variable_descriptor_count = rng.random();
+        let runtime_descriptor_array = rng.random();
+        let sampler_filter_minmax = rng.random();
+        let scalar_block_layout = rng.random();
+        let imageless_framebuffer = rng.random();
+        let uniform_buffer_standard_layout = rng.random();
+        let shader_subgroup_extended_types = rng.random();
+        let separate_depth_stencil_layouts = rng.random();
+        let host_query_reset = rng.random();
+        let timeline_semaphore = rng.random();
+        let buffer_device_address = rng.random();
+        let buffer_device_address_capture_replay = rng.random();
+        let buffer_device_address_multi_device = rng.random();
+        let vulkan_memory_model = rng.random();
+        let vulkan_memory_model_device_scope = rng.random();
+        let vulkan_memory_model_availability_visibility_chains = rng.random();
+        let shader_output_viewport_index = rng.random();
+        let shader_output_layer = rng.random();
+        let subgroup_broadcast_dynamic_id = rng.random();
         Self { p_next, sampler_mirror_clamp_to_edge, draw_indirect_count, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8, shader_buffer_int64_atomics, shader_shared_int64_atomics, shader_float16, shader_int8, descriptor_indexing, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array, sampler_filter_minmax, scalar_block_layout, imageless_framebuffer, uniform_buffer_standard_layout, shader_subgroup_extended_types, separate_depth_stencil_layouts, host_query_reset, timeline_semaphore, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index, shader_output_layer, subgroup_broadcast_dynamic_id }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkan12Properties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let driver_id = g.random();
-        let driver_name = g.chars();
-        let driver_info = g.chars();
-        let conformance_version = ConformanceVersion::random(g);
-        let denorm_behavior_independence = g.random();
-        let rounding_mode_independence = g.random();
-        let shader_signed_zero_inf_nan_preserve_float16 = g.random();
-        let shader_signed_zero_inf_nan_preserve_float32 = g.random();
-        let shader_signed_zero_inf_nan_preserve_float64 = g.random();
-        let shader_denorm_preserve_float16 = g.random();
-        let shader_denorm_preserve_float32 = g.random();
-        let shader_denorm_preserve_float64 = g.random();
-        let shader_denorm_flush_to_zero_float16 = g.random();
-        let shader_denorm_flush_to_zero_float32 = g.random();
-        let shader_denorm_flush_to_zero_float64 = g.random();
-        let shader_rounding_mode_rte_float16 = g.random();
-        let shader_rounding_mode_rte_float32 = g.random();
-        let shader_rounding_mode_rte_float64 = g.random();
-        let shader_rounding_mode_rtz_float16 = g.random();
-        let shader_rounding_mode_rtz_float32 = g.random();
-        let shader_rounding_mode_rtz_float64 = g.random();
-        let max_update_after_bind_descriptors_in_all_pools = g.random();
-        let shader_uniform_buffer_array_non_uniform_indexing_native = g.random();
-        let shader_sampled_image_array_non_uniform_indexing_native = g.random();
-        let shader_storage_buffer_array_non_uniform_indexing_native = g.random();
-        let shader_storage_image_array_non_uniform_indexing_native = g.random();
-        let shader_input_attachment_array_non_uniform_indexing_native = g.random();
-        let robust_buffer_access_update_after_bind = g.random();
-        let quad_divergent_implicit_lod = g.random();
-        let max_per_stage_descriptor_update_after_bind_samplers = g.random();
-        let max_per_stage_descriptor_update_after_bind_uniform_buffers = g.random();
-        let max_per_stage_descriptor_update_after_bind_storage_buffers = g.random();
-        let max_per_stage_descriptor_update_after_bind_sampled_images = g.random();
-        let max_per_stage_descriptor_update_after_bind_storage_images = g.random();
-        let max_per_stage_descriptor_update_after_bind_input_attachments = g.random();
-        let max_per_stage_update_after_bind_resources = g.random();
-        let max_descriptor_set_update_after_bind_samplers = g.random();
-        let max_descriptor_set_update_after_bind_uniform_buffers = g.random();
-        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic = g.random();
-        let max_descriptor_set_update_after_bind_storage_buffers = g.random();
-        let max_descriptor_set_update_after_bind_storage_buffers_dynamic = g.random();
-        let max_descriptor_set_update_after_bind_sampled_images = g.random();
-        let max_descriptor_set_update_after_bind_storage_images = g.random();
-        let max_descriptor_set_update_after_bind_input_attachments = g.random();
-        let supported_depth_resolve_modes = g.random();
-        let supported_stencil_resolve_modes = g.random();
-        let independent_resolve_none = g.random();
-        let independent_resolve = g.random();
-        let filter_minmax_single_component_formats = g.random();
-        let filter_minmax_image_component_mapping = g.random();
-        let max_timeline_semaphore_value_difference = g.random();
-        let framebuffer_integer_color_sample_counts = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let driver_id = rng.random();
+        let driver_name = rng.chars();
+        let driver_info = rng.chars();
+        let conformance_version = ConformanceVersion::random(rng);
+        let denorm_behavior_independence = rng.random();
+        let rounding_mode_independence = rng.random();
+        let shader_signed_zero_inf_nan_preserve_float16 = rng.random();
+        let shader_signed_zero_inf_nan_preserve_float32 = rng.random();
+        let shader_signed_zero_inf_nan_preserve_float64 = rng.random();
+        let shader_denorm_preserve_float16 = rng.random();
+        let shader_denorm_preserve_float32 = rng.random();
+        let shader_denorm_preserve_float64 = rng.random();
+        let shader_denorm_flush_to_zero_float16 = rng.random();
+        let shader_denorm_flush_to_zero_float32 = rng.random();
+        let shader_denorm_flush_to_zero_float64 = rng.random();
+        let shader_rounding_mode_rte_float16 = rng.random();
+        let shader_rounding_mode_rte_float32 = rng.random();
+        let shader_rounding_mode_rte_float64 = rng.random();
+        let shader_rounding_mode_rtz_float16 = rng.random();
+        let shader_rounding_mode_rtz_float32 = rng.random();
+        let shader_rounding_mode_rtz_float64 = rng.random();
+        let max_update_after_bind_descriptors_in_all_pools = rng.random();
+        let shader_uniform_buffer_array_non_uniform_indexing_native = rng.random();
+        let shader_sampled_image_array_non_uniform_indexing_native = rng.random();
+        let shader_storage_buffer_array_non_uniform_indexing_native = rng.random();
+        let shader_storage_image_array_non_uniform_indexing_native = rng.random();
+        let shader_input_attachment_array_non_uniform_indexing_native = rng.random();
+        let robust_buffer_access_update_after_bind = rng.random();
+        let quad_divergent_implicit_lod = rng.random();
+        let max_per_stage_descriptor_update_after_bind_samplers = rng.random();
+        let max_per_stage_descriptor_update_after_bind_uniform_buffers = rng.random();
+        let max_per_stage_descriptor_update_after_bind_storage_buffers = rng.random();
+        let max_per_stage_descriptor_update_after_bind_sampled_images = rng.random();
+        let max_per_stage_descriptor_update_after_bind_storage_images = rng.random();
+        let max_per_stage_descriptor_update_after_bind_input_attachments = rng.random();
+        let max_per_stage_update_after_bind_resources = rng.random();
+        let max_descriptor_set_update_after_bind_samplers = rng.random();
+        let max_descriptor_set_update_after_bind_uniform_buffers = rng.random();
+        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_storage_buffers = rng.random();
+        let max_descriptor_set_update_after_bind_storage_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_sampled_images = rng.random();
+        let max_descriptor_set_update_after_bind_storage_images = rng.random();
+        let max_descriptor_set_update_after_bind_input_attachments = rng.random();
+        let supported_depth_resolve_modes = rng.random();
+        let supported_stencil_resolve_modes = rng.random();
+        let independent_resolve_none = rng.random();
+        let independent_resolve = rng.random();
+        let filter_minmax_single_component_formats = rng.random();
+        let filter_minmax_image_component_mapping = rng.random();
+        let max_timeline_semaphore_value_difference = rng.random();
+        let framebuffer_integer_color_sample_counts = rng.random();
         Self { p_next, driver_id, driver_name, driver_info, conformance_version, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve, filter_minmax_single_component_formats, filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkan13Features<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let robust_image_access = g.random();
-        let inline_uniform_block = g.random();
-        let descriptor_binding_inline_uniform_block_update_after_bind = g.random();
-        let pipeline_creation_cache_control = g.random();
-        let private_data = g.random();
-        let shader_demote_to_helper_invocation = g.random();
-        let shader_terminate_invocation = g.random();
-        let subgroup_size_control = g.random();
-        let compute_full_subgroups = g.random();
-        let synchronization2 = g.random();
-        let texture_compression_astc_hdr = g.random();
-        let shader_zero_initialize_workgroup_memory = g.random();
-        let dynamic_rendering = g.random();
-        let shader_integer_dot_product = g.random();
-        let maintenance4 = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let robust_image_access = rng.random();
+        let inline_uniform_block = rng.random();
+        let descriptor_binding_inline_uniform_block_update_after_bind = rng.random();
+        let pipeline_creation_cache_control = rng.random();
+        let private_data = rng.random();
+        let shader_demote_to_helper_invocation = rng.random();
+        let shader_terminate_invocation = rng.random();
+        let subgroup_size_control = rng.random();
+        let compute_full_subgroups = rng.random();
+        let synchronization2 = rng.random();
+        let texture_compression_astc_hdr = rng.random();
+        let shader_zero_initialize_workgroup_memory = rng.random();
+        let dynamic_rendering = rng.random();
+        let shader_integer_dot_product = rng.random();
+        let maintenance4 = rng.random();
         Self { p_next, robust_image_access, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control, private_data, shader_demote_to_helper_invocation, shader_terminate_invocation, subgroup_size_control, compute_full_subgroups, synchronization2, texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory, dynamic_rendering, shader_integer_dot_product, maintenance4 }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkan13Properties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let min_subgroup_size = g.random();
-        let max_subgroup_size = g.random();
-        let max_compute_workgroup_subgroups = g.random();
-        let required_subgroup_size_stages = g.random();
-        let max_inline_uniform_block_size = g.random();
-        let max_per_stage_descriptor_inline_uniform_blocks = g.random();
-        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks = g.random();
-        let max_descriptor_set_inline_uniform_blocks = g.random();
-        let max_descriptor_set_update_after_bind_inline_uniform_blocks = g.random();
-        let max_inline_uniform_total_size = g.random();
-        let integer_dot_product8_bit_unsigned_accelerated = g.random();
-        let integer_dot_product8_bit_signed_accelerated = g.random();
-        let integer_dot_product8_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product4x8_bit_packed_unsigned_accelerated = g.random();
-        let integer_dot_product4x8_bit_packed_signed_accelerated = g.random();
-        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated = g.random();
-        let integer_dot_product16_bit_unsigned_accelerated = g.random();
-        let integer_dot_product16_bit_signed_accelerated = g.random();
-        let integer_dot_product16_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product32_bit_unsigned_accelerated = g.random();
-        let integer_dot_product32_bit_signed_accelerated = g.random();
-        let integer_dot_product32_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product64_bit_unsigned_accelerated = g.random();
-        let integer_dot_product64_bit_signed_accelerated = g.random();
-        let integer_dot_product64_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated = g.random();
-        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated = g.random();
-        let storage_texel_buffer_offset_alignment_bytes = g.random();
-        let storage_texel_buffer_offset_single_texel_alignment = g.random();
-        let uniform_texel_buffer_offset_alignment_bytes = g.random();
-        let uniform_texel_buffer_offset_single_texel_alignment = g.random();
-        let max_buffer_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let min_subgroup_size = rng.random();
+        let max_subgroup_size = rng.random();
+        let max_compute_workgroup_subgroups = rng.random();
+        let required_subgroup_size_stages = rng.random();
+        let max_inline_uniform_block_size = rng.random();
+        let max_per_stage_descriptor_inline_uniform_blocks = rng.random();
+        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks = rng.random();
+        let max_descriptor_set_inline_uniform_blocks = rng.random();
+        let max_descriptor_set_update_after_bind_inline_uniform_blocks = rng.random();
+        let max_inline_uniform_total_size = rng.random();
+        let integer_dot_product8_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product8_bit_signed_accelerated = rng.random();
+        let integer_dot_product8_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product4x8_bit_packed_unsigned_accelerated = rng.random();
+        let integer_dot_product4x8_bit_packed_signed_accelerated = rng.random();
+        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product16_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product16_bit_signed_accelerated = rng.random();
+        let integer_dot_product16_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product32_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product32_bit_signed_accelerated = rng.random();
+        let integer_dot_product32_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product64_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product64_bit_signed_accelerated = rng.random();
+        let integer_dot_product64_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated = rng.random();
+        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated = rng.random();
+        let storage_texel_buffer_offset_alignment_bytes = rng.random();
+        let storage_texel_buffer_offset_single_texel_alignment = rng.random();
+        let uniform_texel_buffer_offset_alignment_bytes = rng.random();
+        let uniform_texel_buffer_offset_single_texel_alignment = rng.random();
+        let max_buffer_size = rng.random();
         Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceVulkanMemoryModelFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let vulkan_memory_model = g.random();
-        let vulkan_memory_model_device_scope = g.random();
-        let vulkan_memory_model_availability_visibility_chains = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let vulkan_memory_model = rng.random();
+        let vulkan_memory_model_device_scope = rng.random();
+        let vulkan_memory_model_availability_visibility_chains = rng.random();
         Self { p_next, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let ycbcr2plane444_formats = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ycbcr2plane444_formats = rng.random();
         Self { p_next, ycbcr2plane444_formats }
     }
 }
 
 impl<'a> Random<'a> for PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let shader_zero_initialize_workgroup_memory = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_zero_initialize_workgroup_memory = rng.random();
         Self { p_next, shader_zero_initialize_workgroup_memory }
     }
 }
 
 impl<'a> Random<'a> for PipelineCacheCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_initial_data_size = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_initial_data_size = rng.len();
+        let flags = rng.random();
         let initial_data_size = n_initial_data_size as u64;
-        let p_initial_data = g.array(n_initial_data_size, false, |g| g.random());
+        let p_initial_data = rng.array(n_initial_data_size, false, |rng| rng.random());
         Self { p_next, flags, initial_data_size, p_initial_data }
     }
 }
 
 impl<'a> Random<'a> for PipelineColorBlendAttachmentState {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let blend_enable = g.random();
-        let src_color_blend_factor = g.random();
-        let dst_color_blend_factor = g.random();
-        let color_blend_op = g.random();
-        let src_alpha_blend_factor = g.random();
-        let dst_alpha_blend_factor = g.random();
-        let alpha_blend_op = g.random();
-        let color_write_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let blend_enable = rng.random();
+        let src_color_blend_factor = rng.random();
+        let dst_color_blend_factor = rng.random();
+        let color_blend_op = rng.random();
+        let src_alpha_blend_factor = rng.random();
+        let dst_alpha_blend_factor = rng.random();
+        let alpha_blend_op = rng.random();
+        let color_write_mask = rng.random();
         Self { blend_enable, src_color_blend_factor, dst_color_blend_factor, color_blend_op, src_alpha_blend_factor, dst_alpha_blend_factor, alpha_blend_op, color_write_mask }
     }
 }
 
 impl<'a> Random<'a> for PipelineColorBlendStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000381001]);
-        let n_attachment_count = g.len();
-        let flags = g.random();
-        let logic_op_enable = g.random();
-        let logic_op = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000381001]);
+        let n_attachment_count = rng.len();
+        let flags = rng.random();
+        let logic_op_enable = rng.random();
+        let logic_op = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_attachments = g.array(n_attachment_count, true, |g| PipelineColorBlendAttachmentState::random(g));
-        let blend_constants = core::array::from_fn(|_| g.random());
+        let p_attachments = rng.array(n_attachment_count, true, |rng| PipelineColorBlendAttachmentState::random(rng));
+        let blend_constants = core::array::from_fn(|_| rng.random());
         Self { p_next, flags, logic_op_enable, logic_op, attachment_count, p_attachments, blend_constants }
     }
 }
 
 impl<'a> Random<'a> for PipelineColorWriteCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_attachment_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_attachment_count = rng.len();
         let attachment_count = n_attachment_count as u32;
-        let p_color_write_enables = g.array(n_attachment_count, false, |g| g.random());
+        let p_color_write_enables = rng.array(n_attachment_count, false, |rng| rng.random());
         Self { p_next, attachment_count, p_color_write_enables }
     }
 }
 
 impl<'a> Random<'a> for PipelineCreateFlags2CreateInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
         Self { p_next, flags }
     }
 }
 
 impl<'a> Random<'a> for PipelineCreationFeedback {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let flags = g.random();
-        let duration = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let flags = rng.random();
+        let duration = rng.random();
         Self { flags, duration }
     }
 }
 
 impl<'a> Random<'a> for PipelineCreationFeedbackCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_pipeline_stage_creation_feedback_count = g.len();
-        let p_pipeline_creation_feedback = g.maybe(|g| PipelineCreationFeedback::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_pipeline_stage_creation_feedback_count = rng.len();
+        let p_pipeline_creation_feedback = rng.maybe(|rng| PipelineCreationFeedback::random(rng));
         let pipeline_stage_creation_feedback_count = n_pipeline_stage_creation_feedback_count as u32;
-        let p_pipeline_stage_creation_feedbacks = g.array(n_pipeline_stage_creation_feedback_count, false, |g| PipelineCreationFeedback::random(g));
+        let p_pipeline_stage_creation_feedbacks = rng.array(n_pipeline_stage_creation_feedback_count, false, |rng| PipelineCreationFeedback::random(rng));
         Self { p_next, p_pipeline_creation_feedback, pipeline_stage_creation_feedback_count, p_pipeline_stage_creation_feedbacks }
     }
 }
 
 impl<'a> Random<'a> for PipelineDepthStencilStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let depth_test_enable = g.random();
-        let depth_write_enable = g.random();
-        let depth_compare_op = g.random();
-        let depth_bounds_test_enable = g.random();
-        let stencil_test_enable = g.random();
-        let front = StencilOpState::random(g);
-        let back = StencilOpState::random(g);
-        let min_depth_bounds = g.random();
-        let max_depth_bounds = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let depth_test_enable = rng.random();
+        let depth_write_enable = rng.random();
+        let depth_compare_op = rng.random();
+        let depth_bounds_test_enable = rng.random();
+        let stencil_test_enable = rng.random();
+        let front = StencilOpState::random(rng);
+        let back = StencilOpState::random(rng);
+        let min_depth_bounds = rng.random();
+        let max_depth_bounds = rng.random();
         Self { p_next, flags, depth_test_enable, depth_write_enable, depth_compare_op, depth_bounds_test_enable, stencil_test_enable, front, back, min_depth_bounds, max_depth_bounds }
     }
 }
 
 impl<'a> Random<'a> for PipelineDynamicStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_dynamic_state_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_dynamic_state_count = rng.len();
+        let flags = rng.random();
         let dynamic_state_count = n_dynamic_state_count as u32;
-        let p_dynamic_states = g.array(n_dynamic_state_count, false, |g| g.random());
+        let p_dynamic_states = rng.array(n_dynamic_state_count, false, |rng| rng.random());
         Self { p_next, flags, dynamic_state_count, p_dynamic_states }
     }
 }
 
 impl<'a> Random<'a> for PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let fragment_size = Extent2D::random(g);
-        let combiner_ops = core::array::from_fn(|_| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let fragment_size = Extent2D::random(rng);
+        let combiner_ops = core::array::from_fn(|_| rng.random());
         Self { p_next, fragment_size, combiner_ops }
     }
 }
 
 impl<'a> Random<'a> for PipelineInputAssemblyStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let topology = g.random();
-        let primitive_restart_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let topology = rng.random();
+        let primitive_restart_enable = rng.random();
         Self { p_next, flags, topology, primitive_restart_enable }
     }
 }
 
 impl<'a> Random<'a> for PipelineLayoutCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_set_layout_count = g.len();
-        let n_push_constant_range_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_set_layout_count = rng.len();
+        let n_push_constant_range_count = rng.len();
+        let flags = rng.random();
         let set_layout_count = n_set_layout_count as u32;
-        let p_set_layouts = g.array(n_set_layout_count, false, |g| g.random());
+        let p_set_layouts = rng.array(n_set_layout_count, false, |rng| rng.random());
         let push_constant_range_count = n_push_constant_range_count as u32;
-        let p_push_constant_ranges = g.array(n_push_constant_range_count, false, |g| PushConstantRange::random(g));
+        let p_push_constant_ranges = rng.array(n_push_constant_range_count, false, |rng| PushConstantRange::random(rng));
         Self { p_next, flags, set_layout_count, p_set_layouts, push_constant_range_count, p_push_constant_ranges }
     }
 }
 
 impl<'a> Random<'a> for PipelineLibraryCreateInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_library_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_library_count = rng.len();
         let library_count = n_library_count as u32;
-        let p_libraries = g.array(n_library_count, false, |g| g.random());
+        let p_libraries = rng.array(n_library_count, false, |rng| rng.random());
         Self { p_next, library_count, p_libraries }
     }
 }
 
 impl<'a> Random<'a> for PipelineMultisampleStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let rasterization_samples = SampleCountFlagBits(g.small() as _);
-        let sample_shading_enable = g.random();
-        let min_sample_shading = g.random();
-        let p_sample_mask = g.array(((rasterization_samples.as_len().saturating_add(31u64) / 32u64) as usize), true, |g| g.random());
-        let alpha_to_coverage_enable = g.random();
-        let alpha_to_one_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let rasterization_samples = SampleCountFlagBits(rng.small() as _);
+        let sample_shading_enable = rng.random();
+        let min_sample_shading = rng.random();
+        let p_sample_mask = rng.array(((rasterization_samples.as_len().saturating_add(31u64) / 32u64) as usize), true, |rng| rng.random());
+        let alpha_to_coverage_enable = rng.random();
+        let alpha_to_one_enable = rng.random();
         Self { p_next, flags, rasterization_samples, sample_shading_enable, min_sample_shading, p_sample_mask, alpha_to_coverage_enable, alpha_to_one_enable }
     }
 }
 
 impl<'a> Random<'a> for PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let conservative_rasterization_mode = g.random();
-        let extra_primitive_overestimation_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let conservative_rasterization_mode = rng.random();
+        let extra_primitive_overestimation_size = rng.random();
         Self { p_next, flags, conservative_rasterization_mode, extra_primitive_overestimation_size }
     }
 }
 
 impl<'a> Random<'a> for PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let depth_clip_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let depth_clip_enable = rng.random();
         Self { p_next, flags, depth_clip_enable }
     }
 }
 
 impl<'a> Random<'a> for PipelineRasterizationLineStateCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let line_rasterization_mode = g.random();
-        let stippled_line_enable = g.random();
-        let line_stipple_factor = g.random();
-        let line_stipple_pattern = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let line_rasterization_mode = rng.random();
+        let stippled_line_enable = rng.random();
+        let line_stipple_factor = rng.random();
+        let line_stipple_pattern = rng.random();
         Self { p_next, line_rasterization_mode, stippled_line_enable, line_stipple_factor, line_stipple_pattern }
     }
 }
 
 impl<'a> Random<'a> for PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let provoking_vertex_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let provoking_vertex_mode = rng.random();
         Self { p_next, provoking_vertex_mode }
     }
 }
 
 impl<'a> Random<'a> for PipelineRasterizationStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000101001, 1000102001, 1000259001, 1000254001, 1000028002]);
-        let flags = g.random();
-        let depth_clamp_enable = g.random();
-        let rasterizer_discard_enable = g.random();
-        let polygon_mode = g.random();
-        let cull_mode = g.random();
-        let front_face = g.random();
-        let depth_bias_enable = g.random();
-        let depth_bias_constant_factor = g.random();
-        let depth_bias_clamp = g.random();
-        let depth_bias_slope_factor = g.random();
-        let line_width = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000101001, 1000102001, 1000259001, 1000254001, 1000028002]);
+        let flags = rng.random();
+        let depth_clamp_enable = rng.random();
+        let rasterizer_discard_enable = rng.random();
+        let polygon_mode = rng.random();
+        let cull_mode = rng.random();
+        let front_face = rng.random();
+        let depth_bias_enable = rng.random();
+        let depth_bias_constant_factor = rng.random();
+        let depth_bias_clamp = rng.random();
+        let depth_bias_slope_factor = rng.random();
+        let line_width = rng.random();
         Self { p_next, flags, depth_clamp_enable, rasterizer_discard_enable, polygon_mode, cull_mode, front_face, depth_bias_enable, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor, line_width }
     }
 }
 
 impl<'a> Random<'a> for PipelineRasterizationStateStreamCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let rasterization_stream = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let rasterization_stream = rng.random();
         Self { p_next, flags, rasterization_stream }
     }
 }
 
 impl<'a> Random<'a> for PipelineRenderingCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_color_attachment_count = g.len();
-        let view_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_color_attachment_count = rng.len();
+        let view_mask = rng.random();
         let color_attachment_count = n_color_attachment_count as u32;
-        let p_color_attachment_formats = g.array(n_color_attachment_count, true, |g| g.random());
-        let depth_attachment_format = g.random();
-        let stencil_attachment_format = g.random();
+        let p_color_attachment_formats = rng.array(n_color_attachment_count, true, |rng| rng.random());
+        let depth_attachment_format = rng.random();
+        let stencil_attachment_format = rng.random();
         Self { p_next, view_mask, color_attachment_count, p_color_attachment_formats, depth_attachment_format, stencil_attachment_format }
     }
 }
 
 impl<'a> Random<'a> for PipelineShaderStageCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000225001, 16]);
-        let flags = g.random();
-        let stage = g.random();
-        let module = g.random();
-        let p_name = g.maybe_str();
-        let p_specialization_info = g.maybe(|g| SpecializationInfo::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000225001, 16]);
+        let flags = rng.random();
+        let stage = rng.random();
+        let module = rng.random();
+        let p_name = rng.maybe_str();
+        let p_specialization_info = rng.maybe(|rng| SpecializationInfo::random(rng));
         Self { p_next, flags, stage, module, p_name, p_specialization_info }
     }
 }
 
 impl<'a> Random<'a> for PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let required_subgroup_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let required_subgroup_size = rng.random();
         Self { p_next, required_subgroup_size }
     }
 }
 
 impl<'a> Random<'a> for PipelineTessellationDomainOriginStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let domain_origin = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let domain_origin = rng.random();
         Self { p_next, domain_origin }
     }
 }
 
 impl<'a> Random<'a> for PipelineTessellationStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000117003]);
-        let flags = g.random();
-        let patch_control_points = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000117003]);
+        let flags = rng.random();
+        let patch_control_points = rng.random();
         Self { p_next, flags, patch_control_points }
     }
 }
 
 impl<'a> Random<'a> for PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_vertex_binding_divisor_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_vertex_binding_divisor_count = rng.len();
         let vertex_binding_divisor_count = n_vertex_binding_divisor_count as u32;
-        let p_vertex_binding_divisors = g.array(n_vertex_binding_divisor_count, false, |g| VertexInputBindingDivisorDescriptionEXT::random(g));
+        let p_vertex_binding_divisors = rng.array(n_vertex_binding_divisor_count, false, |rng| VertexInputBindingDivisorDescriptionEXT::random(rng));
         Self { p_next, vertex_binding_divisor_count, p_vertex_binding_divisors }
     }
 }
 
 impl<'a> Random<'a> for PipelineVertexInputStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000190001]);
-        let n_vertex_binding_description_count = g.len();
-        let n_vertex_attribute_description_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000190001]);
+        let n_vertex_binding_description_count = rng.len();
+        let n_vertex_attribute_description_count = rng.len();
+        let flags = rng.random();
         let vertex_binding_description_count = n_vertex_binding_description_count as u32;
-        let p_vertex_binding_descriptions = g.array(n_vertex_binding_description_count, false, |g| VertexInputBindingDescription::random(g));
+        let p_vertex_binding_descriptions = rng.array(n_vertex_binding_description_count, false, |rng| VertexInputBindingDescription::random(rng));
         let vertex_attribute_description_count = n_vertex_attribute_description_count as u32;
-        let p_vertex_attribute_descriptions = g.array(n_vertex_attribute_description_count, false, |g| VertexInputAttributeDescription::random(g));
+        let p_vertex_attribute_descriptions = rng.array(n_vertex_attribute_description_count, false, |rng| VertexInputAttributeDescription::random(rng));
         Self { p_next, flags, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions }
     }
 }
 
 impl<'a> Random<'a> for PipelineViewportDepthClipControlCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let negative_one_to_one = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let negative_one_to_one = rng.random();
         Self { p_next, negative_one_to_one }
     }
 }
 
 impl<'a> Random<'a> for PipelineViewportStateCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000355001]);
-        let n_viewport_count = g.len();
-        let n_scissor_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000355001]);
+        let n_viewport_count = rng.len();
+        let n_scissor_count = rng.len();
+        let flags = rng.random();
         let viewport_count = n_viewport_count as u32;
-        let p_viewports = g.array(n_viewport_count, true, |g| Viewport::random(g));
+        let p_viewports = rng.array(n_viewport_count, true, |rng| Viewport::random(rng));
         let scissor_count = n_scissor_count as u32;
-        let p_scissors = g.array(n_scissor_count, true, |g| Rect2D::random(g));
+        let p_scissors = rng.array(n_scissor_count, true, |rng| Rect2D::random(rng));
         Self { p_next, flags, viewport_count, p_viewports, scissor_count, p_scissors }
     }
 }
 
 impl<'a> Random<'a> for PrivateDataSlotCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
         Self { p_next, flags }
     }
 }
 
 impl<'a> Random<'a> for ProtectedSubmitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let protected_submit = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let protected_submit = rng.random();
         Self { p_next, protected_submit }
     }
 }
 
 impl<'a> Random<'a> for PushConstantRange {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let stage_flags = g.random();
-        let offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let stage_flags = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
         Self { stage_flags, offset, size }
     }
 }
 
 impl<'a> Random<'a> for QueryPoolCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let query_type = g.random();
-        let query_count = g.random();
-        let pipeline_statistics = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let query_type = rng.random();
+        let query_count = rng.random();
+        let pipeline_statistics = rng.random();
         Self { p_next, flags, query_type, query_count, pipeline_statistics }
     }
 }
 
 impl<'a> Random<'a> for QueueFamilyProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let queue_flags = g.random();
-        let queue_count = g.random();
-        let timestamp_valid_bits = g.random();
-        let min_image_transfer_granularity = Extent3D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let queue_flags = rng.random();
+        let queue_count = rng.random();
+        let timestamp_valid_bits = rng.random();
+        let min_image_transfer_granularity = Extent3D::random(rng);
         Self { queue_flags, queue_count, timestamp_valid_bits, min_image_transfer_granularity }
     }
 }
 
 impl<'a> Random<'a> for QueueFamilyProperties2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let queue_family_properties = QueueFamilyProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let queue_family_properties = QueueFamilyProperties::random(rng);
         Self { p_next, queue_family_properties }
     }
 }
 
 impl<'a> Random<'a> for Rect2D {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let offset = Offset2D::random(g);
-        let extent = Extent2D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let offset = Offset2D::random(rng);
+        let extent = Extent2D::random(rng);
         Self { offset, extent }
     }
 }
 
 impl<'a> Random<'a> for RenderPassAttachmentBeginInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_attachment_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_attachment_count = rng.len();
         let attachment_count = n_attachment_count as u32;
-        let p_attachments = g.array(n_attachment_count, false, |g| g.random());
+        let p_attachments = rng.array(n_attachment_count, false, |rng| rng.random());
         Self { p_next, attachment_count, p_attachments }
     }
 }
 
 impl<'a> Random<'a> for RenderPassBeginInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060003, 1000108003]);
-        let n_clear_value_count = g.len();
-        let render_pass = g.random();
-        let framebuffer = g.random();
-        let render_area = Rect2D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060003, 1000108003]);
+        let n_clear_value_count = rng.len();
+        let render_pass = rng.random();
+        let framebuffer = rng.random();
+        let render_area = Rect2D::random(rng);
         let clear_value_count = n_clear_value_count as u32;
-        let p_clear_values = g.array(n_clear_value_count, true, |g| ClearValue::random(g));
+        let p_clear_values = rng.array(n_clear_value_count, true, |rng| ClearValue::random(rng));
         Self { p_next, render_pass, framebuffer, render_area, clear_value_count, p_clear_values }
     }
 }
 
 impl<'a> Random<'a> for RenderPassCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000117001, 1000053000]);
-        let n_attachment_count = g.len();
-        let n_subpass_count = g.len();
-        let n_dependency_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000117001, 1000053000]);
+        let n_attachment_count = rng.len();
+        let n_subpass_count = rng.len();
+        let n_dependency_count = rng.len();
+        let flags = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_attachments = g.array(n_attachment_count, false, |g| AttachmentDescription::random(g));
+        let p_attachments = rng.array(n_attachment_count, false, |rng| AttachmentDescription::random(rng));
         let subpass_count = n_subpass_count as u32;
-        let p_subpasses = g.array(n_subpass_count, false, |g| SubpassDescription::random(g));
+        let p_subpasses = rng.array(n_subpass_count, false, |rng| SubpassDescription::random(rng));
         let dependency_count = n_dependency_count as u32;
-        let p_dependencies = g.array(n_dependency_count, false, |g| SubpassDependency::random(g));
+        let p_dependencies = rng.array(n_dependency_count, false, |rng| SubpassDependency::random(rng));
         Self { p_next, flags, attachment_count, p_attachments, subpass_count, p_subpasses, dependency_count, p_dependencies }
     }
 }
 
 impl<'a> Random<'a> for RenderPassCreateInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_attachment_count = g.len();
-        let n_subpass_count = g.len();
-        let n_dependency_count = g.len();
-        let n_correlated_view_mask_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_attachment_count = rng.len();
+        let n_subpass_count = rng.len();
+        let n_dependency_count = rng.len();
+        let n_correlated_view_mask_count = rng.len();
+        let flags = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_attachments = g.array(n_attachment_count, false, |g| AttachmentDescription2::random(g));
+        let p_attachments = rng.array(n_attachment_count, false, |rng| AttachmentDescription2::random(rng));
         let subpass_count = n_subpass_count as u32;
-        let p_subpasses = g.array(n_subpass_count, false, |g| SubpassDescription2::random(g));
+        let p_subpasses = rng.array(n_subpass_count, false, |rng| SubpassDescription2::random(rng));
         let dependency_count = n_dependency_count as u32;
-        let p_dependencies = g.array(n_dependency_count, false, |g| SubpassDependency2::random(g));
+        let p_dependencies = rng.array(n_dependency_count, false, |rng| SubpassDependency2::random(rng));
         let correlated_view_mask_count = n_correlated_view_mask_count as u32;
-        let p_correlated_view_masks = g.array(n_correlated_view_mask_count, false, |g| g.random());
+        let p_correlated_view_masks = rng.array(n_correlated_view_mask_count, false, |rng| rng.random());
         Self { p_next, flags, attachment_count, p_attachments, subpass_count, p_subpasses, dependency_count, p_dependencies, correlated_view_mask_count, p_correlated_view_masks }
     }
 }
 
 impl<'a> Random<'a> for RenderPassInputAttachmentAspectCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_aspect_reference_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_aspect_reference_count = rng.len();
         let aspect_reference_count = n_aspect_reference_count as u32;
-        let p_aspect_references = g.array(n_aspect_reference_count, false, |g| InputAttachmentAspectReference::random(g));
+        let p_aspect_references = rng.array(n_aspect_reference_count, false, |rng| InputAttachmentAspectReference::random(rng));
         Self { p_next, aspect_reference_count, p_aspect_references }
     }
 }
 
 impl<'a> Random<'a> for RenderPassMultiviewCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_subpass_count = g.len();
-        let n_dependency_count = g.len();
-        let n_correlation_mask_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_subpass_count = rng.len();
+        let n_dependency_count = rng.len();
+        let n_correlation_mask_count = rng.len();
         let subpass_count = n_subpass_count as u32;
-        let p_view_masks = g.array(n_subpass_count, false, |g| g.random());
+        let p_view_masks = rng.array(n_subpass_count, false, |rng| rng.random());
         let dependency_count = n_dependency_count as u32;
-        let p_view_offsets = g.array(n_dependency_count, false, |g| g.random());
+        let p_view_offsets = rng.array(n_dependency_count, false, |rng| rng.random());
         let correlation_mask_count = n_correlation_mask_count as u32;
-        let p_correlation_masks = g.array(n_correlation_mask_count, false, |g| g.random());
+        let p_correlation_masks = rng.array(n_correlation_mask_count, false, |rng| rng.random());
         Self { p_next, subpass_count, p_view_masks, dependency_count, p_view_offsets, correlation_mask_count, p_correlation_masks }
     }
 }
 
 impl<'a> Random<'a> for RenderingAreaInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_color_attachment_count = g.len();
-        let view_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_color_attachment_count = rng.len();
+        let view_mask = rng.random();
         let color_attachment_count = n_color_attachment_count as u32;
-        let p_color_attachment_formats = g.array(n_color_attachment_count, true, |g| g.random());
-        let depth_attachment_format = g.random();
-        let stencil_attachment_format = g.random();
+        let p_color_attachment_formats = rng.array(n_color_attachment_count, true, |rng| rng.random());
+        let depth_attachment_format = rng.random();
+        let stencil_attachment_format = rng.random();
         Self { p_next, view_mask, color_attachment_count, p_color_attachment_formats, depth_attachment_format, stencil_attachment_format }
     }
 }
 
 impl<'a> Random<'a> for RenderingAttachmentInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let image_view = g.random();
-        let image_layout = g.random();
-        let resolve_mode = g.random();
-        let resolve_image_view = g.random();
-        let resolve_image_layout = g.random();
-        let load_op = g.random();
-        let store_op = g.random();
-        let clear_value = ClearValue::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image_view = rng.random();
+        let image_layout = rng.random();
+        let resolve_mode = rng.random();
+        let resolve_image_view = rng.random();
+        let resolve_image_layout = rng.random();
+        let load_op = rng.random();
+        let store_op = rng.random();
+        let clear_value = ClearValue::random(rng);
         Self { p_next, image_view, image_layout, resolve_mode, resolve_image_view, resolve_image_layout, load_op, store_op, clear_value }
     }
 }
 
 impl<'a> Random<'a> for RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let image_view = g.random();
-        let image_layout = g.random();
-        let shading_rate_attachment_texel_size = Extent2D::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image_view = rng.random();
+        let image_layout = rng.random();
+        let shading_rate_attachment_texel_size = Extent2D::random(rng);
         Self { p_next, image_view, image_layout, shading_rate_attachment_texel_size }
     }
 }
 
 impl<'a> Random<'a> for RenderingInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060003, 1000044006]);
-        let n_color_attachment_count = g.len();
-        let flags = g.random();
-        let render_area = Rect2D::random(g);
-        let layer_count = g.random();
-        let view_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060003, 1000044006]);
+        let n_color_attachment_count = rng.len();
+        let flags = rng.random();
+        let render_area = Rect2D::random(rng);
+        let layer_count = rng.random();
+        let view_mask = rng.random();
         let color_attachment_count = n_color_attachment_count as u32;
-        let p_color_attachments = g.array(n_color_attachment_count, false, |g| RenderingAttachmentInfo::random(g));
-        let p_depth_attachment = g.maybe(|g| RenderingAttachmentInfo::random(g));
-        let p_stencil_attachment = g.maybe(|g| RenderingAttachmentInfo::random(g));
+        let p_color_attachments = rng.array(n_color_attachment_count, false, |rng| RenderingAttachmentInfo::random(rng));
+        let p_depth_attachment = rng.maybe(|rng| RenderingAttachmentInfo::random(rng));
+        let p_stencil_attachment = rng.maybe(|rng| RenderingAttachmentInfo::random(rng));
         Self { p_next, flags, render_area, layer_count, view_mask, color_attachment_count, p_color_attachments, p_depth_attachment, p_stencil_attachment }
     }
 }
 
 impl<'a> Random<'a> for ResolveImageInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_region_count = g.len();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| ImageResolve2::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| ImageResolve2::random(rng));
         Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for RingCreateInfoMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000384006, 1000384007]);
-        let flags = g.random();
-        let resource_id = g.random();
-        let offset = g.random();
-        let size = g.random();
-        let idle_timeout = g.random();
-        let head_offset = g.random();
-        let tail_offset = g.random();
-        let status_offset = g.random();
-        let buffer_offset = g.random();
-        let buffer_size = g.random();
-        let extra_offset = g.random();
-        let extra_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000384006, 1000384007]);
+        let flags = rng.random();
+        let resource_id = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
+        let idle_timeout = rng.random();
+        let head_offset = rng.random();
+        let tail_offset = rng.random();
+        let status_offset = rng.random();
+        let buffer_offset = rng.random();
+        let buffer_size = rng.random();
+        let extra_offset = rng.random();
+        let extra_size = rng.random();
         Self { p_next, flags, resource_id, offset, size, idle_timeout, head_offset, tail_offset, status_offset, buffer_offset, buffer_size, extra_offset, extra_size }
     }
 }
 
 impl<'a> Random<'a> for RingMonitorInfoMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let max_reporting_period_microseconds = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_reporting_period_microseconds = rng.random();
         Self { p_next, max_reporting_period_microseconds }
     }
 }
 
 impl<'a> Random<'a> for RingPriorityInfoMESA<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let priority = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let priority = rng.random();
         Self { p_next, priority }
     }
 }
 
 impl<'a> Random<'a> for SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let components = ComponentMapping::random(g);
-        let srgb = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let components = ComponentMapping::random(rng);
+        let srgb = rng.random();
         Self { p_next, components, srgb }
     }
 }
 
 impl<'a> Random<'a> for SamplerCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000411001, 1000287000, 1000130001, 1000156001]);
-        let flags = g.random();
-        let mag_filter = g.random();
-        let min_filter = g.random();
-        let mipmap_mode = g.random();
-        let address_mode_u = g.random();
-        let address_mode_v = g.random();
-        let address_mode_w = g.random();
-        let mip_lod_bias = g.random();
-        let anisotropy_enable = g.random();
-        let max_anisotropy = g.random();
-        let compare_enable = g.random();
-        let compare_op = g.random();
-        let min_lod = g.random();
-        let max_lod = g.random();
-        let border_color = g.random();
-        let unnormalized_coordinates = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000411001, 1000287000, 1000130001, 1000156001]);
+        let flags = rng.random();
+        let mag_filter = rng.random();
+        let min_filter = rng.random();
+        let mipmap_mode = rng.random();
+        let address_mode_u = rng.random();
+        let address_mode_v = rng.random();
+        let address_mode_w = rng.random();
+        let mip_lod_bias = rng.random();
+        let anisotropy_enable = rng.random();
+        let max_anisotropy = rng.random();
+        let compare_enable = rng.random();
+        let compare_op = rng.random();
+        let min_lod = rng.random();
+        let max_lod = rng.random();
+        let border_color = rng.random();
+        let unnormalized_coordinates = rng.random();
         Self { p_next, flags, mag_filter, min_filter, mipmap_mode, address_mode_u, address_mode_v, address_mode_w, mip_lod_bias, anisotropy_enable, max_anisotropy, compare_enable, compare_op, min_lod, max_lod, border_color, unnormalized_coordinates }
     }
 }
 
 impl<'a> Random<'a> for SamplerCustomBorderColorCreateInfoEXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let custom_border_color = ClearColorValue::random(g);
-        let format = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let custom_border_color = ClearColorValue::random(rng);
+        let format = rng.random();
         Self { p_next, custom_border_color, format }
     }
 }
 
 impl<'a> Random<'a> for SamplerReductionModeCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let reduction_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let reduction_mode = rng.random();
         Self { p_next, reduction_mode }
     }
 }
 
 impl<'a> Random<'a> for SamplerYcbcrConversionCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let format = g.random();
-        let ycbcr_model = g.random();
-        let ycbcr_range = g.random();
-        let components = ComponentMapping::random(g);
-        let x_chroma_offset = g.random();
-        let y_chroma_offset = g.random();
-        let chroma_filter = g.random();
-        let force_explicit_reconstruction = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let format = rng.random();
+        let ycbcr_model = rng.random();
+        let ycbcr_range = rng.random();
+        let components = ComponentMapping::random(rng);
+        let x_chroma_offset = rng.random();
+        let y_chroma_offset = rng.random();
+        let chroma_filter = rng.random();
+        let force_explicit_reconstruction = rng.random();
         Self { p_next, format, ycbcr_model, ycbcr_range, components, x_chroma_offset, y_chroma_offset, chroma_filter, force_explicit_reconstruction }
     }
 }
 
 impl<'a> Random<'a> for SamplerYcbcrConversionImageFormatProperties<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let combined_image_sampler_descriptor_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let combined_image_sampler_descriptor_count = rng.random();
         Self { p_next, combined_image_sampler_descriptor_count }
     }
 }
 
 impl<'a> Random<'a> for SamplerYcbcrConversionInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let conversion = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let conversion = rng.random();
         Self { p_next, conversion }
     }
 }
 
 impl<'a> Random<'a> for SemaphoreCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000077000, 1000207002]);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000077000, 1000207002]);
+        let flags = rng.random();
         Self { p_next, flags }
     }
 }
 
 impl<'a> Random<'a> for SemaphoreSignalInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let semaphore = g.random();
-        let value = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let semaphore = rng.random();
+        let value = rng.random();
         Self { p_next, semaphore, value }
     }
 }
 
 impl<'a> Random<'a> for SemaphoreSubmitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let semaphore = g.random();
-        let value = g.random();
-        let stage_mask = g.random();
-        let device_index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let semaphore = rng.random();
+        let value = rng.random();
+        let stage_mask = rng.random();
+        let device_index = rng.random();
         Self { p_next, semaphore, value, stage_mask, device_index }
     }
 }
 
 impl<'a> Random<'a> for SemaphoreTypeCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let semaphore_type = g.random();
-        let initial_value = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let semaphore_type = rng.random();
+        let initial_value = rng.random();
         Self { p_next, semaphore_type, initial_value }
     }
 }
 
 impl<'a> Random<'a> for SemaphoreWaitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_semaphore_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_semaphore_count = rng.len();
+        let flags = rng.random();
         let semaphore_count = n_semaphore_count as u32;
-        let p_semaphores = g.array(n_semaphore_count, false, |g| g.random());
-        let p_values = g.array(n_semaphore_count, false, |g| g.random());
+        let p_semaphores = rng.array(n_semaphore_count, false, |rng| rng.random());
+        let p_values = rng.array(n_semaphore_count, false, |rng| rng.random());
         Self { p_next, flags, semaphore_count, p_semaphores, p_values }
     }
 }
 
 impl<'a> Random<'a> for ShaderModuleCreateInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let flags = g.random();
-        let code_size = g.small() as u64;
-        let p_code = g.array(((code_size.as_len() / 4u64) as usize), false, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let code_size = rng.small() as u64;
+        let p_code = rng.array(((code_size.as_len() / 4u64) as usize), false, |rng| rng.random());
         Self { p_next, flags, code_size, p_code }
     }
 }
 
 impl<'a> Random<'a> for SparseBufferMemoryBindInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_bind_count = g.len();
-        let buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_bind_count = rng.len();
+        let buffer = rng.random();
         let bind_count = n_bind_count as u32;
-        let p_binds = g.array(n_bind_count, false, |g| SparseMemoryBind::random(g));
+        let p_binds = rng.array(n_bind_count, false, |rng| SparseMemoryBind::random(rng));
         Self { buffer, bind_count, p_binds }
     }
 }
 
 impl<'a> Random<'a> for SparseImageFormatProperties {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let aspect_mask = g.random();
-        let image_granularity = Extent3D::random(g);
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let aspect_mask = rng.random();
+        let image_granularity = Extent3D::random(rng);
+        let flags = rng.random();
         Self { aspect_mask, image_granularity, flags }
     }
 }
 
 impl<'a> Random<'a> for SparseImageFormatProperties2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let properties = SparseImageFormatProperties::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let properties = SparseImageFormatProperties::random(rng);
         Self { p_next, properties }
     }
 }
 
 impl<'a> Random<'a> for SparseImageMemoryBind {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let subresource = ImageSubresource::random(g);
-        let offset = Offset3D::random(g);
-        let extent = Extent3D::random(g);
-        let memory = g.random();
-        let memory_offset = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let subresource = ImageSubresource::random(rng);
+        let offset = Offset3D::random(rng);
+        let extent = Extent3D::random(rng);
+        let memory = rng.random();
+        let memory_offset = rng.random();
+        let flags = rng.random();
         Self { subresource, offset, extent, memory, memory_offset, flags }
     }
 }
 
 impl<'a> Random<'a> for SparseImageMemoryBindInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_bind_count = g.len();
-        let image = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_bind_count = rng.len();
+        let image = rng.random();
         let bind_count = n_bind_count as u32;
-        let p_binds = g.array(n_bind_count, false, |g| SparseImageMemoryBind::random(g));
+        let p_binds = rng.array(n_bind_count, false, |rng| SparseImageMemoryBind::random(rng));
         Self { image, bind_count, p_binds }
     }
 }
 
 impl<'a> Random<'a> for SparseImageMemoryRequirements {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let format_properties = SparseImageFormatProperties::random(g);
-        let image_mip_tail_first_lod = g.random();
-        let image_mip_tail_size = g.random();
-        let image_mip_tail_offset = g.random();
-        let image_mip_tail_stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let format_properties = SparseImageFormatProperties::random(rng);
+        let image_mip_tail_first_lod = rng.random();
+        let image_mip_tail_size = rng.random();
+        let image_mip_tail_offset = rng.random();
+        let image_mip_tail_stride = rng.random();
         Self { format_properties, image_mip_tail_first_lod, image_mip_tail_size, image_mip_tail_offset, image_mip_tail_stride }
     }
 }
 
 impl<'a> Random<'a> for SparseImageMemoryRequirements2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let memory_requirements = SparseImageMemoryRequirements::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let memory_requirements = SparseImageMemoryRequirements::random(rng);
         Self { p_next, memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for SparseImageOpaqueMemoryBindInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_bind_count = g.len();
-        let image = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_bind_count = rng.len();
+        let image = rng.random();
         let bind_count = n_bind_count as u32;
-        let p_binds = g.array(n_bind_count, false, |g| SparseMemoryBind::random(g));
+        let p_binds = rng.array(n_bind_count, false, |rng| SparseMemoryBind::random(rng));
         Self { image, bind_count, p_binds }
     }
 }
 
 impl<'a> Random<'a> for SparseMemoryBind {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let resource_offset = g.random();
-        let size = g.random();
-        let memory = g.random();
-        let memory_offset = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let resource_offset = rng.random();
+        let size = rng.random();
+        let memory = rng.random();
+        let memory_offset = rng.random();
+        let flags = rng.random();
         Self { resource_offset, size, memory, memory_offset, flags }
     }
 }
 
 impl<'a> Random<'a> for SpecializationInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_map_entry_count = g.len();
-        let n_data_size = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_map_entry_count = rng.len();
+        let n_data_size = rng.len();
         let map_entry_count = n_map_entry_count as u32;
-        let p_map_entries = g.array(n_map_entry_count, false, |g| SpecializationMapEntry::random(g));
+        let p_map_entries = rng.array(n_map_entry_count, false, |rng| SpecializationMapEntry::random(rng));
         let data_size = n_data_size as u64;
-        let p_data = g.array(n_data_size, false, |g| g.random());
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
         Self { map_entry_count, p_map_entries, data_size, p_data }
     }
 }
 
 impl<'a> Random<'a> for SpecializationMapEntry {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let constant_id = g.random();
-        let offset = g.random();
-        let size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let constant_id = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
         Self { constant_id, offset, size }
     }
 }
 
 impl<'a> Random<'a> for StencilOpState {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let fail_op = g.random();
-        let pass_op = g.random();
-        let depth_fail_op = g.random();
-        let compare_op = g.random();
-        let compare_mask = g.random();
-        let write_mask = g.random();
-        let reference = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let fail_op = rng.random();
+        let pass_op = rng.random();
+        let depth_fail_op = rng.random();
+        let compare_op = rng.random();
+        let compare_mask = rng.random();
+        let write_mask = rng.random();
+        let reference = rng.random();
         Self { fail_op, pass_op, depth_fail_op, compare_op, compare_mask, write_mask, reference }
     }
 }
 
 impl<'a> Random<'a> for SubmitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000060005, 1000145000, 1000207003]);
-        let n_wait_semaphore_count = g.len();
-        let n_command_buffer_count = g.len();
-        let n_signal_semaphore_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000060005, 1000145000, 1000207003]);
+        let n_wait_semaphore_count = rng.len();
+        let n_command_buffer_count = rng.len();
+        let n_signal_semaphore_count = rng.len();
         let wait_semaphore_count = n_wait_semaphore_count as u32;
-        let p_wait_semaphores = g.array(n_wait_semaphore_count, false, |g| g.random());
-        let p_wait_dst_stage_mask = g.array(n_wait_semaphore_count, false, |g| g.random());
+        let p_wait_semaphores = rng.array(n_wait_semaphore_count, false, |rng| rng.random());
+        let p_wait_dst_stage_mask = rng.array(n_wait_semaphore_count, false, |rng| rng.random());
         let command_buffer_count = n_command_buffer_count as u32;
-        let p_command_buffers = g.array(n_command_buffer_count, false, |g| g.random());
+        let p_command_buffers = rng.array(n_command_buffer_count, false, |rng| rng.random());
         let signal_semaphore_count = n_signal_semaphore_count as u32;
-        let p_signal_semaphores = g.array(n_signal_semaphore_count, false, |g| g.random());
+        let p_signal_semaphores = rng.array(n_signal_semaphore_count, false, |rng| rng.random());
         Self { p_next, wait_semaphore_count, p_wait_semaphores, p_wait_dst_stage_mask, command_buffer_count, p_command_buffers, signal_semaphore_count, p_signal_semaphores }
     }
 }
 
 impl<'a> Random<'a> for SubmitInfo2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_wait_semaphore_info_count = g.len();
-        let n_command_buffer_info_count = g.len();
-        let n_signal_semaphore_info_count = g.len();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_wait_semaphore_info_count = rng.len();
+        let n_command_buffer_info_count = rng.len();
+        let n_signal_semaphore_info_count = rng.len();
+        let flags = rng.random();
         let wait_semaphore_info_count = n_wait_semaphore_info_count as u32;
-        let p_wait_semaphore_infos = g.array(n_wait_semaphore_info_count, false, |g| SemaphoreSubmitInfo::random(g));
+        let p_wait_semaphore_infos = rng.array(n_wait_semaphore_info_count, false, |rng| SemaphoreSubmitInfo::random(rng));
         let command_buffer_info_count = n_command_buffer_info_count as u32;
-        let p_command_buffer_infos = g.array(n_command_buffer_info_count, false, |g| CommandBufferSubmitInfo::random(g));
+        let p_command_buffer_infos = rng.array(n_command_buffer_info_count, false, |rng| CommandBufferSubmitInfo::random(rng));
         let signal_semaphore_info_count = n_signal_semaphore_info_count as u32;
-        let p_signal_semaphore_infos = g.array(n_signal_semaphore_info_count, false, |g| SemaphoreSubmitInfo::random(g));
+        let p_signal_semaphore_infos = rng.array(n_signal_semaphore_info_count, false, |rng| SemaphoreSubmitInfo::random(rng));
         Self { p_next, flags, wait_semaphore_info_count, p_wait_semaphore_infos, command_buffer_info_count, p_command_buffer_infos, signal_semaphore_info_count, p_signal_semaphore_infos }
     }
 }
 
 impl<'a> Random<'a> for SubpassBeginInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let contents = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let contents = rng.random();
         Self { p_next, contents }
     }
 }
 
 impl<'a> Random<'a> for SubpassDependency {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let src_subpass = g.random();
-        let dst_subpass = g.random();
-        let src_stage_mask = g.random();
-        let dst_stage_mask = g.random();
-        let src_access_mask = g.random();
-        let dst_access_mask = g.random();
-        let dependency_flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let src_subpass = rng.random();
+        let dst_subpass = rng.random();
+        let src_stage_mask = rng.random();
+        let dst_stage_mask = rng.random();
+        let src_access_mask = rng.random();
+        let dst_access_mask = rng.random();
+        let dependency_flags = rng.random();
         Self { src_subpass, dst_subpass, src_stage_mask, dst_stage_mask, src_access_mask, dst_access_mask, dependency_flags }
     }
 }
 
 impl<'a> Random<'a> for SubpassDependency2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000314000]);
-        let src_subpass = g.random();
-        let dst_subpass = g.random();
-        let src_stage_mask = g.random();
-        let dst_stage_mask = g.random();
-        let src_access_mask = g.random();
-        let dst_access_mask = g.random();
-        let dependency_flags = g.random();
-        let view_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000314000]);
+        let src_subpass = rng.random();
+        let dst_subpass = rng.random();
+        let src_stage_mask = rng.random();
+        let dst_stage_mask = rng.random();
+        let src_access_mask = rng.random();
+        let dst_access_mask = rng.random();
+        let dependency_flags = rng.random();
+        let view_offset = rng.random();
         Self { p_next, src_subpass, dst_subpass, src_stage_mask, dst_stage_mask, src_access_mask, dst_access_mask, dependency_flags, view_offset }
     }
 }
 
 impl<'a> Random<'a> for SubpassDescription<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_input_attachment_count = g.len();
-        let n_color_attachment_count = g.len();
-        let n_preserve_attachment_count = g.len();
-        let flags = g.random();
-        let pipeline_bind_point = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_input_attachment_count = rng.len();
+        let n_color_attachment_count = rng.len();
+        let n_preserve_attachment_count = rng.len();
+        let flags = rng.random();
+        let pipeline_bind_point = rng.random();
         let input_attachment_count = n_input_attachment_count as u32;
-        let p_input_attachments = g.array(n_input_attachment_count, false, |g| AttachmentReference::random(g));
+        let p_input_attachments = rng.array(n_input_attachment_count, false, |rng| AttachmentReference::random(rng));
         let color_attachment_count = n_color_attachment_count as u32;
-        let p_color_attachments = g.array(n_color_attachment_count, false, |g| AttachmentReference::random(g));
-        let p_resolve_attachments = g.array(n_color_attachment_count, true, |g| AttachmentReference::random(g));
-        let p_depth_stencil_attachment = g.maybe(|g| AttachmentReference::random(g));
+        let p_color_attachments = rng.array(n_color_attachment_count, false, |rng| AttachmentReference::random(rng));
+        let p_resolve_attachments = rng.array(n_color_attachment_count, true, |rng| AttachmentReference::random(rng));
+        let p_depth_stencil_attachment = rng.maybe(|rng| AttachmentReference::random(rng));
         let preserve_attachment_count = n_preserve_attachment_count as u32;
-        let p_preserve_attachments = g.array(n_preserve_attachment_count, false, |g| g.random());
+        let p_preserve_attachments = rng.array(n_preserve_attachment_count, false, |rng| rng.random());
         Self { flags, pipeline_bind_point, input_attachment_count, p_input_attachments, color_attachment_count, p_color_attachments, p_resolve_attachments, p_depth_stencil_attachment, preserve_attachment_count, p_preserve_attachments }
     }
 }
 
 impl<'a> Random<'a> for SubpassDescription2<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000226000, 1000199001]);
-        let n_input_attachment_count = g.len();
-        let n_color_attachment_count = g.len();
-        let n_preserve_attachment_count = g.len();
-        let flags = g.random();
-        let pipeline_bind_point = g.random();
-        let view_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000226000, 1000199001]);
+        let n_input_attachment_count = rng.len();
+        let n_color_attachment_count = rng.len();
+        let n_preserve_attachment_count = rng.len();
+        let flags = rng.random();
+        let pipeline_bind_point = rng.random();
+        let view_mask = rng.random();
         let input_attachment_count = n_input_attachment_count as u32;
-        let p_input_attachments = g.array(n_input_attachment_count, false, |g| AttachmentReference2::random(g));
+        let p_input_attachments = rng.array(n_input_attachment_count, false, |rng| AttachmentReference2::random(rng));
         let color_attachment_count = n_color_attachment_count as u32;
-        let p_color_attachments = g.array(n_color_attachment_count, false, |g| AttachmentReference2::random(g));
-        let p_resolve_attachments = g.array(n_color_attachment_count, true, |g| AttachmentReference2::random(g));
-        let p_depth_stencil_attachment = g.maybe(|g| AttachmentReference2::random(g));
+        let p_color_attachments = rng.array(n_color_attachment_count, false, |rng| AttachmentReference2::random(rng));
+        let p_resolve_attachments = rng.array(n_color_attachment_count, true, |rng| AttachmentReference2::random(rng));
+        let p_depth_stencil_attachment = rng.maybe(|rng| AttachmentReference2::random(rng));
         let preserve_attachment_count = n_preserve_attachment_count as u32;
-        let p_preserve_attachments = g.array(n_preserve_attachment_count, false, |g| g.random());
+        let p_preserve_attachments = rng.array(n_preserve_attachment_count, false, |rng| rng.random());
         Self { p_next, flags, pipeline_bind_point, view_mask, input_attachment_count, p_input_attachments, color_attachment_count, p_color_attachments, p_resolve_attachments, p_depth_stencil_attachment, preserve_attachment_count, p_preserve_attachments }
     }
 }
 
 impl<'a> Random<'a> for SubpassDescriptionDepthStencilResolve<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let depth_resolve_mode = g.random();
-        let stencil_resolve_mode = g.random();
-        let p_depth_stencil_resolve_attachment = g.maybe(|g| AttachmentReference2::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_resolve_mode = rng.random();
+        let stencil_resolve_mode = rng.random();
+        let p_depth_stencil_resolve_attachment = rng.maybe(|rng| AttachmentReference2::random(rng));
         Self { p_next, depth_resolve_mode, stencil_resolve_mode, p_depth_stencil_resolve_attachment }
     }
 }
 
 impl<'a> Random<'a> for SubpassEndInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
         Self { p_next }
     }
 }
 
 impl<'a> Random<'a> for SubresourceLayout {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let offset = g.random();
-        let size = g.random();
-        let row_pitch = g.random();
-        let array_pitch = g.random();
-        let depth_pitch = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let offset = rng.random();
+        let size = rng.random();
+        let row_pitch = rng.random();
+        let array_pitch = rng.random();
+        let depth_pitch = rng.random();
         Self { offset, size, row_pitch, array_pitch, depth_pitch }
     }
 }
 
 impl<'a> Random<'a> for SubresourceLayout2KHR<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let subresource_layout = SubresourceLayout::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let subresource_layout = SubresourceLayout::random(rng);
         Self { p_next, subresource_layout }
     }
 }
 
 impl<'a> Random<'a> for TimelineSemaphoreSubmitInfo<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_wait_semaphore_value_count = g.len();
-        let n_signal_semaphore_value_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_wait_semaphore_value_count = rng.len();
+        let n_signal_semaphore_value_count = rng.len();
         let wait_semaphore_value_count = n_wait_semaphore_value_count as u32;
-        let p_wait_semaphore_values = g.array(n_wait_semaphore_value_count, true, |g| g.random());
+        let p_wait_semaphore_values = rng.array(n_wait_semaphore_value_count, true, |rng| rng.random());
         let signal_semaphore_value_count = n_signal_semaphore_value_count as u32;
-        let p_signal_semaphore_values = g.array(n_signal_semaphore_value_count, true, |g| g.random());
+        let p_signal_semaphore_values = rng.array(n_signal_semaphore_value_count, true, |rng| rng.random());
         Self { p_next, wait_semaphore_value_count, p_wait_semaphore_values, signal_semaphore_value_count, p_signal_semaphore_values }
     }
 }
 
 impl<'a> Random<'a> for VertexInputAttributeDescription {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let location = g.random();
-        let binding = g.random();
-        let format = g.random();
-        let offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let location = rng.random();
+        let binding = rng.random();
+        let format = rng.random();
+        let offset = rng.random();
         Self { location, binding, format, offset }
     }
 }
 
 impl<'a> Random<'a> for VertexInputAttributeDescription2EXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let location = g.random();
-        let binding = g.random();
-        let format = g.random();
-        let offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let location = rng.random();
+        let binding = rng.random();
+        let format = rng.random();
+        let offset = rng.random();
         Self { p_next, location, binding, format, offset }
     }
 }
 
 impl<'a> Random<'a> for VertexInputBindingDescription {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let binding = g.random();
-        let stride = g.random();
-        let input_rate = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let binding = rng.random();
+        let stride = rng.random();
+        let input_rate = rng.random();
         Self { binding, stride, input_rate }
     }
 }
 
 impl<'a> Random<'a> for VertexInputBindingDescription2EXT<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let binding = g.random();
-        let stride = g.random();
-        let input_rate = g.random();
-        let divisor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let binding = rng.random();
+        let stride = rng.random();
+        let input_rate = rng.random();
+        let divisor = rng.random();
         Self { p_next, binding, stride, input_rate, divisor }
     }
 }
 
 impl<'a> Random<'a> for VertexInputBindingDivisorDescriptionEXT {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let binding = g.random();
-        let divisor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let binding = rng.random();
+        let divisor = rng.random();
         Self { binding, divisor }
     }
 }
 
 impl<'a> Random<'a> for Viewport {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let x = g.random();
-        let y = g.random();
-        let width = g.random();
-        let height = g.random();
-        let min_depth = g.random();
-        let max_depth = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let x = rng.random();
+        let y = rng.random();
+        let width = rng.random();
+        let height = rng.random();
+        let min_depth = rng.random();
+        let max_depth = rng.random();
         Self { x, y, width, height, min_depth, max_depth }
     }
 }
 
 impl<'a> Random<'a> for WriteDescriptorSet<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[1000138002]);
-        let n_descriptor_count = g.len();
-        let dst_set = g.random();
-        let dst_binding = g.random();
-        let dst_array_element = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000138002]);
+        let n_descriptor_count = rng.len();
+        let dst_set = rng.random();
+        let dst_binding = rng.random();
+        let dst_array_element = rng.random();
         let descriptor_count = n_descriptor_count as u32;
-        let descriptor_type = g.random();
-        let p_image_info = g.array(n_descriptor_count, true, |g| DescriptorImageInfo::random(g));
-        let p_buffer_info = g.array(n_descriptor_count, true, |g| DescriptorBufferInfo::random(g));
-        let p_texel_buffer_view = g.array(n_descriptor_count, true, |g| g.random());
+        let descriptor_type = rng.random();
+        let p_image_info = rng.array(n_descriptor_count, true, |rng| DescriptorImageInfo::random(rng));
+        let p_buffer_info = rng.array(n_descriptor_count, true, |rng| DescriptorBufferInfo::random(rng));
+        let p_texel_buffer_view = rng.array(n_descriptor_count, true, |rng| rng.random());
         Self { p_next, dst_set, dst_binding, dst_array_element, descriptor_count, descriptor_type, p_image_info, p_buffer_info, p_texel_buffer_view }
     }
 }
 
 impl<'a> Random<'a> for WriteDescriptorSetInlineUniformBlock<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(g, &[]);
-        let n_data_size = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_data_size = rng.len();
         let data_size = n_data_size as u32;
-        let p_data = g.array(n_data_size, false, |g| g.random());
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
         Self { p_next, data_size, p_data }
     }
 }
 
 impl<'a> Random<'a> for CreateInstanceArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_create_info = { let v = InstanceCreateInfo::random(g); g.alloc(v) };
-        let p_instance = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_create_info = { let v = InstanceCreateInfo::random(rng); rng.alloc(v) };
+        let p_instance = { let v = rng.random(); rng.alloc(v) };
         Self { p_create_info, p_instance }
     }
 }
 
 impl<'a> Random<'a> for CreateInstanceReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateInstanceArgs::random(g);
-        Self { ret: g.random(), p_instance: args.p_instance }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateInstanceArgs::random(rng);
+        Self { ret: rng.random(), p_instance: args.p_instance }
     }
 }
 
 impl<'a> Random<'a> for DestroyInstanceArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let instance = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let instance = rng.random();
         Self { instance }
     }
 }
 
 impl<'a> Random<'a> for DestroyInstanceReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyInstanceArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyInstanceArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for EnumeratePhysicalDevicesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_physical_device_count = g.len();
-        let instance = g.random();
-        let p_physical_device_count = { let v = n_p_physical_device_count as _; g.alloc(v) };
-        let p_physical_devices = g.array(n_p_physical_device_count, true, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_physical_device_count = rng.len();
+        let instance = rng.random();
+        let p_physical_device_count = { let v = n_p_physical_device_count as _; rng.alloc(v) };
+        let p_physical_devices = rng.array(n_p_physical_device_count, true, |rng| rng.random());
         Self { instance, p_physical_device_count, p_physical_devices }
     }
 }
 
 impl<'a> Random<'a> for EnumeratePhysicalDevicesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumeratePhysicalDevicesArgs::random(g);
-        Self { ret: g.random(), p_physical_device_count: args.p_physical_device_count, p_physical_devices: args.p_physical_devices }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumeratePhysicalDevicesArgs::random(rng);
+        Self { ret: rng.random(), p_physical_device_count: args.p_physical_device_count, p_physical_devices: args.p_physical_devices }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFeaturesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_features = { let v = PhysicalDeviceFeatures::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_features = { let v = PhysicalDeviceFeatures::random(rng); rng.alloc(v) };
         Self { physical_device, p_features }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFeaturesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceFeaturesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceFeaturesArgs::random(rng);
         Self { p_features: args.p_features }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFormatPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let format = g.random();
-        let p_format_properties = { let v = FormatProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let format = rng.random();
+        let p_format_properties = { let v = FormatProperties::random(rng); rng.alloc(v) };
         Self { physical_device, format, p_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFormatPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceFormatPropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceFormatPropertiesArgs::random(rng);
         Self { p_format_properties: args.p_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceImageFormatPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let format = g.random();
-        let ty = g.random();
-        let tiling = g.random();
-        let usage = g.random();
-        let flags = g.random();
-        let p_image_format_properties = { let v = ImageFormatProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let format = rng.random();
+        let ty = rng.random();
+        let tiling = rng.random();
+        let usage = rng.random();
+        let flags = rng.random();
+        let p_image_format_properties = { let v = ImageFormatProperties::random(rng); rng.alloc(v) };
         Self { physical_device, format, ty, tiling, usage, flags, p_image_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceImageFormatPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceImageFormatPropertiesArgs::random(g);
-        Self { ret: g.random(), p_image_format_properties: args.p_image_format_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceImageFormatPropertiesArgs::random(rng);
+        Self { ret: rng.random(), p_image_format_properties: args.p_image_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDevicePropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_properties = { let v = PhysicalDeviceProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_properties = { let v = PhysicalDeviceProperties::random(rng); rng.alloc(v) };
         Self { physical_device, p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDevicePropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDevicePropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDevicePropertiesArgs::random(rng);
         Self { p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceQueueFamilyPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_queue_family_property_count = g.len();
-        let physical_device = g.random();
-        let p_queue_family_property_count = { let v = n_p_queue_family_property_count as _; g.alloc(v) };
-        let p_queue_family_properties = g.array(n_p_queue_family_property_count, true, |g| QueueFamilyProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_queue_family_property_count = rng.len();
+        let physical_device = rng.random();
+        let p_queue_family_property_count = { let v = n_p_queue_family_property_count as _; rng.alloc(v) };
+        let p_queue_family_properties = rng.array(n_p_queue_family_property_count, true, |rng| QueueFamilyProperties::random(rng));
         Self { physical_device, p_queue_family_property_count, p_queue_family_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceQueueFamilyPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceQueueFamilyPropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceQueueFamilyPropertiesArgs::random(rng);
         Self { p_queue_family_property_count: args.p_queue_family_property_count, p_queue_family_properties: args.p_queue_family_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceMemoryPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_memory_properties = { let v = PhysicalDeviceMemoryProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_memory_properties = { let v = PhysicalDeviceMemoryProperties::random(rng); rng.alloc(v) };
         Self { physical_device, p_memory_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceMemoryPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceMemoryPropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceMemoryPropertiesArgs::random(rng);
         Self { p_memory_properties: args.p_memory_properties }
     }
 }
 
 impl<'a> Random<'a> for CreateDeviceArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_create_info = { let v = DeviceCreateInfo::random(g); g.alloc(v) };
-        let p_device = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_create_info = { let v = DeviceCreateInfo::random(rng); rng.alloc(v) };
+        let p_device = { let v = rng.random(); rng.alloc(v) };
         Self { physical_device, p_create_info, p_device }
     }
 }
 
 impl<'a> Random<'a> for CreateDeviceReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateDeviceArgs::random(g);
-        Self { ret: g.random(), p_device: args.p_device }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateDeviceArgs::random(rng);
+        Self { ret: rng.random(), p_device: args.p_device }
     }
 }
 
 impl<'a> Random<'a> for DestroyDeviceArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
         Self { device }
     }
 }
 
 impl<'a> Random<'a> for DestroyDeviceReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyDeviceArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyDeviceArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for EnumerateInstanceExtensionPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_property_count = g.len();
-        let p_layer_name = g.maybe_str();
-        let p_property_count = { let v = n_p_property_count as _; g.alloc(v) };
-        let p_properties = g.array(n_p_property_count, true, |g| ExtensionProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let p_layer_name = rng.maybe_str();
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| ExtensionProperties::random(rng));
         Self { p_layer_name, p_property_count, p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateInstanceExtensionPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumerateInstanceExtensionPropertiesArgs::random(g);
-        Self { ret: g.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumerateInstanceExtensionPropertiesArgs::random(rng);
+        Self { ret: rng.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateDeviceExtensionPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_property_count = g.len();
-        let physical_device = g.random();
-        let p_layer_name = g.maybe_str();
-        let p_property_count = { let v = n_p_property_count as _; g.alloc(v) };
-        let p_properties = g.array(n_p_property_count, true, |g| ExtensionProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let physical_device = rng.random();
+        let p_layer_name = rng.maybe_str();
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| ExtensionProperties::random(rng));
         Self { physical_device, p_layer_name, p_property_count, p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateDeviceExtensionPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumerateDeviceExtensionPropertiesArgs::random(g);
-        Self { ret: g.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumerateDeviceExtensionPropertiesArgs::random(rng);
+        Self { ret: rng.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateInstanceLayerPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_property_count = g.len();
-        let p_property_count = { let v = n_p_property_count as _; g.alloc(v) };
-        let p_properties = g.array(n_p_property_count, true, |g| LayerProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| LayerProperties::random(rng));
         Self { p_property_count, p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateInstanceLayerPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumerateInstanceLayerPropertiesArgs::random(g);
-        Self { ret: g.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumerateInstanceLayerPropertiesArgs::random(rng);
+        Self { ret: rng.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateDeviceLayerPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_property_count = g.len();
-        let physical_device = g.random();
-        let p_property_count = { let v = n_p_property_count as _; g.alloc(v) };
-        let p_properties = g.array(n_p_property_count, true, |g| LayerProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let physical_device = rng.random();
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| LayerProperties::random(rng));
         Self { physical_device, p_property_count, p_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumerateDeviceLayerPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumerateDeviceLayerPropertiesArgs::random(g);
-        Self { ret: g.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumerateDeviceLayerPropertiesArgs::random(rng);
+        Self { ret: rng.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceQueueArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let queue_family_index = g.random();
-        let queue_index = g.random();
-        let p_queue = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let queue_family_index = rng.random();
+        let queue_index = rng.random();
+        let p_queue = { let v = rng.random(); rng.alloc(v) };
         Self { device, queue_family_index, queue_index, p_queue }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceQueueReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceQueueArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceQueueArgs::random(rng);
         Self { p_queue: args.p_queue }
     }
 }
 
 impl<'a> Random<'a> for QueueSubmitArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_submit_count = g.len();
-        let queue = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_submit_count = rng.len();
+        let queue = rng.random();
         let submit_count = n_submit_count as u32;
-        let p_submits = g.array(n_submit_count, false, |g| SubmitInfo::random(g));
-        let fence = g.random();
+        let p_submits = rng.array(n_submit_count, false, |rng| SubmitInfo::random(rng));
+        let fence = rng.random();
         Self { queue, submit_count, p_submits, fence }
     }
 }
 
 impl<'a> Random<'a> for QueueSubmitReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = QueueSubmitArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = QueueSubmitArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for QueueWaitIdleArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let queue = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let queue = rng.random();
         Self { queue }
     }
 }
 
 impl<'a> Random<'a> for QueueWaitIdleReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = QueueWaitIdleArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = QueueWaitIdleArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for DeviceWaitIdleArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
         Self { device }
     }
 }
 
 impl<'a> Random<'a> for DeviceWaitIdleReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DeviceWaitIdleArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DeviceWaitIdleArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for AllocateMemoryArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_allocate_info = { let v = MemoryAllocateInfo::random(g); g.alloc(v) };
-        let p_memory = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_allocate_info = { let v = MemoryAllocateInfo::random(rng); rng.alloc(v) };
+        let p_memory = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_allocate_info, p_memory }
     }
 }
 
 impl<'a> Random<'a> for AllocateMemoryReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = AllocateMemoryArgs::random(g);
-        Self { ret: g.random(), p_memory: args.p_memory }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = AllocateMemoryArgs::random(rng);
+        Self { ret: rng.random(), p_memory: args.p_memory }
     }
 }
 
 impl<'a> Random<'a> for FreeMemoryArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let memory = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let memory = rng.random();
         Self { device, memory }
     }
 }
 
 impl<'a> Random<'a> for FreeMemoryReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = FreeMemoryArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = FreeMemoryArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for UnmapMemoryArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let memory = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let memory = rng.random();
         Self { device, memory }
     }
 }
 
 impl<'a> Random<'a> for UnmapMemoryReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = UnmapMemoryArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = UnmapMemoryArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for FlushMappedMemoryRangesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_memory_range_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_memory_range_count = rng.len();
+        let device = rng.random();
         let memory_range_count = n_memory_range_count as u32;
-        let p_memory_ranges = g.array(n_memory_range_count, false, |g| MappedMemoryRange::random(g));
+        let p_memory_ranges = rng.array(n_memory_range_count, false, |rng| MappedMemoryRange::random(rng));
         Self { device, memory_range_count, p_memory_ranges }
     }
 }
 
 impl<'a> Random<'a> for FlushMappedMemoryRangesReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = FlushMappedMemoryRangesArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = FlushMappedMemoryRangesArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for InvalidateMappedMemoryRangesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_memory_range_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_memory_range_count = rng.len();
+        let device = rng.random();
         let memory_range_count = n_memory_range_count as u32;
-        let p_memory_ranges = g.array(n_memory_range_count, false, |g| MappedMemoryRange::random(g));
+        let p_memory_ranges = rng.array(n_memory_range_count, false, |rng| MappedMemoryRange::random(rng));
         Self { device, memory_range_count, p_memory_ranges }
     }
 }
 
 impl<'a> Random<'a> for InvalidateMappedMemoryRangesReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = InvalidateMappedMemoryRangesArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = InvalidateMappedMemoryRangesArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceMemoryCommitmentArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let memory = g.random();
-        let p_committed_memory_in_bytes = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let memory = rng.random();
+        let p_committed_memory_in_bytes = { let v = rng.random(); rng.alloc(v) };
         Self { device, memory, p_committed_memory_in_bytes }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceMemoryCommitmentReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceMemoryCommitmentArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceMemoryCommitmentArgs::random(rng);
         Self { p_committed_memory_in_bytes: args.p_committed_memory_in_bytes }
     }
 }
 
 impl<'a> Random<'a> for BindBufferMemoryArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let buffer = g.random();
-        let memory = g.random();
-        let memory_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let buffer = rng.random();
+        let memory = rng.random();
+        let memory_offset = rng.random();
         Self { device, buffer, memory, memory_offset }
     }
 }
 
 impl<'a> Random<'a> for BindBufferMemoryReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = BindBufferMemoryArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = BindBufferMemoryArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for BindImageMemoryArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image = g.random();
-        let memory = g.random();
-        let memory_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image = rng.random();
+        let memory = rng.random();
+        let memory_offset = rng.random();
         Self { device, image, memory, memory_offset }
     }
 }
 
 impl<'a> Random<'a> for BindImageMemoryReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = BindImageMemoryArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = BindImageMemoryArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetBufferMemoryRequirementsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let buffer = g.random();
-        let p_memory_requirements = { let v = MemoryRequirements::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let buffer = rng.random();
+        let p_memory_requirements = { let v = MemoryRequirements::random(rng); rng.alloc(v) };
         Self { device, buffer, p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetBufferMemoryRequirementsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetBufferMemoryRequirementsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetBufferMemoryRequirementsArgs::random(rng);
         Self { p_memory_requirements: args.p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageMemoryRequirementsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image = g.random();
-        let p_memory_requirements = { let v = MemoryRequirements::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image = rng.random();
+        let p_memory_requirements = { let v = MemoryRequirements::random(rng); rng.alloc(v) };
         Self { device, image, p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageMemoryRequirementsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageMemoryRequirementsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageMemoryRequirementsArgs::random(rng);
         Self { p_memory_requirements: args.p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageSparseMemoryRequirementsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_sparse_memory_requirement_count = g.len();
-        let device = g.random();
-        let image = g.random();
-        let p_sparse_memory_requirement_count = { let v = n_p_sparse_memory_requirement_count as _; g.alloc(v) };
-        let p_sparse_memory_requirements = g.array(n_p_sparse_memory_requirement_count, true, |g| SparseImageMemoryRequirements::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_sparse_memory_requirement_count = rng.len();
+        let device = rng.random();
+        let image = rng.random();
+        let p_sparse_memory_requirement_count = { let v = n_p_sparse_memory_requirement_count as _; rng.alloc(v) };
+        let p_sparse_memory_requirements = rng.array(n_p_sparse_memory_requirement_count, true, |rng| SparseImageMemoryRequirements::random(rng));
         Self { device, image, p_sparse_memory_requirement_count, p_sparse_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageSparseMemoryRequirementsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageSparseMemoryRequirementsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageSparseMemoryRequirementsArgs::random(rng);
         Self { p_sparse_memory_requirement_count: args.p_sparse_memory_requirement_count, p_sparse_memory_requirements: args.p_sparse_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceSparseImageFormatPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_property_count = g.len();
-        let physical_device = g.random();
-        let format = g.random();
-        let ty = g.random();
-        let samples = g.random();
-        let usage = g.random();
-        let tiling = g.random();
-        let p_property_count = { let v = n_p_property_count as _; g.alloc(v) };
-        let p_properties = g.array(n_p_property_count, true, |g| SparseImageFormatProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let physical_device = rng.random();
+        let format = rng.random();
+        let ty = rng.random();
+        let samples = rng.random();
+        let usage = rng.random();
+        let tiling = rng.random();
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| SparseImageFormatProperties::random(rng));
         Self { physical_device, format, ty, samples, usage, tiling, p_property_count, p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceSparseImageFormatPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceSparseImageFormatPropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceSparseImageFormatPropertiesArgs::random(rng);
         Self { p_property_count: args.p_property_count, p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for QueueBindSparseArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_bind_info_count = g.len();
-        let queue = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_bind_info_count = rng.len();
+        let queue = rng.random();
         let bind_info_count = n_bind_info_count as u32;
-        let p_bind_info = g.array(n_bind_info_count, false, |g| BindSparseInfo::random(g));
-        let fence = g.random();
+        let p_bind_info = rng.array(n_bind_info_count, false, |rng| BindSparseInfo::random(rng));
+        let fence = rng.random();
         Self { queue, bind_info_count, p_bind_info, fence }
     }
 }
 
 impl<'a> Random<'a> for QueueBindSparseReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = QueueBindSparseArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = QueueBindSparseArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for CreateFenceArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = FenceCreateInfo::random(g); g.alloc(v) };
-        let p_fence = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = FenceCreateInfo::random(rng); rng.alloc(v) };
+        let p_fence = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_fence }
     }
 }
 
 impl<'a> Random<'a> for CreateFenceReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateFenceArgs::random(g);
-        Self { ret: g.random(), p_fence: args.p_fence }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateFenceArgs::random(rng);
+        Self { ret: rng.random(), p_fence: args.p_fence }
     }
 }
 
 impl<'a> Random<'a> for DestroyFenceArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let fence = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let fence = rng.random();
         Self { device, fence }
     }
 }
 
 impl<'a> Random<'a> for DestroyFenceReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyFenceArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyFenceArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ResetFencesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_fence_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_fence_count = rng.len();
+        let device = rng.random();
         let fence_count = n_fence_count as u32;
-        let p_fences = g.array(n_fence_count, false, |g| g.random());
+        let p_fences = rng.array(n_fence_count, false, |rng| rng.random());
         Self { device, fence_count, p_fences }
     }
 }
 
 impl<'a> Random<'a> for ResetFencesReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetFencesArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetFencesArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetFenceStatusArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let fence = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let fence = rng.random();
         Self { device, fence }
     }
 }
 
 impl<'a> Random<'a> for GetFenceStatusReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetFenceStatusArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetFenceStatusArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for WaitForFencesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_fence_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_fence_count = rng.len();
+        let device = rng.random();
         let fence_count = n_fence_count as u32;
-        let p_fences = g.array(n_fence_count, false, |g| g.random());
-        let wait_all = g.random();
-        let timeout = g.random();
+        let p_fences = rng.array(n_fence_count, false, |rng| rng.random());
+        let wait_all = rng.random();
+        let timeout = rng.random();
         Self { device, fence_count, p_fences, wait_all, timeout }
     }
 }
 
 impl<'a> Random<'a> for WaitForFencesReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = WaitForFencesArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WaitForFencesArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for CreateSemaphoreArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = SemaphoreCreateInfo::random(g); g.alloc(v) };
-        let p_semaphore = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = SemaphoreCreateInfo::random(rng); rng.alloc(v) };
+        let p_semaphore = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_semaphore }
     }
 }
 
 impl<'a> Random<'a> for CreateSemaphoreReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateSemaphoreArgs::random(g);
-        Self { ret: g.random(), p_semaphore: args.p_semaphore }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateSemaphoreArgs::random(rng);
+        Self { ret: rng.random(), p_semaphore: args.p_semaphore }
     }
 }
 
 impl<'a> Random<'a> for DestroySemaphoreArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let semaphore = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let semaphore = rng.random();
         Self { device, semaphore }
     }
 }
 
 impl<'a> Random<'a> for DestroySemaphoreReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroySemaphoreArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroySemaphoreArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateEventArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = EventCreateInfo::random(g); g.alloc(v) };
-        let p_event = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = EventCreateInfo::random(rng); rng.alloc(v) };
+        let p_event = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_event }
     }
 }
 
 impl<'a> Random<'a> for CreateEventReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateEventArgs::random(g);
-        Self { ret: g.random(), p_event: args.p_event }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateEventArgs::random(rng);
+        Self { ret: rng.random(), p_event: args.p_event }
     }
 }
 
 impl<'a> Random<'a> for DestroyEventArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let event = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let event = rng.random();
         Self { device, event }
     }
 }
 
 impl<'a> Random<'a> for DestroyEventReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyEventArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyEventArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetEventStatusArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let event = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let event = rng.random();
         Self { device, event }
     }
 }
 
 impl<'a> Random<'a> for GetEventStatusReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetEventStatusArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetEventStatusArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for SetEventArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let event = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let event = rng.random();
         Self { device, event }
     }
 }
 
 impl<'a> Random<'a> for SetEventReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = SetEventArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = SetEventArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for ResetEventArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let event = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let event = rng.random();
         Self { device, event }
     }
 }
 
 impl<'a> Random<'a> for ResetEventReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetEventArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetEventArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for CreateQueryPoolArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = QueryPoolCreateInfo::random(g); g.alloc(v) };
-        let p_query_pool = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = QueryPoolCreateInfo::random(rng); rng.alloc(v) };
+        let p_query_pool = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_query_pool }
     }
 }
 
 impl<'a> Random<'a> for CreateQueryPoolReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateQueryPoolArgs::random(g);
-        Self { ret: g.random(), p_query_pool: args.p_query_pool }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateQueryPoolArgs::random(rng);
+        Self { ret: rng.random(), p_query_pool: args.p_query_pool }
     }
 }
 
 impl<'a> Random<'a> for DestroyQueryPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let query_pool = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let query_pool = rng.random();
         Self { device, query_pool }
     }
 }
 
 impl<'a> Random<'a> for DestroyQueryPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyQueryPoolArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyQueryPoolArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetQueryPoolResultsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_data_size = g.len();
-        let device = g.random();
-        let query_pool = g.random();
-        let first_query = g.random();
-        let query_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let query_pool = rng.random();
+        let first_query = rng.random();
+        let query_count = rng.random();
         let data_size = n_data_size as u64;
-        let p_data = g.array(n_data_size, false, |g| g.random());
-        let stride = g.random();
-        let flags = g.random();
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        let stride = rng.random();
+        let flags = rng.random();
         Self { device, query_pool, first_query, query_count, data_size, p_data, stride, flags }
     }
 }
 
 impl<'a> Random<'a> for GetQueryPoolResultsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetQueryPoolResultsArgs::random(g);
-        Self { ret: g.random(), p_data: args.p_data }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetQueryPoolResultsArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
     }
 }
 
 impl<'a> Random<'a> for CreateBufferArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = BufferCreateInfo::random(g); g.alloc(v) };
-        let p_buffer = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = BufferCreateInfo::random(rng); rng.alloc(v) };
+        let p_buffer = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_buffer }
     }
 }
 
 impl<'a> Random<'a> for CreateBufferReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateBufferArgs::random(g);
-        Self { ret: g.random(), p_buffer: args.p_buffer }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateBufferArgs::random(rng);
+        Self { ret: rng.random(), p_buffer: args.p_buffer }
     }
 }
 
 impl<'a> Random<'a> for DestroyBufferArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let buffer = rng.random();
         Self { device, buffer }
     }
 }
 
 impl<'a> Random<'a> for DestroyBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyBufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyBufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateBufferViewArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = BufferViewCreateInfo::random(g); g.alloc(v) };
-        let p_view = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = BufferViewCreateInfo::random(rng); rng.alloc(v) };
+        let p_view = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_view }
     }
 }
 
 impl<'a> Random<'a> for CreateBufferViewReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateBufferViewArgs::random(g);
-        Self { ret: g.random(), p_view: args.p_view }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateBufferViewArgs::random(rng);
+        Self { ret: rng.random(), p_view: args.p_view }
     }
 }
 
 impl<'a> Random<'a> for DestroyBufferViewArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let buffer_view = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let buffer_view = rng.random();
         Self { device, buffer_view }
     }
 }
 
 impl<'a> Random<'a> for DestroyBufferViewReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyBufferViewArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyBufferViewArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = ImageCreateInfo::random(g); g.alloc(v) };
-        let p_image = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = ImageCreateInfo::random(rng); rng.alloc(v) };
+        let p_image = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_image }
     }
 }
 
 impl<'a> Random<'a> for CreateImageReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateImageArgs::random(g);
-        Self { ret: g.random(), p_image: args.p_image }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateImageArgs::random(rng);
+        Self { ret: rng.random(), p_image: args.p_image }
     }
 }
 
 impl<'a> Random<'a> for DestroyImageArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image = rng.random();
         Self { device, image }
     }
 }
 
 impl<'a> Random<'a> for DestroyImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetImageSubresourceLayoutArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image = g.random();
-        let p_subresource = { let v = ImageSubresource::random(g); g.alloc(v) };
-        let p_layout = { let v = SubresourceLayout::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image = rng.random();
+        let p_subresource = { let v = ImageSubresource::random(rng); rng.alloc(v) };
+        let p_layout = { let v = SubresourceLayout::random(rng); rng.alloc(v) };
         Self { device, image, p_subresource, p_layout }
     }
 }
 
 impl<'a> Random<'a> for GetImageSubresourceLayoutReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageSubresourceLayoutArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageSubresourceLayoutArgs::random(rng);
         Self { p_layout: args.p_layout }
     }
 }
 
 impl<'a> Random<'a> for CreateImageViewArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = ImageViewCreateInfo::random(g); g.alloc(v) };
-        let p_view = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = ImageViewCreateInfo::random(rng); rng.alloc(v) };
+        let p_view = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_view }
     }
 }
 
 impl<'a> Random<'a> for CreateImageViewReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateImageViewArgs::random(g);
-        Self { ret: g.random(), p_view: args.p_view }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateImageViewArgs::random(rng);
+        Self { ret: rng.random(), p_view: args.p_view }
     }
 }
 
 impl<'a> Random<'a> for DestroyImageViewArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image_view = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image_view = rng.random();
         Self { device, image_view }
     }
 }
 
 impl<'a> Random<'a> for DestroyImageViewReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyImageViewArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyImageViewArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateShaderModuleArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = ShaderModuleCreateInfo::random(g); g.alloc(v) };
-        let p_shader_module = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = ShaderModuleCreateInfo::random(rng); rng.alloc(v) };
+        let p_shader_module = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_shader_module }
     }
 }
 
 impl<'a> Random<'a> for CreateShaderModuleReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateShaderModuleArgs::random(g);
-        Self { ret: g.random(), p_shader_module: args.p_shader_module }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateShaderModuleArgs::random(rng);
+        Self { ret: rng.random(), p_shader_module: args.p_shader_module }
     }
 }
 
 impl<'a> Random<'a> for DestroyShaderModuleArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let shader_module = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let shader_module = rng.random();
         Self { device, shader_module }
     }
 }
 
 impl<'a> Random<'a> for DestroyShaderModuleReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyShaderModuleArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyShaderModuleArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreatePipelineCacheArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = PipelineCacheCreateInfo::random(g); g.alloc(v) };
-        let p_pipeline_cache = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = PipelineCacheCreateInfo::random(rng); rng.alloc(v) };
+        let p_pipeline_cache = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_pipeline_cache }
     }
 }
 
 impl<'a> Random<'a> for CreatePipelineCacheReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreatePipelineCacheArgs::random(g);
-        Self { ret: g.random(), p_pipeline_cache: args.p_pipeline_cache }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreatePipelineCacheArgs::random(rng);
+        Self { ret: rng.random(), p_pipeline_cache: args.p_pipeline_cache }
     }
 }
 
 impl<'a> Random<'a> for DestroyPipelineCacheArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let pipeline_cache = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let pipeline_cache = rng.random();
         Self { device, pipeline_cache }
     }
 }
 
 impl<'a> Random<'a> for DestroyPipelineCacheReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyPipelineCacheArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyPipelineCacheArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetPipelineCacheDataArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_data_size = g.len();
-        let device = g.random();
-        let pipeline_cache = g.random();
-        let p_data_size = { let v = n_p_data_size as _; g.alloc(v) };
-        let p_data = g.array(n_p_data_size, true, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_data_size = rng.len();
+        let device = rng.random();
+        let pipeline_cache = rng.random();
+        let p_data_size = { let v = n_p_data_size as _; rng.alloc(v) };
+        let p_data = rng.array(n_p_data_size, true, |rng| rng.random());
         Self { device, pipeline_cache, p_data_size, p_data }
     }
 }
 
 impl<'a> Random<'a> for GetPipelineCacheDataReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPipelineCacheDataArgs::random(g);
-        Self { ret: g.random(), p_data_size: args.p_data_size, p_data: args.p_data }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPipelineCacheDataArgs::random(rng);
+        Self { ret: rng.random(), p_data_size: args.p_data_size, p_data: args.p_data }
     }
 }
 
 impl<'a> Random<'a> for MergePipelineCachesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_src_cache_count = g.len();
-        let device = g.random();
-        let dst_cache = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_src_cache_count = rng.len();
+        let device = rng.random();
+        let dst_cache = rng.random();
         let src_cache_count = n_src_cache_count as u32;
-        let p_src_caches = g.array(n_src_cache_count, false, |g| g.random());
+        let p_src_caches = rng.array(n_src_cache_count, false, |rng| rng.random());
         Self { device, dst_cache, src_cache_count, p_src_caches }
     }
 }
 
 impl<'a> Random<'a> for MergePipelineCachesReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = MergePipelineCachesArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = MergePipelineCachesArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for CreateGraphicsPipelinesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_create_info_count = g.len();
-        let device = g.random();
-        let pipeline_cache = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_create_info_count = rng.len();
+        let device = rng.random();
+        let pipeline_cache = rng.random();
         let create_info_count = n_create_info_count as u32;
-        let p_create_infos = g.array(n_create_info_count, false, |g| GraphicsPipelineCreateInfo::random(g));
-        let p_pipelines = g.array(n_create_info_count, false, |g| g.random());
+        let p_create_infos = rng.array(n_create_info_count, false, |rng| GraphicsPipelineCreateInfo::random(rng));
+        let p_pipelines = rng.array(n_create_info_count, false, |rng| rng.random());
         Self { device, pipeline_cache, create_info_count, p_create_infos, p_pipelines }
     }
 }
 
 impl<'a> Random<'a> for CreateGraphicsPipelinesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateGraphicsPipelinesArgs::random(g);
-        Self { ret: g.random(), p_pipelines: args.p_pipelines }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateGraphicsPipelinesArgs::random(rng);
+        Self { ret: rng.random(), p_pipelines: args.p_pipelines }
     }
 }
 
 impl<'a> Random<'a> for CreateComputePipelinesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_create_info_count = g.len();
-        let device = g.random();
-        let pipeline_cache = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_create_info_count = rng.len();
+        let device = rng.random();
+        let pipeline_cache = rng.random();
         let create_info_count = n_create_info_count as u32;
-        let p_create_infos = g.array(n_create_info_count, false, |g| ComputePipelineCreateInfo::random(g));
-        let p_pipelines = g.array(n_create_info_count, false, |g| g.random());
+        let p_create_infos = rng.array(n_create_info_count, false, |rng| ComputePipelineCreateInfo::random(rng));
+        let p_pipelines = rng.array(n_create_info_count, false, |rng| rng.random());
         Self { device, pipeline_cache, create_info_count, p_create_infos, p_pipelines }
     }
 }
 
 impl<'a> Random<'a> for CreateComputePipelinesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateComputePipelinesArgs::random(g);
-        Self { ret: g.random(), p_pipelines: args.p_pipelines }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateComputePipelinesArgs::random(rng);
+        Self { ret: rng.random(), p_pipelines: args.p_pipelines }
     }
 }
 
 impl<'a> Random<'a> for DestroyPipelineArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let pipeline = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let pipeline = rng.random();
         Self { device, pipeline }
     }
 }
 
 impl<'a> Random<'a> for DestroyPipelineReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyPipelineArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyPipelineArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreatePipelineLayoutArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = PipelineLayoutCreateInfo::random(g); g.alloc(v) };
-        let p_pipeline_layout = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = PipelineLayoutCreateInfo::random(rng); rng.alloc(v) };
+        let p_pipeline_layout = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_pipeline_layout }
     }
 }
 
 impl<'a> Random<'a> for CreatePipelineLayoutReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreatePipelineLayoutArgs::random(g);
-        Self { ret: g.random(), p_pipeline_layout: args.p_pipeline_layout }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreatePipelineLayoutArgs::random(rng);
+        Self { ret: rng.random(), p_pipeline_layout: args.p_pipeline_layout }
     }
 }
 
 impl<'a> Random<'a> for DestroyPipelineLayoutArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let pipeline_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let pipeline_layout = rng.random();
         Self { device, pipeline_layout }
     }
 }
 
 impl<'a> Random<'a> for DestroyPipelineLayoutReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyPipelineLayoutArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyPipelineLayoutArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateSamplerArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = SamplerCreateInfo::random(g); g.alloc(v) };
-        let p_sampler = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = SamplerCreateInfo::random(rng); rng.alloc(v) };
+        let p_sampler = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_sampler }
     }
 }
 
 impl<'a> Random<'a> for CreateSamplerReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateSamplerArgs::random(g);
-        Self { ret: g.random(), p_sampler: args.p_sampler }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateSamplerArgs::random(rng);
+        Self { ret: rng.random(), p_sampler: args.p_sampler }
     }
 }
 
 impl<'a> Random<'a> for DestroySamplerArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let sampler = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let sampler = rng.random();
         Self { device, sampler }
     }
 }
 
 impl<'a> Random<'a> for DestroySamplerReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroySamplerArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroySamplerArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateDescriptorSetLayoutArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = DescriptorSetLayoutCreateInfo::random(g); g.alloc(v) };
-        let p_set_layout = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = DescriptorSetLayoutCreateInfo::random(rng); rng.alloc(v) };
+        let p_set_layout = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_set_layout }
     }
 }
 
 impl<'a> Random<'a> for CreateDescriptorSetLayoutReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateDescriptorSetLayoutArgs::random(g);
-        Self { ret: g.random(), p_set_layout: args.p_set_layout }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateDescriptorSetLayoutArgs::random(rng);
+        Self { ret: rng.random(), p_set_layout: args.p_set_layout }
     }
 }
 
 impl<'a> Random<'a> for DestroyDescriptorSetLayoutArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let descriptor_set_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let descriptor_set_layout = rng.random();
         Self { device, descriptor_set_layout }
     }
 }
 
 impl<'a> Random<'a> for DestroyDescriptorSetLayoutReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyDescriptorSetLayoutArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyDescriptorSetLayoutArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateDescriptorPoolArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = DescriptorPoolCreateInfo::random(g); g.alloc(v) };
-        let p_descriptor_pool = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = DescriptorPoolCreateInfo::random(rng); rng.alloc(v) };
+        let p_descriptor_pool = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_descriptor_pool }
     }
 }
 
 impl<'a> Random<'a> for CreateDescriptorPoolReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateDescriptorPoolArgs::random(g);
-        Self { ret: g.random(), p_descriptor_pool: args.p_descriptor_pool }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateDescriptorPoolArgs::random(rng);
+        Self { ret: rng.random(), p_descriptor_pool: args.p_descriptor_pool }
     }
 }
 
 impl<'a> Random<'a> for DestroyDescriptorPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let descriptor_pool = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let descriptor_pool = rng.random();
         Self { device, descriptor_pool }
     }
 }
 
 impl<'a> Random<'a> for DestroyDescriptorPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyDescriptorPoolArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyDescriptorPoolArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ResetDescriptorPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let descriptor_pool = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let descriptor_pool = rng.random();
+        let flags = rng.random();
         Self { device, descriptor_pool, flags }
     }
 }
 
 impl<'a> Random<'a> for ResetDescriptorPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetDescriptorPoolArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetDescriptorPoolArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for AllocateDescriptorSetsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_allocate_info = { let v = DescriptorSetAllocateInfo::random(g); g.alloc(v) };
-        let p_descriptor_sets = g.array((p_allocate_info.descriptor_set_count.as_len() as usize), false, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_allocate_info = { let v = DescriptorSetAllocateInfo::random(rng); rng.alloc(v) };
+        let p_descriptor_sets = rng.array((p_allocate_info.descriptor_set_count.as_len() as usize), false, |rng| rng.random());
         Self { device, p_allocate_info, p_descriptor_sets }
     }
 }
 
 impl<'a> Random<'a> for AllocateDescriptorSetsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = AllocateDescriptorSetsArgs::random(g);
-        Self { ret: g.random(), p_descriptor_sets: args.p_descriptor_sets }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = AllocateDescriptorSetsArgs::random(rng);
+        Self { ret: rng.random(), p_descriptor_sets: args.p_descriptor_sets }
     }
 }
 
 impl<'a> Random<'a> for FreeDescriptorSetsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_descriptor_set_count = g.len();
-        let device = g.random();
-        let descriptor_pool = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_descriptor_set_count = rng.len();
+        let device = rng.random();
+        let descriptor_pool = rng.random();
         let descriptor_set_count = n_descriptor_set_count as u32;
-        let p_descriptor_sets = g.array(n_descriptor_set_count, true, |g| g.random());
+        let p_descriptor_sets = rng.array(n_descriptor_set_count, true, |rng| rng.random());
         Self { device, descriptor_pool, descriptor_set_count, p_descriptor_sets }
     }
 }
 
 impl<'a> Random<'a> for FreeDescriptorSetsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = FreeDescriptorSetsArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = FreeDescriptorSetsArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for UpdateDescriptorSetsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_descriptor_write_count = g.len();
-        let n_descriptor_copy_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_descriptor_write_count = rng.len();
+        let n_descriptor_copy_count = rng.len();
+        let device = rng.random();
         let descriptor_write_count = n_descriptor_write_count as u32;
-        let p_descriptor_writes = g.array(n_descriptor_write_count, false, |g| WriteDescriptorSet::random(g));
+        let p_descriptor_writes = rng.array(n_descriptor_write_count, false, |rng| WriteDescriptorSet::random(rng));
         let descriptor_copy_count = n_descriptor_copy_count as u32;
-        let p_descriptor_copies = g.array(n_descriptor_copy_count, false, |g| CopyDescriptorSet::random(g));
+        let p_descriptor_copies = rng.array(n_descriptor_copy_count, false, |rng| CopyDescriptorSet::random(rng));
         Self { device, descriptor_write_count, p_descriptor_writes, descriptor_copy_count, p_descriptor_copies }
     }
 }
 
 impl<'a> Random<'a> for UpdateDescriptorSetsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = UpdateDescriptorSetsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = UpdateDescriptorSetsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateFramebufferArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = FramebufferCreateInfo::random(g); g.alloc(v) };
-        let p_framebuffer = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = FramebufferCreateInfo::random(rng); rng.alloc(v) };
+        let p_framebuffer = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_framebuffer }
     }
 }
 
 impl<'a> Random<'a> for CreateFramebufferReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateFramebufferArgs::random(g);
-        Self { ret: g.random(), p_framebuffer: args.p_framebuffer }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateFramebufferArgs::random(rng);
+        Self { ret: rng.random(), p_framebuffer: args.p_framebuffer }
     }
 }
 
 impl<'a> Random<'a> for DestroyFramebufferArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let framebuffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let framebuffer = rng.random();
         Self { device, framebuffer }
     }
 }
 
 impl<'a> Random<'a> for DestroyFramebufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyFramebufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyFramebufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateRenderPassArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = RenderPassCreateInfo::random(g); g.alloc(v) };
-        let p_render_pass = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = RenderPassCreateInfo::random(rng); rng.alloc(v) };
+        let p_render_pass = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_render_pass }
     }
 }
 
 impl<'a> Random<'a> for CreateRenderPassReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateRenderPassArgs::random(g);
-        Self { ret: g.random(), p_render_pass: args.p_render_pass }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateRenderPassArgs::random(rng);
+        Self { ret: rng.random(), p_render_pass: args.p_render_pass }
     }
 }
 
 impl<'a> Random<'a> for DestroyRenderPassArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let render_pass = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let render_pass = rng.random();
         Self { device, render_pass }
     }
 }
 
 impl<'a> Random<'a> for DestroyRenderPassReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyRenderPassArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyRenderPassArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetRenderAreaGranularityArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let render_pass = g.random();
-        let p_granularity = { let v = Extent2D::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let render_pass = rng.random();
+        let p_granularity = { let v = Extent2D::random(rng); rng.alloc(v) };
         Self { device, render_pass, p_granularity }
     }
 }
 
 impl<'a> Random<'a> for GetRenderAreaGranularityReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetRenderAreaGranularityArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetRenderAreaGranularityArgs::random(rng);
         Self { p_granularity: args.p_granularity }
     }
 }
 
 impl<'a> Random<'a> for CreateCommandPoolArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = CommandPoolCreateInfo::random(g); g.alloc(v) };
-        let p_command_pool = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = CommandPoolCreateInfo::random(rng); rng.alloc(v) };
+        let p_command_pool = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_command_pool }
     }
 }
 
 impl<'a> Random<'a> for CreateCommandPoolReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateCommandPoolArgs::random(g);
-        Self { ret: g.random(), p_command_pool: args.p_command_pool }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateCommandPoolArgs::random(rng);
+        Self { ret: rng.random(), p_command_pool: args.p_command_pool }
     }
 }
 
 impl<'a> Random<'a> for DestroyCommandPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let command_pool = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let command_pool = rng.random();
         Self { device, command_pool }
     }
 }
 
 impl<'a> Random<'a> for DestroyCommandPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyCommandPoolArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyCommandPoolArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ResetCommandPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let command_pool = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let command_pool = rng.random();
+        let flags = rng.random();
         Self { device, command_pool, flags }
     }
 }
 
 impl<'a> Random<'a> for ResetCommandPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetCommandPoolArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetCommandPoolArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for AllocateCommandBuffersArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_allocate_info = { let v = CommandBufferAllocateInfo::random(g); g.alloc(v) };
-        let p_command_buffers = g.array((p_allocate_info.command_buffer_count.as_len() as usize), false, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_allocate_info = { let v = CommandBufferAllocateInfo::random(rng); rng.alloc(v) };
+        let p_command_buffers = rng.array((p_allocate_info.command_buffer_count.as_len() as usize), false, |rng| rng.random());
         Self { device, p_allocate_info, p_command_buffers }
     }
 }
 
 impl<'a> Random<'a> for AllocateCommandBuffersReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = AllocateCommandBuffersArgs::random(g);
-        Self { ret: g.random(), p_command_buffers: args.p_command_buffers }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = AllocateCommandBuffersArgs::random(rng);
+        Self { ret: rng.random(), p_command_buffers: args.p_command_buffers }
     }
 }
 
 impl<'a> Random<'a> for FreeCommandBuffersArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_command_buffer_count = g.len();
-        let device = g.random();
-        let command_pool = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_command_buffer_count = rng.len();
+        let device = rng.random();
+        let command_pool = rng.random();
         let command_buffer_count = n_command_buffer_count as u32;
-        let p_command_buffers = g.array(n_command_buffer_count, true, |g| g.random());
+        let p_command_buffers = rng.array(n_command_buffer_count, true, |rng| rng.random());
         Self { device, command_pool, command_buffer_count, p_command_buffers }
     }
 }
 
 impl<'a> Random<'a> for FreeCommandBuffersReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = FreeCommandBuffersArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = FreeCommandBuffersArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for BeginCommandBufferArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_begin_info = { let v = CommandBufferBeginInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_begin_info = { let v = CommandBufferBeginInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, p_begin_info }
     }
 }
 
 impl<'a> Random<'a> for BeginCommandBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = BeginCommandBufferArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = BeginCommandBufferArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for EndCommandBufferArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
         Self { command_buffer }
     }
 }
 
 impl<'a> Random<'a> for EndCommandBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EndCommandBufferArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EndCommandBufferArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for ResetCommandBufferArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let flags = rng.random();
         Self { command_buffer, flags }
     }
 }
 
 impl<'a> Random<'a> for ResetCommandBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetCommandBufferArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetCommandBufferArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for CmdBindPipelineArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let pipeline_bind_point = g.random();
-        let pipeline = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let pipeline_bind_point = rng.random();
+        let pipeline = rng.random();
         Self { command_buffer, pipeline_bind_point, pipeline }
     }
 }
 
 impl<'a> Random<'a> for CmdBindPipelineReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindPipelineArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindPipelineArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetViewportArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_viewport_count = g.len();
-        let command_buffer = g.random();
-        let first_viewport = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_viewport_count = rng.len();
+        let command_buffer = rng.random();
+        let first_viewport = rng.random();
         let viewport_count = n_viewport_count as u32;
-        let p_viewports = g.array(n_viewport_count, false, |g| Viewport::random(g));
+        let p_viewports = rng.array(n_viewport_count, false, |rng| Viewport::random(rng));
         Self { command_buffer, first_viewport, viewport_count, p_viewports }
     }
 }
 
 impl<'a> Random<'a> for CmdSetViewportReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetViewportArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetViewportArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetScissorArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_scissor_count = g.len();
-        let command_buffer = g.random();
-        let first_scissor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_scissor_count = rng.len();
+        let command_buffer = rng.random();
+        let first_scissor = rng.random();
         let scissor_count = n_scissor_count as u32;
-        let p_scissors = g.array(n_scissor_count, false, |g| Rect2D::random(g));
+        let p_scissors = rng.array(n_scissor_count, false, |rng| Rect2D::random(rng));
         Self { command_buffer, first_scissor, scissor_count, p_scissors }
     }
 }
 
 impl<'a> Random<'a> for CmdSetScissorReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetScissorArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetScissorArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineWidthArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let line_width = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let line_width = rng.random();
         Self { command_buffer, line_width }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineWidthReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetLineWidthArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetLineWidthArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBiasArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_bias_constant_factor = g.random();
-        let depth_bias_clamp = g.random();
-        let depth_bias_slope_factor = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_bias_constant_factor = rng.random();
+        let depth_bias_clamp = rng.random();
+        let depth_bias_slope_factor = rng.random();
         Self { command_buffer, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBiasReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthBiasArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthBiasArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetBlendConstantsArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let blend_constants = core::array::from_fn(|_| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let blend_constants = core::array::from_fn(|_| rng.random());
         Self { command_buffer, blend_constants }
     }
 }
 
 impl<'a> Random<'a> for CmdSetBlendConstantsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetBlendConstantsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetBlendConstantsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBoundsArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let min_depth_bounds = g.random();
-        let max_depth_bounds = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let min_depth_bounds = rng.random();
+        let max_depth_bounds = rng.random();
         Self { command_buffer, min_depth_bounds, max_depth_bounds }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBoundsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthBoundsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthBoundsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilCompareMaskArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let face_mask = g.random();
-        let compare_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let face_mask = rng.random();
+        let compare_mask = rng.random();
         Self { command_buffer, face_mask, compare_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilCompareMaskReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetStencilCompareMaskArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetStencilCompareMaskArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilWriteMaskArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let face_mask = g.random();
-        let write_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let face_mask = rng.random();
+        let write_mask = rng.random();
         Self { command_buffer, face_mask, write_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilWriteMaskReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetStencilWriteMaskArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetStencilWriteMaskArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilReferenceArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let face_mask = g.random();
-        let reference = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let face_mask = rng.random();
+        let reference = rng.random();
         Self { command_buffer, face_mask, reference }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilReferenceReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetStencilReferenceArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetStencilReferenceArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBindDescriptorSetsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_descriptor_set_count = g.len();
-        let n_dynamic_offset_count = g.len();
-        let command_buffer = g.random();
-        let pipeline_bind_point = g.random();
-        let layout = g.random();
-        let first_set = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_descriptor_set_count = rng.len();
+        let n_dynamic_offset_count = rng.len();
+        let command_buffer = rng.random();
+        let pipeline_bind_point = rng.random();
+        let layout = rng.random();
+        let first_set = rng.random();
         let descriptor_set_count = n_descriptor_set_count as u32;
-        let p_descriptor_sets = g.array(n_descriptor_set_count, false, |g| g.random());
+        let p_descriptor_sets = rng.array(n_descriptor_set_count, false, |rng| rng.random());
         let dynamic_offset_count = n_dynamic_offset_count as u32;
-        let p_dynamic_offsets = g.array(n_dynamic_offset_count, false, |g| g.random());
+        let p_dynamic_offsets = rng.array(n_dynamic_offset_count, false, |rng| rng.random());
         Self { command_buffer, pipeline_bind_point, layout, first_set, descriptor_set_count, p_descriptor_sets, dynamic_offset_count, p_dynamic_offsets }
     }
 }
 
 impl<'a> Random<'a> for CmdBindDescriptorSetsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindDescriptorSetsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindDescriptorSetsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBindIndexBufferArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let index_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let index_type = rng.random();
         Self { command_buffer, buffer, offset, index_type }
     }
 }
 
 impl<'a> Random<'a> for CmdBindIndexBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindIndexBufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindIndexBufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBindVertexBuffersArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_binding_count = g.len();
-        let command_buffer = g.random();
-        let first_binding = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_binding_count = rng.len();
+        let command_buffer = rng.random();
+        let first_binding = rng.random();
         let binding_count = n_binding_count as u32;
-        let p_buffers = g.array(n_binding_count, false, |g| g.random());
-        let p_offsets = g.array(n_binding_count, false, |g| g.random());
+        let p_buffers = rng.array(n_binding_count, false, |rng| rng.random());
+        let p_offsets = rng.array(n_binding_count, false, |rng| rng.random());
         Self { command_buffer, first_binding, binding_count, p_buffers, p_offsets }
     }
 }
 
 impl<'a> Random<'a> for CmdBindVertexBuffersReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindVertexBuffersArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindVertexBuffersArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let vertex_count = g.random();
-        let instance_count = g.random();
-        let first_vertex = g.random();
-        let first_instance = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let vertex_count = rng.random();
+        let instance_count = rng.random();
+        let first_vertex = rng.random();
+        let first_instance = rng.random();
         Self { command_buffer, vertex_count, instance_count, first_vertex, first_instance }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndexedArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let index_count = g.random();
-        let instance_count = g.random();
-        let first_index = g.random();
-        let vertex_offset = g.random();
-        let first_instance = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let index_count = rng.random();
+        let instance_count = rng.random();
+        let first_index = rng.random();
+        let vertex_offset = rng.random();
+        let first_instance = rng.random();
         Self { command_buffer, index_count, instance_count, first_index, vertex_offset, first_instance }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndexedReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawIndexedArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawIndexedArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndirectArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let draw_count = g.random();
-        let stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let draw_count = rng.random();
+        let stride = rng.random();
         Self { command_buffer, buffer, offset, draw_count, stride }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndirectReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawIndirectArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawIndirectArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndexedIndirectArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let draw_count = g.random();
-        let stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let draw_count = rng.random();
+        let stride = rng.random();
         Self { command_buffer, buffer, offset, draw_count, stride }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndexedIndirectReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawIndexedIndirectArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawIndexedIndirectArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDispatchArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let group_count_x = g.random();
-        let group_count_y = g.random();
-        let group_count_z = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let group_count_x = rng.random();
+        let group_count_y = rng.random();
+        let group_count_z = rng.random();
         Self { command_buffer, group_count_x, group_count_y, group_count_z }
     }
 }
 
 impl<'a> Random<'a> for CmdDispatchReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDispatchArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDispatchArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDispatchIndirectArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
         Self { command_buffer, buffer, offset }
     }
 }
 
 impl<'a> Random<'a> for CmdDispatchIndirectReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDispatchIndirectArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDispatchIndirectArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBufferArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_region_count = g.len();
-        let command_buffer = g.random();
-        let src_buffer = g.random();
-        let dst_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_region_count = rng.len();
+        let command_buffer = rng.random();
+        let src_buffer = rng.random();
+        let dst_buffer = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| BufferCopy::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| BufferCopy::random(rng));
         Self { command_buffer, src_buffer, dst_buffer, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyBufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyBufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_region_count = g.len();
-        let command_buffer = g.random();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_region_count = rng.len();
+        let command_buffer = rng.random();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| ImageCopy::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| ImageCopy::random(rng));
         Self { command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBlitImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_region_count = g.len();
-        let command_buffer = g.random();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_region_count = rng.len();
+        let command_buffer = rng.random();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| ImageBlit::random(g));
-        let filter = g.random();
+        let p_regions = rng.array(n_region_count, false, |rng| ImageBlit::random(rng));
+        let filter = rng.random();
         Self { command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter }
     }
 }
 
 impl<'a> Random<'a> for CmdBlitImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBlitImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBlitImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBufferToImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_region_count = g.len();
-        let command_buffer = g.random();
-        let src_buffer = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_region_count = rng.len();
+        let command_buffer = rng.random();
+        let src_buffer = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| BufferImageCopy::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| BufferImageCopy::random(rng));
         Self { command_buffer, src_buffer, dst_image, dst_image_layout, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBufferToImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyBufferToImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyBufferToImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImageToBufferArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_region_count = g.len();
-        let command_buffer = g.random();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_region_count = rng.len();
+        let command_buffer = rng.random();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_buffer = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| BufferImageCopy::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| BufferImageCopy::random(rng));
         Self { command_buffer, src_image, src_image_layout, dst_buffer, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImageToBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyImageToBufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyImageToBufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdUpdateBufferArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_data_size = g.len();
-        let command_buffer = g.random();
-        let dst_buffer = g.random();
-        let dst_offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let command_buffer = rng.random();
+        let dst_buffer = rng.random();
+        let dst_offset = rng.random();
         let data_size = n_data_size as u64;
-        let p_data = g.array(n_data_size, false, |g| g.random());
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
         Self { command_buffer, dst_buffer, dst_offset, data_size, p_data }
     }
 }
 
 impl<'a> Random<'a> for CmdUpdateBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdUpdateBufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdUpdateBufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdFillBufferArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let dst_buffer = g.random();
-        let dst_offset = g.random();
-        let size = g.random();
-        let data = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let dst_buffer = rng.random();
+        let dst_offset = rng.random();
+        let size = rng.random();
+        let data = rng.random();
         Self { command_buffer, dst_buffer, dst_offset, size, data }
     }
 }
 
 impl<'a> Random<'a> for CmdFillBufferReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdFillBufferArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdFillBufferArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdClearColorImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_range_count = g.len();
-        let command_buffer = g.random();
-        let image = g.random();
-        let image_layout = g.random();
-        let p_color = { let v = ClearColorValue::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_range_count = rng.len();
+        let command_buffer = rng.random();
+        let image = rng.random();
+        let image_layout = rng.random();
+        let p_color = { let v = ClearColorValue::random(rng); rng.alloc(v) };
         let range_count = n_range_count as u32;
-        let p_ranges = g.array(n_range_count, false, |g| ImageSubresourceRange::random(g));
+        let p_ranges = rng.array(n_range_count, false, |rng| ImageSubresourceRange::random(rng));
         Self { command_buffer, image, image_layout, p_color, range_count, p_ranges }
     }
 }
 
 impl<'a> Random<'a> for CmdClearColorImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdClearColorImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdClearColorImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdClearDepthStencilImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_range_count = g.len();
-        let command_buffer = g.random();
-        let image = g.random();
-        let image_layout = g.random();
-        let p_depth_stencil = { let v = ClearDepthStencilValue::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_range_count = rng.len();
+        let command_buffer = rng.random();
+        let image = rng.random();
+        let image_layout = rng.random();
+        let p_depth_stencil = { let v = ClearDepthStencilValue::random(rng); rng.alloc(v) };
         let range_count = n_range_count as u32;
-        let p_ranges = g.array(n_range_count, false, |g| ImageSubresourceRange::random(g));
+        let p_ranges = rng.array(n_range_count, false, |rng| ImageSubresourceRange::random(rng));
         Self { command_buffer, image, image_layout, p_depth_stencil, range_count, p_ranges }
     }
 }
 
 impl<'a> Random<'a> for CmdClearDepthStencilImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdClearDepthStencilImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdClearDepthStencilImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdClearAttachmentsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_attachment_count = g.len();
-        let n_rect_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_attachment_count = rng.len();
+        let n_rect_count = rng.len();
+        let command_buffer = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_attachments = g.array(n_attachment_count, false, |g| ClearAttachment::random(g));
+        let p_attachments = rng.array(n_attachment_count, false, |rng| ClearAttachment::random(rng));
         let rect_count = n_rect_count as u32;
-        let p_rects = g.array(n_rect_count, false, |g| ClearRect::random(g));
+        let p_rects = rng.array(n_rect_count, false, |rng| ClearRect::random(rng));
         Self { command_buffer, attachment_count, p_attachments, rect_count, p_rects }
     }
 }
 
 impl<'a> Random<'a> for CmdClearAttachmentsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdClearAttachmentsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdClearAttachmentsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdResolveImageArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_region_count = g.len();
-        let command_buffer = g.random();
-        let src_image = g.random();
-        let src_image_layout = g.random();
-        let dst_image = g.random();
-        let dst_image_layout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_region_count = rng.len();
+        let command_buffer = rng.random();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
         let region_count = n_region_count as u32;
-        let p_regions = g.array(n_region_count, false, |g| ImageResolve::random(g));
+        let p_regions = rng.array(n_region_count, false, |rng| ImageResolve::random(rng));
         Self { command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions }
     }
 }
 
 impl<'a> Random<'a> for CmdResolveImageReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdResolveImageArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdResolveImageArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetEventArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let event = g.random();
-        let stage_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let event = rng.random();
+        let stage_mask = rng.random();
         Self { command_buffer, event, stage_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdSetEventReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetEventArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetEventArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdResetEventArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let event = g.random();
-        let stage_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let event = rng.random();
+        let stage_mask = rng.random();
         Self { command_buffer, event, stage_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdResetEventReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdResetEventArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdResetEventArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdWaitEventsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_event_count = g.len();
-        let n_memory_barrier_count = g.len();
-        let n_buffer_memory_barrier_count = g.len();
-        let n_image_memory_barrier_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_event_count = rng.len();
+        let n_memory_barrier_count = rng.len();
+        let n_buffer_memory_barrier_count = rng.len();
+        let n_image_memory_barrier_count = rng.len();
+        let command_buffer = rng.random();
         let event_count = n_event_count as u32;
-        let p_events = g.array(n_event_count, false, |g| g.random());
-        let src_stage_mask = g.random();
-        let dst_stage_mask = g.random();
+        let p_events = rng.array(n_event_count, false, |rng| rng.random());
+        let src_stage_mask = rng.random();
+        let dst_stage_mask = rng.random();
         let memory_barrier_count = n_memory_barrier_count as u32;
-        let p_memory_barriers = g.array(n_memory_barrier_count, false, |g| MemoryBarrier::random(g));
+        let p_memory_barriers = rng.array(n_memory_barrier_count, false, |rng| MemoryBarrier::random(rng));
         let buffer_memory_barrier_count = n_buffer_memory_barrier_count as u32;
-        let p_buffer_memory_barriers = g.array(n_buffer_memory_barrier_count, false, |g| BufferMemoryBarrier::random(g));
+        let p_buffer_memory_barriers = rng.array(n_buffer_memory_barrier_count, false, |rng| BufferMemoryBarrier::random(rng));
         let image_memory_barrier_count = n_image_memory_barrier_count as u32;
-        let p_image_memory_barriers = g.array(n_image_memory_barrier_count, false, |g| ImageMemoryBarrier::random(g));
+        let p_image_memory_barriers = rng.array(n_image_memory_barrier_count, false, |rng| ImageMemoryBarrier::random(rng));
         Self { command_buffer, event_count, p_events, src_stage_mask, dst_stage_mask, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers }
     }
 }
 
 impl<'a> Random<'a> for CmdWaitEventsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdWaitEventsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdWaitEventsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdPipelineBarrierArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_memory_barrier_count = g.len();
-        let n_buffer_memory_barrier_count = g.len();
-        let n_image_memory_barrier_count = g.len();
-        let command_buffer = g.random();
-        let src_stage_mask = g.random();
-        let dst_stage_mask = g.random();
-        let dependency_flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_memory_barrier_count = rng.len();
+        let n_buffer_memory_barrier_count = rng.len();
+        let n_image_memory_barrier_count = rng.len();
+        let command_buffer = rng.random();
+        let src_stage_mask = rng.random();
+        let dst_stage_mask = rng.random();
+        let dependency_flags = rng.random();
         let memory_barrier_count = n_memory_barrier_count as u32;
-        let p_memory_barriers = g.array(n_memory_barrier_count, false, |g| MemoryBarrier::random(g));
+        let p_memory_barriers = rng.array(n_memory_barrier_count, false, |rng| MemoryBarrier::random(rng));
         let buffer_memory_barrier_count = n_buffer_memory_barrier_count as u32;
-        let p_buffer_memory_barriers = g.array(n_buffer_memory_barrier_count, false, |g| BufferMemoryBarrier::random(g));
+        let p_buffer_memory_barriers = rng.array(n_buffer_memory_barrier_count, false, |rng| BufferMemoryBarrier::random(rng));
         let image_memory_barrier_count = n_image_memory_barrier_count as u32;
-        let p_image_memory_barriers = g.array(n_image_memory_barrier_count, false, |g| ImageMemoryBarrier::random(g));
+        let p_image_memory_barriers = rng.array(n_image_memory_barrier_count, false, |rng| ImageMemoryBarrier::random(rng));
         Self { command_buffer, src_stage_mask, dst_stage_mask, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers }
     }
 }
 
 impl<'a> Random<'a> for CmdPipelineBarrierReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdPipelineBarrierArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPipelineBarrierArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginQueryArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let query_pool = g.random();
-        let query = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let query_pool = rng.random();
+        let query = rng.random();
+        let flags = rng.random();
         Self { command_buffer, query_pool, query, flags }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginQueryReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginQueryArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginQueryArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndQueryArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let query_pool = g.random();
-        let query = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let query_pool = rng.random();
+        let query = rng.random();
         Self { command_buffer, query_pool, query }
     }
 }
 
 impl<'a> Random<'a> for CmdEndQueryReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndQueryArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndQueryArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdResetQueryPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let query_pool = g.random();
-        let first_query = g.random();
-        let query_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let query_pool = rng.random();
+        let first_query = rng.random();
+        let query_count = rng.random();
         Self { command_buffer, query_pool, first_query, query_count }
     }
 }
 
 impl<'a> Random<'a> for CmdResetQueryPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdResetQueryPoolArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdResetQueryPoolArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdWriteTimestampArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let pipeline_stage = g.random();
-        let query_pool = g.random();
-        let query = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let pipeline_stage = rng.random();
+        let query_pool = rng.random();
+        let query = rng.random();
         Self { command_buffer, pipeline_stage, query_pool, query }
     }
 }
 
 impl<'a> Random<'a> for CmdWriteTimestampReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdWriteTimestampArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdWriteTimestampArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyQueryPoolResultsArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let query_pool = g.random();
-        let first_query = g.random();
-        let query_count = g.random();
-        let dst_buffer = g.random();
-        let dst_offset = g.random();
-        let stride = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let query_pool = rng.random();
+        let first_query = rng.random();
+        let query_count = rng.random();
+        let dst_buffer = rng.random();
+        let dst_offset = rng.random();
+        let stride = rng.random();
+        let flags = rng.random();
         Self { command_buffer, query_pool, first_query, query_count, dst_buffer, dst_offset, stride, flags }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyQueryPoolResultsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyQueryPoolResultsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyQueryPoolResultsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdPushConstantsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_size = g.len();
-        let command_buffer = g.random();
-        let layout = g.random();
-        let stage_flags = g.random();
-        let offset = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_size = rng.len();
+        let command_buffer = rng.random();
+        let layout = rng.random();
+        let stage_flags = rng.random();
+        let offset = rng.random();
         let size = n_size as u32;
-        let p_values = g.array(n_size, false, |g| g.random());
+        let p_values = rng.array(n_size, false, |rng| rng.random());
         Self { command_buffer, layout, stage_flags, offset, size, p_values }
     }
 }
 
 impl<'a> Random<'a> for CmdPushConstantsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdPushConstantsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPushConstantsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginRenderPassArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_render_pass_begin = { let v = RenderPassBeginInfo::random(g); g.alloc(v) };
-        let contents = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_render_pass_begin = { let v = RenderPassBeginInfo::random(rng); rng.alloc(v) };
+        let contents = rng.random();
         Self { command_buffer, p_render_pass_begin, contents }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginRenderPassReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginRenderPassArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginRenderPassArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdNextSubpassArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let contents = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let contents = rng.random();
         Self { command_buffer, contents }
     }
 }
 
 impl<'a> Random<'a> for CmdNextSubpassReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdNextSubpassArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdNextSubpassArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndRenderPassArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
         Self { command_buffer }
     }
 }
 
 impl<'a> Random<'a> for CmdEndRenderPassReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndRenderPassArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndRenderPassArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdExecuteCommandsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_command_buffer_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_command_buffer_count = rng.len();
+        let command_buffer = rng.random();
         let command_buffer_count = n_command_buffer_count as u32;
-        let p_command_buffers = g.array(n_command_buffer_count, false, |g| g.random());
+        let p_command_buffers = rng.array(n_command_buffer_count, false, |rng| rng.random());
         Self { command_buffer, command_buffer_count, p_command_buffers }
     }
 }
 
 impl<'a> Random<'a> for CmdExecuteCommandsReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdExecuteCommandsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdExecuteCommandsArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for EnumerateInstanceVersionArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_api_version = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_api_version = { let v = rng.random(); rng.alloc(v) };
         Self { p_api_version }
     }
 }
 
 impl<'a> Random<'a> for EnumerateInstanceVersionReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumerateInstanceVersionArgs::random(g);
-        Self { ret: g.random(), p_api_version: args.p_api_version }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumerateInstanceVersionArgs::random(rng);
+        Self { ret: rng.random(), p_api_version: args.p_api_version }
     }
 }
 
 impl<'a> Random<'a> for BindBufferMemory2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_bind_info_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_bind_info_count = rng.len();
+        let device = rng.random();
         let bind_info_count = n_bind_info_count as u32;
-        let p_bind_infos = g.array(n_bind_info_count, false, |g| BindBufferMemoryInfo::random(g));
+        let p_bind_infos = rng.array(n_bind_info_count, false, |rng| BindBufferMemoryInfo::random(rng));
         Self { device, bind_info_count, p_bind_infos }
     }
 }
 
 impl<'a> Random<'a> for BindBufferMemory2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = BindBufferMemory2Args::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = BindBufferMemory2Args::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for BindImageMemory2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_bind_info_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_bind_info_count = rng.len();
+        let device = rng.random();
         let bind_info_count = n_bind_info_count as u32;
-        let p_bind_infos = g.array(n_bind_info_count, false, |g| BindImageMemoryInfo::random(g));
+        let p_bind_infos = rng.array(n_bind_info_count, false, |rng| BindImageMemoryInfo::random(rng));
         Self { device, bind_info_count, p_bind_infos }
     }
 }
 
 impl<'a> Random<'a> for BindImageMemory2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = BindImageMemory2Args::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = BindImageMemory2Args::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceGroupPeerMemoryFeaturesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let heap_index = g.random();
-        let local_device_index = g.random();
-        let remote_device_index = g.random();
-        let p_peer_memory_features = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let heap_index = rng.random();
+        let local_device_index = rng.random();
+        let remote_device_index = rng.random();
+        let p_peer_memory_features = { let v = rng.random(); rng.alloc(v) };
         Self { device, heap_index, local_device_index, remote_device_index, p_peer_memory_features }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceGroupPeerMemoryFeaturesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceGroupPeerMemoryFeaturesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceGroupPeerMemoryFeaturesArgs::random(rng);
         Self { p_peer_memory_features: args.p_peer_memory_features }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDeviceMaskArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let device_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let device_mask = rng.random();
         Self { command_buffer, device_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDeviceMaskReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDeviceMaskArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDeviceMaskArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDispatchBaseArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let base_group_x = g.random();
-        let base_group_y = g.random();
-        let base_group_z = g.random();
-        let group_count_x = g.random();
-        let group_count_y = g.random();
-        let group_count_z = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let base_group_x = rng.random();
+        let base_group_y = rng.random();
+        let base_group_z = rng.random();
+        let group_count_x = rng.random();
+        let group_count_y = rng.random();
+        let group_count_z = rng.random();
         Self { command_buffer, base_group_x, base_group_y, base_group_z, group_count_x, group_count_y, group_count_z }
     }
 }
 
 impl<'a> Random<'a> for CmdDispatchBaseReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDispatchBaseArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDispatchBaseArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for EnumeratePhysicalDeviceGroupsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_physical_device_group_count = g.len();
-        let instance = g.random();
-        let p_physical_device_group_count = { let v = n_p_physical_device_group_count as _; g.alloc(v) };
-        let p_physical_device_group_properties = g.array(n_p_physical_device_group_count, true, |g| PhysicalDeviceGroupProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_physical_device_group_count = rng.len();
+        let instance = rng.random();
+        let p_physical_device_group_count = { let v = n_p_physical_device_group_count as _; rng.alloc(v) };
+        let p_physical_device_group_properties = rng.array(n_p_physical_device_group_count, true, |rng| PhysicalDeviceGroupProperties::random(rng));
         Self { instance, p_physical_device_group_count, p_physical_device_group_properties }
     }
 }
 
 impl<'a> Random<'a> for EnumeratePhysicalDeviceGroupsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = EnumeratePhysicalDeviceGroupsArgs::random(g);
-        Self { ret: g.random(), p_physical_device_group_count: args.p_physical_device_group_count, p_physical_device_group_properties: args.p_physical_device_group_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = EnumeratePhysicalDeviceGroupsArgs::random(rng);
+        Self { ret: rng.random(), p_physical_device_group_count: args.p_physical_device_group_count, p_physical_device_group_properties: args.p_physical_device_group_properties }
     }
 }
 
 impl<'a> Random<'a> for GetImageMemoryRequirements2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = ImageMemoryRequirementsInfo2::random(g); g.alloc(v) };
-        let p_memory_requirements = { let v = MemoryRequirements2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = ImageMemoryRequirementsInfo2::random(rng); rng.alloc(v) };
+        let p_memory_requirements = { let v = MemoryRequirements2::random(rng); rng.alloc(v) };
         Self { device, p_info, p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageMemoryRequirements2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageMemoryRequirements2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageMemoryRequirements2Args::random(rng);
         Self { p_memory_requirements: args.p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetBufferMemoryRequirements2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = BufferMemoryRequirementsInfo2::random(g); g.alloc(v) };
-        let p_memory_requirements = { let v = MemoryRequirements2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = BufferMemoryRequirementsInfo2::random(rng); rng.alloc(v) };
+        let p_memory_requirements = { let v = MemoryRequirements2::random(rng); rng.alloc(v) };
         Self { device, p_info, p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetBufferMemoryRequirements2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetBufferMemoryRequirements2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetBufferMemoryRequirements2Args::random(rng);
         Self { p_memory_requirements: args.p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageSparseMemoryRequirements2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_sparse_memory_requirement_count = g.len();
-        let device = g.random();
-        let p_info = { let v = ImageSparseMemoryRequirementsInfo2::random(g); g.alloc(v) };
-        let p_sparse_memory_requirement_count = { let v = n_p_sparse_memory_requirement_count as _; g.alloc(v) };
-        let p_sparse_memory_requirements = g.array(n_p_sparse_memory_requirement_count, true, |g| SparseImageMemoryRequirements2::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_sparse_memory_requirement_count = rng.len();
+        let device = rng.random();
+        let p_info = { let v = ImageSparseMemoryRequirementsInfo2::random(rng); rng.alloc(v) };
+        let p_sparse_memory_requirement_count = { let v = n_p_sparse_memory_requirement_count as _; rng.alloc(v) };
+        let p_sparse_memory_requirements = rng.array(n_p_sparse_memory_requirement_count, true, |rng| SparseImageMemoryRequirements2::random(rng));
         Self { device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetImageSparseMemoryRequirements2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageSparseMemoryRequirements2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageSparseMemoryRequirements2Args::random(rng);
         Self { p_sparse_memory_requirement_count: args.p_sparse_memory_requirement_count, p_sparse_memory_requirements: args.p_sparse_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFeatures2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_features = { let v = PhysicalDeviceFeatures2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_features = { let v = PhysicalDeviceFeatures2::random(rng); rng.alloc(v) };
         Self { physical_device, p_features }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFeatures2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceFeatures2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceFeatures2Args::random(rng);
         Self { p_features: args.p_features }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceProperties2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_properties = { let v = PhysicalDeviceProperties2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_properties = { let v = PhysicalDeviceProperties2::random(rng); rng.alloc(v) };
         Self { physical_device, p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceProperties2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceProperties2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceProperties2Args::random(rng);
         Self { p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFormatProperties2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let format = g.random();
-        let p_format_properties = { let v = FormatProperties2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let format = rng.random();
+        let p_format_properties = { let v = FormatProperties2::random(rng); rng.alloc(v) };
         Self { physical_device, format, p_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFormatProperties2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceFormatProperties2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceFormatProperties2Args::random(rng);
         Self { p_format_properties: args.p_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceImageFormatProperties2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_image_format_info = { let v = PhysicalDeviceImageFormatInfo2::random(g); g.alloc(v) };
-        let p_image_format_properties = { let v = ImageFormatProperties2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_image_format_info = { let v = PhysicalDeviceImageFormatInfo2::random(rng); rng.alloc(v) };
+        let p_image_format_properties = { let v = ImageFormatProperties2::random(rng); rng.alloc(v) };
         Self { physical_device, p_image_format_info, p_image_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceImageFormatProperties2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceImageFormatProperties2Args::random(g);
-        Self { ret: g.random(), p_image_format_properties: args.p_image_format_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceImageFormatProperties2Args::random(rng);
+        Self { ret: rng.random(), p_image_format_properties: args.p_image_format_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceQueueFamilyProperties2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_queue_family_property_count = g.len();
-        let physical_device = g.random();
-        let p_queue_family_property_count = { let v = n_p_queue_family_property_count as _; g.alloc(v) };
-        let p_queue_family_properties = g.array(n_p_queue_family_property_count, true, |g| QueueFamilyProperties2::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_queue_family_property_count = rng.len();
+        let physical_device = rng.random();
+        let p_queue_family_property_count = { let v = n_p_queue_family_property_count as _; rng.alloc(v) };
+        let p_queue_family_properties = rng.array(n_p_queue_family_property_count, true, |rng| QueueFamilyProperties2::random(rng));
         Self { physical_device, p_queue_family_property_count, p_queue_family_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceQueueFamilyProperties2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceQueueFamilyProperties2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceQueueFamilyProperties2Args::random(rng);
         Self { p_queue_family_property_count: args.p_queue_family_property_count, p_queue_family_properties: args.p_queue_family_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceMemoryProperties2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_memory_properties = { let v = PhysicalDeviceMemoryProperties2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_memory_properties = { let v = PhysicalDeviceMemoryProperties2::random(rng); rng.alloc(v) };
         Self { physical_device, p_memory_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceMemoryProperties2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceMemoryProperties2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceMemoryProperties2Args::random(rng);
         Self { p_memory_properties: args.p_memory_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceSparseImageFormatProperties2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_property_count = g.len();
-        let physical_device = g.random();
-        let p_format_info = { let v = PhysicalDeviceSparseImageFormatInfo2::random(g); g.alloc(v) };
-        let p_property_count = { let v = n_p_property_count as _; g.alloc(v) };
-        let p_properties = g.array(n_p_property_count, true, |g| SparseImageFormatProperties2::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let physical_device = rng.random();
+        let p_format_info = { let v = PhysicalDeviceSparseImageFormatInfo2::random(rng); rng.alloc(v) };
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| SparseImageFormatProperties2::random(rng));
         Self { physical_device, p_format_info, p_property_count, p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceSparseImageFormatProperties2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceSparseImageFormatProperties2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceSparseImageFormatProperties2Args::random(rng);
         Self { p_property_count: args.p_property_count, p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for TrimCommandPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let command_pool = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let command_pool = rng.random();
+        let flags = rng.random();
         Self { device, command_pool, flags }
     }
 }
 
 impl<'a> Random<'a> for TrimCommandPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = TrimCommandPoolArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = TrimCommandPoolArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceQueue2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_queue_info = { let v = DeviceQueueInfo2::random(g); g.alloc(v) };
-        let p_queue = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_queue_info = { let v = DeviceQueueInfo2::random(rng); rng.alloc(v) };
+        let p_queue = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_queue_info, p_queue }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceQueue2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceQueue2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceQueue2Args::random(rng);
         Self { p_queue: args.p_queue }
     }
 }
 
 impl<'a> Random<'a> for CreateSamplerYcbcrConversionArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = SamplerYcbcrConversionCreateInfo::random(g); g.alloc(v) };
-        let p_ycbcr_conversion = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = SamplerYcbcrConversionCreateInfo::random(rng); rng.alloc(v) };
+        let p_ycbcr_conversion = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_ycbcr_conversion }
     }
 }
 
 impl<'a> Random<'a> for CreateSamplerYcbcrConversionReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateSamplerYcbcrConversionArgs::random(g);
-        Self { ret: g.random(), p_ycbcr_conversion: args.p_ycbcr_conversion }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateSamplerYcbcrConversionArgs::random(rng);
+        Self { ret: rng.random(), p_ycbcr_conversion: args.p_ycbcr_conversion }
     }
 }
 
 impl<'a> Random<'a> for DestroySamplerYcbcrConversionArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let ycbcr_conversion = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let ycbcr_conversion = rng.random();
         Self { device, ycbcr_conversion }
     }
 }
 
 impl<'a> Random<'a> for DestroySamplerYcbcrConversionReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroySamplerYcbcrConversionArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroySamplerYcbcrConversionArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateDescriptorUpdateTemplateArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = DescriptorUpdateTemplateCreateInfo::random(g); g.alloc(v) };
-        let p_descriptor_update_template = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = DescriptorUpdateTemplateCreateInfo::random(rng); rng.alloc(v) };
+        let p_descriptor_update_template = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_descriptor_update_template }
     }
 }
 
 impl<'a> Random<'a> for CreateDescriptorUpdateTemplateReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateDescriptorUpdateTemplateArgs::random(g);
-        Self { ret: g.random(), p_descriptor_update_template: args.p_descriptor_update_template }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateDescriptorUpdateTemplateArgs::random(rng);
+        Self { ret: rng.random(), p_descriptor_update_template: args.p_descriptor_update_template }
     }
 }
 
 impl<'a> Random<'a> for DestroyDescriptorUpdateTemplateArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let descriptor_update_template = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let descriptor_update_template = rng.random();
         Self { device, descriptor_update_template }
     }
 }
 
 impl<'a> Random<'a> for DestroyDescriptorUpdateTemplateReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyDescriptorUpdateTemplateArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyDescriptorUpdateTemplateArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceExternalBufferPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_external_buffer_info = { let v = PhysicalDeviceExternalBufferInfo::random(g); g.alloc(v) };
-        let p_external_buffer_properties = { let v = ExternalBufferProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_external_buffer_info = { let v = PhysicalDeviceExternalBufferInfo::random(rng); rng.alloc(v) };
+        let p_external_buffer_properties = { let v = ExternalBufferProperties::random(rng); rng.alloc(v) };
         Self { physical_device, p_external_buffer_info, p_external_buffer_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceExternalBufferPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceExternalBufferPropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceExternalBufferPropertiesArgs::random(rng);
         Self { p_external_buffer_properties: args.p_external_buffer_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceExternalFencePropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_external_fence_info = { let v = PhysicalDeviceExternalFenceInfo::random(g); g.alloc(v) };
-        let p_external_fence_properties = { let v = ExternalFenceProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_external_fence_info = { let v = PhysicalDeviceExternalFenceInfo::random(rng); rng.alloc(v) };
+        let p_external_fence_properties = { let v = ExternalFenceProperties::random(rng); rng.alloc(v) };
         Self { physical_device, p_external_fence_info, p_external_fence_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceExternalFencePropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceExternalFencePropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceExternalFencePropertiesArgs::random(rng);
         Self { p_external_fence_properties: args.p_external_fence_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceExternalSemaphorePropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let physical_device = g.random();
-        let p_external_semaphore_info = { let v = PhysicalDeviceExternalSemaphoreInfo::random(g); g.alloc(v) };
-        let p_external_semaphore_properties = { let v = ExternalSemaphoreProperties::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let p_external_semaphore_info = { let v = PhysicalDeviceExternalSemaphoreInfo::random(rng); rng.alloc(v) };
+        let p_external_semaphore_properties = { let v = ExternalSemaphoreProperties::random(rng); rng.alloc(v) };
         Self { physical_device, p_external_semaphore_info, p_external_semaphore_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceExternalSemaphorePropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceExternalSemaphorePropertiesArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceExternalSemaphorePropertiesArgs::random(rng);
         Self { p_external_semaphore_properties: args.p_external_semaphore_properties }
     }
 }
 
 impl<'a> Random<'a> for GetDescriptorSetLayoutSupportArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = DescriptorSetLayoutCreateInfo::random(g); g.alloc(v) };
-        let p_support = { let v = DescriptorSetLayoutSupport::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = DescriptorSetLayoutCreateInfo::random(rng); rng.alloc(v) };
+        let p_support = { let v = DescriptorSetLayoutSupport::random(rng); rng.alloc(v) };
         Self { device, p_create_info, p_support }
     }
 }
 
 impl<'a> Random<'a> for GetDescriptorSetLayoutSupportReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDescriptorSetLayoutSupportArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDescriptorSetLayoutSupportArgs::random(rng);
         Self { p_support: args.p_support }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndirectCountArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let count_buffer = g.random();
-        let count_buffer_offset = g.random();
-        let max_draw_count = g.random();
-        let stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let count_buffer = rng.random();
+        let count_buffer_offset = rng.random();
+        let max_draw_count = rng.random();
+        let stride = rng.random();
         Self { command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndirectCountReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawIndirectCountArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawIndirectCountArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndexedIndirectCountArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let count_buffer = g.random();
-        let count_buffer_offset = g.random();
-        let max_draw_count = g.random();
-        let stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let count_buffer = rng.random();
+        let count_buffer_offset = rng.random();
+        let max_draw_count = rng.random();
+        let stride = rng.random();
         Self { command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndexedIndirectCountReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawIndexedIndirectCountArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawIndexedIndirectCountArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CreateRenderPass2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = RenderPassCreateInfo2::random(g); g.alloc(v) };
-        let p_render_pass = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = RenderPassCreateInfo2::random(rng); rng.alloc(v) };
+        let p_render_pass = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_render_pass }
     }
 }
 
 impl<'a> Random<'a> for CreateRenderPass2Reply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateRenderPass2Args::random(g);
-        Self { ret: g.random(), p_render_pass: args.p_render_pass }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateRenderPass2Args::random(rng);
+        Self { ret: rng.random(), p_render_pass: args.p_render_pass }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginRenderPass2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_render_pass_begin = { let v = RenderPassBeginInfo::random(g); g.alloc(v) };
-        let p_subpass_begin_info = { let v = SubpassBeginInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_render_pass_begin = { let v = RenderPassBeginInfo::random(rng); rng.alloc(v) };
+        let p_subpass_begin_info = { let v = SubpassBeginInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, p_render_pass_begin, p_subpass_begin_info }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginRenderPass2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginRenderPass2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginRenderPass2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdNextSubpass2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_subpass_begin_info = { let v = SubpassBeginInfo::random(g); g.alloc(v) };
-        let p_subpass_end_info = { let v = SubpassEndInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_subpass_begin_info = { let v = SubpassBeginInfo::random(rng); rng.alloc(v) };
+        let p_subpass_end_info = { let v = SubpassEndInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, p_subpass_begin_info, p_subpass_end_info }
     }
 }
 
 impl<'a> Random<'a> for CmdNextSubpass2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdNextSubpass2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdNextSubpass2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndRenderPass2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_subpass_end_info = { let v = SubpassEndInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_subpass_end_info = { let v = SubpassEndInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, p_subpass_end_info }
     }
 }
 
 impl<'a> Random<'a> for CmdEndRenderPass2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndRenderPass2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndRenderPass2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ResetQueryPoolArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let query_pool = g.random();
-        let first_query = g.random();
-        let query_count = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let query_pool = rng.random();
+        let first_query = rng.random();
+        let query_count = rng.random();
         Self { device, query_pool, first_query, query_count }
     }
 }
 
 impl<'a> Random<'a> for ResetQueryPoolReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetQueryPoolArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetQueryPoolArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetSemaphoreCounterValueArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let semaphore = g.random();
-        let p_value = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let semaphore = rng.random();
+        let p_value = { let v = rng.random(); rng.alloc(v) };
         Self { device, semaphore, p_value }
     }
 }
 
 impl<'a> Random<'a> for GetSemaphoreCounterValueReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetSemaphoreCounterValueArgs::random(g);
-        Self { ret: g.random(), p_value: args.p_value }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetSemaphoreCounterValueArgs::random(rng);
+        Self { ret: rng.random(), p_value: args.p_value }
     }
 }
 
 impl<'a> Random<'a> for WaitSemaphoresArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_wait_info = { let v = SemaphoreWaitInfo::random(g); g.alloc(v) };
-        let timeout = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_wait_info = { let v = SemaphoreWaitInfo::random(rng); rng.alloc(v) };
+        let timeout = rng.random();
         Self { device, p_wait_info, timeout }
     }
 }
 
 impl<'a> Random<'a> for WaitSemaphoresReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = WaitSemaphoresArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WaitSemaphoresArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for SignalSemaphoreArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_signal_info = { let v = SemaphoreSignalInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_signal_info = { let v = SemaphoreSignalInfo::random(rng); rng.alloc(v) };
         Self { device, p_signal_info }
     }
 }
 
 impl<'a> Random<'a> for SignalSemaphoreReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = SignalSemaphoreArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = SignalSemaphoreArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetBufferDeviceAddressArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = BufferDeviceAddressInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = BufferDeviceAddressInfo::random(rng); rng.alloc(v) };
         Self { device, p_info }
     }
 }
 
 impl<'a> Random<'a> for GetBufferDeviceAddressReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetBufferDeviceAddressArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetBufferDeviceAddressArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetBufferOpaqueCaptureAddressArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = BufferDeviceAddressInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = BufferDeviceAddressInfo::random(rng); rng.alloc(v) };
         Self { device, p_info }
     }
 }
 
 impl<'a> Random<'a> for GetBufferOpaqueCaptureAddressReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetBufferOpaqueCaptureAddressArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetBufferOpaqueCaptureAddressArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceMemoryOpaqueCaptureAddressArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = DeviceMemoryOpaqueCaptureAddressInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = DeviceMemoryOpaqueCaptureAddressInfo::random(rng); rng.alloc(v) };
         Self { device, p_info }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceMemoryOpaqueCaptureAddressReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceMemoryOpaqueCaptureAddressArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceMemoryOpaqueCaptureAddressArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for SetReplyCommandStreamMESAArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let p_stream = { let v = CommandStreamDescriptionMESA::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_stream = { let v = CommandStreamDescriptionMESA::random(rng); rng.alloc(v) };
         Self { p_stream }
     }
 }
 
 impl<'a> Random<'a> for SetReplyCommandStreamMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = SetReplyCommandStreamMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = SetReplyCommandStreamMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for SeekReplyCommandStreamMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let position = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let position = rng.random();
         Self { position }
     }
 }
 
 impl<'a> Random<'a> for SeekReplyCommandStreamMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = SeekReplyCommandStreamMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = SeekReplyCommandStreamMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ExecuteCommandStreamsMESAArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_stream_count = g.len();
-        let n_dependency_count = g.len();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_stream_count = rng.len();
+        let n_dependency_count = rng.len();
         let stream_count = n_stream_count as u32;
-        let p_streams = g.array(n_stream_count, false, |g| CommandStreamDescriptionMESA::random(g));
-        let p_reply_positions = g.array(n_stream_count, true, |g| g.random());
+        let p_streams = rng.array(n_stream_count, false, |rng| CommandStreamDescriptionMESA::random(rng));
+        let p_reply_positions = rng.array(n_stream_count, true, |rng| rng.random());
         let dependency_count = n_dependency_count as u32;
-        let p_dependencies = g.array(n_dependency_count, false, |g| CommandStreamDependencyMESA::random(g));
-        let flags = g.random();
+        let p_dependencies = rng.array(n_dependency_count, false, |rng| CommandStreamDependencyMESA::random(rng));
+        let flags = rng.random();
         Self { stream_count, p_streams, p_reply_positions, dependency_count, p_dependencies, flags }
     }
 }
 
 impl<'a> Random<'a> for ExecuteCommandStreamsMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ExecuteCommandStreamsMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ExecuteCommandStreamsMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBindTransformFeedbackBuffersEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_binding_count = g.len();
-        let command_buffer = g.random();
-        let first_binding = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_binding_count = rng.len();
+        let command_buffer = rng.random();
+        let first_binding = rng.random();
         let binding_count = n_binding_count as u32;
-        let p_buffers = g.array(n_binding_count, false, |g| g.random());
-        let p_offsets = g.array(n_binding_count, false, |g| g.random());
-        let p_sizes = g.array(n_binding_count, true, |g| g.random());
+        let p_buffers = rng.array(n_binding_count, false, |rng| rng.random());
+        let p_offsets = rng.array(n_binding_count, false, |rng| rng.random());
+        let p_sizes = rng.array(n_binding_count, true, |rng| rng.random());
         Self { command_buffer, first_binding, binding_count, p_buffers, p_offsets, p_sizes }
     }
 }
 
 impl<'a> Random<'a> for CmdBindTransformFeedbackBuffersEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindTransformFeedbackBuffersEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindTransformFeedbackBuffersEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginTransformFeedbackEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_counter_buffer_count = g.len();
-        let command_buffer = g.random();
-        let first_counter_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_counter_buffer_count = rng.len();
+        let command_buffer = rng.random();
+        let first_counter_buffer = rng.random();
         let counter_buffer_count = n_counter_buffer_count as u32;
-        let p_counter_buffers = g.array(n_counter_buffer_count, true, |g| g.random());
-        let p_counter_buffer_offsets = g.array(n_counter_buffer_count, true, |g| g.random());
+        let p_counter_buffers = rng.array(n_counter_buffer_count, true, |rng| rng.random());
+        let p_counter_buffer_offsets = rng.array(n_counter_buffer_count, true, |rng| rng.random());
         Self { command_buffer, first_counter_buffer, counter_buffer_count, p_counter_buffers, p_counter_buffer_offsets }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginTransformFeedbackEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginTransformFeedbackEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginTransformFeedbackEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndTransformFeedbackEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_counter_buffer_count = g.len();
-        let command_buffer = g.random();
-        let first_counter_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_counter_buffer_count = rng.len();
+        let command_buffer = rng.random();
+        let first_counter_buffer = rng.random();
         let counter_buffer_count = n_counter_buffer_count as u32;
-        let p_counter_buffers = g.array(n_counter_buffer_count, true, |g| g.random());
-        let p_counter_buffer_offsets = g.array(n_counter_buffer_count, true, |g| g.random());
+        let p_counter_buffers = rng.array(n_counter_buffer_count, true, |rng| rng.random());
+        let p_counter_buffer_offsets = rng.array(n_counter_buffer_count, true, |rng| rng.random());
         Self { command_buffer, first_counter_buffer, counter_buffer_count, p_counter_buffers, p_counter_buffer_offsets }
     }
 }
 
 impl<'a> Random<'a> for CmdEndTransformFeedbackEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndTransformFeedbackEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndTransformFeedbackEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginQueryIndexedEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let query_pool = g.random();
-        let query = g.random();
-        let flags = g.random();
-        let index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let query_pool = rng.random();
+        let query = rng.random();
+        let flags = rng.random();
+        let index = rng.random();
         Self { command_buffer, query_pool, query, flags, index }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginQueryIndexedEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginQueryIndexedEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginQueryIndexedEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndQueryIndexedEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let query_pool = g.random();
-        let query = g.random();
-        let index = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let query_pool = rng.random();
+        let query = rng.random();
+        let index = rng.random();
         Self { command_buffer, query_pool, query, index }
     }
 }
 
 impl<'a> Random<'a> for CmdEndQueryIndexedEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndQueryIndexedEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndQueryIndexedEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndirectByteCountEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let instance_count = g.random();
-        let first_instance = g.random();
-        let counter_buffer = g.random();
-        let counter_buffer_offset = g.random();
-        let counter_offset = g.random();
-        let vertex_stride = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let instance_count = rng.random();
+        let first_instance = rng.random();
+        let counter_buffer = rng.random();
+        let counter_buffer_offset = rng.random();
+        let counter_offset = rng.random();
+        let vertex_stride = rng.random();
         Self { command_buffer, instance_count, first_instance, counter_buffer, counter_buffer_offset, counter_offset, vertex_stride }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawIndirectByteCountEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawIndirectByteCountEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawIndirectByteCountEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetImageDrmFormatModifierPropertiesEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image = g.random();
-        let p_properties = { let v = ImageDrmFormatModifierPropertiesEXT::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image = rng.random();
+        let p_properties = { let v = ImageDrmFormatModifierPropertiesEXT::random(rng); rng.alloc(v) };
         Self { device, image, p_properties }
     }
 }
 
 impl<'a> Random<'a> for GetImageDrmFormatModifierPropertiesEXTReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageDrmFormatModifierPropertiesEXTArgs::random(g);
-        Self { ret: g.random(), p_properties: args.p_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageDrmFormatModifierPropertiesEXTArgs::random(rng);
+        Self { ret: rng.random(), p_properties: args.p_properties }
     }
 }
 
 impl<'a> Random<'a> for CreateRingMESAArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ring = g.random();
-        let p_create_info = { let v = RingCreateInfoMESA::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ring = rng.random();
+        let p_create_info = { let v = RingCreateInfoMESA::random(rng); rng.alloc(v) };
         Self { ring, p_create_info }
     }
 }
 
 impl<'a> Random<'a> for CreateRingMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreateRingMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateRingMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for DestroyRingMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ring = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ring = rng.random();
         Self { ring }
     }
 }
 
 impl<'a> Random<'a> for DestroyRingMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyRingMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyRingMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for NotifyRingMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ring = g.random();
-        let seqno = g.random();
-        let flags = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ring = rng.random();
+        let seqno = rng.random();
+        let flags = rng.random();
         Self { ring, seqno, flags }
     }
 }
 
 impl<'a> Random<'a> for NotifyRingMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = NotifyRingMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = NotifyRingMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for WriteRingExtraMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ring = g.random();
-        let offset = g.random();
-        let value = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ring = rng.random();
+        let offset = rng.random();
+        let value = rng.random();
         Self { ring, offset, value }
     }
 }
 
 impl<'a> Random<'a> for WriteRingExtraMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = WriteRingExtraMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WriteRingExtraMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetMemoryResourcePropertiesMESAArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let resource_id = g.random();
-        let p_memory_resource_properties = { let v = MemoryResourcePropertiesMESA::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let resource_id = rng.random();
+        let p_memory_resource_properties = { let v = MemoryResourcePropertiesMESA::random(rng); rng.alloc(v) };
         Self { device, resource_id, p_memory_resource_properties }
     }
 }
 
 impl<'a> Random<'a> for GetMemoryResourcePropertiesMESAReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetMemoryResourcePropertiesMESAArgs::random(g);
-        Self { ret: g.random(), p_memory_resource_properties: args.p_memory_resource_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetMemoryResourcePropertiesMESAArgs::random(rng);
+        Self { ret: rng.random(), p_memory_resource_properties: args.p_memory_resource_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceToolPropertiesArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_tool_count = g.len();
-        let physical_device = g.random();
-        let p_tool_count = { let v = n_p_tool_count as _; g.alloc(v) };
-        let p_tool_properties = g.array(n_p_tool_count, true, |g| PhysicalDeviceToolProperties::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_tool_count = rng.len();
+        let physical_device = rng.random();
+        let p_tool_count = { let v = n_p_tool_count as _; rng.alloc(v) };
+        let p_tool_properties = rng.array(n_p_tool_count, true, |rng| PhysicalDeviceToolProperties::random(rng));
         Self { physical_device, p_tool_count, p_tool_properties }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceToolPropertiesReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceToolPropertiesArgs::random(g);
-        Self { ret: g.random(), p_tool_count: args.p_tool_count, p_tool_properties: args.p_tool_properties }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceToolPropertiesArgs::random(rng);
+        Self { ret: rng.random(), p_tool_count: args.p_tool_count, p_tool_properties: args.p_tool_properties }
     }
 }
 
 impl<'a> Random<'a> for CreatePrivateDataSlotArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_create_info = { let v = PrivateDataSlotCreateInfo::random(g); g.alloc(v) };
-        let p_private_data_slot = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = PrivateDataSlotCreateInfo::random(rng); rng.alloc(v) };
+        let p_private_data_slot = { let v = rng.random(); rng.alloc(v) };
         Self { device, p_create_info, p_private_data_slot }
     }
 }
 
 impl<'a> Random<'a> for CreatePrivateDataSlotReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CreatePrivateDataSlotArgs::random(g);
-        Self { ret: g.random(), p_private_data_slot: args.p_private_data_slot }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreatePrivateDataSlotArgs::random(rng);
+        Self { ret: rng.random(), p_private_data_slot: args.p_private_data_slot }
     }
 }
 
 impl<'a> Random<'a> for DestroyPrivateDataSlotArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let private_data_slot = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let private_data_slot = rng.random();
         Self { device, private_data_slot }
     }
 }
 
 impl<'a> Random<'a> for DestroyPrivateDataSlotReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = DestroyPrivateDataSlotArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyPrivateDataSlotArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for SetPrivateDataArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let object_type = g.random();
-        let object_handle = g.random();
-        let private_data_slot = g.random();
-        let data = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let object_type = rng.random();
+        let object_handle = rng.random();
+        let private_data_slot = rng.random();
+        let data = rng.random();
         Self { device, object_type, object_handle, private_data_slot, data }
     }
 }
 
 impl<'a> Random<'a> for SetPrivateDataReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = SetPrivateDataArgs::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = SetPrivateDataArgs::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for GetPrivateDataArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let object_type = g.random();
-        let object_handle = g.random();
-        let private_data_slot = g.random();
-        let p_data = { let v = g.random(); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let object_type = rng.random();
+        let object_handle = rng.random();
+        let private_data_slot = rng.random();
+        let p_data = { let v = rng.random(); rng.alloc(v) };
         Self { device, object_type, object_handle, private_data_slot, p_data }
     }
 }
 
 impl<'a> Random<'a> for GetPrivateDataReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPrivateDataArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPrivateDataArgs::random(rng);
         Self { p_data: args.p_data }
     }
 }
 
 impl<'a> Random<'a> for CmdSetEvent2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let event = g.random();
-        let p_dependency_info = { let v = DependencyInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let event = rng.random();
+        let p_dependency_info = { let v = DependencyInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, event, p_dependency_info }
     }
 }
 
 impl<'a> Random<'a> for CmdSetEvent2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetEvent2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetEvent2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdResetEvent2Args {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let event = g.random();
-        let stage_mask = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let event = rng.random();
+        let stage_mask = rng.random();
         Self { command_buffer, event, stage_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdResetEvent2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdResetEvent2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdResetEvent2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdWaitEvents2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_event_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_event_count = rng.len();
+        let command_buffer = rng.random();
         let event_count = n_event_count as u32;
-        let p_events = g.array(n_event_count, false, |g| g.random());
-        let p_dependency_infos = g.array(n_event_count, false, |g| DependencyInfo::random(g));
+        let p_events = rng.array(n_event_count, false, |rng| rng.random());
+        let p_dependency_infos = rng.array(n_event_count, false, |rng| DependencyInfo::random(rng));
         Self { command_buffer, event_count, p_events, p_dependency_infos }
     }
 }
 
 impl<'a> Random<'a> for CmdWaitEvents2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdWaitEvents2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdWaitEvents2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdPipelineBarrier2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_dependency_info = { let v = DependencyInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_dependency_info = { let v = DependencyInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, p_dependency_info }
     }
 }
 
 impl<'a> Random<'a> for CmdPipelineBarrier2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdPipelineBarrier2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPipelineBarrier2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdWriteTimestamp2Args {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let stage = g.random();
-        let query_pool = g.random();
-        let query = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let stage = rng.random();
+        let query_pool = rng.random();
+        let query = rng.random();
         Self { command_buffer, stage, query_pool, query }
     }
 }
 
 impl<'a> Random<'a> for CmdWriteTimestamp2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdWriteTimestamp2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdWriteTimestamp2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for QueueSubmit2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_submit_count = g.len();
-        let queue = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_submit_count = rng.len();
+        let queue = rng.random();
         let submit_count = n_submit_count as u32;
-        let p_submits = g.array(n_submit_count, false, |g| SubmitInfo2::random(g));
-        let fence = g.random();
+        let p_submits = rng.array(n_submit_count, false, |rng| SubmitInfo2::random(rng));
+        let fence = rng.random();
         Self { queue, submit_count, p_submits, fence }
     }
 }
 
 impl<'a> Random<'a> for QueueSubmit2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = QueueSubmit2Args::random(g);
-        Self { ret: g.random() }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = QueueSubmit2Args::random(rng);
+        Self { ret: rng.random() }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBuffer2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_copy_buffer_info = { let v = CopyBufferInfo2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_copy_buffer_info = { let v = CopyBufferInfo2::random(rng); rng.alloc(v) };
         Self { command_buffer, p_copy_buffer_info }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBuffer2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyBuffer2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyBuffer2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImage2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_copy_image_info = { let v = CopyImageInfo2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_copy_image_info = { let v = CopyImageInfo2::random(rng); rng.alloc(v) };
         Self { command_buffer, p_copy_image_info }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImage2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyImage2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyImage2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBufferToImage2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_copy_buffer_to_image_info = { let v = CopyBufferToImageInfo2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_copy_buffer_to_image_info = { let v = CopyBufferToImageInfo2::random(rng); rng.alloc(v) };
         Self { command_buffer, p_copy_buffer_to_image_info }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyBufferToImage2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyBufferToImage2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyBufferToImage2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImageToBuffer2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_copy_image_to_buffer_info = { let v = CopyImageToBufferInfo2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_copy_image_to_buffer_info = { let v = CopyImageToBufferInfo2::random(rng); rng.alloc(v) };
         Self { command_buffer, p_copy_image_to_buffer_info }
     }
 }
 
 impl<'a> Random<'a> for CmdCopyImageToBuffer2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdCopyImageToBuffer2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyImageToBuffer2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBlitImage2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_blit_image_info = { let v = BlitImageInfo2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_blit_image_info = { let v = BlitImageInfo2::random(rng); rng.alloc(v) };
         Self { command_buffer, p_blit_image_info }
     }
 }
 
 impl<'a> Random<'a> for CmdBlitImage2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBlitImage2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBlitImage2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdResolveImage2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_resolve_image_info = { let v = ResolveImageInfo2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_resolve_image_info = { let v = ResolveImageInfo2::random(rng); rng.alloc(v) };
         Self { command_buffer, p_resolve_image_info }
     }
 }
 
 impl<'a> Random<'a> for CmdResolveImage2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdResolveImage2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdResolveImage2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginRenderingArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_rendering_info = { let v = RenderingInfo::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_rendering_info = { let v = RenderingInfo::random(rng); rng.alloc(v) };
         Self { command_buffer, p_rendering_info }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginRenderingReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginRenderingArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginRenderingArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndRenderingArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
         Self { command_buffer }
     }
 }
 
 impl<'a> Random<'a> for CmdEndRenderingReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndRenderingArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndRenderingArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetCullModeArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let cull_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let cull_mode = rng.random();
         Self { command_buffer, cull_mode }
     }
 }
 
 impl<'a> Random<'a> for CmdSetCullModeReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetCullModeArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetCullModeArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetFrontFaceArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let front_face = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let front_face = rng.random();
         Self { command_buffer, front_face }
     }
 }
 
 impl<'a> Random<'a> for CmdSetFrontFaceReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetFrontFaceArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetFrontFaceArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPrimitiveTopologyArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let primitive_topology = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let primitive_topology = rng.random();
         Self { command_buffer, primitive_topology }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPrimitiveTopologyReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetPrimitiveTopologyArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetPrimitiveTopologyArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetViewportWithCountArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_viewport_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_viewport_count = rng.len();
+        let command_buffer = rng.random();
         let viewport_count = n_viewport_count as u32;
-        let p_viewports = g.array(n_viewport_count, false, |g| Viewport::random(g));
+        let p_viewports = rng.array(n_viewport_count, false, |rng| Viewport::random(rng));
         Self { command_buffer, viewport_count, p_viewports }
     }
 }
 
 impl<'a> Random<'a> for CmdSetViewportWithCountReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetViewportWithCountArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetViewportWithCountArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetScissorWithCountArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_scissor_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_scissor_count = rng.len();
+        let command_buffer = rng.random();
         let scissor_count = n_scissor_count as u32;
-        let p_scissors = g.array(n_scissor_count, false, |g| Rect2D::random(g));
+        let p_scissors = rng.array(n_scissor_count, false, |rng| Rect2D::random(rng));
         Self { command_buffer, scissor_count, p_scissors }
     }
 }
 
 impl<'a> Random<'a> for CmdSetScissorWithCountReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetScissorWithCountArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetScissorWithCountArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBindVertexBuffers2Args<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_binding_count = g.len();
-        let command_buffer = g.random();
-        let first_binding = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_binding_count = rng.len();
+        let command_buffer = rng.random();
+        let first_binding = rng.random();
         let binding_count = n_binding_count as u32;
-        let p_buffers = g.array(n_binding_count, false, |g| g.random());
-        let p_offsets = g.array(n_binding_count, false, |g| g.random());
-        let p_sizes = g.array(n_binding_count, true, |g| g.random());
-        let p_strides = g.array(n_binding_count, true, |g| g.random());
+        let p_buffers = rng.array(n_binding_count, false, |rng| rng.random());
+        let p_offsets = rng.array(n_binding_count, false, |rng| rng.random());
+        let p_sizes = rng.array(n_binding_count, true, |rng| rng.random());
+        let p_strides = rng.array(n_binding_count, true, |rng| rng.random());
         Self { command_buffer, first_binding, binding_count, p_buffers, p_offsets, p_sizes, p_strides }
     }
 }
 
 impl<'a> Random<'a> for CmdBindVertexBuffers2Reply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindVertexBuffers2Args::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindVertexBuffers2Args::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthTestEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_test_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_test_enable = rng.random();
         Self { command_buffer, depth_test_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthTestEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthTestEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthTestEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthWriteEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_write_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_write_enable = rng.random();
         Self { command_buffer, depth_write_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthWriteEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthWriteEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthWriteEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthCompareOpArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_compare_op = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_compare_op = rng.random();
         Self { command_buffer, depth_compare_op }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthCompareOpReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthCompareOpArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthCompareOpArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBoundsTestEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_bounds_test_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_bounds_test_enable = rng.random();
         Self { command_buffer, depth_bounds_test_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBoundsTestEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthBoundsTestEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthBoundsTestEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilTestEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let stencil_test_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let stencil_test_enable = rng.random();
         Self { command_buffer, stencil_test_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilTestEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetStencilTestEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetStencilTestEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilOpArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let face_mask = g.random();
-        let fail_op = g.random();
-        let pass_op = g.random();
-        let depth_fail_op = g.random();
-        let compare_op = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let face_mask = rng.random();
+        let fail_op = rng.random();
+        let pass_op = rng.random();
+        let depth_fail_op = rng.random();
+        let compare_op = rng.random();
         Self { command_buffer, face_mask, fail_op, pass_op, depth_fail_op, compare_op }
     }
 }
 
 impl<'a> Random<'a> for CmdSetStencilOpReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetStencilOpArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetStencilOpArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetRasterizerDiscardEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let rasterizer_discard_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let rasterizer_discard_enable = rng.random();
         Self { command_buffer, rasterizer_discard_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetRasterizerDiscardEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetRasterizerDiscardEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetRasterizerDiscardEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBiasEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_bias_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_bias_enable = rng.random();
         Self { command_buffer, depth_bias_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthBiasEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthBiasEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthBiasEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPrimitiveRestartEnableArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let primitive_restart_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let primitive_restart_enable = rng.random();
         Self { command_buffer, primitive_restart_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPrimitiveRestartEnableReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetPrimitiveRestartEnableArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetPrimitiveRestartEnableArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceBufferMemoryRequirementsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = DeviceBufferMemoryRequirements::random(g); g.alloc(v) };
-        let p_memory_requirements = { let v = MemoryRequirements2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = DeviceBufferMemoryRequirements::random(rng); rng.alloc(v) };
+        let p_memory_requirements = { let v = MemoryRequirements2::random(rng); rng.alloc(v) };
         Self { device, p_info, p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceBufferMemoryRequirementsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceBufferMemoryRequirementsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceBufferMemoryRequirementsArgs::random(rng);
         Self { p_memory_requirements: args.p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceImageMemoryRequirementsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = DeviceImageMemoryRequirements::random(g); g.alloc(v) };
-        let p_memory_requirements = { let v = MemoryRequirements2::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = DeviceImageMemoryRequirements::random(rng); rng.alloc(v) };
+        let p_memory_requirements = { let v = MemoryRequirements2::random(rng); rng.alloc(v) };
         Self { device, p_info, p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceImageMemoryRequirementsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceImageMemoryRequirementsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceImageMemoryRequirementsArgs::random(rng);
         Self { p_memory_requirements: args.p_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceImageSparseMemoryRequirementsArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_sparse_memory_requirement_count = g.len();
-        let device = g.random();
-        let p_info = { let v = DeviceImageMemoryRequirements::random(g); g.alloc(v) };
-        let p_sparse_memory_requirement_count = { let v = n_p_sparse_memory_requirement_count as _; g.alloc(v) };
-        let p_sparse_memory_requirements = g.array(n_p_sparse_memory_requirement_count, true, |g| SparseImageMemoryRequirements2::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_sparse_memory_requirement_count = rng.len();
+        let device = rng.random();
+        let p_info = { let v = DeviceImageMemoryRequirements::random(rng); rng.alloc(v) };
+        let p_sparse_memory_requirement_count = { let v = n_p_sparse_memory_requirement_count as _; rng.alloc(v) };
+        let p_sparse_memory_requirements = rng.array(n_p_sparse_memory_requirement_count, true, |rng| SparseImageMemoryRequirements2::random(rng));
         Self { device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceImageSparseMemoryRequirementsReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceImageSparseMemoryRequirementsArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceImageSparseMemoryRequirementsArgs::random(rng);
         Self { p_sparse_memory_requirement_count: args.p_sparse_memory_requirement_count, p_sparse_memory_requirements: args.p_sparse_memory_requirements }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPatchControlPointsEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let patch_control_points = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let patch_control_points = rng.random();
         Self { command_buffer, patch_control_points }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPatchControlPointsEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetPatchControlPointsEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetPatchControlPointsEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLogicOpEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let logic_op = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let logic_op = rng.random();
         Self { command_buffer, logic_op }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLogicOpEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetLogicOpEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetLogicOpEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_time_domain_count = g.len();
-        let physical_device = g.random();
-        let p_time_domain_count = { let v = n_p_time_domain_count as _; g.alloc(v) };
-        let p_time_domains = g.array(n_p_time_domain_count, true, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_time_domain_count = rng.len();
+        let physical_device = rng.random();
+        let p_time_domain_count = { let v = n_p_time_domain_count as _; rng.alloc(v) };
+        let p_time_domains = rng.array(n_p_time_domain_count, true, |rng| rng.random());
         Self { physical_device, p_time_domain_count, p_time_domains }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::random(g);
-        Self { ret: g.random(), p_time_domain_count: args.p_time_domain_count, p_time_domains: args.p_time_domains }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::random(rng);
+        Self { ret: rng.random(), p_time_domain_count: args.p_time_domain_count, p_time_domains: args.p_time_domains }
     }
 }
 
 impl<'a> Random<'a> for GetCalibratedTimestampsEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_timestamp_count = g.len();
-        let device = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_timestamp_count = rng.len();
+        let device = rng.random();
         let timestamp_count = n_timestamp_count as u32;
-        let p_timestamp_infos = g.array(n_timestamp_count, false, |g| CalibratedTimestampInfoEXT::random(g));
-        let p_timestamps = g.array(n_timestamp_count, false, |g| g.random());
-        let p_max_deviation = { let v = g.random(); g.alloc(v) };
+        let p_timestamp_infos = rng.array(n_timestamp_count, false, |rng| CalibratedTimestampInfoEXT::random(rng));
+        let p_timestamps = rng.array(n_timestamp_count, false, |rng| rng.random());
+        let p_max_deviation = { let v = rng.random(); rng.alloc(v) };
         Self { device, timestamp_count, p_timestamp_infos, p_timestamps, p_max_deviation }
     }
 }
 
 impl<'a> Random<'a> for GetCalibratedTimestampsEXTReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetCalibratedTimestampsEXTArgs::random(g);
-        Self { ret: g.random(), p_timestamps: args.p_timestamps, p_max_deviation: args.p_max_deviation }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetCalibratedTimestampsEXTArgs::random(rng);
+        Self { ret: rng.random(), p_timestamps: args.p_timestamps, p_max_deviation: args.p_max_deviation }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineStippleEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let line_stipple_factor = g.random();
-        let line_stipple_pattern = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let line_stipple_factor = rng.random();
+        let line_stipple_pattern = rng.random();
         Self { command_buffer, line_stipple_factor, line_stipple_pattern }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineStippleEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetLineStippleEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetLineStippleEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginConditionalRenderingEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_conditional_rendering_begin = { let v = ConditionalRenderingBeginInfoEXT::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_conditional_rendering_begin = { let v = ConditionalRenderingBeginInfoEXT::random(rng); rng.alloc(v) };
         Self { command_buffer, p_conditional_rendering_begin }
     }
 }
 
 impl<'a> Random<'a> for CmdBeginConditionalRenderingEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBeginConditionalRenderingEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBeginConditionalRenderingEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdEndConditionalRenderingEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
         Self { command_buffer }
     }
 }
 
 impl<'a> Random<'a> for CmdEndConditionalRenderingEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdEndConditionalRenderingEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdEndConditionalRenderingEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ResetFenceResourceMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let fence = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let fence = rng.random();
         Self { device, fence }
     }
 }
 
 impl<'a> Random<'a> for ResetFenceResourceMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ResetFenceResourceMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ResetFenceResourceMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for WaitSemaphoreResourceMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let semaphore = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let semaphore = rng.random();
         Self { device, semaphore }
     }
 }
 
 impl<'a> Random<'a> for WaitSemaphoreResourceMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = WaitSemaphoreResourceMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WaitSemaphoreResourceMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for ImportSemaphoreResourceMESAArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_import_semaphore_resource_info = { let v = ImportSemaphoreResourceInfoMESA::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_import_semaphore_resource_info = { let v = ImportSemaphoreResourceInfoMESA::random(rng); rng.alloc(v) };
         Self { device, p_import_semaphore_resource_info }
     }
 }
 
 impl<'a> Random<'a> for ImportSemaphoreResourceMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = ImportSemaphoreResourceMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = ImportSemaphoreResourceMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawMultiEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_draw_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_draw_count = rng.len();
+        let command_buffer = rng.random();
         let draw_count = n_draw_count as u32;
-        let p_vertex_info = g.array(n_draw_count, true, |g| MultiDrawInfoEXT::random(g));
-        let instance_count = g.random();
-        let first_instance = g.random();
-        let stride = g.random();
+        let p_vertex_info = rng.array(n_draw_count, true, |rng| MultiDrawInfoEXT::random(rng));
+        let instance_count = rng.random();
+        let first_instance = rng.random();
+        let stride = rng.random();
         Self { command_buffer, draw_count, p_vertex_info, instance_count, first_instance, stride }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawMultiEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawMultiEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawMultiEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawMultiIndexedEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_draw_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_draw_count = rng.len();
+        let command_buffer = rng.random();
         let draw_count = n_draw_count as u32;
-        let p_index_info = g.array(n_draw_count, true, |g| MultiDrawIndexedInfoEXT::random(g));
-        let instance_count = g.random();
-        let first_instance = g.random();
-        let stride = g.random();
-        let p_vertex_offset = g.maybe(|g| g.random());
+        let p_index_info = rng.array(n_draw_count, true, |rng| MultiDrawIndexedInfoEXT::random(rng));
+        let instance_count = rng.random();
+        let first_instance = rng.random();
+        let stride = rng.random();
+        let p_vertex_offset = rng.maybe(|rng| rng.random());
         Self { command_buffer, draw_count, p_index_info, instance_count, first_instance, stride, p_vertex_offset }
     }
 }
 
 impl<'a> Random<'a> for CmdDrawMultiIndexedEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdDrawMultiIndexedEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawMultiIndexedEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdPushDescriptorSetKHRArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_descriptor_write_count = g.len();
-        let command_buffer = g.random();
-        let pipeline_bind_point = g.random();
-        let layout = g.random();
-        let set = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_descriptor_write_count = rng.len();
+        let command_buffer = rng.random();
+        let pipeline_bind_point = rng.random();
+        let layout = rng.random();
+        let set = rng.random();
         let descriptor_write_count = n_descriptor_write_count as u32;
-        let p_descriptor_writes = g.array(n_descriptor_write_count, false, |g| WriteDescriptorSet::random(g));
+        let p_descriptor_writes = rng.array(n_descriptor_write_count, false, |rng| WriteDescriptorSet::random(rng));
         Self { command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes }
     }
 }
 
 impl<'a> Random<'a> for CmdPushDescriptorSetKHRReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdPushDescriptorSetKHRArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPushDescriptorSetKHRArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for SubmitVirtqueueSeqnoMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ring = g.random();
-        let seqno = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ring = rng.random();
+        let seqno = rng.random();
         Self { ring, seqno }
     }
 }
 
 impl<'a> Random<'a> for SubmitVirtqueueSeqnoMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = SubmitVirtqueueSeqnoMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = SubmitVirtqueueSeqnoMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for WaitVirtqueueSeqnoMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let seqno = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let seqno = rng.random();
         Self { seqno }
     }
 }
 
 impl<'a> Random<'a> for WaitVirtqueueSeqnoMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = WaitVirtqueueSeqnoMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WaitVirtqueueSeqnoMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for WaitRingSeqnoMESAArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let ring = g.random();
-        let seqno = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let ring = rng.random();
+        let seqno = rng.random();
         Self { ring, seqno }
     }
 }
 
 impl<'a> Random<'a> for WaitRingSeqnoMESAReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = WaitRingSeqnoMESAArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WaitRingSeqnoMESAArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorWriteEnableEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_attachment_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_attachment_count = rng.len();
+        let command_buffer = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_color_write_enables = g.array(n_attachment_count, false, |g| g.random());
+        let p_color_write_enables = rng.array(n_attachment_count, false, |rng| rng.random());
         Self { command_buffer, attachment_count, p_color_write_enables }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorWriteEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetColorWriteEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetColorWriteEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetVertexInputEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_vertex_binding_description_count = g.len();
-        let n_vertex_attribute_description_count = g.len();
-        let command_buffer = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_vertex_binding_description_count = rng.len();
+        let n_vertex_attribute_description_count = rng.len();
+        let command_buffer = rng.random();
         let vertex_binding_description_count = n_vertex_binding_description_count as u32;
-        let p_vertex_binding_descriptions = g.array(n_vertex_binding_description_count, false, |g| VertexInputBindingDescription2EXT::random(g));
+        let p_vertex_binding_descriptions = rng.array(n_vertex_binding_description_count, false, |rng| VertexInputBindingDescription2EXT::random(rng));
         let vertex_attribute_description_count = n_vertex_attribute_description_count as u32;
-        let p_vertex_attribute_descriptions = g.array(n_vertex_attribute_description_count, false, |g| VertexInputAttributeDescription2EXT::random(g));
+        let p_vertex_attribute_descriptions = rng.array(n_vertex_attribute_description_count, false, |rng| VertexInputAttributeDescription2EXT::random(rng));
         Self { command_buffer, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions }
     }
 }
 
 impl<'a> Random<'a> for CmdSetVertexInputEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetVertexInputEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetVertexInputEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetTessellationDomainOriginEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let domain_origin = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let domain_origin = rng.random();
         Self { command_buffer, domain_origin }
     }
 }
 
 impl<'a> Random<'a> for CmdSetTessellationDomainOriginEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetTessellationDomainOriginEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetTessellationDomainOriginEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthClampEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_clamp_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_clamp_enable = rng.random();
         Self { command_buffer, depth_clamp_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthClampEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthClampEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthClampEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPolygonModeEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let polygon_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let polygon_mode = rng.random();
         Self { command_buffer, polygon_mode }
     }
 }
 
 impl<'a> Random<'a> for CmdSetPolygonModeEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetPolygonModeEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetPolygonModeEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetRasterizationSamplesEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let rasterization_samples = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let rasterization_samples = rng.random();
         Self { command_buffer, rasterization_samples }
     }
 }
 
 impl<'a> Random<'a> for CmdSetRasterizationSamplesEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetRasterizationSamplesEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetRasterizationSamplesEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetSampleMaskEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let samples = SampleCountFlagBits(g.small() as _);
-        let p_sample_mask = g.array(((samples.as_len().saturating_add(31u64) / 32u64) as usize), false, |g| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let samples = SampleCountFlagBits(rng.small() as _);
+        let p_sample_mask = rng.array(((samples.as_len().saturating_add(31u64) / 32u64) as usize), false, |rng| rng.random());
         Self { command_buffer, samples, p_sample_mask }
     }
 }
 
 impl<'a> Random<'a> for CmdSetSampleMaskEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetSampleMaskEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetSampleMaskEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetAlphaToCoverageEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let alpha_to_coverage_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let alpha_to_coverage_enable = rng.random();
         Self { command_buffer, alpha_to_coverage_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetAlphaToCoverageEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetAlphaToCoverageEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetAlphaToCoverageEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetAlphaToOneEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let alpha_to_one_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let alpha_to_one_enable = rng.random();
         Self { command_buffer, alpha_to_one_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetAlphaToOneEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetAlphaToOneEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetAlphaToOneEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLogicOpEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let logic_op_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let logic_op_enable = rng.random();
         Self { command_buffer, logic_op_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLogicOpEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetLogicOpEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetLogicOpEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorBlendEnableEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_attachment_count = g.len();
-        let command_buffer = g.random();
-        let first_attachment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_attachment_count = rng.len();
+        let command_buffer = rng.random();
+        let first_attachment = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_color_blend_enables = g.array(n_attachment_count, false, |g| g.random());
+        let p_color_blend_enables = rng.array(n_attachment_count, false, |rng| rng.random());
         Self { command_buffer, first_attachment, attachment_count, p_color_blend_enables }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorBlendEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetColorBlendEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetColorBlendEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorBlendEquationEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_attachment_count = g.len();
-        let command_buffer = g.random();
-        let first_attachment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_attachment_count = rng.len();
+        let command_buffer = rng.random();
+        let first_attachment = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_color_blend_equations = g.array(n_attachment_count, false, |g| ColorBlendEquationEXT::random(g));
+        let p_color_blend_equations = rng.array(n_attachment_count, false, |rng| ColorBlendEquationEXT::random(rng));
         Self { command_buffer, first_attachment, attachment_count, p_color_blend_equations }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorBlendEquationEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetColorBlendEquationEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetColorBlendEquationEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorWriteMaskEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_attachment_count = g.len();
-        let command_buffer = g.random();
-        let first_attachment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_attachment_count = rng.len();
+        let command_buffer = rng.random();
+        let first_attachment = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_color_write_masks = g.array(n_attachment_count, false, |g| g.random());
+        let p_color_write_masks = rng.array(n_attachment_count, false, |rng| rng.random());
         Self { command_buffer, first_attachment, attachment_count, p_color_write_masks }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorWriteMaskEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetColorWriteMaskEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetColorWriteMaskEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetRasterizationStreamEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let rasterization_stream = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let rasterization_stream = rng.random();
         Self { command_buffer, rasterization_stream }
     }
 }
 
 impl<'a> Random<'a> for CmdSetRasterizationStreamEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetRasterizationStreamEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetRasterizationStreamEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetConservativeRasterizationModeEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let conservative_rasterization_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let conservative_rasterization_mode = rng.random();
         Self { command_buffer, conservative_rasterization_mode }
     }
 }
 
 impl<'a> Random<'a> for CmdSetConservativeRasterizationModeEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetConservativeRasterizationModeEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetConservativeRasterizationModeEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetExtraPrimitiveOverestimationSizeEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let extra_primitive_overestimation_size = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let extra_primitive_overestimation_size = rng.random();
         Self { command_buffer, extra_primitive_overestimation_size }
     }
 }
 
 impl<'a> Random<'a> for CmdSetExtraPrimitiveOverestimationSizeEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetExtraPrimitiveOverestimationSizeEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetExtraPrimitiveOverestimationSizeEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthClipEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let depth_clip_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_clip_enable = rng.random();
         Self { command_buffer, depth_clip_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthClipEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthClipEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthClipEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetSampleLocationsEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let sample_locations_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let sample_locations_enable = rng.random();
         Self { command_buffer, sample_locations_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetSampleLocationsEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetSampleLocationsEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetSampleLocationsEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorBlendAdvancedEXTArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_attachment_count = g.len();
-        let command_buffer = g.random();
-        let first_attachment = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_attachment_count = rng.len();
+        let command_buffer = rng.random();
+        let first_attachment = rng.random();
         let attachment_count = n_attachment_count as u32;
-        let p_color_blend_advanced = g.array(n_attachment_count, false, |g| ColorBlendAdvancedEXT::random(g));
+        let p_color_blend_advanced = rng.array(n_attachment_count, false, |rng| ColorBlendAdvancedEXT::random(rng));
         Self { command_buffer, first_attachment, attachment_count, p_color_blend_advanced }
     }
 }
 
 impl<'a> Random<'a> for CmdSetColorBlendAdvancedEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetColorBlendAdvancedEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetColorBlendAdvancedEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetProvokingVertexModeEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let provoking_vertex_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let provoking_vertex_mode = rng.random();
         Self { command_buffer, provoking_vertex_mode }
     }
 }
 
 impl<'a> Random<'a> for CmdSetProvokingVertexModeEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetProvokingVertexModeEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetProvokingVertexModeEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineRasterizationModeEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let line_rasterization_mode = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let line_rasterization_mode = rng.random();
         Self { command_buffer, line_rasterization_mode }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineRasterizationModeEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetLineRasterizationModeEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetLineRasterizationModeEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineStippleEnableEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let stippled_line_enable = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let stippled_line_enable = rng.random();
         Self { command_buffer, stippled_line_enable }
     }
 }
 
 impl<'a> Random<'a> for CmdSetLineStippleEnableEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetLineStippleEnableEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetLineStippleEnableEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthClipNegativeOneToOneEXTArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let negative_one_to_one = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let negative_one_to_one = rng.random();
         Self { command_buffer, negative_one_to_one }
     }
 }
 
 impl<'a> Random<'a> for CmdSetDepthClipNegativeOneToOneEXTReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetDepthClipNegativeOneToOneEXTArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthClipNegativeOneToOneEXTArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let n_p_fragment_shading_rate_count = g.len();
-        let physical_device = g.random();
-        let p_fragment_shading_rate_count = { let v = n_p_fragment_shading_rate_count as _; g.alloc(v) };
-        let p_fragment_shading_rates = g.array(n_p_fragment_shading_rate_count, true, |g| PhysicalDeviceFragmentShadingRateKHR::random(g));
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_fragment_shading_rate_count = rng.len();
+        let physical_device = rng.random();
+        let p_fragment_shading_rate_count = { let v = n_p_fragment_shading_rate_count as _; rng.alloc(v) };
+        let p_fragment_shading_rates = rng.array(n_p_fragment_shading_rate_count, true, |rng| PhysicalDeviceFragmentShadingRateKHR::random(rng));
         Self { physical_device, p_fragment_shading_rate_count, p_fragment_shading_rates }
     }
 }
 
 impl<'a> Random<'a> for GetPhysicalDeviceFragmentShadingRatesKHRReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceFragmentShadingRatesKHRArgs::random(g);
-        Self { ret: g.random(), p_fragment_shading_rate_count: args.p_fragment_shading_rate_count, p_fragment_shading_rates: args.p_fragment_shading_rates }
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceFragmentShadingRatesKHRArgs::random(rng);
+        Self { ret: rng.random(), p_fragment_shading_rate_count: args.p_fragment_shading_rate_count, p_fragment_shading_rates: args.p_fragment_shading_rates }
     }
 }
 
 impl<'a> Random<'a> for CmdSetFragmentShadingRateKHRArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let p_fragment_size = { let v = Extent2D::random(g); g.alloc(v) };
-        let combiner_ops = core::array::from_fn(|_| g.random());
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_fragment_size = { let v = Extent2D::random(rng); rng.alloc(v) };
+        let combiner_ops = core::array::from_fn(|_| rng.random());
         Self { command_buffer, p_fragment_size, combiner_ops }
     }
 }
 
 impl<'a> Random<'a> for CmdSetFragmentShadingRateKHRReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdSetFragmentShadingRateKHRArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetFragmentShadingRateKHRArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for CmdBindIndexBuffer2KHRArgs {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let command_buffer = g.random();
-        let buffer = g.random();
-        let offset = g.random();
-        let size = g.random();
-        let index_type = g.random();
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
+        let index_type = rng.random();
         Self { command_buffer, buffer, offset, size, index_type }
     }
 }
 
 impl<'a> Random<'a> for CmdBindIndexBuffer2KHRReply {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = CmdBindIndexBuffer2KHRArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindIndexBuffer2KHRArgs::random(rng);
         Self {  }
     }
 }
 
 impl<'a> Random<'a> for GetRenderingAreaGranularityKHRArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_rendering_area_info = { let v = RenderingAreaInfoKHR::random(g); g.alloc(v) };
-        let p_granularity = { let v = Extent2D::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_rendering_area_info = { let v = RenderingAreaInfoKHR::random(rng); rng.alloc(v) };
+        let p_granularity = { let v = Extent2D::random(rng); rng.alloc(v) };
         Self { device, p_rendering_area_info, p_granularity }
     }
 }
 
 impl<'a> Random<'a> for GetRenderingAreaGranularityKHRReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetRenderingAreaGranularityKHRArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetRenderingAreaGranularityKHRArgs::random(rng);
         Self { p_granularity: args.p_granularity }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceImageSubresourceLayoutKHRArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let p_info = { let v = DeviceImageSubresourceInfoKHR::random(g); g.alloc(v) };
-        let p_layout = { let v = SubresourceLayout2KHR::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = DeviceImageSubresourceInfoKHR::random(rng); rng.alloc(v) };
+        let p_layout = { let v = SubresourceLayout2KHR::random(rng); rng.alloc(v) };
         Self { device, p_info, p_layout }
     }
 }
 
 impl<'a> Random<'a> for GetDeviceImageSubresourceLayoutKHRReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetDeviceImageSubresourceLayoutKHRArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceImageSubresourceLayoutKHRArgs::random(rng);
         Self { p_layout: args.p_layout }
     }
 }
 
 impl<'a> Random<'a> for GetImageSubresourceLayout2KHRArgs<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let device = g.random();
-        let image = g.random();
-        let p_subresource = { let v = ImageSubresource2KHR::random(g); g.alloc(v) };
-        let p_layout = { let v = SubresourceLayout2KHR::random(g); g.alloc(v) };
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let image = rng.random();
+        let p_subresource = { let v = ImageSubresource2KHR::random(rng); rng.alloc(v) };
+        let p_layout = { let v = SubresourceLayout2KHR::random(rng); rng.alloc(v) };
         Self { device, image, p_subresource, p_layout }
     }
 }
 
 impl<'a> Random<'a> for GetImageSubresourceLayout2KHRReply<'a> {
-    fn random(g: &mut Gen<'a>) -> Self {
-        let args = GetImageSubresourceLayout2KHRArgs::random(g);
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetImageSubresourceLayout2KHRArgs::random(rng);
         Self { p_layout: args.p_layout }
     }
 }
 
 /// A random request for command id `id`, or `None` if the id has no encoding.
-pub fn random_command<'a>(g: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
+pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
     Some(match id {
-        0 => Command::CreateInstance(CreateInstanceArgs::random(g)),
-        1 => Command::DestroyInstance(DestroyInstanceArgs::random(g)),
-        2 => Command::EnumeratePhysicalDevices(EnumeratePhysicalDevicesArgs::random(g)),
-        3 => Command::GetPhysicalDeviceFeatures(GetPhysicalDeviceFeaturesArgs::random(g)),
-        4 => Command::GetPhysicalDeviceFormatProperties(GetPhysicalDeviceFormatPropertiesArgs::random(g)),
-        5 => Command::GetPhysicalDeviceImageFormatProperties(GetPhysicalDeviceImageFormatPropertiesArgs::random(g)),
-        6 => Command::GetPhysicalDeviceProperties(GetPhysicalDevicePropertiesArgs::random(g)),
-        7 => Command::GetPhysicalDeviceQueueFamilyProperties(GetPhysicalDeviceQueueFamilyPropertiesArgs::random(g)),
-        8 => Command::GetPhysicalDeviceMemoryProperties(GetPhysicalDeviceMemoryPropertiesArgs::random(g)),
-        11 => Command::CreateDevice(CreateDeviceArgs::random(g)),
-        12 => Command::DestroyDevice(DestroyDeviceArgs::random(g)),
-        13 => Command::EnumerateInstanceExtensionProperties(EnumerateInstanceExtensionPropertiesArgs::random(g)),
-        14 => Command::EnumerateDeviceExtensionProperties(EnumerateDeviceExtensionPropertiesArgs::random(g)),
-        15 => Command::EnumerateInstanceLayerProperties(EnumerateInstanceLayerPropertiesArgs::random(g)),
-        16 => Command::EnumerateDeviceLayerProperties(EnumerateDeviceLayerPropertiesArgs::random(g)),
-        17 => Command::GetDeviceQueue(GetDeviceQueueArgs::random(g)),
-        18 => Command::QueueSubmit(QueueSubmitArgs::random(g)),
-        19 => Command::QueueWaitIdle(QueueWaitIdleArgs::random(g)),
-        20 => Command::DeviceWaitIdle(DeviceWaitIdleArgs::random(g)),
-        21 => Command::AllocateMemory(AllocateMemoryArgs::random(g)),
-        22 => Command::FreeMemory(FreeMemoryArgs::random(g)),
-        24 => Command::UnmapMemory(UnmapMemoryArgs::random(g)),
-        25 => Command::FlushMappedMemoryRanges(FlushMappedMemoryRangesArgs::random(g)),
-        26 => Command::InvalidateMappedMemoryRanges(InvalidateMappedMemoryRangesArgs::random(g)),
-        27 => Command::GetDeviceMemoryCommitment(GetDeviceMemoryCommitmentArgs::random(g)),
-        28 => Command::BindBufferMemory(BindBufferMemoryArgs::random(g)),
-        29 => Command::BindImageMemory(BindImageMemoryArgs::random(g)),
-        30 => Command::GetBufferMemoryRequirements(GetBufferMemoryRequirementsArgs::random(g)),
-        31 => Command::GetImageMemoryRequirements(GetImageMemoryRequirementsArgs::random(g)),
-        32 => Command::GetImageSparseMemoryRequirements(GetImageSparseMemoryRequirementsArgs::random(g)),
-        33 => Command::GetPhysicalDeviceSparseImageFormatProperties(GetPhysicalDeviceSparseImageFormatPropertiesArgs::random(g)),
-        34 => Command::QueueBindSparse(QueueBindSparseArgs::random(g)),
-        35 => Command::CreateFence(CreateFenceArgs::random(g)),
-        36 => Command::DestroyFence(DestroyFenceArgs::random(g)),
-        37 => Command::ResetFences(ResetFencesArgs::random(g)),
-        38 => Command::GetFenceStatus(GetFenceStatusArgs::random(g)),
-        39 => Command::WaitForFences(WaitForFencesArgs::random(g)),
-        40 => Command::CreateSemaphore(CreateSemaphoreArgs::random(g)),
-        41 => Command::DestroySemaphore(DestroySemaphoreArgs::random(g)),
-        42 => Command::CreateEvent(CreateEventArgs::random(g)),
-        43 => Command::DestroyEvent(DestroyEventArgs::random(g)),
-        44 => Command::GetEventStatus(GetEventStatusArgs::random(g)),
-        45 => Command::SetEvent(SetEventArgs::random(g)),
-        46 => Command::ResetEvent(ResetEventArgs::random(g)),
-        47 => Command::CreateQueryPool(CreateQueryPoolArgs::random(g)),
-        48 => Command::DestroyQueryPool(DestroyQueryPoolArgs::random(g)),
-        49 => Command::GetQueryPoolResults(GetQueryPoolResultsArgs::random(g)),
-        50 => Command::CreateBuffer(CreateBufferArgs::random(g)),
-        51 => Command::DestroyBuffer(DestroyBufferArgs::random(g)),
-        52 => Command::CreateBufferView(CreateBufferViewArgs::random(g)),
-        53 => Command::DestroyBufferView(DestroyBufferViewArgs::random(g)),
-        54 => Command::CreateImage(CreateImageArgs::random(g)),
-        55 => Command::DestroyImage(DestroyImageArgs::random(g)),
-        56 => Command::GetImageSubresourceLayout(GetImageSubresourceLayoutArgs::random(g)),
-        57 => Command::CreateImageView(CreateImageViewArgs::random(g)),
-        58 => Command::DestroyImageView(DestroyImageViewArgs::random(g)),
-        59 => Command::CreateShaderModule(CreateShaderModuleArgs::random(g)),
-        60 => Command::DestroyShaderModule(DestroyShaderModuleArgs::random(g)),
-        61 => Command::CreatePipelineCache(CreatePipelineCacheArgs::random(g)),
-        62 => Command::DestroyPipelineCache(DestroyPipelineCacheArgs::random(g)),
-        63 => Command::GetPipelineCacheData(GetPipelineCacheDataArgs::random(g)),
-        64 => Command::MergePipelineCaches(MergePipelineCachesArgs::random(g)),
-        65 => Command::CreateGraphicsPipelines(CreateGraphicsPipelinesArgs::random(g)),
-        66 => Command::CreateComputePipelines(CreateComputePipelinesArgs::random(g)),
-        67 => Command::DestroyPipeline(DestroyPipelineArgs::random(g)),
-        68 => Command::CreatePipelineLayout(CreatePipelineLayoutArgs::random(g)),
-        69 => Command::DestroyPipelineLayout(DestroyPipelineLayoutArgs::random(g)),
-        70 => Command::CreateSampler(CreateSamplerArgs::random(g)),
-        71 => Command::DestroySampler(DestroySamplerArgs::random(g)),
-        72 => Command::CreateDescriptorSetLayout(CreateDescriptorSetLayoutArgs::random(g)),
-        73 => Command::DestroyDescriptorSetLayout(DestroyDescriptorSetLayoutArgs::random(g)),
-        74 => Command::CreateDescriptorPool(CreateDescriptorPoolArgs::random(g)),
-        75 => Command::DestroyDescriptorPool(DestroyDescriptorPoolArgs::random(g)),
-        76 => Command::ResetDescriptorPool(ResetDescriptorPoolArgs::random(g)),
-        77 => Command::AllocateDescriptorSets(AllocateDescriptorSetsArgs::random(g)),
-        78 => Command::FreeDescriptorSets(FreeDescriptorSetsArgs::random(g)),
-        79 => Command::UpdateDescriptorSets(UpdateDescriptorSetsArgs::random(g)),
-        80 => Command::CreateFramebuffer(CreateFramebufferArgs::random(g)),
-        81 => Command::DestroyFramebuffer(DestroyFramebufferArgs::random(g)),
-        82 => Command::CreateRenderPass(CreateRenderPassArgs::random(g)),
-        83 => Command::DestroyRenderPass(DestroyRenderPassArgs::random(g)),
-        84 => Command::GetRenderAreaGranularity(GetRenderAreaGranularityArgs::random(g)),
-        85 => Command::CreateCommandPool(CreateCommandPoolArgs::random(g)),
-        86 => Command::DestroyCommandPool(DestroyCommandPoolArgs::random(g)),
-        87 => Command::ResetCommandPool(ResetCommandPoolArgs::random(g)),
-        88 => Command::AllocateCommandBuffers(AllocateCommandBuffersArgs::random(g)),
-        89 => Command::FreeCommandBuffers(FreeCommandBuffersArgs::random(g)),
-        90 => Command::BeginCommandBuffer(BeginCommandBufferArgs::random(g)),
-        91 => Command::EndCommandBuffer(EndCommandBufferArgs::random(g)),
-        92 => Command::ResetCommandBuffer(ResetCommandBufferArgs::random(g)),
-        93 => Command::CmdBindPipeline(CmdBindPipelineArgs::random(g)),
-        94 => Command::CmdSetViewport(CmdSetViewportArgs::random(g)),
-        95 => Command::CmdSetScissor(CmdSetScissorArgs::random(g)),
-        96 => Command::CmdSetLineWidth(CmdSetLineWidthArgs::random(g)),
-        97 => Command::CmdSetDepthBias(CmdSetDepthBiasArgs::random(g)),
-        98 => Command::CmdSetBlendConstants(CmdSetBlendConstantsArgs::random(g)),
-        99 => Command::CmdSetDepthBounds(CmdSetDepthBoundsArgs::random(g)),
-        100 => Command::CmdSetStencilCompareMask(CmdSetStencilCompareMaskArgs::random(g)),
-        101 => Command::CmdSetStencilWriteMask(CmdSetStencilWriteMaskArgs::random(g)),
-        102 => Command::CmdSetStencilReference(CmdSetStencilReferenceArgs::random(g)),
-        103 => Command::CmdBindDescriptorSets(CmdBindDescriptorSetsArgs::random(g)),
-        104 => Command::CmdBindIndexBuffer(CmdBindIndexBufferArgs::random(g)),
-        105 => Command::CmdBindVertexBuffers(CmdBindVertexBuffersArgs::random(g)),
-        106 => Command::CmdDraw(CmdDrawArgs::random(g)),
-        107 => Command::CmdDrawIndexed(CmdDrawIndexedArgs::random(g)),
-        108 => Command::CmdDrawIndirect(CmdDrawIndirectArgs::random(g)),
-        109 => Command::CmdDrawIndexedIndirect(CmdDrawIndexedIndirectArgs::random(g)),
-        110 => Command::CmdDispatch(CmdDispatchArgs::random(g)),
-        111 => Command::CmdDispatchIndirect(CmdDispatchIndirectArgs::random(g)),
-        112 => Command::CmdCopyBuffer(CmdCopyBufferArgs::random(g)),
-        113 => Command::CmdCopyImage(CmdCopyImageArgs::random(g)),
-        114 => Command::CmdBlitImage(CmdBlitImageArgs::random(g)),
-        115 => Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs::random(g)),
-        116 => Command::CmdCopyImageToBuffer(CmdCopyImageToBufferArgs::random(g)),
-        117 => Command::CmdUpdateBuffer(CmdUpdateBufferArgs::random(g)),
-        118 => Command::CmdFillBuffer(CmdFillBufferArgs::random(g)),
-        119 => Command::CmdClearColorImage(CmdClearColorImageArgs::random(g)),
-        120 => Command::CmdClearDepthStencilImage(CmdClearDepthStencilImageArgs::random(g)),
-        121 => Command::CmdClearAttachments(CmdClearAttachmentsArgs::random(g)),
-        122 => Command::CmdResolveImage(CmdResolveImageArgs::random(g)),
-        123 => Command::CmdSetEvent(CmdSetEventArgs::random(g)),
-        124 => Command::CmdResetEvent(CmdResetEventArgs::random(g)),
-        125 => Command::CmdWaitEvents(CmdWaitEventsArgs::random(g)),
-        126 => Command::CmdPipelineBarrier(CmdPipelineBarrierArgs::random(g)),
-        127 => Command::CmdBeginQuery(CmdBeginQueryArgs::random(g)),
-        128 => Command::CmdEndQuery(CmdEndQueryArgs::random(g)),
-        129 => Command::CmdResetQueryPool(CmdResetQueryPoolArgs::random(g)),
-        130 => Command::CmdWriteTimestamp(CmdWriteTimestampArgs::random(g)),
-        131 => Command::CmdCopyQueryPoolResults(CmdCopyQueryPoolResultsArgs::random(g)),
-        132 => Command::CmdPushConstants(CmdPushConstantsArgs::random(g)),
-        133 => Command::CmdBeginRenderPass(CmdBeginRenderPassArgs::random(g)),
-        134 => Command::CmdNextSubpass(CmdNextSubpassArgs::random(g)),
-        135 => Command::CmdEndRenderPass(CmdEndRenderPassArgs::random(g)),
-        136 => Command::CmdExecuteCommands(CmdExecuteCommandsArgs::random(g)),
-        137 => Command::EnumerateInstanceVersion(EnumerateInstanceVersionArgs::random(g)),
-        138 => Command::BindBufferMemory2(BindBufferMemory2Args::random(g)),
-        139 => Command::BindImageMemory2(BindImageMemory2Args::random(g)),
-        140 => Command::GetDeviceGroupPeerMemoryFeatures(GetDeviceGroupPeerMemoryFeaturesArgs::random(g)),
-        141 => Command::CmdSetDeviceMask(CmdSetDeviceMaskArgs::random(g)),
-        142 => Command::CmdDispatchBase(CmdDispatchBaseArgs::random(g)),
-        143 => Command::EnumeratePhysicalDeviceGroups(EnumeratePhysicalDeviceGroupsArgs::random(g)),
-        144 => Command::GetImageMemoryRequirements2(GetImageMemoryRequirements2Args::random(g)),
-        145 => Command::GetBufferMemoryRequirements2(GetBufferMemoryRequirements2Args::random(g)),
-        146 => Command::GetImageSparseMemoryRequirements2(GetImageSparseMemoryRequirements2Args::random(g)),
-        147 => Command::GetPhysicalDeviceFeatures2(GetPhysicalDeviceFeatures2Args::random(g)),
-        148 => Command::GetPhysicalDeviceProperties2(GetPhysicalDeviceProperties2Args::random(g)),
-        149 => Command::GetPhysicalDeviceFormatProperties2(GetPhysicalDeviceFormatProperties2Args::random(g)),
-        150 => Command::GetPhysicalDeviceImageFormatProperties2(GetPhysicalDeviceImageFormatProperties2Args::random(g)),
-        151 => Command::GetPhysicalDeviceQueueFamilyProperties2(GetPhysicalDeviceQueueFamilyProperties2Args::random(g)),
-        152 => Command::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Args::random(g)),
-        153 => Command::GetPhysicalDeviceSparseImageFormatProperties2(GetPhysicalDeviceSparseImageFormatProperties2Args::random(g)),
-        154 => Command::TrimCommandPool(TrimCommandPoolArgs::random(g)),
-        155 => Command::GetDeviceQueue2(GetDeviceQueue2Args::random(g)),
-        156 => Command::CreateSamplerYcbcrConversion(CreateSamplerYcbcrConversionArgs::random(g)),
-        157 => Command::DestroySamplerYcbcrConversion(DestroySamplerYcbcrConversionArgs::random(g)),
-        158 => Command::CreateDescriptorUpdateTemplate(CreateDescriptorUpdateTemplateArgs::random(g)),
-        159 => Command::DestroyDescriptorUpdateTemplate(DestroyDescriptorUpdateTemplateArgs::random(g)),
-        161 => Command::GetPhysicalDeviceExternalBufferProperties(GetPhysicalDeviceExternalBufferPropertiesArgs::random(g)),
-        162 => Command::GetPhysicalDeviceExternalFenceProperties(GetPhysicalDeviceExternalFencePropertiesArgs::random(g)),
-        163 => Command::GetPhysicalDeviceExternalSemaphoreProperties(GetPhysicalDeviceExternalSemaphorePropertiesArgs::random(g)),
-        164 => Command::GetDescriptorSetLayoutSupport(GetDescriptorSetLayoutSupportArgs::random(g)),
-        165 => Command::CmdDrawIndirectCount(CmdDrawIndirectCountArgs::random(g)),
-        166 => Command::CmdDrawIndexedIndirectCount(CmdDrawIndexedIndirectCountArgs::random(g)),
-        167 => Command::CreateRenderPass2(CreateRenderPass2Args::random(g)),
-        168 => Command::CmdBeginRenderPass2(CmdBeginRenderPass2Args::random(g)),
-        169 => Command::CmdNextSubpass2(CmdNextSubpass2Args::random(g)),
-        170 => Command::CmdEndRenderPass2(CmdEndRenderPass2Args::random(g)),
-        171 => Command::ResetQueryPool(ResetQueryPoolArgs::random(g)),
-        172 => Command::GetSemaphoreCounterValue(GetSemaphoreCounterValueArgs::random(g)),
-        173 => Command::WaitSemaphores(WaitSemaphoresArgs::random(g)),
-        174 => Command::SignalSemaphore(SignalSemaphoreArgs::random(g)),
-        175 => Command::GetBufferDeviceAddress(GetBufferDeviceAddressArgs::random(g)),
-        176 => Command::GetBufferOpaqueCaptureAddress(GetBufferOpaqueCaptureAddressArgs::random(g)),
-        177 => Command::GetDeviceMemoryOpaqueCaptureAddress(GetDeviceMemoryOpaqueCaptureAddressArgs::random(g)),
-        178 => Command::SetReplyCommandStreamMESA(SetReplyCommandStreamMESAArgs::random(g)),
-        179 => Command::SeekReplyCommandStreamMESA(SeekReplyCommandStreamMESAArgs::random(g)),
-        180 => Command::ExecuteCommandStreamsMESA(ExecuteCommandStreamsMESAArgs::random(g)),
-        181 => Command::CmdBindTransformFeedbackBuffersEXT(CmdBindTransformFeedbackBuffersEXTArgs::random(g)),
-        182 => Command::CmdBeginTransformFeedbackEXT(CmdBeginTransformFeedbackEXTArgs::random(g)),
-        183 => Command::CmdEndTransformFeedbackEXT(CmdEndTransformFeedbackEXTArgs::random(g)),
-        184 => Command::CmdBeginQueryIndexedEXT(CmdBeginQueryIndexedEXTArgs::random(g)),
-        185 => Command::CmdEndQueryIndexedEXT(CmdEndQueryIndexedEXTArgs::random(g)),
-        186 => Command::CmdDrawIndirectByteCountEXT(CmdDrawIndirectByteCountEXTArgs::random(g)),
-        187 => Command::GetImageDrmFormatModifierPropertiesEXT(GetImageDrmFormatModifierPropertiesEXTArgs::random(g)),
-        188 => Command::CreateRingMESA(CreateRingMESAArgs::random(g)),
-        189 => Command::DestroyRingMESA(DestroyRingMESAArgs::random(g)),
-        190 => Command::NotifyRingMESA(NotifyRingMESAArgs::random(g)),
-        191 => Command::WriteRingExtraMESA(WriteRingExtraMESAArgs::random(g)),
-        192 => Command::GetMemoryResourcePropertiesMESA(GetMemoryResourcePropertiesMESAArgs::random(g)),
-        196 => Command::GetPhysicalDeviceToolProperties(GetPhysicalDeviceToolPropertiesArgs::random(g)),
-        197 => Command::CreatePrivateDataSlot(CreatePrivateDataSlotArgs::random(g)),
-        198 => Command::DestroyPrivateDataSlot(DestroyPrivateDataSlotArgs::random(g)),
-        199 => Command::SetPrivateData(SetPrivateDataArgs::random(g)),
-        200 => Command::GetPrivateData(GetPrivateDataArgs::random(g)),
-        201 => Command::CmdSetEvent2(CmdSetEvent2Args::random(g)),
-        202 => Command::CmdResetEvent2(CmdResetEvent2Args::random(g)),
-        203 => Command::CmdWaitEvents2(CmdWaitEvents2Args::random(g)),
-        204 => Command::CmdPipelineBarrier2(CmdPipelineBarrier2Args::random(g)),
-        205 => Command::CmdWriteTimestamp2(CmdWriteTimestamp2Args::random(g)),
-        206 => Command::QueueSubmit2(QueueSubmit2Args::random(g)),
-        207 => Command::CmdCopyBuffer2(CmdCopyBuffer2Args::random(g)),
-        208 => Command::CmdCopyImage2(CmdCopyImage2Args::random(g)),
-        209 => Command::CmdCopyBufferToImage2(CmdCopyBufferToImage2Args::random(g)),
-        210 => Command::CmdCopyImageToBuffer2(CmdCopyImageToBuffer2Args::random(g)),
-        211 => Command::CmdBlitImage2(CmdBlitImage2Args::random(g)),
-        212 => Command::CmdResolveImage2(CmdResolveImage2Args::random(g)),
-        213 => Command::CmdBeginRendering(CmdBeginRenderingArgs::random(g)),
-        214 => Command::CmdEndRendering(CmdEndRenderingArgs::random(g)),
-        215 => Command::CmdSetCullMode(CmdSetCullModeArgs::random(g)),
-        216 => Command::CmdSetFrontFace(CmdSetFrontFaceArgs::random(g)),
-        217 => Command::CmdSetPrimitiveTopology(CmdSetPrimitiveTopologyArgs::random(g)),
-        218 => Command::CmdSetViewportWithCount(CmdSetViewportWithCountArgs::random(g)),
-        219 => Command::CmdSetScissorWithCount(CmdSetScissorWithCountArgs::random(g)),
-        220 => Command::CmdBindVertexBuffers2(CmdBindVertexBuffers2Args::random(g)),
-        221 => Command::CmdSetDepthTestEnable(CmdSetDepthTestEnableArgs::random(g)),
-        222 => Command::CmdSetDepthWriteEnable(CmdSetDepthWriteEnableArgs::random(g)),
-        223 => Command::CmdSetDepthCompareOp(CmdSetDepthCompareOpArgs::random(g)),
-        224 => Command::CmdSetDepthBoundsTestEnable(CmdSetDepthBoundsTestEnableArgs::random(g)),
-        225 => Command::CmdSetStencilTestEnable(CmdSetStencilTestEnableArgs::random(g)),
-        226 => Command::CmdSetStencilOp(CmdSetStencilOpArgs::random(g)),
-        227 => Command::CmdSetRasterizerDiscardEnable(CmdSetRasterizerDiscardEnableArgs::random(g)),
-        228 => Command::CmdSetDepthBiasEnable(CmdSetDepthBiasEnableArgs::random(g)),
-        229 => Command::CmdSetPrimitiveRestartEnable(CmdSetPrimitiveRestartEnableArgs::random(g)),
-        230 => Command::GetDeviceBufferMemoryRequirements(GetDeviceBufferMemoryRequirementsArgs::random(g)),
-        231 => Command::GetDeviceImageMemoryRequirements(GetDeviceImageMemoryRequirementsArgs::random(g)),
-        232 => Command::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsArgs::random(g)),
-        233 => Command::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTArgs::random(g)),
-        234 => Command::CmdSetLogicOpEXT(CmdSetLogicOpEXTArgs::random(g)),
-        235 => Command::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::random(g)),
-        236 => Command::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTArgs::random(g)),
-        237 => Command::CmdSetLineStippleEXT(CmdSetLineStippleEXTArgs::random(g)),
-        240 => Command::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTArgs::random(g)),
-        241 => Command::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTArgs::random(g)),
-        244 => Command::ResetFenceResourceMESA(ResetFenceResourceMESAArgs::random(g)),
-        245 => Command::WaitSemaphoreResourceMESA(WaitSemaphoreResourceMESAArgs::random(g)),
-        246 => Command::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAArgs::random(g)),
-        247 => Command::CmdDrawMultiEXT(CmdDrawMultiEXTArgs::random(g)),
-        248 => Command::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTArgs::random(g)),
-        249 => Command::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRArgs::random(g)),
-        251 => Command::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAArgs::random(g)),
-        252 => Command::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAArgs::random(g)),
-        253 => Command::WaitRingSeqnoMESA(WaitRingSeqnoMESAArgs::random(g)),
-        254 => Command::CmdSetColorWriteEnableEXT(CmdSetColorWriteEnableEXTArgs::random(g)),
-        255 => Command::CmdSetVertexInputEXT(CmdSetVertexInputEXTArgs::random(g)),
-        256 => Command::CmdSetTessellationDomainOriginEXT(CmdSetTessellationDomainOriginEXTArgs::random(g)),
-        257 => Command::CmdSetDepthClampEnableEXT(CmdSetDepthClampEnableEXTArgs::random(g)),
-        258 => Command::CmdSetPolygonModeEXT(CmdSetPolygonModeEXTArgs::random(g)),
-        259 => Command::CmdSetRasterizationSamplesEXT(CmdSetRasterizationSamplesEXTArgs::random(g)),
-        260 => Command::CmdSetSampleMaskEXT(CmdSetSampleMaskEXTArgs::random(g)),
-        261 => Command::CmdSetAlphaToCoverageEnableEXT(CmdSetAlphaToCoverageEnableEXTArgs::random(g)),
-        262 => Command::CmdSetAlphaToOneEnableEXT(CmdSetAlphaToOneEnableEXTArgs::random(g)),
-        263 => Command::CmdSetLogicOpEnableEXT(CmdSetLogicOpEnableEXTArgs::random(g)),
-        264 => Command::CmdSetColorBlendEnableEXT(CmdSetColorBlendEnableEXTArgs::random(g)),
-        265 => Command::CmdSetColorBlendEquationEXT(CmdSetColorBlendEquationEXTArgs::random(g)),
-        266 => Command::CmdSetColorWriteMaskEXT(CmdSetColorWriteMaskEXTArgs::random(g)),
-        267 => Command::CmdSetRasterizationStreamEXT(CmdSetRasterizationStreamEXTArgs::random(g)),
-        268 => Command::CmdSetConservativeRasterizationModeEXT(CmdSetConservativeRasterizationModeEXTArgs::random(g)),
-        269 => Command::CmdSetExtraPrimitiveOverestimationSizeEXT(CmdSetExtraPrimitiveOverestimationSizeEXTArgs::random(g)),
-        270 => Command::CmdSetDepthClipEnableEXT(CmdSetDepthClipEnableEXTArgs::random(g)),
-        271 => Command::CmdSetSampleLocationsEnableEXT(CmdSetSampleLocationsEnableEXTArgs::random(g)),
-        272 => Command::CmdSetColorBlendAdvancedEXT(CmdSetColorBlendAdvancedEXTArgs::random(g)),
-        273 => Command::CmdSetProvokingVertexModeEXT(CmdSetProvokingVertexModeEXTArgs::random(g)),
-        274 => Command::CmdSetLineRasterizationModeEXT(CmdSetLineRasterizationModeEXTArgs::random(g)),
-        275 => Command::CmdSetLineStippleEnableEXT(CmdSetLineStippleEnableEXTArgs::random(g)),
-        276 => Command::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTArgs::random(g)),
-        277 => Command::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRArgs::random(g)),
-        278 => Command::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRArgs::random(g)),
-        279 => Command::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRArgs::random(g)),
-        280 => Command::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRArgs::random(g)),
-        281 => Command::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRArgs::random(g)),
-        282 => Command::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRArgs::random(g)),
+        0 => Command::CreateInstance(CreateInstanceArgs::random(rng)),
+        1 => Command::DestroyInstance(DestroyInstanceArgs::random(rng)),
+        2 => Command::EnumeratePhysicalDevices(EnumeratePhysicalDevicesArgs::random(rng)),
+        3 => Command::GetPhysicalDeviceFeatures(GetPhysicalDeviceFeaturesArgs::random(rng)),
+        4 => Command::GetPhysicalDeviceFormatProperties(GetPhysicalDeviceFormatPropertiesArgs::random(rng)),
+        5 => Command::GetPhysicalDeviceImageFormatProperties(GetPhysicalDeviceImageFormatPropertiesArgs::random(rng)),
+        6 => Command::GetPhysicalDeviceProperties(GetPhysicalDevicePropertiesArgs::random(rng)),
+        7 => Command::GetPhysicalDeviceQueueFamilyProperties(GetPhysicalDeviceQueueFamilyPropertiesArgs::random(rng)),
+        8 => Command::GetPhysicalDeviceMemoryProperties(GetPhysicalDeviceMemoryPropertiesArgs::random(rng)),
+        11 => Command::CreateDevice(CreateDeviceArgs::random(rng)),
+        12 => Command::DestroyDevice(DestroyDeviceArgs::random(rng)),
+        13 => Command::EnumerateInstanceExtensionProperties(EnumerateInstanceExtensionPropertiesArgs::random(rng)),
+        14 => Command::EnumerateDeviceExtensionProperties(EnumerateDeviceExtensionPropertiesArgs::random(rng)),
+        15 => Command::EnumerateInstanceLayerProperties(EnumerateInstanceLayerPropertiesArgs::random(rng)),
+        16 => Command::EnumerateDeviceLayerProperties(EnumerateDeviceLayerPropertiesArgs::random(rng)),
+        17 => Command::GetDeviceQueue(GetDeviceQueueArgs::random(rng)),
+        18 => Command::QueueSubmit(QueueSubmitArgs::random(rng)),
+        19 => Command::QueueWaitIdle(QueueWaitIdleArgs::random(rng)),
+        20 => Command::DeviceWaitIdle(DeviceWaitIdleArgs::random(rng)),
+        21 => Command::AllocateMemory(AllocateMemoryArgs::random(rng)),
+        22 => Command::FreeMemory(FreeMemoryArgs::random(rng)),
+        24 => Command::UnmapMemory(UnmapMemoryArgs::random(rng)),
+        25 => Command::FlushMappedMemoryRanges(FlushMappedMemoryRangesArgs::random(rng)),
+        26 => Command::InvalidateMappedMemoryRanges(InvalidateMappedMemoryRangesArgs::random(rng)),
+        27 => Command::GetDeviceMemoryCommitment(GetDeviceMemoryCommitmentArgs::random(rng)),
+        28 => Command::BindBufferMemory(BindBufferMemoryArgs::random(rng)),
+        29 => Command::BindImageMemory(BindImageMemoryArgs::random(rng)),
+        30 => Command::GetBufferMemoryRequirements(GetBufferMemoryRequirementsArgs::random(rng)),
+        31 => Command::GetImageMemoryRequirements(GetImageMemoryRequirementsArgs::random(rng)),
+        32 => Command::GetImageSparseMemoryRequirements(GetImageSparseMemoryRequirementsArgs::random(rng)),
+        33 => Command::GetPhysicalDeviceSparseImageFormatProperties(GetPhysicalDeviceSparseImageFormatPropertiesArgs::random(rng)),
+        34 => Command::QueueBindSparse(QueueBindSparseArgs::random(rng)),
+        35 => Command::CreateFence(CreateFenceArgs::random(rng)),
+        36 => Command::DestroyFence(DestroyFenceArgs::random(rng)),
+        37 => Command::ResetFences(ResetFencesArgs::random(rng)),
+        38 => Command::GetFenceStatus(GetFenceStatusArgs::random(rng)),
+        39 => Command::WaitForFences(WaitForFencesArgs::random(rng)),
+        40 => Command::CreateSemaphore(CreateSemaphoreArgs::random(rng)),
+        41 => Command::DestroySemaphore(DestroySemaphoreArgs::random(rng)),
+        42 => Command::CreateEvent(CreateEventArgs::random(rng)),
+        43 => Command::DestroyEvent(DestroyEventArgs::random(rng)),
+        44 => Command::GetEventStatus(GetEventStatusArgs::random(rng)),
+        45 => Command::SetEvent(SetEventArgs::random(rng)),
+        46 => Command::ResetEvent(ResetEventArgs::random(rng)),
+        47 => Command::CreateQueryPool(CreateQueryPoolArgs::random(rng)),
+        48 => Command::DestroyQueryPool(DestroyQueryPoolArgs::random(rng)),
+        49 => Command::GetQueryPoolResults(GetQueryPoolResultsArgs::random(rng)),
+        50 => Command::CreateBuffer(CreateBufferArgs::random(rng)),
+        51 => Command::DestroyBuffer(DestroyBufferArgs::random(rng)),
+        52 => Command::CreateBufferView(CreateBufferViewArgs::random(rng)),
+        53 => Command::DestroyBufferView(DestroyBufferViewArgs::random(rng)),
+        54 => Command::CreateImage(CreateImageArgs::random(rng)),
+        55 => Command::DestroyImage(DestroyImageArgs::random(rng)),
+        56 => Command::GetImageSubresourceLayout(GetImageSubresourceLayoutArgs::random(rng)),
+        57 => Command::CreateImageView(CreateImageViewArgs::random(rng)),
+        58 => Command::DestroyImageView(DestroyImageViewArgs::random(rng)),
+        59 => Command::CreateShaderModule(CreateShaderModuleArgs::random(rng)),
+        60 => Command::DestroyShaderModule(DestroyShaderModuleArgs::random(rng)),
+        61 => Command::CreatePipelineCache(CreatePipelineCacheArgs::random(rng)),
+        62 => Command::DestroyPipelineCache(DestroyPipelineCacheArgs::random(rng)),
+        63 => Command::GetPipelineCacheData(GetPipelineCacheDataArgs::random(rng)),
+        64 => Command::MergePipelineCaches(MergePipelineCachesArgs::random(rng)),
+        65 => Command::CreateGraphicsPipelines(CreateGraphicsPipelinesArgs::random(rng)),
+        66 => Command::CreateComputePipelines(CreateComputePipelinesArgs::random(rng)),
+        67 => Command::DestroyPipeline(DestroyPipelineArgs::random(rng)),
+        68 => Command::CreatePipelineLayout(CreatePipelineLayoutArgs::random(rng)),
+        69 => Command::DestroyPipelineLayout(DestroyPipelineLayoutArgs::random(rng)),
+        70 => Command::CreateSampler(CreateSamplerArgs::random(rng)),
+        71 => Command::DestroySampler(DestroySamplerArgs::random(rng)),
+        72 => Command::CreateDescriptorSetLayout(CreateDescriptorSetLayoutArgs::random(rng)),
+        73 => Command::DestroyDescriptorSetLayout(DestroyDescriptorSetLayoutArgs::random(rng)),
+        74 => Command::CreateDescriptorPool(CreateDescriptorPoolArgs::random(rng)),
+        75 => Command::DestroyDescriptorPool(DestroyDescriptorPoolArgs::random(rng)),
+        76 => Command::ResetDescriptorPool(ResetDescriptorPoolArgs::random(rng)),
+        77 => Command::AllocateDescriptorSets(AllocateDescriptorSetsArgs::random(rng)),
+        78 => Command::FreeDescriptorSets(FreeDescriptorSetsArgs::random(rng)),
+        79 => Command::UpdateDescriptorSets(UpdateDescriptorSetsArgs::random(rng)),
+        80 => Command::CreateFramebuffer(CreateFramebufferArgs::random(rng)),
+        81 => Command::DestroyFramebuffer(DestroyFramebufferArgs::random(rng)),
+        82 => Command::CreateRenderPass(CreateRenderPassArgs::random(rng)),
+        83 => Command::DestroyRenderPass(DestroyRenderPassArgs::random(rng)),
+        84 => Command::GetRenderAreaGranularity(GetRenderAreaGranularityArgs::random(rng)),
+        85 => Command::CreateCommandPool(CreateCommandPoolArgs::random(rng)),
+        86 => Command::DestroyCommandPool(DestroyCommandPoolArgs::random(rng)),
+        87 => Command::ResetCommandPool(ResetCommandPoolArgs::random(rng)),
+        88 => Command::AllocateCommandBuffers(AllocateCommandBuffersArgs::random(rng)),
+        89 => Command::FreeCommandBuffers(FreeCommandBuffersArgs::random(rng)),
+        90 => Command::BeginCommandBuffer(BeginCommandBufferArgs::random(rng)),
+        91 => Command::EndCommandBuffer(EndCommandBufferArgs::random(rng)),
+        92 => Command::ResetCommandBuffer(ResetCommandBufferArgs::random(rng)),
+        93 => Command::CmdBindPipeline(CmdBindPipelineArgs::random(rng)),
+        94 => Command::CmdSetViewport(CmdSetViewportArgs::random(rng)),
+        95 => Command::CmdSetScissor(CmdSetScissorArgs::random(rng)),
+        96 => Command::CmdSetLineWidth(CmdSetLineWidthArgs::random(rng)),
+        97 => Command::CmdSetDepthBias(CmdSetDepthBiasArgs::random(rng)),
+        98 => Command::CmdSetBlendConstants(CmdSetBlendConstantsArgs::random(rng)),
+        99 => Command::CmdSetDepthBounds(CmdSetDepthBoundsArgs::random(rng)),
+        100 => Command::CmdSetStencilCompareMask(CmdSetStencilCompareMaskArgs::random(rng)),
+        101 => Command::CmdSetStencilWriteMask(CmdSetStencilWriteMaskArgs::random(rng)),
+        102 => Command::CmdSetStencilReference(CmdSetStencilReferenceArgs::random(rng)),
+        103 => Command::CmdBindDescriptorSets(CmdBindDescriptorSetsArgs::random(rng)),
+        104 => Command::CmdBindIndexBuffer(CmdBindIndexBufferArgs::random(rng)),
+        105 => Command::CmdBindVertexBuffers(CmdBindVertexBuffersArgs::random(rng)),
+        106 => Command::CmdDraw(CmdDrawArgs::random(rng)),
+        107 => Command::CmdDrawIndexed(CmdDrawIndexedArgs::random(rng)),
+        108 => Command::CmdDrawIndirect(CmdDrawIndirectArgs::random(rng)),
+        109 => Command::CmdDrawIndexedIndirect(CmdDrawIndexedIndirectArgs::random(rng)),
+        110 => Command::CmdDispatch(CmdDispatchArgs::random(rng)),
+        111 => Command::CmdDispatchIndirect(CmdDispatchIndirectArgs::random(rng)),
+        112 => Command::CmdCopyBuffer(CmdCopyBufferArgs::random(rng)),
+        113 => Command::CmdCopyImage(CmdCopyImageArgs::random(rng)),
+        114 => Command::CmdBlitImage(CmdBlitImageArgs::random(rng)),
+        115 => Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs::random(rng)),
+        116 => Command::CmdCopyImageToBuffer(CmdCopyImageToBufferArgs::random(rng)),
+        117 => Command::CmdUpdateBuffer(CmdUpdateBufferArgs::random(rng)),
+        118 => Command::CmdFillBuffer(CmdFillBufferArgs::random(rng)),
+        119 => Command::CmdClearColorImage(CmdClearColorImageArgs::random(rng)),
+        120 => Command::CmdClearDepthStencilImage(CmdClearDepthStencilImageArgs::random(rng)),
+        121 => Command::CmdClearAttachments(CmdClearAttachmentsArgs::random(rng)),
+        122 => Command::CmdResolveImage(CmdResolveImageArgs::random(rng)),
+        123 => Command::CmdSetEvent(CmdSetEventArgs::random(rng)),
+        124 => Command::CmdResetEvent(CmdResetEventArgs::random(rng)),
+        125 => Command::CmdWaitEvents(CmdWaitEventsArgs::random(rng)),
+        126 => Command::CmdPipelineBarrier(CmdPipelineBarrierArgs::random(rng)),
+        127 => Command::CmdBeginQuery(CmdBeginQueryArgs::random(rng)),
+        128 => Command::CmdEndQuery(CmdEndQueryArgs::random(rng)),
+        129 => Command::CmdResetQueryPool(CmdResetQueryPoolArgs::random(rng)),
+        130 => Command::CmdWriteTimestamp(CmdWriteTimestampArgs::random(rng)),
+        131 => Command::CmdCopyQueryPoolResults(CmdCopyQueryPoolResultsArgs::random(rng)),
+        132 => Command::CmdPushConstants(CmdPushConstantsArgs::random(rng)),
+        133 => Command::CmdBeginRenderPass(CmdBeginRenderPassArgs::random(rng)),
+        134 => Command::CmdNextSubpass(CmdNextSubpassArgs::random(rng)),
+        135 => Command::CmdEndRenderPass(CmdEndRenderPassArgs::random(rng)),
+        136 => Command::CmdExecuteCommands(CmdExecuteCommandsArgs::random(rng)),
+        137 => Command::EnumerateInstanceVersion(EnumerateInstanceVersionArgs::random(rng)),
+        138 => Command::BindBufferMemory2(BindBufferMemory2Args::random(rng)),
+        139 => Command::BindImageMemory2(BindImageMemory2Args::random(rng)),
+        140 => Command::GetDeviceGroupPeerMemoryFeatures(GetDeviceGroupPeerMemoryFeaturesArgs::random(rng)),
+        141 => Command::CmdSetDeviceMask(CmdSetDeviceMaskArgs::random(rng)),
+        142 => Command::CmdDispatchBase(CmdDispatchBaseArgs::random(rng)),
+        143 => Command::EnumeratePhysicalDeviceGroups(EnumeratePhysicalDeviceGroupsArgs::random(rng)),
+        144 => Command::GetImageMemoryRequirements2(GetImageMemoryRequirements2Args::random(rng)),
+        145 => Command::GetBufferMemoryRequirements2(GetBufferMemoryRequirements2Args::random(rng)),
+        146 => Command::GetImageSparseMemoryRequirements2(GetImageSparseMemoryRequirements2Args::random(rng)),
+        147 => Command::GetPhysicalDeviceFeatures2(GetPhysicalDeviceFeatures2Args::random(rng)),
+        148 => Command::GetPhysicalDeviceProperties2(GetPhysicalDeviceProperties2Args::random(rng)),
+        149 => Command::GetPhysicalDeviceFormatProperties2(GetPhysicalDeviceFormatProperties2Args::random(rng)),
+        150 => Command::GetPhysicalDeviceImageFormatProperties2(GetPhysicalDeviceImageFormatProperties2Args::random(rng)),
+        151 => Command::GetPhysicalDeviceQueueFamilyProperties2(GetPhysicalDeviceQueueFamilyProperties2Args::random(rng)),
+        152 => Command::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Args::random(rng)),
+        153 => Command::GetPhysicalDeviceSparseImageFormatProperties2(GetPhysicalDeviceSparseImageFormatProperties2Args::random(rng)),
+        154 => Command::TrimCommandPool(TrimCommandPoolArgs::random(rng)),
+        155 => Command::GetDeviceQueue2(GetDeviceQueue2Args::random(rng)),
+        156 => Command::CreateSamplerYcbcrConversion(CreateSamplerYcbcrConversionArgs::random(rng)),
+        157 => Command::DestroySamplerYcbcrConversion(DestroySamplerYcbcrConversionArgs::random(rng)),
+        158 => Command::CreateDescriptorUpdateTemplate(CreateDescriptorUpdateTemplateArgs::random(rng)),
+        159 => Command::DestroyDescriptorUpdateTemplate(DestroyDescriptorUpdateTemplateArgs::random(rng)),
+        161 => Command::GetPhysicalDeviceExternalBufferProperties(GetPhysicalDeviceExternalBufferPropertiesArgs::random(rng)),
+        162 => Command::GetPhysicalDeviceExternalFenceProperties(GetPhysicalDeviceExternalFencePropertiesArgs::random(rng)),
+        163 => Command::GetPhysicalDeviceExternalSemaphoreProperties(GetPhysicalDeviceExternalSemaphorePropertiesArgs::random(rng)),
+        164 => Command::GetDescriptorSetLayoutSupport(GetDescriptorSetLayoutSupportArgs::random(rng)),
+        165 => Command::CmdDrawIndirectCount(CmdDrawIndirectCountArgs::random(rng)),
+        166 => Command::CmdDrawIndexedIndirectCount(CmdDrawIndexedIndirectCountArgs::random(rng)),
+        167 => Command::CreateRenderPass2(CreateRenderPass2Args::random(rng)),
+        168 => Command::CmdBeginRenderPass2(CmdBeginRenderPass2Args::random(rng)),
+        169 => Command::CmdNextSubpass2(CmdNextSubpass2Args::random(rng)),
+        170 => Command::CmdEndRenderPass2(CmdEndRenderPass2Args::random(rng)),
+        171 => Command::ResetQueryPool(ResetQueryPoolArgs::random(rng)),
+        172 => Command::GetSemaphoreCounterValue(GetSemaphoreCounterValueArgs::random(rng)),
+        173 => Command::WaitSemaphores(WaitSemaphoresArgs::random(rng)),
+        174 => Command::SignalSemaphore(SignalSemaphoreArgs::random(rng)),
+        175 => Command::GetBufferDeviceAddress(GetBufferDeviceAddressArgs::random(rng)),
+        176 => Command::GetBufferOpaqueCaptureAddress(GetBufferOpaqueCaptureAddressArgs::random(rng)),
+        177 => Command::GetDeviceMemoryOpaqueCaptureAddress(GetDeviceMemoryOpaqueCaptureAddressArgs::random(rng)),
+        178 => Command::SetReplyCommandStreamMESA(SetReplyCommandStreamMESAArgs::random(rng)),
+        179 => Command::SeekReplyCommandStreamMESA(SeekReplyCommandStreamMESAArgs::random(rng)),
+        180 => Command::ExecuteCommandStreamsMESA(ExecuteCommandStreamsMESAArgs::random(rng)),
+        181 => Command::CmdBindTransformFeedbackBuffersEXT(CmdBindTransformFeedbackBuffersEXTArgs::random(rng)),
+        182 => Command::CmdBeginTransformFeedbackEXT(CmdBeginTransformFeedbackEXTArgs::random(rng)),
+        183 => Command::CmdEndTransformFeedbackEXT(CmdEndTransformFeedbackEXTArgs::random(rng)),
+        184 => Command::CmdBeginQueryIndexedEXT(CmdBeginQueryIndexedEXTArgs::random(rng)),
+        185 => Command::CmdEndQueryIndexedEXT(CmdEndQueryIndexedEXTArgs::random(rng)),
+        186 => Command::CmdDrawIndirectByteCountEXT(CmdDrawIndirectByteCountEXTArgs::random(rng)),
+        187 => Command::GetImageDrmFormatModifierPropertiesEXT(GetImageDrmFormatModifierPropertiesEXTArgs::random(rng)),
+        188 => Command::CreateRingMESA(CreateRingMESAArgs::random(rng)),
+        189 => Command::DestroyRingMESA(DestroyRingMESAArgs::random(rng)),
+        190 => Command::NotifyRingMESA(NotifyRingMESAArgs::random(rng)),
+        191 => Command::WriteRingExtraMESA(WriteRingExtraMESAArgs::random(rng)),
+        192 => Command::GetMemoryResourcePropertiesMESA(GetMemoryResourcePropertiesMESAArgs::random(rng)),
+        196 => Command::GetPhysicalDeviceToolProperties(GetPhysicalDeviceToolPropertiesArgs::random(rng)),
+        197 => Command::CreatePrivateDataSlot(CreatePrivateDataSlotArgs::random(rng)),
+        198 => Command::DestroyPrivateDataSlot(DestroyPrivateDataSlotArgs::random(rng)),
+        199 => Command::SetPrivateData(SetPrivateDataArgs::random(rng)),
+        200 => Command::GetPrivateData(GetPrivateDataArgs::random(rng)),
+        201 => Command::CmdSetEvent2(CmdSetEvent2Args::random(rng)),
+        202 => Command::CmdResetEvent2(CmdResetEvent2Args::random(rng)),
+        203 => Command::CmdWaitEvents2(CmdWaitEvents2Args::random(rng)),
+        204 => Command::CmdPipelineBarrier2(CmdPipelineBarrier2Args::random(rng)),
+        205 => Command::CmdWriteTimestamp2(CmdWriteTimestamp2Args::random(rng)),
+        206 => Command::QueueSubmit2(QueueSubmit2Args::random(rng)),
+        207 => Command::CmdCopyBuffer2(CmdCopyBuffer2Args::random(rng)),
+        208 => Command::CmdCopyImage2(CmdCopyImage2Args::random(rng)),
+        209 => Command::CmdCopyBufferToImage2(CmdCopyBufferToImage2Args::random(rng)),
+        210 => Command::CmdCopyImageToBuffer2(CmdCopyImageToBuffer2Args::random(rng)),
+        211 => Command::CmdBlitImage2(CmdBlitImage2Args::random(rng)),
+        212 => Command::CmdResolveImage2(CmdResolveImage2Args::random(rng)),
+        213 => Command::CmdBeginRendering(CmdBeginRenderingArgs::random(rng)),
+        214 => Command::CmdEndRendering(CmdEndRenderingArgs::random(rng)),
+        215 => Command::CmdSetCullMode(CmdSetCullModeArgs::random(rng)),
+        216 => Command::CmdSetFrontFace(CmdSetFrontFaceArgs::random(rng)),
+        217 => Command::CmdSetPrimitiveTopology(CmdSetPrimitiveTopologyArgs::random(rng)),
+        218 => Command::CmdSetViewportWithCount(CmdSetViewportWithCountArgs::random(rng)),
+        219 => Command::CmdSetScissorWithCount(CmdSetScissorWithCountArgs::random(rng)),
+        220 => Command::CmdBindVertexBuffers2(CmdBindVertexBuffers2Args::random(rng)),
+        221 => Command::CmdSetDepthTestEnable(CmdSetDepthTestEnableArgs::random(rng)),
+        222 => Command::CmdSetDepthWriteEnable(CmdSetDepthWriteEnableArgs::random(rng)),
+        223 => Command::CmdSetDepthCompareOp(CmdSetDepthCompareOpArgs::random(rng)),
+        224 => Command::CmdSetDepthBoundsTestEnable(CmdSetDepthBoundsTestEnableArgs::random(rng)),
+        225 => Command::CmdSetStencilTestEnable(CmdSetStencilTestEnableArgs::random(rng)),
+        226 => Command::CmdSetStencilOp(CmdSetStencilOpArgs::random(rng)),
+        227 => Command::CmdSetRasterizerDiscardEnable(CmdSetRasterizerDiscardEnableArgs::random(rng)),
+        228 => Command::CmdSetDepthBiasEnable(CmdSetDepthBiasEnableArgs::random(rng)),
+        229 => Command::CmdSetPrimitiveRestartEnable(CmdSetPrimitiveRestartEnableArgs::random(rng)),
+        230 => Command::GetDeviceBufferMemoryRequirements(GetDeviceBufferMemoryRequirementsArgs::random(rng)),
+        231 => Command::GetDeviceImageMemoryRequirements(GetDeviceImageMemoryRequirementsArgs::random(rng)),
+        232 => Command::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsArgs::random(rng)),
+        233 => Command::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTArgs::random(rng)),
+        234 => Command::CmdSetLogicOpEXT(CmdSetLogicOpEXTArgs::random(rng)),
+        235 => Command::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::random(rng)),
+        236 => Command::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTArgs::random(rng)),
+        237 => Command::CmdSetLineStippleEXT(CmdSetLineStippleEXTArgs::random(rng)),
+        240 => Command::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTArgs::random(rng)),
+        241 => Command::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTArgs::random(rng)),
+        244 => Command::ResetFenceResourceMESA(ResetFenceResourceMESAArgs::random(rng)),
+        245 => Command::WaitSemaphoreResourceMESA(WaitSemaphoreResourceMESAArgs::random(rng)),
+        246 => Command::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAArgs::random(rng)),
+        247 => Command::CmdDrawMultiEXT(CmdDrawMultiEXTArgs::random(rng)),
+        248 => Command::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTArgs::random(rng)),
+        249 => Command::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRArgs::random(rng)),
+        251 => Command::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAArgs::random(rng)),
+        252 => Command::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAArgs::random(rng)),
+        253 => Command::WaitRingSeqnoMESA(WaitRingSeqnoMESAArgs::random(rng)),
+        254 => Command::CmdSetColorWriteEnableEXT(CmdSetColorWriteEnableEXTArgs::random(rng)),
+        255 => Command::CmdSetVertexInputEXT(CmdSetVertexInputEXTArgs::random(rng)),
+        256 => Command::CmdSetTessellationDomainOriginEXT(CmdSetTessellationDomainOriginEXTArgs::random(rng)),
+        257 => Command::CmdSetDepthClampEnableEXT(CmdSetDepthClampEnableEXTArgs::random(rng)),
+        258 => Command::CmdSetPolygonModeEXT(CmdSetPolygonModeEXTArgs::random(rng)),
+        259 => Command::CmdSetRasterizationSamplesEXT(CmdSetRasterizationSamplesEXTArgs::random(rng)),
+        260 => Command::CmdSetSampleMaskEXT(CmdSetSampleMaskEXTArgs::random(rng)),
+        261 => Command::CmdSetAlphaToCoverageEnableEXT(CmdSetAlphaToCoverageEnableEXTArgs::random(rng)),
+        262 => Command::CmdSetAlphaToOneEnableEXT(CmdSetAlphaToOneEnableEXTArgs::random(rng)),
+        263 => Command::CmdSetLogicOpEnableEXT(CmdSetLogicOpEnableEXTArgs::random(rng)),
+        264 => Command::CmdSetColorBlendEnableEXT(CmdSetColorBlendEnableEXTArgs::random(rng)),
+        265 => Command::CmdSetColorBlendEquationEXT(CmdSetColorBlendEquationEXTArgs::random(rng)),
+        266 => Command::CmdSetColorWriteMaskEXT(CmdSetColorWriteMaskEXTArgs::random(rng)),
+        267 => Command::CmdSetRasterizationStreamEXT(CmdSetRasterizationStreamEXTArgs::random(rng)),
+        268 => Command::CmdSetConservativeRasterizationModeEXT(CmdSetConservativeRasterizationModeEXTArgs::random(rng)),
+        269 => Command::CmdSetExtraPrimitiveOverestimationSizeEXT(CmdSetExtraPrimitiveOverestimationSizeEXTArgs::random(rng)),
+        270 => Command::CmdSetDepthClipEnableEXT(CmdSetDepthClipEnableEXTArgs::random(rng)),
+        271 => Command::CmdSetSampleLocationsEnableEXT(CmdSetSampleLocationsEnableEXTArgs::random(rng)),
+        272 => Command::CmdSetColorBlendAdvancedEXT(CmdSetColorBlendAdvancedEXTArgs::random(rng)),
+        273 => Command::CmdSetProvokingVertexModeEXT(CmdSetProvokingVertexModeEXTArgs::random(rng)),
+        274 => Command::CmdSetLineRasterizationModeEXT(CmdSetLineRasterizationModeEXTArgs::random(rng)),
+        275 => Command::CmdSetLineStippleEnableEXT(CmdSetLineStippleEnableEXTArgs::random(rng)),
+        276 => Command::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTArgs::random(rng)),
+        277 => Command::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRArgs::random(rng)),
+        278 => Command::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRArgs::random(rng)),
+        279 => Command::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRArgs::random(rng)),
+        280 => Command::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRArgs::random(rng)),
+        281 => Command::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRArgs::random(rng)),
+        282 => Command::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRArgs::random(rng)),
         _ => return None,
     })
 }
 
 /// A random reply for command id `id`, or `None` if the id has no encoding.
-pub fn random_reply<'a>(g: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
+pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
     Some(match id {
-        0 => Reply::CreateInstance(CreateInstanceReply::random(g)),
-        1 => Reply::DestroyInstance(DestroyInstanceReply::random(g)),
-        2 => Reply::EnumeratePhysicalDevices(EnumeratePhysicalDevicesReply::random(g)),
-        3 => Reply::GetPhysicalDeviceFeatures(GetPhysicalDeviceFeaturesReply::random(g)),
-        4 => Reply::GetPhysicalDeviceFormatProperties(GetPhysicalDeviceFormatPropertiesReply::random(g)),
-        5 => Reply::GetPhysicalDeviceImageFormatProperties(GetPhysicalDeviceImageFormatPropertiesReply::random(g)),
-        6 => Reply::GetPhysicalDeviceProperties(GetPhysicalDevicePropertiesReply::random(g)),
-        7 => Reply::GetPhysicalDeviceQueueFamilyProperties(GetPhysicalDeviceQueueFamilyPropertiesReply::random(g)),
-        8 => Reply::GetPhysicalDeviceMemoryProperties(GetPhysicalDeviceMemoryPropertiesReply::random(g)),
-        11 => Reply::CreateDevice(CreateDeviceReply::random(g)),
-        12 => Reply::DestroyDevice(DestroyDeviceReply::random(g)),
-        13 => Reply::EnumerateInstanceExtensionProperties(EnumerateInstanceExtensionPropertiesReply::random(g)),
-        14 => Reply::EnumerateDeviceExtensionProperties(EnumerateDeviceExtensionPropertiesReply::random(g)),
-        15 => Reply::EnumerateInstanceLayerProperties(EnumerateInstanceLayerPropertiesReply::random(g)),
-        16 => Reply::EnumerateDeviceLayerProperties(EnumerateDeviceLayerPropertiesReply::random(g)),
-        17 => Reply::GetDeviceQueue(GetDeviceQueueReply::random(g)),
-        18 => Reply::QueueSubmit(QueueSubmitReply::random(g)),
-        19 => Reply::QueueWaitIdle(QueueWaitIdleReply::random(g)),
-        20 => Reply::DeviceWaitIdle(DeviceWaitIdleReply::random(g)),
-        21 => Reply::AllocateMemory(AllocateMemoryReply::random(g)),
-        22 => Reply::FreeMemory(FreeMemoryReply::random(g)),
-        24 => Reply::UnmapMemory(UnmapMemoryReply::random(g)),
-        25 => Reply::FlushMappedMemoryRanges(FlushMappedMemoryRangesReply::random(g)),
-        26 => Reply::InvalidateMappedMemoryRanges(InvalidateMappedMemoryRangesReply::random(g)),
-        27 => Reply::GetDeviceMemoryCommitment(GetDeviceMemoryCommitmentReply::random(g)),
-        28 => Reply::BindBufferMemory(BindBufferMemoryReply::random(g)),
-        29 => Reply::BindImageMemory(BindImageMemoryReply::random(g)),
-        30 => Reply::GetBufferMemoryRequirements(GetBufferMemoryRequirementsReply::random(g)),
-        31 => Reply::GetImageMemoryRequirements(GetImageMemoryRequirementsReply::random(g)),
-        32 => Reply::GetImageSparseMemoryRequirements(GetImageSparseMemoryRequirementsReply::random(g)),
-        33 => Reply::GetPhysicalDeviceSparseImageFormatProperties(GetPhysicalDeviceSparseImageFormatPropertiesReply::random(g)),
-        34 => Reply::QueueBindSparse(QueueBindSparseReply::random(g)),
-        35 => Reply::CreateFence(CreateFenceReply::random(g)),
-        36 => Reply::DestroyFence(DestroyFenceReply::random(g)),
-        37 => Reply::ResetFences(ResetFencesReply::random(g)),
-        38 => Reply::GetFenceStatus(GetFenceStatusReply::random(g)),
-        39 => Reply::WaitForFences(WaitForFencesReply::random(g)),
-        40 => Reply::CreateSemaphore(CreateSemaphoreReply::random(g)),
-        41 => Reply::DestroySemaphore(DestroySemaphoreReply::random(g)),
-        42 => Reply::CreateEvent(CreateEventReply::random(g)),
-        43 => Reply::DestroyEvent(DestroyEventReply::random(g)),
-        44 => Reply::GetEventStatus(GetEventStatusReply::random(g)),
-        45 => Reply::SetEvent(SetEventReply::random(g)),
-        46 => Reply::ResetEvent(ResetEventReply::random(g)),
-        47 => Reply::CreateQueryPool(CreateQueryPoolReply::random(g)),
-        48 => Reply::DestroyQueryPool(DestroyQueryPoolReply::random(g)),
-        49 => Reply::GetQueryPoolResults(GetQueryPoolResultsReply::random(g)),
-        50 => Reply::CreateBuffer(CreateBufferReply::random(g)),
-        51 => Reply::DestroyBuffer(DestroyBufferReply::random(g)),
-        52 => Reply::CreateBufferView(CreateBufferViewReply::random(g)),
-        53 => Reply::DestroyBufferView(DestroyBufferViewReply::random(g)),
-        54 => Reply::CreateImage(CreateImageReply::random(g)),
-        55 => Reply::DestroyImage(DestroyImageReply::random(g)),
-        56 => Reply::GetImageSubresourceLayout(GetImageSubresourceLayoutReply::random(g)),
-        57 => Reply::CreateImageView(CreateImageViewReply::random(g)),
-        58 => Reply::DestroyImageView(DestroyImageViewReply::random(g)),
-        59 => Reply::CreateShaderModule(CreateShaderModuleReply::random(g)),
-        60 => Reply::DestroyShaderModule(DestroyShaderModuleReply::random(g)),
-        61 => Reply::CreatePipelineCache(CreatePipelineCacheReply::random(g)),
-        62 => Reply::DestroyPipelineCache(DestroyPipelineCacheReply::random(g)),
-        63 => Reply::GetPipelineCacheData(GetPipelineCacheDataReply::random(g)),
-        64 => Reply::MergePipelineCaches(MergePipelineCachesReply::random(g)),
-        65 => Reply::CreateGraphicsPipelines(CreateGraphicsPipelinesReply::random(g)),
-        66 => Reply::CreateComputePipelines(CreateComputePipelinesReply::random(g)),
-        67 => Reply::DestroyPipeline(DestroyPipelineReply::random(g)),
-        68 => Reply::CreatePipelineLayout(CreatePipelineLayoutReply::random(g)),
-        69 => Reply::DestroyPipelineLayout(DestroyPipelineLayoutReply::random(g)),
-        70 => Reply::CreateSampler(CreateSamplerReply::random(g)),
-        71 => Reply::DestroySampler(DestroySamplerReply::random(g)),
-        72 => Reply::CreateDescriptorSetLayout(CreateDescriptorSetLayoutReply::random(g)),
-        73 => Reply::DestroyDescriptorSetLayout(DestroyDescriptorSetLayoutReply::random(g)),
-        74 => Reply::CreateDescriptorPool(CreateDescriptorPoolReply::random(g)),
-        75 => Reply::DestroyDescriptorPool(DestroyDescriptorPoolReply::random(g)),
-        76 => Reply::ResetDescriptorPool(ResetDescriptorPoolReply::random(g)),
-        77 => Reply::AllocateDescriptorSets(AllocateDescriptorSetsReply::random(g)),
-        78 => Reply::FreeDescriptorSets(FreeDescriptorSetsReply::random(g)),
-        79 => Reply::UpdateDescriptorSets(UpdateDescriptorSetsReply::random(g)),
-        80 => Reply::CreateFramebuffer(CreateFramebufferReply::random(g)),
-        81 => Reply::DestroyFramebuffer(DestroyFramebufferReply::random(g)),
-        82 => Reply::CreateRenderPass(CreateRenderPassReply::random(g)),
-        83 => Reply::DestroyRenderPass(DestroyRenderPassReply::random(g)),
-        84 => Reply::GetRenderAreaGranularity(GetRenderAreaGranularityReply::random(g)),
-        85 => Reply::CreateCommandPool(CreateCommandPoolReply::random(g)),
-        86 => Reply::DestroyCommandPool(DestroyCommandPoolReply::random(g)),
-        87 => Reply::ResetCommandPool(ResetCommandPoolReply::random(g)),
-        88 => Reply::AllocateCommandBuffers(AllocateCommandBuffersReply::random(g)),
-        89 => Reply::FreeCommandBuffers(FreeCommandBuffersReply::random(g)),
-        90 => Reply::BeginCommandBuffer(BeginCommandBufferReply::random(g)),
-        91 => Reply::EndCommandBuffer(EndCommandBufferReply::random(g)),
-        92 => Reply::ResetCommandBuffer(ResetCommandBufferReply::random(g)),
-        93 => Reply::CmdBindPipeline(CmdBindPipelineReply::random(g)),
-        94 => Reply::CmdSetViewport(CmdSetViewportReply::random(g)),
-        95 => Reply::CmdSetScissor(CmdSetScissorReply::random(g)),
-        96 => Reply::CmdSetLineWidth(CmdSetLineWidthReply::random(g)),
-        97 => Reply::CmdSetDepthBias(CmdSetDepthBiasReply::random(g)),
-        98 => Reply::CmdSetBlendConstants(CmdSetBlendConstantsReply::random(g)),
-        99 => Reply::CmdSetDepthBounds(CmdSetDepthBoundsReply::random(g)),
-        100 => Reply::CmdSetStencilCompareMask(CmdSetStencilCompareMaskReply::random(g)),
-        101 => Reply::CmdSetStencilWriteMask(CmdSetStencilWriteMaskReply::random(g)),
-        102 => Reply::CmdSetStencilReference(CmdSetStencilReferenceReply::random(g)),
-        103 => Reply::CmdBindDescriptorSets(CmdBindDescriptorSetsReply::random(g)),
-        104 => Reply::CmdBindIndexBuffer(CmdBindIndexBufferReply::random(g)),
-        105 => Reply::CmdBindVertexBuffers(CmdBindVertexBuffersReply::random(g)),
-        106 => Reply::CmdDraw(CmdDrawReply::random(g)),
-        107 => Reply::CmdDrawIndexed(CmdDrawIndexedReply::random(g)),
-        108 => Reply::CmdDrawIndirect(CmdDrawIndirectReply::random(g)),
-        109 => Reply::CmdDrawIndexedIndirect(CmdDrawIndexedIndirectReply::random(g)),
-        110 => Reply::CmdDispatch(CmdDispatchReply::random(g)),
-        111 => Reply::CmdDispatchIndirect(CmdDispatchIndirectReply::random(g)),
-        112 => Reply::CmdCopyBuffer(CmdCopyBufferReply::random(g)),
-        113 => Reply::CmdCopyImage(CmdCopyImageReply::random(g)),
-        114 => Reply::CmdBlitImage(CmdBlitImageReply::random(g)),
-        115 => Reply::CmdCopyBufferToImage(CmdCopyBufferToImageReply::random(g)),
-        116 => Reply::CmdCopyImageToBuffer(CmdCopyImageToBufferReply::random(g)),
-        117 => Reply::CmdUpdateBuffer(CmdUpdateBufferReply::random(g)),
-        118 => Reply::CmdFillBuffer(CmdFillBufferReply::random(g)),
-        119 => Reply::CmdClearColorImage(CmdClearColorImageReply::random(g)),
-        120 => Reply::CmdClearDepthStencilImage(CmdClearDepthStencilImageReply::random(g)),
-        121 => Reply::CmdClearAttachments(CmdClearAttachmentsReply::random(g)),
-        122 => Reply::CmdResolveImage(CmdResolveImageReply::random(g)),
-        123 => Reply::CmdSetEvent(CmdSetEventReply::random(g)),
-        124 => Reply::CmdResetEvent(CmdResetEventReply::random(g)),
-        125 => Reply::CmdWaitEvents(CmdWaitEventsReply::random(g)),
-        126 => Reply::CmdPipelineBarrier(CmdPipelineBarrierReply::random(g)),
-        127 => Reply::CmdBeginQuery(CmdBeginQueryReply::random(g)),
-        128 => Reply::CmdEndQuery(CmdEndQueryReply::random(g)),
-        129 => Reply::CmdResetQueryPool(CmdResetQueryPoolReply::random(g)),
-        130 => Reply::CmdWriteTimestamp(CmdWriteTimestampReply::random(g)),
-        131 => Reply::CmdCopyQueryPoolResults(CmdCopyQueryPoolResultsReply::random(g)),
-        132 => Reply::CmdPushConstants(CmdPushConstantsReply::random(g)),
-        133 => Reply::CmdBeginRenderPass(CmdBeginRenderPassReply::random(g)),
-        134 => Reply::CmdNextSubpass(CmdNextSubpassReply::random(g)),
-        135 => Reply::CmdEndRenderPass(CmdEndRenderPassReply::random(g)),
-        136 => Reply::CmdExecuteCommands(CmdExecuteCommandsReply::random(g)),
-        137 => Reply::EnumerateInstanceVersion(EnumerateInstanceVersionReply::random(g)),
-        138 => Reply::BindBufferMemory2(BindBufferMemory2Reply::random(g)),
-        139 => Reply::BindImageMemory2(BindImageMemory2Reply::random(g)),
-        140 => Reply::GetDeviceGroupPeerMemoryFeatures(GetDeviceGroupPeerMemoryFeaturesReply::random(g)),
-        141 => Reply::CmdSetDeviceMask(CmdSetDeviceMaskReply::random(g)),
-        142 => Reply::CmdDispatchBase(CmdDispatchBaseReply::random(g)),
-        143 => Reply::EnumeratePhysicalDeviceGroups(EnumeratePhysicalDeviceGroupsReply::random(g)),
-        144 => Reply::GetImageMemoryRequirements2(GetImageMemoryRequirements2Reply::random(g)),
-        145 => Reply::GetBufferMemoryRequirements2(GetBufferMemoryRequirements2Reply::random(g)),
-        146 => Reply::GetImageSparseMemoryRequirements2(GetImageSparseMemoryRequirements2Reply::random(g)),
-        147 => Reply::GetPhysicalDeviceFeatures2(GetPhysicalDeviceFeatures2Reply::random(g)),
-        148 => Reply::GetPhysicalDeviceProperties2(GetPhysicalDeviceProperties2Reply::random(g)),
-        149 => Reply::GetPhysicalDeviceFormatProperties2(GetPhysicalDeviceFormatProperties2Reply::random(g)),
-        150 => Reply::GetPhysicalDeviceImageFormatProperties2(GetPhysicalDeviceImageFormatProperties2Reply::random(g)),
-        151 => Reply::GetPhysicalDeviceQueueFamilyProperties2(GetPhysicalDeviceQueueFamilyProperties2Reply::random(g)),
-        152 => Reply::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Reply::random(g)),
-        153 => Reply::GetPhysicalDeviceSparseImageFormatProperties2(GetPhysicalDeviceSparseImageFormatProperties2Reply::random(g)),
-        154 => Reply::TrimCommandPool(TrimCommandPoolReply::random(g)),
-        155 => Reply::GetDeviceQueue2(GetDeviceQueue2Reply::random(g)),
-        156 => Reply::CreateSamplerYcbcrConversion(CreateSamplerYcbcrConversionReply::random(g)),
-        157 => Reply::DestroySamplerYcbcrConversion(DestroySamplerYcbcrConversionReply::random(g)),
-        158 => Reply::CreateDescriptorUpdateTemplate(CreateDescriptorUpdateTemplateReply::random(g)),
-        159 => Reply::DestroyDescriptorUpdateTemplate(DestroyDescriptorUpdateTemplateReply::random(g)),
-        161 => Reply::GetPhysicalDeviceExternalBufferProperties(GetPhysicalDeviceExternalBufferPropertiesReply::random(g)),
-        162 => Reply::GetPhysicalDeviceExternalFenceProperties(GetPhysicalDeviceExternalFencePropertiesReply::random(g)),
-        163 => Reply::GetPhysicalDeviceExternalSemaphoreProperties(GetPhysicalDeviceExternalSemaphorePropertiesReply::random(g)),
-        164 => Reply::GetDescriptorSetLayoutSupport(GetDescriptorSetLayoutSupportReply::random(g)),
-        165 => Reply::CmdDrawIndirectCount(CmdDrawIndirectCountReply::random(g)),
-        166 => Reply::CmdDrawIndexedIndirectCount(CmdDrawIndexedIndirectCountReply::random(g)),
-        167 => Reply::CreateRenderPass2(CreateRenderPass2Reply::random(g)),
-        168 => Reply::CmdBeginRenderPass2(CmdBeginRenderPass2Reply::random(g)),
-        169 => Reply::CmdNextSubpass2(CmdNextSubpass2Reply::random(g)),
-        170 => Reply::CmdEndRenderPass2(CmdEndRenderPass2Reply::random(g)),
-        171 => Reply::ResetQueryPool(ResetQueryPoolReply::random(g)),
-        172 => Reply::GetSemaphoreCounterValue(GetSemaphoreCounterValueReply::random(g)),
-        173 => Reply::WaitSemaphores(WaitSemaphoresReply::random(g)),
-        174 => Reply::SignalSemaphore(SignalSemaphoreReply::random(g)),
-        175 => Reply::GetBufferDeviceAddress(GetBufferDeviceAddressReply::random(g)),
-        176 => Reply::GetBufferOpaqueCaptureAddress(GetBufferOpaqueCaptureAddressReply::random(g)),
-        177 => Reply::GetDeviceMemoryOpaqueCaptureAddress(GetDeviceMemoryOpaqueCaptureAddressReply::random(g)),
-        178 => Reply::SetReplyCommandStreamMESA(SetReplyCommandStreamMESAReply::random(g)),
-        179 => Reply::SeekReplyCommandStreamMESA(SeekReplyCommandStreamMESAReply::random(g)),
-        180 => Reply::ExecuteCommandStreamsMESA(ExecuteCommandStreamsMESAReply::random(g)),
-        181 => Reply::CmdBindTransformFeedbackBuffersEXT(CmdBindTransformFeedbackBuffersEXTReply::random(g)),
-        182 => Reply::CmdBeginTransformFeedbackEXT(CmdBeginTransformFeedbackEXTReply::random(g)),
-        183 => Reply::CmdEndTransformFeedbackEXT(CmdEndTransformFeedbackEXTReply::random(g)),
-        184 => Reply::CmdBeginQueryIndexedEXT(CmdBeginQueryIndexedEXTReply::random(g)),
-        185 => Reply::CmdEndQueryIndexedEXT(CmdEndQueryIndexedEXTReply::random(g)),
-        186 => Reply::CmdDrawIndirectByteCountEXT(CmdDrawIndirectByteCountEXTReply::random(g)),
-        187 => Reply::GetImageDrmFormatModifierPropertiesEXT(GetImageDrmFormatModifierPropertiesEXTReply::random(g)),
-        188 => Reply::CreateRingMESA(CreateRingMESAReply::random(g)),
-        189 => Reply::DestroyRingMESA(DestroyRingMESAReply::random(g)),
-        190 => Reply::NotifyRingMESA(NotifyRingMESAReply::random(g)),
-        191 => Reply::WriteRingExtraMESA(WriteRingExtraMESAReply::random(g)),
-        192 => Reply::GetMemoryResourcePropertiesMESA(GetMemoryResourcePropertiesMESAReply::random(g)),
-        196 => Reply::GetPhysicalDeviceToolProperties(GetPhysicalDeviceToolPropertiesReply::random(g)),
-        197 => Reply::CreatePrivateDataSlot(CreatePrivateDataSlotReply::random(g)),
-        198 => Reply::DestroyPrivateDataSlot(DestroyPrivateDataSlotReply::random(g)),
-        199 => Reply::SetPrivateData(SetPrivateDataReply::random(g)),
-        200 => Reply::GetPrivateData(GetPrivateDataReply::random(g)),
-        201 => Reply::CmdSetEvent2(CmdSetEvent2Reply::random(g)),
-        202 => Reply::CmdResetEvent2(CmdResetEvent2Reply::random(g)),
-        203 => Reply::CmdWaitEvents2(CmdWaitEvents2Reply::random(g)),
-        204 => Reply::CmdPipelineBarrier2(CmdPipelineBarrier2Reply::random(g)),
-        205 => Reply::CmdWriteTimestamp2(CmdWriteTimestamp2Reply::random(g)),
-        206 => Reply::QueueSubmit2(QueueSubmit2Reply::random(g)),
-        207 => Reply::CmdCopyBuffer2(CmdCopyBuffer2Reply::random(g)),
-        208 => Reply::CmdCopyImage2(CmdCopyImage2Reply::random(g)),
-        209 => Reply::CmdCopyBufferToImage2(CmdCopyBufferToImage2Reply::random(g)),
-        210 => Reply::CmdCopyImageToBuffer2(CmdCopyImageToBuffer2Reply::random(g)),
-        211 => Reply::CmdBlitImage2(CmdBlitImage2Reply::random(g)),
-        212 => Reply::CmdResolveImage2(CmdResolveImage2Reply::random(g)),
-        213 => Reply::CmdBeginRendering(CmdBeginRenderingReply::random(g)),
-        214 => Reply::CmdEndRendering(CmdEndRenderingReply::random(g)),
-        215 => Reply::CmdSetCullMode(CmdSetCullModeReply::random(g)),
-        216 => Reply::CmdSetFrontFace(CmdSetFrontFaceReply::random(g)),
-        217 => Reply::CmdSetPrimitiveTopology(CmdSetPrimitiveTopologyReply::random(g)),
-        218 => Reply::CmdSetViewportWithCount(CmdSetViewportWithCountReply::random(g)),
-        219 => Reply::CmdSetScissorWithCount(CmdSetScissorWithCountReply::random(g)),
-        220 => Reply::CmdBindVertexBuffers2(CmdBindVertexBuffers2Reply::random(g)),
-        221 => Reply::CmdSetDepthTestEnable(CmdSetDepthTestEnableReply::random(g)),
-        222 => Reply::CmdSetDepthWriteEnable(CmdSetDepthWriteEnableReply::random(g)),
-        223 => Reply::CmdSetDepthCompareOp(CmdSetDepthCompareOpReply::random(g)),
-        224 => Reply::CmdSetDepthBoundsTestEnable(CmdSetDepthBoundsTestEnableReply::random(g)),
-        225 => Reply::CmdSetStencilTestEnable(CmdSetStencilTestEnableReply::random(g)),
-        226 => Reply::CmdSetStencilOp(CmdSetStencilOpReply::random(g)),
-        227 => Reply::CmdSetRasterizerDiscardEnable(CmdSetRasterizerDiscardEnableReply::random(g)),
-        228 => Reply::CmdSetDepthBiasEnable(CmdSetDepthBiasEnableReply::random(g)),
-        229 => Reply::CmdSetPrimitiveRestartEnable(CmdSetPrimitiveRestartEnableReply::random(g)),
-        230 => Reply::GetDeviceBufferMemoryRequirements(GetDeviceBufferMemoryRequirementsReply::random(g)),
-        231 => Reply::GetDeviceImageMemoryRequirements(GetDeviceImageMemoryRequirementsReply::random(g)),
-        232 => Reply::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsReply::random(g)),
-        233 => Reply::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTReply::random(g)),
-        234 => Reply::CmdSetLogicOpEXT(CmdSetLogicOpEXTReply::random(g)),
-        235 => Reply::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTReply::random(g)),
-        236 => Reply::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTReply::random(g)),
-        237 => Reply::CmdSetLineStippleEXT(CmdSetLineStippleEXTReply::random(g)),
-        240 => Reply::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTReply::random(g)),
-        241 => Reply::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTReply::random(g)),
-        244 => Reply::ResetFenceResourceMESA(ResetFenceResourceMESAReply::random(g)),
-        245 => Reply::WaitSemaphoreResourceMESA(WaitSemaphoreResourceMESAReply::random(g)),
-        246 => Reply::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAReply::random(g)),
-        247 => Reply::CmdDrawMultiEXT(CmdDrawMultiEXTReply::random(g)),
-        248 => Reply::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTReply::random(g)),
-        249 => Reply::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRReply::random(g)),
-        251 => Reply::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAReply::random(g)),
-        252 => Reply::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAReply::random(g)),
-        253 => Reply::WaitRingSeqnoMESA(WaitRingSeqnoMESAReply::random(g)),
-        254 => Reply::CmdSetColorWriteEnableEXT(CmdSetColorWriteEnableEXTReply::random(g)),
-        255 => Reply::CmdSetVertexInputEXT(CmdSetVertexInputEXTReply::random(g)),
-        256 => Reply::CmdSetTessellationDomainOriginEXT(CmdSetTessellationDomainOriginEXTReply::random(g)),
-        257 => Reply::CmdSetDepthClampEnableEXT(CmdSetDepthClampEnableEXTReply::random(g)),
-        258 => Reply::CmdSetPolygonModeEXT(CmdSetPolygonModeEXTReply::random(g)),
-        259 => Reply::CmdSetRasterizationSamplesEXT(CmdSetRasterizationSamplesEXTReply::random(g)),
-        260 => Reply::CmdSetSampleMaskEXT(CmdSetSampleMaskEXTReply::random(g)),
-        261 => Reply::CmdSetAlphaToCoverageEnableEXT(CmdSetAlphaToCoverageEnableEXTReply::random(g)),
-        262 => Reply::CmdSetAlphaToOneEnableEXT(CmdSetAlphaToOneEnableEXTReply::random(g)),
-        263 => Reply::CmdSetLogicOpEnableEXT(CmdSetLogicOpEnableEXTReply::random(g)),
-        264 => Reply::CmdSetColorBlendEnableEXT(CmdSetColorBlendEnableEXTReply::random(g)),
-        265 => Reply::CmdSetColorBlendEquationEXT(CmdSetColorBlendEquationEXTReply::random(g)),
-        266 => Reply::CmdSetColorWriteMaskEXT(CmdSetColorWriteMaskEXTReply::random(g)),
-        267 => Reply::CmdSetRasterizationStreamEXT(CmdSetRasterizationStreamEXTReply::random(g)),
-        268 => Reply::CmdSetConservativeRasterizationModeEXT(CmdSetConservativeRasterizationModeEXTReply::random(g)),
-        269 => Reply::CmdSetExtraPrimitiveOverestimationSizeEXT(CmdSetExtraPrimitiveOverestimationSizeEXTReply::random(g)),
-        270 => Reply::CmdSetDepthClipEnableEXT(CmdSetDepthClipEnableEXTReply::random(g)),
-        271 => Reply::CmdSetSampleLocationsEnableEXT(CmdSetSampleLocationsEnableEXTReply::random(g)),
-        272 => Reply::CmdSetColorBlendAdvancedEXT(CmdSetColorBlendAdvancedEXTReply::random(g)),
-        273 => Reply::CmdSetProvokingVertexModeEXT(CmdSetProvokingVertexModeEXTReply::random(g)),
-        274 => Reply::CmdSetLineRasterizationModeEXT(CmdSetLineRasterizationModeEXTReply::random(g)),
-        275 => Reply::CmdSetLineStippleEnableEXT(CmdSetLineStippleEnableEXTReply::random(g)),
-        276 => Reply::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTReply::random(g)),
-        277 => Reply::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRReply::random(g)),
-        278 => Reply::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRReply::random(g)),
-        279 => Reply::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRReply::random(g)),
-        280 => Reply::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRReply::random(g)),
-        281 => Reply::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRReply::random(g)),
-        282 => Reply::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRReply::random(g)),
+        0 => Reply::CreateInstance(CreateInstanceReply::random(rng)),
+        1 => Reply::DestroyInstance(DestroyInstanceReply::random(rng)),
+        2 => Reply::EnumeratePhysicalDevices(EnumeratePhysicalDevicesReply::random(rng)),
+        3 => Reply::GetPhysicalDeviceFeatures(GetPhysicalDeviceFeaturesReply::random(rng)),
+        4 => Reply::GetPhysicalDeviceFormatProperties(GetPhysicalDeviceFormatPropertiesReply::random(rng)),
+        5 => Reply::GetPhysicalDeviceImageFormatProperties(GetPhysicalDeviceImageFormatPropertiesReply::random(rng)),
+        6 => Reply::GetPhysicalDeviceProperties(GetPhysicalDevicePropertiesReply::random(rng)),
+        7 => Reply::GetPhysicalDeviceQueueFamilyProperties(GetPhysicalDeviceQueueFamilyPropertiesReply::random(rng)),
+        8 => Reply::GetPhysicalDeviceMemoryProperties(GetPhysicalDeviceMemoryPropertiesReply::random(rng)),
+        11 => Reply::CreateDevice(CreateDeviceReply::random(rng)),
+        12 => Reply::DestroyDevice(DestroyDeviceReply::random(rng)),
+        13 => Reply::EnumerateInstanceExtensionProperties(EnumerateInstanceExtensionPropertiesReply::random(rng)),
+        14 => Reply::EnumerateDeviceExtensionProperties(EnumerateDeviceExtensionPropertiesReply::random(rng)),
+        15 => Reply::EnumerateInstanceLayerProperties(EnumerateInstanceLayerPropertiesReply::random(rng)),
+        16 => Reply::EnumerateDeviceLayerProperties(EnumerateDeviceLayerPropertiesReply::random(rng)),
+        17 => Reply::GetDeviceQueue(GetDeviceQueueReply::random(rng)),
+        18 => Reply::QueueSubmit(QueueSubmitReply::random(rng)),
+        19 => Reply::QueueWaitIdle(QueueWaitIdleReply::random(rng)),
+        20 => Reply::DeviceWaitIdle(DeviceWaitIdleReply::random(rng)),
+        21 => Reply::AllocateMemory(AllocateMemoryReply::random(rng)),
+        22 => Reply::FreeMemory(FreeMemoryReply::random(rng)),
+        24 => Reply::UnmapMemory(UnmapMemoryReply::random(rng)),
+        25 => Reply::FlushMappedMemoryRanges(FlushMappedMemoryRangesReply::random(rng)),
+        26 => Reply::InvalidateMappedMemoryRanges(InvalidateMappedMemoryRangesReply::random(rng)),
+        27 => Reply::GetDeviceMemoryCommitment(GetDeviceMemoryCommitmentReply::random(rng)),
+        28 => Reply::BindBufferMemory(BindBufferMemoryReply::random(rng)),
+        29 => Reply::BindImageMemory(BindImageMemoryReply::random(rng)),
+        30 => Reply::GetBufferMemoryRequirements(GetBufferMemoryRequirementsReply::random(rng)),
+        31 => Reply::GetImageMemoryRequirements(GetImageMemoryRequirementsReply::random(rng)),
+        32 => Reply::GetImageSparseMemoryRequirements(GetImageSparseMemoryRequirementsReply::random(rng)),
+        33 => Reply::GetPhysicalDeviceSparseImageFormatProperties(GetPhysicalDeviceSparseImageFormatPropertiesReply::random(rng)),
+        34 => Reply::QueueBindSparse(QueueBindSparseReply::random(rng)),
+        35 => Reply::CreateFence(CreateFenceReply::random(rng)),
+        36 => Reply::DestroyFence(DestroyFenceReply::random(rng)),
+        37 => Reply::ResetFences(ResetFencesReply::random(rng)),
+        38 => Reply::GetFenceStatus(GetFenceStatusReply::random(rng)),
+        39 => Reply::WaitForFences(WaitForFencesReply::random(rng)),
+        40 => Reply::CreateSemaphore(CreateSemaphoreReply::random(rng)),
+        41 => Reply::DestroySemaphore(DestroySemaphoreReply::random(rng)),
+        42 => Reply::CreateEvent(CreateEventReply::random(rng)),
+        43 => Reply::DestroyEvent(DestroyEventReply::random(rng)),
+        44 => Reply::GetEventStatus(GetEventStatusReply::random(rng)),
+        45 => Reply::SetEvent(SetEventReply::random(rng)),
+        46 => Reply::ResetEvent(ResetEventReply::random(rng)),
+        47 => Reply::CreateQueryPool(CreateQueryPoolReply::random(rng)),
+        48 => Reply::DestroyQueryPool(DestroyQueryPoolReply::random(rng)),
+        49 => Reply::GetQueryPoolResults(GetQueryPoolResultsReply::random(rng)),
+        50 => Reply::CreateBuffer(CreateBufferReply::random(rng)),
+        51 => Reply::DestroyBuffer(DestroyBufferReply::random(rng)),
+        52 => Reply::CreateBufferView(CreateBufferViewReply::random(rng)),
+        53 => Reply::DestroyBufferView(DestroyBufferViewReply::random(rng)),
+        54 => Reply::CreateImage(CreateImageReply::random(rng)),
+        55 => Reply::DestroyImage(DestroyImageReply::random(rng)),
+        56 => Reply::GetImageSubresourceLayout(GetImageSubresourceLayoutReply::random(rng)),
+        57 => Reply::CreateImageView(CreateImageViewReply::random(rng)),
+        58 => Reply::DestroyImageView(DestroyImageViewReply::random(rng)),
+        59 => Reply::CreateShaderModule(CreateShaderModuleReply::random(rng)),
+        60 => Reply::DestroyShaderModule(DestroyShaderModuleReply::random(rng)),
+        61 => Reply::CreatePipelineCache(CreatePipelineCacheReply::random(rng)),
+        62 => Reply::DestroyPipelineCache(DestroyPipelineCacheReply::random(rng)),
+        63 => Reply::GetPipelineCacheData(GetPipelineCacheDataReply::random(rng)),
+        64 => Reply::MergePipelineCaches(MergePipelineCachesReply::random(rng)),
+        65 => Reply::CreateGraphicsPipelines(CreateGraphicsPipelinesReply::random(rng)),
+        66 => Reply::CreateComputePipelines(CreateComputePipelinesReply::random(rng)),
+        67 => Reply::DestroyPipeline(DestroyPipelineReply::random(rng)),
+        68 => Reply::CreatePipelineLayout(CreatePipelineLayoutReply::random(rng)),
+        69 => Reply::DestroyPipelineLayout(DestroyPipelineLayoutReply::random(rng)),
+        70 => Reply::CreateSampler(CreateSamplerReply::random(rng)),
+        71 => Reply::DestroySampler(DestroySamplerReply::random(rng)),
+        72 => Reply::CreateDescriptorSetLayout(CreateDescriptorSetLayoutReply::random(rng)),
+        73 => Reply::DestroyDescriptorSetLayout(DestroyDescriptorSetLayoutReply::random(rng)),
+        74 => Reply::CreateDescriptorPool(CreateDescriptorPoolReply::random(rng)),
+        75 => Reply::DestroyDescriptorPool(DestroyDescriptorPoolReply::random(rng)),
+        76 => Reply::ResetDescriptorPool(ResetDescriptorPoolReply::random(rng)),
+        77 => Reply::AllocateDescriptorSets(AllocateDescriptorSetsReply::random(rng)),
+        78 => Reply::FreeDescriptorSets(FreeDescriptorSetsReply::random(rng)),
+        79 => Reply::UpdateDescriptorSets(UpdateDescriptorSetsReply::random(rng)),
+        80 => Reply::CreateFramebuffer(CreateFramebufferReply::random(rng)),
+        81 => Reply::DestroyFramebuffer(DestroyFramebufferReply::random(rng)),
+        82 => Reply::CreateRenderPass(CreateRenderPassReply::random(rng)),
+        83 => Reply::DestroyRenderPass(DestroyRenderPassReply::random(rng)),
+        84 => Reply::GetRenderAreaGranularity(GetRenderAreaGranularityReply::random(rng)),
+        85 => Reply::CreateCommandPool(CreateCommandPoolReply::random(rng)),
+        86 => Reply::DestroyCommandPool(DestroyCommandPoolReply::random(rng)),
+        87 => Reply::ResetCommandPool(ResetCommandPoolReply::random(rng)),
+        88 => Reply::AllocateCommandBuffers(AllocateCommandBuffersReply::random(rng)),
+        89 => Reply::FreeCommandBuffers(FreeCommandBuffersReply::random(rng)),
+        90 => Reply::BeginCommandBuffer(BeginCommandBufferReply::random(rng)),
+        91 => Reply::EndCommandBuffer(EndCommandBufferReply::random(rng)),
+        92 => Reply::ResetCommandBuffer(ResetCommandBufferReply::random(rng)),
+        93 => Reply::CmdBindPipeline(CmdBindPipelineReply::random(rng)),
+        94 => Reply::CmdSetViewport(CmdSetViewportReply::random(rng)),
+        95 => Reply::CmdSetScissor(CmdSetScissorReply::random(rng)),
+        96 => Reply::CmdSetLineWidth(CmdSetLineWidthReply::random(rng)),
+        97 => Reply::CmdSetDepthBias(CmdSetDepthBiasReply::random(rng)),
+        98 => Reply::CmdSetBlendConstants(CmdSetBlendConstantsReply::random(rng)),
+        99 => Reply::CmdSetDepthBounds(CmdSetDepthBoundsReply::random(rng)),
+        100 => Reply::CmdSetStencilCompareMask(CmdSetStencilCompareMaskReply::random(rng)),
+        101 => Reply::CmdSetStencilWriteMask(CmdSetStencilWriteMaskReply::random(rng)),
+        102 => Reply::CmdSetStencilReference(CmdSetStencilReferenceReply::random(rng)),
+        103 => Reply::CmdBindDescriptorSets(CmdBindDescriptorSetsReply::random(rng)),
+        104 => Reply::CmdBindIndexBuffer(CmdBindIndexBufferReply::random(rng)),
+        105 => Reply::CmdBindVertexBuffers(CmdBindVertexBuffersReply::random(rng)),
+        106 => Reply::CmdDraw(CmdDrawReply::random(rng)),
+        107 => Reply::CmdDrawIndexed(CmdDrawIndexedReply::random(rng)),
+        108 => Reply::CmdDrawIndirect(CmdDrawIndirectReply::random(rng)),
+        109 => Reply::CmdDrawIndexedIndirect(CmdDrawIndexedIndirectReply::random(rng)),
+        110 => Reply::CmdDispatch(CmdDispatchReply::random(rng)),
+        111 => Reply::CmdDispatchIndirect(CmdDispatchIndirectReply::random(rng)),
+        112 => Reply::CmdCopyBuffer(CmdCopyBufferReply::random(rng)),
+        113 => Reply::CmdCopyImage(CmdCopyImageReply::random(rng)),
+        114 => Reply::CmdBlitImage(CmdBlitImageReply::random(rng)),
+        115 => Reply::CmdCopyBufferToImage(CmdCopyBufferToImageReply::random(rng)),
+        116 => Reply::CmdCopyImageToBuffer(CmdCopyImageToBufferReply::random(rng)),
+        117 => Reply::CmdUpdateBuffer(CmdUpdateBufferReply::random(rng)),
+        118 => Reply::CmdFillBuffer(CmdFillBufferReply::random(rng)),
+        119 => Reply::CmdClearColorImage(CmdClearColorImageReply::random(rng)),
+        120 => Reply::CmdClearDepthStencilImage(CmdClearDepthStencilImageReply::random(rng)),
+        121 => Reply::CmdClearAttachments(CmdClearAttachmentsReply::random(rng)),
+        122 => Reply::CmdResolveImage(CmdResolveImageReply::random(rng)),
+        123 => Reply::CmdSetEvent(CmdSetEventReply::random(rng)),
+        124 => Reply::CmdResetEvent(CmdResetEventReply::random(rng)),
+        125 => Reply::CmdWaitEvents(CmdWaitEventsReply::random(rng)),
+        126 => Reply::CmdPipelineBarrier(CmdPipelineBarrierReply::random(rng)),
+        127 => Reply::CmdBeginQuery(CmdBeginQueryReply::random(rng)),
+        128 => Reply::CmdEndQuery(CmdEndQueryReply::random(rng)),
+        129 => Reply::CmdResetQueryPool(CmdResetQueryPoolReply::random(rng)),
+        130 => Reply::CmdWriteTimestamp(CmdWriteTimestampReply::random(rng)),
+        131 => Reply::CmdCopyQueryPoolResults(CmdCopyQueryPoolResultsReply::random(rng)),
+        132 => Reply::CmdPushConstants(CmdPushConstantsReply::random(rng)),
+        133 => Reply::CmdBeginRenderPass(CmdBeginRenderPassReply::random(rng)),
+        134 => Reply::CmdNextSubpass(CmdNextSubpassReply::random(rng)),
+        135 => Reply::CmdEndRenderPass(CmdEndRenderPassReply::random(rng)),
+        136 => Reply::CmdExecuteCommands(CmdExecuteCommandsReply::random(rng)),
+        137 => Reply::EnumerateInstanceVersion(EnumerateInstanceVersionReply::random(rng)),
+        138 => Reply::BindBufferMemory2(BindBufferMemory2Reply::random(rng)),
+        139 => Reply::BindImageMemory2(BindImageMemory2Reply::random(rng)),
+        140 => Reply::GetDeviceGroupPeerMemoryFeatures(GetDeviceGroupPeerMemoryFeaturesReply::random(rng)),
+        141 => Reply::CmdSetDeviceMask(CmdSetDeviceMaskReply::random(rng)),
+        142 => Reply::CmdDispatchBase(CmdDispatchBaseReply::random(rng)),
+        143 => Reply::EnumeratePhysicalDeviceGroups(EnumeratePhysicalDeviceGroupsReply::random(rng)),
+        144 => Reply::GetImageMemoryRequirements2(GetImageMemoryRequirements2Reply::random(rng)),
+        145 => Reply::GetBufferMemoryRequirements2(GetBufferMemoryRequirements2Reply::random(rng)),
+        146 => Reply::GetImageSparseMemoryRequirements2(GetImageSparseMemoryRequirements2Reply::random(rng)),
+        147 => Reply::GetPhysicalDeviceFeatures2(GetPhysicalDeviceFeatures2Reply::random(rng)),
+        148 => Reply::GetPhysicalDeviceProperties2(GetPhysicalDeviceProperties2Reply::random(rng)),
+        149 => Reply::GetPhysicalDeviceFormatProperties2(GetPhysicalDeviceFormatProperties2Reply::random(rng)),
+        150 => Reply::GetPhysicalDeviceImageFormatProperties2(GetPhysicalDeviceImageFormatProperties2Reply::random(rng)),
+        151 => Reply::GetPhysicalDeviceQueueFamilyProperties2(GetPhysicalDeviceQueueFamilyProperties2Reply::random(rng)),
+        152 => Reply::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Reply::random(rng)),
+        153 => Reply::GetPhysicalDeviceSparseImageFormatProperties2(GetPhysicalDeviceSparseImageFormatProperties2Reply::random(rng)),
+        154 => Reply::TrimCommandPool(TrimCommandPoolReply::random(rng)),
+        155 => Reply::GetDeviceQueue2(GetDeviceQueue2Reply::random(rng)),
+        156 => Reply::CreateSamplerYcbcrConversion(CreateSamplerYcbcrConversionReply::random(rng)),
+        157 => Reply::DestroySamplerYcbcrConversion(DestroySamplerYcbcrConversionReply::random(rng)),
+        158 => Reply::CreateDescriptorUpdateTemplate(CreateDescriptorUpdateTemplateReply::random(rng)),
+        159 => Reply::DestroyDescriptorUpdateTemplate(DestroyDescriptorUpdateTemplateReply::random(rng)),
+        161 => Reply::GetPhysicalDeviceExternalBufferProperties(GetPhysicalDeviceExternalBufferPropertiesReply::random(rng)),
+        162 => Reply::GetPhysicalDeviceExternalFenceProperties(GetPhysicalDeviceExternalFencePropertiesReply::random(rng)),
+        163 => Reply::GetPhysicalDeviceExternalSemaphoreProperties(GetPhysicalDeviceExternalSemaphorePropertiesReply::random(rng)),
+        164 => Reply::GetDescriptorSetLayoutSupport(GetDescriptorSetLayoutSupportReply::random(rng)),
+        165 => Reply::CmdDrawIndirectCount(CmdDrawIndirectCountReply::random(rng)),
+        166 => Reply::CmdDrawIndexedIndirectCount(CmdDrawIndexedIndirectCountReply::random(rng)),
+        167 => Reply::CreateRenderPass2(CreateRenderPass2Reply::random(rng)),
+        168 => Reply::CmdBeginRenderPass2(CmdBeginRenderPass2Reply::random(rng)),
+        169 => Reply::CmdNextSubpass2(CmdNextSubpass2Reply::random(rng)),
+        170 => Reply::CmdEndRenderPass2(CmdEndRenderPass2Reply::random(rng)),
+        171 => Reply::ResetQueryPool(ResetQueryPoolReply::random(rng)),
+        172 => Reply::GetSemaphoreCounterValue(GetSemaphoreCounterValueReply::random(rng)),
+        173 => Reply::WaitSemaphores(WaitSemaphoresReply::random(rng)),
+        174 => Reply::SignalSemaphore(SignalSemaphoreReply::random(rng)),
+        175 => Reply::GetBufferDeviceAddress(GetBufferDeviceAddressReply::random(rng)),
+        176 => Reply::GetBufferOpaqueCaptureAddress(GetBufferOpaqueCaptureAddressReply::random(rng)),
+        177 => Reply::GetDeviceMemoryOpaqueCaptureAddress(GetDeviceMemoryOpaqueCaptureAddressReply::random(rng)),
+        178 => Reply::SetReplyCommandStreamMESA(SetReplyCommandStreamMESAReply::random(rng)),
+        179 => Reply::SeekReplyCommandStreamMESA(SeekReplyCommandStreamMESAReply::random(rng)),
+        180 => Reply::ExecuteCommandStreamsMESA(ExecuteCommandStreamsMESAReply::random(rng)),
+        181 => Reply::CmdBindTransformFeedbackBuffersEXT(CmdBindTransformFeedbackBuffersEXTReply::random(rng)),
+        182 => Reply::CmdBeginTransformFeedbackEXT(CmdBeginTransformFeedbackEXTReply::random(rng)),
+        183 => Reply::CmdEndTransformFeedbackEXT(CmdEndTransformFeedbackEXTReply::random(rng)),
+        184 => Reply::CmdBeginQueryIndexedEXT(CmdBeginQueryIndexedEXTReply::random(rng)),
+        185 => Reply::CmdEndQueryIndexedEXT(CmdEndQueryIndexedEXTReply::random(rng)),
+        186 => Reply::CmdDrawIndirectByteCountEXT(CmdDrawIndirectByteCountEXTReply::random(rng)),
+        187 => Reply::GetImageDrmFormatModifierPropertiesEXT(GetImageDrmFormatModifierPropertiesEXTReply::random(rng)),
+        188 => Reply::CreateRingMESA(CreateRingMESAReply::random(rng)),
+        189 => Reply::DestroyRingMESA(DestroyRingMESAReply::random(rng)),
+        190 => Reply::NotifyRingMESA(NotifyRingMESAReply::random(rng)),
+        191 => Reply::WriteRingExtraMESA(WriteRingExtraMESAReply::random(rng)),
+        192 => Reply::GetMemoryResourcePropertiesMESA(GetMemoryResourcePropertiesMESAReply::random(rng)),
+        196 => Reply::GetPhysicalDeviceToolProperties(GetPhysicalDeviceToolPropertiesReply::random(rng)),
+        197 => Reply::CreatePrivateDataSlot(CreatePrivateDataSlotReply::random(rng)),
+        198 => Reply::DestroyPrivateDataSlot(DestroyPrivateDataSlotReply::random(rng)),
+        199 => Reply::SetPrivateData(SetPrivateDataReply::random(rng)),
+        200 => Reply::GetPrivateData(GetPrivateDataReply::random(rng)),
+        201 => Reply::CmdSetEvent2(CmdSetEvent2Reply::random(rng)),
+        202 => Reply::CmdResetEvent2(CmdResetEvent2Reply::random(rng)),
+        203 => Reply::CmdWaitEvents2(CmdWaitEvents2Reply::random(rng)),
+        204 => Reply::CmdPipelineBarrier2(CmdPipelineBarrier2Reply::random(rng)),
+        205 => Reply::CmdWriteTimestamp2(CmdWriteTimestamp2Reply::random(rng)),
+        206 => Reply::QueueSubmit2(QueueSubmit2Reply::random(rng)),
+        207 => Reply::CmdCopyBuffer2(CmdCopyBuffer2Reply::random(rng)),
+        208 => Reply::CmdCopyImage2(CmdCopyImage2Reply::random(rng)),
+        209 => Reply::CmdCopyBufferToImage2(CmdCopyBufferToImage2Reply::random(rng)),
+        210 => Reply::CmdCopyImageToBuffer2(CmdCopyImageToBuffer2Reply::random(rng)),
+        211 => Reply::CmdBlitImage2(CmdBlitImage2Reply::random(rng)),
+        212 => Reply::CmdResolveImage2(CmdResolveImage2Reply::random(rng)),
+        213 => Reply::CmdBeginRendering(CmdBeginRenderingReply::random(rng)),
+        214 => Reply::CmdEndRendering(CmdEndRenderingReply::random(rng)),
+        215 => Reply::CmdSetCullMode(CmdSetCullModeReply::random(rng)),
+        216 => Reply::CmdSetFrontFace(CmdSetFrontFaceReply::random(rng)),
+        217 => Reply::CmdSetPrimitiveTopology(CmdSetPrimitiveTopologyReply::random(rng)),
+        218 => Reply::CmdSetViewportWithCount(CmdSetViewportWithCountReply::random(rng)),
+        219 => Reply::CmdSetScissorWithCount(CmdSetScissorWithCountReply::random(rng)),
+        220 => Reply::CmdBindVertexBuffers2(CmdBindVertexBuffers2Reply::random(rng)),
+        221 => Reply::CmdSetDepthTestEnable(CmdSetDepthTestEnableReply::random(rng)),
+        222 => Reply::CmdSetDepthWriteEnable(CmdSetDepthWriteEnableReply::random(rng)),
+        223 => Reply::CmdSetDepthCompareOp(CmdSetDepthCompareOpReply::random(rng)),
+        224 => Reply::CmdSetDepthBoundsTestEnable(CmdSetDepthBoundsTestEnableReply::random(rng)),
+        225 => Reply::CmdSetStencilTestEnable(CmdSetStencilTestEnableReply::random(rng)),
+        226 => Reply::CmdSetStencilOp(CmdSetStencilOpReply::random(rng)),
+        227 => Reply::CmdSetRasterizerDiscardEnable(CmdSetRasterizerDiscardEnableReply::random(rng)),
+        228 => Reply::CmdSetDepthBiasEnable(CmdSetDepthBiasEnableReply::random(rng)),
+        229 => Reply::CmdSetPrimitiveRestartEnable(CmdSetPrimitiveRestartEnableReply::random(rng)),
+        230 => Reply::GetDeviceBufferMemoryRequirements(GetDeviceBufferMemoryRequirementsReply::random(rng)),
+        231 => Reply::GetDeviceImageMemoryRequirements(GetDeviceImageMemoryRequirementsReply::random(rng)),
+        232 => Reply::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsReply::random(rng)),
+        233 => Reply::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTReply::random(rng)),
+        234 => Reply::CmdSetLogicOpEXT(CmdSetLogicOpEXTReply::random(rng)),
+        235 => Reply::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTReply::random(rng)),
+        236 => Reply::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTReply::random(rng)),
+        237 => Reply::CmdSetLineStippleEXT(CmdSetLineStippleEXTReply::random(rng)),
+        240 => Reply::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTReply::random(rng)),
+        241 => Reply::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTReply::random(rng)),
+        244 => Reply::ResetFenceResourceMESA(ResetFenceResourceMESAReply::random(rng)),
+        245 => Reply::WaitSemaphoreResourceMESA(WaitSemaphoreResourceMESAReply::random(rng)),
+        246 => Reply::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAReply::random(rng)),
+        247 => Reply::CmdDrawMultiEXT(CmdDrawMultiEXTReply::random(rng)),
+        248 => Reply::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTReply::random(rng)),
+        249 => Reply::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRReply::random(rng)),
+        251 => Reply::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAReply::random(rng)),
+        252 => Reply::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAReply::random(rng)),
+        253 => Reply::WaitRingSeqnoMESA(WaitRingSeqnoMESAReply::random(rng)),
+        254 => Reply::CmdSetColorWriteEnableEXT(CmdSetColorWriteEnableEXTReply::random(rng)),
+        255 => Reply::CmdSetVertexInputEXT(CmdSetVertexInputEXTReply::random(rng)),
+        256 => Reply::CmdSetTessellationDomainOriginEXT(CmdSetTessellationDomainOriginEXTReply::random(rng)),
+        257 => Reply::CmdSetDepthClampEnableEXT(CmdSetDepthClampEnableEXTReply::random(rng)),
+        258 => Reply::CmdSetPolygonModeEXT(CmdSetPolygonModeEXTReply::random(rng)),
+        259 => Reply::CmdSetRasterizationSamplesEXT(CmdSetRasterizationSamplesEXTReply::random(rng)),
+        260 => Reply::CmdSetSampleMaskEXT(CmdSetSampleMaskEXTReply::random(rng)),
+        261 => Reply::CmdSetAlphaToCoverageEnableEXT(CmdSetAlphaToCoverageEnableEXTReply::random(rng)),
+        262 => Reply::CmdSetAlphaToOneEnableEXT(CmdSetAlphaToOneEnableEXTReply::random(rng)),
+        263 => Reply::CmdSetLogicOpEnableEXT(CmdSetLogicOpEnableEXTReply::random(rng)),
+        264 => Reply::CmdSetColorBlendEnableEXT(CmdSetColorBlendEnableEXTReply::random(rng)),
+        265 => Reply::CmdSetColorBlendEquationEXT(CmdSetColorBlendEquationEXTReply::random(rng)),
+        266 => Reply::CmdSetColorWriteMaskEXT(CmdSetColorWriteMaskEXTReply::random(rng)),
+        267 => Reply::CmdSetRasterizationStreamEXT(CmdSetRasterizationStreamEXTReply::random(rng)),
+        268 => Reply::CmdSetConservativeRasterizationModeEXT(CmdSetConservativeRasterizationModeEXTReply::random(rng)),
+        269 => Reply::CmdSetExtraPrimitiveOverestimationSizeEXT(CmdSetExtraPrimitiveOverestimationSizeEXTReply::random(rng)),
+        270 => Reply::CmdSetDepthClipEnableEXT(CmdSetDepthClipEnableEXTReply::random(rng)),
+        271 => Reply::CmdSetSampleLocationsEnableEXT(CmdSetSampleLocationsEnableEXTReply::random(rng)),
+        272 => Reply::CmdSetColorBlendAdvancedEXT(CmdSetColorBlendAdvancedEXTReply::random(rng)),
+        273 => Reply::CmdSetProvokingVertexModeEXT(CmdSetProvokingVertexModeEXTReply::random(rng)),
+        274 => Reply::CmdSetLineRasterizationModeEXT(CmdSetLineRasterizationModeEXTReply::random(rng)),
+        275 => Reply::CmdSetLineStippleEnableEXT(CmdSetLineStippleEnableEXTReply::random(rng)),
+        276 => Reply::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTReply::random(rng)),
+        277 => Reply::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRReply::random(rng)),
+        278 => Reply::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRReply::random(rng)),
+        279 => Reply::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRReply::random(rng)),
+        280 => Reply::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRReply::random(rng)),
+        281 => Reply::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRReply::random(rng)),
+        282 => Reply::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRReply::random(rng)),
         _ => return None,
     })
 }

@@ -1194,9 +1194,9 @@ impl ResolveModeFlagBits {
 /// `VkResult` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
-pub struct Result(pub i32);
-crate::wire::scalar_newtype!(Result, i32);
-impl Result {
+pub struct VkResult(pub i32);
+crate::wire::scalar_newtype!(VkResult, i32);
+impl VkResult {
     pub const SUCCESS: Self = Self(0);
     pub const NOT_READY: Self = Self(1);
     pub const TIMEOUT: Self = Self(2);
@@ -1915,6 +1915,7 @@ impl VertexInputRate {
 #[repr(transparent)]
 pub struct AccessFlags(pub u32);
 crate::wire::scalar_newtype!(AccessFlags, u32);
+crate::wire::flags_ops!(AccessFlags);
 impl AccessFlags {
     pub const INDIRECT_COMMAND_READ_BIT: Self = Self(0x1);
     pub const INDEX_READ_BIT: Self = Self(0x2);
@@ -1947,6 +1948,7 @@ impl AccessFlags {
 #[repr(transparent)]
 pub struct AccessFlags2(pub u64);
 crate::wire::scalar_newtype!(AccessFlags2, u64);
+crate::wire::flags_ops!(AccessFlags2);
 impl AccessFlags2 {
     pub const ACCESS_2_NONE: Self = Self(0x0);
     pub const ACCESS_2_NONE_KHR: Self = Self(0x0);
@@ -2002,6 +2004,7 @@ impl AccessFlags2 {
 #[repr(transparent)]
 pub struct AttachmentDescriptionFlags(pub u32);
 crate::wire::scalar_newtype!(AttachmentDescriptionFlags, u32);
+crate::wire::flags_ops!(AttachmentDescriptionFlags);
 impl AttachmentDescriptionFlags {
     pub const MAY_ALIAS_BIT: Self = Self(0x1);
 }
@@ -2011,6 +2014,7 @@ impl AttachmentDescriptionFlags {
 #[repr(transparent)]
 pub struct BufferCreateFlags(pub u32);
 crate::wire::scalar_newtype!(BufferCreateFlags, u32);
+crate::wire::flags_ops!(BufferCreateFlags);
 impl BufferCreateFlags {
     pub const SPARSE_BINDING_BIT: Self = Self(0x1);
     pub const SPARSE_RESIDENCY_BIT: Self = Self(0x2);
@@ -2025,6 +2029,7 @@ impl BufferCreateFlags {
 #[repr(transparent)]
 pub struct BufferUsageFlags(pub u32);
 crate::wire::scalar_newtype!(BufferUsageFlags, u32);
+crate::wire::flags_ops!(BufferUsageFlags);
 impl BufferUsageFlags {
     pub const TRANSFER_SRC_BIT: Self = Self(0x1);
     pub const TRANSFER_DST_BIT: Self = Self(0x2);
@@ -2047,6 +2052,7 @@ impl BufferUsageFlags {
 #[repr(transparent)]
 pub struct BufferUsageFlags2KHR(pub u64);
 crate::wire::scalar_newtype!(BufferUsageFlags2KHR, u64);
+crate::wire::flags_ops!(BufferUsageFlags2KHR);
 impl BufferUsageFlags2KHR {
     pub const USAGE_2_TRANSFER_SRC_BIT_KHR: Self = Self(0x1);
     pub const USAGE_2_TRANSFER_DST_BIT_KHR: Self = Self(0x2);
@@ -2068,12 +2074,14 @@ impl BufferUsageFlags2KHR {
 #[repr(transparent)]
 pub struct BufferViewCreateFlags(pub u32);
 crate::wire::scalar_newtype!(BufferViewCreateFlags, u32);
+crate::wire::flags_ops!(BufferViewCreateFlags);
 
 /// `VkColorComponentFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct ColorComponentFlags(pub u32);
 crate::wire::scalar_newtype!(ColorComponentFlags, u32);
+crate::wire::flags_ops!(ColorComponentFlags);
 impl ColorComponentFlags {
     pub const R_BIT: Self = Self(0x1);
     pub const G_BIT: Self = Self(0x2);
@@ -2086,6 +2094,7 @@ impl ColorComponentFlags {
 #[repr(transparent)]
 pub struct CommandBufferResetFlags(pub u32);
 crate::wire::scalar_newtype!(CommandBufferResetFlags, u32);
+crate::wire::flags_ops!(CommandBufferResetFlags);
 impl CommandBufferResetFlags {
     pub const RELEASE_RESOURCES_BIT: Self = Self(0x1);
 }
@@ -2095,6 +2104,7 @@ impl CommandBufferResetFlags {
 #[repr(transparent)]
 pub struct CommandBufferUsageFlags(pub u32);
 crate::wire::scalar_newtype!(CommandBufferUsageFlags, u32);
+crate::wire::flags_ops!(CommandBufferUsageFlags);
 impl CommandBufferUsageFlags {
     pub const ONE_TIME_SUBMIT_BIT: Self = Self(0x1);
     pub const RENDER_PASS_CONTINUE_BIT: Self = Self(0x2);
@@ -2106,6 +2116,7 @@ impl CommandBufferUsageFlags {
 #[repr(transparent)]
 pub struct CommandPoolCreateFlags(pub u32);
 crate::wire::scalar_newtype!(CommandPoolCreateFlags, u32);
+crate::wire::flags_ops!(CommandPoolCreateFlags);
 impl CommandPoolCreateFlags {
     pub const TRANSIENT_BIT: Self = Self(0x1);
     pub const RESET_COMMAND_BUFFER_BIT: Self = Self(0x2);
@@ -2117,6 +2128,7 @@ impl CommandPoolCreateFlags {
 #[repr(transparent)]
 pub struct CommandPoolResetFlags(pub u32);
 crate::wire::scalar_newtype!(CommandPoolResetFlags, u32);
+crate::wire::flags_ops!(CommandPoolResetFlags);
 impl CommandPoolResetFlags {
     pub const RELEASE_RESOURCES_BIT: Self = Self(0x1);
 }
@@ -2126,18 +2138,21 @@ impl CommandPoolResetFlags {
 #[repr(transparent)]
 pub struct CommandPoolTrimFlags(pub u32);
 crate::wire::scalar_newtype!(CommandPoolTrimFlags, u32);
+crate::wire::flags_ops!(CommandPoolTrimFlags);
 
 /// `VkCommandStreamExecutionFlagsMESA` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct CommandStreamExecutionFlagsMESA(pub u32);
 crate::wire::scalar_newtype!(CommandStreamExecutionFlagsMESA, u32);
+crate::wire::flags_ops!(CommandStreamExecutionFlagsMESA);
 
 /// `VkConditionalRenderingFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct ConditionalRenderingFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(ConditionalRenderingFlagsEXT, u32);
+crate::wire::flags_ops!(ConditionalRenderingFlagsEXT);
 impl ConditionalRenderingFlagsEXT {
     pub const INVERTED_BIT_EXT: Self = Self(0x1);
 }
@@ -2147,6 +2162,7 @@ impl ConditionalRenderingFlagsEXT {
 #[repr(transparent)]
 pub struct CullModeFlags(pub u32);
 crate::wire::scalar_newtype!(CullModeFlags, u32);
+crate::wire::flags_ops!(CullModeFlags);
 impl CullModeFlags {
     pub const NONE: Self = Self(0x0);
     pub const FRONT_BIT: Self = Self(0x1);
@@ -2159,6 +2175,7 @@ impl CullModeFlags {
 #[repr(transparent)]
 pub struct DependencyFlags(pub u32);
 crate::wire::scalar_newtype!(DependencyFlags, u32);
+crate::wire::flags_ops!(DependencyFlags);
 impl DependencyFlags {
     pub const BY_REGION_BIT: Self = Self(0x1);
     pub const DEVICE_GROUP_BIT: Self = Self(0x4);
@@ -2173,6 +2190,7 @@ impl DependencyFlags {
 #[repr(transparent)]
 pub struct DescriptorBindingFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorBindingFlags, u32);
+crate::wire::flags_ops!(DescriptorBindingFlags);
 impl DescriptorBindingFlags {
     pub const UPDATE_AFTER_BIND_BIT: Self = Self(0x1);
     pub const UPDATE_UNUSED_WHILE_PENDING_BIT: Self = Self(0x2);
@@ -2189,6 +2207,7 @@ impl DescriptorBindingFlags {
 #[repr(transparent)]
 pub struct DescriptorPoolCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorPoolCreateFlags, u32);
+crate::wire::flags_ops!(DescriptorPoolCreateFlags);
 impl DescriptorPoolCreateFlags {
     pub const FREE_DESCRIPTOR_SET_BIT: Self = Self(0x1);
     pub const UPDATE_AFTER_BIND_BIT: Self = Self(0x2);
@@ -2202,12 +2221,14 @@ impl DescriptorPoolCreateFlags {
 #[repr(transparent)]
 pub struct DescriptorPoolResetFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorPoolResetFlags, u32);
+crate::wire::flags_ops!(DescriptorPoolResetFlags);
 
 /// `VkDescriptorSetLayoutCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct DescriptorSetLayoutCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorSetLayoutCreateFlags, u32);
+crate::wire::flags_ops!(DescriptorSetLayoutCreateFlags);
 impl DescriptorSetLayoutCreateFlags {
     pub const UPDATE_AFTER_BIND_POOL_BIT: Self = Self(0x2);
     pub const PUSH_DESCRIPTOR_BIT_KHR: Self = Self(0x1);
@@ -2221,18 +2242,21 @@ impl DescriptorSetLayoutCreateFlags {
 #[repr(transparent)]
 pub struct DescriptorUpdateTemplateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorUpdateTemplateCreateFlags, u32);
+crate::wire::flags_ops!(DescriptorUpdateTemplateCreateFlags);
 
 /// `VkDeviceCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct DeviceCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DeviceCreateFlags, u32);
+crate::wire::flags_ops!(DeviceCreateFlags);
 
 /// `VkDeviceQueueCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct DeviceQueueCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DeviceQueueCreateFlags, u32);
+crate::wire::flags_ops!(DeviceQueueCreateFlags);
 impl DeviceQueueCreateFlags {
     pub const PROTECTED_BIT: Self = Self(0x1);
 }
@@ -2242,6 +2266,7 @@ impl DeviceQueueCreateFlags {
 #[repr(transparent)]
 pub struct EventCreateFlags(pub u32);
 crate::wire::scalar_newtype!(EventCreateFlags, u32);
+crate::wire::flags_ops!(EventCreateFlags);
 impl EventCreateFlags {
     pub const DEVICE_ONLY_BIT: Self = Self(0x1);
     pub const DEVICE_ONLY_BIT_KHR: Self = Self(0x1);
@@ -2252,6 +2277,7 @@ impl EventCreateFlags {
 #[repr(transparent)]
 pub struct ExternalFenceFeatureFlags(pub u32);
 crate::wire::scalar_newtype!(ExternalFenceFeatureFlags, u32);
+crate::wire::flags_ops!(ExternalFenceFeatureFlags);
 impl ExternalFenceFeatureFlags {
     pub const EXPORTABLE_BIT: Self = Self(0x1);
     pub const IMPORTABLE_BIT: Self = Self(0x2);
@@ -2264,6 +2290,7 @@ impl ExternalFenceFeatureFlags {
 #[repr(transparent)]
 pub struct ExternalFenceHandleTypeFlags(pub u32);
 crate::wire::scalar_newtype!(ExternalFenceHandleTypeFlags, u32);
+crate::wire::flags_ops!(ExternalFenceHandleTypeFlags);
 impl ExternalFenceHandleTypeFlags {
     pub const OPAQUE_FD_BIT: Self = Self(0x1);
     pub const OPAQUE_WIN32_BIT: Self = Self(0x2);
@@ -2280,6 +2307,7 @@ impl ExternalFenceHandleTypeFlags {
 #[repr(transparent)]
 pub struct ExternalMemoryFeatureFlags(pub u32);
 crate::wire::scalar_newtype!(ExternalMemoryFeatureFlags, u32);
+crate::wire::flags_ops!(ExternalMemoryFeatureFlags);
 impl ExternalMemoryFeatureFlags {
     pub const DEDICATED_ONLY_BIT: Self = Self(0x1);
     pub const EXPORTABLE_BIT: Self = Self(0x2);
@@ -2294,6 +2322,7 @@ impl ExternalMemoryFeatureFlags {
 #[repr(transparent)]
 pub struct ExternalMemoryHandleTypeFlags(pub u32);
 crate::wire::scalar_newtype!(ExternalMemoryHandleTypeFlags, u32);
+crate::wire::flags_ops!(ExternalMemoryHandleTypeFlags);
 impl ExternalMemoryHandleTypeFlags {
     pub const OPAQUE_FD_BIT: Self = Self(0x1);
     pub const OPAQUE_WIN32_BIT: Self = Self(0x2);
@@ -2317,6 +2346,7 @@ impl ExternalMemoryHandleTypeFlags {
 #[repr(transparent)]
 pub struct ExternalSemaphoreFeatureFlags(pub u32);
 crate::wire::scalar_newtype!(ExternalSemaphoreFeatureFlags, u32);
+crate::wire::flags_ops!(ExternalSemaphoreFeatureFlags);
 impl ExternalSemaphoreFeatureFlags {
     pub const EXPORTABLE_BIT: Self = Self(0x1);
     pub const IMPORTABLE_BIT: Self = Self(0x2);
@@ -2329,6 +2359,7 @@ impl ExternalSemaphoreFeatureFlags {
 #[repr(transparent)]
 pub struct ExternalSemaphoreHandleTypeFlags(pub u32);
 crate::wire::scalar_newtype!(ExternalSemaphoreHandleTypeFlags, u32);
+crate::wire::flags_ops!(ExternalSemaphoreHandleTypeFlags);
 impl ExternalSemaphoreHandleTypeFlags {
     pub const OPAQUE_FD_BIT: Self = Self(0x1);
     pub const OPAQUE_WIN32_BIT: Self = Self(0x2);
@@ -2348,6 +2379,7 @@ impl ExternalSemaphoreHandleTypeFlags {
 #[repr(transparent)]
 pub struct FenceCreateFlags(pub u32);
 crate::wire::scalar_newtype!(FenceCreateFlags, u32);
+crate::wire::flags_ops!(FenceCreateFlags);
 impl FenceCreateFlags {
     pub const SIGNALED_BIT: Self = Self(0x1);
 }
@@ -2357,6 +2389,7 @@ impl FenceCreateFlags {
 #[repr(transparent)]
 pub struct FormatFeatureFlags(pub u32);
 crate::wire::scalar_newtype!(FormatFeatureFlags, u32);
+crate::wire::flags_ops!(FormatFeatureFlags);
 impl FormatFeatureFlags {
     pub const SAMPLED_IMAGE_BIT: Self = Self(0x1);
     pub const STORAGE_IMAGE_BIT: Self = Self(0x2);
@@ -2399,6 +2432,7 @@ impl FormatFeatureFlags {
 #[repr(transparent)]
 pub struct FormatFeatureFlags2(pub u64);
 crate::wire::scalar_newtype!(FormatFeatureFlags2, u64);
+crate::wire::flags_ops!(FormatFeatureFlags2);
 impl FormatFeatureFlags2 {
     pub const FEATURE_2_SAMPLED_IMAGE_BIT: Self = Self(0x1);
     pub const FEATURE_2_SAMPLED_IMAGE_BIT_KHR: Self = Self(0x1);
@@ -2462,6 +2496,7 @@ impl FormatFeatureFlags2 {
 #[repr(transparent)]
 pub struct FramebufferCreateFlags(pub u32);
 crate::wire::scalar_newtype!(FramebufferCreateFlags, u32);
+crate::wire::flags_ops!(FramebufferCreateFlags);
 impl FramebufferCreateFlags {
     pub const IMAGELESS_BIT: Self = Self(0x1);
     pub const IMAGELESS_BIT_KHR: Self = Self(0x1);
@@ -2472,6 +2507,7 @@ impl FramebufferCreateFlags {
 #[repr(transparent)]
 pub struct GraphicsPipelineLibraryFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(GraphicsPipelineLibraryFlagsEXT, u32);
+crate::wire::flags_ops!(GraphicsPipelineLibraryFlagsEXT);
 impl GraphicsPipelineLibraryFlagsEXT {
     pub const VERTEX_INPUT_INTERFACE_BIT_EXT: Self = Self(0x1);
     pub const PRE_RASTERIZATION_SHADERS_BIT_EXT: Self = Self(0x2);
@@ -2484,6 +2520,7 @@ impl GraphicsPipelineLibraryFlagsEXT {
 #[repr(transparent)]
 pub struct ImageAspectFlags(pub u32);
 crate::wire::scalar_newtype!(ImageAspectFlags, u32);
+crate::wire::flags_ops!(ImageAspectFlags);
 impl ImageAspectFlags {
     pub const COLOR_BIT: Self = Self(0x1);
     pub const DEPTH_BIT: Self = Self(0x2);
@@ -2508,6 +2545,7 @@ impl ImageAspectFlags {
 #[repr(transparent)]
 pub struct ImageCreateFlags(pub u32);
 crate::wire::scalar_newtype!(ImageCreateFlags, u32);
+crate::wire::flags_ops!(ImageCreateFlags);
 impl ImageCreateFlags {
     pub const SPARSE_BINDING_BIT: Self = Self(0x1);
     pub const SPARSE_RESIDENCY_BIT: Self = Self(0x2);
@@ -2535,6 +2573,7 @@ impl ImageCreateFlags {
 #[repr(transparent)]
 pub struct ImageUsageFlags(pub u32);
 crate::wire::scalar_newtype!(ImageUsageFlags, u32);
+crate::wire::flags_ops!(ImageUsageFlags);
 impl ImageUsageFlags {
     pub const TRANSFER_SRC_BIT: Self = Self(0x1);
     pub const TRANSFER_DST_BIT: Self = Self(0x2);
@@ -2553,18 +2592,21 @@ impl ImageUsageFlags {
 #[repr(transparent)]
 pub struct ImageViewCreateFlags(pub u32);
 crate::wire::scalar_newtype!(ImageViewCreateFlags, u32);
+crate::wire::flags_ops!(ImageViewCreateFlags);
 
 /// `VkInstanceCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct InstanceCreateFlags(pub u32);
 crate::wire::scalar_newtype!(InstanceCreateFlags, u32);
+crate::wire::flags_ops!(InstanceCreateFlags);
 
 /// `VkMemoryAllocateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct MemoryAllocateFlags(pub u32);
 crate::wire::scalar_newtype!(MemoryAllocateFlags, u32);
+crate::wire::flags_ops!(MemoryAllocateFlags);
 impl MemoryAllocateFlags {
     pub const DEVICE_MASK_BIT: Self = Self(0x1);
     pub const DEVICE_ADDRESS_BIT: Self = Self(0x2);
@@ -2579,6 +2621,7 @@ impl MemoryAllocateFlags {
 #[repr(transparent)]
 pub struct MemoryHeapFlags(pub u32);
 crate::wire::scalar_newtype!(MemoryHeapFlags, u32);
+crate::wire::flags_ops!(MemoryHeapFlags);
 impl MemoryHeapFlags {
     pub const DEVICE_LOCAL_BIT: Self = Self(0x1);
     pub const MULTI_INSTANCE_BIT: Self = Self(0x2);
@@ -2590,6 +2633,7 @@ impl MemoryHeapFlags {
 #[repr(transparent)]
 pub struct MemoryPropertyFlags(pub u32);
 crate::wire::scalar_newtype!(MemoryPropertyFlags, u32);
+crate::wire::flags_ops!(MemoryPropertyFlags);
 impl MemoryPropertyFlags {
     pub const DEVICE_LOCAL_BIT: Self = Self(0x1);
     pub const HOST_VISIBLE_BIT: Self = Self(0x2);
@@ -2604,6 +2648,7 @@ impl MemoryPropertyFlags {
 #[repr(transparent)]
 pub struct PeerMemoryFeatureFlags(pub u32);
 crate::wire::scalar_newtype!(PeerMemoryFeatureFlags, u32);
+crate::wire::flags_ops!(PeerMemoryFeatureFlags);
 impl PeerMemoryFeatureFlags {
     pub const COPY_SRC_BIT: Self = Self(0x1);
     pub const COPY_DST_BIT: Self = Self(0x2);
@@ -2620,6 +2665,7 @@ impl PeerMemoryFeatureFlags {
 #[repr(transparent)]
 pub struct PipelineCacheCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineCacheCreateFlags, u32);
+crate::wire::flags_ops!(PipelineCacheCreateFlags);
 impl PipelineCacheCreateFlags {
     pub const EXTERNALLY_SYNCHRONIZED_BIT: Self = Self(0x1);
     pub const EXTERNALLY_SYNCHRONIZED_BIT_EXT: Self = Self(0x1);
@@ -2630,6 +2676,7 @@ impl PipelineCacheCreateFlags {
 #[repr(transparent)]
 pub struct PipelineColorBlendStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineColorBlendStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineColorBlendStateCreateFlags);
 impl PipelineColorBlendStateCreateFlags {
     pub const RASTERIZATION_ORDER_ATTACHMENT_ACCESS_BIT_EXT: Self = Self(0x1);
 }
@@ -2639,6 +2686,7 @@ impl PipelineColorBlendStateCreateFlags {
 #[repr(transparent)]
 pub struct PipelineCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineCreateFlags, u32);
+crate::wire::flags_ops!(PipelineCreateFlags);
 impl PipelineCreateFlags {
     pub const DISABLE_OPTIMIZATION_BIT: Self = Self(0x1);
     pub const ALLOW_DERIVATIVES_BIT: Self = Self(0x2);
@@ -2666,6 +2714,7 @@ impl PipelineCreateFlags {
 #[repr(transparent)]
 pub struct PipelineCreateFlags2KHR(pub u64);
 crate::wire::scalar_newtype!(PipelineCreateFlags2KHR, u64);
+crate::wire::flags_ops!(PipelineCreateFlags2KHR);
 impl PipelineCreateFlags2KHR {
     pub const CREATE_2_DISABLE_OPTIMIZATION_BIT_KHR: Self = Self(0x1);
     pub const CREATE_2_ALLOW_DERIVATIVES_BIT_KHR: Self = Self(0x2);
@@ -2687,6 +2736,7 @@ impl PipelineCreateFlags2KHR {
 #[repr(transparent)]
 pub struct PipelineCreationFeedbackFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineCreationFeedbackFlags, u32);
+crate::wire::flags_ops!(PipelineCreationFeedbackFlags);
 impl PipelineCreationFeedbackFlags {
     pub const VALID_BIT: Self = Self(0x1);
     pub const VALID_BIT_EXT: Self = Self(0x1);
@@ -2701,6 +2751,7 @@ impl PipelineCreationFeedbackFlags {
 #[repr(transparent)]
 pub struct PipelineDepthStencilStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineDepthStencilStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineDepthStencilStateCreateFlags);
 impl PipelineDepthStencilStateCreateFlags {
     pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_EXT: Self = Self(0x1);
     pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_EXT: Self = Self(0x2);
@@ -2711,18 +2762,21 @@ impl PipelineDepthStencilStateCreateFlags {
 #[repr(transparent)]
 pub struct PipelineDynamicStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineDynamicStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineDynamicStateCreateFlags);
 
 /// `VkPipelineInputAssemblyStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineInputAssemblyStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineInputAssemblyStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineInputAssemblyStateCreateFlags);
 
 /// `VkPipelineLayoutCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineLayoutCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineLayoutCreateFlags, u32);
+crate::wire::flags_ops!(PipelineLayoutCreateFlags);
 impl PipelineLayoutCreateFlags {
     pub const INDEPENDENT_SETS_BIT_EXT: Self = Self(0x2);
 }
@@ -2732,36 +2786,42 @@ impl PipelineLayoutCreateFlags {
 #[repr(transparent)]
 pub struct PipelineMultisampleStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineMultisampleStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineMultisampleStateCreateFlags);
 
 /// `VkPipelineRasterizationConservativeStateCreateFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineRasterizationConservativeStateCreateFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationConservativeStateCreateFlagsEXT, u32);
+crate::wire::flags_ops!(PipelineRasterizationConservativeStateCreateFlagsEXT);
 
 /// `VkPipelineRasterizationDepthClipStateCreateFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineRasterizationDepthClipStateCreateFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationDepthClipStateCreateFlagsEXT, u32);
+crate::wire::flags_ops!(PipelineRasterizationDepthClipStateCreateFlagsEXT);
 
 /// `VkPipelineRasterizationStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineRasterizationStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineRasterizationStateCreateFlags);
 
 /// `VkPipelineRasterizationStateStreamCreateFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineRasterizationStateStreamCreateFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationStateStreamCreateFlagsEXT, u32);
+crate::wire::flags_ops!(PipelineRasterizationStateStreamCreateFlagsEXT);
 
 /// `VkPipelineShaderStageCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineShaderStageCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineShaderStageCreateFlags, u32);
+crate::wire::flags_ops!(PipelineShaderStageCreateFlags);
 impl PipelineShaderStageCreateFlags {
     pub const ALLOW_VARYING_SUBGROUP_SIZE_BIT: Self = Self(0x1);
     pub const REQUIRE_FULL_SUBGROUPS_BIT: Self = Self(0x2);
@@ -2774,6 +2834,7 @@ impl PipelineShaderStageCreateFlags {
 #[repr(transparent)]
 pub struct PipelineStageFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineStageFlags, u32);
+crate::wire::flags_ops!(PipelineStageFlags);
 impl PipelineStageFlags {
     pub const TOP_OF_PIPE_BIT: Self = Self(0x1);
     pub const DRAW_INDIRECT_BIT: Self = Self(0x2);
@@ -2804,6 +2865,7 @@ impl PipelineStageFlags {
 #[repr(transparent)]
 pub struct PipelineStageFlags2(pub u64);
 crate::wire::scalar_newtype!(PipelineStageFlags2, u64);
+crate::wire::flags_ops!(PipelineStageFlags2);
 impl PipelineStageFlags2 {
     pub const STAGE_2_NONE: Self = Self(0x0);
     pub const STAGE_2_NONE_KHR: Self = Self(0x0);
@@ -2867,30 +2929,35 @@ impl PipelineStageFlags2 {
 #[repr(transparent)]
 pub struct PipelineTessellationStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineTessellationStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineTessellationStateCreateFlags);
 
 /// `VkPipelineVertexInputStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineVertexInputStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineVertexInputStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineVertexInputStateCreateFlags);
 
 /// `VkPipelineViewportStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PipelineViewportStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineViewportStateCreateFlags, u32);
+crate::wire::flags_ops!(PipelineViewportStateCreateFlags);
 
 /// `VkPrivateDataSlotCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct PrivateDataSlotCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PrivateDataSlotCreateFlags, u32);
+crate::wire::flags_ops!(PrivateDataSlotCreateFlags);
 
 /// `VkQueryControlFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct QueryControlFlags(pub u32);
 crate::wire::scalar_newtype!(QueryControlFlags, u32);
+crate::wire::flags_ops!(QueryControlFlags);
 impl QueryControlFlags {
     pub const PRECISE_BIT: Self = Self(0x1);
 }
@@ -2900,6 +2967,7 @@ impl QueryControlFlags {
 #[repr(transparent)]
 pub struct QueryPipelineStatisticFlags(pub u32);
 crate::wire::scalar_newtype!(QueryPipelineStatisticFlags, u32);
+crate::wire::flags_ops!(QueryPipelineStatisticFlags);
 impl QueryPipelineStatisticFlags {
     pub const INPUT_ASSEMBLY_VERTICES_BIT: Self = Self(0x1);
     pub const INPUT_ASSEMBLY_PRIMITIVES_BIT: Self = Self(0x2);
@@ -2919,12 +2987,14 @@ impl QueryPipelineStatisticFlags {
 #[repr(transparent)]
 pub struct QueryPoolCreateFlags(pub u32);
 crate::wire::scalar_newtype!(QueryPoolCreateFlags, u32);
+crate::wire::flags_ops!(QueryPoolCreateFlags);
 
 /// `VkQueryResultFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct QueryResultFlags(pub u32);
 crate::wire::scalar_newtype!(QueryResultFlags, u32);
+crate::wire::flags_ops!(QueryResultFlags);
 impl QueryResultFlags {
     pub const RESULT_64_BIT: Self = Self(0x1);
     pub const WAIT_BIT: Self = Self(0x2);
@@ -2937,6 +3007,7 @@ impl QueryResultFlags {
 #[repr(transparent)]
 pub struct QueueFlags(pub u32);
 crate::wire::scalar_newtype!(QueueFlags, u32);
+crate::wire::flags_ops!(QueueFlags);
 impl QueueFlags {
     pub const GRAPHICS_BIT: Self = Self(0x1);
     pub const COMPUTE_BIT: Self = Self(0x2);
@@ -2950,12 +3021,14 @@ impl QueueFlags {
 #[repr(transparent)]
 pub struct RenderPassCreateFlags(pub u32);
 crate::wire::scalar_newtype!(RenderPassCreateFlags, u32);
+crate::wire::flags_ops!(RenderPassCreateFlags);
 
 /// `VkRenderingFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct RenderingFlags(pub u32);
 crate::wire::scalar_newtype!(RenderingFlags, u32);
+crate::wire::flags_ops!(RenderingFlags);
 impl RenderingFlags {
     pub const CONTENTS_SECONDARY_COMMAND_BUFFERS_BIT: Self = Self(0x1);
     pub const CONTENTS_SECONDARY_COMMAND_BUFFERS_BIT_KHR: Self = Self(0x1);
@@ -2970,6 +3043,7 @@ impl RenderingFlags {
 #[repr(transparent)]
 pub struct ResolveModeFlags(pub u32);
 crate::wire::scalar_newtype!(ResolveModeFlags, u32);
+crate::wire::flags_ops!(ResolveModeFlags);
 impl ResolveModeFlags {
     pub const NONE: Self = Self(0x0);
     pub const SAMPLE_ZERO_BIT: Self = Self(0x1);
@@ -2988,18 +3062,21 @@ impl ResolveModeFlags {
 #[repr(transparent)]
 pub struct RingCreateFlagsMESA(pub u32);
 crate::wire::scalar_newtype!(RingCreateFlagsMESA, u32);
+crate::wire::flags_ops!(RingCreateFlagsMESA);
 
 /// `VkRingNotifyFlagsMESA` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct RingNotifyFlagsMESA(pub u32);
 crate::wire::scalar_newtype!(RingNotifyFlagsMESA, u32);
+crate::wire::flags_ops!(RingNotifyFlagsMESA);
 
 /// `VkSampleCountFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct SampleCountFlags(pub u32);
 crate::wire::scalar_newtype!(SampleCountFlags, u32);
+crate::wire::flags_ops!(SampleCountFlags);
 impl SampleCountFlags {
     pub const COUNT_1_BIT: Self = Self(0x1);
     pub const COUNT_2_BIT: Self = Self(0x2);
@@ -3015,6 +3092,7 @@ impl SampleCountFlags {
 #[repr(transparent)]
 pub struct SamplerCreateFlags(pub u32);
 crate::wire::scalar_newtype!(SamplerCreateFlags, u32);
+crate::wire::flags_ops!(SamplerCreateFlags);
 impl SamplerCreateFlags {
     pub const NON_SEAMLESS_CUBE_MAP_BIT_EXT: Self = Self(0x4);
 }
@@ -3024,12 +3102,14 @@ impl SamplerCreateFlags {
 #[repr(transparent)]
 pub struct SemaphoreCreateFlags(pub u32);
 crate::wire::scalar_newtype!(SemaphoreCreateFlags, u32);
+crate::wire::flags_ops!(SemaphoreCreateFlags);
 
 /// `VkSemaphoreWaitFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct SemaphoreWaitFlags(pub u32);
 crate::wire::scalar_newtype!(SemaphoreWaitFlags, u32);
+crate::wire::flags_ops!(SemaphoreWaitFlags);
 impl SemaphoreWaitFlags {
     pub const ANY_BIT: Self = Self(0x1);
     pub const ANY_BIT_KHR: Self = Self(0x1);
@@ -3040,12 +3120,14 @@ impl SemaphoreWaitFlags {
 #[repr(transparent)]
 pub struct ShaderModuleCreateFlags(pub u32);
 crate::wire::scalar_newtype!(ShaderModuleCreateFlags, u32);
+crate::wire::flags_ops!(ShaderModuleCreateFlags);
 
 /// `VkShaderStageFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct ShaderStageFlags(pub u32);
 crate::wire::scalar_newtype!(ShaderStageFlags, u32);
+crate::wire::flags_ops!(ShaderStageFlags);
 impl ShaderStageFlags {
     pub const VERTEX_BIT: Self = Self(0x1);
     pub const TESSELLATION_CONTROL_BIT: Self = Self(0x2);
@@ -3062,6 +3144,7 @@ impl ShaderStageFlags {
 #[repr(transparent)]
 pub struct SparseImageFormatFlags(pub u32);
 crate::wire::scalar_newtype!(SparseImageFormatFlags, u32);
+crate::wire::flags_ops!(SparseImageFormatFlags);
 impl SparseImageFormatFlags {
     pub const SINGLE_MIPTAIL_BIT: Self = Self(0x1);
     pub const ALIGNED_MIP_SIZE_BIT: Self = Self(0x2);
@@ -3073,6 +3156,7 @@ impl SparseImageFormatFlags {
 #[repr(transparent)]
 pub struct SparseMemoryBindFlags(pub u32);
 crate::wire::scalar_newtype!(SparseMemoryBindFlags, u32);
+crate::wire::flags_ops!(SparseMemoryBindFlags);
 impl SparseMemoryBindFlags {
     pub const METADATA_BIT: Self = Self(0x1);
 }
@@ -3082,6 +3166,7 @@ impl SparseMemoryBindFlags {
 #[repr(transparent)]
 pub struct StencilFaceFlags(pub u32);
 crate::wire::scalar_newtype!(StencilFaceFlags, u32);
+crate::wire::flags_ops!(StencilFaceFlags);
 impl StencilFaceFlags {
     pub const FRONT_BIT: Self = Self(0x1);
     pub const BACK_BIT: Self = Self(0x2);
@@ -3094,6 +3179,7 @@ impl StencilFaceFlags {
 #[repr(transparent)]
 pub struct SubgroupFeatureFlags(pub u32);
 crate::wire::scalar_newtype!(SubgroupFeatureFlags, u32);
+crate::wire::flags_ops!(SubgroupFeatureFlags);
 impl SubgroupFeatureFlags {
     pub const BASIC_BIT: Self = Self(0x1);
     pub const VOTE_BIT: Self = Self(0x2);
@@ -3110,6 +3196,7 @@ impl SubgroupFeatureFlags {
 #[repr(transparent)]
 pub struct SubmitFlags(pub u32);
 crate::wire::scalar_newtype!(SubmitFlags, u32);
+crate::wire::flags_ops!(SubmitFlags);
 impl SubmitFlags {
     pub const PROTECTED_BIT: Self = Self(0x1);
     pub const PROTECTED_BIT_KHR: Self = Self(0x1);
@@ -3120,6 +3207,7 @@ impl SubmitFlags {
 #[repr(transparent)]
 pub struct SubpassDescriptionFlags(pub u32);
 crate::wire::scalar_newtype!(SubpassDescriptionFlags, u32);
+crate::wire::flags_ops!(SubpassDescriptionFlags);
 impl SubpassDescriptionFlags {
     pub const RASTERIZATION_ORDER_ATTACHMENT_COLOR_ACCESS_BIT_EXT: Self = Self(0x10);
     pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_EXT: Self = Self(0x20);
@@ -3131,6 +3219,7 @@ impl SubpassDescriptionFlags {
 #[repr(transparent)]
 pub struct ToolPurposeFlags(pub u32);
 crate::wire::scalar_newtype!(ToolPurposeFlags, u32);
+crate::wire::flags_ops!(ToolPurposeFlags);
 impl ToolPurposeFlags {
     pub const VALIDATION_BIT: Self = Self(0x1);
     pub const VALIDATION_BIT_EXT: Self = Self(0x1);
