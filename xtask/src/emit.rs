@@ -254,6 +254,7 @@ impl<'m> Cx<'m> {
         for (i, m) in u.members.iter().enumerate() {
             let mut body = String::new();
             let local = self.decode_member(&mut body, m, &[], Ctx::Struct, false);
+            let body = indent(&body, 8);
             w!(s, "            {i} => {{\n{body}                Self::{}({local})\n            }}", variant(&m.name));
         }
         w!(s, "            other => return Err(DecodeError::bad_union_tag(other)),");
@@ -405,7 +406,7 @@ impl<'m> Cx<'m> {
             for m in &members {
                 let local = self.decode_member(&mut dec, m, &members, Ctx::Struct, partial);
                 if !matches!(m.shape, Shape::NullOnly) {
-                    fields.push(format!("{}: {local}", field_name(&m.name)));
+                    fields.push(local);
                 }
             }
             let mut enc = String::new();
@@ -421,7 +422,7 @@ impl<'m> Cx<'m> {
                 if !uses_decoder(&dec) {
                     w!(s, "        let _ = d;");
                 }
-                s.push_str(&indent(&dec, 4));
+                s.push_str(&dec);
                 let mut all = vec!["p_next".to_string()];
                 all.extend(fields.clone());
                 w!(s, "        Ok(Self {{ {} }})\n    }}", all.join(", "));
@@ -443,7 +444,7 @@ impl<'m> Cx<'m> {
                 if !uses_decoder(&dec) {
                     w!(s, "        let _ = d;");
                 }
-                s.push_str(&indent(&dec, 4));
+                s.push_str(&dec);
                 w!(s, "        Ok(Self {{ {} }})\n    }}\n}}\n", fields.join(", "));
                 w!(s, "impl {etrait} for {rn}{lt_any} {{\n    fn {efn}(&self, e: &mut Encoder) {{");
                 if enc.is_empty() {
@@ -879,7 +880,7 @@ impl<'m> Cx<'m> {
         if !uses_decoder(&dec) {
             w!(s, "        let _ = d;");
         }
-        s.push_str(&indent(&dec, 4));
+        s.push_str(&dec);
         w!(s, "        Ok(Self {{ {} }})\n    }}", fields.join(", "));
         w!(s, "    /// Encodes the parameters (no header).");
         w!(s, "    pub fn encode(&self, e: &mut Encoder) {{");
@@ -928,7 +929,7 @@ impl<'m> Cx<'m> {
         if !uses_decoder(&rdec) {
             w!(s, "        let _ = d;");
         }
-        s.push_str(&indent(&rdec, 4));
+        s.push_str(&rdec);
         w!(s, "        Ok(Self {{ {} }})\n    }}", rfields.join(", "));
         w!(s, "    /// Encodes the reply, echoed command type included.");
         w!(s, "    pub fn encode(&self, e: &mut Encoder) {{");

@@ -898,9 +898,9 @@ impl<'a> CreateInstanceArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_INSTANCE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_create_info: &'a InstanceCreateInfo<'a> = d.required(|d| InstanceCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_instance: &'a Id<handles::Instance> = d.required(|d| d.scalar()).at("pInstance")?;
+        let p_create_info: &'a InstanceCreateInfo<'a> = d.required(|d| InstanceCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_instance: &'a Id<handles::Instance> = d.required(|d| d.scalar()).at("pInstance")?;
         Ok(Self { p_create_info, p_instance })
     }
     /// Encodes the parameters (no header).
@@ -931,8 +931,8 @@ pub struct CreateInstanceReply<'a> {
 impl<'a> CreateInstanceReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_instance: &'a Id<handles::Instance> = d.required(|d| d.scalar()).at("pInstance")?;
+        let ret = d.scalar().at("return value")?;
+        let p_instance: &'a Id<handles::Instance> = d.required(|d| d.scalar()).at("pInstance")?;
         Ok(Self { ret, p_instance })
     }
     /// Encodes the reply, echoed command type included.
@@ -959,8 +959,8 @@ impl<'a> DestroyInstanceArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_INSTANCE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let instance: Id<handles::Instance> = d.scalar().at("instance")?;
-            d.null_only().at("pAllocator")?;
+        let instance: Id<handles::Instance> = d.scalar().at("instance")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { instance })
     }
     /// Encodes the parameters (no header).
@@ -1002,9 +1002,9 @@ impl<'a> EnumeratePhysicalDevicesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_PHYSICAL_DEVICES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let instance: Id<handles::Instance> = d.scalar().at("instance")?;
-            let p_physical_device_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceCount")?;
-            let p_physical_devices: &'a [Id<handles::PhysicalDevice>] = d.scalar_array(p_physical_device_count.as_len(), true).at("pPhysicalDevices")?;
+        let instance: Id<handles::Instance> = d.scalar().at("instance")?;
+        let p_physical_device_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceCount")?;
+        let p_physical_devices: &'a [Id<handles::PhysicalDevice>] = d.scalar_array(p_physical_device_count.as_len(), true).at("pPhysicalDevices")?;
         Ok(Self { instance, p_physical_device_count, p_physical_devices })
     }
     /// Encodes the parameters (no header).
@@ -1031,9 +1031,9 @@ pub struct EnumeratePhysicalDevicesReply<'a> {
 impl<'a> EnumeratePhysicalDevicesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_physical_device_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceCount")?;
-            let p_physical_devices: &'a [Id<handles::PhysicalDevice>] = d.scalar_array(p_physical_device_count.as_len(), true).at("pPhysicalDevices")?;
+        let ret = d.scalar().at("return value")?;
+        let p_physical_device_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceCount")?;
+        let p_physical_devices: &'a [Id<handles::PhysicalDevice>] = d.scalar_array(p_physical_device_count.as_len(), true).at("pPhysicalDevices")?;
         Ok(Self { ret, p_physical_device_count, p_physical_devices })
     }
     /// Encodes the reply, echoed command type included.
@@ -1063,8 +1063,8 @@ impl<'a> GetPhysicalDeviceFeaturesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_FEATURES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_features: &'a PhysicalDeviceFeatures = d.required(|d| PhysicalDeviceFeatures::decode_partial(d)).at("pFeatures")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_features: &'a PhysicalDeviceFeatures = d.required(|d| PhysicalDeviceFeatures::decode_partial(d)).at("pFeatures")?;
         Ok(Self { physical_device, p_features })
     }
     /// Encodes the parameters (no header).
@@ -1088,7 +1088,7 @@ pub struct GetPhysicalDeviceFeaturesReply<'a> {
 impl<'a> GetPhysicalDeviceFeaturesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_features: &'a PhysicalDeviceFeatures = d.required(|d| PhysicalDeviceFeatures::decode(d)).at("pFeatures")?;
+        let p_features: &'a PhysicalDeviceFeatures = d.required(|d| PhysicalDeviceFeatures::decode(d)).at("pFeatures")?;
         Ok(Self { p_features })
     }
     /// Encodes the reply, echoed command type included.
@@ -1118,9 +1118,9 @@ impl<'a> GetPhysicalDeviceFormatPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_FORMAT_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let format: Format = d.scalar().at("format")?;
-            let p_format_properties: &'a FormatProperties = d.required(|d| FormatProperties::decode_partial(d)).at("pFormatProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let format: Format = d.scalar().at("format")?;
+        let p_format_properties: &'a FormatProperties = d.required(|d| FormatProperties::decode_partial(d)).at("pFormatProperties")?;
         Ok(Self { physical_device, format, p_format_properties })
     }
     /// Encodes the parameters (no header).
@@ -1145,7 +1145,7 @@ pub struct GetPhysicalDeviceFormatPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceFormatPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_format_properties: &'a FormatProperties = d.required(|d| FormatProperties::decode(d)).at("pFormatProperties")?;
+        let p_format_properties: &'a FormatProperties = d.required(|d| FormatProperties::decode(d)).at("pFormatProperties")?;
         Ok(Self { p_format_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1183,13 +1183,13 @@ impl<'a> GetPhysicalDeviceImageFormatPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_IMAGE_FORMAT_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let format: Format = d.scalar().at("format")?;
-            let ty: ImageType = d.scalar().at("type")?;
-            let tiling: ImageTiling = d.scalar().at("tiling")?;
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-            let flags: ImageCreateFlags = d.scalar().at("flags")?;
-            let p_image_format_properties: &'a ImageFormatProperties = d.required(|d| ImageFormatProperties::decode_partial(d)).at("pImageFormatProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let format: Format = d.scalar().at("format")?;
+        let ty: ImageType = d.scalar().at("type")?;
+        let tiling: ImageTiling = d.scalar().at("tiling")?;
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        let flags: ImageCreateFlags = d.scalar().at("flags")?;
+        let p_image_format_properties: &'a ImageFormatProperties = d.required(|d| ImageFormatProperties::decode_partial(d)).at("pImageFormatProperties")?;
         Ok(Self { physical_device, format, ty, tiling, usage, flags, p_image_format_properties })
     }
     /// Encodes the parameters (no header).
@@ -1219,8 +1219,8 @@ pub struct GetPhysicalDeviceImageFormatPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceImageFormatPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_image_format_properties: &'a ImageFormatProperties = d.required(|d| ImageFormatProperties::decode(d)).at("pImageFormatProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_image_format_properties: &'a ImageFormatProperties = d.required(|d| ImageFormatProperties::decode(d)).at("pImageFormatProperties")?;
         Ok(Self { ret, p_image_format_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1249,8 +1249,8 @@ impl<'a> GetPhysicalDevicePropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_properties: &'a PhysicalDeviceProperties = d.required(|d| PhysicalDeviceProperties::decode_partial(d)).at("pProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_properties: &'a PhysicalDeviceProperties = d.required(|d| PhysicalDeviceProperties::decode_partial(d)).at("pProperties")?;
         Ok(Self { physical_device, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -1274,7 +1274,7 @@ pub struct GetPhysicalDevicePropertiesReply<'a> {
 impl<'a> GetPhysicalDevicePropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_properties: &'a PhysicalDeviceProperties = d.required(|d| PhysicalDeviceProperties::decode(d)).at("pProperties")?;
+        let p_properties: &'a PhysicalDeviceProperties = d.required(|d| PhysicalDeviceProperties::decode(d)).at("pProperties")?;
         Ok(Self { p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1304,9 +1304,9 @@ impl<'a> GetPhysicalDeviceQueueFamilyPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_QUEUE_FAMILY_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
-            let p_queue_family_properties: &'a [QueueFamilyProperties] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties::decode_partial(d)).at("pQueueFamilyProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
+        let p_queue_family_properties: &'a [QueueFamilyProperties] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties::decode_partial(d)).at("pQueueFamilyProperties")?;
         Ok(Self { physical_device, p_queue_family_property_count, p_queue_family_properties })
     }
     /// Encodes the parameters (no header).
@@ -1335,8 +1335,8 @@ pub struct GetPhysicalDeviceQueueFamilyPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceQueueFamilyPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
-            let p_queue_family_properties: &'a [QueueFamilyProperties] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties::decode(d)).at("pQueueFamilyProperties")?;
+        let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
+        let p_queue_family_properties: &'a [QueueFamilyProperties] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties::decode(d)).at("pQueueFamilyProperties")?;
         Ok(Self { p_queue_family_property_count, p_queue_family_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1368,8 +1368,8 @@ impl<'a> GetPhysicalDeviceMemoryPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_MEMORY_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_memory_properties: &'a PhysicalDeviceMemoryProperties = d.required(|d| PhysicalDeviceMemoryProperties::decode_partial(d)).at("pMemoryProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_memory_properties: &'a PhysicalDeviceMemoryProperties = d.required(|d| PhysicalDeviceMemoryProperties::decode_partial(d)).at("pMemoryProperties")?;
         Ok(Self { physical_device, p_memory_properties })
     }
     /// Encodes the parameters (no header).
@@ -1393,7 +1393,7 @@ pub struct GetPhysicalDeviceMemoryPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceMemoryPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_properties: &'a PhysicalDeviceMemoryProperties = d.required(|d| PhysicalDeviceMemoryProperties::decode(d)).at("pMemoryProperties")?;
+        let p_memory_properties: &'a PhysicalDeviceMemoryProperties = d.required(|d| PhysicalDeviceMemoryProperties::decode(d)).at("pMemoryProperties")?;
         Ok(Self { p_memory_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1423,10 +1423,10 @@ impl<'a> CreateDeviceArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_DEVICE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_create_info: &'a DeviceCreateInfo<'a> = d.required(|d| DeviceCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_device: &'a Id<handles::Device> = d.required(|d| d.scalar()).at("pDevice")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_create_info: &'a DeviceCreateInfo<'a> = d.required(|d| DeviceCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_device: &'a Id<handles::Device> = d.required(|d| d.scalar()).at("pDevice")?;
         Ok(Self { physical_device, p_create_info, p_device })
     }
     /// Encodes the parameters (no header).
@@ -1458,8 +1458,8 @@ pub struct CreateDeviceReply<'a> {
 impl<'a> CreateDeviceReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_device: &'a Id<handles::Device> = d.required(|d| d.scalar()).at("pDevice")?;
+        let ret = d.scalar().at("return value")?;
+        let p_device: &'a Id<handles::Device> = d.required(|d| d.scalar()).at("pDevice")?;
         Ok(Self { ret, p_device })
     }
     /// Encodes the reply, echoed command type included.
@@ -1486,8 +1486,8 @@ impl<'a> DestroyDeviceArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_DEVICE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device })
     }
     /// Encodes the parameters (no header).
@@ -1529,9 +1529,9 @@ impl<'a> EnumerateInstanceExtensionPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_INSTANCE_EXTENSION_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_layer_name: Option<Str<'a>> = d.string().at("pLayerName")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode_partial(d)).at("pProperties")?;
+        let p_layer_name: Option<Str<'a>> = d.string().at("pLayerName")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode_partial(d)).at("pProperties")?;
         Ok(Self { p_layer_name, p_property_count, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -1561,9 +1561,9 @@ pub struct EnumerateInstanceExtensionPropertiesReply<'a> {
 impl<'a> EnumerateInstanceExtensionPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode(d)).at("pProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode(d)).at("pProperties")?;
         Ok(Self { ret, p_property_count, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1600,10 +1600,10 @@ impl<'a> EnumerateDeviceExtensionPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_DEVICE_EXTENSION_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_layer_name: Option<Str<'a>> = d.string().at("pLayerName")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode_partial(d)).at("pProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_layer_name: Option<Str<'a>> = d.string().at("pLayerName")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode_partial(d)).at("pProperties")?;
         Ok(Self { physical_device, p_layer_name, p_property_count, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -1634,9 +1634,9 @@ pub struct EnumerateDeviceExtensionPropertiesReply<'a> {
 impl<'a> EnumerateDeviceExtensionPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode(d)).at("pProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [ExtensionProperties] = d.array(p_property_count.as_len(), true, |d| ExtensionProperties::decode(d)).at("pProperties")?;
         Ok(Self { ret, p_property_count, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1669,8 +1669,8 @@ impl<'a> EnumerateInstanceLayerPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_INSTANCE_LAYER_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode_partial(d)).at("pProperties")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode_partial(d)).at("pProperties")?;
         Ok(Self { p_property_count, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -1699,9 +1699,9 @@ pub struct EnumerateInstanceLayerPropertiesReply<'a> {
 impl<'a> EnumerateInstanceLayerPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode(d)).at("pProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode(d)).at("pProperties")?;
         Ok(Self { ret, p_property_count, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1736,9 +1736,9 @@ impl<'a> EnumerateDeviceLayerPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_DEVICE_LAYER_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode_partial(d)).at("pProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode_partial(d)).at("pProperties")?;
         Ok(Self { physical_device, p_property_count, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -1768,9 +1768,9 @@ pub struct EnumerateDeviceLayerPropertiesReply<'a> {
 impl<'a> EnumerateDeviceLayerPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode(d)).at("pProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [LayerProperties] = d.array(p_property_count.as_len(), true, |d| LayerProperties::decode(d)).at("pProperties")?;
         Ok(Self { ret, p_property_count, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -1807,10 +1807,10 @@ impl<'a> GetDeviceQueueArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_QUEUE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
-            let queue_index: u32 = d.scalar().at("queueIndex")?;
-            let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
+        let queue_index: u32 = d.scalar().at("queueIndex")?;
+        let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
         Ok(Self { device, queue_family_index, queue_index, p_queue })
     }
     /// Encodes the parameters (no header).
@@ -1836,7 +1836,7 @@ pub struct GetDeviceQueueReply<'a> {
 impl<'a> GetDeviceQueueReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
+        let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
         Ok(Self { p_queue })
     }
     /// Encodes the reply, echoed command type included.
@@ -1868,10 +1868,10 @@ impl<'a> QueueSubmitArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::QUEUE_SUBMIT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue: Id<handles::Queue> = d.scalar().at("queue")?;
-            let submit_count: u32 = d.scalar().at("submitCount")?;
-            let p_submits: &'a [SubmitInfo<'a>] = d.array(submit_count.as_len(), false, |d| SubmitInfo::decode(d)).at("pSubmits")?;
-            let fence: Id<handles::Fence> = d.scalar().at("fence")?;
+        let queue: Id<handles::Queue> = d.scalar().at("queue")?;
+        let submit_count: u32 = d.scalar().at("submitCount")?;
+        let p_submits: &'a [SubmitInfo<'a>] = d.array(submit_count.as_len(), false, |d| SubmitInfo::decode(d)).at("pSubmits")?;
+        let fence: Id<handles::Fence> = d.scalar().at("fence")?;
         Ok(Self { queue, submit_count, p_submits, fence })
     }
     /// Encodes the parameters (no header).
@@ -1895,7 +1895,7 @@ pub struct QueueSubmitReply {
 impl<'a> QueueSubmitReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -1916,7 +1916,7 @@ impl<'a> QueueWaitIdleArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::QUEUE_WAIT_IDLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue: Id<handles::Queue> = d.scalar().at("queue")?;
+        let queue: Id<handles::Queue> = d.scalar().at("queue")?;
         Ok(Self { queue })
     }
     /// Encodes the parameters (no header).
@@ -1934,7 +1934,7 @@ pub struct QueueWaitIdleReply {
 impl<'a> QueueWaitIdleReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -1955,7 +1955,7 @@ impl<'a> DeviceWaitIdleArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DEVICE_WAIT_IDLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
         Ok(Self { device })
     }
     /// Encodes the parameters (no header).
@@ -1973,7 +1973,7 @@ pub struct DeviceWaitIdleReply {
 impl<'a> DeviceWaitIdleReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -1998,10 +1998,10 @@ impl<'a> AllocateMemoryArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ALLOCATE_MEMORY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_allocate_info: &'a MemoryAllocateInfo<'a> = d.required(|d| MemoryAllocateInfo::decode(d)).at("pAllocateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_memory: &'a Id<handles::DeviceMemory> = d.required(|d| d.scalar()).at("pMemory")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_allocate_info: &'a MemoryAllocateInfo<'a> = d.required(|d| MemoryAllocateInfo::decode(d)).at("pAllocateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_memory: &'a Id<handles::DeviceMemory> = d.required(|d| d.scalar()).at("pMemory")?;
         Ok(Self { device, p_allocate_info, p_memory })
     }
     /// Encodes the parameters (no header).
@@ -2033,8 +2033,8 @@ pub struct AllocateMemoryReply<'a> {
 impl<'a> AllocateMemoryReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_memory: &'a Id<handles::DeviceMemory> = d.required(|d| d.scalar()).at("pMemory")?;
+        let ret = d.scalar().at("return value")?;
+        let p_memory: &'a Id<handles::DeviceMemory> = d.required(|d| d.scalar()).at("pMemory")?;
         Ok(Self { ret, p_memory })
     }
     /// Encodes the reply, echoed command type included.
@@ -2063,9 +2063,9 @@ impl<'a> FreeMemoryArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::FREE_MEMORY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, memory })
     }
     /// Encodes the parameters (no header).
@@ -2106,8 +2106,8 @@ impl<'a> UnmapMemoryArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::UNMAP_MEMORY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
         Ok(Self { device, memory })
     }
     /// Encodes the parameters (no header).
@@ -2149,9 +2149,9 @@ impl<'a> FlushMappedMemoryRangesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::FLUSH_MAPPED_MEMORY_RANGES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let memory_range_count: u32 = d.scalar().at("memoryRangeCount")?;
-            let p_memory_ranges: &'a [MappedMemoryRange<'a>] = d.array(memory_range_count.as_len(), false, |d| MappedMemoryRange::decode(d)).at("pMemoryRanges")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let memory_range_count: u32 = d.scalar().at("memoryRangeCount")?;
+        let p_memory_ranges: &'a [MappedMemoryRange<'a>] = d.array(memory_range_count.as_len(), false, |d| MappedMemoryRange::decode(d)).at("pMemoryRanges")?;
         Ok(Self { device, memory_range_count, p_memory_ranges })
     }
     /// Encodes the parameters (no header).
@@ -2174,7 +2174,7 @@ pub struct FlushMappedMemoryRangesReply {
 impl<'a> FlushMappedMemoryRangesReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2199,9 +2199,9 @@ impl<'a> InvalidateMappedMemoryRangesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::INVALIDATE_MAPPED_MEMORY_RANGES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let memory_range_count: u32 = d.scalar().at("memoryRangeCount")?;
-            let p_memory_ranges: &'a [MappedMemoryRange<'a>] = d.array(memory_range_count.as_len(), false, |d| MappedMemoryRange::decode(d)).at("pMemoryRanges")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let memory_range_count: u32 = d.scalar().at("memoryRangeCount")?;
+        let p_memory_ranges: &'a [MappedMemoryRange<'a>] = d.array(memory_range_count.as_len(), false, |d| MappedMemoryRange::decode(d)).at("pMemoryRanges")?;
         Ok(Self { device, memory_range_count, p_memory_ranges })
     }
     /// Encodes the parameters (no header).
@@ -2224,7 +2224,7 @@ pub struct InvalidateMappedMemoryRangesReply {
 impl<'a> InvalidateMappedMemoryRangesReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2249,9 +2249,9 @@ impl<'a> GetDeviceMemoryCommitmentArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_MEMORY_COMMITMENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let p_committed_memory_in_bytes: &'a u64 = d.required(|_| Ok(Default::default())).at("pCommittedMemoryInBytes")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let p_committed_memory_in_bytes: &'a u64 = d.required(|_| Ok(Default::default())).at("pCommittedMemoryInBytes")?;
         Ok(Self { device, memory, p_committed_memory_in_bytes })
     }
     /// Encodes the parameters (no header).
@@ -2271,7 +2271,7 @@ pub struct GetDeviceMemoryCommitmentReply<'a> {
 impl<'a> GetDeviceMemoryCommitmentReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_committed_memory_in_bytes: &'a u64 = d.required(|d| d.scalar()).at("pCommittedMemoryInBytes")?;
+        let p_committed_memory_in_bytes: &'a u64 = d.required(|d| d.scalar()).at("pCommittedMemoryInBytes")?;
         Ok(Self { p_committed_memory_in_bytes })
     }
     /// Encodes the reply, echoed command type included.
@@ -2303,10 +2303,10 @@ impl<'a> BindBufferMemoryArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::BIND_BUFFER_MEMORY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let memory_offset: u64 = d.scalar().at("memoryOffset")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let memory_offset: u64 = d.scalar().at("memoryOffset")?;
         Ok(Self { device, buffer, memory, memory_offset })
     }
     /// Encodes the parameters (no header).
@@ -2327,7 +2327,7 @@ pub struct BindBufferMemoryReply {
 impl<'a> BindBufferMemoryReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2354,10 +2354,10 @@ impl<'a> BindImageMemoryArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::BIND_IMAGE_MEMORY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let memory_offset: u64 = d.scalar().at("memoryOffset")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let memory_offset: u64 = d.scalar().at("memoryOffset")?;
         Ok(Self { device, image, memory, memory_offset })
     }
     /// Encodes the parameters (no header).
@@ -2378,7 +2378,7 @@ pub struct BindImageMemoryReply {
 impl<'a> BindImageMemoryReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2403,9 +2403,9 @@ impl<'a> GetBufferMemoryRequirementsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_BUFFER_MEMORY_REQUIREMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode_partial(d)).at("pMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode_partial(d)).at("pMemoryRequirements")?;
         Ok(Self { device, buffer, p_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -2430,7 +2430,7 @@ pub struct GetBufferMemoryRequirementsReply<'a> {
 impl<'a> GetBufferMemoryRequirementsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode(d)).at("pMemoryRequirements")?;
+        let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode(d)).at("pMemoryRequirements")?;
         Ok(Self { p_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -2460,9 +2460,9 @@ impl<'a> GetImageMemoryRequirementsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_MEMORY_REQUIREMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode_partial(d)).at("pMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode_partial(d)).at("pMemoryRequirements")?;
         Ok(Self { device, image, p_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -2487,7 +2487,7 @@ pub struct GetImageMemoryRequirementsReply<'a> {
 impl<'a> GetImageMemoryRequirementsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode(d)).at("pMemoryRequirements")?;
+        let p_memory_requirements: &'a MemoryRequirements = d.required(|d| MemoryRequirements::decode(d)).at("pMemoryRequirements")?;
         Ok(Self { p_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -2519,10 +2519,10 @@ impl<'a> GetImageSparseMemoryRequirementsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_SPARSE_MEMORY_REQUIREMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
-            let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements::decode_partial(d)).at("pSparseMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
+        let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements::decode_partial(d)).at("pSparseMemoryRequirements")?;
         Ok(Self { device, image, p_sparse_memory_requirement_count, p_sparse_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -2552,8 +2552,8 @@ pub struct GetImageSparseMemoryRequirementsReply<'a> {
 impl<'a> GetImageSparseMemoryRequirementsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
-            let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements::decode(d)).at("pSparseMemoryRequirements")?;
+        let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
+        let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements::decode(d)).at("pSparseMemoryRequirements")?;
         Ok(Self { p_sparse_memory_requirement_count, p_sparse_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -2597,14 +2597,14 @@ impl<'a> GetPhysicalDeviceSparseImageFormatPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_SPARSE_IMAGE_FORMAT_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let format: Format = d.scalar().at("format")?;
-            let ty: ImageType = d.scalar().at("type")?;
-            let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-            let tiling: ImageTiling = d.scalar().at("tiling")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [SparseImageFormatProperties] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties::decode_partial(d)).at("pProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let format: Format = d.scalar().at("format")?;
+        let ty: ImageType = d.scalar().at("type")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        let tiling: ImageTiling = d.scalar().at("tiling")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [SparseImageFormatProperties] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties::decode_partial(d)).at("pProperties")?;
         Ok(Self { physical_device, format, ty, samples, usage, tiling, p_property_count, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -2638,8 +2638,8 @@ pub struct GetPhysicalDeviceSparseImageFormatPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceSparseImageFormatPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [SparseImageFormatProperties] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties::decode(d)).at("pProperties")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [SparseImageFormatProperties] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties::decode(d)).at("pProperties")?;
         Ok(Self { p_property_count, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -2675,10 +2675,10 @@ impl<'a> QueueBindSparseArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::QUEUE_BIND_SPARSE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue: Id<handles::Queue> = d.scalar().at("queue")?;
-            let bind_info_count: u32 = d.scalar().at("bindInfoCount")?;
-            let p_bind_info: &'a [BindSparseInfo<'a>] = d.array(bind_info_count.as_len(), false, |d| BindSparseInfo::decode(d)).at("pBindInfo")?;
-            let fence: Id<handles::Fence> = d.scalar().at("fence")?;
+        let queue: Id<handles::Queue> = d.scalar().at("queue")?;
+        let bind_info_count: u32 = d.scalar().at("bindInfoCount")?;
+        let p_bind_info: &'a [BindSparseInfo<'a>] = d.array(bind_info_count.as_len(), false, |d| BindSparseInfo::decode(d)).at("pBindInfo")?;
+        let fence: Id<handles::Fence> = d.scalar().at("fence")?;
         Ok(Self { queue, bind_info_count, p_bind_info, fence })
     }
     /// Encodes the parameters (no header).
@@ -2702,7 +2702,7 @@ pub struct QueueBindSparseReply {
 impl<'a> QueueBindSparseReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2727,10 +2727,10 @@ impl<'a> CreateFenceArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_FENCE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a FenceCreateInfo<'a> = d.required(|d| FenceCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_fence: &'a Id<handles::Fence> = d.required(|d| d.scalar()).at("pFence")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a FenceCreateInfo<'a> = d.required(|d| FenceCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_fence: &'a Id<handles::Fence> = d.required(|d| d.scalar()).at("pFence")?;
         Ok(Self { device, p_create_info, p_fence })
     }
     /// Encodes the parameters (no header).
@@ -2762,8 +2762,8 @@ pub struct CreateFenceReply<'a> {
 impl<'a> CreateFenceReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_fence: &'a Id<handles::Fence> = d.required(|d| d.scalar()).at("pFence")?;
+        let ret = d.scalar().at("return value")?;
+        let p_fence: &'a Id<handles::Fence> = d.required(|d| d.scalar()).at("pFence")?;
         Ok(Self { ret, p_fence })
     }
     /// Encodes the reply, echoed command type included.
@@ -2792,9 +2792,9 @@ impl<'a> DestroyFenceArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_FENCE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let fence: Id<handles::Fence> = d.scalar().at("fence")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let fence: Id<handles::Fence> = d.scalar().at("fence")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, fence })
     }
     /// Encodes the parameters (no header).
@@ -2837,9 +2837,9 @@ impl<'a> ResetFencesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_FENCES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let fence_count: u32 = d.scalar().at("fenceCount")?;
-            let p_fences: &'a [Id<handles::Fence>] = d.scalar_array(fence_count.as_len(), false).at("pFences")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let fence_count: u32 = d.scalar().at("fenceCount")?;
+        let p_fences: &'a [Id<handles::Fence>] = d.scalar_array(fence_count.as_len(), false).at("pFences")?;
         Ok(Self { device, fence_count, p_fences })
     }
     /// Encodes the parameters (no header).
@@ -2859,7 +2859,7 @@ pub struct ResetFencesReply {
 impl<'a> ResetFencesReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2882,8 +2882,8 @@ impl<'a> GetFenceStatusArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_FENCE_STATUS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let fence: Id<handles::Fence> = d.scalar().at("fence")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let fence: Id<handles::Fence> = d.scalar().at("fence")?;
         Ok(Self { device, fence })
     }
     /// Encodes the parameters (no header).
@@ -2902,7 +2902,7 @@ pub struct GetFenceStatusReply {
 impl<'a> GetFenceStatusReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2931,11 +2931,11 @@ impl<'a> WaitForFencesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::WAIT_FOR_FENCES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let fence_count: u32 = d.scalar().at("fenceCount")?;
-            let p_fences: &'a [Id<handles::Fence>] = d.scalar_array(fence_count.as_len(), false).at("pFences")?;
-            let wait_all: u32 = d.scalar().at("waitAll")?;
-            let timeout: u64 = d.scalar().at("timeout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let fence_count: u32 = d.scalar().at("fenceCount")?;
+        let p_fences: &'a [Id<handles::Fence>] = d.scalar_array(fence_count.as_len(), false).at("pFences")?;
+        let wait_all: u32 = d.scalar().at("waitAll")?;
+        let timeout: u64 = d.scalar().at("timeout")?;
         Ok(Self { device, fence_count, p_fences, wait_all, timeout })
     }
     /// Encodes the parameters (no header).
@@ -2957,7 +2957,7 @@ pub struct WaitForFencesReply {
 impl<'a> WaitForFencesReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -2982,10 +2982,10 @@ impl<'a> CreateSemaphoreArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_SEMAPHORE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a SemaphoreCreateInfo<'a> = d.required(|d| SemaphoreCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_semaphore: &'a Id<handles::Semaphore> = d.required(|d| d.scalar()).at("pSemaphore")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a SemaphoreCreateInfo<'a> = d.required(|d| SemaphoreCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_semaphore: &'a Id<handles::Semaphore> = d.required(|d| d.scalar()).at("pSemaphore")?;
         Ok(Self { device, p_create_info, p_semaphore })
     }
     /// Encodes the parameters (no header).
@@ -3017,8 +3017,8 @@ pub struct CreateSemaphoreReply<'a> {
 impl<'a> CreateSemaphoreReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_semaphore: &'a Id<handles::Semaphore> = d.required(|d| d.scalar()).at("pSemaphore")?;
+        let ret = d.scalar().at("return value")?;
+        let p_semaphore: &'a Id<handles::Semaphore> = d.required(|d| d.scalar()).at("pSemaphore")?;
         Ok(Self { ret, p_semaphore })
     }
     /// Encodes the reply, echoed command type included.
@@ -3047,9 +3047,9 @@ impl<'a> DestroySemaphoreArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_SEMAPHORE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, semaphore })
     }
     /// Encodes the parameters (no header).
@@ -3092,10 +3092,10 @@ impl<'a> CreateEventArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_EVENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a EventCreateInfo<'a> = d.required(|d| EventCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_event: &'a Id<handles::Event> = d.required(|d| d.scalar()).at("pEvent")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a EventCreateInfo<'a> = d.required(|d| EventCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_event: &'a Id<handles::Event> = d.required(|d| d.scalar()).at("pEvent")?;
         Ok(Self { device, p_create_info, p_event })
     }
     /// Encodes the parameters (no header).
@@ -3127,8 +3127,8 @@ pub struct CreateEventReply<'a> {
 impl<'a> CreateEventReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_event: &'a Id<handles::Event> = d.required(|d| d.scalar()).at("pEvent")?;
+        let ret = d.scalar().at("return value")?;
+        let p_event: &'a Id<handles::Event> = d.required(|d| d.scalar()).at("pEvent")?;
         Ok(Self { ret, p_event })
     }
     /// Encodes the reply, echoed command type included.
@@ -3157,9 +3157,9 @@ impl<'a> DestroyEventArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_EVENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, event })
     }
     /// Encodes the parameters (no header).
@@ -3200,8 +3200,8 @@ impl<'a> GetEventStatusArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_EVENT_STATUS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
         Ok(Self { device, event })
     }
     /// Encodes the parameters (no header).
@@ -3220,7 +3220,7 @@ pub struct GetEventStatusReply {
 impl<'a> GetEventStatusReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -3243,8 +3243,8 @@ impl<'a> SetEventArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::SET_EVENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
         Ok(Self { device, event })
     }
     /// Encodes the parameters (no header).
@@ -3263,7 +3263,7 @@ pub struct SetEventReply {
 impl<'a> SetEventReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -3286,8 +3286,8 @@ impl<'a> ResetEventArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_EVENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
         Ok(Self { device, event })
     }
     /// Encodes the parameters (no header).
@@ -3306,7 +3306,7 @@ pub struct ResetEventReply {
 impl<'a> ResetEventReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -3331,10 +3331,10 @@ impl<'a> CreateQueryPoolArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_QUERY_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a QueryPoolCreateInfo<'a> = d.required(|d| QueryPoolCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_query_pool: &'a Id<handles::QueryPool> = d.required(|d| d.scalar()).at("pQueryPool")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a QueryPoolCreateInfo<'a> = d.required(|d| QueryPoolCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_query_pool: &'a Id<handles::QueryPool> = d.required(|d| d.scalar()).at("pQueryPool")?;
         Ok(Self { device, p_create_info, p_query_pool })
     }
     /// Encodes the parameters (no header).
@@ -3366,8 +3366,8 @@ pub struct CreateQueryPoolReply<'a> {
 impl<'a> CreateQueryPoolReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_query_pool: &'a Id<handles::QueryPool> = d.required(|d| d.scalar()).at("pQueryPool")?;
+        let ret = d.scalar().at("return value")?;
+        let p_query_pool: &'a Id<handles::QueryPool> = d.required(|d| d.scalar()).at("pQueryPool")?;
         Ok(Self { ret, p_query_pool })
     }
     /// Encodes the reply, echoed command type included.
@@ -3396,9 +3396,9 @@ impl<'a> DestroyQueryPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_QUERY_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, query_pool })
     }
     /// Encodes the parameters (no header).
@@ -3451,14 +3451,14 @@ impl<'a> GetQueryPoolResultsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_QUERY_POOL_RESULTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let first_query: u32 = d.scalar().at("firstQuery")?;
-            let query_count: u32 = d.scalar().at("queryCount")?;
-            let data_size: u64 = d.scalar().at("dataSize")?;
-            let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
-            let stride: u64 = d.scalar().at("stride")?;
-            let flags: QueryResultFlags = d.scalar().at("flags")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let first_query: u32 = d.scalar().at("firstQuery")?;
+        let query_count: u32 = d.scalar().at("queryCount")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        let stride: u64 = d.scalar().at("stride")?;
+        let flags: QueryResultFlags = d.scalar().at("flags")?;
         Ok(Self { device, query_pool, first_query, query_count, data_size, p_data, stride, flags })
     }
     /// Encodes the parameters (no header).
@@ -3484,8 +3484,8 @@ pub struct GetQueryPoolResultsReply<'a> {
 impl<'a> GetQueryPoolResultsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
         Ok(Self { ret, p_data })
     }
     /// Encodes the reply, echoed command type included.
@@ -3511,10 +3511,10 @@ impl<'a> CreateBufferArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a BufferCreateInfo<'a> = d.required(|d| BufferCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_buffer: &'a Id<handles::Buffer> = d.required(|d| d.scalar()).at("pBuffer")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a BufferCreateInfo<'a> = d.required(|d| BufferCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_buffer: &'a Id<handles::Buffer> = d.required(|d| d.scalar()).at("pBuffer")?;
         Ok(Self { device, p_create_info, p_buffer })
     }
     /// Encodes the parameters (no header).
@@ -3546,8 +3546,8 @@ pub struct CreateBufferReply<'a> {
 impl<'a> CreateBufferReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_buffer: &'a Id<handles::Buffer> = d.required(|d| d.scalar()).at("pBuffer")?;
+        let ret = d.scalar().at("return value")?;
+        let p_buffer: &'a Id<handles::Buffer> = d.required(|d| d.scalar()).at("pBuffer")?;
         Ok(Self { ret, p_buffer })
     }
     /// Encodes the reply, echoed command type included.
@@ -3576,9 +3576,9 @@ impl<'a> DestroyBufferArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, buffer })
     }
     /// Encodes the parameters (no header).
@@ -3621,10 +3621,10 @@ impl<'a> CreateBufferViewArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_BUFFER_VIEW;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a BufferViewCreateInfo<'a> = d.required(|d| BufferViewCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_view: &'a Id<handles::BufferView> = d.required(|d| d.scalar()).at("pView")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a BufferViewCreateInfo<'a> = d.required(|d| BufferViewCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_view: &'a Id<handles::BufferView> = d.required(|d| d.scalar()).at("pView")?;
         Ok(Self { device, p_create_info, p_view })
     }
     /// Encodes the parameters (no header).
@@ -3656,8 +3656,8 @@ pub struct CreateBufferViewReply<'a> {
 impl<'a> CreateBufferViewReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_view: &'a Id<handles::BufferView> = d.required(|d| d.scalar()).at("pView")?;
+        let ret = d.scalar().at("return value")?;
+        let p_view: &'a Id<handles::BufferView> = d.required(|d| d.scalar()).at("pView")?;
         Ok(Self { ret, p_view })
     }
     /// Encodes the reply, echoed command type included.
@@ -3686,9 +3686,9 @@ impl<'a> DestroyBufferViewArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_BUFFER_VIEW;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let buffer_view: Id<handles::BufferView> = d.scalar().at("bufferView")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let buffer_view: Id<handles::BufferView> = d.scalar().at("bufferView")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, buffer_view })
     }
     /// Encodes the parameters (no header).
@@ -3731,10 +3731,10 @@ impl<'a> CreateImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a ImageCreateInfo<'a> = d.required(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_image: &'a Id<handles::Image> = d.required(|d| d.scalar()).at("pImage")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a ImageCreateInfo<'a> = d.required(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_image: &'a Id<handles::Image> = d.required(|d| d.scalar()).at("pImage")?;
         Ok(Self { device, p_create_info, p_image })
     }
     /// Encodes the parameters (no header).
@@ -3766,8 +3766,8 @@ pub struct CreateImageReply<'a> {
 impl<'a> CreateImageReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_image: &'a Id<handles::Image> = d.required(|d| d.scalar()).at("pImage")?;
+        let ret = d.scalar().at("return value")?;
+        let p_image: &'a Id<handles::Image> = d.required(|d| d.scalar()).at("pImage")?;
         Ok(Self { ret, p_image })
     }
     /// Encodes the reply, echoed command type included.
@@ -3796,9 +3796,9 @@ impl<'a> DestroyImageArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, image })
     }
     /// Encodes the parameters (no header).
@@ -3843,10 +3843,10 @@ impl<'a> GetImageSubresourceLayoutArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let p_subresource: &'a ImageSubresource = d.required(|d| ImageSubresource::decode(d)).at("pSubresource")?;
-            let p_layout: &'a SubresourceLayout = d.required(|d| SubresourceLayout::decode_partial(d)).at("pLayout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let p_subresource: &'a ImageSubresource = d.required(|d| ImageSubresource::decode(d)).at("pSubresource")?;
+        let p_layout: &'a SubresourceLayout = d.required(|d| SubresourceLayout::decode_partial(d)).at("pLayout")?;
         Ok(Self { device, image, p_subresource, p_layout })
     }
     /// Encodes the parameters (no header).
@@ -3877,7 +3877,7 @@ pub struct GetImageSubresourceLayoutReply<'a> {
 impl<'a> GetImageSubresourceLayoutReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_layout: &'a SubresourceLayout = d.required(|d| SubresourceLayout::decode(d)).at("pLayout")?;
+        let p_layout: &'a SubresourceLayout = d.required(|d| SubresourceLayout::decode(d)).at("pLayout")?;
         Ok(Self { p_layout })
     }
     /// Encodes the reply, echoed command type included.
@@ -3907,10 +3907,10 @@ impl<'a> CreateImageViewArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_IMAGE_VIEW;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a ImageViewCreateInfo<'a> = d.required(|d| ImageViewCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_view: &'a Id<handles::ImageView> = d.required(|d| d.scalar()).at("pView")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a ImageViewCreateInfo<'a> = d.required(|d| ImageViewCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_view: &'a Id<handles::ImageView> = d.required(|d| d.scalar()).at("pView")?;
         Ok(Self { device, p_create_info, p_view })
     }
     /// Encodes the parameters (no header).
@@ -3942,8 +3942,8 @@ pub struct CreateImageViewReply<'a> {
 impl<'a> CreateImageViewReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_view: &'a Id<handles::ImageView> = d.required(|d| d.scalar()).at("pView")?;
+        let ret = d.scalar().at("return value")?;
+        let p_view: &'a Id<handles::ImageView> = d.required(|d| d.scalar()).at("pView")?;
         Ok(Self { ret, p_view })
     }
     /// Encodes the reply, echoed command type included.
@@ -3972,9 +3972,9 @@ impl<'a> DestroyImageViewArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_IMAGE_VIEW;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, image_view })
     }
     /// Encodes the parameters (no header).
@@ -4017,10 +4017,10 @@ impl<'a> CreateShaderModuleArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_SHADER_MODULE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a ShaderModuleCreateInfo<'a> = d.required(|d| ShaderModuleCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_shader_module: &'a Id<handles::ShaderModule> = d.required(|d| d.scalar()).at("pShaderModule")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a ShaderModuleCreateInfo<'a> = d.required(|d| ShaderModuleCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_shader_module: &'a Id<handles::ShaderModule> = d.required(|d| d.scalar()).at("pShaderModule")?;
         Ok(Self { device, p_create_info, p_shader_module })
     }
     /// Encodes the parameters (no header).
@@ -4052,8 +4052,8 @@ pub struct CreateShaderModuleReply<'a> {
 impl<'a> CreateShaderModuleReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_shader_module: &'a Id<handles::ShaderModule> = d.required(|d| d.scalar()).at("pShaderModule")?;
+        let ret = d.scalar().at("return value")?;
+        let p_shader_module: &'a Id<handles::ShaderModule> = d.required(|d| d.scalar()).at("pShaderModule")?;
         Ok(Self { ret, p_shader_module })
     }
     /// Encodes the reply, echoed command type included.
@@ -4082,9 +4082,9 @@ impl<'a> DestroyShaderModuleArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_SHADER_MODULE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let shader_module: Id<handles::ShaderModule> = d.scalar().at("shaderModule")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let shader_module: Id<handles::ShaderModule> = d.scalar().at("shaderModule")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, shader_module })
     }
     /// Encodes the parameters (no header).
@@ -4127,10 +4127,10 @@ impl<'a> CreatePipelineCacheArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_PIPELINE_CACHE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a PipelineCacheCreateInfo<'a> = d.required(|d| PipelineCacheCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_pipeline_cache: &'a Id<handles::PipelineCache> = d.required(|d| d.scalar()).at("pPipelineCache")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a PipelineCacheCreateInfo<'a> = d.required(|d| PipelineCacheCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_pipeline_cache: &'a Id<handles::PipelineCache> = d.required(|d| d.scalar()).at("pPipelineCache")?;
         Ok(Self { device, p_create_info, p_pipeline_cache })
     }
     /// Encodes the parameters (no header).
@@ -4162,8 +4162,8 @@ pub struct CreatePipelineCacheReply<'a> {
 impl<'a> CreatePipelineCacheReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_pipeline_cache: &'a Id<handles::PipelineCache> = d.required(|d| d.scalar()).at("pPipelineCache")?;
+        let ret = d.scalar().at("return value")?;
+        let p_pipeline_cache: &'a Id<handles::PipelineCache> = d.required(|d| d.scalar()).at("pPipelineCache")?;
         Ok(Self { ret, p_pipeline_cache })
     }
     /// Encodes the reply, echoed command type included.
@@ -4192,9 +4192,9 @@ impl<'a> DestroyPipelineCacheArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_PIPELINE_CACHE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, pipeline_cache })
     }
     /// Encodes the parameters (no header).
@@ -4239,10 +4239,10 @@ impl<'a> GetPipelineCacheDataArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PIPELINE_CACHE_DATA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
-            let p_data_size: &'a u64 = d.required(|d| d.scalar()).at("pDataSize")?;
-            let p_data: &'a [u8] = d.zeroed_array(p_data_size.as_len(), true).at("pData")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
+        let p_data_size: &'a u64 = d.required(|d| d.scalar()).at("pDataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(p_data_size.as_len(), true).at("pData")?;
         Ok(Self { device, pipeline_cache, p_data_size, p_data })
     }
     /// Encodes the parameters (no header).
@@ -4270,9 +4270,9 @@ pub struct GetPipelineCacheDataReply<'a> {
 impl<'a> GetPipelineCacheDataReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_data_size: &'a u64 = d.required(|d| d.scalar()).at("pDataSize")?;
-            let p_data: &'a [u8] = d.blob(p_data_size.as_len(), true).at("pData")?;
+        let ret = d.scalar().at("return value")?;
+        let p_data_size: &'a u64 = d.required(|d| d.scalar()).at("pDataSize")?;
+        let p_data: &'a [u8] = d.blob(p_data_size.as_len(), true).at("pData")?;
         Ok(Self { ret, p_data_size, p_data })
     }
     /// Encodes the reply, echoed command type included.
@@ -4306,10 +4306,10 @@ impl<'a> MergePipelineCachesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::MERGE_PIPELINE_CACHES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let dst_cache: Id<handles::PipelineCache> = d.scalar().at("dstCache")?;
-            let src_cache_count: u32 = d.scalar().at("srcCacheCount")?;
-            let p_src_caches: &'a [Id<handles::PipelineCache>] = d.scalar_array(src_cache_count.as_len(), false).at("pSrcCaches")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let dst_cache: Id<handles::PipelineCache> = d.scalar().at("dstCache")?;
+        let src_cache_count: u32 = d.scalar().at("srcCacheCount")?;
+        let p_src_caches: &'a [Id<handles::PipelineCache>] = d.scalar_array(src_cache_count.as_len(), false).at("pSrcCaches")?;
         Ok(Self { device, dst_cache, src_cache_count, p_src_caches })
     }
     /// Encodes the parameters (no header).
@@ -4330,7 +4330,7 @@ pub struct MergePipelineCachesReply {
 impl<'a> MergePipelineCachesReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -4359,12 +4359,12 @@ impl<'a> CreateGraphicsPipelinesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_GRAPHICS_PIPELINES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
-            let create_info_count: u32 = d.scalar().at("createInfoCount")?;
-            let p_create_infos: &'a [GraphicsPipelineCreateInfo<'a>] = d.array(create_info_count.as_len(), false, |d| GraphicsPipelineCreateInfo::decode(d)).at("pCreateInfos")?;
-            d.null_only().at("pAllocator")?;
-            let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(create_info_count.as_len(), false).at("pPipelines")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
+        let create_info_count: u32 = d.scalar().at("createInfoCount")?;
+        let p_create_infos: &'a [GraphicsPipelineCreateInfo<'a>] = d.array(create_info_count.as_len(), false, |d| GraphicsPipelineCreateInfo::decode(d)).at("pCreateInfos")?;
+        d.null_only().at("pAllocator")?;
+        let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(create_info_count.as_len(), false).at("pPipelines")?;
         Ok(Self { device, pipeline_cache, create_info_count, p_create_infos, p_pipelines })
     }
     /// Encodes the parameters (no header).
@@ -4391,8 +4391,8 @@ pub struct CreateGraphicsPipelinesReply<'a> {
 impl<'a> CreateGraphicsPipelinesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(d.peek_marker()?, false).at("pPipelines")?;
+        let ret = d.scalar().at("return value")?;
+        let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(d.peek_marker()?, false).at("pPipelines")?;
         Ok(Self { ret, p_pipelines })
     }
     /// Encodes the reply, echoed command type included.
@@ -4422,12 +4422,12 @@ impl<'a> CreateComputePipelinesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_COMPUTE_PIPELINES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
-            let create_info_count: u32 = d.scalar().at("createInfoCount")?;
-            let p_create_infos: &'a [ComputePipelineCreateInfo<'a>] = d.array(create_info_count.as_len(), false, |d| ComputePipelineCreateInfo::decode(d)).at("pCreateInfos")?;
-            d.null_only().at("pAllocator")?;
-            let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(create_info_count.as_len(), false).at("pPipelines")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline_cache: Id<handles::PipelineCache> = d.scalar().at("pipelineCache")?;
+        let create_info_count: u32 = d.scalar().at("createInfoCount")?;
+        let p_create_infos: &'a [ComputePipelineCreateInfo<'a>] = d.array(create_info_count.as_len(), false, |d| ComputePipelineCreateInfo::decode(d)).at("pCreateInfos")?;
+        d.null_only().at("pAllocator")?;
+        let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(create_info_count.as_len(), false).at("pPipelines")?;
         Ok(Self { device, pipeline_cache, create_info_count, p_create_infos, p_pipelines })
     }
     /// Encodes the parameters (no header).
@@ -4454,8 +4454,8 @@ pub struct CreateComputePipelinesReply<'a> {
 impl<'a> CreateComputePipelinesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(d.peek_marker()?, false).at("pPipelines")?;
+        let ret = d.scalar().at("return value")?;
+        let p_pipelines: &'a [Id<handles::Pipeline>] = d.scalar_array(d.peek_marker()?, false).at("pPipelines")?;
         Ok(Self { ret, p_pipelines })
     }
     /// Encodes the reply, echoed command type included.
@@ -4479,9 +4479,9 @@ impl<'a> DestroyPipelineArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_PIPELINE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, pipeline })
     }
     /// Encodes the parameters (no header).
@@ -4524,10 +4524,10 @@ impl<'a> CreatePipelineLayoutArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_PIPELINE_LAYOUT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a PipelineLayoutCreateInfo<'a> = d.required(|d| PipelineLayoutCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_pipeline_layout: &'a Id<handles::PipelineLayout> = d.required(|d| d.scalar()).at("pPipelineLayout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a PipelineLayoutCreateInfo<'a> = d.required(|d| PipelineLayoutCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_pipeline_layout: &'a Id<handles::PipelineLayout> = d.required(|d| d.scalar()).at("pPipelineLayout")?;
         Ok(Self { device, p_create_info, p_pipeline_layout })
     }
     /// Encodes the parameters (no header).
@@ -4559,8 +4559,8 @@ pub struct CreatePipelineLayoutReply<'a> {
 impl<'a> CreatePipelineLayoutReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_pipeline_layout: &'a Id<handles::PipelineLayout> = d.required(|d| d.scalar()).at("pPipelineLayout")?;
+        let ret = d.scalar().at("return value")?;
+        let p_pipeline_layout: &'a Id<handles::PipelineLayout> = d.required(|d| d.scalar()).at("pPipelineLayout")?;
         Ok(Self { ret, p_pipeline_layout })
     }
     /// Encodes the reply, echoed command type included.
@@ -4589,9 +4589,9 @@ impl<'a> DestroyPipelineLayoutArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_PIPELINE_LAYOUT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let pipeline_layout: Id<handles::PipelineLayout> = d.scalar().at("pipelineLayout")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline_layout: Id<handles::PipelineLayout> = d.scalar().at("pipelineLayout")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, pipeline_layout })
     }
     /// Encodes the parameters (no header).
@@ -4634,10 +4634,10 @@ impl<'a> CreateSamplerArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_SAMPLER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a SamplerCreateInfo<'a> = d.required(|d| SamplerCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_sampler: &'a Id<handles::Sampler> = d.required(|d| d.scalar()).at("pSampler")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a SamplerCreateInfo<'a> = d.required(|d| SamplerCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_sampler: &'a Id<handles::Sampler> = d.required(|d| d.scalar()).at("pSampler")?;
         Ok(Self { device, p_create_info, p_sampler })
     }
     /// Encodes the parameters (no header).
@@ -4669,8 +4669,8 @@ pub struct CreateSamplerReply<'a> {
 impl<'a> CreateSamplerReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_sampler: &'a Id<handles::Sampler> = d.required(|d| d.scalar()).at("pSampler")?;
+        let ret = d.scalar().at("return value")?;
+        let p_sampler: &'a Id<handles::Sampler> = d.required(|d| d.scalar()).at("pSampler")?;
         Ok(Self { ret, p_sampler })
     }
     /// Encodes the reply, echoed command type included.
@@ -4699,9 +4699,9 @@ impl<'a> DestroySamplerArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_SAMPLER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let sampler: Id<handles::Sampler> = d.scalar().at("sampler")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let sampler: Id<handles::Sampler> = d.scalar().at("sampler")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, sampler })
     }
     /// Encodes the parameters (no header).
@@ -4744,10 +4744,10 @@ impl<'a> CreateDescriptorSetLayoutArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_DESCRIPTOR_SET_LAYOUT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a DescriptorSetLayoutCreateInfo<'a> = d.required(|d| DescriptorSetLayoutCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_set_layout: &'a Id<handles::DescriptorSetLayout> = d.required(|d| d.scalar()).at("pSetLayout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a DescriptorSetLayoutCreateInfo<'a> = d.required(|d| DescriptorSetLayoutCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_set_layout: &'a Id<handles::DescriptorSetLayout> = d.required(|d| d.scalar()).at("pSetLayout")?;
         Ok(Self { device, p_create_info, p_set_layout })
     }
     /// Encodes the parameters (no header).
@@ -4779,8 +4779,8 @@ pub struct CreateDescriptorSetLayoutReply<'a> {
 impl<'a> CreateDescriptorSetLayoutReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_set_layout: &'a Id<handles::DescriptorSetLayout> = d.required(|d| d.scalar()).at("pSetLayout")?;
+        let ret = d.scalar().at("return value")?;
+        let p_set_layout: &'a Id<handles::DescriptorSetLayout> = d.required(|d| d.scalar()).at("pSetLayout")?;
         Ok(Self { ret, p_set_layout })
     }
     /// Encodes the reply, echoed command type included.
@@ -4809,9 +4809,9 @@ impl<'a> DestroyDescriptorSetLayoutArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_DESCRIPTOR_SET_LAYOUT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let descriptor_set_layout: Id<handles::DescriptorSetLayout> = d.scalar().at("descriptorSetLayout")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let descriptor_set_layout: Id<handles::DescriptorSetLayout> = d.scalar().at("descriptorSetLayout")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, descriptor_set_layout })
     }
     /// Encodes the parameters (no header).
@@ -4854,10 +4854,10 @@ impl<'a> CreateDescriptorPoolArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_DESCRIPTOR_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a DescriptorPoolCreateInfo<'a> = d.required(|d| DescriptorPoolCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_descriptor_pool: &'a Id<handles::DescriptorPool> = d.required(|d| d.scalar()).at("pDescriptorPool")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a DescriptorPoolCreateInfo<'a> = d.required(|d| DescriptorPoolCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_descriptor_pool: &'a Id<handles::DescriptorPool> = d.required(|d| d.scalar()).at("pDescriptorPool")?;
         Ok(Self { device, p_create_info, p_descriptor_pool })
     }
     /// Encodes the parameters (no header).
@@ -4889,8 +4889,8 @@ pub struct CreateDescriptorPoolReply<'a> {
 impl<'a> CreateDescriptorPoolReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_descriptor_pool: &'a Id<handles::DescriptorPool> = d.required(|d| d.scalar()).at("pDescriptorPool")?;
+        let ret = d.scalar().at("return value")?;
+        let p_descriptor_pool: &'a Id<handles::DescriptorPool> = d.required(|d| d.scalar()).at("pDescriptorPool")?;
         Ok(Self { ret, p_descriptor_pool })
     }
     /// Encodes the reply, echoed command type included.
@@ -4919,9 +4919,9 @@ impl<'a> DestroyDescriptorPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_DESCRIPTOR_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, descriptor_pool })
     }
     /// Encodes the parameters (no header).
@@ -4964,9 +4964,9 @@ impl<'a> ResetDescriptorPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_DESCRIPTOR_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
-            let flags: DescriptorPoolResetFlags = d.scalar().at("flags")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
+        let flags: DescriptorPoolResetFlags = d.scalar().at("flags")?;
         Ok(Self { device, descriptor_pool, flags })
     }
     /// Encodes the parameters (no header).
@@ -4986,7 +4986,7 @@ pub struct ResetDescriptorPoolReply {
 impl<'a> ResetDescriptorPoolReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -5011,9 +5011,9 @@ impl<'a> AllocateDescriptorSetsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ALLOCATE_DESCRIPTOR_SETS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_allocate_info: &'a DescriptorSetAllocateInfo<'a> = d.required(|d| DescriptorSetAllocateInfo::decode(d)).at("pAllocateInfo")?;
-            let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(p_allocate_info.descriptor_set_count.as_len(), false).at("pDescriptorSets")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_allocate_info: &'a DescriptorSetAllocateInfo<'a> = d.required(|d| DescriptorSetAllocateInfo::decode(d)).at("pAllocateInfo")?;
+        let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(p_allocate_info.descriptor_set_count.as_len(), false).at("pDescriptorSets")?;
         Ok(Self { device, p_allocate_info, p_descriptor_sets })
     }
     /// Encodes the parameters (no header).
@@ -5039,8 +5039,8 @@ pub struct AllocateDescriptorSetsReply<'a> {
 impl<'a> AllocateDescriptorSetsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(d.peek_marker()?, false).at("pDescriptorSets")?;
+        let ret = d.scalar().at("return value")?;
+        let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(d.peek_marker()?, false).at("pDescriptorSets")?;
         Ok(Self { ret, p_descriptor_sets })
     }
     /// Encodes the reply, echoed command type included.
@@ -5068,10 +5068,10 @@ impl<'a> FreeDescriptorSetsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::FREE_DESCRIPTOR_SETS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
-            let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
-            let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(descriptor_set_count.as_len(), true).at("pDescriptorSets")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
+        let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
+        let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(descriptor_set_count.as_len(), true).at("pDescriptorSets")?;
         Ok(Self { device, descriptor_pool, descriptor_set_count, p_descriptor_sets })
     }
     /// Encodes the parameters (no header).
@@ -5092,7 +5092,7 @@ pub struct FreeDescriptorSetsReply {
 impl<'a> FreeDescriptorSetsReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -5121,11 +5121,11 @@ impl<'a> UpdateDescriptorSetsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::UPDATE_DESCRIPTOR_SETS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let descriptor_write_count: u32 = d.scalar().at("descriptorWriteCount")?;
-            let p_descriptor_writes: &'a [WriteDescriptorSet<'a>] = d.array(descriptor_write_count.as_len(), false, |d| WriteDescriptorSet::decode(d)).at("pDescriptorWrites")?;
-            let descriptor_copy_count: u32 = d.scalar().at("descriptorCopyCount")?;
-            let p_descriptor_copies: &'a [CopyDescriptorSet<'a>] = d.array(descriptor_copy_count.as_len(), false, |d| CopyDescriptorSet::decode(d)).at("pDescriptorCopies")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let descriptor_write_count: u32 = d.scalar().at("descriptorWriteCount")?;
+        let p_descriptor_writes: &'a [WriteDescriptorSet<'a>] = d.array(descriptor_write_count.as_len(), false, |d| WriteDescriptorSet::decode(d)).at("pDescriptorWrites")?;
+        let descriptor_copy_count: u32 = d.scalar().at("descriptorCopyCount")?;
+        let p_descriptor_copies: &'a [CopyDescriptorSet<'a>] = d.array(descriptor_copy_count.as_len(), false, |d| CopyDescriptorSet::decode(d)).at("pDescriptorCopies")?;
         Ok(Self { device, descriptor_write_count, p_descriptor_writes, descriptor_copy_count, p_descriptor_copies })
     }
     /// Encodes the parameters (no header).
@@ -5176,10 +5176,10 @@ impl<'a> CreateFramebufferArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_FRAMEBUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a FramebufferCreateInfo<'a> = d.required(|d| FramebufferCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_framebuffer: &'a Id<handles::Framebuffer> = d.required(|d| d.scalar()).at("pFramebuffer")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a FramebufferCreateInfo<'a> = d.required(|d| FramebufferCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_framebuffer: &'a Id<handles::Framebuffer> = d.required(|d| d.scalar()).at("pFramebuffer")?;
         Ok(Self { device, p_create_info, p_framebuffer })
     }
     /// Encodes the parameters (no header).
@@ -5211,8 +5211,8 @@ pub struct CreateFramebufferReply<'a> {
 impl<'a> CreateFramebufferReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_framebuffer: &'a Id<handles::Framebuffer> = d.required(|d| d.scalar()).at("pFramebuffer")?;
+        let ret = d.scalar().at("return value")?;
+        let p_framebuffer: &'a Id<handles::Framebuffer> = d.required(|d| d.scalar()).at("pFramebuffer")?;
         Ok(Self { ret, p_framebuffer })
     }
     /// Encodes the reply, echoed command type included.
@@ -5241,9 +5241,9 @@ impl<'a> DestroyFramebufferArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_FRAMEBUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let framebuffer: Id<handles::Framebuffer> = d.scalar().at("framebuffer")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let framebuffer: Id<handles::Framebuffer> = d.scalar().at("framebuffer")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, framebuffer })
     }
     /// Encodes the parameters (no header).
@@ -5286,10 +5286,10 @@ impl<'a> CreateRenderPassArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_RENDER_PASS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a RenderPassCreateInfo<'a> = d.required(|d| RenderPassCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a RenderPassCreateInfo<'a> = d.required(|d| RenderPassCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
         Ok(Self { device, p_create_info, p_render_pass })
     }
     /// Encodes the parameters (no header).
@@ -5321,8 +5321,8 @@ pub struct CreateRenderPassReply<'a> {
 impl<'a> CreateRenderPassReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
+        let ret = d.scalar().at("return value")?;
+        let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
         Ok(Self { ret, p_render_pass })
     }
     /// Encodes the reply, echoed command type included.
@@ -5351,9 +5351,9 @@ impl<'a> DestroyRenderPassArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_RENDER_PASS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, render_pass })
     }
     /// Encodes the parameters (no header).
@@ -5396,9 +5396,9 @@ impl<'a> GetRenderAreaGranularityArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_RENDER_AREA_GRANULARITY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
-            let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode_partial(d)).at("pGranularity")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
+        let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode_partial(d)).at("pGranularity")?;
         Ok(Self { device, render_pass, p_granularity })
     }
     /// Encodes the parameters (no header).
@@ -5423,7 +5423,7 @@ pub struct GetRenderAreaGranularityReply<'a> {
 impl<'a> GetRenderAreaGranularityReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pGranularity")?;
+        let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pGranularity")?;
         Ok(Self { p_granularity })
     }
     /// Encodes the reply, echoed command type included.
@@ -5453,10 +5453,10 @@ impl<'a> CreateCommandPoolArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_COMMAND_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a CommandPoolCreateInfo<'a> = d.required(|d| CommandPoolCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_command_pool: &'a Id<handles::CommandPool> = d.required(|d| d.scalar()).at("pCommandPool")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a CommandPoolCreateInfo<'a> = d.required(|d| CommandPoolCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_command_pool: &'a Id<handles::CommandPool> = d.required(|d| d.scalar()).at("pCommandPool")?;
         Ok(Self { device, p_create_info, p_command_pool })
     }
     /// Encodes the parameters (no header).
@@ -5488,8 +5488,8 @@ pub struct CreateCommandPoolReply<'a> {
 impl<'a> CreateCommandPoolReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_command_pool: &'a Id<handles::CommandPool> = d.required(|d| d.scalar()).at("pCommandPool")?;
+        let ret = d.scalar().at("return value")?;
+        let p_command_pool: &'a Id<handles::CommandPool> = d.required(|d| d.scalar()).at("pCommandPool")?;
         Ok(Self { ret, p_command_pool })
     }
     /// Encodes the reply, echoed command type included.
@@ -5518,9 +5518,9 @@ impl<'a> DestroyCommandPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_COMMAND_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, command_pool })
     }
     /// Encodes the parameters (no header).
@@ -5563,9 +5563,9 @@ impl<'a> ResetCommandPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_COMMAND_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
-            let flags: CommandPoolResetFlags = d.scalar().at("flags")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
+        let flags: CommandPoolResetFlags = d.scalar().at("flags")?;
         Ok(Self { device, command_pool, flags })
     }
     /// Encodes the parameters (no header).
@@ -5585,7 +5585,7 @@ pub struct ResetCommandPoolReply {
 impl<'a> ResetCommandPoolReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -5610,9 +5610,9 @@ impl<'a> AllocateCommandBuffersArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ALLOCATE_COMMAND_BUFFERS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_allocate_info: &'a CommandBufferAllocateInfo<'a> = d.required(|d| CommandBufferAllocateInfo::decode(d)).at("pAllocateInfo")?;
-            let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(p_allocate_info.command_buffer_count.as_len(), false).at("pCommandBuffers")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_allocate_info: &'a CommandBufferAllocateInfo<'a> = d.required(|d| CommandBufferAllocateInfo::decode(d)).at("pAllocateInfo")?;
+        let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(p_allocate_info.command_buffer_count.as_len(), false).at("pCommandBuffers")?;
         Ok(Self { device, p_allocate_info, p_command_buffers })
     }
     /// Encodes the parameters (no header).
@@ -5638,8 +5638,8 @@ pub struct AllocateCommandBuffersReply<'a> {
 impl<'a> AllocateCommandBuffersReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(d.peek_marker()?, false).at("pCommandBuffers")?;
+        let ret = d.scalar().at("return value")?;
+        let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(d.peek_marker()?, false).at("pCommandBuffers")?;
         Ok(Self { ret, p_command_buffers })
     }
     /// Encodes the reply, echoed command type included.
@@ -5667,10 +5667,10 @@ impl<'a> FreeCommandBuffersArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::FREE_COMMAND_BUFFERS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
-            let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
-            let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(command_buffer_count.as_len(), true).at("pCommandBuffers")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
+        let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
+        let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(command_buffer_count.as_len(), true).at("pCommandBuffers")?;
         Ok(Self { device, command_pool, command_buffer_count, p_command_buffers })
     }
     /// Encodes the parameters (no header).
@@ -5712,8 +5712,8 @@ impl<'a> BeginCommandBufferArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::BEGIN_COMMAND_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_begin_info: &'a CommandBufferBeginInfo<'a> = d.required(|d| CommandBufferBeginInfo::decode(d)).at("pBeginInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_begin_info: &'a CommandBufferBeginInfo<'a> = d.required(|d| CommandBufferBeginInfo::decode(d)).at("pBeginInfo")?;
         Ok(Self { command_buffer, p_begin_info })
     }
     /// Encodes the parameters (no header).
@@ -5737,7 +5737,7 @@ pub struct BeginCommandBufferReply {
 impl<'a> BeginCommandBufferReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -5758,7 +5758,7 @@ impl<'a> EndCommandBufferArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::END_COMMAND_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
         Ok(Self { command_buffer })
     }
     /// Encodes the parameters (no header).
@@ -5776,7 +5776,7 @@ pub struct EndCommandBufferReply {
 impl<'a> EndCommandBufferReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -5799,8 +5799,8 @@ impl<'a> ResetCommandBufferArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_COMMAND_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let flags: CommandBufferResetFlags = d.scalar().at("flags")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let flags: CommandBufferResetFlags = d.scalar().at("flags")?;
         Ok(Self { command_buffer, flags })
     }
     /// Encodes the parameters (no header).
@@ -5819,7 +5819,7 @@ pub struct ResetCommandBufferReply {
 impl<'a> ResetCommandBufferReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -5844,9 +5844,9 @@ impl<'a> CmdBindPipelineArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_PIPELINE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
-            let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
+        let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
         Ok(Self { command_buffer, pipeline_bind_point, pipeline })
     }
     /// Encodes the parameters (no header).
@@ -5891,10 +5891,10 @@ impl<'a> CmdSetViewportArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_VIEWPORT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_viewport: u32 = d.scalar().at("firstViewport")?;
-            let viewport_count: u32 = d.scalar().at("viewportCount")?;
-            let p_viewports: &'a [Viewport] = d.array(viewport_count.as_len(), false, |d| Viewport::decode(d)).at("pViewports")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_viewport: u32 = d.scalar().at("firstViewport")?;
+        let viewport_count: u32 = d.scalar().at("viewportCount")?;
+        let p_viewports: &'a [Viewport] = d.array(viewport_count.as_len(), false, |d| Viewport::decode(d)).at("pViewports")?;
         Ok(Self { command_buffer, first_viewport, viewport_count, p_viewports })
     }
     /// Encodes the parameters (no header).
@@ -5943,10 +5943,10 @@ impl<'a> CmdSetScissorArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_SCISSOR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_scissor: u32 = d.scalar().at("firstScissor")?;
-            let scissor_count: u32 = d.scalar().at("scissorCount")?;
-            let p_scissors: &'a [Rect2D] = d.array(scissor_count.as_len(), false, |d| Rect2D::decode(d)).at("pScissors")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_scissor: u32 = d.scalar().at("firstScissor")?;
+        let scissor_count: u32 = d.scalar().at("scissorCount")?;
+        let p_scissors: &'a [Rect2D] = d.array(scissor_count.as_len(), false, |d| Rect2D::decode(d)).at("pScissors")?;
         Ok(Self { command_buffer, first_scissor, scissor_count, p_scissors })
     }
     /// Encodes the parameters (no header).
@@ -5991,8 +5991,8 @@ impl<'a> CmdSetLineWidthArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LINE_WIDTH;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let line_width: f32 = d.scalar().at("lineWidth")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let line_width: f32 = d.scalar().at("lineWidth")?;
         Ok(Self { command_buffer, line_width })
     }
     /// Encodes the parameters (no header).
@@ -6036,10 +6036,10 @@ impl<'a> CmdSetDepthBiasArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_BIAS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_bias_constant_factor: f32 = d.scalar().at("depthBiasConstantFactor")?;
-            let depth_bias_clamp: f32 = d.scalar().at("depthBiasClamp")?;
-            let depth_bias_slope_factor: f32 = d.scalar().at("depthBiasSlopeFactor")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_bias_constant_factor: f32 = d.scalar().at("depthBiasConstantFactor")?;
+        let depth_bias_clamp: f32 = d.scalar().at("depthBiasClamp")?;
+        let depth_bias_slope_factor: f32 = d.scalar().at("depthBiasSlopeFactor")?;
         Ok(Self { command_buffer, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor })
     }
     /// Encodes the parameters (no header).
@@ -6081,8 +6081,8 @@ impl<'a> CmdSetBlendConstantsArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_BLEND_CONSTANTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let blend_constants: [f32; 4] = d.fixed_scalars::<_, 4>().at("blendConstants")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let blend_constants: [f32; 4] = d.fixed_scalars::<_, 4>().at("blendConstants")?;
         Ok(Self { command_buffer, blend_constants })
     }
     /// Encodes the parameters (no header).
@@ -6124,9 +6124,9 @@ impl<'a> CmdSetDepthBoundsArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_BOUNDS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let min_depth_bounds: f32 = d.scalar().at("minDepthBounds")?;
-            let max_depth_bounds: f32 = d.scalar().at("maxDepthBounds")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let min_depth_bounds: f32 = d.scalar().at("minDepthBounds")?;
+        let max_depth_bounds: f32 = d.scalar().at("maxDepthBounds")?;
         Ok(Self { command_buffer, min_depth_bounds, max_depth_bounds })
     }
     /// Encodes the parameters (no header).
@@ -6169,9 +6169,9 @@ impl<'a> CmdSetStencilCompareMaskArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_STENCIL_COMPARE_MASK;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
-            let compare_mask: u32 = d.scalar().at("compareMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
+        let compare_mask: u32 = d.scalar().at("compareMask")?;
         Ok(Self { command_buffer, face_mask, compare_mask })
     }
     /// Encodes the parameters (no header).
@@ -6214,9 +6214,9 @@ impl<'a> CmdSetStencilWriteMaskArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_STENCIL_WRITE_MASK;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
-            let write_mask: u32 = d.scalar().at("writeMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
+        let write_mask: u32 = d.scalar().at("writeMask")?;
         Ok(Self { command_buffer, face_mask, write_mask })
     }
     /// Encodes the parameters (no header).
@@ -6259,9 +6259,9 @@ impl<'a> CmdSetStencilReferenceArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_STENCIL_REFERENCE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
-            let reference: u32 = d.scalar().at("reference")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
+        let reference: u32 = d.scalar().at("reference")?;
         Ok(Self { command_buffer, face_mask, reference })
     }
     /// Encodes the parameters (no header).
@@ -6314,14 +6314,14 @@ impl<'a> CmdBindDescriptorSetsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_DESCRIPTOR_SETS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
-            let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
-            let first_set: u32 = d.scalar().at("firstSet")?;
-            let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
-            let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(descriptor_set_count.as_len(), false).at("pDescriptorSets")?;
-            let dynamic_offset_count: u32 = d.scalar().at("dynamicOffsetCount")?;
-            let p_dynamic_offsets: &'a [u32] = d.scalar_array(dynamic_offset_count.as_len(), false).at("pDynamicOffsets")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let first_set: u32 = d.scalar().at("firstSet")?;
+        let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
+        let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(descriptor_set_count.as_len(), false).at("pDescriptorSets")?;
+        let dynamic_offset_count: u32 = d.scalar().at("dynamicOffsetCount")?;
+        let p_dynamic_offsets: &'a [u32] = d.scalar_array(dynamic_offset_count.as_len(), false).at("pDynamicOffsets")?;
         Ok(Self { command_buffer, pipeline_bind_point, layout, first_set, descriptor_set_count, p_descriptor_sets, dynamic_offset_count, p_dynamic_offsets })
     }
     /// Encodes the parameters (no header).
@@ -6371,10 +6371,10 @@ impl<'a> CmdBindIndexBufferArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_INDEX_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let index_type: IndexType = d.scalar().at("indexType")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let index_type: IndexType = d.scalar().at("indexType")?;
         Ok(Self { command_buffer, buffer, offset, index_type })
     }
     /// Encodes the parameters (no header).
@@ -6422,11 +6422,11 @@ impl<'a> CmdBindVertexBuffersArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_VERTEX_BUFFERS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_binding: u32 = d.scalar().at("firstBinding")?;
-            let binding_count: u32 = d.scalar().at("bindingCount")?;
-            let p_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(binding_count.as_len(), false).at("pBuffers")?;
-            let p_offsets: &'a [u64] = d.scalar_array(binding_count.as_len(), false).at("pOffsets")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_binding: u32 = d.scalar().at("firstBinding")?;
+        let binding_count: u32 = d.scalar().at("bindingCount")?;
+        let p_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(binding_count.as_len(), false).at("pBuffers")?;
+        let p_offsets: &'a [u64] = d.scalar_array(binding_count.as_len(), false).at("pOffsets")?;
         Ok(Self { command_buffer, first_binding, binding_count, p_buffers, p_offsets })
     }
     /// Encodes the parameters (no header).
@@ -6475,11 +6475,11 @@ impl<'a> CmdDrawArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let vertex_count: u32 = d.scalar().at("vertexCount")?;
-            let instance_count: u32 = d.scalar().at("instanceCount")?;
-            let first_vertex: u32 = d.scalar().at("firstVertex")?;
-            let first_instance: u32 = d.scalar().at("firstInstance")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let vertex_count: u32 = d.scalar().at("vertexCount")?;
+        let instance_count: u32 = d.scalar().at("instanceCount")?;
+        let first_vertex: u32 = d.scalar().at("firstVertex")?;
+        let first_instance: u32 = d.scalar().at("firstInstance")?;
         Ok(Self { command_buffer, vertex_count, instance_count, first_vertex, first_instance })
     }
     /// Encodes the parameters (no header).
@@ -6530,12 +6530,12 @@ impl<'a> CmdDrawIndexedArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_INDEXED;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let index_count: u32 = d.scalar().at("indexCount")?;
-            let instance_count: u32 = d.scalar().at("instanceCount")?;
-            let first_index: u32 = d.scalar().at("firstIndex")?;
-            let vertex_offset: i32 = d.scalar().at("vertexOffset")?;
-            let first_instance: u32 = d.scalar().at("firstInstance")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let index_count: u32 = d.scalar().at("indexCount")?;
+        let instance_count: u32 = d.scalar().at("instanceCount")?;
+        let first_index: u32 = d.scalar().at("firstIndex")?;
+        let vertex_offset: i32 = d.scalar().at("vertexOffset")?;
+        let first_instance: u32 = d.scalar().at("firstInstance")?;
         Ok(Self { command_buffer, index_count, instance_count, first_index, vertex_offset, first_instance })
     }
     /// Encodes the parameters (no header).
@@ -6585,11 +6585,11 @@ impl<'a> CmdDrawIndirectArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_INDIRECT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let draw_count: u32 = d.scalar().at("drawCount")?;
-            let stride: u32 = d.scalar().at("stride")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let draw_count: u32 = d.scalar().at("drawCount")?;
+        let stride: u32 = d.scalar().at("stride")?;
         Ok(Self { command_buffer, buffer, offset, draw_count, stride })
     }
     /// Encodes the parameters (no header).
@@ -6638,11 +6638,11 @@ impl<'a> CmdDrawIndexedIndirectArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_INDEXED_INDIRECT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let draw_count: u32 = d.scalar().at("drawCount")?;
-            let stride: u32 = d.scalar().at("stride")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let draw_count: u32 = d.scalar().at("drawCount")?;
+        let stride: u32 = d.scalar().at("stride")?;
         Ok(Self { command_buffer, buffer, offset, draw_count, stride })
     }
     /// Encodes the parameters (no header).
@@ -6689,10 +6689,10 @@ impl<'a> CmdDispatchArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DISPATCH;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let group_count_x: u32 = d.scalar().at("groupCountX")?;
-            let group_count_y: u32 = d.scalar().at("groupCountY")?;
-            let group_count_z: u32 = d.scalar().at("groupCountZ")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let group_count_x: u32 = d.scalar().at("groupCountX")?;
+        let group_count_y: u32 = d.scalar().at("groupCountY")?;
+        let group_count_z: u32 = d.scalar().at("groupCountZ")?;
         Ok(Self { command_buffer, group_count_x, group_count_y, group_count_z })
     }
     /// Encodes the parameters (no header).
@@ -6736,9 +6736,9 @@ impl<'a> CmdDispatchIndirectArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DISPATCH_INDIRECT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
         Ok(Self { command_buffer, buffer, offset })
     }
     /// Encodes the parameters (no header).
@@ -6785,11 +6785,11 @@ impl<'a> CmdCopyBufferArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [BufferCopy] = d.array(region_count.as_len(), false, |d| BufferCopy::decode(d)).at("pRegions")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [BufferCopy] = d.array(region_count.as_len(), false, |d| BufferCopy::decode(d)).at("pRegions")?;
         Ok(Self { command_buffer, src_buffer, dst_buffer, region_count, p_regions })
     }
     /// Encodes the parameters (no header).
@@ -6845,13 +6845,13 @@ impl<'a> CmdCopyImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [ImageCopy] = d.array(region_count.as_len(), false, |d| ImageCopy::decode(d)).at("pRegions")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageCopy] = d.array(region_count.as_len(), false, |d| ImageCopy::decode(d)).at("pRegions")?;
         Ok(Self { command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions })
     }
     /// Encodes the parameters (no header).
@@ -6911,14 +6911,14 @@ impl<'a> CmdBlitImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BLIT_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [ImageBlit] = d.array(region_count.as_len(), false, |d| ImageBlit::decode(d)).at("pRegions")?;
-            let filter: Filter = d.scalar().at("filter")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageBlit] = d.array(region_count.as_len(), false, |d| ImageBlit::decode(d)).at("pRegions")?;
+        let filter: Filter = d.scalar().at("filter")?;
         Ok(Self { command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter })
     }
     /// Encodes the parameters (no header).
@@ -6975,12 +6975,12 @@ impl<'a> CmdCopyBufferToImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_BUFFER_TO_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [BufferImageCopy] = d.array(region_count.as_len(), false, |d| BufferImageCopy::decode(d)).at("pRegions")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [BufferImageCopy] = d.array(region_count.as_len(), false, |d| BufferImageCopy::decode(d)).at("pRegions")?;
         Ok(Self { command_buffer, src_buffer, dst_image, dst_image_layout, region_count, p_regions })
     }
     /// Encodes the parameters (no header).
@@ -7035,12 +7035,12 @@ impl<'a> CmdCopyImageToBufferArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_IMAGE_TO_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [BufferImageCopy] = d.array(region_count.as_len(), false, |d| BufferImageCopy::decode(d)).at("pRegions")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [BufferImageCopy] = d.array(region_count.as_len(), false, |d| BufferImageCopy::decode(d)).at("pRegions")?;
         Ok(Self { command_buffer, src_image, src_image_layout, dst_buffer, region_count, p_regions })
     }
     /// Encodes the parameters (no header).
@@ -7093,11 +7093,11 @@ impl<'a> CmdUpdateBufferArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_UPDATE_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let dst_offset: u64 = d.scalar().at("dstOffset")?;
-            let data_size: u64 = d.scalar().at("dataSize")?;
-            let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let dst_offset: u64 = d.scalar().at("dstOffset")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
         Ok(Self { command_buffer, dst_buffer, dst_offset, data_size, p_data })
     }
     /// Encodes the parameters (no header).
@@ -7146,11 +7146,11 @@ impl<'a> CmdFillBufferArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_FILL_BUFFER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let dst_offset: u64 = d.scalar().at("dstOffset")?;
-            let size: u64 = d.scalar().at("size")?;
-            let data: u32 = d.scalar().at("data")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let dst_offset: u64 = d.scalar().at("dstOffset")?;
+        let size: u64 = d.scalar().at("size")?;
+        let data: u32 = d.scalar().at("data")?;
         Ok(Self { command_buffer, dst_buffer, dst_offset, size, data })
     }
     /// Encodes the parameters (no header).
@@ -7201,12 +7201,12 @@ impl<'a> CmdClearColorImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_CLEAR_COLOR_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
-            let p_color: &'a ClearColorValue = d.required(|d| ClearColorValue::decode(d)).at("pColor")?;
-            let range_count: u32 = d.scalar().at("rangeCount")?;
-            let p_ranges: &'a [ImageSubresourceRange] = d.array(range_count.as_len(), false, |d| ImageSubresourceRange::decode(d)).at("pRanges")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
+        let p_color: &'a ClearColorValue = d.required(|d| ClearColorValue::decode(d)).at("pColor")?;
+        let range_count: u32 = d.scalar().at("rangeCount")?;
+        let p_ranges: &'a [ImageSubresourceRange] = d.array(range_count.as_len(), false, |d| ImageSubresourceRange::decode(d)).at("pRanges")?;
         Ok(Self { command_buffer, image, image_layout, p_color, range_count, p_ranges })
     }
     /// Encodes the parameters (no header).
@@ -7266,12 +7266,12 @@ impl<'a> CmdClearDepthStencilImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_CLEAR_DEPTH_STENCIL_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
-            let p_depth_stencil: &'a ClearDepthStencilValue = d.required(|d| ClearDepthStencilValue::decode(d)).at("pDepthStencil")?;
-            let range_count: u32 = d.scalar().at("rangeCount")?;
-            let p_ranges: &'a [ImageSubresourceRange] = d.array(range_count.as_len(), false, |d| ImageSubresourceRange::decode(d)).at("pRanges")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
+        let p_depth_stencil: &'a ClearDepthStencilValue = d.required(|d| ClearDepthStencilValue::decode(d)).at("pDepthStencil")?;
+        let range_count: u32 = d.scalar().at("rangeCount")?;
+        let p_ranges: &'a [ImageSubresourceRange] = d.array(range_count.as_len(), false, |d| ImageSubresourceRange::decode(d)).at("pRanges")?;
         Ok(Self { command_buffer, image, image_layout, p_depth_stencil, range_count, p_ranges })
     }
     /// Encodes the parameters (no header).
@@ -7329,11 +7329,11 @@ impl<'a> CmdClearAttachmentsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_CLEAR_ATTACHMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_attachments: &'a [ClearAttachment] = d.array(attachment_count.as_len(), false, |d| ClearAttachment::decode(d)).at("pAttachments")?;
-            let rect_count: u32 = d.scalar().at("rectCount")?;
-            let p_rects: &'a [ClearRect] = d.array(rect_count.as_len(), false, |d| ClearRect::decode(d)).at("pRects")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_attachments: &'a [ClearAttachment] = d.array(attachment_count.as_len(), false, |d| ClearAttachment::decode(d)).at("pAttachments")?;
+        let rect_count: u32 = d.scalar().at("rectCount")?;
+        let p_rects: &'a [ClearRect] = d.array(rect_count.as_len(), false, |d| ClearRect::decode(d)).at("pRects")?;
         Ok(Self { command_buffer, attachment_count, p_attachments, rect_count, p_rects })
     }
     /// Encodes the parameters (no header).
@@ -7392,13 +7392,13 @@ impl<'a> CmdResolveImageArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_RESOLVE_IMAGE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [ImageResolve] = d.array(region_count.as_len(), false, |d| ImageResolve::decode(d)).at("pRegions")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageResolve] = d.array(region_count.as_len(), false, |d| ImageResolve::decode(d)).at("pRegions")?;
         Ok(Self { command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions })
     }
     /// Encodes the parameters (no header).
@@ -7448,9 +7448,9 @@ impl<'a> CmdSetEventArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_EVENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
-            let stage_mask: PipelineStageFlags = d.scalar().at("stageMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
+        let stage_mask: PipelineStageFlags = d.scalar().at("stageMask")?;
         Ok(Self { command_buffer, event, stage_mask })
     }
     /// Encodes the parameters (no header).
@@ -7493,9 +7493,9 @@ impl<'a> CmdResetEventArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_RESET_EVENT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
-            let stage_mask: PipelineStageFlags = d.scalar().at("stageMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
+        let stage_mask: PipelineStageFlags = d.scalar().at("stageMask")?;
         Ok(Self { command_buffer, event, stage_mask })
     }
     /// Encodes the parameters (no header).
@@ -7554,17 +7554,17 @@ impl<'a> CmdWaitEventsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_WAIT_EVENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let event_count: u32 = d.scalar().at("eventCount")?;
-            let p_events: &'a [Id<handles::Event>] = d.scalar_array(event_count.as_len(), false).at("pEvents")?;
-            let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
-            let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
-            let memory_barrier_count: u32 = d.scalar().at("memoryBarrierCount")?;
-            let p_memory_barriers: &'a [MemoryBarrier<'a>] = d.array(memory_barrier_count.as_len(), false, |d| MemoryBarrier::decode(d)).at("pMemoryBarriers")?;
-            let buffer_memory_barrier_count: u32 = d.scalar().at("bufferMemoryBarrierCount")?;
-            let p_buffer_memory_barriers: &'a [BufferMemoryBarrier<'a>] = d.array(buffer_memory_barrier_count.as_len(), false, |d| BufferMemoryBarrier::decode(d)).at("pBufferMemoryBarriers")?;
-            let image_memory_barrier_count: u32 = d.scalar().at("imageMemoryBarrierCount")?;
-            let p_image_memory_barriers: &'a [ImageMemoryBarrier<'a>] = d.array(image_memory_barrier_count.as_len(), false, |d| ImageMemoryBarrier::decode(d)).at("pImageMemoryBarriers")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let event_count: u32 = d.scalar().at("eventCount")?;
+        let p_events: &'a [Id<handles::Event>] = d.scalar_array(event_count.as_len(), false).at("pEvents")?;
+        let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
+        let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
+        let memory_barrier_count: u32 = d.scalar().at("memoryBarrierCount")?;
+        let p_memory_barriers: &'a [MemoryBarrier<'a>] = d.array(memory_barrier_count.as_len(), false, |d| MemoryBarrier::decode(d)).at("pMemoryBarriers")?;
+        let buffer_memory_barrier_count: u32 = d.scalar().at("bufferMemoryBarrierCount")?;
+        let p_buffer_memory_barriers: &'a [BufferMemoryBarrier<'a>] = d.array(buffer_memory_barrier_count.as_len(), false, |d| BufferMemoryBarrier::decode(d)).at("pBufferMemoryBarriers")?;
+        let image_memory_barrier_count: u32 = d.scalar().at("imageMemoryBarrierCount")?;
+        let p_image_memory_barriers: &'a [ImageMemoryBarrier<'a>] = d.array(image_memory_barrier_count.as_len(), false, |d| ImageMemoryBarrier::decode(d)).at("pImageMemoryBarriers")?;
         Ok(Self { command_buffer, event_count, p_events, src_stage_mask, dst_stage_mask, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers })
     }
     /// Encodes the parameters (no header).
@@ -7638,16 +7638,16 @@ impl<'a> CmdPipelineBarrierArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_PIPELINE_BARRIER;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
-            let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
-            let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
-            let memory_barrier_count: u32 = d.scalar().at("memoryBarrierCount")?;
-            let p_memory_barriers: &'a [MemoryBarrier<'a>] = d.array(memory_barrier_count.as_len(), false, |d| MemoryBarrier::decode(d)).at("pMemoryBarriers")?;
-            let buffer_memory_barrier_count: u32 = d.scalar().at("bufferMemoryBarrierCount")?;
-            let p_buffer_memory_barriers: &'a [BufferMemoryBarrier<'a>] = d.array(buffer_memory_barrier_count.as_len(), false, |d| BufferMemoryBarrier::decode(d)).at("pBufferMemoryBarriers")?;
-            let image_memory_barrier_count: u32 = d.scalar().at("imageMemoryBarrierCount")?;
-            let p_image_memory_barriers: &'a [ImageMemoryBarrier<'a>] = d.array(image_memory_barrier_count.as_len(), false, |d| ImageMemoryBarrier::decode(d)).at("pImageMemoryBarriers")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
+        let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
+        let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
+        let memory_barrier_count: u32 = d.scalar().at("memoryBarrierCount")?;
+        let p_memory_barriers: &'a [MemoryBarrier<'a>] = d.array(memory_barrier_count.as_len(), false, |d| MemoryBarrier::decode(d)).at("pMemoryBarriers")?;
+        let buffer_memory_barrier_count: u32 = d.scalar().at("bufferMemoryBarrierCount")?;
+        let p_buffer_memory_barriers: &'a [BufferMemoryBarrier<'a>] = d.array(buffer_memory_barrier_count.as_len(), false, |d| BufferMemoryBarrier::decode(d)).at("pBufferMemoryBarriers")?;
+        let image_memory_barrier_count: u32 = d.scalar().at("imageMemoryBarrierCount")?;
+        let p_image_memory_barriers: &'a [ImageMemoryBarrier<'a>] = d.array(image_memory_barrier_count.as_len(), false, |d| ImageMemoryBarrier::decode(d)).at("pImageMemoryBarriers")?;
         Ok(Self { command_buffer, src_stage_mask, dst_stage_mask, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers })
     }
     /// Encodes the parameters (no header).
@@ -7708,10 +7708,10 @@ impl<'a> CmdBeginQueryArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_QUERY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let query: u32 = d.scalar().at("query")?;
-            let flags: QueryControlFlags = d.scalar().at("flags")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let query: u32 = d.scalar().at("query")?;
+        let flags: QueryControlFlags = d.scalar().at("flags")?;
         Ok(Self { command_buffer, query_pool, query, flags })
     }
     /// Encodes the parameters (no header).
@@ -7755,9 +7755,9 @@ impl<'a> CmdEndQueryArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_QUERY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let query: u32 = d.scalar().at("query")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let query: u32 = d.scalar().at("query")?;
         Ok(Self { command_buffer, query_pool, query })
     }
     /// Encodes the parameters (no header).
@@ -7802,10 +7802,10 @@ impl<'a> CmdResetQueryPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_RESET_QUERY_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let first_query: u32 = d.scalar().at("firstQuery")?;
-            let query_count: u32 = d.scalar().at("queryCount")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let first_query: u32 = d.scalar().at("firstQuery")?;
+        let query_count: u32 = d.scalar().at("queryCount")?;
         Ok(Self { command_buffer, query_pool, first_query, query_count })
     }
     /// Encodes the parameters (no header).
@@ -7851,10 +7851,10 @@ impl<'a> CmdWriteTimestampArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_WRITE_TIMESTAMP;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let pipeline_stage: PipelineStageFlagBits = d.scalar().at("pipelineStage")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let query: u32 = d.scalar().at("query")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let pipeline_stage: PipelineStageFlagBits = d.scalar().at("pipelineStage")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let query: u32 = d.scalar().at("query")?;
         Ok(Self { command_buffer, pipeline_stage, query_pool, query })
     }
     /// Encodes the parameters (no header).
@@ -7908,14 +7908,14 @@ impl<'a> CmdCopyQueryPoolResultsArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_QUERY_POOL_RESULTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let first_query: u32 = d.scalar().at("firstQuery")?;
-            let query_count: u32 = d.scalar().at("queryCount")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let dst_offset: u64 = d.scalar().at("dstOffset")?;
-            let stride: u64 = d.scalar().at("stride")?;
-            let flags: QueryResultFlags = d.scalar().at("flags")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let first_query: u32 = d.scalar().at("firstQuery")?;
+        let query_count: u32 = d.scalar().at("queryCount")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let dst_offset: u64 = d.scalar().at("dstOffset")?;
+        let stride: u64 = d.scalar().at("stride")?;
+        let flags: QueryResultFlags = d.scalar().at("flags")?;
         Ok(Self { command_buffer, query_pool, first_query, query_count, dst_buffer, dst_offset, stride, flags })
     }
     /// Encodes the parameters (no header).
@@ -7969,12 +7969,12 @@ impl<'a> CmdPushConstantsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_CONSTANTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
-            let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
-            let offset: u32 = d.scalar().at("offset")?;
-            let size: u32 = d.scalar().at("size")?;
-            let p_values: &'a [u8] = d.blob(size.as_len(), false).at("pValues")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        let size: u32 = d.scalar().at("size")?;
+        let p_values: &'a [u8] = d.blob(size.as_len(), false).at("pValues")?;
         Ok(Self { command_buffer, layout, stage_flags, offset, size, p_values })
     }
     /// Encodes the parameters (no header).
@@ -8020,9 +8020,9 @@ impl<'a> CmdBeginRenderPassArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_RENDER_PASS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_render_pass_begin: &'a RenderPassBeginInfo<'a> = d.required(|d| RenderPassBeginInfo::decode(d)).at("pRenderPassBegin")?;
-            let contents: SubpassContents = d.scalar().at("contents")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_render_pass_begin: &'a RenderPassBeginInfo<'a> = d.required(|d| RenderPassBeginInfo::decode(d)).at("pRenderPassBegin")?;
+        let contents: SubpassContents = d.scalar().at("contents")?;
         Ok(Self { command_buffer, p_render_pass_begin, contents })
     }
     /// Encodes the parameters (no header).
@@ -8068,8 +8068,8 @@ impl<'a> CmdNextSubpassArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_NEXT_SUBPASS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let contents: SubpassContents = d.scalar().at("contents")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let contents: SubpassContents = d.scalar().at("contents")?;
         Ok(Self { command_buffer, contents })
     }
     /// Encodes the parameters (no header).
@@ -8107,7 +8107,7 @@ impl<'a> CmdEndRenderPassArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_RENDER_PASS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
         Ok(Self { command_buffer })
     }
     /// Encodes the parameters (no header).
@@ -8148,9 +8148,9 @@ impl<'a> CmdExecuteCommandsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_EXECUTE_COMMANDS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
-            let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(command_buffer_count.as_len(), false).at("pCommandBuffers")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
+        let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(command_buffer_count.as_len(), false).at("pCommandBuffers")?;
         Ok(Self { command_buffer, command_buffer_count, p_command_buffers })
     }
     /// Encodes the parameters (no header).
@@ -8189,7 +8189,7 @@ impl<'a> EnumerateInstanceVersionArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_INSTANCE_VERSION;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_api_version: &'a u32 = d.required(|_| Ok(Default::default())).at("pApiVersion")?;
+        let p_api_version: &'a u32 = d.required(|_| Ok(Default::default())).at("pApiVersion")?;
         Ok(Self { p_api_version })
     }
     /// Encodes the parameters (no header).
@@ -8208,8 +8208,8 @@ pub struct EnumerateInstanceVersionReply<'a> {
 impl<'a> EnumerateInstanceVersionReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_api_version: &'a u32 = d.required(|d| d.scalar()).at("pApiVersion")?;
+        let ret = d.scalar().at("return value")?;
+        let p_api_version: &'a u32 = d.required(|d| d.scalar()).at("pApiVersion")?;
         Ok(Self { ret, p_api_version })
     }
     /// Encodes the reply, echoed command type included.
@@ -8240,9 +8240,9 @@ impl<'a> BindBufferMemory2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::BIND_BUFFER_MEMORY2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let bind_info_count: u32 = d.scalar().at("bindInfoCount")?;
-            let p_bind_infos: &'a [BindBufferMemoryInfo<'a>] = d.array(bind_info_count.as_len(), false, |d| BindBufferMemoryInfo::decode(d)).at("pBindInfos")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let bind_info_count: u32 = d.scalar().at("bindInfoCount")?;
+        let p_bind_infos: &'a [BindBufferMemoryInfo<'a>] = d.array(bind_info_count.as_len(), false, |d| BindBufferMemoryInfo::decode(d)).at("pBindInfos")?;
         Ok(Self { device, bind_info_count, p_bind_infos })
     }
     /// Encodes the parameters (no header).
@@ -8265,7 +8265,7 @@ pub struct BindBufferMemory2Reply {
 impl<'a> BindBufferMemory2Reply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -8290,9 +8290,9 @@ impl<'a> BindImageMemory2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::BIND_IMAGE_MEMORY2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let bind_info_count: u32 = d.scalar().at("bindInfoCount")?;
-            let p_bind_infos: &'a [BindImageMemoryInfo<'a>] = d.array(bind_info_count.as_len(), false, |d| BindImageMemoryInfo::decode(d)).at("pBindInfos")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let bind_info_count: u32 = d.scalar().at("bindInfoCount")?;
+        let p_bind_infos: &'a [BindImageMemoryInfo<'a>] = d.array(bind_info_count.as_len(), false, |d| BindImageMemoryInfo::decode(d)).at("pBindInfos")?;
         Ok(Self { device, bind_info_count, p_bind_infos })
     }
     /// Encodes the parameters (no header).
@@ -8315,7 +8315,7 @@ pub struct BindImageMemory2Reply {
 impl<'a> BindImageMemory2Reply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -8344,11 +8344,11 @@ impl<'a> GetDeviceGroupPeerMemoryFeaturesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_GROUP_PEER_MEMORY_FEATURES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let heap_index: u32 = d.scalar().at("heapIndex")?;
-            let local_device_index: u32 = d.scalar().at("localDeviceIndex")?;
-            let remote_device_index: u32 = d.scalar().at("remoteDeviceIndex")?;
-            let p_peer_memory_features: &'a PeerMemoryFeatureFlags = d.required(|_| Ok(Default::default())).at("pPeerMemoryFeatures")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let heap_index: u32 = d.scalar().at("heapIndex")?;
+        let local_device_index: u32 = d.scalar().at("localDeviceIndex")?;
+        let remote_device_index: u32 = d.scalar().at("remoteDeviceIndex")?;
+        let p_peer_memory_features: &'a PeerMemoryFeatureFlags = d.required(|_| Ok(Default::default())).at("pPeerMemoryFeatures")?;
         Ok(Self { device, heap_index, local_device_index, remote_device_index, p_peer_memory_features })
     }
     /// Encodes the parameters (no header).
@@ -8370,7 +8370,7 @@ pub struct GetDeviceGroupPeerMemoryFeaturesReply<'a> {
 impl<'a> GetDeviceGroupPeerMemoryFeaturesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_peer_memory_features: &'a PeerMemoryFeatureFlags = d.required(|d| d.scalar()).at("pPeerMemoryFeatures")?;
+        let p_peer_memory_features: &'a PeerMemoryFeatureFlags = d.required(|d| d.scalar()).at("pPeerMemoryFeatures")?;
         Ok(Self { p_peer_memory_features })
     }
     /// Encodes the reply, echoed command type included.
@@ -8398,8 +8398,8 @@ impl<'a> CmdSetDeviceMaskArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEVICE_MASK;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let device_mask: u32 = d.scalar().at("deviceMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let device_mask: u32 = d.scalar().at("deviceMask")?;
         Ok(Self { command_buffer, device_mask })
     }
     /// Encodes the parameters (no header).
@@ -8449,13 +8449,13 @@ impl<'a> CmdDispatchBaseArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DISPATCH_BASE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let base_group_x: u32 = d.scalar().at("baseGroupX")?;
-            let base_group_y: u32 = d.scalar().at("baseGroupY")?;
-            let base_group_z: u32 = d.scalar().at("baseGroupZ")?;
-            let group_count_x: u32 = d.scalar().at("groupCountX")?;
-            let group_count_y: u32 = d.scalar().at("groupCountY")?;
-            let group_count_z: u32 = d.scalar().at("groupCountZ")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let base_group_x: u32 = d.scalar().at("baseGroupX")?;
+        let base_group_y: u32 = d.scalar().at("baseGroupY")?;
+        let base_group_z: u32 = d.scalar().at("baseGroupZ")?;
+        let group_count_x: u32 = d.scalar().at("groupCountX")?;
+        let group_count_y: u32 = d.scalar().at("groupCountY")?;
+        let group_count_z: u32 = d.scalar().at("groupCountZ")?;
         Ok(Self { command_buffer, base_group_x, base_group_y, base_group_z, group_count_x, group_count_y, group_count_z })
     }
     /// Encodes the parameters (no header).
@@ -8502,9 +8502,9 @@ impl<'a> EnumeratePhysicalDeviceGroupsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::ENUMERATE_PHYSICAL_DEVICE_GROUPS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let instance: Id<handles::Instance> = d.scalar().at("instance")?;
-            let p_physical_device_group_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceGroupCount")?;
-            let p_physical_device_group_properties: &'a [PhysicalDeviceGroupProperties<'a>] = d.array(p_physical_device_group_count.as_len(), true, |d| PhysicalDeviceGroupProperties::decode_partial(d)).at("pPhysicalDeviceGroupProperties")?;
+        let instance: Id<handles::Instance> = d.scalar().at("instance")?;
+        let p_physical_device_group_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceGroupCount")?;
+        let p_physical_device_group_properties: &'a [PhysicalDeviceGroupProperties<'a>] = d.array(p_physical_device_group_count.as_len(), true, |d| PhysicalDeviceGroupProperties::decode_partial(d)).at("pPhysicalDeviceGroupProperties")?;
         Ok(Self { instance, p_physical_device_group_count, p_physical_device_group_properties })
     }
     /// Encodes the parameters (no header).
@@ -8534,9 +8534,9 @@ pub struct EnumeratePhysicalDeviceGroupsReply<'a> {
 impl<'a> EnumeratePhysicalDeviceGroupsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_physical_device_group_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceGroupCount")?;
-            let p_physical_device_group_properties: &'a [PhysicalDeviceGroupProperties<'a>] = d.array(p_physical_device_group_count.as_len(), true, |d| PhysicalDeviceGroupProperties::decode(d)).at("pPhysicalDeviceGroupProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_physical_device_group_count: &'a u32 = d.required(|d| d.scalar()).at("pPhysicalDeviceGroupCount")?;
+        let p_physical_device_group_properties: &'a [PhysicalDeviceGroupProperties<'a>] = d.array(p_physical_device_group_count.as_len(), true, |d| PhysicalDeviceGroupProperties::decode(d)).at("pPhysicalDeviceGroupProperties")?;
         Ok(Self { ret, p_physical_device_group_count, p_physical_device_group_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -8571,9 +8571,9 @@ impl<'a> GetImageMemoryRequirements2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_MEMORY_REQUIREMENTS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a ImageMemoryRequirementsInfo2<'a> = d.required(|d| ImageMemoryRequirementsInfo2::decode(d)).at("pInfo")?;
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a ImageMemoryRequirementsInfo2<'a> = d.required(|d| ImageMemoryRequirementsInfo2::decode(d)).at("pInfo")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
         Ok(Self { device, p_info, p_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -8603,7 +8603,7 @@ pub struct GetImageMemoryRequirements2Reply<'a> {
 impl<'a> GetImageMemoryRequirements2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
         Ok(Self { p_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -8633,9 +8633,9 @@ impl<'a> GetBufferMemoryRequirements2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_BUFFER_MEMORY_REQUIREMENTS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a BufferMemoryRequirementsInfo2<'a> = d.required(|d| BufferMemoryRequirementsInfo2::decode(d)).at("pInfo")?;
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a BufferMemoryRequirementsInfo2<'a> = d.required(|d| BufferMemoryRequirementsInfo2::decode(d)).at("pInfo")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
         Ok(Self { device, p_info, p_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -8665,7 +8665,7 @@ pub struct GetBufferMemoryRequirements2Reply<'a> {
 impl<'a> GetBufferMemoryRequirements2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
         Ok(Self { p_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -8697,10 +8697,10 @@ impl<'a> GetImageSparseMemoryRequirements2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_SPARSE_MEMORY_REQUIREMENTS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a ImageSparseMemoryRequirementsInfo2<'a> = d.required(|d| ImageSparseMemoryRequirementsInfo2::decode(d)).at("pInfo")?;
-            let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
-            let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode_partial(d)).at("pSparseMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a ImageSparseMemoryRequirementsInfo2<'a> = d.required(|d| ImageSparseMemoryRequirementsInfo2::decode(d)).at("pInfo")?;
+        let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
+        let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode_partial(d)).at("pSparseMemoryRequirements")?;
         Ok(Self { device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -8735,8 +8735,8 @@ pub struct GetImageSparseMemoryRequirements2Reply<'a> {
 impl<'a> GetImageSparseMemoryRequirements2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
-            let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode(d)).at("pSparseMemoryRequirements")?;
+        let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
+        let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode(d)).at("pSparseMemoryRequirements")?;
         Ok(Self { p_sparse_memory_requirement_count, p_sparse_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -8768,8 +8768,8 @@ impl<'a> GetPhysicalDeviceFeatures2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_FEATURES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_features: &'a PhysicalDeviceFeatures2<'a> = d.required(|d| PhysicalDeviceFeatures2::decode_partial(d)).at("pFeatures")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_features: &'a PhysicalDeviceFeatures2<'a> = d.required(|d| PhysicalDeviceFeatures2::decode_partial(d)).at("pFeatures")?;
         Ok(Self { physical_device, p_features })
     }
     /// Encodes the parameters (no header).
@@ -8793,7 +8793,7 @@ pub struct GetPhysicalDeviceFeatures2Reply<'a> {
 impl<'a> GetPhysicalDeviceFeatures2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_features: &'a PhysicalDeviceFeatures2<'a> = d.required(|d| PhysicalDeviceFeatures2::decode(d)).at("pFeatures")?;
+        let p_features: &'a PhysicalDeviceFeatures2<'a> = d.required(|d| PhysicalDeviceFeatures2::decode(d)).at("pFeatures")?;
         Ok(Self { p_features })
     }
     /// Encodes the reply, echoed command type included.
@@ -8821,8 +8821,8 @@ impl<'a> GetPhysicalDeviceProperties2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_PROPERTIES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_properties: &'a PhysicalDeviceProperties2<'a> = d.required(|d| PhysicalDeviceProperties2::decode_partial(d)).at("pProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_properties: &'a PhysicalDeviceProperties2<'a> = d.required(|d| PhysicalDeviceProperties2::decode_partial(d)).at("pProperties")?;
         Ok(Self { physical_device, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -8846,7 +8846,7 @@ pub struct GetPhysicalDeviceProperties2Reply<'a> {
 impl<'a> GetPhysicalDeviceProperties2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_properties: &'a PhysicalDeviceProperties2<'a> = d.required(|d| PhysicalDeviceProperties2::decode(d)).at("pProperties")?;
+        let p_properties: &'a PhysicalDeviceProperties2<'a> = d.required(|d| PhysicalDeviceProperties2::decode(d)).at("pProperties")?;
         Ok(Self { p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -8876,9 +8876,9 @@ impl<'a> GetPhysicalDeviceFormatProperties2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_FORMAT_PROPERTIES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let format: Format = d.scalar().at("format")?;
-            let p_format_properties: &'a FormatProperties2<'a> = d.required(|d| FormatProperties2::decode_partial(d)).at("pFormatProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let format: Format = d.scalar().at("format")?;
+        let p_format_properties: &'a FormatProperties2<'a> = d.required(|d| FormatProperties2::decode_partial(d)).at("pFormatProperties")?;
         Ok(Self { physical_device, format, p_format_properties })
     }
     /// Encodes the parameters (no header).
@@ -8903,7 +8903,7 @@ pub struct GetPhysicalDeviceFormatProperties2Reply<'a> {
 impl<'a> GetPhysicalDeviceFormatProperties2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_format_properties: &'a FormatProperties2<'a> = d.required(|d| FormatProperties2::decode(d)).at("pFormatProperties")?;
+        let p_format_properties: &'a FormatProperties2<'a> = d.required(|d| FormatProperties2::decode(d)).at("pFormatProperties")?;
         Ok(Self { p_format_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -8933,9 +8933,9 @@ impl<'a> GetPhysicalDeviceImageFormatProperties2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_IMAGE_FORMAT_PROPERTIES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_image_format_info: &'a PhysicalDeviceImageFormatInfo2<'a> = d.required(|d| PhysicalDeviceImageFormatInfo2::decode(d)).at("pImageFormatInfo")?;
-            let p_image_format_properties: &'a ImageFormatProperties2<'a> = d.required(|d| ImageFormatProperties2::decode_partial(d)).at("pImageFormatProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_image_format_info: &'a PhysicalDeviceImageFormatInfo2<'a> = d.required(|d| PhysicalDeviceImageFormatInfo2::decode(d)).at("pImageFormatInfo")?;
+        let p_image_format_properties: &'a ImageFormatProperties2<'a> = d.required(|d| ImageFormatProperties2::decode_partial(d)).at("pImageFormatProperties")?;
         Ok(Self { physical_device, p_image_format_info, p_image_format_properties })
     }
     /// Encodes the parameters (no header).
@@ -8966,8 +8966,8 @@ pub struct GetPhysicalDeviceImageFormatProperties2Reply<'a> {
 impl<'a> GetPhysicalDeviceImageFormatProperties2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_image_format_properties: &'a ImageFormatProperties2<'a> = d.required(|d| ImageFormatProperties2::decode(d)).at("pImageFormatProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_image_format_properties: &'a ImageFormatProperties2<'a> = d.required(|d| ImageFormatProperties2::decode(d)).at("pImageFormatProperties")?;
         Ok(Self { ret, p_image_format_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -8998,9 +8998,9 @@ impl<'a> GetPhysicalDeviceQueueFamilyProperties2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_QUEUE_FAMILY_PROPERTIES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
-            let p_queue_family_properties: &'a [QueueFamilyProperties2<'a>] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties2::decode_partial(d)).at("pQueueFamilyProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
+        let p_queue_family_properties: &'a [QueueFamilyProperties2<'a>] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties2::decode_partial(d)).at("pQueueFamilyProperties")?;
         Ok(Self { physical_device, p_queue_family_property_count, p_queue_family_properties })
     }
     /// Encodes the parameters (no header).
@@ -9029,8 +9029,8 @@ pub struct GetPhysicalDeviceQueueFamilyProperties2Reply<'a> {
 impl<'a> GetPhysicalDeviceQueueFamilyProperties2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
-            let p_queue_family_properties: &'a [QueueFamilyProperties2<'a>] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties2::decode(d)).at("pQueueFamilyProperties")?;
+        let p_queue_family_property_count: &'a u32 = d.required(|d| d.scalar()).at("pQueueFamilyPropertyCount")?;
+        let p_queue_family_properties: &'a [QueueFamilyProperties2<'a>] = d.array(p_queue_family_property_count.as_len(), true, |d| QueueFamilyProperties2::decode(d)).at("pQueueFamilyProperties")?;
         Ok(Self { p_queue_family_property_count, p_queue_family_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -9062,8 +9062,8 @@ impl<'a> GetPhysicalDeviceMemoryProperties2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_MEMORY_PROPERTIES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_memory_properties: &'a PhysicalDeviceMemoryProperties2<'a> = d.required(|d| PhysicalDeviceMemoryProperties2::decode_partial(d)).at("pMemoryProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_memory_properties: &'a PhysicalDeviceMemoryProperties2<'a> = d.required(|d| PhysicalDeviceMemoryProperties2::decode_partial(d)).at("pMemoryProperties")?;
         Ok(Self { physical_device, p_memory_properties })
     }
     /// Encodes the parameters (no header).
@@ -9087,7 +9087,7 @@ pub struct GetPhysicalDeviceMemoryProperties2Reply<'a> {
 impl<'a> GetPhysicalDeviceMemoryProperties2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_properties: &'a PhysicalDeviceMemoryProperties2<'a> = d.required(|d| PhysicalDeviceMemoryProperties2::decode(d)).at("pMemoryProperties")?;
+        let p_memory_properties: &'a PhysicalDeviceMemoryProperties2<'a> = d.required(|d| PhysicalDeviceMemoryProperties2::decode(d)).at("pMemoryProperties")?;
         Ok(Self { p_memory_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -9119,10 +9119,10 @@ impl<'a> GetPhysicalDeviceSparseImageFormatProperties2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_SPARSE_IMAGE_FORMAT_PROPERTIES2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_format_info: &'a PhysicalDeviceSparseImageFormatInfo2<'a> = d.required(|d| PhysicalDeviceSparseImageFormatInfo2::decode(d)).at("pFormatInfo")?;
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [SparseImageFormatProperties2<'a>] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties2::decode_partial(d)).at("pProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_format_info: &'a PhysicalDeviceSparseImageFormatInfo2<'a> = d.required(|d| PhysicalDeviceSparseImageFormatInfo2::decode(d)).at("pFormatInfo")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [SparseImageFormatProperties2<'a>] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties2::decode_partial(d)).at("pProperties")?;
         Ok(Self { physical_device, p_format_info, p_property_count, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -9157,8 +9157,8 @@ pub struct GetPhysicalDeviceSparseImageFormatProperties2Reply<'a> {
 impl<'a> GetPhysicalDeviceSparseImageFormatProperties2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
-            let p_properties: &'a [SparseImageFormatProperties2<'a>] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties2::decode(d)).at("pProperties")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [SparseImageFormatProperties2<'a>] = d.array(p_property_count.as_len(), true, |d| SparseImageFormatProperties2::decode(d)).at("pProperties")?;
         Ok(Self { p_property_count, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -9192,9 +9192,9 @@ impl<'a> TrimCommandPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::TRIM_COMMAND_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
-            let flags: CommandPoolTrimFlags = d.scalar().at("flags")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
+        let flags: CommandPoolTrimFlags = d.scalar().at("flags")?;
         Ok(Self { device, command_pool, flags })
     }
     /// Encodes the parameters (no header).
@@ -9237,9 +9237,9 @@ impl<'a> GetDeviceQueue2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_QUEUE2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_queue_info: &'a DeviceQueueInfo2<'a> = d.required(|d| DeviceQueueInfo2::decode(d)).at("pQueueInfo")?;
-            let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_queue_info: &'a DeviceQueueInfo2<'a> = d.required(|d| DeviceQueueInfo2::decode(d)).at("pQueueInfo")?;
+        let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
         Ok(Self { device, p_queue_info, p_queue })
     }
     /// Encodes the parameters (no header).
@@ -9269,7 +9269,7 @@ pub struct GetDeviceQueue2Reply<'a> {
 impl<'a> GetDeviceQueue2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
+        let p_queue: &'a Id<handles::Queue> = d.required(|d| d.scalar()).at("pQueue")?;
         Ok(Self { p_queue })
     }
     /// Encodes the reply, echoed command type included.
@@ -9299,10 +9299,10 @@ impl<'a> CreateSamplerYcbcrConversionArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_SAMPLER_YCBCR_CONVERSION;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a SamplerYcbcrConversionCreateInfo<'a> = d.required(|d| SamplerYcbcrConversionCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_ycbcr_conversion: &'a Id<handles::SamplerYcbcrConversion> = d.required(|d| d.scalar()).at("pYcbcrConversion")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a SamplerYcbcrConversionCreateInfo<'a> = d.required(|d| SamplerYcbcrConversionCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_ycbcr_conversion: &'a Id<handles::SamplerYcbcrConversion> = d.required(|d| d.scalar()).at("pYcbcrConversion")?;
         Ok(Self { device, p_create_info, p_ycbcr_conversion })
     }
     /// Encodes the parameters (no header).
@@ -9334,8 +9334,8 @@ pub struct CreateSamplerYcbcrConversionReply<'a> {
 impl<'a> CreateSamplerYcbcrConversionReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_ycbcr_conversion: &'a Id<handles::SamplerYcbcrConversion> = d.required(|d| d.scalar()).at("pYcbcrConversion")?;
+        let ret = d.scalar().at("return value")?;
+        let p_ycbcr_conversion: &'a Id<handles::SamplerYcbcrConversion> = d.required(|d| d.scalar()).at("pYcbcrConversion")?;
         Ok(Self { ret, p_ycbcr_conversion })
     }
     /// Encodes the reply, echoed command type included.
@@ -9364,9 +9364,9 @@ impl<'a> DestroySamplerYcbcrConversionArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_SAMPLER_YCBCR_CONVERSION;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let ycbcr_conversion: Id<handles::SamplerYcbcrConversion> = d.scalar().at("ycbcrConversion")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let ycbcr_conversion: Id<handles::SamplerYcbcrConversion> = d.scalar().at("ycbcrConversion")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, ycbcr_conversion })
     }
     /// Encodes the parameters (no header).
@@ -9409,10 +9409,10 @@ impl<'a> CreateDescriptorUpdateTemplateArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_DESCRIPTOR_UPDATE_TEMPLATE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a DescriptorUpdateTemplateCreateInfo<'a> = d.required(|d| DescriptorUpdateTemplateCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_descriptor_update_template: &'a Id<handles::DescriptorUpdateTemplate> = d.required(|d| d.scalar()).at("pDescriptorUpdateTemplate")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a DescriptorUpdateTemplateCreateInfo<'a> = d.required(|d| DescriptorUpdateTemplateCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_descriptor_update_template: &'a Id<handles::DescriptorUpdateTemplate> = d.required(|d| d.scalar()).at("pDescriptorUpdateTemplate")?;
         Ok(Self { device, p_create_info, p_descriptor_update_template })
     }
     /// Encodes the parameters (no header).
@@ -9444,8 +9444,8 @@ pub struct CreateDescriptorUpdateTemplateReply<'a> {
 impl<'a> CreateDescriptorUpdateTemplateReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_descriptor_update_template: &'a Id<handles::DescriptorUpdateTemplate> = d.required(|d| d.scalar()).at("pDescriptorUpdateTemplate")?;
+        let ret = d.scalar().at("return value")?;
+        let p_descriptor_update_template: &'a Id<handles::DescriptorUpdateTemplate> = d.required(|d| d.scalar()).at("pDescriptorUpdateTemplate")?;
         Ok(Self { ret, p_descriptor_update_template })
     }
     /// Encodes the reply, echoed command type included.
@@ -9474,9 +9474,9 @@ impl<'a> DestroyDescriptorUpdateTemplateArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_DESCRIPTOR_UPDATE_TEMPLATE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let descriptor_update_template: Id<handles::DescriptorUpdateTemplate> = d.scalar().at("descriptorUpdateTemplate")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let descriptor_update_template: Id<handles::DescriptorUpdateTemplate> = d.scalar().at("descriptorUpdateTemplate")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, descriptor_update_template })
     }
     /// Encodes the parameters (no header).
@@ -9519,9 +9519,9 @@ impl<'a> GetPhysicalDeviceExternalBufferPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_EXTERNAL_BUFFER_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_external_buffer_info: &'a PhysicalDeviceExternalBufferInfo<'a> = d.required(|d| PhysicalDeviceExternalBufferInfo::decode(d)).at("pExternalBufferInfo")?;
-            let p_external_buffer_properties: &'a ExternalBufferProperties<'a> = d.required(|d| ExternalBufferProperties::decode_partial(d)).at("pExternalBufferProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_external_buffer_info: &'a PhysicalDeviceExternalBufferInfo<'a> = d.required(|d| PhysicalDeviceExternalBufferInfo::decode(d)).at("pExternalBufferInfo")?;
+        let p_external_buffer_properties: &'a ExternalBufferProperties<'a> = d.required(|d| ExternalBufferProperties::decode_partial(d)).at("pExternalBufferProperties")?;
         Ok(Self { physical_device, p_external_buffer_info, p_external_buffer_properties })
     }
     /// Encodes the parameters (no header).
@@ -9551,7 +9551,7 @@ pub struct GetPhysicalDeviceExternalBufferPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceExternalBufferPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_external_buffer_properties: &'a ExternalBufferProperties<'a> = d.required(|d| ExternalBufferProperties::decode(d)).at("pExternalBufferProperties")?;
+        let p_external_buffer_properties: &'a ExternalBufferProperties<'a> = d.required(|d| ExternalBufferProperties::decode(d)).at("pExternalBufferProperties")?;
         Ok(Self { p_external_buffer_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -9581,9 +9581,9 @@ impl<'a> GetPhysicalDeviceExternalFencePropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_EXTERNAL_FENCE_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_external_fence_info: &'a PhysicalDeviceExternalFenceInfo<'a> = d.required(|d| PhysicalDeviceExternalFenceInfo::decode(d)).at("pExternalFenceInfo")?;
-            let p_external_fence_properties: &'a ExternalFenceProperties<'a> = d.required(|d| ExternalFenceProperties::decode_partial(d)).at("pExternalFenceProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_external_fence_info: &'a PhysicalDeviceExternalFenceInfo<'a> = d.required(|d| PhysicalDeviceExternalFenceInfo::decode(d)).at("pExternalFenceInfo")?;
+        let p_external_fence_properties: &'a ExternalFenceProperties<'a> = d.required(|d| ExternalFenceProperties::decode_partial(d)).at("pExternalFenceProperties")?;
         Ok(Self { physical_device, p_external_fence_info, p_external_fence_properties })
     }
     /// Encodes the parameters (no header).
@@ -9613,7 +9613,7 @@ pub struct GetPhysicalDeviceExternalFencePropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceExternalFencePropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_external_fence_properties: &'a ExternalFenceProperties<'a> = d.required(|d| ExternalFenceProperties::decode(d)).at("pExternalFenceProperties")?;
+        let p_external_fence_properties: &'a ExternalFenceProperties<'a> = d.required(|d| ExternalFenceProperties::decode(d)).at("pExternalFenceProperties")?;
         Ok(Self { p_external_fence_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -9643,9 +9643,9 @@ impl<'a> GetPhysicalDeviceExternalSemaphorePropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_external_semaphore_info: &'a PhysicalDeviceExternalSemaphoreInfo<'a> = d.required(|d| PhysicalDeviceExternalSemaphoreInfo::decode(d)).at("pExternalSemaphoreInfo")?;
-            let p_external_semaphore_properties: &'a ExternalSemaphoreProperties<'a> = d.required(|d| ExternalSemaphoreProperties::decode_partial(d)).at("pExternalSemaphoreProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_external_semaphore_info: &'a PhysicalDeviceExternalSemaphoreInfo<'a> = d.required(|d| PhysicalDeviceExternalSemaphoreInfo::decode(d)).at("pExternalSemaphoreInfo")?;
+        let p_external_semaphore_properties: &'a ExternalSemaphoreProperties<'a> = d.required(|d| ExternalSemaphoreProperties::decode_partial(d)).at("pExternalSemaphoreProperties")?;
         Ok(Self { physical_device, p_external_semaphore_info, p_external_semaphore_properties })
     }
     /// Encodes the parameters (no header).
@@ -9675,7 +9675,7 @@ pub struct GetPhysicalDeviceExternalSemaphorePropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceExternalSemaphorePropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_external_semaphore_properties: &'a ExternalSemaphoreProperties<'a> = d.required(|d| ExternalSemaphoreProperties::decode(d)).at("pExternalSemaphoreProperties")?;
+        let p_external_semaphore_properties: &'a ExternalSemaphoreProperties<'a> = d.required(|d| ExternalSemaphoreProperties::decode(d)).at("pExternalSemaphoreProperties")?;
         Ok(Self { p_external_semaphore_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -9705,9 +9705,9 @@ impl<'a> GetDescriptorSetLayoutSupportArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DESCRIPTOR_SET_LAYOUT_SUPPORT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a DescriptorSetLayoutCreateInfo<'a> = d.required(|d| DescriptorSetLayoutCreateInfo::decode(d)).at("pCreateInfo")?;
-            let p_support: &'a DescriptorSetLayoutSupport<'a> = d.required(|d| DescriptorSetLayoutSupport::decode_partial(d)).at("pSupport")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a DescriptorSetLayoutCreateInfo<'a> = d.required(|d| DescriptorSetLayoutCreateInfo::decode(d)).at("pCreateInfo")?;
+        let p_support: &'a DescriptorSetLayoutSupport<'a> = d.required(|d| DescriptorSetLayoutSupport::decode_partial(d)).at("pSupport")?;
         Ok(Self { device, p_create_info, p_support })
     }
     /// Encodes the parameters (no header).
@@ -9737,7 +9737,7 @@ pub struct GetDescriptorSetLayoutSupportReply<'a> {
 impl<'a> GetDescriptorSetLayoutSupportReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_support: &'a DescriptorSetLayoutSupport<'a> = d.required(|d| DescriptorSetLayoutSupport::decode(d)).at("pSupport")?;
+        let p_support: &'a DescriptorSetLayoutSupport<'a> = d.required(|d| DescriptorSetLayoutSupport::decode(d)).at("pSupport")?;
         Ok(Self { p_support })
     }
     /// Encodes the reply, echoed command type included.
@@ -9775,13 +9775,13 @@ impl<'a> CmdDrawIndirectCountArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_INDIRECT_COUNT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let count_buffer: Id<handles::Buffer> = d.scalar().at("countBuffer")?;
-            let count_buffer_offset: u64 = d.scalar().at("countBufferOffset")?;
-            let max_draw_count: u32 = d.scalar().at("maxDrawCount")?;
-            let stride: u32 = d.scalar().at("stride")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let count_buffer: Id<handles::Buffer> = d.scalar().at("countBuffer")?;
+        let count_buffer_offset: u64 = d.scalar().at("countBufferOffset")?;
+        let max_draw_count: u32 = d.scalar().at("maxDrawCount")?;
+        let stride: u32 = d.scalar().at("stride")?;
         Ok(Self { command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride })
     }
     /// Encodes the parameters (no header).
@@ -9836,13 +9836,13 @@ impl<'a> CmdDrawIndexedIndirectCountArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_INDEXED_INDIRECT_COUNT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let count_buffer: Id<handles::Buffer> = d.scalar().at("countBuffer")?;
-            let count_buffer_offset: u64 = d.scalar().at("countBufferOffset")?;
-            let max_draw_count: u32 = d.scalar().at("maxDrawCount")?;
-            let stride: u32 = d.scalar().at("stride")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let count_buffer: Id<handles::Buffer> = d.scalar().at("countBuffer")?;
+        let count_buffer_offset: u64 = d.scalar().at("countBufferOffset")?;
+        let max_draw_count: u32 = d.scalar().at("maxDrawCount")?;
+        let stride: u32 = d.scalar().at("stride")?;
         Ok(Self { command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride })
     }
     /// Encodes the parameters (no header).
@@ -9889,10 +9889,10 @@ impl<'a> CreateRenderPass2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_RENDER_PASS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a RenderPassCreateInfo2<'a> = d.required(|d| RenderPassCreateInfo2::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a RenderPassCreateInfo2<'a> = d.required(|d| RenderPassCreateInfo2::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
         Ok(Self { device, p_create_info, p_render_pass })
     }
     /// Encodes the parameters (no header).
@@ -9924,8 +9924,8 @@ pub struct CreateRenderPass2Reply<'a> {
 impl<'a> CreateRenderPass2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
+        let ret = d.scalar().at("return value")?;
+        let p_render_pass: &'a Id<handles::RenderPass> = d.required(|d| d.scalar()).at("pRenderPass")?;
         Ok(Self { ret, p_render_pass })
     }
     /// Encodes the reply, echoed command type included.
@@ -9956,9 +9956,9 @@ impl<'a> CmdBeginRenderPass2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_RENDER_PASS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_render_pass_begin: &'a RenderPassBeginInfo<'a> = d.required(|d| RenderPassBeginInfo::decode(d)).at("pRenderPassBegin")?;
-            let p_subpass_begin_info: &'a SubpassBeginInfo<'a> = d.required(|d| SubpassBeginInfo::decode(d)).at("pSubpassBeginInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_render_pass_begin: &'a RenderPassBeginInfo<'a> = d.required(|d| RenderPassBeginInfo::decode(d)).at("pRenderPassBegin")?;
+        let p_subpass_begin_info: &'a SubpassBeginInfo<'a> = d.required(|d| SubpassBeginInfo::decode(d)).at("pSubpassBeginInfo")?;
         Ok(Self { command_buffer, p_render_pass_begin, p_subpass_begin_info })
     }
     /// Encodes the parameters (no header).
@@ -10011,9 +10011,9 @@ impl<'a> CmdNextSubpass2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_NEXT_SUBPASS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_subpass_begin_info: &'a SubpassBeginInfo<'a> = d.required(|d| SubpassBeginInfo::decode(d)).at("pSubpassBeginInfo")?;
-            let p_subpass_end_info: &'a SubpassEndInfo<'a> = d.required(|d| SubpassEndInfo::decode(d)).at("pSubpassEndInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_subpass_begin_info: &'a SubpassBeginInfo<'a> = d.required(|d| SubpassBeginInfo::decode(d)).at("pSubpassBeginInfo")?;
+        let p_subpass_end_info: &'a SubpassEndInfo<'a> = d.required(|d| SubpassEndInfo::decode(d)).at("pSubpassEndInfo")?;
         Ok(Self { command_buffer, p_subpass_begin_info, p_subpass_end_info })
     }
     /// Encodes the parameters (no header).
@@ -10064,8 +10064,8 @@ impl<'a> CmdEndRenderPass2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_RENDER_PASS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_subpass_end_info: &'a SubpassEndInfo<'a> = d.required(|d| SubpassEndInfo::decode(d)).at("pSubpassEndInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_subpass_end_info: &'a SubpassEndInfo<'a> = d.required(|d| SubpassEndInfo::decode(d)).at("pSubpassEndInfo")?;
         Ok(Self { command_buffer, p_subpass_end_info })
     }
     /// Encodes the parameters (no header).
@@ -10114,10 +10114,10 @@ impl<'a> ResetQueryPoolArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_QUERY_POOL;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let first_query: u32 = d.scalar().at("firstQuery")?;
-            let query_count: u32 = d.scalar().at("queryCount")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let first_query: u32 = d.scalar().at("firstQuery")?;
+        let query_count: u32 = d.scalar().at("queryCount")?;
         Ok(Self { device, query_pool, first_query, query_count })
     }
     /// Encodes the parameters (no header).
@@ -10161,9 +10161,9 @@ impl<'a> GetSemaphoreCounterValueArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_SEMAPHORE_COUNTER_VALUE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
-            let p_value: &'a u64 = d.required(|_| Ok(Default::default())).at("pValue")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
+        let p_value: &'a u64 = d.required(|_| Ok(Default::default())).at("pValue")?;
         Ok(Self { device, semaphore, p_value })
     }
     /// Encodes the parameters (no header).
@@ -10184,8 +10184,8 @@ pub struct GetSemaphoreCounterValueReply<'a> {
 impl<'a> GetSemaphoreCounterValueReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_value: &'a u64 = d.required(|d| d.scalar()).at("pValue")?;
+        let ret = d.scalar().at("return value")?;
+        let p_value: &'a u64 = d.required(|d| d.scalar()).at("pValue")?;
         Ok(Self { ret, p_value })
     }
     /// Encodes the reply, echoed command type included.
@@ -10216,9 +10216,9 @@ impl<'a> WaitSemaphoresArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::WAIT_SEMAPHORES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_wait_info: &'a SemaphoreWaitInfo<'a> = d.required(|d| SemaphoreWaitInfo::decode(d)).at("pWaitInfo")?;
-            let timeout: u64 = d.scalar().at("timeout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_wait_info: &'a SemaphoreWaitInfo<'a> = d.required(|d| SemaphoreWaitInfo::decode(d)).at("pWaitInfo")?;
+        let timeout: u64 = d.scalar().at("timeout")?;
         Ok(Self { device, p_wait_info, timeout })
     }
     /// Encodes the parameters (no header).
@@ -10243,7 +10243,7 @@ pub struct WaitSemaphoresReply {
 impl<'a> WaitSemaphoresReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -10266,8 +10266,8 @@ impl<'a> SignalSemaphoreArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::SIGNAL_SEMAPHORE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_signal_info: &'a SemaphoreSignalInfo<'a> = d.required(|d| SemaphoreSignalInfo::decode(d)).at("pSignalInfo")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_signal_info: &'a SemaphoreSignalInfo<'a> = d.required(|d| SemaphoreSignalInfo::decode(d)).at("pSignalInfo")?;
         Ok(Self { device, p_signal_info })
     }
     /// Encodes the parameters (no header).
@@ -10291,7 +10291,7 @@ pub struct SignalSemaphoreReply {
 impl<'a> SignalSemaphoreReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -10314,8 +10314,8 @@ impl<'a> GetBufferDeviceAddressArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_BUFFER_DEVICE_ADDRESS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a BufferDeviceAddressInfo<'a> = d.required(|d| BufferDeviceAddressInfo::decode(d)).at("pInfo")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a BufferDeviceAddressInfo<'a> = d.required(|d| BufferDeviceAddressInfo::decode(d)).at("pInfo")?;
         Ok(Self { device, p_info })
     }
     /// Encodes the parameters (no header).
@@ -10339,7 +10339,7 @@ pub struct GetBufferDeviceAddressReply {
 impl<'a> GetBufferDeviceAddressReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -10362,8 +10362,8 @@ impl<'a> GetBufferOpaqueCaptureAddressArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_BUFFER_OPAQUE_CAPTURE_ADDRESS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a BufferDeviceAddressInfo<'a> = d.required(|d| BufferDeviceAddressInfo::decode(d)).at("pInfo")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a BufferDeviceAddressInfo<'a> = d.required(|d| BufferDeviceAddressInfo::decode(d)).at("pInfo")?;
         Ok(Self { device, p_info })
     }
     /// Encodes the parameters (no header).
@@ -10387,7 +10387,7 @@ pub struct GetBufferOpaqueCaptureAddressReply {
 impl<'a> GetBufferOpaqueCaptureAddressReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -10410,8 +10410,8 @@ impl<'a> GetDeviceMemoryOpaqueCaptureAddressArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_MEMORY_OPAQUE_CAPTURE_ADDRESS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a DeviceMemoryOpaqueCaptureAddressInfo<'a> = d.required(|d| DeviceMemoryOpaqueCaptureAddressInfo::decode(d)).at("pInfo")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a DeviceMemoryOpaqueCaptureAddressInfo<'a> = d.required(|d| DeviceMemoryOpaqueCaptureAddressInfo::decode(d)).at("pInfo")?;
         Ok(Self { device, p_info })
     }
     /// Encodes the parameters (no header).
@@ -10435,7 +10435,7 @@ pub struct GetDeviceMemoryOpaqueCaptureAddressReply {
 impl<'a> GetDeviceMemoryOpaqueCaptureAddressReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -10456,7 +10456,7 @@ impl<'a> SetReplyCommandStreamMESAArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::SET_REPLY_COMMAND_STREAM_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_stream: &'a CommandStreamDescriptionMESA = d.required(|d| CommandStreamDescriptionMESA::decode(d)).at("pStream")?;
+        let p_stream: &'a CommandStreamDescriptionMESA = d.required(|d| CommandStreamDescriptionMESA::decode(d)).at("pStream")?;
         Ok(Self { p_stream })
     }
     /// Encodes the parameters (no header).
@@ -10498,7 +10498,7 @@ impl<'a> SeekReplyCommandStreamMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::SEEK_REPLY_COMMAND_STREAM_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let position: u64 = d.scalar().at("position")?;
+        let position: u64 = d.scalar().at("position")?;
         Ok(Self { position })
     }
     /// Encodes the parameters (no header).
@@ -10545,12 +10545,12 @@ impl<'a> ExecuteCommandStreamsMESAArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::EXECUTE_COMMAND_STREAMS_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let stream_count: u32 = d.scalar().at("streamCount")?;
-            let p_streams: &'a [CommandStreamDescriptionMESA] = d.array(stream_count.as_len(), false, |d| CommandStreamDescriptionMESA::decode(d)).at("pStreams")?;
-            let p_reply_positions: &'a [u64] = d.scalar_array(stream_count.as_len(), true).at("pReplyPositions")?;
-            let dependency_count: u32 = d.scalar().at("dependencyCount")?;
-            let p_dependencies: &'a [CommandStreamDependencyMESA] = d.array(dependency_count.as_len(), false, |d| CommandStreamDependencyMESA::decode(d)).at("pDependencies")?;
-            let flags: CommandStreamExecutionFlagsMESA = d.scalar().at("flags")?;
+        let stream_count: u32 = d.scalar().at("streamCount")?;
+        let p_streams: &'a [CommandStreamDescriptionMESA] = d.array(stream_count.as_len(), false, |d| CommandStreamDescriptionMESA::decode(d)).at("pStreams")?;
+        let p_reply_positions: &'a [u64] = d.scalar_array(stream_count.as_len(), true).at("pReplyPositions")?;
+        let dependency_count: u32 = d.scalar().at("dependencyCount")?;
+        let p_dependencies: &'a [CommandStreamDependencyMESA] = d.array(dependency_count.as_len(), false, |d| CommandStreamDependencyMESA::decode(d)).at("pDependencies")?;
+        let flags: CommandStreamExecutionFlagsMESA = d.scalar().at("flags")?;
         Ok(Self { stream_count, p_streams, p_reply_positions, dependency_count, p_dependencies, flags })
     }
     /// Encodes the parameters (no header).
@@ -10608,12 +10608,12 @@ impl<'a> CmdBindTransformFeedbackBuffersEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_TRANSFORM_FEEDBACK_BUFFERS_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_binding: u32 = d.scalar().at("firstBinding")?;
-            let binding_count: u32 = d.scalar().at("bindingCount")?;
-            let p_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(binding_count.as_len(), false).at("pBuffers")?;
-            let p_offsets: &'a [u64] = d.scalar_array(binding_count.as_len(), false).at("pOffsets")?;
-            let p_sizes: &'a [u64] = d.scalar_array(binding_count.as_len(), true).at("pSizes")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_binding: u32 = d.scalar().at("firstBinding")?;
+        let binding_count: u32 = d.scalar().at("bindingCount")?;
+        let p_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(binding_count.as_len(), false).at("pBuffers")?;
+        let p_offsets: &'a [u64] = d.scalar_array(binding_count.as_len(), false).at("pOffsets")?;
+        let p_sizes: &'a [u64] = d.scalar_array(binding_count.as_len(), true).at("pSizes")?;
         Ok(Self { command_buffer, first_binding, binding_count, p_buffers, p_offsets, p_sizes })
     }
     /// Encodes the parameters (no header).
@@ -10663,11 +10663,11 @@ impl<'a> CmdBeginTransformFeedbackEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_TRANSFORM_FEEDBACK_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_counter_buffer: u32 = d.scalar().at("firstCounterBuffer")?;
-            let counter_buffer_count: u32 = d.scalar().at("counterBufferCount")?;
-            let p_counter_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBuffers")?;
-            let p_counter_buffer_offsets: &'a [u64] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBufferOffsets")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_counter_buffer: u32 = d.scalar().at("firstCounterBuffer")?;
+        let counter_buffer_count: u32 = d.scalar().at("counterBufferCount")?;
+        let p_counter_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBuffers")?;
+        let p_counter_buffer_offsets: &'a [u64] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBufferOffsets")?;
         Ok(Self { command_buffer, first_counter_buffer, counter_buffer_count, p_counter_buffers, p_counter_buffer_offsets })
     }
     /// Encodes the parameters (no header).
@@ -10716,11 +10716,11 @@ impl<'a> CmdEndTransformFeedbackEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_TRANSFORM_FEEDBACK_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_counter_buffer: u32 = d.scalar().at("firstCounterBuffer")?;
-            let counter_buffer_count: u32 = d.scalar().at("counterBufferCount")?;
-            let p_counter_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBuffers")?;
-            let p_counter_buffer_offsets: &'a [u64] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBufferOffsets")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_counter_buffer: u32 = d.scalar().at("firstCounterBuffer")?;
+        let counter_buffer_count: u32 = d.scalar().at("counterBufferCount")?;
+        let p_counter_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBuffers")?;
+        let p_counter_buffer_offsets: &'a [u64] = d.scalar_array(counter_buffer_count.as_len(), true).at("pCounterBufferOffsets")?;
         Ok(Self { command_buffer, first_counter_buffer, counter_buffer_count, p_counter_buffers, p_counter_buffer_offsets })
     }
     /// Encodes the parameters (no header).
@@ -10769,11 +10769,11 @@ impl<'a> CmdBeginQueryIndexedEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_QUERY_INDEXED_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let query: u32 = d.scalar().at("query")?;
-            let flags: QueryControlFlags = d.scalar().at("flags")?;
-            let index: u32 = d.scalar().at("index")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let query: u32 = d.scalar().at("query")?;
+        let flags: QueryControlFlags = d.scalar().at("flags")?;
+        let index: u32 = d.scalar().at("index")?;
         Ok(Self { command_buffer, query_pool, query, flags, index })
     }
     /// Encodes the parameters (no header).
@@ -10820,10 +10820,10 @@ impl<'a> CmdEndQueryIndexedEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_QUERY_INDEXED_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let query: u32 = d.scalar().at("query")?;
-            let index: u32 = d.scalar().at("index")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let query: u32 = d.scalar().at("query")?;
+        let index: u32 = d.scalar().at("index")?;
         Ok(Self { command_buffer, query_pool, query, index })
     }
     /// Encodes the parameters (no header).
@@ -10875,13 +10875,13 @@ impl<'a> CmdDrawIndirectByteCountEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_INDIRECT_BYTE_COUNT_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let instance_count: u32 = d.scalar().at("instanceCount")?;
-            let first_instance: u32 = d.scalar().at("firstInstance")?;
-            let counter_buffer: Id<handles::Buffer> = d.scalar().at("counterBuffer")?;
-            let counter_buffer_offset: u64 = d.scalar().at("counterBufferOffset")?;
-            let counter_offset: u32 = d.scalar().at("counterOffset")?;
-            let vertex_stride: u32 = d.scalar().at("vertexStride")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let instance_count: u32 = d.scalar().at("instanceCount")?;
+        let first_instance: u32 = d.scalar().at("firstInstance")?;
+        let counter_buffer: Id<handles::Buffer> = d.scalar().at("counterBuffer")?;
+        let counter_buffer_offset: u64 = d.scalar().at("counterBufferOffset")?;
+        let counter_offset: u32 = d.scalar().at("counterOffset")?;
+        let vertex_stride: u32 = d.scalar().at("vertexStride")?;
         Ok(Self { command_buffer, instance_count, first_instance, counter_buffer, counter_buffer_offset, counter_offset, vertex_stride })
     }
     /// Encodes the parameters (no header).
@@ -10928,9 +10928,9 @@ impl<'a> GetImageDrmFormatModifierPropertiesEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_DRM_FORMAT_MODIFIER_PROPERTIES_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let p_properties: &'a ImageDrmFormatModifierPropertiesEXT<'a> = d.required(|d| ImageDrmFormatModifierPropertiesEXT::decode_partial(d)).at("pProperties")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let p_properties: &'a ImageDrmFormatModifierPropertiesEXT<'a> = d.required(|d| ImageDrmFormatModifierPropertiesEXT::decode_partial(d)).at("pProperties")?;
         Ok(Self { device, image, p_properties })
     }
     /// Encodes the parameters (no header).
@@ -10956,8 +10956,8 @@ pub struct GetImageDrmFormatModifierPropertiesEXTReply<'a> {
 impl<'a> GetImageDrmFormatModifierPropertiesEXTReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_properties: &'a ImageDrmFormatModifierPropertiesEXT<'a> = d.required(|d| ImageDrmFormatModifierPropertiesEXT::decode(d)).at("pProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_properties: &'a ImageDrmFormatModifierPropertiesEXT<'a> = d.required(|d| ImageDrmFormatModifierPropertiesEXT::decode(d)).at("pProperties")?;
         Ok(Self { ret, p_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -10986,8 +10986,8 @@ impl<'a> CreateRingMESAArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_RING_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring: u64 = d.scalar().at("ring")?;
-            let p_create_info: &'a RingCreateInfoMESA<'a> = d.required(|d| RingCreateInfoMESA::decode(d)).at("pCreateInfo")?;
+        let ring: u64 = d.scalar().at("ring")?;
+        let p_create_info: &'a RingCreateInfoMESA<'a> = d.required(|d| RingCreateInfoMESA::decode(d)).at("pCreateInfo")?;
         Ok(Self { ring, p_create_info })
     }
     /// Encodes the parameters (no header).
@@ -11030,7 +11030,7 @@ impl<'a> DestroyRingMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_RING_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring: u64 = d.scalar().at("ring")?;
+        let ring: u64 = d.scalar().at("ring")?;
         Ok(Self { ring })
     }
     /// Encodes the parameters (no header).
@@ -11071,9 +11071,9 @@ impl<'a> NotifyRingMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::NOTIFY_RING_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring: u64 = d.scalar().at("ring")?;
-            let seqno: u32 = d.scalar().at("seqno")?;
-            let flags: RingNotifyFlagsMESA = d.scalar().at("flags")?;
+        let ring: u64 = d.scalar().at("ring")?;
+        let seqno: u32 = d.scalar().at("seqno")?;
+        let flags: RingNotifyFlagsMESA = d.scalar().at("flags")?;
         Ok(Self { ring, seqno, flags })
     }
     /// Encodes the parameters (no header).
@@ -11116,9 +11116,9 @@ impl<'a> WriteRingExtraMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::WRITE_RING_EXTRA_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring: u64 = d.scalar().at("ring")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let value: u32 = d.scalar().at("value")?;
+        let ring: u64 = d.scalar().at("ring")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let value: u32 = d.scalar().at("value")?;
         Ok(Self { ring, offset, value })
     }
     /// Encodes the parameters (no header).
@@ -11161,9 +11161,9 @@ impl<'a> GetMemoryResourcePropertiesMESAArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_MEMORY_RESOURCE_PROPERTIES_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let resource_id: u32 = d.scalar().at("resourceId")?;
-            let p_memory_resource_properties: &'a MemoryResourcePropertiesMESA<'a> = d.required(|d| MemoryResourcePropertiesMESA::decode_partial(d)).at("pMemoryResourceProperties")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let resource_id: u32 = d.scalar().at("resourceId")?;
+        let p_memory_resource_properties: &'a MemoryResourcePropertiesMESA<'a> = d.required(|d| MemoryResourcePropertiesMESA::decode_partial(d)).at("pMemoryResourceProperties")?;
         Ok(Self { device, resource_id, p_memory_resource_properties })
     }
     /// Encodes the parameters (no header).
@@ -11189,8 +11189,8 @@ pub struct GetMemoryResourcePropertiesMESAReply<'a> {
 impl<'a> GetMemoryResourcePropertiesMESAReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_memory_resource_properties: &'a MemoryResourcePropertiesMESA<'a> = d.required(|d| MemoryResourcePropertiesMESA::decode(d)).at("pMemoryResourceProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_memory_resource_properties: &'a MemoryResourcePropertiesMESA<'a> = d.required(|d| MemoryResourcePropertiesMESA::decode(d)).at("pMemoryResourceProperties")?;
         Ok(Self { ret, p_memory_resource_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -11221,9 +11221,9 @@ impl<'a> GetPhysicalDeviceToolPropertiesArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_TOOL_PROPERTIES;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_tool_count: &'a u32 = d.required(|d| d.scalar()).at("pToolCount")?;
-            let p_tool_properties: &'a [PhysicalDeviceToolProperties<'a>] = d.array(p_tool_count.as_len(), true, |d| PhysicalDeviceToolProperties::decode_partial(d)).at("pToolProperties")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_tool_count: &'a u32 = d.required(|d| d.scalar()).at("pToolCount")?;
+        let p_tool_properties: &'a [PhysicalDeviceToolProperties<'a>] = d.array(p_tool_count.as_len(), true, |d| PhysicalDeviceToolProperties::decode_partial(d)).at("pToolProperties")?;
         Ok(Self { physical_device, p_tool_count, p_tool_properties })
     }
     /// Encodes the parameters (no header).
@@ -11253,9 +11253,9 @@ pub struct GetPhysicalDeviceToolPropertiesReply<'a> {
 impl<'a> GetPhysicalDeviceToolPropertiesReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_tool_count: &'a u32 = d.required(|d| d.scalar()).at("pToolCount")?;
-            let p_tool_properties: &'a [PhysicalDeviceToolProperties<'a>] = d.array(p_tool_count.as_len(), true, |d| PhysicalDeviceToolProperties::decode(d)).at("pToolProperties")?;
+        let ret = d.scalar().at("return value")?;
+        let p_tool_count: &'a u32 = d.required(|d| d.scalar()).at("pToolCount")?;
+        let p_tool_properties: &'a [PhysicalDeviceToolProperties<'a>] = d.array(p_tool_count.as_len(), true, |d| PhysicalDeviceToolProperties::decode(d)).at("pToolProperties")?;
         Ok(Self { ret, p_tool_count, p_tool_properties })
     }
     /// Encodes the reply, echoed command type included.
@@ -11290,10 +11290,10 @@ impl<'a> CreatePrivateDataSlotArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CREATE_PRIVATE_DATA_SLOT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_create_info: &'a PrivateDataSlotCreateInfo<'a> = d.required(|d| PrivateDataSlotCreateInfo::decode(d)).at("pCreateInfo")?;
-            d.null_only().at("pAllocator")?;
-            let p_private_data_slot: &'a Id<handles::PrivateDataSlot> = d.required(|d| d.scalar()).at("pPrivateDataSlot")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a PrivateDataSlotCreateInfo<'a> = d.required(|d| PrivateDataSlotCreateInfo::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_private_data_slot: &'a Id<handles::PrivateDataSlot> = d.required(|d| d.scalar()).at("pPrivateDataSlot")?;
         Ok(Self { device, p_create_info, p_private_data_slot })
     }
     /// Encodes the parameters (no header).
@@ -11325,8 +11325,8 @@ pub struct CreatePrivateDataSlotReply<'a> {
 impl<'a> CreatePrivateDataSlotReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_private_data_slot: &'a Id<handles::PrivateDataSlot> = d.required(|d| d.scalar()).at("pPrivateDataSlot")?;
+        let ret = d.scalar().at("return value")?;
+        let p_private_data_slot: &'a Id<handles::PrivateDataSlot> = d.required(|d| d.scalar()).at("pPrivateDataSlot")?;
         Ok(Self { ret, p_private_data_slot })
     }
     /// Encodes the reply, echoed command type included.
@@ -11355,9 +11355,9 @@ impl<'a> DestroyPrivateDataSlotArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_PRIVATE_DATA_SLOT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let private_data_slot: Id<handles::PrivateDataSlot> = d.scalar().at("privateDataSlot")?;
-            d.null_only().at("pAllocator")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let private_data_slot: Id<handles::PrivateDataSlot> = d.scalar().at("privateDataSlot")?;
+        d.null_only().at("pAllocator")?;
         Ok(Self { device, private_data_slot })
     }
     /// Encodes the parameters (no header).
@@ -11404,11 +11404,11 @@ impl<'a> SetPrivateDataArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::SET_PRIVATE_DATA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let object_type: ObjectType = d.scalar().at("objectType")?;
-            let object_handle: u64 = d.scalar().at("objectHandle")?;
-            let private_data_slot: Id<handles::PrivateDataSlot> = d.scalar().at("privateDataSlot")?;
-            let data: u64 = d.scalar().at("data")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let object_type: ObjectType = d.scalar().at("objectType")?;
+        let object_handle: u64 = d.scalar().at("objectHandle")?;
+        let private_data_slot: Id<handles::PrivateDataSlot> = d.scalar().at("privateDataSlot")?;
+        let data: u64 = d.scalar().at("data")?;
         Ok(Self { device, object_type, object_handle, private_data_slot, data })
     }
     /// Encodes the parameters (no header).
@@ -11430,7 +11430,7 @@ pub struct SetPrivateDataReply {
 impl<'a> SetPrivateDataReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -11459,11 +11459,11 @@ impl<'a> GetPrivateDataArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PRIVATE_DATA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let object_type: ObjectType = d.scalar().at("objectType")?;
-            let object_handle: u64 = d.scalar().at("objectHandle")?;
-            let private_data_slot: Id<handles::PrivateDataSlot> = d.scalar().at("privateDataSlot")?;
-            let p_data: &'a u64 = d.required(|_| Ok(Default::default())).at("pData")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let object_type: ObjectType = d.scalar().at("objectType")?;
+        let object_handle: u64 = d.scalar().at("objectHandle")?;
+        let private_data_slot: Id<handles::PrivateDataSlot> = d.scalar().at("privateDataSlot")?;
+        let p_data: &'a u64 = d.required(|_| Ok(Default::default())).at("pData")?;
         Ok(Self { device, object_type, object_handle, private_data_slot, p_data })
     }
     /// Encodes the parameters (no header).
@@ -11485,7 +11485,7 @@ pub struct GetPrivateDataReply<'a> {
 impl<'a> GetPrivateDataReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_data: &'a u64 = d.required(|d| d.scalar()).at("pData")?;
+        let p_data: &'a u64 = d.required(|d| d.scalar()).at("pData")?;
         Ok(Self { p_data })
     }
     /// Encodes the reply, echoed command type included.
@@ -11515,9 +11515,9 @@ impl<'a> CmdSetEvent2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_EVENT2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
-            let p_dependency_info: &'a DependencyInfo<'a> = d.required(|d| DependencyInfo::decode(d)).at("pDependencyInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
+        let p_dependency_info: &'a DependencyInfo<'a> = d.required(|d| DependencyInfo::decode(d)).at("pDependencyInfo")?;
         Ok(Self { command_buffer, event, p_dependency_info })
     }
     /// Encodes the parameters (no header).
@@ -11565,9 +11565,9 @@ impl<'a> CmdResetEvent2Args {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_RESET_EVENT2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let event: Id<handles::Event> = d.scalar().at("event")?;
-            let stage_mask: PipelineStageFlags2 = d.scalar().at("stageMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let event: Id<handles::Event> = d.scalar().at("event")?;
+        let stage_mask: PipelineStageFlags2 = d.scalar().at("stageMask")?;
         Ok(Self { command_buffer, event, stage_mask })
     }
     /// Encodes the parameters (no header).
@@ -11612,10 +11612,10 @@ impl<'a> CmdWaitEvents2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_WAIT_EVENTS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let event_count: u32 = d.scalar().at("eventCount")?;
-            let p_events: &'a [Id<handles::Event>] = d.scalar_array(event_count.as_len(), false).at("pEvents")?;
-            let p_dependency_infos: &'a [DependencyInfo<'a>] = d.array(event_count.as_len(), false, |d| DependencyInfo::decode(d)).at("pDependencyInfos")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let event_count: u32 = d.scalar().at("eventCount")?;
+        let p_events: &'a [Id<handles::Event>] = d.scalar_array(event_count.as_len(), false).at("pEvents")?;
+        let p_dependency_infos: &'a [DependencyInfo<'a>] = d.array(event_count.as_len(), false, |d| DependencyInfo::decode(d)).at("pDependencyInfos")?;
         Ok(Self { command_buffer, event_count, p_events, p_dependency_infos })
     }
     /// Encodes the parameters (no header).
@@ -11660,8 +11660,8 @@ impl<'a> CmdPipelineBarrier2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_PIPELINE_BARRIER2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_dependency_info: &'a DependencyInfo<'a> = d.required(|d| DependencyInfo::decode(d)).at("pDependencyInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_dependency_info: &'a DependencyInfo<'a> = d.required(|d| DependencyInfo::decode(d)).at("pDependencyInfo")?;
         Ok(Self { command_buffer, p_dependency_info })
     }
     /// Encodes the parameters (no header).
@@ -11710,10 +11710,10 @@ impl<'a> CmdWriteTimestamp2Args {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_WRITE_TIMESTAMP2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let stage: PipelineStageFlags2 = d.scalar().at("stage")?;
-            let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
-            let query: u32 = d.scalar().at("query")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let stage: PipelineStageFlags2 = d.scalar().at("stage")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let query: u32 = d.scalar().at("query")?;
         Ok(Self { command_buffer, stage, query_pool, query })
     }
     /// Encodes the parameters (no header).
@@ -11759,10 +11759,10 @@ impl<'a> QueueSubmit2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::QUEUE_SUBMIT2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue: Id<handles::Queue> = d.scalar().at("queue")?;
-            let submit_count: u32 = d.scalar().at("submitCount")?;
-            let p_submits: &'a [SubmitInfo2<'a>] = d.array(submit_count.as_len(), false, |d| SubmitInfo2::decode(d)).at("pSubmits")?;
-            let fence: Id<handles::Fence> = d.scalar().at("fence")?;
+        let queue: Id<handles::Queue> = d.scalar().at("queue")?;
+        let submit_count: u32 = d.scalar().at("submitCount")?;
+        let p_submits: &'a [SubmitInfo2<'a>] = d.array(submit_count.as_len(), false, |d| SubmitInfo2::decode(d)).at("pSubmits")?;
+        let fence: Id<handles::Fence> = d.scalar().at("fence")?;
         Ok(Self { queue, submit_count, p_submits, fence })
     }
     /// Encodes the parameters (no header).
@@ -11786,7 +11786,7 @@ pub struct QueueSubmit2Reply {
 impl<'a> QueueSubmit2Reply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
+        let ret = d.scalar().at("return value")?;
         Ok(Self { ret })
     }
     /// Encodes the reply, echoed command type included.
@@ -11809,8 +11809,8 @@ impl<'a> CmdCopyBuffer2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_BUFFER2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_copy_buffer_info: &'a CopyBufferInfo2<'a> = d.required(|d| CopyBufferInfo2::decode(d)).at("pCopyBufferInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_copy_buffer_info: &'a CopyBufferInfo2<'a> = d.required(|d| CopyBufferInfo2::decode(d)).at("pCopyBufferInfo")?;
         Ok(Self { command_buffer, p_copy_buffer_info })
     }
     /// Encodes the parameters (no header).
@@ -11855,8 +11855,8 @@ impl<'a> CmdCopyImage2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_IMAGE2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_copy_image_info: &'a CopyImageInfo2<'a> = d.required(|d| CopyImageInfo2::decode(d)).at("pCopyImageInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_copy_image_info: &'a CopyImageInfo2<'a> = d.required(|d| CopyImageInfo2::decode(d)).at("pCopyImageInfo")?;
         Ok(Self { command_buffer, p_copy_image_info })
     }
     /// Encodes the parameters (no header).
@@ -11901,8 +11901,8 @@ impl<'a> CmdCopyBufferToImage2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_BUFFER_TO_IMAGE2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_copy_buffer_to_image_info: &'a CopyBufferToImageInfo2<'a> = d.required(|d| CopyBufferToImageInfo2::decode(d)).at("pCopyBufferToImageInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_copy_buffer_to_image_info: &'a CopyBufferToImageInfo2<'a> = d.required(|d| CopyBufferToImageInfo2::decode(d)).at("pCopyBufferToImageInfo")?;
         Ok(Self { command_buffer, p_copy_buffer_to_image_info })
     }
     /// Encodes the parameters (no header).
@@ -11947,8 +11947,8 @@ impl<'a> CmdCopyImageToBuffer2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_IMAGE_TO_BUFFER2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_copy_image_to_buffer_info: &'a CopyImageToBufferInfo2<'a> = d.required(|d| CopyImageToBufferInfo2::decode(d)).at("pCopyImageToBufferInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_copy_image_to_buffer_info: &'a CopyImageToBufferInfo2<'a> = d.required(|d| CopyImageToBufferInfo2::decode(d)).at("pCopyImageToBufferInfo")?;
         Ok(Self { command_buffer, p_copy_image_to_buffer_info })
     }
     /// Encodes the parameters (no header).
@@ -11993,8 +11993,8 @@ impl<'a> CmdBlitImage2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BLIT_IMAGE2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_blit_image_info: &'a BlitImageInfo2<'a> = d.required(|d| BlitImageInfo2::decode(d)).at("pBlitImageInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_blit_image_info: &'a BlitImageInfo2<'a> = d.required(|d| BlitImageInfo2::decode(d)).at("pBlitImageInfo")?;
         Ok(Self { command_buffer, p_blit_image_info })
     }
     /// Encodes the parameters (no header).
@@ -12039,8 +12039,8 @@ impl<'a> CmdResolveImage2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_RESOLVE_IMAGE2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_resolve_image_info: &'a ResolveImageInfo2<'a> = d.required(|d| ResolveImageInfo2::decode(d)).at("pResolveImageInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_resolve_image_info: &'a ResolveImageInfo2<'a> = d.required(|d| ResolveImageInfo2::decode(d)).at("pResolveImageInfo")?;
         Ok(Self { command_buffer, p_resolve_image_info })
     }
     /// Encodes the parameters (no header).
@@ -12085,8 +12085,8 @@ impl<'a> CmdBeginRenderingArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_RENDERING;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_rendering_info: &'a RenderingInfo<'a> = d.required(|d| RenderingInfo::decode(d)).at("pRenderingInfo")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_rendering_info: &'a RenderingInfo<'a> = d.required(|d| RenderingInfo::decode(d)).at("pRenderingInfo")?;
         Ok(Self { command_buffer, p_rendering_info })
     }
     /// Encodes the parameters (no header).
@@ -12129,7 +12129,7 @@ impl<'a> CmdEndRenderingArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_RENDERING;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
         Ok(Self { command_buffer })
     }
     /// Encodes the parameters (no header).
@@ -12168,8 +12168,8 @@ impl<'a> CmdSetCullModeArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_CULL_MODE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let cull_mode: CullModeFlags = d.scalar().at("cullMode")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let cull_mode: CullModeFlags = d.scalar().at("cullMode")?;
         Ok(Self { command_buffer, cull_mode })
     }
     /// Encodes the parameters (no header).
@@ -12209,8 +12209,8 @@ impl<'a> CmdSetFrontFaceArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_FRONT_FACE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let front_face: FrontFace = d.scalar().at("frontFace")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let front_face: FrontFace = d.scalar().at("frontFace")?;
         Ok(Self { command_buffer, front_face })
     }
     /// Encodes the parameters (no header).
@@ -12250,8 +12250,8 @@ impl<'a> CmdSetPrimitiveTopologyArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_PRIMITIVE_TOPOLOGY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let primitive_topology: PrimitiveTopology = d.scalar().at("primitiveTopology")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let primitive_topology: PrimitiveTopology = d.scalar().at("primitiveTopology")?;
         Ok(Self { command_buffer, primitive_topology })
     }
     /// Encodes the parameters (no header).
@@ -12293,9 +12293,9 @@ impl<'a> CmdSetViewportWithCountArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_VIEWPORT_WITH_COUNT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let viewport_count: u32 = d.scalar().at("viewportCount")?;
-            let p_viewports: &'a [Viewport] = d.array(viewport_count.as_len(), false, |d| Viewport::decode(d)).at("pViewports")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let viewport_count: u32 = d.scalar().at("viewportCount")?;
+        let p_viewports: &'a [Viewport] = d.array(viewport_count.as_len(), false, |d| Viewport::decode(d)).at("pViewports")?;
         Ok(Self { command_buffer, viewport_count, p_viewports })
     }
     /// Encodes the parameters (no header).
@@ -12341,9 +12341,9 @@ impl<'a> CmdSetScissorWithCountArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_SCISSOR_WITH_COUNT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let scissor_count: u32 = d.scalar().at("scissorCount")?;
-            let p_scissors: &'a [Rect2D] = d.array(scissor_count.as_len(), false, |d| Rect2D::decode(d)).at("pScissors")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let scissor_count: u32 = d.scalar().at("scissorCount")?;
+        let p_scissors: &'a [Rect2D] = d.array(scissor_count.as_len(), false, |d| Rect2D::decode(d)).at("pScissors")?;
         Ok(Self { command_buffer, scissor_count, p_scissors })
     }
     /// Encodes the parameters (no header).
@@ -12397,13 +12397,13 @@ impl<'a> CmdBindVertexBuffers2Args<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_VERTEX_BUFFERS2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_binding: u32 = d.scalar().at("firstBinding")?;
-            let binding_count: u32 = d.scalar().at("bindingCount")?;
-            let p_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(binding_count.as_len(), false).at("pBuffers")?;
-            let p_offsets: &'a [u64] = d.scalar_array(binding_count.as_len(), false).at("pOffsets")?;
-            let p_sizes: &'a [u64] = d.scalar_array(binding_count.as_len(), true).at("pSizes")?;
-            let p_strides: &'a [u64] = d.scalar_array(binding_count.as_len(), true).at("pStrides")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_binding: u32 = d.scalar().at("firstBinding")?;
+        let binding_count: u32 = d.scalar().at("bindingCount")?;
+        let p_buffers: &'a [Id<handles::Buffer>] = d.scalar_array(binding_count.as_len(), false).at("pBuffers")?;
+        let p_offsets: &'a [u64] = d.scalar_array(binding_count.as_len(), false).at("pOffsets")?;
+        let p_sizes: &'a [u64] = d.scalar_array(binding_count.as_len(), true).at("pSizes")?;
+        let p_strides: &'a [u64] = d.scalar_array(binding_count.as_len(), true).at("pStrides")?;
         Ok(Self { command_buffer, first_binding, binding_count, p_buffers, p_offsets, p_sizes, p_strides })
     }
     /// Encodes the parameters (no header).
@@ -12448,8 +12448,8 @@ impl<'a> CmdSetDepthTestEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_TEST_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_test_enable: u32 = d.scalar().at("depthTestEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_test_enable: u32 = d.scalar().at("depthTestEnable")?;
         Ok(Self { command_buffer, depth_test_enable })
     }
     /// Encodes the parameters (no header).
@@ -12489,8 +12489,8 @@ impl<'a> CmdSetDepthWriteEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_WRITE_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_write_enable: u32 = d.scalar().at("depthWriteEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_write_enable: u32 = d.scalar().at("depthWriteEnable")?;
         Ok(Self { command_buffer, depth_write_enable })
     }
     /// Encodes the parameters (no header).
@@ -12530,8 +12530,8 @@ impl<'a> CmdSetDepthCompareOpArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_COMPARE_OP;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_compare_op: CompareOp = d.scalar().at("depthCompareOp")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_compare_op: CompareOp = d.scalar().at("depthCompareOp")?;
         Ok(Self { command_buffer, depth_compare_op })
     }
     /// Encodes the parameters (no header).
@@ -12571,8 +12571,8 @@ impl<'a> CmdSetDepthBoundsTestEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_BOUNDS_TEST_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_bounds_test_enable: u32 = d.scalar().at("depthBoundsTestEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_bounds_test_enable: u32 = d.scalar().at("depthBoundsTestEnable")?;
         Ok(Self { command_buffer, depth_bounds_test_enable })
     }
     /// Encodes the parameters (no header).
@@ -12612,8 +12612,8 @@ impl<'a> CmdSetStencilTestEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_STENCIL_TEST_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let stencil_test_enable: u32 = d.scalar().at("stencilTestEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let stencil_test_enable: u32 = d.scalar().at("stencilTestEnable")?;
         Ok(Self { command_buffer, stencil_test_enable })
     }
     /// Encodes the parameters (no header).
@@ -12661,12 +12661,12 @@ impl<'a> CmdSetStencilOpArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_STENCIL_OP;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
-            let fail_op: StencilOp = d.scalar().at("failOp")?;
-            let pass_op: StencilOp = d.scalar().at("passOp")?;
-            let depth_fail_op: StencilOp = d.scalar().at("depthFailOp")?;
-            let compare_op: CompareOp = d.scalar().at("compareOp")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let face_mask: StencilFaceFlags = d.scalar().at("faceMask")?;
+        let fail_op: StencilOp = d.scalar().at("failOp")?;
+        let pass_op: StencilOp = d.scalar().at("passOp")?;
+        let depth_fail_op: StencilOp = d.scalar().at("depthFailOp")?;
+        let compare_op: CompareOp = d.scalar().at("compareOp")?;
         Ok(Self { command_buffer, face_mask, fail_op, pass_op, depth_fail_op, compare_op })
     }
     /// Encodes the parameters (no header).
@@ -12710,8 +12710,8 @@ impl<'a> CmdSetRasterizerDiscardEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_RASTERIZER_DISCARD_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let rasterizer_discard_enable: u32 = d.scalar().at("rasterizerDiscardEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let rasterizer_discard_enable: u32 = d.scalar().at("rasterizerDiscardEnable")?;
         Ok(Self { command_buffer, rasterizer_discard_enable })
     }
     /// Encodes the parameters (no header).
@@ -12751,8 +12751,8 @@ impl<'a> CmdSetDepthBiasEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_BIAS_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_bias_enable: u32 = d.scalar().at("depthBiasEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_bias_enable: u32 = d.scalar().at("depthBiasEnable")?;
         Ok(Self { command_buffer, depth_bias_enable })
     }
     /// Encodes the parameters (no header).
@@ -12792,8 +12792,8 @@ impl<'a> CmdSetPrimitiveRestartEnableArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_PRIMITIVE_RESTART_ENABLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let primitive_restart_enable: u32 = d.scalar().at("primitiveRestartEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let primitive_restart_enable: u32 = d.scalar().at("primitiveRestartEnable")?;
         Ok(Self { command_buffer, primitive_restart_enable })
     }
     /// Encodes the parameters (no header).
@@ -12835,9 +12835,9 @@ impl<'a> GetDeviceBufferMemoryRequirementsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_BUFFER_MEMORY_REQUIREMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a DeviceBufferMemoryRequirements<'a> = d.required(|d| DeviceBufferMemoryRequirements::decode(d)).at("pInfo")?;
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a DeviceBufferMemoryRequirements<'a> = d.required(|d| DeviceBufferMemoryRequirements::decode(d)).at("pInfo")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
         Ok(Self { device, p_info, p_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -12867,7 +12867,7 @@ pub struct GetDeviceBufferMemoryRequirementsReply<'a> {
 impl<'a> GetDeviceBufferMemoryRequirementsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
         Ok(Self { p_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -12897,9 +12897,9 @@ impl<'a> GetDeviceImageMemoryRequirementsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_IMAGE_MEMORY_REQUIREMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a DeviceImageMemoryRequirements<'a> = d.required(|d| DeviceImageMemoryRequirements::decode(d)).at("pInfo")?;
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a DeviceImageMemoryRequirements<'a> = d.required(|d| DeviceImageMemoryRequirements::decode(d)).at("pInfo")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode_partial(d)).at("pMemoryRequirements")?;
         Ok(Self { device, p_info, p_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -12929,7 +12929,7 @@ pub struct GetDeviceImageMemoryRequirementsReply<'a> {
 impl<'a> GetDeviceImageMemoryRequirementsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
+        let p_memory_requirements: &'a MemoryRequirements2<'a> = d.required(|d| MemoryRequirements2::decode(d)).at("pMemoryRequirements")?;
         Ok(Self { p_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -12961,10 +12961,10 @@ impl<'a> GetDeviceImageSparseMemoryRequirementsArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_IMAGE_SPARSE_MEMORY_REQUIREMENTS;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a DeviceImageMemoryRequirements<'a> = d.required(|d| DeviceImageMemoryRequirements::decode(d)).at("pInfo")?;
-            let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
-            let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode_partial(d)).at("pSparseMemoryRequirements")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a DeviceImageMemoryRequirements<'a> = d.required(|d| DeviceImageMemoryRequirements::decode(d)).at("pInfo")?;
+        let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
+        let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode_partial(d)).at("pSparseMemoryRequirements")?;
         Ok(Self { device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements })
     }
     /// Encodes the parameters (no header).
@@ -12999,8 +12999,8 @@ pub struct GetDeviceImageSparseMemoryRequirementsReply<'a> {
 impl<'a> GetDeviceImageSparseMemoryRequirementsReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
-            let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode(d)).at("pSparseMemoryRequirements")?;
+        let p_sparse_memory_requirement_count: &'a u32 = d.required(|d| d.scalar()).at("pSparseMemoryRequirementCount")?;
+        let p_sparse_memory_requirements: &'a [SparseImageMemoryRequirements2<'a>] = d.array(p_sparse_memory_requirement_count.as_len(), true, |d| SparseImageMemoryRequirements2::decode(d)).at("pSparseMemoryRequirements")?;
         Ok(Self { p_sparse_memory_requirement_count, p_sparse_memory_requirements })
     }
     /// Encodes the reply, echoed command type included.
@@ -13032,8 +13032,8 @@ impl<'a> CmdSetPatchControlPointsEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_PATCH_CONTROL_POINTS_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let patch_control_points: u32 = d.scalar().at("patchControlPoints")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let patch_control_points: u32 = d.scalar().at("patchControlPoints")?;
         Ok(Self { command_buffer, patch_control_points })
     }
     /// Encodes the parameters (no header).
@@ -13073,8 +13073,8 @@ impl<'a> CmdSetLogicOpEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LOGIC_OP_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let logic_op: LogicOp = d.scalar().at("logicOp")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let logic_op: LogicOp = d.scalar().at("logicOp")?;
         Ok(Self { command_buffer, logic_op })
     }
     /// Encodes the parameters (no header).
@@ -13116,9 +13116,9 @@ impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_time_domain_count: &'a u32 = d.required(|d| d.scalar()).at("pTimeDomainCount")?;
-            let p_time_domains: &'a [TimeDomainEXT] = d.zeroed_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_time_domain_count: &'a u32 = d.required(|d| d.scalar()).at("pTimeDomainCount")?;
+        let p_time_domains: &'a [TimeDomainEXT] = d.zeroed_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
         Ok(Self { physical_device, p_time_domain_count, p_time_domains })
     }
     /// Encodes the parameters (no header).
@@ -13145,9 +13145,9 @@ pub struct GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
 impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_time_domain_count: &'a u32 = d.required(|d| d.scalar()).at("pTimeDomainCount")?;
-            let p_time_domains: &'a [TimeDomainEXT] = d.scalar_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
+        let ret = d.scalar().at("return value")?;
+        let p_time_domain_count: &'a u32 = d.required(|d| d.scalar()).at("pTimeDomainCount")?;
+        let p_time_domains: &'a [TimeDomainEXT] = d.scalar_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
         Ok(Self { ret, p_time_domain_count, p_time_domains })
     }
     /// Encodes the reply, echoed command type included.
@@ -13183,11 +13183,11 @@ impl<'a> GetCalibratedTimestampsEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_CALIBRATED_TIMESTAMPS_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let timestamp_count: u32 = d.scalar().at("timestampCount")?;
-            let p_timestamp_infos: &'a [CalibratedTimestampInfoEXT<'a>] = d.array(timestamp_count.as_len(), false, |d| CalibratedTimestampInfoEXT::decode(d)).at("pTimestampInfos")?;
-            let p_timestamps: &'a [u64] = d.zeroed_array(timestamp_count.as_len(), false).at("pTimestamps")?;
-            let p_max_deviation: &'a u64 = d.required(|_| Ok(Default::default())).at("pMaxDeviation")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let timestamp_count: u32 = d.scalar().at("timestampCount")?;
+        let p_timestamp_infos: &'a [CalibratedTimestampInfoEXT<'a>] = d.array(timestamp_count.as_len(), false, |d| CalibratedTimestampInfoEXT::decode(d)).at("pTimestampInfos")?;
+        let p_timestamps: &'a [u64] = d.zeroed_array(timestamp_count.as_len(), false).at("pTimestamps")?;
+        let p_max_deviation: &'a u64 = d.required(|_| Ok(Default::default())).at("pMaxDeviation")?;
         Ok(Self { device, timestamp_count, p_timestamp_infos, p_timestamps, p_max_deviation })
     }
     /// Encodes the parameters (no header).
@@ -13214,9 +13214,9 @@ pub struct GetCalibratedTimestampsEXTReply<'a> {
 impl<'a> GetCalibratedTimestampsEXTReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_timestamps: &'a [u64] = d.scalar_array(d.peek_marker()?, false).at("pTimestamps")?;
-            let p_max_deviation: &'a u64 = d.required(|d| d.scalar()).at("pMaxDeviation")?;
+        let ret = d.scalar().at("return value")?;
+        let p_timestamps: &'a [u64] = d.scalar_array(d.peek_marker()?, false).at("pTimestamps")?;
+        let p_max_deviation: &'a u64 = d.required(|d| d.scalar()).at("pMaxDeviation")?;
         Ok(Self { ret, p_timestamps, p_max_deviation })
     }
     /// Encodes the reply, echoed command type included.
@@ -13248,9 +13248,9 @@ impl<'a> CmdSetLineStippleEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LINE_STIPPLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let line_stipple_factor: u32 = d.scalar().at("lineStippleFactor")?;
-            let line_stipple_pattern: u16 = d.scalar().at("lineStipplePattern")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let line_stipple_factor: u32 = d.scalar().at("lineStippleFactor")?;
+        let line_stipple_pattern: u16 = d.scalar().at("lineStipplePattern")?;
         Ok(Self { command_buffer, line_stipple_factor, line_stipple_pattern })
     }
     /// Encodes the parameters (no header).
@@ -13291,8 +13291,8 @@ impl<'a> CmdBeginConditionalRenderingEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEGIN_CONDITIONAL_RENDERING_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_conditional_rendering_begin: &'a ConditionalRenderingBeginInfoEXT<'a> = d.required(|d| ConditionalRenderingBeginInfoEXT::decode(d)).at("pConditionalRenderingBegin")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_conditional_rendering_begin: &'a ConditionalRenderingBeginInfoEXT<'a> = d.required(|d| ConditionalRenderingBeginInfoEXT::decode(d)).at("pConditionalRenderingBegin")?;
         Ok(Self { command_buffer, p_conditional_rendering_begin })
     }
     /// Encodes the parameters (no header).
@@ -13335,7 +13335,7 @@ impl<'a> CmdEndConditionalRenderingEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_END_CONDITIONAL_RENDERING_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
         Ok(Self { command_buffer })
     }
     /// Encodes the parameters (no header).
@@ -13374,8 +13374,8 @@ impl<'a> ResetFenceResourceMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::RESET_FENCE_RESOURCE_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let fence: Id<handles::Fence> = d.scalar().at("fence")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let fence: Id<handles::Fence> = d.scalar().at("fence")?;
         Ok(Self { device, fence })
     }
     /// Encodes the parameters (no header).
@@ -13415,8 +13415,8 @@ impl<'a> WaitSemaphoreResourceMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::WAIT_SEMAPHORE_RESOURCE_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
         Ok(Self { device, semaphore })
     }
     /// Encodes the parameters (no header).
@@ -13456,8 +13456,8 @@ impl<'a> ImportSemaphoreResourceMESAArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::IMPORT_SEMAPHORE_RESOURCE_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_import_semaphore_resource_info: &'a ImportSemaphoreResourceInfoMESA<'a> = d.required(|d| ImportSemaphoreResourceInfoMESA::decode(d)).at("pImportSemaphoreResourceInfo")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_import_semaphore_resource_info: &'a ImportSemaphoreResourceInfoMESA<'a> = d.required(|d| ImportSemaphoreResourceInfoMESA::decode(d)).at("pImportSemaphoreResourceInfo")?;
         Ok(Self { device, p_import_semaphore_resource_info })
     }
     /// Encodes the parameters (no header).
@@ -13512,12 +13512,12 @@ impl<'a> CmdDrawMultiEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_MULTI_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let draw_count: u32 = d.scalar().at("drawCount")?;
-            let p_vertex_info: &'a [MultiDrawInfoEXT] = d.array(draw_count.as_len(), true, |d| MultiDrawInfoEXT::decode(d)).at("pVertexInfo")?;
-            let instance_count: u32 = d.scalar().at("instanceCount")?;
-            let first_instance: u32 = d.scalar().at("firstInstance")?;
-            let stride: u32 = d.scalar().at("stride")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let draw_count: u32 = d.scalar().at("drawCount")?;
+        let p_vertex_info: &'a [MultiDrawInfoEXT] = d.array(draw_count.as_len(), true, |d| MultiDrawInfoEXT::decode(d)).at("pVertexInfo")?;
+        let instance_count: u32 = d.scalar().at("instanceCount")?;
+        let first_instance: u32 = d.scalar().at("firstInstance")?;
+        let stride: u32 = d.scalar().at("stride")?;
         Ok(Self { command_buffer, draw_count, p_vertex_info, instance_count, first_instance, stride })
     }
     /// Encodes the parameters (no header).
@@ -13576,13 +13576,13 @@ impl<'a> CmdDrawMultiIndexedEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_MULTI_INDEXED_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let draw_count: u32 = d.scalar().at("drawCount")?;
-            let p_index_info: &'a [MultiDrawIndexedInfoEXT] = d.array(draw_count.as_len(), true, |d| MultiDrawIndexedInfoEXT::decode(d)).at("pIndexInfo")?;
-            let instance_count: u32 = d.scalar().at("instanceCount")?;
-            let first_instance: u32 = d.scalar().at("firstInstance")?;
-            let stride: u32 = d.scalar().at("stride")?;
-            let p_vertex_offset: Option<&'a i32> = d.optional(|d| d.scalar()).at("pVertexOffset")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let draw_count: u32 = d.scalar().at("drawCount")?;
+        let p_index_info: &'a [MultiDrawIndexedInfoEXT] = d.array(draw_count.as_len(), true, |d| MultiDrawIndexedInfoEXT::decode(d)).at("pIndexInfo")?;
+        let instance_count: u32 = d.scalar().at("instanceCount")?;
+        let first_instance: u32 = d.scalar().at("firstInstance")?;
+        let stride: u32 = d.scalar().at("stride")?;
+        let p_vertex_offset: Option<&'a i32> = d.optional(|d| d.scalar()).at("pVertexOffset")?;
         Ok(Self { command_buffer, draw_count, p_index_info, instance_count, first_instance, stride, p_vertex_offset })
     }
     /// Encodes the parameters (no header).
@@ -13643,12 +13643,12 @@ impl<'a> CmdPushDescriptorSetKHRArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_DESCRIPTOR_SET_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
-            let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
-            let set: u32 = d.scalar().at("set")?;
-            let descriptor_write_count: u32 = d.scalar().at("descriptorWriteCount")?;
-            let p_descriptor_writes: &'a [WriteDescriptorSet<'a>] = d.array(descriptor_write_count.as_len(), false, |d| WriteDescriptorSet::decode(d)).at("pDescriptorWrites")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let set: u32 = d.scalar().at("set")?;
+        let descriptor_write_count: u32 = d.scalar().at("descriptorWriteCount")?;
+        let p_descriptor_writes: &'a [WriteDescriptorSet<'a>] = d.array(descriptor_write_count.as_len(), false, |d| WriteDescriptorSet::decode(d)).at("pDescriptorWrites")?;
         Ok(Self { command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes })
     }
     /// Encodes the parameters (no header).
@@ -13695,8 +13695,8 @@ impl<'a> SubmitVirtqueueSeqnoMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::SUBMIT_VIRTQUEUE_SEQNO_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring: u64 = d.scalar().at("ring")?;
-            let seqno: u64 = d.scalar().at("seqno")?;
+        let ring: u64 = d.scalar().at("ring")?;
+        let seqno: u64 = d.scalar().at("seqno")?;
         Ok(Self { ring, seqno })
     }
     /// Encodes the parameters (no header).
@@ -13734,7 +13734,7 @@ impl<'a> WaitVirtqueueSeqnoMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::WAIT_VIRTQUEUE_SEQNO_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let seqno: u64 = d.scalar().at("seqno")?;
+        let seqno: u64 = d.scalar().at("seqno")?;
         Ok(Self { seqno })
     }
     /// Encodes the parameters (no header).
@@ -13773,8 +13773,8 @@ impl<'a> WaitRingSeqnoMESAArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::WAIT_RING_SEQNO_MESA;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring: u64 = d.scalar().at("ring")?;
-            let seqno: u64 = d.scalar().at("seqno")?;
+        let ring: u64 = d.scalar().at("ring")?;
+        let seqno: u64 = d.scalar().at("seqno")?;
         Ok(Self { ring, seqno })
     }
     /// Encodes the parameters (no header).
@@ -13816,9 +13816,9 @@ impl<'a> CmdSetColorWriteEnableEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_COLOR_WRITE_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_color_write_enables: &'a [u32] = d.scalar_array(attachment_count.as_len(), false).at("pColorWriteEnables")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_color_write_enables: &'a [u32] = d.scalar_array(attachment_count.as_len(), false).at("pColorWriteEnables")?;
         Ok(Self { command_buffer, attachment_count, p_color_write_enables })
     }
     /// Encodes the parameters (no header).
@@ -13865,11 +13865,11 @@ impl<'a> CmdSetVertexInputEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_VERTEX_INPUT_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let vertex_binding_description_count: u32 = d.scalar().at("vertexBindingDescriptionCount")?;
-            let p_vertex_binding_descriptions: &'a [VertexInputBindingDescription2EXT<'a>] = d.array(vertex_binding_description_count.as_len(), false, |d| VertexInputBindingDescription2EXT::decode(d)).at("pVertexBindingDescriptions")?;
-            let vertex_attribute_description_count: u32 = d.scalar().at("vertexAttributeDescriptionCount")?;
-            let p_vertex_attribute_descriptions: &'a [VertexInputAttributeDescription2EXT<'a>] = d.array(vertex_attribute_description_count.as_len(), false, |d| VertexInputAttributeDescription2EXT::decode(d)).at("pVertexAttributeDescriptions")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let vertex_binding_description_count: u32 = d.scalar().at("vertexBindingDescriptionCount")?;
+        let p_vertex_binding_descriptions: &'a [VertexInputBindingDescription2EXT<'a>] = d.array(vertex_binding_description_count.as_len(), false, |d| VertexInputBindingDescription2EXT::decode(d)).at("pVertexBindingDescriptions")?;
+        let vertex_attribute_description_count: u32 = d.scalar().at("vertexAttributeDescriptionCount")?;
+        let p_vertex_attribute_descriptions: &'a [VertexInputAttributeDescription2EXT<'a>] = d.array(vertex_attribute_description_count.as_len(), false, |d| VertexInputAttributeDescription2EXT::decode(d)).at("pVertexAttributeDescriptions")?;
         Ok(Self { command_buffer, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions })
     }
     /// Encodes the parameters (no header).
@@ -13918,8 +13918,8 @@ impl<'a> CmdSetTessellationDomainOriginEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_TESSELLATION_DOMAIN_ORIGIN_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let domain_origin: TessellationDomainOrigin = d.scalar().at("domainOrigin")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let domain_origin: TessellationDomainOrigin = d.scalar().at("domainOrigin")?;
         Ok(Self { command_buffer, domain_origin })
     }
     /// Encodes the parameters (no header).
@@ -13959,8 +13959,8 @@ impl<'a> CmdSetDepthClampEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_CLAMP_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_clamp_enable: u32 = d.scalar().at("depthClampEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_clamp_enable: u32 = d.scalar().at("depthClampEnable")?;
         Ok(Self { command_buffer, depth_clamp_enable })
     }
     /// Encodes the parameters (no header).
@@ -14000,8 +14000,8 @@ impl<'a> CmdSetPolygonModeEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_POLYGON_MODE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let polygon_mode: PolygonMode = d.scalar().at("polygonMode")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let polygon_mode: PolygonMode = d.scalar().at("polygonMode")?;
         Ok(Self { command_buffer, polygon_mode })
     }
     /// Encodes the parameters (no header).
@@ -14041,8 +14041,8 @@ impl<'a> CmdSetRasterizationSamplesEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_RASTERIZATION_SAMPLES_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
         Ok(Self { command_buffer, rasterization_samples })
     }
     /// Encodes the parameters (no header).
@@ -14084,9 +14084,9 @@ impl<'a> CmdSetSampleMaskEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_SAMPLE_MASK_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-            let p_sample_mask: &'a [u32] = d.scalar_array((samples.as_len().saturating_add(31u64) / 32u64), false).at("pSampleMask")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let p_sample_mask: &'a [u32] = d.scalar_array((samples.as_len().saturating_add(31u64) / 32u64), false).at("pSampleMask")?;
         Ok(Self { command_buffer, samples, p_sample_mask })
     }
     /// Encodes the parameters (no header).
@@ -14127,8 +14127,8 @@ impl<'a> CmdSetAlphaToCoverageEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_ALPHA_TO_COVERAGE_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let alpha_to_coverage_enable: u32 = d.scalar().at("alphaToCoverageEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let alpha_to_coverage_enable: u32 = d.scalar().at("alphaToCoverageEnable")?;
         Ok(Self { command_buffer, alpha_to_coverage_enable })
     }
     /// Encodes the parameters (no header).
@@ -14168,8 +14168,8 @@ impl<'a> CmdSetAlphaToOneEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_ALPHA_TO_ONE_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let alpha_to_one_enable: u32 = d.scalar().at("alphaToOneEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let alpha_to_one_enable: u32 = d.scalar().at("alphaToOneEnable")?;
         Ok(Self { command_buffer, alpha_to_one_enable })
     }
     /// Encodes the parameters (no header).
@@ -14209,8 +14209,8 @@ impl<'a> CmdSetLogicOpEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LOGIC_OP_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let logic_op_enable: u32 = d.scalar().at("logicOpEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let logic_op_enable: u32 = d.scalar().at("logicOpEnable")?;
         Ok(Self { command_buffer, logic_op_enable })
     }
     /// Encodes the parameters (no header).
@@ -14254,10 +14254,10 @@ impl<'a> CmdSetColorBlendEnableEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_COLOR_BLEND_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_attachment: u32 = d.scalar().at("firstAttachment")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_color_blend_enables: &'a [u32] = d.scalar_array(attachment_count.as_len(), false).at("pColorBlendEnables")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_attachment: u32 = d.scalar().at("firstAttachment")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_color_blend_enables: &'a [u32] = d.scalar_array(attachment_count.as_len(), false).at("pColorBlendEnables")?;
         Ok(Self { command_buffer, first_attachment, attachment_count, p_color_blend_enables })
     }
     /// Encodes the parameters (no header).
@@ -14303,10 +14303,10 @@ impl<'a> CmdSetColorBlendEquationEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_COLOR_BLEND_EQUATION_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_attachment: u32 = d.scalar().at("firstAttachment")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_color_blend_equations: &'a [ColorBlendEquationEXT] = d.array(attachment_count.as_len(), false, |d| ColorBlendEquationEXT::decode(d)).at("pColorBlendEquations")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_attachment: u32 = d.scalar().at("firstAttachment")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_color_blend_equations: &'a [ColorBlendEquationEXT] = d.array(attachment_count.as_len(), false, |d| ColorBlendEquationEXT::decode(d)).at("pColorBlendEquations")?;
         Ok(Self { command_buffer, first_attachment, attachment_count, p_color_blend_equations })
     }
     /// Encodes the parameters (no header).
@@ -14355,10 +14355,10 @@ impl<'a> CmdSetColorWriteMaskEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_COLOR_WRITE_MASK_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_attachment: u32 = d.scalar().at("firstAttachment")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_color_write_masks: &'a [ColorComponentFlags] = d.scalar_array(attachment_count.as_len(), false).at("pColorWriteMasks")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_attachment: u32 = d.scalar().at("firstAttachment")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_color_write_masks: &'a [ColorComponentFlags] = d.scalar_array(attachment_count.as_len(), false).at("pColorWriteMasks")?;
         Ok(Self { command_buffer, first_attachment, attachment_count, p_color_write_masks })
     }
     /// Encodes the parameters (no header).
@@ -14400,8 +14400,8 @@ impl<'a> CmdSetRasterizationStreamEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_RASTERIZATION_STREAM_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let rasterization_stream: u32 = d.scalar().at("rasterizationStream")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let rasterization_stream: u32 = d.scalar().at("rasterizationStream")?;
         Ok(Self { command_buffer, rasterization_stream })
     }
     /// Encodes the parameters (no header).
@@ -14441,8 +14441,8 @@ impl<'a> CmdSetConservativeRasterizationModeEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_CONSERVATIVE_RASTERIZATION_MODE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let conservative_rasterization_mode: ConservativeRasterizationModeEXT = d.scalar().at("conservativeRasterizationMode")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let conservative_rasterization_mode: ConservativeRasterizationModeEXT = d.scalar().at("conservativeRasterizationMode")?;
         Ok(Self { command_buffer, conservative_rasterization_mode })
     }
     /// Encodes the parameters (no header).
@@ -14482,8 +14482,8 @@ impl<'a> CmdSetExtraPrimitiveOverestimationSizeEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_EXTRA_PRIMITIVE_OVERESTIMATION_SIZE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let extra_primitive_overestimation_size: f32 = d.scalar().at("extraPrimitiveOverestimationSize")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let extra_primitive_overestimation_size: f32 = d.scalar().at("extraPrimitiveOverestimationSize")?;
         Ok(Self { command_buffer, extra_primitive_overestimation_size })
     }
     /// Encodes the parameters (no header).
@@ -14523,8 +14523,8 @@ impl<'a> CmdSetDepthClipEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_CLIP_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let depth_clip_enable: u32 = d.scalar().at("depthClipEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_clip_enable: u32 = d.scalar().at("depthClipEnable")?;
         Ok(Self { command_buffer, depth_clip_enable })
     }
     /// Encodes the parameters (no header).
@@ -14564,8 +14564,8 @@ impl<'a> CmdSetSampleLocationsEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_SAMPLE_LOCATIONS_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let sample_locations_enable: u32 = d.scalar().at("sampleLocationsEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let sample_locations_enable: u32 = d.scalar().at("sampleLocationsEnable")?;
         Ok(Self { command_buffer, sample_locations_enable })
     }
     /// Encodes the parameters (no header).
@@ -14609,10 +14609,10 @@ impl<'a> CmdSetColorBlendAdvancedEXTArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_COLOR_BLEND_ADVANCED_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let first_attachment: u32 = d.scalar().at("firstAttachment")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_color_blend_advanced: &'a [ColorBlendAdvancedEXT] = d.array(attachment_count.as_len(), false, |d| ColorBlendAdvancedEXT::decode(d)).at("pColorBlendAdvanced")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let first_attachment: u32 = d.scalar().at("firstAttachment")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_color_blend_advanced: &'a [ColorBlendAdvancedEXT] = d.array(attachment_count.as_len(), false, |d| ColorBlendAdvancedEXT::decode(d)).at("pColorBlendAdvanced")?;
         Ok(Self { command_buffer, first_attachment, attachment_count, p_color_blend_advanced })
     }
     /// Encodes the parameters (no header).
@@ -14657,8 +14657,8 @@ impl<'a> CmdSetProvokingVertexModeEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_PROVOKING_VERTEX_MODE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let provoking_vertex_mode: ProvokingVertexModeEXT = d.scalar().at("provokingVertexMode")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let provoking_vertex_mode: ProvokingVertexModeEXT = d.scalar().at("provokingVertexMode")?;
         Ok(Self { command_buffer, provoking_vertex_mode })
     }
     /// Encodes the parameters (no header).
@@ -14698,8 +14698,8 @@ impl<'a> CmdSetLineRasterizationModeEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LINE_RASTERIZATION_MODE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let line_rasterization_mode: LineRasterizationModeEXT = d.scalar().at("lineRasterizationMode")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let line_rasterization_mode: LineRasterizationModeEXT = d.scalar().at("lineRasterizationMode")?;
         Ok(Self { command_buffer, line_rasterization_mode })
     }
     /// Encodes the parameters (no header).
@@ -14739,8 +14739,8 @@ impl<'a> CmdSetLineStippleEnableEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LINE_STIPPLE_ENABLE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let stippled_line_enable: u32 = d.scalar().at("stippledLineEnable")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let stippled_line_enable: u32 = d.scalar().at("stippledLineEnable")?;
         Ok(Self { command_buffer, stippled_line_enable })
     }
     /// Encodes the parameters (no header).
@@ -14780,8 +14780,8 @@ impl<'a> CmdSetDepthClipNegativeOneToOneEXTArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_CLIP_NEGATIVE_ONE_TO_ONE_EXT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let negative_one_to_one: u32 = d.scalar().at("negativeOneToOne")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let negative_one_to_one: u32 = d.scalar().at("negativeOneToOne")?;
         Ok(Self { command_buffer, negative_one_to_one })
     }
     /// Encodes the parameters (no header).
@@ -14823,9 +14823,9 @@ impl<'a> GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATES_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
-            let p_fragment_shading_rate_count: &'a u32 = d.required(|d| d.scalar()).at("pFragmentShadingRateCount")?;
-            let p_fragment_shading_rates: &'a [PhysicalDeviceFragmentShadingRateKHR<'a>] = d.array(p_fragment_shading_rate_count.as_len(), true, |d| PhysicalDeviceFragmentShadingRateKHR::decode_partial(d)).at("pFragmentShadingRates")?;
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_fragment_shading_rate_count: &'a u32 = d.required(|d| d.scalar()).at("pFragmentShadingRateCount")?;
+        let p_fragment_shading_rates: &'a [PhysicalDeviceFragmentShadingRateKHR<'a>] = d.array(p_fragment_shading_rate_count.as_len(), true, |d| PhysicalDeviceFragmentShadingRateKHR::decode_partial(d)).at("pFragmentShadingRates")?;
         Ok(Self { physical_device, p_fragment_shading_rate_count, p_fragment_shading_rates })
     }
     /// Encodes the parameters (no header).
@@ -14855,9 +14855,9 @@ pub struct GetPhysicalDeviceFragmentShadingRatesKHRReply<'a> {
 impl<'a> GetPhysicalDeviceFragmentShadingRatesKHRReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ret = d.scalar().at("return value")?;
-            let p_fragment_shading_rate_count: &'a u32 = d.required(|d| d.scalar()).at("pFragmentShadingRateCount")?;
-            let p_fragment_shading_rates: &'a [PhysicalDeviceFragmentShadingRateKHR<'a>] = d.array(p_fragment_shading_rate_count.as_len(), true, |d| PhysicalDeviceFragmentShadingRateKHR::decode(d)).at("pFragmentShadingRates")?;
+        let ret = d.scalar().at("return value")?;
+        let p_fragment_shading_rate_count: &'a u32 = d.required(|d| d.scalar()).at("pFragmentShadingRateCount")?;
+        let p_fragment_shading_rates: &'a [PhysicalDeviceFragmentShadingRateKHR<'a>] = d.array(p_fragment_shading_rate_count.as_len(), true, |d| PhysicalDeviceFragmentShadingRateKHR::decode(d)).at("pFragmentShadingRates")?;
         Ok(Self { ret, p_fragment_shading_rate_count, p_fragment_shading_rates })
     }
     /// Encodes the reply, echoed command type included.
@@ -14892,9 +14892,9 @@ impl<'a> CmdSetFragmentShadingRateKHRArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_FRAGMENT_SHADING_RATE_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let p_fragment_size: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pFragmentSize")?;
-            let combiner_ops: [FragmentShadingRateCombinerOpKHR; 2] = d.fixed_scalars::<_, 2>().at("combinerOps")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_fragment_size: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pFragmentSize")?;
+        let combiner_ops: [FragmentShadingRateCombinerOpKHR; 2] = d.fixed_scalars::<_, 2>().at("combinerOps")?;
         Ok(Self { command_buffer, p_fragment_size, combiner_ops })
     }
     /// Encodes the parameters (no header).
@@ -14946,11 +14946,11 @@ impl<'a> CmdBindIndexBuffer2KHRArgs {
     pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_INDEX_BUFFER2_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-            let index_type: IndexType = d.scalar().at("indexType")?;
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        let index_type: IndexType = d.scalar().at("indexType")?;
         Ok(Self { command_buffer, buffer, offset, size, index_type })
     }
     /// Encodes the parameters (no header).
@@ -14995,9 +14995,9 @@ impl<'a> GetRenderingAreaGranularityKHRArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_RENDERING_AREA_GRANULARITY_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_rendering_area_info: &'a RenderingAreaInfoKHR<'a> = d.required(|d| RenderingAreaInfoKHR::decode(d)).at("pRenderingAreaInfo")?;
-            let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode_partial(d)).at("pGranularity")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_rendering_area_info: &'a RenderingAreaInfoKHR<'a> = d.required(|d| RenderingAreaInfoKHR::decode(d)).at("pRenderingAreaInfo")?;
+        let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode_partial(d)).at("pGranularity")?;
         Ok(Self { device, p_rendering_area_info, p_granularity })
     }
     /// Encodes the parameters (no header).
@@ -15027,7 +15027,7 @@ pub struct GetRenderingAreaGranularityKHRReply<'a> {
 impl<'a> GetRenderingAreaGranularityKHRReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pGranularity")?;
+        let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pGranularity")?;
         Ok(Self { p_granularity })
     }
     /// Encodes the reply, echoed command type included.
@@ -15057,9 +15057,9 @@ impl<'a> GetDeviceImageSubresourceLayoutKHRArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let p_info: &'a DeviceImageSubresourceInfoKHR<'a> = d.required(|d| DeviceImageSubresourceInfoKHR::decode(d)).at("pInfo")?;
-            let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode_partial(d)).at("pLayout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a DeviceImageSubresourceInfoKHR<'a> = d.required(|d| DeviceImageSubresourceInfoKHR::decode(d)).at("pInfo")?;
+        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode_partial(d)).at("pLayout")?;
         Ok(Self { device, p_info, p_layout })
     }
     /// Encodes the parameters (no header).
@@ -15089,7 +15089,7 @@ pub struct GetDeviceImageSubresourceLayoutKHRReply<'a> {
 impl<'a> GetDeviceImageSubresourceLayoutKHRReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode(d)).at("pLayout")?;
+        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode(d)).at("pLayout")?;
         Ok(Self { p_layout })
     }
     /// Encodes the reply, echoed command type included.
@@ -15121,10 +15121,10 @@ impl<'a> GetImageSubresourceLayout2KHRArgs<'a> {
     pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let device: Id<handles::Device> = d.scalar().at("device")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let p_subresource: &'a ImageSubresource2KHR<'a> = d.required(|d| ImageSubresource2KHR::decode(d)).at("pSubresource")?;
-            let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode_partial(d)).at("pLayout")?;
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let p_subresource: &'a ImageSubresource2KHR<'a> = d.required(|d| ImageSubresource2KHR::decode(d)).at("pSubresource")?;
+        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode_partial(d)).at("pLayout")?;
         Ok(Self { device, image, p_subresource, p_layout })
     }
     /// Encodes the parameters (no header).
@@ -15155,7 +15155,7 @@ pub struct GetImageSubresourceLayout2KHRReply<'a> {
 impl<'a> GetImageSubresourceLayout2KHRReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode(d)).at("pLayout")?;
+        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode(d)).at("pLayout")?;
         Ok(Self { p_layout })
     }
     /// Encodes the reply, echoed command type included.

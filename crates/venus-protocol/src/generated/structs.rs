@@ -1287,15 +1287,15 @@ impl<'a> Decode<'a> for ClearColorValue {
         let tag = d.u32().at("tag")?;
         Ok(match tag {
             0 => {
-        let float32: [f32; 4] = d.fixed_scalars::<_, 4>().at("float32")?;
+                let float32: [f32; 4] = d.fixed_scalars::<_, 4>().at("float32")?;
                 Self::Float32(float32)
             }
             1 => {
-        let int32: [i32; 4] = d.fixed_scalars::<_, 4>().at("int32")?;
+                let int32: [i32; 4] = d.fixed_scalars::<_, 4>().at("int32")?;
                 Self::Int32(int32)
             }
             2 => {
-        let uint32: [u32; 4] = d.fixed_scalars::<_, 4>().at("uint32")?;
+                let uint32: [u32; 4] = d.fixed_scalars::<_, 4>().at("uint32")?;
                 Self::Uint32(uint32)
             }
             other => return Err(DecodeError::bad_union_tag(other)),
@@ -1340,11 +1340,11 @@ impl<'a> Decode<'a> for ClearValue {
         let tag = d.u32().at("tag")?;
         Ok(match tag {
             0 => {
-        let color: ClearColorValue = ClearColorValue::decode(d).at("color")?;
+                let color: ClearColorValue = ClearColorValue::decode(d).at("color")?;
                 Self::Color(color)
             }
             1 => {
-        let depth_stencil: ClearDepthStencilValue = ClearDepthStencilValue::decode(d).at("depthStencil")?;
+                let depth_stencil: ClearDepthStencilValue = ClearDepthStencilValue::decode(d).at("depthStencil")?;
                 Self::DepthStencil(depth_stencil)
             }
             other => return Err(DecodeError::bad_union_tag(other)),
@@ -1403,12 +1403,12 @@ fn allowed_application_info(_s_type: i32) -> bool {
 impl<'a> ApplicationInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_application_name: Option<Str<'a>> = d.string().at("pApplicationName")?;
-            let application_version: u32 = d.scalar().at("applicationVersion")?;
-            let p_engine_name: Option<Str<'a>> = d.string().at("pEngineName")?;
-            let engine_version: u32 = d.scalar().at("engineVersion")?;
-            let api_version: u32 = d.scalar().at("apiVersion")?;
-        Ok(Self { p_next, p_application_name: p_application_name, application_version: application_version, p_engine_name: p_engine_name, engine_version: engine_version, api_version: api_version })
+        let p_application_name: Option<Str<'a>> = d.string().at("pApplicationName")?;
+        let application_version: u32 = d.scalar().at("applicationVersion")?;
+        let p_engine_name: Option<Str<'a>> = d.string().at("pEngineName")?;
+        let engine_version: u32 = d.scalar().at("engineVersion")?;
+        let api_version: u32 = d.scalar().at("apiVersion")?;
+        Ok(Self { p_next, p_application_name, application_version, p_engine_name, engine_version, api_version })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1468,16 +1468,16 @@ impl Default for AttachmentDescription {
 
 impl<'a> Decode<'a> for AttachmentDescription {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: AttachmentDescriptionFlags = d.scalar().at("flags")?;
-            let format: Format = d.scalar().at("format")?;
-            let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-            let load_op: AttachmentLoadOp = d.scalar().at("loadOp")?;
-            let store_op: AttachmentStoreOp = d.scalar().at("storeOp")?;
-            let stencil_load_op: AttachmentLoadOp = d.scalar().at("stencilLoadOp")?;
-            let stencil_store_op: AttachmentStoreOp = d.scalar().at("stencilStoreOp")?;
-            let initial_layout: ImageLayout = d.scalar().at("initialLayout")?;
-            let final_layout: ImageLayout = d.scalar().at("finalLayout")?;
-        Ok(Self { flags: flags, format: format, samples: samples, load_op: load_op, store_op: store_op, stencil_load_op: stencil_load_op, stencil_store_op: stencil_store_op, initial_layout: initial_layout, final_layout: final_layout })
+        let flags: AttachmentDescriptionFlags = d.scalar().at("flags")?;
+        let format: Format = d.scalar().at("format")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let load_op: AttachmentLoadOp = d.scalar().at("loadOp")?;
+        let store_op: AttachmentStoreOp = d.scalar().at("storeOp")?;
+        let stencil_load_op: AttachmentLoadOp = d.scalar().at("stencilLoadOp")?;
+        let stencil_store_op: AttachmentStoreOp = d.scalar().at("stencilStoreOp")?;
+        let initial_layout: ImageLayout = d.scalar().at("initialLayout")?;
+        let final_layout: ImageLayout = d.scalar().at("finalLayout")?;
+        Ok(Self { flags, format, samples, load_op, store_op, stencil_load_op, stencil_store_op, initial_layout, final_layout })
     }
 }
 
@@ -1539,16 +1539,16 @@ fn allowed_attachment_description2(s_type: i32) -> bool {
 impl<'a> AttachmentDescription2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: AttachmentDescriptionFlags = d.scalar().at("flags")?;
-            let format: Format = d.scalar().at("format")?;
-            let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-            let load_op: AttachmentLoadOp = d.scalar().at("loadOp")?;
-            let store_op: AttachmentStoreOp = d.scalar().at("storeOp")?;
-            let stencil_load_op: AttachmentLoadOp = d.scalar().at("stencilLoadOp")?;
-            let stencil_store_op: AttachmentStoreOp = d.scalar().at("stencilStoreOp")?;
-            let initial_layout: ImageLayout = d.scalar().at("initialLayout")?;
-            let final_layout: ImageLayout = d.scalar().at("finalLayout")?;
-        Ok(Self { p_next, flags: flags, format: format, samples: samples, load_op: load_op, store_op: store_op, stencil_load_op: stencil_load_op, stencil_store_op: stencil_store_op, initial_layout: initial_layout, final_layout: final_layout })
+        let flags: AttachmentDescriptionFlags = d.scalar().at("flags")?;
+        let format: Format = d.scalar().at("format")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let load_op: AttachmentLoadOp = d.scalar().at("loadOp")?;
+        let store_op: AttachmentStoreOp = d.scalar().at("storeOp")?;
+        let stencil_load_op: AttachmentLoadOp = d.scalar().at("stencilLoadOp")?;
+        let stencil_store_op: AttachmentStoreOp = d.scalar().at("stencilStoreOp")?;
+        let initial_layout: ImageLayout = d.scalar().at("initialLayout")?;
+        let final_layout: ImageLayout = d.scalar().at("finalLayout")?;
+        Ok(Self { p_next, flags, format, samples, load_op, store_op, stencil_load_op, stencil_store_op, initial_layout, final_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1610,9 +1610,9 @@ fn allowed_attachment_description_stencil_layout(_s_type: i32) -> bool {
 impl<'a> AttachmentDescriptionStencilLayout<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let stencil_initial_layout: ImageLayout = d.scalar().at("stencilInitialLayout")?;
-            let stencil_final_layout: ImageLayout = d.scalar().at("stencilFinalLayout")?;
-        Ok(Self { p_next, stencil_initial_layout: stencil_initial_layout, stencil_final_layout: stencil_final_layout })
+        let stencil_initial_layout: ImageLayout = d.scalar().at("stencilInitialLayout")?;
+        let stencil_final_layout: ImageLayout = d.scalar().at("stencilFinalLayout")?;
+        Ok(Self { p_next, stencil_initial_layout, stencil_final_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1655,9 +1655,9 @@ impl Default for AttachmentReference {
 
 impl<'a> Decode<'a> for AttachmentReference {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let attachment: u32 = d.scalar().at("attachment")?;
-            let layout: ImageLayout = d.scalar().at("layout")?;
-        Ok(Self { attachment: attachment, layout: layout })
+        let attachment: u32 = d.scalar().at("attachment")?;
+        let layout: ImageLayout = d.scalar().at("layout")?;
+        Ok(Self { attachment, layout })
     }
 }
 
@@ -1700,10 +1700,10 @@ fn allowed_attachment_reference2(s_type: i32) -> bool {
 impl<'a> AttachmentReference2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let attachment: u32 = d.scalar().at("attachment")?;
-            let layout: ImageLayout = d.scalar().at("layout")?;
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-        Ok(Self { p_next, attachment: attachment, layout: layout, aspect_mask: aspect_mask })
+        let attachment: u32 = d.scalar().at("attachment")?;
+        let layout: ImageLayout = d.scalar().at("layout")?;
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        Ok(Self { p_next, attachment, layout, aspect_mask })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1757,8 +1757,8 @@ fn allowed_attachment_reference_stencil_layout(_s_type: i32) -> bool {
 impl<'a> AttachmentReferenceStencilLayout<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let stencil_layout: ImageLayout = d.scalar().at("stencilLayout")?;
-        Ok(Self { p_next, stencil_layout: stencil_layout })
+        let stencil_layout: ImageLayout = d.scalar().at("stencilLayout")?;
+        Ok(Self { p_next, stencil_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1812,9 +1812,9 @@ fn allowed_bind_buffer_memory_device_group_info(_s_type: i32) -> bool {
 impl<'a> BindBufferMemoryDeviceGroupInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let device_index_count: u32 = d.scalar().at("deviceIndexCount")?;
-            let p_device_indices: &'a [u32] = d.scalar_array(device_index_count.as_len(), false).at("pDeviceIndices")?;
-        Ok(Self { p_next, device_index_count: device_index_count, p_device_indices: p_device_indices })
+        let device_index_count: u32 = d.scalar().at("deviceIndexCount")?;
+        let p_device_indices: &'a [u32] = d.scalar_array(device_index_count.as_len(), false).at("pDeviceIndices")?;
+        Ok(Self { p_next, device_index_count, p_device_indices })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1871,10 +1871,10 @@ fn allowed_bind_buffer_memory_info(s_type: i32) -> bool {
 impl<'a> BindBufferMemoryInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let memory_offset: u64 = d.scalar().at("memoryOffset")?;
-        Ok(Self { p_next, buffer: buffer, memory: memory, memory_offset: memory_offset })
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let memory_offset: u64 = d.scalar().at("memoryOffset")?;
+        Ok(Self { p_next, buffer, memory, memory_offset })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -1934,11 +1934,11 @@ fn allowed_bind_image_memory_device_group_info(_s_type: i32) -> bool {
 impl<'a> BindImageMemoryDeviceGroupInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let device_index_count: u32 = d.scalar().at("deviceIndexCount")?;
-            let p_device_indices: &'a [u32] = d.scalar_array(device_index_count.as_len(), false).at("pDeviceIndices")?;
-            let split_instance_bind_region_count: u32 = d.scalar().at("splitInstanceBindRegionCount")?;
-            let p_split_instance_bind_regions: &'a [Rect2D] = d.array(split_instance_bind_region_count.as_len(), false, |d| Rect2D::decode(d)).at("pSplitInstanceBindRegions")?;
-        Ok(Self { p_next, device_index_count: device_index_count, p_device_indices: p_device_indices, split_instance_bind_region_count: split_instance_bind_region_count, p_split_instance_bind_regions: p_split_instance_bind_regions })
+        let device_index_count: u32 = d.scalar().at("deviceIndexCount")?;
+        let p_device_indices: &'a [u32] = d.scalar_array(device_index_count.as_len(), false).at("pDeviceIndices")?;
+        let split_instance_bind_region_count: u32 = d.scalar().at("splitInstanceBindRegionCount")?;
+        let p_split_instance_bind_regions: &'a [Rect2D] = d.array(split_instance_bind_region_count.as_len(), false, |d| Rect2D::decode(d)).at("pSplitInstanceBindRegions")?;
+        Ok(Self { p_next, device_index_count, p_device_indices, split_instance_bind_region_count, p_split_instance_bind_regions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2000,10 +2000,10 @@ fn allowed_bind_image_memory_info(s_type: i32) -> bool {
 impl<'a> BindImageMemoryInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let memory_offset: u64 = d.scalar().at("memoryOffset")?;
-        Ok(Self { p_next, image: image, memory: memory, memory_offset: memory_offset })
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let memory_offset: u64 = d.scalar().at("memoryOffset")?;
+        Ok(Self { p_next, image, memory, memory_offset })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2057,8 +2057,8 @@ fn allowed_bind_image_plane_memory_info(_s_type: i32) -> bool {
 impl<'a> BindImagePlaneMemoryInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let plane_aspect: ImageAspectFlagBits = d.scalar().at("planeAspect")?;
-        Ok(Self { p_next, plane_aspect: plane_aspect })
+        let plane_aspect: ImageAspectFlagBits = d.scalar().at("planeAspect")?;
+        Ok(Self { p_next, plane_aspect })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2128,17 +2128,17 @@ fn allowed_bind_sparse_info(s_type: i32) -> bool {
 impl<'a> BindSparseInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let wait_semaphore_count: u32 = d.scalar().at("waitSemaphoreCount")?;
-            let p_wait_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitSemaphores")?;
-            let buffer_bind_count: u32 = d.scalar().at("bufferBindCount")?;
-            let p_buffer_binds: &'a [SparseBufferMemoryBindInfo<'a>] = d.array(buffer_bind_count.as_len(), false, |d| SparseBufferMemoryBindInfo::decode(d)).at("pBufferBinds")?;
-            let image_opaque_bind_count: u32 = d.scalar().at("imageOpaqueBindCount")?;
-            let p_image_opaque_binds: &'a [SparseImageOpaqueMemoryBindInfo<'a>] = d.array(image_opaque_bind_count.as_len(), false, |d| SparseImageOpaqueMemoryBindInfo::decode(d)).at("pImageOpaqueBinds")?;
-            let image_bind_count: u32 = d.scalar().at("imageBindCount")?;
-            let p_image_binds: &'a [SparseImageMemoryBindInfo<'a>] = d.array(image_bind_count.as_len(), false, |d| SparseImageMemoryBindInfo::decode(d)).at("pImageBinds")?;
-            let signal_semaphore_count: u32 = d.scalar().at("signalSemaphoreCount")?;
-            let p_signal_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(signal_semaphore_count.as_len(), false).at("pSignalSemaphores")?;
-        Ok(Self { p_next, wait_semaphore_count: wait_semaphore_count, p_wait_semaphores: p_wait_semaphores, buffer_bind_count: buffer_bind_count, p_buffer_binds: p_buffer_binds, image_opaque_bind_count: image_opaque_bind_count, p_image_opaque_binds: p_image_opaque_binds, image_bind_count: image_bind_count, p_image_binds: p_image_binds, signal_semaphore_count: signal_semaphore_count, p_signal_semaphores: p_signal_semaphores })
+        let wait_semaphore_count: u32 = d.scalar().at("waitSemaphoreCount")?;
+        let p_wait_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitSemaphores")?;
+        let buffer_bind_count: u32 = d.scalar().at("bufferBindCount")?;
+        let p_buffer_binds: &'a [SparseBufferMemoryBindInfo<'a>] = d.array(buffer_bind_count.as_len(), false, |d| SparseBufferMemoryBindInfo::decode(d)).at("pBufferBinds")?;
+        let image_opaque_bind_count: u32 = d.scalar().at("imageOpaqueBindCount")?;
+        let p_image_opaque_binds: &'a [SparseImageOpaqueMemoryBindInfo<'a>] = d.array(image_opaque_bind_count.as_len(), false, |d| SparseImageOpaqueMemoryBindInfo::decode(d)).at("pImageOpaqueBinds")?;
+        let image_bind_count: u32 = d.scalar().at("imageBindCount")?;
+        let p_image_binds: &'a [SparseImageMemoryBindInfo<'a>] = d.array(image_bind_count.as_len(), false, |d| SparseImageMemoryBindInfo::decode(d)).at("pImageBinds")?;
+        let signal_semaphore_count: u32 = d.scalar().at("signalSemaphoreCount")?;
+        let p_signal_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(signal_semaphore_count.as_len(), false).at("pSignalSemaphores")?;
+        Ok(Self { p_next, wait_semaphore_count, p_wait_semaphores, buffer_bind_count, p_buffer_binds, image_opaque_bind_count, p_image_opaque_binds, image_bind_count, p_image_binds, signal_semaphore_count, p_signal_semaphores })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2220,14 +2220,14 @@ fn allowed_blit_image_info2(_s_type: i32) -> bool {
 impl<'a> BlitImageInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [ImageBlit2<'a>] = d.array(region_count.as_len(), false, |d| ImageBlit2::decode(d)).at("pRegions")?;
-            let filter: Filter = d.scalar().at("filter")?;
-        Ok(Self { p_next, src_image: src_image, src_image_layout: src_image_layout, dst_image: dst_image, dst_image_layout: dst_image_layout, region_count: region_count, p_regions: p_regions, filter: filter })
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageBlit2<'a>] = d.array(region_count.as_len(), false, |d| ImageBlit2::decode(d)).at("pRegions")?;
+        let filter: Filter = d.scalar().at("filter")?;
+        Ok(Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2280,10 +2280,10 @@ impl Default for BufferCopy {
 
 impl<'a> Decode<'a> for BufferCopy {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_offset: u64 = d.scalar().at("srcOffset")?;
-            let dst_offset: u64 = d.scalar().at("dstOffset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { src_offset: src_offset, dst_offset: dst_offset, size: size })
+        let src_offset: u64 = d.scalar().at("srcOffset")?;
+        let dst_offset: u64 = d.scalar().at("dstOffset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { src_offset, dst_offset, size })
     }
 }
 
@@ -2327,10 +2327,10 @@ fn allowed_buffer_copy2(_s_type: i32) -> bool {
 impl<'a> BufferCopy2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_offset: u64 = d.scalar().at("srcOffset")?;
-            let dst_offset: u64 = d.scalar().at("dstOffset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { p_next, src_offset: src_offset, dst_offset: dst_offset, size: size })
+        let src_offset: u64 = d.scalar().at("srcOffset")?;
+        let dst_offset: u64 = d.scalar().at("dstOffset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { p_next, src_offset, dst_offset, size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2394,13 +2394,13 @@ fn allowed_buffer_create_info(s_type: i32) -> bool {
 impl<'a> BufferCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: BufferCreateFlags = d.scalar().at("flags")?;
-            let size: u64 = d.scalar().at("size")?;
-            let usage: BufferUsageFlags = d.scalar().at("usage")?;
-            let sharing_mode: SharingMode = d.scalar().at("sharingMode")?;
-            let queue_family_index_count: u32 = d.scalar().at("queueFamilyIndexCount")?;
-            let p_queue_family_indices: &'a [u32] = d.scalar_array(queue_family_index_count.as_len(), true).at("pQueueFamilyIndices")?;
-        Ok(Self { p_next, flags: flags, size: size, usage: usage, sharing_mode: sharing_mode, queue_family_index_count: queue_family_index_count, p_queue_family_indices: p_queue_family_indices })
+        let flags: BufferCreateFlags = d.scalar().at("flags")?;
+        let size: u64 = d.scalar().at("size")?;
+        let usage: BufferUsageFlags = d.scalar().at("usage")?;
+        let sharing_mode: SharingMode = d.scalar().at("sharingMode")?;
+        let queue_family_index_count: u32 = d.scalar().at("queueFamilyIndexCount")?;
+        let p_queue_family_indices: &'a [u32] = d.scalar_array(queue_family_index_count.as_len(), true).at("pQueueFamilyIndices")?;
+        Ok(Self { p_next, flags, size, usage, sharing_mode, queue_family_index_count, p_queue_family_indices })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2461,8 +2461,8 @@ fn allowed_buffer_device_address_info(_s_type: i32) -> bool {
 impl<'a> BufferDeviceAddressInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-        Ok(Self { p_next, buffer: buffer })
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        Ok(Self { p_next, buffer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2512,13 +2512,13 @@ impl Default for BufferImageCopy {
 
 impl<'a> Decode<'a> for BufferImageCopy {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer_offset: u64 = d.scalar().at("bufferOffset")?;
-            let buffer_row_length: u32 = d.scalar().at("bufferRowLength")?;
-            let buffer_image_height: u32 = d.scalar().at("bufferImageHeight")?;
-            let image_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("imageSubresource")?;
-            let image_offset: Offset3D = Offset3D::decode(d).at("imageOffset")?;
-            let image_extent: Extent3D = Extent3D::decode(d).at("imageExtent")?;
-        Ok(Self { buffer_offset: buffer_offset, buffer_row_length: buffer_row_length, buffer_image_height: buffer_image_height, image_subresource: image_subresource, image_offset: image_offset, image_extent: image_extent })
+        let buffer_offset: u64 = d.scalar().at("bufferOffset")?;
+        let buffer_row_length: u32 = d.scalar().at("bufferRowLength")?;
+        let buffer_image_height: u32 = d.scalar().at("bufferImageHeight")?;
+        let image_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("imageSubresource")?;
+        let image_offset: Offset3D = Offset3D::decode(d).at("imageOffset")?;
+        let image_extent: Extent3D = Extent3D::decode(d).at("imageExtent")?;
+        Ok(Self { buffer_offset, buffer_row_length, buffer_image_height, image_subresource, image_offset, image_extent })
     }
 }
 
@@ -2571,13 +2571,13 @@ fn allowed_buffer_image_copy2(_s_type: i32) -> bool {
 impl<'a> BufferImageCopy2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer_offset: u64 = d.scalar().at("bufferOffset")?;
-            let buffer_row_length: u32 = d.scalar().at("bufferRowLength")?;
-            let buffer_image_height: u32 = d.scalar().at("bufferImageHeight")?;
-            let image_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("imageSubresource")?;
-            let image_offset: Offset3D = Offset3D::decode(d).at("imageOffset")?;
-            let image_extent: Extent3D = Extent3D::decode(d).at("imageExtent")?;
-        Ok(Self { p_next, buffer_offset: buffer_offset, buffer_row_length: buffer_row_length, buffer_image_height: buffer_image_height, image_subresource: image_subresource, image_offset: image_offset, image_extent: image_extent })
+        let buffer_offset: u64 = d.scalar().at("bufferOffset")?;
+        let buffer_row_length: u32 = d.scalar().at("bufferRowLength")?;
+        let buffer_image_height: u32 = d.scalar().at("bufferImageHeight")?;
+        let image_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("imageSubresource")?;
+        let image_offset: Offset3D = Offset3D::decode(d).at("imageOffset")?;
+        let image_extent: Extent3D = Extent3D::decode(d).at("imageExtent")?;
+        Ok(Self { p_next, buffer_offset, buffer_row_length, buffer_image_height, image_subresource, image_offset, image_extent })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2646,14 +2646,14 @@ fn allowed_buffer_memory_barrier(s_type: i32) -> bool {
 impl<'a> BufferMemoryBarrier<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
-            let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
-            let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
-            let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { p_next, src_access_mask: src_access_mask, dst_access_mask: dst_access_mask, src_queue_family_index: src_queue_family_index, dst_queue_family_index: dst_queue_family_index, buffer: buffer, offset: offset, size: size })
+        let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
+        let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
+        let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
+        let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { p_next, src_access_mask, dst_access_mask, src_queue_family_index, dst_queue_family_index, buffer, offset, size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2727,16 +2727,16 @@ fn allowed_buffer_memory_barrier2(s_type: i32) -> bool {
 impl<'a> BufferMemoryBarrier2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_stage_mask: PipelineStageFlags2 = d.scalar().at("srcStageMask")?;
-            let src_access_mask: AccessFlags2 = d.scalar().at("srcAccessMask")?;
-            let dst_stage_mask: PipelineStageFlags2 = d.scalar().at("dstStageMask")?;
-            let dst_access_mask: AccessFlags2 = d.scalar().at("dstAccessMask")?;
-            let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
-            let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { p_next, src_stage_mask: src_stage_mask, src_access_mask: src_access_mask, dst_stage_mask: dst_stage_mask, dst_access_mask: dst_access_mask, src_queue_family_index: src_queue_family_index, dst_queue_family_index: dst_queue_family_index, buffer: buffer, offset: offset, size: size })
+        let src_stage_mask: PipelineStageFlags2 = d.scalar().at("srcStageMask")?;
+        let src_access_mask: AccessFlags2 = d.scalar().at("srcAccessMask")?;
+        let dst_stage_mask: PipelineStageFlags2 = d.scalar().at("dstStageMask")?;
+        let dst_access_mask: AccessFlags2 = d.scalar().at("dstAccessMask")?;
+        let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
+        let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { p_next, src_stage_mask, src_access_mask, dst_stage_mask, dst_access_mask, src_queue_family_index, dst_queue_family_index, buffer, offset, size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2796,8 +2796,8 @@ fn allowed_buffer_memory_requirements_info2(_s_type: i32) -> bool {
 impl<'a> BufferMemoryRequirementsInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-        Ok(Self { p_next, buffer: buffer })
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        Ok(Self { p_next, buffer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2849,8 +2849,8 @@ fn allowed_buffer_opaque_capture_address_create_info(_s_type: i32) -> bool {
 impl<'a> BufferOpaqueCaptureAddressCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let opaque_capture_address: u64 = d.scalar().at("opaqueCaptureAddress")?;
-        Ok(Self { p_next, opaque_capture_address: opaque_capture_address })
+        let opaque_capture_address: u64 = d.scalar().at("opaqueCaptureAddress")?;
+        Ok(Self { p_next, opaque_capture_address })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2902,8 +2902,8 @@ fn allowed_buffer_usage_flags2_create_info_khr(_s_type: i32) -> bool {
 impl<'a> BufferUsageFlags2CreateInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let usage: BufferUsageFlags2KHR = d.scalar().at("usage")?;
-        Ok(Self { p_next, usage: usage })
+        let usage: BufferUsageFlags2KHR = d.scalar().at("usage")?;
+        Ok(Self { p_next, usage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -2963,12 +2963,12 @@ fn allowed_buffer_view_create_info(s_type: i32) -> bool {
 impl<'a> BufferViewCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: BufferViewCreateFlags = d.scalar().at("flags")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let format: Format = d.scalar().at("format")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let range: u64 = d.scalar().at("range")?;
-        Ok(Self { p_next, flags: flags, buffer: buffer, format: format, offset: offset, range: range })
+        let flags: BufferViewCreateFlags = d.scalar().at("flags")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let format: Format = d.scalar().at("format")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let range: u64 = d.scalar().at("range")?;
+        Ok(Self { p_next, flags, buffer, format, offset, range })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3024,8 +3024,8 @@ fn allowed_calibrated_timestamp_info_ext(_s_type: i32) -> bool {
 impl<'a> CalibratedTimestampInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let time_domain: TimeDomainEXT = d.scalar().at("timeDomain")?;
-        Ok(Self { p_next, time_domain: time_domain })
+        let time_domain: TimeDomainEXT = d.scalar().at("timeDomain")?;
+        Ok(Self { p_next, time_domain })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3069,10 +3069,10 @@ impl Default for ClearAttachment {
 
 impl<'a> Decode<'a> for ClearAttachment {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-            let color_attachment: u32 = d.scalar().at("colorAttachment")?;
-            let clear_value: ClearValue = ClearValue::decode(d).at("clearValue")?;
-        Ok(Self { aspect_mask: aspect_mask, color_attachment: color_attachment, clear_value: clear_value })
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        let color_attachment: u32 = d.scalar().at("colorAttachment")?;
+        let clear_value: ClearValue = ClearValue::decode(d).at("clearValue")?;
+        Ok(Self { aspect_mask, color_attachment, clear_value })
     }
 }
 
@@ -3102,9 +3102,9 @@ impl Default for ClearDepthStencilValue {
 
 impl<'a> Decode<'a> for ClearDepthStencilValue {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let depth: f32 = d.scalar().at("depth")?;
-            let stencil: u32 = d.scalar().at("stencil")?;
-        Ok(Self { depth: depth, stencil: stencil })
+        let depth: f32 = d.scalar().at("depth")?;
+        let stencil: u32 = d.scalar().at("stencil")?;
+        Ok(Self { depth, stencil })
     }
 }
 
@@ -3135,10 +3135,10 @@ impl Default for ClearRect {
 
 impl<'a> Decode<'a> for ClearRect {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let rect: Rect2D = Rect2D::decode(d).at("rect")?;
-            let base_array_layer: u32 = d.scalar().at("baseArrayLayer")?;
-            let layer_count: u32 = d.scalar().at("layerCount")?;
-        Ok(Self { rect: rect, base_array_layer: base_array_layer, layer_count: layer_count })
+        let rect: Rect2D = Rect2D::decode(d).at("rect")?;
+        let base_array_layer: u32 = d.scalar().at("baseArrayLayer")?;
+        let layer_count: u32 = d.scalar().at("layerCount")?;
+        Ok(Self { rect, base_array_layer, layer_count })
     }
 }
 
@@ -3174,12 +3174,12 @@ impl Default for ColorBlendAdvancedEXT {
 
 impl<'a> Decode<'a> for ColorBlendAdvancedEXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let advanced_blend_op: BlendOp = d.scalar().at("advancedBlendOp")?;
-            let src_premultiplied: u32 = d.scalar().at("srcPremultiplied")?;
-            let dst_premultiplied: u32 = d.scalar().at("dstPremultiplied")?;
-            let blend_overlap: BlendOverlapEXT = d.scalar().at("blendOverlap")?;
-            let clamp_results: u32 = d.scalar().at("clampResults")?;
-        Ok(Self { advanced_blend_op: advanced_blend_op, src_premultiplied: src_premultiplied, dst_premultiplied: dst_premultiplied, blend_overlap: blend_overlap, clamp_results: clamp_results })
+        let advanced_blend_op: BlendOp = d.scalar().at("advancedBlendOp")?;
+        let src_premultiplied: u32 = d.scalar().at("srcPremultiplied")?;
+        let dst_premultiplied: u32 = d.scalar().at("dstPremultiplied")?;
+        let blend_overlap: BlendOverlapEXT = d.scalar().at("blendOverlap")?;
+        let clamp_results: u32 = d.scalar().at("clampResults")?;
+        Ok(Self { advanced_blend_op, src_premultiplied, dst_premultiplied, blend_overlap, clamp_results })
     }
 }
 
@@ -3219,13 +3219,13 @@ impl Default for ColorBlendEquationEXT {
 
 impl<'a> Decode<'a> for ColorBlendEquationEXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_color_blend_factor: BlendFactor = d.scalar().at("srcColorBlendFactor")?;
-            let dst_color_blend_factor: BlendFactor = d.scalar().at("dstColorBlendFactor")?;
-            let color_blend_op: BlendOp = d.scalar().at("colorBlendOp")?;
-            let src_alpha_blend_factor: BlendFactor = d.scalar().at("srcAlphaBlendFactor")?;
-            let dst_alpha_blend_factor: BlendFactor = d.scalar().at("dstAlphaBlendFactor")?;
-            let alpha_blend_op: BlendOp = d.scalar().at("alphaBlendOp")?;
-        Ok(Self { src_color_blend_factor: src_color_blend_factor, dst_color_blend_factor: dst_color_blend_factor, color_blend_op: color_blend_op, src_alpha_blend_factor: src_alpha_blend_factor, dst_alpha_blend_factor: dst_alpha_blend_factor, alpha_blend_op: alpha_blend_op })
+        let src_color_blend_factor: BlendFactor = d.scalar().at("srcColorBlendFactor")?;
+        let dst_color_blend_factor: BlendFactor = d.scalar().at("dstColorBlendFactor")?;
+        let color_blend_op: BlendOp = d.scalar().at("colorBlendOp")?;
+        let src_alpha_blend_factor: BlendFactor = d.scalar().at("srcAlphaBlendFactor")?;
+        let dst_alpha_blend_factor: BlendFactor = d.scalar().at("dstAlphaBlendFactor")?;
+        let alpha_blend_op: BlendOp = d.scalar().at("alphaBlendOp")?;
+        Ok(Self { src_color_blend_factor, dst_color_blend_factor, color_blend_op, src_alpha_blend_factor, dst_alpha_blend_factor, alpha_blend_op })
     }
 }
 
@@ -3272,10 +3272,10 @@ fn allowed_command_buffer_allocate_info(_s_type: i32) -> bool {
 impl<'a> CommandBufferAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
-            let level: CommandBufferLevel = d.scalar().at("level")?;
-            let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
-        Ok(Self { p_next, command_pool: command_pool, level: level, command_buffer_count: command_buffer_count })
+        let command_pool: Id<handles::CommandPool> = d.scalar().at("commandPool")?;
+        let level: CommandBufferLevel = d.scalar().at("level")?;
+        let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
+        Ok(Self { p_next, command_pool, level, command_buffer_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3331,9 +3331,9 @@ fn allowed_command_buffer_begin_info(s_type: i32) -> bool {
 impl<'a> CommandBufferBeginInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: CommandBufferUsageFlags = d.scalar().at("flags")?;
-            let p_inheritance_info: Option<&'a CommandBufferInheritanceInfo<'a>> = d.optional(|d| CommandBufferInheritanceInfo::decode(d)).at("pInheritanceInfo")?;
-        Ok(Self { p_next, flags: flags, p_inheritance_info: p_inheritance_info })
+        let flags: CommandBufferUsageFlags = d.scalar().at("flags")?;
+        let p_inheritance_info: Option<&'a CommandBufferInheritanceInfo<'a>> = d.optional(|d| CommandBufferInheritanceInfo::decode(d)).at("pInheritanceInfo")?;
+        Ok(Self { p_next, flags, p_inheritance_info })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3391,8 +3391,8 @@ fn allowed_command_buffer_inheritance_conditional_rendering_info_ext(_s_type: i3
 impl<'a> CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let conditional_rendering_enable: u32 = d.scalar().at("conditionalRenderingEnable")?;
-        Ok(Self { p_next, conditional_rendering_enable: conditional_rendering_enable })
+        let conditional_rendering_enable: u32 = d.scalar().at("conditionalRenderingEnable")?;
+        Ok(Self { p_next, conditional_rendering_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3454,13 +3454,13 @@ fn allowed_command_buffer_inheritance_info(s_type: i32) -> bool {
 impl<'a> CommandBufferInheritanceInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
-            let subpass: u32 = d.scalar().at("subpass")?;
-            let framebuffer: Id<handles::Framebuffer> = d.scalar().at("framebuffer")?;
-            let occlusion_query_enable: u32 = d.scalar().at("occlusionQueryEnable")?;
-            let query_flags: QueryControlFlags = d.scalar().at("queryFlags")?;
-            let pipeline_statistics: QueryPipelineStatisticFlags = d.scalar().at("pipelineStatistics")?;
-        Ok(Self { p_next, render_pass: render_pass, subpass: subpass, framebuffer: framebuffer, occlusion_query_enable: occlusion_query_enable, query_flags: query_flags, pipeline_statistics: pipeline_statistics })
+        let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
+        let subpass: u32 = d.scalar().at("subpass")?;
+        let framebuffer: Id<handles::Framebuffer> = d.scalar().at("framebuffer")?;
+        let occlusion_query_enable: u32 = d.scalar().at("occlusionQueryEnable")?;
+        let query_flags: QueryControlFlags = d.scalar().at("queryFlags")?;
+        let pipeline_statistics: QueryPipelineStatisticFlags = d.scalar().at("pipelineStatistics")?;
+        Ok(Self { p_next, render_pass, subpass, framebuffer, occlusion_query_enable, query_flags, pipeline_statistics })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3529,14 +3529,14 @@ fn allowed_command_buffer_inheritance_rendering_info(_s_type: i32) -> bool {
 impl<'a> CommandBufferInheritanceRenderingInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: RenderingFlags = d.scalar().at("flags")?;
-            let view_mask: u32 = d.scalar().at("viewMask")?;
-            let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
-            let p_color_attachment_formats: &'a [Format] = d.scalar_array(color_attachment_count.as_len(), false).at("pColorAttachmentFormats")?;
-            let depth_attachment_format: Format = d.scalar().at("depthAttachmentFormat")?;
-            let stencil_attachment_format: Format = d.scalar().at("stencilAttachmentFormat")?;
-            let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
-        Ok(Self { p_next, flags: flags, view_mask: view_mask, color_attachment_count: color_attachment_count, p_color_attachment_formats: p_color_attachment_formats, depth_attachment_format: depth_attachment_format, stencil_attachment_format: stencil_attachment_format, rasterization_samples: rasterization_samples })
+        let flags: RenderingFlags = d.scalar().at("flags")?;
+        let view_mask: u32 = d.scalar().at("viewMask")?;
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachment_formats: &'a [Format] = d.scalar_array(color_attachment_count.as_len(), false).at("pColorAttachmentFormats")?;
+        let depth_attachment_format: Format = d.scalar().at("depthAttachmentFormat")?;
+        let stencil_attachment_format: Format = d.scalar().at("stencilAttachmentFormat")?;
+        let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
+        Ok(Self { p_next, flags, view_mask, color_attachment_count, p_color_attachment_formats, depth_attachment_format, stencil_attachment_format, rasterization_samples })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3596,9 +3596,9 @@ fn allowed_command_buffer_submit_info(_s_type: i32) -> bool {
 impl<'a> CommandBufferSubmitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-            let device_mask: u32 = d.scalar().at("deviceMask")?;
-        Ok(Self { p_next, command_buffer: command_buffer, device_mask: device_mask })
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let device_mask: u32 = d.scalar().at("deviceMask")?;
+        Ok(Self { p_next, command_buffer, device_mask })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3653,9 +3653,9 @@ fn allowed_command_pool_create_info(_s_type: i32) -> bool {
 impl<'a> CommandPoolCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: CommandPoolCreateFlags = d.scalar().at("flags")?;
-            let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
-        Ok(Self { p_next, flags: flags, queue_family_index: queue_family_index })
+        let flags: CommandPoolCreateFlags = d.scalar().at("flags")?;
+        let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
+        Ok(Self { p_next, flags, queue_family_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3698,9 +3698,9 @@ impl Default for CommandStreamDependencyMESA {
 
 impl<'a> Decode<'a> for CommandStreamDependencyMESA {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_command_stream: u32 = d.scalar().at("srcCommandStream")?;
-            let dst_command_stream: u32 = d.scalar().at("dstCommandStream")?;
-        Ok(Self { src_command_stream: src_command_stream, dst_command_stream: dst_command_stream })
+        let src_command_stream: u32 = d.scalar().at("srcCommandStream")?;
+        let dst_command_stream: u32 = d.scalar().at("dstCommandStream")?;
+        Ok(Self { src_command_stream, dst_command_stream })
     }
 }
 
@@ -3731,10 +3731,10 @@ impl Default for CommandStreamDescriptionMESA {
 
 impl<'a> Decode<'a> for CommandStreamDescriptionMESA {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let resource_id: u32 = d.scalar().at("resourceId")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { resource_id: resource_id, offset: offset, size: size })
+        let resource_id: u32 = d.scalar().at("resourceId")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { resource_id, offset, size })
     }
 }
 
@@ -3768,11 +3768,11 @@ impl Default for ComponentMapping {
 
 impl<'a> Decode<'a> for ComponentMapping {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let r: ComponentSwizzle = d.scalar().at("r")?;
-            let g: ComponentSwizzle = d.scalar().at("g")?;
-            let b: ComponentSwizzle = d.scalar().at("b")?;
-            let a: ComponentSwizzle = d.scalar().at("a")?;
-        Ok(Self { r: r, g: g, b: b, a: a })
+        let r: ComponentSwizzle = d.scalar().at("r")?;
+        let g: ComponentSwizzle = d.scalar().at("g")?;
+        let b: ComponentSwizzle = d.scalar().at("b")?;
+        let a: ComponentSwizzle = d.scalar().at("a")?;
+        Ok(Self { r, g, b, a })
     }
 }
 
@@ -3821,12 +3821,12 @@ fn allowed_compute_pipeline_create_info(s_type: i32) -> bool {
 impl<'a> ComputePipelineCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineCreateFlags = d.scalar().at("flags")?;
-            let stage: PipelineShaderStageCreateInfo<'a> = PipelineShaderStageCreateInfo::decode(d).at("stage")?;
-            let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
-            let base_pipeline_handle: Id<handles::Pipeline> = d.scalar().at("basePipelineHandle")?;
-            let base_pipeline_index: i32 = d.scalar().at("basePipelineIndex")?;
-        Ok(Self { p_next, flags: flags, stage: stage, layout: layout, base_pipeline_handle: base_pipeline_handle, base_pipeline_index: base_pipeline_index })
+        let flags: PipelineCreateFlags = d.scalar().at("flags")?;
+        let stage: PipelineShaderStageCreateInfo<'a> = PipelineShaderStageCreateInfo::decode(d).at("stage")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let base_pipeline_handle: Id<handles::Pipeline> = d.scalar().at("basePipelineHandle")?;
+        let base_pipeline_index: i32 = d.scalar().at("basePipelineIndex")?;
+        Ok(Self { p_next, flags, stage, layout, base_pipeline_handle, base_pipeline_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3886,10 +3886,10 @@ fn allowed_conditional_rendering_begin_info_ext(_s_type: i32) -> bool {
 impl<'a> ConditionalRenderingBeginInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let flags: ConditionalRenderingFlagsEXT = d.scalar().at("flags")?;
-        Ok(Self { p_next, buffer: buffer, offset: offset, flags: flags })
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let flags: ConditionalRenderingFlagsEXT = d.scalar().at("flags")?;
+        Ok(Self { p_next, buffer, offset, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -3937,11 +3937,11 @@ impl Default for ConformanceVersion {
 
 impl<'a> Decode<'a> for ConformanceVersion {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let major: u8 = d.scalar().at("major")?;
-            let minor: u8 = d.scalar().at("minor")?;
-            let subminor: u8 = d.scalar().at("subminor")?;
-            let patch: u8 = d.scalar().at("patch")?;
-        Ok(Self { major: major, minor: minor, subminor: subminor, patch: patch })
+        let major: u8 = d.scalar().at("major")?;
+        let minor: u8 = d.scalar().at("minor")?;
+        let subminor: u8 = d.scalar().at("subminor")?;
+        let patch: u8 = d.scalar().at("patch")?;
+        Ok(Self { major, minor, subminor, patch })
     }
 }
 
@@ -3957,11 +3957,11 @@ impl Encode for ConformanceVersion {
 impl<'a> DecodePartial<'a> for ConformanceVersion {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let major: u8 = Default::default();
-            let minor: u8 = Default::default();
-            let subminor: u8 = Default::default();
-            let patch: u8 = Default::default();
-        Ok(Self { major: major, minor: minor, subminor: subminor, patch: patch })
+        let major: u8 = Default::default();
+        let minor: u8 = Default::default();
+        let subminor: u8 = Default::default();
+        let patch: u8 = Default::default();
+        Ok(Self { major, minor, subminor, patch })
     }
 }
 
@@ -4005,11 +4005,11 @@ fn allowed_copy_buffer_info2(_s_type: i32) -> bool {
 impl<'a> CopyBufferInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [BufferCopy2<'a>] = d.array(region_count.as_len(), false, |d| BufferCopy2::decode(d)).at("pRegions")?;
-        Ok(Self { p_next, src_buffer: src_buffer, dst_buffer: dst_buffer, region_count: region_count, p_regions: p_regions })
+        let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [BufferCopy2<'a>] = d.array(region_count.as_len(), false, |d| BufferCopy2::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, src_buffer, dst_buffer, region_count, p_regions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4075,12 +4075,12 @@ fn allowed_copy_buffer_to_image_info2(_s_type: i32) -> bool {
 impl<'a> CopyBufferToImageInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [BufferImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| BufferImageCopy2::decode(d)).at("pRegions")?;
-        Ok(Self { p_next, src_buffer: src_buffer, dst_image: dst_image, dst_image_layout: dst_image_layout, region_count: region_count, p_regions: p_regions })
+        let src_buffer: Id<handles::Buffer> = d.scalar().at("srcBuffer")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [BufferImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| BufferImageCopy2::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, src_buffer, dst_image, dst_image_layout, region_count, p_regions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4151,14 +4151,14 @@ fn allowed_copy_descriptor_set(_s_type: i32) -> bool {
 impl<'a> CopyDescriptorSet<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_set: Id<handles::DescriptorSet> = d.scalar().at("srcSet")?;
-            let src_binding: u32 = d.scalar().at("srcBinding")?;
-            let src_array_element: u32 = d.scalar().at("srcArrayElement")?;
-            let dst_set: Id<handles::DescriptorSet> = d.scalar().at("dstSet")?;
-            let dst_binding: u32 = d.scalar().at("dstBinding")?;
-            let dst_array_element: u32 = d.scalar().at("dstArrayElement")?;
-            let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
-        Ok(Self { p_next, src_set: src_set, src_binding: src_binding, src_array_element: src_array_element, dst_set: dst_set, dst_binding: dst_binding, dst_array_element: dst_array_element, descriptor_count: descriptor_count })
+        let src_set: Id<handles::DescriptorSet> = d.scalar().at("srcSet")?;
+        let src_binding: u32 = d.scalar().at("srcBinding")?;
+        let src_array_element: u32 = d.scalar().at("srcArrayElement")?;
+        let dst_set: Id<handles::DescriptorSet> = d.scalar().at("dstSet")?;
+        let dst_binding: u32 = d.scalar().at("dstBinding")?;
+        let dst_array_element: u32 = d.scalar().at("dstArrayElement")?;
+        let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
+        Ok(Self { p_next, src_set, src_binding, src_array_element, dst_set, dst_binding, dst_array_element, descriptor_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4226,13 +4226,13 @@ fn allowed_copy_image_info2(_s_type: i32) -> bool {
 impl<'a> CopyImageInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [ImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| ImageCopy2::decode(d)).at("pRegions")?;
-        Ok(Self { p_next, src_image: src_image, src_image_layout: src_image_layout, dst_image: dst_image, dst_image_layout: dst_image_layout, region_count: region_count, p_regions: p_regions })
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| ImageCopy2::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4300,12 +4300,12 @@ fn allowed_copy_image_to_buffer_info2(_s_type: i32) -> bool {
 impl<'a> CopyImageToBufferInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [BufferImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| BufferImageCopy2::decode(d)).at("pRegions")?;
-        Ok(Self { p_next, src_image: src_image, src_image_layout: src_image_layout, dst_buffer: dst_buffer, region_count: region_count, p_regions: p_regions })
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_buffer: Id<handles::Buffer> = d.scalar().at("dstBuffer")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [BufferImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| BufferImageCopy2::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, src_image, src_image_layout, dst_buffer, region_count, p_regions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4376,14 +4376,14 @@ fn allowed_dependency_info(_s_type: i32) -> bool {
 impl<'a> DependencyInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
-            let memory_barrier_count: u32 = d.scalar().at("memoryBarrierCount")?;
-            let p_memory_barriers: &'a [MemoryBarrier2<'a>] = d.array(memory_barrier_count.as_len(), false, |d| MemoryBarrier2::decode(d)).at("pMemoryBarriers")?;
-            let buffer_memory_barrier_count: u32 = d.scalar().at("bufferMemoryBarrierCount")?;
-            let p_buffer_memory_barriers: &'a [BufferMemoryBarrier2<'a>] = d.array(buffer_memory_barrier_count.as_len(), false, |d| BufferMemoryBarrier2::decode(d)).at("pBufferMemoryBarriers")?;
-            let image_memory_barrier_count: u32 = d.scalar().at("imageMemoryBarrierCount")?;
-            let p_image_memory_barriers: &'a [ImageMemoryBarrier2<'a>] = d.array(image_memory_barrier_count.as_len(), false, |d| ImageMemoryBarrier2::decode(d)).at("pImageMemoryBarriers")?;
-        Ok(Self { p_next, dependency_flags: dependency_flags, memory_barrier_count: memory_barrier_count, p_memory_barriers: p_memory_barriers, buffer_memory_barrier_count: buffer_memory_barrier_count, p_buffer_memory_barriers: p_buffer_memory_barriers, image_memory_barrier_count: image_memory_barrier_count, p_image_memory_barriers: p_image_memory_barriers })
+        let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
+        let memory_barrier_count: u32 = d.scalar().at("memoryBarrierCount")?;
+        let p_memory_barriers: &'a [MemoryBarrier2<'a>] = d.array(memory_barrier_count.as_len(), false, |d| MemoryBarrier2::decode(d)).at("pMemoryBarriers")?;
+        let buffer_memory_barrier_count: u32 = d.scalar().at("bufferMemoryBarrierCount")?;
+        let p_buffer_memory_barriers: &'a [BufferMemoryBarrier2<'a>] = d.array(buffer_memory_barrier_count.as_len(), false, |d| BufferMemoryBarrier2::decode(d)).at("pBufferMemoryBarriers")?;
+        let image_memory_barrier_count: u32 = d.scalar().at("imageMemoryBarrierCount")?;
+        let p_image_memory_barriers: &'a [ImageMemoryBarrier2<'a>] = d.array(image_memory_barrier_count.as_len(), false, |d| ImageMemoryBarrier2::decode(d)).at("pImageMemoryBarriers")?;
+        Ok(Self { p_next, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4442,10 +4442,10 @@ impl Default for DescriptorBufferInfo {
 
 impl<'a> Decode<'a> for DescriptorBufferInfo {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let range: u64 = d.scalar().at("range")?;
-        Ok(Self { buffer: buffer, offset: offset, range: range })
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let range: u64 = d.scalar().at("range")?;
+        Ok(Self { buffer, offset, range })
     }
 }
 
@@ -4477,10 +4477,10 @@ impl Default for DescriptorImageInfo {
 
 impl<'a> Decode<'a> for DescriptorImageInfo {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let sampler: Id<handles::Sampler> = d.scalar().at("sampler")?;
-            let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
-            let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
-        Ok(Self { sampler: sampler, image_view: image_view, image_layout: image_layout })
+        let sampler: Id<handles::Sampler> = d.scalar().at("sampler")?;
+        let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
+        let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
+        Ok(Self { sampler, image_view, image_layout })
     }
 }
 
@@ -4526,11 +4526,11 @@ fn allowed_descriptor_pool_create_info(s_type: i32) -> bool {
 impl<'a> DescriptorPoolCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: DescriptorPoolCreateFlags = d.scalar().at("flags")?;
-            let max_sets: u32 = d.scalar().at("maxSets")?;
-            let pool_size_count: u32 = d.scalar().at("poolSizeCount")?;
-            let p_pool_sizes: &'a [DescriptorPoolSize] = d.array(pool_size_count.as_len(), false, |d| DescriptorPoolSize::decode(d)).at("pPoolSizes")?;
-        Ok(Self { p_next, flags: flags, max_sets: max_sets, pool_size_count: pool_size_count, p_pool_sizes: p_pool_sizes })
+        let flags: DescriptorPoolCreateFlags = d.scalar().at("flags")?;
+        let max_sets: u32 = d.scalar().at("maxSets")?;
+        let pool_size_count: u32 = d.scalar().at("poolSizeCount")?;
+        let p_pool_sizes: &'a [DescriptorPoolSize] = d.array(pool_size_count.as_len(), false, |d| DescriptorPoolSize::decode(d)).at("pPoolSizes")?;
+        Ok(Self { p_next, flags, max_sets, pool_size_count, p_pool_sizes })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4588,8 +4588,8 @@ fn allowed_descriptor_pool_inline_uniform_block_create_info(_s_type: i32) -> boo
 impl<'a> DescriptorPoolInlineUniformBlockCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_inline_uniform_block_bindings: u32 = d.scalar().at("maxInlineUniformBlockBindings")?;
-        Ok(Self { p_next, max_inline_uniform_block_bindings: max_inline_uniform_block_bindings })
+        let max_inline_uniform_block_bindings: u32 = d.scalar().at("maxInlineUniformBlockBindings")?;
+        Ok(Self { p_next, max_inline_uniform_block_bindings })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4631,9 +4631,9 @@ impl Default for DescriptorPoolSize {
 
 impl<'a> Decode<'a> for DescriptorPoolSize {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let ty: DescriptorType = d.scalar().at("type")?;
-            let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
-        Ok(Self { ty: ty, descriptor_count: descriptor_count })
+        let ty: DescriptorType = d.scalar().at("type")?;
+        let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
+        Ok(Self { ty, descriptor_count })
     }
 }
 
@@ -4676,10 +4676,10 @@ fn allowed_descriptor_set_allocate_info(s_type: i32) -> bool {
 impl<'a> DescriptorSetAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
-            let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
-            let p_set_layouts: &'a [Id<handles::DescriptorSetLayout>] = d.scalar_array(descriptor_set_count.as_len(), false).at("pSetLayouts")?;
-        Ok(Self { p_next, descriptor_pool: descriptor_pool, descriptor_set_count: descriptor_set_count, p_set_layouts: p_set_layouts })
+        let descriptor_pool: Id<handles::DescriptorPool> = d.scalar().at("descriptorPool")?;
+        let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
+        let p_set_layouts: &'a [Id<handles::DescriptorSetLayout>] = d.scalar_array(descriptor_set_count.as_len(), false).at("pSetLayouts")?;
+        Ok(Self { p_next, descriptor_pool, descriptor_set_count, p_set_layouts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4729,12 +4729,12 @@ impl Default for DescriptorSetLayoutBinding<'_> {
 
 impl<'a> Decode<'a> for DescriptorSetLayoutBinding<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let binding: u32 = d.scalar().at("binding")?;
-            let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
-            let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
-            let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
-            let p_immutable_samplers: &'a [Id<handles::Sampler>] = d.scalar_array(descriptor_count.as_len(), true).at("pImmutableSamplers")?;
-        Ok(Self { binding: binding, descriptor_type: descriptor_type, descriptor_count: descriptor_count, stage_flags: stage_flags, p_immutable_samplers: p_immutable_samplers })
+        let binding: u32 = d.scalar().at("binding")?;
+        let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
+        let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
+        let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
+        let p_immutable_samplers: &'a [Id<handles::Sampler>] = d.scalar_array(descriptor_count.as_len(), true).at("pImmutableSamplers")?;
+        Ok(Self { binding, descriptor_type, descriptor_count, stage_flags, p_immutable_samplers })
     }
 }
 
@@ -4778,9 +4778,9 @@ fn allowed_descriptor_set_layout_binding_flags_create_info(_s_type: i32) -> bool
 impl<'a> DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let binding_count: u32 = d.scalar().at("bindingCount")?;
-            let p_binding_flags: &'a [DescriptorBindingFlags] = d.scalar_array(binding_count.as_len(), false).at("pBindingFlags")?;
-        Ok(Self { p_next, binding_count: binding_count, p_binding_flags: p_binding_flags })
+        let binding_count: u32 = d.scalar().at("bindingCount")?;
+        let p_binding_flags: &'a [DescriptorBindingFlags] = d.scalar_array(binding_count.as_len(), false).at("pBindingFlags")?;
+        Ok(Self { p_next, binding_count, p_binding_flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4837,10 +4837,10 @@ fn allowed_descriptor_set_layout_create_info(s_type: i32) -> bool {
 impl<'a> DescriptorSetLayoutCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: DescriptorSetLayoutCreateFlags = d.scalar().at("flags")?;
-            let binding_count: u32 = d.scalar().at("bindingCount")?;
-            let p_bindings: &'a [DescriptorSetLayoutBinding<'a>] = d.array(binding_count.as_len(), false, |d| DescriptorSetLayoutBinding::decode(d)).at("pBindings")?;
-        Ok(Self { p_next, flags: flags, binding_count: binding_count, p_bindings: p_bindings })
+        let flags: DescriptorSetLayoutCreateFlags = d.scalar().at("flags")?;
+        let binding_count: u32 = d.scalar().at("bindingCount")?;
+        let p_bindings: &'a [DescriptorSetLayoutBinding<'a>] = d.array(binding_count.as_len(), false, |d| DescriptorSetLayoutBinding::decode(d)).at("pBindings")?;
+        Ok(Self { p_next, flags, binding_count, p_bindings })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4897,8 +4897,8 @@ fn allowed_descriptor_set_layout_support(s_type: i32) -> bool {
 impl<'a> DescriptorSetLayoutSupport<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let supported: u32 = d.scalar().at("supported")?;
-        Ok(Self { p_next, supported: supported })
+        let supported: u32 = d.scalar().at("supported")?;
+        Ok(Self { p_next, supported })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -4926,8 +4926,8 @@ impl<'a> DescriptorSetLayoutSupport<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let supported: u32 = Default::default();
-        Ok(Self { p_next, supported: supported })
+        let supported: u32 = Default::default();
+        Ok(Self { p_next, supported })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -4981,9 +4981,9 @@ fn allowed_descriptor_set_variable_descriptor_count_allocate_info(_s_type: i32) 
 impl<'a> DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
-            let p_descriptor_counts: &'a [u32] = d.scalar_array(descriptor_set_count.as_len(), false).at("pDescriptorCounts")?;
-        Ok(Self { p_next, descriptor_set_count: descriptor_set_count, p_descriptor_counts: p_descriptor_counts })
+        let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
+        let p_descriptor_counts: &'a [u32] = d.scalar_array(descriptor_set_count.as_len(), false).at("pDescriptorCounts")?;
+        Ok(Self { p_next, descriptor_set_count, p_descriptor_counts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5036,8 +5036,8 @@ fn allowed_descriptor_set_variable_descriptor_count_layout_support(_s_type: i32)
 impl<'a> DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_variable_descriptor_count: u32 = d.scalar().at("maxVariableDescriptorCount")?;
-        Ok(Self { p_next, max_variable_descriptor_count: max_variable_descriptor_count })
+        let max_variable_descriptor_count: u32 = d.scalar().at("maxVariableDescriptorCount")?;
+        Ok(Self { p_next, max_variable_descriptor_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5065,8 +5065,8 @@ impl<'a> DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_variable_descriptor_count: u32 = Default::default();
-        Ok(Self { p_next, max_variable_descriptor_count: max_variable_descriptor_count })
+        let max_variable_descriptor_count: u32 = Default::default();
+        Ok(Self { p_next, max_variable_descriptor_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -5132,15 +5132,15 @@ fn allowed_descriptor_update_template_create_info(_s_type: i32) -> bool {
 impl<'a> DescriptorUpdateTemplateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: DescriptorUpdateTemplateCreateFlags = d.scalar().at("flags")?;
-            let descriptor_update_entry_count: u32 = d.scalar().at("descriptorUpdateEntryCount")?;
-            let p_descriptor_update_entries: &'a [DescriptorUpdateTemplateEntry] = d.array(descriptor_update_entry_count.as_len(), false, |d| DescriptorUpdateTemplateEntry::decode(d)).at("pDescriptorUpdateEntries")?;
-            let template_type: DescriptorUpdateTemplateType = d.scalar().at("templateType")?;
-            let descriptor_set_layout: Id<handles::DescriptorSetLayout> = d.scalar().at("descriptorSetLayout")?;
-            let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
-            let pipeline_layout: Id<handles::PipelineLayout> = d.scalar().at("pipelineLayout")?;
-            let set: u32 = d.scalar().at("set")?;
-        Ok(Self { p_next, flags: flags, descriptor_update_entry_count: descriptor_update_entry_count, p_descriptor_update_entries: p_descriptor_update_entries, template_type: template_type, descriptor_set_layout: descriptor_set_layout, pipeline_bind_point: pipeline_bind_point, pipeline_layout: pipeline_layout, set: set })
+        let flags: DescriptorUpdateTemplateCreateFlags = d.scalar().at("flags")?;
+        let descriptor_update_entry_count: u32 = d.scalar().at("descriptorUpdateEntryCount")?;
+        let p_descriptor_update_entries: &'a [DescriptorUpdateTemplateEntry] = d.array(descriptor_update_entry_count.as_len(), false, |d| DescriptorUpdateTemplateEntry::decode(d)).at("pDescriptorUpdateEntries")?;
+        let template_type: DescriptorUpdateTemplateType = d.scalar().at("templateType")?;
+        let descriptor_set_layout: Id<handles::DescriptorSetLayout> = d.scalar().at("descriptorSetLayout")?;
+        let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
+        let pipeline_layout: Id<handles::PipelineLayout> = d.scalar().at("pipelineLayout")?;
+        let set: u32 = d.scalar().at("set")?;
+        Ok(Self { p_next, flags, descriptor_update_entry_count, p_descriptor_update_entries, template_type, descriptor_set_layout, pipeline_bind_point, pipeline_layout, set })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5200,13 +5200,13 @@ impl Default for DescriptorUpdateTemplateEntry {
 
 impl<'a> Decode<'a> for DescriptorUpdateTemplateEntry {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let dst_binding: u32 = d.scalar().at("dstBinding")?;
-            let dst_array_element: u32 = d.scalar().at("dstArrayElement")?;
-            let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
-            let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let stride: u64 = d.scalar().at("stride")?;
-        Ok(Self { dst_binding: dst_binding, dst_array_element: dst_array_element, descriptor_count: descriptor_count, descriptor_type: descriptor_type, offset: offset, stride: stride })
+        let dst_binding: u32 = d.scalar().at("dstBinding")?;
+        let dst_array_element: u32 = d.scalar().at("dstArrayElement")?;
+        let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
+        let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let stride: u64 = d.scalar().at("stride")?;
+        Ok(Self { dst_binding, dst_array_element, descriptor_count, descriptor_type, offset, stride })
     }
 }
 
@@ -5249,8 +5249,8 @@ fn allowed_device_buffer_memory_requirements(_s_type: i32) -> bool {
 impl<'a> DeviceBufferMemoryRequirements<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_create_info: Option<&'a BufferCreateInfo<'a>> = d.optional(|d| BufferCreateInfo::decode(d)).at("pCreateInfo")?;
-        Ok(Self { p_next, p_create_info: p_create_info })
+        let p_create_info: Option<&'a BufferCreateInfo<'a>> = d.optional(|d| BufferCreateInfo::decode(d)).at("pCreateInfo")?;
+        Ok(Self { p_next, p_create_info })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5321,15 +5321,15 @@ fn allowed_device_create_info(s_type: i32) -> bool {
 impl<'a> DeviceCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: DeviceCreateFlags = d.scalar().at("flags")?;
-            let queue_create_info_count: u32 = d.scalar().at("queueCreateInfoCount")?;
-            let p_queue_create_infos: &'a [DeviceQueueCreateInfo<'a>] = d.array(queue_create_info_count.as_len(), false, |d| DeviceQueueCreateInfo::decode(d)).at("pQueueCreateInfos")?;
-            let enabled_layer_count: u32 = d.scalar().at("enabledLayerCount")?;
-            let pp_enabled_layer_names: &'a [Option<Str<'a>>] = d.string_array(enabled_layer_count.as_len(), false).at("ppEnabledLayerNames")?;
-            let enabled_extension_count: u32 = d.scalar().at("enabledExtensionCount")?;
-            let pp_enabled_extension_names: &'a [Option<Str<'a>>] = d.string_array(enabled_extension_count.as_len(), false).at("ppEnabledExtensionNames")?;
-            let p_enabled_features: Option<&'a PhysicalDeviceFeatures> = d.optional(|d| PhysicalDeviceFeatures::decode(d)).at("pEnabledFeatures")?;
-        Ok(Self { p_next, flags: flags, queue_create_info_count: queue_create_info_count, p_queue_create_infos: p_queue_create_infos, enabled_layer_count: enabled_layer_count, pp_enabled_layer_names: pp_enabled_layer_names, enabled_extension_count: enabled_extension_count, pp_enabled_extension_names: pp_enabled_extension_names, p_enabled_features: p_enabled_features })
+        let flags: DeviceCreateFlags = d.scalar().at("flags")?;
+        let queue_create_info_count: u32 = d.scalar().at("queueCreateInfoCount")?;
+        let p_queue_create_infos: &'a [DeviceQueueCreateInfo<'a>] = d.array(queue_create_info_count.as_len(), false, |d| DeviceQueueCreateInfo::decode(d)).at("pQueueCreateInfos")?;
+        let enabled_layer_count: u32 = d.scalar().at("enabledLayerCount")?;
+        let pp_enabled_layer_names: &'a [Option<Str<'a>>] = d.string_array(enabled_layer_count.as_len(), false).at("ppEnabledLayerNames")?;
+        let enabled_extension_count: u32 = d.scalar().at("enabledExtensionCount")?;
+        let pp_enabled_extension_names: &'a [Option<Str<'a>>] = d.string_array(enabled_extension_count.as_len(), false).at("ppEnabledExtensionNames")?;
+        let p_enabled_features: Option<&'a PhysicalDeviceFeatures> = d.optional(|d| PhysicalDeviceFeatures::decode(d)).at("pEnabledFeatures")?;
+        Ok(Self { p_next, flags, queue_create_info_count, p_queue_create_infos, enabled_layer_count, pp_enabled_layer_names, enabled_extension_count, pp_enabled_extension_names, p_enabled_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5398,9 +5398,9 @@ fn allowed_device_group_bind_sparse_info(_s_type: i32) -> bool {
 impl<'a> DeviceGroupBindSparseInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let resource_device_index: u32 = d.scalar().at("resourceDeviceIndex")?;
-            let memory_device_index: u32 = d.scalar().at("memoryDeviceIndex")?;
-        Ok(Self { p_next, resource_device_index: resource_device_index, memory_device_index: memory_device_index })
+        let resource_device_index: u32 = d.scalar().at("resourceDeviceIndex")?;
+        let memory_device_index: u32 = d.scalar().at("memoryDeviceIndex")?;
+        Ok(Self { p_next, resource_device_index, memory_device_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5453,8 +5453,8 @@ fn allowed_device_group_command_buffer_begin_info(_s_type: i32) -> bool {
 impl<'a> DeviceGroupCommandBufferBeginInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let device_mask: u32 = d.scalar().at("deviceMask")?;
-        Ok(Self { p_next, device_mask: device_mask })
+        let device_mask: u32 = d.scalar().at("deviceMask")?;
+        Ok(Self { p_next, device_mask })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5508,9 +5508,9 @@ fn allowed_device_group_device_create_info(_s_type: i32) -> bool {
 impl<'a> DeviceGroupDeviceCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device_count: u32 = d.scalar().at("physicalDeviceCount")?;
-            let p_physical_devices: &'a [Id<handles::PhysicalDevice>] = d.scalar_array(physical_device_count.as_len(), false).at("pPhysicalDevices")?;
-        Ok(Self { p_next, physical_device_count: physical_device_count, p_physical_devices: p_physical_devices })
+        let physical_device_count: u32 = d.scalar().at("physicalDeviceCount")?;
+        let p_physical_devices: &'a [Id<handles::PhysicalDevice>] = d.scalar_array(physical_device_count.as_len(), false).at("pPhysicalDevices")?;
+        Ok(Self { p_next, physical_device_count, p_physical_devices })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5567,10 +5567,10 @@ fn allowed_device_group_render_pass_begin_info(_s_type: i32) -> bool {
 impl<'a> DeviceGroupRenderPassBeginInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let device_mask: u32 = d.scalar().at("deviceMask")?;
-            let device_render_area_count: u32 = d.scalar().at("deviceRenderAreaCount")?;
-            let p_device_render_areas: &'a [Rect2D] = d.array(device_render_area_count.as_len(), false, |d| Rect2D::decode(d)).at("pDeviceRenderAreas")?;
-        Ok(Self { p_next, device_mask: device_mask, device_render_area_count: device_render_area_count, p_device_render_areas: p_device_render_areas })
+        let device_mask: u32 = d.scalar().at("deviceMask")?;
+        let device_render_area_count: u32 = d.scalar().at("deviceRenderAreaCount")?;
+        let p_device_render_areas: &'a [Rect2D] = d.array(device_render_area_count.as_len(), false, |d| Rect2D::decode(d)).at("pDeviceRenderAreas")?;
+        Ok(Self { p_next, device_mask, device_render_area_count, p_device_render_areas })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5637,13 +5637,13 @@ fn allowed_device_group_submit_info(_s_type: i32) -> bool {
 impl<'a> DeviceGroupSubmitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let wait_semaphore_count: u32 = d.scalar().at("waitSemaphoreCount")?;
-            let p_wait_semaphore_device_indices: &'a [u32] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitSemaphoreDeviceIndices")?;
-            let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
-            let p_command_buffer_device_masks: &'a [u32] = d.scalar_array(command_buffer_count.as_len(), false).at("pCommandBufferDeviceMasks")?;
-            let signal_semaphore_count: u32 = d.scalar().at("signalSemaphoreCount")?;
-            let p_signal_semaphore_device_indices: &'a [u32] = d.scalar_array(signal_semaphore_count.as_len(), false).at("pSignalSemaphoreDeviceIndices")?;
-        Ok(Self { p_next, wait_semaphore_count: wait_semaphore_count, p_wait_semaphore_device_indices: p_wait_semaphore_device_indices, command_buffer_count: command_buffer_count, p_command_buffer_device_masks: p_command_buffer_device_masks, signal_semaphore_count: signal_semaphore_count, p_signal_semaphore_device_indices: p_signal_semaphore_device_indices })
+        let wait_semaphore_count: u32 = d.scalar().at("waitSemaphoreCount")?;
+        let p_wait_semaphore_device_indices: &'a [u32] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitSemaphoreDeviceIndices")?;
+        let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
+        let p_command_buffer_device_masks: &'a [u32] = d.scalar_array(command_buffer_count.as_len(), false).at("pCommandBufferDeviceMasks")?;
+        let signal_semaphore_count: u32 = d.scalar().at("signalSemaphoreCount")?;
+        let p_signal_semaphore_device_indices: &'a [u32] = d.scalar_array(signal_semaphore_count.as_len(), false).at("pSignalSemaphoreDeviceIndices")?;
+        Ok(Self { p_next, wait_semaphore_count, p_wait_semaphore_device_indices, command_buffer_count, p_command_buffer_device_masks, signal_semaphore_count, p_signal_semaphore_device_indices })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5702,9 +5702,9 @@ fn allowed_device_image_memory_requirements(_s_type: i32) -> bool {
 impl<'a> DeviceImageMemoryRequirements<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_create_info: Option<&'a ImageCreateInfo<'a>> = d.optional(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
-            let plane_aspect: ImageAspectFlagBits = d.scalar().at("planeAspect")?;
-        Ok(Self { p_next, p_create_info: p_create_info, plane_aspect: plane_aspect })
+        let p_create_info: Option<&'a ImageCreateInfo<'a>> = d.optional(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
+        let plane_aspect: ImageAspectFlagBits = d.scalar().at("planeAspect")?;
+        Ok(Self { p_next, p_create_info, plane_aspect })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5764,9 +5764,9 @@ fn allowed_device_image_subresource_info_khr(_s_type: i32) -> bool {
 impl<'a> DeviceImageSubresourceInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_create_info: Option<&'a ImageCreateInfo<'a>> = d.optional(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
-            let p_subresource: Option<&'a ImageSubresource2KHR<'a>> = d.optional(|d| ImageSubresource2KHR::decode(d)).at("pSubresource")?;
-        Ok(Self { p_next, p_create_info: p_create_info, p_subresource: p_subresource })
+        let p_create_info: Option<&'a ImageCreateInfo<'a>> = d.optional(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
+        let p_subresource: Option<&'a ImageSubresource2KHR<'a>> = d.optional(|d| ImageSubresource2KHR::decode(d)).at("pSubresource")?;
+        Ok(Self { p_next, p_create_info, p_subresource })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5829,8 +5829,8 @@ fn allowed_device_memory_opaque_capture_address_info(_s_type: i32) -> bool {
 impl<'a> DeviceMemoryOpaqueCaptureAddressInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-        Ok(Self { p_next, memory: memory })
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        Ok(Self { p_next, memory })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5882,8 +5882,8 @@ fn allowed_device_private_data_create_info(_s_type: i32) -> bool {
 impl<'a> DevicePrivateDataCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let private_data_slot_request_count: u32 = d.scalar().at("privateDataSlotRequestCount")?;
-        Ok(Self { p_next, private_data_slot_request_count: private_data_slot_request_count })
+        let private_data_slot_request_count: u32 = d.scalar().at("privateDataSlotRequestCount")?;
+        Ok(Self { p_next, private_data_slot_request_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -5941,11 +5941,11 @@ fn allowed_device_queue_create_info(_s_type: i32) -> bool {
 impl<'a> DeviceQueueCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: DeviceQueueCreateFlags = d.scalar().at("flags")?;
-            let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
-            let queue_count: u32 = d.scalar().at("queueCount")?;
-            let p_queue_priorities: &'a [f32] = d.scalar_array(queue_count.as_len(), false).at("pQueuePriorities")?;
-        Ok(Self { p_next, flags: flags, queue_family_index: queue_family_index, queue_count: queue_count, p_queue_priorities: p_queue_priorities })
+        let flags: DeviceQueueCreateFlags = d.scalar().at("flags")?;
+        let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
+        let queue_count: u32 = d.scalar().at("queueCount")?;
+        let p_queue_priorities: &'a [f32] = d.scalar_array(queue_count.as_len(), false).at("pQueuePriorities")?;
+        Ok(Self { p_next, flags, queue_family_index, queue_count, p_queue_priorities })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6004,10 +6004,10 @@ fn allowed_device_queue_info2(s_type: i32) -> bool {
 impl<'a> DeviceQueueInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: DeviceQueueCreateFlags = d.scalar().at("flags")?;
-            let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
-            let queue_index: u32 = d.scalar().at("queueIndex")?;
-        Ok(Self { p_next, flags: flags, queue_family_index: queue_family_index, queue_index: queue_index })
+        let flags: DeviceQueueCreateFlags = d.scalar().at("flags")?;
+        let queue_family_index: u32 = d.scalar().at("queueFamilyIndex")?;
+        let queue_index: u32 = d.scalar().at("queueIndex")?;
+        Ok(Self { p_next, flags, queue_family_index, queue_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6061,8 +6061,8 @@ fn allowed_device_queue_timeline_info_mesa(_s_type: i32) -> bool {
 impl<'a> DeviceQueueTimelineInfoMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let ring_idx: u32 = d.scalar().at("ringIdx")?;
-        Ok(Self { p_next, ring_idx: ring_idx })
+        let ring_idx: u32 = d.scalar().at("ringIdx")?;
+        Ok(Self { p_next, ring_idx })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6106,10 +6106,10 @@ impl Default for DrmFormatModifierProperties2EXT {
 
 impl<'a> Decode<'a> for DrmFormatModifierProperties2EXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
-            let drm_format_modifier_plane_count: u32 = d.scalar().at("drmFormatModifierPlaneCount")?;
-            let drm_format_modifier_tiling_features: FormatFeatureFlags2 = d.scalar().at("drmFormatModifierTilingFeatures")?;
-        Ok(Self { drm_format_modifier: drm_format_modifier, drm_format_modifier_plane_count: drm_format_modifier_plane_count, drm_format_modifier_tiling_features: drm_format_modifier_tiling_features })
+        let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
+        let drm_format_modifier_plane_count: u32 = d.scalar().at("drmFormatModifierPlaneCount")?;
+        let drm_format_modifier_tiling_features: FormatFeatureFlags2 = d.scalar().at("drmFormatModifierTilingFeatures")?;
+        Ok(Self { drm_format_modifier, drm_format_modifier_plane_count, drm_format_modifier_tiling_features })
     }
 }
 
@@ -6124,10 +6124,10 @@ impl Encode for DrmFormatModifierProperties2EXT {
 impl<'a> DecodePartial<'a> for DrmFormatModifierProperties2EXT {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let drm_format_modifier: u64 = Default::default();
-            let drm_format_modifier_plane_count: u32 = Default::default();
-            let drm_format_modifier_tiling_features: FormatFeatureFlags2 = Default::default();
-        Ok(Self { drm_format_modifier: drm_format_modifier, drm_format_modifier_plane_count: drm_format_modifier_plane_count, drm_format_modifier_tiling_features: drm_format_modifier_tiling_features })
+        let drm_format_modifier: u64 = Default::default();
+        let drm_format_modifier_plane_count: u32 = Default::default();
+        let drm_format_modifier_tiling_features: FormatFeatureFlags2 = Default::default();
+        Ok(Self { drm_format_modifier, drm_format_modifier_plane_count, drm_format_modifier_tiling_features })
     }
 }
 
@@ -6157,10 +6157,10 @@ impl Default for DrmFormatModifierPropertiesEXT {
 
 impl<'a> Decode<'a> for DrmFormatModifierPropertiesEXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
-            let drm_format_modifier_plane_count: u32 = d.scalar().at("drmFormatModifierPlaneCount")?;
-            let drm_format_modifier_tiling_features: FormatFeatureFlags = d.scalar().at("drmFormatModifierTilingFeatures")?;
-        Ok(Self { drm_format_modifier: drm_format_modifier, drm_format_modifier_plane_count: drm_format_modifier_plane_count, drm_format_modifier_tiling_features: drm_format_modifier_tiling_features })
+        let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
+        let drm_format_modifier_plane_count: u32 = d.scalar().at("drmFormatModifierPlaneCount")?;
+        let drm_format_modifier_tiling_features: FormatFeatureFlags = d.scalar().at("drmFormatModifierTilingFeatures")?;
+        Ok(Self { drm_format_modifier, drm_format_modifier_plane_count, drm_format_modifier_tiling_features })
     }
 }
 
@@ -6175,10 +6175,10 @@ impl Encode for DrmFormatModifierPropertiesEXT {
 impl<'a> DecodePartial<'a> for DrmFormatModifierPropertiesEXT {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let drm_format_modifier: u64 = Default::default();
-            let drm_format_modifier_plane_count: u32 = Default::default();
-            let drm_format_modifier_tiling_features: FormatFeatureFlags = Default::default();
-        Ok(Self { drm_format_modifier: drm_format_modifier, drm_format_modifier_plane_count: drm_format_modifier_plane_count, drm_format_modifier_tiling_features: drm_format_modifier_tiling_features })
+        let drm_format_modifier: u64 = Default::default();
+        let drm_format_modifier_plane_count: u32 = Default::default();
+        let drm_format_modifier_tiling_features: FormatFeatureFlags = Default::default();
+        Ok(Self { drm_format_modifier, drm_format_modifier_plane_count, drm_format_modifier_tiling_features })
     }
 }
 
@@ -6218,9 +6218,9 @@ fn allowed_drm_format_modifier_properties_list2_ext(_s_type: i32) -> bool {
 impl<'a> DrmFormatModifierPropertiesList2EXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
-            let p_drm_format_modifier_properties: &'a [DrmFormatModifierProperties2EXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierProperties2EXT::decode(d)).at("pDrmFormatModifierProperties")?;
-        Ok(Self { p_next, drm_format_modifier_count: drm_format_modifier_count, p_drm_format_modifier_properties: p_drm_format_modifier_properties })
+        let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
+        let p_drm_format_modifier_properties: &'a [DrmFormatModifierProperties2EXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierProperties2EXT::decode(d)).at("pDrmFormatModifierProperties")?;
+        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6251,9 +6251,9 @@ impl Encode for DrmFormatModifierPropertiesList2EXT<'_> {
 impl<'a> DrmFormatModifierPropertiesList2EXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
-            let p_drm_format_modifier_properties: &'a [DrmFormatModifierProperties2EXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierProperties2EXT::decode_partial(d)).at("pDrmFormatModifierProperties")?;
-        Ok(Self { p_next, drm_format_modifier_count: drm_format_modifier_count, p_drm_format_modifier_properties: p_drm_format_modifier_properties })
+        let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
+        let p_drm_format_modifier_properties: &'a [DrmFormatModifierProperties2EXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierProperties2EXT::decode_partial(d)).at("pDrmFormatModifierProperties")?;
+        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -6311,9 +6311,9 @@ fn allowed_drm_format_modifier_properties_list_ext(_s_type: i32) -> bool {
 impl<'a> DrmFormatModifierPropertiesListEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
-            let p_drm_format_modifier_properties: &'a [DrmFormatModifierPropertiesEXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierPropertiesEXT::decode(d)).at("pDrmFormatModifierProperties")?;
-        Ok(Self { p_next, drm_format_modifier_count: drm_format_modifier_count, p_drm_format_modifier_properties: p_drm_format_modifier_properties })
+        let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
+        let p_drm_format_modifier_properties: &'a [DrmFormatModifierPropertiesEXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierPropertiesEXT::decode(d)).at("pDrmFormatModifierProperties")?;
+        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6344,9 +6344,9 @@ impl Encode for DrmFormatModifierPropertiesListEXT<'_> {
 impl<'a> DrmFormatModifierPropertiesListEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
-            let p_drm_format_modifier_properties: &'a [DrmFormatModifierPropertiesEXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierPropertiesEXT::decode_partial(d)).at("pDrmFormatModifierProperties")?;
-        Ok(Self { p_next, drm_format_modifier_count: drm_format_modifier_count, p_drm_format_modifier_properties: p_drm_format_modifier_properties })
+        let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
+        let p_drm_format_modifier_properties: &'a [DrmFormatModifierPropertiesEXT] = d.array(drm_format_modifier_count.as_len(), true, |d| DrmFormatModifierPropertiesEXT::decode_partial(d)).at("pDrmFormatModifierProperties")?;
+        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -6402,8 +6402,8 @@ fn allowed_event_create_info(_s_type: i32) -> bool {
 impl<'a> EventCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: EventCreateFlags = d.scalar().at("flags")?;
-        Ok(Self { p_next, flags: flags })
+        let flags: EventCreateFlags = d.scalar().at("flags")?;
+        Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6455,8 +6455,8 @@ fn allowed_export_fence_create_info(_s_type: i32) -> bool {
 impl<'a> ExportFenceCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_types: ExternalFenceHandleTypeFlags = d.scalar().at("handleTypes")?;
-        Ok(Self { p_next, handle_types: handle_types })
+        let handle_types: ExternalFenceHandleTypeFlags = d.scalar().at("handleTypes")?;
+        Ok(Self { p_next, handle_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6508,8 +6508,8 @@ fn allowed_export_memory_allocate_info(_s_type: i32) -> bool {
 impl<'a> ExportMemoryAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("handleTypes")?;
-        Ok(Self { p_next, handle_types: handle_types })
+        let handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("handleTypes")?;
+        Ok(Self { p_next, handle_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6561,8 +6561,8 @@ fn allowed_export_semaphore_create_info(_s_type: i32) -> bool {
 impl<'a> ExportSemaphoreCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_types: ExternalSemaphoreHandleTypeFlags = d.scalar().at("handleTypes")?;
-        Ok(Self { p_next, handle_types: handle_types })
+        let handle_types: ExternalSemaphoreHandleTypeFlags = d.scalar().at("handleTypes")?;
+        Ok(Self { p_next, handle_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6604,9 +6604,9 @@ impl Default for ExtensionProperties {
 
 impl<'a> Decode<'a> for ExtensionProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let extension_name: [u8; 256] = d.chars::<256>().at("extensionName")?;
-            let spec_version: u32 = d.scalar().at("specVersion")?;
-        Ok(Self { extension_name: extension_name, spec_version: spec_version })
+        let extension_name: [u8; 256] = d.chars::<256>().at("extensionName")?;
+        let spec_version: u32 = d.scalar().at("specVersion")?;
+        Ok(Self { extension_name, spec_version })
     }
 }
 
@@ -6620,9 +6620,9 @@ impl Encode for ExtensionProperties {
 impl<'a> DecodePartial<'a> for ExtensionProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let extension_name: [u8; 256] = [0; 256];
-            let spec_version: u32 = Default::default();
-        Ok(Self { extension_name: extension_name, spec_version: spec_version })
+        let extension_name: [u8; 256] = [0; 256];
+        let spec_version: u32 = Default::default();
+        Ok(Self { extension_name, spec_version })
     }
 }
 
@@ -6650,9 +6650,9 @@ impl Default for Extent2D {
 
 impl<'a> Decode<'a> for Extent2D {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let width: u32 = d.scalar().at("width")?;
-            let height: u32 = d.scalar().at("height")?;
-        Ok(Self { width: width, height: height })
+        let width: u32 = d.scalar().at("width")?;
+        let height: u32 = d.scalar().at("height")?;
+        Ok(Self { width, height })
     }
 }
 
@@ -6666,9 +6666,9 @@ impl Encode for Extent2D {
 impl<'a> DecodePartial<'a> for Extent2D {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let width: u32 = Default::default();
-            let height: u32 = Default::default();
-        Ok(Self { width: width, height: height })
+        let width: u32 = Default::default();
+        let height: u32 = Default::default();
+        Ok(Self { width, height })
     }
 }
 
@@ -6698,10 +6698,10 @@ impl Default for Extent3D {
 
 impl<'a> Decode<'a> for Extent3D {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let width: u32 = d.scalar().at("width")?;
-            let height: u32 = d.scalar().at("height")?;
-            let depth: u32 = d.scalar().at("depth")?;
-        Ok(Self { width: width, height: height, depth: depth })
+        let width: u32 = d.scalar().at("width")?;
+        let height: u32 = d.scalar().at("height")?;
+        let depth: u32 = d.scalar().at("depth")?;
+        Ok(Self { width, height, depth })
     }
 }
 
@@ -6716,10 +6716,10 @@ impl Encode for Extent3D {
 impl<'a> DecodePartial<'a> for Extent3D {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let width: u32 = Default::default();
-            let height: u32 = Default::default();
-            let depth: u32 = Default::default();
-        Ok(Self { width: width, height: height, depth: depth })
+        let width: u32 = Default::default();
+        let height: u32 = Default::default();
+        let depth: u32 = Default::default();
+        Ok(Self { width, height, depth })
     }
 }
 
@@ -6757,8 +6757,8 @@ fn allowed_external_buffer_properties(_s_type: i32) -> bool {
 impl<'a> ExternalBufferProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode(d).at("externalMemoryProperties")?;
-        Ok(Self { p_next, external_memory_properties: external_memory_properties })
+        let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode(d).at("externalMemoryProperties")?;
+        Ok(Self { p_next, external_memory_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6785,8 +6785,8 @@ impl Encode for ExternalBufferProperties<'_> {
 impl<'a> ExternalBufferProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode_partial(d).at("externalMemoryProperties")?;
-        Ok(Self { p_next, external_memory_properties: external_memory_properties })
+        let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode_partial(d).at("externalMemoryProperties")?;
+        Ok(Self { p_next, external_memory_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -6842,10 +6842,10 @@ fn allowed_external_fence_properties(_s_type: i32) -> bool {
 impl<'a> ExternalFenceProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let export_from_imported_handle_types: ExternalFenceHandleTypeFlags = d.scalar().at("exportFromImportedHandleTypes")?;
-            let compatible_handle_types: ExternalFenceHandleTypeFlags = d.scalar().at("compatibleHandleTypes")?;
-            let external_fence_features: ExternalFenceFeatureFlags = d.scalar().at("externalFenceFeatures")?;
-        Ok(Self { p_next, export_from_imported_handle_types: export_from_imported_handle_types, compatible_handle_types: compatible_handle_types, external_fence_features: external_fence_features })
+        let export_from_imported_handle_types: ExternalFenceHandleTypeFlags = d.scalar().at("exportFromImportedHandleTypes")?;
+        let compatible_handle_types: ExternalFenceHandleTypeFlags = d.scalar().at("compatibleHandleTypes")?;
+        let external_fence_features: ExternalFenceFeatureFlags = d.scalar().at("externalFenceFeatures")?;
+        Ok(Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_fence_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6875,10 +6875,10 @@ impl<'a> ExternalFenceProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let export_from_imported_handle_types: ExternalFenceHandleTypeFlags = Default::default();
-            let compatible_handle_types: ExternalFenceHandleTypeFlags = Default::default();
-            let external_fence_features: ExternalFenceFeatureFlags = Default::default();
-        Ok(Self { p_next, export_from_imported_handle_types: export_from_imported_handle_types, compatible_handle_types: compatible_handle_types, external_fence_features: external_fence_features })
+        let export_from_imported_handle_types: ExternalFenceHandleTypeFlags = Default::default();
+        let compatible_handle_types: ExternalFenceHandleTypeFlags = Default::default();
+        let external_fence_features: ExternalFenceFeatureFlags = Default::default();
+        Ok(Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_fence_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -6930,8 +6930,8 @@ fn allowed_external_image_format_properties(_s_type: i32) -> bool {
 impl<'a> ExternalImageFormatProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode(d).at("externalMemoryProperties")?;
-        Ok(Self { p_next, external_memory_properties: external_memory_properties })
+        let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode(d).at("externalMemoryProperties")?;
+        Ok(Self { p_next, external_memory_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -6958,8 +6958,8 @@ impl Encode for ExternalImageFormatProperties<'_> {
 impl<'a> ExternalImageFormatProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode_partial(d).at("externalMemoryProperties")?;
-        Ok(Self { p_next, external_memory_properties: external_memory_properties })
+        let external_memory_properties: ExternalMemoryProperties = ExternalMemoryProperties::decode_partial(d).at("externalMemoryProperties")?;
+        Ok(Self { p_next, external_memory_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -7011,8 +7011,8 @@ fn allowed_external_memory_acquire_unmodified_ext(_s_type: i32) -> bool {
 impl<'a> ExternalMemoryAcquireUnmodifiedEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let acquire_unmodified_memory: u32 = d.scalar().at("acquireUnmodifiedMemory")?;
-        Ok(Self { p_next, acquire_unmodified_memory: acquire_unmodified_memory })
+        let acquire_unmodified_memory: u32 = d.scalar().at("acquireUnmodifiedMemory")?;
+        Ok(Self { p_next, acquire_unmodified_memory })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7064,8 +7064,8 @@ fn allowed_external_memory_buffer_create_info(_s_type: i32) -> bool {
 impl<'a> ExternalMemoryBufferCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("handleTypes")?;
-        Ok(Self { p_next, handle_types: handle_types })
+        let handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("handleTypes")?;
+        Ok(Self { p_next, handle_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7117,8 +7117,8 @@ fn allowed_external_memory_image_create_info(_s_type: i32) -> bool {
 impl<'a> ExternalMemoryImageCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("handleTypes")?;
-        Ok(Self { p_next, handle_types: handle_types })
+        let handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("handleTypes")?;
+        Ok(Self { p_next, handle_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7162,10 +7162,10 @@ impl Default for ExternalMemoryProperties {
 
 impl<'a> Decode<'a> for ExternalMemoryProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let external_memory_features: ExternalMemoryFeatureFlags = d.scalar().at("externalMemoryFeatures")?;
-            let export_from_imported_handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("exportFromImportedHandleTypes")?;
-            let compatible_handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("compatibleHandleTypes")?;
-        Ok(Self { external_memory_features: external_memory_features, export_from_imported_handle_types: export_from_imported_handle_types, compatible_handle_types: compatible_handle_types })
+        let external_memory_features: ExternalMemoryFeatureFlags = d.scalar().at("externalMemoryFeatures")?;
+        let export_from_imported_handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("exportFromImportedHandleTypes")?;
+        let compatible_handle_types: ExternalMemoryHandleTypeFlags = d.scalar().at("compatibleHandleTypes")?;
+        Ok(Self { external_memory_features, export_from_imported_handle_types, compatible_handle_types })
     }
 }
 
@@ -7180,10 +7180,10 @@ impl Encode for ExternalMemoryProperties {
 impl<'a> DecodePartial<'a> for ExternalMemoryProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let external_memory_features: ExternalMemoryFeatureFlags = Default::default();
-            let export_from_imported_handle_types: ExternalMemoryHandleTypeFlags = Default::default();
-            let compatible_handle_types: ExternalMemoryHandleTypeFlags = Default::default();
-        Ok(Self { external_memory_features: external_memory_features, export_from_imported_handle_types: export_from_imported_handle_types, compatible_handle_types: compatible_handle_types })
+        let external_memory_features: ExternalMemoryFeatureFlags = Default::default();
+        let export_from_imported_handle_types: ExternalMemoryHandleTypeFlags = Default::default();
+        let compatible_handle_types: ExternalMemoryHandleTypeFlags = Default::default();
+        Ok(Self { external_memory_features, export_from_imported_handle_types, compatible_handle_types })
     }
 }
 
@@ -7225,10 +7225,10 @@ fn allowed_external_semaphore_properties(_s_type: i32) -> bool {
 impl<'a> ExternalSemaphoreProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let export_from_imported_handle_types: ExternalSemaphoreHandleTypeFlags = d.scalar().at("exportFromImportedHandleTypes")?;
-            let compatible_handle_types: ExternalSemaphoreHandleTypeFlags = d.scalar().at("compatibleHandleTypes")?;
-            let external_semaphore_features: ExternalSemaphoreFeatureFlags = d.scalar().at("externalSemaphoreFeatures")?;
-        Ok(Self { p_next, export_from_imported_handle_types: export_from_imported_handle_types, compatible_handle_types: compatible_handle_types, external_semaphore_features: external_semaphore_features })
+        let export_from_imported_handle_types: ExternalSemaphoreHandleTypeFlags = d.scalar().at("exportFromImportedHandleTypes")?;
+        let compatible_handle_types: ExternalSemaphoreHandleTypeFlags = d.scalar().at("compatibleHandleTypes")?;
+        let external_semaphore_features: ExternalSemaphoreFeatureFlags = d.scalar().at("externalSemaphoreFeatures")?;
+        Ok(Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_semaphore_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7258,10 +7258,10 @@ impl<'a> ExternalSemaphoreProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let export_from_imported_handle_types: ExternalSemaphoreHandleTypeFlags = Default::default();
-            let compatible_handle_types: ExternalSemaphoreHandleTypeFlags = Default::default();
-            let external_semaphore_features: ExternalSemaphoreFeatureFlags = Default::default();
-        Ok(Self { p_next, export_from_imported_handle_types: export_from_imported_handle_types, compatible_handle_types: compatible_handle_types, external_semaphore_features: external_semaphore_features })
+        let export_from_imported_handle_types: ExternalSemaphoreHandleTypeFlags = Default::default();
+        let compatible_handle_types: ExternalSemaphoreHandleTypeFlags = Default::default();
+        let external_semaphore_features: ExternalSemaphoreFeatureFlags = Default::default();
+        Ok(Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_semaphore_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -7313,8 +7313,8 @@ fn allowed_fence_create_info(s_type: i32) -> bool {
 impl<'a> FenceCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: FenceCreateFlags = d.scalar().at("flags")?;
-        Ok(Self { p_next, flags: flags })
+        let flags: FenceCreateFlags = d.scalar().at("flags")?;
+        Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7358,10 +7358,10 @@ impl Default for FormatProperties {
 
 impl<'a> Decode<'a> for FormatProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let linear_tiling_features: FormatFeatureFlags = d.scalar().at("linearTilingFeatures")?;
-            let optimal_tiling_features: FormatFeatureFlags = d.scalar().at("optimalTilingFeatures")?;
-            let buffer_features: FormatFeatureFlags = d.scalar().at("bufferFeatures")?;
-        Ok(Self { linear_tiling_features: linear_tiling_features, optimal_tiling_features: optimal_tiling_features, buffer_features: buffer_features })
+        let linear_tiling_features: FormatFeatureFlags = d.scalar().at("linearTilingFeatures")?;
+        let optimal_tiling_features: FormatFeatureFlags = d.scalar().at("optimalTilingFeatures")?;
+        let buffer_features: FormatFeatureFlags = d.scalar().at("bufferFeatures")?;
+        Ok(Self { linear_tiling_features, optimal_tiling_features, buffer_features })
     }
 }
 
@@ -7376,10 +7376,10 @@ impl Encode for FormatProperties {
 impl<'a> DecodePartial<'a> for FormatProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let linear_tiling_features: FormatFeatureFlags = Default::default();
-            let optimal_tiling_features: FormatFeatureFlags = Default::default();
-            let buffer_features: FormatFeatureFlags = Default::default();
-        Ok(Self { linear_tiling_features: linear_tiling_features, optimal_tiling_features: optimal_tiling_features, buffer_features: buffer_features })
+        let linear_tiling_features: FormatFeatureFlags = Default::default();
+        let optimal_tiling_features: FormatFeatureFlags = Default::default();
+        let buffer_features: FormatFeatureFlags = Default::default();
+        Ok(Self { linear_tiling_features, optimal_tiling_features, buffer_features })
     }
 }
 
@@ -7417,8 +7417,8 @@ fn allowed_format_properties2(s_type: i32) -> bool {
 impl<'a> FormatProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let format_properties: FormatProperties = FormatProperties::decode(d).at("formatProperties")?;
-        Ok(Self { p_next, format_properties: format_properties })
+        let format_properties: FormatProperties = FormatProperties::decode(d).at("formatProperties")?;
+        Ok(Self { p_next, format_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7445,8 +7445,8 @@ impl Encode for FormatProperties2<'_> {
 impl<'a> FormatProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let format_properties: FormatProperties = FormatProperties::decode_partial(d).at("formatProperties")?;
-        Ok(Self { p_next, format_properties: format_properties })
+        let format_properties: FormatProperties = FormatProperties::decode_partial(d).at("formatProperties")?;
+        Ok(Self { p_next, format_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -7502,10 +7502,10 @@ fn allowed_format_properties3(_s_type: i32) -> bool {
 impl<'a> FormatProperties3<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let linear_tiling_features: FormatFeatureFlags2 = d.scalar().at("linearTilingFeatures")?;
-            let optimal_tiling_features: FormatFeatureFlags2 = d.scalar().at("optimalTilingFeatures")?;
-            let buffer_features: FormatFeatureFlags2 = d.scalar().at("bufferFeatures")?;
-        Ok(Self { p_next, linear_tiling_features: linear_tiling_features, optimal_tiling_features: optimal_tiling_features, buffer_features: buffer_features })
+        let linear_tiling_features: FormatFeatureFlags2 = d.scalar().at("linearTilingFeatures")?;
+        let optimal_tiling_features: FormatFeatureFlags2 = d.scalar().at("optimalTilingFeatures")?;
+        let buffer_features: FormatFeatureFlags2 = d.scalar().at("bufferFeatures")?;
+        Ok(Self { p_next, linear_tiling_features, optimal_tiling_features, buffer_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7535,10 +7535,10 @@ impl<'a> FormatProperties3<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let linear_tiling_features: FormatFeatureFlags2 = Default::default();
-            let optimal_tiling_features: FormatFeatureFlags2 = Default::default();
-            let buffer_features: FormatFeatureFlags2 = Default::default();
-        Ok(Self { p_next, linear_tiling_features: linear_tiling_features, optimal_tiling_features: optimal_tiling_features, buffer_features: buffer_features })
+        let linear_tiling_features: FormatFeatureFlags2 = Default::default();
+        let optimal_tiling_features: FormatFeatureFlags2 = Default::default();
+        let buffer_features: FormatFeatureFlags2 = Default::default();
+        Ok(Self { p_next, linear_tiling_features, optimal_tiling_features, buffer_features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -7592,9 +7592,9 @@ fn allowed_fragment_shading_rate_attachment_info_khr(_s_type: i32) -> bool {
 impl<'a> FragmentShadingRateAttachmentInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_fragment_shading_rate_attachment: Option<&'a AttachmentReference2<'a>> = d.optional(|d| AttachmentReference2::decode(d)).at("pFragmentShadingRateAttachment")?;
-            let shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("shadingRateAttachmentTexelSize")?;
-        Ok(Self { p_next, p_fragment_shading_rate_attachment: p_fragment_shading_rate_attachment, shading_rate_attachment_texel_size: shading_rate_attachment_texel_size })
+        let p_fragment_shading_rate_attachment: Option<&'a AttachmentReference2<'a>> = d.optional(|d| AttachmentReference2::decode(d)).at("pFragmentShadingRateAttachment")?;
+        let shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("shadingRateAttachmentTexelSize")?;
+        Ok(Self { p_next, p_fragment_shading_rate_attachment, shading_rate_attachment_texel_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7664,14 +7664,14 @@ fn allowed_framebuffer_attachment_image_info(_s_type: i32) -> bool {
 impl<'a> FramebufferAttachmentImageInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: ImageCreateFlags = d.scalar().at("flags")?;
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-            let width: u32 = d.scalar().at("width")?;
-            let height: u32 = d.scalar().at("height")?;
-            let layer_count: u32 = d.scalar().at("layerCount")?;
-            let view_format_count: u32 = d.scalar().at("viewFormatCount")?;
-            let p_view_formats: &'a [Format] = d.scalar_array(view_format_count.as_len(), false).at("pViewFormats")?;
-        Ok(Self { p_next, flags: flags, usage: usage, width: width, height: height, layer_count: layer_count, view_format_count: view_format_count, p_view_formats: p_view_formats })
+        let flags: ImageCreateFlags = d.scalar().at("flags")?;
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        let width: u32 = d.scalar().at("width")?;
+        let height: u32 = d.scalar().at("height")?;
+        let layer_count: u32 = d.scalar().at("layerCount")?;
+        let view_format_count: u32 = d.scalar().at("viewFormatCount")?;
+        let p_view_formats: &'a [Format] = d.scalar_array(view_format_count.as_len(), false).at("pViewFormats")?;
+        Ok(Self { p_next, flags, usage, width, height, layer_count, view_format_count, p_view_formats })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7731,9 +7731,9 @@ fn allowed_framebuffer_attachments_create_info(_s_type: i32) -> bool {
 impl<'a> FramebufferAttachmentsCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let attachment_image_info_count: u32 = d.scalar().at("attachmentImageInfoCount")?;
-            let p_attachment_image_infos: &'a [FramebufferAttachmentImageInfo<'a>] = d.array(attachment_image_info_count.as_len(), false, |d| FramebufferAttachmentImageInfo::decode(d)).at("pAttachmentImageInfos")?;
-        Ok(Self { p_next, attachment_image_info_count: attachment_image_info_count, p_attachment_image_infos: p_attachment_image_infos })
+        let attachment_image_info_count: u32 = d.scalar().at("attachmentImageInfoCount")?;
+        let p_attachment_image_infos: &'a [FramebufferAttachmentImageInfo<'a>] = d.array(attachment_image_info_count.as_len(), false, |d| FramebufferAttachmentImageInfo::decode(d)).at("pAttachmentImageInfos")?;
+        Ok(Self { p_next, attachment_image_info_count, p_attachment_image_infos })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7801,14 +7801,14 @@ fn allowed_framebuffer_create_info(s_type: i32) -> bool {
 impl<'a> FramebufferCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: FramebufferCreateFlags = d.scalar().at("flags")?;
-            let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_attachments: &'a [Id<handles::ImageView>] = d.scalar_array(attachment_count.as_len(), true).at("pAttachments")?;
-            let width: u32 = d.scalar().at("width")?;
-            let height: u32 = d.scalar().at("height")?;
-            let layers: u32 = d.scalar().at("layers")?;
-        Ok(Self { p_next, flags: flags, render_pass: render_pass, attachment_count: attachment_count, p_attachments: p_attachments, width: width, height: height, layers: layers })
+        let flags: FramebufferCreateFlags = d.scalar().at("flags")?;
+        let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_attachments: &'a [Id<handles::ImageView>] = d.scalar_array(attachment_count.as_len(), true).at("pAttachments")?;
+        let width: u32 = d.scalar().at("width")?;
+        let height: u32 = d.scalar().at("height")?;
+        let layers: u32 = d.scalar().at("layers")?;
+        Ok(Self { p_next, flags, render_pass, attachment_count, p_attachments, width, height, layers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -7902,24 +7902,24 @@ fn allowed_graphics_pipeline_create_info(s_type: i32) -> bool {
 impl<'a> GraphicsPipelineCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineCreateFlags = d.scalar().at("flags")?;
-            let stage_count: u32 = d.scalar().at("stageCount")?;
-            let p_stages: &'a [PipelineShaderStageCreateInfo<'a>] = d.array(stage_count.as_len(), true, |d| PipelineShaderStageCreateInfo::decode(d)).at("pStages")?;
-            let p_vertex_input_state: Option<&'a PipelineVertexInputStateCreateInfo<'a>> = d.optional(|d| PipelineVertexInputStateCreateInfo::decode(d)).at("pVertexInputState")?;
-            let p_input_assembly_state: Option<&'a PipelineInputAssemblyStateCreateInfo<'a>> = d.optional(|d| PipelineInputAssemblyStateCreateInfo::decode(d)).at("pInputAssemblyState")?;
-            let p_tessellation_state: Option<&'a PipelineTessellationStateCreateInfo<'a>> = d.optional(|d| PipelineTessellationStateCreateInfo::decode(d)).at("pTessellationState")?;
-            let p_viewport_state: Option<&'a PipelineViewportStateCreateInfo<'a>> = d.optional(|d| PipelineViewportStateCreateInfo::decode(d)).at("pViewportState")?;
-            let p_rasterization_state: Option<&'a PipelineRasterizationStateCreateInfo<'a>> = d.optional(|d| PipelineRasterizationStateCreateInfo::decode(d)).at("pRasterizationState")?;
-            let p_multisample_state: Option<&'a PipelineMultisampleStateCreateInfo<'a>> = d.optional(|d| PipelineMultisampleStateCreateInfo::decode(d)).at("pMultisampleState")?;
-            let p_depth_stencil_state: Option<&'a PipelineDepthStencilStateCreateInfo<'a>> = d.optional(|d| PipelineDepthStencilStateCreateInfo::decode(d)).at("pDepthStencilState")?;
-            let p_color_blend_state: Option<&'a PipelineColorBlendStateCreateInfo<'a>> = d.optional(|d| PipelineColorBlendStateCreateInfo::decode(d)).at("pColorBlendState")?;
-            let p_dynamic_state: Option<&'a PipelineDynamicStateCreateInfo<'a>> = d.optional(|d| PipelineDynamicStateCreateInfo::decode(d)).at("pDynamicState")?;
-            let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
-            let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
-            let subpass: u32 = d.scalar().at("subpass")?;
-            let base_pipeline_handle: Id<handles::Pipeline> = d.scalar().at("basePipelineHandle")?;
-            let base_pipeline_index: i32 = d.scalar().at("basePipelineIndex")?;
-        Ok(Self { p_next, flags: flags, stage_count: stage_count, p_stages: p_stages, p_vertex_input_state: p_vertex_input_state, p_input_assembly_state: p_input_assembly_state, p_tessellation_state: p_tessellation_state, p_viewport_state: p_viewport_state, p_rasterization_state: p_rasterization_state, p_multisample_state: p_multisample_state, p_depth_stencil_state: p_depth_stencil_state, p_color_blend_state: p_color_blend_state, p_dynamic_state: p_dynamic_state, layout: layout, render_pass: render_pass, subpass: subpass, base_pipeline_handle: base_pipeline_handle, base_pipeline_index: base_pipeline_index })
+        let flags: PipelineCreateFlags = d.scalar().at("flags")?;
+        let stage_count: u32 = d.scalar().at("stageCount")?;
+        let p_stages: &'a [PipelineShaderStageCreateInfo<'a>] = d.array(stage_count.as_len(), true, |d| PipelineShaderStageCreateInfo::decode(d)).at("pStages")?;
+        let p_vertex_input_state: Option<&'a PipelineVertexInputStateCreateInfo<'a>> = d.optional(|d| PipelineVertexInputStateCreateInfo::decode(d)).at("pVertexInputState")?;
+        let p_input_assembly_state: Option<&'a PipelineInputAssemblyStateCreateInfo<'a>> = d.optional(|d| PipelineInputAssemblyStateCreateInfo::decode(d)).at("pInputAssemblyState")?;
+        let p_tessellation_state: Option<&'a PipelineTessellationStateCreateInfo<'a>> = d.optional(|d| PipelineTessellationStateCreateInfo::decode(d)).at("pTessellationState")?;
+        let p_viewport_state: Option<&'a PipelineViewportStateCreateInfo<'a>> = d.optional(|d| PipelineViewportStateCreateInfo::decode(d)).at("pViewportState")?;
+        let p_rasterization_state: Option<&'a PipelineRasterizationStateCreateInfo<'a>> = d.optional(|d| PipelineRasterizationStateCreateInfo::decode(d)).at("pRasterizationState")?;
+        let p_multisample_state: Option<&'a PipelineMultisampleStateCreateInfo<'a>> = d.optional(|d| PipelineMultisampleStateCreateInfo::decode(d)).at("pMultisampleState")?;
+        let p_depth_stencil_state: Option<&'a PipelineDepthStencilStateCreateInfo<'a>> = d.optional(|d| PipelineDepthStencilStateCreateInfo::decode(d)).at("pDepthStencilState")?;
+        let p_color_blend_state: Option<&'a PipelineColorBlendStateCreateInfo<'a>> = d.optional(|d| PipelineColorBlendStateCreateInfo::decode(d)).at("pColorBlendState")?;
+        let p_dynamic_state: Option<&'a PipelineDynamicStateCreateInfo<'a>> = d.optional(|d| PipelineDynamicStateCreateInfo::decode(d)).at("pDynamicState")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
+        let subpass: u32 = d.scalar().at("subpass")?;
+        let base_pipeline_handle: Id<handles::Pipeline> = d.scalar().at("basePipelineHandle")?;
+        let base_pipeline_index: i32 = d.scalar().at("basePipelineIndex")?;
+        Ok(Self { p_next, flags, stage_count, p_stages, p_vertex_input_state, p_input_assembly_state, p_tessellation_state, p_viewport_state, p_rasterization_state, p_multisample_state, p_depth_stencil_state, p_color_blend_state, p_dynamic_state, layout, render_pass, subpass, base_pipeline_handle, base_pipeline_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8035,8 +8035,8 @@ fn allowed_graphics_pipeline_library_create_info_ext(_s_type: i32) -> bool {
 impl<'a> GraphicsPipelineLibraryCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: GraphicsPipelineLibraryFlagsEXT = d.scalar().at("flags")?;
-        Ok(Self { p_next, flags: flags })
+        let flags: GraphicsPipelineLibraryFlagsEXT = d.scalar().at("flags")?;
+        Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8082,11 +8082,11 @@ impl Default for ImageBlit {
 
 impl<'a> Decode<'a> for ImageBlit {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
-            let src_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("srcOffsets")?;
-            let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
-            let dst_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("dstOffsets")?;
-        Ok(Self { src_subresource: src_subresource, src_offsets: src_offsets, dst_subresource: dst_subresource, dst_offsets: dst_offsets })
+        let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
+        let src_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("srcOffsets")?;
+        let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
+        let dst_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("dstOffsets")?;
+        Ok(Self { src_subresource, src_offsets, dst_subresource, dst_offsets })
     }
 }
 
@@ -8139,11 +8139,11 @@ fn allowed_image_blit2(_s_type: i32) -> bool {
 impl<'a> ImageBlit2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
-            let src_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("srcOffsets")?;
-            let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
-            let dst_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("dstOffsets")?;
-        Ok(Self { p_next, src_subresource: src_subresource, src_offsets: src_offsets, dst_subresource: dst_subresource, dst_offsets: dst_offsets })
+        let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
+        let src_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("srcOffsets")?;
+        let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
+        let dst_offsets: [Offset3D; 2] = d.fixed_array::<_, 2>(|d| Offset3D::decode(d)).at("dstOffsets")?;
+        Ok(Self { p_next, src_subresource, src_offsets, dst_subresource, dst_offsets })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8200,12 +8200,12 @@ impl Default for ImageCopy {
 
 impl<'a> Decode<'a> for ImageCopy {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
-            let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
-            let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
-            let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
-            let extent: Extent3D = Extent3D::decode(d).at("extent")?;
-        Ok(Self { src_subresource: src_subresource, src_offset: src_offset, dst_subresource: dst_subresource, dst_offset: dst_offset, extent: extent })
+        let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
+        let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
+        let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
+        let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
+        let extent: Extent3D = Extent3D::decode(d).at("extent")?;
+        Ok(Self { src_subresource, src_offset, dst_subresource, dst_offset, extent })
     }
 }
 
@@ -8255,12 +8255,12 @@ fn allowed_image_copy2(_s_type: i32) -> bool {
 impl<'a> ImageCopy2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
-            let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
-            let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
-            let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
-            let extent: Extent3D = Extent3D::decode(d).at("extent")?;
-        Ok(Self { p_next, src_subresource: src_subresource, src_offset: src_offset, dst_subresource: dst_subresource, dst_offset: dst_offset, extent: extent })
+        let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
+        let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
+        let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
+        let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
+        let extent: Extent3D = Extent3D::decode(d).at("extent")?;
+        Ok(Self { p_next, src_subresource, src_offset, dst_subresource, dst_offset, extent })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8340,20 +8340,20 @@ fn allowed_image_create_info(s_type: i32) -> bool {
 impl<'a> ImageCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: ImageCreateFlags = d.scalar().at("flags")?;
-            let image_type: ImageType = d.scalar().at("imageType")?;
-            let format: Format = d.scalar().at("format")?;
-            let extent: Extent3D = Extent3D::decode(d).at("extent")?;
-            let mip_levels: u32 = d.scalar().at("mipLevels")?;
-            let array_layers: u32 = d.scalar().at("arrayLayers")?;
-            let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-            let tiling: ImageTiling = d.scalar().at("tiling")?;
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-            let sharing_mode: SharingMode = d.scalar().at("sharingMode")?;
-            let queue_family_index_count: u32 = d.scalar().at("queueFamilyIndexCount")?;
-            let p_queue_family_indices: &'a [u32] = d.scalar_array(queue_family_index_count.as_len(), true).at("pQueueFamilyIndices")?;
-            let initial_layout: ImageLayout = d.scalar().at("initialLayout")?;
-        Ok(Self { p_next, flags: flags, image_type: image_type, format: format, extent: extent, mip_levels: mip_levels, array_layers: array_layers, samples: samples, tiling: tiling, usage: usage, sharing_mode: sharing_mode, queue_family_index_count: queue_family_index_count, p_queue_family_indices: p_queue_family_indices, initial_layout: initial_layout })
+        let flags: ImageCreateFlags = d.scalar().at("flags")?;
+        let image_type: ImageType = d.scalar().at("imageType")?;
+        let format: Format = d.scalar().at("format")?;
+        let extent: Extent3D = Extent3D::decode(d).at("extent")?;
+        let mip_levels: u32 = d.scalar().at("mipLevels")?;
+        let array_layers: u32 = d.scalar().at("arrayLayers")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let tiling: ImageTiling = d.scalar().at("tiling")?;
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        let sharing_mode: SharingMode = d.scalar().at("sharingMode")?;
+        let queue_family_index_count: u32 = d.scalar().at("queueFamilyIndexCount")?;
+        let p_queue_family_indices: &'a [u32] = d.scalar_array(queue_family_index_count.as_len(), true).at("pQueueFamilyIndices")?;
+        let initial_layout: ImageLayout = d.scalar().at("initialLayout")?;
+        Ok(Self { p_next, flags, image_type, format, extent, mip_levels, array_layers, samples, tiling, usage, sharing_mode, queue_family_index_count, p_queue_family_indices, initial_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8425,10 +8425,10 @@ fn allowed_image_drm_format_modifier_explicit_create_info_ext(_s_type: i32) -> b
 impl<'a> ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
-            let drm_format_modifier_plane_count: u32 = d.scalar().at("drmFormatModifierPlaneCount")?;
-            let p_plane_layouts: &'a [SubresourceLayout] = d.array(drm_format_modifier_plane_count.as_len(), false, |d| SubresourceLayout::decode(d)).at("pPlaneLayouts")?;
-        Ok(Self { p_next, drm_format_modifier: drm_format_modifier, drm_format_modifier_plane_count: drm_format_modifier_plane_count, p_plane_layouts: p_plane_layouts })
+        let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
+        let drm_format_modifier_plane_count: u32 = d.scalar().at("drmFormatModifierPlaneCount")?;
+        let p_plane_layouts: &'a [SubresourceLayout] = d.array(drm_format_modifier_plane_count.as_len(), false, |d| SubresourceLayout::decode(d)).at("pPlaneLayouts")?;
+        Ok(Self { p_next, drm_format_modifier, drm_format_modifier_plane_count, p_plane_layouts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8487,9 +8487,9 @@ fn allowed_image_drm_format_modifier_list_create_info_ext(_s_type: i32) -> bool 
 impl<'a> ImageDrmFormatModifierListCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
-            let p_drm_format_modifiers: &'a [u64] = d.scalar_array(drm_format_modifier_count.as_len(), false).at("pDrmFormatModifiers")?;
-        Ok(Self { p_next, drm_format_modifier_count: drm_format_modifier_count, p_drm_format_modifiers: p_drm_format_modifiers })
+        let drm_format_modifier_count: u32 = d.scalar().at("drmFormatModifierCount")?;
+        let p_drm_format_modifiers: &'a [u64] = d.scalar_array(drm_format_modifier_count.as_len(), false).at("pDrmFormatModifiers")?;
+        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifiers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8542,8 +8542,8 @@ fn allowed_image_drm_format_modifier_properties_ext(_s_type: i32) -> bool {
 impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
-        Ok(Self { p_next, drm_format_modifier: drm_format_modifier })
+        let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
+        Ok(Self { p_next, drm_format_modifier })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8571,8 +8571,8 @@ impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let drm_format_modifier: u64 = Default::default();
-        Ok(Self { p_next, drm_format_modifier: drm_format_modifier })
+        let drm_format_modifier: u64 = Default::default();
+        Ok(Self { p_next, drm_format_modifier })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -8626,9 +8626,9 @@ fn allowed_image_format_list_create_info(_s_type: i32) -> bool {
 impl<'a> ImageFormatListCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let view_format_count: u32 = d.scalar().at("viewFormatCount")?;
-            let p_view_formats: &'a [Format] = d.scalar_array(view_format_count.as_len(), false).at("pViewFormats")?;
-        Ok(Self { p_next, view_format_count: view_format_count, p_view_formats: p_view_formats })
+        let view_format_count: u32 = d.scalar().at("viewFormatCount")?;
+        let p_view_formats: &'a [Format] = d.scalar_array(view_format_count.as_len(), false).at("pViewFormats")?;
+        Ok(Self { p_next, view_format_count, p_view_formats })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8677,12 +8677,12 @@ impl Default for ImageFormatProperties {
 
 impl<'a> Decode<'a> for ImageFormatProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_extent: Extent3D = Extent3D::decode(d).at("maxExtent")?;
-            let max_mip_levels: u32 = d.scalar().at("maxMipLevels")?;
-            let max_array_layers: u32 = d.scalar().at("maxArrayLayers")?;
-            let sample_counts: SampleCountFlags = d.scalar().at("sampleCounts")?;
-            let max_resource_size: u64 = d.scalar().at("maxResourceSize")?;
-        Ok(Self { max_extent: max_extent, max_mip_levels: max_mip_levels, max_array_layers: max_array_layers, sample_counts: sample_counts, max_resource_size: max_resource_size })
+        let max_extent: Extent3D = Extent3D::decode(d).at("maxExtent")?;
+        let max_mip_levels: u32 = d.scalar().at("maxMipLevels")?;
+        let max_array_layers: u32 = d.scalar().at("maxArrayLayers")?;
+        let sample_counts: SampleCountFlags = d.scalar().at("sampleCounts")?;
+        let max_resource_size: u64 = d.scalar().at("maxResourceSize")?;
+        Ok(Self { max_extent, max_mip_levels, max_array_layers, sample_counts, max_resource_size })
     }
 }
 
@@ -8698,12 +8698,12 @@ impl Encode for ImageFormatProperties {
 
 impl<'a> DecodePartial<'a> for ImageFormatProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_extent: Extent3D = Extent3D::decode_partial(d).at("maxExtent")?;
-            let max_mip_levels: u32 = Default::default();
-            let max_array_layers: u32 = Default::default();
-            let sample_counts: SampleCountFlags = Default::default();
-            let max_resource_size: u64 = Default::default();
-        Ok(Self { max_extent: max_extent, max_mip_levels: max_mip_levels, max_array_layers: max_array_layers, sample_counts: sample_counts, max_resource_size: max_resource_size })
+        let max_extent: Extent3D = Extent3D::decode_partial(d).at("maxExtent")?;
+        let max_mip_levels: u32 = Default::default();
+        let max_array_layers: u32 = Default::default();
+        let sample_counts: SampleCountFlags = Default::default();
+        let max_resource_size: u64 = Default::default();
+        Ok(Self { max_extent, max_mip_levels, max_array_layers, sample_counts, max_resource_size })
     }
 }
 
@@ -8741,8 +8741,8 @@ fn allowed_image_format_properties2(s_type: i32) -> bool {
 impl<'a> ImageFormatProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image_format_properties: ImageFormatProperties = ImageFormatProperties::decode(d).at("imageFormatProperties")?;
-        Ok(Self { p_next, image_format_properties: image_format_properties })
+        let image_format_properties: ImageFormatProperties = ImageFormatProperties::decode(d).at("imageFormatProperties")?;
+        Ok(Self { p_next, image_format_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8769,8 +8769,8 @@ impl Encode for ImageFormatProperties2<'_> {
 impl<'a> ImageFormatProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image_format_properties: ImageFormatProperties = ImageFormatProperties::decode_partial(d).at("imageFormatProperties")?;
-        Ok(Self { p_next, image_format_properties: image_format_properties })
+        let image_format_properties: ImageFormatProperties = ImageFormatProperties::decode_partial(d).at("imageFormatProperties")?;
+        Ok(Self { p_next, image_format_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -8836,15 +8836,15 @@ fn allowed_image_memory_barrier(s_type: i32) -> bool {
 impl<'a> ImageMemoryBarrier<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
-            let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
-            let old_layout: ImageLayout = d.scalar().at("oldLayout")?;
-            let new_layout: ImageLayout = d.scalar().at("newLayout")?;
-            let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
-            let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
-        Ok(Self { p_next, src_access_mask: src_access_mask, dst_access_mask: dst_access_mask, old_layout: old_layout, new_layout: new_layout, src_queue_family_index: src_queue_family_index, dst_queue_family_index: dst_queue_family_index, image: image, subresource_range: subresource_range })
+        let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
+        let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
+        let old_layout: ImageLayout = d.scalar().at("oldLayout")?;
+        let new_layout: ImageLayout = d.scalar().at("newLayout")?;
+        let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
+        let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
+        Ok(Self { p_next, src_access_mask, dst_access_mask, old_layout, new_layout, src_queue_family_index, dst_queue_family_index, image, subresource_range })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8921,17 +8921,17 @@ fn allowed_image_memory_barrier2(s_type: i32) -> bool {
 impl<'a> ImageMemoryBarrier2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_stage_mask: PipelineStageFlags2 = d.scalar().at("srcStageMask")?;
-            let src_access_mask: AccessFlags2 = d.scalar().at("srcAccessMask")?;
-            let dst_stage_mask: PipelineStageFlags2 = d.scalar().at("dstStageMask")?;
-            let dst_access_mask: AccessFlags2 = d.scalar().at("dstAccessMask")?;
-            let old_layout: ImageLayout = d.scalar().at("oldLayout")?;
-            let new_layout: ImageLayout = d.scalar().at("newLayout")?;
-            let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
-            let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
-        Ok(Self { p_next, src_stage_mask: src_stage_mask, src_access_mask: src_access_mask, dst_stage_mask: dst_stage_mask, dst_access_mask: dst_access_mask, old_layout: old_layout, new_layout: new_layout, src_queue_family_index: src_queue_family_index, dst_queue_family_index: dst_queue_family_index, image: image, subresource_range: subresource_range })
+        let src_stage_mask: PipelineStageFlags2 = d.scalar().at("srcStageMask")?;
+        let src_access_mask: AccessFlags2 = d.scalar().at("srcAccessMask")?;
+        let dst_stage_mask: PipelineStageFlags2 = d.scalar().at("dstStageMask")?;
+        let dst_access_mask: AccessFlags2 = d.scalar().at("dstAccessMask")?;
+        let old_layout: ImageLayout = d.scalar().at("oldLayout")?;
+        let new_layout: ImageLayout = d.scalar().at("newLayout")?;
+        let src_queue_family_index: u32 = d.scalar().at("srcQueueFamilyIndex")?;
+        let dst_queue_family_index: u32 = d.scalar().at("dstQueueFamilyIndex")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
+        Ok(Self { p_next, src_stage_mask, src_access_mask, dst_stage_mask, dst_access_mask, old_layout, new_layout, src_queue_family_index, dst_queue_family_index, image, subresource_range })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -8992,8 +8992,8 @@ fn allowed_image_memory_requirements_info2(s_type: i32) -> bool {
 impl<'a> ImageMemoryRequirementsInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-        Ok(Self { p_next, image: image })
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        Ok(Self { p_next, image })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9045,8 +9045,8 @@ fn allowed_image_plane_memory_requirements_info(_s_type: i32) -> bool {
 impl<'a> ImagePlaneMemoryRequirementsInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let plane_aspect: ImageAspectFlagBits = d.scalar().at("planeAspect")?;
-        Ok(Self { p_next, plane_aspect: plane_aspect })
+        let plane_aspect: ImageAspectFlagBits = d.scalar().at("planeAspect")?;
+        Ok(Self { p_next, plane_aspect })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9094,12 +9094,12 @@ impl Default for ImageResolve {
 
 impl<'a> Decode<'a> for ImageResolve {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
-            let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
-            let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
-            let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
-            let extent: Extent3D = Extent3D::decode(d).at("extent")?;
-        Ok(Self { src_subresource: src_subresource, src_offset: src_offset, dst_subresource: dst_subresource, dst_offset: dst_offset, extent: extent })
+        let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
+        let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
+        let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
+        let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
+        let extent: Extent3D = Extent3D::decode(d).at("extent")?;
+        Ok(Self { src_subresource, src_offset, dst_subresource, dst_offset, extent })
     }
 }
 
@@ -9149,12 +9149,12 @@ fn allowed_image_resolve2(_s_type: i32) -> bool {
 impl<'a> ImageResolve2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
-            let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
-            let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
-            let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
-            let extent: Extent3D = Extent3D::decode(d).at("extent")?;
-        Ok(Self { p_next, src_subresource: src_subresource, src_offset: src_offset, dst_subresource: dst_subresource, dst_offset: dst_offset, extent: extent })
+        let src_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("srcSubresource")?;
+        let src_offset: Offset3D = Offset3D::decode(d).at("srcOffset")?;
+        let dst_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("dstSubresource")?;
+        let dst_offset: Offset3D = Offset3D::decode(d).at("dstOffset")?;
+        let extent: Extent3D = Extent3D::decode(d).at("extent")?;
+        Ok(Self { p_next, src_subresource, src_offset, dst_subresource, dst_offset, extent })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9210,8 +9210,8 @@ fn allowed_image_sparse_memory_requirements_info2(_s_type: i32) -> bool {
 impl<'a> ImageSparseMemoryRequirementsInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-        Ok(Self { p_next, image: image })
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        Ok(Self { p_next, image })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9263,8 +9263,8 @@ fn allowed_image_stencil_usage_create_info(_s_type: i32) -> bool {
 impl<'a> ImageStencilUsageCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let stencil_usage: ImageUsageFlags = d.scalar().at("stencilUsage")?;
-        Ok(Self { p_next, stencil_usage: stencil_usage })
+        let stencil_usage: ImageUsageFlags = d.scalar().at("stencilUsage")?;
+        Ok(Self { p_next, stencil_usage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9308,10 +9308,10 @@ impl Default for ImageSubresource {
 
 impl<'a> Decode<'a> for ImageSubresource {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-            let mip_level: u32 = d.scalar().at("mipLevel")?;
-            let array_layer: u32 = d.scalar().at("arrayLayer")?;
-        Ok(Self { aspect_mask: aspect_mask, mip_level: mip_level, array_layer: array_layer })
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        let mip_level: u32 = d.scalar().at("mipLevel")?;
+        let array_layer: u32 = d.scalar().at("arrayLayer")?;
+        Ok(Self { aspect_mask, mip_level, array_layer })
     }
 }
 
@@ -9351,8 +9351,8 @@ fn allowed_image_subresource2_khr(_s_type: i32) -> bool {
 impl<'a> ImageSubresource2KHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image_subresource: ImageSubresource = ImageSubresource::decode(d).at("imageSubresource")?;
-        Ok(Self { p_next, image_subresource: image_subresource })
+        let image_subresource: ImageSubresource = ImageSubresource::decode(d).at("imageSubresource")?;
+        Ok(Self { p_next, image_subresource })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9398,11 +9398,11 @@ impl Default for ImageSubresourceLayers {
 
 impl<'a> Decode<'a> for ImageSubresourceLayers {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-            let mip_level: u32 = d.scalar().at("mipLevel")?;
-            let base_array_layer: u32 = d.scalar().at("baseArrayLayer")?;
-            let layer_count: u32 = d.scalar().at("layerCount")?;
-        Ok(Self { aspect_mask: aspect_mask, mip_level: mip_level, base_array_layer: base_array_layer, layer_count: layer_count })
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        let mip_level: u32 = d.scalar().at("mipLevel")?;
+        let base_array_layer: u32 = d.scalar().at("baseArrayLayer")?;
+        let layer_count: u32 = d.scalar().at("layerCount")?;
+        Ok(Self { aspect_mask, mip_level, base_array_layer, layer_count })
     }
 }
 
@@ -9439,12 +9439,12 @@ impl Default for ImageSubresourceRange {
 
 impl<'a> Decode<'a> for ImageSubresourceRange {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-            let base_mip_level: u32 = d.scalar().at("baseMipLevel")?;
-            let level_count: u32 = d.scalar().at("levelCount")?;
-            let base_array_layer: u32 = d.scalar().at("baseArrayLayer")?;
-            let layer_count: u32 = d.scalar().at("layerCount")?;
-        Ok(Self { aspect_mask: aspect_mask, base_mip_level: base_mip_level, level_count: level_count, base_array_layer: base_array_layer, layer_count: layer_count })
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        let base_mip_level: u32 = d.scalar().at("baseMipLevel")?;
+        let level_count: u32 = d.scalar().at("levelCount")?;
+        let base_array_layer: u32 = d.scalar().at("baseArrayLayer")?;
+        let layer_count: u32 = d.scalar().at("layerCount")?;
+        Ok(Self { aspect_mask, base_mip_level, level_count, base_array_layer, layer_count })
     }
 }
 
@@ -9496,13 +9496,13 @@ fn allowed_image_view_create_info(s_type: i32) -> bool {
 impl<'a> ImageViewCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: ImageViewCreateFlags = d.scalar().at("flags")?;
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let view_type: ImageViewType = d.scalar().at("viewType")?;
-            let format: Format = d.scalar().at("format")?;
-            let components: ComponentMapping = ComponentMapping::decode(d).at("components")?;
-            let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
-        Ok(Self { p_next, flags: flags, image: image, view_type: view_type, format: format, components: components, subresource_range: subresource_range })
+        let flags: ImageViewCreateFlags = d.scalar().at("flags")?;
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let view_type: ImageViewType = d.scalar().at("viewType")?;
+        let format: Format = d.scalar().at("format")?;
+        let components: ComponentMapping = ComponentMapping::decode(d).at("components")?;
+        let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
+        Ok(Self { p_next, flags, image, view_type, format, components, subresource_range })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9559,8 +9559,8 @@ fn allowed_image_view_min_lod_create_info_ext(_s_type: i32) -> bool {
 impl<'a> ImageViewMinLodCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let min_lod: f32 = d.scalar().at("minLod")?;
-        Ok(Self { p_next, min_lod: min_lod })
+        let min_lod: f32 = d.scalar().at("minLod")?;
+        Ok(Self { p_next, min_lod })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9612,8 +9612,8 @@ fn allowed_image_view_usage_create_info(_s_type: i32) -> bool {
 impl<'a> ImageViewUsageCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-        Ok(Self { p_next, usage: usage })
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        Ok(Self { p_next, usage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9665,8 +9665,8 @@ fn allowed_import_memory_resource_info_mesa(_s_type: i32) -> bool {
 impl<'a> ImportMemoryResourceInfoMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let resource_id: u32 = d.scalar().at("resourceId")?;
-        Ok(Self { p_next, resource_id: resource_id })
+        let resource_id: u32 = d.scalar().at("resourceId")?;
+        Ok(Self { p_next, resource_id })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9720,9 +9720,9 @@ fn allowed_import_semaphore_resource_info_mesa(_s_type: i32) -> bool {
 impl<'a> ImportSemaphoreResourceInfoMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
-            let resource_id: u32 = d.scalar().at("resourceId")?;
-        Ok(Self { p_next, semaphore: semaphore, resource_id: resource_id })
+        let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
+        let resource_id: u32 = d.scalar().at("resourceId")?;
+        Ok(Self { p_next, semaphore, resource_id })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9767,10 +9767,10 @@ impl Default for InputAttachmentAspectReference {
 
 impl<'a> Decode<'a> for InputAttachmentAspectReference {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let subpass: u32 = d.scalar().at("subpass")?;
-            let input_attachment_index: u32 = d.scalar().at("inputAttachmentIndex")?;
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-        Ok(Self { subpass: subpass, input_attachment_index: input_attachment_index, aspect_mask: aspect_mask })
+        let subpass: u32 = d.scalar().at("subpass")?;
+        let input_attachment_index: u32 = d.scalar().at("inputAttachmentIndex")?;
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        Ok(Self { subpass, input_attachment_index, aspect_mask })
     }
 }
 
@@ -9820,13 +9820,13 @@ fn allowed_instance_create_info(_s_type: i32) -> bool {
 impl<'a> InstanceCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: InstanceCreateFlags = d.scalar().at("flags")?;
-            let p_application_info: Option<&'a ApplicationInfo<'a>> = d.optional(|d| ApplicationInfo::decode(d)).at("pApplicationInfo")?;
-            let enabled_layer_count: u32 = d.scalar().at("enabledLayerCount")?;
-            let pp_enabled_layer_names: &'a [Option<Str<'a>>] = d.string_array(enabled_layer_count.as_len(), false).at("ppEnabledLayerNames")?;
-            let enabled_extension_count: u32 = d.scalar().at("enabledExtensionCount")?;
-            let pp_enabled_extension_names: &'a [Option<Str<'a>>] = d.string_array(enabled_extension_count.as_len(), false).at("ppEnabledExtensionNames")?;
-        Ok(Self { p_next, flags: flags, p_application_info: p_application_info, enabled_layer_count: enabled_layer_count, pp_enabled_layer_names: pp_enabled_layer_names, enabled_extension_count: enabled_extension_count, pp_enabled_extension_names: pp_enabled_extension_names })
+        let flags: InstanceCreateFlags = d.scalar().at("flags")?;
+        let p_application_info: Option<&'a ApplicationInfo<'a>> = d.optional(|d| ApplicationInfo::decode(d)).at("pApplicationInfo")?;
+        let enabled_layer_count: u32 = d.scalar().at("enabledLayerCount")?;
+        let pp_enabled_layer_names: &'a [Option<Str<'a>>] = d.string_array(enabled_layer_count.as_len(), false).at("ppEnabledLayerNames")?;
+        let enabled_extension_count: u32 = d.scalar().at("enabledExtensionCount")?;
+        let pp_enabled_extension_names: &'a [Option<Str<'a>>] = d.string_array(enabled_extension_count.as_len(), false).at("ppEnabledExtensionNames")?;
+        Ok(Self { p_next, flags, p_application_info, enabled_layer_count, pp_enabled_layer_names, enabled_extension_count, pp_enabled_extension_names })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -9882,11 +9882,11 @@ impl Default for LayerProperties {
 
 impl<'a> Decode<'a> for LayerProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let layer_name: [u8; 256] = d.chars::<256>().at("layerName")?;
-            let spec_version: u32 = d.scalar().at("specVersion")?;
-            let implementation_version: u32 = d.scalar().at("implementationVersion")?;
-            let description: [u8; 256] = d.chars::<256>().at("description")?;
-        Ok(Self { layer_name: layer_name, spec_version: spec_version, implementation_version: implementation_version, description: description })
+        let layer_name: [u8; 256] = d.chars::<256>().at("layerName")?;
+        let spec_version: u32 = d.scalar().at("specVersion")?;
+        let implementation_version: u32 = d.scalar().at("implementationVersion")?;
+        let description: [u8; 256] = d.chars::<256>().at("description")?;
+        Ok(Self { layer_name, spec_version, implementation_version, description })
     }
 }
 
@@ -9902,11 +9902,11 @@ impl Encode for LayerProperties {
 impl<'a> DecodePartial<'a> for LayerProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let layer_name: [u8; 256] = [0; 256];
-            let spec_version: u32 = Default::default();
-            let implementation_version: u32 = Default::default();
-            let description: [u8; 256] = [0; 256];
-        Ok(Self { layer_name: layer_name, spec_version: spec_version, implementation_version: implementation_version, description: description })
+        let layer_name: [u8; 256] = [0; 256];
+        let spec_version: u32 = Default::default();
+        let implementation_version: u32 = Default::default();
+        let description: [u8; 256] = [0; 256];
+        Ok(Self { layer_name, spec_version, implementation_version, description })
     }
 }
 
@@ -9948,10 +9948,10 @@ fn allowed_mapped_memory_range(_s_type: i32) -> bool {
 impl<'a> MappedMemoryRange<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { p_next, memory: memory, offset: offset, size: size })
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { p_next, memory, offset, size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10007,9 +10007,9 @@ fn allowed_memory_allocate_flags_info(_s_type: i32) -> bool {
 impl<'a> MemoryAllocateFlagsInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: MemoryAllocateFlags = d.scalar().at("flags")?;
-            let device_mask: u32 = d.scalar().at("deviceMask")?;
-        Ok(Self { p_next, flags: flags, device_mask: device_mask })
+        let flags: MemoryAllocateFlags = d.scalar().at("flags")?;
+        let device_mask: u32 = d.scalar().at("deviceMask")?;
+        Ok(Self { p_next, flags, device_mask })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10064,9 +10064,9 @@ fn allowed_memory_allocate_info(s_type: i32) -> bool {
 impl<'a> MemoryAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let allocation_size: u64 = d.scalar().at("allocationSize")?;
-            let memory_type_index: u32 = d.scalar().at("memoryTypeIndex")?;
-        Ok(Self { p_next, allocation_size: allocation_size, memory_type_index: memory_type_index })
+        let allocation_size: u64 = d.scalar().at("allocationSize")?;
+        let memory_type_index: u32 = d.scalar().at("memoryTypeIndex")?;
+        Ok(Self { p_next, allocation_size, memory_type_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10121,9 +10121,9 @@ fn allowed_memory_barrier(_s_type: i32) -> bool {
 impl<'a> MemoryBarrier<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
-            let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
-        Ok(Self { p_next, src_access_mask: src_access_mask, dst_access_mask: dst_access_mask })
+        let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
+        let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
+        Ok(Self { p_next, src_access_mask, dst_access_mask })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10182,11 +10182,11 @@ fn allowed_memory_barrier2(_s_type: i32) -> bool {
 impl<'a> MemoryBarrier2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_stage_mask: PipelineStageFlags2 = d.scalar().at("srcStageMask")?;
-            let src_access_mask: AccessFlags2 = d.scalar().at("srcAccessMask")?;
-            let dst_stage_mask: PipelineStageFlags2 = d.scalar().at("dstStageMask")?;
-            let dst_access_mask: AccessFlags2 = d.scalar().at("dstAccessMask")?;
-        Ok(Self { p_next, src_stage_mask: src_stage_mask, src_access_mask: src_access_mask, dst_stage_mask: dst_stage_mask, dst_access_mask: dst_access_mask })
+        let src_stage_mask: PipelineStageFlags2 = d.scalar().at("srcStageMask")?;
+        let src_access_mask: AccessFlags2 = d.scalar().at("srcAccessMask")?;
+        let dst_stage_mask: PipelineStageFlags2 = d.scalar().at("dstStageMask")?;
+        let dst_access_mask: AccessFlags2 = d.scalar().at("dstAccessMask")?;
+        Ok(Self { p_next, src_stage_mask, src_access_mask, dst_stage_mask, dst_access_mask })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10243,9 +10243,9 @@ fn allowed_memory_dedicated_allocate_info(_s_type: i32) -> bool {
 impl<'a> MemoryDedicatedAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-        Ok(Self { p_next, image: image, buffer: buffer })
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        Ok(Self { p_next, image, buffer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10300,9 +10300,9 @@ fn allowed_memory_dedicated_requirements(_s_type: i32) -> bool {
 impl<'a> MemoryDedicatedRequirements<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let prefers_dedicated_allocation: u32 = d.scalar().at("prefersDedicatedAllocation")?;
-            let requires_dedicated_allocation: u32 = d.scalar().at("requiresDedicatedAllocation")?;
-        Ok(Self { p_next, prefers_dedicated_allocation: prefers_dedicated_allocation, requires_dedicated_allocation: requires_dedicated_allocation })
+        let prefers_dedicated_allocation: u32 = d.scalar().at("prefersDedicatedAllocation")?;
+        let requires_dedicated_allocation: u32 = d.scalar().at("requiresDedicatedAllocation")?;
+        Ok(Self { p_next, prefers_dedicated_allocation, requires_dedicated_allocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10331,9 +10331,9 @@ impl<'a> MemoryDedicatedRequirements<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let prefers_dedicated_allocation: u32 = Default::default();
-            let requires_dedicated_allocation: u32 = Default::default();
-        Ok(Self { p_next, prefers_dedicated_allocation: prefers_dedicated_allocation, requires_dedicated_allocation: requires_dedicated_allocation })
+        let prefers_dedicated_allocation: u32 = Default::default();
+        let requires_dedicated_allocation: u32 = Default::default();
+        Ok(Self { p_next, prefers_dedicated_allocation, requires_dedicated_allocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -10375,9 +10375,9 @@ impl Default for MemoryHeap {
 
 impl<'a> Decode<'a> for MemoryHeap {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let size: u64 = d.scalar().at("size")?;
-            let flags: MemoryHeapFlags = d.scalar().at("flags")?;
-        Ok(Self { size: size, flags: flags })
+        let size: u64 = d.scalar().at("size")?;
+        let flags: MemoryHeapFlags = d.scalar().at("flags")?;
+        Ok(Self { size, flags })
     }
 }
 
@@ -10391,9 +10391,9 @@ impl Encode for MemoryHeap {
 impl<'a> DecodePartial<'a> for MemoryHeap {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let size: u64 = Default::default();
-            let flags: MemoryHeapFlags = Default::default();
-        Ok(Self { size: size, flags: flags })
+        let size: u64 = Default::default();
+        let flags: MemoryHeapFlags = Default::default();
+        Ok(Self { size, flags })
     }
 }
 
@@ -10431,8 +10431,8 @@ fn allowed_memory_opaque_capture_address_allocate_info(_s_type: i32) -> bool {
 impl<'a> MemoryOpaqueCaptureAddressAllocateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let opaque_capture_address: u64 = d.scalar().at("opaqueCaptureAddress")?;
-        Ok(Self { p_next, opaque_capture_address: opaque_capture_address })
+        let opaque_capture_address: u64 = d.scalar().at("opaqueCaptureAddress")?;
+        Ok(Self { p_next, opaque_capture_address })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10476,10 +10476,10 @@ impl Default for MemoryRequirements {
 
 impl<'a> Decode<'a> for MemoryRequirements {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let size: u64 = d.scalar().at("size")?;
-            let alignment: u64 = d.scalar().at("alignment")?;
-            let memory_type_bits: u32 = d.scalar().at("memoryTypeBits")?;
-        Ok(Self { size: size, alignment: alignment, memory_type_bits: memory_type_bits })
+        let size: u64 = d.scalar().at("size")?;
+        let alignment: u64 = d.scalar().at("alignment")?;
+        let memory_type_bits: u32 = d.scalar().at("memoryTypeBits")?;
+        Ok(Self { size, alignment, memory_type_bits })
     }
 }
 
@@ -10494,10 +10494,10 @@ impl Encode for MemoryRequirements {
 impl<'a> DecodePartial<'a> for MemoryRequirements {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let size: u64 = Default::default();
-            let alignment: u64 = Default::default();
-            let memory_type_bits: u32 = Default::default();
-        Ok(Self { size: size, alignment: alignment, memory_type_bits: memory_type_bits })
+        let size: u64 = Default::default();
+        let alignment: u64 = Default::default();
+        let memory_type_bits: u32 = Default::default();
+        Ok(Self { size, alignment, memory_type_bits })
     }
 }
 
@@ -10535,8 +10535,8 @@ fn allowed_memory_requirements2(s_type: i32) -> bool {
 impl<'a> MemoryRequirements2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_requirements: MemoryRequirements = MemoryRequirements::decode(d).at("memoryRequirements")?;
-        Ok(Self { p_next, memory_requirements: memory_requirements })
+        let memory_requirements: MemoryRequirements = MemoryRequirements::decode(d).at("memoryRequirements")?;
+        Ok(Self { p_next, memory_requirements })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10563,8 +10563,8 @@ impl Encode for MemoryRequirements2<'_> {
 impl<'a> MemoryRequirements2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_requirements: MemoryRequirements = MemoryRequirements::decode_partial(d).at("memoryRequirements")?;
-        Ok(Self { p_next, memory_requirements: memory_requirements })
+        let memory_requirements: MemoryRequirements = MemoryRequirements::decode_partial(d).at("memoryRequirements")?;
+        Ok(Self { p_next, memory_requirements })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -10616,8 +10616,8 @@ fn allowed_memory_resource_allocation_size_properties_mesa(_s_type: i32) -> bool
 impl<'a> MemoryResourceAllocationSizePropertiesMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let allocation_size: u64 = d.scalar().at("allocationSize")?;
-        Ok(Self { p_next, allocation_size: allocation_size })
+        let allocation_size: u64 = d.scalar().at("allocationSize")?;
+        Ok(Self { p_next, allocation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10645,8 +10645,8 @@ impl<'a> MemoryResourceAllocationSizePropertiesMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let allocation_size: u64 = Default::default();
-        Ok(Self { p_next, allocation_size: allocation_size })
+        let allocation_size: u64 = Default::default();
+        Ok(Self { p_next, allocation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -10698,8 +10698,8 @@ fn allowed_memory_resource_properties_mesa(s_type: i32) -> bool {
 impl<'a> MemoryResourcePropertiesMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_type_bits: u32 = d.scalar().at("memoryTypeBits")?;
-        Ok(Self { p_next, memory_type_bits: memory_type_bits })
+        let memory_type_bits: u32 = d.scalar().at("memoryTypeBits")?;
+        Ok(Self { p_next, memory_type_bits })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10727,8 +10727,8 @@ impl<'a> MemoryResourcePropertiesMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let memory_type_bits: u32 = Default::default();
-        Ok(Self { p_next, memory_type_bits: memory_type_bits })
+        let memory_type_bits: u32 = Default::default();
+        Ok(Self { p_next, memory_type_bits })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -10770,9 +10770,9 @@ impl Default for MemoryType {
 
 impl<'a> Decode<'a> for MemoryType {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let property_flags: MemoryPropertyFlags = d.scalar().at("propertyFlags")?;
-            let heap_index: u32 = d.scalar().at("heapIndex")?;
-        Ok(Self { property_flags: property_flags, heap_index: heap_index })
+        let property_flags: MemoryPropertyFlags = d.scalar().at("propertyFlags")?;
+        let heap_index: u32 = d.scalar().at("heapIndex")?;
+        Ok(Self { property_flags, heap_index })
     }
 }
 
@@ -10786,9 +10786,9 @@ impl Encode for MemoryType {
 impl<'a> DecodePartial<'a> for MemoryType {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let property_flags: MemoryPropertyFlags = Default::default();
-            let heap_index: u32 = Default::default();
-        Ok(Self { property_flags: property_flags, heap_index: heap_index })
+        let property_flags: MemoryPropertyFlags = Default::default();
+        let heap_index: u32 = Default::default();
+        Ok(Self { property_flags, heap_index })
     }
 }
 
@@ -10818,10 +10818,10 @@ impl Default for MultiDrawIndexedInfoEXT {
 
 impl<'a> Decode<'a> for MultiDrawIndexedInfoEXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let first_index: u32 = d.scalar().at("firstIndex")?;
-            let index_count: u32 = d.scalar().at("indexCount")?;
-            let vertex_offset: i32 = d.scalar().at("vertexOffset")?;
-        Ok(Self { first_index: first_index, index_count: index_count, vertex_offset: vertex_offset })
+        let first_index: u32 = d.scalar().at("firstIndex")?;
+        let index_count: u32 = d.scalar().at("indexCount")?;
+        let vertex_offset: i32 = d.scalar().at("vertexOffset")?;
+        Ok(Self { first_index, index_count, vertex_offset })
     }
 }
 
@@ -10851,9 +10851,9 @@ impl Default for MultiDrawInfoEXT {
 
 impl<'a> Decode<'a> for MultiDrawInfoEXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let first_vertex: u32 = d.scalar().at("firstVertex")?;
-            let vertex_count: u32 = d.scalar().at("vertexCount")?;
-        Ok(Self { first_vertex: first_vertex, vertex_count: vertex_count })
+        let first_vertex: u32 = d.scalar().at("firstVertex")?;
+        let vertex_count: u32 = d.scalar().at("vertexCount")?;
+        Ok(Self { first_vertex, vertex_count })
     }
 }
 
@@ -10894,9 +10894,9 @@ fn allowed_mutable_descriptor_type_create_info_ext(_s_type: i32) -> bool {
 impl<'a> MutableDescriptorTypeCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let mutable_descriptor_type_list_count: u32 = d.scalar().at("mutableDescriptorTypeListCount")?;
-            let p_mutable_descriptor_type_lists: &'a [MutableDescriptorTypeListEXT<'a>] = d.array(mutable_descriptor_type_list_count.as_len(), false, |d| MutableDescriptorTypeListEXT::decode(d)).at("pMutableDescriptorTypeLists")?;
-        Ok(Self { p_next, mutable_descriptor_type_list_count: mutable_descriptor_type_list_count, p_mutable_descriptor_type_lists: p_mutable_descriptor_type_lists })
+        let mutable_descriptor_type_list_count: u32 = d.scalar().at("mutableDescriptorTypeListCount")?;
+        let p_mutable_descriptor_type_lists: &'a [MutableDescriptorTypeListEXT<'a>] = d.array(mutable_descriptor_type_list_count.as_len(), false, |d| MutableDescriptorTypeListEXT::decode(d)).at("pMutableDescriptorTypeLists")?;
+        Ok(Self { p_next, mutable_descriptor_type_list_count, p_mutable_descriptor_type_lists })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -10942,9 +10942,9 @@ impl Default for MutableDescriptorTypeListEXT<'_> {
 
 impl<'a> Decode<'a> for MutableDescriptorTypeListEXT<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let descriptor_type_count: u32 = d.scalar().at("descriptorTypeCount")?;
-            let p_descriptor_types: &'a [DescriptorType] = d.scalar_array(descriptor_type_count.as_len(), false).at("pDescriptorTypes")?;
-        Ok(Self { descriptor_type_count: descriptor_type_count, p_descriptor_types: p_descriptor_types })
+        let descriptor_type_count: u32 = d.scalar().at("descriptorTypeCount")?;
+        let p_descriptor_types: &'a [DescriptorType] = d.scalar_array(descriptor_type_count.as_len(), false).at("pDescriptorTypes")?;
+        Ok(Self { descriptor_type_count, p_descriptor_types })
     }
 }
 
@@ -10973,9 +10973,9 @@ impl Default for Offset2D {
 
 impl<'a> Decode<'a> for Offset2D {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let x: i32 = d.scalar().at("x")?;
-            let y: i32 = d.scalar().at("y")?;
-        Ok(Self { x: x, y: y })
+        let x: i32 = d.scalar().at("x")?;
+        let y: i32 = d.scalar().at("y")?;
+        Ok(Self { x, y })
     }
 }
 
@@ -11006,10 +11006,10 @@ impl Default for Offset3D {
 
 impl<'a> Decode<'a> for Offset3D {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let x: i32 = d.scalar().at("x")?;
-            let y: i32 = d.scalar().at("y")?;
-            let z: i32 = d.scalar().at("z")?;
-        Ok(Self { x: x, y: y, z: z })
+        let x: i32 = d.scalar().at("x")?;
+        let y: i32 = d.scalar().at("y")?;
+        let z: i32 = d.scalar().at("z")?;
+        Ok(Self { x, y, z })
     }
 }
 
@@ -11055,11 +11055,11 @@ fn allowed_physical_device16_bit_storage_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDevice16BitStorageFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let storage_buffer16_bit_access: u32 = d.scalar().at("storageBuffer16BitAccess")?;
-            let uniform_and_storage_buffer16_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer16BitAccess")?;
-            let storage_push_constant16: u32 = d.scalar().at("storagePushConstant16")?;
-            let storage_input_output16: u32 = d.scalar().at("storageInputOutput16")?;
-        Ok(Self { p_next, storage_buffer16_bit_access: storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access: uniform_and_storage_buffer16_bit_access, storage_push_constant16: storage_push_constant16, storage_input_output16: storage_input_output16 })
+        let storage_buffer16_bit_access: u32 = d.scalar().at("storageBuffer16BitAccess")?;
+        let uniform_and_storage_buffer16_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer16BitAccess")?;
+        let storage_push_constant16: u32 = d.scalar().at("storagePushConstant16")?;
+        let storage_input_output16: u32 = d.scalar().at("storageInputOutput16")?;
+        Ok(Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11090,11 +11090,11 @@ impl<'a> PhysicalDevice16BitStorageFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let storage_buffer16_bit_access: u32 = Default::default();
-            let uniform_and_storage_buffer16_bit_access: u32 = Default::default();
-            let storage_push_constant16: u32 = Default::default();
-            let storage_input_output16: u32 = Default::default();
-        Ok(Self { p_next, storage_buffer16_bit_access: storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access: uniform_and_storage_buffer16_bit_access, storage_push_constant16: storage_push_constant16, storage_input_output16: storage_input_output16 })
+        let storage_buffer16_bit_access: u32 = Default::default();
+        let uniform_and_storage_buffer16_bit_access: u32 = Default::default();
+        let storage_push_constant16: u32 = Default::default();
+        let storage_input_output16: u32 = Default::default();
+        Ok(Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11148,9 +11148,9 @@ fn allowed_physical_device4444_formats_features_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDevice4444FormatsFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let format_a4_r4_g4_b4: u32 = d.scalar().at("formatA4R4G4B4")?;
-            let format_a4_b4_g4_r4: u32 = d.scalar().at("formatA4B4G4R4")?;
-        Ok(Self { p_next, format_a4_r4_g4_b4: format_a4_r4_g4_b4, format_a4_b4_g4_r4: format_a4_b4_g4_r4 })
+        let format_a4_r4_g4_b4: u32 = d.scalar().at("formatA4R4G4B4")?;
+        let format_a4_b4_g4_r4: u32 = d.scalar().at("formatA4B4G4R4")?;
+        Ok(Self { p_next, format_a4_r4_g4_b4, format_a4_b4_g4_r4 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11179,9 +11179,9 @@ impl<'a> PhysicalDevice4444FormatsFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let format_a4_r4_g4_b4: u32 = Default::default();
-            let format_a4_b4_g4_r4: u32 = Default::default();
-        Ok(Self { p_next, format_a4_r4_g4_b4: format_a4_r4_g4_b4, format_a4_b4_g4_r4: format_a4_b4_g4_r4 })
+        let format_a4_r4_g4_b4: u32 = Default::default();
+        let format_a4_b4_g4_r4: u32 = Default::default();
+        Ok(Self { p_next, format_a4_r4_g4_b4, format_a4_b4_g4_r4 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11237,10 +11237,10 @@ fn allowed_physical_device8_bit_storage_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDevice8BitStorageFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let storage_buffer8_bit_access: u32 = d.scalar().at("storageBuffer8BitAccess")?;
-            let uniform_and_storage_buffer8_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer8BitAccess")?;
-            let storage_push_constant8: u32 = d.scalar().at("storagePushConstant8")?;
-        Ok(Self { p_next, storage_buffer8_bit_access: storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access: uniform_and_storage_buffer8_bit_access, storage_push_constant8: storage_push_constant8 })
+        let storage_buffer8_bit_access: u32 = d.scalar().at("storageBuffer8BitAccess")?;
+        let uniform_and_storage_buffer8_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer8BitAccess")?;
+        let storage_push_constant8: u32 = d.scalar().at("storagePushConstant8")?;
+        Ok(Self { p_next, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11270,10 +11270,10 @@ impl<'a> PhysicalDevice8BitStorageFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let storage_buffer8_bit_access: u32 = Default::default();
-            let uniform_and_storage_buffer8_bit_access: u32 = Default::default();
-            let storage_push_constant8: u32 = Default::default();
-        Ok(Self { p_next, storage_buffer8_bit_access: storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access: uniform_and_storage_buffer8_bit_access, storage_push_constant8: storage_push_constant8 })
+        let storage_buffer8_bit_access: u32 = Default::default();
+        let uniform_and_storage_buffer8_bit_access: u32 = Default::default();
+        let storage_push_constant8: u32 = Default::default();
+        Ok(Self { p_next, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11325,8 +11325,8 @@ fn allowed_physical_device_attachment_feedback_loop_layout_features_ext(_s_type:
 impl<'a> PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let attachment_feedback_loop_layout: u32 = d.scalar().at("attachmentFeedbackLoopLayout")?;
-        Ok(Self { p_next, attachment_feedback_loop_layout: attachment_feedback_loop_layout })
+        let attachment_feedback_loop_layout: u32 = d.scalar().at("attachmentFeedbackLoopLayout")?;
+        Ok(Self { p_next, attachment_feedback_loop_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11354,8 +11354,8 @@ impl<'a> PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let attachment_feedback_loop_layout: u32 = Default::default();
-        Ok(Self { p_next, attachment_feedback_loop_layout: attachment_feedback_loop_layout })
+        let attachment_feedback_loop_layout: u32 = Default::default();
+        Ok(Self { p_next, attachment_feedback_loop_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11409,9 +11409,9 @@ fn allowed_physical_device_border_color_swizzle_features_ext(_s_type: i32) -> bo
 impl<'a> PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let border_color_swizzle: u32 = d.scalar().at("borderColorSwizzle")?;
-            let border_color_swizzle_from_image: u32 = d.scalar().at("borderColorSwizzleFromImage")?;
-        Ok(Self { p_next, border_color_swizzle: border_color_swizzle, border_color_swizzle_from_image: border_color_swizzle_from_image })
+        let border_color_swizzle: u32 = d.scalar().at("borderColorSwizzle")?;
+        let border_color_swizzle_from_image: u32 = d.scalar().at("borderColorSwizzleFromImage")?;
+        Ok(Self { p_next, border_color_swizzle, border_color_swizzle_from_image })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11440,9 +11440,9 @@ impl<'a> PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let border_color_swizzle: u32 = Default::default();
-            let border_color_swizzle_from_image: u32 = Default::default();
-        Ok(Self { p_next, border_color_swizzle: border_color_swizzle, border_color_swizzle_from_image: border_color_swizzle_from_image })
+        let border_color_swizzle: u32 = Default::default();
+        let border_color_swizzle_from_image: u32 = Default::default();
+        Ok(Self { p_next, border_color_swizzle, border_color_swizzle_from_image })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11498,10 +11498,10 @@ fn allowed_physical_device_buffer_device_address_features(_s_type: i32) -> bool 
 impl<'a> PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer_device_address: u32 = d.scalar().at("bufferDeviceAddress")?;
-            let buffer_device_address_capture_replay: u32 = d.scalar().at("bufferDeviceAddressCaptureReplay")?;
-            let buffer_device_address_multi_device: u32 = d.scalar().at("bufferDeviceAddressMultiDevice")?;
-        Ok(Self { p_next, buffer_device_address: buffer_device_address, buffer_device_address_capture_replay: buffer_device_address_capture_replay, buffer_device_address_multi_device: buffer_device_address_multi_device })
+        let buffer_device_address: u32 = d.scalar().at("bufferDeviceAddress")?;
+        let buffer_device_address_capture_replay: u32 = d.scalar().at("bufferDeviceAddressCaptureReplay")?;
+        let buffer_device_address_multi_device: u32 = d.scalar().at("bufferDeviceAddressMultiDevice")?;
+        Ok(Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11531,10 +11531,10 @@ impl<'a> PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let buffer_device_address: u32 = Default::default();
-            let buffer_device_address_capture_replay: u32 = Default::default();
-            let buffer_device_address_multi_device: u32 = Default::default();
-        Ok(Self { p_next, buffer_device_address: buffer_device_address, buffer_device_address_capture_replay: buffer_device_address_capture_replay, buffer_device_address_multi_device: buffer_device_address_multi_device })
+        let buffer_device_address: u32 = Default::default();
+        let buffer_device_address_capture_replay: u32 = Default::default();
+        let buffer_device_address_multi_device: u32 = Default::default();
+        Ok(Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11586,8 +11586,8 @@ fn allowed_physical_device_color_write_enable_features_ext(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let color_write_enable: u32 = d.scalar().at("colorWriteEnable")?;
-        Ok(Self { p_next, color_write_enable: color_write_enable })
+        let color_write_enable: u32 = d.scalar().at("colorWriteEnable")?;
+        Ok(Self { p_next, color_write_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11615,8 +11615,8 @@ impl<'a> PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let color_write_enable: u32 = Default::default();
-        Ok(Self { p_next, color_write_enable: color_write_enable })
+        let color_write_enable: u32 = Default::default();
+        Ok(Self { p_next, color_write_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11670,9 +11670,9 @@ fn allowed_physical_device_conditional_rendering_features_ext(_s_type: i32) -> b
 impl<'a> PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let conditional_rendering: u32 = d.scalar().at("conditionalRendering")?;
-            let inherited_conditional_rendering: u32 = d.scalar().at("inheritedConditionalRendering")?;
-        Ok(Self { p_next, conditional_rendering: conditional_rendering, inherited_conditional_rendering: inherited_conditional_rendering })
+        let conditional_rendering: u32 = d.scalar().at("conditionalRendering")?;
+        let inherited_conditional_rendering: u32 = d.scalar().at("inheritedConditionalRendering")?;
+        Ok(Self { p_next, conditional_rendering, inherited_conditional_rendering })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11701,9 +11701,9 @@ impl<'a> PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let conditional_rendering: u32 = Default::default();
-            let inherited_conditional_rendering: u32 = Default::default();
-        Ok(Self { p_next, conditional_rendering: conditional_rendering, inherited_conditional_rendering: inherited_conditional_rendering })
+        let conditional_rendering: u32 = Default::default();
+        let inherited_conditional_rendering: u32 = Default::default();
+        Ok(Self { p_next, conditional_rendering, inherited_conditional_rendering })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11771,16 +11771,16 @@ fn allowed_physical_device_conservative_rasterization_properties_ext(_s_type: i3
 impl<'a> PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let primitive_overestimation_size: f32 = d.scalar().at("primitiveOverestimationSize")?;
-            let max_extra_primitive_overestimation_size: f32 = d.scalar().at("maxExtraPrimitiveOverestimationSize")?;
-            let extra_primitive_overestimation_size_granularity: f32 = d.scalar().at("extraPrimitiveOverestimationSizeGranularity")?;
-            let primitive_underestimation: u32 = d.scalar().at("primitiveUnderestimation")?;
-            let conservative_point_and_line_rasterization: u32 = d.scalar().at("conservativePointAndLineRasterization")?;
-            let degenerate_triangles_rasterized: u32 = d.scalar().at("degenerateTrianglesRasterized")?;
-            let degenerate_lines_rasterized: u32 = d.scalar().at("degenerateLinesRasterized")?;
-            let fully_covered_fragment_shader_input_variable: u32 = d.scalar().at("fullyCoveredFragmentShaderInputVariable")?;
-            let conservative_rasterization_post_depth_coverage: u32 = d.scalar().at("conservativeRasterizationPostDepthCoverage")?;
-        Ok(Self { p_next, primitive_overestimation_size: primitive_overestimation_size, max_extra_primitive_overestimation_size: max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity: extra_primitive_overestimation_size_granularity, primitive_underestimation: primitive_underestimation, conservative_point_and_line_rasterization: conservative_point_and_line_rasterization, degenerate_triangles_rasterized: degenerate_triangles_rasterized, degenerate_lines_rasterized: degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable: fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage: conservative_rasterization_post_depth_coverage })
+        let primitive_overestimation_size: f32 = d.scalar().at("primitiveOverestimationSize")?;
+        let max_extra_primitive_overestimation_size: f32 = d.scalar().at("maxExtraPrimitiveOverestimationSize")?;
+        let extra_primitive_overestimation_size_granularity: f32 = d.scalar().at("extraPrimitiveOverestimationSizeGranularity")?;
+        let primitive_underestimation: u32 = d.scalar().at("primitiveUnderestimation")?;
+        let conservative_point_and_line_rasterization: u32 = d.scalar().at("conservativePointAndLineRasterization")?;
+        let degenerate_triangles_rasterized: u32 = d.scalar().at("degenerateTrianglesRasterized")?;
+        let degenerate_lines_rasterized: u32 = d.scalar().at("degenerateLinesRasterized")?;
+        let fully_covered_fragment_shader_input_variable: u32 = d.scalar().at("fullyCoveredFragmentShaderInputVariable")?;
+        let conservative_rasterization_post_depth_coverage: u32 = d.scalar().at("conservativeRasterizationPostDepthCoverage")?;
+        Ok(Self { p_next, primitive_overestimation_size, max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity, primitive_underestimation, conservative_point_and_line_rasterization, degenerate_triangles_rasterized, degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11816,16 +11816,16 @@ impl<'a> PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let primitive_overestimation_size: f32 = Default::default();
-            let max_extra_primitive_overestimation_size: f32 = Default::default();
-            let extra_primitive_overestimation_size_granularity: f32 = Default::default();
-            let primitive_underestimation: u32 = Default::default();
-            let conservative_point_and_line_rasterization: u32 = Default::default();
-            let degenerate_triangles_rasterized: u32 = Default::default();
-            let degenerate_lines_rasterized: u32 = Default::default();
-            let fully_covered_fragment_shader_input_variable: u32 = Default::default();
-            let conservative_rasterization_post_depth_coverage: u32 = Default::default();
-        Ok(Self { p_next, primitive_overestimation_size: primitive_overestimation_size, max_extra_primitive_overestimation_size: max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity: extra_primitive_overestimation_size_granularity, primitive_underestimation: primitive_underestimation, conservative_point_and_line_rasterization: conservative_point_and_line_rasterization, degenerate_triangles_rasterized: degenerate_triangles_rasterized, degenerate_lines_rasterized: degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable: fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage: conservative_rasterization_post_depth_coverage })
+        let primitive_overestimation_size: f32 = Default::default();
+        let max_extra_primitive_overestimation_size: f32 = Default::default();
+        let extra_primitive_overestimation_size_granularity: f32 = Default::default();
+        let primitive_underestimation: u32 = Default::default();
+        let conservative_point_and_line_rasterization: u32 = Default::default();
+        let degenerate_triangles_rasterized: u32 = Default::default();
+        let degenerate_lines_rasterized: u32 = Default::default();
+        let fully_covered_fragment_shader_input_variable: u32 = Default::default();
+        let conservative_rasterization_post_depth_coverage: u32 = Default::default();
+        Ok(Self { p_next, primitive_overestimation_size, max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity, primitive_underestimation, conservative_point_and_line_rasterization, degenerate_triangles_rasterized, degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11879,9 +11879,9 @@ fn allowed_physical_device_custom_border_color_features_ext(_s_type: i32) -> boo
 impl<'a> PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let custom_border_colors: u32 = d.scalar().at("customBorderColors")?;
-            let custom_border_color_without_format: u32 = d.scalar().at("customBorderColorWithoutFormat")?;
-        Ok(Self { p_next, custom_border_colors: custom_border_colors, custom_border_color_without_format: custom_border_color_without_format })
+        let custom_border_colors: u32 = d.scalar().at("customBorderColors")?;
+        let custom_border_color_without_format: u32 = d.scalar().at("customBorderColorWithoutFormat")?;
+        Ok(Self { p_next, custom_border_colors, custom_border_color_without_format })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11910,9 +11910,9 @@ impl<'a> PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let custom_border_colors: u32 = Default::default();
-            let custom_border_color_without_format: u32 = Default::default();
-        Ok(Self { p_next, custom_border_colors: custom_border_colors, custom_border_color_without_format: custom_border_color_without_format })
+        let custom_border_colors: u32 = Default::default();
+        let custom_border_color_without_format: u32 = Default::default();
+        Ok(Self { p_next, custom_border_colors, custom_border_color_without_format })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -11964,8 +11964,8 @@ fn allowed_physical_device_custom_border_color_properties_ext(_s_type: i32) -> b
 impl<'a> PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_custom_border_color_samplers: u32 = d.scalar().at("maxCustomBorderColorSamplers")?;
-        Ok(Self { p_next, max_custom_border_color_samplers: max_custom_border_color_samplers })
+        let max_custom_border_color_samplers: u32 = d.scalar().at("maxCustomBorderColorSamplers")?;
+        Ok(Self { p_next, max_custom_border_color_samplers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -11993,8 +11993,8 @@ impl<'a> PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_custom_border_color_samplers: u32 = Default::default();
-        Ok(Self { p_next, max_custom_border_color_samplers: max_custom_border_color_samplers })
+        let max_custom_border_color_samplers: u32 = Default::default();
+        Ok(Self { p_next, max_custom_border_color_samplers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12046,8 +12046,8 @@ fn allowed_physical_device_depth_clip_control_features_ext(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let depth_clip_control: u32 = d.scalar().at("depthClipControl")?;
-        Ok(Self { p_next, depth_clip_control: depth_clip_control })
+        let depth_clip_control: u32 = d.scalar().at("depthClipControl")?;
+        Ok(Self { p_next, depth_clip_control })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12075,8 +12075,8 @@ impl<'a> PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let depth_clip_control: u32 = Default::default();
-        Ok(Self { p_next, depth_clip_control: depth_clip_control })
+        let depth_clip_control: u32 = Default::default();
+        Ok(Self { p_next, depth_clip_control })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12128,8 +12128,8 @@ fn allowed_physical_device_depth_clip_enable_features_ext(_s_type: i32) -> bool 
 impl<'a> PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let depth_clip_enable: u32 = d.scalar().at("depthClipEnable")?;
-        Ok(Self { p_next, depth_clip_enable: depth_clip_enable })
+        let depth_clip_enable: u32 = d.scalar().at("depthClipEnable")?;
+        Ok(Self { p_next, depth_clip_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12157,8 +12157,8 @@ impl<'a> PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let depth_clip_enable: u32 = Default::default();
-        Ok(Self { p_next, depth_clip_enable: depth_clip_enable })
+        let depth_clip_enable: u32 = Default::default();
+        Ok(Self { p_next, depth_clip_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12216,11 +12216,11 @@ fn allowed_physical_device_depth_stencil_resolve_properties(_s_type: i32) -> boo
 impl<'a> PhysicalDeviceDepthStencilResolveProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let supported_depth_resolve_modes: ResolveModeFlags = d.scalar().at("supportedDepthResolveModes")?;
-            let supported_stencil_resolve_modes: ResolveModeFlags = d.scalar().at("supportedStencilResolveModes")?;
-            let independent_resolve_none: u32 = d.scalar().at("independentResolveNone")?;
-            let independent_resolve: u32 = d.scalar().at("independentResolve")?;
-        Ok(Self { p_next, supported_depth_resolve_modes: supported_depth_resolve_modes, supported_stencil_resolve_modes: supported_stencil_resolve_modes, independent_resolve_none: independent_resolve_none, independent_resolve: independent_resolve })
+        let supported_depth_resolve_modes: ResolveModeFlags = d.scalar().at("supportedDepthResolveModes")?;
+        let supported_stencil_resolve_modes: ResolveModeFlags = d.scalar().at("supportedStencilResolveModes")?;
+        let independent_resolve_none: u32 = d.scalar().at("independentResolveNone")?;
+        let independent_resolve: u32 = d.scalar().at("independentResolve")?;
+        Ok(Self { p_next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12251,11 +12251,11 @@ impl<'a> PhysicalDeviceDepthStencilResolveProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let supported_depth_resolve_modes: ResolveModeFlags = Default::default();
-            let supported_stencil_resolve_modes: ResolveModeFlags = Default::default();
-            let independent_resolve_none: u32 = Default::default();
-            let independent_resolve: u32 = Default::default();
-        Ok(Self { p_next, supported_depth_resolve_modes: supported_depth_resolve_modes, supported_stencil_resolve_modes: supported_stencil_resolve_modes, independent_resolve_none: independent_resolve_none, independent_resolve: independent_resolve })
+        let supported_depth_resolve_modes: ResolveModeFlags = Default::default();
+        let supported_stencil_resolve_modes: ResolveModeFlags = Default::default();
+        let independent_resolve_none: u32 = Default::default();
+        let independent_resolve: u32 = Default::default();
+        Ok(Self { p_next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12345,27 +12345,27 @@ fn allowed_physical_device_descriptor_indexing_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceDescriptorIndexingFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_input_attachment_array_dynamic_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayDynamicIndexing")?;
-            let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayDynamicIndexing")?;
-            let shader_storage_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayDynamicIndexing")?;
-            let shader_uniform_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexing")?;
-            let shader_sampled_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexing")?;
-            let shader_storage_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexing")?;
-            let shader_storage_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexing")?;
-            let shader_input_attachment_array_non_uniform_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexing")?;
-            let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayNonUniformIndexing")?;
-            let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayNonUniformIndexing")?;
-            let descriptor_binding_uniform_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformBufferUpdateAfterBind")?;
-            let descriptor_binding_sampled_image_update_after_bind: u32 = d.scalar().at("descriptorBindingSampledImageUpdateAfterBind")?;
-            let descriptor_binding_storage_image_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageImageUpdateAfterBind")?;
-            let descriptor_binding_storage_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageBufferUpdateAfterBind")?;
-            let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformTexelBufferUpdateAfterBind")?;
-            let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageTexelBufferUpdateAfterBind")?;
-            let descriptor_binding_update_unused_while_pending: u32 = d.scalar().at("descriptorBindingUpdateUnusedWhilePending")?;
-            let descriptor_binding_partially_bound: u32 = d.scalar().at("descriptorBindingPartiallyBound")?;
-            let descriptor_binding_variable_descriptor_count: u32 = d.scalar().at("descriptorBindingVariableDescriptorCount")?;
-            let runtime_descriptor_array: u32 = d.scalar().at("runtimeDescriptorArray")?;
-        Ok(Self { p_next, shader_input_attachment_array_dynamic_indexing: shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing: shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing: shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing: shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing: shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing: shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing: shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing: shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing: shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing: shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind: descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind: descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind: descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind: descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind: descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind: descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending: descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound: descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count: descriptor_binding_variable_descriptor_count, runtime_descriptor_array: runtime_descriptor_array })
+        let shader_input_attachment_array_dynamic_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayDynamicIndexing")?;
+        let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayDynamicIndexing")?;
+        let shader_storage_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayDynamicIndexing")?;
+        let shader_uniform_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexing")?;
+        let shader_sampled_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexing")?;
+        let shader_storage_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexing")?;
+        let shader_storage_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexing")?;
+        let shader_input_attachment_array_non_uniform_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexing")?;
+        let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayNonUniformIndexing")?;
+        let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayNonUniformIndexing")?;
+        let descriptor_binding_uniform_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformBufferUpdateAfterBind")?;
+        let descriptor_binding_sampled_image_update_after_bind: u32 = d.scalar().at("descriptorBindingSampledImageUpdateAfterBind")?;
+        let descriptor_binding_storage_image_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageImageUpdateAfterBind")?;
+        let descriptor_binding_storage_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageBufferUpdateAfterBind")?;
+        let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformTexelBufferUpdateAfterBind")?;
+        let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageTexelBufferUpdateAfterBind")?;
+        let descriptor_binding_update_unused_while_pending: u32 = d.scalar().at("descriptorBindingUpdateUnusedWhilePending")?;
+        let descriptor_binding_partially_bound: u32 = d.scalar().at("descriptorBindingPartiallyBound")?;
+        let descriptor_binding_variable_descriptor_count: u32 = d.scalar().at("descriptorBindingVariableDescriptorCount")?;
+        let runtime_descriptor_array: u32 = d.scalar().at("runtimeDescriptorArray")?;
+        Ok(Self { p_next, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12412,27 +12412,27 @@ impl<'a> PhysicalDeviceDescriptorIndexingFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_input_attachment_array_dynamic_indexing: u32 = Default::default();
-            let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = Default::default();
-            let shader_storage_texel_buffer_array_dynamic_indexing: u32 = Default::default();
-            let shader_uniform_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let shader_sampled_image_array_non_uniform_indexing: u32 = Default::default();
-            let shader_storage_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let shader_storage_image_array_non_uniform_indexing: u32 = Default::default();
-            let shader_input_attachment_array_non_uniform_indexing: u32 = Default::default();
-            let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let descriptor_binding_uniform_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_sampled_image_update_after_bind: u32 = Default::default();
-            let descriptor_binding_storage_image_update_after_bind: u32 = Default::default();
-            let descriptor_binding_storage_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_update_unused_while_pending: u32 = Default::default();
-            let descriptor_binding_partially_bound: u32 = Default::default();
-            let descriptor_binding_variable_descriptor_count: u32 = Default::default();
-            let runtime_descriptor_array: u32 = Default::default();
-        Ok(Self { p_next, shader_input_attachment_array_dynamic_indexing: shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing: shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing: shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing: shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing: shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing: shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing: shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing: shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing: shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing: shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind: descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind: descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind: descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind: descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind: descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind: descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending: descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound: descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count: descriptor_binding_variable_descriptor_count, runtime_descriptor_array: runtime_descriptor_array })
+        let shader_input_attachment_array_dynamic_indexing: u32 = Default::default();
+        let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = Default::default();
+        let shader_storage_texel_buffer_array_dynamic_indexing: u32 = Default::default();
+        let shader_uniform_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let shader_sampled_image_array_non_uniform_indexing: u32 = Default::default();
+        let shader_storage_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let shader_storage_image_array_non_uniform_indexing: u32 = Default::default();
+        let shader_input_attachment_array_non_uniform_indexing: u32 = Default::default();
+        let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let descriptor_binding_uniform_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_sampled_image_update_after_bind: u32 = Default::default();
+        let descriptor_binding_storage_image_update_after_bind: u32 = Default::default();
+        let descriptor_binding_storage_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_update_unused_while_pending: u32 = Default::default();
+        let descriptor_binding_partially_bound: u32 = Default::default();
+        let descriptor_binding_variable_descriptor_count: u32 = Default::default();
+        let runtime_descriptor_array: u32 = Default::default();
+        Ok(Self { p_next, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12528,30 +12528,30 @@ fn allowed_physical_device_descriptor_indexing_properties(_s_type: i32) -> bool 
 impl<'a> PhysicalDeviceDescriptorIndexingProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_update_after_bind_descriptors_in_all_pools: u32 = d.scalar().at("maxUpdateAfterBindDescriptorsInAllPools")?;
-            let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexingNative")?;
-            let shader_sampled_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexingNative")?;
-            let shader_storage_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexingNative")?;
-            let shader_storage_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexingNative")?;
-            let shader_input_attachment_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexingNative")?;
-            let robust_buffer_access_update_after_bind: u32 = d.scalar().at("robustBufferAccessUpdateAfterBind")?;
-            let quad_divergent_implicit_lod: u32 = d.scalar().at("quadDivergentImplicitLod")?;
-            let max_per_stage_descriptor_update_after_bind_samplers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSamplers")?;
-            let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindUniformBuffers")?;
-            let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageBuffers")?;
-            let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSampledImages")?;
-            let max_per_stage_descriptor_update_after_bind_storage_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageImages")?;
-            let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInputAttachments")?;
-            let max_per_stage_update_after_bind_resources: u32 = d.scalar().at("maxPerStageUpdateAfterBindResources")?;
-            let max_descriptor_set_update_after_bind_samplers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSamplers")?;
-            let max_descriptor_set_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffers")?;
-            let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffersDynamic")?;
-            let max_descriptor_set_update_after_bind_storage_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffers")?;
-            let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffersDynamic")?;
-            let max_descriptor_set_update_after_bind_sampled_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSampledImages")?;
-            let max_descriptor_set_update_after_bind_storage_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageImages")?;
-            let max_descriptor_set_update_after_bind_input_attachments: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInputAttachments")?;
-        Ok(Self { p_next, max_update_after_bind_descriptors_in_all_pools: max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native: shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native: shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native: shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native: shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native: shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind: robust_buffer_access_update_after_bind, quad_divergent_implicit_lod: quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers: max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers: max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers: max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images: max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images: max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments: max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources: max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers: max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers: max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic: max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers: max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic: max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images: max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images: max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments: max_descriptor_set_update_after_bind_input_attachments })
+        let max_update_after_bind_descriptors_in_all_pools: u32 = d.scalar().at("maxUpdateAfterBindDescriptorsInAllPools")?;
+        let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexingNative")?;
+        let shader_sampled_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexingNative")?;
+        let shader_storage_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexingNative")?;
+        let shader_storage_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexingNative")?;
+        let shader_input_attachment_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexingNative")?;
+        let robust_buffer_access_update_after_bind: u32 = d.scalar().at("robustBufferAccessUpdateAfterBind")?;
+        let quad_divergent_implicit_lod: u32 = d.scalar().at("quadDivergentImplicitLod")?;
+        let max_per_stage_descriptor_update_after_bind_samplers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSamplers")?;
+        let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindUniformBuffers")?;
+        let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageBuffers")?;
+        let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSampledImages")?;
+        let max_per_stage_descriptor_update_after_bind_storage_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageImages")?;
+        let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInputAttachments")?;
+        let max_per_stage_update_after_bind_resources: u32 = d.scalar().at("maxPerStageUpdateAfterBindResources")?;
+        let max_descriptor_set_update_after_bind_samplers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSamplers")?;
+        let max_descriptor_set_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffers")?;
+        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_storage_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffers")?;
+        let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_sampled_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSampledImages")?;
+        let max_descriptor_set_update_after_bind_storage_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageImages")?;
+        let max_descriptor_set_update_after_bind_input_attachments: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInputAttachments")?;
+        Ok(Self { p_next, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12601,30 +12601,30 @@ impl<'a> PhysicalDeviceDescriptorIndexingProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_update_after_bind_descriptors_in_all_pools: u32 = Default::default();
-            let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_sampled_image_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_storage_buffer_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_storage_image_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_input_attachment_array_non_uniform_indexing_native: u32 = Default::default();
-            let robust_buffer_access_update_after_bind: u32 = Default::default();
-            let quad_divergent_implicit_lod: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_samplers: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_storage_images: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = Default::default();
-            let max_per_stage_update_after_bind_resources: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_samplers: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_uniform_buffers: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_storage_buffers: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_sampled_images: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_storage_images: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_input_attachments: u32 = Default::default();
-        Ok(Self { p_next, max_update_after_bind_descriptors_in_all_pools: max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native: shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native: shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native: shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native: shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native: shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind: robust_buffer_access_update_after_bind, quad_divergent_implicit_lod: quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers: max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers: max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers: max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images: max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images: max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments: max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources: max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers: max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers: max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic: max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers: max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic: max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images: max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images: max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments: max_descriptor_set_update_after_bind_input_attachments })
+        let max_update_after_bind_descriptors_in_all_pools: u32 = Default::default();
+        let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_sampled_image_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_storage_buffer_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_storage_image_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_input_attachment_array_non_uniform_indexing_native: u32 = Default::default();
+        let robust_buffer_access_update_after_bind: u32 = Default::default();
+        let quad_divergent_implicit_lod: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_samplers: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_storage_images: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = Default::default();
+        let max_per_stage_update_after_bind_resources: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_samplers: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_uniform_buffers: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_storage_buffers: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_sampled_images: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_storage_images: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_input_attachments: u32 = Default::default();
+        Ok(Self { p_next, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12682,11 +12682,11 @@ fn allowed_physical_device_driver_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceDriverProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let driver_id: DriverId = d.scalar().at("driverID")?;
-            let driver_name: [u8; 256] = d.chars::<256>().at("driverName")?;
-            let driver_info: [u8; 256] = d.chars::<256>().at("driverInfo")?;
-            let conformance_version: ConformanceVersion = ConformanceVersion::decode(d).at("conformanceVersion")?;
-        Ok(Self { p_next, driver_id: driver_id, driver_name: driver_name, driver_info: driver_info, conformance_version: conformance_version })
+        let driver_id: DriverId = d.scalar().at("driverID")?;
+        let driver_name: [u8; 256] = d.chars::<256>().at("driverName")?;
+        let driver_info: [u8; 256] = d.chars::<256>().at("driverInfo")?;
+        let conformance_version: ConformanceVersion = ConformanceVersion::decode(d).at("conformanceVersion")?;
+        Ok(Self { p_next, driver_id, driver_name, driver_info, conformance_version })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12716,11 +12716,11 @@ impl Encode for PhysicalDeviceDriverProperties<'_> {
 impl<'a> PhysicalDeviceDriverProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let driver_id: DriverId = Default::default();
-            let driver_name: [u8; 256] = [0; 256];
-            let driver_info: [u8; 256] = [0; 256];
-            let conformance_version: ConformanceVersion = ConformanceVersion::decode_partial(d).at("conformanceVersion")?;
-        Ok(Self { p_next, driver_id: driver_id, driver_name: driver_name, driver_info: driver_info, conformance_version: conformance_version })
+        let driver_id: DriverId = Default::default();
+        let driver_name: [u8; 256] = [0; 256];
+        let driver_info: [u8; 256] = [0; 256];
+        let conformance_version: ConformanceVersion = ConformanceVersion::decode_partial(d).at("conformanceVersion")?;
+        Ok(Self { p_next, driver_id, driver_name, driver_info, conformance_version })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12772,8 +12772,8 @@ fn allowed_physical_device_dynamic_rendering_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceDynamicRenderingFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let dynamic_rendering: u32 = d.scalar().at("dynamicRendering")?;
-        Ok(Self { p_next, dynamic_rendering: dynamic_rendering })
+        let dynamic_rendering: u32 = d.scalar().at("dynamicRendering")?;
+        Ok(Self { p_next, dynamic_rendering })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12801,8 +12801,8 @@ impl<'a> PhysicalDeviceDynamicRenderingFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let dynamic_rendering: u32 = Default::default();
-        Ok(Self { p_next, dynamic_rendering: dynamic_rendering })
+        let dynamic_rendering: u32 = Default::default();
+        Ok(Self { p_next, dynamic_rendering })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12854,8 +12854,8 @@ fn allowed_physical_device_dynamic_rendering_unused_attachments_features_ext(_s_
 impl<'a> PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let dynamic_rendering_unused_attachments: u32 = d.scalar().at("dynamicRenderingUnusedAttachments")?;
-        Ok(Self { p_next, dynamic_rendering_unused_attachments: dynamic_rendering_unused_attachments })
+        let dynamic_rendering_unused_attachments: u32 = d.scalar().at("dynamicRenderingUnusedAttachments")?;
+        Ok(Self { p_next, dynamic_rendering_unused_attachments })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12883,8 +12883,8 @@ impl<'a> PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let dynamic_rendering_unused_attachments: u32 = Default::default();
-        Ok(Self { p_next, dynamic_rendering_unused_attachments: dynamic_rendering_unused_attachments })
+        let dynamic_rendering_unused_attachments: u32 = Default::default();
+        Ok(Self { p_next, dynamic_rendering_unused_attachments })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -12940,10 +12940,10 @@ fn allowed_physical_device_extended_dynamic_state2_features_ext(_s_type: i32) ->
 impl<'a> PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let extended_dynamic_state2: u32 = d.scalar().at("extendedDynamicState2")?;
-            let extended_dynamic_state2_logic_op: u32 = d.scalar().at("extendedDynamicState2LogicOp")?;
-            let extended_dynamic_state2_patch_control_points: u32 = d.scalar().at("extendedDynamicState2PatchControlPoints")?;
-        Ok(Self { p_next, extended_dynamic_state2: extended_dynamic_state2, extended_dynamic_state2_logic_op: extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points: extended_dynamic_state2_patch_control_points })
+        let extended_dynamic_state2: u32 = d.scalar().at("extendedDynamicState2")?;
+        let extended_dynamic_state2_logic_op: u32 = d.scalar().at("extendedDynamicState2LogicOp")?;
+        let extended_dynamic_state2_patch_control_points: u32 = d.scalar().at("extendedDynamicState2PatchControlPoints")?;
+        Ok(Self { p_next, extended_dynamic_state2, extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -12973,10 +12973,10 @@ impl<'a> PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let extended_dynamic_state2: u32 = Default::default();
-            let extended_dynamic_state2_logic_op: u32 = Default::default();
-            let extended_dynamic_state2_patch_control_points: u32 = Default::default();
-        Ok(Self { p_next, extended_dynamic_state2: extended_dynamic_state2, extended_dynamic_state2_logic_op: extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points: extended_dynamic_state2_patch_control_points })
+        let extended_dynamic_state2: u32 = Default::default();
+        let extended_dynamic_state2_logic_op: u32 = Default::default();
+        let extended_dynamic_state2_patch_control_points: u32 = Default::default();
+        Ok(Self { p_next, extended_dynamic_state2, extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -13088,38 +13088,38 @@ fn allowed_physical_device_extended_dynamic_state3_features_ext(_s_type: i32) ->
 impl<'a> PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let extended_dynamic_state3_tessellation_domain_origin: u32 = d.scalar().at("extendedDynamicState3TessellationDomainOrigin")?;
-            let extended_dynamic_state3_depth_clamp_enable: u32 = d.scalar().at("extendedDynamicState3DepthClampEnable")?;
-            let extended_dynamic_state3_polygon_mode: u32 = d.scalar().at("extendedDynamicState3PolygonMode")?;
-            let extended_dynamic_state3_rasterization_samples: u32 = d.scalar().at("extendedDynamicState3RasterizationSamples")?;
-            let extended_dynamic_state3_sample_mask: u32 = d.scalar().at("extendedDynamicState3SampleMask")?;
-            let extended_dynamic_state3_alpha_to_coverage_enable: u32 = d.scalar().at("extendedDynamicState3AlphaToCoverageEnable")?;
-            let extended_dynamic_state3_alpha_to_one_enable: u32 = d.scalar().at("extendedDynamicState3AlphaToOneEnable")?;
-            let extended_dynamic_state3_logic_op_enable: u32 = d.scalar().at("extendedDynamicState3LogicOpEnable")?;
-            let extended_dynamic_state3_color_blend_enable: u32 = d.scalar().at("extendedDynamicState3ColorBlendEnable")?;
-            let extended_dynamic_state3_color_blend_equation: u32 = d.scalar().at("extendedDynamicState3ColorBlendEquation")?;
-            let extended_dynamic_state3_color_write_mask: u32 = d.scalar().at("extendedDynamicState3ColorWriteMask")?;
-            let extended_dynamic_state3_rasterization_stream: u32 = d.scalar().at("extendedDynamicState3RasterizationStream")?;
-            let extended_dynamic_state3_conservative_rasterization_mode: u32 = d.scalar().at("extendedDynamicState3ConservativeRasterizationMode")?;
-            let extended_dynamic_state3_extra_primitive_overestimation_size: u32 = d.scalar().at("extendedDynamicState3ExtraPrimitiveOverestimationSize")?;
-            let extended_dynamic_state3_depth_clip_enable: u32 = d.scalar().at("extendedDynamicState3DepthClipEnable")?;
-            let extended_dynamic_state3_sample_locations_enable: u32 = d.scalar().at("extendedDynamicState3SampleLocationsEnable")?;
-            let extended_dynamic_state3_color_blend_advanced: u32 = d.scalar().at("extendedDynamicState3ColorBlendAdvanced")?;
-            let extended_dynamic_state3_provoking_vertex_mode: u32 = d.scalar().at("extendedDynamicState3ProvokingVertexMode")?;
-            let extended_dynamic_state3_line_rasterization_mode: u32 = d.scalar().at("extendedDynamicState3LineRasterizationMode")?;
-            let extended_dynamic_state3_line_stipple_enable: u32 = d.scalar().at("extendedDynamicState3LineStippleEnable")?;
-            let extended_dynamic_state3_depth_clip_negative_one_to_one: u32 = d.scalar().at("extendedDynamicState3DepthClipNegativeOneToOne")?;
-            let extended_dynamic_state3_viewport_w_scaling_enable: u32 = d.scalar().at("extendedDynamicState3ViewportWScalingEnable")?;
-            let extended_dynamic_state3_viewport_swizzle: u32 = d.scalar().at("extendedDynamicState3ViewportSwizzle")?;
-            let extended_dynamic_state3_coverage_to_color_enable: u32 = d.scalar().at("extendedDynamicState3CoverageToColorEnable")?;
-            let extended_dynamic_state3_coverage_to_color_location: u32 = d.scalar().at("extendedDynamicState3CoverageToColorLocation")?;
-            let extended_dynamic_state3_coverage_modulation_mode: u32 = d.scalar().at("extendedDynamicState3CoverageModulationMode")?;
-            let extended_dynamic_state3_coverage_modulation_table_enable: u32 = d.scalar().at("extendedDynamicState3CoverageModulationTableEnable")?;
-            let extended_dynamic_state3_coverage_modulation_table: u32 = d.scalar().at("extendedDynamicState3CoverageModulationTable")?;
-            let extended_dynamic_state3_coverage_reduction_mode: u32 = d.scalar().at("extendedDynamicState3CoverageReductionMode")?;
-            let extended_dynamic_state3_representative_fragment_test_enable: u32 = d.scalar().at("extendedDynamicState3RepresentativeFragmentTestEnable")?;
-            let extended_dynamic_state3_shading_rate_image_enable: u32 = d.scalar().at("extendedDynamicState3ShadingRateImageEnable")?;
-        Ok(Self { p_next, extended_dynamic_state3_tessellation_domain_origin: extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable: extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode: extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples: extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask: extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable: extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable: extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable: extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable: extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation: extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask: extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream: extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode: extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size: extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable: extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable: extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced: extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode: extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode: extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable: extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one: extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable: extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle: extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable: extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location: extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode: extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable: extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table: extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode: extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable: extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable: extended_dynamic_state3_shading_rate_image_enable })
+        let extended_dynamic_state3_tessellation_domain_origin: u32 = d.scalar().at("extendedDynamicState3TessellationDomainOrigin")?;
+        let extended_dynamic_state3_depth_clamp_enable: u32 = d.scalar().at("extendedDynamicState3DepthClampEnable")?;
+        let extended_dynamic_state3_polygon_mode: u32 = d.scalar().at("extendedDynamicState3PolygonMode")?;
+        let extended_dynamic_state3_rasterization_samples: u32 = d.scalar().at("extendedDynamicState3RasterizationSamples")?;
+        let extended_dynamic_state3_sample_mask: u32 = d.scalar().at("extendedDynamicState3SampleMask")?;
+        let extended_dynamic_state3_alpha_to_coverage_enable: u32 = d.scalar().at("extendedDynamicState3AlphaToCoverageEnable")?;
+        let extended_dynamic_state3_alpha_to_one_enable: u32 = d.scalar().at("extendedDynamicState3AlphaToOneEnable")?;
+        let extended_dynamic_state3_logic_op_enable: u32 = d.scalar().at("extendedDynamicState3LogicOpEnable")?;
+        let extended_dynamic_state3_color_blend_enable: u32 = d.scalar().at("extendedDynamicState3ColorBlendEnable")?;
+        let extended_dynamic_state3_color_blend_equation: u32 = d.scalar().at("extendedDynamicState3ColorBlendEquation")?;
+        let extended_dynamic_state3_color_write_mask: u32 = d.scalar().at("extendedDynamicState3ColorWriteMask")?;
+        let extended_dynamic_state3_rasterization_stream: u32 = d.scalar().at("extendedDynamicState3RasterizationStream")?;
+        let extended_dynamic_state3_conservative_rasterization_mode: u32 = d.scalar().at("extendedDynamicState3ConservativeRasterizationMode")?;
+        let extended_dynamic_state3_extra_primitive_overestimation_size: u32 = d.scalar().at("extendedDynamicState3ExtraPrimitiveOverestimationSize")?;
+        let extended_dynamic_state3_depth_clip_enable: u32 = d.scalar().at("extendedDynamicState3DepthClipEnable")?;
+        let extended_dynamic_state3_sample_locations_enable: u32 = d.scalar().at("extendedDynamicState3SampleLocationsEnable")?;
+        let extended_dynamic_state3_color_blend_advanced: u32 = d.scalar().at("extendedDynamicState3ColorBlendAdvanced")?;
+        let extended_dynamic_state3_provoking_vertex_mode: u32 = d.scalar().at("extendedDynamicState3ProvokingVertexMode")?;
+        let extended_dynamic_state3_line_rasterization_mode: u32 = d.scalar().at("extendedDynamicState3LineRasterizationMode")?;
+        let extended_dynamic_state3_line_stipple_enable: u32 = d.scalar().at("extendedDynamicState3LineStippleEnable")?;
+        let extended_dynamic_state3_depth_clip_negative_one_to_one: u32 = d.scalar().at("extendedDynamicState3DepthClipNegativeOneToOne")?;
+        let extended_dynamic_state3_viewport_w_scaling_enable: u32 = d.scalar().at("extendedDynamicState3ViewportWScalingEnable")?;
+        let extended_dynamic_state3_viewport_swizzle: u32 = d.scalar().at("extendedDynamicState3ViewportSwizzle")?;
+        let extended_dynamic_state3_coverage_to_color_enable: u32 = d.scalar().at("extendedDynamicState3CoverageToColorEnable")?;
+        let extended_dynamic_state3_coverage_to_color_location: u32 = d.scalar().at("extendedDynamicState3CoverageToColorLocation")?;
+        let extended_dynamic_state3_coverage_modulation_mode: u32 = d.scalar().at("extendedDynamicState3CoverageModulationMode")?;
+        let extended_dynamic_state3_coverage_modulation_table_enable: u32 = d.scalar().at("extendedDynamicState3CoverageModulationTableEnable")?;
+        let extended_dynamic_state3_coverage_modulation_table: u32 = d.scalar().at("extendedDynamicState3CoverageModulationTable")?;
+        let extended_dynamic_state3_coverage_reduction_mode: u32 = d.scalar().at("extendedDynamicState3CoverageReductionMode")?;
+        let extended_dynamic_state3_representative_fragment_test_enable: u32 = d.scalar().at("extendedDynamicState3RepresentativeFragmentTestEnable")?;
+        let extended_dynamic_state3_shading_rate_image_enable: u32 = d.scalar().at("extendedDynamicState3ShadingRateImageEnable")?;
+        Ok(Self { p_next, extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13177,38 +13177,38 @@ impl<'a> PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let extended_dynamic_state3_tessellation_domain_origin: u32 = Default::default();
-            let extended_dynamic_state3_depth_clamp_enable: u32 = Default::default();
-            let extended_dynamic_state3_polygon_mode: u32 = Default::default();
-            let extended_dynamic_state3_rasterization_samples: u32 = Default::default();
-            let extended_dynamic_state3_sample_mask: u32 = Default::default();
-            let extended_dynamic_state3_alpha_to_coverage_enable: u32 = Default::default();
-            let extended_dynamic_state3_alpha_to_one_enable: u32 = Default::default();
-            let extended_dynamic_state3_logic_op_enable: u32 = Default::default();
-            let extended_dynamic_state3_color_blend_enable: u32 = Default::default();
-            let extended_dynamic_state3_color_blend_equation: u32 = Default::default();
-            let extended_dynamic_state3_color_write_mask: u32 = Default::default();
-            let extended_dynamic_state3_rasterization_stream: u32 = Default::default();
-            let extended_dynamic_state3_conservative_rasterization_mode: u32 = Default::default();
-            let extended_dynamic_state3_extra_primitive_overestimation_size: u32 = Default::default();
-            let extended_dynamic_state3_depth_clip_enable: u32 = Default::default();
-            let extended_dynamic_state3_sample_locations_enable: u32 = Default::default();
-            let extended_dynamic_state3_color_blend_advanced: u32 = Default::default();
-            let extended_dynamic_state3_provoking_vertex_mode: u32 = Default::default();
-            let extended_dynamic_state3_line_rasterization_mode: u32 = Default::default();
-            let extended_dynamic_state3_line_stipple_enable: u32 = Default::default();
-            let extended_dynamic_state3_depth_clip_negative_one_to_one: u32 = Default::default();
-            let extended_dynamic_state3_viewport_w_scaling_enable: u32 = Default::default();
-            let extended_dynamic_state3_viewport_swizzle: u32 = Default::default();
-            let extended_dynamic_state3_coverage_to_color_enable: u32 = Default::default();
-            let extended_dynamic_state3_coverage_to_color_location: u32 = Default::default();
-            let extended_dynamic_state3_coverage_modulation_mode: u32 = Default::default();
-            let extended_dynamic_state3_coverage_modulation_table_enable: u32 = Default::default();
-            let extended_dynamic_state3_coverage_modulation_table: u32 = Default::default();
-            let extended_dynamic_state3_coverage_reduction_mode: u32 = Default::default();
-            let extended_dynamic_state3_representative_fragment_test_enable: u32 = Default::default();
-            let extended_dynamic_state3_shading_rate_image_enable: u32 = Default::default();
-        Ok(Self { p_next, extended_dynamic_state3_tessellation_domain_origin: extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable: extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode: extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples: extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask: extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable: extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable: extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable: extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable: extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation: extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask: extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream: extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode: extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size: extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable: extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable: extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced: extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode: extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode: extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable: extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one: extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable: extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle: extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable: extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location: extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode: extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable: extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table: extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode: extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable: extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable: extended_dynamic_state3_shading_rate_image_enable })
+        let extended_dynamic_state3_tessellation_domain_origin: u32 = Default::default();
+        let extended_dynamic_state3_depth_clamp_enable: u32 = Default::default();
+        let extended_dynamic_state3_polygon_mode: u32 = Default::default();
+        let extended_dynamic_state3_rasterization_samples: u32 = Default::default();
+        let extended_dynamic_state3_sample_mask: u32 = Default::default();
+        let extended_dynamic_state3_alpha_to_coverage_enable: u32 = Default::default();
+        let extended_dynamic_state3_alpha_to_one_enable: u32 = Default::default();
+        let extended_dynamic_state3_logic_op_enable: u32 = Default::default();
+        let extended_dynamic_state3_color_blend_enable: u32 = Default::default();
+        let extended_dynamic_state3_color_blend_equation: u32 = Default::default();
+        let extended_dynamic_state3_color_write_mask: u32 = Default::default();
+        let extended_dynamic_state3_rasterization_stream: u32 = Default::default();
+        let extended_dynamic_state3_conservative_rasterization_mode: u32 = Default::default();
+        let extended_dynamic_state3_extra_primitive_overestimation_size: u32 = Default::default();
+        let extended_dynamic_state3_depth_clip_enable: u32 = Default::default();
+        let extended_dynamic_state3_sample_locations_enable: u32 = Default::default();
+        let extended_dynamic_state3_color_blend_advanced: u32 = Default::default();
+        let extended_dynamic_state3_provoking_vertex_mode: u32 = Default::default();
+        let extended_dynamic_state3_line_rasterization_mode: u32 = Default::default();
+        let extended_dynamic_state3_line_stipple_enable: u32 = Default::default();
+        let extended_dynamic_state3_depth_clip_negative_one_to_one: u32 = Default::default();
+        let extended_dynamic_state3_viewport_w_scaling_enable: u32 = Default::default();
+        let extended_dynamic_state3_viewport_swizzle: u32 = Default::default();
+        let extended_dynamic_state3_coverage_to_color_enable: u32 = Default::default();
+        let extended_dynamic_state3_coverage_to_color_location: u32 = Default::default();
+        let extended_dynamic_state3_coverage_modulation_mode: u32 = Default::default();
+        let extended_dynamic_state3_coverage_modulation_table_enable: u32 = Default::default();
+        let extended_dynamic_state3_coverage_modulation_table: u32 = Default::default();
+        let extended_dynamic_state3_coverage_reduction_mode: u32 = Default::default();
+        let extended_dynamic_state3_representative_fragment_test_enable: u32 = Default::default();
+        let extended_dynamic_state3_shading_rate_image_enable: u32 = Default::default();
+        Ok(Self { p_next, extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -13260,8 +13260,8 @@ fn allowed_physical_device_extended_dynamic_state3_properties_ext(_s_type: i32) 
 impl<'a> PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let dynamic_primitive_topology_unrestricted: u32 = d.scalar().at("dynamicPrimitiveTopologyUnrestricted")?;
-        Ok(Self { p_next, dynamic_primitive_topology_unrestricted: dynamic_primitive_topology_unrestricted })
+        let dynamic_primitive_topology_unrestricted: u32 = d.scalar().at("dynamicPrimitiveTopologyUnrestricted")?;
+        Ok(Self { p_next, dynamic_primitive_topology_unrestricted })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13289,8 +13289,8 @@ impl<'a> PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let dynamic_primitive_topology_unrestricted: u32 = Default::default();
-        Ok(Self { p_next, dynamic_primitive_topology_unrestricted: dynamic_primitive_topology_unrestricted })
+        let dynamic_primitive_topology_unrestricted: u32 = Default::default();
+        Ok(Self { p_next, dynamic_primitive_topology_unrestricted })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -13342,8 +13342,8 @@ fn allowed_physical_device_extended_dynamic_state_features_ext(_s_type: i32) -> 
 impl<'a> PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let extended_dynamic_state: u32 = d.scalar().at("extendedDynamicState")?;
-        Ok(Self { p_next, extended_dynamic_state: extended_dynamic_state })
+        let extended_dynamic_state: u32 = d.scalar().at("extendedDynamicState")?;
+        Ok(Self { p_next, extended_dynamic_state })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13371,8 +13371,8 @@ impl<'a> PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let extended_dynamic_state: u32 = Default::default();
-        Ok(Self { p_next, extended_dynamic_state: extended_dynamic_state })
+        let extended_dynamic_state: u32 = Default::default();
+        Ok(Self { p_next, extended_dynamic_state })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -13428,10 +13428,10 @@ fn allowed_physical_device_external_buffer_info(s_type: i32) -> bool {
 impl<'a> PhysicalDeviceExternalBufferInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: BufferCreateFlags = d.scalar().at("flags")?;
-            let usage: BufferUsageFlags = d.scalar().at("usage")?;
-            let handle_type: ExternalMemoryHandleTypeFlagBits = d.scalar().at("handleType")?;
-        Ok(Self { p_next, flags: flags, usage: usage, handle_type: handle_type })
+        let flags: BufferCreateFlags = d.scalar().at("flags")?;
+        let usage: BufferUsageFlags = d.scalar().at("usage")?;
+        let handle_type: ExternalMemoryHandleTypeFlagBits = d.scalar().at("handleType")?;
+        Ok(Self { p_next, flags, usage, handle_type })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13485,8 +13485,8 @@ fn allowed_physical_device_external_fence_info(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceExternalFenceInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_type: ExternalFenceHandleTypeFlagBits = d.scalar().at("handleType")?;
-        Ok(Self { p_next, handle_type: handle_type })
+        let handle_type: ExternalFenceHandleTypeFlagBits = d.scalar().at("handleType")?;
+        Ok(Self { p_next, handle_type })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13538,8 +13538,8 @@ fn allowed_physical_device_external_image_format_info(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceExternalImageFormatInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_type: ExternalMemoryHandleTypeFlagBits = d.scalar().at("handleType")?;
-        Ok(Self { p_next, handle_type: handle_type })
+        let handle_type: ExternalMemoryHandleTypeFlagBits = d.scalar().at("handleType")?;
+        Ok(Self { p_next, handle_type })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13591,8 +13591,8 @@ fn allowed_physical_device_external_semaphore_info(s_type: i32) -> bool {
 impl<'a> PhysicalDeviceExternalSemaphoreInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let handle_type: ExternalSemaphoreHandleTypeFlagBits = d.scalar().at("handleType")?;
-        Ok(Self { p_next, handle_type: handle_type })
+        let handle_type: ExternalSemaphoreHandleTypeFlagBits = d.scalar().at("handleType")?;
+        Ok(Self { p_next, handle_type })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13740,62 +13740,62 @@ impl Default for PhysicalDeviceFeatures {
 
 impl<'a> Decode<'a> for PhysicalDeviceFeatures {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let robust_buffer_access: u32 = d.scalar().at("robustBufferAccess")?;
-            let full_draw_index_uint32: u32 = d.scalar().at("fullDrawIndexUint32")?;
-            let image_cube_array: u32 = d.scalar().at("imageCubeArray")?;
-            let independent_blend: u32 = d.scalar().at("independentBlend")?;
-            let geometry_shader: u32 = d.scalar().at("geometryShader")?;
-            let tessellation_shader: u32 = d.scalar().at("tessellationShader")?;
-            let sample_rate_shading: u32 = d.scalar().at("sampleRateShading")?;
-            let dual_src_blend: u32 = d.scalar().at("dualSrcBlend")?;
-            let logic_op: u32 = d.scalar().at("logicOp")?;
-            let multi_draw_indirect: u32 = d.scalar().at("multiDrawIndirect")?;
-            let draw_indirect_first_instance: u32 = d.scalar().at("drawIndirectFirstInstance")?;
-            let depth_clamp: u32 = d.scalar().at("depthClamp")?;
-            let depth_bias_clamp: u32 = d.scalar().at("depthBiasClamp")?;
-            let fill_mode_non_solid: u32 = d.scalar().at("fillModeNonSolid")?;
-            let depth_bounds: u32 = d.scalar().at("depthBounds")?;
-            let wide_lines: u32 = d.scalar().at("wideLines")?;
-            let large_points: u32 = d.scalar().at("largePoints")?;
-            let alpha_to_one: u32 = d.scalar().at("alphaToOne")?;
-            let multi_viewport: u32 = d.scalar().at("multiViewport")?;
-            let sampler_anisotropy: u32 = d.scalar().at("samplerAnisotropy")?;
-            let texture_compression_etc2: u32 = d.scalar().at("textureCompressionETC2")?;
-            let texture_compression_astc_ldr: u32 = d.scalar().at("textureCompressionASTC_LDR")?;
-            let texture_compression_bc: u32 = d.scalar().at("textureCompressionBC")?;
-            let occlusion_query_precise: u32 = d.scalar().at("occlusionQueryPrecise")?;
-            let pipeline_statistics_query: u32 = d.scalar().at("pipelineStatisticsQuery")?;
-            let vertex_pipeline_stores_and_atomics: u32 = d.scalar().at("vertexPipelineStoresAndAtomics")?;
-            let fragment_stores_and_atomics: u32 = d.scalar().at("fragmentStoresAndAtomics")?;
-            let shader_tessellation_and_geometry_point_size: u32 = d.scalar().at("shaderTessellationAndGeometryPointSize")?;
-            let shader_image_gather_extended: u32 = d.scalar().at("shaderImageGatherExtended")?;
-            let shader_storage_image_extended_formats: u32 = d.scalar().at("shaderStorageImageExtendedFormats")?;
-            let shader_storage_image_multisample: u32 = d.scalar().at("shaderStorageImageMultisample")?;
-            let shader_storage_image_read_without_format: u32 = d.scalar().at("shaderStorageImageReadWithoutFormat")?;
-            let shader_storage_image_write_without_format: u32 = d.scalar().at("shaderStorageImageWriteWithoutFormat")?;
-            let shader_uniform_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderUniformBufferArrayDynamicIndexing")?;
-            let shader_sampled_image_array_dynamic_indexing: u32 = d.scalar().at("shaderSampledImageArrayDynamicIndexing")?;
-            let shader_storage_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageBufferArrayDynamicIndexing")?;
-            let shader_storage_image_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageImageArrayDynamicIndexing")?;
-            let shader_clip_distance: u32 = d.scalar().at("shaderClipDistance")?;
-            let shader_cull_distance: u32 = d.scalar().at("shaderCullDistance")?;
-            let shader_float64: u32 = d.scalar().at("shaderFloat64")?;
-            let shader_int64: u32 = d.scalar().at("shaderInt64")?;
-            let shader_int16: u32 = d.scalar().at("shaderInt16")?;
-            let shader_resource_residency: u32 = d.scalar().at("shaderResourceResidency")?;
-            let shader_resource_min_lod: u32 = d.scalar().at("shaderResourceMinLod")?;
-            let sparse_binding: u32 = d.scalar().at("sparseBinding")?;
-            let sparse_residency_buffer: u32 = d.scalar().at("sparseResidencyBuffer")?;
-            let sparse_residency_image2_d: u32 = d.scalar().at("sparseResidencyImage2D")?;
-            let sparse_residency_image3_d: u32 = d.scalar().at("sparseResidencyImage3D")?;
-            let sparse_residency2_samples: u32 = d.scalar().at("sparseResidency2Samples")?;
-            let sparse_residency4_samples: u32 = d.scalar().at("sparseResidency4Samples")?;
-            let sparse_residency8_samples: u32 = d.scalar().at("sparseResidency8Samples")?;
-            let sparse_residency16_samples: u32 = d.scalar().at("sparseResidency16Samples")?;
-            let sparse_residency_aliased: u32 = d.scalar().at("sparseResidencyAliased")?;
-            let variable_multisample_rate: u32 = d.scalar().at("variableMultisampleRate")?;
-            let inherited_queries: u32 = d.scalar().at("inheritedQueries")?;
-        Ok(Self { robust_buffer_access: robust_buffer_access, full_draw_index_uint32: full_draw_index_uint32, image_cube_array: image_cube_array, independent_blend: independent_blend, geometry_shader: geometry_shader, tessellation_shader: tessellation_shader, sample_rate_shading: sample_rate_shading, dual_src_blend: dual_src_blend, logic_op: logic_op, multi_draw_indirect: multi_draw_indirect, draw_indirect_first_instance: draw_indirect_first_instance, depth_clamp: depth_clamp, depth_bias_clamp: depth_bias_clamp, fill_mode_non_solid: fill_mode_non_solid, depth_bounds: depth_bounds, wide_lines: wide_lines, large_points: large_points, alpha_to_one: alpha_to_one, multi_viewport: multi_viewport, sampler_anisotropy: sampler_anisotropy, texture_compression_etc2: texture_compression_etc2, texture_compression_astc_ldr: texture_compression_astc_ldr, texture_compression_bc: texture_compression_bc, occlusion_query_precise: occlusion_query_precise, pipeline_statistics_query: pipeline_statistics_query, vertex_pipeline_stores_and_atomics: vertex_pipeline_stores_and_atomics, fragment_stores_and_atomics: fragment_stores_and_atomics, shader_tessellation_and_geometry_point_size: shader_tessellation_and_geometry_point_size, shader_image_gather_extended: shader_image_gather_extended, shader_storage_image_extended_formats: shader_storage_image_extended_formats, shader_storage_image_multisample: shader_storage_image_multisample, shader_storage_image_read_without_format: shader_storage_image_read_without_format, shader_storage_image_write_without_format: shader_storage_image_write_without_format, shader_uniform_buffer_array_dynamic_indexing: shader_uniform_buffer_array_dynamic_indexing, shader_sampled_image_array_dynamic_indexing: shader_sampled_image_array_dynamic_indexing, shader_storage_buffer_array_dynamic_indexing: shader_storage_buffer_array_dynamic_indexing, shader_storage_image_array_dynamic_indexing: shader_storage_image_array_dynamic_indexing, shader_clip_distance: shader_clip_distance, shader_cull_distance: shader_cull_distance, shader_float64: shader_float64, shader_int64: shader_int64, shader_int16: shader_int16, shader_resource_residency: shader_resource_residency, shader_resource_min_lod: shader_resource_min_lod, sparse_binding: sparse_binding, sparse_residency_buffer: sparse_residency_buffer, sparse_residency_image2_d: sparse_residency_image2_d, sparse_residency_image3_d: sparse_residency_image3_d, sparse_residency2_samples: sparse_residency2_samples, sparse_residency4_samples: sparse_residency4_samples, sparse_residency8_samples: sparse_residency8_samples, sparse_residency16_samples: sparse_residency16_samples, sparse_residency_aliased: sparse_residency_aliased, variable_multisample_rate: variable_multisample_rate, inherited_queries: inherited_queries })
+        let robust_buffer_access: u32 = d.scalar().at("robustBufferAccess")?;
+        let full_draw_index_uint32: u32 = d.scalar().at("fullDrawIndexUint32")?;
+        let image_cube_array: u32 = d.scalar().at("imageCubeArray")?;
+        let independent_blend: u32 = d.scalar().at("independentBlend")?;
+        let geometry_shader: u32 = d.scalar().at("geometryShader")?;
+        let tessellation_shader: u32 = d.scalar().at("tessellationShader")?;
+        let sample_rate_shading: u32 = d.scalar().at("sampleRateShading")?;
+        let dual_src_blend: u32 = d.scalar().at("dualSrcBlend")?;
+        let logic_op: u32 = d.scalar().at("logicOp")?;
+        let multi_draw_indirect: u32 = d.scalar().at("multiDrawIndirect")?;
+        let draw_indirect_first_instance: u32 = d.scalar().at("drawIndirectFirstInstance")?;
+        let depth_clamp: u32 = d.scalar().at("depthClamp")?;
+        let depth_bias_clamp: u32 = d.scalar().at("depthBiasClamp")?;
+        let fill_mode_non_solid: u32 = d.scalar().at("fillModeNonSolid")?;
+        let depth_bounds: u32 = d.scalar().at("depthBounds")?;
+        let wide_lines: u32 = d.scalar().at("wideLines")?;
+        let large_points: u32 = d.scalar().at("largePoints")?;
+        let alpha_to_one: u32 = d.scalar().at("alphaToOne")?;
+        let multi_viewport: u32 = d.scalar().at("multiViewport")?;
+        let sampler_anisotropy: u32 = d.scalar().at("samplerAnisotropy")?;
+        let texture_compression_etc2: u32 = d.scalar().at("textureCompressionETC2")?;
+        let texture_compression_astc_ldr: u32 = d.scalar().at("textureCompressionASTC_LDR")?;
+        let texture_compression_bc: u32 = d.scalar().at("textureCompressionBC")?;
+        let occlusion_query_precise: u32 = d.scalar().at("occlusionQueryPrecise")?;
+        let pipeline_statistics_query: u32 = d.scalar().at("pipelineStatisticsQuery")?;
+        let vertex_pipeline_stores_and_atomics: u32 = d.scalar().at("vertexPipelineStoresAndAtomics")?;
+        let fragment_stores_and_atomics: u32 = d.scalar().at("fragmentStoresAndAtomics")?;
+        let shader_tessellation_and_geometry_point_size: u32 = d.scalar().at("shaderTessellationAndGeometryPointSize")?;
+        let shader_image_gather_extended: u32 = d.scalar().at("shaderImageGatherExtended")?;
+        let shader_storage_image_extended_formats: u32 = d.scalar().at("shaderStorageImageExtendedFormats")?;
+        let shader_storage_image_multisample: u32 = d.scalar().at("shaderStorageImageMultisample")?;
+        let shader_storage_image_read_without_format: u32 = d.scalar().at("shaderStorageImageReadWithoutFormat")?;
+        let shader_storage_image_write_without_format: u32 = d.scalar().at("shaderStorageImageWriteWithoutFormat")?;
+        let shader_uniform_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderUniformBufferArrayDynamicIndexing")?;
+        let shader_sampled_image_array_dynamic_indexing: u32 = d.scalar().at("shaderSampledImageArrayDynamicIndexing")?;
+        let shader_storage_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageBufferArrayDynamicIndexing")?;
+        let shader_storage_image_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageImageArrayDynamicIndexing")?;
+        let shader_clip_distance: u32 = d.scalar().at("shaderClipDistance")?;
+        let shader_cull_distance: u32 = d.scalar().at("shaderCullDistance")?;
+        let shader_float64: u32 = d.scalar().at("shaderFloat64")?;
+        let shader_int64: u32 = d.scalar().at("shaderInt64")?;
+        let shader_int16: u32 = d.scalar().at("shaderInt16")?;
+        let shader_resource_residency: u32 = d.scalar().at("shaderResourceResidency")?;
+        let shader_resource_min_lod: u32 = d.scalar().at("shaderResourceMinLod")?;
+        let sparse_binding: u32 = d.scalar().at("sparseBinding")?;
+        let sparse_residency_buffer: u32 = d.scalar().at("sparseResidencyBuffer")?;
+        let sparse_residency_image2_d: u32 = d.scalar().at("sparseResidencyImage2D")?;
+        let sparse_residency_image3_d: u32 = d.scalar().at("sparseResidencyImage3D")?;
+        let sparse_residency2_samples: u32 = d.scalar().at("sparseResidency2Samples")?;
+        let sparse_residency4_samples: u32 = d.scalar().at("sparseResidency4Samples")?;
+        let sparse_residency8_samples: u32 = d.scalar().at("sparseResidency8Samples")?;
+        let sparse_residency16_samples: u32 = d.scalar().at("sparseResidency16Samples")?;
+        let sparse_residency_aliased: u32 = d.scalar().at("sparseResidencyAliased")?;
+        let variable_multisample_rate: u32 = d.scalar().at("variableMultisampleRate")?;
+        let inherited_queries: u32 = d.scalar().at("inheritedQueries")?;
+        Ok(Self { robust_buffer_access, full_draw_index_uint32, image_cube_array, independent_blend, geometry_shader, tessellation_shader, sample_rate_shading, dual_src_blend, logic_op, multi_draw_indirect, draw_indirect_first_instance, depth_clamp, depth_bias_clamp, fill_mode_non_solid, depth_bounds, wide_lines, large_points, alpha_to_one, multi_viewport, sampler_anisotropy, texture_compression_etc2, texture_compression_astc_ldr, texture_compression_bc, occlusion_query_precise, pipeline_statistics_query, vertex_pipeline_stores_and_atomics, fragment_stores_and_atomics, shader_tessellation_and_geometry_point_size, shader_image_gather_extended, shader_storage_image_extended_formats, shader_storage_image_multisample, shader_storage_image_read_without_format, shader_storage_image_write_without_format, shader_uniform_buffer_array_dynamic_indexing, shader_sampled_image_array_dynamic_indexing, shader_storage_buffer_array_dynamic_indexing, shader_storage_image_array_dynamic_indexing, shader_clip_distance, shader_cull_distance, shader_float64, shader_int64, shader_int16, shader_resource_residency, shader_resource_min_lod, sparse_binding, sparse_residency_buffer, sparse_residency_image2_d, sparse_residency_image3_d, sparse_residency2_samples, sparse_residency4_samples, sparse_residency8_samples, sparse_residency16_samples, sparse_residency_aliased, variable_multisample_rate, inherited_queries })
     }
 }
 
@@ -13862,62 +13862,62 @@ impl Encode for PhysicalDeviceFeatures {
 impl<'a> DecodePartial<'a> for PhysicalDeviceFeatures {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let robust_buffer_access: u32 = Default::default();
-            let full_draw_index_uint32: u32 = Default::default();
-            let image_cube_array: u32 = Default::default();
-            let independent_blend: u32 = Default::default();
-            let geometry_shader: u32 = Default::default();
-            let tessellation_shader: u32 = Default::default();
-            let sample_rate_shading: u32 = Default::default();
-            let dual_src_blend: u32 = Default::default();
-            let logic_op: u32 = Default::default();
-            let multi_draw_indirect: u32 = Default::default();
-            let draw_indirect_first_instance: u32 = Default::default();
-            let depth_clamp: u32 = Default::default();
-            let depth_bias_clamp: u32 = Default::default();
-            let fill_mode_non_solid: u32 = Default::default();
-            let depth_bounds: u32 = Default::default();
-            let wide_lines: u32 = Default::default();
-            let large_points: u32 = Default::default();
-            let alpha_to_one: u32 = Default::default();
-            let multi_viewport: u32 = Default::default();
-            let sampler_anisotropy: u32 = Default::default();
-            let texture_compression_etc2: u32 = Default::default();
-            let texture_compression_astc_ldr: u32 = Default::default();
-            let texture_compression_bc: u32 = Default::default();
-            let occlusion_query_precise: u32 = Default::default();
-            let pipeline_statistics_query: u32 = Default::default();
-            let vertex_pipeline_stores_and_atomics: u32 = Default::default();
-            let fragment_stores_and_atomics: u32 = Default::default();
-            let shader_tessellation_and_geometry_point_size: u32 = Default::default();
-            let shader_image_gather_extended: u32 = Default::default();
-            let shader_storage_image_extended_formats: u32 = Default::default();
-            let shader_storage_image_multisample: u32 = Default::default();
-            let shader_storage_image_read_without_format: u32 = Default::default();
-            let shader_storage_image_write_without_format: u32 = Default::default();
-            let shader_uniform_buffer_array_dynamic_indexing: u32 = Default::default();
-            let shader_sampled_image_array_dynamic_indexing: u32 = Default::default();
-            let shader_storage_buffer_array_dynamic_indexing: u32 = Default::default();
-            let shader_storage_image_array_dynamic_indexing: u32 = Default::default();
-            let shader_clip_distance: u32 = Default::default();
-            let shader_cull_distance: u32 = Default::default();
-            let shader_float64: u32 = Default::default();
-            let shader_int64: u32 = Default::default();
-            let shader_int16: u32 = Default::default();
-            let shader_resource_residency: u32 = Default::default();
-            let shader_resource_min_lod: u32 = Default::default();
-            let sparse_binding: u32 = Default::default();
-            let sparse_residency_buffer: u32 = Default::default();
-            let sparse_residency_image2_d: u32 = Default::default();
-            let sparse_residency_image3_d: u32 = Default::default();
-            let sparse_residency2_samples: u32 = Default::default();
-            let sparse_residency4_samples: u32 = Default::default();
-            let sparse_residency8_samples: u32 = Default::default();
-            let sparse_residency16_samples: u32 = Default::default();
-            let sparse_residency_aliased: u32 = Default::default();
-            let variable_multisample_rate: u32 = Default::default();
-            let inherited_queries: u32 = Default::default();
-        Ok(Self { robust_buffer_access: robust_buffer_access, full_draw_index_uint32: full_draw_index_uint32, image_cube_array: image_cube_array, independent_blend: independent_blend, geometry_shader: geometry_shader, tessellation_shader: tessellation_shader, sample_rate_shading: sample_rate_shading, dual_src_blend: dual_src_blend, logic_op: logic_op, multi_draw_indirect: multi_draw_indirect, draw_indirect_first_instance: draw_indirect_first_instance, depth_clamp: depth_clamp, depth_bias_clamp: depth_bias_clamp, fill_mode_non_solid: fill_mode_non_solid, depth_bounds: depth_bounds, wide_lines: wide_lines, large_points: large_points, alpha_to_one: alpha_to_one, multi_viewport: multi_viewport, sampler_anisotropy: sampler_anisotropy, texture_compression_etc2: texture_compression_etc2, texture_compression_astc_ldr: texture_compression_astc_ldr, texture_compression_bc: texture_compression_bc, occlusion_query_precise: occlusion_query_precise, pipeline_statistics_query: pipeline_statistics_query, vertex_pipeline_stores_and_atomics: vertex_pipeline_stores_and_atomics, fragment_stores_and_atomics: fragment_stores_and_atomics, shader_tessellation_and_geometry_point_size: shader_tessellation_and_geometry_point_size, shader_image_gather_extended: shader_image_gather_extended, shader_storage_image_extended_formats: shader_storage_image_extended_formats, shader_storage_image_multisample: shader_storage_image_multisample, shader_storage_image_read_without_format: shader_storage_image_read_without_format, shader_storage_image_write_without_format: shader_storage_image_write_without_format, shader_uniform_buffer_array_dynamic_indexing: shader_uniform_buffer_array_dynamic_indexing, shader_sampled_image_array_dynamic_indexing: shader_sampled_image_array_dynamic_indexing, shader_storage_buffer_array_dynamic_indexing: shader_storage_buffer_array_dynamic_indexing, shader_storage_image_array_dynamic_indexing: shader_storage_image_array_dynamic_indexing, shader_clip_distance: shader_clip_distance, shader_cull_distance: shader_cull_distance, shader_float64: shader_float64, shader_int64: shader_int64, shader_int16: shader_int16, shader_resource_residency: shader_resource_residency, shader_resource_min_lod: shader_resource_min_lod, sparse_binding: sparse_binding, sparse_residency_buffer: sparse_residency_buffer, sparse_residency_image2_d: sparse_residency_image2_d, sparse_residency_image3_d: sparse_residency_image3_d, sparse_residency2_samples: sparse_residency2_samples, sparse_residency4_samples: sparse_residency4_samples, sparse_residency8_samples: sparse_residency8_samples, sparse_residency16_samples: sparse_residency16_samples, sparse_residency_aliased: sparse_residency_aliased, variable_multisample_rate: variable_multisample_rate, inherited_queries: inherited_queries })
+        let robust_buffer_access: u32 = Default::default();
+        let full_draw_index_uint32: u32 = Default::default();
+        let image_cube_array: u32 = Default::default();
+        let independent_blend: u32 = Default::default();
+        let geometry_shader: u32 = Default::default();
+        let tessellation_shader: u32 = Default::default();
+        let sample_rate_shading: u32 = Default::default();
+        let dual_src_blend: u32 = Default::default();
+        let logic_op: u32 = Default::default();
+        let multi_draw_indirect: u32 = Default::default();
+        let draw_indirect_first_instance: u32 = Default::default();
+        let depth_clamp: u32 = Default::default();
+        let depth_bias_clamp: u32 = Default::default();
+        let fill_mode_non_solid: u32 = Default::default();
+        let depth_bounds: u32 = Default::default();
+        let wide_lines: u32 = Default::default();
+        let large_points: u32 = Default::default();
+        let alpha_to_one: u32 = Default::default();
+        let multi_viewport: u32 = Default::default();
+        let sampler_anisotropy: u32 = Default::default();
+        let texture_compression_etc2: u32 = Default::default();
+        let texture_compression_astc_ldr: u32 = Default::default();
+        let texture_compression_bc: u32 = Default::default();
+        let occlusion_query_precise: u32 = Default::default();
+        let pipeline_statistics_query: u32 = Default::default();
+        let vertex_pipeline_stores_and_atomics: u32 = Default::default();
+        let fragment_stores_and_atomics: u32 = Default::default();
+        let shader_tessellation_and_geometry_point_size: u32 = Default::default();
+        let shader_image_gather_extended: u32 = Default::default();
+        let shader_storage_image_extended_formats: u32 = Default::default();
+        let shader_storage_image_multisample: u32 = Default::default();
+        let shader_storage_image_read_without_format: u32 = Default::default();
+        let shader_storage_image_write_without_format: u32 = Default::default();
+        let shader_uniform_buffer_array_dynamic_indexing: u32 = Default::default();
+        let shader_sampled_image_array_dynamic_indexing: u32 = Default::default();
+        let shader_storage_buffer_array_dynamic_indexing: u32 = Default::default();
+        let shader_storage_image_array_dynamic_indexing: u32 = Default::default();
+        let shader_clip_distance: u32 = Default::default();
+        let shader_cull_distance: u32 = Default::default();
+        let shader_float64: u32 = Default::default();
+        let shader_int64: u32 = Default::default();
+        let shader_int16: u32 = Default::default();
+        let shader_resource_residency: u32 = Default::default();
+        let shader_resource_min_lod: u32 = Default::default();
+        let sparse_binding: u32 = Default::default();
+        let sparse_residency_buffer: u32 = Default::default();
+        let sparse_residency_image2_d: u32 = Default::default();
+        let sparse_residency_image3_d: u32 = Default::default();
+        let sparse_residency2_samples: u32 = Default::default();
+        let sparse_residency4_samples: u32 = Default::default();
+        let sparse_residency8_samples: u32 = Default::default();
+        let sparse_residency16_samples: u32 = Default::default();
+        let sparse_residency_aliased: u32 = Default::default();
+        let variable_multisample_rate: u32 = Default::default();
+        let inherited_queries: u32 = Default::default();
+        Ok(Self { robust_buffer_access, full_draw_index_uint32, image_cube_array, independent_blend, geometry_shader, tessellation_shader, sample_rate_shading, dual_src_blend, logic_op, multi_draw_indirect, draw_indirect_first_instance, depth_clamp, depth_bias_clamp, fill_mode_non_solid, depth_bounds, wide_lines, large_points, alpha_to_one, multi_viewport, sampler_anisotropy, texture_compression_etc2, texture_compression_astc_ldr, texture_compression_bc, occlusion_query_precise, pipeline_statistics_query, vertex_pipeline_stores_and_atomics, fragment_stores_and_atomics, shader_tessellation_and_geometry_point_size, shader_image_gather_extended, shader_storage_image_extended_formats, shader_storage_image_multisample, shader_storage_image_read_without_format, shader_storage_image_write_without_format, shader_uniform_buffer_array_dynamic_indexing, shader_sampled_image_array_dynamic_indexing, shader_storage_buffer_array_dynamic_indexing, shader_storage_image_array_dynamic_indexing, shader_clip_distance, shader_cull_distance, shader_float64, shader_int64, shader_int16, shader_resource_residency, shader_resource_min_lod, sparse_binding, sparse_residency_buffer, sparse_residency_image2_d, sparse_residency_image3_d, sparse_residency2_samples, sparse_residency4_samples, sparse_residency8_samples, sparse_residency16_samples, sparse_residency_aliased, variable_multisample_rate, inherited_queries })
     }
 }
 
@@ -13955,8 +13955,8 @@ fn allowed_physical_device_features2(s_type: i32) -> bool {
 impl<'a> PhysicalDeviceFeatures2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let features: PhysicalDeviceFeatures = PhysicalDeviceFeatures::decode(d).at("features")?;
-        Ok(Self { p_next, features: features })
+        let features: PhysicalDeviceFeatures = PhysicalDeviceFeatures::decode(d).at("features")?;
+        Ok(Self { p_next, features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -13983,8 +13983,8 @@ impl Encode for PhysicalDeviceFeatures2<'_> {
 impl<'a> PhysicalDeviceFeatures2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let features: PhysicalDeviceFeatures = PhysicalDeviceFeatures::decode_partial(d).at("features")?;
-        Ok(Self { p_next, features: features })
+        let features: PhysicalDeviceFeatures = PhysicalDeviceFeatures::decode_partial(d).at("features")?;
+        Ok(Self { p_next, features })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14068,24 +14068,24 @@ fn allowed_physical_device_float_controls_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceFloatControlsProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let denorm_behavior_independence: ShaderFloatControlsIndependence = d.scalar().at("denormBehaviorIndependence")?;
-            let rounding_mode_independence: ShaderFloatControlsIndependence = d.scalar().at("roundingModeIndependence")?;
-            let shader_signed_zero_inf_nan_preserve_float16: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat16")?;
-            let shader_signed_zero_inf_nan_preserve_float32: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat32")?;
-            let shader_signed_zero_inf_nan_preserve_float64: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat64")?;
-            let shader_denorm_preserve_float16: u32 = d.scalar().at("shaderDenormPreserveFloat16")?;
-            let shader_denorm_preserve_float32: u32 = d.scalar().at("shaderDenormPreserveFloat32")?;
-            let shader_denorm_preserve_float64: u32 = d.scalar().at("shaderDenormPreserveFloat64")?;
-            let shader_denorm_flush_to_zero_float16: u32 = d.scalar().at("shaderDenormFlushToZeroFloat16")?;
-            let shader_denorm_flush_to_zero_float32: u32 = d.scalar().at("shaderDenormFlushToZeroFloat32")?;
-            let shader_denorm_flush_to_zero_float64: u32 = d.scalar().at("shaderDenormFlushToZeroFloat64")?;
-            let shader_rounding_mode_rte_float16: u32 = d.scalar().at("shaderRoundingModeRTEFloat16")?;
-            let shader_rounding_mode_rte_float32: u32 = d.scalar().at("shaderRoundingModeRTEFloat32")?;
-            let shader_rounding_mode_rte_float64: u32 = d.scalar().at("shaderRoundingModeRTEFloat64")?;
-            let shader_rounding_mode_rtz_float16: u32 = d.scalar().at("shaderRoundingModeRTZFloat16")?;
-            let shader_rounding_mode_rtz_float32: u32 = d.scalar().at("shaderRoundingModeRTZFloat32")?;
-            let shader_rounding_mode_rtz_float64: u32 = d.scalar().at("shaderRoundingModeRTZFloat64")?;
-        Ok(Self { p_next, denorm_behavior_independence: denorm_behavior_independence, rounding_mode_independence: rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16: shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32: shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64: shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16: shader_denorm_preserve_float16, shader_denorm_preserve_float32: shader_denorm_preserve_float32, shader_denorm_preserve_float64: shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16: shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32: shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64: shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16: shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32: shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64: shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16: shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32: shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64: shader_rounding_mode_rtz_float64 })
+        let denorm_behavior_independence: ShaderFloatControlsIndependence = d.scalar().at("denormBehaviorIndependence")?;
+        let rounding_mode_independence: ShaderFloatControlsIndependence = d.scalar().at("roundingModeIndependence")?;
+        let shader_signed_zero_inf_nan_preserve_float16: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat16")?;
+        let shader_signed_zero_inf_nan_preserve_float32: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat32")?;
+        let shader_signed_zero_inf_nan_preserve_float64: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat64")?;
+        let shader_denorm_preserve_float16: u32 = d.scalar().at("shaderDenormPreserveFloat16")?;
+        let shader_denorm_preserve_float32: u32 = d.scalar().at("shaderDenormPreserveFloat32")?;
+        let shader_denorm_preserve_float64: u32 = d.scalar().at("shaderDenormPreserveFloat64")?;
+        let shader_denorm_flush_to_zero_float16: u32 = d.scalar().at("shaderDenormFlushToZeroFloat16")?;
+        let shader_denorm_flush_to_zero_float32: u32 = d.scalar().at("shaderDenormFlushToZeroFloat32")?;
+        let shader_denorm_flush_to_zero_float64: u32 = d.scalar().at("shaderDenormFlushToZeroFloat64")?;
+        let shader_rounding_mode_rte_float16: u32 = d.scalar().at("shaderRoundingModeRTEFloat16")?;
+        let shader_rounding_mode_rte_float32: u32 = d.scalar().at("shaderRoundingModeRTEFloat32")?;
+        let shader_rounding_mode_rte_float64: u32 = d.scalar().at("shaderRoundingModeRTEFloat64")?;
+        let shader_rounding_mode_rtz_float16: u32 = d.scalar().at("shaderRoundingModeRTZFloat16")?;
+        let shader_rounding_mode_rtz_float32: u32 = d.scalar().at("shaderRoundingModeRTZFloat32")?;
+        let shader_rounding_mode_rtz_float64: u32 = d.scalar().at("shaderRoundingModeRTZFloat64")?;
+        Ok(Self { p_next, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14129,24 +14129,24 @@ impl<'a> PhysicalDeviceFloatControlsProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let denorm_behavior_independence: ShaderFloatControlsIndependence = Default::default();
-            let rounding_mode_independence: ShaderFloatControlsIndependence = Default::default();
-            let shader_signed_zero_inf_nan_preserve_float16: u32 = Default::default();
-            let shader_signed_zero_inf_nan_preserve_float32: u32 = Default::default();
-            let shader_signed_zero_inf_nan_preserve_float64: u32 = Default::default();
-            let shader_denorm_preserve_float16: u32 = Default::default();
-            let shader_denorm_preserve_float32: u32 = Default::default();
-            let shader_denorm_preserve_float64: u32 = Default::default();
-            let shader_denorm_flush_to_zero_float16: u32 = Default::default();
-            let shader_denorm_flush_to_zero_float32: u32 = Default::default();
-            let shader_denorm_flush_to_zero_float64: u32 = Default::default();
-            let shader_rounding_mode_rte_float16: u32 = Default::default();
-            let shader_rounding_mode_rte_float32: u32 = Default::default();
-            let shader_rounding_mode_rte_float64: u32 = Default::default();
-            let shader_rounding_mode_rtz_float16: u32 = Default::default();
-            let shader_rounding_mode_rtz_float32: u32 = Default::default();
-            let shader_rounding_mode_rtz_float64: u32 = Default::default();
-        Ok(Self { p_next, denorm_behavior_independence: denorm_behavior_independence, rounding_mode_independence: rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16: shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32: shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64: shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16: shader_denorm_preserve_float16, shader_denorm_preserve_float32: shader_denorm_preserve_float32, shader_denorm_preserve_float64: shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16: shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32: shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64: shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16: shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32: shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64: shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16: shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32: shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64: shader_rounding_mode_rtz_float64 })
+        let denorm_behavior_independence: ShaderFloatControlsIndependence = Default::default();
+        let rounding_mode_independence: ShaderFloatControlsIndependence = Default::default();
+        let shader_signed_zero_inf_nan_preserve_float16: u32 = Default::default();
+        let shader_signed_zero_inf_nan_preserve_float32: u32 = Default::default();
+        let shader_signed_zero_inf_nan_preserve_float64: u32 = Default::default();
+        let shader_denorm_preserve_float16: u32 = Default::default();
+        let shader_denorm_preserve_float32: u32 = Default::default();
+        let shader_denorm_preserve_float64: u32 = Default::default();
+        let shader_denorm_flush_to_zero_float16: u32 = Default::default();
+        let shader_denorm_flush_to_zero_float32: u32 = Default::default();
+        let shader_denorm_flush_to_zero_float64: u32 = Default::default();
+        let shader_rounding_mode_rte_float16: u32 = Default::default();
+        let shader_rounding_mode_rte_float32: u32 = Default::default();
+        let shader_rounding_mode_rte_float64: u32 = Default::default();
+        let shader_rounding_mode_rtz_float16: u32 = Default::default();
+        let shader_rounding_mode_rtz_float32: u32 = Default::default();
+        let shader_rounding_mode_rtz_float64: u32 = Default::default();
+        Ok(Self { p_next, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14202,10 +14202,10 @@ fn allowed_physical_device_fragment_shader_interlock_features_ext(_s_type: i32) 
 impl<'a> PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let fragment_shader_sample_interlock: u32 = d.scalar().at("fragmentShaderSampleInterlock")?;
-            let fragment_shader_pixel_interlock: u32 = d.scalar().at("fragmentShaderPixelInterlock")?;
-            let fragment_shader_shading_rate_interlock: u32 = d.scalar().at("fragmentShaderShadingRateInterlock")?;
-        Ok(Self { p_next, fragment_shader_sample_interlock: fragment_shader_sample_interlock, fragment_shader_pixel_interlock: fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock: fragment_shader_shading_rate_interlock })
+        let fragment_shader_sample_interlock: u32 = d.scalar().at("fragmentShaderSampleInterlock")?;
+        let fragment_shader_pixel_interlock: u32 = d.scalar().at("fragmentShaderPixelInterlock")?;
+        let fragment_shader_shading_rate_interlock: u32 = d.scalar().at("fragmentShaderShadingRateInterlock")?;
+        Ok(Self { p_next, fragment_shader_sample_interlock, fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14235,10 +14235,10 @@ impl<'a> PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let fragment_shader_sample_interlock: u32 = Default::default();
-            let fragment_shader_pixel_interlock: u32 = Default::default();
-            let fragment_shader_shading_rate_interlock: u32 = Default::default();
-        Ok(Self { p_next, fragment_shader_sample_interlock: fragment_shader_sample_interlock, fragment_shader_pixel_interlock: fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock: fragment_shader_shading_rate_interlock })
+        let fragment_shader_sample_interlock: u32 = Default::default();
+        let fragment_shader_pixel_interlock: u32 = Default::default();
+        let fragment_shader_shading_rate_interlock: u32 = Default::default();
+        Ok(Self { p_next, fragment_shader_sample_interlock, fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14294,10 +14294,10 @@ fn allowed_physical_device_fragment_shading_rate_features_khr(_s_type: i32) -> b
 impl<'a> PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let pipeline_fragment_shading_rate: u32 = d.scalar().at("pipelineFragmentShadingRate")?;
-            let primitive_fragment_shading_rate: u32 = d.scalar().at("primitiveFragmentShadingRate")?;
-            let attachment_fragment_shading_rate: u32 = d.scalar().at("attachmentFragmentShadingRate")?;
-        Ok(Self { p_next, pipeline_fragment_shading_rate: pipeline_fragment_shading_rate, primitive_fragment_shading_rate: primitive_fragment_shading_rate, attachment_fragment_shading_rate: attachment_fragment_shading_rate })
+        let pipeline_fragment_shading_rate: u32 = d.scalar().at("pipelineFragmentShadingRate")?;
+        let primitive_fragment_shading_rate: u32 = d.scalar().at("primitiveFragmentShadingRate")?;
+        let attachment_fragment_shading_rate: u32 = d.scalar().at("attachmentFragmentShadingRate")?;
+        Ok(Self { p_next, pipeline_fragment_shading_rate, primitive_fragment_shading_rate, attachment_fragment_shading_rate })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14327,10 +14327,10 @@ impl<'a> PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let pipeline_fragment_shading_rate: u32 = Default::default();
-            let primitive_fragment_shading_rate: u32 = Default::default();
-            let attachment_fragment_shading_rate: u32 = Default::default();
-        Ok(Self { p_next, pipeline_fragment_shading_rate: pipeline_fragment_shading_rate, primitive_fragment_shading_rate: primitive_fragment_shading_rate, attachment_fragment_shading_rate: attachment_fragment_shading_rate })
+        let pipeline_fragment_shading_rate: u32 = Default::default();
+        let primitive_fragment_shading_rate: u32 = Default::default();
+        let attachment_fragment_shading_rate: u32 = Default::default();
+        Ok(Self { p_next, pipeline_fragment_shading_rate, primitive_fragment_shading_rate, attachment_fragment_shading_rate })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14384,9 +14384,9 @@ fn allowed_physical_device_fragment_shading_rate_khr(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let sample_counts: SampleCountFlags = d.scalar().at("sampleCounts")?;
-            let fragment_size: Extent2D = Extent2D::decode(d).at("fragmentSize")?;
-        Ok(Self { p_next, sample_counts: sample_counts, fragment_size: fragment_size })
+        let sample_counts: SampleCountFlags = d.scalar().at("sampleCounts")?;
+        let fragment_size: Extent2D = Extent2D::decode(d).at("fragmentSize")?;
+        Ok(Self { p_next, sample_counts, fragment_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14414,9 +14414,9 @@ impl Encode for PhysicalDeviceFragmentShadingRateKHR<'_> {
 impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let sample_counts: SampleCountFlags = Default::default();
-            let fragment_size: Extent2D = Extent2D::decode_partial(d).at("fragmentSize")?;
-        Ok(Self { p_next, sample_counts: sample_counts, fragment_size: fragment_size })
+        let sample_counts: SampleCountFlags = Default::default();
+        let fragment_size: Extent2D = Extent2D::decode_partial(d).at("fragmentSize")?;
+        Ok(Self { p_next, sample_counts, fragment_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14500,24 +14500,24 @@ fn allowed_physical_device_fragment_shading_rate_properties_khr(_s_type: i32) ->
 impl<'a> PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let min_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("minFragmentShadingRateAttachmentTexelSize")?;
-            let max_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("maxFragmentShadingRateAttachmentTexelSize")?;
-            let max_fragment_shading_rate_attachment_texel_size_aspect_ratio: u32 = d.scalar().at("maxFragmentShadingRateAttachmentTexelSizeAspectRatio")?;
-            let primitive_fragment_shading_rate_with_multiple_viewports: u32 = d.scalar().at("primitiveFragmentShadingRateWithMultipleViewports")?;
-            let layered_shading_rate_attachments: u32 = d.scalar().at("layeredShadingRateAttachments")?;
-            let fragment_shading_rate_non_trivial_combiner_ops: u32 = d.scalar().at("fragmentShadingRateNonTrivialCombinerOps")?;
-            let max_fragment_size: Extent2D = Extent2D::decode(d).at("maxFragmentSize")?;
-            let max_fragment_size_aspect_ratio: u32 = d.scalar().at("maxFragmentSizeAspectRatio")?;
-            let max_fragment_shading_rate_coverage_samples: u32 = d.scalar().at("maxFragmentShadingRateCoverageSamples")?;
-            let max_fragment_shading_rate_rasterization_samples: SampleCountFlagBits = d.scalar().at("maxFragmentShadingRateRasterizationSamples")?;
-            let fragment_shading_rate_with_shader_depth_stencil_writes: u32 = d.scalar().at("fragmentShadingRateWithShaderDepthStencilWrites")?;
-            let fragment_shading_rate_with_sample_mask: u32 = d.scalar().at("fragmentShadingRateWithSampleMask")?;
-            let fragment_shading_rate_with_shader_sample_mask: u32 = d.scalar().at("fragmentShadingRateWithShaderSampleMask")?;
-            let fragment_shading_rate_with_conservative_rasterization: u32 = d.scalar().at("fragmentShadingRateWithConservativeRasterization")?;
-            let fragment_shading_rate_with_fragment_shader_interlock: u32 = d.scalar().at("fragmentShadingRateWithFragmentShaderInterlock")?;
-            let fragment_shading_rate_with_custom_sample_locations: u32 = d.scalar().at("fragmentShadingRateWithCustomSampleLocations")?;
-            let fragment_shading_rate_strict_multiply_combiner: u32 = d.scalar().at("fragmentShadingRateStrictMultiplyCombiner")?;
-        Ok(Self { p_next, min_fragment_shading_rate_attachment_texel_size: min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size: max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio: max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports: primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments: layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops: fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size: max_fragment_size, max_fragment_size_aspect_ratio: max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples: max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples: max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes: fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask: fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask: fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization: fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock: fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations: fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner: fragment_shading_rate_strict_multiply_combiner })
+        let min_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("minFragmentShadingRateAttachmentTexelSize")?;
+        let max_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("maxFragmentShadingRateAttachmentTexelSize")?;
+        let max_fragment_shading_rate_attachment_texel_size_aspect_ratio: u32 = d.scalar().at("maxFragmentShadingRateAttachmentTexelSizeAspectRatio")?;
+        let primitive_fragment_shading_rate_with_multiple_viewports: u32 = d.scalar().at("primitiveFragmentShadingRateWithMultipleViewports")?;
+        let layered_shading_rate_attachments: u32 = d.scalar().at("layeredShadingRateAttachments")?;
+        let fragment_shading_rate_non_trivial_combiner_ops: u32 = d.scalar().at("fragmentShadingRateNonTrivialCombinerOps")?;
+        let max_fragment_size: Extent2D = Extent2D::decode(d).at("maxFragmentSize")?;
+        let max_fragment_size_aspect_ratio: u32 = d.scalar().at("maxFragmentSizeAspectRatio")?;
+        let max_fragment_shading_rate_coverage_samples: u32 = d.scalar().at("maxFragmentShadingRateCoverageSamples")?;
+        let max_fragment_shading_rate_rasterization_samples: SampleCountFlagBits = d.scalar().at("maxFragmentShadingRateRasterizationSamples")?;
+        let fragment_shading_rate_with_shader_depth_stencil_writes: u32 = d.scalar().at("fragmentShadingRateWithShaderDepthStencilWrites")?;
+        let fragment_shading_rate_with_sample_mask: u32 = d.scalar().at("fragmentShadingRateWithSampleMask")?;
+        let fragment_shading_rate_with_shader_sample_mask: u32 = d.scalar().at("fragmentShadingRateWithShaderSampleMask")?;
+        let fragment_shading_rate_with_conservative_rasterization: u32 = d.scalar().at("fragmentShadingRateWithConservativeRasterization")?;
+        let fragment_shading_rate_with_fragment_shader_interlock: u32 = d.scalar().at("fragmentShadingRateWithFragmentShaderInterlock")?;
+        let fragment_shading_rate_with_custom_sample_locations: u32 = d.scalar().at("fragmentShadingRateWithCustomSampleLocations")?;
+        let fragment_shading_rate_strict_multiply_combiner: u32 = d.scalar().at("fragmentShadingRateStrictMultiplyCombiner")?;
+        Ok(Self { p_next, min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size, max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14560,24 +14560,24 @@ impl Encode for PhysicalDeviceFragmentShadingRatePropertiesKHR<'_> {
 impl<'a> PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let min_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode_partial(d).at("minFragmentShadingRateAttachmentTexelSize")?;
-            let max_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode_partial(d).at("maxFragmentShadingRateAttachmentTexelSize")?;
-            let max_fragment_shading_rate_attachment_texel_size_aspect_ratio: u32 = Default::default();
-            let primitive_fragment_shading_rate_with_multiple_viewports: u32 = Default::default();
-            let layered_shading_rate_attachments: u32 = Default::default();
-            let fragment_shading_rate_non_trivial_combiner_ops: u32 = Default::default();
-            let max_fragment_size: Extent2D = Extent2D::decode_partial(d).at("maxFragmentSize")?;
-            let max_fragment_size_aspect_ratio: u32 = Default::default();
-            let max_fragment_shading_rate_coverage_samples: u32 = Default::default();
-            let max_fragment_shading_rate_rasterization_samples: SampleCountFlagBits = Default::default();
-            let fragment_shading_rate_with_shader_depth_stencil_writes: u32 = Default::default();
-            let fragment_shading_rate_with_sample_mask: u32 = Default::default();
-            let fragment_shading_rate_with_shader_sample_mask: u32 = Default::default();
-            let fragment_shading_rate_with_conservative_rasterization: u32 = Default::default();
-            let fragment_shading_rate_with_fragment_shader_interlock: u32 = Default::default();
-            let fragment_shading_rate_with_custom_sample_locations: u32 = Default::default();
-            let fragment_shading_rate_strict_multiply_combiner: u32 = Default::default();
-        Ok(Self { p_next, min_fragment_shading_rate_attachment_texel_size: min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size: max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio: max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports: primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments: layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops: fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size: max_fragment_size, max_fragment_size_aspect_ratio: max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples: max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples: max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes: fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask: fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask: fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization: fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock: fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations: fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner: fragment_shading_rate_strict_multiply_combiner })
+        let min_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode_partial(d).at("minFragmentShadingRateAttachmentTexelSize")?;
+        let max_fragment_shading_rate_attachment_texel_size: Extent2D = Extent2D::decode_partial(d).at("maxFragmentShadingRateAttachmentTexelSize")?;
+        let max_fragment_shading_rate_attachment_texel_size_aspect_ratio: u32 = Default::default();
+        let primitive_fragment_shading_rate_with_multiple_viewports: u32 = Default::default();
+        let layered_shading_rate_attachments: u32 = Default::default();
+        let fragment_shading_rate_non_trivial_combiner_ops: u32 = Default::default();
+        let max_fragment_size: Extent2D = Extent2D::decode_partial(d).at("maxFragmentSize")?;
+        let max_fragment_size_aspect_ratio: u32 = Default::default();
+        let max_fragment_shading_rate_coverage_samples: u32 = Default::default();
+        let max_fragment_shading_rate_rasterization_samples: SampleCountFlagBits = Default::default();
+        let fragment_shading_rate_with_shader_depth_stencil_writes: u32 = Default::default();
+        let fragment_shading_rate_with_sample_mask: u32 = Default::default();
+        let fragment_shading_rate_with_shader_sample_mask: u32 = Default::default();
+        let fragment_shading_rate_with_conservative_rasterization: u32 = Default::default();
+        let fragment_shading_rate_with_fragment_shader_interlock: u32 = Default::default();
+        let fragment_shading_rate_with_custom_sample_locations: u32 = Default::default();
+        let fragment_shading_rate_strict_multiply_combiner: u32 = Default::default();
+        Ok(Self { p_next, min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size, max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14631,8 +14631,8 @@ fn allowed_physical_device_graphics_pipeline_library_features_ext(_s_type: i32) 
 impl<'a> PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let graphics_pipeline_library: u32 = d.scalar().at("graphicsPipelineLibrary")?;
-        Ok(Self { p_next, graphics_pipeline_library: graphics_pipeline_library })
+        let graphics_pipeline_library: u32 = d.scalar().at("graphicsPipelineLibrary")?;
+        Ok(Self { p_next, graphics_pipeline_library })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14660,8 +14660,8 @@ impl<'a> PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let graphics_pipeline_library: u32 = Default::default();
-        Ok(Self { p_next, graphics_pipeline_library: graphics_pipeline_library })
+        let graphics_pipeline_library: u32 = Default::default();
+        Ok(Self { p_next, graphics_pipeline_library })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14715,9 +14715,9 @@ fn allowed_physical_device_graphics_pipeline_library_properties_ext(_s_type: i32
 impl<'a> PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let graphics_pipeline_library_fast_linking: u32 = d.scalar().at("graphicsPipelineLibraryFastLinking")?;
-            let graphics_pipeline_library_independent_interpolation_decoration: u32 = d.scalar().at("graphicsPipelineLibraryIndependentInterpolationDecoration")?;
-        Ok(Self { p_next, graphics_pipeline_library_fast_linking: graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration: graphics_pipeline_library_independent_interpolation_decoration })
+        let graphics_pipeline_library_fast_linking: u32 = d.scalar().at("graphicsPipelineLibraryFastLinking")?;
+        let graphics_pipeline_library_independent_interpolation_decoration: u32 = d.scalar().at("graphicsPipelineLibraryIndependentInterpolationDecoration")?;
+        Ok(Self { p_next, graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14746,9 +14746,9 @@ impl<'a> PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let graphics_pipeline_library_fast_linking: u32 = Default::default();
-            let graphics_pipeline_library_independent_interpolation_decoration: u32 = Default::default();
-        Ok(Self { p_next, graphics_pipeline_library_fast_linking: graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration: graphics_pipeline_library_independent_interpolation_decoration })
+        let graphics_pipeline_library_fast_linking: u32 = Default::default();
+        let graphics_pipeline_library_independent_interpolation_decoration: u32 = Default::default();
+        Ok(Self { p_next, graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14804,10 +14804,10 @@ fn allowed_physical_device_group_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceGroupProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device_count: u32 = d.scalar().at("physicalDeviceCount")?;
-            let physical_devices: [Id<handles::PhysicalDevice>; 32] = d.fixed_scalars::<_, 32>().at("physicalDevices")?;
-            let subset_allocation: u32 = d.scalar().at("subsetAllocation")?;
-        Ok(Self { p_next, physical_device_count: physical_device_count, physical_devices: physical_devices, subset_allocation: subset_allocation })
+        let physical_device_count: u32 = d.scalar().at("physicalDeviceCount")?;
+        let physical_devices: [Id<handles::PhysicalDevice>; 32] = d.fixed_scalars::<_, 32>().at("physicalDevices")?;
+        let subset_allocation: u32 = d.scalar().at("subsetAllocation")?;
+        Ok(Self { p_next, physical_device_count, physical_devices, subset_allocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14836,10 +14836,10 @@ impl Encode for PhysicalDeviceGroupProperties<'_> {
 impl<'a> PhysicalDeviceGroupProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let physical_device_count: u32 = Default::default();
-            let physical_devices: [Id<handles::PhysicalDevice>; 32] = d.fixed_scalars::<_, 32>().at("physicalDevices")?;
-            let subset_allocation: u32 = Default::default();
-        Ok(Self { p_next, physical_device_count: physical_device_count, physical_devices: physical_devices, subset_allocation: subset_allocation })
+        let physical_device_count: u32 = Default::default();
+        let physical_devices: [Id<handles::PhysicalDevice>; 32] = d.fixed_scalars::<_, 32>().at("physicalDevices")?;
+        let subset_allocation: u32 = Default::default();
+        Ok(Self { p_next, physical_device_count, physical_devices, subset_allocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14891,8 +14891,8 @@ fn allowed_physical_device_host_query_reset_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceHostQueryResetFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let host_query_reset: u32 = d.scalar().at("hostQueryReset")?;
-        Ok(Self { p_next, host_query_reset: host_query_reset })
+        let host_query_reset: u32 = d.scalar().at("hostQueryReset")?;
+        Ok(Self { p_next, host_query_reset })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -14920,8 +14920,8 @@ impl<'a> PhysicalDeviceHostQueryResetFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let host_query_reset: u32 = Default::default();
-        Ok(Self { p_next, host_query_reset: host_query_reset })
+        let host_query_reset: u32 = Default::default();
+        Ok(Self { p_next, host_query_reset })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -14981,12 +14981,12 @@ fn allowed_physical_device_id_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceIDProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let device_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("deviceUUID")?;
-            let driver_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("driverUUID")?;
-            let device_luid: [u8; 8] = d.fixed_scalars::<_, 8>().at("deviceLUID")?;
-            let device_node_mask: u32 = d.scalar().at("deviceNodeMask")?;
-            let device_luid_valid: u32 = d.scalar().at("deviceLUIDValid")?;
-        Ok(Self { p_next, device_uuid: device_uuid, driver_uuid: driver_uuid, device_luid: device_luid, device_node_mask: device_node_mask, device_luid_valid: device_luid_valid })
+        let device_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("deviceUUID")?;
+        let driver_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("driverUUID")?;
+        let device_luid: [u8; 8] = d.fixed_scalars::<_, 8>().at("deviceLUID")?;
+        let device_node_mask: u32 = d.scalar().at("deviceNodeMask")?;
+        let device_luid_valid: u32 = d.scalar().at("deviceLUIDValid")?;
+        Ok(Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15018,12 +15018,12 @@ impl<'a> PhysicalDeviceIDProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let device_uuid: [u8; 16] = [Default::default(); 16];
-            let driver_uuid: [u8; 16] = [Default::default(); 16];
-            let device_luid: [u8; 8] = [Default::default(); 8];
-            let device_node_mask: u32 = Default::default();
-            let device_luid_valid: u32 = Default::default();
-        Ok(Self { p_next, device_uuid: device_uuid, driver_uuid: driver_uuid, device_luid: device_luid, device_node_mask: device_node_mask, device_luid_valid: device_luid_valid })
+        let device_uuid: [u8; 16] = [Default::default(); 16];
+        let driver_uuid: [u8; 16] = [Default::default(); 16];
+        let device_luid: [u8; 8] = [Default::default(); 8];
+        let device_node_mask: u32 = Default::default();
+        let device_luid_valid: u32 = Default::default();
+        Ok(Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15077,9 +15077,9 @@ fn allowed_physical_device_image2_d_view_of3_d_features_ext(_s_type: i32) -> boo
 impl<'a> PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image2_d_view_of3_d: u32 = d.scalar().at("image2DViewOf3D")?;
-            let sampler2_d_view_of3_d: u32 = d.scalar().at("sampler2DViewOf3D")?;
-        Ok(Self { p_next, image2_d_view_of3_d: image2_d_view_of3_d, sampler2_d_view_of3_d: sampler2_d_view_of3_d })
+        let image2_d_view_of3_d: u32 = d.scalar().at("image2DViewOf3D")?;
+        let sampler2_d_view_of3_d: u32 = d.scalar().at("sampler2DViewOf3D")?;
+        Ok(Self { p_next, image2_d_view_of3_d, sampler2_d_view_of3_d })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15108,9 +15108,9 @@ impl<'a> PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let image2_d_view_of3_d: u32 = Default::default();
-            let sampler2_d_view_of3_d: u32 = Default::default();
-        Ok(Self { p_next, image2_d_view_of3_d: image2_d_view_of3_d, sampler2_d_view_of3_d: sampler2_d_view_of3_d })
+        let image2_d_view_of3_d: u32 = Default::default();
+        let sampler2_d_view_of3_d: u32 = Default::default();
+        Ok(Self { p_next, image2_d_view_of3_d, sampler2_d_view_of3_d })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15168,11 +15168,11 @@ fn allowed_physical_device_image_drm_format_modifier_info_ext(_s_type: i32) -> b
 impl<'a> PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
-            let sharing_mode: SharingMode = d.scalar().at("sharingMode")?;
-            let queue_family_index_count: u32 = d.scalar().at("queueFamilyIndexCount")?;
-            let p_queue_family_indices: &'a [u32] = d.scalar_array(queue_family_index_count.as_len(), true).at("pQueueFamilyIndices")?;
-        Ok(Self { p_next, drm_format_modifier: drm_format_modifier, sharing_mode: sharing_mode, queue_family_index_count: queue_family_index_count, p_queue_family_indices: p_queue_family_indices })
+        let drm_format_modifier: u64 = d.scalar().at("drmFormatModifier")?;
+        let sharing_mode: SharingMode = d.scalar().at("sharingMode")?;
+        let queue_family_index_count: u32 = d.scalar().at("queueFamilyIndexCount")?;
+        let p_queue_family_indices: &'a [u32] = d.scalar_array(queue_family_index_count.as_len(), true).at("pQueueFamilyIndices")?;
+        Ok(Self { p_next, drm_format_modifier, sharing_mode, queue_family_index_count, p_queue_family_indices })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15239,12 +15239,12 @@ fn allowed_physical_device_image_format_info2(s_type: i32) -> bool {
 impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let format: Format = d.scalar().at("format")?;
-            let ty: ImageType = d.scalar().at("type")?;
-            let tiling: ImageTiling = d.scalar().at("tiling")?;
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-            let flags: ImageCreateFlags = d.scalar().at("flags")?;
-        Ok(Self { p_next, format: format, ty: ty, tiling: tiling, usage: usage, flags: flags })
+        let format: Format = d.scalar().at("format")?;
+        let ty: ImageType = d.scalar().at("type")?;
+        let tiling: ImageTiling = d.scalar().at("tiling")?;
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        let flags: ImageCreateFlags = d.scalar().at("flags")?;
+        Ok(Self { p_next, format, ty, tiling, usage, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15300,8 +15300,8 @@ fn allowed_physical_device_image_robustness_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceImageRobustnessFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let robust_image_access: u32 = d.scalar().at("robustImageAccess")?;
-        Ok(Self { p_next, robust_image_access: robust_image_access })
+        let robust_image_access: u32 = d.scalar().at("robustImageAccess")?;
+        Ok(Self { p_next, robust_image_access })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15329,8 +15329,8 @@ impl<'a> PhysicalDeviceImageRobustnessFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let robust_image_access: u32 = Default::default();
-        Ok(Self { p_next, robust_image_access: robust_image_access })
+        let robust_image_access: u32 = Default::default();
+        Ok(Self { p_next, robust_image_access })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15382,8 +15382,8 @@ fn allowed_physical_device_image_view_min_lod_features_ext(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let min_lod: u32 = d.scalar().at("minLod")?;
-        Ok(Self { p_next, min_lod: min_lod })
+        let min_lod: u32 = d.scalar().at("minLod")?;
+        Ok(Self { p_next, min_lod })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15411,8 +15411,8 @@ impl<'a> PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let min_lod: u32 = Default::default();
-        Ok(Self { p_next, min_lod: min_lod })
+        let min_lod: u32 = Default::default();
+        Ok(Self { p_next, min_lod })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15464,8 +15464,8 @@ fn allowed_physical_device_imageless_framebuffer_features(_s_type: i32) -> bool 
 impl<'a> PhysicalDeviceImagelessFramebufferFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let imageless_framebuffer: u32 = d.scalar().at("imagelessFramebuffer")?;
-        Ok(Self { p_next, imageless_framebuffer: imageless_framebuffer })
+        let imageless_framebuffer: u32 = d.scalar().at("imagelessFramebuffer")?;
+        Ok(Self { p_next, imageless_framebuffer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15493,8 +15493,8 @@ impl<'a> PhysicalDeviceImagelessFramebufferFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let imageless_framebuffer: u32 = Default::default();
-        Ok(Self { p_next, imageless_framebuffer: imageless_framebuffer })
+        let imageless_framebuffer: u32 = Default::default();
+        Ok(Self { p_next, imageless_framebuffer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15546,8 +15546,8 @@ fn allowed_physical_device_index_type_uint8_features_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let index_type_uint8: u32 = d.scalar().at("indexTypeUint8")?;
-        Ok(Self { p_next, index_type_uint8: index_type_uint8 })
+        let index_type_uint8: u32 = d.scalar().at("indexTypeUint8")?;
+        Ok(Self { p_next, index_type_uint8 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15575,8 +15575,8 @@ impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let index_type_uint8: u32 = Default::default();
-        Ok(Self { p_next, index_type_uint8: index_type_uint8 })
+        let index_type_uint8: u32 = Default::default();
+        Ok(Self { p_next, index_type_uint8 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15630,9 +15630,9 @@ fn allowed_physical_device_inline_uniform_block_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceInlineUniformBlockFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let inline_uniform_block: u32 = d.scalar().at("inlineUniformBlock")?;
-            let descriptor_binding_inline_uniform_block_update_after_bind: u32 = d.scalar().at("descriptorBindingInlineUniformBlockUpdateAfterBind")?;
-        Ok(Self { p_next, inline_uniform_block: inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind: descriptor_binding_inline_uniform_block_update_after_bind })
+        let inline_uniform_block: u32 = d.scalar().at("inlineUniformBlock")?;
+        let descriptor_binding_inline_uniform_block_update_after_bind: u32 = d.scalar().at("descriptorBindingInlineUniformBlockUpdateAfterBind")?;
+        Ok(Self { p_next, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15661,9 +15661,9 @@ impl<'a> PhysicalDeviceInlineUniformBlockFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let inline_uniform_block: u32 = Default::default();
-            let descriptor_binding_inline_uniform_block_update_after_bind: u32 = Default::default();
-        Ok(Self { p_next, inline_uniform_block: inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind: descriptor_binding_inline_uniform_block_update_after_bind })
+        let inline_uniform_block: u32 = Default::default();
+        let descriptor_binding_inline_uniform_block_update_after_bind: u32 = Default::default();
+        Ok(Self { p_next, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -15723,12 +15723,12 @@ fn allowed_physical_device_inline_uniform_block_properties(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceInlineUniformBlockProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_inline_uniform_block_size: u32 = d.scalar().at("maxInlineUniformBlockSize")?;
-            let max_per_stage_descriptor_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorInlineUniformBlocks")?;
-            let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInlineUniformBlocks")?;
-            let max_descriptor_set_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetInlineUniformBlocks")?;
-            let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInlineUniformBlocks")?;
-        Ok(Self { p_next, max_inline_uniform_block_size: max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks: max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks: max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks: max_descriptor_set_update_after_bind_inline_uniform_blocks })
+        let max_inline_uniform_block_size: u32 = d.scalar().at("maxInlineUniformBlockSize")?;
+        let max_per_stage_descriptor_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorInlineUniformBlocks")?;
+        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInlineUniformBlocks")?;
+        let max_descriptor_set_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetInlineUniformBlocks")?;
+        let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInlineUniformBlocks")?;
+        Ok(Self { p_next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -15760,12 +15760,12 @@ impl<'a> PhysicalDeviceInlineUniformBlockProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_inline_uniform_block_size: u32 = Default::default();
-            let max_per_stage_descriptor_inline_uniform_blocks: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = Default::default();
-            let max_descriptor_set_inline_uniform_blocks: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = Default::default();
-        Ok(Self { p_next, max_inline_uniform_block_size: max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks: max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks: max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks: max_descriptor_set_update_after_bind_inline_uniform_blocks })
+        let max_inline_uniform_block_size: u32 = Default::default();
+        let max_per_stage_descriptor_inline_uniform_blocks: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = Default::default();
+        let max_descriptor_set_inline_uniform_blocks: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = Default::default();
+        Ok(Self { p_next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16015,113 +16015,113 @@ impl Default for PhysicalDeviceLimits {
 
 impl<'a> Decode<'a> for PhysicalDeviceLimits {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_image_dimension1_d: u32 = d.scalar().at("maxImageDimension1D")?;
-            let max_image_dimension2_d: u32 = d.scalar().at("maxImageDimension2D")?;
-            let max_image_dimension3_d: u32 = d.scalar().at("maxImageDimension3D")?;
-            let max_image_dimension_cube: u32 = d.scalar().at("maxImageDimensionCube")?;
-            let max_image_array_layers: u32 = d.scalar().at("maxImageArrayLayers")?;
-            let max_texel_buffer_elements: u32 = d.scalar().at("maxTexelBufferElements")?;
-            let max_uniform_buffer_range: u32 = d.scalar().at("maxUniformBufferRange")?;
-            let max_storage_buffer_range: u32 = d.scalar().at("maxStorageBufferRange")?;
-            let max_push_constants_size: u32 = d.scalar().at("maxPushConstantsSize")?;
-            let max_memory_allocation_count: u32 = d.scalar().at("maxMemoryAllocationCount")?;
-            let max_sampler_allocation_count: u32 = d.scalar().at("maxSamplerAllocationCount")?;
-            let buffer_image_granularity: u64 = d.scalar().at("bufferImageGranularity")?;
-            let sparse_address_space_size: u64 = d.scalar().at("sparseAddressSpaceSize")?;
-            let max_bound_descriptor_sets: u32 = d.scalar().at("maxBoundDescriptorSets")?;
-            let max_per_stage_descriptor_samplers: u32 = d.scalar().at("maxPerStageDescriptorSamplers")?;
-            let max_per_stage_descriptor_uniform_buffers: u32 = d.scalar().at("maxPerStageDescriptorUniformBuffers")?;
-            let max_per_stage_descriptor_storage_buffers: u32 = d.scalar().at("maxPerStageDescriptorStorageBuffers")?;
-            let max_per_stage_descriptor_sampled_images: u32 = d.scalar().at("maxPerStageDescriptorSampledImages")?;
-            let max_per_stage_descriptor_storage_images: u32 = d.scalar().at("maxPerStageDescriptorStorageImages")?;
-            let max_per_stage_descriptor_input_attachments: u32 = d.scalar().at("maxPerStageDescriptorInputAttachments")?;
-            let max_per_stage_resources: u32 = d.scalar().at("maxPerStageResources")?;
-            let max_descriptor_set_samplers: u32 = d.scalar().at("maxDescriptorSetSamplers")?;
-            let max_descriptor_set_uniform_buffers: u32 = d.scalar().at("maxDescriptorSetUniformBuffers")?;
-            let max_descriptor_set_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUniformBuffersDynamic")?;
-            let max_descriptor_set_storage_buffers: u32 = d.scalar().at("maxDescriptorSetStorageBuffers")?;
-            let max_descriptor_set_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetStorageBuffersDynamic")?;
-            let max_descriptor_set_sampled_images: u32 = d.scalar().at("maxDescriptorSetSampledImages")?;
-            let max_descriptor_set_storage_images: u32 = d.scalar().at("maxDescriptorSetStorageImages")?;
-            let max_descriptor_set_input_attachments: u32 = d.scalar().at("maxDescriptorSetInputAttachments")?;
-            let max_vertex_input_attributes: u32 = d.scalar().at("maxVertexInputAttributes")?;
-            let max_vertex_input_bindings: u32 = d.scalar().at("maxVertexInputBindings")?;
-            let max_vertex_input_attribute_offset: u32 = d.scalar().at("maxVertexInputAttributeOffset")?;
-            let max_vertex_input_binding_stride: u32 = d.scalar().at("maxVertexInputBindingStride")?;
-            let max_vertex_output_components: u32 = d.scalar().at("maxVertexOutputComponents")?;
-            let max_tessellation_generation_level: u32 = d.scalar().at("maxTessellationGenerationLevel")?;
-            let max_tessellation_patch_size: u32 = d.scalar().at("maxTessellationPatchSize")?;
-            let max_tessellation_control_per_vertex_input_components: u32 = d.scalar().at("maxTessellationControlPerVertexInputComponents")?;
-            let max_tessellation_control_per_vertex_output_components: u32 = d.scalar().at("maxTessellationControlPerVertexOutputComponents")?;
-            let max_tessellation_control_per_patch_output_components: u32 = d.scalar().at("maxTessellationControlPerPatchOutputComponents")?;
-            let max_tessellation_control_total_output_components: u32 = d.scalar().at("maxTessellationControlTotalOutputComponents")?;
-            let max_tessellation_evaluation_input_components: u32 = d.scalar().at("maxTessellationEvaluationInputComponents")?;
-            let max_tessellation_evaluation_output_components: u32 = d.scalar().at("maxTessellationEvaluationOutputComponents")?;
-            let max_geometry_shader_invocations: u32 = d.scalar().at("maxGeometryShaderInvocations")?;
-            let max_geometry_input_components: u32 = d.scalar().at("maxGeometryInputComponents")?;
-            let max_geometry_output_components: u32 = d.scalar().at("maxGeometryOutputComponents")?;
-            let max_geometry_output_vertices: u32 = d.scalar().at("maxGeometryOutputVertices")?;
-            let max_geometry_total_output_components: u32 = d.scalar().at("maxGeometryTotalOutputComponents")?;
-            let max_fragment_input_components: u32 = d.scalar().at("maxFragmentInputComponents")?;
-            let max_fragment_output_attachments: u32 = d.scalar().at("maxFragmentOutputAttachments")?;
-            let max_fragment_dual_src_attachments: u32 = d.scalar().at("maxFragmentDualSrcAttachments")?;
-            let max_fragment_combined_output_resources: u32 = d.scalar().at("maxFragmentCombinedOutputResources")?;
-            let max_compute_shared_memory_size: u32 = d.scalar().at("maxComputeSharedMemorySize")?;
-            let max_compute_work_group_count: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxComputeWorkGroupCount")?;
-            let max_compute_work_group_invocations: u32 = d.scalar().at("maxComputeWorkGroupInvocations")?;
-            let max_compute_work_group_size: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxComputeWorkGroupSize")?;
-            let sub_pixel_precision_bits: u32 = d.scalar().at("subPixelPrecisionBits")?;
-            let sub_texel_precision_bits: u32 = d.scalar().at("subTexelPrecisionBits")?;
-            let mipmap_precision_bits: u32 = d.scalar().at("mipmapPrecisionBits")?;
-            let max_draw_indexed_index_value: u32 = d.scalar().at("maxDrawIndexedIndexValue")?;
-            let max_draw_indirect_count: u32 = d.scalar().at("maxDrawIndirectCount")?;
-            let max_sampler_lod_bias: f32 = d.scalar().at("maxSamplerLodBias")?;
-            let max_sampler_anisotropy: f32 = d.scalar().at("maxSamplerAnisotropy")?;
-            let max_viewports: u32 = d.scalar().at("maxViewports")?;
-            let max_viewport_dimensions: [u32; 2] = d.fixed_scalars::<_, 2>().at("maxViewportDimensions")?;
-            let viewport_bounds_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("viewportBoundsRange")?;
-            let viewport_sub_pixel_bits: u32 = d.scalar().at("viewportSubPixelBits")?;
-            let min_memory_map_alignment: u64 = d.scalar().at("minMemoryMapAlignment")?;
-            let min_texel_buffer_offset_alignment: u64 = d.scalar().at("minTexelBufferOffsetAlignment")?;
-            let min_uniform_buffer_offset_alignment: u64 = d.scalar().at("minUniformBufferOffsetAlignment")?;
-            let min_storage_buffer_offset_alignment: u64 = d.scalar().at("minStorageBufferOffsetAlignment")?;
-            let min_texel_offset: i32 = d.scalar().at("minTexelOffset")?;
-            let max_texel_offset: u32 = d.scalar().at("maxTexelOffset")?;
-            let min_texel_gather_offset: i32 = d.scalar().at("minTexelGatherOffset")?;
-            let max_texel_gather_offset: u32 = d.scalar().at("maxTexelGatherOffset")?;
-            let min_interpolation_offset: f32 = d.scalar().at("minInterpolationOffset")?;
-            let max_interpolation_offset: f32 = d.scalar().at("maxInterpolationOffset")?;
-            let sub_pixel_interpolation_offset_bits: u32 = d.scalar().at("subPixelInterpolationOffsetBits")?;
-            let max_framebuffer_width: u32 = d.scalar().at("maxFramebufferWidth")?;
-            let max_framebuffer_height: u32 = d.scalar().at("maxFramebufferHeight")?;
-            let max_framebuffer_layers: u32 = d.scalar().at("maxFramebufferLayers")?;
-            let framebuffer_color_sample_counts: SampleCountFlags = d.scalar().at("framebufferColorSampleCounts")?;
-            let framebuffer_depth_sample_counts: SampleCountFlags = d.scalar().at("framebufferDepthSampleCounts")?;
-            let framebuffer_stencil_sample_counts: SampleCountFlags = d.scalar().at("framebufferStencilSampleCounts")?;
-            let framebuffer_no_attachments_sample_counts: SampleCountFlags = d.scalar().at("framebufferNoAttachmentsSampleCounts")?;
-            let max_color_attachments: u32 = d.scalar().at("maxColorAttachments")?;
-            let sampled_image_color_sample_counts: SampleCountFlags = d.scalar().at("sampledImageColorSampleCounts")?;
-            let sampled_image_integer_sample_counts: SampleCountFlags = d.scalar().at("sampledImageIntegerSampleCounts")?;
-            let sampled_image_depth_sample_counts: SampleCountFlags = d.scalar().at("sampledImageDepthSampleCounts")?;
-            let sampled_image_stencil_sample_counts: SampleCountFlags = d.scalar().at("sampledImageStencilSampleCounts")?;
-            let storage_image_sample_counts: SampleCountFlags = d.scalar().at("storageImageSampleCounts")?;
-            let max_sample_mask_words: u32 = d.scalar().at("maxSampleMaskWords")?;
-            let timestamp_compute_and_graphics: u32 = d.scalar().at("timestampComputeAndGraphics")?;
-            let timestamp_period: f32 = d.scalar().at("timestampPeriod")?;
-            let max_clip_distances: u32 = d.scalar().at("maxClipDistances")?;
-            let max_cull_distances: u32 = d.scalar().at("maxCullDistances")?;
-            let max_combined_clip_and_cull_distances: u32 = d.scalar().at("maxCombinedClipAndCullDistances")?;
-            let discrete_queue_priorities: u32 = d.scalar().at("discreteQueuePriorities")?;
-            let point_size_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("pointSizeRange")?;
-            let line_width_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("lineWidthRange")?;
-            let point_size_granularity: f32 = d.scalar().at("pointSizeGranularity")?;
-            let line_width_granularity: f32 = d.scalar().at("lineWidthGranularity")?;
-            let strict_lines: u32 = d.scalar().at("strictLines")?;
-            let standard_sample_locations: u32 = d.scalar().at("standardSampleLocations")?;
-            let optimal_buffer_copy_offset_alignment: u64 = d.scalar().at("optimalBufferCopyOffsetAlignment")?;
-            let optimal_buffer_copy_row_pitch_alignment: u64 = d.scalar().at("optimalBufferCopyRowPitchAlignment")?;
-            let non_coherent_atom_size: u64 = d.scalar().at("nonCoherentAtomSize")?;
-        Ok(Self { max_image_dimension1_d: max_image_dimension1_d, max_image_dimension2_d: max_image_dimension2_d, max_image_dimension3_d: max_image_dimension3_d, max_image_dimension_cube: max_image_dimension_cube, max_image_array_layers: max_image_array_layers, max_texel_buffer_elements: max_texel_buffer_elements, max_uniform_buffer_range: max_uniform_buffer_range, max_storage_buffer_range: max_storage_buffer_range, max_push_constants_size: max_push_constants_size, max_memory_allocation_count: max_memory_allocation_count, max_sampler_allocation_count: max_sampler_allocation_count, buffer_image_granularity: buffer_image_granularity, sparse_address_space_size: sparse_address_space_size, max_bound_descriptor_sets: max_bound_descriptor_sets, max_per_stage_descriptor_samplers: max_per_stage_descriptor_samplers, max_per_stage_descriptor_uniform_buffers: max_per_stage_descriptor_uniform_buffers, max_per_stage_descriptor_storage_buffers: max_per_stage_descriptor_storage_buffers, max_per_stage_descriptor_sampled_images: max_per_stage_descriptor_sampled_images, max_per_stage_descriptor_storage_images: max_per_stage_descriptor_storage_images, max_per_stage_descriptor_input_attachments: max_per_stage_descriptor_input_attachments, max_per_stage_resources: max_per_stage_resources, max_descriptor_set_samplers: max_descriptor_set_samplers, max_descriptor_set_uniform_buffers: max_descriptor_set_uniform_buffers, max_descriptor_set_uniform_buffers_dynamic: max_descriptor_set_uniform_buffers_dynamic, max_descriptor_set_storage_buffers: max_descriptor_set_storage_buffers, max_descriptor_set_storage_buffers_dynamic: max_descriptor_set_storage_buffers_dynamic, max_descriptor_set_sampled_images: max_descriptor_set_sampled_images, max_descriptor_set_storage_images: max_descriptor_set_storage_images, max_descriptor_set_input_attachments: max_descriptor_set_input_attachments, max_vertex_input_attributes: max_vertex_input_attributes, max_vertex_input_bindings: max_vertex_input_bindings, max_vertex_input_attribute_offset: max_vertex_input_attribute_offset, max_vertex_input_binding_stride: max_vertex_input_binding_stride, max_vertex_output_components: max_vertex_output_components, max_tessellation_generation_level: max_tessellation_generation_level, max_tessellation_patch_size: max_tessellation_patch_size, max_tessellation_control_per_vertex_input_components: max_tessellation_control_per_vertex_input_components, max_tessellation_control_per_vertex_output_components: max_tessellation_control_per_vertex_output_components, max_tessellation_control_per_patch_output_components: max_tessellation_control_per_patch_output_components, max_tessellation_control_total_output_components: max_tessellation_control_total_output_components, max_tessellation_evaluation_input_components: max_tessellation_evaluation_input_components, max_tessellation_evaluation_output_components: max_tessellation_evaluation_output_components, max_geometry_shader_invocations: max_geometry_shader_invocations, max_geometry_input_components: max_geometry_input_components, max_geometry_output_components: max_geometry_output_components, max_geometry_output_vertices: max_geometry_output_vertices, max_geometry_total_output_components: max_geometry_total_output_components, max_fragment_input_components: max_fragment_input_components, max_fragment_output_attachments: max_fragment_output_attachments, max_fragment_dual_src_attachments: max_fragment_dual_src_attachments, max_fragment_combined_output_resources: max_fragment_combined_output_resources, max_compute_shared_memory_size: max_compute_shared_memory_size, max_compute_work_group_count: max_compute_work_group_count, max_compute_work_group_invocations: max_compute_work_group_invocations, max_compute_work_group_size: max_compute_work_group_size, sub_pixel_precision_bits: sub_pixel_precision_bits, sub_texel_precision_bits: sub_texel_precision_bits, mipmap_precision_bits: mipmap_precision_bits, max_draw_indexed_index_value: max_draw_indexed_index_value, max_draw_indirect_count: max_draw_indirect_count, max_sampler_lod_bias: max_sampler_lod_bias, max_sampler_anisotropy: max_sampler_anisotropy, max_viewports: max_viewports, max_viewport_dimensions: max_viewport_dimensions, viewport_bounds_range: viewport_bounds_range, viewport_sub_pixel_bits: viewport_sub_pixel_bits, min_memory_map_alignment: min_memory_map_alignment, min_texel_buffer_offset_alignment: min_texel_buffer_offset_alignment, min_uniform_buffer_offset_alignment: min_uniform_buffer_offset_alignment, min_storage_buffer_offset_alignment: min_storage_buffer_offset_alignment, min_texel_offset: min_texel_offset, max_texel_offset: max_texel_offset, min_texel_gather_offset: min_texel_gather_offset, max_texel_gather_offset: max_texel_gather_offset, min_interpolation_offset: min_interpolation_offset, max_interpolation_offset: max_interpolation_offset, sub_pixel_interpolation_offset_bits: sub_pixel_interpolation_offset_bits, max_framebuffer_width: max_framebuffer_width, max_framebuffer_height: max_framebuffer_height, max_framebuffer_layers: max_framebuffer_layers, framebuffer_color_sample_counts: framebuffer_color_sample_counts, framebuffer_depth_sample_counts: framebuffer_depth_sample_counts, framebuffer_stencil_sample_counts: framebuffer_stencil_sample_counts, framebuffer_no_attachments_sample_counts: framebuffer_no_attachments_sample_counts, max_color_attachments: max_color_attachments, sampled_image_color_sample_counts: sampled_image_color_sample_counts, sampled_image_integer_sample_counts: sampled_image_integer_sample_counts, sampled_image_depth_sample_counts: sampled_image_depth_sample_counts, sampled_image_stencil_sample_counts: sampled_image_stencil_sample_counts, storage_image_sample_counts: storage_image_sample_counts, max_sample_mask_words: max_sample_mask_words, timestamp_compute_and_graphics: timestamp_compute_and_graphics, timestamp_period: timestamp_period, max_clip_distances: max_clip_distances, max_cull_distances: max_cull_distances, max_combined_clip_and_cull_distances: max_combined_clip_and_cull_distances, discrete_queue_priorities: discrete_queue_priorities, point_size_range: point_size_range, line_width_range: line_width_range, point_size_granularity: point_size_granularity, line_width_granularity: line_width_granularity, strict_lines: strict_lines, standard_sample_locations: standard_sample_locations, optimal_buffer_copy_offset_alignment: optimal_buffer_copy_offset_alignment, optimal_buffer_copy_row_pitch_alignment: optimal_buffer_copy_row_pitch_alignment, non_coherent_atom_size: non_coherent_atom_size })
+        let max_image_dimension1_d: u32 = d.scalar().at("maxImageDimension1D")?;
+        let max_image_dimension2_d: u32 = d.scalar().at("maxImageDimension2D")?;
+        let max_image_dimension3_d: u32 = d.scalar().at("maxImageDimension3D")?;
+        let max_image_dimension_cube: u32 = d.scalar().at("maxImageDimensionCube")?;
+        let max_image_array_layers: u32 = d.scalar().at("maxImageArrayLayers")?;
+        let max_texel_buffer_elements: u32 = d.scalar().at("maxTexelBufferElements")?;
+        let max_uniform_buffer_range: u32 = d.scalar().at("maxUniformBufferRange")?;
+        let max_storage_buffer_range: u32 = d.scalar().at("maxStorageBufferRange")?;
+        let max_push_constants_size: u32 = d.scalar().at("maxPushConstantsSize")?;
+        let max_memory_allocation_count: u32 = d.scalar().at("maxMemoryAllocationCount")?;
+        let max_sampler_allocation_count: u32 = d.scalar().at("maxSamplerAllocationCount")?;
+        let buffer_image_granularity: u64 = d.scalar().at("bufferImageGranularity")?;
+        let sparse_address_space_size: u64 = d.scalar().at("sparseAddressSpaceSize")?;
+        let max_bound_descriptor_sets: u32 = d.scalar().at("maxBoundDescriptorSets")?;
+        let max_per_stage_descriptor_samplers: u32 = d.scalar().at("maxPerStageDescriptorSamplers")?;
+        let max_per_stage_descriptor_uniform_buffers: u32 = d.scalar().at("maxPerStageDescriptorUniformBuffers")?;
+        let max_per_stage_descriptor_storage_buffers: u32 = d.scalar().at("maxPerStageDescriptorStorageBuffers")?;
+        let max_per_stage_descriptor_sampled_images: u32 = d.scalar().at("maxPerStageDescriptorSampledImages")?;
+        let max_per_stage_descriptor_storage_images: u32 = d.scalar().at("maxPerStageDescriptorStorageImages")?;
+        let max_per_stage_descriptor_input_attachments: u32 = d.scalar().at("maxPerStageDescriptorInputAttachments")?;
+        let max_per_stage_resources: u32 = d.scalar().at("maxPerStageResources")?;
+        let max_descriptor_set_samplers: u32 = d.scalar().at("maxDescriptorSetSamplers")?;
+        let max_descriptor_set_uniform_buffers: u32 = d.scalar().at("maxDescriptorSetUniformBuffers")?;
+        let max_descriptor_set_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUniformBuffersDynamic")?;
+        let max_descriptor_set_storage_buffers: u32 = d.scalar().at("maxDescriptorSetStorageBuffers")?;
+        let max_descriptor_set_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetStorageBuffersDynamic")?;
+        let max_descriptor_set_sampled_images: u32 = d.scalar().at("maxDescriptorSetSampledImages")?;
+        let max_descriptor_set_storage_images: u32 = d.scalar().at("maxDescriptorSetStorageImages")?;
+        let max_descriptor_set_input_attachments: u32 = d.scalar().at("maxDescriptorSetInputAttachments")?;
+        let max_vertex_input_attributes: u32 = d.scalar().at("maxVertexInputAttributes")?;
+        let max_vertex_input_bindings: u32 = d.scalar().at("maxVertexInputBindings")?;
+        let max_vertex_input_attribute_offset: u32 = d.scalar().at("maxVertexInputAttributeOffset")?;
+        let max_vertex_input_binding_stride: u32 = d.scalar().at("maxVertexInputBindingStride")?;
+        let max_vertex_output_components: u32 = d.scalar().at("maxVertexOutputComponents")?;
+        let max_tessellation_generation_level: u32 = d.scalar().at("maxTessellationGenerationLevel")?;
+        let max_tessellation_patch_size: u32 = d.scalar().at("maxTessellationPatchSize")?;
+        let max_tessellation_control_per_vertex_input_components: u32 = d.scalar().at("maxTessellationControlPerVertexInputComponents")?;
+        let max_tessellation_control_per_vertex_output_components: u32 = d.scalar().at("maxTessellationControlPerVertexOutputComponents")?;
+        let max_tessellation_control_per_patch_output_components: u32 = d.scalar().at("maxTessellationControlPerPatchOutputComponents")?;
+        let max_tessellation_control_total_output_components: u32 = d.scalar().at("maxTessellationControlTotalOutputComponents")?;
+        let max_tessellation_evaluation_input_components: u32 = d.scalar().at("maxTessellationEvaluationInputComponents")?;
+        let max_tessellation_evaluation_output_components: u32 = d.scalar().at("maxTessellationEvaluationOutputComponents")?;
+        let max_geometry_shader_invocations: u32 = d.scalar().at("maxGeometryShaderInvocations")?;
+        let max_geometry_input_components: u32 = d.scalar().at("maxGeometryInputComponents")?;
+        let max_geometry_output_components: u32 = d.scalar().at("maxGeometryOutputComponents")?;
+        let max_geometry_output_vertices: u32 = d.scalar().at("maxGeometryOutputVertices")?;
+        let max_geometry_total_output_components: u32 = d.scalar().at("maxGeometryTotalOutputComponents")?;
+        let max_fragment_input_components: u32 = d.scalar().at("maxFragmentInputComponents")?;
+        let max_fragment_output_attachments: u32 = d.scalar().at("maxFragmentOutputAttachments")?;
+        let max_fragment_dual_src_attachments: u32 = d.scalar().at("maxFragmentDualSrcAttachments")?;
+        let max_fragment_combined_output_resources: u32 = d.scalar().at("maxFragmentCombinedOutputResources")?;
+        let max_compute_shared_memory_size: u32 = d.scalar().at("maxComputeSharedMemorySize")?;
+        let max_compute_work_group_count: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxComputeWorkGroupCount")?;
+        let max_compute_work_group_invocations: u32 = d.scalar().at("maxComputeWorkGroupInvocations")?;
+        let max_compute_work_group_size: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxComputeWorkGroupSize")?;
+        let sub_pixel_precision_bits: u32 = d.scalar().at("subPixelPrecisionBits")?;
+        let sub_texel_precision_bits: u32 = d.scalar().at("subTexelPrecisionBits")?;
+        let mipmap_precision_bits: u32 = d.scalar().at("mipmapPrecisionBits")?;
+        let max_draw_indexed_index_value: u32 = d.scalar().at("maxDrawIndexedIndexValue")?;
+        let max_draw_indirect_count: u32 = d.scalar().at("maxDrawIndirectCount")?;
+        let max_sampler_lod_bias: f32 = d.scalar().at("maxSamplerLodBias")?;
+        let max_sampler_anisotropy: f32 = d.scalar().at("maxSamplerAnisotropy")?;
+        let max_viewports: u32 = d.scalar().at("maxViewports")?;
+        let max_viewport_dimensions: [u32; 2] = d.fixed_scalars::<_, 2>().at("maxViewportDimensions")?;
+        let viewport_bounds_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("viewportBoundsRange")?;
+        let viewport_sub_pixel_bits: u32 = d.scalar().at("viewportSubPixelBits")?;
+        let min_memory_map_alignment: u64 = d.scalar().at("minMemoryMapAlignment")?;
+        let min_texel_buffer_offset_alignment: u64 = d.scalar().at("minTexelBufferOffsetAlignment")?;
+        let min_uniform_buffer_offset_alignment: u64 = d.scalar().at("minUniformBufferOffsetAlignment")?;
+        let min_storage_buffer_offset_alignment: u64 = d.scalar().at("minStorageBufferOffsetAlignment")?;
+        let min_texel_offset: i32 = d.scalar().at("minTexelOffset")?;
+        let max_texel_offset: u32 = d.scalar().at("maxTexelOffset")?;
+        let min_texel_gather_offset: i32 = d.scalar().at("minTexelGatherOffset")?;
+        let max_texel_gather_offset: u32 = d.scalar().at("maxTexelGatherOffset")?;
+        let min_interpolation_offset: f32 = d.scalar().at("minInterpolationOffset")?;
+        let max_interpolation_offset: f32 = d.scalar().at("maxInterpolationOffset")?;
+        let sub_pixel_interpolation_offset_bits: u32 = d.scalar().at("subPixelInterpolationOffsetBits")?;
+        let max_framebuffer_width: u32 = d.scalar().at("maxFramebufferWidth")?;
+        let max_framebuffer_height: u32 = d.scalar().at("maxFramebufferHeight")?;
+        let max_framebuffer_layers: u32 = d.scalar().at("maxFramebufferLayers")?;
+        let framebuffer_color_sample_counts: SampleCountFlags = d.scalar().at("framebufferColorSampleCounts")?;
+        let framebuffer_depth_sample_counts: SampleCountFlags = d.scalar().at("framebufferDepthSampleCounts")?;
+        let framebuffer_stencil_sample_counts: SampleCountFlags = d.scalar().at("framebufferStencilSampleCounts")?;
+        let framebuffer_no_attachments_sample_counts: SampleCountFlags = d.scalar().at("framebufferNoAttachmentsSampleCounts")?;
+        let max_color_attachments: u32 = d.scalar().at("maxColorAttachments")?;
+        let sampled_image_color_sample_counts: SampleCountFlags = d.scalar().at("sampledImageColorSampleCounts")?;
+        let sampled_image_integer_sample_counts: SampleCountFlags = d.scalar().at("sampledImageIntegerSampleCounts")?;
+        let sampled_image_depth_sample_counts: SampleCountFlags = d.scalar().at("sampledImageDepthSampleCounts")?;
+        let sampled_image_stencil_sample_counts: SampleCountFlags = d.scalar().at("sampledImageStencilSampleCounts")?;
+        let storage_image_sample_counts: SampleCountFlags = d.scalar().at("storageImageSampleCounts")?;
+        let max_sample_mask_words: u32 = d.scalar().at("maxSampleMaskWords")?;
+        let timestamp_compute_and_graphics: u32 = d.scalar().at("timestampComputeAndGraphics")?;
+        let timestamp_period: f32 = d.scalar().at("timestampPeriod")?;
+        let max_clip_distances: u32 = d.scalar().at("maxClipDistances")?;
+        let max_cull_distances: u32 = d.scalar().at("maxCullDistances")?;
+        let max_combined_clip_and_cull_distances: u32 = d.scalar().at("maxCombinedClipAndCullDistances")?;
+        let discrete_queue_priorities: u32 = d.scalar().at("discreteQueuePriorities")?;
+        let point_size_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("pointSizeRange")?;
+        let line_width_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("lineWidthRange")?;
+        let point_size_granularity: f32 = d.scalar().at("pointSizeGranularity")?;
+        let line_width_granularity: f32 = d.scalar().at("lineWidthGranularity")?;
+        let strict_lines: u32 = d.scalar().at("strictLines")?;
+        let standard_sample_locations: u32 = d.scalar().at("standardSampleLocations")?;
+        let optimal_buffer_copy_offset_alignment: u64 = d.scalar().at("optimalBufferCopyOffsetAlignment")?;
+        let optimal_buffer_copy_row_pitch_alignment: u64 = d.scalar().at("optimalBufferCopyRowPitchAlignment")?;
+        let non_coherent_atom_size: u64 = d.scalar().at("nonCoherentAtomSize")?;
+        Ok(Self { max_image_dimension1_d, max_image_dimension2_d, max_image_dimension3_d, max_image_dimension_cube, max_image_array_layers, max_texel_buffer_elements, max_uniform_buffer_range, max_storage_buffer_range, max_push_constants_size, max_memory_allocation_count, max_sampler_allocation_count, buffer_image_granularity, sparse_address_space_size, max_bound_descriptor_sets, max_per_stage_descriptor_samplers, max_per_stage_descriptor_uniform_buffers, max_per_stage_descriptor_storage_buffers, max_per_stage_descriptor_sampled_images, max_per_stage_descriptor_storage_images, max_per_stage_descriptor_input_attachments, max_per_stage_resources, max_descriptor_set_samplers, max_descriptor_set_uniform_buffers, max_descriptor_set_uniform_buffers_dynamic, max_descriptor_set_storage_buffers, max_descriptor_set_storage_buffers_dynamic, max_descriptor_set_sampled_images, max_descriptor_set_storage_images, max_descriptor_set_input_attachments, max_vertex_input_attributes, max_vertex_input_bindings, max_vertex_input_attribute_offset, max_vertex_input_binding_stride, max_vertex_output_components, max_tessellation_generation_level, max_tessellation_patch_size, max_tessellation_control_per_vertex_input_components, max_tessellation_control_per_vertex_output_components, max_tessellation_control_per_patch_output_components, max_tessellation_control_total_output_components, max_tessellation_evaluation_input_components, max_tessellation_evaluation_output_components, max_geometry_shader_invocations, max_geometry_input_components, max_geometry_output_components, max_geometry_output_vertices, max_geometry_total_output_components, max_fragment_input_components, max_fragment_output_attachments, max_fragment_dual_src_attachments, max_fragment_combined_output_resources, max_compute_shared_memory_size, max_compute_work_group_count, max_compute_work_group_invocations, max_compute_work_group_size, sub_pixel_precision_bits, sub_texel_precision_bits, mipmap_precision_bits, max_draw_indexed_index_value, max_draw_indirect_count, max_sampler_lod_bias, max_sampler_anisotropy, max_viewports, max_viewport_dimensions, viewport_bounds_range, viewport_sub_pixel_bits, min_memory_map_alignment, min_texel_buffer_offset_alignment, min_uniform_buffer_offset_alignment, min_storage_buffer_offset_alignment, min_texel_offset, max_texel_offset, min_texel_gather_offset, max_texel_gather_offset, min_interpolation_offset, max_interpolation_offset, sub_pixel_interpolation_offset_bits, max_framebuffer_width, max_framebuffer_height, max_framebuffer_layers, framebuffer_color_sample_counts, framebuffer_depth_sample_counts, framebuffer_stencil_sample_counts, framebuffer_no_attachments_sample_counts, max_color_attachments, sampled_image_color_sample_counts, sampled_image_integer_sample_counts, sampled_image_depth_sample_counts, sampled_image_stencil_sample_counts, storage_image_sample_counts, max_sample_mask_words, timestamp_compute_and_graphics, timestamp_period, max_clip_distances, max_cull_distances, max_combined_clip_and_cull_distances, discrete_queue_priorities, point_size_range, line_width_range, point_size_granularity, line_width_granularity, strict_lines, standard_sample_locations, optimal_buffer_copy_offset_alignment, optimal_buffer_copy_row_pitch_alignment, non_coherent_atom_size })
     }
 }
 
@@ -16239,113 +16239,113 @@ impl Encode for PhysicalDeviceLimits {
 impl<'a> DecodePartial<'a> for PhysicalDeviceLimits {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_image_dimension1_d: u32 = Default::default();
-            let max_image_dimension2_d: u32 = Default::default();
-            let max_image_dimension3_d: u32 = Default::default();
-            let max_image_dimension_cube: u32 = Default::default();
-            let max_image_array_layers: u32 = Default::default();
-            let max_texel_buffer_elements: u32 = Default::default();
-            let max_uniform_buffer_range: u32 = Default::default();
-            let max_storage_buffer_range: u32 = Default::default();
-            let max_push_constants_size: u32 = Default::default();
-            let max_memory_allocation_count: u32 = Default::default();
-            let max_sampler_allocation_count: u32 = Default::default();
-            let buffer_image_granularity: u64 = Default::default();
-            let sparse_address_space_size: u64 = Default::default();
-            let max_bound_descriptor_sets: u32 = Default::default();
-            let max_per_stage_descriptor_samplers: u32 = Default::default();
-            let max_per_stage_descriptor_uniform_buffers: u32 = Default::default();
-            let max_per_stage_descriptor_storage_buffers: u32 = Default::default();
-            let max_per_stage_descriptor_sampled_images: u32 = Default::default();
-            let max_per_stage_descriptor_storage_images: u32 = Default::default();
-            let max_per_stage_descriptor_input_attachments: u32 = Default::default();
-            let max_per_stage_resources: u32 = Default::default();
-            let max_descriptor_set_samplers: u32 = Default::default();
-            let max_descriptor_set_uniform_buffers: u32 = Default::default();
-            let max_descriptor_set_uniform_buffers_dynamic: u32 = Default::default();
-            let max_descriptor_set_storage_buffers: u32 = Default::default();
-            let max_descriptor_set_storage_buffers_dynamic: u32 = Default::default();
-            let max_descriptor_set_sampled_images: u32 = Default::default();
-            let max_descriptor_set_storage_images: u32 = Default::default();
-            let max_descriptor_set_input_attachments: u32 = Default::default();
-            let max_vertex_input_attributes: u32 = Default::default();
-            let max_vertex_input_bindings: u32 = Default::default();
-            let max_vertex_input_attribute_offset: u32 = Default::default();
-            let max_vertex_input_binding_stride: u32 = Default::default();
-            let max_vertex_output_components: u32 = Default::default();
-            let max_tessellation_generation_level: u32 = Default::default();
-            let max_tessellation_patch_size: u32 = Default::default();
-            let max_tessellation_control_per_vertex_input_components: u32 = Default::default();
-            let max_tessellation_control_per_vertex_output_components: u32 = Default::default();
-            let max_tessellation_control_per_patch_output_components: u32 = Default::default();
-            let max_tessellation_control_total_output_components: u32 = Default::default();
-            let max_tessellation_evaluation_input_components: u32 = Default::default();
-            let max_tessellation_evaluation_output_components: u32 = Default::default();
-            let max_geometry_shader_invocations: u32 = Default::default();
-            let max_geometry_input_components: u32 = Default::default();
-            let max_geometry_output_components: u32 = Default::default();
-            let max_geometry_output_vertices: u32 = Default::default();
-            let max_geometry_total_output_components: u32 = Default::default();
-            let max_fragment_input_components: u32 = Default::default();
-            let max_fragment_output_attachments: u32 = Default::default();
-            let max_fragment_dual_src_attachments: u32 = Default::default();
-            let max_fragment_combined_output_resources: u32 = Default::default();
-            let max_compute_shared_memory_size: u32 = Default::default();
-            let max_compute_work_group_count: [u32; 3] = [Default::default(); 3];
-            let max_compute_work_group_invocations: u32 = Default::default();
-            let max_compute_work_group_size: [u32; 3] = [Default::default(); 3];
-            let sub_pixel_precision_bits: u32 = Default::default();
-            let sub_texel_precision_bits: u32 = Default::default();
-            let mipmap_precision_bits: u32 = Default::default();
-            let max_draw_indexed_index_value: u32 = Default::default();
-            let max_draw_indirect_count: u32 = Default::default();
-            let max_sampler_lod_bias: f32 = Default::default();
-            let max_sampler_anisotropy: f32 = Default::default();
-            let max_viewports: u32 = Default::default();
-            let max_viewport_dimensions: [u32; 2] = [Default::default(); 2];
-            let viewport_bounds_range: [f32; 2] = [Default::default(); 2];
-            let viewport_sub_pixel_bits: u32 = Default::default();
-            let min_memory_map_alignment: u64 = Default::default();
-            let min_texel_buffer_offset_alignment: u64 = Default::default();
-            let min_uniform_buffer_offset_alignment: u64 = Default::default();
-            let min_storage_buffer_offset_alignment: u64 = Default::default();
-            let min_texel_offset: i32 = Default::default();
-            let max_texel_offset: u32 = Default::default();
-            let min_texel_gather_offset: i32 = Default::default();
-            let max_texel_gather_offset: u32 = Default::default();
-            let min_interpolation_offset: f32 = Default::default();
-            let max_interpolation_offset: f32 = Default::default();
-            let sub_pixel_interpolation_offset_bits: u32 = Default::default();
-            let max_framebuffer_width: u32 = Default::default();
-            let max_framebuffer_height: u32 = Default::default();
-            let max_framebuffer_layers: u32 = Default::default();
-            let framebuffer_color_sample_counts: SampleCountFlags = Default::default();
-            let framebuffer_depth_sample_counts: SampleCountFlags = Default::default();
-            let framebuffer_stencil_sample_counts: SampleCountFlags = Default::default();
-            let framebuffer_no_attachments_sample_counts: SampleCountFlags = Default::default();
-            let max_color_attachments: u32 = Default::default();
-            let sampled_image_color_sample_counts: SampleCountFlags = Default::default();
-            let sampled_image_integer_sample_counts: SampleCountFlags = Default::default();
-            let sampled_image_depth_sample_counts: SampleCountFlags = Default::default();
-            let sampled_image_stencil_sample_counts: SampleCountFlags = Default::default();
-            let storage_image_sample_counts: SampleCountFlags = Default::default();
-            let max_sample_mask_words: u32 = Default::default();
-            let timestamp_compute_and_graphics: u32 = Default::default();
-            let timestamp_period: f32 = Default::default();
-            let max_clip_distances: u32 = Default::default();
-            let max_cull_distances: u32 = Default::default();
-            let max_combined_clip_and_cull_distances: u32 = Default::default();
-            let discrete_queue_priorities: u32 = Default::default();
-            let point_size_range: [f32; 2] = [Default::default(); 2];
-            let line_width_range: [f32; 2] = [Default::default(); 2];
-            let point_size_granularity: f32 = Default::default();
-            let line_width_granularity: f32 = Default::default();
-            let strict_lines: u32 = Default::default();
-            let standard_sample_locations: u32 = Default::default();
-            let optimal_buffer_copy_offset_alignment: u64 = Default::default();
-            let optimal_buffer_copy_row_pitch_alignment: u64 = Default::default();
-            let non_coherent_atom_size: u64 = Default::default();
-        Ok(Self { max_image_dimension1_d: max_image_dimension1_d, max_image_dimension2_d: max_image_dimension2_d, max_image_dimension3_d: max_image_dimension3_d, max_image_dimension_cube: max_image_dimension_cube, max_image_array_layers: max_image_array_layers, max_texel_buffer_elements: max_texel_buffer_elements, max_uniform_buffer_range: max_uniform_buffer_range, max_storage_buffer_range: max_storage_buffer_range, max_push_constants_size: max_push_constants_size, max_memory_allocation_count: max_memory_allocation_count, max_sampler_allocation_count: max_sampler_allocation_count, buffer_image_granularity: buffer_image_granularity, sparse_address_space_size: sparse_address_space_size, max_bound_descriptor_sets: max_bound_descriptor_sets, max_per_stage_descriptor_samplers: max_per_stage_descriptor_samplers, max_per_stage_descriptor_uniform_buffers: max_per_stage_descriptor_uniform_buffers, max_per_stage_descriptor_storage_buffers: max_per_stage_descriptor_storage_buffers, max_per_stage_descriptor_sampled_images: max_per_stage_descriptor_sampled_images, max_per_stage_descriptor_storage_images: max_per_stage_descriptor_storage_images, max_per_stage_descriptor_input_attachments: max_per_stage_descriptor_input_attachments, max_per_stage_resources: max_per_stage_resources, max_descriptor_set_samplers: max_descriptor_set_samplers, max_descriptor_set_uniform_buffers: max_descriptor_set_uniform_buffers, max_descriptor_set_uniform_buffers_dynamic: max_descriptor_set_uniform_buffers_dynamic, max_descriptor_set_storage_buffers: max_descriptor_set_storage_buffers, max_descriptor_set_storage_buffers_dynamic: max_descriptor_set_storage_buffers_dynamic, max_descriptor_set_sampled_images: max_descriptor_set_sampled_images, max_descriptor_set_storage_images: max_descriptor_set_storage_images, max_descriptor_set_input_attachments: max_descriptor_set_input_attachments, max_vertex_input_attributes: max_vertex_input_attributes, max_vertex_input_bindings: max_vertex_input_bindings, max_vertex_input_attribute_offset: max_vertex_input_attribute_offset, max_vertex_input_binding_stride: max_vertex_input_binding_stride, max_vertex_output_components: max_vertex_output_components, max_tessellation_generation_level: max_tessellation_generation_level, max_tessellation_patch_size: max_tessellation_patch_size, max_tessellation_control_per_vertex_input_components: max_tessellation_control_per_vertex_input_components, max_tessellation_control_per_vertex_output_components: max_tessellation_control_per_vertex_output_components, max_tessellation_control_per_patch_output_components: max_tessellation_control_per_patch_output_components, max_tessellation_control_total_output_components: max_tessellation_control_total_output_components, max_tessellation_evaluation_input_components: max_tessellation_evaluation_input_components, max_tessellation_evaluation_output_components: max_tessellation_evaluation_output_components, max_geometry_shader_invocations: max_geometry_shader_invocations, max_geometry_input_components: max_geometry_input_components, max_geometry_output_components: max_geometry_output_components, max_geometry_output_vertices: max_geometry_output_vertices, max_geometry_total_output_components: max_geometry_total_output_components, max_fragment_input_components: max_fragment_input_components, max_fragment_output_attachments: max_fragment_output_attachments, max_fragment_dual_src_attachments: max_fragment_dual_src_attachments, max_fragment_combined_output_resources: max_fragment_combined_output_resources, max_compute_shared_memory_size: max_compute_shared_memory_size, max_compute_work_group_count: max_compute_work_group_count, max_compute_work_group_invocations: max_compute_work_group_invocations, max_compute_work_group_size: max_compute_work_group_size, sub_pixel_precision_bits: sub_pixel_precision_bits, sub_texel_precision_bits: sub_texel_precision_bits, mipmap_precision_bits: mipmap_precision_bits, max_draw_indexed_index_value: max_draw_indexed_index_value, max_draw_indirect_count: max_draw_indirect_count, max_sampler_lod_bias: max_sampler_lod_bias, max_sampler_anisotropy: max_sampler_anisotropy, max_viewports: max_viewports, max_viewport_dimensions: max_viewport_dimensions, viewport_bounds_range: viewport_bounds_range, viewport_sub_pixel_bits: viewport_sub_pixel_bits, min_memory_map_alignment: min_memory_map_alignment, min_texel_buffer_offset_alignment: min_texel_buffer_offset_alignment, min_uniform_buffer_offset_alignment: min_uniform_buffer_offset_alignment, min_storage_buffer_offset_alignment: min_storage_buffer_offset_alignment, min_texel_offset: min_texel_offset, max_texel_offset: max_texel_offset, min_texel_gather_offset: min_texel_gather_offset, max_texel_gather_offset: max_texel_gather_offset, min_interpolation_offset: min_interpolation_offset, max_interpolation_offset: max_interpolation_offset, sub_pixel_interpolation_offset_bits: sub_pixel_interpolation_offset_bits, max_framebuffer_width: max_framebuffer_width, max_framebuffer_height: max_framebuffer_height, max_framebuffer_layers: max_framebuffer_layers, framebuffer_color_sample_counts: framebuffer_color_sample_counts, framebuffer_depth_sample_counts: framebuffer_depth_sample_counts, framebuffer_stencil_sample_counts: framebuffer_stencil_sample_counts, framebuffer_no_attachments_sample_counts: framebuffer_no_attachments_sample_counts, max_color_attachments: max_color_attachments, sampled_image_color_sample_counts: sampled_image_color_sample_counts, sampled_image_integer_sample_counts: sampled_image_integer_sample_counts, sampled_image_depth_sample_counts: sampled_image_depth_sample_counts, sampled_image_stencil_sample_counts: sampled_image_stencil_sample_counts, storage_image_sample_counts: storage_image_sample_counts, max_sample_mask_words: max_sample_mask_words, timestamp_compute_and_graphics: timestamp_compute_and_graphics, timestamp_period: timestamp_period, max_clip_distances: max_clip_distances, max_cull_distances: max_cull_distances, max_combined_clip_and_cull_distances: max_combined_clip_and_cull_distances, discrete_queue_priorities: discrete_queue_priorities, point_size_range: point_size_range, line_width_range: line_width_range, point_size_granularity: point_size_granularity, line_width_granularity: line_width_granularity, strict_lines: strict_lines, standard_sample_locations: standard_sample_locations, optimal_buffer_copy_offset_alignment: optimal_buffer_copy_offset_alignment, optimal_buffer_copy_row_pitch_alignment: optimal_buffer_copy_row_pitch_alignment, non_coherent_atom_size: non_coherent_atom_size })
+        let max_image_dimension1_d: u32 = Default::default();
+        let max_image_dimension2_d: u32 = Default::default();
+        let max_image_dimension3_d: u32 = Default::default();
+        let max_image_dimension_cube: u32 = Default::default();
+        let max_image_array_layers: u32 = Default::default();
+        let max_texel_buffer_elements: u32 = Default::default();
+        let max_uniform_buffer_range: u32 = Default::default();
+        let max_storage_buffer_range: u32 = Default::default();
+        let max_push_constants_size: u32 = Default::default();
+        let max_memory_allocation_count: u32 = Default::default();
+        let max_sampler_allocation_count: u32 = Default::default();
+        let buffer_image_granularity: u64 = Default::default();
+        let sparse_address_space_size: u64 = Default::default();
+        let max_bound_descriptor_sets: u32 = Default::default();
+        let max_per_stage_descriptor_samplers: u32 = Default::default();
+        let max_per_stage_descriptor_uniform_buffers: u32 = Default::default();
+        let max_per_stage_descriptor_storage_buffers: u32 = Default::default();
+        let max_per_stage_descriptor_sampled_images: u32 = Default::default();
+        let max_per_stage_descriptor_storage_images: u32 = Default::default();
+        let max_per_stage_descriptor_input_attachments: u32 = Default::default();
+        let max_per_stage_resources: u32 = Default::default();
+        let max_descriptor_set_samplers: u32 = Default::default();
+        let max_descriptor_set_uniform_buffers: u32 = Default::default();
+        let max_descriptor_set_uniform_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_storage_buffers: u32 = Default::default();
+        let max_descriptor_set_storage_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_sampled_images: u32 = Default::default();
+        let max_descriptor_set_storage_images: u32 = Default::default();
+        let max_descriptor_set_input_attachments: u32 = Default::default();
+        let max_vertex_input_attributes: u32 = Default::default();
+        let max_vertex_input_bindings: u32 = Default::default();
+        let max_vertex_input_attribute_offset: u32 = Default::default();
+        let max_vertex_input_binding_stride: u32 = Default::default();
+        let max_vertex_output_components: u32 = Default::default();
+        let max_tessellation_generation_level: u32 = Default::default();
+        let max_tessellation_patch_size: u32 = Default::default();
+        let max_tessellation_control_per_vertex_input_components: u32 = Default::default();
+        let max_tessellation_control_per_vertex_output_components: u32 = Default::default();
+        let max_tessellation_control_per_patch_output_components: u32 = Default::default();
+        let max_tessellation_control_total_output_components: u32 = Default::default();
+        let max_tessellation_evaluation_input_components: u32 = Default::default();
+        let max_tessellation_evaluation_output_components: u32 = Default::default();
+        let max_geometry_shader_invocations: u32 = Default::default();
+        let max_geometry_input_components: u32 = Default::default();
+        let max_geometry_output_components: u32 = Default::default();
+        let max_geometry_output_vertices: u32 = Default::default();
+        let max_geometry_total_output_components: u32 = Default::default();
+        let max_fragment_input_components: u32 = Default::default();
+        let max_fragment_output_attachments: u32 = Default::default();
+        let max_fragment_dual_src_attachments: u32 = Default::default();
+        let max_fragment_combined_output_resources: u32 = Default::default();
+        let max_compute_shared_memory_size: u32 = Default::default();
+        let max_compute_work_group_count: [u32; 3] = [Default::default(); 3];
+        let max_compute_work_group_invocations: u32 = Default::default();
+        let max_compute_work_group_size: [u32; 3] = [Default::default(); 3];
+        let sub_pixel_precision_bits: u32 = Default::default();
+        let sub_texel_precision_bits: u32 = Default::default();
+        let mipmap_precision_bits: u32 = Default::default();
+        let max_draw_indexed_index_value: u32 = Default::default();
+        let max_draw_indirect_count: u32 = Default::default();
+        let max_sampler_lod_bias: f32 = Default::default();
+        let max_sampler_anisotropy: f32 = Default::default();
+        let max_viewports: u32 = Default::default();
+        let max_viewport_dimensions: [u32; 2] = [Default::default(); 2];
+        let viewport_bounds_range: [f32; 2] = [Default::default(); 2];
+        let viewport_sub_pixel_bits: u32 = Default::default();
+        let min_memory_map_alignment: u64 = Default::default();
+        let min_texel_buffer_offset_alignment: u64 = Default::default();
+        let min_uniform_buffer_offset_alignment: u64 = Default::default();
+        let min_storage_buffer_offset_alignment: u64 = Default::default();
+        let min_texel_offset: i32 = Default::default();
+        let max_texel_offset: u32 = Default::default();
+        let min_texel_gather_offset: i32 = Default::default();
+        let max_texel_gather_offset: u32 = Default::default();
+        let min_interpolation_offset: f32 = Default::default();
+        let max_interpolation_offset: f32 = Default::default();
+        let sub_pixel_interpolation_offset_bits: u32 = Default::default();
+        let max_framebuffer_width: u32 = Default::default();
+        let max_framebuffer_height: u32 = Default::default();
+        let max_framebuffer_layers: u32 = Default::default();
+        let framebuffer_color_sample_counts: SampleCountFlags = Default::default();
+        let framebuffer_depth_sample_counts: SampleCountFlags = Default::default();
+        let framebuffer_stencil_sample_counts: SampleCountFlags = Default::default();
+        let framebuffer_no_attachments_sample_counts: SampleCountFlags = Default::default();
+        let max_color_attachments: u32 = Default::default();
+        let sampled_image_color_sample_counts: SampleCountFlags = Default::default();
+        let sampled_image_integer_sample_counts: SampleCountFlags = Default::default();
+        let sampled_image_depth_sample_counts: SampleCountFlags = Default::default();
+        let sampled_image_stencil_sample_counts: SampleCountFlags = Default::default();
+        let storage_image_sample_counts: SampleCountFlags = Default::default();
+        let max_sample_mask_words: u32 = Default::default();
+        let timestamp_compute_and_graphics: u32 = Default::default();
+        let timestamp_period: f32 = Default::default();
+        let max_clip_distances: u32 = Default::default();
+        let max_cull_distances: u32 = Default::default();
+        let max_combined_clip_and_cull_distances: u32 = Default::default();
+        let discrete_queue_priorities: u32 = Default::default();
+        let point_size_range: [f32; 2] = [Default::default(); 2];
+        let line_width_range: [f32; 2] = [Default::default(); 2];
+        let point_size_granularity: f32 = Default::default();
+        let line_width_granularity: f32 = Default::default();
+        let strict_lines: u32 = Default::default();
+        let standard_sample_locations: u32 = Default::default();
+        let optimal_buffer_copy_offset_alignment: u64 = Default::default();
+        let optimal_buffer_copy_row_pitch_alignment: u64 = Default::default();
+        let non_coherent_atom_size: u64 = Default::default();
+        Ok(Self { max_image_dimension1_d, max_image_dimension2_d, max_image_dimension3_d, max_image_dimension_cube, max_image_array_layers, max_texel_buffer_elements, max_uniform_buffer_range, max_storage_buffer_range, max_push_constants_size, max_memory_allocation_count, max_sampler_allocation_count, buffer_image_granularity, sparse_address_space_size, max_bound_descriptor_sets, max_per_stage_descriptor_samplers, max_per_stage_descriptor_uniform_buffers, max_per_stage_descriptor_storage_buffers, max_per_stage_descriptor_sampled_images, max_per_stage_descriptor_storage_images, max_per_stage_descriptor_input_attachments, max_per_stage_resources, max_descriptor_set_samplers, max_descriptor_set_uniform_buffers, max_descriptor_set_uniform_buffers_dynamic, max_descriptor_set_storage_buffers, max_descriptor_set_storage_buffers_dynamic, max_descriptor_set_sampled_images, max_descriptor_set_storage_images, max_descriptor_set_input_attachments, max_vertex_input_attributes, max_vertex_input_bindings, max_vertex_input_attribute_offset, max_vertex_input_binding_stride, max_vertex_output_components, max_tessellation_generation_level, max_tessellation_patch_size, max_tessellation_control_per_vertex_input_components, max_tessellation_control_per_vertex_output_components, max_tessellation_control_per_patch_output_components, max_tessellation_control_total_output_components, max_tessellation_evaluation_input_components, max_tessellation_evaluation_output_components, max_geometry_shader_invocations, max_geometry_input_components, max_geometry_output_components, max_geometry_output_vertices, max_geometry_total_output_components, max_fragment_input_components, max_fragment_output_attachments, max_fragment_dual_src_attachments, max_fragment_combined_output_resources, max_compute_shared_memory_size, max_compute_work_group_count, max_compute_work_group_invocations, max_compute_work_group_size, sub_pixel_precision_bits, sub_texel_precision_bits, mipmap_precision_bits, max_draw_indexed_index_value, max_draw_indirect_count, max_sampler_lod_bias, max_sampler_anisotropy, max_viewports, max_viewport_dimensions, viewport_bounds_range, viewport_sub_pixel_bits, min_memory_map_alignment, min_texel_buffer_offset_alignment, min_uniform_buffer_offset_alignment, min_storage_buffer_offset_alignment, min_texel_offset, max_texel_offset, min_texel_gather_offset, max_texel_gather_offset, min_interpolation_offset, max_interpolation_offset, sub_pixel_interpolation_offset_bits, max_framebuffer_width, max_framebuffer_height, max_framebuffer_layers, framebuffer_color_sample_counts, framebuffer_depth_sample_counts, framebuffer_stencil_sample_counts, framebuffer_no_attachments_sample_counts, max_color_attachments, sampled_image_color_sample_counts, sampled_image_integer_sample_counts, sampled_image_depth_sample_counts, sampled_image_stencil_sample_counts, storage_image_sample_counts, max_sample_mask_words, timestamp_compute_and_graphics, timestamp_period, max_clip_distances, max_cull_distances, max_combined_clip_and_cull_distances, discrete_queue_priorities, point_size_range, line_width_range, point_size_granularity, line_width_granularity, strict_lines, standard_sample_locations, optimal_buffer_copy_offset_alignment, optimal_buffer_copy_row_pitch_alignment, non_coherent_atom_size })
     }
 }
 
@@ -16393,13 +16393,13 @@ fn allowed_physical_device_line_rasterization_features_ext(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let rectangular_lines: u32 = d.scalar().at("rectangularLines")?;
-            let bresenham_lines: u32 = d.scalar().at("bresenhamLines")?;
-            let smooth_lines: u32 = d.scalar().at("smoothLines")?;
-            let stippled_rectangular_lines: u32 = d.scalar().at("stippledRectangularLines")?;
-            let stippled_bresenham_lines: u32 = d.scalar().at("stippledBresenhamLines")?;
-            let stippled_smooth_lines: u32 = d.scalar().at("stippledSmoothLines")?;
-        Ok(Self { p_next, rectangular_lines: rectangular_lines, bresenham_lines: bresenham_lines, smooth_lines: smooth_lines, stippled_rectangular_lines: stippled_rectangular_lines, stippled_bresenham_lines: stippled_bresenham_lines, stippled_smooth_lines: stippled_smooth_lines })
+        let rectangular_lines: u32 = d.scalar().at("rectangularLines")?;
+        let bresenham_lines: u32 = d.scalar().at("bresenhamLines")?;
+        let smooth_lines: u32 = d.scalar().at("smoothLines")?;
+        let stippled_rectangular_lines: u32 = d.scalar().at("stippledRectangularLines")?;
+        let stippled_bresenham_lines: u32 = d.scalar().at("stippledBresenhamLines")?;
+        let stippled_smooth_lines: u32 = d.scalar().at("stippledSmoothLines")?;
+        Ok(Self { p_next, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16432,13 +16432,13 @@ impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let rectangular_lines: u32 = Default::default();
-            let bresenham_lines: u32 = Default::default();
-            let smooth_lines: u32 = Default::default();
-            let stippled_rectangular_lines: u32 = Default::default();
-            let stippled_bresenham_lines: u32 = Default::default();
-            let stippled_smooth_lines: u32 = Default::default();
-        Ok(Self { p_next, rectangular_lines: rectangular_lines, bresenham_lines: bresenham_lines, smooth_lines: smooth_lines, stippled_rectangular_lines: stippled_rectangular_lines, stippled_bresenham_lines: stippled_bresenham_lines, stippled_smooth_lines: stippled_smooth_lines })
+        let rectangular_lines: u32 = Default::default();
+        let bresenham_lines: u32 = Default::default();
+        let smooth_lines: u32 = Default::default();
+        let stippled_rectangular_lines: u32 = Default::default();
+        let stippled_bresenham_lines: u32 = Default::default();
+        let stippled_smooth_lines: u32 = Default::default();
+        Ok(Self { p_next, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16490,8 +16490,8 @@ fn allowed_physical_device_line_rasterization_properties_ext(_s_type: i32) -> bo
 impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let line_sub_pixel_precision_bits: u32 = d.scalar().at("lineSubPixelPrecisionBits")?;
-        Ok(Self { p_next, line_sub_pixel_precision_bits: line_sub_pixel_precision_bits })
+        let line_sub_pixel_precision_bits: u32 = d.scalar().at("lineSubPixelPrecisionBits")?;
+        Ok(Self { p_next, line_sub_pixel_precision_bits })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16519,8 +16519,8 @@ impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let line_sub_pixel_precision_bits: u32 = Default::default();
-        Ok(Self { p_next, line_sub_pixel_precision_bits: line_sub_pixel_precision_bits })
+        let line_sub_pixel_precision_bits: u32 = Default::default();
+        Ok(Self { p_next, line_sub_pixel_precision_bits })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16574,9 +16574,9 @@ fn allowed_physical_device_maintenance3_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMaintenance3Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_per_set_descriptors: u32 = d.scalar().at("maxPerSetDescriptors")?;
-            let max_memory_allocation_size: u64 = d.scalar().at("maxMemoryAllocationSize")?;
-        Ok(Self { p_next, max_per_set_descriptors: max_per_set_descriptors, max_memory_allocation_size: max_memory_allocation_size })
+        let max_per_set_descriptors: u32 = d.scalar().at("maxPerSetDescriptors")?;
+        let max_memory_allocation_size: u64 = d.scalar().at("maxMemoryAllocationSize")?;
+        Ok(Self { p_next, max_per_set_descriptors, max_memory_allocation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16605,9 +16605,9 @@ impl<'a> PhysicalDeviceMaintenance3Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_per_set_descriptors: u32 = Default::default();
-            let max_memory_allocation_size: u64 = Default::default();
-        Ok(Self { p_next, max_per_set_descriptors: max_per_set_descriptors, max_memory_allocation_size: max_memory_allocation_size })
+        let max_per_set_descriptors: u32 = Default::default();
+        let max_memory_allocation_size: u64 = Default::default();
+        Ok(Self { p_next, max_per_set_descriptors, max_memory_allocation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16659,8 +16659,8 @@ fn allowed_physical_device_maintenance4_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMaintenance4Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let maintenance4: u32 = d.scalar().at("maintenance4")?;
-        Ok(Self { p_next, maintenance4: maintenance4 })
+        let maintenance4: u32 = d.scalar().at("maintenance4")?;
+        Ok(Self { p_next, maintenance4 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16688,8 +16688,8 @@ impl<'a> PhysicalDeviceMaintenance4Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let maintenance4: u32 = Default::default();
-        Ok(Self { p_next, maintenance4: maintenance4 })
+        let maintenance4: u32 = Default::default();
+        Ok(Self { p_next, maintenance4 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16741,8 +16741,8 @@ fn allowed_physical_device_maintenance4_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMaintenance4Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_buffer_size: u64 = d.scalar().at("maxBufferSize")?;
-        Ok(Self { p_next, max_buffer_size: max_buffer_size })
+        let max_buffer_size: u64 = d.scalar().at("maxBufferSize")?;
+        Ok(Self { p_next, max_buffer_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16770,8 +16770,8 @@ impl<'a> PhysicalDeviceMaintenance4Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_buffer_size: u64 = Default::default();
-        Ok(Self { p_next, max_buffer_size: max_buffer_size })
+        let max_buffer_size: u64 = Default::default();
+        Ok(Self { p_next, max_buffer_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16823,8 +16823,8 @@ fn allowed_physical_device_maintenance5_features_khr(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let maintenance5: u32 = d.scalar().at("maintenance5")?;
-        Ok(Self { p_next, maintenance5: maintenance5 })
+        let maintenance5: u32 = d.scalar().at("maintenance5")?;
+        Ok(Self { p_next, maintenance5 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16852,8 +16852,8 @@ impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let maintenance5: u32 = Default::default();
-        Ok(Self { p_next, maintenance5: maintenance5 })
+        let maintenance5: u32 = Default::default();
+        Ok(Self { p_next, maintenance5 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -16915,13 +16915,13 @@ fn allowed_physical_device_maintenance5_properties_khr(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let early_fragment_multisample_coverage_after_sample_counting: u32 = d.scalar().at("earlyFragmentMultisampleCoverageAfterSampleCounting")?;
-            let early_fragment_sample_mask_test_before_sample_counting: u32 = d.scalar().at("earlyFragmentSampleMaskTestBeforeSampleCounting")?;
-            let depth_stencil_swizzle_one_support: u32 = d.scalar().at("depthStencilSwizzleOneSupport")?;
-            let polygon_mode_point_size: u32 = d.scalar().at("polygonModePointSize")?;
-            let non_strict_single_pixel_wide_lines_use_parallelogram: u32 = d.scalar().at("nonStrictSinglePixelWideLinesUseParallelogram")?;
-            let non_strict_wide_lines_use_parallelogram: u32 = d.scalar().at("nonStrictWideLinesUseParallelogram")?;
-        Ok(Self { p_next, early_fragment_multisample_coverage_after_sample_counting: early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting: early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support: depth_stencil_swizzle_one_support, polygon_mode_point_size: polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram: non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram: non_strict_wide_lines_use_parallelogram })
+        let early_fragment_multisample_coverage_after_sample_counting: u32 = d.scalar().at("earlyFragmentMultisampleCoverageAfterSampleCounting")?;
+        let early_fragment_sample_mask_test_before_sample_counting: u32 = d.scalar().at("earlyFragmentSampleMaskTestBeforeSampleCounting")?;
+        let depth_stencil_swizzle_one_support: u32 = d.scalar().at("depthStencilSwizzleOneSupport")?;
+        let polygon_mode_point_size: u32 = d.scalar().at("polygonModePointSize")?;
+        let non_strict_single_pixel_wide_lines_use_parallelogram: u32 = d.scalar().at("nonStrictSinglePixelWideLinesUseParallelogram")?;
+        let non_strict_wide_lines_use_parallelogram: u32 = d.scalar().at("nonStrictWideLinesUseParallelogram")?;
+        Ok(Self { p_next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -16954,13 +16954,13 @@ impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let early_fragment_multisample_coverage_after_sample_counting: u32 = Default::default();
-            let early_fragment_sample_mask_test_before_sample_counting: u32 = Default::default();
-            let depth_stencil_swizzle_one_support: u32 = Default::default();
-            let polygon_mode_point_size: u32 = Default::default();
-            let non_strict_single_pixel_wide_lines_use_parallelogram: u32 = Default::default();
-            let non_strict_wide_lines_use_parallelogram: u32 = Default::default();
-        Ok(Self { p_next, early_fragment_multisample_coverage_after_sample_counting: early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting: early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support: depth_stencil_swizzle_one_support, polygon_mode_point_size: polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram: non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram: non_strict_wide_lines_use_parallelogram })
+        let early_fragment_multisample_coverage_after_sample_counting: u32 = Default::default();
+        let early_fragment_sample_mask_test_before_sample_counting: u32 = Default::default();
+        let depth_stencil_swizzle_one_support: u32 = Default::default();
+        let polygon_mode_point_size: u32 = Default::default();
+        let non_strict_single_pixel_wide_lines_use_parallelogram: u32 = Default::default();
+        let non_strict_wide_lines_use_parallelogram: u32 = Default::default();
+        Ok(Self { p_next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17014,9 +17014,9 @@ fn allowed_physical_device_memory_budget_properties_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let heap_budget: [u64; 16] = d.fixed_scalars::<_, 16>().at("heapBudget")?;
-            let heap_usage: [u64; 16] = d.fixed_scalars::<_, 16>().at("heapUsage")?;
-        Ok(Self { p_next, heap_budget: heap_budget, heap_usage: heap_usage })
+        let heap_budget: [u64; 16] = d.fixed_scalars::<_, 16>().at("heapBudget")?;
+        let heap_usage: [u64; 16] = d.fixed_scalars::<_, 16>().at("heapUsage")?;
+        Ok(Self { p_next, heap_budget, heap_usage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17045,9 +17045,9 @@ impl<'a> PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let heap_budget: [u64; 16] = [Default::default(); 16];
-            let heap_usage: [u64; 16] = [Default::default(); 16];
-        Ok(Self { p_next, heap_budget: heap_budget, heap_usage: heap_usage })
+        let heap_budget: [u64; 16] = [Default::default(); 16];
+        let heap_usage: [u64; 16] = [Default::default(); 16];
+        Ok(Self { p_next, heap_budget, heap_usage })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17093,11 +17093,11 @@ impl Default for PhysicalDeviceMemoryProperties {
 
 impl<'a> Decode<'a> for PhysicalDeviceMemoryProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_type_count: u32 = d.scalar().at("memoryTypeCount")?;
-            let memory_types: [MemoryType; 32] = d.fixed_array::<_, 32>(|d| MemoryType::decode(d)).at("memoryTypes")?;
-            let memory_heap_count: u32 = d.scalar().at("memoryHeapCount")?;
-            let memory_heaps: [MemoryHeap; 16] = d.fixed_array::<_, 16>(|d| MemoryHeap::decode(d)).at("memoryHeaps")?;
-        Ok(Self { memory_type_count: memory_type_count, memory_types: memory_types, memory_heap_count: memory_heap_count, memory_heaps: memory_heaps })
+        let memory_type_count: u32 = d.scalar().at("memoryTypeCount")?;
+        let memory_types: [MemoryType; 32] = d.fixed_array::<_, 32>(|d| MemoryType::decode(d)).at("memoryTypes")?;
+        let memory_heap_count: u32 = d.scalar().at("memoryHeapCount")?;
+        let memory_heaps: [MemoryHeap; 16] = d.fixed_array::<_, 16>(|d| MemoryHeap::decode(d)).at("memoryHeaps")?;
+        Ok(Self { memory_type_count, memory_types, memory_heap_count, memory_heaps })
     }
 }
 
@@ -17118,11 +17118,11 @@ impl Encode for PhysicalDeviceMemoryProperties {
 
 impl<'a> DecodePartial<'a> for PhysicalDeviceMemoryProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_type_count: u32 = Default::default();
-            let memory_types: [MemoryType; 32] = d.fixed_array::<_, 32>(|d| MemoryType::decode_partial(d)).at("memoryTypes")?;
-            let memory_heap_count: u32 = Default::default();
-            let memory_heaps: [MemoryHeap; 16] = d.fixed_array::<_, 16>(|d| MemoryHeap::decode_partial(d)).at("memoryHeaps")?;
-        Ok(Self { memory_type_count: memory_type_count, memory_types: memory_types, memory_heap_count: memory_heap_count, memory_heaps: memory_heaps })
+        let memory_type_count: u32 = Default::default();
+        let memory_types: [MemoryType; 32] = d.fixed_array::<_, 32>(|d| MemoryType::decode_partial(d)).at("memoryTypes")?;
+        let memory_heap_count: u32 = Default::default();
+        let memory_heaps: [MemoryHeap; 16] = d.fixed_array::<_, 16>(|d| MemoryHeap::decode_partial(d)).at("memoryHeaps")?;
+        Ok(Self { memory_type_count, memory_types, memory_heap_count, memory_heaps })
     }
 }
 
@@ -17167,8 +17167,8 @@ fn allowed_physical_device_memory_properties2(s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMemoryProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_properties: PhysicalDeviceMemoryProperties = PhysicalDeviceMemoryProperties::decode(d).at("memoryProperties")?;
-        Ok(Self { p_next, memory_properties: memory_properties })
+        let memory_properties: PhysicalDeviceMemoryProperties = PhysicalDeviceMemoryProperties::decode(d).at("memoryProperties")?;
+        Ok(Self { p_next, memory_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17195,8 +17195,8 @@ impl Encode for PhysicalDeviceMemoryProperties2<'_> {
 impl<'a> PhysicalDeviceMemoryProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_properties: PhysicalDeviceMemoryProperties = PhysicalDeviceMemoryProperties::decode_partial(d).at("memoryProperties")?;
-        Ok(Self { p_next, memory_properties: memory_properties })
+        let memory_properties: PhysicalDeviceMemoryProperties = PhysicalDeviceMemoryProperties::decode_partial(d).at("memoryProperties")?;
+        Ok(Self { p_next, memory_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17248,8 +17248,8 @@ fn allowed_physical_device_multi_draw_features_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let multi_draw: u32 = d.scalar().at("multiDraw")?;
-        Ok(Self { p_next, multi_draw: multi_draw })
+        let multi_draw: u32 = d.scalar().at("multiDraw")?;
+        Ok(Self { p_next, multi_draw })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17277,8 +17277,8 @@ impl<'a> PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let multi_draw: u32 = Default::default();
-        Ok(Self { p_next, multi_draw: multi_draw })
+        let multi_draw: u32 = Default::default();
+        Ok(Self { p_next, multi_draw })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17330,8 +17330,8 @@ fn allowed_physical_device_multi_draw_properties_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_multi_draw_count: u32 = d.scalar().at("maxMultiDrawCount")?;
-        Ok(Self { p_next, max_multi_draw_count: max_multi_draw_count })
+        let max_multi_draw_count: u32 = d.scalar().at("maxMultiDrawCount")?;
+        Ok(Self { p_next, max_multi_draw_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17359,8 +17359,8 @@ impl<'a> PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_multi_draw_count: u32 = Default::default();
-        Ok(Self { p_next, max_multi_draw_count: max_multi_draw_count })
+        let max_multi_draw_count: u32 = Default::default();
+        Ok(Self { p_next, max_multi_draw_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17416,10 +17416,10 @@ fn allowed_physical_device_multiview_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMultiviewFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let multiview: u32 = d.scalar().at("multiview")?;
-            let multiview_geometry_shader: u32 = d.scalar().at("multiviewGeometryShader")?;
-            let multiview_tessellation_shader: u32 = d.scalar().at("multiviewTessellationShader")?;
-        Ok(Self { p_next, multiview: multiview, multiview_geometry_shader: multiview_geometry_shader, multiview_tessellation_shader: multiview_tessellation_shader })
+        let multiview: u32 = d.scalar().at("multiview")?;
+        let multiview_geometry_shader: u32 = d.scalar().at("multiviewGeometryShader")?;
+        let multiview_tessellation_shader: u32 = d.scalar().at("multiviewTessellationShader")?;
+        Ok(Self { p_next, multiview, multiview_geometry_shader, multiview_tessellation_shader })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17449,10 +17449,10 @@ impl<'a> PhysicalDeviceMultiviewFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let multiview: u32 = Default::default();
-            let multiview_geometry_shader: u32 = Default::default();
-            let multiview_tessellation_shader: u32 = Default::default();
-        Ok(Self { p_next, multiview: multiview, multiview_geometry_shader: multiview_geometry_shader, multiview_tessellation_shader: multiview_tessellation_shader })
+        let multiview: u32 = Default::default();
+        let multiview_geometry_shader: u32 = Default::default();
+        let multiview_tessellation_shader: u32 = Default::default();
+        Ok(Self { p_next, multiview, multiview_geometry_shader, multiview_tessellation_shader })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17506,9 +17506,9 @@ fn allowed_physical_device_multiview_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceMultiviewProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_multiview_view_count: u32 = d.scalar().at("maxMultiviewViewCount")?;
-            let max_multiview_instance_index: u32 = d.scalar().at("maxMultiviewInstanceIndex")?;
-        Ok(Self { p_next, max_multiview_view_count: max_multiview_view_count, max_multiview_instance_index: max_multiview_instance_index })
+        let max_multiview_view_count: u32 = d.scalar().at("maxMultiviewViewCount")?;
+        let max_multiview_instance_index: u32 = d.scalar().at("maxMultiviewInstanceIndex")?;
+        Ok(Self { p_next, max_multiview_view_count, max_multiview_instance_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17537,9 +17537,9 @@ impl<'a> PhysicalDeviceMultiviewProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_multiview_view_count: u32 = Default::default();
-            let max_multiview_instance_index: u32 = Default::default();
-        Ok(Self { p_next, max_multiview_view_count: max_multiview_view_count, max_multiview_instance_index: max_multiview_instance_index })
+        let max_multiview_view_count: u32 = Default::default();
+        let max_multiview_instance_index: u32 = Default::default();
+        Ok(Self { p_next, max_multiview_view_count, max_multiview_instance_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17591,8 +17591,8 @@ fn allowed_physical_device_mutable_descriptor_type_features_ext(_s_type: i32) ->
 impl<'a> PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let mutable_descriptor_type: u32 = d.scalar().at("mutableDescriptorType")?;
-        Ok(Self { p_next, mutable_descriptor_type: mutable_descriptor_type })
+        let mutable_descriptor_type: u32 = d.scalar().at("mutableDescriptorType")?;
+        Ok(Self { p_next, mutable_descriptor_type })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17620,8 +17620,8 @@ impl<'a> PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let mutable_descriptor_type: u32 = Default::default();
-        Ok(Self { p_next, mutable_descriptor_type: mutable_descriptor_type })
+        let mutable_descriptor_type: u32 = Default::default();
+        Ok(Self { p_next, mutable_descriptor_type })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17673,8 +17673,8 @@ fn allowed_physical_device_non_seamless_cube_map_features_ext(_s_type: i32) -> b
 impl<'a> PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let non_seamless_cube_map: u32 = d.scalar().at("nonSeamlessCubeMap")?;
-        Ok(Self { p_next, non_seamless_cube_map: non_seamless_cube_map })
+        let non_seamless_cube_map: u32 = d.scalar().at("nonSeamlessCubeMap")?;
+        Ok(Self { p_next, non_seamless_cube_map })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17702,8 +17702,8 @@ impl<'a> PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let non_seamless_cube_map: u32 = Default::default();
-        Ok(Self { p_next, non_seamless_cube_map: non_seamless_cube_map })
+        let non_seamless_cube_map: u32 = Default::default();
+        Ok(Self { p_next, non_seamless_cube_map })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17761,11 +17761,11 @@ fn allowed_physical_device_pci_bus_info_properties_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let pci_domain: u32 = d.scalar().at("pciDomain")?;
-            let pci_bus: u32 = d.scalar().at("pciBus")?;
-            let pci_device: u32 = d.scalar().at("pciDevice")?;
-            let pci_function: u32 = d.scalar().at("pciFunction")?;
-        Ok(Self { p_next, pci_domain: pci_domain, pci_bus: pci_bus, pci_device: pci_device, pci_function: pci_function })
+        let pci_domain: u32 = d.scalar().at("pciDomain")?;
+        let pci_bus: u32 = d.scalar().at("pciBus")?;
+        let pci_device: u32 = d.scalar().at("pciDevice")?;
+        let pci_function: u32 = d.scalar().at("pciFunction")?;
+        Ok(Self { p_next, pci_domain, pci_bus, pci_device, pci_function })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17796,11 +17796,11 @@ impl<'a> PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let pci_domain: u32 = Default::default();
-            let pci_bus: u32 = Default::default();
-            let pci_device: u32 = Default::default();
-            let pci_function: u32 = Default::default();
-        Ok(Self { p_next, pci_domain: pci_domain, pci_bus: pci_bus, pci_device: pci_device, pci_function: pci_function })
+        let pci_domain: u32 = Default::default();
+        let pci_bus: u32 = Default::default();
+        let pci_device: u32 = Default::default();
+        let pci_function: u32 = Default::default();
+        Ok(Self { p_next, pci_domain, pci_bus, pci_device, pci_function })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17852,8 +17852,8 @@ fn allowed_physical_device_pipeline_creation_cache_control_features(_s_type: i32
 impl<'a> PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let pipeline_creation_cache_control: u32 = d.scalar().at("pipelineCreationCacheControl")?;
-        Ok(Self { p_next, pipeline_creation_cache_control: pipeline_creation_cache_control })
+        let pipeline_creation_cache_control: u32 = d.scalar().at("pipelineCreationCacheControl")?;
+        Ok(Self { p_next, pipeline_creation_cache_control })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17881,8 +17881,8 @@ impl<'a> PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let pipeline_creation_cache_control: u32 = Default::default();
-        Ok(Self { p_next, pipeline_creation_cache_control: pipeline_creation_cache_control })
+        let pipeline_creation_cache_control: u32 = Default::default();
+        Ok(Self { p_next, pipeline_creation_cache_control })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -17934,8 +17934,8 @@ fn allowed_physical_device_point_clipping_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDevicePointClippingProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let point_clipping_behavior: PointClippingBehavior = d.scalar().at("pointClippingBehavior")?;
-        Ok(Self { p_next, point_clipping_behavior: point_clipping_behavior })
+        let point_clipping_behavior: PointClippingBehavior = d.scalar().at("pointClippingBehavior")?;
+        Ok(Self { p_next, point_clipping_behavior })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -17963,8 +17963,8 @@ impl<'a> PhysicalDevicePointClippingProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let point_clipping_behavior: PointClippingBehavior = Default::default();
-        Ok(Self { p_next, point_clipping_behavior: point_clipping_behavior })
+        let point_clipping_behavior: PointClippingBehavior = Default::default();
+        Ok(Self { p_next, point_clipping_behavior })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18018,9 +18018,9 @@ fn allowed_physical_device_primitive_topology_list_restart_features_ext(_s_type:
 impl<'a> PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let primitive_topology_list_restart: u32 = d.scalar().at("primitiveTopologyListRestart")?;
-            let primitive_topology_patch_list_restart: u32 = d.scalar().at("primitiveTopologyPatchListRestart")?;
-        Ok(Self { p_next, primitive_topology_list_restart: primitive_topology_list_restart, primitive_topology_patch_list_restart: primitive_topology_patch_list_restart })
+        let primitive_topology_list_restart: u32 = d.scalar().at("primitiveTopologyListRestart")?;
+        let primitive_topology_patch_list_restart: u32 = d.scalar().at("primitiveTopologyPatchListRestart")?;
+        Ok(Self { p_next, primitive_topology_list_restart, primitive_topology_patch_list_restart })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18049,9 +18049,9 @@ impl<'a> PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let primitive_topology_list_restart: u32 = Default::default();
-            let primitive_topology_patch_list_restart: u32 = Default::default();
-        Ok(Self { p_next, primitive_topology_list_restart: primitive_topology_list_restart, primitive_topology_patch_list_restart: primitive_topology_patch_list_restart })
+        let primitive_topology_list_restart: u32 = Default::default();
+        let primitive_topology_patch_list_restart: u32 = Default::default();
+        Ok(Self { p_next, primitive_topology_list_restart, primitive_topology_patch_list_restart })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18107,10 +18107,10 @@ fn allowed_physical_device_primitives_generated_query_features_ext(_s_type: i32)
 impl<'a> PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let primitives_generated_query: u32 = d.scalar().at("primitivesGeneratedQuery")?;
-            let primitives_generated_query_with_rasterizer_discard: u32 = d.scalar().at("primitivesGeneratedQueryWithRasterizerDiscard")?;
-            let primitives_generated_query_with_non_zero_streams: u32 = d.scalar().at("primitivesGeneratedQueryWithNonZeroStreams")?;
-        Ok(Self { p_next, primitives_generated_query: primitives_generated_query, primitives_generated_query_with_rasterizer_discard: primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams: primitives_generated_query_with_non_zero_streams })
+        let primitives_generated_query: u32 = d.scalar().at("primitivesGeneratedQuery")?;
+        let primitives_generated_query_with_rasterizer_discard: u32 = d.scalar().at("primitivesGeneratedQueryWithRasterizerDiscard")?;
+        let primitives_generated_query_with_non_zero_streams: u32 = d.scalar().at("primitivesGeneratedQueryWithNonZeroStreams")?;
+        Ok(Self { p_next, primitives_generated_query, primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18140,10 +18140,10 @@ impl<'a> PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let primitives_generated_query: u32 = Default::default();
-            let primitives_generated_query_with_rasterizer_discard: u32 = Default::default();
-            let primitives_generated_query_with_non_zero_streams: u32 = Default::default();
-        Ok(Self { p_next, primitives_generated_query: primitives_generated_query, primitives_generated_query_with_rasterizer_discard: primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams: primitives_generated_query_with_non_zero_streams })
+        let primitives_generated_query: u32 = Default::default();
+        let primitives_generated_query_with_rasterizer_discard: u32 = Default::default();
+        let primitives_generated_query_with_non_zero_streams: u32 = Default::default();
+        Ok(Self { p_next, primitives_generated_query, primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18195,8 +18195,8 @@ fn allowed_physical_device_private_data_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDevicePrivateDataFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let private_data: u32 = d.scalar().at("privateData")?;
-        Ok(Self { p_next, private_data: private_data })
+        let private_data: u32 = d.scalar().at("privateData")?;
+        Ok(Self { p_next, private_data })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18224,8 +18224,8 @@ impl<'a> PhysicalDevicePrivateDataFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let private_data: u32 = Default::default();
-        Ok(Self { p_next, private_data: private_data })
+        let private_data: u32 = Default::default();
+        Ok(Self { p_next, private_data })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18281,16 +18281,16 @@ impl Default for PhysicalDeviceProperties {
 
 impl<'a> Decode<'a> for PhysicalDeviceProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let api_version: u32 = d.scalar().at("apiVersion")?;
-            let driver_version: u32 = d.scalar().at("driverVersion")?;
-            let vendor_id: u32 = d.scalar().at("vendorID")?;
-            let device_id: u32 = d.scalar().at("deviceID")?;
-            let device_type: PhysicalDeviceType = d.scalar().at("deviceType")?;
-            let device_name: [u8; 256] = d.chars::<256>().at("deviceName")?;
-            let pipeline_cache_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("pipelineCacheUUID")?;
-            let limits: PhysicalDeviceLimits = PhysicalDeviceLimits::decode(d).at("limits")?;
-            let sparse_properties: PhysicalDeviceSparseProperties = PhysicalDeviceSparseProperties::decode(d).at("sparseProperties")?;
-        Ok(Self { api_version: api_version, driver_version: driver_version, vendor_id: vendor_id, device_id: device_id, device_type: device_type, device_name: device_name, pipeline_cache_uuid: pipeline_cache_uuid, limits: limits, sparse_properties: sparse_properties })
+        let api_version: u32 = d.scalar().at("apiVersion")?;
+        let driver_version: u32 = d.scalar().at("driverVersion")?;
+        let vendor_id: u32 = d.scalar().at("vendorID")?;
+        let device_id: u32 = d.scalar().at("deviceID")?;
+        let device_type: PhysicalDeviceType = d.scalar().at("deviceType")?;
+        let device_name: [u8; 256] = d.chars::<256>().at("deviceName")?;
+        let pipeline_cache_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("pipelineCacheUUID")?;
+        let limits: PhysicalDeviceLimits = PhysicalDeviceLimits::decode(d).at("limits")?;
+        let sparse_properties: PhysicalDeviceSparseProperties = PhysicalDeviceSparseProperties::decode(d).at("sparseProperties")?;
+        Ok(Self { api_version, driver_version, vendor_id, device_id, device_type, device_name, pipeline_cache_uuid, limits, sparse_properties })
     }
 }
 
@@ -18310,16 +18310,16 @@ impl Encode for PhysicalDeviceProperties {
 
 impl<'a> DecodePartial<'a> for PhysicalDeviceProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let api_version: u32 = Default::default();
-            let driver_version: u32 = Default::default();
-            let vendor_id: u32 = Default::default();
-            let device_id: u32 = Default::default();
-            let device_type: PhysicalDeviceType = Default::default();
-            let device_name: [u8; 256] = [0; 256];
-            let pipeline_cache_uuid: [u8; 16] = [Default::default(); 16];
-            let limits: PhysicalDeviceLimits = PhysicalDeviceLimits::decode_partial(d).at("limits")?;
-            let sparse_properties: PhysicalDeviceSparseProperties = PhysicalDeviceSparseProperties::decode_partial(d).at("sparseProperties")?;
-        Ok(Self { api_version: api_version, driver_version: driver_version, vendor_id: vendor_id, device_id: device_id, device_type: device_type, device_name: device_name, pipeline_cache_uuid: pipeline_cache_uuid, limits: limits, sparse_properties: sparse_properties })
+        let api_version: u32 = Default::default();
+        let driver_version: u32 = Default::default();
+        let vendor_id: u32 = Default::default();
+        let device_id: u32 = Default::default();
+        let device_type: PhysicalDeviceType = Default::default();
+        let device_name: [u8; 256] = [0; 256];
+        let pipeline_cache_uuid: [u8; 16] = [Default::default(); 16];
+        let limits: PhysicalDeviceLimits = PhysicalDeviceLimits::decode_partial(d).at("limits")?;
+        let sparse_properties: PhysicalDeviceSparseProperties = PhysicalDeviceSparseProperties::decode_partial(d).at("sparseProperties")?;
+        Ok(Self { api_version, driver_version, vendor_id, device_id, device_type, device_name, pipeline_cache_uuid, limits, sparse_properties })
     }
 }
 
@@ -18358,8 +18358,8 @@ fn allowed_physical_device_properties2(s_type: i32) -> bool {
 impl<'a> PhysicalDeviceProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let properties: PhysicalDeviceProperties = PhysicalDeviceProperties::decode(d).at("properties")?;
-        Ok(Self { p_next, properties: properties })
+        let properties: PhysicalDeviceProperties = PhysicalDeviceProperties::decode(d).at("properties")?;
+        Ok(Self { p_next, properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18386,8 +18386,8 @@ impl Encode for PhysicalDeviceProperties2<'_> {
 impl<'a> PhysicalDeviceProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let properties: PhysicalDeviceProperties = PhysicalDeviceProperties::decode_partial(d).at("properties")?;
-        Ok(Self { p_next, properties: properties })
+        let properties: PhysicalDeviceProperties = PhysicalDeviceProperties::decode_partial(d).at("properties")?;
+        Ok(Self { p_next, properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18439,8 +18439,8 @@ fn allowed_physical_device_protected_memory_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceProtectedMemoryFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let protected_memory: u32 = d.scalar().at("protectedMemory")?;
-        Ok(Self { p_next, protected_memory: protected_memory })
+        let protected_memory: u32 = d.scalar().at("protectedMemory")?;
+        Ok(Self { p_next, protected_memory })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18468,8 +18468,8 @@ impl<'a> PhysicalDeviceProtectedMemoryFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let protected_memory: u32 = Default::default();
-        Ok(Self { p_next, protected_memory: protected_memory })
+        let protected_memory: u32 = Default::default();
+        Ok(Self { p_next, protected_memory })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18521,8 +18521,8 @@ fn allowed_physical_device_protected_memory_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceProtectedMemoryProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let protected_no_fault: u32 = d.scalar().at("protectedNoFault")?;
-        Ok(Self { p_next, protected_no_fault: protected_no_fault })
+        let protected_no_fault: u32 = d.scalar().at("protectedNoFault")?;
+        Ok(Self { p_next, protected_no_fault })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18550,8 +18550,8 @@ impl<'a> PhysicalDeviceProtectedMemoryProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let protected_no_fault: u32 = Default::default();
-        Ok(Self { p_next, protected_no_fault: protected_no_fault })
+        let protected_no_fault: u32 = Default::default();
+        Ok(Self { p_next, protected_no_fault })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18605,9 +18605,9 @@ fn allowed_physical_device_provoking_vertex_features_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let provoking_vertex_last: u32 = d.scalar().at("provokingVertexLast")?;
-            let transform_feedback_preserves_provoking_vertex: u32 = d.scalar().at("transformFeedbackPreservesProvokingVertex")?;
-        Ok(Self { p_next, provoking_vertex_last: provoking_vertex_last, transform_feedback_preserves_provoking_vertex: transform_feedback_preserves_provoking_vertex })
+        let provoking_vertex_last: u32 = d.scalar().at("provokingVertexLast")?;
+        let transform_feedback_preserves_provoking_vertex: u32 = d.scalar().at("transformFeedbackPreservesProvokingVertex")?;
+        Ok(Self { p_next, provoking_vertex_last, transform_feedback_preserves_provoking_vertex })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18636,9 +18636,9 @@ impl<'a> PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let provoking_vertex_last: u32 = Default::default();
-            let transform_feedback_preserves_provoking_vertex: u32 = Default::default();
-        Ok(Self { p_next, provoking_vertex_last: provoking_vertex_last, transform_feedback_preserves_provoking_vertex: transform_feedback_preserves_provoking_vertex })
+        let provoking_vertex_last: u32 = Default::default();
+        let transform_feedback_preserves_provoking_vertex: u32 = Default::default();
+        Ok(Self { p_next, provoking_vertex_last, transform_feedback_preserves_provoking_vertex })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18692,9 +18692,9 @@ fn allowed_physical_device_provoking_vertex_properties_ext(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let provoking_vertex_mode_per_pipeline: u32 = d.scalar().at("provokingVertexModePerPipeline")?;
-            let transform_feedback_preserves_triangle_fan_provoking_vertex: u32 = d.scalar().at("transformFeedbackPreservesTriangleFanProvokingVertex")?;
-        Ok(Self { p_next, provoking_vertex_mode_per_pipeline: provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex: transform_feedback_preserves_triangle_fan_provoking_vertex })
+        let provoking_vertex_mode_per_pipeline: u32 = d.scalar().at("provokingVertexModePerPipeline")?;
+        let transform_feedback_preserves_triangle_fan_provoking_vertex: u32 = d.scalar().at("transformFeedbackPreservesTriangleFanProvokingVertex")?;
+        Ok(Self { p_next, provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18723,9 +18723,9 @@ impl<'a> PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let provoking_vertex_mode_per_pipeline: u32 = Default::default();
-            let transform_feedback_preserves_triangle_fan_provoking_vertex: u32 = Default::default();
-        Ok(Self { p_next, provoking_vertex_mode_per_pipeline: provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex: transform_feedback_preserves_triangle_fan_provoking_vertex })
+        let provoking_vertex_mode_per_pipeline: u32 = Default::default();
+        let transform_feedback_preserves_triangle_fan_provoking_vertex: u32 = Default::default();
+        Ok(Self { p_next, provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18777,8 +18777,8 @@ fn allowed_physical_device_push_descriptor_properties_khr(_s_type: i32) -> bool 
 impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_push_descriptors: u32 = d.scalar().at("maxPushDescriptors")?;
-        Ok(Self { p_next, max_push_descriptors: max_push_descriptors })
+        let max_push_descriptors: u32 = d.scalar().at("maxPushDescriptors")?;
+        Ok(Self { p_next, max_push_descriptors })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18806,8 +18806,8 @@ impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_push_descriptors: u32 = Default::default();
-        Ok(Self { p_next, max_push_descriptors: max_push_descriptors })
+        let max_push_descriptors: u32 = Default::default();
+        Ok(Self { p_next, max_push_descriptors })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18863,10 +18863,10 @@ fn allowed_physical_device_rasterization_order_attachment_access_features_ext(_s
 impl<'a> PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let rasterization_order_color_attachment_access: u32 = d.scalar().at("rasterizationOrderColorAttachmentAccess")?;
-            let rasterization_order_depth_attachment_access: u32 = d.scalar().at("rasterizationOrderDepthAttachmentAccess")?;
-            let rasterization_order_stencil_attachment_access: u32 = d.scalar().at("rasterizationOrderStencilAttachmentAccess")?;
-        Ok(Self { p_next, rasterization_order_color_attachment_access: rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access: rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access: rasterization_order_stencil_attachment_access })
+        let rasterization_order_color_attachment_access: u32 = d.scalar().at("rasterizationOrderColorAttachmentAccess")?;
+        let rasterization_order_depth_attachment_access: u32 = d.scalar().at("rasterizationOrderDepthAttachmentAccess")?;
+        let rasterization_order_stencil_attachment_access: u32 = d.scalar().at("rasterizationOrderStencilAttachmentAccess")?;
+        Ok(Self { p_next, rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18896,10 +18896,10 @@ impl<'a> PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let rasterization_order_color_attachment_access: u32 = Default::default();
-            let rasterization_order_depth_attachment_access: u32 = Default::default();
-            let rasterization_order_stencil_attachment_access: u32 = Default::default();
-        Ok(Self { p_next, rasterization_order_color_attachment_access: rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access: rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access: rasterization_order_stencil_attachment_access })
+        let rasterization_order_color_attachment_access: u32 = Default::default();
+        let rasterization_order_depth_attachment_access: u32 = Default::default();
+        let rasterization_order_stencil_attachment_access: u32 = Default::default();
+        Ok(Self { p_next, rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -18955,10 +18955,10 @@ fn allowed_physical_device_robustness2_features_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let robust_buffer_access2: u32 = d.scalar().at("robustBufferAccess2")?;
-            let robust_image_access2: u32 = d.scalar().at("robustImageAccess2")?;
-            let null_descriptor: u32 = d.scalar().at("nullDescriptor")?;
-        Ok(Self { p_next, robust_buffer_access2: robust_buffer_access2, robust_image_access2: robust_image_access2, null_descriptor: null_descriptor })
+        let robust_buffer_access2: u32 = d.scalar().at("robustBufferAccess2")?;
+        let robust_image_access2: u32 = d.scalar().at("robustImageAccess2")?;
+        let null_descriptor: u32 = d.scalar().at("nullDescriptor")?;
+        Ok(Self { p_next, robust_buffer_access2, robust_image_access2, null_descriptor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -18988,10 +18988,10 @@ impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let robust_buffer_access2: u32 = Default::default();
-            let robust_image_access2: u32 = Default::default();
-            let null_descriptor: u32 = Default::default();
-        Ok(Self { p_next, robust_buffer_access2: robust_buffer_access2, robust_image_access2: robust_image_access2, null_descriptor: null_descriptor })
+        let robust_buffer_access2: u32 = Default::default();
+        let robust_image_access2: u32 = Default::default();
+        let null_descriptor: u32 = Default::default();
+        Ok(Self { p_next, robust_buffer_access2, robust_image_access2, null_descriptor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19045,9 +19045,9 @@ fn allowed_physical_device_robustness2_properties_ext(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let robust_storage_buffer_access_size_alignment: u64 = d.scalar().at("robustStorageBufferAccessSizeAlignment")?;
-            let robust_uniform_buffer_access_size_alignment: u64 = d.scalar().at("robustUniformBufferAccessSizeAlignment")?;
-        Ok(Self { p_next, robust_storage_buffer_access_size_alignment: robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment: robust_uniform_buffer_access_size_alignment })
+        let robust_storage_buffer_access_size_alignment: u64 = d.scalar().at("robustStorageBufferAccessSizeAlignment")?;
+        let robust_uniform_buffer_access_size_alignment: u64 = d.scalar().at("robustUniformBufferAccessSizeAlignment")?;
+        Ok(Self { p_next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19076,9 +19076,9 @@ impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let robust_storage_buffer_access_size_alignment: u64 = Default::default();
-            let robust_uniform_buffer_access_size_alignment: u64 = Default::default();
-        Ok(Self { p_next, robust_storage_buffer_access_size_alignment: robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment: robust_uniform_buffer_access_size_alignment })
+        let robust_storage_buffer_access_size_alignment: u64 = Default::default();
+        let robust_uniform_buffer_access_size_alignment: u64 = Default::default();
+        Ok(Self { p_next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19132,9 +19132,9 @@ fn allowed_physical_device_sampler_filter_minmax_properties(_s_type: i32) -> boo
 impl<'a> PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let filter_minmax_single_component_formats: u32 = d.scalar().at("filterMinmaxSingleComponentFormats")?;
-            let filter_minmax_image_component_mapping: u32 = d.scalar().at("filterMinmaxImageComponentMapping")?;
-        Ok(Self { p_next, filter_minmax_single_component_formats: filter_minmax_single_component_formats, filter_minmax_image_component_mapping: filter_minmax_image_component_mapping })
+        let filter_minmax_single_component_formats: u32 = d.scalar().at("filterMinmaxSingleComponentFormats")?;
+        let filter_minmax_image_component_mapping: u32 = d.scalar().at("filterMinmaxImageComponentMapping")?;
+        Ok(Self { p_next, filter_minmax_single_component_formats, filter_minmax_image_component_mapping })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19163,9 +19163,9 @@ impl<'a> PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let filter_minmax_single_component_formats: u32 = Default::default();
-            let filter_minmax_image_component_mapping: u32 = Default::default();
-        Ok(Self { p_next, filter_minmax_single_component_formats: filter_minmax_single_component_formats, filter_minmax_image_component_mapping: filter_minmax_image_component_mapping })
+        let filter_minmax_single_component_formats: u32 = Default::default();
+        let filter_minmax_image_component_mapping: u32 = Default::default();
+        Ok(Self { p_next, filter_minmax_single_component_formats, filter_minmax_image_component_mapping })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19217,8 +19217,8 @@ fn allowed_physical_device_sampler_ycbcr_conversion_features(_s_type: i32) -> bo
 impl<'a> PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let sampler_ycbcr_conversion: u32 = d.scalar().at("samplerYcbcrConversion")?;
-        Ok(Self { p_next, sampler_ycbcr_conversion: sampler_ycbcr_conversion })
+        let sampler_ycbcr_conversion: u32 = d.scalar().at("samplerYcbcrConversion")?;
+        Ok(Self { p_next, sampler_ycbcr_conversion })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19246,8 +19246,8 @@ impl<'a> PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let sampler_ycbcr_conversion: u32 = Default::default();
-        Ok(Self { p_next, sampler_ycbcr_conversion: sampler_ycbcr_conversion })
+        let sampler_ycbcr_conversion: u32 = Default::default();
+        Ok(Self { p_next, sampler_ycbcr_conversion })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19299,8 +19299,8 @@ fn allowed_physical_device_scalar_block_layout_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceScalarBlockLayoutFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let scalar_block_layout: u32 = d.scalar().at("scalarBlockLayout")?;
-        Ok(Self { p_next, scalar_block_layout: scalar_block_layout })
+        let scalar_block_layout: u32 = d.scalar().at("scalarBlockLayout")?;
+        Ok(Self { p_next, scalar_block_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19328,8 +19328,8 @@ impl<'a> PhysicalDeviceScalarBlockLayoutFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let scalar_block_layout: u32 = Default::default();
-        Ok(Self { p_next, scalar_block_layout: scalar_block_layout })
+        let scalar_block_layout: u32 = Default::default();
+        Ok(Self { p_next, scalar_block_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19381,8 +19381,8 @@ fn allowed_physical_device_separate_depth_stencil_layouts_features(_s_type: i32)
 impl<'a> PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let separate_depth_stencil_layouts: u32 = d.scalar().at("separateDepthStencilLayouts")?;
-        Ok(Self { p_next, separate_depth_stencil_layouts: separate_depth_stencil_layouts })
+        let separate_depth_stencil_layouts: u32 = d.scalar().at("separateDepthStencilLayouts")?;
+        Ok(Self { p_next, separate_depth_stencil_layouts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19410,8 +19410,8 @@ impl<'a> PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let separate_depth_stencil_layouts: u32 = Default::default();
-        Ok(Self { p_next, separate_depth_stencil_layouts: separate_depth_stencil_layouts })
+        let separate_depth_stencil_layouts: u32 = Default::default();
+        Ok(Self { p_next, separate_depth_stencil_layouts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19465,9 +19465,9 @@ fn allowed_physical_device_shader_atomic_int64_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceShaderAtomicInt64Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_buffer_int64_atomics: u32 = d.scalar().at("shaderBufferInt64Atomics")?;
-            let shader_shared_int64_atomics: u32 = d.scalar().at("shaderSharedInt64Atomics")?;
-        Ok(Self { p_next, shader_buffer_int64_atomics: shader_buffer_int64_atomics, shader_shared_int64_atomics: shader_shared_int64_atomics })
+        let shader_buffer_int64_atomics: u32 = d.scalar().at("shaderBufferInt64Atomics")?;
+        let shader_shared_int64_atomics: u32 = d.scalar().at("shaderSharedInt64Atomics")?;
+        Ok(Self { p_next, shader_buffer_int64_atomics, shader_shared_int64_atomics })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19496,9 +19496,9 @@ impl<'a> PhysicalDeviceShaderAtomicInt64Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_buffer_int64_atomics: u32 = Default::default();
-            let shader_shared_int64_atomics: u32 = Default::default();
-        Ok(Self { p_next, shader_buffer_int64_atomics: shader_buffer_int64_atomics, shader_shared_int64_atomics: shader_shared_int64_atomics })
+        let shader_buffer_int64_atomics: u32 = Default::default();
+        let shader_shared_int64_atomics: u32 = Default::default();
+        Ok(Self { p_next, shader_buffer_int64_atomics, shader_shared_int64_atomics })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19552,9 +19552,9 @@ fn allowed_physical_device_shader_clock_features_khr(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceShaderClockFeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_subgroup_clock: u32 = d.scalar().at("shaderSubgroupClock")?;
-            let shader_device_clock: u32 = d.scalar().at("shaderDeviceClock")?;
-        Ok(Self { p_next, shader_subgroup_clock: shader_subgroup_clock, shader_device_clock: shader_device_clock })
+        let shader_subgroup_clock: u32 = d.scalar().at("shaderSubgroupClock")?;
+        let shader_device_clock: u32 = d.scalar().at("shaderDeviceClock")?;
+        Ok(Self { p_next, shader_subgroup_clock, shader_device_clock })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19583,9 +19583,9 @@ impl<'a> PhysicalDeviceShaderClockFeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_subgroup_clock: u32 = Default::default();
-            let shader_device_clock: u32 = Default::default();
-        Ok(Self { p_next, shader_subgroup_clock: shader_subgroup_clock, shader_device_clock: shader_device_clock })
+        let shader_subgroup_clock: u32 = Default::default();
+        let shader_device_clock: u32 = Default::default();
+        Ok(Self { p_next, shader_subgroup_clock, shader_device_clock })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19637,8 +19637,8 @@ fn allowed_physical_device_shader_demote_to_helper_invocation_features(_s_type: 
 impl<'a> PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_demote_to_helper_invocation: u32 = d.scalar().at("shaderDemoteToHelperInvocation")?;
-        Ok(Self { p_next, shader_demote_to_helper_invocation: shader_demote_to_helper_invocation })
+        let shader_demote_to_helper_invocation: u32 = d.scalar().at("shaderDemoteToHelperInvocation")?;
+        Ok(Self { p_next, shader_demote_to_helper_invocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19666,8 +19666,8 @@ impl<'a> PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_demote_to_helper_invocation: u32 = Default::default();
-        Ok(Self { p_next, shader_demote_to_helper_invocation: shader_demote_to_helper_invocation })
+        let shader_demote_to_helper_invocation: u32 = Default::default();
+        Ok(Self { p_next, shader_demote_to_helper_invocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19719,8 +19719,8 @@ fn allowed_physical_device_shader_draw_parameters_features(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceShaderDrawParametersFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_draw_parameters: u32 = d.scalar().at("shaderDrawParameters")?;
-        Ok(Self { p_next, shader_draw_parameters: shader_draw_parameters })
+        let shader_draw_parameters: u32 = d.scalar().at("shaderDrawParameters")?;
+        Ok(Self { p_next, shader_draw_parameters })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19748,8 +19748,8 @@ impl<'a> PhysicalDeviceShaderDrawParametersFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_draw_parameters: u32 = Default::default();
-        Ok(Self { p_next, shader_draw_parameters: shader_draw_parameters })
+        let shader_draw_parameters: u32 = Default::default();
+        Ok(Self { p_next, shader_draw_parameters })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19803,9 +19803,9 @@ fn allowed_physical_device_shader_float16_int8_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceShaderFloat16Int8Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_float16: u32 = d.scalar().at("shaderFloat16")?;
-            let shader_int8: u32 = d.scalar().at("shaderInt8")?;
-        Ok(Self { p_next, shader_float16: shader_float16, shader_int8: shader_int8 })
+        let shader_float16: u32 = d.scalar().at("shaderFloat16")?;
+        let shader_int8: u32 = d.scalar().at("shaderInt8")?;
+        Ok(Self { p_next, shader_float16, shader_int8 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19834,9 +19834,9 @@ impl<'a> PhysicalDeviceShaderFloat16Int8Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_float16: u32 = Default::default();
-            let shader_int8: u32 = Default::default();
-        Ok(Self { p_next, shader_float16: shader_float16, shader_int8: shader_int8 })
+        let shader_float16: u32 = Default::default();
+        let shader_int8: u32 = Default::default();
+        Ok(Self { p_next, shader_float16, shader_int8 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -19888,8 +19888,8 @@ fn allowed_physical_device_shader_integer_dot_product_features(_s_type: i32) -> 
 impl<'a> PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_integer_dot_product: u32 = d.scalar().at("shaderIntegerDotProduct")?;
-        Ok(Self { p_next, shader_integer_dot_product: shader_integer_dot_product })
+        let shader_integer_dot_product: u32 = d.scalar().at("shaderIntegerDotProduct")?;
+        Ok(Self { p_next, shader_integer_dot_product })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -19917,8 +19917,8 @@ impl<'a> PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_integer_dot_product: u32 = Default::default();
-        Ok(Self { p_next, shader_integer_dot_product: shader_integer_dot_product })
+        let shader_integer_dot_product: u32 = Default::default();
+        Ok(Self { p_next, shader_integer_dot_product })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20028,37 +20028,37 @@ fn allowed_physical_device_shader_integer_dot_product_properties(_s_type: i32) -
 impl<'a> PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let integer_dot_product8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct8BitUnsignedAccelerated")?;
-            let integer_dot_product8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct8BitSignedAccelerated")?;
-            let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct8BitMixedSignednessAccelerated")?;
-            let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedUnsignedAccelerated")?;
-            let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedSignedAccelerated")?;
-            let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedMixedSignednessAccelerated")?;
-            let integer_dot_product16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct16BitUnsignedAccelerated")?;
-            let integer_dot_product16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct16BitSignedAccelerated")?;
-            let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct16BitMixedSignednessAccelerated")?;
-            let integer_dot_product32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct32BitUnsignedAccelerated")?;
-            let integer_dot_product32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct32BitSignedAccelerated")?;
-            let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct32BitMixedSignednessAccelerated")?;
-            let integer_dot_product64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct64BitUnsignedAccelerated")?;
-            let integer_dot_product64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct64BitSignedAccelerated")?;
-            let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct64BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitMixedSignednessAccelerated")?;
-        Ok(Self { p_next, integer_dot_product8_bit_unsigned_accelerated: integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated: integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated: integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated: integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated: integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated: integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated: integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated: integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated: integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated: integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated: integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated: integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated: integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated: integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated: integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated: integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated: integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated: integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated })
+        let integer_dot_product8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct8BitUnsignedAccelerated")?;
+        let integer_dot_product8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct8BitSignedAccelerated")?;
+        let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct8BitMixedSignednessAccelerated")?;
+        let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedUnsignedAccelerated")?;
+        let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedSignedAccelerated")?;
+        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedMixedSignednessAccelerated")?;
+        let integer_dot_product16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct16BitUnsignedAccelerated")?;
+        let integer_dot_product16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct16BitSignedAccelerated")?;
+        let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct16BitMixedSignednessAccelerated")?;
+        let integer_dot_product32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct32BitUnsignedAccelerated")?;
+        let integer_dot_product32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct32BitSignedAccelerated")?;
+        let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct32BitMixedSignednessAccelerated")?;
+        let integer_dot_product64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct64BitUnsignedAccelerated")?;
+        let integer_dot_product64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct64BitSignedAccelerated")?;
+        let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct64BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitMixedSignednessAccelerated")?;
+        Ok(Self { p_next, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20115,37 +20115,37 @@ impl<'a> PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let integer_dot_product8_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product8_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = Default::default();
-            let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product16_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product16_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product32_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product32_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product64_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product64_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = Default::default();
-        Ok(Self { p_next, integer_dot_product8_bit_unsigned_accelerated: integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated: integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated: integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated: integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated: integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated: integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated: integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated: integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated: integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated: integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated: integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated: integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated: integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated: integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated: integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated: integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated: integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated: integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated })
+        let integer_dot_product8_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product8_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = Default::default();
+        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product16_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product16_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product32_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product32_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product64_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product64_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = Default::default();
+        Ok(Self { p_next, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20197,8 +20197,8 @@ fn allowed_physical_device_shader_subgroup_extended_types_features(_s_type: i32)
 impl<'a> PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_subgroup_extended_types: u32 = d.scalar().at("shaderSubgroupExtendedTypes")?;
-        Ok(Self { p_next, shader_subgroup_extended_types: shader_subgroup_extended_types })
+        let shader_subgroup_extended_types: u32 = d.scalar().at("shaderSubgroupExtendedTypes")?;
+        Ok(Self { p_next, shader_subgroup_extended_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20226,8 +20226,8 @@ impl<'a> PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_subgroup_extended_types: u32 = Default::default();
-        Ok(Self { p_next, shader_subgroup_extended_types: shader_subgroup_extended_types })
+        let shader_subgroup_extended_types: u32 = Default::default();
+        Ok(Self { p_next, shader_subgroup_extended_types })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20279,8 +20279,8 @@ fn allowed_physical_device_shader_terminate_invocation_features(_s_type: i32) ->
 impl<'a> PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_terminate_invocation: u32 = d.scalar().at("shaderTerminateInvocation")?;
-        Ok(Self { p_next, shader_terminate_invocation: shader_terminate_invocation })
+        let shader_terminate_invocation: u32 = d.scalar().at("shaderTerminateInvocation")?;
+        Ok(Self { p_next, shader_terminate_invocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20308,8 +20308,8 @@ impl<'a> PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_terminate_invocation: u32 = Default::default();
-        Ok(Self { p_next, shader_terminate_invocation: shader_terminate_invocation })
+        let shader_terminate_invocation: u32 = Default::default();
+        Ok(Self { p_next, shader_terminate_invocation })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20369,12 +20369,12 @@ fn allowed_physical_device_sparse_image_format_info2(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceSparseImageFormatInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let format: Format = d.scalar().at("format")?;
-            let ty: ImageType = d.scalar().at("type")?;
-            let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-            let usage: ImageUsageFlags = d.scalar().at("usage")?;
-            let tiling: ImageTiling = d.scalar().at("tiling")?;
-        Ok(Self { p_next, format: format, ty: ty, samples: samples, usage: usage, tiling: tiling })
+        let format: Format = d.scalar().at("format")?;
+        let ty: ImageType = d.scalar().at("type")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let usage: ImageUsageFlags = d.scalar().at("usage")?;
+        let tiling: ImageTiling = d.scalar().at("tiling")?;
+        Ok(Self { p_next, format, ty, samples, usage, tiling })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20426,12 +20426,12 @@ impl Default for PhysicalDeviceSparseProperties {
 
 impl<'a> Decode<'a> for PhysicalDeviceSparseProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let residency_standard2_d_block_shape: u32 = d.scalar().at("residencyStandard2DBlockShape")?;
-            let residency_standard2_d_multisample_block_shape: u32 = d.scalar().at("residencyStandard2DMultisampleBlockShape")?;
-            let residency_standard3_d_block_shape: u32 = d.scalar().at("residencyStandard3DBlockShape")?;
-            let residency_aligned_mip_size: u32 = d.scalar().at("residencyAlignedMipSize")?;
-            let residency_non_resident_strict: u32 = d.scalar().at("residencyNonResidentStrict")?;
-        Ok(Self { residency_standard2_d_block_shape: residency_standard2_d_block_shape, residency_standard2_d_multisample_block_shape: residency_standard2_d_multisample_block_shape, residency_standard3_d_block_shape: residency_standard3_d_block_shape, residency_aligned_mip_size: residency_aligned_mip_size, residency_non_resident_strict: residency_non_resident_strict })
+        let residency_standard2_d_block_shape: u32 = d.scalar().at("residencyStandard2DBlockShape")?;
+        let residency_standard2_d_multisample_block_shape: u32 = d.scalar().at("residencyStandard2DMultisampleBlockShape")?;
+        let residency_standard3_d_block_shape: u32 = d.scalar().at("residencyStandard3DBlockShape")?;
+        let residency_aligned_mip_size: u32 = d.scalar().at("residencyAlignedMipSize")?;
+        let residency_non_resident_strict: u32 = d.scalar().at("residencyNonResidentStrict")?;
+        Ok(Self { residency_standard2_d_block_shape, residency_standard2_d_multisample_block_shape, residency_standard3_d_block_shape, residency_aligned_mip_size, residency_non_resident_strict })
     }
 }
 
@@ -20448,12 +20448,12 @@ impl Encode for PhysicalDeviceSparseProperties {
 impl<'a> DecodePartial<'a> for PhysicalDeviceSparseProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let residency_standard2_d_block_shape: u32 = Default::default();
-            let residency_standard2_d_multisample_block_shape: u32 = Default::default();
-            let residency_standard3_d_block_shape: u32 = Default::default();
-            let residency_aligned_mip_size: u32 = Default::default();
-            let residency_non_resident_strict: u32 = Default::default();
-        Ok(Self { residency_standard2_d_block_shape: residency_standard2_d_block_shape, residency_standard2_d_multisample_block_shape: residency_standard2_d_multisample_block_shape, residency_standard3_d_block_shape: residency_standard3_d_block_shape, residency_aligned_mip_size: residency_aligned_mip_size, residency_non_resident_strict: residency_non_resident_strict })
+        let residency_standard2_d_block_shape: u32 = Default::default();
+        let residency_standard2_d_multisample_block_shape: u32 = Default::default();
+        let residency_standard3_d_block_shape: u32 = Default::default();
+        let residency_aligned_mip_size: u32 = Default::default();
+        let residency_non_resident_strict: u32 = Default::default();
+        Ok(Self { residency_standard2_d_block_shape, residency_standard2_d_multisample_block_shape, residency_standard3_d_block_shape, residency_aligned_mip_size, residency_non_resident_strict })
     }
 }
 
@@ -20497,11 +20497,11 @@ fn allowed_physical_device_subgroup_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceSubgroupProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let subgroup_size: u32 = d.scalar().at("subgroupSize")?;
-            let supported_stages: ShaderStageFlags = d.scalar().at("supportedStages")?;
-            let supported_operations: SubgroupFeatureFlags = d.scalar().at("supportedOperations")?;
-            let quad_operations_in_all_stages: u32 = d.scalar().at("quadOperationsInAllStages")?;
-        Ok(Self { p_next, subgroup_size: subgroup_size, supported_stages: supported_stages, supported_operations: supported_operations, quad_operations_in_all_stages: quad_operations_in_all_stages })
+        let subgroup_size: u32 = d.scalar().at("subgroupSize")?;
+        let supported_stages: ShaderStageFlags = d.scalar().at("supportedStages")?;
+        let supported_operations: SubgroupFeatureFlags = d.scalar().at("supportedOperations")?;
+        let quad_operations_in_all_stages: u32 = d.scalar().at("quadOperationsInAllStages")?;
+        Ok(Self { p_next, subgroup_size, supported_stages, supported_operations, quad_operations_in_all_stages })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20532,11 +20532,11 @@ impl<'a> PhysicalDeviceSubgroupProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let subgroup_size: u32 = Default::default();
-            let supported_stages: ShaderStageFlags = Default::default();
-            let supported_operations: SubgroupFeatureFlags = Default::default();
-            let quad_operations_in_all_stages: u32 = Default::default();
-        Ok(Self { p_next, subgroup_size: subgroup_size, supported_stages: supported_stages, supported_operations: supported_operations, quad_operations_in_all_stages: quad_operations_in_all_stages })
+        let subgroup_size: u32 = Default::default();
+        let supported_stages: ShaderStageFlags = Default::default();
+        let supported_operations: SubgroupFeatureFlags = Default::default();
+        let quad_operations_in_all_stages: u32 = Default::default();
+        Ok(Self { p_next, subgroup_size, supported_stages, supported_operations, quad_operations_in_all_stages })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20590,9 +20590,9 @@ fn allowed_physical_device_subgroup_size_control_features(_s_type: i32) -> bool 
 impl<'a> PhysicalDeviceSubgroupSizeControlFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let subgroup_size_control: u32 = d.scalar().at("subgroupSizeControl")?;
-            let compute_full_subgroups: u32 = d.scalar().at("computeFullSubgroups")?;
-        Ok(Self { p_next, subgroup_size_control: subgroup_size_control, compute_full_subgroups: compute_full_subgroups })
+        let subgroup_size_control: u32 = d.scalar().at("subgroupSizeControl")?;
+        let compute_full_subgroups: u32 = d.scalar().at("computeFullSubgroups")?;
+        Ok(Self { p_next, subgroup_size_control, compute_full_subgroups })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20621,9 +20621,9 @@ impl<'a> PhysicalDeviceSubgroupSizeControlFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let subgroup_size_control: u32 = Default::default();
-            let compute_full_subgroups: u32 = Default::default();
-        Ok(Self { p_next, subgroup_size_control: subgroup_size_control, compute_full_subgroups: compute_full_subgroups })
+        let subgroup_size_control: u32 = Default::default();
+        let compute_full_subgroups: u32 = Default::default();
+        Ok(Self { p_next, subgroup_size_control, compute_full_subgroups })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20681,11 +20681,11 @@ fn allowed_physical_device_subgroup_size_control_properties(_s_type: i32) -> boo
 impl<'a> PhysicalDeviceSubgroupSizeControlProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let min_subgroup_size: u32 = d.scalar().at("minSubgroupSize")?;
-            let max_subgroup_size: u32 = d.scalar().at("maxSubgroupSize")?;
-            let max_compute_workgroup_subgroups: u32 = d.scalar().at("maxComputeWorkgroupSubgroups")?;
-            let required_subgroup_size_stages: ShaderStageFlags = d.scalar().at("requiredSubgroupSizeStages")?;
-        Ok(Self { p_next, min_subgroup_size: min_subgroup_size, max_subgroup_size: max_subgroup_size, max_compute_workgroup_subgroups: max_compute_workgroup_subgroups, required_subgroup_size_stages: required_subgroup_size_stages })
+        let min_subgroup_size: u32 = d.scalar().at("minSubgroupSize")?;
+        let max_subgroup_size: u32 = d.scalar().at("maxSubgroupSize")?;
+        let max_compute_workgroup_subgroups: u32 = d.scalar().at("maxComputeWorkgroupSubgroups")?;
+        let required_subgroup_size_stages: ShaderStageFlags = d.scalar().at("requiredSubgroupSizeStages")?;
+        Ok(Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20716,11 +20716,11 @@ impl<'a> PhysicalDeviceSubgroupSizeControlProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let min_subgroup_size: u32 = Default::default();
-            let max_subgroup_size: u32 = Default::default();
-            let max_compute_workgroup_subgroups: u32 = Default::default();
-            let required_subgroup_size_stages: ShaderStageFlags = Default::default();
-        Ok(Self { p_next, min_subgroup_size: min_subgroup_size, max_subgroup_size: max_subgroup_size, max_compute_workgroup_subgroups: max_compute_workgroup_subgroups, required_subgroup_size_stages: required_subgroup_size_stages })
+        let min_subgroup_size: u32 = Default::default();
+        let max_subgroup_size: u32 = Default::default();
+        let max_compute_workgroup_subgroups: u32 = Default::default();
+        let required_subgroup_size_stages: ShaderStageFlags = Default::default();
+        Ok(Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20772,8 +20772,8 @@ fn allowed_physical_device_synchronization2_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceSynchronization2Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let synchronization2: u32 = d.scalar().at("synchronization2")?;
-        Ok(Self { p_next, synchronization2: synchronization2 })
+        let synchronization2: u32 = d.scalar().at("synchronization2")?;
+        Ok(Self { p_next, synchronization2 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20801,8 +20801,8 @@ impl<'a> PhysicalDeviceSynchronization2Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let synchronization2: u32 = Default::default();
-        Ok(Self { p_next, synchronization2: synchronization2 })
+        let synchronization2: u32 = Default::default();
+        Ok(Self { p_next, synchronization2 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20854,8 +20854,8 @@ fn allowed_physical_device_texel_buffer_alignment_features_ext(_s_type: i32) -> 
 impl<'a> PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let texel_buffer_alignment: u32 = d.scalar().at("texelBufferAlignment")?;
-        Ok(Self { p_next, texel_buffer_alignment: texel_buffer_alignment })
+        let texel_buffer_alignment: u32 = d.scalar().at("texelBufferAlignment")?;
+        Ok(Self { p_next, texel_buffer_alignment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20883,8 +20883,8 @@ impl<'a> PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let texel_buffer_alignment: u32 = Default::default();
-        Ok(Self { p_next, texel_buffer_alignment: texel_buffer_alignment })
+        let texel_buffer_alignment: u32 = Default::default();
+        Ok(Self { p_next, texel_buffer_alignment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -20942,11 +20942,11 @@ fn allowed_physical_device_texel_buffer_alignment_properties(_s_type: i32) -> bo
 impl<'a> PhysicalDeviceTexelBufferAlignmentProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let storage_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("storageTexelBufferOffsetAlignmentBytes")?;
-            let storage_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("storageTexelBufferOffsetSingleTexelAlignment")?;
-            let uniform_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("uniformTexelBufferOffsetAlignmentBytes")?;
-            let uniform_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("uniformTexelBufferOffsetSingleTexelAlignment")?;
-        Ok(Self { p_next, storage_texel_buffer_offset_alignment_bytes: storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment: storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes: uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment: uniform_texel_buffer_offset_single_texel_alignment })
+        let storage_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("storageTexelBufferOffsetAlignmentBytes")?;
+        let storage_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("storageTexelBufferOffsetSingleTexelAlignment")?;
+        let uniform_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("uniformTexelBufferOffsetAlignmentBytes")?;
+        let uniform_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("uniformTexelBufferOffsetSingleTexelAlignment")?;
+        Ok(Self { p_next, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -20977,11 +20977,11 @@ impl<'a> PhysicalDeviceTexelBufferAlignmentProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let storage_texel_buffer_offset_alignment_bytes: u64 = Default::default();
-            let storage_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
-            let uniform_texel_buffer_offset_alignment_bytes: u64 = Default::default();
-            let uniform_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
-        Ok(Self { p_next, storage_texel_buffer_offset_alignment_bytes: storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment: storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes: uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment: uniform_texel_buffer_offset_single_texel_alignment })
+        let storage_texel_buffer_offset_alignment_bytes: u64 = Default::default();
+        let storage_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
+        let uniform_texel_buffer_offset_alignment_bytes: u64 = Default::default();
+        let uniform_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
+        Ok(Self { p_next, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21033,8 +21033,8 @@ fn allowed_physical_device_texture_compression_astchdr_features(_s_type: i32) ->
 impl<'a> PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let texture_compression_astc_hdr: u32 = d.scalar().at("textureCompressionASTC_HDR")?;
-        Ok(Self { p_next, texture_compression_astc_hdr: texture_compression_astc_hdr })
+        let texture_compression_astc_hdr: u32 = d.scalar().at("textureCompressionASTC_HDR")?;
+        Ok(Self { p_next, texture_compression_astc_hdr })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21062,8 +21062,8 @@ impl<'a> PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let texture_compression_astc_hdr: u32 = Default::default();
-        Ok(Self { p_next, texture_compression_astc_hdr: texture_compression_astc_hdr })
+        let texture_compression_astc_hdr: u32 = Default::default();
+        Ok(Self { p_next, texture_compression_astc_hdr })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21115,8 +21115,8 @@ fn allowed_physical_device_timeline_semaphore_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceTimelineSemaphoreFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let timeline_semaphore: u32 = d.scalar().at("timelineSemaphore")?;
-        Ok(Self { p_next, timeline_semaphore: timeline_semaphore })
+        let timeline_semaphore: u32 = d.scalar().at("timelineSemaphore")?;
+        Ok(Self { p_next, timeline_semaphore })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21144,8 +21144,8 @@ impl<'a> PhysicalDeviceTimelineSemaphoreFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let timeline_semaphore: u32 = Default::default();
-        Ok(Self { p_next, timeline_semaphore: timeline_semaphore })
+        let timeline_semaphore: u32 = Default::default();
+        Ok(Self { p_next, timeline_semaphore })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21197,8 +21197,8 @@ fn allowed_physical_device_timeline_semaphore_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceTimelineSemaphoreProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_timeline_semaphore_value_difference: u64 = d.scalar().at("maxTimelineSemaphoreValueDifference")?;
-        Ok(Self { p_next, max_timeline_semaphore_value_difference: max_timeline_semaphore_value_difference })
+        let max_timeline_semaphore_value_difference: u64 = d.scalar().at("maxTimelineSemaphoreValueDifference")?;
+        Ok(Self { p_next, max_timeline_semaphore_value_difference })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21226,8 +21226,8 @@ impl<'a> PhysicalDeviceTimelineSemaphoreProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_timeline_semaphore_value_difference: u64 = Default::default();
-        Ok(Self { p_next, max_timeline_semaphore_value_difference: max_timeline_semaphore_value_difference })
+        let max_timeline_semaphore_value_difference: u64 = Default::default();
+        Ok(Self { p_next, max_timeline_semaphore_value_difference })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21287,12 +21287,12 @@ fn allowed_physical_device_tool_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceToolProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let name: [u8; 256] = d.chars::<256>().at("name")?;
-            let version: [u8; 256] = d.chars::<256>().at("version")?;
-            let purposes: ToolPurposeFlags = d.scalar().at("purposes")?;
-            let description: [u8; 256] = d.chars::<256>().at("description")?;
-            let layer: [u8; 256] = d.chars::<256>().at("layer")?;
-        Ok(Self { p_next, name: name, version: version, purposes: purposes, description: description, layer: layer })
+        let name: [u8; 256] = d.chars::<256>().at("name")?;
+        let version: [u8; 256] = d.chars::<256>().at("version")?;
+        let purposes: ToolPurposeFlags = d.scalar().at("purposes")?;
+        let description: [u8; 256] = d.chars::<256>().at("description")?;
+        let layer: [u8; 256] = d.chars::<256>().at("layer")?;
+        Ok(Self { p_next, name, version, purposes, description, layer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21324,12 +21324,12 @@ impl<'a> PhysicalDeviceToolProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let name: [u8; 256] = [0; 256];
-            let version: [u8; 256] = [0; 256];
-            let purposes: ToolPurposeFlags = Default::default();
-            let description: [u8; 256] = [0; 256];
-            let layer: [u8; 256] = [0; 256];
-        Ok(Self { p_next, name: name, version: version, purposes: purposes, description: description, layer: layer })
+        let name: [u8; 256] = [0; 256];
+        let version: [u8; 256] = [0; 256];
+        let purposes: ToolPurposeFlags = Default::default();
+        let description: [u8; 256] = [0; 256];
+        let layer: [u8; 256] = [0; 256];
+        Ok(Self { p_next, name, version, purposes, description, layer })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21383,9 +21383,9 @@ fn allowed_physical_device_transform_feedback_features_ext(_s_type: i32) -> bool
 impl<'a> PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let transform_feedback: u32 = d.scalar().at("transformFeedback")?;
-            let geometry_streams: u32 = d.scalar().at("geometryStreams")?;
-        Ok(Self { p_next, transform_feedback: transform_feedback, geometry_streams: geometry_streams })
+        let transform_feedback: u32 = d.scalar().at("transformFeedback")?;
+        let geometry_streams: u32 = d.scalar().at("geometryStreams")?;
+        Ok(Self { p_next, transform_feedback, geometry_streams })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21414,9 +21414,9 @@ impl<'a> PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let transform_feedback: u32 = Default::default();
-            let geometry_streams: u32 = Default::default();
-        Ok(Self { p_next, transform_feedback: transform_feedback, geometry_streams: geometry_streams })
+        let transform_feedback: u32 = Default::default();
+        let geometry_streams: u32 = Default::default();
+        Ok(Self { p_next, transform_feedback, geometry_streams })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21486,17 +21486,17 @@ fn allowed_physical_device_transform_feedback_properties_ext(_s_type: i32) -> bo
 impl<'a> PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_transform_feedback_streams: u32 = d.scalar().at("maxTransformFeedbackStreams")?;
-            let max_transform_feedback_buffers: u32 = d.scalar().at("maxTransformFeedbackBuffers")?;
-            let max_transform_feedback_buffer_size: u64 = d.scalar().at("maxTransformFeedbackBufferSize")?;
-            let max_transform_feedback_stream_data_size: u32 = d.scalar().at("maxTransformFeedbackStreamDataSize")?;
-            let max_transform_feedback_buffer_data_size: u32 = d.scalar().at("maxTransformFeedbackBufferDataSize")?;
-            let max_transform_feedback_buffer_data_stride: u32 = d.scalar().at("maxTransformFeedbackBufferDataStride")?;
-            let transform_feedback_queries: u32 = d.scalar().at("transformFeedbackQueries")?;
-            let transform_feedback_streams_lines_triangles: u32 = d.scalar().at("transformFeedbackStreamsLinesTriangles")?;
-            let transform_feedback_rasterization_stream_select: u32 = d.scalar().at("transformFeedbackRasterizationStreamSelect")?;
-            let transform_feedback_draw: u32 = d.scalar().at("transformFeedbackDraw")?;
-        Ok(Self { p_next, max_transform_feedback_streams: max_transform_feedback_streams, max_transform_feedback_buffers: max_transform_feedback_buffers, max_transform_feedback_buffer_size: max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size: max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size: max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride: max_transform_feedback_buffer_data_stride, transform_feedback_queries: transform_feedback_queries, transform_feedback_streams_lines_triangles: transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select: transform_feedback_rasterization_stream_select, transform_feedback_draw: transform_feedback_draw })
+        let max_transform_feedback_streams: u32 = d.scalar().at("maxTransformFeedbackStreams")?;
+        let max_transform_feedback_buffers: u32 = d.scalar().at("maxTransformFeedbackBuffers")?;
+        let max_transform_feedback_buffer_size: u64 = d.scalar().at("maxTransformFeedbackBufferSize")?;
+        let max_transform_feedback_stream_data_size: u32 = d.scalar().at("maxTransformFeedbackStreamDataSize")?;
+        let max_transform_feedback_buffer_data_size: u32 = d.scalar().at("maxTransformFeedbackBufferDataSize")?;
+        let max_transform_feedback_buffer_data_stride: u32 = d.scalar().at("maxTransformFeedbackBufferDataStride")?;
+        let transform_feedback_queries: u32 = d.scalar().at("transformFeedbackQueries")?;
+        let transform_feedback_streams_lines_triangles: u32 = d.scalar().at("transformFeedbackStreamsLinesTriangles")?;
+        let transform_feedback_rasterization_stream_select: u32 = d.scalar().at("transformFeedbackRasterizationStreamSelect")?;
+        let transform_feedback_draw: u32 = d.scalar().at("transformFeedbackDraw")?;
+        Ok(Self { p_next, max_transform_feedback_streams, max_transform_feedback_buffers, max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride, transform_feedback_queries, transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select, transform_feedback_draw })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21533,17 +21533,17 @@ impl<'a> PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_transform_feedback_streams: u32 = Default::default();
-            let max_transform_feedback_buffers: u32 = Default::default();
-            let max_transform_feedback_buffer_size: u64 = Default::default();
-            let max_transform_feedback_stream_data_size: u32 = Default::default();
-            let max_transform_feedback_buffer_data_size: u32 = Default::default();
-            let max_transform_feedback_buffer_data_stride: u32 = Default::default();
-            let transform_feedback_queries: u32 = Default::default();
-            let transform_feedback_streams_lines_triangles: u32 = Default::default();
-            let transform_feedback_rasterization_stream_select: u32 = Default::default();
-            let transform_feedback_draw: u32 = Default::default();
-        Ok(Self { p_next, max_transform_feedback_streams: max_transform_feedback_streams, max_transform_feedback_buffers: max_transform_feedback_buffers, max_transform_feedback_buffer_size: max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size: max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size: max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride: max_transform_feedback_buffer_data_stride, transform_feedback_queries: transform_feedback_queries, transform_feedback_streams_lines_triangles: transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select: transform_feedback_rasterization_stream_select, transform_feedback_draw: transform_feedback_draw })
+        let max_transform_feedback_streams: u32 = Default::default();
+        let max_transform_feedback_buffers: u32 = Default::default();
+        let max_transform_feedback_buffer_size: u64 = Default::default();
+        let max_transform_feedback_stream_data_size: u32 = Default::default();
+        let max_transform_feedback_buffer_data_size: u32 = Default::default();
+        let max_transform_feedback_buffer_data_stride: u32 = Default::default();
+        let transform_feedback_queries: u32 = Default::default();
+        let transform_feedback_streams_lines_triangles: u32 = Default::default();
+        let transform_feedback_rasterization_stream_select: u32 = Default::default();
+        let transform_feedback_draw: u32 = Default::default();
+        Ok(Self { p_next, max_transform_feedback_streams, max_transform_feedback_buffers, max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride, transform_feedback_queries, transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select, transform_feedback_draw })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21595,8 +21595,8 @@ fn allowed_physical_device_uniform_buffer_standard_layout_features(_s_type: i32)
 impl<'a> PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let uniform_buffer_standard_layout: u32 = d.scalar().at("uniformBufferStandardLayout")?;
-        Ok(Self { p_next, uniform_buffer_standard_layout: uniform_buffer_standard_layout })
+        let uniform_buffer_standard_layout: u32 = d.scalar().at("uniformBufferStandardLayout")?;
+        Ok(Self { p_next, uniform_buffer_standard_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21624,8 +21624,8 @@ impl<'a> PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let uniform_buffer_standard_layout: u32 = Default::default();
-        Ok(Self { p_next, uniform_buffer_standard_layout: uniform_buffer_standard_layout })
+        let uniform_buffer_standard_layout: u32 = Default::default();
+        Ok(Self { p_next, uniform_buffer_standard_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21679,9 +21679,9 @@ fn allowed_physical_device_variable_pointers_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVariablePointersFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let variable_pointers_storage_buffer: u32 = d.scalar().at("variablePointersStorageBuffer")?;
-            let variable_pointers: u32 = d.scalar().at("variablePointers")?;
-        Ok(Self { p_next, variable_pointers_storage_buffer: variable_pointers_storage_buffer, variable_pointers: variable_pointers })
+        let variable_pointers_storage_buffer: u32 = d.scalar().at("variablePointersStorageBuffer")?;
+        let variable_pointers: u32 = d.scalar().at("variablePointers")?;
+        Ok(Self { p_next, variable_pointers_storage_buffer, variable_pointers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21710,9 +21710,9 @@ impl<'a> PhysicalDeviceVariablePointersFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let variable_pointers_storage_buffer: u32 = Default::default();
-            let variable_pointers: u32 = Default::default();
-        Ok(Self { p_next, variable_pointers_storage_buffer: variable_pointers_storage_buffer, variable_pointers: variable_pointers })
+        let variable_pointers_storage_buffer: u32 = Default::default();
+        let variable_pointers: u32 = Default::default();
+        Ok(Self { p_next, variable_pointers_storage_buffer, variable_pointers })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21766,9 +21766,9 @@ fn allowed_physical_device_vertex_attribute_divisor_features_ext(_s_type: i32) -
 impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let vertex_attribute_instance_rate_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateDivisor")?;
-            let vertex_attribute_instance_rate_zero_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateZeroDivisor")?;
-        Ok(Self { p_next, vertex_attribute_instance_rate_divisor: vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor: vertex_attribute_instance_rate_zero_divisor })
+        let vertex_attribute_instance_rate_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateDivisor")?;
+        let vertex_attribute_instance_rate_zero_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateZeroDivisor")?;
+        Ok(Self { p_next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21797,9 +21797,9 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let vertex_attribute_instance_rate_divisor: u32 = Default::default();
-            let vertex_attribute_instance_rate_zero_divisor: u32 = Default::default();
-        Ok(Self { p_next, vertex_attribute_instance_rate_divisor: vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor: vertex_attribute_instance_rate_zero_divisor })
+        let vertex_attribute_instance_rate_divisor: u32 = Default::default();
+        let vertex_attribute_instance_rate_zero_divisor: u32 = Default::default();
+        Ok(Self { p_next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21851,8 +21851,8 @@ fn allowed_physical_device_vertex_attribute_divisor_properties_ext(_s_type: i32)
 impl<'a> PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_vertex_attrib_divisor: u32 = d.scalar().at("maxVertexAttribDivisor")?;
-        Ok(Self { p_next, max_vertex_attrib_divisor: max_vertex_attrib_divisor })
+        let max_vertex_attrib_divisor: u32 = d.scalar().at("maxVertexAttribDivisor")?;
+        Ok(Self { p_next, max_vertex_attrib_divisor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21880,8 +21880,8 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let max_vertex_attrib_divisor: u32 = Default::default();
-        Ok(Self { p_next, max_vertex_attrib_divisor: max_vertex_attrib_divisor })
+        let max_vertex_attrib_divisor: u32 = Default::default();
+        Ok(Self { p_next, max_vertex_attrib_divisor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -21933,8 +21933,8 @@ fn allowed_physical_device_vertex_input_dynamic_state_features_ext(_s_type: i32)
 impl<'a> PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let vertex_input_dynamic_state: u32 = d.scalar().at("vertexInputDynamicState")?;
-        Ok(Self { p_next, vertex_input_dynamic_state: vertex_input_dynamic_state })
+        let vertex_input_dynamic_state: u32 = d.scalar().at("vertexInputDynamicState")?;
+        Ok(Self { p_next, vertex_input_dynamic_state })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -21962,8 +21962,8 @@ impl<'a> PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let vertex_input_dynamic_state: u32 = Default::default();
-        Ok(Self { p_next, vertex_input_dynamic_state: vertex_input_dynamic_state })
+        let vertex_input_dynamic_state: u32 = Default::default();
+        Ok(Self { p_next, vertex_input_dynamic_state })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -22037,19 +22037,19 @@ fn allowed_physical_device_vulkan11_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkan11Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let storage_buffer16_bit_access: u32 = d.scalar().at("storageBuffer16BitAccess")?;
-            let uniform_and_storage_buffer16_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer16BitAccess")?;
-            let storage_push_constant16: u32 = d.scalar().at("storagePushConstant16")?;
-            let storage_input_output16: u32 = d.scalar().at("storageInputOutput16")?;
-            let multiview: u32 = d.scalar().at("multiview")?;
-            let multiview_geometry_shader: u32 = d.scalar().at("multiviewGeometryShader")?;
-            let multiview_tessellation_shader: u32 = d.scalar().at("multiviewTessellationShader")?;
-            let variable_pointers_storage_buffer: u32 = d.scalar().at("variablePointersStorageBuffer")?;
-            let variable_pointers: u32 = d.scalar().at("variablePointers")?;
-            let protected_memory: u32 = d.scalar().at("protectedMemory")?;
-            let sampler_ycbcr_conversion: u32 = d.scalar().at("samplerYcbcrConversion")?;
-            let shader_draw_parameters: u32 = d.scalar().at("shaderDrawParameters")?;
-        Ok(Self { p_next, storage_buffer16_bit_access: storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access: uniform_and_storage_buffer16_bit_access, storage_push_constant16: storage_push_constant16, storage_input_output16: storage_input_output16, multiview: multiview, multiview_geometry_shader: multiview_geometry_shader, multiview_tessellation_shader: multiview_tessellation_shader, variable_pointers_storage_buffer: variable_pointers_storage_buffer, variable_pointers: variable_pointers, protected_memory: protected_memory, sampler_ycbcr_conversion: sampler_ycbcr_conversion, shader_draw_parameters: shader_draw_parameters })
+        let storage_buffer16_bit_access: u32 = d.scalar().at("storageBuffer16BitAccess")?;
+        let uniform_and_storage_buffer16_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer16BitAccess")?;
+        let storage_push_constant16: u32 = d.scalar().at("storagePushConstant16")?;
+        let storage_input_output16: u32 = d.scalar().at("storageInputOutput16")?;
+        let multiview: u32 = d.scalar().at("multiview")?;
+        let multiview_geometry_shader: u32 = d.scalar().at("multiviewGeometryShader")?;
+        let multiview_tessellation_shader: u32 = d.scalar().at("multiviewTessellationShader")?;
+        let variable_pointers_storage_buffer: u32 = d.scalar().at("variablePointersStorageBuffer")?;
+        let variable_pointers: u32 = d.scalar().at("variablePointers")?;
+        let protected_memory: u32 = d.scalar().at("protectedMemory")?;
+        let sampler_ycbcr_conversion: u32 = d.scalar().at("samplerYcbcrConversion")?;
+        let shader_draw_parameters: u32 = d.scalar().at("shaderDrawParameters")?;
+        Ok(Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16, multiview, multiview_geometry_shader, multiview_tessellation_shader, variable_pointers_storage_buffer, variable_pointers, protected_memory, sampler_ycbcr_conversion, shader_draw_parameters })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -22088,19 +22088,19 @@ impl<'a> PhysicalDeviceVulkan11Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let storage_buffer16_bit_access: u32 = Default::default();
-            let uniform_and_storage_buffer16_bit_access: u32 = Default::default();
-            let storage_push_constant16: u32 = Default::default();
-            let storage_input_output16: u32 = Default::default();
-            let multiview: u32 = Default::default();
-            let multiview_geometry_shader: u32 = Default::default();
-            let multiview_tessellation_shader: u32 = Default::default();
-            let variable_pointers_storage_buffer: u32 = Default::default();
-            let variable_pointers: u32 = Default::default();
-            let protected_memory: u32 = Default::default();
-            let sampler_ycbcr_conversion: u32 = Default::default();
-            let shader_draw_parameters: u32 = Default::default();
-        Ok(Self { p_next, storage_buffer16_bit_access: storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access: uniform_and_storage_buffer16_bit_access, storage_push_constant16: storage_push_constant16, storage_input_output16: storage_input_output16, multiview: multiview, multiview_geometry_shader: multiview_geometry_shader, multiview_tessellation_shader: multiview_tessellation_shader, variable_pointers_storage_buffer: variable_pointers_storage_buffer, variable_pointers: variable_pointers, protected_memory: protected_memory, sampler_ycbcr_conversion: sampler_ycbcr_conversion, shader_draw_parameters: shader_draw_parameters })
+        let storage_buffer16_bit_access: u32 = Default::default();
+        let uniform_and_storage_buffer16_bit_access: u32 = Default::default();
+        let storage_push_constant16: u32 = Default::default();
+        let storage_input_output16: u32 = Default::default();
+        let multiview: u32 = Default::default();
+        let multiview_geometry_shader: u32 = Default::default();
+        let multiview_tessellation_shader: u32 = Default::default();
+        let variable_pointers_storage_buffer: u32 = Default::default();
+        let variable_pointers: u32 = Default::default();
+        let protected_memory: u32 = Default::default();
+        let sampler_ycbcr_conversion: u32 = Default::default();
+        let shader_draw_parameters: u32 = Default::default();
+        Ok(Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16, multiview, multiview_geometry_shader, multiview_tessellation_shader, variable_pointers_storage_buffer, variable_pointers, protected_memory, sampler_ycbcr_conversion, shader_draw_parameters })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -22180,22 +22180,22 @@ fn allowed_physical_device_vulkan11_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkan11Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let device_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("deviceUUID")?;
-            let driver_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("driverUUID")?;
-            let device_luid: [u8; 8] = d.fixed_scalars::<_, 8>().at("deviceLUID")?;
-            let device_node_mask: u32 = d.scalar().at("deviceNodeMask")?;
-            let device_luid_valid: u32 = d.scalar().at("deviceLUIDValid")?;
-            let subgroup_size: u32 = d.scalar().at("subgroupSize")?;
-            let subgroup_supported_stages: ShaderStageFlags = d.scalar().at("subgroupSupportedStages")?;
-            let subgroup_supported_operations: SubgroupFeatureFlags = d.scalar().at("subgroupSupportedOperations")?;
-            let subgroup_quad_operations_in_all_stages: u32 = d.scalar().at("subgroupQuadOperationsInAllStages")?;
-            let point_clipping_behavior: PointClippingBehavior = d.scalar().at("pointClippingBehavior")?;
-            let max_multiview_view_count: u32 = d.scalar().at("maxMultiviewViewCount")?;
-            let max_multiview_instance_index: u32 = d.scalar().at("maxMultiviewInstanceIndex")?;
-            let protected_no_fault: u32 = d.scalar().at("protectedNoFault")?;
-            let max_per_set_descriptors: u32 = d.scalar().at("maxPerSetDescriptors")?;
-            let max_memory_allocation_size: u64 = d.scalar().at("maxMemoryAllocationSize")?;
-        Ok(Self { p_next, device_uuid: device_uuid, driver_uuid: driver_uuid, device_luid: device_luid, device_node_mask: device_node_mask, device_luid_valid: device_luid_valid, subgroup_size: subgroup_size, subgroup_supported_stages: subgroup_supported_stages, subgroup_supported_operations: subgroup_supported_operations, subgroup_quad_operations_in_all_stages: subgroup_quad_operations_in_all_stages, point_clipping_behavior: point_clipping_behavior, max_multiview_view_count: max_multiview_view_count, max_multiview_instance_index: max_multiview_instance_index, protected_no_fault: protected_no_fault, max_per_set_descriptors: max_per_set_descriptors, max_memory_allocation_size: max_memory_allocation_size })
+        let device_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("deviceUUID")?;
+        let driver_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("driverUUID")?;
+        let device_luid: [u8; 8] = d.fixed_scalars::<_, 8>().at("deviceLUID")?;
+        let device_node_mask: u32 = d.scalar().at("deviceNodeMask")?;
+        let device_luid_valid: u32 = d.scalar().at("deviceLUIDValid")?;
+        let subgroup_size: u32 = d.scalar().at("subgroupSize")?;
+        let subgroup_supported_stages: ShaderStageFlags = d.scalar().at("subgroupSupportedStages")?;
+        let subgroup_supported_operations: SubgroupFeatureFlags = d.scalar().at("subgroupSupportedOperations")?;
+        let subgroup_quad_operations_in_all_stages: u32 = d.scalar().at("subgroupQuadOperationsInAllStages")?;
+        let point_clipping_behavior: PointClippingBehavior = d.scalar().at("pointClippingBehavior")?;
+        let max_multiview_view_count: u32 = d.scalar().at("maxMultiviewViewCount")?;
+        let max_multiview_instance_index: u32 = d.scalar().at("maxMultiviewInstanceIndex")?;
+        let protected_no_fault: u32 = d.scalar().at("protectedNoFault")?;
+        let max_per_set_descriptors: u32 = d.scalar().at("maxPerSetDescriptors")?;
+        let max_memory_allocation_size: u64 = d.scalar().at("maxMemoryAllocationSize")?;
+        Ok(Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid, subgroup_size, subgroup_supported_stages, subgroup_supported_operations, subgroup_quad_operations_in_all_stages, point_clipping_behavior, max_multiview_view_count, max_multiview_instance_index, protected_no_fault, max_per_set_descriptors, max_memory_allocation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -22237,22 +22237,22 @@ impl<'a> PhysicalDeviceVulkan11Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let device_uuid: [u8; 16] = [Default::default(); 16];
-            let driver_uuid: [u8; 16] = [Default::default(); 16];
-            let device_luid: [u8; 8] = [Default::default(); 8];
-            let device_node_mask: u32 = Default::default();
-            let device_luid_valid: u32 = Default::default();
-            let subgroup_size: u32 = Default::default();
-            let subgroup_supported_stages: ShaderStageFlags = Default::default();
-            let subgroup_supported_operations: SubgroupFeatureFlags = Default::default();
-            let subgroup_quad_operations_in_all_stages: u32 = Default::default();
-            let point_clipping_behavior: PointClippingBehavior = Default::default();
-            let max_multiview_view_count: u32 = Default::default();
-            let max_multiview_instance_index: u32 = Default::default();
-            let protected_no_fault: u32 = Default::default();
-            let max_per_set_descriptors: u32 = Default::default();
-            let max_memory_allocation_size: u64 = Default::default();
-        Ok(Self { p_next, device_uuid: device_uuid, driver_uuid: driver_uuid, device_luid: device_luid, device_node_mask: device_node_mask, device_luid_valid: device_luid_valid, subgroup_size: subgroup_size, subgroup_supported_stages: subgroup_supported_stages, subgroup_supported_operations: subgroup_supported_operations, subgroup_quad_operations_in_all_stages: subgroup_quad_operations_in_all_stages, point_clipping_behavior: point_clipping_behavior, max_multiview_view_count: max_multiview_view_count, max_multiview_instance_index: max_multiview_instance_index, protected_no_fault: protected_no_fault, max_per_set_descriptors: max_per_set_descriptors, max_memory_allocation_size: max_memory_allocation_size })
+        let device_uuid: [u8; 16] = [Default::default(); 16];
+        let driver_uuid: [u8; 16] = [Default::default(); 16];
+        let device_luid: [u8; 8] = [Default::default(); 8];
+        let device_node_mask: u32 = Default::default();
+        let device_luid_valid: u32 = Default::default();
+        let subgroup_size: u32 = Default::default();
+        let subgroup_supported_stages: ShaderStageFlags = Default::default();
+        let subgroup_supported_operations: SubgroupFeatureFlags = Default::default();
+        let subgroup_quad_operations_in_all_stages: u32 = Default::default();
+        let point_clipping_behavior: PointClippingBehavior = Default::default();
+        let max_multiview_view_count: u32 = Default::default();
+        let max_multiview_instance_index: u32 = Default::default();
+        let protected_no_fault: u32 = Default::default();
+        let max_per_set_descriptors: u32 = Default::default();
+        let max_memory_allocation_size: u64 = Default::default();
+        Ok(Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid, subgroup_size, subgroup_supported_stages, subgroup_supported_operations, subgroup_quad_operations_in_all_stages, point_clipping_behavior, max_multiview_view_count, max_multiview_instance_index, protected_no_fault, max_per_set_descriptors, max_memory_allocation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -22396,54 +22396,54 @@ fn allowed_physical_device_vulkan12_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkan12Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let sampler_mirror_clamp_to_edge: u32 = d.scalar().at("samplerMirrorClampToEdge")?;
-            let draw_indirect_count: u32 = d.scalar().at("drawIndirectCount")?;
-            let storage_buffer8_bit_access: u32 = d.scalar().at("storageBuffer8BitAccess")?;
-            let uniform_and_storage_buffer8_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer8BitAccess")?;
-            let storage_push_constant8: u32 = d.scalar().at("storagePushConstant8")?;
-            let shader_buffer_int64_atomics: u32 = d.scalar().at("shaderBufferInt64Atomics")?;
-            let shader_shared_int64_atomics: u32 = d.scalar().at("shaderSharedInt64Atomics")?;
-            let shader_float16: u32 = d.scalar().at("shaderFloat16")?;
-            let shader_int8: u32 = d.scalar().at("shaderInt8")?;
-            let descriptor_indexing: u32 = d.scalar().at("descriptorIndexing")?;
-            let shader_input_attachment_array_dynamic_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayDynamicIndexing")?;
-            let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayDynamicIndexing")?;
-            let shader_storage_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayDynamicIndexing")?;
-            let shader_uniform_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexing")?;
-            let shader_sampled_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexing")?;
-            let shader_storage_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexing")?;
-            let shader_storage_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexing")?;
-            let shader_input_attachment_array_non_uniform_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexing")?;
-            let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayNonUniformIndexing")?;
-            let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayNonUniformIndexing")?;
-            let descriptor_binding_uniform_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformBufferUpdateAfterBind")?;
-            let descriptor_binding_sampled_image_update_after_bind: u32 = d.scalar().at("descriptorBindingSampledImageUpdateAfterBind")?;
-            let descriptor_binding_storage_image_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageImageUpdateAfterBind")?;
-            let descriptor_binding_storage_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageBufferUpdateAfterBind")?;
-            let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformTexelBufferUpdateAfterBind")?;
-            let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageTexelBufferUpdateAfterBind")?;
-            let descriptor_binding_update_unused_while_pending: u32 = d.scalar().at("descriptorBindingUpdateUnusedWhilePending")?;
-            let descriptor_binding_partially_bound: u32 = d.scalar().at("descriptorBindingPartiallyBound")?;
-            let descriptor_binding_variable_descriptor_count: u32 = d.scalar().at("descriptorBindingVariableDescriptorCount")?;
-            let runtime_descriptor_array: u32 = d.scalar().at("runtimeDescriptorArray")?;
-            let sampler_filter_minmax: u32 = d.scalar().at("samplerFilterMinmax")?;
-            let scalar_block_layout: u32 = d.scalar().at("scalarBlockLayout")?;
-            let imageless_framebuffer: u32 = d.scalar().at("imagelessFramebuffer")?;
-            let uniform_buffer_standard_layout: u32 = d.scalar().at("uniformBufferStandardLayout")?;
-            let shader_subgroup_extended_types: u32 = d.scalar().at("shaderSubgroupExtendedTypes")?;
-            let separate_depth_stencil_layouts: u32 = d.scalar().at("separateDepthStencilLayouts")?;
-            let host_query_reset: u32 = d.scalar().at("hostQueryReset")?;
-            let timeline_semaphore: u32 = d.scalar().at("timelineSemaphore")?;
-            let buffer_device_address: u32 = d.scalar().at("bufferDeviceAddress")?;
-            let buffer_device_address_capture_replay: u32 = d.scalar().at("bufferDeviceAddressCaptureReplay")?;
-            let buffer_device_address_multi_device: u32 = d.scalar().at("bufferDeviceAddressMultiDevice")?;
-            let vulkan_memory_model: u32 = d.scalar().at("vulkanMemoryModel")?;
-            let vulkan_memory_model_device_scope: u32 = d.scalar().at("vulkanMemoryModelDeviceScope")?;
-            let vulkan_memory_model_availability_visibility_chains: u32 = d.scalar().at("vulkanMemoryModelAvailabilityVisibilityChains")?;
-            let shader_output_viewport_index: u32 = d.scalar().at("shaderOutputViewportIndex")?;
-            let shader_output_layer: u32 = d.scalar().at("shaderOutputLayer")?;
-            let subgroup_broadcast_dynamic_id: u32 = d.scalar().at("subgroupBroadcastDynamicId")?;
-        Ok(Self { p_next, sampler_mirror_clamp_to_edge: sampler_mirror_clamp_to_edge, draw_indirect_count: draw_indirect_count, storage_buffer8_bit_access: storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access: uniform_and_storage_buffer8_bit_access, storage_push_constant8: storage_push_constant8, shader_buffer_int64_atomics: shader_buffer_int64_atomics, shader_shared_int64_atomics: shader_shared_int64_atomics, shader_float16: shader_float16, shader_int8: shader_int8, descriptor_indexing: descriptor_indexing, shader_input_attachment_array_dynamic_indexing: shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing: shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing: shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing: shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing: shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing: shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing: shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing: shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing: shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing: shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind: descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind: descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind: descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind: descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind: descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind: descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending: descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound: descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count: descriptor_binding_variable_descriptor_count, runtime_descriptor_array: runtime_descriptor_array, sampler_filter_minmax: sampler_filter_minmax, scalar_block_layout: scalar_block_layout, imageless_framebuffer: imageless_framebuffer, uniform_buffer_standard_layout: uniform_buffer_standard_layout, shader_subgroup_extended_types: shader_subgroup_extended_types, separate_depth_stencil_layouts: separate_depth_stencil_layouts, host_query_reset: host_query_reset, timeline_semaphore: timeline_semaphore, buffer_device_address: buffer_device_address, buffer_device_address_capture_replay: buffer_device_address_capture_replay, buffer_device_address_multi_device: buffer_device_address_multi_device, vulkan_memory_model: vulkan_memory_model, vulkan_memory_model_device_scope: vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains: vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index: shader_output_viewport_index, shader_output_layer: shader_output_layer, subgroup_broadcast_dynamic_id: subgroup_broadcast_dynamic_id })
+        let sampler_mirror_clamp_to_edge: u32 = d.scalar().at("samplerMirrorClampToEdge")?;
+        let draw_indirect_count: u32 = d.scalar().at("drawIndirectCount")?;
+        let storage_buffer8_bit_access: u32 = d.scalar().at("storageBuffer8BitAccess")?;
+        let uniform_and_storage_buffer8_bit_access: u32 = d.scalar().at("uniformAndStorageBuffer8BitAccess")?;
+        let storage_push_constant8: u32 = d.scalar().at("storagePushConstant8")?;
+        let shader_buffer_int64_atomics: u32 = d.scalar().at("shaderBufferInt64Atomics")?;
+        let shader_shared_int64_atomics: u32 = d.scalar().at("shaderSharedInt64Atomics")?;
+        let shader_float16: u32 = d.scalar().at("shaderFloat16")?;
+        let shader_int8: u32 = d.scalar().at("shaderInt8")?;
+        let descriptor_indexing: u32 = d.scalar().at("descriptorIndexing")?;
+        let shader_input_attachment_array_dynamic_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayDynamicIndexing")?;
+        let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayDynamicIndexing")?;
+        let shader_storage_texel_buffer_array_dynamic_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayDynamicIndexing")?;
+        let shader_uniform_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexing")?;
+        let shader_sampled_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexing")?;
+        let shader_storage_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexing")?;
+        let shader_storage_image_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexing")?;
+        let shader_input_attachment_array_non_uniform_indexing: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexing")?;
+        let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderUniformTexelBufferArrayNonUniformIndexing")?;
+        let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = d.scalar().at("shaderStorageTexelBufferArrayNonUniformIndexing")?;
+        let descriptor_binding_uniform_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformBufferUpdateAfterBind")?;
+        let descriptor_binding_sampled_image_update_after_bind: u32 = d.scalar().at("descriptorBindingSampledImageUpdateAfterBind")?;
+        let descriptor_binding_storage_image_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageImageUpdateAfterBind")?;
+        let descriptor_binding_storage_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageBufferUpdateAfterBind")?;
+        let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingUniformTexelBufferUpdateAfterBind")?;
+        let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = d.scalar().at("descriptorBindingStorageTexelBufferUpdateAfterBind")?;
+        let descriptor_binding_update_unused_while_pending: u32 = d.scalar().at("descriptorBindingUpdateUnusedWhilePending")?;
+        let descriptor_binding_partially_bound: u32 = d.scalar().at("descriptorBindingPartiallyBound")?;
+        let descriptor_binding_variable_descriptor_count: u32 = d.scalar().at("descriptorBindingVariableDescriptorCount")?;
+        let runtime_descriptor_array: u32 = d.scalar().at("runtimeDescriptorArray")?;
+        let sampler_filter_minmax: u32 = d.scalar().at("samplerFilterMinmax")?;
+        let scalar_block_layout: u32 = d.scalar().at("scalarBlockLayout")?;
+        let imageless_framebuffer: u32 = d.scalar().at("imagelessFramebuffer")?;
+        let uniform_buffer_standard_layout: u32 = d.scalar().at("uniformBufferStandardLayout")?;
+        let shader_subgroup_extended_types: u32 = d.scalar().at("shaderSubgroupExtendedTypes")?;
+        let separate_depth_stencil_layouts: u32 = d.scalar().at("separateDepthStencilLayouts")?;
+        let host_query_reset: u32 = d.scalar().at("hostQueryReset")?;
+        let timeline_semaphore: u32 = d.scalar().at("timelineSemaphore")?;
+        let buffer_device_address: u32 = d.scalar().at("bufferDeviceAddress")?;
+        let buffer_device_address_capture_replay: u32 = d.scalar().at("bufferDeviceAddressCaptureReplay")?;
+        let buffer_device_address_multi_device: u32 = d.scalar().at("bufferDeviceAddressMultiDevice")?;
+        let vulkan_memory_model: u32 = d.scalar().at("vulkanMemoryModel")?;
+        let vulkan_memory_model_device_scope: u32 = d.scalar().at("vulkanMemoryModelDeviceScope")?;
+        let vulkan_memory_model_availability_visibility_chains: u32 = d.scalar().at("vulkanMemoryModelAvailabilityVisibilityChains")?;
+        let shader_output_viewport_index: u32 = d.scalar().at("shaderOutputViewportIndex")?;
+        let shader_output_layer: u32 = d.scalar().at("shaderOutputLayer")?;
+        let subgroup_broadcast_dynamic_id: u32 = d.scalar().at("subgroupBroadcastDynamicId")?;
+        Ok(Self { p_next, sampler_mirror_clamp_to_edge, draw_indirect_count, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8, shader_buffer_int64_atomics, shader_shared_int64_atomics, shader_float16, shader_int8, descriptor_indexing, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array, sampler_filter_minmax, scalar_block_layout, imageless_framebuffer, uniform_buffer_standard_layout, shader_subgroup_extended_types, separate_depth_stencil_layouts, host_query_reset, timeline_semaphore, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index, shader_output_layer, subgroup_broadcast_dynamic_id })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -22517,54 +22517,54 @@ impl<'a> PhysicalDeviceVulkan12Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let sampler_mirror_clamp_to_edge: u32 = Default::default();
-            let draw_indirect_count: u32 = Default::default();
-            let storage_buffer8_bit_access: u32 = Default::default();
-            let uniform_and_storage_buffer8_bit_access: u32 = Default::default();
-            let storage_push_constant8: u32 = Default::default();
-            let shader_buffer_int64_atomics: u32 = Default::default();
-            let shader_shared_int64_atomics: u32 = Default::default();
-            let shader_float16: u32 = Default::default();
-            let shader_int8: u32 = Default::default();
-            let descriptor_indexing: u32 = Default::default();
-            let shader_input_attachment_array_dynamic_indexing: u32 = Default::default();
-            let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = Default::default();
-            let shader_storage_texel_buffer_array_dynamic_indexing: u32 = Default::default();
-            let shader_uniform_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let shader_sampled_image_array_non_uniform_indexing: u32 = Default::default();
-            let shader_storage_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let shader_storage_image_array_non_uniform_indexing: u32 = Default::default();
-            let shader_input_attachment_array_non_uniform_indexing: u32 = Default::default();
-            let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
-            let descriptor_binding_uniform_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_sampled_image_update_after_bind: u32 = Default::default();
-            let descriptor_binding_storage_image_update_after_bind: u32 = Default::default();
-            let descriptor_binding_storage_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = Default::default();
-            let descriptor_binding_update_unused_while_pending: u32 = Default::default();
-            let descriptor_binding_partially_bound: u32 = Default::default();
-            let descriptor_binding_variable_descriptor_count: u32 = Default::default();
-            let runtime_descriptor_array: u32 = Default::default();
-            let sampler_filter_minmax: u32 = Default::default();
-            let scalar_block_layout: u32 = Default::default();
-            let imageless_framebuffer: u32 = Default::default();
-            let uniform_buffer_standard_layout: u32 = Default::default();
-            let shader_subgroup_extended_types: u32 = Default::default();
-            let separate_depth_stencil_layouts: u32 = Default::default();
-            let host_query_reset: u32 = Default::default();
-            let timeline_semaphore: u32 = Default::default();
-            let buffer_device_address: u32 = Default::default();
-            let buffer_device_address_capture_replay: u32 = Default::default();
-            let buffer_device_address_multi_device: u32 = Default::default();
-            let vulkan_memory_model: u32 = Default::default();
-            let vulkan_memory_model_device_scope: u32 = Default::default();
-            let vulkan_memory_model_availability_visibility_chains: u32 = Default::default();
-            let shader_output_viewport_index: u32 = Default::default();
-            let shader_output_layer: u32 = Default::default();
-            let subgroup_broadcast_dynamic_id: u32 = Default::default();
-        Ok(Self { p_next, sampler_mirror_clamp_to_edge: sampler_mirror_clamp_to_edge, draw_indirect_count: draw_indirect_count, storage_buffer8_bit_access: storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access: uniform_and_storage_buffer8_bit_access, storage_push_constant8: storage_push_constant8, shader_buffer_int64_atomics: shader_buffer_int64_atomics, shader_shared_int64_atomics: shader_shared_int64_atomics, shader_float16: shader_float16, shader_int8: shader_int8, descriptor_indexing: descriptor_indexing, shader_input_attachment_array_dynamic_indexing: shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing: shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing: shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing: shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing: shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing: shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing: shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing: shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing: shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing: shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind: descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind: descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind: descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind: descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind: descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind: descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending: descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound: descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count: descriptor_binding_variable_descriptor_count, runtime_descriptor_array: runtime_descriptor_array, sampler_filter_minmax: sampler_filter_minmax, scalar_block_layout: scalar_block_layout, imageless_framebuffer: imageless_framebuffer, uniform_buffer_standard_layout: uniform_buffer_standard_layout, shader_subgroup_extended_types: shader_subgroup_extended_types, separate_depth_stencil_layouts: separate_depth_stencil_layouts, host_query_reset: host_query_reset, timeline_semaphore: timeline_semaphore, buffer_device_address: buffer_device_address, buffer_device_address_capture_replay: buffer_device_address_capture_replay, buffer_device_address_multi_device: buffer_device_address_multi_device, vulkan_memory_model: vulkan_memory_model, vulkan_memory_model_device_scope: vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains: vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index: shader_output_viewport_index, shader_output_layer: shader_output_layer, subgroup_broadcast_dynamic_id: subgroup_broadcast_dynamic_id })
+        let sampler_mirror_clamp_to_edge: u32 = Default::default();
+        let draw_indirect_count: u32 = Default::default();
+        let storage_buffer8_bit_access: u32 = Default::default();
+        let uniform_and_storage_buffer8_bit_access: u32 = Default::default();
+        let storage_push_constant8: u32 = Default::default();
+        let shader_buffer_int64_atomics: u32 = Default::default();
+        let shader_shared_int64_atomics: u32 = Default::default();
+        let shader_float16: u32 = Default::default();
+        let shader_int8: u32 = Default::default();
+        let descriptor_indexing: u32 = Default::default();
+        let shader_input_attachment_array_dynamic_indexing: u32 = Default::default();
+        let shader_uniform_texel_buffer_array_dynamic_indexing: u32 = Default::default();
+        let shader_storage_texel_buffer_array_dynamic_indexing: u32 = Default::default();
+        let shader_uniform_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let shader_sampled_image_array_non_uniform_indexing: u32 = Default::default();
+        let shader_storage_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let shader_storage_image_array_non_uniform_indexing: u32 = Default::default();
+        let shader_input_attachment_array_non_uniform_indexing: u32 = Default::default();
+        let shader_uniform_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let shader_storage_texel_buffer_array_non_uniform_indexing: u32 = Default::default();
+        let descriptor_binding_uniform_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_sampled_image_update_after_bind: u32 = Default::default();
+        let descriptor_binding_storage_image_update_after_bind: u32 = Default::default();
+        let descriptor_binding_storage_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_uniform_texel_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_storage_texel_buffer_update_after_bind: u32 = Default::default();
+        let descriptor_binding_update_unused_while_pending: u32 = Default::default();
+        let descriptor_binding_partially_bound: u32 = Default::default();
+        let descriptor_binding_variable_descriptor_count: u32 = Default::default();
+        let runtime_descriptor_array: u32 = Default::default();
+        let sampler_filter_minmax: u32 = Default::default();
+        let scalar_block_layout: u32 = Default::default();
+        let imageless_framebuffer: u32 = Default::default();
+        let uniform_buffer_standard_layout: u32 = Default::default();
+        let shader_subgroup_extended_types: u32 = Default::default();
+        let separate_depth_stencil_layouts: u32 = Default::default();
+        let host_query_reset: u32 = Default::default();
+        let timeline_semaphore: u32 = Default::default();
+        let buffer_device_address: u32 = Default::default();
+        let buffer_device_address_capture_replay: u32 = Default::default();
+        let buffer_device_address_multi_device: u32 = Default::default();
+        let vulkan_memory_model: u32 = Default::default();
+        let vulkan_memory_model_device_scope: u32 = Default::default();
+        let vulkan_memory_model_availability_visibility_chains: u32 = Default::default();
+        let shader_output_viewport_index: u32 = Default::default();
+        let shader_output_layer: u32 = Default::default();
+        let subgroup_broadcast_dynamic_id: u32 = Default::default();
+        Ok(Self { p_next, sampler_mirror_clamp_to_edge, draw_indirect_count, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8, shader_buffer_int64_atomics, shader_shared_int64_atomics, shader_float16, shader_int8, descriptor_indexing, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array, sampler_filter_minmax, scalar_block_layout, imageless_framebuffer, uniform_buffer_standard_layout, shader_subgroup_extended_types, separate_depth_stencil_layouts, host_query_reset, timeline_semaphore, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index, shader_output_layer, subgroup_broadcast_dynamic_id })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -22718,59 +22718,59 @@ fn allowed_physical_device_vulkan12_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkan12Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let driver_id: DriverId = d.scalar().at("driverID")?;
-            let driver_name: [u8; 256] = d.chars::<256>().at("driverName")?;
-            let driver_info: [u8; 256] = d.chars::<256>().at("driverInfo")?;
-            let conformance_version: ConformanceVersion = ConformanceVersion::decode(d).at("conformanceVersion")?;
-            let denorm_behavior_independence: ShaderFloatControlsIndependence = d.scalar().at("denormBehaviorIndependence")?;
-            let rounding_mode_independence: ShaderFloatControlsIndependence = d.scalar().at("roundingModeIndependence")?;
-            let shader_signed_zero_inf_nan_preserve_float16: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat16")?;
-            let shader_signed_zero_inf_nan_preserve_float32: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat32")?;
-            let shader_signed_zero_inf_nan_preserve_float64: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat64")?;
-            let shader_denorm_preserve_float16: u32 = d.scalar().at("shaderDenormPreserveFloat16")?;
-            let shader_denorm_preserve_float32: u32 = d.scalar().at("shaderDenormPreserveFloat32")?;
-            let shader_denorm_preserve_float64: u32 = d.scalar().at("shaderDenormPreserveFloat64")?;
-            let shader_denorm_flush_to_zero_float16: u32 = d.scalar().at("shaderDenormFlushToZeroFloat16")?;
-            let shader_denorm_flush_to_zero_float32: u32 = d.scalar().at("shaderDenormFlushToZeroFloat32")?;
-            let shader_denorm_flush_to_zero_float64: u32 = d.scalar().at("shaderDenormFlushToZeroFloat64")?;
-            let shader_rounding_mode_rte_float16: u32 = d.scalar().at("shaderRoundingModeRTEFloat16")?;
-            let shader_rounding_mode_rte_float32: u32 = d.scalar().at("shaderRoundingModeRTEFloat32")?;
-            let shader_rounding_mode_rte_float64: u32 = d.scalar().at("shaderRoundingModeRTEFloat64")?;
-            let shader_rounding_mode_rtz_float16: u32 = d.scalar().at("shaderRoundingModeRTZFloat16")?;
-            let shader_rounding_mode_rtz_float32: u32 = d.scalar().at("shaderRoundingModeRTZFloat32")?;
-            let shader_rounding_mode_rtz_float64: u32 = d.scalar().at("shaderRoundingModeRTZFloat64")?;
-            let max_update_after_bind_descriptors_in_all_pools: u32 = d.scalar().at("maxUpdateAfterBindDescriptorsInAllPools")?;
-            let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexingNative")?;
-            let shader_sampled_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexingNative")?;
-            let shader_storage_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexingNative")?;
-            let shader_storage_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexingNative")?;
-            let shader_input_attachment_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexingNative")?;
-            let robust_buffer_access_update_after_bind: u32 = d.scalar().at("robustBufferAccessUpdateAfterBind")?;
-            let quad_divergent_implicit_lod: u32 = d.scalar().at("quadDivergentImplicitLod")?;
-            let max_per_stage_descriptor_update_after_bind_samplers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSamplers")?;
-            let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindUniformBuffers")?;
-            let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageBuffers")?;
-            let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSampledImages")?;
-            let max_per_stage_descriptor_update_after_bind_storage_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageImages")?;
-            let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInputAttachments")?;
-            let max_per_stage_update_after_bind_resources: u32 = d.scalar().at("maxPerStageUpdateAfterBindResources")?;
-            let max_descriptor_set_update_after_bind_samplers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSamplers")?;
-            let max_descriptor_set_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffers")?;
-            let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffersDynamic")?;
-            let max_descriptor_set_update_after_bind_storage_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffers")?;
-            let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffersDynamic")?;
-            let max_descriptor_set_update_after_bind_sampled_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSampledImages")?;
-            let max_descriptor_set_update_after_bind_storage_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageImages")?;
-            let max_descriptor_set_update_after_bind_input_attachments: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInputAttachments")?;
-            let supported_depth_resolve_modes: ResolveModeFlags = d.scalar().at("supportedDepthResolveModes")?;
-            let supported_stencil_resolve_modes: ResolveModeFlags = d.scalar().at("supportedStencilResolveModes")?;
-            let independent_resolve_none: u32 = d.scalar().at("independentResolveNone")?;
-            let independent_resolve: u32 = d.scalar().at("independentResolve")?;
-            let filter_minmax_single_component_formats: u32 = d.scalar().at("filterMinmaxSingleComponentFormats")?;
-            let filter_minmax_image_component_mapping: u32 = d.scalar().at("filterMinmaxImageComponentMapping")?;
-            let max_timeline_semaphore_value_difference: u64 = d.scalar().at("maxTimelineSemaphoreValueDifference")?;
-            let framebuffer_integer_color_sample_counts: SampleCountFlags = d.scalar().at("framebufferIntegerColorSampleCounts")?;
-        Ok(Self { p_next, driver_id: driver_id, driver_name: driver_name, driver_info: driver_info, conformance_version: conformance_version, denorm_behavior_independence: denorm_behavior_independence, rounding_mode_independence: rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16: shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32: shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64: shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16: shader_denorm_preserve_float16, shader_denorm_preserve_float32: shader_denorm_preserve_float32, shader_denorm_preserve_float64: shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16: shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32: shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64: shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16: shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32: shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64: shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16: shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32: shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64: shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools: max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native: shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native: shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native: shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native: shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native: shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind: robust_buffer_access_update_after_bind, quad_divergent_implicit_lod: quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers: max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers: max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers: max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images: max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images: max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments: max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources: max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers: max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers: max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic: max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers: max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic: max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images: max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images: max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments: max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes: supported_depth_resolve_modes, supported_stencil_resolve_modes: supported_stencil_resolve_modes, independent_resolve_none: independent_resolve_none, independent_resolve: independent_resolve, filter_minmax_single_component_formats: filter_minmax_single_component_formats, filter_minmax_image_component_mapping: filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference: max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts: framebuffer_integer_color_sample_counts })
+        let driver_id: DriverId = d.scalar().at("driverID")?;
+        let driver_name: [u8; 256] = d.chars::<256>().at("driverName")?;
+        let driver_info: [u8; 256] = d.chars::<256>().at("driverInfo")?;
+        let conformance_version: ConformanceVersion = ConformanceVersion::decode(d).at("conformanceVersion")?;
+        let denorm_behavior_independence: ShaderFloatControlsIndependence = d.scalar().at("denormBehaviorIndependence")?;
+        let rounding_mode_independence: ShaderFloatControlsIndependence = d.scalar().at("roundingModeIndependence")?;
+        let shader_signed_zero_inf_nan_preserve_float16: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat16")?;
+        let shader_signed_zero_inf_nan_preserve_float32: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat32")?;
+        let shader_signed_zero_inf_nan_preserve_float64: u32 = d.scalar().at("shaderSignedZeroInfNanPreserveFloat64")?;
+        let shader_denorm_preserve_float16: u32 = d.scalar().at("shaderDenormPreserveFloat16")?;
+        let shader_denorm_preserve_float32: u32 = d.scalar().at("shaderDenormPreserveFloat32")?;
+        let shader_denorm_preserve_float64: u32 = d.scalar().at("shaderDenormPreserveFloat64")?;
+        let shader_denorm_flush_to_zero_float16: u32 = d.scalar().at("shaderDenormFlushToZeroFloat16")?;
+        let shader_denorm_flush_to_zero_float32: u32 = d.scalar().at("shaderDenormFlushToZeroFloat32")?;
+        let shader_denorm_flush_to_zero_float64: u32 = d.scalar().at("shaderDenormFlushToZeroFloat64")?;
+        let shader_rounding_mode_rte_float16: u32 = d.scalar().at("shaderRoundingModeRTEFloat16")?;
+        let shader_rounding_mode_rte_float32: u32 = d.scalar().at("shaderRoundingModeRTEFloat32")?;
+        let shader_rounding_mode_rte_float64: u32 = d.scalar().at("shaderRoundingModeRTEFloat64")?;
+        let shader_rounding_mode_rtz_float16: u32 = d.scalar().at("shaderRoundingModeRTZFloat16")?;
+        let shader_rounding_mode_rtz_float32: u32 = d.scalar().at("shaderRoundingModeRTZFloat32")?;
+        let shader_rounding_mode_rtz_float64: u32 = d.scalar().at("shaderRoundingModeRTZFloat64")?;
+        let max_update_after_bind_descriptors_in_all_pools: u32 = d.scalar().at("maxUpdateAfterBindDescriptorsInAllPools")?;
+        let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderUniformBufferArrayNonUniformIndexingNative")?;
+        let shader_sampled_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderSampledImageArrayNonUniformIndexingNative")?;
+        let shader_storage_buffer_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageBufferArrayNonUniformIndexingNative")?;
+        let shader_storage_image_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderStorageImageArrayNonUniformIndexingNative")?;
+        let shader_input_attachment_array_non_uniform_indexing_native: u32 = d.scalar().at("shaderInputAttachmentArrayNonUniformIndexingNative")?;
+        let robust_buffer_access_update_after_bind: u32 = d.scalar().at("robustBufferAccessUpdateAfterBind")?;
+        let quad_divergent_implicit_lod: u32 = d.scalar().at("quadDivergentImplicitLod")?;
+        let max_per_stage_descriptor_update_after_bind_samplers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSamplers")?;
+        let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindUniformBuffers")?;
+        let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageBuffers")?;
+        let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindSampledImages")?;
+        let max_per_stage_descriptor_update_after_bind_storage_images: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindStorageImages")?;
+        let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInputAttachments")?;
+        let max_per_stage_update_after_bind_resources: u32 = d.scalar().at("maxPerStageUpdateAfterBindResources")?;
+        let max_descriptor_set_update_after_bind_samplers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSamplers")?;
+        let max_descriptor_set_update_after_bind_uniform_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffers")?;
+        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindUniformBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_storage_buffers: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffers")?;
+        let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_sampled_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindSampledImages")?;
+        let max_descriptor_set_update_after_bind_storage_images: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindStorageImages")?;
+        let max_descriptor_set_update_after_bind_input_attachments: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInputAttachments")?;
+        let supported_depth_resolve_modes: ResolveModeFlags = d.scalar().at("supportedDepthResolveModes")?;
+        let supported_stencil_resolve_modes: ResolveModeFlags = d.scalar().at("supportedStencilResolveModes")?;
+        let independent_resolve_none: u32 = d.scalar().at("independentResolveNone")?;
+        let independent_resolve: u32 = d.scalar().at("independentResolve")?;
+        let filter_minmax_single_component_formats: u32 = d.scalar().at("filterMinmaxSingleComponentFormats")?;
+        let filter_minmax_image_component_mapping: u32 = d.scalar().at("filterMinmaxImageComponentMapping")?;
+        let max_timeline_semaphore_value_difference: u64 = d.scalar().at("maxTimelineSemaphoreValueDifference")?;
+        let framebuffer_integer_color_sample_counts: SampleCountFlags = d.scalar().at("framebufferIntegerColorSampleCounts")?;
+        Ok(Self { p_next, driver_id, driver_name, driver_info, conformance_version, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve, filter_minmax_single_component_formats, filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -22848,59 +22848,59 @@ impl Encode for PhysicalDeviceVulkan12Properties<'_> {
 impl<'a> PhysicalDeviceVulkan12Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let driver_id: DriverId = Default::default();
-            let driver_name: [u8; 256] = [0; 256];
-            let driver_info: [u8; 256] = [0; 256];
-            let conformance_version: ConformanceVersion = ConformanceVersion::decode_partial(d).at("conformanceVersion")?;
-            let denorm_behavior_independence: ShaderFloatControlsIndependence = Default::default();
-            let rounding_mode_independence: ShaderFloatControlsIndependence = Default::default();
-            let shader_signed_zero_inf_nan_preserve_float16: u32 = Default::default();
-            let shader_signed_zero_inf_nan_preserve_float32: u32 = Default::default();
-            let shader_signed_zero_inf_nan_preserve_float64: u32 = Default::default();
-            let shader_denorm_preserve_float16: u32 = Default::default();
-            let shader_denorm_preserve_float32: u32 = Default::default();
-            let shader_denorm_preserve_float64: u32 = Default::default();
-            let shader_denorm_flush_to_zero_float16: u32 = Default::default();
-            let shader_denorm_flush_to_zero_float32: u32 = Default::default();
-            let shader_denorm_flush_to_zero_float64: u32 = Default::default();
-            let shader_rounding_mode_rte_float16: u32 = Default::default();
-            let shader_rounding_mode_rte_float32: u32 = Default::default();
-            let shader_rounding_mode_rte_float64: u32 = Default::default();
-            let shader_rounding_mode_rtz_float16: u32 = Default::default();
-            let shader_rounding_mode_rtz_float32: u32 = Default::default();
-            let shader_rounding_mode_rtz_float64: u32 = Default::default();
-            let max_update_after_bind_descriptors_in_all_pools: u32 = Default::default();
-            let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_sampled_image_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_storage_buffer_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_storage_image_array_non_uniform_indexing_native: u32 = Default::default();
-            let shader_input_attachment_array_non_uniform_indexing_native: u32 = Default::default();
-            let robust_buffer_access_update_after_bind: u32 = Default::default();
-            let quad_divergent_implicit_lod: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_samplers: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_storage_images: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = Default::default();
-            let max_per_stage_update_after_bind_resources: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_samplers: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_uniform_buffers: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_storage_buffers: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_sampled_images: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_storage_images: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_input_attachments: u32 = Default::default();
-            let supported_depth_resolve_modes: ResolveModeFlags = Default::default();
-            let supported_stencil_resolve_modes: ResolveModeFlags = Default::default();
-            let independent_resolve_none: u32 = Default::default();
-            let independent_resolve: u32 = Default::default();
-            let filter_minmax_single_component_formats: u32 = Default::default();
-            let filter_minmax_image_component_mapping: u32 = Default::default();
-            let max_timeline_semaphore_value_difference: u64 = Default::default();
-            let framebuffer_integer_color_sample_counts: SampleCountFlags = Default::default();
-        Ok(Self { p_next, driver_id: driver_id, driver_name: driver_name, driver_info: driver_info, conformance_version: conformance_version, denorm_behavior_independence: denorm_behavior_independence, rounding_mode_independence: rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16: shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32: shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64: shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16: shader_denorm_preserve_float16, shader_denorm_preserve_float32: shader_denorm_preserve_float32, shader_denorm_preserve_float64: shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16: shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32: shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64: shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16: shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32: shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64: shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16: shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32: shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64: shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools: max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native: shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native: shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native: shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native: shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native: shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind: robust_buffer_access_update_after_bind, quad_divergent_implicit_lod: quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers: max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers: max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers: max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images: max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images: max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments: max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources: max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers: max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers: max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic: max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers: max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic: max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images: max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images: max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments: max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes: supported_depth_resolve_modes, supported_stencil_resolve_modes: supported_stencil_resolve_modes, independent_resolve_none: independent_resolve_none, independent_resolve: independent_resolve, filter_minmax_single_component_formats: filter_minmax_single_component_formats, filter_minmax_image_component_mapping: filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference: max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts: framebuffer_integer_color_sample_counts })
+        let driver_id: DriverId = Default::default();
+        let driver_name: [u8; 256] = [0; 256];
+        let driver_info: [u8; 256] = [0; 256];
+        let conformance_version: ConformanceVersion = ConformanceVersion::decode_partial(d).at("conformanceVersion")?;
+        let denorm_behavior_independence: ShaderFloatControlsIndependence = Default::default();
+        let rounding_mode_independence: ShaderFloatControlsIndependence = Default::default();
+        let shader_signed_zero_inf_nan_preserve_float16: u32 = Default::default();
+        let shader_signed_zero_inf_nan_preserve_float32: u32 = Default::default();
+        let shader_signed_zero_inf_nan_preserve_float64: u32 = Default::default();
+        let shader_denorm_preserve_float16: u32 = Default::default();
+        let shader_denorm_preserve_float32: u32 = Default::default();
+        let shader_denorm_preserve_float64: u32 = Default::default();
+        let shader_denorm_flush_to_zero_float16: u32 = Default::default();
+        let shader_denorm_flush_to_zero_float32: u32 = Default::default();
+        let shader_denorm_flush_to_zero_float64: u32 = Default::default();
+        let shader_rounding_mode_rte_float16: u32 = Default::default();
+        let shader_rounding_mode_rte_float32: u32 = Default::default();
+        let shader_rounding_mode_rte_float64: u32 = Default::default();
+        let shader_rounding_mode_rtz_float16: u32 = Default::default();
+        let shader_rounding_mode_rtz_float32: u32 = Default::default();
+        let shader_rounding_mode_rtz_float64: u32 = Default::default();
+        let max_update_after_bind_descriptors_in_all_pools: u32 = Default::default();
+        let shader_uniform_buffer_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_sampled_image_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_storage_buffer_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_storage_image_array_non_uniform_indexing_native: u32 = Default::default();
+        let shader_input_attachment_array_non_uniform_indexing_native: u32 = Default::default();
+        let robust_buffer_access_update_after_bind: u32 = Default::default();
+        let quad_divergent_implicit_lod: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_samplers: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_uniform_buffers: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_storage_buffers: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_sampled_images: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_storage_images: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_input_attachments: u32 = Default::default();
+        let max_per_stage_update_after_bind_resources: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_samplers: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_uniform_buffers: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_uniform_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_storage_buffers: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_storage_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_sampled_images: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_storage_images: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_input_attachments: u32 = Default::default();
+        let supported_depth_resolve_modes: ResolveModeFlags = Default::default();
+        let supported_stencil_resolve_modes: ResolveModeFlags = Default::default();
+        let independent_resolve_none: u32 = Default::default();
+        let independent_resolve: u32 = Default::default();
+        let filter_minmax_single_component_formats: u32 = Default::default();
+        let filter_minmax_image_component_mapping: u32 = Default::default();
+        let max_timeline_semaphore_value_difference: u64 = Default::default();
+        let framebuffer_integer_color_sample_counts: SampleCountFlags = Default::default();
+        Ok(Self { p_next, driver_id, driver_name, driver_info, conformance_version, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve, filter_minmax_single_component_formats, filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -22980,22 +22980,22 @@ fn allowed_physical_device_vulkan13_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkan13Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let robust_image_access: u32 = d.scalar().at("robustImageAccess")?;
-            let inline_uniform_block: u32 = d.scalar().at("inlineUniformBlock")?;
-            let descriptor_binding_inline_uniform_block_update_after_bind: u32 = d.scalar().at("descriptorBindingInlineUniformBlockUpdateAfterBind")?;
-            let pipeline_creation_cache_control: u32 = d.scalar().at("pipelineCreationCacheControl")?;
-            let private_data: u32 = d.scalar().at("privateData")?;
-            let shader_demote_to_helper_invocation: u32 = d.scalar().at("shaderDemoteToHelperInvocation")?;
-            let shader_terminate_invocation: u32 = d.scalar().at("shaderTerminateInvocation")?;
-            let subgroup_size_control: u32 = d.scalar().at("subgroupSizeControl")?;
-            let compute_full_subgroups: u32 = d.scalar().at("computeFullSubgroups")?;
-            let synchronization2: u32 = d.scalar().at("synchronization2")?;
-            let texture_compression_astc_hdr: u32 = d.scalar().at("textureCompressionASTC_HDR")?;
-            let shader_zero_initialize_workgroup_memory: u32 = d.scalar().at("shaderZeroInitializeWorkgroupMemory")?;
-            let dynamic_rendering: u32 = d.scalar().at("dynamicRendering")?;
-            let shader_integer_dot_product: u32 = d.scalar().at("shaderIntegerDotProduct")?;
-            let maintenance4: u32 = d.scalar().at("maintenance4")?;
-        Ok(Self { p_next, robust_image_access: robust_image_access, inline_uniform_block: inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind: descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control: pipeline_creation_cache_control, private_data: private_data, shader_demote_to_helper_invocation: shader_demote_to_helper_invocation, shader_terminate_invocation: shader_terminate_invocation, subgroup_size_control: subgroup_size_control, compute_full_subgroups: compute_full_subgroups, synchronization2: synchronization2, texture_compression_astc_hdr: texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory: shader_zero_initialize_workgroup_memory, dynamic_rendering: dynamic_rendering, shader_integer_dot_product: shader_integer_dot_product, maintenance4: maintenance4 })
+        let robust_image_access: u32 = d.scalar().at("robustImageAccess")?;
+        let inline_uniform_block: u32 = d.scalar().at("inlineUniformBlock")?;
+        let descriptor_binding_inline_uniform_block_update_after_bind: u32 = d.scalar().at("descriptorBindingInlineUniformBlockUpdateAfterBind")?;
+        let pipeline_creation_cache_control: u32 = d.scalar().at("pipelineCreationCacheControl")?;
+        let private_data: u32 = d.scalar().at("privateData")?;
+        let shader_demote_to_helper_invocation: u32 = d.scalar().at("shaderDemoteToHelperInvocation")?;
+        let shader_terminate_invocation: u32 = d.scalar().at("shaderTerminateInvocation")?;
+        let subgroup_size_control: u32 = d.scalar().at("subgroupSizeControl")?;
+        let compute_full_subgroups: u32 = d.scalar().at("computeFullSubgroups")?;
+        let synchronization2: u32 = d.scalar().at("synchronization2")?;
+        let texture_compression_astc_hdr: u32 = d.scalar().at("textureCompressionASTC_HDR")?;
+        let shader_zero_initialize_workgroup_memory: u32 = d.scalar().at("shaderZeroInitializeWorkgroupMemory")?;
+        let dynamic_rendering: u32 = d.scalar().at("dynamicRendering")?;
+        let shader_integer_dot_product: u32 = d.scalar().at("shaderIntegerDotProduct")?;
+        let maintenance4: u32 = d.scalar().at("maintenance4")?;
+        Ok(Self { p_next, robust_image_access, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control, private_data, shader_demote_to_helper_invocation, shader_terminate_invocation, subgroup_size_control, compute_full_subgroups, synchronization2, texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory, dynamic_rendering, shader_integer_dot_product, maintenance4 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23037,22 +23037,22 @@ impl<'a> PhysicalDeviceVulkan13Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let robust_image_access: u32 = Default::default();
-            let inline_uniform_block: u32 = Default::default();
-            let descriptor_binding_inline_uniform_block_update_after_bind: u32 = Default::default();
-            let pipeline_creation_cache_control: u32 = Default::default();
-            let private_data: u32 = Default::default();
-            let shader_demote_to_helper_invocation: u32 = Default::default();
-            let shader_terminate_invocation: u32 = Default::default();
-            let subgroup_size_control: u32 = Default::default();
-            let compute_full_subgroups: u32 = Default::default();
-            let synchronization2: u32 = Default::default();
-            let texture_compression_astc_hdr: u32 = Default::default();
-            let shader_zero_initialize_workgroup_memory: u32 = Default::default();
-            let dynamic_rendering: u32 = Default::default();
-            let shader_integer_dot_product: u32 = Default::default();
-            let maintenance4: u32 = Default::default();
-        Ok(Self { p_next, robust_image_access: robust_image_access, inline_uniform_block: inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind: descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control: pipeline_creation_cache_control, private_data: private_data, shader_demote_to_helper_invocation: shader_demote_to_helper_invocation, shader_terminate_invocation: shader_terminate_invocation, subgroup_size_control: subgroup_size_control, compute_full_subgroups: compute_full_subgroups, synchronization2: synchronization2, texture_compression_astc_hdr: texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory: shader_zero_initialize_workgroup_memory, dynamic_rendering: dynamic_rendering, shader_integer_dot_product: shader_integer_dot_product, maintenance4: maintenance4 })
+        let robust_image_access: u32 = Default::default();
+        let inline_uniform_block: u32 = Default::default();
+        let descriptor_binding_inline_uniform_block_update_after_bind: u32 = Default::default();
+        let pipeline_creation_cache_control: u32 = Default::default();
+        let private_data: u32 = Default::default();
+        let shader_demote_to_helper_invocation: u32 = Default::default();
+        let shader_terminate_invocation: u32 = Default::default();
+        let subgroup_size_control: u32 = Default::default();
+        let compute_full_subgroups: u32 = Default::default();
+        let synchronization2: u32 = Default::default();
+        let texture_compression_astc_hdr: u32 = Default::default();
+        let shader_zero_initialize_workgroup_memory: u32 = Default::default();
+        let dynamic_rendering: u32 = Default::default();
+        let shader_integer_dot_product: u32 = Default::default();
+        let maintenance4: u32 = Default::default();
+        Ok(Self { p_next, robust_image_access, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control, private_data, shader_demote_to_helper_invocation, shader_terminate_invocation, subgroup_size_control, compute_full_subgroups, synchronization2, texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory, dynamic_rendering, shader_integer_dot_product, maintenance4 })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -23192,52 +23192,52 @@ fn allowed_physical_device_vulkan13_properties(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkan13Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let min_subgroup_size: u32 = d.scalar().at("minSubgroupSize")?;
-            let max_subgroup_size: u32 = d.scalar().at("maxSubgroupSize")?;
-            let max_compute_workgroup_subgroups: u32 = d.scalar().at("maxComputeWorkgroupSubgroups")?;
-            let required_subgroup_size_stages: ShaderStageFlags = d.scalar().at("requiredSubgroupSizeStages")?;
-            let max_inline_uniform_block_size: u32 = d.scalar().at("maxInlineUniformBlockSize")?;
-            let max_per_stage_descriptor_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorInlineUniformBlocks")?;
-            let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInlineUniformBlocks")?;
-            let max_descriptor_set_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetInlineUniformBlocks")?;
-            let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInlineUniformBlocks")?;
-            let max_inline_uniform_total_size: u32 = d.scalar().at("maxInlineUniformTotalSize")?;
-            let integer_dot_product8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct8BitUnsignedAccelerated")?;
-            let integer_dot_product8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct8BitSignedAccelerated")?;
-            let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct8BitMixedSignednessAccelerated")?;
-            let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedUnsignedAccelerated")?;
-            let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedSignedAccelerated")?;
-            let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedMixedSignednessAccelerated")?;
-            let integer_dot_product16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct16BitUnsignedAccelerated")?;
-            let integer_dot_product16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct16BitSignedAccelerated")?;
-            let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct16BitMixedSignednessAccelerated")?;
-            let integer_dot_product32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct32BitUnsignedAccelerated")?;
-            let integer_dot_product32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct32BitSignedAccelerated")?;
-            let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct32BitMixedSignednessAccelerated")?;
-            let integer_dot_product64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct64BitUnsignedAccelerated")?;
-            let integer_dot_product64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct64BitSignedAccelerated")?;
-            let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct64BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitMixedSignednessAccelerated")?;
-            let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitUnsignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitSignedAccelerated")?;
-            let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitMixedSignednessAccelerated")?;
-            let storage_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("storageTexelBufferOffsetAlignmentBytes")?;
-            let storage_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("storageTexelBufferOffsetSingleTexelAlignment")?;
-            let uniform_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("uniformTexelBufferOffsetAlignmentBytes")?;
-            let uniform_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("uniformTexelBufferOffsetSingleTexelAlignment")?;
-            let max_buffer_size: u64 = d.scalar().at("maxBufferSize")?;
-        Ok(Self { p_next, min_subgroup_size: min_subgroup_size, max_subgroup_size: max_subgroup_size, max_compute_workgroup_subgroups: max_compute_workgroup_subgroups, required_subgroup_size_stages: required_subgroup_size_stages, max_inline_uniform_block_size: max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks: max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks: max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks: max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size: max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated: integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated: integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated: integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated: integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated: integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated: integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated: integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated: integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated: integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated: integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated: integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated: integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated: integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated: integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated: integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated: integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated: integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated: integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes: storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment: storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes: uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment: uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size: max_buffer_size })
+        let min_subgroup_size: u32 = d.scalar().at("minSubgroupSize")?;
+        let max_subgroup_size: u32 = d.scalar().at("maxSubgroupSize")?;
+        let max_compute_workgroup_subgroups: u32 = d.scalar().at("maxComputeWorkgroupSubgroups")?;
+        let required_subgroup_size_stages: ShaderStageFlags = d.scalar().at("requiredSubgroupSizeStages")?;
+        let max_inline_uniform_block_size: u32 = d.scalar().at("maxInlineUniformBlockSize")?;
+        let max_per_stage_descriptor_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorInlineUniformBlocks")?;
+        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindInlineUniformBlocks")?;
+        let max_descriptor_set_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetInlineUniformBlocks")?;
+        let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindInlineUniformBlocks")?;
+        let max_inline_uniform_total_size: u32 = d.scalar().at("maxInlineUniformTotalSize")?;
+        let integer_dot_product8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct8BitUnsignedAccelerated")?;
+        let integer_dot_product8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct8BitSignedAccelerated")?;
+        let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct8BitMixedSignednessAccelerated")?;
+        let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedUnsignedAccelerated")?;
+        let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedSignedAccelerated")?;
+        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct4x8BitPackedMixedSignednessAccelerated")?;
+        let integer_dot_product16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct16BitUnsignedAccelerated")?;
+        let integer_dot_product16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct16BitSignedAccelerated")?;
+        let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct16BitMixedSignednessAccelerated")?;
+        let integer_dot_product32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct32BitUnsignedAccelerated")?;
+        let integer_dot_product32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct32BitSignedAccelerated")?;
+        let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct32BitMixedSignednessAccelerated")?;
+        let integer_dot_product64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProduct64BitUnsignedAccelerated")?;
+        let integer_dot_product64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProduct64BitSignedAccelerated")?;
+        let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProduct64BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating8BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating4x8BitPackedMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating16BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating32BitMixedSignednessAccelerated")?;
+        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitUnsignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitSignedAccelerated")?;
+        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = d.scalar().at("integerDotProductAccumulatingSaturating64BitMixedSignednessAccelerated")?;
+        let storage_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("storageTexelBufferOffsetAlignmentBytes")?;
+        let storage_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("storageTexelBufferOffsetSingleTexelAlignment")?;
+        let uniform_texel_buffer_offset_alignment_bytes: u64 = d.scalar().at("uniformTexelBufferOffsetAlignmentBytes")?;
+        let uniform_texel_buffer_offset_single_texel_alignment: u32 = d.scalar().at("uniformTexelBufferOffsetSingleTexelAlignment")?;
+        let max_buffer_size: u64 = d.scalar().at("maxBufferSize")?;
+        Ok(Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23309,52 +23309,52 @@ impl<'a> PhysicalDeviceVulkan13Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let min_subgroup_size: u32 = Default::default();
-            let max_subgroup_size: u32 = Default::default();
-            let max_compute_workgroup_subgroups: u32 = Default::default();
-            let required_subgroup_size_stages: ShaderStageFlags = Default::default();
-            let max_inline_uniform_block_size: u32 = Default::default();
-            let max_per_stage_descriptor_inline_uniform_blocks: u32 = Default::default();
-            let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = Default::default();
-            let max_descriptor_set_inline_uniform_blocks: u32 = Default::default();
-            let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = Default::default();
-            let max_inline_uniform_total_size: u32 = Default::default();
-            let integer_dot_product8_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product8_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = Default::default();
-            let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product16_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product16_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product32_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product32_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product64_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product64_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = Default::default();
-            let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = Default::default();
-            let storage_texel_buffer_offset_alignment_bytes: u64 = Default::default();
-            let storage_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
-            let uniform_texel_buffer_offset_alignment_bytes: u64 = Default::default();
-            let uniform_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
-            let max_buffer_size: u64 = Default::default();
-        Ok(Self { p_next, min_subgroup_size: min_subgroup_size, max_subgroup_size: max_subgroup_size, max_compute_workgroup_subgroups: max_compute_workgroup_subgroups, required_subgroup_size_stages: required_subgroup_size_stages, max_inline_uniform_block_size: max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks: max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks: max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks: max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size: max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated: integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated: integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated: integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated: integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated: integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated: integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated: integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated: integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated: integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated: integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated: integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated: integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated: integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated: integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated: integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated: integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated: integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated: integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes: storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment: storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes: uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment: uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size: max_buffer_size })
+        let min_subgroup_size: u32 = Default::default();
+        let max_subgroup_size: u32 = Default::default();
+        let max_compute_workgroup_subgroups: u32 = Default::default();
+        let required_subgroup_size_stages: ShaderStageFlags = Default::default();
+        let max_inline_uniform_block_size: u32 = Default::default();
+        let max_per_stage_descriptor_inline_uniform_blocks: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: u32 = Default::default();
+        let max_descriptor_set_inline_uniform_blocks: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_inline_uniform_blocks: u32 = Default::default();
+        let max_inline_uniform_total_size: u32 = Default::default();
+        let integer_dot_product8_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product8_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product8_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product4x8_bit_packed_signed_accelerated: u32 = Default::default();
+        let integer_dot_product4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product16_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product16_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product16_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product32_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product32_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product32_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product64_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product64_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product64_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating8_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating16_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating32_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating64_bit_signed_accelerated: u32 = Default::default();
+        let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated: u32 = Default::default();
+        let storage_texel_buffer_offset_alignment_bytes: u64 = Default::default();
+        let storage_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
+        let uniform_texel_buffer_offset_alignment_bytes: u64 = Default::default();
+        let uniform_texel_buffer_offset_single_texel_alignment: u32 = Default::default();
+        let max_buffer_size: u64 = Default::default();
+        Ok(Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -23410,10 +23410,10 @@ fn allowed_physical_device_vulkan_memory_model_features(_s_type: i32) -> bool {
 impl<'a> PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let vulkan_memory_model: u32 = d.scalar().at("vulkanMemoryModel")?;
-            let vulkan_memory_model_device_scope: u32 = d.scalar().at("vulkanMemoryModelDeviceScope")?;
-            let vulkan_memory_model_availability_visibility_chains: u32 = d.scalar().at("vulkanMemoryModelAvailabilityVisibilityChains")?;
-        Ok(Self { p_next, vulkan_memory_model: vulkan_memory_model, vulkan_memory_model_device_scope: vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains: vulkan_memory_model_availability_visibility_chains })
+        let vulkan_memory_model: u32 = d.scalar().at("vulkanMemoryModel")?;
+        let vulkan_memory_model_device_scope: u32 = d.scalar().at("vulkanMemoryModelDeviceScope")?;
+        let vulkan_memory_model_availability_visibility_chains: u32 = d.scalar().at("vulkanMemoryModelAvailabilityVisibilityChains")?;
+        Ok(Self { p_next, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23443,10 +23443,10 @@ impl<'a> PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let vulkan_memory_model: u32 = Default::default();
-            let vulkan_memory_model_device_scope: u32 = Default::default();
-            let vulkan_memory_model_availability_visibility_chains: u32 = Default::default();
-        Ok(Self { p_next, vulkan_memory_model: vulkan_memory_model, vulkan_memory_model_device_scope: vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains: vulkan_memory_model_availability_visibility_chains })
+        let vulkan_memory_model: u32 = Default::default();
+        let vulkan_memory_model_device_scope: u32 = Default::default();
+        let vulkan_memory_model_availability_visibility_chains: u32 = Default::default();
+        Ok(Self { p_next, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -23498,8 +23498,8 @@ fn allowed_physical_device_ycbcr2_plane444_formats_features_ext(_s_type: i32) ->
 impl<'a> PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let ycbcr2plane444_formats: u32 = d.scalar().at("ycbcr2plane444Formats")?;
-        Ok(Self { p_next, ycbcr2plane444_formats: ycbcr2plane444_formats })
+        let ycbcr2plane444_formats: u32 = d.scalar().at("ycbcr2plane444Formats")?;
+        Ok(Self { p_next, ycbcr2plane444_formats })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23527,8 +23527,8 @@ impl<'a> PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let ycbcr2plane444_formats: u32 = Default::default();
-        Ok(Self { p_next, ycbcr2plane444_formats: ycbcr2plane444_formats })
+        let ycbcr2plane444_formats: u32 = Default::default();
+        Ok(Self { p_next, ycbcr2plane444_formats })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -23580,8 +23580,8 @@ fn allowed_physical_device_zero_initialize_workgroup_memory_features(_s_type: i3
 impl<'a> PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let shader_zero_initialize_workgroup_memory: u32 = d.scalar().at("shaderZeroInitializeWorkgroupMemory")?;
-        Ok(Self { p_next, shader_zero_initialize_workgroup_memory: shader_zero_initialize_workgroup_memory })
+        let shader_zero_initialize_workgroup_memory: u32 = d.scalar().at("shaderZeroInitializeWorkgroupMemory")?;
+        Ok(Self { p_next, shader_zero_initialize_workgroup_memory })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23609,8 +23609,8 @@ impl<'a> PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let shader_zero_initialize_workgroup_memory: u32 = Default::default();
-        Ok(Self { p_next, shader_zero_initialize_workgroup_memory: shader_zero_initialize_workgroup_memory })
+        let shader_zero_initialize_workgroup_memory: u32 = Default::default();
+        Ok(Self { p_next, shader_zero_initialize_workgroup_memory })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -23666,10 +23666,10 @@ fn allowed_pipeline_cache_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineCacheCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineCacheCreateFlags = d.scalar().at("flags")?;
-            let initial_data_size: u64 = d.scalar().at("initialDataSize")?;
-            let p_initial_data: &'a [u8] = d.blob(initial_data_size.as_len(), false).at("pInitialData")?;
-        Ok(Self { p_next, flags: flags, initial_data_size: initial_data_size, p_initial_data: p_initial_data })
+        let flags: PipelineCacheCreateFlags = d.scalar().at("flags")?;
+        let initial_data_size: u64 = d.scalar().at("initialDataSize")?;
+        let p_initial_data: &'a [u8] = d.blob(initial_data_size.as_len(), false).at("pInitialData")?;
+        Ok(Self { p_next, flags, initial_data_size, p_initial_data })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23725,15 +23725,15 @@ impl Default for PipelineColorBlendAttachmentState {
 
 impl<'a> Decode<'a> for PipelineColorBlendAttachmentState {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let blend_enable: u32 = d.scalar().at("blendEnable")?;
-            let src_color_blend_factor: BlendFactor = d.scalar().at("srcColorBlendFactor")?;
-            let dst_color_blend_factor: BlendFactor = d.scalar().at("dstColorBlendFactor")?;
-            let color_blend_op: BlendOp = d.scalar().at("colorBlendOp")?;
-            let src_alpha_blend_factor: BlendFactor = d.scalar().at("srcAlphaBlendFactor")?;
-            let dst_alpha_blend_factor: BlendFactor = d.scalar().at("dstAlphaBlendFactor")?;
-            let alpha_blend_op: BlendOp = d.scalar().at("alphaBlendOp")?;
-            let color_write_mask: ColorComponentFlags = d.scalar().at("colorWriteMask")?;
-        Ok(Self { blend_enable: blend_enable, src_color_blend_factor: src_color_blend_factor, dst_color_blend_factor: dst_color_blend_factor, color_blend_op: color_blend_op, src_alpha_blend_factor: src_alpha_blend_factor, dst_alpha_blend_factor: dst_alpha_blend_factor, alpha_blend_op: alpha_blend_op, color_write_mask: color_write_mask })
+        let blend_enable: u32 = d.scalar().at("blendEnable")?;
+        let src_color_blend_factor: BlendFactor = d.scalar().at("srcColorBlendFactor")?;
+        let dst_color_blend_factor: BlendFactor = d.scalar().at("dstColorBlendFactor")?;
+        let color_blend_op: BlendOp = d.scalar().at("colorBlendOp")?;
+        let src_alpha_blend_factor: BlendFactor = d.scalar().at("srcAlphaBlendFactor")?;
+        let dst_alpha_blend_factor: BlendFactor = d.scalar().at("dstAlphaBlendFactor")?;
+        let alpha_blend_op: BlendOp = d.scalar().at("alphaBlendOp")?;
+        let color_write_mask: ColorComponentFlags = d.scalar().at("colorWriteMask")?;
+        Ok(Self { blend_enable, src_color_blend_factor, dst_color_blend_factor, color_blend_op, src_alpha_blend_factor, dst_alpha_blend_factor, alpha_blend_op, color_write_mask })
     }
 }
 
@@ -23788,13 +23788,13 @@ fn allowed_pipeline_color_blend_state_create_info(s_type: i32) -> bool {
 impl<'a> PipelineColorBlendStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineColorBlendStateCreateFlags = d.scalar().at("flags")?;
-            let logic_op_enable: u32 = d.scalar().at("logicOpEnable")?;
-            let logic_op: LogicOp = d.scalar().at("logicOp")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_attachments: &'a [PipelineColorBlendAttachmentState] = d.array(attachment_count.as_len(), true, |d| PipelineColorBlendAttachmentState::decode(d)).at("pAttachments")?;
-            let blend_constants: [f32; 4] = d.fixed_scalars::<_, 4>().at("blendConstants")?;
-        Ok(Self { p_next, flags: flags, logic_op_enable: logic_op_enable, logic_op: logic_op, attachment_count: attachment_count, p_attachments: p_attachments, blend_constants: blend_constants })
+        let flags: PipelineColorBlendStateCreateFlags = d.scalar().at("flags")?;
+        let logic_op_enable: u32 = d.scalar().at("logicOpEnable")?;
+        let logic_op: LogicOp = d.scalar().at("logicOp")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_attachments: &'a [PipelineColorBlendAttachmentState] = d.array(attachment_count.as_len(), true, |d| PipelineColorBlendAttachmentState::decode(d)).at("pAttachments")?;
+        let blend_constants: [f32; 4] = d.fixed_scalars::<_, 4>().at("blendConstants")?;
+        Ok(Self { p_next, flags, logic_op_enable, logic_op, attachment_count, p_attachments, blend_constants })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23856,9 +23856,9 @@ fn allowed_pipeline_color_write_create_info_ext(_s_type: i32) -> bool {
 impl<'a> PipelineColorWriteCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_color_write_enables: &'a [u32] = d.scalar_array(attachment_count.as_len(), false).at("pColorWriteEnables")?;
-        Ok(Self { p_next, attachment_count: attachment_count, p_color_write_enables: p_color_write_enables })
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_color_write_enables: &'a [u32] = d.scalar_array(attachment_count.as_len(), false).at("pColorWriteEnables")?;
+        Ok(Self { p_next, attachment_count, p_color_write_enables })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23911,8 +23911,8 @@ fn allowed_pipeline_create_flags2_create_info_khr(_s_type: i32) -> bool {
 impl<'a> PipelineCreateFlags2CreateInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineCreateFlags2KHR = d.scalar().at("flags")?;
-        Ok(Self { p_next, flags: flags })
+        let flags: PipelineCreateFlags2KHR = d.scalar().at("flags")?;
+        Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -23954,9 +23954,9 @@ impl Default for PipelineCreationFeedback {
 
 impl<'a> Decode<'a> for PipelineCreationFeedback {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineCreationFeedbackFlags = d.scalar().at("flags")?;
-            let duration: u64 = d.scalar().at("duration")?;
-        Ok(Self { flags: flags, duration: duration })
+        let flags: PipelineCreationFeedbackFlags = d.scalar().at("flags")?;
+        let duration: u64 = d.scalar().at("duration")?;
+        Ok(Self { flags, duration })
     }
 }
 
@@ -23999,10 +23999,10 @@ fn allowed_pipeline_creation_feedback_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineCreationFeedbackCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let p_pipeline_creation_feedback: Option<&'a PipelineCreationFeedback> = d.optional(|d| PipelineCreationFeedback::decode(d)).at("pPipelineCreationFeedback")?;
-            let pipeline_stage_creation_feedback_count: u32 = d.scalar().at("pipelineStageCreationFeedbackCount")?;
-            let p_pipeline_stage_creation_feedbacks: &'a [PipelineCreationFeedback] = d.array(pipeline_stage_creation_feedback_count.as_len(), false, |d| PipelineCreationFeedback::decode(d)).at("pPipelineStageCreationFeedbacks")?;
-        Ok(Self { p_next, p_pipeline_creation_feedback: p_pipeline_creation_feedback, pipeline_stage_creation_feedback_count: pipeline_stage_creation_feedback_count, p_pipeline_stage_creation_feedbacks: p_pipeline_stage_creation_feedbacks })
+        let p_pipeline_creation_feedback: Option<&'a PipelineCreationFeedback> = d.optional(|d| PipelineCreationFeedback::decode(d)).at("pPipelineCreationFeedback")?;
+        let pipeline_stage_creation_feedback_count: u32 = d.scalar().at("pipelineStageCreationFeedbackCount")?;
+        let p_pipeline_stage_creation_feedbacks: &'a [PipelineCreationFeedback] = d.array(pipeline_stage_creation_feedback_count.as_len(), false, |d| PipelineCreationFeedback::decode(d)).at("pPipelineStageCreationFeedbacks")?;
+        Ok(Self { p_next, p_pipeline_creation_feedback, pipeline_stage_creation_feedback_count, p_pipeline_stage_creation_feedbacks })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24082,17 +24082,17 @@ fn allowed_pipeline_depth_stencil_state_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineDepthStencilStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineDepthStencilStateCreateFlags = d.scalar().at("flags")?;
-            let depth_test_enable: u32 = d.scalar().at("depthTestEnable")?;
-            let depth_write_enable: u32 = d.scalar().at("depthWriteEnable")?;
-            let depth_compare_op: CompareOp = d.scalar().at("depthCompareOp")?;
-            let depth_bounds_test_enable: u32 = d.scalar().at("depthBoundsTestEnable")?;
-            let stencil_test_enable: u32 = d.scalar().at("stencilTestEnable")?;
-            let front: StencilOpState = StencilOpState::decode(d).at("front")?;
-            let back: StencilOpState = StencilOpState::decode(d).at("back")?;
-            let min_depth_bounds: f32 = d.scalar().at("minDepthBounds")?;
-            let max_depth_bounds: f32 = d.scalar().at("maxDepthBounds")?;
-        Ok(Self { p_next, flags: flags, depth_test_enable: depth_test_enable, depth_write_enable: depth_write_enable, depth_compare_op: depth_compare_op, depth_bounds_test_enable: depth_bounds_test_enable, stencil_test_enable: stencil_test_enable, front: front, back: back, min_depth_bounds: min_depth_bounds, max_depth_bounds: max_depth_bounds })
+        let flags: PipelineDepthStencilStateCreateFlags = d.scalar().at("flags")?;
+        let depth_test_enable: u32 = d.scalar().at("depthTestEnable")?;
+        let depth_write_enable: u32 = d.scalar().at("depthWriteEnable")?;
+        let depth_compare_op: CompareOp = d.scalar().at("depthCompareOp")?;
+        let depth_bounds_test_enable: u32 = d.scalar().at("depthBoundsTestEnable")?;
+        let stencil_test_enable: u32 = d.scalar().at("stencilTestEnable")?;
+        let front: StencilOpState = StencilOpState::decode(d).at("front")?;
+        let back: StencilOpState = StencilOpState::decode(d).at("back")?;
+        let min_depth_bounds: f32 = d.scalar().at("minDepthBounds")?;
+        let max_depth_bounds: f32 = d.scalar().at("maxDepthBounds")?;
+        Ok(Self { p_next, flags, depth_test_enable, depth_write_enable, depth_compare_op, depth_bounds_test_enable, stencil_test_enable, front, back, min_depth_bounds, max_depth_bounds })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24157,10 +24157,10 @@ fn allowed_pipeline_dynamic_state_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineDynamicStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineDynamicStateCreateFlags = d.scalar().at("flags")?;
-            let dynamic_state_count: u32 = d.scalar().at("dynamicStateCount")?;
-            let p_dynamic_states: &'a [DynamicState] = d.scalar_array(dynamic_state_count.as_len(), false).at("pDynamicStates")?;
-        Ok(Self { p_next, flags: flags, dynamic_state_count: dynamic_state_count, p_dynamic_states: p_dynamic_states })
+        let flags: PipelineDynamicStateCreateFlags = d.scalar().at("flags")?;
+        let dynamic_state_count: u32 = d.scalar().at("dynamicStateCount")?;
+        let p_dynamic_states: &'a [DynamicState] = d.scalar_array(dynamic_state_count.as_len(), false).at("pDynamicStates")?;
+        Ok(Self { p_next, flags, dynamic_state_count, p_dynamic_states })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24216,9 +24216,9 @@ fn allowed_pipeline_fragment_shading_rate_state_create_info_khr(_s_type: i32) ->
 impl<'a> PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let fragment_size: Extent2D = Extent2D::decode(d).at("fragmentSize")?;
-            let combiner_ops: [FragmentShadingRateCombinerOpKHR; 2] = d.fixed_scalars::<_, 2>().at("combinerOps")?;
-        Ok(Self { p_next, fragment_size: fragment_size, combiner_ops: combiner_ops })
+        let fragment_size: Extent2D = Extent2D::decode(d).at("fragmentSize")?;
+        let combiner_ops: [FragmentShadingRateCombinerOpKHR; 2] = d.fixed_scalars::<_, 2>().at("combinerOps")?;
+        Ok(Self { p_next, fragment_size, combiner_ops })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24275,10 +24275,10 @@ fn allowed_pipeline_input_assembly_state_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineInputAssemblyStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineInputAssemblyStateCreateFlags = d.scalar().at("flags")?;
-            let topology: PrimitiveTopology = d.scalar().at("topology")?;
-            let primitive_restart_enable: u32 = d.scalar().at("primitiveRestartEnable")?;
-        Ok(Self { p_next, flags: flags, topology: topology, primitive_restart_enable: primitive_restart_enable })
+        let flags: PipelineInputAssemblyStateCreateFlags = d.scalar().at("flags")?;
+        let topology: PrimitiveTopology = d.scalar().at("topology")?;
+        let primitive_restart_enable: u32 = d.scalar().at("primitiveRestartEnable")?;
+        Ok(Self { p_next, flags, topology, primitive_restart_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24340,12 +24340,12 @@ fn allowed_pipeline_layout_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineLayoutCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineLayoutCreateFlags = d.scalar().at("flags")?;
-            let set_layout_count: u32 = d.scalar().at("setLayoutCount")?;
-            let p_set_layouts: &'a [Id<handles::DescriptorSetLayout>] = d.scalar_array(set_layout_count.as_len(), false).at("pSetLayouts")?;
-            let push_constant_range_count: u32 = d.scalar().at("pushConstantRangeCount")?;
-            let p_push_constant_ranges: &'a [PushConstantRange] = d.array(push_constant_range_count.as_len(), false, |d| PushConstantRange::decode(d)).at("pPushConstantRanges")?;
-        Ok(Self { p_next, flags: flags, set_layout_count: set_layout_count, p_set_layouts: p_set_layouts, push_constant_range_count: push_constant_range_count, p_push_constant_ranges: p_push_constant_ranges })
+        let flags: PipelineLayoutCreateFlags = d.scalar().at("flags")?;
+        let set_layout_count: u32 = d.scalar().at("setLayoutCount")?;
+        let p_set_layouts: &'a [Id<handles::DescriptorSetLayout>] = d.scalar_array(set_layout_count.as_len(), false).at("pSetLayouts")?;
+        let push_constant_range_count: u32 = d.scalar().at("pushConstantRangeCount")?;
+        let p_push_constant_ranges: &'a [PushConstantRange] = d.array(push_constant_range_count.as_len(), false, |d| PushConstantRange::decode(d)).at("pPushConstantRanges")?;
+        Ok(Self { p_next, flags, set_layout_count, p_set_layouts, push_constant_range_count, p_push_constant_ranges })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24406,9 +24406,9 @@ fn allowed_pipeline_library_create_info_khr(_s_type: i32) -> bool {
 impl<'a> PipelineLibraryCreateInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let library_count: u32 = d.scalar().at("libraryCount")?;
-            let p_libraries: &'a [Id<handles::Pipeline>] = d.scalar_array(library_count.as_len(), false).at("pLibraries")?;
-        Ok(Self { p_next, library_count: library_count, p_libraries: p_libraries })
+        let library_count: u32 = d.scalar().at("libraryCount")?;
+        let p_libraries: &'a [Id<handles::Pipeline>] = d.scalar_array(library_count.as_len(), false).at("pLibraries")?;
+        Ok(Self { p_next, library_count, p_libraries })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24473,14 +24473,14 @@ fn allowed_pipeline_multisample_state_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineMultisampleStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineMultisampleStateCreateFlags = d.scalar().at("flags")?;
-            let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
-            let sample_shading_enable: u32 = d.scalar().at("sampleShadingEnable")?;
-            let min_sample_shading: f32 = d.scalar().at("minSampleShading")?;
-            let p_sample_mask: &'a [u32] = d.scalar_array((rasterization_samples.as_len().saturating_add(31u64) / 32u64), true).at("pSampleMask")?;
-            let alpha_to_coverage_enable: u32 = d.scalar().at("alphaToCoverageEnable")?;
-            let alpha_to_one_enable: u32 = d.scalar().at("alphaToOneEnable")?;
-        Ok(Self { p_next, flags: flags, rasterization_samples: rasterization_samples, sample_shading_enable: sample_shading_enable, min_sample_shading: min_sample_shading, p_sample_mask: p_sample_mask, alpha_to_coverage_enable: alpha_to_coverage_enable, alpha_to_one_enable: alpha_to_one_enable })
+        let flags: PipelineMultisampleStateCreateFlags = d.scalar().at("flags")?;
+        let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
+        let sample_shading_enable: u32 = d.scalar().at("sampleShadingEnable")?;
+        let min_sample_shading: f32 = d.scalar().at("minSampleShading")?;
+        let p_sample_mask: &'a [u32] = d.scalar_array((rasterization_samples.as_len().saturating_add(31u64) / 32u64), true).at("pSampleMask")?;
+        let alpha_to_coverage_enable: u32 = d.scalar().at("alphaToCoverageEnable")?;
+        let alpha_to_one_enable: u32 = d.scalar().at("alphaToOneEnable")?;
+        Ok(Self { p_next, flags, rasterization_samples, sample_shading_enable, min_sample_shading, p_sample_mask, alpha_to_coverage_enable, alpha_to_one_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24542,10 +24542,10 @@ fn allowed_pipeline_rasterization_conservative_state_create_info_ext(_s_type: i3
 impl<'a> PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineRasterizationConservativeStateCreateFlagsEXT = d.scalar().at("flags")?;
-            let conservative_rasterization_mode: ConservativeRasterizationModeEXT = d.scalar().at("conservativeRasterizationMode")?;
-            let extra_primitive_overestimation_size: f32 = d.scalar().at("extraPrimitiveOverestimationSize")?;
-        Ok(Self { p_next, flags: flags, conservative_rasterization_mode: conservative_rasterization_mode, extra_primitive_overestimation_size: extra_primitive_overestimation_size })
+        let flags: PipelineRasterizationConservativeStateCreateFlagsEXT = d.scalar().at("flags")?;
+        let conservative_rasterization_mode: ConservativeRasterizationModeEXT = d.scalar().at("conservativeRasterizationMode")?;
+        let extra_primitive_overestimation_size: f32 = d.scalar().at("extraPrimitiveOverestimationSize")?;
+        Ok(Self { p_next, flags, conservative_rasterization_mode, extra_primitive_overestimation_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24601,9 +24601,9 @@ fn allowed_pipeline_rasterization_depth_clip_state_create_info_ext(_s_type: i32)
 impl<'a> PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineRasterizationDepthClipStateCreateFlagsEXT = d.scalar().at("flags")?;
-            let depth_clip_enable: u32 = d.scalar().at("depthClipEnable")?;
-        Ok(Self { p_next, flags: flags, depth_clip_enable: depth_clip_enable })
+        let flags: PipelineRasterizationDepthClipStateCreateFlagsEXT = d.scalar().at("flags")?;
+        let depth_clip_enable: u32 = d.scalar().at("depthClipEnable")?;
+        Ok(Self { p_next, flags, depth_clip_enable })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24662,11 +24662,11 @@ fn allowed_pipeline_rasterization_line_state_create_info_ext(_s_type: i32) -> bo
 impl<'a> PipelineRasterizationLineStateCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let line_rasterization_mode: LineRasterizationModeEXT = d.scalar().at("lineRasterizationMode")?;
-            let stippled_line_enable: u32 = d.scalar().at("stippledLineEnable")?;
-            let line_stipple_factor: u32 = d.scalar().at("lineStippleFactor")?;
-            let line_stipple_pattern: u16 = d.scalar().at("lineStipplePattern")?;
-        Ok(Self { p_next, line_rasterization_mode: line_rasterization_mode, stippled_line_enable: stippled_line_enable, line_stipple_factor: line_stipple_factor, line_stipple_pattern: line_stipple_pattern })
+        let line_rasterization_mode: LineRasterizationModeEXT = d.scalar().at("lineRasterizationMode")?;
+        let stippled_line_enable: u32 = d.scalar().at("stippledLineEnable")?;
+        let line_stipple_factor: u32 = d.scalar().at("lineStippleFactor")?;
+        let line_stipple_pattern: u16 = d.scalar().at("lineStipplePattern")?;
+        Ok(Self { p_next, line_rasterization_mode, stippled_line_enable, line_stipple_factor, line_stipple_pattern })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24721,8 +24721,8 @@ fn allowed_pipeline_rasterization_provoking_vertex_state_create_info_ext(_s_type
 impl<'a> PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let provoking_vertex_mode: ProvokingVertexModeEXT = d.scalar().at("provokingVertexMode")?;
-        Ok(Self { p_next, provoking_vertex_mode: provoking_vertex_mode })
+        let provoking_vertex_mode: ProvokingVertexModeEXT = d.scalar().at("provokingVertexMode")?;
+        Ok(Self { p_next, provoking_vertex_mode })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24794,18 +24794,18 @@ fn allowed_pipeline_rasterization_state_create_info(s_type: i32) -> bool {
 impl<'a> PipelineRasterizationStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineRasterizationStateCreateFlags = d.scalar().at("flags")?;
-            let depth_clamp_enable: u32 = d.scalar().at("depthClampEnable")?;
-            let rasterizer_discard_enable: u32 = d.scalar().at("rasterizerDiscardEnable")?;
-            let polygon_mode: PolygonMode = d.scalar().at("polygonMode")?;
-            let cull_mode: CullModeFlags = d.scalar().at("cullMode")?;
-            let front_face: FrontFace = d.scalar().at("frontFace")?;
-            let depth_bias_enable: u32 = d.scalar().at("depthBiasEnable")?;
-            let depth_bias_constant_factor: f32 = d.scalar().at("depthBiasConstantFactor")?;
-            let depth_bias_clamp: f32 = d.scalar().at("depthBiasClamp")?;
-            let depth_bias_slope_factor: f32 = d.scalar().at("depthBiasSlopeFactor")?;
-            let line_width: f32 = d.scalar().at("lineWidth")?;
-        Ok(Self { p_next, flags: flags, depth_clamp_enable: depth_clamp_enable, rasterizer_discard_enable: rasterizer_discard_enable, polygon_mode: polygon_mode, cull_mode: cull_mode, front_face: front_face, depth_bias_enable: depth_bias_enable, depth_bias_constant_factor: depth_bias_constant_factor, depth_bias_clamp: depth_bias_clamp, depth_bias_slope_factor: depth_bias_slope_factor, line_width: line_width })
+        let flags: PipelineRasterizationStateCreateFlags = d.scalar().at("flags")?;
+        let depth_clamp_enable: u32 = d.scalar().at("depthClampEnable")?;
+        let rasterizer_discard_enable: u32 = d.scalar().at("rasterizerDiscardEnable")?;
+        let polygon_mode: PolygonMode = d.scalar().at("polygonMode")?;
+        let cull_mode: CullModeFlags = d.scalar().at("cullMode")?;
+        let front_face: FrontFace = d.scalar().at("frontFace")?;
+        let depth_bias_enable: u32 = d.scalar().at("depthBiasEnable")?;
+        let depth_bias_constant_factor: f32 = d.scalar().at("depthBiasConstantFactor")?;
+        let depth_bias_clamp: f32 = d.scalar().at("depthBiasClamp")?;
+        let depth_bias_slope_factor: f32 = d.scalar().at("depthBiasSlopeFactor")?;
+        let line_width: f32 = d.scalar().at("lineWidth")?;
+        Ok(Self { p_next, flags, depth_clamp_enable, rasterizer_discard_enable, polygon_mode, cull_mode, front_face, depth_bias_enable, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor, line_width })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24869,9 +24869,9 @@ fn allowed_pipeline_rasterization_state_stream_create_info_ext(_s_type: i32) -> 
 impl<'a> PipelineRasterizationStateStreamCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineRasterizationStateStreamCreateFlagsEXT = d.scalar().at("flags")?;
-            let rasterization_stream: u32 = d.scalar().at("rasterizationStream")?;
-        Ok(Self { p_next, flags: flags, rasterization_stream: rasterization_stream })
+        let flags: PipelineRasterizationStateStreamCreateFlagsEXT = d.scalar().at("flags")?;
+        let rasterization_stream: u32 = d.scalar().at("rasterizationStream")?;
+        Ok(Self { p_next, flags, rasterization_stream })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -24932,12 +24932,12 @@ fn allowed_pipeline_rendering_create_info(_s_type: i32) -> bool {
 impl<'a> PipelineRenderingCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let view_mask: u32 = d.scalar().at("viewMask")?;
-            let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
-            let p_color_attachment_formats: &'a [Format] = d.scalar_array(color_attachment_count.as_len(), true).at("pColorAttachmentFormats")?;
-            let depth_attachment_format: Format = d.scalar().at("depthAttachmentFormat")?;
-            let stencil_attachment_format: Format = d.scalar().at("stencilAttachmentFormat")?;
-        Ok(Self { p_next, view_mask: view_mask, color_attachment_count: color_attachment_count, p_color_attachment_formats: p_color_attachment_formats, depth_attachment_format: depth_attachment_format, stencil_attachment_format: stencil_attachment_format })
+        let view_mask: u32 = d.scalar().at("viewMask")?;
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachment_formats: &'a [Format] = d.scalar_array(color_attachment_count.as_len(), true).at("pColorAttachmentFormats")?;
+        let depth_attachment_format: Format = d.scalar().at("depthAttachmentFormat")?;
+        let stencil_attachment_format: Format = d.scalar().at("stencilAttachmentFormat")?;
+        Ok(Self { p_next, view_mask, color_attachment_count, p_color_attachment_formats, depth_attachment_format, stencil_attachment_format })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25001,12 +25001,12 @@ fn allowed_pipeline_shader_stage_create_info(s_type: i32) -> bool {
 impl<'a> PipelineShaderStageCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineShaderStageCreateFlags = d.scalar().at("flags")?;
-            let stage: ShaderStageFlagBits = d.scalar().at("stage")?;
-            let module: Id<handles::ShaderModule> = d.scalar().at("module")?;
-            let p_name: Option<Str<'a>> = d.string().at("pName")?;
-            let p_specialization_info: Option<&'a SpecializationInfo<'a>> = d.optional(|d| SpecializationInfo::decode(d)).at("pSpecializationInfo")?;
-        Ok(Self { p_next, flags: flags, stage: stage, module: module, p_name: p_name, p_specialization_info: p_specialization_info })
+        let flags: PipelineShaderStageCreateFlags = d.scalar().at("flags")?;
+        let stage: ShaderStageFlagBits = d.scalar().at("stage")?;
+        let module: Id<handles::ShaderModule> = d.scalar().at("module")?;
+        let p_name: Option<Str<'a>> = d.string().at("pName")?;
+        let p_specialization_info: Option<&'a SpecializationInfo<'a>> = d.optional(|d| SpecializationInfo::decode(d)).at("pSpecializationInfo")?;
+        Ok(Self { p_next, flags, stage, module, p_name, p_specialization_info })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25067,8 +25067,8 @@ fn allowed_pipeline_shader_stage_required_subgroup_size_create_info(_s_type: i32
 impl<'a> PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let required_subgroup_size: u32 = d.scalar().at("requiredSubgroupSize")?;
-        Ok(Self { p_next, required_subgroup_size: required_subgroup_size })
+        let required_subgroup_size: u32 = d.scalar().at("requiredSubgroupSize")?;
+        Ok(Self { p_next, required_subgroup_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25120,8 +25120,8 @@ fn allowed_pipeline_tessellation_domain_origin_state_create_info(_s_type: i32) -
 impl<'a> PipelineTessellationDomainOriginStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let domain_origin: TessellationDomainOrigin = d.scalar().at("domainOrigin")?;
-        Ok(Self { p_next, domain_origin: domain_origin })
+        let domain_origin: TessellationDomainOrigin = d.scalar().at("domainOrigin")?;
+        Ok(Self { p_next, domain_origin })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25175,9 +25175,9 @@ fn allowed_pipeline_tessellation_state_create_info(s_type: i32) -> bool {
 impl<'a> PipelineTessellationStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineTessellationStateCreateFlags = d.scalar().at("flags")?;
-            let patch_control_points: u32 = d.scalar().at("patchControlPoints")?;
-        Ok(Self { p_next, flags: flags, patch_control_points: patch_control_points })
+        let flags: PipelineTessellationStateCreateFlags = d.scalar().at("flags")?;
+        let patch_control_points: u32 = d.scalar().at("patchControlPoints")?;
+        Ok(Self { p_next, flags, patch_control_points })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25232,9 +25232,9 @@ fn allowed_pipeline_vertex_input_divisor_state_create_info_ext(_s_type: i32) -> 
 impl<'a> PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let vertex_binding_divisor_count: u32 = d.scalar().at("vertexBindingDivisorCount")?;
-            let p_vertex_binding_divisors: &'a [VertexInputBindingDivisorDescriptionEXT] = d.array(vertex_binding_divisor_count.as_len(), false, |d| VertexInputBindingDivisorDescriptionEXT::decode(d)).at("pVertexBindingDivisors")?;
-        Ok(Self { p_next, vertex_binding_divisor_count: vertex_binding_divisor_count, p_vertex_binding_divisors: p_vertex_binding_divisors })
+        let vertex_binding_divisor_count: u32 = d.scalar().at("vertexBindingDivisorCount")?;
+        let p_vertex_binding_divisors: &'a [VertexInputBindingDivisorDescriptionEXT] = d.array(vertex_binding_divisor_count.as_len(), false, |d| VertexInputBindingDivisorDescriptionEXT::decode(d)).at("pVertexBindingDivisors")?;
+        Ok(Self { p_next, vertex_binding_divisor_count, p_vertex_binding_divisors })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25298,12 +25298,12 @@ fn allowed_pipeline_vertex_input_state_create_info(s_type: i32) -> bool {
 impl<'a> PipelineVertexInputStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineVertexInputStateCreateFlags = d.scalar().at("flags")?;
-            let vertex_binding_description_count: u32 = d.scalar().at("vertexBindingDescriptionCount")?;
-            let p_vertex_binding_descriptions: &'a [VertexInputBindingDescription] = d.array(vertex_binding_description_count.as_len(), false, |d| VertexInputBindingDescription::decode(d)).at("pVertexBindingDescriptions")?;
-            let vertex_attribute_description_count: u32 = d.scalar().at("vertexAttributeDescriptionCount")?;
-            let p_vertex_attribute_descriptions: &'a [VertexInputAttributeDescription] = d.array(vertex_attribute_description_count.as_len(), false, |d| VertexInputAttributeDescription::decode(d)).at("pVertexAttributeDescriptions")?;
-        Ok(Self { p_next, flags: flags, vertex_binding_description_count: vertex_binding_description_count, p_vertex_binding_descriptions: p_vertex_binding_descriptions, vertex_attribute_description_count: vertex_attribute_description_count, p_vertex_attribute_descriptions: p_vertex_attribute_descriptions })
+        let flags: PipelineVertexInputStateCreateFlags = d.scalar().at("flags")?;
+        let vertex_binding_description_count: u32 = d.scalar().at("vertexBindingDescriptionCount")?;
+        let p_vertex_binding_descriptions: &'a [VertexInputBindingDescription] = d.array(vertex_binding_description_count.as_len(), false, |d| VertexInputBindingDescription::decode(d)).at("pVertexBindingDescriptions")?;
+        let vertex_attribute_description_count: u32 = d.scalar().at("vertexAttributeDescriptionCount")?;
+        let p_vertex_attribute_descriptions: &'a [VertexInputAttributeDescription] = d.array(vertex_attribute_description_count.as_len(), false, |d| VertexInputAttributeDescription::decode(d)).at("pVertexAttributeDescriptions")?;
+        Ok(Self { p_next, flags, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25365,8 +25365,8 @@ fn allowed_pipeline_viewport_depth_clip_control_create_info_ext(_s_type: i32) ->
 impl<'a> PipelineViewportDepthClipControlCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let negative_one_to_one: u32 = d.scalar().at("negativeOneToOne")?;
-        Ok(Self { p_next, negative_one_to_one: negative_one_to_one })
+        let negative_one_to_one: u32 = d.scalar().at("negativeOneToOne")?;
+        Ok(Self { p_next, negative_one_to_one })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25426,12 +25426,12 @@ fn allowed_pipeline_viewport_state_create_info(s_type: i32) -> bool {
 impl<'a> PipelineViewportStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PipelineViewportStateCreateFlags = d.scalar().at("flags")?;
-            let viewport_count: u32 = d.scalar().at("viewportCount")?;
-            let p_viewports: &'a [Viewport] = d.array(viewport_count.as_len(), true, |d| Viewport::decode(d)).at("pViewports")?;
-            let scissor_count: u32 = d.scalar().at("scissorCount")?;
-            let p_scissors: &'a [Rect2D] = d.array(scissor_count.as_len(), true, |d| Rect2D::decode(d)).at("pScissors")?;
-        Ok(Self { p_next, flags: flags, viewport_count: viewport_count, p_viewports: p_viewports, scissor_count: scissor_count, p_scissors: p_scissors })
+        let flags: PipelineViewportStateCreateFlags = d.scalar().at("flags")?;
+        let viewport_count: u32 = d.scalar().at("viewportCount")?;
+        let p_viewports: &'a [Viewport] = d.array(viewport_count.as_len(), true, |d| Viewport::decode(d)).at("pViewports")?;
+        let scissor_count: u32 = d.scalar().at("scissorCount")?;
+        let p_scissors: &'a [Rect2D] = d.array(scissor_count.as_len(), true, |d| Rect2D::decode(d)).at("pScissors")?;
+        Ok(Self { p_next, flags, viewport_count, p_viewports, scissor_count, p_scissors })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25493,8 +25493,8 @@ fn allowed_private_data_slot_create_info(_s_type: i32) -> bool {
 impl<'a> PrivateDataSlotCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: PrivateDataSlotCreateFlags = d.scalar().at("flags")?;
-        Ok(Self { p_next, flags: flags })
+        let flags: PrivateDataSlotCreateFlags = d.scalar().at("flags")?;
+        Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25546,8 +25546,8 @@ fn allowed_protected_submit_info(_s_type: i32) -> bool {
 impl<'a> ProtectedSubmitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let protected_submit: u32 = d.scalar().at("protectedSubmit")?;
-        Ok(Self { p_next, protected_submit: protected_submit })
+        let protected_submit: u32 = d.scalar().at("protectedSubmit")?;
+        Ok(Self { p_next, protected_submit })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25591,10 +25591,10 @@ impl Default for PushConstantRange {
 
 impl<'a> Decode<'a> for PushConstantRange {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
-            let offset: u32 = d.scalar().at("offset")?;
-            let size: u32 = d.scalar().at("size")?;
-        Ok(Self { stage_flags: stage_flags, offset: offset, size: size })
+        let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        let size: u32 = d.scalar().at("size")?;
+        Ok(Self { stage_flags, offset, size })
     }
 }
 
@@ -25640,11 +25640,11 @@ fn allowed_query_pool_create_info(_s_type: i32) -> bool {
 impl<'a> QueryPoolCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: QueryPoolCreateFlags = d.scalar().at("flags")?;
-            let query_type: QueryType = d.scalar().at("queryType")?;
-            let query_count: u32 = d.scalar().at("queryCount")?;
-            let pipeline_statistics: QueryPipelineStatisticFlags = d.scalar().at("pipelineStatistics")?;
-        Ok(Self { p_next, flags: flags, query_type: query_type, query_count: query_count, pipeline_statistics: pipeline_statistics })
+        let flags: QueryPoolCreateFlags = d.scalar().at("flags")?;
+        let query_type: QueryType = d.scalar().at("queryType")?;
+        let query_count: u32 = d.scalar().at("queryCount")?;
+        let pipeline_statistics: QueryPipelineStatisticFlags = d.scalar().at("pipelineStatistics")?;
+        Ok(Self { p_next, flags, query_type, query_count, pipeline_statistics })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25693,11 +25693,11 @@ impl Default for QueueFamilyProperties {
 
 impl<'a> Decode<'a> for QueueFamilyProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue_flags: QueueFlags = d.scalar().at("queueFlags")?;
-            let queue_count: u32 = d.scalar().at("queueCount")?;
-            let timestamp_valid_bits: u32 = d.scalar().at("timestampValidBits")?;
-            let min_image_transfer_granularity: Extent3D = Extent3D::decode(d).at("minImageTransferGranularity")?;
-        Ok(Self { queue_flags: queue_flags, queue_count: queue_count, timestamp_valid_bits: timestamp_valid_bits, min_image_transfer_granularity: min_image_transfer_granularity })
+        let queue_flags: QueueFlags = d.scalar().at("queueFlags")?;
+        let queue_count: u32 = d.scalar().at("queueCount")?;
+        let timestamp_valid_bits: u32 = d.scalar().at("timestampValidBits")?;
+        let min_image_transfer_granularity: Extent3D = Extent3D::decode(d).at("minImageTransferGranularity")?;
+        Ok(Self { queue_flags, queue_count, timestamp_valid_bits, min_image_transfer_granularity })
     }
 }
 
@@ -25712,11 +25712,11 @@ impl Encode for QueueFamilyProperties {
 
 impl<'a> DecodePartial<'a> for QueueFamilyProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue_flags: QueueFlags = Default::default();
-            let queue_count: u32 = Default::default();
-            let timestamp_valid_bits: u32 = Default::default();
-            let min_image_transfer_granularity: Extent3D = Extent3D::decode_partial(d).at("minImageTransferGranularity")?;
-        Ok(Self { queue_flags: queue_flags, queue_count: queue_count, timestamp_valid_bits: timestamp_valid_bits, min_image_transfer_granularity: min_image_transfer_granularity })
+        let queue_flags: QueueFlags = Default::default();
+        let queue_count: u32 = Default::default();
+        let timestamp_valid_bits: u32 = Default::default();
+        let min_image_transfer_granularity: Extent3D = Extent3D::decode_partial(d).at("minImageTransferGranularity")?;
+        Ok(Self { queue_flags, queue_count, timestamp_valid_bits, min_image_transfer_granularity })
     }
 }
 
@@ -25754,8 +25754,8 @@ fn allowed_queue_family_properties2(_s_type: i32) -> bool {
 impl<'a> QueueFamilyProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue_family_properties: QueueFamilyProperties = QueueFamilyProperties::decode(d).at("queueFamilyProperties")?;
-        Ok(Self { p_next, queue_family_properties: queue_family_properties })
+        let queue_family_properties: QueueFamilyProperties = QueueFamilyProperties::decode(d).at("queueFamilyProperties")?;
+        Ok(Self { p_next, queue_family_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25782,8 +25782,8 @@ impl Encode for QueueFamilyProperties2<'_> {
 impl<'a> QueueFamilyProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let queue_family_properties: QueueFamilyProperties = QueueFamilyProperties::decode_partial(d).at("queueFamilyProperties")?;
-        Ok(Self { p_next, queue_family_properties: queue_family_properties })
+        let queue_family_properties: QueueFamilyProperties = QueueFamilyProperties::decode_partial(d).at("queueFamilyProperties")?;
+        Ok(Self { p_next, queue_family_properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -25825,9 +25825,9 @@ impl Default for Rect2D {
 
 impl<'a> Decode<'a> for Rect2D {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let offset: Offset2D = Offset2D::decode(d).at("offset")?;
-            let extent: Extent2D = Extent2D::decode(d).at("extent")?;
-        Ok(Self { offset: offset, extent: extent })
+        let offset: Offset2D = Offset2D::decode(d).at("offset")?;
+        let extent: Extent2D = Extent2D::decode(d).at("extent")?;
+        Ok(Self { offset, extent })
     }
 }
 
@@ -25868,9 +25868,9 @@ fn allowed_render_pass_attachment_begin_info(_s_type: i32) -> bool {
 impl<'a> RenderPassAttachmentBeginInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_attachments: &'a [Id<handles::ImageView>] = d.scalar_array(attachment_count.as_len(), false).at("pAttachments")?;
-        Ok(Self { p_next, attachment_count: attachment_count, p_attachments: p_attachments })
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_attachments: &'a [Id<handles::ImageView>] = d.scalar_array(attachment_count.as_len(), false).at("pAttachments")?;
+        Ok(Self { p_next, attachment_count, p_attachments })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -25931,12 +25931,12 @@ fn allowed_render_pass_begin_info(s_type: i32) -> bool {
 impl<'a> RenderPassBeginInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
-            let framebuffer: Id<handles::Framebuffer> = d.scalar().at("framebuffer")?;
-            let render_area: Rect2D = Rect2D::decode(d).at("renderArea")?;
-            let clear_value_count: u32 = d.scalar().at("clearValueCount")?;
-            let p_clear_values: &'a [ClearValue] = d.array(clear_value_count.as_len(), true, |d| ClearValue::decode(d)).at("pClearValues")?;
-        Ok(Self { p_next, render_pass: render_pass, framebuffer: framebuffer, render_area: render_area, clear_value_count: clear_value_count, p_clear_values: p_clear_values })
+        let render_pass: Id<handles::RenderPass> = d.scalar().at("renderPass")?;
+        let framebuffer: Id<handles::Framebuffer> = d.scalar().at("framebuffer")?;
+        let render_area: Rect2D = Rect2D::decode(d).at("renderArea")?;
+        let clear_value_count: u32 = d.scalar().at("clearValueCount")?;
+        let p_clear_values: &'a [ClearValue] = d.array(clear_value_count.as_len(), true, |d| ClearValue::decode(d)).at("pClearValues")?;
+        Ok(Self { p_next, render_pass, framebuffer, render_area, clear_value_count, p_clear_values })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26007,14 +26007,14 @@ fn allowed_render_pass_create_info(s_type: i32) -> bool {
 impl<'a> RenderPassCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: RenderPassCreateFlags = d.scalar().at("flags")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_attachments: &'a [AttachmentDescription] = d.array(attachment_count.as_len(), false, |d| AttachmentDescription::decode(d)).at("pAttachments")?;
-            let subpass_count: u32 = d.scalar().at("subpassCount")?;
-            let p_subpasses: &'a [SubpassDescription<'a>] = d.array(subpass_count.as_len(), false, |d| SubpassDescription::decode(d)).at("pSubpasses")?;
-            let dependency_count: u32 = d.scalar().at("dependencyCount")?;
-            let p_dependencies: &'a [SubpassDependency] = d.array(dependency_count.as_len(), false, |d| SubpassDependency::decode(d)).at("pDependencies")?;
-        Ok(Self { p_next, flags: flags, attachment_count: attachment_count, p_attachments: p_attachments, subpass_count: subpass_count, p_subpasses: p_subpasses, dependency_count: dependency_count, p_dependencies: p_dependencies })
+        let flags: RenderPassCreateFlags = d.scalar().at("flags")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_attachments: &'a [AttachmentDescription] = d.array(attachment_count.as_len(), false, |d| AttachmentDescription::decode(d)).at("pAttachments")?;
+        let subpass_count: u32 = d.scalar().at("subpassCount")?;
+        let p_subpasses: &'a [SubpassDescription<'a>] = d.array(subpass_count.as_len(), false, |d| SubpassDescription::decode(d)).at("pSubpasses")?;
+        let dependency_count: u32 = d.scalar().at("dependencyCount")?;
+        let p_dependencies: &'a [SubpassDependency] = d.array(dependency_count.as_len(), false, |d| SubpassDependency::decode(d)).at("pDependencies")?;
+        Ok(Self { p_next, flags, attachment_count, p_attachments, subpass_count, p_subpasses, dependency_count, p_dependencies })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26097,16 +26097,16 @@ fn allowed_render_pass_create_info2(_s_type: i32) -> bool {
 impl<'a> RenderPassCreateInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: RenderPassCreateFlags = d.scalar().at("flags")?;
-            let attachment_count: u32 = d.scalar().at("attachmentCount")?;
-            let p_attachments: &'a [AttachmentDescription2<'a>] = d.array(attachment_count.as_len(), false, |d| AttachmentDescription2::decode(d)).at("pAttachments")?;
-            let subpass_count: u32 = d.scalar().at("subpassCount")?;
-            let p_subpasses: &'a [SubpassDescription2<'a>] = d.array(subpass_count.as_len(), false, |d| SubpassDescription2::decode(d)).at("pSubpasses")?;
-            let dependency_count: u32 = d.scalar().at("dependencyCount")?;
-            let p_dependencies: &'a [SubpassDependency2<'a>] = d.array(dependency_count.as_len(), false, |d| SubpassDependency2::decode(d)).at("pDependencies")?;
-            let correlated_view_mask_count: u32 = d.scalar().at("correlatedViewMaskCount")?;
-            let p_correlated_view_masks: &'a [u32] = d.scalar_array(correlated_view_mask_count.as_len(), false).at("pCorrelatedViewMasks")?;
-        Ok(Self { p_next, flags: flags, attachment_count: attachment_count, p_attachments: p_attachments, subpass_count: subpass_count, p_subpasses: p_subpasses, dependency_count: dependency_count, p_dependencies: p_dependencies, correlated_view_mask_count: correlated_view_mask_count, p_correlated_view_masks: p_correlated_view_masks })
+        let flags: RenderPassCreateFlags = d.scalar().at("flags")?;
+        let attachment_count: u32 = d.scalar().at("attachmentCount")?;
+        let p_attachments: &'a [AttachmentDescription2<'a>] = d.array(attachment_count.as_len(), false, |d| AttachmentDescription2::decode(d)).at("pAttachments")?;
+        let subpass_count: u32 = d.scalar().at("subpassCount")?;
+        let p_subpasses: &'a [SubpassDescription2<'a>] = d.array(subpass_count.as_len(), false, |d| SubpassDescription2::decode(d)).at("pSubpasses")?;
+        let dependency_count: u32 = d.scalar().at("dependencyCount")?;
+        let p_dependencies: &'a [SubpassDependency2<'a>] = d.array(dependency_count.as_len(), false, |d| SubpassDependency2::decode(d)).at("pDependencies")?;
+        let correlated_view_mask_count: u32 = d.scalar().at("correlatedViewMaskCount")?;
+        let p_correlated_view_masks: &'a [u32] = d.scalar_array(correlated_view_mask_count.as_len(), false).at("pCorrelatedViewMasks")?;
+        Ok(Self { p_next, flags, attachment_count, p_attachments, subpass_count, p_subpasses, dependency_count, p_dependencies, correlated_view_mask_count, p_correlated_view_masks })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26177,9 +26177,9 @@ fn allowed_render_pass_input_attachment_aspect_create_info(_s_type: i32) -> bool
 impl<'a> RenderPassInputAttachmentAspectCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_reference_count: u32 = d.scalar().at("aspectReferenceCount")?;
-            let p_aspect_references: &'a [InputAttachmentAspectReference] = d.array(aspect_reference_count.as_len(), false, |d| InputAttachmentAspectReference::decode(d)).at("pAspectReferences")?;
-        Ok(Self { p_next, aspect_reference_count: aspect_reference_count, p_aspect_references: p_aspect_references })
+        let aspect_reference_count: u32 = d.scalar().at("aspectReferenceCount")?;
+        let p_aspect_references: &'a [InputAttachmentAspectReference] = d.array(aspect_reference_count.as_len(), false, |d| InputAttachmentAspectReference::decode(d)).at("pAspectReferences")?;
+        Ok(Self { p_next, aspect_reference_count, p_aspect_references })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26245,13 +26245,13 @@ fn allowed_render_pass_multiview_create_info(_s_type: i32) -> bool {
 impl<'a> RenderPassMultiviewCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let subpass_count: u32 = d.scalar().at("subpassCount")?;
-            let p_view_masks: &'a [u32] = d.scalar_array(subpass_count.as_len(), false).at("pViewMasks")?;
-            let dependency_count: u32 = d.scalar().at("dependencyCount")?;
-            let p_view_offsets: &'a [i32] = d.scalar_array(dependency_count.as_len(), false).at("pViewOffsets")?;
-            let correlation_mask_count: u32 = d.scalar().at("correlationMaskCount")?;
-            let p_correlation_masks: &'a [u32] = d.scalar_array(correlation_mask_count.as_len(), false).at("pCorrelationMasks")?;
-        Ok(Self { p_next, subpass_count: subpass_count, p_view_masks: p_view_masks, dependency_count: dependency_count, p_view_offsets: p_view_offsets, correlation_mask_count: correlation_mask_count, p_correlation_masks: p_correlation_masks })
+        let subpass_count: u32 = d.scalar().at("subpassCount")?;
+        let p_view_masks: &'a [u32] = d.scalar_array(subpass_count.as_len(), false).at("pViewMasks")?;
+        let dependency_count: u32 = d.scalar().at("dependencyCount")?;
+        let p_view_offsets: &'a [i32] = d.scalar_array(dependency_count.as_len(), false).at("pViewOffsets")?;
+        let correlation_mask_count: u32 = d.scalar().at("correlationMaskCount")?;
+        let p_correlation_masks: &'a [u32] = d.scalar_array(correlation_mask_count.as_len(), false).at("pCorrelationMasks")?;
+        Ok(Self { p_next, subpass_count, p_view_masks, dependency_count, p_view_offsets, correlation_mask_count, p_correlation_masks })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26316,12 +26316,12 @@ fn allowed_rendering_area_info_khr(_s_type: i32) -> bool {
 impl<'a> RenderingAreaInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let view_mask: u32 = d.scalar().at("viewMask")?;
-            let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
-            let p_color_attachment_formats: &'a [Format] = d.scalar_array(color_attachment_count.as_len(), true).at("pColorAttachmentFormats")?;
-            let depth_attachment_format: Format = d.scalar().at("depthAttachmentFormat")?;
-            let stencil_attachment_format: Format = d.scalar().at("stencilAttachmentFormat")?;
-        Ok(Self { p_next, view_mask: view_mask, color_attachment_count: color_attachment_count, p_color_attachment_formats: p_color_attachment_formats, depth_attachment_format: depth_attachment_format, stencil_attachment_format: stencil_attachment_format })
+        let view_mask: u32 = d.scalar().at("viewMask")?;
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachment_formats: &'a [Format] = d.scalar_array(color_attachment_count.as_len(), true).at("pColorAttachmentFormats")?;
+        let depth_attachment_format: Format = d.scalar().at("depthAttachmentFormat")?;
+        let stencil_attachment_format: Format = d.scalar().at("stencilAttachmentFormat")?;
+        Ok(Self { p_next, view_mask, color_attachment_count, p_color_attachment_formats, depth_attachment_format, stencil_attachment_format })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26391,15 +26391,15 @@ fn allowed_rendering_attachment_info(_s_type: i32) -> bool {
 impl<'a> RenderingAttachmentInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
-            let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
-            let resolve_mode: ResolveModeFlagBits = d.scalar().at("resolveMode")?;
-            let resolve_image_view: Id<handles::ImageView> = d.scalar().at("resolveImageView")?;
-            let resolve_image_layout: ImageLayout = d.scalar().at("resolveImageLayout")?;
-            let load_op: AttachmentLoadOp = d.scalar().at("loadOp")?;
-            let store_op: AttachmentStoreOp = d.scalar().at("storeOp")?;
-            let clear_value: ClearValue = ClearValue::decode(d).at("clearValue")?;
-        Ok(Self { p_next, image_view: image_view, image_layout: image_layout, resolve_mode: resolve_mode, resolve_image_view: resolve_image_view, resolve_image_layout: resolve_image_layout, load_op: load_op, store_op: store_op, clear_value: clear_value })
+        let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
+        let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
+        let resolve_mode: ResolveModeFlagBits = d.scalar().at("resolveMode")?;
+        let resolve_image_view: Id<handles::ImageView> = d.scalar().at("resolveImageView")?;
+        let resolve_image_layout: ImageLayout = d.scalar().at("resolveImageLayout")?;
+        let load_op: AttachmentLoadOp = d.scalar().at("loadOp")?;
+        let store_op: AttachmentStoreOp = d.scalar().at("storeOp")?;
+        let clear_value: ClearValue = ClearValue::decode(d).at("clearValue")?;
+        Ok(Self { p_next, image_view, image_layout, resolve_mode, resolve_image_view, resolve_image_layout, load_op, store_op, clear_value })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26462,10 +26462,10 @@ fn allowed_rendering_fragment_shading_rate_attachment_info_khr(_s_type: i32) -> 
 impl<'a> RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
-            let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
-            let shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("shadingRateAttachmentTexelSize")?;
-        Ok(Self { p_next, image_view: image_view, image_layout: image_layout, shading_rate_attachment_texel_size: shading_rate_attachment_texel_size })
+        let image_view: Id<handles::ImageView> = d.scalar().at("imageView")?;
+        let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
+        let shading_rate_attachment_texel_size: Extent2D = Extent2D::decode(d).at("shadingRateAttachmentTexelSize")?;
+        Ok(Self { p_next, image_view, image_layout, shading_rate_attachment_texel_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26533,15 +26533,15 @@ fn allowed_rendering_info(s_type: i32) -> bool {
 impl<'a> RenderingInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: RenderingFlags = d.scalar().at("flags")?;
-            let render_area: Rect2D = Rect2D::decode(d).at("renderArea")?;
-            let layer_count: u32 = d.scalar().at("layerCount")?;
-            let view_mask: u32 = d.scalar().at("viewMask")?;
-            let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
-            let p_color_attachments: &'a [RenderingAttachmentInfo<'a>] = d.array(color_attachment_count.as_len(), false, |d| RenderingAttachmentInfo::decode(d)).at("pColorAttachments")?;
-            let p_depth_attachment: Option<&'a RenderingAttachmentInfo<'a>> = d.optional(|d| RenderingAttachmentInfo::decode(d)).at("pDepthAttachment")?;
-            let p_stencil_attachment: Option<&'a RenderingAttachmentInfo<'a>> = d.optional(|d| RenderingAttachmentInfo::decode(d)).at("pStencilAttachment")?;
-        Ok(Self { p_next, flags: flags, render_area: render_area, layer_count: layer_count, view_mask: view_mask, color_attachment_count: color_attachment_count, p_color_attachments: p_color_attachments, p_depth_attachment: p_depth_attachment, p_stencil_attachment: p_stencil_attachment })
+        let flags: RenderingFlags = d.scalar().at("flags")?;
+        let render_area: Rect2D = Rect2D::decode(d).at("renderArea")?;
+        let layer_count: u32 = d.scalar().at("layerCount")?;
+        let view_mask: u32 = d.scalar().at("viewMask")?;
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachments: &'a [RenderingAttachmentInfo<'a>] = d.array(color_attachment_count.as_len(), false, |d| RenderingAttachmentInfo::decode(d)).at("pColorAttachments")?;
+        let p_depth_attachment: Option<&'a RenderingAttachmentInfo<'a>> = d.optional(|d| RenderingAttachmentInfo::decode(d)).at("pDepthAttachment")?;
+        let p_stencil_attachment: Option<&'a RenderingAttachmentInfo<'a>> = d.optional(|d| RenderingAttachmentInfo::decode(d)).at("pStencilAttachment")?;
+        Ok(Self { p_next, flags, render_area, layer_count, view_mask, color_attachment_count, p_color_attachments, p_depth_attachment, p_stencil_attachment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26623,13 +26623,13 @@ fn allowed_resolve_image_info2(_s_type: i32) -> bool {
 impl<'a> ResolveImageInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
-            let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
-            let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
-            let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
-            let region_count: u32 = d.scalar().at("regionCount")?;
-            let p_regions: &'a [ImageResolve2<'a>] = d.array(region_count.as_len(), false, |d| ImageResolve2::decode(d)).at("pRegions")?;
-        Ok(Self { p_next, src_image: src_image, src_image_layout: src_image_layout, dst_image: dst_image, dst_image_layout: dst_image_layout, region_count: region_count, p_regions: p_regions })
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageResolve2<'a>] = d.array(region_count.as_len(), false, |d| ImageResolve2::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26711,19 +26711,19 @@ fn allowed_ring_create_info_mesa(s_type: i32) -> bool {
 impl<'a> RingCreateInfoMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: RingCreateFlagsMESA = d.scalar().at("flags")?;
-            let resource_id: u32 = d.scalar().at("resourceId")?;
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-            let idle_timeout: u64 = d.scalar().at("idleTimeout")?;
-            let head_offset: u64 = d.scalar().at("headOffset")?;
-            let tail_offset: u64 = d.scalar().at("tailOffset")?;
-            let status_offset: u64 = d.scalar().at("statusOffset")?;
-            let buffer_offset: u64 = d.scalar().at("bufferOffset")?;
-            let buffer_size: u64 = d.scalar().at("bufferSize")?;
-            let extra_offset: u64 = d.scalar().at("extraOffset")?;
-            let extra_size: u64 = d.scalar().at("extraSize")?;
-        Ok(Self { p_next, flags: flags, resource_id: resource_id, offset: offset, size: size, idle_timeout: idle_timeout, head_offset: head_offset, tail_offset: tail_offset, status_offset: status_offset, buffer_offset: buffer_offset, buffer_size: buffer_size, extra_offset: extra_offset, extra_size: extra_size })
+        let flags: RingCreateFlagsMESA = d.scalar().at("flags")?;
+        let resource_id: u32 = d.scalar().at("resourceId")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        let idle_timeout: u64 = d.scalar().at("idleTimeout")?;
+        let head_offset: u64 = d.scalar().at("headOffset")?;
+        let tail_offset: u64 = d.scalar().at("tailOffset")?;
+        let status_offset: u64 = d.scalar().at("statusOffset")?;
+        let buffer_offset: u64 = d.scalar().at("bufferOffset")?;
+        let buffer_size: u64 = d.scalar().at("bufferSize")?;
+        let extra_offset: u64 = d.scalar().at("extraOffset")?;
+        let extra_size: u64 = d.scalar().at("extraSize")?;
+        Ok(Self { p_next, flags, resource_id, offset, size, idle_timeout, head_offset, tail_offset, status_offset, buffer_offset, buffer_size, extra_offset, extra_size })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26786,8 +26786,8 @@ fn allowed_ring_monitor_info_mesa(_s_type: i32) -> bool {
 impl<'a> RingMonitorInfoMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let max_reporting_period_microseconds: u32 = d.scalar().at("maxReportingPeriodMicroseconds")?;
-        Ok(Self { p_next, max_reporting_period_microseconds: max_reporting_period_microseconds })
+        let max_reporting_period_microseconds: u32 = d.scalar().at("maxReportingPeriodMicroseconds")?;
+        Ok(Self { p_next, max_reporting_period_microseconds })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26839,8 +26839,8 @@ fn allowed_ring_priority_info_mesa(_s_type: i32) -> bool {
 impl<'a> RingPriorityInfoMESA<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let priority: i32 = d.scalar().at("priority")?;
-        Ok(Self { p_next, priority: priority })
+        let priority: i32 = d.scalar().at("priority")?;
+        Ok(Self { p_next, priority })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26894,9 +26894,9 @@ fn allowed_sampler_border_color_component_mapping_create_info_ext(_s_type: i32) 
 impl<'a> SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let components: ComponentMapping = ComponentMapping::decode(d).at("components")?;
-            let srgb: u32 = d.scalar().at("srgb")?;
-        Ok(Self { p_next, components: components, srgb: srgb })
+        let components: ComponentMapping = ComponentMapping::decode(d).at("components")?;
+        let srgb: u32 = d.scalar().at("srgb")?;
+        Ok(Self { p_next, components, srgb })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -26979,23 +26979,23 @@ fn allowed_sampler_create_info(s_type: i32) -> bool {
 impl<'a> SamplerCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: SamplerCreateFlags = d.scalar().at("flags")?;
-            let mag_filter: Filter = d.scalar().at("magFilter")?;
-            let min_filter: Filter = d.scalar().at("minFilter")?;
-            let mipmap_mode: SamplerMipmapMode = d.scalar().at("mipmapMode")?;
-            let address_mode_u: SamplerAddressMode = d.scalar().at("addressModeU")?;
-            let address_mode_v: SamplerAddressMode = d.scalar().at("addressModeV")?;
-            let address_mode_w: SamplerAddressMode = d.scalar().at("addressModeW")?;
-            let mip_lod_bias: f32 = d.scalar().at("mipLodBias")?;
-            let anisotropy_enable: u32 = d.scalar().at("anisotropyEnable")?;
-            let max_anisotropy: f32 = d.scalar().at("maxAnisotropy")?;
-            let compare_enable: u32 = d.scalar().at("compareEnable")?;
-            let compare_op: CompareOp = d.scalar().at("compareOp")?;
-            let min_lod: f32 = d.scalar().at("minLod")?;
-            let max_lod: f32 = d.scalar().at("maxLod")?;
-            let border_color: BorderColor = d.scalar().at("borderColor")?;
-            let unnormalized_coordinates: u32 = d.scalar().at("unnormalizedCoordinates")?;
-        Ok(Self { p_next, flags: flags, mag_filter: mag_filter, min_filter: min_filter, mipmap_mode: mipmap_mode, address_mode_u: address_mode_u, address_mode_v: address_mode_v, address_mode_w: address_mode_w, mip_lod_bias: mip_lod_bias, anisotropy_enable: anisotropy_enable, max_anisotropy: max_anisotropy, compare_enable: compare_enable, compare_op: compare_op, min_lod: min_lod, max_lod: max_lod, border_color: border_color, unnormalized_coordinates: unnormalized_coordinates })
+        let flags: SamplerCreateFlags = d.scalar().at("flags")?;
+        let mag_filter: Filter = d.scalar().at("magFilter")?;
+        let min_filter: Filter = d.scalar().at("minFilter")?;
+        let mipmap_mode: SamplerMipmapMode = d.scalar().at("mipmapMode")?;
+        let address_mode_u: SamplerAddressMode = d.scalar().at("addressModeU")?;
+        let address_mode_v: SamplerAddressMode = d.scalar().at("addressModeV")?;
+        let address_mode_w: SamplerAddressMode = d.scalar().at("addressModeW")?;
+        let mip_lod_bias: f32 = d.scalar().at("mipLodBias")?;
+        let anisotropy_enable: u32 = d.scalar().at("anisotropyEnable")?;
+        let max_anisotropy: f32 = d.scalar().at("maxAnisotropy")?;
+        let compare_enable: u32 = d.scalar().at("compareEnable")?;
+        let compare_op: CompareOp = d.scalar().at("compareOp")?;
+        let min_lod: f32 = d.scalar().at("minLod")?;
+        let max_lod: f32 = d.scalar().at("maxLod")?;
+        let border_color: BorderColor = d.scalar().at("borderColor")?;
+        let unnormalized_coordinates: u32 = d.scalar().at("unnormalizedCoordinates")?;
+        Ok(Self { p_next, flags, mag_filter, min_filter, mipmap_mode, address_mode_u, address_mode_v, address_mode_w, mip_lod_bias, anisotropy_enable, max_anisotropy, compare_enable, compare_op, min_lod, max_lod, border_color, unnormalized_coordinates })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27064,9 +27064,9 @@ fn allowed_sampler_custom_border_color_create_info_ext(_s_type: i32) -> bool {
 impl<'a> SamplerCustomBorderColorCreateInfoEXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let custom_border_color: ClearColorValue = ClearColorValue::decode(d).at("customBorderColor")?;
-            let format: Format = d.scalar().at("format")?;
-        Ok(Self { p_next, custom_border_color: custom_border_color, format: format })
+        let custom_border_color: ClearColorValue = ClearColorValue::decode(d).at("customBorderColor")?;
+        let format: Format = d.scalar().at("format")?;
+        Ok(Self { p_next, custom_border_color, format })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27119,8 +27119,8 @@ fn allowed_sampler_reduction_mode_create_info(_s_type: i32) -> bool {
 impl<'a> SamplerReductionModeCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let reduction_mode: SamplerReductionMode = d.scalar().at("reductionMode")?;
-        Ok(Self { p_next, reduction_mode: reduction_mode })
+        let reduction_mode: SamplerReductionMode = d.scalar().at("reductionMode")?;
+        Ok(Self { p_next, reduction_mode })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27186,15 +27186,15 @@ fn allowed_sampler_ycbcr_conversion_create_info(_s_type: i32) -> bool {
 impl<'a> SamplerYcbcrConversionCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let format: Format = d.scalar().at("format")?;
-            let ycbcr_model: SamplerYcbcrModelConversion = d.scalar().at("ycbcrModel")?;
-            let ycbcr_range: SamplerYcbcrRange = d.scalar().at("ycbcrRange")?;
-            let components: ComponentMapping = ComponentMapping::decode(d).at("components")?;
-            let x_chroma_offset: ChromaLocation = d.scalar().at("xChromaOffset")?;
-            let y_chroma_offset: ChromaLocation = d.scalar().at("yChromaOffset")?;
-            let chroma_filter: Filter = d.scalar().at("chromaFilter")?;
-            let force_explicit_reconstruction: u32 = d.scalar().at("forceExplicitReconstruction")?;
-        Ok(Self { p_next, format: format, ycbcr_model: ycbcr_model, ycbcr_range: ycbcr_range, components: components, x_chroma_offset: x_chroma_offset, y_chroma_offset: y_chroma_offset, chroma_filter: chroma_filter, force_explicit_reconstruction: force_explicit_reconstruction })
+        let format: Format = d.scalar().at("format")?;
+        let ycbcr_model: SamplerYcbcrModelConversion = d.scalar().at("ycbcrModel")?;
+        let ycbcr_range: SamplerYcbcrRange = d.scalar().at("ycbcrRange")?;
+        let components: ComponentMapping = ComponentMapping::decode(d).at("components")?;
+        let x_chroma_offset: ChromaLocation = d.scalar().at("xChromaOffset")?;
+        let y_chroma_offset: ChromaLocation = d.scalar().at("yChromaOffset")?;
+        let chroma_filter: Filter = d.scalar().at("chromaFilter")?;
+        let force_explicit_reconstruction: u32 = d.scalar().at("forceExplicitReconstruction")?;
+        Ok(Self { p_next, format, ycbcr_model, ycbcr_range, components, x_chroma_offset, y_chroma_offset, chroma_filter, force_explicit_reconstruction })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27253,8 +27253,8 @@ fn allowed_sampler_ycbcr_conversion_image_format_properties(_s_type: i32) -> boo
 impl<'a> SamplerYcbcrConversionImageFormatProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let combined_image_sampler_descriptor_count: u32 = d.scalar().at("combinedImageSamplerDescriptorCount")?;
-        Ok(Self { p_next, combined_image_sampler_descriptor_count: combined_image_sampler_descriptor_count })
+        let combined_image_sampler_descriptor_count: u32 = d.scalar().at("combinedImageSamplerDescriptorCount")?;
+        Ok(Self { p_next, combined_image_sampler_descriptor_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27282,8 +27282,8 @@ impl<'a> SamplerYcbcrConversionImageFormatProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let combined_image_sampler_descriptor_count: u32 = Default::default();
-        Ok(Self { p_next, combined_image_sampler_descriptor_count: combined_image_sampler_descriptor_count })
+        let combined_image_sampler_descriptor_count: u32 = Default::default();
+        Ok(Self { p_next, combined_image_sampler_descriptor_count })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -27335,8 +27335,8 @@ fn allowed_sampler_ycbcr_conversion_info(_s_type: i32) -> bool {
 impl<'a> SamplerYcbcrConversionInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let conversion: Id<handles::SamplerYcbcrConversion> = d.scalar().at("conversion")?;
-        Ok(Self { p_next, conversion: conversion })
+        let conversion: Id<handles::SamplerYcbcrConversion> = d.scalar().at("conversion")?;
+        Ok(Self { p_next, conversion })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27388,8 +27388,8 @@ fn allowed_semaphore_create_info(s_type: i32) -> bool {
 impl<'a> SemaphoreCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: SemaphoreCreateFlags = d.scalar().at("flags")?;
-        Ok(Self { p_next, flags: flags })
+        let flags: SemaphoreCreateFlags = d.scalar().at("flags")?;
+        Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27443,9 +27443,9 @@ fn allowed_semaphore_signal_info(_s_type: i32) -> bool {
 impl<'a> SemaphoreSignalInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
-            let value: u64 = d.scalar().at("value")?;
-        Ok(Self { p_next, semaphore: semaphore, value: value })
+        let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
+        let value: u64 = d.scalar().at("value")?;
+        Ok(Self { p_next, semaphore, value })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27504,11 +27504,11 @@ fn allowed_semaphore_submit_info(_s_type: i32) -> bool {
 impl<'a> SemaphoreSubmitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
-            let value: u64 = d.scalar().at("value")?;
-            let stage_mask: PipelineStageFlags2 = d.scalar().at("stageMask")?;
-            let device_index: u32 = d.scalar().at("deviceIndex")?;
-        Ok(Self { p_next, semaphore: semaphore, value: value, stage_mask: stage_mask, device_index: device_index })
+        let semaphore: Id<handles::Semaphore> = d.scalar().at("semaphore")?;
+        let value: u64 = d.scalar().at("value")?;
+        let stage_mask: PipelineStageFlags2 = d.scalar().at("stageMask")?;
+        let device_index: u32 = d.scalar().at("deviceIndex")?;
+        Ok(Self { p_next, semaphore, value, stage_mask, device_index })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27565,9 +27565,9 @@ fn allowed_semaphore_type_create_info(_s_type: i32) -> bool {
 impl<'a> SemaphoreTypeCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let semaphore_type: SemaphoreType = d.scalar().at("semaphoreType")?;
-            let initial_value: u64 = d.scalar().at("initialValue")?;
-        Ok(Self { p_next, semaphore_type: semaphore_type, initial_value: initial_value })
+        let semaphore_type: SemaphoreType = d.scalar().at("semaphoreType")?;
+        let initial_value: u64 = d.scalar().at("initialValue")?;
+        Ok(Self { p_next, semaphore_type, initial_value })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27626,11 +27626,11 @@ fn allowed_semaphore_wait_info(_s_type: i32) -> bool {
 impl<'a> SemaphoreWaitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: SemaphoreWaitFlags = d.scalar().at("flags")?;
-            let semaphore_count: u32 = d.scalar().at("semaphoreCount")?;
-            let p_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(semaphore_count.as_len(), false).at("pSemaphores")?;
-            let p_values: &'a [u64] = d.scalar_array(semaphore_count.as_len(), false).at("pValues")?;
-        Ok(Self { p_next, flags: flags, semaphore_count: semaphore_count, p_semaphores: p_semaphores, p_values: p_values })
+        let flags: SemaphoreWaitFlags = d.scalar().at("flags")?;
+        let semaphore_count: u32 = d.scalar().at("semaphoreCount")?;
+        let p_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(semaphore_count.as_len(), false).at("pSemaphores")?;
+        let p_values: &'a [u64] = d.scalar_array(semaphore_count.as_len(), false).at("pValues")?;
+        Ok(Self { p_next, flags, semaphore_count, p_semaphores, p_values })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27689,10 +27689,10 @@ fn allowed_shader_module_create_info(_s_type: i32) -> bool {
 impl<'a> ShaderModuleCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: ShaderModuleCreateFlags = d.scalar().at("flags")?;
-            let code_size: u64 = d.scalar().at("codeSize")?;
-            let p_code: &'a [u32] = d.scalar_array((code_size.as_len() / 4u64), false).at("pCode")?;
-        Ok(Self { p_next, flags: flags, code_size: code_size, p_code: p_code })
+        let flags: ShaderModuleCreateFlags = d.scalar().at("flags")?;
+        let code_size: u64 = d.scalar().at("codeSize")?;
+        let p_code: &'a [u32] = d.scalar_array((code_size.as_len() / 4u64), false).at("pCode")?;
+        Ok(Self { p_next, flags, code_size, p_code })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27738,10 +27738,10 @@ impl Default for SparseBufferMemoryBindInfo<'_> {
 
 impl<'a> Decode<'a> for SparseBufferMemoryBindInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
-            let bind_count: u32 = d.scalar().at("bindCount")?;
-            let p_binds: &'a [SparseMemoryBind] = d.array(bind_count.as_len(), false, |d| SparseMemoryBind::decode(d)).at("pBinds")?;
-        Ok(Self { buffer: buffer, bind_count: bind_count, p_binds: p_binds })
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let bind_count: u32 = d.scalar().at("bindCount")?;
+        let p_binds: &'a [SparseMemoryBind] = d.array(bind_count.as_len(), false, |d| SparseMemoryBind::decode(d)).at("pBinds")?;
+        Ok(Self { buffer, bind_count, p_binds })
     }
 }
 
@@ -27776,10 +27776,10 @@ impl Default for SparseImageFormatProperties {
 
 impl<'a> Decode<'a> for SparseImageFormatProperties {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
-            let image_granularity: Extent3D = Extent3D::decode(d).at("imageGranularity")?;
-            let flags: SparseImageFormatFlags = d.scalar().at("flags")?;
-        Ok(Self { aspect_mask: aspect_mask, image_granularity: image_granularity, flags: flags })
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        let image_granularity: Extent3D = Extent3D::decode(d).at("imageGranularity")?;
+        let flags: SparseImageFormatFlags = d.scalar().at("flags")?;
+        Ok(Self { aspect_mask, image_granularity, flags })
     }
 }
 
@@ -27793,10 +27793,10 @@ impl Encode for SparseImageFormatProperties {
 
 impl<'a> DecodePartial<'a> for SparseImageFormatProperties {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let aspect_mask: ImageAspectFlags = Default::default();
-            let image_granularity: Extent3D = Extent3D::decode_partial(d).at("imageGranularity")?;
-            let flags: SparseImageFormatFlags = Default::default();
-        Ok(Self { aspect_mask: aspect_mask, image_granularity: image_granularity, flags: flags })
+        let aspect_mask: ImageAspectFlags = Default::default();
+        let image_granularity: Extent3D = Extent3D::decode_partial(d).at("imageGranularity")?;
+        let flags: SparseImageFormatFlags = Default::default();
+        Ok(Self { aspect_mask, image_granularity, flags })
     }
 }
 
@@ -27834,8 +27834,8 @@ fn allowed_sparse_image_format_properties2(_s_type: i32) -> bool {
 impl<'a> SparseImageFormatProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let properties: SparseImageFormatProperties = SparseImageFormatProperties::decode(d).at("properties")?;
-        Ok(Self { p_next, properties: properties })
+        let properties: SparseImageFormatProperties = SparseImageFormatProperties::decode(d).at("properties")?;
+        Ok(Self { p_next, properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -27862,8 +27862,8 @@ impl Encode for SparseImageFormatProperties2<'_> {
 impl<'a> SparseImageFormatProperties2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let properties: SparseImageFormatProperties = SparseImageFormatProperties::decode_partial(d).at("properties")?;
-        Ok(Self { p_next, properties: properties })
+        let properties: SparseImageFormatProperties = SparseImageFormatProperties::decode_partial(d).at("properties")?;
+        Ok(Self { p_next, properties })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -27913,13 +27913,13 @@ impl Default for SparseImageMemoryBind {
 
 impl<'a> Decode<'a> for SparseImageMemoryBind {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let subresource: ImageSubresource = ImageSubresource::decode(d).at("subresource")?;
-            let offset: Offset3D = Offset3D::decode(d).at("offset")?;
-            let extent: Extent3D = Extent3D::decode(d).at("extent")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let memory_offset: u64 = d.scalar().at("memoryOffset")?;
-            let flags: SparseMemoryBindFlags = d.scalar().at("flags")?;
-        Ok(Self { subresource: subresource, offset: offset, extent: extent, memory: memory, memory_offset: memory_offset, flags: flags })
+        let subresource: ImageSubresource = ImageSubresource::decode(d).at("subresource")?;
+        let offset: Offset3D = Offset3D::decode(d).at("offset")?;
+        let extent: Extent3D = Extent3D::decode(d).at("extent")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let memory_offset: u64 = d.scalar().at("memoryOffset")?;
+        let flags: SparseMemoryBindFlags = d.scalar().at("flags")?;
+        Ok(Self { subresource, offset, extent, memory, memory_offset, flags })
     }
 }
 
@@ -27954,10 +27954,10 @@ impl Default for SparseImageMemoryBindInfo<'_> {
 
 impl<'a> Decode<'a> for SparseImageMemoryBindInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let bind_count: u32 = d.scalar().at("bindCount")?;
-            let p_binds: &'a [SparseImageMemoryBind] = d.array(bind_count.as_len(), false, |d| SparseImageMemoryBind::decode(d)).at("pBinds")?;
-        Ok(Self { image: image, bind_count: bind_count, p_binds: p_binds })
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let bind_count: u32 = d.scalar().at("bindCount")?;
+        let p_binds: &'a [SparseImageMemoryBind] = d.array(bind_count.as_len(), false, |d| SparseImageMemoryBind::decode(d)).at("pBinds")?;
+        Ok(Self { image, bind_count, p_binds })
     }
 }
 
@@ -27996,12 +27996,12 @@ impl Default for SparseImageMemoryRequirements {
 
 impl<'a> Decode<'a> for SparseImageMemoryRequirements {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let format_properties: SparseImageFormatProperties = SparseImageFormatProperties::decode(d).at("formatProperties")?;
-            let image_mip_tail_first_lod: u32 = d.scalar().at("imageMipTailFirstLod")?;
-            let image_mip_tail_size: u64 = d.scalar().at("imageMipTailSize")?;
-            let image_mip_tail_offset: u64 = d.scalar().at("imageMipTailOffset")?;
-            let image_mip_tail_stride: u64 = d.scalar().at("imageMipTailStride")?;
-        Ok(Self { format_properties: format_properties, image_mip_tail_first_lod: image_mip_tail_first_lod, image_mip_tail_size: image_mip_tail_size, image_mip_tail_offset: image_mip_tail_offset, image_mip_tail_stride: image_mip_tail_stride })
+        let format_properties: SparseImageFormatProperties = SparseImageFormatProperties::decode(d).at("formatProperties")?;
+        let image_mip_tail_first_lod: u32 = d.scalar().at("imageMipTailFirstLod")?;
+        let image_mip_tail_size: u64 = d.scalar().at("imageMipTailSize")?;
+        let image_mip_tail_offset: u64 = d.scalar().at("imageMipTailOffset")?;
+        let image_mip_tail_stride: u64 = d.scalar().at("imageMipTailStride")?;
+        Ok(Self { format_properties, image_mip_tail_first_lod, image_mip_tail_size, image_mip_tail_offset, image_mip_tail_stride })
     }
 }
 
@@ -28017,12 +28017,12 @@ impl Encode for SparseImageMemoryRequirements {
 
 impl<'a> DecodePartial<'a> for SparseImageMemoryRequirements {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let format_properties: SparseImageFormatProperties = SparseImageFormatProperties::decode_partial(d).at("formatProperties")?;
-            let image_mip_tail_first_lod: u32 = Default::default();
-            let image_mip_tail_size: u64 = Default::default();
-            let image_mip_tail_offset: u64 = Default::default();
-            let image_mip_tail_stride: u64 = Default::default();
-        Ok(Self { format_properties: format_properties, image_mip_tail_first_lod: image_mip_tail_first_lod, image_mip_tail_size: image_mip_tail_size, image_mip_tail_offset: image_mip_tail_offset, image_mip_tail_stride: image_mip_tail_stride })
+        let format_properties: SparseImageFormatProperties = SparseImageFormatProperties::decode_partial(d).at("formatProperties")?;
+        let image_mip_tail_first_lod: u32 = Default::default();
+        let image_mip_tail_size: u64 = Default::default();
+        let image_mip_tail_offset: u64 = Default::default();
+        let image_mip_tail_stride: u64 = Default::default();
+        Ok(Self { format_properties, image_mip_tail_first_lod, image_mip_tail_size, image_mip_tail_offset, image_mip_tail_stride })
     }
 }
 
@@ -28060,8 +28060,8 @@ fn allowed_sparse_image_memory_requirements2(_s_type: i32) -> bool {
 impl<'a> SparseImageMemoryRequirements2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_requirements: SparseImageMemoryRequirements = SparseImageMemoryRequirements::decode(d).at("memoryRequirements")?;
-        Ok(Self { p_next, memory_requirements: memory_requirements })
+        let memory_requirements: SparseImageMemoryRequirements = SparseImageMemoryRequirements::decode(d).at("memoryRequirements")?;
+        Ok(Self { p_next, memory_requirements })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28088,8 +28088,8 @@ impl Encode for SparseImageMemoryRequirements2<'_> {
 impl<'a> SparseImageMemoryRequirements2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let memory_requirements: SparseImageMemoryRequirements = SparseImageMemoryRequirements::decode_partial(d).at("memoryRequirements")?;
-        Ok(Self { p_next, memory_requirements: memory_requirements })
+        let memory_requirements: SparseImageMemoryRequirements = SparseImageMemoryRequirements::decode_partial(d).at("memoryRequirements")?;
+        Ok(Self { p_next, memory_requirements })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -28133,10 +28133,10 @@ impl Default for SparseImageOpaqueMemoryBindInfo<'_> {
 
 impl<'a> Decode<'a> for SparseImageOpaqueMemoryBindInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let image: Id<handles::Image> = d.scalar().at("image")?;
-            let bind_count: u32 = d.scalar().at("bindCount")?;
-            let p_binds: &'a [SparseMemoryBind] = d.array(bind_count.as_len(), false, |d| SparseMemoryBind::decode(d)).at("pBinds")?;
-        Ok(Self { image: image, bind_count: bind_count, p_binds: p_binds })
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let bind_count: u32 = d.scalar().at("bindCount")?;
+        let p_binds: &'a [SparseMemoryBind] = d.array(bind_count.as_len(), false, |d| SparseMemoryBind::decode(d)).at("pBinds")?;
+        Ok(Self { image, bind_count, p_binds })
     }
 }
 
@@ -28175,12 +28175,12 @@ impl Default for SparseMemoryBind {
 
 impl<'a> Decode<'a> for SparseMemoryBind {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let resource_offset: u64 = d.scalar().at("resourceOffset")?;
-            let size: u64 = d.scalar().at("size")?;
-            let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
-            let memory_offset: u64 = d.scalar().at("memoryOffset")?;
-            let flags: SparseMemoryBindFlags = d.scalar().at("flags")?;
-        Ok(Self { resource_offset: resource_offset, size: size, memory: memory, memory_offset: memory_offset, flags: flags })
+        let resource_offset: u64 = d.scalar().at("resourceOffset")?;
+        let size: u64 = d.scalar().at("size")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        let memory_offset: u64 = d.scalar().at("memoryOffset")?;
+        let flags: SparseMemoryBindFlags = d.scalar().at("flags")?;
+        Ok(Self { resource_offset, size, memory, memory_offset, flags })
     }
 }
 
@@ -28216,11 +28216,11 @@ impl Default for SpecializationInfo<'_> {
 
 impl<'a> Decode<'a> for SpecializationInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let map_entry_count: u32 = d.scalar().at("mapEntryCount")?;
-            let p_map_entries: &'a [SpecializationMapEntry] = d.array(map_entry_count.as_len(), false, |d| SpecializationMapEntry::decode(d)).at("pMapEntries")?;
-            let data_size: u64 = d.scalar().at("dataSize")?;
-            let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
-        Ok(Self { map_entry_count: map_entry_count, p_map_entries: p_map_entries, data_size: data_size, p_data: p_data })
+        let map_entry_count: u32 = d.scalar().at("mapEntryCount")?;
+        let p_map_entries: &'a [SpecializationMapEntry] = d.array(map_entry_count.as_len(), false, |d| SpecializationMapEntry::decode(d)).at("pMapEntries")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
+        Ok(Self { map_entry_count, p_map_entries, data_size, p_data })
     }
 }
 
@@ -28256,10 +28256,10 @@ impl Default for SpecializationMapEntry {
 
 impl<'a> Decode<'a> for SpecializationMapEntry {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let constant_id: u32 = d.scalar().at("constantID")?;
-            let offset: u32 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-        Ok(Self { constant_id: constant_id, offset: offset, size: size })
+        let constant_id: u32 = d.scalar().at("constantID")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { constant_id, offset, size })
     }
 }
 
@@ -28299,14 +28299,14 @@ impl Default for StencilOpState {
 
 impl<'a> Decode<'a> for StencilOpState {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let fail_op: StencilOp = d.scalar().at("failOp")?;
-            let pass_op: StencilOp = d.scalar().at("passOp")?;
-            let depth_fail_op: StencilOp = d.scalar().at("depthFailOp")?;
-            let compare_op: CompareOp = d.scalar().at("compareOp")?;
-            let compare_mask: u32 = d.scalar().at("compareMask")?;
-            let write_mask: u32 = d.scalar().at("writeMask")?;
-            let reference: u32 = d.scalar().at("reference")?;
-        Ok(Self { fail_op: fail_op, pass_op: pass_op, depth_fail_op: depth_fail_op, compare_op: compare_op, compare_mask: compare_mask, write_mask: write_mask, reference: reference })
+        let fail_op: StencilOp = d.scalar().at("failOp")?;
+        let pass_op: StencilOp = d.scalar().at("passOp")?;
+        let depth_fail_op: StencilOp = d.scalar().at("depthFailOp")?;
+        let compare_op: CompareOp = d.scalar().at("compareOp")?;
+        let compare_mask: u32 = d.scalar().at("compareMask")?;
+        let write_mask: u32 = d.scalar().at("writeMask")?;
+        let reference: u32 = d.scalar().at("reference")?;
+        Ok(Self { fail_op, pass_op, depth_fail_op, compare_op, compare_mask, write_mask, reference })
     }
 }
 
@@ -28362,14 +28362,14 @@ fn allowed_submit_info(s_type: i32) -> bool {
 impl<'a> SubmitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let wait_semaphore_count: u32 = d.scalar().at("waitSemaphoreCount")?;
-            let p_wait_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitSemaphores")?;
-            let p_wait_dst_stage_mask: &'a [PipelineStageFlags] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitDstStageMask")?;
-            let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
-            let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(command_buffer_count.as_len(), false).at("pCommandBuffers")?;
-            let signal_semaphore_count: u32 = d.scalar().at("signalSemaphoreCount")?;
-            let p_signal_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(signal_semaphore_count.as_len(), false).at("pSignalSemaphores")?;
-        Ok(Self { p_next, wait_semaphore_count: wait_semaphore_count, p_wait_semaphores: p_wait_semaphores, p_wait_dst_stage_mask: p_wait_dst_stage_mask, command_buffer_count: command_buffer_count, p_command_buffers: p_command_buffers, signal_semaphore_count: signal_semaphore_count, p_signal_semaphores: p_signal_semaphores })
+        let wait_semaphore_count: u32 = d.scalar().at("waitSemaphoreCount")?;
+        let p_wait_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitSemaphores")?;
+        let p_wait_dst_stage_mask: &'a [PipelineStageFlags] = d.scalar_array(wait_semaphore_count.as_len(), false).at("pWaitDstStageMask")?;
+        let command_buffer_count: u32 = d.scalar().at("commandBufferCount")?;
+        let p_command_buffers: &'a [Id<handles::CommandBuffer>] = d.scalar_array(command_buffer_count.as_len(), false).at("pCommandBuffers")?;
+        let signal_semaphore_count: u32 = d.scalar().at("signalSemaphoreCount")?;
+        let p_signal_semaphores: &'a [Id<handles::Semaphore>] = d.scalar_array(signal_semaphore_count.as_len(), false).at("pSignalSemaphores")?;
+        Ok(Self { p_next, wait_semaphore_count, p_wait_semaphores, p_wait_dst_stage_mask, command_buffer_count, p_command_buffers, signal_semaphore_count, p_signal_semaphores })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28439,14 +28439,14 @@ fn allowed_submit_info2(_s_type: i32) -> bool {
 impl<'a> SubmitInfo2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: SubmitFlags = d.scalar().at("flags")?;
-            let wait_semaphore_info_count: u32 = d.scalar().at("waitSemaphoreInfoCount")?;
-            let p_wait_semaphore_infos: &'a [SemaphoreSubmitInfo<'a>] = d.array(wait_semaphore_info_count.as_len(), false, |d| SemaphoreSubmitInfo::decode(d)).at("pWaitSemaphoreInfos")?;
-            let command_buffer_info_count: u32 = d.scalar().at("commandBufferInfoCount")?;
-            let p_command_buffer_infos: &'a [CommandBufferSubmitInfo<'a>] = d.array(command_buffer_info_count.as_len(), false, |d| CommandBufferSubmitInfo::decode(d)).at("pCommandBufferInfos")?;
-            let signal_semaphore_info_count: u32 = d.scalar().at("signalSemaphoreInfoCount")?;
-            let p_signal_semaphore_infos: &'a [SemaphoreSubmitInfo<'a>] = d.array(signal_semaphore_info_count.as_len(), false, |d| SemaphoreSubmitInfo::decode(d)).at("pSignalSemaphoreInfos")?;
-        Ok(Self { p_next, flags: flags, wait_semaphore_info_count: wait_semaphore_info_count, p_wait_semaphore_infos: p_wait_semaphore_infos, command_buffer_info_count: command_buffer_info_count, p_command_buffer_infos: p_command_buffer_infos, signal_semaphore_info_count: signal_semaphore_info_count, p_signal_semaphore_infos: p_signal_semaphore_infos })
+        let flags: SubmitFlags = d.scalar().at("flags")?;
+        let wait_semaphore_info_count: u32 = d.scalar().at("waitSemaphoreInfoCount")?;
+        let p_wait_semaphore_infos: &'a [SemaphoreSubmitInfo<'a>] = d.array(wait_semaphore_info_count.as_len(), false, |d| SemaphoreSubmitInfo::decode(d)).at("pWaitSemaphoreInfos")?;
+        let command_buffer_info_count: u32 = d.scalar().at("commandBufferInfoCount")?;
+        let p_command_buffer_infos: &'a [CommandBufferSubmitInfo<'a>] = d.array(command_buffer_info_count.as_len(), false, |d| CommandBufferSubmitInfo::decode(d)).at("pCommandBufferInfos")?;
+        let signal_semaphore_info_count: u32 = d.scalar().at("signalSemaphoreInfoCount")?;
+        let p_signal_semaphore_infos: &'a [SemaphoreSubmitInfo<'a>] = d.array(signal_semaphore_info_count.as_len(), false, |d| SemaphoreSubmitInfo::decode(d)).at("pSignalSemaphoreInfos")?;
+        Ok(Self { p_next, flags, wait_semaphore_info_count, p_wait_semaphore_infos, command_buffer_info_count, p_command_buffer_infos, signal_semaphore_info_count, p_signal_semaphore_infos })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28513,8 +28513,8 @@ fn allowed_subpass_begin_info(_s_type: i32) -> bool {
 impl<'a> SubpassBeginInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let contents: SubpassContents = d.scalar().at("contents")?;
-        Ok(Self { p_next, contents: contents })
+        let contents: SubpassContents = d.scalar().at("contents")?;
+        Ok(Self { p_next, contents })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28566,14 +28566,14 @@ impl Default for SubpassDependency {
 
 impl<'a> Decode<'a> for SubpassDependency {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subpass: u32 = d.scalar().at("srcSubpass")?;
-            let dst_subpass: u32 = d.scalar().at("dstSubpass")?;
-            let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
-            let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
-            let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
-            let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
-            let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
-        Ok(Self { src_subpass: src_subpass, dst_subpass: dst_subpass, src_stage_mask: src_stage_mask, dst_stage_mask: dst_stage_mask, src_access_mask: src_access_mask, dst_access_mask: dst_access_mask, dependency_flags: dependency_flags })
+        let src_subpass: u32 = d.scalar().at("srcSubpass")?;
+        let dst_subpass: u32 = d.scalar().at("dstSubpass")?;
+        let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
+        let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
+        let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
+        let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
+        let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
+        Ok(Self { src_subpass, dst_subpass, src_stage_mask, dst_stage_mask, src_access_mask, dst_access_mask, dependency_flags })
     }
 }
 
@@ -28631,15 +28631,15 @@ fn allowed_subpass_dependency2(s_type: i32) -> bool {
 impl<'a> SubpassDependency2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let src_subpass: u32 = d.scalar().at("srcSubpass")?;
-            let dst_subpass: u32 = d.scalar().at("dstSubpass")?;
-            let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
-            let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
-            let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
-            let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
-            let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
-            let view_offset: i32 = d.scalar().at("viewOffset")?;
-        Ok(Self { p_next, src_subpass: src_subpass, dst_subpass: dst_subpass, src_stage_mask: src_stage_mask, dst_stage_mask: dst_stage_mask, src_access_mask: src_access_mask, dst_access_mask: dst_access_mask, dependency_flags: dependency_flags, view_offset: view_offset })
+        let src_subpass: u32 = d.scalar().at("srcSubpass")?;
+        let dst_subpass: u32 = d.scalar().at("dstSubpass")?;
+        let src_stage_mask: PipelineStageFlags = d.scalar().at("srcStageMask")?;
+        let dst_stage_mask: PipelineStageFlags = d.scalar().at("dstStageMask")?;
+        let src_access_mask: AccessFlags = d.scalar().at("srcAccessMask")?;
+        let dst_access_mask: AccessFlags = d.scalar().at("dstAccessMask")?;
+        let dependency_flags: DependencyFlags = d.scalar().at("dependencyFlags")?;
+        let view_offset: i32 = d.scalar().at("viewOffset")?;
+        Ok(Self { p_next, src_subpass, dst_subpass, src_stage_mask, dst_stage_mask, src_access_mask, dst_access_mask, dependency_flags, view_offset })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28704,17 +28704,17 @@ impl Default for SubpassDescription<'_> {
 
 impl<'a> Decode<'a> for SubpassDescription<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: SubpassDescriptionFlags = d.scalar().at("flags")?;
-            let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
-            let input_attachment_count: u32 = d.scalar().at("inputAttachmentCount")?;
-            let p_input_attachments: &'a [AttachmentReference] = d.array(input_attachment_count.as_len(), false, |d| AttachmentReference::decode(d)).at("pInputAttachments")?;
-            let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
-            let p_color_attachments: &'a [AttachmentReference] = d.array(color_attachment_count.as_len(), false, |d| AttachmentReference::decode(d)).at("pColorAttachments")?;
-            let p_resolve_attachments: &'a [AttachmentReference] = d.array(color_attachment_count.as_len(), true, |d| AttachmentReference::decode(d)).at("pResolveAttachments")?;
-            let p_depth_stencil_attachment: Option<&'a AttachmentReference> = d.optional(|d| AttachmentReference::decode(d)).at("pDepthStencilAttachment")?;
-            let preserve_attachment_count: u32 = d.scalar().at("preserveAttachmentCount")?;
-            let p_preserve_attachments: &'a [u32] = d.scalar_array(preserve_attachment_count.as_len(), false).at("pPreserveAttachments")?;
-        Ok(Self { flags: flags, pipeline_bind_point: pipeline_bind_point, input_attachment_count: input_attachment_count, p_input_attachments: p_input_attachments, color_attachment_count: color_attachment_count, p_color_attachments: p_color_attachments, p_resolve_attachments: p_resolve_attachments, p_depth_stencil_attachment: p_depth_stencil_attachment, preserve_attachment_count: preserve_attachment_count, p_preserve_attachments: p_preserve_attachments })
+        let flags: SubpassDescriptionFlags = d.scalar().at("flags")?;
+        let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
+        let input_attachment_count: u32 = d.scalar().at("inputAttachmentCount")?;
+        let p_input_attachments: &'a [AttachmentReference] = d.array(input_attachment_count.as_len(), false, |d| AttachmentReference::decode(d)).at("pInputAttachments")?;
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachments: &'a [AttachmentReference] = d.array(color_attachment_count.as_len(), false, |d| AttachmentReference::decode(d)).at("pColorAttachments")?;
+        let p_resolve_attachments: &'a [AttachmentReference] = d.array(color_attachment_count.as_len(), true, |d| AttachmentReference::decode(d)).at("pResolveAttachments")?;
+        let p_depth_stencil_attachment: Option<&'a AttachmentReference> = d.optional(|d| AttachmentReference::decode(d)).at("pDepthStencilAttachment")?;
+        let preserve_attachment_count: u32 = d.scalar().at("preserveAttachmentCount")?;
+        let p_preserve_attachments: &'a [u32] = d.scalar_array(preserve_attachment_count.as_len(), false).at("pPreserveAttachments")?;
+        Ok(Self { flags, pipeline_bind_point, input_attachment_count, p_input_attachments, color_attachment_count, p_color_attachments, p_resolve_attachments, p_depth_stencil_attachment, preserve_attachment_count, p_preserve_attachments })
     }
 }
 
@@ -28795,18 +28795,18 @@ fn allowed_subpass_description2(s_type: i32) -> bool {
 impl<'a> SubpassDescription2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let flags: SubpassDescriptionFlags = d.scalar().at("flags")?;
-            let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
-            let view_mask: u32 = d.scalar().at("viewMask")?;
-            let input_attachment_count: u32 = d.scalar().at("inputAttachmentCount")?;
-            let p_input_attachments: &'a [AttachmentReference2<'a>] = d.array(input_attachment_count.as_len(), false, |d| AttachmentReference2::decode(d)).at("pInputAttachments")?;
-            let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
-            let p_color_attachments: &'a [AttachmentReference2<'a>] = d.array(color_attachment_count.as_len(), false, |d| AttachmentReference2::decode(d)).at("pColorAttachments")?;
-            let p_resolve_attachments: &'a [AttachmentReference2<'a>] = d.array(color_attachment_count.as_len(), true, |d| AttachmentReference2::decode(d)).at("pResolveAttachments")?;
-            let p_depth_stencil_attachment: Option<&'a AttachmentReference2<'a>> = d.optional(|d| AttachmentReference2::decode(d)).at("pDepthStencilAttachment")?;
-            let preserve_attachment_count: u32 = d.scalar().at("preserveAttachmentCount")?;
-            let p_preserve_attachments: &'a [u32] = d.scalar_array(preserve_attachment_count.as_len(), false).at("pPreserveAttachments")?;
-        Ok(Self { p_next, flags: flags, pipeline_bind_point: pipeline_bind_point, view_mask: view_mask, input_attachment_count: input_attachment_count, p_input_attachments: p_input_attachments, color_attachment_count: color_attachment_count, p_color_attachments: p_color_attachments, p_resolve_attachments: p_resolve_attachments, p_depth_stencil_attachment: p_depth_stencil_attachment, preserve_attachment_count: preserve_attachment_count, p_preserve_attachments: p_preserve_attachments })
+        let flags: SubpassDescriptionFlags = d.scalar().at("flags")?;
+        let pipeline_bind_point: PipelineBindPoint = d.scalar().at("pipelineBindPoint")?;
+        let view_mask: u32 = d.scalar().at("viewMask")?;
+        let input_attachment_count: u32 = d.scalar().at("inputAttachmentCount")?;
+        let p_input_attachments: &'a [AttachmentReference2<'a>] = d.array(input_attachment_count.as_len(), false, |d| AttachmentReference2::decode(d)).at("pInputAttachments")?;
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachments: &'a [AttachmentReference2<'a>] = d.array(color_attachment_count.as_len(), false, |d| AttachmentReference2::decode(d)).at("pColorAttachments")?;
+        let p_resolve_attachments: &'a [AttachmentReference2<'a>] = d.array(color_attachment_count.as_len(), true, |d| AttachmentReference2::decode(d)).at("pResolveAttachments")?;
+        let p_depth_stencil_attachment: Option<&'a AttachmentReference2<'a>> = d.optional(|d| AttachmentReference2::decode(d)).at("pDepthStencilAttachment")?;
+        let preserve_attachment_count: u32 = d.scalar().at("preserveAttachmentCount")?;
+        let p_preserve_attachments: &'a [u32] = d.scalar_array(preserve_attachment_count.as_len(), false).at("pPreserveAttachments")?;
+        Ok(Self { p_next, flags, pipeline_bind_point, view_mask, input_attachment_count, p_input_attachments, color_attachment_count, p_color_attachments, p_resolve_attachments, p_depth_stencil_attachment, preserve_attachment_count, p_preserve_attachments })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28886,10 +28886,10 @@ fn allowed_subpass_description_depth_stencil_resolve(_s_type: i32) -> bool {
 impl<'a> SubpassDescriptionDepthStencilResolve<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let depth_resolve_mode: ResolveModeFlagBits = d.scalar().at("depthResolveMode")?;
-            let stencil_resolve_mode: ResolveModeFlagBits = d.scalar().at("stencilResolveMode")?;
-            let p_depth_stencil_resolve_attachment: Option<&'a AttachmentReference2<'a>> = d.optional(|d| AttachmentReference2::decode(d)).at("pDepthStencilResolveAttachment")?;
-        Ok(Self { p_next, depth_resolve_mode: depth_resolve_mode, stencil_resolve_mode: stencil_resolve_mode, p_depth_stencil_resolve_attachment: p_depth_stencil_resolve_attachment })
+        let depth_resolve_mode: ResolveModeFlagBits = d.scalar().at("depthResolveMode")?;
+        let stencil_resolve_mode: ResolveModeFlagBits = d.scalar().at("stencilResolveMode")?;
+        let p_depth_stencil_resolve_attachment: Option<&'a AttachmentReference2<'a>> = d.optional(|d| AttachmentReference2::decode(d)).at("pDepthStencilResolveAttachment")?;
+        Ok(Self { p_next, depth_resolve_mode, stencil_resolve_mode, p_depth_stencil_resolve_attachment })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -28995,12 +28995,12 @@ impl Default for SubresourceLayout {
 
 impl<'a> Decode<'a> for SubresourceLayout {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let offset: u64 = d.scalar().at("offset")?;
-            let size: u64 = d.scalar().at("size")?;
-            let row_pitch: u64 = d.scalar().at("rowPitch")?;
-            let array_pitch: u64 = d.scalar().at("arrayPitch")?;
-            let depth_pitch: u64 = d.scalar().at("depthPitch")?;
-        Ok(Self { offset: offset, size: size, row_pitch: row_pitch, array_pitch: array_pitch, depth_pitch: depth_pitch })
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        let row_pitch: u64 = d.scalar().at("rowPitch")?;
+        let array_pitch: u64 = d.scalar().at("arrayPitch")?;
+        let depth_pitch: u64 = d.scalar().at("depthPitch")?;
+        Ok(Self { offset, size, row_pitch, array_pitch, depth_pitch })
     }
 }
 
@@ -29017,12 +29017,12 @@ impl Encode for SubresourceLayout {
 impl<'a> DecodePartial<'a> for SubresourceLayout {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
-            let offset: u64 = Default::default();
-            let size: u64 = Default::default();
-            let row_pitch: u64 = Default::default();
-            let array_pitch: u64 = Default::default();
-            let depth_pitch: u64 = Default::default();
-        Ok(Self { offset: offset, size: size, row_pitch: row_pitch, array_pitch: array_pitch, depth_pitch: depth_pitch })
+        let offset: u64 = Default::default();
+        let size: u64 = Default::default();
+        let row_pitch: u64 = Default::default();
+        let array_pitch: u64 = Default::default();
+        let depth_pitch: u64 = Default::default();
+        Ok(Self { offset, size, row_pitch, array_pitch, depth_pitch })
     }
 }
 
@@ -29060,8 +29060,8 @@ fn allowed_subresource_layout2_khr(_s_type: i32) -> bool {
 impl<'a> SubresourceLayout2KHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let subresource_layout: SubresourceLayout = SubresourceLayout::decode(d).at("subresourceLayout")?;
-        Ok(Self { p_next, subresource_layout: subresource_layout })
+        let subresource_layout: SubresourceLayout = SubresourceLayout::decode(d).at("subresourceLayout")?;
+        Ok(Self { p_next, subresource_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -29088,8 +29088,8 @@ impl Encode for SubresourceLayout2KHR<'_> {
 impl<'a> SubresourceLayout2KHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let subresource_layout: SubresourceLayout = SubresourceLayout::decode_partial(d).at("subresourceLayout")?;
-        Ok(Self { p_next, subresource_layout: subresource_layout })
+        let subresource_layout: SubresourceLayout = SubresourceLayout::decode_partial(d).at("subresourceLayout")?;
+        Ok(Self { p_next, subresource_layout })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self_partial(&self, e: &mut Encoder) {
@@ -29147,11 +29147,11 @@ fn allowed_timeline_semaphore_submit_info(_s_type: i32) -> bool {
 impl<'a> TimelineSemaphoreSubmitInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let wait_semaphore_value_count: u32 = d.scalar().at("waitSemaphoreValueCount")?;
-            let p_wait_semaphore_values: &'a [u64] = d.scalar_array(wait_semaphore_value_count.as_len(), true).at("pWaitSemaphoreValues")?;
-            let signal_semaphore_value_count: u32 = d.scalar().at("signalSemaphoreValueCount")?;
-            let p_signal_semaphore_values: &'a [u64] = d.scalar_array(signal_semaphore_value_count.as_len(), true).at("pSignalSemaphoreValues")?;
-        Ok(Self { p_next, wait_semaphore_value_count: wait_semaphore_value_count, p_wait_semaphore_values: p_wait_semaphore_values, signal_semaphore_value_count: signal_semaphore_value_count, p_signal_semaphore_values: p_signal_semaphore_values })
+        let wait_semaphore_value_count: u32 = d.scalar().at("waitSemaphoreValueCount")?;
+        let p_wait_semaphore_values: &'a [u64] = d.scalar_array(wait_semaphore_value_count.as_len(), true).at("pWaitSemaphoreValues")?;
+        let signal_semaphore_value_count: u32 = d.scalar().at("signalSemaphoreValueCount")?;
+        let p_signal_semaphore_values: &'a [u64] = d.scalar_array(signal_semaphore_value_count.as_len(), true).at("pSignalSemaphoreValues")?;
+        Ok(Self { p_next, wait_semaphore_value_count, p_wait_semaphore_values, signal_semaphore_value_count, p_signal_semaphore_values })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -29200,11 +29200,11 @@ impl Default for VertexInputAttributeDescription {
 
 impl<'a> Decode<'a> for VertexInputAttributeDescription {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let location: u32 = d.scalar().at("location")?;
-            let binding: u32 = d.scalar().at("binding")?;
-            let format: Format = d.scalar().at("format")?;
-            let offset: u32 = d.scalar().at("offset")?;
-        Ok(Self { location: location, binding: binding, format: format, offset: offset })
+        let location: u32 = d.scalar().at("location")?;
+        let binding: u32 = d.scalar().at("binding")?;
+        let format: Format = d.scalar().at("format")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        Ok(Self { location, binding, format, offset })
     }
 }
 
@@ -29251,11 +29251,11 @@ fn allowed_vertex_input_attribute_description2_ext(_s_type: i32) -> bool {
 impl<'a> VertexInputAttributeDescription2EXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let location: u32 = d.scalar().at("location")?;
-            let binding: u32 = d.scalar().at("binding")?;
-            let format: Format = d.scalar().at("format")?;
-            let offset: u32 = d.scalar().at("offset")?;
-        Ok(Self { p_next, location: location, binding: binding, format: format, offset: offset })
+        let location: u32 = d.scalar().at("location")?;
+        let binding: u32 = d.scalar().at("binding")?;
+        let format: Format = d.scalar().at("format")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        Ok(Self { p_next, location, binding, format, offset })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -29302,10 +29302,10 @@ impl Default for VertexInputBindingDescription {
 
 impl<'a> Decode<'a> for VertexInputBindingDescription {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let binding: u32 = d.scalar().at("binding")?;
-            let stride: u32 = d.scalar().at("stride")?;
-            let input_rate: VertexInputRate = d.scalar().at("inputRate")?;
-        Ok(Self { binding: binding, stride: stride, input_rate: input_rate })
+        let binding: u32 = d.scalar().at("binding")?;
+        let stride: u32 = d.scalar().at("stride")?;
+        let input_rate: VertexInputRate = d.scalar().at("inputRate")?;
+        Ok(Self { binding, stride, input_rate })
     }
 }
 
@@ -29351,11 +29351,11 @@ fn allowed_vertex_input_binding_description2_ext(_s_type: i32) -> bool {
 impl<'a> VertexInputBindingDescription2EXT<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let binding: u32 = d.scalar().at("binding")?;
-            let stride: u32 = d.scalar().at("stride")?;
-            let input_rate: VertexInputRate = d.scalar().at("inputRate")?;
-            let divisor: u32 = d.scalar().at("divisor")?;
-        Ok(Self { p_next, binding: binding, stride: stride, input_rate: input_rate, divisor: divisor })
+        let binding: u32 = d.scalar().at("binding")?;
+        let stride: u32 = d.scalar().at("stride")?;
+        let input_rate: VertexInputRate = d.scalar().at("inputRate")?;
+        let divisor: u32 = d.scalar().at("divisor")?;
+        Ok(Self { p_next, binding, stride, input_rate, divisor })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -29400,9 +29400,9 @@ impl Default for VertexInputBindingDivisorDescriptionEXT {
 
 impl<'a> Decode<'a> for VertexInputBindingDivisorDescriptionEXT {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let binding: u32 = d.scalar().at("binding")?;
-            let divisor: u32 = d.scalar().at("divisor")?;
-        Ok(Self { binding: binding, divisor: divisor })
+        let binding: u32 = d.scalar().at("binding")?;
+        let divisor: u32 = d.scalar().at("divisor")?;
+        Ok(Self { binding, divisor })
     }
 }
 
@@ -29439,13 +29439,13 @@ impl Default for Viewport {
 
 impl<'a> Decode<'a> for Viewport {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-            let x: f32 = d.scalar().at("x")?;
-            let y: f32 = d.scalar().at("y")?;
-            let width: f32 = d.scalar().at("width")?;
-            let height: f32 = d.scalar().at("height")?;
-            let min_depth: f32 = d.scalar().at("minDepth")?;
-            let max_depth: f32 = d.scalar().at("maxDepth")?;
-        Ok(Self { x: x, y: y, width: width, height: height, min_depth: min_depth, max_depth: max_depth })
+        let x: f32 = d.scalar().at("x")?;
+        let y: f32 = d.scalar().at("y")?;
+        let width: f32 = d.scalar().at("width")?;
+        let height: f32 = d.scalar().at("height")?;
+        let min_depth: f32 = d.scalar().at("minDepth")?;
+        let max_depth: f32 = d.scalar().at("maxDepth")?;
+        Ok(Self { x, y, width, height, min_depth, max_depth })
     }
 }
 
@@ -29502,15 +29502,15 @@ fn allowed_write_descriptor_set(s_type: i32) -> bool {
 impl<'a> WriteDescriptorSet<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let dst_set: Id<handles::DescriptorSet> = d.scalar().at("dstSet")?;
-            let dst_binding: u32 = d.scalar().at("dstBinding")?;
-            let dst_array_element: u32 = d.scalar().at("dstArrayElement")?;
-            let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
-            let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
-            let p_image_info: &'a [DescriptorImageInfo] = d.array(descriptor_count.as_len(), true, |d| DescriptorImageInfo::decode(d)).at("pImageInfo")?;
-            let p_buffer_info: &'a [DescriptorBufferInfo] = d.array(descriptor_count.as_len(), true, |d| DescriptorBufferInfo::decode(d)).at("pBufferInfo")?;
-            let p_texel_buffer_view: &'a [Id<handles::BufferView>] = d.scalar_array(descriptor_count.as_len(), true).at("pTexelBufferView")?;
-        Ok(Self { p_next, dst_set: dst_set, dst_binding: dst_binding, dst_array_element: dst_array_element, descriptor_count: descriptor_count, descriptor_type: descriptor_type, p_image_info: p_image_info, p_buffer_info: p_buffer_info, p_texel_buffer_view: p_texel_buffer_view })
+        let dst_set: Id<handles::DescriptorSet> = d.scalar().at("dstSet")?;
+        let dst_binding: u32 = d.scalar().at("dstBinding")?;
+        let dst_array_element: u32 = d.scalar().at("dstArrayElement")?;
+        let descriptor_count: u32 = d.scalar().at("descriptorCount")?;
+        let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
+        let p_image_info: &'a [DescriptorImageInfo] = d.array(descriptor_count.as_len(), true, |d| DescriptorImageInfo::decode(d)).at("pImageInfo")?;
+        let p_buffer_info: &'a [DescriptorBufferInfo] = d.array(descriptor_count.as_len(), true, |d| DescriptorBufferInfo::decode(d)).at("pBufferInfo")?;
+        let p_texel_buffer_view: &'a [Id<handles::BufferView>] = d.scalar_array(descriptor_count.as_len(), true).at("pTexelBufferView")?;
+        Ok(Self { p_next, dst_set, dst_binding, dst_array_element, descriptor_count, descriptor_type, p_image_info, p_buffer_info, p_texel_buffer_view })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -29577,9 +29577,9 @@ fn allowed_write_descriptor_set_inline_uniform_block(_s_type: i32) -> bool {
 impl<'a> WriteDescriptorSetInlineUniformBlock<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-            let data_size: u32 = d.scalar().at("dataSize")?;
-            let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
-        Ok(Self { p_next, data_size: data_size, p_data: p_data })
+        let data_size: u32 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
+        Ok(Self { p_next, data_size, p_data })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
