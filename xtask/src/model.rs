@@ -234,6 +234,9 @@ pub struct ExtensionRow {
 
 pub type Error = String;
 
+/// A structure type: enumerant name and value.
+pub type SType = (String, i64);
+
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim().trim_start_matches('(').trim_end_matches(')');
     let s = s.trim_end_matches('U').trim_end_matches("ULL").trim_end_matches('F');
@@ -615,7 +618,7 @@ impl<'r> Builder<'r> {
         }
     }
 
-    fn members_of(&self, owner: &str, raw: &[RawMember]) -> Result<(Option<(String, i64)>, Vec<Member>), Error> {
+    fn members_of(&self, owner: &str, raw: &[RawMember]) -> Result<(Option<SType>, Vec<Member>), Error> {
         let mut s_type = None;
         let mut out = Vec::new();
         for m in raw {

@@ -349,7 +349,7 @@ impl Registry {
                         if t.attribute("category") == Some("define") {
                             // `#define VK_HEADER_VERSION 269`: keep numeric defines as constants.
                             let name = t.children().find(|c| c.has_tag_name("name")).and_then(|c| c.text());
-                            let tail = t.children().last().and_then(|c| c.text()).map(str::trim);
+                            let tail = t.children().next_back().and_then(|c| c.text()).map(str::trim);
                             if let (Some(n), Some(v)) = (name, tail) {
                                 if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
                                     self.constants.entry(n.to_string()).or_insert(RawEnumValue::Value(v.to_string()));

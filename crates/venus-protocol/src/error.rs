@@ -35,8 +35,13 @@ const MAX_PATH: usize = 8;
 
 /// A decode failure: its kind, the byte offset where it was detected, and the path of command
 /// and field names leading to it (`vkCreateBuffer.pCreateInfo.pQueueFamilyIndices`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct DecodeError {
+///
+/// Boxed, so that `Result`s on the decoding hot path stay one word wide; errors are rare.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecodeError(Box<Inner>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     offset: Option<usize>,
     /// Innermost first; filled as the error propagates outwards.
@@ -45,28 +50,31 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
+    #[cold]
     pub fn new(kind: ErrorKind, offset: Option<usize>) -> Self {
-        DecodeError { kind, offset, path: [""; MAX_PATH], depth: 0 }
+        DecodeError(Box::new(Inner { kind, offset, path: [""; MAX_PATH], depth: 0 }))
     }
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
     /// Byte offset in the decoded buffer where the problem was found, when known.
     pub fn offset(&self) -> Option<usize> {
-        self.offset
+        self.0.offset
     }
     /// Adds an enclosing field or command name.
     #[must_use]
+    #[cold]
     pub fn at(mut self, name: &'static str) -> Self {
-        if (self.depth as usize) < MAX_PATH {
-            self.path[self.depth as usize] = name;
-            self.depth += 1;
+        let e = &mut *self.0;
+        if (e.depth as usize) < MAX_PATH {
+            e.path[e.depth as usize] = name;
+            e.depth += 1;
         }
         self
     }
     /// The path from the outermost name (usually the command) to the innermost field.
     pub fn path(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.path[..self.depth as usize].iter().rev().copied()
+        self.0.path[..self.0.depth as usize].iter().rev().copied()
     }
     pub fn bad_union_tag(tag: u32) -> Self {
         Self::new(ErrorKind::BadUnionTag { tag }, None)
@@ -92,8 +100,8 @@ impl fmt::Display for DecodeError {
         if !first {
             f.write_str(": ")?;
         }
-        write!(f, "{}", self.kind)?;
-        if let Some(o) = self.offset {
+        write!(f, "{}", self.0.kind)?;
+        if let Some(o) = self.0.offset {
             write!(f, " (at byte {o})")?;
         }
         Ok(())

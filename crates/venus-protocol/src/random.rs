@@ -32,6 +32,7 @@ impl<'a> Gen<'a> {
         (self.next_u64() % n as u64) as usize
     }
     /// An array length: 0 to 4.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&mut self) -> usize {
         self.below(5)
     }
