@@ -598,7 +598,8 @@ impl<'r> Builder<'r> {
                         null_unchecked,
                         ignore: None,
                     }),
-                    None => Ok(Shape::Ptr { elem: self.elem_of(&m.ty)?, optional }),
+                    // `noautovalidity` pointers may be NULL too (the reference accepts NULL `pColor`).
+                    None => Ok(Shape::Ptr { elem: self.elem_of(&m.ty)?, optional: null_unchecked }),
                 }
             }
             2 => {

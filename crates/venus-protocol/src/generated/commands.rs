@@ -7190,7 +7190,7 @@ pub struct CmdClearColorImageArgs<'a> {
     /// `imageLayout`.
     pub image_layout: ImageLayout,
     /// `pColor`.
-    pub p_color: &'a ClearColorValue,
+    pub p_color: Option<&'a ClearColorValue>,
     /// `rangeCount`.
     pub range_count: u32,
     /// `pRanges`.
@@ -7204,7 +7204,7 @@ impl<'a> CmdClearColorImageArgs<'a> {
         let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
         let image: Id<handles::Image> = d.scalar().at("image")?;
         let image_layout: ImageLayout = d.scalar().at("imageLayout")?;
-        let p_color: &'a ClearColorValue = d.required(|d| ClearColorValue::decode(d)).at("pColor")?;
+        let p_color: Option<&'a ClearColorValue> = d.optional(|d| ClearColorValue::decode(d)).at("pColor")?;
         let range_count: u32 = d.scalar().at("rangeCount")?;
         let p_ranges: &'a [ImageSubresourceRange] = d.array(range_count.as_len(), false, |d| ImageSubresourceRange::decode(d)).at("pRanges")?;
         Ok(Self { command_buffer, image, image_layout, p_color, range_count, p_ranges })
@@ -7214,7 +7214,7 @@ impl<'a> CmdClearColorImageArgs<'a> {
         e.scalar(self.command_buffer);
         e.scalar(self.image);
         e.scalar(self.image_layout);
-        if let Some(v) = Some(self.p_color) {
+        if let Some(v) = self.p_color {
             e.marker(1);
             v.encode(e);
         } else {

@@ -6468,7 +6468,7 @@ impl<'a> Random<'a> for CmdClearColorImageArgs<'a> {
         let command_buffer = rng.random();
         let image = rng.random();
         let image_layout = rng.random();
-        let p_color = { let v = ClearColorValue::random(rng); rng.alloc(v) };
+        let p_color = rng.maybe(|rng| ClearColorValue::random(rng));
         let range_count = n_range_count as u32;
         let p_ranges = rng.array(n_range_count, false, |rng| ImageSubresourceRange::random(rng));
         Self { command_buffer, image, image_layout, p_color, range_count, p_ranges }
