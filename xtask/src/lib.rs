@@ -46,18 +46,30 @@ fn tsv_rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
 /// Builds the checked model from the inputs.
 pub fn build_model(inputs: &Inputs) -> Result<model::Model, String> {
     let mut reg = registry::Registry::default();
-    reg.load("vk.xml", &inputs.vk_xml).map_err(|e| e.to_string())?;
-    reg.load("VK_EXT_command_serialization.xml", &inputs.serialization_xml)
+    reg.load("vk.xml", &inputs.vk_xml)
         .map_err(|e| e.to_string())?;
+    reg.load(
+        "VK_EXT_command_serialization.xml",
+        &inputs.serialization_xml,
+    )
+    .map_err(|e| e.to_string())?;
     reg.load("VK_MESA_venus_protocol.xml", &inputs.venus_xml)
         .map_err(|e| e.to_string())?;
     let mut cmds = Vec::new();
     for r in tsv_rows(&inputs.commands_tsv) {
-        let id = r.first().and_then(|x| x.parse().ok()).ok_or("bad command row")?;
+        let id = r
+            .first()
+            .and_then(|x| x.parse().ok())
+            .ok_or("bad command row")?;
         let name = r.get(1).ok_or("bad command row")?.to_string();
         let aliases = r
             .get(2)
-            .map(|a| a.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())
+            .map(|a| {
+                a.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         cmds.push(model::CommandRow { id, name, aliases });
     }
@@ -65,8 +77,14 @@ pub fn build_model(inputs: &Inputs) -> Result<model::Model, String> {
     for r in tsv_rows(&inputs.extensions_tsv) {
         exts.push(model::ExtensionRow {
             name: r.first().ok_or("bad extension row")?.to_string(),
-            number: r.get(1).and_then(|x| x.parse().ok()).ok_or("bad extension row")?,
-            spec_version: r.get(2).and_then(|x| x.parse().ok()).ok_or("bad extension row")?,
+            number: r
+                .get(1)
+                .and_then(|x| x.parse().ok())
+                .ok_or("bad extension row")?,
+            spec_version: r
+                .get(2)
+                .and_then(|x| x.parse().ok())
+                .ok_or("bad extension row")?,
         });
     }
     model::build(&reg, &exts, &cmds)

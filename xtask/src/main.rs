@@ -7,12 +7,19 @@ use std::process::ExitCode;
 const OUT_DIR: &str = "crates/venus-protocol/src/generated";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the repo").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the repo")
+        .to_path_buf()
 }
 
 fn codegen(check: bool) -> Result<(), String> {
     let root = repo_root();
-    let inputs = xtask::Inputs::read(&root.join("protocol"), "ca1e9220-command-types.tsv", "ca1e9220-extensions.tsv")?;
+    let inputs = xtask::Inputs::read(
+        &root.join("protocol"),
+        "ca1e9220-command-types.tsv",
+        "ca1e9220-extensions.tsv",
+    )?;
     let files = xtask::generate(&inputs)?;
     let out = root.join(OUT_DIR);
     if check {
@@ -33,14 +40,21 @@ fn codegen(check: bool) -> Result<(), String> {
         }
         let known: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         for entry in std::fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))? {
-            let name = entry.map_err(|e| e.to_string())?.file_name().to_string_lossy().into_owned();
+            let name = entry
+                .map_err(|e| e.to_string())?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             if !known.contains(&name.as_str()) {
                 diffs.push(format!("{OUT_DIR}/{name} is not generated"));
             }
         }
         let _ = std::fs::remove_dir_all(&tmp);
         if !diffs.is_empty() {
-            return Err(format!("generated code is stale (run `cargo xtask codegen`):\n  {}", diffs.join("\n  ")));
+            return Err(format!(
+                "generated code is stale (run `cargo xtask codegen`):\n  {}",
+                diffs.join("\n  ")
+            ));
         }
         println!("codegen check: {} files up to date", files.len());
     } else {
@@ -55,7 +69,12 @@ fn codegen(check: bool) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         _ => Err("usage: cargo xtask codegen [--check]".into()),

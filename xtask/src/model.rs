@@ -90,7 +90,10 @@ pub enum Shape {
     /// `char name[N]`.
     CharArray(usize),
     /// A pointer to one value.
-    Ptr { elem: Elem, optional: bool },
+    Ptr {
+        elem: Elem,
+        optional: bool,
+    },
     /// A counted array.
     Array {
         elem: Elem,
@@ -102,9 +105,15 @@ pub enum Shape {
     /// `const char*`, NUL-terminated.
     Str,
     /// `const char* const*` with a count.
-    StrArray { len: LenExpr, null_unchecked: bool },
+    StrArray {
+        len: LenExpr,
+        null_unchecked: bool,
+    },
     /// `void*` with a byte count.
-    Blob { len: LenExpr, null_unchecked: bool },
+    Blob {
+        len: LenExpr,
+        null_unchecked: bool,
+    },
     /// `const VkAllocationCallbacks*`: always NULL on the wire.
     NullOnly,
 }
@@ -239,7 +248,10 @@ pub type SType = (String, i64);
 
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim().trim_start_matches('(').trim_end_matches(')');
-    let s = s.trim_end_matches('U').trim_end_matches("ULL").trim_end_matches('F');
+    let s = s
+        .trim_end_matches('U')
+        .trim_end_matches("ULL")
+        .trim_end_matches('F');
     if let Some(h) = s.strip_prefix("0x") {
         return i64::from_str_radix(h, 16).ok();
     }
@@ -309,7 +321,9 @@ pub fn parse_len(text: &str) -> Result<LenExpr, Error> {
                 i += 1;
             }
             let s: String = chars[st..i].iter().collect();
-            toks.push(Tok::Num(s.parse().map_err(|_| format!("bad number in {text}"))?));
+            toks.push(Tok::Num(
+                s.parse().map_err(|_| format!("bad number in {text}"))?,
+            ));
         } else if c.is_ascii_alphabetic() || c == '_' {
             let st = i;
             while i < chars.len()
@@ -405,7 +419,11 @@ impl<'r> Builder<'r> {
 
     fn resolve_values(&mut self) -> Result<(), Error> {
         let mut pending: Vec<(String, String)> = Vec::new();
-        let put = |name: &str, v: &RawEnumValue, ext: Option<i64>, pending: &mut Vec<(String, String)>, values: &mut BTreeMap<String, i64>| {
+        let put = |name: &str,
+                   v: &RawEnumValue,
+                   ext: Option<i64>,
+                   pending: &mut Vec<(String, String)>,
+                   values: &mut BTreeMap<String, i64>| {
             match v {
                 RawEnumValue::Value(s) => {
                     if let Some(x) = parse_int(s) {
@@ -416,7 +434,11 @@ impl<'r> Builder<'r> {
                     values.insert(name.to_string(), 1i64 << b);
                 }
                 RawEnumValue::Alias(a) => pending.push((name.to_string(), a.clone())),
-                RawEnumValue::Offset { offset, extnumber, negative } => {
+                RawEnumValue::Offset {
+                    offset,
+                    extnumber,
+                    negative,
+                } => {
                     if let Some(n) = extnumber.or(ext) {
                         let v = 1_000_000_000 + (n - 1) * 1000 + offset;
                         values.insert(name.to_string(), if *negative { -v } else { v });
@@ -442,10 +464,22 @@ impl<'r> Builder<'r> {
         for x in &self.reg.extensions {
             for r in &x.requires {
                 for (_, v) in &r.enum_extensions {
-                    put(&v.name, &v.value, Some(x.number), &mut pending, &mut self.values);
+                    put(
+                        &v.name,
+                        &v.value,
+                        Some(x.number),
+                        &mut pending,
+                        &mut self.values,
+                    );
                 }
                 for v in &r.constants {
-                    put(&v.name, &v.value, Some(x.number), &mut pending, &mut self.values);
+                    put(
+                        &v.name,
+                        &v.value,
+                        Some(x.number),
+                        &mut pending,
+                        &mut self.values,
+                    );
                 }
             }
         }
@@ -465,7 +499,10 @@ impl<'r> Builder<'r> {
         }
         for e in ext_rows {
             if !self.reg.extensions.iter().any(|x| x.name == e.name) {
-                return Err(format!("extension {} of the protocol table is not in the XML", e.name));
+                return Err(format!(
+                    "extension {} of the protocol table is not in the XML",
+                    e.name
+                ));
             }
             self.scope.insert(e.name.clone());
         }
@@ -490,7 +527,10 @@ impl<'r> Builder<'r> {
                 self.required_types.insert(t.clone());
             }
             for (en, v) in &r.enum_extensions {
-                self.enum_members.entry(en.clone()).or_default().push(v.name.clone());
+                self.enum_members
+                    .entry(en.clone())
+                    .or_default()
+                    .push(v.name.clone());
             }
         }
         Ok(())
@@ -583,7 +623,10 @@ impl<'r> Builder<'r> {
                     let Some(l) = len_text else {
                         return Err(format!("{}: void pointer without a length", m.name));
                     };
-                    return Ok(Shape::Blob { len: parse_len(&l)?, null_unchecked });
+                    return Ok(Shape::Blob {
+                        len: parse_len(&l)?,
+                        null_unchecked,
+                    });
                 }
                 if m.ty == "char" {
                     if len_text.as_deref() == Some("null-terminated") {
@@ -599,14 +642,20 @@ impl<'r> Builder<'r> {
                         ignore: None,
                     }),
                     // `noautovalidity` pointers may be NULL too (the reference accepts NULL `pColor`).
-                    None => Ok(Shape::Ptr { elem: self.elem_of(&m.ty)?, optional: null_unchecked }),
+                    None => Ok(Shape::Ptr {
+                        elem: self.elem_of(&m.ty)?,
+                        optional: null_unchecked,
+                    }),
                 }
             }
             2 => {
                 if m.ty == "char" {
                     if let Some(l) = len_text {
                         if let Some(count) = l.strip_suffix(",null-terminated") {
-                            return Ok(Shape::StrArray { len: parse_len(count)?, null_unchecked });
+                            return Ok(Shape::StrArray {
+                                len: parse_len(count)?,
+                                null_unchecked,
+                            });
                         }
                     }
                 }
@@ -619,13 +668,23 @@ impl<'r> Builder<'r> {
         }
     }
 
-    fn members_of(&self, owner: &str, raw: &[RawMember]) -> Result<(Option<SType>, Vec<Member>), Error> {
+    fn members_of(
+        &self,
+        owner: &str,
+        raw: &[RawMember],
+    ) -> Result<(Option<SType>, Vec<Member>), Error> {
         let mut s_type = None;
         let mut out = Vec::new();
         for m in raw {
             if m.name == "sType" && m.ty == "VkStructureType" {
-                let name = m.values.clone().ok_or_else(|| format!("{owner}: sType without values"))?;
-                let v = *self.values.get(&name).ok_or_else(|| format!("{owner}: unknown {name}"))?;
+                let name = m
+                    .values
+                    .clone()
+                    .ok_or_else(|| format!("{owner}: sType without values"))?;
+                let v = *self
+                    .values
+                    .get(&name)
+                    .ok_or_else(|| format!("{owner}: unknown {name}"))?;
                 s_type = Some((name, v));
                 continue;
             }
@@ -650,10 +709,20 @@ impl<'r> Builder<'r> {
                     });
                 }
             }
-            if let Shape::Array { null_unchecked, ignore: Some(_), .. } = &mut shape {
+            if let Shape::Array {
+                null_unchecked,
+                ignore: Some(_),
+                ..
+            } = &mut shape
+            {
                 *null_unchecked = true;
             }
-            out.push(Member { name: m.name.clone(), shape, is_len: false, small: false });
+            out.push(Member {
+                name: m.name.clone(),
+                shape,
+                is_len: false,
+                small: false,
+            });
         }
         mark_lens(&mut out);
         Ok((s_type, out))
@@ -685,19 +754,28 @@ fn mark_lens(members: &mut [Member]) {
 
 pub fn shape_len(s: &Shape) -> Option<&LenExpr> {
     match s {
-        Shape::Array { len, .. } | Shape::StrArray { len, .. } | Shape::Blob { len, .. } => Some(len),
+        Shape::Array { len, .. } | Shape::StrArray { len, .. } | Shape::Blob { len, .. } => {
+            Some(len)
+        }
         _ => None,
     }
 }
 
 fn shape_elem(s: &Shape) -> Option<&Elem> {
     match s {
-        Shape::Value(e) | Shape::FixedArray(e, _) | Shape::Ptr { elem: e, .. } | Shape::Array { elem: e, .. } => Some(e),
+        Shape::Value(e)
+        | Shape::FixedArray(e, _)
+        | Shape::Ptr { elem: e, .. }
+        | Shape::Array { elem: e, .. } => Some(e),
         _ => None,
     }
 }
 
-pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow]) -> Result<Model, Error> {
+pub fn build(
+    reg: &Registry,
+    ext_rows: &[ExtensionRow],
+    cmd_rows: &[CommandRow],
+) -> Result<Model, Error> {
     let mut reg = reg.clone();
     add_extra_structs(&mut reg)?;
     let mut b = Builder {
@@ -707,7 +785,10 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         required_types: BTreeSet::new(),
         enum_members: BTreeMap::new(),
         type_alias: BTreeMap::new(),
-        extra_docs: special::EXTRA_STRUCTS.iter().map(|e| (e.name.to_string(), e.why)).collect(),
+        extra_docs: special::EXTRA_STRUCTS
+            .iter()
+            .map(|e| (e.name.to_string(), e.why))
+            .collect(),
     };
     for t in reg.types.values() {
         if let Some(a) = &t.alias {
@@ -726,7 +807,10 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         }
         let xml_id = cmd_ids.get(&row.name).copied();
         if xml_id != Some(row.id as i64) {
-            return Err(format!("{}: table id {} but XML id {:?}", row.name, row.id, xml_id));
+            return Err(format!(
+                "{}: table id {} but XML id {:?}",
+                row.name, row.id, xml_id
+            ));
         }
         let def = std::iter::once(&row.name)
             .chain(row.aliases.iter())
@@ -767,7 +851,11 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         v.sort();
     }
 
-    let note_elem = |e: &Elem, q: &mut VecDeque<String>, en: &mut BTreeSet<String>, fl: &mut BTreeSet<String>, ha: &mut BTreeSet<String>| match e {
+    let note_elem = |e: &Elem,
+                     q: &mut VecDeque<String>,
+                     en: &mut BTreeSet<String>,
+                     fl: &mut BTreeSet<String>,
+                     ha: &mut BTreeSet<String>| match e {
         Elem::Struct(s) | Elem::Union(s) => q.push_back(s.clone()),
         Elem::Enum(n) => {
             en.insert(n.clone());
@@ -783,11 +871,23 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
     for c in commands.iter().filter(|c| c.encoding.is_ok()) {
         for p in &c.params {
             if let Some(e) = shape_elem(&p.member.shape) {
-                note_elem(e, &mut queue, &mut used_enums, &mut used_flags, &mut used_handles);
+                note_elem(
+                    e,
+                    &mut queue,
+                    &mut used_enums,
+                    &mut used_flags,
+                    &mut used_handles,
+                );
             }
         }
         if let Some(e) = &c.ret {
-            note_elem(e, &mut queue, &mut used_enums, &mut used_flags, &mut used_handles);
+            note_elem(
+                e,
+                &mut queue,
+                &mut used_enums,
+                &mut used_flags,
+                &mut used_handles,
+            );
         }
     }
     let mut seen = BTreeSet::new();
@@ -807,7 +907,13 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
                 };
                 for m in &ms {
                     if let Some(e) = shape_elem(&m.shape) {
-                        note_elem(e, &mut queue, &mut used_enums, &mut used_flags, &mut used_handles);
+                        note_elem(
+                            e,
+                            &mut queue,
+                            &mut used_enums,
+                            &mut used_flags,
+                            &mut used_handles,
+                        );
                     }
                 }
                 let ext = if s_type.is_some() {
@@ -837,15 +943,31 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
                 let (_, ms) = b.members_of(&name, members)?;
                 for m in &ms {
                     if let Some(e) = shape_elem(&m.shape) {
-                        note_elem(e, &mut queue, &mut used_enums, &mut used_flags, &mut used_handles);
+                        note_elem(
+                            e,
+                            &mut queue,
+                            &mut used_enums,
+                            &mut used_flags,
+                            &mut used_handles,
+                        );
                     }
                 }
                 let default_tag = special::DEFAULT_UNION_TAGS
                     .iter()
                     .find(|d| d.union == name)
                     .map(|d| d.tag)
-                    .ok_or_else(|| format!("union {name} has no default tag in special::DEFAULT_UNION_TAGS"))?;
-                unions.insert(name.clone(), Union { name, members: ms, default_tag, needs_lifetime: false });
+                    .ok_or_else(|| {
+                        format!("union {name} has no default tag in special::DEFAULT_UNION_TAGS")
+                    })?;
+                unions.insert(
+                    name.clone(),
+                    Union {
+                        name,
+                        members: ms,
+                        default_tag,
+                        needs_lifetime: false,
+                    },
+                );
             }
             _ => return Err(format!("{name} queued but is not a struct or union")),
         }
@@ -856,20 +978,31 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
     }
     for (name, why) in &unserializable {
         let used_directly = structs.values().any(|s| {
-            s.members.iter().any(|m| shape_elem(&m.shape) == Some(&Elem::Struct(name.clone())))
+            s.members
+                .iter()
+                .any(|m| shape_elem(&m.shape) == Some(&Elem::Struct(name.clone())))
         }) || commands.iter().filter(|c| c.encoding.is_ok()).any(|c| {
-            c.params.iter().any(|p| shape_elem(&p.member.shape) == Some(&Elem::Struct(name.clone())))
+            c.params
+                .iter()
+                .any(|p| shape_elem(&p.member.shape) == Some(&Elem::Struct(name.clone())))
         });
         let in_struct = structs.values().any(|s| {
-            s.members.iter().any(|m| shape_elem(&m.shape) == Some(&Elem::Struct(name.clone())))
+            s.members
+                .iter()
+                .any(|m| shape_elem(&m.shape) == Some(&Elem::Struct(name.clone())))
         });
         if in_struct {
-            return Err(format!("{name} cannot be serialized ({why}) but a struct member uses it"));
+            return Err(format!(
+                "{name} cannot be serialized ({why}) but a struct member uses it"
+            ));
         }
         if used_directly {
             // A command taking it has no encoding.
             for c in commands.iter_mut().filter(|c| c.encoding.is_ok()) {
-                if c.params.iter().any(|p| shape_elem(&p.member.shape) == Some(&Elem::Struct(name.clone()))) {
+                if c.params
+                    .iter()
+                    .any(|p| shape_elem(&p.member.shape) == Some(&Elem::Struct(name.clone())))
+                {
                     c.encoding = Err(format!("{name}: {why}"));
                 }
             }
@@ -882,8 +1015,11 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         .map(|c| c.name.as_str())
         .collect();
     let present: BTreeSet<&str> = commands.iter().map(|c| c.name.as_str()).collect();
-    let expected: BTreeSet<&str> =
-        special::NO_ENCODING.iter().map(|n| n.command).filter(|n| present.contains(n)).collect();
+    let expected: BTreeSet<&str> = special::NO_ENCODING
+        .iter()
+        .map(|n| n.command)
+        .filter(|n| present.contains(n))
+        .collect();
     if detected != expected {
         return Err(format!(
             "commands without a wire encoding differ from special::NO_ENCODING: detected {detected:?}, table {expected:?}"
@@ -893,11 +1029,14 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         if let Some(n) = special::NO_ENCODING.iter().find(|n| n.command == c.name) {
             c.encoding = Err(n.why.to_string());
         }
-        c.note = special::DISPATCH_NOTES.iter().find(|n| n.command == c.name).map(|n| n.note);
+        c.note = special::DISPATCH_NOTES
+            .iter()
+            .find(|n| n.command == c.name)
+            .map(|n| n.note);
     }
 
-
-    let all_extenders: BTreeSet<String> = structs.values().flat_map(|s| s.extenders.clone()).collect();
+    let all_extenders: BTreeSet<String> =
+        structs.values().flat_map(|s| s.extenders.clone()).collect();
     for s in structs.values_mut() {
         s.is_extender = all_extenders.contains(&s.name);
     }
@@ -915,7 +1054,9 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         }
     }
     while let Some(n) = pq.pop_front() {
-        let s = structs.get_mut(&n).ok_or_else(|| format!("output struct {n} not in closure"))?;
+        let s = structs
+            .get_mut(&n)
+            .ok_or_else(|| format!("output struct {n} not in closure"))?;
         if s.partial {
             continue;
         }
@@ -923,8 +1064,13 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         for m in &s.members {
             match shape_elem(&m.shape) {
                 Some(Elem::Struct(x)) => pq.push_back(x.clone()),
-                Some(Elem::Union(u)) if !matches!(m.shape, Shape::Value(_) | Shape::FixedArray(..)) => {
-                    return Err(format!("{n}.{}: union {u} behind a pointer in an output", m.name));
+                Some(Elem::Union(u))
+                    if !matches!(m.shape, Shape::Value(_) | Shape::FixedArray(..)) =>
+                {
+                    return Err(format!(
+                        "{n}.{}: union {u} behind a pointer in an output",
+                        m.name
+                    ));
                 }
                 _ => {}
             }
@@ -944,13 +1090,21 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
             .values()
             .filter(|s| s.needs_lifetime)
             .map(|s| s.name.clone())
-            .chain(unions.values().filter(|u| u.needs_lifetime).map(|u| u.name.clone()))
+            .chain(
+                unions
+                    .values()
+                    .filter(|u| u.needs_lifetime)
+                    .map(|u| u.name.clone()),
+            )
             .collect();
         let shape_needs = |sh: &Shape| match sh {
-            Shape::Ptr { .. } | Shape::Array { .. } | Shape::Str | Shape::StrArray { .. } | Shape::Blob { .. } => true,
-            Shape::Value(Elem::Struct(x) | Elem::Union(x)) | Shape::FixedArray(Elem::Struct(x) | Elem::Union(x), _) => {
-                needs.contains(x)
-            }
+            Shape::Ptr { .. }
+            | Shape::Array { .. }
+            | Shape::Str
+            | Shape::StrArray { .. }
+            | Shape::Blob { .. } => true,
+            Shape::Value(Elem::Struct(x) | Elem::Union(x))
+            | Shape::FixedArray(Elem::Struct(x) | Elem::Union(x), _) => needs.contains(x),
             _ => false,
         };
         for s in structs.values_mut() {
@@ -975,11 +1129,20 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         .values()
         .filter(|s| s.needs_lifetime)
         .map(|s| s.name.clone())
-        .chain(unions.values().filter(|u| u.needs_lifetime).map(|u| u.name.clone()))
+        .chain(
+            unions
+                .values()
+                .filter(|u| u.needs_lifetime)
+                .map(|u| u.name.clone()),
+        )
         .collect();
     for c in &mut commands {
         c.needs_lifetime = c.params.iter().any(|p| match &p.member.shape {
-            Shape::Ptr { .. } | Shape::Array { .. } | Shape::Str | Shape::StrArray { .. } | Shape::Blob { .. } => true,
+            Shape::Ptr { .. }
+            | Shape::Array { .. }
+            | Shape::Str
+            | Shape::StrArray { .. }
+            | Shape::Blob { .. } => true,
             Shape::Value(Elem::Struct(x) | Elem::Union(x)) => needs.contains(x),
             _ => false,
         });
@@ -988,11 +1151,23 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
     // ---- enums, bitmasks, handles ----
     let mut enums = BTreeMap::new();
     for name in &used_enums {
-        enums.insert(name.clone(), EnumType { name: name.clone(), values: enum_values(&b, name) });
+        enums.insert(
+            name.clone(),
+            EnumType {
+                name: name.clone(),
+                values: enum_values(&b, name),
+            },
+        );
     }
     // Result is always needed for return values.
     if !enums.contains_key("VkResult") {
-        enums.insert("VkResult".into(), EnumType { name: "VkResult".into(), values: enum_values(&b, "VkResult") });
+        enums.insert(
+            "VkResult".into(),
+            EnumType {
+                name: "VkResult".into(),
+                values: enum_values(&b, "VkResult"),
+            },
+        );
     }
     let mut bitmasks = BTreeMap::new();
     for name in &used_flags {
@@ -1000,15 +1175,28 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
         let (wide, bits) = match &rt.kind {
             RawTypeKind::Bitmask { base, bits } => (
                 base == "VkFlags64",
-                bits.as_ref().map(|bn| enum_values(&b, bn)).unwrap_or_default(),
+                bits.as_ref()
+                    .map(|bn| enum_values(&b, bn))
+                    .unwrap_or_default(),
             ),
             _ => return Err(format!("{name} is not a bitmask")),
         };
-        bitmasks.insert(name.clone(), Bitmask { name: name.clone(), wide, bits });
+        bitmasks.insert(
+            name.clone(),
+            Bitmask {
+                name: name.clone(),
+                wide,
+                bits,
+            },
+        );
     }
     let mut handles = BTreeMap::new();
     for (name, t) in &reg.types {
-        if let RawTypeKind::Handle { dispatchable, objtype } = &t.kind {
+        if let RawTypeKind::Handle {
+            dispatchable,
+            objtype,
+        } = &t.kind
+        {
             if t.alias.is_some() {
                 continue;
             }
@@ -1034,19 +1222,41 @@ pub fn build(reg: &Registry, ext_rows: &[ExtensionRow], cmd_rows: &[CommandRow])
 
     let extensions = ext_rows
         .iter()
-        .map(|e| Extension { name: e.name.clone(), number: e.number, spec_version: e.spec_version })
+        .map(|e| Extension {
+            name: e.name.clone(),
+            number: e.number,
+            spec_version: e.spec_version,
+        })
         .collect();
     let spec = |n: &str| {
-        ext_rows.iter().find(|e| e.name == n).map(|e| e.spec_version).ok_or(format!("{n} missing"))
+        ext_rows
+            .iter()
+            .find(|e| e.name == n)
+            .map(|e| e.spec_version)
+            .ok_or(format!("{n} missing"))
     };
-    let header = b.values.get("VK_HEADER_VERSION").copied().ok_or("no VK_HEADER_VERSION")?;
+    let header = b
+        .values
+        .get("VK_HEADER_VERSION")
+        .copied()
+        .ok_or("no VK_HEADER_VERSION")?;
     let versions = Versions {
         vk_xml_version: (1, 3, header as u32),
         command_serialization_spec: spec("VK_EXT_command_serialization")?,
         venus_protocol_spec: spec("VK_MESA_venus_protocol")?,
     };
 
-    let model = Model { structs, unions, enums, bitmasks, handles, commands, extensions, versions, constants };
+    let model = Model {
+        structs,
+        unions,
+        enums,
+        bitmasks,
+        handles,
+        commands,
+        extensions,
+        versions,
+        constants,
+    };
     check_len_refs(&model)?;
     Ok(model)
 }
@@ -1079,7 +1289,11 @@ fn command_type_values(reg: &Registry, values: &BTreeMap<String, i64>) -> BTreeM
     let mut out = BTreeMap::new();
     if let Some(e) = reg.enums.get("VkCommandTypeEXT") {
         for v in &e.values {
-            if let Some(cmd) = v.name.strip_prefix("VK_COMMAND_TYPE_").and_then(|s| s.strip_suffix("_EXT")) {
+            if let Some(cmd) = v
+                .name
+                .strip_prefix("VK_COMMAND_TYPE_")
+                .and_then(|s| s.strip_suffix("_EXT"))
+            {
                 if let Some(x) = values.get(&v.name) {
                     out.insert(cmd.to_string(), *x);
                 }
@@ -1089,7 +1303,11 @@ fn command_type_values(reg: &Registry, values: &BTreeMap<String, i64>) -> BTreeM
     out
 }
 
-fn build_command(b: &Builder, row: &CommandRow, def: &crate::registry::RawCommand) -> Result<Command, Error> {
+fn build_command(
+    b: &Builder,
+    row: &CommandRow,
+    def: &crate::registry::RawCommand,
+) -> Result<Command, Error> {
     let mut encoding = Ok(());
     let ret = match def.ret.as_str() {
         "void" => None,
@@ -1127,7 +1345,15 @@ fn build_command(b: &Builder, row: &CommandRow, def: &crate::registry::RawComman
                 } else {
                     Dir::In
                 };
-                params.push(Param { member: Member { name: p.name.clone(), shape, is_len: false, small: false }, dir });
+                params.push(Param {
+                    member: Member {
+                        name: p.name.clone(),
+                        shape,
+                        is_len: false,
+                        small: false,
+                    },
+                    dir,
+                });
             }
             Err(e) => {
                 if encoding.is_ok() {
@@ -1162,7 +1388,10 @@ fn check_len_refs(model: &Model) -> Result<(), Error> {
                 len.roots(&mut roots);
                 for r in roots {
                     if !members[..i].iter().any(|x| x.name == r[0]) {
-                        return Err(format!("{owner}.{}: length refers to {} which is not decoded before it", m.name, r[0]));
+                        return Err(format!(
+                            "{owner}.{}: length refers to {} which is not decoded before it",
+                            m.name, r[0]
+                        ));
                     }
                 }
             }
@@ -1173,7 +1402,10 @@ fn check_len_refs(model: &Model) -> Result<(), Error> {
         check(&s.name, &s.members.iter().collect::<Vec<_>>())?;
     }
     for c in model.commands.iter().filter(|c| c.encoding.is_ok()) {
-        check(&c.name, &c.params.iter().map(|p| &p.member).collect::<Vec<_>>())?;
+        check(
+            &c.name,
+            &c.params.iter().map(|p| &p.member).collect::<Vec<_>>(),
+        )?;
     }
     Ok(())
 }
@@ -1182,7 +1414,10 @@ fn add_extra_structs(reg: &mut Registry) -> Result<(), Error> {
     use crate::registry::{RawEnumerant, RawType};
     for e in special::EXTRA_STRUCTS {
         if reg.types.contains_key(e.name) {
-            return Err(format!("{} is already in the XML; remove it from special::EXTRA_STRUCTS", e.name));
+            return Err(format!(
+                "{} is already in the XML; remove it from special::EXTRA_STRUCTS",
+                e.name
+            ));
         }
         let mut members = vec![
             RawMember {
@@ -1234,7 +1469,11 @@ fn add_extra_structs(reg: &mut Registry) -> Result<(), Error> {
             e.name.into(),
             RawType {
                 name: e.name.into(),
-                kind: RawTypeKind::Struct { members, extends: vec![e.extends.into()], returned_only: false },
+                kind: RawTypeKind::Struct {
+                    members,
+                    extends: vec![e.extends.into()],
+                    returned_only: false,
+                },
                 alias: None,
             },
         );
@@ -1242,15 +1481,26 @@ fn add_extra_structs(reg: &mut Registry) -> Result<(), Error> {
         let owner = reg
             .extensions
             .iter_mut()
-            .find(|x| x.requires.iter().any(|r| r.types.iter().any(|t| t == e.extends)))
+            .find(|x| {
+                x.requires
+                    .iter()
+                    .any(|r| r.types.iter().any(|t| t == e.extends))
+            })
             .ok_or_else(|| format!("no extension requires {}", e.extends))?;
-        let req = owner.requires.first_mut().ok_or("extension without require")?;
+        let req = owner
+            .requires
+            .first_mut()
+            .ok_or("extension without require")?;
         req.types.push(e.name.into());
         req.enum_extensions.push((
             "VkStructureType".into(),
             RawEnumerant {
                 name: e.s_type.into(),
-                value: RawEnumValue::Offset { offset: e.s_type_offset, extnumber: None, negative: false },
+                value: RawEnumValue::Offset {
+                    offset: e.s_type_offset,
+                    extnumber: None,
+                    negative: false,
+                },
             },
         ));
     }

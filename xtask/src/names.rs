@@ -38,7 +38,9 @@ pub fn field_name(vk: &str) -> String {
     }
     match out.as_str() {
         "type" => "ty".into(),
-        "match" | "ref" | "mod" | "use" | "move" | "loop" | "fn" | "impl" | "box" => format!("{out}_"),
+        "match" | "ref" | "mod" | "use" | "move" | "loop" | "fn" | "impl" | "box" => {
+            format!("{out}_")
+        }
         _ => out,
     }
 }
@@ -50,8 +52,14 @@ pub fn command_const(vk: &str) -> String {
 
 /// The prefix enumerants of `VkSampleCountFlagBits` share: `VK_SAMPLE_COUNT_`.
 fn enum_prefix(type_name: &str) -> String {
-    let mut base = type_name.strip_prefix("Vk").unwrap_or(type_name).to_string();
-    for vendor in ["KHR", "EXT", "MESA", "NV", "AMD", "INTEL", "QCOM", "ARM", "VALVE", "HUAWEI", "GOOGLE", "FB", "NVX", "MSFT"] {
+    let mut base = type_name
+        .strip_prefix("Vk")
+        .unwrap_or(type_name)
+        .to_string();
+    for vendor in [
+        "KHR", "EXT", "MESA", "NV", "AMD", "INTEL", "QCOM", "ARM", "VALVE", "HUAWEI", "GOOGLE",
+        "FB", "NVX", "MSFT",
+    ] {
         if let Some(b) = base.strip_suffix(vendor) {
             base = b.to_string();
             break;
@@ -75,7 +83,11 @@ pub fn enumerant_name(type_name: &str, value: &str) -> String {
         _ => value.strip_prefix("VK_").unwrap_or(value).to_string(),
     };
     if stripped.starts_with(|c: char| c.is_ascii_digit()) {
-        let last = prefix.trim_end_matches('_').rsplit('_').next().unwrap_or("N");
+        let last = prefix
+            .trim_end_matches('_')
+            .rsplit('_')
+            .next()
+            .unwrap_or("N");
         format!("{last}_{stripped}")
     } else {
         stripped

@@ -268,15 +268,12 @@ fn parse_require(node: roxmltree::Node) -> RawRequire {
 
 fn parse_type(node: roxmltree::Node) -> Option<RawType> {
     let category = node.attribute("category").unwrap_or("");
-    let name = node
-        .attribute("name")
-        .map(str::to_string)
-        .or_else(|| {
-            node.children()
-                .find(|c| c.has_tag_name("name"))
-                .and_then(|c| c.text())
-                .map(str::to_string)
-        })?;
+    let name = node.attribute("name").map(str::to_string).or_else(|| {
+        node.children()
+            .find(|c| c.has_tag_name("name"))
+            .and_then(|c| c.text())
+            .map(str::to_string)
+    })?;
     let alias = node.attribute("alias").map(str::to_string);
     let members = || {
         node.children()
@@ -348,11 +345,20 @@ impl Registry {
                     {
                         if t.attribute("category") == Some("define") {
                             // `#define VK_HEADER_VERSION 269`: keep numeric defines as constants.
-                            let name = t.children().find(|c| c.has_tag_name("name")).and_then(|c| c.text());
-                            let tail = t.children().next_back().and_then(|c| c.text()).map(str::trim);
+                            let name = t
+                                .children()
+                                .find(|c| c.has_tag_name("name"))
+                                .and_then(|c| c.text());
+                            let tail = t
+                                .children()
+                                .next_back()
+                                .and_then(|c| c.text())
+                                .map(str::trim);
                             if let (Some(n), Some(v)) = (name, tail) {
                                 if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
-                                    self.constants.entry(n.to_string()).or_insert(RawEnumValue::Value(v.to_string()));
+                                    self.constants
+                                        .entry(n.to_string())
+                                        .or_insert(RawEnumValue::Value(v.to_string()));
                                 }
                             }
                         }
@@ -448,11 +454,13 @@ impl Registry {
                 .filter(|x| x.has_tag_name("param") && api_ok(*x))
                 .map(parse_member)
                 .collect();
-            self.commands.entry(proto.name.clone()).or_insert(RawCommand {
-                name: proto.name,
-                ret: proto.ty,
-                params,
-            });
+            self.commands
+                .entry(proto.name.clone())
+                .or_insert(RawCommand {
+                    name: proto.name,
+                    ret: proto.ty,
+                    params,
+                });
         }
     }
 }

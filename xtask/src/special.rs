@@ -50,9 +50,15 @@ pub const DEFAULT_UNION_TAGS: &[DefaultUnionTag] = &[
 /// The condition under which the guest sends an array as empty whatever the pointer holds.
 pub enum IgnoreWhen {
     /// Sent only when `member == value` (an enum compared by its numeric value).
-    MemberNotEqual { member: &'static str, value: &'static str },
+    MemberNotEqual {
+        member: &'static str,
+        value: &'static str,
+    },
     /// Sent only when `flag` is clear in `member`.
-    FlagSet { member: &'static str, flag: &'static str },
+    FlagSet {
+        member: &'static str,
+        flag: &'static str,
+    },
 }
 
 pub struct IgnorableArray {
@@ -105,17 +111,50 @@ pub struct NoEncoding {
 }
 
 pub const NO_ENCODING: &[NoEncoding] = &[
-    NoEncoding { command: "vkGetInstanceProcAddr", why: "returns a function pointer" },
-    NoEncoding { command: "vkGetDeviceProcAddr", why: "returns a function pointer" },
-    NoEncoding { command: "vkMapMemory", why: "ppData is a host pointer (the guest maps blobs itself)" },
-    NoEncoding { command: "vkUpdateDescriptorSetWithTemplate", why: "pData has no length" },
-    NoEncoding { command: "vkCmdPushDescriptorSetWithTemplateKHR", why: "pData has no length" },
-    NoEncoding { command: "vkGetMemoryFdKHR", why: "returns an OS file descriptor" },
-    NoEncoding { command: "vkGetMemoryFdPropertiesKHR", why: "takes an OS file descriptor" },
-    NoEncoding { command: "vkImportFenceFdKHR", why: "takes an OS file descriptor" },
-    NoEncoding { command: "vkGetFenceFdKHR", why: "returns an OS file descriptor" },
-    NoEncoding { command: "vkImportSemaphoreFdKHR", why: "takes an OS file descriptor" },
-    NoEncoding { command: "vkGetSemaphoreFdKHR", why: "returns an OS file descriptor" },
+    NoEncoding {
+        command: "vkGetInstanceProcAddr",
+        why: "returns a function pointer",
+    },
+    NoEncoding {
+        command: "vkGetDeviceProcAddr",
+        why: "returns a function pointer",
+    },
+    NoEncoding {
+        command: "vkMapMemory",
+        why: "ppData is a host pointer (the guest maps blobs itself)",
+    },
+    NoEncoding {
+        command: "vkUpdateDescriptorSetWithTemplate",
+        why: "pData has no length",
+    },
+    NoEncoding {
+        command: "vkCmdPushDescriptorSetWithTemplateKHR",
+        why: "pData has no length",
+    },
+    NoEncoding {
+        command: "vkGetMemoryFdKHR",
+        why: "returns an OS file descriptor",
+    },
+    NoEncoding {
+        command: "vkGetMemoryFdPropertiesKHR",
+        why: "takes an OS file descriptor",
+    },
+    NoEncoding {
+        command: "vkImportFenceFdKHR",
+        why: "takes an OS file descriptor",
+    },
+    NoEncoding {
+        command: "vkGetFenceFdKHR",
+        why: "returns an OS file descriptor",
+    },
+    NoEncoding {
+        command: "vkImportSemaphoreFdKHR",
+        why: "takes an OS file descriptor",
+    },
+    NoEncoding {
+        command: "vkGetSemaphoreFdKHR",
+        why: "returns an OS file descriptor",
+    },
 ];
 
 /// Notes for the dispatch layer about commands whose wire values must not be trusted as-is.
@@ -146,4 +185,9 @@ pub const WIRE_FORMAT_VERSION: u32 = 1;
 pub const MAX_COMMAND_ID: u32 = 282;
 
 /// Core versions the protocol serializes at this level.
-pub const CORE_VERSIONS: &[&str] = &["VK_VERSION_1_0", "VK_VERSION_1_1", "VK_VERSION_1_2", "VK_VERSION_1_3"];
+pub const CORE_VERSIONS: &[&str] = &[
+    "VK_VERSION_1_0",
+    "VK_VERSION_1_1",
+    "VK_VERSION_1_2",
+    "VK_VERSION_1_3",
+];

@@ -18,7 +18,7 @@
 //! and encode (re-encoding the decoded commands into a reused `Encoder`).
 //!
 //! Environment (for profiling, e.g. under callgrind):
-//! - `VENUS_BENCH_PASSES=n`: no calibration/warm-up; exactly one sample of `n` passes per mode;
+//! - `VENUS_BENCH_PASSES=n`: no warm-up/calibration; exactly one sample of `n` passes per mode;
 //! - `VENUS_BENCH_ONLY=mixed|draw|prop`: run only the named workload(s) (comma separated);
 //! - `VENUS_BENCH_MODES=batch,cmd,encode`: run only the named modes;
 //! - `VENUS_BENCH_MB=x`: target stream size in MB (default 4).
@@ -31,7 +31,8 @@ use venus_protocol::handles as h;
 use venus_protocol::structs as s;
 use venus_protocol::types as t;
 use venus_protocol::{
-    decode_command, encode_command, Arena, Command, CommandHeader, Decoder, Encoder, Id, COMMAND_GENERATE_REPLY,
+    decode_command, encode_command, Arena, Command, CommandHeader, Decoder, Encoder, Id,
+    COMMAND_GENERATE_REPLY,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -94,7 +95,10 @@ fn props2_cmd(pd: u64) -> Command<'static> {
     );
     Command::GetPhysicalDeviceProperties2(c::GetPhysicalDeviceProperties2Args {
         physical_device: id(pd),
-        p_properties: leak(s::PhysicalDeviceProperties2 { p_next, ..Default::default() }),
+        p_properties: leak(s::PhysicalDeviceProperties2 {
+            p_next,
+            ..Default::default()
+        }),
     })
 }
 
@@ -141,11 +145,20 @@ fn feats2_cmd(pd: u64) -> Command<'static> {
     );
     Command::GetPhysicalDeviceFeatures2(c::GetPhysicalDeviceFeatures2Args {
         physical_device: id(pd),
-        p_features: leak(s::PhysicalDeviceFeatures2 { p_next, ..Default::default() }),
+        p_features: leak(s::PhysicalDeviceFeatures2 {
+            p_next,
+            ..Default::default()
+        }),
     })
 }
 
-fn image_barrier(image: u64, old: t::ImageLayout, new: t::ImageLayout, src: u32, dst: u32) -> s::ImageMemoryBarrier<'static> {
+fn image_barrier(
+    image: u64,
+    old: t::ImageLayout,
+    new: t::ImageLayout,
+    src: u32,
+    dst: u32,
+) -> s::ImageMemoryBarrier<'static> {
     s::ImageMemoryBarrier {
         p_next: None,
         src_access_mask: t::AccessFlags(src),
@@ -195,8 +208,20 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
         out,
     );
     let barriers = leak_slice(vec![
-        image_barrier(0x500, t::ImageLayout::UNDEFINED, t::ImageLayout::COLOR_ATTACHMENT_OPTIMAL, 0, 0x100),
-        image_barrier(0x501, t::ImageLayout::SHADER_READ_ONLY_OPTIMAL, t::ImageLayout::COLOR_ATTACHMENT_OPTIMAL, 0x20, 0x100),
+        image_barrier(
+            0x500,
+            t::ImageLayout::UNDEFINED,
+            t::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+            0,
+            0x100,
+        ),
+        image_barrier(
+            0x501,
+            t::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+            t::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+            0x20,
+            0x100,
+        ),
     ]);
     rec(
         Command::CmdPipelineBarrier(c::CmdPipelineBarrierArgs {
@@ -215,7 +240,10 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
     );
     let clears = leak_slice(vec![
         s::ClearValue::Color(s::ClearColorValue::Float32([0.1, 0.2, 0.3, 1.0])),
-        s::ClearValue::DepthStencil(s::ClearDepthStencilValue { depth: 1.0, stencil: 0 }),
+        s::ClearValue::DepthStencil(s::ClearDepthStencilValue {
+            depth: 1.0,
+            stencil: 0,
+        }),
     ]);
     rec(
         Command::CmdBeginRenderPass(c::CmdBeginRenderPassArgs {
@@ -226,7 +254,10 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
                 framebuffer: id(0x700 + f % 3),
                 render_area: s::Rect2D {
                     offset: s::Offset2D { x: 0, y: 0 },
-                    extent: s::Extent2D { width: 1920, height: 1080 },
+                    extent: s::Extent2D {
+                        width: 1920,
+                        height: 1080,
+                    },
                 },
                 clear_value_count: clears.len() as u32,
                 p_clear_values: clears,
@@ -235,9 +266,22 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
         }),
         out,
     );
-    let viewports = leak_slice(vec![s::Viewport { x: 0.0, y: 0.0, width: 1920.0, height: 1080.0, min_depth: 0.0, max_depth: 1.0 }]);
-    let scissors = leak_slice(vec![s::Rect2D { offset: s::Offset2D { x: 0, y: 0 }, extent: s::Extent2D { width: 1920, height: 1080 } }]);
-    let materials = rng.range(6, 10);
+    let viewports = leak_slice(vec![s::Viewport {
+        x: 0.0,
+        y: 0.0,
+        width: 1920.0,
+        height: 1080.0,
+        min_depth: 0.0,
+        max_depth: 1.0,
+    }]);
+    let scissors = leak_slice(vec![s::Rect2D {
+        offset: s::Offset2D { x: 0, y: 0 },
+        extent: s::Extent2D {
+            width: 1920,
+            height: 1080,
+        },
+    }]);
+    let materials = rng.range(4, 8);
     for m in 0..materials {
         rec(
             Command::CmdBindPipeline(c::CmdBindPipelineArgs {
@@ -301,7 +345,7 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
             }),
             out,
         );
-        let draws = rng.range(4, 12);
+        let draws = rng.range(3, 8);
         for d in 0..draws {
             // A 64-byte push-constant block (a model matrix) before most draws.
             if d % 2 == 0 {
@@ -310,7 +354,8 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
                     Command::CmdPushConstants(c::CmdPushConstantsArgs {
                         command_buffer: cb,
                         layout: id(0xa00),
-                        stage_flags: t::ShaderStageFlags::VERTEX_BIT | t::ShaderStageFlags::FRAGMENT_BIT,
+                        stage_flags: t::ShaderStageFlags::VERTEX_BIT
+                            | t::ShaderStageFlags::FRAGMENT_BIT,
                         offset: 0,
                         size: 64,
                         p_values: leak_slice(pc),
@@ -344,7 +389,10 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
             }
         }
     }
-    rec(Command::CmdEndRenderPass(c::CmdEndRenderPassArgs { command_buffer: cb }), out);
+    rec(
+        Command::CmdEndRenderPass(c::CmdEndRenderPassArgs { command_buffer: cb }),
+        out,
+    );
     let to_read = leak_slice(vec![image_barrier(
         0x501,
         t::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
@@ -367,7 +415,10 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
         }),
         out,
     );
-    rec(Command::EndCommandBuffer(c::EndCommandBufferArgs { command_buffer: cb }), out);
+    rec(
+        Command::EndCommandBuffer(c::EndCommandBufferArgs { command_buffer: cb }),
+        out,
+    );
 
     // --- the rest of the frame's traffic -----------------------------------------------------
     let mut other = |cmd: Command<'static>, flags: u32, out: &mut Vec<(Command<'static>, u32)>| {
@@ -377,9 +428,13 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
     let device: Id<h::Device> = id(0x20);
 
     // Descriptor updates: each set gets a dynamic UBO, a UBO, two combined image samplers and an SSBO.
-    for u in 0..rng.range(8, 14) {
+    for u in 0..rng.range(16, 24) {
         let dst = id::<h::DescriptorSet>(base + 0x100 + u);
-        let buf = |b: u64, off: u64, range: u64| s::DescriptorBufferInfo { buffer: id(b), offset: off, range };
+        let buf = |b: u64, off: u64, range: u64| s::DescriptorBufferInfo {
+            buffer: id(b),
+            offset: off,
+            range,
+        };
         let writes = leak_slice(vec![
             s::WriteDescriptorSet {
                 dst_set: dst,
@@ -471,7 +526,11 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
                     flags: t::ImageCreateFlags(0),
                     image_type: t::ImageType::TYPE_2D,
                     format: t::Format::R8G8B8A8_UNORM,
-                    extent: s::Extent3D { width: 1024, height: 1024, depth: 1 },
+                    extent: s::Extent3D {
+                        width: 1024,
+                        height: 1024,
+                        depth: 1,
+                    },
                     mip_levels: 11,
                     array_layers: 1,
                     samples: t::SampleCountFlagBits(1),
@@ -491,11 +550,13 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
             Command::AllocateMemory(c::AllocateMemoryArgs {
                 device,
                 p_allocate_info: leak(s::MemoryAllocateInfo {
-                    p_next: Some(leak(s::Ext::MemoryDedicatedAllocateInfo(s::MemoryDedicatedAllocateInfo {
-                        p_next: None,
-                        image: id(base + 0x300 + i),
-                        buffer: Id::NULL,
-                    }))),
+                    p_next: Some(leak(s::Ext::MemoryDedicatedAllocateInfo(
+                        s::MemoryDedicatedAllocateInfo {
+                            p_next: None,
+                            image: id(base + 0x300 + i),
+                            buffer: Id::NULL,
+                        },
+                    ))),
                     allocation_size: 1024 * 1024 * 4 * 4 / 3,
                     memory_type_index: 1,
                 }),
@@ -510,11 +571,13 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
             Command::AllocateMemory(c::AllocateMemoryArgs {
                 device,
                 p_allocate_info: leak(s::MemoryAllocateInfo {
-                    p_next: Some(leak(s::Ext::MemoryDedicatedAllocateInfo(s::MemoryDedicatedAllocateInfo {
-                        p_next: None,
-                        image: Id::NULL,
-                        buffer: id(base + 0x200 + b),
-                    }))),
+                    p_next: Some(leak(s::Ext::MemoryDedicatedAllocateInfo(
+                        s::MemoryDedicatedAllocateInfo {
+                            p_next: None,
+                            image: Id::NULL,
+                            buffer: id(base + 0x200 + b),
+                        },
+                    ))),
                     allocation_size: 1 << 20,
                     memory_type_index: 2,
                 }),
@@ -546,7 +609,7 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
 
     // Property queries (a few per "frame" so the mix has them; real apps send them at startup
     // and from layers/middleware).
-    if f % 2 == 0 {
+    if f & 1 == 0 {
         other(props2_cmd(0x10), COMMAND_GENERATE_REPLY, out);
     } else {
         other(feats2_cmd(0x10), COMMAND_GENERATE_REPLY, out);
@@ -574,6 +637,8 @@ fn frame(out: &mut Vec<(Command<'static>, u32)>, rng: &mut Rng, f: u64, mix: &mu
         out,
     );
 }
+
+type Builder = fn(usize) -> Workload;
 
 struct Workload {
     name: &'static str,
@@ -637,11 +702,19 @@ fn build_draws(target: usize) -> Workload {
         })
         .collect();
     let (bytes, commands) = encode_all(&cmds, target);
-    Workload { name: "draw-only", bytes, commands, note: "vkCmdDraw, 32 B each".into() }
+    Workload {
+        name: "draw-only",
+        bytes,
+        commands,
+        note: "vkCmdDraw, 32 B each".into(),
+    }
 }
 
 fn build_props(target: usize) -> Workload {
-    let cmds = vec![(props2_cmd(0x10), COMMAND_GENERATE_REPLY), (feats2_cmd(0x10), COMMAND_GENERATE_REPLY)];
+    let cmds = vec![
+        (props2_cmd(0x10), COMMAND_GENERATE_REPLY),
+        (feats2_cmd(0x10), COMMAND_GENERATE_REPLY),
+    ];
     let (bytes, commands) = encode_all(&cmds, target);
     Workload {
         name: "prop-query",
@@ -689,11 +762,12 @@ fn encode_pass(cmds: &[(CommandHeader, Command<'_>)], e: &mut Encoder) -> usize 
 
 struct Config {
     fixed_passes: Option<usize>,
+    warmup: Duration,
     sample_target: Duration,
     samples: usize,
 }
 
-/// Seconds per pass: median over samples (after a warm-up pass used for calibration).
+/// Seconds per pass: the best (minimum) over samples (after a warm-up pass used for calibration).
 fn measure(cfg: &Config, mut pass: impl FnMut()) -> f64 {
     if let Some(n) = cfg.fixed_passes {
         let t = Instant::now();
@@ -702,8 +776,15 @@ fn measure(cfg: &Config, mut pass: impl FnMut()) -> f64 {
         }
         return t.elapsed().as_secs_f64() / n as f64;
     }
+    // Warm up (caches, allocator, CPU clock) for at least `warmup`, then calibrate.
     let t = Instant::now();
-    pass(); // warm-up
+    let mut warm = 0usize;
+    while warm < 2 || t.elapsed() < cfg.warmup {
+        pass();
+        warm += 1;
+    }
+    let t = Instant::now();
+    pass();
     pass();
     let one = (t.elapsed().as_secs_f64() / 2.0).max(1e-9);
     let reps = ((cfg.sample_target.as_secs_f64() / one) as usize).max(1);
@@ -716,34 +797,55 @@ fn measure(cfg: &Config, mut pass: impl FnMut()) -> f64 {
             t.elapsed().as_secs_f64() / reps as f64
         })
         .collect();
+    // Best of the samples: the host this runs on is shared and noisy; interference only slows.
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v[0]
 }
 
 fn env_list(name: &str) -> Option<Vec<String>> {
-    std::env::var(name).ok().map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
 }
 
 fn main() {
-    let target = (std::env::var("VENUS_BENCH_MB").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(4.0)
+    let target = (std::env::var("VENUS_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(4.0)
         * 1e6) as usize;
     let only = env_list("VENUS_BENCH_ONLY");
-    let modes = env_list("VENUS_BENCH_MODES").unwrap_or_else(|| vec!["batch".into(), "cmd".into(), "encode".into()]);
+    let modes = env_list("VENUS_BENCH_MODES")
+        .unwrap_or_else(|| vec!["batch".into(), "cmd".into(), "encode".into()]);
     let want = |m: &str| modes.iter().any(|x| x == m);
     let cfg = Config {
-        fixed_passes: std::env::var("VENUS_BENCH_PASSES").ok().and_then(|v| v.parse().ok()),
+        fixed_passes: std::env::var("VENUS_BENCH_PASSES")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        warmup: Duration::from_millis(150),
         sample_target: Duration::from_millis(60),
         samples: 9,
     };
 
     let t0 = Instant::now();
-    let builders: [(&str, fn(usize) -> Workload); 3] = [("mixed", build_mixed), ("draw", build_draws), ("prop", build_props)];
+    let builders: [(&str, Builder); 3] = [
+        ("mixed", build_mixed),
+        ("draw", build_draws),
+        ("prop", build_props),
+    ];
     let workloads: Vec<Workload> = builders
         .iter()
-        .filter(|(k, _)| only.as_ref().map_or(true, |o| o.iter().any(|x| x == k)))
+        .filter(|(k, _)| match &only {
+            Some(o) => o.iter().any(|x| x == k),
+            None => true,
+        })
         .map(|(_, b)| b(target))
         .collect();
-    eprintln!("built {} stream(s) in {:.2?}", workloads.len(), t0.elapsed());
+    eprintln!(
+        "built {} stream(s) in {:.2?}",
+        workloads.len(),
+        t0.elapsed()
+    );
     eprintln!(
         "sizeof: Command {} B, Ext {} B, PhysicalDeviceProperties2 {} B",
         std::mem::size_of::<Command<'_>>(),
@@ -762,7 +864,13 @@ fn main() {
     }
     let mut rows = Vec::new();
     for w in &workloads {
-        eprintln!("{}: {} bytes, {} commands ({})", w.name, w.bytes.len(), w.commands, w.note);
+        eprintln!(
+            "{}: {} bytes, {} commands ({})",
+            w.name,
+            w.bytes.len(),
+            w.commands,
+            w.note
+        );
         let mut arena = Arena::new();
         let batch = want("batch").then(|| {
             measure(&cfg, || {
@@ -788,21 +896,50 @@ fn main() {
         let arena_per_byte = keep.used() as f64 / w.bytes.len() as f64;
         let mut e = Encoder::with_capacity(w.bytes.len());
         encode_pass(&decoded, &mut e);
-        assert!(e.as_bytes() == &w.bytes[..], "{}: re-encoding differs from the stream", w.name);
+        assert!(
+            e.as_bytes() == &w.bytes[..],
+            "{}: re-encoding differs from the stream",
+            w.name
+        );
         let encode = want("encode").then(|| {
             measure(&cfg, || {
                 encode_pass(&decoded, &mut e);
             })
         });
-        rows.push(Row { name: w.name, bytes: w.bytes.len(), cmds: w.commands, arena_per_byte, batch, per_cmd, encode });
+        rows.push(Row {
+            name: w.name,
+            bytes: w.bytes.len(),
+            cmds: w.commands,
+            arena_per_byte,
+            batch,
+            per_cmd,
+            encode,
+        });
     }
 
-    let mbs = |r: &Row, t: Option<f64>| t.map_or("-".to_string(), |t| format!("{:.0}", r.bytes as f64 / t / 1e6));
-    let mcs = |r: &Row, t: Option<f64>| t.map_or("-".to_string(), |t| format!("{:.2}", r.cmds as f64 / t / 1e6));
+    let mbs = |r: &Row, t: Option<f64>| {
+        t.map_or("-".to_string(), |t| {
+            format!("{:.0}", r.bytes as f64 / t / 1e6)
+        })
+    };
+    let mcs = |r: &Row, t: Option<f64>| {
+        t.map_or("-".to_string(), |t| {
+            format!("{:.2}", r.cmds as f64 / t / 1e6)
+        })
+    };
     println!();
     println!(
         "{:<12} {:>9} {:>8} {:>6} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10}",
-        "workload", "bytes", "cmds", "B/cmd", "dec MB/s", "dec Mc/s", "dec1 MB/s", "dec1 Mc/s", "enc MB/s", "enc Mc/s"
+        "workload",
+        "bytes",
+        "cmds",
+        "B/cmd",
+        "dec MB/s",
+        "dec Mc/s",
+        "dec1 MB/s",
+        "dec1 Mc/s",
+        "enc MB/s",
+        "enc Mc/s"
     );
     println!("{}", "-".repeat(112));
     for r in &rows {
@@ -823,9 +960,15 @@ fn main() {
     println!();
     println!("dec = decode, arena reset per batch of 1000 commands; dec1 = arena reset (fresh Decoder) per command;");
     println!("enc = re-encode the decoded commands into a reused Encoder. MB = 10^6 bytes of wire stream.");
-    println!("median of {} samples of >= {:?} each (or VENUS_BENCH_PASSES).", cfg.samples, cfg.sample_target);
+    println!(
+        "best of {} samples of >= {:?} each, after >= {:?} warm-up (or VENUS_BENCH_PASSES).",
+        cfg.samples, cfg.sample_target, cfg.warmup
+    );
     for r in &rows {
-        println!("arena bytes per wire byte, {}: {:.1}", r.name, r.arena_per_byte);
+        println!(
+            "arena bytes per wire byte, {}: {:.1}",
+            r.name, r.arena_per_byte
+        );
     }
     eprintln!("total {:.2?}", t0.elapsed());
 }

@@ -52,7 +52,12 @@ struct Inner {
 impl DecodeError {
     #[cold]
     pub fn new(kind: ErrorKind, offset: Option<usize>) -> Self {
-        DecodeError(Box::new(Inner { kind, offset, path: [""; MAX_PATH], depth: 0 }))
+        DecodeError(Box::new(Inner {
+            kind,
+            offset,
+            path: [""; MAX_PATH],
+            depth: 0,
+        }))
     }
     pub fn kind(&self) -> ErrorKind {
         self.0.kind

@@ -47,19 +47,28 @@ impl CommandHeader {
 
 /// The table entry of a command id, if the id is known at this protocol level.
 pub fn command_info(id: i32) -> Option<&'static CommandInfo> {
-    usize::try_from(id).ok().and_then(|i| COMMANDS.get(i)).and_then(Option::as_ref)
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| COMMANDS.get(i))
+        .and_then(Option::as_ref)
 }
 
 /// Decodes one command (header and arguments) from the decoder's position.
-pub fn decode_command<'a>(d: &mut Decoder<'a>) -> Result<(CommandHeader, Command<'a>), DecodeError> {
+pub fn decode_command<'a>(
+    d: &mut Decoder<'a>,
+) -> Result<(CommandHeader, Command<'a>), DecodeError> {
     let start = d.position();
     let id = d.i32()?;
     let flags = d.u32()?;
-    let info = command_info(id).ok_or(DecodeError::new(ErrorKind::UnknownCommand { id }, Some(start)))?;
+    let info = command_info(id)
+        .ok_or_else(|| DecodeError::new(ErrorKind::UnknownCommand { id }, Some(start)))?;
     if info.encoding.is_err() {
         return Err(DecodeError::new(ErrorKind::NoWireEncoding { id }, Some(start)).at(info.name));
     }
-    let header = CommandHeader { command_type: CommandType(id), flags };
+    let header = CommandHeader {
+        command_type: CommandType(id),
+        flags,
+    };
     let cmd = Command::decode_args(header.command_type, d)?;
     Ok((header, cmd))
 }
@@ -75,7 +84,8 @@ pub fn encode_command(e: &mut Encoder, cmd: &Command<'_>, flags: u32) {
 pub fn decode_reply<'a>(d: &mut Decoder<'a>) -> Result<Reply<'a>, DecodeError> {
     let start = d.position();
     let id = d.i32()?;
-    let info = command_info(id).ok_or(DecodeError::new(ErrorKind::UnknownCommand { id }, Some(start)))?;
+    let info = command_info(id)
+        .ok_or_else(|| DecodeError::new(ErrorKind::UnknownCommand { id }, Some(start)))?;
     if info.encoding.is_err() {
         return Err(DecodeError::new(ErrorKind::NoWireEncoding { id }, Some(start)).at(info.name));
     }

@@ -18,7 +18,11 @@ pub struct Gen<'a> {
 
 impl<'a> Gen<'a> {
     pub fn new(seed: u64, arena: &'a Arena) -> Self {
-        Gen { state: seed, arena, depth: 0 }
+        Gen {
+            state: seed,
+            arena,
+            depth: 0,
+        }
     }
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -56,7 +60,12 @@ impl<'a> Gen<'a> {
         }
     }
     /// An array of `n` elements; arrays that may be NULL are sometimes NULL.
-    pub fn array<T>(&mut self, n: usize, may_be_null: bool, mut f: impl FnMut(&mut Self) -> T) -> &'a [T] {
+    pub fn array<T>(
+        &mut self,
+        n: usize,
+        may_be_null: bool,
+        mut f: impl FnMut(&mut Self) -> T,
+    ) -> &'a [T] {
         if may_be_null && self.below(4) == 0 {
             return &[];
         }

@@ -43,7 +43,11 @@ impl Arena {
         Self::with_limit(DEFAULT_ARENA_LIMIT)
     }
     pub fn with_limit(limit: usize) -> Self {
-        Arena { bump: Bump::new(), used: std::cell::Cell::new(0), limit }
+        Arena {
+            bump: Bump::new(),
+            used: std::cell::Cell::new(0),
+            limit,
+        }
     }
     /// Frees everything decoded so far (keeps the largest chunk for reuse).
     pub fn reset(&mut self) {
@@ -69,13 +73,19 @@ impl Arena {
                 self.used.set(total);
                 Ok(())
             }
-            _ => Err(DecodeError::new(ErrorKind::ArenaLimit { requested: bytes, limit: self.limit }, None)),
+            _ => Err(DecodeError::new(
+                ErrorKind::ArenaLimit {
+                    requested: bytes,
+                    limit: self.limit,
+                },
+                None,
+            )),
         }
     }
     fn charge_array<T>(&self, n: usize) -> Result<()> {
         let bytes = n
             .checked_mul(std::mem::size_of::<T>())
-            .ok_or(DecodeError::new(ErrorKind::Overflow, None))?;
+            .ok_or_else(|| DecodeError::new(ErrorKind::Overflow, None))?;
         self.charge(bytes)
     }
 }
@@ -328,7 +338,12 @@ pub trait ChainNode<'a>: Sized + Copy + 'a {
     fn s_type(&self) -> i32;
     fn next(&self) -> Option<&'a Self>;
     /// Decodes the self part of the link `s_type` whose own chain is `next`.
-    fn decode_link(d: &mut Decoder<'a>, s_type: i32, next: Option<&'a Self>, partial: bool) -> Result<Self>;
+    fn decode_link(
+        d: &mut Decoder<'a>,
+        s_type: i32,
+        next: Option<&'a Self>,
+        partial: bool,
+    ) -> Result<Self>;
     fn encode_link(&self, e: &mut Encoder, partial: bool);
 }
 
@@ -394,7 +409,10 @@ impl<'a> Decoder<'a> {
     #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
-            return Err(self.err(ErrorKind::Truncated { needed: n, left: self.remaining() }));
+            return Err(self.err(ErrorKind::Truncated {
+                needed: n,
+                left: self.remaining(),
+            }));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -405,7 +423,10 @@ impl<'a> Decoder<'a> {
     #[inline]
     fn take_padded(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
-            return Err(self.err(ErrorKind::Truncated { needed: n, left: self.remaining() }));
+            return Err(self.err(ErrorKind::Truncated {
+                needed: n,
+                left: self.remaining(),
+            }));
         }
         self.take(pad4(n)).map(|s| &s[..n])
     }
@@ -435,7 +456,10 @@ impl<'a> Decoder<'a> {
     /// The next u64 without consuming it.
     pub fn peek_marker(&self) -> Result<u64> {
         if self.remaining() < 8 {
-            return Err(self.err(ErrorKind::Truncated { needed: 8, left: self.remaining() }));
+            return Err(self.err(ErrorKind::Truncated {
+                needed: 8,
+                left: self.remaining(),
+            }));
         }
         Ok(u64::read(&self.buf[self.pos..]))
     }
@@ -449,7 +473,9 @@ impl<'a> Decoder<'a> {
     pub fn expect_s_type(&mut self, expected: i32) -> Result<()> {
         let got = self.i32()?;
         if got != expected {
-            return Err(self.err(ErrorKind::BadStructureType { got, expected }).at("sType"));
+            return Err(self
+                .err(ErrorKind::BadStructureType { got, expected })
+                .at("sType"));
         }
         Ok(())
     }
@@ -466,26 +492,46 @@ impl<'a> Decoder<'a> {
     fn fixed_len(&mut self, n: usize) -> Result<()> {
         let got = self.u64()?;
         if got != n as u64 {
-            return Err(self.err(ErrorKind::CountMismatch { got, expected: n as u64 }));
+            return Err(self.err(ErrorKind::CountMismatch {
+                got,
+                expected: n as u64,
+            }));
         }
         Ok(())
     }
     /// `n` packed scalars plus padding, copied into the arena.
     fn packed<T: Scalar>(&mut self, n: usize) -> Result<&'a [T]> {
-        let bytes = n.checked_mul(T::SIZE).ok_or(self.err(ErrorKind::Overflow))?;
+        let bytes = n
+            .checked_mul(T::SIZE)
+            .ok_or_else(|| self.err(ErrorKind::Overflow))?;
         let raw = self.take_padded(bytes)?;
-        self.arena.charge_array::<T>(n).map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
-        Ok(self.arena.bump.alloc_slice_fill_with(n, |i| T::read(&raw[i * T::SIZE..])))
+        self.arena
+            .charge_array::<T>(n)
+            .map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
+        Ok(self
+            .arena
+            .bump
+            .alloc_slice_fill_with(n, |i| T::read(&raw[i * T::SIZE..])))
     }
     /// A counted array of scalars, enums, flags or ids.
-    pub fn scalar_array<T: Scalar>(&mut self, expected: u64, null_unchecked: bool) -> Result<&'a [T]> {
+    pub fn scalar_array<T: Scalar>(
+        &mut self,
+        expected: u64,
+        null_unchecked: bool,
+    ) -> Result<&'a [T]> {
         let n = self.array_len(expected, null_unchecked)?;
         self.packed(n)
     }
     /// The skeleton of an output scalar array: only the count travels; returns `count` defaults.
-    pub fn zeroed_array<T: Scalar>(&mut self, expected: u64, null_unchecked: bool) -> Result<&'a [T]> {
+    pub fn zeroed_array<T: Scalar>(
+        &mut self,
+        expected: u64,
+        null_unchecked: bool,
+    ) -> Result<&'a [T]> {
         let n = self.array_len(expected, null_unchecked)?;
-        self.arena.charge_array::<T>(n).map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
+        self.arena
+            .charge_array::<T>(n)
+            .map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
         Ok(self.arena.bump.alloc_slice_fill_copy(n, T::default()))
     }
     /// A counted byte array (`void*` with a size), borrowed from the stream.
@@ -501,7 +547,9 @@ impl<'a> Decoder<'a> {
         mut f: impl FnMut(&mut Self) -> Result<T>,
     ) -> Result<&'a [T]> {
         let n = self.array_len(expected, null_unchecked)?;
-        self.arena.charge_array::<T>(n).map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
+        self.arena
+            .charge_array::<T>(n)
+            .map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
         let mut v = bumpalo::collections::Vec::with_capacity_in(n, &self.arena.bump);
         for _ in 0..n {
             v.push(f(self)?);
@@ -537,7 +585,10 @@ impl<'a> Decoder<'a> {
     }
     /// A pointer that may be NULL.
     #[inline]
-    pub fn optional<T: Copy>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<Option<&'a T>> {
+    pub fn optional<T: Copy>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<Option<&'a T>> {
         if self.marker()? == 0 {
             return Ok(None);
         }
@@ -555,7 +606,9 @@ impl<'a> Decoder<'a> {
     }
     #[inline]
     pub fn alloc<T: Copy>(&mut self, v: T) -> Result<&'a T> {
-        self.arena.charge(std::mem::size_of::<T>()).map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
+        self.arena
+            .charge(std::mem::size_of::<T>())
+            .map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
         Ok(self.arena.bump.alloc(v))
     }
     /// A NUL-terminated string (copied, final byte forced to NUL); NULL is `None`.
@@ -566,22 +619,37 @@ impl<'a> Decoder<'a> {
         }
         let n = usize::try_from(n).map_err(|_| self.err(ErrorKind::Overflow))?;
         let raw = self.take_padded(n)?;
-        self.arena.charge(n).map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
+        self.arena
+            .charge(n)
+            .map_err(|e| DecodeError::new(e.kind(), Some(self.pos)))?;
         let copy = self.arena.bump.alloc_slice_copy(&raw[..n]);
         copy[n - 1] = 0;
         Ok(Some(Str(copy)))
     }
     /// A counted array of strings, each with its own marker.
-    pub fn string_array(&mut self, expected: u64, null_unchecked: bool) -> Result<&'a [Option<Str<'a>>]> {
+    pub fn string_array(
+        &mut self,
+        expected: u64,
+        null_unchecked: bool,
+    ) -> Result<&'a [Option<Str<'a>>]> {
         self.array(expected, null_unchecked, |d| d.string())
     }
     /// A pNext chain whose links must satisfy `allowed` (read after the owner's sType).
-    pub fn chain<N: ChainNode<'a>>(&mut self, allowed: fn(i32) -> bool, partial: bool) -> Result<Option<&'a N>> {
+    pub fn chain<N: ChainNode<'a>>(
+        &mut self,
+        allowed: fn(i32) -> bool,
+        partial: bool,
+    ) -> Result<Option<&'a N>> {
+        if self.marker()? == 0 {
+            return Ok(None);
+        }
         let mut s_types = [0i32; MAX_CHAIN_LINKS];
         let mut n = 0;
-        while self.marker()? != 0 {
+        loop {
             if n == MAX_CHAIN_LINKS {
-                return Err(self.err(ErrorKind::ChainTooLong { max: MAX_CHAIN_LINKS }));
+                return Err(self.err(ErrorKind::ChainTooLong {
+                    max: MAX_CHAIN_LINKS,
+                }));
             }
             let s_type = self.i32()?;
             if !allowed(s_type) {
@@ -589,6 +657,9 @@ impl<'a> Decoder<'a> {
             }
             s_types[n] = s_type;
             n += 1;
+            if self.marker()? == 0 {
+                break;
+            }
         }
         // Self parts follow innermost first.
         let mut next: Option<&'a N> = None;
@@ -611,7 +682,9 @@ impl Encoder {
         Self::default()
     }
     pub fn with_capacity(n: usize) -> Self {
-        Encoder { buf: Vec::with_capacity(n) }
+        Encoder {
+            buf: Vec::with_capacity(n),
+        }
     }
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -693,23 +766,29 @@ impl Encoder {
     /// Writes a pNext chain: every link's marker and sType, the end marker, then the self parts
     /// innermost first. Iterative, so no chain length can exhaust the stack.
     pub fn chain<'a, N: ChainNode<'a>>(&mut self, chain: Option<&'a N>, partial: bool) {
+        // Links are kept on the stack for the reverse pass; longer chains (only possible for
+        // values built by hand, never for decoded ones) spill into a Vec.
+        let mut stack: [Option<&'a N>; 64] = [None; 64];
+        let mut spill: Vec<&'a N> = Vec::new();
         let mut n = 0usize;
         let mut cur = chain;
         while let Some(link) = cur {
             self.marker(1);
             self.i32(link.s_type());
+            if n < stack.len() {
+                stack[n] = Some(link);
+            } else {
+                spill.push(link);
+            }
             n += 1;
             cur = link.next();
         }
         self.marker(0);
-        for i in (0..n).rev() {
-            let mut link = chain;
-            for _ in 0..i {
-                link = link.and_then(|l| l.next());
-            }
-            if let Some(l) = link {
-                l.encode_link(self, partial);
-            }
+        for link in spill.iter().rev() {
+            link.encode_link(self, partial);
+        }
+        for link in stack[..n.min(stack.len())].iter().rev().flatten() {
+            link.encode_link(self, partial);
         }
     }
 }

@@ -19,7 +19,10 @@ struct Row {
 }
 
 fn table() -> Vec<Row> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../protocol/derived/ca1e9220-command-types.tsv");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../protocol/derived/ca1e9220-command-types.tsv"
+    );
     let text = std::fs::read_to_string(path).expect("command table");
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -28,7 +31,11 @@ fn table() -> Vec<Row> {
             Row {
                 id: f[0].parse().unwrap(),
                 name: f[1].to_string(),
-                aliases: f[2].split(',').filter(|a| !a.is_empty()).map(str::to_string).collect(),
+                aliases: f[2]
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             }
         })
         .collect()
@@ -37,11 +44,19 @@ fn table() -> Vec<Row> {
 #[test]
 fn table_matches_generated_command_list() {
     let rows = table();
-    assert_eq!(rows.len(), 282, "protocol level git-ca1e9220 has 282 command types");
+    assert_eq!(
+        rows.len(),
+        282,
+        "protocol level git-ca1e9220 has 282 command types"
+    );
     for r in &rows {
-        let info = command_info(r.id as i32).unwrap_or_else(|| panic!("id {} ({}) missing", r.id, r.name));
+        let info =
+            command_info(r.id as i32).unwrap_or_else(|| panic!("id {} ({}) missing", r.id, r.name));
         assert_eq!(info.name, r.name);
-        assert_eq!(info.aliases, r.aliases.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            info.aliases,
+            r.aliases.iter().map(String::as_str).collect::<Vec<_>>()
+        );
     }
     let known = (0..=300).filter(|&id| command_info(id).is_some()).count();
     assert_eq!(known, 282, "no id outside the table is known");
@@ -69,14 +84,25 @@ fn every_command_roundtrips_requests_and_replies() {
             assert_eq!(e1.len() % 4, 0, "{}: encoding not a multiple of 4", r.name);
             let decode_arena = Arena::new();
             let mut d = Decoder::new(e1.as_bytes(), &decode_arena);
-            let (header, decoded) = decode_command(&mut d)
-                .unwrap_or_else(|err| panic!("{} seed {seed}: request does not decode: {err}", r.name));
+            let (header, decoded) = decode_command(&mut d).unwrap_or_else(|err| {
+                panic!("{} seed {seed}: request does not decode: {err}", r.name)
+            });
             assert_eq!(header.command_type.0, r.id as i32);
             assert_eq!(header.flags, flags);
-            assert!(d.is_empty(), "{} seed {seed}: {} bytes left after decode", r.name, d.remaining());
+            assert!(
+                d.is_empty(),
+                "{} seed {seed}: {} bytes left after decode",
+                r.name,
+                d.remaining()
+            );
             let mut e2 = Encoder::new();
             encode_command(&mut e2, &decoded, header.flags);
-            assert_eq!(e1.as_bytes(), e2.as_bytes(), "{} seed {seed}: request re-encoding differs", r.name);
+            assert_eq!(
+                e1.as_bytes(),
+                e2.as_bytes(),
+                "{} seed {seed}: request re-encoding differs",
+                r.name
+            );
             bytes_seen += e1.len();
 
             // Reply.
@@ -85,16 +111,32 @@ fn every_command_roundtrips_requests_and_replies() {
             reply.encode(&mut e1);
             let decode_arena = Arena::new();
             let mut d = Decoder::new(e1.as_bytes(), &decode_arena);
-            let decoded = decode_reply(&mut d)
-                .unwrap_or_else(|err| panic!("{} seed {seed}: reply does not decode: {err}", r.name));
-            assert!(d.is_empty(), "{} seed {seed}: reply has trailing bytes", r.name);
+            let decoded = decode_reply(&mut d).unwrap_or_else(|err| {
+                panic!("{} seed {seed}: reply does not decode: {err}", r.name)
+            });
+            assert!(
+                d.is_empty(),
+                "{} seed {seed}: reply has trailing bytes",
+                r.name
+            );
             let mut e2 = Encoder::new();
             decoded.encode(&mut e2);
-            assert_eq!(e1.as_bytes(), e2.as_bytes(), "{} seed {seed}: reply re-encoding differs", r.name);
+            assert_eq!(
+                e1.as_bytes(),
+                e2.as_bytes(),
+                "{} seed {seed}: reply re-encoding differs",
+                r.name
+            );
         }
     }
-    assert_eq!(encodable, 271, "282 ids minus the 11 without a wire encoding");
-    assert!(bytes_seen > 1 << 20, "random arguments should not be trivially small ({bytes_seen} bytes)");
+    assert_eq!(
+        encodable, 271,
+        "282 ids minus the 11 without a wire encoding"
+    );
+    assert!(
+        bytes_seen > 1 << 20,
+        "random arguments should not be trivially small ({bytes_seen} bytes)"
+    );
 }
 
 #[test]
@@ -145,7 +187,12 @@ fn every_truncation_is_an_error() {
             for cut in (0..bytes.len()).step_by(4) {
                 let decode_arena = Arena::new();
                 let res = decode_command(&mut Decoder::new(&bytes[..cut], &decode_arena));
-                assert!(res.is_err(), "{} seed {seed}: prefix of {cut}/{} bytes decoded", r.name, bytes.len());
+                assert!(
+                    res.is_err(),
+                    "{} seed {seed}: prefix of {cut}/{} bytes decoded",
+                    r.name,
+                    bytes.len()
+                );
             }
         }
     }

@@ -4,7 +4,9 @@
 use venus_protocol::commands::*;
 use venus_protocol::structs::*;
 use venus_protocol::types::*;
-use venus_protocol::{decode_command, decode_reply, encode_command, Arena, Command, Decoder, Encoder, Id, Reply};
+use venus_protocol::{
+    decode_command, decode_reply, encode_command, Arena, Command, Decoder, Encoder, Id, Reply,
+};
 
 /// Parses the spec's hex dumps: `offset  bytes...  comment`; `(N × M zero bytes)` expands.
 fn hex(dump: &str) -> Vec<u8> {
@@ -99,7 +101,9 @@ fn create_buffer_request_and_reply() {
     let mut d = Decoder::new(&bytes, &arena);
     let (header, decoded) = decode_command(&mut d).unwrap();
     assert!(header.wants_reply());
-    let Command::CreateBuffer(args) = decoded else { panic!("wrong command {decoded:?}") };
+    let Command::CreateBuffer(args) = decoded else {
+        panic!("wrong command {decoded:?}")
+    };
     assert_eq!(args.device.raw(), 2);
     assert_eq!(args.p_create_info.size, 65536);
     assert_eq!(args.p_create_info.usage.0, 0x82);
@@ -114,7 +118,11 @@ fn create_buffer_request_and_reply() {
     let reply = hex(CREATE_BUFFER_REPLY);
     assert_eq!(reply.len(), 24);
     let mut e = Encoder::new();
-    Reply::CreateBuffer(CreateBufferReply { ret: VkResult::SUCCESS, p_buffer: &buffer }).encode(&mut e);
+    Reply::CreateBuffer(CreateBufferReply {
+        ret: VkResult::SUCCESS,
+        p_buffer: &buffer,
+    })
+    .encode(&mut e);
     assert_eq!(e.as_bytes(), &reply[..]);
     assert_eq!(roundtrip_reply(&reply), reply);
 }
@@ -162,49 +170,54 @@ const MEMPROPS2: &str = "
 ";
 
 fn memprops_reply_prefix() -> Vec<u8> {
-    let r = hex(
-        "
+    hex("
 0000  98 00 00 00
 0004  01 00 00 00 00 00 00 00
 000c  7e b0 9b 3b
-",
-    );
-    r
+")
 }
 
 fn memory_properties() -> PhysicalDeviceMemoryProperties {
-    let mut p = PhysicalDeviceMemoryProperties { memory_type_count: 2, memory_heap_count: 1, ..Default::default() };
-    p.memory_types[0] = MemoryType { property_flags: MemoryPropertyFlags::DEVICE_LOCAL_BIT, heap_index: 0 };
+    let mut p = PhysicalDeviceMemoryProperties {
+        memory_type_count: 2,
+        memory_heap_count: 1,
+        ..Default::default()
+    };
+    p.memory_types[0] = MemoryType {
+        property_flags: MemoryPropertyFlags::DEVICE_LOCAL_BIT,
+        heap_index: 0,
+    };
     p.memory_types[1] = MemoryType {
         property_flags: MemoryPropertyFlags(
-            MemoryPropertyFlags::DEVICE_LOCAL_BIT.0 | MemoryPropertyFlags::HOST_VISIBLE_BIT.0 | MemoryPropertyFlags::HOST_COHERENT_BIT.0,
+            MemoryPropertyFlags::DEVICE_LOCAL_BIT.0
+                | MemoryPropertyFlags::HOST_VISIBLE_BIT.0
+                | MemoryPropertyFlags::HOST_COHERENT_BIT.0,
         ),
         heap_index: 0,
     };
-    p.memory_heaps[0] = MemoryHeap { size: 0x2_0000_0000, flags: MemoryHeapFlags::DEVICE_LOCAL_BIT };
+    p.memory_heaps[0] = MemoryHeap {
+        size: 0x2_0000_0000,
+        flags: MemoryHeapFlags::DEVICE_LOCAL_BIT,
+    };
     p
 }
 
 /// The reply body after the chain: memoryTypeCount, 32 types, memoryHeapCount, 16 heaps.
 fn memory_properties_bytes() -> Vec<u8> {
-    let mut b = hex(
-        "
+    let mut b = hex("
 0018  02 00 00 00
 001c  20 00 00 00 00 00 00 00
 0024  01 00 00 00 00 00 00 00
 002c  07 00 00 00 00 00 00 00
-",
-    );
-    b.extend(std::iter::repeat(0).take(30 * 8));
-    b.extend(hex(
-        "
+");
+    b.extend(std::iter::repeat_n(0, 30 * 8));
+    b.extend(hex("
 0124  01 00 00 00
 0128  10 00 00 00 00 00 00 00
 0130  00 00 00 00 02 00 00 00
 0138  01 00 00 00
-",
-    ));
-    b.extend(std::iter::repeat(0).take(15 * 12));
+"));
+    b.extend(std::iter::repeat_n(0, 15 * 12));
     b
 }
 
@@ -226,10 +239,15 @@ fn physical_device_memory_properties2() {
     reply.extend(hex("0010  00 00 00 00 00 00 00 00"));
     reply.extend(memory_properties_bytes());
     assert_eq!(reply.len(), 496);
-    let filled = PhysicalDeviceMemoryProperties2 { p_next: None, memory_properties: memory_properties() };
+    let filled = PhysicalDeviceMemoryProperties2 {
+        p_next: None,
+        memory_properties: memory_properties(),
+    };
     let mut e = Encoder::new();
-    Reply::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Reply { p_memory_properties: &filled })
-        .encode(&mut e);
+    Reply::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Reply {
+        p_memory_properties: &filled,
+    })
+    .encode(&mut e);
     assert_eq!(e.as_bytes(), &reply[..]);
     assert_eq!(roundtrip_reply(&reply), reply);
 }
@@ -238,18 +256,21 @@ fn physical_device_memory_properties2() {
 fn physical_device_memory_properties2_with_budget_chain() {
     let mut request = hex(MEMPROPS2);
     request.truncate(0x1c);
-    request.extend(hex(
-        "
+    request.extend(hex("
 001c  01 00 00 00 00 00 00 00
 0024  c8 67 9e 3b
 0028  00 00 00 00 00 00 00 00
 0030  20 00 00 00 00 00 00 00
 0038  10 00 00 00 00 00 00 00
-",
-    ));
+"));
     assert_eq!(request.len(), 64);
-    let budget = venus_protocol::structs::Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT::default());
-    let out = PhysicalDeviceMemoryProperties2 { p_next: Some(&budget), ..Default::default() };
+    let budget = venus_protocol::structs::Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(
+        PhysicalDeviceMemoryBudgetPropertiesEXT::default(),
+    );
+    let out = PhysicalDeviceMemoryProperties2 {
+        p_next: Some(&budget),
+        ..Default::default()
+    };
     let cmd = Command::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Args {
         physical_device: Id::from_raw(5),
         p_memory_properties: &out,
@@ -261,29 +282,42 @@ fn physical_device_memory_properties2_with_budget_chain() {
 
     // Reply: the chain (marker, sType, end, 16 budgets, 16 usages) comes before memoryProperties.
     let mut reply = memprops_reply_prefix();
-    reply.extend(hex("0010  01 00 00 00 00 00 00 00\n0018  c8 67 9e 3b\n001c  00 00 00 00 00 00 00 00"));
+    reply.extend(hex(
+        "0010  01 00 00 00 00 00 00 00\n0018  c8 67 9e 3b\n001c  00 00 00 00 00 00 00 00",
+    ));
     let mut heap_budget = [0u64; 16];
     let mut heap_usage = [0u64; 16];
     heap_budget[0] = 0x1_0000_0000;
     heap_usage[0] = 0x1234;
     reply.extend(16u64.to_le_bytes());
-    heap_budget.iter().for_each(|v| reply.extend(v.to_le_bytes()));
+    heap_budget
+        .iter()
+        .for_each(|v| reply.extend(v.to_le_bytes()));
     reply.extend(16u64.to_le_bytes());
-    heap_usage.iter().for_each(|v| reply.extend(v.to_le_bytes()));
+    heap_usage
+        .iter()
+        .for_each(|v| reply.extend(v.to_le_bytes()));
     reply.extend(memory_properties_bytes());
     // The spec text says "adds 292 bytes, for 788 in total": it counts the whole chain (20 bytes)
     // as added, but the chain replaces the 8-byte end marker of the chain-less reply, exactly as
     // in its own 64-byte request example (52 + 12). The reply is 496 + 12 + 2 * (8 + 128) = 780.
     assert_eq!(reply.len(), 780);
-    let budget = venus_protocol::structs::Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT {
-        p_next: None,
-        heap_budget,
-        heap_usage,
-    });
-    let filled = PhysicalDeviceMemoryProperties2 { p_next: Some(&budget), memory_properties: memory_properties() };
+    let budget = venus_protocol::structs::Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(
+        PhysicalDeviceMemoryBudgetPropertiesEXT {
+            p_next: None,
+            heap_budget,
+            heap_usage,
+        },
+    );
+    let filled = PhysicalDeviceMemoryProperties2 {
+        p_next: Some(&budget),
+        memory_properties: memory_properties(),
+    };
     let mut e = Encoder::new();
-    Reply::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Reply { p_memory_properties: &filled })
-        .encode(&mut e);
+    Reply::GetPhysicalDeviceMemoryProperties2(GetPhysicalDeviceMemoryProperties2Reply {
+        p_memory_properties: &filled,
+    })
+    .encode(&mut e);
     assert_eq!(e.as_bytes(), &reply[..]);
     assert_eq!(roundtrip_reply(&reply), reply);
 }
