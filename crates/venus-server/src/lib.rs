@@ -1,0 +1,1 @@
+//! venus-rs transport layer: the vtest protocol server (in progress).
