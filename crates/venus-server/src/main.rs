@@ -1,0 +1,163 @@
+//! `venus-server`: the vtest server binary, command-line compatible with
+//! `virgl_test_server --venus` where it matters.
+//!
+//! Logs go to stderr through `tracing`; the filter comes from `VENUS_LOG` (same syntax as
+//! `RUST_LOG`, e.g. `VENUS_LOG=debug` or `VENUS_LOG=venus_server=trace`), default `warn`.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use venus_server::server::DEFAULT_SOCKET_PATH;
+use venus_server::stub::StubBackend;
+use venus_server::vtest::Limits;
+use venus_server::{ClientPolicy, Server, ServerConfig, ShutdownHandle};
+
+/// A memory-safe Venus (Vulkan) vtest server for stock Mesa clients
+/// (`VN_DEBUG=vtest VTEST_SOCKET_NAME=<socket>`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "venus-server",
+    version,
+    after_help = "Logging: VENUS_LOG=<filter> (RUST_LOG syntax, e.g. info, debug, \
+                  venus_server=trace); default: warn."
+)]
+struct Cli {
+    /// UNIX socket to listen on (a stale socket file is replaced; a live server is not).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = DEFAULT_SOCKET_PATH,
+        env = "VTEST_RENDERER_SOCKET_NAME"
+    )]
+    socket_path: PathBuf,
+
+    /// Serve clients concurrently even with --no-fork (as virgl_test_server). Clients are
+    /// always isolated from each other: each has its own context on its own thread.
+    #[arg(long)]
+    multi_clients: bool,
+
+    /// Without --multi-clients: serve one client at a time, like virgl_test_server --no-fork.
+    /// (We never fork; by default clients are served concurrently, like the reference's
+    /// fork-per-client default.)
+    #[arg(long)]
+    no_fork: bool,
+
+    /// Serve a single client, then exit.
+    #[arg(long)]
+    no_loop_or_fork: bool,
+
+    /// Accepted for compatibility (Venus is the only protocol served).
+    #[arg(long)]
+    venus: bool,
+
+    /// Accepted for compatibility (there is no virgl/GL support to disable).
+    #[arg(long)]
+    no_virgl: bool,
+
+    /// Host Vulkan device to render on: an index into vkEnumeratePhysicalDevices or a
+    /// substring of the device name (not used yet: the stub backend renders nothing).
+    #[arg(long, value_name = "INDEX|NAME")]
+    device: Option<String>,
+
+    /// virgl_test_server's render node option; accepted and ignored (see --device).
+    #[arg(long, value_name = "DEV", hide = true)]
+    rendernode: Option<String>,
+
+    /// virgl_test_server's GL options; accepted and ignored.
+    #[arg(long, hide = true)]
+    use_glx: bool,
+    #[arg(long, hide = true)]
+    use_egl_surfaceless: bool,
+    #[arg(long, hide = true)]
+    use_gles: bool,
+    #[arg(long, hide = true)]
+    compat: bool,
+}
+
+impl Cli {
+    fn client_policy(&self) -> ClientPolicy {
+        if self.no_loop_or_fork {
+            ClientPolicy::Once
+        } else if self.no_fork && !self.multi_clients {
+            ClientPolicy::Sequential
+        } else {
+            ClientPolicy::Concurrent
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("VENUS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    if cli.rendernode.is_some()
+        || cli.use_glx
+        || cli.use_egl_surfaceless
+        || cli.use_gles
+        || cli.compat
+    {
+        warn!("virgl (GL) options are ignored: venus-server serves Venus only");
+    }
+
+    let config = ServerConfig {
+        socket_path: cli.socket_path.clone(),
+        clients: cli.client_policy(),
+        limits: Limits::default(),
+    };
+    let backend = Arc::new(StubBackend::new().with_device(cli.device.clone()));
+    warn!(
+        "no renderer wired in yet: using the stub backend (records submissions, renders nothing)"
+    );
+
+    let server = match Server::bind(config, backend) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("venus-server: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = watch_signals(server.shutdown_handle()) {
+        eprintln!("venus-server: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("venus-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGINT/SIGTERM: first one shuts down cleanly (socket removed), a second one exits at once.
+fn watch_signals(handle: ShutdownHandle) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    info!(signal = sig, "shutting down");
+                    handle.shutdown();
+                } else {
+                    std::process::exit(128 + sig);
+                }
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Platform code, behind one interface (DESIGN.md decision 7: no `cfg` sprinkled through
+//! shared code).
+//!
+//! - [`Notifier`]: a file descriptor that becomes readable (`POLLIN`) once [`Notifier::notify`]
+//!   is called. Linux: an `eventfd`; other Unix (macOS): a pipe whose read end is handed out.
+//! - [`anonymous_shared_memory`]: a new zero-filled shared-memory file of a given size.
+//!   Linux: `memfd_create`; other Unix: `shm_open` of a random name, unlinked at once.
+//!
+//! Both are used by the vtest transport (SYNC_WAIT fds, the accept loop's wake-up) and by the
+//! stub backend. Everything here is safe Rust on top of `rustix`.
+
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod linux;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use linux as imp;
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod unix;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+use unix as imp;
+
+/// A one-shot readiness signal backed by a pollable file descriptor.
+///
+/// The fd returned by [`Notifier::readable_fd`] (or a clone of it from
+/// [`Notifier::try_clone_readable`], e.g. to send to a client) polls readable after
+/// [`Notifier::notify`]. Notifying is idempotent and never blocks: the write side is
+/// non-blocking, and a full counter/pipe already means "readable".
+#[derive(Debug)]
+pub struct Notifier {
+    inner: imp::Notifier,
+}
+
+impl Notifier {
+    /// Creates an unsignalled notifier (close-on-exec fds).
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            inner: imp::Notifier::new()?,
+        })
+    }
+
+    /// Makes the readable fd poll readable. Never blocks; errors are not actionable (the fd is
+    /// then already readable, or the other side is gone) and are ignored.
+    pub fn notify(&self) {
+        self.inner.notify();
+    }
+
+    /// The fd that becomes readable (for `poll`).
+    pub fn readable_fd(&self) -> BorrowedFd<'_> {
+        self.inner.readable_fd()
+    }
+
+    /// A new fd for the readable side (to hand to a client).
+    pub fn try_clone_readable(&self) -> io::Result<OwnedFd> {
+        self.readable_fd().try_clone_to_owned()
+    }
+}
+
+/// Creates a zero-filled anonymous shared-memory file of exactly `size` bytes (close-on-exec).
+/// `name` is only a debugging label (visible in `/proc/PID/fd` on Linux).
+pub fn anonymous_shared_memory(name: &str, size: u64) -> io::Result<OwnedFd> {
+    imp::anonymous_shared_memory(name, size)
+}
