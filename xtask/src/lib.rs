@@ -6,6 +6,7 @@
 //! `crates/venus-protocol/src/generated/`.
 
 pub mod emit;
+pub mod emit_host;
 pub mod model;
 pub mod names;
 pub mod registry;
@@ -90,7 +91,21 @@ pub fn build_model(inputs: &Inputs) -> Result<model::Model, String> {
     model::build(&reg, &exts, &cmds)
 }
 
-/// Generates every output file as (relative path, contents).
-pub fn generate(inputs: &Inputs) -> Result<Vec<(String, String)>, String> {
-    emit::emit(&build_model(inputs)?)
+/// Where generated files go, relative to the repository root.
+pub const OUTPUT_DIRS: [(&str, &str); 2] = [
+    ("protocol", "crates/venus-protocol/src/generated"),
+    ("host", "crates/venus-host/src/generated"),
+];
+
+/// Generates every output file as (output key from [`OUTPUT_DIRS`], file name, contents).
+pub fn generate(inputs: &Inputs) -> Result<Vec<(&'static str, String, String)>, String> {
+    let model = build_model(inputs)?;
+    let mut out = Vec::new();
+    for (name, text) in emit::emit(&model)? {
+        out.push(("protocol", name, text));
+    }
+    for (name, text) in emit_host::emit(&model)? {
+        out.push(("host", name, text));
+    }
+    Ok(out)
 }

@@ -1,16 +1,23 @@
-//! `cargo xtask codegen [--check]`: regenerate `crates/venus-protocol/src/generated/` from the
-//! vendored registry (`protocol/`), or check that the committed files are what it produces.
+//! `cargo xtask codegen [--check]`: regenerate the generated code (`crates/venus-protocol/src/generated/`,
+//! `crates/venus-host/src/generated/`) from the vendored registry (`protocol/`), or check that the
+//! committed files are exactly what the generator produces.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-const OUT_DIR: &str = "crates/venus-protocol/src/generated";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the repo")
         .to_path_buf()
+}
+
+fn dir_of(key: &str) -> &'static str {
+    xtask::OUTPUT_DIRS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, d)| *d)
+        .expect("known output key")
 }
 
 fn codegen(check: bool) -> Result<(), String> {
@@ -21,32 +28,39 @@ fn codegen(check: bool) -> Result<(), String> {
         "ca1e9220-extensions.tsv",
     )?;
     let files = xtask::generate(&inputs)?;
-    let out = root.join(OUT_DIR);
     if check {
-        // Regenerate into a temporary directory, then compare with the committed tree.
+        // Regenerate into a temporary directory, then compare with the committed trees.
         let tmp = std::env::temp_dir().join(format!("venus-codegen-check-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-        for (name, text) in &files {
-            std::fs::write(tmp.join(name), text).map_err(|e| e.to_string())?;
-        }
         let mut diffs = Vec::new();
-        for (name, _) in &files {
-            let fresh = std::fs::read(tmp.join(name)).map_err(|e| e.to_string())?;
-            match std::fs::read(out.join(name)) {
+        for (key, name, text) in &files {
+            let dir = tmp.join(key);
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+        }
+        for (key, name, _) in &files {
+            let fresh = std::fs::read(tmp.join(key).join(name)).map_err(|e| e.to_string())?;
+            let path = format!("{}/{name}", dir_of(key));
+            match std::fs::read(root.join(&path)) {
                 Ok(old) if old == fresh => {}
-                Ok(_) => diffs.push(format!("{OUT_DIR}/{name} differs")),
-                Err(_) => diffs.push(format!("{OUT_DIR}/{name} is missing")),
+                Ok(_) => diffs.push(format!("{path} differs")),
+                Err(_) => diffs.push(format!("{path} is missing")),
             }
         }
-        let known: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        for entry in std::fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))? {
-            let name = entry
-                .map_err(|e| e.to_string())?
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            if !known.contains(&name.as_str()) {
-                diffs.push(format!("{OUT_DIR}/{name} is not generated"));
+        for (key, dir) in xtask::OUTPUT_DIRS {
+            let known: Vec<&str> = files
+                .iter()
+                .filter(|f| f.0 == key)
+                .map(|f| f.1.as_str())
+                .collect();
+            for entry in std::fs::read_dir(root.join(dir)).map_err(|e| format!("{dir}: {e}"))? {
+                let name = entry
+                    .map_err(|e| e.to_string())?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                if !known.contains(&name.as_str()) {
+                    diffs.push(format!("{dir}/{name} is not generated"));
+                }
             }
         }
         let _ = std::fs::remove_dir_all(&tmp);
@@ -58,11 +72,12 @@ fn codegen(check: bool) -> Result<(), String> {
         }
         println!("codegen check: {} files up to date", files.len());
     } else {
-        std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-        for (name, text) in &files {
-            std::fs::write(out.join(name), text).map_err(|e| e.to_string())?;
+        for (key, name, text) in &files {
+            let dir = root.join(dir_of(key));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
         }
-        println!("codegen: wrote {} files to {OUT_DIR}", files.len());
+        println!("codegen: wrote {} files", files.len());
     }
     Ok(())
 }

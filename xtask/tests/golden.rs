@@ -11,16 +11,16 @@ fn tiny_registry_generates_the_golden_files() {
     let files = xtask::generate(&inputs).unwrap();
     let expected = dir.join("expected");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(&expected).unwrap();
-        for (name, text) in &files {
-            std::fs::write(expected.join(name), text).unwrap();
+        for (key, name, text) in &files {
+            std::fs::create_dir_all(expected.join(key)).unwrap();
+            std::fs::write(expected.join(key).join(name), text).unwrap();
         }
     }
     let mut mismatched = Vec::new();
-    for (name, text) in &files {
-        let want = std::fs::read_to_string(expected.join(name)).unwrap_or_default();
+    for (key, name, text) in &files {
+        let want = std::fs::read_to_string(expected.join(key).join(name)).unwrap_or_default();
         if &want != text {
-            mismatched.push(name.clone());
+            mismatched.push(format!("{key}/{name}"));
         }
     }
     assert!(

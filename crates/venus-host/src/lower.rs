@@ -1,0 +1,312 @@
+//! Runtime of the generated protocol <-> C conversions.
+//!
+//! [`LowerCx`] allocates C structs, arrays and chains in a bump arena that lives for one driver
+//! call; pointers handed to the driver point into that arena or into the decoded command
+//! (whose arena outlives the call). Handle ids are translated through a [`HandleMap`] (the
+//! context's object table), checking the object type. After the call, `raise` reads the outputs
+//! back, guided by the request's skeleton, so that only memory this module allocated is read.
+
+use core::ffi::{c_char, c_void};
+
+use bumpalo::Bump;
+use venus_protocol::{Handle, Id, Str};
+
+/// Why a protocol value could not be turned into a driver call.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LowerError {
+    #[error("unknown {ty} id {id}")]
+    UnknownId { ty: &'static str, id: u64 },
+    #[error("host {ty} handle {host:#x} has no guest id")]
+    UnknownHost { ty: &'static str, host: u64 },
+    #[error("size {0} does not fit this host")]
+    Size(u64),
+    #[error("{0} cannot be an output")]
+    NotAnOutput(&'static str),
+    #[error("the driver's output chain does not match the request (sType {0})")]
+    ChainMismatch(i32),
+}
+
+/// Guest object id <-> host handle, with the object type checked.
+pub trait HandleMap {
+    /// The host handle of guest `id` if it names an object of `object_type` (`VkObjectType`).
+    fn host(&self, object_type: i32, id: u64) -> Option<u64>;
+    /// The guest id of host handle `host` of `object_type`.
+    fn guest(&self, object_type: i32, host: u64) -> Option<u64>;
+}
+
+/// Conversion context for one driver call.
+pub struct LowerCx<'b, M: HandleMap> {
+    arena: &'b Bump,
+    map: &'b M,
+}
+
+impl<'b, M: HandleMap> LowerCx<'b, M> {
+    pub fn new(arena: &'b Bump, map: &'b M) -> Self {
+        LowerCx { arena, map }
+    }
+    pub fn alloc<T>(&mut self, v: T) -> &'b mut T {
+        self.arena.alloc(v)
+    }
+    /// Allocation for raised (reply) values.
+    pub fn alloc_out<T>(&mut self, v: T) -> &'b T {
+        self.arena.alloc(v)
+    }
+    pub fn size(&self, v: u64) -> Result<usize, LowerError> {
+        usize::try_from(v).map_err(|_| LowerError::Size(v))
+    }
+    pub fn sizes<const N: usize>(&self, v: &[u64; N]) -> Result<[usize; N], LowerError> {
+        let mut out = [0usize; N];
+        for (o, x) in out.iter_mut().zip(v) {
+            *o = self.size(*x)?;
+        }
+        Ok(out)
+    }
+    pub fn sizes_slice(&mut self, v: &[u64]) -> Result<*const usize, LowerError> {
+        if v.is_empty() {
+            return Ok(core::ptr::null());
+        }
+        for x in v {
+            self.size(*x)?;
+        }
+        Ok(self
+            .arena
+            .alloc_slice_fill_iter(v.iter().map(|x| *x as usize))
+            .as_ptr())
+    }
+    /// The host handle of `id` (NULL stays NULL).
+    pub fn host<T: Handle>(&self, id: Id<T>) -> Result<u64, LowerError> {
+        if id.is_null() {
+            return Ok(0);
+        }
+        self.map
+            .host(T::OBJECT_TYPE, id.raw())
+            .ok_or(LowerError::UnknownId {
+                ty: T::NAME,
+                id: id.raw(),
+            })
+    }
+    /// The guest id of a host handle the driver returned (NULL stays NULL).
+    pub fn guest<T: Handle>(&self, host: u64) -> Result<Id<T>, LowerError> {
+        if host == 0 {
+            return Ok(Id::NULL);
+        }
+        self.map
+            .guest(T::OBJECT_TYPE, host)
+            .map(Id::from_raw)
+            .ok_or(LowerError::UnknownHost { ty: T::NAME, host })
+    }
+    pub fn guests_fixed<T: Handle, const N: usize>(
+        &self,
+        v: &[u64; N],
+    ) -> Result<[Id<T>; N], LowerError> {
+        let mut out = [Id::NULL; N];
+        for (o, h) in out.iter_mut().zip(v) {
+            *o = self.guest(*h)?;
+        }
+        Ok(out)
+    }
+    pub fn hosts<T: Handle, V: Copy>(
+        &mut self,
+        ids: &[Id<T>],
+        make: fn(u64) -> V,
+    ) -> Result<*const V, LowerError> {
+        if ids.is_empty() {
+            return Ok(core::ptr::null());
+        }
+        let mut v = bumpalo::collections::Vec::with_capacity_in(ids.len(), self.arena);
+        for id in ids {
+            v.push(make(self.host(*id)?));
+        }
+        Ok(v.into_bump_slice().as_ptr())
+    }
+    pub fn hosts_fixed<T: Handle, V: Copy + Default, const N: usize>(
+        &self,
+        ids: &[Id<T>; N],
+        make: fn(u64) -> V,
+    ) -> Result<[V; N], LowerError> {
+        let mut out = [V::default(); N];
+        for (o, id) in out.iter_mut().zip(ids) {
+            *o = make(self.host(*id)?);
+        }
+        Ok(out)
+    }
+    pub fn lower_fixed<P, C: Copy + Default, const N: usize>(
+        &mut self,
+        v: &[P; N],
+        mut f: impl FnMut(&P, &mut Self) -> Result<C, LowerError>,
+    ) -> Result<[C; N], LowerError> {
+        let mut out = [C::default(); N];
+        for (o, x) in out.iter_mut().zip(v) {
+            *o = f(x, self)?;
+        }
+        Ok(out)
+    }
+    pub fn lower_slice<P, C>(
+        &mut self,
+        v: &[P],
+        f: impl FnMut(&P, &mut Self) -> Result<C, LowerError>,
+    ) -> Result<*const C, LowerError> {
+        self.lower_slice_mut(v, f).map(|p| p as *const C)
+    }
+    pub fn lower_slice_mut<P, C>(
+        &mut self,
+        v: &[P],
+        mut f: impl FnMut(&P, &mut Self) -> Result<C, LowerError>,
+    ) -> Result<*mut C, LowerError> {
+        if v.is_empty() {
+            return Ok(core::ptr::null_mut());
+        }
+        let mut out = bumpalo::collections::Vec::with_capacity_in(v.len(), self.arena);
+        for x in v {
+            out.push(f(x, self)?);
+        }
+        Ok(out.into_bump_slice_mut().as_mut_ptr())
+    }
+    /// A plain slice passed as is (its layout is the C layout); empty is NULL.
+    pub fn slice<T>(&self, v: &[T]) -> *const T {
+        if v.is_empty() {
+            core::ptr::null()
+        } else {
+            v.as_ptr()
+        }
+    }
+    pub fn opt_ref<T>(&self, v: Option<&T>) -> *const T {
+        v.map_or(core::ptr::null(), |r| r as *const T)
+    }
+    pub fn opt_alloc<T>(&mut self, v: Option<T>) -> *const T {
+        match v {
+            Some(x) => self.arena.alloc(x) as *const T,
+            None => core::ptr::null(),
+        }
+    }
+    pub fn chars<const N: usize>(&self, v: &[u8; N]) -> [c_char; N] {
+        v.map(|b| b as c_char)
+    }
+    pub fn raise_chars<const N: usize>(&self, v: &[c_char; N]) -> [u8; N] {
+        let mut out = v.map(|b| b as u8);
+        if let Some(last) = out.last_mut() {
+            *last = 0;
+        }
+        out
+    }
+    pub fn str(&self, s: Option<Str<'_>>) -> *const c_char {
+        s.map_or(core::ptr::null(), |s| {
+            s.as_bytes_with_nul().as_ptr() as *const c_char
+        })
+    }
+    pub fn strs(&mut self, v: &[Option<Str<'_>>]) -> *const *const c_char {
+        if v.is_empty() {
+            return core::ptr::null();
+        }
+        let ptrs = self
+            .arena
+            .alloc_slice_fill_iter(v.iter().map(|s| self.str(*s)));
+        ptrs.as_ptr()
+    }
+    pub fn blob(&self, v: &[u8]) -> *const c_void {
+        self.slice(v) as *const c_void
+    }
+    /// `n` zeroed elements for the driver to fill (NULL for 0).
+    pub fn zeroed_mut<T: Default + Copy>(&mut self, n: usize) -> *mut T {
+        if n == 0 {
+            return core::ptr::null_mut();
+        }
+        self.arena
+            .alloc_slice_fill_copy(n, T::default())
+            .as_mut_ptr()
+    }
+    pub fn raise_fixed<P, C, const N: usize>(
+        &mut self,
+        skeleton: &[P; N],
+        c: &[C; N],
+        f: fn(&P, &C, &mut Self) -> Result<P, LowerError>,
+    ) -> Result<[P; N], LowerError>
+    where
+        P: Copy + Default,
+    {
+        let mut out = [P::default(); N];
+        for ((o, s), x) in out.iter_mut().zip(skeleton).zip(c) {
+            *o = f(s, x, self)?;
+        }
+        Ok(out)
+    }
+
+    /// Raises `min(count, skeleton.len())` filled C elements.
+    ///
+    /// # Safety
+    /// `c` must be NULL or the array that `lower_out` allocated for `skeleton` (at least
+    /// `skeleton.len()` initialised elements in this context's arena).
+    pub unsafe fn raise_slice<P: Copy, C>(
+        &mut self,
+        skeleton: &'b [P],
+        c: *const C,
+        count: usize,
+        f: fn(&P, &C, &mut Self) -> Result<P, LowerError>,
+    ) -> Result<&'b [P], LowerError> {
+        let n = count.min(skeleton.len());
+        if n == 0 || c.is_null() {
+            return Ok(&[]);
+        }
+        // SAFETY: per this function's contract `c` points to >= skeleton.len() >= n initialised
+        // elements that live in the arena for 'b and that the driver no longer writes.
+        let cs = unsafe { core::slice::from_raw_parts(c, n) };
+        let mut out = bumpalo::collections::Vec::with_capacity_in(n, self.arena);
+        for (s, x) in skeleton.iter().zip(cs) {
+            out.push(f(s, x, self)?);
+        }
+        Ok(out.into_bump_slice())
+    }
+
+    /// Copies `min(count, cap)` plain elements the driver wrote.
+    ///
+    /// # Safety
+    /// `c` must be NULL or an array of at least `cap` initialised elements allocated by
+    /// `zeroed_mut` in this context's arena.
+    pub unsafe fn copy_out<T: Copy>(&mut self, c: *const T, cap: usize, count: usize) -> &'b [T] {
+        let n = count.min(cap);
+        if n == 0 || c.is_null() {
+            return &[];
+        }
+        // SAFETY: per the contract `c` holds >= cap >= n initialised elements in the arena.
+        let s = unsafe { core::slice::from_raw_parts(c, n) };
+        self.arena.alloc_slice_copy(s)
+    }
+}
+
+/// The (sType, pNext) header of a chain link.
+///
+/// # Safety
+/// `p` must be NULL or point to a live Vulkan struct that starts with `sType` and `pNext`.
+pub unsafe fn chain_header(p: *mut c_void) -> Option<(i32, *mut c_void)> {
+    #[repr(C)]
+    struct Header {
+        s_type: i32,
+        p_next: *mut c_void,
+    }
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract `p` points to a struct whose first members are sType and pNext,
+    // which is exactly `Header`'s layout.
+    let h = unsafe { &*(p as *const Header) };
+    Some((h.s_type, h.p_next))
+}
+
+/// A protocol input value that has a C form.
+pub trait Lower {
+    type C;
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<Self::C, LowerError>;
+}
+
+/// A protocol output skeleton: the C struct for the driver to fill, and the filled value back.
+pub trait Raise<'a>: Sized {
+    type C;
+    /// A C struct for the driver to fill, shaped by this skeleton (chain, counts, arrays).
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<Self::C, LowerError>;
+    /// The filled output read from `c`, which `lower_out` built from `skeleton`.
+    fn raise<M: HandleMap>(
+        skeleton: &Self,
+        c: &Self::C,
+        cx: &mut LowerCx<'a, M>,
+    ) -> Result<Self, LowerError>;
+}

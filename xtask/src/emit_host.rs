@@ -1,0 +1,587 @@
+//! Host-side emission: model -> `venus-host/src/generated/`.
+//!
+//! - `vk.rs`: `#[repr(C)]` Vulkan structs and unions with the C layout the host driver expects
+//!   (enums, bitmasks and ids reuse the `#[repr(transparent)]` protocol newtypes; handles are
+//!   64-bit newtypes, ABI-identical to both dispatchable pointers and non-dispatchable handles on
+//!   the 64-bit hosts we support);
+//! - `procs.rs`: one `extern "system"` function-pointer type per encodable command and the
+//!   instance/device proc tables that load them by name;
+//! - `lower.rs`: protocol values -> C structs (inputs, handle ids translated through
+//!   [`HandleMap`]) and output skeletons -> C structs ready for the driver to fill, plus the way
+//!   back (`raise`) from filled C structs to protocol values for the reply.
+
+use std::fmt::Write;
+
+use crate::model::{Dir, Elem, Member, Model, Scalar, Shape, Struct};
+use crate::names::{command_name, field_name, type_name};
+
+macro_rules! w {
+    ($dst:expr, $($arg:tt)*) => {{ let _ = writeln!($dst, $($arg)*); }};
+}
+
+pub const HEADER: &str = crate::emit::HEADER;
+
+pub fn emit(model: &Model) -> Result<Vec<(String, String)>, String> {
+    let cx = Cx { m: model };
+    Ok(vec![
+        ("mod.rs".into(), cx.module()),
+        ("vk.rs".into(), cx.vk()?),
+        ("procs.rs".into(), cx.procs()?),
+        ("lower.rs".into(), cx.lower()?),
+    ])
+}
+
+struct Cx<'m> {
+    m: &'m Model,
+}
+
+fn c_scalar(s: Scalar) -> &'static str {
+    match s {
+        Scalar::U8 => "u8",
+        Scalar::I8 => "i8",
+        Scalar::U16 => "u16",
+        Scalar::I16 => "i16",
+        Scalar::U32 => "u32",
+        Scalar::I32 => "i32",
+        Scalar::U64 => "u64",
+        Scalar::SizeT => "usize",
+        Scalar::I64 => "i64",
+        Scalar::F32 => "f32",
+        Scalar::F64 => "f64",
+    }
+}
+
+impl<'m> Cx<'m> {
+    fn module(&self) -> String {
+        let mut s = String::from(HEADER);
+        s.push_str("//! Generated host-side Vulkan types, proc tables and conversions.\n\npub mod lower;\npub mod procs;\npub mod vk;\n");
+        s
+    }
+
+    /// The C type of an element.
+    fn c_elem(&self, e: &Elem) -> String {
+        match e {
+            Elem::Scalar(s) => c_scalar(*s).into(),
+            Elem::Enum(n) | Elem::Flags { name: n, .. } => format!("t::{}", type_name(n)),
+            Elem::Handle(h) => type_name(h),
+            Elem::Struct(x) | Elem::Union(x) => type_name(x),
+        }
+    }
+
+    /// The C type of a struct member or command parameter.
+    fn c_member(&self, m: &Member, out: bool) -> String {
+        let q = if out { "*mut" } else { "*const" };
+        match &m.shape {
+            Shape::Value(e) => self.c_elem(e),
+            Shape::FixedArray(e, n) => format!("[{}; {n}]", self.c_elem(e)),
+            Shape::CharArray(n) => format!("[c_char; {n}]"),
+            Shape::Ptr { elem, .. } | Shape::Array { elem, .. } => {
+                format!("{q} {}", self.c_elem(elem))
+            }
+            Shape::Str => "*const c_char".into(),
+            Shape::StrArray { .. } => "*const *const c_char".into(),
+            Shape::Blob { .. } => format!("{q} c_void"),
+            Shape::NullOnly => "*const c_void".into(),
+        }
+    }
+
+    // ------------------------------------------------------------------ vk.rs
+
+    fn vk(&self) -> Result<String, String> {
+        let m = self.m;
+        let mut s = String::from(HEADER);
+        s.push_str(
+            "//! `#[repr(C)]` Vulkan structs, unions and handles as the host driver sees them.\n\n",
+        );
+        s.push_str("#![allow(non_camel_case_types)]\n\nuse core::ffi::{c_char, c_void};\nuse venus_protocol::types as t;\n\n");
+        for h in m.handles.values() {
+            let n = type_name(&h.name);
+            w!(s, "/// `{}` (host handle).", h.name);
+            w!(s, "#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]\n#[repr(transparent)]\npub struct {n}(pub u64);");
+            w!(s, "impl {n} {{\n    pub const NULL: Self = Self(0);\n}}\n");
+        }
+        for u in m.unions.values() {
+            let n = type_name(&u.name);
+            w!(s, "/// `{}`.", u.name);
+            w!(s, "#[derive(Clone, Copy)]\n#[repr(C)]\npub union {n} {{");
+            for mm in &u.members {
+                w!(
+                    s,
+                    "    pub {}: {},",
+                    field_name(&mm.name),
+                    self.c_member(mm, false)
+                );
+            }
+            w!(s, "}}");
+            let first = &u.members[0];
+            w!(s, "impl Default for {n} {{\n    fn default() -> Self {{\n        Self {{ {}: {} }}\n    }}\n}}\n", field_name(&first.name), self.c_default(&first.shape));
+        }
+        for st in m.structs.values() {
+            let n = type_name(&st.name);
+            w!(s, "/// `{}`.", st.name);
+            w!(s, "#[derive(Clone, Copy)]\n#[repr(C)]\npub struct {n} {{");
+            if st.s_type.is_some() {
+                w!(
+                    s,
+                    "    pub s_type: t::StructureType,\n    pub p_next: *mut c_void,"
+                );
+            }
+            for mm in &st.members {
+                w!(
+                    s,
+                    "    pub {}: {},",
+                    field_name(&mm.name),
+                    self.c_member(mm, false)
+                );
+            }
+            w!(s, "}}");
+            w!(
+                s,
+                "impl Default for {n} {{\n    fn default() -> Self {{\n        Self {{"
+            );
+            if let Some((_, v)) = &st.s_type {
+                w!(s, "            s_type: t::StructureType({v}),\n            p_next: core::ptr::null_mut(),");
+            }
+            for mm in &st.members {
+                w!(
+                    s,
+                    "            {}: {},",
+                    field_name(&mm.name),
+                    self.c_default(&mm.shape)
+                );
+            }
+            w!(s, "        }}\n    }}\n}}\n");
+        }
+        Ok(s)
+    }
+
+    fn c_default(&self, sh: &Shape) -> String {
+        match sh {
+            Shape::Value(_) => "Default::default()".into(),
+            Shape::FixedArray(e, n) => match e {
+                Elem::Struct(x) | Elem::Union(x) => format!("[{}::default(); {n}]", type_name(x)),
+                _ => format!("[Default::default(); {n}]"),
+            },
+            Shape::CharArray(n) => format!("[0; {n}]"),
+            _ => "core::ptr::null_mut()".into(),
+        }
+    }
+
+    // ------------------------------------------------------------------ procs.rs
+
+    fn procs(&self) -> Result<String, String> {
+        let m = self.m;
+        let mut s = String::from(HEADER);
+        s.push_str("//! Function-pointer types of every encodable command and the proc tables that load them.\n\n");
+        s.push_str("#![allow(non_camel_case_types, clippy::type_complexity)]\n\nuse core::ffi::{c_char, c_void};\nuse super::vk::*;\nuse venus_protocol::types as t;\n\n");
+        let cmds: Vec<&crate::model::Command> = m
+            .commands
+            .iter()
+            .filter(|c| c.encoding.is_ok() && !c.name.ends_with("MESA"))
+            .collect();
+        for c in &cmds {
+            let params: Vec<String> = c
+                .params
+                .iter()
+                .map(|p| {
+                    let ty = match &p.member.shape {
+                        Shape::FixedArray(e, _) => format!("*const {}", self.c_elem(e)),
+                        _ => self.c_member(&p.member, p.dir != Dir::In),
+                    };
+                    format!("{}: {ty}", field_name(&p.member.name))
+                })
+                .collect();
+            let ret = match &c.ret {
+                Some(e) => format!(" -> {}", self.c_elem(e)),
+                None => String::new(),
+            };
+            w!(s, "/// `{}`.", c.name);
+            w!(
+                s,
+                "pub type PFN_{} = unsafe extern \"system\" fn({}){ret};",
+                c.name,
+                params.join(", ")
+            );
+        }
+        s.push('\n');
+        // Which table: instance-level commands take an instance or physical device (or nothing).
+        let is_instance = |c: &crate::model::Command| {
+            matches!(
+                c.params.first().map(|p| &p.member.shape),
+                Some(Shape::Value(Elem::Handle(h))) if h == "VkInstance" || h == "VkPhysicalDevice"
+            ) || c
+                .params
+                .first()
+                .map(|p| !matches!(p.member.shape, Shape::Value(Elem::Handle(_))))
+                .unwrap_or(true)
+        };
+        for (tbl, inst) in [("InstanceProcs", true), ("DeviceProcs", false)] {
+            let list: Vec<&&crate::model::Command> =
+                cmds.iter().filter(|c| is_instance(c) == inst).collect();
+            w!(
+                s,
+                "/// {} entry points, each `None` if the driver does not provide it.",
+                if inst {
+                    "Instance-level"
+                } else {
+                    "Device-level"
+                }
+            );
+            w!(s, "#[derive(Clone, Copy, Default)]\npub struct {tbl} {{");
+            for c in &list {
+                w!(
+                    s,
+                    "    pub {}: Option<PFN_{}>,",
+                    field_name(&command_name(&c.name)),
+                    c.name
+                );
+            }
+            w!(s, "}}\n");
+            w!(s, "impl {tbl} {{");
+            w!(s, "    /// Loads every entry point through `get` (a `vkGet*ProcAddr` wrapper returning a raw address or NULL).");
+            w!(s, "    pub fn load(mut get: impl FnMut(&core::ffi::CStr) -> *const c_void) -> Self {{");
+            w!(s, "        let mut t = Self::default();");
+            for c in &list {
+                let mut names = vec![c.name.clone()];
+                names.extend(c.aliases.iter().cloned());
+                let f = field_name(&command_name(&c.name));
+                w!(
+                    s,
+                    "        for name in [{}] {{",
+                    names
+                        .iter()
+                        .map(|n| format!("c\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                w!(
+                    s,
+                    "            let p = get(name);\n            if !p.is_null() {{"
+                );
+                w!(s, "                // SAFETY: the loader returned the address of `{}` (or an alias with the same signature),", c.name);
+                w!(
+                    s,
+                    "                // whose C signature is exactly PFN_{}.",
+                    c.name
+                );
+                w!(s, "                t.{f} = Some(unsafe {{ core::mem::transmute::<*const c_void, PFN_{}>(p) }});\n                break;\n            }}\n        }}", c.name);
+            }
+            w!(s, "        t\n    }}\n}}\n");
+        }
+        w!(
+            s,
+            "/// Whether a command is instance-level (true) or device-level (false), by name."
+        );
+        w!(
+            s,
+            "pub fn is_instance_level(name: &str) -> Option<bool> {{\n    Some(match name {{"
+        );
+        for c in &cmds {
+            w!(s, "        {:?} => {},", c.name, is_instance(c));
+        }
+        w!(s, "        _ => return None,\n    }})\n}}");
+        Ok(s)
+    }
+
+    // ------------------------------------------------------------------ lower.rs
+
+    fn lower(&self) -> Result<String, String> {
+        let m = self.m;
+        let mut s = String::from(HEADER);
+        s.push_str("//! Protocol values <-> C structs. `lower`: inputs; `lower_out`: output skeletons ready for the\n//! driver to fill; `raise`: filled C outputs back to protocol values (read against the skeleton).\n\n");
+        s.push_str("#![allow(unused_variables, unused_mut, unused_imports, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return)]\n\n");
+        s.push_str("use core::ffi::{c_char, c_void};\nuse super::vk;\nuse crate::lower::{HandleMap, Lower, LowerCx, LowerError, Raise};\nuse venus_protocol::structs as p;\nuse venus_protocol::structs::Ext;\n\n");
+        // Chains.
+        let exts: Vec<&Struct> = m.structs.values().filter(|s| s.is_extender).collect();
+        w!(
+            s,
+            "/// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain)."
+        );
+        w!(s, "pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
+        w!(
+            s,
+            "    let Some(link) = chain else {{ return Ok(core::ptr::null_mut()) }};"
+        );
+        w!(
+            s,
+            "    let next = lower_chain(venus_protocol::ChainNode::next(link), cx)?;"
+        );
+        w!(s, "    Ok(match link {{");
+        for e in &exts {
+            let n = type_name(&e.name);
+            w!(s, "        Ext::{n}(v) => {{ let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
+        }
+        w!(s, "    }})\n}}\n");
+        w!(
+            s,
+            "/// Lowers an output chain skeleton into zeroed C links with their sTypes."
+        );
+        w!(s, "pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
+        w!(
+            s,
+            "    let Some(link) = chain else {{ return Ok(core::ptr::null_mut()) }};"
+        );
+        w!(
+            s,
+            "    let next = lower_out_chain(venus_protocol::ChainNode::next(link), cx)?;"
+        );
+        w!(s, "    Ok(match link {{");
+        for e in &exts {
+            let n = type_name(&e.name);
+            if e.partial {
+                w!(s, "        Ext::{n}(v) => {{ let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
+            } else {
+                w!(
+                    s,
+                    "        Ext::{n}(_) => return Err(LowerError::NotAnOutput(\"{}\")),",
+                    e.name
+                );
+            }
+        }
+        w!(s, "    }})\n}}\n");
+        w!(s, "/// Raises a filled output chain: `skeleton` is the request's chain, `c` the C chain built from it.");
+        w!(s, "pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mut c_void, cx: &mut LowerCx<'a, M>) -> Result<venus_protocol::Chain<'a>, LowerError> {{");
+        w!(
+            s,
+            "    let Some(link) = skeleton else {{ return Ok(None) }};"
+        );
+        w!(
+            s,
+            "    let s_type = venus_protocol::ChainNode::s_type(link);"
+        );
+        w!(s, "    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton: it is NULL or points to a");
+        w!(s, "    // live arena allocation starting with sType/pNext (drivers never change an output's chain).");
+        w!(s, "    let header = unsafe {{ crate::lower::chain_header(c) }}.ok_or(LowerError::ChainMismatch(s_type))?;");
+        w!(s, "    if header.0 != s_type {{\n        return Err(LowerError::ChainMismatch(s_type));\n    }}");
+        w!(
+            s,
+            "    let next = raise_chain(venus_protocol::ChainNode::next(link), header.1, cx)?;"
+        );
+        w!(s, "    let raised = match link {{");
+        for e in exts.iter().filter(|e| e.partial) {
+            let n = type_name(&e.name);
+            w!(s, "        Ext::{n}(k) => {{\n            // SAFETY: the sType matched, so `c` points to the vk::{n} that lower_out_chain allocated.\n            let cv = unsafe {{ &*(c as *const vk::{n}) }};\n            let mut v = p::{n}::raise(k, cv, cx)?;\n            v.p_next = next;\n            Ext::{n}(v)\n        }}");
+        }
+        w!(
+            s,
+            "        _ => return Err(LowerError::NotAnOutput(\"chain link\")),"
+        );
+        w!(s, "    }};\n    Ok(Some(cx.alloc_out(raised)))\n}}\n");
+
+        for u in m.unions.values() {
+            let n = type_name(&u.name);
+            let lt = if u.needs_lifetime { "<'_>" } else { "" };
+            w!(s, "impl Lower for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+            w!(s, "        Ok(match *self {{");
+            for mm in &u.members {
+                let v = self.lower_value(mm, "v", true);
+                w!(
+                    s,
+                    "            Self::{}(v) => vk::{n} {{ {}: {v} }},",
+                    variant(&mm.name),
+                    field_name(&mm.name)
+                );
+            }
+            w!(s, "        }})\n    }}\n}}\n");
+        }
+        for st in m.structs.values() {
+            self.lower_struct(&mut s, st)?;
+        }
+        Ok(s)
+    }
+
+    /// Expression lowering one input member whose protocol value is `f` (`by_value`: `f` is a
+    /// value, not a field access).
+    fn lower_value(&self, mm: &Member, f: &str, _by_value: bool) -> String {
+        match &mm.shape {
+            Shape::Value(e) => match e {
+                Elem::Scalar(Scalar::SizeT) => format!("cx.size({f})?"),
+                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => f.to_string(),
+                Elem::Handle(h) => format!("vk::{}(cx.host({f})?)", type_name(h)),
+                Elem::Struct(_) | Elem::Union(_) => format!("{f}.lower(cx)?"),
+            },
+            Shape::FixedArray(e, _) => match e {
+                Elem::Scalar(Scalar::SizeT) => format!("cx.sizes(&{f})?"),
+                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => f.to_string(),
+                Elem::Handle(h) => format!("cx.hosts_fixed(&{f}, vk::{})?", type_name(h)),
+                Elem::Struct(_) | Elem::Union(_) => format!("cx.lower_fixed(&{f}, |v, cx| v.lower(cx))?"),
+            },
+            Shape::CharArray(_) => format!("cx.chars(&{f})"),
+            Shape::Ptr { elem, .. } => match elem {
+                Elem::Scalar(Scalar::SizeT) => format!("cx.opt_alloc({f}.map(|v| *v as usize))"),
+                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => format!("cx.opt_ref({f})"),
+                Elem::Handle(h) => format!("match {f} {{ Some(v) => cx.alloc(vk::{}(cx.host(*v)?)) as *const _, None => core::ptr::null() }}", type_name(h)),
+                Elem::Struct(_) | Elem::Union(_) => format!("match {f} {{ Some(v) => {{ let c = v.lower(cx)?; cx.alloc(c) as *const _ }} None => core::ptr::null() }}"),
+            },
+            Shape::Array { elem, .. } => match elem {
+                Elem::Scalar(Scalar::SizeT) => format!("cx.sizes_slice({f})?"),
+                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => format!("cx.slice({f})"),
+                Elem::Handle(h) => format!("cx.hosts({f}, vk::{})?", type_name(h)),
+                Elem::Struct(_) | Elem::Union(_) => format!("cx.lower_slice({f}, |v, cx| v.lower(cx))?"),
+            },
+            Shape::Str => format!("cx.str({f})"),
+            Shape::StrArray { .. } => format!("cx.strs({f})"),
+            Shape::Blob { .. } => format!("cx.blob({f})"),
+            Shape::NullOnly => "core::ptr::null()".into(),
+        }
+    }
+
+    fn lower_struct(&self, s: &mut String, st: &Struct) -> Result<(), String> {
+        let n = type_name(&st.name);
+        let lt = if st.needs_lifetime { "<'a>" } else { "" };
+        w!(s, "impl<'a> Lower for p::{n}{lt} {{");
+        w!(s, "    type C = vk::{n};");
+        w!(
+            s,
+            "    /// The C struct for this input (chain and arrays lowered into the arena)."
+        );
+        w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        w!(s, "        Ok(vk::{n} {{");
+        if st.s_type.is_some() {
+            w!(s, "            s_type: p::{n}::STRUCTURE_TYPE,\n            p_next: lower_chain(self.p_next, cx)?,");
+        }
+        for mm in &st.members {
+            let f = format!("self.{}", field_name(&mm.name));
+            let v = match &mm.shape {
+                Shape::Array { elem: e, .. }
+                    if e.is_plain()
+                        && !matches!(e, Elem::Handle(_) | Elem::Scalar(Scalar::SizeT)) =>
+                {
+                    format!("{} as *const _", self.lower_value(mm, &f, false))
+                }
+                _ => self.lower_value(mm, &f, false),
+            };
+            w!(s, "            {}: {v},", field_name(&mm.name));
+        }
+        w!(s, "        }})\n    }}\n}}\n");
+        if st.partial {
+            w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            // lower_out: skeleton -> zeroed C struct with chain, counts and output arrays.
+            w!(
+                s,
+                "    /// A C struct for the driver to fill, shaped by this output skeleton."
+            );
+            w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+            w!(s, "        let mut c = vk::{n}::default();");
+            if st.s_type.is_some() {
+                w!(s, "        c.p_next = lower_out_chain(self.p_next, cx)?;");
+            }
+            for mm in &st.members {
+                let f = field_name(&mm.name);
+                match &mm.shape {
+                    Shape::Value(Elem::Struct(_)) => {
+                        w!(s, "        c.{f} = self.{f}.lower_out(cx)?;")
+                    }
+                    Shape::FixedArray(Elem::Struct(_), _) => w!(
+                        s,
+                        "        c.{f} = cx.lower_fixed(&self.{f}, |v, cx| v.lower_out(cx))?;"
+                    ),
+                    Shape::Value(Elem::Scalar(Scalar::SizeT)) if mm.is_len => {
+                        w!(s, "        c.{f} = cx.size(self.{f})?;")
+                    }
+                    Shape::Value(Elem::Scalar(_)) if mm.is_len => {
+                        w!(s, "        c.{f} = self.{f};")
+                    }
+                    Shape::Value(Elem::Handle(h)) => w!(
+                        s,
+                        "        c.{f} = vk::{}(cx.host(self.{f})?);",
+                        type_name(h)
+                    ),
+                    Shape::FixedArray(Elem::Handle(h), _) => w!(
+                        s,
+                        "        c.{f} = cx.hosts_fixed(&self.{f}, vk::{})?;",
+                        type_name(h)
+                    ),
+                    Shape::Array {
+                        elem: Elem::Struct(_),
+                        ..
+                    } => w!(
+                        s,
+                        "        c.{f} = cx.lower_slice_mut(self.{f}, |v, cx| v.lower_out(cx))?;"
+                    ),
+                    Shape::Array { elem, .. }
+                        if elem.is_plain() && !matches!(elem, Elem::Handle(_)) =>
+                    {
+                        w!(
+                            s,
+                            "        c.{f} = cx.zeroed_mut(self.{f}.len()) as *const _;"
+                        )
+                    }
+                    Shape::Blob { .. } => w!(
+                        s,
+                        "        c.{f} = cx.zeroed_mut::<u8>(self.{f}.len()) as *const c_void;"
+                    ),
+                    _ => {}
+                }
+            }
+            w!(s, "        Ok(c)\n    }}");
+            // raise
+            w!(
+                s,
+                "    /// The filled output, read from `c` (built by `lower_out` from `skeleton`)."
+            );
+            w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
+            let mut fields = Vec::new();
+            if st.s_type.is_some() {
+                w!(
+                    s,
+                    "        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;"
+                );
+                fields.push("p_next".to_string());
+            }
+            for mm in &st.members {
+                let f = field_name(&mm.name);
+                let v = match &mm.shape {
+                    Shape::Value(Elem::Scalar(Scalar::SizeT)) => format!("c.{f} as u64"),
+                    Shape::Value(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }) => format!("c.{f}"),
+                    Shape::Value(Elem::Handle(_)) => format!("cx.guest(c.{f}.0)?"),
+                    Shape::Value(Elem::Struct(x)) => format!("p::{}::raise(&skeleton.{f}, &c.{f}, cx)?", type_name(x)),
+                    Shape::Value(Elem::Union(_)) => "Default::default()".into(),
+                    Shape::FixedArray(Elem::Scalar(Scalar::SizeT), _) => format!("c.{f}.map(|v| v as u64)"),
+                    Shape::FixedArray(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }, _) => format!("c.{f}"),
+                    Shape::FixedArray(Elem::Handle(_), _) => format!("cx.guests_fixed(&c.{f}.map(|h| h.0))?"),
+                    Shape::FixedArray(Elem::Struct(x), _) => format!("cx.raise_fixed(&skeleton.{f}, &c.{f}, p::{}::raise)?", type_name(x)),
+                    Shape::FixedArray(Elem::Union(_), _) => "Default::default()".into(),
+                    Shape::CharArray(_) => format!("cx.raise_chars(&c.{f})"),
+                    Shape::Array { elem, len, .. } => {
+                        let count = match len.as_simple() {
+                            Some(r) => format!("(c.{} as usize)", field_name(r)),
+                            None => format!("skeleton.{f}.len()"),
+                        };
+                        match elem {
+                            Elem::Struct(x) => format!(
+                                "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() elements; raise_slice reads at most that many.\n            unsafe {{ cx.raise_slice(skeleton.{f}, c.{f}, {count}, p::{}::raise)? }}\n        }}",
+                                type_name(x)
+                            ),
+                            Elem::Handle(_) => "&[]".into(),
+                            _ => format!(
+                                "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed elements; copy_out reads at most that many.\n            unsafe {{ cx.copy_out(c.{f}, skeleton.{f}.len(), {count}) }}\n        }}"
+                            ),
+                        }
+                    }
+                    Shape::Blob { .. } => format!(
+                        "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed bytes.\n            unsafe {{ cx.copy_out(c.{f} as *const u8, skeleton.{f}.len(), skeleton.{f}.len()) }}\n        }}"
+                    ),
+                    Shape::Ptr { .. } => "None".into(),
+                    _ => "Default::default()".into(),
+                };
+                w!(s, "        let {f} = {v};");
+                fields.push(f);
+            }
+            w!(s, "        Ok(Self {{ {} }})\n    }}", fields.join(", "));
+            w!(s, "}}\n");
+        }
+        Ok(())
+    }
+}
+
+fn variant(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
