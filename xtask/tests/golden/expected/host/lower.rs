@@ -2,11 +2,11 @@
 //! Protocol values <-> C structs. `lower`: inputs; `lower_out`: output skeletons ready for the
 //! driver to fill; `raise`: filled C outputs back to protocol values (read against the skeleton).
 
-#![allow(unused_variables, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return)]
+#![allow(unused_variables, unused_mut, unused_imports, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return)]
 
 use core::ffi::{c_char, c_void};
 use super::vk;
-use crate::lower::{LowerCx, LowerError, HandleMap};
+use crate::lower::{HandleMap, Lower, LowerCx, LowerError, Raise};
 use venus_protocol::structs as p;
 use venus_protocol::structs::Ext;
 
@@ -47,8 +47,9 @@ pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mu
     Ok(Some(cx.alloc_out(raised)))
 }
 
-impl p::ClearColorValue {
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearColorValue, LowerError> {
+impl Lower for p::ClearColorValue {
+    type C = vk::ClearColorValue;
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearColorValue, LowerError> {
         Ok(match *self {
             Self::Float32(v) => vk::ClearColorValue { float32: v },
             Self::Int32(v) => vk::ClearColorValue { int32: v },
@@ -57,9 +58,10 @@ impl p::ClearColorValue {
     }
 }
 
-impl<'a> p::RingCreateInfoMESA<'a> {
+impl<'a> Lower for p::RingCreateInfoMESA<'a> {
+    type C = vk::RingCreateInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingCreateInfoMESA, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingCreateInfoMESA, LowerError> {
         Ok(vk::RingCreateInfoMESA {
             s_type: p::RingCreateInfoMESA::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -69,9 +71,10 @@ impl<'a> p::RingCreateInfoMESA<'a> {
     }
 }
 
-impl<'a> p::RingPriorityInfoMESA<'a> {
+impl<'a> Lower for p::RingPriorityInfoMESA<'a> {
+    type C = vk::RingPriorityInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingPriorityInfoMESA, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingPriorityInfoMESA, LowerError> {
         Ok(vk::RingPriorityInfoMESA {
             s_type: p::RingPriorityInfoMESA::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -80,9 +83,10 @@ impl<'a> p::RingPriorityInfoMESA<'a> {
     }
 }
 
-impl<'a> p::ThingCreateInfo<'a> {
+impl<'a> Lower for p::ThingCreateInfo<'a> {
+    type C = vk::ThingCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingCreateInfo, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingCreateInfo, LowerError> {
         Ok(vk::ThingCreateInfo {
             s_type: p::ThingCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -100,9 +104,10 @@ impl<'a> p::ThingCreateInfo<'a> {
     }
 }
 
-impl<'a> p::ThingExtraInfo<'a> {
+impl<'a> Lower for p::ThingExtraInfo<'a> {
+    type C = vk::ThingExtraInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingExtraInfo, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingExtraInfo, LowerError> {
         Ok(vk::ThingExtraInfo {
             s_type: p::ThingExtraInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -111,31 +116,37 @@ impl<'a> p::ThingExtraInfo<'a> {
     }
 }
 
-impl<'a> p::ThingLimits {
+impl<'a> Lower for p::ThingLimits {
+    type C = vk::ThingLimits;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
         Ok(vk::ThingLimits {
             max_things: self.max_things,
             default_thing: vk::Thing(cx.host(self.default_thing)?),
         })
     }
+}
+
+impl<'a> Raise<'a> for p::ThingLimits {
+    type C = vk::ThingLimits;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    pub fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
         let mut c = vk::ThingLimits::default();
         c.default_thing = vk::Thing(cx.host(self.default_thing)?);
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    pub fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ThingLimits, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ThingLimits, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_things = c.max_things;
         let default_thing = cx.guest(c.default_thing.0)?;
         Ok(Self { max_things, default_thing })
     }
 }
 
-impl<'a> p::ThingProperties<'a> {
+impl<'a> Lower for p::ThingProperties<'a> {
+    type C = vk::ThingProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    pub fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
         Ok(vk::ThingProperties {
             s_type: p::ThingProperties::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -143,15 +154,19 @@ impl<'a> p::ThingProperties<'a> {
             limits: cx.lower_fixed(&self.limits, |v, cx| v.lower(cx))?,
         })
     }
+}
+
+impl<'a> Raise<'a> for p::ThingProperties<'a> {
+    type C = vk::ThingProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    pub fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
         let mut c = vk::ThingProperties::default();
         c.p_next = lower_out_chain(self.p_next, cx)?;
         c.limits = cx.lower_fixed(&self.limits, |v, cx| v.lower_out(cx))?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    pub fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ThingProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ThingProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         let name = cx.raise_chars(&c.name);
         let limits = cx.raise_fixed(&skeleton.limits, &c.limits, p::ThingLimits::raise)?;
