@@ -28,6 +28,7 @@ pub fn emit(model: &Model) -> Result<Vec<(String, String)>, String> {
         ("vk.rs".into(), cx.vk()?),
         ("procs.rs".into(), cx.procs()?),
         ("lower.rs".into(), cx.lower()?),
+        ("calls.rs".into(), cx.calls()?),
     ])
 }
 
@@ -54,7 +55,7 @@ fn c_scalar(s: Scalar) -> &'static str {
 impl<'m> Cx<'m> {
     fn module(&self) -> String {
         let mut s = String::from(HEADER);
-        s.push_str("//! Generated host-side Vulkan types, proc tables and conversions.\n\npub mod lower;\npub mod procs;\npub mod vk;\n");
+        s.push_str("//! Generated host-side Vulkan types, proc tables and conversions.\n\npub mod calls;\npub mod lower;\npub mod procs;\npub mod vk;\n");
         s
     }
 
@@ -281,6 +282,235 @@ impl<'m> Cx<'m> {
         }
         w!(s, "        _ => return None,\n    }})\n}}");
         Ok(s)
+    }
+
+    // ------------------------------------------------------------------ calls.rs
+
+    /// Whether `c` can be executed generically: no output handle (creation) parameters.
+    fn generic_call(c: &crate::model::Command) -> bool {
+        c.encoding.is_ok()
+            && !c.name.ends_with("MESA")
+            && !c.params.iter().any(|p| {
+                p.dir != Dir::In
+                    && matches!(
+                        &p.member.shape,
+                        Shape::Ptr {
+                            elem: Elem::Handle(_),
+                            ..
+                        } | Shape::Array {
+                            elem: Elem::Handle(_),
+                            ..
+                        }
+                    )
+            })
+    }
+
+    fn calls(&self) -> Result<String, String> {
+        let m = self.m;
+        let mut s = String::from(HEADER);
+        s.push_str("//! Generic execution of every command without output handles: lower the request, call the\n//! driver through the proc table, raise the outputs into the reply.\n\n");
+        s.push_str("#![allow(unused_variables, unused_mut, unused_imports, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return, clippy::let_unit_value)]\n\n");
+        s.push_str("use core::ffi::{c_char, c_void};\nuse super::procs::{DeviceProcs, InstanceProcs};\nuse super::vk;\nuse crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Raise};\nuse venus_protocol::commands as c;\nuse venus_protocol::structs as p;\nuse venus_protocol::types as t;\n\n");
+        let is_instance = |c: &crate::model::Command| {
+            matches!(
+                c.params.first().map(|p| &p.member.shape),
+                Some(Shape::Value(Elem::Handle(h))) if h == "VkInstance" || h == "VkPhysicalDevice"
+            ) || c
+                .params
+                .first()
+                .map(|p| !matches!(p.member.shape, Shape::Value(Elem::Handle(_))))
+                .unwrap_or(true)
+        };
+        let mut names = Vec::new();
+        for cmd in m.commands.iter().filter(|c| Self::generic_call(c)) {
+            let n = command_name(&cmd.name);
+            let fname = field_name(&n);
+            names.push((cmd.name.clone(), fname.clone(), is_instance(cmd)));
+            let table = if is_instance(cmd) {
+                "InstanceProcs"
+            } else {
+                "DeviceProcs"
+            };
+            let rlt = if cmd.params.iter().any(|p| p.dir != Dir::In) {
+                "<'b>"
+            } else {
+                ""
+            };
+            let alt = if cmd.needs_lifetime { "<'b>" } else { "" };
+            w!(s, "/// Executes `{}` on the host driver.", cmd.name);
+            w!(s, "///\n/// # Safety\n/// `cx`'s handle map must only yield live host handles of the right type (the context's\n/// object table), and the procs must belong to the instance/device those handles come from.");
+            w!(s, "pub unsafe fn {fname}<'b, M: HandleMap>(procs: &{table}, cx: &mut LowerCx<'b, M>, a: &c::{n}Args{alt}) -> Result<c::{n}Reply{rlt}, CallError> {{");
+            w!(
+                s,
+                "    let f = procs.{fname}.ok_or(CallError::Missing({:?}))?;",
+                cmd.name
+            );
+            let mut args = Vec::new();
+            let mut after = Vec::new();
+            for p in &cmd.params {
+                let f = field_name(&p.member.name);
+                let fa = format!("a.{f}");
+                match p.dir {
+                    Dir::In => {
+                        let v = match &p.member.shape {
+                            Shape::Ptr {
+                                optional: false, ..
+                            } => self.lower_value(&p.member, &format!("Some({fa})"), false),
+                            Shape::FixedArray(e, _)
+                                if e.is_plain() && !matches!(e, Elem::Handle(_)) =>
+                            {
+                                format!("{fa}.as_ptr()")
+                            }
+                            Shape::Array { elem: e, .. }
+                                if e.is_plain()
+                                    && !matches!(
+                                        e,
+                                        Elem::Handle(_) | Elem::Scalar(Scalar::SizeT)
+                                    ) =>
+                            {
+                                format!("{} as *const _", self.lower_value(&p.member, &fa, false))
+                            }
+                            _ => self.lower_value(&p.member, &fa, false),
+                        };
+                        w!(s, "    let {f} = {v};");
+                        args.push(f);
+                    }
+                    Dir::InOut => {
+                        // An in/out count: pointer to a scalar.
+                        let Shape::Ptr {
+                            elem: Elem::Scalar(sc),
+                            optional,
+                        } = &p.member.shape
+                        else {
+                            return Err(format!(
+                                "{}: unsupported in/out {}",
+                                cmd.name, p.member.name
+                            ));
+                        };
+                        let ct = c_scalar(*sc);
+                        let val = if *optional {
+                            format!("{fa}.map_or(0, |v| *v)")
+                        } else {
+                            format!("*{fa}")
+                        };
+                        w!(s, "    let mut {f}_v: {ct} = {val} as {ct};");
+                        w!(s, "    let {f} = &mut {f}_v as *mut {ct};");
+                        args.push(f.clone());
+                        let back = if *optional {
+                            format!("{fa}.map(|_| &*cx.alloc_out({f}_v as _))")
+                        } else {
+                            format!("cx.alloc_out({f}_v as _)")
+                        };
+                        after.push((f.clone(), back));
+                    }
+                    Dir::Out => match &p.member.shape {
+                        Shape::Ptr {
+                            elem: Elem::Struct(x),
+                            optional,
+                        } => {
+                            let sk = if *optional {
+                                format!("{fa}")
+                            } else {
+                                format!("Some({fa})")
+                            };
+                            w!(s, "    let {f}_c: *mut vk::{} = match {sk} {{ Some(v) => {{ let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ }} None => core::ptr::null_mut() }};", type_name(x));
+                            args.push(format!("{f}_c"));
+                            let raise = format!("{{\n        let sk = {sk};\n        match sk {{\n            Some(v) => {{\n                // SAFETY: {f}_c was allocated above from this skeleton and the driver call has returned.\n                let filled = unsafe {{ &*{f}_c }};\n                let r = p::{}::raise(v, filled, cx)?;\n                Some(&*cx.alloc_out(r))\n            }}\n            None => None,\n        }}\n    }}", type_name(x));
+                            let back = if *optional {
+                                raise
+                            } else {
+                                format!("{raise}.ok_or(CallError::Lower(LowerError::NotAnOutput({:?})))?", p.member.name)
+                            };
+                            after.push((f.clone(), back));
+                        }
+                        Shape::Ptr { elem, optional } => {
+                            let ct = self.c_elem(elem);
+                            w!(s, "    let mut {f}_v: {ct} = Default::default();");
+                            args.push(format!("&mut {f}_v as *mut _"));
+                            let conv = match elem {
+                                Elem::Scalar(Scalar::SizeT) => format!("{f}_v as u64"),
+                                Elem::Handle(_) => format!("cx.guest({f}_v.0)?"),
+                                _ => format!("{f}_v"),
+                            };
+                            let back = if *optional {
+                                format!("{fa}.map(|_| &*cx.alloc_out({conv}))")
+                            } else {
+                                format!("cx.alloc_out({conv})")
+                            };
+                            after.push((f.clone(), back));
+                        }
+                        Shape::Array {
+                            elem: Elem::Struct(x),
+                            len,
+                            ..
+                        } => {
+                            w!(s, "    let {f}_c: *mut vk::{} = cx.lower_slice_mut({fa}, |v, cx| v.lower_out(cx))?;", type_name(x));
+                            args.push(format!("{f}_c"));
+                            let count = self.count_after(cmd, len, &fa);
+                            after.push((f.clone(), format!("{{\n        // SAFETY: {f}_c was allocated above with {fa}.len() elements.\n        unsafe {{ cx.raise_slice({fa}, {f}_c, {count}, p::{}::raise)? }}\n    }}", type_name(x))));
+                        }
+                        Shape::Array { elem, len, .. } => {
+                            let ct = self.c_elem(elem);
+                            w!(s, "    let {f}_c: *mut {ct} = cx.zeroed_mut({fa}.len());");
+                            args.push(format!("{f}_c"));
+                            let count = self.count_after(cmd, len, &fa);
+                            after.push((f.clone(), format!("{{\n        // SAFETY: {f}_c was allocated above with {fa}.len() zeroed elements.\n        unsafe {{ cx.copy_out({f}_c as *const _, {fa}.len(), {count}) }}\n    }}")));
+                        }
+                        Shape::Blob { len, .. } => {
+                            w!(s, "    let {f}_c: *mut u8 = cx.zeroed_mut({fa}.len());");
+                            args.push(format!("{f}_c as *mut c_void"));
+                            let count = self.count_after(cmd, len, &fa);
+                            after.push((f.clone(), format!("{{\n        // SAFETY: {f}_c was allocated above with {fa}.len() zeroed bytes.\n        unsafe {{ cx.copy_out({f}_c as *const u8, {fa}.len(), {count}) }}\n    }}")));
+                        }
+                        other => {
+                            return Err(format!("{}: unsupported output shape {other:?}", cmd.name))
+                        }
+                    },
+                }
+            }
+            w!(s, "    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;");
+            w!(
+                s,
+                "    // handles come from the object table (this function's contract)."
+            );
+            w!(s, "    let ret = unsafe {{ f({}) }};", args.join(", "));
+            let mut fields = Vec::new();
+            if cmd.ret.is_some() {
+                fields.push("ret".to_string());
+            }
+            for (f, back) in &after {
+                w!(s, "    let {f} = {back};");
+                fields.push(f.clone());
+            }
+            w!(s, "    Ok(c::{n}Reply {{ {} }})\n}}\n", fields.join(", "));
+        }
+        w!(
+            s,
+            "/// Commands executed generically, with whether they use the instance table."
+        );
+        w!(s, "pub const GENERIC: &[(&str, bool)] = &[");
+        for (n, _, i) in &names {
+            w!(s, "    ({n:?}, {i}),");
+        }
+        w!(s, "];");
+        Ok(s)
+    }
+
+    /// The number of elements the driver wrote into an output array (its in/out count after the call).
+    fn count_after(
+        &self,
+        cmd: &crate::model::Command,
+        len: &crate::model::LenExpr,
+        fa: &str,
+    ) -> String {
+        if let Some(r) = len.as_simple() {
+            if let Some(p) = cmd.params.iter().find(|p| p.member.name == r) {
+                if p.dir == Dir::InOut {
+                    return format!("({}_v as usize)", field_name(r));
+                }
+            }
+        }
+        format!("{fa}.len()")
     }
 
     // ------------------------------------------------------------------ lower.rs

@@ -310,3 +310,12 @@ pub trait Raise<'a>: Sized {
         cx: &mut LowerCx<'a, M>,
     ) -> Result<Self, LowerError>;
 }
+
+/// Why a generic driver call could not be made.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CallError {
+    #[error("the host driver does not provide {0}")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Lower(#[from] LowerError),
+}

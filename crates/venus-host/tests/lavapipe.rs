@@ -135,6 +135,60 @@ fn properties2_with_chain_through_lavapipe() {
     let back = decode_reply(&mut Decoder::new(e.as_bytes(), &decode_arena)).unwrap();
     assert_eq!(back, reply);
 
+    // The same through the generated generic executors, as the dispatch layer runs them:
+    // queue families (count query, then the array with chains) and format properties.
+    let mut cx = LowerCx::new(&arena, &table);
+    let count_args = GetPhysicalDeviceQueueFamilyProperties2Args {
+        physical_device: Id::from_raw(7),
+        p_queue_family_property_count: &0,
+        p_queue_family_properties: &[],
+    };
+    // SAFETY: the table only holds the live instance and physical device.
+    let r = unsafe {
+        venus_host::generated::calls::get_physical_device_queue_family_properties2(
+            &ip,
+            &mut cx,
+            &count_args,
+        )
+    }
+    .unwrap();
+    let n = *r.p_queue_family_property_count;
+    assert!(n >= 1);
+    let skel = vec![QueueFamilyProperties2::default(); n as usize];
+    let args = GetPhysicalDeviceQueueFamilyProperties2Args {
+        physical_device: Id::from_raw(7),
+        p_queue_family_property_count: &n,
+        p_queue_family_properties: &skel,
+    };
+    // SAFETY: as above.
+    let r = unsafe {
+        venus_host::generated::calls::get_physical_device_queue_family_properties2(
+            &ip, &mut cx, &args,
+        )
+    }
+    .unwrap();
+    assert_eq!(r.p_queue_family_properties.len(), n as usize);
+    assert!(r.p_queue_family_properties[0]
+        .queue_family_properties
+        .queue_flags
+        .contains(QueueFlags::GRAPHICS_BIT));
+    let fmt = FormatProperties2::default();
+    let args = GetPhysicalDeviceFormatProperties2Args {
+        physical_device: Id::from_raw(7),
+        format: Format::R8G8B8A8_UNORM,
+        p_format_properties: &fmt,
+    };
+    // SAFETY: as above.
+    let r = unsafe {
+        venus_host::generated::calls::get_physical_device_format_properties2(&ip, &mut cx, &args)
+    }
+    .unwrap();
+    assert!(r
+        .p_format_properties
+        .format_properties
+        .optimal_tiling_features
+        .contains(FormatFeatureFlags::SAMPLED_IMAGE_BIT));
+
     // SAFETY: nothing else uses the instance any more.
     unsafe { (ip.destroy_instance.unwrap())(instance, std::ptr::null()) };
 }
