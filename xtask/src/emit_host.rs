@@ -409,7 +409,7 @@ impl<'m> Cx<'m> {
                             optional,
                         } => {
                             let sk = if *optional {
-                                format!("{fa}")
+                                fa.clone()
                             } else {
                                 format!("Some({fa})")
                             };
