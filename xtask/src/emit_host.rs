@@ -286,7 +286,7 @@ impl<'m> Cx<'m> {
 
     // ------------------------------------------------------------------ calls.rs
 
-    /// Whether `c` can be executed generically: no output handle (creation) parameters.
+    /// Whether `c` can be executed generically (every encodable Vulkan command).
     fn generic_call(c: &crate::model::Command) -> bool {
         c.encoding.is_ok()
             && !c.name.ends_with("MESA")
@@ -310,7 +310,7 @@ impl<'m> Cx<'m> {
         let mut s = String::from(HEADER);
         s.push_str("//! Generic execution of every command without output handles: lower the request, call the\n//! driver through the proc table, raise the outputs into the reply.\n\n");
         s.push_str("#![allow(unused_variables, unused_mut, unused_imports, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return, clippy::let_unit_value)]\n\n");
-        s.push_str("use core::ffi::{c_char, c_void};\nuse super::procs::{DeviceProcs, InstanceProcs};\nuse super::vk;\nuse crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Raise};\nuse venus_protocol::commands as c;\nuse venus_protocol::structs as p;\nuse venus_protocol::types as t;\n\n");
+        s.push_str("use core::ffi::{c_char, c_void};\nuse super::procs::{DeviceProcs, InstanceProcs};\nuse super::vk;\nuse crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Outcome, Raise};\nuse venus_protocol::commands as c;\nuse venus_protocol::structs as p;\nuse venus_protocol::types as t;\n\n");
         let is_instance = |c: &crate::model::Command| {
             matches!(
                 c.params.first().map(|p| &p.member.shape),
@@ -339,7 +339,7 @@ impl<'m> Cx<'m> {
             let alt = if cmd.needs_lifetime { "<'b>" } else { "" };
             w!(s, "/// Executes `{}` on the host driver.", cmd.name);
             w!(s, "///\n/// # Safety\n/// `cx`'s handle map must only yield live host handles of the right type (the context's\n/// object table), and the procs must belong to the instance/device those handles come from.");
-            w!(s, "pub unsafe fn {fname}<'b, M: HandleMap>(procs: &{table}, cx: &mut LowerCx<'b, M>, a: &c::{n}Args{alt}) -> Result<c::{n}Reply{rlt}, CallError> {{");
+            w!(s, "pub unsafe fn {fname}<'b, M: HandleMap>(procs: &{table}, cx: &mut LowerCx<'b, M>, a: &c::{n}Args{alt}) -> Result<(c::{n}Reply{rlt}, Outcome), CallError> {{");
             w!(
                 s,
                 "    let f = procs.{fname}.ok_or(CallError::Missing({:?}))?;",
@@ -347,6 +347,7 @@ impl<'m> Cx<'m> {
             );
             let mut args = Vec::new();
             let mut after = Vec::new();
+            let mut created: Vec<String> = Vec::new();
             for p in &cmd.params {
                 let f = field_name(&p.member.name);
                 let fa = format!("a.{f}");
@@ -423,6 +424,36 @@ impl<'m> Cx<'m> {
                             };
                             after.push((f.clone(), back));
                         }
+                        Shape::Ptr {
+                            elem: Elem::Handle(h),
+                            optional,
+                        } => {
+                            let hn = type_name(h);
+                            w!(s, "    let mut {f}_v = vk::{hn}::NULL;");
+                            args.push(format!("&mut {f}_v as *mut _"));
+                            let id = if *optional {
+                                format!("{fa}.map_or(0, |v| v.raw())")
+                            } else {
+                                format!("{fa}.raw()")
+                            };
+                            created.push(format!("if {f}_v.0 != 0 {{ out.created.push((<venus_protocol::handles::{hn} as venus_protocol::Handle>::OBJECT_TYPE, {id}, {f}_v.0)); }}"));
+                            after.push((f.clone(), fa.clone()));
+                        }
+                        Shape::Array {
+                            elem: Elem::Handle(h),
+                            len,
+                            ..
+                        } => {
+                            let hn = type_name(h);
+                            w!(
+                                s,
+                                "    let {f}_c: *mut vk::{hn} = cx.zeroed_mut({fa}.len());"
+                            );
+                            args.push(format!("{f}_c"));
+                            let count = self.count_after(cmd, len, &fa);
+                            created.push(format!("{{\n        // SAFETY: {f}_c was allocated above with {fa}.len() zeroed elements.\n        let hosts = unsafe {{ cx.copy_out({f}_c as *const vk::{hn}, {fa}.len(), {count}) }};\n        for (g, h) in {fa}.iter().zip(hosts) {{\n            if h.0 != 0 {{ out.created.push((<venus_protocol::handles::{hn} as venus_protocol::Handle>::OBJECT_TYPE, g.raw(), h.0)); }}\n        }}\n    }}"));
+                            after.push((f.clone(), format!("&{fa}[..({count}).min({fa}.len())]")));
+                        }
                         Shape::Ptr { elem, optional } => {
                             let ct = self.c_elem(elem);
                             w!(s, "    let mut {f}_v: {ct} = Default::default();");
@@ -478,11 +509,22 @@ impl<'m> Cx<'m> {
             if cmd.ret.is_some() {
                 fields.push("ret".to_string());
             }
+            w!(s, "    let mut out = Outcome::default();");
+            for c in &created {
+                w!(s, "    {c}");
+            }
+            for d in self.destroyed(cmd) {
+                w!(s, "    {d}");
+            }
             for (f, back) in &after {
                 w!(s, "    let {f} = {back};");
                 fields.push(f.clone());
             }
-            w!(s, "    Ok(c::{n}Reply {{ {} }})\n}}\n", fields.join(", "));
+            w!(
+                s,
+                "    Ok((c::{n}Reply {{ {} }}, out))\n}}\n",
+                fields.join(", ")
+            );
         }
         w!(
             s,
@@ -494,6 +536,43 @@ impl<'m> Cx<'m> {
         }
         w!(s, "];");
         Ok(s)
+    }
+
+    /// Statements recording the objects a vkDestroy*/vkFree* command destroys.
+    fn destroyed(&self, cmd: &crate::model::Command) -> Vec<String> {
+        let suffix = match cmd
+            .name
+            .strip_prefix("vkDestroy")
+            .or_else(|| cmd.name.strip_prefix("vkFree"))
+        {
+            Some(s) => s
+                .trim_end_matches("KHR")
+                .trim_end_matches("EXT")
+                .trim_end_matches('s')
+                .to_string(),
+            None => return Vec::new(),
+        };
+        let target = if suffix == "Memory" {
+            "VkDeviceMemory".to_string()
+        } else {
+            format!("Vk{suffix}")
+        };
+        let mut out = Vec::new();
+        for p in cmd.params.iter().filter(|p| p.dir == Dir::In) {
+            let f = field_name(&p.member.name);
+            match &p.member.shape {
+                Shape::Value(Elem::Handle(h)) if *h == target => out.push(format!(
+                    "if !a.{f}.is_null() {{ out.destroyed.push((<venus_protocol::handles::{} as venus_protocol::Handle>::OBJECT_TYPE, a.{f}.raw())); }}",
+                    type_name(h)
+                )),
+                Shape::Array { elem: Elem::Handle(h), .. } if *h == target => out.push(format!(
+                    "for g in a.{f} {{ if !g.is_null() {{ out.destroyed.push((<venus_protocol::handles::{} as venus_protocol::Handle>::OBJECT_TYPE, g.raw())); }} }}",
+                    type_name(h)
+                )),
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The number of elements the driver wrote into an output array (its in/out count after the call).
@@ -539,7 +618,12 @@ impl<'m> Cx<'m> {
         w!(s, "    Ok(match link {{");
         for e in &exts {
             let n = type_name(&e.name);
-            w!(s, "        Ext::{n}(v) => {{ let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
+            if e.name.ends_with("MESA") {
+                // Protocol-only links never reach the driver.
+                w!(s, "        Ext::{n}(_) => next,");
+            } else {
+                w!(s, "        Ext::{n}(v) => {{ let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
+            }
         }
         w!(s, "    }})\n}}\n");
         w!(

@@ -316,6 +316,17 @@ pub trait Raise<'a>: Sized {
 pub enum CallError {
     #[error("the host driver does not provide {0}")]
     Missing(&'static str),
+    #[error("a device-level command without a device")]
+    NoDevice,
     #[error(transparent)]
     Lower(#[from] LowerError),
+}
+
+/// Objects a generic call created or destroyed, for the caller's object table.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// (VkObjectType, guest id, host handle) of every new object.
+    pub created: Vec<(i32, u64, u64)>,
+    /// (VkObjectType, guest id) of every destroyed object.
+    pub destroyed: Vec<(i32, u64)>,
 }

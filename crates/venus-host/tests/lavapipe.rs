@@ -144,7 +144,7 @@ fn properties2_with_chain_through_lavapipe() {
         p_queue_family_properties: &[],
     };
     // SAFETY: the table only holds the live instance and physical device.
-    let r = unsafe {
+    let (r, _) = unsafe {
         venus_host::generated::calls::get_physical_device_queue_family_properties2(
             &ip,
             &mut cx,
@@ -161,7 +161,7 @@ fn properties2_with_chain_through_lavapipe() {
         p_queue_family_properties: &skel,
     };
     // SAFETY: as above.
-    let r = unsafe {
+    let (r, _) = unsafe {
         venus_host::generated::calls::get_physical_device_queue_family_properties2(
             &ip, &mut cx, &args,
         )
@@ -179,7 +179,7 @@ fn properties2_with_chain_through_lavapipe() {
         p_format_properties: &fmt,
     };
     // SAFETY: as above.
-    let r = unsafe {
+    let (r, _) = unsafe {
         venus_host::generated::calls::get_physical_device_format_properties2(&ip, &mut cx, &args)
     }
     .unwrap();

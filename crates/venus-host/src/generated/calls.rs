@@ -7,7 +7,7 @@
 use core::ffi::{c_char, c_void};
 use super::procs::{DeviceProcs, InstanceProcs};
 use super::vk;
-use crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Raise};
+use crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Outcome, Raise};
 use venus_protocol::commands as c;
 use venus_protocol::structs as p;
 use venus_protocol::types as t;
@@ -17,14 +17,16 @@ use venus_protocol::types as t;
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_instance<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyInstanceArgs) -> Result<c::DestroyInstanceReply, CallError> {
+pub unsafe fn destroy_instance<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyInstanceArgs) -> Result<(c::DestroyInstanceReply, Outcome), CallError> {
     let f = procs.destroy_instance.ok_or(CallError::Missing("vkDestroyInstance"))?;
     let instance = vk::Instance(cx.host(a.instance)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(instance, p_allocator) };
-    Ok(c::DestroyInstanceReply {  })
+    let mut out = Outcome::default();
+    if !a.instance.is_null() { out.destroyed.push((<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.instance.raw())); }
+    Ok((c::DestroyInstanceReply {  }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceFeatures` on the host driver.
@@ -32,13 +34,14 @@ pub unsafe fn destroy_instance<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFeaturesArgs<'b>) -> Result<c::GetPhysicalDeviceFeaturesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFeaturesArgs<'b>) -> Result<(c::GetPhysicalDeviceFeaturesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_features.ok_or(CallError::Missing("vkGetPhysicalDeviceFeatures"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_features_c: *mut vk::PhysicalDeviceFeatures = match Some(a.p_features) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_features_c) };
+    let mut out = Outcome::default();
     let p_features = {
         let sk = Some(a.p_features);
         match sk {
@@ -51,7 +54,7 @@ pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstancePro
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pFeatures")))?;
-    Ok(c::GetPhysicalDeviceFeaturesReply { p_features })
+    Ok((c::GetPhysicalDeviceFeaturesReply { p_features }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceFormatProperties` on the host driver.
@@ -59,7 +62,7 @@ pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstancePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceFormatPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceFormatProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let format = a.format;
@@ -67,6 +70,7 @@ pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &In
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, format, p_format_properties_c) };
+    let mut out = Outcome::default();
     let p_format_properties = {
         let sk = Some(a.p_format_properties);
         match sk {
@@ -79,7 +83,7 @@ pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &In
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pFormatProperties")))?;
-    Ok(c::GetPhysicalDeviceFormatPropertiesReply { p_format_properties })
+    Ok((c::GetPhysicalDeviceFormatPropertiesReply { p_format_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceImageFormatProperties` on the host driver.
@@ -87,7 +91,7 @@ pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &In
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceImageFormatPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceImageFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_image_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceImageFormatProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let format = a.format;
@@ -99,6 +103,7 @@ pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(proc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, format, ty, tiling, usage, flags, p_image_format_properties_c) };
+    let mut out = Outcome::default();
     let p_image_format_properties = {
         let sk = Some(a.p_image_format_properties);
         match sk {
@@ -111,7 +116,7 @@ pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(proc
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pImageFormatProperties")))?;
-    Ok(c::GetPhysicalDeviceImageFormatPropertiesReply { ret, p_image_format_properties })
+    Ok((c::GetPhysicalDeviceImageFormatPropertiesReply { ret, p_image_format_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceProperties` on the host driver.
@@ -119,13 +124,14 @@ pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(proc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDevicePropertiesArgs<'b>) -> Result<c::GetPhysicalDevicePropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDevicePropertiesArgs<'b>) -> Result<(c::GetPhysicalDevicePropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_properties_c: *mut vk::PhysicalDeviceProperties = match Some(a.p_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_properties_c) };
+    let mut out = Outcome::default();
     let p_properties = {
         let sk = Some(a.p_properties);
         match sk {
@@ -138,7 +144,7 @@ pub unsafe fn get_physical_device_properties<'b, M: HandleMap>(procs: &InstanceP
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pProperties")))?;
-    Ok(c::GetPhysicalDevicePropertiesReply { p_properties })
+    Ok((c::GetPhysicalDevicePropertiesReply { p_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceQueueFamilyProperties` on the host driver.
@@ -146,7 +152,7 @@ pub unsafe fn get_physical_device_properties<'b, M: HandleMap>(procs: &InstanceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_queue_family_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceQueueFamilyPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceQueueFamilyPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_queue_family_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceQueueFamilyPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceQueueFamilyPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_queue_family_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceQueueFamilyProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_queue_family_property_count_v: u32 = *a.p_queue_family_property_count as u32;
@@ -155,12 +161,13 @@ pub unsafe fn get_physical_device_queue_family_properties<'b, M: HandleMap>(proc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_queue_family_property_count, p_queue_family_properties_c) };
+    let mut out = Outcome::default();
     let p_queue_family_property_count = cx.alloc_out(p_queue_family_property_count_v as _);
     let p_queue_family_properties = {
         // SAFETY: p_queue_family_properties_c was allocated above with a.p_queue_family_properties.len() elements.
         unsafe { cx.raise_slice(a.p_queue_family_properties, p_queue_family_properties_c, (p_queue_family_property_count_v as usize), p::QueueFamilyProperties::raise)? }
     };
-    Ok(c::GetPhysicalDeviceQueueFamilyPropertiesReply { p_queue_family_property_count, p_queue_family_properties })
+    Ok((c::GetPhysicalDeviceQueueFamilyPropertiesReply { p_queue_family_property_count, p_queue_family_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceMemoryProperties` on the host driver.
@@ -168,13 +175,14 @@ pub unsafe fn get_physical_device_queue_family_properties<'b, M: HandleMap>(proc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMemoryPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceMemoryPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMemoryPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceMemoryPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_memory_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceMemoryProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_memory_properties_c: *mut vk::PhysicalDeviceMemoryProperties = match Some(a.p_memory_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_memory_properties_c) };
+    let mut out = Outcome::default();
     let p_memory_properties = {
         let sk = Some(a.p_memory_properties);
         match sk {
@@ -187,7 +195,7 @@ pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &In
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryProperties")))?;
-    Ok(c::GetPhysicalDeviceMemoryPropertiesReply { p_memory_properties })
+    Ok((c::GetPhysicalDeviceMemoryPropertiesReply { p_memory_properties }, out))
 }
 
 /// Executes `vkDestroyDevice` on the host driver.
@@ -195,14 +203,16 @@ pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &In
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_device<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDeviceArgs) -> Result<c::DestroyDeviceReply, CallError> {
+pub unsafe fn destroy_device<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDeviceArgs) -> Result<(c::DestroyDeviceReply, Outcome), CallError> {
     let f = procs.destroy_device.ok_or(CallError::Missing("vkDestroyDevice"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_allocator) };
-    Ok(c::DestroyDeviceReply {  })
+    let mut out = Outcome::default();
+    if !a.device.is_null() { out.destroyed.push((<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw())); }
+    Ok((c::DestroyDeviceReply {  }, out))
 }
 
 /// Executes `vkEnumerateInstanceExtensionProperties` on the host driver.
@@ -210,7 +220,7 @@ pub unsafe fn destroy_device<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn enumerate_instance_extension_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateInstanceExtensionPropertiesArgs<'b>) -> Result<c::EnumerateInstanceExtensionPropertiesReply<'b>, CallError> {
+pub unsafe fn enumerate_instance_extension_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateInstanceExtensionPropertiesArgs<'b>) -> Result<(c::EnumerateInstanceExtensionPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_instance_extension_properties.ok_or(CallError::Missing("vkEnumerateInstanceExtensionProperties"))?;
     let p_layer_name = cx.str(a.p_layer_name);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
@@ -219,12 +229,13 @@ pub unsafe fn enumerate_instance_extension_properties<'b, M: HandleMap>(procs: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(p_layer_name, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::ExtensionProperties::raise)? }
     };
-    Ok(c::EnumerateInstanceExtensionPropertiesReply { ret, p_property_count, p_properties })
+    Ok((c::EnumerateInstanceExtensionPropertiesReply { ret, p_property_count, p_properties }, out))
 }
 
 /// Executes `vkEnumerateDeviceExtensionProperties` on the host driver.
@@ -232,7 +243,7 @@ pub unsafe fn enumerate_instance_extension_properties<'b, M: HandleMap>(procs: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn enumerate_device_extension_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateDeviceExtensionPropertiesArgs<'b>) -> Result<c::EnumerateDeviceExtensionPropertiesReply<'b>, CallError> {
+pub unsafe fn enumerate_device_extension_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateDeviceExtensionPropertiesArgs<'b>) -> Result<(c::EnumerateDeviceExtensionPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_device_extension_properties.ok_or(CallError::Missing("vkEnumerateDeviceExtensionProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_layer_name = cx.str(a.p_layer_name);
@@ -242,12 +253,13 @@ pub unsafe fn enumerate_device_extension_properties<'b, M: HandleMap>(procs: &In
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_layer_name, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::ExtensionProperties::raise)? }
     };
-    Ok(c::EnumerateDeviceExtensionPropertiesReply { ret, p_property_count, p_properties })
+    Ok((c::EnumerateDeviceExtensionPropertiesReply { ret, p_property_count, p_properties }, out))
 }
 
 /// Executes `vkEnumerateInstanceLayerProperties` on the host driver.
@@ -255,7 +267,7 @@ pub unsafe fn enumerate_device_extension_properties<'b, M: HandleMap>(procs: &In
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn enumerate_instance_layer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateInstanceLayerPropertiesArgs<'b>) -> Result<c::EnumerateInstanceLayerPropertiesReply<'b>, CallError> {
+pub unsafe fn enumerate_instance_layer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateInstanceLayerPropertiesArgs<'b>) -> Result<(c::EnumerateInstanceLayerPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_instance_layer_properties.ok_or(CallError::Missing("vkEnumerateInstanceLayerProperties"))?;
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
@@ -263,12 +275,13 @@ pub unsafe fn enumerate_instance_layer_properties<'b, M: HandleMap>(procs: &Inst
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::LayerProperties::raise)? }
     };
-    Ok(c::EnumerateInstanceLayerPropertiesReply { ret, p_property_count, p_properties })
+    Ok((c::EnumerateInstanceLayerPropertiesReply { ret, p_property_count, p_properties }, out))
 }
 
 /// Executes `vkEnumerateDeviceLayerProperties` on the host driver.
@@ -276,7 +289,7 @@ pub unsafe fn enumerate_instance_layer_properties<'b, M: HandleMap>(procs: &Inst
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateDeviceLayerPropertiesArgs<'b>) -> Result<c::EnumerateDeviceLayerPropertiesReply<'b>, CallError> {
+pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateDeviceLayerPropertiesArgs<'b>) -> Result<(c::EnumerateDeviceLayerPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_device_layer_properties.ok_or(CallError::Missing("vkEnumerateDeviceLayerProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
@@ -285,12 +298,13 @@ pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &Instan
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::LayerProperties::raise)? }
     };
-    Ok(c::EnumerateDeviceLayerPropertiesReply { ret, p_property_count, p_properties })
+    Ok((c::EnumerateDeviceLayerPropertiesReply { ret, p_property_count, p_properties }, out))
 }
 
 /// Executes `vkQueueSubmit` on the host driver.
@@ -298,7 +312,7 @@ pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &Instan
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn queue_submit<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueSubmitArgs<'b>) -> Result<c::QueueSubmitReply, CallError> {
+pub unsafe fn queue_submit<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueSubmitArgs<'b>) -> Result<(c::QueueSubmitReply, Outcome), CallError> {
     let f = procs.queue_submit.ok_or(CallError::Missing("vkQueueSubmit"))?;
     let queue = vk::Queue(cx.host(a.queue)?);
     let submit_count = a.submit_count;
@@ -307,7 +321,8 @@ pub unsafe fn queue_submit<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(queue, submit_count, p_submits, fence) };
-    Ok(c::QueueSubmitReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::QueueSubmitReply { ret }, out))
 }
 
 /// Executes `vkQueueWaitIdle` on the host driver.
@@ -315,13 +330,14 @@ pub unsafe fn queue_submit<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn queue_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueWaitIdleArgs) -> Result<c::QueueWaitIdleReply, CallError> {
+pub unsafe fn queue_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueWaitIdleArgs) -> Result<(c::QueueWaitIdleReply, Outcome), CallError> {
     let f = procs.queue_wait_idle.ok_or(CallError::Missing("vkQueueWaitIdle"))?;
     let queue = vk::Queue(cx.host(a.queue)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(queue) };
-    Ok(c::QueueWaitIdleReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::QueueWaitIdleReply { ret }, out))
 }
 
 /// Executes `vkDeviceWaitIdle` on the host driver.
@@ -329,13 +345,14 @@ pub unsafe fn queue_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn device_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DeviceWaitIdleArgs) -> Result<c::DeviceWaitIdleReply, CallError> {
+pub unsafe fn device_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DeviceWaitIdleArgs) -> Result<(c::DeviceWaitIdleReply, Outcome), CallError> {
     let f = procs.device_wait_idle.ok_or(CallError::Missing("vkDeviceWaitIdle"))?;
     let device = vk::Device(cx.host(a.device)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device) };
-    Ok(c::DeviceWaitIdleReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::DeviceWaitIdleReply { ret }, out))
 }
 
 /// Executes `vkFreeMemory` on the host driver.
@@ -343,7 +360,7 @@ pub unsafe fn device_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn free_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeMemoryArgs) -> Result<c::FreeMemoryReply, CallError> {
+pub unsafe fn free_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeMemoryArgs) -> Result<(c::FreeMemoryReply, Outcome), CallError> {
     let f = procs.free_memory.ok_or(CallError::Missing("vkFreeMemory"))?;
     let device = vk::Device(cx.host(a.device)?);
     let memory = vk::DeviceMemory(cx.host(a.memory)?);
@@ -351,7 +368,9 @@ pub unsafe fn free_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerC
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, memory, p_allocator) };
-    Ok(c::FreeMemoryReply {  })
+    let mut out = Outcome::default();
+    if !a.memory.is_null() { out.destroyed.push((<venus_protocol::handles::DeviceMemory as venus_protocol::Handle>::OBJECT_TYPE, a.memory.raw())); }
+    Ok((c::FreeMemoryReply {  }, out))
 }
 
 /// Executes `vkUnmapMemory` on the host driver.
@@ -359,14 +378,15 @@ pub unsafe fn free_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerC
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn unmap_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnmapMemoryArgs) -> Result<c::UnmapMemoryReply, CallError> {
+pub unsafe fn unmap_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnmapMemoryArgs) -> Result<(c::UnmapMemoryReply, Outcome), CallError> {
     let f = procs.unmap_memory.ok_or(CallError::Missing("vkUnmapMemory"))?;
     let device = vk::Device(cx.host(a.device)?);
     let memory = vk::DeviceMemory(cx.host(a.memory)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, memory) };
-    Ok(c::UnmapMemoryReply {  })
+    let mut out = Outcome::default();
+    Ok((c::UnmapMemoryReply {  }, out))
 }
 
 /// Executes `vkFlushMappedMemoryRanges` on the host driver.
@@ -374,7 +394,7 @@ pub unsafe fn unmap_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn flush_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FlushMappedMemoryRangesArgs<'b>) -> Result<c::FlushMappedMemoryRangesReply, CallError> {
+pub unsafe fn flush_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FlushMappedMemoryRangesArgs<'b>) -> Result<(c::FlushMappedMemoryRangesReply, Outcome), CallError> {
     let f = procs.flush_mapped_memory_ranges.ok_or(CallError::Missing("vkFlushMappedMemoryRanges"))?;
     let device = vk::Device(cx.host(a.device)?);
     let memory_range_count = a.memory_range_count;
@@ -382,7 +402,8 @@ pub unsafe fn flush_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, memory_range_count, p_memory_ranges) };
-    Ok(c::FlushMappedMemoryRangesReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::FlushMappedMemoryRangesReply { ret }, out))
 }
 
 /// Executes `vkInvalidateMappedMemoryRanges` on the host driver.
@@ -390,7 +411,7 @@ pub unsafe fn flush_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn invalidate_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::InvalidateMappedMemoryRangesArgs<'b>) -> Result<c::InvalidateMappedMemoryRangesReply, CallError> {
+pub unsafe fn invalidate_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::InvalidateMappedMemoryRangesArgs<'b>) -> Result<(c::InvalidateMappedMemoryRangesReply, Outcome), CallError> {
     let f = procs.invalidate_mapped_memory_ranges.ok_or(CallError::Missing("vkInvalidateMappedMemoryRanges"))?;
     let device = vk::Device(cx.host(a.device)?);
     let memory_range_count = a.memory_range_count;
@@ -398,7 +419,8 @@ pub unsafe fn invalidate_mapped_memory_ranges<'b, M: HandleMap>(procs: &DevicePr
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, memory_range_count, p_memory_ranges) };
-    Ok(c::InvalidateMappedMemoryRangesReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::InvalidateMappedMemoryRangesReply { ret }, out))
 }
 
 /// Executes `vkGetDeviceMemoryCommitment` on the host driver.
@@ -406,7 +428,7 @@ pub unsafe fn invalidate_mapped_memory_ranges<'b, M: HandleMap>(procs: &DevicePr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceMemoryCommitmentArgs<'b>) -> Result<c::GetDeviceMemoryCommitmentReply<'b>, CallError> {
+pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceMemoryCommitmentArgs<'b>) -> Result<(c::GetDeviceMemoryCommitmentReply<'b>, Outcome), CallError> {
     let f = procs.get_device_memory_commitment.ok_or(CallError::Missing("vkGetDeviceMemoryCommitment"))?;
     let device = vk::Device(cx.host(a.device)?);
     let memory = vk::DeviceMemory(cx.host(a.memory)?);
@@ -414,8 +436,9 @@ pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, memory, &mut p_committed_memory_in_bytes_v as *mut _) };
+    let mut out = Outcome::default();
     let p_committed_memory_in_bytes = cx.alloc_out(p_committed_memory_in_bytes_v);
-    Ok(c::GetDeviceMemoryCommitmentReply { p_committed_memory_in_bytes })
+    Ok((c::GetDeviceMemoryCommitmentReply { p_committed_memory_in_bytes }, out))
 }
 
 /// Executes `vkBindBufferMemory` on the host driver.
@@ -423,7 +446,7 @@ pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemoryArgs) -> Result<c::BindBufferMemoryReply, CallError> {
+pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemoryArgs) -> Result<(c::BindBufferMemoryReply, Outcome), CallError> {
     let f = procs.bind_buffer_memory.ok_or(CallError::Missing("vkBindBufferMemory"))?;
     let device = vk::Device(cx.host(a.device)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -432,7 +455,8 @@ pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, buffer, memory, memory_offset) };
-    Ok(c::BindBufferMemoryReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::BindBufferMemoryReply { ret }, out))
 }
 
 /// Executes `vkBindImageMemory` on the host driver.
@@ -440,7 +464,7 @@ pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemoryArgs) -> Result<c::BindImageMemoryReply, CallError> {
+pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemoryArgs) -> Result<(c::BindImageMemoryReply, Outcome), CallError> {
     let f = procs.bind_image_memory.ok_or(CallError::Missing("vkBindImageMemory"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -449,7 +473,8 @@ pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, memory, memory_offset) };
-    Ok(c::BindImageMemoryReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::BindImageMemoryReply { ret }, out))
 }
 
 /// Executes `vkGetBufferMemoryRequirements` on the host driver.
@@ -457,7 +482,7 @@ pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferMemoryRequirementsArgs<'b>) -> Result<c::GetBufferMemoryRequirementsReply<'b>, CallError> {
+pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferMemoryRequirementsArgs<'b>) -> Result<(c::GetBufferMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_buffer_memory_requirements.ok_or(CallError::Missing("vkGetBufferMemoryRequirements"))?;
     let device = vk::Device(cx.host(a.device)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -465,6 +490,7 @@ pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DevicePro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, buffer, p_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_memory_requirements = {
         let sk = Some(a.p_memory_requirements);
         match sk {
@@ -477,7 +503,7 @@ pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DevicePro
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryRequirements")))?;
-    Ok(c::GetBufferMemoryRequirementsReply { p_memory_requirements })
+    Ok((c::GetBufferMemoryRequirementsReply { p_memory_requirements }, out))
 }
 
 /// Executes `vkGetImageMemoryRequirements` on the host driver.
@@ -485,7 +511,7 @@ pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DevicePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageMemoryRequirementsArgs<'b>) -> Result<c::GetImageMemoryRequirementsReply<'b>, CallError> {
+pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageMemoryRequirementsArgs<'b>) -> Result<(c::GetImageMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_image_memory_requirements.ok_or(CallError::Missing("vkGetImageMemoryRequirements"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -493,6 +519,7 @@ pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_memory_requirements = {
         let sk = Some(a.p_memory_requirements);
         match sk {
@@ -505,7 +532,7 @@ pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProc
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryRequirements")))?;
-    Ok(c::GetImageMemoryRequirementsReply { p_memory_requirements })
+    Ok((c::GetImageMemoryRequirementsReply { p_memory_requirements }, out))
 }
 
 /// Executes `vkGetImageSparseMemoryRequirements` on the host driver.
@@ -513,7 +540,7 @@ pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSparseMemoryRequirementsArgs<'b>) -> Result<c::GetImageSparseMemoryRequirementsReply<'b>, CallError> {
+pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSparseMemoryRequirementsArgs<'b>) -> Result<(c::GetImageSparseMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_image_sparse_memory_requirements.ok_or(CallError::Missing("vkGetImageSparseMemoryRequirements"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -523,12 +550,13 @@ pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &Dev
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_sparse_memory_requirement_count, p_sparse_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_sparse_memory_requirement_count = cx.alloc_out(p_sparse_memory_requirement_count_v as _);
     let p_sparse_memory_requirements = {
         // SAFETY: p_sparse_memory_requirements_c was allocated above with a.p_sparse_memory_requirements.len() elements.
         unsafe { cx.raise_slice(a.p_sparse_memory_requirements, p_sparse_memory_requirements_c, (p_sparse_memory_requirement_count_v as usize), p::SparseImageMemoryRequirements::raise)? }
     };
-    Ok(c::GetImageSparseMemoryRequirementsReply { p_sparse_memory_requirement_count, p_sparse_memory_requirements })
+    Ok((c::GetImageSparseMemoryRequirementsReply { p_sparse_memory_requirement_count, p_sparse_memory_requirements }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceSparseImageFormatProperties` on the host driver.
@@ -536,7 +564,7 @@ pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &Dev
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceSparseImageFormatPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceSparseImageFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_sparse_image_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceSparseImageFormatProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let format = a.format;
@@ -550,12 +578,13 @@ pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMa
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, format, ty, samples, usage, tiling, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::SparseImageFormatProperties::raise)? }
     };
-    Ok(c::GetPhysicalDeviceSparseImageFormatPropertiesReply { p_property_count, p_properties })
+    Ok((c::GetPhysicalDeviceSparseImageFormatPropertiesReply { p_property_count, p_properties }, out))
 }
 
 /// Executes `vkQueueBindSparse` on the host driver.
@@ -563,7 +592,7 @@ pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMa
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueBindSparseArgs<'b>) -> Result<c::QueueBindSparseReply, CallError> {
+pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueBindSparseArgs<'b>) -> Result<(c::QueueBindSparseReply, Outcome), CallError> {
     let f = procs.queue_bind_sparse.ok_or(CallError::Missing("vkQueueBindSparse"))?;
     let queue = vk::Queue(cx.host(a.queue)?);
     let bind_info_count = a.bind_info_count;
@@ -572,7 +601,8 @@ pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(queue, bind_info_count, p_bind_info, fence) };
-    Ok(c::QueueBindSparseReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::QueueBindSparseReply { ret }, out))
 }
 
 /// Executes `vkDestroyFence` on the host driver.
@@ -580,7 +610,7 @@ pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyFenceArgs) -> Result<c::DestroyFenceReply, CallError> {
+pub unsafe fn destroy_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyFenceArgs) -> Result<(c::DestroyFenceReply, Outcome), CallError> {
     let f = procs.destroy_fence.ok_or(CallError::Missing("vkDestroyFence"))?;
     let device = vk::Device(cx.host(a.device)?);
     let fence = vk::Fence(cx.host(a.fence)?);
@@ -588,7 +618,9 @@ pub unsafe fn destroy_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, fence, p_allocator) };
-    Ok(c::DestroyFenceReply {  })
+    let mut out = Outcome::default();
+    if !a.fence.is_null() { out.destroyed.push((<venus_protocol::handles::Fence as venus_protocol::Handle>::OBJECT_TYPE, a.fence.raw())); }
+    Ok((c::DestroyFenceReply {  }, out))
 }
 
 /// Executes `vkResetFences` on the host driver.
@@ -596,7 +628,7 @@ pub unsafe fn destroy_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetFencesArgs<'b>) -> Result<c::ResetFencesReply, CallError> {
+pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetFencesArgs<'b>) -> Result<(c::ResetFencesReply, Outcome), CallError> {
     let f = procs.reset_fences.ok_or(CallError::Missing("vkResetFences"))?;
     let device = vk::Device(cx.host(a.device)?);
     let fence_count = a.fence_count;
@@ -604,7 +636,8 @@ pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, fence_count, p_fences) };
-    Ok(c::ResetFencesReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::ResetFencesReply { ret }, out))
 }
 
 /// Executes `vkGetFenceStatus` on the host driver.
@@ -612,14 +645,15 @@ pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_fence_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetFenceStatusArgs) -> Result<c::GetFenceStatusReply, CallError> {
+pub unsafe fn get_fence_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetFenceStatusArgs) -> Result<(c::GetFenceStatusReply, Outcome), CallError> {
     let f = procs.get_fence_status.ok_or(CallError::Missing("vkGetFenceStatus"))?;
     let device = vk::Device(cx.host(a.device)?);
     let fence = vk::Fence(cx.host(a.fence)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, fence) };
-    Ok(c::GetFenceStatusReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::GetFenceStatusReply { ret }, out))
 }
 
 /// Executes `vkWaitForFences` on the host driver.
@@ -627,7 +661,7 @@ pub unsafe fn get_fence_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WaitForFencesArgs<'b>) -> Result<c::WaitForFencesReply, CallError> {
+pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WaitForFencesArgs<'b>) -> Result<(c::WaitForFencesReply, Outcome), CallError> {
     let f = procs.wait_for_fences.ok_or(CallError::Missing("vkWaitForFences"))?;
     let device = vk::Device(cx.host(a.device)?);
     let fence_count = a.fence_count;
@@ -637,7 +671,8 @@ pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, fence_count, p_fences, wait_all, timeout) };
-    Ok(c::WaitForFencesReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::WaitForFencesReply { ret }, out))
 }
 
 /// Executes `vkDestroySemaphore` on the host driver.
@@ -645,7 +680,7 @@ pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySemaphoreArgs) -> Result<c::DestroySemaphoreReply, CallError> {
+pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySemaphoreArgs) -> Result<(c::DestroySemaphoreReply, Outcome), CallError> {
     let f = procs.destroy_semaphore.ok_or(CallError::Missing("vkDestroySemaphore"))?;
     let device = vk::Device(cx.host(a.device)?);
     let semaphore = vk::Semaphore(cx.host(a.semaphore)?);
@@ -653,7 +688,9 @@ pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, semaphore, p_allocator) };
-    Ok(c::DestroySemaphoreReply {  })
+    let mut out = Outcome::default();
+    if !a.semaphore.is_null() { out.destroyed.push((<venus_protocol::handles::Semaphore as venus_protocol::Handle>::OBJECT_TYPE, a.semaphore.raw())); }
+    Ok((c::DestroySemaphoreReply {  }, out))
 }
 
 /// Executes `vkDestroyEvent` on the host driver.
@@ -661,7 +698,7 @@ pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyEventArgs) -> Result<c::DestroyEventReply, CallError> {
+pub unsafe fn destroy_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyEventArgs) -> Result<(c::DestroyEventReply, Outcome), CallError> {
     let f = procs.destroy_event.ok_or(CallError::Missing("vkDestroyEvent"))?;
     let device = vk::Device(cx.host(a.device)?);
     let event = vk::Event(cx.host(a.event)?);
@@ -669,7 +706,9 @@ pub unsafe fn destroy_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event, p_allocator) };
-    Ok(c::DestroyEventReply {  })
+    let mut out = Outcome::default();
+    if !a.event.is_null() { out.destroyed.push((<venus_protocol::handles::Event as venus_protocol::Handle>::OBJECT_TYPE, a.event.raw())); }
+    Ok((c::DestroyEventReply {  }, out))
 }
 
 /// Executes `vkGetEventStatus` on the host driver.
@@ -677,14 +716,15 @@ pub unsafe fn destroy_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_event_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetEventStatusArgs) -> Result<c::GetEventStatusReply, CallError> {
+pub unsafe fn get_event_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetEventStatusArgs) -> Result<(c::GetEventStatusReply, Outcome), CallError> {
     let f = procs.get_event_status.ok_or(CallError::Missing("vkGetEventStatus"))?;
     let device = vk::Device(cx.host(a.device)?);
     let event = vk::Event(cx.host(a.event)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event) };
-    Ok(c::GetEventStatusReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::GetEventStatusReply { ret }, out))
 }
 
 /// Executes `vkSetEvent` on the host driver.
@@ -692,14 +732,15 @@ pub unsafe fn get_event_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetEventArgs) -> Result<c::SetEventReply, CallError> {
+pub unsafe fn set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetEventArgs) -> Result<(c::SetEventReply, Outcome), CallError> {
     let f = procs.set_event.ok_or(CallError::Missing("vkSetEvent"))?;
     let device = vk::Device(cx.host(a.device)?);
     let event = vk::Event(cx.host(a.event)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event) };
-    Ok(c::SetEventReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::SetEventReply { ret }, out))
 }
 
 /// Executes `vkResetEvent` on the host driver.
@@ -707,14 +748,15 @@ pub unsafe fn set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetEventArgs) -> Result<c::ResetEventReply, CallError> {
+pub unsafe fn reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetEventArgs) -> Result<(c::ResetEventReply, Outcome), CallError> {
     let f = procs.reset_event.ok_or(CallError::Missing("vkResetEvent"))?;
     let device = vk::Device(cx.host(a.device)?);
     let event = vk::Event(cx.host(a.event)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event) };
-    Ok(c::ResetEventReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::ResetEventReply { ret }, out))
 }
 
 /// Executes `vkDestroyQueryPool` on the host driver.
@@ -722,7 +764,7 @@ pub unsafe fn reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerC
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyQueryPoolArgs) -> Result<c::DestroyQueryPoolReply, CallError> {
+pub unsafe fn destroy_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyQueryPoolArgs) -> Result<(c::DestroyQueryPoolReply, Outcome), CallError> {
     let f = procs.destroy_query_pool.ok_or(CallError::Missing("vkDestroyQueryPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -730,7 +772,9 @@ pub unsafe fn destroy_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, query_pool, p_allocator) };
-    Ok(c::DestroyQueryPoolReply {  })
+    let mut out = Outcome::default();
+    if !a.query_pool.is_null() { out.destroyed.push((<venus_protocol::handles::QueryPool as venus_protocol::Handle>::OBJECT_TYPE, a.query_pool.raw())); }
+    Ok((c::DestroyQueryPoolReply {  }, out))
 }
 
 /// Executes `vkGetQueryPoolResults` on the host driver.
@@ -738,7 +782,7 @@ pub unsafe fn destroy_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetQueryPoolResultsArgs<'b>) -> Result<c::GetQueryPoolResultsReply<'b>, CallError> {
+pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetQueryPoolResultsArgs<'b>) -> Result<(c::GetQueryPoolResultsReply<'b>, Outcome), CallError> {
     let f = procs.get_query_pool_results.ok_or(CallError::Missing("vkGetQueryPoolResults"))?;
     let device = vk::Device(cx.host(a.device)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -751,11 +795,12 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, query_pool, first_query, query_count, data_size, p_data_c as *mut c_void, stride, flags) };
+    let mut out = Outcome::default();
     let p_data = {
         // SAFETY: p_data_c was allocated above with a.p_data.len() zeroed bytes.
         unsafe { cx.copy_out(p_data_c as *const u8, a.p_data.len(), a.p_data.len()) }
     };
-    Ok(c::GetQueryPoolResultsReply { ret, p_data })
+    Ok((c::GetQueryPoolResultsReply { ret, p_data }, out))
 }
 
 /// Executes `vkDestroyBuffer` on the host driver.
@@ -763,7 +808,7 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyBufferArgs) -> Result<c::DestroyBufferReply, CallError> {
+pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyBufferArgs) -> Result<(c::DestroyBufferReply, Outcome), CallError> {
     let f = procs.destroy_buffer.ok_or(CallError::Missing("vkDestroyBuffer"))?;
     let device = vk::Device(cx.host(a.device)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -771,7 +816,9 @@ pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, buffer, p_allocator) };
-    Ok(c::DestroyBufferReply {  })
+    let mut out = Outcome::default();
+    if !a.buffer.is_null() { out.destroyed.push((<venus_protocol::handles::Buffer as venus_protocol::Handle>::OBJECT_TYPE, a.buffer.raw())); }
+    Ok((c::DestroyBufferReply {  }, out))
 }
 
 /// Executes `vkDestroyBufferView` on the host driver.
@@ -779,7 +826,7 @@ pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyBufferViewArgs) -> Result<c::DestroyBufferViewReply, CallError> {
+pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyBufferViewArgs) -> Result<(c::DestroyBufferViewReply, Outcome), CallError> {
     let f = procs.destroy_buffer_view.ok_or(CallError::Missing("vkDestroyBufferView"))?;
     let device = vk::Device(cx.host(a.device)?);
     let buffer_view = vk::BufferView(cx.host(a.buffer_view)?);
@@ -787,7 +834,9 @@ pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, buffer_view, p_allocator) };
-    Ok(c::DestroyBufferViewReply {  })
+    let mut out = Outcome::default();
+    if !a.buffer_view.is_null() { out.destroyed.push((<venus_protocol::handles::BufferView as venus_protocol::Handle>::OBJECT_TYPE, a.buffer_view.raw())); }
+    Ok((c::DestroyBufferViewReply {  }, out))
 }
 
 /// Executes `vkDestroyImage` on the host driver.
@@ -795,7 +844,7 @@ pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyImageArgs) -> Result<c::DestroyImageReply, CallError> {
+pub unsafe fn destroy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyImageArgs) -> Result<(c::DestroyImageReply, Outcome), CallError> {
     let f = procs.destroy_image.ok_or(CallError::Missing("vkDestroyImage"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -803,7 +852,9 @@ pub unsafe fn destroy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_allocator) };
-    Ok(c::DestroyImageReply {  })
+    let mut out = Outcome::default();
+    if !a.image.is_null() { out.destroyed.push((<venus_protocol::handles::Image as venus_protocol::Handle>::OBJECT_TYPE, a.image.raw())); }
+    Ok((c::DestroyImageReply {  }, out))
 }
 
 /// Executes `vkGetImageSubresourceLayout` on the host driver.
@@ -811,7 +862,7 @@ pub unsafe fn destroy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayoutArgs<'b>) -> Result<c::GetImageSubresourceLayoutReply<'b>, CallError> {
+pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayoutArgs<'b>) -> Result<(c::GetImageSubresourceLayoutReply<'b>, Outcome), CallError> {
     let f = procs.get_image_subresource_layout.ok_or(CallError::Missing("vkGetImageSubresourceLayout"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -820,6 +871,7 @@ pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_subresource, p_layout_c) };
+    let mut out = Outcome::default();
     let p_layout = {
         let sk = Some(a.p_layout);
         match sk {
@@ -832,7 +884,7 @@ pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pLayout")))?;
-    Ok(c::GetImageSubresourceLayoutReply { p_layout })
+    Ok((c::GetImageSubresourceLayoutReply { p_layout }, out))
 }
 
 /// Executes `vkDestroyImageView` on the host driver.
@@ -840,7 +892,7 @@ pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyImageViewArgs) -> Result<c::DestroyImageViewReply, CallError> {
+pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyImageViewArgs) -> Result<(c::DestroyImageViewReply, Outcome), CallError> {
     let f = procs.destroy_image_view.ok_or(CallError::Missing("vkDestroyImageView"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image_view = vk::ImageView(cx.host(a.image_view)?);
@@ -848,7 +900,9 @@ pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image_view, p_allocator) };
-    Ok(c::DestroyImageViewReply {  })
+    let mut out = Outcome::default();
+    if !a.image_view.is_null() { out.destroyed.push((<venus_protocol::handles::ImageView as venus_protocol::Handle>::OBJECT_TYPE, a.image_view.raw())); }
+    Ok((c::DestroyImageViewReply {  }, out))
 }
 
 /// Executes `vkDestroyShaderModule` on the host driver.
@@ -856,7 +910,7 @@ pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyShaderModuleArgs) -> Result<c::DestroyShaderModuleReply, CallError> {
+pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyShaderModuleArgs) -> Result<(c::DestroyShaderModuleReply, Outcome), CallError> {
     let f = procs.destroy_shader_module.ok_or(CallError::Missing("vkDestroyShaderModule"))?;
     let device = vk::Device(cx.host(a.device)?);
     let shader_module = vk::ShaderModule(cx.host(a.shader_module)?);
@@ -864,7 +918,9 @@ pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, shader_module, p_allocator) };
-    Ok(c::DestroyShaderModuleReply {  })
+    let mut out = Outcome::default();
+    if !a.shader_module.is_null() { out.destroyed.push((<venus_protocol::handles::ShaderModule as venus_protocol::Handle>::OBJECT_TYPE, a.shader_module.raw())); }
+    Ok((c::DestroyShaderModuleReply {  }, out))
 }
 
 /// Executes `vkDestroyPipelineCache` on the host driver.
@@ -872,7 +928,7 @@ pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineCacheArgs) -> Result<c::DestroyPipelineCacheReply, CallError> {
+pub unsafe fn destroy_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineCacheArgs) -> Result<(c::DestroyPipelineCacheReply, Outcome), CallError> {
     let f = procs.destroy_pipeline_cache.ok_or(CallError::Missing("vkDestroyPipelineCache"))?;
     let device = vk::Device(cx.host(a.device)?);
     let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
@@ -880,7 +936,9 @@ pub unsafe fn destroy_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, pipeline_cache, p_allocator) };
-    Ok(c::DestroyPipelineCacheReply {  })
+    let mut out = Outcome::default();
+    if !a.pipeline_cache.is_null() { out.destroyed.push((<venus_protocol::handles::PipelineCache as venus_protocol::Handle>::OBJECT_TYPE, a.pipeline_cache.raw())); }
+    Ok((c::DestroyPipelineCacheReply {  }, out))
 }
 
 /// Executes `vkGetPipelineCacheData` on the host driver.
@@ -888,7 +946,7 @@ pub unsafe fn destroy_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_pipeline_cache_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPipelineCacheDataArgs<'b>) -> Result<c::GetPipelineCacheDataReply<'b>, CallError> {
+pub unsafe fn get_pipeline_cache_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPipelineCacheDataArgs<'b>) -> Result<(c::GetPipelineCacheDataReply<'b>, Outcome), CallError> {
     let f = procs.get_pipeline_cache_data.ok_or(CallError::Missing("vkGetPipelineCacheData"))?;
     let device = vk::Device(cx.host(a.device)?);
     let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
@@ -898,12 +956,13 @@ pub unsafe fn get_pipeline_cache_data<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, pipeline_cache, p_data_size, p_data_c as *mut c_void) };
+    let mut out = Outcome::default();
     let p_data_size = cx.alloc_out(p_data_size_v as _);
     let p_data = {
         // SAFETY: p_data_c was allocated above with a.p_data.len() zeroed bytes.
         unsafe { cx.copy_out(p_data_c as *const u8, a.p_data.len(), (p_data_size_v as usize)) }
     };
-    Ok(c::GetPipelineCacheDataReply { ret, p_data_size, p_data })
+    Ok((c::GetPipelineCacheDataReply { ret, p_data_size, p_data }, out))
 }
 
 /// Executes `vkMergePipelineCaches` on the host driver.
@@ -911,7 +970,7 @@ pub unsafe fn get_pipeline_cache_data<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::MergePipelineCachesArgs<'b>) -> Result<c::MergePipelineCachesReply, CallError> {
+pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::MergePipelineCachesArgs<'b>) -> Result<(c::MergePipelineCachesReply, Outcome), CallError> {
     let f = procs.merge_pipeline_caches.ok_or(CallError::Missing("vkMergePipelineCaches"))?;
     let device = vk::Device(cx.host(a.device)?);
     let dst_cache = vk::PipelineCache(cx.host(a.dst_cache)?);
@@ -920,7 +979,8 @@ pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, dst_cache, src_cache_count, p_src_caches) };
-    Ok(c::MergePipelineCachesReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::MergePipelineCachesReply { ret }, out))
 }
 
 /// Executes `vkDestroyPipeline` on the host driver.
@@ -928,7 +988,7 @@ pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineArgs) -> Result<c::DestroyPipelineReply, CallError> {
+pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineArgs) -> Result<(c::DestroyPipelineReply, Outcome), CallError> {
     let f = procs.destroy_pipeline.ok_or(CallError::Missing("vkDestroyPipeline"))?;
     let device = vk::Device(cx.host(a.device)?);
     let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
@@ -936,7 +996,9 @@ pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, pipeline, p_allocator) };
-    Ok(c::DestroyPipelineReply {  })
+    let mut out = Outcome::default();
+    if !a.pipeline.is_null() { out.destroyed.push((<venus_protocol::handles::Pipeline as venus_protocol::Handle>::OBJECT_TYPE, a.pipeline.raw())); }
+    Ok((c::DestroyPipelineReply {  }, out))
 }
 
 /// Executes `vkDestroyPipelineLayout` on the host driver.
@@ -944,7 +1006,7 @@ pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineLayoutArgs) -> Result<c::DestroyPipelineLayoutReply, CallError> {
+pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineLayoutArgs) -> Result<(c::DestroyPipelineLayoutReply, Outcome), CallError> {
     let f = procs.destroy_pipeline_layout.ok_or(CallError::Missing("vkDestroyPipelineLayout"))?;
     let device = vk::Device(cx.host(a.device)?);
     let pipeline_layout = vk::PipelineLayout(cx.host(a.pipeline_layout)?);
@@ -952,7 +1014,9 @@ pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, pipeline_layout, p_allocator) };
-    Ok(c::DestroyPipelineLayoutReply {  })
+    let mut out = Outcome::default();
+    if !a.pipeline_layout.is_null() { out.destroyed.push((<venus_protocol::handles::PipelineLayout as venus_protocol::Handle>::OBJECT_TYPE, a.pipeline_layout.raw())); }
+    Ok((c::DestroyPipelineLayoutReply {  }, out))
 }
 
 /// Executes `vkDestroySampler` on the host driver.
@@ -960,7 +1024,7 @@ pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySamplerArgs) -> Result<c::DestroySamplerReply, CallError> {
+pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySamplerArgs) -> Result<(c::DestroySamplerReply, Outcome), CallError> {
     let f = procs.destroy_sampler.ok_or(CallError::Missing("vkDestroySampler"))?;
     let device = vk::Device(cx.host(a.device)?);
     let sampler = vk::Sampler(cx.host(a.sampler)?);
@@ -968,7 +1032,9 @@ pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, sampler, p_allocator) };
-    Ok(c::DestroySamplerReply {  })
+    let mut out = Outcome::default();
+    if !a.sampler.is_null() { out.destroyed.push((<venus_protocol::handles::Sampler as venus_protocol::Handle>::OBJECT_TYPE, a.sampler.raw())); }
+    Ok((c::DestroySamplerReply {  }, out))
 }
 
 /// Executes `vkDestroyDescriptorSetLayout` on the host driver.
@@ -976,7 +1042,7 @@ pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorSetLayoutArgs) -> Result<c::DestroyDescriptorSetLayoutReply, CallError> {
+pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorSetLayoutArgs) -> Result<(c::DestroyDescriptorSetLayoutReply, Outcome), CallError> {
     let f = procs.destroy_descriptor_set_layout.ok_or(CallError::Missing("vkDestroyDescriptorSetLayout"))?;
     let device = vk::Device(cx.host(a.device)?);
     let descriptor_set_layout = vk::DescriptorSetLayout(cx.host(a.descriptor_set_layout)?);
@@ -984,7 +1050,9 @@ pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_set_layout, p_allocator) };
-    Ok(c::DestroyDescriptorSetLayoutReply {  })
+    let mut out = Outcome::default();
+    if !a.descriptor_set_layout.is_null() { out.destroyed.push((<venus_protocol::handles::DescriptorSetLayout as venus_protocol::Handle>::OBJECT_TYPE, a.descriptor_set_layout.raw())); }
+    Ok((c::DestroyDescriptorSetLayoutReply {  }, out))
 }
 
 /// Executes `vkDestroyDescriptorPool` on the host driver.
@@ -992,7 +1060,7 @@ pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorPoolArgs) -> Result<c::DestroyDescriptorPoolReply, CallError> {
+pub unsafe fn destroy_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorPoolArgs) -> Result<(c::DestroyDescriptorPoolReply, Outcome), CallError> {
     let f = procs.destroy_descriptor_pool.ok_or(CallError::Missing("vkDestroyDescriptorPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let descriptor_pool = vk::DescriptorPool(cx.host(a.descriptor_pool)?);
@@ -1000,7 +1068,9 @@ pub unsafe fn destroy_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_pool, p_allocator) };
-    Ok(c::DestroyDescriptorPoolReply {  })
+    let mut out = Outcome::default();
+    if !a.descriptor_pool.is_null() { out.destroyed.push((<venus_protocol::handles::DescriptorPool as venus_protocol::Handle>::OBJECT_TYPE, a.descriptor_pool.raw())); }
+    Ok((c::DestroyDescriptorPoolReply {  }, out))
 }
 
 /// Executes `vkResetDescriptorPool` on the host driver.
@@ -1008,7 +1078,7 @@ pub unsafe fn destroy_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetDescriptorPoolArgs) -> Result<c::ResetDescriptorPoolReply, CallError> {
+pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetDescriptorPoolArgs) -> Result<(c::ResetDescriptorPoolReply, Outcome), CallError> {
     let f = procs.reset_descriptor_pool.ok_or(CallError::Missing("vkResetDescriptorPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let descriptor_pool = vk::DescriptorPool(cx.host(a.descriptor_pool)?);
@@ -1016,7 +1086,8 @@ pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_pool, flags) };
-    Ok(c::ResetDescriptorPoolReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::ResetDescriptorPoolReply { ret }, out))
 }
 
 /// Executes `vkFreeDescriptorSets` on the host driver.
@@ -1024,7 +1095,7 @@ pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn free_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeDescriptorSetsArgs<'b>) -> Result<c::FreeDescriptorSetsReply, CallError> {
+pub unsafe fn free_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeDescriptorSetsArgs<'b>) -> Result<(c::FreeDescriptorSetsReply, Outcome), CallError> {
     let f = procs.free_descriptor_sets.ok_or(CallError::Missing("vkFreeDescriptorSets"))?;
     let device = vk::Device(cx.host(a.device)?);
     let descriptor_pool = vk::DescriptorPool(cx.host(a.descriptor_pool)?);
@@ -1033,7 +1104,9 @@ pub unsafe fn free_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_pool, descriptor_set_count, p_descriptor_sets) };
-    Ok(c::FreeDescriptorSetsReply { ret })
+    let mut out = Outcome::default();
+    for g in a.p_descriptor_sets { if !g.is_null() { out.destroyed.push((<venus_protocol::handles::DescriptorSet as venus_protocol::Handle>::OBJECT_TYPE, g.raw())); } }
+    Ok((c::FreeDescriptorSetsReply { ret }, out))
 }
 
 /// Executes `vkUpdateDescriptorSets` on the host driver.
@@ -1041,7 +1114,7 @@ pub unsafe fn free_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UpdateDescriptorSetsArgs<'b>) -> Result<c::UpdateDescriptorSetsReply, CallError> {
+pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UpdateDescriptorSetsArgs<'b>) -> Result<(c::UpdateDescriptorSetsReply, Outcome), CallError> {
     let f = procs.update_descriptor_sets.ok_or(CallError::Missing("vkUpdateDescriptorSets"))?;
     let device = vk::Device(cx.host(a.device)?);
     let descriptor_write_count = a.descriptor_write_count;
@@ -1051,7 +1124,8 @@ pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_write_count, p_descriptor_writes, descriptor_copy_count, p_descriptor_copies) };
-    Ok(c::UpdateDescriptorSetsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::UpdateDescriptorSetsReply {  }, out))
 }
 
 /// Executes `vkDestroyFramebuffer` on the host driver.
@@ -1059,7 +1133,7 @@ pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyFramebufferArgs) -> Result<c::DestroyFramebufferReply, CallError> {
+pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyFramebufferArgs) -> Result<(c::DestroyFramebufferReply, Outcome), CallError> {
     let f = procs.destroy_framebuffer.ok_or(CallError::Missing("vkDestroyFramebuffer"))?;
     let device = vk::Device(cx.host(a.device)?);
     let framebuffer = vk::Framebuffer(cx.host(a.framebuffer)?);
@@ -1067,7 +1141,9 @@ pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, framebuffer, p_allocator) };
-    Ok(c::DestroyFramebufferReply {  })
+    let mut out = Outcome::default();
+    if !a.framebuffer.is_null() { out.destroyed.push((<venus_protocol::handles::Framebuffer as venus_protocol::Handle>::OBJECT_TYPE, a.framebuffer.raw())); }
+    Ok((c::DestroyFramebufferReply {  }, out))
 }
 
 /// Executes `vkDestroyRenderPass` on the host driver.
@@ -1075,7 +1151,7 @@ pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyRenderPassArgs) -> Result<c::DestroyRenderPassReply, CallError> {
+pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyRenderPassArgs) -> Result<(c::DestroyRenderPassReply, Outcome), CallError> {
     let f = procs.destroy_render_pass.ok_or(CallError::Missing("vkDestroyRenderPass"))?;
     let device = vk::Device(cx.host(a.device)?);
     let render_pass = vk::RenderPass(cx.host(a.render_pass)?);
@@ -1083,7 +1159,8 @@ pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, render_pass, p_allocator) };
-    Ok(c::DestroyRenderPassReply {  })
+    let mut out = Outcome::default();
+    Ok((c::DestroyRenderPassReply {  }, out))
 }
 
 /// Executes `vkGetRenderAreaGranularity` on the host driver.
@@ -1091,7 +1168,7 @@ pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderAreaGranularityArgs<'b>) -> Result<c::GetRenderAreaGranularityReply<'b>, CallError> {
+pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderAreaGranularityArgs<'b>) -> Result<(c::GetRenderAreaGranularityReply<'b>, Outcome), CallError> {
     let f = procs.get_render_area_granularity.ok_or(CallError::Missing("vkGetRenderAreaGranularity"))?;
     let device = vk::Device(cx.host(a.device)?);
     let render_pass = vk::RenderPass(cx.host(a.render_pass)?);
@@ -1099,6 +1176,7 @@ pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs,
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, render_pass, p_granularity_c) };
+    let mut out = Outcome::default();
     let p_granularity = {
         let sk = Some(a.p_granularity);
         match sk {
@@ -1111,7 +1189,7 @@ pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs,
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pGranularity")))?;
-    Ok(c::GetRenderAreaGranularityReply { p_granularity })
+    Ok((c::GetRenderAreaGranularityReply { p_granularity }, out))
 }
 
 /// Executes `vkDestroyCommandPool` on the host driver.
@@ -1119,7 +1197,7 @@ pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyCommandPoolArgs) -> Result<c::DestroyCommandPoolReply, CallError> {
+pub unsafe fn destroy_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyCommandPoolArgs) -> Result<(c::DestroyCommandPoolReply, Outcome), CallError> {
     let f = procs.destroy_command_pool.ok_or(CallError::Missing("vkDestroyCommandPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
@@ -1127,7 +1205,9 @@ pub unsafe fn destroy_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, command_pool, p_allocator) };
-    Ok(c::DestroyCommandPoolReply {  })
+    let mut out = Outcome::default();
+    if !a.command_pool.is_null() { out.destroyed.push((<venus_protocol::handles::CommandPool as venus_protocol::Handle>::OBJECT_TYPE, a.command_pool.raw())); }
+    Ok((c::DestroyCommandPoolReply {  }, out))
 }
 
 /// Executes `vkResetCommandPool` on the host driver.
@@ -1135,7 +1215,7 @@ pub unsafe fn destroy_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandPoolArgs) -> Result<c::ResetCommandPoolReply, CallError> {
+pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandPoolArgs) -> Result<(c::ResetCommandPoolReply, Outcome), CallError> {
     let f = procs.reset_command_pool.ok_or(CallError::Missing("vkResetCommandPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
@@ -1143,7 +1223,8 @@ pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, command_pool, flags) };
-    Ok(c::ResetCommandPoolReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::ResetCommandPoolReply { ret }, out))
 }
 
 /// Executes `vkFreeCommandBuffers` on the host driver.
@@ -1151,7 +1232,7 @@ pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn free_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeCommandBuffersArgs<'b>) -> Result<c::FreeCommandBuffersReply, CallError> {
+pub unsafe fn free_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeCommandBuffersArgs<'b>) -> Result<(c::FreeCommandBuffersReply, Outcome), CallError> {
     let f = procs.free_command_buffers.ok_or(CallError::Missing("vkFreeCommandBuffers"))?;
     let device = vk::Device(cx.host(a.device)?);
     let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
@@ -1160,7 +1241,9 @@ pub unsafe fn free_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, command_pool, command_buffer_count, p_command_buffers) };
-    Ok(c::FreeCommandBuffersReply {  })
+    let mut out = Outcome::default();
+    for g in a.p_command_buffers { if !g.is_null() { out.destroyed.push((<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, g.raw())); } }
+    Ok((c::FreeCommandBuffersReply {  }, out))
 }
 
 /// Executes `vkBeginCommandBuffer` on the host driver.
@@ -1168,14 +1251,15 @@ pub unsafe fn free_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn begin_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BeginCommandBufferArgs<'b>) -> Result<c::BeginCommandBufferReply, CallError> {
+pub unsafe fn begin_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BeginCommandBufferArgs<'b>) -> Result<(c::BeginCommandBufferReply, Outcome), CallError> {
     let f = procs.begin_command_buffer.ok_or(CallError::Missing("vkBeginCommandBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_begin_info = match Some(a.p_begin_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_begin_info) };
-    Ok(c::BeginCommandBufferReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::BeginCommandBufferReply { ret }, out))
 }
 
 /// Executes `vkEndCommandBuffer` on the host driver.
@@ -1183,13 +1267,14 @@ pub unsafe fn begin_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn end_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::EndCommandBufferArgs) -> Result<c::EndCommandBufferReply, CallError> {
+pub unsafe fn end_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::EndCommandBufferArgs) -> Result<(c::EndCommandBufferReply, Outcome), CallError> {
     let f = procs.end_command_buffer.ok_or(CallError::Missing("vkEndCommandBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
-    Ok(c::EndCommandBufferReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::EndCommandBufferReply { ret }, out))
 }
 
 /// Executes `vkResetCommandBuffer` on the host driver.
@@ -1197,14 +1282,15 @@ pub unsafe fn end_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandBufferArgs) -> Result<c::ResetCommandBufferReply, CallError> {
+pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandBufferArgs) -> Result<(c::ResetCommandBufferReply, Outcome), CallError> {
     let f = procs.reset_command_buffer.ok_or(CallError::Missing("vkResetCommandBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, flags) };
-    Ok(c::ResetCommandBufferReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::ResetCommandBufferReply { ret }, out))
 }
 
 /// Executes `vkCmdBindPipeline` on the host driver.
@@ -1212,7 +1298,7 @@ pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindPipelineArgs) -> Result<c::CmdBindPipelineReply, CallError> {
+pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindPipelineArgs) -> Result<(c::CmdBindPipelineReply, Outcome), CallError> {
     let f = procs.cmd_bind_pipeline.ok_or(CallError::Missing("vkCmdBindPipeline"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let pipeline_bind_point = a.pipeline_bind_point;
@@ -1220,7 +1306,8 @@ pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, pipeline_bind_point, pipeline) };
-    Ok(c::CmdBindPipelineReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindPipelineReply {  }, out))
 }
 
 /// Executes `vkCmdSetViewport` on the host driver.
@@ -1228,7 +1315,7 @@ pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetViewportArgs<'b>) -> Result<c::CmdSetViewportReply, CallError> {
+pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetViewportArgs<'b>) -> Result<(c::CmdSetViewportReply, Outcome), CallError> {
     let f = procs.cmd_set_viewport.ok_or(CallError::Missing("vkCmdSetViewport"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_viewport = a.first_viewport;
@@ -1237,7 +1324,8 @@ pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_viewport, viewport_count, p_viewports) };
-    Ok(c::CmdSetViewportReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetViewportReply {  }, out))
 }
 
 /// Executes `vkCmdSetScissor` on the host driver.
@@ -1245,7 +1333,7 @@ pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetScissorArgs<'b>) -> Result<c::CmdSetScissorReply, CallError> {
+pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetScissorArgs<'b>) -> Result<(c::CmdSetScissorReply, Outcome), CallError> {
     let f = procs.cmd_set_scissor.ok_or(CallError::Missing("vkCmdSetScissor"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_scissor = a.first_scissor;
@@ -1254,7 +1342,8 @@ pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_scissor, scissor_count, p_scissors) };
-    Ok(c::CmdSetScissorReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetScissorReply {  }, out))
 }
 
 /// Executes `vkCmdSetLineWidth` on the host driver.
@@ -1262,14 +1351,15 @@ pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_line_width<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineWidthArgs) -> Result<c::CmdSetLineWidthReply, CallError> {
+pub unsafe fn cmd_set_line_width<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineWidthArgs) -> Result<(c::CmdSetLineWidthReply, Outcome), CallError> {
     let f = procs.cmd_set_line_width.ok_or(CallError::Missing("vkCmdSetLineWidth"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let line_width = a.line_width;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, line_width) };
-    Ok(c::CmdSetLineWidthReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetLineWidthReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthBias` on the host driver.
@@ -1277,7 +1367,7 @@ pub unsafe fn cmd_set_line_width<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_bias<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBiasArgs) -> Result<c::CmdSetDepthBiasReply, CallError> {
+pub unsafe fn cmd_set_depth_bias<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBiasArgs) -> Result<(c::CmdSetDepthBiasReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bias.ok_or(CallError::Missing("vkCmdSetDepthBias"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_bias_constant_factor = a.depth_bias_constant_factor;
@@ -1286,7 +1376,8 @@ pub unsafe fn cmd_set_depth_bias<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor) };
-    Ok(c::CmdSetDepthBiasReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthBiasReply {  }, out))
 }
 
 /// Executes `vkCmdSetBlendConstants` on the host driver.
@@ -1294,14 +1385,15 @@ pub unsafe fn cmd_set_depth_bias<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_blend_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetBlendConstantsArgs) -> Result<c::CmdSetBlendConstantsReply, CallError> {
+pub unsafe fn cmd_set_blend_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetBlendConstantsArgs) -> Result<(c::CmdSetBlendConstantsReply, Outcome), CallError> {
     let f = procs.cmd_set_blend_constants.ok_or(CallError::Missing("vkCmdSetBlendConstants"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let blend_constants = a.blend_constants.as_ptr();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, blend_constants) };
-    Ok(c::CmdSetBlendConstantsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetBlendConstantsReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthBounds` on the host driver.
@@ -1309,7 +1401,7 @@ pub unsafe fn cmd_set_blend_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBoundsArgs) -> Result<c::CmdSetDepthBoundsReply, CallError> {
+pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBoundsArgs) -> Result<(c::CmdSetDepthBoundsReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bounds.ok_or(CallError::Missing("vkCmdSetDepthBounds"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let min_depth_bounds = a.min_depth_bounds;
@@ -1317,7 +1409,8 @@ pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, min_depth_bounds, max_depth_bounds) };
-    Ok(c::CmdSetDepthBoundsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthBoundsReply {  }, out))
 }
 
 /// Executes `vkCmdSetStencilCompareMask` on the host driver.
@@ -1325,7 +1418,7 @@ pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilCompareMaskArgs) -> Result<c::CmdSetStencilCompareMaskReply, CallError> {
+pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilCompareMaskArgs) -> Result<(c::CmdSetStencilCompareMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_compare_mask.ok_or(CallError::Missing("vkCmdSetStencilCompareMask"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let face_mask = a.face_mask;
@@ -1333,7 +1426,8 @@ pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, face_mask, compare_mask) };
-    Ok(c::CmdSetStencilCompareMaskReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetStencilCompareMaskReply {  }, out))
 }
 
 /// Executes `vkCmdSetStencilWriteMask` on the host driver.
@@ -1341,7 +1435,7 @@ pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilWriteMaskArgs) -> Result<c::CmdSetStencilWriteMaskReply, CallError> {
+pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilWriteMaskArgs) -> Result<(c::CmdSetStencilWriteMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_write_mask.ok_or(CallError::Missing("vkCmdSetStencilWriteMask"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let face_mask = a.face_mask;
@@ -1349,7 +1443,8 @@ pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, face_mask, write_mask) };
-    Ok(c::CmdSetStencilWriteMaskReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetStencilWriteMaskReply {  }, out))
 }
 
 /// Executes `vkCmdSetStencilReference` on the host driver.
@@ -1357,7 +1452,7 @@ pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilReferenceArgs) -> Result<c::CmdSetStencilReferenceReply, CallError> {
+pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilReferenceArgs) -> Result<(c::CmdSetStencilReferenceReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_reference.ok_or(CallError::Missing("vkCmdSetStencilReference"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let face_mask = a.face_mask;
@@ -1365,7 +1460,8 @@ pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, c
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, face_mask, reference) };
-    Ok(c::CmdSetStencilReferenceReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetStencilReferenceReply {  }, out))
 }
 
 /// Executes `vkCmdBindDescriptorSets` on the host driver.
@@ -1373,7 +1469,7 @@ pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindDescriptorSetsArgs<'b>) -> Result<c::CmdBindDescriptorSetsReply, CallError> {
+pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindDescriptorSetsArgs<'b>) -> Result<(c::CmdBindDescriptorSetsReply, Outcome), CallError> {
     let f = procs.cmd_bind_descriptor_sets.ok_or(CallError::Missing("vkCmdBindDescriptorSets"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let pipeline_bind_point = a.pipeline_bind_point;
@@ -1386,7 +1482,8 @@ pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, pipeline_bind_point, layout, first_set, descriptor_set_count, p_descriptor_sets, dynamic_offset_count, p_dynamic_offsets) };
-    Ok(c::CmdBindDescriptorSetsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindDescriptorSetsReply {  }, out))
 }
 
 /// Executes `vkCmdBindIndexBuffer` on the host driver.
@@ -1394,7 +1491,7 @@ pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBufferArgs) -> Result<c::CmdBindIndexBufferReply, CallError> {
+pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBufferArgs) -> Result<(c::CmdBindIndexBufferReply, Outcome), CallError> {
     let f = procs.cmd_bind_index_buffer.ok_or(CallError::Missing("vkCmdBindIndexBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -1403,7 +1500,8 @@ pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, index_type) };
-    Ok(c::CmdBindIndexBufferReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindIndexBufferReply {  }, out))
 }
 
 /// Executes `vkCmdBindVertexBuffers` on the host driver.
@@ -1411,7 +1509,7 @@ pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindVertexBuffersArgs<'b>) -> Result<c::CmdBindVertexBuffersReply, CallError> {
+pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindVertexBuffersArgs<'b>) -> Result<(c::CmdBindVertexBuffersReply, Outcome), CallError> {
     let f = procs.cmd_bind_vertex_buffers.ok_or(CallError::Missing("vkCmdBindVertexBuffers"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_binding = a.first_binding;
@@ -1421,7 +1519,8 @@ pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_binding, binding_count, p_buffers, p_offsets) };
-    Ok(c::CmdBindVertexBuffersReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindVertexBuffersReply {  }, out))
 }
 
 /// Executes `vkCmdDraw` on the host driver.
@@ -1429,7 +1528,7 @@ pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawArgs) -> Result<c::CmdDrawReply, CallError> {
+pub unsafe fn cmd_draw<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawArgs) -> Result<(c::CmdDrawReply, Outcome), CallError> {
     let f = procs.cmd_draw.ok_or(CallError::Missing("vkCmdDraw"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let vertex_count = a.vertex_count;
@@ -1439,7 +1538,8 @@ pub unsafe fn cmd_draw<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, vertex_count, instance_count, first_vertex, first_instance) };
-    Ok(c::CmdDrawReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawReply {  }, out))
 }
 
 /// Executes `vkCmdDrawIndexed` on the host driver.
@@ -1447,7 +1547,7 @@ pub unsafe fn cmd_draw<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedArgs) -> Result<c::CmdDrawIndexedReply, CallError> {
+pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedArgs) -> Result<(c::CmdDrawIndexedReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed.ok_or(CallError::Missing("vkCmdDrawIndexed"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let index_count = a.index_count;
@@ -1458,7 +1558,8 @@ pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, index_count, instance_count, first_index, vertex_offset, first_instance) };
-    Ok(c::CmdDrawIndexedReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawIndexedReply {  }, out))
 }
 
 /// Executes `vkCmdDrawIndirect` on the host driver.
@@ -1466,7 +1567,7 @@ pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectArgs) -> Result<c::CmdDrawIndirectReply, CallError> {
+pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectArgs) -> Result<(c::CmdDrawIndirectReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect.ok_or(CallError::Missing("vkCmdDrawIndirect"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -1476,7 +1577,8 @@ pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, draw_count, stride) };
-    Ok(c::CmdDrawIndirectReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawIndirectReply {  }, out))
 }
 
 /// Executes `vkCmdDrawIndexedIndirect` on the host driver.
@@ -1484,7 +1586,7 @@ pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectArgs) -> Result<c::CmdDrawIndexedIndirectReply, CallError> {
+pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectArgs) -> Result<(c::CmdDrawIndexedIndirectReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed_indirect.ok_or(CallError::Missing("vkCmdDrawIndexedIndirect"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -1494,7 +1596,8 @@ pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, c
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, draw_count, stride) };
-    Ok(c::CmdDrawIndexedIndirectReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawIndexedIndirectReply {  }, out))
 }
 
 /// Executes `vkCmdDispatch` on the host driver.
@@ -1502,7 +1605,7 @@ pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchArgs) -> Result<c::CmdDispatchReply, CallError> {
+pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchArgs) -> Result<(c::CmdDispatchReply, Outcome), CallError> {
     let f = procs.cmd_dispatch.ok_or(CallError::Missing("vkCmdDispatch"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let group_count_x = a.group_count_x;
@@ -1511,7 +1614,8 @@ pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, group_count_x, group_count_y, group_count_z) };
-    Ok(c::CmdDispatchReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDispatchReply {  }, out))
 }
 
 /// Executes `vkCmdDispatchIndirect` on the host driver.
@@ -1519,7 +1623,7 @@ pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchIndirectArgs) -> Result<c::CmdDispatchIndirectReply, CallError> {
+pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchIndirectArgs) -> Result<(c::CmdDispatchIndirectReply, Outcome), CallError> {
     let f = procs.cmd_dispatch_indirect.ok_or(CallError::Missing("vkCmdDispatchIndirect"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -1527,7 +1631,8 @@ pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset) };
-    Ok(c::CmdDispatchIndirectReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDispatchIndirectReply {  }, out))
 }
 
 /// Executes `vkCmdCopyBuffer` on the host driver.
@@ -1535,7 +1640,7 @@ pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferArgs<'b>) -> Result<c::CmdCopyBufferReply, CallError> {
+pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferArgs<'b>) -> Result<(c::CmdCopyBufferReply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer.ok_or(CallError::Missing("vkCmdCopyBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_buffer = vk::Buffer(cx.host(a.src_buffer)?);
@@ -1545,7 +1650,8 @@ pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_buffer, dst_buffer, region_count, p_regions) };
-    Ok(c::CmdCopyBufferReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyBufferReply {  }, out))
 }
 
 /// Executes `vkCmdCopyImage` on the host driver.
@@ -1553,7 +1659,7 @@ pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageArgs<'b>) -> Result<c::CmdCopyImageReply, CallError> {
+pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageArgs<'b>) -> Result<(c::CmdCopyImageReply, Outcome), CallError> {
     let f = procs.cmd_copy_image.ok_or(CallError::Missing("vkCmdCopyImage"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_image = vk::Image(cx.host(a.src_image)?);
@@ -1565,7 +1671,8 @@ pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions) };
-    Ok(c::CmdCopyImageReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyImageReply {  }, out))
 }
 
 /// Executes `vkCmdBlitImage` on the host driver.
@@ -1573,7 +1680,7 @@ pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImageArgs<'b>) -> Result<c::CmdBlitImageReply, CallError> {
+pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImageArgs<'b>) -> Result<(c::CmdBlitImageReply, Outcome), CallError> {
     let f = procs.cmd_blit_image.ok_or(CallError::Missing("vkCmdBlitImage"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_image = vk::Image(cx.host(a.src_image)?);
@@ -1586,7 +1693,8 @@ pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter) };
-    Ok(c::CmdBlitImageReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBlitImageReply {  }, out))
 }
 
 /// Executes `vkCmdCopyBufferToImage` on the host driver.
@@ -1594,7 +1702,7 @@ pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImageArgs<'b>) -> Result<c::CmdCopyBufferToImageReply, CallError> {
+pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImageArgs<'b>) -> Result<(c::CmdCopyBufferToImageReply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer_to_image.ok_or(CallError::Missing("vkCmdCopyBufferToImage"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_buffer = vk::Buffer(cx.host(a.src_buffer)?);
@@ -1605,7 +1713,8 @@ pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_buffer, dst_image, dst_image_layout, region_count, p_regions) };
-    Ok(c::CmdCopyBufferToImageReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyBufferToImageReply {  }, out))
 }
 
 /// Executes `vkCmdCopyImageToBuffer` on the host driver.
@@ -1613,7 +1722,7 @@ pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBufferArgs<'b>) -> Result<c::CmdCopyImageToBufferReply, CallError> {
+pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBufferArgs<'b>) -> Result<(c::CmdCopyImageToBufferReply, Outcome), CallError> {
     let f = procs.cmd_copy_image_to_buffer.ok_or(CallError::Missing("vkCmdCopyImageToBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_image = vk::Image(cx.host(a.src_image)?);
@@ -1624,7 +1733,8 @@ pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_image, src_image_layout, dst_buffer, region_count, p_regions) };
-    Ok(c::CmdCopyImageToBufferReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyImageToBufferReply {  }, out))
 }
 
 /// Executes `vkCmdUpdateBuffer` on the host driver.
@@ -1632,7 +1742,7 @@ pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdUpdateBufferArgs<'b>) -> Result<c::CmdUpdateBufferReply, CallError> {
+pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdUpdateBufferArgs<'b>) -> Result<(c::CmdUpdateBufferReply, Outcome), CallError> {
     let f = procs.cmd_update_buffer.ok_or(CallError::Missing("vkCmdUpdateBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
@@ -1642,7 +1752,8 @@ pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, dst_buffer, dst_offset, data_size, p_data) };
-    Ok(c::CmdUpdateBufferReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdUpdateBufferReply {  }, out))
 }
 
 /// Executes `vkCmdFillBuffer` on the host driver.
@@ -1650,7 +1761,7 @@ pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdFillBufferArgs) -> Result<c::CmdFillBufferReply, CallError> {
+pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdFillBufferArgs) -> Result<(c::CmdFillBufferReply, Outcome), CallError> {
     let f = procs.cmd_fill_buffer.ok_or(CallError::Missing("vkCmdFillBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
@@ -1660,7 +1771,8 @@ pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, dst_buffer, dst_offset, size, data) };
-    Ok(c::CmdFillBufferReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdFillBufferReply {  }, out))
 }
 
 /// Executes `vkCmdClearColorImage` on the host driver.
@@ -1668,7 +1780,7 @@ pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearColorImageArgs<'b>) -> Result<c::CmdClearColorImageReply, CallError> {
+pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearColorImageArgs<'b>) -> Result<(c::CmdClearColorImageReply, Outcome), CallError> {
     let f = procs.cmd_clear_color_image.ok_or(CallError::Missing("vkCmdClearColorImage"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -1679,7 +1791,8 @@ pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, image, image_layout, p_color, range_count, p_ranges) };
-    Ok(c::CmdClearColorImageReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdClearColorImageReply {  }, out))
 }
 
 /// Executes `vkCmdClearDepthStencilImage` on the host driver.
@@ -1687,7 +1800,7 @@ pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearDepthStencilImageArgs<'b>) -> Result<c::CmdClearDepthStencilImageReply, CallError> {
+pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearDepthStencilImageArgs<'b>) -> Result<(c::CmdClearDepthStencilImageReply, Outcome), CallError> {
     let f = procs.cmd_clear_depth_stencil_image.ok_or(CallError::Missing("vkCmdClearDepthStencilImage"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -1698,7 +1811,8 @@ pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, image, image_layout, p_depth_stencil, range_count, p_ranges) };
-    Ok(c::CmdClearDepthStencilImageReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdClearDepthStencilImageReply {  }, out))
 }
 
 /// Executes `vkCmdClearAttachments` on the host driver.
@@ -1706,7 +1820,7 @@ pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearAttachmentsArgs<'b>) -> Result<c::CmdClearAttachmentsReply, CallError> {
+pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearAttachmentsArgs<'b>) -> Result<(c::CmdClearAttachmentsReply, Outcome), CallError> {
     let f = procs.cmd_clear_attachments.ok_or(CallError::Missing("vkCmdClearAttachments"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let attachment_count = a.attachment_count;
@@ -1716,7 +1830,8 @@ pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, attachment_count, p_attachments, rect_count, p_rects) };
-    Ok(c::CmdClearAttachmentsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdClearAttachmentsReply {  }, out))
 }
 
 /// Executes `vkCmdResolveImage` on the host driver.
@@ -1724,7 +1839,7 @@ pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImageArgs<'b>) -> Result<c::CmdResolveImageReply, CallError> {
+pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImageArgs<'b>) -> Result<(c::CmdResolveImageReply, Outcome), CallError> {
     let f = procs.cmd_resolve_image.ok_or(CallError::Missing("vkCmdResolveImage"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_image = vk::Image(cx.host(a.src_image)?);
@@ -1736,7 +1851,8 @@ pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions) };
-    Ok(c::CmdResolveImageReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdResolveImageReply {  }, out))
 }
 
 /// Executes `vkCmdSetEvent` on the host driver.
@@ -1744,7 +1860,7 @@ pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetEventArgs) -> Result<c::CmdSetEventReply, CallError> {
+pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetEventArgs) -> Result<(c::CmdSetEventReply, Outcome), CallError> {
     let f = procs.cmd_set_event.ok_or(CallError::Missing("vkCmdSetEvent"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let event = vk::Event(cx.host(a.event)?);
@@ -1752,7 +1868,8 @@ pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, stage_mask) };
-    Ok(c::CmdSetEventReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetEventReply {  }, out))
 }
 
 /// Executes `vkCmdResetEvent` on the host driver.
@@ -1760,7 +1877,7 @@ pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetEventArgs) -> Result<c::CmdResetEventReply, CallError> {
+pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetEventArgs) -> Result<(c::CmdResetEventReply, Outcome), CallError> {
     let f = procs.cmd_reset_event.ok_or(CallError::Missing("vkCmdResetEvent"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let event = vk::Event(cx.host(a.event)?);
@@ -1768,7 +1885,8 @@ pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, stage_mask) };
-    Ok(c::CmdResetEventReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdResetEventReply {  }, out))
 }
 
 /// Executes `vkCmdWaitEvents` on the host driver.
@@ -1776,7 +1894,7 @@ pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWaitEventsArgs<'b>) -> Result<c::CmdWaitEventsReply, CallError> {
+pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWaitEventsArgs<'b>) -> Result<(c::CmdWaitEventsReply, Outcome), CallError> {
     let f = procs.cmd_wait_events.ok_or(CallError::Missing("vkCmdWaitEvents"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let event_count = a.event_count;
@@ -1792,7 +1910,8 @@ pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event_count, p_events, src_stage_mask, dst_stage_mask, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers) };
-    Ok(c::CmdWaitEventsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdWaitEventsReply {  }, out))
 }
 
 /// Executes `vkCmdPipelineBarrier` on the host driver.
@@ -1800,7 +1919,7 @@ pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrierArgs<'b>) -> Result<c::CmdPipelineBarrierReply, CallError> {
+pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrierArgs<'b>) -> Result<(c::CmdPipelineBarrierReply, Outcome), CallError> {
     let f = procs.cmd_pipeline_barrier.ok_or(CallError::Missing("vkCmdPipelineBarrier"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let src_stage_mask = a.src_stage_mask;
@@ -1815,7 +1934,8 @@ pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_stage_mask, dst_stage_mask, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers) };
-    Ok(c::CmdPipelineBarrierReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdPipelineBarrierReply {  }, out))
 }
 
 /// Executes `vkCmdBeginQuery` on the host driver.
@@ -1823,7 +1943,7 @@ pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryArgs) -> Result<c::CmdBeginQueryReply, CallError> {
+pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryArgs) -> Result<(c::CmdBeginQueryReply, Outcome), CallError> {
     let f = procs.cmd_begin_query.ok_or(CallError::Missing("vkCmdBeginQuery"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -1832,7 +1952,8 @@ pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, query, flags) };
-    Ok(c::CmdBeginQueryReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginQueryReply {  }, out))
 }
 
 /// Executes `vkCmdEndQuery` on the host driver.
@@ -1840,7 +1961,7 @@ pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryArgs) -> Result<c::CmdEndQueryReply, CallError> {
+pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryArgs) -> Result<(c::CmdEndQueryReply, Outcome), CallError> {
     let f = procs.cmd_end_query.ok_or(CallError::Missing("vkCmdEndQuery"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -1848,7 +1969,8 @@ pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, query) };
-    Ok(c::CmdEndQueryReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndQueryReply {  }, out))
 }
 
 /// Executes `vkCmdResetQueryPool` on the host driver.
@@ -1856,7 +1978,7 @@ pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetQueryPoolArgs) -> Result<c::CmdResetQueryPoolReply, CallError> {
+pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetQueryPoolArgs) -> Result<(c::CmdResetQueryPoolReply, Outcome), CallError> {
     let f = procs.cmd_reset_query_pool.ok_or(CallError::Missing("vkCmdResetQueryPool"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -1865,7 +1987,8 @@ pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, first_query, query_count) };
-    Ok(c::CmdResetQueryPoolReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdResetQueryPoolReply {  }, out))
 }
 
 /// Executes `vkCmdWriteTimestamp` on the host driver.
@@ -1873,7 +1996,7 @@ pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestampArgs) -> Result<c::CmdWriteTimestampReply, CallError> {
+pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestampArgs) -> Result<(c::CmdWriteTimestampReply, Outcome), CallError> {
     let f = procs.cmd_write_timestamp.ok_or(CallError::Missing("vkCmdWriteTimestamp"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let pipeline_stage = a.pipeline_stage;
@@ -1882,7 +2005,8 @@ pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, pipeline_stage, query_pool, query) };
-    Ok(c::CmdWriteTimestampReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdWriteTimestampReply {  }, out))
 }
 
 /// Executes `vkCmdCopyQueryPoolResults` on the host driver.
@@ -1890,7 +2014,7 @@ pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyQueryPoolResultsArgs) -> Result<c::CmdCopyQueryPoolResultsReply, CallError> {
+pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyQueryPoolResultsArgs) -> Result<(c::CmdCopyQueryPoolResultsReply, Outcome), CallError> {
     let f = procs.cmd_copy_query_pool_results.ok_or(CallError::Missing("vkCmdCopyQueryPoolResults"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -1903,7 +2027,8 @@ pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs,
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, first_query, query_count, dst_buffer, dst_offset, stride, flags) };
-    Ok(c::CmdCopyQueryPoolResultsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyQueryPoolResultsReply {  }, out))
 }
 
 /// Executes `vkCmdPushConstants` on the host driver.
@@ -1911,7 +2036,7 @@ pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushConstantsArgs<'b>) -> Result<c::CmdPushConstantsReply, CallError> {
+pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushConstantsArgs<'b>) -> Result<(c::CmdPushConstantsReply, Outcome), CallError> {
     let f = procs.cmd_push_constants.ok_or(CallError::Missing("vkCmdPushConstants"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let layout = vk::PipelineLayout(cx.host(a.layout)?);
@@ -1922,7 +2047,8 @@ pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, layout, stage_flags, offset, size, p_values) };
-    Ok(c::CmdPushConstantsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdPushConstantsReply {  }, out))
 }
 
 /// Executes `vkCmdBeginRenderPass` on the host driver.
@@ -1930,7 +2056,7 @@ pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderPassArgs<'b>) -> Result<c::CmdBeginRenderPassReply, CallError> {
+pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderPassArgs<'b>) -> Result<(c::CmdBeginRenderPassReply, Outcome), CallError> {
     let f = procs.cmd_begin_render_pass.ok_or(CallError::Missing("vkCmdBeginRenderPass"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_render_pass_begin = match Some(a.p_render_pass_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -1938,7 +2064,8 @@ pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_render_pass_begin, contents) };
-    Ok(c::CmdBeginRenderPassReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginRenderPassReply {  }, out))
 }
 
 /// Executes `vkCmdNextSubpass` on the host driver.
@@ -1946,14 +2073,15 @@ pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_next_subpass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpassArgs) -> Result<c::CmdNextSubpassReply, CallError> {
+pub unsafe fn cmd_next_subpass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpassArgs) -> Result<(c::CmdNextSubpassReply, Outcome), CallError> {
     let f = procs.cmd_next_subpass.ok_or(CallError::Missing("vkCmdNextSubpass"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let contents = a.contents;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, contents) };
-    Ok(c::CmdNextSubpassReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdNextSubpassReply {  }, out))
 }
 
 /// Executes `vkCmdEndRenderPass` on the host driver.
@@ -1961,13 +2089,14 @@ pub unsafe fn cmd_next_subpass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderPassArgs) -> Result<c::CmdEndRenderPassReply, CallError> {
+pub unsafe fn cmd_end_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderPassArgs) -> Result<(c::CmdEndRenderPassReply, Outcome), CallError> {
     let f = procs.cmd_end_render_pass.ok_or(CallError::Missing("vkCmdEndRenderPass"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
-    Ok(c::CmdEndRenderPassReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndRenderPassReply {  }, out))
 }
 
 /// Executes `vkCmdExecuteCommands` on the host driver.
@@ -1975,7 +2104,7 @@ pub unsafe fn cmd_end_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_execute_commands<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdExecuteCommandsArgs<'b>) -> Result<c::CmdExecuteCommandsReply, CallError> {
+pub unsafe fn cmd_execute_commands<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdExecuteCommandsArgs<'b>) -> Result<(c::CmdExecuteCommandsReply, Outcome), CallError> {
     let f = procs.cmd_execute_commands.ok_or(CallError::Missing("vkCmdExecuteCommands"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let command_buffer_count = a.command_buffer_count;
@@ -1983,7 +2112,8 @@ pub unsafe fn cmd_execute_commands<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, command_buffer_count, p_command_buffers) };
-    Ok(c::CmdExecuteCommandsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdExecuteCommandsReply {  }, out))
 }
 
 /// Executes `vkEnumerateInstanceVersion` on the host driver.
@@ -1991,14 +2121,15 @@ pub unsafe fn cmd_execute_commands<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn enumerate_instance_version<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateInstanceVersionArgs<'b>) -> Result<c::EnumerateInstanceVersionReply<'b>, CallError> {
+pub unsafe fn enumerate_instance_version<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateInstanceVersionArgs<'b>) -> Result<(c::EnumerateInstanceVersionReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_instance_version.ok_or(CallError::Missing("vkEnumerateInstanceVersion"))?;
     let mut p_api_version_v: u32 = Default::default();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(&mut p_api_version_v as *mut _) };
+    let mut out = Outcome::default();
     let p_api_version = cx.alloc_out(p_api_version_v);
-    Ok(c::EnumerateInstanceVersionReply { ret, p_api_version })
+    Ok((c::EnumerateInstanceVersionReply { ret, p_api_version }, out))
 }
 
 /// Executes `vkBindBufferMemory2` on the host driver.
@@ -2006,7 +2137,7 @@ pub unsafe fn enumerate_instance_version<'b, M: HandleMap>(procs: &InstanceProcs
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn bind_buffer_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemory2Args<'b>) -> Result<c::BindBufferMemory2Reply, CallError> {
+pub unsafe fn bind_buffer_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemory2Args<'b>) -> Result<(c::BindBufferMemory2Reply, Outcome), CallError> {
     let f = procs.bind_buffer_memory2.ok_or(CallError::Missing("vkBindBufferMemory2"))?;
     let device = vk::Device(cx.host(a.device)?);
     let bind_info_count = a.bind_info_count;
@@ -2014,7 +2145,8 @@ pub unsafe fn bind_buffer_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, bind_info_count, p_bind_infos) };
-    Ok(c::BindBufferMemory2Reply { ret })
+    let mut out = Outcome::default();
+    Ok((c::BindBufferMemory2Reply { ret }, out))
 }
 
 /// Executes `vkBindImageMemory2` on the host driver.
@@ -2022,7 +2154,7 @@ pub unsafe fn bind_buffer_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn bind_image_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemory2Args<'b>) -> Result<c::BindImageMemory2Reply, CallError> {
+pub unsafe fn bind_image_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemory2Args<'b>) -> Result<(c::BindImageMemory2Reply, Outcome), CallError> {
     let f = procs.bind_image_memory2.ok_or(CallError::Missing("vkBindImageMemory2"))?;
     let device = vk::Device(cx.host(a.device)?);
     let bind_info_count = a.bind_info_count;
@@ -2030,7 +2162,8 @@ pub unsafe fn bind_image_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, bind_info_count, p_bind_infos) };
-    Ok(c::BindImageMemory2Reply { ret })
+    let mut out = Outcome::default();
+    Ok((c::BindImageMemory2Reply { ret }, out))
 }
 
 /// Executes `vkGetDeviceGroupPeerMemoryFeatures` on the host driver.
@@ -2038,7 +2171,7 @@ pub unsafe fn bind_image_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_group_peer_memory_features<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceGroupPeerMemoryFeaturesArgs<'b>) -> Result<c::GetDeviceGroupPeerMemoryFeaturesReply<'b>, CallError> {
+pub unsafe fn get_device_group_peer_memory_features<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceGroupPeerMemoryFeaturesArgs<'b>) -> Result<(c::GetDeviceGroupPeerMemoryFeaturesReply<'b>, Outcome), CallError> {
     let f = procs.get_device_group_peer_memory_features.ok_or(CallError::Missing("vkGetDeviceGroupPeerMemoryFeatures"))?;
     let device = vk::Device(cx.host(a.device)?);
     let heap_index = a.heap_index;
@@ -2048,8 +2181,9 @@ pub unsafe fn get_device_group_peer_memory_features<'b, M: HandleMap>(procs: &De
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, heap_index, local_device_index, remote_device_index, &mut p_peer_memory_features_v as *mut _) };
+    let mut out = Outcome::default();
     let p_peer_memory_features = cx.alloc_out(p_peer_memory_features_v);
-    Ok(c::GetDeviceGroupPeerMemoryFeaturesReply { p_peer_memory_features })
+    Ok((c::GetDeviceGroupPeerMemoryFeaturesReply { p_peer_memory_features }, out))
 }
 
 /// Executes `vkCmdSetDeviceMask` on the host driver.
@@ -2057,14 +2191,15 @@ pub unsafe fn get_device_group_peer_memory_features<'b, M: HandleMap>(procs: &De
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_device_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDeviceMaskArgs) -> Result<c::CmdSetDeviceMaskReply, CallError> {
+pub unsafe fn cmd_set_device_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDeviceMaskArgs) -> Result<(c::CmdSetDeviceMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_device_mask.ok_or(CallError::Missing("vkCmdSetDeviceMask"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let device_mask = a.device_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, device_mask) };
-    Ok(c::CmdSetDeviceMaskReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDeviceMaskReply {  }, out))
 }
 
 /// Executes `vkCmdDispatchBase` on the host driver.
@@ -2072,7 +2207,7 @@ pub unsafe fn cmd_set_device_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_dispatch_base<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchBaseArgs) -> Result<c::CmdDispatchBaseReply, CallError> {
+pub unsafe fn cmd_dispatch_base<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchBaseArgs) -> Result<(c::CmdDispatchBaseReply, Outcome), CallError> {
     let f = procs.cmd_dispatch_base.ok_or(CallError::Missing("vkCmdDispatchBase"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let base_group_x = a.base_group_x;
@@ -2084,7 +2219,8 @@ pub unsafe fn cmd_dispatch_base<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, base_group_x, base_group_y, base_group_z, group_count_x, group_count_y, group_count_z) };
-    Ok(c::CmdDispatchBaseReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDispatchBaseReply {  }, out))
 }
 
 /// Executes `vkEnumeratePhysicalDeviceGroups` on the host driver.
@@ -2092,7 +2228,7 @@ pub unsafe fn cmd_dispatch_base<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn enumerate_physical_device_groups<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumeratePhysicalDeviceGroupsArgs<'b>) -> Result<c::EnumeratePhysicalDeviceGroupsReply<'b>, CallError> {
+pub unsafe fn enumerate_physical_device_groups<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumeratePhysicalDeviceGroupsArgs<'b>) -> Result<(c::EnumeratePhysicalDeviceGroupsReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_physical_device_groups.ok_or(CallError::Missing("vkEnumeratePhysicalDeviceGroups"))?;
     let instance = vk::Instance(cx.host(a.instance)?);
     let mut p_physical_device_group_count_v: u32 = *a.p_physical_device_group_count as u32;
@@ -2101,12 +2237,13 @@ pub unsafe fn enumerate_physical_device_groups<'b, M: HandleMap>(procs: &Instanc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(instance, p_physical_device_group_count, p_physical_device_group_properties_c) };
+    let mut out = Outcome::default();
     let p_physical_device_group_count = cx.alloc_out(p_physical_device_group_count_v as _);
     let p_physical_device_group_properties = {
         // SAFETY: p_physical_device_group_properties_c was allocated above with a.p_physical_device_group_properties.len() elements.
         unsafe { cx.raise_slice(a.p_physical_device_group_properties, p_physical_device_group_properties_c, (p_physical_device_group_count_v as usize), p::PhysicalDeviceGroupProperties::raise)? }
     };
-    Ok(c::EnumeratePhysicalDeviceGroupsReply { ret, p_physical_device_group_count, p_physical_device_group_properties })
+    Ok((c::EnumeratePhysicalDeviceGroupsReply { ret, p_physical_device_group_count, p_physical_device_group_properties }, out))
 }
 
 /// Executes `vkGetImageMemoryRequirements2` on the host driver.
@@ -2114,7 +2251,7 @@ pub unsafe fn enumerate_physical_device_groups<'b, M: HandleMap>(procs: &Instanc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageMemoryRequirements2Args<'b>) -> Result<c::GetImageMemoryRequirements2Reply<'b>, CallError> {
+pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageMemoryRequirements2Args<'b>) -> Result<(c::GetImageMemoryRequirements2Reply<'b>, Outcome), CallError> {
     let f = procs.get_image_memory_requirements2.ok_or(CallError::Missing("vkGetImageMemoryRequirements2"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2122,6 +2259,7 @@ pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DevicePro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_memory_requirements = {
         let sk = Some(a.p_memory_requirements);
         match sk {
@@ -2134,7 +2272,7 @@ pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DevicePro
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryRequirements")))?;
-    Ok(c::GetImageMemoryRequirements2Reply { p_memory_requirements })
+    Ok((c::GetImageMemoryRequirements2Reply { p_memory_requirements }, out))
 }
 
 /// Executes `vkGetBufferMemoryRequirements2` on the host driver.
@@ -2142,7 +2280,7 @@ pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DevicePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferMemoryRequirements2Args<'b>) -> Result<c::GetBufferMemoryRequirements2Reply<'b>, CallError> {
+pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferMemoryRequirements2Args<'b>) -> Result<(c::GetBufferMemoryRequirements2Reply<'b>, Outcome), CallError> {
     let f = procs.get_buffer_memory_requirements2.ok_or(CallError::Missing("vkGetBufferMemoryRequirements2"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2150,6 +2288,7 @@ pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DevicePr
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_memory_requirements = {
         let sk = Some(a.p_memory_requirements);
         match sk {
@@ -2162,7 +2301,7 @@ pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DevicePr
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryRequirements")))?;
-    Ok(c::GetBufferMemoryRequirements2Reply { p_memory_requirements })
+    Ok((c::GetBufferMemoryRequirements2Reply { p_memory_requirements }, out))
 }
 
 /// Executes `vkGetImageSparseMemoryRequirements2` on the host driver.
@@ -2170,7 +2309,7 @@ pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DevicePr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_sparse_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSparseMemoryRequirements2Args<'b>) -> Result<c::GetImageSparseMemoryRequirements2Reply<'b>, CallError> {
+pub unsafe fn get_image_sparse_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSparseMemoryRequirements2Args<'b>) -> Result<(c::GetImageSparseMemoryRequirements2Reply<'b>, Outcome), CallError> {
     let f = procs.get_image_sparse_memory_requirements2.ok_or(CallError::Missing("vkGetImageSparseMemoryRequirements2"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2180,12 +2319,13 @@ pub unsafe fn get_image_sparse_memory_requirements2<'b, M: HandleMap>(procs: &De
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_sparse_memory_requirement_count = cx.alloc_out(p_sparse_memory_requirement_count_v as _);
     let p_sparse_memory_requirements = {
         // SAFETY: p_sparse_memory_requirements_c was allocated above with a.p_sparse_memory_requirements.len() elements.
         unsafe { cx.raise_slice(a.p_sparse_memory_requirements, p_sparse_memory_requirements_c, (p_sparse_memory_requirement_count_v as usize), p::SparseImageMemoryRequirements2::raise)? }
     };
-    Ok(c::GetImageSparseMemoryRequirements2Reply { p_sparse_memory_requirement_count, p_sparse_memory_requirements })
+    Ok((c::GetImageSparseMemoryRequirements2Reply { p_sparse_memory_requirement_count, p_sparse_memory_requirements }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceFeatures2` on the host driver.
@@ -2193,13 +2333,14 @@ pub unsafe fn get_image_sparse_memory_requirements2<'b, M: HandleMap>(procs: &De
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_features2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFeatures2Args<'b>) -> Result<c::GetPhysicalDeviceFeatures2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_features2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFeatures2Args<'b>) -> Result<(c::GetPhysicalDeviceFeatures2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_features2.ok_or(CallError::Missing("vkGetPhysicalDeviceFeatures2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_features_c: *mut vk::PhysicalDeviceFeatures2 = match Some(a.p_features) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_features_c) };
+    let mut out = Outcome::default();
     let p_features = {
         let sk = Some(a.p_features);
         match sk {
@@ -2212,7 +2353,7 @@ pub unsafe fn get_physical_device_features2<'b, M: HandleMap>(procs: &InstancePr
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pFeatures")))?;
-    Ok(c::GetPhysicalDeviceFeatures2Reply { p_features })
+    Ok((c::GetPhysicalDeviceFeatures2Reply { p_features }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceProperties2` on the host driver.
@@ -2220,13 +2361,14 @@ pub unsafe fn get_physical_device_features2<'b, M: HandleMap>(procs: &InstancePr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceProperties2Args<'b>) -> Result<c::GetPhysicalDeviceProperties2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_properties_c: *mut vk::PhysicalDeviceProperties2 = match Some(a.p_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_properties_c) };
+    let mut out = Outcome::default();
     let p_properties = {
         let sk = Some(a.p_properties);
         match sk {
@@ -2239,7 +2381,7 @@ pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &Instance
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pProperties")))?;
-    Ok(c::GetPhysicalDeviceProperties2Reply { p_properties })
+    Ok((c::GetPhysicalDeviceProperties2Reply { p_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceFormatProperties2` on the host driver.
@@ -2247,7 +2389,7 @@ pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &Instance
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatProperties2Args<'b>) -> Result<c::GetPhysicalDeviceFormatProperties2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceFormatProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let format = a.format;
@@ -2255,6 +2397,7 @@ pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &I
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, format, p_format_properties_c) };
+    let mut out = Outcome::default();
     let p_format_properties = {
         let sk = Some(a.p_format_properties);
         match sk {
@@ -2267,7 +2410,7 @@ pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &I
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pFormatProperties")))?;
-    Ok(c::GetPhysicalDeviceFormatProperties2Reply { p_format_properties })
+    Ok((c::GetPhysicalDeviceFormatProperties2Reply { p_format_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceImageFormatProperties2` on the host driver.
@@ -2275,7 +2418,7 @@ pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &I
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatProperties2Args<'b>) -> Result<c::GetPhysicalDeviceImageFormatProperties2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceImageFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_image_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceImageFormatProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_image_format_info = match Some(a.p_image_format_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2283,6 +2426,7 @@ pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(pro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_image_format_info, p_image_format_properties_c) };
+    let mut out = Outcome::default();
     let p_image_format_properties = {
         let sk = Some(a.p_image_format_properties);
         match sk {
@@ -2295,7 +2439,7 @@ pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(pro
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pImageFormatProperties")))?;
-    Ok(c::GetPhysicalDeviceImageFormatProperties2Reply { ret, p_image_format_properties })
+    Ok((c::GetPhysicalDeviceImageFormatProperties2Reply { ret, p_image_format_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceQueueFamilyProperties2` on the host driver.
@@ -2303,7 +2447,7 @@ pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(pro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_queue_family_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceQueueFamilyProperties2Args<'b>) -> Result<c::GetPhysicalDeviceQueueFamilyProperties2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_queue_family_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceQueueFamilyProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceQueueFamilyProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_queue_family_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceQueueFamilyProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_queue_family_property_count_v: u32 = *a.p_queue_family_property_count as u32;
@@ -2312,12 +2456,13 @@ pub unsafe fn get_physical_device_queue_family_properties2<'b, M: HandleMap>(pro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_queue_family_property_count, p_queue_family_properties_c) };
+    let mut out = Outcome::default();
     let p_queue_family_property_count = cx.alloc_out(p_queue_family_property_count_v as _);
     let p_queue_family_properties = {
         // SAFETY: p_queue_family_properties_c was allocated above with a.p_queue_family_properties.len() elements.
         unsafe { cx.raise_slice(a.p_queue_family_properties, p_queue_family_properties_c, (p_queue_family_property_count_v as usize), p::QueueFamilyProperties2::raise)? }
     };
-    Ok(c::GetPhysicalDeviceQueueFamilyProperties2Reply { p_queue_family_property_count, p_queue_family_properties })
+    Ok((c::GetPhysicalDeviceQueueFamilyProperties2Reply { p_queue_family_property_count, p_queue_family_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceMemoryProperties2` on the host driver.
@@ -2325,13 +2470,14 @@ pub unsafe fn get_physical_device_queue_family_properties2<'b, M: HandleMap>(pro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_memory_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMemoryProperties2Args<'b>) -> Result<c::GetPhysicalDeviceMemoryProperties2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_memory_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMemoryProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceMemoryProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_memory_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceMemoryProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_memory_properties_c: *mut vk::PhysicalDeviceMemoryProperties2 = match Some(a.p_memory_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_memory_properties_c) };
+    let mut out = Outcome::default();
     let p_memory_properties = {
         let sk = Some(a.p_memory_properties);
         match sk {
@@ -2344,7 +2490,7 @@ pub unsafe fn get_physical_device_memory_properties2<'b, M: HandleMap>(procs: &I
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryProperties")))?;
-    Ok(c::GetPhysicalDeviceMemoryProperties2Reply { p_memory_properties })
+    Ok((c::GetPhysicalDeviceMemoryProperties2Reply { p_memory_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceSparseImageFormatProperties2` on the host driver.
@@ -2352,7 +2498,7 @@ pub unsafe fn get_physical_device_memory_properties2<'b, M: HandleMap>(procs: &I
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_sparse_image_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatProperties2Args<'b>) -> Result<c::GetPhysicalDeviceSparseImageFormatProperties2Reply<'b>, CallError> {
+pub unsafe fn get_physical_device_sparse_image_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceSparseImageFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_sparse_image_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceSparseImageFormatProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_format_info = match Some(a.p_format_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2362,12 +2508,13 @@ pub unsafe fn get_physical_device_sparse_image_format_properties2<'b, M: HandleM
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_format_info, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::SparseImageFormatProperties2::raise)? }
     };
-    Ok(c::GetPhysicalDeviceSparseImageFormatProperties2Reply { p_property_count, p_properties })
+    Ok((c::GetPhysicalDeviceSparseImageFormatProperties2Reply { p_property_count, p_properties }, out))
 }
 
 /// Executes `vkTrimCommandPool` on the host driver.
@@ -2375,7 +2522,7 @@ pub unsafe fn get_physical_device_sparse_image_format_properties2<'b, M: HandleM
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::TrimCommandPoolArgs) -> Result<c::TrimCommandPoolReply, CallError> {
+pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::TrimCommandPoolArgs) -> Result<(c::TrimCommandPoolReply, Outcome), CallError> {
     let f = procs.trim_command_pool.ok_or(CallError::Missing("vkTrimCommandPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
@@ -2383,7 +2530,8 @@ pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, command_pool, flags) };
-    Ok(c::TrimCommandPoolReply {  })
+    let mut out = Outcome::default();
+    Ok((c::TrimCommandPoolReply {  }, out))
 }
 
 /// Executes `vkDestroySamplerYcbcrConversion` on the host driver.
@@ -2391,7 +2539,7 @@ pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySamplerYcbcrConversionArgs) -> Result<c::DestroySamplerYcbcrConversionReply, CallError> {
+pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySamplerYcbcrConversionArgs) -> Result<(c::DestroySamplerYcbcrConversionReply, Outcome), CallError> {
     let f = procs.destroy_sampler_ycbcr_conversion.ok_or(CallError::Missing("vkDestroySamplerYcbcrConversion"))?;
     let device = vk::Device(cx.host(a.device)?);
     let ycbcr_conversion = vk::SamplerYcbcrConversion(cx.host(a.ycbcr_conversion)?);
@@ -2399,7 +2547,9 @@ pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceP
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, ycbcr_conversion, p_allocator) };
-    Ok(c::DestroySamplerYcbcrConversionReply {  })
+    let mut out = Outcome::default();
+    if !a.ycbcr_conversion.is_null() { out.destroyed.push((<venus_protocol::handles::SamplerYcbcrConversion as venus_protocol::Handle>::OBJECT_TYPE, a.ycbcr_conversion.raw())); }
+    Ok((c::DestroySamplerYcbcrConversionReply {  }, out))
 }
 
 /// Executes `vkDestroyDescriptorUpdateTemplate` on the host driver.
@@ -2407,7 +2557,7 @@ pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_descriptor_update_template<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorUpdateTemplateArgs) -> Result<c::DestroyDescriptorUpdateTemplateReply, CallError> {
+pub unsafe fn destroy_descriptor_update_template<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorUpdateTemplateArgs) -> Result<(c::DestroyDescriptorUpdateTemplateReply, Outcome), CallError> {
     let f = procs.destroy_descriptor_update_template.ok_or(CallError::Missing("vkDestroyDescriptorUpdateTemplate"))?;
     let device = vk::Device(cx.host(a.device)?);
     let descriptor_update_template = vk::DescriptorUpdateTemplate(cx.host(a.descriptor_update_template)?);
@@ -2415,7 +2565,9 @@ pub unsafe fn destroy_descriptor_update_template<'b, M: HandleMap>(procs: &Devic
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_update_template, p_allocator) };
-    Ok(c::DestroyDescriptorUpdateTemplateReply {  })
+    let mut out = Outcome::default();
+    if !a.descriptor_update_template.is_null() { out.destroyed.push((<venus_protocol::handles::DescriptorUpdateTemplate as venus_protocol::Handle>::OBJECT_TYPE, a.descriptor_update_template.raw())); }
+    Ok((c::DestroyDescriptorUpdateTemplateReply {  }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceExternalBufferProperties` on the host driver.
@@ -2423,7 +2575,7 @@ pub unsafe fn destroy_descriptor_update_template<'b, M: HandleMap>(procs: &Devic
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalBufferPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceExternalBufferPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalBufferPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceExternalBufferPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_external_buffer_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceExternalBufferProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_external_buffer_info = match Some(a.p_external_buffer_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2431,6 +2583,7 @@ pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(p
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_external_buffer_info, p_external_buffer_properties_c) };
+    let mut out = Outcome::default();
     let p_external_buffer_properties = {
         let sk = Some(a.p_external_buffer_properties);
         match sk {
@@ -2443,7 +2596,7 @@ pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(p
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pExternalBufferProperties")))?;
-    Ok(c::GetPhysicalDeviceExternalBufferPropertiesReply { p_external_buffer_properties })
+    Ok((c::GetPhysicalDeviceExternalBufferPropertiesReply { p_external_buffer_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceExternalFenceProperties` on the host driver.
@@ -2451,7 +2604,7 @@ pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(p
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalFencePropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceExternalFencePropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalFencePropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceExternalFencePropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_external_fence_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceExternalFenceProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_external_fence_info = match Some(a.p_external_fence_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2459,6 +2612,7 @@ pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(pr
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_external_fence_info, p_external_fence_properties_c) };
+    let mut out = Outcome::default();
     let p_external_fence_properties = {
         let sk = Some(a.p_external_fence_properties);
         match sk {
@@ -2471,7 +2625,7 @@ pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(pr
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pExternalFenceProperties")))?;
-    Ok(c::GetPhysicalDeviceExternalFencePropertiesReply { p_external_fence_properties })
+    Ok((c::GetPhysicalDeviceExternalFencePropertiesReply { p_external_fence_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceExternalSemaphoreProperties` on the host driver.
@@ -2479,7 +2633,7 @@ pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(pr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceExternalSemaphorePropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceExternalSemaphorePropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_external_semaphore_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceExternalSemaphoreProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let p_external_semaphore_info = match Some(a.p_external_semaphore_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2487,6 +2641,7 @@ pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_external_semaphore_info, p_external_semaphore_properties_c) };
+    let mut out = Outcome::default();
     let p_external_semaphore_properties = {
         let sk = Some(a.p_external_semaphore_properties);
         match sk {
@@ -2499,7 +2654,7 @@ pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pExternalSemaphoreProperties")))?;
-    Ok(c::GetPhysicalDeviceExternalSemaphorePropertiesReply { p_external_semaphore_properties })
+    Ok((c::GetPhysicalDeviceExternalSemaphorePropertiesReply { p_external_semaphore_properties }, out))
 }
 
 /// Executes `vkGetDescriptorSetLayoutSupport` on the host driver.
@@ -2507,7 +2662,7 @@ pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDescriptorSetLayoutSupportArgs<'b>) -> Result<c::GetDescriptorSetLayoutSupportReply<'b>, CallError> {
+pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDescriptorSetLayoutSupportArgs<'b>) -> Result<(c::GetDescriptorSetLayoutSupportReply<'b>, Outcome), CallError> {
     let f = procs.get_descriptor_set_layout_support.ok_or(CallError::Missing("vkGetDescriptorSetLayoutSupport"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2515,6 +2670,7 @@ pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &Device
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_create_info, p_support_c) };
+    let mut out = Outcome::default();
     let p_support = {
         let sk = Some(a.p_support);
         match sk {
@@ -2527,7 +2683,7 @@ pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &Device
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pSupport")))?;
-    Ok(c::GetDescriptorSetLayoutSupportReply { p_support })
+    Ok((c::GetDescriptorSetLayoutSupportReply { p_support }, out))
 }
 
 /// Executes `vkCmdDrawIndirectCount` on the host driver.
@@ -2535,7 +2691,7 @@ pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectCountArgs) -> Result<c::CmdDrawIndirectCountReply, CallError> {
+pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectCountArgs) -> Result<(c::CmdDrawIndirectCountReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect_count.ok_or(CallError::Missing("vkCmdDrawIndirectCount"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -2547,7 +2703,8 @@ pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride) };
-    Ok(c::CmdDrawIndirectCountReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawIndirectCountReply {  }, out))
 }
 
 /// Executes `vkCmdDrawIndexedIndirectCount` on the host driver.
@@ -2555,7 +2712,7 @@ pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectCountArgs) -> Result<c::CmdDrawIndexedIndirectCountReply, CallError> {
+pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectCountArgs) -> Result<(c::CmdDrawIndexedIndirectCountReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed_indirect_count.ok_or(CallError::Missing("vkCmdDrawIndexedIndirectCount"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -2567,7 +2724,8 @@ pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DevicePr
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride) };
-    Ok(c::CmdDrawIndexedIndirectCountReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawIndexedIndirectCountReply {  }, out))
 }
 
 /// Executes `vkCmdBeginRenderPass2` on the host driver.
@@ -2575,7 +2733,7 @@ pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DevicePr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderPass2Args<'b>) -> Result<c::CmdBeginRenderPass2Reply, CallError> {
+pub unsafe fn cmd_begin_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderPass2Args<'b>) -> Result<(c::CmdBeginRenderPass2Reply, Outcome), CallError> {
     let f = procs.cmd_begin_render_pass2.ok_or(CallError::Missing("vkCmdBeginRenderPass2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_render_pass_begin = match Some(a.p_render_pass_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2583,7 +2741,8 @@ pub unsafe fn cmd_begin_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_render_pass_begin, p_subpass_begin_info) };
-    Ok(c::CmdBeginRenderPass2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginRenderPass2Reply {  }, out))
 }
 
 /// Executes `vkCmdNextSubpass2` on the host driver.
@@ -2591,7 +2750,7 @@ pub unsafe fn cmd_begin_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_next_subpass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpass2Args<'b>) -> Result<c::CmdNextSubpass2Reply, CallError> {
+pub unsafe fn cmd_next_subpass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpass2Args<'b>) -> Result<(c::CmdNextSubpass2Reply, Outcome), CallError> {
     let f = procs.cmd_next_subpass2.ok_or(CallError::Missing("vkCmdNextSubpass2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_subpass_begin_info = match Some(a.p_subpass_begin_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2599,7 +2758,8 @@ pub unsafe fn cmd_next_subpass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_subpass_begin_info, p_subpass_end_info) };
-    Ok(c::CmdNextSubpass2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdNextSubpass2Reply {  }, out))
 }
 
 /// Executes `vkCmdEndRenderPass2` on the host driver.
@@ -2607,14 +2767,15 @@ pub unsafe fn cmd_next_subpass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderPass2Args<'b>) -> Result<c::CmdEndRenderPass2Reply, CallError> {
+pub unsafe fn cmd_end_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderPass2Args<'b>) -> Result<(c::CmdEndRenderPass2Reply, Outcome), CallError> {
     let f = procs.cmd_end_render_pass2.ok_or(CallError::Missing("vkCmdEndRenderPass2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_subpass_end_info = match Some(a.p_subpass_end_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_subpass_end_info) };
-    Ok(c::CmdEndRenderPass2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndRenderPass2Reply {  }, out))
 }
 
 /// Executes `vkResetQueryPool` on the host driver.
@@ -2622,7 +2783,7 @@ pub unsafe fn cmd_end_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetQueryPoolArgs) -> Result<c::ResetQueryPoolReply, CallError> {
+pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetQueryPoolArgs) -> Result<(c::ResetQueryPoolReply, Outcome), CallError> {
     let f = procs.reset_query_pool.ok_or(CallError::Missing("vkResetQueryPool"))?;
     let device = vk::Device(cx.host(a.device)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -2631,7 +2792,8 @@ pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, query_pool, first_query, query_count) };
-    Ok(c::ResetQueryPoolReply {  })
+    let mut out = Outcome::default();
+    Ok((c::ResetQueryPoolReply {  }, out))
 }
 
 /// Executes `vkGetSemaphoreCounterValue` on the host driver.
@@ -2639,7 +2801,7 @@ pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_semaphore_counter_value<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetSemaphoreCounterValueArgs<'b>) -> Result<c::GetSemaphoreCounterValueReply<'b>, CallError> {
+pub unsafe fn get_semaphore_counter_value<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetSemaphoreCounterValueArgs<'b>) -> Result<(c::GetSemaphoreCounterValueReply<'b>, Outcome), CallError> {
     let f = procs.get_semaphore_counter_value.ok_or(CallError::Missing("vkGetSemaphoreCounterValue"))?;
     let device = vk::Device(cx.host(a.device)?);
     let semaphore = vk::Semaphore(cx.host(a.semaphore)?);
@@ -2647,8 +2809,9 @@ pub unsafe fn get_semaphore_counter_value<'b, M: HandleMap>(procs: &DeviceProcs,
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, semaphore, &mut p_value_v as *mut _) };
+    let mut out = Outcome::default();
     let p_value = cx.alloc_out(p_value_v);
-    Ok(c::GetSemaphoreCounterValueReply { ret, p_value })
+    Ok((c::GetSemaphoreCounterValueReply { ret, p_value }, out))
 }
 
 /// Executes `vkWaitSemaphores` on the host driver.
@@ -2656,7 +2819,7 @@ pub unsafe fn get_semaphore_counter_value<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn wait_semaphores<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WaitSemaphoresArgs<'b>) -> Result<c::WaitSemaphoresReply, CallError> {
+pub unsafe fn wait_semaphores<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WaitSemaphoresArgs<'b>) -> Result<(c::WaitSemaphoresReply, Outcome), CallError> {
     let f = procs.wait_semaphores.ok_or(CallError::Missing("vkWaitSemaphores"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_wait_info = match Some(a.p_wait_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -2664,7 +2827,8 @@ pub unsafe fn wait_semaphores<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_wait_info, timeout) };
-    Ok(c::WaitSemaphoresReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::WaitSemaphoresReply { ret }, out))
 }
 
 /// Executes `vkSignalSemaphore` on the host driver.
@@ -2672,14 +2836,15 @@ pub unsafe fn wait_semaphores<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn signal_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SignalSemaphoreArgs<'b>) -> Result<c::SignalSemaphoreReply, CallError> {
+pub unsafe fn signal_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SignalSemaphoreArgs<'b>) -> Result<(c::SignalSemaphoreReply, Outcome), CallError> {
     let f = procs.signal_semaphore.ok_or(CallError::Missing("vkSignalSemaphore"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_signal_info = match Some(a.p_signal_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_signal_info) };
-    Ok(c::SignalSemaphoreReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::SignalSemaphoreReply { ret }, out))
 }
 
 /// Executes `vkGetBufferDeviceAddress` on the host driver.
@@ -2687,14 +2852,15 @@ pub unsafe fn signal_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_buffer_device_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferDeviceAddressArgs<'b>) -> Result<c::GetBufferDeviceAddressReply, CallError> {
+pub unsafe fn get_buffer_device_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferDeviceAddressArgs<'b>) -> Result<(c::GetBufferDeviceAddressReply, Outcome), CallError> {
     let f = procs.get_buffer_device_address.ok_or(CallError::Missing("vkGetBufferDeviceAddress"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info) };
-    Ok(c::GetBufferDeviceAddressReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::GetBufferDeviceAddressReply { ret }, out))
 }
 
 /// Executes `vkGetBufferOpaqueCaptureAddress` on the host driver.
@@ -2702,14 +2868,15 @@ pub unsafe fn get_buffer_device_address<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_buffer_opaque_capture_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferOpaqueCaptureAddressArgs<'b>) -> Result<c::GetBufferOpaqueCaptureAddressReply, CallError> {
+pub unsafe fn get_buffer_opaque_capture_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferOpaqueCaptureAddressArgs<'b>) -> Result<(c::GetBufferOpaqueCaptureAddressReply, Outcome), CallError> {
     let f = procs.get_buffer_opaque_capture_address.ok_or(CallError::Missing("vkGetBufferOpaqueCaptureAddress"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info) };
-    Ok(c::GetBufferOpaqueCaptureAddressReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::GetBufferOpaqueCaptureAddressReply { ret }, out))
 }
 
 /// Executes `vkGetDeviceMemoryOpaqueCaptureAddress` on the host driver.
@@ -2717,14 +2884,15 @@ pub unsafe fn get_buffer_opaque_capture_address<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_memory_opaque_capture_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceMemoryOpaqueCaptureAddressArgs<'b>) -> Result<c::GetDeviceMemoryOpaqueCaptureAddressReply, CallError> {
+pub unsafe fn get_device_memory_opaque_capture_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceMemoryOpaqueCaptureAddressArgs<'b>) -> Result<(c::GetDeviceMemoryOpaqueCaptureAddressReply, Outcome), CallError> {
     let f = procs.get_device_memory_opaque_capture_address.ok_or(CallError::Missing("vkGetDeviceMemoryOpaqueCaptureAddress"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info) };
-    Ok(c::GetDeviceMemoryOpaqueCaptureAddressReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::GetDeviceMemoryOpaqueCaptureAddressReply { ret }, out))
 }
 
 /// Executes `vkCmdBindTransformFeedbackBuffersEXT` on the host driver.
@@ -2732,7 +2900,7 @@ pub unsafe fn get_device_memory_opaque_capture_address<'b, M: HandleMap>(procs: 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindTransformFeedbackBuffersEXTArgs<'b>) -> Result<c::CmdBindTransformFeedbackBuffersEXTReply, CallError> {
+pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindTransformFeedbackBuffersEXTArgs<'b>) -> Result<(c::CmdBindTransformFeedbackBuffersEXTReply, Outcome), CallError> {
     let f = procs.cmd_bind_transform_feedback_buffers_ext.ok_or(CallError::Missing("vkCmdBindTransformFeedbackBuffersEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_binding = a.first_binding;
@@ -2743,7 +2911,8 @@ pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_binding, binding_count, p_buffers, p_offsets, p_sizes) };
-    Ok(c::CmdBindTransformFeedbackBuffersEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindTransformFeedbackBuffersEXTReply {  }, out))
 }
 
 /// Executes `vkCmdBeginTransformFeedbackEXT` on the host driver.
@@ -2751,7 +2920,7 @@ pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginTransformFeedbackEXTArgs<'b>) -> Result<c::CmdBeginTransformFeedbackEXTReply, CallError> {
+pub unsafe fn cmd_begin_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginTransformFeedbackEXTArgs<'b>) -> Result<(c::CmdBeginTransformFeedbackEXTReply, Outcome), CallError> {
     let f = procs.cmd_begin_transform_feedback_ext.ok_or(CallError::Missing("vkCmdBeginTransformFeedbackEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_counter_buffer = a.first_counter_buffer;
@@ -2761,7 +2930,8 @@ pub unsafe fn cmd_begin_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceP
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_counter_buffer, counter_buffer_count, p_counter_buffers, p_counter_buffer_offsets) };
-    Ok(c::CmdBeginTransformFeedbackEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginTransformFeedbackEXTReply {  }, out))
 }
 
 /// Executes `vkCmdEndTransformFeedbackEXT` on the host driver.
@@ -2769,7 +2939,7 @@ pub unsafe fn cmd_begin_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndTransformFeedbackEXTArgs<'b>) -> Result<c::CmdEndTransformFeedbackEXTReply, CallError> {
+pub unsafe fn cmd_end_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndTransformFeedbackEXTArgs<'b>) -> Result<(c::CmdEndTransformFeedbackEXTReply, Outcome), CallError> {
     let f = procs.cmd_end_transform_feedback_ext.ok_or(CallError::Missing("vkCmdEndTransformFeedbackEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_counter_buffer = a.first_counter_buffer;
@@ -2779,7 +2949,8 @@ pub unsafe fn cmd_end_transform_feedback_ext<'b, M: HandleMap>(procs: &DevicePro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_counter_buffer, counter_buffer_count, p_counter_buffers, p_counter_buffer_offsets) };
-    Ok(c::CmdEndTransformFeedbackEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndTransformFeedbackEXTReply {  }, out))
 }
 
 /// Executes `vkCmdBeginQueryIndexedEXT` on the host driver.
@@ -2787,7 +2958,7 @@ pub unsafe fn cmd_end_transform_feedback_ext<'b, M: HandleMap>(procs: &DevicePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryIndexedEXTArgs) -> Result<c::CmdBeginQueryIndexedEXTReply, CallError> {
+pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryIndexedEXTArgs) -> Result<(c::CmdBeginQueryIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_begin_query_indexed_ext.ok_or(CallError::Missing("vkCmdBeginQueryIndexedEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -2797,7 +2968,8 @@ pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs,
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, query, flags, index) };
-    Ok(c::CmdBeginQueryIndexedEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginQueryIndexedEXTReply {  }, out))
 }
 
 /// Executes `vkCmdEndQueryIndexedEXT` on the host driver.
@@ -2805,7 +2977,7 @@ pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryIndexedEXTArgs) -> Result<c::CmdEndQueryIndexedEXTReply, CallError> {
+pub unsafe fn cmd_end_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryIndexedEXTArgs) -> Result<(c::CmdEndQueryIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_end_query_indexed_ext.ok_or(CallError::Missing("vkCmdEndQueryIndexedEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
@@ -2814,7 +2986,8 @@ pub unsafe fn cmd_end_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, c
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, query, index) };
-    Ok(c::CmdEndQueryIndexedEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndQueryIndexedEXTReply {  }, out))
 }
 
 /// Executes `vkCmdDrawIndirectByteCountEXT` on the host driver.
@@ -2822,7 +2995,7 @@ pub unsafe fn cmd_end_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_indirect_byte_count_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectByteCountEXTArgs) -> Result<c::CmdDrawIndirectByteCountEXTReply, CallError> {
+pub unsafe fn cmd_draw_indirect_byte_count_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectByteCountEXTArgs) -> Result<(c::CmdDrawIndirectByteCountEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect_byte_count_ext.ok_or(CallError::Missing("vkCmdDrawIndirectByteCountEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let instance_count = a.instance_count;
@@ -2834,7 +3007,8 @@ pub unsafe fn cmd_draw_indirect_byte_count_ext<'b, M: HandleMap>(procs: &DeviceP
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, instance_count, first_instance, counter_buffer, counter_buffer_offset, counter_offset, vertex_stride) };
-    Ok(c::CmdDrawIndirectByteCountEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawIndirectByteCountEXTReply {  }, out))
 }
 
 /// Executes `vkGetImageDrmFormatModifierPropertiesEXT` on the host driver.
@@ -2842,7 +3016,7 @@ pub unsafe fn cmd_draw_indirect_byte_count_ext<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageDrmFormatModifierPropertiesEXTArgs<'b>) -> Result<c::GetImageDrmFormatModifierPropertiesEXTReply<'b>, CallError> {
+pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageDrmFormatModifierPropertiesEXTArgs<'b>) -> Result<(c::GetImageDrmFormatModifierPropertiesEXTReply<'b>, Outcome), CallError> {
     let f = procs.get_image_drm_format_modifier_properties_ext.ok_or(CallError::Missing("vkGetImageDrmFormatModifierPropertiesEXT"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -2850,6 +3024,7 @@ pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(pro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_properties_c) };
+    let mut out = Outcome::default();
     let p_properties = {
         let sk = Some(a.p_properties);
         match sk {
@@ -2862,7 +3037,7 @@ pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(pro
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pProperties")))?;
-    Ok(c::GetImageDrmFormatModifierPropertiesEXTReply { ret, p_properties })
+    Ok((c::GetImageDrmFormatModifierPropertiesEXTReply { ret, p_properties }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceToolProperties` on the host driver.
@@ -2870,7 +3045,7 @@ pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(pro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceToolPropertiesArgs<'b>) -> Result<c::GetPhysicalDeviceToolPropertiesReply<'b>, CallError> {
+pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceToolPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceToolPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_tool_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceToolProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_tool_count_v: u32 = *a.p_tool_count as u32;
@@ -2879,12 +3054,13 @@ pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &Inst
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_tool_count, p_tool_properties_c) };
+    let mut out = Outcome::default();
     let p_tool_count = cx.alloc_out(p_tool_count_v as _);
     let p_tool_properties = {
         // SAFETY: p_tool_properties_c was allocated above with a.p_tool_properties.len() elements.
         unsafe { cx.raise_slice(a.p_tool_properties, p_tool_properties_c, (p_tool_count_v as usize), p::PhysicalDeviceToolProperties::raise)? }
     };
-    Ok(c::GetPhysicalDeviceToolPropertiesReply { ret, p_tool_count, p_tool_properties })
+    Ok((c::GetPhysicalDeviceToolPropertiesReply { ret, p_tool_count, p_tool_properties }, out))
 }
 
 /// Executes `vkDestroyPrivateDataSlot` on the host driver.
@@ -2892,7 +3068,7 @@ pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &Inst
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPrivateDataSlotArgs) -> Result<c::DestroyPrivateDataSlotReply, CallError> {
+pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPrivateDataSlotArgs) -> Result<(c::DestroyPrivateDataSlotReply, Outcome), CallError> {
     let f = procs.destroy_private_data_slot.ok_or(CallError::Missing("vkDestroyPrivateDataSlot"))?;
     let device = vk::Device(cx.host(a.device)?);
     let private_data_slot = vk::PrivateDataSlot(cx.host(a.private_data_slot)?);
@@ -2900,7 +3076,9 @@ pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, c
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, private_data_slot, p_allocator) };
-    Ok(c::DestroyPrivateDataSlotReply {  })
+    let mut out = Outcome::default();
+    if !a.private_data_slot.is_null() { out.destroyed.push((<venus_protocol::handles::PrivateDataSlot as venus_protocol::Handle>::OBJECT_TYPE, a.private_data_slot.raw())); }
+    Ok((c::DestroyPrivateDataSlotReply {  }, out))
 }
 
 /// Executes `vkSetPrivateData` on the host driver.
@@ -2908,7 +3086,7 @@ pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetPrivateDataArgs) -> Result<c::SetPrivateDataReply, CallError> {
+pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetPrivateDataArgs) -> Result<(c::SetPrivateDataReply, Outcome), CallError> {
     let f = procs.set_private_data.ok_or(CallError::Missing("vkSetPrivateData"))?;
     let device = vk::Device(cx.host(a.device)?);
     let object_type = a.object_type;
@@ -2918,7 +3096,8 @@ pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, object_type, object_handle, private_data_slot, data) };
-    Ok(c::SetPrivateDataReply { ret })
+    let mut out = Outcome::default();
+    Ok((c::SetPrivateDataReply { ret }, out))
 }
 
 /// Executes `vkGetPrivateData` on the host driver.
@@ -2926,7 +3105,7 @@ pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPrivateDataArgs<'b>) -> Result<c::GetPrivateDataReply<'b>, CallError> {
+pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPrivateDataArgs<'b>) -> Result<(c::GetPrivateDataReply<'b>, Outcome), CallError> {
     let f = procs.get_private_data.ok_or(CallError::Missing("vkGetPrivateData"))?;
     let device = vk::Device(cx.host(a.device)?);
     let object_type = a.object_type;
@@ -2936,8 +3115,9 @@ pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, object_type, object_handle, private_data_slot, &mut p_data_v as *mut _) };
+    let mut out = Outcome::default();
     let p_data = cx.alloc_out(p_data_v);
-    Ok(c::GetPrivateDataReply { p_data })
+    Ok((c::GetPrivateDataReply { p_data }, out))
 }
 
 /// Executes `vkCmdSetEvent2` on the host driver.
@@ -2945,7 +3125,7 @@ pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetEvent2Args<'b>) -> Result<c::CmdSetEvent2Reply, CallError> {
+pub unsafe fn cmd_set_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetEvent2Args<'b>) -> Result<(c::CmdSetEvent2Reply, Outcome), CallError> {
     let f = procs.cmd_set_event2.ok_or(CallError::Missing("vkCmdSetEvent2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let event = vk::Event(cx.host(a.event)?);
@@ -2953,7 +3133,8 @@ pub unsafe fn cmd_set_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, p_dependency_info) };
-    Ok(c::CmdSetEvent2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetEvent2Reply {  }, out))
 }
 
 /// Executes `vkCmdResetEvent2` on the host driver.
@@ -2961,7 +3142,7 @@ pub unsafe fn cmd_set_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetEvent2Args) -> Result<c::CmdResetEvent2Reply, CallError> {
+pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetEvent2Args) -> Result<(c::CmdResetEvent2Reply, Outcome), CallError> {
     let f = procs.cmd_reset_event2.ok_or(CallError::Missing("vkCmdResetEvent2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let event = vk::Event(cx.host(a.event)?);
@@ -2969,7 +3150,8 @@ pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, stage_mask) };
-    Ok(c::CmdResetEvent2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdResetEvent2Reply {  }, out))
 }
 
 /// Executes `vkCmdWaitEvents2` on the host driver.
@@ -2977,7 +3159,7 @@ pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWaitEvents2Args<'b>) -> Result<c::CmdWaitEvents2Reply, CallError> {
+pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWaitEvents2Args<'b>) -> Result<(c::CmdWaitEvents2Reply, Outcome), CallError> {
     let f = procs.cmd_wait_events2.ok_or(CallError::Missing("vkCmdWaitEvents2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let event_count = a.event_count;
@@ -2986,7 +3168,8 @@ pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event_count, p_events, p_dependency_infos) };
-    Ok(c::CmdWaitEvents2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdWaitEvents2Reply {  }, out))
 }
 
 /// Executes `vkCmdPipelineBarrier2` on the host driver.
@@ -2994,14 +3177,15 @@ pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_pipeline_barrier2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrier2Args<'b>) -> Result<c::CmdPipelineBarrier2Reply, CallError> {
+pub unsafe fn cmd_pipeline_barrier2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrier2Args<'b>) -> Result<(c::CmdPipelineBarrier2Reply, Outcome), CallError> {
     let f = procs.cmd_pipeline_barrier2.ok_or(CallError::Missing("vkCmdPipelineBarrier2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_dependency_info = match Some(a.p_dependency_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_dependency_info) };
-    Ok(c::CmdPipelineBarrier2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdPipelineBarrier2Reply {  }, out))
 }
 
 /// Executes `vkCmdWriteTimestamp2` on the host driver.
@@ -3009,7 +3193,7 @@ pub unsafe fn cmd_pipeline_barrier2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestamp2Args) -> Result<c::CmdWriteTimestamp2Reply, CallError> {
+pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestamp2Args) -> Result<(c::CmdWriteTimestamp2Reply, Outcome), CallError> {
     let f = procs.cmd_write_timestamp2.ok_or(CallError::Missing("vkCmdWriteTimestamp2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let stage = a.stage;
@@ -3018,7 +3202,8 @@ pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, stage, query_pool, query) };
-    Ok(c::CmdWriteTimestamp2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdWriteTimestamp2Reply {  }, out))
 }
 
 /// Executes `vkQueueSubmit2` on the host driver.
@@ -3026,7 +3211,7 @@ pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn queue_submit2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueSubmit2Args<'b>) -> Result<c::QueueSubmit2Reply, CallError> {
+pub unsafe fn queue_submit2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueSubmit2Args<'b>) -> Result<(c::QueueSubmit2Reply, Outcome), CallError> {
     let f = procs.queue_submit2.ok_or(CallError::Missing("vkQueueSubmit2"))?;
     let queue = vk::Queue(cx.host(a.queue)?);
     let submit_count = a.submit_count;
@@ -3035,7 +3220,8 @@ pub unsafe fn queue_submit2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(queue, submit_count, p_submits, fence) };
-    Ok(c::QueueSubmit2Reply { ret })
+    let mut out = Outcome::default();
+    Ok((c::QueueSubmit2Reply { ret }, out))
 }
 
 /// Executes `vkCmdCopyBuffer2` on the host driver.
@@ -3043,14 +3229,15 @@ pub unsafe fn queue_submit2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBuffer2Args<'b>) -> Result<c::CmdCopyBuffer2Reply, CallError> {
+pub unsafe fn cmd_copy_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBuffer2Args<'b>) -> Result<(c::CmdCopyBuffer2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer2.ok_or(CallError::Missing("vkCmdCopyBuffer2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_copy_buffer_info = match Some(a.p_copy_buffer_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_copy_buffer_info) };
-    Ok(c::CmdCopyBuffer2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyBuffer2Reply {  }, out))
 }
 
 /// Executes `vkCmdCopyImage2` on the host driver.
@@ -3058,14 +3245,15 @@ pub unsafe fn cmd_copy_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImage2Args<'b>) -> Result<c::CmdCopyImage2Reply, CallError> {
+pub unsafe fn cmd_copy_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImage2Args<'b>) -> Result<(c::CmdCopyImage2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_image2.ok_or(CallError::Missing("vkCmdCopyImage2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_copy_image_info = match Some(a.p_copy_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_copy_image_info) };
-    Ok(c::CmdCopyImage2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyImage2Reply {  }, out))
 }
 
 /// Executes `vkCmdCopyBufferToImage2` on the host driver.
@@ -3073,14 +3261,15 @@ pub unsafe fn cmd_copy_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_buffer_to_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImage2Args<'b>) -> Result<c::CmdCopyBufferToImage2Reply, CallError> {
+pub unsafe fn cmd_copy_buffer_to_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImage2Args<'b>) -> Result<(c::CmdCopyBufferToImage2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer_to_image2.ok_or(CallError::Missing("vkCmdCopyBufferToImage2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_copy_buffer_to_image_info = match Some(a.p_copy_buffer_to_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_copy_buffer_to_image_info) };
-    Ok(c::CmdCopyBufferToImage2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyBufferToImage2Reply {  }, out))
 }
 
 /// Executes `vkCmdCopyImageToBuffer2` on the host driver.
@@ -3088,14 +3277,15 @@ pub unsafe fn cmd_copy_buffer_to_image2<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_copy_image_to_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBuffer2Args<'b>) -> Result<c::CmdCopyImageToBuffer2Reply, CallError> {
+pub unsafe fn cmd_copy_image_to_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBuffer2Args<'b>) -> Result<(c::CmdCopyImageToBuffer2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_image_to_buffer2.ok_or(CallError::Missing("vkCmdCopyImageToBuffer2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_copy_image_to_buffer_info = match Some(a.p_copy_image_to_buffer_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_copy_image_to_buffer_info) };
-    Ok(c::CmdCopyImageToBuffer2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyImageToBuffer2Reply {  }, out))
 }
 
 /// Executes `vkCmdBlitImage2` on the host driver.
@@ -3103,14 +3293,15 @@ pub unsafe fn cmd_copy_image_to_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_blit_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImage2Args<'b>) -> Result<c::CmdBlitImage2Reply, CallError> {
+pub unsafe fn cmd_blit_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImage2Args<'b>) -> Result<(c::CmdBlitImage2Reply, Outcome), CallError> {
     let f = procs.cmd_blit_image2.ok_or(CallError::Missing("vkCmdBlitImage2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_blit_image_info = match Some(a.p_blit_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_blit_image_info) };
-    Ok(c::CmdBlitImage2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBlitImage2Reply {  }, out))
 }
 
 /// Executes `vkCmdResolveImage2` on the host driver.
@@ -3118,14 +3309,15 @@ pub unsafe fn cmd_blit_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_resolve_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImage2Args<'b>) -> Result<c::CmdResolveImage2Reply, CallError> {
+pub unsafe fn cmd_resolve_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImage2Args<'b>) -> Result<(c::CmdResolveImage2Reply, Outcome), CallError> {
     let f = procs.cmd_resolve_image2.ok_or(CallError::Missing("vkCmdResolveImage2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_resolve_image_info = match Some(a.p_resolve_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_resolve_image_info) };
-    Ok(c::CmdResolveImage2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdResolveImage2Reply {  }, out))
 }
 
 /// Executes `vkCmdBeginRendering` on the host driver.
@@ -3133,14 +3325,15 @@ pub unsafe fn cmd_resolve_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderingArgs<'b>) -> Result<c::CmdBeginRenderingReply, CallError> {
+pub unsafe fn cmd_begin_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderingArgs<'b>) -> Result<(c::CmdBeginRenderingReply, Outcome), CallError> {
     let f = procs.cmd_begin_rendering.ok_or(CallError::Missing("vkCmdBeginRendering"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_rendering_info = match Some(a.p_rendering_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_rendering_info) };
-    Ok(c::CmdBeginRenderingReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginRenderingReply {  }, out))
 }
 
 /// Executes `vkCmdEndRendering` on the host driver.
@@ -3148,13 +3341,14 @@ pub unsafe fn cmd_begin_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderingArgs) -> Result<c::CmdEndRenderingReply, CallError> {
+pub unsafe fn cmd_end_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderingArgs) -> Result<(c::CmdEndRenderingReply, Outcome), CallError> {
     let f = procs.cmd_end_rendering.ok_or(CallError::Missing("vkCmdEndRendering"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
-    Ok(c::CmdEndRenderingReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndRenderingReply {  }, out))
 }
 
 /// Executes `vkCmdSetCullMode` on the host driver.
@@ -3162,14 +3356,15 @@ pub unsafe fn cmd_end_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetCullModeArgs) -> Result<c::CmdSetCullModeReply, CallError> {
+pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetCullModeArgs) -> Result<(c::CmdSetCullModeReply, Outcome), CallError> {
     let f = procs.cmd_set_cull_mode.ok_or(CallError::Missing("vkCmdSetCullMode"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let cull_mode = a.cull_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, cull_mode) };
-    Ok(c::CmdSetCullModeReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetCullModeReply {  }, out))
 }
 
 /// Executes `vkCmdSetFrontFace` on the host driver.
@@ -3177,14 +3372,15 @@ pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFrontFaceArgs) -> Result<c::CmdSetFrontFaceReply, CallError> {
+pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFrontFaceArgs) -> Result<(c::CmdSetFrontFaceReply, Outcome), CallError> {
     let f = procs.cmd_set_front_face.ok_or(CallError::Missing("vkCmdSetFrontFace"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let front_face = a.front_face;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, front_face) };
-    Ok(c::CmdSetFrontFaceReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetFrontFaceReply {  }, out))
 }
 
 /// Executes `vkCmdSetPrimitiveTopology` on the host driver.
@@ -3192,14 +3388,15 @@ pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_primitive_topology<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveTopologyArgs) -> Result<c::CmdSetPrimitiveTopologyReply, CallError> {
+pub unsafe fn cmd_set_primitive_topology<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveTopologyArgs) -> Result<(c::CmdSetPrimitiveTopologyReply, Outcome), CallError> {
     let f = procs.cmd_set_primitive_topology.ok_or(CallError::Missing("vkCmdSetPrimitiveTopology"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let primitive_topology = a.primitive_topology;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, primitive_topology) };
-    Ok(c::CmdSetPrimitiveTopologyReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetPrimitiveTopologyReply {  }, out))
 }
 
 /// Executes `vkCmdSetViewportWithCount` on the host driver.
@@ -3207,7 +3404,7 @@ pub unsafe fn cmd_set_primitive_topology<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetViewportWithCountArgs<'b>) -> Result<c::CmdSetViewportWithCountReply, CallError> {
+pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetViewportWithCountArgs<'b>) -> Result<(c::CmdSetViewportWithCountReply, Outcome), CallError> {
     let f = procs.cmd_set_viewport_with_count.ok_or(CallError::Missing("vkCmdSetViewportWithCount"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let viewport_count = a.viewport_count;
@@ -3215,7 +3412,8 @@ pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs,
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, viewport_count, p_viewports) };
-    Ok(c::CmdSetViewportWithCountReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetViewportWithCountReply {  }, out))
 }
 
 /// Executes `vkCmdSetScissorWithCount` on the host driver.
@@ -3223,7 +3421,7 @@ pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetScissorWithCountArgs<'b>) -> Result<c::CmdSetScissorWithCountReply, CallError> {
+pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetScissorWithCountArgs<'b>) -> Result<(c::CmdSetScissorWithCountReply, Outcome), CallError> {
     let f = procs.cmd_set_scissor_with_count.ok_or(CallError::Missing("vkCmdSetScissorWithCount"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let scissor_count = a.scissor_count;
@@ -3231,7 +3429,8 @@ pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, scissor_count, p_scissors) };
-    Ok(c::CmdSetScissorWithCountReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetScissorWithCountReply {  }, out))
 }
 
 /// Executes `vkCmdBindVertexBuffers2` on the host driver.
@@ -3239,7 +3438,7 @@ pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindVertexBuffers2Args<'b>) -> Result<c::CmdBindVertexBuffers2Reply, CallError> {
+pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindVertexBuffers2Args<'b>) -> Result<(c::CmdBindVertexBuffers2Reply, Outcome), CallError> {
     let f = procs.cmd_bind_vertex_buffers2.ok_or(CallError::Missing("vkCmdBindVertexBuffers2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_binding = a.first_binding;
@@ -3251,7 +3450,8 @@ pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_binding, binding_count, p_buffers, p_offsets, p_sizes, p_strides) };
-    Ok(c::CmdBindVertexBuffers2Reply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindVertexBuffers2Reply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthTestEnable` on the host driver.
@@ -3259,14 +3459,15 @@ pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthTestEnableArgs) -> Result<c::CmdSetDepthTestEnableReply, CallError> {
+pub unsafe fn cmd_set_depth_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthTestEnableArgs) -> Result<(c::CmdSetDepthTestEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_test_enable.ok_or(CallError::Missing("vkCmdSetDepthTestEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_test_enable = a.depth_test_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_test_enable) };
-    Ok(c::CmdSetDepthTestEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthTestEnableReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthWriteEnable` on the host driver.
@@ -3274,14 +3475,15 @@ pub unsafe fn cmd_set_depth_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_write_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthWriteEnableArgs) -> Result<c::CmdSetDepthWriteEnableReply, CallError> {
+pub unsafe fn cmd_set_depth_write_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthWriteEnableArgs) -> Result<(c::CmdSetDepthWriteEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_write_enable.ok_or(CallError::Missing("vkCmdSetDepthWriteEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_write_enable = a.depth_write_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_write_enable) };
-    Ok(c::CmdSetDepthWriteEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthWriteEnableReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthCompareOp` on the host driver.
@@ -3289,14 +3491,15 @@ pub unsafe fn cmd_set_depth_write_enable<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_compare_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthCompareOpArgs) -> Result<c::CmdSetDepthCompareOpReply, CallError> {
+pub unsafe fn cmd_set_depth_compare_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthCompareOpArgs) -> Result<(c::CmdSetDepthCompareOpReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_compare_op.ok_or(CallError::Missing("vkCmdSetDepthCompareOp"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_compare_op = a.depth_compare_op;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_compare_op) };
-    Ok(c::CmdSetDepthCompareOpReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthCompareOpReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthBoundsTestEnable` on the host driver.
@@ -3304,14 +3507,15 @@ pub unsafe fn cmd_set_depth_compare_op<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_bounds_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBoundsTestEnableArgs) -> Result<c::CmdSetDepthBoundsTestEnableReply, CallError> {
+pub unsafe fn cmd_set_depth_bounds_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBoundsTestEnableArgs) -> Result<(c::CmdSetDepthBoundsTestEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bounds_test_enable.ok_or(CallError::Missing("vkCmdSetDepthBoundsTestEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_bounds_test_enable = a.depth_bounds_test_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_bounds_test_enable) };
-    Ok(c::CmdSetDepthBoundsTestEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthBoundsTestEnableReply {  }, out))
 }
 
 /// Executes `vkCmdSetStencilTestEnable` on the host driver.
@@ -3319,14 +3523,15 @@ pub unsafe fn cmd_set_depth_bounds_test_enable<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_stencil_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilTestEnableArgs) -> Result<c::CmdSetStencilTestEnableReply, CallError> {
+pub unsafe fn cmd_set_stencil_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilTestEnableArgs) -> Result<(c::CmdSetStencilTestEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_test_enable.ok_or(CallError::Missing("vkCmdSetStencilTestEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let stencil_test_enable = a.stencil_test_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, stencil_test_enable) };
-    Ok(c::CmdSetStencilTestEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetStencilTestEnableReply {  }, out))
 }
 
 /// Executes `vkCmdSetStencilOp` on the host driver.
@@ -3334,7 +3539,7 @@ pub unsafe fn cmd_set_stencil_test_enable<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilOpArgs) -> Result<c::CmdSetStencilOpReply, CallError> {
+pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilOpArgs) -> Result<(c::CmdSetStencilOpReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_op.ok_or(CallError::Missing("vkCmdSetStencilOp"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let face_mask = a.face_mask;
@@ -3345,7 +3550,8 @@ pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, face_mask, fail_op, pass_op, depth_fail_op, compare_op) };
-    Ok(c::CmdSetStencilOpReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetStencilOpReply {  }, out))
 }
 
 /// Executes `vkCmdSetRasterizerDiscardEnable` on the host driver.
@@ -3353,14 +3559,15 @@ pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_rasterizer_discard_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizerDiscardEnableArgs) -> Result<c::CmdSetRasterizerDiscardEnableReply, CallError> {
+pub unsafe fn cmd_set_rasterizer_discard_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizerDiscardEnableArgs) -> Result<(c::CmdSetRasterizerDiscardEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterizer_discard_enable.ok_or(CallError::Missing("vkCmdSetRasterizerDiscardEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let rasterizer_discard_enable = a.rasterizer_discard_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, rasterizer_discard_enable) };
-    Ok(c::CmdSetRasterizerDiscardEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetRasterizerDiscardEnableReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthBiasEnable` on the host driver.
@@ -3368,14 +3575,15 @@ pub unsafe fn cmd_set_rasterizer_discard_enable<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_bias_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBiasEnableArgs) -> Result<c::CmdSetDepthBiasEnableReply, CallError> {
+pub unsafe fn cmd_set_depth_bias_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBiasEnableArgs) -> Result<(c::CmdSetDepthBiasEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bias_enable.ok_or(CallError::Missing("vkCmdSetDepthBiasEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_bias_enable = a.depth_bias_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_bias_enable) };
-    Ok(c::CmdSetDepthBiasEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthBiasEnableReply {  }, out))
 }
 
 /// Executes `vkCmdSetPrimitiveRestartEnable` on the host driver.
@@ -3383,14 +3591,15 @@ pub unsafe fn cmd_set_depth_bias_enable<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_primitive_restart_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveRestartEnableArgs) -> Result<c::CmdSetPrimitiveRestartEnableReply, CallError> {
+pub unsafe fn cmd_set_primitive_restart_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveRestartEnableArgs) -> Result<(c::CmdSetPrimitiveRestartEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_primitive_restart_enable.ok_or(CallError::Missing("vkCmdSetPrimitiveRestartEnable"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let primitive_restart_enable = a.primitive_restart_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, primitive_restart_enable) };
-    Ok(c::CmdSetPrimitiveRestartEnableReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetPrimitiveRestartEnableReply {  }, out))
 }
 
 /// Executes `vkGetDeviceBufferMemoryRequirements` on the host driver.
@@ -3398,7 +3607,7 @@ pub unsafe fn cmd_set_primitive_restart_enable<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceBufferMemoryRequirementsArgs<'b>) -> Result<c::GetDeviceBufferMemoryRequirementsReply<'b>, CallError> {
+pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceBufferMemoryRequirementsArgs<'b>) -> Result<(c::GetDeviceBufferMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_device_buffer_memory_requirements.ok_or(CallError::Missing("vkGetDeviceBufferMemoryRequirements"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -3406,6 +3615,7 @@ pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &De
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_memory_requirements = {
         let sk = Some(a.p_memory_requirements);
         match sk {
@@ -3418,7 +3628,7 @@ pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &De
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryRequirements")))?;
-    Ok(c::GetDeviceBufferMemoryRequirementsReply { p_memory_requirements })
+    Ok((c::GetDeviceBufferMemoryRequirementsReply { p_memory_requirements }, out))
 }
 
 /// Executes `vkGetDeviceImageMemoryRequirements` on the host driver.
@@ -3426,7 +3636,7 @@ pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &De
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageMemoryRequirementsArgs<'b>) -> Result<c::GetDeviceImageMemoryRequirementsReply<'b>, CallError> {
+pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageMemoryRequirementsArgs<'b>) -> Result<(c::GetDeviceImageMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_device_image_memory_requirements.ok_or(CallError::Missing("vkGetDeviceImageMemoryRequirements"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -3434,6 +3644,7 @@ pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &Dev
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_memory_requirements = {
         let sk = Some(a.p_memory_requirements);
         match sk {
@@ -3446,7 +3657,7 @@ pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &Dev
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMemoryRequirements")))?;
-    Ok(c::GetDeviceImageMemoryRequirementsReply { p_memory_requirements })
+    Ok((c::GetDeviceImageMemoryRequirementsReply { p_memory_requirements }, out))
 }
 
 /// Executes `vkGetDeviceImageSparseMemoryRequirements` on the host driver.
@@ -3454,7 +3665,7 @@ pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &Dev
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSparseMemoryRequirementsArgs<'b>) -> Result<c::GetDeviceImageSparseMemoryRequirementsReply<'b>, CallError> {
+pub unsafe fn get_device_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSparseMemoryRequirementsArgs<'b>) -> Result<(c::GetDeviceImageSparseMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_device_image_sparse_memory_requirements.ok_or(CallError::Missing("vkGetDeviceImageSparseMemoryRequirements"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -3464,12 +3675,13 @@ pub unsafe fn get_device_image_sparse_memory_requirements<'b, M: HandleMap>(proc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements_c) };
+    let mut out = Outcome::default();
     let p_sparse_memory_requirement_count = cx.alloc_out(p_sparse_memory_requirement_count_v as _);
     let p_sparse_memory_requirements = {
         // SAFETY: p_sparse_memory_requirements_c was allocated above with a.p_sparse_memory_requirements.len() elements.
         unsafe { cx.raise_slice(a.p_sparse_memory_requirements, p_sparse_memory_requirements_c, (p_sparse_memory_requirement_count_v as usize), p::SparseImageMemoryRequirements2::raise)? }
     };
-    Ok(c::GetDeviceImageSparseMemoryRequirementsReply { p_sparse_memory_requirement_count, p_sparse_memory_requirements })
+    Ok((c::GetDeviceImageSparseMemoryRequirementsReply { p_sparse_memory_requirement_count, p_sparse_memory_requirements }, out))
 }
 
 /// Executes `vkCmdSetPatchControlPointsEXT` on the host driver.
@@ -3477,14 +3689,15 @@ pub unsafe fn get_device_image_sparse_memory_requirements<'b, M: HandleMap>(proc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_patch_control_points_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPatchControlPointsEXTArgs) -> Result<c::CmdSetPatchControlPointsEXTReply, CallError> {
+pub unsafe fn cmd_set_patch_control_points_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPatchControlPointsEXTArgs) -> Result<(c::CmdSetPatchControlPointsEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_patch_control_points_ext.ok_or(CallError::Missing("vkCmdSetPatchControlPointsEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let patch_control_points = a.patch_control_points;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, patch_control_points) };
-    Ok(c::CmdSetPatchControlPointsEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetPatchControlPointsEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetLogicOpEXT` on the host driver.
@@ -3492,14 +3705,15 @@ pub unsafe fn cmd_set_patch_control_points_ext<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEXTArgs) -> Result<c::CmdSetLogicOpEXTReply, CallError> {
+pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEXTArgs) -> Result<(c::CmdSetLogicOpEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_logic_op_ext.ok_or(CallError::Missing("vkCmdSetLogicOpEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let logic_op = a.logic_op;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, logic_op) };
-    Ok(c::CmdSetLogicOpEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetLogicOpEXTReply {  }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT` on the host driver.
@@ -3507,7 +3721,7 @@ pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_calibrateable_time_domains_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'b>) -> Result<c::GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'b>, CallError> {
+pub unsafe fn get_physical_device_calibrateable_time_domains_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'b>) -> Result<(c::GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_calibrateable_time_domains_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceCalibrateableTimeDomainsEXT"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_time_domain_count_v: u32 = *a.p_time_domain_count as u32;
@@ -3516,12 +3730,13 @@ pub unsafe fn get_physical_device_calibrateable_time_domains_ext<'b, M: HandleMa
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_time_domain_count, p_time_domains_c) };
+    let mut out = Outcome::default();
     let p_time_domain_count = cx.alloc_out(p_time_domain_count_v as _);
     let p_time_domains = {
         // SAFETY: p_time_domains_c was allocated above with a.p_time_domains.len() zeroed elements.
         unsafe { cx.copy_out(p_time_domains_c as *const _, a.p_time_domains.len(), (p_time_domain_count_v as usize)) }
     };
-    Ok(c::GetPhysicalDeviceCalibrateableTimeDomainsEXTReply { ret, p_time_domain_count, p_time_domains })
+    Ok((c::GetPhysicalDeviceCalibrateableTimeDomainsEXTReply { ret, p_time_domain_count, p_time_domains }, out))
 }
 
 /// Executes `vkGetCalibratedTimestampsEXT` on the host driver.
@@ -3529,7 +3744,7 @@ pub unsafe fn get_physical_device_calibrateable_time_domains_ext<'b, M: HandleMa
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_calibrated_timestamps_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetCalibratedTimestampsEXTArgs<'b>) -> Result<c::GetCalibratedTimestampsEXTReply<'b>, CallError> {
+pub unsafe fn get_calibrated_timestamps_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetCalibratedTimestampsEXTArgs<'b>) -> Result<(c::GetCalibratedTimestampsEXTReply<'b>, Outcome), CallError> {
     let f = procs.get_calibrated_timestamps_ext.ok_or(CallError::Missing("vkGetCalibratedTimestampsEXT"))?;
     let device = vk::Device(cx.host(a.device)?);
     let timestamp_count = a.timestamp_count;
@@ -3539,12 +3754,13 @@ pub unsafe fn get_calibrated_timestamps_ext<'b, M: HandleMap>(procs: &DeviceProc
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, timestamp_count, p_timestamp_infos, p_timestamps_c, &mut p_max_deviation_v as *mut _) };
+    let mut out = Outcome::default();
     let p_timestamps = {
         // SAFETY: p_timestamps_c was allocated above with a.p_timestamps.len() zeroed elements.
         unsafe { cx.copy_out(p_timestamps_c as *const _, a.p_timestamps.len(), a.p_timestamps.len()) }
     };
     let p_max_deviation = cx.alloc_out(p_max_deviation_v);
-    Ok(c::GetCalibratedTimestampsEXTReply { ret, p_timestamps, p_max_deviation })
+    Ok((c::GetCalibratedTimestampsEXTReply { ret, p_timestamps, p_max_deviation }, out))
 }
 
 /// Executes `vkCmdSetLineStippleEXT` on the host driver.
@@ -3552,7 +3768,7 @@ pub unsafe fn get_calibrated_timestamps_ext<'b, M: HandleMap>(procs: &DeviceProc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_line_stipple_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleEXTArgs) -> Result<c::CmdSetLineStippleEXTReply, CallError> {
+pub unsafe fn cmd_set_line_stipple_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleEXTArgs) -> Result<(c::CmdSetLineStippleEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_line_stipple_ext.ok_or(CallError::Missing("vkCmdSetLineStippleEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let line_stipple_factor = a.line_stipple_factor;
@@ -3560,7 +3776,8 @@ pub unsafe fn cmd_set_line_stipple_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, line_stipple_factor, line_stipple_pattern) };
-    Ok(c::CmdSetLineStippleEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetLineStippleEXTReply {  }, out))
 }
 
 /// Executes `vkCmdBeginConditionalRenderingEXT` on the host driver.
@@ -3568,14 +3785,15 @@ pub unsafe fn cmd_set_line_stipple_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_begin_conditional_rendering_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginConditionalRenderingEXTArgs<'b>) -> Result<c::CmdBeginConditionalRenderingEXTReply, CallError> {
+pub unsafe fn cmd_begin_conditional_rendering_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginConditionalRenderingEXTArgs<'b>) -> Result<(c::CmdBeginConditionalRenderingEXTReply, Outcome), CallError> {
     let f = procs.cmd_begin_conditional_rendering_ext.ok_or(CallError::Missing("vkCmdBeginConditionalRenderingEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_conditional_rendering_begin = match Some(a.p_conditional_rendering_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_conditional_rendering_begin) };
-    Ok(c::CmdBeginConditionalRenderingEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBeginConditionalRenderingEXTReply {  }, out))
 }
 
 /// Executes `vkCmdEndConditionalRenderingEXT` on the host driver.
@@ -3583,13 +3801,14 @@ pub unsafe fn cmd_begin_conditional_rendering_ext<'b, M: HandleMap>(procs: &Devi
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_end_conditional_rendering_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndConditionalRenderingEXTArgs) -> Result<c::CmdEndConditionalRenderingEXTReply, CallError> {
+pub unsafe fn cmd_end_conditional_rendering_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndConditionalRenderingEXTArgs) -> Result<(c::CmdEndConditionalRenderingEXTReply, Outcome), CallError> {
     let f = procs.cmd_end_conditional_rendering_ext.ok_or(CallError::Missing("vkCmdEndConditionalRenderingEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
-    Ok(c::CmdEndConditionalRenderingEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdEndConditionalRenderingEXTReply {  }, out))
 }
 
 /// Executes `vkCmdDrawMultiEXT` on the host driver.
@@ -3597,7 +3816,7 @@ pub unsafe fn cmd_end_conditional_rendering_ext<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiEXTArgs<'b>) -> Result<c::CmdDrawMultiEXTReply, CallError> {
+pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiEXTArgs<'b>) -> Result<(c::CmdDrawMultiEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_multi_ext.ok_or(CallError::Missing("vkCmdDrawMultiEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let draw_count = a.draw_count;
@@ -3608,7 +3827,8 @@ pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, draw_count, p_vertex_info, instance_count, first_instance, stride) };
-    Ok(c::CmdDrawMultiEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawMultiEXTReply {  }, out))
 }
 
 /// Executes `vkCmdDrawMultiIndexedEXT` on the host driver.
@@ -3616,7 +3836,7 @@ pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiIndexedEXTArgs<'b>) -> Result<c::CmdDrawMultiIndexedEXTReply, CallError> {
+pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiIndexedEXTArgs<'b>) -> Result<(c::CmdDrawMultiIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_multi_indexed_ext.ok_or(CallError::Missing("vkCmdDrawMultiIndexedEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let draw_count = a.draw_count;
@@ -3628,7 +3848,8 @@ pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, draw_count, p_index_info, instance_count, first_instance, stride, p_vertex_offset) };
-    Ok(c::CmdDrawMultiIndexedEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawMultiIndexedEXTReply {  }, out))
 }
 
 /// Executes `vkCmdPushDescriptorSetKHR` on the host driver.
@@ -3636,7 +3857,7 @@ pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSetKHRArgs<'b>) -> Result<c::CmdPushDescriptorSetKHRReply, CallError> {
+pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSetKHRArgs<'b>) -> Result<(c::CmdPushDescriptorSetKHRReply, Outcome), CallError> {
     let f = procs.cmd_push_descriptor_set_khr.ok_or(CallError::Missing("vkCmdPushDescriptorSetKHR"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let pipeline_bind_point = a.pipeline_bind_point;
@@ -3647,7 +3868,8 @@ pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs,
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes) };
-    Ok(c::CmdPushDescriptorSetKHRReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdPushDescriptorSetKHRReply {  }, out))
 }
 
 /// Executes `vkCmdSetColorWriteEnableEXT` on the host driver.
@@ -3655,7 +3877,7 @@ pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorWriteEnableEXTArgs<'b>) -> Result<c::CmdSetColorWriteEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorWriteEnableEXTArgs<'b>) -> Result<(c::CmdSetColorWriteEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_write_enable_ext.ok_or(CallError::Missing("vkCmdSetColorWriteEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let attachment_count = a.attachment_count;
@@ -3663,7 +3885,8 @@ pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DevicePro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, attachment_count, p_color_write_enables) };
-    Ok(c::CmdSetColorWriteEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetColorWriteEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetVertexInputEXT` on the host driver.
@@ -3671,7 +3894,7 @@ pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetVertexInputEXTArgs<'b>) -> Result<c::CmdSetVertexInputEXTReply, CallError> {
+pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetVertexInputEXTArgs<'b>) -> Result<(c::CmdSetVertexInputEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_vertex_input_ext.ok_or(CallError::Missing("vkCmdSetVertexInputEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let vertex_binding_description_count = a.vertex_binding_description_count;
@@ -3681,7 +3904,8 @@ pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions) };
-    Ok(c::CmdSetVertexInputEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetVertexInputEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetTessellationDomainOriginEXT` on the host driver.
@@ -3689,14 +3913,15 @@ pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_tessellation_domain_origin_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetTessellationDomainOriginEXTArgs) -> Result<c::CmdSetTessellationDomainOriginEXTReply, CallError> {
+pub unsafe fn cmd_set_tessellation_domain_origin_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetTessellationDomainOriginEXTArgs) -> Result<(c::CmdSetTessellationDomainOriginEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_tessellation_domain_origin_ext.ok_or(CallError::Missing("vkCmdSetTessellationDomainOriginEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let domain_origin = a.domain_origin;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, domain_origin) };
-    Ok(c::CmdSetTessellationDomainOriginEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetTessellationDomainOriginEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthClampEnableEXT` on the host driver.
@@ -3704,14 +3929,15 @@ pub unsafe fn cmd_set_tessellation_domain_origin_ext<'b, M: HandleMap>(procs: &D
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_clamp_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClampEnableEXTArgs) -> Result<c::CmdSetDepthClampEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_depth_clamp_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClampEnableEXTArgs) -> Result<(c::CmdSetDepthClampEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clamp_enable_ext.ok_or(CallError::Missing("vkCmdSetDepthClampEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_clamp_enable = a.depth_clamp_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_clamp_enable) };
-    Ok(c::CmdSetDepthClampEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthClampEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetPolygonModeEXT` on the host driver.
@@ -3719,14 +3945,15 @@ pub unsafe fn cmd_set_depth_clamp_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPolygonModeEXTArgs) -> Result<c::CmdSetPolygonModeEXTReply, CallError> {
+pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPolygonModeEXTArgs) -> Result<(c::CmdSetPolygonModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_polygon_mode_ext.ok_or(CallError::Missing("vkCmdSetPolygonModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let polygon_mode = a.polygon_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, polygon_mode) };
-    Ok(c::CmdSetPolygonModeEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetPolygonModeEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetRasterizationSamplesEXT` on the host driver.
@@ -3734,14 +3961,15 @@ pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationSamplesEXTArgs) -> Result<c::CmdSetRasterizationSamplesEXTReply, CallError> {
+pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationSamplesEXTArgs) -> Result<(c::CmdSetRasterizationSamplesEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterization_samples_ext.ok_or(CallError::Missing("vkCmdSetRasterizationSamplesEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let rasterization_samples = a.rasterization_samples;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, rasterization_samples) };
-    Ok(c::CmdSetRasterizationSamplesEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetRasterizationSamplesEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetSampleMaskEXT` on the host driver.
@@ -3749,7 +3977,7 @@ pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleMaskEXTArgs<'b>) -> Result<c::CmdSetSampleMaskEXTReply, CallError> {
+pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleMaskEXTArgs<'b>) -> Result<(c::CmdSetSampleMaskEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_sample_mask_ext.ok_or(CallError::Missing("vkCmdSetSampleMaskEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let samples = a.samples;
@@ -3757,7 +3985,8 @@ pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, samples, p_sample_mask) };
-    Ok(c::CmdSetSampleMaskEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetSampleMaskEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetAlphaToCoverageEnableEXT` on the host driver.
@@ -3765,14 +3994,15 @@ pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_alpha_to_coverage_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAlphaToCoverageEnableEXTArgs) -> Result<c::CmdSetAlphaToCoverageEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_alpha_to_coverage_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAlphaToCoverageEnableEXTArgs) -> Result<(c::CmdSetAlphaToCoverageEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_alpha_to_coverage_enable_ext.ok_or(CallError::Missing("vkCmdSetAlphaToCoverageEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let alpha_to_coverage_enable = a.alpha_to_coverage_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, alpha_to_coverage_enable) };
-    Ok(c::CmdSetAlphaToCoverageEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetAlphaToCoverageEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetAlphaToOneEnableEXT` on the host driver.
@@ -3780,14 +4010,15 @@ pub unsafe fn cmd_set_alpha_to_coverage_enable_ext<'b, M: HandleMap>(procs: &Dev
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_alpha_to_one_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAlphaToOneEnableEXTArgs) -> Result<c::CmdSetAlphaToOneEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_alpha_to_one_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAlphaToOneEnableEXTArgs) -> Result<(c::CmdSetAlphaToOneEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_alpha_to_one_enable_ext.ok_or(CallError::Missing("vkCmdSetAlphaToOneEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let alpha_to_one_enable = a.alpha_to_one_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, alpha_to_one_enable) };
-    Ok(c::CmdSetAlphaToOneEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetAlphaToOneEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetLogicOpEnableEXT` on the host driver.
@@ -3795,14 +4026,15 @@ pub unsafe fn cmd_set_alpha_to_one_enable_ext<'b, M: HandleMap>(procs: &DevicePr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_logic_op_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEnableEXTArgs) -> Result<c::CmdSetLogicOpEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_logic_op_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEnableEXTArgs) -> Result<(c::CmdSetLogicOpEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_logic_op_enable_ext.ok_or(CallError::Missing("vkCmdSetLogicOpEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let logic_op_enable = a.logic_op_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, logic_op_enable) };
-    Ok(c::CmdSetLogicOpEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetLogicOpEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetColorBlendEnableEXT` on the host driver.
@@ -3810,7 +4042,7 @@ pub unsafe fn cmd_set_logic_op_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs,
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendEnableEXTArgs<'b>) -> Result<c::CmdSetColorBlendEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendEnableEXTArgs<'b>) -> Result<(c::CmdSetColorBlendEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_blend_enable_ext.ok_or(CallError::Missing("vkCmdSetColorBlendEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
@@ -3819,7 +4051,8 @@ pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DevicePro
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_attachment, attachment_count, p_color_blend_enables) };
-    Ok(c::CmdSetColorBlendEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetColorBlendEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetColorBlendEquationEXT` on the host driver.
@@ -3827,7 +4060,7 @@ pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendEquationEXTArgs<'b>) -> Result<c::CmdSetColorBlendEquationEXTReply, CallError> {
+pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendEquationEXTArgs<'b>) -> Result<(c::CmdSetColorBlendEquationEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_blend_equation_ext.ok_or(CallError::Missing("vkCmdSetColorBlendEquationEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
@@ -3836,7 +4069,8 @@ pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceP
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_attachment, attachment_count, p_color_blend_equations) };
-    Ok(c::CmdSetColorBlendEquationEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetColorBlendEquationEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetColorWriteMaskEXT` on the host driver.
@@ -3844,7 +4078,7 @@ pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorWriteMaskEXTArgs<'b>) -> Result<c::CmdSetColorWriteMaskEXTReply, CallError> {
+pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorWriteMaskEXTArgs<'b>) -> Result<(c::CmdSetColorWriteMaskEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_write_mask_ext.ok_or(CallError::Missing("vkCmdSetColorWriteMaskEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
@@ -3853,7 +4087,8 @@ pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_attachment, attachment_count, p_color_write_masks) };
-    Ok(c::CmdSetColorWriteMaskEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetColorWriteMaskEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetRasterizationStreamEXT` on the host driver.
@@ -3861,14 +4096,15 @@ pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_rasterization_stream_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationStreamEXTArgs) -> Result<c::CmdSetRasterizationStreamEXTReply, CallError> {
+pub unsafe fn cmd_set_rasterization_stream_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationStreamEXTArgs) -> Result<(c::CmdSetRasterizationStreamEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterization_stream_ext.ok_or(CallError::Missing("vkCmdSetRasterizationStreamEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let rasterization_stream = a.rasterization_stream;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, rasterization_stream) };
-    Ok(c::CmdSetRasterizationStreamEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetRasterizationStreamEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetConservativeRasterizationModeEXT` on the host driver.
@@ -3876,14 +4112,15 @@ pub unsafe fn cmd_set_rasterization_stream_ext<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_conservative_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetConservativeRasterizationModeEXTArgs) -> Result<c::CmdSetConservativeRasterizationModeEXTReply, CallError> {
+pub unsafe fn cmd_set_conservative_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetConservativeRasterizationModeEXTArgs) -> Result<(c::CmdSetConservativeRasterizationModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_conservative_rasterization_mode_ext.ok_or(CallError::Missing("vkCmdSetConservativeRasterizationModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let conservative_rasterization_mode = a.conservative_rasterization_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, conservative_rasterization_mode) };
-    Ok(c::CmdSetConservativeRasterizationModeEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetConservativeRasterizationModeEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetExtraPrimitiveOverestimationSizeEXT` on the host driver.
@@ -3891,14 +4128,15 @@ pub unsafe fn cmd_set_conservative_rasterization_mode_ext<'b, M: HandleMap>(proc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_extra_primitive_overestimation_size_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetExtraPrimitiveOverestimationSizeEXTArgs) -> Result<c::CmdSetExtraPrimitiveOverestimationSizeEXTReply, CallError> {
+pub unsafe fn cmd_set_extra_primitive_overestimation_size_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetExtraPrimitiveOverestimationSizeEXTArgs) -> Result<(c::CmdSetExtraPrimitiveOverestimationSizeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_extra_primitive_overestimation_size_ext.ok_or(CallError::Missing("vkCmdSetExtraPrimitiveOverestimationSizeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let extra_primitive_overestimation_size = a.extra_primitive_overestimation_size;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, extra_primitive_overestimation_size) };
-    Ok(c::CmdSetExtraPrimitiveOverestimationSizeEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetExtraPrimitiveOverestimationSizeEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthClipEnableEXT` on the host driver.
@@ -3906,14 +4144,15 @@ pub unsafe fn cmd_set_extra_primitive_overestimation_size_ext<'b, M: HandleMap>(
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_clip_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClipEnableEXTArgs) -> Result<c::CmdSetDepthClipEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_depth_clip_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClipEnableEXTArgs) -> Result<(c::CmdSetDepthClipEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clip_enable_ext.ok_or(CallError::Missing("vkCmdSetDepthClipEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let depth_clip_enable = a.depth_clip_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_clip_enable) };
-    Ok(c::CmdSetDepthClipEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthClipEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetSampleLocationsEnableEXT` on the host driver.
@@ -3921,14 +4160,15 @@ pub unsafe fn cmd_set_depth_clip_enable_ext<'b, M: HandleMap>(procs: &DeviceProc
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_sample_locations_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleLocationsEnableEXTArgs) -> Result<c::CmdSetSampleLocationsEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_sample_locations_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleLocationsEnableEXTArgs) -> Result<(c::CmdSetSampleLocationsEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_sample_locations_enable_ext.ok_or(CallError::Missing("vkCmdSetSampleLocationsEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let sample_locations_enable = a.sample_locations_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, sample_locations_enable) };
-    Ok(c::CmdSetSampleLocationsEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetSampleLocationsEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetColorBlendAdvancedEXT` on the host driver.
@@ -3936,7 +4176,7 @@ pub unsafe fn cmd_set_sample_locations_enable_ext<'b, M: HandleMap>(procs: &Devi
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendAdvancedEXTArgs<'b>) -> Result<c::CmdSetColorBlendAdvancedEXTReply, CallError> {
+pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendAdvancedEXTArgs<'b>) -> Result<(c::CmdSetColorBlendAdvancedEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_blend_advanced_ext.ok_or(CallError::Missing("vkCmdSetColorBlendAdvancedEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
@@ -3945,7 +4185,8 @@ pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceP
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_attachment, attachment_count, p_color_blend_advanced) };
-    Ok(c::CmdSetColorBlendAdvancedEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetColorBlendAdvancedEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetProvokingVertexModeEXT` on the host driver.
@@ -3953,14 +4194,15 @@ pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceP
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetProvokingVertexModeEXTArgs) -> Result<c::CmdSetProvokingVertexModeEXTReply, CallError> {
+pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetProvokingVertexModeEXTArgs) -> Result<(c::CmdSetProvokingVertexModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_provoking_vertex_mode_ext.ok_or(CallError::Missing("vkCmdSetProvokingVertexModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let provoking_vertex_mode = a.provoking_vertex_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, provoking_vertex_mode) };
-    Ok(c::CmdSetProvokingVertexModeEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetProvokingVertexModeEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetLineRasterizationModeEXT` on the host driver.
@@ -3968,14 +4210,15 @@ pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_line_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineRasterizationModeEXTArgs) -> Result<c::CmdSetLineRasterizationModeEXTReply, CallError> {
+pub unsafe fn cmd_set_line_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineRasterizationModeEXTArgs) -> Result<(c::CmdSetLineRasterizationModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_line_rasterization_mode_ext.ok_or(CallError::Missing("vkCmdSetLineRasterizationModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let line_rasterization_mode = a.line_rasterization_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, line_rasterization_mode) };
-    Ok(c::CmdSetLineRasterizationModeEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetLineRasterizationModeEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetLineStippleEnableEXT` on the host driver.
@@ -3983,14 +4226,15 @@ pub unsafe fn cmd_set_line_rasterization_mode_ext<'b, M: HandleMap>(procs: &Devi
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_line_stipple_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleEnableEXTArgs) -> Result<c::CmdSetLineStippleEnableEXTReply, CallError> {
+pub unsafe fn cmd_set_line_stipple_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleEnableEXTArgs) -> Result<(c::CmdSetLineStippleEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_line_stipple_enable_ext.ok_or(CallError::Missing("vkCmdSetLineStippleEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let stippled_line_enable = a.stippled_line_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, stippled_line_enable) };
-    Ok(c::CmdSetLineStippleEnableEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetLineStippleEnableEXTReply {  }, out))
 }
 
 /// Executes `vkCmdSetDepthClipNegativeOneToOneEXT` on the host driver.
@@ -3998,14 +4242,15 @@ pub unsafe fn cmd_set_line_stipple_enable_ext<'b, M: HandleMap>(procs: &DevicePr
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_depth_clip_negative_one_to_one_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClipNegativeOneToOneEXTArgs) -> Result<c::CmdSetDepthClipNegativeOneToOneEXTReply, CallError> {
+pub unsafe fn cmd_set_depth_clip_negative_one_to_one_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClipNegativeOneToOneEXTArgs) -> Result<(c::CmdSetDepthClipNegativeOneToOneEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clip_negative_one_to_one_ext.ok_or(CallError::Missing("vkCmdSetDepthClipNegativeOneToOneEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let negative_one_to_one = a.negative_one_to_one;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, negative_one_to_one) };
-    Ok(c::CmdSetDepthClipNegativeOneToOneEXTReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthClipNegativeOneToOneEXTReply {  }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceFragmentShadingRatesKHR` on the host driver.
@@ -4013,7 +4258,7 @@ pub unsafe fn cmd_set_depth_clip_negative_one_to_one_ext<'b, M: HandleMap>(procs
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_fragment_shading_rates_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFragmentShadingRatesKHRArgs<'b>) -> Result<c::GetPhysicalDeviceFragmentShadingRatesKHRReply<'b>, CallError> {
+pub unsafe fn get_physical_device_fragment_shading_rates_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFragmentShadingRatesKHRArgs<'b>) -> Result<(c::GetPhysicalDeviceFragmentShadingRatesKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_fragment_shading_rates_khr.ok_or(CallError::Missing("vkGetPhysicalDeviceFragmentShadingRatesKHR"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_fragment_shading_rate_count_v: u32 = *a.p_fragment_shading_rate_count as u32;
@@ -4022,12 +4267,13 @@ pub unsafe fn get_physical_device_fragment_shading_rates_khr<'b, M: HandleMap>(p
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_fragment_shading_rate_count, p_fragment_shading_rates_c) };
+    let mut out = Outcome::default();
     let p_fragment_shading_rate_count = cx.alloc_out(p_fragment_shading_rate_count_v as _);
     let p_fragment_shading_rates = {
         // SAFETY: p_fragment_shading_rates_c was allocated above with a.p_fragment_shading_rates.len() elements.
         unsafe { cx.raise_slice(a.p_fragment_shading_rates, p_fragment_shading_rates_c, (p_fragment_shading_rate_count_v as usize), p::PhysicalDeviceFragmentShadingRateKHR::raise)? }
     };
-    Ok(c::GetPhysicalDeviceFragmentShadingRatesKHRReply { ret, p_fragment_shading_rate_count, p_fragment_shading_rates })
+    Ok((c::GetPhysicalDeviceFragmentShadingRatesKHRReply { ret, p_fragment_shading_rate_count, p_fragment_shading_rates }, out))
 }
 
 /// Executes `vkCmdSetFragmentShadingRateKHR` on the host driver.
@@ -4035,7 +4281,7 @@ pub unsafe fn get_physical_device_fragment_shading_rates_khr<'b, M: HandleMap>(p
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFragmentShadingRateKHRArgs<'b>) -> Result<c::CmdSetFragmentShadingRateKHRReply, CallError> {
+pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFragmentShadingRateKHRArgs<'b>) -> Result<(c::CmdSetFragmentShadingRateKHRReply, Outcome), CallError> {
     let f = procs.cmd_set_fragment_shading_rate_khr.ok_or(CallError::Missing("vkCmdSetFragmentShadingRateKHR"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let p_fragment_size = match Some(a.p_fragment_size) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -4043,7 +4289,8 @@ pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &Device
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_fragment_size, combiner_ops) };
-    Ok(c::CmdSetFragmentShadingRateKHRReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdSetFragmentShadingRateKHRReply {  }, out))
 }
 
 /// Executes `vkCmdBindIndexBuffer2KHR` on the host driver.
@@ -4051,7 +4298,7 @@ pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &Device
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_index_buffer2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBuffer2KHRArgs) -> Result<c::CmdBindIndexBuffer2KHRReply, CallError> {
+pub unsafe fn cmd_bind_index_buffer2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBuffer2KHRArgs) -> Result<(c::CmdBindIndexBuffer2KHRReply, Outcome), CallError> {
     let f = procs.cmd_bind_index_buffer2_khr.ok_or(CallError::Missing("vkCmdBindIndexBuffer2KHR"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
@@ -4061,7 +4308,8 @@ pub unsafe fn cmd_bind_index_buffer2_khr<'b, M: HandleMap>(procs: &DeviceProcs, 
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, size, index_type) };
-    Ok(c::CmdBindIndexBuffer2KHRReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdBindIndexBuffer2KHRReply {  }, out))
 }
 
 /// Executes `vkGetRenderingAreaGranularityKHR` on the host driver.
@@ -4069,7 +4317,7 @@ pub unsafe fn cmd_bind_index_buffer2_khr<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderingAreaGranularityKHRArgs<'b>) -> Result<c::GetRenderingAreaGranularityKHRReply<'b>, CallError> {
+pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderingAreaGranularityKHRArgs<'b>) -> Result<(c::GetRenderingAreaGranularityKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_rendering_area_granularity_khr.ok_or(CallError::Missing("vkGetRenderingAreaGranularityKHR"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_rendering_area_info = match Some(a.p_rendering_area_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -4077,6 +4325,7 @@ pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &Devic
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_rendering_area_info, p_granularity_c) };
+    let mut out = Outcome::default();
     let p_granularity = {
         let sk = Some(a.p_granularity);
         match sk {
@@ -4089,7 +4338,7 @@ pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &Devic
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pGranularity")))?;
-    Ok(c::GetRenderingAreaGranularityKHRReply { p_granularity })
+    Ok((c::GetRenderingAreaGranularityKHRReply { p_granularity }, out))
 }
 
 /// Executes `vkGetDeviceImageSubresourceLayoutKHR` on the host driver.
@@ -4097,7 +4346,7 @@ pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &Devic
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSubresourceLayoutKHRArgs<'b>) -> Result<c::GetDeviceImageSubresourceLayoutKHRReply<'b>, CallError> {
+pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSubresourceLayoutKHRArgs<'b>) -> Result<(c::GetDeviceImageSubresourceLayoutKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_device_image_subresource_layout_khr.ok_or(CallError::Missing("vkGetDeviceImageSubresourceLayoutKHR"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -4105,6 +4354,7 @@ pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_layout_c) };
+    let mut out = Outcome::default();
     let p_layout = {
         let sk = Some(a.p_layout);
         match sk {
@@ -4117,7 +4367,7 @@ pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pLayout")))?;
-    Ok(c::GetDeviceImageSubresourceLayoutKHRReply { p_layout })
+    Ok((c::GetDeviceImageSubresourceLayoutKHRReply { p_layout }, out))
 }
 
 /// Executes `vkGetImageSubresourceLayout2KHR` on the host driver.
@@ -4125,7 +4375,7 @@ pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayout2KHRArgs<'b>) -> Result<c::GetImageSubresourceLayout2KHRReply<'b>, CallError> {
+pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayout2KHRArgs<'b>) -> Result<(c::GetImageSubresourceLayout2KHRReply<'b>, Outcome), CallError> {
     let f = procs.get_image_subresource_layout2_khr.ok_or(CallError::Missing("vkGetImageSubresourceLayout2KHR"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
@@ -4134,6 +4384,7 @@ pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &Device
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_subresource, p_layout_c) };
+    let mut out = Outcome::default();
     let p_layout = {
         let sk = Some(a.p_layout);
         match sk {
@@ -4146,7 +4397,7 @@ pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &Device
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pLayout")))?;
-    Ok(c::GetImageSubresourceLayout2KHRReply { p_layout })
+    Ok((c::GetImageSubresourceLayout2KHRReply { p_layout }, out))
 }
 
 /// Commands executed generically, with whether they use the instance table.

@@ -34,7 +34,7 @@ pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut 
         Ext::DeviceGroupRenderPassBeginInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupRenderPassBeginInfo as *mut c_void }
         Ext::DeviceGroupSubmitInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupSubmitInfo as *mut c_void }
         Ext::DevicePrivateDataCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DevicePrivateDataCreateInfo as *mut c_void }
-        Ext::DeviceQueueTimelineInfoMESA(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceQueueTimelineInfoMESA as *mut c_void }
+        Ext::DeviceQueueTimelineInfoMESA(_) => next,
         Ext::DrmFormatModifierPropertiesList2EXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
         Ext::DrmFormatModifierPropertiesListEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
         Ext::ExportFenceCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExportFenceCreateInfo as *mut c_void }
@@ -55,13 +55,13 @@ pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut 
         Ext::ImageStencilUsageCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageStencilUsageCreateInfo as *mut c_void }
         Ext::ImageViewMinLodCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageViewMinLodCreateInfoEXT as *mut c_void }
         Ext::ImageViewUsageCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageViewUsageCreateInfo as *mut c_void }
-        Ext::ImportMemoryResourceInfoMESA(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImportMemoryResourceInfoMESA as *mut c_void }
+        Ext::ImportMemoryResourceInfoMESA(_) => next,
         Ext::MemoryAllocateFlagsInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryAllocateFlagsInfo as *mut c_void }
         Ext::MemoryBarrier2(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryBarrier2 as *mut c_void }
         Ext::MemoryDedicatedAllocateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryDedicatedAllocateInfo as *mut c_void }
         Ext::MemoryDedicatedRequirements(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
         Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo as *mut c_void }
-        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryResourceAllocationSizePropertiesMESA as *mut c_void }
+        Ext::MemoryResourceAllocationSizePropertiesMESA(_) => next,
         Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MutableDescriptorTypeCreateInfoEXT as *mut c_void }
         Ext::PhysicalDevice16BitStorageFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
         Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
@@ -190,8 +190,8 @@ pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut 
         Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderPassInputAttachmentAspectCreateInfo as *mut c_void }
         Ext::RenderPassMultiviewCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderPassMultiviewCreateInfo as *mut c_void }
         Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderingFragmentShadingRateAttachmentInfoKHR as *mut c_void }
-        Ext::RingMonitorInfoMESA(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RingMonitorInfoMESA as *mut c_void }
-        Ext::RingPriorityInfoMESA(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RingPriorityInfoMESA as *mut c_void }
+        Ext::RingMonitorInfoMESA(_) => next,
+        Ext::RingPriorityInfoMESA(_) => next,
         Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerBorderColorComponentMappingCreateInfoEXT as *mut c_void }
         Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerCustomBorderColorCreateInfoEXT as *mut c_void }
         Ext::SamplerReductionModeCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerReductionModeCreateInfo as *mut c_void }

@@ -7,7 +7,7 @@
 use core::ffi::{c_char, c_void};
 use super::procs::{DeviceProcs, InstanceProcs};
 use super::vk;
-use crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Raise};
+use crate::lower::{CallError, HandleMap, Lower, LowerCx, LowerError, Outcome, Raise};
 use venus_protocol::commands as c;
 use venus_protocol::structs as p;
 use venus_protocol::types as t;
@@ -17,7 +17,7 @@ use venus_protocol::types as t;
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_thing_properties<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetThingPropertiesArgs<'b>) -> Result<c::GetThingPropertiesReply<'b>, CallError> {
+pub unsafe fn get_thing_properties<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetThingPropertiesArgs<'b>) -> Result<(c::GetThingPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_thing_properties.ok_or(CallError::Missing("vkGetThingProperties"))?;
     let device = vk::Device(cx.host(a.device)?);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
@@ -26,12 +26,13 @@ pub unsafe fn get_thing_properties<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
     let p_property_count = cx.alloc_out(p_property_count_v as _);
     let p_properties = {
         // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
         unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::ThingProperties::raise)? }
     };
-    Ok(c::GetThingPropertiesReply { p_property_count, p_properties })
+    Ok((c::GetThingPropertiesReply { p_property_count, p_properties }, out))
 }
 
 /// Executes `vkCmdTouchThings` on the host driver.
@@ -39,7 +40,7 @@ pub unsafe fn get_thing_properties<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTouchThingsArgs<'b>) -> Result<c::CmdTouchThingsReply, CallError> {
+pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTouchThingsArgs<'b>) -> Result<(c::CmdTouchThingsReply, Outcome), CallError> {
     let f = procs.cmd_touch_things.ok_or(CallError::Missing("vkCmdTouchThings"))?;
     let device = vk::Device(cx.host(a.device)?);
     let thing_count = a.thing_count;
@@ -49,7 +50,8 @@ pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, thing_count, p_things, data_size, p_data) };
-    Ok(c::CmdTouchThingsReply {  })
+    let mut out = Outcome::default();
+    Ok((c::CmdTouchThingsReply {  }, out))
 }
 
 /// Commands executed generically, with whether they use the instance table.

@@ -15,7 +15,7 @@ pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut 
     let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
     let next = lower_chain(venus_protocol::ChainNode::next(link), cx)?;
     Ok(match link {
-        Ext::RingPriorityInfoMESA(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RingPriorityInfoMESA as *mut c_void }
+        Ext::RingPriorityInfoMESA(_) => next,
         Ext::ThingExtraInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ThingExtraInfo as *mut c_void }
     })
 }
