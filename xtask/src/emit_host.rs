@@ -526,6 +526,48 @@ impl<'m> Cx<'m> {
                 fields.join(", ")
             );
         }
+        w!(s, "/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command.");
+        w!(s, "///\n/// # Safety\n/// As for every executor: the handle map only yields live handles of the right type, and");
+        w!(s, "/// `device` is the table of the device the command's handles belong to (when device-level).");
+        w!(s, "pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option<&DeviceProcs>, cx: &mut LowerCx<'b, M>, cmd: &venus_protocol::Command<'b>) -> Option<Result<(venus_protocol::Reply<'b>, Outcome), CallError>> {{");
+        w!(s, "    use venus_protocol::{{Command as C, Reply as R}};");
+        w!(s, "    Some(match cmd {{");
+        for (cn, f, inst) in &names {
+            let n = command_name(cn);
+            let table = if *inst {
+                "instance".to_string()
+            } else {
+                "match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }"
+                    .to_string()
+            };
+            w!(
+                s,
+                "        // SAFETY: forwarded from this function's contract."
+            );
+            w!(s, "        C::{n}(a) => unsafe {{ {f}({table}, cx, a) }}.map(|(r, o)| (R::{n}(r), o)),");
+        }
+        w!(s, "        _ => return None,");
+        w!(s, "    }})\n}}\n");
+        w!(
+            s,
+            "/// The first parameter of a command when it is a handle: (VkObjectType, guest id)."
+        );
+        w!(
+            s,
+            "pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {{"
+        );
+        w!(
+            s,
+            "    use venus_protocol::Command as C;\n    Some(match cmd {{"
+        );
+        for cmd in m.commands.iter().filter(|c| Self::generic_call(c)) {
+            if let Some(Shape::Value(Elem::Handle(h))) = cmd.params.first().map(|p| &p.member.shape)
+            {
+                let f = field_name(&cmd.params[0].member.name);
+                w!(s, "        C::{}(a) => (<venus_protocol::handles::{} as venus_protocol::Handle>::OBJECT_TYPE, a.{f}.raw()),", command_name(&cmd.name), type_name(h));
+            }
+        }
+        w!(s, "        _ => return None,\n    }})\n}}\n");
         w!(
             s,
             "/// Commands executed generically, with whether they use the instance table."

@@ -4400,6 +4400,701 @@ pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &Device
     Ok((c::GetImageSubresourceLayout2KHRReply { p_layout }, out))
 }
 
+/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command.
+///
+/// # Safety
+/// As for every executor: the handle map only yields live handles of the right type, and
+/// `device` is the table of the device the command's handles belong to (when device-level).
+pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option<&DeviceProcs>, cx: &mut LowerCx<'b, M>, cmd: &venus_protocol::Command<'b>) -> Option<Result<(venus_protocol::Reply<'b>, Outcome), CallError>> {
+    use venus_protocol::{Command as C, Reply as R};
+    Some(match cmd {
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyInstance(a) => unsafe { destroy_instance(instance, cx, a) }.map(|(r, o)| (R::DestroyInstance(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceFeatures(a) => unsafe { get_physical_device_features(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceFeatures(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceFormatProperties(a) => unsafe { get_physical_device_format_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceFormatProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceImageFormatProperties(a) => unsafe { get_physical_device_image_format_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceImageFormatProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceProperties(a) => unsafe { get_physical_device_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceQueueFamilyProperties(a) => unsafe { get_physical_device_queue_family_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceQueueFamilyProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceMemoryProperties(a) => unsafe { get_physical_device_memory_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceMemoryProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyDevice(a) => unsafe { destroy_device(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDevice(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumerateInstanceExtensionProperties(a) => unsafe { enumerate_instance_extension_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateInstanceExtensionProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumerateDeviceExtensionProperties(a) => unsafe { enumerate_device_extension_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateDeviceExtensionProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumerateInstanceLayerProperties(a) => unsafe { enumerate_instance_layer_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateInstanceLayerProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumerateDeviceLayerProperties(a) => unsafe { enumerate_device_layer_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateDeviceLayerProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::QueueSubmit(a) => unsafe { queue_submit(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueSubmit(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::QueueWaitIdle(a) => unsafe { queue_wait_idle(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueWaitIdle(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DeviceWaitIdle(a) => unsafe { device_wait_idle(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DeviceWaitIdle(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::FreeMemory(a) => unsafe { free_memory(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FreeMemory(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::UnmapMemory(a) => unsafe { unmap_memory(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::UnmapMemory(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::FlushMappedMemoryRanges(a) => unsafe { flush_mapped_memory_ranges(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FlushMappedMemoryRanges(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::InvalidateMappedMemoryRanges(a) => unsafe { invalidate_mapped_memory_ranges(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::InvalidateMappedMemoryRanges(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceMemoryCommitment(a) => unsafe { get_device_memory_commitment(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceMemoryCommitment(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::BindBufferMemory(a) => unsafe { bind_buffer_memory(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::BindBufferMemory(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::BindImageMemory(a) => unsafe { bind_image_memory(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::BindImageMemory(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetBufferMemoryRequirements(a) => unsafe { get_buffer_memory_requirements(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetBufferMemoryRequirements(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageMemoryRequirements(a) => unsafe { get_image_memory_requirements(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageMemoryRequirements(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageSparseMemoryRequirements(a) => unsafe { get_image_sparse_memory_requirements(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSparseMemoryRequirements(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceSparseImageFormatProperties(a) => unsafe { get_physical_device_sparse_image_format_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceSparseImageFormatProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::QueueBindSparse(a) => unsafe { queue_bind_sparse(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueBindSparse(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyFence(a) => unsafe { destroy_fence(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyFence(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::ResetFences(a) => unsafe { reset_fences(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetFences(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetFenceStatus(a) => unsafe { get_fence_status(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetFenceStatus(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::WaitForFences(a) => unsafe { wait_for_fences(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::WaitForFences(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroySemaphore(a) => unsafe { destroy_semaphore(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroySemaphore(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyEvent(a) => unsafe { destroy_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyEvent(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetEventStatus(a) => unsafe { get_event_status(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetEventStatus(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::SetEvent(a) => unsafe { set_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::SetEvent(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::ResetEvent(a) => unsafe { reset_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetEvent(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyQueryPool(a) => unsafe { destroy_query_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyQueryPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetQueryPoolResults(a) => unsafe { get_query_pool_results(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetQueryPoolResults(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyBuffer(a) => unsafe { destroy_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyBufferView(a) => unsafe { destroy_buffer_view(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyBufferView(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyImage(a) => unsafe { destroy_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageSubresourceLayout(a) => unsafe { get_image_subresource_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSubresourceLayout(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyImageView(a) => unsafe { destroy_image_view(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyImageView(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyShaderModule(a) => unsafe { destroy_shader_module(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyShaderModule(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyPipelineCache(a) => unsafe { destroy_pipeline_cache(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPipelineCache(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPipelineCacheData(a) => unsafe { get_pipeline_cache_data(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetPipelineCacheData(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::MergePipelineCaches(a) => unsafe { merge_pipeline_caches(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::MergePipelineCaches(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyPipeline(a) => unsafe { destroy_pipeline(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPipeline(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyPipelineLayout(a) => unsafe { destroy_pipeline_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPipelineLayout(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroySampler(a) => unsafe { destroy_sampler(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroySampler(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyDescriptorSetLayout(a) => unsafe { destroy_descriptor_set_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDescriptorSetLayout(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyDescriptorPool(a) => unsafe { destroy_descriptor_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDescriptorPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::ResetDescriptorPool(a) => unsafe { reset_descriptor_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetDescriptorPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::FreeDescriptorSets(a) => unsafe { free_descriptor_sets(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FreeDescriptorSets(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::UpdateDescriptorSets(a) => unsafe { update_descriptor_sets(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::UpdateDescriptorSets(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyFramebuffer(a) => unsafe { destroy_framebuffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyFramebuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyRenderPass(a) => unsafe { destroy_render_pass(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyRenderPass(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetRenderAreaGranularity(a) => unsafe { get_render_area_granularity(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRenderAreaGranularity(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyCommandPool(a) => unsafe { destroy_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyCommandPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::ResetCommandPool(a) => unsafe { reset_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetCommandPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::FreeCommandBuffers(a) => unsafe { free_command_buffers(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FreeCommandBuffers(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::BeginCommandBuffer(a) => unsafe { begin_command_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::BeginCommandBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EndCommandBuffer(a) => unsafe { end_command_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::EndCommandBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::ResetCommandBuffer(a) => unsafe { reset_command_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetCommandBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindPipeline(a) => unsafe { cmd_bind_pipeline(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindPipeline(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetViewport(a) => unsafe { cmd_set_viewport(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetViewport(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetScissor(a) => unsafe { cmd_set_scissor(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetScissor(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetLineWidth(a) => unsafe { cmd_set_line_width(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLineWidth(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthBias(a) => unsafe { cmd_set_depth_bias(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthBias(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetBlendConstants(a) => unsafe { cmd_set_blend_constants(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetBlendConstants(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthBounds(a) => unsafe { cmd_set_depth_bounds(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthBounds(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetStencilCompareMask(a) => unsafe { cmd_set_stencil_compare_mask(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetStencilCompareMask(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetStencilWriteMask(a) => unsafe { cmd_set_stencil_write_mask(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetStencilWriteMask(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetStencilReference(a) => unsafe { cmd_set_stencil_reference(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetStencilReference(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindDescriptorSets(a) => unsafe { cmd_bind_descriptor_sets(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindDescriptorSets(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindIndexBuffer(a) => unsafe { cmd_bind_index_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindIndexBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindVertexBuffers(a) => unsafe { cmd_bind_vertex_buffers(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindVertexBuffers(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDraw(a) => unsafe { cmd_draw(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDraw(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawIndexed(a) => unsafe { cmd_draw_indexed(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndexed(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawIndirect(a) => unsafe { cmd_draw_indirect(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndirect(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawIndexedIndirect(a) => unsafe { cmd_draw_indexed_indirect(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndexedIndirect(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDispatch(a) => unsafe { cmd_dispatch(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDispatch(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDispatchIndirect(a) => unsafe { cmd_dispatch_indirect(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDispatchIndirect(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyBuffer(a) => unsafe { cmd_copy_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyImage(a) => unsafe { cmd_copy_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBlitImage(a) => unsafe { cmd_blit_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBlitImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyBufferToImage(a) => unsafe { cmd_copy_buffer_to_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyBufferToImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyImageToBuffer(a) => unsafe { cmd_copy_image_to_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyImageToBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdUpdateBuffer(a) => unsafe { cmd_update_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdUpdateBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdFillBuffer(a) => unsafe { cmd_fill_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdFillBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdClearColorImage(a) => unsafe { cmd_clear_color_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdClearColorImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdClearDepthStencilImage(a) => unsafe { cmd_clear_depth_stencil_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdClearDepthStencilImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdClearAttachments(a) => unsafe { cmd_clear_attachments(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdClearAttachments(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdResolveImage(a) => unsafe { cmd_resolve_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdResolveImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetEvent(a) => unsafe { cmd_set_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetEvent(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdResetEvent(a) => unsafe { cmd_reset_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdResetEvent(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdWaitEvents(a) => unsafe { cmd_wait_events(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdWaitEvents(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPipelineBarrier(a) => unsafe { cmd_pipeline_barrier(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPipelineBarrier(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginQuery(a) => unsafe { cmd_begin_query(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginQuery(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndQuery(a) => unsafe { cmd_end_query(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndQuery(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdResetQueryPool(a) => unsafe { cmd_reset_query_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdResetQueryPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdWriteTimestamp(a) => unsafe { cmd_write_timestamp(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdWriteTimestamp(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyQueryPoolResults(a) => unsafe { cmd_copy_query_pool_results(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyQueryPoolResults(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPushConstants(a) => unsafe { cmd_push_constants(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushConstants(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginRenderPass(a) => unsafe { cmd_begin_render_pass(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginRenderPass(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdNextSubpass(a) => unsafe { cmd_next_subpass(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdNextSubpass(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndRenderPass(a) => unsafe { cmd_end_render_pass(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndRenderPass(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdExecuteCommands(a) => unsafe { cmd_execute_commands(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdExecuteCommands(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumerateInstanceVersion(a) => unsafe { enumerate_instance_version(instance, cx, a) }.map(|(r, o)| (R::EnumerateInstanceVersion(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::BindBufferMemory2(a) => unsafe { bind_buffer_memory2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::BindBufferMemory2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::BindImageMemory2(a) => unsafe { bind_image_memory2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::BindImageMemory2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceGroupPeerMemoryFeatures(a) => unsafe { get_device_group_peer_memory_features(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceGroupPeerMemoryFeatures(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDeviceMask(a) => unsafe { cmd_set_device_mask(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDeviceMask(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDispatchBase(a) => unsafe { cmd_dispatch_base(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDispatchBase(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumeratePhysicalDeviceGroups(a) => unsafe { enumerate_physical_device_groups(instance, cx, a) }.map(|(r, o)| (R::EnumeratePhysicalDeviceGroups(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageMemoryRequirements2(a) => unsafe { get_image_memory_requirements2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageMemoryRequirements2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetBufferMemoryRequirements2(a) => unsafe { get_buffer_memory_requirements2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetBufferMemoryRequirements2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageSparseMemoryRequirements2(a) => unsafe { get_image_sparse_memory_requirements2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSparseMemoryRequirements2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceFeatures2(a) => unsafe { get_physical_device_features2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceFeatures2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceProperties2(a) => unsafe { get_physical_device_properties2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceProperties2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceFormatProperties2(a) => unsafe { get_physical_device_format_properties2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceFormatProperties2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceImageFormatProperties2(a) => unsafe { get_physical_device_image_format_properties2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceImageFormatProperties2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceQueueFamilyProperties2(a) => unsafe { get_physical_device_queue_family_properties2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceQueueFamilyProperties2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceMemoryProperties2(a) => unsafe { get_physical_device_memory_properties2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceMemoryProperties2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceSparseImageFormatProperties2(a) => unsafe { get_physical_device_sparse_image_format_properties2(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceSparseImageFormatProperties2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::TrimCommandPool(a) => unsafe { trim_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::TrimCommandPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroySamplerYcbcrConversion(a) => unsafe { destroy_sampler_ycbcr_conversion(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroySamplerYcbcrConversion(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyDescriptorUpdateTemplate(a) => unsafe { destroy_descriptor_update_template(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDescriptorUpdateTemplate(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceExternalBufferProperties(a) => unsafe { get_physical_device_external_buffer_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceExternalBufferProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceExternalFenceProperties(a) => unsafe { get_physical_device_external_fence_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceExternalFenceProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceExternalSemaphoreProperties(a) => unsafe { get_physical_device_external_semaphore_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceExternalSemaphoreProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDescriptorSetLayoutSupport(a) => unsafe { get_descriptor_set_layout_support(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDescriptorSetLayoutSupport(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawIndirectCount(a) => unsafe { cmd_draw_indirect_count(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndirectCount(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawIndexedIndirectCount(a) => unsafe { cmd_draw_indexed_indirect_count(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndexedIndirectCount(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginRenderPass2(a) => unsafe { cmd_begin_render_pass2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginRenderPass2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdNextSubpass2(a) => unsafe { cmd_next_subpass2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdNextSubpass2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndRenderPass2(a) => unsafe { cmd_end_render_pass2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndRenderPass2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::ResetQueryPool(a) => unsafe { reset_query_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetQueryPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetSemaphoreCounterValue(a) => unsafe { get_semaphore_counter_value(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetSemaphoreCounterValue(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::WaitSemaphores(a) => unsafe { wait_semaphores(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::WaitSemaphores(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::SignalSemaphore(a) => unsafe { signal_semaphore(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::SignalSemaphore(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetBufferDeviceAddress(a) => unsafe { get_buffer_device_address(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetBufferDeviceAddress(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetBufferOpaqueCaptureAddress(a) => unsafe { get_buffer_opaque_capture_address(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetBufferOpaqueCaptureAddress(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceMemoryOpaqueCaptureAddress(a) => unsafe { get_device_memory_opaque_capture_address(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceMemoryOpaqueCaptureAddress(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindTransformFeedbackBuffersEXT(a) => unsafe { cmd_bind_transform_feedback_buffers_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindTransformFeedbackBuffersEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginTransformFeedbackEXT(a) => unsafe { cmd_begin_transform_feedback_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginTransformFeedbackEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndTransformFeedbackEXT(a) => unsafe { cmd_end_transform_feedback_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndTransformFeedbackEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginQueryIndexedEXT(a) => unsafe { cmd_begin_query_indexed_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginQueryIndexedEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndQueryIndexedEXT(a) => unsafe { cmd_end_query_indexed_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndQueryIndexedEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawIndirectByteCountEXT(a) => unsafe { cmd_draw_indirect_byte_count_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndirectByteCountEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageDrmFormatModifierPropertiesEXT(a) => unsafe { get_image_drm_format_modifier_properties_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageDrmFormatModifierPropertiesEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceToolProperties(a) => unsafe { get_physical_device_tool_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceToolProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyPrivateDataSlot(a) => unsafe { destroy_private_data_slot(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPrivateDataSlot(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::SetPrivateData(a) => unsafe { set_private_data(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::SetPrivateData(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPrivateData(a) => unsafe { get_private_data(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetPrivateData(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetEvent2(a) => unsafe { cmd_set_event2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetEvent2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdResetEvent2(a) => unsafe { cmd_reset_event2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdResetEvent2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdWaitEvents2(a) => unsafe { cmd_wait_events2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdWaitEvents2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPipelineBarrier2(a) => unsafe { cmd_pipeline_barrier2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPipelineBarrier2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdWriteTimestamp2(a) => unsafe { cmd_write_timestamp2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdWriteTimestamp2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::QueueSubmit2(a) => unsafe { queue_submit2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueSubmit2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyBuffer2(a) => unsafe { cmd_copy_buffer2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyBuffer2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyImage2(a) => unsafe { cmd_copy_image2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyImage2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyBufferToImage2(a) => unsafe { cmd_copy_buffer_to_image2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyBufferToImage2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyImageToBuffer2(a) => unsafe { cmd_copy_image_to_buffer2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyImageToBuffer2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBlitImage2(a) => unsafe { cmd_blit_image2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBlitImage2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdResolveImage2(a) => unsafe { cmd_resolve_image2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdResolveImage2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginRendering(a) => unsafe { cmd_begin_rendering(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginRendering(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndRendering(a) => unsafe { cmd_end_rendering(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndRendering(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetCullMode(a) => unsafe { cmd_set_cull_mode(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetCullMode(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetFrontFace(a) => unsafe { cmd_set_front_face(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetFrontFace(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetPrimitiveTopology(a) => unsafe { cmd_set_primitive_topology(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetPrimitiveTopology(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetViewportWithCount(a) => unsafe { cmd_set_viewport_with_count(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetViewportWithCount(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetScissorWithCount(a) => unsafe { cmd_set_scissor_with_count(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetScissorWithCount(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindVertexBuffers2(a) => unsafe { cmd_bind_vertex_buffers2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindVertexBuffers2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthTestEnable(a) => unsafe { cmd_set_depth_test_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthTestEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthWriteEnable(a) => unsafe { cmd_set_depth_write_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthWriteEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthCompareOp(a) => unsafe { cmd_set_depth_compare_op(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthCompareOp(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthBoundsTestEnable(a) => unsafe { cmd_set_depth_bounds_test_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthBoundsTestEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetStencilTestEnable(a) => unsafe { cmd_set_stencil_test_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetStencilTestEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetStencilOp(a) => unsafe { cmd_set_stencil_op(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetStencilOp(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetRasterizerDiscardEnable(a) => unsafe { cmd_set_rasterizer_discard_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRasterizerDiscardEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthBiasEnable(a) => unsafe { cmd_set_depth_bias_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthBiasEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetPrimitiveRestartEnable(a) => unsafe { cmd_set_primitive_restart_enable(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetPrimitiveRestartEnable(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceBufferMemoryRequirements(a) => unsafe { get_device_buffer_memory_requirements(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceBufferMemoryRequirements(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceImageMemoryRequirements(a) => unsafe { get_device_image_memory_requirements(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceImageMemoryRequirements(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceImageSparseMemoryRequirements(a) => unsafe { get_device_image_sparse_memory_requirements(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceImageSparseMemoryRequirements(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetPatchControlPointsEXT(a) => unsafe { cmd_set_patch_control_points_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetPatchControlPointsEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetLogicOpEXT(a) => unsafe { cmd_set_logic_op_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLogicOpEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceCalibrateableTimeDomainsEXT(a) => unsafe { get_physical_device_calibrateable_time_domains_ext(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceCalibrateableTimeDomainsEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetCalibratedTimestampsEXT(a) => unsafe { get_calibrated_timestamps_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetCalibratedTimestampsEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetLineStippleEXT(a) => unsafe { cmd_set_line_stipple_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLineStippleEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBeginConditionalRenderingEXT(a) => unsafe { cmd_begin_conditional_rendering_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginConditionalRenderingEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdEndConditionalRenderingEXT(a) => unsafe { cmd_end_conditional_rendering_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdEndConditionalRenderingEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawMultiEXT(a) => unsafe { cmd_draw_multi_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMultiEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawMultiIndexedEXT(a) => unsafe { cmd_draw_multi_indexed_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMultiIndexedEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPushDescriptorSetKHR(a) => unsafe { cmd_push_descriptor_set_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushDescriptorSetKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetColorWriteEnableEXT(a) => unsafe { cmd_set_color_write_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetColorWriteEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetVertexInputEXT(a) => unsafe { cmd_set_vertex_input_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetVertexInputEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetTessellationDomainOriginEXT(a) => unsafe { cmd_set_tessellation_domain_origin_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetTessellationDomainOriginEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthClampEnableEXT(a) => unsafe { cmd_set_depth_clamp_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthClampEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetPolygonModeEXT(a) => unsafe { cmd_set_polygon_mode_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetPolygonModeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetRasterizationSamplesEXT(a) => unsafe { cmd_set_rasterization_samples_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRasterizationSamplesEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetSampleMaskEXT(a) => unsafe { cmd_set_sample_mask_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetSampleMaskEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetAlphaToCoverageEnableEXT(a) => unsafe { cmd_set_alpha_to_coverage_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetAlphaToCoverageEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetAlphaToOneEnableEXT(a) => unsafe { cmd_set_alpha_to_one_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetAlphaToOneEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetLogicOpEnableEXT(a) => unsafe { cmd_set_logic_op_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLogicOpEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetColorBlendEnableEXT(a) => unsafe { cmd_set_color_blend_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetColorBlendEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetColorBlendEquationEXT(a) => unsafe { cmd_set_color_blend_equation_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetColorBlendEquationEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetColorWriteMaskEXT(a) => unsafe { cmd_set_color_write_mask_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetColorWriteMaskEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetRasterizationStreamEXT(a) => unsafe { cmd_set_rasterization_stream_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRasterizationStreamEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetConservativeRasterizationModeEXT(a) => unsafe { cmd_set_conservative_rasterization_mode_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetConservativeRasterizationModeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetExtraPrimitiveOverestimationSizeEXT(a) => unsafe { cmd_set_extra_primitive_overestimation_size_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetExtraPrimitiveOverestimationSizeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthClipEnableEXT(a) => unsafe { cmd_set_depth_clip_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthClipEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetSampleLocationsEnableEXT(a) => unsafe { cmd_set_sample_locations_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetSampleLocationsEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetColorBlendAdvancedEXT(a) => unsafe { cmd_set_color_blend_advanced_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetColorBlendAdvancedEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetProvokingVertexModeEXT(a) => unsafe { cmd_set_provoking_vertex_mode_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetProvokingVertexModeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetLineRasterizationModeEXT(a) => unsafe { cmd_set_line_rasterization_mode_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLineRasterizationModeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetLineStippleEnableEXT(a) => unsafe { cmd_set_line_stipple_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLineStippleEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthClipNegativeOneToOneEXT(a) => unsafe { cmd_set_depth_clip_negative_one_to_one_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthClipNegativeOneToOneEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceFragmentShadingRatesKHR(a) => unsafe { get_physical_device_fragment_shading_rates_khr(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceFragmentShadingRatesKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetFragmentShadingRateKHR(a) => unsafe { cmd_set_fragment_shading_rate_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetFragmentShadingRateKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindIndexBuffer2KHR(a) => unsafe { cmd_bind_index_buffer2_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindIndexBuffer2KHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetRenderingAreaGranularityKHR(a) => unsafe { get_rendering_area_granularity_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRenderingAreaGranularityKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceImageSubresourceLayoutKHR(a) => unsafe { get_device_image_subresource_layout_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceImageSubresourceLayoutKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetImageSubresourceLayout2KHR(a) => unsafe { get_image_subresource_layout2_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSubresourceLayout2KHR(r), o)),
+        _ => return None,
+    })
+}
+
+/// The first parameter of a command when it is a handle: (VkObjectType, guest id).
+pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
+    use venus_protocol::Command as C;
+    Some(match cmd {
+        C::DestroyInstance(a) => (<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.instance.raw()),
+        C::GetPhysicalDeviceFeatures(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceFormatProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceImageFormatProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceQueueFamilyProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceMemoryProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::DestroyDevice(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::EnumerateDeviceExtensionProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::EnumerateDeviceLayerProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::QueueSubmit(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
+        C::QueueWaitIdle(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
+        C::DeviceWaitIdle(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::FreeMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::UnmapMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::FlushMappedMemoryRanges(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::InvalidateMappedMemoryRanges(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceMemoryCommitment(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::BindBufferMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::BindImageMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetBufferMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetImageMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetImageSparseMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetPhysicalDeviceSparseImageFormatProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::QueueBindSparse(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
+        C::DestroyFence(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::ResetFences(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetFenceStatus(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::WaitForFences(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroySemaphore(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetEventStatus(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::SetEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::ResetEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyQueryPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetQueryPoolResults(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyBuffer(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyBufferView(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyImage(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetImageSubresourceLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyImageView(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyShaderModule(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyPipelineCache(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetPipelineCacheData(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::MergePipelineCaches(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyPipeline(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyPipelineLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroySampler(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyDescriptorSetLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyDescriptorPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::ResetDescriptorPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::FreeDescriptorSets(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::UpdateDescriptorSets(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyFramebuffer(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyRenderPass(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetRenderAreaGranularity(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::ResetCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::FreeCommandBuffers(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::BeginCommandBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::EndCommandBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::ResetCommandBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindPipeline(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetViewport(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetScissor(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetLineWidth(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthBias(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetBlendConstants(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthBounds(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetStencilCompareMask(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetStencilWriteMask(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetStencilReference(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindDescriptorSets(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindIndexBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindVertexBuffers(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDraw(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawIndexed(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawIndirect(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawIndexedIndirect(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDispatch(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDispatchIndirect(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyImage(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBlitImage(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyBufferToImage(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyImageToBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdUpdateBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdFillBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdClearColorImage(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdClearDepthStencilImage(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdClearAttachments(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdResolveImage(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetEvent(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdResetEvent(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdWaitEvents(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPipelineBarrier(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginQuery(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndQuery(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdResetQueryPool(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdWriteTimestamp(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyQueryPoolResults(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPushConstants(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginRenderPass(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdNextSubpass(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndRenderPass(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdExecuteCommands(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::BindBufferMemory2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::BindImageMemory2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceGroupPeerMemoryFeatures(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetDeviceMask(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDispatchBase(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::EnumeratePhysicalDeviceGroups(a) => (<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.instance.raw()),
+        C::GetImageMemoryRequirements2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetBufferMemoryRequirements2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetImageSparseMemoryRequirements2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetPhysicalDeviceFeatures2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceFormatProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceImageFormatProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceQueueFamilyProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceMemoryProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceSparseImageFormatProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::TrimCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroySamplerYcbcrConversion(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyDescriptorUpdateTemplate(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetPhysicalDeviceExternalBufferProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceExternalFenceProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetPhysicalDeviceExternalSemaphoreProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetDescriptorSetLayoutSupport(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdDrawIndirectCount(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawIndexedIndirectCount(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginRenderPass2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdNextSubpass2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndRenderPass2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::ResetQueryPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetSemaphoreCounterValue(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::WaitSemaphores(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::SignalSemaphore(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetBufferDeviceAddress(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetBufferOpaqueCaptureAddress(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceMemoryOpaqueCaptureAddress(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdBindTransformFeedbackBuffersEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginTransformFeedbackEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndTransformFeedbackEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginQueryIndexedEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndQueryIndexedEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawIndirectByteCountEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetImageDrmFormatModifierPropertiesEXT(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetPhysicalDeviceToolProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::DestroyPrivateDataSlot(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::SetPrivateData(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetPrivateData(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetEvent2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdResetEvent2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdWaitEvents2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPipelineBarrier2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdWriteTimestamp2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::QueueSubmit2(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
+        C::CmdCopyBuffer2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyImage2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyBufferToImage2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyImageToBuffer2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBlitImage2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdResolveImage2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginRendering(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndRendering(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetCullMode(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetFrontFace(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetPrimitiveTopology(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetViewportWithCount(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetScissorWithCount(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindVertexBuffers2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthTestEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthWriteEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthCompareOp(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthBoundsTestEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetStencilTestEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetStencilOp(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetRasterizerDiscardEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthBiasEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetPrimitiveRestartEnable(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetDeviceBufferMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceImageMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceImageSparseMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetPatchControlPointsEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetLogicOpEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetPhysicalDeviceCalibrateableTimeDomainsEXT(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetCalibratedTimestampsEXT(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetLineStippleEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBeginConditionalRenderingEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdEndConditionalRenderingEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawMultiEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawMultiIndexedEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPushDescriptorSetKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetColorWriteEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetVertexInputEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetTessellationDomainOriginEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthClampEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetPolygonModeEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetRasterizationSamplesEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetSampleMaskEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetAlphaToCoverageEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetAlphaToOneEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetLogicOpEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetColorBlendEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetColorBlendEquationEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetColorWriteMaskEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetRasterizationStreamEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetConservativeRasterizationModeEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetExtraPrimitiveOverestimationSizeEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthClipEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetSampleLocationsEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetColorBlendAdvancedEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetProvokingVertexModeEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetLineRasterizationModeEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetLineStippleEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthClipNegativeOneToOneEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetPhysicalDeviceFragmentShadingRatesKHR(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::CmdSetFragmentShadingRateKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindIndexBuffer2KHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetRenderingAreaGranularityKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceImageSubresourceLayoutKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetImageSubresourceLayout2KHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        _ => return None,
+    })
+}
+
 /// Commands executed generically, with whether they use the instance table.
 pub const GENERIC: &[(&str, bool)] = &[
     ("vkDestroyInstance", true),

@@ -54,6 +54,32 @@ pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     Ok((c::CmdTouchThingsReply {  }, out))
 }
 
+/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command.
+///
+/// # Safety
+/// As for every executor: the handle map only yields live handles of the right type, and
+/// `device` is the table of the device the command's handles belong to (when device-level).
+pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option<&DeviceProcs>, cx: &mut LowerCx<'b, M>, cmd: &venus_protocol::Command<'b>) -> Option<Result<(venus_protocol::Reply<'b>, Outcome), CallError>> {
+    use venus_protocol::{Command as C, Reply as R};
+    Some(match cmd {
+        // SAFETY: forwarded from this function's contract.
+        C::GetThingProperties(a) => unsafe { get_thing_properties(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetThingProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdTouchThings(a) => unsafe { cmd_touch_things(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTouchThings(r), o)),
+        _ => return None,
+    })
+}
+
+/// The first parameter of a command when it is a handle: (VkObjectType, guest id).
+pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
+    use venus_protocol::Command as C;
+    Some(match cmd {
+        C::GetThingProperties(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdTouchThings(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        _ => return None,
+    })
+}
+
 /// Commands executed generically, with whether they use the instance table.
 pub const GENERIC: &[(&str, bool)] = &[
     ("vkGetThingProperties", false),
