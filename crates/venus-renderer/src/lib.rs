@@ -3,8 +3,45 @@
 //! - [`shm`]: the one audited module that touches shared memory: [`shm::SharedMemory`]
 //!   (memfd / POSIX shm + our mapping), bounds-checked copies and atomics, [`shm::Region`]s
 //!   for rings and reply windows. All `unsafe` for mapped memory lives in `shm/mapping.rs`.
+//! - [`resources`]: the per-context table `res_id` -> shared memory (blobs).
+//! - [`reply`]: a channel's reply stream (bounds-checked window + position).
+//! - [`dispatch`]: the [`Dispatch`] trait through which every non-transport command reaches
+//!   the Vulkan layer, with its [`DispatchCx`]; [`null_dispatch`] is a Vulkan-less
+//!   implementation (answers `vkEnumerateInstanceVersion`, fails everything else cleanly).
+//! - `exec` (private): decoding and executing command streams, the transport commands,
+//!   `vkExecuteCommandStreamsMESA`.
+//! - [`ring`]: ring layout validation and the ring threads (head/tail/IDLE/FATAL protocol).
+//! - [`monitor`]: the per-context ALIVE ticker.
+//! - [`context`]: [`Context`], one per client connection; [`renderer`]: [`Renderer`], the
+//!   context factory.
+//!
+//! Threading model: see [`context`]. Transports drive a [`Context`] from one thread;
+//! each ring has its own thread; a ticker thread per context keeps ALIVE set.
 
 // Only `shm::mapping` may use `unsafe`; the compiler enforces it.
 #![deny(unsafe_code)]
 
+pub mod context;
+pub mod dispatch;
+mod exec;
+pub mod monitor;
+pub mod null_dispatch;
+pub mod renderer;
+pub mod reply;
+pub mod resources;
+pub mod ring;
 pub mod shm;
+
+pub use context::{Context, ContextError};
+pub use dispatch::{
+    command_name, Channel, ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory,
+};
+pub use exec::MAX_INDIRECT_STREAM_SIZE;
+pub use null_dispatch::{DispatchRecord, NullDispatch, NULL_DISPATCH_API_VERSION};
+pub use renderer::Renderer;
+pub use reply::{ReplyError, ReplyStream};
+pub use resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceTable};
+pub use ring::{
+    seqno_ge, LayoutError, RingLayout, MAX_RING_BUFFER_SIZE, STATUS_ALIVE, STATUS_FATAL,
+    STATUS_IDLE,
+};

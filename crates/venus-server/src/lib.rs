@@ -8,7 +8,9 @@
 //!   the renderer;
 //! - [`server`]: the socket listener, one thread per connection, clean shutdown;
 //! - [`capset`]: the Venus capset builder (shared with the real renderer);
-//! - [`stub`]: a backend that records instead of rendering (until `venus-renderer` is wired);
+//! - [`renderer`]: the real backend, [`renderer::RendererBackend`]: `venus-renderer`
+//!   contexts (rings, reply streams, dispatch) behind the transport traits;
+//! - [`stub`]: a backend that records instead of rendering (transport tests, `--stub`);
 //! - `sys`: platform code (eventfd/memfd on Linux, pipe/shm_open elsewhere).
 //!
 //! No `unsafe` here: sockets, `SCM_RIGHTS`, eventfd and memfd all go through `rustix`.
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capset;
+pub mod renderer;
 pub mod server;
 pub mod stub;
 pub mod sys;

@@ -16,9 +16,10 @@ use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
+use venus_server::renderer::RendererBackend;
 use venus_server::server::DEFAULT_SOCKET_PATH;
 use venus_server::stub::StubBackend;
-use venus_server::vtest::Limits;
+use venus_server::vtest::{Backend, Limits};
 use venus_server::{ClientPolicy, Server, ServerConfig, ShutdownHandle};
 
 /// A memory-safe Venus (Vulkan) vtest server for stock Mesa clients
@@ -64,9 +65,14 @@ struct Cli {
     no_virgl: bool,
 
     /// Host Vulkan device to render on: an index into vkEnumeratePhysicalDevices or a
-    /// substring of the device name (not used yet: the stub backend renders nothing).
+    /// substring of the device name (not used yet: there is no Vulkan dispatch layer).
     #[arg(long, value_name = "INDEX|NAME")]
     device: Option<String>,
+
+    /// Use the stub backend: handshake and blobs only; submissions are recorded, rings are
+    /// never consumed (for debugging the transport). Default: the renderer.
+    #[arg(long)]
+    stub: bool,
 
     /// virgl_test_server's render node option; accepted and ignored (see --device).
     #[arg(long, value_name = "DEV", hide = true)]
@@ -117,11 +123,27 @@ fn main() -> ExitCode {
         clients: cli.client_policy(),
         limits: Limits::default(),
     };
-    let backend = Arc::new(StubBackend::new().with_device(cli.device.clone()));
-    warn!(
-        "no renderer wired in yet: using the stub backend (records submissions, renders nothing)"
-    );
+    if cli.stub {
+        warn!("--stub: using the stub backend (records submissions, renders nothing)");
+        let backend = StubBackend::new().with_device(cli.device.clone());
+        serve(config, Arc::new(backend))
+    } else {
+        // Until the Vulkan dispatch layer exists, contexts answer vkEnumerateInstanceVersion
+        // and fail cleanly (ring FATAL, the client aborts) at the first other Vulkan command.
+        warn!(
+            "no Vulkan dispatch layer yet: the renderer runs rings and reply streams but \
+             answers only vkEnumerateInstanceVersion; clients fail at vkCreateInstance"
+        );
+        if cli.device.is_some() {
+            warn!("--device is ignored without a Vulkan dispatch layer");
+        }
+        let (backend, _log) = RendererBackend::with_null_dispatch();
+        serve(config, Arc::new(backend))
+    }
+}
 
+/// Binds, installs the signal handlers and serves until shut down.
+fn serve<B: Backend>(config: ServerConfig, backend: Arc<B>) -> ExitCode {
     let server = match Server::bind(config, backend) {
         Ok(s) => s,
         Err(e) => {

@@ -1,7 +1,7 @@
-//! A stand-in backend until `venus-renderer` is wired in: it answers the capset and timeline
-//! queries like the real renderer will, backs blobs with anonymous shared memory (memfd on
-//! Linux), and records (and decodes, to name the commands) every submitted command stream
-//! without executing anything. Rings are never consumed, so a real Mesa client gets through
+//! A transport-only backend (the transport's tests, and `venus-server --stub`): it answers the
+//! capset and timeline queries like the renderer backend ([`crate::renderer`]), backs blobs
+//! with anonymous shared memory (memfd on Linux), and records (and decodes, to name the
+//! commands) every submitted command stream without executing anything. Rings are never consumed, so a real Mesa client gets through
 //! the handshake and `vkCreateRingMESA`, then waits on its ring.
 //!
 //! It also serves the transport's tests: [`StubBackend::log`] exposes what it saw, and

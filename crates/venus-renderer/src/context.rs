@@ -1,0 +1,465 @@
+//! A Venus context: one client connection's resources, rings, reply streams and dispatch.
+//!
+//! # Threads
+//!
+//! - The **connection thread** owns the [`Context`] and calls it synchronously:
+//!   [`Context::create_blob`], [`Context::unref`], [`Context::submit`] (a `SUBMIT_CMD2` context
+//!   stream, decoded and executed before it returns — including `vkWaitRingSeqnoMESA`, which
+//!   blocks it, contract §3.5), [`Context::mark_fatal`].
+//! - One **ring thread** per ring ([`crate::ring`]).
+//! - One **liveness ticker** ([`crate::monitor`]) once a monitored ring exists.
+//!
+//! They share a `ContextShared` (resource table, dispatch, the sticky fatal flag, the list of
+//! rings, the `vkWaitRingSeqnoMESA` rendezvous). The only locks are per context; the hot paths
+//! (a ring executing commands, `vkNotifyRingMESA`) take none except the ring's own small mutex
+//! on notify.
+//!
+//! # Fatal
+//!
+//! The first error of any channel (or [`Context::mark_fatal`] from the transport) makes the
+//! context lost, for good: the FATAL bit is set in every ring's status (the client aborts at its
+//! next check with "ring fatal"), every ring thread and waiter is woken and stops, and every
+//! later [`Context::submit`] fails at once. The connection stays up (closing it would make Mesa
+//! spin, contract §1); [`Drop`] releases everything.
+//!
+//! # Teardown
+//!
+//! Dropping the context stops and joins every ring thread (a thread blocked in a dispatch
+//! returns when the dispatch honours [`crate::DispatchCx::is_cancelled`]), stops and joins the
+//! ticker, then drops the resources and finally the dispatch (its host objects).
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tracing::{debug, error, info, warn};
+use venus_protocol::structs::{Ext, RingCreateInfoMESA};
+use venus_protocol::{ChainNode, Command};
+
+use crate::dispatch::{Channel, ContextInfo, Dispatch};
+use crate::exec::{ChannelHost, ExecError, Executor};
+use crate::monitor::{self, Monitor};
+use crate::resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceTable};
+use crate::ring::{
+    self, panic_message, RingLayout, RingShared, RingWait, STATUS_ALIVE, STATUS_FATAL,
+};
+
+/// Why a submission failed. Either way the context is lost.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    /// The context was already lost before this submission (the reason of the first error).
+    #[error("context already lost: {0}")]
+    Lost(String),
+    /// This submission made the context lost.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// What the context's threads share (see the module doc).
+pub(crate) struct ContextShared {
+    pub(crate) info: ContextInfo,
+    pub(crate) resources: ResourceTable,
+    pub(crate) dispatch: Arc<dyn Dispatch>,
+    lost: AtomicBool,
+    reason: Mutex<Option<String>>,
+    /// Live rings (for fatal broadcast and the ticker); the connection thread's map is the
+    /// authority for lookups.
+    rings: Mutex<Vec<Arc<RingShared>>>,
+    pub(crate) ring_wait: RingWait,
+    pub(crate) monitor: Monitor,
+}
+
+impl ContextShared {
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn lost_flag(&self) -> &AtomicBool {
+        &self.lost
+    }
+
+    pub(crate) fn rings(&self) -> MutexGuard<'_, Vec<Arc<RingShared>>> {
+        self.rings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reason(&self) -> MutexGuard<'_, Option<String>> {
+        self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the context lost (idempotent: the first reason is kept): FATAL on every ring,
+    /// every ring thread and the `vkWaitRingSeqnoMESA` waiter woken.
+    pub(crate) fn set_fatal(&self, reason: &str) {
+        {
+            let mut r = self.reason();
+            if r.is_some() {
+                debug!(ctx = self.info.id, "(context already lost) {reason}");
+                return;
+            }
+            *r = Some(reason.to_owned());
+        }
+        self.lost.store(true, Ordering::Release);
+        warn!(
+            ctx = self.info.id,
+            client = ?self.info.name,
+            "context lost: {reason}"
+        );
+        for ring in self.rings().iter() {
+            ring.set_status(STATUS_FATAL);
+            ring.wake();
+        }
+        self.ring_wait.wake();
+    }
+
+    fn fatal_reason(&self) -> Option<String> {
+        self.reason().clone()
+    }
+}
+
+/// The connection thread's handle of a ring.
+struct RingHandle {
+    shared: Arc<RingShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RingHandle {
+    fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                error!(ring = %self.shared.channel(), "ring thread panicked outside its guard");
+            }
+        }
+    }
+}
+
+/// A Venus context (see the module doc).
+pub struct Context {
+    shared: Arc<ContextShared>,
+    exec: Executor,
+    rings: HashMap<u64, RingHandle>,
+    next_ring_index: u32,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("info", &self.shared.info)
+            .field("rings", &self.rings.len())
+            .field("lost", &self.shared.is_lost())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A new context whose non-transport commands go to `dispatch`.
+    pub fn new(info: ContextInfo, dispatch: Arc<dyn Dispatch>) -> Self {
+        let shared = Arc::new(ContextShared {
+            info,
+            resources: ResourceTable::new(),
+            dispatch,
+            lost: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            rings: Mutex::default(),
+            ring_wait: RingWait::default(),
+            monitor: Monitor::default(),
+        });
+        let exec = Executor::new(Arc::clone(&shared), Channel::Context);
+        Self {
+            shared,
+            exec,
+            rings: HashMap::new(),
+            next_ring_index: 0,
+            ticker: None,
+        }
+    }
+
+    /// Who the context belongs to.
+    pub fn info(&self) -> &ContextInfo {
+        &self.shared.info
+    }
+
+    /// `RESOURCE_CREATE_BLOB`: plain shared memory for `blob_id` 0, else the memory of a
+    /// `VkDeviceMemory` exported by the dispatch layer. Returns the fd for the client.
+    pub fn create_blob(&mut self, params: &BlobParams) -> Result<OwnedFd, ResourceError> {
+        ResourceTable::validate(params)?;
+        if params.blob_id == 0 {
+            return self.shared.resources.create_shmem(params);
+        }
+        let export_err = |reason: String| ResourceError::Export {
+            res_id: params.res_id,
+            blob_id: params.blob_id,
+            reason,
+        };
+        let shm = self
+            .shared
+            .dispatch
+            .export_blob(params)
+            .map_err(|e| export_err(e.to_string()))?;
+        if shm.len() < params.size {
+            return Err(ResourceError::ExportTooSmall {
+                blob_id: params.blob_id,
+                got: shm.len(),
+                size: params.size,
+            });
+        }
+        self.shared.resources.insert_with_fd(
+            params.res_id,
+            Resource {
+                shm,
+                kind: ResourceKind::DeviceMemory {
+                    blob_id: params.blob_id,
+                },
+            },
+        )
+    }
+
+    /// `RESOURCE_UNREF`: forgets `res_id`. Rings and reply streams using it keep the memory.
+    pub fn unref(&mut self, res_id: u32) {
+        if self.shared.resources.remove(res_id).is_none() {
+            debug!(
+                ctx = self.shared.info.id,
+                res_id, "unref of an unknown resource"
+            );
+        }
+    }
+
+    /// The live resource `res_id` (the memory the client mapped).
+    pub fn resource(&self, res_id: u32) -> Option<Resource> {
+        self.shared.resources.get(res_id).ok()
+    }
+
+    /// One `SUBMIT_CMD2` batch: decodes and executes `commands` (a private copy) on the
+    /// context channel before returning. `ring_idx` (the fence timeline) is only logged for
+    /// now: without queues every batch is complete once executed.
+    ///
+    /// An error makes (or found) the context lost.
+    pub fn submit(&mut self, ring_idx: u32, commands: &[u8]) -> Result<(), ContextError> {
+        if self.shared.is_lost() {
+            let reason = self.shared.fatal_reason().unwrap_or_default();
+            return Err(ContextError::Lost(reason));
+        }
+        let _ = ring_idx;
+        let mut host = ContextHost {
+            shared: &self.shared,
+            rings: &mut self.rings,
+            next_ring_index: &mut self.next_ring_index,
+            ticker: &mut self.ticker,
+        };
+        let exec = &mut self.exec;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| exec.run(commands, &mut host)))
+            .unwrap_or_else(|p| {
+                Err(ExecError::Fatal(format!(
+                    "context stream: panic while executing a submission: {}",
+                    panic_message(&*p)
+                )))
+            });
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(ExecError::Fatal(reason)) => {
+                self.shared.set_fatal(&reason);
+                let first = self.shared.fatal_reason().unwrap_or(reason);
+                Err(ContextError::Fatal(first))
+            }
+            Err(ExecError::Stopped) => {
+                let reason = "context stream: stopped".to_owned();
+                self.shared.set_fatal(&reason);
+                Err(ContextError::Fatal(reason))
+            }
+        }
+    }
+
+    /// Whether the context is lost.
+    pub fn is_fatal(&self) -> bool {
+        self.shared.is_lost()
+    }
+
+    /// Why the context is lost (the first error), if it is.
+    pub fn fatal_reason(&self) -> Option<String> {
+        self.shared.fatal_reason()
+    }
+
+    /// The transport gives up on this context: FATAL on every ring, rings stop (their threads
+    /// are joined when the context is dropped). Idempotent.
+    pub fn mark_fatal(&mut self, reason: &str) {
+        self.shared.set_fatal(reason);
+        for h in self.rings.values() {
+            h.shared.request_stop();
+        }
+    }
+
+    /// Number of live rings.
+    pub fn ring_count(&self) -> usize {
+        self.rings.len()
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // Stop everything first, then join (threads stop in parallel).
+        for h in self.rings.values() {
+            h.shared.request_stop();
+        }
+        self.shared.ring_wait.wake();
+        for h in self.rings.values_mut() {
+            h.join();
+        }
+        self.rings.clear();
+        self.shared.rings().clear();
+        self.shared.monitor.stop();
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+        self.shared.resources.clear();
+        info!(ctx = self.shared.info.id, "context destroyed");
+        // The dispatch goes with the last `Arc<ContextShared>`: ours (every thread is joined,
+        // the executor's clone goes with `self.exec`).
+    }
+}
+
+/// The context side of execution: ring management and `vkWaitRingSeqnoMESA`.
+struct ContextHost<'a> {
+    shared: &'a Arc<ContextShared>,
+    rings: &'a mut HashMap<u64, RingHandle>,
+    next_ring_index: &'a mut u32,
+    ticker: &'a mut Option<JoinHandle<()>>,
+}
+
+impl ContextHost<'_> {
+    fn fatal(msg: impl Into<String>) -> ExecError {
+        ExecError::Fatal(format!("context stream: {}", msg.into()))
+    }
+
+    fn ring(&self, command: &str, id: u64) -> Result<&Arc<RingShared>, ExecError> {
+        self.rings
+            .get(&id)
+            .map(|h| &h.shared)
+            .ok_or_else(|| Self::fatal(format!("{command}: unknown ring {id:#x}")))
+    }
+
+    fn create_ring(&mut self, id: u64, info: &RingCreateInfoMESA<'_>) -> Result<(), ExecError> {
+        let what = format!(
+            "vkCreateRingMESA(ring {id:#x}, resource {})",
+            info.resource_id
+        );
+        let fail = |e: &dyn std::fmt::Display| Self::fatal(format!("{what}: {e}"));
+        if self.rings.contains_key(&id) {
+            return Err(fail(&"a ring with this id exists"));
+        }
+        let shm = self
+            .shared
+            .resources
+            .shmem(info.resource_id)
+            .map_err(|e| fail(&e))?;
+        let layout = RingLayout::validate(info, shm.len()).map_err(|e| fail(&e))?;
+        let mut monitor = None;
+        let mut link = info.p_next;
+        while let Some(ext) = link {
+            match ext {
+                Ext::RingMonitorInfoMESA(m) => monitor = Some(m.max_reporting_period_microseconds),
+                Ext::RingPriorityInfoMESA(p) => debug!(
+                    ctx = self.shared.info.id,
+                    priority = p.priority,
+                    "ring priority requested (not applied)"
+                ),
+                _ => {}
+            }
+            link = ext.next();
+        }
+        if monitor == Some(0) {
+            return Err(fail(&"maxReportingPeriodMicroseconds is 0"));
+        }
+        let monitor_period = monitor.map(|us| Duration::from_micros(u64::from(us)));
+        let index = *self.next_ring_index;
+        *self.next_ring_index = index.wrapping_add(1);
+        let ring = RingShared::new(
+            id,
+            index,
+            &shm,
+            &layout,
+            Duration::from_nanos(info.idle_timeout),
+            monitor_period,
+        )
+        .map_err(|e| fail(&e))?;
+        let ring = Arc::new(ring);
+        if monitor_period.is_some() {
+            ring.set_status(STATUS_ALIVE);
+        }
+        self.shared.rings().push(Arc::clone(&ring));
+        let thread = match ring::spawn_ring_thread(Arc::clone(self.shared), Arc::clone(&ring)) {
+            Ok(t) => t,
+            Err(e) => {
+                self.shared.rings().retain(|r| !Arc::ptr_eq(r, &ring));
+                return Err(fail(&format!("cannot start the ring thread: {e}")));
+            }
+        };
+        debug!(
+            ctx = self.shared.info.id,
+            ring = %ring.channel(),
+            ?layout,
+            idle_timeout_ns = info.idle_timeout,
+            ?monitor_period,
+            "ring created"
+        );
+        self.rings.insert(
+            id,
+            RingHandle {
+                shared: Arc::clone(&ring),
+                thread: Some(thread),
+            },
+        );
+        if let Some(period) = monitor_period {
+            self.shared.monitor.add_period(period);
+            if self.ticker.is_none() {
+                let t = monitor::spawn(Arc::clone(self.shared))
+                    .map_err(|e| fail(&format!("cannot start the liveness ticker: {e}")))?;
+                *self.ticker = Some(t);
+            }
+        }
+        Ok(())
+    }
+
+    fn destroy_ring(&mut self, id: u64) -> Result<(), ExecError> {
+        let Some(mut h) = self.rings.remove(&id) else {
+            return Err(Self::fatal(format!(
+                "vkDestroyRingMESA: unknown ring {id:#x}"
+            )));
+        };
+        self.shared.rings().retain(|r| !Arc::ptr_eq(r, &h.shared));
+        h.shared.request_stop();
+        h.join();
+        debug!(ctx = self.shared.info.id, ring = %h.shared.channel(), "ring destroyed");
+        Ok(())
+    }
+}
+
+impl ChannelHost for ContextHost<'_> {
+    fn transport(&mut self, cmd: &Command<'_>) -> Result<bool, ExecError> {
+        match cmd {
+            Command::CreateRingMESA(a) => self.create_ring(a.ring, a.p_create_info)?,
+            Command::DestroyRingMESA(a) => self.destroy_ring(a.ring)?,
+            Command::NotifyRingMESA(a) => self.ring("vkNotifyRingMESA", a.ring)?.notify(),
+            Command::WriteRingExtraMESA(a) => self
+                .ring("vkWriteRingExtraMESA", a.ring)?
+                .write_extra(a.offset, a.value)
+                .map_err(|e| Self::fatal(format!("vkWriteRingExtraMESA: {e}")))?,
+            Command::SubmitVirtqueueSeqnoMESA(a) => self
+                .ring("vkSubmitVirtqueueSeqnoMESA", a.ring)?
+                .submit_virtqueue_seqno(a.seqno),
+            Command::WaitRingSeqnoMESA(a) => {
+                let ring = Arc::clone(self.ring("vkWaitRingSeqnoMESA", a.ring)?);
+                // Ring positions are 32-bit counters; the client widens them to u64.
+                let seqno = a.seqno as u32;
+                self.shared
+                    .ring_wait
+                    .wait(self.shared, &ring, seqno)
+                    .map_err(|e| Self::fatal(format!("vkWaitRingSeqnoMESA: {e}")))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}

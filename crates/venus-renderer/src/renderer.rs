@@ -1,0 +1,41 @@
+//! The process-wide renderer: a factory of [`Context`]s, one per client connection.
+//!
+//! Transports (the vtest server, later a C ABI for VMMs) own one `Renderer` and call
+//! [`Renderer::create_context`] per connection; the context is then driven by that
+//! connection's thread alone. The renderer holds the [`DispatchFactory`] (the Vulkan layer's
+//! process-wide state) and nothing mutable: creating contexts takes no lock of ours.
+//!
+//! Protocol-level facts the transport needs (the Venus capset, the timeline count) are the
+//! transport's business: `venus-server` builds the capset from `venus-protocol`, so this crate
+//! does not depend on any transport.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::context::Context;
+use crate::dispatch::{ContextInfo, DispatchError, DispatchFactory};
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct Renderer {
+    factory: Arc<dyn DispatchFactory>,
+}
+
+impl fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+impl Renderer {
+    /// A renderer whose contexts dispatch through `factory`'s per-context [`crate::Dispatch`].
+    pub fn new(factory: Arc<dyn DispatchFactory>) -> Self {
+        Self { factory }
+    }
+
+    /// A new context for connection `info.id`.
+    pub fn create_context(&self, info: ContextInfo) -> Result<Context, DispatchError> {
+        let dispatch = self.factory.create_dispatch(&info)?;
+        Ok(Context::new(info, dispatch))
+    }
+}

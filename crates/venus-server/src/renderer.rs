@@ -1,0 +1,147 @@
+//! The real backend: `venus-renderer` contexts behind the vtest transport.
+//!
+//! Dependency direction: `venus-server` -> `venus-renderer` (never the reverse). The
+//! renderer knows nothing of vtest; this module implements the transport's [`Backend`] /
+//! [`ContextBackend`] traits over [`venus_renderer::Renderer`] / [`venus_renderer::Context`],
+//! and supplies what only the transport knows: the Venus capset (built from `venus-protocol`
+//! by [`crate::capset`]) and the timeline count.
+//!
+//! Submissions: a `SUBMIT_CMD2` batch is executed synchronously by the context; its
+//! [`Completion`] is dropped (signalled) right after, for every `ring_idx`. That is exact for
+//! ring_idx 0 (the CPU timeline) and for what Mesa 25.0.7 sends (contract §3.6); per-queue
+//! timelines (ring_idx > 0 signalled when the queue's work completes) come with queues.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use tracing::info;
+use venus_renderer::{
+    BlobParams, Context, ContextInfo as RendererContextInfo, DispatchFactory, NullDispatch,
+    Renderer, ResourceError,
+};
+
+use crate::capset::{VenusCapset, VENUS_CAPSET_ID, VENUS_CAPSET_VERSION};
+use crate::vtest::{Backend, BackendError, BlobRequest, Completion, ContextBackend, ContextInfo};
+
+/// `GET_PARAM(MAX_TIMELINE_COUNT)` answer (what virglrenderer answers; bounds the number of
+/// queues a client can create to 63).
+pub const MAX_TIMELINE_COUNT: u32 = 64;
+
+/// [`Backend`] over a [`Renderer`].
+#[derive(Debug, Clone)]
+pub struct RendererBackend {
+    renderer: Renderer,
+    capset: Vec<u32>,
+}
+
+impl RendererBackend {
+    /// Contexts dispatch through `factory` (the Vulkan layer).
+    pub fn new(factory: Arc<dyn DispatchFactory>) -> Self {
+        Self {
+            renderer: Renderer::new(factory),
+            capset: VenusCapset::for_protocol().to_dwords().to_vec(),
+        }
+    }
+
+    /// Contexts dispatch through a [`NullDispatch`] (no Vulkan: answers
+    /// `vkEnumerateInstanceVersion`, makes the context fatal on anything else). Returns the
+    /// dispatch too, whose log shows what the clients sent.
+    pub fn with_null_dispatch() -> (Self, NullDispatch) {
+        let null = NullDispatch::new();
+        (Self::new(Arc::new(null.clone())), null)
+    }
+}
+
+impl Backend for RendererBackend {
+    type Context = RendererContext;
+
+    fn capset(&self, id: u32, version: u32) -> Option<Vec<u32>> {
+        (id == VENUS_CAPSET_ID && version == VENUS_CAPSET_VERSION).then(|| self.capset.clone())
+    }
+
+    fn max_timeline_count(&self) -> u32 {
+        MAX_TIMELINE_COUNT
+    }
+
+    fn create_context(&self, info: ContextInfo<'_>) -> Result<RendererContext, BackendError> {
+        let ctx = self
+            .renderer
+            .create_context(RendererContextInfo {
+                id: info.conn_id,
+                name: info.name.to_owned(),
+            })
+            .map_err(|e| BackendError::Unsupported(format!("creating the dispatch: {e}")))?;
+        info!(conn = info.conn_id, "renderer context created");
+        Ok(RendererContext { ctx })
+    }
+}
+
+/// [`ContextBackend`] over a [`Context`].
+#[derive(Debug)]
+pub struct RendererContext {
+    ctx: Context,
+}
+
+impl RendererContext {
+    /// The renderer context.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+fn blob_error(e: ResourceError) -> BackendError {
+    match e {
+        ResourceError::UnsupportedType(_)
+        | ResourceError::ShmemFlags(_)
+        | ResourceError::Export { .. } => BackendError::Unsupported(e.to_string()),
+        ResourceError::Shm { .. } => BackendError::ResourceLimit(e.to_string()),
+        _ => BackendError::Invalid(e.to_string()),
+    }
+}
+
+impl ContextBackend for RendererContext {
+    fn init(&mut self, capset_id: u32) -> Result<(), BackendError> {
+        if capset_id != VENUS_CAPSET_ID {
+            return Err(BackendError::Unsupported(format!(
+                "capset {capset_id} (only Venus = {VENUS_CAPSET_ID})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn create_blob(&mut self, req: &BlobRequest) -> Result<OwnedFd, BackendError> {
+        self.ctx
+            .create_blob(&BlobParams {
+                res_id: req.res_id,
+                blob_type: req.blob_type,
+                flags: req.flags,
+                size: req.size,
+                blob_id: req.blob_id,
+            })
+            .map_err(blob_error)
+    }
+
+    fn unref(&mut self, res_id: u32) {
+        self.ctx.unref(res_id);
+    }
+
+    fn submit(
+        &mut self,
+        ring_idx: u32,
+        commands: &[u8],
+        completion: Completion,
+    ) -> Result<(), BackendError> {
+        let result = self.ctx.submit(ring_idx, commands);
+        // Executed (or the context is lost): the batch is complete either way.
+        drop(completion);
+        result.map_err(|e| BackendError::Fatal(e.to_string()))
+    }
+
+    fn is_fatal(&self) -> bool {
+        self.ctx.is_fatal()
+    }
+
+    fn mark_fatal(&mut self, reason: &str) {
+        self.ctx.mark_fatal(reason);
+    }
+}
