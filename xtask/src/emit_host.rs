@@ -288,21 +288,7 @@ impl<'m> Cx<'m> {
 
     /// Whether `c` can be executed generically (every encodable Vulkan command).
     fn generic_call(c: &crate::model::Command) -> bool {
-        c.encoding.is_ok()
-            && !c.name.ends_with("MESA")
-            && !c.params.iter().any(|p| {
-                p.dir != Dir::In
-                    && matches!(
-                        &p.member.shape,
-                        Shape::Ptr {
-                            elem: Elem::Handle(_),
-                            ..
-                        } | Shape::Array {
-                            elem: Elem::Handle(_),
-                            ..
-                        }
-                    )
-            })
+        c.encoding.is_ok() && !c.name.ends_with("MESA")
     }
 
     fn calls(&self) -> Result<String, String> {
@@ -655,16 +641,16 @@ impl<'m> Cx<'m> {
         );
         w!(
             s,
-            "    let next = lower_chain(venus_protocol::ChainNode::next(link), cx)?;"
+            "    // Each link lowers its own pNext (the rest of the chain)."
         );
         w!(s, "    Ok(match link {{");
         for e in &exts {
             let n = type_name(&e.name);
             if e.name.ends_with("MESA") {
                 // Protocol-only links never reach the driver.
-                w!(s, "        Ext::{n}(_) => next,");
+                w!(s, "        Ext::{n}(v) => lower_chain(v.p_next, cx)?,");
             } else {
-                w!(s, "        Ext::{n}(v) => {{ let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
+                w!(s, "        Ext::{n}(v) => {{ let c = v.lower(cx)?; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
             }
         }
         w!(s, "    }})\n}}\n");
@@ -679,13 +665,13 @@ impl<'m> Cx<'m> {
         );
         w!(
             s,
-            "    let next = lower_out_chain(venus_protocol::ChainNode::next(link), cx)?;"
+            "    // Each link lowers its own pNext (the rest of the chain)."
         );
         w!(s, "    Ok(match link {{");
         for e in &exts {
             let n = type_name(&e.name);
             if e.partial {
-                w!(s, "        Ext::{n}(v) => {{ let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
+                w!(s, "        Ext::{n}(v) => {{ let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
             } else {
                 w!(
                     s,
@@ -711,12 +697,12 @@ impl<'m> Cx<'m> {
         w!(s, "    if header.0 != s_type {{\n        return Err(LowerError::ChainMismatch(s_type));\n    }}");
         w!(
             s,
-            "    let next = raise_chain(venus_protocol::ChainNode::next(link), header.1, cx)?;"
+            "    // Each link raises its own pNext (the rest of the chain)."
         );
         w!(s, "    let raised = match link {{");
         for e in exts.iter().filter(|e| e.partial) {
             let n = type_name(&e.name);
-            w!(s, "        Ext::{n}(k) => {{\n            // SAFETY: the sType matched, so `c` points to the vk::{n} that lower_out_chain allocated.\n            let cv = unsafe {{ &*(c as *const vk::{n}) }};\n            let mut v = p::{n}::raise(k, cv, cx)?;\n            v.p_next = next;\n            Ext::{n}(v)\n        }}");
+            w!(s, "        Ext::{n}(k) => {{\n            // SAFETY: the sType matched, so `c` points to the vk::{n} that lower_out_chain allocated.\n            let cv = unsafe {{ &*(c as *const vk::{n}) }};\n            let v = p::{n}::raise(k, cv, cx)?;\n            Ext::{n}(v)\n        }}");
         }
         w!(
             s,

@@ -128,17 +128,17 @@ fn main() -> ExitCode {
         let backend = StubBackend::new().with_device(cli.device.clone());
         serve(config, Arc::new(backend))
     } else {
-        // Until the Vulkan dispatch layer exists, contexts answer vkEnumerateInstanceVersion
-        // and fail cleanly (ring FATAL, the client aborts) at the first other Vulkan command.
-        warn!(
-            "no Vulkan dispatch layer yet: the renderer runs rings and reply streams but \
-             answers only vkEnumerateInstanceVersion; clients fail at vkCreateInstance"
-        );
         if cli.device.is_some() {
-            warn!("--device is ignored without a Vulkan dispatch layer");
+            warn!("--device is not implemented yet: the Vulkan loader's ordinary selection applies");
         }
-        let (backend, _log) = RendererBackend::with_null_dispatch();
-        serve(config, Arc::new(backend))
+        let factory = match venus_dispatch::VulkanFactory::new() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("venus-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        serve(config, Arc::new(RendererBackend::new(Arc::new(factory))))
     }
 }
 

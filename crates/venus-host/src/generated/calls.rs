@@ -12,6 +12,25 @@ use venus_protocol::commands as c;
 use venus_protocol::structs as p;
 use venus_protocol::types as t;
 
+/// Executes `vkCreateInstance` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_instance<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateInstanceArgs<'b>) -> Result<(c::CreateInstanceReply<'b>, Outcome), CallError> {
+    let f = procs.create_instance.ok_or(CallError::Missing("vkCreateInstance"))?;
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_instance_v = vk::Instance::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(p_create_info, p_allocator, &mut p_instance_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_instance_v.0 != 0 { out.created.push((<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.p_instance.raw(), p_instance_v.0)); }
+    let p_instance = a.p_instance;
+    Ok((c::CreateInstanceReply { ret, p_instance }, out))
+}
+
 /// Executes `vkDestroyInstance` on the host driver.
 ///
 /// # Safety
@@ -27,6 +46,33 @@ pub unsafe fn destroy_instance<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut
     let mut out = Outcome::default();
     if !a.instance.is_null() { out.destroyed.push((<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.instance.raw())); }
     Ok((c::DestroyInstanceReply {  }, out))
+}
+
+/// Executes `vkEnumeratePhysicalDevices` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn enumerate_physical_devices<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumeratePhysicalDevicesArgs<'b>) -> Result<(c::EnumeratePhysicalDevicesReply<'b>, Outcome), CallError> {
+    let f = procs.enumerate_physical_devices.ok_or(CallError::Missing("vkEnumeratePhysicalDevices"))?;
+    let instance = vk::Instance(cx.host(a.instance)?);
+    let mut p_physical_device_count_v: u32 = *a.p_physical_device_count as u32;
+    let p_physical_device_count = &mut p_physical_device_count_v as *mut u32;
+    let p_physical_devices_c: *mut vk::PhysicalDevice = cx.zeroed_mut(a.p_physical_devices.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(instance, p_physical_device_count, p_physical_devices_c) };
+    let mut out = Outcome::default();
+    {
+        // SAFETY: p_physical_devices_c was allocated above with a.p_physical_devices.len() zeroed elements.
+        let hosts = unsafe { cx.copy_out(p_physical_devices_c as *const vk::PhysicalDevice, a.p_physical_devices.len(), (p_physical_device_count_v as usize)) };
+        for (g, h) in a.p_physical_devices.iter().zip(hosts) {
+            if h.0 != 0 { out.created.push((<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, g.raw(), h.0)); }
+        }
+    }
+    let p_physical_device_count = cx.alloc_out(p_physical_device_count_v as _);
+    let p_physical_devices = &a.p_physical_devices[..((p_physical_device_count_v as usize)).min(a.p_physical_devices.len())];
+    Ok((c::EnumeratePhysicalDevicesReply { ret, p_physical_device_count, p_physical_devices }, out))
 }
 
 /// Executes `vkGetPhysicalDeviceFeatures` on the host driver.
@@ -198,6 +244,26 @@ pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &In
     Ok((c::GetPhysicalDeviceMemoryPropertiesReply { p_memory_properties }, out))
 }
 
+/// Executes `vkCreateDevice` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_device<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDeviceArgs<'b>) -> Result<(c::CreateDeviceReply<'b>, Outcome), CallError> {
+    let f = procs.create_device.ok_or(CallError::Missing("vkCreateDevice"))?;
+    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_device_v = vk::Device::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(physical_device, p_create_info, p_allocator, &mut p_device_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_device_v.0 != 0 { out.created.push((<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.p_device.raw(), p_device_v.0)); }
+    let p_device = a.p_device;
+    Ok((c::CreateDeviceReply { ret, p_device }, out))
+}
+
 /// Executes `vkDestroyDevice` on the host driver.
 ///
 /// # Safety
@@ -307,6 +373,26 @@ pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &Instan
     Ok((c::EnumerateDeviceLayerPropertiesReply { ret, p_property_count, p_properties }, out))
 }
 
+/// Executes `vkGetDeviceQueue` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_device_queue<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceQueueArgs<'b>) -> Result<(c::GetDeviceQueueReply<'b>, Outcome), CallError> {
+    let f = procs.get_device_queue.ok_or(CallError::Missing("vkGetDeviceQueue"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let queue_family_index = a.queue_family_index;
+    let queue_index = a.queue_index;
+    let mut p_queue_v = vk::Queue::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, queue_family_index, queue_index, &mut p_queue_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_queue_v.0 != 0 { out.created.push((<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.p_queue.raw(), p_queue_v.0)); }
+    let p_queue = a.p_queue;
+    Ok((c::GetDeviceQueueReply { p_queue }, out))
+}
+
 /// Executes `vkQueueSubmit` on the host driver.
 ///
 /// # Safety
@@ -353,6 +439,26 @@ pub unsafe fn device_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     let ret = unsafe { f(device) };
     let mut out = Outcome::default();
     Ok((c::DeviceWaitIdleReply { ret }, out))
+}
+
+/// Executes `vkAllocateMemory` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn allocate_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::AllocateMemoryArgs<'b>) -> Result<(c::AllocateMemoryReply<'b>, Outcome), CallError> {
+    let f = procs.allocate_memory.ok_or(CallError::Missing("vkAllocateMemory"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_allocate_info = match Some(a.p_allocate_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_memory_v = vk::DeviceMemory::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_allocate_info, p_allocator, &mut p_memory_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_memory_v.0 != 0 { out.created.push((<venus_protocol::handles::DeviceMemory as venus_protocol::Handle>::OBJECT_TYPE, a.p_memory.raw(), p_memory_v.0)); }
+    let p_memory = a.p_memory;
+    Ok((c::AllocateMemoryReply { ret, p_memory }, out))
 }
 
 /// Executes `vkFreeMemory` on the host driver.
@@ -605,6 +711,26 @@ pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     Ok((c::QueueBindSparseReply { ret }, out))
 }
 
+/// Executes `vkCreateFence` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateFenceArgs<'b>) -> Result<(c::CreateFenceReply<'b>, Outcome), CallError> {
+    let f = procs.create_fence.ok_or(CallError::Missing("vkCreateFence"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_fence_v = vk::Fence::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_fence_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_fence_v.0 != 0 { out.created.push((<venus_protocol::handles::Fence as venus_protocol::Handle>::OBJECT_TYPE, a.p_fence.raw(), p_fence_v.0)); }
+    let p_fence = a.p_fence;
+    Ok((c::CreateFenceReply { ret, p_fence }, out))
+}
+
 /// Executes `vkDestroyFence` on the host driver.
 ///
 /// # Safety
@@ -675,6 +801,26 @@ pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     Ok((c::WaitForFencesReply { ret }, out))
 }
 
+/// Executes `vkCreateSemaphore` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateSemaphoreArgs<'b>) -> Result<(c::CreateSemaphoreReply<'b>, Outcome), CallError> {
+    let f = procs.create_semaphore.ok_or(CallError::Missing("vkCreateSemaphore"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_semaphore_v = vk::Semaphore::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_semaphore_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_semaphore_v.0 != 0 { out.created.push((<venus_protocol::handles::Semaphore as venus_protocol::Handle>::OBJECT_TYPE, a.p_semaphore.raw(), p_semaphore_v.0)); }
+    let p_semaphore = a.p_semaphore;
+    Ok((c::CreateSemaphoreReply { ret, p_semaphore }, out))
+}
+
 /// Executes `vkDestroySemaphore` on the host driver.
 ///
 /// # Safety
@@ -691,6 +837,26 @@ pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     let mut out = Outcome::default();
     if !a.semaphore.is_null() { out.destroyed.push((<venus_protocol::handles::Semaphore as venus_protocol::Handle>::OBJECT_TYPE, a.semaphore.raw())); }
     Ok((c::DestroySemaphoreReply {  }, out))
+}
+
+/// Executes `vkCreateEvent` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateEventArgs<'b>) -> Result<(c::CreateEventReply<'b>, Outcome), CallError> {
+    let f = procs.create_event.ok_or(CallError::Missing("vkCreateEvent"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_event_v = vk::Event::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_event_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_event_v.0 != 0 { out.created.push((<venus_protocol::handles::Event as venus_protocol::Handle>::OBJECT_TYPE, a.p_event.raw(), p_event_v.0)); }
+    let p_event = a.p_event;
+    Ok((c::CreateEventReply { ret, p_event }, out))
 }
 
 /// Executes `vkDestroyEvent` on the host driver.
@@ -759,6 +925,26 @@ pub unsafe fn reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerC
     Ok((c::ResetEventReply { ret }, out))
 }
 
+/// Executes `vkCreateQueryPool` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateQueryPoolArgs<'b>) -> Result<(c::CreateQueryPoolReply<'b>, Outcome), CallError> {
+    let f = procs.create_query_pool.ok_or(CallError::Missing("vkCreateQueryPool"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_query_pool_v = vk::QueryPool::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_query_pool_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_query_pool_v.0 != 0 { out.created.push((<venus_protocol::handles::QueryPool as venus_protocol::Handle>::OBJECT_TYPE, a.p_query_pool.raw(), p_query_pool_v.0)); }
+    let p_query_pool = a.p_query_pool;
+    Ok((c::CreateQueryPoolReply { ret, p_query_pool }, out))
+}
+
 /// Executes `vkDestroyQueryPool` on the host driver.
 ///
 /// # Safety
@@ -803,6 +989,26 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     Ok((c::GetQueryPoolResultsReply { ret, p_data }, out))
 }
 
+/// Executes `vkCreateBuffer` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateBufferArgs<'b>) -> Result<(c::CreateBufferReply<'b>, Outcome), CallError> {
+    let f = procs.create_buffer.ok_or(CallError::Missing("vkCreateBuffer"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_buffer_v = vk::Buffer::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_buffer_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_buffer_v.0 != 0 { out.created.push((<venus_protocol::handles::Buffer as venus_protocol::Handle>::OBJECT_TYPE, a.p_buffer.raw(), p_buffer_v.0)); }
+    let p_buffer = a.p_buffer;
+    Ok((c::CreateBufferReply { ret, p_buffer }, out))
+}
+
 /// Executes `vkDestroyBuffer` on the host driver.
 ///
 /// # Safety
@@ -821,6 +1027,26 @@ pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
     Ok((c::DestroyBufferReply {  }, out))
 }
 
+/// Executes `vkCreateBufferView` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateBufferViewArgs<'b>) -> Result<(c::CreateBufferViewReply<'b>, Outcome), CallError> {
+    let f = procs.create_buffer_view.ok_or(CallError::Missing("vkCreateBufferView"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_view_v = vk::BufferView::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_view_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_view_v.0 != 0 { out.created.push((<venus_protocol::handles::BufferView as venus_protocol::Handle>::OBJECT_TYPE, a.p_view.raw(), p_view_v.0)); }
+    let p_view = a.p_view;
+    Ok((c::CreateBufferViewReply { ret, p_view }, out))
+}
+
 /// Executes `vkDestroyBufferView` on the host driver.
 ///
 /// # Safety
@@ -837,6 +1063,26 @@ pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     let mut out = Outcome::default();
     if !a.buffer_view.is_null() { out.destroyed.push((<venus_protocol::handles::BufferView as venus_protocol::Handle>::OBJECT_TYPE, a.buffer_view.raw())); }
     Ok((c::DestroyBufferViewReply {  }, out))
+}
+
+/// Executes `vkCreateImage` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateImageArgs<'b>) -> Result<(c::CreateImageReply<'b>, Outcome), CallError> {
+    let f = procs.create_image.ok_or(CallError::Missing("vkCreateImage"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_image_v = vk::Image::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_image_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_image_v.0 != 0 { out.created.push((<venus_protocol::handles::Image as venus_protocol::Handle>::OBJECT_TYPE, a.p_image.raw(), p_image_v.0)); }
+    let p_image = a.p_image;
+    Ok((c::CreateImageReply { ret, p_image }, out))
 }
 
 /// Executes `vkDestroyImage` on the host driver.
@@ -887,6 +1133,26 @@ pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs
     Ok((c::GetImageSubresourceLayoutReply { p_layout }, out))
 }
 
+/// Executes `vkCreateImageView` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateImageViewArgs<'b>) -> Result<(c::CreateImageViewReply<'b>, Outcome), CallError> {
+    let f = procs.create_image_view.ok_or(CallError::Missing("vkCreateImageView"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_view_v = vk::ImageView::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_view_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_view_v.0 != 0 { out.created.push((<venus_protocol::handles::ImageView as venus_protocol::Handle>::OBJECT_TYPE, a.p_view.raw(), p_view_v.0)); }
+    let p_view = a.p_view;
+    Ok((c::CreateImageViewReply { ret, p_view }, out))
+}
+
 /// Executes `vkDestroyImageView` on the host driver.
 ///
 /// # Safety
@@ -905,6 +1171,26 @@ pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     Ok((c::DestroyImageViewReply {  }, out))
 }
 
+/// Executes `vkCreateShaderModule` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateShaderModuleArgs<'b>) -> Result<(c::CreateShaderModuleReply<'b>, Outcome), CallError> {
+    let f = procs.create_shader_module.ok_or(CallError::Missing("vkCreateShaderModule"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_shader_module_v = vk::ShaderModule::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_shader_module_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_shader_module_v.0 != 0 { out.created.push((<venus_protocol::handles::ShaderModule as venus_protocol::Handle>::OBJECT_TYPE, a.p_shader_module.raw(), p_shader_module_v.0)); }
+    let p_shader_module = a.p_shader_module;
+    Ok((c::CreateShaderModuleReply { ret, p_shader_module }, out))
+}
+
 /// Executes `vkDestroyShaderModule` on the host driver.
 ///
 /// # Safety
@@ -921,6 +1207,26 @@ pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     let mut out = Outcome::default();
     if !a.shader_module.is_null() { out.destroyed.push((<venus_protocol::handles::ShaderModule as venus_protocol::Handle>::OBJECT_TYPE, a.shader_module.raw())); }
     Ok((c::DestroyShaderModuleReply {  }, out))
+}
+
+/// Executes `vkCreatePipelineCache` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreatePipelineCacheArgs<'b>) -> Result<(c::CreatePipelineCacheReply<'b>, Outcome), CallError> {
+    let f = procs.create_pipeline_cache.ok_or(CallError::Missing("vkCreatePipelineCache"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_pipeline_cache_v = vk::PipelineCache::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_pipeline_cache_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_pipeline_cache_v.0 != 0 { out.created.push((<venus_protocol::handles::PipelineCache as venus_protocol::Handle>::OBJECT_TYPE, a.p_pipeline_cache.raw(), p_pipeline_cache_v.0)); }
+    let p_pipeline_cache = a.p_pipeline_cache;
+    Ok((c::CreatePipelineCacheReply { ret, p_pipeline_cache }, out))
 }
 
 /// Executes `vkDestroyPipelineCache` on the host driver.
@@ -983,6 +1289,62 @@ pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     Ok((c::MergePipelineCachesReply { ret }, out))
 }
 
+/// Executes `vkCreateGraphicsPipelines` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_graphics_pipelines<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateGraphicsPipelinesArgs<'b>) -> Result<(c::CreateGraphicsPipelinesReply<'b>, Outcome), CallError> {
+    let f = procs.create_graphics_pipelines.ok_or(CallError::Missing("vkCreateGraphicsPipelines"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
+    let create_info_count = a.create_info_count;
+    let p_create_infos = cx.lower_slice(a.p_create_infos, |v, cx| v.lower(cx))?;
+    let p_allocator = core::ptr::null();
+    let p_pipelines_c: *mut vk::Pipeline = cx.zeroed_mut(a.p_pipelines.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, pipeline_cache, create_info_count, p_create_infos, p_allocator, p_pipelines_c) };
+    let mut out = Outcome::default();
+    {
+        // SAFETY: p_pipelines_c was allocated above with a.p_pipelines.len() zeroed elements.
+        let hosts = unsafe { cx.copy_out(p_pipelines_c as *const vk::Pipeline, a.p_pipelines.len(), a.p_pipelines.len()) };
+        for (g, h) in a.p_pipelines.iter().zip(hosts) {
+            if h.0 != 0 { out.created.push((<venus_protocol::handles::Pipeline as venus_protocol::Handle>::OBJECT_TYPE, g.raw(), h.0)); }
+        }
+    }
+    let p_pipelines = &a.p_pipelines[..(a.p_pipelines.len()).min(a.p_pipelines.len())];
+    Ok((c::CreateGraphicsPipelinesReply { ret, p_pipelines }, out))
+}
+
+/// Executes `vkCreateComputePipelines` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_compute_pipelines<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateComputePipelinesArgs<'b>) -> Result<(c::CreateComputePipelinesReply<'b>, Outcome), CallError> {
+    let f = procs.create_compute_pipelines.ok_or(CallError::Missing("vkCreateComputePipelines"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
+    let create_info_count = a.create_info_count;
+    let p_create_infos = cx.lower_slice(a.p_create_infos, |v, cx| v.lower(cx))?;
+    let p_allocator = core::ptr::null();
+    let p_pipelines_c: *mut vk::Pipeline = cx.zeroed_mut(a.p_pipelines.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, pipeline_cache, create_info_count, p_create_infos, p_allocator, p_pipelines_c) };
+    let mut out = Outcome::default();
+    {
+        // SAFETY: p_pipelines_c was allocated above with a.p_pipelines.len() zeroed elements.
+        let hosts = unsafe { cx.copy_out(p_pipelines_c as *const vk::Pipeline, a.p_pipelines.len(), a.p_pipelines.len()) };
+        for (g, h) in a.p_pipelines.iter().zip(hosts) {
+            if h.0 != 0 { out.created.push((<venus_protocol::handles::Pipeline as venus_protocol::Handle>::OBJECT_TYPE, g.raw(), h.0)); }
+        }
+    }
+    let p_pipelines = &a.p_pipelines[..(a.p_pipelines.len()).min(a.p_pipelines.len())];
+    Ok((c::CreateComputePipelinesReply { ret, p_pipelines }, out))
+}
+
 /// Executes `vkDestroyPipeline` on the host driver.
 ///
 /// # Safety
@@ -999,6 +1361,26 @@ pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     let mut out = Outcome::default();
     if !a.pipeline.is_null() { out.destroyed.push((<venus_protocol::handles::Pipeline as venus_protocol::Handle>::OBJECT_TYPE, a.pipeline.raw())); }
     Ok((c::DestroyPipelineReply {  }, out))
+}
+
+/// Executes `vkCreatePipelineLayout` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreatePipelineLayoutArgs<'b>) -> Result<(c::CreatePipelineLayoutReply<'b>, Outcome), CallError> {
+    let f = procs.create_pipeline_layout.ok_or(CallError::Missing("vkCreatePipelineLayout"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_pipeline_layout_v = vk::PipelineLayout::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_pipeline_layout_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_pipeline_layout_v.0 != 0 { out.created.push((<venus_protocol::handles::PipelineLayout as venus_protocol::Handle>::OBJECT_TYPE, a.p_pipeline_layout.raw(), p_pipeline_layout_v.0)); }
+    let p_pipeline_layout = a.p_pipeline_layout;
+    Ok((c::CreatePipelineLayoutReply { ret, p_pipeline_layout }, out))
 }
 
 /// Executes `vkDestroyPipelineLayout` on the host driver.
@@ -1019,6 +1401,26 @@ pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx:
     Ok((c::DestroyPipelineLayoutReply {  }, out))
 }
 
+/// Executes `vkCreateSampler` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateSamplerArgs<'b>) -> Result<(c::CreateSamplerReply<'b>, Outcome), CallError> {
+    let f = procs.create_sampler.ok_or(CallError::Missing("vkCreateSampler"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_sampler_v = vk::Sampler::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_sampler_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_sampler_v.0 != 0 { out.created.push((<venus_protocol::handles::Sampler as venus_protocol::Handle>::OBJECT_TYPE, a.p_sampler.raw(), p_sampler_v.0)); }
+    let p_sampler = a.p_sampler;
+    Ok((c::CreateSamplerReply { ret, p_sampler }, out))
+}
+
 /// Executes `vkDestroySampler` on the host driver.
 ///
 /// # Safety
@@ -1037,6 +1439,26 @@ pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     Ok((c::DestroySamplerReply {  }, out))
 }
 
+/// Executes `vkCreateDescriptorSetLayout` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDescriptorSetLayoutArgs<'b>) -> Result<(c::CreateDescriptorSetLayoutReply<'b>, Outcome), CallError> {
+    let f = procs.create_descriptor_set_layout.ok_or(CallError::Missing("vkCreateDescriptorSetLayout"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_set_layout_v = vk::DescriptorSetLayout::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_set_layout_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_set_layout_v.0 != 0 { out.created.push((<venus_protocol::handles::DescriptorSetLayout as venus_protocol::Handle>::OBJECT_TYPE, a.p_set_layout.raw(), p_set_layout_v.0)); }
+    let p_set_layout = a.p_set_layout;
+    Ok((c::CreateDescriptorSetLayoutReply { ret, p_set_layout }, out))
+}
+
 /// Executes `vkDestroyDescriptorSetLayout` on the host driver.
 ///
 /// # Safety
@@ -1053,6 +1475,26 @@ pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProc
     let mut out = Outcome::default();
     if !a.descriptor_set_layout.is_null() { out.destroyed.push((<venus_protocol::handles::DescriptorSetLayout as venus_protocol::Handle>::OBJECT_TYPE, a.descriptor_set_layout.raw())); }
     Ok((c::DestroyDescriptorSetLayoutReply {  }, out))
+}
+
+/// Executes `vkCreateDescriptorPool` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDescriptorPoolArgs<'b>) -> Result<(c::CreateDescriptorPoolReply<'b>, Outcome), CallError> {
+    let f = procs.create_descriptor_pool.ok_or(CallError::Missing("vkCreateDescriptorPool"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_descriptor_pool_v = vk::DescriptorPool::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_descriptor_pool_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_descriptor_pool_v.0 != 0 { out.created.push((<venus_protocol::handles::DescriptorPool as venus_protocol::Handle>::OBJECT_TYPE, a.p_descriptor_pool.raw(), p_descriptor_pool_v.0)); }
+    let p_descriptor_pool = a.p_descriptor_pool;
+    Ok((c::CreateDescriptorPoolReply { ret, p_descriptor_pool }, out))
 }
 
 /// Executes `vkDestroyDescriptorPool` on the host driver.
@@ -1088,6 +1530,31 @@ pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     let ret = unsafe { f(device, descriptor_pool, flags) };
     let mut out = Outcome::default();
     Ok((c::ResetDescriptorPoolReply { ret }, out))
+}
+
+/// Executes `vkAllocateDescriptorSets` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn allocate_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::AllocateDescriptorSetsArgs<'b>) -> Result<(c::AllocateDescriptorSetsReply<'b>, Outcome), CallError> {
+    let f = procs.allocate_descriptor_sets.ok_or(CallError::Missing("vkAllocateDescriptorSets"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_allocate_info = match Some(a.p_allocate_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_descriptor_sets_c: *mut vk::DescriptorSet = cx.zeroed_mut(a.p_descriptor_sets.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_allocate_info, p_descriptor_sets_c) };
+    let mut out = Outcome::default();
+    {
+        // SAFETY: p_descriptor_sets_c was allocated above with a.p_descriptor_sets.len() zeroed elements.
+        let hosts = unsafe { cx.copy_out(p_descriptor_sets_c as *const vk::DescriptorSet, a.p_descriptor_sets.len(), a.p_descriptor_sets.len()) };
+        for (g, h) in a.p_descriptor_sets.iter().zip(hosts) {
+            if h.0 != 0 { out.created.push((<venus_protocol::handles::DescriptorSet as venus_protocol::Handle>::OBJECT_TYPE, g.raw(), h.0)); }
+        }
+    }
+    let p_descriptor_sets = &a.p_descriptor_sets[..(a.p_descriptor_sets.len()).min(a.p_descriptor_sets.len())];
+    Ok((c::AllocateDescriptorSetsReply { ret, p_descriptor_sets }, out))
 }
 
 /// Executes `vkFreeDescriptorSets` on the host driver.
@@ -1128,6 +1595,26 @@ pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     Ok((c::UpdateDescriptorSetsReply {  }, out))
 }
 
+/// Executes `vkCreateFramebuffer` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateFramebufferArgs<'b>) -> Result<(c::CreateFramebufferReply<'b>, Outcome), CallError> {
+    let f = procs.create_framebuffer.ok_or(CallError::Missing("vkCreateFramebuffer"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_framebuffer_v = vk::Framebuffer::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_framebuffer_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_framebuffer_v.0 != 0 { out.created.push((<venus_protocol::handles::Framebuffer as venus_protocol::Handle>::OBJECT_TYPE, a.p_framebuffer.raw(), p_framebuffer_v.0)); }
+    let p_framebuffer = a.p_framebuffer;
+    Ok((c::CreateFramebufferReply { ret, p_framebuffer }, out))
+}
+
 /// Executes `vkDestroyFramebuffer` on the host driver.
 ///
 /// # Safety
@@ -1144,6 +1631,26 @@ pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     let mut out = Outcome::default();
     if !a.framebuffer.is_null() { out.destroyed.push((<venus_protocol::handles::Framebuffer as venus_protocol::Handle>::OBJECT_TYPE, a.framebuffer.raw())); }
     Ok((c::DestroyFramebufferReply {  }, out))
+}
+
+/// Executes `vkCreateRenderPass` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateRenderPassArgs<'b>) -> Result<(c::CreateRenderPassReply<'b>, Outcome), CallError> {
+    let f = procs.create_render_pass.ok_or(CallError::Missing("vkCreateRenderPass"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_render_pass_v = vk::RenderPass::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_render_pass_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_render_pass_v.0 != 0 { out.created.push((<venus_protocol::handles::RenderPass as venus_protocol::Handle>::OBJECT_TYPE, a.p_render_pass.raw(), p_render_pass_v.0)); }
+    let p_render_pass = a.p_render_pass;
+    Ok((c::CreateRenderPassReply { ret, p_render_pass }, out))
 }
 
 /// Executes `vkDestroyRenderPass` on the host driver.
@@ -1192,6 +1699,26 @@ pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs,
     Ok((c::GetRenderAreaGranularityReply { p_granularity }, out))
 }
 
+/// Executes `vkCreateCommandPool` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateCommandPoolArgs<'b>) -> Result<(c::CreateCommandPoolReply<'b>, Outcome), CallError> {
+    let f = procs.create_command_pool.ok_or(CallError::Missing("vkCreateCommandPool"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_command_pool_v = vk::CommandPool::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_command_pool_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_command_pool_v.0 != 0 { out.created.push((<venus_protocol::handles::CommandPool as venus_protocol::Handle>::OBJECT_TYPE, a.p_command_pool.raw(), p_command_pool_v.0)); }
+    let p_command_pool = a.p_command_pool;
+    Ok((c::CreateCommandPoolReply { ret, p_command_pool }, out))
+}
+
 /// Executes `vkDestroyCommandPool` on the host driver.
 ///
 /// # Safety
@@ -1225,6 +1752,31 @@ pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     let ret = unsafe { f(device, command_pool, flags) };
     let mut out = Outcome::default();
     Ok((c::ResetCommandPoolReply { ret }, out))
+}
+
+/// Executes `vkAllocateCommandBuffers` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn allocate_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::AllocateCommandBuffersArgs<'b>) -> Result<(c::AllocateCommandBuffersReply<'b>, Outcome), CallError> {
+    let f = procs.allocate_command_buffers.ok_or(CallError::Missing("vkAllocateCommandBuffers"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_allocate_info = match Some(a.p_allocate_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_command_buffers_c: *mut vk::CommandBuffer = cx.zeroed_mut(a.p_command_buffers.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_allocate_info, p_command_buffers_c) };
+    let mut out = Outcome::default();
+    {
+        // SAFETY: p_command_buffers_c was allocated above with a.p_command_buffers.len() zeroed elements.
+        let hosts = unsafe { cx.copy_out(p_command_buffers_c as *const vk::CommandBuffer, a.p_command_buffers.len(), a.p_command_buffers.len()) };
+        for (g, h) in a.p_command_buffers.iter().zip(hosts) {
+            if h.0 != 0 { out.created.push((<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, g.raw(), h.0)); }
+        }
+    }
+    let p_command_buffers = &a.p_command_buffers[..(a.p_command_buffers.len()).min(a.p_command_buffers.len())];
+    Ok((c::AllocateCommandBuffersReply { ret, p_command_buffers }, out))
 }
 
 /// Executes `vkFreeCommandBuffers` on the host driver.
@@ -2534,6 +3086,45 @@ pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     Ok((c::TrimCommandPoolReply {  }, out))
 }
 
+/// Executes `vkGetDeviceQueue2` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_device_queue2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceQueue2Args<'b>) -> Result<(c::GetDeviceQueue2Reply<'b>, Outcome), CallError> {
+    let f = procs.get_device_queue2.ok_or(CallError::Missing("vkGetDeviceQueue2"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_queue_info = match Some(a.p_queue_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let mut p_queue_v = vk::Queue::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_queue_info, &mut p_queue_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_queue_v.0 != 0 { out.created.push((<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.p_queue.raw(), p_queue_v.0)); }
+    let p_queue = a.p_queue;
+    Ok((c::GetDeviceQueue2Reply { p_queue }, out))
+}
+
+/// Executes `vkCreateSamplerYcbcrConversion` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateSamplerYcbcrConversionArgs<'b>) -> Result<(c::CreateSamplerYcbcrConversionReply<'b>, Outcome), CallError> {
+    let f = procs.create_sampler_ycbcr_conversion.ok_or(CallError::Missing("vkCreateSamplerYcbcrConversion"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_ycbcr_conversion_v = vk::SamplerYcbcrConversion::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_ycbcr_conversion_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_ycbcr_conversion_v.0 != 0 { out.created.push((<venus_protocol::handles::SamplerYcbcrConversion as venus_protocol::Handle>::OBJECT_TYPE, a.p_ycbcr_conversion.raw(), p_ycbcr_conversion_v.0)); }
+    let p_ycbcr_conversion = a.p_ycbcr_conversion;
+    Ok((c::CreateSamplerYcbcrConversionReply { ret, p_ycbcr_conversion }, out))
+}
+
 /// Executes `vkDestroySamplerYcbcrConversion` on the host driver.
 ///
 /// # Safety
@@ -2550,6 +3141,26 @@ pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceP
     let mut out = Outcome::default();
     if !a.ycbcr_conversion.is_null() { out.destroyed.push((<venus_protocol::handles::SamplerYcbcrConversion as venus_protocol::Handle>::OBJECT_TYPE, a.ycbcr_conversion.raw())); }
     Ok((c::DestroySamplerYcbcrConversionReply {  }, out))
+}
+
+/// Executes `vkCreateDescriptorUpdateTemplate` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_descriptor_update_template<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDescriptorUpdateTemplateArgs<'b>) -> Result<(c::CreateDescriptorUpdateTemplateReply<'b>, Outcome), CallError> {
+    let f = procs.create_descriptor_update_template.ok_or(CallError::Missing("vkCreateDescriptorUpdateTemplate"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_descriptor_update_template_v = vk::DescriptorUpdateTemplate::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_descriptor_update_template_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_descriptor_update_template_v.0 != 0 { out.created.push((<venus_protocol::handles::DescriptorUpdateTemplate as venus_protocol::Handle>::OBJECT_TYPE, a.p_descriptor_update_template.raw(), p_descriptor_update_template_v.0)); }
+    let p_descriptor_update_template = a.p_descriptor_update_template;
+    Ok((c::CreateDescriptorUpdateTemplateReply { ret, p_descriptor_update_template }, out))
 }
 
 /// Executes `vkDestroyDescriptorUpdateTemplate` on the host driver.
@@ -2726,6 +3337,26 @@ pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DevicePr
     let ret = unsafe { f(command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride) };
     let mut out = Outcome::default();
     Ok((c::CmdDrawIndexedIndirectCountReply {  }, out))
+}
+
+/// Executes `vkCreateRenderPass2` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateRenderPass2Args<'b>) -> Result<(c::CreateRenderPass2Reply<'b>, Outcome), CallError> {
+    let f = procs.create_render_pass2.ok_or(CallError::Missing("vkCreateRenderPass2"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_render_pass_v = vk::RenderPass::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_render_pass_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_render_pass_v.0 != 0 { out.created.push((<venus_protocol::handles::RenderPass as venus_protocol::Handle>::OBJECT_TYPE, a.p_render_pass.raw(), p_render_pass_v.0)); }
+    let p_render_pass = a.p_render_pass;
+    Ok((c::CreateRenderPass2Reply { ret, p_render_pass }, out))
 }
 
 /// Executes `vkCmdBeginRenderPass2` on the host driver.
@@ -3061,6 +3692,26 @@ pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &Inst
         unsafe { cx.raise_slice(a.p_tool_properties, p_tool_properties_c, (p_tool_count_v as usize), p::PhysicalDeviceToolProperties::raise)? }
     };
     Ok((c::GetPhysicalDeviceToolPropertiesReply { ret, p_tool_count, p_tool_properties }, out))
+}
+
+/// Executes `vkCreatePrivateDataSlot` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreatePrivateDataSlotArgs<'b>) -> Result<(c::CreatePrivateDataSlotReply<'b>, Outcome), CallError> {
+    let f = procs.create_private_data_slot.ok_or(CallError::Missing("vkCreatePrivateDataSlot"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_private_data_slot_v = vk::PrivateDataSlot::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_private_data_slot_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_private_data_slot_v.0 != 0 { out.created.push((<venus_protocol::handles::PrivateDataSlot as venus_protocol::Handle>::OBJECT_TYPE, a.p_private_data_slot.raw(), p_private_data_slot_v.0)); }
+    let p_private_data_slot = a.p_private_data_slot;
+    Ok((c::CreatePrivateDataSlotReply { ret, p_private_data_slot }, out))
 }
 
 /// Executes `vkDestroyPrivateDataSlot` on the host driver.
@@ -4409,7 +5060,11 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
     use venus_protocol::{Command as C, Reply as R};
     Some(match cmd {
         // SAFETY: forwarded from this function's contract.
+        C::CreateInstance(a) => unsafe { create_instance(instance, cx, a) }.map(|(r, o)| (R::CreateInstance(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyInstance(a) => unsafe { destroy_instance(instance, cx, a) }.map(|(r, o)| (R::DestroyInstance(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::EnumeratePhysicalDevices(a) => unsafe { enumerate_physical_devices(instance, cx, a) }.map(|(r, o)| (R::EnumeratePhysicalDevices(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::GetPhysicalDeviceFeatures(a) => unsafe { get_physical_device_features(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceFeatures(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4423,6 +5078,8 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::GetPhysicalDeviceMemoryProperties(a) => unsafe { get_physical_device_memory_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceMemoryProperties(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateDevice(a) => unsafe { create_device(instance, cx, a) }.map(|(r, o)| (R::CreateDevice(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyDevice(a) => unsafe { destroy_device(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDevice(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::EnumerateInstanceExtensionProperties(a) => unsafe { enumerate_instance_extension_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateInstanceExtensionProperties(r), o)),
@@ -4433,11 +5090,15 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::EnumerateDeviceLayerProperties(a) => unsafe { enumerate_device_layer_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateDeviceLayerProperties(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::GetDeviceQueue(a) => unsafe { get_device_queue(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceQueue(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::QueueSubmit(a) => unsafe { queue_submit(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueSubmit(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::QueueWaitIdle(a) => unsafe { queue_wait_idle(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueWaitIdle(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DeviceWaitIdle(a) => unsafe { device_wait_idle(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DeviceWaitIdle(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::AllocateMemory(a) => unsafe { allocate_memory(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::AllocateMemory(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::FreeMemory(a) => unsafe { free_memory(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FreeMemory(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4463,6 +5124,8 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::QueueBindSparse(a) => unsafe { queue_bind_sparse(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueBindSparse(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateFence(a) => unsafe { create_fence(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateFence(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyFence(a) => unsafe { destroy_fence(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyFence(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::ResetFences(a) => unsafe { reset_fences(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetFences(r), o)),
@@ -4471,7 +5134,11 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::WaitForFences(a) => unsafe { wait_for_fences(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::WaitForFences(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateSemaphore(a) => unsafe { create_semaphore(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateSemaphore(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroySemaphore(a) => unsafe { destroy_semaphore(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroySemaphore(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateEvent(a) => unsafe { create_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateEvent(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyEvent(a) => unsafe { destroy_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyEvent(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4481,21 +5148,35 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::ResetEvent(a) => unsafe { reset_event(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetEvent(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateQueryPool(a) => unsafe { create_query_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateQueryPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyQueryPool(a) => unsafe { destroy_query_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyQueryPool(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::GetQueryPoolResults(a) => unsafe { get_query_pool_results(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetQueryPoolResults(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateBuffer(a) => unsafe { create_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateBuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyBuffer(a) => unsafe { destroy_buffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyBuffer(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateBufferView(a) => unsafe { create_buffer_view(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateBufferView(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyBufferView(a) => unsafe { destroy_buffer_view(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyBufferView(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateImage(a) => unsafe { create_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateImage(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyImage(a) => unsafe { destroy_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyImage(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::GetImageSubresourceLayout(a) => unsafe { get_image_subresource_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSubresourceLayout(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateImageView(a) => unsafe { create_image_view(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateImageView(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyImageView(a) => unsafe { destroy_image_view(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyImageView(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateShaderModule(a) => unsafe { create_shader_module(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateShaderModule(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyShaderModule(a) => unsafe { destroy_shader_module(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyShaderModule(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreatePipelineCache(a) => unsafe { create_pipeline_cache(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreatePipelineCache(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyPipelineCache(a) => unsafe { destroy_pipeline_cache(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPipelineCache(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4503,31 +5184,53 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::MergePipelineCaches(a) => unsafe { merge_pipeline_caches(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::MergePipelineCaches(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateGraphicsPipelines(a) => unsafe { create_graphics_pipelines(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateGraphicsPipelines(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateComputePipelines(a) => unsafe { create_compute_pipelines(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateComputePipelines(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyPipeline(a) => unsafe { destroy_pipeline(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPipeline(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreatePipelineLayout(a) => unsafe { create_pipeline_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreatePipelineLayout(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyPipelineLayout(a) => unsafe { destroy_pipeline_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPipelineLayout(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateSampler(a) => unsafe { create_sampler(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateSampler(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroySampler(a) => unsafe { destroy_sampler(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroySampler(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateDescriptorSetLayout(a) => unsafe { create_descriptor_set_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateDescriptorSetLayout(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyDescriptorSetLayout(a) => unsafe { destroy_descriptor_set_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDescriptorSetLayout(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateDescriptorPool(a) => unsafe { create_descriptor_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateDescriptorPool(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyDescriptorPool(a) => unsafe { destroy_descriptor_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDescriptorPool(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::ResetDescriptorPool(a) => unsafe { reset_descriptor_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetDescriptorPool(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::AllocateDescriptorSets(a) => unsafe { allocate_descriptor_sets(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::AllocateDescriptorSets(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::FreeDescriptorSets(a) => unsafe { free_descriptor_sets(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FreeDescriptorSets(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::UpdateDescriptorSets(a) => unsafe { update_descriptor_sets(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::UpdateDescriptorSets(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateFramebuffer(a) => unsafe { create_framebuffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateFramebuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyFramebuffer(a) => unsafe { destroy_framebuffer(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyFramebuffer(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateRenderPass(a) => unsafe { create_render_pass(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateRenderPass(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyRenderPass(a) => unsafe { destroy_render_pass(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyRenderPass(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::GetRenderAreaGranularity(a) => unsafe { get_render_area_granularity(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRenderAreaGranularity(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::CreateCommandPool(a) => unsafe { create_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateCommandPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroyCommandPool(a) => unsafe { destroy_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyCommandPool(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::ResetCommandPool(a) => unsafe { reset_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::ResetCommandPool(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::AllocateCommandBuffers(a) => unsafe { allocate_command_buffers(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::AllocateCommandBuffers(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::FreeCommandBuffers(a) => unsafe { free_command_buffers(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::FreeCommandBuffers(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4661,7 +5364,13 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::TrimCommandPool(a) => unsafe { trim_command_pool(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::TrimCommandPool(r), o)),
         // SAFETY: forwarded from this function's contract.
+        C::GetDeviceQueue2(a) => unsafe { get_device_queue2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceQueue2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateSamplerYcbcrConversion(a) => unsafe { create_sampler_ycbcr_conversion(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateSamplerYcbcrConversion(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::DestroySamplerYcbcrConversion(a) => unsafe { destroy_sampler_ycbcr_conversion(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroySamplerYcbcrConversion(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateDescriptorUpdateTemplate(a) => unsafe { create_descriptor_update_template(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateDescriptorUpdateTemplate(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyDescriptorUpdateTemplate(a) => unsafe { destroy_descriptor_update_template(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDescriptorUpdateTemplate(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4676,6 +5385,8 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         C::CmdDrawIndirectCount(a) => unsafe { cmd_draw_indirect_count(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndirectCount(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdDrawIndexedIndirectCount(a) => unsafe { cmd_draw_indexed_indirect_count(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawIndexedIndirectCount(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateRenderPass2(a) => unsafe { create_render_pass2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateRenderPass2(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdBeginRenderPass2(a) => unsafe { cmd_begin_render_pass2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginRenderPass2(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4712,6 +5423,8 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         C::GetImageDrmFormatModifierPropertiesEXT(a) => unsafe { get_image_drm_format_modifier_properties_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageDrmFormatModifierPropertiesEXT(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::GetPhysicalDeviceToolProperties(a) => unsafe { get_physical_device_tool_properties(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceToolProperties(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreatePrivateDataSlot(a) => unsafe { create_private_data_slot(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreatePrivateDataSlot(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::DestroyPrivateDataSlot(a) => unsafe { destroy_private_data_slot(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyPrivateDataSlot(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -4869,18 +5582,22 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
     use venus_protocol::Command as C;
     Some(match cmd {
         C::DestroyInstance(a) => (<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.instance.raw()),
+        C::EnumeratePhysicalDevices(a) => (<venus_protocol::handles::Instance as venus_protocol::Handle>::OBJECT_TYPE, a.instance.raw()),
         C::GetPhysicalDeviceFeatures(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceFormatProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceImageFormatProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceQueueFamilyProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceMemoryProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::CreateDevice(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::DestroyDevice(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::EnumerateDeviceExtensionProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::EnumerateDeviceLayerProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetDeviceQueue(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::QueueSubmit(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
         C::QueueWaitIdle(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
         C::DeviceWaitIdle(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::AllocateMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::FreeMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::UnmapMemory(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::FlushMappedMemoryRanges(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
@@ -4893,39 +5610,60 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::GetImageSparseMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetPhysicalDeviceSparseImageFormatProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::QueueBindSparse(a) => (<venus_protocol::handles::Queue as venus_protocol::Handle>::OBJECT_TYPE, a.queue.raw()),
+        C::CreateFence(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyFence(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::ResetFences(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetFenceStatus(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::WaitForFences(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateSemaphore(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroySemaphore(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetEventStatus(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::SetEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::ResetEvent(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateQueryPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyQueryPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetQueryPoolResults(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateBuffer(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyBuffer(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateBufferView(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyBufferView(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateImage(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyImage(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetImageSubresourceLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateImageView(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyImageView(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateShaderModule(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyShaderModule(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreatePipelineCache(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyPipelineCache(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetPipelineCacheData(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::MergePipelineCaches(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateGraphicsPipelines(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateComputePipelines(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyPipeline(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreatePipelineLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyPipelineLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateSampler(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroySampler(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateDescriptorSetLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyDescriptorSetLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateDescriptorPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyDescriptorPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::ResetDescriptorPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::AllocateDescriptorSets(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::FreeDescriptorSets(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::UpdateDescriptorSets(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateFramebuffer(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyFramebuffer(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateRenderPass(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyRenderPass(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetRenderAreaGranularity(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::ResetCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::AllocateCommandBuffers(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::FreeCommandBuffers(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::BeginCommandBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::EndCommandBuffer(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
@@ -4991,7 +5729,10 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::GetPhysicalDeviceMemoryProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceSparseImageFormatProperties2(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::TrimCommandPool(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceQueue2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateSamplerYcbcrConversion(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroySamplerYcbcrConversion(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateDescriptorUpdateTemplate(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyDescriptorUpdateTemplate(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetPhysicalDeviceExternalBufferProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::GetPhysicalDeviceExternalFenceProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
@@ -4999,6 +5740,7 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::GetDescriptorSetLayoutSupport(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::CmdDrawIndirectCount(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdDrawIndexedIndirectCount(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CreateRenderPass2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::CmdBeginRenderPass2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdNextSubpass2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdEndRenderPass2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
@@ -5017,6 +5759,7 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::CmdDrawIndirectByteCountEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::GetImageDrmFormatModifierPropertiesEXT(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetPhysicalDeviceToolProperties(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::CreatePrivateDataSlot(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::DestroyPrivateDataSlot(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::SetPrivateData(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetPrivateData(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
@@ -5097,21 +5840,26 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
 
 /// Commands executed generically, with whether they use the instance table.
 pub const GENERIC: &[(&str, bool)] = &[
+    ("vkCreateInstance", true),
     ("vkDestroyInstance", true),
+    ("vkEnumeratePhysicalDevices", true),
     ("vkGetPhysicalDeviceFeatures", true),
     ("vkGetPhysicalDeviceFormatProperties", true),
     ("vkGetPhysicalDeviceImageFormatProperties", true),
     ("vkGetPhysicalDeviceProperties", true),
     ("vkGetPhysicalDeviceQueueFamilyProperties", true),
     ("vkGetPhysicalDeviceMemoryProperties", true),
+    ("vkCreateDevice", true),
     ("vkDestroyDevice", false),
     ("vkEnumerateInstanceExtensionProperties", true),
     ("vkEnumerateDeviceExtensionProperties", true),
     ("vkEnumerateInstanceLayerProperties", true),
     ("vkEnumerateDeviceLayerProperties", true),
+    ("vkGetDeviceQueue", false),
     ("vkQueueSubmit", false),
     ("vkQueueWaitIdle", false),
     ("vkDeviceWaitIdle", false),
+    ("vkAllocateMemory", false),
     ("vkFreeMemory", false),
     ("vkUnmapMemory", false),
     ("vkFlushMappedMemoryRanges", false),
@@ -5124,39 +5872,60 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkGetImageSparseMemoryRequirements", false),
     ("vkGetPhysicalDeviceSparseImageFormatProperties", true),
     ("vkQueueBindSparse", false),
+    ("vkCreateFence", false),
     ("vkDestroyFence", false),
     ("vkResetFences", false),
     ("vkGetFenceStatus", false),
     ("vkWaitForFences", false),
+    ("vkCreateSemaphore", false),
     ("vkDestroySemaphore", false),
+    ("vkCreateEvent", false),
     ("vkDestroyEvent", false),
     ("vkGetEventStatus", false),
     ("vkSetEvent", false),
     ("vkResetEvent", false),
+    ("vkCreateQueryPool", false),
     ("vkDestroyQueryPool", false),
     ("vkGetQueryPoolResults", false),
+    ("vkCreateBuffer", false),
     ("vkDestroyBuffer", false),
+    ("vkCreateBufferView", false),
     ("vkDestroyBufferView", false),
+    ("vkCreateImage", false),
     ("vkDestroyImage", false),
     ("vkGetImageSubresourceLayout", false),
+    ("vkCreateImageView", false),
     ("vkDestroyImageView", false),
+    ("vkCreateShaderModule", false),
     ("vkDestroyShaderModule", false),
+    ("vkCreatePipelineCache", false),
     ("vkDestroyPipelineCache", false),
     ("vkGetPipelineCacheData", false),
     ("vkMergePipelineCaches", false),
+    ("vkCreateGraphicsPipelines", false),
+    ("vkCreateComputePipelines", false),
     ("vkDestroyPipeline", false),
+    ("vkCreatePipelineLayout", false),
     ("vkDestroyPipelineLayout", false),
+    ("vkCreateSampler", false),
     ("vkDestroySampler", false),
+    ("vkCreateDescriptorSetLayout", false),
     ("vkDestroyDescriptorSetLayout", false),
+    ("vkCreateDescriptorPool", false),
     ("vkDestroyDescriptorPool", false),
     ("vkResetDescriptorPool", false),
+    ("vkAllocateDescriptorSets", false),
     ("vkFreeDescriptorSets", false),
     ("vkUpdateDescriptorSets", false),
+    ("vkCreateFramebuffer", false),
     ("vkDestroyFramebuffer", false),
+    ("vkCreateRenderPass", false),
     ("vkDestroyRenderPass", false),
     ("vkGetRenderAreaGranularity", false),
+    ("vkCreateCommandPool", false),
     ("vkDestroyCommandPool", false),
     ("vkResetCommandPool", false),
+    ("vkAllocateCommandBuffers", false),
     ("vkFreeCommandBuffers", false),
     ("vkBeginCommandBuffer", false),
     ("vkEndCommandBuffer", false),
@@ -5223,7 +5992,10 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkGetPhysicalDeviceMemoryProperties2", true),
     ("vkGetPhysicalDeviceSparseImageFormatProperties2", true),
     ("vkTrimCommandPool", false),
+    ("vkGetDeviceQueue2", false),
+    ("vkCreateSamplerYcbcrConversion", false),
     ("vkDestroySamplerYcbcrConversion", false),
+    ("vkCreateDescriptorUpdateTemplate", false),
     ("vkDestroyDescriptorUpdateTemplate", false),
     ("vkGetPhysicalDeviceExternalBufferProperties", true),
     ("vkGetPhysicalDeviceExternalFenceProperties", true),
@@ -5231,6 +6003,7 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkGetDescriptorSetLayoutSupport", false),
     ("vkCmdDrawIndirectCount", false),
     ("vkCmdDrawIndexedIndirectCount", false),
+    ("vkCreateRenderPass2", false),
     ("vkCmdBeginRenderPass2", false),
     ("vkCmdNextSubpass2", false),
     ("vkCmdEndRenderPass2", false),
@@ -5249,6 +6022,7 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkCmdDrawIndirectByteCountEXT", false),
     ("vkGetImageDrmFormatModifierPropertiesEXT", false),
     ("vkGetPhysicalDeviceToolProperties", true),
+    ("vkCreatePrivateDataSlot", false),
     ("vkDestroyPrivateDataSlot", false),
     ("vkSetPrivateData", false),
     ("vkGetPrivateData", false),

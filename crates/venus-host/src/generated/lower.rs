@@ -13,202 +13,202 @@ use venus_protocol::structs::Ext;
 /// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain).
 pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
     let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    let next = lower_chain(venus_protocol::ChainNode::next(link), cx)?;
+    // Each link lowers its own pNext (the rest of the chain).
     Ok(match link {
-        Ext::AttachmentDescriptionStencilLayout(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::AttachmentDescriptionStencilLayout as *mut c_void }
-        Ext::AttachmentReferenceStencilLayout(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::AttachmentReferenceStencilLayout as *mut c_void }
-        Ext::BindBufferMemoryDeviceGroupInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::BindBufferMemoryDeviceGroupInfo as *mut c_void }
-        Ext::BindImageMemoryDeviceGroupInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::BindImageMemoryDeviceGroupInfo as *mut c_void }
-        Ext::BindImagePlaneMemoryInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::BindImagePlaneMemoryInfo as *mut c_void }
-        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::BufferOpaqueCaptureAddressCreateInfo as *mut c_void }
-        Ext::BufferUsageFlags2CreateInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::BufferUsageFlags2CreateInfoKHR as *mut c_void }
-        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT as *mut c_void }
-        Ext::CommandBufferInheritanceRenderingInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::CommandBufferInheritanceRenderingInfo as *mut c_void }
-        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DescriptorPoolInlineUniformBlockCreateInfo as *mut c_void }
-        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DescriptorSetLayoutBindingFlagsCreateInfo as *mut c_void }
-        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountAllocateInfo as *mut c_void }
-        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport as *mut c_void }
-        Ext::DeviceGroupBindSparseInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupBindSparseInfo as *mut c_void }
-        Ext::DeviceGroupCommandBufferBeginInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupCommandBufferBeginInfo as *mut c_void }
-        Ext::DeviceGroupDeviceCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupDeviceCreateInfo as *mut c_void }
-        Ext::DeviceGroupRenderPassBeginInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupRenderPassBeginInfo as *mut c_void }
-        Ext::DeviceGroupSubmitInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DeviceGroupSubmitInfo as *mut c_void }
-        Ext::DevicePrivateDataCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DevicePrivateDataCreateInfo as *mut c_void }
-        Ext::DeviceQueueTimelineInfoMESA(_) => next,
-        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
-        Ext::DrmFormatModifierPropertiesListEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
-        Ext::ExportFenceCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExportFenceCreateInfo as *mut c_void }
-        Ext::ExportMemoryAllocateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExportMemoryAllocateInfo as *mut c_void }
-        Ext::ExportSemaphoreCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExportSemaphoreCreateInfo as *mut c_void }
-        Ext::ExternalImageFormatProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExternalImageFormatProperties as *mut c_void }
-        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExternalMemoryAcquireUnmodifiedEXT as *mut c_void }
-        Ext::ExternalMemoryBufferCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExternalMemoryBufferCreateInfo as *mut c_void }
-        Ext::ExternalMemoryImageCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExternalMemoryImageCreateInfo as *mut c_void }
-        Ext::FormatProperties3(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::FormatProperties3 as *mut c_void }
-        Ext::FragmentShadingRateAttachmentInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::FragmentShadingRateAttachmentInfoKHR as *mut c_void }
-        Ext::FramebufferAttachmentsCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::FramebufferAttachmentsCreateInfo as *mut c_void }
-        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::GraphicsPipelineLibraryCreateInfoEXT as *mut c_void }
-        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT as *mut c_void }
-        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageDrmFormatModifierListCreateInfoEXT as *mut c_void }
-        Ext::ImageFormatListCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageFormatListCreateInfo as *mut c_void }
-        Ext::ImagePlaneMemoryRequirementsInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImagePlaneMemoryRequirementsInfo as *mut c_void }
-        Ext::ImageStencilUsageCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageStencilUsageCreateInfo as *mut c_void }
-        Ext::ImageViewMinLodCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageViewMinLodCreateInfoEXT as *mut c_void }
-        Ext::ImageViewUsageCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ImageViewUsageCreateInfo as *mut c_void }
-        Ext::ImportMemoryResourceInfoMESA(_) => next,
-        Ext::MemoryAllocateFlagsInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryAllocateFlagsInfo as *mut c_void }
-        Ext::MemoryBarrier2(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryBarrier2 as *mut c_void }
-        Ext::MemoryDedicatedAllocateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryDedicatedAllocateInfo as *mut c_void }
-        Ext::MemoryDedicatedRequirements(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
-        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo as *mut c_void }
-        Ext::MemoryResourceAllocationSizePropertiesMESA(_) => next,
-        Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MutableDescriptorTypeCreateInfoEXT as *mut c_void }
-        Ext::PhysicalDevice16BitStorageFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevice8BitStorageFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice8BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures as *mut c_void }
-        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDepthStencilResolveProperties as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingProperties as *mut c_void }
-        Ext::PhysicalDeviceDriverProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDriverProperties as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExternalImageFormatInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExternalImageFormatInfo as *mut c_void }
-        Ext::PhysicalDeviceFeatures2(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFeatures2 as *mut c_void }
-        Ext::PhysicalDeviceFloatControlsProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFloatControlsProperties as *mut c_void }
-        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceHostQueryResetFeatures as *mut c_void }
-        Ext::PhysicalDeviceIDProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceIDProperties as *mut c_void }
-        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT as *mut c_void }
-        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImageRobustnessFeatures as *mut c_void }
-        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImagelessFramebufferFeatures as *mut c_void }
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockFeatures as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockProperties as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMaintenance3Properties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance3Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Features as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Properties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiviewFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewFeatures as *mut c_void }
-        Ext::PhysicalDeviceMultiviewProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewProperties as *mut c_void }
-        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures as *mut c_void }
-        Ext::PhysicalDevicePointClippingProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePointClippingProperties as *mut c_void }
-        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrivateDataFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePrivateDataFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryProperties as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties as *mut c_void }
-        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures as *mut c_void }
-        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderAtomicInt64Features as *mut c_void }
-        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderClockFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDrawParametersFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderFloat16Int8Features as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties as *mut c_void }
-        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupProperties as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlProperties as *mut c_void }
-        Ext::PhysicalDeviceSynchronization2Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSynchronization2Features as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties as *mut c_void }
-        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreProperties as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVariablePointersFeatures as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Properties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Properties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Features(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Properties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures as *mut c_void }
-        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures as *mut c_void }
-        Ext::PipelineColorWriteCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineColorWriteCreateInfoEXT as *mut c_void }
-        Ext::PipelineCreateFlags2CreateInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineCreateFlags2CreateInfoKHR as *mut c_void }
-        Ext::PipelineCreationFeedbackCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineCreationFeedbackCreateInfo as *mut c_void }
-        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineFragmentShadingRateStateCreateInfoKHR as *mut c_void }
-        Ext::PipelineLibraryCreateInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineLibraryCreateInfoKHR as *mut c_void }
-        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineRasterizationConservativeStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationLineStateCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineRasterizationLineStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineRasterizationStateStreamCreateInfoEXT as *mut c_void }
-        Ext::PipelineRenderingCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineRenderingCreateInfo as *mut c_void }
-        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo as *mut c_void }
-        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineTessellationDomainOriginStateCreateInfo as *mut c_void }
-        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineVertexInputDivisorStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PipelineViewportDepthClipControlCreateInfoEXT as *mut c_void }
-        Ext::ProtectedSubmitInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ProtectedSubmitInfo as *mut c_void }
-        Ext::RenderPassAttachmentBeginInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderPassAttachmentBeginInfo as *mut c_void }
-        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderPassInputAttachmentAspectCreateInfo as *mut c_void }
-        Ext::RenderPassMultiviewCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderPassMultiviewCreateInfo as *mut c_void }
-        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::RenderingFragmentShadingRateAttachmentInfoKHR as *mut c_void }
-        Ext::RingMonitorInfoMESA(_) => next,
-        Ext::RingPriorityInfoMESA(_) => next,
-        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerBorderColorComponentMappingCreateInfoEXT as *mut c_void }
-        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerCustomBorderColorCreateInfoEXT as *mut c_void }
-        Ext::SamplerReductionModeCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerReductionModeCreateInfo as *mut c_void }
-        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerYcbcrConversionImageFormatProperties as *mut c_void }
-        Ext::SamplerYcbcrConversionInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerYcbcrConversionInfo as *mut c_void }
-        Ext::SemaphoreTypeCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SemaphoreTypeCreateInfo as *mut c_void }
-        Ext::ShaderModuleCreateInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ShaderModuleCreateInfo as *mut c_void }
-        Ext::SubpassDescriptionDepthStencilResolve(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SubpassDescriptionDepthStencilResolve as *mut c_void }
-        Ext::TimelineSemaphoreSubmitInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::TimelineSemaphoreSubmitInfo as *mut c_void }
-        Ext::WriteDescriptorSetInlineUniformBlock(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::WriteDescriptorSetInlineUniformBlock as *mut c_void }
+        Ext::AttachmentDescriptionStencilLayout(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::AttachmentDescriptionStencilLayout as *mut c_void }
+        Ext::AttachmentReferenceStencilLayout(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::AttachmentReferenceStencilLayout as *mut c_void }
+        Ext::BindBufferMemoryDeviceGroupInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BindBufferMemoryDeviceGroupInfo as *mut c_void }
+        Ext::BindImageMemoryDeviceGroupInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BindImageMemoryDeviceGroupInfo as *mut c_void }
+        Ext::BindImagePlaneMemoryInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BindImagePlaneMemoryInfo as *mut c_void }
+        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BufferOpaqueCaptureAddressCreateInfo as *mut c_void }
+        Ext::BufferUsageFlags2CreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BufferUsageFlags2CreateInfoKHR as *mut c_void }
+        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT as *mut c_void }
+        Ext::CommandBufferInheritanceRenderingInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::CommandBufferInheritanceRenderingInfo as *mut c_void }
+        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorPoolInlineUniformBlockCreateInfo as *mut c_void }
+        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorSetLayoutBindingFlagsCreateInfo as *mut c_void }
+        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountAllocateInfo as *mut c_void }
+        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport as *mut c_void }
+        Ext::DeviceGroupBindSparseInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupBindSparseInfo as *mut c_void }
+        Ext::DeviceGroupCommandBufferBeginInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupCommandBufferBeginInfo as *mut c_void }
+        Ext::DeviceGroupDeviceCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupDeviceCreateInfo as *mut c_void }
+        Ext::DeviceGroupRenderPassBeginInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupRenderPassBeginInfo as *mut c_void }
+        Ext::DeviceGroupSubmitInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupSubmitInfo as *mut c_void }
+        Ext::DevicePrivateDataCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DevicePrivateDataCreateInfo as *mut c_void }
+        Ext::DeviceQueueTimelineInfoMESA(v) => lower_chain(v.p_next, cx)?,
+        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
+        Ext::DrmFormatModifierPropertiesListEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
+        Ext::ExportFenceCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExportFenceCreateInfo as *mut c_void }
+        Ext::ExportMemoryAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExportMemoryAllocateInfo as *mut c_void }
+        Ext::ExportSemaphoreCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExportSemaphoreCreateInfo as *mut c_void }
+        Ext::ExternalImageFormatProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalImageFormatProperties as *mut c_void }
+        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalMemoryAcquireUnmodifiedEXT as *mut c_void }
+        Ext::ExternalMemoryBufferCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalMemoryBufferCreateInfo as *mut c_void }
+        Ext::ExternalMemoryImageCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalMemoryImageCreateInfo as *mut c_void }
+        Ext::FormatProperties3(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::FormatProperties3 as *mut c_void }
+        Ext::FragmentShadingRateAttachmentInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::FragmentShadingRateAttachmentInfoKHR as *mut c_void }
+        Ext::FramebufferAttachmentsCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::FramebufferAttachmentsCreateInfo as *mut c_void }
+        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::GraphicsPipelineLibraryCreateInfoEXT as *mut c_void }
+        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT as *mut c_void }
+        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageDrmFormatModifierListCreateInfoEXT as *mut c_void }
+        Ext::ImageFormatListCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageFormatListCreateInfo as *mut c_void }
+        Ext::ImagePlaneMemoryRequirementsInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImagePlaneMemoryRequirementsInfo as *mut c_void }
+        Ext::ImageStencilUsageCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageStencilUsageCreateInfo as *mut c_void }
+        Ext::ImageViewMinLodCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageViewMinLodCreateInfoEXT as *mut c_void }
+        Ext::ImageViewUsageCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageViewUsageCreateInfo as *mut c_void }
+        Ext::ImportMemoryResourceInfoMESA(v) => lower_chain(v.p_next, cx)?,
+        Ext::MemoryAllocateFlagsInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryAllocateFlagsInfo as *mut c_void }
+        Ext::MemoryBarrier2(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryBarrier2 as *mut c_void }
+        Ext::MemoryDedicatedAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryDedicatedAllocateInfo as *mut c_void }
+        Ext::MemoryDedicatedRequirements(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
+        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo as *mut c_void }
+        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => lower_chain(v.p_next, cx)?,
+        Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MutableDescriptorTypeCreateInfoEXT as *mut c_void }
+        Ext::PhysicalDevice16BitStorageFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
+        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevice8BitStorageFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice8BitStorageFeatures as *mut c_void }
+        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures as *mut c_void }
+        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthStencilResolveProperties as *mut c_void }
+        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingFeatures as *mut c_void }
+        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingProperties as *mut c_void }
+        Ext::PhysicalDeviceDriverProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDriverProperties as *mut c_void }
+        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingFeatures as *mut c_void }
+        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExternalImageFormatInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExternalImageFormatInfo as *mut c_void }
+        Ext::PhysicalDeviceFeatures2(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFeatures2 as *mut c_void }
+        Ext::PhysicalDeviceFloatControlsProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFloatControlsProperties as *mut c_void }
+        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR as *mut c_void }
+        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR as *mut c_void }
+        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceHostQueryResetFeatures as *mut c_void }
+        Ext::PhysicalDeviceIDProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIDProperties as *mut c_void }
+        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT as *mut c_void }
+        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageRobustnessFeatures as *mut c_void }
+        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImagelessFramebufferFeatures as *mut c_void }
+        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockFeatures as *mut c_void }
+        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockProperties as *mut c_void }
+        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceMaintenance3Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance3Properties as *mut c_void }
+        Ext::PhysicalDeviceMaintenance4Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Features as *mut c_void }
+        Ext::PhysicalDeviceMaintenance4Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Properties as *mut c_void }
+        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR as *mut c_void }
+        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR as *mut c_void }
+        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceMultiviewFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewFeatures as *mut c_void }
+        Ext::PhysicalDeviceMultiviewProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewProperties as *mut c_void }
+        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT as *mut c_void }
+        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures as *mut c_void }
+        Ext::PhysicalDevicePointClippingProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePointClippingProperties as *mut c_void }
+        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevicePrivateDataFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrivateDataFeatures as *mut c_void }
+        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryFeatures as *mut c_void }
+        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryProperties as *mut c_void }
+        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT as *mut c_void }
+        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR as *mut c_void }
+        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2PropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties as *mut c_void }
+        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures as *mut c_void }
+        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures as *mut c_void }
+        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderAtomicInt64Features as *mut c_void }
+        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderClockFeaturesKHR as *mut c_void }
+        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDrawParametersFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderFloat16Int8Features as *mut c_void }
+        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties as *mut c_void }
+        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures as *mut c_void }
+        Ext::PhysicalDeviceSubgroupProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupProperties as *mut c_void }
+        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures as *mut c_void }
+        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlProperties as *mut c_void }
+        Ext::PhysicalDeviceSynchronization2Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSynchronization2Features as *mut c_void }
+        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties as *mut c_void }
+        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures as *mut c_void }
+        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures as *mut c_void }
+        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreProperties as *mut c_void }
+        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures as *mut c_void }
+        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVariablePointersFeatures as *mut c_void }
+        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceVulkan11Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Features as *mut c_void }
+        Ext::PhysicalDeviceVulkan11Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Properties as *mut c_void }
+        Ext::PhysicalDeviceVulkan12Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Features as *mut c_void }
+        Ext::PhysicalDeviceVulkan12Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Properties as *mut c_void }
+        Ext::PhysicalDeviceVulkan13Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Features as *mut c_void }
+        Ext::PhysicalDeviceVulkan13Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Properties as *mut c_void }
+        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures as *mut c_void }
+        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures as *mut c_void }
+        Ext::PipelineColorWriteCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineColorWriteCreateInfoEXT as *mut c_void }
+        Ext::PipelineCreateFlags2CreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineCreateFlags2CreateInfoKHR as *mut c_void }
+        Ext::PipelineCreationFeedbackCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineCreationFeedbackCreateInfo as *mut c_void }
+        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineFragmentShadingRateStateCreateInfoKHR as *mut c_void }
+        Ext::PipelineLibraryCreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineLibraryCreateInfoKHR as *mut c_void }
+        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationConservativeStateCreateInfoEXT as *mut c_void }
+        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT as *mut c_void }
+        Ext::PipelineRasterizationLineStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationLineStateCreateInfoEXT as *mut c_void }
+        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT as *mut c_void }
+        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationStateStreamCreateInfoEXT as *mut c_void }
+        Ext::PipelineRenderingCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRenderingCreateInfo as *mut c_void }
+        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo as *mut c_void }
+        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineTessellationDomainOriginStateCreateInfo as *mut c_void }
+        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineVertexInputDivisorStateCreateInfoEXT as *mut c_void }
+        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineViewportDepthClipControlCreateInfoEXT as *mut c_void }
+        Ext::ProtectedSubmitInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ProtectedSubmitInfo as *mut c_void }
+        Ext::RenderPassAttachmentBeginInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderPassAttachmentBeginInfo as *mut c_void }
+        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderPassInputAttachmentAspectCreateInfo as *mut c_void }
+        Ext::RenderPassMultiviewCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderPassMultiviewCreateInfo as *mut c_void }
+        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderingFragmentShadingRateAttachmentInfoKHR as *mut c_void }
+        Ext::RingMonitorInfoMESA(v) => lower_chain(v.p_next, cx)?,
+        Ext::RingPriorityInfoMESA(v) => lower_chain(v.p_next, cx)?,
+        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerBorderColorComponentMappingCreateInfoEXT as *mut c_void }
+        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerCustomBorderColorCreateInfoEXT as *mut c_void }
+        Ext::SamplerReductionModeCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerReductionModeCreateInfo as *mut c_void }
+        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerYcbcrConversionImageFormatProperties as *mut c_void }
+        Ext::SamplerYcbcrConversionInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerYcbcrConversionInfo as *mut c_void }
+        Ext::SemaphoreTypeCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SemaphoreTypeCreateInfo as *mut c_void }
+        Ext::ShaderModuleCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ShaderModuleCreateInfo as *mut c_void }
+        Ext::SubpassDescriptionDepthStencilResolve(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SubpassDescriptionDepthStencilResolve as *mut c_void }
+        Ext::TimelineSemaphoreSubmitInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::TimelineSemaphoreSubmitInfo as *mut c_void }
+        Ext::WriteDescriptorSetInlineUniformBlock(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::WriteDescriptorSetInlineUniformBlock as *mut c_void }
     })
 }
 
 /// Lowers an output chain skeleton into zeroed C links with their sTypes.
 pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
     let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    let next = lower_out_chain(venus_protocol::ChainNode::next(link), cx)?;
+    // Each link lowers its own pNext (the rest of the chain).
     Ok(match link {
         Ext::AttachmentDescriptionStencilLayout(_) => return Err(LowerError::NotAnOutput("VkAttachmentDescriptionStencilLayout")),
         Ext::AttachmentReferenceStencilLayout(_) => return Err(LowerError::NotAnOutput("VkAttachmentReferenceStencilLayout")),
@@ -222,7 +222,7 @@ pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &
         Ext::DescriptorPoolInlineUniformBlockCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDescriptorPoolInlineUniformBlockCreateInfo")),
         Ext::DescriptorSetLayoutBindingFlagsCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDescriptorSetLayoutBindingFlagsCreateInfo")),
         Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkDescriptorSetVariableDescriptorCountAllocateInfo")),
-        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport as *mut c_void }
+        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport as *mut c_void }
         Ext::DeviceGroupBindSparseInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupBindSparseInfo")),
         Ext::DeviceGroupCommandBufferBeginInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupCommandBufferBeginInfo")),
         Ext::DeviceGroupDeviceCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupDeviceCreateInfo")),
@@ -230,16 +230,16 @@ pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &
         Ext::DeviceGroupSubmitInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupSubmitInfo")),
         Ext::DevicePrivateDataCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDevicePrivateDataCreateInfo")),
         Ext::DeviceQueueTimelineInfoMESA(_) => return Err(LowerError::NotAnOutput("VkDeviceQueueTimelineInfoMESA")),
-        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
-        Ext::DrmFormatModifierPropertiesListEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
+        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
+        Ext::DrmFormatModifierPropertiesListEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
         Ext::ExportFenceCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExportFenceCreateInfo")),
         Ext::ExportMemoryAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkExportMemoryAllocateInfo")),
         Ext::ExportSemaphoreCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExportSemaphoreCreateInfo")),
-        Ext::ExternalImageFormatProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ExternalImageFormatProperties as *mut c_void }
+        Ext::ExternalImageFormatProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::ExternalImageFormatProperties as *mut c_void }
         Ext::ExternalMemoryAcquireUnmodifiedEXT(_) => return Err(LowerError::NotAnOutput("VkExternalMemoryAcquireUnmodifiedEXT")),
         Ext::ExternalMemoryBufferCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExternalMemoryBufferCreateInfo")),
         Ext::ExternalMemoryImageCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExternalMemoryImageCreateInfo")),
-        Ext::FormatProperties3(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::FormatProperties3 as *mut c_void }
+        Ext::FormatProperties3(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::FormatProperties3 as *mut c_void }
         Ext::FragmentShadingRateAttachmentInfoKHR(_) => return Err(LowerError::NotAnOutput("VkFragmentShadingRateAttachmentInfoKHR")),
         Ext::FramebufferAttachmentsCreateInfo(_) => return Err(LowerError::NotAnOutput("VkFramebufferAttachmentsCreateInfo")),
         Ext::GraphicsPipelineLibraryCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkGraphicsPipelineLibraryCreateInfoEXT")),
@@ -254,117 +254,117 @@ pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &
         Ext::MemoryAllocateFlagsInfo(_) => return Err(LowerError::NotAnOutput("VkMemoryAllocateFlagsInfo")),
         Ext::MemoryBarrier2(_) => return Err(LowerError::NotAnOutput("VkMemoryBarrier2")),
         Ext::MemoryDedicatedAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkMemoryDedicatedAllocateInfo")),
-        Ext::MemoryDedicatedRequirements(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
+        Ext::MemoryDedicatedRequirements(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
         Ext::MemoryOpaqueCaptureAddressAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkMemoryOpaqueCaptureAddressAllocateInfo")),
-        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::MemoryResourceAllocationSizePropertiesMESA as *mut c_void }
+        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::MemoryResourceAllocationSizePropertiesMESA as *mut c_void }
         Ext::MutableDescriptorTypeCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkMutableDescriptorTypeCreateInfoEXT")),
-        Ext::PhysicalDevice16BitStorageFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevice8BitStorageFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevice8BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures as *mut c_void }
-        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDepthStencilResolveProperties as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingProperties as *mut c_void }
-        Ext::PhysicalDeviceDriverProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDriverProperties as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevice16BitStorageFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
+        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevice8BitStorageFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice8BitStorageFeatures as *mut c_void }
+        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures as *mut c_void }
+        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthStencilResolveProperties as *mut c_void }
+        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingFeatures as *mut c_void }
+        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingProperties as *mut c_void }
+        Ext::PhysicalDeviceDriverProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDriverProperties as *mut c_void }
+        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingFeatures as *mut c_void }
+        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT as *mut c_void }
         Ext::PhysicalDeviceExternalImageFormatInfo(_) => return Err(LowerError::NotAnOutput("VkPhysicalDeviceExternalImageFormatInfo")),
-        Ext::PhysicalDeviceFeatures2(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFeatures2 as *mut c_void }
-        Ext::PhysicalDeviceFloatControlsProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFloatControlsProperties as *mut c_void }
-        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceHostQueryResetFeatures as *mut c_void }
-        Ext::PhysicalDeviceIDProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceIDProperties as *mut c_void }
-        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceFeatures2(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFeatures2 as *mut c_void }
+        Ext::PhysicalDeviceFloatControlsProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFloatControlsProperties as *mut c_void }
+        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR as *mut c_void }
+        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR as *mut c_void }
+        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceHostQueryResetFeatures as *mut c_void }
+        Ext::PhysicalDeviceIDProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIDProperties as *mut c_void }
+        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT as *mut c_void }
         Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPhysicalDeviceImageDrmFormatModifierInfoEXT")),
-        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImageRobustnessFeatures as *mut c_void }
-        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceImagelessFramebufferFeatures as *mut c_void }
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockFeatures as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockProperties as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMaintenance3Properties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance3Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Features as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Properties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiviewFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewFeatures as *mut c_void }
-        Ext::PhysicalDeviceMultiviewProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewProperties as *mut c_void }
-        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures as *mut c_void }
-        Ext::PhysicalDevicePointClippingProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePointClippingProperties as *mut c_void }
-        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrivateDataFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePrivateDataFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryProperties as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties as *mut c_void }
-        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures as *mut c_void }
-        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderAtomicInt64Features as *mut c_void }
-        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderClockFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDrawParametersFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderFloat16Int8Features as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties as *mut c_void }
-        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupProperties as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlProperties as *mut c_void }
-        Ext::PhysicalDeviceSynchronization2Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceSynchronization2Features as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties as *mut c_void }
-        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreProperties as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVariablePointersFeatures as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Properties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Properties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Features(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Properties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures as *mut c_void }
-        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures as *mut c_void }
+        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageRobustnessFeatures as *mut c_void }
+        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImagelessFramebufferFeatures as *mut c_void }
+        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockFeatures as *mut c_void }
+        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockProperties as *mut c_void }
+        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceMaintenance3Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance3Properties as *mut c_void }
+        Ext::PhysicalDeviceMaintenance4Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Features as *mut c_void }
+        Ext::PhysicalDeviceMaintenance4Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Properties as *mut c_void }
+        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR as *mut c_void }
+        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR as *mut c_void }
+        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceMultiviewFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewFeatures as *mut c_void }
+        Ext::PhysicalDeviceMultiviewProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewProperties as *mut c_void }
+        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT as *mut c_void }
+        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures as *mut c_void }
+        Ext::PhysicalDevicePointClippingProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePointClippingProperties as *mut c_void }
+        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT as *mut c_void }
+        Ext::PhysicalDevicePrivateDataFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrivateDataFeatures as *mut c_void }
+        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryFeatures as *mut c_void }
+        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryProperties as *mut c_void }
+        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT as *mut c_void }
+        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR as *mut c_void }
+        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2FeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2PropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties as *mut c_void }
+        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures as *mut c_void }
+        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures as *mut c_void }
+        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderAtomicInt64Features as *mut c_void }
+        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderClockFeaturesKHR as *mut c_void }
+        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDrawParametersFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderFloat16Int8Features as *mut c_void }
+        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties as *mut c_void }
+        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures as *mut c_void }
+        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures as *mut c_void }
+        Ext::PhysicalDeviceSubgroupProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupProperties as *mut c_void }
+        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures as *mut c_void }
+        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlProperties as *mut c_void }
+        Ext::PhysicalDeviceSynchronization2Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSynchronization2Features as *mut c_void }
+        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties as *mut c_void }
+        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures as *mut c_void }
+        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures as *mut c_void }
+        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreProperties as *mut c_void }
+        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures as *mut c_void }
+        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVariablePointersFeatures as *mut c_void }
+        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT as *mut c_void }
+        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceVulkan11Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Features as *mut c_void }
+        Ext::PhysicalDeviceVulkan11Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Properties as *mut c_void }
+        Ext::PhysicalDeviceVulkan12Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Features as *mut c_void }
+        Ext::PhysicalDeviceVulkan12Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Properties as *mut c_void }
+        Ext::PhysicalDeviceVulkan13Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Features as *mut c_void }
+        Ext::PhysicalDeviceVulkan13Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Properties as *mut c_void }
+        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures as *mut c_void }
+        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT as *mut c_void }
+        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures as *mut c_void }
         Ext::PipelineColorWriteCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineColorWriteCreateInfoEXT")),
         Ext::PipelineCreateFlags2CreateInfoKHR(_) => return Err(LowerError::NotAnOutput("VkPipelineCreateFlags2CreateInfoKHR")),
         Ext::PipelineCreationFeedbackCreateInfo(_) => return Err(LowerError::NotAnOutput("VkPipelineCreationFeedbackCreateInfo")),
@@ -390,7 +390,7 @@ pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &
         Ext::SamplerBorderColorComponentMappingCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkSamplerBorderColorComponentMappingCreateInfoEXT")),
         Ext::SamplerCustomBorderColorCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkSamplerCustomBorderColorCreateInfoEXT")),
         Ext::SamplerReductionModeCreateInfo(_) => return Err(LowerError::NotAnOutput("VkSamplerReductionModeCreateInfo")),
-        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let mut c = v.lower_out(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::SamplerYcbcrConversionImageFormatProperties as *mut c_void }
+        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::SamplerYcbcrConversionImageFormatProperties as *mut c_void }
         Ext::SamplerYcbcrConversionInfo(_) => return Err(LowerError::NotAnOutput("VkSamplerYcbcrConversionInfo")),
         Ext::SemaphoreTypeCreateInfo(_) => return Err(LowerError::NotAnOutput("VkSemaphoreTypeCreateInfo")),
         Ext::ShaderModuleCreateInfo(_) => return Err(LowerError::NotAnOutput("VkShaderModuleCreateInfo")),
@@ -410,797 +410,684 @@ pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mu
     if header.0 != s_type {
         return Err(LowerError::ChainMismatch(s_type));
     }
-    let next = raise_chain(venus_protocol::ChainNode::next(link), header.1, cx)?;
+    // Each link raises its own pNext (the rest of the chain).
     let raised = match link {
         Ext::DescriptorSetVariableDescriptorCountLayoutSupport(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::DescriptorSetVariableDescriptorCountLayoutSupport that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::DescriptorSetVariableDescriptorCountLayoutSupport) };
-            let mut v = p::DescriptorSetVariableDescriptorCountLayoutSupport::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::DescriptorSetVariableDescriptorCountLayoutSupport::raise(k, cv, cx)?;
             Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v)
         }
         Ext::DrmFormatModifierPropertiesList2EXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::DrmFormatModifierPropertiesList2EXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::DrmFormatModifierPropertiesList2EXT) };
-            let mut v = p::DrmFormatModifierPropertiesList2EXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::DrmFormatModifierPropertiesList2EXT::raise(k, cv, cx)?;
             Ext::DrmFormatModifierPropertiesList2EXT(v)
         }
         Ext::DrmFormatModifierPropertiesListEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::DrmFormatModifierPropertiesListEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::DrmFormatModifierPropertiesListEXT) };
-            let mut v = p::DrmFormatModifierPropertiesListEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::DrmFormatModifierPropertiesListEXT::raise(k, cv, cx)?;
             Ext::DrmFormatModifierPropertiesListEXT(v)
         }
         Ext::ExternalImageFormatProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::ExternalImageFormatProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::ExternalImageFormatProperties) };
-            let mut v = p::ExternalImageFormatProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::ExternalImageFormatProperties::raise(k, cv, cx)?;
             Ext::ExternalImageFormatProperties(v)
         }
         Ext::FormatProperties3(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::FormatProperties3 that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::FormatProperties3) };
-            let mut v = p::FormatProperties3::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::FormatProperties3::raise(k, cv, cx)?;
             Ext::FormatProperties3(v)
         }
         Ext::MemoryDedicatedRequirements(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::MemoryDedicatedRequirements that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::MemoryDedicatedRequirements) };
-            let mut v = p::MemoryDedicatedRequirements::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::MemoryDedicatedRequirements::raise(k, cv, cx)?;
             Ext::MemoryDedicatedRequirements(v)
         }
         Ext::MemoryResourceAllocationSizePropertiesMESA(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::MemoryResourceAllocationSizePropertiesMESA that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::MemoryResourceAllocationSizePropertiesMESA) };
-            let mut v = p::MemoryResourceAllocationSizePropertiesMESA::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::MemoryResourceAllocationSizePropertiesMESA::raise(k, cv, cx)?;
             Ext::MemoryResourceAllocationSizePropertiesMESA(v)
         }
         Ext::PhysicalDevice16BitStorageFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevice16BitStorageFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevice16BitStorageFeatures) };
-            let mut v = p::PhysicalDevice16BitStorageFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevice16BitStorageFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDevice16BitStorageFeatures(v)
         }
         Ext::PhysicalDevice4444FormatsFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevice4444FormatsFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevice4444FormatsFeaturesEXT) };
-            let mut v = p::PhysicalDevice4444FormatsFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevice4444FormatsFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDevice4444FormatsFeaturesEXT(v)
         }
         Ext::PhysicalDevice8BitStorageFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevice8BitStorageFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevice8BitStorageFeatures) };
-            let mut v = p::PhysicalDevice8BitStorageFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevice8BitStorageFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDevice8BitStorageFeatures(v)
         }
         Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT) };
-            let mut v = p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v)
         }
         Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT) };
-            let mut v = p::PhysicalDeviceBorderColorSwizzleFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceBorderColorSwizzleFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v)
         }
         Ext::PhysicalDeviceBufferDeviceAddressFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceBufferDeviceAddressFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceBufferDeviceAddressFeatures) };
-            let mut v = p::PhysicalDeviceBufferDeviceAddressFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceBufferDeviceAddressFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceBufferDeviceAddressFeatures(v)
         }
         Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceColorWriteEnableFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceColorWriteEnableFeaturesEXT) };
-            let mut v = p::PhysicalDeviceColorWriteEnableFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceColorWriteEnableFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v)
         }
         Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceConditionalRenderingFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceConditionalRenderingFeaturesEXT) };
-            let mut v = p::PhysicalDeviceConditionalRenderingFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceConditionalRenderingFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v)
         }
         Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceConservativeRasterizationPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceConservativeRasterizationPropertiesEXT) };
-            let mut v = p::PhysicalDeviceConservativeRasterizationPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceConservativeRasterizationPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v)
         }
         Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceCustomBorderColorFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceCustomBorderColorFeaturesEXT) };
-            let mut v = p::PhysicalDeviceCustomBorderColorFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceCustomBorderColorFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v)
         }
         Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceCustomBorderColorPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceCustomBorderColorPropertiesEXT) };
-            let mut v = p::PhysicalDeviceCustomBorderColorPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceCustomBorderColorPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v)
         }
         Ext::PhysicalDeviceDepthClipControlFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDepthClipControlFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDepthClipControlFeaturesEXT) };
-            let mut v = p::PhysicalDeviceDepthClipControlFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDepthClipControlFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v)
         }
         Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDepthClipEnableFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDepthClipEnableFeaturesEXT) };
-            let mut v = p::PhysicalDeviceDepthClipEnableFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDepthClipEnableFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v)
         }
         Ext::PhysicalDeviceDepthStencilResolveProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDepthStencilResolveProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDepthStencilResolveProperties) };
-            let mut v = p::PhysicalDeviceDepthStencilResolveProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDepthStencilResolveProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDepthStencilResolveProperties(v)
         }
         Ext::PhysicalDeviceDescriptorIndexingFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDescriptorIndexingFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDescriptorIndexingFeatures) };
-            let mut v = p::PhysicalDeviceDescriptorIndexingFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDescriptorIndexingFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDescriptorIndexingFeatures(v)
         }
         Ext::PhysicalDeviceDescriptorIndexingProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDescriptorIndexingProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDescriptorIndexingProperties) };
-            let mut v = p::PhysicalDeviceDescriptorIndexingProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDescriptorIndexingProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDescriptorIndexingProperties(v)
         }
         Ext::PhysicalDeviceDriverProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDriverProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDriverProperties) };
-            let mut v = p::PhysicalDeviceDriverProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDriverProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDriverProperties(v)
         }
         Ext::PhysicalDeviceDynamicRenderingFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDynamicRenderingFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDynamicRenderingFeatures) };
-            let mut v = p::PhysicalDeviceDynamicRenderingFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDynamicRenderingFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDynamicRenderingFeatures(v)
         }
         Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT) };
-            let mut v = p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v)
         }
         Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT) };
-            let mut v = p::PhysicalDeviceExtendedDynamicState2FeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceExtendedDynamicState2FeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v)
         }
         Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT) };
-            let mut v = p::PhysicalDeviceExtendedDynamicState3FeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceExtendedDynamicState3FeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v)
         }
         Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT) };
-            let mut v = p::PhysicalDeviceExtendedDynamicState3PropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceExtendedDynamicState3PropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v)
         }
         Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT) };
-            let mut v = p::PhysicalDeviceExtendedDynamicStateFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceExtendedDynamicStateFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v)
         }
         Ext::PhysicalDeviceFeatures2(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFeatures2 that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceFeatures2) };
-            let mut v = p::PhysicalDeviceFeatures2::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceFeatures2::raise(k, cv, cx)?;
             Ext::PhysicalDeviceFeatures2(v)
         }
         Ext::PhysicalDeviceFloatControlsProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFloatControlsProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceFloatControlsProperties) };
-            let mut v = p::PhysicalDeviceFloatControlsProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceFloatControlsProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceFloatControlsProperties(v)
         }
         Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT) };
-            let mut v = p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v)
         }
         Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFragmentShadingRateFeaturesKHR that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceFragmentShadingRateFeaturesKHR) };
-            let mut v = p::PhysicalDeviceFragmentShadingRateFeaturesKHR::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceFragmentShadingRateFeaturesKHR::raise(k, cv, cx)?;
             Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v)
         }
         Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFragmentShadingRatePropertiesKHR that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceFragmentShadingRatePropertiesKHR) };
-            let mut v = p::PhysicalDeviceFragmentShadingRatePropertiesKHR::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceFragmentShadingRatePropertiesKHR::raise(k, cv, cx)?;
             Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v)
         }
         Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT) };
-            let mut v = p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v)
         }
         Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT) };
-            let mut v = p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v)
         }
         Ext::PhysicalDeviceHostQueryResetFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceHostQueryResetFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceHostQueryResetFeatures) };
-            let mut v = p::PhysicalDeviceHostQueryResetFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceHostQueryResetFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceHostQueryResetFeatures(v)
         }
         Ext::PhysicalDeviceIDProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceIDProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceIDProperties) };
-            let mut v = p::PhysicalDeviceIDProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceIDProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceIDProperties(v)
         }
         Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT) };
-            let mut v = p::PhysicalDeviceImage2DViewOf3DFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceImage2DViewOf3DFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v)
         }
         Ext::PhysicalDeviceImageRobustnessFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImageRobustnessFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceImageRobustnessFeatures) };
-            let mut v = p::PhysicalDeviceImageRobustnessFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceImageRobustnessFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceImageRobustnessFeatures(v)
         }
         Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImageViewMinLodFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceImageViewMinLodFeaturesEXT) };
-            let mut v = p::PhysicalDeviceImageViewMinLodFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceImageViewMinLodFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v)
         }
         Ext::PhysicalDeviceImagelessFramebufferFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImagelessFramebufferFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceImagelessFramebufferFeatures) };
-            let mut v = p::PhysicalDeviceImagelessFramebufferFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceImagelessFramebufferFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceImagelessFramebufferFeatures(v)
         }
         Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceIndexTypeUint8FeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceIndexTypeUint8FeaturesEXT) };
-            let mut v = p::PhysicalDeviceIndexTypeUint8FeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceIndexTypeUint8FeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v)
         }
         Ext::PhysicalDeviceInlineUniformBlockFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceInlineUniformBlockFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceInlineUniformBlockFeatures) };
-            let mut v = p::PhysicalDeviceInlineUniformBlockFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceInlineUniformBlockFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceInlineUniformBlockFeatures(v)
         }
         Ext::PhysicalDeviceInlineUniformBlockProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceInlineUniformBlockProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceInlineUniformBlockProperties) };
-            let mut v = p::PhysicalDeviceInlineUniformBlockProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceInlineUniformBlockProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceInlineUniformBlockProperties(v)
         }
         Ext::PhysicalDeviceLineRasterizationFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceLineRasterizationFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceLineRasterizationFeaturesEXT) };
-            let mut v = p::PhysicalDeviceLineRasterizationFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceLineRasterizationFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v)
         }
         Ext::PhysicalDeviceLineRasterizationPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceLineRasterizationPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceLineRasterizationPropertiesEXT) };
-            let mut v = p::PhysicalDeviceLineRasterizationPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceLineRasterizationPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v)
         }
         Ext::PhysicalDeviceMaintenance3Properties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance3Properties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance3Properties) };
-            let mut v = p::PhysicalDeviceMaintenance3Properties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMaintenance3Properties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMaintenance3Properties(v)
         }
         Ext::PhysicalDeviceMaintenance4Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance4Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance4Features) };
-            let mut v = p::PhysicalDeviceMaintenance4Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMaintenance4Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMaintenance4Features(v)
         }
         Ext::PhysicalDeviceMaintenance4Properties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance4Properties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance4Properties) };
-            let mut v = p::PhysicalDeviceMaintenance4Properties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMaintenance4Properties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMaintenance4Properties(v)
         }
         Ext::PhysicalDeviceMaintenance5FeaturesKHR(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance5FeaturesKHR that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance5FeaturesKHR) };
-            let mut v = p::PhysicalDeviceMaintenance5FeaturesKHR::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMaintenance5FeaturesKHR::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMaintenance5FeaturesKHR(v)
         }
         Ext::PhysicalDeviceMaintenance5PropertiesKHR(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance5PropertiesKHR that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance5PropertiesKHR) };
-            let mut v = p::PhysicalDeviceMaintenance5PropertiesKHR::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMaintenance5PropertiesKHR::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMaintenance5PropertiesKHR(v)
         }
         Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMemoryBudgetPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMemoryBudgetPropertiesEXT) };
-            let mut v = p::PhysicalDeviceMemoryBudgetPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMemoryBudgetPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v)
         }
         Ext::PhysicalDeviceMultiDrawFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiDrawFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiDrawFeaturesEXT) };
-            let mut v = p::PhysicalDeviceMultiDrawFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMultiDrawFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMultiDrawFeaturesEXT(v)
         }
         Ext::PhysicalDeviceMultiDrawPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiDrawPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiDrawPropertiesEXT) };
-            let mut v = p::PhysicalDeviceMultiDrawPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMultiDrawPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMultiDrawPropertiesEXT(v)
         }
         Ext::PhysicalDeviceMultiviewFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiviewFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiviewFeatures) };
-            let mut v = p::PhysicalDeviceMultiviewFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMultiviewFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMultiviewFeatures(v)
         }
         Ext::PhysicalDeviceMultiviewProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiviewProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiviewProperties) };
-            let mut v = p::PhysicalDeviceMultiviewProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMultiviewProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMultiviewProperties(v)
         }
         Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT) };
-            let mut v = p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v)
         }
         Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT) };
-            let mut v = p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v)
         }
         Ext::PhysicalDevicePCIBusInfoPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePCIBusInfoPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePCIBusInfoPropertiesEXT) };
-            let mut v = p::PhysicalDevicePCIBusInfoPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePCIBusInfoPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v)
         }
         Ext::PhysicalDevicePipelineCreationCacheControlFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePipelineCreationCacheControlFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePipelineCreationCacheControlFeatures) };
-            let mut v = p::PhysicalDevicePipelineCreationCacheControlFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePipelineCreationCacheControlFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v)
         }
         Ext::PhysicalDevicePointClippingProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePointClippingProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePointClippingProperties) };
-            let mut v = p::PhysicalDevicePointClippingProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePointClippingProperties::raise(k, cv, cx)?;
             Ext::PhysicalDevicePointClippingProperties(v)
         }
         Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT) };
-            let mut v = p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v)
         }
         Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT) };
-            let mut v = p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v)
         }
         Ext::PhysicalDevicePrivateDataFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePrivateDataFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePrivateDataFeatures) };
-            let mut v = p::PhysicalDevicePrivateDataFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePrivateDataFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDevicePrivateDataFeatures(v)
         }
         Ext::PhysicalDeviceProtectedMemoryFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProtectedMemoryFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceProtectedMemoryFeatures) };
-            let mut v = p::PhysicalDeviceProtectedMemoryFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceProtectedMemoryFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceProtectedMemoryFeatures(v)
         }
         Ext::PhysicalDeviceProtectedMemoryProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProtectedMemoryProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceProtectedMemoryProperties) };
-            let mut v = p::PhysicalDeviceProtectedMemoryProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceProtectedMemoryProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceProtectedMemoryProperties(v)
         }
         Ext::PhysicalDeviceProvokingVertexFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProvokingVertexFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceProvokingVertexFeaturesEXT) };
-            let mut v = p::PhysicalDeviceProvokingVertexFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceProvokingVertexFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v)
         }
         Ext::PhysicalDeviceProvokingVertexPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProvokingVertexPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceProvokingVertexPropertiesEXT) };
-            let mut v = p::PhysicalDeviceProvokingVertexPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceProvokingVertexPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v)
         }
         Ext::PhysicalDevicePushDescriptorPropertiesKHR(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePushDescriptorPropertiesKHR that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDevicePushDescriptorPropertiesKHR) };
-            let mut v = p::PhysicalDevicePushDescriptorPropertiesKHR::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDevicePushDescriptorPropertiesKHR::raise(k, cv, cx)?;
             Ext::PhysicalDevicePushDescriptorPropertiesKHR(v)
         }
         Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT) };
-            let mut v = p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v)
         }
         Ext::PhysicalDeviceRobustness2FeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceRobustness2FeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceRobustness2FeaturesEXT) };
-            let mut v = p::PhysicalDeviceRobustness2FeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceRobustness2FeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceRobustness2FeaturesEXT(v)
         }
         Ext::PhysicalDeviceRobustness2PropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceRobustness2PropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceRobustness2PropertiesEXT) };
-            let mut v = p::PhysicalDeviceRobustness2PropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceRobustness2PropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceRobustness2PropertiesEXT(v)
         }
         Ext::PhysicalDeviceSamplerFilterMinmaxProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSamplerFilterMinmaxProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSamplerFilterMinmaxProperties) };
-            let mut v = p::PhysicalDeviceSamplerFilterMinmaxProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSamplerFilterMinmaxProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v)
         }
         Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSamplerYcbcrConversionFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSamplerYcbcrConversionFeatures) };
-            let mut v = p::PhysicalDeviceSamplerYcbcrConversionFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSamplerYcbcrConversionFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v)
         }
         Ext::PhysicalDeviceScalarBlockLayoutFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceScalarBlockLayoutFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceScalarBlockLayoutFeatures) };
-            let mut v = p::PhysicalDeviceScalarBlockLayoutFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceScalarBlockLayoutFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceScalarBlockLayoutFeatures(v)
         }
         Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures) };
-            let mut v = p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v)
         }
         Ext::PhysicalDeviceShaderAtomicInt64Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderAtomicInt64Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderAtomicInt64Features) };
-            let mut v = p::PhysicalDeviceShaderAtomicInt64Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderAtomicInt64Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderAtomicInt64Features(v)
         }
         Ext::PhysicalDeviceShaderClockFeaturesKHR(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderClockFeaturesKHR that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderClockFeaturesKHR) };
-            let mut v = p::PhysicalDeviceShaderClockFeaturesKHR::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderClockFeaturesKHR::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderClockFeaturesKHR(v)
         }
         Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures) };
-            let mut v = p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v)
         }
         Ext::PhysicalDeviceShaderDrawParametersFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderDrawParametersFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderDrawParametersFeatures) };
-            let mut v = p::PhysicalDeviceShaderDrawParametersFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderDrawParametersFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderDrawParametersFeatures(v)
         }
         Ext::PhysicalDeviceShaderFloat16Int8Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderFloat16Int8Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderFloat16Int8Features) };
-            let mut v = p::PhysicalDeviceShaderFloat16Int8Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderFloat16Int8Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderFloat16Int8Features(v)
         }
         Ext::PhysicalDeviceShaderIntegerDotProductFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderIntegerDotProductFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderIntegerDotProductFeatures) };
-            let mut v = p::PhysicalDeviceShaderIntegerDotProductFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderIntegerDotProductFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v)
         }
         Ext::PhysicalDeviceShaderIntegerDotProductProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderIntegerDotProductProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderIntegerDotProductProperties) };
-            let mut v = p::PhysicalDeviceShaderIntegerDotProductProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderIntegerDotProductProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderIntegerDotProductProperties(v)
         }
         Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures) };
-            let mut v = p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v)
         }
         Ext::PhysicalDeviceShaderTerminateInvocationFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderTerminateInvocationFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderTerminateInvocationFeatures) };
-            let mut v = p::PhysicalDeviceShaderTerminateInvocationFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceShaderTerminateInvocationFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v)
         }
         Ext::PhysicalDeviceSubgroupProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSubgroupProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSubgroupProperties) };
-            let mut v = p::PhysicalDeviceSubgroupProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSubgroupProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSubgroupProperties(v)
         }
         Ext::PhysicalDeviceSubgroupSizeControlFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSubgroupSizeControlFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSubgroupSizeControlFeatures) };
-            let mut v = p::PhysicalDeviceSubgroupSizeControlFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSubgroupSizeControlFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSubgroupSizeControlFeatures(v)
         }
         Ext::PhysicalDeviceSubgroupSizeControlProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSubgroupSizeControlProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSubgroupSizeControlProperties) };
-            let mut v = p::PhysicalDeviceSubgroupSizeControlProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSubgroupSizeControlProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSubgroupSizeControlProperties(v)
         }
         Ext::PhysicalDeviceSynchronization2Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSynchronization2Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceSynchronization2Features) };
-            let mut v = p::PhysicalDeviceSynchronization2Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceSynchronization2Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceSynchronization2Features(v)
         }
         Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT) };
-            let mut v = p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v)
         }
         Ext::PhysicalDeviceTexelBufferAlignmentProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTexelBufferAlignmentProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTexelBufferAlignmentProperties) };
-            let mut v = p::PhysicalDeviceTexelBufferAlignmentProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTexelBufferAlignmentProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTexelBufferAlignmentProperties(v)
         }
         Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTextureCompressionASTCHDRFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTextureCompressionASTCHDRFeatures) };
-            let mut v = p::PhysicalDeviceTextureCompressionASTCHDRFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTextureCompressionASTCHDRFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v)
         }
         Ext::PhysicalDeviceTimelineSemaphoreFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTimelineSemaphoreFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTimelineSemaphoreFeatures) };
-            let mut v = p::PhysicalDeviceTimelineSemaphoreFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTimelineSemaphoreFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTimelineSemaphoreFeatures(v)
         }
         Ext::PhysicalDeviceTimelineSemaphoreProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTimelineSemaphoreProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTimelineSemaphoreProperties) };
-            let mut v = p::PhysicalDeviceTimelineSemaphoreProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTimelineSemaphoreProperties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTimelineSemaphoreProperties(v)
         }
         Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTransformFeedbackFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTransformFeedbackFeaturesEXT) };
-            let mut v = p::PhysicalDeviceTransformFeedbackFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTransformFeedbackFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v)
         }
         Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTransformFeedbackPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceTransformFeedbackPropertiesEXT) };
-            let mut v = p::PhysicalDeviceTransformFeedbackPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceTransformFeedbackPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v)
         }
         Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceUniformBufferStandardLayoutFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceUniformBufferStandardLayoutFeatures) };
-            let mut v = p::PhysicalDeviceUniformBufferStandardLayoutFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceUniformBufferStandardLayoutFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v)
         }
         Ext::PhysicalDeviceVariablePointersFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVariablePointersFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVariablePointersFeatures) };
-            let mut v = p::PhysicalDeviceVariablePointersFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVariablePointersFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVariablePointersFeatures(v)
         }
         Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT) };
-            let mut v = p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v)
         }
         Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT) };
-            let mut v = p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v)
         }
         Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT) };
-            let mut v = p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v)
         }
         Ext::PhysicalDeviceVulkan11Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan11Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan11Features) };
-            let mut v = p::PhysicalDeviceVulkan11Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkan11Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkan11Features(v)
         }
         Ext::PhysicalDeviceVulkan11Properties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan11Properties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan11Properties) };
-            let mut v = p::PhysicalDeviceVulkan11Properties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkan11Properties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkan11Properties(v)
         }
         Ext::PhysicalDeviceVulkan12Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan12Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan12Features) };
-            let mut v = p::PhysicalDeviceVulkan12Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkan12Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkan12Features(v)
         }
         Ext::PhysicalDeviceVulkan12Properties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan12Properties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan12Properties) };
-            let mut v = p::PhysicalDeviceVulkan12Properties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkan12Properties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkan12Properties(v)
         }
         Ext::PhysicalDeviceVulkan13Features(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan13Features that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan13Features) };
-            let mut v = p::PhysicalDeviceVulkan13Features::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkan13Features::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkan13Features(v)
         }
         Ext::PhysicalDeviceVulkan13Properties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan13Properties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan13Properties) };
-            let mut v = p::PhysicalDeviceVulkan13Properties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkan13Properties::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkan13Properties(v)
         }
         Ext::PhysicalDeviceVulkanMemoryModelFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkanMemoryModelFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkanMemoryModelFeatures) };
-            let mut v = p::PhysicalDeviceVulkanMemoryModelFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceVulkanMemoryModelFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceVulkanMemoryModelFeatures(v)
         }
         Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT) };
-            let mut v = p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::raise(k, cv, cx)?;
             Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v)
         }
         Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures) };
-            let mut v = p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::raise(k, cv, cx)?;
             Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v)
         }
         Ext::SamplerYcbcrConversionImageFormatProperties(k) => {
             // SAFETY: the sType matched, so `c` points to the vk::SamplerYcbcrConversionImageFormatProperties that lower_out_chain allocated.
             let cv = unsafe { &*(c as *const vk::SamplerYcbcrConversionImageFormatProperties) };
-            let mut v = p::SamplerYcbcrConversionImageFormatProperties::raise(k, cv, cx)?;
-            v.p_next = next;
+            let v = p::SamplerYcbcrConversionImageFormatProperties::raise(k, cv, cx)?;
             Ext::SamplerYcbcrConversionImageFormatProperties(v)
         }
         _ => return Err(LowerError::NotAnOutput("chain link")),

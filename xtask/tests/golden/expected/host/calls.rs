@@ -12,6 +12,26 @@ use venus_protocol::commands as c;
 use venus_protocol::structs as p;
 use venus_protocol::types as t;
 
+/// Executes `vkCreateThing` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateThingArgs<'b>) -> Result<(c::CreateThingReply<'b>, Outcome), CallError> {
+    let f = procs.create_thing.ok_or(CallError::Missing("vkCreateThing"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_thing_v = vk::Thing::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_thing_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_thing_v.0 != 0 { out.created.push((<venus_protocol::handles::Thing as venus_protocol::Handle>::OBJECT_TYPE, a.p_thing.raw(), p_thing_v.0)); }
+    let p_thing = a.p_thing;
+    Ok((c::CreateThingReply { ret, p_thing }, out))
+}
+
 /// Executes `vkGetThingProperties` on the host driver.
 ///
 /// # Safety
@@ -63,6 +83,8 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
     use venus_protocol::{Command as C, Reply as R};
     Some(match cmd {
         // SAFETY: forwarded from this function's contract.
+        C::CreateThing(a) => unsafe { create_thing(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateThing(r), o)),
+        // SAFETY: forwarded from this function's contract.
         C::GetThingProperties(a) => unsafe { get_thing_properties(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetThingProperties(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdTouchThings(a) => unsafe { cmd_touch_things(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTouchThings(r), o)),
@@ -74,6 +96,7 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
 pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
     use venus_protocol::Command as C;
     Some(match cmd {
+        C::CreateThing(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetThingProperties(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::CmdTouchThings(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         _ => return None,
@@ -82,6 +105,7 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
 
 /// Commands executed generically, with whether they use the instance table.
 pub const GENERIC: &[(&str, bool)] = &[
+    ("vkCreateThing", false),
     ("vkGetThingProperties", false),
     ("vkCmdTouchThings", false),
 ];

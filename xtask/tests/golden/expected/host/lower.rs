@@ -13,17 +13,17 @@ use venus_protocol::structs::Ext;
 /// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain).
 pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
     let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    let next = lower_chain(venus_protocol::ChainNode::next(link), cx)?;
+    // Each link lowers its own pNext (the rest of the chain).
     Ok(match link {
-        Ext::RingPriorityInfoMESA(_) => next,
-        Ext::ThingExtraInfo(v) => { let mut c = v.lower(cx)?; c.p_next = next; cx.alloc(c) as *mut vk::ThingExtraInfo as *mut c_void }
+        Ext::RingPriorityInfoMESA(v) => lower_chain(v.p_next, cx)?,
+        Ext::ThingExtraInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ThingExtraInfo as *mut c_void }
     })
 }
 
 /// Lowers an output chain skeleton into zeroed C links with their sTypes.
 pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
     let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    let next = lower_out_chain(venus_protocol::ChainNode::next(link), cx)?;
+    // Each link lowers its own pNext (the rest of the chain).
     Ok(match link {
         Ext::RingPriorityInfoMESA(_) => return Err(LowerError::NotAnOutput("VkRingPriorityInfoMESA")),
         Ext::ThingExtraInfo(_) => return Err(LowerError::NotAnOutput("VkThingExtraInfo")),
@@ -40,7 +40,7 @@ pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mu
     if header.0 != s_type {
         return Err(LowerError::ChainMismatch(s_type));
     }
-    let next = raise_chain(venus_protocol::ChainNode::next(link), header.1, cx)?;
+    // Each link raises its own pNext (the rest of the chain).
     let raised = match link {
         _ => return Err(LowerError::NotAnOutput("chain link")),
     };
