@@ -91,8 +91,15 @@ impl ContextShared {
     }
 
     /// Makes the context lost (idempotent: the first reason is kept): FATAL on every ring,
-    /// every ring thread and the `vkWaitRingSeqnoMESA` waiter woken.
+    /// every ring thread and the `vkWaitRingSeqnoMESA` waiter woken. The reason found here
+    /// (a ring or the context stream) is logged at WARN: the one line that explains the loss.
     pub(crate) fn set_fatal(&self, reason: &str) {
+        self.lose(reason, true);
+    }
+
+    /// [`Self::set_fatal`]; `warn`: log at WARN (else DEBUG, when the caller already logged
+    /// the reason: the transport's [`Context::mark_fatal`]).
+    fn lose(&self, reason: &str, warn: bool) {
         {
             let mut r = self.reason();
             if r.is_some() {
@@ -102,11 +109,19 @@ impl ContextShared {
             *r = Some(reason.to_owned());
         }
         self.lost.store(true, Ordering::Release);
-        warn!(
-            ctx = self.info.id,
-            client = ?self.info.name,
-            "context lost: {reason}"
-        );
+        if warn {
+            warn!(
+                ctx = self.info.id,
+                client = ?self.info.name,
+                "context lost: {reason}"
+            );
+        } else {
+            debug!(
+                ctx = self.info.id,
+                client = ?self.info.name,
+                "context lost (reported by the transport): {reason}"
+            );
+        }
         for ring in self.rings().iter() {
             ring.set_status(STATUS_FATAL);
             ring.wake();
@@ -283,9 +298,10 @@ impl Context {
     }
 
     /// The transport gives up on this context: FATAL on every ring, rings stop (their threads
-    /// are joined when the context is dropped). Idempotent.
+    /// are joined when the context is dropped). Idempotent. The transport has logged
+    /// `reason` itself, so it is only logged at DEBUG here.
     pub fn mark_fatal(&mut self, reason: &str) {
-        self.shared.set_fatal(reason);
+        self.shared.lose(reason, false);
         for h in self.rings.values() {
             h.shared.request_stop();
         }

@@ -129,7 +129,9 @@ fn main() -> ExitCode {
         serve(config, Arc::new(backend))
     } else {
         if cli.device.is_some() {
-            warn!("--device is not implemented yet: the Vulkan loader's ordinary selection applies");
+            warn!(
+                "--device is not implemented yet: the Vulkan loader's ordinary selection applies"
+            );
         }
         let factory = match venus_dispatch::VulkanFactory::new() {
             Ok(f) => f,

@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use venus_protocol::{command_info, decode_command, Arena, Decoder};
 
 use crate::capset::{VenusCapset, VENUS_CAPSET_ID, VENUS_CAPSET_VERSION};
@@ -254,6 +254,7 @@ impl ContextBackend for StubContext {
             None => Ok(()),
             Some(e) => {
                 let reason = format!("undecodable command stream: {e}");
+                warn!(conn = self.conn_id, "stub: context lost: {reason}");
                 self.fatal = Some(reason.clone());
                 Err(BackendError::Fatal(reason))
             }
@@ -265,7 +266,8 @@ impl ContextBackend for StubContext {
     }
 
     fn mark_fatal(&mut self, reason: &str) {
-        warn!(conn = self.conn_id, "stub: context marked fatal: {reason}");
+        // The transport logged `reason` (or we did, for a failed submit).
+        debug!(conn = self.conn_id, "stub: context marked fatal: {reason}");
         if self.fatal.is_none() {
             self.fatal = Some(reason.to_owned());
         }

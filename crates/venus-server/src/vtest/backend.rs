@@ -18,6 +18,10 @@
 //!   every request. Either way the **backend** must set the FATAL bit in the context's ring
 //!   status words so that the client aborts cleanly (contract §4.4); the transport keeps the
 //!   socket open because closing it makes Mesa spin forever (contract §1).
+//! - Logging: one WARN line per lost context. The backend logs the reasons it finds (a
+//!   failed `submit`, `is_fatal` turning true: the transport then logs at DEBUG only); the
+//!   transport logs the reasons it finds and passes them to `mark_fatal`, which must not log
+//!   them at WARN again.
 
 use std::os::fd::OwnedFd;
 

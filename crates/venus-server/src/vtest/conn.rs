@@ -24,7 +24,9 @@
 //! 2. **Poison** the context on anything else that is wrong (a well-framed but malformed or
 //!    unsupported request, order violations, bad `SUBMIT_CMD2` layouts, unknown sync ids,
 //!    `CONTEXT_INIT`/`submit` failures, or the backend reporting [`ContextBackend::is_fatal`]):
-//!    one `warn` line names the connection, the client and the reason; the backend's
+//!    one `warn` line names the connection, the client and the reason (written by the
+//!    transport for what it found, by the backend for a failed `submit` or `is_fatal`, never
+//!    by both); the backend's
 //!    [`ContextBackend::mark_fatal`] sets FATAL on the context's rings (so Mesa aborts at its
 //!    next ring check); the connection stays open and keeps answering, but does no more
 //!    work: submits are dropped, blob creation gets the failure answer, `GET_PARAM` and
@@ -201,7 +203,7 @@ impl<B: Backend> Connection<B> {
             Err(e) => self.poison(&format!("malformed request: {e}")),
         }
         if !self.poisoned && self.ctx.as_ref().is_some_and(|c| c.is_fatal()) {
-            self.poison("the renderer reported the context lost");
+            self.poison_reported("the renderer reported the context lost");
         }
         Ok(true)
     }
@@ -334,7 +336,11 @@ impl<B: Backend> Connection<B> {
                 self.send_fd(Some(fd.as_fd()))?;
             }
             Request::Unknown { id } => {
-                self.poison(&format!("unsupported vtest command {}", CommandLabel(id)));
+                let reason = match protocol::command_name(id) {
+                    Some(name) => format!("unsupported vtest command {name} ({id})"),
+                    None => format!("unknown vtest command {id}"),
+                };
+                self.poison(&reason);
             }
         }
         Ok(())
@@ -526,24 +532,44 @@ impl<B: Backend> Connection<B> {
         for (ring_idx, commands, completion) in work {
             trace!(conn = self.id, ring_idx, bytes = commands.len(), "submit");
             if let Err(e) = ctx.submit(ring_idx, &commands, completion) {
-                self.poison(&format!("submit failed: {e}"));
+                self.poison_reported(&format!("submit failed: {e}"));
                 return;
             }
         }
     }
 
-    /// Enters the poisoned state (once) — see the module doc, rule 2.
+    /// Enters the poisoned state (once) — see the module doc, rule 2 — for a reason the
+    /// transport found: logged here at WARN.
     fn poison(&mut self, reason: &str) {
+        self.enter_poisoned(reason, true);
+    }
+
+    /// Same for a loss the backend found (a failed submit, `is_fatal`): the backend logged
+    /// the reason at WARN already (see [`ContextBackend::is_fatal`]), so only DEBUG here.
+    fn poison_reported(&mut self, reason: &str) {
+        self.enter_poisoned(reason, false);
+    }
+
+    fn enter_poisoned(&mut self, reason: &str, warn: bool) {
         if self.poisoned {
             debug!(conn = self.id, client = %self.label, "(context already lost) {reason}");
             return;
         }
         self.poisoned = true;
-        warn!(
-            conn = self.id,
-            client = %self.label,
-            "context lost: {reason}; rings marked FATAL, further work from this client is ignored"
-        );
+        if warn {
+            warn!(
+                conn = self.id,
+                client = %self.label,
+                "context lost: {reason}; rings marked FATAL, further work from this client is \
+                 ignored"
+            );
+        } else {
+            debug!(
+                conn = self.id,
+                client = %self.label,
+                "context lost (the backend logged why): {reason}"
+            );
+        }
         self.syncs.poison();
         if let Some(ctx) = &mut self.ctx {
             ctx.mark_fatal(reason);
