@@ -15,6 +15,9 @@
 mod device;
 mod instance;
 pub mod objects;
+mod physical;
+
+pub use physical::DeviceSelector;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -38,20 +41,26 @@ thread_local! {
 /// Process-wide state: the Vulkan loader (the host driver is whatever it selects).
 pub struct VulkanFactory {
     loader: Arc<Loader>,
+    selector: DeviceSelector,
 }
 
 impl VulkanFactory {
-    /// Opens the Vulkan loader.
-    pub fn new() -> Result<Self, venus_host::loader::LoaderError> {
+    /// Opens the Vulkan loader; clients see the devices `selector` picks.
+    pub fn new(selector: DeviceSelector) -> Result<Self, venus_host::loader::LoaderError> {
         Ok(VulkanFactory {
             loader: Arc::new(Loader::open()?),
+            selector,
         })
     }
 }
 
 impl DispatchFactory for VulkanFactory {
     fn create_dispatch(&self, info: &ContextInfo) -> Result<Arc<dyn Dispatch>, DispatchError> {
-        Ok(Arc::new(VulkanDispatch::new(self.loader.clone(), info)))
+        Ok(Arc::new(VulkanDispatch::new(
+            self.loader.clone(),
+            self.selector.clone(),
+            info,
+        )))
     }
 }
 
@@ -73,11 +82,12 @@ pub struct VulkanDispatch {
     objects: Objects,
     instance: RwLock<Option<Arc<InstanceState>>>,
     devices: RwLock<HashMap<u64, Arc<DeviceState>>>,
+    selector: DeviceSelector,
     context: String,
 }
 
 impl VulkanDispatch {
-    pub fn new(loader: Arc<Loader>, info: &ContextInfo) -> Self {
+    pub fn new(loader: Arc<Loader>, selector: DeviceSelector, info: &ContextInfo) -> Self {
         let global = loader.global_procs();
         VulkanDispatch {
             loader,
@@ -85,6 +95,7 @@ impl VulkanDispatch {
             objects: Objects::default(),
             instance: RwLock::new(None),
             devices: RwLock::new(HashMap::new()),
+            selector,
             context: format!("{} {:?}", info.id, info.name),
         }
     }
@@ -206,6 +217,12 @@ impl Dispatch for VulkanDispatch {
                 }
                 Command::CreateInstance(a) => self.create_instance(cx, a, arena),
                 Command::DestroyInstance(a) => self.destroy_instance(cx, a),
+                Command::EnumeratePhysicalDevices(a) => {
+                    self.enumerate_physical_devices(cx, a, arena)
+                }
+                Command::EnumeratePhysicalDeviceGroups(a) => {
+                    self.enumerate_physical_device_groups(cx, a, arena)
+                }
                 Command::EnumerateDeviceExtensionProperties(a) => {
                     self.enumerate_device_extensions(cx, a, arena)
                 }

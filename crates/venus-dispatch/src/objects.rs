@@ -87,6 +87,11 @@ impl Objects {
         }
     }
 
+    /// The guest id bound to a host handle of `object_type`.
+    pub fn guest_of(&self, object_type: i32, host: u64) -> Option<u64> {
+        self.read().by_host.get(&(object_type, host)).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.read().by_guest.len()
     }

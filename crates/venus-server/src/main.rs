@@ -65,7 +65,8 @@ struct Cli {
     no_virgl: bool,
 
     /// Host Vulkan device to render on: an index into vkEnumeratePhysicalDevices or a
-    /// substring of the device name (not used yet: there is no Vulkan dispatch layer).
+    /// (case-insensitive) substring of the device name; default: every device the Vulkan
+    /// loader lists (select drivers with VK_DRIVER_FILES as usual).
     #[arg(long, value_name = "INDEX|NAME")]
     device: Option<String>,
 
@@ -128,12 +129,8 @@ fn main() -> ExitCode {
         let backend = StubBackend::new().with_device(cli.device.clone());
         serve(config, Arc::new(backend))
     } else {
-        if cli.device.is_some() {
-            warn!(
-                "--device is not implemented yet: the Vulkan loader's ordinary selection applies"
-            );
-        }
-        let factory = match venus_dispatch::VulkanFactory::new() {
+        let selector = venus_dispatch::DeviceSelector::parse(cli.device.as_deref().unwrap_or(""));
+        let factory = match venus_dispatch::VulkanFactory::new(selector) {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("venus-server: {e}");

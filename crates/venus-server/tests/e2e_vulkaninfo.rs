@@ -1370,3 +1370,43 @@ fn random_bytes_in_a_ring_make_it_fatal() {
         c.ping();
     });
 }
+
+// The host device is picked by --device (index or name), else the loader's ordinary list.
+
+#[test]
+fn device_flag_picks_the_host_device_by_index_or_name() {
+    let tools = require_tools!("device_flag_picks_the_host_device_by_index_or_name");
+    for pick in ["0", "LLVMpipe"] {
+        let server = ServerProcess::start_with(&tools, |c, _| {
+            c.arg("--device").arg(pick);
+        });
+        let socket = server.socket.clone();
+        vulkaninfo(
+            &tools,
+            Target::Venus(&socket),
+            &["--summary"],
+            &server.dir.0,
+        )
+        .assert_venus_device();
+        server.stop();
+    }
+    // A device that does not exist: the client sees no device at all (and says so).
+    let server = ServerProcess::start_with(&tools, |c, _| {
+        c.arg("--device").arg("no-such-gpu");
+    });
+    let socket = server.socket.clone();
+    let run = spawn_vulkaninfo(
+        &tools,
+        Target::Venus(&socket),
+        &["--summary"],
+        &server.dir.0,
+    )
+    .wait();
+    assert!(
+        !run.status.success(),
+        "vulkaninfo found a device: {}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("Virtio-GPU Venus"), "{}", run.stdout);
+    server.stop();
+}
