@@ -1662,7 +1662,8 @@ impl<'m> Cx<'m> {
     }
 }
 
-fn variant(name: &str) -> String {
+/// A union member name as a Rust enum variant (`float32` -> `Float32`).
+pub fn variant(name: &str) -> String {
     let mut c = name.chars();
     match c.next() {
         Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),

@@ -13,6 +13,7 @@
 use std::fmt::Write;
 
 use crate::model::{Dir, Elem, Member, Model, Scalar, Shape, Struct};
+use crate::emit::variant;
 use crate::names::{command_name, field_name, type_name};
 
 macro_rules! w {
@@ -920,10 +921,3 @@ impl<'m> Cx<'m> {
     }
 }
 
-fn variant(name: &str) -> String {
-    let mut c = name.chars();
-    match c.next() {
-        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-        None => String::new(),
-    }
-}
