@@ -28,7 +28,7 @@ use venus_host::generated::calls;
 use venus_host::loader::Loader;
 use venus_host::lower::{CallError, LowerCx};
 use venus_host::{vk, DeviceProcs, InstanceProcs};
-use venus_protocol::{command_info, handles, Command, CommandHeader, Handle};
+use venus_protocol::{handles, Command, CommandHeader, Handle};
 
 use objects::{Object, Objects};
 use venus_renderer::dispatch::{ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory};
@@ -205,7 +205,7 @@ impl Dispatch for VulkanDispatch {
         header: &CommandHeader,
         cmd: &Command<'_>,
     ) -> Result<(), DispatchError> {
-        let name = command_info(header.command_type.0).map_or("<unknown>", |i| i.name);
+        let name = venus_renderer::dispatch::command_name(header);
         ARENA.with(|cell| {
             let mut bump = cell.borrow_mut();
             bump.reset();
