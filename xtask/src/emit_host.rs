@@ -12,8 +12,8 @@
 
 use std::fmt::Write;
 
-use crate::model::{Dir, Elem, Member, Model, Scalar, Shape, Struct};
 use crate::emit::variant;
+use crate::model::{Dir, Elem, Member, Model, Scalar, Shape, Struct};
 use crate::names::{command_name, field_name, type_name};
 
 macro_rules! w {
@@ -920,4 +920,3 @@ impl<'m> Cx<'m> {
         Ok(())
     }
 }
-
