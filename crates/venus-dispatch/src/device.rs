@@ -2,10 +2,12 @@
 //!
 //! The client enables extensions it implements itself or needs for WSI (contract §5.2, §8.4);
 //! the host enables only those its driver has and drops the rest before calling it.
+//! `vkDestroyDevice` unbinds the device, its queues (and their timelines) and every object it
+//! owns; each is destroyed on the host newest first, the device itself after its last child
+//! and the last command still using it (see [`crate::registry`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use bumpalo::Bump;
 use venus_host::lower::{Lower, LowerCx};
 use venus_host::vk;
 use venus_protocol::commands::*;
@@ -13,24 +15,20 @@ use venus_protocol::structs::DeviceCreateInfo;
 use venus_protocol::types::VkResult;
 use venus_protocol::{handles, Handle, Reply, Str};
 
-use super::objects::Object;
-use super::{invalid, DeviceState, VulkanDispatch};
-use venus_renderer::dispatch::{DispatchCx, DispatchError};
+use crate::registry::{release, DeviceShared, Held, NewObject, Owner, State, Teardown};
+use crate::{Call, VulkanDispatch};
+use venus_renderer::dispatch::DispatchError;
 
 impl VulkanDispatch {
     pub(super) fn create_device(
         &self,
-        cx: &mut DispatchCx<'_>,
+        call: &mut Call<'_, '_>,
         a: &CreateDeviceArgs<'_>,
-        arena: &Bump,
     ) -> Result<(), DispatchError> {
-        const NAME: &str = "vkCreateDevice";
-        let inst = self.instance(NAME)?;
-        let mut lcx = LowerCx::new(arena, &self.objects);
-        let pd = vk::PhysicalDevice(
-            lcx.host(a.physical_device)
-                .map_err(|e| invalid(NAME, e.to_string()))?,
-        );
+        let inst = self.instance(call.name)?;
+        let held = Held::new(&self.registry);
+        let mut lcx = LowerCx::new(call.arena, &held);
+        let pd = vk::PhysicalDevice(lcx.host(a.physical_device).map_err(|e| call.invalid(e))?);
         let host_exts = self.host_device_extensions(&inst, pd);
         let has = |name: &[u8]| {
             host_exts.iter().any(|e| {
@@ -57,64 +55,97 @@ impl VulkanDispatch {
         info.pp_enabled_extension_names = &kept;
         info.enabled_layer_count = 0;
         info.pp_enabled_layer_names = &[];
-        let c_info = info
-            .lower(&mut lcx)
-            .map_err(|e| invalid(NAME, e.to_string()))?;
+        let c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
         let create = inst
             .procs
             .create_device
-            .ok_or(DispatchError::Unsupported(NAME))?;
+            .ok_or(DispatchError::Unsupported(call.name))?;
         let mut host = vk::Device::NULL;
         // SAFETY: `pd` is a live physical device of this context's instance; `c_info` and what it
-        // points to live in `arena`, `kept` and `a` for the call.
+        // points to live in the arena, `kept` and `a` for the call.
         let ret = unsafe { create(pd, &c_info, std::ptr::null(), &mut host) };
         if ret == VkResult::SUCCESS {
-            let guest = a.p_device.raw();
-            self.objects
-                .insert(
-                    guest,
-                    Object {
-                        ty: handles::Device::OBJECT_TYPE,
-                        host: host.0,
-                        device: Some(guest),
-                    },
-                )
-                .map_err(|e| invalid(NAME, e.to_string()))?;
-            let procs = self.loader.device_procs(inst.host, host);
-            self.devices
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(guest, Arc::new(DeviceState { host, procs }));
+            self.bind_device(call, a.p_device.raw(), host, pd, &inst)?;
         } else {
             tracing::warn!(context = %self.context, ?ret, "host vkCreateDevice failed");
         }
-        cx.reply(&Reply::CreateDevice(CreateDeviceReply {
+        call.cx.reply(&Reply::CreateDevice(CreateDeviceReply {
             ret,
             p_device: a.p_device,
         }))
     }
 
+    fn bind_device(
+        &self,
+        call: &Call<'_, '_>,
+        guest: u64,
+        host: vk::Device,
+        pd: vk::PhysicalDevice,
+        inst: &Arc<crate::registry::InstanceShared>,
+    ) -> Result<(), DispatchError> {
+        let mut props = vk::PhysicalDeviceProperties::default();
+        if let Some(get) = inst.procs.get_physical_device_properties {
+            // SAFETY: `pd` is a live physical device of the instance; `props` is a valid output.
+            unsafe { get(pd, &mut props) };
+        }
+        let stats = self.registry.stats_handle();
+        stats.created();
+        let device = Arc::new(DeviceShared {
+            guest,
+            host,
+            procs: self.loader.device_procs(inst.host, host),
+            limits: props.limits,
+            queues: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
+            instance: Arc::clone(inst),
+            stats,
+        });
+        // On failure the device is dropped here, which destroys it on the host.
+        self.registry
+            .insert(NewObject {
+                guest,
+                ty: handles::Device::OBJECT_TYPE,
+                host: host.0,
+                owner: Owner::Context,
+                state: State::Device(device),
+                teardown: Teardown::Forget,
+            })
+            .map_err(|e| call.invalid(e))?;
+        Ok(())
+    }
+
     pub(super) fn destroy_device(
         &self,
-        cx: &mut DispatchCx<'_>,
+        call: &mut Call<'_, '_>,
         a: &DestroyDeviceArgs,
     ) -> Result<(), DispatchError> {
-        const NAME: &str = "vkDestroyDevice";
         if a.device.is_null() {
-            return cx.reply(&Reply::DestroyDevice(DestroyDeviceReply {}));
+            return call.cx.reply(&Reply::DestroyDevice(DestroyDeviceReply {}));
         }
-        let dev = self
-            .devices
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&a.device.raw())
-            .ok_or_else(|| invalid(NAME, format!("unknown device {}", a.device.raw())))?;
-        if let Some(destroy) = dev.procs.destroy_device {
-            // SAFETY: the device is live and was just removed from the table, so no later command
-            // of this context can reach it.
-            unsafe { destroy(dev.host, std::ptr::null()) };
+        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        for q in device.live_queues() {
+            if let Some(idx) = q.ring_idx {
+                call.cx.unbind_timeline(idx);
+            }
         }
-        self.objects.remove_device_objects(a.device.raw());
-        cx.reply(&Reply::DestroyDevice(DestroyDeviceReply {}))
+        let gone = self.registry.remove_device(&device);
+        // The device's own entry and its queues are not children the client had to destroy.
+        let children = gone
+            .iter()
+            .filter(|o| {
+                o.ty != handles::Device::OBJECT_TYPE && o.ty != handles::Queue::OBJECT_TYPE
+            })
+            .count();
+        if children > 0 {
+            tracing::info!(
+                ctx = self.context_id,
+                device = a.device.raw(),
+                children,
+                "device destroyed with live children"
+            );
+        }
+        drop(device);
+        release(gone);
+        call.cx.reply(&Reply::DestroyDevice(DestroyDeviceReply {}))
     }
 }

@@ -12,8 +12,8 @@ use venus_protocol::structs::{ExtensionProperties, InstanceCreateInfo};
 use venus_protocol::types::{self as t, VkResult};
 use venus_protocol::{handles, Handle, Reply};
 
-use super::objects::Object;
-use super::{invalid, InstanceState, VulkanDispatch};
+use crate::registry::{release, Held, InstanceShared, NewObject, Owner, State, Teardown};
+use crate::{invalid, Call, VulkanDispatch};
 use venus_renderer::dispatch::{DispatchCx, DispatchError};
 
 /// The highest API version the protocol level can carry (vk.xml 1.3.269).
@@ -112,14 +112,12 @@ impl VulkanDispatch {
 
     pub(super) fn create_instance(
         &self,
-        cx: &mut DispatchCx<'_>,
+        call: &mut Call<'_, '_>,
         a: &CreateInstanceArgs<'_>,
-        arena: &Bump,
     ) -> Result<(), DispatchError> {
-        const NAME: &str = "vkCreateInstance";
         let mut slot = self.instance.write().unwrap_or_else(|e| e.into_inner());
         if slot.is_some() {
-            return Err(invalid(NAME, "a context has exactly one VkInstance".into()));
+            return Err(call.invalid("a context has exactly one VkInstance"));
         }
         // The client strips its extensions and layers; the host enables what it needs itself.
         let mut info: InstanceCreateInfo<'_> = *a.p_create_info;
@@ -127,82 +125,78 @@ impl VulkanDispatch {
         info.pp_enabled_layer_names = &[];
         info.enabled_extension_count = 0;
         info.pp_enabled_extension_names = &[];
-        let mut lcx = LowerCx::new(arena, &self.objects);
-        let c_info = info
-            .lower(&mut lcx)
-            .map_err(|e| invalid(NAME, e.to_string()))?;
+        let held = Held::new(&self.registry);
+        let mut lcx = LowerCx::new(call.arena, &held);
+        let c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
         let create = self
             .global
             .create_instance
-            .ok_or(DispatchError::Unsupported(NAME))?;
+            .ok_or(DispatchError::Unsupported(call.name))?;
         let mut host = vk::Instance::NULL;
-        // SAFETY: `c_info` and what it points to live in `arena` and `a` for the call.
+        // SAFETY: `c_info` and what it points to live in the arena and `a` for the call.
         let ret = unsafe { create(&c_info, std::ptr::null(), &mut host) };
         if ret == VkResult::SUCCESS {
-            let guest = a.p_instance.raw();
-            self.objects
-                .insert(
-                    guest,
-                    Object {
-                        ty: handles::Instance::OBJECT_TYPE,
-                        host: host.0,
-                        device: None,
-                    },
-                )
-                .map_err(|e| invalid(NAME, e.to_string()))?;
-            *slot = Some(Arc::new(InstanceState {
-                guest,
+            let stats = self.registry.stats_handle();
+            stats.created();
+            let inst = Arc::new(InstanceShared {
+                guest: a.p_instance.raw(),
                 host,
                 procs: self.loader.instance_procs(host),
-            }));
+                stats,
+            });
+            self.registry
+                .insert(NewObject {
+                    guest: inst.guest,
+                    ty: handles::Instance::OBJECT_TYPE,
+                    host: host.0,
+                    owner: Owner::Context,
+                    state: State::Instance(Arc::clone(&inst)),
+                    teardown: Teardown::Forget,
+                })
+                .map_err(|e| call.invalid(e))?;
+            *slot = Some(inst);
         } else {
             tracing::warn!(context = %self.context, ?ret, "host vkCreateInstance failed");
         }
         drop(slot);
-        cx.reply(&Reply::CreateInstance(CreateInstanceReply {
+        call.cx.reply(&Reply::CreateInstance(CreateInstanceReply {
             ret,
             p_instance: a.p_instance,
         }))
     }
 
+    /// Unbinds everything (a client that destroys its instance with devices alive gets them
+    /// destroyed too, newest first); the instance goes with its last device.
     pub(super) fn destroy_instance(
         &self,
-        cx: &mut DispatchCx<'_>,
+        call: &mut Call<'_, '_>,
         a: &DestroyInstanceArgs,
     ) -> Result<(), DispatchError> {
-        const NAME: &str = "vkDestroyInstance";
         let mut slot = self.instance.write().unwrap_or_else(|e| e.into_inner());
         let Some(inst) = slot.as_ref() else {
-            return Err(invalid(NAME, "no VkInstance".into()));
+            return Err(call.invalid("no VkInstance"));
         };
         if inst.guest != a.instance.raw() {
-            return Err(invalid(
-                NAME,
-                format!("unknown instance {}", a.instance.raw()),
-            ));
+            return Err(call.invalid(format!("unknown instance {}", a.instance.raw())));
         }
-        if !self
-            .devices
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-        {
-            return Err(invalid(NAME, "devices are still alive".into()));
-        }
-        let inst = slot.take().expect("checked above");
-        if let Some(destroy) = inst.procs.destroy_instance {
-            // SAFETY: the instance is live and has no devices left; nothing uses it afterwards.
-            unsafe { destroy(inst.host, std::ptr::null()) };
-        }
-        self.objects.remove(inst.guest);
+        slot.take();
         drop(slot);
-        cx.reply(&Reply::DestroyInstance(DestroyInstanceReply {}))
+        let gone = self.registry.drain();
+        let devices = gone
+            .iter()
+            .filter(|o| o.ty == handles::Device::OBJECT_TYPE)
+            .count();
+        if devices > 0 {
+            tracing::info!(ctx = self.context_id, devices, "instance destroyed with live devices");
+        }
+        release(gone);
+        call.cx.reply(&Reply::DestroyInstance(DestroyInstanceReply {}))
     }
 
     /// The host's extensions of physical device `pd` (host handle), as the driver lists them.
     pub(crate) fn host_device_extensions(
         &self,
-        inst: &InstanceState,
+        inst: &InstanceShared,
         pd: vk::PhysicalDevice,
     ) -> Vec<ExtensionProperties> {
         let Some(f) = inst.procs.enumerate_device_extension_properties else {
@@ -239,7 +233,8 @@ impl VulkanDispatch {
     ) -> Result<(), DispatchError> {
         const NAME: &str = "vkEnumerateDeviceExtensionProperties";
         let inst = self.instance(NAME)?;
-        let pd = LowerCx::new(arena, &self.objects)
+        let held = Held::new(&self.registry);
+        let pd = LowerCx::new(arena, &held)
             .host(a.physical_device)
             .map_err(|e| invalid(NAME, e.to_string()))?;
         if a.p_layer_name.is_some() {

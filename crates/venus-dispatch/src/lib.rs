@@ -3,34 +3,43 @@
 //! It implements `venus_renderer::dispatch::{Dispatch, DispatchFactory}`: the core hands it
 //! every non-transport command of a context, from the socket thread and every ring thread.
 //!
-//! Almost every command runs through the generated generic executors of `venus-host`
-//! (lower the request to C with ids translated through the context's [`Objects`] table, call the
-//! driver, raise the outputs, bind created / forget destroyed objects). What needs judgement is
-//! handled here, grouped by Vulkan concept:
-//! - [`instance`]: the instance-level facts the host states (its version, the two private
-//!   extensions), instance creation, device extension filtering;
-//! - [`device`]: device creation (enabled extensions filtered to what the host has) and
-//!   destruction (the device's objects are forgotten).
+//! Every command is routed by the generator's per-command policy (`venus_host::policy`):
+//! - **Generic**: the generated executor (lower the request to C with ids translated through
+//!   the context's [`registry`], call the driver, raise the outputs, register created objects);
+//!   the size/stride/limit checks of the policy table run inside it;
+//! - **Destroy**: the registry forgets the object (and a pool's children); the host object is
+//!   destroyed when its last user is done ([`registry::Object`]'s `Drop`);
+//! - **Handwritten**: a handler here, grouped by Vulkan concept: [`instance`] (the host's
+//!   version, private extensions, instance creation/destruction), [`physical`] (which host
+//!   devices the client sees), [`device`] (creation with extensions filtered, destruction of
+//!   the device and its children), [`queue`] (queue binding to the client's timeline,
+//!   serialised submissions, idle waits), [`sync`] (bounded host waits), [`pools`] (command
+//!   buffers and descriptor sets, owned by their pools);
+//! - **Refused**: context-fatal with the table's reason.
 
 mod device;
 mod instance;
-pub mod objects;
 mod physical;
+mod pools;
+pub mod queue;
+pub mod registry;
+mod sync;
 
 pub use physical::DeviceSelector;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::fmt::Display;
 use std::sync::{Arc, RwLock};
 
 use bumpalo::Bump;
-use venus_host::generated::calls;
+use venus_host::calls;
 use venus_host::loader::Loader;
-use venus_host::lower::{CallError, LowerCx};
-use venus_host::{vk, DeviceProcs, InstanceProcs};
-use venus_protocol::{handles, Command, CommandHeader, Handle};
+use venus_host::lower::{CallError, LowerCx, Outcome};
+use venus_host::policy::{self, Destroy, Handwritten, Routed};
+use venus_host::{DeviceProcs, InstanceProcs};
+use venus_protocol::{handles, Command, CommandHeader, CommandType, Handle};
 
-use objects::{Object, Objects};
+use registry::{release, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry, State, Teardown};
 use venus_renderer::dispatch::{ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory};
 
 thread_local! {
@@ -64,26 +73,35 @@ impl DispatchFactory for VulkanFactory {
     }
 }
 
-pub(crate) struct InstanceState {
-    pub guest: u64,
-    pub host: vk::Instance,
-    pub procs: InstanceProcs,
+/// One command being dispatched: the core's context, the call's arena, the command's name.
+pub struct Call<'a, 'c> {
+    pub(crate) cx: &'c mut DispatchCx<'a>,
+    pub(crate) arena: &'c Bump,
+    pub(crate) name: &'static str,
+    pub(crate) command_type: CommandType,
 }
 
-pub(crate) struct DeviceState {
-    pub host: vk::Device,
-    pub procs: DeviceProcs,
+impl Call<'_, '_> {
+    /// A context-fatal error about this command.
+    pub(crate) fn invalid(&self, reason: impl Display) -> DispatchError {
+        invalid(self.name, reason.to_string())
+    }
+}
+
+pub(crate) fn invalid(command: &'static str, reason: String) -> DispatchError {
+    DispatchError::Invalid { command, reason }
 }
 
 /// One context's Vulkan state.
 pub struct VulkanDispatch {
     loader: Arc<Loader>,
     global: InstanceProcs,
-    objects: Objects,
-    instance: RwLock<Option<Arc<InstanceState>>>,
-    devices: RwLock<HashMap<u64, Arc<DeviceState>>>,
+    registry: Registry,
+    /// The context's instance (also in the registry; this is the quick path).
+    instance: RwLock<Option<Arc<InstanceShared>>>,
     selector: DeviceSelector,
     context: String,
+    context_id: u64,
 }
 
 impl VulkanDispatch {
@@ -92,18 +110,20 @@ impl VulkanDispatch {
         VulkanDispatch {
             loader,
             global,
-            objects: Objects::default(),
+            registry: Registry::default(),
             instance: RwLock::new(None),
-            devices: RwLock::new(HashMap::new()),
             selector,
             context: format!("{} {:?}", info.id, info.name),
+            context_id: info.id,
         }
     }
 
-    pub(crate) fn instance(
-        &self,
-        command: &'static str,
-    ) -> Result<Arc<InstanceState>, DispatchError> {
+    /// The context's registry (counters, for tests and logs).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn instance(&self, command: &'static str) -> Result<Arc<InstanceShared>, DispatchError> {
         self.instance
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -111,91 +131,194 @@ impl VulkanDispatch {
             .ok_or_else(|| invalid(command, "no VkInstance yet".into()))
     }
 
-    fn device_of(
+    /// Runs a generated executor with the registry as handle map (every object it looks up
+    /// stays alive until it returns) and `device`'s limits for the generated limit checks.
+    pub(crate) fn execute_in<'b, R>(
         &self,
-        command: &'static str,
-        cmd: &Command<'_>,
-    ) -> Result<Option<Arc<DeviceState>>, DispatchError> {
+        call: &Call<'_, '_>,
+        arena: &'b Bump,
+        device: Option<&'b DeviceShared>,
+        run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
+    ) -> Result<(R, Outcome), DispatchError>
+    where
+        Self: 'b,
+    {
+        let device = device.ok_or_else(|| call.invalid("no device"))?;
+        let held = arena.alloc(Held::new(&self.registry));
+        let mut lcx = LowerCx::new(arena, held).with_limits(Some(&device.limits));
+        run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
+    }
+
+    /// [`Self::execute_in`] with the command's arena.
+    pub(crate) fn execute<'b, R>(
+        &self,
+        call: &'b Call<'_, '_>,
+        device: Option<&'b DeviceShared>,
+        run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
+    ) -> Result<(R, Outcome), DispatchError>
+    where
+        Self: 'b,
+    {
+        self.execute_in(call, call.arena, device, run)
+    }
+
+    /// The device of `cmd`'s first handle (None for instance-level commands).
+    fn device_of(&self, call: &Call<'_, '_>, cmd: &Command<'_>) -> Result<Option<Arc<DeviceShared>>, DispatchError> {
         let Some((ty, id)) = calls::first_handle(cmd) else {
             return Ok(None);
         };
         let obj = self
-            .objects
-            .get(id)
-            .filter(|o| o.ty == ty)
-            .ok_or_else(|| invalid(command, format!("unknown object id {id} (type {ty})")))?;
-        let device = if ty == handles::Device::OBJECT_TYPE {
-            Some(id)
-        } else {
-            obj.device
-        };
-        Ok(match device {
-            Some(d) => Some(
-                self.devices
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&d)
-                    .cloned()
-                    .ok_or_else(|| invalid(command, format!("device {d} is gone")))?,
-            ),
-            None => None,
-        })
+            .registry
+            .get_typed(ty, id)
+            .map_err(|e| call.invalid(e))?;
+        Ok(obj.device().cloned())
     }
 
-    /// Runs `cmd` through the generated executor and applies its object bindings.
-    fn generic(
-        &self,
-        cx: &mut DispatchCx<'_>,
-        name: &'static str,
-        cmd: &Command<'_>,
-        arena: &Bump,
-    ) -> Result<(), DispatchError> {
-        let inst = self.instance(name)?;
-        let device = self.device_of(name, cmd)?;
-        let device_guest = match calls::first_handle(cmd) {
-            Some((ty, id)) if ty == handles::Device::OBJECT_TYPE => Some(id),
-            Some((_, id)) => self.objects.get(id).and_then(|o| o.device),
-            None => None,
-        };
-        let mut lcx = LowerCx::new(arena, &self.objects);
-        // SAFETY: the handle map is this context's object table, which only holds live host
-        // objects (bound when created, removed when destroyed); `device` is the table of the
-        // device the command's first handle belongs to, and `inst` the context's instance.
+    /// Runs `cmd` through the generated executor and registers the objects it created.
+    fn generic(&self, call: &mut Call<'_, '_>, cmd: &Command<'_>) -> Result<(), DispatchError> {
+        let inst = self.instance(call.name)?;
+        let device = self.device_of(call, cmd)?;
+        let held = call.arena.alloc(Held::new(&self.registry));
+        let limits = device.as_deref().map(|d| &d.limits);
+        let mut lcx = LowerCx::new(call.arena, held).with_limits(limits);
+        // SAFETY: the handle map is this context's registry, which only yields live host
+        // objects (and keeps each one it yields alive for the call); `device` is the device the
+        // command's first handle belongs to, and `inst` the context's instance.
         let result = unsafe {
-            calls::execute(
-                &inst.procs,
-                device.as_deref().map(|d| &d.procs),
-                &mut lcx,
-                cmd,
-            )
+            calls::execute(&inst.procs, device.as_deref().map(|d| &d.procs), &mut lcx, cmd)
         };
         let (reply, outcome) = match result {
-            None => return Err(DispatchError::Unsupported(name)),
-            Some(Err(CallError::Lower(e))) => return Err(invalid(name, e.to_string())),
-            Some(Err(e)) => return Err(invalid(name, e.to_string())),
-            Some(Ok(r)) => r,
+            None => return Err(DispatchError::Unsupported(call.name)),
+            Some(r) => r.map_err(|e| call.invalid(e))?,
         };
-        for (ty, guest, host) in outcome.created {
-            self.objects
-                .insert(
-                    guest,
-                    Object {
-                        ty,
-                        host,
-                        device: device_guest,
+        self.register_created(call, &outcome, device.as_ref(), |_| None)?;
+        call.cx.reply(&reply)
+    }
+
+    /// Registers what an executor created as children of `device` (or of the pool `pool_of`
+    /// returns for a type).
+    pub(crate) fn register_created(
+        &self,
+        call: &Call<'_, '_>,
+        outcome: &Outcome,
+        device: Option<&Arc<DeviceShared>>,
+        pool_of: impl Fn(i32) -> Option<Arc<registry::Object>>,
+    ) -> Result<(), DispatchError> {
+        for &(ty, guest, host) in &outcome.created {
+            let Some(d) = device else {
+                return Err(call.invalid("created an object without a device"));
+            };
+            let (owner, teardown) = match pool_of(ty) {
+                Some(pool) => (
+                    Owner::Pool {
+                        device: Arc::clone(d),
+                        pool,
                     },
-                )
-                .map_err(|e| invalid(name, e.to_string()))?;
+                    if ty == handles::DescriptorSet::OBJECT_TYPE {
+                        Teardown::Forget
+                    } else {
+                        Teardown::Destroy
+                    },
+                ),
+                None => (Owner::Device(Arc::clone(d)), Teardown::Destroy),
+            };
+            self.registry
+                .insert(NewObject {
+                    guest,
+                    ty,
+                    host,
+                    owner,
+                    state: State::Plain,
+                    teardown,
+                })
+                .map_err(|e| call.invalid(e))?;
         }
-        for (_, guest) in outcome.destroyed {
-            self.objects.remove(guest);
+        Ok(())
+    }
+
+    /// A Destroy-class command: the registry forgets the objects (and a pool's children);
+    /// each host object is destroyed when its last user is done.
+    fn destroy(&self, call: &mut Call<'_, '_>, d: Destroy) -> Result<(), DispatchError> {
+        if d.object_type == handles::DescriptorSet::OBJECT_TYPE {
+            return self.free_descriptor_sets(call, &d);
         }
-        cx.reply(&reply)
+        let mut gone = Vec::new();
+        for id in &d.objects {
+            gone.extend(
+                self.registry
+                    .remove(d.object_type, *id)
+                    .map_err(|e| call.invalid(e))?,
+            );
+        }
+        release(gone);
+        // A destroy command's reply is its command type alone (it returns nothing).
+        let ty = call.command_type;
+        call.cx.reply_with(|e| e.u32(ty.0))
     }
 }
 
-pub(crate) fn invalid(command: &'static str, reason: String) -> DispatchError {
-    DispatchError::Invalid { command, reason }
+impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
+    type Out = Result<(), DispatchError>;
+    fn enumerate_instance_version(&self, c: &mut Call<'a, 'c>, _a: &venus_protocol::commands::EnumerateInstanceVersionArgs) -> Self::Out {
+        self.enumerate_instance_version(c.cx)
+    }
+    fn enumerate_instance_extension_properties(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumerateInstanceExtensionPropertiesArgs<'_>) -> Self::Out {
+        self.enumerate_instance_extensions(c.cx, a)
+    }
+    fn create_instance(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::CreateInstanceArgs<'_>) -> Self::Out {
+        self.create_instance(c, a)
+    }
+    fn destroy_instance(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::DestroyInstanceArgs) -> Self::Out {
+        self.destroy_instance(c, a)
+    }
+    fn enumerate_physical_devices(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumeratePhysicalDevicesArgs<'_>) -> Self::Out {
+        self.enumerate_physical_devices(c.cx, a, c.arena)
+    }
+    fn enumerate_physical_device_groups(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumeratePhysicalDeviceGroupsArgs<'_>) -> Self::Out {
+        self.enumerate_physical_device_groups(c.cx, a, c.arena)
+    }
+    fn enumerate_device_extension_properties(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumerateDeviceExtensionPropertiesArgs<'_>) -> Self::Out {
+        self.enumerate_device_extensions(c.cx, a, c.arena)
+    }
+    fn create_device(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::CreateDeviceArgs<'_>) -> Self::Out {
+        self.create_device(c, a)
+    }
+    fn destroy_device(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::DestroyDeviceArgs) -> Self::Out {
+        self.destroy_device(c, a)
+    }
+    fn get_device_queue2(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::GetDeviceQueue2Args<'_>) -> Self::Out {
+        self.get_device_queue2(c, a)
+    }
+    fn allocate_command_buffers(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::AllocateCommandBuffersArgs<'_>) -> Self::Out {
+        self.allocate_command_buffers(c, a)
+    }
+    fn allocate_descriptor_sets(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::AllocateDescriptorSetsArgs<'_>) -> Self::Out {
+        self.allocate_descriptor_sets(c, a)
+    }
+    fn reset_descriptor_pool(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::ResetDescriptorPoolArgs) -> Self::Out {
+        self.reset_descriptor_pool(c, a)
+    }
+    fn queue_submit(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueSubmitArgs<'_>) -> Self::Out {
+        self.queue_op(c, a.queue.raw(), &Command::QueueSubmit(*a))
+    }
+    fn queue_submit2(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueSubmit2Args<'_>) -> Self::Out {
+        self.queue_op(c, a.queue.raw(), &Command::QueueSubmit2(*a))
+    }
+    fn queue_bind_sparse(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueBindSparseArgs<'_>) -> Self::Out {
+        self.queue_op(c, a.queue.raw(), &Command::QueueBindSparse(*a))
+    }
+    fn queue_wait_idle(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueWaitIdleArgs) -> Self::Out {
+        self.queue_wait_idle(c, a)
+    }
+    fn device_wait_idle(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::DeviceWaitIdleArgs) -> Self::Out {
+        self.device_wait_idle(c, a)
+    }
+    fn wait_for_fences(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::WaitForFencesArgs<'_>) -> Self::Out {
+        self.wait_for_fences(c, a)
+    }
+    fn wait_semaphores(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::WaitSemaphoresArgs<'_>) -> Self::Out {
+        self.wait_semaphores(c, a)
+    }
 }
 
 impl Dispatch for VulkanDispatch {
@@ -209,30 +332,17 @@ impl Dispatch for VulkanDispatch {
         ARENA.with(|cell| {
             let mut bump = cell.borrow_mut();
             bump.reset();
-            let arena: &Bump = &bump;
-            match cmd {
-                Command::EnumerateInstanceVersion(_) => self.enumerate_instance_version(cx),
-                Command::EnumerateInstanceExtensionProperties(a) => {
-                    self.enumerate_instance_extensions(cx, a)
-                }
-                Command::CreateInstance(a) => self.create_instance(cx, a, arena),
-                Command::DestroyInstance(a) => self.destroy_instance(cx, a),
-                Command::EnumeratePhysicalDevices(a) => {
-                    self.enumerate_physical_devices(cx, a, arena)
-                }
-                Command::EnumeratePhysicalDeviceGroups(a) => {
-                    self.enumerate_physical_device_groups(cx, a, arena)
-                }
-                Command::EnumerateDeviceExtensionProperties(a) => {
-                    self.enumerate_device_extensions(cx, a, arena)
-                }
-                Command::CreateDevice(a) => self.create_device(cx, a, arena),
-                Command::DestroyDevice(a) => self.destroy_device(cx, a),
-                Command::GetDeviceQueue(_) => Err(invalid(
-                    name,
-                    "queues are only obtained with vkGetDeviceQueue2".into(),
-                )),
-                _ => self.generic(cx, name, cmd, arena),
+            let mut call = Call {
+                cx,
+                arena: &bump,
+                name,
+                command_type: header.command_type,
+            };
+            match policy::route(self, &mut call, cmd) {
+                Routed::Handled(r) => r,
+                Routed::Generic => self.generic(&mut call, cmd),
+                Routed::Destroy(d) => self.destroy(&mut call, d),
+                Routed::Refused { command, why } => Err(invalid(command, format!("refused: {why}"))),
             }
         })
     }
@@ -240,36 +350,21 @@ impl Dispatch for VulkanDispatch {
 
 impl Drop for VulkanDispatch {
     fn drop(&mut self) {
-        // A client that vanished leaves its objects behind: destroy devices, then the instance.
-        let devices: Vec<Arc<DeviceState>> = self
-            .devices
+        // A client that vanished leaves its objects behind: everything goes, newest first (the
+        // device and instance last, when their last child is gone).
+        self.instance
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, d)| d)
-            .collect();
-        for d in devices {
-            if let Some(wait) = d.procs.device_wait_idle {
-                // SAFETY: the device is live (still in our table) and no channel of this context
-                // runs any more (the dispatch is dropped after every ring thread was joined).
-                unsafe { wait(d.host) };
-            }
-            if let Some(destroy) = d.procs.destroy_device {
-                // SAFETY: as above; nothing uses the device after this.
-                unsafe { destroy(d.host, std::ptr::null()) };
-            }
-        }
-        if let Some(inst) = self
-            .instance
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            if let Some(destroy) = inst.procs.destroy_instance {
-                // SAFETY: every device of the instance is destroyed; nothing else uses it.
-                unsafe { destroy(inst.host, std::ptr::null()) };
-            }
-        }
+            .take();
+        release(self.registry.drain());
+        let s = self.registry.stats();
+        tracing::info!(
+            ctx = self.context_id,
+            created = s.created,
+            destroyed = s.destroyed,
+            live = s.live(),
+            "host objects released"
+        );
         tracing::debug!(context = %self.context, "Vulkan state released");
     }
 }

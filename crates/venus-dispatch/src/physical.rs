@@ -8,8 +8,8 @@ use venus_protocol::structs::PhysicalDeviceGroupProperties;
 use venus_protocol::types::VkResult;
 use venus_protocol::{handles, Handle, Id, Reply};
 
-use super::objects::Object;
-use super::{invalid, InstanceState, VulkanDispatch};
+use crate::registry::{InstanceShared, NewObject, Owner, State, Teardown};
+use crate::{invalid, VulkanDispatch};
 use venus_renderer::dispatch::{DispatchCx, DispatchError};
 
 /// Which host physical device(s) to expose.
@@ -57,7 +57,7 @@ impl DeviceSelector {
 
 impl VulkanDispatch {
     /// The host physical devices the client may see, in the host's order.
-    pub(crate) fn visible_physical_devices(&self, inst: &InstanceState) -> Vec<vk::PhysicalDevice> {
+    pub(crate) fn visible_physical_devices(&self, inst: &InstanceShared) -> Vec<vk::PhysicalDevice> {
         let (Some(enumerate), Some(props)) = (
             inst.procs.enumerate_physical_devices,
             inst.procs.get_physical_device_properties,
@@ -116,15 +116,15 @@ impl VulkanDispatch {
         // The client chose the ids; bind them to the host devices in order.
         let n = a.p_physical_devices.len().min(visible.len());
         for (id, pd) in a.p_physical_devices.iter().zip(&visible) {
-            self.objects
-                .insert(
-                    id.raw(),
-                    Object {
-                        ty: handles::PhysicalDevice::OBJECT_TYPE,
-                        host: pd.0,
-                        device: None,
-                    },
-                )
+            self.registry
+                .insert(NewObject {
+                    guest: id.raw(),
+                    ty: handles::PhysicalDevice::OBJECT_TYPE,
+                    host: pd.0,
+                    owner: Owner::Context,
+                    state: State::Plain,
+                    teardown: Teardown::Forget,
+                })
                 .map_err(|e| invalid(NAME, e.to_string()))?;
         }
         let ret = if n < visible.len() {
@@ -155,7 +155,7 @@ impl VulkanDispatch {
         let mut groups = Vec::new();
         for pd in &visible {
             let guest = self
-                .objects
+                .registry
                 .guest_of(handles::PhysicalDevice::OBJECT_TYPE, pd.0)
                 .ok_or_else(|| invalid(NAME, "physical devices must be enumerated first".into()))?;
             let mut g = PhysicalDeviceGroupProperties {

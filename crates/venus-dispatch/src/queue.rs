@@ -1,0 +1,241 @@
+//! Queues: binding (`vkGetDeviceQueue2` with the client's timeline), submissions serialised per
+//! queue, and the fence markers that tell when a queue's work so far has finished (for
+//! `vkQueueWaitIdle` / `vkDeviceWaitIdle` in bounded slices and for the core's timelines).
+//!
+//! Vulkan requires external synchronisation of a queue; a hostile client could submit to one
+//! queue from two rings at once, so every driver call on a queue takes the queue's `submit`
+//! lock (lock order: see [`crate::registry`]).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use venus_host::calls;
+use venus_host::vk;
+use venus_protocol::commands::*;
+use venus_protocol::structs::Ext;
+use venus_protocol::types::VkResult;
+use venus_protocol::{handles, Handle, Reply};
+
+use crate::registry::{DeviceShared, NewObject, Owner, State, Teardown};
+use crate::sync::bounded_wait;
+use crate::{invalid, Call, VulkanDispatch};
+use venus_renderer::dispatch::DispatchError;
+use venus_renderer::timeline::{Marker, TimelineError, TimelineQueue};
+
+/// A `VkQueue`.
+pub struct QueueShared {
+    pub guest: u64,
+    pub host: vk::Queue,
+    pub device: Arc<DeviceShared>,
+    /// The client's timeline for this queue (`VkDeviceQueueTimelineInfoMESA::ringIdx`).
+    pub ring_idx: Option<u32>,
+    submit: Mutex<()>,
+}
+
+impl QueueShared {
+    /// Runs `f` with the queue's submission lock held.
+    pub(crate) fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.submit.lock().unwrap_or_else(|e| e.into_inner());
+        f()
+    }
+
+    /// Submits an empty batch with a new fence: it signals once everything submitted to the
+    /// queue before it has finished.
+    pub fn submit_marker(&self) -> Result<FenceMarker, String> {
+        let d = &self.device;
+        let (Some(create), Some(submit)) = (d.procs.create_fence, d.procs.queue_submit) else {
+            return Err("the driver lacks vkCreateFence/vkQueueSubmit".into());
+        };
+        let info = vk::FenceCreateInfo::default();
+        let mut fence = vk::Fence::NULL;
+        // SAFETY: the device is live (we hold it); `info` is a valid create info.
+        let r = unsafe { create(d.host, &info, std::ptr::null(), &mut fence) };
+        if r != VkResult::SUCCESS {
+            return Err(format!("vkCreateFence: {r:?}"));
+        }
+        let marker = FenceMarker {
+            device: Arc::clone(d),
+            fence,
+            signalled: false,
+        };
+        // SAFETY: the queue belongs to the live device; zero batches; the fence is unsignalled
+        // and unused; the queue lock serialises queue access.
+        let r = self.locked(|| unsafe { submit(self.host, 0, std::ptr::null(), fence) });
+        if r != VkResult::SUCCESS {
+            return Err(format!("vkQueueSubmit(marker): {r:?}"));
+        }
+        Ok(marker)
+    }
+}
+
+/// A fence submitted behind a queue's work (see [`QueueShared::submit_marker`]).
+pub struct FenceMarker {
+    device: Arc<DeviceShared>,
+    fence: vk::Fence,
+    signalled: bool,
+}
+
+impl FenceMarker {
+    /// Waits up to `timeout` in the driver: `Ok(true)` once the fence signalled.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool, String> {
+        if self.signalled {
+            return Ok(true);
+        }
+        let wait = self
+            .device
+            .procs
+            .wait_for_fences
+            .ok_or("the driver lacks vkWaitForFences")?;
+        let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        // SAFETY: the fence belongs to the live device we hold.
+        let r = unsafe { wait(self.device.host, 1, &self.fence, 1, ns) };
+        match r {
+            VkResult::SUCCESS => {
+                self.signalled = true;
+                Ok(true)
+            }
+            VkResult::TIMEOUT => Ok(false),
+            other => Err(format!("vkWaitForFences(marker): {other:?}")),
+        }
+    }
+}
+
+impl Drop for FenceMarker {
+    fn drop(&mut self) {
+        if !self.signalled && !matches!(self.wait(Duration::ZERO), Ok(true)) {
+            // Still pending: destroying it now is invalid; the device destroys it when idle.
+            self.device
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self.fence);
+            return;
+        }
+        if let Some(destroy) = self.device.procs.destroy_fence {
+            // SAFETY: the fence signalled, so no pending submission uses it.
+            unsafe { destroy(self.device.host, self.fence, std::ptr::null()) };
+        }
+    }
+}
+
+impl TimelineQueue for QueueShared {
+    fn submit_marker(&self) -> Result<Box<dyn Marker>, TimelineError> {
+        Ok(Box::new(
+            QueueShared::submit_marker(self).map_err(TimelineError::Host)?,
+        ))
+    }
+}
+
+impl Marker for FenceMarker {
+    fn wait(&mut self, timeout: Duration) -> Result<bool, TimelineError> {
+        FenceMarker::wait(self, timeout).map_err(TimelineError::Host)
+    }
+}
+
+/// Waits (in bounded slices, see [`bounded_wait`]) until `markers` all signalled.
+fn wait_markers(call: &Call<'_, '_>, mut markers: Vec<FenceMarker>) -> Result<VkResult, DispatchError> {
+    bounded_wait(call, u64::MAX, |slice| {
+        for m in &mut markers {
+            match m.wait(Duration::from_nanos(slice)) {
+                Ok(true) => {}
+                Ok(false) => return Ok(VkResult::TIMEOUT),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    return Ok(VkResult::ERROR_DEVICE_LOST);
+                }
+            }
+        }
+        Ok(VkResult::SUCCESS)
+    })
+}
+
+impl VulkanDispatch {
+    pub(crate) fn get_device_queue2(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &GetDeviceQueue2Args<'_>,
+    ) -> Result<(), DispatchError> {
+        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let mut ring_idx = None;
+        let mut link = a.p_queue_info.p_next;
+        while let Some(ext) = link {
+            if let Ext::DeviceQueueTimelineInfoMESA(t) = ext {
+                ring_idx = Some(t.ring_idx);
+            }
+            link = ext.next();
+        }
+        let (reply, outcome) = self.execute(call, Some(&device), |procs, lcx| {
+            // SAFETY: forwarded: the handle map is the registry, the procs are the device's.
+            unsafe { calls::get_device_queue2(procs, lcx, a) }
+        })?;
+        let Some(&(_, guest, host)) = outcome.created.first() else {
+            return Err(call.invalid("the driver returned no queue"));
+        };
+        let queue = Arc::new(QueueShared {
+            guest,
+            host: vk::Queue(host),
+            device: Arc::clone(&device),
+            ring_idx,
+            submit: Mutex::new(()),
+        });
+        self.registry
+            .insert(NewObject {
+                guest,
+                ty: handles::Queue::OBJECT_TYPE,
+                host,
+                owner: Owner::Context,
+                state: State::Queue(Arc::clone(&queue)),
+                teardown: Teardown::Forget,
+            })
+            .map_err(|e| call.invalid(e))?;
+        device
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(&queue));
+        if let Some(idx) = ring_idx {
+            call.cx.bind_timeline(idx, queue)?;
+        }
+        call.cx.reply(&Reply::GetDeviceQueue2(reply))
+    }
+
+    /// `vkQueueSubmit`, `vkQueueSubmit2`, `vkQueueBindSparse`: generic, under the queue lock.
+    pub(crate) fn queue_op(
+        &self,
+        call: &mut Call<'_, '_>,
+        queue: u64,
+        cmd: &venus_protocol::Command<'_>,
+    ) -> Result<(), DispatchError> {
+        let q = self.registry.queue(queue).map_err(|e| call.invalid(e))?;
+        q.locked(|| self.generic(call, cmd))
+    }
+
+    pub(crate) fn queue_wait_idle(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &QueueWaitIdleArgs,
+    ) -> Result<(), DispatchError> {
+        let q = self.registry.queue(a.queue.raw()).map_err(|e| call.invalid(e))?;
+        let marker = q.submit_marker().map_err(|e| call.invalid(e))?;
+        let ret = wait_markers(call, vec![marker])?;
+        call.cx
+            .reply(&Reply::QueueWaitIdle(QueueWaitIdleReply { ret }))
+    }
+
+    pub(crate) fn device_wait_idle(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &DeviceWaitIdleArgs,
+    ) -> Result<(), DispatchError> {
+        let d = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let markers = d
+            .live_queues()
+            .iter()
+            .map(|q| q.submit_marker())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| call.invalid(e))?;
+        let ret = wait_markers(call, markers)?;
+        call.cx
+            .reply(&Reply::DeviceWaitIdle(DeviceWaitIdleReply { ret }))
+    }
+}
