@@ -420,3 +420,110 @@ pub fn context_of(log: &[Line], name: &str) -> Option<u64> {
         .filter(|l| l.text.contains("context created") && l.text.contains(&format!("client={name}")))
         .find_map(|l| field(&l.text, "conn"))
 }
+
+/// A child program whose stdout is read line by line (stderr kept for failure messages);
+/// killed on drop.
+pub struct Program {
+    child: Child,
+    what: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Lines,
+    /// Every stdout line received so far.
+    pub seen: Vec<String>,
+}
+
+impl Program {
+    /// Spawns `command` with piped stdout and stderr.
+    pub fn spawn(mut command: Command, what: &str) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Lines::default();
+        capture(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        Self {
+            child,
+            what: what.to_owned(),
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn stderr_text(&self) -> String {
+        join(&self.stderr.lock().unwrap())
+    }
+
+    /// Waits for a stdout line starting with `prefix` and returns it.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+                Err(_) => {
+                    thread::sleep(Duration::from_millis(50));
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!(
+                        "{} never printed {prefix:?} (status {status:?}); stdout: {:?}; \
+                         stderr:\n{}",
+                        self.what,
+                        self.seen,
+                        self.stderr_text()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits for the program to exit; returns its status and when the exit was seen.
+    pub fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, Instant) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return (s, Instant::now());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit within {timeout:?}; stderr:\n{}",
+                    self.what,
+                    self.stderr_text()
+                );
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// SIGKILLs the program and reaps it; returns when the kill was sent.
+    pub fn kill(&mut self) -> Instant {
+        let at = Instant::now();
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+        at
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
