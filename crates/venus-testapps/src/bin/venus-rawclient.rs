@@ -15,7 +15,7 @@ use std::time::Duration;
 use venus_protocol::commands::{WaitForFencesArgs, WaitSemaphoresArgs};
 use venus_protocol::structs::SemaphoreWaitInfo;
 use venus_protocol::{Command, COMMAND_GENERATE_REPLY};
-use venus_testapps::venus::{encode, Session};
+use venus_testapps::venus::{encode, Ring, Session};
 
 const RING_ID: u64 = 0x7e57_0000_2000;
 
@@ -25,10 +25,14 @@ fn main() {
         eprintln!("usage: venus-rawclient <socket> <fence|semaphore> <context|ring> <close|hang>");
         std::process::exit(2);
     }
-    if let Err(e) = run(&args[1], &args[2], &args[3]) {
-        eprintln!("venus-rawclient: {e}");
-        std::process::exit(2);
-    }
+    // The connection (and the ring mapping) must stay open until we exit.
+    let _connection = match run(&args[1], &args[2], &args[3]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("venus-rawclient: {e}");
+            std::process::exit(2);
+        }
+    };
     println!("WAITING");
     std::io::stdout().flush().unwrap();
     match args[4].as_str() {
@@ -42,7 +46,7 @@ fn main() {
     }
 }
 
-fn run(socket: &str, what: &str, channel: &str) -> std::io::Result<()> {
+fn run(socket: &str, what: &str, channel: &str) -> std::io::Result<(Session, Option<Ring>)> {
     let mut s = Session::connect(Path::new(socket), "venus-rawclient")?;
     let dev = s.setup(false)?;
     let fence = s.create_fence(dev.device)?;
@@ -78,13 +82,14 @@ fn run(socket: &str, what: &str, channel: &str) -> std::io::Result<()> {
     let mut bytes = s.set_reply();
     bytes.extend(encode(&[(wait, COMMAND_GENERATE_REPLY)]));
     match channel {
-        "context" => s.vtest.submit(&bytes),
+        "context" => {
+            s.vtest.submit(&bytes)?;
+            Ok((s, None))
+        }
         "ring" => {
             let mut ring = s.create_ring(RING_ID)?;
             ring.publish(&mut s, &bytes)?;
-            // Keep the ring mapped while we wait (the process ends with it).
-            std::mem::forget(ring);
-            Ok(())
+            Ok((s, Some(ring)))
         }
         other => Err(std::io::Error::other(format!("unknown channel {other}"))),
     }
