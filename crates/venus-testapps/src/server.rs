@@ -17,7 +17,8 @@ use crate::tools::Tools;
 /// How long the server may take to listen, and a log line to appear by default.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// What `VN_PERF` must be for Mesa clients until mapped memory and feedback work.
-pub const VN_PERF: &str = "no_fence_feedback,no_semaphore_feedback,no_event_feedback,no_query_feedback";
+pub const VN_PERF: &str =
+    "no_fence_feedback,no_semaphore_feedback,no_event_feedback,no_query_feedback";
 
 /// A unique temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -191,7 +192,10 @@ impl Server {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("venus-server exited at start ({status}); log:\n{}", self.log_text());
+                panic!(
+                    "venus-server exited at start ({status}); log:\n{}",
+                    self.log_text()
+                );
             }
             if self.socket.exists() && self.log_text().contains("listening") {
                 return;
@@ -306,7 +310,11 @@ impl Server {
     /// Runs `vulkaninfo --summary` through the server and asserts it succeeded and named the
     /// Venus device.
     pub fn assert_vulkaninfo_works(&self, when: &str) {
-        let out = wait_output(self.spawn_vulkaninfo(), Duration::from_secs(60), "vulkaninfo");
+        let out = wait_output(
+            self.spawn_vulkaninfo(),
+            Duration::from_secs(60),
+            "vulkaninfo",
+        );
         assert_vulkaninfo_output(&out, when);
     }
 
@@ -417,7 +425,9 @@ impl Released {
 /// The context id (`conn=`) of the client named `name`, from its `context created` line.
 pub fn context_of(log: &[Line], name: &str) -> Option<u64> {
     log.iter()
-        .filter(|l| l.text.contains("context created") && l.text.contains(&format!("client={name}")))
+        .filter(|l| {
+            l.text.contains("context created") && l.text.contains(&format!("client={name}"))
+        })
         .find_map(|l| field(&l.text, "conn"))
 }
 

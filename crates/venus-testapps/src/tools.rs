@@ -47,7 +47,9 @@ pub struct Tools {
 impl Tools {
     /// The Venus ICD manifest (panics if the test did not require it).
     pub fn venus_icd(&self) -> &Path {
-        self.venus_icd.as_deref().expect("require(.., &[Tool::VenusIcd])")
+        self.venus_icd
+            .as_deref()
+            .expect("require(.., &[Tool::VenusIcd])")
     }
 
     /// The lavapipe ICD manifest (panics if the test did not require it).

@@ -188,11 +188,13 @@ impl Session {
             }),
         )?;
         let pd = self.id();
-        let r = self.call(Command::EnumeratePhysicalDevices(EnumeratePhysicalDevicesArgs {
-            instance,
-            p_physical_device_count: &1,
-            p_physical_devices: &[pd],
-        }))?;
+        let r = self.call(Command::EnumeratePhysicalDevices(
+            EnumeratePhysicalDevicesArgs {
+                instance,
+                p_physical_device_count: &1,
+                p_physical_devices: &[pd],
+            },
+        ))?;
         match r.map(|r| reply_result(&r)) {
             // VK_INCOMPLETE (5) is fine: we bind the first device only.
             Some(0 | 5) => Ok(pd),
@@ -214,12 +216,11 @@ impl Session {
             p_next: None,
             multi_draw: 1,
         });
-        let timeline = Ext::PhysicalDeviceTimelineSemaphoreFeatures(
-            PhysicalDeviceTimelineSemaphoreFeatures {
+        let timeline =
+            Ext::PhysicalDeviceTimelineSemaphoreFeatures(PhysicalDeviceTimelineSemaphoreFeatures {
                 p_next: multi_draw.then_some(&md),
                 timeline_semaphore: 1,
-            },
-        );
+            });
         let queue = [DeviceQueueCreateInfo {
             queue_count: 1,
             p_queue_priorities: &[1.0],
@@ -288,7 +289,10 @@ impl Session {
         device: Id<venus_protocol::handles::Device>,
         fence: Id<venus_protocol::handles::Fence>,
     ) -> io::Result<Option<i32>> {
-        let r = self.call(Command::GetFenceStatus(GetFenceStatusArgs { device, fence }))?;
+        let r = self.call(Command::GetFenceStatus(GetFenceStatusArgs {
+            device,
+            fence,
+        }))?;
         Ok(r.map(|r| reply_result(&r)))
     }
 
@@ -351,7 +355,9 @@ impl Ring {
         }
         self.map.write(Self::BUFFER + start, bytes);
         self.tail = self.tail.wrapping_add(bytes.len() as u32);
-        self.map.word(Self::TAIL).store(self.tail, Ordering::Release);
+        self.map
+            .word(Self::TAIL)
+            .store(self.tail, Ordering::Release);
         if self.map.word(Self::STATUS).load(Ordering::SeqCst) & Self::STATUS_IDLE != 0 {
             session.send(Command::NotifyRingMESA(NotifyRingMESAArgs {
                 ring: self.id,

@@ -40,7 +40,15 @@ pub fn request(id: u32, dwords: &[u32]) -> Vec<u8> {
 /// A single-batch `SUBMIT_CMD2` (contract §3.5), no syncs.
 pub fn submit_cmd2(ring_idx: u32, commands: &[u8]) -> Vec<u8> {
     let cmd_dwords = commands.len().div_ceil(4);
-    let mut dwords = vec![1, 1, 7, cmd_dwords as u32, 7 + cmd_dwords as u32, 0, ring_idx];
+    let mut dwords = vec![
+        1,
+        1,
+        7,
+        cmd_dwords as u32,
+        7 + cmd_dwords as u32,
+        0,
+        ring_idx,
+    ];
     let mut padded = commands.to_vec();
     padded.resize(cmd_dwords * 4, 0);
     dwords.extend(
@@ -74,7 +82,9 @@ impl Client {
         let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let got = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         if got != id {
-            return Err(io::Error::other(format!("response to {got}, expected {id}")));
+            return Err(io::Error::other(format!(
+                "response to {got}, expected {id}"
+            )));
         }
         let mut payload = vec![0u8; len * 4];
         self.s.read_exact(&mut payload)?;
@@ -188,7 +198,10 @@ impl Mapping {
 
     /// The 4-byte control word at `offset`.
     pub fn word(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len, "word {offset} out of bounds");
+        assert!(
+            offset % 4 == 0 && offset + 4 <= self.len,
+            "word {offset} out of bounds"
+        );
         // SAFETY: in bounds and aligned (checked; the mapping is page aligned); this memory is
         // only ever accessed atomically through such references, on both sides.
         unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(offset).cast()) }

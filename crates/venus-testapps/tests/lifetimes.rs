@@ -77,8 +77,12 @@ fn lifetime_case(test: &str, end: End) {
         );
     }
 
-    let ctx = context_of(&server.log_lines(), "venus-lifetimes")
-        .unwrap_or_else(|| panic!("no context for venus-lifetimes; log:\n{}", server.log_text()));
+    let ctx = context_of(&server.log_lines(), "venus-lifetimes").unwrap_or_else(|| {
+        panic!(
+            "no context for venus-lifetimes; log:\n{}",
+            server.log_text()
+        )
+    });
     let ctx_field = format!("ctx={ctx}");
     let is_ctx = |l: &str| l.split_whitespace().any(|w| w == ctx_field);
     server.wait_line("`context destroyed` for the client", RELEASE_TIMEOUT, |l| {
@@ -131,10 +135,12 @@ fn leak_reports(server: &Server) -> Vec<String> {
     let leaks: Vec<&str> = report
         .lines()
         .filter(|l| LEAK_MESSAGES.iter().any(|m| l.contains(m)))
-        .map(|l| match (l.find("OBJ ERROR : "), l.find(" has not been destroyed")) {
-            (Some(a), Some(b)) if a < b => l[a + 12..b + 23].split("], ").last().unwrap_or(l),
-            _ => l,
-        })
+        .map(
+            |l| match (l.find("OBJ ERROR : "), l.find(" has not been destroyed")) {
+                (Some(a), Some(b)) if a < b => l[a + 12..b + 23].split("], ").last().unwrap_or(l),
+                _ => l,
+            },
+        )
         .collect();
     if leaks.is_empty() {
         return Vec::new();

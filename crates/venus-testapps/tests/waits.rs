@@ -37,10 +37,7 @@ fn settled_threads(server: &Server) -> usize {
 }
 
 fn wait_case(test: &str, wait: &str, channel: &str, end: End) {
-    let Some(tools) = require(
-        test,
-        &[Tool::Vulkaninfo, Tool::VenusIcd, Tool::LavapipeIcd],
-    ) else {
+    let Some(tools) = require(test, &[Tool::Vulkaninfo, Tool::VenusIcd, Tool::LavapipeIcd]) else {
         return;
     };
     let mut server = Server::start(&tools, &ServerOptions::default());
@@ -68,15 +65,27 @@ fn wait_case(test: &str, wait: &str, channel: &str, end: End) {
         let log = server.log_lines();
         let destroyed = |l: &&venus_testapps::server::Line| l.text.contains("context destroyed");
         let others = log.iter().filter(destroyed).filter(|l| !of_client(&l.text));
-        (others.count(), log.iter().filter(destroyed).any(|l| of_client(&l.text)))
+        (
+            others.count(),
+            log.iter().filter(destroyed).any(|l| of_client(&l.text)),
+        )
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while others_gone().0 < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     let (others, early) = others_gone();
-    assert_eq!(others, 2, "two vulkaninfo contexts destroyed; log:\n{}", server.log_text());
-    assert!(!early, "the waiting client's context ended early; log:\n{}", server.log_text());
+    assert_eq!(
+        others,
+        2,
+        "two vulkaninfo contexts destroyed; log:\n{}",
+        server.log_text()
+    );
+    assert!(
+        !early,
+        "the waiting client's context ended early; log:\n{}",
+        server.log_text()
+    );
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         !client.seen.iter().any(|l| l == "CLOSING"),
@@ -101,7 +110,9 @@ fn wait_case(test: &str, wait: &str, channel: &str, end: End) {
 
     let mut failures = Vec::new();
     match line {
-        None => failures.push(format!("no `context destroyed` with {ctx_field} within 5 s")),
+        None => failures.push(format!(
+            "no `context destroyed` with {ctx_field} within 5 s"
+        )),
         Some(l) if l.at.saturating_duration_since(gone) > WITHIN => failures.push(format!(
             "`context destroyed` came {:?} after the client went away (want <= {WITHIN:?})",
             l.at.saturating_duration_since(gone)
@@ -136,7 +147,12 @@ fn fence_wait_on_the_context_stream_then_close() {
 
 #[test]
 fn fence_wait_in_a_ring_then_sigkill() {
-    wait_case("fence_wait_in_a_ring_then_sigkill", "fence", "ring", End::Kill);
+    wait_case(
+        "fence_wait_in_a_ring_then_sigkill",
+        "fence",
+        "ring",
+        End::Kill,
+    );
 }
 
 #[test]

@@ -23,15 +23,39 @@ use ash::vk;
 /// The compute shader of `compute.spvasm` (an empty `main`, local size 1×1×1), assembled by
 /// hand: see that file for the source text and the word-by-word layout.
 const COMPUTE_SPIRV: &[u32] = &[
-    0x0723_0203, 0x0001_0000, 0, 5, 0, // header: magic, 1.0, generator, bound 5, schema
-    0x0002_0011, 1, // OpCapability Shader
-    0x0003_000e, 0, 1, // OpMemoryModel Logical GLSL450
-    0x0005_000f, 5, 1, 0x6e69_616d, 0, // OpEntryPoint GLCompute %1 "main"
-    0x0006_0010, 1, 17, 1, 1, 1, // OpExecutionMode %1 LocalSize 1 1 1
-    0x0002_0013, 2, // %2 = OpTypeVoid
-    0x0003_0021, 3, 2, // %3 = OpTypeFunction %2
-    0x0005_0036, 2, 1, 0, 3, // %1 = OpFunction %2 None %3
-    0x0002_00f8, 4, // %4 = OpLabel
+    0x0723_0203,
+    0x0001_0000,
+    0,
+    5,
+    0, // header: magic, 1.0, generator, bound 5, schema
+    0x0002_0011,
+    1, // OpCapability Shader
+    0x0003_000e,
+    0,
+    1, // OpMemoryModel Logical GLSL450
+    0x0005_000f,
+    5,
+    1,
+    0x6e69_616d,
+    0, // OpEntryPoint GLCompute %1 "main"
+    0x0006_0010,
+    1,
+    17,
+    1,
+    1,
+    1, // OpExecutionMode %1 LocalSize 1 1 1
+    0x0002_0013,
+    2, // %2 = OpTypeVoid
+    0x0003_0021,
+    3,
+    2, // %3 = OpTypeFunction %2
+    0x0005_0036,
+    2,
+    1,
+    0,
+    3, // %1 = OpFunction %2 None %3
+    0x0002_00f8,
+    4,           // %4 = OpLabel
     0x0001_00fd, // OpReturn
     0x0001_0038, // OpFunctionEnd
 ];
@@ -208,11 +232,15 @@ fn create_resources(app: &App, o: &mut Objects) -> Result<()> {
     // SAFETY: valid create infos on our device; memory is bound once, before any view.
     unsafe {
         for _ in 0..2 {
-            o.buffers
-                .push(d.create_buffer(&binfo, None).map_err(vk_err("vkCreateBuffer"))?);
+            o.buffers.push(
+                d.create_buffer(&binfo, None)
+                    .map_err(vk_err("vkCreateBuffer"))?,
+            );
             o.count += 1;
         }
-        o.image = d.create_image(&iinfo, None).map_err(vk_err("vkCreateImage"))?;
+        o.image = d
+            .create_image(&iinfo, None)
+            .map_err(vk_err("vkCreateImage"))?;
         o.count += 1;
         let buf_req = d.get_buffer_memory_requirements(o.buffers[0]);
         let img_req = d.get_image_memory_requirements(o.image);
@@ -223,8 +251,10 @@ fn create_resources(app: &App, o: &mut Objects) -> Result<()> {
             let info = vk::MemoryAllocateInfo::default()
                 .allocation_size(req.size)
                 .memory_type_index(ty);
-            o.memory
-                .push(d.allocate_memory(&info, None).map_err(vk_err("vkAllocateMemory"))?);
+            o.memory.push(
+                d.allocate_memory(&info, None)
+                    .map_err(vk_err("vkAllocateMemory"))?,
+            );
             o.count += 1;
         }
         d.bind_buffer_memory(o.buffers[0], o.memory[0], 0)
@@ -454,9 +484,16 @@ fn create_commands(app: &App, o: &mut Objects) -> Result<()> {
                 &[o.descriptor_set],
                 &[],
             );
-            d.cmd_push_constants(cb, o.pipeline_layout, vk::ShaderStageFlags::COMPUTE, 0, &[0; 16]);
+            d.cmd_push_constants(
+                cb,
+                o.pipeline_layout,
+                vk::ShaderStageFlags::COMPUTE,
+                0,
+                &[0; 16],
+            );
             d.cmd_dispatch(cb, 1, 1, 1);
-            d.end_command_buffer(cb).map_err(vk_err("vkEndCommandBuffer"))?;
+            d.end_command_buffer(cb)
+                .map_err(vk_err("vkEndCommandBuffer"))?;
         }
     }
     o.count += 3;

@@ -54,7 +54,11 @@ fn run(socket: &str, what: &str, channel: &str) -> std::io::Result<(Session, Opt
     // Both objects exist and the context answers before we block it.
     match s.fence_status(dev.device, fence)? {
         Some(1) => {} // VK_NOT_READY
-        other => return Err(std::io::Error::other(format!("vkGetFenceStatus: {other:?}"))),
+        other => {
+            return Err(std::io::Error::other(format!(
+                "vkGetFenceStatus: {other:?}"
+            )))
+        }
     }
     let fences = [fence];
     let semaphores = [semaphore];
