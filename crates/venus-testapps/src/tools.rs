@@ -1,0 +1,121 @@
+//! Which external tools a test needs, and the rule for when one is missing: panic under CI
+//! (`CI` set and non-empty), otherwise print `<test>: SKIPPED: <tool> not installed
+//! (scripts/setup-system.sh installs it)` and let the test return.
+//!
+//! One small function ([`require`]) so that the project-wide helper can replace it later.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The Khronos validation layer's manifest (Debian's `vulkan-validationlayers`).
+pub const VALIDATION_LAYER_MANIFEST: &str =
+    "/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json";
+
+/// An external tool a test may need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    /// `vulkaninfo` (vulkan-tools).
+    Vulkaninfo,
+    /// Mesa's Venus client ICD manifest (`virtio_icd*.json`).
+    VenusIcd,
+    /// Mesa's lavapipe ICD manifest (`lvp_icd*.json`).
+    LavapipeIcd,
+    /// `VK_LAYER_KHRONOS_validation`.
+    ValidationLayer,
+}
+
+impl Tool {
+    /// How the skip message names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Vulkaninfo => "vulkaninfo",
+            Tool::VenusIcd => "the Venus ICD (virtio_icd*.json)",
+            Tool::LavapipeIcd => "the lavapipe ICD (lvp_icd*.json)",
+            Tool::ValidationLayer => "the validation layer (VkLayer_khronos_validation.json)",
+        }
+    }
+}
+
+/// Where the tools are (the ICD manifests; `None` for one that was not required).
+#[derive(Clone, Debug, Default)]
+pub struct Tools {
+    pub venus_icd: Option<PathBuf>,
+    pub lavapipe_icd: Option<PathBuf>,
+    pub validation_layer: bool,
+}
+
+impl Tools {
+    /// The Venus ICD manifest (panics if the test did not require it).
+    pub fn venus_icd(&self) -> &Path {
+        self.venus_icd
+            .as_deref()
+            .expect("require(.., &[Tool::VenusIcd])")
+    }
+
+    /// The lavapipe ICD manifest (panics if the test did not require it).
+    pub fn lavapipe_icd(&self) -> &Path {
+        self.lavapipe_icd
+            .as_deref()
+            .expect("require(.., &[Tool::LavapipeIcd])")
+    }
+}
+
+/// Debian names the manifests `<name>_icd.json`; other builds `<name>_icd.<arch>.json`.
+pub fn find_icd(name: &str) -> Option<PathBuf> {
+    let dir = Path::new("/usr/share/vulkan/icd.d");
+    [
+        format!("{name}_icd.json"),
+        format!("{name}_icd.{}.json", std::env::consts::ARCH),
+    ]
+    .into_iter()
+    .map(|f| dir.join(f))
+    .find(|p| p.exists())
+}
+
+fn vulkaninfo_runs() -> bool {
+    Command::new("vulkaninfo")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// The tools `test` needs, or `None` after printing why it is skipped. Panics instead when
+/// `CI` is set (CI installs everything, so a missing tool there is a broken setup).
+pub fn require(test: &str, needed: &[Tool]) -> Option<Tools> {
+    let mut tools = Tools::default();
+    let mut missing = Vec::new();
+    for &tool in needed {
+        let found = match tool {
+            Tool::Vulkaninfo => vulkaninfo_runs(),
+            Tool::VenusIcd => {
+                tools.venus_icd = find_icd("virtio");
+                tools.venus_icd.is_some()
+            }
+            Tool::LavapipeIcd => {
+                tools.lavapipe_icd = find_icd("lvp");
+                tools.lavapipe_icd.is_some()
+            }
+            Tool::ValidationLayer => {
+                tools.validation_layer = Path::new(VALIDATION_LAYER_MANIFEST).exists();
+                tools.validation_layer
+            }
+        };
+        if !found {
+            missing.push(tool.name());
+        }
+    }
+    if missing.is_empty() {
+        return Some(tools);
+    }
+    let message = format!(
+        "{test}: SKIPPED: {} not installed (scripts/setup-system.sh installs it)",
+        missing.join(", ")
+    );
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{message} [CI is set: missing tools are an error]");
+    }
+    eprintln!("{message}");
+    None
+}
