@@ -56,6 +56,9 @@ pub const STATUS_ALIVE: u32 = 1 << 2;
 /// Largest ring buffer accepted: 16 MiB (wire format §15).
 pub const MAX_RING_BUFFER_SIZE: u64 = 16 << 20;
 
+/// How often `vkWaitRingSeqnoMESA` asks the transport whether the client is gone.
+const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Longest sleep of an active ring thread polling for work.
 const MAX_RELAX_SLEEP: Duration = Duration::from_millis(1);
 
@@ -380,7 +383,8 @@ impl RingWait {
     }
 
     /// Blocks until `ring` has published a head at or past `seqno`. Fails if the context is
-    /// lost or the ring thread exits first.
+    /// lost, the ring thread exits or the client disconnects (the transport's peer check,
+    /// asked every [`PEER_CHECK_INTERVAL`]) first.
     pub(crate) fn wait(
         &self,
         ctx: &ContextShared,
@@ -412,7 +416,18 @@ impl RingWait {
                     ring.head()
                 ));
             }
-            g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+            if ctx.peer_gone() {
+                break Err(format!(
+                    "the client disconnected while waiting for {} to reach seqno {seqno}",
+                    ring.channel()
+                ));
+            }
+            // Woken by every head, loss and ring death; the timeout is for the peer check.
+            g = self
+                .cond
+                .wait_timeout(g, PEER_CHECK_INTERVAL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         };
         *g = None;
         self.active.store(false, Ordering::SeqCst);

@@ -6,6 +6,9 @@
 //! - [`anonymous_shared_memory`]: a new zero-filled shared-memory file of a given size.
 //!   Linux: `memfd_create`; other Unix: `shm_open` of a random name, unlinked at once.
 //!
+//! - [`peer_hung_up`]: whether the other end of a socket has hung up (a `poll` with timeout
+//!   0; Linux also reports a half-close with `POLLRDHUP`).
+//!
 //! Both are used by the vtest transport (SYNC_WAIT fds, the accept loop's wake-up) and by the
 //! stub backend. Everything here is safe Rust on top of `rustix`.
 
@@ -55,6 +58,24 @@ impl Notifier {
     /// A new fd for the readable side (to hand to a client).
     pub fn try_clone_readable(&self) -> io::Result<OwnedFd> {
         self.readable_fd().try_clone_to_owned()
+    }
+}
+
+/// Whether the peer of the connected socket `fd` has hung up (or the socket failed): one
+/// non-blocking `poll` for `POLLHUP`/`POLLERR` (and `POLLRDHUP` on Linux). Never blocks.
+pub fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, imp::HANGUP_EVENTS)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&zero)) {
+        Ok(0) => false,
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(imp::HANGUP_EVENTS | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => false,
     }
 }
 
