@@ -17,8 +17,13 @@ use tracing::error;
 
 /// The longest a context teardown ([`crate::Context`]'s `Drop`) or a timeline unbinding may
 /// block its caller, whatever the context's threads or the host driver are doing (plus
-/// scheduling slack).
+/// scheduling slack, and at most 100 ms more for the dispatch's drop when the joins used the
+/// whole bound).
 pub const TEARDOWN_BOUND: Duration = Duration::from_secs(2);
+
+/// The least [`drop_within`] waits, even past the deadline (so that a quick drop is not
+/// reported as hung because the joins used the whole bound).
+const DROP_GRACE: Duration = Duration::from_millis(100);
 
 /// Sleep between two `is_finished` polls.
 const JOIN_POLL: Duration = Duration::from_millis(2);
@@ -86,7 +91,10 @@ pub(crate) fn drop_within<T: Send + 'static>(
             return true;
         }
     };
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+    let wait = deadline
+        .saturating_duration_since(Instant::now())
+        .max(DROP_GRACE);
+    match rx.recv_timeout(wait) {
         Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
             if t.join().is_err() {
                 error!(ctx = ctx_id, thread = %name, "dropping {what} panicked");
