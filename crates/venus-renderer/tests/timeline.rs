@@ -188,3 +188,39 @@ fn a_blocked_context_dispatch_is_cancelled_when_the_peer_hangs_up() {
     assert!(e.to_string().contains("client is gone"), "{e}");
     assert_eq!(rec.get(), [("blocked", Lost)]);
 }
+
+#[test]
+fn wait_ring_seqno_gives_up_when_the_peer_hangs_up() {
+    use venus_protocol::commands::WaitRingSeqnoMESAArgs;
+    use venus_protocol::Command;
+
+    let d = TimelineDispatch::new(1);
+    let mut ctx = context(9, &d);
+    let gone = Arc::new(AtomicBool::new(false));
+    let g = Arc::clone(&gone);
+    ctx.set_peer_check(Arc::new(move || g.load(Ordering::SeqCst)));
+    // The ring blocks in a dispatch until cancelled; the context waits for it to pass.
+    let blocked = device_wait_idle(WAIT_CANCELLED);
+    ring_executing(&mut ctx, &blocked);
+    let g = Arc::clone(&gone);
+    let hangup = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(150));
+        g.store(true, Ordering::SeqCst);
+    });
+    let t = Instant::now();
+    let e = ctx
+        .execute(&enc(&Command::WaitRingSeqnoMESA(WaitRingSeqnoMESAArgs {
+            ring: 1,
+            seqno: blocked.len() as u64,
+        })))
+        .unwrap_err();
+    hangup.join().unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(e.to_string().contains("client disconnected"), "{e}");
+    assert!(ctx.is_fatal());
+}

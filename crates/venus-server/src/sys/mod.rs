@@ -84,3 +84,22 @@ pub fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
 pub fn anonymous_shared_memory(name: &str, size: u64) -> io::Result<OwnedFd> {
     imp::anonymous_shared_memory(name, size)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn peer_hang_up_is_seen_without_reading() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        assert!(!peer_hung_up(ours.as_fd()));
+        // Unread data is not a hang-up.
+        theirs.write_all(b"pending").unwrap();
+        assert!(!peer_hung_up(ours.as_fd()));
+        drop(theirs);
+        assert!(peer_hung_up(ours.as_fd()));
+    }
+}
