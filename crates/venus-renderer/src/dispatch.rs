@@ -2,7 +2,7 @@
 //!
 //! The core decodes every command stream and executes the Venus *transport* commands itself
 //! (`vkCreateRingMESA`, `vkSetReplyCommandStreamMESA`, `vkExecuteCommandStreamsMESA`, ... —
-//! see [`crate::exec`]). Every other command goes to the context's [`Dispatch`], with a
+//! see `exec`). Every other command goes to the context's [`Dispatch`], with a
 //! [`DispatchCx`] that gives access to the reply stream of the channel that decoded the
 //! command, the context's resources, a cancellation check for blocking host calls, and the
 //! context's fence timelines ([`DispatchCx::bind_timeline`], see [`crate::timeline`]).

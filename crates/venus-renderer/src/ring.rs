@@ -8,7 +8,7 @@
 //! - The ring thread (`venus-ring-<ctx>-<n>`), one per ring:
 //!   1. acquire-load `tail`; if it moved, check `tail - head <= bufferSize` (else fatal), copy
 //!      `[head, tail)` out of the ring **once**, wrapping, into a private buffer, and decode
-//!      and execute it command by command ([`crate::exec`]); after each command store `head`
+//!      and execute it command by command (`exec`); after each command store `head`
 //!      (release) just past it and wake a context blocked in `vkWaitRingSeqnoMESA`;
 //!   2. with nothing to do: yield 16 times, then sleep with exponential backoff from 10 µs
 //!      (capped at 1 ms and at the time left before going idle);

@@ -3,10 +3,10 @@
 //!
 //! Every thread of a context (rings, ALIVE ticker, retire threads) is asked to stop *before*
 //! any join (the flags a blocked dispatch reads through [`crate::DispatchCx::is_cancelled`]
-//! are set first). [`join_all`] then polls [`JoinHandle::is_finished`] with short sleeps up to
+//! are set first). `join_all` then polls [`JoinHandle::is_finished`] with short sleeps up to
 //! a deadline; a thread still running at the deadline is detached with one ERROR line naming
 //! it (it finishes, or not, on its own; what it holds is released when it does).
-//! [`drop_within`] drops a value that may block in a driver (the per-context dispatch: host
+//! `drop_within` drops a value that may block in a driver (the per-context dispatch: host
 //! object destruction) on a short-lived thread that the caller waits for up to the deadline.
 
 use std::sync::mpsc;
@@ -21,7 +21,7 @@ use tracing::error;
 /// whole bound).
 pub const TEARDOWN_BOUND: Duration = Duration::from_secs(2);
 
-/// The least [`drop_within`] waits, even past the deadline (so that a quick drop is not
+/// The least `drop_within` waits, even past the deadline (so that a quick drop is not
 /// reported as hung because the joins used the whole bound).
 const DROP_GRACE: Duration = Duration::from_millis(100);
 

@@ -165,6 +165,9 @@ impl Retire {
     }
 }
 
+/// A marker and its completion that could not be queued.
+type Refused = (Box<dyn Marker>, CompletionFn);
+
 /// One bound timeline.
 struct Timeline {
     queue: Arc<dyn TimelineQueue>,
@@ -327,14 +330,13 @@ impl Timelines {
 impl Timeline {
     /// Queues `(marker, done)` for the retire thread, starting it if needed. On failure the
     /// pair comes back.
-    #[allow(clippy::type_complexity)]
     fn enqueue(
         &mut self,
         ctx_id: u64,
         ring_idx: u32,
         marker: Box<dyn Marker>,
         done: CompletionFn,
-    ) -> Result<(), (Box<dyn Marker>, CompletionFn)> {
+    ) -> Result<(), Refused> {
         if self.retire.is_none() {
             let shared = Arc::new(RetireShared::default());
             let name = format!("venus-retire-{ctx_id}-{ring_idx}");

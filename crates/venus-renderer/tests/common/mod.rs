@@ -183,10 +183,13 @@ impl Dispatch for TimelineDispatch {
 // ---------------------------------------------------------------------------------------------
 // Completions.
 
+/// `(tag, outcome)` of every completion, in call order.
+type Record = Mutex<Vec<(&'static str, Completed)>>;
+
 /// Records `(tag, outcome)` of every completion, in call order.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    inner: Arc<(Mutex<Vec<(&'static str, Completed)>>, Condvar)>,
+    inner: Arc<(Record, Condvar)>,
 }
 
 impl Recorder {
