@@ -5,14 +5,19 @@
 //! - The **connection thread** owns the [`Context`] and calls it synchronously:
 //!   [`Context::create_blob`], [`Context::unref`], [`Context::submit`] (a `SUBMIT_CMD2` context
 //!   stream, decoded and executed before it returns — including `vkWaitRingSeqnoMESA`, which
-//!   blocks it, contract §3.5), [`Context::mark_fatal`].
+//!   blocks it, contract §3.5 — and routed to its fence timeline), [`Context::mark_fatal`].
 //! - One **ring thread** per ring ([`crate::ring`]).
 //! - One **liveness ticker** ([`crate::monitor`]) once a monitored ring exists.
+//! - One **retire thread** per bound fence timeline that got a submission
+//!   ([`crate::timeline`]).
 //!
 //! They share a `ContextShared` (resource table, dispatch, the sticky fatal flag, the list of
-//! rings, the `vkWaitRingSeqnoMESA` rendezvous). The only locks are per context; the hot paths
-//! (a ring executing commands, `vkNotifyRingMESA`) take none except the ring's own small mutex
-//! on notify.
+//! rings, the `vkWaitRingSeqnoMESA` rendezvous, the timeline table, the transport's peer
+//! check). The only locks are per context; the hot paths (a ring executing commands,
+//! `vkNotifyRingMESA`) take none except a read lock on the dispatch slot and the ring's own
+//! small mutex on notify. Lock order: a ring's mutex before `RingWait`'s; the timeline table
+//! before a retire queue's (see [`crate::timeline`]); the dispatch and peer-check slots are
+//! leaf locks held only to clone an `Arc`.
 //!
 //! # Fatal
 //!
@@ -24,29 +29,37 @@
 //!
 //! # Teardown
 //!
-//! Dropping the context stops and joins every ring thread (a thread blocked in a dispatch
-//! returns when the dispatch honours [`crate::DispatchCx::is_cancelled`]), stops and joins the
-//! ticker, then drops the resources and finally the dispatch (its host objects).
+//! Dropping the context never blocks for more than [`crate::TEARDOWN_BOUND`]
+//! ([`crate::teardown`]): it first sets every stop flag (each ring's, the ticker's, each
+//! retire thread's; a dispatch blocked on a ring sees them through
+//! [`crate::DispatchCx::is_cancelled`]) and drops the transport's peer check, then joins all
+//! those threads against one deadline, detaching (ERROR line) any that does not finish; the
+//! completions still pending on a timeline are called with [`crate::Completed::Lost`]; the
+//! resources are released; finally the dispatch (its host objects) is dropped on a
+//! short-lived thread waited for until the same deadline. A detached thread keeps its own
+//! reference to the dispatch: the host objects then go when it finishes.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 use venus_protocol::structs::{Ext, RingCreateInfoMESA};
 use venus_protocol::{ChainNode, Command};
 
-use crate::dispatch::{Channel, ContextInfo, Dispatch};
+use crate::dispatch::{Channel, ContextInfo, Dispatch, PeerCheck};
 use crate::exec::{ChannelHost, ExecError, Executor};
 use crate::monitor::{self, Monitor};
 use crate::resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceTable};
 use crate::ring::{
     self, panic_message, RingLayout, RingShared, RingWait, STATUS_ALIVE, STATUS_FATAL,
 };
+use crate::teardown::{self, TEARDOWN_BOUND};
+use crate::timeline::{Completed, CompletionFn, Timelines};
 
 /// Why a submission failed. Either way the context is lost.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,7 +76,10 @@ pub enum ContextError {
 pub(crate) struct ContextShared {
     pub(crate) info: ContextInfo,
     pub(crate) resources: ResourceTable,
-    pub(crate) dispatch: Arc<dyn Dispatch>,
+    /// `None` once the context is being destroyed (see the module doc).
+    dispatch: RwLock<Option<Arc<dyn Dispatch>>>,
+    peer_check: RwLock<Option<PeerCheck>>,
+    pub(crate) timelines: Timelines,
     lost: AtomicBool,
     reason: Mutex<Option<String>>,
     /// Live rings (for fatal broadcast and the ticker); the connection thread's map is the
@@ -74,6 +90,38 @@ pub(crate) struct ContextShared {
 }
 
 impl ContextShared {
+    /// The dispatch, unless the context is being destroyed.
+    pub(crate) fn dispatch(&self) -> Option<Arc<dyn Dispatch>> {
+        self.dispatch
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn take_dispatch(&self) -> Option<Arc<dyn Dispatch>> {
+        self.dispatch
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// The transport's peer check, if installed.
+    pub(crate) fn peer_check(&self) -> Option<PeerCheck> {
+        self.peer_check
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_peer_check(&self, check: Option<PeerCheck>) {
+        *self.peer_check.write().unwrap_or_else(|e| e.into_inner()) = check;
+    }
+
+    /// Whether the transport reports the client gone.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.peer_check().is_some_and(|gone| gone())
+    }
+
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::Acquire)
     }
@@ -140,16 +188,6 @@ struct RingHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-impl RingHandle {
-    fn join(&mut self) {
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                error!(ring = %self.shared.channel(), "ring thread panicked outside its guard");
-            }
-        }
-    }
-}
-
 /// A Venus context (see the module doc).
 pub struct Context {
     shared: Arc<ContextShared>,
@@ -173,9 +211,11 @@ impl Context {
     /// A new context whose non-transport commands go to `dispatch`.
     pub fn new(info: ContextInfo, dispatch: Arc<dyn Dispatch>) -> Self {
         let shared = Arc::new(ContextShared {
-            info,
             resources: ResourceTable::new(),
-            dispatch,
+            dispatch: RwLock::new(Some(dispatch)),
+            peer_check: RwLock::new(None),
+            timelines: Timelines::new(info.id),
+            info,
             lost: AtomicBool::new(false),
             reason: Mutex::new(None),
             rings: Mutex::default(),
@@ -209,9 +249,11 @@ impl Context {
             blob_id: params.blob_id,
             reason,
         };
-        let shm = self
+        let dispatch = self
             .shared
-            .dispatch
+            .dispatch()
+            .ok_or_else(|| export_err("the context is being destroyed".into()))?;
+        let shm = dispatch
             .export_blob(params)
             .map_err(|e| export_err(e.to_string()))?;
         if shm.len() < params.size {
@@ -247,17 +289,41 @@ impl Context {
         self.shared.resources.get(res_id).ok()
     }
 
-    /// One `SUBMIT_CMD2` batch: decodes and executes `commands` (a private copy) on the
-    /// context channel before returning. `ring_idx` (the fence timeline) is only logged for
-    /// now: without queues every batch is complete once executed.
+    /// One `SUBMIT_CMD2` batch on fence timeline `ring_idx`: decodes and executes `commands`
+    /// (a private copy) on the context channel ([`Context::execute`]), then completes it:
+    ///
+    /// - `ring_idx` 0 (CPU timeline): `done(Signalled)` before returning;
+    /// - `ring_idx` k bound to a queue ([`crate::DispatchCx::bind_timeline`]): a marker is
+    ///   submitted behind the queue's work and the timeline's retire thread calls `done`, in
+    ///   submission order, once the host finished it ([`crate::timeline`]);
+    /// - `ring_idx` k unbound: `done(Signalled)` at once (logged at DEBUG; lenient).
+    ///
+    /// `done` is called exactly once, with [`Completed::Lost`] if the submission fails, the
+    /// timeline is unbound or the context is destroyed first. An error makes (or found) the
+    /// context lost.
+    pub fn submit(
+        &mut self,
+        ring_idx: u32,
+        commands: &[u8],
+        done: CompletionFn,
+    ) -> Result<(), ContextError> {
+        if let Err(e) = self.execute(commands) {
+            done(Completed::Lost);
+            return Err(e);
+        }
+        self.shared.timelines.submit(ring_idx, done);
+        Ok(())
+    }
+
+    /// Decodes and executes `commands` (a private copy) on the context channel before
+    /// returning: [`Context::submit`] without the completion.
     ///
     /// An error makes (or found) the context lost.
-    pub fn submit(&mut self, ring_idx: u32, commands: &[u8]) -> Result<(), ContextError> {
+    pub fn execute(&mut self, commands: &[u8]) -> Result<(), ContextError> {
         if self.shared.is_lost() {
             let reason = self.shared.fatal_reason().unwrap_or_default();
             return Err(ContextError::Lost(reason));
         }
-        let _ = ring_idx;
         let mut host = ContextHost {
             shared: &self.shared,
             rings: &mut self.rings,
@@ -311,28 +377,61 @@ impl Context {
     pub fn ring_count(&self) -> usize {
         self.rings.len()
     }
+
+    /// Installs the transport's hang-up check (true = the client is gone), consulted by
+    /// [`crate::DispatchCx::is_cancelled`] on the context channel and by
+    /// `vkWaitRingSeqnoMESA`: the connection thread blocked there cannot see EOF itself.
+    /// Dropped at the start of teardown.
+    pub fn set_peer_check(&mut self, check: PeerCheck) {
+        self.shared.set_peer_check(Some(check));
+    }
+
+    /// The fence timelines bound to a queue, in increasing order.
+    pub fn bound_timelines(&self) -> Vec<u32> {
+        self.shared.timelines.bound()
+    }
 }
 
 impl Drop for Context {
     fn drop(&mut self) {
-        // Stop everything first, then join (threads stop in parallel).
+        let ctx_id = self.shared.info.id;
+        let deadline = Instant::now() + TEARDOWN_BOUND;
+        // 1. Every stop flag before any join (module doc).
+        self.shared.set_peer_check(None);
         for h in self.rings.values() {
             h.shared.request_stop();
         }
         self.shared.ring_wait.wake();
-        for h in self.rings.values_mut() {
-            h.join();
-        }
+        self.shared.monitor.stop();
+        let mut retires = self.shared.timelines.close();
+        // 2. Join everything against one deadline.
+        let threads = self
+            .rings
+            .values_mut()
+            .filter_map(|h| h.thread.take())
+            .chain(self.ticker.take())
+            .chain(retires.iter_mut().filter_map(|r| r.take_thread()))
+            .collect::<Vec<_>>();
+        let detached = teardown::join_all(ctx_id, threads, deadline);
         self.rings.clear();
         self.shared.rings().clear();
-        self.shared.monitor.stop();
-        if let Some(t) = self.ticker.take() {
-            let _ = t.join();
+        for r in &retires {
+            r.drain_lost();
         }
+        drop(retires);
         self.shared.resources.clear();
-        info!(ctx = self.shared.info.id, "context destroyed");
-        // The dispatch goes with the last `Arc<ContextShared>`: ours (every thread is joined,
-        // the executor's clone goes with `self.exec`).
+        // 3. The host objects, within what is left of the bound.
+        let dropped = self
+            .shared
+            .take_dispatch()
+            .is_none_or(|d| teardown::drop_within(ctx_id, "the dispatch", d, deadline));
+        // The detached threads (if any) each have their ERROR line.
+        info!(
+            ctx = ctx_id,
+            detached_threads = detached,
+            dispatch_dropped = dropped,
+            "context destroyed"
+        );
     }
 }
 
@@ -446,7 +545,8 @@ impl ContextHost<'_> {
         };
         self.shared.rings().retain(|r| !Arc::ptr_eq(r, &h.shared));
         h.shared.request_stop();
-        h.join();
+        let deadline = Instant::now() + TEARDOWN_BOUND;
+        teardown::join_all(self.shared.info.id, h.thread.take(), deadline);
         debug!(ctx = self.shared.info.id, ring = %h.shared.channel(), "ring destroyed");
         Ok(())
     }

@@ -2,9 +2,10 @@
 //!
 //! The core decodes every command stream and executes the Venus *transport* commands itself
 //! (`vkCreateRingMESA`, `vkSetReplyCommandStreamMESA`, `vkExecuteCommandStreamsMESA`, ... —
-//! see [`crate::exec`]). Every other command goes to the context's [`Dispatch`], with a
+//! see `exec`). Every other command goes to the context's [`Dispatch`], with a
 //! [`DispatchCx`] that gives access to the reply stream of the channel that decoded the
-//! command, the context's resources, and a cancellation flag for blocking host calls.
+//! command, the context's resources, a cancellation check for blocking host calls, and the
+//! context's fence timelines ([`DispatchCx::bind_timeline`], see [`crate::timeline`]).
 //!
 //! A [`DispatchFactory`] (process-wide: host instance, proc table, ...) creates one
 //! [`Dispatch`] per context (its object tables). The context calls it concurrently from its
@@ -26,6 +27,13 @@ use venus_protocol::{command_info, Command, CommandHeader, Encoder, Reply};
 use crate::reply::{ReplyError, ReplyStream};
 use crate::resources::{BlobParams, ResourceError, ResourceTable};
 use crate::shm::SharedMemory;
+use crate::timeline::{BindError, TimelineQueue, Timelines};
+
+/// "Is the client gone?" (true = the peer hung up), installed by the transport with
+/// [`crate::Context::set_peer_check`] and consulted by [`DispatchCx::is_cancelled`] on the
+/// context channel (whose thread, blocked in a dispatch, cannot see EOF itself). Called about
+/// ten times a second by a blocking wait: keep it cheap (one `poll` with timeout 0).
+pub type PeerCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Which dispatch channel decoded a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,9 +103,10 @@ pub enum DispatchError {
     /// A resource problem (e.g. exporting device memory).
     #[error(transparent)]
     Resource(#[from] ResourceError),
-    /// The context was lost or is being destroyed while the command ran (e.g. a blocking wait
-    /// gave up because [`DispatchCx::is_cancelled`] turned true).
-    #[error("cancelled: the context is lost or being destroyed")]
+    /// The context was lost or is being destroyed, or its client disconnected, while the
+    /// command ran (e.g. a blocking wait gave up because [`DispatchCx::is_cancelled`] turned
+    /// true).
+    #[error("cancelled: the context is lost or being destroyed, or the client is gone")]
     Cancelled,
 }
 
@@ -117,6 +126,9 @@ pub struct DispatchCx<'a> {
     pub(crate) resources: &'a ResourceTable,
     pub(crate) context_lost: &'a AtomicBool,
     pub(crate) channel_stopping: Option<&'a AtomicBool>,
+    /// The transport's hang-up check (context channel only).
+    pub(crate) peer_gone: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
+    pub(crate) timelines: &'a Timelines,
     pub(crate) replied: bool,
 }
 
@@ -192,14 +204,49 @@ impl<'a> DispatchCx<'a> {
         Ok(self.resources.get(res_id)?.shm)
     }
 
-    /// Whether the context is lost or this channel is being destroyed: a blocking host wait
-    /// (`vkWaitForFences` with a long timeout, ...) must check it at least every ~100 ms and
-    /// give up with [`DispatchError::Cancelled`], or context teardown waits for it.
+    /// Whether the context is lost, this channel is being destroyed, or (context channel)
+    /// the client disconnected: a blocking host wait (`vkWaitForFences` with a long timeout,
+    /// ...) must check it at least every ~100 ms and give up with
+    /// [`DispatchError::Cancelled`]. A dispatch that does not is detached by the context
+    /// teardown after [`crate::TEARDOWN_BOUND`] (with an ERROR line).
     pub fn is_cancelled(&self) -> bool {
         self.context_lost.load(Ordering::Acquire)
             || self
                 .channel_stopping
                 .is_some_and(|s| s.load(Ordering::Acquire))
+            || self.peer_gone.is_some_and(|gone| gone())
+    }
+
+    /// Binds `queue` to fence timeline `ring_idx` (`vkGetDeviceQueue2` with
+    /// `VkDeviceQueueTimelineInfoMESA`, contract §5.3): later `SUBMIT_CMD2` batches on
+    /// `ring_idx` complete when the queue's work submitted before them has finished (see
+    /// [`crate::timeline`]). Errors: `ring_idx` 0 or not below
+    /// [`crate::capset::MAX_TIMELINE_COUNT`], already bound ([`DispatchError::Invalid`]);
+    /// the context is being destroyed ([`DispatchError::Cancelled`]).
+    pub fn bind_timeline(
+        &mut self,
+        ring_idx: u32,
+        queue: Arc<dyn TimelineQueue>,
+    ) -> Result<(), DispatchError> {
+        self.timelines.bind(ring_idx, queue).map_err(|e| match e {
+            BindError::Closed => DispatchError::Cancelled,
+            e => self.invalid(e.to_string()),
+        })
+    }
+
+    /// Unbinds fence timeline `ring_idx` (no-op if unbound; call it before destroying the
+    /// queue's device): its retire thread stops (joined for at most
+    /// [`crate::TEARDOWN_BOUND`]; markers it held are dropped on it) and the batches still
+    /// pending on it complete with [`crate::Completed::Lost`].
+    pub fn unbind_timeline(&mut self, ring_idx: u32) {
+        self.timelines.unbind(ring_idx);
+    }
+
+    fn invalid(&self, reason: String) -> DispatchError {
+        DispatchError::Invalid {
+            command: command_name(&self.header),
+            reason,
+        }
     }
 
     fn internal(&self, reason: String) -> DispatchError {

@@ -233,7 +233,15 @@ impl ExecState {
         host: &mut dyn ChannelHost,
     ) -> Result<(), ExecError> {
         let ctx = &*self.ctx;
+        let Some(dispatch) = ctx.dispatch() else {
+            // The context is being destroyed (a thread that outlived the teardown bound).
+            return Err(ExecError::Stopped);
+        };
         let stopping = host.stopping();
+        let peer = match self.channel {
+            Channel::Context => ctx.peer_check(),
+            Channel::Ring { .. } => None,
+        };
         let mut cx = DispatchCx {
             context_id: ctx.info.id,
             channel: self.channel,
@@ -243,9 +251,11 @@ impl ExecState {
             resources: &ctx.resources,
             context_lost: ctx.lost_flag(),
             channel_stopping: stopping,
+            peer_gone: peer.as_deref(),
+            timelines: &ctx.timelines,
             replied: false,
         };
-        let result = ctx.dispatch.dispatch(&mut cx, header, cmd);
+        let result = dispatch.dispatch(&mut cx, header, cmd);
         let replied = cx.replied;
         match result {
             Ok(()) => {}

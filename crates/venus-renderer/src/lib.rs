@@ -12,15 +12,22 @@
 //!   `vkExecuteCommandStreamsMESA`.
 //! - [`ring`]: ring layout validation and the ring threads (head/tail/IDLE/FATAL protocol).
 //! - [`monitor`]: the per-context ALIVE ticker.
+//! - [`timeline`]: fence timelines (`SUBMIT_CMD2` `ring_idx`): queues bound by the dispatch
+//!   layer, one retire thread per bound timeline that signals completions in order.
+//! - [`teardown`]: the bound on context teardown ([`TEARDOWN_BOUND`]).
+//! - [`capset`]: the Venus capset and [`capset::MAX_TIMELINE_COUNT`], reported by every
+//!   transport.
 //! - [`context`]: [`Context`], one per client connection; [`renderer`]: [`Renderer`], the
 //!   context factory.
 //!
 //! Threading model: see [`context`]. Transports drive a [`Context`] from one thread;
-//! each ring has its own thread; a ticker thread per context keeps ALIVE set.
+//! each ring has its own thread; a ticker thread per context keeps ALIVE set; each bound
+//! timeline has a retire thread. Dropping a context takes at most [`TEARDOWN_BOUND`].
 
 // Only `shm::mapping` may use `unsafe`; the compiler enforces it.
 #![deny(unsafe_code)]
 
+pub mod capset;
 pub mod context;
 pub mod dispatch;
 mod exec;
@@ -31,10 +38,13 @@ pub mod reply;
 pub mod resources;
 pub mod ring;
 pub mod shm;
+pub mod teardown;
+pub mod timeline;
 
 pub use context::{Context, ContextError};
 pub use dispatch::{
     command_name, Channel, ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory,
+    PeerCheck,
 };
 pub use exec::MAX_INDIRECT_STREAM_SIZE;
 pub use null_dispatch::{DispatchRecord, NullDispatch, NULL_DISPATCH_API_VERSION};
@@ -44,4 +54,9 @@ pub use resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceT
 pub use ring::{
     seqno_ge, LayoutError, RingLayout, MAX_RING_BUFFER_SIZE, STATUS_ALIVE, STATUS_FATAL,
     STATUS_IDLE,
+};
+pub use teardown::TEARDOWN_BOUND;
+pub use timeline::{
+    BindError, Completed, CompletionFn, Marker, TimelineError, TimelineQueue, Timelines,
+    RETIRE_WAIT_SLICE,
 };

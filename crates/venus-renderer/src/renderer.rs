@@ -5,9 +5,8 @@
 //! connection's thread alone. The renderer holds the [`DispatchFactory`] (the Vulkan layer's
 //! process-wide state) and nothing mutable: creating contexts takes no lock of ours.
 //!
-//! Protocol-level facts the transport needs (the Venus capset, the timeline count) are the
-//! transport's business: `venus-server` builds the capset from `venus-protocol`, so this crate
-//! does not depend on any transport.
+//! Protocol-level facts every transport reports (the Venus capset, the timeline count) live in
+//! [`crate::capset`]; this crate depends on no transport.
 
 use std::fmt;
 use std::sync::Arc;

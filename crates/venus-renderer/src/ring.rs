@@ -8,7 +8,7 @@
 //! - The ring thread (`venus-ring-<ctx>-<n>`), one per ring:
 //!   1. acquire-load `tail`; if it moved, check `tail - head <= bufferSize` (else fatal), copy
 //!      `[head, tail)` out of the ring **once**, wrapping, into a private buffer, and decode
-//!      and execute it command by command ([`crate::exec`]); after each command store `head`
+//!      and execute it command by command (`exec`); after each command store `head`
 //!      (release) just past it and wake a context blocked in `vkWaitRingSeqnoMESA`;
 //!   2. with nothing to do: yield 16 times, then sleep with exponential backoff from 10 µs
 //!      (capped at 1 ms and at the time left before going idle);
@@ -55,6 +55,9 @@ pub const STATUS_ALIVE: u32 = 1 << 2;
 
 /// Largest ring buffer accepted: 16 MiB (wire format §15).
 pub const MAX_RING_BUFFER_SIZE: u64 = 16 << 20;
+
+/// How often `vkWaitRingSeqnoMESA` asks the transport whether the client is gone.
+const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Longest sleep of an active ring thread polling for work.
 const MAX_RELAX_SLEEP: Duration = Duration::from_millis(1);
@@ -380,7 +383,8 @@ impl RingWait {
     }
 
     /// Blocks until `ring` has published a head at or past `seqno`. Fails if the context is
-    /// lost or the ring thread exits first.
+    /// lost, the ring thread exits or the client disconnects (the transport's peer check,
+    /// asked every [`PEER_CHECK_INTERVAL`]) first.
     pub(crate) fn wait(
         &self,
         ctx: &ContextShared,
@@ -412,7 +416,18 @@ impl RingWait {
                     ring.head()
                 ));
             }
-            g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+            if ctx.peer_gone() {
+                break Err(format!(
+                    "the client disconnected while waiting for {} to reach seqno {seqno}",
+                    ring.channel()
+                ));
+            }
+            // Woken by every head, loss and ring death; the timeout is for the peer check.
+            g = self
+                .cond
+                .wait_timeout(g, PEER_CHECK_INTERVAL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         };
         *g = None;
         self.active.store(false, Ordering::SeqCst);

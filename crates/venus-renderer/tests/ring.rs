@@ -364,7 +364,7 @@ impl Harness {
         let tail = self.ring.publish(bytes);
         if self.ring.status() & STATUS_IDLE != 0 {
             // Fails once the context is lost; the tests check that separately.
-            let _ = self.ctx.submit(0, &notify(self.ring.id));
+            let _ = self.ctx.execute(&notify(self.ring.id));
         }
         tail
     }
@@ -394,7 +394,7 @@ fn setup(layout: Layout) -> Harness {
     let ring_shm = blob(&mut ctx, RING_RES, layout.size);
     let reply = blob(&mut ctx, REPLY_RES, 4096);
     let cmds = blob(&mut ctx, CMD_RES, 65536);
-    ctx.submit(0, &create_ring_cmd(RING_ID, RING_RES, &layout))
+    ctx.execute(&create_ring_cmd(RING_ID, RING_RES, &layout))
         .expect("vkCreateRingMESA");
     assert_eq!(ctx.ring_count(), 1);
     Harness {
@@ -536,7 +536,7 @@ fn idle_after_timeout_and_notify_wakes() {
     );
     assert_ne!(h.ring.status() & STATUS_IDLE, 0);
     // ... and is after vkNotifyRingMESA, which clears IDLE.
-    h.ctx.submit(0, &notify(RING_ID)).unwrap();
+    h.ctx.execute(&notify(RING_ID)).unwrap();
     assert!(h.ring.wait_head(tail));
     let woke = Instant::now();
     assert_eq!(h.ring.status() & STATUS_IDLE, 0, "IDLE cleared on wake-up");
@@ -569,7 +569,7 @@ fn notify_handshake_under_jitter() {
         if h.ring.status() & STATUS_IDLE != 0
             && last_notify.is_none_or(|t| t.elapsed() >= Duration::from_millis(1))
         {
-            h.ctx.submit(0, &notify(RING_ID)).unwrap();
+            h.ctx.execute(&notify(RING_ID)).unwrap();
             last_notify = Some(Instant::now());
         }
         assert!(h.ring.wait_head(tail), "lost wake-up at publish {i}");
@@ -604,7 +604,7 @@ fn garbage_is_fatal() {
     thread::sleep(Duration::from_millis(50));
     assert_eq!(h.ring.head(), head);
     assert!(matches!(
-        h.ctx.submit(0, &notify(RING_ID)),
+        h.ctx.execute(&notify(RING_ID)),
         Err(ContextError::Lost(_))
     ));
 }
@@ -661,7 +661,7 @@ fn missing_reply_and_overflow_are_fatal() {
 fn tail_too_far_ahead_is_fatal() {
     let mut h = default_harness();
     h.ring.store_tail(4096 + 16);
-    let _ = h.ctx.submit(0, &notify(RING_ID));
+    let _ = h.ctx.execute(&notify(RING_ID));
     assert!(h.ring.wait_fatal());
     let reason = h.ctx.fatal_reason().unwrap();
     assert!(
@@ -726,9 +726,7 @@ fn zero_monitor_period_is_fatal() {
     let mut l = Layout::new(4096, Duration::from_millis(1));
     blob(&mut ctx, RING_RES, l.size);
     l.monitor_us = Some(0);
-    let e = ctx
-        .submit(0, &create_ring_cmd(1, RING_RES, &l))
-        .unwrap_err();
+    let e = ctx.execute(&create_ring_cmd(1, RING_RES, &l)).unwrap_err();
     assert!(
         e.to_string()
             .contains("maxReportingPeriodMicroseconds is 0"),
@@ -861,7 +859,7 @@ fn wait_ring_seqno_blocks_until_head_passes() {
     } = &mut h;
     thread::scope(|s| {
         let waiter = s.spawn(|| {
-            let r = ctx.submit(0, &wait_ring_seqno(RING_ID, tail));
+            let r = ctx.execute(&wait_ring_seqno(RING_ID, tail));
             (r, ring.head())
         });
         thread::sleep(Duration::from_millis(150));
@@ -872,8 +870,8 @@ fn wait_ring_seqno_blocks_until_head_passes() {
         assert_eq!(head, tail, "returned only once the ring passed the seqno");
     });
     // Already reached: returns at once.
-    h.ctx.submit(0, &wait_ring_seqno(RING_ID, tail)).unwrap();
-    h.ctx.submit(0, &wait_ring_seqno(RING_ID, 16)).unwrap();
+    h.ctx.execute(&wait_ring_seqno(RING_ID, tail)).unwrap();
+    h.ctx.execute(&wait_ring_seqno(RING_ID, 16)).unwrap();
 }
 
 #[test]
@@ -885,7 +883,7 @@ fn wait_ring_seqno_wakes_an_idle_ring() {
     let tail = h.ring.publish(&device_wait_idle(1, 0));
     thread::sleep(Duration::from_millis(30));
     assert_eq!(h.ring.head(), 0);
-    h.ctx.submit(0, &wait_ring_seqno(RING_ID, tail)).unwrap();
+    h.ctx.execute(&wait_ring_seqno(RING_ID, tail)).unwrap();
     assert_eq!(h.ring.head(), tail);
 }
 
@@ -897,7 +895,7 @@ fn impossible_wait_ring_seqno_is_fatal_not_a_hang() {
     let start = Instant::now();
     let e = h
         .ctx
-        .submit(0, &wait_ring_seqno(RING_ID, tail + 64))
+        .execute(&wait_ring_seqno(RING_ID, tail + 64))
         .unwrap_err();
     assert!(start.elapsed() < TIMEOUT);
     assert!(e.to_string().contains("nothing more published"), "{e}");
@@ -923,15 +921,15 @@ fn wait_virtqueue_seqno_blocks_the_ring() {
             0,
         )
     };
-    h.ctx.submit(0, &submit(4)).unwrap();
+    h.ctx.execute(&submit(4)).unwrap();
     thread::sleep(Duration::from_millis(50));
     assert_eq!(h.ring.head(), 0, "seqno 4 < 5");
-    h.ctx.submit(0, &submit(5)).unwrap();
+    h.ctx.execute(&submit(5)).unwrap();
     assert!(h.ring.wait_head(tail));
     assert_eq!(h.dispatch.names(), ["vkDeviceWaitIdle"]);
 
     // On the context channel it is fatal (it would deadlock the connection).
-    let e = h.ctx.submit(0, &wait).unwrap_err();
+    let e = h.ctx.execute(&wait).unwrap_err();
     assert!(e.to_string().contains("not allowed"), "{e}");
 }
 
@@ -944,10 +942,7 @@ fn virtqueue_and_ring_wait_deadlock_is_fatal() {
     );
     let tail = h.publish(&concat(&[&wait, &device_wait_idle(1, 0)]));
     thread::sleep(Duration::from_millis(20));
-    let e = h
-        .ctx
-        .submit(0, &wait_ring_seqno(RING_ID, tail))
-        .unwrap_err();
+    let e = h.ctx.execute(&wait_ring_seqno(RING_ID, tail)).unwrap_err();
     assert!(e.to_string().contains("deadlock"), "{e}");
     assert!(h.ring.wait_fatal());
 }
@@ -966,7 +961,7 @@ fn channel_rules() {
 
     // Unknown rings are fatal on the context.
     let mut h = default_harness();
-    let e = h.ctx.submit(0, &notify(RING_ID + 1)).unwrap_err();
+    let e = h.ctx.execute(&notify(RING_ID + 1)).unwrap_err();
     assert!(e.to_string().contains("unknown ring"), "{e}");
     assert!(h.ring.wait_fatal(), "every ring of a lost context is FATAL");
 
@@ -975,14 +970,14 @@ fn channel_rules() {
     let l = Layout::new(4096, Duration::from_millis(1));
     let e = h
         .ctx
-        .submit(0, &create_ring_cmd(RING_ID, RING_RES, &l))
+        .execute(&create_ring_cmd(RING_ID, RING_RES, &l))
         .unwrap_err();
     assert!(e.to_string().contains("a ring with this id exists"), "{e}");
 
     // The context channel has its own reply stream; Vulkan commands on it reach the dispatch.
     let mut h = default_harness();
     h.ctx
-        .submit(0, &concat(&[&set_reply(REPLY_RES, 64, 64), &eiv()]))
+        .execute(&concat(&[&set_reply(REPLY_RES, 64, 64), &eiv()]))
         .unwrap();
     assert_eq!(eiv_reply_at(&h.reply, 64), 1);
     assert_eq!(
@@ -991,17 +986,14 @@ fn channel_rules() {
     );
     // A transport command with the reply bit gets a type-only reply.
     h.ctx
-        .submit(
-            0,
-            &enc(
-                &Command::NotifyRingMESA(NotifyRingMESAArgs {
-                    ring: RING_ID,
-                    seqno: 0,
-                    flags: Default::default(),
-                }),
-                COMMAND_GENERATE_REPLY,
-            ),
-        )
+        .execute(&enc(
+            &Command::NotifyRingMESA(NotifyRingMESAArgs {
+                ring: RING_ID,
+                seqno: 0,
+                flags: Default::default(),
+            }),
+            COMMAND_GENERATE_REPLY,
+        ))
         .unwrap();
     let mut b = [0u8; 4];
     h.reply.read_into(64 + 20, &mut b).unwrap();
@@ -1020,9 +1012,7 @@ fn bad_ring_creation_is_fatal() {
     );
     let l = Layout::new(4096, Duration::from_millis(1));
     // Unknown resource.
-    let e = ctx
-        .submit(0, &create_ring_cmd(1, RING_RES, &l))
-        .unwrap_err();
+    let e = ctx.execute(&create_ring_cmd(1, RING_RES, &l)).unwrap_err();
     assert!(e.to_string().contains("resource 1 does not exist"), "{e}");
     // Bad layout (resource too small).
     let mut ctx = Context::new(
@@ -1033,9 +1023,7 @@ fn bad_ring_creation_is_fatal() {
         Arc::new(TestDispatch::default()),
     );
     blob(&mut ctx, RING_RES, l.size - 4);
-    let e = ctx
-        .submit(0, &create_ring_cmd(1, RING_RES, &l))
-        .unwrap_err();
+    let e = ctx.execute(&create_ring_cmd(1, RING_RES, &l)).unwrap_err();
     assert!(e.to_string().contains("outside the resource"), "{e}");
     // Non-zero status at creation.
     let mut ctx = Context::new(
@@ -1047,9 +1035,7 @@ fn bad_ring_creation_is_fatal() {
     );
     let shm = blob(&mut ctx, RING_RES, l.size);
     shm.atomic_u32(128).unwrap().store(2, Ordering::Relaxed);
-    let e = ctx
-        .submit(0, &create_ring_cmd(1, RING_RES, &l))
-        .unwrap_err();
+    let e = ctx.execute(&create_ring_cmd(1, RING_RES, &l)).unwrap_err();
     assert!(e.to_string().contains("must be 0 at creation"), "{e}");
 }
 
@@ -1066,7 +1052,7 @@ fn unref_keeps_ring_memory_and_destroy_joins() {
         &Command::DestroyRingMESA(DestroyRingMESAArgs { ring: RING_ID }),
         0,
     );
-    h.ctx.submit(0, &destroy).unwrap();
+    h.ctx.execute(&destroy).unwrap();
     assert_eq!(h.ctx.ring_count(), 0);
     // The thread is gone: nothing is consumed any more, and it is not FATAL.
     let head = h.ring.head();
@@ -1076,7 +1062,7 @@ fn unref_keeps_ring_memory_and_destroy_joins() {
     assert_eq!(h.ring.status() & STATUS_FATAL, 0);
     assert!(!h.ctx.is_fatal());
     // Destroying it again is fatal.
-    assert!(h.ctx.submit(0, &destroy).is_err());
+    assert!(h.ctx.execute(&destroy).is_err());
 }
 
 #[test]
@@ -1084,7 +1070,7 @@ fn several_rings_run_concurrently() {
     let mut h = default_harness();
     let shm2 = blob(&mut h.ctx, 10, 192 + 4096 + 4);
     let l = Layout::new(4096, Duration::from_millis(1));
-    h.ctx.submit(0, &create_ring_cmd(2, 10, &l)).unwrap();
+    h.ctx.execute(&create_ring_cmd(2, 10, &l)).unwrap();
     let mut ring2 = ClientRing {
         shm: shm2,
         id: 2,
@@ -1095,7 +1081,7 @@ fn several_rings_run_concurrently() {
     // Ring 1 blocks in the gate; ring 2 still makes progress.
     h.publish(&device_wait_idle(GATE_DEVICE, 0));
     let tail2 = ring2.publish(&device_wait_idle(1, 0));
-    h.ctx.submit(0, &notify(2)).unwrap();
+    h.ctx.execute(&notify(2)).unwrap();
     assert!(ring2.wait_head(tail2));
     assert_eq!(h.ring.head(), 0);
     h.dispatch.open_gate();

@@ -7,7 +7,8 @@
 //!   [`vtest::Backend`] / [`vtest::ContextBackend`] traits that decouple the transport from
 //!   the renderer;
 //! - [`server`]: the socket listener, one thread per connection, clean shutdown;
-//! - [`capset`]: the Venus capset builder (shared with the real renderer);
+//! - [`capset`]: the Venus capset and timeline count, re-exported from the core
+//!   (`venus_renderer::capset`);
 //! - [`renderer`]: the real backend, [`renderer::RendererBackend`]: `venus-renderer`
 //!   contexts (rings, reply streams, dispatch) behind the transport traits;
 //! - [`stub`]: a backend that records instead of rendering (transport tests, `--stub`);

@@ -3,29 +3,35 @@
 //! Dependency direction: `venus-server` -> `venus-renderer` (never the reverse). The
 //! renderer knows nothing of vtest; this module implements the transport's [`Backend`] /
 //! [`ContextBackend`] traits over [`venus_renderer::Renderer`] / [`venus_renderer::Context`],
-//! and supplies what only the transport knows: the Venus capset (built from `venus-protocol`
-//! by [`crate::capset`]) and the timeline count.
+//! reporting the core's Venus capset and timeline count ([`venus_renderer::capset`]).
 //!
-//! Submissions: a `SUBMIT_CMD2` batch is executed synchronously by the context; its
-//! [`Completion`] is dropped (signalled) right after, for every `ring_idx`. That is exact for
-//! ring_idx 0 (the CPU timeline) and for what Mesa 25.0.7 sends (contract §3.6); per-queue
-//! timelines (ring_idx > 0 signalled when the queue's work completes) come with queues.
+//! Submissions: a `SUBMIT_CMD2` batch is executed synchronously by the context, which then
+//! completes it on its fence timeline ([`venus_renderer::timeline`]): ring_idx 0 at once,
+//! ring_idx k bound to a queue from the timeline's retire thread once the host finished the
+//! queue's work, an unbound k at once. The vtest [`Completion`] is dropped (its syncs
+//! signalled) by that callback, whether the batch completed or was lost (vtest signals
+//! either way, like a kernel signals the fences of a lost context).
+//!
+//! The connection's hang-up check ([`ContextBackend::set_peer_check`]) goes to
+//! [`Context::set_peer_check`], so that a dispatch blocked on the connection thread gives up
+//! when the client disconnects.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use tracing::info;
 use venus_renderer::{
-    BlobParams, Context, ContextInfo as RendererContextInfo, DispatchFactory, NullDispatch,
-    Renderer, ResourceError,
+    BlobParams, Completed, Context, ContextInfo as RendererContextInfo, DispatchFactory,
+    NullDispatch, Renderer, ResourceError,
 };
 
 use crate::capset::{VenusCapset, VENUS_CAPSET_ID, VENUS_CAPSET_VERSION};
-use crate::vtest::{Backend, BackendError, BlobRequest, Completion, ContextBackend, ContextInfo};
+use crate::vtest::{
+    Backend, BackendError, BlobRequest, Completion, ContextBackend, ContextInfo, PeerCheck,
+};
 
-/// `GET_PARAM(MAX_TIMELINE_COUNT)` answer (what virglrenderer answers; bounds the number of
-/// queues a client can create to 63).
-pub const MAX_TIMELINE_COUNT: u32 = 64;
+/// `GET_PARAM(MAX_TIMELINE_COUNT)` answer: the core's timeline count.
+pub use venus_renderer::capset::MAX_TIMELINE_COUNT;
 
 /// [`Backend`] over a [`Renderer`].
 #[derive(Debug, Clone)]
@@ -131,10 +137,11 @@ impl ContextBackend for RendererContext {
         commands: &[u8],
         completion: Completion,
     ) -> Result<(), BackendError> {
-        let result = self.ctx.submit(ring_idx, commands);
-        // Executed (or the context is lost): the batch is complete either way.
-        drop(completion);
-        result.map_err(|e| BackendError::Fatal(e.to_string()))
+        // Signalled (or lost): vtest signals the batch's syncs either way.
+        let done = Box::new(move |_: Completed| drop(completion));
+        self.ctx
+            .submit(ring_idx, commands, done)
+            .map_err(|e| BackendError::Fatal(e.to_string()))
     }
 
     fn is_fatal(&self) -> bool {
@@ -143,5 +150,9 @@ impl ContextBackend for RendererContext {
 
     fn mark_fatal(&mut self, reason: &str) {
         self.ctx.mark_fatal(reason);
+    }
+
+    fn set_peer_check(&mut self, check: PeerCheck) {
+        self.ctx.set_peer_check(check);
     }
 }

@@ -6,6 +6,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 
+/// `poll` events that mean "the peer hung up".
+pub(super) const HANGUP_EVENTS: rustix::event::PollFlags =
+    rustix::event::PollFlags::RDHUP.union(rustix::event::PollFlags::HUP);
+
 #[derive(Debug)]
 pub(super) struct Notifier {
     /// One eventfd is both sides. It is non-blocking (the flag lives on the open file

@@ -6,6 +6,9 @@
 //! - [`anonymous_shared_memory`]: a new zero-filled shared-memory file of a given size.
 //!   Linux: `memfd_create`; other Unix: `shm_open` of a random name, unlinked at once.
 //!
+//! - [`peer_hung_up`]: whether the other end of a socket has hung up (a `poll` with timeout
+//!   0; Linux also reports a half-close with `POLLRDHUP`).
+//!
 //! Both are used by the vtest transport (SYNC_WAIT fds, the accept loop's wake-up) and by the
 //! stub backend. Everything here is safe Rust on top of `rustix`.
 
@@ -58,8 +61,45 @@ impl Notifier {
     }
 }
 
+/// Whether the peer of the connected socket `fd` has hung up (or the socket failed): one
+/// non-blocking `poll` for `POLLHUP`/`POLLERR` (and `POLLRDHUP` on Linux). Never blocks.
+pub fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, imp::HANGUP_EVENTS)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&zero)) {
+        Ok(0) => false,
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(imp::HANGUP_EVENTS | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => false,
+    }
+}
+
 /// Creates a zero-filled anonymous shared-memory file of exactly `size` bytes (close-on-exec).
 /// `name` is only a debugging label (visible in `/proc/PID/fd` on Linux).
 pub fn anonymous_shared_memory(name: &str, size: u64) -> io::Result<OwnedFd> {
     imp::anonymous_shared_memory(name, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn peer_hang_up_is_seen_without_reading() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        assert!(!peer_hung_up(ours.as_fd()));
+        // Unread data is not a hang-up.
+        theirs.write_all(b"pending").unwrap();
+        assert!(!peer_hung_up(ours.as_fd()));
+        drop(theirs);
+        assert!(peer_hung_up(ours.as_fd()));
+    }
 }

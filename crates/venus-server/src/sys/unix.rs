@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{fcntl_setfl, ftruncate, Mode, OFlags};
 use rustix::io::{fcntl_setfd, FdFlags};
 
+/// `poll` events that mean "the peer hung up".
+pub(super) const HANGUP_EVENTS: rustix::event::PollFlags = rustix::event::PollFlags::HUP;
+
 #[derive(Debug)]
 pub(super) struct Notifier {
     read: OwnedFd,

@@ -24,6 +24,7 @@
 //!   them at WARN again.
 
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -64,6 +65,10 @@ impl BackendError {
         }
     }
 }
+
+/// "Has the client hung up?" (true = gone), cheap enough to call ~10 times a second from a
+/// blocked thread (one `poll` with timeout 0). See [`ContextBackend::set_peer_check`].
+pub type PeerCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Who a context belongs to (for the backend's logs and per-client policies).
 #[derive(Debug, Clone, Copy)]
@@ -149,4 +154,11 @@ pub trait ContextBackend: Send + 'static {
     /// once, when the transport starts treating the context as lost, including after
     /// [`ContextBackend::is_fatal`] turned true.
     fn mark_fatal(&mut self, reason: &str);
+
+    /// Installed once, right after the context is created: tells whether the client has hung
+    /// up. A backend blocked inside [`ContextBackend::submit`] (the connection's thread cannot
+    /// read EOF meanwhile) uses it to give up. Default: ignored.
+    fn set_peer_check(&mut self, check: PeerCheck) {
+        let _ = check;
+    }
 }

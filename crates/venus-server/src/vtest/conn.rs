@@ -55,7 +55,7 @@ use super::protocol::{
     HEADER_LEN, SYNC_WAIT_FLAG_ANY,
 };
 use super::sync::{Completion, SyncTable};
-use crate::sys::Notifier;
+use crate::sys::{peer_hung_up, Notifier};
 
 /// Per-connection resource limits enforced by the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,7 +358,11 @@ impl<B: Backend> Connection<B> {
             name,
         };
         match self.backend.create_context(info) {
-            Ok(ctx) => {
+            Ok(mut ctx) => {
+                match self.stream.try_clone() {
+                    Ok(peer) => ctx.set_peer_check(Arc::new(move || peer_hung_up(peer.as_fd()))),
+                    Err(e) => debug!(conn = self.id, "no peer check (cloning the socket: {e})"),
+                }
                 self.ctx = Some(ctx);
                 info!(conn = self.id, client = %self.label, "context created");
             }

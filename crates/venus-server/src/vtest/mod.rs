@@ -11,6 +11,6 @@ pub mod conn;
 pub mod protocol;
 pub mod sync;
 
-pub use backend::{Backend, BackendError, BlobRequest, ContextBackend, ContextInfo};
+pub use backend::{Backend, BackendError, BlobRequest, ContextBackend, ContextInfo, PeerCheck};
 pub use conn::{ConnEnd, ConnError, Limits};
 pub use sync::{Completion, SyncTable};
