@@ -237,7 +237,8 @@ impl<'m> Cx<'m> {
         s.push_str("//! Function-pointer types of every encodable command and the proc tables that load them.\n\n");
         s.push_str("#![allow(non_camel_case_types, clippy::type_complexity)]\n\nuse core::ffi::{c_char, c_void};\nuse super::vk::*;\nuse venus_protocol::types as t;\n\n");
         // (name, aliases, C parameters, C return, instance-level, host-only)
-        let mut entries: Vec<(String, Vec<String>, Vec<String>, String, bool, bool)> = Vec::new();
+        type Entry = (String, Vec<String>, Vec<String>, String, bool, bool);
+        let mut entries: Vec<Entry> = Vec::new();
         for c in m
             .commands
             .iter()
