@@ -500,6 +500,15 @@ const fn limit(
     }
 }
 
+const fn member_count(structure: &'static str, member: &'static str, limit: &'static str) -> Check {
+    Check::MemberLimit {
+        structure,
+        member,
+        bound: Bound::AtMost,
+        limit,
+    }
+}
+
 const fn member_limit(structure: &'static str, member: &'static str, limit: &'static str) -> Check {
     Check::MemberLimit {
         structure,
@@ -631,6 +640,46 @@ pub const CHECKS: &[Check] = &[
         "VkVertexInputAttributeDescription2EXT",
         "binding",
         "maxVertexInputBindings",
+    ),
+    member_count(
+        "VkPipelineViewportStateCreateInfo",
+        "viewportCount",
+        "maxViewports",
+    ),
+    member_count(
+        "VkPipelineViewportStateCreateInfo",
+        "scissorCount",
+        "maxViewports",
+    ),
+    member_count(
+        "VkPipelineColorBlendStateCreateInfo",
+        "attachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkSubpassDescription",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkSubpassDescription2",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkRenderingInfo",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkPipelineRenderingCreateInfo",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkCommandBufferInheritanceRenderingInfo",
+        "colorAttachmentCount",
+        "maxColorAttachments",
     ),
     Check::MultipleOf {
         structure: "VkShaderModuleCreateInfo",

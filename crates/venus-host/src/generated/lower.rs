@@ -1640,6 +1640,12 @@ impl<'a> Lower for p::CommandBufferInheritanceRenderingInfo<'a> {
     type C = vk::CommandBufferInheritanceRenderingInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceRenderingInfo, LowerError> {
+        {
+            let lim = cx.limits("VkCommandBufferInheritanceRenderingInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkCommandBufferInheritanceRenderingInfo", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::CommandBufferInheritanceRenderingInfo {
             s_type: p::CommandBufferInheritanceRenderingInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8322,6 +8328,12 @@ impl<'a> Lower for p::PipelineColorBlendStateCreateInfo<'a> {
     type C = vk::PipelineColorBlendStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendStateCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkPipelineColorBlendStateCreateInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineColorBlendStateCreateInfo", format!("attachmentCount {} exceeds maxColorAttachments {}", self.attachment_count, lim)));
+            }
+        }
         Ok(vk::PipelineColorBlendStateCreateInfo {
             s_type: p::PipelineColorBlendStateCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8587,6 +8599,12 @@ impl<'a> Lower for p::PipelineRenderingCreateInfo<'a> {
     type C = vk::PipelineRenderingCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRenderingCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkPipelineRenderingCreateInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineRenderingCreateInfo", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::PipelineRenderingCreateInfo {
             s_type: p::PipelineRenderingCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8697,6 +8715,18 @@ impl<'a> Lower for p::PipelineViewportStateCreateInfo<'a> {
     type C = vk::PipelineViewportStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportStateCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkPipelineViewportStateCreateInfo", "maxViewports")?.max_viewports as u64;
+            if self.viewport_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineViewportStateCreateInfo", format!("viewportCount {} exceeds maxViewports {}", self.viewport_count, lim)));
+            }
+        }
+        {
+            let lim = cx.limits("VkPipelineViewportStateCreateInfo", "maxViewports")?.max_viewports as u64;
+            if self.scissor_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineViewportStateCreateInfo", format!("scissorCount {} exceeds maxViewports {}", self.scissor_count, lim)));
+            }
+        }
         Ok(vk::PipelineViewportStateCreateInfo {
             s_type: p::PipelineViewportStateCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8981,6 +9011,12 @@ impl<'a> Lower for p::RenderingInfo<'a> {
     type C = vk::RenderingInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingInfo, LowerError> {
+        {
+            let lim = cx.limits("VkRenderingInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkRenderingInfo", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::RenderingInfo {
             s_type: p::RenderingInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -9587,6 +9623,12 @@ impl<'a> Lower for p::SubpassDescription<'a> {
     type C = vk::SubpassDescription;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription, LowerError> {
+        {
+            let lim = cx.limits("VkSubpassDescription", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkSubpassDescription", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::SubpassDescription {
             flags: self.flags,
             pipeline_bind_point: self.pipeline_bind_point,
@@ -9606,6 +9648,12 @@ impl<'a> Lower for p::SubpassDescription2<'a> {
     type C = vk::SubpassDescription2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription2, LowerError> {
+        {
+            let lim = cx.limits("VkSubpassDescription2", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkSubpassDescription2", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::SubpassDescription2 {
             s_type: p::SubpassDescription2::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
