@@ -917,22 +917,9 @@ impl<'m> Cx<'m> {
 
     /// Statements recording the objects a vkDestroy*/vkFree* command destroys.
     fn destroyed(&self, cmd: &crate::model::Command) -> Vec<String> {
-        let suffix = match cmd
-            .name
-            .strip_prefix("vkDestroy")
-            .or_else(|| cmd.name.strip_prefix("vkFree"))
-        {
-            Some(s) => s
-                .trim_end_matches("KHR")
-                .trim_end_matches("EXT")
-                .trim_end_matches('s')
-                .to_string(),
-            None => return Vec::new(),
-        };
-        let target = if suffix == "Memory" {
-            "VkDeviceMemory".to_string()
-        } else {
-            format!("Vk{suffix}")
+        // The model's destroy detection (`policy::destroy_shape`) names the target type.
+        let Some(target) = cmd.destroy.as_ref().map(|d| d.target.clone()) else {
+            return Vec::new();
         };
         let mut out = Vec::new();
         for p in cmd.params.iter().filter(|p| p.dir == Dir::In) {

@@ -1669,6 +1669,7 @@ pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, render_pass, p_allocator) };
     let mut out = Outcome::default();
+    if !a.render_pass.is_null() { out.destroyed.push((<venus_protocol::handles::RenderPass as venus_protocol::Handle>::OBJECT_TYPE, a.render_pass.raw())); }
     Ok((c::DestroyRenderPassReply {  }, out))
 }
 
