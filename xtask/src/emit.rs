@@ -1016,12 +1016,7 @@ impl<'m> Cx<'m> {
         );
         w!(s, "    pub has_return: bool,");
         w!(s, "    /// The command has output parameters.");
-        w!(s, "    pub has_outputs: bool,");
-        w!(
-            s,
-            "    /// A note for the dispatch layer (values it must not trust as they are)."
-        );
-        w!(s, "    pub note: Option<&'static str>,\n}}\n");
+        w!(s, "    pub has_outputs: bool,\n}}\n");
         let max = crate::special::MAX_COMMAND_ID as usize;
         w!(
             s,
@@ -1043,7 +1038,7 @@ impl<'m> Cx<'m> {
                         Err(r) => format!("Err({r:?})"),
                     };
                     let outs = c.params.iter().any(|p| p.dir != Dir::In);
-                    w!(s, "    Some(CommandInfo {{ id: {id}, name: {:?}, aliases: &{:?}, encoding: {enc}, has_return: {}, has_outputs: {outs}, note: {:?} }}),", c.name, c.aliases, c.ret.is_some(), c.note);
+                    w!(s, "    Some(CommandInfo {{ id: {id}, name: {:?}, aliases: &{:?}, encoding: {enc}, has_return: {}, has_outputs: {outs} }}),", c.name, c.aliases, c.ret.is_some());
                 }
             }
         }
@@ -1204,9 +1199,6 @@ impl<'m> Cx<'m> {
         let lt_any = if c.needs_lifetime { "<'_>" } else { "" };
         let members: Vec<&Member> = c.params.iter().map(|p| &p.member).collect();
         w!(s, "/// Arguments of `{}` (id {}).", c.name, c.id);
-        if let Some(note) = c.note {
-            w!(s, "///\n/// Dispatch note: {note}.");
-        }
         w!(
             s,
             "#[derive(Clone, Copy, Debug, PartialEq)]\npub struct {n}Args{lt} {{"

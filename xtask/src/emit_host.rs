@@ -13,8 +13,9 @@
 use std::fmt::Write;
 
 use crate::emit::variant;
-use crate::model::{Dir, Elem, Member, Model, Scalar, Shape, Struct};
+use crate::model::{Dir, Elem, HostType, Member, Model, Scalar, Shape, Struct};
 use crate::names::{command_name, field_name, type_name};
+use crate::special::{Bound, Check};
 
 macro_rules! w {
     ($dst:expr, $($arg:tt)*) => {{ let _ = writeln!($dst, $($arg)*); }};
@@ -30,6 +31,7 @@ pub fn emit(model: &Model) -> Result<Vec<(String, String)>, String> {
         ("procs.rs".into(), cx.procs()?),
         ("lower.rs".into(), cx.lower()?),
         ("calls.rs".into(), cx.calls()?),
+        ("policy.rs".into(), crate::emit_policy::emit(model)?),
     ])
 }
 
@@ -56,7 +58,7 @@ fn c_scalar(s: Scalar) -> &'static str {
 impl<'m> Cx<'m> {
     fn module(&self) -> String {
         let mut s = String::from(HEADER);
-        s.push_str("//! Generated host-side Vulkan types, proc tables and conversions.\n\npub mod calls;\npub mod lower;\npub mod procs;\npub mod vk;\n");
+        s.push_str("//! Generated host-side Vulkan types, proc tables and conversions.\n\npub mod calls;\npub mod lower;\npub mod policy;\npub mod procs;\npub mod vk;\n");
         s
     }
 
@@ -84,6 +86,63 @@ impl<'m> Cx<'m> {
             Shape::StrArray { .. } => "*const *const c_char".into(),
             Shape::Blob { .. } => format!("{q} c_void"),
             Shape::NullOnly => "*const c_void".into(),
+        }
+    }
+
+    /// The C type of a host-only member or parameter.
+    fn host_type(&self, t: &HostType) -> String {
+        match t {
+            // Enums and bitmasks the protocol does not use have no newtype: their C integer.
+            HostType::Elem(Elem::Flags { name, wide }) if !self.m.bitmasks.contains_key(name) => {
+                (if *wide { "u64" } else { "u32" }).into()
+            }
+            HostType::Elem(Elem::Enum(name)) if !self.m.enums.contains_key(name) => "i32".into(),
+            HostType::Elem(e) => self.c_elem(e),
+            HostType::CInt => "core::ffi::c_int".into(),
+            HostType::VoidPtr { is_const: true } => "*const c_void".into(),
+            HostType::VoidPtr { is_const: false } => "*mut c_void".into(),
+            HostType::Ptr { to, is_const } => {
+                format!(
+                    "*{} {}",
+                    if *is_const { "const" } else { "mut" },
+                    self.host_type(to)
+                )
+            }
+        }
+    }
+
+    /// Host-only structs (no protocol codec): C layout, sType constant, Default.
+    fn host_structs(&self, s: &mut String) {
+        for st in &self.m.host_structs {
+            let n = type_name(&st.name);
+            w!(
+                s,
+                "/// `{}` (host-only: the protocol does not serialize it).",
+                st.name
+            );
+            w!(s, "#[derive(Clone, Copy)]\n#[repr(C)]\npub struct {n} {{");
+            w!(
+                s,
+                "    pub s_type: t::StructureType,\n    pub p_next: *mut c_void,"
+            );
+            for (f, ty) in &st.members {
+                w!(s, "    pub {}: {},", field_name(f), self.host_type(ty));
+            }
+            w!(s, "}}");
+            w!(s, "impl {n} {{\n    /// `{}`.\n    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType({});\n}}", st.s_type.0, st.s_type.1);
+            w!(s, "impl Default for {n} {{\n    fn default() -> Self {{\n        Self {{\n            s_type: Self::STRUCTURE_TYPE,\n            p_next: core::ptr::null_mut(),");
+            for (f, ty) in &st.members {
+                let v = match ty {
+                    HostType::VoidPtr { is_const: true } | HostType::Ptr { is_const: true, .. } => {
+                        "core::ptr::null()"
+                    }
+                    HostType::VoidPtr { .. } | HostType::Ptr { .. } => "core::ptr::null_mut()",
+                    HostType::CInt => "-1",
+                    HostType::Elem(_) => "Default::default()",
+                };
+                w!(s, "            {}: {v},", field_name(f));
+            }
+            w!(s, "        }}\n    }}\n}}\n");
         }
     }
 
@@ -154,6 +213,7 @@ impl<'m> Cx<'m> {
             }
             w!(s, "        }}\n    }}\n}}\n");
         }
+        self.host_structs(&mut s);
         Ok(s)
     }
 
@@ -176,12 +236,14 @@ impl<'m> Cx<'m> {
         let mut s = String::from(HEADER);
         s.push_str("//! Function-pointer types of every encodable command and the proc tables that load them.\n\n");
         s.push_str("#![allow(non_camel_case_types, clippy::type_complexity)]\n\nuse core::ffi::{c_char, c_void};\nuse super::vk::*;\nuse venus_protocol::types as t;\n\n");
-        let cmds: Vec<&crate::model::Command> = m
+        // (name, aliases, C parameters, C return, instance-level, host-only)
+        type Entry = (String, Vec<String>, Vec<String>, String, bool, bool);
+        let mut entries: Vec<Entry> = Vec::new();
+        for c in m
             .commands
             .iter()
             .filter(|c| c.encoding.is_ok() && !c.name.ends_with("MESA"))
-            .collect();
-        for c in &cmds {
+        {
             let params: Vec<String> = c
                 .params
                 .iter()
@@ -197,29 +259,53 @@ impl<'m> Cx<'m> {
                 Some(e) => format!(" -> {}", self.c_elem(e)),
                 None => String::new(),
             };
-            w!(s, "/// `{}`.", c.name);
+            let first = c.params.first().map(|p| &p.member.shape);
+            let inst = match first {
+                Some(Shape::Value(Elem::Handle(h))) => h == "VkInstance" || h == "VkPhysicalDevice",
+                _ => true,
+            };
+            entries.push((c.name.clone(), c.aliases.clone(), params, ret, inst, false));
+        }
+        for c in &m.host_commands {
+            if entries.iter().any(|e| e.0 == c.name) {
+                return Err(format!(
+                    "host-only command {} is serialized by the protocol",
+                    c.name
+                ));
+            }
+            let params = c
+                .params
+                .iter()
+                .map(|(n, t)| format!("{}: {}", field_name(n), self.host_type(t)))
+                .collect();
+            let ret = match &c.ret {
+                Some(e) => format!(" -> {}", self.c_elem(e)),
+                None => String::new(),
+            };
+            let inst = match c.params.first().map(|p| &p.1) {
+                Some(HostType::Elem(Elem::Handle(h))) => {
+                    h == "VkInstance" || h == "VkPhysicalDevice"
+                }
+                _ => true,
+            };
+            entries.push((c.name.clone(), Vec::new(), params, ret, inst, true));
+        }
+        for (name, _, params, ret, _, host) in &entries {
+            let tag = if *host {
+                " (host-only: the protocol does not serialize it)"
+            } else {
+                ""
+            };
+            w!(s, "/// `{name}`{tag}.");
             w!(
                 s,
-                "pub type PFN_{} = unsafe extern \"system\" fn({}){ret};",
-                c.name,
+                "pub type PFN_{name} = unsafe extern \"system\" fn({}){ret};",
                 params.join(", ")
             );
         }
         s.push('\n');
-        // Which table: instance-level commands take an instance or physical device (or nothing).
-        let is_instance = |c: &crate::model::Command| {
-            matches!(
-                c.params.first().map(|p| &p.member.shape),
-                Some(Shape::Value(Elem::Handle(h))) if h == "VkInstance" || h == "VkPhysicalDevice"
-            ) || c
-                .params
-                .first()
-                .map(|p| !matches!(p.member.shape, Shape::Value(Elem::Handle(_))))
-                .unwrap_or(true)
-        };
         for (tbl, inst) in [("InstanceProcs", true), ("DeviceProcs", false)] {
-            let list: Vec<&&crate::model::Command> =
-                cmds.iter().filter(|c| is_instance(c) == inst).collect();
+            let list: Vec<_> = entries.iter().filter(|e| e.4 == inst).collect();
             w!(
                 s,
                 "/// {} entry points, each `None` if the driver does not provide it.",
@@ -230,12 +316,12 @@ impl<'m> Cx<'m> {
                 }
             );
             w!(s, "#[derive(Clone, Copy, Default)]\npub struct {tbl} {{");
-            for c in &list {
+            for e in &list {
                 w!(
                     s,
                     "    pub {}: Option<PFN_{}>,",
-                    field_name(&command_name(&c.name)),
-                    c.name
+                    field_name(&command_name(&e.0)),
+                    e.0
                 );
             }
             w!(s, "}}\n");
@@ -243,10 +329,10 @@ impl<'m> Cx<'m> {
             w!(s, "    /// Loads every entry point through `get` (a `vkGet*ProcAddr` wrapper returning a raw address or NULL).");
             w!(s, "    pub fn load(mut get: impl FnMut(&core::ffi::CStr) -> *const c_void) -> Self {{");
             w!(s, "        let mut t = Self::default();");
-            for c in &list {
-                let mut names = vec![c.name.clone()];
-                names.extend(c.aliases.iter().cloned());
-                let f = field_name(&command_name(&c.name));
+            for (name, aliases, ..) in &list {
+                let mut names = vec![name.clone()];
+                names.extend(aliases.iter().cloned());
+                let f = field_name(&command_name(name));
                 w!(
                     s,
                     "        for name in [{}] {{",
@@ -260,13 +346,12 @@ impl<'m> Cx<'m> {
                     s,
                     "            let p = get(name);\n            if !p.is_null() {{"
                 );
-                w!(s, "                // SAFETY: the loader returned the address of `{}` (or an alias with the same signature),", c.name);
+                w!(s, "                // SAFETY: the loader returned the address of `{name}` (or an alias with the same signature),");
                 w!(
                     s,
-                    "                // whose C signature is exactly PFN_{}.",
-                    c.name
+                    "                // whose C signature is exactly PFN_{name}."
                 );
-                w!(s, "                t.{f} = Some(unsafe {{ core::mem::transmute::<*const c_void, PFN_{}>(p) }});\n                break;\n            }}\n        }}", c.name);
+                w!(s, "                t.{f} = Some(unsafe {{ core::mem::transmute::<*const c_void, PFN_{name}>(p) }});\n                break;\n            }}\n        }}");
             }
             w!(s, "        t\n    }}\n}}\n");
         }
@@ -278,8 +363,8 @@ impl<'m> Cx<'m> {
             s,
             "pub fn is_instance_level(name: &str) -> Option<bool> {{\n    Some(match name {{"
         );
-        for c in &cmds {
-            w!(s, "        {:?} => {},", c.name, is_instance(c));
+        for e in &entries {
+            w!(s, "        {:?} => {},", e.0, e.4);
         }
         w!(s, "        _ => return None,\n    }})\n}}");
         Ok(s)
@@ -335,12 +420,18 @@ impl<'m> Cx<'m> {
             let mut args = Vec::new();
             let mut after = Vec::new();
             let mut created: Vec<String> = Vec::new();
+            let (overrides, caps) = self.command_checks(&mut s, cmd)?;
             for p in &cmd.params {
                 let f = field_name(&p.member.name);
                 let fa = format!("a.{f}");
                 match p.dir {
                     Dir::In => {
                         let v = match &p.member.shape {
+                            _ if overrides.iter().any(|o| o.0 == p.member.name) => overrides
+                                .iter()
+                                .find(|o| o.0 == p.member.name)
+                                .map(|o| o.1.clone())
+                                .unwrap_or_default(),
                             Shape::Ptr {
                                 optional: false, ..
                             } => self.lower_value(&p.member, &format!("Some({fa})"), false),
@@ -475,7 +566,11 @@ impl<'m> Cx<'m> {
                             after.push((f.clone(), format!("{{\n        // SAFETY: {f}_c was allocated above with {fa}.len() zeroed elements.\n        unsafe {{ cx.copy_out({f}_c as *const _, {fa}.len(), {count}) }}\n    }}")));
                         }
                         Shape::Blob { len, .. } => {
-                            w!(s, "    let {f}_c: *mut u8 = cx.zeroed_mut({fa}.len());");
+                            let cap = caps
+                                .iter()
+                                .find(|c| c.0 == p.member.name)
+                                .map_or(format!("{fa}.len()"), |c| c.1.clone());
+                            w!(s, "    let {f}_c: *mut u8 = cx.zeroed_mut({cap});");
                             args.push(format!("{f}_c as *mut c_void"));
                             let count = self.count_after(cmd, len, &fa);
                             after.push((f.clone(), format!("{{\n        // SAFETY: {f}_c was allocated above with {fa}.len() zeroed bytes.\n        unsafe {{ cx.copy_out({f}_c as *const u8, {fa}.len(), {count}) }}\n    }}")));
@@ -513,13 +608,28 @@ impl<'m> Cx<'m> {
                 fields.join(", ")
             );
         }
-        w!(s, "/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command.");
+        w!(s, "/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command;");
+        w!(
+            s,
+            "/// Refused commands (`policy::Policy::Refused`) are an error."
+        );
         w!(s, "///\n/// # Safety\n/// As for every executor: the handle map only yields live handles of the right type, and");
         w!(s, "/// `device` is the table of the device the command's handles belong to (when device-level).");
         w!(s, "pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option<&DeviceProcs>, cx: &mut LowerCx<'b, M>, cmd: &venus_protocol::Command<'b>) -> Option<Result<(venus_protocol::Reply<'b>, Outcome), CallError>> {{");
         w!(s, "    use venus_protocol::{{Command as C, Reply as R}};");
         w!(s, "    Some(match cmd {{");
+        for cmd in m.commands.iter().filter(|c| Self::generic_call(c)) {
+            if let crate::model::Class::Refused(why) = &cmd.class {
+                w!(s, "        C::{}(_) => return Some(Err(CallError::Refused {{ command: {:?}, why: {why:?} }})),", command_name(&cmd.name), cmd.name);
+            }
+        }
         for (cn, f, inst) in &names {
+            if m.commands
+                .iter()
+                .any(|c| c.name == *cn && matches!(c.class, crate::model::Class::Refused(_)))
+            {
+                continue;
+            }
             let n = command_name(cn);
             let table = if *inst {
                 "instance".to_string()
@@ -555,6 +665,7 @@ impl<'m> Cx<'m> {
             }
         }
         w!(s, "        _ => return None,\n    }})\n}}\n");
+        self.destroy_object(&mut s)?;
         w!(
             s,
             "/// Commands executed generically, with whether they use the instance table."
@@ -567,24 +678,248 @@ impl<'m> Cx<'m> {
         Ok(s)
     }
 
+    /// Emits the command-level checks of `cmd` at the top of its executor. Returns the input
+    /// parameters whose lowered value is replaced (name, expression) and the output buffers
+    /// whose allocation is enlarged (name, byte count).
+    #[allow(clippy::type_complexity)]
+    fn command_checks(
+        &self,
+        s: &mut String,
+        cmd: &crate::model::Command,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), String> {
+        let mut overrides = Vec::new();
+        let mut caps = Vec::new();
+        let at = &cmd.name;
+        for check in self
+            .m
+            .checks
+            .iter()
+            .filter(|k| k.is_command() && k.owner() == *at)
+        {
+            match *check {
+                Check::PackedStride { param, array, .. } => {
+                    let Some(Elem::Struct(x)) = cmd
+                        .params
+                        .iter()
+                        .find(|p| p.member.name == array)
+                        .and_then(|p| match &p.member.shape {
+                            Shape::Array { elem, .. } => Some(elem),
+                            _ => None,
+                        })
+                    else {
+                        return Err(format!("{at}: {array} is not an array of structs"));
+                    };
+                    w!(s, "    // Rule: {array} travels packed; the driver steps through it with the C element size.");
+                    overrides.push((
+                        param.to_string(),
+                        format!("core::mem::size_of::<vk::{}>() as _", type_name(x)),
+                    ));
+                }
+                Check::OutputExtent {
+                    buffer,
+                    size,
+                    count,
+                    stride,
+                    max_element,
+                    limit,
+                    why,
+                    ..
+                } => {
+                    let cap = format!("{}_cap", field_name(buffer));
+                    w!(s, "    // Rule: {why}.");
+                    w!(s, "    let {cap} = cx.output_extent({at:?}, {buffer:?}, a.{} as u64, a.{} as u64, {max_element}, {limit}, a.{}.len())?;", field_name(count), field_name(stride), field_name(buffer));
+                    overrides.push((size.to_string(), format!("{cap} as _")));
+                    caps.push((buffer.to_string(), cap));
+                }
+                Check::DeviceLimit {
+                    first,
+                    count,
+                    limit,
+                    ..
+                } => {
+                    let (value, text) = match first {
+                        Some(f) => (
+                            format!("(a.{} as u64).saturating_add(a.{} as u64)", field_name(f), field_name(count)),
+                            format!("format!(\"{f} {{}} + {count} {{}} exceeds {limit} {{}}\", a.{}, a.{}, lim)", field_name(f), field_name(count)),
+                        ),
+                        None => (
+                            format!("a.{} as u64", field_name(count)),
+                            format!("format!(\"{count} {{}} exceeds {limit} {{}}\", a.{}, lim)", field_name(count)),
+                        ),
+                    };
+                    w!(
+                        s,
+                        "    {{\n        let lim = cx.limits({at:?}, {limit:?})?.{} as u64;",
+                        field_name(limit)
+                    );
+                    w!(s, "        if {value} > lim {{\n            return Err(LowerError::rule({at:?}, {text}).into());\n        }}\n    }}");
+                }
+                _ => {}
+            }
+        }
+        Ok((overrides, caps))
+    }
+
+    /// `destroy_object()`: the destroy/free command of every device-child handle type.
+    fn destroy_object(&self, s: &mut String) -> Result<(), String> {
+        w!(s, "/// Destroys one device child with its vkDestroyX/vkFree* command (command buffers and");
+        w!(
+            s,
+            "/// descriptor sets are freed from `pool`); `Err` for types without one."
+        );
+        w!(s, "///\n/// # Safety\n/// `handle` (and `pool`) must be live host handles of `device`, of `object_type`, no longer used.");
+        w!(s, "pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_type: i32, handle: u64, pool: u64) -> Result<(), CallError> {{");
+        for cmd in self.m.commands.iter().filter(|c| Self::generic_call(c)) {
+            let Some(d) = &cmd.destroy else { continue };
+            let first_is_device = matches!(cmd.params.first().map(|p| &p.member.shape), Some(Shape::Value(Elem::Handle(h))) if h == "VkDevice");
+            if !first_is_device || d.target == "VkDevice" {
+                continue;
+            }
+            let ty = type_name(&d.target);
+            let mut args = Vec::new();
+            for p in &cmd.params {
+                let n = &p.member.name;
+                let v = if *n == d.parent {
+                    "device".to_string()
+                } else if *n == d.object && d.array {
+                    format!("&vk::{ty}(handle) as *const _")
+                } else if *n == d.object {
+                    format!("vk::{ty}(handle)")
+                } else if d.pool.as_ref().is_some_and(|(pn, _)| pn == n) {
+                    format!(
+                        "vk::{}(pool)",
+                        type_name(&d.pool.as_ref().map(|x| x.1.clone()).unwrap_or_default())
+                    )
+                } else if matches!(p.member.shape, Shape::NullOnly) {
+                    "core::ptr::null()".into()
+                } else if p.member.is_len && matches!(p.member.shape, Shape::Value(Elem::Scalar(_)))
+                {
+                    "1".into()
+                } else {
+                    return Err(format!("{}: destroy_object cannot fill {n}", cmd.name));
+                };
+                args.push(v);
+            }
+            w!(s, "    if object_type == <venus_protocol::handles::{ty} as venus_protocol::Handle>::OBJECT_TYPE {{");
+            w!(
+                s,
+                "        let f = procs.{}.ok_or(CallError::Missing({:?}))?;",
+                field_name(&command_name(&cmd.name)),
+                cmd.name
+            );
+            w!(s, "        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.");
+            if cmd.ret.is_some() {
+                w!(s, "        let r = unsafe {{ f({}) }};", args.join(", "));
+                w!(s, "        return if r.0 == 0 {{ Ok(()) }} else {{ Err(CallError::Failed {{ command: {:?}, result: r.0 }}) }};\n    }}", cmd.name);
+            } else {
+                w!(
+                    s,
+                    "        unsafe {{ f({}) }};\n        return Ok(());\n    }}",
+                    args.join(", ")
+                );
+            }
+        }
+        w!(s, "    Err(CallError::CannotDestroy(object_type))\n}}\n");
+        Ok(())
+    }
+
+    /// The struct-level checks of `st`, emitted at the top of its `lower()`.
+    fn struct_checks(&self, s: &mut String, st: &Struct) -> Result<(), String> {
+        let at = &st.name;
+        let vals = &self.m.check_values;
+        for check in self
+            .m
+            .checks
+            .iter()
+            .filter(|k| !k.is_command() && k.owner() == *at)
+        {
+            match *check {
+                Check::MemberLimit {
+                    member,
+                    bound,
+                    limit,
+                    ..
+                } => {
+                    let f = field_name(member);
+                    let (op, word) = match bound {
+                        Bound::Below => (">=", "is not below"),
+                        Bound::AtMost => (">", "exceeds"),
+                    };
+                    w!(s, "        {{\n            let lim = cx.limits({at:?}, {limit:?})?.{} as u64;", field_name(limit));
+                    w!(s, "            if self.{f} as u64 {op} lim {{\n                return Err(LowerError::rule({at:?}, format!(\"{member} {{}} {word} {limit} {{}}\", self.{f}, lim)));\n            }}\n        }}");
+                }
+                Check::MultipleOf { member, factor, .. } => {
+                    let f = field_name(member);
+                    w!(s, "        if self.{f} as u64 % {factor} != 0 {{\n            return Err(LowerError::rule({at:?}, format!(\"{member} {{}} is not a multiple of {factor}\", self.{f})));\n        }}");
+                }
+                Check::EntriesWithin {
+                    array,
+                    offset,
+                    size,
+                    total,
+                    ..
+                } => {
+                    let (a, o, z, t) = (
+                        field_name(array),
+                        field_name(offset),
+                        field_name(size),
+                        field_name(total),
+                    );
+                    w!(s, "        for (i, e) in self.{a}.iter().enumerate() {{\n            if (e.{o} as u64).saturating_add(e.{z} as u64) > self.{t} as u64 {{");
+                    w!(s, "                return Err(LowerError::rule({at:?}, format!(\"{array}[{{i}}]: {offset} {{}} + {size} {{}} exceeds {total} {{}}\", e.{o}, e.{z}, self.{t})));\n            }}\n        }}");
+                }
+                Check::SelectedArray {
+                    count,
+                    selector,
+                    arms,
+                    ..
+                } => {
+                    let (c, sel) = (field_name(count), field_name(selector));
+                    w!(s, "        match self.{sel}.0 {{");
+                    for (names, array) in arms {
+                        let pat: Vec<String> = names.iter().map(|n| vals[*n].to_string()).collect();
+                        let a = field_name(array);
+                        w!(
+                            s,
+                            "            {} => if (self.{a}.len() as u64) < self.{c} as u64 {{",
+                            pat.join(" | ")
+                        );
+                        w!(s, "                return Err(LowerError::rule({at:?}, format!(\"{selector} {{}} reads {count} {{}} elements of {array}, {{}} travelled\", self.{sel}.0, self.{c}, self.{a}.len())));\n            }}");
+                    }
+                    w!(s, "            _ => {{}}\n        }}");
+                }
+                Check::ChainedBytes {
+                    selector,
+                    value,
+                    count,
+                    link,
+                    array,
+                    ..
+                } => {
+                    let (c, sel) = (field_name(count), field_name(selector));
+                    w!(s, "        if self.{sel}.0 == {} {{", vals[value]);
+                    w!(
+                        s,
+                        "            let mut link = self.p_next;\n            let mut have = None;"
+                    );
+                    w!(s, "            while let Some(e) = link {{\n                if let Ext::{}(v) = e {{\n                    have = Some(v.{}.len());\n                    break;\n                }}\n                link = venus_protocol::ChainNode::next(e);\n            }}", type_name(link), field_name(array));
+                    w!(
+                        s,
+                        "            if have.map_or(true, |n| (n as u64) < self.{c} as u64) {{"
+                    );
+                    w!(s, "                return Err(LowerError::rule({at:?}, format!(\"{selector} {value} reads {count} {{}} bytes of {link}.{array}, {{:?}} travelled\", self.{c}, have)));\n            }}\n        }}");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Statements recording the objects a vkDestroy*/vkFree* command destroys.
     fn destroyed(&self, cmd: &crate::model::Command) -> Vec<String> {
-        let suffix = match cmd
-            .name
-            .strip_prefix("vkDestroy")
-            .or_else(|| cmd.name.strip_prefix("vkFree"))
-        {
-            Some(s) => s
-                .trim_end_matches("KHR")
-                .trim_end_matches("EXT")
-                .trim_end_matches('s')
-                .to_string(),
-            None => return Vec::new(),
-        };
-        let target = if suffix == "Memory" {
-            "VkDeviceMemory".to_string()
-        } else {
-            format!("Vk{suffix}")
+        // The model's destroy detection (`policy::destroy_shape`) names the target type.
+        let Some(target) = cmd.destroy.as_ref().map(|d| d.target.clone()) else {
+            return Vec::new();
         };
         let mut out = Vec::new();
         for p in cmd.params.iter().filter(|p| p.dir == Dir::In) {
@@ -781,6 +1116,7 @@ impl<'m> Cx<'m> {
             "    /// The C struct for this input (chain and arrays lowered into the arena)."
         );
         w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        self.struct_checks(s, st)?;
         w!(s, "        Ok(vk::{n} {{");
         if st.s_type.is_some() {
             w!(s, "            s_type: p::{n}::STRUCTURE_TYPE,\n            p_next: lower_chain(self.p_next, cx)?,");

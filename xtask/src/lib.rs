@@ -7,8 +7,10 @@
 
 pub mod emit;
 pub mod emit_host;
+pub mod emit_policy;
 pub mod model;
 pub mod names;
+pub mod policy;
 pub mod registry;
 pub mod special;
 
@@ -44,8 +46,13 @@ fn tsv_rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
         .map(|l| l.split('\t').collect())
 }
 
-/// Builds the checked model from the inputs.
+/// Builds the checked model from the inputs, with the real protocol's tables.
 pub fn build_model(inputs: &Inputs) -> Result<model::Model, String> {
+    build_model_with(inputs, &special::TABLES)
+}
+
+/// Builds the checked model from the inputs and the given policy/check/host-only tables.
+pub fn build_model_with(inputs: &Inputs, tables: &special::Tables) -> Result<model::Model, String> {
     let mut reg = registry::Registry::default();
     reg.load("vk.xml", &inputs.vk_xml)
         .map_err(|e| e.to_string())?;
@@ -88,7 +95,7 @@ pub fn build_model(inputs: &Inputs) -> Result<model::Model, String> {
                 .ok_or("bad extension row")?,
         });
     }
-    model::build(&reg, &exts, &cmds)
+    model::build(&reg, &exts, &cmds, tables)
 }
 
 /// Where generated files go, relative to the repository root.
@@ -99,7 +106,15 @@ pub const OUTPUT_DIRS: [(&str, &str); 2] = [
 
 /// Generates every output file as (output key from [`OUTPUT_DIRS`], file name, contents).
 pub fn generate(inputs: &Inputs) -> Result<Vec<(&'static str, String, String)>, String> {
-    let model = build_model(inputs)?;
+    generate_with(inputs, &special::TABLES)
+}
+
+/// [`generate`] with the given tables (golden tests pass tables for their tiny registry).
+pub fn generate_with(
+    inputs: &Inputs,
+    tables: &special::Tables,
+) -> Result<Vec<(&'static str, String, String)>, String> {
+    let model = build_model_with(inputs, tables)?;
     let mut out = Vec::new();
     for (name, text) in emit::emit(&model)? {
         out.push(("protocol", name, text));

@@ -194,8 +194,67 @@ pub struct Command {
     pub ret: Option<Elem>,
     /// `Err(reason)` for commands with an id but no wire encoding.
     pub encoding: Result<(), String>,
-    pub note: Option<&'static str>,
+    /// How the host runs it (from `special::Tables::policies`, `Destroy` derived).
+    pub class: Class,
+    /// What it destroys, for commands the model detects as destroying handles.
+    pub destroy: Option<DestroyShape>,
     pub needs_lifetime: bool,
+}
+
+/// A command's host policy class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Class {
+    Generic,
+    Handwritten(&'static str),
+    Destroy,
+    Refused(&'static str),
+}
+
+/// The parameters of a destroying command (vkDestroyX, vkFreeMemory, vkFree*s).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestroyShape {
+    /// The destroyed handle type.
+    pub target: String,
+    /// The first parameter (the parent: device, or the object itself for vkDestroyDevice).
+    pub parent: String,
+    /// The parameter naming the object(s).
+    pub object: String,
+    /// The pool parameter, if any (vkFreeCommandBuffers, vkFreeDescriptorSets).
+    pub pool: Option<(String, String)>,
+    /// `object` is an array.
+    pub array: bool,
+}
+
+/// A C type of a host-only binding (no wire shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostType {
+    Elem(Elem),
+    /// `int` (file descriptors).
+    CInt,
+    /// `void*` / `const void*`.
+    VoidPtr {
+        is_const: bool,
+    },
+    Ptr {
+        to: Box<HostType>,
+        is_const: bool,
+    },
+}
+
+/// A struct the host binds although the protocol does not serialize it.
+#[derive(Clone, Debug)]
+pub struct HostStruct {
+    pub name: String,
+    pub s_type: SType,
+    pub members: Vec<(String, HostType)>,
+}
+
+/// A command the host binds although the protocol does not serialize it.
+#[derive(Clone, Debug)]
+pub struct HostCommand {
+    pub name: String,
+    pub params: Vec<(String, HostType)>,
+    pub ret: Option<Elem>,
 }
 
 #[derive(Clone, Debug)]
@@ -225,6 +284,13 @@ pub struct Model {
     pub versions: Versions,
     /// API constants used as array sizes.
     pub constants: BTreeMap<String, i64>,
+    /// Size/stride/limit rules, validated against the model.
+    pub checks: Vec<special::Check>,
+    /// Values of the enumerants the checks name.
+    pub check_values: BTreeMap<String, i64>,
+    /// Host-only C bindings (`special::Tables::host_only`).
+    pub host_structs: Vec<HostStruct>,
+    pub host_commands: Vec<HostCommand>,
 }
 
 /// Rows of the protocol's command table (id, primary name, aliases).
@@ -775,6 +841,7 @@ pub fn build(
     reg: &Registry,
     ext_rows: &[ExtensionRow],
     cmd_rows: &[CommandRow],
+    tables: &special::Tables,
 ) -> Result<Model, Error> {
     let mut reg = reg.clone();
     add_extra_structs(&mut reg)?;
@@ -1029,10 +1096,6 @@ pub fn build(
         if let Some(n) = special::NO_ENCODING.iter().find(|n| n.command == c.name) {
             c.encoding = Err(n.why.to_string());
         }
-        c.note = special::DISPATCH_NOTES
-            .iter()
-            .find(|n| n.command == c.name)
-            .map(|n| n.note);
     }
 
     let all_extenders: BTreeSet<String> =
@@ -1246,7 +1309,8 @@ pub fn build(
         venus_protocol_spec: spec("VK_MESA_venus_protocol")?,
     };
 
-    let model = Model {
+    let (host_structs, host_commands) = host_only(&b, tables)?;
+    let mut model = Model {
         structs,
         unions,
         enums,
@@ -1256,9 +1320,105 @@ pub fn build(
         extensions,
         versions,
         constants,
+        checks: Vec::new(),
+        check_values: BTreeMap::new(),
+        host_structs,
+        host_commands,
     };
     check_len_refs(&model)?;
+    crate::policy::apply(&mut model, tables, &b.values)?;
     Ok(model)
+}
+
+/// The host-only structs and commands of `tables`, typed from the XML as written.
+fn host_only(
+    b: &Builder,
+    tables: &special::Tables,
+) -> Result<(Vec<HostStruct>, Vec<HostCommand>), Error> {
+    let ty = |owner: &str, m: &RawMember| -> Result<HostType, Error> {
+        let base = match m.ty.as_str() {
+            "int" => HostType::CInt,
+            "void" if m.pointers == 1 => {
+                return Ok(HostType::VoidPtr {
+                    is_const: m.is_const,
+                })
+            }
+            t => HostType::Elem(
+                b.elem_of(t)
+                    .map_err(|e| format!("host-only {owner}.{}: {e}", m.name))?,
+            ),
+        };
+        if !m.array_dims.is_empty() || m.pointers > 1 {
+            return Err(format!("host-only {owner}.{}: unsupported C type", m.name));
+        }
+        Ok(if m.pointers == 1 {
+            HostType::Ptr {
+                to: Box::new(base),
+                is_const: m.is_const,
+            }
+        } else {
+            base
+        })
+    };
+    let mut structs = Vec::new();
+    let mut commands = Vec::new();
+    for h in tables.host_only {
+        if !b.reg.extensions.iter().any(|x| x.name == h.extension) {
+            return Err(format!(
+                "host-only extension {} is not in the XML",
+                h.extension
+            ));
+        }
+        for name in h.structs {
+            let Some(RawTypeKind::Struct { members, .. }) = b.reg.types.get(*name).map(|t| &t.kind)
+            else {
+                return Err(format!(
+                    "host-only struct {name} is not a struct of the XML"
+                ));
+            };
+            let mut s_type = None;
+            let mut out = Vec::new();
+            for m in members {
+                if m.name == "sType" {
+                    let v = m
+                        .values
+                        .clone()
+                        .ok_or(format!("{name}: sType without values"))?;
+                    let n = *b.values.get(&v).ok_or(format!("{name}: unknown {v}"))?;
+                    s_type = Some((v, n));
+                } else if m.name != "pNext" {
+                    out.push((m.name.clone(), ty(name, m)?));
+                }
+            }
+            structs.push(HostStruct {
+                name: name.to_string(),
+                s_type: s_type.ok_or(format!("host-only struct {name} has no sType"))?,
+                members: out,
+            });
+        }
+        for name in h.commands {
+            let def = b
+                .reg
+                .commands
+                .get(*name)
+                .ok_or(format!("host-only command {name} is not in the XML"))?;
+            let ret = match def.ret.as_str() {
+                "void" => None,
+                r => Some(b.elem_of(r)?),
+            };
+            let params = def
+                .params
+                .iter()
+                .map(|p| Ok((p.name.clone(), ty(name, p)?)))
+                .collect::<Result<_, Error>>()?;
+            commands.push(HostCommand {
+                name: name.to_string(),
+                params,
+                ret,
+            });
+        }
+    }
+    Ok((structs, commands))
 }
 
 fn enum_values(b: &Builder, name: &str) -> Vec<(String, i64)> {
@@ -1374,7 +1534,8 @@ fn build_command(
         params,
         ret,
         encoding,
-        note: None,
+        class: Class::Generic,
+        destroy: None,
         needs_lifetime: false,
     })
 }

@@ -157,24 +157,6 @@ pub const NO_ENCODING: &[NoEncoding] = &[
     },
 ];
 
-/// Notes for the dispatch layer about commands whose wire values must not be trusted as-is.
-/// They change nothing in the encoding; they are emitted into the command table.
-pub struct DispatchNote {
-    pub command: &'static str,
-    pub note: &'static str,
-}
-
-pub const DISPATCH_NOTES: &[DispatchNote] = &[
-    DispatchNote {
-        command: "vkCmdDrawMultiEXT",
-        note: "elements travel packed: pass sizeof(VkMultiDrawInfoEXT) as stride, not the wire value",
-    },
-    DispatchNote {
-        command: "vkCmdDrawMultiIndexedEXT",
-        note: "elements travel packed: pass sizeof(VkMultiDrawIndexedInfoEXT) as stride, not the wire value",
-    },
-];
-
 /// Types that are never serialized even though the XML defines them.
 pub const NEVER_SERIALIZED: &[&str] = &["VkBaseInStructure", "VkBaseOutStructure"];
 
@@ -190,4 +172,601 @@ pub const CORE_VERSIONS: &[&str] = &[
     "VK_VERSION_1_1",
     "VK_VERSION_1_2",
     "VK_VERSION_1_3",
+];
+
+// ---------------------------------------------------------------- per-command policy
+
+/// How the host runs a command. Commands without a row are `Generic`, except those the model
+/// detects as destroying handles (vkDestroyX, vkFreeMemory, vkFreeCommandBuffers,
+/// vkFreeDescriptorSets), which are `Destroy` unless a row overrides them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// The dispatch layer implements it (a trait method without default body forces a handler).
+    Handwritten { why: &'static str },
+    /// Never executed: the dispatch layer answers with an error.
+    Refused { why: &'static str },
+}
+
+pub struct PolicyRow {
+    pub command: &'static str,
+    pub policy: PolicyKind,
+}
+
+/// Which side of a device limit a value must stay on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// `value <= limit` (a first + count range inside a table of `limit` slots).
+    AtMost,
+    /// `value < limit` (an index into a table of `limit` slots).
+    Below,
+}
+
+/// A size/stride/limit rule the host enforces before the driver sees a value. Each becomes
+/// generated code: command rows in the executor (`calls.rs`), struct rows in the lowering
+/// (`lower.rs`), so every caller of either gets them.
+#[derive(Clone, Copy, Debug)]
+pub enum Check {
+    /// `array` travels packed: the driver gets `size_of(element)` as `param`, whatever the
+    /// client sent (it would otherwise step through our packed copy with the client's stride).
+    PackedStride {
+        command: &'static str,
+        param: &'static str,
+        array: &'static str,
+    },
+    /// The driver writes up to `(count - 1) * stride + max_element` bytes into output `buffer`
+    /// (whose byte size is parameter `size`): we give it a buffer of at least that many bytes
+    /// (and pass that size), at most `limit` bytes, and copy back only what the client asked for.
+    OutputExtent {
+        command: &'static str,
+        buffer: &'static str,
+        size: &'static str,
+        count: &'static str,
+        stride: &'static str,
+        max_element: u64,
+        limit: u64,
+        why: &'static str,
+    },
+    /// `first + count` (or `count` alone) must be <= `VkPhysicalDeviceLimits::limit`.
+    DeviceLimit {
+        command: &'static str,
+        first: Option<&'static str>,
+        count: &'static str,
+        limit: &'static str,
+    },
+    /// Struct member `member` compared with `VkPhysicalDeviceLimits::limit` when lowered.
+    MemberLimit {
+        structure: &'static str,
+        member: &'static str,
+        bound: Bound,
+        limit: &'static str,
+    },
+    /// Struct member `member` (a byte size) must be a multiple of `factor`: the decoder
+    /// decoded `member / factor` elements, the driver reads `member` bytes.
+    MultipleOf {
+        structure: &'static str,
+        member: &'static str,
+        factor: u64,
+    },
+    /// Every element of `array` must satisfy `element.offset + element.size <= total`.
+    EntriesWithin {
+        structure: &'static str,
+        array: &'static str,
+        offset: &'static str,
+        size: &'static str,
+        total: &'static str,
+    },
+    /// The driver reads `count` elements from the array that `selector` (an enum member)
+    /// chooses; the others may travel empty. Each arm: the enumerants, then the array.
+    SelectedArray {
+        structure: &'static str,
+        count: &'static str,
+        selector: &'static str,
+        arms: &'static [(&'static [&'static str], &'static str)],
+    },
+    /// When `selector == value`, the driver reads `count` bytes from `array` of the chained
+    /// struct `link`, which must be present with at least that many.
+    ChainedBytes {
+        structure: &'static str,
+        selector: &'static str,
+        value: &'static str,
+        count: &'static str,
+        link: &'static str,
+        array: &'static str,
+    },
+}
+
+impl Check {
+    /// The command or struct the rule belongs to.
+    pub fn owner(&self) -> &'static str {
+        match *self {
+            Check::PackedStride { command, .. }
+            | Check::OutputExtent { command, .. }
+            | Check::DeviceLimit { command, .. } => command,
+            Check::MemberLimit { structure, .. }
+            | Check::MultipleOf { structure, .. }
+            | Check::EntriesWithin { structure, .. }
+            | Check::SelectedArray { structure, .. }
+            | Check::ChainedBytes { structure, .. } => structure,
+        }
+    }
+    /// Whether the rule runs in a command's executor (else in a struct's lowering).
+    pub fn is_command(&self) -> bool {
+        matches!(
+            self,
+            Check::PackedStride { .. } | Check::OutputExtent { .. } | Check::DeviceLimit { .. }
+        )
+    }
+    /// One line describing the rule (emitted into the policy table).
+    pub fn describe(&self) -> String {
+        match *self {
+            Check::PackedStride { param, array, .. } => {
+                format!("{param} := sizeof element of {array} (travels packed)")
+            }
+            Check::OutputExtent {
+                buffer,
+                count,
+                stride,
+                max_element,
+                limit,
+                ..
+            } => format!(
+                "{buffer} sized for ({count} - 1) * {stride} + {max_element} bytes, at most {limit}"
+            ),
+            Check::DeviceLimit {
+                first,
+                count,
+                limit,
+                ..
+            } => match first {
+                Some(f) => format!("{f} + {count} <= {limit}"),
+                None => format!("{count} <= {limit}"),
+            },
+            Check::MemberLimit {
+                structure,
+                member,
+                bound,
+                limit,
+            } => format!(
+                "{structure}.{member} {} {limit}",
+                if bound == Bound::Below { "<" } else { "<=" }
+            ),
+            Check::MultipleOf {
+                structure,
+                member,
+                factor,
+            } => format!("{structure}.{member} % {factor} == 0"),
+            Check::EntriesWithin {
+                structure,
+                array,
+                offset,
+                size,
+                total,
+            } => format!("{structure}.{array}[i].{offset} + {size} <= {total}"),
+            Check::SelectedArray {
+                structure,
+                count,
+                selector,
+                ..
+            } => format!("{structure}: the array {selector} selects has {count} elements"),
+            Check::ChainedBytes {
+                structure,
+                link,
+                array,
+                count,
+                ..
+            } => format!("{structure}: {link}.{array} has >= {count} bytes"),
+        }
+    }
+}
+
+/// Structs and commands the host emitter generates C bindings for although the protocol does
+/// not serialize them (no codec; `vk.rs` structs with their sType, `DeviceProcs` entries).
+pub struct HostOnly {
+    pub extension: &'static str,
+    pub structs: &'static [&'static str],
+    pub commands: &'static [&'static str],
+    pub why: &'static str,
+}
+
+/// Everything the host side takes from this module, so that tests can pass their own.
+pub struct Tables {
+    /// The struct whose members `DeviceLimit`/`MemberLimit` rows name (the host passes a
+    /// `vk::PhysicalDeviceLimits` at run time).
+    pub limits_struct: &'static str,
+    pub policies: &'static [PolicyRow],
+    pub checks: &'static [Check],
+    pub host_only: &'static [HostOnly],
+}
+
+/// The tables of the real protocol level.
+pub const TABLES: Tables = Tables {
+    limits_struct: "VkPhysicalDeviceLimits",
+    policies: POLICIES,
+    checks: CHECKS,
+    host_only: HOST_ONLY,
+};
+
+const fn hw(command: &'static str, why: &'static str) -> PolicyRow {
+    PolicyRow {
+        command,
+        policy: PolicyKind::Handwritten { why },
+    }
+}
+
+pub const POLICIES: &[PolicyRow] = &[
+    hw(
+        "vkEnumerateInstanceVersion",
+        "the host's version capped at the protocol's",
+    ),
+    hw(
+        "vkEnumerateInstanceExtensionProperties",
+        "the private Venus instance extensions, host list filtered",
+    ),
+    hw(
+        "vkCreateInstance",
+        "the client's extension and layer lists are replaced by the host's choice",
+    ),
+    hw(
+        "vkDestroyInstance",
+        "forgets every object of the instance in the context's table",
+    ),
+    hw(
+        "vkEnumeratePhysicalDevices",
+        "the devices the server selected, stable guest ids",
+    ),
+    hw(
+        "vkEnumeratePhysicalDeviceGroups",
+        "groups restricted to the selected devices",
+    ),
+    hw(
+        "vkEnumerateDeviceExtensionProperties",
+        "host extensions intersected with the protocol table, spec versions capped",
+    ),
+    hw(
+        "vkCreateDevice",
+        "extensions the driver lacks dropped; loads the device proc table and limits",
+    ),
+    hw(
+        "vkDestroyDevice",
+        "forgets every object of the device in the context's table",
+    ),
+    hw(
+        "vkGetDeviceQueue2",
+        "queues get guest ids from the client and are registered in the table",
+    ),
+    hw(
+        "vkAllocateCommandBuffers",
+        "dispatchable children: the loader's dispatch pointer is set up per buffer",
+    ),
+    hw(
+        "vkAllocateDescriptorSets",
+        "sets are recorded with their pool so that pool resets forget them",
+    ),
+    hw(
+        "vkResetDescriptorPool",
+        "forgets every set allocated from the pool",
+    ),
+    hw(
+        "vkQueueSubmit",
+        "submission runs on the queue's worker, not the decoding thread",
+    ),
+    hw(
+        "vkQueueSubmit2",
+        "submission runs on the queue's worker, not the decoding thread",
+    ),
+    hw(
+        "vkQueueBindSparse",
+        "submission runs on the queue's worker, not the decoding thread",
+    ),
+    hw(
+        "vkQueueWaitIdle",
+        "blocking: bounded so that the ring stays responsive",
+    ),
+    hw(
+        "vkDeviceWaitIdle",
+        "blocking: bounded so that the ring stays responsive",
+    ),
+    hw(
+        "vkWaitForFences",
+        "blocking: the client's timeout is shortened and the wait retried",
+    ),
+    hw(
+        "vkWaitSemaphores",
+        "blocking: the client's timeout is shortened and the wait retried",
+    ),
+    PolicyRow {
+        command: "vkGetDeviceQueue",
+        policy: PolicyKind::Refused {
+            why: "queues are obtained with vkGetDeviceQueue2 only, contract §5.3",
+        },
+    },
+];
+
+/// Bytes one query may write: 13 pipeline-statistics counters (the most any query type
+/// reports) plus availability/status, 8 bytes each.
+pub const MAX_QUERY_RESULT_BYTES: u64 = 14 * 8;
+
+const fn limit(
+    command: &'static str,
+    first: Option<&'static str>,
+    count: &'static str,
+    limit: &'static str,
+) -> Check {
+    Check::DeviceLimit {
+        command,
+        first,
+        count,
+        limit,
+    }
+}
+
+const fn member_count(structure: &'static str, member: &'static str, limit: &'static str) -> Check {
+    Check::MemberLimit {
+        structure,
+        member,
+        bound: Bound::AtMost,
+        limit,
+    }
+}
+
+const fn member_limit(structure: &'static str, member: &'static str, limit: &'static str) -> Check {
+    Check::MemberLimit {
+        structure,
+        member,
+        bound: Bound::Below,
+        limit,
+    }
+}
+
+pub const CHECKS: &[Check] = &[
+    Check::PackedStride {
+        command: "vkCmdDrawMultiEXT",
+        param: "stride",
+        array: "pVertexInfo",
+    },
+    Check::PackedStride {
+        command: "vkCmdDrawMultiIndexedEXT",
+        param: "stride",
+        array: "pIndexInfo",
+    },
+    Check::OutputExtent {
+        command: "vkGetQueryPoolResults",
+        buffer: "pData",
+        size: "dataSize",
+        count: "queryCount",
+        stride: "stride",
+        max_element: MAX_QUERY_RESULT_BYTES,
+        limit: 64 << 20,
+        why: "the driver writes each query at i * stride whatever dataSize says",
+    },
+    limit(
+        "vkCmdPushConstants",
+        Some("offset"),
+        "size",
+        "maxPushConstantsSize",
+    ),
+    limit(
+        "vkCmdSetViewport",
+        Some("firstViewport"),
+        "viewportCount",
+        "maxViewports",
+    ),
+    limit(
+        "vkCmdSetScissor",
+        Some("firstScissor"),
+        "scissorCount",
+        "maxViewports",
+    ),
+    limit(
+        "vkCmdSetViewportWithCount",
+        None,
+        "viewportCount",
+        "maxViewports",
+    ),
+    limit(
+        "vkCmdSetScissorWithCount",
+        None,
+        "scissorCount",
+        "maxViewports",
+    ),
+    limit(
+        "vkCmdBindVertexBuffers",
+        Some("firstBinding"),
+        "bindingCount",
+        "maxVertexInputBindings",
+    ),
+    limit(
+        "vkCmdBindVertexBuffers2",
+        Some("firstBinding"),
+        "bindingCount",
+        "maxVertexInputBindings",
+    ),
+    limit(
+        "vkCmdBindDescriptorSets",
+        Some("firstSet"),
+        "descriptorSetCount",
+        "maxBoundDescriptorSets",
+    ),
+    limit(
+        "vkCmdSetColorWriteEnableEXT",
+        None,
+        "attachmentCount",
+        "maxColorAttachments",
+    ),
+    limit(
+        "vkCmdSetColorBlendEnableEXT",
+        Some("firstAttachment"),
+        "attachmentCount",
+        "maxColorAttachments",
+    ),
+    limit(
+        "vkCmdSetColorBlendEquationEXT",
+        Some("firstAttachment"),
+        "attachmentCount",
+        "maxColorAttachments",
+    ),
+    limit(
+        "vkCmdSetColorWriteMaskEXT",
+        Some("firstAttachment"),
+        "attachmentCount",
+        "maxColorAttachments",
+    ),
+    member_limit(
+        "VkVertexInputBindingDescription",
+        "binding",
+        "maxVertexInputBindings",
+    ),
+    member_limit(
+        "VkVertexInputAttributeDescription",
+        "location",
+        "maxVertexInputAttributes",
+    ),
+    member_limit(
+        "VkVertexInputAttributeDescription",
+        "binding",
+        "maxVertexInputBindings",
+    ),
+    member_limit(
+        "VkVertexInputBindingDescription2EXT",
+        "binding",
+        "maxVertexInputBindings",
+    ),
+    member_limit(
+        "VkVertexInputAttributeDescription2EXT",
+        "location",
+        "maxVertexInputAttributes",
+    ),
+    member_limit(
+        "VkVertexInputAttributeDescription2EXT",
+        "binding",
+        "maxVertexInputBindings",
+    ),
+    member_count(
+        "VkPipelineViewportStateCreateInfo",
+        "viewportCount",
+        "maxViewports",
+    ),
+    member_count(
+        "VkPipelineViewportStateCreateInfo",
+        "scissorCount",
+        "maxViewports",
+    ),
+    member_count(
+        "VkPipelineColorBlendStateCreateInfo",
+        "attachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkSubpassDescription",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkSubpassDescription2",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkRenderingInfo",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkPipelineRenderingCreateInfo",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    member_count(
+        "VkCommandBufferInheritanceRenderingInfo",
+        "colorAttachmentCount",
+        "maxColorAttachments",
+    ),
+    Check::MultipleOf {
+        structure: "VkShaderModuleCreateInfo",
+        member: "codeSize",
+        factor: 4,
+    },
+    Check::EntriesWithin {
+        structure: "VkSpecializationInfo",
+        array: "pMapEntries",
+        offset: "offset",
+        size: "size",
+        total: "dataSize",
+    },
+    Check::SelectedArray {
+        structure: "VkWriteDescriptorSet",
+        count: "descriptorCount",
+        selector: "descriptorType",
+        arms: &[
+            (
+                &[
+                    "VK_DESCRIPTOR_TYPE_SAMPLER",
+                    "VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER",
+                    "VK_DESCRIPTOR_TYPE_SAMPLED_IMAGE",
+                    "VK_DESCRIPTOR_TYPE_STORAGE_IMAGE",
+                    "VK_DESCRIPTOR_TYPE_INPUT_ATTACHMENT",
+                ],
+                "pImageInfo",
+            ),
+            (
+                &[
+                    "VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER",
+                    "VK_DESCRIPTOR_TYPE_STORAGE_BUFFER",
+                    "VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER_DYNAMIC",
+                    "VK_DESCRIPTOR_TYPE_STORAGE_BUFFER_DYNAMIC",
+                ],
+                "pBufferInfo",
+            ),
+            (
+                &[
+                    "VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER",
+                    "VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER",
+                ],
+                "pTexelBufferView",
+            ),
+        ],
+    },
+    Check::ChainedBytes {
+        structure: "VkWriteDescriptorSet",
+        selector: "descriptorType",
+        value: "VK_DESCRIPTOR_TYPE_INLINE_UNIFORM_BLOCK",
+        count: "descriptorCount",
+        link: "VkWriteDescriptorSetInlineUniformBlock",
+        array: "pData",
+    },
+];
+
+pub const HOST_ONLY: &[HostOnly] = &[
+    HostOnly {
+        extension: "VK_EXT_external_memory_host",
+        structs: &[
+            "VkImportMemoryHostPointerInfoEXT",
+            "VkMemoryHostPointerPropertiesEXT",
+            "VkPhysicalDeviceExternalMemoryHostPropertiesEXT",
+        ],
+        commands: &["vkGetMemoryHostPointerPropertiesEXT"],
+        why: "guest blobs are imported into host memory without a copy",
+    },
+    HostOnly {
+        extension: "VK_KHR_external_memory_fd",
+        structs: &[
+            "VkImportMemoryFdInfoKHR",
+            "VkMemoryFdPropertiesKHR",
+            "VkMemoryGetFdInfoKHR",
+        ],
+        commands: &["vkGetMemoryFdKHR", "vkGetMemoryFdPropertiesKHR"],
+        why: "WSI emulation exports and imports memory as file descriptors",
+    },
+    HostOnly {
+        extension: "VK_KHR_external_semaphore_fd",
+        structs: &["VkSemaphoreGetFdInfoKHR", "VkImportSemaphoreFdInfoKHR"],
+        commands: &["vkGetSemaphoreFdKHR", "vkImportSemaphoreFdKHR"],
+        why: "WSI emulation signals presentation through sync file descriptors",
+    },
+    HostOnly {
+        extension: "VK_KHR_external_fence_fd",
+        structs: &["VkFenceGetFdInfoKHR", "VkImportFenceFdInfoKHR"],
+        commands: &["vkGetFenceFdKHR", "vkImportFenceFdKHR"],
+        why: "WSI emulation signals presentation through sync file descriptors",
+    },
 ];

@@ -4,11 +4,98 @@
 
 use std::path::Path;
 
+use xtask::special::{Bound, Check, HostOnly, PolicyKind, PolicyRow, Tables};
+
+/// The tiny registry's tables: one row of every policy class and check kind.
+const TINY: Tables = Tables {
+    limits_struct: "VkThingLimits",
+    policies: &[
+        PolicyRow {
+            command: "vkCreateThing",
+            policy: PolicyKind::Handwritten {
+                why: "things get guest ids",
+            },
+        },
+        PolicyRow {
+            command: "vkCmdTouchThings",
+            policy: PolicyKind::Refused {
+                why: "touching is not allowed",
+            },
+        },
+    ],
+    checks: &[
+        Check::PackedStride {
+            command: "vkCmdDrawThings",
+            param: "stride",
+            array: "pDraws",
+        },
+        Check::OutputExtent {
+            command: "vkGetThingResults",
+            buffer: "pData",
+            size: "dataSize",
+            count: "queryCount",
+            stride: "stride",
+            max_element: 16,
+            limit: 4096,
+            why: "results land at i * stride",
+        },
+        Check::DeviceLimit {
+            command: "vkCmdPushThing",
+            first: Some("offset"),
+            count: "size",
+            limit: "maxThings",
+        },
+        Check::MemberLimit {
+            structure: "VkThingCreateInfo",
+            member: "indexCount",
+            bound: Bound::AtMost,
+            limit: "maxThings",
+        },
+        Check::MultipleOf {
+            structure: "VkThingCreateInfo",
+            member: "codeSize",
+            factor: 4,
+        },
+        Check::EntriesWithin {
+            structure: "VkThingCreateInfo",
+            array: "pMapEntries",
+            offset: "offset",
+            size: "size",
+            total: "size",
+        },
+        Check::SelectedArray {
+            structure: "VkThingCreateInfo",
+            count: "indexCount",
+            selector: "mode",
+            arms: &[(&["VK_THING_MODE_FAST"], "pIndices")],
+        },
+        Check::ChainedBytes {
+            structure: "VkThingCreateInfo",
+            selector: "mode",
+            value: "VK_THING_MODE_2D",
+            count: "indexCount",
+            link: "VkThingExtraInfo",
+            array: "pData",
+        },
+    ],
+    host_only: &[HostOnly {
+        extension: "VK_TEST_thing_extra",
+        structs: &["VkThingFdInfo"],
+        commands: &["vkGetThingFdTEST"],
+        why: "fds stay on the host",
+    }],
+};
+
+fn tiny_inputs() -> xtask::Inputs {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/input");
+    xtask::Inputs::read(&dir, "commands.tsv", "extensions.tsv").unwrap()
+}
+
 #[test]
 fn tiny_registry_generates_the_golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let inputs = xtask::Inputs::read(&dir.join("input"), "commands.tsv", "extensions.tsv").unwrap();
-    let files = xtask::generate(&inputs).unwrap();
+    let files = xtask::generate_with(&inputs, &TINY).unwrap();
     let expected = dir.join("expected");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         for (key, name, text) in &files {
@@ -33,9 +120,11 @@ fn tiny_registry_generates_the_golden_files() {
 fn tiny_model_has_the_expected_shapes() {
     use xtask::model::{Dir, Shape};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/input");
-    let model =
-        xtask::build_model(&xtask::Inputs::read(&dir, "commands.tsv", "extensions.tsv").unwrap())
-            .unwrap();
+    let model = xtask::build_model_with(
+        &xtask::Inputs::read(&dir, "commands.tsv", "extensions.tsv").unwrap(),
+        &TINY,
+    )
+    .unwrap();
     let info = &model.structs["VkThingCreateInfo"];
     assert_eq!(info.s_type.as_ref().unwrap().1, 1);
     // The extender with an OS file descriptor cannot be serialized and is not a legal link.
@@ -84,4 +173,169 @@ fn tiny_model_has_the_expected_shapes() {
         .map(|v| v.0.as_str())
         .collect();
     assert_eq!(modes, vec!["VK_THING_MODE_FAST", "VK_THING_MODE_2D"]);
+}
+
+#[test]
+fn policy_classes_are_derived_and_overridden() {
+    use xtask::model::Class;
+    let model = xtask::build_model_with(&tiny_inputs(), &TINY).unwrap();
+    let class = |n: &str| {
+        model
+            .commands
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap()
+            .class
+            .clone()
+    };
+    assert_eq!(
+        class("vkCreateThing"),
+        Class::Handwritten("things get guest ids")
+    );
+    assert_eq!(
+        class("vkCmdTouchThings"),
+        Class::Refused("touching is not allowed")
+    );
+    assert_eq!(class("vkDestroyThing"), Class::Destroy);
+    assert_eq!(class("vkGetThingProperties"), Class::Generic);
+    let d = model
+        .commands
+        .iter()
+        .find(|c| c.name == "vkDestroyThing")
+        .unwrap();
+    let d = d.destroy.as_ref().unwrap();
+    assert_eq!(
+        (d.target.as_str(), d.object.as_str(), d.array),
+        ("VkThing", "thing", false)
+    );
+    // Host-only: the fd struct and command get C bindings, no codec.
+    assert_eq!(model.host_structs[0].name, "VkThingFdInfo");
+    assert_eq!(model.host_commands[0].name, "vkGetThingFdTEST");
+}
+
+/// The rows of `tables` with one row replaced, for the error tests.
+fn with_check(check: Check) -> Tables {
+    let checks: &'static [Check] = Box::leak(vec![check].into_boxed_slice());
+    Tables { checks, ..TINY }
+}
+
+#[test]
+fn rows_naming_what_does_not_exist_are_errors() {
+    let cases: Vec<(Tables, &str)> = vec![
+        (
+            Tables {
+                policies: &[PolicyRow {
+                    command: "vkNoSuchThing",
+                    policy: PolicyKind::Refused { why: "x" },
+                }],
+                ..TINY
+            },
+            "no command vkNoSuchThing",
+        ),
+        (
+            with_check(Check::PackedStride {
+                command: "vkCmdDrawThings",
+                param: "strid",
+                array: "pDraws",
+            }),
+            "no input parameter strid",
+        ),
+        (
+            with_check(Check::DeviceLimit {
+                command: "vkCmdPushThing",
+                first: None,
+                count: "size",
+                limit: "maxWidgets",
+            }),
+            "VkThingLimits has no member maxWidgets",
+        ),
+        (
+            with_check(Check::MultipleOf {
+                structure: "VkThingCreateInfo",
+                member: "codeSiz",
+                factor: 4,
+            }),
+            "VkThingCreateInfo has no member codeSiz",
+        ),
+        (
+            with_check(Check::SelectedArray {
+                structure: "VkThingCreateInfo",
+                count: "indexCount",
+                selector: "mode",
+                arms: &[(&["VK_THING_MODE_SLOW_TEST"], "pIndices")],
+            }),
+            "VK_THING_MODE_SLOW_TEST is not a value of VkThingMode",
+        ),
+        (
+            with_check(Check::OutputExtent {
+                command: "vkGetThingResults",
+                buffer: "pDat",
+                size: "dataSize",
+                count: "queryCount",
+                stride: "stride",
+                max_element: 1,
+                limit: 1,
+                why: "",
+            }),
+            "has no output pDat",
+        ),
+        (
+            Tables {
+                host_only: &[HostOnly {
+                    extension: "VK_TEST_thing_extra",
+                    structs: &["VkNoSuchStruct"],
+                    commands: &[],
+                    why: "",
+                }],
+                ..TINY
+            },
+            "host-only struct VkNoSuchStruct",
+        ),
+    ];
+    for (tables, want) in cases {
+        let err = match xtask::build_model_with(&tiny_inputs(), &tables) {
+            Ok(_) => panic!("expected an error containing {want:?}"),
+            Err(e) => e,
+        };
+        assert!(err.contains(want), "{err:?} does not contain {want:?}");
+    }
+}
+
+/// The methods of the generated `Handwritten` trait.
+fn trait_methods(policy_rs: &str) -> Vec<String> {
+    let start = policy_rs.find("pub trait Handwritten").unwrap();
+    let body = &policy_rs[start..];
+    let body = &body[..body.find("\n}").unwrap()];
+    body.lines()
+        .filter_map(|l| l.trim().strip_prefix("fn "))
+        .map(|l| l[..l.find('(').unwrap()].to_string())
+        .collect()
+}
+
+#[test]
+fn handwritten_trait_has_one_method_per_row() {
+    // Tiny registry.
+    let files = xtask::generate_with(&tiny_inputs(), &TINY).unwrap();
+    let policy = &files.iter().find(|f| f.1 == "policy.rs").unwrap().2;
+    assert_eq!(trait_methods(policy), vec!["create_thing".to_string()]);
+    // The real protocol level: exactly the Handwritten rows of special::POLICIES.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol");
+    let inputs = xtask::Inputs::read(
+        &root,
+        "ca1e9220-command-types.tsv",
+        "ca1e9220-extensions.tsv",
+    )
+    .unwrap();
+    let files = xtask::generate(&inputs).unwrap();
+    let policy = &files.iter().find(|f| f.1 == "policy.rs").unwrap().2;
+    let mut got = trait_methods(policy);
+    let mut want: Vec<String> = xtask::special::POLICIES
+        .iter()
+        .filter(|r| matches!(r.policy, PolicyKind::Handwritten { .. }))
+        .map(|r| xtask::names::field_name(&xtask::names::command_name(r.command)))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(want.len(), 20);
+    assert_eq!(got, want);
 }

@@ -17,5 +17,6 @@ pub mod generated;
 pub mod loader;
 pub mod lower;
 
+pub use generated::policy;
 pub use generated::procs::{DeviceProcs, InstanceProcs};
 pub use generated::vk;

@@ -11,6 +11,8 @@ use core::ffi::{c_char, c_void};
 use bumpalo::Bump;
 use venus_protocol::{Handle, Id, Str};
 
+use crate::generated::vk;
+
 /// Why a protocol value could not be turned into a driver call.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LowerError {
@@ -24,6 +26,23 @@ pub enum LowerError {
     NotAnOutput(&'static str),
     #[error("the driver's output chain does not match the request (sType {0})")]
     ChainMismatch(i32),
+    /// A size/stride/limit rule (`xtask/src/special.rs` `CHECKS`) failed: `at` is the command
+    /// or struct, `rule` names the parameters, the rule and the values.
+    #[error("{at}: {rule}")]
+    Rule { at: &'static str, rule: String },
+    /// A rule against a device limit ran without limits (`LowerCx::with_limits`).
+    #[error("{at}: checking {limit} needs the device limits, and this call has none")]
+    NoLimits {
+        at: &'static str,
+        limit: &'static str,
+    },
+}
+
+impl LowerError {
+    /// A failed rule of `at` (command or struct).
+    pub fn rule(at: &'static str, rule: String) -> Self {
+        LowerError::Rule { at, rule }
+    }
 }
 
 /// Guest object id <-> host handle, with the object type checked.
@@ -35,14 +54,73 @@ pub trait HandleMap {
 }
 
 /// Conversion context for one driver call.
+///
+/// Device-level rules (`DeviceLimit`/`MemberLimit` checks: push constant ranges, viewport and
+/// vertex binding counts, ...) read the device's `VkPhysicalDeviceLimits`: pass them with
+/// [`LowerCx::with_limits`] or [`LowerCx::set_limits`]. A rule that needs them fails with
+/// [`LowerError::NoLimits`] when they are missing; it never passes silently.
 pub struct LowerCx<'b, M: HandleMap> {
     arena: &'b Bump,
     map: &'b M,
+    limits: Option<&'b vk::PhysicalDeviceLimits>,
 }
 
 impl<'b, M: HandleMap> LowerCx<'b, M> {
+    /// A context without device limits (instance-level calls).
     pub fn new(arena: &'b Bump, map: &'b M) -> Self {
-        LowerCx { arena, map }
+        LowerCx {
+            arena,
+            map,
+            limits: None,
+        }
+    }
+    /// A context whose rules check against `limits` (the limits of the device the call's
+    /// handles belong to).
+    pub fn with_limits(
+        arena: &'b Bump,
+        map: &'b M,
+        limits: Option<&'b vk::PhysicalDeviceLimits>,
+    ) -> Self {
+        LowerCx { arena, map, limits }
+    }
+    /// Sets (or clears) the device limits the rules check against.
+    pub fn set_limits(&mut self, limits: Option<&'b vk::PhysicalDeviceLimits>) {
+        self.limits = limits;
+    }
+    /// The device limits for a rule of `at` on `limit`.
+    pub fn limits(
+        &self,
+        at: &'static str,
+        limit: &'static str,
+    ) -> Result<&'b vk::PhysicalDeviceLimits, LowerError> {
+        self.limits.ok_or(LowerError::NoLimits { at, limit })
+    }
+    /// Bytes to give the driver for an output it fills at `i * stride` for `count` elements of
+    /// at most `max_element` bytes: at least `requested` (what the client asked for), at most
+    /// `limit`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn output_extent(
+        &self,
+        at: &'static str,
+        buffer: &'static str,
+        count: u64,
+        stride: u64,
+        max_element: u64,
+        limit: u64,
+        requested: usize,
+    ) -> Result<usize, LowerError> {
+        let extent = match count {
+            0 => 0,
+            n => (n - 1).saturating_mul(stride).saturating_add(max_element),
+        };
+        let need = extent.max(requested as u64);
+        if need > limit {
+            return Err(LowerError::rule(
+                at,
+                format!("{buffer}: (count {count} - 1) * stride {stride} + {max_element} = {extent} bytes exceeds {limit}"),
+            ));
+        }
+        self.size(need)
     }
     pub fn alloc<T>(&mut self, v: T) -> &'b mut T {
         self.arena.alloc(v)
@@ -320,6 +398,16 @@ pub enum CallError {
     NoDevice,
     #[error(transparent)]
     Lower(#[from] LowerError),
+    /// The command's policy refuses it (`policy::Policy::Refused`).
+    #[error("{command} is refused: {why}")]
+    Refused {
+        command: &'static str,
+        why: &'static str,
+    },
+    #[error("no destroy command for object type {0}")]
+    CannotDestroy(i32),
+    #[error("{command} failed with VkResult {result}")]
+    Failed { command: &'static str, result: i32 },
 }
 
 /// Objects a generic call created or destroyed, for the caller's object table.

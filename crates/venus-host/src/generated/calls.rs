@@ -970,12 +970,14 @@ pub unsafe fn destroy_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetQueryPoolResultsArgs<'b>) -> Result<(c::GetQueryPoolResultsReply<'b>, Outcome), CallError> {
     let f = procs.get_query_pool_results.ok_or(CallError::Missing("vkGetQueryPoolResults"))?;
+    // Rule: the driver writes each query at i * stride whatever dataSize says.
+    let p_data_cap = cx.output_extent("vkGetQueryPoolResults", "pData", a.query_count as u64, a.stride as u64, 112, 67108864, a.p_data.len())?;
     let device = vk::Device(cx.host(a.device)?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
     let first_query = a.first_query;
     let query_count = a.query_count;
-    let data_size = cx.size(a.data_size)?;
-    let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
+    let data_size = p_data_cap as _;
+    let p_data_c: *mut u8 = cx.zeroed_mut(p_data_cap);
     let stride = a.stride;
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1667,6 +1669,7 @@ pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, render_pass, p_allocator) };
     let mut out = Outcome::default();
+    if !a.render_pass.is_null() { out.destroyed.push((<venus_protocol::handles::RenderPass as venus_protocol::Handle>::OBJECT_TYPE, a.render_pass.raw())); }
     Ok((c::DestroyRenderPassReply {  }, out))
 }
 
@@ -1869,6 +1872,12 @@ pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetViewportArgs<'b>) -> Result<(c::CmdSetViewportReply, Outcome), CallError> {
     let f = procs.cmd_set_viewport.ok_or(CallError::Missing("vkCmdSetViewport"))?;
+    {
+        let lim = cx.limits("vkCmdSetViewport", "maxViewports")?.max_viewports as u64;
+        if (a.first_viewport as u64).saturating_add(a.viewport_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdSetViewport", format!("firstViewport {} + viewportCount {} exceeds maxViewports {}", a.first_viewport, a.viewport_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_viewport = a.first_viewport;
     let viewport_count = a.viewport_count;
@@ -1887,6 +1896,12 @@ pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetScissorArgs<'b>) -> Result<(c::CmdSetScissorReply, Outcome), CallError> {
     let f = procs.cmd_set_scissor.ok_or(CallError::Missing("vkCmdSetScissor"))?;
+    {
+        let lim = cx.limits("vkCmdSetScissor", "maxViewports")?.max_viewports as u64;
+        if (a.first_scissor as u64).saturating_add(a.scissor_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdSetScissor", format!("firstScissor {} + scissorCount {} exceeds maxViewports {}", a.first_scissor, a.scissor_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_scissor = a.first_scissor;
     let scissor_count = a.scissor_count;
@@ -2023,6 +2038,12 @@ pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindDescriptorSetsArgs<'b>) -> Result<(c::CmdBindDescriptorSetsReply, Outcome), CallError> {
     let f = procs.cmd_bind_descriptor_sets.ok_or(CallError::Missing("vkCmdBindDescriptorSets"))?;
+    {
+        let lim = cx.limits("vkCmdBindDescriptorSets", "maxBoundDescriptorSets")?.max_bound_descriptor_sets as u64;
+        if (a.first_set as u64).saturating_add(a.descriptor_set_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdBindDescriptorSets", format!("firstSet {} + descriptorSetCount {} exceeds maxBoundDescriptorSets {}", a.first_set, a.descriptor_set_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let pipeline_bind_point = a.pipeline_bind_point;
     let layout = vk::PipelineLayout(cx.host(a.layout)?);
@@ -2063,6 +2084,12 @@ pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindVertexBuffersArgs<'b>) -> Result<(c::CmdBindVertexBuffersReply, Outcome), CallError> {
     let f = procs.cmd_bind_vertex_buffers.ok_or(CallError::Missing("vkCmdBindVertexBuffers"))?;
+    {
+        let lim = cx.limits("vkCmdBindVertexBuffers", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
+        if (a.first_binding as u64).saturating_add(a.binding_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdBindVertexBuffers", format!("firstBinding {} + bindingCount {} exceeds maxVertexInputBindings {}", a.first_binding, a.binding_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
@@ -2590,6 +2617,12 @@ pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushConstantsArgs<'b>) -> Result<(c::CmdPushConstantsReply, Outcome), CallError> {
     let f = procs.cmd_push_constants.ok_or(CallError::Missing("vkCmdPushConstants"))?;
+    {
+        let lim = cx.limits("vkCmdPushConstants", "maxPushConstantsSize")?.max_push_constants_size as u64;
+        if (a.offset as u64).saturating_add(a.size as u64) > lim {
+            return Err(LowerError::rule("vkCmdPushConstants", format!("offset {} + size {} exceeds maxPushConstantsSize {}", a.offset, a.size, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let layout = vk::PipelineLayout(cx.host(a.layout)?);
     let stage_flags = a.stage_flags;
@@ -4057,6 +4090,12 @@ pub unsafe fn cmd_set_primitive_topology<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetViewportWithCountArgs<'b>) -> Result<(c::CmdSetViewportWithCountReply, Outcome), CallError> {
     let f = procs.cmd_set_viewport_with_count.ok_or(CallError::Missing("vkCmdSetViewportWithCount"))?;
+    {
+        let lim = cx.limits("vkCmdSetViewportWithCount", "maxViewports")?.max_viewports as u64;
+        if a.viewport_count as u64 > lim {
+            return Err(LowerError::rule("vkCmdSetViewportWithCount", format!("viewportCount {} exceeds maxViewports {}", a.viewport_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let viewport_count = a.viewport_count;
     let p_viewports = cx.lower_slice(a.p_viewports, |v, cx| v.lower(cx))?;
@@ -4074,6 +4113,12 @@ pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetScissorWithCountArgs<'b>) -> Result<(c::CmdSetScissorWithCountReply, Outcome), CallError> {
     let f = procs.cmd_set_scissor_with_count.ok_or(CallError::Missing("vkCmdSetScissorWithCount"))?;
+    {
+        let lim = cx.limits("vkCmdSetScissorWithCount", "maxViewports")?.max_viewports as u64;
+        if a.scissor_count as u64 > lim {
+            return Err(LowerError::rule("vkCmdSetScissorWithCount", format!("scissorCount {} exceeds maxViewports {}", a.scissor_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let scissor_count = a.scissor_count;
     let p_scissors = cx.lower_slice(a.p_scissors, |v, cx| v.lower(cx))?;
@@ -4091,6 +4136,12 @@ pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindVertexBuffers2Args<'b>) -> Result<(c::CmdBindVertexBuffers2Reply, Outcome), CallError> {
     let f = procs.cmd_bind_vertex_buffers2.ok_or(CallError::Missing("vkCmdBindVertexBuffers2"))?;
+    {
+        let lim = cx.limits("vkCmdBindVertexBuffers2", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
+        if (a.first_binding as u64).saturating_add(a.binding_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdBindVertexBuffers2", format!("firstBinding {} + bindingCount {} exceeds maxVertexInputBindings {}", a.first_binding, a.binding_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
@@ -4469,12 +4520,13 @@ pub unsafe fn cmd_end_conditional_rendering_ext<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiEXTArgs<'b>) -> Result<(c::CmdDrawMultiEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_multi_ext.ok_or(CallError::Missing("vkCmdDrawMultiEXT"))?;
+    // Rule: pVertexInfo travels packed; the driver steps through it with the C element size.
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let draw_count = a.draw_count;
     let p_vertex_info = cx.lower_slice(a.p_vertex_info, |v, cx| v.lower(cx))?;
     let instance_count = a.instance_count;
     let first_instance = a.first_instance;
-    let stride = a.stride;
+    let stride = core::mem::size_of::<vk::MultiDrawInfoEXT>() as _;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, draw_count, p_vertex_info, instance_count, first_instance, stride) };
@@ -4489,12 +4541,13 @@ pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiIndexedEXTArgs<'b>) -> Result<(c::CmdDrawMultiIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_multi_indexed_ext.ok_or(CallError::Missing("vkCmdDrawMultiIndexedEXT"))?;
+    // Rule: pIndexInfo travels packed; the driver steps through it with the C element size.
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let draw_count = a.draw_count;
     let p_index_info = cx.lower_slice(a.p_index_info, |v, cx| v.lower(cx))?;
     let instance_count = a.instance_count;
     let first_instance = a.first_instance;
-    let stride = a.stride;
+    let stride = core::mem::size_of::<vk::MultiDrawIndexedInfoEXT>() as _;
     let p_vertex_offset = cx.opt_ref(a.p_vertex_offset);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4530,6 +4583,12 @@ pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorWriteEnableEXTArgs<'b>) -> Result<(c::CmdSetColorWriteEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_write_enable_ext.ok_or(CallError::Missing("vkCmdSetColorWriteEnableEXT"))?;
+    {
+        let lim = cx.limits("vkCmdSetColorWriteEnableEXT", "maxColorAttachments")?.max_color_attachments as u64;
+        if a.attachment_count as u64 > lim {
+            return Err(LowerError::rule("vkCmdSetColorWriteEnableEXT", format!("attachmentCount {} exceeds maxColorAttachments {}", a.attachment_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let attachment_count = a.attachment_count;
     let p_color_write_enables = cx.slice(a.p_color_write_enables) as *const _;
@@ -4695,6 +4754,12 @@ pub unsafe fn cmd_set_logic_op_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendEnableEXTArgs<'b>) -> Result<(c::CmdSetColorBlendEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_blend_enable_ext.ok_or(CallError::Missing("vkCmdSetColorBlendEnableEXT"))?;
+    {
+        let lim = cx.limits("vkCmdSetColorBlendEnableEXT", "maxColorAttachments")?.max_color_attachments as u64;
+        if (a.first_attachment as u64).saturating_add(a.attachment_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdSetColorBlendEnableEXT", format!("firstAttachment {} + attachmentCount {} exceeds maxColorAttachments {}", a.first_attachment, a.attachment_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
@@ -4713,6 +4778,12 @@ pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendEquationEXTArgs<'b>) -> Result<(c::CmdSetColorBlendEquationEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_blend_equation_ext.ok_or(CallError::Missing("vkCmdSetColorBlendEquationEXT"))?;
+    {
+        let lim = cx.limits("vkCmdSetColorBlendEquationEXT", "maxColorAttachments")?.max_color_attachments as u64;
+        if (a.first_attachment as u64).saturating_add(a.attachment_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdSetColorBlendEquationEXT", format!("firstAttachment {} + attachmentCount {} exceeds maxColorAttachments {}", a.first_attachment, a.attachment_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
@@ -4731,6 +4802,12 @@ pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorWriteMaskEXTArgs<'b>) -> Result<(c::CmdSetColorWriteMaskEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_write_mask_ext.ok_or(CallError::Missing("vkCmdSetColorWriteMaskEXT"))?;
+    {
+        let lim = cx.limits("vkCmdSetColorWriteMaskEXT", "maxColorAttachments")?.max_color_attachments as u64;
+        if (a.first_attachment as u64).saturating_add(a.attachment_count as u64) > lim {
+            return Err(LowerError::rule("vkCmdSetColorWriteMaskEXT", format!("firstAttachment {} + attachmentCount {} exceeds maxColorAttachments {}", a.first_attachment, a.attachment_count, lim)).into());
+        }
+    }
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
@@ -5051,7 +5128,8 @@ pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &Device
     Ok((c::GetImageSubresourceLayout2KHRReply { p_layout }, out))
 }
 
-/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command.
+/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command;
+/// Refused commands (`policy::Policy::Refused`) are an error.
 ///
 /// # Safety
 /// As for every executor: the handle map only yields live handles of the right type, and
@@ -5059,6 +5137,7 @@ pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &Device
 pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option<&DeviceProcs>, cx: &mut LowerCx<'b, M>, cmd: &venus_protocol::Command<'b>) -> Option<Result<(venus_protocol::Reply<'b>, Outcome), CallError>> {
     use venus_protocol::{Command as C, Reply as R};
     Some(match cmd {
+        C::GetDeviceQueue(_) => return Some(Err(CallError::Refused { command: "vkGetDeviceQueue", why: "queues are obtained with vkGetDeviceQueue2 only, contract §5.3" })),
         // SAFETY: forwarded from this function's contract.
         C::CreateInstance(a) => unsafe { create_instance(instance, cx, a) }.map(|(r, o)| (R::CreateInstance(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -5089,8 +5168,6 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         C::EnumerateInstanceLayerProperties(a) => unsafe { enumerate_instance_layer_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateInstanceLayerProperties(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::EnumerateDeviceLayerProperties(a) => unsafe { enumerate_device_layer_properties(instance, cx, a) }.map(|(r, o)| (R::EnumerateDeviceLayerProperties(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetDeviceQueue(a) => unsafe { get_device_queue(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceQueue(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::QueueSubmit(a) => unsafe { queue_submit(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::QueueSubmit(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -5836,6 +5913,159 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::GetImageSubresourceLayout2KHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         _ => return None,
     })
+}
+
+/// Destroys one device child with its vkDestroyX/vkFree* command (command buffers and
+/// descriptor sets are freed from `pool`); `Err` for types without one.
+///
+/// # Safety
+/// `handle` (and `pool`) must be live host handles of `device`, of `object_type`, no longer used.
+pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_type: i32, handle: u64, pool: u64) -> Result<(), CallError> {
+    if object_type == <venus_protocol::handles::DeviceMemory as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.free_memory.ok_or(CallError::Missing("vkFreeMemory"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::DeviceMemory(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Fence as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_fence.ok_or(CallError::Missing("vkDestroyFence"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Fence(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Semaphore as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_semaphore.ok_or(CallError::Missing("vkDestroySemaphore"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Semaphore(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Event as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_event.ok_or(CallError::Missing("vkDestroyEvent"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Event(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::QueryPool as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_query_pool.ok_or(CallError::Missing("vkDestroyQueryPool"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::QueryPool(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Buffer as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_buffer.ok_or(CallError::Missing("vkDestroyBuffer"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Buffer(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::BufferView as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_buffer_view.ok_or(CallError::Missing("vkDestroyBufferView"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::BufferView(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Image as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_image.ok_or(CallError::Missing("vkDestroyImage"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Image(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::ImageView as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_image_view.ok_or(CallError::Missing("vkDestroyImageView"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::ImageView(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::ShaderModule as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_shader_module.ok_or(CallError::Missing("vkDestroyShaderModule"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::ShaderModule(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::PipelineCache as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_pipeline_cache.ok_or(CallError::Missing("vkDestroyPipelineCache"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::PipelineCache(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Pipeline as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_pipeline.ok_or(CallError::Missing("vkDestroyPipeline"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Pipeline(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::PipelineLayout as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_pipeline_layout.ok_or(CallError::Missing("vkDestroyPipelineLayout"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::PipelineLayout(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::Sampler as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_sampler.ok_or(CallError::Missing("vkDestroySampler"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Sampler(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::DescriptorSetLayout as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_descriptor_set_layout.ok_or(CallError::Missing("vkDestroyDescriptorSetLayout"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::DescriptorSetLayout(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::DescriptorPool as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_descriptor_pool.ok_or(CallError::Missing("vkDestroyDescriptorPool"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::DescriptorPool(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::DescriptorSet as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.free_descriptor_sets.ok_or(CallError::Missing("vkFreeDescriptorSets"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        let r = unsafe { f(device, vk::DescriptorPool(pool), 1, &vk::DescriptorSet(handle) as *const _) };
+        return if r.0 == 0 { Ok(()) } else { Err(CallError::Failed { command: "vkFreeDescriptorSets", result: r.0 }) };
+    }
+    if object_type == <venus_protocol::handles::Framebuffer as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_framebuffer.ok_or(CallError::Missing("vkDestroyFramebuffer"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Framebuffer(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::RenderPass as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_render_pass.ok_or(CallError::Missing("vkDestroyRenderPass"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::RenderPass(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::CommandPool as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_command_pool.ok_or(CallError::Missing("vkDestroyCommandPool"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::CommandPool(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.free_command_buffers.ok_or(CallError::Missing("vkFreeCommandBuffers"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::CommandPool(pool), 1, &vk::CommandBuffer(handle) as *const _) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::SamplerYcbcrConversion as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_sampler_ycbcr_conversion.ok_or(CallError::Missing("vkDestroySamplerYcbcrConversion"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::SamplerYcbcrConversion(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::DescriptorUpdateTemplate as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_descriptor_update_template.ok_or(CallError::Missing("vkDestroyDescriptorUpdateTemplate"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::DescriptorUpdateTemplate(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::PrivateDataSlot as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_private_data_slot.ok_or(CallError::Missing("vkDestroyPrivateDataSlot"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::PrivateDataSlot(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    Err(CallError::CannotDestroy(object_type))
 }
 
 /// Commands executed generically, with whether they use the instance table.

@@ -1640,6 +1640,12 @@ impl<'a> Lower for p::CommandBufferInheritanceRenderingInfo<'a> {
     type C = vk::CommandBufferInheritanceRenderingInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceRenderingInfo, LowerError> {
+        {
+            let lim = cx.limits("VkCommandBufferInheritanceRenderingInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkCommandBufferInheritanceRenderingInfo", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::CommandBufferInheritanceRenderingInfo {
             s_type: p::CommandBufferInheritanceRenderingInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8322,6 +8328,12 @@ impl<'a> Lower for p::PipelineColorBlendStateCreateInfo<'a> {
     type C = vk::PipelineColorBlendStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendStateCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkPipelineColorBlendStateCreateInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineColorBlendStateCreateInfo", format!("attachmentCount {} exceeds maxColorAttachments {}", self.attachment_count, lim)));
+            }
+        }
         Ok(vk::PipelineColorBlendStateCreateInfo {
             s_type: p::PipelineColorBlendStateCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8587,6 +8599,12 @@ impl<'a> Lower for p::PipelineRenderingCreateInfo<'a> {
     type C = vk::PipelineRenderingCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRenderingCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkPipelineRenderingCreateInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineRenderingCreateInfo", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::PipelineRenderingCreateInfo {
             s_type: p::PipelineRenderingCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8697,6 +8715,18 @@ impl<'a> Lower for p::PipelineViewportStateCreateInfo<'a> {
     type C = vk::PipelineViewportStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportStateCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkPipelineViewportStateCreateInfo", "maxViewports")?.max_viewports as u64;
+            if self.viewport_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineViewportStateCreateInfo", format!("viewportCount {} exceeds maxViewports {}", self.viewport_count, lim)));
+            }
+        }
+        {
+            let lim = cx.limits("VkPipelineViewportStateCreateInfo", "maxViewports")?.max_viewports as u64;
+            if self.scissor_count as u64 > lim {
+                return Err(LowerError::rule("VkPipelineViewportStateCreateInfo", format!("scissorCount {} exceeds maxViewports {}", self.scissor_count, lim)));
+            }
+        }
         Ok(vk::PipelineViewportStateCreateInfo {
             s_type: p::PipelineViewportStateCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -8981,6 +9011,12 @@ impl<'a> Lower for p::RenderingInfo<'a> {
     type C = vk::RenderingInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingInfo, LowerError> {
+        {
+            let lim = cx.limits("VkRenderingInfo", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkRenderingInfo", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::RenderingInfo {
             s_type: p::RenderingInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -9256,6 +9292,9 @@ impl<'a> Lower for p::ShaderModuleCreateInfo<'a> {
     type C = vk::ShaderModuleCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ShaderModuleCreateInfo, LowerError> {
+        if self.code_size as u64 % 4 != 0 {
+            return Err(LowerError::rule("VkShaderModuleCreateInfo", format!("codeSize {} is not a multiple of 4", self.code_size)));
+        }
         Ok(vk::ShaderModuleCreateInfo {
             s_type: p::ShaderModuleCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -9455,6 +9494,11 @@ impl<'a> Lower for p::SpecializationInfo<'a> {
     type C = vk::SpecializationInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SpecializationInfo, LowerError> {
+        for (i, e) in self.p_map_entries.iter().enumerate() {
+            if (e.offset as u64).saturating_add(e.size as u64) > self.data_size as u64 {
+                return Err(LowerError::rule("VkSpecializationInfo", format!("pMapEntries[{i}]: offset {} + size {} exceeds dataSize {}", e.offset, e.size, self.data_size)));
+            }
+        }
         Ok(vk::SpecializationInfo {
             map_entry_count: self.map_entry_count,
             p_map_entries: cx.lower_slice(self.p_map_entries, |v, cx| v.lower(cx))?,
@@ -9579,6 +9623,12 @@ impl<'a> Lower for p::SubpassDescription<'a> {
     type C = vk::SubpassDescription;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription, LowerError> {
+        {
+            let lim = cx.limits("VkSubpassDescription", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkSubpassDescription", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::SubpassDescription {
             flags: self.flags,
             pipeline_bind_point: self.pipeline_bind_point,
@@ -9598,6 +9648,12 @@ impl<'a> Lower for p::SubpassDescription2<'a> {
     type C = vk::SubpassDescription2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription2, LowerError> {
+        {
+            let lim = cx.limits("VkSubpassDescription2", "maxColorAttachments")?.max_color_attachments as u64;
+            if self.color_attachment_count as u64 > lim {
+                return Err(LowerError::rule("VkSubpassDescription2", format!("colorAttachmentCount {} exceeds maxColorAttachments {}", self.color_attachment_count, lim)));
+            }
+        }
         Ok(vk::SubpassDescription2 {
             s_type: p::SubpassDescription2::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -9721,6 +9777,18 @@ impl<'a> Lower for p::VertexInputAttributeDescription {
     type C = vk::VertexInputAttributeDescription;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputAttributeDescription, LowerError> {
+        {
+            let lim = cx.limits("VkVertexInputAttributeDescription", "maxVertexInputAttributes")?.max_vertex_input_attributes as u64;
+            if self.location as u64 >= lim {
+                return Err(LowerError::rule("VkVertexInputAttributeDescription", format!("location {} is not below maxVertexInputAttributes {}", self.location, lim)));
+            }
+        }
+        {
+            let lim = cx.limits("VkVertexInputAttributeDescription", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
+            if self.binding as u64 >= lim {
+                return Err(LowerError::rule("VkVertexInputAttributeDescription", format!("binding {} is not below maxVertexInputBindings {}", self.binding, lim)));
+            }
+        }
         Ok(vk::VertexInputAttributeDescription {
             location: self.location,
             binding: self.binding,
@@ -9734,6 +9802,18 @@ impl<'a> Lower for p::VertexInputAttributeDescription2EXT<'a> {
     type C = vk::VertexInputAttributeDescription2EXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputAttributeDescription2EXT, LowerError> {
+        {
+            let lim = cx.limits("VkVertexInputAttributeDescription2EXT", "maxVertexInputAttributes")?.max_vertex_input_attributes as u64;
+            if self.location as u64 >= lim {
+                return Err(LowerError::rule("VkVertexInputAttributeDescription2EXT", format!("location {} is not below maxVertexInputAttributes {}", self.location, lim)));
+            }
+        }
+        {
+            let lim = cx.limits("VkVertexInputAttributeDescription2EXT", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
+            if self.binding as u64 >= lim {
+                return Err(LowerError::rule("VkVertexInputAttributeDescription2EXT", format!("binding {} is not below maxVertexInputBindings {}", self.binding, lim)));
+            }
+        }
         Ok(vk::VertexInputAttributeDescription2EXT {
             s_type: p::VertexInputAttributeDescription2EXT::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -9749,6 +9829,12 @@ impl<'a> Lower for p::VertexInputBindingDescription {
     type C = vk::VertexInputBindingDescription;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDescription, LowerError> {
+        {
+            let lim = cx.limits("VkVertexInputBindingDescription", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
+            if self.binding as u64 >= lim {
+                return Err(LowerError::rule("VkVertexInputBindingDescription", format!("binding {} is not below maxVertexInputBindings {}", self.binding, lim)));
+            }
+        }
         Ok(vk::VertexInputBindingDescription {
             binding: self.binding,
             stride: self.stride,
@@ -9761,6 +9847,12 @@ impl<'a> Lower for p::VertexInputBindingDescription2EXT<'a> {
     type C = vk::VertexInputBindingDescription2EXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDescription2EXT, LowerError> {
+        {
+            let lim = cx.limits("VkVertexInputBindingDescription2EXT", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
+            if self.binding as u64 >= lim {
+                return Err(LowerError::rule("VkVertexInputBindingDescription2EXT", format!("binding {} is not below maxVertexInputBindings {}", self.binding, lim)));
+            }
+        }
         Ok(vk::VertexInputBindingDescription2EXT {
             s_type: p::VertexInputBindingDescription2EXT::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -9802,6 +9894,32 @@ impl<'a> Lower for p::WriteDescriptorSet<'a> {
     type C = vk::WriteDescriptorSet;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSet, LowerError> {
+        match self.descriptor_type.0 {
+            0 | 1 | 2 | 3 | 10 => if (self.p_image_info.len() as u64) < self.descriptor_count as u64 {
+                return Err(LowerError::rule("VkWriteDescriptorSet", format!("descriptorType {} reads descriptorCount {} elements of pImageInfo, {} travelled", self.descriptor_type.0, self.descriptor_count, self.p_image_info.len())));
+            }
+            6 | 7 | 8 | 9 => if (self.p_buffer_info.len() as u64) < self.descriptor_count as u64 {
+                return Err(LowerError::rule("VkWriteDescriptorSet", format!("descriptorType {} reads descriptorCount {} elements of pBufferInfo, {} travelled", self.descriptor_type.0, self.descriptor_count, self.p_buffer_info.len())));
+            }
+            4 | 5 => if (self.p_texel_buffer_view.len() as u64) < self.descriptor_count as u64 {
+                return Err(LowerError::rule("VkWriteDescriptorSet", format!("descriptorType {} reads descriptorCount {} elements of pTexelBufferView, {} travelled", self.descriptor_type.0, self.descriptor_count, self.p_texel_buffer_view.len())));
+            }
+            _ => {}
+        }
+        if self.descriptor_type.0 == 1000138000 {
+            let mut link = self.p_next;
+            let mut have = None;
+            while let Some(e) = link {
+                if let Ext::WriteDescriptorSetInlineUniformBlock(v) = e {
+                    have = Some(v.p_data.len());
+                    break;
+                }
+                link = venus_protocol::ChainNode::next(e);
+            }
+            if have.map_or(true, |n| (n as u64) < self.descriptor_count as u64) {
+                return Err(LowerError::rule("VkWriteDescriptorSet", format!("descriptorType VK_DESCRIPTOR_TYPE_INLINE_UNIFORM_BLOCK reads descriptorCount {} bytes of VkWriteDescriptorSetInlineUniformBlock.pData, {:?} travelled", self.descriptor_count, have)));
+            }
+        }
         Ok(vk::WriteDescriptorSet {
             s_type: p::WriteDescriptorSet::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,

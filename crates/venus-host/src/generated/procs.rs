@@ -521,6 +521,20 @@ pub type PFN_vkGetRenderingAreaGranularityKHR = unsafe extern "system" fn(device
 pub type PFN_vkGetDeviceImageSubresourceLayoutKHR = unsafe extern "system" fn(device: Device, p_info: *const DeviceImageSubresourceInfoKHR, p_layout: *mut SubresourceLayout2KHR);
 /// `vkGetImageSubresourceLayout2KHR`.
 pub type PFN_vkGetImageSubresourceLayout2KHR = unsafe extern "system" fn(device: Device, image: Image, p_subresource: *const ImageSubresource2KHR, p_layout: *mut SubresourceLayout2KHR);
+/// `vkGetMemoryHostPointerPropertiesEXT` (host-only: the protocol does not serialize it).
+pub type PFN_vkGetMemoryHostPointerPropertiesEXT = unsafe extern "system" fn(device: Device, handle_type: t::ExternalMemoryHandleTypeFlagBits, p_host_pointer: *const c_void, p_memory_host_pointer_properties: *mut MemoryHostPointerPropertiesEXT) -> t::VkResult;
+/// `vkGetMemoryFdKHR` (host-only: the protocol does not serialize it).
+pub type PFN_vkGetMemoryFdKHR = unsafe extern "system" fn(device: Device, p_get_fd_info: *const MemoryGetFdInfoKHR, p_fd: *mut core::ffi::c_int) -> t::VkResult;
+/// `vkGetMemoryFdPropertiesKHR` (host-only: the protocol does not serialize it).
+pub type PFN_vkGetMemoryFdPropertiesKHR = unsafe extern "system" fn(device: Device, handle_type: t::ExternalMemoryHandleTypeFlagBits, fd: core::ffi::c_int, p_memory_fd_properties: *mut MemoryFdPropertiesKHR) -> t::VkResult;
+/// `vkGetSemaphoreFdKHR` (host-only: the protocol does not serialize it).
+pub type PFN_vkGetSemaphoreFdKHR = unsafe extern "system" fn(device: Device, p_get_fd_info: *const SemaphoreGetFdInfoKHR, p_fd: *mut core::ffi::c_int) -> t::VkResult;
+/// `vkImportSemaphoreFdKHR` (host-only: the protocol does not serialize it).
+pub type PFN_vkImportSemaphoreFdKHR = unsafe extern "system" fn(device: Device, p_import_semaphore_fd_info: *const ImportSemaphoreFdInfoKHR) -> t::VkResult;
+/// `vkGetFenceFdKHR` (host-only: the protocol does not serialize it).
+pub type PFN_vkGetFenceFdKHR = unsafe extern "system" fn(device: Device, p_get_fd_info: *const FenceGetFdInfoKHR, p_fd: *mut core::ffi::c_int) -> t::VkResult;
+/// `vkImportFenceFdKHR` (host-only: the protocol does not serialize it).
+pub type PFN_vkImportFenceFdKHR = unsafe extern "system" fn(device: Device, p_import_fence_fd_info: *const ImportFenceFdInfoKHR) -> t::VkResult;
 
 /// Instance-level entry points, each `None` if the driver does not provide it.
 #[derive(Clone, Copy, Default)]
@@ -1065,6 +1079,13 @@ pub struct DeviceProcs {
     pub get_rendering_area_granularity_khr: Option<PFN_vkGetRenderingAreaGranularityKHR>,
     pub get_device_image_subresource_layout_khr: Option<PFN_vkGetDeviceImageSubresourceLayoutKHR>,
     pub get_image_subresource_layout2_khr: Option<PFN_vkGetImageSubresourceLayout2KHR>,
+    pub get_memory_host_pointer_properties_ext: Option<PFN_vkGetMemoryHostPointerPropertiesEXT>,
+    pub get_memory_fd_khr: Option<PFN_vkGetMemoryFdKHR>,
+    pub get_memory_fd_properties_khr: Option<PFN_vkGetMemoryFdPropertiesKHR>,
+    pub get_semaphore_fd_khr: Option<PFN_vkGetSemaphoreFdKHR>,
+    pub import_semaphore_fd_khr: Option<PFN_vkImportSemaphoreFdKHR>,
+    pub get_fence_fd_khr: Option<PFN_vkGetFenceFdKHR>,
+    pub import_fence_fd_khr: Option<PFN_vkImportFenceFdKHR>,
 }
 
 impl DeviceProcs {
@@ -3114,6 +3135,69 @@ impl DeviceProcs {
                 break;
             }
         }
+        for name in [c"vkGetMemoryHostPointerPropertiesEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetMemoryHostPointerPropertiesEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetMemoryHostPointerPropertiesEXT.
+                t.get_memory_host_pointer_properties_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetMemoryHostPointerPropertiesEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetMemoryFdKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetMemoryFdKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetMemoryFdKHR.
+                t.get_memory_fd_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetMemoryFdKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetMemoryFdPropertiesKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetMemoryFdPropertiesKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetMemoryFdPropertiesKHR.
+                t.get_memory_fd_properties_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetMemoryFdPropertiesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetSemaphoreFdKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetSemaphoreFdKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetSemaphoreFdKHR.
+                t.get_semaphore_fd_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetSemaphoreFdKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkImportSemaphoreFdKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkImportSemaphoreFdKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkImportSemaphoreFdKHR.
+                t.import_semaphore_fd_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkImportSemaphoreFdKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetFenceFdKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetFenceFdKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetFenceFdKHR.
+                t.get_fence_fd_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetFenceFdKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkImportFenceFdKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkImportFenceFdKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkImportFenceFdKHR.
+                t.import_fence_fd_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkImportFenceFdKHR>(p) });
+                break;
+            }
+        }
         t
     }
 }
@@ -3378,6 +3462,13 @@ pub fn is_instance_level(name: &str) -> Option<bool> {
         "vkGetRenderingAreaGranularityKHR" => false,
         "vkGetDeviceImageSubresourceLayoutKHR" => false,
         "vkGetImageSubresourceLayout2KHR" => false,
+        "vkGetMemoryHostPointerPropertiesEXT" => false,
+        "vkGetMemoryFdKHR" => false,
+        "vkGetMemoryFdPropertiesKHR" => false,
+        "vkGetSemaphoreFdKHR" => false,
+        "vkImportSemaphoreFdKHR" => false,
+        "vkGetFenceFdKHR" => false,
+        "vkImportFenceFdKHR" => false,
         _ => return None,
     })
 }

@@ -9269,3 +9269,245 @@ impl Default for WriteDescriptorSetInlineUniformBlock {
     }
 }
 
+/// `VkImportMemoryHostPointerInfoEXT` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ImportMemoryHostPointerInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub handle_type: t::ExternalMemoryHandleTypeFlagBits,
+    pub p_host_pointer: *mut c_void,
+}
+impl ImportMemoryHostPointerInfoEXT {
+    /// `VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000178000);
+}
+impl Default for ImportMemoryHostPointerInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            handle_type: Default::default(),
+            p_host_pointer: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkMemoryHostPointerPropertiesEXT` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MemoryHostPointerPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub memory_type_bits: u32,
+}
+impl MemoryHostPointerPropertiesEXT {
+    /// `VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000178001);
+}
+impl Default for MemoryHostPointerPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            memory_type_bits: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceExternalMemoryHostPropertiesEXT` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceExternalMemoryHostPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub min_imported_host_pointer_alignment: u64,
+}
+impl PhysicalDeviceExternalMemoryHostPropertiesEXT {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000178002);
+}
+impl Default for PhysicalDeviceExternalMemoryHostPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            min_imported_host_pointer_alignment: Default::default(),
+        }
+    }
+}
+
+/// `VkImportMemoryFdInfoKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ImportMemoryFdInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub handle_type: t::ExternalMemoryHandleTypeFlagBits,
+    pub fd: core::ffi::c_int,
+}
+impl ImportMemoryFdInfoKHR {
+    /// `VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000074000);
+}
+impl Default for ImportMemoryFdInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            handle_type: Default::default(),
+            fd: -1,
+        }
+    }
+}
+
+/// `VkMemoryFdPropertiesKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MemoryFdPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub memory_type_bits: u32,
+}
+impl MemoryFdPropertiesKHR {
+    /// `VK_STRUCTURE_TYPE_MEMORY_FD_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000074001);
+}
+impl Default for MemoryFdPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            memory_type_bits: Default::default(),
+        }
+    }
+}
+
+/// `VkMemoryGetFdInfoKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MemoryGetFdInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub memory: DeviceMemory,
+    pub handle_type: t::ExternalMemoryHandleTypeFlagBits,
+}
+impl MemoryGetFdInfoKHR {
+    /// `VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000074002);
+}
+impl Default for MemoryGetFdInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            memory: Default::default(),
+            handle_type: Default::default(),
+        }
+    }
+}
+
+/// `VkSemaphoreGetFdInfoKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SemaphoreGetFdInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub semaphore: Semaphore,
+    pub handle_type: t::ExternalSemaphoreHandleTypeFlagBits,
+}
+impl SemaphoreGetFdInfoKHR {
+    /// `VK_STRUCTURE_TYPE_SEMAPHORE_GET_FD_INFO_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000079001);
+}
+impl Default for SemaphoreGetFdInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            semaphore: Default::default(),
+            handle_type: Default::default(),
+        }
+    }
+}
+
+/// `VkImportSemaphoreFdInfoKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ImportSemaphoreFdInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub semaphore: Semaphore,
+    pub flags: u32,
+    pub handle_type: t::ExternalSemaphoreHandleTypeFlagBits,
+    pub fd: core::ffi::c_int,
+}
+impl ImportSemaphoreFdInfoKHR {
+    /// `VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000079000);
+}
+impl Default for ImportSemaphoreFdInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            semaphore: Default::default(),
+            flags: Default::default(),
+            handle_type: Default::default(),
+            fd: -1,
+        }
+    }
+}
+
+/// `VkFenceGetFdInfoKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct FenceGetFdInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub fence: Fence,
+    pub handle_type: t::ExternalFenceHandleTypeFlagBits,
+}
+impl FenceGetFdInfoKHR {
+    /// `VK_STRUCTURE_TYPE_FENCE_GET_FD_INFO_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000115001);
+}
+impl Default for FenceGetFdInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            fence: Default::default(),
+            handle_type: Default::default(),
+        }
+    }
+}
+
+/// `VkImportFenceFdInfoKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ImportFenceFdInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub fence: Fence,
+    pub flags: u32,
+    pub handle_type: t::ExternalFenceHandleTypeFlagBits,
+    pub fd: core::ffi::c_int,
+}
+impl ImportFenceFdInfoKHR {
+    /// `VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000115000);
+}
+impl Default for ImportFenceFdInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            fence: Default::default(),
+            flags: Default::default(),
+            handle_type: Default::default(),
+            fd: -1,
+        }
+    }
+}
+

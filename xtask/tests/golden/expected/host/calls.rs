@@ -74,7 +74,94 @@ pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     Ok((c::CmdTouchThingsReply {  }, out))
 }
 
-/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command.
+/// Executes `vkDestroyThing` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn destroy_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyThingArgs) -> Result<(c::DestroyThingReply, Outcome), CallError> {
+    let f = procs.destroy_thing.ok_or(CallError::Missing("vkDestroyThing"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let thing = vk::Thing(cx.host(a.thing)?);
+    let p_allocator = core::ptr::null();
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, thing, p_allocator) };
+    let mut out = Outcome::default();
+    if !a.thing.is_null() { out.destroyed.push((<venus_protocol::handles::Thing as venus_protocol::Handle>::OBJECT_TYPE, a.thing.raw())); }
+    Ok((c::DestroyThingReply {  }, out))
+}
+
+/// Executes `vkCmdDrawThings` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_draw_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawThingsArgs<'b>) -> Result<(c::CmdDrawThingsReply, Outcome), CallError> {
+    let f = procs.cmd_draw_things.ok_or(CallError::Missing("vkCmdDrawThings"))?;
+    // Rule: pDraws travels packed; the driver steps through it with the C element size.
+    let device = vk::Device(cx.host(a.device)?);
+    let draw_count = a.draw_count;
+    let p_draws = cx.lower_slice(a.p_draws, |v, cx| v.lower(cx))?;
+    let stride = core::mem::size_of::<vk::ThingDraw>() as _;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, draw_count, p_draws, stride) };
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawThingsReply {  }, out))
+}
+
+/// Executes `vkGetThingResults` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_thing_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetThingResultsArgs<'b>) -> Result<(c::GetThingResultsReply<'b>, Outcome), CallError> {
+    let f = procs.get_thing_results.ok_or(CallError::Missing("vkGetThingResults"))?;
+    // Rule: results land at i * stride.
+    let p_data_cap = cx.output_extent("vkGetThingResults", "pData", a.query_count as u64, a.stride as u64, 16, 4096, a.p_data.len())?;
+    let device = vk::Device(cx.host(a.device)?);
+    let query_count = a.query_count;
+    let data_size = p_data_cap as _;
+    let p_data_c: *mut u8 = cx.zeroed_mut(p_data_cap);
+    let stride = a.stride;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, query_count, data_size, p_data_c as *mut c_void, stride) };
+    let mut out = Outcome::default();
+    let p_data = {
+        // SAFETY: p_data_c was allocated above with a.p_data.len() zeroed bytes.
+        unsafe { cx.copy_out(p_data_c as *const u8, a.p_data.len(), a.p_data.len()) }
+    };
+    Ok((c::GetThingResultsReply { ret, p_data }, out))
+}
+
+/// Executes `vkCmdPushThing` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_push_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushThingArgs<'b>) -> Result<(c::CmdPushThingReply, Outcome), CallError> {
+    let f = procs.cmd_push_thing.ok_or(CallError::Missing("vkCmdPushThing"))?;
+    {
+        let lim = cx.limits("vkCmdPushThing", "maxThings")?.max_things as u64;
+        if (a.offset as u64).saturating_add(a.size as u64) > lim {
+            return Err(LowerError::rule("vkCmdPushThing", format!("offset {} + size {} exceeds maxThings {}", a.offset, a.size, lim)).into());
+        }
+    }
+    let device = vk::Device(cx.host(a.device)?);
+    let offset = a.offset;
+    let size = a.size;
+    let p_values = cx.blob(a.p_values);
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, offset, size, p_values) };
+    let mut out = Outcome::default();
+    Ok((c::CmdPushThingReply {  }, out))
+}
+
+/// Executes any command generically: `Some(result)` unless it is a transport (MESA) command;
+/// Refused commands (`policy::Policy::Refused`) are an error.
 ///
 /// # Safety
 /// As for every executor: the handle map only yields live handles of the right type, and
@@ -82,12 +169,19 @@ pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option<&DeviceProcs>, cx: &mut LowerCx<'b, M>, cmd: &venus_protocol::Command<'b>) -> Option<Result<(venus_protocol::Reply<'b>, Outcome), CallError>> {
     use venus_protocol::{Command as C, Reply as R};
     Some(match cmd {
+        C::CmdTouchThings(_) => return Some(Err(CallError::Refused { command: "vkCmdTouchThings", why: "touching is not allowed" })),
         // SAFETY: forwarded from this function's contract.
         C::CreateThing(a) => unsafe { create_thing(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateThing(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::GetThingProperties(a) => unsafe { get_thing_properties(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetThingProperties(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::CmdTouchThings(a) => unsafe { cmd_touch_things(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTouchThings(r), o)),
+        C::DestroyThing(a) => unsafe { destroy_thing(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyThing(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawThings(a) => unsafe { cmd_draw_things(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawThings(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetThingResults(a) => unsafe { get_thing_results(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetThingResults(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPushThing(a) => unsafe { cmd_push_thing(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushThing(r), o)),
         _ => return None,
     })
 }
@@ -99,8 +193,27 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::CreateThing(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetThingProperties(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::CmdTouchThings(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyThing(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdDrawThings(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetThingResults(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdPushThing(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         _ => return None,
     })
+}
+
+/// Destroys one device child with its vkDestroyX/vkFree* command (command buffers and
+/// descriptor sets are freed from `pool`); `Err` for types without one.
+///
+/// # Safety
+/// `handle` (and `pool`) must be live host handles of `device`, of `object_type`, no longer used.
+pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_type: i32, handle: u64, pool: u64) -> Result<(), CallError> {
+    if object_type == <venus_protocol::handles::Thing as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_thing.ok_or(CallError::Missing("vkDestroyThing"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::Thing(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    Err(CallError::CannotDestroy(object_type))
 }
 
 /// Commands executed generically, with whether they use the instance table.
@@ -108,4 +221,8 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkCreateThing", false),
     ("vkGetThingProperties", false),
     ("vkCmdTouchThings", false),
+    ("vkDestroyThing", false),
+    ("vkCmdDrawThings", false),
+    ("vkGetThingResults", false),
+    ("vkCmdPushThing", false),
 ];

@@ -87,6 +87,40 @@ impl<'a> Lower for p::ThingCreateInfo<'a> {
     type C = vk::ThingCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingCreateInfo, LowerError> {
+        {
+            let lim = cx.limits("VkThingCreateInfo", "maxThings")?.max_things as u64;
+            if self.index_count as u64 > lim {
+                return Err(LowerError::rule("VkThingCreateInfo", format!("indexCount {} exceeds maxThings {}", self.index_count, lim)));
+            }
+        }
+        if self.code_size as u64 % 4 != 0 {
+            return Err(LowerError::rule("VkThingCreateInfo", format!("codeSize {} is not a multiple of 4", self.code_size)));
+        }
+        for (i, e) in self.p_map_entries.iter().enumerate() {
+            if (e.offset as u64).saturating_add(e.size as u64) > self.size as u64 {
+                return Err(LowerError::rule("VkThingCreateInfo", format!("pMapEntries[{i}]: offset {} + size {} exceeds size {}", e.offset, e.size, self.size)));
+            }
+        }
+        match self.mode.0 {
+            0 => if (self.p_indices.len() as u64) < self.index_count as u64 {
+                return Err(LowerError::rule("VkThingCreateInfo", format!("mode {} reads indexCount {} elements of pIndices, {} travelled", self.mode.0, self.index_count, self.p_indices.len())));
+            }
+            _ => {}
+        }
+        if self.mode.0 == 1 {
+            let mut link = self.p_next;
+            let mut have = None;
+            while let Some(e) = link {
+                if let Ext::ThingExtraInfo(v) = e {
+                    have = Some(v.p_data.len());
+                    break;
+                }
+                link = venus_protocol::ChainNode::next(e);
+            }
+            if have.map_or(true, |n| (n as u64) < self.index_count as u64) {
+                return Err(LowerError::rule("VkThingCreateInfo", format!("mode VK_THING_MODE_2D reads indexCount {} bytes of VkThingExtraInfo.pData, {:?} travelled", self.index_count, have)));
+            }
+        }
         Ok(vk::ThingCreateInfo {
             s_type: p::ThingCreateInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
@@ -100,6 +134,19 @@ impl<'a> Lower for p::ThingCreateInfo<'a> {
             uuid: self.uuid,
             code_size: cx.size(self.code_size)?,
             p_code: cx.slice(self.p_code) as *const _,
+            map_entry_count: self.map_entry_count,
+            p_map_entries: cx.lower_slice(self.p_map_entries, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
+impl<'a> Lower for p::ThingDraw {
+    type C = vk::ThingDraw;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingDraw, LowerError> {
+        Ok(vk::ThingDraw {
+            first: self.first,
+            count: self.count,
         })
     }
 }
@@ -112,6 +159,8 @@ impl<'a> Lower for p::ThingExtraInfo<'a> {
             s_type: p::ThingExtraInfo::STRUCTURE_TYPE,
             p_next: lower_chain(self.p_next, cx)?,
             extra: self.extra,
+            data_size: self.data_size,
+            p_data: cx.blob(self.p_data),
         })
     }
 }
@@ -140,6 +189,17 @@ impl<'a> Raise<'a> for p::ThingLimits {
         let max_things = c.max_things;
         let default_thing = cx.guest(c.default_thing.0)?;
         Ok(Self { max_things, default_thing })
+    }
+}
+
+impl<'a> Lower for p::ThingMapEntry {
+    type C = vk::ThingMapEntry;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingMapEntry, LowerError> {
+        Ok(vk::ThingMapEntry {
+            offset: self.offset,
+            size: cx.size(self.size)?,
+        })
     }
 }
 

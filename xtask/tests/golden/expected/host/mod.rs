@@ -3,5 +3,6 @@
 
 pub mod calls;
 pub mod lower;
+pub mod policy;
 pub mod procs;
 pub mod vk;

@@ -13,6 +13,16 @@ pub type PFN_vkCreateThing = unsafe extern "system" fn(device: Device, p_create_
 pub type PFN_vkGetThingProperties = unsafe extern "system" fn(device: Device, p_property_count: *mut u32, p_properties: *mut ThingProperties);
 /// `vkCmdTouchThings`.
 pub type PFN_vkCmdTouchThings = unsafe extern "system" fn(device: Device, thing_count: u32, p_things: *const Thing, data_size: u32, p_data: *const c_void);
+/// `vkDestroyThing`.
+pub type PFN_vkDestroyThing = unsafe extern "system" fn(device: Device, thing: Thing, p_allocator: *const c_void);
+/// `vkCmdDrawThings`.
+pub type PFN_vkCmdDrawThings = unsafe extern "system" fn(device: Device, draw_count: u32, p_draws: *const ThingDraw, stride: u32);
+/// `vkGetThingResults`.
+pub type PFN_vkGetThingResults = unsafe extern "system" fn(device: Device, query_count: u32, data_size: usize, p_data: *mut c_void, stride: u64) -> t::VkResult;
+/// `vkCmdPushThing`.
+pub type PFN_vkCmdPushThing = unsafe extern "system" fn(device: Device, offset: u32, size: u32, p_values: *const c_void);
+/// `vkGetThingFdTEST` (host-only: the protocol does not serialize it).
+pub type PFN_vkGetThingFdTEST = unsafe extern "system" fn(device: Device, p_info: *const ThingFdInfo, p_fd: *mut core::ffi::c_int) -> t::VkResult;
 
 /// Instance-level entry points, each `None` if the driver does not provide it.
 #[derive(Clone, Copy, Default)]
@@ -33,6 +43,11 @@ pub struct DeviceProcs {
     pub create_thing: Option<PFN_vkCreateThing>,
     pub get_thing_properties: Option<PFN_vkGetThingProperties>,
     pub cmd_touch_things: Option<PFN_vkCmdTouchThings>,
+    pub destroy_thing: Option<PFN_vkDestroyThing>,
+    pub cmd_draw_things: Option<PFN_vkCmdDrawThings>,
+    pub get_thing_results: Option<PFN_vkGetThingResults>,
+    pub cmd_push_thing: Option<PFN_vkCmdPushThing>,
+    pub get_thing_fd_test: Option<PFN_vkGetThingFdTEST>,
 }
 
 impl DeviceProcs {
@@ -66,6 +81,51 @@ impl DeviceProcs {
                 break;
             }
         }
+        for name in [c"vkDestroyThing"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkDestroyThing` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkDestroyThing.
+                t.destroy_thing = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkDestroyThing>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdDrawThings"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdDrawThings` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdDrawThings.
+                t.cmd_draw_things = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdDrawThings>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetThingResults"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetThingResults` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetThingResults.
+                t.get_thing_results = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetThingResults>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdPushThing"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdPushThing` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdPushThing.
+                t.cmd_push_thing = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdPushThing>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetThingFdTEST"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetThingFdTEST` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetThingFdTEST.
+                t.get_thing_fd_test = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetThingFdTEST>(p) });
+                break;
+            }
+        }
         t
     }
 }
@@ -76,6 +136,11 @@ pub fn is_instance_level(name: &str) -> Option<bool> {
         "vkCreateThing" => false,
         "vkGetThingProperties" => false,
         "vkCmdTouchThings" => false,
+        "vkDestroyThing" => false,
+        "vkCmdDrawThings" => false,
+        "vkGetThingResults" => false,
+        "vkCmdPushThing" => false,
+        "vkGetThingFdTEST" => false,
         _ => return None,
     })
 }

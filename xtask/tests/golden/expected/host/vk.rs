@@ -90,6 +90,8 @@ pub struct ThingCreateInfo {
     pub uuid: [u8; 16],
     pub code_size: usize,
     pub p_code: *const u32,
+    pub map_entry_count: u32,
+    pub p_map_entries: *const ThingMapEntry,
 }
 impl Default for ThingCreateInfo {
     fn default() -> Self {
@@ -106,6 +108,24 @@ impl Default for ThingCreateInfo {
             uuid: [Default::default(); 16],
             code_size: Default::default(),
             p_code: core::ptr::null_mut(),
+            map_entry_count: Default::default(),
+            p_map_entries: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkThingDraw`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ThingDraw {
+    pub first: u32,
+    pub count: u32,
+}
+impl Default for ThingDraw {
+    fn default() -> Self {
+        Self {
+            first: Default::default(),
+            count: Default::default(),
         }
     }
 }
@@ -117,6 +137,8 @@ pub struct ThingExtraInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub extra: u32,
+    pub data_size: u32,
+    pub p_data: *const c_void,
 }
 impl Default for ThingExtraInfo {
     fn default() -> Self {
@@ -124,6 +146,8 @@ impl Default for ThingExtraInfo {
             s_type: t::StructureType(1000006000),
             p_next: core::ptr::null_mut(),
             extra: Default::default(),
+            data_size: Default::default(),
+            p_data: core::ptr::null_mut(),
         }
     }
 }
@@ -144,6 +168,22 @@ impl Default for ThingLimits {
     }
 }
 
+/// `VkThingMapEntry`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ThingMapEntry {
+    pub offset: u32,
+    pub size: usize,
+}
+impl Default for ThingMapEntry {
+    fn default() -> Self {
+        Self {
+            offset: Default::default(),
+            size: Default::default(),
+        }
+    }
+}
+
 /// `VkThingProperties`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -160,6 +200,28 @@ impl Default for ThingProperties {
             p_next: core::ptr::null_mut(),
             name: [0; 8],
             limits: [ThingLimits::default(); 2],
+        }
+    }
+}
+
+/// `VkThingFdInfo` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ThingFdInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub fd: core::ffi::c_int,
+}
+impl ThingFdInfo {
+    /// `VK_STRUCTURE_TYPE_THING_FD_INFO`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000006001);
+}
+impl Default for ThingFdInfo {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            fd: -1,
         }
     }
 }

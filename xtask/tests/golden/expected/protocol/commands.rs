@@ -26,6 +26,14 @@ impl CommandType {
     pub const MAP_MEMORY: Self = Self(3);
     /// `vkCreateRingMESA` (4).
     pub const CREATE_RING_MESA: Self = Self(4);
+    /// `vkDestroyThing` (5).
+    pub const DESTROY_THING: Self = Self(5);
+    /// `vkCmdDrawThings` (6).
+    pub const CMD_DRAW_THINGS: Self = Self(6);
+    /// `vkGetThingResults` (7).
+    pub const GET_THING_RESULTS: Self = Self(7);
+    /// `vkCmdPushThing` (8).
+    pub const CMD_PUSH_THING: Self = Self(8);
 }
 
 /// What the protocol says about one command id.
@@ -40,21 +48,19 @@ pub struct CommandInfo {
     pub has_return: bool,
     /// The command has output parameters.
     pub has_outputs: bool,
-    /// A note for the dispatch layer (values it must not trust as they are).
-    pub note: Option<&'static str>,
 }
 
 /// The command table, indexed by id; `None` for ids unused at this protocol level.
 pub static COMMANDS: [Option<CommandInfo>; 283] = [
-    Some(CommandInfo { id: 0, name: "vkCreateThing", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true, note: None }),
-    Some(CommandInfo { id: 1, name: "vkGetThingProperties", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: true, note: None }),
-    Some(CommandInfo { id: 2, name: "vkCmdTouchThings", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false, note: None }),
-    Some(CommandInfo { id: 3, name: "vkMapMemory", aliases: &[], encoding: Err("ppData is a host pointer (the guest maps blobs itself)"), has_return: true, has_outputs: false, note: None }),
-    Some(CommandInfo { id: 4, name: "vkCreateRingMESA", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false, note: None }),
-    None,
-    None,
-    None,
-    None,
+    Some(CommandInfo { id: 0, name: "vkCreateThing", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 1, name: "vkGetThingProperties", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 2, name: "vkCmdTouchThings", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 3, name: "vkMapMemory", aliases: &[], encoding: Err("ppData is a host pointer (the guest maps blobs itself)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 4, name: "vkCreateRingMESA", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 5, name: "vkDestroyThing", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 6, name: "vkCmdDrawThings", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 7, name: "vkGetThingResults", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 8, name: "vkCmdPushThing", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     None,
     None,
     None,
@@ -563,6 +569,208 @@ impl<'a> CreateRingMESAReply {
     }
 }
 
+/// Arguments of `vkDestroyThing` (id 5).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DestroyThingArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `thing`.
+    pub thing: Id<handles::Thing>,
+}
+
+impl<'a> DestroyThingArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_THING;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let thing: Id<handles::Thing> = d.scalar().at("thing")?;
+        d.null_only().at("pAllocator")?;
+        Ok(Self { device, thing })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.thing);
+        e.u64(0);
+    }
+}
+
+/// Reply of `vkDestroyThing`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DestroyThingReply {
+}
+
+impl<'a> DestroyThingReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(5);
+    }
+}
+
+/// Arguments of `vkCmdDrawThings` (id 6).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawThingsArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `drawCount`.
+    pub draw_count: u32,
+    /// `pDraws`.
+    pub p_draws: &'a [ThingDraw],
+    /// `stride`.
+    pub stride: u32,
+}
+
+impl<'a> CmdDrawThingsArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_THINGS;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let draw_count: u32 = d.scalar().at("drawCount")?;
+        let p_draws: &'a [ThingDraw] = d.array(draw_count.as_len(), false, |d| ThingDraw::decode(d)).at("pDraws")?;
+        let stride: u32 = d.scalar().at("stride")?;
+        Ok(Self { device, draw_count, p_draws, stride })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.draw_count);
+        e.marker(self.p_draws.len() as u64);
+        for v in self.p_draws {
+            v.encode(e);
+        }
+        e.scalar(self.stride);
+    }
+}
+
+/// Reply of `vkCmdDrawThings`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawThingsReply {
+}
+
+impl<'a> CmdDrawThingsReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(6);
+    }
+}
+
+/// Arguments of `vkGetThingResults` (id 7).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetThingResultsArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `queryCount`.
+    pub query_count: u32,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+    /// `stride`.
+    pub stride: u64,
+}
+
+impl<'a> GetThingResultsArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_THING_RESULTS;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let query_count: u32 = d.scalar().at("queryCount")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        let stride: u64 = d.scalar().at("stride")?;
+        Ok(Self { device, query_count, data_size, p_data, stride })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.query_count);
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+        e.scalar(self.stride);
+    }
+}
+
+/// Reply of `vkGetThingResults`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetThingResultsReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> GetThingResultsReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(7);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkCmdPushThing` (id 8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdPushThingArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `offset`.
+    pub offset: u32,
+    /// `size`.
+    pub size: u32,
+    /// `pValues`.
+    pub p_values: &'a [u8],
+}
+
+impl<'a> CmdPushThingArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_THING;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        let size: u32 = d.scalar().at("size")?;
+        let p_values: &'a [u8] = d.blob(size.as_len(), false).at("pValues")?;
+        Ok(Self { device, offset, size, p_values })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.offset);
+        e.scalar(self.size);
+        e.blob(self.p_values);
+    }
+}
+
+/// Reply of `vkCmdPushThing`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdPushThingReply {
+}
+
+impl<'a> CmdPushThingReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(8);
+    }
+}
+
 /// A decoded command (request).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Command<'a> {
@@ -570,6 +778,10 @@ pub enum Command<'a> {
     GetThingProperties(GetThingPropertiesArgs<'a>),
     CmdTouchThings(CmdTouchThingsArgs<'a>),
     CreateRingMESA(CreateRingMESAArgs<'a>),
+    DestroyThing(DestroyThingArgs),
+    CmdDrawThings(CmdDrawThingsArgs<'a>),
+    GetThingResults(GetThingResultsArgs<'a>),
+    CmdPushThing(CmdPushThingArgs<'a>),
 }
 
 /// A decoded reply.
@@ -579,6 +791,10 @@ pub enum Reply<'a> {
     GetThingProperties(GetThingPropertiesReply<'a>),
     CmdTouchThings(CmdTouchThingsReply),
     CreateRingMESA(CreateRingMESAReply),
+    DestroyThing(DestroyThingReply),
+    CmdDrawThings(CmdDrawThingsReply),
+    GetThingResults(GetThingResultsReply<'a>),
+    CmdPushThing(CmdPushThingReply),
 }
 
 impl<'a> Command<'a> {
@@ -589,6 +805,10 @@ impl<'a> Command<'a> {
             Self::GetThingProperties(_) => CommandType::GET_THING_PROPERTIES,
             Self::CmdTouchThings(_) => CommandType::CMD_TOUCH_THINGS,
             Self::CreateRingMESA(_) => CommandType::CREATE_RING_MESA,
+            Self::DestroyThing(_) => CommandType::DESTROY_THING,
+            Self::CmdDrawThings(_) => CommandType::CMD_DRAW_THINGS,
+            Self::GetThingResults(_) => CommandType::GET_THING_RESULTS,
+            Self::CmdPushThing(_) => CommandType::CMD_PUSH_THING,
         }
     }
     /// Decodes the parameters of command `ty` (the header is already read).
@@ -598,6 +818,10 @@ impl<'a> Command<'a> {
             1 => Self::GetThingProperties(GetThingPropertiesArgs::decode(d).at("vkGetThingProperties")?),
             2 => Self::CmdTouchThings(CmdTouchThingsArgs::decode(d).at("vkCmdTouchThings")?),
             4 => Self::CreateRingMESA(CreateRingMESAArgs::decode(d).at("vkCreateRingMESA")?),
+            5 => Self::DestroyThing(DestroyThingArgs::decode(d).at("vkDestroyThing")?),
+            6 => Self::CmdDrawThings(CmdDrawThingsArgs::decode(d).at("vkCmdDrawThings")?),
+            7 => Self::GetThingResults(GetThingResultsArgs::decode(d).at("vkGetThingResults")?),
+            8 => Self::CmdPushThing(CmdPushThingArgs::decode(d).at("vkCmdPushThing")?),
             other => return Err(DecodeError::unusable_command(other)),
         })
     }
@@ -608,6 +832,10 @@ impl<'a> Command<'a> {
             Self::GetThingProperties(a) => a.encode(e),
             Self::CmdTouchThings(a) => a.encode(e),
             Self::CreateRingMESA(a) => a.encode(e),
+            Self::DestroyThing(a) => a.encode(e),
+            Self::CmdDrawThings(a) => a.encode(e),
+            Self::GetThingResults(a) => a.encode(e),
+            Self::CmdPushThing(a) => a.encode(e),
         }
     }
 }
@@ -620,6 +848,10 @@ impl<'a> Reply<'a> {
             Self::GetThingProperties(_) => CommandType::GET_THING_PROPERTIES,
             Self::CmdTouchThings(_) => CommandType::CMD_TOUCH_THINGS,
             Self::CreateRingMESA(_) => CommandType::CREATE_RING_MESA,
+            Self::DestroyThing(_) => CommandType::DESTROY_THING,
+            Self::CmdDrawThings(_) => CommandType::CMD_DRAW_THINGS,
+            Self::GetThingResults(_) => CommandType::GET_THING_RESULTS,
+            Self::CmdPushThing(_) => CommandType::CMD_PUSH_THING,
         }
     }
     /// Decodes the body of a reply to command `ty` (the echoed type is already read).
@@ -629,6 +861,10 @@ impl<'a> Reply<'a> {
             1 => Self::GetThingProperties(GetThingPropertiesReply::decode_body(d).at("vkGetThingProperties")?),
             2 => Self::CmdTouchThings(CmdTouchThingsReply::decode_body(d).at("vkCmdTouchThings")?),
             4 => Self::CreateRingMESA(CreateRingMESAReply::decode_body(d).at("vkCreateRingMESA")?),
+            5 => Self::DestroyThing(DestroyThingReply::decode_body(d).at("vkDestroyThing")?),
+            6 => Self::CmdDrawThings(CmdDrawThingsReply::decode_body(d).at("vkCmdDrawThings")?),
+            7 => Self::GetThingResults(GetThingResultsReply::decode_body(d).at("vkGetThingResults")?),
+            8 => Self::CmdPushThing(CmdPushThingReply::decode_body(d).at("vkCmdPushThing")?),
             other => return Err(DecodeError::unusable_command(other)),
         })
     }
@@ -639,6 +875,10 @@ impl<'a> Reply<'a> {
             Self::GetThingProperties(r) => r.encode(e),
             Self::CmdTouchThings(r) => r.encode(e),
             Self::CreateRingMESA(r) => r.encode(e),
+            Self::DestroyThing(r) => r.encode(e),
+            Self::CmdDrawThings(r) => r.encode(e),
+            Self::GetThingResults(r) => r.encode(e),
+            Self::CmdPushThing(r) => r.encode(e),
         }
     }
 }

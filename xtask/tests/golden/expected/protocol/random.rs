@@ -66,6 +66,7 @@ impl<'a> Random<'a> for ThingCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[1000006000]);
         let n_index_count = rng.len();
+        let n_map_entry_count = rng.len();
         let flags = rng.random();
         let size = rng.random();
         let mode = rng.random();
@@ -76,15 +77,28 @@ impl<'a> Random<'a> for ThingCreateInfo<'a> {
         let uuid = core::array::from_fn(|_| rng.random());
         let code_size = rng.small() as u64;
         let p_code = rng.array(((code_size.as_len() / 4u64) as usize), false, |rng| rng.random());
-        Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code }
+        let map_entry_count = n_map_entry_count as u32;
+        let p_map_entries = rng.array(n_map_entry_count, false, |rng| ThingMapEntry::random(rng));
+        Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code, map_entry_count, p_map_entries }
+    }
+}
+
+impl<'a> Random<'a> for ThingDraw {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let first = rng.random();
+        let count = rng.random();
+        Self { first, count }
     }
 }
 
 impl<'a> Random<'a> for ThingExtraInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
+        let n_data_size = rng.len();
         let extra = rng.random();
-        Self { p_next, extra }
+        let data_size = n_data_size as u32;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        Self { p_next, extra, data_size, p_data }
     }
 }
 
@@ -93,6 +107,14 @@ impl<'a> Random<'a> for ThingLimits {
         let max_things = rng.random();
         let default_thing = rng.random();
         Self { max_things, default_thing }
+    }
+}
+
+impl<'a> Random<'a> for ThingMapEntry {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let offset = rng.random();
+        let size = rng.random();
+        Self { offset, size }
     }
 }
 
@@ -173,6 +195,76 @@ impl<'a> Random<'a> for CreateRingMESAReply {
     }
 }
 
+impl<'a> Random<'a> for DestroyThingArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let thing = rng.random();
+        Self { device, thing }
+    }
+}
+
+impl<'a> Random<'a> for DestroyThingReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyThingArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawThingsArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_draw_count = rng.len();
+        let device = rng.random();
+        let draw_count = n_draw_count as u32;
+        let p_draws = rng.array(n_draw_count, false, |rng| ThingDraw::random(rng));
+        let stride = rng.random();
+        Self { device, draw_count, p_draws, stride }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawThingsReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawThingsArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetThingResultsArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let query_count = rng.random();
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        let stride = rng.random();
+        Self { device, query_count, data_size, p_data, stride }
+    }
+}
+
+impl<'a> Random<'a> for GetThingResultsReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetThingResultsArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for CmdPushThingArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_size = rng.len();
+        let device = rng.random();
+        let offset = rng.random();
+        let size = n_size as u32;
+        let p_values = rng.array(n_size, false, |rng| rng.random());
+        Self { device, offset, size, p_values }
+    }
+}
+
+impl<'a> Random<'a> for CmdPushThingReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPushThingArgs::random(rng);
+        Self {  }
+    }
+}
+
 /// A random request for command id `id`, or `None` if the id has no encoding.
 pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
     Some(match id {
@@ -180,6 +272,10 @@ pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
         1 => Command::GetThingProperties(GetThingPropertiesArgs::random(rng)),
         2 => Command::CmdTouchThings(CmdTouchThingsArgs::random(rng)),
         4 => Command::CreateRingMESA(CreateRingMESAArgs::random(rng)),
+        5 => Command::DestroyThing(DestroyThingArgs::random(rng)),
+        6 => Command::CmdDrawThings(CmdDrawThingsArgs::random(rng)),
+        7 => Command::GetThingResults(GetThingResultsArgs::random(rng)),
+        8 => Command::CmdPushThing(CmdPushThingArgs::random(rng)),
         _ => return None,
     })
 }
@@ -191,6 +287,10 @@ pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
         1 => Reply::GetThingProperties(GetThingPropertiesReply::random(rng)),
         2 => Reply::CmdTouchThings(CmdTouchThingsReply::random(rng)),
         4 => Reply::CreateRingMESA(CreateRingMESAReply::random(rng)),
+        5 => Reply::DestroyThing(DestroyThingReply::random(rng)),
+        6 => Reply::CmdDrawThings(CmdDrawThingsReply::random(rng)),
+        7 => Reply::GetThingResults(GetThingResultsReply::random(rng)),
+        8 => Reply::CmdPushThing(CmdPushThingReply::random(rng)),
         _ => return None,
     })
 }

@@ -223,6 +223,8 @@ pub struct ThingCreateInfo<'a> {
     pub uuid: [u8; 16],
     pub code_size: u64,
     pub p_code: &'a [u32],
+    pub map_entry_count: u32,
+    pub p_map_entries: &'a [ThingMapEntry],
 }
 
 impl Default for ThingCreateInfo<'_> {
@@ -239,6 +241,8 @@ impl Default for ThingCreateInfo<'_> {
             uuid: [Default::default(); 16],
             code_size: Default::default(),
             p_code: &[],
+            map_entry_count: Default::default(),
+            p_map_entries: &[],
         }
     }
 }
@@ -265,7 +269,9 @@ impl<'a> ThingCreateInfo<'a> {
         let uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("uuid")?;
         let code_size: u64 = d.scalar().at("codeSize")?;
         let p_code: &'a [u32] = d.scalar_array((code_size.as_len() / 4u64), false).at("pCode")?;
-        Ok(Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code })
+        let map_entry_count: u32 = d.scalar().at("mapEntryCount")?;
+        let p_map_entries: &'a [ThingMapEntry] = d.array(map_entry_count.as_len(), false, |d| ThingMapEntry::decode(d)).at("pMapEntries")?;
+        Ok(Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code, map_entry_count, p_map_entries })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -279,6 +285,11 @@ impl<'a> ThingCreateInfo<'a> {
         e.fixed_scalars(&self.uuid);
         e.scalar(self.code_size);
         e.scalar_array(self.p_code);
+        e.scalar(self.map_entry_count);
+        e.marker(self.p_map_entries.len() as u64);
+        for v in self.p_map_entries {
+            v.encode(e);
+        }
     }
 }
 
@@ -298,11 +309,44 @@ impl Encode for ThingCreateInfo<'_> {
     }
 }
 
+/// `VkThingDraw`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThingDraw {
+    pub first: u32,
+    pub count: u32,
+}
+
+impl Default for ThingDraw {
+    fn default() -> Self {
+        Self {
+            first: Default::default(),
+            count: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for ThingDraw {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let first: u32 = d.scalar().at("first")?;
+        let count: u32 = d.scalar().at("count")?;
+        Ok(Self { first, count })
+    }
+}
+
+impl Encode for ThingDraw {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.first);
+        e.scalar(self.count);
+    }
+}
+
 /// `VkThingExtraInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ThingExtraInfo<'a> {
     pub p_next: Chain<'a>,
     pub extra: u32,
+    pub data_size: u32,
+    pub p_data: &'a [u8],
 }
 
 impl Default for ThingExtraInfo<'_> {
@@ -310,6 +354,8 @@ impl Default for ThingExtraInfo<'_> {
         Self {
             p_next: None,
             extra: Default::default(),
+            data_size: Default::default(),
+            p_data: &[],
         }
     }
 }
@@ -327,11 +373,15 @@ impl<'a> ThingExtraInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let extra: u32 = d.scalar().at("extra")?;
-        Ok(Self { p_next, extra })
+        let data_size: u32 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
+        Ok(Self { p_next, extra, data_size, p_data })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
         e.scalar(self.extra);
+        e.scalar(self.data_size);
+        e.blob(self.p_data);
     }
 }
 
@@ -393,6 +443,37 @@ impl<'a> DecodePartial<'a> for ThingLimits {
 impl EncodePartial for ThingLimits {
     fn encode_partial(&self, e: &mut Encoder) {
         e.scalar(self.default_thing);
+    }
+}
+
+/// `VkThingMapEntry`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThingMapEntry {
+    pub offset: u32,
+    pub size: u64,
+}
+
+impl Default for ThingMapEntry {
+    fn default() -> Self {
+        Self {
+            offset: Default::default(),
+            size: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for ThingMapEntry {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let offset: u32 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { offset, size })
+    }
+}
+
+impl Encode for ThingMapEntry {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.offset);
+        e.scalar(self.size);
     }
 }
 

@@ -1,0 +1,314 @@
+//! The per-command policy and the size/stride/limit rules, validated against the model.
+//!
+//! Input: the model built from the XML and [`special::Tables`]. Output: every command's
+//! [`Class`] (Generic, Handwritten, Destroy, Refused) and, for destroying commands, their
+//! [`DestroyShape`]; the checked rule list in [`Model::checks`]. A row naming a command,
+//! parameter, member, limit or enumerant that does not exist is an error here.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Class, Command, DestroyShape, Dir, Elem, Member, Model, Scalar, Shape};
+use crate::special::{self, Check, PolicyKind};
+
+type Error = String;
+
+/// Fills `class`/`destroy` of every command and `model.checks`.
+pub fn apply(
+    model: &mut Model,
+    tables: &special::Tables,
+    values: &BTreeMap<String, i64>,
+) -> Result<(), Error> {
+    for c in model.commands.iter_mut().filter(|c| executable(c)) {
+        c.destroy = destroy_shape(c)?;
+        if c.destroy.is_some() {
+            c.class = Class::Destroy;
+        }
+    }
+    let mut seen = Vec::new();
+    for row in tables.policies {
+        if seen.contains(&row.command) {
+            return Err(format!("policy: {} has two rows", row.command));
+        }
+        seen.push(row.command);
+        let c = model
+            .commands
+            .iter_mut()
+            .find(|c| c.name == row.command)
+            .ok_or(format!("policy: no command {}", row.command))?;
+        if !executable(c) {
+            return Err(format!("policy: {} has no wire encoding", row.command));
+        }
+        c.class = match row.policy {
+            PolicyKind::Handwritten { why } => Class::Handwritten(why),
+            PolicyKind::Refused { why } => Class::Refused(why),
+        };
+    }
+    for check in tables.checks {
+        validate(model, tables, values, check)
+            .map_err(|e| format!("check on {}: {e}", check.owner()))?;
+    }
+    model.checks = tables.checks.to_vec();
+    for check in tables.checks {
+        let names: Vec<&str> = match *check {
+            Check::SelectedArray { arms, .. } => {
+                arms.iter().flat_map(|a| a.0.iter().copied()).collect()
+            }
+            Check::ChainedBytes { value, .. } => vec![value],
+            _ => continue,
+        };
+        for n in names {
+            model.check_values.insert(n.to_string(), values[n]);
+        }
+    }
+    Ok(())
+}
+
+/// Encodable Vulkan commands (what the host executes); MESA commands are the transport's.
+pub fn executable(c: &Command) -> bool {
+    c.encoding.is_ok() && !c.name.ends_with("MESA")
+}
+
+/// The destroyed handle type, object parameter and pool of a vkDestroyX/vkFree* command.
+fn destroy_shape(cmd: &Command) -> Result<Option<DestroyShape>, Error> {
+    let target = if let Some(x) = cmd.name.strip_prefix("vkDestroy") {
+        format!("Vk{x}")
+    } else if let Some(x) = cmd.name.strip_prefix("vkFree") {
+        match x {
+            "Memory" => "VkDeviceMemory".to_string(),
+            _ => format!("Vk{}", x.strip_suffix('s').unwrap_or(x)),
+        }
+    } else {
+        return Ok(None);
+    };
+    let parent = cmd
+        .params
+        .first()
+        .map(|p| p.member.name.clone())
+        .ok_or(format!("{}: destroys without parameters", cmd.name))?;
+    let mut object = None;
+    let mut pool = None;
+    for (i, p) in cmd
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.dir == Dir::In)
+    {
+        match &p.member.shape {
+            Shape::Value(Elem::Handle(h)) if *h == target => {
+                object = Some((p.member.name.clone(), false))
+            }
+            Shape::Array {
+                elem: Elem::Handle(h),
+                ..
+            } if *h == target => object = Some((p.member.name.clone(), true)),
+            Shape::Value(Elem::Handle(h)) if i > 0 => {
+                pool = Some((p.member.name.clone(), h.clone()))
+            }
+            _ => {}
+        }
+    }
+    let (object, array) = object.ok_or(format!(
+        "{}: looks like a destroying command but no parameter is a {target}",
+        cmd.name
+    ))?;
+    Ok(Some(DestroyShape {
+        target,
+        parent,
+        object,
+        pool,
+        array,
+    }))
+}
+
+fn command<'m>(model: &'m Model, name: &str) -> Result<&'m Command, Error> {
+    model
+        .commands
+        .iter()
+        .find(|c| c.name == name && executable(c))
+        .ok_or(format!("no executable command {name}"))
+}
+
+fn param<'m>(c: &'m Command, name: &str) -> Result<&'m Member, Error> {
+    c.params
+        .iter()
+        .find(|p| p.member.name == name && p.dir == Dir::In)
+        .map(|p| &p.member)
+        .ok_or(format!("{} has no input parameter {name}", c.name))
+}
+
+fn member<'m>(model: &'m Model, structure: &str, name: &str) -> Result<&'m Member, Error> {
+    model
+        .structs
+        .get(structure)
+        .ok_or(format!("no struct {structure}"))?
+        .members
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or(format!("{structure} has no member {name}"))
+}
+
+fn integer(m: &Member) -> Result<(), Error> {
+    match m.shape {
+        Shape::Value(Elem::Scalar(
+            Scalar::U32 | Scalar::U64 | Scalar::SizeT | Scalar::I32 | Scalar::U16 | Scalar::U8,
+        )) => Ok(()),
+        _ => Err(format!("{} is not an integer value", m.name)),
+    }
+}
+
+fn array(m: &Member) -> Result<&Elem, Error> {
+    match &m.shape {
+        Shape::Array { elem, .. } => Ok(elem),
+        Shape::Blob { .. } => Ok(&Elem::Scalar(Scalar::U8)),
+        _ => Err(format!("{} is not an array", m.name)),
+    }
+}
+
+fn limit(model: &Model, tables: &special::Tables, name: &str) -> Result<(), Error> {
+    integer(member(model, tables.limits_struct, name)?)
+}
+
+/// The value of `enumerant`, which must belong to the enum of member `m`.
+pub fn enumerant(
+    model: &Model,
+    m: &Member,
+    enumerant: &str,
+    values: &BTreeMap<String, i64>,
+) -> Result<i64, Error> {
+    let Shape::Value(Elem::Enum(e)) = &m.shape else {
+        return Err(format!("{} is not an enum", m.name));
+    };
+    let known = model
+        .enums
+        .get(e)
+        .is_some_and(|t| t.values.iter().any(|(n, _)| n == enumerant));
+    match values.get(enumerant) {
+        Some(v) if known => Ok(*v),
+        _ => Err(format!("{enumerant} is not a value of {e}")),
+    }
+}
+
+fn validate(
+    model: &Model,
+    tables: &special::Tables,
+    values: &BTreeMap<String, i64>,
+    check: &Check,
+) -> Result<(), Error> {
+    match *check {
+        Check::PackedStride {
+            command: c,
+            param: p,
+            array: a,
+        } => {
+            let c = command(model, c)?;
+            integer(param(c, p)?)?;
+            match array(param(c, a)?)? {
+                Elem::Struct(_) => Ok(()),
+                _ => Err(format!("{a} is not an array of structs")),
+            }
+        }
+        Check::OutputExtent {
+            command: c,
+            buffer,
+            size,
+            count,
+            stride,
+            ..
+        } => {
+            let c = command(model, c)?;
+            let b = c
+                .params
+                .iter()
+                .find(|p| p.member.name == buffer && p.dir == Dir::Out)
+                .ok_or(format!("{} has no output {buffer}", c.name))?;
+            if !matches!(b.member.shape, Shape::Blob { .. }) {
+                return Err(format!("{buffer} is not a byte buffer"));
+            }
+            for p in [size, count, stride] {
+                integer(param(c, p)?)?;
+            }
+            Ok(())
+        }
+        Check::DeviceLimit {
+            command: c,
+            first,
+            count,
+            limit: l,
+        } => {
+            let c = command(model, c)?;
+            integer(param(c, count)?)?;
+            if let Some(f) = first {
+                integer(param(c, f)?)?;
+            }
+            limit(model, tables, l)
+        }
+        Check::MemberLimit {
+            structure,
+            member: m,
+            limit: l,
+            ..
+        } => {
+            integer(member(model, structure, m)?)?;
+            limit(model, tables, l)
+        }
+        Check::MultipleOf {
+            structure,
+            member: m,
+            factor,
+        } => {
+            if factor == 0 {
+                return Err("factor 0".into());
+            }
+            integer(member(model, structure, m)?)
+        }
+        Check::EntriesWithin {
+            structure,
+            array: a,
+            offset,
+            size,
+            total,
+        } => {
+            integer(member(model, structure, total)?)?;
+            let Elem::Struct(e) = array(member(model, structure, a)?)? else {
+                return Err(format!("{a} is not an array of structs"));
+            };
+            integer(member(model, e, offset)?)?;
+            integer(member(model, e, size)?)
+        }
+        Check::SelectedArray {
+            structure,
+            count,
+            selector,
+            arms,
+        } => {
+            integer(member(model, structure, count)?)?;
+            let sel = member(model, structure, selector)?;
+            for (names, a) in arms {
+                array(member(model, structure, a)?)?;
+                for n in *names {
+                    enumerant(model, sel, n, values)?;
+                }
+            }
+            Ok(())
+        }
+        Check::ChainedBytes {
+            structure,
+            selector,
+            value,
+            count,
+            link,
+            array: a,
+        } => {
+            integer(member(model, structure, count)?)?;
+            enumerant(model, member(model, structure, selector)?, value, values)?;
+            let s = model
+                .structs
+                .get(structure)
+                .ok_or(format!("no struct {structure}"))?;
+            if !s.extenders.iter().any(|e| e == link) {
+                return Err(format!("{link} does not extend {structure}"));
+            }
+            array(member(model, link, a)?).map(|_| ())
+        }
+    }
+}
