@@ -32,7 +32,7 @@ use std::fmt::Display;
 use std::sync::{Arc, RwLock};
 
 use bumpalo::Bump;
-use venus_host::calls;
+use venus_host::generated::calls;
 use venus_host::loader::Loader;
 use venus_host::lower::{CallError, LowerCx, Outcome};
 use venus_host::policy::{self, Destroy, Handwritten, Routed};
@@ -134,31 +134,25 @@ impl VulkanDispatch {
     /// Runs a generated executor with the registry as handle map (every object it looks up
     /// stays alive until it returns) and `device`'s limits for the generated limit checks.
     pub(crate) fn execute_in<'b, R>(
-        &self,
+        &'b self,
         call: &Call<'_, '_>,
         arena: &'b Bump,
         device: Option<&'b DeviceShared>,
         run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
-    ) -> Result<(R, Outcome), DispatchError>
-    where
-        Self: 'b,
-    {
+    ) -> Result<(R, Outcome), DispatchError> {
         let device = device.ok_or_else(|| call.invalid("no device"))?;
         let held = arena.alloc(Held::new(&self.registry));
-        let mut lcx = LowerCx::new(arena, held).with_limits(Some(&device.limits));
+        let mut lcx = LowerCx::with_limits(arena, held, Some(&device.limits));
         run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
     }
 
     /// [`Self::execute_in`] with the command's arena.
     pub(crate) fn execute<'b, R>(
-        &self,
-        call: &'b Call<'_, '_>,
+        &'b self,
+        call: &Call<'_, 'b>,
         device: Option<&'b DeviceShared>,
         run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
-    ) -> Result<(R, Outcome), DispatchError>
-    where
-        Self: 'b,
-    {
+    ) -> Result<(R, Outcome), DispatchError> {
         self.execute_in(call, call.arena, device, run)
     }
 
@@ -180,7 +174,7 @@ impl VulkanDispatch {
         let device = self.device_of(call, cmd)?;
         let held = call.arena.alloc(Held::new(&self.registry));
         let limits = device.as_deref().map(|d| &d.limits);
-        let mut lcx = LowerCx::new(call.arena, held).with_limits(limits);
+        let mut lcx = LowerCx::with_limits(call.arena, held, limits);
         // SAFETY: the handle map is this context's registry, which only yields live host
         // objects (and keeps each one it yields alive for the call); `device` is the device the
         // command's first handle belongs to, and `inst` the context's instance.
@@ -253,7 +247,7 @@ impl VulkanDispatch {
         release(gone);
         // A destroy command's reply is its command type alone (it returns nothing).
         let ty = call.command_type;
-        call.cx.reply_with(|e| e.u32(ty.0))
+        call.cx.reply_with(|e| e.u32(ty.0 as u32))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use venus_host::calls;
+use venus_host::generated::calls;
 use venus_host::policy::Destroy;
 use venus_protocol::commands::*;
 use venus_protocol::types::VkResult;

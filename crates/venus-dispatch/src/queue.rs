@@ -9,16 +9,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use venus_host::calls;
+use venus_host::generated::calls;
 use venus_host::vk;
 use venus_protocol::commands::*;
 use venus_protocol::structs::Ext;
 use venus_protocol::types::VkResult;
-use venus_protocol::{handles, Handle, Reply};
+use venus_protocol::{handles, ChainNode, Handle, Reply};
 
 use crate::registry::{DeviceShared, NewObject, Owner, State, Teardown};
 use crate::sync::bounded_wait;
-use crate::{invalid, Call, VulkanDispatch};
+use crate::{Call, VulkanDispatch};
 use venus_renderer::dispatch::DispatchError;
 use venus_renderer::timeline::{Marker, TimelineError, TimelineQueue};
 

@@ -95,7 +95,8 @@ pub struct DeviceShared {
     pub(crate) queues: Mutex<Vec<std::sync::Weak<QueueShared>>>,
     /// Fences whose destruction must wait until the device is idle (a marker dropped early).
     pub(crate) deferred: Mutex<Vec<vk::Fence>>,
-    pub(crate) instance: Arc<InstanceShared>,
+    /// Held so that the instance outlives the device.
+    pub instance: Arc<InstanceShared>,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -211,7 +212,7 @@ impl Drop for Object {
             // SAFETY: this is the last reference to the object: it is out of the registry and no
             // command uses it; its device (and pool) are alive (we hold references to both).
             let r = unsafe {
-                venus_host::calls::destroy_object(
+                venus_host::generated::calls::destroy_object(
                     &device.procs,
                     device.host,
                     self.ty,

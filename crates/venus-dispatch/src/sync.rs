@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
 
-use venus_host::calls;
+use venus_host::generated::calls;
 use venus_protocol::commands::*;
 use venus_protocol::types::VkResult;
 use venus_protocol::Reply;
