@@ -215,8 +215,8 @@ pub enum Missing {
 impl fmt::Display for Missing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Missing::NotInstalled(t) => write!(f, "{t} ({})", t.description()),
-            Missing::Hidden(t) => write!(f, "{t} (hidden by {HIDE_VAR})"),
+            Missing::NotInstalled(t) => write!(f, "{t} not installed ({})", t.description()),
+            Missing::Hidden(t) => write!(f, "{t} hidden by {HIDE_VAR}"),
         }
     }
 }
@@ -244,12 +244,12 @@ pub fn decide(test: &str, missing: &[Missing], ci: bool) -> Decision {
         .join(", ");
     if ci {
         Decision::Fail(format!(
-            "{test}: {list} not installed, and {CI_VAR} is set, so this test fails instead of \
-             skipping: run {SETUP_SCRIPT} (it installs every tool the tests need)"
+            "{test}: {list}; {CI_VAR} is set, so a missing tool fails the test instead of \
+             skipping it: run {SETUP_SCRIPT} (it installs every tool the tests need)"
         ))
     } else {
         Decision::Skip(format!(
-            "{test}: SKIPPED: {list} not installed ({SETUP_SCRIPT} installs it; with {CI_VAR}=1 \
+            "{test}: SKIPPED: {list}; {SETUP_SCRIPT} installs the tools (with {CI_VAR} set, \
              this test fails instead)"
         ))
     }
@@ -285,6 +285,7 @@ pub fn parse_hidden(value: &str) -> Result<Vec<Tool>, String> {
 ///
 /// # Panics
 /// In CI when a tool is missing, and when `VENUS_TEST_HIDE_TOOLS` names an unknown tool.
+#[track_caller]
 pub fn require(test: &str, tools: &[Tool]) -> Option<Found> {
     let hidden = match std::env::var(HIDE_VAR) {
         Ok(v) => parse_hidden(&v).unwrap_or_else(|e| panic!("{test}: {e}")),
@@ -330,10 +331,11 @@ mod tests {
             panic!("expected a skip, got {d:?}")
         };
         assert!(
-            line.starts_with("my_test: SKIPPED: vulkaninfo (vulkaninfo on PATH (vulkan-tools))"),
+            line.starts_with(
+                "my_test: SKIPPED: vulkaninfo not installed (vulkaninfo on PATH (vulkan-tools))"
+            ),
             "{line}"
         );
-        assert!(line.contains("not installed"), "{line}");
         assert!(line.contains("scripts/setup-system.sh"), "{line}");
     }
 
@@ -348,11 +350,11 @@ mod tests {
             panic!("expected a failure, got {d:?}")
         };
         assert!(
-            message.starts_with("my_test: venus-icd (the Venus ICD"),
+            message.starts_with("my_test: venus-icd not installed (the Venus ICD"),
             "{message}"
         );
         assert!(
-            message.contains("lavapipe-icd (hidden by VENUS_TEST_HIDE_TOOLS)"),
+            message.contains(", lavapipe-icd hidden by VENUS_TEST_HIDE_TOOLS;"),
             "{message}"
         );
         assert!(message.contains("CI is set"), "{message}");
