@@ -60,15 +60,15 @@ fn log_to_a_pipe_has_no_colour_codes() {
     let log = log.join("\n");
 
     assert!(
+        !log.contains('\u{1b}'),
+        "the log contains an ESC byte (terminal colour codes):\n{log:?}"
+    );
+    assert!(
         log.contains("listening"),
         "no 'listening' line; log:\n{log}"
     );
     assert!(
         log.contains(" WARN ") && log.contains("--stub"),
         "the --stub warning (a coloured level on a terminal) is missing; log:\n{log}"
-    );
-    assert!(
-        !log.contains('\u{1b}'),
-        "the log contains an ESC byte (terminal colour codes):\n{log:?}"
     );
 }
