@@ -6,6 +6,7 @@
 #                                (bookworm's own Mesa 22.3 is too old)
 #   libvulkan1                   the Vulkan loader (>= 1.3.207 for VK_DRIVER_FILES)
 #   vulkan-tools                 vulkaninfo, vkcube
+#   mesa-utils                   glxinfo (GL checks under Xvfb)
 #   vulkan-validationlayers      VK_LAYER_KHRONOS_validation
 #   xvfb, xauth, xfonts-base     headless X server for WSI tests (xvfb-run needs xauth;
 #                                Xvfb wants the "fixed" font)
@@ -21,7 +22,7 @@ check=0
 for a in "$@"; do
   case "$a" in
     --check) check=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "setup-system.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -32,6 +33,7 @@ declare -A min_version=(
   [mesa-vulkan-drivers]=25.0
   [libvulkan1]=1.3.207
   [vulkan-tools]=
+  [mesa-utils]=
   [vulkan-validationlayers]=
   [xvfb]=
   [xauth]=
@@ -39,7 +41,7 @@ declare -A min_version=(
   [x11-apps]=
   [netpbm]=
 )
-pkgs=(mesa-vulkan-drivers libvulkan1 vulkan-tools vulkan-validationlayers
+pkgs=(mesa-vulkan-drivers libvulkan1 vulkan-tools mesa-utils vulkan-validationlayers
       xvfb xauth xfonts-base x11-apps netpbm)
 
 codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}" ) || codename=
@@ -76,7 +78,9 @@ find_icd() {  # find_icd virtio|lvp -> path, or nothing
 files_ok() {
   local f
   [ -n "$(find_icd virtio)" ] && [ -n "$(find_icd lvp)" ] || return 1
-  for f in /usr/bin/vulkaninfo /usr/bin/Xvfb /usr/bin/xwd /usr/bin/xwdtopnm \
+  # (tests find these through venus-testkit, crates/venus-testkit/src/lib.rs; keep both in step)
+  for f in /usr/bin/vulkaninfo /usr/bin/vkcube /usr/bin/glxinfo /usr/bin/Xvfb /usr/bin/xwd \
+           /usr/bin/xwdtopnm \
            /usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json; do
     [ -e "$f" ] || return 1
   done

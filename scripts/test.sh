@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The project's whole test suite, exactly what CI runs (.ci/run calls this script).
 # Installs what is missing (idempotently), then: formatting, lints, the generated-code check,
-# every unit/property/golden/end-to-end test, and a 60-second fuzzing run of the decoder.
+# the spec-citation check, the macOS (aarch64-apple-darwin) check and lints, every
+# unit/property/golden/end-to-end test, and a 60-second fuzzing run of the decoder.
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to change the fuzzing time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The tools every test needs were just installed (setup-system.sh below), so a test that finds
+# one missing must fail, not skip: CI set (any non-empty value) does that (venus-testkit).
+export CI="${CI:-1}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -24,7 +29,18 @@ cargo xtask codegen --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --features venus-protocol/random -- -D warnings
 
-step "cargo test"
+step "spec citations resolve (docs/spec)"
+scripts/check-spec-citations.sh
+
+# macOS stays compiling: check and lint for Apple silicon (no linker or SDK needed for these).
+# fuzz/ is its own workspace (cargo-fuzz, Linux sanitizers) and is not part of this check.
+step "macOS target: cargo check + clippy --target aarch64-apple-darwin"
+rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin ||
+  rustup target add aarch64-apple-darwin
+cargo check --workspace --all-targets --target aarch64-apple-darwin
+cargo clippy --workspace --all-targets --target aarch64-apple-darwin -- -D warnings
+
+step "cargo test (CI=$CI: a missing tool fails the test)"
 cargo test --workspace
 
 step "fuzzing the decoder for ${FUZZ_SECONDS:-60} s"

@@ -1,7 +1,7 @@
 //! The one typed table of protocol facts that the XML does not carry.
 //!
 //! Upstream venus-protocol keeps these in its Python generator; we keep them here, each with
-//! the reason it exists (see `../shared/spec/venus-wire-format.md` §7, §10, §11, §13). The model
+//! the reason it exists (see `docs/spec/venus-wire-format.md` §7, §10, §11, §13). The model
 //! builder reads this table and nothing else for per-command or per-struct quirks.
 
 /// A struct missing from the vendored VK_MESA_venus_protocol.xml (spec 1 content) that protocol

@@ -1,6 +1,9 @@
 //! The host pipeline against a real driver (lavapipe, selected through VK_DRIVER_FILES): a
 //! protocol request is lowered to C, the driver is called through the generated proc table, and
 //! the outputs are raised back and encoded as a reply that decodes again.
+//!
+//! Needs the lavapipe ICD (`venus_testkit::require`): without it the test fails when `CI` is
+//! set and is skipped (with a `SKIPPED` line) otherwise; `scripts/setup-system.sh` installs it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,18 +34,15 @@ impl HandleMap for Table {
     }
 }
 
-fn lavapipe() -> Option<&'static str> {
-    let icd = "/usr/share/vulkan/icd.d/lvp_icd.json";
-    std::path::Path::new(icd).exists().then_some(icd)
-}
-
 #[test]
 fn properties2_with_chain_through_lavapipe() {
-    let Some(icd) = lavapipe() else {
-        eprintln!("skipping: lavapipe is not installed (scripts/setup-system.sh)");
+    let Some(tools) = venus_testkit::require(
+        "properties2_with_chain_through_lavapipe",
+        &[venus_testkit::Tool::LavapipeIcd],
+    ) else {
         return;
     };
-    std::env::set_var("VK_DRIVER_FILES", icd);
+    std::env::set_var("VK_DRIVER_FILES", tools.lavapipe_icd());
     let loader = Loader::open().expect("Vulkan loader");
     let global = loader.global_procs();
     let table = Table::default();

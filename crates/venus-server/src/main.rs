@@ -3,9 +3,12 @@
 //!
 //! Logs go to stderr through `tracing`; the filter comes from `VENUS_LOG` (same syntax as
 //! `RUST_LOG`, e.g. `VENUS_LOG=debug` or `VENUS_LOG=venus_server=trace`), default `warn`.
+//! Colour codes only when stderr is a terminal and `NO_COLOR` is unset, so logs redirected to a
+//! file or a pipe are plain text.
 
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,7 +32,8 @@ use venus_server::{ClientPolicy, Server, ServerConfig, ShutdownHandle};
     name = "venus-server",
     version,
     after_help = "Logging: VENUS_LOG=<filter> (RUST_LOG syntax, e.g. info, debug, \
-                  venus_server=trace); default: warn."
+                  venus_server=trace); default: warn. Colours only when stderr is a terminal and \
+                  NO_COLOR is unset."
 )]
 struct Cli {
     /// UNIX socket to listen on (a stale socket file is replaced; a live server is not).
@@ -104,11 +108,7 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("VENUS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
 
     if cli.rendernode.is_some()
         || cli.use_glx
@@ -139,6 +139,25 @@ fn main() -> ExitCode {
         };
         serve(config, Arc::new(RendererBackend::new(Arc::new(factory))))
     }
+}
+
+/// Logs to stderr, filtered by `VENUS_LOG` (default `warn`); colour codes only on a terminal.
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("VENUS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some(),
+        ))
+        .init();
+}
+
+/// ANSI colours only when stderr is a terminal and `NO_COLOR` is unset (<https://no-color.org>:
+/// any value, even empty, disables colour). Logs written to a file or a pipe stay plain text.
+fn use_colour(stderr_is_terminal: bool, no_color_set: bool) -> bool {
+    stderr_is_terminal && !no_color_set
 }
 
 /// Binds, installs the signal handlers and serves until shut down.
@@ -181,4 +200,20 @@ fn watch_signals(handle: ShutdownHandle) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, false));
+        assert!(!use_colour(true, true), "NO_COLOR wins on a terminal");
+        assert!(
+            !use_colour(false, false),
+            "a file or a pipe gets no colour codes"
+        );
+        assert!(!use_colour(false, true));
+    }
 }

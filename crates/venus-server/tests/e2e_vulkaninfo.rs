@@ -20,9 +20,10 @@
 //!    and the reason, a concurrent `vulkaninfo --summary` succeeds, and the server keeps
 //!    accepting clients afterwards.
 //!
-//! Skipped (passing, with a message on stderr) only when `vulkaninfo` or the virtio/lavapipe
-//! ICDs (for 3: the validation layer) are not installed; `scripts/setup-system.sh` installs
-//! them, so CI runs everything.
+//! Needs `vulkaninfo` and the virtio/lavapipe ICDs (for 3: also the validation layer), found
+//! by `venus_testkit::require`: when one is missing, the test fails if `CI` is set and is
+//! skipped (passing, with a `SKIPPED` line on stderr) otherwise. `scripts/setup-system.sh`
+//! installs them all.
 
 mod common;
 
@@ -42,6 +43,7 @@ use venus_protocol::commands::CreateRingMESAArgs;
 use venus_protocol::structs::{Ext, RingCreateInfoMESA, RingMonitorInfoMESA};
 use venus_protocol::{command_info, encode_command, Encoder};
 use venus_server::vtest::protocol::{build, cmd};
+use venus_testkit::{Found as Tools, Tool};
 
 /// What `deviceName` starts with through Venus on lavapipe (Mesa wraps the host's name).
 const VENUS_DEVICE: &str = "Virtio-GPU Venus (llvmpipe";
@@ -55,87 +57,25 @@ const EXPECTED_DIFFERENCES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/vulkaninfo-expected-differences.txt"
 );
-const VALIDATION_LAYER_MANIFEST: &str =
-    "/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json";
 
 // ---------------------------------------------------------------------------------------------
-// Tools: vulkaninfo and the two ICDs.
+// Tools: vulkaninfo and the two ICDs (venus-testkit finds them and decides skip vs fail).
 
-struct Tools {
-    virtio_icd: PathBuf,
-    lvp_icd: PathBuf,
-}
+/// What every test here needs.
+const VULKANINFO_TOOLS: &[Tool] = &[Tool::Vulkaninfo, Tool::VenusIcd, Tool::LavapipeIcd];
 
-/// Debian names the manifests `<name>_icd.json`; other builds `<name>_icd.<arch>.json`
-/// (same lookup as scripts/setup-system.sh).
-fn find_icd(name: &str) -> Option<PathBuf> {
-    let dir = Path::new("/usr/share/vulkan/icd.d");
-    [
-        format!("{name}_icd.json"),
-        format!("{name}_icd.{}.json", std::env::consts::ARCH),
-    ]
-    .into_iter()
-    .map(|f| dir.join(f))
-    .find(|p| p.exists())
-}
-
-/// The tools, or `None` after printing why the test is skipped.
-fn tools(test: &str) -> Option<Tools> {
-    let vulkaninfo = Command::new("vulkaninfo")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    let (virtio, lvp) = (find_icd("virtio"), find_icd("lvp"));
-    let mut missing = Vec::new();
-    if !vulkaninfo {
-        missing.push("vulkaninfo");
-    }
-    if virtio.is_none() {
-        missing.push("the Venus ICD (virtio_icd*.json)");
-    }
-    if lvp.is_none() {
-        missing.push("the lavapipe ICD (lvp_icd*.json)");
-    }
-    if !missing.is_empty() {
-        eprintln!(
-            "{test}: SKIPPED: {} not installed (scripts/setup-system.sh installs them)",
-            missing.join(", ")
-        );
-        return None;
-    }
-    Some(Tools {
-        virtio_icd: virtio.unwrap(),
-        lvp_icd: lvp.unwrap(),
-    })
-}
-
+/// The tools (`VULKANINFO_TOOLS` unless given), or `return` from the test after printing why
+/// it is skipped (outside CI; in CI a missing tool panics).
 macro_rules! require_tools {
     ($test:literal) => {
-        match tools($test) {
+        require_tools!($test, VULKANINFO_TOOLS)
+    };
+    ($test:literal, $tools:expr) => {
+        match venus_testkit::require($test, $tools) {
             Some(t) => t,
             None => return,
         }
     };
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,14 +104,14 @@ impl ServerProcess {
         command
             .arg("--socket-path")
             .arg(&socket)
-            .env("VK_DRIVER_FILES", &tools.lvp_icd)
+            .env("VK_DRIVER_FILES", tools.lavapipe_icd())
             .env_remove("VK_ICD_FILENAMES")
             .env_remove("VK_ADD_DRIVER_FILES")
             .env_remove("VK_INSTANCE_LAYERS")
             .env_remove("VK_LOADER_LAYERS_ENABLE")
             .env_remove("VK_LAYER_SETTINGS_PATH")
             .env("VENUS_LOG", "info")
-            .env("NO_COLOR", "1")
+            .env_remove("NO_COLOR")
             .stdin(Stdio::null())
             .stdout(File::create(dir.0.join("server.stdout")).unwrap())
             .stderr(File::create(&log).unwrap());
@@ -214,7 +154,9 @@ impl ServerProcess {
     }
 
     fn log_text(&self) -> String {
-        strip_ansi(&fs::read_to_string(&self.log).unwrap_or_default())
+        // No stripping: the server writes no colour codes when stderr is not a terminal
+        // (tests/log_output.rs checks that).
+        fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The WARN and ERROR lines of the log.
@@ -301,7 +243,7 @@ fn spawn_vulkaninfo(tools: &Tools, target: Target<'_>, args: &[&str], dir: &Path
     let n = RUN.fetch_add(1, Ordering::Relaxed);
     let stdout = dir.join(format!("vulkaninfo-{n}.stdout"));
     let stderr = dir.join(format!("vulkaninfo-{n}.stderr"));
-    let mut command = Command::new("vulkaninfo");
+    let mut command = Command::new(tools.vulkaninfo());
     command
         .args(args)
         .current_dir(dir)
@@ -319,12 +261,12 @@ fn spawn_vulkaninfo(tools: &Tools, target: Target<'_>, args: &[&str], dir: &Path
         .stderr(File::create(&stderr).unwrap());
     let what = match target {
         Target::Native => {
-            command.env("VK_DRIVER_FILES", &tools.lvp_icd);
+            command.env("VK_DRIVER_FILES", tools.lavapipe_icd());
             format!("native vulkaninfo {}", args.join(" "))
         }
         Target::Venus(socket) => {
             command
-                .env("VK_DRIVER_FILES", &tools.virtio_icd)
+                .env("VK_DRIVER_FILES", tools.venus_icd())
                 .env("VN_DEBUG", "vtest")
                 .env("VTEST_SOCKET_NAME", socket);
             format!("vulkaninfo {} through venus-server", args.join(" "))
@@ -928,14 +870,15 @@ fn layer_too_old(message: &str) -> Option<&'static str> {
 
 #[test]
 fn host_calls_are_clean_under_the_validation_layer() {
-    let tools = require_tools!("host_calls_are_clean_under_the_validation_layer");
-    if !Path::new(VALIDATION_LAYER_MANIFEST).exists() {
-        eprintln!(
-            "host_calls_are_clean_under_the_validation_layer: SKIPPED: {VALIDATION_LAYER_MANIFEST} \
-             not installed (scripts/setup-system.sh installs vulkan-validationlayers)"
-        );
-        return;
-    }
+    let tools = require_tools!(
+        "host_calls_are_clean_under_the_validation_layer",
+        &[
+            Tool::Vulkaninfo,
+            Tool::VenusIcd,
+            Tool::LavapipeIcd,
+            Tool::ValidationLayer
+        ]
+    );
     // The layer writes to the server's stdout (a file here). Not `log_filename`: every
     // instance (one per client) would truncate that file when it opens it.
     let server = ServerProcess::start_with(&tools, |command, dir| {
@@ -1084,15 +1027,19 @@ impl Bystander<'_> {
 /// logged exactly one warning line about the bad client, naming it and its connection and
 /// containing `reason`, that nothing else was logged at WARN, and that the server still
 /// serves new clients.
-fn misbehaving_client(name: &str, reason: &str, bad: impl FnOnce(&mut Client, &mut Bystander)) {
-    let tools = tools(name).expect("checked by the caller");
-    let mut server = ServerProcess::start(&tools);
+fn misbehaving_client(
+    tools: &Tools,
+    name: &str,
+    reason: &str,
+    bad: impl FnOnce(&mut Client, &mut Bystander),
+) {
+    let mut server = ServerProcess::start(tools);
     let mut client = Client::connect(&server.socket);
     client.handshake(name);
     server.wait_log("the bad client's context", |l| contexts_of(l, name) == 1);
 
     let mut bystander = Bystander {
-        tools: &tools,
+        tools,
         server: &server,
         run: None,
     };
@@ -1115,7 +1062,7 @@ fn misbehaving_client(name: &str, reason: &str, bad: impl FnOnce(&mut Client, &m
     // Its connection (if still open) goes away; the server accepts the next client.
     drop(client);
     vulkaninfo(
-        &tools,
+        tools,
         Target::Venus(&server.socket),
         &["--summary"],
         &server.dir.0,
@@ -1151,10 +1098,9 @@ fn misbehaving_client(name: &str, reason: &str, bad: impl FnOnce(&mut Client, &m
 
 #[test]
 fn truncated_header_then_close() {
-    if tools("truncated_header_then_close").is_none() {
-        return;
-    }
+    let tools = require_tools!("truncated_header_then_close");
     misbehaving_client(
+        &tools,
         "e2e-truncated-header",
         "in the middle of a message (5 of 8 bytes of the header)",
         |c, bystander| {
@@ -1168,10 +1114,9 @@ fn truncated_header_then_close() {
 
 #[test]
 fn unknown_vtest_command() {
-    if tools("unknown_vtest_command").is_none() {
-        return;
-    }
+    let tools = require_tools!("unknown_vtest_command");
     misbehaving_client(
+        &tools,
         "e2e-unknown-command",
         "unknown vtest command 99",
         |c, bystander| {
@@ -1190,10 +1135,9 @@ fn unknown_vtest_command() {
 
 #[test]
 fn absurd_blob_size() {
-    if tools("absurd_blob_size").is_none() {
-        return;
-    }
+    let tools = require_tools!("absurd_blob_size");
     misbehaving_client(
+        &tools,
         "e2e-absurd-blob",
         "size 1152921504606846976 is outside",
         |c, bystander| {
@@ -1279,9 +1223,7 @@ fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
 
 #[test]
 fn random_bytes_in_a_ring_make_it_fatal() {
-    if tools("random_bytes_in_a_ring_make_it_fatal").is_none() {
-        return;
-    }
+    let tools = require_tools!("random_bytes_in_a_ring_make_it_fatal");
     // Mesa's layout (contract §4.1), with a 4 KiB buffer.
     const HEAD: usize = 0;
     const TAIL: usize = 64;
@@ -1296,79 +1238,84 @@ fn random_bytes_in_a_ring_make_it_fatal() {
     const STATUS_ALIVE: u32 = 0x4;
     const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
-    misbehaving_client("e2e-ring-garbage", "context lost", |c, bystander| {
-        let (res_id, fd) = c.create_blob(SIZE as u64);
-        assert_ne!(res_id, 0);
-        let ring = ClientMapping::new(fd.expect("the ring blob's fd"), SIZE);
+    misbehaving_client(
+        &tools,
+        "e2e-ring-garbage",
+        "context lost",
+        |c, bystander| {
+            let (res_id, fd) = c.create_blob(SIZE as u64);
+            assert_ne!(res_id, 0);
+            let ring = ClientMapping::new(fd.expect("the ring blob's fd"), SIZE);
 
-        let monitor = Ext::RingMonitorInfoMESA(RingMonitorInfoMESA {
-            p_next: None,
-            max_reporting_period_microseconds: 3_000_000,
-        });
-        let info = RingCreateInfoMESA {
-            p_next: Some(&monitor),
-            resource_id: res_id,
-            offset: 0,
-            size: SIZE as u64,
-            idle_timeout: 1_000_000,
-            head_offset: HEAD as u64,
-            tail_offset: TAIL as u64,
-            status_offset: STATUS as u64,
-            buffer_offset: BUFFER as u64,
-            buffer_size: BUFFER_SIZE as u64,
-            extra_offset: EXTRA as u64,
-            extra_size: 4,
-            ..Default::default()
-        };
-        let mut e = Encoder::new();
-        encode_command(
-            &mut e,
-            &venus_protocol::Command::CreateRingMESA(CreateRingMESAArgs {
-                ring: RING_ID,
-                p_create_info: &info,
-            }),
-            0,
-        );
-        c.send(&build::submit_cmd2(0, e.as_bytes(), &[]));
-        c.ping();
-        // The ring runs: the monitor sets ALIVE right away.
-        let wait_status = |bit: u32, what: &str| {
-            let deadline = Instant::now() + DEADLINE;
-            while ring.word(STATUS).load(Ordering::Acquire) & bit == 0 {
-                assert!(Instant::now() < deadline, "the ring never got {what}");
-                thread::sleep(Duration::from_millis(1));
-            }
-        };
-        wait_status(STATUS_ALIVE, "ALIVE");
-        assert_eq!(ring.word(STATUS).load(Ordering::Acquire) & STATUS_FATAL, 0);
-
-        let garbage = random_bytes(SEED, 1024);
-        let first = i32::from_le_bytes(garbage[..4].try_into().unwrap());
-        assert!(
-            command_info(first).is_none(),
-            "the seed must start with an unknown command type, got {first}"
-        );
-        bystander.start();
-        ring.write(BUFFER, &garbage);
-        ring.word(TAIL)
-            .store(garbage.len() as u32, Ordering::Release);
-        // Like Mesa: notify if the ring went idle.
-        if ring.word(STATUS).load(Ordering::SeqCst) & STATUS_IDLE != 0 {
-            c.send(&build::submit_cmd2(
+            let monitor = Ext::RingMonitorInfoMESA(RingMonitorInfoMESA {
+                p_next: None,
+                max_reporting_period_microseconds: 3_000_000,
+            });
+            let info = RingCreateInfoMESA {
+                p_next: Some(&monitor),
+                resource_id: res_id,
+                offset: 0,
+                size: SIZE as u64,
+                idle_timeout: 1_000_000,
+                head_offset: HEAD as u64,
+                tail_offset: TAIL as u64,
+                status_offset: STATUS as u64,
+                buffer_offset: BUFFER as u64,
+                buffer_size: BUFFER_SIZE as u64,
+                extra_offset: EXTRA as u64,
+                extra_size: 4,
+                ..Default::default()
+            };
+            let mut e = Encoder::new();
+            encode_command(
+                &mut e,
+                &venus_protocol::Command::CreateRingMESA(CreateRingMESAArgs {
+                    ring: RING_ID,
+                    p_create_info: &info,
+                }),
                 0,
-                &notify_ring_command(RING_ID, garbage.len() as u32),
-                &[],
-            ));
-        }
-        wait_status(STATUS_FATAL, "FATAL");
-        assert_ne!(
-            ring.word(HEAD).load(Ordering::Acquire),
-            garbage.len() as u32,
-            "garbage is not consumed as if it were commands"
-        );
-        // The connection stays open (Mesa aborts on FATAL by itself; EOF would make it spin).
-        c.ping();
-    });
+            );
+            c.send(&build::submit_cmd2(0, e.as_bytes(), &[]));
+            c.ping();
+            // The ring runs: the monitor sets ALIVE right away.
+            let wait_status = |bit: u32, what: &str| {
+                let deadline = Instant::now() + DEADLINE;
+                while ring.word(STATUS).load(Ordering::Acquire) & bit == 0 {
+                    assert!(Instant::now() < deadline, "the ring never got {what}");
+                    thread::sleep(Duration::from_millis(1));
+                }
+            };
+            wait_status(STATUS_ALIVE, "ALIVE");
+            assert_eq!(ring.word(STATUS).load(Ordering::Acquire) & STATUS_FATAL, 0);
+
+            let garbage = random_bytes(SEED, 1024);
+            let first = i32::from_le_bytes(garbage[..4].try_into().unwrap());
+            assert!(
+                command_info(first).is_none(),
+                "the seed must start with an unknown command type, got {first}"
+            );
+            bystander.start();
+            ring.write(BUFFER, &garbage);
+            ring.word(TAIL)
+                .store(garbage.len() as u32, Ordering::Release);
+            // Like Mesa: notify if the ring went idle.
+            if ring.word(STATUS).load(Ordering::SeqCst) & STATUS_IDLE != 0 {
+                c.send(&build::submit_cmd2(
+                    0,
+                    &notify_ring_command(RING_ID, garbage.len() as u32),
+                    &[],
+                ));
+            }
+            wait_status(STATUS_FATAL, "FATAL");
+            assert_ne!(
+                ring.word(HEAD).load(Ordering::Acquire),
+                garbage.len() as u32,
+                "garbage is not consumed as if it were commands"
+            );
+            // The connection stays open (Mesa aborts on FATAL by itself; EOF would make it spin).
+            c.ping();
+        },
+    );
 }
 
 // The host device is picked by --device (index or name), else the loader's ordinary list.

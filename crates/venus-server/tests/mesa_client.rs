@@ -7,41 +7,32 @@
 //! never sets ALIVE). The test kills `vulkaninfo` as soon as `vkCreateRingMESA` arrived, so it
 //! does not depend on that timeout behaviour.
 //!
-//! Skipped (passes with a note) when `vulkaninfo` or the virtio ICD is not installed
-//! (`scripts/setup-system.sh` installs both).
+//! Needs `vulkaninfo` and the virtio ICD (`venus_testkit::require`): without them the test
+//! fails when `CI` is set and is skipped (with a `SKIPPED` line) otherwise;
+//! `scripts/setup-system.sh` installs both.
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::TestServer;
-
-const ICD: &str = "/usr/share/vulkan/icd.d/virtio_icd.json";
-
-fn vulkaninfo_available() -> bool {
-    Path::new(ICD).exists()
-        && Command::new("vulkaninfo")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-}
+use venus_testkit::Tool;
 
 #[test]
 fn real_mesa_client_reaches_create_ring() {
-    if !vulkaninfo_available() {
-        eprintln!("skipped: vulkaninfo or {ICD} not installed (scripts/setup-system.sh)");
+    let Some(tools) = venus_testkit::require(
+        "real_mesa_client_reaches_create_ring",
+        &[Tool::Vulkaninfo, Tool::VenusIcd],
+    ) else {
         return;
-    }
+    };
     let server = TestServer::start();
-    let mut child = Command::new("vulkaninfo")
+    let mut child = Command::new(tools.vulkaninfo())
         .arg("--summary")
         .env("VN_DEBUG", "vtest,init")
         .env("VTEST_SOCKET_NAME", &server.path)
-        .env("VK_DRIVER_FILES", ICD)
+        .env("VK_DRIVER_FILES", tools.venus_icd())
         .env_remove("VK_ICD_FILENAMES")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

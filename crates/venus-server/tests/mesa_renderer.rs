@@ -6,13 +6,13 @@
 //! gets the FATAL bit, and the client must abort cleanly ("ring fatal") on its own instead of
 //! hanging.
 //!
-//! Skipped (passes with a note) when `vulkaninfo` or the virtio ICD is not installed
-//! (`scripts/setup-system.sh` installs both).
+//! Needs `vulkaninfo` and the virtio ICD (`venus_testkit::require`): without them the test
+//! fails when `CI` is set and is skipped (with a `SKIPPED` line) otherwise;
+//! `scripts/setup-system.sh` installs both.
 
 mod common;
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread;
@@ -23,27 +23,19 @@ use venus_renderer::Channel;
 use venus_server::renderer::RendererBackend;
 use venus_server::vtest::Limits;
 use venus_server::{ClientPolicy, Server, ServerConfig};
+use venus_testkit::Tool;
 
-const ICD: &str = "/usr/share/vulkan/icd.d/virtio_icd.json";
 /// What the brief runs the client under (`timeout 10 vulkaninfo --summary`).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn vulkaninfo_available() -> bool {
-    Path::new(ICD).exists()
-        && Command::new("vulkaninfo")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-}
-
 #[test]
 fn real_mesa_client_fails_cleanly_at_create_instance() {
-    if !vulkaninfo_available() {
-        eprintln!("skipped: vulkaninfo or {ICD} not installed (scripts/setup-system.sh)");
+    let Some(tools) = venus_testkit::require(
+        "real_mesa_client_fails_cleanly_at_create_instance",
+        &[Tool::Vulkaninfo, Tool::VenusIcd],
+    ) else {
         return;
-    }
+    };
     let dir = TempDir::new();
     let path = dir.0.join("vtest.sock");
     let (backend, log) = RendererBackend::with_null_dispatch();
@@ -57,11 +49,11 @@ fn real_mesa_client_fails_cleanly_at_create_instance() {
     let server_thread = thread::spawn(move || server.run());
 
     let start = Instant::now();
-    let mut child = Command::new("vulkaninfo")
+    let mut child = Command::new(tools.vulkaninfo())
         .arg("--summary")
         .env("VN_DEBUG", "vtest,init")
         .env("VTEST_SOCKET_NAME", &path)
-        .env("VK_DRIVER_FILES", ICD)
+        .env("VK_DRIVER_FILES", tools.venus_icd())
         .env_remove("VK_ICD_FILENAMES")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -1,5 +1,5 @@
 //! The vtest transport: the UNIX-socket protocol that Mesa's `libvulkan_virtio.so` speaks with
-//! `VN_DEBUG=vtest` (see `shared/spec/venus-client-contract.md` §1–§3).
+//! `VN_DEBUG=vtest` (see `docs/spec/venus-client-contract.md` §1–§3).
 //!
 //! - [`protocol`]: constants, typed request parsing, response encoding (pure);
 //! - [`conn`]: the per-connection state machine and the error policy;

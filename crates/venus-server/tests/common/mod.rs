@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+mod sys;
+
 use std::io::{self, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage};
 use venus_server::stub::StubBackend;
 use venus_server::vtest::protocol::{build, cmd, Header, HEADER_LEN};
 use venus_server::vtest::Limits;
@@ -158,7 +160,7 @@ impl Client {
             &self.s,
             &mut [IoSliceMut::new(&mut byte)],
             &mut control,
-            RecvFlags::CMSG_CLOEXEC,
+            sys::RECV_FD_FLAGS,
         )
         .expect("recvmsg");
         assert_eq!(r.bytes, 1, "the fd message is one byte");
