@@ -122,7 +122,10 @@ impl VulkanDispatch {
         if a.device.is_null() {
             return call.cx.reply(&Reply::DestroyDevice(DestroyDeviceReply {}));
         }
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         for q in device.live_queues() {
             if let Some(idx) = q.ring_idx {
                 call.cx.unbind_timeline(idx);
@@ -132,9 +135,7 @@ impl VulkanDispatch {
         // The device's own entry and its queues are not children the client had to destroy.
         let children = gone
             .iter()
-            .filter(|o| {
-                o.ty != handles::Device::OBJECT_TYPE && o.ty != handles::Queue::OBJECT_TYPE
-            })
+            .filter(|o| o.ty != handles::Device::OBJECT_TYPE && o.ty != handles::Queue::OBJECT_TYPE)
             .count();
         if children > 0 {
             tracing::info!(

@@ -187,10 +187,15 @@ impl VulkanDispatch {
             .filter(|o| o.ty == handles::Device::OBJECT_TYPE)
             .count();
         if devices > 0 {
-            tracing::info!(ctx = self.context_id, devices, "instance destroyed with live devices");
+            tracing::info!(
+                ctx = self.context_id,
+                devices,
+                "instance destroyed with live devices"
+            );
         }
         release(gone);
-        call.cx.reply(&Reply::DestroyInstance(DestroyInstanceReply {}))
+        call.cx
+            .reply(&Reply::DestroyInstance(DestroyInstanceReply {}))
     }
 
     /// The host's extensions of physical device `pd` (host handle), as the driver lists them.

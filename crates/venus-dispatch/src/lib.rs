@@ -39,7 +39,9 @@ use venus_host::policy::{self, Destroy, Handwritten, Routed};
 use venus_host::{DeviceProcs, InstanceProcs};
 use venus_protocol::{handles, Command, CommandHeader, CommandType, Handle};
 
-use registry::{release, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry, State, Teardown};
+use registry::{
+    release, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry, State, Teardown,
+};
 use venus_renderer::dispatch::{ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory};
 
 thread_local! {
@@ -77,6 +79,8 @@ impl DispatchFactory for VulkanFactory {
 pub struct Call<'a, 'c> {
     pub(crate) cx: &'c mut DispatchCx<'a>,
     pub(crate) arena: &'c Bump,
+    /// The objects the command uses, kept alive until it is done.
+    pub(crate) held: &'c Held<'c>,
     pub(crate) name: &'static str,
     pub(crate) command_type: CommandType,
 }
@@ -123,7 +127,10 @@ impl VulkanDispatch {
         &self.registry
     }
 
-    pub(crate) fn instance(&self, command: &'static str) -> Result<Arc<InstanceShared>, DispatchError> {
+    pub(crate) fn instance(
+        &self,
+        command: &'static str,
+    ) -> Result<Arc<InstanceShared>, DispatchError> {
         self.instance
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -137,27 +144,31 @@ impl VulkanDispatch {
         &'b self,
         call: &Call<'_, '_>,
         arena: &'b Bump,
+        held: &'b Held<'b>,
         device: Option<&'b DeviceShared>,
         run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
     ) -> Result<(R, Outcome), DispatchError> {
         let device = device.ok_or_else(|| call.invalid("no device"))?;
-        let held = arena.alloc(Held::new(&self.registry));
         let mut lcx = LowerCx::with_limits(arena, held, Some(&device.limits));
         run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
     }
 
-    /// [`Self::execute_in`] with the command's arena.
+    /// [`Self::execute_in`] with the command's arena and held objects.
     pub(crate) fn execute<'b, R>(
         &'b self,
         call: &Call<'_, 'b>,
         device: Option<&'b DeviceShared>,
         run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
     ) -> Result<(R, Outcome), DispatchError> {
-        self.execute_in(call, call.arena, device, run)
+        self.execute_in(call, call.arena, call.held, device, run)
     }
 
     /// The device of `cmd`'s first handle (None for instance-level commands).
-    fn device_of(&self, call: &Call<'_, '_>, cmd: &Command<'_>) -> Result<Option<Arc<DeviceShared>>, DispatchError> {
+    fn device_of(
+        &self,
+        call: &Call<'_, '_>,
+        cmd: &Command<'_>,
+    ) -> Result<Option<Arc<DeviceShared>>, DispatchError> {
         let Some((ty, id)) = calls::first_handle(cmd) else {
             return Ok(None);
         };
@@ -172,14 +183,18 @@ impl VulkanDispatch {
     fn generic(&self, call: &mut Call<'_, '_>, cmd: &Command<'_>) -> Result<(), DispatchError> {
         let inst = self.instance(call.name)?;
         let device = self.device_of(call, cmd)?;
-        let held = call.arena.alloc(Held::new(&self.registry));
         let limits = device.as_deref().map(|d| &d.limits);
-        let mut lcx = LowerCx::with_limits(call.arena, held, limits);
+        let mut lcx = LowerCx::with_limits(call.arena, call.held, limits);
         // SAFETY: the handle map is this context's registry, which only yields live host
         // objects (and keeps each one it yields alive for the call); `device` is the device the
         // command's first handle belongs to, and `inst` the context's instance.
         let result = unsafe {
-            calls::execute(&inst.procs, device.as_deref().map(|d| &d.procs), &mut lcx, cmd)
+            calls::execute(
+                &inst.procs,
+                device.as_deref().map(|d| &d.procs),
+                &mut lcx,
+                cmd,
+            )
         };
         let (reply, outcome) = match result {
             None => return Err(DispatchError::Unsupported(call.name)),
@@ -253,64 +268,144 @@ impl VulkanDispatch {
 
 impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
     type Out = Result<(), DispatchError>;
-    fn enumerate_instance_version(&self, c: &mut Call<'a, 'c>, _a: &venus_protocol::commands::EnumerateInstanceVersionArgs) -> Self::Out {
+    fn enumerate_instance_version(
+        &self,
+        c: &mut Call<'a, 'c>,
+        _a: &venus_protocol::commands::EnumerateInstanceVersionArgs,
+    ) -> Self::Out {
         self.enumerate_instance_version(c.cx)
     }
-    fn enumerate_instance_extension_properties(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumerateInstanceExtensionPropertiesArgs<'_>) -> Self::Out {
+    fn enumerate_instance_extension_properties(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::EnumerateInstanceExtensionPropertiesArgs<'_>,
+    ) -> Self::Out {
         self.enumerate_instance_extensions(c.cx, a)
     }
-    fn create_instance(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::CreateInstanceArgs<'_>) -> Self::Out {
+    fn create_instance(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateInstanceArgs<'_>,
+    ) -> Self::Out {
         self.create_instance(c, a)
     }
-    fn destroy_instance(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::DestroyInstanceArgs) -> Self::Out {
+    fn destroy_instance(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::DestroyInstanceArgs,
+    ) -> Self::Out {
         self.destroy_instance(c, a)
     }
-    fn enumerate_physical_devices(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumeratePhysicalDevicesArgs<'_>) -> Self::Out {
+    fn enumerate_physical_devices(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::EnumeratePhysicalDevicesArgs<'_>,
+    ) -> Self::Out {
         self.enumerate_physical_devices(c.cx, a, c.arena)
     }
-    fn enumerate_physical_device_groups(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumeratePhysicalDeviceGroupsArgs<'_>) -> Self::Out {
+    fn enumerate_physical_device_groups(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::EnumeratePhysicalDeviceGroupsArgs<'_>,
+    ) -> Self::Out {
         self.enumerate_physical_device_groups(c.cx, a, c.arena)
     }
-    fn enumerate_device_extension_properties(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::EnumerateDeviceExtensionPropertiesArgs<'_>) -> Self::Out {
+    fn enumerate_device_extension_properties(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::EnumerateDeviceExtensionPropertiesArgs<'_>,
+    ) -> Self::Out {
         self.enumerate_device_extensions(c.cx, a, c.arena)
     }
-    fn create_device(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::CreateDeviceArgs<'_>) -> Self::Out {
+    fn create_device(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateDeviceArgs<'_>,
+    ) -> Self::Out {
         self.create_device(c, a)
     }
-    fn destroy_device(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::DestroyDeviceArgs) -> Self::Out {
+    fn destroy_device(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::DestroyDeviceArgs,
+    ) -> Self::Out {
         self.destroy_device(c, a)
     }
-    fn get_device_queue2(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::GetDeviceQueue2Args<'_>) -> Self::Out {
+    fn get_device_queue2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetDeviceQueue2Args<'_>,
+    ) -> Self::Out {
         self.get_device_queue2(c, a)
     }
-    fn allocate_command_buffers(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::AllocateCommandBuffersArgs<'_>) -> Self::Out {
+    fn allocate_command_buffers(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::AllocateCommandBuffersArgs<'_>,
+    ) -> Self::Out {
         self.allocate_command_buffers(c, a)
     }
-    fn allocate_descriptor_sets(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::AllocateDescriptorSetsArgs<'_>) -> Self::Out {
+    fn allocate_descriptor_sets(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::AllocateDescriptorSetsArgs<'_>,
+    ) -> Self::Out {
         self.allocate_descriptor_sets(c, a)
     }
-    fn reset_descriptor_pool(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::ResetDescriptorPoolArgs) -> Self::Out {
+    fn reset_descriptor_pool(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::ResetDescriptorPoolArgs,
+    ) -> Self::Out {
         self.reset_descriptor_pool(c, a)
     }
-    fn queue_submit(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueSubmitArgs<'_>) -> Self::Out {
+    fn queue_submit(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::QueueSubmitArgs<'_>,
+    ) -> Self::Out {
         self.queue_op(c, a.queue.raw(), &Command::QueueSubmit(*a))
     }
-    fn queue_submit2(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueSubmit2Args<'_>) -> Self::Out {
+    fn queue_submit2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::QueueSubmit2Args<'_>,
+    ) -> Self::Out {
         self.queue_op(c, a.queue.raw(), &Command::QueueSubmit2(*a))
     }
-    fn queue_bind_sparse(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueBindSparseArgs<'_>) -> Self::Out {
+    fn queue_bind_sparse(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::QueueBindSparseArgs<'_>,
+    ) -> Self::Out {
         self.queue_op(c, a.queue.raw(), &Command::QueueBindSparse(*a))
     }
-    fn queue_wait_idle(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::QueueWaitIdleArgs) -> Self::Out {
+    fn queue_wait_idle(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::QueueWaitIdleArgs,
+    ) -> Self::Out {
         self.queue_wait_idle(c, a)
     }
-    fn device_wait_idle(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::DeviceWaitIdleArgs) -> Self::Out {
+    fn device_wait_idle(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::DeviceWaitIdleArgs,
+    ) -> Self::Out {
         self.device_wait_idle(c, a)
     }
-    fn wait_for_fences(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::WaitForFencesArgs<'_>) -> Self::Out {
+    fn wait_for_fences(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::WaitForFencesArgs<'_>,
+    ) -> Self::Out {
         self.wait_for_fences(c, a)
     }
-    fn wait_semaphores(&self, c: &mut Call<'a, 'c>, a: &venus_protocol::commands::WaitSemaphoresArgs<'_>) -> Self::Out {
+    fn wait_semaphores(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::WaitSemaphoresArgs<'_>,
+    ) -> Self::Out {
         self.wait_semaphores(c, a)
     }
 }
@@ -326,9 +421,11 @@ impl Dispatch for VulkanDispatch {
         ARENA.with(|cell| {
             let mut bump = cell.borrow_mut();
             bump.reset();
+            let held = Held::new(&self.registry);
             let mut call = Call {
                 cx,
                 arena: &bump,
+                held: &held,
                 name,
                 command_type: header.command_type,
             };
@@ -336,7 +433,9 @@ impl Dispatch for VulkanDispatch {
                 Routed::Handled(r) => r,
                 Routed::Generic => self.generic(&mut call, cmd),
                 Routed::Destroy(d) => self.destroy(&mut call, d),
-                Routed::Refused { command, why } => Err(invalid(command, format!("refused: {why}"))),
+                Routed::Refused { command, why } => {
+                    Err(invalid(command, format!("refused: {why}")))
+                }
             }
         })
     }

@@ -57,7 +57,10 @@ impl DeviceSelector {
 
 impl VulkanDispatch {
     /// The host physical devices the client may see, in the host's order.
-    pub(crate) fn visible_physical_devices(&self, inst: &InstanceShared) -> Vec<vk::PhysicalDevice> {
+    pub(crate) fn visible_physical_devices(
+        &self,
+        inst: &InstanceShared,
+    ) -> Vec<vk::PhysicalDevice> {
         let (Some(enumerate), Some(props)) = (
             inst.procs.enumerate_physical_devices,
             inst.procs.get_physical_device_properties,

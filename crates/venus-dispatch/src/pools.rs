@@ -24,7 +24,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &AllocateCommandBuffersArgs<'_>,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let pool = self.pool(
             call,
             handles::CommandPool::OBJECT_TYPE,
@@ -43,7 +46,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &AllocateDescriptorSetsArgs<'_>,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let pool = self.pool(
             call,
             handles::DescriptorPool::OBJECT_TYPE,
@@ -62,7 +68,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &ResetDescriptorPoolArgs,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let pool = self.pool(
             call,
             handles::DescriptorPool::OBJECT_TYPE,
@@ -84,7 +93,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         d: &Destroy,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(d.device).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(d.device)
+            .map_err(|e| call.invalid(e))?;
         let pool = self.pool(
             call,
             handles::DescriptorPool::OBJECT_TYPE,
@@ -94,7 +106,10 @@ impl VulkanDispatch {
         for id in &d.objects {
             let set = self.pool(call, handles::DescriptorSet::OBJECT_TYPE, *id)?;
             if !set.is_child_of_pool(&pool) {
-                return Err(call.invalid(format!("descriptor set {id} is not from pool {}", pool.guest)));
+                return Err(call.invalid(format!(
+                    "descriptor set {id} is not from pool {}",
+                    pool.guest
+                )));
             }
             gone.push(set);
         }

@@ -133,7 +133,10 @@ impl Marker for FenceMarker {
 }
 
 /// Waits (in bounded slices, see [`bounded_wait`]) until `markers` all signalled.
-fn wait_markers(call: &Call<'_, '_>, mut markers: Vec<FenceMarker>) -> Result<VkResult, DispatchError> {
+fn wait_markers(
+    call: &Call<'_, '_>,
+    mut markers: Vec<FenceMarker>,
+) -> Result<VkResult, DispatchError> {
     bounded_wait(call, u64::MAX, |slice| {
         for m in &mut markers {
             match m.wait(Duration::from_nanos(slice)) {
@@ -155,7 +158,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &GetDeviceQueue2Args<'_>,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let mut ring_idx = None;
         let mut link = a.p_queue_info.p_next;
         while let Some(ext) = link {
@@ -215,7 +221,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &QueueWaitIdleArgs,
     ) -> Result<(), DispatchError> {
-        let q = self.registry.queue(a.queue.raw()).map_err(|e| call.invalid(e))?;
+        let q = self
+            .registry
+            .queue(a.queue.raw())
+            .map_err(|e| call.invalid(e))?;
         let marker = q.submit_marker().map_err(|e| call.invalid(e))?;
         let ret = wait_markers(call, vec![marker])?;
         call.cx
@@ -227,7 +236,10 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &DeviceWaitIdleArgs,
     ) -> Result<(), DispatchError> {
-        let d = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let d = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let markers = d
             .live_queues()
             .iter()

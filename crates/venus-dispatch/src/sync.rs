@@ -13,6 +13,7 @@ use venus_protocol::commands::*;
 use venus_protocol::types::VkResult;
 use venus_protocol::Reply;
 
+use crate::registry::Held;
 use crate::{Call, VulkanDispatch};
 use venus_renderer::dispatch::DispatchError;
 
@@ -52,16 +53,24 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &WaitForFencesArgs<'_>,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let mut slice_arena = Bump::new();
         let ret = bounded_wait(call, a.timeout, |slice| {
-            let sliced = WaitForFencesArgs { timeout: slice, ..*a };
-            // A fresh arena per slice: a wait of days must not grow the command's arena.
+            let sliced = WaitForFencesArgs {
+                timeout: slice,
+                ..*a
+            };
+            // A fresh arena and hold list per slice: a wait of days must not grow them.
             slice_arena.reset();
-            let (reply, _) = self.execute_in(call, &slice_arena, Some(&device), |procs, lcx| {
-                // SAFETY: forwarded: the handle map is the registry, the procs the device's.
-                unsafe { calls::wait_for_fences(procs, lcx, &sliced) }
-            })?;
+            let held = Held::new(&self.registry);
+            let (reply, _) =
+                self.execute_in(call, &slice_arena, &held, Some(&device), |procs, lcx| {
+                    // SAFETY: forwarded: the handle map is the registry, the procs the device's.
+                    unsafe { calls::wait_for_fences(procs, lcx, &sliced) }
+                })?;
             Ok(reply.ret)
         })?;
         call.cx
@@ -73,16 +82,24 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &WaitSemaphoresArgs<'_>,
     ) -> Result<(), DispatchError> {
-        let device = self.registry.device(a.device.raw()).map_err(|e| call.invalid(e))?;
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
         let mut slice_arena = Bump::new();
         let ret = bounded_wait(call, a.timeout, |slice| {
-            let sliced = WaitSemaphoresArgs { timeout: slice, ..*a };
-            // A fresh arena per slice: a wait of days must not grow the command's arena.
+            let sliced = WaitSemaphoresArgs {
+                timeout: slice,
+                ..*a
+            };
+            // A fresh arena and hold list per slice: a wait of days must not grow them.
             slice_arena.reset();
-            let (reply, _) = self.execute_in(call, &slice_arena, Some(&device), |procs, lcx| {
-                // SAFETY: forwarded: the handle map is the registry, the procs the device's.
-                unsafe { calls::wait_semaphores(procs, lcx, &sliced) }
-            })?;
+            let held = Held::new(&self.registry);
+            let (reply, _) =
+                self.execute_in(call, &slice_arena, &held, Some(&device), |procs, lcx| {
+                    // SAFETY: forwarded: the handle map is the registry, the procs the device's.
+                    unsafe { calls::wait_semaphores(procs, lcx, &sliced) }
+                })?;
             Ok(reply.ret)
         })?;
         call.cx
