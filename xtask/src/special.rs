@@ -435,6 +435,10 @@ pub const POLICIES: &[PolicyRow] = &[
         "queues get guest ids from the client and are registered in the table",
     ),
     hw(
+        "vkAllocateMemory",
+        "HOST_VISIBLE memory is shared memory imported as a host pointer (exportable as a blob)",
+    ),
+    hw(
         "vkAllocateCommandBuffers",
         "dispatchable children: the loader's dispatch pointer is set up per buffer",
     ),

@@ -15,6 +15,7 @@ use venus_protocol::structs::DeviceCreateInfo;
 use venus_protocol::types::VkResult;
 use venus_protocol::{handles, Handle, Reply, Str};
 
+use crate::memory::MemoryProfile;
 use crate::registry::{release, DeviceShared, Held, NewObject, Owner, State, Teardown};
 use crate::{Call, VulkanDispatch};
 use venus_renderer::dispatch::DispatchError;
@@ -51,6 +52,17 @@ impl VulkanDispatch {
                 tracing::debug!(context = %self.context, extension = ?s, "not enabled on the host (the driver lacks it)");
             }
         }
+        // The host's own needs: importing shared memory (DESIGN decision 3).
+        let host_memory = Str::from_bytes_with_nul(b"VK_EXT_external_memory_host\0").expect("NUL");
+        let imports = has(host_memory.to_bytes());
+        if imports
+            && !kept
+                .iter()
+                .flatten()
+                .any(|k| k.to_bytes() == host_memory.to_bytes())
+        {
+            kept.push(Some(host_memory));
+        }
         info.enabled_extension_count = kept.len() as u32;
         info.pp_enabled_extension_names = &kept;
         info.enabled_layer_count = 0;
@@ -65,7 +77,7 @@ impl VulkanDispatch {
         // points to live in the arena, `kept` and `a` for the call.
         let ret = unsafe { create(pd, &c_info, std::ptr::null(), &mut host) };
         if ret == VkResult::SUCCESS {
-            self.bind_device(call, a.p_device.raw(), host, pd, &inst)?;
+            self.bind_device(call, a.p_device.raw(), host, pd, &inst, imports)?;
         } else {
             tracing::warn!(context = %self.context, ?ret, "host vkCreateDevice failed");
         }
@@ -82,12 +94,9 @@ impl VulkanDispatch {
         host: vk::Device,
         pd: vk::PhysicalDevice,
         inst: &Arc<crate::registry::InstanceShared>,
+        imports: bool,
     ) -> Result<(), DispatchError> {
-        let mut props = vk::PhysicalDeviceProperties::default();
-        if let Some(get) = inst.procs.get_physical_device_properties {
-            // SAFETY: `pd` is a live physical device of the instance; `props` is a valid output.
-            unsafe { get(pd, &mut props) };
-        }
+        let (props, memory) = self.device_profile(inst, pd, imports);
         let stats = self.registry.stats_handle();
         stats.created();
         let device = Arc::new(DeviceShared {
@@ -95,6 +104,7 @@ impl VulkanDispatch {
             host,
             procs: self.loader.device_procs(inst.host, host),
             limits: props.limits,
+            memory,
             queues: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
             instance: Arc::clone(inst),
@@ -112,6 +122,45 @@ impl VulkanDispatch {
             })
             .map_err(|e| call.invalid(e))?;
         Ok(())
+    }
+
+    /// The physical device's properties and what the device can do with memory.
+    fn device_profile(
+        &self,
+        inst: &crate::registry::InstanceShared,
+        pd: vk::PhysicalDevice,
+        imports: bool,
+    ) -> (vk::PhysicalDeviceProperties, MemoryProfile) {
+        let mut host_props = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
+        let mut props2 = vk::PhysicalDeviceProperties2::default();
+        if imports {
+            props2.p_next = &mut host_props as *mut _ as *mut std::ffi::c_void;
+        }
+        if let Some(get) = inst.procs.get_physical_device_properties2 {
+            // SAFETY: `pd` is a live physical device of the instance; `props2` and its chain are
+            // valid output structs that outlive the call.
+            unsafe { get(pd, &mut props2) };
+        }
+        let mut types = vk::PhysicalDeviceMemoryProperties::default();
+        if let Some(get) = inst.procs.get_physical_device_memory_properties {
+            // SAFETY: as above.
+            unsafe { get(pd, &mut types) };
+        }
+        let import_alignment = (imports && host_props.min_imported_host_pointer_alignment > 0)
+            .then_some(host_props.min_imported_host_pointer_alignment);
+        let granule = import_alignment
+            .unwrap_or(1)
+            .max(self.host_page_size)
+            .max(rustix::param::page_size() as u64);
+        let granule = granule.checked_next_power_of_two().unwrap_or(granule);
+        (
+            props2.properties,
+            MemoryProfile {
+                types,
+                import_alignment,
+                granule,
+            },
+        )
     }
 
     pub(super) fn destroy_device(

@@ -19,6 +19,7 @@
 
 mod device;
 mod instance;
+mod memory;
 mod physical;
 mod pools;
 pub mod queue;
@@ -53,6 +54,7 @@ thread_local! {
 pub struct VulkanFactory {
     loader: Arc<Loader>,
     selector: DeviceSelector,
+    host_page_size: u64,
 }
 
 impl VulkanFactory {
@@ -61,17 +63,23 @@ impl VulkanFactory {
         Ok(VulkanFactory {
             loader: Arc::new(Loader::open()?),
             selector,
+            host_page_size: rustix::param::page_size() as u64,
         })
+    }
+
+    /// Rounds shared-memory sizes and import alignments as a host with `bytes` pages must
+    /// (`--host-page-size`; 16384 is Apple silicon). A power of two.
+    pub fn with_host_page_size(mut self, bytes: u64) -> Self {
+        self.host_page_size = bytes;
+        self
     }
 }
 
 impl DispatchFactory for VulkanFactory {
     fn create_dispatch(&self, info: &ContextInfo) -> Result<Arc<dyn Dispatch>, DispatchError> {
-        Ok(Arc::new(VulkanDispatch::new(
-            self.loader.clone(),
-            self.selector.clone(),
-            info,
-        )))
+        let mut d = VulkanDispatch::new(self.loader.clone(), self.selector.clone(), info);
+        d.host_page_size = self.host_page_size;
+        Ok(Arc::new(d))
     }
 }
 
@@ -106,6 +114,8 @@ pub struct VulkanDispatch {
     selector: DeviceSelector,
     context: String,
     context_id: u64,
+    /// The page size shared memory is rounded to (see [`VulkanFactory::with_host_page_size`]).
+    host_page_size: u64,
 }
 
 impl VulkanDispatch {
@@ -119,6 +129,7 @@ impl VulkanDispatch {
             selector,
             context: format!("{} {:?}", info.id, info.name),
             context_id: info.id,
+            host_page_size: rustix::param::page_size() as u64,
         }
     }
 
@@ -408,6 +419,13 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
     ) -> Self::Out {
         self.wait_semaphores(c, a)
     }
+    fn allocate_memory(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::AllocateMemoryArgs<'_>,
+    ) -> Self::Out {
+        self.allocate_memory(c, a)
+    }
 }
 
 impl Dispatch for VulkanDispatch {
@@ -438,6 +456,13 @@ impl Dispatch for VulkanDispatch {
                 }
             }
         })
+    }
+
+    fn export_blob(
+        &self,
+        req: &venus_renderer::BlobParams,
+    ) -> Result<Arc<venus_renderer::shm::SharedMemory>, DispatchError> {
+        self.export_memory(req)
     }
 }
 

@@ -91,6 +91,8 @@ pub struct DeviceShared {
     pub procs: DeviceProcs,
     /// The physical device's limits (for the generated limit checks).
     pub limits: vk::PhysicalDeviceLimits,
+    /// Memory types and host-memory import.
+    pub memory: crate::memory::MemoryProfile,
     /// The device's queues (weak: a queue holds its device).
     pub(crate) queues: Mutex<Vec<std::sync::Weak<QueueShared>>>,
     /// Fences whose destruction must wait until the device is idle (a marker dropped early).
@@ -155,6 +157,9 @@ pub enum State {
     Instance(Arc<InstanceShared>),
     Device(Arc<DeviceShared>),
     Queue(Arc<QueueShared>),
+    /// A `VkDeviceMemory`'s backing (dropped after the memory is freed on the host: `Drop`
+    /// of [`Object`] runs before its fields are dropped).
+    Memory(Arc<crate::memory::MemoryShared>),
 }
 
 /// What dropping the object does on the host.
@@ -402,7 +407,7 @@ impl Registry {
                 gone.push(o);
             }
         }
-        gone.sort_by(|a, b| b.seq.cmp(&a.seq));
+        gone.sort_by_key(|o| std::cmp::Reverse(o.seq));
         gone
     }
 

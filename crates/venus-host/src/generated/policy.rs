@@ -77,7 +77,7 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkQueueSubmit", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkQueueWaitIdle", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDeviceWaitIdle", policy: Policy::Handwritten, checks: &[] }),
-    Some(CommandPolicy { command: "vkAllocateMemory", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkAllocateMemory", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkFreeMemory", policy: Policy::Destroy, checks: &[] }),
     None,
     Some(CommandPolicy { command: "vkUnmapMemory", policy: Policy::Generic, checks: &[] }),
@@ -401,6 +401,8 @@ pub trait Handwritten<C: ?Sized> {
     fn queue_wait_idle(&self, cx: &mut C, a: &c::QueueWaitIdleArgs) -> Self::Out;
     /// `vkDeviceWaitIdle`: blocking: bounded so that the ring stays responsive.
     fn device_wait_idle(&self, cx: &mut C, a: &c::DeviceWaitIdleArgs) -> Self::Out;
+    /// `vkAllocateMemory`: HOST_VISIBLE memory is shared memory imported as a host pointer (exportable as a blob).
+    fn allocate_memory(&self, cx: &mut C, a: &c::AllocateMemoryArgs<'_>) -> Self::Out;
     /// `vkQueueBindSparse`: submission runs on the queue's worker, not the decoding thread.
     fn queue_bind_sparse(&self, cx: &mut C, a: &c::QueueBindSparseArgs<'_>) -> Self::Out;
     /// `vkWaitForFences`: blocking: the client's timeout is shortened and the wait retried.
@@ -439,6 +441,7 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::QueueSubmit(a) => Routed::Handled(h.queue_submit(cx, a)),
         K::QueueWaitIdle(a) => Routed::Handled(h.queue_wait_idle(cx, a)),
         K::DeviceWaitIdle(a) => Routed::Handled(h.device_wait_idle(cx, a)),
+        K::AllocateMemory(a) => Routed::Handled(h.allocate_memory(cx, a)),
         K::FreeMemory(a) => Routed::Destroy(Destroy { command: "vkFreeMemory", object_type: <venus_protocol::handles::DeviceMemory as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.memory]) }),
         K::QueueBindSparse(a) => Routed::Handled(h.queue_bind_sparse(cx, a)),
         K::DestroyFence(a) => Routed::Destroy(Destroy { command: "vkDestroyFence", object_type: <venus_protocol::handles::Fence as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.fence]) }),

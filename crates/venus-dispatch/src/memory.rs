@@ -1,0 +1,266 @@
+//! Device memory (DESIGN decision 3, contract §7): every HOST_VISIBLE allocation is backed by
+//! host shared memory ([`SharedMemory`], zero-filled) imported into the driver with
+//! `VK_EXT_external_memory_host`, so that `RESOURCE_CREATE_BLOB` can hand the client that very
+//! memory, mappable at offset 0 and coherent both ways. Other memory is allocated natively.
+//!
+//! The backing is reference counted: the `VkDeviceMemory` object ([`MemoryShared`], freed on the
+//! host before its backing is released) and the blob resource each hold it, so whichever goes
+//! last releases the pages (the client's `RESOURCE_UNREF` may arrive before the ring's
+//! `vkFreeMemory`, contract §7.4).
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use venus_host::lower::{Lower, LowerCx};
+use venus_host::vk;
+use venus_protocol::commands::*;
+use venus_protocol::structs::{ExportMemoryAllocateInfo, MemoryDedicatedAllocateInfo};
+use venus_protocol::types::{ExternalMemoryHandleTypeFlagBits, MemoryPropertyFlags, VkResult};
+use venus_protocol::{handles, Handle, Reply};
+use venus_renderer::dispatch::DispatchError;
+use venus_renderer::shm::SharedMemory;
+use venus_renderer::BlobParams;
+
+use crate::registry::{DeviceShared, NewObject, Owner, State, Teardown};
+use crate::{Call, VulkanDispatch};
+
+/// `VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT`.
+const HOST_ALLOCATION: ExternalMemoryHandleTypeFlagBits = ExternalMemoryHandleTypeFlagBits(0x80);
+
+/// What a device can do with memory, fixed at device creation.
+pub struct MemoryProfile {
+    pub types: vk::PhysicalDeviceMemoryProperties,
+    /// `minImportedHostPointerAlignment` when the device imports host memory.
+    pub import_alignment: Option<u64>,
+    /// The granule of shared-memory sizes and addresses: the host page size (or the profile's,
+    /// `--host-page-size`) and the import alignment, whichever is larger.
+    pub granule: u64,
+}
+
+impl MemoryProfile {
+    fn is_host_visible(&self, type_index: u32) -> Option<bool> {
+        (type_index < self.types.memory_type_count).then(|| {
+            self.types.memory_types[type_index as usize]
+                .property_flags
+                .contains(MemoryPropertyFlags::HOST_VISIBLE_BIT)
+        })
+    }
+}
+
+/// A `VkDeviceMemory`'s shared backing (None: allocated natively, not mappable by the client).
+pub struct MemoryShared {
+    pub backing: Option<Arc<SharedMemory>>,
+    pub size: u64,
+}
+
+/// The header every Vulkan struct starts with.
+#[repr(C)]
+struct Header {
+    s_type: i32,
+    p_next: *mut c_void,
+}
+
+/// Unlinks the structs of types `drop` from a lowered C chain.
+///
+/// # Safety
+/// `*head` must be NULL or the start of a chain of Vulkan structs, each starting with
+/// `sType`/`pNext`, all writable (the lowering's arena).
+unsafe fn unlink(head: &mut *mut c_void, drop: &[i32]) {
+    let mut link: *mut *mut c_void = head;
+    // SAFETY: every `*link` is NULL or a struct of the chain (the caller's contract), whose
+    // first two fields are `sType` and `pNext` (`Header`).
+    unsafe {
+        while !(*link).is_null() {
+            let node = *link as *mut Header;
+            if drop.contains(&(*node).s_type) {
+                *link = (*node).p_next;
+            } else {
+                link = &mut (*node).p_next;
+            }
+        }
+    }
+}
+
+impl VulkanDispatch {
+    pub(crate) fn allocate_memory(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &AllocateMemoryArgs<'_>,
+    ) -> Result<(), DispatchError> {
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
+        let info = a.p_allocate_info;
+        let visible = device
+            .memory
+            .is_host_visible(info.memory_type_index)
+            .ok_or_else(|| {
+                call.invalid(format!(
+                    "memoryTypeIndex {} does not exist",
+                    info.memory_type_index
+                ))
+            })?;
+        let (ret, host, backing) = if visible {
+            self.allocate_shared(call, &device, a)?
+        } else {
+            let (r, h) = self.allocate_native(call, &device, a, None)?;
+            (r, h, None)
+        };
+        if ret == VkResult::SUCCESS {
+            let memory = Arc::new(MemoryShared {
+                backing,
+                size: info.allocation_size,
+            });
+            self.registry
+                .insert(NewObject {
+                    guest: a.p_memory.raw(),
+                    ty: handles::DeviceMemory::OBJECT_TYPE,
+                    host,
+                    owner: Owner::Device(Arc::clone(&device)),
+                    state: State::Memory(memory),
+                    teardown: Teardown::Destroy,
+                })
+                .map_err(|e| call.invalid(e))?;
+        }
+        call.cx.reply(&Reply::AllocateMemory(AllocateMemoryReply {
+            ret,
+            p_memory: a.p_memory,
+        }))
+    }
+
+    /// A HOST_VISIBLE allocation: shared memory imported as a host pointer.
+    fn allocate_shared(
+        &self,
+        call: &Call<'_, '_>,
+        device: &DeviceShared,
+        a: &AllocateMemoryArgs<'_>,
+    ) -> Result<(VkResult, u64, Option<Arc<SharedMemory>>), DispatchError> {
+        let size = a.p_allocate_info.allocation_size;
+        if device.memory.import_alignment.is_none() {
+            tracing::warn!(
+                ctx = self.context_id,
+                "the host driver lacks VK_EXT_external_memory_host: HOST_VISIBLE memory cannot be \
+                 shared with the client (vkMapMemory will fail)"
+            );
+            let (r, h) = self.allocate_native(call, device, a, None)?;
+            return Ok((r, h, None));
+        }
+        let shm = match SharedMemory::new_aligned(size, device.memory.granule) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(
+                    ctx = self.context_id,
+                    size,
+                    "cannot create shared memory: {e}"
+                );
+                return Ok((VkResult::ERROR_OUT_OF_HOST_MEMORY, 0, None));
+            }
+        };
+        let ptr = shm.host_ptr().as_ptr() as *mut c_void;
+        let usable = self.importable_types(device, ptr);
+        if usable & (1 << a.p_allocate_info.memory_type_index) == 0 {
+            tracing::warn!(
+                ctx = self.context_id,
+                memory_type = a.p_allocate_info.memory_type_index,
+                usable,
+                "the host cannot import host memory as this memory type"
+            );
+            return Ok((VkResult::ERROR_OUT_OF_DEVICE_MEMORY, 0, None));
+        }
+        let import = vk::ImportMemoryHostPointerInfoEXT {
+            s_type: vk::ImportMemoryHostPointerInfoEXT::STRUCTURE_TYPE,
+            p_next: std::ptr::null_mut(),
+            handle_type: HOST_ALLOCATION,
+            p_host_pointer: ptr,
+        };
+        let (r, h) = self.allocate_native(call, device, a, Some((import, shm.mapped_len())))?;
+        Ok((r, h, (r == VkResult::SUCCESS).then_some(shm)))
+    }
+
+    /// The memory types that can import `ptr` (0 when the query fails).
+    fn importable_types(&self, device: &DeviceShared, ptr: *mut c_void) -> u32 {
+        let Some(get) = device.procs.get_memory_host_pointer_properties_ext else {
+            return 0;
+        };
+        let mut props = vk::MemoryHostPointerPropertiesEXT::default();
+        // SAFETY: `ptr` is the start of a live mapping aligned to the import alignment; `props`
+        // is a valid output struct.
+        let r = unsafe { get(device.host, HOST_ALLOCATION, ptr, &mut props) };
+        if r == VkResult::SUCCESS {
+            props.memory_type_bits
+        } else {
+            0
+        }
+    }
+
+    /// `vkAllocateMemory` on the host, importing `import` (with the rounded size) if given.
+    fn allocate_native(
+        &self,
+        call: &Call<'_, '_>,
+        device: &DeviceShared,
+        a: &AllocateMemoryArgs<'_>,
+        import: Option<(vk::ImportMemoryHostPointerInfoEXT, u64)>,
+    ) -> Result<(VkResult, u64), DispatchError> {
+        let alloc = device
+            .procs
+            .allocate_memory
+            .ok_or(DispatchError::Unsupported(call.name))?;
+        let mut lcx = LowerCx::with_limits(call.arena, call.held, Some(&device.limits));
+        let mut info = a
+            .p_allocate_info
+            .lower(&mut lcx)
+            .map_err(|e| call.invalid(e))?;
+        if let Some((mut import, rounded)) = import {
+            // An import is neither dedicated nor exportable: the client's view of the memory is
+            // our shared memory itself (contract §7.6).
+            // SAFETY: the chain was just lowered into the arena.
+            unsafe {
+                unlink(
+                    &mut info.p_next,
+                    &[
+                        MemoryDedicatedAllocateInfo::STRUCTURE_TYPE.0,
+                        ExportMemoryAllocateInfo::STRUCTURE_TYPE.0,
+                    ],
+                )
+            };
+            import.p_next = info.p_next;
+            info.p_next = call.arena.alloc(import) as *mut _ as *mut c_void;
+            info.allocation_size = rounded;
+        }
+        let mut host = vk::DeviceMemory::NULL;
+        // SAFETY: the device is live (held by `device`); `info` and its chain live in the arena;
+        // an imported pointer stays mapped for as long as the memory object (which owns it).
+        let r = unsafe { alloc(device.host, &info, std::ptr::null(), &mut host) };
+        Ok((r, host.0))
+    }
+
+    /// `RESOURCE_CREATE_BLOB` of device memory `req.blob_id`: its shared backing.
+    pub(crate) fn export_memory(
+        &self,
+        req: &BlobParams,
+    ) -> Result<Arc<SharedMemory>, DispatchError> {
+        const WHAT: &str = "RESOURCE_CREATE_BLOB";
+        let invalid = |reason: String| crate::invalid(WHAT, reason);
+        let obj = self
+            .registry
+            .get_typed(handles::DeviceMemory::OBJECT_TYPE, req.blob_id)
+            .map_err(|e| invalid(e.to_string()))?;
+        let State::Memory(m) = &obj.state else {
+            return Err(invalid(format!("{} is not device memory", req.blob_id)));
+        };
+        let Some(backing) = &m.backing else {
+            return Err(invalid(format!(
+                "device memory {} is not host visible on this host (no shared backing)",
+                req.blob_id
+            )));
+        };
+        if req.size > m.size {
+            return Err(invalid(format!(
+                "blob of {} bytes for device memory {} of {} bytes",
+                req.size, req.blob_id, m.size
+            )));
+        }
+        Ok(Arc::clone(backing))
+    }
+}
