@@ -1,9 +1,11 @@
 //! End-to-end test support for venus-server: which tools a test needs ([`tools`]), the
 //! server process harness ([`server`]), a raw vtest client ([`vtest`]) and a raw Venus client
-//! on top of it ([`venus`]). The test programs live in `src/bin/` (a real Mesa client written
-//! with ash, and a raw client for the wait tests); the tests in `tests/`.
+//! on top of it ([`venus`]), programs run inside the Debian sid client root ([`sid`]). The
+//! test programs live in `src/bin/` (a real Mesa client written with ash, and a raw client
+//! for the wait tests); the tests in `tests/`.
 
 pub mod server;
+pub mod sid;
 pub mod tools;
 pub mod venus;
 pub mod vtest;

@@ -1,6 +1,7 @@
 //! Which external tools a test needs, and the rule for when one is missing: panic under CI
 //! (`CI` set and non-empty), otherwise print `<test>: SKIPPED: <tool> not installed
-//! (scripts/setup-system.sh installs it)` and let the test return.
+//! (scripts/setup-system.sh installs it)` (for the Debian sid client root: `... (run
+//! scripts/setup-sid-client.sh)`) and let the test return.
 //!
 //! One small function ([`require`]) so that the project-wide helper can replace it later.
 
@@ -22,6 +23,9 @@ pub enum Tool {
     LavapipeIcd,
     /// `VK_LAYER_KHRONOS_validation`.
     ValidationLayer,
+    /// The Debian sid root with the newer Mesa Venus client (`scripts/setup-sid-client.sh`),
+    /// and root privileges to enter it (chroot, bind mounts).
+    SidRoot,
 }
 
 impl Tool {
@@ -32,6 +36,15 @@ impl Tool {
             Tool::VenusIcd => "the Venus ICD (virtio_icd*.json)",
             Tool::LavapipeIcd => "the lavapipe ICD (lvp_icd*.json)",
             Tool::ValidationLayer => "the validation layer (VkLayer_khronos_validation.json)",
+            Tool::SidRoot => "the Debian sid client root (entered as root)",
+        }
+    }
+
+    /// What installs it.
+    pub fn installer(self) -> &'static str {
+        match self {
+            Tool::SidRoot => "run scripts/setup-sid-client.sh",
+            _ => "scripts/setup-system.sh installs it",
         }
     }
 }
@@ -42,6 +55,7 @@ pub struct Tools {
     pub venus_icd: Option<PathBuf>,
     pub lavapipe_icd: Option<PathBuf>,
     pub validation_layer: bool,
+    pub sid_root: Option<PathBuf>,
 }
 
 impl Tools {
@@ -57,6 +71,13 @@ impl Tools {
         self.lavapipe_icd
             .as_deref()
             .expect("require(.., &[Tool::LavapipeIcd])")
+    }
+
+    /// The Debian sid client root (panics if the test did not require it).
+    pub fn sid_root(&self) -> &Path {
+        self.sid_root
+            .as_deref()
+            .expect("require(.., &[Tool::SidRoot])")
     }
 }
 
@@ -81,6 +102,26 @@ fn vulkaninfo_runs() -> bool {
         .is_ok()
 }
 
+/// Where `scripts/setup-sid-client.sh` puts the sid root by default.
+pub const DEFAULT_SID_ROOT: &str = "/var/cache/venus-rs/sid-root";
+
+/// The sid client root (`VENUS_SID_ROOT`, else [`DEFAULT_SID_ROOT`]) if it is complete (the
+/// files `scripts/setup-sid-client.sh` checks) and we are root (needed to enter it).
+pub fn find_sid_root() -> Option<PathBuf> {
+    let root = std::env::var_os("VENUS_SID_ROOT")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_SID_ROOT), PathBuf::from);
+    let complete = [
+        "usr/bin/vulkaninfo",
+        "usr/bin/virgl_test_server",
+        "usr/share/vulkan/icd.d/virtio_icd.json",
+        "usr/share/vulkan/icd.d/lvp_icd.json",
+    ]
+    .iter()
+    .all(|f| root.join(f).exists());
+    (complete && rustix::process::geteuid().is_root()).then_some(root)
+}
+
 /// The tools `test` needs, or `None` after printing why it is skipped. Panics instead when
 /// `CI` is set (CI installs everything, so a missing tool there is a broken setup).
 pub fn require(test: &str, needed: &[Tool]) -> Option<Tools> {
@@ -101,17 +142,29 @@ pub fn require(test: &str, needed: &[Tool]) -> Option<Tools> {
                 tools.validation_layer = Path::new(VALIDATION_LAYER_MANIFEST).exists();
                 tools.validation_layer
             }
+            Tool::SidRoot => {
+                tools.sid_root = find_sid_root();
+                tools.sid_root.is_some()
+            }
         };
         if !found {
-            missing.push(tool.name());
+            missing.push(tool);
         }
     }
     if missing.is_empty() {
         return Some(tools);
     }
+    let names: Vec<&str> = missing.iter().map(|t| t.name()).collect();
+    let mut installers: Vec<&str> = Vec::new();
+    for installer in missing.iter().map(|t| t.installer()) {
+        if !installers.contains(&installer) {
+            installers.push(installer);
+        }
+    }
     let message = format!(
-        "{test}: SKIPPED: {} not installed (scripts/setup-system.sh installs it)",
-        missing.join(", ")
+        "{test}: SKIPPED: {} not installed ({})",
+        names.join(", "),
+        installers.join("; ")
     );
     if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
         panic!("{message} [CI is set: missing tools are an error]");
