@@ -210,8 +210,15 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// A new context whose non-transport commands go to `dispatch`.
     pub fn new(info: ContextInfo, dispatch: Arc<dyn Dispatch>) -> Self {
+        Self::with_page_size(info, dispatch, 1)
+    }
+
+    /// Like [`Context::new`], with shared memory rounded to `page_size` bytes (a power of two:
+    /// the host page-size profile, e.g. 16384 for Apple silicon; the real page size applies
+    /// anyway).
+    pub fn with_page_size(info: ContextInfo, dispatch: Arc<dyn Dispatch>, page_size: u64) -> Self {
         let shared = Arc::new(ContextShared {
-            resources: ResourceTable::new(),
+            resources: ResourceTable::with_granule(page_size),
             dispatch: RwLock::new(Some(dispatch)),
             peer_check: RwLock::new(None),
             timelines: Timelines::new(info.id),

@@ -18,6 +18,7 @@ use crate::dispatch::{ContextInfo, DispatchError, DispatchFactory};
 #[derive(Clone)]
 pub struct Renderer {
     factory: Arc<dyn DispatchFactory>,
+    page_size: u64,
 }
 
 impl fmt::Debug for Renderer {
@@ -29,12 +30,22 @@ impl fmt::Debug for Renderer {
 impl Renderer {
     /// A renderer whose contexts dispatch through `factory`'s per-context [`crate::Dispatch`].
     pub fn new(factory: Arc<dyn DispatchFactory>) -> Self {
-        Self { factory }
+        Self {
+            factory,
+            page_size: 1,
+        }
+    }
+
+    /// Shared memory of every context is rounded to `bytes` (a power of two; the host
+    /// page-size profile, `--host-page-size`).
+    pub fn with_page_size(mut self, bytes: u64) -> Self {
+        self.page_size = bytes;
+        self
     }
 
     /// A new context for connection `info.id`.
     pub fn create_context(&self, info: ContextInfo) -> Result<Context, DispatchError> {
         let dispatch = self.factory.create_dispatch(&info)?;
-        Ok(Context::new(info, dispatch))
+        Ok(Context::with_page_size(info, dispatch, self.page_size))
     }
 }

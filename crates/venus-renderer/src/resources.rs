@@ -158,9 +158,17 @@ pub enum ResourceError {
 }
 
 /// The resource table of one context (see the module doc).
-#[derive(Default)]
 pub struct ResourceTable {
     map: RwLock<HashMap<u32, Resource>>,
+    /// Shared-memory sizes and addresses are multiples of this (the host page size, or the
+    /// profile's: `--host-page-size`).
+    granule: u64,
+}
+
+impl Default for ResourceTable {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl fmt::Debug for ResourceTable {
@@ -174,7 +182,16 @@ impl fmt::Debug for ResourceTable {
 impl ResourceTable {
     /// An empty table.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_granule(1)
+    }
+
+    /// A table whose shared memory is rounded to `granule` bytes (a power of two; at least the
+    /// real page size is used anyway).
+    pub fn with_granule(granule: u64) -> Self {
+        Self {
+            map: RwLock::default(),
+            granule,
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<u32, Resource>> {
@@ -218,7 +235,7 @@ impl ResourceTable {
             });
         }
         let res_id = params.res_id;
-        let shm = SharedMemory::new(params.size)
+        let shm = SharedMemory::new_aligned(params.size, self.granule)
             .map_err(|source| ResourceError::Shm { res_id, source })?;
         self.insert_with_fd(
             res_id,

@@ -74,6 +74,12 @@ struct Cli {
     #[arg(long, value_name = "INDEX|NAME")]
     device: Option<String>,
 
+    /// Round shared memory (blobs, rings, imported device memory) as a host with pages of
+    /// BYTES must: 16384 is Apple silicon. A power of two, at least the real page size.
+    /// Default: the real page size.
+    #[arg(long, value_name = "BYTES", value_parser = parse_page_size)]
+    host_page_size: Option<u64>,
+
     /// Use the stub backend: handshake and blobs only; submissions are recorded, rings are
     /// never consumed (for debugging the transport). Default: the renderer.
     #[arg(long)]
@@ -92,6 +98,17 @@ struct Cli {
     use_gles: bool,
     #[arg(long, hide = true)]
     compat: bool,
+}
+
+fn parse_page_size(s: &str) -> Result<u64, String> {
+    let v: u64 = s.parse().map_err(|e| format!("{e}"))?;
+    let real = rustix::param::page_size() as u64;
+    if !v.is_power_of_two() || v < real {
+        return Err(format!(
+            "{v} is not a power of two of at least the real page size ({real})"
+        ));
+    }
+    Ok(v)
 }
 
 impl Cli {
@@ -130,14 +147,20 @@ fn main() -> ExitCode {
         serve(config, Arc::new(backend))
     } else {
         let selector = venus_dispatch::DeviceSelector::parse(cli.device.as_deref().unwrap_or(""));
+        let page = cli
+            .host_page_size
+            .unwrap_or(rustix::param::page_size() as u64);
         let factory = match venus_dispatch::VulkanFactory::new(selector) {
-            Ok(f) => f,
+            Ok(f) => f.with_host_page_size(page),
             Err(e) => {
                 eprintln!("venus-server: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        serve(config, Arc::new(RendererBackend::new(Arc::new(factory))))
+        serve(
+            config,
+            Arc::new(RendererBackend::new(Arc::new(factory)).with_page_size(page)),
+        )
     }
 }
 

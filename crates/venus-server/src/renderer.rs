@@ -49,6 +49,12 @@ impl RendererBackend {
         }
     }
 
+    /// Shared memory is rounded to `bytes` (the host page-size profile).
+    pub fn with_page_size(mut self, bytes: u64) -> Self {
+        self.renderer = self.renderer.with_page_size(bytes);
+        self
+    }
+
     /// Contexts dispatch through a [`NullDispatch`] (no Vulkan: answers
     /// `vkEnumerateInstanceVersion`, makes the context fatal on anything else). Returns the
     /// dispatch too, whose log shows what the clients sent.
