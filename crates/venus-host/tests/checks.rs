@@ -393,6 +393,7 @@ handlers!(
     enumerate_device_extension_properties: EnumerateDeviceExtensionPropertiesArgs,
     create_device: CreateDeviceArgs,
     get_device_queue2: GetDeviceQueue2Args,
+    allocate_memory: AllocateMemoryArgs,
     allocate_command_buffers: AllocateCommandBuffersArgs,
     allocate_descriptor_sets: AllocateDescriptorSetsArgs,
     queue_submit: QueueSubmitArgs,
