@@ -117,7 +117,8 @@ fn pixel(p: &[u8], x: f32, y: f32) -> [u8; 4] {
 }
 
 fn check_picture(p: &[u8]) -> Result<()> {
-    let checks: [(&str, f32, f32, fn([u8; 4]) -> bool); 5] = [
+    type Check = (&'static str, f32, f32, fn([u8; 4]) -> bool);
+    let checks: [Check; 5] = [
         ("background", -0.95, -0.95, |c| c[0] == c[2] && c[0] < 40),
         ("red quad alone", -0.5, -0.5, |c| c[0] > 2 * c[2]),
         ("red quad in front of the blue one", -0.1, -0.1, |c| {
