@@ -674,6 +674,33 @@ fn descriptors(
     }
 }
 
+/// The vertex buffer binding: [`STRIDE`] floats per vertex.
+const BINDINGS: [vk::VertexInputBindingDescription; 1] = [vk::VertexInputBindingDescription {
+    binding: 0,
+    stride: (STRIDE * 4) as u32,
+    input_rate: vk::VertexInputRate::VERTEX,
+}];
+
+const fn attribute(
+    location: u32,
+    format: vk::Format,
+    floats: u32,
+) -> vk::VertexInputAttributeDescription {
+    vk::VertexInputAttributeDescription {
+        location,
+        binding: 0,
+        format,
+        offset: floats * 4,
+    }
+}
+
+/// Position, texture coordinate, tint.
+const ATTRIBUTES: [vk::VertexInputAttributeDescription; 3] = [
+    attribute(0, vk::Format::R32G32B32_SFLOAT, 0),
+    attribute(1, vk::Format::R32G32_SFLOAT, 3),
+    attribute(2, vk::Format::R32G32B32A32_SFLOAT, 5),
+];
+
 /// The graphics pipeline: the vertex layout of [`vertices`], depth test LESS with writes,
 /// 4 samples, no culling, a fixed 256×256 viewport.
 fn pipeline(
@@ -693,22 +720,7 @@ fn pipeline(
             .module(frag)
             .name(c"main"),
     ];
-    let binding = [vk::VertexInputBindingDescription {
-        binding: 0,
-        stride: (STRIDE * 4) as u32,
-        input_rate: vk::VertexInputRate::VERTEX,
-    }];
-    let attr = |location, format, floats: u32| vk::VertexInputAttributeDescription {
-        location,
-        binding: 0,
-        format,
-        offset: floats * 4,
-    };
-    let attrs = [
-        attr(0, vk::Format::R32G32B32_SFLOAT, 0),
-        attr(1, vk::Format::R32G32_SFLOAT, 3),
-        attr(2, vk::Format::R32G32B32A32_SFLOAT, 5),
-    ];
+    let (binding, attrs) = (BINDINGS, ATTRIBUTES);
     let input = vk::PipelineVertexInputStateCreateInfo::default()
         .vertex_binding_descriptions(&binding)
         .vertex_attribute_descriptions(&attrs);
