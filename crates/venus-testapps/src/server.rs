@@ -297,6 +297,19 @@ impl Server {
         c
     }
 
+    /// [`Server::venus_client`] with Mesa's default feedback (no `VN_PERF` override): what
+    /// real applications run with.
+    pub fn venus_client_feedback(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = self.venus_client(program);
+        c.env_remove("VN_PERF");
+        c
+    }
+
+    /// The server's CPU time so far (user + system).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        process_cpu_time(self.pid())
+    }
+
     /// Starts `vulkaninfo --summary` through the server.
     pub fn spawn_vulkaninfo(&self) -> Child {
         self.venus_client("vulkaninfo")
@@ -388,6 +401,18 @@ pub fn wait_output(mut child: Child, timeout: Duration, what: &str) -> Output {
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// A process's CPU time (user + system, all threads) from `/proc/<pid>/stat`.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its `)` are plain.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    Some(Duration::from_micros(ticks * 1_000_000 / hz))
 }
 
 /// The fields of the server's `host objects released` line for a context.

@@ -1,0 +1,231 @@
+//! Compute through a real Vulkan client: SAXPY on f32 values and a multi-pass parallel
+//! inclusive prefix sum on u32 values, both in host-visible mapped buffers, both checked
+//! exactly on the CPU (the SAXPY inputs are small integers, exact in f32).
+//!
+//! Usage: `venus-compute [saxpy|scan|all] [--n N] [--reps R]` (default: all, 16 Mi elements,
+//! 3 repetitions). Prints `saxpy OK n=<n> reps=<r> time_ms=<median> gbps=<..>` and
+//! `scan OK n=<n> levels=<l> reps=<r> time_ms=<median> gelems=<..>`; exit status 1 on any
+//! mismatch or Vulkan error.
+//!
+//! The scan (shaders/scan_block.comp, scan_add.comp): each 1024-element block is scanned in
+//! place and its total written to the next level's array; levels repeat until one block is
+//! left; then, from the top down, each block adds the scanned total of the blocks before it.
+
+use std::time::{Duration, Instant};
+
+use ash::vk;
+use venus_testapps::gpu::{
+    arg, exit_on_error, ms, push_u32, Buffer, ComputePipeline, Error, Gpu, Result,
+};
+
+const SAXPY_SPV: &[u8] = include_bytes!("../../shaders/saxpy.comp.spv");
+const SCAN_BLOCK_SPV: &[u8] = include_bytes!("../../shaders/scan_block.comp.spv");
+const SCAN_ADD_SPV: &[u8] = include_bytes!("../../shaders/scan_add.comp.spv");
+/// Elements per scan block (256 invocations × 4).
+const BLOCK: u64 = 1024;
+/// The SAXPY factor (small, so every result stays an exact f32 integer).
+const A: f32 = 2.0;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    exit_on_error("venus-compute", run(&args));
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let what = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .map_or("all", String::as_str);
+    let n: u64 = arg(args, "--n", 16 << 20)?;
+    let reps: u32 = arg(args, "--reps", 3)?;
+    if n == 0 || reps == 0 || n > u64::from(u32::MAX / 4) {
+        return Err(Error::Other(
+            "--n and --reps must be positive (n < 1 Gi)".into(),
+        ));
+    }
+    let gpu = Gpu::new(c"venus-compute")?;
+    eprintln!("device: {}", gpu.device_name());
+    if matches!(what, "saxpy" | "all") {
+        saxpy(&gpu, n, reps)?;
+    }
+    if matches!(what, "scan" | "all") {
+        scan(&gpu, n, reps)?;
+    }
+    if !matches!(what, "saxpy" | "scan" | "all") {
+        return Err(Error::Other(format!("unknown part {what:?}")));
+    }
+    Ok(())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn saxpy(gpu: &Gpu, n: u64, reps: u32) -> Result<()> {
+    let mut x = gpu.host_buffer(n * 4)?;
+    let mut y = gpu.host_buffer(n * 4)?;
+    for (i, v) in x.floats_mut().iter_mut().enumerate() {
+        *v = (i % 1000) as f32;
+    }
+    for (i, v) in y.floats_mut().iter_mut().enumerate() {
+        *v = (i % 777) as f32;
+    }
+    let pipe = ComputePipeline::new(gpu, SAXPY_SPV, 2, 8, 1)?;
+    let set = pipe.set(gpu, &[x.buffer, y.buffer])?;
+    let mut push = A.to_le_bytes().to_vec();
+    push.extend((n as u32).to_le_bytes());
+    let groups = n.div_ceil(256).min(4096) as u32;
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let cmd = gpu.begin()?;
+        pipe.dispatch(gpu, cmd, set, &push, groups);
+        gpu.barrier(
+            cmd,
+            (
+                vk::PipelineStageFlags::COMPUTE_SHADER,
+                vk::AccessFlags::SHADER_WRITE,
+            ),
+            (vk::PipelineStageFlags::HOST, vk::AccessFlags::HOST_READ),
+        );
+        let start = Instant::now();
+        gpu.submit_wait(cmd)?;
+        times.push(start.elapsed());
+    }
+    let result = check_saxpy(&x, &y, reps);
+    pipe.destroy(gpu);
+    x.destroy(gpu);
+    y.destroy(gpu);
+    result?;
+    let t = median(times);
+    // Reads x and y, writes y: 12 bytes per element.
+    let gbps = (12 * n) as f64 / t.as_secs_f64() / 1e9;
+    println!(
+        "saxpy OK n={n} reps={reps} time_ms={:.3} gbps={gbps:.3}",
+        ms(t)
+    );
+    Ok(())
+}
+
+fn check_saxpy(x: &Buffer, y: &Buffer, reps: u32) -> Result<()> {
+    let (x, y) = (x.floats(), y.floats());
+    for (i, (&xv, &yv)) in x.iter().zip(y).enumerate() {
+        let want = (i % 777) as f32 + reps as f32 * A * xv;
+        if yv != want {
+            return Err(Error::Mismatch(format!(
+                "saxpy y[{i}] = {yv}, want {want} (x = {xv})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The scan's input: small pseudo-random values.
+fn scan_input(i: usize) -> u32 {
+    ((i as u32).wrapping_mul(2_654_435_761) >> 27) ^ (i as u32 & 3)
+}
+
+/// The element counts of every level: n, then the block totals, down to one element.
+fn levels(n: u64) -> Vec<u64> {
+    let mut sizes = vec![n];
+    while *sizes.last().unwrap() > 1 {
+        sizes.push(sizes.last().unwrap().div_ceil(BLOCK));
+    }
+    sizes
+}
+
+fn scan(gpu: &Gpu, n: u64, reps: u32) -> Result<()> {
+    let sizes = levels(n);
+    let mut bufs = Vec::new();
+    for &s in &sizes {
+        bufs.push(gpu.host_buffer(s * 4)?);
+    }
+    let passes = sizes.len() - 1;
+    let result = scan_passes(gpu, &mut bufs, &sizes, reps);
+    for b in bufs {
+        b.destroy(gpu);
+    }
+    let times = result?;
+    let t = median(times);
+    println!(
+        "scan OK n={n} levels={passes} reps={reps} time_ms={:.3} gelems={:.3}",
+        ms(t),
+        n as f64 / t.as_secs_f64() / 1e9
+    );
+    Ok(())
+}
+
+/// Runs the scan `reps` times (refilling the input each time), checks the last result and
+/// returns the GPU times.
+fn scan_passes(gpu: &Gpu, bufs: &mut [Buffer], sizes: &[u64], reps: u32) -> Result<Vec<Duration>> {
+    let passes = sizes.len().saturating_sub(1).max(1);
+    let block = ComputePipeline::new(gpu, SCAN_BLOCK_SPV, 2, 4, passes as u32)?;
+    let add = ComputePipeline::new(gpu, SCAN_ADD_SPV, 2, 4, passes as u32)?;
+    let result = (|| {
+        // Set k scans level k into level k + 1 (a single level scans into itself: n = 1).
+        let mut sets = Vec::new();
+        for k in 0..passes {
+            let next = bufs[(k + 1).min(bufs.len() - 1)].buffer;
+            sets.push((
+                block.set(gpu, &[bufs[k].buffer, next])?,
+                add.set(gpu, &[bufs[k].buffer, next])?,
+            ));
+        }
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            for (i, v) in bufs[0].words_mut().iter_mut().enumerate() {
+                *v = scan_input(i);
+            }
+            let cmd = gpu.begin()?;
+            record_scan(gpu, cmd, (&block, &add), &sets, sizes);
+            let start = Instant::now();
+            gpu.submit_wait(cmd)?;
+            times.push(start.elapsed());
+        }
+        check_scan(bufs[0].words())?;
+        Ok(times)
+    })();
+    block.destroy(gpu);
+    add.destroy(gpu);
+    result
+}
+
+type SetPair = (vk::DescriptorSet, vk::DescriptorSet);
+
+fn record_scan(
+    gpu: &Gpu,
+    cmd: vk::CommandBuffer,
+    (block, add): (&ComputePipeline, &ComputePipeline),
+    sets: &[SetPair],
+    sizes: &[u64],
+) {
+    let compute = (
+        vk::PipelineStageFlags::COMPUTE_SHADER,
+        vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::SHADER_READ,
+    );
+    let groups = |k: usize| sizes[k].div_ceil(BLOCK) as u32;
+    for (k, set) in sets.iter().enumerate() {
+        block.dispatch(gpu, cmd, set.0, &push_u32(&[sizes[k] as u32]), groups(k));
+        gpu.barrier(cmd, compute, compute);
+    }
+    for (k, set) in sets.iter().enumerate().rev().skip(1) {
+        add.dispatch(gpu, cmd, set.1, &push_u32(&[sizes[k] as u32]), groups(k));
+        gpu.barrier(cmd, compute, compute);
+    }
+    gpu.barrier(
+        cmd,
+        compute,
+        (vk::PipelineStageFlags::HOST, vk::AccessFlags::HOST_READ),
+    );
+}
+
+fn check_scan(out: &[u32]) -> Result<()> {
+    let mut acc = 0u32;
+    for (i, &v) in out.iter().enumerate() {
+        acc = acc.wrapping_add(scan_input(i));
+        if v != acc {
+            return Err(Error::Mismatch(format!("scan out[{i}] = {v}, want {acc}")));
+        }
+    }
+    Ok(())
+}
