@@ -964,6 +964,35 @@ impl<'m> Cx<'m> {
         s.push_str("//! Protocol values <-> C structs. `lower`: inputs; `lower_out`: output skeletons ready for the\n//! driver to fill; `raise`: filled C outputs back to protocol values (read against the skeleton).\n\n");
         s.push_str("#![allow(unused_variables, unused_mut, unused_imports, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return)]\n\n");
         s.push_str("use core::ffi::{c_char, c_void};\nuse super::vk;\nuse crate::lower::{HandleMap, Lower, LowerCx, LowerError, LowerLink, Raise, RaiseLink};\nuse venus_protocol::structs as p;\nuse venus_protocol::structs::Ext;\n\n");
+        self.chain_fns(&mut s);
+
+        for u in m.unions.values() {
+            let n = type_name(&u.name);
+            let lt = if u.needs_lifetime { "<'_>" } else { "" };
+            w!(s, "impl Lower for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+            w!(s, "        Ok(match *self {{");
+            for mm in &u.members {
+                let v = self.lower_value(mm, "v", true);
+                w!(
+                    s,
+                    "            Self::{}(v) => vk::{n} {{ {}: {v} }},",
+                    variant(&mm.name),
+                    field_name(&mm.name)
+                );
+            }
+            w!(s, "        }})\n    }}\n}}\n");
+        }
+        for st in m.structs.values() {
+            self.lower_struct(&mut s, st)?;
+        }
+        Ok(s)
+    }
+
+    /// `lower_chain`, `lower_out_chain`, `raise_chain` and their per-link functions.
+    fn chain_fns(&self, s: &mut String) {
+        let m = self.m;
         // Chains: the walkers in `venus-host/src/lower.rs` loop over the links; these functions
         // convert one link's self part (one small function per link type, see `LowerCx::link`).
         let exts: Vec<&Struct> = m.structs.values().filter(|s| s.is_extender).collect();
@@ -1034,29 +1063,6 @@ impl<'m> Cx<'m> {
             "        _ => Err(LowerError::NotAnOutput(\"chain link\")),"
         );
         w!(s, "    }}\n}}\n");
-
-        for u in m.unions.values() {
-            let n = type_name(&u.name);
-            let lt = if u.needs_lifetime { "<'_>" } else { "" };
-            w!(s, "impl Lower for p::{n}{lt} {{");
-            w!(s, "    type C = vk::{n};");
-            w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
-            w!(s, "        Ok(match *self {{");
-            for mm in &u.members {
-                let v = self.lower_value(mm, "v", true);
-                w!(
-                    s,
-                    "            Self::{}(v) => vk::{n} {{ {}: {v} }},",
-                    variant(&mm.name),
-                    field_name(&mm.name)
-                );
-            }
-            w!(s, "        }})\n    }}\n}}\n");
-        }
-        for st in m.structs.values() {
-            self.lower_struct(&mut s, st)?;
-        }
-        Ok(s)
     }
 
     /// Expression lowering one input member whose protocol value is `f` (`by_value`: `f` is a
@@ -1146,142 +1152,160 @@ impl<'m> Cx<'m> {
         }
         w!(s, "        }})\n    }}\n}}\n");
         if st.partial {
-            if chained {
-                w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
-                w!(s, "    type C = vk::{n};");
-                w!(
-                    s,
-                    "    /// A C struct for the driver to fill, shaped by this output skeleton."
-                );
-                w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
-                w!(s, "        let mut c = self.lower_out_link(cx)?;\n        c.p_next = lower_out_chain(self.p_next, cx)?;\n        Ok(c)\n    }}");
-                w!(
-                    s,
-                    "    /// The filled output, read from `c` (built by `lower_out` from `skeleton`)."
-                );
-                w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
-                w!(s, "        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;\n        Self::raise_link(skeleton, c, next, cx)\n    }}\n}}\n");
-                w!(s, "impl<'a> RaiseLink<'a> for p::{n}{lt} {{");
-                w!(s, "    type C = vk::{n};");
-                w!(
-                    s,
-                    "    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL)."
-                );
-                w!(s, "    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
-            } else {
-                w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
-                w!(s, "    type C = vk::{n};");
-                w!(
-                    s,
-                    "    /// A C struct for the driver to fill, shaped by this output skeleton."
-                );
-                w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
-            }
-            // Counts and output arrays (the chain, if any, is linked by the caller).
-            w!(s, "        let mut c = vk::{n}::default();");
-            for mm in &st.members {
-                let f = field_name(&mm.name);
-                match &mm.shape {
-                    Shape::Value(Elem::Struct(_)) => {
-                        w!(s, "        c.{f} = self.{f}.lower_out(cx)?;")
-                    }
-                    Shape::FixedArray(Elem::Struct(_), _) => w!(
-                        s,
-                        "        c.{f} = cx.lower_fixed(&self.{f}, |v, cx| v.lower_out(cx))?;"
-                    ),
-                    Shape::Value(Elem::Scalar(Scalar::SizeT)) if mm.is_len => {
-                        w!(s, "        c.{f} = cx.size(self.{f})?;")
-                    }
-                    Shape::Value(Elem::Scalar(_)) if mm.is_len => {
-                        w!(s, "        c.{f} = self.{f};")
-                    }
-                    Shape::Value(Elem::Handle(h)) => w!(
-                        s,
-                        "        c.{f} = vk::{}(cx.host(self.{f})?);",
-                        type_name(h)
-                    ),
-                    Shape::FixedArray(Elem::Handle(h), _) => w!(
-                        s,
-                        "        c.{f} = cx.hosts_fixed(&self.{f}, vk::{})?;",
-                        type_name(h)
-                    ),
-                    Shape::Array {
-                        elem: Elem::Struct(_),
-                        ..
-                    } => w!(
-                        s,
-                        "        c.{f} = cx.lower_slice_mut(self.{f}, |v, cx| v.lower_out(cx))?;"
-                    ),
-                    Shape::Array { elem, .. }
-                        if elem.is_plain() && !matches!(elem, Elem::Handle(_)) =>
-                    {
-                        w!(
-                            s,
-                            "        c.{f} = cx.zeroed_mut(self.{f}.len()) as *const _;"
-                        )
-                    }
-                    Shape::Blob { .. } => w!(
-                        s,
-                        "        c.{f} = cx.zeroed_mut::<u8>(self.{f}.len()) as *const c_void;"
-                    ),
-                    _ => {}
-                }
-            }
-            w!(s, "        Ok(c)\n    }}");
-            // raise
+            self.output_struct(s, st, chained);
+        }
+        Ok(())
+    }
+
+    /// `Raise` (and, for a struct with a chain, `RaiseLink`) of an output struct.
+    fn output_struct(&self, s: &mut String, st: &Struct, chained: bool) {
+        let n = type_name(&st.name);
+        let lt = if st.needs_lifetime { "<'a>" } else { "" };
+        if chained {
+            w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// A C struct for the driver to fill, shaped by this output skeleton."
+            );
+            w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+            w!(s, "        let mut c = self.lower_out_link(cx)?;\n        c.p_next = lower_out_chain(self.p_next, cx)?;\n        Ok(c)\n    }}");
             w!(
                 s,
                 "    /// The filled output, read from `c` (built by `lower_out` from `skeleton`)."
             );
-            let mut fields = Vec::new();
-            if chained {
-                w!(s, "    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::{n}, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
-                fields.push("p_next: next".to_string());
-            } else {
-                w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
-            }
-            for mm in &st.members {
-                let f = field_name(&mm.name);
-                let v = match &mm.shape {
-                    Shape::Value(Elem::Scalar(Scalar::SizeT)) => format!("c.{f} as u64"),
-                    Shape::Value(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }) => format!("c.{f}"),
-                    Shape::Value(Elem::Handle(_)) => format!("cx.guest(c.{f}.0)?"),
-                    Shape::Value(Elem::Struct(x)) => format!("p::{}::raise(&skeleton.{f}, &c.{f}, cx)?", type_name(x)),
-                    Shape::Value(Elem::Union(_)) => "Default::default()".into(),
-                    Shape::FixedArray(Elem::Scalar(Scalar::SizeT), _) => format!("c.{f}.map(|v| v as u64)"),
-                    Shape::FixedArray(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }, _) => format!("c.{f}"),
-                    Shape::FixedArray(Elem::Handle(_), _) => format!("cx.guests_fixed(&c.{f}.map(|h| h.0))?"),
-                    Shape::FixedArray(Elem::Struct(x), _) => format!("cx.raise_fixed(&skeleton.{f}, &c.{f}, p::{}::raise)?", type_name(x)),
-                    Shape::FixedArray(Elem::Union(_), _) => "Default::default()".into(),
-                    Shape::CharArray(_) => format!("cx.raise_chars(&c.{f})"),
-                    Shape::Array { elem, len, .. } => {
-                        let count = match len.as_simple() {
-                            Some(r) => format!("(c.{} as usize)", field_name(r)),
-                            None => format!("skeleton.{f}.len()"),
-                        };
-                        match elem {
-                            Elem::Struct(x) => format!(
-                                "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() elements; raise_slice reads at most that many.\n            unsafe {{ cx.raise_slice(skeleton.{f}, c.{f}, {count}, p::{}::raise)? }}\n        }}",
-                                type_name(x)
-                            ),
-                            Elem::Handle(_) => "&[]".into(),
-                            _ => format!(
-                                "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed elements; copy_out reads at most that many.\n            unsafe {{ cx.copy_out(c.{f}, skeleton.{f}.len(), {count}) }}\n        }}"
-                            ),
-                        }
-                    }
-                    Shape::Blob { .. } => format!(
-                        "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed bytes.\n            unsafe {{ cx.copy_out(c.{f} as *const u8, skeleton.{f}.len(), skeleton.{f}.len()) }}\n        }}"
-                    ),
-                    Shape::Ptr { .. } => "None".into(),
-                    _ => "Default::default()".into(),
-                };
-                w!(s, "        let {f} = {v};");
-                fields.push(f);
-            }
-            w!(s, "        Ok(Self {{ {} }})\n    }}", fields.join(", "));
-            w!(s, "}}\n");
+            w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
+            w!(s, "        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;\n        Self::raise_link(skeleton, c, next, cx)\n    }}\n}}\n");
+            w!(s, "impl<'a> RaiseLink<'a> for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL)."
+            );
+            w!(s, "    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        } else {
+            w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// A C struct for the driver to fill, shaped by this output skeleton."
+            );
+            w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
         }
-        Ok(())
+        self.lower_out_body(s, st);
+        self.raise_body(s, st, chained);
+        w!(s, "}}\n");
+    }
+
+    /// The body of `lower_out`/`lower_out_link`: a zeroed C struct with counts and output
+    /// arrays (the chain, if any, is linked by the caller).
+    fn lower_out_body(&self, s: &mut String, st: &Struct) {
+        let n = type_name(&st.name);
+        w!(s, "        let mut c = vk::{n}::default();");
+        for mm in &st.members {
+            let f = field_name(&mm.name);
+            match &mm.shape {
+                Shape::Value(Elem::Struct(_)) => {
+                    w!(s, "        c.{f} = self.{f}.lower_out(cx)?;")
+                }
+                Shape::FixedArray(Elem::Struct(_), _) => w!(
+                    s,
+                    "        c.{f} = cx.lower_fixed(&self.{f}, |v, cx| v.lower_out(cx))?;"
+                ),
+                Shape::Value(Elem::Scalar(Scalar::SizeT)) if mm.is_len => {
+                    w!(s, "        c.{f} = cx.size(self.{f})?;")
+                }
+                Shape::Value(Elem::Scalar(_)) if mm.is_len => {
+                    w!(s, "        c.{f} = self.{f};")
+                }
+                Shape::Value(Elem::Handle(h)) => w!(
+                    s,
+                    "        c.{f} = vk::{}(cx.host(self.{f})?);",
+                    type_name(h)
+                ),
+                Shape::FixedArray(Elem::Handle(h), _) => w!(
+                    s,
+                    "        c.{f} = cx.hosts_fixed(&self.{f}, vk::{})?;",
+                    type_name(h)
+                ),
+                Shape::Array {
+                    elem: Elem::Struct(_),
+                    ..
+                } => w!(
+                    s,
+                    "        c.{f} = cx.lower_slice_mut(self.{f}, |v, cx| v.lower_out(cx))?;"
+                ),
+                Shape::Array { elem, .. }
+                    if elem.is_plain() && !matches!(elem, Elem::Handle(_)) =>
+                {
+                    w!(
+                        s,
+                        "        c.{f} = cx.zeroed_mut(self.{f}.len()) as *const _;"
+                    )
+                }
+                Shape::Blob { .. } => w!(
+                    s,
+                    "        c.{f} = cx.zeroed_mut::<u8>(self.{f}.len()) as *const c_void;"
+                ),
+                _ => {}
+            }
+        }
+        w!(s, "        Ok(c)\n    }}");
+    }
+
+    /// `raise` (no chain) or `raise_link` (its raised chain given as `next`).
+    fn raise_body(&self, s: &mut String, st: &Struct, chained: bool) {
+        let n = type_name(&st.name);
+        w!(
+            s,
+            "    /// The filled output, read from `c` (built by `lower_out` from `skeleton`)."
+        );
+        let mut fields = Vec::new();
+        if chained {
+            w!(s, "    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::{n}, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
+            fields.push("p_next: next".to_string());
+        } else {
+            w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
+        }
+        for mm in &st.members {
+            let f = field_name(&mm.name);
+            let v = match &mm.shape {
+                Shape::Value(Elem::Scalar(Scalar::SizeT)) => format!("c.{f} as u64"),
+                Shape::Value(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }) => format!("c.{f}"),
+                Shape::Value(Elem::Handle(_)) => format!("cx.guest(c.{f}.0)?"),
+                Shape::Value(Elem::Struct(x)) => format!("p::{}::raise(&skeleton.{f}, &c.{f}, cx)?", type_name(x)),
+                Shape::Value(Elem::Union(_)) => "Default::default()".into(),
+                Shape::FixedArray(Elem::Scalar(Scalar::SizeT), _) => format!("c.{f}.map(|v| v as u64)"),
+                Shape::FixedArray(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }, _) => format!("c.{f}"),
+                Shape::FixedArray(Elem::Handle(_), _) => format!("cx.guests_fixed(&c.{f}.map(|h| h.0))?"),
+                Shape::FixedArray(Elem::Struct(x), _) => format!("cx.raise_fixed(&skeleton.{f}, &c.{f}, p::{}::raise)?", type_name(x)),
+                Shape::FixedArray(Elem::Union(_), _) => "Default::default()".into(),
+                Shape::CharArray(_) => format!("cx.raise_chars(&c.{f})"),
+                Shape::Array { elem, len, .. } => {
+                    let count = match len.as_simple() {
+                        Some(r) => format!("(c.{} as usize)", field_name(r)),
+                        None => format!("skeleton.{f}.len()"),
+                    };
+                    match elem {
+                        Elem::Struct(x) => format!(
+                            "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() elements; raise_slice reads at most that many.\n            unsafe {{ cx.raise_slice(skeleton.{f}, c.{f}, {count}, p::{}::raise)? }}\n        }}",
+                            type_name(x)
+                        ),
+                        Elem::Handle(_) => "&[]".into(),
+                        _ => format!(
+                            "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed elements; copy_out reads at most that many.\n            unsafe {{ cx.copy_out(c.{f}, skeleton.{f}.len(), {count}) }}\n        }}"
+                        ),
+                    }
+                }
+                Shape::Blob { .. } => format!(
+                    "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed bytes.\n            unsafe {{ cx.copy_out(c.{f} as *const u8, skeleton.{f}.len(), skeleton.{f}.len()) }}\n        }}"
+                ),
+                Shape::Ptr { .. } => "None".into(),
+                _ => "Default::default()".into(),
+            };
+            w!(s, "        let {f} = {v};");
+            fields.push(f);
+        }
+        w!(s, "        Ok(Self {{ {} }})\n    }}", fields.join(", "));
     }
 }
