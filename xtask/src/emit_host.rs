@@ -963,88 +963,8 @@ impl<'m> Cx<'m> {
         let mut s = String::from(HEADER);
         s.push_str("//! Protocol values <-> C structs. `lower`: inputs; `lower_out`: output skeletons ready for the\n//! driver to fill; `raise`: filled C outputs back to protocol values (read against the skeleton).\n\n");
         s.push_str("#![allow(unused_variables, unused_mut, unused_imports, clippy::needless_lifetimes, clippy::unnecessary_cast, clippy::let_and_return)]\n\n");
-        s.push_str("use core::ffi::{c_char, c_void};\nuse super::vk;\nuse crate::lower::{HandleMap, Lower, LowerCx, LowerError, Raise};\nuse venus_protocol::structs as p;\nuse venus_protocol::structs::Ext;\n\n");
-        // Chains.
-        let exts: Vec<&Struct> = m.structs.values().filter(|s| s.is_extender).collect();
-        w!(
-            s,
-            "/// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain)."
-        );
-        w!(s, "pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
-        w!(
-            s,
-            "    let Some(link) = chain else {{ return Ok(core::ptr::null_mut()) }};"
-        );
-        w!(
-            s,
-            "    // Each link lowers its own pNext (the rest of the chain)."
-        );
-        w!(s, "    Ok(match link {{");
-        for e in &exts {
-            let n = type_name(&e.name);
-            if e.name.ends_with("MESA") {
-                // Protocol-only links never reach the driver.
-                w!(s, "        Ext::{n}(v) => lower_chain(v.p_next, cx)?,");
-            } else {
-                w!(s, "        Ext::{n}(v) => {{ let c = v.lower(cx)?; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
-            }
-        }
-        w!(s, "    }})\n}}\n");
-        w!(
-            s,
-            "/// Lowers an output chain skeleton into zeroed C links with their sTypes."
-        );
-        w!(s, "pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
-        w!(
-            s,
-            "    let Some(link) = chain else {{ return Ok(core::ptr::null_mut()) }};"
-        );
-        w!(
-            s,
-            "    // Each link lowers its own pNext (the rest of the chain)."
-        );
-        w!(s, "    Ok(match link {{");
-        for e in &exts {
-            let n = type_name(&e.name);
-            if e.partial {
-                w!(s, "        Ext::{n}(v) => {{ let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::{n} as *mut c_void }}");
-            } else {
-                w!(
-                    s,
-                    "        Ext::{n}(_) => return Err(LowerError::NotAnOutput(\"{}\")),",
-                    e.name
-                );
-            }
-        }
-        w!(s, "    }})\n}}\n");
-        w!(s, "/// Raises a filled output chain: `skeleton` is the request's chain, `c` the C chain built from it.");
-        w!(s, "pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mut c_void, cx: &mut LowerCx<'a, M>) -> Result<venus_protocol::Chain<'a>, LowerError> {{");
-        w!(
-            s,
-            "    let Some(link) = skeleton else {{ return Ok(None) }};"
-        );
-        w!(
-            s,
-            "    let s_type = venus_protocol::ChainNode::s_type(link);"
-        );
-        w!(s, "    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton: it is NULL or points to a");
-        w!(s, "    // live arena allocation starting with sType/pNext (drivers never change an output's chain).");
-        w!(s, "    let header = unsafe {{ crate::lower::chain_header(c) }}.ok_or(LowerError::ChainMismatch(s_type))?;");
-        w!(s, "    if header.0 != s_type {{\n        return Err(LowerError::ChainMismatch(s_type));\n    }}");
-        w!(
-            s,
-            "    // Each link raises its own pNext (the rest of the chain)."
-        );
-        w!(s, "    let raised = match link {{");
-        for e in exts.iter().filter(|e| e.partial) {
-            let n = type_name(&e.name);
-            w!(s, "        Ext::{n}(k) => {{\n            // SAFETY: the sType matched, so `c` points to the vk::{n} that lower_out_chain allocated.\n            let cv = unsafe {{ &*(c as *const vk::{n}) }};\n            let v = p::{n}::raise(k, cv, cx)?;\n            Ext::{n}(v)\n        }}");
-        }
-        w!(
-            s,
-            "        _ => return Err(LowerError::NotAnOutput(\"chain link\")),"
-        );
-        w!(s, "    }};\n    Ok(Some(cx.alloc_out(raised)))\n}}\n");
+        s.push_str("use core::ffi::{c_char, c_void};\nuse super::vk;\nuse crate::lower::{HandleMap, Lower, LowerCx, LowerError, LowerLink, Raise, RaiseLink};\nuse venus_protocol::structs as p;\nuse venus_protocol::structs::Ext;\n\n");
+        self.chain_fns(&mut s);
 
         for u in m.unions.values() {
             let n = type_name(&u.name);
@@ -1068,6 +988,81 @@ impl<'m> Cx<'m> {
             self.lower_struct(&mut s, st)?;
         }
         Ok(s)
+    }
+
+    /// `lower_chain`, `lower_out_chain`, `raise_chain` and their per-link functions.
+    fn chain_fns(&self, s: &mut String) {
+        let m = self.m;
+        // Chains: the walkers in `venus-host/src/lower.rs` loop over the links; these functions
+        // convert one link's self part (one small function per link type, see `LowerCx::link`).
+        let exts: Vec<&Struct> = m.structs.values().filter(|s| s.is_extender).collect();
+        w!(
+            s,
+            "/// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain)."
+        );
+        w!(s, "pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
+        w!(
+            s,
+            "    crate::lower::walk_chain(chain, cx, lower_link)\n}}\n"
+        );
+        w!(s, "/// One input link's self part in the arena; NULL for links that never reach the driver.");
+        w!(s, "fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
+        w!(s, "    match link {{");
+        for e in &exts {
+            let n = type_name(&e.name);
+            if e.name.ends_with("MESA") {
+                // Protocol-only links never reach the driver.
+                w!(s, "        Ext::{n}(_) => Ok(core::ptr::null_mut()),");
+            } else {
+                w!(s, "        Ext::{n}(v) => cx.link(v),");
+            }
+        }
+        w!(s, "    }}\n}}\n");
+        w!(
+            s,
+            "/// Lowers an output chain skeleton into zeroed C links with their sTypes."
+        );
+        w!(s, "pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
+        w!(
+            s,
+            "    crate::lower::walk_out_chain(chain, cx, lower_out_link)\n}}\n"
+        );
+        w!(s, "/// One output link's zeroed self part in the arena.");
+        w!(s, "fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {{");
+        w!(s, "    match link {{");
+        for e in &exts {
+            let n = type_name(&e.name);
+            if e.partial {
+                w!(s, "        Ext::{n}(v) => cx.out_link(v),");
+            } else {
+                w!(
+                    s,
+                    "        Ext::{n}(_) => Err(LowerError::NotAnOutput(\"{}\")),",
+                    e.name
+                );
+            }
+        }
+        w!(s, "    }}\n}}\n");
+        w!(s, "/// Raises a filled output chain: `skeleton` is the request's chain, `c` the C chain built from it.");
+        w!(s, "pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mut c_void, cx: &mut LowerCx<'a, M>) -> Result<venus_protocol::Chain<'a>, LowerError> {{");
+        w!(s, "    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton (drivers never change an");
+        w!(s, "    // output's chain), and `raise_link` reads each C link as the type of its skeleton link.");
+        w!(
+            s,
+            "    unsafe {{ crate::lower::raise_chain_with(skeleton, c, cx, raise_link) }}\n}}\n"
+        );
+        w!(s, "/// One filled output link, whose raised pNext is `next`.\n///\n/// # Safety\n/// `c` must be the C link that `lower_out_link` allocated for `link`.");
+        w!(s, "unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Ext<'a>, LowerError> {{");
+        w!(s, "    match link {{");
+        for e in exts.iter().filter(|e| e.partial) {
+            let n = type_name(&e.name);
+            w!(s, "        Ext::{n}(k) => {{\n            // SAFETY: per this function's contract `c` is the vk::{n} built for `k`.\n            unsafe {{ cx.raise_link(k, c, next, Ext::{n}) }}\n        }}");
+        }
+        w!(
+            s,
+            "        _ => Err(LowerError::NotAnOutput(\"chain link\")),"
+        );
+        w!(s, "    }}\n}}\n");
     }
 
     /// Expression lowering one input member whose protocol value is `f` (`by_value`: `f` is a
@@ -1109,17 +1104,38 @@ impl<'m> Cx<'m> {
     fn lower_struct(&self, s: &mut String, st: &Struct) -> Result<(), String> {
         let n = type_name(&st.name);
         let lt = if st.needs_lifetime { "<'a>" } else { "" };
-        w!(s, "impl<'a> Lower for p::{n}{lt} {{");
-        w!(s, "    type C = vk::{n};");
-        w!(
-            s,
-            "    /// The C struct for this input (chain and arrays lowered into the arena)."
-        );
-        w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        // A struct with a chain converts its self part in `*_link` (pNext NULL / `next`); the
+        // full conversion adds the chain through the iterative chain functions.
+        let chained = st.s_type.is_some();
+        if chained {
+            w!(s, "impl<'a> Lower for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// The C struct for this input (chain and arrays lowered into the arena)."
+            );
+            w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+            w!(s, "        let mut c = self.lower_link(cx)?;\n        c.p_next = lower_chain(self.p_next, cx)?;\n        Ok(c)\n    }}\n}}\n");
+            w!(s, "impl<'a> LowerLink for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// The C struct for this input without its chain (arrays lowered into the arena)."
+            );
+            w!(s, "    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        } else {
+            w!(s, "impl<'a> Lower for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// The C struct for this input (arrays lowered into the arena)."
+            );
+            w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        }
         self.struct_checks(s, st)?;
         w!(s, "        Ok(vk::{n} {{");
-        if st.s_type.is_some() {
-            w!(s, "            s_type: p::{n}::STRUCTURE_TYPE,\n            p_next: lower_chain(self.p_next, cx)?,");
+        if chained {
+            w!(s, "            s_type: p::{n}::STRUCTURE_TYPE,\n            p_next: core::ptr::null_mut(),");
         }
         for mm in &st.members {
             let f = format!("self.{}", field_name(&mm.name));
@@ -1136,123 +1152,160 @@ impl<'m> Cx<'m> {
         }
         w!(s, "        }})\n    }}\n}}\n");
         if st.partial {
+            self.output_struct(s, st, chained);
+        }
+        Ok(())
+    }
+
+    /// `Raise` (and, for a struct with a chain, `RaiseLink`) of an output struct.
+    fn output_struct(&self, s: &mut String, st: &Struct, chained: bool) {
+        let n = type_name(&st.name);
+        let lt = if st.needs_lifetime { "<'a>" } else { "" };
+        if chained {
             w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
             w!(s, "    type C = vk::{n};");
-            // lower_out: skeleton -> zeroed C struct with chain, counts and output arrays.
             w!(
                 s,
                 "    /// A C struct for the driver to fill, shaped by this output skeleton."
             );
             w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
-            w!(s, "        let mut c = vk::{n}::default();");
-            if st.s_type.is_some() {
-                w!(s, "        c.p_next = lower_out_chain(self.p_next, cx)?;");
-            }
-            for mm in &st.members {
-                let f = field_name(&mm.name);
-                match &mm.shape {
-                    Shape::Value(Elem::Struct(_)) => {
-                        w!(s, "        c.{f} = self.{f}.lower_out(cx)?;")
-                    }
-                    Shape::FixedArray(Elem::Struct(_), _) => w!(
-                        s,
-                        "        c.{f} = cx.lower_fixed(&self.{f}, |v, cx| v.lower_out(cx))?;"
-                    ),
-                    Shape::Value(Elem::Scalar(Scalar::SizeT)) if mm.is_len => {
-                        w!(s, "        c.{f} = cx.size(self.{f})?;")
-                    }
-                    Shape::Value(Elem::Scalar(_)) if mm.is_len => {
-                        w!(s, "        c.{f} = self.{f};")
-                    }
-                    Shape::Value(Elem::Handle(h)) => w!(
-                        s,
-                        "        c.{f} = vk::{}(cx.host(self.{f})?);",
-                        type_name(h)
-                    ),
-                    Shape::FixedArray(Elem::Handle(h), _) => w!(
-                        s,
-                        "        c.{f} = cx.hosts_fixed(&self.{f}, vk::{})?;",
-                        type_name(h)
-                    ),
-                    Shape::Array {
-                        elem: Elem::Struct(_),
-                        ..
-                    } => w!(
-                        s,
-                        "        c.{f} = cx.lower_slice_mut(self.{f}, |v, cx| v.lower_out(cx))?;"
-                    ),
-                    Shape::Array { elem, .. }
-                        if elem.is_plain() && !matches!(elem, Elem::Handle(_)) =>
-                    {
-                        w!(
-                            s,
-                            "        c.{f} = cx.zeroed_mut(self.{f}.len()) as *const _;"
-                        )
-                    }
-                    Shape::Blob { .. } => w!(
-                        s,
-                        "        c.{f} = cx.zeroed_mut::<u8>(self.{f}.len()) as *const c_void;"
-                    ),
-                    _ => {}
-                }
-            }
-            w!(s, "        Ok(c)\n    }}");
-            // raise
+            w!(s, "        let mut c = self.lower_out_link(cx)?;\n        c.p_next = lower_out_chain(self.p_next, cx)?;\n        Ok(c)\n    }}");
             w!(
                 s,
                 "    /// The filled output, read from `c` (built by `lower_out` from `skeleton`)."
             );
             w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
-            let mut fields = Vec::new();
-            if st.s_type.is_some() {
-                w!(
-                    s,
-                    "        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;"
-                );
-                fields.push("p_next".to_string());
-            }
-            for mm in &st.members {
-                let f = field_name(&mm.name);
-                let v = match &mm.shape {
-                    Shape::Value(Elem::Scalar(Scalar::SizeT)) => format!("c.{f} as u64"),
-                    Shape::Value(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }) => format!("c.{f}"),
-                    Shape::Value(Elem::Handle(_)) => format!("cx.guest(c.{f}.0)?"),
-                    Shape::Value(Elem::Struct(x)) => format!("p::{}::raise(&skeleton.{f}, &c.{f}, cx)?", type_name(x)),
-                    Shape::Value(Elem::Union(_)) => "Default::default()".into(),
-                    Shape::FixedArray(Elem::Scalar(Scalar::SizeT), _) => format!("c.{f}.map(|v| v as u64)"),
-                    Shape::FixedArray(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }, _) => format!("c.{f}"),
-                    Shape::FixedArray(Elem::Handle(_), _) => format!("cx.guests_fixed(&c.{f}.map(|h| h.0))?"),
-                    Shape::FixedArray(Elem::Struct(x), _) => format!("cx.raise_fixed(&skeleton.{f}, &c.{f}, p::{}::raise)?", type_name(x)),
-                    Shape::FixedArray(Elem::Union(_), _) => "Default::default()".into(),
-                    Shape::CharArray(_) => format!("cx.raise_chars(&c.{f})"),
-                    Shape::Array { elem, len, .. } => {
-                        let count = match len.as_simple() {
-                            Some(r) => format!("(c.{} as usize)", field_name(r)),
-                            None => format!("skeleton.{f}.len()"),
-                        };
-                        match elem {
-                            Elem::Struct(x) => format!(
-                                "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() elements; raise_slice reads at most that many.\n            unsafe {{ cx.raise_slice(skeleton.{f}, c.{f}, {count}, p::{}::raise)? }}\n        }}",
-                                type_name(x)
-                            ),
-                            Elem::Handle(_) => "&[]".into(),
-                            _ => format!(
-                                "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed elements; copy_out reads at most that many.\n            unsafe {{ cx.copy_out(c.{f}, skeleton.{f}.len(), {count}) }}\n        }}"
-                            ),
-                        }
-                    }
-                    Shape::Blob { .. } => format!(
-                        "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed bytes.\n            unsafe {{ cx.copy_out(c.{f} as *const u8, skeleton.{f}.len(), skeleton.{f}.len()) }}\n        }}"
-                    ),
-                    Shape::Ptr { .. } => "None".into(),
-                    _ => "Default::default()".into(),
-                };
-                w!(s, "        let {f} = {v};");
-                fields.push(f);
-            }
-            w!(s, "        Ok(Self {{ {} }})\n    }}", fields.join(", "));
-            w!(s, "}}\n");
+            w!(s, "        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;\n        Self::raise_link(skeleton, c, next, cx)\n    }}\n}}\n");
+            w!(s, "impl<'a> RaiseLink<'a> for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL)."
+            );
+            w!(s, "    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
+        } else {
+            w!(s, "impl<'a> Raise<'a> for p::{n}{lt} {{");
+            w!(s, "    type C = vk::{n};");
+            w!(
+                s,
+                "    /// A C struct for the driver to fill, shaped by this output skeleton."
+            );
+            w!(s, "    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
         }
-        Ok(())
+        self.lower_out_body(s, st);
+        self.raise_body(s, st, chained);
+        w!(s, "}}\n");
+    }
+
+    /// The body of `lower_out`/`lower_out_link`: a zeroed C struct with counts and output
+    /// arrays (the chain, if any, is linked by the caller).
+    fn lower_out_body(&self, s: &mut String, st: &Struct) {
+        let n = type_name(&st.name);
+        w!(s, "        let mut c = vk::{n}::default();");
+        for mm in &st.members {
+            let f = field_name(&mm.name);
+            match &mm.shape {
+                Shape::Value(Elem::Struct(_)) => {
+                    w!(s, "        c.{f} = self.{f}.lower_out(cx)?;")
+                }
+                Shape::FixedArray(Elem::Struct(_), _) => w!(
+                    s,
+                    "        c.{f} = cx.lower_fixed(&self.{f}, |v, cx| v.lower_out(cx))?;"
+                ),
+                Shape::Value(Elem::Scalar(Scalar::SizeT)) if mm.is_len => {
+                    w!(s, "        c.{f} = cx.size(self.{f})?;")
+                }
+                Shape::Value(Elem::Scalar(_)) if mm.is_len => {
+                    w!(s, "        c.{f} = self.{f};")
+                }
+                Shape::Value(Elem::Handle(h)) => w!(
+                    s,
+                    "        c.{f} = vk::{}(cx.host(self.{f})?);",
+                    type_name(h)
+                ),
+                Shape::FixedArray(Elem::Handle(h), _) => w!(
+                    s,
+                    "        c.{f} = cx.hosts_fixed(&self.{f}, vk::{})?;",
+                    type_name(h)
+                ),
+                Shape::Array {
+                    elem: Elem::Struct(_),
+                    ..
+                } => w!(
+                    s,
+                    "        c.{f} = cx.lower_slice_mut(self.{f}, |v, cx| v.lower_out(cx))?;"
+                ),
+                Shape::Array { elem, .. }
+                    if elem.is_plain() && !matches!(elem, Elem::Handle(_)) =>
+                {
+                    w!(
+                        s,
+                        "        c.{f} = cx.zeroed_mut(self.{f}.len()) as *const _;"
+                    )
+                }
+                Shape::Blob { .. } => w!(
+                    s,
+                    "        c.{f} = cx.zeroed_mut::<u8>(self.{f}.len()) as *const c_void;"
+                ),
+                _ => {}
+            }
+        }
+        w!(s, "        Ok(c)\n    }}");
+    }
+
+    /// `raise` (no chain) or `raise_link` (its raised chain given as `next`).
+    fn raise_body(&self, s: &mut String, st: &Struct, chained: bool) {
+        let n = type_name(&st.name);
+        w!(
+            s,
+            "    /// The filled output, read from `c` (built by `lower_out` from `skeleton`)."
+        );
+        let mut fields = Vec::new();
+        if chained {
+            w!(s, "    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::{n}, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
+            fields.push("p_next: next".to_string());
+        } else {
+            w!(s, "    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::{n}, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {{");
+        }
+        for mm in &st.members {
+            let f = field_name(&mm.name);
+            let v = match &mm.shape {
+                Shape::Value(Elem::Scalar(Scalar::SizeT)) => format!("c.{f} as u64"),
+                Shape::Value(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }) => format!("c.{f}"),
+                Shape::Value(Elem::Handle(_)) => format!("cx.guest(c.{f}.0)?"),
+                Shape::Value(Elem::Struct(x)) => format!("p::{}::raise(&skeleton.{f}, &c.{f}, cx)?", type_name(x)),
+                Shape::Value(Elem::Union(_)) => "Default::default()".into(),
+                Shape::FixedArray(Elem::Scalar(Scalar::SizeT), _) => format!("c.{f}.map(|v| v as u64)"),
+                Shape::FixedArray(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }, _) => format!("c.{f}"),
+                Shape::FixedArray(Elem::Handle(_), _) => format!("cx.guests_fixed(&c.{f}.map(|h| h.0))?"),
+                Shape::FixedArray(Elem::Struct(x), _) => format!("cx.raise_fixed(&skeleton.{f}, &c.{f}, p::{}::raise)?", type_name(x)),
+                Shape::FixedArray(Elem::Union(_), _) => "Default::default()".into(),
+                Shape::CharArray(_) => format!("cx.raise_chars(&c.{f})"),
+                Shape::Array { elem, len, .. } => {
+                    let count = match len.as_simple() {
+                        Some(r) => format!("(c.{} as usize)", field_name(r)),
+                        None => format!("skeleton.{f}.len()"),
+                    };
+                    match elem {
+                        Elem::Struct(x) => format!(
+                            "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() elements; raise_slice reads at most that many.\n            unsafe {{ cx.raise_slice(skeleton.{f}, c.{f}, {count}, p::{}::raise)? }}\n        }}",
+                            type_name(x)
+                        ),
+                        Elem::Handle(_) => "&[]".into(),
+                        _ => format!(
+                            "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed elements; copy_out reads at most that many.\n            unsafe {{ cx.copy_out(c.{f}, skeleton.{f}.len(), {count}) }}\n        }}"
+                        ),
+                    }
+                }
+                Shape::Blob { .. } => format!(
+                    "{{\n            // SAFETY: lower_out allocated {f} with skeleton.{f}.len() zeroed bytes.\n            unsafe {{ cx.copy_out(c.{f} as *const u8, skeleton.{f}.len(), skeleton.{f}.len()) }}\n        }}"
+                ),
+                Shape::Ptr { .. } => "None".into(),
+                _ => "Default::default()".into(),
+            };
+            w!(s, "        let {f} = {v};");
+            fields.push(f);
+        }
+        w!(s, "        Ok(Self {{ {} }})\n    }}", fields.join(", "));
     }
 }

@@ -336,6 +336,6 @@ fn handwritten_trait_has_one_method_per_row() {
         .collect();
     got.sort();
     want.sort();
-    assert_eq!(want.len(), 20);
+    assert_eq!(want.len(), 21);
     assert_eq!(got, want);
 }

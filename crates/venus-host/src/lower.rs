@@ -5,11 +5,17 @@
 //! (whose arena outlives the call). Handle ids are translated through a [`HandleMap`] (the
 //! context's object table), checking the object type. After the call, `raise` reads the outputs
 //! back, guided by the request's skeleton, so that only memory this module allocated is read.
+//!
+//! pNext chains are walked with loops ([`walk_chain`], [`walk_out_chain`], [`raise_chain_with`]):
+//! each link converts only its own part ([`LowerLink`], [`RaiseLink`]) and the walkers link the
+//! `pNext` pointers, so stack use does not depend on chain length (a client may send up to
+//! 256 links, the decoder's limit, on any ring thread).
 
 use core::ffi::{c_char, c_void};
 
 use bumpalo::Bump;
-use venus_protocol::{Handle, Id, Str};
+use venus_protocol::structs::Ext;
+use venus_protocol::{Chain, ChainNode, Handle, Id, Str};
 
 use crate::generated::vk;
 
@@ -351,6 +357,170 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
     }
 }
 
+impl<'b, M: HandleMap> LowerCx<'b, M> {
+    /// Lowers the self part of one input link into the arena (its pNext NULL).
+    ///
+    /// One function per link type, so that the chain walker's match over every link type keeps
+    /// a small stack frame (in debug builds each arm's temporaries get their own slot).
+    #[inline(never)]
+    pub fn link<T: LowerLink>(&mut self, v: &T) -> Result<*mut c_void, LowerError> {
+        let c = v.lower_link(self)?;
+        Ok(self.arena.alloc(c) as *mut T::C as *mut c_void)
+    }
+    /// Lowers the self part of one output link skeleton into the arena (its pNext NULL).
+    #[inline(never)]
+    pub fn out_link<'a, T: RaiseLink<'a>>(&mut self, v: &T) -> Result<*mut c_void, LowerError> {
+        let c = v.lower_out_link(self)?;
+        Ok(self.arena.alloc(c) as *mut T::C as *mut c_void)
+    }
+    /// Raises one filled output link whose own pNext is `next` (already raised), wrapped as
+    /// a chain link by `wrap`.
+    ///
+    /// # Safety
+    /// `c` must point to the `T::C` that [`LowerCx::out_link`] allocated for `skeleton` in this
+    /// context's arena (the chain walker checked its sType).
+    #[inline(never)]
+    pub unsafe fn raise_link<T: RaiseLink<'b>>(
+        &mut self,
+        skeleton: &T,
+        c: *mut c_void,
+        next: Chain<'b>,
+        wrap: fn(T) -> Ext<'b>,
+    ) -> Result<Ext<'b>, LowerError> {
+        // SAFETY: per the contract `c` points to a live, initialised `T::C` in the arena that
+        // the driver no longer writes.
+        let cv = unsafe { &*(c as *const T::C) };
+        T::raise_link(skeleton, cv, next, self).map(wrap)
+    }
+}
+
+/// Head and tail of a C chain under construction.
+struct Linker {
+    head: *mut c_void,
+    tail: *mut c_void,
+}
+
+impl Linker {
+    fn new() -> Self {
+        Linker {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+        }
+    }
+    /// Appends `link` (NULL: nothing to append).
+    ///
+    /// # Safety
+    /// `link` must be NULL or a live arena struct starting with sType/pNext, as must every
+    /// link appended before.
+    unsafe fn push(&mut self, link: *mut c_void) {
+        if link.is_null() {
+            return;
+        }
+        if self.tail.is_null() {
+            self.head = link;
+        } else {
+            // SAFETY: per the contract `tail` is a live struct whose second member is pNext.
+            unsafe { set_chain_next(self.tail, link) };
+        }
+        self.tail = link;
+    }
+}
+
+/// Lowers an input chain link by link: `lower` converts one link's self part into the arena
+/// (NULL for links that never reach the driver, such as the protocol-only MESA structs).
+pub fn walk_chain<'b, M: HandleMap>(
+    chain: Chain<'_>,
+    cx: &mut LowerCx<'b, M>,
+    lower: fn(&Ext<'_>, &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError>,
+) -> Result<*mut c_void, LowerError> {
+    let mut links = Linker::new();
+    let mut next = chain;
+    while let Some(link) = next {
+        let c = lower(link, cx)?;
+        // SAFETY: `lower` returns NULL or a link it allocated in the arena (`LowerCx::link`).
+        unsafe { links.push(c) };
+        next = link.next();
+    }
+    Ok(links.head)
+}
+
+/// Lowers an output chain skeleton link by link into zeroed C links (`lower`: one link's self
+/// part, allocated with [`LowerCx::out_link`]); every skeleton link gets a C link, in order.
+pub fn walk_out_chain<'b, M: HandleMap>(
+    chain: Chain<'_>,
+    cx: &mut LowerCx<'b, M>,
+    lower: fn(&Ext<'_>, &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError>,
+) -> Result<*mut c_void, LowerError> {
+    let mut links = Linker::new();
+    let mut next = chain;
+    while let Some(link) = next {
+        let c = lower(link, cx)?;
+        if c.is_null() {
+            return Err(LowerError::ChainMismatch(link.s_type()));
+        }
+        // SAFETY: `c` is a link `lower` allocated in the arena (`LowerCx::out_link`).
+        unsafe { links.push(c) };
+        next = link.next();
+    }
+    Ok(links.head)
+}
+
+/// Raises a filled output chain: `skeleton` is the request's chain and `c` the C chain that
+/// [`walk_out_chain`] built from it; they are paired link by link (sTypes checked), then raised
+/// from the innermost link out (`raise`: one link, given its raised pNext).
+///
+/// # Safety
+/// `c` must be NULL or the chain [`walk_out_chain`] built from `skeleton` in this context's
+/// arena, and `raise` must only read `c` as the link type of the skeleton link it is given.
+pub unsafe fn raise_chain_with<'a, M: HandleMap>(
+    skeleton: Chain<'a>,
+    c: *mut c_void,
+    cx: &mut LowerCx<'a, M>,
+    raise: unsafe fn(
+        &'a Ext<'a>,
+        *mut c_void,
+        Chain<'a>,
+        &mut LowerCx<'a, M>,
+    ) -> Result<Ext<'a>, LowerError>,
+) -> Result<Chain<'a>, LowerError> {
+    let mut pairs = bumpalo::collections::Vec::new_in(cx.arena);
+    let (mut link, mut cl) = (skeleton, c);
+    while let Some(l) = link {
+        let s_type = l.s_type();
+        // SAFETY: per the contract `cl` is NULL or a live link built by walk_out_chain, which
+        // starts with sType/pNext (drivers never change an output's chain).
+        let (c_type, c_next) =
+            unsafe { chain_header(cl) }.ok_or(LowerError::ChainMismatch(s_type))?;
+        if c_type != s_type {
+            return Err(LowerError::ChainMismatch(s_type));
+        }
+        pairs.push((l, cl));
+        link = l.next();
+        cl = c_next;
+    }
+    let mut next: Chain<'a> = None;
+    for &(l, cl) in pairs.iter().rev() {
+        // SAFETY: `cl` is the C link built for `l` and its sType matched (checked above).
+        let raised = unsafe { raise(l, cl, next, cx) }?;
+        next = Some(cx.alloc_out(raised));
+    }
+    Ok(next)
+}
+
+/// Sets the pNext of a C chain link.
+///
+/// # Safety
+/// `p` must point to a live, writable Vulkan struct that starts with `sType` and `pNext`.
+unsafe fn set_chain_next(p: *mut c_void, next: *mut c_void) {
+    #[repr(C)]
+    struct Header {
+        s_type: i32,
+        p_next: *mut c_void,
+    }
+    // SAFETY: per the contract `p` starts with sType and pNext, exactly `Header`'s layout.
+    unsafe { (*(p as *mut Header)).p_next = next };
+}
+
 /// The (sType, pNext) header of a chain link.
 ///
 /// # Safety
@@ -374,6 +544,31 @@ pub unsafe fn chain_header(p: *mut c_void) -> Option<(i32, *mut c_void)> {
 pub trait Lower {
     type C;
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<Self::C, LowerError>;
+}
+
+/// The self part of a struct with a pNext chain: its C form with a NULL pNext. The chain
+/// walkers use it for links; `Lower::lower` adds the chain.
+pub trait LowerLink {
+    type C;
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<Self::C, LowerError>;
+}
+
+/// The self part of an output struct with a pNext chain (see [`LowerLink`]).
+pub trait RaiseLink<'a>: Sized {
+    type C;
+    /// The C struct for the driver to fill, with a NULL pNext.
+    fn lower_out_link<'b, M: HandleMap>(
+        &self,
+        cx: &mut LowerCx<'b, M>,
+    ) -> Result<Self::C, LowerError>;
+    /// The filled output read from `c` (built by `lower_out_link` from `skeleton`), whose
+    /// pNext is `next`.
+    fn raise_link<M: HandleMap>(
+        skeleton: &Self,
+        c: &Self::C,
+        next: Chain<'a>,
+        cx: &mut LowerCx<'a, M>,
+    ) -> Result<Self, LowerError>;
 }
 
 /// A protocol output skeleton: the C struct for the driver to fill, and the filled value back.

@@ -392,6 +392,7 @@ handlers!(
     enumerate_physical_device_groups: EnumeratePhysicalDeviceGroupsArgs,
     enumerate_device_extension_properties: EnumerateDeviceExtensionPropertiesArgs,
     create_device: CreateDeviceArgs,
+    allocate_memory: AllocateMemoryArgs,
     get_device_queue2: GetDeviceQueue2Args,
     allocate_memory: AllocateMemoryArgs,
     allocate_command_buffers: AllocateCommandBuffersArgs,

@@ -2,7 +2,9 @@
 //! or writes, against the real lavapipe path, with a raw Venus client and a recording
 //! command buffer: `vkCmdDrawMultiEXT`/`vkCmdDrawMultiIndexedEXT` with a huge stride,
 //! `vkGetQueryPoolResults` with a stride × count far past `dataSize`, `vkCmdPushConstants`
-//! past `maxPushConstantsSize`, `vkCmdSetViewport` with `firstViewport` 1000.
+//! past `maxPushConstantsSize`, `vkCmdSetViewport` with `firstViewport` 1000; and, on a ring,
+//! `vkGetPhysicalDeviceFeatures2` with a 256-link output chain (once a ring-thread stack
+//! overflow that killed the server).
 //!
 //! For each: the server survives, and either the context is lost with a WARN `context lost`
 //! line naming the command, or the command was executed safely and a following synchronous
@@ -265,4 +267,112 @@ fn set_viewport_past_the_limit() {
             p_viewports: &viewport,
         }))
     });
+}
+
+/// `vkGetPhysicalDeviceFeatures2` (with reply) on a ring, its output chain 256 links long (the
+/// decoder's limit: `VkPhysicalDeviceFeatures2` and 255 feature structs). Lowering and raising
+/// recursed per link, so such a chain overflowed the ring thread's stack and killed the whole
+/// server (vkcube on a newer Mesa). The server must survive, the context either answers (reply
+/// and a following `vkGetFenceStatus`) or is lost with a WARN line naming the command, and a
+/// vulkaninfo started at the same time works.
+#[test]
+fn features2_with_a_256_link_chain_on_a_ring() {
+    let test = "features2_with_a_256_link_chain_on_a_ring";
+    let Some(tools) = require(test, &[Tool::Vulkaninfo, Tool::VenusIcd, Tool::LavapipeIcd]) else {
+        return;
+    };
+    let mut server = Server::start(&tools, &ServerOptions::default());
+    let mut s = Session::connect(server.socket(), "venus-holes-chain").expect("connect");
+    let dev = s.setup(false).expect("setup");
+    let fence = s.create_fence(dev.device).expect("fence");
+    let mut ring = s.create_ring(1).expect("ring");
+
+    let features = features2_with_255_links();
+    let cmd = Command::GetPhysicalDeviceFeatures2(GetPhysicalDeviceFeatures2Args {
+        physical_device: dev.physical_device,
+        p_features: &features,
+    });
+    let ty = cmd.command_type().0;
+    let mut bytes = s.set_reply();
+    bytes.extend(venus_testapps::venus::encode(&[(
+        cmd,
+        venus_protocol::COMMAND_GENERATE_REPLY,
+    )]));
+    eprintln!("{test}: {} bytes on the ring", bytes.len());
+
+    let vulkaninfo = server.spawn_vulkaninfo();
+    ring.publish(&mut s, &bytes).expect("publish");
+    let consumed = ring.wait_consumed(Duration::from_secs(10));
+    let reply = s.take_reply(ty);
+    if reply.is_none() {
+        // A dead server resets the connection a moment before it can be reaped.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    server.assert_alive(&format!(
+        "after vkGetPhysicalDeviceFeatures2 with 256 links (consumed {consumed})"
+    ));
+    match reply {
+        Some(_) => {
+            let status = s.fence_status(dev.device, fence).expect("vkGetFenceStatus");
+            assert_eq!(status, Some(1), "vkGetFenceStatus after the 256-link query");
+            eprintln!("{test}: replied; the context still answers");
+        }
+        None => {
+            let line = server
+                .try_wait_line(Duration::from_secs(5), |l| {
+                    l.contains(" WARN ") && l.contains("context lost")
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{test}: no reply (consumed {consumed}) and no `context lost` warning; \
+                         log:\n{}",
+                        server.log_text()
+                    )
+                });
+            assert!(
+                line.text.contains("vkGetPhysicalDeviceFeatures2"),
+                "{test}: the `context lost` line does not name the command: {}",
+                line.text
+            );
+            eprintln!("{test}: context lost: {}", line.text);
+        }
+    }
+    let out = venus_testapps::server::wait_output(
+        vulkaninfo,
+        Duration::from_secs(60),
+        "concurrent vulkaninfo",
+    );
+    venus_testapps::server::assert_vulkaninfo_output(&out, "during the 256-link query");
+    server.assert_vulkaninfo_works("after the 256-link query");
+    drop(ring);
+    drop(s);
+    server.stop();
+}
+
+/// `VkPhysicalDeviceFeatures2` whose chain holds 255 feature structs in turn (256 links in
+/// all; repeated sTypes are fine for the driver's features query). The links are leaked: they
+/// live for the whole test (a few KiB).
+fn features2_with_255_links() -> PhysicalDeviceFeatures2<'static> {
+    let mut next: venus_protocol::Chain<'static> = None;
+    for i in (0..255).rev() {
+        let link = match i % 3 {
+            0 => Ext::PhysicalDeviceVulkan11Features(PhysicalDeviceVulkan11Features {
+                p_next: next,
+                ..Default::default()
+            }),
+            1 => Ext::PhysicalDeviceVulkan12Features(PhysicalDeviceVulkan12Features {
+                p_next: next,
+                ..Default::default()
+            }),
+            _ => Ext::PhysicalDeviceVulkan13Features(PhysicalDeviceVulkan13Features {
+                p_next: next,
+                ..Default::default()
+            }),
+        };
+        next = Some(&*Box::leak(Box::new(link)));
+    }
+    PhysicalDeviceFeatures2 {
+        p_next: next,
+        ..Default::default()
+    }
 }

@@ -6,1093 +6,873 @@
 
 use core::ffi::{c_char, c_void};
 use super::vk;
-use crate::lower::{HandleMap, Lower, LowerCx, LowerError, Raise};
+use crate::lower::{HandleMap, Lower, LowerCx, LowerError, LowerLink, Raise, RaiseLink};
 use venus_protocol::structs as p;
 use venus_protocol::structs::Ext;
 
 /// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain).
 pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
-    let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    // Each link lowers its own pNext (the rest of the chain).
-    Ok(match link {
-        Ext::AttachmentDescriptionStencilLayout(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::AttachmentDescriptionStencilLayout as *mut c_void }
-        Ext::AttachmentReferenceStencilLayout(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::AttachmentReferenceStencilLayout as *mut c_void }
-        Ext::BindBufferMemoryDeviceGroupInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BindBufferMemoryDeviceGroupInfo as *mut c_void }
-        Ext::BindImageMemoryDeviceGroupInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BindImageMemoryDeviceGroupInfo as *mut c_void }
-        Ext::BindImagePlaneMemoryInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BindImagePlaneMemoryInfo as *mut c_void }
-        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BufferOpaqueCaptureAddressCreateInfo as *mut c_void }
-        Ext::BufferUsageFlags2CreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::BufferUsageFlags2CreateInfoKHR as *mut c_void }
-        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT as *mut c_void }
-        Ext::CommandBufferInheritanceRenderingInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::CommandBufferInheritanceRenderingInfo as *mut c_void }
-        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorPoolInlineUniformBlockCreateInfo as *mut c_void }
-        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorSetLayoutBindingFlagsCreateInfo as *mut c_void }
-        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountAllocateInfo as *mut c_void }
-        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport as *mut c_void }
-        Ext::DeviceGroupBindSparseInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupBindSparseInfo as *mut c_void }
-        Ext::DeviceGroupCommandBufferBeginInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupCommandBufferBeginInfo as *mut c_void }
-        Ext::DeviceGroupDeviceCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupDeviceCreateInfo as *mut c_void }
-        Ext::DeviceGroupRenderPassBeginInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupRenderPassBeginInfo as *mut c_void }
-        Ext::DeviceGroupSubmitInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DeviceGroupSubmitInfo as *mut c_void }
-        Ext::DevicePrivateDataCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DevicePrivateDataCreateInfo as *mut c_void }
-        Ext::DeviceQueueTimelineInfoMESA(v) => lower_chain(v.p_next, cx)?,
-        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
-        Ext::DrmFormatModifierPropertiesListEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
-        Ext::ExportFenceCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExportFenceCreateInfo as *mut c_void }
-        Ext::ExportMemoryAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExportMemoryAllocateInfo as *mut c_void }
-        Ext::ExportSemaphoreCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExportSemaphoreCreateInfo as *mut c_void }
-        Ext::ExternalImageFormatProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalImageFormatProperties as *mut c_void }
-        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalMemoryAcquireUnmodifiedEXT as *mut c_void }
-        Ext::ExternalMemoryBufferCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalMemoryBufferCreateInfo as *mut c_void }
-        Ext::ExternalMemoryImageCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ExternalMemoryImageCreateInfo as *mut c_void }
-        Ext::FormatProperties3(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::FormatProperties3 as *mut c_void }
-        Ext::FragmentShadingRateAttachmentInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::FragmentShadingRateAttachmentInfoKHR as *mut c_void }
-        Ext::FramebufferAttachmentsCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::FramebufferAttachmentsCreateInfo as *mut c_void }
-        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::GraphicsPipelineLibraryCreateInfoEXT as *mut c_void }
-        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT as *mut c_void }
-        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageDrmFormatModifierListCreateInfoEXT as *mut c_void }
-        Ext::ImageFormatListCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageFormatListCreateInfo as *mut c_void }
-        Ext::ImagePlaneMemoryRequirementsInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImagePlaneMemoryRequirementsInfo as *mut c_void }
-        Ext::ImageStencilUsageCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageStencilUsageCreateInfo as *mut c_void }
-        Ext::ImageViewMinLodCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageViewMinLodCreateInfoEXT as *mut c_void }
-        Ext::ImageViewUsageCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ImageViewUsageCreateInfo as *mut c_void }
-        Ext::ImportMemoryResourceInfoMESA(v) => lower_chain(v.p_next, cx)?,
-        Ext::MemoryAllocateFlagsInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryAllocateFlagsInfo as *mut c_void }
-        Ext::MemoryBarrier2(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryBarrier2 as *mut c_void }
-        Ext::MemoryDedicatedAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryDedicatedAllocateInfo as *mut c_void }
-        Ext::MemoryDedicatedRequirements(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
-        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo as *mut c_void }
-        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => lower_chain(v.p_next, cx)?,
-        Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::MutableDescriptorTypeCreateInfoEXT as *mut c_void }
-        Ext::PhysicalDevice16BitStorageFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevice8BitStorageFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice8BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures as *mut c_void }
-        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthStencilResolveProperties as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingProperties as *mut c_void }
-        Ext::PhysicalDeviceDriverProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDriverProperties as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExternalImageFormatInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExternalImageFormatInfo as *mut c_void }
-        Ext::PhysicalDeviceFeatures2(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFeatures2 as *mut c_void }
-        Ext::PhysicalDeviceFloatControlsProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFloatControlsProperties as *mut c_void }
-        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceHostQueryResetFeatures as *mut c_void }
-        Ext::PhysicalDeviceIDProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIDProperties as *mut c_void }
-        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT as *mut c_void }
-        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageRobustnessFeatures as *mut c_void }
-        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImagelessFramebufferFeatures as *mut c_void }
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockFeatures as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockProperties as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMaintenance3Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance3Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Features as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiviewFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewFeatures as *mut c_void }
-        Ext::PhysicalDeviceMultiviewProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewProperties as *mut c_void }
-        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures as *mut c_void }
-        Ext::PhysicalDevicePointClippingProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePointClippingProperties as *mut c_void }
-        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrivateDataFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrivateDataFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryProperties as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties as *mut c_void }
-        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures as *mut c_void }
-        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderAtomicInt64Features as *mut c_void }
-        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderClockFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDrawParametersFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderFloat16Int8Features as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties as *mut c_void }
-        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupProperties as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlProperties as *mut c_void }
-        Ext::PhysicalDeviceSynchronization2Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSynchronization2Features as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties as *mut c_void }
-        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreProperties as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVariablePointersFeatures as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Features(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Properties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures as *mut c_void }
-        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures as *mut c_void }
-        Ext::PipelineColorWriteCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineColorWriteCreateInfoEXT as *mut c_void }
-        Ext::PipelineCreateFlags2CreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineCreateFlags2CreateInfoKHR as *mut c_void }
-        Ext::PipelineCreationFeedbackCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineCreationFeedbackCreateInfo as *mut c_void }
-        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineFragmentShadingRateStateCreateInfoKHR as *mut c_void }
-        Ext::PipelineLibraryCreateInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineLibraryCreateInfoKHR as *mut c_void }
-        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationConservativeStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationLineStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationLineStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRasterizationStateStreamCreateInfoEXT as *mut c_void }
-        Ext::PipelineRenderingCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineRenderingCreateInfo as *mut c_void }
-        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo as *mut c_void }
-        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineTessellationDomainOriginStateCreateInfo as *mut c_void }
-        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineVertexInputDivisorStateCreateInfoEXT as *mut c_void }
-        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::PipelineViewportDepthClipControlCreateInfoEXT as *mut c_void }
-        Ext::ProtectedSubmitInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ProtectedSubmitInfo as *mut c_void }
-        Ext::RenderPassAttachmentBeginInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderPassAttachmentBeginInfo as *mut c_void }
-        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderPassInputAttachmentAspectCreateInfo as *mut c_void }
-        Ext::RenderPassMultiviewCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderPassMultiviewCreateInfo as *mut c_void }
-        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::RenderingFragmentShadingRateAttachmentInfoKHR as *mut c_void }
-        Ext::RingMonitorInfoMESA(v) => lower_chain(v.p_next, cx)?,
-        Ext::RingPriorityInfoMESA(v) => lower_chain(v.p_next, cx)?,
-        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerBorderColorComponentMappingCreateInfoEXT as *mut c_void }
-        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerCustomBorderColorCreateInfoEXT as *mut c_void }
-        Ext::SamplerReductionModeCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerReductionModeCreateInfo as *mut c_void }
-        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerYcbcrConversionImageFormatProperties as *mut c_void }
-        Ext::SamplerYcbcrConversionInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SamplerYcbcrConversionInfo as *mut c_void }
-        Ext::SemaphoreTypeCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SemaphoreTypeCreateInfo as *mut c_void }
-        Ext::ShaderModuleCreateInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ShaderModuleCreateInfo as *mut c_void }
-        Ext::SubpassDescriptionDepthStencilResolve(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::SubpassDescriptionDepthStencilResolve as *mut c_void }
-        Ext::TimelineSemaphoreSubmitInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::TimelineSemaphoreSubmitInfo as *mut c_void }
-        Ext::WriteDescriptorSetInlineUniformBlock(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::WriteDescriptorSetInlineUniformBlock as *mut c_void }
-    })
+    crate::lower::walk_chain(chain, cx, lower_link)
+}
+
+/// One input link's self part in the arena; NULL for links that never reach the driver.
+fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
+    match link {
+        Ext::AttachmentDescriptionStencilLayout(v) => cx.link(v),
+        Ext::AttachmentReferenceStencilLayout(v) => cx.link(v),
+        Ext::BindBufferMemoryDeviceGroupInfo(v) => cx.link(v),
+        Ext::BindImageMemoryDeviceGroupInfo(v) => cx.link(v),
+        Ext::BindImagePlaneMemoryInfo(v) => cx.link(v),
+        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => cx.link(v),
+        Ext::BufferUsageFlags2CreateInfoKHR(v) => cx.link(v),
+        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => cx.link(v),
+        Ext::CommandBufferInheritanceRenderingInfo(v) => cx.link(v),
+        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => cx.link(v),
+        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => cx.link(v),
+        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => cx.link(v),
+        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => cx.link(v),
+        Ext::DeviceGroupBindSparseInfo(v) => cx.link(v),
+        Ext::DeviceGroupCommandBufferBeginInfo(v) => cx.link(v),
+        Ext::DeviceGroupDeviceCreateInfo(v) => cx.link(v),
+        Ext::DeviceGroupRenderPassBeginInfo(v) => cx.link(v),
+        Ext::DeviceGroupSubmitInfo(v) => cx.link(v),
+        Ext::DevicePrivateDataCreateInfo(v) => cx.link(v),
+        Ext::DeviceQueueTimelineInfoMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::DrmFormatModifierPropertiesList2EXT(v) => cx.link(v),
+        Ext::DrmFormatModifierPropertiesListEXT(v) => cx.link(v),
+        Ext::ExportFenceCreateInfo(v) => cx.link(v),
+        Ext::ExportMemoryAllocateInfo(v) => cx.link(v),
+        Ext::ExportSemaphoreCreateInfo(v) => cx.link(v),
+        Ext::ExternalImageFormatProperties(v) => cx.link(v),
+        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => cx.link(v),
+        Ext::ExternalMemoryBufferCreateInfo(v) => cx.link(v),
+        Ext::ExternalMemoryImageCreateInfo(v) => cx.link(v),
+        Ext::FormatProperties3(v) => cx.link(v),
+        Ext::FragmentShadingRateAttachmentInfoKHR(v) => cx.link(v),
+        Ext::FramebufferAttachmentsCreateInfo(v) => cx.link(v),
+        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => cx.link(v),
+        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => cx.link(v),
+        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => cx.link(v),
+        Ext::ImageFormatListCreateInfo(v) => cx.link(v),
+        Ext::ImagePlaneMemoryRequirementsInfo(v) => cx.link(v),
+        Ext::ImageStencilUsageCreateInfo(v) => cx.link(v),
+        Ext::ImageViewMinLodCreateInfoEXT(v) => cx.link(v),
+        Ext::ImageViewUsageCreateInfo(v) => cx.link(v),
+        Ext::ImportMemoryResourceInfoMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::MemoryAllocateFlagsInfo(v) => cx.link(v),
+        Ext::MemoryBarrier2(v) => cx.link(v),
+        Ext::MemoryDedicatedAllocateInfo(v) => cx.link(v),
+        Ext::MemoryDedicatedRequirements(v) => cx.link(v),
+        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => cx.link(v),
+        Ext::MemoryResourceAllocationSizePropertiesMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::MutableDescriptorTypeCreateInfoEXT(v) => cx.link(v),
+        Ext::PhysicalDevice16BitStorageFeatures(v) => cx.link(v),
+        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDevice8BitStorageFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceDriverProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceExternalImageFormatInfo(v) => cx.link(v),
+        Ext::PhysicalDeviceFeatures2(v) => cx.link(v),
+        Ext::PhysicalDeviceFloatControlsProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceHostQueryResetFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceIDProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceImageRobustnessFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance3Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance4Features(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance4Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMultiviewFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceMultiviewProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => cx.link(v),
+        Ext::PhysicalDevicePointClippingProperties(v) => cx.link(v),
+        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDevicePrivateDataFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceProtectedMemoryProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceSubgroupProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceSynchronization2Features(v) => cx.link(v),
+        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceVariablePointersFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan11Features(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan11Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan12Features(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan12Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan13Features(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan13Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => cx.link(v),
+        Ext::PipelineColorWriteCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineCreateFlags2CreateInfoKHR(v) => cx.link(v),
+        Ext::PipelineCreationFeedbackCreateInfo(v) => cx.link(v),
+        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => cx.link(v),
+        Ext::PipelineLibraryCreateInfoKHR(v) => cx.link(v),
+        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineRasterizationLineStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineRenderingCreateInfo(v) => cx.link(v),
+        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => cx.link(v),
+        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => cx.link(v),
+        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => cx.link(v),
+        Ext::ProtectedSubmitInfo(v) => cx.link(v),
+        Ext::RenderPassAttachmentBeginInfo(v) => cx.link(v),
+        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => cx.link(v),
+        Ext::RenderPassMultiviewCreateInfo(v) => cx.link(v),
+        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => cx.link(v),
+        Ext::RingMonitorInfoMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::RingPriorityInfoMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => cx.link(v),
+        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => cx.link(v),
+        Ext::SamplerReductionModeCreateInfo(v) => cx.link(v),
+        Ext::SamplerYcbcrConversionImageFormatProperties(v) => cx.link(v),
+        Ext::SamplerYcbcrConversionInfo(v) => cx.link(v),
+        Ext::SemaphoreTypeCreateInfo(v) => cx.link(v),
+        Ext::ShaderModuleCreateInfo(v) => cx.link(v),
+        Ext::SubpassDescriptionDepthStencilResolve(v) => cx.link(v),
+        Ext::TimelineSemaphoreSubmitInfo(v) => cx.link(v),
+        Ext::WriteDescriptorSetInlineUniformBlock(v) => cx.link(v),
+    }
 }
 
 /// Lowers an output chain skeleton into zeroed C links with their sTypes.
 pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
-    let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    // Each link lowers its own pNext (the rest of the chain).
-    Ok(match link {
-        Ext::AttachmentDescriptionStencilLayout(_) => return Err(LowerError::NotAnOutput("VkAttachmentDescriptionStencilLayout")),
-        Ext::AttachmentReferenceStencilLayout(_) => return Err(LowerError::NotAnOutput("VkAttachmentReferenceStencilLayout")),
-        Ext::BindBufferMemoryDeviceGroupInfo(_) => return Err(LowerError::NotAnOutput("VkBindBufferMemoryDeviceGroupInfo")),
-        Ext::BindImageMemoryDeviceGroupInfo(_) => return Err(LowerError::NotAnOutput("VkBindImageMemoryDeviceGroupInfo")),
-        Ext::BindImagePlaneMemoryInfo(_) => return Err(LowerError::NotAnOutput("VkBindImagePlaneMemoryInfo")),
-        Ext::BufferOpaqueCaptureAddressCreateInfo(_) => return Err(LowerError::NotAnOutput("VkBufferOpaqueCaptureAddressCreateInfo")),
-        Ext::BufferUsageFlags2CreateInfoKHR(_) => return Err(LowerError::NotAnOutput("VkBufferUsageFlags2CreateInfoKHR")),
-        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(_) => return Err(LowerError::NotAnOutput("VkCommandBufferInheritanceConditionalRenderingInfoEXT")),
-        Ext::CommandBufferInheritanceRenderingInfo(_) => return Err(LowerError::NotAnOutput("VkCommandBufferInheritanceRenderingInfo")),
-        Ext::DescriptorPoolInlineUniformBlockCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDescriptorPoolInlineUniformBlockCreateInfo")),
-        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDescriptorSetLayoutBindingFlagsCreateInfo")),
-        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkDescriptorSetVariableDescriptorCountAllocateInfo")),
-        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport as *mut c_void }
-        Ext::DeviceGroupBindSparseInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupBindSparseInfo")),
-        Ext::DeviceGroupCommandBufferBeginInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupCommandBufferBeginInfo")),
-        Ext::DeviceGroupDeviceCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupDeviceCreateInfo")),
-        Ext::DeviceGroupRenderPassBeginInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupRenderPassBeginInfo")),
-        Ext::DeviceGroupSubmitInfo(_) => return Err(LowerError::NotAnOutput("VkDeviceGroupSubmitInfo")),
-        Ext::DevicePrivateDataCreateInfo(_) => return Err(LowerError::NotAnOutput("VkDevicePrivateDataCreateInfo")),
-        Ext::DeviceQueueTimelineInfoMESA(_) => return Err(LowerError::NotAnOutput("VkDeviceQueueTimelineInfoMESA")),
-        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesList2EXT as *mut c_void }
-        Ext::DrmFormatModifierPropertiesListEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::DrmFormatModifierPropertiesListEXT as *mut c_void }
-        Ext::ExportFenceCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExportFenceCreateInfo")),
-        Ext::ExportMemoryAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkExportMemoryAllocateInfo")),
-        Ext::ExportSemaphoreCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExportSemaphoreCreateInfo")),
-        Ext::ExternalImageFormatProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::ExternalImageFormatProperties as *mut c_void }
-        Ext::ExternalMemoryAcquireUnmodifiedEXT(_) => return Err(LowerError::NotAnOutput("VkExternalMemoryAcquireUnmodifiedEXT")),
-        Ext::ExternalMemoryBufferCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExternalMemoryBufferCreateInfo")),
-        Ext::ExternalMemoryImageCreateInfo(_) => return Err(LowerError::NotAnOutput("VkExternalMemoryImageCreateInfo")),
-        Ext::FormatProperties3(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::FormatProperties3 as *mut c_void }
-        Ext::FragmentShadingRateAttachmentInfoKHR(_) => return Err(LowerError::NotAnOutput("VkFragmentShadingRateAttachmentInfoKHR")),
-        Ext::FramebufferAttachmentsCreateInfo(_) => return Err(LowerError::NotAnOutput("VkFramebufferAttachmentsCreateInfo")),
-        Ext::GraphicsPipelineLibraryCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkGraphicsPipelineLibraryCreateInfoEXT")),
-        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkImageDrmFormatModifierExplicitCreateInfoEXT")),
-        Ext::ImageDrmFormatModifierListCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkImageDrmFormatModifierListCreateInfoEXT")),
-        Ext::ImageFormatListCreateInfo(_) => return Err(LowerError::NotAnOutput("VkImageFormatListCreateInfo")),
-        Ext::ImagePlaneMemoryRequirementsInfo(_) => return Err(LowerError::NotAnOutput("VkImagePlaneMemoryRequirementsInfo")),
-        Ext::ImageStencilUsageCreateInfo(_) => return Err(LowerError::NotAnOutput("VkImageStencilUsageCreateInfo")),
-        Ext::ImageViewMinLodCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkImageViewMinLodCreateInfoEXT")),
-        Ext::ImageViewUsageCreateInfo(_) => return Err(LowerError::NotAnOutput("VkImageViewUsageCreateInfo")),
-        Ext::ImportMemoryResourceInfoMESA(_) => return Err(LowerError::NotAnOutput("VkImportMemoryResourceInfoMESA")),
-        Ext::MemoryAllocateFlagsInfo(_) => return Err(LowerError::NotAnOutput("VkMemoryAllocateFlagsInfo")),
-        Ext::MemoryBarrier2(_) => return Err(LowerError::NotAnOutput("VkMemoryBarrier2")),
-        Ext::MemoryDedicatedAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkMemoryDedicatedAllocateInfo")),
-        Ext::MemoryDedicatedRequirements(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::MemoryDedicatedRequirements as *mut c_void }
-        Ext::MemoryOpaqueCaptureAddressAllocateInfo(_) => return Err(LowerError::NotAnOutput("VkMemoryOpaqueCaptureAddressAllocateInfo")),
-        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::MemoryResourceAllocationSizePropertiesMESA as *mut c_void }
-        Ext::MutableDescriptorTypeCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkMutableDescriptorTypeCreateInfoEXT")),
-        Ext::PhysicalDevice16BitStorageFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice16BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice4444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevice8BitStorageFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevice8BitStorageFeatures as *mut c_void }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures as *mut c_void }
-        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDepthStencilResolveProperties as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDescriptorIndexingProperties as *mut c_void }
-        Ext::PhysicalDeviceDriverProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDriverProperties as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingFeatures as *mut c_void }
-        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceExternalImageFormatInfo(_) => return Err(LowerError::NotAnOutput("VkPhysicalDeviceExternalImageFormatInfo")),
-        Ext::PhysicalDeviceFeatures2(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFeatures2 as *mut c_void }
-        Ext::PhysicalDeviceFloatControlsProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFloatControlsProperties as *mut c_void }
-        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceHostQueryResetFeatures as *mut c_void }
-        Ext::PhysicalDeviceIDProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIDProperties as *mut c_void }
-        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPhysicalDeviceImageDrmFormatModifierInfoEXT")),
-        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageRobustnessFeatures as *mut c_void }
-        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceImagelessFramebufferFeatures as *mut c_void }
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockFeatures as *mut c_void }
-        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceInlineUniformBlockProperties as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceLineRasterizationPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMaintenance3Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance3Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Features as *mut c_void }
-        Ext::PhysicalDeviceMaintenance4Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance4Properties as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceMultiviewFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewFeatures as *mut c_void }
-        Ext::PhysicalDeviceMultiviewProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMultiviewProperties as *mut c_void }
-        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures as *mut c_void }
-        Ext::PhysicalDevicePointClippingProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePointClippingProperties as *mut c_void }
-        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT as *mut c_void }
-        Ext::PhysicalDevicePrivateDataFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePrivateDataFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryFeatures as *mut c_void }
-        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProtectedMemoryProperties as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT as *mut c_void }
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR as *mut c_void }
-        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2FeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceRobustness2PropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties as *mut c_void }
-        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures as *mut c_void }
-        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderAtomicInt64Features as *mut c_void }
-        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderClockFeaturesKHR as *mut c_void }
-        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderDrawParametersFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderFloat16Int8Features as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties as *mut c_void }
-        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures as *mut c_void }
-        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupProperties as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures as *mut c_void }
-        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSubgroupSizeControlProperties as *mut c_void }
-        Ext::PhysicalDeviceSynchronization2Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceSynchronization2Features as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties as *mut c_void }
-        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures as *mut c_void }
-        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTimelineSemaphoreProperties as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures as *mut c_void }
-        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVariablePointersFeatures as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT as *mut c_void }
-        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan11Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan11Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan12Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan12Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Features(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Features as *mut c_void }
-        Ext::PhysicalDeviceVulkan13Properties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkan13Properties as *mut c_void }
-        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures as *mut c_void }
-        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT as *mut c_void }
-        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures as *mut c_void }
-        Ext::PipelineColorWriteCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineColorWriteCreateInfoEXT")),
-        Ext::PipelineCreateFlags2CreateInfoKHR(_) => return Err(LowerError::NotAnOutput("VkPipelineCreateFlags2CreateInfoKHR")),
-        Ext::PipelineCreationFeedbackCreateInfo(_) => return Err(LowerError::NotAnOutput("VkPipelineCreationFeedbackCreateInfo")),
-        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(_) => return Err(LowerError::NotAnOutput("VkPipelineFragmentShadingRateStateCreateInfoKHR")),
-        Ext::PipelineLibraryCreateInfoKHR(_) => return Err(LowerError::NotAnOutput("VkPipelineLibraryCreateInfoKHR")),
-        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineRasterizationConservativeStateCreateInfoEXT")),
-        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineRasterizationDepthClipStateCreateInfoEXT")),
-        Ext::PipelineRasterizationLineStateCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineRasterizationLineStateCreateInfoEXT")),
-        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineRasterizationProvokingVertexStateCreateInfoEXT")),
-        Ext::PipelineRasterizationStateStreamCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineRasterizationStateStreamCreateInfoEXT")),
-        Ext::PipelineRenderingCreateInfo(_) => return Err(LowerError::NotAnOutput("VkPipelineRenderingCreateInfo")),
-        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_) => return Err(LowerError::NotAnOutput("VkPipelineShaderStageRequiredSubgroupSizeCreateInfo")),
-        Ext::PipelineTessellationDomainOriginStateCreateInfo(_) => return Err(LowerError::NotAnOutput("VkPipelineTessellationDomainOriginStateCreateInfo")),
-        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineVertexInputDivisorStateCreateInfoEXT")),
-        Ext::PipelineViewportDepthClipControlCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkPipelineViewportDepthClipControlCreateInfoEXT")),
-        Ext::ProtectedSubmitInfo(_) => return Err(LowerError::NotAnOutput("VkProtectedSubmitInfo")),
-        Ext::RenderPassAttachmentBeginInfo(_) => return Err(LowerError::NotAnOutput("VkRenderPassAttachmentBeginInfo")),
-        Ext::RenderPassInputAttachmentAspectCreateInfo(_) => return Err(LowerError::NotAnOutput("VkRenderPassInputAttachmentAspectCreateInfo")),
-        Ext::RenderPassMultiviewCreateInfo(_) => return Err(LowerError::NotAnOutput("VkRenderPassMultiviewCreateInfo")),
-        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(_) => return Err(LowerError::NotAnOutput("VkRenderingFragmentShadingRateAttachmentInfoKHR")),
-        Ext::RingMonitorInfoMESA(_) => return Err(LowerError::NotAnOutput("VkRingMonitorInfoMESA")),
-        Ext::RingPriorityInfoMESA(_) => return Err(LowerError::NotAnOutput("VkRingPriorityInfoMESA")),
-        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkSamplerBorderColorComponentMappingCreateInfoEXT")),
-        Ext::SamplerCustomBorderColorCreateInfoEXT(_) => return Err(LowerError::NotAnOutput("VkSamplerCustomBorderColorCreateInfoEXT")),
-        Ext::SamplerReductionModeCreateInfo(_) => return Err(LowerError::NotAnOutput("VkSamplerReductionModeCreateInfo")),
-        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let c = v.lower_out(cx)?; cx.alloc(c) as *mut vk::SamplerYcbcrConversionImageFormatProperties as *mut c_void }
-        Ext::SamplerYcbcrConversionInfo(_) => return Err(LowerError::NotAnOutput("VkSamplerYcbcrConversionInfo")),
-        Ext::SemaphoreTypeCreateInfo(_) => return Err(LowerError::NotAnOutput("VkSemaphoreTypeCreateInfo")),
-        Ext::ShaderModuleCreateInfo(_) => return Err(LowerError::NotAnOutput("VkShaderModuleCreateInfo")),
-        Ext::SubpassDescriptionDepthStencilResolve(_) => return Err(LowerError::NotAnOutput("VkSubpassDescriptionDepthStencilResolve")),
-        Ext::TimelineSemaphoreSubmitInfo(_) => return Err(LowerError::NotAnOutput("VkTimelineSemaphoreSubmitInfo")),
-        Ext::WriteDescriptorSetInlineUniformBlock(_) => return Err(LowerError::NotAnOutput("VkWriteDescriptorSetInlineUniformBlock")),
-    })
+    crate::lower::walk_out_chain(chain, cx, lower_out_link)
+}
+
+/// One output link's zeroed self part in the arena.
+fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
+    match link {
+        Ext::AttachmentDescriptionStencilLayout(_) => Err(LowerError::NotAnOutput("VkAttachmentDescriptionStencilLayout")),
+        Ext::AttachmentReferenceStencilLayout(_) => Err(LowerError::NotAnOutput("VkAttachmentReferenceStencilLayout")),
+        Ext::BindBufferMemoryDeviceGroupInfo(_) => Err(LowerError::NotAnOutput("VkBindBufferMemoryDeviceGroupInfo")),
+        Ext::BindImageMemoryDeviceGroupInfo(_) => Err(LowerError::NotAnOutput("VkBindImageMemoryDeviceGroupInfo")),
+        Ext::BindImagePlaneMemoryInfo(_) => Err(LowerError::NotAnOutput("VkBindImagePlaneMemoryInfo")),
+        Ext::BufferOpaqueCaptureAddressCreateInfo(_) => Err(LowerError::NotAnOutput("VkBufferOpaqueCaptureAddressCreateInfo")),
+        Ext::BufferUsageFlags2CreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkBufferUsageFlags2CreateInfoKHR")),
+        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(_) => Err(LowerError::NotAnOutput("VkCommandBufferInheritanceConditionalRenderingInfoEXT")),
+        Ext::CommandBufferInheritanceRenderingInfo(_) => Err(LowerError::NotAnOutput("VkCommandBufferInheritanceRenderingInfo")),
+        Ext::DescriptorPoolInlineUniformBlockCreateInfo(_) => Err(LowerError::NotAnOutput("VkDescriptorPoolInlineUniformBlockCreateInfo")),
+        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(_) => Err(LowerError::NotAnOutput("VkDescriptorSetLayoutBindingFlagsCreateInfo")),
+        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => Err(LowerError::NotAnOutput("VkDescriptorSetVariableDescriptorCountAllocateInfo")),
+        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => cx.out_link(v),
+        Ext::DeviceGroupBindSparseInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupBindSparseInfo")),
+        Ext::DeviceGroupCommandBufferBeginInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupCommandBufferBeginInfo")),
+        Ext::DeviceGroupDeviceCreateInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupDeviceCreateInfo")),
+        Ext::DeviceGroupRenderPassBeginInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupRenderPassBeginInfo")),
+        Ext::DeviceGroupSubmitInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupSubmitInfo")),
+        Ext::DevicePrivateDataCreateInfo(_) => Err(LowerError::NotAnOutput("VkDevicePrivateDataCreateInfo")),
+        Ext::DeviceQueueTimelineInfoMESA(_) => Err(LowerError::NotAnOutput("VkDeviceQueueTimelineInfoMESA")),
+        Ext::DrmFormatModifierPropertiesList2EXT(v) => cx.out_link(v),
+        Ext::DrmFormatModifierPropertiesListEXT(v) => cx.out_link(v),
+        Ext::ExportFenceCreateInfo(_) => Err(LowerError::NotAnOutput("VkExportFenceCreateInfo")),
+        Ext::ExportMemoryAllocateInfo(_) => Err(LowerError::NotAnOutput("VkExportMemoryAllocateInfo")),
+        Ext::ExportSemaphoreCreateInfo(_) => Err(LowerError::NotAnOutput("VkExportSemaphoreCreateInfo")),
+        Ext::ExternalImageFormatProperties(v) => cx.out_link(v),
+        Ext::ExternalMemoryAcquireUnmodifiedEXT(_) => Err(LowerError::NotAnOutput("VkExternalMemoryAcquireUnmodifiedEXT")),
+        Ext::ExternalMemoryBufferCreateInfo(_) => Err(LowerError::NotAnOutput("VkExternalMemoryBufferCreateInfo")),
+        Ext::ExternalMemoryImageCreateInfo(_) => Err(LowerError::NotAnOutput("VkExternalMemoryImageCreateInfo")),
+        Ext::FormatProperties3(v) => cx.out_link(v),
+        Ext::FragmentShadingRateAttachmentInfoKHR(_) => Err(LowerError::NotAnOutput("VkFragmentShadingRateAttachmentInfoKHR")),
+        Ext::FramebufferAttachmentsCreateInfo(_) => Err(LowerError::NotAnOutput("VkFramebufferAttachmentsCreateInfo")),
+        Ext::GraphicsPipelineLibraryCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkGraphicsPipelineLibraryCreateInfoEXT")),
+        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageDrmFormatModifierExplicitCreateInfoEXT")),
+        Ext::ImageDrmFormatModifierListCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageDrmFormatModifierListCreateInfoEXT")),
+        Ext::ImageFormatListCreateInfo(_) => Err(LowerError::NotAnOutput("VkImageFormatListCreateInfo")),
+        Ext::ImagePlaneMemoryRequirementsInfo(_) => Err(LowerError::NotAnOutput("VkImagePlaneMemoryRequirementsInfo")),
+        Ext::ImageStencilUsageCreateInfo(_) => Err(LowerError::NotAnOutput("VkImageStencilUsageCreateInfo")),
+        Ext::ImageViewMinLodCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageViewMinLodCreateInfoEXT")),
+        Ext::ImageViewUsageCreateInfo(_) => Err(LowerError::NotAnOutput("VkImageViewUsageCreateInfo")),
+        Ext::ImportMemoryResourceInfoMESA(_) => Err(LowerError::NotAnOutput("VkImportMemoryResourceInfoMESA")),
+        Ext::MemoryAllocateFlagsInfo(_) => Err(LowerError::NotAnOutput("VkMemoryAllocateFlagsInfo")),
+        Ext::MemoryBarrier2(_) => Err(LowerError::NotAnOutput("VkMemoryBarrier2")),
+        Ext::MemoryDedicatedAllocateInfo(_) => Err(LowerError::NotAnOutput("VkMemoryDedicatedAllocateInfo")),
+        Ext::MemoryDedicatedRequirements(v) => cx.out_link(v),
+        Ext::MemoryOpaqueCaptureAddressAllocateInfo(_) => Err(LowerError::NotAnOutput("VkMemoryOpaqueCaptureAddressAllocateInfo")),
+        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => cx.out_link(v),
+        Ext::MutableDescriptorTypeCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkMutableDescriptorTypeCreateInfoEXT")),
+        Ext::PhysicalDevice16BitStorageFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevice8BitStorageFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDriverProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceExternalImageFormatInfo(_) => Err(LowerError::NotAnOutput("VkPhysicalDeviceExternalImageFormatInfo")),
+        Ext::PhysicalDeviceFeatures2(v) => cx.out_link(v),
+        Ext::PhysicalDeviceFloatControlsProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceHostQueryResetFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceIDProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => Err(LowerError::NotAnOutput("VkPhysicalDeviceImageDrmFormatModifierInfoEXT")),
+        Ext::PhysicalDeviceImageRobustnessFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance3Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance4Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance4Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMultiviewFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMultiviewProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDevicePointClippingProperties(v) => cx.out_link(v),
+        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevicePrivateDataFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceProtectedMemoryProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSubgroupProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSynchronization2Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVariablePointersFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan11Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan11Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan12Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan12Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan13Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan13Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => cx.out_link(v),
+        Ext::PipelineColorWriteCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineColorWriteCreateInfoEXT")),
+        Ext::PipelineCreateFlags2CreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkPipelineCreateFlags2CreateInfoKHR")),
+        Ext::PipelineCreationFeedbackCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineCreationFeedbackCreateInfo")),
+        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkPipelineFragmentShadingRateStateCreateInfoKHR")),
+        Ext::PipelineLibraryCreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkPipelineLibraryCreateInfoKHR")),
+        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationConservativeStateCreateInfoEXT")),
+        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationDepthClipStateCreateInfoEXT")),
+        Ext::PipelineRasterizationLineStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationLineStateCreateInfoEXT")),
+        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationProvokingVertexStateCreateInfoEXT")),
+        Ext::PipelineRasterizationStateStreamCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationStateStreamCreateInfoEXT")),
+        Ext::PipelineRenderingCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineRenderingCreateInfo")),
+        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineShaderStageRequiredSubgroupSizeCreateInfo")),
+        Ext::PipelineTessellationDomainOriginStateCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineTessellationDomainOriginStateCreateInfo")),
+        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineVertexInputDivisorStateCreateInfoEXT")),
+        Ext::PipelineViewportDepthClipControlCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineViewportDepthClipControlCreateInfoEXT")),
+        Ext::ProtectedSubmitInfo(_) => Err(LowerError::NotAnOutput("VkProtectedSubmitInfo")),
+        Ext::RenderPassAttachmentBeginInfo(_) => Err(LowerError::NotAnOutput("VkRenderPassAttachmentBeginInfo")),
+        Ext::RenderPassInputAttachmentAspectCreateInfo(_) => Err(LowerError::NotAnOutput("VkRenderPassInputAttachmentAspectCreateInfo")),
+        Ext::RenderPassMultiviewCreateInfo(_) => Err(LowerError::NotAnOutput("VkRenderPassMultiviewCreateInfo")),
+        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(_) => Err(LowerError::NotAnOutput("VkRenderingFragmentShadingRateAttachmentInfoKHR")),
+        Ext::RingMonitorInfoMESA(_) => Err(LowerError::NotAnOutput("VkRingMonitorInfoMESA")),
+        Ext::RingPriorityInfoMESA(_) => Err(LowerError::NotAnOutput("VkRingPriorityInfoMESA")),
+        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkSamplerBorderColorComponentMappingCreateInfoEXT")),
+        Ext::SamplerCustomBorderColorCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkSamplerCustomBorderColorCreateInfoEXT")),
+        Ext::SamplerReductionModeCreateInfo(_) => Err(LowerError::NotAnOutput("VkSamplerReductionModeCreateInfo")),
+        Ext::SamplerYcbcrConversionImageFormatProperties(v) => cx.out_link(v),
+        Ext::SamplerYcbcrConversionInfo(_) => Err(LowerError::NotAnOutput("VkSamplerYcbcrConversionInfo")),
+        Ext::SemaphoreTypeCreateInfo(_) => Err(LowerError::NotAnOutput("VkSemaphoreTypeCreateInfo")),
+        Ext::ShaderModuleCreateInfo(_) => Err(LowerError::NotAnOutput("VkShaderModuleCreateInfo")),
+        Ext::SubpassDescriptionDepthStencilResolve(_) => Err(LowerError::NotAnOutput("VkSubpassDescriptionDepthStencilResolve")),
+        Ext::TimelineSemaphoreSubmitInfo(_) => Err(LowerError::NotAnOutput("VkTimelineSemaphoreSubmitInfo")),
+        Ext::WriteDescriptorSetInlineUniformBlock(_) => Err(LowerError::NotAnOutput("VkWriteDescriptorSetInlineUniformBlock")),
+    }
 }
 
 /// Raises a filled output chain: `skeleton` is the request's chain, `c` the C chain built from it.
 pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mut c_void, cx: &mut LowerCx<'a, M>) -> Result<venus_protocol::Chain<'a>, LowerError> {
-    let Some(link) = skeleton else { return Ok(None) };
-    let s_type = venus_protocol::ChainNode::s_type(link);
-    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton: it is NULL or points to a
-    // live arena allocation starting with sType/pNext (drivers never change an output's chain).
-    let header = unsafe { crate::lower::chain_header(c) }.ok_or(LowerError::ChainMismatch(s_type))?;
-    if header.0 != s_type {
-        return Err(LowerError::ChainMismatch(s_type));
-    }
-    // Each link raises its own pNext (the rest of the chain).
-    let raised = match link {
+    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton (drivers never change an
+    // output's chain), and `raise_link` reads each C link as the type of its skeleton link.
+    unsafe { crate::lower::raise_chain_with(skeleton, c, cx, raise_link) }
+}
+
+/// One filled output link, whose raised pNext is `next`.
+///
+/// # Safety
+/// `c` must be the C link that `lower_out_link` allocated for `link`.
+unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Ext<'a>, LowerError> {
+    match link {
         Ext::DescriptorSetVariableDescriptorCountLayoutSupport(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::DescriptorSetVariableDescriptorCountLayoutSupport that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::DescriptorSetVariableDescriptorCountLayoutSupport) };
-            let v = p::DescriptorSetVariableDescriptorCountLayoutSupport::raise(k, cv, cx)?;
-            Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v)
+            // SAFETY: per this function's contract `c` is the vk::DescriptorSetVariableDescriptorCountLayoutSupport built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::DescriptorSetVariableDescriptorCountLayoutSupport) }
         }
         Ext::DrmFormatModifierPropertiesList2EXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::DrmFormatModifierPropertiesList2EXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::DrmFormatModifierPropertiesList2EXT) };
-            let v = p::DrmFormatModifierPropertiesList2EXT::raise(k, cv, cx)?;
-            Ext::DrmFormatModifierPropertiesList2EXT(v)
+            // SAFETY: per this function's contract `c` is the vk::DrmFormatModifierPropertiesList2EXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::DrmFormatModifierPropertiesList2EXT) }
         }
         Ext::DrmFormatModifierPropertiesListEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::DrmFormatModifierPropertiesListEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::DrmFormatModifierPropertiesListEXT) };
-            let v = p::DrmFormatModifierPropertiesListEXT::raise(k, cv, cx)?;
-            Ext::DrmFormatModifierPropertiesListEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::DrmFormatModifierPropertiesListEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::DrmFormatModifierPropertiesListEXT) }
         }
         Ext::ExternalImageFormatProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::ExternalImageFormatProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::ExternalImageFormatProperties) };
-            let v = p::ExternalImageFormatProperties::raise(k, cv, cx)?;
-            Ext::ExternalImageFormatProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::ExternalImageFormatProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::ExternalImageFormatProperties) }
         }
         Ext::FormatProperties3(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::FormatProperties3 that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::FormatProperties3) };
-            let v = p::FormatProperties3::raise(k, cv, cx)?;
-            Ext::FormatProperties3(v)
+            // SAFETY: per this function's contract `c` is the vk::FormatProperties3 built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::FormatProperties3) }
         }
         Ext::MemoryDedicatedRequirements(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::MemoryDedicatedRequirements that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::MemoryDedicatedRequirements) };
-            let v = p::MemoryDedicatedRequirements::raise(k, cv, cx)?;
-            Ext::MemoryDedicatedRequirements(v)
+            // SAFETY: per this function's contract `c` is the vk::MemoryDedicatedRequirements built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::MemoryDedicatedRequirements) }
         }
         Ext::MemoryResourceAllocationSizePropertiesMESA(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::MemoryResourceAllocationSizePropertiesMESA that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::MemoryResourceAllocationSizePropertiesMESA) };
-            let v = p::MemoryResourceAllocationSizePropertiesMESA::raise(k, cv, cx)?;
-            Ext::MemoryResourceAllocationSizePropertiesMESA(v)
+            // SAFETY: per this function's contract `c` is the vk::MemoryResourceAllocationSizePropertiesMESA built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::MemoryResourceAllocationSizePropertiesMESA) }
         }
         Ext::PhysicalDevice16BitStorageFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevice16BitStorageFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevice16BitStorageFeatures) };
-            let v = p::PhysicalDevice16BitStorageFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDevice16BitStorageFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevice16BitStorageFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevice16BitStorageFeatures) }
         }
         Ext::PhysicalDevice4444FormatsFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevice4444FormatsFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevice4444FormatsFeaturesEXT) };
-            let v = p::PhysicalDevice4444FormatsFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDevice4444FormatsFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevice4444FormatsFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevice4444FormatsFeaturesEXT) }
         }
         Ext::PhysicalDevice8BitStorageFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevice8BitStorageFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevice8BitStorageFeatures) };
-            let v = p::PhysicalDevice8BitStorageFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDevice8BitStorageFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevice8BitStorageFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevice8BitStorageFeatures) }
         }
         Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT) };
-            let v = p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT) }
         }
         Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT) };
-            let v = p::PhysicalDeviceBorderColorSwizzleFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT) }
         }
         Ext::PhysicalDeviceBufferDeviceAddressFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceBufferDeviceAddressFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceBufferDeviceAddressFeatures) };
-            let v = p::PhysicalDeviceBufferDeviceAddressFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceBufferDeviceAddressFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBufferDeviceAddressFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceBufferDeviceAddressFeatures) }
         }
         Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceColorWriteEnableFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceColorWriteEnableFeaturesEXT) };
-            let v = p::PhysicalDeviceColorWriteEnableFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceColorWriteEnableFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceColorWriteEnableFeaturesEXT) }
         }
         Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceConditionalRenderingFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceConditionalRenderingFeaturesEXT) };
-            let v = p::PhysicalDeviceConditionalRenderingFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceConditionalRenderingFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceConditionalRenderingFeaturesEXT) }
         }
         Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceConservativeRasterizationPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceConservativeRasterizationPropertiesEXT) };
-            let v = p::PhysicalDeviceConservativeRasterizationPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceConservativeRasterizationPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT) }
         }
         Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceCustomBorderColorFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceCustomBorderColorFeaturesEXT) };
-            let v = p::PhysicalDeviceCustomBorderColorFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceCustomBorderColorFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceCustomBorderColorFeaturesEXT) }
         }
         Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceCustomBorderColorPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceCustomBorderColorPropertiesEXT) };
-            let v = p::PhysicalDeviceCustomBorderColorPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceCustomBorderColorPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceCustomBorderColorPropertiesEXT) }
         }
         Ext::PhysicalDeviceDepthClipControlFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDepthClipControlFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDepthClipControlFeaturesEXT) };
-            let v = p::PhysicalDeviceDepthClipControlFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthClipControlFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthClipControlFeaturesEXT) }
         }
         Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDepthClipEnableFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDepthClipEnableFeaturesEXT) };
-            let v = p::PhysicalDeviceDepthClipEnableFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthClipEnableFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthClipEnableFeaturesEXT) }
         }
         Ext::PhysicalDeviceDepthStencilResolveProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDepthStencilResolveProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDepthStencilResolveProperties) };
-            let v = p::PhysicalDeviceDepthStencilResolveProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDepthStencilResolveProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthStencilResolveProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthStencilResolveProperties) }
         }
         Ext::PhysicalDeviceDescriptorIndexingFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDescriptorIndexingFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDescriptorIndexingFeatures) };
-            let v = p::PhysicalDeviceDescriptorIndexingFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDescriptorIndexingFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDescriptorIndexingFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDescriptorIndexingFeatures) }
         }
         Ext::PhysicalDeviceDescriptorIndexingProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDescriptorIndexingProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDescriptorIndexingProperties) };
-            let v = p::PhysicalDeviceDescriptorIndexingProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDescriptorIndexingProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDescriptorIndexingProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDescriptorIndexingProperties) }
         }
         Ext::PhysicalDeviceDriverProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDriverProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDriverProperties) };
-            let v = p::PhysicalDeviceDriverProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDriverProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDriverProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDriverProperties) }
         }
         Ext::PhysicalDeviceDynamicRenderingFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDynamicRenderingFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDynamicRenderingFeatures) };
-            let v = p::PhysicalDeviceDynamicRenderingFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDynamicRenderingFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDynamicRenderingFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDynamicRenderingFeatures) }
         }
         Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT) };
-            let v = p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT) }
         }
         Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT) };
-            let v = p::PhysicalDeviceExtendedDynamicState2FeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT) }
         }
         Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT) };
-            let v = p::PhysicalDeviceExtendedDynamicState3FeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT) }
         }
         Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT) };
-            let v = p::PhysicalDeviceExtendedDynamicState3PropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT) }
         }
         Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT) };
-            let v = p::PhysicalDeviceExtendedDynamicStateFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT) }
         }
         Ext::PhysicalDeviceFeatures2(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFeatures2 that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceFeatures2) };
-            let v = p::PhysicalDeviceFeatures2::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceFeatures2(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFeatures2 built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFeatures2) }
         }
         Ext::PhysicalDeviceFloatControlsProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFloatControlsProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceFloatControlsProperties) };
-            let v = p::PhysicalDeviceFloatControlsProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceFloatControlsProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFloatControlsProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFloatControlsProperties) }
         }
         Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT) };
-            let v = p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT) }
         }
         Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFragmentShadingRateFeaturesKHR that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceFragmentShadingRateFeaturesKHR) };
-            let v = p::PhysicalDeviceFragmentShadingRateFeaturesKHR::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShadingRateFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR) }
         }
         Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceFragmentShadingRatePropertiesKHR that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceFragmentShadingRatePropertiesKHR) };
-            let v = p::PhysicalDeviceFragmentShadingRatePropertiesKHR::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShadingRatePropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR) }
         }
         Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT) };
-            let v = p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT) }
         }
         Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT) };
-            let v = p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT) }
         }
         Ext::PhysicalDeviceHostQueryResetFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceHostQueryResetFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceHostQueryResetFeatures) };
-            let v = p::PhysicalDeviceHostQueryResetFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceHostQueryResetFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceHostQueryResetFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceHostQueryResetFeatures) }
         }
         Ext::PhysicalDeviceIDProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceIDProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceIDProperties) };
-            let v = p::PhysicalDeviceIDProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceIDProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceIDProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceIDProperties) }
         }
         Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT) };
-            let v = p::PhysicalDeviceImage2DViewOf3DFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT) }
         }
         Ext::PhysicalDeviceImageRobustnessFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImageRobustnessFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceImageRobustnessFeatures) };
-            let v = p::PhysicalDeviceImageRobustnessFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceImageRobustnessFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImageRobustnessFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImageRobustnessFeatures) }
         }
         Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImageViewMinLodFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceImageViewMinLodFeaturesEXT) };
-            let v = p::PhysicalDeviceImageViewMinLodFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImageViewMinLodFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImageViewMinLodFeaturesEXT) }
         }
         Ext::PhysicalDeviceImagelessFramebufferFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceImagelessFramebufferFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceImagelessFramebufferFeatures) };
-            let v = p::PhysicalDeviceImagelessFramebufferFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceImagelessFramebufferFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImagelessFramebufferFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImagelessFramebufferFeatures) }
         }
         Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceIndexTypeUint8FeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceIndexTypeUint8FeaturesEXT) };
-            let v = p::PhysicalDeviceIndexTypeUint8FeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceIndexTypeUint8FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT) }
         }
         Ext::PhysicalDeviceInlineUniformBlockFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceInlineUniformBlockFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceInlineUniformBlockFeatures) };
-            let v = p::PhysicalDeviceInlineUniformBlockFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceInlineUniformBlockFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceInlineUniformBlockFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceInlineUniformBlockFeatures) }
         }
         Ext::PhysicalDeviceInlineUniformBlockProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceInlineUniformBlockProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceInlineUniformBlockProperties) };
-            let v = p::PhysicalDeviceInlineUniformBlockProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceInlineUniformBlockProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceInlineUniformBlockProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceInlineUniformBlockProperties) }
         }
         Ext::PhysicalDeviceLineRasterizationFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceLineRasterizationFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceLineRasterizationFeaturesEXT) };
-            let v = p::PhysicalDeviceLineRasterizationFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLineRasterizationFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLineRasterizationFeaturesEXT) }
         }
         Ext::PhysicalDeviceLineRasterizationPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceLineRasterizationPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceLineRasterizationPropertiesEXT) };
-            let v = p::PhysicalDeviceLineRasterizationPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLineRasterizationPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLineRasterizationPropertiesEXT) }
         }
         Ext::PhysicalDeviceMaintenance3Properties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance3Properties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance3Properties) };
-            let v = p::PhysicalDeviceMaintenance3Properties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMaintenance3Properties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance3Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance3Properties) }
         }
         Ext::PhysicalDeviceMaintenance4Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance4Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance4Features) };
-            let v = p::PhysicalDeviceMaintenance4Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMaintenance4Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance4Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance4Features) }
         }
         Ext::PhysicalDeviceMaintenance4Properties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance4Properties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance4Properties) };
-            let v = p::PhysicalDeviceMaintenance4Properties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMaintenance4Properties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance4Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance4Properties) }
         }
         Ext::PhysicalDeviceMaintenance5FeaturesKHR(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance5FeaturesKHR that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance5FeaturesKHR) };
-            let v = p::PhysicalDeviceMaintenance5FeaturesKHR::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMaintenance5FeaturesKHR(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance5FeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance5FeaturesKHR) }
         }
         Ext::PhysicalDeviceMaintenance5PropertiesKHR(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMaintenance5PropertiesKHR that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMaintenance5PropertiesKHR) };
-            let v = p::PhysicalDeviceMaintenance5PropertiesKHR::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMaintenance5PropertiesKHR(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance5PropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance5PropertiesKHR) }
         }
         Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMemoryBudgetPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMemoryBudgetPropertiesEXT) };
-            let v = p::PhysicalDeviceMemoryBudgetPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMemoryBudgetPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMemoryBudgetPropertiesEXT) }
         }
         Ext::PhysicalDeviceMultiDrawFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiDrawFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiDrawFeaturesEXT) };
-            let v = p::PhysicalDeviceMultiDrawFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMultiDrawFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiDrawFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMultiDrawFeaturesEXT) }
         }
         Ext::PhysicalDeviceMultiDrawPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiDrawPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiDrawPropertiesEXT) };
-            let v = p::PhysicalDeviceMultiDrawPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMultiDrawPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiDrawPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMultiDrawPropertiesEXT) }
         }
         Ext::PhysicalDeviceMultiviewFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiviewFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiviewFeatures) };
-            let v = p::PhysicalDeviceMultiviewFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMultiviewFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiviewFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMultiviewFeatures) }
         }
         Ext::PhysicalDeviceMultiviewProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMultiviewProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMultiviewProperties) };
-            let v = p::PhysicalDeviceMultiviewProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMultiviewProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiviewProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMultiviewProperties) }
         }
         Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT) };
-            let v = p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT) }
         }
         Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT) };
-            let v = p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT) }
         }
         Ext::PhysicalDevicePCIBusInfoPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePCIBusInfoPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePCIBusInfoPropertiesEXT) };
-            let v = p::PhysicalDevicePCIBusInfoPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePCIBusInfoPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePCIBusInfoPropertiesEXT) }
         }
         Ext::PhysicalDevicePipelineCreationCacheControlFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePipelineCreationCacheControlFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePipelineCreationCacheControlFeatures) };
-            let v = p::PhysicalDevicePipelineCreationCacheControlFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePipelineCreationCacheControlFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePipelineCreationCacheControlFeatures) }
         }
         Ext::PhysicalDevicePointClippingProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePointClippingProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePointClippingProperties) };
-            let v = p::PhysicalDevicePointClippingProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePointClippingProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePointClippingProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePointClippingProperties) }
         }
         Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT) };
-            let v = p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT) }
         }
         Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT) };
-            let v = p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT) }
         }
         Ext::PhysicalDevicePrivateDataFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePrivateDataFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePrivateDataFeatures) };
-            let v = p::PhysicalDevicePrivateDataFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePrivateDataFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePrivateDataFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePrivateDataFeatures) }
         }
         Ext::PhysicalDeviceProtectedMemoryFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProtectedMemoryFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceProtectedMemoryFeatures) };
-            let v = p::PhysicalDeviceProtectedMemoryFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceProtectedMemoryFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceProtectedMemoryFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceProtectedMemoryFeatures) }
         }
         Ext::PhysicalDeviceProtectedMemoryProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProtectedMemoryProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceProtectedMemoryProperties) };
-            let v = p::PhysicalDeviceProtectedMemoryProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceProtectedMemoryProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceProtectedMemoryProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceProtectedMemoryProperties) }
         }
         Ext::PhysicalDeviceProvokingVertexFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProvokingVertexFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceProvokingVertexFeaturesEXT) };
-            let v = p::PhysicalDeviceProvokingVertexFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceProvokingVertexFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceProvokingVertexFeaturesEXT) }
         }
         Ext::PhysicalDeviceProvokingVertexPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceProvokingVertexPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceProvokingVertexPropertiesEXT) };
-            let v = p::PhysicalDeviceProvokingVertexPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceProvokingVertexPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceProvokingVertexPropertiesEXT) }
         }
         Ext::PhysicalDevicePushDescriptorPropertiesKHR(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDevicePushDescriptorPropertiesKHR that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDevicePushDescriptorPropertiesKHR) };
-            let v = p::PhysicalDevicePushDescriptorPropertiesKHR::raise(k, cv, cx)?;
-            Ext::PhysicalDevicePushDescriptorPropertiesKHR(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePushDescriptorPropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePushDescriptorPropertiesKHR) }
         }
         Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT) };
-            let v = p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT) }
         }
         Ext::PhysicalDeviceRobustness2FeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceRobustness2FeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceRobustness2FeaturesEXT) };
-            let v = p::PhysicalDeviceRobustness2FeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceRobustness2FeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRobustness2FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRobustness2FeaturesEXT) }
         }
         Ext::PhysicalDeviceRobustness2PropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceRobustness2PropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceRobustness2PropertiesEXT) };
-            let v = p::PhysicalDeviceRobustness2PropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceRobustness2PropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRobustness2PropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRobustness2PropertiesEXT) }
         }
         Ext::PhysicalDeviceSamplerFilterMinmaxProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSamplerFilterMinmaxProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSamplerFilterMinmaxProperties) };
-            let v = p::PhysicalDeviceSamplerFilterMinmaxProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSamplerFilterMinmaxProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSamplerFilterMinmaxProperties) }
         }
         Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSamplerYcbcrConversionFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSamplerYcbcrConversionFeatures) };
-            let v = p::PhysicalDeviceSamplerYcbcrConversionFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSamplerYcbcrConversionFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSamplerYcbcrConversionFeatures) }
         }
         Ext::PhysicalDeviceScalarBlockLayoutFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceScalarBlockLayoutFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceScalarBlockLayoutFeatures) };
-            let v = p::PhysicalDeviceScalarBlockLayoutFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceScalarBlockLayoutFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceScalarBlockLayoutFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceScalarBlockLayoutFeatures) }
         }
         Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures) };
-            let v = p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures) }
         }
         Ext::PhysicalDeviceShaderAtomicInt64Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderAtomicInt64Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderAtomicInt64Features) };
-            let v = p::PhysicalDeviceShaderAtomicInt64Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderAtomicInt64Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderAtomicInt64Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderAtomicInt64Features) }
         }
         Ext::PhysicalDeviceShaderClockFeaturesKHR(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderClockFeaturesKHR that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderClockFeaturesKHR) };
-            let v = p::PhysicalDeviceShaderClockFeaturesKHR::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderClockFeaturesKHR(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderClockFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderClockFeaturesKHR) }
         }
         Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures) };
-            let v = p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures) }
         }
         Ext::PhysicalDeviceShaderDrawParametersFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderDrawParametersFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderDrawParametersFeatures) };
-            let v = p::PhysicalDeviceShaderDrawParametersFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderDrawParametersFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderDrawParametersFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderDrawParametersFeatures) }
         }
         Ext::PhysicalDeviceShaderFloat16Int8Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderFloat16Int8Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderFloat16Int8Features) };
-            let v = p::PhysicalDeviceShaderFloat16Int8Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderFloat16Int8Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderFloat16Int8Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderFloat16Int8Features) }
         }
         Ext::PhysicalDeviceShaderIntegerDotProductFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderIntegerDotProductFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderIntegerDotProductFeatures) };
-            let v = p::PhysicalDeviceShaderIntegerDotProductFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderIntegerDotProductFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderIntegerDotProductFeatures) }
         }
         Ext::PhysicalDeviceShaderIntegerDotProductProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderIntegerDotProductProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderIntegerDotProductProperties) };
-            let v = p::PhysicalDeviceShaderIntegerDotProductProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderIntegerDotProductProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderIntegerDotProductProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderIntegerDotProductProperties) }
         }
         Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures) };
-            let v = p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures) }
         }
         Ext::PhysicalDeviceShaderTerminateInvocationFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceShaderTerminateInvocationFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceShaderTerminateInvocationFeatures) };
-            let v = p::PhysicalDeviceShaderTerminateInvocationFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderTerminateInvocationFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderTerminateInvocationFeatures) }
         }
         Ext::PhysicalDeviceSubgroupProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSubgroupProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSubgroupProperties) };
-            let v = p::PhysicalDeviceSubgroupProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSubgroupProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSubgroupProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSubgroupProperties) }
         }
         Ext::PhysicalDeviceSubgroupSizeControlFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSubgroupSizeControlFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSubgroupSizeControlFeatures) };
-            let v = p::PhysicalDeviceSubgroupSizeControlFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSubgroupSizeControlFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSubgroupSizeControlFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSubgroupSizeControlFeatures) }
         }
         Ext::PhysicalDeviceSubgroupSizeControlProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSubgroupSizeControlProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSubgroupSizeControlProperties) };
-            let v = p::PhysicalDeviceSubgroupSizeControlProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSubgroupSizeControlProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSubgroupSizeControlProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSubgroupSizeControlProperties) }
         }
         Ext::PhysicalDeviceSynchronization2Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceSynchronization2Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceSynchronization2Features) };
-            let v = p::PhysicalDeviceSynchronization2Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceSynchronization2Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSynchronization2Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSynchronization2Features) }
         }
         Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT) };
-            let v = p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT) }
         }
         Ext::PhysicalDeviceTexelBufferAlignmentProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTexelBufferAlignmentProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTexelBufferAlignmentProperties) };
-            let v = p::PhysicalDeviceTexelBufferAlignmentProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTexelBufferAlignmentProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTexelBufferAlignmentProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTexelBufferAlignmentProperties) }
         }
         Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTextureCompressionASTCHDRFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTextureCompressionASTCHDRFeatures) };
-            let v = p::PhysicalDeviceTextureCompressionASTCHDRFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTextureCompressionASTCHDRFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures) }
         }
         Ext::PhysicalDeviceTimelineSemaphoreFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTimelineSemaphoreFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTimelineSemaphoreFeatures) };
-            let v = p::PhysicalDeviceTimelineSemaphoreFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTimelineSemaphoreFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTimelineSemaphoreFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTimelineSemaphoreFeatures) }
         }
         Ext::PhysicalDeviceTimelineSemaphoreProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTimelineSemaphoreProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTimelineSemaphoreProperties) };
-            let v = p::PhysicalDeviceTimelineSemaphoreProperties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTimelineSemaphoreProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTimelineSemaphoreProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTimelineSemaphoreProperties) }
         }
         Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTransformFeedbackFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTransformFeedbackFeaturesEXT) };
-            let v = p::PhysicalDeviceTransformFeedbackFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTransformFeedbackFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTransformFeedbackFeaturesEXT) }
         }
         Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceTransformFeedbackPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceTransformFeedbackPropertiesEXT) };
-            let v = p::PhysicalDeviceTransformFeedbackPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceTransformFeedbackPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceTransformFeedbackPropertiesEXT) }
         }
         Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceUniformBufferStandardLayoutFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceUniformBufferStandardLayoutFeatures) };
-            let v = p::PhysicalDeviceUniformBufferStandardLayoutFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceUniformBufferStandardLayoutFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures) }
         }
         Ext::PhysicalDeviceVariablePointersFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVariablePointersFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVariablePointersFeatures) };
-            let v = p::PhysicalDeviceVariablePointersFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVariablePointersFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVariablePointersFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVariablePointersFeatures) }
         }
         Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT) };
-            let v = p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT) }
         }
         Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT) };
-            let v = p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT) }
         }
         Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT) };
-            let v = p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT) }
         }
         Ext::PhysicalDeviceVulkan11Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan11Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan11Features) };
-            let v = p::PhysicalDeviceVulkan11Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkan11Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan11Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan11Features) }
         }
         Ext::PhysicalDeviceVulkan11Properties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan11Properties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan11Properties) };
-            let v = p::PhysicalDeviceVulkan11Properties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkan11Properties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan11Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan11Properties) }
         }
         Ext::PhysicalDeviceVulkan12Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan12Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan12Features) };
-            let v = p::PhysicalDeviceVulkan12Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkan12Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan12Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan12Features) }
         }
         Ext::PhysicalDeviceVulkan12Properties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan12Properties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan12Properties) };
-            let v = p::PhysicalDeviceVulkan12Properties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkan12Properties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan12Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan12Properties) }
         }
         Ext::PhysicalDeviceVulkan13Features(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan13Features that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan13Features) };
-            let v = p::PhysicalDeviceVulkan13Features::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkan13Features(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan13Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan13Features) }
         }
         Ext::PhysicalDeviceVulkan13Properties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkan13Properties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkan13Properties) };
-            let v = p::PhysicalDeviceVulkan13Properties::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkan13Properties(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan13Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan13Properties) }
         }
         Ext::PhysicalDeviceVulkanMemoryModelFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceVulkanMemoryModelFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceVulkanMemoryModelFeatures) };
-            let v = p::PhysicalDeviceVulkanMemoryModelFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceVulkanMemoryModelFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkanMemoryModelFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkanMemoryModelFeatures) }
         }
         Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT) };
-            let v = p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT) }
         }
         Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures) };
-            let v = p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::raise(k, cv, cx)?;
-            Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v)
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures) }
         }
         Ext::SamplerYcbcrConversionImageFormatProperties(k) => {
-            // SAFETY: the sType matched, so `c` points to the vk::SamplerYcbcrConversionImageFormatProperties that lower_out_chain allocated.
-            let cv = unsafe { &*(c as *const vk::SamplerYcbcrConversionImageFormatProperties) };
-            let v = p::SamplerYcbcrConversionImageFormatProperties::raise(k, cv, cx)?;
-            Ext::SamplerYcbcrConversionImageFormatProperties(v)
+            // SAFETY: per this function's contract `c` is the vk::SamplerYcbcrConversionImageFormatProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::SamplerYcbcrConversionImageFormatProperties) }
         }
-        _ => return Err(LowerError::NotAnOutput("chain link")),
-    };
-    Ok(Some(cx.alloc_out(raised)))
+        _ => Err(LowerError::NotAnOutput("chain link")),
+    }
 }
 
 impl Lower for p::ClearColorValue {
@@ -1120,9 +900,19 @@ impl<'a> Lower for p::ApplicationInfo<'a> {
     type C = vk::ApplicationInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ApplicationInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ApplicationInfo<'a> {
+    type C = vk::ApplicationInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ApplicationInfo, LowerError> {
         Ok(vk::ApplicationInfo {
             s_type: p::ApplicationInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             p_application_name: cx.str(self.p_application_name),
             application_version: self.application_version,
             p_engine_name: cx.str(self.p_engine_name),
@@ -1134,7 +924,7 @@ impl<'a> Lower for p::ApplicationInfo<'a> {
 
 impl<'a> Lower for p::AttachmentDescription {
     type C = vk::AttachmentDescription;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescription, LowerError> {
         Ok(vk::AttachmentDescription {
             flags: self.flags,
@@ -1154,9 +944,19 @@ impl<'a> Lower for p::AttachmentDescription2<'a> {
     type C = vk::AttachmentDescription2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescription2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AttachmentDescription2<'a> {
+    type C = vk::AttachmentDescription2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescription2, LowerError> {
         Ok(vk::AttachmentDescription2 {
             s_type: p::AttachmentDescription2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             format: self.format,
             samples: self.samples,
@@ -1174,9 +974,19 @@ impl<'a> Lower for p::AttachmentDescriptionStencilLayout<'a> {
     type C = vk::AttachmentDescriptionStencilLayout;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescriptionStencilLayout, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AttachmentDescriptionStencilLayout<'a> {
+    type C = vk::AttachmentDescriptionStencilLayout;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescriptionStencilLayout, LowerError> {
         Ok(vk::AttachmentDescriptionStencilLayout {
             s_type: p::AttachmentDescriptionStencilLayout::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             stencil_initial_layout: self.stencil_initial_layout,
             stencil_final_layout: self.stencil_final_layout,
         })
@@ -1185,7 +995,7 @@ impl<'a> Lower for p::AttachmentDescriptionStencilLayout<'a> {
 
 impl<'a> Lower for p::AttachmentReference {
     type C = vk::AttachmentReference;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentReference, LowerError> {
         Ok(vk::AttachmentReference {
             attachment: self.attachment,
@@ -1198,9 +1008,19 @@ impl<'a> Lower for p::AttachmentReference2<'a> {
     type C = vk::AttachmentReference2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentReference2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AttachmentReference2<'a> {
+    type C = vk::AttachmentReference2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentReference2, LowerError> {
         Ok(vk::AttachmentReference2 {
             s_type: p::AttachmentReference2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             attachment: self.attachment,
             layout: self.layout,
             aspect_mask: self.aspect_mask,
@@ -1212,9 +1032,19 @@ impl<'a> Lower for p::AttachmentReferenceStencilLayout<'a> {
     type C = vk::AttachmentReferenceStencilLayout;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentReferenceStencilLayout, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AttachmentReferenceStencilLayout<'a> {
+    type C = vk::AttachmentReferenceStencilLayout;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentReferenceStencilLayout, LowerError> {
         Ok(vk::AttachmentReferenceStencilLayout {
             s_type: p::AttachmentReferenceStencilLayout::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             stencil_layout: self.stencil_layout,
         })
     }
@@ -1224,9 +1054,19 @@ impl<'a> Lower for p::BindBufferMemoryDeviceGroupInfo<'a> {
     type C = vk::BindBufferMemoryDeviceGroupInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindBufferMemoryDeviceGroupInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindBufferMemoryDeviceGroupInfo<'a> {
+    type C = vk::BindBufferMemoryDeviceGroupInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindBufferMemoryDeviceGroupInfo, LowerError> {
         Ok(vk::BindBufferMemoryDeviceGroupInfo {
             s_type: p::BindBufferMemoryDeviceGroupInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             device_index_count: self.device_index_count,
             p_device_indices: cx.slice(self.p_device_indices) as *const _,
         })
@@ -1237,9 +1077,19 @@ impl<'a> Lower for p::BindBufferMemoryInfo<'a> {
     type C = vk::BindBufferMemoryInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindBufferMemoryInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindBufferMemoryInfo<'a> {
+    type C = vk::BindBufferMemoryInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindBufferMemoryInfo, LowerError> {
         Ok(vk::BindBufferMemoryInfo {
             s_type: p::BindBufferMemoryInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             buffer: vk::Buffer(cx.host(self.buffer)?),
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             memory_offset: self.memory_offset,
@@ -1251,9 +1101,19 @@ impl<'a> Lower for p::BindImageMemoryDeviceGroupInfo<'a> {
     type C = vk::BindImageMemoryDeviceGroupInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImageMemoryDeviceGroupInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindImageMemoryDeviceGroupInfo<'a> {
+    type C = vk::BindImageMemoryDeviceGroupInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImageMemoryDeviceGroupInfo, LowerError> {
         Ok(vk::BindImageMemoryDeviceGroupInfo {
             s_type: p::BindImageMemoryDeviceGroupInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             device_index_count: self.device_index_count,
             p_device_indices: cx.slice(self.p_device_indices) as *const _,
             split_instance_bind_region_count: self.split_instance_bind_region_count,
@@ -1266,9 +1126,19 @@ impl<'a> Lower for p::BindImageMemoryInfo<'a> {
     type C = vk::BindImageMemoryInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImageMemoryInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindImageMemoryInfo<'a> {
+    type C = vk::BindImageMemoryInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImageMemoryInfo, LowerError> {
         Ok(vk::BindImageMemoryInfo {
             s_type: p::BindImageMemoryInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image: vk::Image(cx.host(self.image)?),
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             memory_offset: self.memory_offset,
@@ -1280,9 +1150,19 @@ impl<'a> Lower for p::BindImagePlaneMemoryInfo<'a> {
     type C = vk::BindImagePlaneMemoryInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImagePlaneMemoryInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindImagePlaneMemoryInfo<'a> {
+    type C = vk::BindImagePlaneMemoryInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImagePlaneMemoryInfo, LowerError> {
         Ok(vk::BindImagePlaneMemoryInfo {
             s_type: p::BindImagePlaneMemoryInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             plane_aspect: self.plane_aspect,
         })
     }
@@ -1292,9 +1172,19 @@ impl<'a> Lower for p::BindSparseInfo<'a> {
     type C = vk::BindSparseInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindSparseInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindSparseInfo<'a> {
+    type C = vk::BindSparseInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindSparseInfo, LowerError> {
         Ok(vk::BindSparseInfo {
             s_type: p::BindSparseInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             wait_semaphore_count: self.wait_semaphore_count,
             p_wait_semaphores: cx.hosts(self.p_wait_semaphores, vk::Semaphore)?,
             buffer_bind_count: self.buffer_bind_count,
@@ -1313,9 +1203,19 @@ impl<'a> Lower for p::BlitImageInfo2<'a> {
     type C = vk::BlitImageInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BlitImageInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BlitImageInfo2<'a> {
+    type C = vk::BlitImageInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BlitImageInfo2, LowerError> {
         Ok(vk::BlitImageInfo2 {
             s_type: p::BlitImageInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host(self.src_image)?),
             src_image_layout: self.src_image_layout,
             dst_image: vk::Image(cx.host(self.dst_image)?),
@@ -1329,7 +1229,7 @@ impl<'a> Lower for p::BlitImageInfo2<'a> {
 
 impl<'a> Lower for p::BufferCopy {
     type C = vk::BufferCopy;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCopy, LowerError> {
         Ok(vk::BufferCopy {
             src_offset: self.src_offset,
@@ -1343,9 +1243,19 @@ impl<'a> Lower for p::BufferCopy2<'a> {
     type C = vk::BufferCopy2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCopy2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferCopy2<'a> {
+    type C = vk::BufferCopy2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCopy2, LowerError> {
         Ok(vk::BufferCopy2 {
             s_type: p::BufferCopy2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_offset: self.src_offset,
             dst_offset: self.dst_offset,
             size: self.size,
@@ -1357,9 +1267,19 @@ impl<'a> Lower for p::BufferCreateInfo<'a> {
     type C = vk::BufferCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferCreateInfo<'a> {
+    type C = vk::BufferCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCreateInfo, LowerError> {
         Ok(vk::BufferCreateInfo {
             s_type: p::BufferCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             size: self.size,
             usage: self.usage,
@@ -1374,9 +1294,19 @@ impl<'a> Lower for p::BufferDeviceAddressInfo<'a> {
     type C = vk::BufferDeviceAddressInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferDeviceAddressInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferDeviceAddressInfo<'a> {
+    type C = vk::BufferDeviceAddressInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferDeviceAddressInfo, LowerError> {
         Ok(vk::BufferDeviceAddressInfo {
             s_type: p::BufferDeviceAddressInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             buffer: vk::Buffer(cx.host(self.buffer)?),
         })
     }
@@ -1384,7 +1314,7 @@ impl<'a> Lower for p::BufferDeviceAddressInfo<'a> {
 
 impl<'a> Lower for p::BufferImageCopy {
     type C = vk::BufferImageCopy;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferImageCopy, LowerError> {
         Ok(vk::BufferImageCopy {
             buffer_offset: self.buffer_offset,
@@ -1401,9 +1331,19 @@ impl<'a> Lower for p::BufferImageCopy2<'a> {
     type C = vk::BufferImageCopy2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferImageCopy2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferImageCopy2<'a> {
+    type C = vk::BufferImageCopy2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferImageCopy2, LowerError> {
         Ok(vk::BufferImageCopy2 {
             s_type: p::BufferImageCopy2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             buffer_offset: self.buffer_offset,
             buffer_row_length: self.buffer_row_length,
             buffer_image_height: self.buffer_image_height,
@@ -1418,9 +1358,19 @@ impl<'a> Lower for p::BufferMemoryBarrier<'a> {
     type C = vk::BufferMemoryBarrier;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryBarrier, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferMemoryBarrier<'a> {
+    type C = vk::BufferMemoryBarrier;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryBarrier, LowerError> {
         Ok(vk::BufferMemoryBarrier {
             s_type: p::BufferMemoryBarrier::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_access_mask: self.src_access_mask,
             dst_access_mask: self.dst_access_mask,
             src_queue_family_index: self.src_queue_family_index,
@@ -1436,9 +1386,19 @@ impl<'a> Lower for p::BufferMemoryBarrier2<'a> {
     type C = vk::BufferMemoryBarrier2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryBarrier2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferMemoryBarrier2<'a> {
+    type C = vk::BufferMemoryBarrier2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryBarrier2, LowerError> {
         Ok(vk::BufferMemoryBarrier2 {
             s_type: p::BufferMemoryBarrier2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_stage_mask: self.src_stage_mask,
             src_access_mask: self.src_access_mask,
             dst_stage_mask: self.dst_stage_mask,
@@ -1456,9 +1416,19 @@ impl<'a> Lower for p::BufferMemoryRequirementsInfo2<'a> {
     type C = vk::BufferMemoryRequirementsInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryRequirementsInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferMemoryRequirementsInfo2<'a> {
+    type C = vk::BufferMemoryRequirementsInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryRequirementsInfo2, LowerError> {
         Ok(vk::BufferMemoryRequirementsInfo2 {
             s_type: p::BufferMemoryRequirementsInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             buffer: vk::Buffer(cx.host(self.buffer)?),
         })
     }
@@ -1468,9 +1438,19 @@ impl<'a> Lower for p::BufferOpaqueCaptureAddressCreateInfo<'a> {
     type C = vk::BufferOpaqueCaptureAddressCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferOpaqueCaptureAddressCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferOpaqueCaptureAddressCreateInfo<'a> {
+    type C = vk::BufferOpaqueCaptureAddressCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferOpaqueCaptureAddressCreateInfo, LowerError> {
         Ok(vk::BufferOpaqueCaptureAddressCreateInfo {
             s_type: p::BufferOpaqueCaptureAddressCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             opaque_capture_address: self.opaque_capture_address,
         })
     }
@@ -1480,9 +1460,19 @@ impl<'a> Lower for p::BufferUsageFlags2CreateInfoKHR<'a> {
     type C = vk::BufferUsageFlags2CreateInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferUsageFlags2CreateInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferUsageFlags2CreateInfoKHR<'a> {
+    type C = vk::BufferUsageFlags2CreateInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferUsageFlags2CreateInfoKHR, LowerError> {
         Ok(vk::BufferUsageFlags2CreateInfoKHR {
             s_type: p::BufferUsageFlags2CreateInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             usage: self.usage,
         })
     }
@@ -1492,9 +1482,19 @@ impl<'a> Lower for p::BufferViewCreateInfo<'a> {
     type C = vk::BufferViewCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferViewCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferViewCreateInfo<'a> {
+    type C = vk::BufferViewCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferViewCreateInfo, LowerError> {
         Ok(vk::BufferViewCreateInfo {
             s_type: p::BufferViewCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             buffer: vk::Buffer(cx.host(self.buffer)?),
             format: self.format,
@@ -1508,9 +1508,19 @@ impl<'a> Lower for p::CalibratedTimestampInfoEXT<'a> {
     type C = vk::CalibratedTimestampInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CalibratedTimestampInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CalibratedTimestampInfoEXT<'a> {
+    type C = vk::CalibratedTimestampInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CalibratedTimestampInfoEXT, LowerError> {
         Ok(vk::CalibratedTimestampInfoEXT {
             s_type: p::CalibratedTimestampInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             time_domain: self.time_domain,
         })
     }
@@ -1518,7 +1528,7 @@ impl<'a> Lower for p::CalibratedTimestampInfoEXT<'a> {
 
 impl<'a> Lower for p::ClearAttachment {
     type C = vk::ClearAttachment;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearAttachment, LowerError> {
         Ok(vk::ClearAttachment {
             aspect_mask: self.aspect_mask,
@@ -1530,7 +1540,7 @@ impl<'a> Lower for p::ClearAttachment {
 
 impl<'a> Lower for p::ClearDepthStencilValue {
     type C = vk::ClearDepthStencilValue;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearDepthStencilValue, LowerError> {
         Ok(vk::ClearDepthStencilValue {
             depth: self.depth,
@@ -1541,7 +1551,7 @@ impl<'a> Lower for p::ClearDepthStencilValue {
 
 impl<'a> Lower for p::ClearRect {
     type C = vk::ClearRect;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearRect, LowerError> {
         Ok(vk::ClearRect {
             rect: self.rect.lower(cx)?,
@@ -1553,7 +1563,7 @@ impl<'a> Lower for p::ClearRect {
 
 impl<'a> Lower for p::ColorBlendAdvancedEXT {
     type C = vk::ColorBlendAdvancedEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ColorBlendAdvancedEXT, LowerError> {
         Ok(vk::ColorBlendAdvancedEXT {
             advanced_blend_op: self.advanced_blend_op,
@@ -1567,7 +1577,7 @@ impl<'a> Lower for p::ColorBlendAdvancedEXT {
 
 impl<'a> Lower for p::ColorBlendEquationEXT {
     type C = vk::ColorBlendEquationEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ColorBlendEquationEXT, LowerError> {
         Ok(vk::ColorBlendEquationEXT {
             src_color_blend_factor: self.src_color_blend_factor,
@@ -1584,9 +1594,19 @@ impl<'a> Lower for p::CommandBufferAllocateInfo<'a> {
     type C = vk::CommandBufferAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferAllocateInfo<'a> {
+    type C = vk::CommandBufferAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferAllocateInfo, LowerError> {
         Ok(vk::CommandBufferAllocateInfo {
             s_type: p::CommandBufferAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             command_pool: vk::CommandPool(cx.host(self.command_pool)?),
             level: self.level,
             command_buffer_count: self.command_buffer_count,
@@ -1598,9 +1618,19 @@ impl<'a> Lower for p::CommandBufferBeginInfo<'a> {
     type C = vk::CommandBufferBeginInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferBeginInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferBeginInfo<'a> {
+    type C = vk::CommandBufferBeginInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferBeginInfo, LowerError> {
         Ok(vk::CommandBufferBeginInfo {
             s_type: p::CommandBufferBeginInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             p_inheritance_info: match self.p_inheritance_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
@@ -1611,9 +1641,19 @@ impl<'a> Lower for p::CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
     type C = vk::CommandBufferInheritanceConditionalRenderingInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceConditionalRenderingInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
+    type C = vk::CommandBufferInheritanceConditionalRenderingInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceConditionalRenderingInfoEXT, LowerError> {
         Ok(vk::CommandBufferInheritanceConditionalRenderingInfoEXT {
             s_type: p::CommandBufferInheritanceConditionalRenderingInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             conditional_rendering_enable: self.conditional_rendering_enable,
         })
     }
@@ -1623,9 +1663,19 @@ impl<'a> Lower for p::CommandBufferInheritanceInfo<'a> {
     type C = vk::CommandBufferInheritanceInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferInheritanceInfo<'a> {
+    type C = vk::CommandBufferInheritanceInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceInfo, LowerError> {
         Ok(vk::CommandBufferInheritanceInfo {
             s_type: p::CommandBufferInheritanceInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             render_pass: vk::RenderPass(cx.host(self.render_pass)?),
             subpass: self.subpass,
             framebuffer: vk::Framebuffer(cx.host(self.framebuffer)?),
@@ -1640,6 +1690,16 @@ impl<'a> Lower for p::CommandBufferInheritanceRenderingInfo<'a> {
     type C = vk::CommandBufferInheritanceRenderingInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceRenderingInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferInheritanceRenderingInfo<'a> {
+    type C = vk::CommandBufferInheritanceRenderingInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceRenderingInfo, LowerError> {
         {
             let lim = cx.limits("VkCommandBufferInheritanceRenderingInfo", "maxColorAttachments")?.max_color_attachments as u64;
             if self.color_attachment_count as u64 > lim {
@@ -1648,7 +1708,7 @@ impl<'a> Lower for p::CommandBufferInheritanceRenderingInfo<'a> {
         }
         Ok(vk::CommandBufferInheritanceRenderingInfo {
             s_type: p::CommandBufferInheritanceRenderingInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
@@ -1664,9 +1724,19 @@ impl<'a> Lower for p::CommandBufferSubmitInfo<'a> {
     type C = vk::CommandBufferSubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferSubmitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferSubmitInfo<'a> {
+    type C = vk::CommandBufferSubmitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferSubmitInfo, LowerError> {
         Ok(vk::CommandBufferSubmitInfo {
             s_type: p::CommandBufferSubmitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             command_buffer: vk::CommandBuffer(cx.host(self.command_buffer)?),
             device_mask: self.device_mask,
         })
@@ -1677,9 +1747,19 @@ impl<'a> Lower for p::CommandPoolCreateInfo<'a> {
     type C = vk::CommandPoolCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandPoolCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandPoolCreateInfo<'a> {
+    type C = vk::CommandPoolCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandPoolCreateInfo, LowerError> {
         Ok(vk::CommandPoolCreateInfo {
             s_type: p::CommandPoolCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             queue_family_index: self.queue_family_index,
         })
@@ -1688,7 +1768,7 @@ impl<'a> Lower for p::CommandPoolCreateInfo<'a> {
 
 impl<'a> Lower for p::CommandStreamDependencyMESA {
     type C = vk::CommandStreamDependencyMESA;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandStreamDependencyMESA, LowerError> {
         Ok(vk::CommandStreamDependencyMESA {
             src_command_stream: self.src_command_stream,
@@ -1699,7 +1779,7 @@ impl<'a> Lower for p::CommandStreamDependencyMESA {
 
 impl<'a> Lower for p::CommandStreamDescriptionMESA {
     type C = vk::CommandStreamDescriptionMESA;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandStreamDescriptionMESA, LowerError> {
         Ok(vk::CommandStreamDescriptionMESA {
             resource_id: self.resource_id,
@@ -1711,7 +1791,7 @@ impl<'a> Lower for p::CommandStreamDescriptionMESA {
 
 impl<'a> Lower for p::ComponentMapping {
     type C = vk::ComponentMapping;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ComponentMapping, LowerError> {
         Ok(vk::ComponentMapping {
             r: self.r,
@@ -1726,9 +1806,19 @@ impl<'a> Lower for p::ComputePipelineCreateInfo<'a> {
     type C = vk::ComputePipelineCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ComputePipelineCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ComputePipelineCreateInfo<'a> {
+    type C = vk::ComputePipelineCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ComputePipelineCreateInfo, LowerError> {
         Ok(vk::ComputePipelineCreateInfo {
             s_type: p::ComputePipelineCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             stage: self.stage.lower(cx)?,
             layout: vk::PipelineLayout(cx.host(self.layout)?),
@@ -1742,9 +1832,19 @@ impl<'a> Lower for p::ConditionalRenderingBeginInfoEXT<'a> {
     type C = vk::ConditionalRenderingBeginInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ConditionalRenderingBeginInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ConditionalRenderingBeginInfoEXT<'a> {
+    type C = vk::ConditionalRenderingBeginInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ConditionalRenderingBeginInfoEXT, LowerError> {
         Ok(vk::ConditionalRenderingBeginInfoEXT {
             s_type: p::ConditionalRenderingBeginInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             buffer: vk::Buffer(cx.host(self.buffer)?),
             offset: self.offset,
             flags: self.flags,
@@ -1754,7 +1854,7 @@ impl<'a> Lower for p::ConditionalRenderingBeginInfoEXT<'a> {
 
 impl<'a> Lower for p::ConformanceVersion {
     type C = vk::ConformanceVersion;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ConformanceVersion, LowerError> {
         Ok(vk::ConformanceVersion {
             major: self.major,
@@ -1786,9 +1886,19 @@ impl<'a> Lower for p::CopyBufferInfo2<'a> {
     type C = vk::CopyBufferInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyBufferInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyBufferInfo2<'a> {
+    type C = vk::CopyBufferInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyBufferInfo2, LowerError> {
         Ok(vk::CopyBufferInfo2 {
             s_type: p::CopyBufferInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_buffer: vk::Buffer(cx.host(self.src_buffer)?),
             dst_buffer: vk::Buffer(cx.host(self.dst_buffer)?),
             region_count: self.region_count,
@@ -1801,9 +1911,19 @@ impl<'a> Lower for p::CopyBufferToImageInfo2<'a> {
     type C = vk::CopyBufferToImageInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyBufferToImageInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyBufferToImageInfo2<'a> {
+    type C = vk::CopyBufferToImageInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyBufferToImageInfo2, LowerError> {
         Ok(vk::CopyBufferToImageInfo2 {
             s_type: p::CopyBufferToImageInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_buffer: vk::Buffer(cx.host(self.src_buffer)?),
             dst_image: vk::Image(cx.host(self.dst_image)?),
             dst_image_layout: self.dst_image_layout,
@@ -1817,9 +1937,19 @@ impl<'a> Lower for p::CopyDescriptorSet<'a> {
     type C = vk::CopyDescriptorSet;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyDescriptorSet, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyDescriptorSet<'a> {
+    type C = vk::CopyDescriptorSet;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyDescriptorSet, LowerError> {
         Ok(vk::CopyDescriptorSet {
             s_type: p::CopyDescriptorSet::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_set: vk::DescriptorSet(cx.host(self.src_set)?),
             src_binding: self.src_binding,
             src_array_element: self.src_array_element,
@@ -1835,9 +1965,19 @@ impl<'a> Lower for p::CopyImageInfo2<'a> {
     type C = vk::CopyImageInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyImageInfo2<'a> {
+    type C = vk::CopyImageInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageInfo2, LowerError> {
         Ok(vk::CopyImageInfo2 {
             s_type: p::CopyImageInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host(self.src_image)?),
             src_image_layout: self.src_image_layout,
             dst_image: vk::Image(cx.host(self.dst_image)?),
@@ -1852,9 +1992,19 @@ impl<'a> Lower for p::CopyImageToBufferInfo2<'a> {
     type C = vk::CopyImageToBufferInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToBufferInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyImageToBufferInfo2<'a> {
+    type C = vk::CopyImageToBufferInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToBufferInfo2, LowerError> {
         Ok(vk::CopyImageToBufferInfo2 {
             s_type: p::CopyImageToBufferInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host(self.src_image)?),
             src_image_layout: self.src_image_layout,
             dst_buffer: vk::Buffer(cx.host(self.dst_buffer)?),
@@ -1868,9 +2018,19 @@ impl<'a> Lower for p::DependencyInfo<'a> {
     type C = vk::DependencyInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DependencyInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DependencyInfo<'a> {
+    type C = vk::DependencyInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DependencyInfo, LowerError> {
         Ok(vk::DependencyInfo {
             s_type: p::DependencyInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             dependency_flags: self.dependency_flags,
             memory_barrier_count: self.memory_barrier_count,
             p_memory_barriers: cx.lower_slice(self.p_memory_barriers, |v, cx| v.lower(cx))?,
@@ -1884,7 +2044,7 @@ impl<'a> Lower for p::DependencyInfo<'a> {
 
 impl<'a> Lower for p::DescriptorBufferInfo {
     type C = vk::DescriptorBufferInfo;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorBufferInfo, LowerError> {
         Ok(vk::DescriptorBufferInfo {
             buffer: vk::Buffer(cx.host(self.buffer)?),
@@ -1896,7 +2056,7 @@ impl<'a> Lower for p::DescriptorBufferInfo {
 
 impl<'a> Lower for p::DescriptorImageInfo {
     type C = vk::DescriptorImageInfo;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorImageInfo, LowerError> {
         Ok(vk::DescriptorImageInfo {
             sampler: vk::Sampler(cx.host(self.sampler)?),
@@ -1910,9 +2070,19 @@ impl<'a> Lower for p::DescriptorPoolCreateInfo<'a> {
     type C = vk::DescriptorPoolCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorPoolCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorPoolCreateInfo<'a> {
+    type C = vk::DescriptorPoolCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorPoolCreateInfo, LowerError> {
         Ok(vk::DescriptorPoolCreateInfo {
             s_type: p::DescriptorPoolCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             max_sets: self.max_sets,
             pool_size_count: self.pool_size_count,
@@ -1925,9 +2095,19 @@ impl<'a> Lower for p::DescriptorPoolInlineUniformBlockCreateInfo<'a> {
     type C = vk::DescriptorPoolInlineUniformBlockCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorPoolInlineUniformBlockCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorPoolInlineUniformBlockCreateInfo<'a> {
+    type C = vk::DescriptorPoolInlineUniformBlockCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorPoolInlineUniformBlockCreateInfo, LowerError> {
         Ok(vk::DescriptorPoolInlineUniformBlockCreateInfo {
             s_type: p::DescriptorPoolInlineUniformBlockCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_inline_uniform_block_bindings: self.max_inline_uniform_block_bindings,
         })
     }
@@ -1935,7 +2115,7 @@ impl<'a> Lower for p::DescriptorPoolInlineUniformBlockCreateInfo<'a> {
 
 impl<'a> Lower for p::DescriptorPoolSize {
     type C = vk::DescriptorPoolSize;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorPoolSize, LowerError> {
         Ok(vk::DescriptorPoolSize {
             ty: self.ty,
@@ -1948,9 +2128,19 @@ impl<'a> Lower for p::DescriptorSetAllocateInfo<'a> {
     type C = vk::DescriptorSetAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetAllocateInfo<'a> {
+    type C = vk::DescriptorSetAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetAllocateInfo, LowerError> {
         Ok(vk::DescriptorSetAllocateInfo {
             s_type: p::DescriptorSetAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             descriptor_pool: vk::DescriptorPool(cx.host(self.descriptor_pool)?),
             descriptor_set_count: self.descriptor_set_count,
             p_set_layouts: cx.hosts(self.p_set_layouts, vk::DescriptorSetLayout)?,
@@ -1960,7 +2150,7 @@ impl<'a> Lower for p::DescriptorSetAllocateInfo<'a> {
 
 impl<'a> Lower for p::DescriptorSetLayoutBinding<'a> {
     type C = vk::DescriptorSetLayoutBinding;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutBinding, LowerError> {
         Ok(vk::DescriptorSetLayoutBinding {
             binding: self.binding,
@@ -1976,9 +2166,19 @@ impl<'a> Lower for p::DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
     type C = vk::DescriptorSetLayoutBindingFlagsCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutBindingFlagsCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
+    type C = vk::DescriptorSetLayoutBindingFlagsCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutBindingFlagsCreateInfo, LowerError> {
         Ok(vk::DescriptorSetLayoutBindingFlagsCreateInfo {
             s_type: p::DescriptorSetLayoutBindingFlagsCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             binding_count: self.binding_count,
             p_binding_flags: cx.slice(self.p_binding_flags) as *const _,
         })
@@ -1989,9 +2189,19 @@ impl<'a> Lower for p::DescriptorSetLayoutCreateInfo<'a> {
     type C = vk::DescriptorSetLayoutCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetLayoutCreateInfo<'a> {
+    type C = vk::DescriptorSetLayoutCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutCreateInfo, LowerError> {
         Ok(vk::DescriptorSetLayoutCreateInfo {
             s_type: p::DescriptorSetLayoutCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             binding_count: self.binding_count,
             p_bindings: cx.lower_slice(self.p_bindings, |v, cx| v.lower(cx))?,
@@ -2003,9 +2213,19 @@ impl<'a> Lower for p::DescriptorSetLayoutSupport<'a> {
     type C = vk::DescriptorSetLayoutSupport;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutSupport, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetLayoutSupport<'a> {
+    type C = vk::DescriptorSetLayoutSupport;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutSupport, LowerError> {
         Ok(vk::DescriptorSetLayoutSupport {
             s_type: p::DescriptorSetLayoutSupport::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             supported: self.supported,
         })
     }
@@ -2015,15 +2235,28 @@ impl<'a> Raise<'a> for p::DescriptorSetLayoutSupport<'a> {
     type C = vk::DescriptorSetLayoutSupport;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutSupport, LowerError> {
-        let mut c = vk::DescriptorSetLayoutSupport::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::DescriptorSetLayoutSupport, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::DescriptorSetLayoutSupport<'a> {
+    type C = vk::DescriptorSetLayoutSupport;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutSupport, LowerError> {
+        let mut c = vk::DescriptorSetLayoutSupport::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::DescriptorSetLayoutSupport, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let supported = c.supported;
-        Ok(Self { p_next, supported })
+        Ok(Self { p_next: next, supported })
     }
 }
 
@@ -2031,9 +2264,19 @@ impl<'a> Lower for p::DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
     type C = vk::DescriptorSetVariableDescriptorCountAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetVariableDescriptorCountAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
+    type C = vk::DescriptorSetVariableDescriptorCountAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetVariableDescriptorCountAllocateInfo, LowerError> {
         Ok(vk::DescriptorSetVariableDescriptorCountAllocateInfo {
             s_type: p::DescriptorSetVariableDescriptorCountAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             descriptor_set_count: self.descriptor_set_count,
             p_descriptor_counts: cx.slice(self.p_descriptor_counts) as *const _,
         })
@@ -2044,9 +2287,19 @@ impl<'a> Lower for p::DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
     type C = vk::DescriptorSetVariableDescriptorCountLayoutSupport;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetVariableDescriptorCountLayoutSupport, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
+    type C = vk::DescriptorSetVariableDescriptorCountLayoutSupport;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetVariableDescriptorCountLayoutSupport, LowerError> {
         Ok(vk::DescriptorSetVariableDescriptorCountLayoutSupport {
             s_type: p::DescriptorSetVariableDescriptorCountLayoutSupport::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_variable_descriptor_count: self.max_variable_descriptor_count,
         })
     }
@@ -2056,15 +2309,28 @@ impl<'a> Raise<'a> for p::DescriptorSetVariableDescriptorCountLayoutSupport<'a> 
     type C = vk::DescriptorSetVariableDescriptorCountLayoutSupport;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetVariableDescriptorCountLayoutSupport, LowerError> {
-        let mut c = vk::DescriptorSetVariableDescriptorCountLayoutSupport::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::DescriptorSetVariableDescriptorCountLayoutSupport, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
+    type C = vk::DescriptorSetVariableDescriptorCountLayoutSupport;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetVariableDescriptorCountLayoutSupport, LowerError> {
+        let mut c = vk::DescriptorSetVariableDescriptorCountLayoutSupport::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::DescriptorSetVariableDescriptorCountLayoutSupport, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_variable_descriptor_count = c.max_variable_descriptor_count;
-        Ok(Self { p_next, max_variable_descriptor_count })
+        Ok(Self { p_next: next, max_variable_descriptor_count })
     }
 }
 
@@ -2072,9 +2338,19 @@ impl<'a> Lower for p::DescriptorUpdateTemplateCreateInfo<'a> {
     type C = vk::DescriptorUpdateTemplateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorUpdateTemplateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorUpdateTemplateCreateInfo<'a> {
+    type C = vk::DescriptorUpdateTemplateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorUpdateTemplateCreateInfo, LowerError> {
         Ok(vk::DescriptorUpdateTemplateCreateInfo {
             s_type: p::DescriptorUpdateTemplateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             descriptor_update_entry_count: self.descriptor_update_entry_count,
             p_descriptor_update_entries: cx.lower_slice(self.p_descriptor_update_entries, |v, cx| v.lower(cx))?,
@@ -2089,7 +2365,7 @@ impl<'a> Lower for p::DescriptorUpdateTemplateCreateInfo<'a> {
 
 impl<'a> Lower for p::DescriptorUpdateTemplateEntry {
     type C = vk::DescriptorUpdateTemplateEntry;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorUpdateTemplateEntry, LowerError> {
         Ok(vk::DescriptorUpdateTemplateEntry {
             dst_binding: self.dst_binding,
@@ -2106,9 +2382,19 @@ impl<'a> Lower for p::DeviceBufferMemoryRequirements<'a> {
     type C = vk::DeviceBufferMemoryRequirements;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceBufferMemoryRequirements, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceBufferMemoryRequirements<'a> {
+    type C = vk::DeviceBufferMemoryRequirements;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceBufferMemoryRequirements, LowerError> {
         Ok(vk::DeviceBufferMemoryRequirements {
             s_type: p::DeviceBufferMemoryRequirements::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             p_create_info: match self.p_create_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
     }
@@ -2118,9 +2404,19 @@ impl<'a> Lower for p::DeviceCreateInfo<'a> {
     type C = vk::DeviceCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceCreateInfo<'a> {
+    type C = vk::DeviceCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceCreateInfo, LowerError> {
         Ok(vk::DeviceCreateInfo {
             s_type: p::DeviceCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             queue_create_info_count: self.queue_create_info_count,
             p_queue_create_infos: cx.lower_slice(self.p_queue_create_infos, |v, cx| v.lower(cx))?,
@@ -2137,9 +2433,19 @@ impl<'a> Lower for p::DeviceGroupBindSparseInfo<'a> {
     type C = vk::DeviceGroupBindSparseInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupBindSparseInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceGroupBindSparseInfo<'a> {
+    type C = vk::DeviceGroupBindSparseInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupBindSparseInfo, LowerError> {
         Ok(vk::DeviceGroupBindSparseInfo {
             s_type: p::DeviceGroupBindSparseInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             resource_device_index: self.resource_device_index,
             memory_device_index: self.memory_device_index,
         })
@@ -2150,9 +2456,19 @@ impl<'a> Lower for p::DeviceGroupCommandBufferBeginInfo<'a> {
     type C = vk::DeviceGroupCommandBufferBeginInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupCommandBufferBeginInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceGroupCommandBufferBeginInfo<'a> {
+    type C = vk::DeviceGroupCommandBufferBeginInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupCommandBufferBeginInfo, LowerError> {
         Ok(vk::DeviceGroupCommandBufferBeginInfo {
             s_type: p::DeviceGroupCommandBufferBeginInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             device_mask: self.device_mask,
         })
     }
@@ -2162,9 +2478,19 @@ impl<'a> Lower for p::DeviceGroupDeviceCreateInfo<'a> {
     type C = vk::DeviceGroupDeviceCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupDeviceCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceGroupDeviceCreateInfo<'a> {
+    type C = vk::DeviceGroupDeviceCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupDeviceCreateInfo, LowerError> {
         Ok(vk::DeviceGroupDeviceCreateInfo {
             s_type: p::DeviceGroupDeviceCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             physical_device_count: self.physical_device_count,
             p_physical_devices: cx.hosts(self.p_physical_devices, vk::PhysicalDevice)?,
         })
@@ -2175,9 +2501,19 @@ impl<'a> Lower for p::DeviceGroupRenderPassBeginInfo<'a> {
     type C = vk::DeviceGroupRenderPassBeginInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupRenderPassBeginInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceGroupRenderPassBeginInfo<'a> {
+    type C = vk::DeviceGroupRenderPassBeginInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupRenderPassBeginInfo, LowerError> {
         Ok(vk::DeviceGroupRenderPassBeginInfo {
             s_type: p::DeviceGroupRenderPassBeginInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             device_mask: self.device_mask,
             device_render_area_count: self.device_render_area_count,
             p_device_render_areas: cx.lower_slice(self.p_device_render_areas, |v, cx| v.lower(cx))?,
@@ -2189,9 +2525,19 @@ impl<'a> Lower for p::DeviceGroupSubmitInfo<'a> {
     type C = vk::DeviceGroupSubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupSubmitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceGroupSubmitInfo<'a> {
+    type C = vk::DeviceGroupSubmitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceGroupSubmitInfo, LowerError> {
         Ok(vk::DeviceGroupSubmitInfo {
             s_type: p::DeviceGroupSubmitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             wait_semaphore_count: self.wait_semaphore_count,
             p_wait_semaphore_device_indices: cx.slice(self.p_wait_semaphore_device_indices) as *const _,
             command_buffer_count: self.command_buffer_count,
@@ -2206,9 +2552,19 @@ impl<'a> Lower for p::DeviceImageMemoryRequirements<'a> {
     type C = vk::DeviceImageMemoryRequirements;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageMemoryRequirements, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceImageMemoryRequirements<'a> {
+    type C = vk::DeviceImageMemoryRequirements;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageMemoryRequirements, LowerError> {
         Ok(vk::DeviceImageMemoryRequirements {
             s_type: p::DeviceImageMemoryRequirements::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             p_create_info: match self.p_create_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             plane_aspect: self.plane_aspect,
         })
@@ -2219,9 +2575,19 @@ impl<'a> Lower for p::DeviceImageSubresourceInfoKHR<'a> {
     type C = vk::DeviceImageSubresourceInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageSubresourceInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceImageSubresourceInfoKHR<'a> {
+    type C = vk::DeviceImageSubresourceInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageSubresourceInfoKHR, LowerError> {
         Ok(vk::DeviceImageSubresourceInfoKHR {
             s_type: p::DeviceImageSubresourceInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             p_create_info: match self.p_create_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             p_subresource: match self.p_subresource { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
@@ -2232,9 +2598,19 @@ impl<'a> Lower for p::DeviceMemoryOpaqueCaptureAddressInfo<'a> {
     type C = vk::DeviceMemoryOpaqueCaptureAddressInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceMemoryOpaqueCaptureAddressInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceMemoryOpaqueCaptureAddressInfo<'a> {
+    type C = vk::DeviceMemoryOpaqueCaptureAddressInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceMemoryOpaqueCaptureAddressInfo, LowerError> {
         Ok(vk::DeviceMemoryOpaqueCaptureAddressInfo {
             s_type: p::DeviceMemoryOpaqueCaptureAddressInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             memory: vk::DeviceMemory(cx.host(self.memory)?),
         })
     }
@@ -2244,9 +2620,19 @@ impl<'a> Lower for p::DevicePrivateDataCreateInfo<'a> {
     type C = vk::DevicePrivateDataCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DevicePrivateDataCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DevicePrivateDataCreateInfo<'a> {
+    type C = vk::DevicePrivateDataCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DevicePrivateDataCreateInfo, LowerError> {
         Ok(vk::DevicePrivateDataCreateInfo {
             s_type: p::DevicePrivateDataCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             private_data_slot_request_count: self.private_data_slot_request_count,
         })
     }
@@ -2256,9 +2642,19 @@ impl<'a> Lower for p::DeviceQueueCreateInfo<'a> {
     type C = vk::DeviceQueueCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceQueueCreateInfo<'a> {
+    type C = vk::DeviceQueueCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueCreateInfo, LowerError> {
         Ok(vk::DeviceQueueCreateInfo {
             s_type: p::DeviceQueueCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             queue_family_index: self.queue_family_index,
             queue_count: self.queue_count,
@@ -2271,9 +2667,19 @@ impl<'a> Lower for p::DeviceQueueInfo2<'a> {
     type C = vk::DeviceQueueInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceQueueInfo2<'a> {
+    type C = vk::DeviceQueueInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueInfo2, LowerError> {
         Ok(vk::DeviceQueueInfo2 {
             s_type: p::DeviceQueueInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             queue_family_index: self.queue_family_index,
             queue_index: self.queue_index,
@@ -2285,9 +2691,19 @@ impl<'a> Lower for p::DeviceQueueTimelineInfoMESA<'a> {
     type C = vk::DeviceQueueTimelineInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueTimelineInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceQueueTimelineInfoMESA<'a> {
+    type C = vk::DeviceQueueTimelineInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueTimelineInfoMESA, LowerError> {
         Ok(vk::DeviceQueueTimelineInfoMESA {
             s_type: p::DeviceQueueTimelineInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             ring_idx: self.ring_idx,
         })
     }
@@ -2295,7 +2711,7 @@ impl<'a> Lower for p::DeviceQueueTimelineInfoMESA<'a> {
 
 impl<'a> Lower for p::DrmFormatModifierProperties2EXT {
     type C = vk::DrmFormatModifierProperties2EXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierProperties2EXT, LowerError> {
         Ok(vk::DrmFormatModifierProperties2EXT {
             drm_format_modifier: self.drm_format_modifier,
@@ -2323,7 +2739,7 @@ impl<'a> Raise<'a> for p::DrmFormatModifierProperties2EXT {
 
 impl<'a> Lower for p::DrmFormatModifierPropertiesEXT {
     type C = vk::DrmFormatModifierPropertiesEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesEXT, LowerError> {
         Ok(vk::DrmFormatModifierPropertiesEXT {
             drm_format_modifier: self.drm_format_modifier,
@@ -2353,9 +2769,19 @@ impl<'a> Lower for p::DrmFormatModifierPropertiesList2EXT<'a> {
     type C = vk::DrmFormatModifierPropertiesList2EXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesList2EXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DrmFormatModifierPropertiesList2EXT<'a> {
+    type C = vk::DrmFormatModifierPropertiesList2EXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesList2EXT, LowerError> {
         Ok(vk::DrmFormatModifierPropertiesList2EXT {
             s_type: p::DrmFormatModifierPropertiesList2EXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             drm_format_modifier_count: self.drm_format_modifier_count,
             p_drm_format_modifier_properties: cx.lower_slice(self.p_drm_format_modifier_properties, |v, cx| v.lower(cx))?,
         })
@@ -2366,21 +2792,34 @@ impl<'a> Raise<'a> for p::DrmFormatModifierPropertiesList2EXT<'a> {
     type C = vk::DrmFormatModifierPropertiesList2EXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesList2EXT, LowerError> {
-        let mut c = vk::DrmFormatModifierPropertiesList2EXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::DrmFormatModifierPropertiesList2EXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::DrmFormatModifierPropertiesList2EXT<'a> {
+    type C = vk::DrmFormatModifierPropertiesList2EXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesList2EXT, LowerError> {
+        let mut c = vk::DrmFormatModifierPropertiesList2EXT::default();
         c.drm_format_modifier_count = self.drm_format_modifier_count;
         c.p_drm_format_modifier_properties = cx.lower_slice_mut(self.p_drm_format_modifier_properties, |v, cx| v.lower_out(cx))?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::DrmFormatModifierPropertiesList2EXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::DrmFormatModifierPropertiesList2EXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let drm_format_modifier_count = c.drm_format_modifier_count;
         let p_drm_format_modifier_properties = {
             // SAFETY: lower_out allocated p_drm_format_modifier_properties with skeleton.p_drm_format_modifier_properties.len() elements; raise_slice reads at most that many.
             unsafe { cx.raise_slice(skeleton.p_drm_format_modifier_properties, c.p_drm_format_modifier_properties, (c.drm_format_modifier_count as usize), p::DrmFormatModifierProperties2EXT::raise)? }
         };
-        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties })
+        Ok(Self { p_next: next, drm_format_modifier_count, p_drm_format_modifier_properties })
     }
 }
 
@@ -2388,9 +2827,19 @@ impl<'a> Lower for p::DrmFormatModifierPropertiesListEXT<'a> {
     type C = vk::DrmFormatModifierPropertiesListEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesListEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DrmFormatModifierPropertiesListEXT<'a> {
+    type C = vk::DrmFormatModifierPropertiesListEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesListEXT, LowerError> {
         Ok(vk::DrmFormatModifierPropertiesListEXT {
             s_type: p::DrmFormatModifierPropertiesListEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             drm_format_modifier_count: self.drm_format_modifier_count,
             p_drm_format_modifier_properties: cx.lower_slice(self.p_drm_format_modifier_properties, |v, cx| v.lower(cx))?,
         })
@@ -2401,21 +2850,34 @@ impl<'a> Raise<'a> for p::DrmFormatModifierPropertiesListEXT<'a> {
     type C = vk::DrmFormatModifierPropertiesListEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesListEXT, LowerError> {
-        let mut c = vk::DrmFormatModifierPropertiesListEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::DrmFormatModifierPropertiesListEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::DrmFormatModifierPropertiesListEXT<'a> {
+    type C = vk::DrmFormatModifierPropertiesListEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DrmFormatModifierPropertiesListEXT, LowerError> {
+        let mut c = vk::DrmFormatModifierPropertiesListEXT::default();
         c.drm_format_modifier_count = self.drm_format_modifier_count;
         c.p_drm_format_modifier_properties = cx.lower_slice_mut(self.p_drm_format_modifier_properties, |v, cx| v.lower_out(cx))?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::DrmFormatModifierPropertiesListEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::DrmFormatModifierPropertiesListEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let drm_format_modifier_count = c.drm_format_modifier_count;
         let p_drm_format_modifier_properties = {
             // SAFETY: lower_out allocated p_drm_format_modifier_properties with skeleton.p_drm_format_modifier_properties.len() elements; raise_slice reads at most that many.
             unsafe { cx.raise_slice(skeleton.p_drm_format_modifier_properties, c.p_drm_format_modifier_properties, (c.drm_format_modifier_count as usize), p::DrmFormatModifierPropertiesEXT::raise)? }
         };
-        Ok(Self { p_next, drm_format_modifier_count, p_drm_format_modifier_properties })
+        Ok(Self { p_next: next, drm_format_modifier_count, p_drm_format_modifier_properties })
     }
 }
 
@@ -2423,9 +2885,19 @@ impl<'a> Lower for p::EventCreateInfo<'a> {
     type C = vk::EventCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::EventCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::EventCreateInfo<'a> {
+    type C = vk::EventCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::EventCreateInfo, LowerError> {
         Ok(vk::EventCreateInfo {
             s_type: p::EventCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
     }
@@ -2435,9 +2907,19 @@ impl<'a> Lower for p::ExportFenceCreateInfo<'a> {
     type C = vk::ExportFenceCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExportFenceCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExportFenceCreateInfo<'a> {
+    type C = vk::ExportFenceCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExportFenceCreateInfo, LowerError> {
         Ok(vk::ExportFenceCreateInfo {
             s_type: p::ExportFenceCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_types: self.handle_types,
         })
     }
@@ -2447,9 +2929,19 @@ impl<'a> Lower for p::ExportMemoryAllocateInfo<'a> {
     type C = vk::ExportMemoryAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExportMemoryAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExportMemoryAllocateInfo<'a> {
+    type C = vk::ExportMemoryAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExportMemoryAllocateInfo, LowerError> {
         Ok(vk::ExportMemoryAllocateInfo {
             s_type: p::ExportMemoryAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_types: self.handle_types,
         })
     }
@@ -2459,9 +2951,19 @@ impl<'a> Lower for p::ExportSemaphoreCreateInfo<'a> {
     type C = vk::ExportSemaphoreCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExportSemaphoreCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExportSemaphoreCreateInfo<'a> {
+    type C = vk::ExportSemaphoreCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExportSemaphoreCreateInfo, LowerError> {
         Ok(vk::ExportSemaphoreCreateInfo {
             s_type: p::ExportSemaphoreCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_types: self.handle_types,
         })
     }
@@ -2469,7 +2971,7 @@ impl<'a> Lower for p::ExportSemaphoreCreateInfo<'a> {
 
 impl<'a> Lower for p::ExtensionProperties {
     type C = vk::ExtensionProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExtensionProperties, LowerError> {
         Ok(vk::ExtensionProperties {
             extension_name: cx.chars(&self.extension_name),
@@ -2495,7 +2997,7 @@ impl<'a> Raise<'a> for p::ExtensionProperties {
 
 impl<'a> Lower for p::Extent2D {
     type C = vk::Extent2D;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::Extent2D, LowerError> {
         Ok(vk::Extent2D {
             width: self.width,
@@ -2521,7 +3023,7 @@ impl<'a> Raise<'a> for p::Extent2D {
 
 impl<'a> Lower for p::Extent3D {
     type C = vk::Extent3D;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::Extent3D, LowerError> {
         Ok(vk::Extent3D {
             width: self.width,
@@ -2551,9 +3053,19 @@ impl<'a> Lower for p::ExternalBufferProperties<'a> {
     type C = vk::ExternalBufferProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalBufferProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalBufferProperties<'a> {
+    type C = vk::ExternalBufferProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalBufferProperties, LowerError> {
         Ok(vk::ExternalBufferProperties {
             s_type: p::ExternalBufferProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             external_memory_properties: self.external_memory_properties.lower(cx)?,
         })
     }
@@ -2563,16 +3075,29 @@ impl<'a> Raise<'a> for p::ExternalBufferProperties<'a> {
     type C = vk::ExternalBufferProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalBufferProperties, LowerError> {
-        let mut c = vk::ExternalBufferProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.external_memory_properties = self.external_memory_properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ExternalBufferProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ExternalBufferProperties<'a> {
+    type C = vk::ExternalBufferProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalBufferProperties, LowerError> {
+        let mut c = vk::ExternalBufferProperties::default();
+        c.external_memory_properties = self.external_memory_properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ExternalBufferProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let external_memory_properties = p::ExternalMemoryProperties::raise(&skeleton.external_memory_properties, &c.external_memory_properties, cx)?;
-        Ok(Self { p_next, external_memory_properties })
+        Ok(Self { p_next: next, external_memory_properties })
     }
 }
 
@@ -2580,9 +3105,19 @@ impl<'a> Lower for p::ExternalFenceProperties<'a> {
     type C = vk::ExternalFenceProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalFenceProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalFenceProperties<'a> {
+    type C = vk::ExternalFenceProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalFenceProperties, LowerError> {
         Ok(vk::ExternalFenceProperties {
             s_type: p::ExternalFenceProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             export_from_imported_handle_types: self.export_from_imported_handle_types,
             compatible_handle_types: self.compatible_handle_types,
             external_fence_features: self.external_fence_features,
@@ -2594,17 +3129,30 @@ impl<'a> Raise<'a> for p::ExternalFenceProperties<'a> {
     type C = vk::ExternalFenceProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalFenceProperties, LowerError> {
-        let mut c = vk::ExternalFenceProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ExternalFenceProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ExternalFenceProperties<'a> {
+    type C = vk::ExternalFenceProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalFenceProperties, LowerError> {
+        let mut c = vk::ExternalFenceProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ExternalFenceProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let export_from_imported_handle_types = c.export_from_imported_handle_types;
         let compatible_handle_types = c.compatible_handle_types;
         let external_fence_features = c.external_fence_features;
-        Ok(Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_fence_features })
+        Ok(Self { p_next: next, export_from_imported_handle_types, compatible_handle_types, external_fence_features })
     }
 }
 
@@ -2612,9 +3160,19 @@ impl<'a> Lower for p::ExternalImageFormatProperties<'a> {
     type C = vk::ExternalImageFormatProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalImageFormatProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalImageFormatProperties<'a> {
+    type C = vk::ExternalImageFormatProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalImageFormatProperties, LowerError> {
         Ok(vk::ExternalImageFormatProperties {
             s_type: p::ExternalImageFormatProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             external_memory_properties: self.external_memory_properties.lower(cx)?,
         })
     }
@@ -2624,16 +3182,29 @@ impl<'a> Raise<'a> for p::ExternalImageFormatProperties<'a> {
     type C = vk::ExternalImageFormatProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalImageFormatProperties, LowerError> {
-        let mut c = vk::ExternalImageFormatProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.external_memory_properties = self.external_memory_properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ExternalImageFormatProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ExternalImageFormatProperties<'a> {
+    type C = vk::ExternalImageFormatProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalImageFormatProperties, LowerError> {
+        let mut c = vk::ExternalImageFormatProperties::default();
+        c.external_memory_properties = self.external_memory_properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ExternalImageFormatProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let external_memory_properties = p::ExternalMemoryProperties::raise(&skeleton.external_memory_properties, &c.external_memory_properties, cx)?;
-        Ok(Self { p_next, external_memory_properties })
+        Ok(Self { p_next: next, external_memory_properties })
     }
 }
 
@@ -2641,9 +3212,19 @@ impl<'a> Lower for p::ExternalMemoryAcquireUnmodifiedEXT<'a> {
     type C = vk::ExternalMemoryAcquireUnmodifiedEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryAcquireUnmodifiedEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalMemoryAcquireUnmodifiedEXT<'a> {
+    type C = vk::ExternalMemoryAcquireUnmodifiedEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryAcquireUnmodifiedEXT, LowerError> {
         Ok(vk::ExternalMemoryAcquireUnmodifiedEXT {
             s_type: p::ExternalMemoryAcquireUnmodifiedEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             acquire_unmodified_memory: self.acquire_unmodified_memory,
         })
     }
@@ -2653,9 +3234,19 @@ impl<'a> Lower for p::ExternalMemoryBufferCreateInfo<'a> {
     type C = vk::ExternalMemoryBufferCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryBufferCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalMemoryBufferCreateInfo<'a> {
+    type C = vk::ExternalMemoryBufferCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryBufferCreateInfo, LowerError> {
         Ok(vk::ExternalMemoryBufferCreateInfo {
             s_type: p::ExternalMemoryBufferCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_types: self.handle_types,
         })
     }
@@ -2665,9 +3256,19 @@ impl<'a> Lower for p::ExternalMemoryImageCreateInfo<'a> {
     type C = vk::ExternalMemoryImageCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryImageCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalMemoryImageCreateInfo<'a> {
+    type C = vk::ExternalMemoryImageCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryImageCreateInfo, LowerError> {
         Ok(vk::ExternalMemoryImageCreateInfo {
             s_type: p::ExternalMemoryImageCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_types: self.handle_types,
         })
     }
@@ -2675,7 +3276,7 @@ impl<'a> Lower for p::ExternalMemoryImageCreateInfo<'a> {
 
 impl<'a> Lower for p::ExternalMemoryProperties {
     type C = vk::ExternalMemoryProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryProperties, LowerError> {
         Ok(vk::ExternalMemoryProperties {
             external_memory_features: self.external_memory_features,
@@ -2705,9 +3306,19 @@ impl<'a> Lower for p::ExternalSemaphoreProperties<'a> {
     type C = vk::ExternalSemaphoreProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalSemaphoreProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ExternalSemaphoreProperties<'a> {
+    type C = vk::ExternalSemaphoreProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalSemaphoreProperties, LowerError> {
         Ok(vk::ExternalSemaphoreProperties {
             s_type: p::ExternalSemaphoreProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             export_from_imported_handle_types: self.export_from_imported_handle_types,
             compatible_handle_types: self.compatible_handle_types,
             external_semaphore_features: self.external_semaphore_features,
@@ -2719,17 +3330,30 @@ impl<'a> Raise<'a> for p::ExternalSemaphoreProperties<'a> {
     type C = vk::ExternalSemaphoreProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalSemaphoreProperties, LowerError> {
-        let mut c = vk::ExternalSemaphoreProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ExternalSemaphoreProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ExternalSemaphoreProperties<'a> {
+    type C = vk::ExternalSemaphoreProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalSemaphoreProperties, LowerError> {
+        let mut c = vk::ExternalSemaphoreProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ExternalSemaphoreProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let export_from_imported_handle_types = c.export_from_imported_handle_types;
         let compatible_handle_types = c.compatible_handle_types;
         let external_semaphore_features = c.external_semaphore_features;
-        Ok(Self { p_next, export_from_imported_handle_types, compatible_handle_types, external_semaphore_features })
+        Ok(Self { p_next: next, export_from_imported_handle_types, compatible_handle_types, external_semaphore_features })
     }
 }
 
@@ -2737,9 +3361,19 @@ impl<'a> Lower for p::FenceCreateInfo<'a> {
     type C = vk::FenceCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FenceCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FenceCreateInfo<'a> {
+    type C = vk::FenceCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FenceCreateInfo, LowerError> {
         Ok(vk::FenceCreateInfo {
             s_type: p::FenceCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
     }
@@ -2747,7 +3381,7 @@ impl<'a> Lower for p::FenceCreateInfo<'a> {
 
 impl<'a> Lower for p::FormatProperties {
     type C = vk::FormatProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties, LowerError> {
         Ok(vk::FormatProperties {
             linear_tiling_features: self.linear_tiling_features,
@@ -2777,9 +3411,19 @@ impl<'a> Lower for p::FormatProperties2<'a> {
     type C = vk::FormatProperties2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FormatProperties2<'a> {
+    type C = vk::FormatProperties2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties2, LowerError> {
         Ok(vk::FormatProperties2 {
             s_type: p::FormatProperties2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             format_properties: self.format_properties.lower(cx)?,
         })
     }
@@ -2789,16 +3433,29 @@ impl<'a> Raise<'a> for p::FormatProperties2<'a> {
     type C = vk::FormatProperties2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties2, LowerError> {
-        let mut c = vk::FormatProperties2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.format_properties = self.format_properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::FormatProperties2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::FormatProperties2<'a> {
+    type C = vk::FormatProperties2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties2, LowerError> {
+        let mut c = vk::FormatProperties2::default();
+        c.format_properties = self.format_properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::FormatProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let format_properties = p::FormatProperties::raise(&skeleton.format_properties, &c.format_properties, cx)?;
-        Ok(Self { p_next, format_properties })
+        Ok(Self { p_next: next, format_properties })
     }
 }
 
@@ -2806,9 +3463,19 @@ impl<'a> Lower for p::FormatProperties3<'a> {
     type C = vk::FormatProperties3;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties3, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FormatProperties3<'a> {
+    type C = vk::FormatProperties3;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties3, LowerError> {
         Ok(vk::FormatProperties3 {
             s_type: p::FormatProperties3::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             linear_tiling_features: self.linear_tiling_features,
             optimal_tiling_features: self.optimal_tiling_features,
             buffer_features: self.buffer_features,
@@ -2820,17 +3487,30 @@ impl<'a> Raise<'a> for p::FormatProperties3<'a> {
     type C = vk::FormatProperties3;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties3, LowerError> {
-        let mut c = vk::FormatProperties3::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::FormatProperties3, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::FormatProperties3<'a> {
+    type C = vk::FormatProperties3;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties3, LowerError> {
+        let mut c = vk::FormatProperties3::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::FormatProperties3, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let linear_tiling_features = c.linear_tiling_features;
         let optimal_tiling_features = c.optimal_tiling_features;
         let buffer_features = c.buffer_features;
-        Ok(Self { p_next, linear_tiling_features, optimal_tiling_features, buffer_features })
+        Ok(Self { p_next: next, linear_tiling_features, optimal_tiling_features, buffer_features })
     }
 }
 
@@ -2838,9 +3518,19 @@ impl<'a> Lower for p::FragmentShadingRateAttachmentInfoKHR<'a> {
     type C = vk::FragmentShadingRateAttachmentInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FragmentShadingRateAttachmentInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FragmentShadingRateAttachmentInfoKHR<'a> {
+    type C = vk::FragmentShadingRateAttachmentInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FragmentShadingRateAttachmentInfoKHR, LowerError> {
         Ok(vk::FragmentShadingRateAttachmentInfoKHR {
             s_type: p::FragmentShadingRateAttachmentInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             p_fragment_shading_rate_attachment: match self.p_fragment_shading_rate_attachment { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             shading_rate_attachment_texel_size: self.shading_rate_attachment_texel_size.lower(cx)?,
         })
@@ -2851,9 +3541,19 @@ impl<'a> Lower for p::FramebufferAttachmentImageInfo<'a> {
     type C = vk::FramebufferAttachmentImageInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferAttachmentImageInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FramebufferAttachmentImageInfo<'a> {
+    type C = vk::FramebufferAttachmentImageInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferAttachmentImageInfo, LowerError> {
         Ok(vk::FramebufferAttachmentImageInfo {
             s_type: p::FramebufferAttachmentImageInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             usage: self.usage,
             width: self.width,
@@ -2869,9 +3569,19 @@ impl<'a> Lower for p::FramebufferAttachmentsCreateInfo<'a> {
     type C = vk::FramebufferAttachmentsCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferAttachmentsCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FramebufferAttachmentsCreateInfo<'a> {
+    type C = vk::FramebufferAttachmentsCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferAttachmentsCreateInfo, LowerError> {
         Ok(vk::FramebufferAttachmentsCreateInfo {
             s_type: p::FramebufferAttachmentsCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             attachment_image_info_count: self.attachment_image_info_count,
             p_attachment_image_infos: cx.lower_slice(self.p_attachment_image_infos, |v, cx| v.lower(cx))?,
         })
@@ -2882,9 +3592,19 @@ impl<'a> Lower for p::FramebufferCreateInfo<'a> {
     type C = vk::FramebufferCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FramebufferCreateInfo<'a> {
+    type C = vk::FramebufferCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferCreateInfo, LowerError> {
         Ok(vk::FramebufferCreateInfo {
             s_type: p::FramebufferCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             render_pass: vk::RenderPass(cx.host(self.render_pass)?),
             attachment_count: self.attachment_count,
@@ -2900,9 +3620,19 @@ impl<'a> Lower for p::GraphicsPipelineCreateInfo<'a> {
     type C = vk::GraphicsPipelineCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::GraphicsPipelineCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::GraphicsPipelineCreateInfo<'a> {
+    type C = vk::GraphicsPipelineCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::GraphicsPipelineCreateInfo, LowerError> {
         Ok(vk::GraphicsPipelineCreateInfo {
             s_type: p::GraphicsPipelineCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             stage_count: self.stage_count,
             p_stages: cx.lower_slice(self.p_stages, |v, cx| v.lower(cx))?,
@@ -2928,9 +3658,19 @@ impl<'a> Lower for p::GraphicsPipelineLibraryCreateInfoEXT<'a> {
     type C = vk::GraphicsPipelineLibraryCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::GraphicsPipelineLibraryCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::GraphicsPipelineLibraryCreateInfoEXT<'a> {
+    type C = vk::GraphicsPipelineLibraryCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::GraphicsPipelineLibraryCreateInfoEXT, LowerError> {
         Ok(vk::GraphicsPipelineLibraryCreateInfoEXT {
             s_type: p::GraphicsPipelineLibraryCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
     }
@@ -2938,7 +3678,7 @@ impl<'a> Lower for p::GraphicsPipelineLibraryCreateInfoEXT<'a> {
 
 impl<'a> Lower for p::ImageBlit {
     type C = vk::ImageBlit;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageBlit, LowerError> {
         Ok(vk::ImageBlit {
             src_subresource: self.src_subresource.lower(cx)?,
@@ -2953,9 +3693,19 @@ impl<'a> Lower for p::ImageBlit2<'a> {
     type C = vk::ImageBlit2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageBlit2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageBlit2<'a> {
+    type C = vk::ImageBlit2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageBlit2, LowerError> {
         Ok(vk::ImageBlit2 {
             s_type: p::ImageBlit2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_subresource: self.src_subresource.lower(cx)?,
             src_offsets: cx.lower_fixed(&self.src_offsets, |v, cx| v.lower(cx))?,
             dst_subresource: self.dst_subresource.lower(cx)?,
@@ -2966,7 +3716,7 @@ impl<'a> Lower for p::ImageBlit2<'a> {
 
 impl<'a> Lower for p::ImageCopy {
     type C = vk::ImageCopy;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCopy, LowerError> {
         Ok(vk::ImageCopy {
             src_subresource: self.src_subresource.lower(cx)?,
@@ -2982,9 +3732,19 @@ impl<'a> Lower for p::ImageCopy2<'a> {
     type C = vk::ImageCopy2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCopy2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageCopy2<'a> {
+    type C = vk::ImageCopy2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCopy2, LowerError> {
         Ok(vk::ImageCopy2 {
             s_type: p::ImageCopy2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_subresource: self.src_subresource.lower(cx)?,
             src_offset: self.src_offset.lower(cx)?,
             dst_subresource: self.dst_subresource.lower(cx)?,
@@ -2998,9 +3758,19 @@ impl<'a> Lower for p::ImageCreateInfo<'a> {
     type C = vk::ImageCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageCreateInfo<'a> {
+    type C = vk::ImageCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCreateInfo, LowerError> {
         Ok(vk::ImageCreateInfo {
             s_type: p::ImageCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             image_type: self.image_type,
             format: self.format,
@@ -3022,9 +3792,19 @@ impl<'a> Lower for p::ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
     type C = vk::ImageDrmFormatModifierExplicitCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierExplicitCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
+    type C = vk::ImageDrmFormatModifierExplicitCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierExplicitCreateInfoEXT, LowerError> {
         Ok(vk::ImageDrmFormatModifierExplicitCreateInfoEXT {
             s_type: p::ImageDrmFormatModifierExplicitCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             drm_format_modifier: self.drm_format_modifier,
             drm_format_modifier_plane_count: self.drm_format_modifier_plane_count,
             p_plane_layouts: cx.lower_slice(self.p_plane_layouts, |v, cx| v.lower(cx))?,
@@ -3036,9 +3816,19 @@ impl<'a> Lower for p::ImageDrmFormatModifierListCreateInfoEXT<'a> {
     type C = vk::ImageDrmFormatModifierListCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierListCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageDrmFormatModifierListCreateInfoEXT<'a> {
+    type C = vk::ImageDrmFormatModifierListCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierListCreateInfoEXT, LowerError> {
         Ok(vk::ImageDrmFormatModifierListCreateInfoEXT {
             s_type: p::ImageDrmFormatModifierListCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             drm_format_modifier_count: self.drm_format_modifier_count,
             p_drm_format_modifiers: cx.slice(self.p_drm_format_modifiers) as *const _,
         })
@@ -3049,9 +3839,19 @@ impl<'a> Lower for p::ImageDrmFormatModifierPropertiesEXT<'a> {
     type C = vk::ImageDrmFormatModifierPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageDrmFormatModifierPropertiesEXT<'a> {
+    type C = vk::ImageDrmFormatModifierPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierPropertiesEXT, LowerError> {
         Ok(vk::ImageDrmFormatModifierPropertiesEXT {
             s_type: p::ImageDrmFormatModifierPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             drm_format_modifier: self.drm_format_modifier,
         })
     }
@@ -3061,15 +3861,28 @@ impl<'a> Raise<'a> for p::ImageDrmFormatModifierPropertiesEXT<'a> {
     type C = vk::ImageDrmFormatModifierPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierPropertiesEXT, LowerError> {
-        let mut c = vk::ImageDrmFormatModifierPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ImageDrmFormatModifierPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ImageDrmFormatModifierPropertiesEXT<'a> {
+    type C = vk::ImageDrmFormatModifierPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDrmFormatModifierPropertiesEXT, LowerError> {
+        let mut c = vk::ImageDrmFormatModifierPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ImageDrmFormatModifierPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let drm_format_modifier = c.drm_format_modifier;
-        Ok(Self { p_next, drm_format_modifier })
+        Ok(Self { p_next: next, drm_format_modifier })
     }
 }
 
@@ -3077,9 +3890,19 @@ impl<'a> Lower for p::ImageFormatListCreateInfo<'a> {
     type C = vk::ImageFormatListCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatListCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageFormatListCreateInfo<'a> {
+    type C = vk::ImageFormatListCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatListCreateInfo, LowerError> {
         Ok(vk::ImageFormatListCreateInfo {
             s_type: p::ImageFormatListCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             view_format_count: self.view_format_count,
             p_view_formats: cx.slice(self.p_view_formats) as *const _,
         })
@@ -3088,7 +3911,7 @@ impl<'a> Lower for p::ImageFormatListCreateInfo<'a> {
 
 impl<'a> Lower for p::ImageFormatProperties {
     type C = vk::ImageFormatProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatProperties, LowerError> {
         Ok(vk::ImageFormatProperties {
             max_extent: self.max_extent.lower(cx)?,
@@ -3123,9 +3946,19 @@ impl<'a> Lower for p::ImageFormatProperties2<'a> {
     type C = vk::ImageFormatProperties2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatProperties2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageFormatProperties2<'a> {
+    type C = vk::ImageFormatProperties2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatProperties2, LowerError> {
         Ok(vk::ImageFormatProperties2 {
             s_type: p::ImageFormatProperties2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image_format_properties: self.image_format_properties.lower(cx)?,
         })
     }
@@ -3135,16 +3968,29 @@ impl<'a> Raise<'a> for p::ImageFormatProperties2<'a> {
     type C = vk::ImageFormatProperties2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatProperties2, LowerError> {
-        let mut c = vk::ImageFormatProperties2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.image_format_properties = self.image_format_properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ImageFormatProperties2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ImageFormatProperties2<'a> {
+    type C = vk::ImageFormatProperties2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageFormatProperties2, LowerError> {
+        let mut c = vk::ImageFormatProperties2::default();
+        c.image_format_properties = self.image_format_properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ImageFormatProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let image_format_properties = p::ImageFormatProperties::raise(&skeleton.image_format_properties, &c.image_format_properties, cx)?;
-        Ok(Self { p_next, image_format_properties })
+        Ok(Self { p_next: next, image_format_properties })
     }
 }
 
@@ -3152,9 +3998,19 @@ impl<'a> Lower for p::ImageMemoryBarrier<'a> {
     type C = vk::ImageMemoryBarrier;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryBarrier, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageMemoryBarrier<'a> {
+    type C = vk::ImageMemoryBarrier;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryBarrier, LowerError> {
         Ok(vk::ImageMemoryBarrier {
             s_type: p::ImageMemoryBarrier::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_access_mask: self.src_access_mask,
             dst_access_mask: self.dst_access_mask,
             old_layout: self.old_layout,
@@ -3171,9 +4027,19 @@ impl<'a> Lower for p::ImageMemoryBarrier2<'a> {
     type C = vk::ImageMemoryBarrier2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryBarrier2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageMemoryBarrier2<'a> {
+    type C = vk::ImageMemoryBarrier2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryBarrier2, LowerError> {
         Ok(vk::ImageMemoryBarrier2 {
             s_type: p::ImageMemoryBarrier2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_stage_mask: self.src_stage_mask,
             src_access_mask: self.src_access_mask,
             dst_stage_mask: self.dst_stage_mask,
@@ -3192,9 +4058,19 @@ impl<'a> Lower for p::ImageMemoryRequirementsInfo2<'a> {
     type C = vk::ImageMemoryRequirementsInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryRequirementsInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageMemoryRequirementsInfo2<'a> {
+    type C = vk::ImageMemoryRequirementsInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryRequirementsInfo2, LowerError> {
         Ok(vk::ImageMemoryRequirementsInfo2 {
             s_type: p::ImageMemoryRequirementsInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image: vk::Image(cx.host(self.image)?),
         })
     }
@@ -3204,9 +4080,19 @@ impl<'a> Lower for p::ImagePlaneMemoryRequirementsInfo<'a> {
     type C = vk::ImagePlaneMemoryRequirementsInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImagePlaneMemoryRequirementsInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImagePlaneMemoryRequirementsInfo<'a> {
+    type C = vk::ImagePlaneMemoryRequirementsInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImagePlaneMemoryRequirementsInfo, LowerError> {
         Ok(vk::ImagePlaneMemoryRequirementsInfo {
             s_type: p::ImagePlaneMemoryRequirementsInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             plane_aspect: self.plane_aspect,
         })
     }
@@ -3214,7 +4100,7 @@ impl<'a> Lower for p::ImagePlaneMemoryRequirementsInfo<'a> {
 
 impl<'a> Lower for p::ImageResolve {
     type C = vk::ImageResolve;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageResolve, LowerError> {
         Ok(vk::ImageResolve {
             src_subresource: self.src_subresource.lower(cx)?,
@@ -3230,9 +4116,19 @@ impl<'a> Lower for p::ImageResolve2<'a> {
     type C = vk::ImageResolve2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageResolve2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageResolve2<'a> {
+    type C = vk::ImageResolve2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageResolve2, LowerError> {
         Ok(vk::ImageResolve2 {
             s_type: p::ImageResolve2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_subresource: self.src_subresource.lower(cx)?,
             src_offset: self.src_offset.lower(cx)?,
             dst_subresource: self.dst_subresource.lower(cx)?,
@@ -3246,9 +4142,19 @@ impl<'a> Lower for p::ImageSparseMemoryRequirementsInfo2<'a> {
     type C = vk::ImageSparseMemoryRequirementsInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSparseMemoryRequirementsInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageSparseMemoryRequirementsInfo2<'a> {
+    type C = vk::ImageSparseMemoryRequirementsInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSparseMemoryRequirementsInfo2, LowerError> {
         Ok(vk::ImageSparseMemoryRequirementsInfo2 {
             s_type: p::ImageSparseMemoryRequirementsInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image: vk::Image(cx.host(self.image)?),
         })
     }
@@ -3258,9 +4164,19 @@ impl<'a> Lower for p::ImageStencilUsageCreateInfo<'a> {
     type C = vk::ImageStencilUsageCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageStencilUsageCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageStencilUsageCreateInfo<'a> {
+    type C = vk::ImageStencilUsageCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageStencilUsageCreateInfo, LowerError> {
         Ok(vk::ImageStencilUsageCreateInfo {
             s_type: p::ImageStencilUsageCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             stencil_usage: self.stencil_usage,
         })
     }
@@ -3268,7 +4184,7 @@ impl<'a> Lower for p::ImageStencilUsageCreateInfo<'a> {
 
 impl<'a> Lower for p::ImageSubresource {
     type C = vk::ImageSubresource;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource, LowerError> {
         Ok(vk::ImageSubresource {
             aspect_mask: self.aspect_mask,
@@ -3282,9 +4198,19 @@ impl<'a> Lower for p::ImageSubresource2KHR<'a> {
     type C = vk::ImageSubresource2KHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource2KHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageSubresource2KHR<'a> {
+    type C = vk::ImageSubresource2KHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource2KHR, LowerError> {
         Ok(vk::ImageSubresource2KHR {
             s_type: p::ImageSubresource2KHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image_subresource: self.image_subresource.lower(cx)?,
         })
     }
@@ -3292,7 +4218,7 @@ impl<'a> Lower for p::ImageSubresource2KHR<'a> {
 
 impl<'a> Lower for p::ImageSubresourceLayers {
     type C = vk::ImageSubresourceLayers;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresourceLayers, LowerError> {
         Ok(vk::ImageSubresourceLayers {
             aspect_mask: self.aspect_mask,
@@ -3305,7 +4231,7 @@ impl<'a> Lower for p::ImageSubresourceLayers {
 
 impl<'a> Lower for p::ImageSubresourceRange {
     type C = vk::ImageSubresourceRange;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresourceRange, LowerError> {
         Ok(vk::ImageSubresourceRange {
             aspect_mask: self.aspect_mask,
@@ -3321,9 +4247,19 @@ impl<'a> Lower for p::ImageViewCreateInfo<'a> {
     type C = vk::ImageViewCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageViewCreateInfo<'a> {
+    type C = vk::ImageViewCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewCreateInfo, LowerError> {
         Ok(vk::ImageViewCreateInfo {
             s_type: p::ImageViewCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             image: vk::Image(cx.host(self.image)?),
             view_type: self.view_type,
@@ -3338,9 +4274,19 @@ impl<'a> Lower for p::ImageViewMinLodCreateInfoEXT<'a> {
     type C = vk::ImageViewMinLodCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewMinLodCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageViewMinLodCreateInfoEXT<'a> {
+    type C = vk::ImageViewMinLodCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewMinLodCreateInfoEXT, LowerError> {
         Ok(vk::ImageViewMinLodCreateInfoEXT {
             s_type: p::ImageViewMinLodCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             min_lod: self.min_lod,
         })
     }
@@ -3350,9 +4296,19 @@ impl<'a> Lower for p::ImageViewUsageCreateInfo<'a> {
     type C = vk::ImageViewUsageCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewUsageCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageViewUsageCreateInfo<'a> {
+    type C = vk::ImageViewUsageCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewUsageCreateInfo, LowerError> {
         Ok(vk::ImageViewUsageCreateInfo {
             s_type: p::ImageViewUsageCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             usage: self.usage,
         })
     }
@@ -3362,9 +4318,19 @@ impl<'a> Lower for p::ImportMemoryResourceInfoMESA<'a> {
     type C = vk::ImportMemoryResourceInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImportMemoryResourceInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImportMemoryResourceInfoMESA<'a> {
+    type C = vk::ImportMemoryResourceInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImportMemoryResourceInfoMESA, LowerError> {
         Ok(vk::ImportMemoryResourceInfoMESA {
             s_type: p::ImportMemoryResourceInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             resource_id: self.resource_id,
         })
     }
@@ -3374,9 +4340,19 @@ impl<'a> Lower for p::ImportSemaphoreResourceInfoMESA<'a> {
     type C = vk::ImportSemaphoreResourceInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImportSemaphoreResourceInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImportSemaphoreResourceInfoMESA<'a> {
+    type C = vk::ImportSemaphoreResourceInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImportSemaphoreResourceInfoMESA, LowerError> {
         Ok(vk::ImportSemaphoreResourceInfoMESA {
             s_type: p::ImportSemaphoreResourceInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             semaphore: vk::Semaphore(cx.host(self.semaphore)?),
             resource_id: self.resource_id,
         })
@@ -3385,7 +4361,7 @@ impl<'a> Lower for p::ImportSemaphoreResourceInfoMESA<'a> {
 
 impl<'a> Lower for p::InputAttachmentAspectReference {
     type C = vk::InputAttachmentAspectReference;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::InputAttachmentAspectReference, LowerError> {
         Ok(vk::InputAttachmentAspectReference {
             subpass: self.subpass,
@@ -3399,9 +4375,19 @@ impl<'a> Lower for p::InstanceCreateInfo<'a> {
     type C = vk::InstanceCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::InstanceCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::InstanceCreateInfo<'a> {
+    type C = vk::InstanceCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::InstanceCreateInfo, LowerError> {
         Ok(vk::InstanceCreateInfo {
             s_type: p::InstanceCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             p_application_info: match self.p_application_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             enabled_layer_count: self.enabled_layer_count,
@@ -3414,7 +4400,7 @@ impl<'a> Lower for p::InstanceCreateInfo<'a> {
 
 impl<'a> Lower for p::LayerProperties {
     type C = vk::LayerProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::LayerProperties, LowerError> {
         Ok(vk::LayerProperties {
             layer_name: cx.chars(&self.layer_name),
@@ -3446,9 +4432,19 @@ impl<'a> Lower for p::MappedMemoryRange<'a> {
     type C = vk::MappedMemoryRange;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MappedMemoryRange, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MappedMemoryRange<'a> {
+    type C = vk::MappedMemoryRange;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MappedMemoryRange, LowerError> {
         Ok(vk::MappedMemoryRange {
             s_type: p::MappedMemoryRange::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             offset: self.offset,
             size: self.size,
@@ -3460,9 +4456,19 @@ impl<'a> Lower for p::MemoryAllocateFlagsInfo<'a> {
     type C = vk::MemoryAllocateFlagsInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryAllocateFlagsInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryAllocateFlagsInfo<'a> {
+    type C = vk::MemoryAllocateFlagsInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryAllocateFlagsInfo, LowerError> {
         Ok(vk::MemoryAllocateFlagsInfo {
             s_type: p::MemoryAllocateFlagsInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             device_mask: self.device_mask,
         })
@@ -3473,9 +4479,19 @@ impl<'a> Lower for p::MemoryAllocateInfo<'a> {
     type C = vk::MemoryAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryAllocateInfo<'a> {
+    type C = vk::MemoryAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryAllocateInfo, LowerError> {
         Ok(vk::MemoryAllocateInfo {
             s_type: p::MemoryAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             allocation_size: self.allocation_size,
             memory_type_index: self.memory_type_index,
         })
@@ -3486,9 +4502,19 @@ impl<'a> Lower for p::MemoryBarrier<'a> {
     type C = vk::MemoryBarrier;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryBarrier, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryBarrier<'a> {
+    type C = vk::MemoryBarrier;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryBarrier, LowerError> {
         Ok(vk::MemoryBarrier {
             s_type: p::MemoryBarrier::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_access_mask: self.src_access_mask,
             dst_access_mask: self.dst_access_mask,
         })
@@ -3499,9 +4525,19 @@ impl<'a> Lower for p::MemoryBarrier2<'a> {
     type C = vk::MemoryBarrier2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryBarrier2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryBarrier2<'a> {
+    type C = vk::MemoryBarrier2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryBarrier2, LowerError> {
         Ok(vk::MemoryBarrier2 {
             s_type: p::MemoryBarrier2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_stage_mask: self.src_stage_mask,
             src_access_mask: self.src_access_mask,
             dst_stage_mask: self.dst_stage_mask,
@@ -3514,9 +4550,19 @@ impl<'a> Lower for p::MemoryDedicatedAllocateInfo<'a> {
     type C = vk::MemoryDedicatedAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryDedicatedAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryDedicatedAllocateInfo<'a> {
+    type C = vk::MemoryDedicatedAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryDedicatedAllocateInfo, LowerError> {
         Ok(vk::MemoryDedicatedAllocateInfo {
             s_type: p::MemoryDedicatedAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image: vk::Image(cx.host(self.image)?),
             buffer: vk::Buffer(cx.host(self.buffer)?),
         })
@@ -3527,9 +4573,19 @@ impl<'a> Lower for p::MemoryDedicatedRequirements<'a> {
     type C = vk::MemoryDedicatedRequirements;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryDedicatedRequirements, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryDedicatedRequirements<'a> {
+    type C = vk::MemoryDedicatedRequirements;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryDedicatedRequirements, LowerError> {
         Ok(vk::MemoryDedicatedRequirements {
             s_type: p::MemoryDedicatedRequirements::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             prefers_dedicated_allocation: self.prefers_dedicated_allocation,
             requires_dedicated_allocation: self.requires_dedicated_allocation,
         })
@@ -3540,22 +4596,35 @@ impl<'a> Raise<'a> for p::MemoryDedicatedRequirements<'a> {
     type C = vk::MemoryDedicatedRequirements;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryDedicatedRequirements, LowerError> {
-        let mut c = vk::MemoryDedicatedRequirements::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::MemoryDedicatedRequirements, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::MemoryDedicatedRequirements<'a> {
+    type C = vk::MemoryDedicatedRequirements;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryDedicatedRequirements, LowerError> {
+        let mut c = vk::MemoryDedicatedRequirements::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::MemoryDedicatedRequirements, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let prefers_dedicated_allocation = c.prefers_dedicated_allocation;
         let requires_dedicated_allocation = c.requires_dedicated_allocation;
-        Ok(Self { p_next, prefers_dedicated_allocation, requires_dedicated_allocation })
+        Ok(Self { p_next: next, prefers_dedicated_allocation, requires_dedicated_allocation })
     }
 }
 
 impl<'a> Lower for p::MemoryHeap {
     type C = vk::MemoryHeap;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryHeap, LowerError> {
         Ok(vk::MemoryHeap {
             size: self.size,
@@ -3583,9 +4652,19 @@ impl<'a> Lower for p::MemoryOpaqueCaptureAddressAllocateInfo<'a> {
     type C = vk::MemoryOpaqueCaptureAddressAllocateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryOpaqueCaptureAddressAllocateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryOpaqueCaptureAddressAllocateInfo<'a> {
+    type C = vk::MemoryOpaqueCaptureAddressAllocateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryOpaqueCaptureAddressAllocateInfo, LowerError> {
         Ok(vk::MemoryOpaqueCaptureAddressAllocateInfo {
             s_type: p::MemoryOpaqueCaptureAddressAllocateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             opaque_capture_address: self.opaque_capture_address,
         })
     }
@@ -3593,7 +4672,7 @@ impl<'a> Lower for p::MemoryOpaqueCaptureAddressAllocateInfo<'a> {
 
 impl<'a> Lower for p::MemoryRequirements {
     type C = vk::MemoryRequirements;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryRequirements, LowerError> {
         Ok(vk::MemoryRequirements {
             size: self.size,
@@ -3623,9 +4702,19 @@ impl<'a> Lower for p::MemoryRequirements2<'a> {
     type C = vk::MemoryRequirements2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryRequirements2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryRequirements2<'a> {
+    type C = vk::MemoryRequirements2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryRequirements2, LowerError> {
         Ok(vk::MemoryRequirements2 {
             s_type: p::MemoryRequirements2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             memory_requirements: self.memory_requirements.lower(cx)?,
         })
     }
@@ -3635,16 +4724,29 @@ impl<'a> Raise<'a> for p::MemoryRequirements2<'a> {
     type C = vk::MemoryRequirements2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryRequirements2, LowerError> {
-        let mut c = vk::MemoryRequirements2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.memory_requirements = self.memory_requirements.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::MemoryRequirements2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::MemoryRequirements2<'a> {
+    type C = vk::MemoryRequirements2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryRequirements2, LowerError> {
+        let mut c = vk::MemoryRequirements2::default();
+        c.memory_requirements = self.memory_requirements.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::MemoryRequirements2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let memory_requirements = p::MemoryRequirements::raise(&skeleton.memory_requirements, &c.memory_requirements, cx)?;
-        Ok(Self { p_next, memory_requirements })
+        Ok(Self { p_next: next, memory_requirements })
     }
 }
 
@@ -3652,9 +4754,19 @@ impl<'a> Lower for p::MemoryResourceAllocationSizePropertiesMESA<'a> {
     type C = vk::MemoryResourceAllocationSizePropertiesMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourceAllocationSizePropertiesMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryResourceAllocationSizePropertiesMESA<'a> {
+    type C = vk::MemoryResourceAllocationSizePropertiesMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourceAllocationSizePropertiesMESA, LowerError> {
         Ok(vk::MemoryResourceAllocationSizePropertiesMESA {
             s_type: p::MemoryResourceAllocationSizePropertiesMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             allocation_size: self.allocation_size,
         })
     }
@@ -3664,15 +4776,28 @@ impl<'a> Raise<'a> for p::MemoryResourceAllocationSizePropertiesMESA<'a> {
     type C = vk::MemoryResourceAllocationSizePropertiesMESA;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourceAllocationSizePropertiesMESA, LowerError> {
-        let mut c = vk::MemoryResourceAllocationSizePropertiesMESA::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::MemoryResourceAllocationSizePropertiesMESA, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::MemoryResourceAllocationSizePropertiesMESA<'a> {
+    type C = vk::MemoryResourceAllocationSizePropertiesMESA;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourceAllocationSizePropertiesMESA, LowerError> {
+        let mut c = vk::MemoryResourceAllocationSizePropertiesMESA::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::MemoryResourceAllocationSizePropertiesMESA, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let allocation_size = c.allocation_size;
-        Ok(Self { p_next, allocation_size })
+        Ok(Self { p_next: next, allocation_size })
     }
 }
 
@@ -3680,9 +4805,19 @@ impl<'a> Lower for p::MemoryResourcePropertiesMESA<'a> {
     type C = vk::MemoryResourcePropertiesMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourcePropertiesMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryResourcePropertiesMESA<'a> {
+    type C = vk::MemoryResourcePropertiesMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourcePropertiesMESA, LowerError> {
         Ok(vk::MemoryResourcePropertiesMESA {
             s_type: p::MemoryResourcePropertiesMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             memory_type_bits: self.memory_type_bits,
         })
     }
@@ -3692,21 +4827,34 @@ impl<'a> Raise<'a> for p::MemoryResourcePropertiesMESA<'a> {
     type C = vk::MemoryResourcePropertiesMESA;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourcePropertiesMESA, LowerError> {
-        let mut c = vk::MemoryResourcePropertiesMESA::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::MemoryResourcePropertiesMESA, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::MemoryResourcePropertiesMESA<'a> {
+    type C = vk::MemoryResourcePropertiesMESA;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryResourcePropertiesMESA, LowerError> {
+        let mut c = vk::MemoryResourcePropertiesMESA::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::MemoryResourcePropertiesMESA, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let memory_type_bits = c.memory_type_bits;
-        Ok(Self { p_next, memory_type_bits })
+        Ok(Self { p_next: next, memory_type_bits })
     }
 }
 
 impl<'a> Lower for p::MemoryType {
     type C = vk::MemoryType;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryType, LowerError> {
         Ok(vk::MemoryType {
             property_flags: self.property_flags,
@@ -3732,7 +4880,7 @@ impl<'a> Raise<'a> for p::MemoryType {
 
 impl<'a> Lower for p::MultiDrawIndexedInfoEXT {
     type C = vk::MultiDrawIndexedInfoEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultiDrawIndexedInfoEXT, LowerError> {
         Ok(vk::MultiDrawIndexedInfoEXT {
             first_index: self.first_index,
@@ -3744,7 +4892,7 @@ impl<'a> Lower for p::MultiDrawIndexedInfoEXT {
 
 impl<'a> Lower for p::MultiDrawInfoEXT {
     type C = vk::MultiDrawInfoEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultiDrawInfoEXT, LowerError> {
         Ok(vk::MultiDrawInfoEXT {
             first_vertex: self.first_vertex,
@@ -3757,9 +4905,19 @@ impl<'a> Lower for p::MutableDescriptorTypeCreateInfoEXT<'a> {
     type C = vk::MutableDescriptorTypeCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MutableDescriptorTypeCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MutableDescriptorTypeCreateInfoEXT<'a> {
+    type C = vk::MutableDescriptorTypeCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MutableDescriptorTypeCreateInfoEXT, LowerError> {
         Ok(vk::MutableDescriptorTypeCreateInfoEXT {
             s_type: p::MutableDescriptorTypeCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             mutable_descriptor_type_list_count: self.mutable_descriptor_type_list_count,
             p_mutable_descriptor_type_lists: cx.lower_slice(self.p_mutable_descriptor_type_lists, |v, cx| v.lower(cx))?,
         })
@@ -3768,7 +4926,7 @@ impl<'a> Lower for p::MutableDescriptorTypeCreateInfoEXT<'a> {
 
 impl<'a> Lower for p::MutableDescriptorTypeListEXT<'a> {
     type C = vk::MutableDescriptorTypeListEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MutableDescriptorTypeListEXT, LowerError> {
         Ok(vk::MutableDescriptorTypeListEXT {
             descriptor_type_count: self.descriptor_type_count,
@@ -3779,7 +4937,7 @@ impl<'a> Lower for p::MutableDescriptorTypeListEXT<'a> {
 
 impl<'a> Lower for p::Offset2D {
     type C = vk::Offset2D;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::Offset2D, LowerError> {
         Ok(vk::Offset2D {
             x: self.x,
@@ -3790,7 +4948,7 @@ impl<'a> Lower for p::Offset2D {
 
 impl<'a> Lower for p::Offset3D {
     type C = vk::Offset3D;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::Offset3D, LowerError> {
         Ok(vk::Offset3D {
             x: self.x,
@@ -3804,9 +4962,19 @@ impl<'a> Lower for p::PhysicalDevice16BitStorageFeatures<'a> {
     type C = vk::PhysicalDevice16BitStorageFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice16BitStorageFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevice16BitStorageFeatures<'a> {
+    type C = vk::PhysicalDevice16BitStorageFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice16BitStorageFeatures, LowerError> {
         Ok(vk::PhysicalDevice16BitStorageFeatures {
             s_type: p::PhysicalDevice16BitStorageFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             storage_buffer16_bit_access: self.storage_buffer16_bit_access,
             uniform_and_storage_buffer16_bit_access: self.uniform_and_storage_buffer16_bit_access,
             storage_push_constant16: self.storage_push_constant16,
@@ -3819,18 +4987,31 @@ impl<'a> Raise<'a> for p::PhysicalDevice16BitStorageFeatures<'a> {
     type C = vk::PhysicalDevice16BitStorageFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice16BitStorageFeatures, LowerError> {
-        let mut c = vk::PhysicalDevice16BitStorageFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevice16BitStorageFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevice16BitStorageFeatures<'a> {
+    type C = vk::PhysicalDevice16BitStorageFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice16BitStorageFeatures, LowerError> {
+        let mut c = vk::PhysicalDevice16BitStorageFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevice16BitStorageFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let storage_buffer16_bit_access = c.storage_buffer16_bit_access;
         let uniform_and_storage_buffer16_bit_access = c.uniform_and_storage_buffer16_bit_access;
         let storage_push_constant16 = c.storage_push_constant16;
         let storage_input_output16 = c.storage_input_output16;
-        Ok(Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16 })
+        Ok(Self { p_next: next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16 })
     }
 }
 
@@ -3838,9 +5019,19 @@ impl<'a> Lower for p::PhysicalDevice4444FormatsFeaturesEXT<'a> {
     type C = vk::PhysicalDevice4444FormatsFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice4444FormatsFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevice4444FormatsFeaturesEXT<'a> {
+    type C = vk::PhysicalDevice4444FormatsFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice4444FormatsFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDevice4444FormatsFeaturesEXT {
             s_type: p::PhysicalDevice4444FormatsFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             format_a4_r4_g4_b4: self.format_a4_r4_g4_b4,
             format_a4_b4_g4_r4: self.format_a4_b4_g4_r4,
         })
@@ -3851,16 +5042,29 @@ impl<'a> Raise<'a> for p::PhysicalDevice4444FormatsFeaturesEXT<'a> {
     type C = vk::PhysicalDevice4444FormatsFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice4444FormatsFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDevice4444FormatsFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevice4444FormatsFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevice4444FormatsFeaturesEXT<'a> {
+    type C = vk::PhysicalDevice4444FormatsFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice4444FormatsFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDevice4444FormatsFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevice4444FormatsFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let format_a4_r4_g4_b4 = c.format_a4_r4_g4_b4;
         let format_a4_b4_g4_r4 = c.format_a4_b4_g4_r4;
-        Ok(Self { p_next, format_a4_r4_g4_b4, format_a4_b4_g4_r4 })
+        Ok(Self { p_next: next, format_a4_r4_g4_b4, format_a4_b4_g4_r4 })
     }
 }
 
@@ -3868,9 +5072,19 @@ impl<'a> Lower for p::PhysicalDevice8BitStorageFeatures<'a> {
     type C = vk::PhysicalDevice8BitStorageFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice8BitStorageFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevice8BitStorageFeatures<'a> {
+    type C = vk::PhysicalDevice8BitStorageFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice8BitStorageFeatures, LowerError> {
         Ok(vk::PhysicalDevice8BitStorageFeatures {
             s_type: p::PhysicalDevice8BitStorageFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             storage_buffer8_bit_access: self.storage_buffer8_bit_access,
             uniform_and_storage_buffer8_bit_access: self.uniform_and_storage_buffer8_bit_access,
             storage_push_constant8: self.storage_push_constant8,
@@ -3882,17 +5096,30 @@ impl<'a> Raise<'a> for p::PhysicalDevice8BitStorageFeatures<'a> {
     type C = vk::PhysicalDevice8BitStorageFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice8BitStorageFeatures, LowerError> {
-        let mut c = vk::PhysicalDevice8BitStorageFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevice8BitStorageFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevice8BitStorageFeatures<'a> {
+    type C = vk::PhysicalDevice8BitStorageFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevice8BitStorageFeatures, LowerError> {
+        let mut c = vk::PhysicalDevice8BitStorageFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevice8BitStorageFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let storage_buffer8_bit_access = c.storage_buffer8_bit_access;
         let uniform_and_storage_buffer8_bit_access = c.uniform_and_storage_buffer8_bit_access;
         let storage_push_constant8 = c.storage_push_constant8;
-        Ok(Self { p_next, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8 })
+        Ok(Self { p_next: next, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8 })
     }
 }
 
@@ -3900,9 +5127,19 @@ impl<'a> Lower for p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> 
     type C = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT {
             s_type: p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             attachment_feedback_loop_layout: self.attachment_feedback_loop_layout,
         })
     }
@@ -3912,15 +5149,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
     type C = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let attachment_feedback_loop_layout = c.attachment_feedback_loop_layout;
-        Ok(Self { p_next, attachment_feedback_loop_layout })
+        Ok(Self { p_next: next, attachment_feedback_loop_layout })
     }
 }
 
@@ -3928,9 +5178,19 @@ impl<'a> Lower for p::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT {
             s_type: p::PhysicalDeviceBorderColorSwizzleFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             border_color_swizzle: self.border_color_swizzle,
             border_color_swizzle_from_image: self.border_color_swizzle_from_image,
         })
@@ -3941,16 +5201,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let border_color_swizzle = c.border_color_swizzle;
         let border_color_swizzle_from_image = c.border_color_swizzle_from_image;
-        Ok(Self { p_next, border_color_swizzle, border_color_swizzle_from_image })
+        Ok(Self { p_next: next, border_color_swizzle, border_color_swizzle_from_image })
     }
 }
 
@@ -3958,9 +5231,19 @@ impl<'a> Lower for p::PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     type C = vk::PhysicalDeviceBufferDeviceAddressFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceBufferDeviceAddressFeatures<'a> {
+    type C = vk::PhysicalDeviceBufferDeviceAddressFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeatures, LowerError> {
         Ok(vk::PhysicalDeviceBufferDeviceAddressFeatures {
             s_type: p::PhysicalDeviceBufferDeviceAddressFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             buffer_device_address: self.buffer_device_address,
             buffer_device_address_capture_replay: self.buffer_device_address_capture_replay,
             buffer_device_address_multi_device: self.buffer_device_address_multi_device,
@@ -3972,17 +5255,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     type C = vk::PhysicalDeviceBufferDeviceAddressFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceBufferDeviceAddressFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBufferDeviceAddressFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceBufferDeviceAddressFeatures<'a> {
+    type C = vk::PhysicalDeviceBufferDeviceAddressFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceBufferDeviceAddressFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBufferDeviceAddressFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let buffer_device_address = c.buffer_device_address;
         let buffer_device_address_capture_replay = c.buffer_device_address_capture_replay;
         let buffer_device_address_multi_device = c.buffer_device_address_multi_device;
-        Ok(Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
+        Ok(Self { p_next: next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
     }
 }
 
@@ -3990,9 +5286,19 @@ impl<'a> Lower for p::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceColorWriteEnableFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceColorWriteEnableFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceColorWriteEnableFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceColorWriteEnableFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceColorWriteEnableFeaturesEXT {
             s_type: p::PhysicalDeviceColorWriteEnableFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             color_write_enable: self.color_write_enable,
         })
     }
@@ -4002,15 +5308,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceColorWriteEnableFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceColorWriteEnableFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceColorWriteEnableFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceColorWriteEnableFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceColorWriteEnableFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceColorWriteEnableFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceColorWriteEnableFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceColorWriteEnableFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let color_write_enable = c.color_write_enable;
-        Ok(Self { p_next, color_write_enable })
+        Ok(Self { p_next: next, color_write_enable })
     }
 }
 
@@ -4018,9 +5337,19 @@ impl<'a> Lower for p::PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceConditionalRenderingFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConditionalRenderingFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceConditionalRenderingFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConditionalRenderingFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceConditionalRenderingFeaturesEXT {
             s_type: p::PhysicalDeviceConditionalRenderingFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             conditional_rendering: self.conditional_rendering,
             inherited_conditional_rendering: self.inherited_conditional_rendering,
         })
@@ -4031,16 +5360,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceConditionalRenderingFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConditionalRenderingFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceConditionalRenderingFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceConditionalRenderingFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceConditionalRenderingFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConditionalRenderingFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceConditionalRenderingFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceConditionalRenderingFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let conditional_rendering = c.conditional_rendering;
         let inherited_conditional_rendering = c.inherited_conditional_rendering;
-        Ok(Self { p_next, conditional_rendering, inherited_conditional_rendering })
+        Ok(Self { p_next: next, conditional_rendering, inherited_conditional_rendering })
     }
 }
 
@@ -4048,9 +5390,19 @@ impl<'a> Lower for p::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceConservativeRasterizationPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConservativeRasterizationPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceConservativeRasterizationPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConservativeRasterizationPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceConservativeRasterizationPropertiesEXT {
             s_type: p::PhysicalDeviceConservativeRasterizationPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             primitive_overestimation_size: self.primitive_overestimation_size,
             max_extra_primitive_overestimation_size: self.max_extra_primitive_overestimation_size,
             extra_primitive_overestimation_size_granularity: self.extra_primitive_overestimation_size_granularity,
@@ -4068,13 +5420,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceConservativeRasterizationPropertiesEXT<'
     type C = vk::PhysicalDeviceConservativeRasterizationPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConservativeRasterizationPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceConservativeRasterizationPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceConservativeRasterizationPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceConservativeRasterizationPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceConservativeRasterizationPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceConservativeRasterizationPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceConservativeRasterizationPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let primitive_overestimation_size = c.primitive_overestimation_size;
         let max_extra_primitive_overestimation_size = c.max_extra_primitive_overestimation_size;
         let extra_primitive_overestimation_size_granularity = c.extra_primitive_overestimation_size_granularity;
@@ -4084,7 +5449,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceConservativeRasterizationPropertiesEXT<'
         let degenerate_lines_rasterized = c.degenerate_lines_rasterized;
         let fully_covered_fragment_shader_input_variable = c.fully_covered_fragment_shader_input_variable;
         let conservative_rasterization_post_depth_coverage = c.conservative_rasterization_post_depth_coverage;
-        Ok(Self { p_next, primitive_overestimation_size, max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity, primitive_underestimation, conservative_point_and_line_rasterization, degenerate_triangles_rasterized, degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage })
+        Ok(Self { p_next: next, primitive_overestimation_size, max_extra_primitive_overestimation_size, extra_primitive_overestimation_size_granularity, primitive_underestimation, conservative_point_and_line_rasterization, degenerate_triangles_rasterized, degenerate_lines_rasterized, fully_covered_fragment_shader_input_variable, conservative_rasterization_post_depth_coverage })
     }
 }
 
@@ -4092,9 +5457,19 @@ impl<'a> Lower for p::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceCustomBorderColorFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceCustomBorderColorFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceCustomBorderColorFeaturesEXT {
             s_type: p::PhysicalDeviceCustomBorderColorFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             custom_border_colors: self.custom_border_colors,
             custom_border_color_without_format: self.custom_border_color_without_format,
         })
@@ -4105,16 +5480,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceCustomBorderColorFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceCustomBorderColorFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCustomBorderColorFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceCustomBorderColorFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceCustomBorderColorFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCustomBorderColorFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let custom_border_colors = c.custom_border_colors;
         let custom_border_color_without_format = c.custom_border_color_without_format;
-        Ok(Self { p_next, custom_border_colors, custom_border_color_without_format })
+        Ok(Self { p_next: next, custom_border_colors, custom_border_color_without_format })
     }
 }
 
@@ -4122,9 +5510,19 @@ impl<'a> Lower for p::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceCustomBorderColorPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceCustomBorderColorPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceCustomBorderColorPropertiesEXT {
             s_type: p::PhysicalDeviceCustomBorderColorPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_custom_border_color_samplers: self.max_custom_border_color_samplers,
         })
     }
@@ -4134,15 +5532,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceCustomBorderColorPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceCustomBorderColorPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCustomBorderColorPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceCustomBorderColorPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCustomBorderColorPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceCustomBorderColorPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCustomBorderColorPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_custom_border_color_samplers = c.max_custom_border_color_samplers;
-        Ok(Self { p_next, max_custom_border_color_samplers })
+        Ok(Self { p_next: next, max_custom_border_color_samplers })
     }
 }
 
@@ -4150,9 +5561,19 @@ impl<'a> Lower for p::PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceDepthClipControlFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipControlFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClipControlFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipControlFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceDepthClipControlFeaturesEXT {
             s_type: p::PhysicalDeviceDepthClipControlFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             depth_clip_control: self.depth_clip_control,
         })
     }
@@ -4162,15 +5583,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceDepthClipControlFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipControlFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceDepthClipControlFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClipControlFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClipControlFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipControlFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDepthClipControlFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClipControlFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let depth_clip_control = c.depth_clip_control;
-        Ok(Self { p_next, depth_clip_control })
+        Ok(Self { p_next: next, depth_clip_control })
     }
 }
 
@@ -4178,9 +5612,19 @@ impl<'a> Lower for p::PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceDepthClipEnableFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipEnableFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClipEnableFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipEnableFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceDepthClipEnableFeaturesEXT {
             s_type: p::PhysicalDeviceDepthClipEnableFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             depth_clip_enable: self.depth_clip_enable,
         })
     }
@@ -4190,15 +5634,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceDepthClipEnableFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipEnableFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceDepthClipEnableFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClipEnableFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClipEnableFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClipEnableFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDepthClipEnableFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClipEnableFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let depth_clip_enable = c.depth_clip_enable;
-        Ok(Self { p_next, depth_clip_enable })
+        Ok(Self { p_next: next, depth_clip_enable })
     }
 }
 
@@ -4206,9 +5663,19 @@ impl<'a> Lower for p::PhysicalDeviceDepthStencilResolveProperties<'a> {
     type C = vk::PhysicalDeviceDepthStencilResolveProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthStencilResolveProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDepthStencilResolveProperties<'a> {
+    type C = vk::PhysicalDeviceDepthStencilResolveProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthStencilResolveProperties, LowerError> {
         Ok(vk::PhysicalDeviceDepthStencilResolveProperties {
             s_type: p::PhysicalDeviceDepthStencilResolveProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             supported_depth_resolve_modes: self.supported_depth_resolve_modes,
             supported_stencil_resolve_modes: self.supported_stencil_resolve_modes,
             independent_resolve_none: self.independent_resolve_none,
@@ -4221,18 +5688,31 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDepthStencilResolveProperties<'a> {
     type C = vk::PhysicalDeviceDepthStencilResolveProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthStencilResolveProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceDepthStencilResolveProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthStencilResolveProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthStencilResolveProperties<'a> {
+    type C = vk::PhysicalDeviceDepthStencilResolveProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthStencilResolveProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceDepthStencilResolveProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthStencilResolveProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let supported_depth_resolve_modes = c.supported_depth_resolve_modes;
         let supported_stencil_resolve_modes = c.supported_stencil_resolve_modes;
         let independent_resolve_none = c.independent_resolve_none;
         let independent_resolve = c.independent_resolve;
-        Ok(Self { p_next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve })
+        Ok(Self { p_next: next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve })
     }
 }
 
@@ -4240,9 +5720,19 @@ impl<'a> Lower for p::PhysicalDeviceDescriptorIndexingFeatures<'a> {
     type C = vk::PhysicalDeviceDescriptorIndexingFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDescriptorIndexingFeatures<'a> {
+    type C = vk::PhysicalDeviceDescriptorIndexingFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingFeatures, LowerError> {
         Ok(vk::PhysicalDeviceDescriptorIndexingFeatures {
             s_type: p::PhysicalDeviceDescriptorIndexingFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_input_attachment_array_dynamic_indexing: self.shader_input_attachment_array_dynamic_indexing,
             shader_uniform_texel_buffer_array_dynamic_indexing: self.shader_uniform_texel_buffer_array_dynamic_indexing,
             shader_storage_texel_buffer_array_dynamic_indexing: self.shader_storage_texel_buffer_array_dynamic_indexing,
@@ -4271,13 +5761,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDescriptorIndexingFeatures<'a> {
     type C = vk::PhysicalDeviceDescriptorIndexingFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceDescriptorIndexingFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorIndexingFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDescriptorIndexingFeatures<'a> {
+    type C = vk::PhysicalDeviceDescriptorIndexingFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceDescriptorIndexingFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorIndexingFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_input_attachment_array_dynamic_indexing = c.shader_input_attachment_array_dynamic_indexing;
         let shader_uniform_texel_buffer_array_dynamic_indexing = c.shader_uniform_texel_buffer_array_dynamic_indexing;
         let shader_storage_texel_buffer_array_dynamic_indexing = c.shader_storage_texel_buffer_array_dynamic_indexing;
@@ -4298,7 +5801,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDescriptorIndexingFeatures<'a> {
         let descriptor_binding_partially_bound = c.descriptor_binding_partially_bound;
         let descriptor_binding_variable_descriptor_count = c.descriptor_binding_variable_descriptor_count;
         let runtime_descriptor_array = c.runtime_descriptor_array;
-        Ok(Self { p_next, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array })
+        Ok(Self { p_next: next, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array })
     }
 }
 
@@ -4306,9 +5809,19 @@ impl<'a> Lower for p::PhysicalDeviceDescriptorIndexingProperties<'a> {
     type C = vk::PhysicalDeviceDescriptorIndexingProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDescriptorIndexingProperties<'a> {
+    type C = vk::PhysicalDeviceDescriptorIndexingProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingProperties, LowerError> {
         Ok(vk::PhysicalDeviceDescriptorIndexingProperties {
             s_type: p::PhysicalDeviceDescriptorIndexingProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_update_after_bind_descriptors_in_all_pools: self.max_update_after_bind_descriptors_in_all_pools,
             shader_uniform_buffer_array_non_uniform_indexing_native: self.shader_uniform_buffer_array_non_uniform_indexing_native,
             shader_sampled_image_array_non_uniform_indexing_native: self.shader_sampled_image_array_non_uniform_indexing_native,
@@ -4340,13 +5853,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDescriptorIndexingProperties<'a> {
     type C = vk::PhysicalDeviceDescriptorIndexingProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceDescriptorIndexingProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorIndexingProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDescriptorIndexingProperties<'a> {
+    type C = vk::PhysicalDeviceDescriptorIndexingProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorIndexingProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceDescriptorIndexingProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorIndexingProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_update_after_bind_descriptors_in_all_pools = c.max_update_after_bind_descriptors_in_all_pools;
         let shader_uniform_buffer_array_non_uniform_indexing_native = c.shader_uniform_buffer_array_non_uniform_indexing_native;
         let shader_sampled_image_array_non_uniform_indexing_native = c.shader_sampled_image_array_non_uniform_indexing_native;
@@ -4370,7 +5896,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDescriptorIndexingProperties<'a> {
         let max_descriptor_set_update_after_bind_sampled_images = c.max_descriptor_set_update_after_bind_sampled_images;
         let max_descriptor_set_update_after_bind_storage_images = c.max_descriptor_set_update_after_bind_storage_images;
         let max_descriptor_set_update_after_bind_input_attachments = c.max_descriptor_set_update_after_bind_input_attachments;
-        Ok(Self { p_next, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments })
+        Ok(Self { p_next: next, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments })
     }
 }
 
@@ -4378,9 +5904,19 @@ impl<'a> Lower for p::PhysicalDeviceDriverProperties<'a> {
     type C = vk::PhysicalDeviceDriverProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDriverProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDriverProperties<'a> {
+    type C = vk::PhysicalDeviceDriverProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDriverProperties, LowerError> {
         Ok(vk::PhysicalDeviceDriverProperties {
             s_type: p::PhysicalDeviceDriverProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             driver_id: self.driver_id,
             driver_name: cx.chars(&self.driver_name),
             driver_info: cx.chars(&self.driver_info),
@@ -4393,19 +5929,32 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDriverProperties<'a> {
     type C = vk::PhysicalDeviceDriverProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDriverProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceDriverProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.conformance_version = self.conformance_version.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDriverProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDriverProperties<'a> {
+    type C = vk::PhysicalDeviceDriverProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDriverProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceDriverProperties::default();
+        c.conformance_version = self.conformance_version.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDriverProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let driver_id = c.driver_id;
         let driver_name = cx.raise_chars(&c.driver_name);
         let driver_info = cx.raise_chars(&c.driver_info);
         let conformance_version = p::ConformanceVersion::raise(&skeleton.conformance_version, &c.conformance_version, cx)?;
-        Ok(Self { p_next, driver_id, driver_name, driver_info, conformance_version })
+        Ok(Self { p_next: next, driver_id, driver_name, driver_info, conformance_version })
     }
 }
 
@@ -4413,9 +5962,19 @@ impl<'a> Lower for p::PhysicalDeviceDynamicRenderingFeatures<'a> {
     type C = vk::PhysicalDeviceDynamicRenderingFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDynamicRenderingFeatures<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingFeatures, LowerError> {
         Ok(vk::PhysicalDeviceDynamicRenderingFeatures {
             s_type: p::PhysicalDeviceDynamicRenderingFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             dynamic_rendering: self.dynamic_rendering,
         })
     }
@@ -4425,15 +5984,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDynamicRenderingFeatures<'a> {
     type C = vk::PhysicalDeviceDynamicRenderingFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceDynamicRenderingFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDynamicRenderingFeatures<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceDynamicRenderingFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let dynamic_rendering = c.dynamic_rendering;
-        Ok(Self { p_next, dynamic_rendering })
+        Ok(Self { p_next: next, dynamic_rendering })
     }
 }
 
@@ -4441,9 +6013,19 @@ impl<'a> Lower for p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT
     type C = vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT {
             s_type: p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             dynamic_rendering_unused_attachments: self.dynamic_rendering_unused_attachments,
         })
     }
@@ -4453,15 +6035,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeature
     type C = vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let dynamic_rendering_unused_attachments = c.dynamic_rendering_unused_attachments;
-        Ok(Self { p_next, dynamic_rendering_unused_attachments })
+        Ok(Self { p_next: next, dynamic_rendering_unused_attachments })
     }
 }
 
@@ -4469,9 +6064,19 @@ impl<'a> Lower for p::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT {
             s_type: p::PhysicalDeviceExtendedDynamicState2FeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             extended_dynamic_state2: self.extended_dynamic_state2,
             extended_dynamic_state2_logic_op: self.extended_dynamic_state2_logic_op,
             extended_dynamic_state2_patch_control_points: self.extended_dynamic_state2_patch_control_points,
@@ -4483,17 +6088,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let extended_dynamic_state2 = c.extended_dynamic_state2;
         let extended_dynamic_state2_logic_op = c.extended_dynamic_state2_logic_op;
         let extended_dynamic_state2_patch_control_points = c.extended_dynamic_state2_patch_control_points;
-        Ok(Self { p_next, extended_dynamic_state2, extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points })
+        Ok(Self { p_next: next, extended_dynamic_state2, extended_dynamic_state2_logic_op, extended_dynamic_state2_patch_control_points })
     }
 }
 
@@ -4501,9 +6119,19 @@ impl<'a> Lower for p::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT {
             s_type: p::PhysicalDeviceExtendedDynamicState3FeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             extended_dynamic_state3_tessellation_domain_origin: self.extended_dynamic_state3_tessellation_domain_origin,
             extended_dynamic_state3_depth_clamp_enable: self.extended_dynamic_state3_depth_clamp_enable,
             extended_dynamic_state3_polygon_mode: self.extended_dynamic_state3_polygon_mode,
@@ -4543,13 +6171,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let extended_dynamic_state3_tessellation_domain_origin = c.extended_dynamic_state3_tessellation_domain_origin;
         let extended_dynamic_state3_depth_clamp_enable = c.extended_dynamic_state3_depth_clamp_enable;
         let extended_dynamic_state3_polygon_mode = c.extended_dynamic_state3_polygon_mode;
@@ -4581,7 +6222,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
         let extended_dynamic_state3_coverage_reduction_mode = c.extended_dynamic_state3_coverage_reduction_mode;
         let extended_dynamic_state3_representative_fragment_test_enable = c.extended_dynamic_state3_representative_fragment_test_enable;
         let extended_dynamic_state3_shading_rate_image_enable = c.extended_dynamic_state3_shading_rate_image_enable;
-        Ok(Self { p_next, extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable })
+        Ok(Self { p_next: next, extended_dynamic_state3_tessellation_domain_origin, extended_dynamic_state3_depth_clamp_enable, extended_dynamic_state3_polygon_mode, extended_dynamic_state3_rasterization_samples, extended_dynamic_state3_sample_mask, extended_dynamic_state3_alpha_to_coverage_enable, extended_dynamic_state3_alpha_to_one_enable, extended_dynamic_state3_logic_op_enable, extended_dynamic_state3_color_blend_enable, extended_dynamic_state3_color_blend_equation, extended_dynamic_state3_color_write_mask, extended_dynamic_state3_rasterization_stream, extended_dynamic_state3_conservative_rasterization_mode, extended_dynamic_state3_extra_primitive_overestimation_size, extended_dynamic_state3_depth_clip_enable, extended_dynamic_state3_sample_locations_enable, extended_dynamic_state3_color_blend_advanced, extended_dynamic_state3_provoking_vertex_mode, extended_dynamic_state3_line_rasterization_mode, extended_dynamic_state3_line_stipple_enable, extended_dynamic_state3_depth_clip_negative_one_to_one, extended_dynamic_state3_viewport_w_scaling_enable, extended_dynamic_state3_viewport_swizzle, extended_dynamic_state3_coverage_to_color_enable, extended_dynamic_state3_coverage_to_color_location, extended_dynamic_state3_coverage_modulation_mode, extended_dynamic_state3_coverage_modulation_table_enable, extended_dynamic_state3_coverage_modulation_table, extended_dynamic_state3_coverage_reduction_mode, extended_dynamic_state3_representative_fragment_test_enable, extended_dynamic_state3_shading_rate_image_enable })
     }
 }
 
@@ -4589,9 +6230,19 @@ impl<'a> Lower for p::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT {
             s_type: p::PhysicalDeviceExtendedDynamicState3PropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             dynamic_primitive_topology_unrestricted: self.dynamic_primitive_topology_unrestricted,
         })
     }
@@ -4601,15 +6252,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let dynamic_primitive_topology_unrestricted = c.dynamic_primitive_topology_unrestricted;
-        Ok(Self { p_next, dynamic_primitive_topology_unrestricted })
+        Ok(Self { p_next: next, dynamic_primitive_topology_unrestricted })
     }
 }
 
@@ -4617,9 +6281,19 @@ impl<'a> Lower for p::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT {
             s_type: p::PhysicalDeviceExtendedDynamicStateFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             extended_dynamic_state: self.extended_dynamic_state,
         })
     }
@@ -4629,15 +6303,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let extended_dynamic_state = c.extended_dynamic_state;
-        Ok(Self { p_next, extended_dynamic_state })
+        Ok(Self { p_next: next, extended_dynamic_state })
     }
 }
 
@@ -4645,9 +6332,19 @@ impl<'a> Lower for p::PhysicalDeviceExternalBufferInfo<'a> {
     type C = vk::PhysicalDeviceExternalBufferInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalBufferInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExternalBufferInfo<'a> {
+    type C = vk::PhysicalDeviceExternalBufferInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalBufferInfo, LowerError> {
         Ok(vk::PhysicalDeviceExternalBufferInfo {
             s_type: p::PhysicalDeviceExternalBufferInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             usage: self.usage,
             handle_type: self.handle_type,
@@ -4659,9 +6356,19 @@ impl<'a> Lower for p::PhysicalDeviceExternalFenceInfo<'a> {
     type C = vk::PhysicalDeviceExternalFenceInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalFenceInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExternalFenceInfo<'a> {
+    type C = vk::PhysicalDeviceExternalFenceInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalFenceInfo, LowerError> {
         Ok(vk::PhysicalDeviceExternalFenceInfo {
             s_type: p::PhysicalDeviceExternalFenceInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_type: self.handle_type,
         })
     }
@@ -4671,9 +6378,19 @@ impl<'a> Lower for p::PhysicalDeviceExternalImageFormatInfo<'a> {
     type C = vk::PhysicalDeviceExternalImageFormatInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalImageFormatInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExternalImageFormatInfo<'a> {
+    type C = vk::PhysicalDeviceExternalImageFormatInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalImageFormatInfo, LowerError> {
         Ok(vk::PhysicalDeviceExternalImageFormatInfo {
             s_type: p::PhysicalDeviceExternalImageFormatInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_type: self.handle_type,
         })
     }
@@ -4683,9 +6400,19 @@ impl<'a> Lower for p::PhysicalDeviceExternalSemaphoreInfo<'a> {
     type C = vk::PhysicalDeviceExternalSemaphoreInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalSemaphoreInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceExternalSemaphoreInfo<'a> {
+    type C = vk::PhysicalDeviceExternalSemaphoreInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceExternalSemaphoreInfo, LowerError> {
         Ok(vk::PhysicalDeviceExternalSemaphoreInfo {
             s_type: p::PhysicalDeviceExternalSemaphoreInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             handle_type: self.handle_type,
         })
     }
@@ -4693,7 +6420,7 @@ impl<'a> Lower for p::PhysicalDeviceExternalSemaphoreInfo<'a> {
 
 impl<'a> Lower for p::PhysicalDeviceFeatures {
     type C = vk::PhysicalDeviceFeatures;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFeatures, LowerError> {
         Ok(vk::PhysicalDeviceFeatures {
             robust_buffer_access: self.robust_buffer_access,
@@ -4827,9 +6554,19 @@ impl<'a> Lower for p::PhysicalDeviceFeatures2<'a> {
     type C = vk::PhysicalDeviceFeatures2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFeatures2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFeatures2<'a> {
+    type C = vk::PhysicalDeviceFeatures2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFeatures2, LowerError> {
         Ok(vk::PhysicalDeviceFeatures2 {
             s_type: p::PhysicalDeviceFeatures2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             features: self.features.lower(cx)?,
         })
     }
@@ -4839,16 +6576,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFeatures2<'a> {
     type C = vk::PhysicalDeviceFeatures2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFeatures2, LowerError> {
-        let mut c = vk::PhysicalDeviceFeatures2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.features = self.features.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFeatures2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFeatures2<'a> {
+    type C = vk::PhysicalDeviceFeatures2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFeatures2, LowerError> {
+        let mut c = vk::PhysicalDeviceFeatures2::default();
+        c.features = self.features.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFeatures2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let features = p::PhysicalDeviceFeatures::raise(&skeleton.features, &c.features, cx)?;
-        Ok(Self { p_next, features })
+        Ok(Self { p_next: next, features })
     }
 }
 
@@ -4856,9 +6606,19 @@ impl<'a> Lower for p::PhysicalDeviceFloatControlsProperties<'a> {
     type C = vk::PhysicalDeviceFloatControlsProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFloatControlsProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFloatControlsProperties<'a> {
+    type C = vk::PhysicalDeviceFloatControlsProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFloatControlsProperties, LowerError> {
         Ok(vk::PhysicalDeviceFloatControlsProperties {
             s_type: p::PhysicalDeviceFloatControlsProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             denorm_behavior_independence: self.denorm_behavior_independence,
             rounding_mode_independence: self.rounding_mode_independence,
             shader_signed_zero_inf_nan_preserve_float16: self.shader_signed_zero_inf_nan_preserve_float16,
@@ -4884,13 +6644,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFloatControlsProperties<'a> {
     type C = vk::PhysicalDeviceFloatControlsProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFloatControlsProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceFloatControlsProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFloatControlsProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFloatControlsProperties<'a> {
+    type C = vk::PhysicalDeviceFloatControlsProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFloatControlsProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceFloatControlsProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFloatControlsProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let denorm_behavior_independence = c.denorm_behavior_independence;
         let rounding_mode_independence = c.rounding_mode_independence;
         let shader_signed_zero_inf_nan_preserve_float16 = c.shader_signed_zero_inf_nan_preserve_float16;
@@ -4908,7 +6681,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFloatControlsProperties<'a> {
         let shader_rounding_mode_rtz_float16 = c.shader_rounding_mode_rtz_float16;
         let shader_rounding_mode_rtz_float32 = c.shader_rounding_mode_rtz_float32;
         let shader_rounding_mode_rtz_float64 = c.shader_rounding_mode_rtz_float64;
-        Ok(Self { p_next, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64 })
+        Ok(Self { p_next: next, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64 })
     }
 }
 
@@ -4916,9 +6689,19 @@ impl<'a> Lower for p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT {
             s_type: p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             fragment_shader_sample_interlock: self.fragment_shader_sample_interlock,
             fragment_shader_pixel_interlock: self.fragment_shader_pixel_interlock,
             fragment_shader_shading_rate_interlock: self.fragment_shader_shading_rate_interlock,
@@ -4930,17 +6713,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let fragment_shader_sample_interlock = c.fragment_shader_sample_interlock;
         let fragment_shader_pixel_interlock = c.fragment_shader_pixel_interlock;
         let fragment_shader_shading_rate_interlock = c.fragment_shader_shading_rate_interlock;
-        Ok(Self { p_next, fragment_shader_sample_interlock, fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock })
+        Ok(Self { p_next: next, fragment_shader_sample_interlock, fragment_shader_pixel_interlock, fragment_shader_shading_rate_interlock })
     }
 }
 
@@ -4948,9 +6744,19 @@ impl<'a> Lower for p::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
     type C = vk::PhysicalDeviceFragmentShadingRateFeaturesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShadingRateFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateFeaturesKHR, LowerError> {
         Ok(vk::PhysicalDeviceFragmentShadingRateFeaturesKHR {
             s_type: p::PhysicalDeviceFragmentShadingRateFeaturesKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             pipeline_fragment_shading_rate: self.pipeline_fragment_shading_rate,
             primitive_fragment_shading_rate: self.primitive_fragment_shading_rate,
             attachment_fragment_shading_rate: self.attachment_fragment_shading_rate,
@@ -4962,17 +6768,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
     type C = vk::PhysicalDeviceFragmentShadingRateFeaturesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateFeaturesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceFragmentShadingRateFeaturesKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRateFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShadingRateFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceFragmentShadingRateFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRateFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let pipeline_fragment_shading_rate = c.pipeline_fragment_shading_rate;
         let primitive_fragment_shading_rate = c.primitive_fragment_shading_rate;
         let attachment_fragment_shading_rate = c.attachment_fragment_shading_rate;
-        Ok(Self { p_next, pipeline_fragment_shading_rate, primitive_fragment_shading_rate, attachment_fragment_shading_rate })
+        Ok(Self { p_next: next, pipeline_fragment_shading_rate, primitive_fragment_shading_rate, attachment_fragment_shading_rate })
     }
 }
 
@@ -4980,9 +6799,19 @@ impl<'a> Lower for p::PhysicalDeviceFragmentShadingRateKHR<'a> {
     type C = vk::PhysicalDeviceFragmentShadingRateKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFragmentShadingRateKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShadingRateKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateKHR, LowerError> {
         Ok(vk::PhysicalDeviceFragmentShadingRateKHR {
             s_type: p::PhysicalDeviceFragmentShadingRateKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             sample_counts: self.sample_counts,
             fragment_size: self.fragment_size.lower(cx)?,
         })
@@ -4993,17 +6822,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShadingRateKHR<'a> {
     type C = vk::PhysicalDeviceFragmentShadingRateKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceFragmentShadingRateKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.fragment_size = self.fragment_size.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRateKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShadingRateKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShadingRateKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRateKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceFragmentShadingRateKHR::default();
+        c.fragment_size = self.fragment_size.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRateKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let sample_counts = c.sample_counts;
         let fragment_size = p::Extent2D::raise(&skeleton.fragment_size, &c.fragment_size, cx)?;
-        Ok(Self { p_next, sample_counts, fragment_size })
+        Ok(Self { p_next: next, sample_counts, fragment_size })
     }
 }
 
@@ -5011,9 +6853,19 @@ impl<'a> Lower for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     type C = vk::PhysicalDeviceFragmentShadingRatePropertiesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShadingRatePropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, LowerError> {
         Ok(vk::PhysicalDeviceFragmentShadingRatePropertiesKHR {
             s_type: p::PhysicalDeviceFragmentShadingRatePropertiesKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             min_fragment_shading_rate_attachment_texel_size: self.min_fragment_shading_rate_attachment_texel_size.lower(cx)?,
             max_fragment_shading_rate_attachment_texel_size: self.max_fragment_shading_rate_attachment_texel_size.lower(cx)?,
             max_fragment_shading_rate_attachment_texel_size_aspect_ratio: self.max_fragment_shading_rate_attachment_texel_size_aspect_ratio,
@@ -5039,16 +6891,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     type C = vk::PhysicalDeviceFragmentShadingRatePropertiesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceFragmentShadingRatePropertiesKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShadingRatePropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceFragmentShadingRatePropertiesKHR::default();
         c.min_fragment_shading_rate_attachment_texel_size = self.min_fragment_shading_rate_attachment_texel_size.lower_out(cx)?;
         c.max_fragment_shading_rate_attachment_texel_size = self.max_fragment_shading_rate_attachment_texel_size.lower_out(cx)?;
         c.max_fragment_size = self.max_fragment_size.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShadingRatePropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let min_fragment_shading_rate_attachment_texel_size = p::Extent2D::raise(&skeleton.min_fragment_shading_rate_attachment_texel_size, &c.min_fragment_shading_rate_attachment_texel_size, cx)?;
         let max_fragment_shading_rate_attachment_texel_size = p::Extent2D::raise(&skeleton.max_fragment_shading_rate_attachment_texel_size, &c.max_fragment_shading_rate_attachment_texel_size, cx)?;
         let max_fragment_shading_rate_attachment_texel_size_aspect_ratio = c.max_fragment_shading_rate_attachment_texel_size_aspect_ratio;
@@ -5066,7 +6931,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
         let fragment_shading_rate_with_fragment_shader_interlock = c.fragment_shading_rate_with_fragment_shader_interlock;
         let fragment_shading_rate_with_custom_sample_locations = c.fragment_shading_rate_with_custom_sample_locations;
         let fragment_shading_rate_strict_multiply_combiner = c.fragment_shading_rate_strict_multiply_combiner;
-        Ok(Self { p_next, min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size, max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner })
+        Ok(Self { p_next: next, min_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size, max_fragment_shading_rate_attachment_texel_size_aspect_ratio, primitive_fragment_shading_rate_with_multiple_viewports, layered_shading_rate_attachments, fragment_shading_rate_non_trivial_combiner_ops, max_fragment_size, max_fragment_size_aspect_ratio, max_fragment_shading_rate_coverage_samples, max_fragment_shading_rate_rasterization_samples, fragment_shading_rate_with_shader_depth_stencil_writes, fragment_shading_rate_with_sample_mask, fragment_shading_rate_with_shader_sample_mask, fragment_shading_rate_with_conservative_rasterization, fragment_shading_rate_with_fragment_shader_interlock, fragment_shading_rate_with_custom_sample_locations, fragment_shading_rate_strict_multiply_combiner })
     }
 }
 
@@ -5074,9 +6939,19 @@ impl<'a> Lower for p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT {
             s_type: p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             graphics_pipeline_library: self.graphics_pipeline_library,
         })
     }
@@ -5086,15 +6961,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let graphics_pipeline_library = c.graphics_pipeline_library;
-        Ok(Self { p_next, graphics_pipeline_library })
+        Ok(Self { p_next: next, graphics_pipeline_library })
     }
 }
 
@@ -5102,9 +6990,19 @@ impl<'a> Lower for p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT {
             s_type: p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             graphics_pipeline_library_fast_linking: self.graphics_pipeline_library_fast_linking,
             graphics_pipeline_library_independent_interpolation_decoration: self.graphics_pipeline_library_independent_interpolation_decoration,
         })
@@ -5115,16 +7013,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>
     type C = vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let graphics_pipeline_library_fast_linking = c.graphics_pipeline_library_fast_linking;
         let graphics_pipeline_library_independent_interpolation_decoration = c.graphics_pipeline_library_independent_interpolation_decoration;
-        Ok(Self { p_next, graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration })
+        Ok(Self { p_next: next, graphics_pipeline_library_fast_linking, graphics_pipeline_library_independent_interpolation_decoration })
     }
 }
 
@@ -5132,9 +7043,19 @@ impl<'a> Lower for p::PhysicalDeviceGroupProperties<'a> {
     type C = vk::PhysicalDeviceGroupProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGroupProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceGroupProperties<'a> {
+    type C = vk::PhysicalDeviceGroupProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGroupProperties, LowerError> {
         Ok(vk::PhysicalDeviceGroupProperties {
             s_type: p::PhysicalDeviceGroupProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             physical_device_count: self.physical_device_count,
             physical_devices: cx.hosts_fixed(&self.physical_devices, vk::PhysicalDevice)?,
             subset_allocation: self.subset_allocation,
@@ -5146,18 +7067,31 @@ impl<'a> Raise<'a> for p::PhysicalDeviceGroupProperties<'a> {
     type C = vk::PhysicalDeviceGroupProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGroupProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceGroupProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.physical_devices = cx.hosts_fixed(&self.physical_devices, vk::PhysicalDevice)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGroupProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceGroupProperties<'a> {
+    type C = vk::PhysicalDeviceGroupProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGroupProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceGroupProperties::default();
+        c.physical_devices = cx.hosts_fixed(&self.physical_devices, vk::PhysicalDevice)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGroupProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let physical_device_count = c.physical_device_count;
         let physical_devices = cx.guests_fixed(&c.physical_devices.map(|h| h.0))?;
         let subset_allocation = c.subset_allocation;
-        Ok(Self { p_next, physical_device_count, physical_devices, subset_allocation })
+        Ok(Self { p_next: next, physical_device_count, physical_devices, subset_allocation })
     }
 }
 
@@ -5165,9 +7099,19 @@ impl<'a> Lower for p::PhysicalDeviceHostQueryResetFeatures<'a> {
     type C = vk::PhysicalDeviceHostQueryResetFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostQueryResetFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceHostQueryResetFeatures<'a> {
+    type C = vk::PhysicalDeviceHostQueryResetFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostQueryResetFeatures, LowerError> {
         Ok(vk::PhysicalDeviceHostQueryResetFeatures {
             s_type: p::PhysicalDeviceHostQueryResetFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             host_query_reset: self.host_query_reset,
         })
     }
@@ -5177,15 +7121,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceHostQueryResetFeatures<'a> {
     type C = vk::PhysicalDeviceHostQueryResetFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostQueryResetFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceHostQueryResetFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostQueryResetFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceHostQueryResetFeatures<'a> {
+    type C = vk::PhysicalDeviceHostQueryResetFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostQueryResetFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceHostQueryResetFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostQueryResetFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let host_query_reset = c.host_query_reset;
-        Ok(Self { p_next, host_query_reset })
+        Ok(Self { p_next: next, host_query_reset })
     }
 }
 
@@ -5193,9 +7150,19 @@ impl<'a> Lower for p::PhysicalDeviceIDProperties<'a> {
     type C = vk::PhysicalDeviceIDProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIDProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceIDProperties<'a> {
+    type C = vk::PhysicalDeviceIDProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIDProperties, LowerError> {
         Ok(vk::PhysicalDeviceIDProperties {
             s_type: p::PhysicalDeviceIDProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             device_uuid: self.device_uuid,
             driver_uuid: self.driver_uuid,
             device_luid: self.device_luid,
@@ -5209,19 +7176,32 @@ impl<'a> Raise<'a> for p::PhysicalDeviceIDProperties<'a> {
     type C = vk::PhysicalDeviceIDProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIDProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceIDProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIDProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceIDProperties<'a> {
+    type C = vk::PhysicalDeviceIDProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIDProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceIDProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIDProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let device_uuid = c.device_uuid;
         let driver_uuid = c.driver_uuid;
         let device_luid = c.device_luid;
         let device_node_mask = c.device_node_mask;
         let device_luid_valid = c.device_luid_valid;
-        Ok(Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid })
+        Ok(Self { p_next: next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid })
     }
 }
 
@@ -5229,9 +7209,19 @@ impl<'a> Lower for p::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT {
             s_type: p::PhysicalDeviceImage2DViewOf3DFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image2_d_view_of3_d: self.image2_d_view_of3_d,
             sampler2_d_view_of3_d: self.sampler2_d_view_of3_d,
         })
@@ -5242,16 +7232,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let image2_d_view_of3_d = c.image2_d_view_of3_d;
         let sampler2_d_view_of3_d = c.sampler2_d_view_of3_d;
-        Ok(Self { p_next, image2_d_view_of3_d, sampler2_d_view_of3_d })
+        Ok(Self { p_next: next, image2_d_view_of3_d, sampler2_d_view_of3_d })
     }
 }
 
@@ -5259,9 +7262,19 @@ impl<'a> Lower for p::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
     type C = vk::PhysicalDeviceImageDrmFormatModifierInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageDrmFormatModifierInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
+    type C = vk::PhysicalDeviceImageDrmFormatModifierInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageDrmFormatModifierInfoEXT, LowerError> {
         Ok(vk::PhysicalDeviceImageDrmFormatModifierInfoEXT {
             s_type: p::PhysicalDeviceImageDrmFormatModifierInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             drm_format_modifier: self.drm_format_modifier,
             sharing_mode: self.sharing_mode,
             queue_family_index_count: self.queue_family_index_count,
@@ -5274,9 +7287,19 @@ impl<'a> Lower for p::PhysicalDeviceImageFormatInfo2<'a> {
     type C = vk::PhysicalDeviceImageFormatInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageFormatInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImageFormatInfo2<'a> {
+    type C = vk::PhysicalDeviceImageFormatInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageFormatInfo2, LowerError> {
         Ok(vk::PhysicalDeviceImageFormatInfo2 {
             s_type: p::PhysicalDeviceImageFormatInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             format: self.format,
             ty: self.ty,
             tiling: self.tiling,
@@ -5290,9 +7313,19 @@ impl<'a> Lower for p::PhysicalDeviceImageRobustnessFeatures<'a> {
     type C = vk::PhysicalDeviceImageRobustnessFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageRobustnessFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImageRobustnessFeatures<'a> {
+    type C = vk::PhysicalDeviceImageRobustnessFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageRobustnessFeatures, LowerError> {
         Ok(vk::PhysicalDeviceImageRobustnessFeatures {
             s_type: p::PhysicalDeviceImageRobustnessFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             robust_image_access: self.robust_image_access,
         })
     }
@@ -5302,15 +7335,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceImageRobustnessFeatures<'a> {
     type C = vk::PhysicalDeviceImageRobustnessFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageRobustnessFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceImageRobustnessFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImageRobustnessFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceImageRobustnessFeatures<'a> {
+    type C = vk::PhysicalDeviceImageRobustnessFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageRobustnessFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceImageRobustnessFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImageRobustnessFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let robust_image_access = c.robust_image_access;
-        Ok(Self { p_next, robust_image_access })
+        Ok(Self { p_next: next, robust_image_access })
     }
 }
 
@@ -5318,9 +7364,19 @@ impl<'a> Lower for p::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceImageViewMinLodFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageViewMinLodFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImageViewMinLodFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageViewMinLodFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceImageViewMinLodFeaturesEXT {
             s_type: p::PhysicalDeviceImageViewMinLodFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             min_lod: self.min_lod,
         })
     }
@@ -5330,15 +7386,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceImageViewMinLodFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageViewMinLodFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceImageViewMinLodFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImageViewMinLodFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImageViewMinLodFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageViewMinLodFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceImageViewMinLodFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImageViewMinLodFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let min_lod = c.min_lod;
-        Ok(Self { p_next, min_lod })
+        Ok(Self { p_next: next, min_lod })
     }
 }
 
@@ -5346,9 +7415,19 @@ impl<'a> Lower for p::PhysicalDeviceImagelessFramebufferFeatures<'a> {
     type C = vk::PhysicalDeviceImagelessFramebufferFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImagelessFramebufferFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImagelessFramebufferFeatures<'a> {
+    type C = vk::PhysicalDeviceImagelessFramebufferFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImagelessFramebufferFeatures, LowerError> {
         Ok(vk::PhysicalDeviceImagelessFramebufferFeatures {
             s_type: p::PhysicalDeviceImagelessFramebufferFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             imageless_framebuffer: self.imageless_framebuffer,
         })
     }
@@ -5358,15 +7437,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceImagelessFramebufferFeatures<'a> {
     type C = vk::PhysicalDeviceImagelessFramebufferFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImagelessFramebufferFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceImagelessFramebufferFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImagelessFramebufferFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceImagelessFramebufferFeatures<'a> {
+    type C = vk::PhysicalDeviceImagelessFramebufferFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImagelessFramebufferFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceImagelessFramebufferFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImagelessFramebufferFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let imageless_framebuffer = c.imageless_framebuffer;
-        Ok(Self { p_next, imageless_framebuffer })
+        Ok(Self { p_next: next, imageless_framebuffer })
     }
 }
 
@@ -5374,9 +7466,19 @@ impl<'a> Lower for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceIndexTypeUint8FeaturesEXT {
             s_type: p::PhysicalDeviceIndexTypeUint8FeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             index_type_uint8: self.index_type_uint8,
         })
     }
@@ -5386,15 +7488,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let index_type_uint8 = c.index_type_uint8;
-        Ok(Self { p_next, index_type_uint8 })
+        Ok(Self { p_next: next, index_type_uint8 })
     }
 }
 
@@ -5402,9 +7517,19 @@ impl<'a> Lower for p::PhysicalDeviceInlineUniformBlockFeatures<'a> {
     type C = vk::PhysicalDeviceInlineUniformBlockFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceInlineUniformBlockFeatures<'a> {
+    type C = vk::PhysicalDeviceInlineUniformBlockFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockFeatures, LowerError> {
         Ok(vk::PhysicalDeviceInlineUniformBlockFeatures {
             s_type: p::PhysicalDeviceInlineUniformBlockFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             inline_uniform_block: self.inline_uniform_block,
             descriptor_binding_inline_uniform_block_update_after_bind: self.descriptor_binding_inline_uniform_block_update_after_bind,
         })
@@ -5415,16 +7540,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceInlineUniformBlockFeatures<'a> {
     type C = vk::PhysicalDeviceInlineUniformBlockFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceInlineUniformBlockFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceInlineUniformBlockFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceInlineUniformBlockFeatures<'a> {
+    type C = vk::PhysicalDeviceInlineUniformBlockFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceInlineUniformBlockFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceInlineUniformBlockFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let inline_uniform_block = c.inline_uniform_block;
         let descriptor_binding_inline_uniform_block_update_after_bind = c.descriptor_binding_inline_uniform_block_update_after_bind;
-        Ok(Self { p_next, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind })
+        Ok(Self { p_next: next, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind })
     }
 }
 
@@ -5432,9 +7570,19 @@ impl<'a> Lower for p::PhysicalDeviceInlineUniformBlockProperties<'a> {
     type C = vk::PhysicalDeviceInlineUniformBlockProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceInlineUniformBlockProperties<'a> {
+    type C = vk::PhysicalDeviceInlineUniformBlockProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockProperties, LowerError> {
         Ok(vk::PhysicalDeviceInlineUniformBlockProperties {
             s_type: p::PhysicalDeviceInlineUniformBlockProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_inline_uniform_block_size: self.max_inline_uniform_block_size,
             max_per_stage_descriptor_inline_uniform_blocks: self.max_per_stage_descriptor_inline_uniform_blocks,
             max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: self.max_per_stage_descriptor_update_after_bind_inline_uniform_blocks,
@@ -5448,25 +7596,38 @@ impl<'a> Raise<'a> for p::PhysicalDeviceInlineUniformBlockProperties<'a> {
     type C = vk::PhysicalDeviceInlineUniformBlockProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceInlineUniformBlockProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceInlineUniformBlockProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceInlineUniformBlockProperties<'a> {
+    type C = vk::PhysicalDeviceInlineUniformBlockProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceInlineUniformBlockProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceInlineUniformBlockProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceInlineUniformBlockProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_inline_uniform_block_size = c.max_inline_uniform_block_size;
         let max_per_stage_descriptor_inline_uniform_blocks = c.max_per_stage_descriptor_inline_uniform_blocks;
         let max_per_stage_descriptor_update_after_bind_inline_uniform_blocks = c.max_per_stage_descriptor_update_after_bind_inline_uniform_blocks;
         let max_descriptor_set_inline_uniform_blocks = c.max_descriptor_set_inline_uniform_blocks;
         let max_descriptor_set_update_after_bind_inline_uniform_blocks = c.max_descriptor_set_update_after_bind_inline_uniform_blocks;
-        Ok(Self { p_next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks })
+        Ok(Self { p_next: next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks })
     }
 }
 
 impl<'a> Lower for p::PhysicalDeviceLimits {
     type C = vk::PhysicalDeviceLimits;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLimits, LowerError> {
         Ok(vk::PhysicalDeviceLimits {
             max_image_dimension1_d: self.max_image_dimension1_d,
@@ -5702,9 +7863,19 @@ impl<'a> Lower for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceLineRasterizationFeaturesEXT {
             s_type: p::PhysicalDeviceLineRasterizationFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             rectangular_lines: self.rectangular_lines,
             bresenham_lines: self.bresenham_lines,
             smooth_lines: self.smooth_lines,
@@ -5719,20 +7890,33 @@ impl<'a> Raise<'a> for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceLineRasterizationFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceLineRasterizationFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let rectangular_lines = c.rectangular_lines;
         let bresenham_lines = c.bresenham_lines;
         let smooth_lines = c.smooth_lines;
         let stippled_rectangular_lines = c.stippled_rectangular_lines;
         let stippled_bresenham_lines = c.stippled_bresenham_lines;
         let stippled_smooth_lines = c.stippled_smooth_lines;
-        Ok(Self { p_next, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines })
+        Ok(Self { p_next: next, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines })
     }
 }
 
@@ -5740,9 +7924,19 @@ impl<'a> Lower for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceLineRasterizationPropertiesEXT {
             s_type: p::PhysicalDeviceLineRasterizationPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             line_sub_pixel_precision_bits: self.line_sub_pixel_precision_bits,
         })
     }
@@ -5752,15 +7946,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceLineRasterizationPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceLineRasterizationPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let line_sub_pixel_precision_bits = c.line_sub_pixel_precision_bits;
-        Ok(Self { p_next, line_sub_pixel_precision_bits })
+        Ok(Self { p_next: next, line_sub_pixel_precision_bits })
     }
 }
 
@@ -5768,9 +7975,19 @@ impl<'a> Lower for p::PhysicalDeviceMaintenance3Properties<'a> {
     type C = vk::PhysicalDeviceMaintenance3Properties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance3Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance3Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance3Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance3Properties, LowerError> {
         Ok(vk::PhysicalDeviceMaintenance3Properties {
             s_type: p::PhysicalDeviceMaintenance3Properties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_per_set_descriptors: self.max_per_set_descriptors,
             max_memory_allocation_size: self.max_memory_allocation_size,
         })
@@ -5781,16 +7998,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance3Properties<'a> {
     type C = vk::PhysicalDeviceMaintenance3Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance3Properties, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance3Properties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance3Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance3Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance3Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance3Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance3Properties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance3Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_per_set_descriptors = c.max_per_set_descriptors;
         let max_memory_allocation_size = c.max_memory_allocation_size;
-        Ok(Self { p_next, max_per_set_descriptors, max_memory_allocation_size })
+        Ok(Self { p_next: next, max_per_set_descriptors, max_memory_allocation_size })
     }
 }
 
@@ -5798,9 +8028,19 @@ impl<'a> Lower for p::PhysicalDeviceMaintenance4Features<'a> {
     type C = vk::PhysicalDeviceMaintenance4Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance4Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance4Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Features, LowerError> {
         Ok(vk::PhysicalDeviceMaintenance4Features {
             s_type: p::PhysicalDeviceMaintenance4Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             maintenance4: self.maintenance4,
         })
     }
@@ -5810,15 +8050,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance4Features<'a> {
     type C = vk::PhysicalDeviceMaintenance4Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Features, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance4Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance4Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance4Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance4Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Features, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance4Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance4Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let maintenance4 = c.maintenance4;
-        Ok(Self { p_next, maintenance4 })
+        Ok(Self { p_next: next, maintenance4 })
     }
 }
 
@@ -5826,9 +8079,19 @@ impl<'a> Lower for p::PhysicalDeviceMaintenance4Properties<'a> {
     type C = vk::PhysicalDeviceMaintenance4Properties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance4Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance4Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Properties, LowerError> {
         Ok(vk::PhysicalDeviceMaintenance4Properties {
             s_type: p::PhysicalDeviceMaintenance4Properties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_buffer_size: self.max_buffer_size,
         })
     }
@@ -5838,15 +8101,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance4Properties<'a> {
     type C = vk::PhysicalDeviceMaintenance4Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Properties, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance4Properties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance4Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance4Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance4Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance4Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance4Properties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance4Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_buffer_size = c.max_buffer_size;
-        Ok(Self { p_next, max_buffer_size })
+        Ok(Self { p_next: next, max_buffer_size })
     }
 }
 
@@ -5854,9 +8130,19 @@ impl<'a> Lower for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
         Ok(vk::PhysicalDeviceMaintenance5FeaturesKHR {
             s_type: p::PhysicalDeviceMaintenance5FeaturesKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             maintenance5: self.maintenance5,
         })
     }
@@ -5866,15 +8152,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance5FeaturesKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5FeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance5FeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5FeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let maintenance5 = c.maintenance5;
-        Ok(Self { p_next, maintenance5 })
+        Ok(Self { p_next: next, maintenance5 })
     }
 }
 
@@ -5882,9 +8181,19 @@ impl<'a> Lower for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
         Ok(vk::PhysicalDeviceMaintenance5PropertiesKHR {
             s_type: p::PhysicalDeviceMaintenance5PropertiesKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             early_fragment_multisample_coverage_after_sample_counting: self.early_fragment_multisample_coverage_after_sample_counting,
             early_fragment_sample_mask_test_before_sample_counting: self.early_fragment_sample_mask_test_before_sample_counting,
             depth_stencil_swizzle_one_support: self.depth_stencil_swizzle_one_support,
@@ -5899,20 +8208,33 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance5PropertiesKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5PropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance5PropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5PropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let early_fragment_multisample_coverage_after_sample_counting = c.early_fragment_multisample_coverage_after_sample_counting;
         let early_fragment_sample_mask_test_before_sample_counting = c.early_fragment_sample_mask_test_before_sample_counting;
         let depth_stencil_swizzle_one_support = c.depth_stencil_swizzle_one_support;
         let polygon_mode_point_size = c.polygon_mode_point_size;
         let non_strict_single_pixel_wide_lines_use_parallelogram = c.non_strict_single_pixel_wide_lines_use_parallelogram;
         let non_strict_wide_lines_use_parallelogram = c.non_strict_wide_lines_use_parallelogram;
-        Ok(Self { p_next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram })
+        Ok(Self { p_next: next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram })
     }
 }
 
@@ -5920,9 +8242,19 @@ impl<'a> Lower for p::PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceMemoryBudgetPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryBudgetPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMemoryBudgetPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryBudgetPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceMemoryBudgetPropertiesEXT {
             s_type: p::PhysicalDeviceMemoryBudgetPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             heap_budget: self.heap_budget,
             heap_usage: self.heap_usage,
         })
@@ -5933,22 +8265,35 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceMemoryBudgetPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryBudgetPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceMemoryBudgetPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMemoryBudgetPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMemoryBudgetPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryBudgetPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMemoryBudgetPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMemoryBudgetPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let heap_budget = c.heap_budget;
         let heap_usage = c.heap_usage;
-        Ok(Self { p_next, heap_budget, heap_usage })
+        Ok(Self { p_next: next, heap_budget, heap_usage })
     }
 }
 
 impl<'a> Lower for p::PhysicalDeviceMemoryProperties {
     type C = vk::PhysicalDeviceMemoryProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryProperties, LowerError> {
         Ok(vk::PhysicalDeviceMemoryProperties {
             memory_type_count: self.memory_type_count,
@@ -5982,9 +8327,19 @@ impl<'a> Lower for p::PhysicalDeviceMemoryProperties2<'a> {
     type C = vk::PhysicalDeviceMemoryProperties2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryProperties2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMemoryProperties2<'a> {
+    type C = vk::PhysicalDeviceMemoryProperties2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryProperties2, LowerError> {
         Ok(vk::PhysicalDeviceMemoryProperties2 {
             s_type: p::PhysicalDeviceMemoryProperties2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             memory_properties: self.memory_properties.lower(cx)?,
         })
     }
@@ -5994,16 +8349,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMemoryProperties2<'a> {
     type C = vk::PhysicalDeviceMemoryProperties2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryProperties2, LowerError> {
-        let mut c = vk::PhysicalDeviceMemoryProperties2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.memory_properties = self.memory_properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMemoryProperties2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMemoryProperties2<'a> {
+    type C = vk::PhysicalDeviceMemoryProperties2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMemoryProperties2, LowerError> {
+        let mut c = vk::PhysicalDeviceMemoryProperties2::default();
+        c.memory_properties = self.memory_properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMemoryProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let memory_properties = p::PhysicalDeviceMemoryProperties::raise(&skeleton.memory_properties, &c.memory_properties, cx)?;
-        Ok(Self { p_next, memory_properties })
+        Ok(Self { p_next: next, memory_properties })
     }
 }
 
@@ -6011,9 +8379,19 @@ impl<'a> Lower for p::PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceMultiDrawFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMultiDrawFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMultiDrawFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceMultiDrawFeaturesEXT {
             s_type: p::PhysicalDeviceMultiDrawFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             multi_draw: self.multi_draw,
         })
     }
@@ -6023,15 +8401,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceMultiDrawFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceMultiDrawFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiDrawFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMultiDrawFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMultiDrawFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMultiDrawFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiDrawFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let multi_draw = c.multi_draw;
-        Ok(Self { p_next, multi_draw })
+        Ok(Self { p_next: next, multi_draw })
     }
 }
 
@@ -6039,9 +8430,19 @@ impl<'a> Lower for p::PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceMultiDrawPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMultiDrawPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMultiDrawPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceMultiDrawPropertiesEXT {
             s_type: p::PhysicalDeviceMultiDrawPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_multi_draw_count: self.max_multi_draw_count,
         })
     }
@@ -6051,15 +8452,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceMultiDrawPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceMultiDrawPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiDrawPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMultiDrawPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMultiDrawPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiDrawPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMultiDrawPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiDrawPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_multi_draw_count = c.max_multi_draw_count;
-        Ok(Self { p_next, max_multi_draw_count })
+        Ok(Self { p_next: next, max_multi_draw_count })
     }
 }
 
@@ -6067,9 +8481,19 @@ impl<'a> Lower for p::PhysicalDeviceMultiviewFeatures<'a> {
     type C = vk::PhysicalDeviceMultiviewFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMultiviewFeatures<'a> {
+    type C = vk::PhysicalDeviceMultiviewFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewFeatures, LowerError> {
         Ok(vk::PhysicalDeviceMultiviewFeatures {
             s_type: p::PhysicalDeviceMultiviewFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             multiview: self.multiview,
             multiview_geometry_shader: self.multiview_geometry_shader,
             multiview_tessellation_shader: self.multiview_tessellation_shader,
@@ -6081,17 +8505,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMultiviewFeatures<'a> {
     type C = vk::PhysicalDeviceMultiviewFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceMultiviewFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiviewFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMultiviewFeatures<'a> {
+    type C = vk::PhysicalDeviceMultiviewFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceMultiviewFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiviewFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let multiview = c.multiview;
         let multiview_geometry_shader = c.multiview_geometry_shader;
         let multiview_tessellation_shader = c.multiview_tessellation_shader;
-        Ok(Self { p_next, multiview, multiview_geometry_shader, multiview_tessellation_shader })
+        Ok(Self { p_next: next, multiview, multiview_geometry_shader, multiview_tessellation_shader })
     }
 }
 
@@ -6099,9 +8536,19 @@ impl<'a> Lower for p::PhysicalDeviceMultiviewProperties<'a> {
     type C = vk::PhysicalDeviceMultiviewProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMultiviewProperties<'a> {
+    type C = vk::PhysicalDeviceMultiviewProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewProperties, LowerError> {
         Ok(vk::PhysicalDeviceMultiviewProperties {
             s_type: p::PhysicalDeviceMultiviewProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_multiview_view_count: self.max_multiview_view_count,
             max_multiview_instance_index: self.max_multiview_instance_index,
         })
@@ -6112,16 +8559,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMultiviewProperties<'a> {
     type C = vk::PhysicalDeviceMultiviewProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceMultiviewProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiviewProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMultiviewProperties<'a> {
+    type C = vk::PhysicalDeviceMultiviewProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultiviewProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceMultiviewProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiviewProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_multiview_view_count = c.max_multiview_view_count;
         let max_multiview_instance_index = c.max_multiview_instance_index;
-        Ok(Self { p_next, max_multiview_view_count, max_multiview_instance_index })
+        Ok(Self { p_next: next, max_multiview_view_count, max_multiview_instance_index })
     }
 }
 
@@ -6129,9 +8589,19 @@ impl<'a> Lower for p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT {
             s_type: p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             mutable_descriptor_type: self.mutable_descriptor_type,
         })
     }
@@ -6141,15 +8611,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let mutable_descriptor_type = c.mutable_descriptor_type;
-        Ok(Self { p_next, mutable_descriptor_type })
+        Ok(Self { p_next: next, mutable_descriptor_type })
     }
 }
 
@@ -6157,9 +8640,19 @@ impl<'a> Lower for p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT {
             s_type: p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             non_seamless_cube_map: self.non_seamless_cube_map,
         })
     }
@@ -6169,15 +8662,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let non_seamless_cube_map = c.non_seamless_cube_map;
-        Ok(Self { p_next, non_seamless_cube_map })
+        Ok(Self { p_next: next, non_seamless_cube_map })
     }
 }
 
@@ -6185,9 +8691,19 @@ impl<'a> Lower for p::PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
     type C = vk::PhysicalDevicePCIBusInfoPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePCIBusInfoPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
+    type C = vk::PhysicalDevicePCIBusInfoPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePCIBusInfoPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDevicePCIBusInfoPropertiesEXT {
             s_type: p::PhysicalDevicePCIBusInfoPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             pci_domain: self.pci_domain,
             pci_bus: self.pci_bus,
             pci_device: self.pci_device,
@@ -6200,18 +8716,31 @@ impl<'a> Raise<'a> for p::PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
     type C = vk::PhysicalDevicePCIBusInfoPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePCIBusInfoPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDevicePCIBusInfoPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePCIBusInfoPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
+    type C = vk::PhysicalDevicePCIBusInfoPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePCIBusInfoPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDevicePCIBusInfoPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePCIBusInfoPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let pci_domain = c.pci_domain;
         let pci_bus = c.pci_bus;
         let pci_device = c.pci_device;
         let pci_function = c.pci_function;
-        Ok(Self { p_next, pci_domain, pci_bus, pci_device, pci_function })
+        Ok(Self { p_next: next, pci_domain, pci_bus, pci_device, pci_function })
     }
 }
 
@@ -6219,9 +8748,19 @@ impl<'a> Lower for p::PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
     type C = vk::PhysicalDevicePipelineCreationCacheControlFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineCreationCacheControlFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineCreationCacheControlFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineCreationCacheControlFeatures, LowerError> {
         Ok(vk::PhysicalDevicePipelineCreationCacheControlFeatures {
             s_type: p::PhysicalDevicePipelineCreationCacheControlFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             pipeline_creation_cache_control: self.pipeline_creation_cache_control,
         })
     }
@@ -6231,15 +8770,28 @@ impl<'a> Raise<'a> for p::PhysicalDevicePipelineCreationCacheControlFeatures<'a>
     type C = vk::PhysicalDevicePipelineCreationCacheControlFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineCreationCacheControlFeatures, LowerError> {
-        let mut c = vk::PhysicalDevicePipelineCreationCacheControlFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineCreationCacheControlFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineCreationCacheControlFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineCreationCacheControlFeatures, LowerError> {
+        let mut c = vk::PhysicalDevicePipelineCreationCacheControlFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineCreationCacheControlFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let pipeline_creation_cache_control = c.pipeline_creation_cache_control;
-        Ok(Self { p_next, pipeline_creation_cache_control })
+        Ok(Self { p_next: next, pipeline_creation_cache_control })
     }
 }
 
@@ -6247,9 +8799,19 @@ impl<'a> Lower for p::PhysicalDevicePointClippingProperties<'a> {
     type C = vk::PhysicalDevicePointClippingProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePointClippingProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePointClippingProperties<'a> {
+    type C = vk::PhysicalDevicePointClippingProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePointClippingProperties, LowerError> {
         Ok(vk::PhysicalDevicePointClippingProperties {
             s_type: p::PhysicalDevicePointClippingProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             point_clipping_behavior: self.point_clipping_behavior,
         })
     }
@@ -6259,15 +8821,28 @@ impl<'a> Raise<'a> for p::PhysicalDevicePointClippingProperties<'a> {
     type C = vk::PhysicalDevicePointClippingProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePointClippingProperties, LowerError> {
-        let mut c = vk::PhysicalDevicePointClippingProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePointClippingProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePointClippingProperties<'a> {
+    type C = vk::PhysicalDevicePointClippingProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePointClippingProperties, LowerError> {
+        let mut c = vk::PhysicalDevicePointClippingProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePointClippingProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let point_clipping_behavior = c.point_clipping_behavior;
-        Ok(Self { p_next, point_clipping_behavior })
+        Ok(Self { p_next: next, point_clipping_behavior })
     }
 }
 
@@ -6275,9 +8850,19 @@ impl<'a> Lower for p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> 
     type C = vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT {
             s_type: p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             primitive_topology_list_restart: self.primitive_topology_list_restart,
             primitive_topology_patch_list_restart: self.primitive_topology_patch_list_restart,
         })
@@ -6288,16 +8873,29 @@ impl<'a> Raise<'a> for p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
     type C = vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let primitive_topology_list_restart = c.primitive_topology_list_restart;
         let primitive_topology_patch_list_restart = c.primitive_topology_patch_list_restart;
-        Ok(Self { p_next, primitive_topology_list_restart, primitive_topology_patch_list_restart })
+        Ok(Self { p_next: next, primitive_topology_list_restart, primitive_topology_patch_list_restart })
     }
 }
 
@@ -6305,9 +8903,19 @@ impl<'a> Lower for p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
     type C = vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT {
             s_type: p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             primitives_generated_query: self.primitives_generated_query,
             primitives_generated_query_with_rasterizer_discard: self.primitives_generated_query_with_rasterizer_discard,
             primitives_generated_query_with_non_zero_streams: self.primitives_generated_query_with_non_zero_streams,
@@ -6319,17 +8927,30 @@ impl<'a> Raise<'a> for p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> 
     type C = vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let primitives_generated_query = c.primitives_generated_query;
         let primitives_generated_query_with_rasterizer_discard = c.primitives_generated_query_with_rasterizer_discard;
         let primitives_generated_query_with_non_zero_streams = c.primitives_generated_query_with_non_zero_streams;
-        Ok(Self { p_next, primitives_generated_query, primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams })
+        Ok(Self { p_next: next, primitives_generated_query, primitives_generated_query_with_rasterizer_discard, primitives_generated_query_with_non_zero_streams })
     }
 }
 
@@ -6337,9 +8958,19 @@ impl<'a> Lower for p::PhysicalDevicePrivateDataFeatures<'a> {
     type C = vk::PhysicalDevicePrivateDataFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrivateDataFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePrivateDataFeatures<'a> {
+    type C = vk::PhysicalDevicePrivateDataFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrivateDataFeatures, LowerError> {
         Ok(vk::PhysicalDevicePrivateDataFeatures {
             s_type: p::PhysicalDevicePrivateDataFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             private_data: self.private_data,
         })
     }
@@ -6349,21 +8980,34 @@ impl<'a> Raise<'a> for p::PhysicalDevicePrivateDataFeatures<'a> {
     type C = vk::PhysicalDevicePrivateDataFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrivateDataFeatures, LowerError> {
-        let mut c = vk::PhysicalDevicePrivateDataFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePrivateDataFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePrivateDataFeatures<'a> {
+    type C = vk::PhysicalDevicePrivateDataFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePrivateDataFeatures, LowerError> {
+        let mut c = vk::PhysicalDevicePrivateDataFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePrivateDataFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let private_data = c.private_data;
-        Ok(Self { p_next, private_data })
+        Ok(Self { p_next: next, private_data })
     }
 }
 
 impl<'a> Lower for p::PhysicalDeviceProperties {
     type C = vk::PhysicalDeviceProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProperties, LowerError> {
         Ok(vk::PhysicalDeviceProperties {
             api_version: self.api_version,
@@ -6407,9 +9051,19 @@ impl<'a> Lower for p::PhysicalDeviceProperties2<'a> {
     type C = vk::PhysicalDeviceProperties2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProperties2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceProperties2<'a> {
+    type C = vk::PhysicalDeviceProperties2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProperties2, LowerError> {
         Ok(vk::PhysicalDeviceProperties2 {
             s_type: p::PhysicalDeviceProperties2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             properties: self.properties.lower(cx)?,
         })
     }
@@ -6419,16 +9073,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceProperties2<'a> {
     type C = vk::PhysicalDeviceProperties2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProperties2, LowerError> {
-        let mut c = vk::PhysicalDeviceProperties2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.properties = self.properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProperties2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceProperties2<'a> {
+    type C = vk::PhysicalDeviceProperties2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProperties2, LowerError> {
+        let mut c = vk::PhysicalDeviceProperties2::default();
+        c.properties = self.properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let properties = p::PhysicalDeviceProperties::raise(&skeleton.properties, &c.properties, cx)?;
-        Ok(Self { p_next, properties })
+        Ok(Self { p_next: next, properties })
     }
 }
 
@@ -6436,9 +9103,19 @@ impl<'a> Lower for p::PhysicalDeviceProtectedMemoryFeatures<'a> {
     type C = vk::PhysicalDeviceProtectedMemoryFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceProtectedMemoryFeatures<'a> {
+    type C = vk::PhysicalDeviceProtectedMemoryFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryFeatures, LowerError> {
         Ok(vk::PhysicalDeviceProtectedMemoryFeatures {
             s_type: p::PhysicalDeviceProtectedMemoryFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             protected_memory: self.protected_memory,
         })
     }
@@ -6448,15 +9125,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceProtectedMemoryFeatures<'a> {
     type C = vk::PhysicalDeviceProtectedMemoryFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceProtectedMemoryFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProtectedMemoryFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceProtectedMemoryFeatures<'a> {
+    type C = vk::PhysicalDeviceProtectedMemoryFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceProtectedMemoryFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProtectedMemoryFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let protected_memory = c.protected_memory;
-        Ok(Self { p_next, protected_memory })
+        Ok(Self { p_next: next, protected_memory })
     }
 }
 
@@ -6464,9 +9154,19 @@ impl<'a> Lower for p::PhysicalDeviceProtectedMemoryProperties<'a> {
     type C = vk::PhysicalDeviceProtectedMemoryProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceProtectedMemoryProperties<'a> {
+    type C = vk::PhysicalDeviceProtectedMemoryProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryProperties, LowerError> {
         Ok(vk::PhysicalDeviceProtectedMemoryProperties {
             s_type: p::PhysicalDeviceProtectedMemoryProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             protected_no_fault: self.protected_no_fault,
         })
     }
@@ -6476,15 +9176,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceProtectedMemoryProperties<'a> {
     type C = vk::PhysicalDeviceProtectedMemoryProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceProtectedMemoryProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProtectedMemoryProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceProtectedMemoryProperties<'a> {
+    type C = vk::PhysicalDeviceProtectedMemoryProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProtectedMemoryProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceProtectedMemoryProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProtectedMemoryProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let protected_no_fault = c.protected_no_fault;
-        Ok(Self { p_next, protected_no_fault })
+        Ok(Self { p_next: next, protected_no_fault })
     }
 }
 
@@ -6492,9 +9205,19 @@ impl<'a> Lower for p::PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceProvokingVertexFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceProvokingVertexFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceProvokingVertexFeaturesEXT {
             s_type: p::PhysicalDeviceProvokingVertexFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             provoking_vertex_last: self.provoking_vertex_last,
             transform_feedback_preserves_provoking_vertex: self.transform_feedback_preserves_provoking_vertex,
         })
@@ -6505,16 +9228,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceProvokingVertexFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceProvokingVertexFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProvokingVertexFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceProvokingVertexFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceProvokingVertexFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProvokingVertexFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let provoking_vertex_last = c.provoking_vertex_last;
         let transform_feedback_preserves_provoking_vertex = c.transform_feedback_preserves_provoking_vertex;
-        Ok(Self { p_next, provoking_vertex_last, transform_feedback_preserves_provoking_vertex })
+        Ok(Self { p_next: next, provoking_vertex_last, transform_feedback_preserves_provoking_vertex })
     }
 }
 
@@ -6522,9 +9258,19 @@ impl<'a> Lower for p::PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceProvokingVertexPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceProvokingVertexPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceProvokingVertexPropertiesEXT {
             s_type: p::PhysicalDeviceProvokingVertexPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             provoking_vertex_mode_per_pipeline: self.provoking_vertex_mode_per_pipeline,
             transform_feedback_preserves_triangle_fan_provoking_vertex: self.transform_feedback_preserves_triangle_fan_provoking_vertex,
         })
@@ -6535,16 +9281,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceProvokingVertexPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceProvokingVertexPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProvokingVertexPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceProvokingVertexPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceProvokingVertexPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceProvokingVertexPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceProvokingVertexPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let provoking_vertex_mode_per_pipeline = c.provoking_vertex_mode_per_pipeline;
         let transform_feedback_preserves_triangle_fan_provoking_vertex = c.transform_feedback_preserves_triangle_fan_provoking_vertex;
-        Ok(Self { p_next, provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex })
+        Ok(Self { p_next: next, provoking_vertex_mode_per_pipeline, transform_feedback_preserves_triangle_fan_provoking_vertex })
     }
 }
 
@@ -6552,9 +9311,19 @@ impl<'a> Lower for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
     type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+    type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
         Ok(vk::PhysicalDevicePushDescriptorPropertiesKHR {
             s_type: p::PhysicalDevicePushDescriptorPropertiesKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_push_descriptors: self.max_push_descriptors,
         })
     }
@@ -6564,15 +9333,28 @@ impl<'a> Raise<'a> for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
     type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
-        let mut c = vk::PhysicalDevicePushDescriptorPropertiesKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePushDescriptorPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+    type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDevicePushDescriptorPropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePushDescriptorPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_push_descriptors = c.max_push_descriptors;
-        Ok(Self { p_next, max_push_descriptors })
+        Ok(Self { p_next: next, max_push_descriptors })
     }
 }
 
@@ -6580,9 +9362,19 @@ impl<'a> Lower for p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEX
     type C = vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT {
             s_type: p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             rasterization_order_color_attachment_access: self.rasterization_order_color_attachment_access,
             rasterization_order_depth_attachment_access: self.rasterization_order_depth_attachment_access,
             rasterization_order_stencil_attachment_access: self.rasterization_order_stencil_attachment_access,
@@ -6594,17 +9386,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceRasterizationOrderAttachmentAccessFeatur
     type C = vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let rasterization_order_color_attachment_access = c.rasterization_order_color_attachment_access;
         let rasterization_order_depth_attachment_access = c.rasterization_order_depth_attachment_access;
         let rasterization_order_stencil_attachment_access = c.rasterization_order_stencil_attachment_access;
-        Ok(Self { p_next, rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access })
+        Ok(Self { p_next: next, rasterization_order_color_attachment_access, rasterization_order_depth_attachment_access, rasterization_order_stencil_attachment_access })
     }
 }
 
@@ -6612,9 +9417,19 @@ impl<'a> Lower for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceRobustness2FeaturesEXT {
             s_type: p::PhysicalDeviceRobustness2FeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             robust_buffer_access2: self.robust_buffer_access2,
             robust_image_access2: self.robust_image_access2,
             null_descriptor: self.null_descriptor,
@@ -6626,17 +9441,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
     type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceRobustness2FeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceRobustness2FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let robust_buffer_access2 = c.robust_buffer_access2;
         let robust_image_access2 = c.robust_image_access2;
         let null_descriptor = c.null_descriptor;
-        Ok(Self { p_next, robust_buffer_access2, robust_image_access2, null_descriptor })
+        Ok(Self { p_next: next, robust_buffer_access2, robust_image_access2, null_descriptor })
     }
 }
 
@@ -6644,9 +9472,19 @@ impl<'a> Lower for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
     type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceRobustness2PropertiesEXT {
             s_type: p::PhysicalDeviceRobustness2PropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             robust_storage_buffer_access_size_alignment: self.robust_storage_buffer_access_size_alignment,
             robust_uniform_buffer_access_size_alignment: self.robust_uniform_buffer_access_size_alignment,
         })
@@ -6657,16 +9495,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
     type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceRobustness2PropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2PropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceRobustness2PropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2PropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let robust_storage_buffer_access_size_alignment = c.robust_storage_buffer_access_size_alignment;
         let robust_uniform_buffer_access_size_alignment = c.robust_uniform_buffer_access_size_alignment;
-        Ok(Self { p_next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment })
+        Ok(Self { p_next: next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment })
     }
 }
 
@@ -6674,9 +9525,19 @@ impl<'a> Lower for p::PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
     type C = vk::PhysicalDeviceSamplerFilterMinmaxProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerFilterMinmaxProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
+    type C = vk::PhysicalDeviceSamplerFilterMinmaxProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerFilterMinmaxProperties, LowerError> {
         Ok(vk::PhysicalDeviceSamplerFilterMinmaxProperties {
             s_type: p::PhysicalDeviceSamplerFilterMinmaxProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             filter_minmax_single_component_formats: self.filter_minmax_single_component_formats,
             filter_minmax_image_component_mapping: self.filter_minmax_image_component_mapping,
         })
@@ -6687,16 +9548,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
     type C = vk::PhysicalDeviceSamplerFilterMinmaxProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerFilterMinmaxProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceSamplerFilterMinmaxProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSamplerFilterMinmaxProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
+    type C = vk::PhysicalDeviceSamplerFilterMinmaxProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerFilterMinmaxProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceSamplerFilterMinmaxProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSamplerFilterMinmaxProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let filter_minmax_single_component_formats = c.filter_minmax_single_component_formats;
         let filter_minmax_image_component_mapping = c.filter_minmax_image_component_mapping;
-        Ok(Self { p_next, filter_minmax_single_component_formats, filter_minmax_image_component_mapping })
+        Ok(Self { p_next: next, filter_minmax_single_component_formats, filter_minmax_image_component_mapping })
     }
 }
 
@@ -6704,9 +9578,19 @@ impl<'a> Lower for p::PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
     type C = vk::PhysicalDeviceSamplerYcbcrConversionFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerYcbcrConversionFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
+    type C = vk::PhysicalDeviceSamplerYcbcrConversionFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerYcbcrConversionFeatures, LowerError> {
         Ok(vk::PhysicalDeviceSamplerYcbcrConversionFeatures {
             s_type: p::PhysicalDeviceSamplerYcbcrConversionFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             sampler_ycbcr_conversion: self.sampler_ycbcr_conversion,
         })
     }
@@ -6716,15 +9600,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
     type C = vk::PhysicalDeviceSamplerYcbcrConversionFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerYcbcrConversionFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceSamplerYcbcrConversionFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSamplerYcbcrConversionFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
+    type C = vk::PhysicalDeviceSamplerYcbcrConversionFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSamplerYcbcrConversionFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceSamplerYcbcrConversionFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSamplerYcbcrConversionFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let sampler_ycbcr_conversion = c.sampler_ycbcr_conversion;
-        Ok(Self { p_next, sampler_ycbcr_conversion })
+        Ok(Self { p_next: next, sampler_ycbcr_conversion })
     }
 }
 
@@ -6732,9 +9629,19 @@ impl<'a> Lower for p::PhysicalDeviceScalarBlockLayoutFeatures<'a> {
     type C = vk::PhysicalDeviceScalarBlockLayoutFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceScalarBlockLayoutFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceScalarBlockLayoutFeatures<'a> {
+    type C = vk::PhysicalDeviceScalarBlockLayoutFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceScalarBlockLayoutFeatures, LowerError> {
         Ok(vk::PhysicalDeviceScalarBlockLayoutFeatures {
             s_type: p::PhysicalDeviceScalarBlockLayoutFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             scalar_block_layout: self.scalar_block_layout,
         })
     }
@@ -6744,15 +9651,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceScalarBlockLayoutFeatures<'a> {
     type C = vk::PhysicalDeviceScalarBlockLayoutFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceScalarBlockLayoutFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceScalarBlockLayoutFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceScalarBlockLayoutFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceScalarBlockLayoutFeatures<'a> {
+    type C = vk::PhysicalDeviceScalarBlockLayoutFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceScalarBlockLayoutFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceScalarBlockLayoutFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceScalarBlockLayoutFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let scalar_block_layout = c.scalar_block_layout;
-        Ok(Self { p_next, scalar_block_layout })
+        Ok(Self { p_next: next, scalar_block_layout })
     }
 }
 
@@ -6760,9 +9680,19 @@ impl<'a> Lower for p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
     type C = vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
+    type C = vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures, LowerError> {
         Ok(vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures {
             s_type: p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             separate_depth_stencil_layouts: self.separate_depth_stencil_layouts,
         })
     }
@@ -6772,15 +9702,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> 
     type C = vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
+    type C = vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let separate_depth_stencil_layouts = c.separate_depth_stencil_layouts;
-        Ok(Self { p_next, separate_depth_stencil_layouts })
+        Ok(Self { p_next: next, separate_depth_stencil_layouts })
     }
 }
 
@@ -6788,9 +9731,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderAtomicInt64Features<'a> {
     type C = vk::PhysicalDeviceShaderAtomicInt64Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicInt64Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderAtomicInt64Features<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicInt64Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicInt64Features, LowerError> {
         Ok(vk::PhysicalDeviceShaderAtomicInt64Features {
             s_type: p::PhysicalDeviceShaderAtomicInt64Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_buffer_int64_atomics: self.shader_buffer_int64_atomics,
             shader_shared_int64_atomics: self.shader_shared_int64_atomics,
         })
@@ -6801,16 +9754,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderAtomicInt64Features<'a> {
     type C = vk::PhysicalDeviceShaderAtomicInt64Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicInt64Features, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderAtomicInt64Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderAtomicInt64Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderAtomicInt64Features<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicInt64Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicInt64Features, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderAtomicInt64Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderAtomicInt64Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_buffer_int64_atomics = c.shader_buffer_int64_atomics;
         let shader_shared_int64_atomics = c.shader_shared_int64_atomics;
-        Ok(Self { p_next, shader_buffer_int64_atomics, shader_shared_int64_atomics })
+        Ok(Self { p_next: next, shader_buffer_int64_atomics, shader_shared_int64_atomics })
     }
 }
 
@@ -6818,9 +9784,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderClockFeaturesKHR<'a> {
     type C = vk::PhysicalDeviceShaderClockFeaturesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderClockFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderClockFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderClockFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderClockFeaturesKHR, LowerError> {
         Ok(vk::PhysicalDeviceShaderClockFeaturesKHR {
             s_type: p::PhysicalDeviceShaderClockFeaturesKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_subgroup_clock: self.shader_subgroup_clock,
             shader_device_clock: self.shader_device_clock,
         })
@@ -6831,16 +9807,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderClockFeaturesKHR<'a> {
     type C = vk::PhysicalDeviceShaderClockFeaturesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderClockFeaturesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderClockFeaturesKHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderClockFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderClockFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderClockFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderClockFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderClockFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderClockFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_subgroup_clock = c.shader_subgroup_clock;
         let shader_device_clock = c.shader_device_clock;
-        Ok(Self { p_next, shader_subgroup_clock, shader_device_clock })
+        Ok(Self { p_next: next, shader_subgroup_clock, shader_device_clock })
     }
 }
 
@@ -6848,9 +9837,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
     type C = vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures, LowerError> {
         Ok(vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures {
             s_type: p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_demote_to_helper_invocation: self.shader_demote_to_helper_invocation,
         })
     }
@@ -6860,15 +9859,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'
     type C = vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_demote_to_helper_invocation = c.shader_demote_to_helper_invocation;
-        Ok(Self { p_next, shader_demote_to_helper_invocation })
+        Ok(Self { p_next: next, shader_demote_to_helper_invocation })
     }
 }
 
@@ -6876,9 +9888,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderDrawParametersFeatures<'a> {
     type C = vk::PhysicalDeviceShaderDrawParametersFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDrawParametersFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderDrawParametersFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderDrawParametersFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDrawParametersFeatures, LowerError> {
         Ok(vk::PhysicalDeviceShaderDrawParametersFeatures {
             s_type: p::PhysicalDeviceShaderDrawParametersFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_draw_parameters: self.shader_draw_parameters,
         })
     }
@@ -6888,15 +9910,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderDrawParametersFeatures<'a> {
     type C = vk::PhysicalDeviceShaderDrawParametersFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDrawParametersFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderDrawParametersFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderDrawParametersFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderDrawParametersFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderDrawParametersFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderDrawParametersFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderDrawParametersFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderDrawParametersFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_draw_parameters = c.shader_draw_parameters;
-        Ok(Self { p_next, shader_draw_parameters })
+        Ok(Self { p_next: next, shader_draw_parameters })
     }
 }
 
@@ -6904,9 +9939,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderFloat16Int8Features<'a> {
     type C = vk::PhysicalDeviceShaderFloat16Int8Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat16Int8Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderFloat16Int8Features<'a> {
+    type C = vk::PhysicalDeviceShaderFloat16Int8Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat16Int8Features, LowerError> {
         Ok(vk::PhysicalDeviceShaderFloat16Int8Features {
             s_type: p::PhysicalDeviceShaderFloat16Int8Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_float16: self.shader_float16,
             shader_int8: self.shader_int8,
         })
@@ -6917,16 +9962,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderFloat16Int8Features<'a> {
     type C = vk::PhysicalDeviceShaderFloat16Int8Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat16Int8Features, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderFloat16Int8Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFloat16Int8Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderFloat16Int8Features<'a> {
+    type C = vk::PhysicalDeviceShaderFloat16Int8Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat16Int8Features, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderFloat16Int8Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFloat16Int8Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_float16 = c.shader_float16;
         let shader_int8 = c.shader_int8;
-        Ok(Self { p_next, shader_float16, shader_int8 })
+        Ok(Self { p_next: next, shader_float16, shader_int8 })
     }
 }
 
@@ -6934,9 +9992,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
     type C = vk::PhysicalDeviceShaderIntegerDotProductFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderIntegerDotProductFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductFeatures, LowerError> {
         Ok(vk::PhysicalDeviceShaderIntegerDotProductFeatures {
             s_type: p::PhysicalDeviceShaderIntegerDotProductFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_integer_dot_product: self.shader_integer_dot_product,
         })
     }
@@ -6946,15 +10014,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
     type C = vk::PhysicalDeviceShaderIntegerDotProductFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderIntegerDotProductFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderIntegerDotProductFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderIntegerDotProductFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderIntegerDotProductFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderIntegerDotProductFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_integer_dot_product = c.shader_integer_dot_product;
-        Ok(Self { p_next, shader_integer_dot_product })
+        Ok(Self { p_next: next, shader_integer_dot_product })
     }
 }
 
@@ -6962,9 +10043,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     type C = vk::PhysicalDeviceShaderIntegerDotProductProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderIntegerDotProductProperties<'a> {
+    type C = vk::PhysicalDeviceShaderIntegerDotProductProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductProperties, LowerError> {
         Ok(vk::PhysicalDeviceShaderIntegerDotProductProperties {
             s_type: p::PhysicalDeviceShaderIntegerDotProductProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             integer_dot_product8_bit_unsigned_accelerated: self.integer_dot_product8_bit_unsigned_accelerated,
             integer_dot_product8_bit_signed_accelerated: self.integer_dot_product8_bit_signed_accelerated,
             integer_dot_product8_bit_mixed_signedness_accelerated: self.integer_dot_product8_bit_mixed_signedness_accelerated,
@@ -7003,13 +10094,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     type C = vk::PhysicalDeviceShaderIntegerDotProductProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderIntegerDotProductProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderIntegerDotProductProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderIntegerDotProductProperties<'a> {
+    type C = vk::PhysicalDeviceShaderIntegerDotProductProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderIntegerDotProductProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderIntegerDotProductProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderIntegerDotProductProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let integer_dot_product8_bit_unsigned_accelerated = c.integer_dot_product8_bit_unsigned_accelerated;
         let integer_dot_product8_bit_signed_accelerated = c.integer_dot_product8_bit_signed_accelerated;
         let integer_dot_product8_bit_mixed_signedness_accelerated = c.integer_dot_product8_bit_mixed_signedness_accelerated;
@@ -7040,7 +10144,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderIntegerDotProductProperties<'a> {
         let integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated = c.integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated;
         let integer_dot_product_accumulating_saturating64_bit_signed_accelerated = c.integer_dot_product_accumulating_saturating64_bit_signed_accelerated;
         let integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated = c.integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated;
-        Ok(Self { p_next, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated })
+        Ok(Self { p_next: next, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated })
     }
 }
 
@@ -7048,9 +10152,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     type C = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures, LowerError> {
         Ok(vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures {
             s_type: p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_subgroup_extended_types: self.shader_subgroup_extended_types,
         })
     }
@@ -7060,15 +10174,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> 
     type C = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_subgroup_extended_types = c.shader_subgroup_extended_types;
-        Ok(Self { p_next, shader_subgroup_extended_types })
+        Ok(Self { p_next: next, shader_subgroup_extended_types })
     }
 }
 
@@ -7076,9 +10203,19 @@ impl<'a> Lower for p::PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     type C = vk::PhysicalDeviceShaderTerminateInvocationFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderTerminateInvocationFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderTerminateInvocationFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderTerminateInvocationFeatures, LowerError> {
         Ok(vk::PhysicalDeviceShaderTerminateInvocationFeatures {
             s_type: p::PhysicalDeviceShaderTerminateInvocationFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_terminate_invocation: self.shader_terminate_invocation,
         })
     }
@@ -7088,15 +10225,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     type C = vk::PhysicalDeviceShaderTerminateInvocationFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderTerminateInvocationFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceShaderTerminateInvocationFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderTerminateInvocationFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderTerminateInvocationFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderTerminateInvocationFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderTerminateInvocationFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderTerminateInvocationFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_terminate_invocation = c.shader_terminate_invocation;
-        Ok(Self { p_next, shader_terminate_invocation })
+        Ok(Self { p_next: next, shader_terminate_invocation })
     }
 }
 
@@ -7104,9 +10254,19 @@ impl<'a> Lower for p::PhysicalDeviceSparseImageFormatInfo2<'a> {
     type C = vk::PhysicalDeviceSparseImageFormatInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSparseImageFormatInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSparseImageFormatInfo2<'a> {
+    type C = vk::PhysicalDeviceSparseImageFormatInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSparseImageFormatInfo2, LowerError> {
         Ok(vk::PhysicalDeviceSparseImageFormatInfo2 {
             s_type: p::PhysicalDeviceSparseImageFormatInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             format: self.format,
             ty: self.ty,
             samples: self.samples,
@@ -7118,7 +10278,7 @@ impl<'a> Lower for p::PhysicalDeviceSparseImageFormatInfo2<'a> {
 
 impl<'a> Lower for p::PhysicalDeviceSparseProperties {
     type C = vk::PhysicalDeviceSparseProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSparseProperties, LowerError> {
         Ok(vk::PhysicalDeviceSparseProperties {
             residency_standard2_d_block_shape: self.residency_standard2_d_block_shape,
@@ -7152,9 +10312,19 @@ impl<'a> Lower for p::PhysicalDeviceSubgroupProperties<'a> {
     type C = vk::PhysicalDeviceSubgroupProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSubgroupProperties<'a> {
+    type C = vk::PhysicalDeviceSubgroupProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupProperties, LowerError> {
         Ok(vk::PhysicalDeviceSubgroupProperties {
             s_type: p::PhysicalDeviceSubgroupProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             subgroup_size: self.subgroup_size,
             supported_stages: self.supported_stages,
             supported_operations: self.supported_operations,
@@ -7167,18 +10337,31 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSubgroupProperties<'a> {
     type C = vk::PhysicalDeviceSubgroupProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceSubgroupProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSubgroupProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSubgroupProperties<'a> {
+    type C = vk::PhysicalDeviceSubgroupProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceSubgroupProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSubgroupProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let subgroup_size = c.subgroup_size;
         let supported_stages = c.supported_stages;
         let supported_operations = c.supported_operations;
         let quad_operations_in_all_stages = c.quad_operations_in_all_stages;
-        Ok(Self { p_next, subgroup_size, supported_stages, supported_operations, quad_operations_in_all_stages })
+        Ok(Self { p_next: next, subgroup_size, supported_stages, supported_operations, quad_operations_in_all_stages })
     }
 }
 
@@ -7186,9 +10369,19 @@ impl<'a> Lower for p::PhysicalDeviceSubgroupSizeControlFeatures<'a> {
     type C = vk::PhysicalDeviceSubgroupSizeControlFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSubgroupSizeControlFeatures<'a> {
+    type C = vk::PhysicalDeviceSubgroupSizeControlFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlFeatures, LowerError> {
         Ok(vk::PhysicalDeviceSubgroupSizeControlFeatures {
             s_type: p::PhysicalDeviceSubgroupSizeControlFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             subgroup_size_control: self.subgroup_size_control,
             compute_full_subgroups: self.compute_full_subgroups,
         })
@@ -7199,16 +10392,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSubgroupSizeControlFeatures<'a> {
     type C = vk::PhysicalDeviceSubgroupSizeControlFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceSubgroupSizeControlFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSubgroupSizeControlFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSubgroupSizeControlFeatures<'a> {
+    type C = vk::PhysicalDeviceSubgroupSizeControlFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceSubgroupSizeControlFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSubgroupSizeControlFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let subgroup_size_control = c.subgroup_size_control;
         let compute_full_subgroups = c.compute_full_subgroups;
-        Ok(Self { p_next, subgroup_size_control, compute_full_subgroups })
+        Ok(Self { p_next: next, subgroup_size_control, compute_full_subgroups })
     }
 }
 
@@ -7216,9 +10422,19 @@ impl<'a> Lower for p::PhysicalDeviceSubgroupSizeControlProperties<'a> {
     type C = vk::PhysicalDeviceSubgroupSizeControlProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSubgroupSizeControlProperties<'a> {
+    type C = vk::PhysicalDeviceSubgroupSizeControlProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlProperties, LowerError> {
         Ok(vk::PhysicalDeviceSubgroupSizeControlProperties {
             s_type: p::PhysicalDeviceSubgroupSizeControlProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             min_subgroup_size: self.min_subgroup_size,
             max_subgroup_size: self.max_subgroup_size,
             max_compute_workgroup_subgroups: self.max_compute_workgroup_subgroups,
@@ -7231,18 +10447,31 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSubgroupSizeControlProperties<'a> {
     type C = vk::PhysicalDeviceSubgroupSizeControlProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceSubgroupSizeControlProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSubgroupSizeControlProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSubgroupSizeControlProperties<'a> {
+    type C = vk::PhysicalDeviceSubgroupSizeControlProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSubgroupSizeControlProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceSubgroupSizeControlProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSubgroupSizeControlProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let min_subgroup_size = c.min_subgroup_size;
         let max_subgroup_size = c.max_subgroup_size;
         let max_compute_workgroup_subgroups = c.max_compute_workgroup_subgroups;
         let required_subgroup_size_stages = c.required_subgroup_size_stages;
-        Ok(Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages })
+        Ok(Self { p_next: next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages })
     }
 }
 
@@ -7250,9 +10479,19 @@ impl<'a> Lower for p::PhysicalDeviceSynchronization2Features<'a> {
     type C = vk::PhysicalDeviceSynchronization2Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSynchronization2Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSynchronization2Features<'a> {
+    type C = vk::PhysicalDeviceSynchronization2Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSynchronization2Features, LowerError> {
         Ok(vk::PhysicalDeviceSynchronization2Features {
             s_type: p::PhysicalDeviceSynchronization2Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             synchronization2: self.synchronization2,
         })
     }
@@ -7262,15 +10501,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceSynchronization2Features<'a> {
     type C = vk::PhysicalDeviceSynchronization2Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSynchronization2Features, LowerError> {
-        let mut c = vk::PhysicalDeviceSynchronization2Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSynchronization2Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSynchronization2Features<'a> {
+    type C = vk::PhysicalDeviceSynchronization2Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSynchronization2Features, LowerError> {
+        let mut c = vk::PhysicalDeviceSynchronization2Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSynchronization2Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let synchronization2 = c.synchronization2;
-        Ok(Self { p_next, synchronization2 })
+        Ok(Self { p_next: next, synchronization2 })
     }
 }
 
@@ -7278,9 +10530,19 @@ impl<'a> Lower for p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT {
             s_type: p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             texel_buffer_alignment: self.texel_buffer_alignment,
         })
     }
@@ -7290,15 +10552,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let texel_buffer_alignment = c.texel_buffer_alignment;
-        Ok(Self { p_next, texel_buffer_alignment })
+        Ok(Self { p_next: next, texel_buffer_alignment })
     }
 }
 
@@ -7306,9 +10581,19 @@ impl<'a> Lower for p::PhysicalDeviceTexelBufferAlignmentProperties<'a> {
     type C = vk::PhysicalDeviceTexelBufferAlignmentProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTexelBufferAlignmentProperties<'a> {
+    type C = vk::PhysicalDeviceTexelBufferAlignmentProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentProperties, LowerError> {
         Ok(vk::PhysicalDeviceTexelBufferAlignmentProperties {
             s_type: p::PhysicalDeviceTexelBufferAlignmentProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             storage_texel_buffer_offset_alignment_bytes: self.storage_texel_buffer_offset_alignment_bytes,
             storage_texel_buffer_offset_single_texel_alignment: self.storage_texel_buffer_offset_single_texel_alignment,
             uniform_texel_buffer_offset_alignment_bytes: self.uniform_texel_buffer_offset_alignment_bytes,
@@ -7321,18 +10606,31 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTexelBufferAlignmentProperties<'a> {
     type C = vk::PhysicalDeviceTexelBufferAlignmentProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceTexelBufferAlignmentProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTexelBufferAlignmentProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTexelBufferAlignmentProperties<'a> {
+    type C = vk::PhysicalDeviceTexelBufferAlignmentProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTexelBufferAlignmentProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceTexelBufferAlignmentProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTexelBufferAlignmentProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let storage_texel_buffer_offset_alignment_bytes = c.storage_texel_buffer_offset_alignment_bytes;
         let storage_texel_buffer_offset_single_texel_alignment = c.storage_texel_buffer_offset_single_texel_alignment;
         let uniform_texel_buffer_offset_alignment_bytes = c.uniform_texel_buffer_offset_alignment_bytes;
         let uniform_texel_buffer_offset_single_texel_alignment = c.uniform_texel_buffer_offset_single_texel_alignment;
-        Ok(Self { p_next, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment })
+        Ok(Self { p_next: next, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment })
     }
 }
 
@@ -7340,9 +10638,19 @@ impl<'a> Lower for p::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
     type C = vk::PhysicalDeviceTextureCompressionASTCHDRFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTextureCompressionASTCHDRFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
+    type C = vk::PhysicalDeviceTextureCompressionASTCHDRFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTextureCompressionASTCHDRFeatures, LowerError> {
         Ok(vk::PhysicalDeviceTextureCompressionASTCHDRFeatures {
             s_type: p::PhysicalDeviceTextureCompressionASTCHDRFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             texture_compression_astc_hdr: self.texture_compression_astc_hdr,
         })
     }
@@ -7352,15 +10660,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
     type C = vk::PhysicalDeviceTextureCompressionASTCHDRFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTextureCompressionASTCHDRFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceTextureCompressionASTCHDRFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTextureCompressionASTCHDRFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
+    type C = vk::PhysicalDeviceTextureCompressionASTCHDRFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTextureCompressionASTCHDRFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceTextureCompressionASTCHDRFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTextureCompressionASTCHDRFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let texture_compression_astc_hdr = c.texture_compression_astc_hdr;
-        Ok(Self { p_next, texture_compression_astc_hdr })
+        Ok(Self { p_next: next, texture_compression_astc_hdr })
     }
 }
 
@@ -7368,9 +10689,19 @@ impl<'a> Lower for p::PhysicalDeviceTimelineSemaphoreFeatures<'a> {
     type C = vk::PhysicalDeviceTimelineSemaphoreFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTimelineSemaphoreFeatures<'a> {
+    type C = vk::PhysicalDeviceTimelineSemaphoreFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreFeatures, LowerError> {
         Ok(vk::PhysicalDeviceTimelineSemaphoreFeatures {
             s_type: p::PhysicalDeviceTimelineSemaphoreFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             timeline_semaphore: self.timeline_semaphore,
         })
     }
@@ -7380,15 +10711,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTimelineSemaphoreFeatures<'a> {
     type C = vk::PhysicalDeviceTimelineSemaphoreFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceTimelineSemaphoreFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTimelineSemaphoreFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTimelineSemaphoreFeatures<'a> {
+    type C = vk::PhysicalDeviceTimelineSemaphoreFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceTimelineSemaphoreFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTimelineSemaphoreFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let timeline_semaphore = c.timeline_semaphore;
-        Ok(Self { p_next, timeline_semaphore })
+        Ok(Self { p_next: next, timeline_semaphore })
     }
 }
 
@@ -7396,9 +10740,19 @@ impl<'a> Lower for p::PhysicalDeviceTimelineSemaphoreProperties<'a> {
     type C = vk::PhysicalDeviceTimelineSemaphoreProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTimelineSemaphoreProperties<'a> {
+    type C = vk::PhysicalDeviceTimelineSemaphoreProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreProperties, LowerError> {
         Ok(vk::PhysicalDeviceTimelineSemaphoreProperties {
             s_type: p::PhysicalDeviceTimelineSemaphoreProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_timeline_semaphore_value_difference: self.max_timeline_semaphore_value_difference,
         })
     }
@@ -7408,15 +10762,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTimelineSemaphoreProperties<'a> {
     type C = vk::PhysicalDeviceTimelineSemaphoreProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceTimelineSemaphoreProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTimelineSemaphoreProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTimelineSemaphoreProperties<'a> {
+    type C = vk::PhysicalDeviceTimelineSemaphoreProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTimelineSemaphoreProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceTimelineSemaphoreProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTimelineSemaphoreProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_timeline_semaphore_value_difference = c.max_timeline_semaphore_value_difference;
-        Ok(Self { p_next, max_timeline_semaphore_value_difference })
+        Ok(Self { p_next: next, max_timeline_semaphore_value_difference })
     }
 }
 
@@ -7424,9 +10791,19 @@ impl<'a> Lower for p::PhysicalDeviceToolProperties<'a> {
     type C = vk::PhysicalDeviceToolProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceToolProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceToolProperties<'a> {
+    type C = vk::PhysicalDeviceToolProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceToolProperties, LowerError> {
         Ok(vk::PhysicalDeviceToolProperties {
             s_type: p::PhysicalDeviceToolProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             name: cx.chars(&self.name),
             version: cx.chars(&self.version),
             purposes: self.purposes,
@@ -7440,19 +10817,32 @@ impl<'a> Raise<'a> for p::PhysicalDeviceToolProperties<'a> {
     type C = vk::PhysicalDeviceToolProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceToolProperties, LowerError> {
-        let mut c = vk::PhysicalDeviceToolProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceToolProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceToolProperties<'a> {
+    type C = vk::PhysicalDeviceToolProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceToolProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceToolProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceToolProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let name = cx.raise_chars(&c.name);
         let version = cx.raise_chars(&c.version);
         let purposes = c.purposes;
         let description = cx.raise_chars(&c.description);
         let layer = cx.raise_chars(&c.layer);
-        Ok(Self { p_next, name, version, purposes, description, layer })
+        Ok(Self { p_next: next, name, version, purposes, description, layer })
     }
 }
 
@@ -7460,9 +10850,19 @@ impl<'a> Lower for p::PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceTransformFeedbackFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceTransformFeedbackFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceTransformFeedbackFeaturesEXT {
             s_type: p::PhysicalDeviceTransformFeedbackFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             transform_feedback: self.transform_feedback,
             geometry_streams: self.geometry_streams,
         })
@@ -7473,16 +10873,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceTransformFeedbackFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceTransformFeedbackFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTransformFeedbackFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceTransformFeedbackFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceTransformFeedbackFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTransformFeedbackFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let transform_feedback = c.transform_feedback;
         let geometry_streams = c.geometry_streams;
-        Ok(Self { p_next, transform_feedback, geometry_streams })
+        Ok(Self { p_next: next, transform_feedback, geometry_streams })
     }
 }
 
@@ -7490,9 +10903,19 @@ impl<'a> Lower for p::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceTransformFeedbackPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceTransformFeedbackPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceTransformFeedbackPropertiesEXT {
             s_type: p::PhysicalDeviceTransformFeedbackPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_transform_feedback_streams: self.max_transform_feedback_streams,
             max_transform_feedback_buffers: self.max_transform_feedback_buffers,
             max_transform_feedback_buffer_size: self.max_transform_feedback_buffer_size,
@@ -7511,13 +10934,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceTransformFeedbackPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceTransformFeedbackPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTransformFeedbackPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceTransformFeedbackPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceTransformFeedbackPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceTransformFeedbackPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceTransformFeedbackPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_transform_feedback_streams = c.max_transform_feedback_streams;
         let max_transform_feedback_buffers = c.max_transform_feedback_buffers;
         let max_transform_feedback_buffer_size = c.max_transform_feedback_buffer_size;
@@ -7528,7 +10964,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
         let transform_feedback_streams_lines_triangles = c.transform_feedback_streams_lines_triangles;
         let transform_feedback_rasterization_stream_select = c.transform_feedback_rasterization_stream_select;
         let transform_feedback_draw = c.transform_feedback_draw;
-        Ok(Self { p_next, max_transform_feedback_streams, max_transform_feedback_buffers, max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride, transform_feedback_queries, transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select, transform_feedback_draw })
+        Ok(Self { p_next: next, max_transform_feedback_streams, max_transform_feedback_buffers, max_transform_feedback_buffer_size, max_transform_feedback_stream_data_size, max_transform_feedback_buffer_data_size, max_transform_feedback_buffer_data_stride, transform_feedback_queries, transform_feedback_streams_lines_triangles, transform_feedback_rasterization_stream_select, transform_feedback_draw })
     }
 }
 
@@ -7536,9 +10972,19 @@ impl<'a> Lower for p::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
     type C = vk::PhysicalDeviceUniformBufferStandardLayoutFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceUniformBufferStandardLayoutFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
+    type C = vk::PhysicalDeviceUniformBufferStandardLayoutFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceUniformBufferStandardLayoutFeatures, LowerError> {
         Ok(vk::PhysicalDeviceUniformBufferStandardLayoutFeatures {
             s_type: p::PhysicalDeviceUniformBufferStandardLayoutFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             uniform_buffer_standard_layout: self.uniform_buffer_standard_layout,
         })
     }
@@ -7548,15 +10994,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> 
     type C = vk::PhysicalDeviceUniformBufferStandardLayoutFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceUniformBufferStandardLayoutFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceUniformBufferStandardLayoutFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceUniformBufferStandardLayoutFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
+    type C = vk::PhysicalDeviceUniformBufferStandardLayoutFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceUniformBufferStandardLayoutFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceUniformBufferStandardLayoutFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceUniformBufferStandardLayoutFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let uniform_buffer_standard_layout = c.uniform_buffer_standard_layout;
-        Ok(Self { p_next, uniform_buffer_standard_layout })
+        Ok(Self { p_next: next, uniform_buffer_standard_layout })
     }
 }
 
@@ -7564,9 +11023,19 @@ impl<'a> Lower for p::PhysicalDeviceVariablePointersFeatures<'a> {
     type C = vk::PhysicalDeviceVariablePointersFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVariablePointersFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVariablePointersFeatures<'a> {
+    type C = vk::PhysicalDeviceVariablePointersFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVariablePointersFeatures, LowerError> {
         Ok(vk::PhysicalDeviceVariablePointersFeatures {
             s_type: p::PhysicalDeviceVariablePointersFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             variable_pointers_storage_buffer: self.variable_pointers_storage_buffer,
             variable_pointers: self.variable_pointers,
         })
@@ -7577,16 +11046,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVariablePointersFeatures<'a> {
     type C = vk::PhysicalDeviceVariablePointersFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVariablePointersFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceVariablePointersFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVariablePointersFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVariablePointersFeatures<'a> {
+    type C = vk::PhysicalDeviceVariablePointersFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVariablePointersFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceVariablePointersFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVariablePointersFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let variable_pointers_storage_buffer = c.variable_pointers_storage_buffer;
         let variable_pointers = c.variable_pointers;
-        Ok(Self { p_next, variable_pointers_storage_buffer, variable_pointers })
+        Ok(Self { p_next: next, variable_pointers_storage_buffer, variable_pointers })
     }
 }
 
@@ -7594,9 +11076,19 @@ impl<'a> Lower for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT {
             s_type: p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             vertex_attribute_instance_rate_divisor: self.vertex_attribute_instance_rate_divisor,
             vertex_attribute_instance_rate_zero_divisor: self.vertex_attribute_instance_rate_zero_divisor,
         })
@@ -7607,16 +11099,29 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let vertex_attribute_instance_rate_divisor = c.vertex_attribute_instance_rate_divisor;
         let vertex_attribute_instance_rate_zero_divisor = c.vertex_attribute_instance_rate_zero_divisor;
-        Ok(Self { p_next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor })
+        Ok(Self { p_next: next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor })
     }
 }
 
@@ -7624,9 +11129,19 @@ impl<'a> Lower for p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
     type C = vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT, LowerError> {
         Ok(vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT {
             s_type: p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_vertex_attrib_divisor: self.max_vertex_attrib_divisor,
         })
     }
@@ -7636,15 +11151,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> 
     type C = vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_vertex_attrib_divisor = c.max_vertex_attrib_divisor;
-        Ok(Self { p_next, max_vertex_attrib_divisor })
+        Ok(Self { p_next: next, max_vertex_attrib_divisor })
     }
 }
 
@@ -7652,9 +11180,19 @@ impl<'a> Lower for p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT {
             s_type: p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             vertex_input_dynamic_state: self.vertex_input_dynamic_state,
         })
     }
@@ -7664,15 +11202,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let vertex_input_dynamic_state = c.vertex_input_dynamic_state;
-        Ok(Self { p_next, vertex_input_dynamic_state })
+        Ok(Self { p_next: next, vertex_input_dynamic_state })
     }
 }
 
@@ -7680,9 +11231,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkan11Features<'a> {
     type C = vk::PhysicalDeviceVulkan11Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan11Features<'a> {
+    type C = vk::PhysicalDeviceVulkan11Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Features, LowerError> {
         Ok(vk::PhysicalDeviceVulkan11Features {
             s_type: p::PhysicalDeviceVulkan11Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             storage_buffer16_bit_access: self.storage_buffer16_bit_access,
             uniform_and_storage_buffer16_bit_access: self.uniform_and_storage_buffer16_bit_access,
             storage_push_constant16: self.storage_push_constant16,
@@ -7703,13 +11264,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan11Features<'a> {
     type C = vk::PhysicalDeviceVulkan11Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Features, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkan11Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan11Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan11Features<'a> {
+    type C = vk::PhysicalDeviceVulkan11Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Features, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan11Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan11Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let storage_buffer16_bit_access = c.storage_buffer16_bit_access;
         let uniform_and_storage_buffer16_bit_access = c.uniform_and_storage_buffer16_bit_access;
         let storage_push_constant16 = c.storage_push_constant16;
@@ -7722,7 +11296,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan11Features<'a> {
         let protected_memory = c.protected_memory;
         let sampler_ycbcr_conversion = c.sampler_ycbcr_conversion;
         let shader_draw_parameters = c.shader_draw_parameters;
-        Ok(Self { p_next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16, multiview, multiview_geometry_shader, multiview_tessellation_shader, variable_pointers_storage_buffer, variable_pointers, protected_memory, sampler_ycbcr_conversion, shader_draw_parameters })
+        Ok(Self { p_next: next, storage_buffer16_bit_access, uniform_and_storage_buffer16_bit_access, storage_push_constant16, storage_input_output16, multiview, multiview_geometry_shader, multiview_tessellation_shader, variable_pointers_storage_buffer, variable_pointers, protected_memory, sampler_ycbcr_conversion, shader_draw_parameters })
     }
 }
 
@@ -7730,9 +11304,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkan11Properties<'a> {
     type C = vk::PhysicalDeviceVulkan11Properties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan11Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan11Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Properties, LowerError> {
         Ok(vk::PhysicalDeviceVulkan11Properties {
             s_type: p::PhysicalDeviceVulkan11Properties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             device_uuid: self.device_uuid,
             driver_uuid: self.driver_uuid,
             device_luid: self.device_luid,
@@ -7756,13 +11340,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan11Properties<'a> {
     type C = vk::PhysicalDeviceVulkan11Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Properties, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkan11Properties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan11Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan11Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan11Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan11Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan11Properties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan11Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let device_uuid = c.device_uuid;
         let driver_uuid = c.driver_uuid;
         let device_luid = c.device_luid;
@@ -7778,7 +11375,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan11Properties<'a> {
         let protected_no_fault = c.protected_no_fault;
         let max_per_set_descriptors = c.max_per_set_descriptors;
         let max_memory_allocation_size = c.max_memory_allocation_size;
-        Ok(Self { p_next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid, subgroup_size, subgroup_supported_stages, subgroup_supported_operations, subgroup_quad_operations_in_all_stages, point_clipping_behavior, max_multiview_view_count, max_multiview_instance_index, protected_no_fault, max_per_set_descriptors, max_memory_allocation_size })
+        Ok(Self { p_next: next, device_uuid, driver_uuid, device_luid, device_node_mask, device_luid_valid, subgroup_size, subgroup_supported_stages, subgroup_supported_operations, subgroup_quad_operations_in_all_stages, point_clipping_behavior, max_multiview_view_count, max_multiview_instance_index, protected_no_fault, max_per_set_descriptors, max_memory_allocation_size })
     }
 }
 
@@ -7786,9 +11383,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkan12Features<'a> {
     type C = vk::PhysicalDeviceVulkan12Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan12Features<'a> {
+    type C = vk::PhysicalDeviceVulkan12Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Features, LowerError> {
         Ok(vk::PhysicalDeviceVulkan12Features {
             s_type: p::PhysicalDeviceVulkan12Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             sampler_mirror_clamp_to_edge: self.sampler_mirror_clamp_to_edge,
             draw_indirect_count: self.draw_indirect_count,
             storage_buffer8_bit_access: self.storage_buffer8_bit_access,
@@ -7844,13 +11451,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan12Features<'a> {
     type C = vk::PhysicalDeviceVulkan12Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Features, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkan12Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan12Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan12Features<'a> {
+    type C = vk::PhysicalDeviceVulkan12Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Features, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan12Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan12Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let sampler_mirror_clamp_to_edge = c.sampler_mirror_clamp_to_edge;
         let draw_indirect_count = c.draw_indirect_count;
         let storage_buffer8_bit_access = c.storage_buffer8_bit_access;
@@ -7898,7 +11518,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan12Features<'a> {
         let shader_output_viewport_index = c.shader_output_viewport_index;
         let shader_output_layer = c.shader_output_layer;
         let subgroup_broadcast_dynamic_id = c.subgroup_broadcast_dynamic_id;
-        Ok(Self { p_next, sampler_mirror_clamp_to_edge, draw_indirect_count, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8, shader_buffer_int64_atomics, shader_shared_int64_atomics, shader_float16, shader_int8, descriptor_indexing, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array, sampler_filter_minmax, scalar_block_layout, imageless_framebuffer, uniform_buffer_standard_layout, shader_subgroup_extended_types, separate_depth_stencil_layouts, host_query_reset, timeline_semaphore, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index, shader_output_layer, subgroup_broadcast_dynamic_id })
+        Ok(Self { p_next: next, sampler_mirror_clamp_to_edge, draw_indirect_count, storage_buffer8_bit_access, uniform_and_storage_buffer8_bit_access, storage_push_constant8, shader_buffer_int64_atomics, shader_shared_int64_atomics, shader_float16, shader_int8, descriptor_indexing, shader_input_attachment_array_dynamic_indexing, shader_uniform_texel_buffer_array_dynamic_indexing, shader_storage_texel_buffer_array_dynamic_indexing, shader_uniform_buffer_array_non_uniform_indexing, shader_sampled_image_array_non_uniform_indexing, shader_storage_buffer_array_non_uniform_indexing, shader_storage_image_array_non_uniform_indexing, shader_input_attachment_array_non_uniform_indexing, shader_uniform_texel_buffer_array_non_uniform_indexing, shader_storage_texel_buffer_array_non_uniform_indexing, descriptor_binding_uniform_buffer_update_after_bind, descriptor_binding_sampled_image_update_after_bind, descriptor_binding_storage_image_update_after_bind, descriptor_binding_storage_buffer_update_after_bind, descriptor_binding_uniform_texel_buffer_update_after_bind, descriptor_binding_storage_texel_buffer_update_after_bind, descriptor_binding_update_unused_while_pending, descriptor_binding_partially_bound, descriptor_binding_variable_descriptor_count, runtime_descriptor_array, sampler_filter_minmax, scalar_block_layout, imageless_framebuffer, uniform_buffer_standard_layout, shader_subgroup_extended_types, separate_depth_stencil_layouts, host_query_reset, timeline_semaphore, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains, shader_output_viewport_index, shader_output_layer, subgroup_broadcast_dynamic_id })
     }
 }
 
@@ -7906,9 +11526,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkan12Properties<'a> {
     type C = vk::PhysicalDeviceVulkan12Properties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan12Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan12Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Properties, LowerError> {
         Ok(vk::PhysicalDeviceVulkan12Properties {
             s_type: p::PhysicalDeviceVulkan12Properties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             driver_id: self.driver_id,
             driver_name: cx.chars(&self.driver_name),
             driver_info: cx.chars(&self.driver_info),
@@ -7969,14 +11599,27 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan12Properties<'a> {
     type C = vk::PhysicalDeviceVulkan12Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Properties, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkan12Properties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.conformance_version = self.conformance_version.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan12Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan12Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan12Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan12Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan12Properties::default();
+        c.conformance_version = self.conformance_version.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan12Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let driver_id = c.driver_id;
         let driver_name = cx.raise_chars(&c.driver_name);
         let driver_info = cx.raise_chars(&c.driver_info);
@@ -8029,7 +11672,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan12Properties<'a> {
         let filter_minmax_image_component_mapping = c.filter_minmax_image_component_mapping;
         let max_timeline_semaphore_value_difference = c.max_timeline_semaphore_value_difference;
         let framebuffer_integer_color_sample_counts = c.framebuffer_integer_color_sample_counts;
-        Ok(Self { p_next, driver_id, driver_name, driver_info, conformance_version, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve, filter_minmax_single_component_formats, filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts })
+        Ok(Self { p_next: next, driver_id, driver_name, driver_info, conformance_version, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64, max_update_after_bind_descriptors_in_all_pools, shader_uniform_buffer_array_non_uniform_indexing_native, shader_sampled_image_array_non_uniform_indexing_native, shader_storage_buffer_array_non_uniform_indexing_native, shader_storage_image_array_non_uniform_indexing_native, shader_input_attachment_array_non_uniform_indexing_native, robust_buffer_access_update_after_bind, quad_divergent_implicit_lod, max_per_stage_descriptor_update_after_bind_samplers, max_per_stage_descriptor_update_after_bind_uniform_buffers, max_per_stage_descriptor_update_after_bind_storage_buffers, max_per_stage_descriptor_update_after_bind_sampled_images, max_per_stage_descriptor_update_after_bind_storage_images, max_per_stage_descriptor_update_after_bind_input_attachments, max_per_stage_update_after_bind_resources, max_descriptor_set_update_after_bind_samplers, max_descriptor_set_update_after_bind_uniform_buffers, max_descriptor_set_update_after_bind_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_storage_buffers, max_descriptor_set_update_after_bind_storage_buffers_dynamic, max_descriptor_set_update_after_bind_sampled_images, max_descriptor_set_update_after_bind_storage_images, max_descriptor_set_update_after_bind_input_attachments, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve, filter_minmax_single_component_formats, filter_minmax_image_component_mapping, max_timeline_semaphore_value_difference, framebuffer_integer_color_sample_counts })
     }
 }
 
@@ -8037,9 +11680,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkan13Features<'a> {
     type C = vk::PhysicalDeviceVulkan13Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan13Features<'a> {
+    type C = vk::PhysicalDeviceVulkan13Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Features, LowerError> {
         Ok(vk::PhysicalDeviceVulkan13Features {
             s_type: p::PhysicalDeviceVulkan13Features::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             robust_image_access: self.robust_image_access,
             inline_uniform_block: self.inline_uniform_block,
             descriptor_binding_inline_uniform_block_update_after_bind: self.descriptor_binding_inline_uniform_block_update_after_bind,
@@ -8063,13 +11716,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan13Features<'a> {
     type C = vk::PhysicalDeviceVulkan13Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Features, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkan13Features::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan13Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan13Features<'a> {
+    type C = vk::PhysicalDeviceVulkan13Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Features, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan13Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan13Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let robust_image_access = c.robust_image_access;
         let inline_uniform_block = c.inline_uniform_block;
         let descriptor_binding_inline_uniform_block_update_after_bind = c.descriptor_binding_inline_uniform_block_update_after_bind;
@@ -8085,7 +11751,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan13Features<'a> {
         let dynamic_rendering = c.dynamic_rendering;
         let shader_integer_dot_product = c.shader_integer_dot_product;
         let maintenance4 = c.maintenance4;
-        Ok(Self { p_next, robust_image_access, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control, private_data, shader_demote_to_helper_invocation, shader_terminate_invocation, subgroup_size_control, compute_full_subgroups, synchronization2, texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory, dynamic_rendering, shader_integer_dot_product, maintenance4 })
+        Ok(Self { p_next: next, robust_image_access, inline_uniform_block, descriptor_binding_inline_uniform_block_update_after_bind, pipeline_creation_cache_control, private_data, shader_demote_to_helper_invocation, shader_terminate_invocation, subgroup_size_control, compute_full_subgroups, synchronization2, texture_compression_astc_hdr, shader_zero_initialize_workgroup_memory, dynamic_rendering, shader_integer_dot_product, maintenance4 })
     }
 }
 
@@ -8093,9 +11759,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkan13Properties<'a> {
     type C = vk::PhysicalDeviceVulkan13Properties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan13Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan13Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Properties, LowerError> {
         Ok(vk::PhysicalDeviceVulkan13Properties {
             s_type: p::PhysicalDeviceVulkan13Properties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             min_subgroup_size: self.min_subgroup_size,
             max_subgroup_size: self.max_subgroup_size,
             max_compute_workgroup_subgroups: self.max_compute_workgroup_subgroups,
@@ -8149,13 +11825,26 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan13Properties<'a> {
     type C = vk::PhysicalDeviceVulkan13Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Properties, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkan13Properties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan13Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan13Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan13Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan13Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan13Properties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan13Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let min_subgroup_size = c.min_subgroup_size;
         let max_subgroup_size = c.max_subgroup_size;
         let max_compute_workgroup_subgroups = c.max_compute_workgroup_subgroups;
@@ -8201,7 +11890,7 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkan13Properties<'a> {
         let uniform_texel_buffer_offset_alignment_bytes = c.uniform_texel_buffer_offset_alignment_bytes;
         let uniform_texel_buffer_offset_single_texel_alignment = c.uniform_texel_buffer_offset_single_texel_alignment;
         let max_buffer_size = c.max_buffer_size;
-        Ok(Self { p_next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size })
+        Ok(Self { p_next: next, min_subgroup_size, max_subgroup_size, max_compute_workgroup_subgroups, required_subgroup_size_stages, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks, max_inline_uniform_total_size, integer_dot_product8_bit_unsigned_accelerated, integer_dot_product8_bit_signed_accelerated, integer_dot_product8_bit_mixed_signedness_accelerated, integer_dot_product4x8_bit_packed_unsigned_accelerated, integer_dot_product4x8_bit_packed_signed_accelerated, integer_dot_product4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product16_bit_unsigned_accelerated, integer_dot_product16_bit_signed_accelerated, integer_dot_product16_bit_mixed_signedness_accelerated, integer_dot_product32_bit_unsigned_accelerated, integer_dot_product32_bit_signed_accelerated, integer_dot_product32_bit_mixed_signedness_accelerated, integer_dot_product64_bit_unsigned_accelerated, integer_dot_product64_bit_signed_accelerated, integer_dot_product64_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating8_bit_signed_accelerated, integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated, integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating16_bit_signed_accelerated, integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating32_bit_signed_accelerated, integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated, integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated, integer_dot_product_accumulating_saturating64_bit_signed_accelerated, integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated, storage_texel_buffer_offset_alignment_bytes, storage_texel_buffer_offset_single_texel_alignment, uniform_texel_buffer_offset_alignment_bytes, uniform_texel_buffer_offset_single_texel_alignment, max_buffer_size })
     }
 }
 
@@ -8209,9 +11898,19 @@ impl<'a> Lower for p::PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     type C = vk::PhysicalDeviceVulkanMemoryModelFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkanMemoryModelFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkanMemoryModelFeatures<'a> {
+    type C = vk::PhysicalDeviceVulkanMemoryModelFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkanMemoryModelFeatures, LowerError> {
         Ok(vk::PhysicalDeviceVulkanMemoryModelFeatures {
             s_type: p::PhysicalDeviceVulkanMemoryModelFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             vulkan_memory_model: self.vulkan_memory_model,
             vulkan_memory_model_device_scope: self.vulkan_memory_model_device_scope,
             vulkan_memory_model_availability_visibility_chains: self.vulkan_memory_model_availability_visibility_chains,
@@ -8223,17 +11922,30 @@ impl<'a> Raise<'a> for p::PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     type C = vk::PhysicalDeviceVulkanMemoryModelFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkanMemoryModelFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceVulkanMemoryModelFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkanMemoryModelFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkanMemoryModelFeatures<'a> {
+    type C = vk::PhysicalDeviceVulkanMemoryModelFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkanMemoryModelFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkanMemoryModelFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkanMemoryModelFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let vulkan_memory_model = c.vulkan_memory_model;
         let vulkan_memory_model_device_scope = c.vulkan_memory_model_device_scope;
         let vulkan_memory_model_availability_visibility_chains = c.vulkan_memory_model_availability_visibility_chains;
-        Ok(Self { p_next, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains })
+        Ok(Self { p_next: next, vulkan_memory_model, vulkan_memory_model_device_scope, vulkan_memory_model_availability_visibility_chains })
     }
 }
 
@@ -8241,9 +11953,19 @@ impl<'a> Lower for p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, LowerError> {
         Ok(vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT {
             s_type: p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             ycbcr2plane444_formats: self.ycbcr2plane444_formats,
         })
     }
@@ -8253,15 +11975,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let ycbcr2plane444_formats = c.ycbcr2plane444_formats;
-        Ok(Self { p_next, ycbcr2plane444_formats })
+        Ok(Self { p_next: next, ycbcr2plane444_formats })
     }
 }
 
@@ -8269,9 +12004,19 @@ impl<'a> Lower for p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
     type C = vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
+    type C = vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures, LowerError> {
         Ok(vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures {
             s_type: p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             shader_zero_initialize_workgroup_memory: self.shader_zero_initialize_workgroup_memory,
         })
     }
@@ -8281,15 +12026,28 @@ impl<'a> Raise<'a> for p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a
     type C = vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures, LowerError> {
-        let mut c = vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
+    type C = vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_zero_initialize_workgroup_memory = c.shader_zero_initialize_workgroup_memory;
-        Ok(Self { p_next, shader_zero_initialize_workgroup_memory })
+        Ok(Self { p_next: next, shader_zero_initialize_workgroup_memory })
     }
 }
 
@@ -8297,9 +12055,19 @@ impl<'a> Lower for p::PipelineCacheCreateInfo<'a> {
     type C = vk::PipelineCacheCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCacheCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineCacheCreateInfo<'a> {
+    type C = vk::PipelineCacheCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCacheCreateInfo, LowerError> {
         Ok(vk::PipelineCacheCreateInfo {
             s_type: p::PipelineCacheCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             initial_data_size: cx.size(self.initial_data_size)?,
             p_initial_data: cx.blob(self.p_initial_data),
@@ -8309,7 +12077,7 @@ impl<'a> Lower for p::PipelineCacheCreateInfo<'a> {
 
 impl<'a> Lower for p::PipelineColorBlendAttachmentState {
     type C = vk::PipelineColorBlendAttachmentState;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendAttachmentState, LowerError> {
         Ok(vk::PipelineColorBlendAttachmentState {
             blend_enable: self.blend_enable,
@@ -8328,6 +12096,16 @@ impl<'a> Lower for p::PipelineColorBlendStateCreateInfo<'a> {
     type C = vk::PipelineColorBlendStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineColorBlendStateCreateInfo<'a> {
+    type C = vk::PipelineColorBlendStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendStateCreateInfo, LowerError> {
         {
             let lim = cx.limits("VkPipelineColorBlendStateCreateInfo", "maxColorAttachments")?.max_color_attachments as u64;
             if self.attachment_count as u64 > lim {
@@ -8336,7 +12114,7 @@ impl<'a> Lower for p::PipelineColorBlendStateCreateInfo<'a> {
         }
         Ok(vk::PipelineColorBlendStateCreateInfo {
             s_type: p::PipelineColorBlendStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             logic_op_enable: self.logic_op_enable,
             logic_op: self.logic_op,
@@ -8351,9 +12129,19 @@ impl<'a> Lower for p::PipelineColorWriteCreateInfoEXT<'a> {
     type C = vk::PipelineColorWriteCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorWriteCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineColorWriteCreateInfoEXT<'a> {
+    type C = vk::PipelineColorWriteCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorWriteCreateInfoEXT, LowerError> {
         Ok(vk::PipelineColorWriteCreateInfoEXT {
             s_type: p::PipelineColorWriteCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             attachment_count: self.attachment_count,
             p_color_write_enables: cx.slice(self.p_color_write_enables) as *const _,
         })
@@ -8364,9 +12152,19 @@ impl<'a> Lower for p::PipelineCreateFlags2CreateInfoKHR<'a> {
     type C = vk::PipelineCreateFlags2CreateInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreateFlags2CreateInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineCreateFlags2CreateInfoKHR<'a> {
+    type C = vk::PipelineCreateFlags2CreateInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreateFlags2CreateInfoKHR, LowerError> {
         Ok(vk::PipelineCreateFlags2CreateInfoKHR {
             s_type: p::PipelineCreateFlags2CreateInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
     }
@@ -8374,7 +12172,7 @@ impl<'a> Lower for p::PipelineCreateFlags2CreateInfoKHR<'a> {
 
 impl<'a> Lower for p::PipelineCreationFeedback {
     type C = vk::PipelineCreationFeedback;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreationFeedback, LowerError> {
         Ok(vk::PipelineCreationFeedback {
             flags: self.flags,
@@ -8387,9 +12185,19 @@ impl<'a> Lower for p::PipelineCreationFeedbackCreateInfo<'a> {
     type C = vk::PipelineCreationFeedbackCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreationFeedbackCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineCreationFeedbackCreateInfo<'a> {
+    type C = vk::PipelineCreationFeedbackCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreationFeedbackCreateInfo, LowerError> {
         Ok(vk::PipelineCreationFeedbackCreateInfo {
             s_type: p::PipelineCreationFeedbackCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             p_pipeline_creation_feedback: match self.p_pipeline_creation_feedback { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             pipeline_stage_creation_feedback_count: self.pipeline_stage_creation_feedback_count,
             p_pipeline_stage_creation_feedbacks: cx.lower_slice(self.p_pipeline_stage_creation_feedbacks, |v, cx| v.lower(cx))?,
@@ -8401,9 +12209,19 @@ impl<'a> Lower for p::PipelineDepthStencilStateCreateInfo<'a> {
     type C = vk::PipelineDepthStencilStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineDepthStencilStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineDepthStencilStateCreateInfo<'a> {
+    type C = vk::PipelineDepthStencilStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineDepthStencilStateCreateInfo, LowerError> {
         Ok(vk::PipelineDepthStencilStateCreateInfo {
             s_type: p::PipelineDepthStencilStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             depth_test_enable: self.depth_test_enable,
             depth_write_enable: self.depth_write_enable,
@@ -8422,9 +12240,19 @@ impl<'a> Lower for p::PipelineDynamicStateCreateInfo<'a> {
     type C = vk::PipelineDynamicStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineDynamicStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineDynamicStateCreateInfo<'a> {
+    type C = vk::PipelineDynamicStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineDynamicStateCreateInfo, LowerError> {
         Ok(vk::PipelineDynamicStateCreateInfo {
             s_type: p::PipelineDynamicStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             dynamic_state_count: self.dynamic_state_count,
             p_dynamic_states: cx.slice(self.p_dynamic_states) as *const _,
@@ -8436,9 +12264,19 @@ impl<'a> Lower for p::PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
     type C = vk::PipelineFragmentShadingRateStateCreateInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineFragmentShadingRateStateCreateInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
+    type C = vk::PipelineFragmentShadingRateStateCreateInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineFragmentShadingRateStateCreateInfoKHR, LowerError> {
         Ok(vk::PipelineFragmentShadingRateStateCreateInfoKHR {
             s_type: p::PipelineFragmentShadingRateStateCreateInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             fragment_size: self.fragment_size.lower(cx)?,
             combiner_ops: self.combiner_ops,
         })
@@ -8449,9 +12287,19 @@ impl<'a> Lower for p::PipelineInputAssemblyStateCreateInfo<'a> {
     type C = vk::PipelineInputAssemblyStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineInputAssemblyStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineInputAssemblyStateCreateInfo<'a> {
+    type C = vk::PipelineInputAssemblyStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineInputAssemblyStateCreateInfo, LowerError> {
         Ok(vk::PipelineInputAssemblyStateCreateInfo {
             s_type: p::PipelineInputAssemblyStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             topology: self.topology,
             primitive_restart_enable: self.primitive_restart_enable,
@@ -8463,9 +12311,19 @@ impl<'a> Lower for p::PipelineLayoutCreateInfo<'a> {
     type C = vk::PipelineLayoutCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineLayoutCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineLayoutCreateInfo<'a> {
+    type C = vk::PipelineLayoutCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineLayoutCreateInfo, LowerError> {
         Ok(vk::PipelineLayoutCreateInfo {
             s_type: p::PipelineLayoutCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             set_layout_count: self.set_layout_count,
             p_set_layouts: cx.hosts(self.p_set_layouts, vk::DescriptorSetLayout)?,
@@ -8479,9 +12337,19 @@ impl<'a> Lower for p::PipelineLibraryCreateInfoKHR<'a> {
     type C = vk::PipelineLibraryCreateInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineLibraryCreateInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineLibraryCreateInfoKHR<'a> {
+    type C = vk::PipelineLibraryCreateInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineLibraryCreateInfoKHR, LowerError> {
         Ok(vk::PipelineLibraryCreateInfoKHR {
             s_type: p::PipelineLibraryCreateInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             library_count: self.library_count,
             p_libraries: cx.hosts(self.p_libraries, vk::Pipeline)?,
         })
@@ -8492,9 +12360,19 @@ impl<'a> Lower for p::PipelineMultisampleStateCreateInfo<'a> {
     type C = vk::PipelineMultisampleStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineMultisampleStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineMultisampleStateCreateInfo<'a> {
+    type C = vk::PipelineMultisampleStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineMultisampleStateCreateInfo, LowerError> {
         Ok(vk::PipelineMultisampleStateCreateInfo {
             s_type: p::PipelineMultisampleStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             rasterization_samples: self.rasterization_samples,
             sample_shading_enable: self.sample_shading_enable,
@@ -8510,9 +12388,19 @@ impl<'a> Lower for p::PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
     type C = vk::PipelineRasterizationConservativeStateCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationConservativeStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
+    type C = vk::PipelineRasterizationConservativeStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationConservativeStateCreateInfoEXT, LowerError> {
         Ok(vk::PipelineRasterizationConservativeStateCreateInfoEXT {
             s_type: p::PipelineRasterizationConservativeStateCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             conservative_rasterization_mode: self.conservative_rasterization_mode,
             extra_primitive_overestimation_size: self.extra_primitive_overestimation_size,
@@ -8524,9 +12412,19 @@ impl<'a> Lower for p::PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
     type C = vk::PipelineRasterizationDepthClipStateCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationDepthClipStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
+    type C = vk::PipelineRasterizationDepthClipStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationDepthClipStateCreateInfoEXT, LowerError> {
         Ok(vk::PipelineRasterizationDepthClipStateCreateInfoEXT {
             s_type: p::PipelineRasterizationDepthClipStateCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             depth_clip_enable: self.depth_clip_enable,
         })
@@ -8537,9 +12435,19 @@ impl<'a> Lower for p::PipelineRasterizationLineStateCreateInfoEXT<'a> {
     type C = vk::PipelineRasterizationLineStateCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationLineStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRasterizationLineStateCreateInfoEXT<'a> {
+    type C = vk::PipelineRasterizationLineStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationLineStateCreateInfoEXT, LowerError> {
         Ok(vk::PipelineRasterizationLineStateCreateInfoEXT {
             s_type: p::PipelineRasterizationLineStateCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             line_rasterization_mode: self.line_rasterization_mode,
             stippled_line_enable: self.stippled_line_enable,
             line_stipple_factor: self.line_stipple_factor,
@@ -8552,9 +12460,19 @@ impl<'a> Lower for p::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>
     type C = vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> {
+    type C = vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT, LowerError> {
         Ok(vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT {
             s_type: p::PipelineRasterizationProvokingVertexStateCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             provoking_vertex_mode: self.provoking_vertex_mode,
         })
     }
@@ -8564,9 +12482,19 @@ impl<'a> Lower for p::PipelineRasterizationStateCreateInfo<'a> {
     type C = vk::PipelineRasterizationStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRasterizationStateCreateInfo<'a> {
+    type C = vk::PipelineRasterizationStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationStateCreateInfo, LowerError> {
         Ok(vk::PipelineRasterizationStateCreateInfo {
             s_type: p::PipelineRasterizationStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             depth_clamp_enable: self.depth_clamp_enable,
             rasterizer_discard_enable: self.rasterizer_discard_enable,
@@ -8586,9 +12514,19 @@ impl<'a> Lower for p::PipelineRasterizationStateStreamCreateInfoEXT<'a> {
     type C = vk::PipelineRasterizationStateStreamCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationStateStreamCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRasterizationStateStreamCreateInfoEXT<'a> {
+    type C = vk::PipelineRasterizationStateStreamCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationStateStreamCreateInfoEXT, LowerError> {
         Ok(vk::PipelineRasterizationStateStreamCreateInfoEXT {
             s_type: p::PipelineRasterizationStateStreamCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             rasterization_stream: self.rasterization_stream,
         })
@@ -8599,6 +12537,16 @@ impl<'a> Lower for p::PipelineRenderingCreateInfo<'a> {
     type C = vk::PipelineRenderingCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRenderingCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRenderingCreateInfo<'a> {
+    type C = vk::PipelineRenderingCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRenderingCreateInfo, LowerError> {
         {
             let lim = cx.limits("VkPipelineRenderingCreateInfo", "maxColorAttachments")?.max_color_attachments as u64;
             if self.color_attachment_count as u64 > lim {
@@ -8607,7 +12555,7 @@ impl<'a> Lower for p::PipelineRenderingCreateInfo<'a> {
         }
         Ok(vk::PipelineRenderingCreateInfo {
             s_type: p::PipelineRenderingCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
             p_color_attachment_formats: cx.slice(self.p_color_attachment_formats) as *const _,
@@ -8621,9 +12569,19 @@ impl<'a> Lower for p::PipelineShaderStageCreateInfo<'a> {
     type C = vk::PipelineShaderStageCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineShaderStageCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineShaderStageCreateInfo<'a> {
+    type C = vk::PipelineShaderStageCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineShaderStageCreateInfo, LowerError> {
         Ok(vk::PipelineShaderStageCreateInfo {
             s_type: p::PipelineShaderStageCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             stage: self.stage,
             module: vk::ShaderModule(cx.host(self.module)?),
@@ -8637,9 +12595,19 @@ impl<'a> Lower for p::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
     type C = vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
+    type C = vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo, LowerError> {
         Ok(vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo {
             s_type: p::PipelineShaderStageRequiredSubgroupSizeCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             required_subgroup_size: self.required_subgroup_size,
         })
     }
@@ -8649,9 +12617,19 @@ impl<'a> Lower for p::PipelineTessellationDomainOriginStateCreateInfo<'a> {
     type C = vk::PipelineTessellationDomainOriginStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineTessellationDomainOriginStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineTessellationDomainOriginStateCreateInfo<'a> {
+    type C = vk::PipelineTessellationDomainOriginStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineTessellationDomainOriginStateCreateInfo, LowerError> {
         Ok(vk::PipelineTessellationDomainOriginStateCreateInfo {
             s_type: p::PipelineTessellationDomainOriginStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             domain_origin: self.domain_origin,
         })
     }
@@ -8661,9 +12639,19 @@ impl<'a> Lower for p::PipelineTessellationStateCreateInfo<'a> {
     type C = vk::PipelineTessellationStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineTessellationStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineTessellationStateCreateInfo<'a> {
+    type C = vk::PipelineTessellationStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineTessellationStateCreateInfo, LowerError> {
         Ok(vk::PipelineTessellationStateCreateInfo {
             s_type: p::PipelineTessellationStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             patch_control_points: self.patch_control_points,
         })
@@ -8674,9 +12662,19 @@ impl<'a> Lower for p::PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
     type C = vk::PipelineVertexInputDivisorStateCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputDivisorStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
+    type C = vk::PipelineVertexInputDivisorStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputDivisorStateCreateInfoEXT, LowerError> {
         Ok(vk::PipelineVertexInputDivisorStateCreateInfoEXT {
             s_type: p::PipelineVertexInputDivisorStateCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             vertex_binding_divisor_count: self.vertex_binding_divisor_count,
             p_vertex_binding_divisors: cx.lower_slice(self.p_vertex_binding_divisors, |v, cx| v.lower(cx))?,
         })
@@ -8687,9 +12685,19 @@ impl<'a> Lower for p::PipelineVertexInputStateCreateInfo<'a> {
     type C = vk::PipelineVertexInputStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineVertexInputStateCreateInfo<'a> {
+    type C = vk::PipelineVertexInputStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputStateCreateInfo, LowerError> {
         Ok(vk::PipelineVertexInputStateCreateInfo {
             s_type: p::PipelineVertexInputStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             vertex_binding_description_count: self.vertex_binding_description_count,
             p_vertex_binding_descriptions: cx.lower_slice(self.p_vertex_binding_descriptions, |v, cx| v.lower(cx))?,
@@ -8703,9 +12711,19 @@ impl<'a> Lower for p::PipelineViewportDepthClipControlCreateInfoEXT<'a> {
     type C = vk::PipelineViewportDepthClipControlCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportDepthClipControlCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineViewportDepthClipControlCreateInfoEXT<'a> {
+    type C = vk::PipelineViewportDepthClipControlCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportDepthClipControlCreateInfoEXT, LowerError> {
         Ok(vk::PipelineViewportDepthClipControlCreateInfoEXT {
             s_type: p::PipelineViewportDepthClipControlCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             negative_one_to_one: self.negative_one_to_one,
         })
     }
@@ -8715,6 +12733,16 @@ impl<'a> Lower for p::PipelineViewportStateCreateInfo<'a> {
     type C = vk::PipelineViewportStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportStateCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineViewportStateCreateInfo<'a> {
+    type C = vk::PipelineViewportStateCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportStateCreateInfo, LowerError> {
         {
             let lim = cx.limits("VkPipelineViewportStateCreateInfo", "maxViewports")?.max_viewports as u64;
             if self.viewport_count as u64 > lim {
@@ -8729,7 +12757,7 @@ impl<'a> Lower for p::PipelineViewportStateCreateInfo<'a> {
         }
         Ok(vk::PipelineViewportStateCreateInfo {
             s_type: p::PipelineViewportStateCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             viewport_count: self.viewport_count,
             p_viewports: cx.lower_slice(self.p_viewports, |v, cx| v.lower(cx))?,
@@ -8743,9 +12771,19 @@ impl<'a> Lower for p::PrivateDataSlotCreateInfo<'a> {
     type C = vk::PrivateDataSlotCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PrivateDataSlotCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PrivateDataSlotCreateInfo<'a> {
+    type C = vk::PrivateDataSlotCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PrivateDataSlotCreateInfo, LowerError> {
         Ok(vk::PrivateDataSlotCreateInfo {
             s_type: p::PrivateDataSlotCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
     }
@@ -8755,9 +12793,19 @@ impl<'a> Lower for p::ProtectedSubmitInfo<'a> {
     type C = vk::ProtectedSubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ProtectedSubmitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ProtectedSubmitInfo<'a> {
+    type C = vk::ProtectedSubmitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ProtectedSubmitInfo, LowerError> {
         Ok(vk::ProtectedSubmitInfo {
             s_type: p::ProtectedSubmitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             protected_submit: self.protected_submit,
         })
     }
@@ -8765,7 +12813,7 @@ impl<'a> Lower for p::ProtectedSubmitInfo<'a> {
 
 impl<'a> Lower for p::PushConstantRange {
     type C = vk::PushConstantRange;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PushConstantRange, LowerError> {
         Ok(vk::PushConstantRange {
             stage_flags: self.stage_flags,
@@ -8779,9 +12827,19 @@ impl<'a> Lower for p::QueryPoolCreateInfo<'a> {
     type C = vk::QueryPoolCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueryPoolCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::QueryPoolCreateInfo<'a> {
+    type C = vk::QueryPoolCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueryPoolCreateInfo, LowerError> {
         Ok(vk::QueryPoolCreateInfo {
             s_type: p::QueryPoolCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             query_type: self.query_type,
             query_count: self.query_count,
@@ -8792,7 +12850,7 @@ impl<'a> Lower for p::QueryPoolCreateInfo<'a> {
 
 impl<'a> Lower for p::QueueFamilyProperties {
     type C = vk::QueueFamilyProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyProperties, LowerError> {
         Ok(vk::QueueFamilyProperties {
             queue_flags: self.queue_flags,
@@ -8825,9 +12883,19 @@ impl<'a> Lower for p::QueueFamilyProperties2<'a> {
     type C = vk::QueueFamilyProperties2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyProperties2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::QueueFamilyProperties2<'a> {
+    type C = vk::QueueFamilyProperties2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyProperties2, LowerError> {
         Ok(vk::QueueFamilyProperties2 {
             s_type: p::QueueFamilyProperties2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             queue_family_properties: self.queue_family_properties.lower(cx)?,
         })
     }
@@ -8837,22 +12905,35 @@ impl<'a> Raise<'a> for p::QueueFamilyProperties2<'a> {
     type C = vk::QueueFamilyProperties2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyProperties2, LowerError> {
-        let mut c = vk::QueueFamilyProperties2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.queue_family_properties = self.queue_family_properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::QueueFamilyProperties2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::QueueFamilyProperties2<'a> {
+    type C = vk::QueueFamilyProperties2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyProperties2, LowerError> {
+        let mut c = vk::QueueFamilyProperties2::default();
+        c.queue_family_properties = self.queue_family_properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::QueueFamilyProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let queue_family_properties = p::QueueFamilyProperties::raise(&skeleton.queue_family_properties, &c.queue_family_properties, cx)?;
-        Ok(Self { p_next, queue_family_properties })
+        Ok(Self { p_next: next, queue_family_properties })
     }
 }
 
 impl<'a> Lower for p::Rect2D {
     type C = vk::Rect2D;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::Rect2D, LowerError> {
         Ok(vk::Rect2D {
             offset: self.offset.lower(cx)?,
@@ -8865,9 +12946,19 @@ impl<'a> Lower for p::RenderPassAttachmentBeginInfo<'a> {
     type C = vk::RenderPassAttachmentBeginInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassAttachmentBeginInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderPassAttachmentBeginInfo<'a> {
+    type C = vk::RenderPassAttachmentBeginInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassAttachmentBeginInfo, LowerError> {
         Ok(vk::RenderPassAttachmentBeginInfo {
             s_type: p::RenderPassAttachmentBeginInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             attachment_count: self.attachment_count,
             p_attachments: cx.hosts(self.p_attachments, vk::ImageView)?,
         })
@@ -8878,9 +12969,19 @@ impl<'a> Lower for p::RenderPassBeginInfo<'a> {
     type C = vk::RenderPassBeginInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassBeginInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderPassBeginInfo<'a> {
+    type C = vk::RenderPassBeginInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassBeginInfo, LowerError> {
         Ok(vk::RenderPassBeginInfo {
             s_type: p::RenderPassBeginInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             render_pass: vk::RenderPass(cx.host(self.render_pass)?),
             framebuffer: vk::Framebuffer(cx.host(self.framebuffer)?),
             render_area: self.render_area.lower(cx)?,
@@ -8894,9 +12995,19 @@ impl<'a> Lower for p::RenderPassCreateInfo<'a> {
     type C = vk::RenderPassCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderPassCreateInfo<'a> {
+    type C = vk::RenderPassCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassCreateInfo, LowerError> {
         Ok(vk::RenderPassCreateInfo {
             s_type: p::RenderPassCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             attachment_count: self.attachment_count,
             p_attachments: cx.lower_slice(self.p_attachments, |v, cx| v.lower(cx))?,
@@ -8912,9 +13023,19 @@ impl<'a> Lower for p::RenderPassCreateInfo2<'a> {
     type C = vk::RenderPassCreateInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassCreateInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderPassCreateInfo2<'a> {
+    type C = vk::RenderPassCreateInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassCreateInfo2, LowerError> {
         Ok(vk::RenderPassCreateInfo2 {
             s_type: p::RenderPassCreateInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             attachment_count: self.attachment_count,
             p_attachments: cx.lower_slice(self.p_attachments, |v, cx| v.lower(cx))?,
@@ -8932,9 +13053,19 @@ impl<'a> Lower for p::RenderPassInputAttachmentAspectCreateInfo<'a> {
     type C = vk::RenderPassInputAttachmentAspectCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassInputAttachmentAspectCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderPassInputAttachmentAspectCreateInfo<'a> {
+    type C = vk::RenderPassInputAttachmentAspectCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassInputAttachmentAspectCreateInfo, LowerError> {
         Ok(vk::RenderPassInputAttachmentAspectCreateInfo {
             s_type: p::RenderPassInputAttachmentAspectCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             aspect_reference_count: self.aspect_reference_count,
             p_aspect_references: cx.lower_slice(self.p_aspect_references, |v, cx| v.lower(cx))?,
         })
@@ -8945,9 +13076,19 @@ impl<'a> Lower for p::RenderPassMultiviewCreateInfo<'a> {
     type C = vk::RenderPassMultiviewCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassMultiviewCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderPassMultiviewCreateInfo<'a> {
+    type C = vk::RenderPassMultiviewCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassMultiviewCreateInfo, LowerError> {
         Ok(vk::RenderPassMultiviewCreateInfo {
             s_type: p::RenderPassMultiviewCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             subpass_count: self.subpass_count,
             p_view_masks: cx.slice(self.p_view_masks) as *const _,
             dependency_count: self.dependency_count,
@@ -8962,9 +13103,19 @@ impl<'a> Lower for p::RenderingAreaInfoKHR<'a> {
     type C = vk::RenderingAreaInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAreaInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingAreaInfoKHR<'a> {
+    type C = vk::RenderingAreaInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAreaInfoKHR, LowerError> {
         Ok(vk::RenderingAreaInfoKHR {
             s_type: p::RenderingAreaInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
             p_color_attachment_formats: cx.slice(self.p_color_attachment_formats) as *const _,
@@ -8978,9 +13129,19 @@ impl<'a> Lower for p::RenderingAttachmentInfo<'a> {
     type C = vk::RenderingAttachmentInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAttachmentInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingAttachmentInfo<'a> {
+    type C = vk::RenderingAttachmentInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAttachmentInfo, LowerError> {
         Ok(vk::RenderingAttachmentInfo {
             s_type: p::RenderingAttachmentInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image_view: vk::ImageView(cx.host(self.image_view)?),
             image_layout: self.image_layout,
             resolve_mode: self.resolve_mode,
@@ -8997,9 +13158,19 @@ impl<'a> Lower for p::RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
     type C = vk::RenderingFragmentShadingRateAttachmentInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingFragmentShadingRateAttachmentInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
+    type C = vk::RenderingFragmentShadingRateAttachmentInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingFragmentShadingRateAttachmentInfoKHR, LowerError> {
         Ok(vk::RenderingFragmentShadingRateAttachmentInfoKHR {
             s_type: p::RenderingFragmentShadingRateAttachmentInfoKHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             image_view: vk::ImageView(cx.host(self.image_view)?),
             image_layout: self.image_layout,
             shading_rate_attachment_texel_size: self.shading_rate_attachment_texel_size.lower(cx)?,
@@ -9011,6 +13182,16 @@ impl<'a> Lower for p::RenderingInfo<'a> {
     type C = vk::RenderingInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingInfo<'a> {
+    type C = vk::RenderingInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingInfo, LowerError> {
         {
             let lim = cx.limits("VkRenderingInfo", "maxColorAttachments")?.max_color_attachments as u64;
             if self.color_attachment_count as u64 > lim {
@@ -9019,7 +13200,7 @@ impl<'a> Lower for p::RenderingInfo<'a> {
         }
         Ok(vk::RenderingInfo {
             s_type: p::RenderingInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             render_area: self.render_area.lower(cx)?,
             layer_count: self.layer_count,
@@ -9036,9 +13217,19 @@ impl<'a> Lower for p::ResolveImageInfo2<'a> {
     type C = vk::ResolveImageInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ResolveImageInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ResolveImageInfo2<'a> {
+    type C = vk::ResolveImageInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ResolveImageInfo2, LowerError> {
         Ok(vk::ResolveImageInfo2 {
             s_type: p::ResolveImageInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host(self.src_image)?),
             src_image_layout: self.src_image_layout,
             dst_image: vk::Image(cx.host(self.dst_image)?),
@@ -9053,9 +13244,19 @@ impl<'a> Lower for p::RingCreateInfoMESA<'a> {
     type C = vk::RingCreateInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingCreateInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RingCreateInfoMESA<'a> {
+    type C = vk::RingCreateInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingCreateInfoMESA, LowerError> {
         Ok(vk::RingCreateInfoMESA {
             s_type: p::RingCreateInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             resource_id: self.resource_id,
             offset: cx.size(self.offset)?,
@@ -9076,9 +13277,19 @@ impl<'a> Lower for p::RingMonitorInfoMESA<'a> {
     type C = vk::RingMonitorInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingMonitorInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RingMonitorInfoMESA<'a> {
+    type C = vk::RingMonitorInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingMonitorInfoMESA, LowerError> {
         Ok(vk::RingMonitorInfoMESA {
             s_type: p::RingMonitorInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             max_reporting_period_microseconds: self.max_reporting_period_microseconds,
         })
     }
@@ -9088,9 +13299,19 @@ impl<'a> Lower for p::RingPriorityInfoMESA<'a> {
     type C = vk::RingPriorityInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingPriorityInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RingPriorityInfoMESA<'a> {
+    type C = vk::RingPriorityInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingPriorityInfoMESA, LowerError> {
         Ok(vk::RingPriorityInfoMESA {
             s_type: p::RingPriorityInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             priority: self.priority,
         })
     }
@@ -9100,9 +13321,19 @@ impl<'a> Lower for p::SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
     type C = vk::SamplerBorderColorComponentMappingCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerBorderColorComponentMappingCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
+    type C = vk::SamplerBorderColorComponentMappingCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerBorderColorComponentMappingCreateInfoEXT, LowerError> {
         Ok(vk::SamplerBorderColorComponentMappingCreateInfoEXT {
             s_type: p::SamplerBorderColorComponentMappingCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             components: self.components.lower(cx)?,
             srgb: self.srgb,
         })
@@ -9113,9 +13344,19 @@ impl<'a> Lower for p::SamplerCreateInfo<'a> {
     type C = vk::SamplerCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerCreateInfo<'a> {
+    type C = vk::SamplerCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerCreateInfo, LowerError> {
         Ok(vk::SamplerCreateInfo {
             s_type: p::SamplerCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             mag_filter: self.mag_filter,
             min_filter: self.min_filter,
@@ -9140,9 +13381,19 @@ impl<'a> Lower for p::SamplerCustomBorderColorCreateInfoEXT<'a> {
     type C = vk::SamplerCustomBorderColorCreateInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerCustomBorderColorCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerCustomBorderColorCreateInfoEXT<'a> {
+    type C = vk::SamplerCustomBorderColorCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerCustomBorderColorCreateInfoEXT, LowerError> {
         Ok(vk::SamplerCustomBorderColorCreateInfoEXT {
             s_type: p::SamplerCustomBorderColorCreateInfoEXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             custom_border_color: self.custom_border_color.lower(cx)?,
             format: self.format,
         })
@@ -9153,9 +13404,19 @@ impl<'a> Lower for p::SamplerReductionModeCreateInfo<'a> {
     type C = vk::SamplerReductionModeCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerReductionModeCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerReductionModeCreateInfo<'a> {
+    type C = vk::SamplerReductionModeCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerReductionModeCreateInfo, LowerError> {
         Ok(vk::SamplerReductionModeCreateInfo {
             s_type: p::SamplerReductionModeCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             reduction_mode: self.reduction_mode,
         })
     }
@@ -9165,9 +13426,19 @@ impl<'a> Lower for p::SamplerYcbcrConversionCreateInfo<'a> {
     type C = vk::SamplerYcbcrConversionCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerYcbcrConversionCreateInfo<'a> {
+    type C = vk::SamplerYcbcrConversionCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionCreateInfo, LowerError> {
         Ok(vk::SamplerYcbcrConversionCreateInfo {
             s_type: p::SamplerYcbcrConversionCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             format: self.format,
             ycbcr_model: self.ycbcr_model,
             ycbcr_range: self.ycbcr_range,
@@ -9184,9 +13455,19 @@ impl<'a> Lower for p::SamplerYcbcrConversionImageFormatProperties<'a> {
     type C = vk::SamplerYcbcrConversionImageFormatProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionImageFormatProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerYcbcrConversionImageFormatProperties<'a> {
+    type C = vk::SamplerYcbcrConversionImageFormatProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionImageFormatProperties, LowerError> {
         Ok(vk::SamplerYcbcrConversionImageFormatProperties {
             s_type: p::SamplerYcbcrConversionImageFormatProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             combined_image_sampler_descriptor_count: self.combined_image_sampler_descriptor_count,
         })
     }
@@ -9196,15 +13477,28 @@ impl<'a> Raise<'a> for p::SamplerYcbcrConversionImageFormatProperties<'a> {
     type C = vk::SamplerYcbcrConversionImageFormatProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionImageFormatProperties, LowerError> {
-        let mut c = vk::SamplerYcbcrConversionImageFormatProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SamplerYcbcrConversionImageFormatProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::SamplerYcbcrConversionImageFormatProperties<'a> {
+    type C = vk::SamplerYcbcrConversionImageFormatProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionImageFormatProperties, LowerError> {
+        let mut c = vk::SamplerYcbcrConversionImageFormatProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SamplerYcbcrConversionImageFormatProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let combined_image_sampler_descriptor_count = c.combined_image_sampler_descriptor_count;
-        Ok(Self { p_next, combined_image_sampler_descriptor_count })
+        Ok(Self { p_next: next, combined_image_sampler_descriptor_count })
     }
 }
 
@@ -9212,9 +13506,19 @@ impl<'a> Lower for p::SamplerYcbcrConversionInfo<'a> {
     type C = vk::SamplerYcbcrConversionInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerYcbcrConversionInfo<'a> {
+    type C = vk::SamplerYcbcrConversionInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerYcbcrConversionInfo, LowerError> {
         Ok(vk::SamplerYcbcrConversionInfo {
             s_type: p::SamplerYcbcrConversionInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             conversion: vk::SamplerYcbcrConversion(cx.host(self.conversion)?),
         })
     }
@@ -9224,9 +13528,19 @@ impl<'a> Lower for p::SemaphoreCreateInfo<'a> {
     type C = vk::SemaphoreCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SemaphoreCreateInfo<'a> {
+    type C = vk::SemaphoreCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreCreateInfo, LowerError> {
         Ok(vk::SemaphoreCreateInfo {
             s_type: p::SemaphoreCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
     }
@@ -9236,9 +13550,19 @@ impl<'a> Lower for p::SemaphoreSignalInfo<'a> {
     type C = vk::SemaphoreSignalInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreSignalInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SemaphoreSignalInfo<'a> {
+    type C = vk::SemaphoreSignalInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreSignalInfo, LowerError> {
         Ok(vk::SemaphoreSignalInfo {
             s_type: p::SemaphoreSignalInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             semaphore: vk::Semaphore(cx.host(self.semaphore)?),
             value: self.value,
         })
@@ -9249,9 +13573,19 @@ impl<'a> Lower for p::SemaphoreSubmitInfo<'a> {
     type C = vk::SemaphoreSubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreSubmitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SemaphoreSubmitInfo<'a> {
+    type C = vk::SemaphoreSubmitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreSubmitInfo, LowerError> {
         Ok(vk::SemaphoreSubmitInfo {
             s_type: p::SemaphoreSubmitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             semaphore: vk::Semaphore(cx.host(self.semaphore)?),
             value: self.value,
             stage_mask: self.stage_mask,
@@ -9264,9 +13598,19 @@ impl<'a> Lower for p::SemaphoreTypeCreateInfo<'a> {
     type C = vk::SemaphoreTypeCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreTypeCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SemaphoreTypeCreateInfo<'a> {
+    type C = vk::SemaphoreTypeCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreTypeCreateInfo, LowerError> {
         Ok(vk::SemaphoreTypeCreateInfo {
             s_type: p::SemaphoreTypeCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             semaphore_type: self.semaphore_type,
             initial_value: self.initial_value,
         })
@@ -9277,9 +13621,19 @@ impl<'a> Lower for p::SemaphoreWaitInfo<'a> {
     type C = vk::SemaphoreWaitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreWaitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SemaphoreWaitInfo<'a> {
+    type C = vk::SemaphoreWaitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SemaphoreWaitInfo, LowerError> {
         Ok(vk::SemaphoreWaitInfo {
             s_type: p::SemaphoreWaitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             semaphore_count: self.semaphore_count,
             p_semaphores: cx.hosts(self.p_semaphores, vk::Semaphore)?,
@@ -9292,12 +13646,22 @@ impl<'a> Lower for p::ShaderModuleCreateInfo<'a> {
     type C = vk::ShaderModuleCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ShaderModuleCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ShaderModuleCreateInfo<'a> {
+    type C = vk::ShaderModuleCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ShaderModuleCreateInfo, LowerError> {
         if self.code_size as u64 % 4 != 0 {
             return Err(LowerError::rule("VkShaderModuleCreateInfo", format!("codeSize {} is not a multiple of 4", self.code_size)));
         }
         Ok(vk::ShaderModuleCreateInfo {
             s_type: p::ShaderModuleCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             code_size: cx.size(self.code_size)?,
             p_code: cx.slice(self.p_code) as *const _,
@@ -9307,7 +13671,7 @@ impl<'a> Lower for p::ShaderModuleCreateInfo<'a> {
 
 impl<'a> Lower for p::SparseBufferMemoryBindInfo<'a> {
     type C = vk::SparseBufferMemoryBindInfo;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseBufferMemoryBindInfo, LowerError> {
         Ok(vk::SparseBufferMemoryBindInfo {
             buffer: vk::Buffer(cx.host(self.buffer)?),
@@ -9319,7 +13683,7 @@ impl<'a> Lower for p::SparseBufferMemoryBindInfo<'a> {
 
 impl<'a> Lower for p::SparseImageFormatProperties {
     type C = vk::SparseImageFormatProperties;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageFormatProperties, LowerError> {
         Ok(vk::SparseImageFormatProperties {
             aspect_mask: self.aspect_mask,
@@ -9350,9 +13714,19 @@ impl<'a> Lower for p::SparseImageFormatProperties2<'a> {
     type C = vk::SparseImageFormatProperties2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageFormatProperties2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SparseImageFormatProperties2<'a> {
+    type C = vk::SparseImageFormatProperties2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageFormatProperties2, LowerError> {
         Ok(vk::SparseImageFormatProperties2 {
             s_type: p::SparseImageFormatProperties2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             properties: self.properties.lower(cx)?,
         })
     }
@@ -9362,22 +13736,35 @@ impl<'a> Raise<'a> for p::SparseImageFormatProperties2<'a> {
     type C = vk::SparseImageFormatProperties2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageFormatProperties2, LowerError> {
-        let mut c = vk::SparseImageFormatProperties2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.properties = self.properties.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SparseImageFormatProperties2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::SparseImageFormatProperties2<'a> {
+    type C = vk::SparseImageFormatProperties2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageFormatProperties2, LowerError> {
+        let mut c = vk::SparseImageFormatProperties2::default();
+        c.properties = self.properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SparseImageFormatProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let properties = p::SparseImageFormatProperties::raise(&skeleton.properties, &c.properties, cx)?;
-        Ok(Self { p_next, properties })
+        Ok(Self { p_next: next, properties })
     }
 }
 
 impl<'a> Lower for p::SparseImageMemoryBind {
     type C = vk::SparseImageMemoryBind;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryBind, LowerError> {
         Ok(vk::SparseImageMemoryBind {
             subresource: self.subresource.lower(cx)?,
@@ -9392,7 +13779,7 @@ impl<'a> Lower for p::SparseImageMemoryBind {
 
 impl<'a> Lower for p::SparseImageMemoryBindInfo<'a> {
     type C = vk::SparseImageMemoryBindInfo;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryBindInfo, LowerError> {
         Ok(vk::SparseImageMemoryBindInfo {
             image: vk::Image(cx.host(self.image)?),
@@ -9404,7 +13791,7 @@ impl<'a> Lower for p::SparseImageMemoryBindInfo<'a> {
 
 impl<'a> Lower for p::SparseImageMemoryRequirements {
     type C = vk::SparseImageMemoryRequirements;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryRequirements, LowerError> {
         Ok(vk::SparseImageMemoryRequirements {
             format_properties: self.format_properties.lower(cx)?,
@@ -9439,9 +13826,19 @@ impl<'a> Lower for p::SparseImageMemoryRequirements2<'a> {
     type C = vk::SparseImageMemoryRequirements2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryRequirements2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SparseImageMemoryRequirements2<'a> {
+    type C = vk::SparseImageMemoryRequirements2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryRequirements2, LowerError> {
         Ok(vk::SparseImageMemoryRequirements2 {
             s_type: p::SparseImageMemoryRequirements2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             memory_requirements: self.memory_requirements.lower(cx)?,
         })
     }
@@ -9451,22 +13848,35 @@ impl<'a> Raise<'a> for p::SparseImageMemoryRequirements2<'a> {
     type C = vk::SparseImageMemoryRequirements2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryRequirements2, LowerError> {
-        let mut c = vk::SparseImageMemoryRequirements2::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.memory_requirements = self.memory_requirements.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SparseImageMemoryRequirements2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::SparseImageMemoryRequirements2<'a> {
+    type C = vk::SparseImageMemoryRequirements2;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryRequirements2, LowerError> {
+        let mut c = vk::SparseImageMemoryRequirements2::default();
+        c.memory_requirements = self.memory_requirements.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SparseImageMemoryRequirements2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let memory_requirements = p::SparseImageMemoryRequirements::raise(&skeleton.memory_requirements, &c.memory_requirements, cx)?;
-        Ok(Self { p_next, memory_requirements })
+        Ok(Self { p_next: next, memory_requirements })
     }
 }
 
 impl<'a> Lower for p::SparseImageOpaqueMemoryBindInfo<'a> {
     type C = vk::SparseImageOpaqueMemoryBindInfo;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageOpaqueMemoryBindInfo, LowerError> {
         Ok(vk::SparseImageOpaqueMemoryBindInfo {
             image: vk::Image(cx.host(self.image)?),
@@ -9478,7 +13888,7 @@ impl<'a> Lower for p::SparseImageOpaqueMemoryBindInfo<'a> {
 
 impl<'a> Lower for p::SparseMemoryBind {
     type C = vk::SparseMemoryBind;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseMemoryBind, LowerError> {
         Ok(vk::SparseMemoryBind {
             resource_offset: self.resource_offset,
@@ -9492,7 +13902,7 @@ impl<'a> Lower for p::SparseMemoryBind {
 
 impl<'a> Lower for p::SpecializationInfo<'a> {
     type C = vk::SpecializationInfo;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SpecializationInfo, LowerError> {
         for (i, e) in self.p_map_entries.iter().enumerate() {
             if (e.offset as u64).saturating_add(e.size as u64) > self.data_size as u64 {
@@ -9510,7 +13920,7 @@ impl<'a> Lower for p::SpecializationInfo<'a> {
 
 impl<'a> Lower for p::SpecializationMapEntry {
     type C = vk::SpecializationMapEntry;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SpecializationMapEntry, LowerError> {
         Ok(vk::SpecializationMapEntry {
             constant_id: self.constant_id,
@@ -9522,7 +13932,7 @@ impl<'a> Lower for p::SpecializationMapEntry {
 
 impl<'a> Lower for p::StencilOpState {
     type C = vk::StencilOpState;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::StencilOpState, LowerError> {
         Ok(vk::StencilOpState {
             fail_op: self.fail_op,
@@ -9540,9 +13950,19 @@ impl<'a> Lower for p::SubmitInfo<'a> {
     type C = vk::SubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubmitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubmitInfo<'a> {
+    type C = vk::SubmitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubmitInfo, LowerError> {
         Ok(vk::SubmitInfo {
             s_type: p::SubmitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             wait_semaphore_count: self.wait_semaphore_count,
             p_wait_semaphores: cx.hosts(self.p_wait_semaphores, vk::Semaphore)?,
             p_wait_dst_stage_mask: cx.slice(self.p_wait_dst_stage_mask) as *const _,
@@ -9558,9 +13978,19 @@ impl<'a> Lower for p::SubmitInfo2<'a> {
     type C = vk::SubmitInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubmitInfo2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubmitInfo2<'a> {
+    type C = vk::SubmitInfo2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubmitInfo2, LowerError> {
         Ok(vk::SubmitInfo2 {
             s_type: p::SubmitInfo2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             wait_semaphore_info_count: self.wait_semaphore_info_count,
             p_wait_semaphore_infos: cx.lower_slice(self.p_wait_semaphore_infos, |v, cx| v.lower(cx))?,
@@ -9576,9 +14006,19 @@ impl<'a> Lower for p::SubpassBeginInfo<'a> {
     type C = vk::SubpassBeginInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassBeginInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubpassBeginInfo<'a> {
+    type C = vk::SubpassBeginInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassBeginInfo, LowerError> {
         Ok(vk::SubpassBeginInfo {
             s_type: p::SubpassBeginInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             contents: self.contents,
         })
     }
@@ -9586,7 +14026,7 @@ impl<'a> Lower for p::SubpassBeginInfo<'a> {
 
 impl<'a> Lower for p::SubpassDependency {
     type C = vk::SubpassDependency;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDependency, LowerError> {
         Ok(vk::SubpassDependency {
             src_subpass: self.src_subpass,
@@ -9604,9 +14044,19 @@ impl<'a> Lower for p::SubpassDependency2<'a> {
     type C = vk::SubpassDependency2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDependency2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubpassDependency2<'a> {
+    type C = vk::SubpassDependency2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDependency2, LowerError> {
         Ok(vk::SubpassDependency2 {
             s_type: p::SubpassDependency2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             src_subpass: self.src_subpass,
             dst_subpass: self.dst_subpass,
             src_stage_mask: self.src_stage_mask,
@@ -9621,7 +14071,7 @@ impl<'a> Lower for p::SubpassDependency2<'a> {
 
 impl<'a> Lower for p::SubpassDescription<'a> {
     type C = vk::SubpassDescription;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription, LowerError> {
         {
             let lim = cx.limits("VkSubpassDescription", "maxColorAttachments")?.max_color_attachments as u64;
@@ -9648,6 +14098,16 @@ impl<'a> Lower for p::SubpassDescription2<'a> {
     type C = vk::SubpassDescription2;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription2, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubpassDescription2<'a> {
+    type C = vk::SubpassDescription2;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescription2, LowerError> {
         {
             let lim = cx.limits("VkSubpassDescription2", "maxColorAttachments")?.max_color_attachments as u64;
             if self.color_attachment_count as u64 > lim {
@@ -9656,7 +14116,7 @@ impl<'a> Lower for p::SubpassDescription2<'a> {
         }
         Ok(vk::SubpassDescription2 {
             s_type: p::SubpassDescription2::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             pipeline_bind_point: self.pipeline_bind_point,
             view_mask: self.view_mask,
@@ -9676,9 +14136,19 @@ impl<'a> Lower for p::SubpassDescriptionDepthStencilResolve<'a> {
     type C = vk::SubpassDescriptionDepthStencilResolve;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescriptionDepthStencilResolve, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubpassDescriptionDepthStencilResolve<'a> {
+    type C = vk::SubpassDescriptionDepthStencilResolve;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassDescriptionDepthStencilResolve, LowerError> {
         Ok(vk::SubpassDescriptionDepthStencilResolve {
             s_type: p::SubpassDescriptionDepthStencilResolve::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             depth_resolve_mode: self.depth_resolve_mode,
             stencil_resolve_mode: self.stencil_resolve_mode,
             p_depth_stencil_resolve_attachment: match self.p_depth_stencil_resolve_attachment { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
@@ -9690,16 +14160,26 @@ impl<'a> Lower for p::SubpassEndInfo<'a> {
     type C = vk::SubpassEndInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassEndInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubpassEndInfo<'a> {
+    type C = vk::SubpassEndInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassEndInfo, LowerError> {
         Ok(vk::SubpassEndInfo {
             s_type: p::SubpassEndInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
         })
     }
 }
 
 impl<'a> Lower for p::SubresourceLayout {
     type C = vk::SubresourceLayout;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout, LowerError> {
         Ok(vk::SubresourceLayout {
             offset: self.offset,
@@ -9733,9 +14213,19 @@ impl<'a> Lower for p::SubresourceLayout2KHR<'a> {
     type C = vk::SubresourceLayout2KHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubresourceLayout2KHR<'a> {
+    type C = vk::SubresourceLayout2KHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
         Ok(vk::SubresourceLayout2KHR {
             s_type: p::SubresourceLayout2KHR::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             subresource_layout: self.subresource_layout.lower(cx)?,
         })
     }
@@ -9745,16 +14235,29 @@ impl<'a> Raise<'a> for p::SubresourceLayout2KHR<'a> {
     type C = vk::SubresourceLayout2KHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
-        let mut c = vk::SubresourceLayout2KHR::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.subresource_layout = self.subresource_layout.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceLayout2KHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::SubresourceLayout2KHR<'a> {
+    type C = vk::SubresourceLayout2KHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
+        let mut c = vk::SubresourceLayout2KHR::default();
+        c.subresource_layout = self.subresource_layout.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceLayout2KHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let subresource_layout = p::SubresourceLayout::raise(&skeleton.subresource_layout, &c.subresource_layout, cx)?;
-        Ok(Self { p_next, subresource_layout })
+        Ok(Self { p_next: next, subresource_layout })
     }
 }
 
@@ -9762,9 +14265,19 @@ impl<'a> Lower for p::TimelineSemaphoreSubmitInfo<'a> {
     type C = vk::TimelineSemaphoreSubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::TimelineSemaphoreSubmitInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::TimelineSemaphoreSubmitInfo<'a> {
+    type C = vk::TimelineSemaphoreSubmitInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::TimelineSemaphoreSubmitInfo, LowerError> {
         Ok(vk::TimelineSemaphoreSubmitInfo {
             s_type: p::TimelineSemaphoreSubmitInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             wait_semaphore_value_count: self.wait_semaphore_value_count,
             p_wait_semaphore_values: cx.slice(self.p_wait_semaphore_values) as *const _,
             signal_semaphore_value_count: self.signal_semaphore_value_count,
@@ -9775,7 +14288,7 @@ impl<'a> Lower for p::TimelineSemaphoreSubmitInfo<'a> {
 
 impl<'a> Lower for p::VertexInputAttributeDescription {
     type C = vk::VertexInputAttributeDescription;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputAttributeDescription, LowerError> {
         {
             let lim = cx.limits("VkVertexInputAttributeDescription", "maxVertexInputAttributes")?.max_vertex_input_attributes as u64;
@@ -9802,6 +14315,16 @@ impl<'a> Lower for p::VertexInputAttributeDescription2EXT<'a> {
     type C = vk::VertexInputAttributeDescription2EXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputAttributeDescription2EXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::VertexInputAttributeDescription2EXT<'a> {
+    type C = vk::VertexInputAttributeDescription2EXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputAttributeDescription2EXT, LowerError> {
         {
             let lim = cx.limits("VkVertexInputAttributeDescription2EXT", "maxVertexInputAttributes")?.max_vertex_input_attributes as u64;
             if self.location as u64 >= lim {
@@ -9816,7 +14339,7 @@ impl<'a> Lower for p::VertexInputAttributeDescription2EXT<'a> {
         }
         Ok(vk::VertexInputAttributeDescription2EXT {
             s_type: p::VertexInputAttributeDescription2EXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             location: self.location,
             binding: self.binding,
             format: self.format,
@@ -9827,7 +14350,7 @@ impl<'a> Lower for p::VertexInputAttributeDescription2EXT<'a> {
 
 impl<'a> Lower for p::VertexInputBindingDescription {
     type C = vk::VertexInputBindingDescription;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDescription, LowerError> {
         {
             let lim = cx.limits("VkVertexInputBindingDescription", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
@@ -9847,6 +14370,16 @@ impl<'a> Lower for p::VertexInputBindingDescription2EXT<'a> {
     type C = vk::VertexInputBindingDescription2EXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDescription2EXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::VertexInputBindingDescription2EXT<'a> {
+    type C = vk::VertexInputBindingDescription2EXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDescription2EXT, LowerError> {
         {
             let lim = cx.limits("VkVertexInputBindingDescription2EXT", "maxVertexInputBindings")?.max_vertex_input_bindings as u64;
             if self.binding as u64 >= lim {
@@ -9855,7 +14388,7 @@ impl<'a> Lower for p::VertexInputBindingDescription2EXT<'a> {
         }
         Ok(vk::VertexInputBindingDescription2EXT {
             s_type: p::VertexInputBindingDescription2EXT::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             binding: self.binding,
             stride: self.stride,
             input_rate: self.input_rate,
@@ -9866,7 +14399,7 @@ impl<'a> Lower for p::VertexInputBindingDescription2EXT<'a> {
 
 impl<'a> Lower for p::VertexInputBindingDivisorDescriptionEXT {
     type C = vk::VertexInputBindingDivisorDescriptionEXT;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDivisorDescriptionEXT, LowerError> {
         Ok(vk::VertexInputBindingDivisorDescriptionEXT {
             binding: self.binding,
@@ -9877,7 +14410,7 @@ impl<'a> Lower for p::VertexInputBindingDivisorDescriptionEXT {
 
 impl<'a> Lower for p::Viewport {
     type C = vk::Viewport;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::Viewport, LowerError> {
         Ok(vk::Viewport {
             x: self.x,
@@ -9894,6 +14427,16 @@ impl<'a> Lower for p::WriteDescriptorSet<'a> {
     type C = vk::WriteDescriptorSet;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSet, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::WriteDescriptorSet<'a> {
+    type C = vk::WriteDescriptorSet;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSet, LowerError> {
         match self.descriptor_type.0 {
             0 | 1 | 2 | 3 | 10 => if (self.p_image_info.len() as u64) < self.descriptor_count as u64 {
                 return Err(LowerError::rule("VkWriteDescriptorSet", format!("descriptorType {} reads descriptorCount {} elements of pImageInfo, {} travelled", self.descriptor_type.0, self.descriptor_count, self.p_image_info.len())));
@@ -9922,7 +14465,7 @@ impl<'a> Lower for p::WriteDescriptorSet<'a> {
         }
         Ok(vk::WriteDescriptorSet {
             s_type: p::WriteDescriptorSet::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             dst_set: vk::DescriptorSet(cx.host(self.dst_set)?),
             dst_binding: self.dst_binding,
             dst_array_element: self.dst_array_element,
@@ -9939,9 +14482,19 @@ impl<'a> Lower for p::WriteDescriptorSetInlineUniformBlock<'a> {
     type C = vk::WriteDescriptorSetInlineUniformBlock;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSetInlineUniformBlock, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::WriteDescriptorSetInlineUniformBlock<'a> {
+    type C = vk::WriteDescriptorSetInlineUniformBlock;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSetInlineUniformBlock, LowerError> {
         Ok(vk::WriteDescriptorSetInlineUniformBlock {
             s_type: p::WriteDescriptorSetInlineUniformBlock::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             data_size: self.data_size,
             p_data: cx.blob(self.p_data),
         })

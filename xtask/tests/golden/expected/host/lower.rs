@@ -6,45 +6,51 @@
 
 use core::ffi::{c_char, c_void};
 use super::vk;
-use crate::lower::{HandleMap, Lower, LowerCx, LowerError, Raise};
+use crate::lower::{HandleMap, Lower, LowerCx, LowerError, LowerLink, Raise, RaiseLink};
 use venus_protocol::structs as p;
 use venus_protocol::structs::Ext;
 
 /// Lowers an input pNext chain; returns the head pointer (NULL for an empty chain).
 pub fn lower_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
-    let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    // Each link lowers its own pNext (the rest of the chain).
-    Ok(match link {
-        Ext::RingPriorityInfoMESA(v) => lower_chain(v.p_next, cx)?,
-        Ext::ThingExtraInfo(v) => { let c = v.lower(cx)?; cx.alloc(c) as *mut vk::ThingExtraInfo as *mut c_void }
-    })
+    crate::lower::walk_chain(chain, cx, lower_link)
+}
+
+/// One input link's self part in the arena; NULL for links that never reach the driver.
+fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
+    match link {
+        Ext::RingPriorityInfoMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::ThingExtraInfo(v) => cx.link(v),
+    }
 }
 
 /// Lowers an output chain skeleton into zeroed C links with their sTypes.
 pub fn lower_out_chain<'b, M: HandleMap>(chain: venus_protocol::Chain<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
-    let Some(link) = chain else { return Ok(core::ptr::null_mut()) };
-    // Each link lowers its own pNext (the rest of the chain).
-    Ok(match link {
-        Ext::RingPriorityInfoMESA(_) => return Err(LowerError::NotAnOutput("VkRingPriorityInfoMESA")),
-        Ext::ThingExtraInfo(_) => return Err(LowerError::NotAnOutput("VkThingExtraInfo")),
-    })
+    crate::lower::walk_out_chain(chain, cx, lower_out_link)
+}
+
+/// One output link's zeroed self part in the arena.
+fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Result<*mut c_void, LowerError> {
+    match link {
+        Ext::RingPriorityInfoMESA(_) => Err(LowerError::NotAnOutput("VkRingPriorityInfoMESA")),
+        Ext::ThingExtraInfo(_) => Err(LowerError::NotAnOutput("VkThingExtraInfo")),
+    }
 }
 
 /// Raises a filled output chain: `skeleton` is the request's chain, `c` the C chain built from it.
 pub fn raise_chain<'a, M: HandleMap>(skeleton: venus_protocol::Chain<'a>, c: *mut c_void, cx: &mut LowerCx<'a, M>) -> Result<venus_protocol::Chain<'a>, LowerError> {
-    let Some(link) = skeleton else { return Ok(None) };
-    let s_type = venus_protocol::ChainNode::s_type(link);
-    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton: it is NULL or points to a
-    // live arena allocation starting with sType/pNext (drivers never change an output's chain).
-    let header = unsafe { crate::lower::chain_header(c) }.ok_or(LowerError::ChainMismatch(s_type))?;
-    if header.0 != s_type {
-        return Err(LowerError::ChainMismatch(s_type));
+    // SAFETY: `c` was built by `lower_out_chain` from this same skeleton (drivers never change an
+    // output's chain), and `raise_link` reads each C link as the type of its skeleton link.
+    unsafe { crate::lower::raise_chain_with(skeleton, c, cx, raise_link) }
+}
+
+/// One filled output link, whose raised pNext is `next`.
+///
+/// # Safety
+/// `c` must be the C link that `lower_out_link` allocated for `link`.
+unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Ext<'a>, LowerError> {
+    match link {
+        _ => Err(LowerError::NotAnOutput("chain link")),
     }
-    // Each link raises its own pNext (the rest of the chain).
-    let raised = match link {
-        _ => return Err(LowerError::NotAnOutput("chain link")),
-    };
-    Ok(Some(cx.alloc_out(raised)))
 }
 
 impl Lower for p::ClearColorValue {
@@ -62,9 +68,19 @@ impl<'a> Lower for p::RingCreateInfoMESA<'a> {
     type C = vk::RingCreateInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingCreateInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RingCreateInfoMESA<'a> {
+    type C = vk::RingCreateInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingCreateInfoMESA, LowerError> {
         Ok(vk::RingCreateInfoMESA {
             s_type: p::RingCreateInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             resource_id: self.resource_id,
             size: cx.size(self.size)?,
         })
@@ -75,9 +91,19 @@ impl<'a> Lower for p::RingPriorityInfoMESA<'a> {
     type C = vk::RingPriorityInfoMESA;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingPriorityInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RingPriorityInfoMESA<'a> {
+    type C = vk::RingPriorityInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RingPriorityInfoMESA, LowerError> {
         Ok(vk::RingPriorityInfoMESA {
             s_type: p::RingPriorityInfoMESA::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             priority: self.priority,
         })
     }
@@ -87,6 +113,16 @@ impl<'a> Lower for p::ThingCreateInfo<'a> {
     type C = vk::ThingCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ThingCreateInfo<'a> {
+    type C = vk::ThingCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingCreateInfo, LowerError> {
         {
             let lim = cx.limits("VkThingCreateInfo", "maxThings")?.max_things as u64;
             if self.index_count as u64 > lim {
@@ -123,7 +159,7 @@ impl<'a> Lower for p::ThingCreateInfo<'a> {
         }
         Ok(vk::ThingCreateInfo {
             s_type: p::ThingCreateInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             flags: self.flags,
             size: self.size,
             mode: self.mode,
@@ -142,7 +178,7 @@ impl<'a> Lower for p::ThingCreateInfo<'a> {
 
 impl<'a> Lower for p::ThingDraw {
     type C = vk::ThingDraw;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingDraw, LowerError> {
         Ok(vk::ThingDraw {
             first: self.first,
@@ -155,9 +191,19 @@ impl<'a> Lower for p::ThingExtraInfo<'a> {
     type C = vk::ThingExtraInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingExtraInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ThingExtraInfo<'a> {
+    type C = vk::ThingExtraInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingExtraInfo, LowerError> {
         Ok(vk::ThingExtraInfo {
             s_type: p::ThingExtraInfo::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             extra: self.extra,
             data_size: self.data_size,
             p_data: cx.blob(self.p_data),
@@ -167,7 +213,7 @@ impl<'a> Lower for p::ThingExtraInfo<'a> {
 
 impl<'a> Lower for p::ThingLimits {
     type C = vk::ThingLimits;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
         Ok(vk::ThingLimits {
             max_things: self.max_things,
@@ -194,7 +240,7 @@ impl<'a> Raise<'a> for p::ThingLimits {
 
 impl<'a> Lower for p::ThingMapEntry {
     type C = vk::ThingMapEntry;
-    /// The C struct for this input (chain and arrays lowered into the arena).
+    /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingMapEntry, LowerError> {
         Ok(vk::ThingMapEntry {
             offset: self.offset,
@@ -207,9 +253,19 @@ impl<'a> Lower for p::ThingProperties<'a> {
     type C = vk::ThingProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ThingProperties<'a> {
+    type C = vk::ThingProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
         Ok(vk::ThingProperties {
             s_type: p::ThingProperties::STRUCTURE_TYPE,
-            p_next: lower_chain(self.p_next, cx)?,
+            p_next: core::ptr::null_mut(),
             name: cx.chars(&self.name),
             limits: cx.lower_fixed(&self.limits, |v, cx| v.lower(cx))?,
         })
@@ -220,17 +276,30 @@ impl<'a> Raise<'a> for p::ThingProperties<'a> {
     type C = vk::ThingProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
-        let mut c = vk::ThingProperties::default();
+        let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
-        c.limits = cx.lower_fixed(&self.limits, |v, cx| v.lower_out(cx))?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise<M: HandleMap>(skeleton: &Self, c: &vk::ThingProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let p_next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::ThingProperties<'a> {
+    type C = vk::ThingProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingProperties, LowerError> {
+        let mut c = vk::ThingProperties::default();
+        c.limits = cx.lower_fixed(&self.limits, |v, cx| v.lower_out(cx))?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::ThingProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let name = cx.raise_chars(&c.name);
         let limits = cx.raise_fixed(&skeleton.limits, &c.limits, p::ThingLimits::raise)?;
-        Ok(Self { p_next, name, limits })
+        Ok(Self { p_next: next, name, limits })
     }
 }
 
