@@ -394,7 +394,6 @@ handlers!(
     create_device: CreateDeviceArgs,
     allocate_memory: AllocateMemoryArgs,
     get_device_queue2: GetDeviceQueue2Args,
-    allocate_memory: AllocateMemoryArgs,
     allocate_command_buffers: AllocateCommandBuffersArgs,
     allocate_descriptor_sets: AllocateDescriptorSetsArgs,
     queue_submit: QueueSubmitArgs,
