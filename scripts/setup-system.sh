@@ -11,8 +11,14 @@
 #   xvfb, xauth, xfonts-base     headless X server for WSI tests (xvfb-run needs xauth;
 #                                Xvfb wants the "fixed" font)
 #   x11-apps, netpbm             screenshots of Xvfb: xwd -root -display :N | xwdtopnm | pnmtopng
+#   libgl1-mesa-dri, libegl-mesa0 >= 25.0  zink (GL on Vulkan) and Mesa's EGL, in step with
+#                                the Venus client (docs/third-party-clients.md)
+#   gcc, libc6-dev, libegl-dev, libgles-dev  build crates/venus-testapps/third_party/zink_render.c
+#   python3-venv                 the venv with Python `wgpu` (pip, pinned below) in
+#                                $VENUS_WGPU_VENV (default /var/cache/venus-rs/wgpu-venv)
 #
-# Idempotent: when everything is already installed it only runs one dpkg-query and exits
+# Idempotent: when everything is already installed it only runs one dpkg-query (and one
+# python import for the wgpu venv) and exits
 # (no apt-get, no network). `apt-get update` runs only when something must be installed.
 # Usage: scripts/setup-system.sh [--check]
 #   --check  also run `vulkaninfo --summary` on lavapipe and print the ICD/layer paths.
@@ -22,7 +28,7 @@ check=0
 for a in "$@"; do
   case "$a" in
     --check) check=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "setup-system.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -40,9 +46,17 @@ declare -A min_version=(
   [xfonts-base]=
   [x11-apps]=
   [netpbm]=
+  [libgl1-mesa-dri]=25.0
+  [libegl-mesa0]=25.0
+  [gcc]=
+  [libc6-dev]=
+  [libegl-dev]=
+  [libgles-dev]=
+  [python3-venv]=
 )
 pkgs=(mesa-vulkan-drivers libvulkan1 vulkan-tools mesa-utils vulkan-validationlayers
-      xvfb xauth xfonts-base x11-apps netpbm)
+      xvfb xauth xfonts-base x11-apps netpbm
+      libgl1-mesa-dri libegl-mesa0 gcc libc6-dev libegl-dev libgles-dev python3-venv)
 
 codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}" ) || codename=
 arch=$(uname -m)
@@ -82,6 +96,12 @@ files_ok() {
   for f in /usr/bin/vulkaninfo /usr/bin/vkcube /usr/bin/glxinfo /usr/bin/Xvfb /usr/bin/xwd \
            /usr/bin/xwdtopnm \
            /usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json; do
+    [ -e "$f" ] || return 1
+  done
+  # (third-party clients: crates/venus-testapps/src/tools.rs, Tool::{Zink,Xvfb,GlesDev})
+  compgen -G '/usr/lib/*/dri/zink_dri.so' >/dev/null || return 1
+  for f in /usr/bin/xvfb-run /usr/bin/xauth /usr/bin/cc /usr/include/EGL/egl.h \
+           /usr/include/GLES3/gl3.h; do
     [ -e "$f" ] || return 1
   done
 }
@@ -127,6 +147,26 @@ EOF
   fi
   files_ok || { echo "setup-system.sh: expected files still missing after install" >&2; exit 1; }
 fi
+
+# Python `wgpu` (wgpu-native) in a venv (Debian 12's pip refuses system-wide installs).
+# Checked by importing it at the pinned version; pip (network) only runs when that fails.
+wgpu_py_version=0.32.0
+wgpu_venv=${VENUS_WGPU_VENV:-/var/cache/venus-rs/wgpu-venv}
+if ! "$wgpu_venv/bin/python" -c "import sys, wgpu; sys.exit(wgpu.__version__ != '$wgpu_py_version')" \
+     2>/dev/null; then
+  as_root=()
+  if ! mkdir -p "$wgpu_venv" 2>/dev/null || [ ! -w "$wgpu_venv" ]; then
+    as_root=(sudo)
+  fi
+  echo "setup-system.sh: creating $wgpu_venv with wgpu==$wgpu_py_version (pip)"
+  # /usr/bin/python3: the system Python that python3-venv belongs to (not a pyenv shim).
+  "${as_root[@]}" /usr/bin/python3 -m venv "$wgpu_venv"
+  "${as_root[@]}" "$wgpu_venv/bin/pip" install -q --disable-pip-version-check \
+    "wgpu==$wgpu_py_version"
+  "$wgpu_venv/bin/python" -c "import wgpu" \
+    || { echo "setup-system.sh: wgpu still not importable from $wgpu_venv" >&2; exit 1; }
+fi
+echo "setup-system.sh: wgpu venv: $wgpu_venv (wgpu $wgpu_py_version)"
 
 echo "setup-system.sh: ok: $(dpkg-query -W -f='${Package}=${Version} ' "${pkgs[@]}")"
 

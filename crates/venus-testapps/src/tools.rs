@@ -26,6 +26,16 @@ pub enum Tool {
     /// The Debian sid root with the newer Mesa Venus client (`scripts/setup-sid-client.sh`),
     /// and root privileges to enter it (chroot, bind mounts).
     SidRoot,
+    /// Mesa's zink Gallium driver (`zink_dri.so`, libgl1-mesa-dri).
+    Zink,
+    /// `glxinfo` (mesa-utils).
+    Glxinfo,
+    /// `xvfb-run` and `Xvfb` (xvfb, xauth).
+    Xvfb,
+    /// `cc` with the EGL and GLES 3 headers and libraries (gcc, libegl-dev, libgles-dev).
+    GlesDev,
+    /// The Python venv with the `wgpu` package ([`wgpu_python`]).
+    WgpuVenv,
 }
 
 impl Tool {
@@ -37,6 +47,11 @@ impl Tool {
             Tool::LavapipeIcd => "the lavapipe ICD (lvp_icd*.json)",
             Tool::ValidationLayer => "the validation layer (VkLayer_khronos_validation.json)",
             Tool::SidRoot => "the Debian sid client root (entered as root)",
+            Tool::Zink => "zink (zink_dri.so)",
+            Tool::Glxinfo => "glxinfo",
+            Tool::Xvfb => "xvfb-run",
+            Tool::GlesDev => "cc with EGL/GLES 3 headers",
+            Tool::WgpuVenv => "the wgpu Python venv",
         }
     }
 
@@ -122,6 +137,47 @@ pub fn find_sid_root() -> Option<PathBuf> {
     (complete && rustix::process::geteuid().is_root()).then_some(root)
 }
 
+/// Where `scripts/setup-system.sh` puts the Python venv with `wgpu`.
+pub const DEFAULT_WGPU_VENV: &str = "/var/cache/venus-rs/wgpu-venv";
+
+/// The wgpu venv's Python (`$VENUS_WGPU_VENV/bin/python`, else under [`DEFAULT_WGPU_VENV`]).
+pub fn wgpu_python() -> PathBuf {
+    std::env::var_os("VENUS_WGPU_VENV")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_WGPU_VENV), PathBuf::from)
+        .join("bin/python")
+}
+
+fn runs(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The tools of third-party clients (zink, wgpu); see `tests/third_party.rs`.
+fn third_party_found(tool: Tool) -> bool {
+    let exist = |paths: &[&str]| paths.iter().all(|p| Path::new(p).exists());
+    match tool {
+        Tool::Zink => {
+            let multiarch = format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH);
+            [multiarch.as_str(), "/usr/lib64", "/usr/lib"]
+                .iter()
+                .any(|d| Path::new(d).join("dri/zink_dri.so").exists())
+        }
+        Tool::Glxinfo => exist(&["/usr/bin/glxinfo"]),
+        Tool::Xvfb => exist(&["/usr/bin/xvfb-run", "/usr/bin/Xvfb", "/usr/bin/xauth"]),
+        Tool::GlesDev => {
+            runs("cc", &["--version"])
+                && exist(&["/usr/include/EGL/egl.h", "/usr/include/GLES3/gl3.h"])
+        }
+        Tool::WgpuVenv => runs(wgpu_python(), &["-c", "import wgpu"]),
+        _ => false,
+    }
+}
+
 /// The tools `test` needs, or `None` after printing why it is skipped. Panics instead when
 /// `CI` is set (CI installs everything, so a missing tool there is a broken setup).
 pub fn require(test: &str, needed: &[Tool]) -> Option<Tools> {
@@ -146,6 +202,7 @@ pub fn require(test: &str, needed: &[Tool]) -> Option<Tools> {
                 tools.sid_root = find_sid_root();
                 tools.sid_root.is_some()
             }
+            _ => third_party_found(tool),
         };
         if !found {
             missing.push(tool);
