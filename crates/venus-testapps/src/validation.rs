@@ -74,6 +74,32 @@ pub fn check(report: &str) -> Findings {
     findings
 }
 
+/// The VUID (or other message id) a message names: the first `[ ... ]` of its text.
+pub fn message_id(message: &str) -> &str {
+    message
+        .split_once("[ ")
+        .and_then(|(_, rest)| rest.split_once(" ]"))
+        .map_or("(no id)", |(id, _)| id)
+}
+
+/// `problems` grouped by message id, in order of first appearance: one line per id with
+/// its count, then the first such message whole.
+pub fn summary(problems: &[String]) -> String {
+    let mut groups: Vec<(&str, usize, &str)> = Vec::new();
+    for m in problems {
+        let id = message_id(m);
+        match groups.iter_mut().find(|(g, _, _)| *g == id) {
+            Some((_, n, _)) => *n += 1,
+            None => groups.push((id, 1, m)),
+        }
+    }
+    let mut out = String::new();
+    for (id, n, first) in groups {
+        out.push_str(&format!("{n} x {id}; the first:\n{first}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +125,11 @@ mod tests {
         );
         assert!(f.problems[0].contains("(1000470000)") && f.problems[0].contains("details"));
         assert!(f.problems[1].contains("vkCmdDraw"));
+        let mut twice = f.problems.clone();
+        twice.push(f.problems[1].clone());
+        let summary = summary(&twice);
+        assert!(summary.starts_with(&format!("1 x {TOLERATED_VUID}; the first:\n")));
+        assert!(summary.contains("\n2 x VUID-vkCmdDraw-None-1; the first:\n"));
     }
 
     #[test]

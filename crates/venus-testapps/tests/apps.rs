@@ -180,9 +180,9 @@ fn check_server(server: Server, mode: Mode, what: &str) {
     );
     assert!(
         findings.problems.is_empty(),
-        "{what}: {} validation error(s)/warning(s) on the host side:\n{}",
+        "{what}: {} validation error(s)/warning(s) on the host side, by id:\n{}",
         findings.problems.len(),
-        findings.problems.join("")
+        validation::summary(&findings.problems)
     );
 }
 
