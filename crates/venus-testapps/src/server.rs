@@ -606,6 +606,12 @@ impl Program {
         }
     }
 
+    /// Closes the program's stdin (spawned with `Stdio::piped()` there; otherwise nothing to
+    /// close): a program that reads it to the end goes on.
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
     /// SIGKILLs the program and reaps it; returns when the kill was sent.
     pub fn kill(&mut self) -> Instant {
         let at = Instant::now();
