@@ -1,8 +1,9 @@
 //! The `venus-server` process under test: started on a temporary socket with lavapipe
-//! (optionally under the Khronos validation layer), its stderr (the log) and stdout (where the
-//! validation layer writes) captured line by line with arrival timestamps, its thread count
-//! read from `/proc/<pid>/task`, killed on drop. Also the environment that points a Mesa
-//! Venus client at it, and `vulkaninfo --summary` through it.
+//! (optionally under the Khronos validation layer, optionally with `--host-page-size`), its
+//! stderr (the log) and stdout (where the validation layer writes) captured line by line with
+//! arrival timestamps, its thread and open descriptor counts read from `/proc/<pid>/task` and
+//! `/proc/<pid>/fd`, killed on drop. Also the environment that points a Mesa Venus client at
+//! it, and `vulkaninfo --summary` through it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -70,7 +71,7 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
-fn capture(stream: impl Read + Send + 'static, lines: Lines) {
+fn capture(stream: impl Read + Send + 'static, lines: Lines) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -80,7 +81,7 @@ fn capture(stream: impl Read + Send + 'static, lines: Lines) {
                 text,
             });
         }
-    });
+    })
 }
 
 /// Options for [`Server::start`].
@@ -88,8 +89,30 @@ fn capture(stream: impl Read + Send + 'static, lines: Lines) {
 pub struct ServerOptions {
     /// Run the server under `VK_LAYER_KHRONOS_validation` (messages on its stdout).
     pub validation: bool,
+    /// `--host-page-size BYTES` (e.g. 16384, the Apple silicon profile); `None`: the real
+    /// page size.
+    pub host_page_size: Option<u64>,
     /// Extra arguments.
     pub args: Vec<String>,
+}
+
+impl ServerOptions {
+    /// The server's command-line arguments besides `--socket-path`.
+    pub fn arguments(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(page) = self.host_page_size {
+            args.extend(["--host-page-size".to_owned(), page.to_string()]);
+        }
+        args.extend(self.args.iter().cloned());
+        args
+    }
+}
+
+/// The server exited before it listened: its status and what it wrote on stderr.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub status: ExitStatus,
+    pub stderr: String,
 }
 
 /// The path of the built `venus-server`: next to the test executable's parent directory
@@ -137,19 +160,32 @@ pub struct Server {
     log: Lines,
     stdout: Lines,
     tools: Tools,
+    /// The threads reading stderr and stdout (done once the server is gone).
+    readers: Vec<thread::JoinHandle<()>>,
     dir: TempDir,
 }
 
 impl Server {
     /// Starts the server on a fresh socket and waits for its `listening` line.
     pub fn start(tools: &Tools, options: &ServerOptions) -> Self {
+        Self::try_start(tools, options).unwrap_or_else(|f| {
+            panic!(
+                "venus-server exited at start ({}); log:\n{}",
+                f.status, f.stderr
+            )
+        })
+    }
+
+    /// [`Server::start`], or how the server failed if it exited before listening (a
+    /// rejected option). Panics if it neither listens nor exits within [`START_TIMEOUT`].
+    pub fn try_start(tools: &Tools, options: &ServerOptions) -> Result<Self, StartFailure> {
         let dir = TempDir::new("server");
         let socket = dir.0.join("venus.sock");
         let mut command = Command::new(server_binary());
         command
             .arg("--socket-path")
             .arg(&socket)
-            .args(&options.args)
+            .args(options.arguments())
             .env("VK_DRIVER_FILES", tools.lavapipe_icd())
             .env_remove("VK_ICD_FILENAMES")
             .env_remove("VK_ADD_DRIVER_FILES")
@@ -174,31 +210,38 @@ impl Server {
         }
         let mut child = command.spawn().expect("spawning venus-server");
         let (log, stdout) = (Lines::default(), Lines::default());
-        capture(child.stderr.take().unwrap(), Arc::clone(&log));
-        capture(child.stdout.take().unwrap(), Arc::clone(&stdout));
+        let readers = vec![
+            capture(child.stderr.take().unwrap(), Arc::clone(&log)),
+            capture(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+        ];
         let mut server = Self {
             child,
             socket,
             log,
             stdout,
             tools: tools.clone(),
+            readers,
             dir,
         };
-        server.wait_ready();
-        server
+        server.wait_ready()?;
+        Ok(server)
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), StartFailure> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "venus-server exited at start ({status}); log:\n{}",
-                    self.log_text()
-                );
+                // Its pipes are closed: the readers end once they have read everything.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return Err(StartFailure {
+                    status,
+                    stderr: self.log_text(),
+                });
             }
             if self.socket.exists() && self.log_text().contains("listening") {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
@@ -239,6 +282,13 @@ impl Server {
     /// The server's current number of threads.
     pub fn thread_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// The server's current number of open file descriptors (`/proc/<pid>/fd`).
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .map(|d| d.count())
             .unwrap_or(0)
     }
@@ -332,11 +382,20 @@ impl Server {
     }
 
     /// Kills the server (asserting it was still alive) and returns its log.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_with_stdout().0
+    }
+
+    /// [`Server::stop`], returning its log and everything it wrote on stdout (the
+    /// validation layer's report), both read to the end.
+    pub fn stop_with_stdout(mut self) -> (String, String) {
         self.assert_alive("before the end of the test");
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.log_text()
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        (self.log_text(), self.stdout_text())
     }
 }
 
@@ -545,6 +604,12 @@ impl Program {
             }
             thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Closes the program's stdin (spawned with `Stdio::piped()` there; otherwise nothing to
+    /// close): a program that reads it to the end goes on.
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
     }
 
     /// SIGKILLs the program and reaps it; returns when the kill was sent.

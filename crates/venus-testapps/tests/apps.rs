@@ -1,42 +1,93 @@
 //! Real-application programs (`venus-compute`, `venus-render`, `venus-sync`,
-//! `venus-coherence`), each run three ways:
+//! `venus-coherence`), each run several ways:
 //! - `native_*`: directly on lavapipe (`VK_DRIVER_FILES` = the lavapipe ICD);
 //! - `venus_*`: through a fresh venus-server with Mesa's default feedback (no `VN_PERF`),
 //!   as real applications run;
 //! - `venus_*_no_feedback`: through venus-server with the feedback-off `VN_PERF`
-//!   (compute and render only).
+//!   (compute and render only);
+//! - the nine `venus_*` tests again in server variants, one module each:
+//!   `page_16k::venus_*` (`--host-page-size 16384`, the Apple silicon profile) and
+//!   `validation_layer::venus_*` (the server under `VK_LAYER_KHRONOS_validation`: no error or
+//!   warning from the host calls but the one tolerated by name, see
+//!   `venus_testapps::validation`);
+//! - `sid_*`: compute and render from the Debian sid root's newer Mesa client
+//!   (`venus_testapps::sid`) with its default feedback.
 //!
 //! Each run must exit 0 and print its `... OK` line (the programs check their results
-//! exactly on the CPU); the rendered picture through Venus must equal the native one byte
-//! for byte. Run one group with `cargo test -p venus-testapps --test apps native_` (or
-//! `venus_`).
+//! exactly on the CPU); the server must end the context with `live=0`; the rendered picture
+//! through Venus must equal the native one byte for byte. Run one group with
+//! `cargo test -p venus-testapps --test apps native_` (or `venus_`, `page_16k::`,
+//! `validation_layer::`, `sid_`).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use venus_testapps::server::{wait_output, Server, ServerOptions, TempDir};
+use venus_testapps::server::{wait_output, Released, Server, ServerOptions, TempDir};
+use venus_testapps::sid::sid_client;
 use venus_testapps::tools::{require, Tool, Tools};
+use venus_testapps::validation;
 
 const COMPUTE: &str = env!("CARGO_BIN_EXE_venus-compute");
 const RENDER: &str = env!("CARGO_BIN_EXE_venus-render");
 const SYNC: &str = env!("CARGO_BIN_EXE_venus-sync");
 const COHERENCE: &str = env!("CARGO_BIN_EXE_venus-coherence");
 const TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the end-of-context line may take after the program exited.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The Apple silicon page size.
+const PAGE_16K: u64 = 16384;
+
+/// Which server a Venus run gets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Variant {
+    Default,
+    Page16k,
+    Validation,
+}
+
+impl Variant {
+    fn options(self) -> ServerOptions {
+        ServerOptions {
+            validation: self == Variant::Validation,
+            host_page_size: (self == Variant::Page16k).then_some(PAGE_16K),
+            ..ServerOptions::default()
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
     Native,
-    Venus,
-    VenusNoFeedback,
+    /// The host's Mesa client, default feedback.
+    Venus(Variant),
+    /// The host's Mesa client, feedback off.
+    VenusNoFeedback(Variant),
+    /// The sid root's Mesa client, default feedback, default server.
+    Sid,
+}
+
+impl Mode {
+    fn variant(self) -> Option<Variant> {
+        match self {
+            Mode::Native => None,
+            Mode::Venus(v) | Mode::VenusNoFeedback(v) => Some(v),
+            Mode::Sid => Some(Variant::Default),
+        }
+    }
 }
 
 fn tools(test: &str, mode: Mode) -> Option<Tools> {
-    let needed: &[Tool] = match mode {
-        Mode::Native => &[Tool::LavapipeIcd],
-        _ => &[Tool::LavapipeIcd, Tool::VenusIcd],
-    };
-    require(test, needed)
+    let mut needed = vec![Tool::LavapipeIcd];
+    match mode {
+        Mode::Native => {}
+        Mode::Sid => needed.push(Tool::SidRoot),
+        _ => needed.push(Tool::VenusIcd),
+    }
+    if mode.variant() == Some(Variant::Validation) {
+        needed.push(Tool::ValidationLayer);
+    }
+    require(test, &needed)
 }
 
 /// The program's command on lavapipe directly.
@@ -52,16 +103,26 @@ fn native(tools: &Tools, program: &str) -> Command {
     c
 }
 
+/// The program's command in `mode`, through `server` unless native.
+fn command(tools: &Tools, mode: Mode, server: Option<&Server>, program: &str) -> Command {
+    match (server, mode) {
+        (Some(s), Mode::Venus(_)) => s.venus_client_feedback(program),
+        (Some(s), Mode::VenusNoFeedback(_)) => s.venus_client(program),
+        (Some(s), Mode::Sid) => {
+            let mut c = sid_client(s, tools.sid_root(), program);
+            c.env_remove("VN_PERF");
+            c
+        }
+        _ => native(tools, program),
+    }
+}
+
 /// Runs `program args` in `mode` (a fresh server for the Venus modes) and asserts it
-/// succeeded and printed a line starting with each of `expect`. Returns its output.
+/// succeeded and printed a line starting with each of `expect`, then [`check_server`].
+/// Returns its output.
 fn run(tools: &Tools, mode: Mode, program: &str, args: &[&str], expect: &[&str]) -> Output {
-    let server = (mode != Mode::Native).then(|| Server::start(tools, &ServerOptions::default()));
-    let mut command = match (&server, mode) {
-        (Some(s), Mode::Venus) => s.venus_client_feedback(program),
-        (Some(s), _) => s.venus_client(program),
-        (None, _) => native(tools, program),
-    };
-    let child = command
+    let server = mode.variant().map(|v| Server::start(tools, &v.options()));
+    let child = command(tools, mode, server.as_ref(), program)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,9 +147,43 @@ fn run(tools: &Tools, mode: Mode, program: &str, args: &[&str], expect: &[&str])
         );
     }
     if let Some(s) = server {
-        s.stop();
+        check_server(s, mode, &what);
     }
     out
+}
+
+/// After the program's run: the server released every host object of its context, and
+/// under the validation layer, the layer ran and reported nothing serious.
+fn check_server(server: Server, mode: Mode, what: &str) {
+    let released = server
+        .try_wait_line(RELEASE_TIMEOUT, |l| Released::parse(l).is_some())
+        .and_then(|l| Released::parse(&l.text));
+    let (log, report) = server.stop_with_stdout();
+    let r = released.unwrap_or_else(|| panic!("{what}: no `host objects released` line:\n{log}"));
+    assert!(
+        r.live == 0 && r.created == r.destroyed,
+        "{what}: the server did not release every host object: {r:?}\n{log}"
+    );
+    if mode.variant() != Some(Variant::Validation) {
+        return;
+    }
+    let findings = validation::check(&report);
+    eprintln!(
+        "{what}: validation layer: {} message(s), {} tolerated (layer too old), {} problem(s)",
+        findings.messages,
+        findings.tolerated,
+        findings.problems.len()
+    );
+    assert!(
+        findings.ran,
+        "{what}: the validation layer did not run on the server; its stdout:\n{report}"
+    );
+    assert!(
+        findings.problems.is_empty(),
+        "{what}: {} validation error(s)/warning(s) on the host side, by id:\n{}",
+        findings.problems.len(),
+        validation::summary(&findings.problems)
+    );
 }
 
 fn name(program: &str) -> &str {
@@ -162,31 +257,8 @@ fn native_compute() {
 }
 
 #[test]
-fn venus_compute() {
-    compute("venus_compute", Mode::Venus);
-}
-
-#[test]
-fn venus_compute_no_feedback() {
-    compute("venus_compute_no_feedback", Mode::VenusNoFeedback);
-}
-
-#[test]
 fn native_render() {
     render("native_render", Mode::Native);
-}
-
-#[test]
-fn venus_render_matches_native() {
-    render("venus_render_matches_native", Mode::Venus);
-}
-
-#[test]
-fn venus_render_no_feedback_matches_native() {
-    render(
-        "venus_render_no_feedback_matches_native",
-        Mode::VenusNoFeedback,
-    );
 }
 
 #[test]
@@ -200,23 +272,8 @@ fn native_sync_timeline() {
 }
 
 #[test]
-fn venus_sync_timeline() {
-    sync(
-        "venus_sync_timeline",
-        Mode::Venus,
-        "timeline",
-        "timeline OK",
-    );
-}
-
-#[test]
 fn native_sync_threads() {
     sync("native_sync_threads", Mode::Native, "threads", "threads OK");
-}
-
-#[test]
-fn venus_sync_threads() {
-    sync("venus_sync_threads", Mode::Venus, "threads", "threads OK");
 }
 
 #[test]
@@ -225,18 +282,8 @@ fn native_sync_events() {
 }
 
 #[test]
-fn venus_sync_events() {
-    sync("venus_sync_events", Mode::Venus, "events", "events OK");
-}
-
-#[test]
 fn native_sync_queries() {
     sync("native_sync_queries", Mode::Native, "queries", "queries OK");
-}
-
-#[test]
-fn venus_sync_queries() {
-    sync("venus_sync_queries", Mode::Venus, "queries", "queries OK");
 }
 
 #[test]
@@ -244,7 +291,119 @@ fn native_coherence() {
     coherence("native_coherence", Mode::Native);
 }
 
+/// The test's name as `cargo test` prints it, with the test binary's name before it.
+macro_rules! test_name {
+    ($name:ident) => {
+        concat!(module_path!(), "::", stringify!($name))
+    };
+}
+
+/// The nine `venus_*` tests against the server of `$variant`.
+macro_rules! venus_tests {
+    ($variant:expr) => {
+        #[test]
+        fn venus_compute() {
+            compute(test_name!(venus_compute), Mode::Venus($variant));
+        }
+
+        #[test]
+        fn venus_compute_no_feedback() {
+            let test = test_name!(venus_compute_no_feedback);
+            compute(test, Mode::VenusNoFeedback($variant));
+        }
+
+        #[test]
+        fn venus_render_matches_native() {
+            let test = test_name!(venus_render_matches_native);
+            render(test, Mode::Venus($variant));
+        }
+
+        #[test]
+        fn venus_render_no_feedback_matches_native() {
+            let test = test_name!(venus_render_no_feedback_matches_native);
+            render(test, Mode::VenusNoFeedback($variant));
+        }
+
+        #[test]
+        fn venus_sync_timeline() {
+            let test = test_name!(venus_sync_timeline);
+            sync(test, Mode::Venus($variant), "timeline", "timeline OK");
+        }
+
+        #[test]
+        fn venus_sync_threads() {
+            let test = test_name!(venus_sync_threads);
+            sync(test, Mode::Venus($variant), "threads", "threads OK");
+        }
+
+        #[test]
+        fn venus_sync_events() {
+            let test = test_name!(venus_sync_events);
+            sync(test, Mode::Venus($variant), "events", "events OK");
+        }
+
+        #[test]
+        fn venus_sync_queries() {
+            let test = test_name!(venus_sync_queries);
+            sync(test, Mode::Venus($variant), "queries", "queries OK");
+        }
+
+        #[test]
+        fn venus_coherence() {
+            coherence(test_name!(venus_coherence), Mode::Venus($variant));
+        }
+    };
+}
+
+venus_tests!(Variant::Default);
+
+/// The server rounds shared memory to 16 KiB pages (`--host-page-size 16384`).
+mod page_16k {
+    use super::*;
+    venus_tests!(Variant::Page16k);
+}
+
+/// The server runs under `VK_LAYER_KHRONOS_validation`.
+mod validation_layer {
+    use super::*;
+    venus_tests!(Variant::Validation);
+}
+
 #[test]
-fn venus_coherence() {
-    coherence("venus_coherence", Mode::Venus);
+fn sid_compute() {
+    compute("sid_compute", Mode::Sid);
+}
+
+#[test]
+fn sid_render_matches_native() {
+    render("sid_render_matches_native", Mode::Sid);
+}
+
+#[test]
+fn host_page_size_must_be_a_power_of_two() {
+    let test = "host_page_size_must_be_a_power_of_two";
+    let Some(tools) = require(test, &[Tool::LavapipeIcd]) else {
+        return;
+    };
+    let options = ServerOptions {
+        host_page_size: Some(1000),
+        ..ServerOptions::default()
+    };
+    let failure = match Server::try_start(&tools, &options) {
+        Ok(server) => panic!(
+            "venus-server accepted --host-page-size 1000; log:\n{}",
+            server.stop()
+        ),
+        Err(f) => f,
+    };
+    let page = rustix::param::page_size();
+    let want = format!("1000 is not a power of two of at least the real page size ({page})");
+    assert!(
+        !failure.status.success()
+            && failure.stderr.contains("--host-page-size")
+            && failure.stderr.contains(&want),
+        "want a failure naming --host-page-size and saying {want:?}; got {}:\n{}",
+        failure.status,
+        failure.stderr
+    );
 }

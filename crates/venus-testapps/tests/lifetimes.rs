@@ -5,10 +5,15 @@
 //! context (`host objects released ... live=0`, `created == destroyed >=` what the program
 //! created), the layer must report no leaked object, and the server must still serve a
 //! `vulkaninfo --summary`.
+//!
+//! And `venus-sync submit-loop`, SIGKILLed while it keeps submissions queued: the server
+//! releases every host object of its context, keeps serving (`vulkaninfo`, `venus-compute`),
+//! and its thread and open descriptor counts return to what they were before.
 
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use venus_testapps::server::{context_of, Program, Released, Server, ServerOptions};
+use venus_testapps::server::{context_of, wait_output, Program, Released, Server, ServerOptions};
 use venus_testapps::tools::{require, Tool};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_venus-lifetimes");
@@ -173,4 +178,95 @@ fn sigkill_releases_everything() {
 #[test]
 fn clean_destruction_releases_everything() {
     lifetime_case("clean_destruction_releases_everything", End::Clean);
+}
+
+/// The server's (threads, open descriptors), polled until they equal `want` (at most
+/// [`RELEASE_TIMEOUT`]); returns the last values seen.
+fn settle(server: &Server, want: (usize, usize)) -> (usize, usize) {
+    let deadline = Instant::now() + RELEASE_TIMEOUT;
+    loop {
+        let now = (server.thread_count(), server.fd_count());
+        if now == want || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `host objects released` line of the context of the client named `name`.
+fn released_of(server: &Server, name: &str) -> Released {
+    let ctx = context_of(&server.log_lines(), name)
+        .unwrap_or_else(|| panic!("no context for {name}; log:\n{}", server.log_text()));
+    let ctx_field = format!("ctx={ctx}");
+    let line = server.wait_line(
+        &format!("`host objects released` for {name}"),
+        RELEASE_TIMEOUT,
+        |l| l.contains("host objects released") && l.split_whitespace().any(|w| w == ctx_field),
+    );
+    Released::parse(&line.text).unwrap_or_else(|| panic!("unparsable: {}", line.text))
+}
+
+/// Runs a small `venus-compute` through the server and asserts it succeeded.
+fn assert_compute_works(server: &Server, when: &str) {
+    let child = server
+        .venus_client_feedback(env!("CARGO_BIN_EXE_venus-compute"))
+        .args(["--n", "65536", "--reps", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning venus-compute");
+    let out = wait_output(child, TIMEOUT, "venus-compute");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("saxpy OK") && stdout.contains("scan OK"),
+        "venus-compute {when} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigkill_while_submitting_releases_everything() {
+    let test = "sigkill_while_submitting_releases_everything";
+    let Some(tools) = require(test, &[Tool::Vulkaninfo, Tool::VenusIcd, Tool::LavapipeIcd]) else {
+        return;
+    };
+    let mut server = Server::start(&tools, &ServerOptions::default());
+    let at_start = (server.thread_count(), server.fd_count());
+    // Whatever the first client sets up for good is not a leak: measure after one.
+    server.assert_vulkaninfo_works("before the kill");
+    released_of(&server, "vulkaninfo");
+    let baseline = settle(&server, at_start);
+
+    let mut command = server.venus_client_feedback(env!("CARGO_BIN_EXE_venus-sync"));
+    command.arg("submit-loop");
+    let mut program = Program::spawn(command, "venus-sync submit-loop");
+    program.wait_for_line("SUBMITTING", TIMEOUT);
+    // Let it go round a while: the kill lands among queued submissions.
+    std::thread::sleep(Duration::from_millis(300));
+    let during = (server.thread_count(), server.fd_count());
+    program.kill();
+    let r = released_of(&server, "venus-sync");
+    eprintln!(
+        "{test}: server (threads, fds): start {at_start:?}, baseline {baseline:?}, \
+         while submitting {during:?}; release {r:?}"
+    );
+    assert!(
+        r.live == 0 && r.created == r.destroyed && r.created > 0,
+        "want live=0 and created == destroyed > 0: {r:?}; log:\n{}",
+        server.log_text()
+    );
+
+    server.assert_alive("after the SIGKILL while submitting");
+    server.assert_vulkaninfo_works("after the SIGKILL while submitting");
+    assert_compute_works(&server, "after the SIGKILL while submitting");
+    released_of(&server, "venus-compute");
+    let after = settle(&server, baseline);
+    assert_eq!(
+        after,
+        baseline,
+        "the server's (threads, open descriptors) did not return to the baseline; log:\n{}",
+        server.log_text()
+    );
+    server.stop();
 }

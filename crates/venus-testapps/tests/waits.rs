@@ -51,6 +51,8 @@ fn wait_case(test: &str, wait: &str, channel: &str, end: End) {
     let mut command = std::process::Command::new(PROGRAM);
     let end_arg = if end == End::Close { "close" } else { "hang" };
     command.args([server.socket().to_str().unwrap(), wait, channel, end_arg]);
+    // `close` goes on when we close its stdin.
+    command.stdin(std::process::Stdio::piped());
     let mut client = Program::spawn(command, &format!("{CLIENT} {wait} {channel} {end_arg}"));
     client.wait_for_line("WAITING", SETUP_TIMEOUT);
     let ctx = context_of(&server.log_lines(), CLIENT)
@@ -93,7 +95,10 @@ fn wait_case(test: &str, wait: &str, channel: &str, end: End) {
     );
 
     let gone = match end {
-        End::Close => client.wait_exit(SETUP_TIMEOUT).1,
+        End::Close => {
+            client.close_stdin();
+            client.wait_exit(SETUP_TIMEOUT).1
+        }
         End::Kill => client.kill(),
     };
     let line = server.try_wait_line(Duration::from_secs(5), |l| {

@@ -9,7 +9,9 @@
 //! descriptor set layout, pool and set (updated), a pipeline layout, a compute shader module
 //! (`compute.spvasm`), a pipeline cache, a compute pipeline, a render pass and framebuffer, a
 //! query pool, an event, binary and timeline semaphores and a fence, and prints
-//! `created <n> objects` (instance and device included; the queue is not created). Then:
+//! `created <n> objects` (instance and device included; the queue is not created) once a
+//! synchronous call (`vkGetFenceStatus`, which waits for its reply when fence feedback is
+//! off, as the tests run it) proves the server executed every creation before it. Then:
 //! - `destroy-device`: `vkDestroyDevice` with every child alive, `vkDestroyInstance`, exit 0;
 //! - `exit`: exit 0 without destroying anything;
 //! - `hang`: print `READY` and sleep until killed;
@@ -114,6 +116,16 @@ fn main() {
     }
 }
 
+/// A call that waits for the server's reply: Mesa queues creations without waiting, so only
+/// after a reply to a later call has the server certainly executed them all (a killed client's
+/// queued commands need not run).
+fn round_trip(app: &App, o: &Objects) -> Result<()> {
+    // SAFETY: the fence is a live object of our device.
+    unsafe { app.device.get_fence_status(o.fence) }
+        .map(|_| ())
+        .map_err(vk_err("vkGetFenceStatus"))
+}
+
 fn run(mode: &str) -> Result<()> {
     let app = App::new()?;
     let mut o = Objects {
@@ -125,6 +137,7 @@ fn run(mode: &str) -> Result<()> {
     create_pipeline(&app, &mut o)?;
     create_commands(&app, &mut o)?;
     create_sync(&app, &mut o)?;
+    round_trip(&app, &o)?;
     println!("created {} objects", o.count);
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     match mode {

@@ -5,10 +5,11 @@
 //! Handshake, instance, device, queue (timeline 1), then either an unsubmitted fence and
 //! `vkWaitForFences(UINT64_MAX)` or a timeline semaphore at 0 and `vkWaitSemaphores(1,
 //! UINT64_MAX)`, sent with the reply bit on the context stream (`SUBMIT_CMD2`) or through a
-//! ring. Prints `WAITING` once the wait is sent; then `close` exits after 300 ms (closing the
-//! socket), `hang` sleeps until killed. Exit status 2 on any setup error.
+//! ring. Prints `WAITING` once the wait is sent; then `close` exits (closing the socket) once
+//! its stdin reaches end of file (the test closes it: no timer to race with a loaded
+//! machine), `hang` sleeps until killed. Exit status 2 on any setup error.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ fn main() {
     std::io::stdout().flush().unwrap();
     match args[4].as_str() {
         "close" => {
-            std::thread::sleep(Duration::from_millis(300));
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
             println!("CLOSING");
         }
         _ => loop {

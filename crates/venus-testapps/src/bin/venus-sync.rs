@@ -15,6 +15,10 @@
 //!   signals after M ms; prints `WAIT_BEGIN` before waiting and `WAIT_END waited_ms=<..>
 //!   client_cpu_ms=<..>` after (for the benchmark's server CPU measurement).
 //!
+//! - `submit-loop`: keeps [`IN_FLIGHT`] small submissions queued (each command buffer with
+//!   its own fence, submitted again once that fence signalled) until killed; prints
+//!   `SUBMITTING` once the first round is queued (for the SIGKILL-while-submitting test).
+//!
 //! Exit status 1 on any mismatch or Vulkan error.
 
 use std::io::Write;
@@ -32,6 +36,8 @@ const STEPS: u32 = 16;
 const WORDS: u32 = 4096;
 const THREADS: u32 = 4;
 const REGION: u32 = 65536;
+/// Submissions `submit-loop` keeps queued.
+const IN_FLIGHT: usize = 4;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,8 +55,9 @@ fn run(args: &[String]) -> Result<()> {
         "queries" => queries(&gpu),
         "latency" => latency(&gpu, arg(args, "--count", 1000)?),
         "wait" => wait(&gpu, arg(args, "--ms", 2000)?),
+        "submit-loop" => submit_loop(&gpu),
         _ => Err(Error::Other(
-            "usage: venus-sync <timeline|threads|events|queries|latency|wait>".into(),
+            "usage: venus-sync <timeline|threads|events|queries|latency|wait|submit-loop>".into(),
         )),
     }
 }
@@ -660,6 +667,46 @@ fn latency(gpu: &Gpu, count: u32) -> Result<()> {
         us(mean)
     );
     Ok(())
+}
+
+/// Submits fills into a host buffer forever, [`IN_FLIGHT`] at a time; returns only on a
+/// Vulkan error (the process is meant to be killed).
+fn submit_loop(gpu: &Gpu) -> Result<()> {
+    let data = gpu.host_buffer(16 * IN_FLIGHT as u64)?;
+    let pool = pool(gpu)?;
+    let d = &gpu.device;
+    let mut slots = Vec::with_capacity(IN_FLIGHT);
+    for i in 0..IN_FLIGHT {
+        let cmd = begin(gpu, pool)?;
+        // SAFETY: cmd is recording; each slot fills its own 16 bytes.
+        unsafe {
+            d.cmd_fill_buffer(cmd, data.buffer, 16 * i as u64, 16, i as u32);
+            d.end_command_buffer(cmd).ctx("vkEndCommandBuffer")?;
+        }
+        slots.push(([cmd], gpu.fence(false)?));
+    }
+    let mut submitted = 0usize;
+    loop {
+        for (cmds, fence) in &slots {
+            // SAFETY: a slot's command buffer is submitted again only after its fence
+            // signalled (it is not pending any more); the fence is reset before reuse.
+            unsafe {
+                if submitted >= IN_FLIGHT {
+                    d.wait_for_fences(&[*fence], true, u64::MAX)
+                        .ctx("vkWaitForFences")?;
+                    d.reset_fences(&[*fence]).ctx("vkResetFences")?;
+                }
+                let submit = [vk::SubmitInfo::default().command_buffers(cmds)];
+                d.queue_submit(gpu.queue(), &submit, *fence)
+                    .ctx("vkQueueSubmit")?;
+            }
+            submitted += 1;
+        }
+        if submitted == IN_FLIGHT {
+            println!("SUBMITTING");
+            let _ = std::io::stdout().flush();
+        }
+    }
 }
 
 /// This process's CPU time (user + system), from `/proc/self/stat`.
