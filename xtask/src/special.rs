@@ -478,6 +478,10 @@ pub const POLICIES: &[PolicyRow] = &[
         "vkWaitSemaphores",
         "blocking: the client's timeout is shortened and the wait retried",
     ),
+    hw(
+        "vkGetPhysicalDeviceExternalSemaphoreProperties",
+        "an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable",
+    ),
     PolicyRow {
         command: "vkGetDeviceQueue",
         policy: PolicyKind::Refused {

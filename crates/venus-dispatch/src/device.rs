@@ -97,6 +97,7 @@ impl VulkanDispatch {
         imports: bool,
     ) -> Result<(), DispatchError> {
         let (props, memory) = self.device_profile(inst, pd, imports);
+        let profile = self.profile(inst, pd);
         let stats = self.registry.stats_handle();
         stats.created();
         let device = Arc::new(DeviceShared {
@@ -105,6 +106,7 @@ impl VulkanDispatch {
             procs: self.loader.device_procs(inst.host, host),
             limits: props.limits,
             memory,
+            profile,
             queues: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
             instance: Arc::clone(inst),

@@ -252,8 +252,16 @@ impl VulkanDispatch {
                 },
             ));
         }
-        let supported =
-            supported_extensions(&self.host_device_extensions(&inst, vk::PhysicalDevice(pd)));
+        let pd = vk::PhysicalDevice(pd);
+        let mut supported = supported_extensions(&self.host_device_extensions(&inst, pd));
+        for e in self.profile(&inst, pd).advertised() {
+            if !supported
+                .iter()
+                .any(|s| s.extension_name == e.extension_name)
+            {
+                supported.push(e);
+            }
+        }
         let (ret, count, props) = fill(
             &supported,
             a.p_properties.len(),

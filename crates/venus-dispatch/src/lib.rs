@@ -18,10 +18,12 @@
 //! - **Refused**: context-fatal with the table's reason.
 
 mod device;
+mod external;
 mod instance;
 mod memory;
 mod physical;
 mod pools;
+pub mod profile;
 pub mod queue;
 pub mod registry;
 mod sync;
@@ -124,6 +126,8 @@ pub struct VulkanDispatch {
     context_id: u64,
     /// The page size shared memory is rounded to (see [`VulkanFactory::with_host_page_size`]).
     host_page_size: u64,
+    /// Capability profiles by host physical device (see [`profile`]).
+    profiles: std::sync::Mutex<Vec<(u64, Arc<profile::Profile>)>>,
 }
 
 impl VulkanDispatch {
@@ -138,6 +142,7 @@ impl VulkanDispatch {
             context: format!("{} {:?}", info.id, info.name),
             context_id: info.id,
             host_page_size: rustix::param::page_size() as u64,
+            profiles: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -169,6 +174,7 @@ impl VulkanDispatch {
     ) -> Result<(R, Outcome), DispatchError> {
         let device = device.ok_or_else(|| call.invalid("no device"))?;
         let mut lcx = LowerCx::with_limits(arena, held, Some(&device.limits));
+        lcx.set_stripped(device.profile.stripped());
         run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
     }
 
@@ -198,12 +204,40 @@ impl VulkanDispatch {
         Ok(obj.device().cloned())
     }
 
+    /// The profile of the physical device `cmd` starts with, if it does.
+    fn physical_profile(
+        &self,
+        call: &Call<'_, '_>,
+        cmd: &Command<'_>,
+        inst: &InstanceShared,
+    ) -> Result<Option<Arc<profile::Profile>>, DispatchError> {
+        match calls::first_handle(cmd) {
+            Some((ty, id)) if ty == handles::PhysicalDevice::OBJECT_TYPE => {
+                let obj = self
+                    .registry
+                    .get_typed(ty, id)
+                    .map_err(|e| call.invalid(e))?;
+                Ok(Some(
+                    self.profile(inst, venus_host::vk::PhysicalDevice(obj.host)),
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Runs `cmd` through the generated executor and registers the objects it created.
     fn generic(&self, call: &mut Call<'_, '_>, cmd: &Command<'_>) -> Result<(), DispatchError> {
         let inst = self.instance(call.name)?;
         let device = self.device_of(call, cmd)?;
         let limits = device.as_deref().map(|d| &d.limits);
+        let profile = match &device {
+            Some(d) => Some(Arc::clone(&d.profile)),
+            None => self.physical_profile(call, cmd, &inst)?,
+        };
         let mut lcx = LowerCx::with_limits(call.arena, call.held, limits);
+        if let Some(p) = &profile {
+            lcx.set_stripped(p.stripped());
+        }
         // SAFETY: the handle map is this context's registry, which only yields live host
         // objects (and keeps each one it yields alive for the call); `device` is the device the
         // command's first handle belongs to, and `inst` the context's instance.
@@ -427,6 +461,13 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
     ) -> Self::Out {
         self.wait_semaphores(c, a)
     }
+    fn get_physical_device_external_semaphore_properties(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>,
+    ) -> Self::Out {
+        self.external_semaphore_properties(c, a)
+    }
     fn allocate_memory(
         &self,
         c: &mut Call<'a, 'c>,
@@ -455,6 +496,10 @@ impl Dispatch for VulkanDispatch {
                 name,
                 command_type: header.command_type,
             };
+            // Venus's own sync command (not a Vulkan command, so not in the policy table).
+            if let Command::ImportSemaphoreResourceMESA(a) = cmd {
+                return self.import_semaphore_resource(&mut call, a);
+            }
             match policy::route(self, &mut call, cmd) {
                 Routed::Handled(r) => r,
                 Routed::Generic => self.generic(&mut call, cmd),

@@ -207,6 +207,7 @@ impl VulkanDispatch {
             .allocate_memory
             .ok_or(DispatchError::Unsupported(call.name))?;
         let mut lcx = LowerCx::with_limits(call.arena, call.held, Some(&device.limits));
+        lcx.set_stripped(device.profile.stripped());
         let mut info = a
             .p_allocate_info
             .lower(&mut lcx)

@@ -16,11 +16,15 @@ use venus_protocol::structs::Ext;
 use venus_protocol::types::VkResult;
 use venus_protocol::{handles, ChainNode, Handle, Reply};
 
+use crate::profile::{Support, SYNC_FD};
 use crate::registry::{DeviceShared, NewObject, Owner, State, Teardown};
 use crate::sync::bounded_wait;
 use crate::{Call, VulkanDispatch};
 use venus_renderer::dispatch::DispatchError;
 use venus_renderer::timeline::{Marker, TimelineError, TimelineQueue};
+
+/// `VK_SEMAPHORE_IMPORT_TEMPORARY_BIT`.
+const SEMAPHORE_IMPORT_TEMPORARY: u32 = 0x1;
 
 /// A `VkQueue`.
 pub struct QueueShared {
@@ -65,6 +69,31 @@ impl QueueShared {
             return Err(format!("vkQueueSubmit(marker): {r:?}"));
         }
         Ok(marker)
+    }
+}
+
+impl QueueShared {
+    /// Signals binary semaphore `semaphore` (host handle) with an empty submission: it becomes
+    /// signalled once the queue's earlier work is done, and a later submission that waits on
+    /// it is ordered after it (emulated sync_fd import of an already signalled payload).
+    pub fn signal_semaphore(&self, semaphore: vk::Semaphore) -> Result<(), String> {
+        let submit = self
+            .device
+            .procs
+            .queue_submit
+            .ok_or("the driver lacks vkQueueSubmit")?;
+        let info = vk::SubmitInfo {
+            signal_semaphore_count: 1,
+            p_signal_semaphores: &semaphore,
+            ..Default::default()
+        };
+        // SAFETY: the queue belongs to the live device we hold; `info` points to `semaphore`,
+        // a live semaphore of that device, for the call; the queue lock serialises the queue.
+        let r = self.locked(|| unsafe { submit(self.host, 1, &info, vk::Fence::NULL) });
+        if r != VkResult::SUCCESS {
+            return Err(format!("vkQueueSubmit(signal): {r:?}"));
+        }
+        Ok(())
     }
 }
 
@@ -214,6 +243,64 @@ impl VulkanDispatch {
     ) -> Result<(), DispatchError> {
         let q = self.registry.queue(queue).map_err(|e| call.invalid(e))?;
         q.locked(|| self.generic(call, cmd))
+    }
+
+    /// `vkImportSemaphoreResourceMESA`: in vtest only resource 0 exists, "the binary
+    /// semaphore is signalled now" (contract §6.3). With a driver that imports sync_fd, a
+    /// temporary import of fd -1 (already signalled); otherwise an empty submission on the
+    /// device's first queue signals it, ahead of the submission that waits on it.
+    pub(crate) fn import_semaphore_resource(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &ImportSemaphoreResourceMESAArgs<'_>,
+    ) -> Result<(), DispatchError> {
+        let info = a.p_import_semaphore_resource_info;
+        if info.resource_id != 0 {
+            return Err(call.invalid(format!(
+                "resource {} (only 0, signalled now, exists without sync files)",
+                info.resource_id
+            )));
+        }
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
+        let sem = self
+            .registry
+            .get_typed(handles::Semaphore::OBJECT_TYPE, info.semaphore.raw())
+            .map_err(|e| call.invalid(e))?;
+        if !sem.device().is_some_and(|d| Arc::ptr_eq(d, &device)) {
+            return Err(call.invalid("the semaphore belongs to another device"));
+        }
+        let sem = vk::Semaphore(sem.host);
+        let done = match (
+            device.profile.semaphore_fd,
+            device.procs.import_semaphore_fd_khr,
+        ) {
+            (Support::Native, Some(import)) => {
+                let fd_info = vk::ImportSemaphoreFdInfoKHR {
+                    s_type: vk::ImportSemaphoreFdInfoKHR::STRUCTURE_TYPE,
+                    p_next: std::ptr::null_mut(),
+                    semaphore: sem,
+                    flags: SEMAPHORE_IMPORT_TEMPORARY,
+                    handle_type: SYNC_FD,
+                    fd: -1,
+                };
+                // SAFETY: the semaphore is a live binary semaphore of the live device.
+                match unsafe { import(device.host, &fd_info) } {
+                    VkResult::SUCCESS => Ok(()),
+                    r => Err(format!("vkImportSemaphoreFdKHR(-1): {r:?}")),
+                }
+            }
+            _ => match device.live_queues().first() {
+                Some(q) => q.signal_semaphore(sem),
+                None => Err("the device has no queue to signal on".into()),
+            },
+        };
+        done.map_err(|e| call.invalid(e))?;
+        call.cx.reply(&Reply::ImportSemaphoreResourceMESA(
+            ImportSemaphoreResourceMESAReply {},
+        ))
     }
 
     pub(crate) fn queue_wait_idle(

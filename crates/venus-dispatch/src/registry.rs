@@ -93,6 +93,8 @@ pub struct DeviceShared {
     pub limits: vk::PhysicalDeviceLimits,
     /// Memory types and host-memory import.
     pub memory: crate::memory::MemoryProfile,
+    /// The WSI extensions the driver has and those emulated for the client.
+    pub profile: Arc<crate::profile::Profile>,
     /// The device's queues (weak: a queue holds its device).
     pub(crate) queues: Mutex<Vec<std::sync::Weak<QueueShared>>>,
     /// Fences whose destruction must wait until the device is idle (a marker dropped early).

@@ -69,6 +69,8 @@ pub struct LowerCx<'b, M: HandleMap> {
     arena: &'b Bump,
     map: &'b M,
     limits: Option<&'b vk::PhysicalDeviceLimits>,
+    /// sTypes of input chain links that never reach the driver (see [`LowerCx::set_stripped`]).
+    stripped: &'b [i32],
 }
 
 impl<'b, M: HandleMap> LowerCx<'b, M> {
@@ -78,6 +80,7 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
             arena,
             map,
             limits: None,
+            stripped: &[],
         }
     }
     /// A context whose rules check against `limits` (the limits of the device the call's
@@ -87,7 +90,17 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
         map: &'b M,
         limits: Option<&'b vk::PhysicalDeviceLimits>,
     ) -> Self {
-        LowerCx { arena, map, limits }
+        LowerCx {
+            arena,
+            map,
+            limits,
+            stripped: &[],
+        }
+    }
+    /// Input chain links of these sTypes are left out of every lowered chain (structs of
+    /// extensions the host emulates for the client, which the driver must not see).
+    pub fn set_stripped(&mut self, s_types: &'b [i32]) {
+        self.stripped = s_types;
     }
     /// Sets (or clears) the device limits the rules check against.
     pub fn set_limits(&mut self, limits: Option<&'b vk::PhysicalDeviceLimits>) {
@@ -436,10 +449,13 @@ pub fn walk_chain<'b, M: HandleMap>(
     let mut links = Linker::new();
     let mut next = chain;
     while let Some(link) = next {
+        next = link.next();
+        if cx.stripped.contains(&link.s_type()) {
+            continue;
+        }
         let c = lower(link, cx)?;
         // SAFETY: `lower` returns NULL or a link it allocated in the arena (`LowerCx::link`).
         unsafe { links.push(c) };
-        next = link.next();
     }
     Ok(links.head)
 }

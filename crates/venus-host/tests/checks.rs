@@ -394,6 +394,7 @@ handlers!(
     create_device: CreateDeviceArgs,
     allocate_memory: AllocateMemoryArgs,
     get_device_queue2: GetDeviceQueue2Args,
+    get_physical_device_external_semaphore_properties: GetPhysicalDeviceExternalSemaphorePropertiesArgs,
     allocate_command_buffers: AllocateCommandBuffersArgs,
     allocate_descriptor_sets: AllocateDescriptorSetsArgs,
     queue_submit: QueueSubmitArgs,

@@ -729,12 +729,17 @@ fn vulkaninfo_matches_native_lavapipe_up_to_documented_differences() {
         v.pointer(&format!("{props}/apiVersion"))
             .and_then(Value::as_u64)
     };
-    let vk_1_2 = (1 << 22) | (2 << 12);
-    assert!(api(&native).unwrap() >= vk_1_2);
+    let vk_1_3_269 = (1 << 22) | (3 << 12) | 269;
+    assert!(api(&native).unwrap() >= vk_1_3_269);
     assert_eq!(
         api(&venus),
-        Some(vk_1_2),
-        "without VK_KHR_synchronization2 the client clamps to exactly 1.2.0 (contract §5.2)"
+        Some(vk_1_3_269),
+        "with VK_KHR_synchronization2 (the server's profile makes SYNC_FD importable) the \
+         client reports min(host, protocol 1.3.269) (contract §5.2, §8.1)"
+    );
+    assert!(
+        venus.pointer("/extensions/VK_KHR_swapchain").is_some(),
+        "the client exposes VK_KHR_swapchain (contract §8.1, issue 8)"
     );
     assert_eq!(
         string_at(

@@ -219,7 +219,7 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     None,
     Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalBufferProperties", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalFenceProperties", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalSemaphoreProperties", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalSemaphoreProperties", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkGetDescriptorSetLayoutSupport", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdDrawIndirectCount", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdDrawIndexedIndirectCount", policy: Policy::Generic, checks: &[] }),
@@ -419,6 +419,8 @@ pub trait Handwritten<C: ?Sized> {
     fn enumerate_physical_device_groups(&self, cx: &mut C, a: &c::EnumeratePhysicalDeviceGroupsArgs<'_>) -> Self::Out;
     /// `vkGetDeviceQueue2`: queues get guest ids from the client and are registered in the table.
     fn get_device_queue2(&self, cx: &mut C, a: &c::GetDeviceQueue2Args<'_>) -> Self::Out;
+    /// `vkGetPhysicalDeviceExternalSemaphoreProperties`: an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable.
+    fn get_physical_device_external_semaphore_properties(&self, cx: &mut C, a: &c::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>) -> Self::Out;
     /// `vkWaitSemaphores`: blocking: the client's timeout is shortened and the wait retried.
     fn wait_semaphores(&self, cx: &mut C, a: &c::WaitSemaphoresArgs<'_>) -> Self::Out;
     /// `vkQueueSubmit2`: submission runs on the queue's worker, not the decoding thread.
@@ -473,6 +475,7 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::GetDeviceQueue2(a) => Routed::Handled(h.get_device_queue2(cx, a)),
         K::DestroySamplerYcbcrConversion(a) => Routed::Destroy(Destroy { command: "vkDestroySamplerYcbcrConversion", object_type: <venus_protocol::handles::SamplerYcbcrConversion as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.ycbcr_conversion]) }),
         K::DestroyDescriptorUpdateTemplate(a) => Routed::Destroy(Destroy { command: "vkDestroyDescriptorUpdateTemplate", object_type: <venus_protocol::handles::DescriptorUpdateTemplate as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.descriptor_update_template]) }),
+        K::GetPhysicalDeviceExternalSemaphoreProperties(a) => Routed::Handled(h.get_physical_device_external_semaphore_properties(cx, a)),
         K::WaitSemaphores(a) => Routed::Handled(h.wait_semaphores(cx, a)),
         K::DestroyPrivateDataSlot(a) => Routed::Destroy(Destroy { command: "vkDestroyPrivateDataSlot", object_type: <venus_protocol::handles::PrivateDataSlot as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.private_data_slot]) }),
         K::QueueSubmit2(a) => Routed::Handled(h.queue_submit2(cx, a)),

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# vkcube through venus-server vs native lavapipe (issue 8): frames per second at the same
+# window size (500x500 Xvfb, MESA_VK_WSI_DEBUG=sw for both), interleaved, repeated; then the
+# server's CPU time while a connected vkcube is stopped (SIGSTOP: idle between frames).
+# Usage: scripts/bench-vkcube.sh [venus-server binary] [frames] [rounds]
+set -euo pipefail
+server=${1:-target/release/venus-server}
+frames=${2:-1000}
+rounds=${3:-3}
+lvp=/usr/share/vulkan/icd.d/lvp_icd.json
+virtio=/usr/share/vulkan/icd.d/virtio_icd.json
+dir=$(mktemp -d /tmp/bench-vkcube.XXXXXX)
+VK_DRIVER_FILES=$lvp "$server" --socket-path "$dir/s.sock" 2>"$dir/server.log" &
+spid=$!
+trap 'kill $spid 2>/dev/null; rm -rf "$dir"' EXIT
+while [ ! -S "$dir/s.sock" ]; do sleep 0.05; done
+cube() { # $1 = native|venus
+  local -a env=(MESA_VK_WSI_DEBUG=sw)
+  if [ "$1" = venus ]; then
+    env+=(VK_DRIVER_FILES=$virtio VN_DEBUG=vtest VTEST_SOCKET_NAME=$dir/s.sock)
+  else
+    env+=(VK_DRIVER_FILES=$lvp)
+  fi
+  local t0 t1
+  t0=$(date +%s.%N)
+  env "${env[@]}" xvfb-run -a -s '-screen 0 500x500x24' vkcube --c "$frames" >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  echo "$t0 $t1"
+}
+# Xvfb start-up is in both; measure it alone and subtract.
+base() { local t0 t1; t0=$(date +%s.%N); xvfb-run -a -s '-screen 0 500x500x24' true; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+for r in $(seq "$rounds"); do
+  b=$(base)
+  read -r a0 a1 < <(cube native)
+  read -r v0 v1 < <(cube venus)
+  fn=$(echo "$frames / ($a1 - $a0 - $b)" | bc -l)
+  fv=$(echo "$frames / ($v1 - $v0 - $b)" | bc -l)
+  printf 'round %d: native %.0f fps, venus %.0f fps, ratio %.2f\n' "$r" "$fn" "$fv" "$(echo "$fv / $fn" | bc -l)"
+done
+cpu() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
+env MESA_VK_WSI_DEBUG=sw VK_DRIVER_FILES=$virtio VN_DEBUG=vtest VTEST_SOCKET_NAME=$dir/s.sock \
+  xvfb-run -a -s '-screen 0 500x500x24' vkcube >/dev/null 2>&1 &
+wpid=$!
+sleep 3
+vpid=$(pgrep -P "$wpid" -x vkcube)  # our vkcube: the child of our xvfb-run
+kill -STOP "$vpid"
+sleep 0.5
+c0=$(cpu); sleep 5; c1=$(cpu)
+hz=$(getconf CLK_TCK)
+printf 'server CPU while the client is stopped between frames: %s ms over 5 s\n' "$(( (c1 - c0) * 1000 / hz ))"
+kill -CONT "$vpid"; kill "$vpid" || true
+wait $wpid 2>/dev/null || true
