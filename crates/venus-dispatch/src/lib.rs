@@ -102,7 +102,10 @@ impl Call<'_, '_> {
 
 pub(crate) fn invalid(command: &'static str, reason: String) -> DispatchError {
     // Generated rule errors name the command themselves; do not say it twice.
-    let reason = match reason.strip_prefix(command).and_then(|r| r.strip_prefix(": ")) {
+    let reason = match reason
+        .strip_prefix(command)
+        .and_then(|r| r.strip_prefix(": "))
+    {
         Some(rest) => rest.to_owned(),
         None => reason,
     };
