@@ -18,6 +18,11 @@ pick_host_icd() {
     fi
     sed "s#\"\./lib/#\"$dir/lib/#" "$dir/virtio_icd.json" >"$work/virtio_icd.json"
     sock="$work/venus.sock"
+    # NVIDIA's driver also looks for its glvnd EGL vendor file (the device notes set it).
+    local egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+    if [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && [ -f "$egl" ]; then
+        export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"
+    fi
 }
 
 # CMD=(how to start program $1): through the carried ld-linux (mode carried) or the host's
@@ -79,7 +84,12 @@ setup_loader() {
         native_name=""
     done
     if [ -z "$native_name" ]; then
-        fail_row "host driver ($host_icd)" "" "failed" "" "" "" "FAIL: $(last_err)"
+        local probe_err
+        probe_err="$(last_err)"
+        mode=carried libpath="$dir/lib$base"
+        VK_LOADER_DEBUG=all run_side native 60 vulkaninfo --summary >/dev/null 2>&1
+        cp "$work/err" "$work/loader-debug.txt"
+        fail_row "host driver ($host_icd)" "" "failed" "" "" "" "FAIL: $probe_err"
         finish_table
         return 1
     fi
@@ -124,6 +134,7 @@ params() {
         upload_args=(--mib 256 --reps 3) saxpy_n=$((16 << 20)) submits=1000
     fi
     rounds="${GPU_CHECK_ROUNDS:-$rounds}"
+    bench_timeout="${GPU_CHECK_TIMEOUT_S:-180}"
 }
 
 run_checks() {
@@ -145,7 +156,7 @@ run_checks() {
 check_compute() {
     local side out res=() status=PASS
     for side in native venus; do
-        out="$(run_side "$side" 600 venus-compute all --n "$check_n" --reps 2)"
+        out="$(run_side "$side" "$bench_timeout" venus-compute all --n "$check_n" --reps 2)"
         if grep -q '^saxpy OK' <<<"$out" && grep -q '^scan OK' <<<"$out"; then
             res+=(exact)
         else
@@ -160,7 +171,7 @@ check_compute() {
 check_render() {
     local side out sums=() status=PASS
     for side in native venus; do
-        out="$(run_side "$side" 300 venus-render "$work/render-$side.rgba")"
+        out="$(run_side "$side" "$bench_timeout" venus-render "$work/render-$side.rgba")"
         sums+=("$(field 'render OK' checksum <<<"$out")")
         [ -n "${sums[-1]}" ] || status="FAIL: $side: $(last_err)"
     done
@@ -184,8 +195,14 @@ bench_specs() {
 bench_once() { # side spec
     local side="$1" id cmd prefix keys out kv v
     IFS='|' read -r id cmd prefix keys <<<"$2"
-    # shellcheck disable=SC2086
-    out="$(run_side "$side" 600 $cmd)"
+    if [ -e "$work/res/skip.$id" ] || [ "$SECONDS" -ge "$hard_deadline" ]; then
+        out=""
+        echo "$side: skipped (an earlier timeout, or past the deadline + 120 s)" >"$work/err"
+    else
+        # shellcheck disable=SC2086
+        out="$(run_side "$side" "$bench_timeout" $cmd)"
+        case $? in 124 | 137) touch "$work/res/skip.$id" ;; esac
+    fi
     for kv in ${keys//,/ }; do
         v="$(field "$prefix" "${kv%%=*}" <<<"$out")"
         if [ -z "$v" ]; then
@@ -198,8 +215,15 @@ bench_once() { # side spec
 
 run_benchmarks() {
     local r spec sides
+    local deadline=$((SECONDS + ${GPU_CHECK_DEADLINE_S:-360}))
+    hard_deadline=$((deadline + 120))
     for r in $(seq "$rounds"); do
-        echo "gpu-check: benchmark round $r/$rounds" >&2
+        if [ "$r" -gt 1 ] && [ "$SECONDS" -ge "$deadline" ]; then
+            echo "gpu-check: deadline reached: $((r - 1)) of $rounds rounds run" >&2
+            rounds="$((r - 1)) of $rounds (GPU_CHECK_DEADLINE_S)"
+            break
+        fi
+        echo "gpu-check: benchmark round $r/$rounds (${SECONDS}s)" >&2
         if [ $((r % 2)) = 1 ]; then sides="native venus"; else sides="venus native"; fi
         while read -r spec; do
             for side in $sides; do bench_once "$side" "$spec"; done
@@ -244,6 +268,9 @@ finish_table() {
     if [ -n "$server_pid" ]; then
         if kill -0 "$server_pid" 2>/dev/null; then
             row "venus-server alive at the end" "" "" "yes" "" "" PASS
+            row "venus-server open fds / threads at the end" "" "" \
+                "$(ls "/proc/$server_pid/fd" 2>/dev/null | wc -l) / $(ls "/proc/$server_pid/task" 2>/dev/null | wc -l)" "" "" \
+                "INFO (after $(grep -c 'context created conn' "$work/server.log") contexts)"
         else
             fail_row "venus-server alive at the end" "" "" "died" "" "" "FAIL: $(tail -n 1 "$work/server.log")"
         fi

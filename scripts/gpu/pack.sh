@@ -41,6 +41,12 @@ cat >"$dir/virtio_icd.json" <<JSON
 }
 JSON
 
+# glvnd (libGLdispatch and friends): NVIDIA's Vulkan driver lives in libGLX_nvidia.so.0 and
+# needs them; a bare host has no glvnd.
+for l in libGLdispatch.so.0 libGLX.so.0 libEGL.so.1 libOpenGL.so.0 libGL.so.1 libGLESv2.so.2; do
+    if [ -e "$libdir/$l" ]; then cp -L "$libdir/$l" "$dir/lib/$l"; fi
+done
+
 # The closure: every library ldd resolves for what we carry, plus all of glibc (a host
 # library loaded later, such as the NVIDIA driver, may need libdl/libpthread/librt, which
 # must then come from the same glibc as the carried ld-linux).

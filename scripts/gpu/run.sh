@@ -4,8 +4,11 @@
 # Starts venus-server on it, runs every program natively and through the server (rounds
 # interleaved, the side that goes first alternating), prints one table (scripts/gpu/table.awk)
 # and exits 1 when a check fails. Usage: run.sh [DIR] [--short].
-# GPU_CHECK_ROUNDS overrides the number of rounds; GPU_CHECK_LOGS=<dir> receives the logs
-# (server.log, programs.log, vulkaninfo-native.txt, vulkaninfo-venus.txt).
+# GPU_CHECK_ROUNDS overrides the number of rounds, GPU_CHECK_TIMEOUT_S the limit of one
+# benchmark run (default 180 s; a metric that timed out is not run again),
+# GPU_CHECK_DEADLINE_S the time after which no new round starts (default 360 s);
+# GPU_CHECK_LOGS=<dir> receives the logs as gpu-check-logs.tar.gz (server.log, programs.log,
+# vulkaninfo-native.txt, vulkaninfo-venus.txt, the loader's debug output when it found no driver).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 short=0
@@ -30,7 +33,8 @@ cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
     if [ -n "${GPU_CHECK_LOGS:-}" ]; then
         mkdir -p "$GPU_CHECK_LOGS"
-        cp "$work"/*.log "$work"/*.txt "$GPU_CHECK_LOGS/" 2>/dev/null
+        tar -czf "$GPU_CHECK_LOGS/gpu-check-logs.tar.gz" -C "$work" \
+            $(cd "$work" && ls ./*.log ./*.txt 2>/dev/null)
     fi
     rm -rf "$work"
 }
