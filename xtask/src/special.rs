@@ -479,6 +479,14 @@ pub const POLICIES: &[PolicyRow] = &[
         "blocking: the client's timeout is shortened and the wait retried",
     ),
     hw(
+        "vkCreateBuffer",
+        "buffers declare HOST_ALLOCATION: HOST_VISIBLE memory is imported host memory",
+    ),
+    hw(
+        "vkCreateImage",
+        "images declare HOST_ALLOCATION where the driver supports it for their format",
+    ),
+    hw(
         "vkGetPhysicalDeviceExternalSemaphoreProperties",
         "an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable",
     ),

@@ -336,6 +336,9 @@ fn handwritten_trait_has_one_method_per_row() {
         .collect();
     got.sort();
     want.sort();
-    assert_eq!(want.len(), 21);
+    assert!(
+        want.len() >= 20,
+        "the Handwritten rows went missing: {want:?}"
+    );
     assert_eq!(got, want);
 }

@@ -104,6 +104,7 @@ impl VulkanDispatch {
             guest,
             host,
             procs: self.loader.device_procs(inst.host, host),
+            physical: pd,
             limits: props.limits,
             memory,
             profile,

@@ -57,15 +57,74 @@ pub struct VulkanFactory {
     loader: Arc<Loader>,
     selector: DeviceSelector,
     host_page_size: u64,
+    _pin: PinnedInstance,
+}
+
+/// Why the Vulkan layer cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum FactoryError {
+    #[error(transparent)]
+    Loader(#[from] venus_host::loader::LoaderError),
+    #[error("the host Vulkan driver cannot create an instance: {0:?}")]
+    Driver(venus_protocol::types::VkResult),
+}
+
+/// A host `VkInstance` kept for the life of the process. The Vulkan loader unloads the driver
+/// library when the last instance is destroyed and loads it again for the next one; NVIDIA's
+/// driver fails to load again after about 30 such cycles in one process (every later
+/// `vkCreateInstance` returns `VK_ERROR_INCOMPATIBLE_DRIVER`, measured on an H200), and every
+/// driver pays its start-up cost per client. Holding one instance keeps the driver loaded. It
+/// also proves at start-up that the driver works.
+struct PinnedInstance {
+    host: venus_host::vk::Instance,
+    destroy: Option<venus_host::generated::procs::PFN_vkDestroyInstance>,
+}
+
+impl PinnedInstance {
+    fn new(loader: &Loader) -> Result<Self, FactoryError> {
+        use venus_protocol::types::VkResult;
+        let global = loader.global_procs();
+        let create = global
+            .create_instance
+            .ok_or(FactoryError::Driver(VkResult::ERROR_INITIALIZATION_FAILED))?;
+        let app = venus_host::vk::ApplicationInfo {
+            api_version: 1 << 22 | 1 << 12, // 1.1
+            ..Default::default()
+        };
+        let info = venus_host::vk::InstanceCreateInfo {
+            p_application_info: &app,
+            ..Default::default()
+        };
+        let mut host = venus_host::vk::Instance::NULL;
+        // SAFETY: `info` and `app` are valid for the call; `host` is a valid output.
+        let r = unsafe { create(&info, std::ptr::null(), &mut host) };
+        if r != VkResult::SUCCESS {
+            return Err(FactoryError::Driver(r));
+        }
+        let destroy = loader.instance_procs(host).destroy_instance;
+        Ok(PinnedInstance { host, destroy })
+    }
+}
+
+impl Drop for PinnedInstance {
+    fn drop(&mut self) {
+        if let Some(destroy) = self.destroy {
+            // SAFETY: the instance was created in `new` and nothing else uses it.
+            unsafe { destroy(self.host, std::ptr::null()) };
+        }
+    }
 }
 
 impl VulkanFactory {
     /// Opens the Vulkan loader; clients see the devices `selector` picks.
-    pub fn new(selector: DeviceSelector) -> Result<Self, venus_host::loader::LoaderError> {
+    pub fn new(selector: DeviceSelector) -> Result<Self, FactoryError> {
+        let loader = Arc::new(Loader::open()?);
+        let pin = PinnedInstance::new(&loader)?;
         Ok(VulkanFactory {
-            loader: Arc::new(Loader::open()?),
+            loader,
             selector,
             host_page_size: rustix::param::page_size() as u64,
+            _pin: pin,
         })
     }
 
@@ -467,6 +526,20 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
         a: &venus_protocol::commands::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>,
     ) -> Self::Out {
         self.external_semaphore_properties(c, a)
+    }
+    fn create_buffer(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateBufferArgs<'_>,
+    ) -> Self::Out {
+        self.create_buffer(c, a)
+    }
+    fn create_image(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateImageArgs<'_>,
+    ) -> Self::Out {
+        self.create_image(c, a)
     }
     fn allocate_memory(
         &self,

@@ -14,8 +14,14 @@ use std::sync::Arc;
 use venus_host::lower::{Lower, LowerCx};
 use venus_host::vk;
 use venus_protocol::commands::*;
-use venus_protocol::structs::{ExportMemoryAllocateInfo, MemoryDedicatedAllocateInfo};
-use venus_protocol::types::{ExternalMemoryHandleTypeFlagBits, MemoryPropertyFlags, VkResult};
+use venus_protocol::structs::{
+    ExportMemoryAllocateInfo, ExternalMemoryBufferCreateInfo, ExternalMemoryImageCreateInfo,
+    MemoryDedicatedAllocateInfo,
+};
+use venus_protocol::types::{
+    ExternalMemoryFeatureFlags, ExternalMemoryHandleTypeFlagBits, ExternalMemoryHandleTypeFlags,
+    MemoryPropertyFlags, VkResult,
+};
 use venus_protocol::{handles, Handle, Reply};
 use venus_renderer::dispatch::DispatchError;
 use venus_renderer::shm::SharedMemory;
@@ -264,4 +270,192 @@ impl VulkanDispatch {
         }
         Ok(Arc::clone(backing))
     }
+}
+
+/// Makes a lowered buffer/image create info declare that its memory may be imported host
+/// memory: the `VkExternalMemory{Buffer,Image}CreateInfo` link of type `s_type` gets
+/// `HOST_ALLOCATION` as its only handle type (the client's own handle types are for memory it
+/// believes it exports; what it really gets is our shared memory), or one is prepended.
+///
+/// # Safety
+/// `*head` must be NULL or a lowered chain in `arena` (see [`unlink`]).
+unsafe fn declare_host_allocation(arena: &bumpalo::Bump, head: &mut *mut c_void, s_type: i32) {
+    let mut link = *head;
+    // SAFETY: every link is a Vulkan struct of the chain; both external-memory create infos
+    // have the layout of `vk::ExternalMemoryBufferCreateInfo`.
+    unsafe {
+        while !link.is_null() {
+            let node = link as *mut Header;
+            if (*node).s_type == s_type {
+                let info = link as *mut vk::ExternalMemoryBufferCreateInfo;
+                (*info).handle_types = ExternalMemoryHandleTypeFlags(HOST_ALLOCATION.0 as u32);
+                return;
+            }
+            link = (*node).p_next;
+        }
+    }
+    let info = arena.alloc(vk::ExternalMemoryBufferCreateInfo {
+        s_type: venus_protocol::types::StructureType(s_type),
+        p_next: *head,
+        handle_types: ExternalMemoryHandleTypeFlags(HOST_ALLOCATION.0 as u32),
+    });
+    *head = info as *mut _ as *mut c_void;
+}
+
+impl VulkanDispatch {
+    /// `vkCreateBuffer`: declared importable as host memory when the device imports it (any
+    /// buffer may be bound to HOST_VISIBLE memory, which is imported host memory here).
+    pub(crate) fn create_buffer(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &CreateBufferArgs<'_>,
+    ) -> Result<(), DispatchError> {
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
+        let create = device
+            .procs
+            .create_buffer
+            .ok_or(DispatchError::Unsupported(call.name))?;
+        let mut lcx = LowerCx::with_limits(call.arena, call.held, Some(&device.limits));
+        lcx.set_stripped(device.profile.stripped());
+        let mut info = a
+            .p_create_info
+            .lower(&mut lcx)
+            .map_err(|e| call.invalid(e))?;
+        if device.memory.import_alignment.is_some() {
+            // SAFETY: the chain was just lowered into the arena.
+            unsafe {
+                declare_host_allocation(
+                    call.arena,
+                    &mut info.p_next,
+                    ExternalMemoryBufferCreateInfo::STRUCTURE_TYPE.0,
+                )
+            };
+        }
+        let mut host = vk::Buffer::NULL;
+        // SAFETY: the device is live; `info` and its chain live in the arena and `a`.
+        let ret = unsafe { create(device.host, &info, std::ptr::null(), &mut host) };
+        if ret == VkResult::SUCCESS {
+            self.register_child(
+                call,
+                &device,
+                handles::Buffer::OBJECT_TYPE,
+                a.p_buffer.raw(),
+                host.0,
+            )?;
+        }
+        call.cx.reply(&Reply::CreateBuffer(CreateBufferReply {
+            ret,
+            p_buffer: a.p_buffer,
+        }))
+    }
+
+    /// `vkCreateImage`: declared importable as host memory when the driver supports that for
+    /// the image's format and usage.
+    pub(crate) fn create_image(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &CreateImageArgs<'_>,
+    ) -> Result<(), DispatchError> {
+        let device = self
+            .registry
+            .device(a.device.raw())
+            .map_err(|e| call.invalid(e))?;
+        let create = device
+            .procs
+            .create_image
+            .ok_or(DispatchError::Unsupported(call.name))?;
+        let mut lcx = LowerCx::with_limits(call.arena, call.held, Some(&device.limits));
+        lcx.set_stripped(device.profile.stripped());
+        let mut info = a
+            .p_create_info
+            .lower(&mut lcx)
+            .map_err(|e| call.invalid(e))?;
+        if device.memory.import_alignment.is_some() && image_imports_host_memory(&device, &info) {
+            // SAFETY: the chain was just lowered into the arena.
+            unsafe {
+                declare_host_allocation(
+                    call.arena,
+                    &mut info.p_next,
+                    ExternalMemoryImageCreateInfo::STRUCTURE_TYPE.0,
+                )
+            };
+        }
+        let mut host = vk::Image::NULL;
+        // SAFETY: the device is live; `info` and its chain live in the arena and `a`.
+        let ret = unsafe { create(device.host, &info, std::ptr::null(), &mut host) };
+        if ret == VkResult::SUCCESS {
+            self.register_child(
+                call,
+                &device,
+                handles::Image::OBJECT_TYPE,
+                a.p_image.raw(),
+                host.0,
+            )?;
+        }
+        call.cx.reply(&Reply::CreateImage(CreateImageReply {
+            ret,
+            p_image: a.p_image,
+        }))
+    }
+
+    fn register_child(
+        &self,
+        call: &Call<'_, '_>,
+        device: &Arc<DeviceShared>,
+        ty: i32,
+        guest: u64,
+        host: u64,
+    ) -> Result<(), DispatchError> {
+        self.registry
+            .insert(NewObject {
+                guest,
+                ty,
+                host,
+                owner: Owner::Device(Arc::clone(device)),
+                state: State::Plain,
+                teardown: Teardown::Destroy,
+            })
+            .map(drop)
+            .map_err(|e| call.invalid(e))
+    }
+}
+
+/// Whether the driver can bind an image like `info` to imported host memory.
+fn image_imports_host_memory(device: &DeviceShared, info: &vk::ImageCreateInfo) -> bool {
+    let Some(get) = device
+        .instance
+        .procs
+        .get_physical_device_image_format_properties2
+    else {
+        return false;
+    };
+    let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo {
+        handle_type: HOST_ALLOCATION,
+        ..Default::default()
+    };
+    let query = vk::PhysicalDeviceImageFormatInfo2 {
+        p_next: &mut external_info as *mut _ as *mut c_void,
+        format: info.format,
+        ty: info.image_type,
+        tiling: info.tiling,
+        usage: info.usage,
+        flags: info.flags,
+        ..Default::default()
+    };
+    let mut external = vk::ExternalImageFormatProperties::default();
+    let mut props = vk::ImageFormatProperties2 {
+        p_next: &mut external as *mut _ as *mut c_void,
+        ..Default::default()
+    };
+    // SAFETY: the physical device is live (its instance is held by `device`); the query and
+    // output chains are valid for the call.
+    let r = unsafe { get(device.physical, &query, &mut props) };
+    r == VkResult::SUCCESS
+        && external
+            .external_memory_properties
+            .external_memory_features
+            .contains(ExternalMemoryFeatureFlags::IMPORTABLE_BIT)
 }

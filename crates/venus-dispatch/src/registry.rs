@@ -89,6 +89,8 @@ pub struct DeviceShared {
     pub guest: u64,
     pub host: vk::Device,
     pub procs: DeviceProcs,
+    /// The physical device it was created on.
+    pub physical: vk::PhysicalDevice,
     /// The physical device's limits (for the generated limit checks).
     pub limits: vk::PhysicalDeviceLimits,
     /// Memory types and host-memory import.

@@ -393,6 +393,8 @@ handlers!(
     enumerate_device_extension_properties: EnumerateDeviceExtensionPropertiesArgs,
     create_device: CreateDeviceArgs,
     allocate_memory: AllocateMemoryArgs,
+    create_buffer: CreateBufferArgs,
+    create_image: CreateImageArgs,
     get_device_queue2: GetDeviceQueue2Args,
     get_physical_device_external_semaphore_properties: GetPhysicalDeviceExternalSemaphorePropertiesArgs,
     allocate_command_buffers: AllocateCommandBuffersArgs,

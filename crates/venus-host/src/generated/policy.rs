@@ -106,11 +106,11 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkCreateQueryPool", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyQueryPool", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkGetQueryPoolResults", policy: Policy::Generic, checks: &["pData sized for (queryCount - 1) * stride + 112 bytes, at most 67108864"] }),
-    Some(CommandPolicy { command: "vkCreateBuffer", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateBuffer", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyBuffer", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateBufferView", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyBufferView", policy: Policy::Destroy, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateImage", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateImage", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyImage", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkGetImageSubresourceLayout", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateImageView", policy: Policy::Generic, checks: &[] }),
@@ -407,6 +407,10 @@ pub trait Handwritten<C: ?Sized> {
     fn queue_bind_sparse(&self, cx: &mut C, a: &c::QueueBindSparseArgs<'_>) -> Self::Out;
     /// `vkWaitForFences`: blocking: the client's timeout is shortened and the wait retried.
     fn wait_for_fences(&self, cx: &mut C, a: &c::WaitForFencesArgs<'_>) -> Self::Out;
+    /// `vkCreateBuffer`: buffers declare HOST_ALLOCATION: HOST_VISIBLE memory is imported host memory.
+    fn create_buffer(&self, cx: &mut C, a: &c::CreateBufferArgs<'_>) -> Self::Out;
+    /// `vkCreateImage`: images declare HOST_ALLOCATION where the driver supports it for their format.
+    fn create_image(&self, cx: &mut C, a: &c::CreateImageArgs<'_>) -> Self::Out;
     /// `vkResetDescriptorPool`: forgets every set allocated from the pool.
     fn reset_descriptor_pool(&self, cx: &mut C, a: &c::ResetDescriptorPoolArgs) -> Self::Out;
     /// `vkAllocateDescriptorSets`: sets are recorded with their pool so that pool resets forget them.
@@ -451,8 +455,10 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::DestroySemaphore(a) => Routed::Destroy(Destroy { command: "vkDestroySemaphore", object_type: <venus_protocol::handles::Semaphore as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.semaphore]) }),
         K::DestroyEvent(a) => Routed::Destroy(Destroy { command: "vkDestroyEvent", object_type: <venus_protocol::handles::Event as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.event]) }),
         K::DestroyQueryPool(a) => Routed::Destroy(Destroy { command: "vkDestroyQueryPool", object_type: <venus_protocol::handles::QueryPool as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.query_pool]) }),
+        K::CreateBuffer(a) => Routed::Handled(h.create_buffer(cx, a)),
         K::DestroyBuffer(a) => Routed::Destroy(Destroy { command: "vkDestroyBuffer", object_type: <venus_protocol::handles::Buffer as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.buffer]) }),
         K::DestroyBufferView(a) => Routed::Destroy(Destroy { command: "vkDestroyBufferView", object_type: <venus_protocol::handles::BufferView as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.buffer_view]) }),
+        K::CreateImage(a) => Routed::Handled(h.create_image(cx, a)),
         K::DestroyImage(a) => Routed::Destroy(Destroy { command: "vkDestroyImage", object_type: <venus_protocol::handles::Image as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.image]) }),
         K::DestroyImageView(a) => Routed::Destroy(Destroy { command: "vkDestroyImageView", object_type: <venus_protocol::handles::ImageView as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.image_view]) }),
         K::DestroyShaderModule(a) => Routed::Destroy(Destroy { command: "vkDestroyShaderModule", object_type: <venus_protocol::handles::ShaderModule as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.shader_module]) }),
