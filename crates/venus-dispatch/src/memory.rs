@@ -20,7 +20,7 @@ use venus_protocol::structs::{
 };
 use venus_protocol::types::{
     ExternalMemoryFeatureFlags, ExternalMemoryHandleTypeFlagBits, ExternalMemoryHandleTypeFlags,
-    MemoryPropertyFlags, VkResult,
+    ImageLayout, MemoryPropertyFlags, VkResult,
 };
 use venus_protocol::{handles, Handle, Reply};
 use venus_renderer::dispatch::DispatchError;
@@ -373,7 +373,13 @@ impl VulkanDispatch {
             .p_create_info
             .lower(&mut lcx)
             .map_err(|e| call.invalid(e))?;
-        if device.memory.import_alignment.is_some() && image_imports_host_memory(&device, &info) {
+        // An image with external memory must start UNDEFINED (VUID-VkImageCreateInfo-pNext-01443):
+        // a PREINITIALIZED image (a linear texture written through a mapping) cannot declare it.
+        let declarable = info.initial_layout != ImageLayout::PREINITIALIZED;
+        if device.memory.import_alignment.is_some()
+            && declarable
+            && image_imports_host_memory(&device, &info)
+        {
             // SAFETY: the chain was just lowered into the arena.
             unsafe {
                 declare_host_allocation(

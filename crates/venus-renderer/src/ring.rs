@@ -10,8 +10,8 @@
 //!      `[head, tail)` out of the ring **once**, wrapping, into a private buffer, and decode
 //!      and execute it command by command (`exec`); after each command store `head`
 //!      (release) just past it and wake a context blocked in `vkWaitRingSeqnoMESA`;
-//!   2. with nothing to do: yield 16 times, then sleep with exponential backoff from 10 µs
-//!      (capped at 1 ms and at the time left before going idle);
+//!   2. with nothing to do: yield for 250 µs after the last work, then sleep with exponential
+//!      backoff from 10 µs (capped at 100 µs and at the time left before going idle);
 //!   3. after `idleTimeout` without work: set IDLE (seq-cst), re-load `tail` (seq-cst); new
 //!      data clears IDLE and goes on; otherwise sleep on a condvar until `vkNotifyRingMESA`,
 //!      destruction or context loss; then clear IDLE and stay active for at least another
@@ -60,7 +60,14 @@ pub const MAX_RING_BUFFER_SIZE: u64 = 16 << 20;
 const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Longest sleep of an active ring thread polling for work.
-const MAX_RELAX_SLEEP: Duration = Duration::from_millis(1);
+const MAX_RELAX_SLEEP: Duration = Duration::from_micros(100);
+
+/// How long an active ring thread only yields after its last work. A client that waits for a
+/// fence and submits again comes back within tens of µs; a sleep (with Linux's 50 µs timer
+/// slack) in that window delays its next submission, which then outlasts the client's own
+/// short busy-wait and costs it a long sleep (measured: +190 µs per fenced submission on an
+/// H200 with millisecond sleeps here).
+const SPIN_WINDOW: Duration = Duration::from_micros(250);
 
 /// `a >= b` for free-running 32-bit ring positions (modular: `a` is at most 2^31 ahead).
 pub fn seqno_ge(a: u32, b: u32) -> bool {
@@ -537,7 +544,7 @@ impl RingWorker {
             }
             let idle_for = last_active.elapsed();
             if idle_for < ring.idle_timeout {
-                relax(&mut relax_iter, ring.idle_timeout - idle_for);
+                relax(&mut relax_iter, idle_for, ring.idle_timeout - idle_for);
                 continue;
             }
 
@@ -679,15 +686,16 @@ impl ChannelHost for RingHost<'_> {
     }
 }
 
-/// Backoff while polling an active ring: yield 16 times, then sleep 10 µs doubling with every
-/// doubling of the iteration count, at most [`MAX_RELAX_SLEEP`] and at most `remaining`.
-fn relax(iter: &mut u32, remaining: Duration) {
-    *iter = iter.saturating_add(1);
-    if *iter < 16 {
+/// Backoff while polling an active ring: yield during [`SPIN_WINDOW`] after the last work
+/// (`idle_for`), then sleep 10 µs doubling with every doubling of the number of sleeps, at most
+/// [`MAX_RELAX_SLEEP`] and at most `remaining`.
+fn relax(iter: &mut u32, idle_for: Duration, remaining: Duration) {
+    if idle_for < SPIN_WINDOW {
         thread::yield_now();
         return;
     }
-    let shift = iter.ilog2().saturating_sub(4).min(10);
+    *iter = iter.saturating_add(1);
+    let shift = iter.ilog2().min(10);
     let sleep = Duration::from_micros(10u64 << shift)
         .min(MAX_RELAX_SLEEP)
         .min(remaining);
