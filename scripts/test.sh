@@ -2,7 +2,8 @@
 # The project's whole test suite, exactly what CI runs (.ci/run calls this script).
 # Installs what is missing (idempotently), then: formatting, lints, the generated-code check,
 # the spec-citation check, the macOS (aarch64-apple-darwin) check and lints, every
-# unit/property/golden/end-to-end test, and a 60-second fuzzing run of the decoder.
+# unit/property/golden/end-to-end test (Mesa 25.0.7 and, from a Debian sid root, Mesa 26.2.6
+# clients), the short GPU check on lavapipe, and a 60-second fuzzing run of the decoder.
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to change the fuzzing time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
 scripts/setup-system.sh
+
+step "the Debian sid client root (Mesa 26.2.6; built once, ~2 min)"
+scripts/setup-sid-client.sh
 
 step "rustfmt / clippy components"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
@@ -44,6 +48,10 @@ cargo clippy --workspace --exclude venus-testapps --all-targets --target aarch64
 
 step "cargo test (CI=$CI: a missing tool fails the test)"
 cargo test --workspace
+
+step "GPU check, short variant on lavapipe (scripts/gpu-check.sh; GPU-only rows say SKIPPED)"
+scripts/gpu-check.sh pack --debug target/gpu-ci
+scripts/gpu-check.sh run target/gpu-ci --short
 
 step "fuzzing the decoder for ${FUZZ_SECONDS:-60} s"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
