@@ -78,10 +78,12 @@ pub enum FactoryError {
 struct PinnedInstance {
     host: venus_host::vk::Instance,
     destroy: Option<venus_host::generated::procs::PFN_vkDestroyInstance>,
+    /// The loader library stays mapped until `destroy` has been called.
+    _loader: Arc<Loader>,
 }
 
 impl PinnedInstance {
-    fn new(loader: &Loader) -> Result<Self, FactoryError> {
+    fn new(loader: &Arc<Loader>) -> Result<Self, FactoryError> {
         use venus_protocol::types::VkResult;
         let global = loader.global_procs();
         let create = global
@@ -102,7 +104,11 @@ impl PinnedInstance {
             return Err(FactoryError::Driver(r));
         }
         let destroy = loader.instance_procs(host).destroy_instance;
-        Ok(PinnedInstance { host, destroy })
+        Ok(PinnedInstance {
+            host,
+            destroy,
+            _loader: Arc::clone(loader),
+        })
     }
 }
 

@@ -387,15 +387,37 @@ impl Server {
     }
 
     /// [`Server::stop`], returning its log and everything it wrote on stdout (the
-    /// validation layer's report), both read to the end.
+    /// validation layer's report), both read to the end. The server is stopped the way an operator stops it (SIGTERM) and must exit 0 within
+    /// 10 s (a clean shutdown: contexts torn down, the driver unloaded).
     pub fn stop_with_stdout(mut self) -> (String, String) {
         self.assert_alive("before the end of the test");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let status = self.terminate(Duration::from_secs(10));
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
-        (self.log_text(), self.stdout_text())
+        let (log, stdout) = (self.log_text(), self.stdout_text());
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "venus-server did not exit cleanly on SIGTERM: {status:?}\nlog:\n{log}"
+        );
+        (log, stdout)
+    }
+
+    /// SIGTERM, then the exit status (None: still running after `grace`, then killed).
+    fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
     }
 }
 
