@@ -196,6 +196,9 @@ virgl_renderer_resource_create_blob(const struct virgl_renderer_resource_create_
 
 /* The renderer's own mapping of a HOST3D blob, valid until the resource is unreferenced. */
 VIRGL_EXPORT int virgl_renderer_resource_map(uint32_t res_handle, void **map, uint64_t *out_size);
+/* (1.2 API, used by QEMU 11) Maps the blob's pages at addr (page aligned, MAP_FIXED, the blob's
+ * size rounded up to pages), replacing what the caller had there. */
+VIRGL_EXPORT int virgl_renderer_resource_map_fixed(uint32_t res_handle, void *addr);
 VIRGL_EXPORT int virgl_renderer_resource_unmap(uint32_t res_handle);
 
 #define VIRGL_RENDERER_MAP_CACHE_MASK     0x0f

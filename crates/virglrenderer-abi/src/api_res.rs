@@ -319,7 +319,38 @@ pub unsafe extern "C" fn virgl_renderer_resource_map(
     rc
 }
 
-/// `virgl_renderer_resource_unmap`: the mapping stays ours; nothing to undo.
+/// `virgl_renderer_resource_map_fixed` (virglrenderer 1.2 API, imported by QEMU 11): maps the
+/// blob's shared memory at `addr` (`MAP_SHARED | MAP_FIXED`, the blob's size rounded up to
+/// pages), replacing what the VMM had there (its hostmem window reservation).
+///
+/// # Safety
+/// `addr` is page aligned, and the VMM owns `[addr, addr + size)` and expects it replaced.
+#[no_mangle]
+pub unsafe extern "C" fn virgl_renderer_resource_map_fixed(
+    res_id: u32,
+    addr: *mut c_void,
+) -> c_int {
+    guard::status("virgl_renderer_resource_map_fixed", || {
+        let shm = blob_shm(res_id)?;
+        let page = rustix::param::page_size() as u64;
+        let len = shm.len().max(1).div_ceil(page) * page;
+        if addr.is_null() || (addr as u64) % page != 0 || len > shm.mapped_len() {
+            return Err(AbiError::Invalid(format!(
+                "resource {res_id}: bad fixed address {addr:p}"
+            )));
+        }
+        let prot = rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE;
+        let flags = rustix::mm::MapFlags::SHARED | rustix::mm::MapFlags::FIXED;
+        // SAFETY: the caller owns `[addr, addr + len)` and asks for it to be replaced by the
+        // blob's pages; `len` is within the object's size (mapped_len), so every page is backed.
+        unsafe { rustix::mm::mmap(addr, len as usize, prot, flags, shm.fd(), 0) }
+            .map_err(|e| AbiError::Invalid(format!("resource {res_id}: mmap fixed: {e}")))?;
+        Ok(())
+    })
+}
+
+/// `virgl_renderer_resource_unmap`: our mapping stays ours, and a fixed mapping stays in the
+/// VMM's window until the VMM replaces it: nothing to undo.
 #[no_mangle]
 pub extern "C" fn virgl_renderer_resource_unmap(res_id: u32) -> c_int {
     guard::status("virgl_renderer_resource_unmap", || {

@@ -17,13 +17,34 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>/libvirglrenderer.so`, next to this test's `deps/` directory.
+/// `target/<profile>/libvirglrenderer.so`, next to this test's `deps/` directory, built by
+/// `cargo build --lib` first: `cargo test` builds only the rlib of this crate. Built once per
+/// test process.
 fn cdylib() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_cdylib).clone()
+}
+
+fn build_cdylib() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "virglrenderer-abi", "--lib", "--target-dir"])
+        .arg(target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("running cargo build");
+    assert!(
+        out.status.success(),
+        "building the cdylib failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lib = profile_dir.join("libvirglrenderer.so");
     assert!(lib.exists(), "{} was not built", lib.display());
     lib

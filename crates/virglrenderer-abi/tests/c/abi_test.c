@@ -156,6 +156,13 @@ static void check_venus(uint32_t expected_version)
    CHECK(other != MAP_FAILED, "mmap of the exported fd");
    memset(map, 0xab, 4096);
    CHECK(other[4095] == 0xab, "exported fd and map are not the same memory");
+   uint8_t *window = mmap(NULL, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+   CHECK(window != MAP_FAILED, "window");
+   CHECK(virgl_renderer_resource_map_fixed(1, window + 4096) == 0, "map_fixed");
+   CHECK(virgl_renderer_resource_map_fixed(1, window + 1) < 0, "unaligned map_fixed");
+   ((uint8_t *)map)[17] = 0x5c;
+   CHECK(window[4096 + 17] == 0x5c && window[4096 + 4095] == 0xab, "fixed mapping differs");
+   munmap(window, 3 * 4096);
 
    uint8_t stream[64];
    size_t n = eiv_stream(stream, 1, 4096);
