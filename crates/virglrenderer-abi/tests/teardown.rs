@@ -162,10 +162,8 @@ fn cleanup_and_reset_leave_no_threads_and_no_host_objects() {
     };
     let cookie = ptr::null_mut::<c_void>();
     // SAFETY: `cb` outlives the renderer (cleanup below).
-    assert_eq!(
-        unsafe { virgl_renderer_init(cookie, flags::VENUS | flags::THREAD_SYNC, &cb) },
-        0
-    );
+    let rc = unsafe { virgl_renderer_init(cookie, flags::VENUS | flags::THREAD_SYNC, &cb) };
+    assert_eq!(rc, 0);
 
     // reset: two running contexts go, a new one runs.
     running_context(1, 1, vulkan);
