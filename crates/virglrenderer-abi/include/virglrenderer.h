@@ -163,7 +163,7 @@ struct virgl_renderer_resource_info_ext {
    void *d3d_tex2d;
 };
 
-/* Plain resources only; blobs: -EINVAL. */
+/* Plain resources: size and stride; blobs: no image (zeros, fd -1). */
 VIRGL_EXPORT int virgl_renderer_resource_get_info(int res_handle,
                                                   struct virgl_renderer_resource_info *info);
 VIRGL_EXPORT int virgl_renderer_resource_get_info_ext(int res_handle,

@@ -423,12 +423,18 @@ fn info_of(res_id: u32) -> Result<ResourceInfo, AbiError> {
             drm_fourcc: 0,
             fd: -1,
         }),
-        Some(Res::Blob { .. }) => Err(AbiError::Invalid(format!("resource {res_id} is a blob"))),
+        // QEMU asks right after creating a blob (for a dma-buf to scan out): no image, no fd.
+        Some(Res::Blob { .. }) => Ok(ResourceInfo {
+            handle: res_id,
+            fd: -1,
+            ..ResourceInfo::default()
+        }),
         None => Err(AbiError::NoResource(res_id)),
     })
 }
 
-/// `virgl_renderer_resource_get_info`: plain resources only (no GL texture: `tex_id` 0).
+/// `virgl_renderer_resource_get_info`: size and stride of a plain resource (no GL texture:
+/// `tex_id` 0); a blob has no image (zeros, `fd` -1).
 ///
 /// # Safety
 /// `info` is NULL or writable.

@@ -144,6 +144,9 @@ static void check_venus(uint32_t expected_version)
    CHECK(virgl_renderer_resource_map(1, &map, &size) == 0 && map && size == 4096, "map %lu",
          (unsigned long)size);
    CHECK(virgl_renderer_resource_map(99, &map, &size) < 0, "map of unknown resource");
+   struct virgl_renderer_resource_info rinfo;
+   CHECK(virgl_renderer_resource_get_info(1, &rinfo) == 0 && rinfo.handle == 1 && rinfo.fd == -1 &&
+         rinfo.width == 0, "blob info (QEMU asks after create_blob)");
    uint32_t info = 0;
    CHECK(virgl_renderer_resource_get_map_info(1, &info) == 0 && info == VIRGL_RENDERER_MAP_CACHE_CACHED,
          "map info %u", info);
@@ -229,6 +232,7 @@ static void check_2d(void)
    free(got);
    virgl_renderer_resource_unref(2);
    CHECK(virgl_renderer_resource_get_info(2, &info) < 0, "info after unref");
+   CHECK(virgl_renderer_resource_get_info(99, &info) < 0, "info of unknown resource");
    free(guest);
    free(back);
    printf("2d ok\n");
