@@ -281,9 +281,10 @@ pub extern "C" fn virgl_renderer_ctx_detach_resource(ctx_id: c_int, res_id: c_in
     debug!(ctx_id, res_id, "ctx_detach_resource");
 }
 
-fn blob_shm(res_id: u32) -> Result<std::sync::Arc<venus_renderer::shm::SharedMemory>, AbiError> {
+/// The blob's memory and its size (as the VMM asked; within the mapping).
+fn blob(res_id: u32) -> Result<(std::sync::Arc<venus_renderer::shm::SharedMemory>, u64), AbiError> {
     state::with(|g| match g.resources.get(&res_id) {
-        Some(Res::Blob { shm, .. }) => Ok(std::sync::Arc::clone(shm)),
+        Some(Res::Blob { shm, size, .. }) => Ok((std::sync::Arc::clone(shm), *size)),
         Some(_) => Err(AbiError::NotMappable(res_id)),
         None => Err(AbiError::NoResource(res_id)),
     })
@@ -302,8 +303,8 @@ pub unsafe extern "C" fn virgl_renderer_resource_map(
 ) -> c_int {
     let mut got = None;
     let rc = guard::status("virgl_renderer_resource_map", || {
-        let shm = blob_shm(res_id)?;
-        got = Some((shm.host_ptr().as_ptr().cast::<c_void>(), shm.len()));
+        let (shm, size) = blob(res_id)?;
+        got = Some((shm.host_ptr().as_ptr().cast::<c_void>(), size));
         Ok(())
     });
     if let Some((p, len)) = got {
@@ -331,9 +332,9 @@ pub unsafe extern "C" fn virgl_renderer_resource_map_fixed(
     addr: *mut c_void,
 ) -> c_int {
     guard::status("virgl_renderer_resource_map_fixed", || {
-        let shm = blob_shm(res_id)?;
+        let (shm, size) = blob(res_id)?;
         let page = rustix::param::page_size() as u64;
-        let len = shm.len().max(1).div_ceil(page) * page;
+        let len = size.max(1).div_ceil(page) * page;
         if addr.is_null() || (addr as u64) % page != 0 || len > shm.mapped_len() {
             return Err(AbiError::Invalid(format!(
                 "resource {res_id}: bad fixed address {addr:p}"
@@ -353,9 +354,7 @@ pub unsafe extern "C" fn virgl_renderer_resource_map_fixed(
 /// VMM's window until the VMM replaces it: nothing to undo.
 #[no_mangle]
 pub extern "C" fn virgl_renderer_resource_unmap(res_id: u32) -> c_int {
-    guard::status("virgl_renderer_resource_unmap", || {
-        blob_shm(res_id).map(drop)
-    })
+    guard::status("virgl_renderer_resource_unmap", || blob(res_id).map(drop))
 }
 
 /// `virgl_renderer_resource_get_map_info`: cached (shared memory).
@@ -368,7 +367,7 @@ pub unsafe extern "C" fn virgl_renderer_resource_get_map_info(
     map_info: *mut u32,
 ) -> c_int {
     let rc = guard::status("virgl_renderer_resource_get_map_info", || {
-        blob_shm(res_id).map(drop)
+        blob(res_id).map(drop)
     });
     if rc == 0 && !map_info.is_null() {
         // SAFETY: writable per the caller's guarantee.
@@ -392,7 +391,7 @@ pub unsafe extern "C" fn virgl_renderer_resource_export_blob(
     }
     let mut out = -1;
     let rc = guard::status("virgl_renderer_resource_export_blob", || {
-        let shm = blob_shm(res_id)?;
+        let (shm, _) = blob(res_id)?;
         let owned = shm
             .try_clone_fd()
             .map_err(|e| AbiError::NoMemory(format!("resource {res_id}: dup: {e}")))?;

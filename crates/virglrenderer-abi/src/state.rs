@@ -78,8 +78,13 @@ pub struct CtxSlot {
 /// A resource of the global table.
 #[derive(Debug)]
 pub enum Res {
-    /// A blob of context `ctx_id` (in that context's core table too).
-    Blob { ctx_id: u32, shm: Arc<SharedMemory> },
+    /// A blob of context `ctx_id` (in that context's core table too) of `size` bytes (what the
+    /// VMM asked for; at most `shm.mapped_len()`).
+    Blob {
+        ctx_id: u32,
+        shm: Arc<SharedMemory>,
+        size: u64,
+    },
     /// A plain resource or a GUEST blob (guest pages only).
     Plain(Plain),
 }
@@ -173,13 +178,23 @@ pub fn drop_contexts(slots: Vec<Arc<CtxSlot>>) {
 }
 
 /// Creates a blob of context `ctx_id` in the core and records it.
-pub fn create_blob(ctx_id: u32, params: BlobParams) -> Result<(), AbiError> {
+///
+/// Device-memory blobs (`blob_id` != 0): the guest kernel rounds every blob to whole pages,
+/// while the core and the dispatch layer check the size against the `VkDeviceMemory`'s exact
+/// allocation size (what a vtest client sends). So the core is asked for the memory with size
+/// 1 and the page-rounded size is checked here against the backing's mapping, which is whole
+/// pages. (The precise fix belongs in `venus-dispatch` `export_memory` and
+/// `Context::create_blob`: compare with `mapped_len()`.)
+pub fn create_blob(ctx_id: u32, mut params: BlobParams) -> Result<(), AbiError> {
     let slot = context(ctx_id)?;
-    let res_id = params.res_id;
+    let (res_id, size) = (params.res_id, params.size);
     with(|g| match g.resources.contains_key(&res_id) {
         true => Err(AbiError::ResourceExists(res_id)),
         false => Ok(()),
     })?;
+    if params.blob_id != 0 {
+        params.size = 1;
+    }
     let shm = {
         let mut ctx = lock(&slot.ctx);
         // The core returns the client's fd (vtest sends it); a VMM maps our mapping instead.
@@ -187,12 +202,21 @@ pub fn create_blob(ctx_id: u32, params: BlobParams) -> Result<(), AbiError> {
             venus_renderer::ResourceError::Shm { .. } => AbiError::NoMemory(e.to_string()),
             _ => AbiError::Invalid(e.to_string()),
         })?);
-        ctx.resource(res_id)
+        let shm = ctx
+            .resource(res_id)
             .ok_or(AbiError::NoResource(res_id))?
-            .shm
+            .shm;
+        if size > shm.mapped_len() {
+            ctx.unref(res_id);
+            return Err(AbiError::Invalid(format!(
+                "blob {res_id} of {size} bytes: the memory has {} bytes",
+                shm.mapped_len()
+            )));
+        }
+        shm
     };
     with(|g| {
-        g.resources.insert(res_id, Res::Blob { ctx_id, shm });
+        g.resources.insert(res_id, Res::Blob { ctx_id, shm, size });
         Ok(())
     })
 }
