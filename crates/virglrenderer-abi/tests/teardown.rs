@@ -49,6 +49,18 @@ fn ours(names: &[String]) -> usize {
     names.iter().filter(|n| n.starts_with("venus-")).count()
 }
 
+/// The threads once `ours` is `n` (a new thread names itself after it starts), or after 2 s.
+fn settled(n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let t = threads();
+        if ours(&t) == n || std::time::Instant::now() > deadline {
+            return t;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn submit(ctx_id: u32, cmd: &Command<'_>) {
     let mut e = Encoder::new();
     encode_command(&mut e, cmd, 0);
@@ -168,16 +180,13 @@ fn cleanup_and_reset_leave_no_threads_and_no_host_objects() {
     // reset: two running contexts go, a new one runs.
     running_context(1, 1, vulkan);
     running_context(2, 2, vulkan);
-    assert_eq!(ours(&threads()), 4, "2 rings + 2 tickers: {:?}", threads());
+    let t = settled(4);
+    assert_eq!(ours(&t), 4, "2 rings + 2 tickers: {t:?}");
     virgl_renderer_reset();
     assert_eq!(ours(&threads()), 0, "after reset: {:?}", threads());
     running_context(1, 1, vulkan);
-    assert_eq!(
-        ours(&threads()),
-        2,
-        "after reset, a new context: {:?}",
-        threads()
-    );
+    let t = settled(2);
+    assert_eq!(ours(&t), 2, "after reset, a new context: {t:?}");
 
     // cleanup with contexts running.
     running_context(3, 3, vulkan);
