@@ -23,10 +23,10 @@ chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp VENUS_LOG="${VENUS_L
   xpid=\$!; sleep 2
   export DISPLAY=:$disp LD_LIBRARY_PATH=$ldpath \
          VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.json SDL_AUDIODRIVER=dummy
-  timeout $timeout qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m 2048 -smp 2 \
+  timeout -k 10 $timeout qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m 2048 -smp 2 \
     -kernel $guest/vmlinuz -initrd $guest/initramfs.cpio.gz \
     -append 'console=ttyS0 panic=-1 loglevel=4 guestcmd=$cmd' \
     -serial stdio -monitor none -no-reboot -vga none -audio none \
     -device virtio-gpu-gl-pci,venus=on,blob=on,hostmem=1G -display sdl,gl=on \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on
-  rc=\$?; kill \$xpid 2>/dev/null; exit \$rc"
+  rc=\$?; kill \$xpid 2>/dev/null; wait \$xpid 2>/dev/null; exit \$rc"
