@@ -143,13 +143,13 @@ impl Global {
         Ok(())
     }
 
-    /// Takes context `ctx_id` out of the table and forgets its blobs (the caller drops it
-    /// outside the lock: teardown joins threads).
+    /// Takes context `ctx_id` out of the table (the caller drops it outside the lock: teardown
+    /// joins threads). Its blobs stay in the global table until unreferenced, as resources
+    /// outlive contexts in virglrenderer (QEMU unmaps and unrefs them afterwards); their
+    /// memory stays valid through the table's `Arc`.
     pub fn take_context(&mut self, ctx_id: u32) -> Option<Arc<CtxSlot>> {
         let slot = self.contexts.remove(&ctx_id)?;
         slot.destroyed.store(true, Ordering::Release);
-        self.resources
-            .retain(|_, r| !matches!(r, Res::Blob { ctx_id: c, .. } if *c == ctx_id));
         Some(slot)
     }
 

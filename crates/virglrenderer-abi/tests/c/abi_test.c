@@ -263,9 +263,18 @@ int main(int argc, char **argv)
       .blob_flags = VIRGL_RENDERER_BLOB_FLAG_USE_MAPPABLE, .size = 4096,
    };
    CHECK(virgl_renderer_resource_create_blob(&blob) == 0, "blob after reset");
+   void *map5 = NULL;
+   uint64_t size5 = 0;
+   CHECK(virgl_renderer_resource_map(5, &map5, &size5) == 0 && size5 == 4096, "map 5");
    CHECK(virgl_renderer_submit_cmd(stream, 3, (int)(eiv_stream(stream, 5, 4096) / 4)) == 0,
          "submit after reset");
 
+   /* a blob outlives its context until unreferenced (QEMU unmaps and unrefs afterwards) */
+   virgl_renderer_context_destroy(3);
+   CHECK(virgl_renderer_resource_unmap(5) == 0, "unmap after context destroy");
+   CHECK(((uint8_t *)map5)[0] == 137, "the reply (written before) is readable after destroy");
+   virgl_renderer_resource_unref(5);
+   CHECK(virgl_renderer_resource_unmap(5) < 0, "unmap after unref");
    virgl_renderer_cleanup(&cookie_value);
    int threads_after = count_threads();
    printf("threads before=%d after=%d\n", threads_before, threads_after);
