@@ -263,10 +263,11 @@ impl Context {
         let shm = dispatch
             .export_blob(params)
             .map_err(|e| export_err(e.to_string()))?;
-        if shm.len() < params.size {
+        // A VMM's guest kernel asks for whole pages; the mapping is whole pages.
+        if shm.mapped_len() < params.size {
             return Err(ResourceError::ExportTooSmall {
                 blob_id: params.blob_id,
-                got: shm.len(),
+                got: shm.mapped_len(),
                 size: params.size,
             });
         }

@@ -177,24 +177,16 @@ pub fn drop_contexts(slots: Vec<Arc<CtxSlot>>) {
     }
 }
 
-/// Creates a blob of context `ctx_id` in the core and records it.
-///
-/// Device-memory blobs (`blob_id` != 0): the guest kernel rounds every blob to whole pages,
-/// while the core and the dispatch layer check the size against the `VkDeviceMemory`'s exact
-/// allocation size (what a vtest client sends). So the core is asked for the memory with size
-/// 1 and the page-rounded size is checked here against the backing's mapping, which is whole
-/// pages. (The precise fix belongs in `venus-dispatch` `export_memory` and
-/// `Context::create_blob`: compare with `mapped_len()`.)
-pub fn create_blob(ctx_id: u32, mut params: BlobParams) -> Result<(), AbiError> {
+/// Creates a blob of context `ctx_id` in the core and records it. Device-memory blobs
+/// (`blob_id` != 0) may be page-rounded by the guest kernel: the core accepts any size within
+/// the backing's mapping.
+pub fn create_blob(ctx_id: u32, params: BlobParams) -> Result<(), AbiError> {
     let slot = context(ctx_id)?;
     let (res_id, size) = (params.res_id, params.size);
     with(|g| match g.resources.contains_key(&res_id) {
         true => Err(AbiError::ResourceExists(res_id)),
         false => Ok(()),
     })?;
-    if params.blob_id != 0 {
-        params.size = 1;
-    }
     let shm = {
         let mut ctx = lock(&slot.ctx);
         // The core returns the client's fd (vtest sends it); a VMM maps our mapping instead.
