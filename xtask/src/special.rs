@@ -490,6 +490,22 @@ pub const POLICIES: &[PolicyRow] = &[
         "vkGetPhysicalDeviceExternalSemaphoreProperties",
         "an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable",
     ),
+    hw(
+        "vkGetPhysicalDeviceFormatProperties2",
+        "an emulated VK_EXT_image_drm_format_modifier lists DRM_FORMAT_MOD_LINEAR",
+    ),
+    hw(
+        "vkGetPhysicalDeviceImageFormatProperties2",
+        "emulated DRM-modifier tiling is asked as LINEAR; emulated external memory is answered",
+    ),
+    hw(
+        "vkGetPhysicalDeviceExternalBufferProperties",
+        "emulated dma-buf/opaque-fd memory is our shared memory, exportable and importable",
+    ),
+    hw(
+        "vkGetImageDrmFormatModifierPropertiesEXT",
+        "every image of an emulated VK_EXT_image_drm_format_modifier is LINEAR (modifier 0)",
+    ),
     PolicyRow {
         command: "vkGetDeviceQueue",
         policy: PolicyKind::Refused {

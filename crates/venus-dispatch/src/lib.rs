@@ -18,6 +18,7 @@
 //! - **Refused**: context-fatal with the table's reason.
 
 mod device;
+mod drm;
 mod external;
 mod instance;
 mod memory;
@@ -532,6 +533,34 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
         a: &venus_protocol::commands::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>,
     ) -> Self::Out {
         self.external_semaphore_properties(c, a)
+    }
+    fn get_physical_device_format_properties2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceFormatProperties2Args<'_>,
+    ) -> Self::Out {
+        self.format_properties2(c, a)
+    }
+    fn get_physical_device_image_format_properties2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceImageFormatProperties2Args<'_>,
+    ) -> Self::Out {
+        self.image_format_properties2(c, a)
+    }
+    fn get_physical_device_external_buffer_properties(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceExternalBufferPropertiesArgs<'_>,
+    ) -> Self::Out {
+        self.external_buffer_properties(c, a)
+    }
+    fn get_image_drm_format_modifier_properties_ext(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetImageDrmFormatModifierPropertiesEXTArgs<'_>,
+    ) -> Self::Out {
+        self.image_drm_format_modifier(c, a)
     }
     fn create_buffer(
         &self,
