@@ -241,6 +241,7 @@ impl VulkanDispatch {
         let device = device.ok_or_else(|| call.invalid("no device"))?;
         let mut lcx = LowerCx::with_limits(arena, held, Some(&device.limits));
         lcx.set_stripped(device.profile.stripped());
+        lcx.set_foreign_queue_family_ignored(device.profile.foreign_queue_family_ignored());
         run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
     }
 
@@ -303,6 +304,7 @@ impl VulkanDispatch {
         let mut lcx = LowerCx::with_limits(call.arena, call.held, limits);
         if let Some(p) = &profile {
             lcx.set_stripped(p.stripped());
+            lcx.set_foreign_queue_family_ignored(p.foreign_queue_family_ignored());
         }
         // SAFETY: the handle map is this context's registry, which only yields live host
         // objects (and keeps each one it yields alive for the call); `device` is the device the
