@@ -1139,7 +1139,12 @@ impl<'m> Cx<'m> {
         }
         for mm in &st.members {
             let f = format!("self.{}", field_name(&mm.name));
+            let queue_family = self.m.checks.iter().any(|k| {
+                matches!(*k, Check::QueueFamily { structure, member }
+                    if structure == st.name && member == mm.name)
+            });
             let v = match &mm.shape {
+                _ if queue_family => format!("cx.queue_family({f})"),
                 Shape::Array { elem: e, .. }
                     if e.is_plain()
                         && !matches!(e, Elem::Handle(_) | Elem::Scalar(Scalar::SizeT)) =>

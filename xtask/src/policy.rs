@@ -261,6 +261,13 @@ fn validate(
             }
             integer(member(model, structure, m)?)
         }
+        Check::QueueFamily {
+            structure,
+            member: m,
+        } => match member(model, structure, m)?.shape {
+            Shape::Value(Elem::Scalar(Scalar::U32)) => Ok(()),
+            _ => Err(format!("{m} is not a uint32_t")),
+        },
         Check::EntriesWithin {
             structure,
             array: a,

@@ -240,6 +240,13 @@ pub enum Check {
         bound: Bound,
         limit: &'static str,
     },
+    /// Struct member `member` is a queue family index that may be `VK_QUEUE_FAMILY_FOREIGN_EXT`:
+    /// its lowering goes through `LowerCx::queue_family`, which rewrites FOREIGN to
+    /// `VK_QUEUE_FAMILY_IGNORED` where the host emulates `VK_EXT_queue_family_foreign`.
+    QueueFamily {
+        structure: &'static str,
+        member: &'static str,
+    },
     /// Struct member `member` (a byte size) must be a multiple of `factor`: the decoder
     /// decoded `member / factor` elements, the driver reads `member` bytes.
     MultipleOf {
@@ -284,6 +291,7 @@ impl Check {
             | Check::DeviceLimit { command, .. } => command,
             Check::MemberLimit { structure, .. }
             | Check::MultipleOf { structure, .. }
+            | Check::QueueFamily { structure, .. }
             | Check::EntriesWithin { structure, .. }
             | Check::SelectedArray { structure, .. }
             | Check::ChainedBytes { structure, .. } => structure,
@@ -335,6 +343,9 @@ impl Check {
                 member,
                 factor,
             } => format!("{structure}.{member} % {factor} == 0"),
+            Check::QueueFamily { structure, member } => {
+                format!("{structure}.{member}: FOREIGN is IGNORED where emulated")
+            }
             Check::EntriesWithin {
                 structure,
                 array,
@@ -489,6 +500,22 @@ pub const POLICIES: &[PolicyRow] = &[
     hw(
         "vkGetPhysicalDeviceExternalSemaphoreProperties",
         "an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable",
+    ),
+    hw(
+        "vkGetPhysicalDeviceFormatProperties2",
+        "an emulated VK_EXT_image_drm_format_modifier lists DRM_FORMAT_MOD_LINEAR",
+    ),
+    hw(
+        "vkGetPhysicalDeviceImageFormatProperties2",
+        "emulated DRM-modifier tiling is asked as LINEAR; emulated external memory is answered",
+    ),
+    hw(
+        "vkGetPhysicalDeviceExternalBufferProperties",
+        "emulated dma-buf/opaque-fd memory is our shared memory, exportable and importable",
+    ),
+    hw(
+        "vkGetImageDrmFormatModifierPropertiesEXT",
+        "every image of an emulated VK_EXT_image_drm_format_modifier is LINEAR (modifier 0)",
     ),
     PolicyRow {
         command: "vkGetDeviceQueue",
@@ -697,6 +724,38 @@ pub const CHECKS: &[Check] = &[
         "colorAttachmentCount",
         "maxColorAttachments",
     ),
+    Check::QueueFamily {
+        structure: "VkBufferMemoryBarrier",
+        member: "srcQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkBufferMemoryBarrier",
+        member: "dstQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkImageMemoryBarrier",
+        member: "srcQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkImageMemoryBarrier",
+        member: "dstQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkBufferMemoryBarrier2",
+        member: "srcQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkBufferMemoryBarrier2",
+        member: "dstQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkImageMemoryBarrier2",
+        member: "srcQueueFamilyIndex",
+    },
+    Check::QueueFamily {
+        structure: "VkImageMemoryBarrier2",
+        member: "dstQueueFamilyIndex",
+    },
     Check::MultipleOf {
         structure: "VkShaderModuleCreateInfo",
         member: "codeSize",

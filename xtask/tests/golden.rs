@@ -77,6 +77,10 @@ const TINY: Tables = Tables {
             link: "VkThingExtraInfo",
             array: "pData",
         },
+        Check::QueueFamily {
+            structure: "VkThingDraw",
+            member: "first",
+        },
     ],
     host_only: &[HostOnly {
         extension: "VK_TEST_thing_extra",
@@ -256,6 +260,13 @@ fn rows_naming_what_does_not_exist_are_errors() {
                 factor: 4,
             }),
             "VkThingCreateInfo has no member codeSiz",
+        ),
+        (
+            with_check(Check::QueueFamily {
+                structure: "VkThingCreateInfo",
+                member: "size",
+            }),
+            "size is not a uint32_t",
         ),
         (
             with_check(Check::SelectedArray {

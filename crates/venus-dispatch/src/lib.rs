@@ -18,6 +18,7 @@
 //! - **Refused**: context-fatal with the table's reason.
 
 mod device;
+mod drm;
 mod external;
 mod instance;
 mod memory;
@@ -240,6 +241,7 @@ impl VulkanDispatch {
         let device = device.ok_or_else(|| call.invalid("no device"))?;
         let mut lcx = LowerCx::with_limits(arena, held, Some(&device.limits));
         lcx.set_stripped(device.profile.stripped());
+        lcx.set_foreign_queue_family_ignored(device.profile.foreign_queue_family_ignored());
         run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
     }
 
@@ -302,6 +304,7 @@ impl VulkanDispatch {
         let mut lcx = LowerCx::with_limits(call.arena, call.held, limits);
         if let Some(p) = &profile {
             lcx.set_stripped(p.stripped());
+            lcx.set_foreign_queue_family_ignored(p.foreign_queue_family_ignored());
         }
         // SAFETY: the handle map is this context's registry, which only yields live host
         // objects (and keeps each one it yields alive for the call); `device` is the device the
@@ -532,6 +535,34 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
         a: &venus_protocol::commands::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>,
     ) -> Self::Out {
         self.external_semaphore_properties(c, a)
+    }
+    fn get_physical_device_format_properties2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceFormatProperties2Args<'_>,
+    ) -> Self::Out {
+        self.format_properties2(c, a)
+    }
+    fn get_physical_device_image_format_properties2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceImageFormatProperties2Args<'_>,
+    ) -> Self::Out {
+        self.image_format_properties2(c, a)
+    }
+    fn get_physical_device_external_buffer_properties(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetPhysicalDeviceExternalBufferPropertiesArgs<'_>,
+    ) -> Self::Out {
+        self.external_buffer_properties(c, a)
+    }
+    fn get_image_drm_format_modifier_properties_ext(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::GetImageDrmFormatModifierPropertiesEXTArgs<'_>,
+    ) -> Self::Out {
+        self.image_drm_format_modifier(c, a)
     }
     fn create_buffer(
         &self,

@@ -372,12 +372,20 @@ impl VulkanDispatch {
             .procs
             .create_image
             .ok_or(DispatchError::Unsupported(call.name))?;
+        // An emulated DRM-modifier tiling is LINEAR (its modifier links are stripped).
+        let drm = match crate::drm::DrmImage::of(&device.profile, a.p_create_info) {
+            Ok(d) => d,
+            Err(ret) => return self.reply_create_image(call, a, ret),
+        };
         let mut lcx = LowerCx::with_limits(call.arena, call.held, Some(&device.limits));
         lcx.set_stripped(device.profile.stripped());
         let mut info = a
             .p_create_info
             .lower(&mut lcx)
             .map_err(|e| call.invalid(e))?;
+        if drm.is_some() {
+            info.tiling = venus_protocol::types::ImageTiling::LINEAR;
+        }
         // An image with external memory must start UNDEFINED (VUID-VkImageCreateInfo-pNext-01443):
         // a PREINITIALIZED image (a linear texture written through a mapping) cannot declare it.
         let declarable = info.initial_layout != ImageLayout::PREINITIALIZED;
@@ -396,7 +404,14 @@ impl VulkanDispatch {
         }
         let mut host = vk::Image::NULL;
         // SAFETY: the device is live; `info` and its chain live in the arena and `a`.
-        let ret = unsafe { create(device.host, &info, std::ptr::null(), &mut host) };
+        let mut ret = unsafe { create(device.host, &info, std::ptr::null(), &mut host) };
+        if ret == VkResult::SUCCESS && !drm.is_none_or(|d| d.layout_matches(&device, host, &info)) {
+            if let Some(destroy) = device.procs.destroy_image {
+                // SAFETY: the image was just created on this device and nothing else has it.
+                unsafe { destroy(device.host, host, std::ptr::null()) };
+            }
+            ret = VkResult::ERROR_INVALID_DRM_FORMAT_MODIFIER_PLANE_LAYOUT_EXT;
+        }
         if ret == VkResult::SUCCESS {
             self.register_child(
                 call,
@@ -406,6 +421,15 @@ impl VulkanDispatch {
                 host.0,
             )?;
         }
+        self.reply_create_image(call, a, ret)
+    }
+
+    fn reply_create_image(
+        &self,
+        call: &mut Call<'_, '_>,
+        a: &CreateImageArgs<'_>,
+        ret: VkResult,
+    ) -> Result<(), DispatchError> {
         call.cx.reply(&Reply::CreateImage(CreateImageReply {
             ret,
             p_image: a.p_image,

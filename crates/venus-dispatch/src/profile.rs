@@ -194,6 +194,12 @@ impl Profile {
             .collect()
     }
 
+    /// Whether barriers' `VK_QUEUE_FAMILY_FOREIGN_EXT` is lowered as `VK_QUEUE_FAMILY_IGNORED`
+    /// (the driver lacks `VK_EXT_queue_family_foreign`).
+    pub fn foreign_queue_family_ignored(&self) -> bool {
+        self.queue_family_foreign == Support::Emulated
+    }
+
     /// Whether any external-memory handle type is emulated (then dma-buf export and external
     /// memory create infos are answered here and stripped).
     pub fn external_memory_emulated(&self) -> bool {
@@ -296,6 +302,71 @@ mod tests {
         let export = ExportMemoryAllocateInfo::STRUCTURE_TYPE.0;
         assert_eq!(p.stripped().iter().filter(|&&s| s == export).count(), 1);
         assert_eq!(p.stripped().len(), 3 + 3 + 1);
+    }
+
+    /// Guest ids are host handles.
+    struct Same;
+    impl venus_host::lower::HandleMap for Same {
+        fn host(&self, _: i32, id: u64) -> Option<u64> {
+            Some(id)
+        }
+        fn guest(&self, _: i32, host: u64) -> Option<u64> {
+            Some(host)
+        }
+    }
+
+    /// The (src, dst) queue families the driver gets for a barrier lowered for `profile`.
+    fn lowered_barriers(profile: &Profile) -> [(u32, u32); 2] {
+        use venus_host::lower::{Lower, LowerCx, QUEUE_FAMILY_FOREIGN};
+        use venus_protocol::structs::{BufferMemoryBarrier2, DependencyInfo, ImageMemoryBarrier};
+        use venus_protocol::Id;
+        let arena = bumpalo::Bump::new();
+        let mut cx = LowerCx::new(&arena, &Same);
+        cx.set_stripped(profile.stripped());
+        cx.set_foreign_queue_family_ignored(profile.foreign_queue_family_ignored());
+        let buffers = [BufferMemoryBarrier2 {
+            src_queue_family_index: QUEUE_FAMILY_FOREIGN,
+            dst_queue_family_index: 0,
+            buffer: Id::from_raw(5),
+            ..Default::default()
+        }];
+        let dep = DependencyInfo {
+            buffer_memory_barrier_count: 1,
+            p_buffer_memory_barriers: &buffers,
+            ..Default::default()
+        };
+        let c = dep.lower(&mut cx).unwrap();
+        // SAFETY: the lowering allocated one barrier in the arena.
+        let b = unsafe { &*c.p_buffer_memory_barriers };
+        let image = ImageMemoryBarrier {
+            src_queue_family_index: 0,
+            dst_queue_family_index: QUEUE_FAMILY_FOREIGN,
+            image: Id::from_raw(6),
+            ..Default::default()
+        };
+        let i = image.lower(&mut cx).unwrap();
+        assert_eq!(i.image.0, 6);
+        [
+            (b.src_queue_family_index, b.dst_queue_family_index),
+            (i.src_queue_family_index, i.dst_queue_family_index),
+        ]
+    }
+
+    #[test]
+    fn foreign_queue_family_is_ignored_only_where_emulated() {
+        use venus_host::lower::{QUEUE_FAMILY_FOREIGN, QUEUE_FAMILY_IGNORED};
+        let bare = Profile::new(&[], false);
+        assert!(bare.foreign_queue_family_ignored());
+        assert_eq!(
+            lowered_barriers(&bare),
+            [(QUEUE_FAMILY_IGNORED, 0), (0, QUEUE_FAMILY_IGNORED)]
+        );
+        let lavapipe = Profile::new(&[ext("VK_EXT_queue_family_foreign")], false);
+        assert!(!lavapipe.foreign_queue_family_ignored());
+        assert_eq!(
+            lowered_barriers(&lavapipe),
+            [(QUEUE_FAMILY_FOREIGN, 0), (0, QUEUE_FAMILY_FOREIGN)]
+        );
     }
 
     #[test]

@@ -71,7 +71,15 @@ pub struct LowerCx<'b, M: HandleMap> {
     limits: Option<&'b vk::PhysicalDeviceLimits>,
     /// sTypes of input chain links that never reach the driver (see [`LowerCx::set_stripped`]).
     stripped: &'b [i32],
+    /// `VK_QUEUE_FAMILY_FOREIGN_EXT` is lowered as `VK_QUEUE_FAMILY_IGNORED` (see
+    /// [`LowerCx::set_foreign_queue_family_ignored`]).
+    foreign_as_ignored: bool,
 }
+
+/// `VK_QUEUE_FAMILY_FOREIGN_EXT`.
+pub const QUEUE_FAMILY_FOREIGN: u32 = !2;
+/// `VK_QUEUE_FAMILY_IGNORED`.
+pub const QUEUE_FAMILY_IGNORED: u32 = !0;
 
 impl<'b, M: HandleMap> LowerCx<'b, M> {
     /// A context without device limits (instance-level calls).
@@ -81,6 +89,7 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
             map,
             limits: None,
             stripped: &[],
+            foreign_as_ignored: false,
         }
     }
     /// A context whose rules check against `limits` (the limits of the device the call's
@@ -95,12 +104,28 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
             map,
             limits,
             stripped: &[],
+            foreign_as_ignored: false,
         }
     }
     /// Input chain links of these sTypes are left out of every lowered chain (structs of
     /// extensions the host emulates for the client, which the driver must not see).
     pub fn set_stripped(&mut self, s_types: &'b [i32]) {
         self.stripped = s_types;
+    }
+    /// Queue family indices of barriers (the generator's `QueueFamily` rows) are lowered with
+    /// `VK_QUEUE_FAMILY_FOREIGN_EXT` replaced by `VK_QUEUE_FAMILY_IGNORED`: for a driver without
+    /// `VK_EXT_queue_family_foreign`, which the host emulates (no ownership transfer happens:
+    /// the memory is the host's own).
+    pub fn set_foreign_queue_family_ignored(&mut self, on: bool) {
+        self.foreign_as_ignored = on;
+    }
+    /// A queue family index as the driver must see it.
+    pub fn queue_family(&self, index: u32) -> u32 {
+        if self.foreign_as_ignored && index == QUEUE_FAMILY_FOREIGN {
+            QUEUE_FAMILY_IGNORED
+        } else {
+            index
+        }
     }
     /// Sets (or clears) the device limits the rules check against.
     pub fn set_limits(&mut self, limits: Option<&'b vk::PhysicalDeviceLimits>) {

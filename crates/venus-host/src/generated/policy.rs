@@ -205,8 +205,8 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkGetImageSparseMemoryRequirements2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceFeatures2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceProperties2", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkGetPhysicalDeviceFormatProperties2", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkGetPhysicalDeviceImageFormatProperties2", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkGetPhysicalDeviceFormatProperties2", policy: Policy::Handwritten, checks: &[] }),
+    Some(CommandPolicy { command: "vkGetPhysicalDeviceImageFormatProperties2", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceQueueFamilyProperties2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceMemoryProperties2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceSparseImageFormatProperties2", policy: Policy::Generic, checks: &[] }),
@@ -217,7 +217,7 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkCreateDescriptorUpdateTemplate", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyDescriptorUpdateTemplate", policy: Policy::Destroy, checks: &[] }),
     None,
-    Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalBufferProperties", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalBufferProperties", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalFenceProperties", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPhysicalDeviceExternalSemaphoreProperties", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkGetDescriptorSetLayoutSupport", policy: Policy::Generic, checks: &[] }),
@@ -243,7 +243,7 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkCmdBeginQueryIndexedEXT", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdEndQueryIndexedEXT", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdDrawIndirectByteCountEXT", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkGetImageDrmFormatModifierPropertiesEXT", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkGetImageDrmFormatModifierPropertiesEXT", policy: Policy::Handwritten, checks: &[] }),
     None,
     None,
     None,
@@ -363,6 +363,14 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkRenderingInfo.colorAttachmentCount <= maxColorAttachments",
     "VkPipelineRenderingCreateInfo.colorAttachmentCount <= maxColorAttachments",
     "VkCommandBufferInheritanceRenderingInfo.colorAttachmentCount <= maxColorAttachments",
+    "VkBufferMemoryBarrier.srcQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkBufferMemoryBarrier.dstQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkImageMemoryBarrier.srcQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkImageMemoryBarrier.dstQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkBufferMemoryBarrier2.srcQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkBufferMemoryBarrier2.dstQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkImageMemoryBarrier2.srcQueueFamilyIndex: FOREIGN is IGNORED where emulated",
+    "VkImageMemoryBarrier2.dstQueueFamilyIndex: FOREIGN is IGNORED where emulated",
     "VkShaderModuleCreateInfo.codeSize % 4 == 0",
     "VkSpecializationInfo.pMapEntries[i].offset + size <= dataSize",
     "VkWriteDescriptorSet: the array descriptorType selects has descriptorCount elements",
@@ -421,12 +429,20 @@ pub trait Handwritten<C: ?Sized> {
     fn enumerate_instance_version(&self, cx: &mut C, a: &c::EnumerateInstanceVersionArgs<'_>) -> Self::Out;
     /// `vkEnumeratePhysicalDeviceGroups`: groups restricted to the selected devices.
     fn enumerate_physical_device_groups(&self, cx: &mut C, a: &c::EnumeratePhysicalDeviceGroupsArgs<'_>) -> Self::Out;
+    /// `vkGetPhysicalDeviceFormatProperties2`: an emulated VK_EXT_image_drm_format_modifier lists DRM_FORMAT_MOD_LINEAR.
+    fn get_physical_device_format_properties2(&self, cx: &mut C, a: &c::GetPhysicalDeviceFormatProperties2Args<'_>) -> Self::Out;
+    /// `vkGetPhysicalDeviceImageFormatProperties2`: emulated DRM-modifier tiling is asked as LINEAR; emulated external memory is answered.
+    fn get_physical_device_image_format_properties2(&self, cx: &mut C, a: &c::GetPhysicalDeviceImageFormatProperties2Args<'_>) -> Self::Out;
     /// `vkGetDeviceQueue2`: queues get guest ids from the client and are registered in the table.
     fn get_device_queue2(&self, cx: &mut C, a: &c::GetDeviceQueue2Args<'_>) -> Self::Out;
+    /// `vkGetPhysicalDeviceExternalBufferProperties`: emulated dma-buf/opaque-fd memory is our shared memory, exportable and importable.
+    fn get_physical_device_external_buffer_properties(&self, cx: &mut C, a: &c::GetPhysicalDeviceExternalBufferPropertiesArgs<'_>) -> Self::Out;
     /// `vkGetPhysicalDeviceExternalSemaphoreProperties`: an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable.
     fn get_physical_device_external_semaphore_properties(&self, cx: &mut C, a: &c::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>) -> Self::Out;
     /// `vkWaitSemaphores`: blocking: the client's timeout is shortened and the wait retried.
     fn wait_semaphores(&self, cx: &mut C, a: &c::WaitSemaphoresArgs<'_>) -> Self::Out;
+    /// `vkGetImageDrmFormatModifierPropertiesEXT`: every image of an emulated VK_EXT_image_drm_format_modifier is LINEAR (modifier 0).
+    fn get_image_drm_format_modifier_properties_ext(&self, cx: &mut C, a: &c::GetImageDrmFormatModifierPropertiesEXTArgs<'_>) -> Self::Out;
     /// `vkQueueSubmit2`: submission runs on the queue's worker, not the decoding thread.
     fn queue_submit2(&self, cx: &mut C, a: &c::QueueSubmit2Args<'_>) -> Self::Out;
 }
@@ -478,11 +494,15 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::FreeCommandBuffers(a) => Routed::Destroy(Destroy { command: "vkFreeCommandBuffers", object_type: <venus_protocol::handles::CommandBuffer as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: Some(a.command_pool.raw()), objects: ids(a.p_command_buffers) }),
         K::EnumerateInstanceVersion(a) => Routed::Handled(h.enumerate_instance_version(cx, a)),
         K::EnumeratePhysicalDeviceGroups(a) => Routed::Handled(h.enumerate_physical_device_groups(cx, a)),
+        K::GetPhysicalDeviceFormatProperties2(a) => Routed::Handled(h.get_physical_device_format_properties2(cx, a)),
+        K::GetPhysicalDeviceImageFormatProperties2(a) => Routed::Handled(h.get_physical_device_image_format_properties2(cx, a)),
         K::GetDeviceQueue2(a) => Routed::Handled(h.get_device_queue2(cx, a)),
         K::DestroySamplerYcbcrConversion(a) => Routed::Destroy(Destroy { command: "vkDestroySamplerYcbcrConversion", object_type: <venus_protocol::handles::SamplerYcbcrConversion as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.ycbcr_conversion]) }),
         K::DestroyDescriptorUpdateTemplate(a) => Routed::Destroy(Destroy { command: "vkDestroyDescriptorUpdateTemplate", object_type: <venus_protocol::handles::DescriptorUpdateTemplate as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.descriptor_update_template]) }),
+        K::GetPhysicalDeviceExternalBufferProperties(a) => Routed::Handled(h.get_physical_device_external_buffer_properties(cx, a)),
         K::GetPhysicalDeviceExternalSemaphoreProperties(a) => Routed::Handled(h.get_physical_device_external_semaphore_properties(cx, a)),
         K::WaitSemaphores(a) => Routed::Handled(h.wait_semaphores(cx, a)),
+        K::GetImageDrmFormatModifierPropertiesEXT(a) => Routed::Handled(h.get_image_drm_format_modifier_properties_ext(cx, a)),
         K::DestroyPrivateDataSlot(a) => Routed::Destroy(Destroy { command: "vkDestroyPrivateDataSlot", object_type: <venus_protocol::handles::PrivateDataSlot as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.private_data_slot]) }),
         K::QueueSubmit2(a) => Routed::Handled(h.queue_submit2(cx, a)),
         _ => Routed::Generic,

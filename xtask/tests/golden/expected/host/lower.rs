@@ -181,7 +181,7 @@ impl<'a> Lower for p::ThingDraw {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingDraw, LowerError> {
         Ok(vk::ThingDraw {
-            first: self.first,
+            first: cx.queue_family(self.first),
             count: self.count,
         })
     }

@@ -80,6 +80,7 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkThingCreateInfo.pMapEntries[i].offset + size <= size",
     "VkThingCreateInfo: the array mode selects has indexCount elements",
     "VkThingCreateInfo: VkThingExtraInfo.pData has >= indexCount bytes",
+    "VkThingDraw.first: FOREIGN is IGNORED where emulated",
 ];
 
 /// One method per Handwritten command, NO default bodies: a Handwritten row without a handler
