@@ -87,7 +87,7 @@ pub unsafe extern "C" fn virgl_renderer_init(
         }
         let async_cb = flags & flags::ASYNC_FENCE_CB != 0;
         let fences = FenceSink::new(callbacks, async_cb)
-            .map_err(|e| AbiError::NoMemory(format!("eventfd: {e}")))?;
+            .map_err(|e| AbiError::NoMemory(format!("poll fd: {e}")))?;
         *st = Some(Global {
             flags,
             renderer: Renderer::new(factory()?),
@@ -315,7 +315,7 @@ pub extern "C" fn virgl_renderer_context_poll(ctx_id: u32) {
     })
 }
 
-/// `virgl_renderer_get_poll_fd`: an eventfd readable while fences wait for
+/// `virgl_renderer_get_poll_fd`: an fd (eventfd on Linux, a pipe elsewhere) readable while fences wait for
 /// `virgl_renderer_poll`; -1 before init or with ASYNC_FENCE_CB.
 #[no_mangle]
 pub extern "C" fn virgl_renderer_get_poll_fd() -> c_int {

@@ -15,11 +15,11 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::Mutex;
 use std::thread::{self, ThreadId};
 
-use rustix::event::{eventfd, EventfdFlags};
+use crate::sys::PollSignal;
 
 use crate::ffi::{WriteContextFenceFn, WriteFenceFn};
 
@@ -77,24 +77,23 @@ pub struct FenceSink {
     callbacks: FenceCallbacks,
     async_cb: bool,
     queue: Mutex<VecDeque<Fence>>,
-    eventfd: OwnedFd,
+    signal: PollSignal,
 }
 
 impl FenceSink {
     /// A sink delivering through `callbacks`; `async_cb`: VIRGL_RENDERER_ASYNC_FENCE_CB.
     pub fn new(callbacks: FenceCallbacks, async_cb: bool) -> rustix::io::Result<Self> {
-        let eventfd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         Ok(Self {
             callbacks,
             async_cb,
             queue: Mutex::default(),
-            eventfd,
+            signal: PollSignal::new()?,
         })
     }
 
-    /// The eventfd that is readable while fences wait for `virgl_renderer_poll`.
+    /// The fd that is readable while fences wait for `virgl_renderer_poll`.
     pub fn poll_fd(&self) -> RawFd {
-        self.eventfd.as_raw_fd()
+        self.signal.fd()
     }
 
     /// A fence retired on thread `current`; `origin` is the VMM thread that created it.
@@ -104,16 +103,14 @@ impl FenceSink {
             return;
         }
         lock(&self.queue).push_back(fence);
-        // A full counter (2^64 - 2) cannot happen with one write per fence; ignore EAGAIN.
-        let _ = rustix::io::write(self.eventfd.as_fd(), &1u64.to_ne_bytes());
+        self.signal.raise();
     }
 
     /// Delivers the queued fences of `ctx_id` (all fences when `None`), in retirement order.
     pub fn poll(&self, ctx_id: Option<u32>) -> usize {
         let ready: Vec<Fence> = {
             let mut q = lock(&self.queue);
-            let mut buf = [0u8; 8];
-            let _ = rustix::io::read(self.eventfd.as_fd(), &mut buf);
+            self.signal.clear();
             let (take, keep): (VecDeque<Fence>, VecDeque<Fence>) =
                 q.drain(..).partition(|f| match (ctx_id, f) {
                     (None, _) => true,
@@ -122,7 +119,7 @@ impl FenceSink {
                 });
             *q = keep;
             if !q.is_empty() {
-                let _ = rustix::io::write(self.eventfd.as_fd(), &1u64.to_ne_bytes());
+                self.signal.raise();
             }
             take.into()
         };
@@ -135,8 +132,7 @@ impl FenceSink {
     /// Forgets every queued fence (virgl_renderer_reset).
     pub fn clear(&self) {
         lock(&self.queue).clear();
-        let mut buf = [0u8; 8];
-        let _ = rustix::io::read(self.eventfd.as_fd(), &mut buf);
+        self.signal.clear();
     }
 }
 

@@ -18,4 +18,5 @@ pub mod fences;
 pub mod ffi;
 pub mod guard;
 pub mod state;
+mod sys;
 pub mod twod;
