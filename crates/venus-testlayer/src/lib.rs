@@ -423,7 +423,7 @@ unsafe extern "system" fn create_instance(
             info.enabled_extension_count,
             PORTABILITY_ENUMERATION,
         );
-    // SAFETY (each load): the type matches the name.
+    // SAFETY: each load names the function-pointer type of its command.
     let data = unsafe {
         InstanceData {
             gipa,
@@ -844,7 +844,7 @@ unsafe extern "system" fn create_device(
     }
     // SAFETY: creation succeeded.
     let device = unsafe { *p_device };
-    // SAFETY (each load): the type matches the name.
+    // SAFETY: each load names the function-pointer type of its command.
     let dd = unsafe {
         DeviceData {
             gdpa,
