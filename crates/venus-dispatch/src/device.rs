@@ -162,6 +162,7 @@ impl VulkanDispatch {
                 types,
                 import_alignment,
                 granule,
+                backing: self.shm_backing,
             },
         )
     }
