@@ -63,6 +63,28 @@ impl VulkanDispatch {
         {
             kept.push(Some(host_memory));
         }
+        // A portability-subset device must be created with the subset enabled (the spec).
+        let subset =
+            Str::from_bytes_with_nul(crate::portability::SUBSET.to_bytes_with_nul()).expect("NUL");
+        if has(subset.to_bytes())
+            && !kept
+                .iter()
+                .flatten()
+                .any(|k| k.to_bytes() == subset.to_bytes())
+        {
+            kept.push(Some(subset));
+        }
+        // Features hidden from the client are never enabled on its behalf either.
+        let masked;
+        if let (Some(f), Some(s)) = (
+            info.p_enabled_features,
+            &self.profile(&inst, pd).portability,
+        ) {
+            let mut f = *f;
+            s.mask(&mut f);
+            masked = f;
+            info.p_enabled_features = Some(&masked);
+        }
         info.enabled_extension_count = kept.len() as u32;
         info.pp_enabled_extension_names = &kept;
         info.enabled_layer_count = 0;

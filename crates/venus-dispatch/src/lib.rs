@@ -24,6 +24,7 @@ mod instance;
 mod memory;
 mod physical;
 mod pools;
+pub mod portability;
 pub mod profile;
 pub mod queue;
 pub mod registry;
@@ -96,12 +97,15 @@ impl PinnedInstance {
             api_version: 1 << 22 | 1 << 12, // 1.1
             ..Default::default()
         };
-        let info = venus_host::vk::InstanceCreateInfo {
+        let mut info = venus_host::vk::InstanceCreateInfo {
             p_application_info: &app,
             ..Default::default()
         };
+        let portability = portability::InstancePortability::new(&global);
+        portability.apply(&mut info);
         let mut host = venus_host::vk::Instance::NULL;
-        // SAFETY: `info` and `app` are valid for the call; `host` is a valid output.
+        // SAFETY: `info`, `app` and `portability` (the extension names) are valid for the call;
+        // `host` is a valid output.
         let r = unsafe { create(&info, std::ptr::null(), &mut host) };
         if r != VkResult::SUCCESS {
             return Err(FactoryError::Driver(r));
@@ -349,6 +353,10 @@ impl VulkanDispatch {
             Some(r) => r.map_err(|e| call.invalid(e))?,
         };
         self.register_created(call, &outcome, device.as_ref(), |_| None)?;
+        let reply = match profile.as_ref().and_then(|p| p.portability.as_ref()) {
+            Some(subset) => portability::mask_reply(subset, reply, call.arena),
+            None => reply,
+        };
         call.cx.reply(&reply)
     }
 

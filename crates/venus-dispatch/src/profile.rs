@@ -106,6 +106,9 @@ pub struct Profile {
     pub semaphore_fd: Support,
     /// sTypes of chain links removed before the driver sees them.
     stripped: Vec<i32>,
+    /// The device's portability-subset restrictions, if it lists `VK_KHR_portability_subset`
+    /// (read once, see [`crate::portability`]).
+    pub portability: Option<crate::portability::Subset>,
 }
 
 fn name_of(e: &ExtensionProperties) -> &[u8] {
@@ -165,6 +168,7 @@ impl Profile {
             queue_family_foreign: support[3],
             semaphore_fd: support[4],
             stripped,
+            portability: None,
         }
     }
 
@@ -233,11 +237,16 @@ impl VulkanDispatch {
             return Arc::clone(p);
         }
         let host = self.host_device_extensions(inst, pd);
-        let profile = Arc::new(Profile::with_forced_emulation(
+        let mut profile = Profile::with_forced_emulation(
             &host,
             sync_fd_importable(inst, pd),
             self.force_emulated_wsi,
-        ));
+        );
+        let subset = crate::portability::SUBSET.to_bytes();
+        if host.iter().any(|e| name_of(e) == subset) {
+            profile.portability = crate::portability::read_subset(&inst.procs, pd);
+        }
+        let profile = Arc::new(profile);
         tracing::info!(
             ctx = self.context_id,
             emulated = ?profile
@@ -245,6 +254,7 @@ impl VulkanDispatch {
                 .iter()
                 .map(|e| String::from_utf8_lossy(name_of(e)).into_owned())
                 .collect::<Vec<_>>(),
+            hidden = ?profile.portability.map(|s| s.hidden()),
             "WSI capability profile"
         );
         cache.push((pd.0, Arc::clone(&profile)));
