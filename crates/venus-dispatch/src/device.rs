@@ -150,7 +150,7 @@ impl VulkanDispatch {
     }
 
     /// The physical device's properties and what the device can do with memory.
-    fn device_profile(
+    pub(crate) fn device_profile(
         &self,
         inst: &crate::registry::InstanceShared,
         pd: vk::PhysicalDevice,

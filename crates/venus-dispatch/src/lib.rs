@@ -18,6 +18,7 @@
 //! - **Refused**: context-fatal with the table's reason.
 
 mod device;
+mod doctor;
 mod drm;
 mod external;
 mod instance;

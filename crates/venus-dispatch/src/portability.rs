@@ -116,7 +116,7 @@ pub struct Subset {
 }
 
 /// The core features hidden when a subset feature is missing (see the module doc).
-const HIDES: [(&str, &str); 4] = [
+pub(crate) const HIDES: [(&str, &str); 4] = [
     ("pointPolygons", "fillModeNonSolid"),
     ("tessellationIsolines", "tessellationShader"),
     ("tessellationPointMode", "tessellationShader"),

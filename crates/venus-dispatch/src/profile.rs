@@ -111,7 +111,7 @@ pub struct Profile {
     pub portability: Option<crate::portability::Subset>,
 }
 
-fn name_of(e: &ExtensionProperties) -> &[u8] {
+pub(crate) fn name_of(e: &ExtensionProperties) -> &[u8] {
     let end = e
         .extension_name
         .iter()
@@ -172,7 +172,7 @@ impl Profile {
         }
     }
 
-    fn supports(&self) -> [Support; 5] {
+    pub(crate) fn supports(&self) -> [Support; 5] {
         [
             self.dma_buf,
             self.memory_fd,

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use venus_renderer::shm::ShmBacking;
-use venus_server::profile::HostProfile;
+use venus_server::profile::{HostProfile, HostSettings};
 use venus_server::renderer::RendererBackend;
 use venus_server::server::DEFAULT_SOCKET_PATH;
 use venus_server::stub::StubBackend;
@@ -92,6 +92,12 @@ struct Cli {
     /// what macOS has). Default: the profile's.
     #[arg(long, value_name = "memfd|posix")]
     shm_backing: Option<ShmBacking>,
+
+    /// Print what each host device lacks and which emulations and profiles the server will
+    /// use for it (memory import, WSI emulation, page size, shared memory, portability), then
+    /// exit.
+    #[arg(long)]
+    doctor: bool,
 
     /// Use the stub backend: handshake and blobs only; submissions are recorded, rings are
     /// never consumed (for debugging the transport). Default: the renderer.
@@ -172,6 +178,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if cli.doctor {
+            return doctor(&factory, &host);
+        }
         serve(
             config,
             Arc::new(
@@ -180,6 +189,23 @@ fn main() -> ExitCode {
                     .with_shm_backing(host.shm_backing),
             ),
         )
+    }
+}
+
+/// `--doctor`: the report on stdout, exit 0 (1 when the driver cannot be asked).
+fn doctor(factory: &venus_dispatch::VulkanFactory, host: &HostSettings) -> ExitCode {
+    println!("venus-server doctor: profile {}", host.profile);
+    match factory.doctor() {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("venus-server: doctor: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
