@@ -41,6 +41,7 @@ impl VulkanFactory {
         let portability = InstancePortability::new(&d.global);
         let inst = d.doctor_instance(&portability)?;
         let mut out = vec![
+            format!("loader: {}", self.loader.library()),
             format!(
                 "host: page size {} (real {}), shared memory {}, WSI extensions {}",
                 self.host_page_size,
