@@ -334,3 +334,64 @@ fn apple_vkcube_300_frames() {
     });
     check_server(server, "vkcube");
 }
+
+/// Render under `--profile apple` with the server under `VK_LAYER_KHRONOS_validation` (above
+/// the test layer when there is one, so that the layer validates a device that lists
+/// `VK_KHR_portability_subset`: a device created without it enabled, or an instance that
+/// enumerates a portability device without the flag, is an error there): no error or
+/// warning from the host calls but those tolerated by name.
+#[test]
+fn apple_render_under_host_validation() {
+    let test = "apple_render_under_host_validation";
+    let Some(tools) = require(
+        test,
+        &[Tool::LavapipeIcd, Tool::VenusIcd, Tool::ValidationLayer],
+    ) else {
+        return;
+    };
+    let mut options = apple_options();
+    options.validation = true;
+    if let Some((_, name)) = test_layer() {
+        // First listed is closest to the application: validation sees the layer's subset.
+        for (k, v) in &mut options.env {
+            if k == "VK_INSTANCE_LAYERS" {
+                *v = format!("VK_LAYER_KHRONOS_validation:{name}");
+            }
+        }
+    } else {
+        eprintln!("{test}: portability part SKIPPED: VENUS_TESTLAYER_DIR is not set");
+    }
+    let server = Server::start(&tools, &options);
+    let dir = TempDir::new("render");
+    let path = dir.0.join("apple.rgba");
+    let child = server
+        .venus_client_feedback(RENDER)
+        .args([path.to_str().unwrap(), "--frames", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, TIMEOUT, "venus-render");
+    assert!(
+        out.status.success(),
+        "venus-render: {}\n{}",
+        out.status,
+        server.log_text()
+    );
+    server.wait_line("the context's end", RELEASE_TIMEOUT, |l| {
+        Released::parse(l).is_some_and(|r| r.live == 0)
+    });
+    let (_, report) = server.stop_with_stdout();
+    let findings = venus_testapps::validation::check(&report);
+    assert!(findings.ran, "the validation layer did not run:\n{report}");
+    assert!(
+        findings.problems.is_empty(),
+        "{} validation problem(s):\n{}",
+        findings.problems.len(),
+        venus_testapps::validation::summary(&findings.problems)
+    );
+    eprintln!(
+        "{test}: {} message(s), {} tolerated, 0 problems",
+        findings.messages, findings.tolerated
+    );
+}
