@@ -395,3 +395,53 @@ fn apple_render_under_host_validation() {
         findings.messages, findings.tolerated
     );
 }
+
+/// `name = true|false` lines of `vulkaninfo`'s text output.
+fn feature(report: &str, name: &str) -> Option<bool> {
+    report.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == name).then(|| v.trim() == "true")
+    })
+}
+
+/// What the client sees through `--profile apple`: with the test layer, every core feature the
+/// doctor says the subset hides reads `false` in `vulkaninfo` through Venus (lavapipe has them
+/// all); without it, they are all still `true` (nothing is hidden from a full implementation).
+#[test]
+fn apple_client_features_respect_the_portability_subset() {
+    let test = "apple_client_features_respect_the_portability_subset";
+    let Some(tools) = require(test, &[Tool::LavapipeIcd, Tool::VenusIcd, Tool::Vulkaninfo]) else {
+        return;
+    };
+    let hidden: Vec<String> = doctor(&tools, &["--profile", "apple"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("portability hides from clients: "))
+        .filter(|h| *h != "none")
+        .map(|h| h.split(", ").map(String::from).collect())
+        .unwrap_or_default();
+    let server = Server::start(&tools, &apple_options());
+    let child = server
+        .venus_client_feedback("vulkaninfo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, TIMEOUT, "vulkaninfo");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "vulkaninfo: {}", out.status);
+    assert_eq!(
+        test_layer().is_some(),
+        !hidden.is_empty(),
+        "hidden: {hidden:?}"
+    );
+    for name in [
+        "fillModeNonSolid",
+        "tessellationShader",
+        "sampleRateShading",
+    ] {
+        let want = !hidden.iter().any(|h| h == name);
+        assert_eq!(feature(&report, name), Some(want), "{name} through Venus");
+    }
+    eprintln!("{test}: hidden {hidden:?}");
+    check_server(server, "vulkaninfo");
+}
