@@ -90,6 +90,11 @@ impl VulkanDispatch {
         info.enabled_layer_count = 0;
         info.pp_enabled_layer_names = &[];
         let c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
+        if let Some(s) = &self.profile(&inst, pd).portability {
+            // SAFETY: the chain was just lowered into this call's arena; nothing else refers
+            // to it until the create call below.
+            unsafe { crate::portability::mask_lowered_chain(s, c_info.p_next) };
+        }
         let create = inst
             .procs
             .create_device

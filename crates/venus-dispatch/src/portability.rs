@@ -11,6 +11,9 @@
 //!   device ([`read_subset`]) and decides which core features the client is *not* shown
 //!   ([`Subset::hidden`]): the client never learns of the portability subset (the protocol
 //!   does not carry it), so a feature whose full behaviour the device lacks must look absent.
+//!   Replies of `vkGetPhysicalDeviceFeatures(2)` are masked ([`mask_reply`]), and so is what a
+//!   client asks to enable at device creation (`pEnabledFeatures` and a chained
+//!   `VkPhysicalDeviceFeatures2`, [`mask_lowered_chain`]).
 //!
 //! # The mapping (subset feature missing -> core feature hidden)
 //!
@@ -187,6 +190,20 @@ impl Subset {
         out
     }
 
+    /// [`Subset::mask`] for the host's C struct.
+    pub fn mask_host(&self, f: &mut vk::PhysicalDeviceFeatures) {
+        let mut p = PhysicalDeviceFeatures {
+            fill_mode_non_solid: f.fill_mode_non_solid,
+            tessellation_shader: f.tessellation_shader,
+            sample_rate_shading: f.sample_rate_shading,
+            ..Default::default()
+        };
+        self.mask(&mut p);
+        f.fill_mode_non_solid = p.fill_mode_non_solid;
+        f.tessellation_shader = p.tessellation_shader;
+        f.sample_rate_shading = p.sample_rate_shading;
+    }
+
     /// Clears the hidden core features in `f` (a reply to the client, or the features the
     /// client asks to enable).
     pub fn mask(&self, f: &mut PhysicalDeviceFeatures) {
@@ -198,6 +215,39 @@ impl Subset {
                 _ => {}
             }
         }
+    }
+}
+
+/// The common head of every Vulkan struct in a pNext chain.
+#[repr(C)]
+struct ChainHead {
+    s_type: i32,
+    p_next: *mut std::ffi::c_void,
+}
+
+/// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2`.
+const FEATURES2: i32 = 1000059000;
+
+/// Clears the hidden core features in a chained `VkPhysicalDeviceFeatures2` of a lowered
+/// `VkDeviceCreateInfo` chain starting at `p_next` (`pEnabledFeatures` is masked before
+/// lowering).
+///
+/// # Safety
+///
+/// `p_next` is NULL or the start of a well-formed chain of lowered host structs that the
+/// caller exclusively owns (the call's arena) and that nothing else references.
+pub unsafe fn mask_lowered_chain(subset: &Subset, mut p_next: *mut std::ffi::c_void) {
+    while !p_next.is_null() {
+        let head = p_next.cast::<ChainHead>();
+        // SAFETY: every link starts with sType and pNext (the Vulkan ABI), and the caller
+        // guarantees the chain is valid and ours alone.
+        let (s_type, next) = unsafe { ((*head).s_type, (*head).p_next) };
+        if s_type == FEATURES2 {
+            // SAFETY: a link of this sType is a VkPhysicalDeviceFeatures2 (as above).
+            let f2 = unsafe { &mut *p_next.cast::<vk::PhysicalDeviceFeatures2>() };
+            subset.mask_host(&mut f2.features);
+        }
+        p_next = next;
     }
 }
 
@@ -330,6 +380,25 @@ mod tests {
         };
         assert_eq!(m.p_features.features.fill_mode_non_solid, 0);
         assert_eq!(m.p_features.features.wide_lines, 1);
+    }
+
+    #[test]
+    fn chained_features2_is_masked_in_a_lowered_chain() {
+        let mut f2 = vk::PhysicalDeviceFeatures2::default();
+        f2.features.fill_mode_non_solid = 1;
+        f2.features.wide_lines = 1;
+        let mut other = vk::PhysicalDevicePortabilitySubsetFeaturesKHR {
+            p_next: &mut f2 as *mut _ as *mut std::ffi::c_void,
+            ..Default::default()
+        };
+        // SAFETY: a two-link chain of live locals, used by nothing else during the call.
+        unsafe { mask_lowered_chain(&moltenvk_like(), &mut other as *mut _ as *mut _) };
+        assert_eq!(
+            (f2.features.fill_mode_non_solid, f2.features.wide_lines),
+            (0, 1)
+        );
+        // SAFETY: an empty chain.
+        unsafe { mask_lowered_chain(&moltenvk_like(), std::ptr::null_mut()) };
     }
 
     #[test]
