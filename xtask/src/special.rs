@@ -844,4 +844,11 @@ pub const HOST_ONLY: &[HostOnly] = &[
         commands: &["vkGetFenceFdKHR", "vkImportFenceFdKHR"],
         why: "WSI emulation signals presentation through sync file descriptors",
     },
+    HostOnly {
+        extension: "VK_KHR_portability_subset",
+        structs: &["VkPhysicalDevicePortabilitySubsetFeaturesKHR"],
+        commands: &[],
+        why: "a portability-subset device's restrictions decide which core features the client \
+              is shown",
+    },
 ];

@@ -63,11 +63,38 @@ impl VulkanDispatch {
         {
             kept.push(Some(host_memory));
         }
+        // A portability-subset device must be created with the subset enabled (the spec).
+        let subset =
+            Str::from_bytes_with_nul(crate::portability::SUBSET.to_bytes_with_nul()).expect("NUL");
+        if has(subset.to_bytes())
+            && !kept
+                .iter()
+                .flatten()
+                .any(|k| k.to_bytes() == subset.to_bytes())
+        {
+            kept.push(Some(subset));
+        }
+        // Features hidden from the client are never enabled on its behalf either.
+        let masked;
+        if let (Some(f), Some(s)) = (
+            info.p_enabled_features,
+            &self.profile(&inst, pd).portability,
+        ) {
+            let mut f = *f;
+            s.mask(&mut f);
+            masked = f;
+            info.p_enabled_features = Some(&masked);
+        }
         info.enabled_extension_count = kept.len() as u32;
         info.pp_enabled_extension_names = &kept;
         info.enabled_layer_count = 0;
         info.pp_enabled_layer_names = &[];
         let c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
+        if let Some(s) = &self.profile(&inst, pd).portability {
+            // SAFETY: the chain was just lowered into this call's arena; nothing else refers
+            // to it until the create call below.
+            unsafe { crate::portability::mask_lowered_chain(s, c_info.p_next) };
+        }
         let create = inst
             .procs
             .create_device
@@ -128,7 +155,7 @@ impl VulkanDispatch {
     }
 
     /// The physical device's properties and what the device can do with memory.
-    fn device_profile(
+    pub(crate) fn device_profile(
         &self,
         inst: &crate::registry::InstanceShared,
         pd: vk::PhysicalDevice,
@@ -162,6 +189,7 @@ impl VulkanDispatch {
                 types,
                 import_alignment,
                 granule,
+                backing: self.shm_backing,
             },
         )
     }

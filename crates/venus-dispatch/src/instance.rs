@@ -12,6 +12,7 @@ use venus_protocol::structs::{ExtensionProperties, InstanceCreateInfo};
 use venus_protocol::types::{self as t, VkResult};
 use venus_protocol::{handles, Handle, Reply};
 
+use crate::portability::InstancePortability;
 use crate::registry::{release, Held, InstanceShared, NewObject, Owner, State, Teardown};
 use crate::{invalid, Call, VulkanDispatch};
 use venus_renderer::dispatch::{DispatchCx, DispatchError};
@@ -127,13 +128,17 @@ impl VulkanDispatch {
         info.pp_enabled_extension_names = &[];
         let held = Held::new(&self.registry);
         let mut lcx = LowerCx::new(call.arena, &held);
-        let c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
+        let mut c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
+        // A portability driver (MoltenVK) is enumerated only with this (see `portability`).
+        let portability = InstancePortability::new(&self.global);
+        portability.apply(&mut c_info);
         let create = self
             .global
             .create_instance
             .ok_or(DispatchError::Unsupported(call.name))?;
         let mut host = vk::Instance::NULL;
-        // SAFETY: `c_info` and what it points to live in the arena and `a` for the call.
+        // SAFETY: `c_info` and what it points to live in the arena, `portability` and `a` for
+        // the call.
         let ret = unsafe { create(&c_info, std::ptr::null(), &mut host) };
         if ret == VkResult::SUCCESS {
             let stats = self.registry.stats_handle();

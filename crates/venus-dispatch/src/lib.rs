@@ -18,12 +18,14 @@
 //! - **Refused**: context-fatal with the table's reason.
 
 mod device;
+mod doctor;
 mod drm;
 mod external;
 mod instance;
 mod memory;
 mod physical;
 mod pools;
+pub mod portability;
 pub mod profile;
 pub mod queue;
 pub mod registry;
@@ -58,6 +60,8 @@ pub struct VulkanFactory {
     loader: Arc<Loader>,
     selector: DeviceSelector,
     host_page_size: u64,
+    shm_backing: venus_renderer::shm::ShmBacking,
+    force_emulated_wsi: bool,
     _pin: PinnedInstance,
 }
 
@@ -94,12 +98,15 @@ impl PinnedInstance {
             api_version: 1 << 22 | 1 << 12, // 1.1
             ..Default::default()
         };
-        let info = venus_host::vk::InstanceCreateInfo {
+        let mut info = venus_host::vk::InstanceCreateInfo {
             p_application_info: &app,
             ..Default::default()
         };
+        let portability = portability::InstancePortability::new(&global);
+        portability.apply(&mut info);
         let mut host = venus_host::vk::Instance::NULL;
-        // SAFETY: `info` and `app` are valid for the call; `host` is a valid output.
+        // SAFETY: `info`, `app` and `portability` (the extension names) are valid for the call;
+        // `host` is a valid output.
         let r = unsafe { create(&info, std::ptr::null(), &mut host) };
         if r != VkResult::SUCCESS {
             return Err(FactoryError::Driver(r));
@@ -131,6 +138,8 @@ impl VulkanFactory {
             loader,
             selector,
             host_page_size: rustix::param::page_size() as u64,
+            shm_backing: venus_renderer::shm::ShmBacking::default(),
+            force_emulated_wsi: false,
             _pin: pin,
         })
     }
@@ -141,12 +150,29 @@ impl VulkanFactory {
         self.host_page_size = bytes;
         self
     }
+
+    /// Creates HOST_VISIBLE device memory's shared memory with `backing` (`--shm-backing`;
+    /// POSIX is what macOS has).
+    pub fn with_shm_backing(mut self, backing: venus_renderer::shm::ShmBacking) -> Self {
+        self.shm_backing = backing;
+        self
+    }
+
+    /// With `force`, dma-buf, external-memory fd, DRM modifiers, the foreign queue family and
+    /// sync_fd are emulated even where the driver has them (the Apple host profile, see
+    /// [`profile::Profile::with_forced_emulation`]).
+    pub fn with_forced_wsi_emulation(mut self, force: bool) -> Self {
+        self.force_emulated_wsi = force;
+        self
+    }
 }
 
 impl DispatchFactory for VulkanFactory {
     fn create_dispatch(&self, info: &ContextInfo) -> Result<Arc<dyn Dispatch>, DispatchError> {
         let mut d = VulkanDispatch::new(self.loader.clone(), self.selector.clone(), info);
         d.host_page_size = self.host_page_size;
+        d.shm_backing = self.shm_backing;
+        d.force_emulated_wsi = self.force_emulated_wsi;
         Ok(Arc::new(d))
     }
 }
@@ -192,6 +218,10 @@ pub struct VulkanDispatch {
     context_id: u64,
     /// The page size shared memory is rounded to (see [`VulkanFactory::with_host_page_size`]).
     host_page_size: u64,
+    /// How device memory's shared memory is created (see [`VulkanFactory::with_shm_backing`]).
+    shm_backing: venus_renderer::shm::ShmBacking,
+    /// Whether every WSI extension is emulated (see [`VulkanFactory::with_forced_wsi_emulation`]).
+    force_emulated_wsi: bool,
     /// Capability profiles by host physical device (see [`profile`]).
     profiles: std::sync::Mutex<Vec<(u64, Arc<profile::Profile>)>>,
 }
@@ -208,6 +238,8 @@ impl VulkanDispatch {
             context: format!("{} {:?}", info.id, info.name),
             context_id: info.id,
             host_page_size: rustix::param::page_size() as u64,
+            shm_backing: venus_renderer::shm::ShmBacking::default(),
+            force_emulated_wsi: false,
             profiles: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -322,6 +354,10 @@ impl VulkanDispatch {
             Some(r) => r.map_err(|e| call.invalid(e))?,
         };
         self.register_created(call, &outcome, device.as_ref(), |_| None)?;
+        let reply = match profile.as_ref().and_then(|p| p.portability.as_ref()) {
+            Some(subset) => portability::mask_reply(subset, reply, call.arena),
+            None => reply,
+        };
         call.cx.reply(&reply)
     }
 

@@ -41,6 +41,8 @@ pub struct MemoryProfile {
     /// The granule of shared-memory sizes and addresses: the host page size (or the profile's,
     /// `--host-page-size`) and the import alignment, whichever is larger.
     pub granule: u64,
+    /// How the shared memory is created (`--shm-backing`).
+    pub backing: venus_renderer::shm::ShmBacking,
 }
 
 impl MemoryProfile {
@@ -152,17 +154,18 @@ impl VulkanDispatch {
             let (r, h) = self.allocate_native(call, device, a, None)?;
             return Ok((r, h, None));
         }
-        let shm = match SharedMemory::new_aligned(size, device.memory.granule) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                tracing::warn!(
-                    ctx = self.context_id,
-                    size,
-                    "cannot create shared memory: {e}"
-                );
-                return Ok((VkResult::ERROR_OUT_OF_HOST_MEMORY, 0, None));
-            }
-        };
+        let shm =
+            match SharedMemory::with_backing(size, device.memory.granule, device.memory.backing) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    tracing::warn!(
+                        ctx = self.context_id,
+                        size,
+                        "cannot create shared memory: {e}"
+                    );
+                    return Ok((VkResult::ERROR_OUT_OF_HOST_MEMORY, 0, None));
+                }
+            };
         let ptr = shm.host_ptr().as_ptr() as *mut c_void;
         let usable = self.importable_types(device, ptr);
         if usable & (1 << a.p_allocate_info.memory_type_index) == 0 {

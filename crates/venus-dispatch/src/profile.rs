@@ -15,7 +15,9 @@
 //!   ([`Profile::stripped`], a table, applied by the lowering itself), DRM-modifier tiling
 //!   rewritten to LINEAR, the FOREIGN queue family rewritten to IGNORED.
 //!
-//! Where the driver has one of them, the real one is used and nothing is stripped for it.
+//! Where the driver has one of them, the real one is used and nothing is stripped for it,
+//! unless the server forces emulation (`--profile apple`: a macOS host has none of them, so a
+//! Linux host pretends not to have them either, [`Profile::with_forced_emulation`]).
 //! The profile is computed once per physical device and shared by its devices.
 
 use std::sync::Arc;
@@ -104,9 +106,12 @@ pub struct Profile {
     pub semaphore_fd: Support,
     /// sTypes of chain links removed before the driver sees them.
     stripped: Vec<i32>,
+    /// The device's portability-subset restrictions, if it lists `VK_KHR_portability_subset`
+    /// (read once, see [`crate::portability`]).
+    pub portability: Option<crate::portability::Subset>,
 }
 
-fn name_of(e: &ExtensionProperties) -> &[u8] {
+pub(crate) fn name_of(e: &ExtensionProperties) -> &[u8] {
     let end = e
         .extension_name
         .iter()
@@ -121,7 +126,20 @@ impl Profile {
     /// `VK_KHR_external_semaphore_fd` counts as native only when `sync_fd_importable` (the
     /// driver answers SYNC_FD with IMPORTABLE); the client needs exactly that.
     pub fn new(host: &[ExtensionProperties], sync_fd_importable: bool) -> Self {
-        let has = |name: &str| host.iter().any(|e| name_of(e) == name.as_bytes());
+        Self::with_forced_emulation(host, sync_fd_importable, false)
+    }
+
+    /// Like [`Profile::new`]; with `force_emulated` every covered extension is
+    /// [`Support::Emulated`] whatever the driver lists (the Apple host profile: dma-buf,
+    /// external-memory fd, DRM modifiers, the foreign queue family and sync_fd are absent on
+    /// macOS).
+    pub fn with_forced_emulation(
+        host: &[ExtensionProperties],
+        sync_fd_importable: bool,
+        force_emulated: bool,
+    ) -> Self {
+        let has =
+            |name: &str| !force_emulated && host.iter().any(|e| name_of(e) == name.as_bytes());
         let support: Vec<Support> = ENTRIES
             .iter()
             .map(|e| {
@@ -150,10 +168,11 @@ impl Profile {
             queue_family_foreign: support[3],
             semaphore_fd: support[4],
             stripped,
+            portability: None,
         }
     }
 
-    fn supports(&self) -> [Support; 5] {
+    pub(crate) fn supports(&self) -> [Support; 5] {
         [
             self.dma_buf,
             self.memory_fd,
@@ -218,7 +237,16 @@ impl VulkanDispatch {
             return Arc::clone(p);
         }
         let host = self.host_device_extensions(inst, pd);
-        let profile = Arc::new(Profile::new(&host, sync_fd_importable(inst, pd)));
+        let mut profile = Profile::with_forced_emulation(
+            &host,
+            sync_fd_importable(inst, pd),
+            self.force_emulated_wsi,
+        );
+        let subset = crate::portability::SUBSET.to_bytes();
+        if host.iter().any(|e| name_of(e) == subset) {
+            profile.portability = crate::portability::read_subset(&inst.procs, pd);
+        }
+        let profile = Arc::new(profile);
         tracing::info!(
             ctx = self.context_id,
             emulated = ?profile
@@ -226,6 +254,7 @@ impl VulkanDispatch {
                 .iter()
                 .map(|e| String::from_utf8_lossy(name_of(e)).into_owned())
                 .collect::<Vec<_>>(),
+            hidden = ?profile.portability.map(|s| s.hidden()),
             "WSI capability profile"
         );
         cache.push((pd.0, Arc::clone(&profile)));
@@ -292,6 +321,22 @@ mod tests {
         assert!(p
             .stripped()
             .contains(&ImageDrmFormatModifierListCreateInfoEXT::STRUCTURE_TYPE.0));
+    }
+
+    #[test]
+    fn forced_emulation_ignores_what_the_driver_has() {
+        let host: Vec<_> = ENTRIES.iter().map(|e| ext(e.name)).collect();
+        let native = Profile::with_forced_emulation(&host, true, false);
+        assert!(native.advertised().is_empty());
+        assert!(native.stripped().is_empty());
+        let apple = Profile::with_forced_emulation(&host, true, true);
+        assert_eq!(apple, Profile::new(&[], false));
+        assert_eq!(apple.dma_buf, Support::Emulated);
+        assert_eq!(apple.semaphore_fd, Support::Emulated);
+        assert!(apple.is_emulated(b"VK_EXT_external_memory_dma_buf"));
+        assert!(apple.foreign_queue_family_ignored());
+        assert!(apple.external_memory_emulated());
+        assert_eq!(apple.advertised().len(), 5);
     }
 
     #[test]

@@ -58,6 +58,7 @@ use crate::resources::{BlobParams, Resource, ResourceError, ResourceKind, Resour
 use crate::ring::{
     self, panic_message, RingLayout, RingShared, RingWait, STATUS_ALIVE, STATUS_FATAL,
 };
+use crate::shm::ShmConfig;
 use crate::teardown::{self, TEARDOWN_BOUND};
 use crate::timeline::{Completed, CompletionFn, Timelines};
 
@@ -217,8 +218,17 @@ impl Context {
     /// the host page-size profile, e.g. 16384 for Apple silicon; the real page size applies
     /// anyway).
     pub fn with_page_size(info: ContextInfo, dispatch: Arc<dyn Dispatch>, page_size: u64) -> Self {
+        let shm = ShmConfig {
+            granule: page_size,
+            ..ShmConfig::default()
+        };
+        Self::with_shm_config(info, dispatch, shm)
+    }
+
+    /// Like [`Context::new`], with shared memory created as `shm` says (granule and backing).
+    pub fn with_shm_config(info: ContextInfo, dispatch: Arc<dyn Dispatch>, shm: ShmConfig) -> Self {
         let shared = Arc::new(ContextShared {
-            resources: ResourceTable::with_granule(page_size),
+            resources: ResourceTable::with_shm_config(shm),
             dispatch: RwLock::new(Some(dispatch)),
             peer_check: RwLock::new(None),
             timelines: Timelines::new(info.id),

@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::dispatch::{ContextInfo, DispatchError, DispatchFactory};
+use crate::shm::{ShmBacking, ShmConfig};
 
 /// See the module doc.
 #[derive(Clone)]
 pub struct Renderer {
     factory: Arc<dyn DispatchFactory>,
-    page_size: u64,
+    shm: ShmConfig,
 }
 
 impl fmt::Debug for Renderer {
@@ -32,20 +33,31 @@ impl Renderer {
     pub fn new(factory: Arc<dyn DispatchFactory>) -> Self {
         Self {
             factory,
-            page_size: 1,
+            shm: ShmConfig::default(),
         }
     }
 
     /// Shared memory of every context is rounded to `bytes` (a power of two; the host
     /// page-size profile, `--host-page-size`).
     pub fn with_page_size(mut self, bytes: u64) -> Self {
-        self.page_size = bytes;
+        self.shm.granule = bytes;
         self
+    }
+
+    /// Shared memory of every context is created with `backing` (`--shm-backing`).
+    pub fn with_shm_backing(mut self, backing: ShmBacking) -> Self {
+        self.shm.backing = backing;
+        self
+    }
+
+    /// The shared-memory configuration of new contexts.
+    pub fn shm_config(&self) -> ShmConfig {
+        self.shm
     }
 
     /// A new context for connection `info.id`.
     pub fn create_context(&self, info: ContextInfo) -> Result<Context, DispatchError> {
         let dispatch = self.factory.create_dispatch(&info)?;
-        Ok(Context::with_page_size(info, dispatch, self.page_size))
+        Ok(Context::with_shm_config(info, dispatch, self.shm))
     }
 }

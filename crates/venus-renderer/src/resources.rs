@@ -22,7 +22,7 @@ use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::shm::{SharedMemory, ShmError};
+use crate::shm::{SharedMemory, ShmConfig, ShmError};
 
 /// `RESOURCE_CREATE_BLOB` blob types (vtest / virtio-gpu values).
 pub mod blob_type {
@@ -160,9 +160,9 @@ pub enum ResourceError {
 /// The resource table of one context (see the module doc).
 pub struct ResourceTable {
     map: RwLock<HashMap<u32, Resource>>,
-    /// Shared-memory sizes and addresses are multiples of this (the host page size, or the
-    /// profile's: `--host-page-size`).
-    granule: u64,
+    /// Shared-memory granule (the host page size, or the profile's: `--host-page-size`) and
+    /// backing (`--shm-backing`).
+    shm: ShmConfig,
 }
 
 impl Default for ResourceTable {
@@ -188,9 +188,17 @@ impl ResourceTable {
     /// A table whose shared memory is rounded to `granule` bytes (a power of two; at least the
     /// real page size is used anyway).
     pub fn with_granule(granule: u64) -> Self {
+        Self::with_shm_config(ShmConfig {
+            granule,
+            ..ShmConfig::default()
+        })
+    }
+
+    /// A table whose shared memory is created as `shm` says (granule and backing).
+    pub fn with_shm_config(shm: ShmConfig) -> Self {
         Self {
             map: RwLock::default(),
-            granule,
+            shm,
         }
     }
 
@@ -235,7 +243,7 @@ impl ResourceTable {
             });
         }
         let res_id = params.res_id;
-        let shm = SharedMemory::new_aligned(params.size, self.granule)
+        let shm = SharedMemory::with_backing(params.size, self.shm.granule, self.shm.backing)
             .map_err(|source| ResourceError::Shm { res_id, source })?;
         self.insert_with_fd(
             res_id,

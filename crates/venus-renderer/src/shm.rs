@@ -32,7 +32,9 @@
 //!    what the client maps, not the page-rounded [`SharedMemory::mapped_len`].
 //! 4. **The client cannot shrink the object.** On Linux the memfd is sealed
 //!    (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`); on macOS a POSIX shm object can be sized
-//!    only once. A shrink would otherwise make our accesses fault with SIGBUS.
+//!    only once. A shrink would otherwise make our accesses fault with SIGBUS. The POSIX
+//!    backing on Linux ([`ShmBacking::Posix`], a test seam for the macOS path) has no such
+//!    protection: see `shm/sys/posix.rs`.
 //! 5. **Values are untrusted.** A copy or an atomic load yields *some* bytes; a torn or
 //!    malicious value is just data for the caller's validation. Two reads of the same bytes may
 //!    differ: read once, then use the private copy.
@@ -58,7 +60,7 @@
 //!
 //! All of it is in `shm/mapping.rs` (mapping, unmapping, and the single place that turns a
 //! checked offset into `&AtomicU32`), each block with its justification. Platform code
-//! (creating the object) is in `shm/sys/{linux,macos}.rs` and is safe code.
+//! (creating the object) is in `shm/sys/{linux,posix}.rs` and is safe code.
 
 #[allow(unsafe_code)]
 mod mapping;
@@ -126,6 +128,71 @@ pub enum ShmError {
     Io(#[from] io::Error),
 }
 
+/// How a [`SharedMemory`] object is created (the platform's choice by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShmBacking {
+    /// `memfd_create`, sealed against resizing (Linux only; the default there).
+    Memfd,
+    /// `shm_open` + immediate `shm_unlink`, not sealed (the only one on macOS, its default;
+    /// on Linux a test seam for the macOS path, see `shm/sys/posix.rs`).
+    Posix,
+}
+
+impl Default for ShmBacking {
+    fn default() -> Self {
+        sys::DEFAULT_BACKING
+    }
+}
+
+impl ShmBacking {
+    /// The name used by `--shm-backing` and in logs: `memfd` or `posix`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShmBacking::Memfd => "memfd",
+            ShmBacking::Posix => "posix",
+        }
+    }
+}
+
+impl fmt::Display for ShmBacking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ShmBacking {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "memfd" => Ok(ShmBacking::Memfd),
+            "posix" => Ok(ShmBacking::Posix),
+            _ => Err(format!(
+                "unknown shared-memory backing {s:?} (memfd or posix)"
+            )),
+        }
+    }
+}
+
+/// How a context creates its shared memory: the size granule and the backing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShmConfig {
+    /// Sizes and addresses are multiples of this (a power of two: the host page-size profile,
+    /// e.g. 16384 for Apple silicon; the real page size applies anyway).
+    pub granule: u64,
+    /// See [`ShmBacking`].
+    pub backing: ShmBacking,
+}
+
+impl Default for ShmConfig {
+    fn default() -> Self {
+        ShmConfig {
+            granule: 1,
+            backing: ShmBacking::default(),
+        }
+    }
+}
+
 /// An anonymous shared-memory object, its fd and our read-write mapping of it.
 ///
 /// Zero-filled at creation. The fd's size and the mapping are [`SharedMemory::mapped_len`]
@@ -156,6 +223,12 @@ impl SharedMemory {
     /// multiples of `align` as well as of the page size (for `VK_EXT_external_memory_host`:
     /// pass `minImportedHostPointerAlignment`). `align` must be a power of two.
     pub fn new_aligned(size: u64, align: u64) -> Result<Self, ShmError> {
+        Self::with_backing(size, align, ShmBacking::default())
+    }
+
+    /// Like [`SharedMemory::new_aligned`], created with `backing` (an
+    /// [`io::ErrorKind::Unsupported`] error where the platform lacks it).
+    pub fn with_backing(size: u64, align: u64, backing: ShmBacking) -> Result<Self, ShmError> {
         if !align.is_power_of_two() {
             return Err(ShmError::InvalidAlignment { align });
         }
@@ -169,7 +242,7 @@ impl SharedMemory {
         else {
             return Err(too_large);
         };
-        let fd = sys::create_anonymous(mapped_len)?;
+        let fd = sys::create_anonymous(mapped_len, backing)?;
         let map = Mapping::new(fd.as_fd(), map_len, map_align, page)?;
         Ok(Self { map, fd, len: size })
     }

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::mm::{self, MapFlags, ProtFlags};
-use venus_renderer::shm::{Region, SharedMemory, ShmAtomicU32, ShmError};
+use venus_renderer::shm::{Region, SharedMemory, ShmAtomicU32, ShmBacking, ShmConfig, ShmError};
 
 fn page() -> u64 {
     rustix::param::page_size() as u64
@@ -578,5 +578,117 @@ fn copy_throughput() {
              write {write:.1} GB/s, private memcpy {memcpy:.1} GB/s",
             size >> 10
         );
+    }
+}
+
+/// The backings this platform offers.
+fn backings() -> Vec<ShmBacking> {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        vec![ShmBacking::Memfd, ShmBacking::Posix]
+    } else {
+        vec![ShmBacking::Posix]
+    }
+}
+
+#[test]
+fn backing_names_and_defaults() {
+    for b in [ShmBacking::Memfd, ShmBacking::Posix] {
+        assert_eq!(b.name().parse::<ShmBacking>().unwrap(), b);
+        assert_eq!(b.to_string(), b.name());
+    }
+    assert!("sysv".parse::<ShmBacking>().is_err());
+    let expected = if cfg!(any(target_os = "linux", target_os = "android")) {
+        ShmBacking::Memfd
+    } else {
+        ShmBacking::Posix
+    };
+    assert_eq!(ShmBacking::default(), expected);
+    assert_eq!(ShmConfig::default().backing, expected);
+    assert_eq!(ShmConfig::default().granule, 1);
+}
+
+/// The POSIX backing (macOS's): created, sized and rounded like the default, with a fd the
+/// client maps at offset 0 and sees our bytes through (both ways), and no name left behind.
+#[test]
+fn posix_backing_create_map_and_round() {
+    let p = page();
+    for (size, align) in [
+        (0, 1),
+        (1, 1),
+        (4097, 1),
+        (131268, 16384),
+        (100_000, 1 << 16),
+    ] {
+        let shm = SharedMemory::with_backing(size, align, ShmBacking::Posix).unwrap();
+        let granule = align.max(p);
+        assert_eq!(shm.len(), size);
+        assert_eq!(shm.mapped_len() % granule, 0, "size {size}");
+        assert!(shm.mapped_len() >= size.max(1) && shm.mapped_len() < size.max(1) + granule);
+        assert_eq!(shm.host_ptr().as_ptr() as u64 % granule, 0);
+        let st = rustix::fs::fstat(shm.fd()).unwrap();
+        assert_eq!(st.st_size as u64, shm.mapped_len());
+        assert!(shm.read_vec(0, size).unwrap().iter().all(|&b| b == 0));
+        let fd = shm.try_clone_fd().unwrap();
+        assert!(rustix::io::fcntl_getfd(&fd)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC));
+        if size < 8 {
+            continue;
+        }
+        let peer = Peer::map(&shm);
+        let data = pattern(size as usize / 2, 3);
+        shm.write_from(1, &data).unwrap();
+        assert_eq!(peer.read(1, data.len()), data);
+        peer.write(size as usize - 3, &[7, 8, 9]);
+        assert_eq!(shm.read_vec(size - 3, 3).unwrap(), [7, 8, 9]);
+        peer.atomic(4).store(0x1234_5678, Ordering::Release);
+        let word = shm.atomic_u32(4).unwrap();
+        assert_eq!(word.fetch_add(1, Ordering::AcqRel), 0x1234_5678);
+        assert_eq!(peer.atomic(4).load(Ordering::Acquire), 0x1234_5679);
+        assert!(matches!(
+            shm.read_vec(size - 2, 3),
+            Err(ShmError::OutOfBounds { .. })
+        ));
+    }
+}
+
+/// `shm_unlink` ran at once: no `/dev/shm/vn.<pid>.*` name outlives creation.
+#[cfg(target_os = "linux")]
+#[test]
+fn posix_backing_leaves_no_name() {
+    let shms: Vec<_> = (0..8)
+        .map(|_| SharedMemory::with_backing(4096, 1, ShmBacking::Posix).unwrap())
+        .collect();
+    let prefix = format!("vn.{:x}.", std::process::id());
+    let names: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+    // The memory itself lives on through the fds.
+    shms[7].write_from(0, b"still here").unwrap();
+    assert_eq!(shms[7].read_vec(0, 10).unwrap(), b"still here");
+}
+
+/// Every backing of the platform gives the same observable object.
+#[test]
+fn every_backing_behaves_alike() {
+    for b in backings() {
+        let shm = Arc::new(SharedMemory::with_backing(65536, 16384, b).unwrap());
+        let region = shm.region(16384, 4096).unwrap();
+        region.write_from(0, b"venus").unwrap();
+        assert_eq!(shm.read_vec(16384, 5).unwrap(), b"venus", "{b}");
+        assert_eq!(shm.mapped_len(), 65536, "{b}");
+    }
+}
+
+/// A backing the platform lacks is an `Unsupported` error, not a panic.
+#[cfg(target_os = "macos")]
+#[test]
+fn memfd_is_unsupported_on_macos() {
+    match SharedMemory::with_backing(4096, 1, ShmBacking::Memfd) {
+        Err(ShmError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported),
+        other => panic!("{other:?}"),
     }
 }

@@ -11,6 +11,8 @@
 //!   (`venus_renderer::capset`);
 //! - [`renderer`]: the real backend, [`renderer::RendererBackend`]: `venus-renderer`
 //!   contexts (rings, reply streams, dispatch) behind the transport traits;
+//! - [`profile`]: host profiles (`--profile linux|apple`): page size, shared-memory backing,
+//!   forced WSI emulation;
 //! - [`stub`]: a backend that records instead of rendering (transport tests, `--stub`);
 //! - `sys`: platform code (eventfd/memfd on Linux, pipe/shm_open elsewhere).
 //!
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capset;
+pub mod profile;
 pub mod renderer;
 pub mod server;
 pub mod stub;

@@ -19,6 +19,8 @@ use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
+use venus_renderer::shm::ShmBacking;
+use venus_server::profile::{HostProfile, HostSettings};
 use venus_server::renderer::RendererBackend;
 use venus_server::server::DEFAULT_SOCKET_PATH;
 use venus_server::stub::StubBackend;
@@ -79,6 +81,23 @@ struct Cli {
     /// Default: the real page size.
     #[arg(long, value_name = "BYTES", value_parser = parse_page_size)]
     host_page_size: Option<u64>,
+
+    /// Behave like this kind of host: `linux` (this host as it is) or `apple` (16 KiB pages,
+    /// POSIX shared memory, dma-buf/sync_fd/DRM modifiers emulated even where the driver has
+    /// them). --host-page-size and --shm-backing override its values.
+    #[arg(long, value_name = "linux|apple", default_value = "linux")]
+    profile: HostProfile,
+
+    /// How shared memory is created: `memfd` (sealed; Linux's default) or `posix` (`shm_open`,
+    /// what macOS has). Default: the profile's.
+    #[arg(long, value_name = "memfd|posix")]
+    shm_backing: Option<ShmBacking>,
+
+    /// Print what each host device lacks and which emulations and profiles the server will
+    /// use for it (memory import, WSI emulation, page size, shared memory, portability), then
+    /// exit.
+    #[arg(long)]
+    doctor: bool,
 
     /// Use the stub backend: handshake and blobs only; submissions are recorded, rings are
     /// never consumed (for debugging the transport). Default: the renderer.
@@ -147,20 +166,46 @@ fn main() -> ExitCode {
         serve(config, Arc::new(backend))
     } else {
         let selector = venus_dispatch::DeviceSelector::parse(cli.device.as_deref().unwrap_or(""));
-        let page = cli
-            .host_page_size
-            .unwrap_or(rustix::param::page_size() as u64);
+        let host = cli.profile.settings(cli.host_page_size, cli.shm_backing);
+        info!(?host, "host profile");
         let factory = match venus_dispatch::VulkanFactory::new(selector) {
-            Ok(f) => f.with_host_page_size(page),
+            Ok(f) => f
+                .with_host_page_size(host.page_size)
+                .with_shm_backing(host.shm_backing)
+                .with_forced_wsi_emulation(host.force_emulated_wsi),
             Err(e) => {
                 eprintln!("venus-server: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if cli.doctor {
+            return doctor(&factory, &host);
+        }
         serve(
             config,
-            Arc::new(RendererBackend::new(Arc::new(factory)).with_page_size(page)),
+            Arc::new(
+                RendererBackend::new(Arc::new(factory))
+                    .with_page_size(host.page_size)
+                    .with_shm_backing(host.shm_backing),
+            ),
         )
+    }
+}
+
+/// `--doctor`: the report on stdout, exit 0 (1 when the driver cannot be asked).
+fn doctor(factory: &venus_dispatch::VulkanFactory, host: &HostSettings) -> ExitCode {
+    println!("venus-server doctor: profile {}", host.profile);
+    match factory.doctor() {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("venus-server: doctor: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -55,6 +55,12 @@ impl RendererBackend {
         self
     }
 
+    /// Shared memory is created with `backing` (`--shm-backing`, the host profile).
+    pub fn with_shm_backing(mut self, backing: venus_renderer::shm::ShmBacking) -> Self {
+        self.renderer = self.renderer.with_shm_backing(backing);
+        self
+    }
+
     /// Contexts dispatch through a [`NullDispatch`] (no Vulkan: answers
     /// `vkEnumerateInstanceVersion`, makes the context fatal on anything else). Returns the
     /// dispatch too, whose log shows what the clients sent.

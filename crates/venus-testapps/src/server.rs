@@ -94,6 +94,9 @@ pub struct ServerOptions {
     pub host_page_size: Option<u64>,
     /// Extra arguments.
     pub args: Vec<String>,
+    /// Extra environment variables of the server, set last (e.g. a test layer's
+    /// `VK_ADD_LAYER_PATH` and `VK_INSTANCE_LAYERS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerOptions {
@@ -208,6 +211,7 @@ impl Server {
                 .env("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation")
                 .env("VK_LAYER_SETTINGS_PATH", &dir.0);
         }
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
         let mut child = command.spawn().expect("spawning venus-server");
         let (log, stdout) = (Lines::default(), Lines::default());
         let readers = vec![

@@ -9511,3 +9511,53 @@ impl Default for ImportFenceFdInfoKHR {
     }
 }
 
+/// `VkPhysicalDevicePortabilitySubsetFeaturesKHR` (host-only: the protocol does not serialize it).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDevicePortabilitySubsetFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub constant_alpha_color_blend_factors: u32,
+    pub events: u32,
+    pub image_view_format_reinterpretation: u32,
+    pub image_view_format_swizzle: u32,
+    pub image_view2_d_on3_d_image: u32,
+    pub multisample_array_image: u32,
+    pub mutable_comparison_samplers: u32,
+    pub point_polygons: u32,
+    pub sampler_mip_lod_bias: u32,
+    pub separate_stencil_mask_ref: u32,
+    pub shader_sample_rate_interpolation_functions: u32,
+    pub tessellation_isolines: u32,
+    pub tessellation_point_mode: u32,
+    pub triangle_fans: u32,
+    pub vertex_attribute_access_beyond_stride: u32,
+}
+impl PhysicalDevicePortabilitySubsetFeaturesKHR {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PORTABILITY_SUBSET_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: t::StructureType = t::StructureType(1000163000);
+}
+impl Default for PhysicalDevicePortabilitySubsetFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: Self::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            constant_alpha_color_blend_factors: Default::default(),
+            events: Default::default(),
+            image_view_format_reinterpretation: Default::default(),
+            image_view_format_swizzle: Default::default(),
+            image_view2_d_on3_d_image: Default::default(),
+            multisample_array_image: Default::default(),
+            mutable_comparison_samplers: Default::default(),
+            point_polygons: Default::default(),
+            sampler_mip_lod_bias: Default::default(),
+            separate_stencil_mask_ref: Default::default(),
+            shader_sample_rate_interpolation_functions: Default::default(),
+            tessellation_isolines: Default::default(),
+            tessellation_point_mode: Default::default(),
+            triangle_fans: Default::default(),
+            vertex_attribute_access_beyond_stride: Default::default(),
+        }
+    }
+}
+
