@@ -8,10 +8,9 @@
 //!   `vkcube` under Xvfb with the software WSI.
 //!
 //! The portability test layer (`crates/venus-testlayer`, which makes lavapipe list
-//! `VK_KHR_portability_subset` with MoltenVK-like restrictions) is put under the server when
-//! `VENUS_TESTLAYER_DIR` names the directory of its manifest (`VENUS_TESTLAYER_NAME`: its
-//! layer name, default `VK_LAYER_VENUS_portability_test`); then the doctor must report the
-//! subset and what it hides. Without it those checks are skipped with a message.
+//! `VK_KHR_portability_subset` with MoltenVK-like restrictions) is built and put under the
+//! server (`VENUS_TESTLAYER_DIR` / `VENUS_TESTLAYER_NAME` point at another build); the doctor
+//! must report the subset and what it hides, and the applications still run.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -31,10 +30,20 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `(VK_ADD_LAYER_PATH, VK_INSTANCE_LAYERS)` for the test layer, when one is given.
 fn test_layer() -> Option<(String, String)> {
-    let dir = std::env::var("VENUS_TESTLAYER_DIR").ok()?;
-    let name = std::env::var("VENUS_TESTLAYER_NAME")
-        .unwrap_or_else(|_| "VK_LAYER_VENUS_portability_test".into());
-    Some((dir, name))
+    static LAYER: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let layer = LAYER.get_or_init(|| {
+        let dir = std::env::var("VENUS_TESTLAYER_DIR").unwrap_or_else(|_| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            venus_testlayer::build_for_tests(&exe, scratch)
+                .to_string_lossy()
+                .into_owned()
+        });
+        let name = std::env::var("VENUS_TESTLAYER_NAME")
+            .unwrap_or_else(|_| venus_testlayer::LAYER_NAME.to_string_lossy().into_owned());
+        (dir, name)
+    });
+    Some(layer.clone())
 }
 
 fn layer_env() -> Vec<(String, String)> {

@@ -27,6 +27,8 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ash::vk::{self, Handle};
@@ -954,4 +956,47 @@ unsafe extern "system" fn create_graphics_pipelines(
     };
     // SAFETY: forwarding the caller's arguments.
     unsafe { f(device, cache, count, p_infos, p_allocator, p_pipelines) }
+}
+
+/// For tests of this workspace: builds the layer's cdylib into the target directory of the
+/// running test executable `exe` (same profile) and returns a directory holding a manifest
+/// that loads it (the committed one when the library lands where it points, else a copy
+/// written under `scratch`). Panics with the build's output when the build fails.
+pub fn build_for_tests(exe: &Path, scratch: &Path) -> PathBuf {
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let target_dir = profile_dir.parent().expect("the target directory");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "venus-testlayer", "--lib", "--target-dir"])
+        .arg(target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("running cargo build");
+    assert!(
+        out.status.success(),
+        "building the layer failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = profile_dir.join("libvenus_testlayer.so");
+    assert!(lib.exists(), "{} was not built", lib.display());
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let committed = crate_dir.join(MANIFEST_LIBRARY_PATH);
+    if committed.canonicalize().ok() == lib.canonicalize().ok() {
+        return crate_dir;
+    }
+    let dir = scratch.join("venus-testlayer");
+    std::fs::create_dir_all(&dir).expect("creating the layer directory");
+    let local = dir.join("libvenus_testlayer.so");
+    let _ = std::fs::remove_file(&local);
+    std::fs::copy(&lib, &local).expect("copying the layer");
+    std::fs::write(
+        dir.join(MANIFEST_FILE),
+        manifest_with_library_path("./libvenus_testlayer.so"),
+    )
+    .expect("writing the layer manifest");
+    dir
 }

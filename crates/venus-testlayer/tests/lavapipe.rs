@@ -36,41 +36,7 @@ fn crate_dir() -> PathBuf {
 /// Builds the cdylib and returns the directory holding the manifest to load.
 fn build_layer() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let target_dir = profile_dir.parent().expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "venus-testlayer", "--lib", "--target-dir"])
-        .arg(target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().expect("running cargo build");
-    assert!(
-        out.status.success(),
-        "building the layer failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lib = profile_dir.join("libvenus_testlayer.so");
-    assert!(lib.exists(), "{} was not built", lib.display());
-    let committed = crate_dir().join(venus_testlayer::MANIFEST_LIBRARY_PATH);
-    if committed.canonicalize().ok() == lib.canonicalize().ok() {
-        return crate_dir();
-    }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("venus-testlayer");
-    std::fs::create_dir_all(&dir).unwrap();
-    let local = dir.join("libvenus_testlayer.so");
-    let _ = std::fs::remove_file(&local);
-    std::fs::copy(&lib, &local).unwrap();
-    std::fs::write(
-        dir.join(MANIFEST_FILE),
-        venus_testlayer::manifest_with_library_path("./libvenus_testlayer.so"),
-    )
-    .unwrap();
-    dir
+    venus_testlayer::build_for_tests(&exe, Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 /// Sets the process environment once; `None`: lavapipe missing (skipped outside CI).
