@@ -22,16 +22,11 @@ use std::sync::OnceLock;
 use ash::vk;
 use venus_testkit::{require, Tool};
 use venus_testlayer::{
-    feature_list, LAYER_NAME, MANIFEST_FILE, MIN_VERTEX_INPUT_BINDING_STRIDE_ALIGNMENT,
-    MOLTENVK_FEATURES, PORTABILITY_ENUMERATION, PORTABILITY_SUBSET, STDERR_PREFIX,
-    STRICT_ENUMERATION_VAR,
+    feature_list, LAYER_NAME, MIN_VERTEX_INPUT_BINDING_STRIDE_ALIGNMENT, MOLTENVK_FEATURES,
+    PORTABILITY_ENUMERATION, PORTABILITY_SUBSET, STDERR_PREFIX, STRICT_ENUMERATION_VAR,
 };
 
 const CHILD_VAR: &str = "VENUS_TESTLAYER_CHILD";
-
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Builds the cdylib and returns the directory holding the manifest to load.
 fn build_layer() -> PathBuf {
