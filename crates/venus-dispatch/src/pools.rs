@@ -10,13 +10,32 @@ use venus_protocol::commands::*;
 use venus_protocol::types::VkResult;
 use venus_protocol::{handles, Handle, Reply};
 
-use crate::registry::{release, Object};
+use crate::registry::{release, DeviceShared, Held, Object};
 use crate::{Call, VulkanDispatch};
+use venus_host::lower::{CallError, LowerCx, Outcome};
+use venus_host::DeviceProcs;
+use venus_protocol::handles::{CommandPool, DescriptorPool};
 use venus_renderer::dispatch::DispatchError;
 
 impl VulkanDispatch {
     fn pool(&self, call: &Call<'_, '_>, ty: i32, id: u64) -> Result<Arc<Object>, DispatchError> {
         self.registry.get_typed(ty, id).map_err(|e| call.invalid(e))
+    }
+
+    /// Allocates objects from pool `pool_id` (of type `pool_ty`) of `device` with the generated
+    /// executor `run` and registers them as children of the pool; returns the reply.
+    fn allocate_in_pool<'b, R>(
+        &'b self,
+        call: &Call<'_, 'b>,
+        device: &'b Arc<DeviceShared>,
+        pool_ty: i32,
+        pool_id: u64,
+        run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
+    ) -> Result<R, DispatchError> {
+        let pool = self.pool(call, pool_ty, pool_id)?;
+        let (reply, outcome) = self.execute(call, Some(device), run)?;
+        self.register_created(call, &outcome, Some(device), |_| Some(Arc::clone(&pool)))?;
+        Ok(reply)
     }
 
     pub(crate) fn allocate_command_buffers(
@@ -28,16 +47,12 @@ impl VulkanDispatch {
             .registry
             .device(a.device.raw())
             .map_err(|e| call.invalid(e))?;
-        let pool = self.pool(
-            call,
-            handles::CommandPool::OBJECT_TYPE,
-            a.p_allocate_info.command_pool.raw(),
-        )?;
-        let (reply, outcome) = self.execute(call, Some(&device), |procs, lcx| {
-            // SAFETY: forwarded: the handle map is the registry, the procs the device's.
-            unsafe { calls::allocate_command_buffers(procs, lcx, a) }
-        })?;
-        self.register_created(call, &outcome, Some(&device), |_| Some(Arc::clone(&pool)))?;
+        let pool = a.p_allocate_info.command_pool.raw();
+        let reply =
+            self.allocate_in_pool(call, &device, CommandPool::OBJECT_TYPE, pool, |p, lcx| {
+                // SAFETY: forwarded: the handle map is the registry, the procs the device's.
+                unsafe { calls::allocate_command_buffers(p, lcx, a) }
+            })?;
         call.cx.reply(&Reply::AllocateCommandBuffers(reply))
     }
 
@@ -50,16 +65,17 @@ impl VulkanDispatch {
             .registry
             .device(a.device.raw())
             .map_err(|e| call.invalid(e))?;
-        let pool = self.pool(
+        let pool = a.p_allocate_info.descriptor_pool.raw();
+        let reply = self.allocate_in_pool(
             call,
-            handles::DescriptorPool::OBJECT_TYPE,
-            a.p_allocate_info.descriptor_pool.raw(),
+            &device,
+            DescriptorPool::OBJECT_TYPE,
+            pool,
+            |p, lcx| {
+                // SAFETY: forwarded: the handle map is the registry, the procs the device's.
+                unsafe { calls::allocate_descriptor_sets(p, lcx, a) }
+            },
         )?;
-        let (reply, outcome) = self.execute(call, Some(&device), |procs, lcx| {
-            // SAFETY: forwarded: the handle map is the registry, the procs the device's.
-            unsafe { calls::allocate_descriptor_sets(procs, lcx, a) }
-        })?;
-        self.register_created(call, &outcome, Some(&device), |_| Some(Arc::clone(&pool)))?;
         call.cx.reply(&Reply::AllocateDescriptorSets(reply))
     }
 
