@@ -122,15 +122,18 @@ start_server() {
 params() {
     if [ "$short" = 1 ]; then
         rounds=2 check_n=$((1 << 20)) frames=3
-        stream_args=(--mib 16 --batch 2 --reps 3) flops_args=(--n 65536 --iters 64 --reps 3)
+        stream_args=(--mib 16 --batch 2 --reps 3) job_args=(--mib 16 --batch 2 --reps 4 --inflight 2)
+        flops_args=(--n 65536 --iters 64 --reps 3)
         upload_args=(--mib 16 --reps 3) saxpy_n=$((1 << 20)) submits=200
     elif [ "$is_gpu" = 1 ]; then
         rounds=5 check_n=$((16 << 20)) frames=50
-        stream_args=(--mib 512 --batch 20 --reps 5) flops_args=(--n 1048576 --iters 262144 --reps 5)
+        stream_args=(--mib 512 --batch 20 --reps 5) job_args=(--mib 512 --batch 20 --reps 20 --inflight 2)
+        flops_args=(--n 1048576 --iters 262144 --reps 5)
         upload_args=(--mib 256 --reps 5) saxpy_n=$((64 << 20)) submits=2000
     else
         rounds=3 check_n=$((4 << 20)) frames=10
-        stream_args=(--mib 512 --batch 1 --reps 2) flops_args=(--n 65536 --iters 4096 --reps 3)
+        stream_args=(--mib 512 --batch 1 --reps 2) job_args=(--mib 512 --batch 1 --reps 3 --inflight 2)
+        flops_args=(--n 65536 --iters 4096 --reps 3)
         upload_args=(--mib 256 --reps 3) saxpy_n=$((16 << 20)) submits=1000
     fi
     rounds="${GPU_CHECK_ROUNDS:-$rounds}"
@@ -185,6 +188,7 @@ check_render() {
 # One benchmark run spec per line: id|program and arguments|line prefix|key=metric,...
 bench_specs() {
     echo "stream|venus-gpubench stream ${stream_args[*]}|stream OK|gbps=stream"
+    echo "job|venus-gpubench stream ${job_args[*]}|stream OK|gbps=job"
     echo "flops|venus-gpubench flops ${flops_args[*]}|flops OK|gops=flops"
     echo "upload|venus-gpubench upload ${upload_args[*]}|upload OK|upload_gbps=upload,write_gbps=write"
     echo "saxpy|venus-compute saxpy --n $saxpy_n --reps 3|saxpy OK|gbps=saxpy"
@@ -230,7 +234,8 @@ run_benchmarks() {
         done < <(bench_specs)
     done
     local mib=$((${stream_args[1]} * 2)) goal
-    metric_row stream "stream saxpy 2x${stream_args[1]} MiB dev-local (${mib} MiB)" GB/s hi
+    metric_row stream "stream saxpy 2x${stream_args[1]} MiB dev-local (${mib} MiB), wait each submit" GB/s hi
+    metric_row job "  same job, ${job_args[5]} submits, 2 in flight" GB/s hi
     if [ "$short" = 1 ] || [ "$mib" -lt 1024 ]; then
         row "stream >= 1 GiB" "" "" "" "" "" "SKIPPED (--short)"
     fi

@@ -275,6 +275,42 @@ impl Gpu {
         }
     }
 
+    /// Ends `cmd` and submits it on the first queue with `fence`, without waiting: pair it
+    /// with [`Gpu::finish`] (several submissions may be in flight).
+    pub fn submit(&self, cmd: vk::CommandBuffer, fence: vk::Fence) -> Result<()> {
+        let cmds = [cmd];
+        let submit = [vk::SubmitInfo::default().command_buffers(&cmds)];
+        // SAFETY: cmd was begun by `begin`; the caller keeps cmd and fence alive until
+        // `finish` has waited for the fence.
+        unsafe {
+            self.device
+                .end_command_buffer(cmd)
+                .ctx("vkEndCommandBuffer")?;
+            self.device
+                .queue_submit(self.queue(), &submit, fence)
+                .ctx("vkQueueSubmit")
+        }
+    }
+
+    /// Waits for a submission made by [`Gpu::submit`], resets its fence and frees its
+    /// command buffer.
+    pub fn finish(&self, cmd: vk::CommandBuffer, fence: vk::Fence) -> Result<()> {
+        // SAFETY: the fence belongs to a submission of cmd; cmd is freed only after the
+        // fence signalled (or, on a wait error, after the device is idle).
+        unsafe {
+            let waited = self
+                .device
+                .wait_for_fences(&[fence], true, u64::MAX)
+                .ctx("vkWaitForFences");
+            if waited.is_err() {
+                let _ = self.device.device_wait_idle();
+            }
+            self.device.free_command_buffers(self.pool, &[cmd]);
+            waited?;
+            self.device.reset_fences(&[fence]).ctx("vkResetFences")
+        }
+    }
+
     /// A fence, signalled or not.
     pub fn fence(&self, signaled: bool) -> Result<vk::Fence> {
         let flags = if signaled {

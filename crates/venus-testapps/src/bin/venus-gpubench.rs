@@ -3,8 +3,12 @@
 //! - `stream`: bandwidth-bound SAXPY (`y += 1.0 * x`) over two DEVICE_LOCAL buffers of
 //!   `--mib` MiB each, `--batch` dispatches per submission (compute barriers between), the
 //!   result copied back in 64 MiB pieces and checked. Prints
-//!   `stream OK mib=<m> batch=<b> reps=<r> time_ms=<median> gbps=<..>` (12 bytes moved per
-//!   element and dispatch).
+//!   `stream OK mib=<m> batch=<b> reps=<r> inflight=<k> time_ms=<..> gbps=<..>` (12 bytes
+//!   moved per element and dispatch). `--inflight 1` (default): each submission is waited for
+//!   before the next is recorded, `time_ms` is the median submit-to-signal time (a job that
+//!   waits after every submission); `--inflight K`: up to K submissions queued (each waits
+//!   only for the one K back, as applications keep the GPU fed), `time_ms` is the whole job's
+//!   time divided by `reps`.
 //! - `flops`: compute-bound (shaders/lcg.comp): `--n` invocations each run `--iters` steps of
 //!   four u32 LCG chains; every output checked through the closed form of the iterated map.
 //!   Prints `flops OK n=<n> iters=<i> reps=<r> time_ms=<median> gops=<..>` (a multiply and
@@ -14,8 +18,8 @@
 //!   `upload OK mib=<m> reps=<r> write_gbps=<..> upload_gbps=<..> time_ms=<median>` (write:
 //!   the CPU writes alone; upload: write + submit + the shader's read, end to end).
 //!
-//! Usage: `venus-gpubench <stream|flops|upload> [--mib M] [--batch B] [--n N] [--iters I]
-//! [--reps R]`; exit status 1 on a mismatch or Vulkan error.
+//! Usage: `venus-gpubench <stream|flops|upload> [--mib M] [--batch B] [--inflight K] [--n N]
+//! [--iters I] [--reps R]`; exit status 1 on a mismatch or Vulkan error.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +54,7 @@ fn run(args: &[String]) -> Result<()> {
             &gpu,
             arg(args, "--mib", 512)?,
             arg(args, "--batch", 10)?,
+            arg(args, "--inflight", 1)?,
             reps,
         ),
         "flops" => flops(
@@ -60,8 +65,8 @@ fn run(args: &[String]) -> Result<()> {
         ),
         "upload" => upload(&gpu, arg(args, "--mib", 256)?, reps),
         _ => Err(Error::Other(
-            "usage: venus-gpubench <stream|flops|upload> [--mib M] [--batch B] [--n N] \
-             [--iters I] [--reps R]"
+            "usage: venus-gpubench <stream|flops|upload> [--mib M] [--batch B] [--inflight K] \
+             [--n N] [--iters I] [--reps R]"
                 .into(),
         )),
     }
@@ -95,31 +100,40 @@ fn device_buffer(gpu: &Gpu, size: u64) -> Result<Buffer> {
     )
 }
 
-fn stream(gpu: &Gpu, mib: u64, batch: u32, reps: u32) -> Result<()> {
+fn stream(gpu: &Gpu, mib: u64, batch: u32, inflight: u32, reps: u32) -> Result<()> {
     let size = mib.max(1) << 20;
-    if size / 4 > u64::from(u32::MAX) || batch == 0 {
+    if size / 4 > u64::from(u32::MAX) || batch == 0 || inflight == 0 {
         return Err(Error::Other(
-            "--mib must be < 16 Gi, --batch positive".into(),
+            "--mib must be < 16 Gi, --batch and --inflight positive".into(),
         ));
     }
     let x = device_buffer(gpu, size)?;
     let y = device_buffer(gpu, size)?;
-    let result = stream_run(gpu, &x, &y, batch, reps);
+    let result = stream_run(gpu, &x, &y, batch, inflight, reps);
     x.destroy(gpu);
     y.destroy(gpu);
     let t = median(result?);
     let n = size / 4;
     let gbps = (12 * n * u64::from(batch)) as f64 / t.as_secs_f64() / 1e9;
     println!(
-        "stream OK mib={mib} batch={batch} reps={reps} time_ms={:.3} gbps={gbps:.3}",
+        "stream OK mib={mib} batch={batch} reps={reps} inflight={inflight} time_ms={:.3} \
+         gbps={gbps:.3}",
         ms(t)
     );
     Ok(())
 }
 
 /// Fills x with 1.0 and y with 0, runs `reps` submissions of `batch` SAXPY dispatches
-/// (a = 1), checks y == reps * batch and returns the submissions' times.
-fn stream_run(gpu: &Gpu, x: &Buffer, y: &Buffer, batch: u32, reps: u32) -> Result<Vec<Duration>> {
+/// (a = 1), checks y == reps * batch and returns the submissions' times (inflight 1) or the
+/// job's time per submission (inflight > 1).
+fn stream_run(
+    gpu: &Gpu,
+    x: &Buffer,
+    y: &Buffer,
+    batch: u32,
+    inflight: u32,
+    reps: u32,
+) -> Result<Vec<Duration>> {
     let n = x.size / 4;
     let cmd = gpu.begin()?;
     // SAFETY: cmd is recording; both buffers are bound and at least `size` bytes.
@@ -136,6 +150,17 @@ fn stream_run(gpu: &Gpu, x: &Buffer, y: &Buffer, batch: u32, reps: u32) -> Resul
         let mut push = 1.0f32.to_le_bytes().to_vec();
         push.extend((n as u32).to_le_bytes());
         let groups = n.div_ceil(256).min(65_535) as u32;
+        if inflight > 1 {
+            let record = || -> Result<vk::CommandBuffer> {
+                let cmd = gpu.begin()?;
+                for _ in 0..batch {
+                    pipe.dispatch(gpu, cmd, set, &push, groups);
+                    gpu.barrier(cmd, COMPUTE_RW, COMPUTE_RW);
+                }
+                Ok(cmd)
+            };
+            return pipelined(gpu, record, inflight, reps).map(|t| vec![t]);
+        }
         let mut times = Vec::new();
         for _ in 0..reps {
             let cmd = gpu.begin()?;
@@ -153,6 +178,44 @@ fn stream_run(gpu: &Gpu, x: &Buffer, y: &Buffer, batch: u32, reps: u32) -> Resul
     let times = result?;
     check_stream(gpu, y, (reps * batch) as f32)?;
     Ok(times)
+}
+
+/// Runs `reps` submissions of what `record` records with up to `inflight` of them queued;
+/// returns the whole job's time divided by `reps`.
+fn pipelined(
+    gpu: &Gpu,
+    record: impl Fn() -> Result<vk::CommandBuffer>,
+    inflight: u32,
+    reps: u32,
+) -> Result<Duration> {
+    let fences = (0..inflight)
+        .map(|_| gpu.fence(false))
+        .collect::<Result<Vec<_>>>()?;
+    let mut pending = std::collections::VecDeque::new();
+    let start = Instant::now();
+    let mut result = (|| {
+        for i in 0..reps {
+            if pending.len() == inflight as usize {
+                let (cmd, fence) = pending.pop_front().expect("a pending submission");
+                gpu.finish(cmd, fence)?;
+            }
+            let cmd = record()?;
+            let fence = fences[(i % inflight) as usize];
+            gpu.submit(cmd, fence)?;
+            pending.push_back((cmd, fence));
+        }
+        Ok(())
+    })();
+    while let Some((cmd, fence)) = pending.pop_front() {
+        let finished = gpu.finish(cmd, fence);
+        result = result.and(finished);
+    }
+    let elapsed = start.elapsed();
+    for fence in fences {
+        // SAFETY: every submission using the fence has been waited for.
+        unsafe { gpu.device.destroy_fence(fence, None) };
+    }
+    result.map(|()| elapsed / reps)
 }
 
 /// Copies `y` back in [`PIECE`]-sized pieces and checks every float is `want`.
