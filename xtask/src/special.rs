@@ -546,6 +546,22 @@ pub const POLICIES: &[PolicyRow] = &[
         "vkGetImageDrmFormatModifierPropertiesEXT",
         "every image of an emulated VK_EXT_image_drm_format_modifier is LINEAR (modifier 0)",
     ),
+    hw(
+        "vkCreateRenderPass",
+        "the attachment formats are kept for framebuffer compatibility",
+    ),
+    hw(
+        "vkCreateRenderPass2",
+        "the attachment formats are kept for framebuffer compatibility",
+    ),
+    hw(
+        "vkCreateImageView",
+        "the view's format is kept for framebuffer compatibility",
+    ),
+    hw(
+        "vkCreateFramebuffer",
+        "attachment count and formats checked against the render pass (per-object state)",
+    ),
     PolicyRow {
         command: "vkGetDeviceQueue",
         policy: PolicyKind::Refused {
