@@ -191,8 +191,8 @@ fn wrong_type_unknown_and_destroyed_ids() {
             fence_count: 1,
             p_fences: &[queue],
         })]);
-        let needles = ["vkResetFences", "unknown object id"];
-        assert_only_bad_ends(server, good, bad, &needles);
+        let unknown = format!("unknown VkFence id {}", queue.raw());
+        assert_only_bad_ends(server, good, bad, &["vkResetFences", &unknown]);
 
         let mut bad = Bad::new(server, "hostile-unknown");
         let device = bad.dev.device;
@@ -201,7 +201,8 @@ fn wrong_type_unknown_and_destroyed_ids() {
             fence_count: 1,
             p_fences: &[Id::from_raw(0xdead_beef)],
         })]);
-        assert_only_bad_ends(server, good, bad, &["vkResetFences", "3735928559"]);
+        let unknown = "unknown VkFence id 3735928559";
+        assert_only_bad_ends(server, good, bad, &["vkResetFences", unknown]);
 
         let mut bad = Bad::new(server, "hostile-destroyed");
         let device = bad.dev.device;
@@ -214,7 +215,7 @@ fn wrong_type_unknown_and_destroyed_ids() {
                 p_fences: &[fence],
             }),
         ]);
-        let unknown = format!("unknown object id {}", fence.raw());
+        let unknown = format!("unknown VkFence id {}", fence.raw());
         assert_only_bad_ends(server, good, bad, &["vkResetFences", &unknown]);
     });
 }
@@ -277,7 +278,8 @@ fn pnext_unknown_stypes_and_endless_chains() {
         assert_only_bad_ends(server, good, bad, &["vkCreateFence", "pNext"]);
 
         let mut bad = Bad::new(server, "hostile-257-links");
-        let features = features2_with_links(256);
+        // The root and 257 links: one more than the decoder's limit of 256.
+        let features = features2_with_links(257);
         bad.publish(&[Command::GetPhysicalDeviceFeatures2(
             GetPhysicalDeviceFeatures2Args {
                 physical_device: bad.dev.physical_device,
@@ -293,9 +295,10 @@ fn pnext_unknown_stypes_and_endless_chains() {
 fn features2_with_links(n: usize) -> PhysicalDeviceFeatures2<'static> {
     let mut next: venus_protocol::Chain<'static> = None;
     for _ in 0..n {
-        let link = Ext::PhysicalDeviceVulkan11Features(PhysicalDeviceVulkan11Features {
+        // A small link, so that the chain fits the test's 16 KiB ring.
+        let link = Ext::PhysicalDevicePrivateDataFeatures(PhysicalDevicePrivateDataFeatures {
             p_next: next,
-            ..Default::default()
+            private_data: 0,
         });
         next = Some(&*Box::leak(Box::new(link)));
     }
