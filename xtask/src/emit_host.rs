@@ -909,8 +909,34 @@ impl<'m> Cx<'m> {
                     );
                     w!(s, "                return Err(LowerError::rule({at:?}, format!(\"{selector} {value} reads {count} {{}} bytes of {link}.{array}, {{:?}} travelled\", self.{c}, have)));\n            }}\n        }}");
                 }
-                _ => {}
+                _ => self.value_check(s, at, check)?,
             }
+        }
+        Ok(())
+    }
+
+    /// A `NonZero` or `SingleBit` row of struct `at` (other kinds emit nothing here).
+    fn value_check(&self, s: &mut String, at: &str, check: &Check) -> Result<(), String> {
+        match *check {
+            Check::NonZero { member, vuid, .. } => {
+                for leaf in crate::policy::nonzero_leaves(self.m, at, member)? {
+                    let f: Vec<String> = leaf.split('.').map(field_name).collect();
+                    w!(s, "        if self.{} == 0 {{\n            return Err(LowerError::rule({at:?}, \"{leaf} is 0, must not be 0 ({vuid})\".to_string()));\n        }}", f.join("."));
+                }
+            }
+            Check::SingleBit { member, vuid, .. } => {
+                let m = self
+                    .m
+                    .structs
+                    .get(at)
+                    .and_then(|st| st.members.iter().find(|x| x.name == member))
+                    .ok_or(format!("{at} has no member {member}"))?;
+                let bits = crate::policy::single_bits(self.m, m)?;
+                let pat: Vec<String> = bits.iter().map(|b| b.to_string()).collect();
+                let f = field_name(member);
+                w!(s, "        if !matches!(self.{f}.0, {}) {{\n            return Err(LowerError::rule({at:?}, format!(\"{member} {{:#x}} is not a single valid bit ({vuid})\", self.{f}.0)));\n        }}", pat.join(" | "));
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -317,5 +317,66 @@ fn validate(
             }
             array(member(model, link, a)?).map(|_| ())
         }
+        Check::NonZero {
+            structure,
+            member: path,
+            ..
+        } => nonzero_leaves(model, structure, path).map(drop),
+        Check::SingleBit {
+            structure,
+            member: m,
+            ..
+        } => single_bits(model, member(model, structure, m)?).map(drop),
     }
+}
+
+/// The integer members a `NonZero` row checks: `path` (dotted, through nested struct
+/// values) inside `structure`; a struct at its end stands for each of its members, which must
+/// all be integers. Each leaf is returned as its full dotted path.
+pub fn nonzero_leaves(model: &Model, structure: &str, path: &str) -> Result<Vec<String>, Error> {
+    let mut owner = structure.to_string();
+    let mut m = None;
+    for (i, seg) in path.split('.').enumerate() {
+        if i > 0 {
+            owner = match m.map(|x: &Member| &x.shape) {
+                Some(Shape::Value(Elem::Struct(s))) => s.clone(),
+                _ => return Err(format!("{path}: {seg} is not inside a struct value")),
+            };
+        }
+        m = Some(member(model, &owner, seg)?);
+    }
+    let m = m.ok_or(format!("{structure}: empty member path"))?;
+    match &m.shape {
+        Shape::Value(Elem::Struct(s)) => {
+            let st = model.structs.get(s).ok_or(format!("no struct {s}"))?;
+            st.members
+                .iter()
+                .map(|x| integer(x).map(|()| format!("{path}.{}", x.name)))
+                .collect()
+        }
+        _ => integer(m).map(|()| vec![path.to_string()]),
+    }
+}
+
+/// The single-bit values of the enum member `m` (a `Vk*FlagBits`), at least one.
+pub fn single_bits(model: &Model, m: &Member) -> Result<Vec<i64>, Error> {
+    let Shape::Value(Elem::Enum(e)) = &m.shape else {
+        return Err(format!("{} is not an enum", m.name));
+    };
+    if !e.contains("FlagBits") {
+        return Err(format!("{e} is not a Vk*FlagBits enum"));
+    }
+    let bits: Vec<i64> = model
+        .enums
+        .get(e)
+        .ok_or(format!("no enum {e}"))?
+        .values
+        .iter()
+        .map(|(_, v)| *v)
+        .filter(|v| *v > 0 && v & (v - 1) == 0)
+        .collect();
+    if bits.is_empty() {
+        return Err(format!("{e} has no single-bit value"));
+    }
+    Ok(bits)
 }

@@ -280,6 +280,23 @@ pub enum Check {
         link: &'static str,
         array: &'static str,
     },
+    /// Struct member `member` must not be 0: a dotted path through nested structs
+    /// (`rect.extent`); when it ends at a struct, every member of that struct (an extent's
+    /// width, height, depth). Zero sizes and counts are invalid usage the drivers do not
+    /// survive (empty buffers, degenerate clear rects); `vuid` is the rule it enforces.
+    NonZero {
+        structure: &'static str,
+        member: &'static str,
+        vuid: &'static str,
+    },
+    /// Struct member `member` (a `Vk*FlagBits` enum) must be exactly one of its enum's
+    /// single-bit values (a sample count: 0 or a mask of several bits reach the driver as
+    /// nonsense); `vuid` is the rule it enforces.
+    SingleBit {
+        structure: &'static str,
+        member: &'static str,
+        vuid: &'static str,
+    },
 }
 
 impl Check {
@@ -294,7 +311,9 @@ impl Check {
             | Check::QueueFamily { structure, .. }
             | Check::EntriesWithin { structure, .. }
             | Check::SelectedArray { structure, .. }
-            | Check::ChainedBytes { structure, .. } => structure,
+            | Check::ChainedBytes { structure, .. }
+            | Check::NonZero { structure, .. }
+            | Check::SingleBit { structure, .. } => structure,
         }
     }
     /// Whether the rule runs in a command's executor (else in a struct's lowering).
@@ -366,6 +385,16 @@ impl Check {
                 count,
                 ..
             } => format!("{structure}: {link}.{array} has >= {count} bytes"),
+            Check::NonZero {
+                structure,
+                member,
+                vuid,
+            } => format!("{structure}.{member} != 0 ({vuid})"),
+            Check::SingleBit {
+                structure,
+                member,
+                vuid,
+            } => format!("{structure}.{member} is a single valid bit ({vuid})"),
         }
     }
 }
@@ -516,6 +545,22 @@ pub const POLICIES: &[PolicyRow] = &[
     hw(
         "vkGetImageDrmFormatModifierPropertiesEXT",
         "every image of an emulated VK_EXT_image_drm_format_modifier is LINEAR (modifier 0)",
+    ),
+    hw(
+        "vkCreateRenderPass",
+        "the attachment formats are kept for framebuffer compatibility",
+    ),
+    hw(
+        "vkCreateRenderPass2",
+        "the attachment formats are kept for framebuffer compatibility",
+    ),
+    hw(
+        "vkCreateImageView",
+        "the view's format is kept for framebuffer compatibility",
+    ),
+    hw(
+        "vkCreateFramebuffer",
+        "attachment count and formats checked against the render pass (per-object state)",
     ),
     PolicyRow {
         command: "vkGetDeviceQueue",
@@ -809,7 +854,132 @@ pub const CHECKS: &[Check] = &[
         link: "VkWriteDescriptorSetInlineUniformBlock",
         array: "pData",
     },
+    // Degenerate values host drivers are known not to survive (virglrs's list for MoltenVK:
+    // degenerate `vkCmdClearAttachments` rects, `vkCreateBuffer` with size 0, an attachment-less
+    // pass whose sample count comes from a pipeline's invalid `rasterizationSamples`), and the
+    // zero extents/counts of the same family: invalid usage, so a valid client never sends them.
+    // Vulkan 1.3.269 VUIDs.
+    nonzero(
+        "VkBufferCreateInfo",
+        "size",
+        "VUID-VkBufferCreateInfo-size-00912",
+    ),
+    nonzero(
+        "VkClearRect",
+        "rect.extent",
+        "VUID-vkCmdClearAttachments-rect-02682, -02683",
+    ),
+    nonzero(
+        "VkClearRect",
+        "layerCount",
+        "VUID-vkCmdClearAttachments-layerCount-01934",
+    ),
+    single_bit(
+        "VkPipelineMultisampleStateCreateInfo",
+        "rasterizationSamples",
+        "VUID-VkPipelineMultisampleStateCreateInfo-rasterizationSamples-parameter",
+    ),
+    single_bit(
+        "VkAttachmentDescription",
+        "samples",
+        "VUID-VkAttachmentDescription-samples-parameter",
+    ),
+    single_bit(
+        "VkAttachmentDescription2",
+        "samples",
+        "VUID-VkAttachmentDescription2-samples-parameter",
+    ),
+    single_bit(
+        "VkImageCreateInfo",
+        "samples",
+        "VUID-VkImageCreateInfo-samples-parameter",
+    ),
+    nonzero(
+        "VkImageCreateInfo",
+        "extent",
+        "VUID-VkImageCreateInfo-extent-00944, -00945, -00946",
+    ),
+    nonzero(
+        "VkImageCreateInfo",
+        "mipLevels",
+        "VUID-VkImageCreateInfo-mipLevels-00947",
+    ),
+    nonzero(
+        "VkImageCreateInfo",
+        "arrayLayers",
+        "VUID-VkImageCreateInfo-arrayLayers-00948",
+    ),
+    nonzero(
+        "VkFramebufferCreateInfo",
+        "width",
+        "VUID-VkFramebufferCreateInfo-width-00885",
+    ),
+    nonzero(
+        "VkFramebufferCreateInfo",
+        "height",
+        "VUID-VkFramebufferCreateInfo-height-00887",
+    ),
+    nonzero(
+        "VkFramebufferCreateInfo",
+        "layers",
+        "VUID-VkFramebufferCreateInfo-layers-00889",
+    ),
+    nonzero("VkBufferCopy", "size", "VUID-VkBufferCopy-size-01988"),
+    nonzero("VkBufferCopy2", "size", "VUID-VkBufferCopy2-size-01988"),
+    nonzero(
+        "VkBufferImageCopy",
+        "imageExtent",
+        "VUID-VkBufferImageCopy-imageExtent-06659, -06660, -06661",
+    ),
+    nonzero(
+        "VkBufferImageCopy2",
+        "imageExtent",
+        "VUID-VkBufferImageCopy2-imageExtent-06659, -06660, -06661",
+    ),
+    nonzero(
+        "VkImageCopy",
+        "extent",
+        "VUID-VkImageCopy-extent-06668, -06669, -06670",
+    ),
+    nonzero(
+        "VkImageCopy2",
+        "extent",
+        "VUID-VkImageCopy2-extent-06668, -06669, -06670",
+    ),
+    nonzero(
+        "VkImageSubresourceLayers",
+        "layerCount",
+        "VUID-VkImageSubresourceLayers-layerCount-01700",
+    ),
+    nonzero(
+        "VkImageSubresourceRange",
+        "levelCount",
+        "VUID-VkImageSubresourceRange-levelCount-01720",
+    ),
+    nonzero(
+        "VkImageSubresourceRange",
+        "layerCount",
+        "VUID-VkImageSubresourceRange-layerCount-01721",
+    ),
 ];
+
+/// A `NonZero` row.
+const fn nonzero(structure: &'static str, member: &'static str, vuid: &'static str) -> Check {
+    Check::NonZero {
+        structure,
+        member,
+        vuid,
+    }
+}
+
+/// A `SingleBit` row.
+const fn single_bit(structure: &'static str, member: &'static str, vuid: &'static str) -> Check {
+    Check::SingleBit {
+        structure,
+        member,
+        vuid,
+    }
+}
 
 pub const HOST_ONLY: &[HostOnly] = &[
     HostOnly {

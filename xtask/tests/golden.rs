@@ -81,6 +81,26 @@ const TINY: Tables = Tables {
             structure: "VkThingDraw",
             member: "first",
         },
+        Check::NonZero {
+            structure: "VkThingCreateInfo",
+            member: "size",
+            vuid: "VUID-size",
+        },
+        Check::NonZero {
+            structure: "VkThingCreateInfo",
+            member: "draw",
+            vuid: "VUID-draw",
+        },
+        Check::NonZero {
+            structure: "VkThingCreateInfo",
+            member: "draw.count",
+            vuid: "VUID-draw-count",
+        },
+        Check::SingleBit {
+            structure: "VkThingCreateInfo",
+            member: "samples",
+            vuid: "VUID-samples",
+        },
     ],
     host_only: &[HostOnly {
         extension: "VK_TEST_thing_extra",
@@ -289,6 +309,38 @@ fn rows_naming_what_does_not_exist_are_errors() {
                 why: "",
             }),
             "has no output pDat",
+        ),
+        (
+            with_check(Check::NonZero {
+                structure: "VkThingCreateInfo",
+                member: "size.width",
+                vuid: "",
+            }),
+            "width is not inside a struct value",
+        ),
+        (
+            with_check(Check::NonZero {
+                structure: "VkThingCreateInfo",
+                member: "pIndices",
+                vuid: "",
+            }),
+            "pIndices is not an integer value",
+        ),
+        (
+            with_check(Check::SingleBit {
+                structure: "VkThingCreateInfo",
+                member: "mode",
+                vuid: "",
+            }),
+            "VkThingMode is not a Vk*FlagBits enum",
+        ),
+        (
+            with_check(Check::SingleBit {
+                structure: "VkThingCreateInfo",
+                member: "size",
+                vuid: "",
+            }),
+            "size is not an enum",
         ),
         (
             Tables {

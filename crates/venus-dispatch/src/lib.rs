@@ -14,9 +14,11 @@
 //!   devices the client sees), [`device`] (creation with extensions filtered, destruction of
 //!   the device and its children), [`queue`] (queue binding to the client's timeline,
 //!   serialised submissions, idle waits), [`sync`] (bounded host waits), [`pools`] (command
-//!   buffers and descriptor sets, owned by their pools);
+//!   buffers and descriptor sets, owned by their pools), [`attachments`] (render passes, image
+//!   views and framebuffers: rules that need per-object state);
 //! - **Refused**: context-fatal with the table's reason.
 
+mod attachments;
 mod device;
 mod doctor;
 mod drm;
@@ -353,7 +355,7 @@ impl VulkanDispatch {
             None => return Err(DispatchError::Unsupported(call.name)),
             Some(r) => r.map_err(|e| call.invalid(e))?,
         };
-        self.register_created(call, &outcome, device.as_ref(), |_| None)?;
+        self.register_created(call, &outcome, device.as_ref(), |_| None, |_| State::Plain)?;
         let reply = match profile.as_ref().and_then(|p| p.portability.as_ref()) {
             Some(subset) => portability::mask_reply(subset, reply, call.arena),
             None => reply,
@@ -362,13 +364,14 @@ impl VulkanDispatch {
     }
 
     /// Registers what an executor created as children of `device` (or of the pool `pool_of`
-    /// returns for a type).
+    /// returns for a type), with the per-kind state `state_of` returns for a type.
     pub(crate) fn register_created(
         &self,
         call: &Call<'_, '_>,
         outcome: &Outcome,
         device: Option<&Arc<DeviceShared>>,
         pool_of: impl Fn(i32) -> Option<Arc<registry::Object>>,
+        mut state_of: impl FnMut(i32) -> State,
     ) -> Result<(), DispatchError> {
         for &(ty, guest, host) in &outcome.created {
             let Some(d) = device else {
@@ -394,7 +397,7 @@ impl VulkanDispatch {
                     ty,
                     host,
                     owner,
-                    state: State::Plain,
+                    state: state_of(ty),
                     teardown,
                 })
                 .map_err(|e| call.invalid(e))?;
@@ -620,6 +623,34 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
         a: &venus_protocol::commands::AllocateMemoryArgs<'_>,
     ) -> Self::Out {
         self.allocate_memory(c, a)
+    }
+    fn create_render_pass(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateRenderPassArgs<'_>,
+    ) -> Self::Out {
+        self.create_render_pass(c, a)
+    }
+    fn create_render_pass2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateRenderPass2Args<'_>,
+    ) -> Self::Out {
+        self.create_render_pass2(c, a)
+    }
+    fn create_image_view(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateImageViewArgs<'_>,
+    ) -> Self::Out {
+        self.create_image_view(c, a)
+    }
+    fn create_framebuffer(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateFramebufferArgs<'_>,
+    ) -> Self::Out {
+        self.create_framebuffer(c, a)
     }
 }
 

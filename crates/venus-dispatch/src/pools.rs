@@ -34,7 +34,13 @@ impl VulkanDispatch {
     ) -> Result<R, DispatchError> {
         let pool = self.pool(call, pool_ty, pool_id)?;
         let (reply, outcome) = self.execute(call, Some(device), run)?;
-        self.register_created(call, &outcome, Some(device), |_| Some(Arc::clone(&pool)))?;
+        self.register_created(
+            call,
+            &outcome,
+            Some(device),
+            |_| Some(Arc::clone(&pool)),
+            |_| crate::registry::State::Plain,
+        )?;
         Ok(reply)
     }
 

@@ -164,6 +164,10 @@ pub enum State {
     /// A `VkDeviceMemory`'s backing (dropped after the memory is freed on the host: `Drop`
     /// of [`Object`] runs before its fields are dropped).
     Memory(Arc<crate::memory::MemoryShared>),
+    /// A `VkRenderPass`'s attachment formats (`VkFormat`), in attachment order.
+    RenderPass(Box<[i32]>),
+    /// A `VkImageView`'s format (`VkFormat`).
+    ImageView(i32),
 }
 
 /// What dropping the object does on the host.

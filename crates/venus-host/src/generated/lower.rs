@@ -926,6 +926,9 @@ impl<'a> Lower for p::AttachmentDescription {
     type C = vk::AttachmentDescription;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescription, LowerError> {
+        if !matches!(self.samples.0, 1 | 2 | 4 | 8 | 16 | 32 | 64) {
+            return Err(LowerError::rule("VkAttachmentDescription", format!("samples {:#x} is not a single valid bit (VUID-VkAttachmentDescription-samples-parameter)", self.samples.0)));
+        }
         Ok(vk::AttachmentDescription {
             flags: self.flags,
             format: self.format,
@@ -954,6 +957,9 @@ impl<'a> LowerLink for p::AttachmentDescription2<'a> {
     type C = vk::AttachmentDescription2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentDescription2, LowerError> {
+        if !matches!(self.samples.0, 1 | 2 | 4 | 8 | 16 | 32 | 64) {
+            return Err(LowerError::rule("VkAttachmentDescription2", format!("samples {:#x} is not a single valid bit (VUID-VkAttachmentDescription2-samples-parameter)", self.samples.0)));
+        }
         Ok(vk::AttachmentDescription2 {
             s_type: p::AttachmentDescription2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -1231,6 +1237,9 @@ impl<'a> Lower for p::BufferCopy {
     type C = vk::BufferCopy;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCopy, LowerError> {
+        if self.size == 0 {
+            return Err(LowerError::rule("VkBufferCopy", "size is 0, must not be 0 (VUID-VkBufferCopy-size-01988)".to_string()));
+        }
         Ok(vk::BufferCopy {
             src_offset: self.src_offset,
             dst_offset: self.dst_offset,
@@ -1253,6 +1262,9 @@ impl<'a> LowerLink for p::BufferCopy2<'a> {
     type C = vk::BufferCopy2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCopy2, LowerError> {
+        if self.size == 0 {
+            return Err(LowerError::rule("VkBufferCopy2", "size is 0, must not be 0 (VUID-VkBufferCopy2-size-01988)".to_string()));
+        }
         Ok(vk::BufferCopy2 {
             s_type: p::BufferCopy2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -1277,6 +1289,9 @@ impl<'a> LowerLink for p::BufferCreateInfo<'a> {
     type C = vk::BufferCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferCreateInfo, LowerError> {
+        if self.size == 0 {
+            return Err(LowerError::rule("VkBufferCreateInfo", "size is 0, must not be 0 (VUID-VkBufferCreateInfo-size-00912)".to_string()));
+        }
         Ok(vk::BufferCreateInfo {
             s_type: p::BufferCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -1316,6 +1331,15 @@ impl<'a> Lower for p::BufferImageCopy {
     type C = vk::BufferImageCopy;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferImageCopy, LowerError> {
+        if self.image_extent.width == 0 {
+            return Err(LowerError::rule("VkBufferImageCopy", "imageExtent.width is 0, must not be 0 (VUID-VkBufferImageCopy-imageExtent-06659, -06660, -06661)".to_string()));
+        }
+        if self.image_extent.height == 0 {
+            return Err(LowerError::rule("VkBufferImageCopy", "imageExtent.height is 0, must not be 0 (VUID-VkBufferImageCopy-imageExtent-06659, -06660, -06661)".to_string()));
+        }
+        if self.image_extent.depth == 0 {
+            return Err(LowerError::rule("VkBufferImageCopy", "imageExtent.depth is 0, must not be 0 (VUID-VkBufferImageCopy-imageExtent-06659, -06660, -06661)".to_string()));
+        }
         Ok(vk::BufferImageCopy {
             buffer_offset: self.buffer_offset,
             buffer_row_length: self.buffer_row_length,
@@ -1341,6 +1365,15 @@ impl<'a> LowerLink for p::BufferImageCopy2<'a> {
     type C = vk::BufferImageCopy2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferImageCopy2, LowerError> {
+        if self.image_extent.width == 0 {
+            return Err(LowerError::rule("VkBufferImageCopy2", "imageExtent.width is 0, must not be 0 (VUID-VkBufferImageCopy2-imageExtent-06659, -06660, -06661)".to_string()));
+        }
+        if self.image_extent.height == 0 {
+            return Err(LowerError::rule("VkBufferImageCopy2", "imageExtent.height is 0, must not be 0 (VUID-VkBufferImageCopy2-imageExtent-06659, -06660, -06661)".to_string()));
+        }
+        if self.image_extent.depth == 0 {
+            return Err(LowerError::rule("VkBufferImageCopy2", "imageExtent.depth is 0, must not be 0 (VUID-VkBufferImageCopy2-imageExtent-06659, -06660, -06661)".to_string()));
+        }
         Ok(vk::BufferImageCopy2 {
             s_type: p::BufferImageCopy2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -1553,6 +1586,15 @@ impl<'a> Lower for p::ClearRect {
     type C = vk::ClearRect;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearRect, LowerError> {
+        if self.rect.extent.width == 0 {
+            return Err(LowerError::rule("VkClearRect", "rect.extent.width is 0, must not be 0 (VUID-vkCmdClearAttachments-rect-02682, -02683)".to_string()));
+        }
+        if self.rect.extent.height == 0 {
+            return Err(LowerError::rule("VkClearRect", "rect.extent.height is 0, must not be 0 (VUID-vkCmdClearAttachments-rect-02682, -02683)".to_string()));
+        }
+        if self.layer_count == 0 {
+            return Err(LowerError::rule("VkClearRect", "layerCount is 0, must not be 0 (VUID-vkCmdClearAttachments-layerCount-01934)".to_string()));
+        }
         Ok(vk::ClearRect {
             rect: self.rect.lower(cx)?,
             base_array_layer: self.base_array_layer,
@@ -3602,6 +3644,15 @@ impl<'a> LowerLink for p::FramebufferCreateInfo<'a> {
     type C = vk::FramebufferCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FramebufferCreateInfo, LowerError> {
+        if self.width == 0 {
+            return Err(LowerError::rule("VkFramebufferCreateInfo", "width is 0, must not be 0 (VUID-VkFramebufferCreateInfo-width-00885)".to_string()));
+        }
+        if self.height == 0 {
+            return Err(LowerError::rule("VkFramebufferCreateInfo", "height is 0, must not be 0 (VUID-VkFramebufferCreateInfo-height-00887)".to_string()));
+        }
+        if self.layers == 0 {
+            return Err(LowerError::rule("VkFramebufferCreateInfo", "layers is 0, must not be 0 (VUID-VkFramebufferCreateInfo-layers-00889)".to_string()));
+        }
         Ok(vk::FramebufferCreateInfo {
             s_type: p::FramebufferCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -3718,6 +3769,15 @@ impl<'a> Lower for p::ImageCopy {
     type C = vk::ImageCopy;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCopy, LowerError> {
+        if self.extent.width == 0 {
+            return Err(LowerError::rule("VkImageCopy", "extent.width is 0, must not be 0 (VUID-VkImageCopy-extent-06668, -06669, -06670)".to_string()));
+        }
+        if self.extent.height == 0 {
+            return Err(LowerError::rule("VkImageCopy", "extent.height is 0, must not be 0 (VUID-VkImageCopy-extent-06668, -06669, -06670)".to_string()));
+        }
+        if self.extent.depth == 0 {
+            return Err(LowerError::rule("VkImageCopy", "extent.depth is 0, must not be 0 (VUID-VkImageCopy-extent-06668, -06669, -06670)".to_string()));
+        }
         Ok(vk::ImageCopy {
             src_subresource: self.src_subresource.lower(cx)?,
             src_offset: self.src_offset.lower(cx)?,
@@ -3742,6 +3802,15 @@ impl<'a> LowerLink for p::ImageCopy2<'a> {
     type C = vk::ImageCopy2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCopy2, LowerError> {
+        if self.extent.width == 0 {
+            return Err(LowerError::rule("VkImageCopy2", "extent.width is 0, must not be 0 (VUID-VkImageCopy2-extent-06668, -06669, -06670)".to_string()));
+        }
+        if self.extent.height == 0 {
+            return Err(LowerError::rule("VkImageCopy2", "extent.height is 0, must not be 0 (VUID-VkImageCopy2-extent-06668, -06669, -06670)".to_string()));
+        }
+        if self.extent.depth == 0 {
+            return Err(LowerError::rule("VkImageCopy2", "extent.depth is 0, must not be 0 (VUID-VkImageCopy2-extent-06668, -06669, -06670)".to_string()));
+        }
         Ok(vk::ImageCopy2 {
             s_type: p::ImageCopy2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -3768,6 +3837,24 @@ impl<'a> LowerLink for p::ImageCreateInfo<'a> {
     type C = vk::ImageCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageCreateInfo, LowerError> {
+        if !matches!(self.samples.0, 1 | 2 | 4 | 8 | 16 | 32 | 64) {
+            return Err(LowerError::rule("VkImageCreateInfo", format!("samples {:#x} is not a single valid bit (VUID-VkImageCreateInfo-samples-parameter)", self.samples.0)));
+        }
+        if self.extent.width == 0 {
+            return Err(LowerError::rule("VkImageCreateInfo", "extent.width is 0, must not be 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)".to_string()));
+        }
+        if self.extent.height == 0 {
+            return Err(LowerError::rule("VkImageCreateInfo", "extent.height is 0, must not be 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)".to_string()));
+        }
+        if self.extent.depth == 0 {
+            return Err(LowerError::rule("VkImageCreateInfo", "extent.depth is 0, must not be 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)".to_string()));
+        }
+        if self.mip_levels == 0 {
+            return Err(LowerError::rule("VkImageCreateInfo", "mipLevels is 0, must not be 0 (VUID-VkImageCreateInfo-mipLevels-00947)".to_string()));
+        }
+        if self.array_layers == 0 {
+            return Err(LowerError::rule("VkImageCreateInfo", "arrayLayers is 0, must not be 0 (VUID-VkImageCreateInfo-arrayLayers-00948)".to_string()));
+        }
         Ok(vk::ImageCreateInfo {
             s_type: p::ImageCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -4220,6 +4307,9 @@ impl<'a> Lower for p::ImageSubresourceLayers {
     type C = vk::ImageSubresourceLayers;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresourceLayers, LowerError> {
+        if self.layer_count == 0 {
+            return Err(LowerError::rule("VkImageSubresourceLayers", "layerCount is 0, must not be 0 (VUID-VkImageSubresourceLayers-layerCount-01700)".to_string()));
+        }
         Ok(vk::ImageSubresourceLayers {
             aspect_mask: self.aspect_mask,
             mip_level: self.mip_level,
@@ -4233,6 +4323,12 @@ impl<'a> Lower for p::ImageSubresourceRange {
     type C = vk::ImageSubresourceRange;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresourceRange, LowerError> {
+        if self.level_count == 0 {
+            return Err(LowerError::rule("VkImageSubresourceRange", "levelCount is 0, must not be 0 (VUID-VkImageSubresourceRange-levelCount-01720)".to_string()));
+        }
+        if self.layer_count == 0 {
+            return Err(LowerError::rule("VkImageSubresourceRange", "layerCount is 0, must not be 0 (VUID-VkImageSubresourceRange-layerCount-01721)".to_string()));
+        }
         Ok(vk::ImageSubresourceRange {
             aspect_mask: self.aspect_mask,
             base_mip_level: self.base_mip_level,
@@ -12370,6 +12466,9 @@ impl<'a> LowerLink for p::PipelineMultisampleStateCreateInfo<'a> {
     type C = vk::PipelineMultisampleStateCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineMultisampleStateCreateInfo, LowerError> {
+        if !matches!(self.rasterization_samples.0, 1 | 2 | 4 | 8 | 16 | 32 | 64) {
+            return Err(LowerError::rule("VkPipelineMultisampleStateCreateInfo", format!("rasterizationSamples {:#x} is not a single valid bit (VUID-VkPipelineMultisampleStateCreateInfo-rasterizationSamples-parameter)", self.rasterization_samples.0)));
+        }
         Ok(vk::PipelineMultisampleStateCreateInfo {
             s_type: p::PipelineMultisampleStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),

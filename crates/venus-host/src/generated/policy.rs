@@ -113,7 +113,7 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkCreateImage", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyImage", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkGetImageSubresourceLayout", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateImageView", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateImageView", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyImageView", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateShaderModule", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyShaderModule", policy: Policy::Destroy, checks: &[] }),
@@ -136,9 +136,9 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkAllocateDescriptorSets", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkFreeDescriptorSets", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkUpdateDescriptorSets", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateFramebuffer", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateFramebuffer", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyFramebuffer", policy: Policy::Destroy, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateRenderPass", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateRenderPass", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyRenderPass", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkGetRenderAreaGranularity", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateCommandPool", policy: Policy::Generic, checks: &[] }),
@@ -223,7 +223,7 @@ static TABLE: [Option<CommandPolicy>; 283] = [
     Some(CommandPolicy { command: "vkGetDescriptorSetLayoutSupport", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdDrawIndirectCount", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdDrawIndexedIndirectCount", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateRenderPass2", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateRenderPass2", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdBeginRenderPass2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdNextSubpass2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdEndRenderPass2", policy: Policy::Generic, checks: &[] }),
@@ -375,6 +375,28 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkSpecializationInfo.pMapEntries[i].offset + size <= dataSize",
     "VkWriteDescriptorSet: the array descriptorType selects has descriptorCount elements",
     "VkWriteDescriptorSet: VkWriteDescriptorSetInlineUniformBlock.pData has >= descriptorCount bytes",
+    "VkBufferCreateInfo.size != 0 (VUID-VkBufferCreateInfo-size-00912)",
+    "VkClearRect.rect.extent != 0 (VUID-vkCmdClearAttachments-rect-02682, -02683)",
+    "VkClearRect.layerCount != 0 (VUID-vkCmdClearAttachments-layerCount-01934)",
+    "VkPipelineMultisampleStateCreateInfo.rasterizationSamples is a single valid bit (VUID-VkPipelineMultisampleStateCreateInfo-rasterizationSamples-parameter)",
+    "VkAttachmentDescription.samples is a single valid bit (VUID-VkAttachmentDescription-samples-parameter)",
+    "VkAttachmentDescription2.samples is a single valid bit (VUID-VkAttachmentDescription2-samples-parameter)",
+    "VkImageCreateInfo.samples is a single valid bit (VUID-VkImageCreateInfo-samples-parameter)",
+    "VkImageCreateInfo.extent != 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)",
+    "VkImageCreateInfo.mipLevels != 0 (VUID-VkImageCreateInfo-mipLevels-00947)",
+    "VkImageCreateInfo.arrayLayers != 0 (VUID-VkImageCreateInfo-arrayLayers-00948)",
+    "VkFramebufferCreateInfo.width != 0 (VUID-VkFramebufferCreateInfo-width-00885)",
+    "VkFramebufferCreateInfo.height != 0 (VUID-VkFramebufferCreateInfo-height-00887)",
+    "VkFramebufferCreateInfo.layers != 0 (VUID-VkFramebufferCreateInfo-layers-00889)",
+    "VkBufferCopy.size != 0 (VUID-VkBufferCopy-size-01988)",
+    "VkBufferCopy2.size != 0 (VUID-VkBufferCopy2-size-01988)",
+    "VkBufferImageCopy.imageExtent != 0 (VUID-VkBufferImageCopy-imageExtent-06659, -06660, -06661)",
+    "VkBufferImageCopy2.imageExtent != 0 (VUID-VkBufferImageCopy2-imageExtent-06659, -06660, -06661)",
+    "VkImageCopy.extent != 0 (VUID-VkImageCopy-extent-06668, -06669, -06670)",
+    "VkImageCopy2.extent != 0 (VUID-VkImageCopy2-extent-06668, -06669, -06670)",
+    "VkImageSubresourceLayers.layerCount != 0 (VUID-VkImageSubresourceLayers-layerCount-01700)",
+    "VkImageSubresourceRange.levelCount != 0 (VUID-VkImageSubresourceRange-levelCount-01720)",
+    "VkImageSubresourceRange.layerCount != 0 (VUID-VkImageSubresourceRange-layerCount-01721)",
 ];
 
 /// One method per Handwritten command, NO default bodies: a Handwritten row without a handler
@@ -419,10 +441,16 @@ pub trait Handwritten<C: ?Sized> {
     fn create_buffer(&self, cx: &mut C, a: &c::CreateBufferArgs<'_>) -> Self::Out;
     /// `vkCreateImage`: images declare HOST_ALLOCATION where the driver supports it for their format.
     fn create_image(&self, cx: &mut C, a: &c::CreateImageArgs<'_>) -> Self::Out;
+    /// `vkCreateImageView`: the view's format is kept for framebuffer compatibility.
+    fn create_image_view(&self, cx: &mut C, a: &c::CreateImageViewArgs<'_>) -> Self::Out;
     /// `vkResetDescriptorPool`: forgets every set allocated from the pool.
     fn reset_descriptor_pool(&self, cx: &mut C, a: &c::ResetDescriptorPoolArgs) -> Self::Out;
     /// `vkAllocateDescriptorSets`: sets are recorded with their pool so that pool resets forget them.
     fn allocate_descriptor_sets(&self, cx: &mut C, a: &c::AllocateDescriptorSetsArgs<'_>) -> Self::Out;
+    /// `vkCreateFramebuffer`: attachment count and formats checked against the render pass (per-object state).
+    fn create_framebuffer(&self, cx: &mut C, a: &c::CreateFramebufferArgs<'_>) -> Self::Out;
+    /// `vkCreateRenderPass`: the attachment formats are kept for framebuffer compatibility.
+    fn create_render_pass(&self, cx: &mut C, a: &c::CreateRenderPassArgs<'_>) -> Self::Out;
     /// `vkAllocateCommandBuffers`: dispatchable children: the loader's dispatch pointer is set up per buffer.
     fn allocate_command_buffers(&self, cx: &mut C, a: &c::AllocateCommandBuffersArgs<'_>) -> Self::Out;
     /// `vkEnumerateInstanceVersion`: the host's version capped at the protocol's.
@@ -439,6 +467,8 @@ pub trait Handwritten<C: ?Sized> {
     fn get_physical_device_external_buffer_properties(&self, cx: &mut C, a: &c::GetPhysicalDeviceExternalBufferPropertiesArgs<'_>) -> Self::Out;
     /// `vkGetPhysicalDeviceExternalSemaphoreProperties`: an emulated VK_KHR_external_semaphore_fd answers SYNC_FD as importable.
     fn get_physical_device_external_semaphore_properties(&self, cx: &mut C, a: &c::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>) -> Self::Out;
+    /// `vkCreateRenderPass2`: the attachment formats are kept for framebuffer compatibility.
+    fn create_render_pass2(&self, cx: &mut C, a: &c::CreateRenderPass2Args<'_>) -> Self::Out;
     /// `vkWaitSemaphores`: blocking: the client's timeout is shortened and the wait retried.
     fn wait_semaphores(&self, cx: &mut C, a: &c::WaitSemaphoresArgs<'_>) -> Self::Out;
     /// `vkGetImageDrmFormatModifierPropertiesEXT`: every image of an emulated VK_EXT_image_drm_format_modifier is LINEAR (modifier 0).
@@ -476,6 +506,7 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::DestroyBufferView(a) => Routed::Destroy(Destroy { command: "vkDestroyBufferView", object_type: <venus_protocol::handles::BufferView as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.buffer_view]) }),
         K::CreateImage(a) => Routed::Handled(h.create_image(cx, a)),
         K::DestroyImage(a) => Routed::Destroy(Destroy { command: "vkDestroyImage", object_type: <venus_protocol::handles::Image as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.image]) }),
+        K::CreateImageView(a) => Routed::Handled(h.create_image_view(cx, a)),
         K::DestroyImageView(a) => Routed::Destroy(Destroy { command: "vkDestroyImageView", object_type: <venus_protocol::handles::ImageView as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.image_view]) }),
         K::DestroyShaderModule(a) => Routed::Destroy(Destroy { command: "vkDestroyShaderModule", object_type: <venus_protocol::handles::ShaderModule as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.shader_module]) }),
         K::DestroyPipelineCache(a) => Routed::Destroy(Destroy { command: "vkDestroyPipelineCache", object_type: <venus_protocol::handles::PipelineCache as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.pipeline_cache]) }),
@@ -487,7 +518,9 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::ResetDescriptorPool(a) => Routed::Handled(h.reset_descriptor_pool(cx, a)),
         K::AllocateDescriptorSets(a) => Routed::Handled(h.allocate_descriptor_sets(cx, a)),
         K::FreeDescriptorSets(a) => Routed::Destroy(Destroy { command: "vkFreeDescriptorSets", object_type: <venus_protocol::handles::DescriptorSet as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: Some(a.descriptor_pool.raw()), objects: ids(a.p_descriptor_sets) }),
+        K::CreateFramebuffer(a) => Routed::Handled(h.create_framebuffer(cx, a)),
         K::DestroyFramebuffer(a) => Routed::Destroy(Destroy { command: "vkDestroyFramebuffer", object_type: <venus_protocol::handles::Framebuffer as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.framebuffer]) }),
+        K::CreateRenderPass(a) => Routed::Handled(h.create_render_pass(cx, a)),
         K::DestroyRenderPass(a) => Routed::Destroy(Destroy { command: "vkDestroyRenderPass", object_type: <venus_protocol::handles::RenderPass as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.render_pass]) }),
         K::DestroyCommandPool(a) => Routed::Destroy(Destroy { command: "vkDestroyCommandPool", object_type: <venus_protocol::handles::CommandPool as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.command_pool]) }),
         K::AllocateCommandBuffers(a) => Routed::Handled(h.allocate_command_buffers(cx, a)),
@@ -501,6 +534,7 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::DestroyDescriptorUpdateTemplate(a) => Routed::Destroy(Destroy { command: "vkDestroyDescriptorUpdateTemplate", object_type: <venus_protocol::handles::DescriptorUpdateTemplate as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.descriptor_update_template]) }),
         K::GetPhysicalDeviceExternalBufferProperties(a) => Routed::Handled(h.get_physical_device_external_buffer_properties(cx, a)),
         K::GetPhysicalDeviceExternalSemaphoreProperties(a) => Routed::Handled(h.get_physical_device_external_semaphore_properties(cx, a)),
+        K::CreateRenderPass2(a) => Routed::Handled(h.create_render_pass2(cx, a)),
         K::WaitSemaphores(a) => Routed::Handled(h.wait_semaphores(cx, a)),
         K::GetImageDrmFormatModifierPropertiesEXT(a) => Routed::Handled(h.get_image_drm_format_modifier_properties_ext(cx, a)),
         K::DestroyPrivateDataSlot(a) => Routed::Destroy(Destroy { command: "vkDestroyPrivateDataSlot", object_type: <venus_protocol::handles::PrivateDataSlot as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.private_data_slot]) }),

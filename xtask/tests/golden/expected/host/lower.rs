@@ -157,6 +157,21 @@ impl<'a> LowerLink for p::ThingCreateInfo<'a> {
                 return Err(LowerError::rule("VkThingCreateInfo", format!("mode VK_THING_MODE_2D reads indexCount {} bytes of VkThingExtraInfo.pData, {:?} travelled", self.index_count, have)));
             }
         }
+        if self.size == 0 {
+            return Err(LowerError::rule("VkThingCreateInfo", "size is 0, must not be 0 (VUID-size)".to_string()));
+        }
+        if self.draw.first == 0 {
+            return Err(LowerError::rule("VkThingCreateInfo", "draw.first is 0, must not be 0 (VUID-draw)".to_string()));
+        }
+        if self.draw.count == 0 {
+            return Err(LowerError::rule("VkThingCreateInfo", "draw.count is 0, must not be 0 (VUID-draw)".to_string()));
+        }
+        if self.draw.count == 0 {
+            return Err(LowerError::rule("VkThingCreateInfo", "draw.count is 0, must not be 0 (VUID-draw-count)".to_string()));
+        }
+        if !matches!(self.samples.0, 1) {
+            return Err(LowerError::rule("VkThingCreateInfo", format!("samples {:#x} is not a single valid bit (VUID-samples)", self.samples.0)));
+        }
         Ok(vk::ThingCreateInfo {
             s_type: p::ThingCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -172,6 +187,8 @@ impl<'a> LowerLink for p::ThingCreateInfo<'a> {
             p_code: cx.slice(self.p_code) as *const _,
             map_entry_count: self.map_entry_count,
             p_map_entries: cx.lower_slice(self.p_map_entries, |v, cx| v.lower(cx))?,
+            draw: self.draw.lower(cx)?,
+            samples: self.samples,
         })
     }
 }

@@ -81,6 +81,10 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkThingCreateInfo: the array mode selects has indexCount elements",
     "VkThingCreateInfo: VkThingExtraInfo.pData has >= indexCount bytes",
     "VkThingDraw.first: FOREIGN is IGNORED where emulated",
+    "VkThingCreateInfo.size != 0 (VUID-size)",
+    "VkThingCreateInfo.draw != 0 (VUID-draw)",
+    "VkThingCreateInfo.draw.count != 0 (VUID-draw-count)",
+    "VkThingCreateInfo.samples is a single valid bit (VUID-samples)",
 ];
 
 /// One method per Handwritten command, NO default bodies: a Handwritten row without a handler

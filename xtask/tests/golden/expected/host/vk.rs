@@ -92,6 +92,8 @@ pub struct ThingCreateInfo {
     pub p_code: *const u32,
     pub map_entry_count: u32,
     pub p_map_entries: *const ThingMapEntry,
+    pub draw: ThingDraw,
+    pub samples: t::ThingCreateFlagBits,
 }
 impl Default for ThingCreateInfo {
     fn default() -> Self {
@@ -110,6 +112,8 @@ impl Default for ThingCreateInfo {
             p_code: core::ptr::null_mut(),
             map_entry_count: Default::default(),
             p_map_entries: core::ptr::null_mut(),
+            draw: Default::default(),
+            samples: Default::default(),
         }
     }
 }

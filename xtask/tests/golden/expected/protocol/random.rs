@@ -79,7 +79,9 @@ impl<'a> Random<'a> for ThingCreateInfo<'a> {
         let p_code = rng.array(((code_size.as_len() / 4u64) as usize), false, |rng| rng.random());
         let map_entry_count = n_map_entry_count as u32;
         let p_map_entries = rng.array(n_map_entry_count, false, |rng| ThingMapEntry::random(rng));
-        Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code, map_entry_count, p_map_entries }
+        let draw = ThingDraw::random(rng);
+        let samples = rng.random();
+        Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code, map_entry_count, p_map_entries, draw, samples }
     }
 }
 

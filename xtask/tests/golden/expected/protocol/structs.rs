@@ -225,6 +225,8 @@ pub struct ThingCreateInfo<'a> {
     pub p_code: &'a [u32],
     pub map_entry_count: u32,
     pub p_map_entries: &'a [ThingMapEntry],
+    pub draw: ThingDraw,
+    pub samples: ThingCreateFlagBits,
 }
 
 impl Default for ThingCreateInfo<'_> {
@@ -243,6 +245,8 @@ impl Default for ThingCreateInfo<'_> {
             p_code: &[],
             map_entry_count: Default::default(),
             p_map_entries: &[],
+            draw: ThingDraw::default(),
+            samples: Default::default(),
         }
     }
 }
@@ -271,7 +275,9 @@ impl<'a> ThingCreateInfo<'a> {
         let p_code: &'a [u32] = d.scalar_array((code_size.as_len() / 4u64), false).at("pCode")?;
         let map_entry_count: u32 = d.scalar().at("mapEntryCount")?;
         let p_map_entries: &'a [ThingMapEntry] = d.array(map_entry_count.as_len(), false, |d| ThingMapEntry::decode(d)).at("pMapEntries")?;
-        Ok(Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code, map_entry_count, p_map_entries })
+        let draw: ThingDraw = ThingDraw::decode(d).at("draw")?;
+        let samples: ThingCreateFlagBits = d.scalar().at("samples")?;
+        Ok(Self { p_next, flags, size, mode, index_count, p_indices, p_name, color, uuid, code_size, p_code, map_entry_count, p_map_entries, draw, samples })
     }
     /// Encodes the members after sType and the chain.
     pub fn encode_self(&self, e: &mut Encoder) {
@@ -290,6 +296,8 @@ impl<'a> ThingCreateInfo<'a> {
         for v in self.p_map_entries {
             v.encode(e);
         }
+        self.draw.encode(e);
+        e.scalar(self.samples);
     }
 }
 

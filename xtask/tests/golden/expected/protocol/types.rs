@@ -61,6 +61,15 @@ impl StructureType {
     pub const RING_PRIORITY_INFO_MESA: Self = Self(1000384007);
 }
 
+/// `VkThingCreateFlagBits` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct ThingCreateFlagBits(pub i32);
+crate::wire::scalar_newtype!(ThingCreateFlagBits, i32);
+impl ThingCreateFlagBits {
+    pub const SHINY_BIT: Self = Self(1);
+}
+
 /// `VkThingMode` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]

@@ -1,0 +1,591 @@
+//! Hostile clients hurt only themselves. A raw Venus client (`venus_testapps::venus`) sends
+//! exact bytes through a ring; for every class of bad input the server must end **only that
+//! context**: its ring gets `VK_RING_STATUS_FATAL_BIT_MESA`, the log has exactly one WARN line
+//! for the context (`context lost: ...` naming the command, the parameter and the rule), the
+//! server stays alive, a well-behaved raw client set up before keeps answering, and a
+//! `vulkaninfo --summary` started before the bad input succeeds.
+//!
+//! Classes: wrong-type / unknown / destroyed object ids; an array count larger than the bytes
+//! left; pNext chains with unknown sTypes or longer than the decoder's 256 links (the 256-link
+//! chain itself, once a stack overflow, is in `tests/holes.rs`); the four inputs virglrs found
+//! killing its VM through the host driver (degenerate `vkCmdClearAttachments` rects,
+//! `vkCreateBuffer` with size 0, a framebuffer whose view format does not match its render
+//! pass, an attachment-less pass's pipeline with `rasterizationSamples` 0); a disconnect in the
+//! middle of a vtest message or of a ring command; and SIGKILL of a real Mesa client while it
+//! submits (what it leaves behind is checked in `tests/lifetimes.rs`; here: a concurrent client).
+
+use std::time::{Duration, Instant};
+
+use venus_protocol::commands::*;
+use venus_protocol::structs::*;
+use venus_protocol::types::*;
+use venus_protocol::{Command, Id};
+use venus_testapps::server::{context_of, wait_output, Program, Server, ServerOptions};
+use venus_testapps::tools::{require, Tool};
+use venus_testapps::venus::{encode, Device, Ring, Session};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A well-behaved raw client: it must keep answering while others misbehave.
+struct Good {
+    s: Session,
+    dev: Device,
+    fence: Id<venus_protocol::handles::Fence>,
+}
+
+impl Good {
+    fn new(server: &Server) -> Self {
+        let mut s = Session::connect(server.socket(), "hostile-good").expect("connect");
+        let dev = s.setup(false).expect("setup");
+        let fence = s.create_fence(dev.device).expect("fence");
+        Good { s, dev, fence }
+    }
+
+    /// `vkGetFenceStatus` answers `VK_NOT_READY` (never submitted).
+    fn assert_answers(&mut self, when: &str) {
+        let status = self.s.fence_status(self.dev.device, self.fence);
+        assert_eq!(
+            status.ok().flatten(),
+            Some(1),
+            "the good client's vkGetFenceStatus {when}"
+        );
+    }
+}
+
+/// A hostile raw client with a device and ring 1.
+struct Bad {
+    s: Session,
+    dev: Device,
+    ring: Ring,
+    name: String,
+}
+
+impl Bad {
+    fn new(server: &Server, name: &str) -> Self {
+        let mut s = Session::connect(server.socket(), name).expect("connect");
+        let dev = s.setup(false).expect("setup");
+        let ring = s.create_ring(1).expect("ring");
+        Bad {
+            s,
+            dev,
+            ring,
+            name: name.to_string(),
+        }
+    }
+
+    /// Publishes `cmds` (no reply) on the ring.
+    fn publish(&mut self, cmds: &[Command<'_>]) {
+        let list: Vec<(Command<'_>, u32)> = cmds.iter().map(|c| (*c, 0)).collect();
+        let bytes = encode(&list);
+        self.publish_bytes(&bytes);
+    }
+
+    fn publish_bytes(&mut self, bytes: &[u8]) {
+        self.ring.publish(&mut self.s, bytes).expect("publish");
+    }
+
+    /// A command pool and a command buffer in the recording state.
+    fn recording(&mut self) -> Id<venus_protocol::handles::CommandBuffer> {
+        let device = self.dev.device;
+        let pool = self.s.id();
+        let cb = self.s.id();
+        let alloc = CommandBufferAllocateInfo {
+            command_pool: pool,
+            command_buffer_count: 1,
+            ..Default::default()
+        };
+        self.publish(&[
+            Command::CreateCommandPool(CreateCommandPoolArgs {
+                device,
+                p_create_info: &CommandPoolCreateInfo::default(),
+                p_command_pool: &pool,
+            }),
+            Command::AllocateCommandBuffers(AllocateCommandBuffersArgs {
+                device,
+                p_allocate_info: &alloc,
+                p_command_buffers: &[cb],
+            }),
+            Command::BeginCommandBuffer(BeginCommandBufferArgs {
+                command_buffer: cb,
+                p_begin_info: &CommandBufferBeginInfo::default(),
+            }),
+        ]);
+        cb
+    }
+}
+
+/// Waits until the bad client's ring shows FATAL, then checks the one WARN line of its
+/// context (containing every needle), that the server lives and that the good client answers.
+fn assert_only_bad_ends(server: &mut Server, good: &mut Good, bad: Bad, needles: &[&str]) {
+    let deadline = Instant::now() + TIMEOUT;
+    let status = || {
+        bad.ring
+            .map
+            .word(Ring::STATUS)
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    while status() & Ring::STATUS_FATAL == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{}: the ring never showed FATAL (status {:#x}); log:\n{}",
+            bad.name,
+            status(),
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.assert_alive(&format!("after {}", bad.name));
+    let ctx = context_of(&server.log_lines(), &bad.name)
+        .unwrap_or_else(|| panic!("no context for {}; log:\n{}", bad.name, server.log_text()));
+    let ctx_field = format!("ctx={ctx}");
+    let of_ctx = |l: &str| l.contains(" WARN ") && l.split_whitespace().any(|w| w == ctx_field);
+    let line = server.wait_line(&format!("the WARN line of {}", bad.name), TIMEOUT, |l| {
+        of_ctx(l) && l.contains("context lost")
+    });
+    for needle in needles {
+        assert!(
+            line.text.contains(needle),
+            "{}: the `context lost` line does not name {needle:?}: {}",
+            bad.name,
+            line.text
+        );
+    }
+    good.assert_answers(&format!("after {}", bad.name));
+    let warns: Vec<String> = server
+        .log_lines()
+        .into_iter()
+        .filter(|l| of_ctx(&l.text))
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(warns.len(), 1, "{}: WARN lines: {warns:#?}", bad.name);
+    eprintln!("{}: {}", bad.name, line.text);
+    drop(bad);
+}
+
+/// Starts a server, a good client and a concurrent `vulkaninfo`; runs `cases`; checks that
+/// the `vulkaninfo` and a later one succeeded and the server stops cleanly.
+fn hostile(test: &str, cases: impl FnOnce(&mut Server, &mut Good)) {
+    let Some(tools) = require(test, &[Tool::Vulkaninfo, Tool::VenusIcd, Tool::LavapipeIcd]) else {
+        return;
+    };
+    let mut server = Server::start(&tools, &ServerOptions::default());
+    let mut good = Good::new(&server);
+    let vulkaninfo = server.spawn_vulkaninfo();
+    cases(&mut server, &mut good);
+    let out = wait_output(vulkaninfo, Duration::from_secs(60), "concurrent vulkaninfo");
+    venus_testapps::server::assert_vulkaninfo_output(&out, &format!("during {test}"));
+    server.assert_vulkaninfo_works(&format!("after {test}"));
+    good.assert_answers("at the end");
+    drop(good);
+    server.stop();
+}
+
+#[test]
+fn wrong_type_unknown_and_destroyed_ids() {
+    hostile("wrong_type_unknown_and_destroyed_ids", |server, good| {
+        let mut bad = Bad::new(server, "hostile-wrong-type");
+        let queue = Id::from_raw(bad.dev.queue.raw());
+        let device = bad.dev.device;
+        bad.publish(&[Command::ResetFences(ResetFencesArgs {
+            device,
+            fence_count: 1,
+            p_fences: &[queue],
+        })]);
+        let unknown = format!("unknown VkFence id {}", queue.raw());
+        assert_only_bad_ends(server, good, bad, &["vkResetFences", &unknown]);
+
+        let mut bad = Bad::new(server, "hostile-unknown");
+        let device = bad.dev.device;
+        bad.publish(&[Command::ResetFences(ResetFencesArgs {
+            device,
+            fence_count: 1,
+            p_fences: &[Id::from_raw(0xdead_beef)],
+        })]);
+        let unknown = "unknown VkFence id 3735928559";
+        assert_only_bad_ends(server, good, bad, &["vkResetFences", unknown]);
+
+        let mut bad = Bad::new(server, "hostile-destroyed");
+        let device = bad.dev.device;
+        let fence = bad.s.create_fence(device).expect("fence");
+        bad.publish(&[
+            Command::DestroyFence(DestroyFenceArgs { device, fence }),
+            Command::ResetFences(ResetFencesArgs {
+                device,
+                fence_count: 1,
+                p_fences: &[fence],
+            }),
+        ]);
+        let unknown = format!("unknown VkFence id {}", fence.raw());
+        assert_only_bad_ends(server, good, bad, &["vkResetFences", &unknown]);
+    });
+}
+
+#[test]
+fn array_count_beyond_the_stream() {
+    hostile("array_count_beyond_the_stream", |server, good| {
+        let mut bad = Bad::new(server, "hostile-count");
+        let cb = bad.recording();
+        let viewport = [Viewport {
+            width: 16.0,
+            height: 16.0,
+            max_depth: 1.0,
+            ..Default::default()
+        }];
+        let mut bytes = encode(&[(
+            Command::CmdSetViewport(CmdSetViewportArgs {
+                command_buffer: cb,
+                first_viewport: 0,
+                viewport_count: 1,
+                p_viewports: &viewport,
+            }),
+            0,
+        )]);
+        // type, flags, commandBuffer (8), firstViewport, viewportCount, the array's size (8).
+        assert_eq!(&bytes[20..24], &1u32.to_le_bytes(), "viewportCount at 20");
+        assert_eq!(&bytes[24..32], &1u64.to_le_bytes(), "array size at 24");
+        bytes[20..24].copy_from_slice(&1_000_000u32.to_le_bytes());
+        bytes[24..32].copy_from_slice(&1_000_000u64.to_le_bytes());
+        bad.publish_bytes(&bytes);
+        assert_only_bad_ends(server, good, bad, &["vkCmdSetViewport", "pViewports"]);
+    });
+}
+
+#[test]
+fn pnext_unknown_stypes_and_endless_chains() {
+    hostile("pnext_unknown_stypes_and_endless_chains", |server, good| {
+        let mut bad = Bad::new(server, "hostile-unknown-stype");
+        let fence = bad.s.id();
+        let export = Ext::ExportFenceCreateInfo(ExportFenceCreateInfo::default());
+        let info = FenceCreateInfo {
+            p_next: Some(&export),
+            ..Default::default()
+        };
+        let mut bytes = encode(&[(
+            Command::CreateFence(CreateFenceArgs {
+                device: bad.dev.device,
+                p_create_info: &info,
+                p_fence: &fence,
+            }),
+            0,
+        )]);
+        let known = ExportFenceCreateInfo::STRUCTURE_TYPE.0.to_le_bytes();
+        let at = bytes
+            .windows(4)
+            .position(|w| w == known)
+            .expect("the link's sType in the bytes");
+        bytes[at..at + 4].copy_from_slice(&0x7fee_0001i32.to_le_bytes());
+        bad.publish_bytes(&bytes);
+        assert_only_bad_ends(server, good, bad, &["vkCreateFence", "pNext"]);
+
+        let mut bad = Bad::new(server, "hostile-257-links");
+        // The root and 257 links: one more than the decoder's limit of 256.
+        let features = features2_with_links(257);
+        bad.publish(&[Command::GetPhysicalDeviceFeatures2(
+            GetPhysicalDeviceFeatures2Args {
+                physical_device: bad.dev.physical_device,
+                p_features: &features,
+            },
+        )]);
+        let needles = ["vkGetPhysicalDeviceFeatures2", "256"];
+        assert_only_bad_ends(server, good, bad, &needles);
+    });
+}
+
+/// `VkPhysicalDeviceFeatures2` followed by `n` links (leaked: a few KiB for the test).
+fn features2_with_links(n: usize) -> PhysicalDeviceFeatures2<'static> {
+    let mut next: venus_protocol::Chain<'static> = None;
+    for _ in 0..n {
+        // A small link, so that the chain fits the test's 16 KiB ring.
+        let link = Ext::PhysicalDevicePrivateDataFeatures(PhysicalDevicePrivateDataFeatures {
+            p_next: next,
+            private_data: 0,
+        });
+        next = Some(&*Box::leak(Box::new(link)));
+    }
+    PhysicalDeviceFeatures2 {
+        p_next: next,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn degenerate_clear_rects_and_empty_buffers() {
+    hostile(
+        "degenerate_clear_rects_and_empty_buffers",
+        |server, good| {
+            for (name, rect, needle) in [
+                ("hostile-clear-width", (0, 16, 1), "rect.extent.width is 0"),
+                ("hostile-clear-layers", (16, 16, 0), "layerCount is 0"),
+            ] {
+                let mut bad = Bad::new(server, name);
+                let cb = bad.recording();
+                let rects = [ClearRect {
+                    rect: Rect2D {
+                        extent: Extent2D {
+                            width: rect.0,
+                            height: rect.1,
+                        },
+                        ..Default::default()
+                    },
+                    base_array_layer: 0,
+                    layer_count: rect.2,
+                }];
+                let attachments = [ClearAttachment {
+                    aspect_mask: ImageAspectFlags::COLOR_BIT,
+                    ..Default::default()
+                }];
+                bad.publish(&[Command::CmdClearAttachments(CmdClearAttachmentsArgs {
+                    command_buffer: cb,
+                    attachment_count: 1,
+                    p_attachments: &attachments,
+                    rect_count: 1,
+                    p_rects: &rects,
+                })]);
+                let needles = [
+                    "vkCmdClearAttachments",
+                    needle,
+                    "VUID-vkCmdClearAttachments",
+                ];
+                assert_only_bad_ends(server, good, bad, &needles);
+            }
+
+            let mut bad = Bad::new(server, "hostile-buffer-size-0");
+            let buffer = bad.s.id();
+            let info = BufferCreateInfo {
+                size: 0,
+                usage: BufferUsageFlags::TRANSFER_DST_BIT,
+                ..Default::default()
+            };
+            bad.publish(&[Command::CreateBuffer(CreateBufferArgs {
+                device: bad.dev.device,
+                p_create_info: &info,
+                p_buffer: &buffer,
+            })]);
+            let needles = [
+                "vkCreateBuffer",
+                "size is 0",
+                "VUID-VkBufferCreateInfo-size-00912",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+        },
+    );
+}
+
+#[test]
+fn framebuffer_format_mismatch_and_zero_raster_samples() {
+    hostile(
+        "framebuffer_format_mismatch_and_zero_raster_samples",
+        |server, good| {
+            let mut bad = Bad::new(server, "hostile-format-mismatch");
+            let view = color_view(&mut bad, Format::R8G8B8A8_UNORM);
+            let pass = render_pass(&mut bad, Some(Format::B8G8R8A8_UNORM));
+            let fb = bad.s.id();
+            let info = FramebufferCreateInfo {
+                render_pass: pass,
+                attachment_count: 1,
+                p_attachments: &[view],
+                width: 16,
+                height: 16,
+                layers: 1,
+                ..Default::default()
+            };
+            bad.publish(&[Command::CreateFramebuffer(CreateFramebufferArgs {
+                device: bad.dev.device,
+                p_create_info: &info,
+                p_framebuffer: &fb,
+            })]);
+            let needles = [
+                "vkCreateFramebuffer",
+                "pAttachments[0]",
+                "VUID-VkFramebufferCreateInfo-pAttachments-00880",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            let mut bad = Bad::new(server, "hostile-zero-samples");
+            let pass = render_pass(&mut bad, None);
+            let multisample = PipelineMultisampleStateCreateInfo {
+                rasterization_samples: SampleCountFlagBits(0),
+                ..Default::default()
+            };
+            let infos = [GraphicsPipelineCreateInfo {
+                p_multisample_state: Some(&multisample),
+                render_pass: pass,
+                ..Default::default()
+            }];
+            let pipeline = bad.s.id();
+            bad.publish(&[Command::CreateGraphicsPipelines(
+                CreateGraphicsPipelinesArgs {
+                    device: bad.dev.device,
+                    pipeline_cache: Id::NULL,
+                    create_info_count: 1,
+                    p_create_infos: &infos,
+                    p_pipelines: &[pipeline],
+                },
+            )]);
+            let needles = [
+                "vkCreateGraphicsPipelines",
+                "rasterizationSamples 0x0",
+                "VUID-VkPipelineMultisampleStateCreateInfo-rasterizationSamples-parameter",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+        },
+    );
+}
+
+/// A 16x16 color image (no memory) and a view of it in `format`.
+fn color_view(bad: &mut Bad, format: Format) -> Id<venus_protocol::handles::ImageView> {
+    let (image, view) = (bad.s.id(), bad.s.id());
+    let device = bad.dev.device;
+    let info = ImageCreateInfo {
+        image_type: ImageType::TYPE_2D,
+        format,
+        extent: Extent3D {
+            width: 16,
+            height: 16,
+            depth: 1,
+        },
+        mip_levels: 1,
+        array_layers: 1,
+        samples: SampleCountFlagBits::COUNT_1_BIT,
+        usage: ImageUsageFlags::COLOR_ATTACHMENT_BIT,
+        ..Default::default()
+    };
+    let view_info = ImageViewCreateInfo {
+        image,
+        view_type: ImageViewType::TYPE_2D,
+        format,
+        subresource_range: ImageSubresourceRange {
+            aspect_mask: ImageAspectFlags::COLOR_BIT,
+            level_count: 1,
+            layer_count: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    bad.publish(&[
+        Command::CreateImage(CreateImageArgs {
+            device,
+            p_create_info: &info,
+            p_image: &image,
+        }),
+        Command::CreateImageView(CreateImageViewArgs {
+            device,
+            p_create_info: &view_info,
+            p_view: &view,
+        }),
+    ]);
+    view
+}
+
+/// A render pass with one color attachment of `format`, or none (attachment-less).
+fn render_pass(bad: &mut Bad, format: Option<Format>) -> Id<venus_protocol::handles::RenderPass> {
+    let pass = bad.s.id();
+    let attachments: Vec<AttachmentDescription> = format
+        .map(|format| AttachmentDescription {
+            format,
+            samples: SampleCountFlagBits::COUNT_1_BIT,
+            final_layout: ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+            ..Default::default()
+        })
+        .into_iter()
+        .collect();
+    let color = [AttachmentReference {
+        attachment: 0,
+        layout: ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+    }];
+    let n = attachments.len();
+    let subpass = [SubpassDescription {
+        pipeline_bind_point: PipelineBindPoint::GRAPHICS,
+        color_attachment_count: n as u32,
+        p_color_attachments: &color[..n],
+        ..Default::default()
+    }];
+    let info = RenderPassCreateInfo {
+        attachment_count: n as u32,
+        p_attachments: &attachments,
+        subpass_count: 1,
+        p_subpasses: &subpass,
+        ..Default::default()
+    };
+    bad.publish(&[Command::CreateRenderPass(CreateRenderPassArgs {
+        device: bad.dev.device,
+        p_create_info: &info,
+        p_render_pass: &pass,
+    })]);
+    pass
+}
+
+/// Waits for the `context destroyed` line of client `name`.
+fn assert_destroyed(server: &Server, name: &str) {
+    let ctx = context_of(&server.log_lines(), name)
+        .unwrap_or_else(|| panic!("no context for {name}; log:\n{}", server.log_text()));
+    let field = format!("ctx={ctx}");
+    server.wait_line(&format!("`context destroyed` of {name}"), TIMEOUT, |l| {
+        l.contains("context destroyed") && l.split_whitespace().any(|w| w == field)
+    });
+}
+
+#[test]
+fn disconnect_in_the_middle_of_a_command() {
+    hostile("disconnect_in_the_middle_of_a_command", |server, good| {
+        // Half a vtest message: a SUBMIT_CMD2 header promising more dwords than follow.
+        let mut bad = Bad::new(server, "hostile-half-vtest");
+        let fence = bad.s.id();
+        let cmd = encode(&[(
+            Command::CreateFence(CreateFenceArgs {
+                device: bad.dev.device,
+                p_create_info: &FenceCreateInfo::default(),
+                p_fence: &fence,
+            }),
+            0,
+        )]);
+        let msg = venus_testapps::vtest::submit_cmd2(0, &cmd);
+        bad.s
+            .vtest
+            .send(&msg[..msg.len() / 2])
+            .expect("half a message");
+        let name = bad.name.clone();
+        drop(bad);
+        assert_destroyed(server, &name);
+        server.assert_alive("after half a vtest message");
+        good.assert_answers("after half a vtest message");
+
+        // Half a ring command: the tail covers only the first half of its bytes.
+        let mut bad = Bad::new(server, "hostile-half-ring");
+        let fence = bad.s.id();
+        let cmd = encode(&[(
+            Command::CreateFence(CreateFenceArgs {
+                device: bad.dev.device,
+                p_create_info: &FenceCreateInfo::default(),
+                p_fence: &fence,
+            }),
+            0,
+        )]);
+        bad.publish_bytes(&cmd[..cmd.len() / 2]);
+        std::thread::sleep(Duration::from_millis(100));
+        let name = bad.name.clone();
+        drop(bad);
+        assert_destroyed(server, &name);
+        server.assert_alive("after half a ring command");
+        good.assert_answers("after half a ring command");
+    });
+}
+
+#[test]
+fn sigkill_of_a_mesa_client_while_it_submits() {
+    hostile(
+        "sigkill_of_a_mesa_client_while_it_submits",
+        |server, good| {
+            let mut command = server.venus_client_feedback(env!("CARGO_BIN_EXE_venus-sync"));
+            command.arg("submit-loop");
+            let mut program = Program::spawn(command, "venus-sync submit-loop");
+            program.wait_for_line("SUBMITTING", Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(200));
+            good.assert_answers("while venus-sync submits");
+            program.kill();
+            assert_destroyed(server, "venus-sync");
+            server.assert_alive("after the SIGKILL");
+            good.assert_answers("after the SIGKILL");
+        },
+    );
+}
