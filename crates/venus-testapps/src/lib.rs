@@ -10,6 +10,7 @@
 pub mod gpu;
 pub mod server;
 pub mod sid;
+pub mod soak;
 pub mod tools;
 pub mod validation;
 pub mod venus;
