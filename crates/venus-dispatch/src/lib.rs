@@ -675,11 +675,15 @@ impl Drop for VulkanDispatch {
             .take();
         release(self.registry.drain());
         let s = self.registry.stats();
+        // The driver freed the device's memory on this context's threads, i.e. in arenas
+        // that keep it (docs/soak.md): give it back to the system now.
+        let trimmed = venus_host::heap::trim();
         tracing::info!(
             ctx = self.context_id,
             created = s.created,
             destroyed = s.destroyed,
             live = s.live(),
+            heap_trimmed = trimmed,
             "host objects released"
         );
         tracing::debug!(context = %self.context, "Vulkan state released");

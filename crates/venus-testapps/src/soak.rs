@@ -66,6 +66,12 @@ pub struct SoakConfig {
 pub struct Sample {
     /// `VmRSS`, KiB.
     pub rss_kib: u64,
+    /// `RssAnon` (heap, stacks, anonymous mappings), KiB.
+    pub anon_kib: u64,
+    /// `RssFile` (mapped files: the driver's and LLVM's code), KiB.
+    pub file_kib: u64,
+    /// `RssShmem` (shared memory: blobs, rings, imported device memory), KiB.
+    pub shmem_kib: u64,
     /// Entries of `/proc/<pid>/fd`.
     pub fds: usize,
     /// Entries of `/proc/<pid>/task`.
@@ -78,11 +84,14 @@ impl Sample {
     /// Reads the process's figures; `None` once it is gone.
     pub fn of(pid: u32) -> Option<Self> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())?;
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let rss_kib = kib("VmRSS:")?;
         let count = |what: &str| {
             std::fs::read_dir(format!("/proc/{pid}/{what}"))
                 .map(|d| d.count())
@@ -93,6 +102,9 @@ impl Sample {
             .unwrap_or(0);
         Some(Self {
             rss_kib,
+            anon_kib: kib("RssAnon:").unwrap_or(0),
+            file_kib: kib("RssFile:").unwrap_or(0),
+            shmem_kib: kib("RssShmem:").unwrap_or(0),
             fds: count("fd"),
             threads: count("task"),
             maps,
@@ -244,11 +256,14 @@ pub fn run(tools: &Tools, cfg: &SoakConfig) -> (SoakReport, String) {
             });
             if cfg.progress {
                 eprintln!(
-                    "venus-soak: {limit}/{} cycles, {:.0} s: settled rss={} KiB fds={} \
-                     threads={} maps={}",
+                    "venus-soak: {limit}/{} cycles, {:.0} s: settled rss={} KiB (anon {} file {} \
+                     shmem {}) fds={} threads={} maps={}",
                     cfg.cycles,
                     began.elapsed().as_secs_f64(),
                     settled.rss_kib,
+                    settled.anon_kib,
+                    settled.file_kib,
+                    settled.shmem_kib,
                     settled.fds,
                     settled.threads,
                     settled.maps
@@ -311,6 +326,9 @@ fn sampler(pid: u32, stop: &AtomicBool, peak: &Mutex<Sample>) {
         if let Some(s) = Sample::of(pid) {
             let mut p = peak.lock().unwrap();
             p.rss_kib = p.rss_kib.max(s.rss_kib);
+            p.anon_kib = p.anon_kib.max(s.anon_kib);
+            p.file_kib = p.file_kib.max(s.file_kib);
+            p.shmem_kib = p.shmem_kib.max(s.shmem_kib);
             p.fds = p.fds.max(s.fds);
             p.threads = p.threads.max(s.threads);
             p.maps = p.maps.max(s.maps);
@@ -567,6 +585,9 @@ impl SoakReport {
             "server", "start", "warm-up", "end", "peak"
         );
         t += &row("RSS KiB", &|x| x.rss_kib.to_string());
+        t += &row(" anon", &|x| x.anon_kib.to_string());
+        t += &row(" file", &|x| x.file_kib.to_string());
+        t += &row(" shmem", &|x| x.shmem_kib.to_string());
         t += &row("fds", &|x| x.fds.to_string());
         t += &row("threads", &|x| x.threads.to_string());
         t += &row("maps", &|x| x.maps.to_string());
