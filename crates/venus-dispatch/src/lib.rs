@@ -46,7 +46,8 @@ use venus_host::{DeviceProcs, InstanceProcs};
 use venus_protocol::{handles, Command, CommandHeader, CommandType, Handle};
 
 use registry::{
-    release, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry, State, Teardown,
+    release, release_subtree, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry,
+    State, Teardown,
 };
 use venus_renderer::dispatch::{ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory};
 
@@ -673,7 +674,7 @@ impl Drop for VulkanDispatch {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        release(self.registry.drain());
+        release_subtree(self.registry.drain());
         let s = self.registry.stats();
         // The driver freed the device's memory on this context's threads, i.e. in arenas
         // that keep it (docs/soak.md): give it back to the system now.

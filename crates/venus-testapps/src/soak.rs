@@ -147,6 +147,8 @@ pub struct Counters {
     pub leaking: Vec<Released>,
     /// Lines containing `ERROR`.
     pub errors: Vec<String>,
+    /// Lines containing `WARN` (not a failure by themselves: reported).
+    pub warnings: Vec<String>,
 }
 
 impl Counters {
@@ -169,6 +171,8 @@ impl Counters {
             }
             if t.contains("ERROR") {
                 c.errors.push(t.clone());
+            } else if t.contains("WARN") {
+                c.warnings.push(t.clone());
             }
         }
         c
@@ -202,6 +206,8 @@ pub struct SoakReport {
     pub elapsed: Duration,
     /// The server did not settle (contexts not ended) at some checkpoint.
     pub unsettled: Vec<String>,
+    /// How the server ended, if it died during the soak.
+    pub server_died: Option<String>,
 }
 
 /// A small deterministic generator (xorshift64*), enough to spread endings and delays.
@@ -272,17 +278,26 @@ pub fn run(tools: &Tools, cfg: &SoakConfig) -> (SoakReport, String) {
         }
         stop.store(true, Ordering::Relaxed);
     });
+    let outcomes = shared.outcomes.into_inner().unwrap();
+    let mut server = server;
+    let died = server.exited();
     let counters = Counters::from_log(&server);
     let report = SoakReport {
+        server_died: died.map(|s| s.to_string()),
         start,
         checkpoints,
         peak: *peak.lock().unwrap(),
-        outcomes: shared.outcomes.into_inner().unwrap(),
+        outcomes,
         counters,
         elapsed: began.elapsed(),
         unsettled,
     };
-    (report, server.stop())
+    let log = if died.is_some() {
+        server.log_text()
+    } else {
+        server.stop()
+    };
+    (report, log)
 }
 
 /// What the workers share.
@@ -346,6 +361,9 @@ fn settle(server: &Server) -> (Sample, Option<String>) {
         let c = Counters::from_log(server);
         if c.all_ended() {
             break;
+        }
+        if Sample::of(server.pid()).is_none() {
+            return (Sample::default(), Some("venus-server is gone".into()));
         }
         if Instant::now() > deadline {
             problem = Some(format!(
@@ -502,9 +520,11 @@ fn cycle(shared: &Shared<'_>, rng: &mut Rng) -> Result<Ending, String> {
             if got {
                 Ok(Ending::KilledAfterResult)
             } else {
+                let status = client.child.wait().ok();
                 let stderr = client.stderr.join().unwrap_or_default();
                 Err(format!(
-                    "no result line within {CLIENT_TIMEOUT:?}; stdout: {:?}; stderr:\n{stderr}",
+                    "no result line (exit {status:?}, or {CLIENT_TIMEOUT:?} passed); stdout: \
+                     {:?}; stderr:\n{stderr}",
                     client.stdout
                 ))
             }
@@ -536,6 +556,9 @@ impl SoakReport {
     /// Everything that makes the soak fail; empty when it passed.
     pub fn failures(&self, cfg: &SoakConfig) -> Vec<String> {
         let mut f: Vec<String> = self.outcomes.failures.clone();
+        if let Some(status) = &self.server_died {
+            f.insert(0, format!("venus-server died: {status}"));
+        }
         f.extend(self.unsettled.iter().map(|u| format!("not settled: {u}")));
         let c = &self.counters;
         if c.objects_created != c.objects_destroyed || !c.leaking.is_empty() {
@@ -599,7 +622,7 @@ impl SoakReport {
              {} failed\n\
              contexts: {} created, {} destroyed, {} released\n\
              host objects: {} created, {} destroyed, {} leaked\n\
-             ERROR lines: {}\n\
+             ERROR lines: {}, WARN lines: {}\n\
              elapsed: {:.1} s\n",
             self.rss_growth_kib(),
             o.completed,
@@ -613,6 +636,7 @@ impl SoakReport {
             c.objects_destroyed,
             c.objects_created.abs_diff(c.objects_destroyed),
             c.errors.len(),
+            c.warnings.len(),
             self.elapsed.as_secs_f64()
         );
         t += "settled RSS by checkpoint (cycles: KiB):";
@@ -620,6 +644,9 @@ impl SoakReport {
             t += &format!(" {}:{}", cp.cycles, cp.settled.rss_kib);
         }
         t.push('\n');
+        for w in self.counters.warnings.iter().take(5) {
+            t += &format!("WARN: {w}\n");
+        }
         t
     }
 }
