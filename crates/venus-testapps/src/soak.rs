@@ -32,6 +32,8 @@ use crate::tools::Tools;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the server may take to end every context after the clients are gone.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first guess of a run's length (refined by every completed run), ms.
+const INITIAL_ESTIMATE_MS: u64 = 400;
 /// How often the sampler reads `/proc/<pid>`.
 const SAMPLE_PERIOD: Duration = Duration::from_millis(100);
 
@@ -242,7 +244,7 @@ pub fn run(tools: &Tools, cfg: &SoakConfig) -> (SoakReport, String) {
         server: &server,
         cfg,
         next: AtomicU32::new(0),
-        estimate_ms: AtomicU64::new(1500),
+        estimate_ms: AtomicU64::new(INITIAL_ESTIMATE_MS),
         outcomes: Mutex::new(Outcomes::default()),
     };
     let mut checkpoints = Vec::new();
@@ -506,7 +508,8 @@ fn cycle(shared: &Shared<'_>, rng: &mut Rng) -> Result<Ending, String> {
             Ok(ending)
         }
         1 => {
-            let range = shared.estimate_ms.load(Ordering::Relaxed).max(1);
+            // Within the first 80% of a typical run: the kill lands during the work.
+            let range = (shared.estimate_ms.load(Ordering::Relaxed) * 4 / 5).max(1);
             let delay = Duration::from_millis(rng.below(range));
             if client.exited_within(delay) {
                 // Faster than the delay: it finished, so it is checked as a completed run.
