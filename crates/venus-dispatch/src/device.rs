@@ -16,7 +16,7 @@ use venus_protocol::types::VkResult;
 use venus_protocol::{handles, Handle, Reply, Str};
 
 use crate::memory::MemoryProfile;
-use crate::registry::{release, DeviceShared, Held, NewObject, Owner, State, Teardown};
+use crate::registry::{release_subtree, DeviceShared, Held, NewObject, Owner, State, Teardown};
 use crate::{Call, VulkanDispatch};
 use venus_renderer::dispatch::DispatchError;
 
@@ -226,7 +226,7 @@ impl VulkanDispatch {
             );
         }
         drop(device);
-        release(gone);
+        release_subtree(gone);
         call.cx.reply(&Reply::DestroyDevice(DestroyDeviceReply {}))
     }
 }

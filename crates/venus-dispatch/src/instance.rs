@@ -13,7 +13,7 @@ use venus_protocol::types::{self as t, VkResult};
 use venus_protocol::{handles, Handle, Reply};
 
 use crate::portability::InstancePortability;
-use crate::registry::{release, Held, InstanceShared, NewObject, Owner, State, Teardown};
+use crate::registry::{release_subtree, Held, InstanceShared, NewObject, Owner, State, Teardown};
 use crate::{invalid, Call, VulkanDispatch};
 use venus_renderer::dispatch::{DispatchCx, DispatchError};
 
@@ -198,7 +198,7 @@ impl VulkanDispatch {
                 "instance destroyed with live devices"
             );
         }
-        release(gone);
+        release_subtree(gone);
         call.cx
             .reply(&Reply::DestroyInstance(DestroyInstanceReply {}))
     }

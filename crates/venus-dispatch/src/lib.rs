@@ -48,7 +48,8 @@ use venus_host::{DeviceProcs, InstanceProcs};
 use venus_protocol::{handles, Command, CommandHeader, CommandType, Handle};
 
 use registry::{
-    release, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry, State, Teardown,
+    release, release_subtree, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry,
+    State, Teardown,
 };
 use venus_renderer::dispatch::{ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory};
 
@@ -704,13 +705,17 @@ impl Drop for VulkanDispatch {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        release(self.registry.drain());
+        release_subtree(self.registry.drain());
         let s = self.registry.stats();
+        // The driver freed the device's memory on this context's threads, i.e. in arenas
+        // that keep it (docs/soak.md): give it back to the system now.
+        let trimmed = venus_host::heap::trim();
         tracing::info!(
             ctx = self.context_id,
             created = s.created,
             destroyed = s.destroyed,
             live = s.live(),
+            heap_trimmed = trimmed,
             "host objects released"
         );
         tracing::debug!(context = %self.context, "Vulkan state released");

@@ -115,14 +115,23 @@ impl DeviceShared {
     }
 }
 
-impl Drop for DeviceShared {
-    fn drop(&mut self) {
+impl DeviceShared {
+    /// `vkDeviceWaitIdle`: nothing the driver runs for this device (its submit threads
+    /// included) still uses any of its objects afterwards.
+    pub(crate) fn wait_idle(&self) {
         if let Some(wait) = self.procs.device_wait_idle {
-            // SAFETY: the device is live; no thread of this context uses it any more (this is
-            // the last reference). Waiting makes the destruction below valid even when a client
-            // destroyed a device with work in flight.
+            // SAFETY: the device is live (we hold it); the driver serialises the wait against
+            // submissions on its own queues.
             unsafe { wait(self.host) };
         }
+    }
+}
+
+impl Drop for DeviceShared {
+    fn drop(&mut self) {
+        // Waiting makes the destruction below valid even when a client destroyed a device with
+        // work in flight (its children were waited for by `release_subtree`).
+        self.wait_idle();
         let deferred = std::mem::take(self.deferred.get_mut().unwrap_or_else(|e| e.into_inner()));
         if let Some(destroy_fence) = self.procs.destroy_fence {
             for f in deferred {
@@ -433,6 +442,26 @@ pub fn release(objects: Vec<Arc<Object>>) {
     for o in objects {
         drop(o);
     }
+}
+
+/// [`release`] for a subtree that goes at once without the client having destroyed it
+/// (context end, `vkDestroyDevice`/`vkDestroyInstance` with live children): first waits until
+/// every device among `objects` is idle. A client killed mid-submission leaves work queued in
+/// the driver (lavapipe runs it on its own submit thread) that still uses the fences,
+/// semaphores, command buffers and memory about to be destroyed; destroying them first and
+/// waiting at `vkDestroyDevice` lets that thread touch freed objects (the SIGSEGV the soak
+/// found, `docs/soak.md`).
+pub fn release_subtree(objects: Vec<Arc<Object>>) {
+    let mut devices: Vec<&Arc<DeviceShared>> = Vec::new();
+    for d in objects.iter().filter_map(|o| o.device()) {
+        if !devices.iter().any(|x| Arc::ptr_eq(x, d)) {
+            devices.push(d);
+        }
+    }
+    for d in devices {
+        d.wait_idle();
+    }
+    release(objects);
 }
 
 /// The registry as the generated lowering sees it during one command: every object a lookup

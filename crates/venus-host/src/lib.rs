@@ -3,6 +3,7 @@
 //! - [`loader`]: opens the Vulkan loader (`libvulkan.so.1`, `libvulkan.1.dylib`) and resolves
 //!   `vkGetInstanceProcAddr`; the instance/device proc tables are generated (`generated::procs`).
 //! - [`generated::vk`]: `#[repr(C)]` structs the driver reads and writes.
+//! - [`heap`]: gives the C heap's free memory back to the system once a context is gone.
 //! - [`lower`]: the runtime of the generated conversions: protocol values -> C structs in an
 //!   arena (handle ids translated through [`lower::HandleMap`]) and filled outputs back.
 //!
@@ -14,6 +15,7 @@ compile_error!("venus-host assumes 64-bit hosts: dispatchable and non-dispatchab
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_parens)]
 pub mod generated;
+pub mod heap;
 pub mod loader;
 pub mod lower;
 

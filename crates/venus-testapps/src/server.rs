@@ -332,6 +332,15 @@ impl Server {
         }
     }
 
+    /// The server's exit status if it has exited (its log then read to the end).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().ok().flatten()?;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Some(status)
+    }
+
     /// The environment that runs a Mesa Venus client (a `vulkaninfo`, our test programs)
     /// through this server.
     pub fn venus_client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
