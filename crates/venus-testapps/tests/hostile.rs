@@ -207,6 +207,9 @@ fn wrong_type_unknown_and_destroyed_ids() {
         let mut bad = Bad::new(server, "hostile-destroyed");
         let device = bad.dev.device;
         let fence = bad.s.create_fence(device).expect("fence");
+        // The fence is created on the context stream: wait until the server has executed it
+        // before the ring (another thread) destroys it.
+        bad.s.vtest.ping().expect("ping");
         bad.publish(&[
             Command::DestroyFence(DestroyFenceArgs { device, fence }),
             Command::ResetFences(ResetFencesArgs {
