@@ -240,6 +240,24 @@ impl<'m> Cx<'m> {
             );
         }
         w!(s, "];\n");
+        let unserved: Vec<&(&str, &str)> = crate::special::NOT_ADVERTISED
+            .iter()
+            .filter(|(n, _)| m.extensions.iter().any(|e| e.name == *n))
+            .collect();
+        w!(
+            s,
+            "/// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):"
+        );
+        w!(
+            s,
+            "/// their commands or structs cannot be served (`xtask/src/special.rs`, `NOT_ADVERTISED`)."
+        );
+        w!(s, "pub const NOT_ADVERTISED: &[&str] = &[");
+        for (n, why) in unserved {
+            w!(s, "    // {why}");
+            w!(s, "    {n:?},");
+        }
+        w!(s, "];\n");
         w!(s, "/// API constants.");
         w!(s, "pub mod constants {{");
         for (n, v) in &m.constants {

@@ -250,6 +250,47 @@ pub const NULL_ONLY_MEMBERS: &[(&str, &str)] = &[
     ("VkDeviceOrHostAddressConstKHR", "hostAddress"),
 ];
 
+/// Extensions of the protocol table that the host never advertises (not in the capset's
+/// extension mask, not in `vkEnumerateDeviceExtensionProperties`), whatever the host driver
+/// has: their commands have no encoding here, are rejected by the reference, or need the MESA
+/// special commands (297/298, 335/336) that venus-rs does not implement. Their commands stay
+/// refused (fatal) if a client sends them anyway.
+pub const NOT_ADVERTISED: &[(&str, &str)] = &[
+    (
+        "VK_EXT_descriptor_heap",
+        "needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding",
+    ),
+    (
+        "VK_EXT_host_image_copy",
+        "needs vkCopy*MESA (297/298), not implemented; vkCopy{Memory,Image}To* have no encoding",
+    ),
+    (
+        "VK_EXT_pipeline_library_group_handles",
+        "ray tracing pipelines are not served",
+    ),
+    (
+        "VK_KHR_acceleration_structure",
+        "the build commands have no encoding (pointer-to-pointer geometries)",
+    ),
+    (
+        "VK_KHR_deferred_host_operations",
+        "its commands are rejected by the reference (299-303); only useful with acceleration structures",
+    ),
+    ("VK_KHR_ray_query", "requires VK_KHR_acceleration_structure"),
+    (
+        "VK_KHR_ray_tracing_maintenance1",
+        "requires VK_KHR_acceleration_structure",
+    ),
+    (
+        "VK_KHR_ray_tracing_pipeline",
+        "vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length)",
+    ),
+    (
+        "VK_KHR_ray_tracing_position_fetch",
+        "requires VK_KHR_acceleration_structure",
+    ),
+];
+
 /// Types that are never serialized even though the XML defines them.
 pub const NEVER_SERIALIZED: &[&str] = &["VkBaseInStructure", "VkBaseOutStructure"];
 

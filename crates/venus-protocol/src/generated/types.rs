@@ -213,6 +213,29 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_VALVE_mutable_descriptor_type", number: 352, spec_version: 1 },
 ];
 
+/// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):
+/// their commands or structs cannot be served (`xtask/src/special.rs`, `NOT_ADVERTISED`).
+pub const NOT_ADVERTISED: &[&str] = &[
+    // needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding
+    "VK_EXT_descriptor_heap",
+    // needs vkCopy*MESA (297/298), not implemented; vkCopy{Memory,Image}To* have no encoding
+    "VK_EXT_host_image_copy",
+    // ray tracing pipelines are not served
+    "VK_EXT_pipeline_library_group_handles",
+    // the build commands have no encoding (pointer-to-pointer geometries)
+    "VK_KHR_acceleration_structure",
+    // its commands are rejected by the reference (299-303); only useful with acceleration structures
+    "VK_KHR_deferred_host_operations",
+    // requires VK_KHR_acceleration_structure
+    "VK_KHR_ray_query",
+    // requires VK_KHR_acceleration_structure
+    "VK_KHR_ray_tracing_maintenance1",
+    // vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length)
+    "VK_KHR_ray_tracing_pipeline",
+    // requires VK_KHR_acceleration_structure
+    "VK_KHR_ray_tracing_position_fetch",
+];
+
 /// API constants.
 pub mod constants {
     pub const VK_COMPRESSED_TRIANGLE_FORMAT_DGF1_BYTE_ALIGNMENT_AMDX: u32 = 128;
