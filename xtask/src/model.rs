@@ -832,8 +832,14 @@ fn forward_lens(owner: &str, members: &[Member]) -> Result<(), Error> {
         if let Some(len) = shape_len(&m.shape) {
             let mut roots = Vec::new();
             len.roots(&mut roots);
-            if let Some(r) = roots.iter().find(|r| members[i..].iter().any(|x| x.name == r[0])) {
-                return Err(format!("{owner}.{}: length {} comes after it", m.name, r[0]));
+            if let Some(r) = roots
+                .iter()
+                .find(|r| members[i..].iter().any(|x| x.name == r[0]))
+            {
+                return Err(format!(
+                    "{owner}.{}: length {} comes after it",
+                    m.name, r[0]
+                ));
             }
         }
     }
@@ -1556,8 +1562,8 @@ fn cascade_unserializable(
     }
 }
 
-/// Removes the command-type names above [`special::MAX_COMMAND_ID`], which must be exactly
-/// [`special::BEYOND_LEVEL`].
+/// Removes the command-type names above [`special::MAX_COMMAND_ID`], which must all be in
+/// [`special::BEYOND_LEVEL`] (a golden test checks the vendored file has exactly those).
 fn drop_beyond_level(ids: &mut BTreeMap<String, i64>) -> Result<(), Error> {
     let beyond: BTreeSet<String> = ids
         .iter()
@@ -1568,7 +1574,7 @@ fn drop_beyond_level(ids: &mut BTreeMap<String, i64>) -> Result<(), Error> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    if beyond != expected {
+    if !beyond.is_subset(&expected) {
         return Err(format!(
             "command types above id {} differ from special::BEYOND_LEVEL: XML {beyond:?}, table {expected:?}",
             special::MAX_COMMAND_ID
