@@ -137,7 +137,11 @@ mod tests {
     fn mask_contains_the_contract_mask() {
         let c = VenusCapset::for_protocol();
         for (i, (&got, &old)) in c.vk_extension_mask.iter().zip(&CONTRACT_MASK).enumerate() {
-            assert_eq!(got & old, old, "word {i}: {got:#010x} lacks bits of {old:#010x}");
+            assert_eq!(
+                got & old,
+                old,
+                "word {i}: {got:#010x} lacks bits of {old:#010x}"
+            );
         }
         // The highest number is 643 (VK_EXT_shader_uniform_buffer_unsized_array): word 20.
         assert_ne!(c.vk_extension_mask[20], 0);
