@@ -121,7 +121,8 @@ impl<'m> Cx<'m> {
             Shape::Str => "Option<Str<'a>>".into(),
             Shape::StrArray { .. } => "&'a [Option<Str<'a>>]".into(),
             Shape::Blob { .. } => "&'a [u8]".into(),
-            Shape::NullOnly => unreachable!("NullOnly has no field"),
+            // Only unions have a NullOnly field (a variant without data); structs skip it.
+            Shape::NullOnly => "()".into(),
         }
     }
 
@@ -239,6 +240,24 @@ impl<'m> Cx<'m> {
             );
         }
         w!(s, "];\n");
+        let unserved: Vec<&(&str, &str)> = crate::special::NOT_ADVERTISED
+            .iter()
+            .filter(|(n, _)| m.extensions.iter().any(|e| e.name == *n))
+            .collect();
+        w!(
+            s,
+            "/// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):"
+        );
+        w!(
+            s,
+            "/// their commands or structs cannot be served (`xtask/src/special.rs`, `NOT_ADVERTISED`)."
+        );
+        w!(s, "pub const NOT_ADVERTISED: &[&str] = &[");
+        for (n, why) in unserved {
+            w!(s, "    // {why}");
+            w!(s, "    {n:?},");
+        }
+        w!(s, "];\n");
         w!(s, "/// API constants.");
         w!(s, "pub mod constants {{");
         for (n, v) in &m.constants {
@@ -331,7 +350,10 @@ impl<'m> Cx<'m> {
         w!(s, "        Ok(match tag {{");
         for (i, m) in u.members.iter().enumerate() {
             let mut body = String::new();
-            let local = self.decode_member(&mut body, m, &[], Ctx::Struct, false);
+            let mut local = self.decode_member(&mut body, m, &[], Ctx::Struct, false);
+            if matches!(m.shape, Shape::NullOnly) {
+                local = "()".into();
+            }
             let body = indent(&body, 8);
             w!(
                 s,
@@ -352,9 +374,14 @@ impl<'m> Cx<'m> {
         for (i, m) in u.members.iter().enumerate() {
             let mut body = String::new();
             self.encode_member(&mut body, m, "v", false, "                ");
+            let bind = if matches!(m.shape, Shape::NullOnly) {
+                "_"
+            } else {
+                "v"
+            };
             w!(
                 s,
-                "            Self::{}(v) => {{\n                e.u32({i});\n{body}            }}",
+                "            Self::{}({bind}) => {{\n                e.u32({i});\n{body}            }}",
                 variant(&m.name)
             );
         }

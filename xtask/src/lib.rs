@@ -16,24 +16,39 @@ pub mod special;
 
 use std::path::Path;
 
-/// The five input files of one protocol level.
+/// Our XML supplement to `VK_MESA_venus_protocol.xml`, relative to the protocol root.
+pub const SUPPLEMENT: &str = "xml/VK_MESA_venus_protocol-spec4.xml";
+
+/// The input files of one protocol level.
 pub struct Inputs {
     pub vk_xml: String,
     pub serialization_xml: String,
     pub venus_xml: String,
+    /// `xml/VK_MESA_venus_protocol-spec4.xml`, our supplement with what MESA spec 3 and 4 add
+    /// (absent in the golden tests' tiny registry).
+    pub venus_supplement_xml: Option<String>,
     pub commands_tsv: String,
     pub extensions_tsv: String,
 }
 
 impl Inputs {
-    /// Reads `xml/{vk.xml,VK_EXT_command_serialization.xml,VK_MESA_venus_protocol.xml}` and
-    /// `derived/{commands,extensions}.tsv` under `root` (file names of the TSVs as given).
+    /// Reads `xml/{vk.xml,VK_EXT_command_serialization.xml,VK_MESA_venus_protocol.xml}`, the
+    /// optional `xml/VK_MESA_venus_protocol-spec4.xml` and `derived/{commands,extensions}.tsv`
+    /// under `root` (file names of the TSVs as given).
     pub fn read(root: &Path, commands_tsv: &str, extensions_tsv: &str) -> Result<Self, String> {
         let rd = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
         Ok(Inputs {
             vk_xml: rd(&root.join("xml/vk.xml"))?,
             serialization_xml: rd(&root.join("xml/VK_EXT_command_serialization.xml"))?,
             venus_xml: rd(&root.join("xml/VK_MESA_venus_protocol.xml"))?,
+            venus_supplement_xml: {
+                let p = root.join(SUPPLEMENT);
+                if p.exists() {
+                    Some(rd(&p)?)
+                } else {
+                    None
+                }
+            },
             commands_tsv: rd(&root.join("derived").join(commands_tsv))?,
             extensions_tsv: rd(&root.join("derived").join(extensions_tsv))?,
         })
@@ -63,6 +78,9 @@ pub fn build_model_with(inputs: &Inputs, tables: &special::Tables) -> Result<mod
     .map_err(|e| e.to_string())?;
     reg.load("VK_MESA_venus_protocol.xml", &inputs.venus_xml)
         .map_err(|e| e.to_string())?;
+    if let Some(text) = &inputs.venus_supplement_xml {
+        reg.load(SUPPLEMENT, text).map_err(|e| e.to_string())?;
+    }
     let mut cmds = Vec::new();
     for r in tsv_rows(&inputs.commands_tsv) {
         let id = r

@@ -24,8 +24,8 @@ fn codegen(check: bool) -> Result<(), String> {
     let root = repo_root();
     let inputs = xtask::Inputs::read(
         &root.join("protocol"),
-        "ca1e9220-command-types.tsv",
-        "ca1e9220-extensions.tsv",
+        "70991d4c-command-types.tsv",
+        "70991d4c-extensions.tsv",
     )?;
     let files = xtask::generate(&inputs)?;
     if check {

@@ -644,6 +644,24 @@ impl<'r> Builder<'r> {
         }
     }
 
+    /// Replaces API constants in a length (`2*VK_UUID_SIZE`) by their values.
+    fn resolve_consts(&self, e: LenExpr) -> LenExpr {
+        match e {
+            LenExpr::Ref(p) if p.len() == 1 && p[0].starts_with("VK_") => {
+                match self.values.get(&p[0]) {
+                    Some(v) => LenExpr::Num(*v as u64),
+                    None => LenExpr::Ref(p),
+                }
+            }
+            LenExpr::Bin(op, a, b) => LenExpr::Bin(
+                op,
+                Box::new(self.resolve_consts(*a)),
+                Box::new(self.resolve_consts(*b)),
+            ),
+            other => other,
+        }
+    }
+
     fn const_value(&self, s: &str) -> Result<usize, Error> {
         parse_int(s)
             .or_else(|| self.values.get(s).copied())
@@ -690,7 +708,7 @@ impl<'r> Builder<'r> {
                         return Err(format!("{}: void pointer without a length", m.name));
                     };
                     return Ok(Shape::Blob {
-                        len: parse_len(&l)?,
+                        len: self.resolve_consts(parse_len(&l)?),
                         null_unchecked,
                     });
                 }
@@ -703,7 +721,7 @@ impl<'r> Builder<'r> {
                 match len_text {
                     Some(l) => Ok(Shape::Array {
                         elem: self.elem_of(&m.ty)?,
-                        len: parse_len(&l)?,
+                        len: self.resolve_consts(parse_len(&l)?),
                         null_unchecked,
                         ignore: None,
                     }),
@@ -757,7 +775,18 @@ impl<'r> Builder<'r> {
             if m.name == "pNext" {
                 continue;
             }
-            let mut shape = self.shape_of(m).map_err(|e| format!("{owner}.{e}"))?;
+            let null_only = special::NULL_ONLY_MEMBERS.contains(&(owner, m.name.as_str()));
+            if null_only && (m.ty != "void" || m.pointers != 1) {
+                return Err(format!(
+                    "{owner}.{}: special::NULL_ONLY_MEMBERS names a member that is not void*",
+                    m.name
+                ));
+            }
+            let mut shape = if null_only {
+                Shape::NullOnly
+            } else {
+                self.shape_of(m).map_err(|e| format!("{owner}.{e}"))?
+            };
             if let Shape::Array { ignore, .. } = &mut shape {
                 if let Some(ia) = special::IGNORABLE_ARRAYS
                     .iter()
@@ -791,8 +820,30 @@ impl<'r> Builder<'r> {
             });
         }
         mark_lens(&mut out);
+        forward_lens(owner, &out)?;
         Ok((s_type, out))
     }
+}
+
+/// A length that names a later member (`VkHostAddressRangeConstEXT`: `address` before `size`)
+/// makes the struct unserializable here (the decoder needs the count first).
+fn forward_lens(owner: &str, members: &[Member]) -> Result<(), Error> {
+    for (i, m) in members.iter().enumerate() {
+        if let Some(len) = shape_len(&m.shape) {
+            let mut roots = Vec::new();
+            len.roots(&mut roots);
+            if let Some(r) = roots
+                .iter()
+                .find(|r| members[i..].iter().any(|x| x.name == r[0]))
+            {
+                return Err(format!(
+                    "{owner}.{}: length {} comes after it",
+                    m.name, r[0]
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Marks members that other members' lengths refer to.
@@ -866,7 +917,8 @@ pub fn build(
     b.collect_scope(ext_rows)?;
 
     // ---- commands ----
-    let cmd_ids = command_type_values(&reg, &b.values);
+    let mut cmd_ids = command_type_values(&reg, &b.values);
+    drop_beyond_level(&mut cmd_ids)?;
     let mut commands = Vec::new();
     for row in cmd_rows {
         if row.id > special::MAX_COMMAND_ID {
@@ -1039,6 +1091,7 @@ pub fn build(
             _ => return Err(format!("{name} queued but is not a struct or union")),
         }
     }
+    cascade_unserializable(&mut structs, &mut unions, &mut unserializable);
     // Drop unserializable extenders; an unserializable struct used directly is an error.
     for s in structs.values_mut() {
         s.extenders.retain(|e| !unserializable.contains_key(e));
@@ -1303,8 +1356,16 @@ pub fn build(
         .get("VK_HEADER_VERSION")
         .copied()
         .ok_or("no VK_HEADER_VERSION")?;
+    let (major, minor) = special::VK_XML_API;
+    let newest = format!("VK_VERSION_{major}_{minor}");
+    let next = format!("VK_VERSION_{major}_{}", minor + 1);
+    if reg.features.iter().any(|f| f.name == next) {
+        return Err(format!(
+            "special::VK_XML_API says {newest} is the newest core version, but vk.xml has {next}"
+        ));
+    }
     let versions = Versions {
-        vk_xml_version: (1, 3, header as u32),
+        vk_xml_version: (major, minor, header as u32),
         command_serialization_spec: spec("VK_EXT_command_serialization")?,
         venus_protocol_spec: spec("VK_MESA_venus_protocol")?,
     };
@@ -1461,6 +1522,66 @@ fn command_type_values(reg: &Registry, values: &BTreeMap<String, i64>) -> BTreeM
         }
     }
     out
+}
+
+/// A struct or union with a member of an unserializable struct (e.g. the host-pointer regions
+/// of `VkCopyImageToMemoryInfo`) cannot be serialized either: moves it, to a fixpoint.
+fn cascade_unserializable(
+    structs: &mut BTreeMap<String, Struct>,
+    unions: &mut BTreeMap<String, Union>,
+    unserializable: &mut BTreeMap<String, String>,
+) {
+    loop {
+        let bad = |ms: &[Member], bad: &BTreeMap<String, String>| {
+            ms.iter().find_map(|m| match shape_elem(&m.shape) {
+                Some(Elem::Struct(x) | Elem::Union(x)) if bad.contains_key(x) => {
+                    Some(format!("{}: {x} cannot be serialized", m.name))
+                }
+                _ => None,
+            })
+        };
+        let mut moved = Vec::new();
+        for s in structs.values() {
+            if let Some(why) = bad(&s.members, unserializable) {
+                moved.push((s.name.clone(), why));
+            }
+        }
+        for u in unions.values() {
+            if let Some(why) = bad(&u.members, unserializable) {
+                moved.push((u.name.clone(), why));
+            }
+        }
+        if moved.is_empty() {
+            return;
+        }
+        for (name, why) in moved {
+            structs.remove(&name);
+            unions.remove(&name);
+            unserializable.insert(name, why);
+        }
+    }
+}
+
+/// Removes the command-type names above [`special::MAX_COMMAND_ID`], which must all be in
+/// [`special::BEYOND_LEVEL`] (a golden test checks the vendored file has exactly those).
+fn drop_beyond_level(ids: &mut BTreeMap<String, i64>) -> Result<(), Error> {
+    let beyond: BTreeSet<String> = ids
+        .iter()
+        .filter(|(_, v)| **v > i64::from(special::MAX_COMMAND_ID))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let expected: BTreeSet<String> = special::BEYOND_LEVEL
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if !beyond.is_subset(&expected) {
+        return Err(format!(
+            "command types above id {} differ from special::BEYOND_LEVEL: XML {beyond:?}, table {expected:?}",
+            special::MAX_COMMAND_ID
+        ));
+    }
+    ids.retain(|n, _| !beyond.contains(n));
+    Ok(())
 }
 
 fn build_command(

@@ -45,6 +45,31 @@ pub const DEFAULT_UNION_TAGS: &[DefaultUnionTag] = &[
         tag: 0,
         why: "color; its VkClearColorValue then uses its own default tag",
     },
+    DefaultUnionTag {
+        union: "VkDeviceOrHostAddressKHR",
+        tag: 0,
+        why: "the device address; a host address cannot travel (NULL_ONLY_MEMBERS)",
+    },
+    DefaultUnionTag {
+        union: "VkDeviceOrHostAddressConstKHR",
+        tag: 0,
+        why: "the device address; a host address cannot travel (NULL_ONLY_MEMBERS)",
+    },
+    DefaultUnionTag {
+        union: "VkResourceDescriptorDataEXT",
+        tag: 0,
+        why: "pImage; the guest sends the member its `type` selects",
+    },
+    DefaultUnionTag {
+        union: "VkDescriptorMappingSourceDataEXT",
+        tag: 0,
+        why: "the first source; the guest sends the member its `source` selects",
+    },
+    DefaultUnionTag {
+        union: "VkAccelerationStructureGeometryDataKHR",
+        tag: 0,
+        why: "triangles; the guest sends the member its `geometryType` selects",
+    },
 ];
 
 /// The condition under which the guest sends an array as empty whatever the pointer holds.
@@ -128,8 +153,67 @@ pub const NO_ENCODING: &[NoEncoding] = &[
         why: "pData has no length",
     },
     NoEncoding {
-        command: "vkCmdPushDescriptorSetWithTemplateKHR",
+        command: "vkCmdPushDescriptorSetWithTemplate",
         why: "pData has no length",
+    },
+    NoEncoding {
+        command: "vkCmdPushDescriptorSetWithTemplate2",
+        why: "VkPushDescriptorSetWithTemplateInfo.pData has no length",
+    },
+    NoEncoding {
+        command: "vkMapMemory2",
+        why: "ppData is a host pointer (the guest maps blobs itself)",
+    },
+    NoEncoding {
+        command: "vkCopyMemoryToImage",
+        why: "VkMemoryToImageCopy.pHostPointer is a guest pointer (spec 3 vkCopyMemoryToImageMESA carries the bytes)",
+    },
+    NoEncoding {
+        command: "vkCopyImageToMemory",
+        why: "VkImageToMemoryCopy.pHostPointer is a guest pointer (spec 3 vkCopyImageToMemoryMESA carries the bytes)",
+    },
+    NoEncoding {
+        command: "vkBuildAccelerationStructuresKHR",
+        why: "ppBuildRangeInfos is a pointer to pointers (host builds; upstream has no decoder either)",
+    },
+    NoEncoding {
+        command: "vkCmdBuildAccelerationStructuresKHR",
+        why: "VkAccelerationStructureBuildGeometryInfoKHR.ppGeometries is a pointer to pointers \
+              (upstream special-cases it; VK_KHR_acceleration_structure is not advertised)",
+    },
+    NoEncoding {
+        command: "vkCmdBuildAccelerationStructuresIndirectKHR",
+        why: "ppMaxPrimitiveCounts and ppGeometries are pointers to pointers \
+              (VK_KHR_acceleration_structure is not advertised)",
+    },
+    NoEncoding {
+        command: "vkGetAccelerationStructureBuildSizesKHR",
+        why: "VkAccelerationStructureBuildGeometryInfoKHR.ppGeometries is a pointer to pointers \
+              (VK_KHR_acceleration_structure is not advertised)",
+    },
+    NoEncoding {
+        command: "vkWriteSamplerDescriptorsEXT",
+        why: "writes to guest host addresses (upstream COMMAND_BLOCK_LIST; spec 4 \
+              vkWriteSamplerDescriptorMESA replaces it)",
+    },
+    NoEncoding {
+        command: "vkWriteResourceDescriptorsEXT",
+        why: "writes to guest host addresses (upstream COMMAND_BLOCK_LIST; spec 4 \
+              vkWriteResourceDescriptorMESA replaces it)",
+    },
+    NoEncoding {
+        command: "vkCmdPushDataEXT",
+        why: "VkHostAddressRangeConstEXT names its length after the data \
+              (VK_EXT_descriptor_heap is not advertised)",
+    },
+    NoEncoding {
+        command: "vkGetImageOpaqueCaptureDataEXT",
+        why: "pDatas are guest host address ranges (VK_EXT_descriptor_heap is not advertised)",
+    },
+    NoEncoding {
+        command: "vkCreateRayTracingPipelinesKHR",
+        why: "VkRayTracingShaderGroupCreateInfoKHR.pShaderGroupCaptureReplayHandle has no length \
+              (VK_KHR_ray_tracing_pipeline is not advertised)",
     },
     NoEncoding {
         command: "vkGetMemoryFdKHR",
@@ -157,21 +241,101 @@ pub const NO_ENCODING: &[NoEncoding] = &[
     },
 ];
 
+/// Union members that are host pointers: they travel as a NULL pointer only (an 8-byte zero;
+/// anything else is a decode error), like `pAllocator`. The acceleration-structure address
+/// unions carry a device address or a host address; a host address means nothing to the renderer
+/// (upstream venus-protocol encodes it the same way). The model checks each row names a `void*`.
+pub const NULL_ONLY_MEMBERS: &[(&str, &str)] = &[
+    ("VkDeviceOrHostAddressKHR", "hostAddress"),
+    ("VkDeviceOrHostAddressConstKHR", "hostAddress"),
+];
+
+/// Extensions of the protocol table that the host never advertises (not in the capset's
+/// extension mask, not in `vkEnumerateDeviceExtensionProperties`), whatever the host driver
+/// has: their commands have no encoding here, are rejected by the reference, or need the MESA
+/// special commands (297/298, 335/336) that venus-rs does not implement. Their commands stay
+/// refused (fatal) if a client sends them anyway.
+pub const NOT_ADVERTISED: &[(&str, &str)] = &[
+    (
+        "VK_EXT_descriptor_heap",
+        "needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding",
+    ),
+    (
+        "VK_EXT_host_image_copy",
+        "needs vkCopy*MESA (297/298), not implemented; vkCopy{Memory,Image}To* have no encoding",
+    ),
+    (
+        "VK_EXT_pipeline_library_group_handles",
+        "ray tracing pipelines are not served",
+    ),
+    (
+        "VK_KHR_acceleration_structure",
+        "the build commands have no encoding (pointer-to-pointer geometries)",
+    ),
+    (
+        "VK_KHR_deferred_host_operations",
+        "its commands are rejected by the reference (299-303); only useful with acceleration structures",
+    ),
+    ("VK_KHR_ray_query", "requires VK_KHR_acceleration_structure"),
+    (
+        "VK_KHR_ray_tracing_maintenance1",
+        "requires VK_KHR_acceleration_structure",
+    ),
+    (
+        "VK_KHR_ray_tracing_pipeline",
+        "vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length)",
+    ),
+    (
+        "VK_KHR_ray_tracing_position_fetch",
+        "requires VK_KHR_acceleration_structure",
+    ),
+];
+
 /// Types that are never serialized even though the XML defines them.
 pub const NEVER_SERIALIZED: &[&str] = &["VkBaseInStructure", "VkBaseOutStructure"];
 
 /// Wire format version (upstream VN_WIRE_FORMAT_VERSION); bumped only for breaking changes.
 pub const WIRE_FORMAT_VERSION: u32 = 1;
 
-/// The highest command id known at protocol level git-ca1e9220; anything above is unknown.
-pub const MAX_COMMAND_ID: u32 = 282;
+/// The highest command id known at protocol level git-70991d4c; anything above is unknown
+/// (virglrenderer rejects `cmd_type >= 346` as fatal).
+pub const MAX_COMMAND_ID: u32 = 345;
 
-/// Core versions the protocol serializes at this level.
+/// `VkCommandTypeEXT` names the vendored command-serialization XML defines above
+/// [`MAX_COMMAND_ID`]: the file is the fork revision e2544a38, git-70991d4c plus one group
+/// (see `protocol/xml/README.md`). The model drops exactly these and fails on any other name
+/// beyond the level, so a different input cannot silently widen or narrow the table.
+pub const BEYOND_LEVEL: &[&str] = &["vkCmdEndRendering2KHR", "vkCmdEndRendering2EXT"];
+
+/// Major and minor of the vk.xml the protocol tables come from (`VK_HEADER_VERSION_COMPLETE`
+/// is `VK_MAKE_API_VERSION(0, 1, 4, VK_HEADER_VERSION)` in vk.xml 1.4.343); the model fails
+/// when the XML has a newer core feature.
+pub const VK_XML_API: (u32, u32) = (1, 4);
+
+/// Core versions the protocol serializes at this level. vk.xml 1.4 splits each core version
+/// into internal `VK_{BASE,COMPUTE,GRAPHICS}_VERSION_1_x` features that the public
+/// `VK_VERSION_1_x` depends on; all of them are in scope.
 pub const CORE_VERSIONS: &[&str] = &[
+    "VK_BASE_VERSION_1_0",
+    "VK_COMPUTE_VERSION_1_0",
+    "VK_GRAPHICS_VERSION_1_0",
     "VK_VERSION_1_0",
+    "VK_BASE_VERSION_1_1",
+    "VK_COMPUTE_VERSION_1_1",
+    "VK_GRAPHICS_VERSION_1_1",
     "VK_VERSION_1_1",
+    "VK_BASE_VERSION_1_2",
+    "VK_COMPUTE_VERSION_1_2",
+    "VK_GRAPHICS_VERSION_1_2",
     "VK_VERSION_1_2",
+    "VK_BASE_VERSION_1_3",
+    "VK_COMPUTE_VERSION_1_3",
+    "VK_GRAPHICS_VERSION_1_3",
     "VK_VERSION_1_3",
+    "VK_BASE_VERSION_1_4",
+    "VK_COMPUTE_VERSION_1_4",
+    "VK_GRAPHICS_VERSION_1_4",
+    "VK_VERSION_1_4",
 ];
 
 // ---------------------------------------------------------------- per-command policy

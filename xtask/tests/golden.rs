@@ -385,8 +385,8 @@ fn handwritten_trait_has_one_method_per_row() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol");
     let inputs = xtask::Inputs::read(
         &root,
-        "ca1e9220-command-types.tsv",
-        "ca1e9220-extensions.tsv",
+        "70991d4c-command-types.tsv",
+        "70991d4c-extensions.tsv",
     )
     .unwrap();
     let files = xtask::generate(&inputs).unwrap();
@@ -404,4 +404,44 @@ fn handwritten_trait_has_one_method_per_row() {
         "the Handwritten rows went missing: {want:?}"
     );
     assert_eq!(got, want);
+}
+
+/// The vendored command-serialization XML (fork revision e2544a38) has exactly the
+/// `special::BEYOND_LEVEL` names above `MAX_COMMAND_ID` (the VK_KHR_maintenance10 group, id 346),
+/// and the generated table stops at 345.
+#[test]
+fn the_group_beyond_the_level_is_dropped() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol");
+    let xml = std::fs::read_to_string(root.join("xml/VK_EXT_command_serialization.xml")).unwrap();
+    let mut beyond: Vec<String> = Vec::new();
+    let mut by_name = std::collections::BTreeMap::new();
+    for l in xml.lines().filter(|l| l.contains("VK_COMMAND_TYPE_")) {
+        let attr = |k: &str| {
+            l.split(&format!("{k}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(str::to_string)
+        };
+        let name = attr("name").unwrap();
+        let value = attr("value").and_then(|v| v.parse::<u32>().ok());
+        let value = value.or_else(|| attr("alias").and_then(|a| by_name.get(&a).copied()));
+        if let Some(v) = value {
+            by_name.insert(name.clone(), v);
+            if v > xtask::special::MAX_COMMAND_ID {
+                beyond.push(
+                    name.trim_start_matches("VK_COMMAND_TYPE_")
+                        .trim_end_matches("_EXT")
+                        .to_string(),
+                );
+            }
+        }
+    }
+    beyond.sort();
+    let mut want: Vec<String> = xtask::special::BEYOND_LEVEL
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(beyond, want);
+    assert_eq!(xtask::special::MAX_COMMAND_ID, 345);
 }

@@ -283,7 +283,8 @@ impl VulkanDispatch {
     }
 }
 
-/// `host` ∩ the protocol's extension table, with spec versions capped at the protocol's.
+/// `host` ∩ the protocol's extension table minus `NOT_ADVERTISED`, with spec versions capped
+/// at the protocol's.
 pub(crate) fn supported_extensions(host: &[ExtensionProperties]) -> Vec<ExtensionProperties> {
     host.iter()
         .filter_map(|e| {
@@ -292,6 +293,9 @@ pub(crate) fn supported_extensions(host: &[ExtensionProperties]) -> Vec<Extensio
             )
             .ok()?;
             let proto = t::EXTENSIONS.iter().find(|x| x.name == name)?;
+            if t::NOT_ADVERTISED.contains(&name) {
+                return None;
+            }
             Some(ExtensionProperties {
                 extension_name: e.extension_name,
                 spec_version: e.spec_version.min(proto.spec_version),

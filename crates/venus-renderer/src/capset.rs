@@ -9,7 +9,8 @@
 //! facts of the core that every transport (vtest, a future C ABI for VMMs) reports as is.
 
 use venus_protocol::types::{
-    COMMAND_SERIALIZATION_SPEC_VERSION, EXTENSIONS, VENUS_PROTOCOL_SPEC_VERSION, VK_XML_VERSION,
+    COMMAND_SERIALIZATION_SPEC_VERSION, EXTENSIONS, NOT_ADVERTISED, VENUS_PROTOCOL_SPEC_VERSION,
+    VK_XML_VERSION,
 };
 
 /// Capset id of Venus (`VIRGL_RENDERER_CAPSET_VENUS`).
@@ -49,7 +50,8 @@ pub struct VenusCapset {
 
 impl VenusCapset {
     /// The capset for the protocol level `venus-protocol` was generated at: wire format 1,
-    /// its vk.xml / spec versions, and every extension it serializes.
+    /// its vk.xml / spec versions, and every extension it serializes except
+    /// [`NOT_ADVERTISED`] (extensions whose commands venus-rs cannot serve).
     pub fn for_protocol() -> Self {
         Self {
             wire_format_version: 1,
@@ -57,7 +59,12 @@ impl VenusCapset {
             vk_ext_command_serialization_spec_version: COMMAND_SERIALIZATION_SPEC_VERSION,
             vk_mesa_venus_protocol_spec_version: VENUS_PROTOCOL_SPEC_VERSION,
             supports_blob_id_0: true,
-            vk_extension_mask: extension_mask(EXTENSIONS.iter().map(|e| e.number)),
+            vk_extension_mask: extension_mask(
+                EXTENSIONS
+                    .iter()
+                    .filter(|e| !NOT_ADVERTISED.contains(&e.name))
+                    .map(|e| e.number),
+            ),
             allow_vk_wait_syncs: true,
             supports_multiple_timelines: true,
             use_guest_vram: false,
@@ -124,17 +131,33 @@ mod tests {
         0x00810140, 0x00108000,
     ];
 
+    /// Every bit of the git-ca1e9220 mask (what Mesa 25.0.7 clients look at) is still set:
+    /// the git-70991d4c level is a superset, minus nothing the old level had.
     #[test]
-    fn mask_matches_the_contract() {
+    fn mask_contains_the_contract_mask() {
         let c = VenusCapset::for_protocol();
-        assert_eq!(&c.vk_extension_mask[..16], &CONTRACT_MASK);
-        assert!(c.vk_extension_mask[16..].iter().all(|&w| w == 0));
+        for (i, (&got, &old)) in c.vk_extension_mask.iter().zip(&CONTRACT_MASK).enumerate() {
+            assert_eq!(
+                got & old,
+                old,
+                "word {i}: {got:#010x} lacks bits of {old:#010x}"
+            );
+        }
+        // The highest number is 643 (VK_EXT_shader_uniform_buffer_unsized_array): word 20.
+        assert_ne!(c.vk_extension_mask[20], 0);
+        assert!(c.vk_extension_mask[21..].iter().all(|&w| w == 0));
         let bits: u32 = c.vk_extension_mask.iter().map(|w| w.count_ones()).sum();
+        assert_eq!(EXTENSIONS.len(), 187);
+        assert_eq!(NOT_ADVERTISED.len(), 9);
         assert_eq!(
             bits,
-            1 + 118,
-            "bit 0 plus the 118 extensions of the protocol level"
+            1 + 187 - 9,
+            "bit 0 plus the 187 extensions of the protocol level minus the 9 not advertised"
         );
+        for name in NOT_ADVERTISED {
+            let e = EXTENSIONS.iter().find(|e| e.name == *name).unwrap();
+            assert!(!c.has_extension(e.number), "{name}");
+        }
         assert!(EXTENSIONS.iter().all(|e| e.number < 1024));
     }
 
@@ -143,11 +166,11 @@ mod tests {
         let d = VenusCapset::for_protocol().to_dwords();
         assert_eq!(d.len() * 4, 160);
         assert_eq!(d[0], 1);
-        assert_eq!(d[1], 0x0040310d, "vk.xml 1.3.269");
+        assert_eq!(d[1], 0x00404157, "vk.xml 1.4.343");
         assert_eq!(d[2], 1);
-        assert_eq!(d[3], 2);
+        assert_eq!(d[3], 4, "VK_MESA_venus_protocol spec 4");
         assert_eq!(d[4], 1);
-        assert_eq!(d[5], 0x20008001);
+        assert_eq!(d[5], 0x2001c001);
         assert_eq!(d[37..], [1, 1, 0]);
     }
 

@@ -110,3 +110,40 @@ fn driver_info_is_read_from_the_summary() {
     assert_eq!(driver_info(summary), Some("Mesa 26.2.6-1"));
     assert_eq!(driver_info("deviceName = x\n"), None);
 }
+
+/// A `key = value` line of a `vulkaninfo --summary` output.
+fn summary_value<'a>(summary: &'a str, key: &str) -> Option<&'a str> {
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .map(|v| v.trim_start_matches([' ', '=']).trim())
+}
+
+/// `1.4.305` -> (1, 4).
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut it = version.split('.').map(|x| x.trim().parse::<u32>().ok());
+    Some((it.next()??, it.next()??))
+}
+
+/// Protocol level git-70991d4c: the Mesa 26 client (which speaks it) gets the host device's
+/// Vulkan 1.4 through venus-server, where the git-ca1e9220 level held it at 1.3. The host's
+/// lavapipe 25.0.7 device reports 1.4.305.
+#[test]
+fn sid_client_gets_vulkan_1_4() {
+    let test = "sid_client_gets_vulkan_1_4";
+    let Some(tools) = require(test, &[Tool::LavapipeIcd, Tool::SidRoot]) else {
+        return;
+    };
+    let server = Server::start(&tools, &ServerOptions::default());
+    let out = sid_vulkaninfo(&server, tools.sid_root(), &["--summary"], TIMEOUT);
+    assert_vulkaninfo_output(&out, "from the sid root");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let api = summary_value(&stdout, "apiVersion").unwrap_or_default();
+    eprintln!("{test}: Venus device apiVersion = {api}");
+    assert_eq!(
+        major_minor(api),
+        Some((1, 4)),
+        "want Vulkan 1.4 for the Mesa 26 client, got apiVersion {api:?}:\n{stdout}"
+    );
+    server.stop();
+}

@@ -4418,17 +4418,17 @@ pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     Ok((c::CmdSetLogicOpEXTReply {  }, out))
 }
 
-/// Executes `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT` on the host driver.
+/// Executes `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_physical_device_calibrateable_time_domains_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'b>) -> Result<(c::GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'b>, Outcome), CallError> {
-    let f = procs.get_physical_device_calibrateable_time_domains_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceCalibrateableTimeDomainsEXT"))?;
+pub unsafe fn get_physical_device_calibrateable_time_domains_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs<'b>) -> Result<(c::GetPhysicalDeviceCalibrateableTimeDomainsKHRReply<'b>, Outcome), CallError> {
+    let f = procs.get_physical_device_calibrateable_time_domains_khr.ok_or(CallError::Missing("vkGetPhysicalDeviceCalibrateableTimeDomainsKHR"))?;
     let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
     let mut p_time_domain_count_v: u32 = *a.p_time_domain_count as u32;
     let p_time_domain_count = &mut p_time_domain_count_v as *mut u32;
-    let p_time_domains_c: *mut t::TimeDomainEXT = cx.zeroed_mut(a.p_time_domains.len());
+    let p_time_domains_c: *mut t::TimeDomainKHR = cx.zeroed_mut(a.p_time_domains.len());
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, p_time_domain_count, p_time_domains_c) };
@@ -4438,16 +4438,16 @@ pub unsafe fn get_physical_device_calibrateable_time_domains_ext<'b, M: HandleMa
         // SAFETY: p_time_domains_c was allocated above with a.p_time_domains.len() zeroed elements.
         unsafe { cx.copy_out(p_time_domains_c as *const _, a.p_time_domains.len(), (p_time_domain_count_v as usize)) }
     };
-    Ok((c::GetPhysicalDeviceCalibrateableTimeDomainsEXTReply { ret, p_time_domain_count, p_time_domains }, out))
+    Ok((c::GetPhysicalDeviceCalibrateableTimeDomainsKHRReply { ret, p_time_domain_count, p_time_domains }, out))
 }
 
-/// Executes `vkGetCalibratedTimestampsEXT` on the host driver.
+/// Executes `vkGetCalibratedTimestampsKHR` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_calibrated_timestamps_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetCalibratedTimestampsEXTArgs<'b>) -> Result<(c::GetCalibratedTimestampsEXTReply<'b>, Outcome), CallError> {
-    let f = procs.get_calibrated_timestamps_ext.ok_or(CallError::Missing("vkGetCalibratedTimestampsEXT"))?;
+pub unsafe fn get_calibrated_timestamps_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetCalibratedTimestampsKHRArgs<'b>) -> Result<(c::GetCalibratedTimestampsKHRReply<'b>, Outcome), CallError> {
+    let f = procs.get_calibrated_timestamps_khr.ok_or(CallError::Missing("vkGetCalibratedTimestampsKHR"))?;
     let device = vk::Device(cx.host(a.device)?);
     let timestamp_count = a.timestamp_count;
     let p_timestamp_infos = cx.lower_slice(a.p_timestamp_infos, |v, cx| v.lower(cx))?;
@@ -4462,16 +4462,16 @@ pub unsafe fn get_calibrated_timestamps_ext<'b, M: HandleMap>(procs: &DeviceProc
         unsafe { cx.copy_out(p_timestamps_c as *const _, a.p_timestamps.len(), a.p_timestamps.len()) }
     };
     let p_max_deviation = cx.alloc_out(p_max_deviation_v);
-    Ok((c::GetCalibratedTimestampsEXTReply { ret, p_timestamps, p_max_deviation }, out))
+    Ok((c::GetCalibratedTimestampsKHRReply { ret, p_timestamps, p_max_deviation }, out))
 }
 
-/// Executes `vkCmdSetLineStippleEXT` on the host driver.
+/// Executes `vkCmdSetLineStipple` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_set_line_stipple_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleEXTArgs) -> Result<(c::CmdSetLineStippleEXTReply, Outcome), CallError> {
-    let f = procs.cmd_set_line_stipple_ext.ok_or(CallError::Missing("vkCmdSetLineStippleEXT"))?;
+pub unsafe fn cmd_set_line_stipple<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleArgs) -> Result<(c::CmdSetLineStippleReply, Outcome), CallError> {
+    let f = procs.cmd_set_line_stipple.ok_or(CallError::Missing("vkCmdSetLineStipple"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let line_stipple_factor = a.line_stipple_factor;
     let line_stipple_pattern = a.line_stipple_pattern;
@@ -4479,7 +4479,7 @@ pub unsafe fn cmd_set_line_stipple_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, line_stipple_factor, line_stipple_pattern) };
     let mut out = Outcome::default();
-    Ok((c::CmdSetLineStippleEXTReply {  }, out))
+    Ok((c::CmdSetLineStippleReply {  }, out))
 }
 
 /// Executes `vkCmdBeginConditionalRenderingEXT` on the host driver.
@@ -4556,13 +4556,13 @@ pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
     Ok((c::CmdDrawMultiIndexedEXTReply {  }, out))
 }
 
-/// Executes `vkCmdPushDescriptorSetKHR` on the host driver.
+/// Executes `vkCmdPushDescriptorSet` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSetKHRArgs<'b>) -> Result<(c::CmdPushDescriptorSetKHRReply, Outcome), CallError> {
-    let f = procs.cmd_push_descriptor_set_khr.ok_or(CallError::Missing("vkCmdPushDescriptorSetKHR"))?;
+pub unsafe fn cmd_push_descriptor_set<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSetArgs<'b>) -> Result<(c::CmdPushDescriptorSetReply, Outcome), CallError> {
+    let f = procs.cmd_push_descriptor_set.ok_or(CallError::Missing("vkCmdPushDescriptorSet"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let pipeline_bind_point = a.pipeline_bind_point;
     let layout = vk::PipelineLayout(cx.host(a.layout)?);
@@ -4573,7 +4573,7 @@ pub unsafe fn cmd_push_descriptor_set_khr<'b, M: HandleMap>(procs: &DeviceProcs,
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes) };
     let mut out = Outcome::default();
-    Ok((c::CmdPushDescriptorSetKHRReply {  }, out))
+    Ok((c::CmdPushDescriptorSetReply {  }, out))
 }
 
 /// Executes `vkCmdSetColorWriteEnableEXT` on the host driver.
@@ -5021,13 +5021,13 @@ pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &Device
     Ok((c::CmdSetFragmentShadingRateKHRReply {  }, out))
 }
 
-/// Executes `vkCmdBindIndexBuffer2KHR` on the host driver.
+/// Executes `vkCmdBindIndexBuffer2` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn cmd_bind_index_buffer2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBuffer2KHRArgs) -> Result<(c::CmdBindIndexBuffer2KHRReply, Outcome), CallError> {
-    let f = procs.cmd_bind_index_buffer2_khr.ok_or(CallError::Missing("vkCmdBindIndexBuffer2KHR"))?;
+pub unsafe fn cmd_bind_index_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBuffer2Args) -> Result<(c::CmdBindIndexBuffer2Reply, Outcome), CallError> {
+    let f = procs.cmd_bind_index_buffer2.ok_or(CallError::Missing("vkCmdBindIndexBuffer2"))?;
     let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
     let offset = a.offset;
@@ -5037,16 +5037,16 @@ pub unsafe fn cmd_bind_index_buffer2_khr<'b, M: HandleMap>(procs: &DeviceProcs, 
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, size, index_type) };
     let mut out = Outcome::default();
-    Ok((c::CmdBindIndexBuffer2KHRReply {  }, out))
+    Ok((c::CmdBindIndexBuffer2Reply {  }, out))
 }
 
-/// Executes `vkGetRenderingAreaGranularityKHR` on the host driver.
+/// Executes `vkGetRenderingAreaGranularity` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderingAreaGranularityKHRArgs<'b>) -> Result<(c::GetRenderingAreaGranularityKHRReply<'b>, Outcome), CallError> {
-    let f = procs.get_rendering_area_granularity_khr.ok_or(CallError::Missing("vkGetRenderingAreaGranularityKHR"))?;
+pub unsafe fn get_rendering_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderingAreaGranularityArgs<'b>) -> Result<(c::GetRenderingAreaGranularityReply<'b>, Outcome), CallError> {
+    let f = procs.get_rendering_area_granularity.ok_or(CallError::Missing("vkGetRenderingAreaGranularity"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_rendering_area_info = match Some(a.p_rendering_area_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_granularity_c: *mut vk::Extent2D = match Some(a.p_granularity) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
@@ -5066,19 +5066,19 @@ pub unsafe fn get_rendering_area_granularity_khr<'b, M: HandleMap>(procs: &Devic
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pGranularity")))?;
-    Ok((c::GetRenderingAreaGranularityKHRReply { p_granularity }, out))
+    Ok((c::GetRenderingAreaGranularityReply { p_granularity }, out))
 }
 
-/// Executes `vkGetDeviceImageSubresourceLayoutKHR` on the host driver.
+/// Executes `vkGetDeviceImageSubresourceLayout` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSubresourceLayoutKHRArgs<'b>) -> Result<(c::GetDeviceImageSubresourceLayoutKHRReply<'b>, Outcome), CallError> {
-    let f = procs.get_device_image_subresource_layout_khr.ok_or(CallError::Missing("vkGetDeviceImageSubresourceLayoutKHR"))?;
+pub unsafe fn get_device_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSubresourceLayoutArgs<'b>) -> Result<(c::GetDeviceImageSubresourceLayoutReply<'b>, Outcome), CallError> {
+    let f = procs.get_device_image_subresource_layout.ok_or(CallError::Missing("vkGetDeviceImageSubresourceLayout"))?;
     let device = vk::Device(cx.host(a.device)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
-    let p_layout_c: *mut vk::SubresourceLayout2KHR = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
+    let p_layout_c: *mut vk::SubresourceLayout2 = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, p_info, p_layout_c) };
@@ -5089,26 +5089,26 @@ pub unsafe fn get_device_image_subresource_layout_khr<'b, M: HandleMap>(procs: &
             Some(v) => {
                 // SAFETY: p_layout_c was allocated above from this skeleton and the driver call has returned.
                 let filled = unsafe { &*p_layout_c };
-                let r = p::SubresourceLayout2KHR::raise(v, filled, cx)?;
+                let r = p::SubresourceLayout2::raise(v, filled, cx)?;
                 Some(&*cx.alloc_out(r))
             }
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pLayout")))?;
-    Ok((c::GetDeviceImageSubresourceLayoutKHRReply { p_layout }, out))
+    Ok((c::GetDeviceImageSubresourceLayoutReply { p_layout }, out))
 }
 
-/// Executes `vkGetImageSubresourceLayout2KHR` on the host driver.
+/// Executes `vkGetImageSubresourceLayout2` on the host driver.
 ///
 /// # Safety
 /// `cx`'s handle map must only yield live host handles of the right type (the context's
 /// object table), and the procs must belong to the instance/device those handles come from.
-pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayout2KHRArgs<'b>) -> Result<(c::GetImageSubresourceLayout2KHRReply<'b>, Outcome), CallError> {
-    let f = procs.get_image_subresource_layout2_khr.ok_or(CallError::Missing("vkGetImageSubresourceLayout2KHR"))?;
+pub unsafe fn get_image_subresource_layout2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayout2Args<'b>) -> Result<(c::GetImageSubresourceLayout2Reply<'b>, Outcome), CallError> {
+    let f = procs.get_image_subresource_layout2.ok_or(CallError::Missing("vkGetImageSubresourceLayout2"))?;
     let device = vk::Device(cx.host(a.device)?);
     let image = vk::Image(cx.host(a.image)?);
     let p_subresource = match Some(a.p_subresource) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
-    let p_layout_c: *mut vk::SubresourceLayout2KHR = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
+    let p_layout_c: *mut vk::SubresourceLayout2 = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, image, p_subresource, p_layout_c) };
@@ -5119,13 +5119,841 @@ pub unsafe fn get_image_subresource_layout2_khr<'b, M: HandleMap>(procs: &Device
             Some(v) => {
                 // SAFETY: p_layout_c was allocated above from this skeleton and the driver call has returned.
                 let filled = unsafe { &*p_layout_c };
-                let r = p::SubresourceLayout2KHR::raise(v, filled, cx)?;
+                let r = p::SubresourceLayout2::raise(v, filled, cx)?;
                 Some(&*cx.alloc_out(r))
             }
             None => None,
         }
     }.ok_or(CallError::Lower(LowerError::NotAnOutput("pLayout")))?;
-    Ok((c::GetImageSubresourceLayout2KHRReply { p_layout }, out))
+    Ok((c::GetImageSubresourceLayout2Reply { p_layout }, out))
+}
+
+/// Executes `vkCmdSetSampleLocationsEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_sample_locations_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleLocationsEXTArgs<'b>) -> Result<(c::CmdSetSampleLocationsEXTReply, Outcome), CallError> {
+    let f = procs.cmd_set_sample_locations_ext.ok_or(CallError::Missing("vkCmdSetSampleLocationsEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_sample_locations_info = match Some(a.p_sample_locations_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_sample_locations_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetSampleLocationsEXTReply {  }, out))
+}
+
+/// Executes `vkGetPhysicalDeviceMultisamplePropertiesEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_physical_device_multisample_properties_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMultisamplePropertiesEXTArgs<'b>) -> Result<(c::GetPhysicalDeviceMultisamplePropertiesEXTReply<'b>, Outcome), CallError> {
+    let f = procs.get_physical_device_multisample_properties_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceMultisamplePropertiesEXT"))?;
+    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let samples = a.samples;
+    let p_multisample_properties_c: *mut vk::MultisamplePropertiesEXT = match Some(a.p_multisample_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(physical_device, samples, p_multisample_properties_c) };
+    let mut out = Outcome::default();
+    let p_multisample_properties = {
+        let sk = Some(a.p_multisample_properties);
+        match sk {
+            Some(v) => {
+                // SAFETY: p_multisample_properties_c was allocated above from this skeleton and the driver call has returned.
+                let filled = unsafe { &*p_multisample_properties_c };
+                let r = p::MultisamplePropertiesEXT::raise(v, filled, cx)?;
+                Some(&*cx.alloc_out(r))
+            }
+            None => None,
+        }
+    }.ok_or(CallError::Lower(LowerError::NotAnOutput("pMultisampleProperties")))?;
+    Ok((c::GetPhysicalDeviceMultisamplePropertiesEXTReply { p_multisample_properties }, out))
+}
+
+/// Executes `vkUnmapMemory2` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn unmap_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnmapMemory2Args<'b>) -> Result<(c::UnmapMemory2Reply, Outcome), CallError> {
+    let f = procs.unmap_memory2.ok_or(CallError::Missing("vkUnmapMemory2"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_memory_unmap_info = match Some(a.p_memory_unmap_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_memory_unmap_info) };
+    let mut out = Outcome::default();
+    Ok((c::UnmapMemory2Reply { ret }, out))
+}
+
+/// Executes `vkCmdSetRenderingAttachmentLocations` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_rendering_attachment_locations<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRenderingAttachmentLocationsArgs<'b>) -> Result<(c::CmdSetRenderingAttachmentLocationsReply, Outcome), CallError> {
+    let f = procs.cmd_set_rendering_attachment_locations.ok_or(CallError::Missing("vkCmdSetRenderingAttachmentLocations"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_location_info = match Some(a.p_location_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_location_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetRenderingAttachmentLocationsReply {  }, out))
+}
+
+/// Executes `vkCmdSetRenderingInputAttachmentIndices` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_rendering_input_attachment_indices<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRenderingInputAttachmentIndicesArgs<'b>) -> Result<(c::CmdSetRenderingInputAttachmentIndicesReply, Outcome), CallError> {
+    let f = procs.cmd_set_rendering_input_attachment_indices.ok_or(CallError::Missing("vkCmdSetRenderingInputAttachmentIndices"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_input_attachment_index_info = match Some(a.p_input_attachment_index_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_input_attachment_index_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetRenderingInputAttachmentIndicesReply {  }, out))
+}
+
+/// Executes `vkCmdBindDescriptorSets2` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_bind_descriptor_sets2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindDescriptorSets2Args<'b>) -> Result<(c::CmdBindDescriptorSets2Reply, Outcome), CallError> {
+    let f = procs.cmd_bind_descriptor_sets2.ok_or(CallError::Missing("vkCmdBindDescriptorSets2"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_bind_descriptor_sets_info = match Some(a.p_bind_descriptor_sets_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_bind_descriptor_sets_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdBindDescriptorSets2Reply {  }, out))
+}
+
+/// Executes `vkCmdPushConstants2` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_push_constants2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushConstants2Args<'b>) -> Result<(c::CmdPushConstants2Reply, Outcome), CallError> {
+    let f = procs.cmd_push_constants2.ok_or(CallError::Missing("vkCmdPushConstants2"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_push_constants_info = match Some(a.p_push_constants_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_push_constants_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdPushConstants2Reply {  }, out))
+}
+
+/// Executes `vkCmdPushDescriptorSet2` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_push_descriptor_set2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSet2Args<'b>) -> Result<(c::CmdPushDescriptorSet2Reply, Outcome), CallError> {
+    let f = procs.cmd_push_descriptor_set2.ok_or(CallError::Missing("vkCmdPushDescriptorSet2"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_push_descriptor_set_info = match Some(a.p_push_descriptor_set_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_push_descriptor_set_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdPushDescriptorSet2Reply {  }, out))
+}
+
+/// Executes `vkCopyImageToImage` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn copy_image_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyImageToImageArgs<'b>) -> Result<(c::CopyImageToImageReply, Outcome), CallError> {
+    let f = procs.copy_image_to_image.ok_or(CallError::Missing("vkCopyImageToImage"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_copy_image_to_image_info = match Some(a.p_copy_image_to_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_copy_image_to_image_info) };
+    let mut out = Outcome::default();
+    Ok((c::CopyImageToImageReply { ret }, out))
+}
+
+/// Executes `vkTransitionImageLayout` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn transition_image_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::TransitionImageLayoutArgs<'b>) -> Result<(c::TransitionImageLayoutReply, Outcome), CallError> {
+    let f = procs.transition_image_layout.ok_or(CallError::Missing("vkTransitionImageLayout"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let transition_count = a.transition_count;
+    let p_transitions = cx.lower_slice(a.p_transitions, |v, cx| v.lower(cx))?;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, transition_count, p_transitions) };
+    let mut out = Outcome::default();
+    Ok((c::TransitionImageLayoutReply { ret }, out))
+}
+
+/// Executes `vkCreateDeferredOperationKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_deferred_operation_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDeferredOperationKHRArgs<'b>) -> Result<(c::CreateDeferredOperationKHRReply<'b>, Outcome), CallError> {
+    let f = procs.create_deferred_operation_khr.ok_or(CallError::Missing("vkCreateDeferredOperationKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_allocator = core::ptr::null();
+    let mut p_deferred_operation_v = vk::DeferredOperationKHR::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_allocator, &mut p_deferred_operation_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_deferred_operation_v.0 != 0 { out.created.push((<venus_protocol::handles::DeferredOperationKHR as venus_protocol::Handle>::OBJECT_TYPE, a.p_deferred_operation.raw(), p_deferred_operation_v.0)); }
+    let p_deferred_operation = a.p_deferred_operation;
+    Ok((c::CreateDeferredOperationKHRReply { ret, p_deferred_operation }, out))
+}
+
+/// Executes `vkDestroyDeferredOperationKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn destroy_deferred_operation_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDeferredOperationKHRArgs) -> Result<(c::DestroyDeferredOperationKHRReply, Outcome), CallError> {
+    let f = procs.destroy_deferred_operation_khr.ok_or(CallError::Missing("vkDestroyDeferredOperationKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    let p_allocator = core::ptr::null();
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, operation, p_allocator) };
+    let mut out = Outcome::default();
+    if !a.operation.is_null() { out.destroyed.push((<venus_protocol::handles::DeferredOperationKHR as venus_protocol::Handle>::OBJECT_TYPE, a.operation.raw())); }
+    Ok((c::DestroyDeferredOperationKHRReply {  }, out))
+}
+
+/// Executes `vkGetDeferredOperationMaxConcurrencyKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_deferred_operation_max_concurrency_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeferredOperationMaxConcurrencyKHRArgs) -> Result<(c::GetDeferredOperationMaxConcurrencyKHRReply, Outcome), CallError> {
+    let f = procs.get_deferred_operation_max_concurrency_khr.ok_or(CallError::Missing("vkGetDeferredOperationMaxConcurrencyKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, operation) };
+    let mut out = Outcome::default();
+    Ok((c::GetDeferredOperationMaxConcurrencyKHRReply { ret }, out))
+}
+
+/// Executes `vkGetDeferredOperationResultKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_deferred_operation_result_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeferredOperationResultKHRArgs) -> Result<(c::GetDeferredOperationResultKHRReply, Outcome), CallError> {
+    let f = procs.get_deferred_operation_result_khr.ok_or(CallError::Missing("vkGetDeferredOperationResultKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, operation) };
+    let mut out = Outcome::default();
+    Ok((c::GetDeferredOperationResultKHRReply { ret }, out))
+}
+
+/// Executes `vkDeferredOperationJoinKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn deferred_operation_join_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DeferredOperationJoinKHRArgs) -> Result<(c::DeferredOperationJoinKHRReply, Outcome), CallError> {
+    let f = procs.deferred_operation_join_khr.ok_or(CallError::Missing("vkDeferredOperationJoinKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, operation) };
+    let mut out = Outcome::default();
+    Ok((c::DeferredOperationJoinKHRReply { ret }, out))
+}
+
+/// Executes `vkCreateAccelerationStructureKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn create_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateAccelerationStructureKHRArgs<'b>) -> Result<(c::CreateAccelerationStructureKHRReply<'b>, Outcome), CallError> {
+    let f = procs.create_acceleration_structure_khr.ok_or(CallError::Missing("vkCreateAccelerationStructureKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_allocator = core::ptr::null();
+    let mut p_acceleration_structure_v = vk::AccelerationStructureKHR::NULL;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_create_info, p_allocator, &mut p_acceleration_structure_v as *mut _) };
+    let mut out = Outcome::default();
+    if p_acceleration_structure_v.0 != 0 { out.created.push((<venus_protocol::handles::AccelerationStructureKHR as venus_protocol::Handle>::OBJECT_TYPE, a.p_acceleration_structure.raw(), p_acceleration_structure_v.0)); }
+    let p_acceleration_structure = a.p_acceleration_structure;
+    Ok((c::CreateAccelerationStructureKHRReply { ret, p_acceleration_structure }, out))
+}
+
+/// Executes `vkDestroyAccelerationStructureKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn destroy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyAccelerationStructureKHRArgs) -> Result<(c::DestroyAccelerationStructureKHRReply, Outcome), CallError> {
+    let f = procs.destroy_acceleration_structure_khr.ok_or(CallError::Missing("vkDestroyAccelerationStructureKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let acceleration_structure = vk::AccelerationStructureKHR(cx.host(a.acceleration_structure)?);
+    let p_allocator = core::ptr::null();
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, acceleration_structure, p_allocator) };
+    let mut out = Outcome::default();
+    if !a.acceleration_structure.is_null() { out.destroyed.push((<venus_protocol::handles::AccelerationStructureKHR as venus_protocol::Handle>::OBJECT_TYPE, a.acceleration_structure.raw())); }
+    Ok((c::DestroyAccelerationStructureKHRReply {  }, out))
+}
+
+/// Executes `vkCopyAccelerationStructureKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn copy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyAccelerationStructureKHRArgs<'b>) -> Result<(c::CopyAccelerationStructureKHRReply, Outcome), CallError> {
+    let f = procs.copy_acceleration_structure_khr.ok_or(CallError::Missing("vkCopyAccelerationStructureKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let deferred_operation = vk::DeferredOperationKHR(cx.host(a.deferred_operation)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, deferred_operation, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::CopyAccelerationStructureKHRReply { ret }, out))
+}
+
+/// Executes `vkCopyAccelerationStructureToMemoryKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn copy_acceleration_structure_to_memory_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyAccelerationStructureToMemoryKHRArgs<'b>) -> Result<(c::CopyAccelerationStructureToMemoryKHRReply, Outcome), CallError> {
+    let f = procs.copy_acceleration_structure_to_memory_khr.ok_or(CallError::Missing("vkCopyAccelerationStructureToMemoryKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let deferred_operation = vk::DeferredOperationKHR(cx.host(a.deferred_operation)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, deferred_operation, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::CopyAccelerationStructureToMemoryKHRReply { ret }, out))
+}
+
+/// Executes `vkCopyMemoryToAccelerationStructureKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn copy_memory_to_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyMemoryToAccelerationStructureKHRArgs<'b>) -> Result<(c::CopyMemoryToAccelerationStructureKHRReply, Outcome), CallError> {
+    let f = procs.copy_memory_to_acceleration_structure_khr.ok_or(CallError::Missing("vkCopyMemoryToAccelerationStructureKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let deferred_operation = vk::DeferredOperationKHR(cx.host(a.deferred_operation)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, deferred_operation, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::CopyMemoryToAccelerationStructureKHRReply { ret }, out))
+}
+
+/// Executes `vkWriteAccelerationStructuresPropertiesKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn write_acceleration_structures_properties_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WriteAccelerationStructuresPropertiesKHRArgs<'b>) -> Result<(c::WriteAccelerationStructuresPropertiesKHRReply<'b>, Outcome), CallError> {
+    let f = procs.write_acceleration_structures_properties_khr.ok_or(CallError::Missing("vkWriteAccelerationStructuresPropertiesKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let acceleration_structure_count = a.acceleration_structure_count;
+    let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
+    let query_type = a.query_type;
+    let data_size = cx.size(a.data_size)?;
+    let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
+    let stride = cx.size(a.stride)?;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, acceleration_structure_count, p_acceleration_structures, query_type, data_size, p_data_c as *mut c_void, stride) };
+    let mut out = Outcome::default();
+    let p_data = {
+        // SAFETY: p_data_c was allocated above with a.p_data.len() zeroed bytes.
+        unsafe { cx.copy_out(p_data_c as *const u8, a.p_data.len(), a.p_data.len()) }
+    };
+    Ok((c::WriteAccelerationStructuresPropertiesKHRReply { ret, p_data }, out))
+}
+
+/// Executes `vkCmdCopyAccelerationStructureKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_copy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyAccelerationStructureKHRArgs<'b>) -> Result<(c::CmdCopyAccelerationStructureKHRReply, Outcome), CallError> {
+    let f = procs.cmd_copy_acceleration_structure_khr.ok_or(CallError::Missing("vkCmdCopyAccelerationStructureKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyAccelerationStructureKHRReply {  }, out))
+}
+
+/// Executes `vkCmdCopyAccelerationStructureToMemoryKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_copy_acceleration_structure_to_memory_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyAccelerationStructureToMemoryKHRArgs<'b>) -> Result<(c::CmdCopyAccelerationStructureToMemoryKHRReply, Outcome), CallError> {
+    let f = procs.cmd_copy_acceleration_structure_to_memory_khr.ok_or(CallError::Missing("vkCmdCopyAccelerationStructureToMemoryKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyAccelerationStructureToMemoryKHRReply {  }, out))
+}
+
+/// Executes `vkCmdCopyMemoryToAccelerationStructureKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_copy_memory_to_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyMemoryToAccelerationStructureKHRArgs<'b>) -> Result<(c::CmdCopyMemoryToAccelerationStructureKHRReply, Outcome), CallError> {
+    let f = procs.cmd_copy_memory_to_acceleration_structure_khr.ok_or(CallError::Missing("vkCmdCopyMemoryToAccelerationStructureKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdCopyMemoryToAccelerationStructureKHRReply {  }, out))
+}
+
+/// Executes `vkGetAccelerationStructureDeviceAddressKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_acceleration_structure_device_address_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetAccelerationStructureDeviceAddressKHRArgs<'b>) -> Result<(c::GetAccelerationStructureDeviceAddressKHRReply, Outcome), CallError> {
+    let f = procs.get_acceleration_structure_device_address_khr.ok_or(CallError::Missing("vkGetAccelerationStructureDeviceAddressKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_info) };
+    let mut out = Outcome::default();
+    Ok((c::GetAccelerationStructureDeviceAddressKHRReply { ret }, out))
+}
+
+/// Executes `vkCmdWriteAccelerationStructuresPropertiesKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_write_acceleration_structures_properties_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteAccelerationStructuresPropertiesKHRArgs<'b>) -> Result<(c::CmdWriteAccelerationStructuresPropertiesKHRReply, Outcome), CallError> {
+    let f = procs.cmd_write_acceleration_structures_properties_khr.ok_or(CallError::Missing("vkCmdWriteAccelerationStructuresPropertiesKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let acceleration_structure_count = a.acceleration_structure_count;
+    let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
+    let query_type = a.query_type;
+    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let first_query = a.first_query;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, acceleration_structure_count, p_acceleration_structures, query_type, query_pool, first_query) };
+    let mut out = Outcome::default();
+    Ok((c::CmdWriteAccelerationStructuresPropertiesKHRReply {  }, out))
+}
+
+/// Executes `vkGetDeviceAccelerationStructureCompatibilityKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_device_acceleration_structure_compatibility_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceAccelerationStructureCompatibilityKHRArgs<'b>) -> Result<(c::GetDeviceAccelerationStructureCompatibilityKHRReply<'b>, Outcome), CallError> {
+    let f = procs.get_device_acceleration_structure_compatibility_khr.ok_or(CallError::Missing("vkGetDeviceAccelerationStructureCompatibilityKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_version_info = match Some(a.p_version_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let mut p_compatibility_v: t::AccelerationStructureCompatibilityKHR = Default::default();
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_version_info, &mut p_compatibility_v as *mut _) };
+    let mut out = Outcome::default();
+    let p_compatibility = cx.alloc_out(p_compatibility_v);
+    Ok((c::GetDeviceAccelerationStructureCompatibilityKHRReply { p_compatibility }, out))
+}
+
+/// Executes `vkCmdTraceRaysKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_trace_rays_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTraceRaysKHRArgs<'b>) -> Result<(c::CmdTraceRaysKHRReply, Outcome), CallError> {
+    let f = procs.cmd_trace_rays_khr.ok_or(CallError::Missing("vkCmdTraceRaysKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_raygen_shader_binding_table = match Some(a.p_raygen_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_miss_shader_binding_table = match Some(a.p_miss_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_hit_shader_binding_table = match Some(a.p_hit_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_callable_shader_binding_table = match Some(a.p_callable_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let width = a.width;
+    let height = a.height;
+    let depth = a.depth;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, width, height, depth) };
+    let mut out = Outcome::default();
+    Ok((c::CmdTraceRaysKHRReply {  }, out))
+}
+
+/// Executes `vkGetRayTracingShaderGroupHandlesKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_ray_tracing_shader_group_handles_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRayTracingShaderGroupHandlesKHRArgs<'b>) -> Result<(c::GetRayTracingShaderGroupHandlesKHRReply<'b>, Outcome), CallError> {
+    let f = procs.get_ray_tracing_shader_group_handles_khr.ok_or(CallError::Missing("vkGetRayTracingShaderGroupHandlesKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let first_group = a.first_group;
+    let group_count = a.group_count;
+    let data_size = cx.size(a.data_size)?;
+    let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, pipeline, first_group, group_count, data_size, p_data_c as *mut c_void) };
+    let mut out = Outcome::default();
+    let p_data = {
+        // SAFETY: p_data_c was allocated above with a.p_data.len() zeroed bytes.
+        unsafe { cx.copy_out(p_data_c as *const u8, a.p_data.len(), a.p_data.len()) }
+    };
+    Ok((c::GetRayTracingShaderGroupHandlesKHRReply { ret, p_data }, out))
+}
+
+/// Executes `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_ray_tracing_capture_replay_shader_group_handles_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'b>) -> Result<(c::GetRayTracingCaptureReplayShaderGroupHandlesKHRReply<'b>, Outcome), CallError> {
+    let f = procs.get_ray_tracing_capture_replay_shader_group_handles_khr.ok_or(CallError::Missing("vkGetRayTracingCaptureReplayShaderGroupHandlesKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let first_group = a.first_group;
+    let group_count = a.group_count;
+    let data_size = cx.size(a.data_size)?;
+    let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, pipeline, first_group, group_count, data_size, p_data_c as *mut c_void) };
+    let mut out = Outcome::default();
+    let p_data = {
+        // SAFETY: p_data_c was allocated above with a.p_data.len() zeroed bytes.
+        unsafe { cx.copy_out(p_data_c as *const u8, a.p_data.len(), a.p_data.len()) }
+    };
+    Ok((c::GetRayTracingCaptureReplayShaderGroupHandlesKHRReply { ret, p_data }, out))
+}
+
+/// Executes `vkCmdTraceRaysIndirectKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_trace_rays_indirect_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTraceRaysIndirectKHRArgs<'b>) -> Result<(c::CmdTraceRaysIndirectKHRReply, Outcome), CallError> {
+    let f = procs.cmd_trace_rays_indirect_khr.ok_or(CallError::Missing("vkCmdTraceRaysIndirectKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_raygen_shader_binding_table = match Some(a.p_raygen_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_miss_shader_binding_table = match Some(a.p_miss_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_hit_shader_binding_table = match Some(a.p_hit_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let p_callable_shader_binding_table = match Some(a.p_callable_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let indirect_device_address = a.indirect_device_address;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, indirect_device_address) };
+    let mut out = Outcome::default();
+    Ok((c::CmdTraceRaysIndirectKHRReply {  }, out))
+}
+
+/// Executes `vkGetRayTracingShaderGroupStackSizeKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_ray_tracing_shader_group_stack_size_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRayTracingShaderGroupStackSizeKHRArgs) -> Result<(c::GetRayTracingShaderGroupStackSizeKHRReply, Outcome), CallError> {
+    let f = procs.get_ray_tracing_shader_group_stack_size_khr.ok_or(CallError::Missing("vkGetRayTracingShaderGroupStackSizeKHR"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let group = a.group;
+    let group_shader = a.group_shader;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, pipeline, group, group_shader) };
+    let mut out = Outcome::default();
+    Ok((c::GetRayTracingShaderGroupStackSizeKHRReply { ret }, out))
+}
+
+/// Executes `vkCmdSetRayTracingPipelineStackSizeKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_ray_tracing_pipeline_stack_size_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRayTracingPipelineStackSizeKHRArgs) -> Result<(c::CmdSetRayTracingPipelineStackSizeKHRReply, Outcome), CallError> {
+    let f = procs.cmd_set_ray_tracing_pipeline_stack_size_khr.ok_or(CallError::Missing("vkCmdSetRayTracingPipelineStackSizeKHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let pipeline_stack_size = a.pipeline_stack_size;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, pipeline_stack_size) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetRayTracingPipelineStackSizeKHRReply {  }, out))
+}
+
+/// Executes `vkCmdTraceRaysIndirect2KHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_trace_rays_indirect2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTraceRaysIndirect2KHRArgs) -> Result<(c::CmdTraceRaysIndirect2KHRReply, Outcome), CallError> {
+    let f = procs.cmd_trace_rays_indirect2_khr.ok_or(CallError::Missing("vkCmdTraceRaysIndirect2KHR"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let indirect_device_address = a.indirect_device_address;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, indirect_device_address) };
+    let mut out = Outcome::default();
+    Ok((c::CmdTraceRaysIndirect2KHRReply {  }, out))
+}
+
+/// Executes `vkCmdSetDepthBias2EXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_depth_bias2_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBias2EXTArgs<'b>) -> Result<(c::CmdSetDepthBias2EXTReply, Outcome), CallError> {
+    let f = procs.cmd_set_depth_bias2_ext.ok_or(CallError::Missing("vkCmdSetDepthBias2EXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_depth_bias_info = match Some(a.p_depth_bias_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_depth_bias_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthBias2EXTReply {  }, out))
+}
+
+/// Executes `vkCmdSetAttachmentFeedbackLoopEnableEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_attachment_feedback_loop_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAttachmentFeedbackLoopEnableEXTArgs) -> Result<(c::CmdSetAttachmentFeedbackLoopEnableEXTReply, Outcome), CallError> {
+    let f = procs.cmd_set_attachment_feedback_loop_enable_ext.ok_or(CallError::Missing("vkCmdSetAttachmentFeedbackLoopEnableEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let aspect_mask = a.aspect_mask;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, aspect_mask) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetAttachmentFeedbackLoopEnableEXTReply {  }, out))
+}
+
+/// Executes `vkCmdSetDepthClampRangeEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_set_depth_clamp_range_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClampRangeEXTArgs<'b>) -> Result<(c::CmdSetDepthClampRangeEXTReply, Outcome), CallError> {
+    let f = procs.cmd_set_depth_clamp_range_ext.ok_or(CallError::Missing("vkCmdSetDepthClampRangeEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let depth_clamp_mode = a.depth_clamp_mode;
+    let p_depth_clamp_range = match a.p_depth_clamp_range { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, depth_clamp_mode, p_depth_clamp_range) };
+    let mut out = Outcome::default();
+    Ok((c::CmdSetDepthClampRangeEXTReply {  }, out))
+}
+
+/// Executes `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_physical_device_cooperative_matrix_properties_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'b>) -> Result<(c::GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply<'b>, Outcome), CallError> {
+    let f = procs.get_physical_device_cooperative_matrix_properties_khr.ok_or(CallError::Missing("vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"))?;
+    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let mut p_property_count_v: u32 = *a.p_property_count as u32;
+    let p_property_count = &mut p_property_count_v as *mut u32;
+    let p_properties_c: *mut vk::CooperativeMatrixPropertiesKHR = cx.lower_slice_mut(a.p_properties, |v, cx| v.lower_out(cx))?;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(physical_device, p_property_count, p_properties_c) };
+    let mut out = Outcome::default();
+    let p_property_count = cx.alloc_out(p_property_count_v as _);
+    let p_properties = {
+        // SAFETY: p_properties_c was allocated above with a.p_properties.len() elements.
+        unsafe { cx.raise_slice(a.p_properties, p_properties_c, (p_property_count_v as usize), p::CooperativeMatrixPropertiesKHR::raise)? }
+    };
+    Ok((c::GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply { ret, p_property_count, p_properties }, out))
+}
+
+/// Executes `vkCmdDrawMeshTasksEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_draw_mesh_tasks_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMeshTasksEXTArgs) -> Result<(c::CmdDrawMeshTasksEXTReply, Outcome), CallError> {
+    let f = procs.cmd_draw_mesh_tasks_ext.ok_or(CallError::Missing("vkCmdDrawMeshTasksEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let group_count_x = a.group_count_x;
+    let group_count_y = a.group_count_y;
+    let group_count_z = a.group_count_z;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, group_count_x, group_count_y, group_count_z) };
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawMeshTasksEXTReply {  }, out))
+}
+
+/// Executes `vkCmdDrawMeshTasksIndirectEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_draw_mesh_tasks_indirect_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMeshTasksIndirectEXTArgs) -> Result<(c::CmdDrawMeshTasksIndirectEXTReply, Outcome), CallError> {
+    let f = procs.cmd_draw_mesh_tasks_indirect_ext.ok_or(CallError::Missing("vkCmdDrawMeshTasksIndirectEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let offset = a.offset;
+    let draw_count = a.draw_count;
+    let stride = a.stride;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, buffer, offset, draw_count, stride) };
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawMeshTasksIndirectEXTReply {  }, out))
+}
+
+/// Executes `vkCmdDrawMeshTasksIndirectCountEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_draw_mesh_tasks_indirect_count_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMeshTasksIndirectCountEXTArgs) -> Result<(c::CmdDrawMeshTasksIndirectCountEXTReply, Outcome), CallError> {
+    let f = procs.cmd_draw_mesh_tasks_indirect_count_ext.ok_or(CallError::Missing("vkCmdDrawMeshTasksIndirectCountEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let offset = a.offset;
+    let count_buffer = vk::Buffer(cx.host(a.count_buffer)?);
+    let count_buffer_offset = a.count_buffer_offset;
+    let max_draw_count = a.max_draw_count;
+    let stride = a.stride;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride) };
+    let mut out = Outcome::default();
+    Ok((c::CmdDrawMeshTasksIndirectCountEXTReply {  }, out))
+}
+
+/// Executes `vkCmdBindSamplerHeapEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_bind_sampler_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindSamplerHeapEXTArgs<'b>) -> Result<(c::CmdBindSamplerHeapEXTReply, Outcome), CallError> {
+    let f = procs.cmd_bind_sampler_heap_ext.ok_or(CallError::Missing("vkCmdBindSamplerHeapEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_bind_info = match Some(a.p_bind_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_bind_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdBindSamplerHeapEXTReply {  }, out))
+}
+
+/// Executes `vkCmdBindResourceHeapEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_bind_resource_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindResourceHeapEXTArgs<'b>) -> Result<(c::CmdBindResourceHeapEXTReply, Outcome), CallError> {
+    let f = procs.cmd_bind_resource_heap_ext.ok_or(CallError::Missing("vkCmdBindResourceHeapEXT"))?;
+    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let p_bind_info = match Some(a.p_bind_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(command_buffer, p_bind_info) };
+    let mut out = Outcome::default();
+    Ok((c::CmdBindResourceHeapEXTReply {  }, out))
+}
+
+/// Executes `vkGetPhysicalDeviceDescriptorSizeEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn get_physical_device_descriptor_size_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceDescriptorSizeEXTArgs) -> Result<(c::GetPhysicalDeviceDescriptorSizeEXTReply, Outcome), CallError> {
+    let f = procs.get_physical_device_descriptor_size_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceDescriptorSizeEXT"))?;
+    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let descriptor_type = a.descriptor_type;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(physical_device, descriptor_type) };
+    let mut out = Outcome::default();
+    Ok((c::GetPhysicalDeviceDescriptorSizeEXTReply { ret }, out))
+}
+
+/// Executes `vkRegisterCustomBorderColorEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn register_custom_border_color_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::RegisterCustomBorderColorEXTArgs<'b>) -> Result<(c::RegisterCustomBorderColorEXTReply<'b>, Outcome), CallError> {
+    let f = procs.register_custom_border_color_ext.ok_or(CallError::Missing("vkRegisterCustomBorderColorEXT"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let p_border_color = match Some(a.p_border_color) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
+    let request_index = a.request_index;
+    let mut p_index_v: u32 = Default::default();
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, p_border_color, request_index, &mut p_index_v as *mut _) };
+    let mut out = Outcome::default();
+    let p_index = cx.alloc_out(p_index_v);
+    Ok((c::RegisterCustomBorderColorEXTReply { ret, p_index }, out))
+}
+
+/// Executes `vkUnregisterCustomBorderColorEXT` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn unregister_custom_border_color_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnregisterCustomBorderColorEXTArgs) -> Result<(c::UnregisterCustomBorderColorEXTReply, Outcome), CallError> {
+    let f = procs.unregister_custom_border_color_ext.ok_or(CallError::Missing("vkUnregisterCustomBorderColorEXT"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let index = a.index;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, index) };
+    let mut out = Outcome::default();
+    Ok((c::UnregisterCustomBorderColorEXTReply {  }, out))
 }
 
 /// Executes any command generically: `Some(result)` unless it is a transport (MESA) command;
@@ -5577,11 +6405,11 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::CmdSetLogicOpEXT(a) => unsafe { cmd_set_logic_op_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLogicOpEXT(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::GetPhysicalDeviceCalibrateableTimeDomainsEXT(a) => unsafe { get_physical_device_calibrateable_time_domains_ext(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceCalibrateableTimeDomainsEXT(r), o)),
+        C::GetPhysicalDeviceCalibrateableTimeDomainsKHR(a) => unsafe { get_physical_device_calibrateable_time_domains_khr(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceCalibrateableTimeDomainsKHR(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::GetCalibratedTimestampsEXT(a) => unsafe { get_calibrated_timestamps_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetCalibratedTimestampsEXT(r), o)),
+        C::GetCalibratedTimestampsKHR(a) => unsafe { get_calibrated_timestamps_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetCalibratedTimestampsKHR(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::CmdSetLineStippleEXT(a) => unsafe { cmd_set_line_stipple_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLineStippleEXT(r), o)),
+        C::CmdSetLineStipple(a) => unsafe { cmd_set_line_stipple(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetLineStipple(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdBeginConditionalRenderingEXT(a) => unsafe { cmd_begin_conditional_rendering_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBeginConditionalRenderingEXT(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -5591,7 +6419,7 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::CmdDrawMultiIndexedEXT(a) => unsafe { cmd_draw_multi_indexed_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMultiIndexedEXT(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::CmdPushDescriptorSetKHR(a) => unsafe { cmd_push_descriptor_set_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushDescriptorSetKHR(r), o)),
+        C::CmdPushDescriptorSet(a) => unsafe { cmd_push_descriptor_set(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushDescriptorSet(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdSetColorWriteEnableEXT(a) => unsafe { cmd_set_color_write_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetColorWriteEnableEXT(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -5643,13 +6471,105 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::CmdSetFragmentShadingRateKHR(a) => unsafe { cmd_set_fragment_shading_rate_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetFragmentShadingRateKHR(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::CmdBindIndexBuffer2KHR(a) => unsafe { cmd_bind_index_buffer2_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindIndexBuffer2KHR(r), o)),
+        C::CmdBindIndexBuffer2(a) => unsafe { cmd_bind_index_buffer2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindIndexBuffer2(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::GetRenderingAreaGranularityKHR(a) => unsafe { get_rendering_area_granularity_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRenderingAreaGranularityKHR(r), o)),
+        C::GetRenderingAreaGranularity(a) => unsafe { get_rendering_area_granularity(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRenderingAreaGranularity(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::GetDeviceImageSubresourceLayoutKHR(a) => unsafe { get_device_image_subresource_layout_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceImageSubresourceLayoutKHR(r), o)),
+        C::GetDeviceImageSubresourceLayout(a) => unsafe { get_device_image_subresource_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceImageSubresourceLayout(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::GetImageSubresourceLayout2KHR(a) => unsafe { get_image_subresource_layout2_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSubresourceLayout2KHR(r), o)),
+        C::GetImageSubresourceLayout2(a) => unsafe { get_image_subresource_layout2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetImageSubresourceLayout2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetSampleLocationsEXT(a) => unsafe { cmd_set_sample_locations_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetSampleLocationsEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceMultisamplePropertiesEXT(a) => unsafe { get_physical_device_multisample_properties_ext(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceMultisamplePropertiesEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::UnmapMemory2(a) => unsafe { unmap_memory2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::UnmapMemory2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetRenderingAttachmentLocations(a) => unsafe { cmd_set_rendering_attachment_locations(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRenderingAttachmentLocations(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetRenderingInputAttachmentIndices(a) => unsafe { cmd_set_rendering_input_attachment_indices(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRenderingInputAttachmentIndices(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindDescriptorSets2(a) => unsafe { cmd_bind_descriptor_sets2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindDescriptorSets2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPushConstants2(a) => unsafe { cmd_push_constants2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushConstants2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdPushDescriptorSet2(a) => unsafe { cmd_push_descriptor_set2(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdPushDescriptorSet2(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CopyImageToImage(a) => unsafe { copy_image_to_image(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyImageToImage(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::TransitionImageLayout(a) => unsafe { transition_image_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::TransitionImageLayout(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateDeferredOperationKHR(a) => unsafe { create_deferred_operation_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateDeferredOperationKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyDeferredOperationKHR(a) => unsafe { destroy_deferred_operation_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDeferredOperationKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeferredOperationMaxConcurrencyKHR(a) => unsafe { get_deferred_operation_max_concurrency_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeferredOperationMaxConcurrencyKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeferredOperationResultKHR(a) => unsafe { get_deferred_operation_result_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeferredOperationResultKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DeferredOperationJoinKHR(a) => unsafe { deferred_operation_join_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DeferredOperationJoinKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CreateAccelerationStructureKHR(a) => unsafe { create_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateAccelerationStructureKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::DestroyAccelerationStructureKHR(a) => unsafe { destroy_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyAccelerationStructureKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CopyAccelerationStructureKHR(a) => unsafe { copy_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyAccelerationStructureKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CopyAccelerationStructureToMemoryKHR(a) => unsafe { copy_acceleration_structure_to_memory_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyAccelerationStructureToMemoryKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CopyMemoryToAccelerationStructureKHR(a) => unsafe { copy_memory_to_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyMemoryToAccelerationStructureKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::WriteAccelerationStructuresPropertiesKHR(a) => unsafe { write_acceleration_structures_properties_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::WriteAccelerationStructuresPropertiesKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyAccelerationStructureKHR(a) => unsafe { cmd_copy_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyAccelerationStructureKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyAccelerationStructureToMemoryKHR(a) => unsafe { cmd_copy_acceleration_structure_to_memory_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyAccelerationStructureToMemoryKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdCopyMemoryToAccelerationStructureKHR(a) => unsafe { cmd_copy_memory_to_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyMemoryToAccelerationStructureKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetAccelerationStructureDeviceAddressKHR(a) => unsafe { get_acceleration_structure_device_address_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetAccelerationStructureDeviceAddressKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdWriteAccelerationStructuresPropertiesKHR(a) => unsafe { cmd_write_acceleration_structures_properties_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdWriteAccelerationStructuresPropertiesKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetDeviceAccelerationStructureCompatibilityKHR(a) => unsafe { get_device_acceleration_structure_compatibility_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceAccelerationStructureCompatibilityKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdTraceRaysKHR(a) => unsafe { cmd_trace_rays_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTraceRaysKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetRayTracingShaderGroupHandlesKHR(a) => unsafe { get_ray_tracing_shader_group_handles_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRayTracingShaderGroupHandlesKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetRayTracingCaptureReplayShaderGroupHandlesKHR(a) => unsafe { get_ray_tracing_capture_replay_shader_group_handles_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRayTracingCaptureReplayShaderGroupHandlesKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdTraceRaysIndirectKHR(a) => unsafe { cmd_trace_rays_indirect_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTraceRaysIndirectKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetRayTracingShaderGroupStackSizeKHR(a) => unsafe { get_ray_tracing_shader_group_stack_size_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRayTracingShaderGroupStackSizeKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetRayTracingPipelineStackSizeKHR(a) => unsafe { cmd_set_ray_tracing_pipeline_stack_size_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRayTracingPipelineStackSizeKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdTraceRaysIndirect2KHR(a) => unsafe { cmd_trace_rays_indirect2_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTraceRaysIndirect2KHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthBias2EXT(a) => unsafe { cmd_set_depth_bias2_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthBias2EXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetAttachmentFeedbackLoopEnableEXT(a) => unsafe { cmd_set_attachment_feedback_loop_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetAttachmentFeedbackLoopEnableEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdSetDepthClampRangeEXT(a) => unsafe { cmd_set_depth_clamp_range_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthClampRangeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(a) => unsafe { get_physical_device_cooperative_matrix_properties_khr(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawMeshTasksEXT(a) => unsafe { cmd_draw_mesh_tasks_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMeshTasksEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawMeshTasksIndirectEXT(a) => unsafe { cmd_draw_mesh_tasks_indirect_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMeshTasksIndirectEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdDrawMeshTasksIndirectCountEXT(a) => unsafe { cmd_draw_mesh_tasks_indirect_count_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMeshTasksIndirectCountEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindSamplerHeapEXT(a) => unsafe { cmd_bind_sampler_heap_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindSamplerHeapEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::CmdBindResourceHeapEXT(a) => unsafe { cmd_bind_resource_heap_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindResourceHeapEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::GetPhysicalDeviceDescriptorSizeEXT(a) => unsafe { get_physical_device_descriptor_size_ext(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceDescriptorSizeEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::RegisterCustomBorderColorEXT(a) => unsafe { register_custom_border_color_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::RegisterCustomBorderColorEXT(r), o)),
+        // SAFETY: forwarded from this function's contract.
+        C::UnregisterCustomBorderColorEXT(a) => unsafe { unregister_custom_border_color_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::UnregisterCustomBorderColorEXT(r), o)),
         _ => return None,
     })
 }
@@ -5874,14 +6794,14 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::GetDeviceImageSparseMemoryRequirements(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::CmdSetPatchControlPointsEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdSetLogicOpEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
-        C::GetPhysicalDeviceCalibrateableTimeDomainsEXT(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
-        C::GetCalibratedTimestampsEXT(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
-        C::CmdSetLineStippleEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetPhysicalDeviceCalibrateableTimeDomainsKHR(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::GetCalibratedTimestampsKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetLineStipple(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdBeginConditionalRenderingEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdEndConditionalRenderingEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdDrawMultiEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdDrawMultiIndexedEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
-        C::CmdPushDescriptorSetKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPushDescriptorSet(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdSetColorWriteEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdSetVertexInputEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::CmdSetTessellationDomainOriginEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
@@ -5907,10 +6827,56 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::CmdSetDepthClipNegativeOneToOneEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
         C::GetPhysicalDeviceFragmentShadingRatesKHR(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
         C::CmdSetFragmentShadingRateKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
-        C::CmdBindIndexBuffer2KHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
-        C::GetRenderingAreaGranularityKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
-        C::GetDeviceImageSubresourceLayoutKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
-        C::GetImageSubresourceLayout2KHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdBindIndexBuffer2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetRenderingAreaGranularity(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeviceImageSubresourceLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetImageSubresourceLayout2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetSampleLocationsEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetPhysicalDeviceMultisamplePropertiesEXT(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::UnmapMemory2(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetRenderingAttachmentLocations(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetRenderingInputAttachmentIndices(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindDescriptorSets2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPushConstants2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdPushDescriptorSet2(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CopyImageToImage(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::TransitionImageLayout(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateDeferredOperationKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyDeferredOperationKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeferredOperationMaxConcurrencyKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetDeferredOperationResultKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DeferredOperationJoinKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CreateAccelerationStructureKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::DestroyAccelerationStructureKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CopyAccelerationStructureKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CopyAccelerationStructureToMemoryKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CopyMemoryToAccelerationStructureKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::WriteAccelerationStructuresPropertiesKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdCopyAccelerationStructureKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyAccelerationStructureToMemoryKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdCopyMemoryToAccelerationStructureKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetAccelerationStructureDeviceAddressKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdWriteAccelerationStructuresPropertiesKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetDeviceAccelerationStructureCompatibilityKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdTraceRaysKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetRayTracingShaderGroupHandlesKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::GetRayTracingCaptureReplayShaderGroupHandlesKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdTraceRaysIndirectKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetRayTracingShaderGroupStackSizeKHR(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdSetRayTracingPipelineStackSizeKHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdTraceRaysIndirect2KHR(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthBias2EXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetAttachmentFeedbackLoopEnableEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdSetDepthClampRangeEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::CmdDrawMeshTasksEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawMeshTasksIndirectEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdDrawMeshTasksIndirectCountEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindSamplerHeapEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::CmdBindResourceHeapEXT(a) => (<venus_protocol::handles::CommandBuffer as venus_protocol::Handle>::OBJECT_TYPE, a.command_buffer.raw()),
+        C::GetPhysicalDeviceDescriptorSizeEXT(a) => (<venus_protocol::handles::PhysicalDevice as venus_protocol::Handle>::OBJECT_TYPE, a.physical_device.raw()),
+        C::RegisterCustomBorderColorEXT(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::UnregisterCustomBorderColorEXT(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         _ => return None,
     })
 }
@@ -6063,6 +7029,18 @@ pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_typ
         let f = procs.destroy_private_data_slot.ok_or(CallError::Missing("vkDestroyPrivateDataSlot"))?;
         // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
         unsafe { f(device, vk::PrivateDataSlot(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::DeferredOperationKHR as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_deferred_operation_khr.ok_or(CallError::Missing("vkDestroyDeferredOperationKHR"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::DeferredOperationKHR(handle), core::ptr::null()) };
+        return Ok(());
+    }
+    if object_type == <venus_protocol::handles::AccelerationStructureKHR as venus_protocol::Handle>::OBJECT_TYPE {
+        let f = procs.destroy_acceleration_structure_khr.ok_or(CallError::Missing("vkDestroyAccelerationStructureKHR"))?;
+        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
+        unsafe { f(device, vk::AccelerationStructureKHR(handle), core::ptr::null()) };
         return Ok(());
     }
     Err(CallError::CannotDestroy(object_type))
@@ -6290,14 +7268,14 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkGetDeviceImageSparseMemoryRequirements", false),
     ("vkCmdSetPatchControlPointsEXT", false),
     ("vkCmdSetLogicOpEXT", false),
-    ("vkGetPhysicalDeviceCalibrateableTimeDomainsEXT", true),
-    ("vkGetCalibratedTimestampsEXT", false),
-    ("vkCmdSetLineStippleEXT", false),
+    ("vkGetPhysicalDeviceCalibrateableTimeDomainsKHR", true),
+    ("vkGetCalibratedTimestampsKHR", false),
+    ("vkCmdSetLineStipple", false),
     ("vkCmdBeginConditionalRenderingEXT", false),
     ("vkCmdEndConditionalRenderingEXT", false),
     ("vkCmdDrawMultiEXT", false),
     ("vkCmdDrawMultiIndexedEXT", false),
-    ("vkCmdPushDescriptorSetKHR", false),
+    ("vkCmdPushDescriptorSet", false),
     ("vkCmdSetColorWriteEnableEXT", false),
     ("vkCmdSetVertexInputEXT", false),
     ("vkCmdSetTessellationDomainOriginEXT", false),
@@ -6323,8 +7301,54 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkCmdSetDepthClipNegativeOneToOneEXT", false),
     ("vkGetPhysicalDeviceFragmentShadingRatesKHR", true),
     ("vkCmdSetFragmentShadingRateKHR", false),
-    ("vkCmdBindIndexBuffer2KHR", false),
-    ("vkGetRenderingAreaGranularityKHR", false),
-    ("vkGetDeviceImageSubresourceLayoutKHR", false),
-    ("vkGetImageSubresourceLayout2KHR", false),
+    ("vkCmdBindIndexBuffer2", false),
+    ("vkGetRenderingAreaGranularity", false),
+    ("vkGetDeviceImageSubresourceLayout", false),
+    ("vkGetImageSubresourceLayout2", false),
+    ("vkCmdSetSampleLocationsEXT", false),
+    ("vkGetPhysicalDeviceMultisamplePropertiesEXT", true),
+    ("vkUnmapMemory2", false),
+    ("vkCmdSetRenderingAttachmentLocations", false),
+    ("vkCmdSetRenderingInputAttachmentIndices", false),
+    ("vkCmdBindDescriptorSets2", false),
+    ("vkCmdPushConstants2", false),
+    ("vkCmdPushDescriptorSet2", false),
+    ("vkCopyImageToImage", false),
+    ("vkTransitionImageLayout", false),
+    ("vkCreateDeferredOperationKHR", false),
+    ("vkDestroyDeferredOperationKHR", false),
+    ("vkGetDeferredOperationMaxConcurrencyKHR", false),
+    ("vkGetDeferredOperationResultKHR", false),
+    ("vkDeferredOperationJoinKHR", false),
+    ("vkCreateAccelerationStructureKHR", false),
+    ("vkDestroyAccelerationStructureKHR", false),
+    ("vkCopyAccelerationStructureKHR", false),
+    ("vkCopyAccelerationStructureToMemoryKHR", false),
+    ("vkCopyMemoryToAccelerationStructureKHR", false),
+    ("vkWriteAccelerationStructuresPropertiesKHR", false),
+    ("vkCmdCopyAccelerationStructureKHR", false),
+    ("vkCmdCopyAccelerationStructureToMemoryKHR", false),
+    ("vkCmdCopyMemoryToAccelerationStructureKHR", false),
+    ("vkGetAccelerationStructureDeviceAddressKHR", false),
+    ("vkCmdWriteAccelerationStructuresPropertiesKHR", false),
+    ("vkGetDeviceAccelerationStructureCompatibilityKHR", false),
+    ("vkCmdTraceRaysKHR", false),
+    ("vkGetRayTracingShaderGroupHandlesKHR", false),
+    ("vkGetRayTracingCaptureReplayShaderGroupHandlesKHR", false),
+    ("vkCmdTraceRaysIndirectKHR", false),
+    ("vkGetRayTracingShaderGroupStackSizeKHR", false),
+    ("vkCmdSetRayTracingPipelineStackSizeKHR", false),
+    ("vkCmdTraceRaysIndirect2KHR", false),
+    ("vkCmdSetDepthBias2EXT", false),
+    ("vkCmdSetAttachmentFeedbackLoopEnableEXT", false),
+    ("vkCmdSetDepthClampRangeEXT", false),
+    ("vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR", true),
+    ("vkCmdDrawMeshTasksEXT", false),
+    ("vkCmdDrawMeshTasksIndirectEXT", false),
+    ("vkCmdDrawMeshTasksIndirectCountEXT", false),
+    ("vkCmdBindSamplerHeapEXT", false),
+    ("vkCmdBindResourceHeapEXT", false),
+    ("vkGetPhysicalDeviceDescriptorSizeEXT", true),
+    ("vkRegisterCustomBorderColorEXT", false),
+    ("vkUnregisterCustomBorderColorEXT", false),
 ];

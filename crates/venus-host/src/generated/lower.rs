@@ -23,10 +23,14 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::BindBufferMemoryDeviceGroupInfo(v) => cx.link(v),
         Ext::BindImageMemoryDeviceGroupInfo(v) => cx.link(v),
         Ext::BindImagePlaneMemoryInfo(v) => cx.link(v),
+        Ext::BindMemoryStatus(v) => cx.link(v),
+        Ext::BufferDeviceAddressCreateInfoEXT(v) => cx.link(v),
         Ext::BufferOpaqueCaptureAddressCreateInfo(v) => cx.link(v),
-        Ext::BufferUsageFlags2CreateInfoKHR(v) => cx.link(v),
+        Ext::BufferUsageFlags2CreateInfo(v) => cx.link(v),
         Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => cx.link(v),
+        Ext::CommandBufferInheritanceDescriptorHeapInfoEXT(v) => cx.link(v),
         Ext::CommandBufferInheritanceRenderingInfo(v) => cx.link(v),
+        Ext::DepthBiasRepresentationInfoEXT(v) => cx.link(v),
         Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => cx.link(v),
         Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => cx.link(v),
         Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => cx.link(v),
@@ -37,6 +41,7 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::DeviceGroupRenderPassBeginInfo(v) => cx.link(v),
         Ext::DeviceGroupSubmitInfo(v) => cx.link(v),
         Ext::DevicePrivateDataCreateInfo(v) => cx.link(v),
+        Ext::DeviceQueueGlobalPriorityCreateInfo(v) => cx.link(v),
         Ext::DeviceQueueTimelineInfoMESA(_) => Ok(core::ptr::null_mut()),
         Ext::DrmFormatModifierPropertiesList2EXT(v) => cx.link(v),
         Ext::DrmFormatModifierPropertiesListEXT(v) => cx.link(v),
@@ -47,16 +52,19 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => cx.link(v),
         Ext::ExternalMemoryBufferCreateInfo(v) => cx.link(v),
         Ext::ExternalMemoryImageCreateInfo(v) => cx.link(v),
+        Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => cx.link(v),
         Ext::FormatProperties3(v) => cx.link(v),
         Ext::FragmentShadingRateAttachmentInfoKHR(v) => cx.link(v),
         Ext::FramebufferAttachmentsCreateInfo(v) => cx.link(v),
         Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => cx.link(v),
+        Ext::HostImageCopyDevicePerformanceQuery(v) => cx.link(v),
         Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => cx.link(v),
         Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => cx.link(v),
         Ext::ImageFormatListCreateInfo(v) => cx.link(v),
         Ext::ImagePlaneMemoryRequirementsInfo(v) => cx.link(v),
         Ext::ImageStencilUsageCreateInfo(v) => cx.link(v),
         Ext::ImageViewMinLodCreateInfoEXT(v) => cx.link(v),
+        Ext::ImageViewSlicedCreateInfoEXT(v) => cx.link(v),
         Ext::ImageViewUsageCreateInfo(v) => cx.link(v),
         Ext::ImportMemoryResourceInfoMESA(_) => Ok(core::ptr::null_mut()),
         Ext::MemoryAllocateFlagsInfo(v) => cx.link(v),
@@ -65,25 +73,42 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::MemoryDedicatedRequirements(v) => cx.link(v),
         Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => cx.link(v),
         Ext::MemoryResourceAllocationSizePropertiesMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::MultisampledRenderToSingleSampledInfoEXT(v) => cx.link(v),
         Ext::MutableDescriptorTypeCreateInfoEXT(v) => cx.link(v),
         Ext::PhysicalDevice16BitStorageFeatures(v) => cx.link(v),
         Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDevice8BitStorageFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDepthClampControlFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceDepthStencilResolveProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceDescriptorHeapFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceDescriptorHeapPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceDescriptorIndexingProperties(v) => cx.link(v),
         Ext::PhysicalDeviceDriverProperties(v) => cx.link(v),
         Ext::PhysicalDeviceDynamicRenderingFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => cx.link(v),
@@ -92,37 +117,62 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::PhysicalDeviceExternalImageFormatInfo(v) => cx.link(v),
         Ext::PhysicalDeviceFeatures2(v) => cx.link(v),
         Ext::PhysicalDeviceFloatControlsProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceGlobalPriorityQueryFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceHostImageCopyFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceHostImageCopyProperties(v) => cx.link(v),
         Ext::PhysicalDeviceHostQueryResetFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceIDProperties(v) => cx.link(v),
         Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => cx.link(v),
         Ext::PhysicalDeviceImageRobustnessFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => cx.link(v),
         Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => cx.link(v),
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceIndexTypeUint8Features(v) => cx.link(v),
         Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceInlineUniformBlockProperties(v) => cx.link(v),
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => cx.link(v),
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceLayeredApiPropertiesListKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceLineRasterizationFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceLineRasterizationProperties(v) => cx.link(v),
         Ext::PhysicalDeviceMaintenance3Properties(v) => cx.link(v),
         Ext::PhysicalDeviceMaintenance4Features(v) => cx.link(v),
         Ext::PhysicalDeviceMaintenance4Properties(v) => cx.link(v),
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => cx.link(v),
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance5Features(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance5Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance6Features(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance6Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance7FeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceMaintenance7PropertiesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMeshShaderFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMeshShaderPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceMultiviewFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceMultiviewProperties(v) => cx.link(v),
         Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => cx.link(v),
+        Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDevicePipelineProtectedAccessFeatures(v) => cx.link(v),
+        Ext::PhysicalDevicePipelineRobustnessFeatures(v) => cx.link(v),
+        Ext::PhysicalDevicePipelineRobustnessProperties(v) => cx.link(v),
         Ext::PhysicalDevicePointClippingProperties(v) => cx.link(v),
         Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => cx.link(v),
@@ -131,23 +181,45 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::PhysicalDeviceProtectedMemoryProperties(v) => cx.link(v),
         Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => cx.link(v),
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDevicePushDescriptorProperties(v) => cx.link(v),
         Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => cx.link(v),
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => cx.link(v),
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceRayQueryFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRobustness2FeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceRobustness2PropertiesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceSampleLocationsPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => cx.link(v),
         Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceShaderAtomicInt64Features(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderBfloat16FeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderExpectAssumeFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceShaderFloat16Int8Features(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderFloat8FeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderFloatControls2Features(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderFmaFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderSubgroupRotateFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceShaderUntypedPointersFeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceSubgroupProperties(v) => cx.link(v),
         Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => cx.link(v),
@@ -161,7 +233,8 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => cx.link(v),
         Ext::PhysicalDeviceVariablePointersFeatures(v) => cx.link(v),
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorProperties(v) => cx.link(v),
         Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceVulkan11Features(v) => cx.link(v),
@@ -170,40 +243,59 @@ fn lower_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> Resu
         Ext::PhysicalDeviceVulkan12Properties(v) => cx.link(v),
         Ext::PhysicalDeviceVulkan13Features(v) => cx.link(v),
         Ext::PhysicalDeviceVulkan13Properties(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan14Features(v) => cx.link(v),
+        Ext::PhysicalDeviceVulkan14Properties(v) => cx.link(v),
         Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => cx.link(v),
+        Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v) => cx.link(v),
         Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => cx.link(v),
+        Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v) => cx.link(v),
         Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => cx.link(v),
+        Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(v) => cx.link(v),
         Ext::PipelineColorWriteCreateInfoEXT(v) => cx.link(v),
-        Ext::PipelineCreateFlags2CreateInfoKHR(v) => cx.link(v),
+        Ext::PipelineCreateFlags2CreateInfo(v) => cx.link(v),
         Ext::PipelineCreationFeedbackCreateInfo(v) => cx.link(v),
         Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => cx.link(v),
+        Ext::PipelineLayoutCreateInfo(v) => cx.link(v),
         Ext::PipelineLibraryCreateInfoKHR(v) => cx.link(v),
         Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => cx.link(v),
         Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => cx.link(v),
-        Ext::PipelineRasterizationLineStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineRasterizationLineStateCreateInfo(v) => cx.link(v),
         Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => cx.link(v),
         Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => cx.link(v),
         Ext::PipelineRenderingCreateInfo(v) => cx.link(v),
+        Ext::PipelineRobustnessCreateInfo(v) => cx.link(v),
+        Ext::PipelineSampleLocationsStateCreateInfoEXT(v) => cx.link(v),
         Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => cx.link(v),
         Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => cx.link(v),
-        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(v) => cx.link(v),
+        Ext::PipelineVertexInputDivisorStateCreateInfo(v) => cx.link(v),
+        Ext::PipelineViewportDepthClampControlCreateInfoEXT(v) => cx.link(v),
         Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => cx.link(v),
         Ext::ProtectedSubmitInfo(v) => cx.link(v),
+        Ext::QueueFamilyGlobalPriorityProperties(v) => cx.link(v),
         Ext::RenderPassAttachmentBeginInfo(v) => cx.link(v),
         Ext::RenderPassInputAttachmentAspectCreateInfo(v) => cx.link(v),
         Ext::RenderPassMultiviewCreateInfo(v) => cx.link(v),
+        Ext::RenderPassSampleLocationsBeginInfoEXT(v) => cx.link(v),
+        Ext::RenderingAttachmentLocationInfo(v) => cx.link(v),
         Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => cx.link(v),
+        Ext::RenderingInputAttachmentIndexInfo(v) => cx.link(v),
         Ext::RingMonitorInfoMESA(_) => Ok(core::ptr::null_mut()),
         Ext::RingPriorityInfoMESA(_) => Ok(core::ptr::null_mut()),
+        Ext::SampleLocationsInfoEXT(v) => cx.link(v),
         Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => cx.link(v),
         Ext::SamplerCustomBorderColorCreateInfoEXT(v) => cx.link(v),
+        Ext::SamplerCustomBorderColorIndexCreateInfoEXT(v) => cx.link(v),
         Ext::SamplerReductionModeCreateInfo(v) => cx.link(v),
         Ext::SamplerYcbcrConversionImageFormatProperties(v) => cx.link(v),
         Ext::SamplerYcbcrConversionInfo(v) => cx.link(v),
         Ext::SemaphoreTypeCreateInfo(v) => cx.link(v),
+        Ext::ShaderDescriptorSetAndBindingMappingInfoEXT(v) => cx.link(v),
         Ext::ShaderModuleCreateInfo(v) => cx.link(v),
         Ext::SubpassDescriptionDepthStencilResolve(v) => cx.link(v),
+        Ext::SubpassResolvePerformanceQueryEXT(v) => cx.link(v),
+        Ext::SubresourceHostMemcpySize(v) => cx.link(v),
         Ext::TimelineSemaphoreSubmitInfo(v) => cx.link(v),
+        Ext::WriteDescriptorSetAccelerationStructureKHR(v) => cx.link(v),
         Ext::WriteDescriptorSetInlineUniformBlock(v) => cx.link(v),
     }
 }
@@ -221,10 +313,14 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::BindBufferMemoryDeviceGroupInfo(_) => Err(LowerError::NotAnOutput("VkBindBufferMemoryDeviceGroupInfo")),
         Ext::BindImageMemoryDeviceGroupInfo(_) => Err(LowerError::NotAnOutput("VkBindImageMemoryDeviceGroupInfo")),
         Ext::BindImagePlaneMemoryInfo(_) => Err(LowerError::NotAnOutput("VkBindImagePlaneMemoryInfo")),
+        Ext::BindMemoryStatus(_) => Err(LowerError::NotAnOutput("VkBindMemoryStatus")),
+        Ext::BufferDeviceAddressCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkBufferDeviceAddressCreateInfoEXT")),
         Ext::BufferOpaqueCaptureAddressCreateInfo(_) => Err(LowerError::NotAnOutput("VkBufferOpaqueCaptureAddressCreateInfo")),
-        Ext::BufferUsageFlags2CreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkBufferUsageFlags2CreateInfoKHR")),
+        Ext::BufferUsageFlags2CreateInfo(_) => Err(LowerError::NotAnOutput("VkBufferUsageFlags2CreateInfo")),
         Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(_) => Err(LowerError::NotAnOutput("VkCommandBufferInheritanceConditionalRenderingInfoEXT")),
+        Ext::CommandBufferInheritanceDescriptorHeapInfoEXT(_) => Err(LowerError::NotAnOutput("VkCommandBufferInheritanceDescriptorHeapInfoEXT")),
         Ext::CommandBufferInheritanceRenderingInfo(_) => Err(LowerError::NotAnOutput("VkCommandBufferInheritanceRenderingInfo")),
+        Ext::DepthBiasRepresentationInfoEXT(_) => Err(LowerError::NotAnOutput("VkDepthBiasRepresentationInfoEXT")),
         Ext::DescriptorPoolInlineUniformBlockCreateInfo(_) => Err(LowerError::NotAnOutput("VkDescriptorPoolInlineUniformBlockCreateInfo")),
         Ext::DescriptorSetLayoutBindingFlagsCreateInfo(_) => Err(LowerError::NotAnOutput("VkDescriptorSetLayoutBindingFlagsCreateInfo")),
         Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => Err(LowerError::NotAnOutput("VkDescriptorSetVariableDescriptorCountAllocateInfo")),
@@ -235,6 +331,7 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::DeviceGroupRenderPassBeginInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupRenderPassBeginInfo")),
         Ext::DeviceGroupSubmitInfo(_) => Err(LowerError::NotAnOutput("VkDeviceGroupSubmitInfo")),
         Ext::DevicePrivateDataCreateInfo(_) => Err(LowerError::NotAnOutput("VkDevicePrivateDataCreateInfo")),
+        Ext::DeviceQueueGlobalPriorityCreateInfo(_) => Err(LowerError::NotAnOutput("VkDeviceQueueGlobalPriorityCreateInfo")),
         Ext::DeviceQueueTimelineInfoMESA(_) => Err(LowerError::NotAnOutput("VkDeviceQueueTimelineInfoMESA")),
         Ext::DrmFormatModifierPropertiesList2EXT(v) => cx.out_link(v),
         Ext::DrmFormatModifierPropertiesListEXT(v) => cx.out_link(v),
@@ -245,16 +342,19 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::ExternalMemoryAcquireUnmodifiedEXT(_) => Err(LowerError::NotAnOutput("VkExternalMemoryAcquireUnmodifiedEXT")),
         Ext::ExternalMemoryBufferCreateInfo(_) => Err(LowerError::NotAnOutput("VkExternalMemoryBufferCreateInfo")),
         Ext::ExternalMemoryImageCreateInfo(_) => Err(LowerError::NotAnOutput("VkExternalMemoryImageCreateInfo")),
+        Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => cx.out_link(v),
         Ext::FormatProperties3(v) => cx.out_link(v),
         Ext::FragmentShadingRateAttachmentInfoKHR(_) => Err(LowerError::NotAnOutput("VkFragmentShadingRateAttachmentInfoKHR")),
         Ext::FramebufferAttachmentsCreateInfo(_) => Err(LowerError::NotAnOutput("VkFramebufferAttachmentsCreateInfo")),
         Ext::GraphicsPipelineLibraryCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkGraphicsPipelineLibraryCreateInfoEXT")),
+        Ext::HostImageCopyDevicePerformanceQuery(v) => cx.out_link(v),
         Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageDrmFormatModifierExplicitCreateInfoEXT")),
         Ext::ImageDrmFormatModifierListCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageDrmFormatModifierListCreateInfoEXT")),
         Ext::ImageFormatListCreateInfo(_) => Err(LowerError::NotAnOutput("VkImageFormatListCreateInfo")),
         Ext::ImagePlaneMemoryRequirementsInfo(_) => Err(LowerError::NotAnOutput("VkImagePlaneMemoryRequirementsInfo")),
         Ext::ImageStencilUsageCreateInfo(_) => Err(LowerError::NotAnOutput("VkImageStencilUsageCreateInfo")),
         Ext::ImageViewMinLodCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageViewMinLodCreateInfoEXT")),
+        Ext::ImageViewSlicedCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkImageViewSlicedCreateInfoEXT")),
         Ext::ImageViewUsageCreateInfo(_) => Err(LowerError::NotAnOutput("VkImageViewUsageCreateInfo")),
         Ext::ImportMemoryResourceInfoMESA(_) => Err(LowerError::NotAnOutput("VkImportMemoryResourceInfoMESA")),
         Ext::MemoryAllocateFlagsInfo(_) => Err(LowerError::NotAnOutput("VkMemoryAllocateFlagsInfo")),
@@ -263,25 +363,42 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::MemoryDedicatedRequirements(v) => cx.out_link(v),
         Ext::MemoryOpaqueCaptureAddressAllocateInfo(_) => Err(LowerError::NotAnOutput("VkMemoryOpaqueCaptureAddressAllocateInfo")),
         Ext::MemoryResourceAllocationSizePropertiesMESA(v) => cx.out_link(v),
+        Ext::MultisampledRenderToSingleSampledInfoEXT(_) => Err(LowerError::NotAnOutput("VkMultisampledRenderToSingleSampledInfoEXT")),
         Ext::MutableDescriptorTypeCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkMutableDescriptorTypeCreateInfoEXT")),
         Ext::PhysicalDevice16BitStorageFeatures(v) => cx.out_link(v),
         Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDevice8BitStorageFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDepthClampControlFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceDepthStencilResolveProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDescriptorHeapFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDescriptorHeapPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceDescriptorIndexingProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceDriverProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceDynamicRenderingFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => cx.out_link(v),
@@ -290,37 +407,62 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::PhysicalDeviceExternalImageFormatInfo(_) => Err(LowerError::NotAnOutput("VkPhysicalDeviceExternalImageFormatInfo")),
         Ext::PhysicalDeviceFeatures2(v) => cx.out_link(v),
         Ext::PhysicalDeviceFloatControlsProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceGlobalPriorityQueryFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceHostImageCopyFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceHostImageCopyProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceHostQueryResetFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceIDProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => Err(LowerError::NotAnOutput("VkPhysicalDeviceImageDrmFormatModifierInfoEXT")),
         Ext::PhysicalDeviceImageRobustnessFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceImageViewImageFormatInfoEXT(_) => Err(LowerError::NotAnOutput("VkPhysicalDeviceImageViewImageFormatInfoEXT")),
         Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => cx.out_link(v),
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceIndexTypeUint8Features(v) => cx.out_link(v),
         Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceInlineUniformBlockProperties(v) => cx.out_link(v),
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(v) => cx.out_link(v),
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLayeredApiPropertiesListKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLineRasterizationFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceLineRasterizationProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceMaintenance3Properties(v) => cx.out_link(v),
         Ext::PhysicalDeviceMaintenance4Features(v) => cx.out_link(v),
         Ext::PhysicalDeviceMaintenance4Properties(v) => cx.out_link(v),
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(v) => cx.out_link(v),
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance5Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance5Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance6Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance6Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance7FeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMaintenance7PropertiesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMeshShaderFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMeshShaderPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceMultiviewFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceMultiviewProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDevicePipelineProtectedAccessFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDevicePipelineRobustnessFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDevicePipelineRobustnessProperties(v) => cx.out_link(v),
         Ext::PhysicalDevicePointClippingProperties(v) => cx.out_link(v),
         Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => cx.out_link(v),
@@ -329,23 +471,45 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::PhysicalDeviceProtectedMemoryProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => cx.out_link(v),
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDevicePushDescriptorProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => cx.out_link(v),
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => cx.out_link(v),
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRayQueryFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRobustness2FeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceRobustness2PropertiesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceSampleLocationsPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderAtomicInt64Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderBfloat16FeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderExpectAssumeFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderFloat16Int8Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderFloat8FeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderFloatControls2Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderFmaFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderSubgroupRotateFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceShaderUntypedPointersFeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceSubgroupProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => cx.out_link(v),
@@ -359,7 +523,8 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => cx.out_link(v),
         Ext::PhysicalDeviceVariablePointersFeatures(v) => cx.out_link(v),
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVertexAttributeDivisorProperties(v) => cx.out_link(v),
         Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceVulkan11Features(v) => cx.out_link(v),
@@ -368,40 +533,59 @@ fn lower_out_link<'b, M: HandleMap>(link: &Ext<'_>, cx: &mut LowerCx<'b, M>) -> 
         Ext::PhysicalDeviceVulkan12Properties(v) => cx.out_link(v),
         Ext::PhysicalDeviceVulkan13Features(v) => cx.out_link(v),
         Ext::PhysicalDeviceVulkan13Properties(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan14Features(v) => cx.out_link(v),
+        Ext::PhysicalDeviceVulkan14Properties(v) => cx.out_link(v),
         Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => cx.out_link(v),
+        Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v) => cx.out_link(v),
         Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => cx.out_link(v),
+        Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v) => cx.out_link(v),
         Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => cx.out_link(v),
+        Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineColorBlendAdvancedStateCreateInfoEXT")),
         Ext::PipelineColorWriteCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineColorWriteCreateInfoEXT")),
-        Ext::PipelineCreateFlags2CreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkPipelineCreateFlags2CreateInfoKHR")),
+        Ext::PipelineCreateFlags2CreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineCreateFlags2CreateInfo")),
         Ext::PipelineCreationFeedbackCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineCreationFeedbackCreateInfo")),
         Ext::PipelineFragmentShadingRateStateCreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkPipelineFragmentShadingRateStateCreateInfoKHR")),
+        Ext::PipelineLayoutCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineLayoutCreateInfo")),
         Ext::PipelineLibraryCreateInfoKHR(_) => Err(LowerError::NotAnOutput("VkPipelineLibraryCreateInfoKHR")),
         Ext::PipelineRasterizationConservativeStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationConservativeStateCreateInfoEXT")),
         Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationDepthClipStateCreateInfoEXT")),
-        Ext::PipelineRasterizationLineStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationLineStateCreateInfoEXT")),
+        Ext::PipelineRasterizationLineStateCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationLineStateCreateInfo")),
         Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationProvokingVertexStateCreateInfoEXT")),
         Ext::PipelineRasterizationStateStreamCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineRasterizationStateStreamCreateInfoEXT")),
         Ext::PipelineRenderingCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineRenderingCreateInfo")),
+        Ext::PipelineRobustnessCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineRobustnessCreateInfo")),
+        Ext::PipelineSampleLocationsStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineSampleLocationsStateCreateInfoEXT")),
         Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineShaderStageRequiredSubgroupSizeCreateInfo")),
         Ext::PipelineTessellationDomainOriginStateCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineTessellationDomainOriginStateCreateInfo")),
-        Ext::PipelineVertexInputDivisorStateCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineVertexInputDivisorStateCreateInfoEXT")),
+        Ext::PipelineVertexInputDivisorStateCreateInfo(_) => Err(LowerError::NotAnOutput("VkPipelineVertexInputDivisorStateCreateInfo")),
+        Ext::PipelineViewportDepthClampControlCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineViewportDepthClampControlCreateInfoEXT")),
         Ext::PipelineViewportDepthClipControlCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkPipelineViewportDepthClipControlCreateInfoEXT")),
         Ext::ProtectedSubmitInfo(_) => Err(LowerError::NotAnOutput("VkProtectedSubmitInfo")),
+        Ext::QueueFamilyGlobalPriorityProperties(v) => cx.out_link(v),
         Ext::RenderPassAttachmentBeginInfo(_) => Err(LowerError::NotAnOutput("VkRenderPassAttachmentBeginInfo")),
         Ext::RenderPassInputAttachmentAspectCreateInfo(_) => Err(LowerError::NotAnOutput("VkRenderPassInputAttachmentAspectCreateInfo")),
         Ext::RenderPassMultiviewCreateInfo(_) => Err(LowerError::NotAnOutput("VkRenderPassMultiviewCreateInfo")),
+        Ext::RenderPassSampleLocationsBeginInfoEXT(_) => Err(LowerError::NotAnOutput("VkRenderPassSampleLocationsBeginInfoEXT")),
+        Ext::RenderingAttachmentLocationInfo(_) => Err(LowerError::NotAnOutput("VkRenderingAttachmentLocationInfo")),
         Ext::RenderingFragmentShadingRateAttachmentInfoKHR(_) => Err(LowerError::NotAnOutput("VkRenderingFragmentShadingRateAttachmentInfoKHR")),
+        Ext::RenderingInputAttachmentIndexInfo(_) => Err(LowerError::NotAnOutput("VkRenderingInputAttachmentIndexInfo")),
         Ext::RingMonitorInfoMESA(_) => Err(LowerError::NotAnOutput("VkRingMonitorInfoMESA")),
         Ext::RingPriorityInfoMESA(_) => Err(LowerError::NotAnOutput("VkRingPriorityInfoMESA")),
+        Ext::SampleLocationsInfoEXT(_) => Err(LowerError::NotAnOutput("VkSampleLocationsInfoEXT")),
         Ext::SamplerBorderColorComponentMappingCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkSamplerBorderColorComponentMappingCreateInfoEXT")),
         Ext::SamplerCustomBorderColorCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkSamplerCustomBorderColorCreateInfoEXT")),
+        Ext::SamplerCustomBorderColorIndexCreateInfoEXT(_) => Err(LowerError::NotAnOutput("VkSamplerCustomBorderColorIndexCreateInfoEXT")),
         Ext::SamplerReductionModeCreateInfo(_) => Err(LowerError::NotAnOutput("VkSamplerReductionModeCreateInfo")),
         Ext::SamplerYcbcrConversionImageFormatProperties(v) => cx.out_link(v),
         Ext::SamplerYcbcrConversionInfo(_) => Err(LowerError::NotAnOutput("VkSamplerYcbcrConversionInfo")),
         Ext::SemaphoreTypeCreateInfo(_) => Err(LowerError::NotAnOutput("VkSemaphoreTypeCreateInfo")),
+        Ext::ShaderDescriptorSetAndBindingMappingInfoEXT(_) => Err(LowerError::NotAnOutput("VkShaderDescriptorSetAndBindingMappingInfoEXT")),
         Ext::ShaderModuleCreateInfo(_) => Err(LowerError::NotAnOutput("VkShaderModuleCreateInfo")),
         Ext::SubpassDescriptionDepthStencilResolve(_) => Err(LowerError::NotAnOutput("VkSubpassDescriptionDepthStencilResolve")),
+        Ext::SubpassResolvePerformanceQueryEXT(v) => cx.out_link(v),
+        Ext::SubresourceHostMemcpySize(v) => cx.out_link(v),
         Ext::TimelineSemaphoreSubmitInfo(_) => Err(LowerError::NotAnOutput("VkTimelineSemaphoreSubmitInfo")),
+        Ext::WriteDescriptorSetAccelerationStructureKHR(_) => Err(LowerError::NotAnOutput("VkWriteDescriptorSetAccelerationStructureKHR")),
         Ext::WriteDescriptorSetInlineUniformBlock(_) => Err(LowerError::NotAnOutput("VkWriteDescriptorSetInlineUniformBlock")),
     }
 }
@@ -435,9 +619,17 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::ExternalImageFormatProperties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::ExternalImageFormatProperties) }
         }
+        Ext::FilterCubicImageViewImageFormatPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::FilterCubicImageViewImageFormatPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::FilterCubicImageViewImageFormatPropertiesEXT) }
+        }
         Ext::FormatProperties3(k) => {
             // SAFETY: per this function's contract `c` is the vk::FormatProperties3 built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::FormatProperties3) }
+        }
+        Ext::HostImageCopyDevicePerformanceQuery(k) => {
+            // SAFETY: per this function's contract `c` is the vk::HostImageCopyDevicePerformanceQuery built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::HostImageCopyDevicePerformanceQuery) }
         }
         Ext::MemoryDedicatedRequirements(k) => {
             // SAFETY: per this function's contract `c` is the vk::MemoryDedicatedRequirements built for `k`.
@@ -459,9 +651,29 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDevice8BitStorageFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevice8BitStorageFeatures) }
         }
+        Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceAccelerationStructureFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceAccelerationStructureFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceAccelerationStructurePropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceAccelerationStructurePropertiesKHR) }
+        }
+        Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT) }
+        }
         Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT) }
         }
         Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT built for `k`.
@@ -471,9 +683,21 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBufferDeviceAddressFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceBufferDeviceAddressFeatures) }
         }
+        Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT) }
+        }
         Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceColorWriteEnableFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceColorWriteEnableFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR) }
         }
         Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceConditionalRenderingFeaturesEXT built for `k`.
@@ -483,6 +707,14 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceConservativeRasterizationPropertiesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT) }
         }
+        Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceCooperativeMatrixFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceCooperativeMatrixPropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR) }
+        }
         Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceCustomBorderColorFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceCustomBorderColorFeaturesEXT) }
@@ -490,6 +722,18 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
         Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceCustomBorderColorPropertiesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceCustomBorderColorPropertiesEXT) }
+        }
+        Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthBiasControlFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthBiasControlFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceDepthClampControlFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthClampControlFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthClampControlFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR) }
         }
         Ext::PhysicalDeviceDepthClipControlFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthClipControlFeaturesEXT built for `k`.
@@ -502,6 +746,14 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
         Ext::PhysicalDeviceDepthStencilResolveProperties(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDepthStencilResolveProperties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDepthStencilResolveProperties) }
+        }
+        Ext::PhysicalDeviceDescriptorHeapFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDescriptorHeapFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDescriptorHeapFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceDescriptorHeapPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDescriptorHeapPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDescriptorHeapPropertiesEXT) }
         }
         Ext::PhysicalDeviceDescriptorIndexingFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDescriptorIndexingFeatures built for `k`.
@@ -518,6 +770,10 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
         Ext::PhysicalDeviceDynamicRenderingFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDynamicRenderingFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDynamicRenderingFeatures) }
+        }
+        Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDynamicRenderingLocalReadFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures) }
         }
         Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT built for `k`.
@@ -547,6 +803,14 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFloatControlsProperties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFloatControlsProperties) }
         }
+        Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR) }
+        }
         Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT) }
@@ -559,6 +823,10 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceFragmentShadingRatePropertiesKHR built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR) }
         }
+        Ext::PhysicalDeviceGlobalPriorityQueryFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceGlobalPriorityQueryFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceGlobalPriorityQueryFeatures) }
+        }
         Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT) }
@@ -566,6 +834,14 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
         Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT) }
+        }
+        Ext::PhysicalDeviceHostImageCopyFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceHostImageCopyFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceHostImageCopyFeatures) }
+        }
+        Ext::PhysicalDeviceHostImageCopyProperties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceHostImageCopyProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceHostImageCopyProperties) }
         }
         Ext::PhysicalDeviceHostQueryResetFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceHostQueryResetFeatures built for `k`.
@@ -583,6 +859,10 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImageRobustnessFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImageRobustnessFeatures) }
         }
+        Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT) }
+        }
         Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImageViewMinLodFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImageViewMinLodFeaturesEXT) }
@@ -591,9 +871,9 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceImagelessFramebufferFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceImagelessFramebufferFeatures) }
         }
-        Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceIndexTypeUint8FeaturesEXT built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT) }
+        Ext::PhysicalDeviceIndexTypeUint8Features(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceIndexTypeUint8Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceIndexTypeUint8Features) }
         }
         Ext::PhysicalDeviceInlineUniformBlockFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceInlineUniformBlockFeatures built for `k`.
@@ -603,13 +883,33 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceInlineUniformBlockProperties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceInlineUniformBlockProperties) }
         }
-        Ext::PhysicalDeviceLineRasterizationFeaturesEXT(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLineRasterizationFeaturesEXT built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLineRasterizationFeaturesEXT) }
+        Ext::PhysicalDeviceLayeredApiPropertiesListKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLayeredApiPropertiesListKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLayeredApiPropertiesListKHR) }
         }
-        Ext::PhysicalDeviceLineRasterizationPropertiesEXT(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLineRasterizationPropertiesEXT built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLineRasterizationPropertiesEXT) }
+        Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR) }
+        }
+        Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLegacyDitheringFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLegacyDitheringFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT) }
+        }
+        Ext::PhysicalDeviceLineRasterizationFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLineRasterizationFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLineRasterizationFeatures) }
+        }
+        Ext::PhysicalDeviceLineRasterizationProperties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceLineRasterizationProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceLineRasterizationProperties) }
         }
         Ext::PhysicalDeviceMaintenance3Properties(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance3Properties built for `k`.
@@ -623,17 +923,41 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance4Properties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance4Properties) }
         }
-        Ext::PhysicalDeviceMaintenance5FeaturesKHR(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance5FeaturesKHR built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance5FeaturesKHR) }
+        Ext::PhysicalDeviceMaintenance5Features(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance5Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance5Features) }
         }
-        Ext::PhysicalDeviceMaintenance5PropertiesKHR(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance5PropertiesKHR built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance5PropertiesKHR) }
+        Ext::PhysicalDeviceMaintenance5Properties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance5Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance5Properties) }
+        }
+        Ext::PhysicalDeviceMaintenance6Features(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance6Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance6Features) }
+        }
+        Ext::PhysicalDeviceMaintenance6Properties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance6Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance6Properties) }
+        }
+        Ext::PhysicalDeviceMaintenance7FeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance7FeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance7FeaturesKHR) }
+        }
+        Ext::PhysicalDeviceMaintenance7PropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMaintenance7PropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMaintenance7PropertiesKHR) }
         }
         Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMemoryBudgetPropertiesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMemoryBudgetPropertiesEXT) }
+        }
+        Ext::PhysicalDeviceMeshShaderFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMeshShaderFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMeshShaderFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceMeshShaderPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMeshShaderPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMeshShaderPropertiesEXT) }
         }
         Ext::PhysicalDeviceMultiDrawFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiDrawFeaturesEXT built for `k`.
@@ -642,6 +966,10 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
         Ext::PhysicalDeviceMultiDrawPropertiesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiDrawPropertiesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMultiDrawPropertiesEXT) }
+        }
+        Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT) }
         }
         Ext::PhysicalDeviceMultiviewFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMultiviewFeatures built for `k`.
@@ -655,6 +983,14 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT) }
         }
+        Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceNestedCommandBufferFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceNestedCommandBufferPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT) }
+        }
         Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT) }
@@ -666,6 +1002,22 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
         Ext::PhysicalDevicePipelineCreationCacheControlFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePipelineCreationCacheControlFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePipelineCreationCacheControlFeatures) }
+        }
+        Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT) }
+        }
+        Ext::PhysicalDevicePipelineProtectedAccessFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePipelineProtectedAccessFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePipelineProtectedAccessFeatures) }
+        }
+        Ext::PhysicalDevicePipelineRobustnessFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePipelineRobustnessFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePipelineRobustnessFeatures) }
+        }
+        Ext::PhysicalDevicePipelineRobustnessProperties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePipelineRobustnessProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePipelineRobustnessProperties) }
         }
         Ext::PhysicalDevicePointClippingProperties(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePointClippingProperties built for `k`.
@@ -699,21 +1051,45 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceProvokingVertexPropertiesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceProvokingVertexPropertiesEXT) }
         }
-        Ext::PhysicalDevicePushDescriptorPropertiesKHR(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePushDescriptorPropertiesKHR built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePushDescriptorPropertiesKHR) }
+        Ext::PhysicalDevicePushDescriptorProperties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDevicePushDescriptorProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDevicePushDescriptorProperties) }
         }
         Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT) }
         }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRobustness2FeaturesEXT built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRobustness2FeaturesEXT) }
+        Ext::PhysicalDeviceRayQueryFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRayQueryFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRayQueryFeaturesKHR) }
         }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRobustness2PropertiesEXT built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRobustness2PropertiesEXT) }
+        Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR) }
+        }
+        Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRayTracingPipelineFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRayTracingPipelinePropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR) }
+        }
+        Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceRobustness2FeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRobustness2FeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRobustness2FeaturesKHR) }
+        }
+        Ext::PhysicalDeviceRobustness2PropertiesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceRobustness2PropertiesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceRobustness2PropertiesKHR) }
+        }
+        Ext::PhysicalDeviceSampleLocationsPropertiesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSampleLocationsPropertiesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSampleLocationsPropertiesEXT) }
         }
         Ext::PhysicalDeviceSamplerFilterMinmaxProperties(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSamplerFilterMinmaxProperties built for `k`.
@@ -731,9 +1107,21 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures) }
         }
+        Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT) }
+        }
+        Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT) }
+        }
         Ext::PhysicalDeviceShaderAtomicInt64Features(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderAtomicInt64Features built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderAtomicInt64Features) }
+        }
+        Ext::PhysicalDeviceShaderBfloat16FeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderBfloat16FeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderBfloat16FeaturesKHR) }
         }
         Ext::PhysicalDeviceShaderClockFeaturesKHR(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderClockFeaturesKHR built for `k`.
@@ -747,9 +1135,29 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderDrawParametersFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderDrawParametersFeatures) }
         }
+        Ext::PhysicalDeviceShaderExpectAssumeFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderExpectAssumeFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderExpectAssumeFeatures) }
+        }
         Ext::PhysicalDeviceShaderFloat16Int8Features(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderFloat16Int8Features built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderFloat16Int8Features) }
+        }
+        Ext::PhysicalDeviceShaderFloat8FeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderFloat8FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderFloat8FeaturesEXT) }
+        }
+        Ext::PhysicalDeviceShaderFloatControls2Features(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderFloatControls2Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderFloatControls2Features) }
+        }
+        Ext::PhysicalDeviceShaderFmaFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderFmaFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderFmaFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT) }
         }
         Ext::PhysicalDeviceShaderIntegerDotProductFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderIntegerDotProductFeatures built for `k`.
@@ -759,13 +1167,45 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderIntegerDotProductProperties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderIntegerDotProductProperties) }
         }
+        Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderQuadControlFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderQuadControlFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR) }
+        }
+        Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT) }
+        }
         Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures) }
         }
+        Ext::PhysicalDeviceShaderSubgroupRotateFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderSubgroupRotateFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderSubgroupRotateFeatures) }
+        }
+        Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR) }
+        }
         Ext::PhysicalDeviceShaderTerminateInvocationFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderTerminateInvocationFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderTerminateInvocationFeatures) }
+        }
+        Ext::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT) }
+        }
+        Ext::PhysicalDeviceShaderUntypedPointersFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceShaderUntypedPointersFeaturesKHR) }
         }
         Ext::PhysicalDeviceSubgroupProperties(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceSubgroupProperties built for `k`.
@@ -819,9 +1259,13 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVariablePointersFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVariablePointersFeatures) }
         }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(k) => {
-            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT built for `k`.
-            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT) }
+        Ext::PhysicalDeviceVertexAttributeDivisorFeatures(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexAttributeDivisorFeatures built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVertexAttributeDivisorFeatures) }
+        }
+        Ext::PhysicalDeviceVertexAttributeDivisorProperties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexAttributeDivisorProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVertexAttributeDivisorProperties) }
         }
         Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT built for `k`.
@@ -855,21 +1299,49 @@ unsafe fn raise_link<'a, M: HandleMap>(link: &'a Ext<'a>, c: *mut c_void, next: 
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan13Properties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan13Properties) }
         }
+        Ext::PhysicalDeviceVulkan14Features(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan14Features built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan14Features) }
+        }
+        Ext::PhysicalDeviceVulkan14Properties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkan14Properties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkan14Properties) }
+        }
         Ext::PhysicalDeviceVulkanMemoryModelFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceVulkanMemoryModelFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceVulkanMemoryModelFeatures) }
+        }
+        Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR) }
         }
         Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT) }
         }
+        Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT) }
+        }
         Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(k) => {
             // SAFETY: per this function's contract `c` is the vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures) }
         }
+        Ext::QueueFamilyGlobalPriorityProperties(k) => {
+            // SAFETY: per this function's contract `c` is the vk::QueueFamilyGlobalPriorityProperties built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::QueueFamilyGlobalPriorityProperties) }
+        }
         Ext::SamplerYcbcrConversionImageFormatProperties(k) => {
             // SAFETY: per this function's contract `c` is the vk::SamplerYcbcrConversionImageFormatProperties built for `k`.
             unsafe { cx.raise_link(k, c, next, Ext::SamplerYcbcrConversionImageFormatProperties) }
+        }
+        Ext::SubpassResolvePerformanceQueryEXT(k) => {
+            // SAFETY: per this function's contract `c` is the vk::SubpassResolvePerformanceQueryEXT built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::SubpassResolvePerformanceQueryEXT) }
+        }
+        Ext::SubresourceHostMemcpySize(k) => {
+            // SAFETY: per this function's contract `c` is the vk::SubresourceHostMemcpySize built for `k`.
+            unsafe { cx.raise_link(k, c, next, Ext::SubresourceHostMemcpySize) }
         }
         _ => Err(LowerError::NotAnOutput("chain link")),
     }
@@ -892,6 +1364,152 @@ impl Lower for p::ClearValue {
         Ok(match *self {
             Self::Color(v) => vk::ClearValue { color: v.lower(cx)? },
             Self::DepthStencil(v) => vk::ClearValue { depth_stencil: v.lower(cx)? },
+        })
+    }
+}
+
+impl Lower for p::DescriptorMappingSourceDataEXT<'_> {
+    type C = vk::DescriptorMappingSourceDataEXT;
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceDataEXT, LowerError> {
+        Ok(match *self {
+            Self::ConstantOffset(v) => vk::DescriptorMappingSourceDataEXT { constant_offset: v.lower(cx)? },
+            Self::PushIndex(v) => vk::DescriptorMappingSourceDataEXT { push_index: v.lower(cx)? },
+            Self::IndirectIndex(v) => vk::DescriptorMappingSourceDataEXT { indirect_index: v.lower(cx)? },
+            Self::IndirectIndexArray(v) => vk::DescriptorMappingSourceDataEXT { indirect_index_array: v.lower(cx)? },
+            Self::HeapData(v) => vk::DescriptorMappingSourceDataEXT { heap_data: v.lower(cx)? },
+            Self::PushDataOffset(v) => vk::DescriptorMappingSourceDataEXT { push_data_offset: v },
+            Self::PushAddressOffset(v) => vk::DescriptorMappingSourceDataEXT { push_address_offset: v },
+            Self::IndirectAddress(v) => vk::DescriptorMappingSourceDataEXT { indirect_address: v.lower(cx)? },
+            Self::ShaderRecordIndex(v) => vk::DescriptorMappingSourceDataEXT { shader_record_index: v.lower(cx)? },
+            Self::ShaderRecordDataOffset(v) => vk::DescriptorMappingSourceDataEXT { shader_record_data_offset: v },
+            Self::ShaderRecordAddressOffset(v) => vk::DescriptorMappingSourceDataEXT { shader_record_address_offset: v },
+        })
+    }
+}
+
+impl Lower for p::DeviceOrHostAddressConstKHR {
+    type C = vk::DeviceOrHostAddressConstKHR;
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceOrHostAddressConstKHR, LowerError> {
+        Ok(match *self {
+            Self::DeviceAddress(v) => vk::DeviceOrHostAddressConstKHR { device_address: v },
+            Self::HostAddress(v) => vk::DeviceOrHostAddressConstKHR { host_address: core::ptr::null() },
+        })
+    }
+}
+
+impl Lower for p::DeviceOrHostAddressKHR {
+    type C = vk::DeviceOrHostAddressKHR;
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceOrHostAddressKHR, LowerError> {
+        Ok(match *self {
+            Self::DeviceAddress(v) => vk::DeviceOrHostAddressKHR { device_address: v },
+            Self::HostAddress(v) => vk::DeviceOrHostAddressKHR { host_address: core::ptr::null() },
+        })
+    }
+}
+
+impl Lower for p::ResourceDescriptorDataEXT<'_> {
+    type C = vk::ResourceDescriptorDataEXT;
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ResourceDescriptorDataEXT, LowerError> {
+        Ok(match *self {
+            Self::PImage(v) => vk::ResourceDescriptorDataEXT { p_image: match v { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() } },
+            Self::PTexelBuffer(v) => vk::ResourceDescriptorDataEXT { p_texel_buffer: match v { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() } },
+            Self::PAddressRange(v) => vk::ResourceDescriptorDataEXT { p_address_range: match v { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() } },
+            Self::PTensorARM(v) => vk::ResourceDescriptorDataEXT { p_tensor_arm: match v { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() } },
+        })
+    }
+}
+
+impl<'a> Lower for p::AccelerationStructureBuildSizesInfoKHR<'a> {
+    type C = vk::AccelerationStructureBuildSizesInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureBuildSizesInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AccelerationStructureBuildSizesInfoKHR<'a> {
+    type C = vk::AccelerationStructureBuildSizesInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureBuildSizesInfoKHR, LowerError> {
+        Ok(vk::AccelerationStructureBuildSizesInfoKHR {
+            s_type: p::AccelerationStructureBuildSizesInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            acceleration_structure_size: self.acceleration_structure_size,
+            update_scratch_size: self.update_scratch_size,
+            build_scratch_size: self.build_scratch_size,
+        })
+    }
+}
+
+impl<'a> Lower for p::AccelerationStructureCreateInfoKHR<'a> {
+    type C = vk::AccelerationStructureCreateInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureCreateInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AccelerationStructureCreateInfoKHR<'a> {
+    type C = vk::AccelerationStructureCreateInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureCreateInfoKHR, LowerError> {
+        Ok(vk::AccelerationStructureCreateInfoKHR {
+            s_type: p::AccelerationStructureCreateInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            create_flags: self.create_flags,
+            buffer: vk::Buffer(cx.host(self.buffer)?),
+            offset: self.offset,
+            size: self.size,
+            ty: self.ty,
+            device_address: self.device_address,
+        })
+    }
+}
+
+impl<'a> Lower for p::AccelerationStructureDeviceAddressInfoKHR<'a> {
+    type C = vk::AccelerationStructureDeviceAddressInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureDeviceAddressInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AccelerationStructureDeviceAddressInfoKHR<'a> {
+    type C = vk::AccelerationStructureDeviceAddressInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureDeviceAddressInfoKHR, LowerError> {
+        Ok(vk::AccelerationStructureDeviceAddressInfoKHR {
+            s_type: p::AccelerationStructureDeviceAddressInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            acceleration_structure: vk::AccelerationStructureKHR(cx.host(self.acceleration_structure)?),
+        })
+    }
+}
+
+impl<'a> Lower for p::AccelerationStructureVersionInfoKHR<'a> {
+    type C = vk::AccelerationStructureVersionInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureVersionInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::AccelerationStructureVersionInfoKHR<'a> {
+    type C = vk::AccelerationStructureVersionInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AccelerationStructureVersionInfoKHR, LowerError> {
+        Ok(vk::AccelerationStructureVersionInfoKHR {
+            s_type: p::AccelerationStructureVersionInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            p_version_data: cx.slice(self.p_version_data) as *const _,
         })
     }
 }
@@ -1056,6 +1674,17 @@ impl<'a> LowerLink for p::AttachmentReferenceStencilLayout<'a> {
     }
 }
 
+impl<'a> Lower for p::AttachmentSampleLocationsEXT<'a> {
+    type C = vk::AttachmentSampleLocationsEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentSampleLocationsEXT, LowerError> {
+        Ok(vk::AttachmentSampleLocationsEXT {
+            attachment_index: self.attachment_index,
+            sample_locations_info: self.sample_locations_info.lower(cx)?,
+        })
+    }
+}
+
 impl<'a> Lower for p::BindBufferMemoryDeviceGroupInfo<'a> {
     type C = vk::BindBufferMemoryDeviceGroupInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -1099,6 +1728,58 @@ impl<'a> LowerLink for p::BindBufferMemoryInfo<'a> {
             buffer: vk::Buffer(cx.host(self.buffer)?),
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             memory_offset: self.memory_offset,
+        })
+    }
+}
+
+impl<'a> Lower for p::BindDescriptorSetsInfo<'a> {
+    type C = vk::BindDescriptorSetsInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindDescriptorSetsInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindDescriptorSetsInfo<'a> {
+    type C = vk::BindDescriptorSetsInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindDescriptorSetsInfo, LowerError> {
+        Ok(vk::BindDescriptorSetsInfo {
+            s_type: p::BindDescriptorSetsInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            stage_flags: self.stage_flags,
+            layout: vk::PipelineLayout(cx.host(self.layout)?),
+            first_set: self.first_set,
+            descriptor_set_count: self.descriptor_set_count,
+            p_descriptor_sets: cx.hosts(self.p_descriptor_sets, vk::DescriptorSet)?,
+            dynamic_offset_count: self.dynamic_offset_count,
+            p_dynamic_offsets: cx.slice(self.p_dynamic_offsets) as *const _,
+        })
+    }
+}
+
+impl<'a> Lower for p::BindHeapInfoEXT<'a> {
+    type C = vk::BindHeapInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindHeapInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindHeapInfoEXT<'a> {
+    type C = vk::BindHeapInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindHeapInfoEXT, LowerError> {
+        Ok(vk::BindHeapInfoEXT {
+            s_type: p::BindHeapInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            heap_range: self.heap_range.lower(cx)?,
+            reserved_range_offset: self.reserved_range_offset,
+            reserved_range_size: self.reserved_range_size,
         })
     }
 }
@@ -1170,6 +1851,28 @@ impl<'a> LowerLink for p::BindImagePlaneMemoryInfo<'a> {
             s_type: p::BindImagePlaneMemoryInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             plane_aspect: self.plane_aspect,
+        })
+    }
+}
+
+impl<'a> Lower for p::BindMemoryStatus<'a> {
+    type C = vk::BindMemoryStatus;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindMemoryStatus, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BindMemoryStatus<'a> {
+    type C = vk::BindMemoryStatus;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindMemoryStatus, LowerError> {
+        Ok(vk::BindMemoryStatus {
+            s_type: p::BindMemoryStatus::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            p_result: cx.opt_ref(self.p_result),
         })
     }
 }
@@ -1301,6 +2004,28 @@ impl<'a> LowerLink for p::BufferCreateInfo<'a> {
             sharing_mode: self.sharing_mode,
             queue_family_index_count: self.queue_family_index_count,
             p_queue_family_indices: cx.slice(self.p_queue_family_indices) as *const _,
+        })
+    }
+}
+
+impl<'a> Lower for p::BufferDeviceAddressCreateInfoEXT<'a> {
+    type C = vk::BufferDeviceAddressCreateInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferDeviceAddressCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::BufferDeviceAddressCreateInfoEXT<'a> {
+    type C = vk::BufferDeviceAddressCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferDeviceAddressCreateInfoEXT, LowerError> {
+        Ok(vk::BufferDeviceAddressCreateInfoEXT {
+            s_type: p::BufferDeviceAddressCreateInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            device_address: self.device_address,
         })
     }
 }
@@ -1489,22 +2214,22 @@ impl<'a> LowerLink for p::BufferOpaqueCaptureAddressCreateInfo<'a> {
     }
 }
 
-impl<'a> Lower for p::BufferUsageFlags2CreateInfoKHR<'a> {
-    type C = vk::BufferUsageFlags2CreateInfoKHR;
+impl<'a> Lower for p::BufferUsageFlags2CreateInfo<'a> {
+    type C = vk::BufferUsageFlags2CreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferUsageFlags2CreateInfoKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferUsageFlags2CreateInfo, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::BufferUsageFlags2CreateInfoKHR<'a> {
-    type C = vk::BufferUsageFlags2CreateInfoKHR;
+impl<'a> LowerLink for p::BufferUsageFlags2CreateInfo<'a> {
+    type C = vk::BufferUsageFlags2CreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferUsageFlags2CreateInfoKHR, LowerError> {
-        Ok(vk::BufferUsageFlags2CreateInfoKHR {
-            s_type: p::BufferUsageFlags2CreateInfoKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferUsageFlags2CreateInfo, LowerError> {
+        Ok(vk::BufferUsageFlags2CreateInfo {
+            s_type: p::BufferUsageFlags2CreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             usage: self.usage,
         })
@@ -1537,22 +2262,22 @@ impl<'a> LowerLink for p::BufferViewCreateInfo<'a> {
     }
 }
 
-impl<'a> Lower for p::CalibratedTimestampInfoEXT<'a> {
-    type C = vk::CalibratedTimestampInfoEXT;
+impl<'a> Lower for p::CalibratedTimestampInfoKHR<'a> {
+    type C = vk::CalibratedTimestampInfoKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CalibratedTimestampInfoEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CalibratedTimestampInfoKHR, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::CalibratedTimestampInfoEXT<'a> {
-    type C = vk::CalibratedTimestampInfoEXT;
+impl<'a> LowerLink for p::CalibratedTimestampInfoKHR<'a> {
+    type C = vk::CalibratedTimestampInfoKHR;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CalibratedTimestampInfoEXT, LowerError> {
-        Ok(vk::CalibratedTimestampInfoEXT {
-            s_type: p::CalibratedTimestampInfoEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CalibratedTimestampInfoKHR, LowerError> {
+        Ok(vk::CalibratedTimestampInfoKHR {
+            s_type: p::CalibratedTimestampInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             time_domain: self.time_domain,
         })
@@ -1697,6 +2422,29 @@ impl<'a> LowerLink for p::CommandBufferInheritanceConditionalRenderingInfoEXT<'a
             s_type: p::CommandBufferInheritanceConditionalRenderingInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             conditional_rendering_enable: self.conditional_rendering_enable,
+        })
+    }
+}
+
+impl<'a> Lower for p::CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    type C = vk::CommandBufferInheritanceDescriptorHeapInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceDescriptorHeapInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    type C = vk::CommandBufferInheritanceDescriptorHeapInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CommandBufferInheritanceDescriptorHeapInfoEXT, LowerError> {
+        Ok(vk::CommandBufferInheritanceDescriptorHeapInfoEXT {
+            s_type: p::CommandBufferInheritanceDescriptorHeapInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            p_sampler_heap_bind_info: match self.p_sampler_heap_bind_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            p_resource_heap_bind_info: match self.p_resource_heap_bind_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
     }
 }
@@ -1924,6 +2672,121 @@ impl<'a> Raise<'a> for p::ConformanceVersion {
     }
 }
 
+impl<'a> Lower for p::CooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::CooperativeMatrixPropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CooperativeMatrixPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::CooperativeMatrixPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CooperativeMatrixPropertiesKHR, LowerError> {
+        Ok(vk::CooperativeMatrixPropertiesKHR {
+            s_type: p::CooperativeMatrixPropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            m_size: self.m_size,
+            n_size: self.n_size,
+            k_size: self.k_size,
+            a_type: self.a_type,
+            b_type: self.b_type,
+            c_type: self.c_type,
+            result_type: self.result_type,
+            saturating_accumulation: self.saturating_accumulation,
+            scope: self.scope,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::CooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::CooperativeMatrixPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CooperativeMatrixPropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::CooperativeMatrixPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::CooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::CooperativeMatrixPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CooperativeMatrixPropertiesKHR, LowerError> {
+        let mut c = vk::CooperativeMatrixPropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::CooperativeMatrixPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let m_size = c.m_size;
+        let n_size = c.n_size;
+        let k_size = c.k_size;
+        let a_type = c.a_type;
+        let b_type = c.b_type;
+        let c_type = c.c_type;
+        let result_type = c.result_type;
+        let saturating_accumulation = c.saturating_accumulation;
+        let scope = c.scope;
+        Ok(Self { p_next: next, m_size, n_size, k_size, a_type, b_type, c_type, result_type, saturating_accumulation, scope })
+    }
+}
+
+impl<'a> Lower for p::CopyAccelerationStructureInfoKHR<'a> {
+    type C = vk::CopyAccelerationStructureInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyAccelerationStructureInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyAccelerationStructureInfoKHR<'a> {
+    type C = vk::CopyAccelerationStructureInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyAccelerationStructureInfoKHR, LowerError> {
+        Ok(vk::CopyAccelerationStructureInfoKHR {
+            s_type: p::CopyAccelerationStructureInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            src: vk::AccelerationStructureKHR(cx.host(self.src)?),
+            dst: vk::AccelerationStructureKHR(cx.host(self.dst)?),
+            mode: self.mode,
+        })
+    }
+}
+
+impl<'a> Lower for p::CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    type C = vk::CopyAccelerationStructureToMemoryInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyAccelerationStructureToMemoryInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    type C = vk::CopyAccelerationStructureToMemoryInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyAccelerationStructureToMemoryInfoKHR, LowerError> {
+        Ok(vk::CopyAccelerationStructureToMemoryInfoKHR {
+            s_type: p::CopyAccelerationStructureToMemoryInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            src: vk::AccelerationStructureKHR(cx.host(self.src)?),
+            dst: self.dst.lower(cx)?,
+            mode: self.mode,
+        })
+    }
+}
+
 impl<'a> Lower for p::CopyBufferInfo2<'a> {
     type C = vk::CopyBufferInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -2056,6 +2919,113 @@ impl<'a> LowerLink for p::CopyImageToBufferInfo2<'a> {
     }
 }
 
+impl<'a> Lower for p::CopyImageToImageInfo<'a> {
+    type C = vk::CopyImageToImageInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToImageInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyImageToImageInfo<'a> {
+    type C = vk::CopyImageToImageInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToImageInfo, LowerError> {
+        Ok(vk::CopyImageToImageInfo {
+            s_type: p::CopyImageToImageInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            flags: self.flags,
+            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image_layout: self.src_image_layout,
+            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image_layout: self.dst_image_layout,
+            region_count: self.region_count,
+            p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
+impl<'a> Lower for p::CopyImageToMemoryInfoMESA<'a> {
+    type C = vk::CopyImageToMemoryInfoMESA;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToMemoryInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyImageToMemoryInfoMESA<'a> {
+    type C = vk::CopyImageToMemoryInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToMemoryInfoMESA, LowerError> {
+        Ok(vk::CopyImageToMemoryInfoMESA {
+            s_type: p::CopyImageToMemoryInfoMESA::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            flags: self.flags,
+            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image_layout: self.src_image_layout,
+            memory_row_length: self.memory_row_length,
+            memory_image_height: self.memory_image_height,
+            image_subresource: self.image_subresource.lower(cx)?,
+            image_offset: self.image_offset.lower(cx)?,
+            image_extent: self.image_extent.lower(cx)?,
+        })
+    }
+}
+
+impl<'a> Lower for p::CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    type C = vk::CopyMemoryToAccelerationStructureInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyMemoryToAccelerationStructureInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    type C = vk::CopyMemoryToAccelerationStructureInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyMemoryToAccelerationStructureInfoKHR, LowerError> {
+        Ok(vk::CopyMemoryToAccelerationStructureInfoKHR {
+            s_type: p::CopyMemoryToAccelerationStructureInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            src: self.src.lower(cx)?,
+            dst: vk::AccelerationStructureKHR(cx.host(self.dst)?),
+            mode: self.mode,
+        })
+    }
+}
+
+impl<'a> Lower for p::CopyMemoryToImageInfoMESA<'a> {
+    type C = vk::CopyMemoryToImageInfoMESA;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyMemoryToImageInfoMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::CopyMemoryToImageInfoMESA<'a> {
+    type C = vk::CopyMemoryToImageInfoMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyMemoryToImageInfoMESA, LowerError> {
+        Ok(vk::CopyMemoryToImageInfoMESA {
+            s_type: p::CopyMemoryToImageInfoMESA::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            flags: self.flags,
+            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image_layout: self.dst_image_layout,
+            region_count: self.region_count,
+            p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
 impl<'a> Lower for p::DependencyInfo<'a> {
     type C = vk::DependencyInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -2084,6 +3054,64 @@ impl<'a> LowerLink for p::DependencyInfo<'a> {
     }
 }
 
+impl<'a> Lower for p::DepthBiasInfoEXT<'a> {
+    type C = vk::DepthBiasInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DepthBiasInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DepthBiasInfoEXT<'a> {
+    type C = vk::DepthBiasInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DepthBiasInfoEXT, LowerError> {
+        Ok(vk::DepthBiasInfoEXT {
+            s_type: p::DepthBiasInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            depth_bias_constant_factor: self.depth_bias_constant_factor,
+            depth_bias_clamp: self.depth_bias_clamp,
+            depth_bias_slope_factor: self.depth_bias_slope_factor,
+        })
+    }
+}
+
+impl<'a> Lower for p::DepthBiasRepresentationInfoEXT<'a> {
+    type C = vk::DepthBiasRepresentationInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DepthBiasRepresentationInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DepthBiasRepresentationInfoEXT<'a> {
+    type C = vk::DepthBiasRepresentationInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DepthBiasRepresentationInfoEXT, LowerError> {
+        Ok(vk::DepthBiasRepresentationInfoEXT {
+            s_type: p::DepthBiasRepresentationInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            depth_bias_representation: self.depth_bias_representation,
+            depth_bias_exact: self.depth_bias_exact,
+        })
+    }
+}
+
+impl<'a> Lower for p::DepthClampRangeEXT {
+    type C = vk::DepthClampRangeEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DepthClampRangeEXT, LowerError> {
+        Ok(vk::DepthClampRangeEXT {
+            min_depth_clamp: self.min_depth_clamp,
+            max_depth_clamp: self.max_depth_clamp,
+        })
+    }
+}
+
 impl<'a> Lower for p::DescriptorBufferInfo {
     type C = vk::DescriptorBufferInfo;
     /// The C struct for this input (arrays lowered into the arena).
@@ -2104,6 +3132,120 @@ impl<'a> Lower for p::DescriptorImageInfo {
             sampler: vk::Sampler(cx.host(self.sampler)?),
             image_view: vk::ImageView(cx.host(self.image_view)?),
             image_layout: self.image_layout,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourceConstantOffsetEXT<'a> {
+    type C = vk::DescriptorMappingSourceConstantOffsetEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceConstantOffsetEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourceConstantOffsetEXT {
+            heap_offset: self.heap_offset,
+            heap_array_stride: self.heap_array_stride,
+            p_embedded_sampler: match self.p_embedded_sampler { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            sampler_heap_offset: self.sampler_heap_offset,
+            sampler_heap_array_stride: self.sampler_heap_array_stride,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourceHeapDataEXT {
+    type C = vk::DescriptorMappingSourceHeapDataEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceHeapDataEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourceHeapDataEXT {
+            heap_offset: self.heap_offset,
+            push_offset: self.push_offset,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourceIndirectAddressEXT {
+    type C = vk::DescriptorMappingSourceIndirectAddressEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceIndirectAddressEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourceIndirectAddressEXT {
+            push_offset: self.push_offset,
+            address_offset: self.address_offset,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourceIndirectIndexArrayEXT<'a> {
+    type C = vk::DescriptorMappingSourceIndirectIndexArrayEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceIndirectIndexArrayEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourceIndirectIndexArrayEXT {
+            heap_offset: self.heap_offset,
+            push_offset: self.push_offset,
+            address_offset: self.address_offset,
+            heap_index_stride: self.heap_index_stride,
+            p_embedded_sampler: match self.p_embedded_sampler { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            use_combined_image_sampler_index: self.use_combined_image_sampler_index,
+            sampler_heap_offset: self.sampler_heap_offset,
+            sampler_push_offset: self.sampler_push_offset,
+            sampler_address_offset: self.sampler_address_offset,
+            sampler_heap_index_stride: self.sampler_heap_index_stride,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourceIndirectIndexEXT<'a> {
+    type C = vk::DescriptorMappingSourceIndirectIndexEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceIndirectIndexEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourceIndirectIndexEXT {
+            heap_offset: self.heap_offset,
+            push_offset: self.push_offset,
+            address_offset: self.address_offset,
+            heap_index_stride: self.heap_index_stride,
+            heap_array_stride: self.heap_array_stride,
+            p_embedded_sampler: match self.p_embedded_sampler { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            use_combined_image_sampler_index: self.use_combined_image_sampler_index,
+            sampler_heap_offset: self.sampler_heap_offset,
+            sampler_push_offset: self.sampler_push_offset,
+            sampler_address_offset: self.sampler_address_offset,
+            sampler_heap_index_stride: self.sampler_heap_index_stride,
+            sampler_heap_array_stride: self.sampler_heap_array_stride,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourcePushIndexEXT<'a> {
+    type C = vk::DescriptorMappingSourcePushIndexEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourcePushIndexEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourcePushIndexEXT {
+            heap_offset: self.heap_offset,
+            push_offset: self.push_offset,
+            heap_index_stride: self.heap_index_stride,
+            heap_array_stride: self.heap_array_stride,
+            p_embedded_sampler: match self.p_embedded_sampler { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            use_combined_image_sampler_index: self.use_combined_image_sampler_index,
+            sampler_heap_offset: self.sampler_heap_offset,
+            sampler_push_offset: self.sampler_push_offset,
+            sampler_heap_index_stride: self.sampler_heap_index_stride,
+            sampler_heap_array_stride: self.sampler_heap_array_stride,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorMappingSourceShaderRecordIndexEXT<'a> {
+    type C = vk::DescriptorMappingSourceShaderRecordIndexEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorMappingSourceShaderRecordIndexEXT, LowerError> {
+        Ok(vk::DescriptorMappingSourceShaderRecordIndexEXT {
+            heap_offset: self.heap_offset,
+            shader_record_offset: self.shader_record_offset,
+            heap_index_stride: self.heap_index_stride,
+            heap_array_stride: self.heap_array_stride,
+            p_embedded_sampler: match self.p_embedded_sampler { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            use_combined_image_sampler_index: self.use_combined_image_sampler_index,
+            sampler_heap_offset: self.sampler_heap_offset,
+            sampler_shader_record_offset: self.sampler_shader_record_offset,
+            sampler_heap_index_stride: self.sampler_heap_index_stride,
+            sampler_heap_array_stride: self.sampler_heap_array_stride,
         })
     }
 }
@@ -2186,6 +3328,33 @@ impl<'a> LowerLink for p::DescriptorSetAllocateInfo<'a> {
             descriptor_pool: vk::DescriptorPool(cx.host(self.descriptor_pool)?),
             descriptor_set_count: self.descriptor_set_count,
             p_set_layouts: cx.hosts(self.p_set_layouts, vk::DescriptorSetLayout)?,
+        })
+    }
+}
+
+impl<'a> Lower for p::DescriptorSetAndBindingMappingEXT<'a> {
+    type C = vk::DescriptorSetAndBindingMappingEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetAndBindingMappingEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DescriptorSetAndBindingMappingEXT<'a> {
+    type C = vk::DescriptorSetAndBindingMappingEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetAndBindingMappingEXT, LowerError> {
+        Ok(vk::DescriptorSetAndBindingMappingEXT {
+            s_type: p::DescriptorSetAndBindingMappingEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            descriptor_set: self.descriptor_set,
+            first_binding: self.first_binding,
+            binding_count: self.binding_count,
+            resource_mask: self.resource_mask,
+            source: self.source,
+            source_data: self.source_data.lower(cx)?,
         })
     }
 }
@@ -2420,6 +3589,17 @@ impl<'a> Lower for p::DescriptorUpdateTemplateEntry {
     }
 }
 
+impl<'a> Lower for p::DeviceAddressRangeEXT {
+    type C = vk::DeviceAddressRangeEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceAddressRangeEXT, LowerError> {
+        Ok(vk::DeviceAddressRangeEXT {
+            address: self.address,
+            size: self.size,
+        })
+    }
+}
+
 impl<'a> Lower for p::DeviceBufferMemoryRequirements<'a> {
     type C = vk::DeviceBufferMemoryRequirements;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -2613,22 +3793,22 @@ impl<'a> LowerLink for p::DeviceImageMemoryRequirements<'a> {
     }
 }
 
-impl<'a> Lower for p::DeviceImageSubresourceInfoKHR<'a> {
-    type C = vk::DeviceImageSubresourceInfoKHR;
+impl<'a> Lower for p::DeviceImageSubresourceInfo<'a> {
+    type C = vk::DeviceImageSubresourceInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageSubresourceInfoKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageSubresourceInfo, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::DeviceImageSubresourceInfoKHR<'a> {
-    type C = vk::DeviceImageSubresourceInfoKHR;
+impl<'a> LowerLink for p::DeviceImageSubresourceInfo<'a> {
+    type C = vk::DeviceImageSubresourceInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageSubresourceInfoKHR, LowerError> {
-        Ok(vk::DeviceImageSubresourceInfoKHR {
-            s_type: p::DeviceImageSubresourceInfoKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceImageSubresourceInfo, LowerError> {
+        Ok(vk::DeviceImageSubresourceInfo {
+            s_type: p::DeviceImageSubresourceInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             p_create_info: match self.p_create_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             p_subresource: match self.p_subresource { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
@@ -2701,6 +3881,28 @@ impl<'a> LowerLink for p::DeviceQueueCreateInfo<'a> {
             queue_family_index: self.queue_family_index,
             queue_count: self.queue_count,
             p_queue_priorities: cx.slice(self.p_queue_priorities) as *const _,
+        })
+    }
+}
+
+impl<'a> Lower for p::DeviceQueueGlobalPriorityCreateInfo<'a> {
+    type C = vk::DeviceQueueGlobalPriorityCreateInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueGlobalPriorityCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::DeviceQueueGlobalPriorityCreateInfo<'a> {
+    type C = vk::DeviceQueueGlobalPriorityCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DeviceQueueGlobalPriorityCreateInfo, LowerError> {
+        Ok(vk::DeviceQueueGlobalPriorityCreateInfo {
+            s_type: p::DeviceQueueGlobalPriorityCreateInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            global_priority: self.global_priority,
         })
     }
 }
@@ -3421,6 +4623,59 @@ impl<'a> LowerLink for p::FenceCreateInfo<'a> {
     }
 }
 
+impl<'a> Lower for p::FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    type C = vk::FilterCubicImageViewImageFormatPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FilterCubicImageViewImageFormatPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    type C = vk::FilterCubicImageViewImageFormatPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FilterCubicImageViewImageFormatPropertiesEXT, LowerError> {
+        Ok(vk::FilterCubicImageViewImageFormatPropertiesEXT {
+            s_type: p::FilterCubicImageViewImageFormatPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            filter_cubic: self.filter_cubic,
+            filter_cubic_minmax: self.filter_cubic_minmax,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    type C = vk::FilterCubicImageViewImageFormatPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FilterCubicImageViewImageFormatPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::FilterCubicImageViewImageFormatPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    type C = vk::FilterCubicImageViewImageFormatPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FilterCubicImageViewImageFormatPropertiesEXT, LowerError> {
+        let mut c = vk::FilterCubicImageViewImageFormatPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::FilterCubicImageViewImageFormatPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let filter_cubic = c.filter_cubic;
+        let filter_cubic_minmax = c.filter_cubic_minmax;
+        Ok(Self { p_next: next, filter_cubic, filter_cubic_minmax })
+    }
+}
+
 impl<'a> Lower for p::FormatProperties {
     type C = vk::FormatProperties;
     /// The C struct for this input (arrays lowered into the arena).
@@ -3727,6 +4982,84 @@ impl<'a> LowerLink for p::GraphicsPipelineLibraryCreateInfoEXT<'a> {
     }
 }
 
+impl<'a> Lower for p::HostImageCopyDevicePerformanceQuery<'a> {
+    type C = vk::HostImageCopyDevicePerformanceQuery;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::HostImageCopyDevicePerformanceQuery, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::HostImageCopyDevicePerformanceQuery<'a> {
+    type C = vk::HostImageCopyDevicePerformanceQuery;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::HostImageCopyDevicePerformanceQuery, LowerError> {
+        Ok(vk::HostImageCopyDevicePerformanceQuery {
+            s_type: p::HostImageCopyDevicePerformanceQuery::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            optimal_device_access: self.optimal_device_access,
+            identical_memory_layout: self.identical_memory_layout,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::HostImageCopyDevicePerformanceQuery<'a> {
+    type C = vk::HostImageCopyDevicePerformanceQuery;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::HostImageCopyDevicePerformanceQuery, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::HostImageCopyDevicePerformanceQuery, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::HostImageCopyDevicePerformanceQuery<'a> {
+    type C = vk::HostImageCopyDevicePerformanceQuery;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::HostImageCopyDevicePerformanceQuery, LowerError> {
+        let mut c = vk::HostImageCopyDevicePerformanceQuery::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::HostImageCopyDevicePerformanceQuery, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let optimal_device_access = c.optimal_device_access;
+        let identical_memory_layout = c.identical_memory_layout;
+        Ok(Self { p_next: next, optimal_device_access, identical_memory_layout })
+    }
+}
+
+impl<'a> Lower for p::HostImageLayoutTransitionInfo<'a> {
+    type C = vk::HostImageLayoutTransitionInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::HostImageLayoutTransitionInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::HostImageLayoutTransitionInfo<'a> {
+    type C = vk::HostImageLayoutTransitionInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::HostImageLayoutTransitionInfo, LowerError> {
+        Ok(vk::HostImageLayoutTransitionInfo {
+            s_type: p::HostImageLayoutTransitionInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            image: vk::Image(cx.host(self.image)?),
+            old_layout: self.old_layout,
+            new_layout: self.new_layout,
+            subresource_range: self.subresource_range.lower(cx)?,
+        })
+    }
+}
+
 impl<'a> Lower for p::ImageBlit {
     type C = vk::ImageBlit;
     /// The C struct for this input (arrays lowered into the arena).
@@ -3871,6 +5204,29 @@ impl<'a> LowerLink for p::ImageCreateInfo<'a> {
             queue_family_index_count: self.queue_family_index_count,
             p_queue_family_indices: cx.slice(self.p_queue_family_indices) as *const _,
             initial_layout: self.initial_layout,
+        })
+    }
+}
+
+impl<'a> Lower for p::ImageDescriptorInfoEXT<'a> {
+    type C = vk::ImageDescriptorInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDescriptorInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageDescriptorInfoEXT<'a> {
+    type C = vk::ImageDescriptorInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageDescriptorInfoEXT, LowerError> {
+        Ok(vk::ImageDescriptorInfoEXT {
+            s_type: p::ImageDescriptorInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            p_view: match self.p_view { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
+            layout: self.layout,
         })
     }
 }
@@ -4281,22 +5637,22 @@ impl<'a> Lower for p::ImageSubresource {
     }
 }
 
-impl<'a> Lower for p::ImageSubresource2KHR<'a> {
-    type C = vk::ImageSubresource2KHR;
+impl<'a> Lower for p::ImageSubresource2<'a> {
+    type C = vk::ImageSubresource2;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource2KHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource2, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::ImageSubresource2KHR<'a> {
-    type C = vk::ImageSubresource2KHR;
+impl<'a> LowerLink for p::ImageSubresource2<'a> {
+    type C = vk::ImageSubresource2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource2KHR, LowerError> {
-        Ok(vk::ImageSubresource2KHR {
-            s_type: p::ImageSubresource2KHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource2, LowerError> {
+        Ok(vk::ImageSubresource2 {
+            s_type: p::ImageSubresource2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             image_subresource: self.image_subresource.lower(cx)?,
         })
@@ -4384,6 +5740,29 @@ impl<'a> LowerLink for p::ImageViewMinLodCreateInfoEXT<'a> {
             s_type: p::ImageViewMinLodCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             min_lod: self.min_lod,
+        })
+    }
+}
+
+impl<'a> Lower for p::ImageViewSlicedCreateInfoEXT<'a> {
+    type C = vk::ImageViewSlicedCreateInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewSlicedCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ImageViewSlicedCreateInfoEXT<'a> {
+    type C = vk::ImageViewSlicedCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewSlicedCreateInfoEXT, LowerError> {
+        Ok(vk::ImageViewSlicedCreateInfoEXT {
+            s_type: p::ImageViewSlicedCreateInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            slice_offset: self.slice_offset,
+            slice_count: self.slice_count,
         })
     }
 }
@@ -4948,6 +6327,34 @@ impl<'a> RaiseLink<'a> for p::MemoryResourcePropertiesMESA<'a> {
     }
 }
 
+impl<'a> Lower for p::MemoryToImageCopyMESA<'a> {
+    type C = vk::MemoryToImageCopyMESA;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryToImageCopyMESA, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryToImageCopyMESA<'a> {
+    type C = vk::MemoryToImageCopyMESA;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryToImageCopyMESA, LowerError> {
+        Ok(vk::MemoryToImageCopyMESA {
+            s_type: p::MemoryToImageCopyMESA::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            data_size: cx.size(self.data_size)?,
+            p_data: cx.blob(self.p_data),
+            memory_row_length: self.memory_row_length,
+            memory_image_height: self.memory_image_height,
+            image_subresource: self.image_subresource.lower(cx)?,
+            image_offset: self.image_offset.lower(cx)?,
+            image_extent: self.image_extent.lower(cx)?,
+        })
+    }
+}
+
 impl<'a> Lower for p::MemoryType {
     type C = vk::MemoryType;
     /// The C struct for this input (arrays lowered into the arena).
@@ -4974,6 +6381,29 @@ impl<'a> Raise<'a> for p::MemoryType {
     }
 }
 
+impl<'a> Lower for p::MemoryUnmapInfo<'a> {
+    type C = vk::MemoryUnmapInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryUnmapInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MemoryUnmapInfo<'a> {
+    type C = vk::MemoryUnmapInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryUnmapInfo, LowerError> {
+        Ok(vk::MemoryUnmapInfo {
+            s_type: p::MemoryUnmapInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            flags: self.flags,
+            memory: vk::DeviceMemory(cx.host(self.memory)?),
+        })
+    }
+}
+
 impl<'a> Lower for p::MultiDrawIndexedInfoEXT {
     type C = vk::MultiDrawIndexedInfoEXT;
     /// The C struct for this input (arrays lowered into the arena).
@@ -4993,6 +6423,81 @@ impl<'a> Lower for p::MultiDrawInfoEXT {
         Ok(vk::MultiDrawInfoEXT {
             first_vertex: self.first_vertex,
             vertex_count: self.vertex_count,
+        })
+    }
+}
+
+impl<'a> Lower for p::MultisamplePropertiesEXT<'a> {
+    type C = vk::MultisamplePropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultisamplePropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MultisamplePropertiesEXT<'a> {
+    type C = vk::MultisamplePropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultisamplePropertiesEXT, LowerError> {
+        Ok(vk::MultisamplePropertiesEXT {
+            s_type: p::MultisamplePropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            max_sample_location_grid_size: self.max_sample_location_grid_size.lower(cx)?,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::MultisamplePropertiesEXT<'a> {
+    type C = vk::MultisamplePropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultisamplePropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::MultisamplePropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::MultisamplePropertiesEXT<'a> {
+    type C = vk::MultisamplePropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultisamplePropertiesEXT, LowerError> {
+        let mut c = vk::MultisamplePropertiesEXT::default();
+        c.max_sample_location_grid_size = self.max_sample_location_grid_size.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::MultisamplePropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let max_sample_location_grid_size = p::Extent2D::raise(&skeleton.max_sample_location_grid_size, &c.max_sample_location_grid_size, cx)?;
+        Ok(Self { p_next: next, max_sample_location_grid_size })
+    }
+}
+
+impl<'a> Lower for p::MultisampledRenderToSingleSampledInfoEXT<'a> {
+    type C = vk::MultisampledRenderToSingleSampledInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultisampledRenderToSingleSampledInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::MultisampledRenderToSingleSampledInfoEXT<'a> {
+    type C = vk::MultisampledRenderToSingleSampledInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MultisampledRenderToSingleSampledInfoEXT, LowerError> {
+        Ok(vk::MultisampledRenderToSingleSampledInfoEXT {
+            s_type: p::MultisampledRenderToSingleSampledInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            multisampled_render_to_single_sampled_enable: self.multisampled_render_to_single_sampled_enable,
+            rasterization_samples: self.rasterization_samples,
         })
     }
 }
@@ -5219,6 +6724,181 @@ impl<'a> RaiseLink<'a> for p::PhysicalDevice8BitStorageFeatures<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructureFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructureFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructureFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructureFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceAccelerationStructureFeaturesKHR {
+            s_type: p::PhysicalDeviceAccelerationStructureFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            acceleration_structure: self.acceleration_structure,
+            acceleration_structure_capture_replay: self.acceleration_structure_capture_replay,
+            acceleration_structure_indirect_build: self.acceleration_structure_indirect_build,
+            acceleration_structure_host_commands: self.acceleration_structure_host_commands,
+            descriptor_binding_acceleration_structure_update_after_bind: self.descriptor_binding_acceleration_structure_update_after_bind,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructureFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructureFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAccelerationStructureFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructureFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructureFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceAccelerationStructureFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAccelerationStructureFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let acceleration_structure = c.acceleration_structure;
+        let acceleration_structure_capture_replay = c.acceleration_structure_capture_replay;
+        let acceleration_structure_indirect_build = c.acceleration_structure_indirect_build;
+        let acceleration_structure_host_commands = c.acceleration_structure_host_commands;
+        let descriptor_binding_acceleration_structure_update_after_bind = c.descriptor_binding_acceleration_structure_update_after_bind;
+        Ok(Self { p_next: next, acceleration_structure, acceleration_structure_capture_replay, acceleration_structure_indirect_build, acceleration_structure_host_commands, descriptor_binding_acceleration_structure_update_after_bind })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructurePropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructurePropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructurePropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructurePropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceAccelerationStructurePropertiesKHR {
+            s_type: p::PhysicalDeviceAccelerationStructurePropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            max_geometry_count: self.max_geometry_count,
+            max_instance_count: self.max_instance_count,
+            max_primitive_count: self.max_primitive_count,
+            max_per_stage_descriptor_acceleration_structures: self.max_per_stage_descriptor_acceleration_structures,
+            max_per_stage_descriptor_update_after_bind_acceleration_structures: self.max_per_stage_descriptor_update_after_bind_acceleration_structures,
+            max_descriptor_set_acceleration_structures: self.max_descriptor_set_acceleration_structures,
+            max_descriptor_set_update_after_bind_acceleration_structures: self.max_descriptor_set_update_after_bind_acceleration_structures,
+            min_acceleration_structure_scratch_offset_alignment: self.min_acceleration_structure_scratch_offset_alignment,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructurePropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructurePropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAccelerationStructurePropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceAccelerationStructurePropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAccelerationStructurePropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceAccelerationStructurePropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAccelerationStructurePropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let max_geometry_count = c.max_geometry_count;
+        let max_instance_count = c.max_instance_count;
+        let max_primitive_count = c.max_primitive_count;
+        let max_per_stage_descriptor_acceleration_structures = c.max_per_stage_descriptor_acceleration_structures;
+        let max_per_stage_descriptor_update_after_bind_acceleration_structures = c.max_per_stage_descriptor_update_after_bind_acceleration_structures;
+        let max_descriptor_set_acceleration_structures = c.max_descriptor_set_acceleration_structures;
+        let max_descriptor_set_update_after_bind_acceleration_structures = c.max_descriptor_set_update_after_bind_acceleration_structures;
+        let min_acceleration_structure_scratch_offset_alignment = c.min_acceleration_structure_scratch_offset_alignment;
+        Ok(Self { p_next: next, max_geometry_count, max_instance_count, max_primitive_count, max_per_stage_descriptor_acceleration_structures, max_per_stage_descriptor_update_after_bind_acceleration_structures, max_descriptor_set_acceleration_structures, max_descriptor_set_update_after_bind_acceleration_structures, min_acceleration_structure_scratch_offset_alignment })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT {
+            s_type: p::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            attachment_feedback_loop_dynamic_state: self.attachment_feedback_loop_dynamic_state,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let attachment_feedback_loop_dynamic_state = c.attachment_feedback_loop_dynamic_state;
+        Ok(Self { p_next: next, attachment_feedback_loop_dynamic_state })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -5267,6 +6947,118 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceAttachmentFeedbackLoopLayoutFeatures
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let attachment_feedback_loop_layout = c.attachment_feedback_loop_layout;
         Ok(Self { p_next: next, attachment_feedback_loop_layout })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT {
+            s_type: p::PhysicalDeviceBlendOperationAdvancedFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            advanced_blend_coherent_operations: self.advanced_blend_coherent_operations,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBlendOperationAdvancedFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let advanced_blend_coherent_operations = c.advanced_blend_coherent_operations;
+        Ok(Self { p_next: next, advanced_blend_coherent_operations })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT {
+            s_type: p::PhysicalDeviceBlendOperationAdvancedPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            advanced_blend_max_color_attachments: self.advanced_blend_max_color_attachments,
+            advanced_blend_independent_blend: self.advanced_blend_independent_blend,
+            advanced_blend_non_premultiplied_src_color: self.advanced_blend_non_premultiplied_src_color,
+            advanced_blend_non_premultiplied_dst_color: self.advanced_blend_non_premultiplied_dst_color,
+            advanced_blend_correlated_overlap: self.advanced_blend_correlated_overlap,
+            advanced_blend_all_operations: self.advanced_blend_all_operations,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBlendOperationAdvancedPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let advanced_blend_max_color_attachments = c.advanced_blend_max_color_attachments;
+        let advanced_blend_independent_blend = c.advanced_blend_independent_blend;
+        let advanced_blend_non_premultiplied_src_color = c.advanced_blend_non_premultiplied_src_color;
+        let advanced_blend_non_premultiplied_dst_color = c.advanced_blend_non_premultiplied_dst_color;
+        let advanced_blend_correlated_overlap = c.advanced_blend_correlated_overlap;
+        let advanced_blend_all_operations = c.advanced_blend_all_operations;
+        Ok(Self { p_next: next, advanced_blend_max_color_attachments, advanced_blend_independent_blend, advanced_blend_non_premultiplied_src_color, advanced_blend_non_premultiplied_dst_color, advanced_blend_correlated_overlap, advanced_blend_all_operations })
     }
 }
 
@@ -5378,6 +7170,61 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT {
+            s_type: p::PhysicalDeviceBufferDeviceAddressFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            buffer_device_address: self.buffer_device_address,
+            buffer_device_address_capture_replay: self.buffer_device_address_capture_replay,
+            buffer_device_address_multi_device: self.buffer_device_address_multi_device,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceBufferDeviceAddressFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let buffer_device_address = c.buffer_device_address;
+        let buffer_device_address_capture_replay = c.buffer_device_address_capture_replay;
+        let buffer_device_address_multi_device = c.buffer_device_address_multi_device;
+        Ok(Self { p_next: next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceColorWriteEnableFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -5426,6 +7273,110 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceColorWriteEnableFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let color_write_enable = c.color_write_enable;
         Ok(Self { p_next: next, color_write_enable })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR {
+            s_type: p::PhysicalDeviceComputeShaderDerivativesFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            compute_derivative_group_quads: self.compute_derivative_group_quads,
+            compute_derivative_group_linear: self.compute_derivative_group_linear,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceComputeShaderDerivativesFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let compute_derivative_group_quads = c.compute_derivative_group_quads;
+        let compute_derivative_group_linear = c.compute_derivative_group_linear;
+        Ok(Self { p_next: next, compute_derivative_group_quads, compute_derivative_group_linear })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR {
+            s_type: p::PhysicalDeviceComputeShaderDerivativesPropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            mesh_and_task_shader_derivatives: self.mesh_and_task_shader_derivatives,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceComputeShaderDerivativesPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let mesh_and_task_shader_derivatives = c.mesh_and_task_shader_derivatives;
+        Ok(Self { p_next: next, mesh_and_task_shader_derivatives })
     }
 }
 
@@ -5549,6 +7500,110 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceConservativeRasterizationPropertiesE
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceCooperativeMatrixFeaturesKHR {
+            s_type: p::PhysicalDeviceCooperativeMatrixFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            cooperative_matrix: self.cooperative_matrix,
+            cooperative_matrix_robust_buffer_access: self.cooperative_matrix_robust_buffer_access,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCooperativeMatrixFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCooperativeMatrixFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let cooperative_matrix = c.cooperative_matrix;
+        let cooperative_matrix_robust_buffer_access = c.cooperative_matrix_robust_buffer_access;
+        Ok(Self { p_next: next, cooperative_matrix, cooperative_matrix_robust_buffer_access })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixPropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixPropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceCooperativeMatrixPropertiesKHR {
+            s_type: p::PhysicalDeviceCooperativeMatrixPropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            cooperative_matrix_supported_stages: self.cooperative_matrix_supported_stages,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixPropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCooperativeMatrixPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceCooperativeMatrixPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceCooperativeMatrixPropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceCooperativeMatrixPropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCooperativeMatrixPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let cooperative_matrix_supported_stages = c.cooperative_matrix_supported_stages;
+        Ok(Self { p_next: next, cooperative_matrix_supported_stages })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceCustomBorderColorFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -5650,6 +7705,165 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceCustomBorderColorPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_custom_border_color_samplers = c.max_custom_border_color_samplers;
         Ok(Self { p_next: next, max_custom_border_color_samplers })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthBiasControlFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthBiasControlFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthBiasControlFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthBiasControlFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceDepthBiasControlFeaturesEXT {
+            s_type: p::PhysicalDeviceDepthBiasControlFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            depth_bias_control: self.depth_bias_control,
+            least_representable_value_force_unorm_representation: self.least_representable_value_force_unorm_representation,
+            float_representation: self.float_representation,
+            depth_bias_exact: self.depth_bias_exact,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthBiasControlFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthBiasControlFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthBiasControlFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthBiasControlFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthBiasControlFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDepthBiasControlFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthBiasControlFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let depth_bias_control = c.depth_bias_control;
+        let least_representable_value_force_unorm_representation = c.least_representable_value_force_unorm_representation;
+        let float_representation = c.float_representation;
+        let depth_bias_exact = c.depth_bias_exact;
+        Ok(Self { p_next: next, depth_bias_control, least_representable_value_force_unorm_representation, float_representation, depth_bias_exact })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClampControlFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampControlFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClampControlFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampControlFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceDepthClampControlFeaturesEXT {
+            s_type: p::PhysicalDeviceDepthClampControlFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            depth_clamp_control: self.depth_clamp_control,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClampControlFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampControlFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClampControlFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDepthClampControlFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampControlFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDepthClampControlFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClampControlFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let depth_clamp_control = c.depth_clamp_control;
+        Ok(Self { p_next: next, depth_clamp_control })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR {
+            s_type: p::PhysicalDeviceDepthClampZeroOneFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            depth_clamp_zero_one: self.depth_clamp_zero_one,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDepthClampZeroOneFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let depth_clamp_zero_one = c.depth_clamp_zero_one;
+        Ok(Self { p_next: next, depth_clamp_zero_one })
     }
 }
 
@@ -5809,6 +8023,146 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceDepthStencilResolveProperties<'a> {
         let independent_resolve_none = c.independent_resolve_none;
         let independent_resolve = c.independent_resolve;
         Ok(Self { p_next: next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceDescriptorHeapFeaturesEXT {
+            s_type: p::PhysicalDeviceDescriptorHeapFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            descriptor_heap: self.descriptor_heap,
+            descriptor_heap_capture_replay: self.descriptor_heap_capture_replay,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorHeapFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDescriptorHeapFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorHeapFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let descriptor_heap = c.descriptor_heap;
+        let descriptor_heap_capture_replay = c.descriptor_heap_capture_replay;
+        Ok(Self { p_next: next, descriptor_heap, descriptor_heap_capture_replay })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapPropertiesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceDescriptorHeapPropertiesEXT {
+            s_type: p::PhysicalDeviceDescriptorHeapPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            sampler_heap_alignment: self.sampler_heap_alignment,
+            resource_heap_alignment: self.resource_heap_alignment,
+            max_sampler_heap_size: self.max_sampler_heap_size,
+            max_resource_heap_size: self.max_resource_heap_size,
+            min_sampler_heap_reserved_range: self.min_sampler_heap_reserved_range,
+            min_sampler_heap_reserved_range_with_embedded: self.min_sampler_heap_reserved_range_with_embedded,
+            min_resource_heap_reserved_range: self.min_resource_heap_reserved_range,
+            sampler_descriptor_size: self.sampler_descriptor_size,
+            image_descriptor_size: self.image_descriptor_size,
+            buffer_descriptor_size: self.buffer_descriptor_size,
+            sampler_descriptor_alignment: self.sampler_descriptor_alignment,
+            image_descriptor_alignment: self.image_descriptor_alignment,
+            buffer_descriptor_alignment: self.buffer_descriptor_alignment,
+            max_push_data_size: self.max_push_data_size,
+            image_capture_replay_opaque_data_size: cx.size(self.image_capture_replay_opaque_data_size)?,
+            max_descriptor_heap_embedded_samplers: self.max_descriptor_heap_embedded_samplers,
+            sampler_ycbcr_conversion_count: self.sampler_ycbcr_conversion_count,
+            sparse_descriptor_heaps: self.sparse_descriptor_heaps,
+            protected_descriptor_heaps: self.protected_descriptor_heaps,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorHeapPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceDescriptorHeapPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDescriptorHeapPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceDescriptorHeapPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDescriptorHeapPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let sampler_heap_alignment = c.sampler_heap_alignment;
+        let resource_heap_alignment = c.resource_heap_alignment;
+        let max_sampler_heap_size = c.max_sampler_heap_size;
+        let max_resource_heap_size = c.max_resource_heap_size;
+        let min_sampler_heap_reserved_range = c.min_sampler_heap_reserved_range;
+        let min_sampler_heap_reserved_range_with_embedded = c.min_sampler_heap_reserved_range_with_embedded;
+        let min_resource_heap_reserved_range = c.min_resource_heap_reserved_range;
+        let sampler_descriptor_size = c.sampler_descriptor_size;
+        let image_descriptor_size = c.image_descriptor_size;
+        let buffer_descriptor_size = c.buffer_descriptor_size;
+        let sampler_descriptor_alignment = c.sampler_descriptor_alignment;
+        let image_descriptor_alignment = c.image_descriptor_alignment;
+        let buffer_descriptor_alignment = c.buffer_descriptor_alignment;
+        let max_push_data_size = c.max_push_data_size;
+        let image_capture_replay_opaque_data_size = c.image_capture_replay_opaque_data_size as u64;
+        let max_descriptor_heap_embedded_samplers = c.max_descriptor_heap_embedded_samplers;
+        let sampler_ycbcr_conversion_count = c.sampler_ycbcr_conversion_count;
+        let sparse_descriptor_heaps = c.sparse_descriptor_heaps;
+        let protected_descriptor_heaps = c.protected_descriptor_heaps;
+        Ok(Self { p_next: next, sampler_heap_alignment, resource_heap_alignment, max_sampler_heap_size, max_resource_heap_size, min_sampler_heap_reserved_range, min_sampler_heap_reserved_range_with_embedded, min_resource_heap_reserved_range, sampler_descriptor_size, image_descriptor_size, buffer_descriptor_size, sampler_descriptor_alignment, image_descriptor_alignment, buffer_descriptor_alignment, max_push_data_size, image_capture_replay_opaque_data_size, max_descriptor_heap_embedded_samplers, sampler_ycbcr_conversion_count, sparse_descriptor_heaps, protected_descriptor_heaps })
     }
 }
 
@@ -6102,6 +8456,57 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceDynamicRenderingFeatures<'a> {
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let dynamic_rendering = c.dynamic_rendering;
         Ok(Self { p_next: next, dynamic_rendering })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingLocalReadFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingLocalReadFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingLocalReadFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingLocalReadFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceDynamicRenderingLocalReadFeatures {
+            s_type: p::PhysicalDeviceDynamicRenderingLocalReadFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            dynamic_rendering_local_read: self.dynamic_rendering_local_read,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingLocalReadFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingLocalReadFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingLocalReadFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    type C = vk::PhysicalDeviceDynamicRenderingLocalReadFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceDynamicRenderingLocalReadFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceDynamicRenderingLocalReadFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceDynamicRenderingLocalReadFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let dynamic_rendering_local_read = c.dynamic_rendering_local_read;
+        Ok(Self { p_next: next, dynamic_rendering_local_read })
     }
 }
 
@@ -6781,6 +9186,108 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceFloatControlsProperties<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR {
+            s_type: p::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            fragment_shader_barycentric: self.fragment_shader_barycentric,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let fragment_shader_barycentric = c.fragment_shader_barycentric;
+        Ok(Self { p_next: next, fragment_shader_barycentric })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR {
+            s_type: p::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            tri_strip_vertex_order_independent_of_provoking_vertex: self.tri_strip_vertex_order_independent_of_provoking_vertex,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let tri_strip_vertex_order_independent_of_provoking_vertex = c.tri_strip_vertex_order_independent_of_provoking_vertex;
+        Ok(Self { p_next: next, tri_strip_vertex_order_independent_of_provoking_vertex })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -7031,6 +9538,57 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    type C = vk::PhysicalDeviceGlobalPriorityQueryFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGlobalPriorityQueryFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    type C = vk::PhysicalDeviceGlobalPriorityQueryFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGlobalPriorityQueryFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceGlobalPriorityQueryFeatures {
+            s_type: p::PhysicalDeviceGlobalPriorityQueryFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            global_priority_query: self.global_priority_query,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    type C = vk::PhysicalDeviceGlobalPriorityQueryFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGlobalPriorityQueryFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGlobalPriorityQueryFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    type C = vk::PhysicalDeviceGlobalPriorityQueryFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceGlobalPriorityQueryFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceGlobalPriorityQueryFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceGlobalPriorityQueryFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let global_priority_query = c.global_priority_query;
+        Ok(Self { p_next: next, global_priority_query })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -7188,6 +9746,128 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceGroupProperties<'a> {
         let physical_devices = cx.guests_fixed(&c.physical_devices.map(|h| h.0))?;
         let subset_allocation = c.subset_allocation;
         Ok(Self { p_next: next, physical_device_count, physical_devices, subset_allocation })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceHostImageCopyFeatures<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceHostImageCopyFeatures<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceHostImageCopyFeatures {
+            s_type: p::PhysicalDeviceHostImageCopyFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            host_image_copy: self.host_image_copy,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceHostImageCopyFeatures<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostImageCopyFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceHostImageCopyFeatures<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceHostImageCopyFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostImageCopyFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let host_image_copy = c.host_image_copy;
+        Ok(Self { p_next: next, host_image_copy })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceHostImageCopyProperties<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyProperties;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceHostImageCopyProperties<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyProperties, LowerError> {
+        Ok(vk::PhysicalDeviceHostImageCopyProperties {
+            s_type: p::PhysicalDeviceHostImageCopyProperties::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            copy_src_layout_count: self.copy_src_layout_count,
+            p_copy_src_layouts: cx.slice(self.p_copy_src_layouts) as *const _,
+            copy_dst_layout_count: self.copy_dst_layout_count,
+            p_copy_dst_layouts: cx.slice(self.p_copy_dst_layouts) as *const _,
+            optimal_tiling_layout_uuid: self.optimal_tiling_layout_uuid,
+            identical_memory_type_requirements: self.identical_memory_type_requirements,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceHostImageCopyProperties<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyProperties, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostImageCopyProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceHostImageCopyProperties<'a> {
+    type C = vk::PhysicalDeviceHostImageCopyProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceHostImageCopyProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceHostImageCopyProperties::default();
+        c.copy_src_layout_count = self.copy_src_layout_count;
+        c.p_copy_src_layouts = cx.zeroed_mut(self.p_copy_src_layouts.len()) as *const _;
+        c.copy_dst_layout_count = self.copy_dst_layout_count;
+        c.p_copy_dst_layouts = cx.zeroed_mut(self.p_copy_dst_layouts.len()) as *const _;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostImageCopyProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let copy_src_layout_count = c.copy_src_layout_count;
+        let p_copy_src_layouts = {
+            // SAFETY: lower_out allocated p_copy_src_layouts with skeleton.p_copy_src_layouts.len() zeroed elements; copy_out reads at most that many.
+            unsafe { cx.copy_out(c.p_copy_src_layouts, skeleton.p_copy_src_layouts.len(), (c.copy_src_layout_count as usize)) }
+        };
+        let copy_dst_layout_count = c.copy_dst_layout_count;
+        let p_copy_dst_layouts = {
+            // SAFETY: lower_out allocated p_copy_dst_layouts with skeleton.p_copy_dst_layouts.len() zeroed elements; copy_out reads at most that many.
+            unsafe { cx.copy_out(c.p_copy_dst_layouts, skeleton.p_copy_dst_layouts.len(), (c.copy_dst_layout_count as usize)) }
+        };
+        let optimal_tiling_layout_uuid = c.optimal_tiling_layout_uuid;
+        let identical_memory_type_requirements = c.identical_memory_type_requirements;
+        Ok(Self { p_next: next, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements })
     }
 }
 
@@ -7456,6 +10136,79 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceImageRobustnessFeatures<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT {
+            s_type: p::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            image_sliced_view_of3_d: self.image_sliced_view_of3_d,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let image_sliced_view_of3_d = c.image_sliced_view_of3_d;
+        Ok(Self { p_next: next, image_sliced_view_of3_d })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    type C = vk::PhysicalDeviceImageViewImageFormatInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageViewImageFormatInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    type C = vk::PhysicalDeviceImageViewImageFormatInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceImageViewImageFormatInfoEXT, LowerError> {
+        Ok(vk::PhysicalDeviceImageViewImageFormatInfoEXT {
+            s_type: p::PhysicalDeviceImageViewImageFormatInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            image_view_type: self.image_view_type,
+        })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceImageViewMinLodFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -7558,52 +10311,52 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceImagelessFramebufferFeatures<'a> {
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
+impl<'a> Lower for p::PhysicalDeviceIndexTypeUint8Features<'a> {
+    type C = vk::PhysicalDeviceIndexTypeUint8Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8Features, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
+impl<'a> LowerLink for p::PhysicalDeviceIndexTypeUint8Features<'a> {
+    type C = vk::PhysicalDeviceIndexTypeUint8Features;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
-        Ok(vk::PhysicalDeviceIndexTypeUint8FeaturesEXT {
-            s_type: p::PhysicalDeviceIndexTypeUint8FeaturesEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8Features, LowerError> {
+        Ok(vk::PhysicalDeviceIndexTypeUint8Features {
+            s_type: p::PhysicalDeviceIndexTypeUint8Features::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             index_type_uint8: self.index_type_uint8,
         })
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
+impl<'a> Raise<'a> for p::PhysicalDeviceIndexTypeUint8Features<'a> {
+    type C = vk::PhysicalDeviceIndexTypeUint8Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8Features, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIndexTypeUint8Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceIndexTypeUint8Features<'a> {
+    type C = vk::PhysicalDeviceIndexTypeUint8Features;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceIndexTypeUint8FeaturesEXT::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceIndexTypeUint8Features, LowerError> {
+        let mut c = vk::PhysicalDeviceIndexTypeUint8Features::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIndexTypeUint8FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceIndexTypeUint8Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let index_type_uint8 = c.index_type_uint8;
         Ok(Self { p_next: next, index_type_uint8 })
     }
@@ -7718,6 +10471,326 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceInlineUniformBlockProperties<'a> {
         let max_descriptor_set_inline_uniform_blocks = c.max_descriptor_set_inline_uniform_blocks;
         let max_descriptor_set_update_after_bind_inline_uniform_blocks = c.max_descriptor_set_update_after_bind_inline_uniform_blocks;
         Ok(Self { p_next: next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceLayeredApiPropertiesKHR {
+            s_type: p::PhysicalDeviceLayeredApiPropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            vendor_id: self.vendor_id,
+            device_id: self.device_id,
+            layered_api: self.layered_api,
+            device_name: cx.chars(&self.device_name),
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLayeredApiPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceLayeredApiPropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLayeredApiPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let vendor_id = c.vendor_id;
+        let device_id = c.device_id;
+        let layered_api = c.layered_api;
+        let device_name = cx.raise_chars(&c.device_name);
+        Ok(Self { p_next: next, vendor_id, device_id, layered_api, device_name })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesListKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesListKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesListKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesListKHR, LowerError> {
+        Ok(vk::PhysicalDeviceLayeredApiPropertiesListKHR {
+            s_type: p::PhysicalDeviceLayeredApiPropertiesListKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            layered_api_count: self.layered_api_count,
+            p_layered_apis: cx.lower_slice(self.p_layered_apis, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesListKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesListKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLayeredApiPropertiesListKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiPropertiesListKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiPropertiesListKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceLayeredApiPropertiesListKHR::default();
+        c.layered_api_count = self.layered_api_count;
+        c.p_layered_apis = cx.lower_slice_mut(self.p_layered_apis, |v, cx| v.lower_out(cx))?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLayeredApiPropertiesListKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let layered_api_count = c.layered_api_count;
+        let p_layered_apis = {
+            // SAFETY: lower_out allocated p_layered_apis with skeleton.p_layered_apis.len() elements; raise_slice reads at most that many.
+            unsafe { cx.raise_slice(skeleton.p_layered_apis, c.p_layered_apis, (c.layered_api_count as usize), p::PhysicalDeviceLayeredApiPropertiesKHR::raise)? }
+        };
+        Ok(Self { p_next: next, layered_api_count, p_layered_apis })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR {
+            s_type: p::PhysicalDeviceLayeredApiVulkanPropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            properties: self.properties.lower(cx)?,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR::default();
+        c.properties = self.properties.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLayeredApiVulkanPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let properties = p::PhysicalDeviceProperties2::raise(&skeleton.properties, &c.properties, cx)?;
+        Ok(Self { p_next: next, properties })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyDitheringFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyDitheringFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyDitheringFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyDitheringFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceLegacyDitheringFeaturesEXT {
+            s_type: p::PhysicalDeviceLegacyDitheringFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            legacy_dithering: self.legacy_dithering,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyDitheringFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyDitheringFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLegacyDitheringFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyDitheringFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyDitheringFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceLegacyDitheringFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLegacyDitheringFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let legacy_dithering = c.legacy_dithering;
+        Ok(Self { p_next: next, legacy_dithering })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT {
+            s_type: p::PhysicalDeviceLegacyVertexAttributesFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            legacy_vertex_attributes: self.legacy_vertex_attributes,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLegacyVertexAttributesFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let legacy_vertex_attributes = c.legacy_vertex_attributes;
+        Ok(Self { p_next: next, legacy_vertex_attributes })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT {
+            s_type: p::PhysicalDeviceLegacyVertexAttributesPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            native_unaligned_performance: self.native_unaligned_performance,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLegacyVertexAttributesPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let native_unaligned_performance = c.native_unaligned_performance;
+        Ok(Self { p_next: next, native_unaligned_performance })
     }
 }
 
@@ -7955,22 +11028,22 @@ impl<'a> Raise<'a> for p::PhysicalDeviceLimits {
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
+impl<'a> Lower for p::PhysicalDeviceLineRasterizationFeatures<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeatures, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
+impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationFeatures<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationFeatures;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
-        Ok(vk::PhysicalDeviceLineRasterizationFeaturesEXT {
-            s_type: p::PhysicalDeviceLineRasterizationFeaturesEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceLineRasterizationFeatures {
+            s_type: p::PhysicalDeviceLineRasterizationFeatures::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             rectangular_lines: self.rectangular_lines,
             bresenham_lines: self.bresenham_lines,
@@ -7982,30 +11055,30 @@ impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
+impl<'a> Raise<'a> for p::PhysicalDeviceLineRasterizationFeatures<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeatures, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationFeaturesEXT;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationFeatures<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceLineRasterizationFeaturesEXT::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceLineRasterizationFeatures::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let rectangular_lines = c.rectangular_lines;
         let bresenham_lines = c.bresenham_lines;
         let smooth_lines = c.smooth_lines;
@@ -8016,52 +11089,52 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
+impl<'a> Lower for p::PhysicalDeviceLineRasterizationProperties<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationProperties, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
+impl<'a> LowerLink for p::PhysicalDeviceLineRasterizationProperties<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationProperties;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
-        Ok(vk::PhysicalDeviceLineRasterizationPropertiesEXT {
-            s_type: p::PhysicalDeviceLineRasterizationPropertiesEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationProperties, LowerError> {
+        Ok(vk::PhysicalDeviceLineRasterizationProperties {
+            s_type: p::PhysicalDeviceLineRasterizationProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             line_sub_pixel_precision_bits: self.line_sub_pixel_precision_bits,
         })
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
+impl<'a> Raise<'a> for p::PhysicalDeviceLineRasterizationProperties<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationProperties, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceLineRasterizationPropertiesEXT;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceLineRasterizationProperties<'a> {
+    type C = vk::PhysicalDeviceLineRasterizationProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationPropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceLineRasterizationPropertiesEXT::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceLineRasterizationProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceLineRasterizationProperties::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceLineRasterizationProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let line_sub_pixel_precision_bits = c.line_sub_pixel_precision_bits;
         Ok(Self { p_next: next, line_sub_pixel_precision_bits })
     }
@@ -8222,73 +11295,73 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance4Properties<'a> {
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
+impl<'a> Lower for p::PhysicalDeviceMaintenance5Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Features, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance5Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Features;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
-        Ok(vk::PhysicalDeviceMaintenance5FeaturesKHR {
-            s_type: p::PhysicalDeviceMaintenance5FeaturesKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Features, LowerError> {
+        Ok(vk::PhysicalDeviceMaintenance5Features {
+            s_type: p::PhysicalDeviceMaintenance5Features::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             maintenance5: self.maintenance5,
         })
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
+impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance5Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Features;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Features, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5FeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5FeaturesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5FeaturesKHR;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Features;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5FeaturesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance5FeaturesKHR::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Features, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance5Features::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5FeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let maintenance5 = c.maintenance5;
         Ok(Self { p_next: next, maintenance5 })
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
+impl<'a> Lower for p::PhysicalDeviceMaintenance5Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Properties;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Properties, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance5Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Properties;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
-        Ok(vk::PhysicalDeviceMaintenance5PropertiesKHR {
-            s_type: p::PhysicalDeviceMaintenance5PropertiesKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Properties, LowerError> {
+        Ok(vk::PhysicalDeviceMaintenance5Properties {
+            s_type: p::PhysicalDeviceMaintenance5Properties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             early_fragment_multisample_coverage_after_sample_counting: self.early_fragment_multisample_coverage_after_sample_counting,
             early_fragment_sample_mask_test_before_sample_counting: self.early_fragment_sample_mask_test_before_sample_counting,
@@ -8300,30 +11373,30 @@ impl<'a> LowerLink for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
+impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance5Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Properties, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5PropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
-    type C = vk::PhysicalDeviceMaintenance5PropertiesKHR;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance5Properties;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5PropertiesKHR, LowerError> {
-        let mut c = vk::PhysicalDeviceMaintenance5PropertiesKHR::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance5Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance5Properties::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5PropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance5Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let early_fragment_multisample_coverage_after_sample_counting = c.early_fragment_multisample_coverage_after_sample_counting;
         let early_fragment_sample_mask_test_before_sample_counting = c.early_fragment_sample_mask_test_before_sample_counting;
         let depth_stencil_swizzle_one_support = c.depth_stencil_swizzle_one_support;
@@ -8331,6 +11404,228 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance5PropertiesKHR<'a> {
         let non_strict_single_pixel_wide_lines_use_parallelogram = c.non_strict_single_pixel_wide_lines_use_parallelogram;
         let non_strict_wide_lines_use_parallelogram = c.non_strict_wide_lines_use_parallelogram;
         Ok(Self { p_next: next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceMaintenance6Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Features;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance6Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Features, LowerError> {
+        Ok(vk::PhysicalDeviceMaintenance6Features {
+            s_type: p::PhysicalDeviceMaintenance6Features::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            maintenance6: self.maintenance6,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance6Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Features, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance6Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance6Features<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Features, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance6Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance6Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let maintenance6 = c.maintenance6;
+        Ok(Self { p_next: next, maintenance6 })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceMaintenance6Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Properties;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance6Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Properties, LowerError> {
+        Ok(vk::PhysicalDeviceMaintenance6Properties {
+            s_type: p::PhysicalDeviceMaintenance6Properties::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            block_texel_view_compatible_multiple_layers: self.block_texel_view_compatible_multiple_layers,
+            max_combined_image_sampler_descriptor_count: self.max_combined_image_sampler_descriptor_count,
+            fragment_shading_rate_clamp_combiner_inputs: self.fragment_shading_rate_clamp_combiner_inputs,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance6Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Properties, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance6Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance6Properties<'a> {
+    type C = vk::PhysicalDeviceMaintenance6Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance6Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance6Properties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance6Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let block_texel_view_compatible_multiple_layers = c.block_texel_view_compatible_multiple_layers;
+        let max_combined_image_sampler_descriptor_count = c.max_combined_image_sampler_descriptor_count;
+        let fragment_shading_rate_clamp_combiner_inputs = c.fragment_shading_rate_clamp_combiner_inputs;
+        Ok(Self { p_next: next, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7FeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7FeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7FeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7FeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceMaintenance7FeaturesKHR {
+            s_type: p::PhysicalDeviceMaintenance7FeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            maintenance7: self.maintenance7,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7FeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance7FeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7FeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance7FeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance7FeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let maintenance7 = c.maintenance7;
+        Ok(Self { p_next: next, maintenance7 })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7PropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7PropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7PropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7PropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceMaintenance7PropertiesKHR {
+            s_type: p::PhysicalDeviceMaintenance7PropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            robust_fragment_shading_rate_attachment_access: self.robust_fragment_shading_rate_attachment_access,
+            separate_depth_stencil_attachment_access: self.separate_depth_stencil_attachment_access,
+            max_descriptor_set_total_uniform_buffers_dynamic: self.max_descriptor_set_total_uniform_buffers_dynamic,
+            max_descriptor_set_total_storage_buffers_dynamic: self.max_descriptor_set_total_storage_buffers_dynamic,
+            max_descriptor_set_total_buffers_dynamic: self.max_descriptor_set_total_buffers_dynamic,
+            max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: self.max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic,
+            max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: self.max_descriptor_set_update_after_bind_total_storage_buffers_dynamic,
+            max_descriptor_set_update_after_bind_total_buffers_dynamic: self.max_descriptor_set_update_after_bind_total_buffers_dynamic,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7PropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7PropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance7PropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceMaintenance7PropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMaintenance7PropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceMaintenance7PropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMaintenance7PropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let robust_fragment_shading_rate_attachment_access = c.robust_fragment_shading_rate_attachment_access;
+        let separate_depth_stencil_attachment_access = c.separate_depth_stencil_attachment_access;
+        let max_descriptor_set_total_uniform_buffers_dynamic = c.max_descriptor_set_total_uniform_buffers_dynamic;
+        let max_descriptor_set_total_storage_buffers_dynamic = c.max_descriptor_set_total_storage_buffers_dynamic;
+        let max_descriptor_set_total_buffers_dynamic = c.max_descriptor_set_total_buffers_dynamic;
+        let max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic = c.max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic;
+        let max_descriptor_set_update_after_bind_total_storage_buffers_dynamic = c.max_descriptor_set_update_after_bind_total_storage_buffers_dynamic;
+        let max_descriptor_set_update_after_bind_total_buffers_dynamic = c.max_descriptor_set_update_after_bind_total_buffers_dynamic;
+        Ok(Self { p_next: next, robust_fragment_shading_rate_attachment_access, separate_depth_stencil_attachment_access, max_descriptor_set_total_uniform_buffers_dynamic, max_descriptor_set_total_storage_buffers_dynamic, max_descriptor_set_total_buffers_dynamic, max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_total_storage_buffers_dynamic, max_descriptor_set_update_after_bind_total_buffers_dynamic })
     }
 }
 
@@ -8471,6 +11766,170 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceMemoryProperties2<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceMeshShaderFeaturesEXT {
+            s_type: p::PhysicalDeviceMeshShaderFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            task_shader: self.task_shader,
+            mesh_shader: self.mesh_shader,
+            multiview_mesh_shader: self.multiview_mesh_shader,
+            primitive_fragment_shading_rate_mesh_shader: self.primitive_fragment_shading_rate_mesh_shader,
+            mesh_shader_queries: self.mesh_shader_queries,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMeshShaderFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMeshShaderFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMeshShaderFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let task_shader = c.task_shader;
+        let mesh_shader = c.mesh_shader;
+        let multiview_mesh_shader = c.multiview_mesh_shader;
+        let primitive_fragment_shading_rate_mesh_shader = c.primitive_fragment_shading_rate_mesh_shader;
+        let mesh_shader_queries = c.mesh_shader_queries;
+        Ok(Self { p_next: next, task_shader, mesh_shader, multiview_mesh_shader, primitive_fragment_shading_rate_mesh_shader, mesh_shader_queries })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderPropertiesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceMeshShaderPropertiesEXT {
+            s_type: p::PhysicalDeviceMeshShaderPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            max_task_work_group_total_count: self.max_task_work_group_total_count,
+            max_task_work_group_count: self.max_task_work_group_count,
+            max_task_work_group_invocations: self.max_task_work_group_invocations,
+            max_task_work_group_size: self.max_task_work_group_size,
+            max_task_payload_size: self.max_task_payload_size,
+            max_task_shared_memory_size: self.max_task_shared_memory_size,
+            max_task_payload_and_shared_memory_size: self.max_task_payload_and_shared_memory_size,
+            max_mesh_work_group_total_count: self.max_mesh_work_group_total_count,
+            max_mesh_work_group_count: self.max_mesh_work_group_count,
+            max_mesh_work_group_invocations: self.max_mesh_work_group_invocations,
+            max_mesh_work_group_size: self.max_mesh_work_group_size,
+            max_mesh_shared_memory_size: self.max_mesh_shared_memory_size,
+            max_mesh_payload_and_shared_memory_size: self.max_mesh_payload_and_shared_memory_size,
+            max_mesh_output_memory_size: self.max_mesh_output_memory_size,
+            max_mesh_payload_and_output_memory_size: self.max_mesh_payload_and_output_memory_size,
+            max_mesh_output_components: self.max_mesh_output_components,
+            max_mesh_output_vertices: self.max_mesh_output_vertices,
+            max_mesh_output_primitives: self.max_mesh_output_primitives,
+            max_mesh_output_layers: self.max_mesh_output_layers,
+            max_mesh_multiview_view_count: self.max_mesh_multiview_view_count,
+            mesh_output_per_vertex_granularity: self.mesh_output_per_vertex_granularity,
+            mesh_output_per_primitive_granularity: self.mesh_output_per_primitive_granularity,
+            max_preferred_task_work_group_invocations: self.max_preferred_task_work_group_invocations,
+            max_preferred_mesh_work_group_invocations: self.max_preferred_mesh_work_group_invocations,
+            prefers_local_invocation_vertex_output: self.prefers_local_invocation_vertex_output,
+            prefers_local_invocation_primitive_output: self.prefers_local_invocation_primitive_output,
+            prefers_compact_vertex_output: self.prefers_compact_vertex_output,
+            prefers_compact_primitive_output: self.prefers_compact_primitive_output,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMeshShaderPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceMeshShaderPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMeshShaderPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMeshShaderPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMeshShaderPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let max_task_work_group_total_count = c.max_task_work_group_total_count;
+        let max_task_work_group_count = c.max_task_work_group_count;
+        let max_task_work_group_invocations = c.max_task_work_group_invocations;
+        let max_task_work_group_size = c.max_task_work_group_size;
+        let max_task_payload_size = c.max_task_payload_size;
+        let max_task_shared_memory_size = c.max_task_shared_memory_size;
+        let max_task_payload_and_shared_memory_size = c.max_task_payload_and_shared_memory_size;
+        let max_mesh_work_group_total_count = c.max_mesh_work_group_total_count;
+        let max_mesh_work_group_count = c.max_mesh_work_group_count;
+        let max_mesh_work_group_invocations = c.max_mesh_work_group_invocations;
+        let max_mesh_work_group_size = c.max_mesh_work_group_size;
+        let max_mesh_shared_memory_size = c.max_mesh_shared_memory_size;
+        let max_mesh_payload_and_shared_memory_size = c.max_mesh_payload_and_shared_memory_size;
+        let max_mesh_output_memory_size = c.max_mesh_output_memory_size;
+        let max_mesh_payload_and_output_memory_size = c.max_mesh_payload_and_output_memory_size;
+        let max_mesh_output_components = c.max_mesh_output_components;
+        let max_mesh_output_vertices = c.max_mesh_output_vertices;
+        let max_mesh_output_primitives = c.max_mesh_output_primitives;
+        let max_mesh_output_layers = c.max_mesh_output_layers;
+        let max_mesh_multiview_view_count = c.max_mesh_multiview_view_count;
+        let mesh_output_per_vertex_granularity = c.mesh_output_per_vertex_granularity;
+        let mesh_output_per_primitive_granularity = c.mesh_output_per_primitive_granularity;
+        let max_preferred_task_work_group_invocations = c.max_preferred_task_work_group_invocations;
+        let max_preferred_mesh_work_group_invocations = c.max_preferred_mesh_work_group_invocations;
+        let prefers_local_invocation_vertex_output = c.prefers_local_invocation_vertex_output;
+        let prefers_local_invocation_primitive_output = c.prefers_local_invocation_primitive_output;
+        let prefers_compact_vertex_output = c.prefers_compact_vertex_output;
+        let prefers_compact_primitive_output = c.prefers_compact_primitive_output;
+        Ok(Self { p_next: next, max_task_work_group_total_count, max_task_work_group_count, max_task_work_group_invocations, max_task_work_group_size, max_task_payload_size, max_task_shared_memory_size, max_task_payload_and_shared_memory_size, max_mesh_work_group_total_count, max_mesh_work_group_count, max_mesh_work_group_invocations, max_mesh_work_group_size, max_mesh_shared_memory_size, max_mesh_payload_and_shared_memory_size, max_mesh_output_memory_size, max_mesh_payload_and_output_memory_size, max_mesh_output_components, max_mesh_output_vertices, max_mesh_output_primitives, max_mesh_output_layers, max_mesh_multiview_view_count, mesh_output_per_vertex_granularity, mesh_output_per_primitive_granularity, max_preferred_task_work_group_invocations, max_preferred_mesh_work_group_invocations, prefers_local_invocation_vertex_output, prefers_local_invocation_primitive_output, prefers_compact_vertex_output, prefers_compact_primitive_output })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceMultiDrawFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -8570,6 +12029,57 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultiDrawPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_multi_draw_count = c.max_multi_draw_count;
         Ok(Self { p_next: next, max_multi_draw_count })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT {
+            s_type: p::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            multisampled_render_to_single_sampled: self.multisampled_render_to_single_sampled,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let multisampled_render_to_single_sampled = c.multisampled_render_to_single_sampled;
+        Ok(Self { p_next: next, multisampled_render_to_single_sampled })
     }
 }
 
@@ -8732,6 +12242,112 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceNestedCommandBufferFeaturesEXT {
+            s_type: p::PhysicalDeviceNestedCommandBufferFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            nested_command_buffer: self.nested_command_buffer,
+            nested_command_buffer_rendering: self.nested_command_buffer_rendering,
+            nested_command_buffer_simultaneous_use: self.nested_command_buffer_simultaneous_use,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceNestedCommandBufferFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceNestedCommandBufferFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceNestedCommandBufferFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let nested_command_buffer = c.nested_command_buffer;
+        let nested_command_buffer_rendering = c.nested_command_buffer_rendering;
+        let nested_command_buffer_simultaneous_use = c.nested_command_buffer_simultaneous_use;
+        Ok(Self { p_next: next, nested_command_buffer, nested_command_buffer_rendering, nested_command_buffer_simultaneous_use })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferPropertiesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceNestedCommandBufferPropertiesEXT {
+            s_type: p::PhysicalDeviceNestedCommandBufferPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            max_command_buffer_nesting_level: self.max_command_buffer_nesting_level,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceNestedCommandBufferPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceNestedCommandBufferPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceNestedCommandBufferPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceNestedCommandBufferPropertiesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceNestedCommandBufferPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let max_command_buffer_nesting_level = c.max_command_buffer_nesting_level;
+        Ok(Self { p_next: next, max_command_buffer_nesting_level })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -8888,6 +12504,216 @@ impl<'a> RaiseLink<'a> for p::PhysicalDevicePipelineCreationCacheControlFeatures
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineCreationCacheControlFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let pipeline_creation_cache_control = c.pipeline_creation_cache_control;
         Ok(Self { p_next: next, pipeline_creation_cache_control })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT {
+            s_type: p::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            pipeline_library_group_handles: self.pipeline_library_group_handles,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    type C = vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let pipeline_library_group_handles = c.pipeline_library_group_handles;
+        Ok(Self { p_next: next, pipeline_library_group_handles })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineProtectedAccessFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineProtectedAccessFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineProtectedAccessFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineProtectedAccessFeatures, LowerError> {
+        Ok(vk::PhysicalDevicePipelineProtectedAccessFeatures {
+            s_type: p::PhysicalDevicePipelineProtectedAccessFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            pipeline_protected_access: self.pipeline_protected_access,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineProtectedAccessFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineProtectedAccessFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineProtectedAccessFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineProtectedAccessFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineProtectedAccessFeatures, LowerError> {
+        let mut c = vk::PhysicalDevicePipelineProtectedAccessFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineProtectedAccessFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let pipeline_protected_access = c.pipeline_protected_access;
+        Ok(Self { p_next: next, pipeline_protected_access })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDevicePipelineRobustnessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePipelineRobustnessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessFeatures, LowerError> {
+        Ok(vk::PhysicalDevicePipelineRobustnessFeatures {
+            s_type: p::PhysicalDevicePipelineRobustnessFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            pipeline_robustness: self.pipeline_robustness,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDevicePipelineRobustnessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineRobustnessFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePipelineRobustnessFeatures<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessFeatures, LowerError> {
+        let mut c = vk::PhysicalDevicePipelineRobustnessFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineRobustnessFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let pipeline_robustness = c.pipeline_robustness;
+        Ok(Self { p_next: next, pipeline_robustness })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDevicePipelineRobustnessProperties<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessProperties;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDevicePipelineRobustnessProperties<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessProperties, LowerError> {
+        Ok(vk::PhysicalDevicePipelineRobustnessProperties {
+            s_type: p::PhysicalDevicePipelineRobustnessProperties::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            default_robustness_storage_buffers: self.default_robustness_storage_buffers,
+            default_robustness_uniform_buffers: self.default_robustness_uniform_buffers,
+            default_robustness_vertex_inputs: self.default_robustness_vertex_inputs,
+            default_robustness_images: self.default_robustness_images,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDevicePipelineRobustnessProperties<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessProperties, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineRobustnessProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePipelineRobustnessProperties<'a> {
+    type C = vk::PhysicalDevicePipelineRobustnessProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePipelineRobustnessProperties, LowerError> {
+        let mut c = vk::PhysicalDevicePipelineRobustnessProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePipelineRobustnessProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let default_robustness_storage_buffers = c.default_robustness_storage_buffers;
+        let default_robustness_uniform_buffers = c.default_robustness_uniform_buffers;
+        let default_robustness_vertex_inputs = c.default_robustness_vertex_inputs;
+        let default_robustness_images = c.default_robustness_images;
+        Ok(Self { p_next: next, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images })
     }
 }
 
@@ -9403,52 +13229,52 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     }
 }
 
-impl<'a> Lower for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
-    type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
+impl<'a> Lower for p::PhysicalDevicePushDescriptorProperties<'a> {
+    type C = vk::PhysicalDevicePushDescriptorProperties;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorProperties, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
-    type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
+impl<'a> LowerLink for p::PhysicalDevicePushDescriptorProperties<'a> {
+    type C = vk::PhysicalDevicePushDescriptorProperties;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
-        Ok(vk::PhysicalDevicePushDescriptorPropertiesKHR {
-            s_type: p::PhysicalDevicePushDescriptorPropertiesKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorProperties, LowerError> {
+        Ok(vk::PhysicalDevicePushDescriptorProperties {
+            s_type: p::PhysicalDevicePushDescriptorProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             max_push_descriptors: self.max_push_descriptors,
         })
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
-    type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
+impl<'a> Raise<'a> for p::PhysicalDevicePushDescriptorProperties<'a> {
+    type C = vk::PhysicalDevicePushDescriptorProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorProperties, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePushDescriptorPropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePushDescriptorProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDevicePushDescriptorPropertiesKHR<'a> {
-    type C = vk::PhysicalDevicePushDescriptorPropertiesKHR;
+impl<'a> RaiseLink<'a> for p::PhysicalDevicePushDescriptorProperties<'a> {
+    type C = vk::PhysicalDevicePushDescriptorProperties;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorPropertiesKHR, LowerError> {
-        let mut c = vk::PhysicalDevicePushDescriptorPropertiesKHR::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDevicePushDescriptorProperties, LowerError> {
+        let mut c = vk::PhysicalDevicePushDescriptorProperties::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePushDescriptorPropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDevicePushDescriptorProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let max_push_descriptors = c.max_push_descriptors;
         Ok(Self { p_next: next, max_push_descriptors })
     }
@@ -9509,22 +13335,301 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceRasterizationOrderAttachmentAccessFe
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
+impl<'a> Lower for p::PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayQueryFeaturesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayQueryFeaturesKHR, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
+impl<'a> LowerLink for p::PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayQueryFeaturesKHR;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
-        Ok(vk::PhysicalDeviceRobustness2FeaturesEXT {
-            s_type: p::PhysicalDeviceRobustness2FeaturesEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayQueryFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRayQueryFeaturesKHR {
+            s_type: p::PhysicalDeviceRayQueryFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            ray_query: self.ray_query,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayQueryFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayQueryFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayQueryFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayQueryFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayQueryFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRayQueryFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayQueryFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let ray_query = c.ray_query;
+        Ok(Self { p_next: next, ray_query })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR {
+            s_type: p::PhysicalDeviceRayTracingMaintenance1FeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            ray_tracing_maintenance1: self.ray_tracing_maintenance1,
+            ray_tracing_pipeline_trace_rays_indirect2: self.ray_tracing_pipeline_trace_rays_indirect2,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingMaintenance1FeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let ray_tracing_maintenance1 = c.ray_tracing_maintenance1;
+        let ray_tracing_pipeline_trace_rays_indirect2 = c.ray_tracing_pipeline_trace_rays_indirect2;
+        Ok(Self { p_next: next, ray_tracing_maintenance1, ray_tracing_pipeline_trace_rays_indirect2 })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelineFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelineFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelineFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelineFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRayTracingPipelineFeaturesKHR {
+            s_type: p::PhysicalDeviceRayTracingPipelineFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            ray_tracing_pipeline: self.ray_tracing_pipeline,
+            ray_tracing_pipeline_shader_group_handle_capture_replay: self.ray_tracing_pipeline_shader_group_handle_capture_replay,
+            ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: self.ray_tracing_pipeline_shader_group_handle_capture_replay_mixed,
+            ray_tracing_pipeline_trace_rays_indirect: self.ray_tracing_pipeline_trace_rays_indirect,
+            ray_traversal_primitive_culling: self.ray_traversal_primitive_culling,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelineFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelineFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingPipelineFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelineFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelineFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRayTracingPipelineFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingPipelineFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let ray_tracing_pipeline = c.ray_tracing_pipeline;
+        let ray_tracing_pipeline_shader_group_handle_capture_replay = c.ray_tracing_pipeline_shader_group_handle_capture_replay;
+        let ray_tracing_pipeline_shader_group_handle_capture_replay_mixed = c.ray_tracing_pipeline_shader_group_handle_capture_replay_mixed;
+        let ray_tracing_pipeline_trace_rays_indirect = c.ray_tracing_pipeline_trace_rays_indirect;
+        let ray_traversal_primitive_culling = c.ray_traversal_primitive_culling;
+        Ok(Self { p_next: next, ray_tracing_pipeline, ray_tracing_pipeline_shader_group_handle_capture_replay, ray_tracing_pipeline_shader_group_handle_capture_replay_mixed, ray_tracing_pipeline_trace_rays_indirect, ray_traversal_primitive_culling })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelinePropertiesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelinePropertiesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelinePropertiesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelinePropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRayTracingPipelinePropertiesKHR {
+            s_type: p::PhysicalDeviceRayTracingPipelinePropertiesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_group_handle_size: self.shader_group_handle_size,
+            max_ray_recursion_depth: self.max_ray_recursion_depth,
+            max_shader_group_stride: self.max_shader_group_stride,
+            shader_group_base_alignment: self.shader_group_base_alignment,
+            shader_group_handle_capture_replay_size: self.shader_group_handle_capture_replay_size,
+            max_ray_dispatch_invocation_count: self.max_ray_dispatch_invocation_count,
+            shader_group_handle_alignment: self.shader_group_handle_alignment,
+            max_ray_hit_attribute_size: self.max_ray_hit_attribute_size,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelinePropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelinePropertiesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingPipelinePropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPipelinePropertiesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPipelinePropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRayTracingPipelinePropertiesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingPipelinePropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_group_handle_size = c.shader_group_handle_size;
+        let max_ray_recursion_depth = c.max_ray_recursion_depth;
+        let max_shader_group_stride = c.max_shader_group_stride;
+        let shader_group_base_alignment = c.shader_group_base_alignment;
+        let shader_group_handle_capture_replay_size = c.shader_group_handle_capture_replay_size;
+        let max_ray_dispatch_invocation_count = c.max_ray_dispatch_invocation_count;
+        let shader_group_handle_alignment = c.shader_group_handle_alignment;
+        let max_ray_hit_attribute_size = c.max_ray_hit_attribute_size;
+        Ok(Self { p_next: next, shader_group_handle_size, max_ray_recursion_depth, max_shader_group_stride, shader_group_base_alignment, shader_group_handle_capture_replay_size, max_ray_dispatch_invocation_count, shader_group_handle_alignment, max_ray_hit_attribute_size })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR {
+            s_type: p::PhysicalDeviceRayTracingPositionFetchFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            ray_tracing_position_fetch: self.ray_tracing_position_fetch,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRayTracingPositionFetchFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let ray_tracing_position_fetch = c.ray_tracing_position_fetch;
+        Ok(Self { p_next: next, ray_tracing_position_fetch })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceRobustness2FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2FeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceRobustness2FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2FeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRobustness2FeaturesKHR {
+            s_type: p::PhysicalDeviceRobustness2FeaturesKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             robust_buffer_access2: self.robust_buffer_access2,
             robust_image_access2: self.robust_image_access2,
@@ -9533,30 +13638,30 @@ impl<'a> LowerLink for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
+impl<'a> Raise<'a> for p::PhysicalDeviceRobustness2FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2FeaturesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesKHR, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2FeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2FeaturesEXT;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2FeaturesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceRobustness2FeaturesEXT::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2FeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRobustness2FeaturesKHR::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2FeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let robust_buffer_access2 = c.robust_buffer_access2;
         let robust_image_access2 = c.robust_image_access2;
         let null_descriptor = c.null_descriptor;
@@ -9564,22 +13669,22 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2FeaturesEXT<'a> {
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
+impl<'a> Lower for p::PhysicalDeviceRobustness2PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2PropertiesKHR;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesKHR, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
+impl<'a> LowerLink for p::PhysicalDeviceRobustness2PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2PropertiesKHR;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
-        Ok(vk::PhysicalDeviceRobustness2PropertiesEXT {
-            s_type: p::PhysicalDeviceRobustness2PropertiesEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceRobustness2PropertiesKHR {
+            s_type: p::PhysicalDeviceRobustness2PropertiesKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             robust_storage_buffer_access_size_alignment: self.robust_storage_buffer_access_size_alignment,
             robust_uniform_buffer_access_size_alignment: self.robust_uniform_buffer_access_size_alignment,
@@ -9587,33 +13692,93 @@ impl<'a> LowerLink for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
+impl<'a> Raise<'a> for p::PhysicalDeviceRobustness2PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2PropertiesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesKHR, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2PropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2PropertiesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2PropertiesEXT<'a> {
-    type C = vk::PhysicalDeviceRobustness2PropertiesEXT;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceRobustness2PropertiesKHR<'a> {
+    type C = vk::PhysicalDeviceRobustness2PropertiesKHR;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceRobustness2PropertiesEXT::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceRobustness2PropertiesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceRobustness2PropertiesKHR::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2PropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceRobustness2PropertiesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let robust_storage_buffer_access_size_alignment = c.robust_storage_buffer_access_size_alignment;
         let robust_uniform_buffer_access_size_alignment = c.robust_uniform_buffer_access_size_alignment;
         Ok(Self { p_next: next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceSampleLocationsPropertiesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSampleLocationsPropertiesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceSampleLocationsPropertiesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSampleLocationsPropertiesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceSampleLocationsPropertiesEXT {
+            s_type: p::PhysicalDeviceSampleLocationsPropertiesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            sample_location_sample_counts: self.sample_location_sample_counts,
+            max_sample_location_grid_size: self.max_sample_location_grid_size.lower(cx)?,
+            sample_location_coordinate_range: self.sample_location_coordinate_range,
+            sample_location_sub_pixel_bits: self.sample_location_sub_pixel_bits,
+            variable_sample_locations: self.variable_sample_locations,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceSampleLocationsPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSampleLocationsPropertiesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSampleLocationsPropertiesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    type C = vk::PhysicalDeviceSampleLocationsPropertiesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceSampleLocationsPropertiesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceSampleLocationsPropertiesEXT::default();
+        c.max_sample_location_grid_size = self.max_sample_location_grid_size.lower_out(cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceSampleLocationsPropertiesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let sample_location_sample_counts = c.sample_location_sample_counts;
+        let max_sample_location_grid_size = p::Extent2D::raise(&skeleton.max_sample_location_grid_size, &c.max_sample_location_grid_size, cx)?;
+        let sample_location_coordinate_range = c.sample_location_coordinate_range;
+        let sample_location_sub_pixel_bits = c.sample_location_sub_pixel_bits;
+        let variable_sample_locations = c.variable_sample_locations;
+        Ok(Self { p_next: next, sample_location_sample_counts, max_sample_location_grid_size, sample_location_coordinate_range, sample_location_sub_pixel_bits, variable_sample_locations })
     }
 }
 
@@ -9823,6 +13988,152 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT {
+            s_type: p::PhysicalDeviceShaderAtomicFloat2FeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_buffer_float16_atomics: self.shader_buffer_float16_atomics,
+            shader_buffer_float16_atomic_add: self.shader_buffer_float16_atomic_add,
+            shader_buffer_float16_atomic_min_max: self.shader_buffer_float16_atomic_min_max,
+            shader_buffer_float32_atomic_min_max: self.shader_buffer_float32_atomic_min_max,
+            shader_buffer_float64_atomic_min_max: self.shader_buffer_float64_atomic_min_max,
+            shader_shared_float16_atomics: self.shader_shared_float16_atomics,
+            shader_shared_float16_atomic_add: self.shader_shared_float16_atomic_add,
+            shader_shared_float16_atomic_min_max: self.shader_shared_float16_atomic_min_max,
+            shader_shared_float32_atomic_min_max: self.shader_shared_float32_atomic_min_max,
+            shader_shared_float64_atomic_min_max: self.shader_shared_float64_atomic_min_max,
+            shader_image_float32_atomic_min_max: self.shader_image_float32_atomic_min_max,
+            sparse_image_float32_atomic_min_max: self.sparse_image_float32_atomic_min_max,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderAtomicFloat2FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_buffer_float16_atomics = c.shader_buffer_float16_atomics;
+        let shader_buffer_float16_atomic_add = c.shader_buffer_float16_atomic_add;
+        let shader_buffer_float16_atomic_min_max = c.shader_buffer_float16_atomic_min_max;
+        let shader_buffer_float32_atomic_min_max = c.shader_buffer_float32_atomic_min_max;
+        let shader_buffer_float64_atomic_min_max = c.shader_buffer_float64_atomic_min_max;
+        let shader_shared_float16_atomics = c.shader_shared_float16_atomics;
+        let shader_shared_float16_atomic_add = c.shader_shared_float16_atomic_add;
+        let shader_shared_float16_atomic_min_max = c.shader_shared_float16_atomic_min_max;
+        let shader_shared_float32_atomic_min_max = c.shader_shared_float32_atomic_min_max;
+        let shader_shared_float64_atomic_min_max = c.shader_shared_float64_atomic_min_max;
+        let shader_image_float32_atomic_min_max = c.shader_image_float32_atomic_min_max;
+        let sparse_image_float32_atomic_min_max = c.sparse_image_float32_atomic_min_max;
+        Ok(Self { p_next: next, shader_buffer_float16_atomics, shader_buffer_float16_atomic_add, shader_buffer_float16_atomic_min_max, shader_buffer_float32_atomic_min_max, shader_buffer_float64_atomic_min_max, shader_shared_float16_atomics, shader_shared_float16_atomic_add, shader_shared_float16_atomic_min_max, shader_shared_float32_atomic_min_max, shader_shared_float64_atomic_min_max, shader_image_float32_atomic_min_max, sparse_image_float32_atomic_min_max })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT {
+            s_type: p::PhysicalDeviceShaderAtomicFloatFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_buffer_float32_atomics: self.shader_buffer_float32_atomics,
+            shader_buffer_float32_atomic_add: self.shader_buffer_float32_atomic_add,
+            shader_buffer_float64_atomics: self.shader_buffer_float64_atomics,
+            shader_buffer_float64_atomic_add: self.shader_buffer_float64_atomic_add,
+            shader_shared_float32_atomics: self.shader_shared_float32_atomics,
+            shader_shared_float32_atomic_add: self.shader_shared_float32_atomic_add,
+            shader_shared_float64_atomics: self.shader_shared_float64_atomics,
+            shader_shared_float64_atomic_add: self.shader_shared_float64_atomic_add,
+            shader_image_float32_atomics: self.shader_image_float32_atomics,
+            shader_image_float32_atomic_add: self.shader_image_float32_atomic_add,
+            sparse_image_float32_atomics: self.sparse_image_float32_atomics,
+            sparse_image_float32_atomic_add: self.sparse_image_float32_atomic_add,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderAtomicFloatFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_buffer_float32_atomics = c.shader_buffer_float32_atomics;
+        let shader_buffer_float32_atomic_add = c.shader_buffer_float32_atomic_add;
+        let shader_buffer_float64_atomics = c.shader_buffer_float64_atomics;
+        let shader_buffer_float64_atomic_add = c.shader_buffer_float64_atomic_add;
+        let shader_shared_float32_atomics = c.shader_shared_float32_atomics;
+        let shader_shared_float32_atomic_add = c.shader_shared_float32_atomic_add;
+        let shader_shared_float64_atomics = c.shader_shared_float64_atomics;
+        let shader_shared_float64_atomic_add = c.shader_shared_float64_atomic_add;
+        let shader_image_float32_atomics = c.shader_image_float32_atomics;
+        let shader_image_float32_atomic_add = c.shader_image_float32_atomic_add;
+        let sparse_image_float32_atomics = c.sparse_image_float32_atomics;
+        let sparse_image_float32_atomic_add = c.sparse_image_float32_atomic_add;
+        Ok(Self { p_next: next, shader_buffer_float32_atomics, shader_buffer_float32_atomic_add, shader_buffer_float64_atomics, shader_buffer_float64_atomic_add, shader_shared_float32_atomics, shader_shared_float32_atomic_add, shader_shared_float64_atomics, shader_shared_float64_atomic_add, shader_image_float32_atomics, shader_image_float32_atomic_add, sparse_image_float32_atomics, sparse_image_float32_atomic_add })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceShaderAtomicInt64Features<'a> {
     type C = vk::PhysicalDeviceShaderAtomicInt64Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -9873,6 +14184,61 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderAtomicInt64Features<'a> {
         let shader_buffer_int64_atomics = c.shader_buffer_int64_atomics;
         let shader_shared_int64_atomics = c.shader_shared_int64_atomics;
         Ok(Self { p_next: next, shader_buffer_int64_atomics, shader_shared_int64_atomics })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderBfloat16FeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderBfloat16FeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderBfloat16FeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderBfloat16FeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderBfloat16FeaturesKHR {
+            s_type: p::PhysicalDeviceShaderBfloat16FeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_b_float16_type: self.shader_b_float16_type,
+            shader_b_float16_dot_product: self.shader_b_float16_dot_product,
+            shader_b_float16_cooperative_matrix: self.shader_b_float16_cooperative_matrix,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderBfloat16FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderBfloat16FeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderBfloat16FeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderBfloat16FeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderBfloat16FeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderBfloat16FeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderBfloat16FeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_b_float16_type = c.shader_b_float16_type;
+        let shader_b_float16_dot_product = c.shader_b_float16_dot_product;
+        let shader_b_float16_cooperative_matrix = c.shader_b_float16_cooperative_matrix;
+        Ok(Self { p_next: next, shader_b_float16_type, shader_b_float16_dot_product, shader_b_float16_cooperative_matrix })
     }
 }
 
@@ -10031,6 +14397,57 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderDrawParametersFeatures<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderExpectAssumeFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderExpectAssumeFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderExpectAssumeFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderExpectAssumeFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceShaderExpectAssumeFeatures {
+            s_type: p::PhysicalDeviceShaderExpectAssumeFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_expect_assume: self.shader_expect_assume,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderExpectAssumeFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderExpectAssumeFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderExpectAssumeFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderExpectAssumeFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderExpectAssumeFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderExpectAssumeFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderExpectAssumeFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_expect_assume = c.shader_expect_assume;
+        Ok(Self { p_next: next, shader_expect_assume })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceShaderFloat16Int8Features<'a> {
     type C = vk::PhysicalDeviceShaderFloat16Int8Features;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -10081,6 +14498,218 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderFloat16Int8Features<'a> {
         let shader_float16 = c.shader_float16;
         let shader_int8 = c.shader_int8;
         Ok(Self { p_next: next, shader_float16, shader_int8 })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderFloat8FeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat8FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderFloat8FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat8FeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceShaderFloat8FeaturesEXT {
+            s_type: p::PhysicalDeviceShaderFloat8FeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_float8: self.shader_float8,
+            shader_float8_cooperative_matrix: self.shader_float8_cooperative_matrix,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderFloat8FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat8FeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFloat8FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderFloat8FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloat8FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderFloat8FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFloat8FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_float8 = c.shader_float8;
+        let shader_float8_cooperative_matrix = c.shader_float8_cooperative_matrix;
+        Ok(Self { p_next: next, shader_float8, shader_float8_cooperative_matrix })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderFloatControls2Features<'a> {
+    type C = vk::PhysicalDeviceShaderFloatControls2Features;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloatControls2Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderFloatControls2Features<'a> {
+    type C = vk::PhysicalDeviceShaderFloatControls2Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloatControls2Features, LowerError> {
+        Ok(vk::PhysicalDeviceShaderFloatControls2Features {
+            s_type: p::PhysicalDeviceShaderFloatControls2Features::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_float_controls2: self.shader_float_controls2,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderFloatControls2Features<'a> {
+    type C = vk::PhysicalDeviceShaderFloatControls2Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloatControls2Features, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFloatControls2Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderFloatControls2Features<'a> {
+    type C = vk::PhysicalDeviceShaderFloatControls2Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFloatControls2Features, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderFloatControls2Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFloatControls2Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_float_controls2 = c.shader_float_controls2;
+        Ok(Self { p_next: next, shader_float_controls2 })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderFmaFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFmaFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderFmaFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFmaFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderFmaFeaturesKHR {
+            s_type: p::PhysicalDeviceShaderFmaFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_fma_float16: self.shader_fma_float16,
+            shader_fma_float32: self.shader_fma_float32,
+            shader_fma_float64: self.shader_fma_float64,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderFmaFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFmaFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFmaFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderFmaFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderFmaFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderFmaFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderFmaFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_fma_float16 = c.shader_fma_float16;
+        let shader_fma_float32 = c.shader_fma_float32;
+        let shader_fma_float64 = c.shader_fma_float64;
+        Ok(Self { p_next: next, shader_fma_float16, shader_fma_float32, shader_fma_float64 })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT {
+            s_type: p::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_image_int64_atomics: self.shader_image_int64_atomics,
+            sparse_image_int64_atomics: self.sparse_image_int64_atomics,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_image_int64_atomics = c.shader_image_int64_atomics;
+        let sparse_image_int64_atomics = c.sparse_image_int64_atomics;
+        Ok(Self { p_next: next, shader_image_int64_atomics, sparse_image_int64_atomics })
     }
 }
 
@@ -10244,6 +14873,210 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderIntegerDotProductProperties<'a
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR {
+            s_type: p::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_maximal_reconvergence: self.shader_maximal_reconvergence,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_maximal_reconvergence = c.shader_maximal_reconvergence;
+        Ok(Self { p_next: next, shader_maximal_reconvergence })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderQuadControlFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderQuadControlFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderQuadControlFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderQuadControlFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderQuadControlFeaturesKHR {
+            s_type: p::PhysicalDeviceShaderQuadControlFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_quad_control: self.shader_quad_control,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderQuadControlFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderQuadControlFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderQuadControlFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderQuadControlFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderQuadControlFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderQuadControlFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderQuadControlFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_quad_control = c.shader_quad_control;
+        Ok(Self { p_next: next, shader_quad_control })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR {
+            s_type: p::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_relaxed_extended_instruction: self.shader_relaxed_extended_instruction,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_relaxed_extended_instruction = c.shader_relaxed_extended_instruction;
+        Ok(Self { p_next: next, shader_relaxed_extended_instruction })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT {
+            s_type: p::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_replicated_composites: self.shader_replicated_composites,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_replicated_composites = c.shader_replicated_composites;
+        Ok(Self { p_next: next, shader_replicated_composites })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     type C = vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -10295,6 +15128,110 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupRotateFeatures;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupRotateFeatures, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupRotateFeatures;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupRotateFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceShaderSubgroupRotateFeatures {
+            s_type: p::PhysicalDeviceShaderSubgroupRotateFeatures::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_subgroup_rotate: self.shader_subgroup_rotate,
+            shader_subgroup_rotate_clustered: self.shader_subgroup_rotate_clustered,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupRotateFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupRotateFeatures, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderSubgroupRotateFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupRotateFeatures;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupRotateFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderSubgroupRotateFeatures::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderSubgroupRotateFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_subgroup_rotate = c.shader_subgroup_rotate;
+        let shader_subgroup_rotate_clustered = c.shader_subgroup_rotate_clustered;
+        Ok(Self { p_next: next, shader_subgroup_rotate, shader_subgroup_rotate_clustered })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR {
+            s_type: p::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_subgroup_uniform_control_flow: self.shader_subgroup_uniform_control_flow,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_subgroup_uniform_control_flow = c.shader_subgroup_uniform_control_flow;
+        Ok(Self { p_next: next, shader_subgroup_uniform_control_flow })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     type C = vk::PhysicalDeviceShaderTerminateInvocationFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -10343,6 +15280,108 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderTerminateInvocationFeatures<'a
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderTerminateInvocationFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let shader_terminate_invocation = c.shader_terminate_invocation;
         Ok(Self { p_next: next, shader_terminate_invocation })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT {
+            s_type: p::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_uniform_buffer_unsized_array: self.shader_uniform_buffer_unsized_array,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_uniform_buffer_unsized_array = c.shader_uniform_buffer_unsized_array;
+        Ok(Self { p_next: next, shader_uniform_buffer_unsized_array })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR {
+            s_type: p::PhysicalDeviceShaderUntypedPointersFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            shader_untyped_pointers: self.shader_untyped_pointers,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceShaderUntypedPointersFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let shader_untyped_pointers = c.shader_untyped_pointers;
+        Ok(Self { p_next: next, shader_untyped_pointers })
     }
 }
 
@@ -11168,22 +16207,22 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceVariablePointersFeatures<'a> {
     }
 }
 
-impl<'a> Lower for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
+impl<'a> Lower for p::PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeatures, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
+impl<'a> LowerLink for p::PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorFeatures;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
-        Ok(vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT {
-            s_type: p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeatures, LowerError> {
+        Ok(vk::PhysicalDeviceVertexAttributeDivisorFeatures {
+            s_type: p::PhysicalDeviceVertexAttributeDivisorFeatures::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             vertex_attribute_instance_rate_divisor: self.vertex_attribute_instance_rate_divisor,
             vertex_attribute_instance_rate_zero_divisor: self.vertex_attribute_instance_rate_zero_divisor,
@@ -11191,33 +16230,86 @@ impl<'a> LowerLink for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     }
 }
 
-impl<'a> Raise<'a> for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
+impl<'a> Raise<'a> for p::PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeatures, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorFeatures, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
-    type C = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT;
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorFeatures;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, LowerError> {
-        let mut c = vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorFeatures, LowerError> {
+        let mut c = vk::PhysicalDeviceVertexAttributeDivisorFeatures::default();
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let vertex_attribute_instance_rate_divisor = c.vertex_attribute_instance_rate_divisor;
         let vertex_attribute_instance_rate_zero_divisor = c.vertex_attribute_instance_rate_zero_divisor;
         Ok(Self { p_next: next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorProperties;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorProperties, LowerError> {
+        Ok(vk::PhysicalDeviceVertexAttributeDivisorProperties {
+            s_type: p::PhysicalDeviceVertexAttributeDivisorProperties::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            max_vertex_attrib_divisor: self.max_vertex_attrib_divisor,
+            supports_non_zero_first_instance: self.supports_non_zero_first_instance,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorProperties, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    type C = vk::PhysicalDeviceVertexAttributeDivisorProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVertexAttributeDivisorProperties, LowerError> {
+        let mut c = vk::PhysicalDeviceVertexAttributeDivisorProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVertexAttributeDivisorProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let max_vertex_attrib_divisor = c.max_vertex_attrib_divisor;
+        let supports_non_zero_first_instance = c.supports_non_zero_first_instance;
+        Ok(Self { p_next: next, max_vertex_attrib_divisor, supports_non_zero_first_instance })
     }
 }
 
@@ -11990,6 +17082,206 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan13Properties<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceVulkan14Features<'a> {
+    type C = vk::PhysicalDeviceVulkan14Features;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Features, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan14Features<'a> {
+    type C = vk::PhysicalDeviceVulkan14Features;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Features, LowerError> {
+        Ok(vk::PhysicalDeviceVulkan14Features {
+            s_type: p::PhysicalDeviceVulkan14Features::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            global_priority_query: self.global_priority_query,
+            shader_subgroup_rotate: self.shader_subgroup_rotate,
+            shader_subgroup_rotate_clustered: self.shader_subgroup_rotate_clustered,
+            shader_float_controls2: self.shader_float_controls2,
+            shader_expect_assume: self.shader_expect_assume,
+            rectangular_lines: self.rectangular_lines,
+            bresenham_lines: self.bresenham_lines,
+            smooth_lines: self.smooth_lines,
+            stippled_rectangular_lines: self.stippled_rectangular_lines,
+            stippled_bresenham_lines: self.stippled_bresenham_lines,
+            stippled_smooth_lines: self.stippled_smooth_lines,
+            vertex_attribute_instance_rate_divisor: self.vertex_attribute_instance_rate_divisor,
+            vertex_attribute_instance_rate_zero_divisor: self.vertex_attribute_instance_rate_zero_divisor,
+            index_type_uint8: self.index_type_uint8,
+            dynamic_rendering_local_read: self.dynamic_rendering_local_read,
+            maintenance5: self.maintenance5,
+            maintenance6: self.maintenance6,
+            pipeline_protected_access: self.pipeline_protected_access,
+            pipeline_robustness: self.pipeline_robustness,
+            host_image_copy: self.host_image_copy,
+            push_descriptor: self.push_descriptor,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceVulkan14Features<'a> {
+    type C = vk::PhysicalDeviceVulkan14Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Features, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan14Features, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan14Features<'a> {
+    type C = vk::PhysicalDeviceVulkan14Features;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Features, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan14Features::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan14Features, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let global_priority_query = c.global_priority_query;
+        let shader_subgroup_rotate = c.shader_subgroup_rotate;
+        let shader_subgroup_rotate_clustered = c.shader_subgroup_rotate_clustered;
+        let shader_float_controls2 = c.shader_float_controls2;
+        let shader_expect_assume = c.shader_expect_assume;
+        let rectangular_lines = c.rectangular_lines;
+        let bresenham_lines = c.bresenham_lines;
+        let smooth_lines = c.smooth_lines;
+        let stippled_rectangular_lines = c.stippled_rectangular_lines;
+        let stippled_bresenham_lines = c.stippled_bresenham_lines;
+        let stippled_smooth_lines = c.stippled_smooth_lines;
+        let vertex_attribute_instance_rate_divisor = c.vertex_attribute_instance_rate_divisor;
+        let vertex_attribute_instance_rate_zero_divisor = c.vertex_attribute_instance_rate_zero_divisor;
+        let index_type_uint8 = c.index_type_uint8;
+        let dynamic_rendering_local_read = c.dynamic_rendering_local_read;
+        let maintenance5 = c.maintenance5;
+        let maintenance6 = c.maintenance6;
+        let pipeline_protected_access = c.pipeline_protected_access;
+        let pipeline_robustness = c.pipeline_robustness;
+        let host_image_copy = c.host_image_copy;
+        let push_descriptor = c.push_descriptor;
+        Ok(Self { p_next: next, global_priority_query, shader_subgroup_rotate, shader_subgroup_rotate_clustered, shader_float_controls2, shader_expect_assume, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor, index_type_uint8, dynamic_rendering_local_read, maintenance5, maintenance6, pipeline_protected_access, pipeline_robustness, host_image_copy, push_descriptor })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceVulkan14Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan14Properties;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Properties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceVulkan14Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan14Properties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Properties, LowerError> {
+        Ok(vk::PhysicalDeviceVulkan14Properties {
+            s_type: p::PhysicalDeviceVulkan14Properties::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            line_sub_pixel_precision_bits: self.line_sub_pixel_precision_bits,
+            max_vertex_attrib_divisor: self.max_vertex_attrib_divisor,
+            supports_non_zero_first_instance: self.supports_non_zero_first_instance,
+            max_push_descriptors: self.max_push_descriptors,
+            dynamic_rendering_local_read_depth_stencil_attachments: self.dynamic_rendering_local_read_depth_stencil_attachments,
+            dynamic_rendering_local_read_multisampled_attachments: self.dynamic_rendering_local_read_multisampled_attachments,
+            early_fragment_multisample_coverage_after_sample_counting: self.early_fragment_multisample_coverage_after_sample_counting,
+            early_fragment_sample_mask_test_before_sample_counting: self.early_fragment_sample_mask_test_before_sample_counting,
+            depth_stencil_swizzle_one_support: self.depth_stencil_swizzle_one_support,
+            polygon_mode_point_size: self.polygon_mode_point_size,
+            non_strict_single_pixel_wide_lines_use_parallelogram: self.non_strict_single_pixel_wide_lines_use_parallelogram,
+            non_strict_wide_lines_use_parallelogram: self.non_strict_wide_lines_use_parallelogram,
+            block_texel_view_compatible_multiple_layers: self.block_texel_view_compatible_multiple_layers,
+            max_combined_image_sampler_descriptor_count: self.max_combined_image_sampler_descriptor_count,
+            fragment_shading_rate_clamp_combiner_inputs: self.fragment_shading_rate_clamp_combiner_inputs,
+            default_robustness_storage_buffers: self.default_robustness_storage_buffers,
+            default_robustness_uniform_buffers: self.default_robustness_uniform_buffers,
+            default_robustness_vertex_inputs: self.default_robustness_vertex_inputs,
+            default_robustness_images: self.default_robustness_images,
+            copy_src_layout_count: self.copy_src_layout_count,
+            p_copy_src_layouts: cx.slice(self.p_copy_src_layouts) as *const _,
+            copy_dst_layout_count: self.copy_dst_layout_count,
+            p_copy_dst_layouts: cx.slice(self.p_copy_dst_layouts) as *const _,
+            optimal_tiling_layout_uuid: self.optimal_tiling_layout_uuid,
+            identical_memory_type_requirements: self.identical_memory_type_requirements,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceVulkan14Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan14Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Properties, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan14Properties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan14Properties<'a> {
+    type C = vk::PhysicalDeviceVulkan14Properties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceVulkan14Properties, LowerError> {
+        let mut c = vk::PhysicalDeviceVulkan14Properties::default();
+        c.copy_src_layout_count = self.copy_src_layout_count;
+        c.p_copy_src_layouts = cx.zeroed_mut(self.p_copy_src_layouts.len()) as *const _;
+        c.copy_dst_layout_count = self.copy_dst_layout_count;
+        c.p_copy_dst_layouts = cx.zeroed_mut(self.p_copy_dst_layouts.len()) as *const _;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceVulkan14Properties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let line_sub_pixel_precision_bits = c.line_sub_pixel_precision_bits;
+        let max_vertex_attrib_divisor = c.max_vertex_attrib_divisor;
+        let supports_non_zero_first_instance = c.supports_non_zero_first_instance;
+        let max_push_descriptors = c.max_push_descriptors;
+        let dynamic_rendering_local_read_depth_stencil_attachments = c.dynamic_rendering_local_read_depth_stencil_attachments;
+        let dynamic_rendering_local_read_multisampled_attachments = c.dynamic_rendering_local_read_multisampled_attachments;
+        let early_fragment_multisample_coverage_after_sample_counting = c.early_fragment_multisample_coverage_after_sample_counting;
+        let early_fragment_sample_mask_test_before_sample_counting = c.early_fragment_sample_mask_test_before_sample_counting;
+        let depth_stencil_swizzle_one_support = c.depth_stencil_swizzle_one_support;
+        let polygon_mode_point_size = c.polygon_mode_point_size;
+        let non_strict_single_pixel_wide_lines_use_parallelogram = c.non_strict_single_pixel_wide_lines_use_parallelogram;
+        let non_strict_wide_lines_use_parallelogram = c.non_strict_wide_lines_use_parallelogram;
+        let block_texel_view_compatible_multiple_layers = c.block_texel_view_compatible_multiple_layers;
+        let max_combined_image_sampler_descriptor_count = c.max_combined_image_sampler_descriptor_count;
+        let fragment_shading_rate_clamp_combiner_inputs = c.fragment_shading_rate_clamp_combiner_inputs;
+        let default_robustness_storage_buffers = c.default_robustness_storage_buffers;
+        let default_robustness_uniform_buffers = c.default_robustness_uniform_buffers;
+        let default_robustness_vertex_inputs = c.default_robustness_vertex_inputs;
+        let default_robustness_images = c.default_robustness_images;
+        let copy_src_layout_count = c.copy_src_layout_count;
+        let p_copy_src_layouts = {
+            // SAFETY: lower_out allocated p_copy_src_layouts with skeleton.p_copy_src_layouts.len() zeroed elements; copy_out reads at most that many.
+            unsafe { cx.copy_out(c.p_copy_src_layouts, skeleton.p_copy_src_layouts.len(), (c.copy_src_layout_count as usize)) }
+        };
+        let copy_dst_layout_count = c.copy_dst_layout_count;
+        let p_copy_dst_layouts = {
+            // SAFETY: lower_out allocated p_copy_dst_layouts with skeleton.p_copy_dst_layouts.len() zeroed elements; copy_out reads at most that many.
+            unsafe { cx.copy_out(c.p_copy_dst_layouts, skeleton.p_copy_dst_layouts.len(), (c.copy_dst_layout_count as usize)) }
+        };
+        let optimal_tiling_layout_uuid = c.optimal_tiling_layout_uuid;
+        let identical_memory_type_requirements = c.identical_memory_type_requirements;
+        Ok(Self { p_next: next, line_sub_pixel_precision_bits, max_vertex_attrib_divisor, supports_non_zero_first_instance, max_push_descriptors, dynamic_rendering_local_read_depth_stencil_attachments, dynamic_rendering_local_read_multisampled_attachments, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     type C = vk::PhysicalDeviceVulkanMemoryModelFeatures;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -12045,6 +17337,63 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     }
 }
 
+impl<'a> Lower for p::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR, LowerError> {
+        Ok(vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR {
+            s_type: p::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            workgroup_memory_explicit_layout: self.workgroup_memory_explicit_layout,
+            workgroup_memory_explicit_layout_scalar_block_layout: self.workgroup_memory_explicit_layout_scalar_block_layout,
+            workgroup_memory_explicit_layout8_bit_access: self.workgroup_memory_explicit_layout8_bit_access,
+            workgroup_memory_explicit_layout16_bit_access: self.workgroup_memory_explicit_layout16_bit_access,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    type C = vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR, LowerError> {
+        let mut c = vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let workgroup_memory_explicit_layout = c.workgroup_memory_explicit_layout;
+        let workgroup_memory_explicit_layout_scalar_block_layout = c.workgroup_memory_explicit_layout_scalar_block_layout;
+        let workgroup_memory_explicit_layout8_bit_access = c.workgroup_memory_explicit_layout8_bit_access;
+        let workgroup_memory_explicit_layout16_bit_access = c.workgroup_memory_explicit_layout16_bit_access;
+        Ok(Self { p_next: next, workgroup_memory_explicit_layout, workgroup_memory_explicit_layout_scalar_block_layout, workgroup_memory_explicit_layout8_bit_access, workgroup_memory_explicit_layout16_bit_access })
+    }
+}
+
 impl<'a> Lower for p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     type C = vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -12093,6 +17442,57 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let ycbcr2plane444_formats = c.ycbcr2plane444_formats;
         Ok(Self { p_next: next, ycbcr2plane444_formats })
+    }
+}
+
+impl<'a> Lower for p::PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT, LowerError> {
+        Ok(vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT {
+            s_type: p::PhysicalDeviceYcbcrImageArraysFeaturesEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            ycbcr_image_arrays: self.ycbcr_image_arrays,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    type C = vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT, LowerError> {
+        let mut c = vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceYcbcrImageArraysFeaturesEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let ycbcr_image_arrays = c.ycbcr_image_arrays;
+        Ok(Self { p_next: next, ycbcr_image_arrays })
     }
 }
 
@@ -12171,6 +17571,30 @@ impl<'a> LowerLink for p::PipelineCacheCreateInfo<'a> {
     }
 }
 
+impl<'a> Lower for p::PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    type C = vk::PipelineColorBlendAdvancedStateCreateInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendAdvancedStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    type C = vk::PipelineColorBlendAdvancedStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendAdvancedStateCreateInfoEXT, LowerError> {
+        Ok(vk::PipelineColorBlendAdvancedStateCreateInfoEXT {
+            s_type: p::PipelineColorBlendAdvancedStateCreateInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            src_premultiplied: self.src_premultiplied,
+            dst_premultiplied: self.dst_premultiplied,
+            blend_overlap: self.blend_overlap,
+        })
+    }
+}
+
 impl<'a> Lower for p::PipelineColorBlendAttachmentState {
     type C = vk::PipelineColorBlendAttachmentState;
     /// The C struct for this input (arrays lowered into the arena).
@@ -12244,22 +17668,22 @@ impl<'a> LowerLink for p::PipelineColorWriteCreateInfoEXT<'a> {
     }
 }
 
-impl<'a> Lower for p::PipelineCreateFlags2CreateInfoKHR<'a> {
-    type C = vk::PipelineCreateFlags2CreateInfoKHR;
+impl<'a> Lower for p::PipelineCreateFlags2CreateInfo<'a> {
+    type C = vk::PipelineCreateFlags2CreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreateFlags2CreateInfoKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreateFlags2CreateInfo, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PipelineCreateFlags2CreateInfoKHR<'a> {
-    type C = vk::PipelineCreateFlags2CreateInfoKHR;
+impl<'a> LowerLink for p::PipelineCreateFlags2CreateInfo<'a> {
+    type C = vk::PipelineCreateFlags2CreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreateFlags2CreateInfoKHR, LowerError> {
-        Ok(vk::PipelineCreateFlags2CreateInfoKHR {
-            s_type: p::PipelineCreateFlags2CreateInfoKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreateFlags2CreateInfo, LowerError> {
+        Ok(vk::PipelineCreateFlags2CreateInfo {
+            s_type: p::PipelineCreateFlags2CreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
         })
@@ -12530,22 +17954,22 @@ impl<'a> LowerLink for p::PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
     }
 }
 
-impl<'a> Lower for p::PipelineRasterizationLineStateCreateInfoEXT<'a> {
-    type C = vk::PipelineRasterizationLineStateCreateInfoEXT;
+impl<'a> Lower for p::PipelineRasterizationLineStateCreateInfo<'a> {
+    type C = vk::PipelineRasterizationLineStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationLineStateCreateInfoEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationLineStateCreateInfo, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PipelineRasterizationLineStateCreateInfoEXT<'a> {
-    type C = vk::PipelineRasterizationLineStateCreateInfoEXT;
+impl<'a> LowerLink for p::PipelineRasterizationLineStateCreateInfo<'a> {
+    type C = vk::PipelineRasterizationLineStateCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationLineStateCreateInfoEXT, LowerError> {
-        Ok(vk::PipelineRasterizationLineStateCreateInfoEXT {
-            s_type: p::PipelineRasterizationLineStateCreateInfoEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRasterizationLineStateCreateInfo, LowerError> {
+        Ok(vk::PipelineRasterizationLineStateCreateInfo {
+            s_type: p::PipelineRasterizationLineStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             line_rasterization_mode: self.line_rasterization_mode,
             stippled_line_enable: self.stippled_line_enable,
@@ -12664,6 +18088,54 @@ impl<'a> LowerLink for p::PipelineRenderingCreateInfo<'a> {
     }
 }
 
+impl<'a> Lower for p::PipelineRobustnessCreateInfo<'a> {
+    type C = vk::PipelineRobustnessCreateInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRobustnessCreateInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineRobustnessCreateInfo<'a> {
+    type C = vk::PipelineRobustnessCreateInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineRobustnessCreateInfo, LowerError> {
+        Ok(vk::PipelineRobustnessCreateInfo {
+            s_type: p::PipelineRobustnessCreateInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            storage_buffers: self.storage_buffers,
+            uniform_buffers: self.uniform_buffers,
+            vertex_inputs: self.vertex_inputs,
+            images: self.images,
+        })
+    }
+}
+
+impl<'a> Lower for p::PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    type C = vk::PipelineSampleLocationsStateCreateInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineSampleLocationsStateCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    type C = vk::PipelineSampleLocationsStateCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineSampleLocationsStateCreateInfoEXT, LowerError> {
+        Ok(vk::PipelineSampleLocationsStateCreateInfoEXT {
+            s_type: p::PipelineSampleLocationsStateCreateInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            sample_locations_enable: self.sample_locations_enable,
+            sample_locations_info: self.sample_locations_info.lower(cx)?,
+        })
+    }
+}
+
 impl<'a> Lower for p::PipelineShaderStageCreateInfo<'a> {
     type C = vk::PipelineShaderStageCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -12757,22 +18229,22 @@ impl<'a> LowerLink for p::PipelineTessellationStateCreateInfo<'a> {
     }
 }
 
-impl<'a> Lower for p::PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
-    type C = vk::PipelineVertexInputDivisorStateCreateInfoEXT;
+impl<'a> Lower for p::PipelineVertexInputDivisorStateCreateInfo<'a> {
+    type C = vk::PipelineVertexInputDivisorStateCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputDivisorStateCreateInfoEXT, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputDivisorStateCreateInfo, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
-    type C = vk::PipelineVertexInputDivisorStateCreateInfoEXT;
+impl<'a> LowerLink for p::PipelineVertexInputDivisorStateCreateInfo<'a> {
+    type C = vk::PipelineVertexInputDivisorStateCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputDivisorStateCreateInfoEXT, LowerError> {
-        Ok(vk::PipelineVertexInputDivisorStateCreateInfoEXT {
-            s_type: p::PipelineVertexInputDivisorStateCreateInfoEXT::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineVertexInputDivisorStateCreateInfo, LowerError> {
+        Ok(vk::PipelineVertexInputDivisorStateCreateInfo {
+            s_type: p::PipelineVertexInputDivisorStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             vertex_binding_divisor_count: self.vertex_binding_divisor_count,
             p_vertex_binding_divisors: cx.lower_slice(self.p_vertex_binding_divisors, |v, cx| v.lower(cx))?,
@@ -12802,6 +18274,29 @@ impl<'a> LowerLink for p::PipelineVertexInputStateCreateInfo<'a> {
             p_vertex_binding_descriptions: cx.lower_slice(self.p_vertex_binding_descriptions, |v, cx| v.lower(cx))?,
             vertex_attribute_description_count: self.vertex_attribute_description_count,
             p_vertex_attribute_descriptions: cx.lower_slice(self.p_vertex_attribute_descriptions, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
+impl<'a> Lower for p::PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    type C = vk::PipelineViewportDepthClampControlCreateInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportDepthClampControlCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    type C = vk::PipelineViewportDepthClampControlCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineViewportDepthClampControlCreateInfoEXT, LowerError> {
+        Ok(vk::PipelineViewportDepthClampControlCreateInfoEXT {
+            s_type: p::PipelineViewportDepthClampControlCreateInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            depth_clamp_mode: self.depth_clamp_mode,
+            p_depth_clamp_range: match self.p_depth_clamp_range { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
     }
 }
@@ -12922,6 +18417,58 @@ impl<'a> Lower for p::PushConstantRange {
     }
 }
 
+impl<'a> Lower for p::PushConstantsInfo<'a> {
+    type C = vk::PushConstantsInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PushConstantsInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PushConstantsInfo<'a> {
+    type C = vk::PushConstantsInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PushConstantsInfo, LowerError> {
+        Ok(vk::PushConstantsInfo {
+            s_type: p::PushConstantsInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            layout: vk::PipelineLayout(cx.host(self.layout)?),
+            stage_flags: self.stage_flags,
+            offset: self.offset,
+            size: self.size,
+            p_values: cx.blob(self.p_values),
+        })
+    }
+}
+
+impl<'a> Lower for p::PushDescriptorSetInfo<'a> {
+    type C = vk::PushDescriptorSetInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PushDescriptorSetInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::PushDescriptorSetInfo<'a> {
+    type C = vk::PushDescriptorSetInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PushDescriptorSetInfo, LowerError> {
+        Ok(vk::PushDescriptorSetInfo {
+            s_type: p::PushDescriptorSetInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            stage_flags: self.stage_flags,
+            layout: vk::PipelineLayout(cx.host(self.layout)?),
+            set: self.set,
+            descriptor_write_count: self.descriptor_write_count,
+            p_descriptor_writes: cx.lower_slice(self.p_descriptor_writes, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
 impl<'a> Lower for p::QueryPoolCreateInfo<'a> {
     type C = vk::QueryPoolCreateInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -12944,6 +18491,59 @@ impl<'a> LowerLink for p::QueryPoolCreateInfo<'a> {
             query_count: self.query_count,
             pipeline_statistics: self.pipeline_statistics,
         })
+    }
+}
+
+impl<'a> Lower for p::QueueFamilyGlobalPriorityProperties<'a> {
+    type C = vk::QueueFamilyGlobalPriorityProperties;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyGlobalPriorityProperties, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::QueueFamilyGlobalPriorityProperties<'a> {
+    type C = vk::QueueFamilyGlobalPriorityProperties;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyGlobalPriorityProperties, LowerError> {
+        Ok(vk::QueueFamilyGlobalPriorityProperties {
+            s_type: p::QueueFamilyGlobalPriorityProperties::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            priority_count: self.priority_count,
+            priorities: self.priorities,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::QueueFamilyGlobalPriorityProperties<'a> {
+    type C = vk::QueueFamilyGlobalPriorityProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyGlobalPriorityProperties, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::QueueFamilyGlobalPriorityProperties, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::QueueFamilyGlobalPriorityProperties<'a> {
+    type C = vk::QueueFamilyGlobalPriorityProperties;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyGlobalPriorityProperties, LowerError> {
+        let mut c = vk::QueueFamilyGlobalPriorityProperties::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::QueueFamilyGlobalPriorityProperties, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let priority_count = c.priority_count;
+        let priorities = c.priorities;
+        Ok(Self { p_next: next, priority_count, priorities })
     }
 }
 
@@ -13027,6 +18627,29 @@ impl<'a> RaiseLink<'a> for p::QueueFamilyProperties2<'a> {
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::QueueFamilyProperties2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let queue_family_properties = p::QueueFamilyProperties::raise(&skeleton.queue_family_properties, &c.queue_family_properties, cx)?;
         Ok(Self { p_next: next, queue_family_properties })
+    }
+}
+
+impl<'a> Lower for p::RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    type C = vk::RayTracingPipelineInterfaceCreateInfoKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RayTracingPipelineInterfaceCreateInfoKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    type C = vk::RayTracingPipelineInterfaceCreateInfoKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RayTracingPipelineInterfaceCreateInfoKHR, LowerError> {
+        Ok(vk::RayTracingPipelineInterfaceCreateInfoKHR {
+            s_type: p::RayTracingPipelineInterfaceCreateInfoKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            max_pipeline_ray_payload_size: self.max_pipeline_ray_payload_size,
+            max_pipeline_ray_hit_attribute_size: self.max_pipeline_ray_hit_attribute_size,
+        })
     }
 }
 
@@ -13198,22 +18821,47 @@ impl<'a> LowerLink for p::RenderPassMultiviewCreateInfo<'a> {
     }
 }
 
-impl<'a> Lower for p::RenderingAreaInfoKHR<'a> {
-    type C = vk::RenderingAreaInfoKHR;
+impl<'a> Lower for p::RenderPassSampleLocationsBeginInfoEXT<'a> {
+    type C = vk::RenderPassSampleLocationsBeginInfoEXT;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAreaInfoKHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassSampleLocationsBeginInfoEXT, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::RenderingAreaInfoKHR<'a> {
-    type C = vk::RenderingAreaInfoKHR;
+impl<'a> LowerLink for p::RenderPassSampleLocationsBeginInfoEXT<'a> {
+    type C = vk::RenderPassSampleLocationsBeginInfoEXT;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAreaInfoKHR, LowerError> {
-        Ok(vk::RenderingAreaInfoKHR {
-            s_type: p::RenderingAreaInfoKHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderPassSampleLocationsBeginInfoEXT, LowerError> {
+        Ok(vk::RenderPassSampleLocationsBeginInfoEXT {
+            s_type: p::RenderPassSampleLocationsBeginInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            attachment_initial_sample_locations_count: self.attachment_initial_sample_locations_count,
+            p_attachment_initial_sample_locations: cx.lower_slice(self.p_attachment_initial_sample_locations, |v, cx| v.lower(cx))?,
+            post_subpass_sample_locations_count: self.post_subpass_sample_locations_count,
+            p_post_subpass_sample_locations: cx.lower_slice(self.p_post_subpass_sample_locations, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
+impl<'a> Lower for p::RenderingAreaInfo<'a> {
+    type C = vk::RenderingAreaInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAreaInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingAreaInfo<'a> {
+    type C = vk::RenderingAreaInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAreaInfo, LowerError> {
+        Ok(vk::RenderingAreaInfo {
+            s_type: p::RenderingAreaInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
@@ -13249,6 +18897,29 @@ impl<'a> LowerLink for p::RenderingAttachmentInfo<'a> {
             load_op: self.load_op,
             store_op: self.store_op,
             clear_value: self.clear_value.lower(cx)?,
+        })
+    }
+}
+
+impl<'a> Lower for p::RenderingAttachmentLocationInfo<'a> {
+    type C = vk::RenderingAttachmentLocationInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAttachmentLocationInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingAttachmentLocationInfo<'a> {
+    type C = vk::RenderingAttachmentLocationInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingAttachmentLocationInfo, LowerError> {
+        Ok(vk::RenderingAttachmentLocationInfo {
+            s_type: p::RenderingAttachmentLocationInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            color_attachment_count: self.color_attachment_count,
+            p_color_attachment_locations: cx.slice(self.p_color_attachment_locations) as *const _,
         })
     }
 }
@@ -13312,6 +18983,31 @@ impl<'a> LowerLink for p::RenderingInfo<'a> {
     }
 }
 
+impl<'a> Lower for p::RenderingInputAttachmentIndexInfo<'a> {
+    type C = vk::RenderingInputAttachmentIndexInfo;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingInputAttachmentIndexInfo, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::RenderingInputAttachmentIndexInfo<'a> {
+    type C = vk::RenderingInputAttachmentIndexInfo;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::RenderingInputAttachmentIndexInfo, LowerError> {
+        Ok(vk::RenderingInputAttachmentIndexInfo {
+            s_type: p::RenderingInputAttachmentIndexInfo::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            color_attachment_count: self.color_attachment_count,
+            p_color_attachment_input_indices: cx.slice(self.p_color_attachment_input_indices) as *const _,
+            p_depth_input_attachment_index: cx.opt_ref(self.p_depth_input_attachment_index),
+            p_stencil_input_attachment_index: cx.opt_ref(self.p_stencil_input_attachment_index),
+        })
+    }
+}
+
 impl<'a> Lower for p::ResolveImageInfo2<'a> {
     type C = vk::ResolveImageInfo2;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -13335,6 +19031,29 @@ impl<'a> LowerLink for p::ResolveImageInfo2<'a> {
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
+        })
+    }
+}
+
+impl<'a> Lower for p::ResourceDescriptorInfoEXT<'a> {
+    type C = vk::ResourceDescriptorInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ResourceDescriptorInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ResourceDescriptorInfoEXT<'a> {
+    type C = vk::ResourceDescriptorInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ResourceDescriptorInfoEXT, LowerError> {
+        Ok(vk::ResourceDescriptorInfoEXT {
+            s_type: p::ResourceDescriptorInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            ty: self.ty,
+            data: self.data.lower(cx)?,
         })
     }
 }
@@ -13412,6 +19131,42 @@ impl<'a> LowerLink for p::RingPriorityInfoMESA<'a> {
             s_type: p::RingPriorityInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             priority: self.priority,
+        })
+    }
+}
+
+impl<'a> Lower for p::SampleLocationEXT {
+    type C = vk::SampleLocationEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SampleLocationEXT, LowerError> {
+        Ok(vk::SampleLocationEXT {
+            x: self.x,
+            y: self.y,
+        })
+    }
+}
+
+impl<'a> Lower for p::SampleLocationsInfoEXT<'a> {
+    type C = vk::SampleLocationsInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SampleLocationsInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SampleLocationsInfoEXT<'a> {
+    type C = vk::SampleLocationsInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SampleLocationsInfoEXT, LowerError> {
+        Ok(vk::SampleLocationsInfoEXT {
+            s_type: p::SampleLocationsInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            sample_locations_per_pixel: self.sample_locations_per_pixel,
+            sample_location_grid_size: self.sample_location_grid_size.lower(cx)?,
+            sample_locations_count: self.sample_locations_count,
+            p_sample_locations: cx.lower_slice(self.p_sample_locations, |v, cx| v.lower(cx))?,
         })
     }
 }
@@ -13495,6 +19250,28 @@ impl<'a> LowerLink for p::SamplerCustomBorderColorCreateInfoEXT<'a> {
             p_next: core::ptr::null_mut(),
             custom_border_color: self.custom_border_color.lower(cx)?,
             format: self.format,
+        })
+    }
+}
+
+impl<'a> Lower for p::SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    type C = vk::SamplerCustomBorderColorIndexCreateInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerCustomBorderColorIndexCreateInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    type C = vk::SamplerCustomBorderColorIndexCreateInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SamplerCustomBorderColorIndexCreateInfoEXT, LowerError> {
+        Ok(vk::SamplerCustomBorderColorIndexCreateInfoEXT {
+            s_type: p::SamplerCustomBorderColorIndexCreateInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            index: self.index,
         })
     }
 }
@@ -13737,6 +19514,29 @@ impl<'a> LowerLink for p::SemaphoreWaitInfo<'a> {
             semaphore_count: self.semaphore_count,
             p_semaphores: cx.hosts(self.p_semaphores, vk::Semaphore)?,
             p_values: cx.slice(self.p_values) as *const _,
+        })
+    }
+}
+
+impl<'a> Lower for p::ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    type C = vk::ShaderDescriptorSetAndBindingMappingInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ShaderDescriptorSetAndBindingMappingInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    type C = vk::ShaderDescriptorSetAndBindingMappingInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ShaderDescriptorSetAndBindingMappingInfoEXT, LowerError> {
+        Ok(vk::ShaderDescriptorSetAndBindingMappingInfoEXT {
+            s_type: p::ShaderDescriptorSetAndBindingMappingInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            mapping_count: self.mapping_count,
+            p_mappings: cx.lower_slice(self.p_mappings, |v, cx| v.lower(cx))?,
         })
     }
 }
@@ -14045,6 +19845,18 @@ impl<'a> Lower for p::StencilOpState {
     }
 }
 
+impl<'a> Lower for p::StridedDeviceAddressRegionKHR {
+    type C = vk::StridedDeviceAddressRegionKHR;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::StridedDeviceAddressRegionKHR, LowerError> {
+        Ok(vk::StridedDeviceAddressRegionKHR {
+            device_address: self.device_address,
+            stride: self.stride,
+            size: self.size,
+        })
+    }
+}
+
 impl<'a> Lower for p::SubmitInfo<'a> {
     type C = vk::SubmitInfo;
     /// The C struct for this input (chain and arrays lowered into the arena).
@@ -14276,6 +20088,119 @@ impl<'a> LowerLink for p::SubpassEndInfo<'a> {
     }
 }
 
+impl<'a> Lower for p::SubpassResolvePerformanceQueryEXT<'a> {
+    type C = vk::SubpassResolvePerformanceQueryEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassResolvePerformanceQueryEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubpassResolvePerformanceQueryEXT<'a> {
+    type C = vk::SubpassResolvePerformanceQueryEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassResolvePerformanceQueryEXT, LowerError> {
+        Ok(vk::SubpassResolvePerformanceQueryEXT {
+            s_type: p::SubpassResolvePerformanceQueryEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            optimal: self.optimal,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::SubpassResolvePerformanceQueryEXT<'a> {
+    type C = vk::SubpassResolvePerformanceQueryEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassResolvePerformanceQueryEXT, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SubpassResolvePerformanceQueryEXT, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::SubpassResolvePerformanceQueryEXT<'a> {
+    type C = vk::SubpassResolvePerformanceQueryEXT;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassResolvePerformanceQueryEXT, LowerError> {
+        let mut c = vk::SubpassResolvePerformanceQueryEXT::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SubpassResolvePerformanceQueryEXT, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let optimal = c.optimal;
+        Ok(Self { p_next: next, optimal })
+    }
+}
+
+impl<'a> Lower for p::SubpassSampleLocationsEXT<'a> {
+    type C = vk::SubpassSampleLocationsEXT;
+    /// The C struct for this input (arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubpassSampleLocationsEXT, LowerError> {
+        Ok(vk::SubpassSampleLocationsEXT {
+            subpass_index: self.subpass_index,
+            sample_locations_info: self.sample_locations_info.lower(cx)?,
+        })
+    }
+}
+
+impl<'a> Lower for p::SubresourceHostMemcpySize<'a> {
+    type C = vk::SubresourceHostMemcpySize;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceHostMemcpySize, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::SubresourceHostMemcpySize<'a> {
+    type C = vk::SubresourceHostMemcpySize;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceHostMemcpySize, LowerError> {
+        Ok(vk::SubresourceHostMemcpySize {
+            s_type: p::SubresourceHostMemcpySize::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            size: self.size,
+        })
+    }
+}
+
+impl<'a> Raise<'a> for p::SubresourceHostMemcpySize<'a> {
+    type C = vk::SubresourceHostMemcpySize;
+    /// A C struct for the driver to fill, shaped by this output skeleton.
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceHostMemcpySize, LowerError> {
+        let mut c = self.lower_out_link(cx)?;
+        c.p_next = lower_out_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceHostMemcpySize, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
+        Self::raise_link(skeleton, c, next, cx)
+    }
+}
+
+impl<'a> RaiseLink<'a> for p::SubresourceHostMemcpySize<'a> {
+    type C = vk::SubresourceHostMemcpySize;
+    /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceHostMemcpySize, LowerError> {
+        let mut c = vk::SubresourceHostMemcpySize::default();
+        Ok(c)
+    }
+    /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceHostMemcpySize, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+        let size = c.size;
+        Ok(Self { p_next: next, size })
+    }
+}
+
 impl<'a> Lower for p::SubresourceLayout {
     type C = vk::SubresourceLayout;
     /// The C struct for this input (arrays lowered into the arena).
@@ -14308,55 +20233,102 @@ impl<'a> Raise<'a> for p::SubresourceLayout {
     }
 }
 
-impl<'a> Lower for p::SubresourceLayout2KHR<'a> {
-    type C = vk::SubresourceLayout2KHR;
+impl<'a> Lower for p::SubresourceLayout2<'a> {
+    type C = vk::SubresourceLayout2;
     /// The C struct for this input (chain and arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2, LowerError> {
         let mut c = self.lower_link(cx)?;
         c.p_next = lower_chain(self.p_next, cx)?;
         Ok(c)
     }
 }
 
-impl<'a> LowerLink for p::SubresourceLayout2KHR<'a> {
-    type C = vk::SubresourceLayout2KHR;
+impl<'a> LowerLink for p::SubresourceLayout2<'a> {
+    type C = vk::SubresourceLayout2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
-    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
-        Ok(vk::SubresourceLayout2KHR {
-            s_type: p::SubresourceLayout2KHR::STRUCTURE_TYPE,
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2, LowerError> {
+        Ok(vk::SubresourceLayout2 {
+            s_type: p::SubresourceLayout2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             subresource_layout: self.subresource_layout.lower(cx)?,
         })
     }
 }
 
-impl<'a> Raise<'a> for p::SubresourceLayout2KHR<'a> {
-    type C = vk::SubresourceLayout2KHR;
+impl<'a> Raise<'a> for p::SubresourceLayout2<'a> {
+    type C = vk::SubresourceLayout2;
     /// A C struct for the driver to fill, shaped by this output skeleton.
-    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
+    fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2, LowerError> {
         let mut c = self.lower_out_link(cx)?;
         c.p_next = lower_out_chain(self.p_next, cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceLayout2KHR, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceLayout2, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let next = raise_chain(skeleton.p_next, c.p_next, cx)?;
         Self::raise_link(skeleton, c, next, cx)
     }
 }
 
-impl<'a> RaiseLink<'a> for p::SubresourceLayout2KHR<'a> {
-    type C = vk::SubresourceLayout2KHR;
+impl<'a> RaiseLink<'a> for p::SubresourceLayout2<'a> {
+    type C = vk::SubresourceLayout2;
     /// A C struct for the driver to fill, shaped by this output skeleton (pNext NULL).
-    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2KHR, LowerError> {
-        let mut c = vk::SubresourceLayout2KHR::default();
+    fn lower_out_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SubresourceLayout2, LowerError> {
+        let mut c = vk::SubresourceLayout2::default();
         c.subresource_layout = self.subresource_layout.lower_out(cx)?;
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
-    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceLayout2KHR, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
+    fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::SubresourceLayout2, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
         let subresource_layout = p::SubresourceLayout::raise(&skeleton.subresource_layout, &c.subresource_layout, cx)?;
         Ok(Self { p_next: next, subresource_layout })
+    }
+}
+
+impl<'a> Lower for p::TensorViewCreateInfoARM<'a> {
+    type C = vk::TensorViewCreateInfoARM;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::TensorViewCreateInfoARM, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::TensorViewCreateInfoARM<'a> {
+    type C = vk::TensorViewCreateInfoARM;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::TensorViewCreateInfoARM, LowerError> {
+        Ok(vk::TensorViewCreateInfoARM {
+            s_type: p::TensorViewCreateInfoARM::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            flags: self.flags,
+            tensor: vk::TensorARM(cx.host(self.tensor)?),
+            format: self.format,
+        })
+    }
+}
+
+impl<'a> Lower for p::TexelBufferDescriptorInfoEXT<'a> {
+    type C = vk::TexelBufferDescriptorInfoEXT;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::TexelBufferDescriptorInfoEXT, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::TexelBufferDescriptorInfoEXT<'a> {
+    type C = vk::TexelBufferDescriptorInfoEXT;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::TexelBufferDescriptorInfoEXT, LowerError> {
+        Ok(vk::TexelBufferDescriptorInfoEXT {
+            s_type: p::TexelBufferDescriptorInfoEXT::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            format: self.format,
+            address_range: self.address_range.lower(cx)?,
+        })
     }
 }
 
@@ -14496,11 +20468,11 @@ impl<'a> LowerLink for p::VertexInputBindingDescription2EXT<'a> {
     }
 }
 
-impl<'a> Lower for p::VertexInputBindingDivisorDescriptionEXT {
-    type C = vk::VertexInputBindingDivisorDescriptionEXT;
+impl<'a> Lower for p::VertexInputBindingDivisorDescription {
+    type C = vk::VertexInputBindingDivisorDescription;
     /// The C struct for this input (arrays lowered into the arena).
-    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDivisorDescriptionEXT, LowerError> {
-        Ok(vk::VertexInputBindingDivisorDescriptionEXT {
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::VertexInputBindingDivisorDescription, LowerError> {
+        Ok(vk::VertexInputBindingDivisorDescription {
             binding: self.binding,
             divisor: self.divisor,
         })
@@ -14573,6 +20545,29 @@ impl<'a> LowerLink for p::WriteDescriptorSet<'a> {
             p_image_info: cx.lower_slice(self.p_image_info, |v, cx| v.lower(cx))?,
             p_buffer_info: cx.lower_slice(self.p_buffer_info, |v, cx| v.lower(cx))?,
             p_texel_buffer_view: cx.hosts(self.p_texel_buffer_view, vk::BufferView)?,
+        })
+    }
+}
+
+impl<'a> Lower for p::WriteDescriptorSetAccelerationStructureKHR<'a> {
+    type C = vk::WriteDescriptorSetAccelerationStructureKHR;
+    /// The C struct for this input (chain and arrays lowered into the arena).
+    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSetAccelerationStructureKHR, LowerError> {
+        let mut c = self.lower_link(cx)?;
+        c.p_next = lower_chain(self.p_next, cx)?;
+        Ok(c)
+    }
+}
+
+impl<'a> LowerLink for p::WriteDescriptorSetAccelerationStructureKHR<'a> {
+    type C = vk::WriteDescriptorSetAccelerationStructureKHR;
+    /// The C struct for this input without its chain (arrays lowered into the arena).
+    fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::WriteDescriptorSetAccelerationStructureKHR, LowerError> {
+        Ok(vk::WriteDescriptorSetAccelerationStructureKHR {
+            s_type: p::WriteDescriptorSetAccelerationStructureKHR::STRUCTURE_TYPE,
+            p_next: core::ptr::null_mut(),
+            acceleration_structure_count: self.acceleration_structure_count,
+            p_acceleration_structures: cx.hosts(self.p_acceleration_structures, vk::AccelerationStructureKHR)?,
         })
     }
 }

@@ -447,12 +447,12 @@ pub type PFN_vkGetDeviceImageSparseMemoryRequirements = unsafe extern "system" f
 pub type PFN_vkCmdSetPatchControlPointsEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, patch_control_points: u32);
 /// `vkCmdSetLogicOpEXT`.
 pub type PFN_vkCmdSetLogicOpEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, logic_op: t::LogicOp);
-/// `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT`.
-pub type PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsEXT = unsafe extern "system" fn(physical_device: PhysicalDevice, p_time_domain_count: *mut u32, p_time_domains: *mut t::TimeDomainEXT) -> t::VkResult;
-/// `vkGetCalibratedTimestampsEXT`.
-pub type PFN_vkGetCalibratedTimestampsEXT = unsafe extern "system" fn(device: Device, timestamp_count: u32, p_timestamp_infos: *const CalibratedTimestampInfoEXT, p_timestamps: *mut u64, p_max_deviation: *mut u64) -> t::VkResult;
-/// `vkCmdSetLineStippleEXT`.
-pub type PFN_vkCmdSetLineStippleEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, line_stipple_factor: u32, line_stipple_pattern: u16);
+/// `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR`.
+pub type PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsKHR = unsafe extern "system" fn(physical_device: PhysicalDevice, p_time_domain_count: *mut u32, p_time_domains: *mut t::TimeDomainKHR) -> t::VkResult;
+/// `vkGetCalibratedTimestampsKHR`.
+pub type PFN_vkGetCalibratedTimestampsKHR = unsafe extern "system" fn(device: Device, timestamp_count: u32, p_timestamp_infos: *const CalibratedTimestampInfoKHR, p_timestamps: *mut u64, p_max_deviation: *mut u64) -> t::VkResult;
+/// `vkCmdSetLineStipple`.
+pub type PFN_vkCmdSetLineStipple = unsafe extern "system" fn(command_buffer: CommandBuffer, line_stipple_factor: u32, line_stipple_pattern: u16);
 /// `vkCmdBeginConditionalRenderingEXT`.
 pub type PFN_vkCmdBeginConditionalRenderingEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, p_conditional_rendering_begin: *const ConditionalRenderingBeginInfoEXT);
 /// `vkCmdEndConditionalRenderingEXT`.
@@ -461,8 +461,8 @@ pub type PFN_vkCmdEndConditionalRenderingEXT = unsafe extern "system" fn(command
 pub type PFN_vkCmdDrawMultiEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, draw_count: u32, p_vertex_info: *const MultiDrawInfoEXT, instance_count: u32, first_instance: u32, stride: u32);
 /// `vkCmdDrawMultiIndexedEXT`.
 pub type PFN_vkCmdDrawMultiIndexedEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, draw_count: u32, p_index_info: *const MultiDrawIndexedInfoEXT, instance_count: u32, first_instance: u32, stride: u32, p_vertex_offset: *const i32);
-/// `vkCmdPushDescriptorSetKHR`.
-pub type PFN_vkCmdPushDescriptorSetKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, pipeline_bind_point: t::PipelineBindPoint, layout: PipelineLayout, set: u32, descriptor_write_count: u32, p_descriptor_writes: *const WriteDescriptorSet);
+/// `vkCmdPushDescriptorSet`.
+pub type PFN_vkCmdPushDescriptorSet = unsafe extern "system" fn(command_buffer: CommandBuffer, pipeline_bind_point: t::PipelineBindPoint, layout: PipelineLayout, set: u32, descriptor_write_count: u32, p_descriptor_writes: *const WriteDescriptorSet);
 /// `vkCmdSetColorWriteEnableEXT`.
 pub type PFN_vkCmdSetColorWriteEnableEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, attachment_count: u32, p_color_write_enables: *const u32);
 /// `vkCmdSetVertexInputEXT`.
@@ -504,7 +504,7 @@ pub type PFN_vkCmdSetColorBlendAdvancedEXT = unsafe extern "system" fn(command_b
 /// `vkCmdSetProvokingVertexModeEXT`.
 pub type PFN_vkCmdSetProvokingVertexModeEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, provoking_vertex_mode: t::ProvokingVertexModeEXT);
 /// `vkCmdSetLineRasterizationModeEXT`.
-pub type PFN_vkCmdSetLineRasterizationModeEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, line_rasterization_mode: t::LineRasterizationModeEXT);
+pub type PFN_vkCmdSetLineRasterizationModeEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, line_rasterization_mode: t::LineRasterizationMode);
 /// `vkCmdSetLineStippleEnableEXT`.
 pub type PFN_vkCmdSetLineStippleEnableEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, stippled_line_enable: u32);
 /// `vkCmdSetDepthClipNegativeOneToOneEXT`.
@@ -513,14 +513,106 @@ pub type PFN_vkCmdSetDepthClipNegativeOneToOneEXT = unsafe extern "system" fn(co
 pub type PFN_vkGetPhysicalDeviceFragmentShadingRatesKHR = unsafe extern "system" fn(physical_device: PhysicalDevice, p_fragment_shading_rate_count: *mut u32, p_fragment_shading_rates: *mut PhysicalDeviceFragmentShadingRateKHR) -> t::VkResult;
 /// `vkCmdSetFragmentShadingRateKHR`.
 pub type PFN_vkCmdSetFragmentShadingRateKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, p_fragment_size: *const Extent2D, combiner_ops: *const t::FragmentShadingRateCombinerOpKHR);
-/// `vkCmdBindIndexBuffer2KHR`.
-pub type PFN_vkCmdBindIndexBuffer2KHR = unsafe extern "system" fn(command_buffer: CommandBuffer, buffer: Buffer, offset: u64, size: u64, index_type: t::IndexType);
-/// `vkGetRenderingAreaGranularityKHR`.
-pub type PFN_vkGetRenderingAreaGranularityKHR = unsafe extern "system" fn(device: Device, p_rendering_area_info: *const RenderingAreaInfoKHR, p_granularity: *mut Extent2D);
-/// `vkGetDeviceImageSubresourceLayoutKHR`.
-pub type PFN_vkGetDeviceImageSubresourceLayoutKHR = unsafe extern "system" fn(device: Device, p_info: *const DeviceImageSubresourceInfoKHR, p_layout: *mut SubresourceLayout2KHR);
-/// `vkGetImageSubresourceLayout2KHR`.
-pub type PFN_vkGetImageSubresourceLayout2KHR = unsafe extern "system" fn(device: Device, image: Image, p_subresource: *const ImageSubresource2KHR, p_layout: *mut SubresourceLayout2KHR);
+/// `vkCmdBindIndexBuffer2`.
+pub type PFN_vkCmdBindIndexBuffer2 = unsafe extern "system" fn(command_buffer: CommandBuffer, buffer: Buffer, offset: u64, size: u64, index_type: t::IndexType);
+/// `vkGetRenderingAreaGranularity`.
+pub type PFN_vkGetRenderingAreaGranularity = unsafe extern "system" fn(device: Device, p_rendering_area_info: *const RenderingAreaInfo, p_granularity: *mut Extent2D);
+/// `vkGetDeviceImageSubresourceLayout`.
+pub type PFN_vkGetDeviceImageSubresourceLayout = unsafe extern "system" fn(device: Device, p_info: *const DeviceImageSubresourceInfo, p_layout: *mut SubresourceLayout2);
+/// `vkGetImageSubresourceLayout2`.
+pub type PFN_vkGetImageSubresourceLayout2 = unsafe extern "system" fn(device: Device, image: Image, p_subresource: *const ImageSubresource2, p_layout: *mut SubresourceLayout2);
+/// `vkCmdSetSampleLocationsEXT`.
+pub type PFN_vkCmdSetSampleLocationsEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, p_sample_locations_info: *const SampleLocationsInfoEXT);
+/// `vkGetPhysicalDeviceMultisamplePropertiesEXT`.
+pub type PFN_vkGetPhysicalDeviceMultisamplePropertiesEXT = unsafe extern "system" fn(physical_device: PhysicalDevice, samples: t::SampleCountFlagBits, p_multisample_properties: *mut MultisamplePropertiesEXT);
+/// `vkUnmapMemory2`.
+pub type PFN_vkUnmapMemory2 = unsafe extern "system" fn(device: Device, p_memory_unmap_info: *const MemoryUnmapInfo) -> t::VkResult;
+/// `vkCmdSetRenderingAttachmentLocations`.
+pub type PFN_vkCmdSetRenderingAttachmentLocations = unsafe extern "system" fn(command_buffer: CommandBuffer, p_location_info: *const RenderingAttachmentLocationInfo);
+/// `vkCmdSetRenderingInputAttachmentIndices`.
+pub type PFN_vkCmdSetRenderingInputAttachmentIndices = unsafe extern "system" fn(command_buffer: CommandBuffer, p_input_attachment_index_info: *const RenderingInputAttachmentIndexInfo);
+/// `vkCmdBindDescriptorSets2`.
+pub type PFN_vkCmdBindDescriptorSets2 = unsafe extern "system" fn(command_buffer: CommandBuffer, p_bind_descriptor_sets_info: *const BindDescriptorSetsInfo);
+/// `vkCmdPushConstants2`.
+pub type PFN_vkCmdPushConstants2 = unsafe extern "system" fn(command_buffer: CommandBuffer, p_push_constants_info: *const PushConstantsInfo);
+/// `vkCmdPushDescriptorSet2`.
+pub type PFN_vkCmdPushDescriptorSet2 = unsafe extern "system" fn(command_buffer: CommandBuffer, p_push_descriptor_set_info: *const PushDescriptorSetInfo);
+/// `vkCopyImageToImage`.
+pub type PFN_vkCopyImageToImage = unsafe extern "system" fn(device: Device, p_copy_image_to_image_info: *const CopyImageToImageInfo) -> t::VkResult;
+/// `vkTransitionImageLayout`.
+pub type PFN_vkTransitionImageLayout = unsafe extern "system" fn(device: Device, transition_count: u32, p_transitions: *const HostImageLayoutTransitionInfo) -> t::VkResult;
+/// `vkCreateDeferredOperationKHR`.
+pub type PFN_vkCreateDeferredOperationKHR = unsafe extern "system" fn(device: Device, p_allocator: *const c_void, p_deferred_operation: *mut DeferredOperationKHR) -> t::VkResult;
+/// `vkDestroyDeferredOperationKHR`.
+pub type PFN_vkDestroyDeferredOperationKHR = unsafe extern "system" fn(device: Device, operation: DeferredOperationKHR, p_allocator: *const c_void);
+/// `vkGetDeferredOperationMaxConcurrencyKHR`.
+pub type PFN_vkGetDeferredOperationMaxConcurrencyKHR = unsafe extern "system" fn(device: Device, operation: DeferredOperationKHR) -> u32;
+/// `vkGetDeferredOperationResultKHR`.
+pub type PFN_vkGetDeferredOperationResultKHR = unsafe extern "system" fn(device: Device, operation: DeferredOperationKHR) -> t::VkResult;
+/// `vkDeferredOperationJoinKHR`.
+pub type PFN_vkDeferredOperationJoinKHR = unsafe extern "system" fn(device: Device, operation: DeferredOperationKHR) -> t::VkResult;
+/// `vkCreateAccelerationStructureKHR`.
+pub type PFN_vkCreateAccelerationStructureKHR = unsafe extern "system" fn(device: Device, p_create_info: *const AccelerationStructureCreateInfoKHR, p_allocator: *const c_void, p_acceleration_structure: *mut AccelerationStructureKHR) -> t::VkResult;
+/// `vkDestroyAccelerationStructureKHR`.
+pub type PFN_vkDestroyAccelerationStructureKHR = unsafe extern "system" fn(device: Device, acceleration_structure: AccelerationStructureKHR, p_allocator: *const c_void);
+/// `vkCopyAccelerationStructureKHR`.
+pub type PFN_vkCopyAccelerationStructureKHR = unsafe extern "system" fn(device: Device, deferred_operation: DeferredOperationKHR, p_info: *const CopyAccelerationStructureInfoKHR) -> t::VkResult;
+/// `vkCopyAccelerationStructureToMemoryKHR`.
+pub type PFN_vkCopyAccelerationStructureToMemoryKHR = unsafe extern "system" fn(device: Device, deferred_operation: DeferredOperationKHR, p_info: *const CopyAccelerationStructureToMemoryInfoKHR) -> t::VkResult;
+/// `vkCopyMemoryToAccelerationStructureKHR`.
+pub type PFN_vkCopyMemoryToAccelerationStructureKHR = unsafe extern "system" fn(device: Device, deferred_operation: DeferredOperationKHR, p_info: *const CopyMemoryToAccelerationStructureInfoKHR) -> t::VkResult;
+/// `vkWriteAccelerationStructuresPropertiesKHR`.
+pub type PFN_vkWriteAccelerationStructuresPropertiesKHR = unsafe extern "system" fn(device: Device, acceleration_structure_count: u32, p_acceleration_structures: *const AccelerationStructureKHR, query_type: t::QueryType, data_size: usize, p_data: *mut c_void, stride: usize) -> t::VkResult;
+/// `vkCmdCopyAccelerationStructureKHR`.
+pub type PFN_vkCmdCopyAccelerationStructureKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, p_info: *const CopyAccelerationStructureInfoKHR);
+/// `vkCmdCopyAccelerationStructureToMemoryKHR`.
+pub type PFN_vkCmdCopyAccelerationStructureToMemoryKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, p_info: *const CopyAccelerationStructureToMemoryInfoKHR);
+/// `vkCmdCopyMemoryToAccelerationStructureKHR`.
+pub type PFN_vkCmdCopyMemoryToAccelerationStructureKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, p_info: *const CopyMemoryToAccelerationStructureInfoKHR);
+/// `vkGetAccelerationStructureDeviceAddressKHR`.
+pub type PFN_vkGetAccelerationStructureDeviceAddressKHR = unsafe extern "system" fn(device: Device, p_info: *const AccelerationStructureDeviceAddressInfoKHR) -> u64;
+/// `vkCmdWriteAccelerationStructuresPropertiesKHR`.
+pub type PFN_vkCmdWriteAccelerationStructuresPropertiesKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, acceleration_structure_count: u32, p_acceleration_structures: *const AccelerationStructureKHR, query_type: t::QueryType, query_pool: QueryPool, first_query: u32);
+/// `vkGetDeviceAccelerationStructureCompatibilityKHR`.
+pub type PFN_vkGetDeviceAccelerationStructureCompatibilityKHR = unsafe extern "system" fn(device: Device, p_version_info: *const AccelerationStructureVersionInfoKHR, p_compatibility: *mut t::AccelerationStructureCompatibilityKHR);
+/// `vkCmdTraceRaysKHR`.
+pub type PFN_vkCmdTraceRaysKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, p_raygen_shader_binding_table: *const StridedDeviceAddressRegionKHR, p_miss_shader_binding_table: *const StridedDeviceAddressRegionKHR, p_hit_shader_binding_table: *const StridedDeviceAddressRegionKHR, p_callable_shader_binding_table: *const StridedDeviceAddressRegionKHR, width: u32, height: u32, depth: u32);
+/// `vkGetRayTracingShaderGroupHandlesKHR`.
+pub type PFN_vkGetRayTracingShaderGroupHandlesKHR = unsafe extern "system" fn(device: Device, pipeline: Pipeline, first_group: u32, group_count: u32, data_size: usize, p_data: *mut c_void) -> t::VkResult;
+/// `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR`.
+pub type PFN_vkGetRayTracingCaptureReplayShaderGroupHandlesKHR = unsafe extern "system" fn(device: Device, pipeline: Pipeline, first_group: u32, group_count: u32, data_size: usize, p_data: *mut c_void) -> t::VkResult;
+/// `vkCmdTraceRaysIndirectKHR`.
+pub type PFN_vkCmdTraceRaysIndirectKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, p_raygen_shader_binding_table: *const StridedDeviceAddressRegionKHR, p_miss_shader_binding_table: *const StridedDeviceAddressRegionKHR, p_hit_shader_binding_table: *const StridedDeviceAddressRegionKHR, p_callable_shader_binding_table: *const StridedDeviceAddressRegionKHR, indirect_device_address: u64);
+/// `vkGetRayTracingShaderGroupStackSizeKHR`.
+pub type PFN_vkGetRayTracingShaderGroupStackSizeKHR = unsafe extern "system" fn(device: Device, pipeline: Pipeline, group: u32, group_shader: t::ShaderGroupShaderKHR) -> u64;
+/// `vkCmdSetRayTracingPipelineStackSizeKHR`.
+pub type PFN_vkCmdSetRayTracingPipelineStackSizeKHR = unsafe extern "system" fn(command_buffer: CommandBuffer, pipeline_stack_size: u32);
+/// `vkCmdTraceRaysIndirect2KHR`.
+pub type PFN_vkCmdTraceRaysIndirect2KHR = unsafe extern "system" fn(command_buffer: CommandBuffer, indirect_device_address: u64);
+/// `vkCmdSetDepthBias2EXT`.
+pub type PFN_vkCmdSetDepthBias2EXT = unsafe extern "system" fn(command_buffer: CommandBuffer, p_depth_bias_info: *const DepthBiasInfoEXT);
+/// `vkCmdSetAttachmentFeedbackLoopEnableEXT`.
+pub type PFN_vkCmdSetAttachmentFeedbackLoopEnableEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, aspect_mask: t::ImageAspectFlags);
+/// `vkCmdSetDepthClampRangeEXT`.
+pub type PFN_vkCmdSetDepthClampRangeEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, depth_clamp_mode: t::DepthClampModeEXT, p_depth_clamp_range: *const DepthClampRangeEXT);
+/// `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`.
+pub type PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR = unsafe extern "system" fn(physical_device: PhysicalDevice, p_property_count: *mut u32, p_properties: *mut CooperativeMatrixPropertiesKHR) -> t::VkResult;
+/// `vkCmdDrawMeshTasksEXT`.
+pub type PFN_vkCmdDrawMeshTasksEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, group_count_x: u32, group_count_y: u32, group_count_z: u32);
+/// `vkCmdDrawMeshTasksIndirectEXT`.
+pub type PFN_vkCmdDrawMeshTasksIndirectEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, buffer: Buffer, offset: u64, draw_count: u32, stride: u32);
+/// `vkCmdDrawMeshTasksIndirectCountEXT`.
+pub type PFN_vkCmdDrawMeshTasksIndirectCountEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, buffer: Buffer, offset: u64, count_buffer: Buffer, count_buffer_offset: u64, max_draw_count: u32, stride: u32);
+/// `vkCmdBindSamplerHeapEXT`.
+pub type PFN_vkCmdBindSamplerHeapEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, p_bind_info: *const BindHeapInfoEXT);
+/// `vkCmdBindResourceHeapEXT`.
+pub type PFN_vkCmdBindResourceHeapEXT = unsafe extern "system" fn(command_buffer: CommandBuffer, p_bind_info: *const BindHeapInfoEXT);
+/// `vkGetPhysicalDeviceDescriptorSizeEXT`.
+pub type PFN_vkGetPhysicalDeviceDescriptorSizeEXT = unsafe extern "system" fn(physical_device: PhysicalDevice, descriptor_type: t::DescriptorType) -> u64;
+/// `vkRegisterCustomBorderColorEXT`.
+pub type PFN_vkRegisterCustomBorderColorEXT = unsafe extern "system" fn(device: Device, p_border_color: *const SamplerCustomBorderColorCreateInfoEXT, request_index: u32, p_index: *mut u32) -> t::VkResult;
+/// `vkUnregisterCustomBorderColorEXT`.
+pub type PFN_vkUnregisterCustomBorderColorEXT = unsafe extern "system" fn(device: Device, index: u32);
 /// `vkGetMemoryHostPointerPropertiesEXT` (host-only: the protocol does not serialize it).
 pub type PFN_vkGetMemoryHostPointerPropertiesEXT = unsafe extern "system" fn(device: Device, handle_type: t::ExternalMemoryHandleTypeFlagBits, p_host_pointer: *const c_void, p_memory_host_pointer_properties: *mut MemoryHostPointerPropertiesEXT) -> t::VkResult;
 /// `vkGetMemoryFdKHR` (host-only: the protocol does not serialize it).
@@ -567,8 +659,11 @@ pub struct InstanceProcs {
     pub get_physical_device_external_fence_properties: Option<PFN_vkGetPhysicalDeviceExternalFenceProperties>,
     pub get_physical_device_external_semaphore_properties: Option<PFN_vkGetPhysicalDeviceExternalSemaphoreProperties>,
     pub get_physical_device_tool_properties: Option<PFN_vkGetPhysicalDeviceToolProperties>,
-    pub get_physical_device_calibrateable_time_domains_ext: Option<PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsEXT>,
+    pub get_physical_device_calibrateable_time_domains_khr: Option<PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsKHR>,
     pub get_physical_device_fragment_shading_rates_khr: Option<PFN_vkGetPhysicalDeviceFragmentShadingRatesKHR>,
+    pub get_physical_device_multisample_properties_ext: Option<PFN_vkGetPhysicalDeviceMultisamplePropertiesEXT>,
+    pub get_physical_device_cooperative_matrix_properties_khr: Option<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>,
+    pub get_physical_device_descriptor_size_ext: Option<PFN_vkGetPhysicalDeviceDescriptorSizeEXT>,
 }
 
 impl InstanceProcs {
@@ -827,12 +922,12 @@ impl InstanceProcs {
                 break;
             }
         }
-        for name in [c"vkGetPhysicalDeviceCalibrateableTimeDomainsEXT"] {
+        for name in [c"vkGetPhysicalDeviceCalibrateableTimeDomainsKHR", c"vkGetPhysicalDeviceCalibrateableTimeDomainsEXT"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsEXT.
-                t.get_physical_device_calibrateable_time_domains_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsEXT>(p) });
+                // SAFETY: the loader returned the address of `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsKHR.
+                t.get_physical_device_calibrateable_time_domains_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsKHR>(p) });
                 break;
             }
         }
@@ -842,6 +937,33 @@ impl InstanceProcs {
                 // SAFETY: the loader returned the address of `vkGetPhysicalDeviceFragmentShadingRatesKHR` (or an alias with the same signature),
                 // whose C signature is exactly PFN_vkGetPhysicalDeviceFragmentShadingRatesKHR.
                 t.get_physical_device_fragment_shading_rates_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetPhysicalDeviceFragmentShadingRatesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetPhysicalDeviceMultisamplePropertiesEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetPhysicalDeviceMultisamplePropertiesEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetPhysicalDeviceMultisamplePropertiesEXT.
+                t.get_physical_device_multisample_properties_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetPhysicalDeviceMultisamplePropertiesEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR.
+                t.get_physical_device_cooperative_matrix_properties_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetPhysicalDeviceDescriptorSizeEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetPhysicalDeviceDescriptorSizeEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetPhysicalDeviceDescriptorSizeEXT.
+                t.get_physical_device_descriptor_size_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetPhysicalDeviceDescriptorSizeEXT>(p) });
                 break;
             }
         }
@@ -1044,13 +1166,13 @@ pub struct DeviceProcs {
     pub get_device_image_sparse_memory_requirements: Option<PFN_vkGetDeviceImageSparseMemoryRequirements>,
     pub cmd_set_patch_control_points_ext: Option<PFN_vkCmdSetPatchControlPointsEXT>,
     pub cmd_set_logic_op_ext: Option<PFN_vkCmdSetLogicOpEXT>,
-    pub get_calibrated_timestamps_ext: Option<PFN_vkGetCalibratedTimestampsEXT>,
-    pub cmd_set_line_stipple_ext: Option<PFN_vkCmdSetLineStippleEXT>,
+    pub get_calibrated_timestamps_khr: Option<PFN_vkGetCalibratedTimestampsKHR>,
+    pub cmd_set_line_stipple: Option<PFN_vkCmdSetLineStipple>,
     pub cmd_begin_conditional_rendering_ext: Option<PFN_vkCmdBeginConditionalRenderingEXT>,
     pub cmd_end_conditional_rendering_ext: Option<PFN_vkCmdEndConditionalRenderingEXT>,
     pub cmd_draw_multi_ext: Option<PFN_vkCmdDrawMultiEXT>,
     pub cmd_draw_multi_indexed_ext: Option<PFN_vkCmdDrawMultiIndexedEXT>,
-    pub cmd_push_descriptor_set_khr: Option<PFN_vkCmdPushDescriptorSetKHR>,
+    pub cmd_push_descriptor_set: Option<PFN_vkCmdPushDescriptorSet>,
     pub cmd_set_color_write_enable_ext: Option<PFN_vkCmdSetColorWriteEnableEXT>,
     pub cmd_set_vertex_input_ext: Option<PFN_vkCmdSetVertexInputEXT>,
     pub cmd_set_tessellation_domain_origin_ext: Option<PFN_vkCmdSetTessellationDomainOriginEXT>,
@@ -1075,10 +1197,53 @@ pub struct DeviceProcs {
     pub cmd_set_line_stipple_enable_ext: Option<PFN_vkCmdSetLineStippleEnableEXT>,
     pub cmd_set_depth_clip_negative_one_to_one_ext: Option<PFN_vkCmdSetDepthClipNegativeOneToOneEXT>,
     pub cmd_set_fragment_shading_rate_khr: Option<PFN_vkCmdSetFragmentShadingRateKHR>,
-    pub cmd_bind_index_buffer2_khr: Option<PFN_vkCmdBindIndexBuffer2KHR>,
-    pub get_rendering_area_granularity_khr: Option<PFN_vkGetRenderingAreaGranularityKHR>,
-    pub get_device_image_subresource_layout_khr: Option<PFN_vkGetDeviceImageSubresourceLayoutKHR>,
-    pub get_image_subresource_layout2_khr: Option<PFN_vkGetImageSubresourceLayout2KHR>,
+    pub cmd_bind_index_buffer2: Option<PFN_vkCmdBindIndexBuffer2>,
+    pub get_rendering_area_granularity: Option<PFN_vkGetRenderingAreaGranularity>,
+    pub get_device_image_subresource_layout: Option<PFN_vkGetDeviceImageSubresourceLayout>,
+    pub get_image_subresource_layout2: Option<PFN_vkGetImageSubresourceLayout2>,
+    pub cmd_set_sample_locations_ext: Option<PFN_vkCmdSetSampleLocationsEXT>,
+    pub unmap_memory2: Option<PFN_vkUnmapMemory2>,
+    pub cmd_set_rendering_attachment_locations: Option<PFN_vkCmdSetRenderingAttachmentLocations>,
+    pub cmd_set_rendering_input_attachment_indices: Option<PFN_vkCmdSetRenderingInputAttachmentIndices>,
+    pub cmd_bind_descriptor_sets2: Option<PFN_vkCmdBindDescriptorSets2>,
+    pub cmd_push_constants2: Option<PFN_vkCmdPushConstants2>,
+    pub cmd_push_descriptor_set2: Option<PFN_vkCmdPushDescriptorSet2>,
+    pub copy_image_to_image: Option<PFN_vkCopyImageToImage>,
+    pub transition_image_layout: Option<PFN_vkTransitionImageLayout>,
+    pub create_deferred_operation_khr: Option<PFN_vkCreateDeferredOperationKHR>,
+    pub destroy_deferred_operation_khr: Option<PFN_vkDestroyDeferredOperationKHR>,
+    pub get_deferred_operation_max_concurrency_khr: Option<PFN_vkGetDeferredOperationMaxConcurrencyKHR>,
+    pub get_deferred_operation_result_khr: Option<PFN_vkGetDeferredOperationResultKHR>,
+    pub deferred_operation_join_khr: Option<PFN_vkDeferredOperationJoinKHR>,
+    pub create_acceleration_structure_khr: Option<PFN_vkCreateAccelerationStructureKHR>,
+    pub destroy_acceleration_structure_khr: Option<PFN_vkDestroyAccelerationStructureKHR>,
+    pub copy_acceleration_structure_khr: Option<PFN_vkCopyAccelerationStructureKHR>,
+    pub copy_acceleration_structure_to_memory_khr: Option<PFN_vkCopyAccelerationStructureToMemoryKHR>,
+    pub copy_memory_to_acceleration_structure_khr: Option<PFN_vkCopyMemoryToAccelerationStructureKHR>,
+    pub write_acceleration_structures_properties_khr: Option<PFN_vkWriteAccelerationStructuresPropertiesKHR>,
+    pub cmd_copy_acceleration_structure_khr: Option<PFN_vkCmdCopyAccelerationStructureKHR>,
+    pub cmd_copy_acceleration_structure_to_memory_khr: Option<PFN_vkCmdCopyAccelerationStructureToMemoryKHR>,
+    pub cmd_copy_memory_to_acceleration_structure_khr: Option<PFN_vkCmdCopyMemoryToAccelerationStructureKHR>,
+    pub get_acceleration_structure_device_address_khr: Option<PFN_vkGetAccelerationStructureDeviceAddressKHR>,
+    pub cmd_write_acceleration_structures_properties_khr: Option<PFN_vkCmdWriteAccelerationStructuresPropertiesKHR>,
+    pub get_device_acceleration_structure_compatibility_khr: Option<PFN_vkGetDeviceAccelerationStructureCompatibilityKHR>,
+    pub cmd_trace_rays_khr: Option<PFN_vkCmdTraceRaysKHR>,
+    pub get_ray_tracing_shader_group_handles_khr: Option<PFN_vkGetRayTracingShaderGroupHandlesKHR>,
+    pub get_ray_tracing_capture_replay_shader_group_handles_khr: Option<PFN_vkGetRayTracingCaptureReplayShaderGroupHandlesKHR>,
+    pub cmd_trace_rays_indirect_khr: Option<PFN_vkCmdTraceRaysIndirectKHR>,
+    pub get_ray_tracing_shader_group_stack_size_khr: Option<PFN_vkGetRayTracingShaderGroupStackSizeKHR>,
+    pub cmd_set_ray_tracing_pipeline_stack_size_khr: Option<PFN_vkCmdSetRayTracingPipelineStackSizeKHR>,
+    pub cmd_trace_rays_indirect2_khr: Option<PFN_vkCmdTraceRaysIndirect2KHR>,
+    pub cmd_set_depth_bias2_ext: Option<PFN_vkCmdSetDepthBias2EXT>,
+    pub cmd_set_attachment_feedback_loop_enable_ext: Option<PFN_vkCmdSetAttachmentFeedbackLoopEnableEXT>,
+    pub cmd_set_depth_clamp_range_ext: Option<PFN_vkCmdSetDepthClampRangeEXT>,
+    pub cmd_draw_mesh_tasks_ext: Option<PFN_vkCmdDrawMeshTasksEXT>,
+    pub cmd_draw_mesh_tasks_indirect_ext: Option<PFN_vkCmdDrawMeshTasksIndirectEXT>,
+    pub cmd_draw_mesh_tasks_indirect_count_ext: Option<PFN_vkCmdDrawMeshTasksIndirectCountEXT>,
+    pub cmd_bind_sampler_heap_ext: Option<PFN_vkCmdBindSamplerHeapEXT>,
+    pub cmd_bind_resource_heap_ext: Option<PFN_vkCmdBindResourceHeapEXT>,
+    pub register_custom_border_color_ext: Option<PFN_vkRegisterCustomBorderColorEXT>,
+    pub unregister_custom_border_color_ext: Option<PFN_vkUnregisterCustomBorderColorEXT>,
     pub get_memory_host_pointer_properties_ext: Option<PFN_vkGetMemoryHostPointerPropertiesEXT>,
     pub get_memory_fd_khr: Option<PFN_vkGetMemoryFdKHR>,
     pub get_memory_fd_properties_khr: Option<PFN_vkGetMemoryFdPropertiesKHR>,
@@ -2820,21 +2985,21 @@ impl DeviceProcs {
                 break;
             }
         }
-        for name in [c"vkGetCalibratedTimestampsEXT"] {
+        for name in [c"vkGetCalibratedTimestampsKHR", c"vkGetCalibratedTimestampsEXT"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkGetCalibratedTimestampsEXT` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkGetCalibratedTimestampsEXT.
-                t.get_calibrated_timestamps_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetCalibratedTimestampsEXT>(p) });
+                // SAFETY: the loader returned the address of `vkGetCalibratedTimestampsKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetCalibratedTimestampsKHR.
+                t.get_calibrated_timestamps_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetCalibratedTimestampsKHR>(p) });
                 break;
             }
         }
-        for name in [c"vkCmdSetLineStippleEXT"] {
+        for name in [c"vkCmdSetLineStipple", c"vkCmdSetLineStippleKHR", c"vkCmdSetLineStippleEXT"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkCmdSetLineStippleEXT` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkCmdSetLineStippleEXT.
-                t.cmd_set_line_stipple_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetLineStippleEXT>(p) });
+                // SAFETY: the loader returned the address of `vkCmdSetLineStipple` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetLineStipple.
+                t.cmd_set_line_stipple = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetLineStipple>(p) });
                 break;
             }
         }
@@ -2874,12 +3039,12 @@ impl DeviceProcs {
                 break;
             }
         }
-        for name in [c"vkCmdPushDescriptorSetKHR"] {
+        for name in [c"vkCmdPushDescriptorSet", c"vkCmdPushDescriptorSetKHR"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkCmdPushDescriptorSetKHR` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkCmdPushDescriptorSetKHR.
-                t.cmd_push_descriptor_set_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdPushDescriptorSetKHR>(p) });
+                // SAFETY: the loader returned the address of `vkCmdPushDescriptorSet` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdPushDescriptorSet.
+                t.cmd_push_descriptor_set = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdPushDescriptorSet>(p) });
                 break;
             }
         }
@@ -3099,39 +3264,426 @@ impl DeviceProcs {
                 break;
             }
         }
-        for name in [c"vkCmdBindIndexBuffer2KHR"] {
+        for name in [c"vkCmdBindIndexBuffer2", c"vkCmdBindIndexBuffer2KHR"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkCmdBindIndexBuffer2KHR` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkCmdBindIndexBuffer2KHR.
-                t.cmd_bind_index_buffer2_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdBindIndexBuffer2KHR>(p) });
+                // SAFETY: the loader returned the address of `vkCmdBindIndexBuffer2` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdBindIndexBuffer2.
+                t.cmd_bind_index_buffer2 = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdBindIndexBuffer2>(p) });
                 break;
             }
         }
-        for name in [c"vkGetRenderingAreaGranularityKHR"] {
+        for name in [c"vkGetRenderingAreaGranularity", c"vkGetRenderingAreaGranularityKHR"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkGetRenderingAreaGranularityKHR` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkGetRenderingAreaGranularityKHR.
-                t.get_rendering_area_granularity_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetRenderingAreaGranularityKHR>(p) });
+                // SAFETY: the loader returned the address of `vkGetRenderingAreaGranularity` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetRenderingAreaGranularity.
+                t.get_rendering_area_granularity = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetRenderingAreaGranularity>(p) });
                 break;
             }
         }
-        for name in [c"vkGetDeviceImageSubresourceLayoutKHR"] {
+        for name in [c"vkGetDeviceImageSubresourceLayout", c"vkGetDeviceImageSubresourceLayoutKHR"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkGetDeviceImageSubresourceLayoutKHR` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkGetDeviceImageSubresourceLayoutKHR.
-                t.get_device_image_subresource_layout_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetDeviceImageSubresourceLayoutKHR>(p) });
+                // SAFETY: the loader returned the address of `vkGetDeviceImageSubresourceLayout` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetDeviceImageSubresourceLayout.
+                t.get_device_image_subresource_layout = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetDeviceImageSubresourceLayout>(p) });
                 break;
             }
         }
-        for name in [c"vkGetImageSubresourceLayout2KHR", c"vkGetImageSubresourceLayout2EXT"] {
+        for name in [c"vkGetImageSubresourceLayout2", c"vkGetImageSubresourceLayout2KHR", c"vkGetImageSubresourceLayout2EXT"] {
             let p = get(name);
             if !p.is_null() {
-                // SAFETY: the loader returned the address of `vkGetImageSubresourceLayout2KHR` (or an alias with the same signature),
-                // whose C signature is exactly PFN_vkGetImageSubresourceLayout2KHR.
-                t.get_image_subresource_layout2_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetImageSubresourceLayout2KHR>(p) });
+                // SAFETY: the loader returned the address of `vkGetImageSubresourceLayout2` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetImageSubresourceLayout2.
+                t.get_image_subresource_layout2 = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetImageSubresourceLayout2>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetSampleLocationsEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetSampleLocationsEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetSampleLocationsEXT.
+                t.cmd_set_sample_locations_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetSampleLocationsEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkUnmapMemory2", c"vkUnmapMemory2KHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkUnmapMemory2` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkUnmapMemory2.
+                t.unmap_memory2 = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkUnmapMemory2>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetRenderingAttachmentLocations", c"vkCmdSetRenderingAttachmentLocationsKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetRenderingAttachmentLocations` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetRenderingAttachmentLocations.
+                t.cmd_set_rendering_attachment_locations = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetRenderingAttachmentLocations>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetRenderingInputAttachmentIndices", c"vkCmdSetRenderingInputAttachmentIndicesKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetRenderingInputAttachmentIndices` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetRenderingInputAttachmentIndices.
+                t.cmd_set_rendering_input_attachment_indices = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetRenderingInputAttachmentIndices>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdBindDescriptorSets2", c"vkCmdBindDescriptorSets2KHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdBindDescriptorSets2` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdBindDescriptorSets2.
+                t.cmd_bind_descriptor_sets2 = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdBindDescriptorSets2>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdPushConstants2", c"vkCmdPushConstants2KHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdPushConstants2` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdPushConstants2.
+                t.cmd_push_constants2 = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdPushConstants2>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdPushDescriptorSet2", c"vkCmdPushDescriptorSet2KHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdPushDescriptorSet2` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdPushDescriptorSet2.
+                t.cmd_push_descriptor_set2 = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdPushDescriptorSet2>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCopyImageToImage", c"vkCopyImageToImageEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCopyImageToImage` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCopyImageToImage.
+                t.copy_image_to_image = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCopyImageToImage>(p) });
+                break;
+            }
+        }
+        for name in [c"vkTransitionImageLayout", c"vkTransitionImageLayoutEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkTransitionImageLayout` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkTransitionImageLayout.
+                t.transition_image_layout = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkTransitionImageLayout>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCreateDeferredOperationKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCreateDeferredOperationKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCreateDeferredOperationKHR.
+                t.create_deferred_operation_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCreateDeferredOperationKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkDestroyDeferredOperationKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkDestroyDeferredOperationKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkDestroyDeferredOperationKHR.
+                t.destroy_deferred_operation_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkDestroyDeferredOperationKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetDeferredOperationMaxConcurrencyKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetDeferredOperationMaxConcurrencyKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetDeferredOperationMaxConcurrencyKHR.
+                t.get_deferred_operation_max_concurrency_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetDeferredOperationMaxConcurrencyKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetDeferredOperationResultKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetDeferredOperationResultKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetDeferredOperationResultKHR.
+                t.get_deferred_operation_result_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetDeferredOperationResultKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkDeferredOperationJoinKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkDeferredOperationJoinKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkDeferredOperationJoinKHR.
+                t.deferred_operation_join_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkDeferredOperationJoinKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCreateAccelerationStructureKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCreateAccelerationStructureKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCreateAccelerationStructureKHR.
+                t.create_acceleration_structure_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCreateAccelerationStructureKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkDestroyAccelerationStructureKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkDestroyAccelerationStructureKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkDestroyAccelerationStructureKHR.
+                t.destroy_acceleration_structure_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkDestroyAccelerationStructureKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCopyAccelerationStructureKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCopyAccelerationStructureKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCopyAccelerationStructureKHR.
+                t.copy_acceleration_structure_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCopyAccelerationStructureKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCopyAccelerationStructureToMemoryKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCopyAccelerationStructureToMemoryKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCopyAccelerationStructureToMemoryKHR.
+                t.copy_acceleration_structure_to_memory_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCopyAccelerationStructureToMemoryKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCopyMemoryToAccelerationStructureKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCopyMemoryToAccelerationStructureKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCopyMemoryToAccelerationStructureKHR.
+                t.copy_memory_to_acceleration_structure_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCopyMemoryToAccelerationStructureKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkWriteAccelerationStructuresPropertiesKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkWriteAccelerationStructuresPropertiesKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkWriteAccelerationStructuresPropertiesKHR.
+                t.write_acceleration_structures_properties_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkWriteAccelerationStructuresPropertiesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdCopyAccelerationStructureKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdCopyAccelerationStructureKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdCopyAccelerationStructureKHR.
+                t.cmd_copy_acceleration_structure_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdCopyAccelerationStructureKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdCopyAccelerationStructureToMemoryKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdCopyAccelerationStructureToMemoryKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdCopyAccelerationStructureToMemoryKHR.
+                t.cmd_copy_acceleration_structure_to_memory_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdCopyAccelerationStructureToMemoryKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdCopyMemoryToAccelerationStructureKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdCopyMemoryToAccelerationStructureKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdCopyMemoryToAccelerationStructureKHR.
+                t.cmd_copy_memory_to_acceleration_structure_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdCopyMemoryToAccelerationStructureKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetAccelerationStructureDeviceAddressKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetAccelerationStructureDeviceAddressKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetAccelerationStructureDeviceAddressKHR.
+                t.get_acceleration_structure_device_address_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetAccelerationStructureDeviceAddressKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdWriteAccelerationStructuresPropertiesKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdWriteAccelerationStructuresPropertiesKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdWriteAccelerationStructuresPropertiesKHR.
+                t.cmd_write_acceleration_structures_properties_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdWriteAccelerationStructuresPropertiesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetDeviceAccelerationStructureCompatibilityKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetDeviceAccelerationStructureCompatibilityKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetDeviceAccelerationStructureCompatibilityKHR.
+                t.get_device_acceleration_structure_compatibility_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetDeviceAccelerationStructureCompatibilityKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdTraceRaysKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdTraceRaysKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdTraceRaysKHR.
+                t.cmd_trace_rays_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdTraceRaysKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetRayTracingShaderGroupHandlesKHR", c"vkGetRayTracingShaderGroupHandlesNV"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetRayTracingShaderGroupHandlesKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetRayTracingShaderGroupHandlesKHR.
+                t.get_ray_tracing_shader_group_handles_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetRayTracingShaderGroupHandlesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetRayTracingCaptureReplayShaderGroupHandlesKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetRayTracingCaptureReplayShaderGroupHandlesKHR.
+                t.get_ray_tracing_capture_replay_shader_group_handles_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetRayTracingCaptureReplayShaderGroupHandlesKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdTraceRaysIndirectKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdTraceRaysIndirectKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdTraceRaysIndirectKHR.
+                t.cmd_trace_rays_indirect_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdTraceRaysIndirectKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkGetRayTracingShaderGroupStackSizeKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkGetRayTracingShaderGroupStackSizeKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkGetRayTracingShaderGroupStackSizeKHR.
+                t.get_ray_tracing_shader_group_stack_size_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkGetRayTracingShaderGroupStackSizeKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetRayTracingPipelineStackSizeKHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetRayTracingPipelineStackSizeKHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetRayTracingPipelineStackSizeKHR.
+                t.cmd_set_ray_tracing_pipeline_stack_size_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetRayTracingPipelineStackSizeKHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdTraceRaysIndirect2KHR"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdTraceRaysIndirect2KHR` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdTraceRaysIndirect2KHR.
+                t.cmd_trace_rays_indirect2_khr = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdTraceRaysIndirect2KHR>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetDepthBias2EXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetDepthBias2EXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetDepthBias2EXT.
+                t.cmd_set_depth_bias2_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetDepthBias2EXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetAttachmentFeedbackLoopEnableEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetAttachmentFeedbackLoopEnableEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetAttachmentFeedbackLoopEnableEXT.
+                t.cmd_set_attachment_feedback_loop_enable_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetAttachmentFeedbackLoopEnableEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdSetDepthClampRangeEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdSetDepthClampRangeEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdSetDepthClampRangeEXT.
+                t.cmd_set_depth_clamp_range_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdSetDepthClampRangeEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdDrawMeshTasksEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdDrawMeshTasksEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdDrawMeshTasksEXT.
+                t.cmd_draw_mesh_tasks_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdDrawMeshTasksEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdDrawMeshTasksIndirectEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdDrawMeshTasksIndirectEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdDrawMeshTasksIndirectEXT.
+                t.cmd_draw_mesh_tasks_indirect_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdDrawMeshTasksIndirectEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdDrawMeshTasksIndirectCountEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdDrawMeshTasksIndirectCountEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdDrawMeshTasksIndirectCountEXT.
+                t.cmd_draw_mesh_tasks_indirect_count_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdDrawMeshTasksIndirectCountEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdBindSamplerHeapEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdBindSamplerHeapEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdBindSamplerHeapEXT.
+                t.cmd_bind_sampler_heap_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdBindSamplerHeapEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdBindResourceHeapEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdBindResourceHeapEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdBindResourceHeapEXT.
+                t.cmd_bind_resource_heap_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdBindResourceHeapEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkRegisterCustomBorderColorEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkRegisterCustomBorderColorEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkRegisterCustomBorderColorEXT.
+                t.register_custom_border_color_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkRegisterCustomBorderColorEXT>(p) });
+                break;
+            }
+        }
+        for name in [c"vkUnregisterCustomBorderColorEXT"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkUnregisterCustomBorderColorEXT` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkUnregisterCustomBorderColorEXT.
+                t.unregister_custom_border_color_ext = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkUnregisterCustomBorderColorEXT>(p) });
                 break;
             }
         }
@@ -3425,14 +3977,14 @@ pub fn is_instance_level(name: &str) -> Option<bool> {
         "vkGetDeviceImageSparseMemoryRequirements" => false,
         "vkCmdSetPatchControlPointsEXT" => false,
         "vkCmdSetLogicOpEXT" => false,
-        "vkGetPhysicalDeviceCalibrateableTimeDomainsEXT" => true,
-        "vkGetCalibratedTimestampsEXT" => false,
-        "vkCmdSetLineStippleEXT" => false,
+        "vkGetPhysicalDeviceCalibrateableTimeDomainsKHR" => true,
+        "vkGetCalibratedTimestampsKHR" => false,
+        "vkCmdSetLineStipple" => false,
         "vkCmdBeginConditionalRenderingEXT" => false,
         "vkCmdEndConditionalRenderingEXT" => false,
         "vkCmdDrawMultiEXT" => false,
         "vkCmdDrawMultiIndexedEXT" => false,
-        "vkCmdPushDescriptorSetKHR" => false,
+        "vkCmdPushDescriptorSet" => false,
         "vkCmdSetColorWriteEnableEXT" => false,
         "vkCmdSetVertexInputEXT" => false,
         "vkCmdSetTessellationDomainOriginEXT" => false,
@@ -3458,10 +4010,56 @@ pub fn is_instance_level(name: &str) -> Option<bool> {
         "vkCmdSetDepthClipNegativeOneToOneEXT" => false,
         "vkGetPhysicalDeviceFragmentShadingRatesKHR" => true,
         "vkCmdSetFragmentShadingRateKHR" => false,
-        "vkCmdBindIndexBuffer2KHR" => false,
-        "vkGetRenderingAreaGranularityKHR" => false,
-        "vkGetDeviceImageSubresourceLayoutKHR" => false,
-        "vkGetImageSubresourceLayout2KHR" => false,
+        "vkCmdBindIndexBuffer2" => false,
+        "vkGetRenderingAreaGranularity" => false,
+        "vkGetDeviceImageSubresourceLayout" => false,
+        "vkGetImageSubresourceLayout2" => false,
+        "vkCmdSetSampleLocationsEXT" => false,
+        "vkGetPhysicalDeviceMultisamplePropertiesEXT" => true,
+        "vkUnmapMemory2" => false,
+        "vkCmdSetRenderingAttachmentLocations" => false,
+        "vkCmdSetRenderingInputAttachmentIndices" => false,
+        "vkCmdBindDescriptorSets2" => false,
+        "vkCmdPushConstants2" => false,
+        "vkCmdPushDescriptorSet2" => false,
+        "vkCopyImageToImage" => false,
+        "vkTransitionImageLayout" => false,
+        "vkCreateDeferredOperationKHR" => false,
+        "vkDestroyDeferredOperationKHR" => false,
+        "vkGetDeferredOperationMaxConcurrencyKHR" => false,
+        "vkGetDeferredOperationResultKHR" => false,
+        "vkDeferredOperationJoinKHR" => false,
+        "vkCreateAccelerationStructureKHR" => false,
+        "vkDestroyAccelerationStructureKHR" => false,
+        "vkCopyAccelerationStructureKHR" => false,
+        "vkCopyAccelerationStructureToMemoryKHR" => false,
+        "vkCopyMemoryToAccelerationStructureKHR" => false,
+        "vkWriteAccelerationStructuresPropertiesKHR" => false,
+        "vkCmdCopyAccelerationStructureKHR" => false,
+        "vkCmdCopyAccelerationStructureToMemoryKHR" => false,
+        "vkCmdCopyMemoryToAccelerationStructureKHR" => false,
+        "vkGetAccelerationStructureDeviceAddressKHR" => false,
+        "vkCmdWriteAccelerationStructuresPropertiesKHR" => false,
+        "vkGetDeviceAccelerationStructureCompatibilityKHR" => false,
+        "vkCmdTraceRaysKHR" => false,
+        "vkGetRayTracingShaderGroupHandlesKHR" => false,
+        "vkGetRayTracingCaptureReplayShaderGroupHandlesKHR" => false,
+        "vkCmdTraceRaysIndirectKHR" => false,
+        "vkGetRayTracingShaderGroupStackSizeKHR" => false,
+        "vkCmdSetRayTracingPipelineStackSizeKHR" => false,
+        "vkCmdTraceRaysIndirect2KHR" => false,
+        "vkCmdSetDepthBias2EXT" => false,
+        "vkCmdSetAttachmentFeedbackLoopEnableEXT" => false,
+        "vkCmdSetDepthClampRangeEXT" => false,
+        "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR" => true,
+        "vkCmdDrawMeshTasksEXT" => false,
+        "vkCmdDrawMeshTasksIndirectEXT" => false,
+        "vkCmdDrawMeshTasksIndirectCountEXT" => false,
+        "vkCmdBindSamplerHeapEXT" => false,
+        "vkCmdBindResourceHeapEXT" => false,
+        "vkGetPhysicalDeviceDescriptorSizeEXT" => true,
+        "vkRegisterCustomBorderColorEXT" => false,
+        "vkUnregisterCustomBorderColorEXT" => false,
         "vkGetMemoryHostPointerPropertiesEXT" => false,
         "vkGetMemoryFdKHR" => false,
         "vkGetMemoryFdPropertiesKHR" => false,

@@ -6,6 +6,14 @@
 use core::ffi::{c_char, c_void};
 use venus_protocol::types as t;
 
+/// `VkAccelerationStructureKHR` (host handle).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct AccelerationStructureKHR(pub u64);
+impl AccelerationStructureKHR {
+    pub const NULL: Self = Self(0);
+}
+
 /// `VkBuffer` (host handle).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(transparent)]
@@ -35,6 +43,14 @@ impl CommandBuffer {
 #[repr(transparent)]
 pub struct CommandPool(pub u64);
 impl CommandPool {
+    pub const NULL: Self = Self(0);
+}
+
+/// `VkDeferredOperationKHR` (host handle).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct DeferredOperationKHR(pub u64);
+impl DeferredOperationKHR {
     pub const NULL: Self = Self(0);
 }
 
@@ -230,6 +246,14 @@ impl ShaderModule {
     pub const NULL: Self = Self(0);
 }
 
+/// `VkTensorARM` (host handle).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct TensorARM(pub u64);
+impl TensorARM {
+    pub const NULL: Self = Self(0);
+}
+
 /// `VkClearColorValue`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -254,6 +278,155 @@ pub union ClearValue {
 impl Default for ClearValue {
     fn default() -> Self {
         Self { color: Default::default() }
+    }
+}
+
+/// `VkDescriptorMappingSourceDataEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub union DescriptorMappingSourceDataEXT {
+    pub constant_offset: DescriptorMappingSourceConstantOffsetEXT,
+    pub push_index: DescriptorMappingSourcePushIndexEXT,
+    pub indirect_index: DescriptorMappingSourceIndirectIndexEXT,
+    pub indirect_index_array: DescriptorMappingSourceIndirectIndexArrayEXT,
+    pub heap_data: DescriptorMappingSourceHeapDataEXT,
+    pub push_data_offset: u32,
+    pub push_address_offset: u32,
+    pub indirect_address: DescriptorMappingSourceIndirectAddressEXT,
+    pub shader_record_index: DescriptorMappingSourceShaderRecordIndexEXT,
+    pub shader_record_data_offset: u32,
+    pub shader_record_address_offset: u32,
+}
+impl Default for DescriptorMappingSourceDataEXT {
+    fn default() -> Self {
+        Self { constant_offset: Default::default() }
+    }
+}
+
+/// `VkDeviceOrHostAddressConstKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub union DeviceOrHostAddressConstKHR {
+    pub device_address: u64,
+    pub host_address: *const c_void,
+}
+impl Default for DeviceOrHostAddressConstKHR {
+    fn default() -> Self {
+        Self { device_address: Default::default() }
+    }
+}
+
+/// `VkDeviceOrHostAddressKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub union DeviceOrHostAddressKHR {
+    pub device_address: u64,
+    pub host_address: *const c_void,
+}
+impl Default for DeviceOrHostAddressKHR {
+    fn default() -> Self {
+        Self { device_address: Default::default() }
+    }
+}
+
+/// `VkResourceDescriptorDataEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub union ResourceDescriptorDataEXT {
+    pub p_image: *const ImageDescriptorInfoEXT,
+    pub p_texel_buffer: *const TexelBufferDescriptorInfoEXT,
+    pub p_address_range: *const DeviceAddressRangeEXT,
+    pub p_tensor_arm: *const TensorViewCreateInfoARM,
+}
+impl Default for ResourceDescriptorDataEXT {
+    fn default() -> Self {
+        Self { p_image: core::ptr::null_mut() }
+    }
+}
+
+/// `VkAccelerationStructureBuildSizesInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct AccelerationStructureBuildSizesInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub acceleration_structure_size: u64,
+    pub update_scratch_size: u64,
+    pub build_scratch_size: u64,
+}
+impl Default for AccelerationStructureBuildSizesInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150020),
+            p_next: core::ptr::null_mut(),
+            acceleration_structure_size: Default::default(),
+            update_scratch_size: Default::default(),
+            build_scratch_size: Default::default(),
+        }
+    }
+}
+
+/// `VkAccelerationStructureCreateInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct AccelerationStructureCreateInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub create_flags: t::AccelerationStructureCreateFlagsKHR,
+    pub buffer: Buffer,
+    pub offset: u64,
+    pub size: u64,
+    pub ty: t::AccelerationStructureTypeKHR,
+    pub device_address: u64,
+}
+impl Default for AccelerationStructureCreateInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150017),
+            p_next: core::ptr::null_mut(),
+            create_flags: Default::default(),
+            buffer: Default::default(),
+            offset: Default::default(),
+            size: Default::default(),
+            ty: Default::default(),
+            device_address: Default::default(),
+        }
+    }
+}
+
+/// `VkAccelerationStructureDeviceAddressInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct AccelerationStructureDeviceAddressInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub acceleration_structure: AccelerationStructureKHR,
+}
+impl Default for AccelerationStructureDeviceAddressInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150002),
+            p_next: core::ptr::null_mut(),
+            acceleration_structure: Default::default(),
+        }
+    }
+}
+
+/// `VkAccelerationStructureVersionInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct AccelerationStructureVersionInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub p_version_data: *const u8,
+}
+impl Default for AccelerationStructureVersionInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150009),
+            p_next: core::ptr::null_mut(),
+            p_version_data: core::ptr::null_mut(),
+        }
     }
 }
 
@@ -423,6 +596,22 @@ impl Default for AttachmentReferenceStencilLayout {
     }
 }
 
+/// `VkAttachmentSampleLocationsEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct AttachmentSampleLocationsEXT {
+    pub attachment_index: u32,
+    pub sample_locations_info: SampleLocationsInfoEXT,
+}
+impl Default for AttachmentSampleLocationsEXT {
+    fn default() -> Self {
+        Self {
+            attachment_index: Default::default(),
+            sample_locations_info: Default::default(),
+        }
+    }
+}
+
 /// `VkBindBufferMemoryDeviceGroupInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -461,6 +650,58 @@ impl Default for BindBufferMemoryInfo {
             buffer: Default::default(),
             memory: Default::default(),
             memory_offset: Default::default(),
+        }
+    }
+}
+
+/// `VkBindDescriptorSetsInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct BindDescriptorSetsInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub stage_flags: t::ShaderStageFlags,
+    pub layout: PipelineLayout,
+    pub first_set: u32,
+    pub descriptor_set_count: u32,
+    pub p_descriptor_sets: *const DescriptorSet,
+    pub dynamic_offset_count: u32,
+    pub p_dynamic_offsets: *const u32,
+}
+impl Default for BindDescriptorSetsInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000545003),
+            p_next: core::ptr::null_mut(),
+            stage_flags: Default::default(),
+            layout: Default::default(),
+            first_set: Default::default(),
+            descriptor_set_count: Default::default(),
+            p_descriptor_sets: core::ptr::null_mut(),
+            dynamic_offset_count: Default::default(),
+            p_dynamic_offsets: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkBindHeapInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct BindHeapInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub heap_range: DeviceAddressRangeEXT,
+    pub reserved_range_offset: u64,
+    pub reserved_range_size: u64,
+}
+impl Default for BindHeapInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135003),
+            p_next: core::ptr::null_mut(),
+            heap_range: Default::default(),
+            reserved_range_offset: Default::default(),
+            reserved_range_size: Default::default(),
         }
     }
 }
@@ -525,6 +766,24 @@ impl Default for BindImagePlaneMemoryInfo {
             s_type: t::StructureType(1000156002),
             p_next: core::ptr::null_mut(),
             plane_aspect: Default::default(),
+        }
+    }
+}
+
+/// `VkBindMemoryStatus`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct BindMemoryStatus {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub p_result: *const t::VkResult,
+}
+impl Default for BindMemoryStatus {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000545002),
+            p_next: core::ptr::null_mut(),
+            p_result: core::ptr::null_mut(),
         }
     }
 }
@@ -659,6 +918,24 @@ impl Default for BufferCreateInfo {
             sharing_mode: Default::default(),
             queue_family_index_count: Default::default(),
             p_queue_family_indices: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkBufferDeviceAddressCreateInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct BufferDeviceAddressCreateInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub device_address: u64,
+}
+impl Default for BufferDeviceAddressCreateInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000244002),
+            p_next: core::ptr::null_mut(),
+            device_address: Default::default(),
         }
     }
 }
@@ -833,15 +1110,15 @@ impl Default for BufferOpaqueCaptureAddressCreateInfo {
     }
 }
 
-/// `VkBufferUsageFlags2CreateInfoKHR`.
+/// `VkBufferUsageFlags2CreateInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct BufferUsageFlags2CreateInfoKHR {
+pub struct BufferUsageFlags2CreateInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
-    pub usage: t::BufferUsageFlags2KHR,
+    pub usage: t::BufferUsageFlags2,
 }
-impl Default for BufferUsageFlags2CreateInfoKHR {
+impl Default for BufferUsageFlags2CreateInfo {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000470006),
@@ -877,15 +1154,15 @@ impl Default for BufferViewCreateInfo {
     }
 }
 
-/// `VkCalibratedTimestampInfoEXT`.
+/// `VkCalibratedTimestampInfoKHR`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct CalibratedTimestampInfoEXT {
+pub struct CalibratedTimestampInfoKHR {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
-    pub time_domain: t::TimeDomainEXT,
+    pub time_domain: t::TimeDomainKHR,
 }
-impl Default for CalibratedTimestampInfoEXT {
+impl Default for CalibratedTimestampInfoKHR {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000184000),
@@ -1049,6 +1326,26 @@ impl Default for CommandBufferInheritanceConditionalRenderingInfoEXT {
             s_type: t::StructureType(1000081000),
             p_next: core::ptr::null_mut(),
             conditional_rendering_enable: Default::default(),
+        }
+    }
+}
+
+/// `VkCommandBufferInheritanceDescriptorHeapInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CommandBufferInheritanceDescriptorHeapInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub p_sampler_heap_bind_info: *const BindHeapInfoEXT,
+    pub p_resource_heap_bind_info: *const BindHeapInfoEXT,
+}
+impl Default for CommandBufferInheritanceDescriptorHeapInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135010),
+            p_next: core::ptr::null_mut(),
+            p_sampler_heap_bind_info: core::ptr::null_mut(),
+            p_resource_heap_bind_info: core::ptr::null_mut(),
         }
     }
 }
@@ -1273,6 +1570,84 @@ impl Default for ConformanceVersion {
     }
 }
 
+/// `VkCooperativeMatrixPropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CooperativeMatrixPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub m_size: u32,
+    pub n_size: u32,
+    pub k_size: u32,
+    pub a_type: t::ComponentTypeKHR,
+    pub b_type: t::ComponentTypeKHR,
+    pub c_type: t::ComponentTypeKHR,
+    pub result_type: t::ComponentTypeKHR,
+    pub saturating_accumulation: u32,
+    pub scope: t::ScopeKHR,
+}
+impl Default for CooperativeMatrixPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000506001),
+            p_next: core::ptr::null_mut(),
+            m_size: Default::default(),
+            n_size: Default::default(),
+            k_size: Default::default(),
+            a_type: Default::default(),
+            b_type: Default::default(),
+            c_type: Default::default(),
+            result_type: Default::default(),
+            saturating_accumulation: Default::default(),
+            scope: Default::default(),
+        }
+    }
+}
+
+/// `VkCopyAccelerationStructureInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CopyAccelerationStructureInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub src: AccelerationStructureKHR,
+    pub dst: AccelerationStructureKHR,
+    pub mode: t::CopyAccelerationStructureModeKHR,
+}
+impl Default for CopyAccelerationStructureInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150010),
+            p_next: core::ptr::null_mut(),
+            src: Default::default(),
+            dst: Default::default(),
+            mode: Default::default(),
+        }
+    }
+}
+
+/// `VkCopyAccelerationStructureToMemoryInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CopyAccelerationStructureToMemoryInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub src: AccelerationStructureKHR,
+    pub dst: DeviceOrHostAddressKHR,
+    pub mode: t::CopyAccelerationStructureModeKHR,
+}
+impl Default for CopyAccelerationStructureToMemoryInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150011),
+            p_next: core::ptr::null_mut(),
+            src: Default::default(),
+            dst: Default::default(),
+            mode: Default::default(),
+        }
+    }
+}
+
 /// `VkCopyBufferInfo2`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -1407,6 +1782,116 @@ impl Default for CopyImageToBufferInfo2 {
     }
 }
 
+/// `VkCopyImageToImageInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CopyImageToImageInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub flags: t::HostImageCopyFlags,
+    pub src_image: Image,
+    pub src_image_layout: t::ImageLayout,
+    pub dst_image: Image,
+    pub dst_image_layout: t::ImageLayout,
+    pub region_count: u32,
+    pub p_regions: *const ImageCopy2,
+}
+impl Default for CopyImageToImageInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000270007),
+            p_next: core::ptr::null_mut(),
+            flags: Default::default(),
+            src_image: Default::default(),
+            src_image_layout: Default::default(),
+            dst_image: Default::default(),
+            dst_image_layout: Default::default(),
+            region_count: Default::default(),
+            p_regions: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkCopyImageToMemoryInfoMESA`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CopyImageToMemoryInfoMESA {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub flags: t::HostImageCopyFlags,
+    pub src_image: Image,
+    pub src_image_layout: t::ImageLayout,
+    pub memory_row_length: u32,
+    pub memory_image_height: u32,
+    pub image_subresource: ImageSubresourceLayers,
+    pub image_offset: Offset3D,
+    pub image_extent: Extent3D,
+}
+impl Default for CopyImageToMemoryInfoMESA {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000384008),
+            p_next: core::ptr::null_mut(),
+            flags: Default::default(),
+            src_image: Default::default(),
+            src_image_layout: Default::default(),
+            memory_row_length: Default::default(),
+            memory_image_height: Default::default(),
+            image_subresource: Default::default(),
+            image_offset: Default::default(),
+            image_extent: Default::default(),
+        }
+    }
+}
+
+/// `VkCopyMemoryToAccelerationStructureInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CopyMemoryToAccelerationStructureInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub src: DeviceOrHostAddressConstKHR,
+    pub dst: AccelerationStructureKHR,
+    pub mode: t::CopyAccelerationStructureModeKHR,
+}
+impl Default for CopyMemoryToAccelerationStructureInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150012),
+            p_next: core::ptr::null_mut(),
+            src: Default::default(),
+            dst: Default::default(),
+            mode: Default::default(),
+        }
+    }
+}
+
+/// `VkCopyMemoryToImageInfoMESA`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct CopyMemoryToImageInfoMESA {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub flags: t::HostImageCopyFlags,
+    pub dst_image: Image,
+    pub dst_image_layout: t::ImageLayout,
+    pub region_count: u32,
+    pub p_regions: *const MemoryToImageCopyMESA,
+}
+impl Default for CopyMemoryToImageInfoMESA {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000384010),
+            p_next: core::ptr::null_mut(),
+            flags: Default::default(),
+            dst_image: Default::default(),
+            dst_image_layout: Default::default(),
+            region_count: Default::default(),
+            p_regions: core::ptr::null_mut(),
+        }
+    }
+}
+
 /// `VkDependencyInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -1433,6 +1918,64 @@ impl Default for DependencyInfo {
             p_buffer_memory_barriers: core::ptr::null_mut(),
             image_memory_barrier_count: Default::default(),
             p_image_memory_barriers: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkDepthBiasInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DepthBiasInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub depth_bias_constant_factor: f32,
+    pub depth_bias_clamp: f32,
+    pub depth_bias_slope_factor: f32,
+}
+impl Default for DepthBiasInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000283001),
+            p_next: core::ptr::null_mut(),
+            depth_bias_constant_factor: Default::default(),
+            depth_bias_clamp: Default::default(),
+            depth_bias_slope_factor: Default::default(),
+        }
+    }
+}
+
+/// `VkDepthBiasRepresentationInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DepthBiasRepresentationInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub depth_bias_representation: t::DepthBiasRepresentationEXT,
+    pub depth_bias_exact: u32,
+}
+impl Default for DepthBiasRepresentationInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000283002),
+            p_next: core::ptr::null_mut(),
+            depth_bias_representation: Default::default(),
+            depth_bias_exact: Default::default(),
+        }
+    }
+}
+
+/// `VkDepthClampRangeEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DepthClampRangeEXT {
+    pub min_depth_clamp: f32,
+    pub max_depth_clamp: f32,
+}
+impl Default for DepthClampRangeEXT {
+    fn default() -> Self {
+        Self {
+            min_depth_clamp: Default::default(),
+            max_depth_clamp: Default::default(),
         }
     }
 }
@@ -1469,6 +2012,192 @@ impl Default for DescriptorImageInfo {
             sampler: Default::default(),
             image_view: Default::default(),
             image_layout: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourceConstantOffsetEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourceConstantOffsetEXT {
+    pub heap_offset: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: *const SamplerCreateInfo,
+    pub sampler_heap_offset: u32,
+    pub sampler_heap_array_stride: u32,
+}
+impl Default for DescriptorMappingSourceConstantOffsetEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: core::ptr::null_mut(),
+            sampler_heap_offset: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourceHeapDataEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourceHeapDataEXT {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+}
+impl Default for DescriptorMappingSourceHeapDataEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourceIndirectAddressEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourceIndirectAddressEXT {
+    pub push_offset: u32,
+    pub address_offset: u32,
+}
+impl Default for DescriptorMappingSourceIndirectAddressEXT {
+    fn default() -> Self {
+        Self {
+            push_offset: Default::default(),
+            address_offset: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourceIndirectIndexArrayEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourceIndirectIndexArrayEXT {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+    pub address_offset: u32,
+    pub heap_index_stride: u32,
+    pub p_embedded_sampler: *const SamplerCreateInfo,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_push_offset: u32,
+    pub sampler_address_offset: u32,
+    pub sampler_heap_index_stride: u32,
+}
+impl Default for DescriptorMappingSourceIndirectIndexArrayEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+            address_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            p_embedded_sampler: core::ptr::null_mut(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_push_offset: Default::default(),
+            sampler_address_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourceIndirectIndexEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourceIndirectIndexEXT {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+    pub address_offset: u32,
+    pub heap_index_stride: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: *const SamplerCreateInfo,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_push_offset: u32,
+    pub sampler_address_offset: u32,
+    pub sampler_heap_index_stride: u32,
+    pub sampler_heap_array_stride: u32,
+}
+impl Default for DescriptorMappingSourceIndirectIndexEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+            address_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: core::ptr::null_mut(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_push_offset: Default::default(),
+            sampler_address_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourcePushIndexEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourcePushIndexEXT {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+    pub heap_index_stride: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: *const SamplerCreateInfo,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_push_offset: u32,
+    pub sampler_heap_index_stride: u32,
+    pub sampler_heap_array_stride: u32,
+}
+impl Default for DescriptorMappingSourcePushIndexEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: core::ptr::null_mut(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_push_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+/// `VkDescriptorMappingSourceShaderRecordIndexEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorMappingSourceShaderRecordIndexEXT {
+    pub heap_offset: u32,
+    pub shader_record_offset: u32,
+    pub heap_index_stride: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: *const SamplerCreateInfo,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_shader_record_offset: u32,
+    pub sampler_heap_index_stride: u32,
+    pub sampler_heap_array_stride: u32,
+}
+impl Default for DescriptorMappingSourceShaderRecordIndexEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            shader_record_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: core::ptr::null_mut(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_shader_record_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+            sampler_heap_array_stride: Default::default(),
         }
     }
 }
@@ -1549,6 +2278,34 @@ impl Default for DescriptorSetAllocateInfo {
             descriptor_pool: Default::default(),
             descriptor_set_count: Default::default(),
             p_set_layouts: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkDescriptorSetAndBindingMappingEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DescriptorSetAndBindingMappingEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub descriptor_set: u32,
+    pub first_binding: u32,
+    pub binding_count: u32,
+    pub resource_mask: t::SpirvResourceTypeFlagsEXT,
+    pub source: t::DescriptorMappingSourceEXT,
+    pub source_data: DescriptorMappingSourceDataEXT,
+}
+impl Default for DescriptorSetAndBindingMappingEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135005),
+            p_next: core::ptr::null_mut(),
+            descriptor_set: Default::default(),
+            first_binding: Default::default(),
+            binding_count: Default::default(),
+            resource_mask: Default::default(),
+            source: Default::default(),
+            source_data: Default::default(),
         }
     }
 }
@@ -1725,6 +2482,22 @@ impl Default for DescriptorUpdateTemplateEntry {
             descriptor_type: Default::default(),
             offset: Default::default(),
             stride: Default::default(),
+        }
+    }
+}
+
+/// `VkDeviceAddressRangeEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DeviceAddressRangeEXT {
+    pub address: u64,
+    pub size: u64,
+}
+impl Default for DeviceAddressRangeEXT {
+    fn default() -> Self {
+        Self {
+            address: Default::default(),
+            size: Default::default(),
         }
     }
 }
@@ -1907,16 +2680,16 @@ impl Default for DeviceImageMemoryRequirements {
     }
 }
 
-/// `VkDeviceImageSubresourceInfoKHR`.
+/// `VkDeviceImageSubresourceInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct DeviceImageSubresourceInfoKHR {
+pub struct DeviceImageSubresourceInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub p_create_info: *const ImageCreateInfo,
-    pub p_subresource: *const ImageSubresource2KHR,
+    pub p_subresource: *const ImageSubresource2,
 }
-impl Default for DeviceImageSubresourceInfoKHR {
+impl Default for DeviceImageSubresourceInfo {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000470004),
@@ -1983,6 +2756,24 @@ impl Default for DeviceQueueCreateInfo {
             queue_family_index: Default::default(),
             queue_count: Default::default(),
             p_queue_priorities: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkDeviceQueueGlobalPriorityCreateInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct DeviceQueueGlobalPriorityCreateInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub global_priority: t::QueueGlobalPriority,
+}
+impl Default for DeviceQueueGlobalPriorityCreateInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000174000),
+            p_next: core::ptr::null_mut(),
+            global_priority: Default::default(),
         }
     }
 }
@@ -2395,6 +3186,26 @@ impl Default for FenceCreateInfo {
     }
 }
 
+/// `VkFilterCubicImageViewImageFormatPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct FilterCubicImageViewImageFormatPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub filter_cubic: u32,
+    pub filter_cubic_minmax: u32,
+}
+impl Default for FilterCubicImageViewImageFormatPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000170001),
+            p_next: core::ptr::null_mut(),
+            filter_cubic: Default::default(),
+            filter_cubic_minmax: Default::default(),
+        }
+    }
+}
+
 /// `VkFormatProperties`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -2621,6 +3432,50 @@ impl Default for GraphicsPipelineLibraryCreateInfoEXT {
     }
 }
 
+/// `VkHostImageCopyDevicePerformanceQuery`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct HostImageCopyDevicePerformanceQuery {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub optimal_device_access: u32,
+    pub identical_memory_layout: u32,
+}
+impl Default for HostImageCopyDevicePerformanceQuery {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000270009),
+            p_next: core::ptr::null_mut(),
+            optimal_device_access: Default::default(),
+            identical_memory_layout: Default::default(),
+        }
+    }
+}
+
+/// `VkHostImageLayoutTransitionInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct HostImageLayoutTransitionInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub image: Image,
+    pub old_layout: t::ImageLayout,
+    pub new_layout: t::ImageLayout,
+    pub subresource_range: ImageSubresourceRange,
+}
+impl Default for HostImageLayoutTransitionInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000270006),
+            p_next: core::ptr::null_mut(),
+            image: Default::default(),
+            old_layout: Default::default(),
+            new_layout: Default::default(),
+            subresource_range: Default::default(),
+        }
+    }
+}
+
 /// `VkImageBlit`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -2751,6 +3606,26 @@ impl Default for ImageCreateInfo {
             queue_family_index_count: Default::default(),
             p_queue_family_indices: core::ptr::null_mut(),
             initial_layout: Default::default(),
+        }
+    }
+}
+
+/// `VkImageDescriptorInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ImageDescriptorInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub p_view: *const ImageViewCreateInfo,
+    pub layout: t::ImageLayout,
+}
+impl Default for ImageDescriptorInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135001),
+            p_next: core::ptr::null_mut(),
+            p_view: core::ptr::null_mut(),
+            layout: Default::default(),
         }
     }
 }
@@ -3081,15 +3956,15 @@ impl Default for ImageSubresource {
     }
 }
 
-/// `VkImageSubresource2KHR`.
+/// `VkImageSubresource2`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct ImageSubresource2KHR {
+pub struct ImageSubresource2 {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub image_subresource: ImageSubresource,
 }
-impl Default for ImageSubresource2KHR {
+impl Default for ImageSubresource2 {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000338003),
@@ -3183,6 +4058,26 @@ impl Default for ImageViewMinLodCreateInfoEXT {
             s_type: t::StructureType(1000391001),
             p_next: core::ptr::null_mut(),
             min_lod: Default::default(),
+        }
+    }
+}
+
+/// `VkImageViewSlicedCreateInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ImageViewSlicedCreateInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub slice_offset: u32,
+    pub slice_count: u32,
+}
+impl Default for ImageViewSlicedCreateInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000418001),
+            p_next: core::ptr::null_mut(),
+            slice_offset: Default::default(),
+            slice_count: Default::default(),
         }
     }
 }
@@ -3561,6 +4456,36 @@ impl Default for MemoryResourcePropertiesMESA {
     }
 }
 
+/// `VkMemoryToImageCopyMESA`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MemoryToImageCopyMESA {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub data_size: usize,
+    pub p_data: *const c_void,
+    pub memory_row_length: u32,
+    pub memory_image_height: u32,
+    pub image_subresource: ImageSubresourceLayers,
+    pub image_offset: Offset3D,
+    pub image_extent: Extent3D,
+}
+impl Default for MemoryToImageCopyMESA {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000384009),
+            p_next: core::ptr::null_mut(),
+            data_size: Default::default(),
+            p_data: core::ptr::null_mut(),
+            memory_row_length: Default::default(),
+            memory_image_height: Default::default(),
+            image_subresource: Default::default(),
+            image_offset: Default::default(),
+            image_extent: Default::default(),
+        }
+    }
+}
+
 /// `VkMemoryType`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -3573,6 +4498,26 @@ impl Default for MemoryType {
         Self {
             property_flags: Default::default(),
             heap_index: Default::default(),
+        }
+    }
+}
+
+/// `VkMemoryUnmapInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MemoryUnmapInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub flags: t::MemoryUnmapFlags,
+    pub memory: DeviceMemory,
+}
+impl Default for MemoryUnmapInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000271001),
+            p_next: core::ptr::null_mut(),
+            flags: Default::default(),
+            memory: Default::default(),
         }
     }
 }
@@ -3607,6 +4552,44 @@ impl Default for MultiDrawInfoEXT {
         Self {
             first_vertex: Default::default(),
             vertex_count: Default::default(),
+        }
+    }
+}
+
+/// `VkMultisamplePropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MultisamplePropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub max_sample_location_grid_size: Extent2D,
+}
+impl Default for MultisamplePropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000143004),
+            p_next: core::ptr::null_mut(),
+            max_sample_location_grid_size: Default::default(),
+        }
+    }
+}
+
+/// `VkMultisampledRenderToSingleSampledInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct MultisampledRenderToSingleSampledInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub multisampled_render_to_single_sampled_enable: u32,
+    pub rasterization_samples: t::SampleCountFlagBits,
+}
+impl Default for MultisampledRenderToSingleSampledInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000376002),
+            p_next: core::ptr::null_mut(),
+            multisampled_render_to_single_sampled_enable: Default::default(),
+            rasterization_samples: Default::default(),
         }
     }
 }
@@ -3747,6 +4730,82 @@ impl Default for PhysicalDevice8BitStorageFeatures {
     }
 }
 
+/// `VkPhysicalDeviceAccelerationStructureFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceAccelerationStructureFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub acceleration_structure: u32,
+    pub acceleration_structure_capture_replay: u32,
+    pub acceleration_structure_indirect_build: u32,
+    pub acceleration_structure_host_commands: u32,
+    pub descriptor_binding_acceleration_structure_update_after_bind: u32,
+}
+impl Default for PhysicalDeviceAccelerationStructureFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150013),
+            p_next: core::ptr::null_mut(),
+            acceleration_structure: Default::default(),
+            acceleration_structure_capture_replay: Default::default(),
+            acceleration_structure_indirect_build: Default::default(),
+            acceleration_structure_host_commands: Default::default(),
+            descriptor_binding_acceleration_structure_update_after_bind: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceAccelerationStructurePropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceAccelerationStructurePropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub max_geometry_count: u64,
+    pub max_instance_count: u64,
+    pub max_primitive_count: u64,
+    pub max_per_stage_descriptor_acceleration_structures: u32,
+    pub max_per_stage_descriptor_update_after_bind_acceleration_structures: u32,
+    pub max_descriptor_set_acceleration_structures: u32,
+    pub max_descriptor_set_update_after_bind_acceleration_structures: u32,
+    pub min_acceleration_structure_scratch_offset_alignment: u32,
+}
+impl Default for PhysicalDeviceAccelerationStructurePropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150014),
+            p_next: core::ptr::null_mut(),
+            max_geometry_count: Default::default(),
+            max_instance_count: Default::default(),
+            max_primitive_count: Default::default(),
+            max_per_stage_descriptor_acceleration_structures: Default::default(),
+            max_per_stage_descriptor_update_after_bind_acceleration_structures: Default::default(),
+            max_descriptor_set_acceleration_structures: Default::default(),
+            max_descriptor_set_update_after_bind_acceleration_structures: Default::default(),
+            min_acceleration_structure_scratch_offset_alignment: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub attachment_feedback_loop_dynamic_state: u32,
+}
+impl Default for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000524000),
+            p_next: core::ptr::null_mut(),
+            attachment_feedback_loop_dynamic_state: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -3761,6 +4820,52 @@ impl Default for PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT {
             s_type: t::StructureType(1000339000),
             p_next: core::ptr::null_mut(),
             attachment_feedback_loop_layout: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceBlendOperationAdvancedFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceBlendOperationAdvancedFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub advanced_blend_coherent_operations: u32,
+}
+impl Default for PhysicalDeviceBlendOperationAdvancedFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000148000),
+            p_next: core::ptr::null_mut(),
+            advanced_blend_coherent_operations: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceBlendOperationAdvancedPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceBlendOperationAdvancedPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub advanced_blend_max_color_attachments: u32,
+    pub advanced_blend_independent_blend: u32,
+    pub advanced_blend_non_premultiplied_src_color: u32,
+    pub advanced_blend_non_premultiplied_dst_color: u32,
+    pub advanced_blend_correlated_overlap: u32,
+    pub advanced_blend_all_operations: u32,
+}
+impl Default for PhysicalDeviceBlendOperationAdvancedPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000148001),
+            p_next: core::ptr::null_mut(),
+            advanced_blend_max_color_attachments: Default::default(),
+            advanced_blend_independent_blend: Default::default(),
+            advanced_blend_non_premultiplied_src_color: Default::default(),
+            advanced_blend_non_premultiplied_dst_color: Default::default(),
+            advanced_blend_correlated_overlap: Default::default(),
+            advanced_blend_all_operations: Default::default(),
         }
     }
 }
@@ -3807,6 +4912,28 @@ impl Default for PhysicalDeviceBufferDeviceAddressFeatures {
     }
 }
 
+/// `VkPhysicalDeviceBufferDeviceAddressFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceBufferDeviceAddressFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub buffer_device_address: u32,
+    pub buffer_device_address_capture_replay: u32,
+    pub buffer_device_address_multi_device: u32,
+}
+impl Default for PhysicalDeviceBufferDeviceAddressFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000244000),
+            p_next: core::ptr::null_mut(),
+            buffer_device_address: Default::default(),
+            buffer_device_address_capture_replay: Default::default(),
+            buffer_device_address_multi_device: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceColorWriteEnableFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -3821,6 +4948,44 @@ impl Default for PhysicalDeviceColorWriteEnableFeaturesEXT {
             s_type: t::StructureType(1000381000),
             p_next: core::ptr::null_mut(),
             color_write_enable: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceComputeShaderDerivativesFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceComputeShaderDerivativesFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub compute_derivative_group_quads: u32,
+    pub compute_derivative_group_linear: u32,
+}
+impl Default for PhysicalDeviceComputeShaderDerivativesFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000201000),
+            p_next: core::ptr::null_mut(),
+            compute_derivative_group_quads: Default::default(),
+            compute_derivative_group_linear: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceComputeShaderDerivativesPropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceComputeShaderDerivativesPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub mesh_and_task_shader_derivatives: u32,
+}
+impl Default for PhysicalDeviceComputeShaderDerivativesPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000511000),
+            p_next: core::ptr::null_mut(),
+            mesh_and_task_shader_derivatives: Default::default(),
         }
     }
 }
@@ -3879,6 +5044,44 @@ impl Default for PhysicalDeviceConservativeRasterizationPropertiesEXT {
     }
 }
 
+/// `VkPhysicalDeviceCooperativeMatrixFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceCooperativeMatrixFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub cooperative_matrix: u32,
+    pub cooperative_matrix_robust_buffer_access: u32,
+}
+impl Default for PhysicalDeviceCooperativeMatrixFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000506000),
+            p_next: core::ptr::null_mut(),
+            cooperative_matrix: Default::default(),
+            cooperative_matrix_robust_buffer_access: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceCooperativeMatrixPropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceCooperativeMatrixPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub cooperative_matrix_supported_stages: t::ShaderStageFlags,
+}
+impl Default for PhysicalDeviceCooperativeMatrixPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000506002),
+            p_next: core::ptr::null_mut(),
+            cooperative_matrix_supported_stages: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceCustomBorderColorFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -3913,6 +5116,66 @@ impl Default for PhysicalDeviceCustomBorderColorPropertiesEXT {
             s_type: t::StructureType(1000287001),
             p_next: core::ptr::null_mut(),
             max_custom_border_color_samplers: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceDepthBiasControlFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceDepthBiasControlFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub depth_bias_control: u32,
+    pub least_representable_value_force_unorm_representation: u32,
+    pub float_representation: u32,
+    pub depth_bias_exact: u32,
+}
+impl Default for PhysicalDeviceDepthBiasControlFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000283000),
+            p_next: core::ptr::null_mut(),
+            depth_bias_control: Default::default(),
+            least_representable_value_force_unorm_representation: Default::default(),
+            float_representation: Default::default(),
+            depth_bias_exact: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceDepthClampControlFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceDepthClampControlFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub depth_clamp_control: u32,
+}
+impl Default for PhysicalDeviceDepthClampControlFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000582000),
+            p_next: core::ptr::null_mut(),
+            depth_clamp_control: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceDepthClampZeroOneFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceDepthClampZeroOneFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub depth_clamp_zero_one: u32,
+}
+impl Default for PhysicalDeviceDepthClampZeroOneFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000421000),
+            p_next: core::ptr::null_mut(),
+            depth_clamp_zero_one: Default::default(),
         }
     }
 }
@@ -3973,6 +5236,80 @@ impl Default for PhysicalDeviceDepthStencilResolveProperties {
             supported_stencil_resolve_modes: Default::default(),
             independent_resolve_none: Default::default(),
             independent_resolve: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceDescriptorHeapFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceDescriptorHeapFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub descriptor_heap: u32,
+    pub descriptor_heap_capture_replay: u32,
+}
+impl Default for PhysicalDeviceDescriptorHeapFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135009),
+            p_next: core::ptr::null_mut(),
+            descriptor_heap: Default::default(),
+            descriptor_heap_capture_replay: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceDescriptorHeapPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceDescriptorHeapPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub sampler_heap_alignment: u64,
+    pub resource_heap_alignment: u64,
+    pub max_sampler_heap_size: u64,
+    pub max_resource_heap_size: u64,
+    pub min_sampler_heap_reserved_range: u64,
+    pub min_sampler_heap_reserved_range_with_embedded: u64,
+    pub min_resource_heap_reserved_range: u64,
+    pub sampler_descriptor_size: u64,
+    pub image_descriptor_size: u64,
+    pub buffer_descriptor_size: u64,
+    pub sampler_descriptor_alignment: u64,
+    pub image_descriptor_alignment: u64,
+    pub buffer_descriptor_alignment: u64,
+    pub max_push_data_size: u64,
+    pub image_capture_replay_opaque_data_size: usize,
+    pub max_descriptor_heap_embedded_samplers: u32,
+    pub sampler_ycbcr_conversion_count: u32,
+    pub sparse_descriptor_heaps: u32,
+    pub protected_descriptor_heaps: u32,
+}
+impl Default for PhysicalDeviceDescriptorHeapPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135008),
+            p_next: core::ptr::null_mut(),
+            sampler_heap_alignment: Default::default(),
+            resource_heap_alignment: Default::default(),
+            max_sampler_heap_size: Default::default(),
+            max_resource_heap_size: Default::default(),
+            min_sampler_heap_reserved_range: Default::default(),
+            min_sampler_heap_reserved_range_with_embedded: Default::default(),
+            min_resource_heap_reserved_range: Default::default(),
+            sampler_descriptor_size: Default::default(),
+            image_descriptor_size: Default::default(),
+            buffer_descriptor_size: Default::default(),
+            sampler_descriptor_alignment: Default::default(),
+            image_descriptor_alignment: Default::default(),
+            buffer_descriptor_alignment: Default::default(),
+            max_push_data_size: Default::default(),
+            image_capture_replay_opaque_data_size: Default::default(),
+            max_descriptor_heap_embedded_samplers: Default::default(),
+            sampler_ycbcr_conversion_count: Default::default(),
+            sparse_descriptor_heaps: Default::default(),
+            protected_descriptor_heaps: Default::default(),
         }
     }
 }
@@ -4133,6 +5470,24 @@ impl Default for PhysicalDeviceDynamicRenderingFeatures {
             s_type: t::StructureType(1000044003),
             p_next: core::ptr::null_mut(),
             dynamic_rendering: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceDynamicRenderingLocalReadFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceDynamicRenderingLocalReadFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub dynamic_rendering_local_read: u32,
+}
+impl Default for PhysicalDeviceDynamicRenderingLocalReadFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000232000),
+            p_next: core::ptr::null_mut(),
+            dynamic_rendering_local_read: Default::default(),
         }
     }
 }
@@ -4557,6 +5912,42 @@ impl Default for PhysicalDeviceFloatControlsProperties {
     }
 }
 
+/// `VkPhysicalDeviceFragmentShaderBarycentricFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceFragmentShaderBarycentricFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub fragment_shader_barycentric: u32,
+}
+impl Default for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000203000),
+            p_next: core::ptr::null_mut(),
+            fragment_shader_barycentric: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceFragmentShaderBarycentricPropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceFragmentShaderBarycentricPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub tri_strip_vertex_order_independent_of_provoking_vertex: u32,
+}
+impl Default for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000322000),
+            p_next: core::ptr::null_mut(),
+            tri_strip_vertex_order_independent_of_provoking_vertex: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceFragmentShaderInterlockFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -4671,6 +6062,24 @@ impl Default for PhysicalDeviceFragmentShadingRatePropertiesKHR {
     }
 }
 
+/// `VkPhysicalDeviceGlobalPriorityQueryFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceGlobalPriorityQueryFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub global_priority_query: u32,
+}
+impl Default for PhysicalDeviceGlobalPriorityQueryFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000388000),
+            p_next: core::ptr::null_mut(),
+            global_priority_query: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceGraphicsPipelineLibraryFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -4727,6 +6136,52 @@ impl Default for PhysicalDeviceGroupProperties {
             physical_device_count: Default::default(),
             physical_devices: [Default::default(); 32],
             subset_allocation: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceHostImageCopyFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceHostImageCopyFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub host_image_copy: u32,
+}
+impl Default for PhysicalDeviceHostImageCopyFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000270000),
+            p_next: core::ptr::null_mut(),
+            host_image_copy: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceHostImageCopyProperties`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceHostImageCopyProperties {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub copy_src_layout_count: u32,
+    pub p_copy_src_layouts: *const t::ImageLayout,
+    pub copy_dst_layout_count: u32,
+    pub p_copy_dst_layouts: *const t::ImageLayout,
+    pub optimal_tiling_layout_uuid: [u8; 16],
+    pub identical_memory_type_requirements: u32,
+}
+impl Default for PhysicalDeviceHostImageCopyProperties {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000270001),
+            p_next: core::ptr::null_mut(),
+            copy_src_layout_count: Default::default(),
+            p_copy_src_layouts: core::ptr::null_mut(),
+            copy_dst_layout_count: Default::default(),
+            p_copy_dst_layouts: core::ptr::null_mut(),
+            optimal_tiling_layout_uuid: [Default::default(); 16],
+            identical_memory_type_requirements: Default::default(),
         }
     }
 }
@@ -4863,6 +6318,42 @@ impl Default for PhysicalDeviceImageRobustnessFeatures {
     }
 }
 
+/// `VkPhysicalDeviceImageSlicedViewOf3DFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceImageSlicedViewOf3DFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub image_sliced_view_of3_d: u32,
+}
+impl Default for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000418000),
+            p_next: core::ptr::null_mut(),
+            image_sliced_view_of3_d: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceImageViewImageFormatInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceImageViewImageFormatInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub image_view_type: t::ImageViewType,
+}
+impl Default for PhysicalDeviceImageViewImageFormatInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000170000),
+            p_next: core::ptr::null_mut(),
+            image_view_type: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceImageViewMinLodFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -4899,15 +6390,15 @@ impl Default for PhysicalDeviceImagelessFramebufferFeatures {
     }
 }
 
-/// `VkPhysicalDeviceIndexTypeUint8FeaturesEXT`.
+/// `VkPhysicalDeviceIndexTypeUint8Features`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceIndexTypeUint8FeaturesEXT {
+pub struct PhysicalDeviceIndexTypeUint8Features {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub index_type_uint8: u32,
 }
-impl Default for PhysicalDeviceIndexTypeUint8FeaturesEXT {
+impl Default for PhysicalDeviceIndexTypeUint8Features {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000265000),
@@ -4959,6 +6450,122 @@ impl Default for PhysicalDeviceInlineUniformBlockProperties {
             max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: Default::default(),
             max_descriptor_set_inline_uniform_blocks: Default::default(),
             max_descriptor_set_update_after_bind_inline_uniform_blocks: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceLayeredApiPropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceLayeredApiPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub vendor_id: u32,
+    pub device_id: u32,
+    pub layered_api: t::PhysicalDeviceLayeredApiKHR,
+    pub device_name: [c_char; 256],
+}
+impl Default for PhysicalDeviceLayeredApiPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000562003),
+            p_next: core::ptr::null_mut(),
+            vendor_id: Default::default(),
+            device_id: Default::default(),
+            layered_api: Default::default(),
+            device_name: [0; 256],
+        }
+    }
+}
+
+/// `VkPhysicalDeviceLayeredApiPropertiesListKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceLayeredApiPropertiesListKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub layered_api_count: u32,
+    pub p_layered_apis: *const PhysicalDeviceLayeredApiPropertiesKHR,
+}
+impl Default for PhysicalDeviceLayeredApiPropertiesListKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000562002),
+            p_next: core::ptr::null_mut(),
+            layered_api_count: Default::default(),
+            p_layered_apis: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceLayeredApiVulkanPropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceLayeredApiVulkanPropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub properties: PhysicalDeviceProperties2,
+}
+impl Default for PhysicalDeviceLayeredApiVulkanPropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000562004),
+            p_next: core::ptr::null_mut(),
+            properties: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceLegacyDitheringFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceLegacyDitheringFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub legacy_dithering: u32,
+}
+impl Default for PhysicalDeviceLegacyDitheringFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000465000),
+            p_next: core::ptr::null_mut(),
+            legacy_dithering: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceLegacyVertexAttributesFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceLegacyVertexAttributesFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub legacy_vertex_attributes: u32,
+}
+impl Default for PhysicalDeviceLegacyVertexAttributesFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000495000),
+            p_next: core::ptr::null_mut(),
+            legacy_vertex_attributes: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceLegacyVertexAttributesPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceLegacyVertexAttributesPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub native_unaligned_performance: u32,
+}
+impl Default for PhysicalDeviceLegacyVertexAttributesPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000495001),
+            p_next: core::ptr::null_mut(),
+            native_unaligned_performance: Default::default(),
         }
     }
 }
@@ -5187,10 +6794,10 @@ impl Default for PhysicalDeviceLimits {
     }
 }
 
-/// `VkPhysicalDeviceLineRasterizationFeaturesEXT`.
+/// `VkPhysicalDeviceLineRasterizationFeatures`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceLineRasterizationFeaturesEXT {
+pub struct PhysicalDeviceLineRasterizationFeatures {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub rectangular_lines: u32,
@@ -5200,7 +6807,7 @@ pub struct PhysicalDeviceLineRasterizationFeaturesEXT {
     pub stippled_bresenham_lines: u32,
     pub stippled_smooth_lines: u32,
 }
-impl Default for PhysicalDeviceLineRasterizationFeaturesEXT {
+impl Default for PhysicalDeviceLineRasterizationFeatures {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000259000),
@@ -5215,15 +6822,15 @@ impl Default for PhysicalDeviceLineRasterizationFeaturesEXT {
     }
 }
 
-/// `VkPhysicalDeviceLineRasterizationPropertiesEXT`.
+/// `VkPhysicalDeviceLineRasterizationProperties`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceLineRasterizationPropertiesEXT {
+pub struct PhysicalDeviceLineRasterizationProperties {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub line_sub_pixel_precision_bits: u32,
 }
-impl Default for PhysicalDeviceLineRasterizationPropertiesEXT {
+impl Default for PhysicalDeviceLineRasterizationProperties {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000259002),
@@ -5289,15 +6896,15 @@ impl Default for PhysicalDeviceMaintenance4Properties {
     }
 }
 
-/// `VkPhysicalDeviceMaintenance5FeaturesKHR`.
+/// `VkPhysicalDeviceMaintenance5Features`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceMaintenance5FeaturesKHR {
+pub struct PhysicalDeviceMaintenance5Features {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub maintenance5: u32,
 }
-impl Default for PhysicalDeviceMaintenance5FeaturesKHR {
+impl Default for PhysicalDeviceMaintenance5Features {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000470000),
@@ -5307,10 +6914,10 @@ impl Default for PhysicalDeviceMaintenance5FeaturesKHR {
     }
 }
 
-/// `VkPhysicalDeviceMaintenance5PropertiesKHR`.
+/// `VkPhysicalDeviceMaintenance5Properties`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceMaintenance5PropertiesKHR {
+pub struct PhysicalDeviceMaintenance5Properties {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub early_fragment_multisample_coverage_after_sample_counting: u32,
@@ -5320,7 +6927,7 @@ pub struct PhysicalDeviceMaintenance5PropertiesKHR {
     pub non_strict_single_pixel_wide_lines_use_parallelogram: u32,
     pub non_strict_wide_lines_use_parallelogram: u32,
 }
-impl Default for PhysicalDeviceMaintenance5PropertiesKHR {
+impl Default for PhysicalDeviceMaintenance5Properties {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000470001),
@@ -5331,6 +6938,96 @@ impl Default for PhysicalDeviceMaintenance5PropertiesKHR {
             polygon_mode_point_size: Default::default(),
             non_strict_single_pixel_wide_lines_use_parallelogram: Default::default(),
             non_strict_wide_lines_use_parallelogram: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance6Features`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMaintenance6Features {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub maintenance6: u32,
+}
+impl Default for PhysicalDeviceMaintenance6Features {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000545000),
+            p_next: core::ptr::null_mut(),
+            maintenance6: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance6Properties`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMaintenance6Properties {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub block_texel_view_compatible_multiple_layers: u32,
+    pub max_combined_image_sampler_descriptor_count: u32,
+    pub fragment_shading_rate_clamp_combiner_inputs: u32,
+}
+impl Default for PhysicalDeviceMaintenance6Properties {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000545001),
+            p_next: core::ptr::null_mut(),
+            block_texel_view_compatible_multiple_layers: Default::default(),
+            max_combined_image_sampler_descriptor_count: Default::default(),
+            fragment_shading_rate_clamp_combiner_inputs: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance7FeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMaintenance7FeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub maintenance7: u32,
+}
+impl Default for PhysicalDeviceMaintenance7FeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000562000),
+            p_next: core::ptr::null_mut(),
+            maintenance7: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance7PropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMaintenance7PropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub robust_fragment_shading_rate_attachment_access: u32,
+    pub separate_depth_stencil_attachment_access: u32,
+    pub max_descriptor_set_total_uniform_buffers_dynamic: u32,
+    pub max_descriptor_set_total_storage_buffers_dynamic: u32,
+    pub max_descriptor_set_total_buffers_dynamic: u32,
+    pub max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: u32,
+    pub max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: u32,
+    pub max_descriptor_set_update_after_bind_total_buffers_dynamic: u32,
+}
+impl Default for PhysicalDeviceMaintenance7PropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000562001),
+            p_next: core::ptr::null_mut(),
+            robust_fragment_shading_rate_attachment_access: Default::default(),
+            separate_depth_stencil_attachment_access: Default::default(),
+            max_descriptor_set_total_uniform_buffers_dynamic: Default::default(),
+            max_descriptor_set_total_storage_buffers_dynamic: Default::default(),
+            max_descriptor_set_total_buffers_dynamic: Default::default(),
+            max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: Default::default(),
+            max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: Default::default(),
+            max_descriptor_set_update_after_bind_total_buffers_dynamic: Default::default(),
         }
     }
 }
@@ -5393,6 +7090,104 @@ impl Default for PhysicalDeviceMemoryProperties2 {
     }
 }
 
+/// `VkPhysicalDeviceMeshShaderFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMeshShaderFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub task_shader: u32,
+    pub mesh_shader: u32,
+    pub multiview_mesh_shader: u32,
+    pub primitive_fragment_shading_rate_mesh_shader: u32,
+    pub mesh_shader_queries: u32,
+}
+impl Default for PhysicalDeviceMeshShaderFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000328000),
+            p_next: core::ptr::null_mut(),
+            task_shader: Default::default(),
+            mesh_shader: Default::default(),
+            multiview_mesh_shader: Default::default(),
+            primitive_fragment_shading_rate_mesh_shader: Default::default(),
+            mesh_shader_queries: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceMeshShaderPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMeshShaderPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub max_task_work_group_total_count: u32,
+    pub max_task_work_group_count: [u32; 3],
+    pub max_task_work_group_invocations: u32,
+    pub max_task_work_group_size: [u32; 3],
+    pub max_task_payload_size: u32,
+    pub max_task_shared_memory_size: u32,
+    pub max_task_payload_and_shared_memory_size: u32,
+    pub max_mesh_work_group_total_count: u32,
+    pub max_mesh_work_group_count: [u32; 3],
+    pub max_mesh_work_group_invocations: u32,
+    pub max_mesh_work_group_size: [u32; 3],
+    pub max_mesh_shared_memory_size: u32,
+    pub max_mesh_payload_and_shared_memory_size: u32,
+    pub max_mesh_output_memory_size: u32,
+    pub max_mesh_payload_and_output_memory_size: u32,
+    pub max_mesh_output_components: u32,
+    pub max_mesh_output_vertices: u32,
+    pub max_mesh_output_primitives: u32,
+    pub max_mesh_output_layers: u32,
+    pub max_mesh_multiview_view_count: u32,
+    pub mesh_output_per_vertex_granularity: u32,
+    pub mesh_output_per_primitive_granularity: u32,
+    pub max_preferred_task_work_group_invocations: u32,
+    pub max_preferred_mesh_work_group_invocations: u32,
+    pub prefers_local_invocation_vertex_output: u32,
+    pub prefers_local_invocation_primitive_output: u32,
+    pub prefers_compact_vertex_output: u32,
+    pub prefers_compact_primitive_output: u32,
+}
+impl Default for PhysicalDeviceMeshShaderPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000328001),
+            p_next: core::ptr::null_mut(),
+            max_task_work_group_total_count: Default::default(),
+            max_task_work_group_count: [Default::default(); 3],
+            max_task_work_group_invocations: Default::default(),
+            max_task_work_group_size: [Default::default(); 3],
+            max_task_payload_size: Default::default(),
+            max_task_shared_memory_size: Default::default(),
+            max_task_payload_and_shared_memory_size: Default::default(),
+            max_mesh_work_group_total_count: Default::default(),
+            max_mesh_work_group_count: [Default::default(); 3],
+            max_mesh_work_group_invocations: Default::default(),
+            max_mesh_work_group_size: [Default::default(); 3],
+            max_mesh_shared_memory_size: Default::default(),
+            max_mesh_payload_and_shared_memory_size: Default::default(),
+            max_mesh_output_memory_size: Default::default(),
+            max_mesh_payload_and_output_memory_size: Default::default(),
+            max_mesh_output_components: Default::default(),
+            max_mesh_output_vertices: Default::default(),
+            max_mesh_output_primitives: Default::default(),
+            max_mesh_output_layers: Default::default(),
+            max_mesh_multiview_view_count: Default::default(),
+            mesh_output_per_vertex_granularity: Default::default(),
+            mesh_output_per_primitive_granularity: Default::default(),
+            max_preferred_task_work_group_invocations: Default::default(),
+            max_preferred_mesh_work_group_invocations: Default::default(),
+            prefers_local_invocation_vertex_output: Default::default(),
+            prefers_local_invocation_primitive_output: Default::default(),
+            prefers_compact_vertex_output: Default::default(),
+            prefers_compact_primitive_output: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceMultiDrawFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -5425,6 +7220,24 @@ impl Default for PhysicalDeviceMultiDrawPropertiesEXT {
             s_type: t::StructureType(1000392001),
             p_next: core::ptr::null_mut(),
             max_multi_draw_count: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub multisampled_render_to_single_sampled: u32,
+}
+impl Default for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000376000),
+            p_next: core::ptr::null_mut(),
+            multisampled_render_to_single_sampled: Default::default(),
         }
     }
 }
@@ -5489,6 +7302,46 @@ impl Default for PhysicalDeviceMutableDescriptorTypeFeaturesEXT {
     }
 }
 
+/// `VkPhysicalDeviceNestedCommandBufferFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceNestedCommandBufferFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub nested_command_buffer: u32,
+    pub nested_command_buffer_rendering: u32,
+    pub nested_command_buffer_simultaneous_use: u32,
+}
+impl Default for PhysicalDeviceNestedCommandBufferFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000451000),
+            p_next: core::ptr::null_mut(),
+            nested_command_buffer: Default::default(),
+            nested_command_buffer_rendering: Default::default(),
+            nested_command_buffer_simultaneous_use: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceNestedCommandBufferPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceNestedCommandBufferPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub max_command_buffer_nesting_level: u32,
+}
+impl Default for PhysicalDeviceNestedCommandBufferPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000451001),
+            p_next: core::ptr::null_mut(),
+            max_command_buffer_nesting_level: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceNonSeamlessCubeMapFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -5545,6 +7398,84 @@ impl Default for PhysicalDevicePipelineCreationCacheControlFeatures {
             s_type: t::StructureType(1000297000),
             p_next: core::ptr::null_mut(),
             pipeline_creation_cache_control: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub pipeline_library_group_handles: u32,
+}
+impl Default for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000498000),
+            p_next: core::ptr::null_mut(),
+            pipeline_library_group_handles: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDevicePipelineProtectedAccessFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDevicePipelineProtectedAccessFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub pipeline_protected_access: u32,
+}
+impl Default for PhysicalDevicePipelineProtectedAccessFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000466000),
+            p_next: core::ptr::null_mut(),
+            pipeline_protected_access: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDevicePipelineRobustnessFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDevicePipelineRobustnessFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub pipeline_robustness: u32,
+}
+impl Default for PhysicalDevicePipelineRobustnessFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000068001),
+            p_next: core::ptr::null_mut(),
+            pipeline_robustness: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDevicePipelineRobustnessProperties`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDevicePipelineRobustnessProperties {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub default_robustness_storage_buffers: t::PipelineRobustnessBufferBehavior,
+    pub default_robustness_uniform_buffers: t::PipelineRobustnessBufferBehavior,
+    pub default_robustness_vertex_inputs: t::PipelineRobustnessBufferBehavior,
+    pub default_robustness_images: t::PipelineRobustnessImageBehavior,
+}
+impl Default for PhysicalDevicePipelineRobustnessProperties {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000068002),
+            p_next: core::ptr::null_mut(),
+            default_robustness_storage_buffers: Default::default(),
+            default_robustness_uniform_buffers: Default::default(),
+            default_robustness_vertex_inputs: Default::default(),
+            default_robustness_images: Default::default(),
         }
     }
 }
@@ -5751,15 +7682,15 @@ impl Default for PhysicalDeviceProvokingVertexPropertiesEXT {
     }
 }
 
-/// `VkPhysicalDevicePushDescriptorPropertiesKHR`.
+/// `VkPhysicalDevicePushDescriptorProperties`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDevicePushDescriptorPropertiesKHR {
+pub struct PhysicalDevicePushDescriptorProperties {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub max_push_descriptors: u32,
 }
-impl Default for PhysicalDevicePushDescriptorPropertiesKHR {
+impl Default for PhysicalDevicePushDescriptorProperties {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000080000),
@@ -5791,17 +7722,131 @@ impl Default for PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT {
     }
 }
 
-/// `VkPhysicalDeviceRobustness2FeaturesEXT`.
+/// `VkPhysicalDeviceRayQueryFeaturesKHR`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceRobustness2FeaturesEXT {
+pub struct PhysicalDeviceRayQueryFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub ray_query: u32,
+}
+impl Default for PhysicalDeviceRayQueryFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000348013),
+            p_next: core::ptr::null_mut(),
+            ray_query: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingMaintenance1FeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceRayTracingMaintenance1FeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub ray_tracing_maintenance1: u32,
+    pub ray_tracing_pipeline_trace_rays_indirect2: u32,
+}
+impl Default for PhysicalDeviceRayTracingMaintenance1FeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000386000),
+            p_next: core::ptr::null_mut(),
+            ray_tracing_maintenance1: Default::default(),
+            ray_tracing_pipeline_trace_rays_indirect2: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingPipelineFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceRayTracingPipelineFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub ray_tracing_pipeline: u32,
+    pub ray_tracing_pipeline_shader_group_handle_capture_replay: u32,
+    pub ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: u32,
+    pub ray_tracing_pipeline_trace_rays_indirect: u32,
+    pub ray_traversal_primitive_culling: u32,
+}
+impl Default for PhysicalDeviceRayTracingPipelineFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000347000),
+            p_next: core::ptr::null_mut(),
+            ray_tracing_pipeline: Default::default(),
+            ray_tracing_pipeline_shader_group_handle_capture_replay: Default::default(),
+            ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: Default::default(),
+            ray_tracing_pipeline_trace_rays_indirect: Default::default(),
+            ray_traversal_primitive_culling: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingPipelinePropertiesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceRayTracingPipelinePropertiesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_group_handle_size: u32,
+    pub max_ray_recursion_depth: u32,
+    pub max_shader_group_stride: u32,
+    pub shader_group_base_alignment: u32,
+    pub shader_group_handle_capture_replay_size: u32,
+    pub max_ray_dispatch_invocation_count: u32,
+    pub shader_group_handle_alignment: u32,
+    pub max_ray_hit_attribute_size: u32,
+}
+impl Default for PhysicalDeviceRayTracingPipelinePropertiesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000347001),
+            p_next: core::ptr::null_mut(),
+            shader_group_handle_size: Default::default(),
+            max_ray_recursion_depth: Default::default(),
+            max_shader_group_stride: Default::default(),
+            shader_group_base_alignment: Default::default(),
+            shader_group_handle_capture_replay_size: Default::default(),
+            max_ray_dispatch_invocation_count: Default::default(),
+            shader_group_handle_alignment: Default::default(),
+            max_ray_hit_attribute_size: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingPositionFetchFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceRayTracingPositionFetchFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub ray_tracing_position_fetch: u32,
+}
+impl Default for PhysicalDeviceRayTracingPositionFetchFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000481000),
+            p_next: core::ptr::null_mut(),
+            ray_tracing_position_fetch: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceRobustness2FeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceRobustness2FeaturesKHR {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub robust_buffer_access2: u32,
     pub robust_image_access2: u32,
     pub null_descriptor: u32,
 }
-impl Default for PhysicalDeviceRobustness2FeaturesEXT {
+impl Default for PhysicalDeviceRobustness2FeaturesKHR {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000286000),
@@ -5813,22 +7858,48 @@ impl Default for PhysicalDeviceRobustness2FeaturesEXT {
     }
 }
 
-/// `VkPhysicalDeviceRobustness2PropertiesEXT`.
+/// `VkPhysicalDeviceRobustness2PropertiesKHR`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceRobustness2PropertiesEXT {
+pub struct PhysicalDeviceRobustness2PropertiesKHR {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub robust_storage_buffer_access_size_alignment: u64,
     pub robust_uniform_buffer_access_size_alignment: u64,
 }
-impl Default for PhysicalDeviceRobustness2PropertiesEXT {
+impl Default for PhysicalDeviceRobustness2PropertiesKHR {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000286001),
             p_next: core::ptr::null_mut(),
             robust_storage_buffer_access_size_alignment: Default::default(),
             robust_uniform_buffer_access_size_alignment: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceSampleLocationsPropertiesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceSampleLocationsPropertiesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub sample_location_sample_counts: t::SampleCountFlags,
+    pub max_sample_location_grid_size: Extent2D,
+    pub sample_location_coordinate_range: [f32; 2],
+    pub sample_location_sub_pixel_bits: u32,
+    pub variable_sample_locations: u32,
+}
+impl Default for PhysicalDeviceSampleLocationsPropertiesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000143003),
+            p_next: core::ptr::null_mut(),
+            sample_location_sample_counts: Default::default(),
+            max_sample_location_grid_size: Default::default(),
+            sample_location_coordinate_range: [Default::default(); 2],
+            sample_location_sub_pixel_bits: Default::default(),
+            variable_sample_locations: Default::default(),
         }
     }
 }
@@ -5907,6 +7978,86 @@ impl Default for PhysicalDeviceSeparateDepthStencilLayoutsFeatures {
     }
 }
 
+/// `VkPhysicalDeviceShaderAtomicFloat2FeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderAtomicFloat2FeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_buffer_float16_atomics: u32,
+    pub shader_buffer_float16_atomic_add: u32,
+    pub shader_buffer_float16_atomic_min_max: u32,
+    pub shader_buffer_float32_atomic_min_max: u32,
+    pub shader_buffer_float64_atomic_min_max: u32,
+    pub shader_shared_float16_atomics: u32,
+    pub shader_shared_float16_atomic_add: u32,
+    pub shader_shared_float16_atomic_min_max: u32,
+    pub shader_shared_float32_atomic_min_max: u32,
+    pub shader_shared_float64_atomic_min_max: u32,
+    pub shader_image_float32_atomic_min_max: u32,
+    pub sparse_image_float32_atomic_min_max: u32,
+}
+impl Default for PhysicalDeviceShaderAtomicFloat2FeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000273000),
+            p_next: core::ptr::null_mut(),
+            shader_buffer_float16_atomics: Default::default(),
+            shader_buffer_float16_atomic_add: Default::default(),
+            shader_buffer_float16_atomic_min_max: Default::default(),
+            shader_buffer_float32_atomic_min_max: Default::default(),
+            shader_buffer_float64_atomic_min_max: Default::default(),
+            shader_shared_float16_atomics: Default::default(),
+            shader_shared_float16_atomic_add: Default::default(),
+            shader_shared_float16_atomic_min_max: Default::default(),
+            shader_shared_float32_atomic_min_max: Default::default(),
+            shader_shared_float64_atomic_min_max: Default::default(),
+            shader_image_float32_atomic_min_max: Default::default(),
+            sparse_image_float32_atomic_min_max: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderAtomicFloatFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderAtomicFloatFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_buffer_float32_atomics: u32,
+    pub shader_buffer_float32_atomic_add: u32,
+    pub shader_buffer_float64_atomics: u32,
+    pub shader_buffer_float64_atomic_add: u32,
+    pub shader_shared_float32_atomics: u32,
+    pub shader_shared_float32_atomic_add: u32,
+    pub shader_shared_float64_atomics: u32,
+    pub shader_shared_float64_atomic_add: u32,
+    pub shader_image_float32_atomics: u32,
+    pub shader_image_float32_atomic_add: u32,
+    pub sparse_image_float32_atomics: u32,
+    pub sparse_image_float32_atomic_add: u32,
+}
+impl Default for PhysicalDeviceShaderAtomicFloatFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000260000),
+            p_next: core::ptr::null_mut(),
+            shader_buffer_float32_atomics: Default::default(),
+            shader_buffer_float32_atomic_add: Default::default(),
+            shader_buffer_float64_atomics: Default::default(),
+            shader_buffer_float64_atomic_add: Default::default(),
+            shader_shared_float32_atomics: Default::default(),
+            shader_shared_float32_atomic_add: Default::default(),
+            shader_shared_float64_atomics: Default::default(),
+            shader_shared_float64_atomic_add: Default::default(),
+            shader_image_float32_atomics: Default::default(),
+            shader_image_float32_atomic_add: Default::default(),
+            sparse_image_float32_atomics: Default::default(),
+            sparse_image_float32_atomic_add: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceShaderAtomicInt64Features`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -5923,6 +8074,28 @@ impl Default for PhysicalDeviceShaderAtomicInt64Features {
             p_next: core::ptr::null_mut(),
             shader_buffer_int64_atomics: Default::default(),
             shader_shared_int64_atomics: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderBfloat16FeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderBfloat16FeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_b_float16_type: u32,
+    pub shader_b_float16_dot_product: u32,
+    pub shader_b_float16_cooperative_matrix: u32,
+}
+impl Default for PhysicalDeviceShaderBfloat16FeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000141000),
+            p_next: core::ptr::null_mut(),
+            shader_b_float16_type: Default::default(),
+            shader_b_float16_dot_product: Default::default(),
+            shader_b_float16_cooperative_matrix: Default::default(),
         }
     }
 }
@@ -5983,6 +8156,24 @@ impl Default for PhysicalDeviceShaderDrawParametersFeatures {
     }
 }
 
+/// `VkPhysicalDeviceShaderExpectAssumeFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderExpectAssumeFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_expect_assume: u32,
+}
+impl Default for PhysicalDeviceShaderExpectAssumeFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000544000),
+            p_next: core::ptr::null_mut(),
+            shader_expect_assume: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceShaderFloat16Int8Features`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -5999,6 +8190,86 @@ impl Default for PhysicalDeviceShaderFloat16Int8Features {
             p_next: core::ptr::null_mut(),
             shader_float16: Default::default(),
             shader_int8: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderFloat8FeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderFloat8FeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_float8: u32,
+    pub shader_float8_cooperative_matrix: u32,
+}
+impl Default for PhysicalDeviceShaderFloat8FeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000567000),
+            p_next: core::ptr::null_mut(),
+            shader_float8: Default::default(),
+            shader_float8_cooperative_matrix: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderFloatControls2Features`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderFloatControls2Features {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_float_controls2: u32,
+}
+impl Default for PhysicalDeviceShaderFloatControls2Features {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000528000),
+            p_next: core::ptr::null_mut(),
+            shader_float_controls2: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderFmaFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderFmaFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_fma_float16: u32,
+    pub shader_fma_float32: u32,
+    pub shader_fma_float64: u32,
+}
+impl Default for PhysicalDeviceShaderFmaFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000579000),
+            p_next: core::ptr::null_mut(),
+            shader_fma_float16: Default::default(),
+            shader_fma_float32: Default::default(),
+            shader_fma_float64: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderImageAtomicInt64FeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderImageAtomicInt64FeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_image_int64_atomics: u32,
+    pub sparse_image_int64_atomics: u32,
+}
+impl Default for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000234000),
+            p_next: core::ptr::null_mut(),
+            shader_image_int64_atomics: Default::default(),
+            sparse_image_int64_atomics: Default::default(),
         }
     }
 }
@@ -6097,6 +8368,78 @@ impl Default for PhysicalDeviceShaderIntegerDotProductProperties {
     }
 }
 
+/// `VkPhysicalDeviceShaderMaximalReconvergenceFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_maximal_reconvergence: u32,
+}
+impl Default for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000434000),
+            p_next: core::ptr::null_mut(),
+            shader_maximal_reconvergence: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderQuadControlFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderQuadControlFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_quad_control: u32,
+}
+impl Default for PhysicalDeviceShaderQuadControlFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000235000),
+            p_next: core::ptr::null_mut(),
+            shader_quad_control: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_relaxed_extended_instruction: u32,
+}
+impl Default for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000558000),
+            p_next: core::ptr::null_mut(),
+            shader_relaxed_extended_instruction: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderReplicatedCompositesFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderReplicatedCompositesFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_replicated_composites: u32,
+}
+impl Default for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000564000),
+            p_next: core::ptr::null_mut(),
+            shader_replicated_composites: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceShaderSubgroupExtendedTypesFeatures`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -6115,6 +8458,44 @@ impl Default for PhysicalDeviceShaderSubgroupExtendedTypesFeatures {
     }
 }
 
+/// `VkPhysicalDeviceShaderSubgroupRotateFeatures`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderSubgroupRotateFeatures {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_subgroup_rotate: u32,
+    pub shader_subgroup_rotate_clustered: u32,
+}
+impl Default for PhysicalDeviceShaderSubgroupRotateFeatures {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000416000),
+            p_next: core::ptr::null_mut(),
+            shader_subgroup_rotate: Default::default(),
+            shader_subgroup_rotate_clustered: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_subgroup_uniform_control_flow: u32,
+}
+impl Default for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000323000),
+            p_next: core::ptr::null_mut(),
+            shader_subgroup_uniform_control_flow: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceShaderTerminateInvocationFeatures`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -6129,6 +8510,42 @@ impl Default for PhysicalDeviceShaderTerminateInvocationFeatures {
             s_type: t::StructureType(1000215000),
             p_next: core::ptr::null_mut(),
             shader_terminate_invocation: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_uniform_buffer_unsized_array: u32,
+}
+impl Default for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000642000),
+            p_next: core::ptr::null_mut(),
+            shader_uniform_buffer_unsized_array: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceShaderUntypedPointersFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceShaderUntypedPointersFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub shader_untyped_pointers: u32,
+}
+impl Default for PhysicalDeviceShaderUntypedPointersFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000387000),
+            p_next: core::ptr::null_mut(),
+            shader_untyped_pointers: Default::default(),
         }
     }
 }
@@ -6483,22 +8900,42 @@ impl Default for PhysicalDeviceVariablePointersFeatures {
     }
 }
 
-/// `VkPhysicalDeviceVertexAttributeDivisorFeaturesEXT`.
+/// `VkPhysicalDeviceVertexAttributeDivisorFeatures`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PhysicalDeviceVertexAttributeDivisorFeaturesEXT {
+pub struct PhysicalDeviceVertexAttributeDivisorFeatures {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub vertex_attribute_instance_rate_divisor: u32,
     pub vertex_attribute_instance_rate_zero_divisor: u32,
 }
-impl Default for PhysicalDeviceVertexAttributeDivisorFeaturesEXT {
+impl Default for PhysicalDeviceVertexAttributeDivisorFeatures {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000190002),
             p_next: core::ptr::null_mut(),
             vertex_attribute_instance_rate_divisor: Default::default(),
             vertex_attribute_instance_rate_zero_divisor: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceVertexAttributeDivisorProperties`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceVertexAttributeDivisorProperties {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub max_vertex_attrib_divisor: u32,
+    pub supports_non_zero_first_instance: u32,
+}
+impl Default for PhysicalDeviceVertexAttributeDivisorProperties {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000525000),
+            p_next: core::ptr::null_mut(),
+            max_vertex_attrib_divisor: Default::default(),
+            supports_non_zero_first_instance: Default::default(),
         }
     }
 }
@@ -7007,6 +9444,130 @@ impl Default for PhysicalDeviceVulkan13Properties {
     }
 }
 
+/// `VkPhysicalDeviceVulkan14Features`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceVulkan14Features {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub global_priority_query: u32,
+    pub shader_subgroup_rotate: u32,
+    pub shader_subgroup_rotate_clustered: u32,
+    pub shader_float_controls2: u32,
+    pub shader_expect_assume: u32,
+    pub rectangular_lines: u32,
+    pub bresenham_lines: u32,
+    pub smooth_lines: u32,
+    pub stippled_rectangular_lines: u32,
+    pub stippled_bresenham_lines: u32,
+    pub stippled_smooth_lines: u32,
+    pub vertex_attribute_instance_rate_divisor: u32,
+    pub vertex_attribute_instance_rate_zero_divisor: u32,
+    pub index_type_uint8: u32,
+    pub dynamic_rendering_local_read: u32,
+    pub maintenance5: u32,
+    pub maintenance6: u32,
+    pub pipeline_protected_access: u32,
+    pub pipeline_robustness: u32,
+    pub host_image_copy: u32,
+    pub push_descriptor: u32,
+}
+impl Default for PhysicalDeviceVulkan14Features {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(55),
+            p_next: core::ptr::null_mut(),
+            global_priority_query: Default::default(),
+            shader_subgroup_rotate: Default::default(),
+            shader_subgroup_rotate_clustered: Default::default(),
+            shader_float_controls2: Default::default(),
+            shader_expect_assume: Default::default(),
+            rectangular_lines: Default::default(),
+            bresenham_lines: Default::default(),
+            smooth_lines: Default::default(),
+            stippled_rectangular_lines: Default::default(),
+            stippled_bresenham_lines: Default::default(),
+            stippled_smooth_lines: Default::default(),
+            vertex_attribute_instance_rate_divisor: Default::default(),
+            vertex_attribute_instance_rate_zero_divisor: Default::default(),
+            index_type_uint8: Default::default(),
+            dynamic_rendering_local_read: Default::default(),
+            maintenance5: Default::default(),
+            maintenance6: Default::default(),
+            pipeline_protected_access: Default::default(),
+            pipeline_robustness: Default::default(),
+            host_image_copy: Default::default(),
+            push_descriptor: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceVulkan14Properties`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceVulkan14Properties {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub line_sub_pixel_precision_bits: u32,
+    pub max_vertex_attrib_divisor: u32,
+    pub supports_non_zero_first_instance: u32,
+    pub max_push_descriptors: u32,
+    pub dynamic_rendering_local_read_depth_stencil_attachments: u32,
+    pub dynamic_rendering_local_read_multisampled_attachments: u32,
+    pub early_fragment_multisample_coverage_after_sample_counting: u32,
+    pub early_fragment_sample_mask_test_before_sample_counting: u32,
+    pub depth_stencil_swizzle_one_support: u32,
+    pub polygon_mode_point_size: u32,
+    pub non_strict_single_pixel_wide_lines_use_parallelogram: u32,
+    pub non_strict_wide_lines_use_parallelogram: u32,
+    pub block_texel_view_compatible_multiple_layers: u32,
+    pub max_combined_image_sampler_descriptor_count: u32,
+    pub fragment_shading_rate_clamp_combiner_inputs: u32,
+    pub default_robustness_storage_buffers: t::PipelineRobustnessBufferBehavior,
+    pub default_robustness_uniform_buffers: t::PipelineRobustnessBufferBehavior,
+    pub default_robustness_vertex_inputs: t::PipelineRobustnessBufferBehavior,
+    pub default_robustness_images: t::PipelineRobustnessImageBehavior,
+    pub copy_src_layout_count: u32,
+    pub p_copy_src_layouts: *const t::ImageLayout,
+    pub copy_dst_layout_count: u32,
+    pub p_copy_dst_layouts: *const t::ImageLayout,
+    pub optimal_tiling_layout_uuid: [u8; 16],
+    pub identical_memory_type_requirements: u32,
+}
+impl Default for PhysicalDeviceVulkan14Properties {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(56),
+            p_next: core::ptr::null_mut(),
+            line_sub_pixel_precision_bits: Default::default(),
+            max_vertex_attrib_divisor: Default::default(),
+            supports_non_zero_first_instance: Default::default(),
+            max_push_descriptors: Default::default(),
+            dynamic_rendering_local_read_depth_stencil_attachments: Default::default(),
+            dynamic_rendering_local_read_multisampled_attachments: Default::default(),
+            early_fragment_multisample_coverage_after_sample_counting: Default::default(),
+            early_fragment_sample_mask_test_before_sample_counting: Default::default(),
+            depth_stencil_swizzle_one_support: Default::default(),
+            polygon_mode_point_size: Default::default(),
+            non_strict_single_pixel_wide_lines_use_parallelogram: Default::default(),
+            non_strict_wide_lines_use_parallelogram: Default::default(),
+            block_texel_view_compatible_multiple_layers: Default::default(),
+            max_combined_image_sampler_descriptor_count: Default::default(),
+            fragment_shading_rate_clamp_combiner_inputs: Default::default(),
+            default_robustness_storage_buffers: Default::default(),
+            default_robustness_uniform_buffers: Default::default(),
+            default_robustness_vertex_inputs: Default::default(),
+            default_robustness_images: Default::default(),
+            copy_src_layout_count: Default::default(),
+            p_copy_src_layouts: core::ptr::null_mut(),
+            copy_dst_layout_count: Default::default(),
+            p_copy_dst_layouts: core::ptr::null_mut(),
+            optimal_tiling_layout_uuid: [Default::default(); 16],
+            identical_memory_type_requirements: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceVulkanMemoryModelFeatures`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -7029,6 +9590,30 @@ impl Default for PhysicalDeviceVulkanMemoryModelFeatures {
     }
 }
 
+/// `VkPhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub workgroup_memory_explicit_layout: u32,
+    pub workgroup_memory_explicit_layout_scalar_block_layout: u32,
+    pub workgroup_memory_explicit_layout8_bit_access: u32,
+    pub workgroup_memory_explicit_layout16_bit_access: u32,
+}
+impl Default for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000336000),
+            p_next: core::ptr::null_mut(),
+            workgroup_memory_explicit_layout: Default::default(),
+            workgroup_memory_explicit_layout_scalar_block_layout: Default::default(),
+            workgroup_memory_explicit_layout8_bit_access: Default::default(),
+            workgroup_memory_explicit_layout16_bit_access: Default::default(),
+        }
+    }
+}
+
 /// `VkPhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -7043,6 +9628,24 @@ impl Default for PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT {
             s_type: t::StructureType(1000330000),
             p_next: core::ptr::null_mut(),
             ycbcr2plane444_formats: Default::default(),
+        }
+    }
+}
+
+/// `VkPhysicalDeviceYcbcrImageArraysFeaturesEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PhysicalDeviceYcbcrImageArraysFeaturesEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub ycbcr_image_arrays: u32,
+}
+impl Default for PhysicalDeviceYcbcrImageArraysFeaturesEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000252000),
+            p_next: core::ptr::null_mut(),
+            ycbcr_image_arrays: Default::default(),
         }
     }
 }
@@ -7083,6 +9686,28 @@ impl Default for PipelineCacheCreateInfo {
             flags: Default::default(),
             initial_data_size: Default::default(),
             p_initial_data: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkPipelineColorBlendAdvancedStateCreateInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PipelineColorBlendAdvancedStateCreateInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub src_premultiplied: u32,
+    pub dst_premultiplied: u32,
+    pub blend_overlap: t::BlendOverlapEXT,
+}
+impl Default for PipelineColorBlendAdvancedStateCreateInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000148002),
+            p_next: core::ptr::null_mut(),
+            src_premultiplied: Default::default(),
+            dst_premultiplied: Default::default(),
+            blend_overlap: Default::default(),
         }
     }
 }
@@ -7163,15 +9788,15 @@ impl Default for PipelineColorWriteCreateInfoEXT {
     }
 }
 
-/// `VkPipelineCreateFlags2CreateInfoKHR`.
+/// `VkPipelineCreateFlags2CreateInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PipelineCreateFlags2CreateInfoKHR {
+pub struct PipelineCreateFlags2CreateInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
-    pub flags: t::PipelineCreateFlags2KHR,
+    pub flags: t::PipelineCreateFlags2,
 }
-impl Default for PipelineCreateFlags2CreateInfoKHR {
+impl Default for PipelineCreateFlags2CreateInfo {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000470005),
@@ -7437,18 +10062,18 @@ impl Default for PipelineRasterizationDepthClipStateCreateInfoEXT {
     }
 }
 
-/// `VkPipelineRasterizationLineStateCreateInfoEXT`.
+/// `VkPipelineRasterizationLineStateCreateInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PipelineRasterizationLineStateCreateInfoEXT {
+pub struct PipelineRasterizationLineStateCreateInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
-    pub line_rasterization_mode: t::LineRasterizationModeEXT,
+    pub line_rasterization_mode: t::LineRasterizationMode,
     pub stippled_line_enable: u32,
     pub line_stipple_factor: u32,
     pub line_stipple_pattern: u16,
 }
-impl Default for PipelineRasterizationLineStateCreateInfoEXT {
+impl Default for PipelineRasterizationLineStateCreateInfo {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000259001),
@@ -7563,6 +10188,50 @@ impl Default for PipelineRenderingCreateInfo {
     }
 }
 
+/// `VkPipelineRobustnessCreateInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PipelineRobustnessCreateInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub storage_buffers: t::PipelineRobustnessBufferBehavior,
+    pub uniform_buffers: t::PipelineRobustnessBufferBehavior,
+    pub vertex_inputs: t::PipelineRobustnessBufferBehavior,
+    pub images: t::PipelineRobustnessImageBehavior,
+}
+impl Default for PipelineRobustnessCreateInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000068000),
+            p_next: core::ptr::null_mut(),
+            storage_buffers: Default::default(),
+            uniform_buffers: Default::default(),
+            vertex_inputs: Default::default(),
+            images: Default::default(),
+        }
+    }
+}
+
+/// `VkPipelineSampleLocationsStateCreateInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PipelineSampleLocationsStateCreateInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub sample_locations_enable: u32,
+    pub sample_locations_info: SampleLocationsInfoEXT,
+}
+impl Default for PipelineSampleLocationsStateCreateInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000143002),
+            p_next: core::ptr::null_mut(),
+            sample_locations_enable: Default::default(),
+            sample_locations_info: Default::default(),
+        }
+    }
+}
+
 /// `VkPipelineShaderStageCreateInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -7645,16 +10314,16 @@ impl Default for PipelineTessellationStateCreateInfo {
     }
 }
 
-/// `VkPipelineVertexInputDivisorStateCreateInfoEXT`.
+/// `VkPipelineVertexInputDivisorStateCreateInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct PipelineVertexInputDivisorStateCreateInfoEXT {
+pub struct PipelineVertexInputDivisorStateCreateInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub vertex_binding_divisor_count: u32,
-    pub p_vertex_binding_divisors: *const VertexInputBindingDivisorDescriptionEXT,
+    pub p_vertex_binding_divisors: *const VertexInputBindingDivisorDescription,
 }
-impl Default for PipelineVertexInputDivisorStateCreateInfoEXT {
+impl Default for PipelineVertexInputDivisorStateCreateInfo {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000190001),
@@ -7687,6 +10356,26 @@ impl Default for PipelineVertexInputStateCreateInfo {
             p_vertex_binding_descriptions: core::ptr::null_mut(),
             vertex_attribute_description_count: Default::default(),
             p_vertex_attribute_descriptions: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkPipelineViewportDepthClampControlCreateInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PipelineViewportDepthClampControlCreateInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub depth_clamp_mode: t::DepthClampModeEXT,
+    pub p_depth_clamp_range: *const DepthClampRangeEXT,
+}
+impl Default for PipelineViewportDepthClampControlCreateInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000582001),
+            p_next: core::ptr::null_mut(),
+            depth_clamp_mode: Default::default(),
+            p_depth_clamp_range: core::ptr::null_mut(),
         }
     }
 }
@@ -7789,6 +10478,58 @@ impl Default for PushConstantRange {
     }
 }
 
+/// `VkPushConstantsInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PushConstantsInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub layout: PipelineLayout,
+    pub stage_flags: t::ShaderStageFlags,
+    pub offset: u32,
+    pub size: u32,
+    pub p_values: *const c_void,
+}
+impl Default for PushConstantsInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000545004),
+            p_next: core::ptr::null_mut(),
+            layout: Default::default(),
+            stage_flags: Default::default(),
+            offset: Default::default(),
+            size: Default::default(),
+            p_values: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkPushDescriptorSetInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PushDescriptorSetInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub stage_flags: t::ShaderStageFlags,
+    pub layout: PipelineLayout,
+    pub set: u32,
+    pub descriptor_write_count: u32,
+    pub p_descriptor_writes: *const WriteDescriptorSet,
+}
+impl Default for PushDescriptorSetInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000545005),
+            p_next: core::ptr::null_mut(),
+            stage_flags: Default::default(),
+            layout: Default::default(),
+            set: Default::default(),
+            descriptor_write_count: Default::default(),
+            p_descriptor_writes: core::ptr::null_mut(),
+        }
+    }
+}
+
 /// `VkQueryPoolCreateInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -7809,6 +10550,26 @@ impl Default for QueryPoolCreateInfo {
             query_type: Default::default(),
             query_count: Default::default(),
             pipeline_statistics: Default::default(),
+        }
+    }
+}
+
+/// `VkQueueFamilyGlobalPriorityProperties`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct QueueFamilyGlobalPriorityProperties {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub priority_count: u32,
+    pub priorities: [t::QueueGlobalPriority; 16],
+}
+impl Default for QueueFamilyGlobalPriorityProperties {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000388001),
+            p_next: core::ptr::null_mut(),
+            priority_count: Default::default(),
+            priorities: [Default::default(); 16],
         }
     }
 }
@@ -7847,6 +10608,26 @@ impl Default for QueueFamilyProperties2 {
             s_type: t::StructureType(1000059005),
             p_next: core::ptr::null_mut(),
             queue_family_properties: Default::default(),
+        }
+    }
+}
+
+/// `VkRayTracingPipelineInterfaceCreateInfoKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct RayTracingPipelineInterfaceCreateInfoKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub max_pipeline_ray_payload_size: u32,
+    pub max_pipeline_ray_hit_attribute_size: u32,
+}
+impl Default for RayTracingPipelineInterfaceCreateInfoKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150018),
+            p_next: core::ptr::null_mut(),
+            max_pipeline_ray_payload_size: Default::default(),
+            max_pipeline_ray_hit_attribute_size: Default::default(),
         }
     }
 }
@@ -8025,10 +10806,34 @@ impl Default for RenderPassMultiviewCreateInfo {
     }
 }
 
-/// `VkRenderingAreaInfoKHR`.
+/// `VkRenderPassSampleLocationsBeginInfoEXT`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct RenderingAreaInfoKHR {
+pub struct RenderPassSampleLocationsBeginInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub attachment_initial_sample_locations_count: u32,
+    pub p_attachment_initial_sample_locations: *const AttachmentSampleLocationsEXT,
+    pub post_subpass_sample_locations_count: u32,
+    pub p_post_subpass_sample_locations: *const SubpassSampleLocationsEXT,
+}
+impl Default for RenderPassSampleLocationsBeginInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000143001),
+            p_next: core::ptr::null_mut(),
+            attachment_initial_sample_locations_count: Default::default(),
+            p_attachment_initial_sample_locations: core::ptr::null_mut(),
+            post_subpass_sample_locations_count: Default::default(),
+            p_post_subpass_sample_locations: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkRenderingAreaInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct RenderingAreaInfo {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub view_mask: u32,
@@ -8037,7 +10842,7 @@ pub struct RenderingAreaInfoKHR {
     pub depth_attachment_format: t::Format,
     pub stencil_attachment_format: t::Format,
 }
-impl Default for RenderingAreaInfoKHR {
+impl Default for RenderingAreaInfo {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000470003),
@@ -8079,6 +10884,26 @@ impl Default for RenderingAttachmentInfo {
             load_op: Default::default(),
             store_op: Default::default(),
             clear_value: Default::default(),
+        }
+    }
+}
+
+/// `VkRenderingAttachmentLocationInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct RenderingAttachmentLocationInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub color_attachment_count: u32,
+    pub p_color_attachment_locations: *const u32,
+}
+impl Default for RenderingAttachmentLocationInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000232001),
+            p_next: core::ptr::null_mut(),
+            color_attachment_count: Default::default(),
+            p_color_attachment_locations: core::ptr::null_mut(),
         }
     }
 }
@@ -8137,6 +10962,30 @@ impl Default for RenderingInfo {
     }
 }
 
+/// `VkRenderingInputAttachmentIndexInfo`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct RenderingInputAttachmentIndexInfo {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub color_attachment_count: u32,
+    pub p_color_attachment_input_indices: *const u32,
+    pub p_depth_input_attachment_index: *const u32,
+    pub p_stencil_input_attachment_index: *const u32,
+}
+impl Default for RenderingInputAttachmentIndexInfo {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000232002),
+            p_next: core::ptr::null_mut(),
+            color_attachment_count: Default::default(),
+            p_color_attachment_input_indices: core::ptr::null_mut(),
+            p_depth_input_attachment_index: core::ptr::null_mut(),
+            p_stencil_input_attachment_index: core::ptr::null_mut(),
+        }
+    }
+}
+
 /// `VkResolveImageInfo2`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -8161,6 +11010,26 @@ impl Default for ResolveImageInfo2 {
             dst_image_layout: Default::default(),
             region_count: Default::default(),
             p_regions: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkResourceDescriptorInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ResourceDescriptorInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub ty: t::DescriptorType,
+    pub data: ResourceDescriptorDataEXT,
+}
+impl Default for ResourceDescriptorInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135002),
+            p_next: core::ptr::null_mut(),
+            ty: Default::default(),
+            data: Default::default(),
         }
     }
 }
@@ -8237,6 +11106,46 @@ impl Default for RingPriorityInfoMESA {
             s_type: t::StructureType(1000384007),
             p_next: core::ptr::null_mut(),
             priority: Default::default(),
+        }
+    }
+}
+
+/// `VkSampleLocationEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SampleLocationEXT {
+    pub x: f32,
+    pub y: f32,
+}
+impl Default for SampleLocationEXT {
+    fn default() -> Self {
+        Self {
+            x: Default::default(),
+            y: Default::default(),
+        }
+    }
+}
+
+/// `VkSampleLocationsInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SampleLocationsInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub sample_locations_per_pixel: t::SampleCountFlagBits,
+    pub sample_location_grid_size: Extent2D,
+    pub sample_locations_count: u32,
+    pub p_sample_locations: *const SampleLocationEXT,
+}
+impl Default for SampleLocationsInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000143000),
+            p_next: core::ptr::null_mut(),
+            sample_locations_per_pixel: Default::default(),
+            sample_location_grid_size: Default::default(),
+            sample_locations_count: Default::default(),
+            p_sample_locations: core::ptr::null_mut(),
         }
     }
 }
@@ -8325,6 +11234,24 @@ impl Default for SamplerCustomBorderColorCreateInfoEXT {
             p_next: core::ptr::null_mut(),
             custom_border_color: Default::default(),
             format: Default::default(),
+        }
+    }
+}
+
+/// `VkSamplerCustomBorderColorIndexCreateInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SamplerCustomBorderColorIndexCreateInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub index: u32,
+}
+impl Default for SamplerCustomBorderColorIndexCreateInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135011),
+            p_next: core::ptr::null_mut(),
+            index: Default::default(),
         }
     }
 }
@@ -8517,6 +11444,26 @@ impl Default for SemaphoreWaitInfo {
             semaphore_count: Default::default(),
             p_semaphores: core::ptr::null_mut(),
             p_values: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkShaderDescriptorSetAndBindingMappingInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct ShaderDescriptorSetAndBindingMappingInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub mapping_count: u32,
+    pub p_mappings: *const DescriptorSetAndBindingMappingEXT,
+}
+impl Default for ShaderDescriptorSetAndBindingMappingInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135006),
+            p_next: core::ptr::null_mut(),
+            mapping_count: Default::default(),
+            p_mappings: core::ptr::null_mut(),
         }
     }
 }
@@ -8783,6 +11730,24 @@ impl Default for StencilOpState {
     }
 }
 
+/// `VkStridedDeviceAddressRegionKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct StridedDeviceAddressRegionKHR {
+    pub device_address: u64,
+    pub stride: u64,
+    pub size: u64,
+}
+impl Default for StridedDeviceAddressRegionKHR {
+    fn default() -> Self {
+        Self {
+            device_address: Default::default(),
+            stride: Default::default(),
+            size: Default::default(),
+        }
+    }
+}
+
 /// `VkSubmitInfo`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -9027,6 +11992,58 @@ impl Default for SubpassEndInfo {
     }
 }
 
+/// `VkSubpassResolvePerformanceQueryEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SubpassResolvePerformanceQueryEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub optimal: u32,
+}
+impl Default for SubpassResolvePerformanceQueryEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000376001),
+            p_next: core::ptr::null_mut(),
+            optimal: Default::default(),
+        }
+    }
+}
+
+/// `VkSubpassSampleLocationsEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SubpassSampleLocationsEXT {
+    pub subpass_index: u32,
+    pub sample_locations_info: SampleLocationsInfoEXT,
+}
+impl Default for SubpassSampleLocationsEXT {
+    fn default() -> Self {
+        Self {
+            subpass_index: Default::default(),
+            sample_locations_info: Default::default(),
+        }
+    }
+}
+
+/// `VkSubresourceHostMemcpySize`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SubresourceHostMemcpySize {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub size: u64,
+}
+impl Default for SubresourceHostMemcpySize {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000270008),
+            p_next: core::ptr::null_mut(),
+            size: Default::default(),
+        }
+    }
+}
+
 /// `VkSubresourceLayout`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -9049,20 +12066,62 @@ impl Default for SubresourceLayout {
     }
 }
 
-/// `VkSubresourceLayout2KHR`.
+/// `VkSubresourceLayout2`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct SubresourceLayout2KHR {
+pub struct SubresourceLayout2 {
     pub s_type: t::StructureType,
     pub p_next: *mut c_void,
     pub subresource_layout: SubresourceLayout,
 }
-impl Default for SubresourceLayout2KHR {
+impl Default for SubresourceLayout2 {
     fn default() -> Self {
         Self {
             s_type: t::StructureType(1000338002),
             p_next: core::ptr::null_mut(),
             subresource_layout: Default::default(),
+        }
+    }
+}
+
+/// `VkTensorViewCreateInfoARM`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct TensorViewCreateInfoARM {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub flags: t::TensorViewCreateFlagsARM,
+    pub tensor: TensorARM,
+    pub format: t::Format,
+}
+impl Default for TensorViewCreateInfoARM {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000460001),
+            p_next: core::ptr::null_mut(),
+            flags: Default::default(),
+            tensor: Default::default(),
+            format: Default::default(),
+        }
+    }
+}
+
+/// `VkTexelBufferDescriptorInfoEXT`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct TexelBufferDescriptorInfoEXT {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub format: t::Format,
+    pub address_range: DeviceAddressRangeEXT,
+}
+impl Default for TexelBufferDescriptorInfoEXT {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000135000),
+            p_next: core::ptr::null_mut(),
+            format: Default::default(),
+            address_range: Default::default(),
         }
     }
 }
@@ -9177,14 +12236,14 @@ impl Default for VertexInputBindingDescription2EXT {
     }
 }
 
-/// `VkVertexInputBindingDivisorDescriptionEXT`.
+/// `VkVertexInputBindingDivisorDescription`.
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct VertexInputBindingDivisorDescriptionEXT {
+pub struct VertexInputBindingDivisorDescription {
     pub binding: u32,
     pub divisor: u32,
 }
-impl Default for VertexInputBindingDivisorDescriptionEXT {
+impl Default for VertexInputBindingDivisorDescription {
     fn default() -> Self {
         Self {
             binding: Default::default(),
@@ -9245,6 +12304,26 @@ impl Default for WriteDescriptorSet {
             p_image_info: core::ptr::null_mut(),
             p_buffer_info: core::ptr::null_mut(),
             p_texel_buffer_view: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// `VkWriteDescriptorSetAccelerationStructureKHR`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct WriteDescriptorSetAccelerationStructureKHR {
+    pub s_type: t::StructureType,
+    pub p_next: *mut c_void,
+    pub acceleration_structure_count: u32,
+    pub p_acceleration_structures: *const AccelerationStructureKHR,
+}
+impl Default for WriteDescriptorSetAccelerationStructureKHR {
+    fn default() -> Self {
+        Self {
+            s_type: t::StructureType(1000150007),
+            p_next: core::ptr::null_mut(),
+            acceleration_structure_count: Default::default(),
+            p_acceleration_structures: core::ptr::null_mut(),
         }
     }
 }

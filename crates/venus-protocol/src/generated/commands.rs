@@ -484,12 +484,12 @@ impl CommandType {
     pub const CMD_SET_PATCH_CONTROL_POINTS_EXT: Self = Self(233);
     /// `vkCmdSetLogicOpEXT` (234).
     pub const CMD_SET_LOGIC_OP_EXT: Self = Self(234);
-    /// `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT` (235).
-    pub const GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_EXT: Self = Self(235);
-    /// `vkGetCalibratedTimestampsEXT` (236).
-    pub const GET_CALIBRATED_TIMESTAMPS_EXT: Self = Self(236);
-    /// `vkCmdSetLineStippleEXT` (237).
-    pub const CMD_SET_LINE_STIPPLE_EXT: Self = Self(237);
+    /// `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR` (235).
+    pub const GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_KHR: Self = Self(235);
+    /// `vkGetCalibratedTimestampsKHR` (236).
+    pub const GET_CALIBRATED_TIMESTAMPS_KHR: Self = Self(236);
+    /// `vkCmdSetLineStipple` (237).
+    pub const CMD_SET_LINE_STIPPLE: Self = Self(237);
     /// `vkImportFenceFdKHR` (238).
     pub const IMPORT_FENCE_FD_KHR: Self = Self(238);
     /// `vkGetFenceFdKHR` (239).
@@ -512,10 +512,10 @@ impl CommandType {
     pub const CMD_DRAW_MULTI_EXT: Self = Self(247);
     /// `vkCmdDrawMultiIndexedEXT` (248).
     pub const CMD_DRAW_MULTI_INDEXED_EXT: Self = Self(248);
-    /// `vkCmdPushDescriptorSetKHR` (249).
-    pub const CMD_PUSH_DESCRIPTOR_SET_KHR: Self = Self(249);
-    /// `vkCmdPushDescriptorSetWithTemplateKHR` (250).
-    pub const CMD_PUSH_DESCRIPTOR_SET_WITH_TEMPLATE_KHR: Self = Self(250);
+    /// `vkCmdPushDescriptorSet` (249).
+    pub const CMD_PUSH_DESCRIPTOR_SET: Self = Self(249);
+    /// `vkCmdPushDescriptorSetWithTemplate` (250).
+    pub const CMD_PUSH_DESCRIPTOR_SET_WITH_TEMPLATE: Self = Self(250);
     /// `vkSubmitVirtqueueSeqnoMESA` (251).
     pub const SUBMIT_VIRTQUEUE_SEQNO_MESA: Self = Self(251);
     /// `vkWaitVirtqueueSeqnoMESA` (252).
@@ -572,14 +572,140 @@ impl CommandType {
     pub const GET_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATES_KHR: Self = Self(277);
     /// `vkCmdSetFragmentShadingRateKHR` (278).
     pub const CMD_SET_FRAGMENT_SHADING_RATE_KHR: Self = Self(278);
-    /// `vkCmdBindIndexBuffer2KHR` (279).
-    pub const CMD_BIND_INDEX_BUFFER2_KHR: Self = Self(279);
-    /// `vkGetRenderingAreaGranularityKHR` (280).
-    pub const GET_RENDERING_AREA_GRANULARITY_KHR: Self = Self(280);
-    /// `vkGetDeviceImageSubresourceLayoutKHR` (281).
-    pub const GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT_KHR: Self = Self(281);
-    /// `vkGetImageSubresourceLayout2KHR` (282).
-    pub const GET_IMAGE_SUBRESOURCE_LAYOUT2_KHR: Self = Self(282);
+    /// `vkCmdBindIndexBuffer2` (279).
+    pub const CMD_BIND_INDEX_BUFFER2: Self = Self(279);
+    /// `vkGetRenderingAreaGranularity` (280).
+    pub const GET_RENDERING_AREA_GRANULARITY: Self = Self(280);
+    /// `vkGetDeviceImageSubresourceLayout` (281).
+    pub const GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT: Self = Self(281);
+    /// `vkGetImageSubresourceLayout2` (282).
+    pub const GET_IMAGE_SUBRESOURCE_LAYOUT2: Self = Self(282);
+    /// `vkCmdSetSampleLocationsEXT` (283).
+    pub const CMD_SET_SAMPLE_LOCATIONS_EXT: Self = Self(283);
+    /// `vkGetPhysicalDeviceMultisamplePropertiesEXT` (284).
+    pub const GET_PHYSICAL_DEVICE_MULTISAMPLE_PROPERTIES_EXT: Self = Self(284);
+    /// `vkMapMemory2` (285).
+    pub const MAP_MEMORY2: Self = Self(285);
+    /// `vkUnmapMemory2` (286).
+    pub const UNMAP_MEMORY2: Self = Self(286);
+    /// `vkCmdSetRenderingAttachmentLocations` (287).
+    pub const CMD_SET_RENDERING_ATTACHMENT_LOCATIONS: Self = Self(287);
+    /// `vkCmdSetRenderingInputAttachmentIndices` (288).
+    pub const CMD_SET_RENDERING_INPUT_ATTACHMENT_INDICES: Self = Self(288);
+    /// `vkCmdBindDescriptorSets2` (289).
+    pub const CMD_BIND_DESCRIPTOR_SETS2: Self = Self(289);
+    /// `vkCmdPushConstants2` (290).
+    pub const CMD_PUSH_CONSTANTS2: Self = Self(290);
+    /// `vkCmdPushDescriptorSet2` (291).
+    pub const CMD_PUSH_DESCRIPTOR_SET2: Self = Self(291);
+    /// `vkCmdPushDescriptorSetWithTemplate2` (292).
+    pub const CMD_PUSH_DESCRIPTOR_SET_WITH_TEMPLATE2: Self = Self(292);
+    /// `vkCopyMemoryToImage` (293).
+    pub const COPY_MEMORY_TO_IMAGE: Self = Self(293);
+    /// `vkCopyImageToMemory` (294).
+    pub const COPY_IMAGE_TO_MEMORY: Self = Self(294);
+    /// `vkCopyImageToImage` (295).
+    pub const COPY_IMAGE_TO_IMAGE: Self = Self(295);
+    /// `vkTransitionImageLayout` (296).
+    pub const TRANSITION_IMAGE_LAYOUT: Self = Self(296);
+    /// `vkCopyImageToMemoryMESA` (297).
+    pub const COPY_IMAGE_TO_MEMORY_MESA: Self = Self(297);
+    /// `vkCopyMemoryToImageMESA` (298).
+    pub const COPY_MEMORY_TO_IMAGE_MESA: Self = Self(298);
+    /// `vkCreateDeferredOperationKHR` (299).
+    pub const CREATE_DEFERRED_OPERATION_KHR: Self = Self(299);
+    /// `vkDestroyDeferredOperationKHR` (300).
+    pub const DESTROY_DEFERRED_OPERATION_KHR: Self = Self(300);
+    /// `vkGetDeferredOperationMaxConcurrencyKHR` (301).
+    pub const GET_DEFERRED_OPERATION_MAX_CONCURRENCY_KHR: Self = Self(301);
+    /// `vkGetDeferredOperationResultKHR` (302).
+    pub const GET_DEFERRED_OPERATION_RESULT_KHR: Self = Self(302);
+    /// `vkDeferredOperationJoinKHR` (303).
+    pub const DEFERRED_OPERATION_JOIN_KHR: Self = Self(303);
+    /// `vkCreateAccelerationStructureKHR` (304).
+    pub const CREATE_ACCELERATION_STRUCTURE_KHR: Self = Self(304);
+    /// `vkDestroyAccelerationStructureKHR` (305).
+    pub const DESTROY_ACCELERATION_STRUCTURE_KHR: Self = Self(305);
+    /// `vkCmdBuildAccelerationStructuresKHR` (306).
+    pub const CMD_BUILD_ACCELERATION_STRUCTURES_KHR: Self = Self(306);
+    /// `vkCmdBuildAccelerationStructuresIndirectKHR` (307).
+    pub const CMD_BUILD_ACCELERATION_STRUCTURES_INDIRECT_KHR: Self = Self(307);
+    /// `vkBuildAccelerationStructuresKHR` (308).
+    pub const BUILD_ACCELERATION_STRUCTURES_KHR: Self = Self(308);
+    /// `vkCopyAccelerationStructureKHR` (309).
+    pub const COPY_ACCELERATION_STRUCTURE_KHR: Self = Self(309);
+    /// `vkCopyAccelerationStructureToMemoryKHR` (310).
+    pub const COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR: Self = Self(310);
+    /// `vkCopyMemoryToAccelerationStructureKHR` (311).
+    pub const COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR: Self = Self(311);
+    /// `vkWriteAccelerationStructuresPropertiesKHR` (312).
+    pub const WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR: Self = Self(312);
+    /// `vkCmdCopyAccelerationStructureKHR` (313).
+    pub const CMD_COPY_ACCELERATION_STRUCTURE_KHR: Self = Self(313);
+    /// `vkCmdCopyAccelerationStructureToMemoryKHR` (314).
+    pub const CMD_COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR: Self = Self(314);
+    /// `vkCmdCopyMemoryToAccelerationStructureKHR` (315).
+    pub const CMD_COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR: Self = Self(315);
+    /// `vkGetAccelerationStructureDeviceAddressKHR` (316).
+    pub const GET_ACCELERATION_STRUCTURE_DEVICE_ADDRESS_KHR: Self = Self(316);
+    /// `vkCmdWriteAccelerationStructuresPropertiesKHR` (317).
+    pub const CMD_WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR: Self = Self(317);
+    /// `vkGetDeviceAccelerationStructureCompatibilityKHR` (318).
+    pub const GET_DEVICE_ACCELERATION_STRUCTURE_COMPATIBILITY_KHR: Self = Self(318);
+    /// `vkGetAccelerationStructureBuildSizesKHR` (319).
+    pub const GET_ACCELERATION_STRUCTURE_BUILD_SIZES_KHR: Self = Self(319);
+    /// `vkCmdTraceRaysKHR` (320).
+    pub const CMD_TRACE_RAYS_KHR: Self = Self(320);
+    /// `vkCreateRayTracingPipelinesKHR` (321).
+    pub const CREATE_RAY_TRACING_PIPELINES_KHR: Self = Self(321);
+    /// `vkGetRayTracingShaderGroupHandlesKHR` (322).
+    pub const GET_RAY_TRACING_SHADER_GROUP_HANDLES_KHR: Self = Self(322);
+    /// `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR` (323).
+    pub const GET_RAY_TRACING_CAPTURE_REPLAY_SHADER_GROUP_HANDLES_KHR: Self = Self(323);
+    /// `vkCmdTraceRaysIndirectKHR` (324).
+    pub const CMD_TRACE_RAYS_INDIRECT_KHR: Self = Self(324);
+    /// `vkGetRayTracingShaderGroupStackSizeKHR` (325).
+    pub const GET_RAY_TRACING_SHADER_GROUP_STACK_SIZE_KHR: Self = Self(325);
+    /// `vkCmdSetRayTracingPipelineStackSizeKHR` (326).
+    pub const CMD_SET_RAY_TRACING_PIPELINE_STACK_SIZE_KHR: Self = Self(326);
+    /// `vkCmdTraceRaysIndirect2KHR` (327).
+    pub const CMD_TRACE_RAYS_INDIRECT2_KHR: Self = Self(327);
+    /// `vkCmdSetDepthBias2EXT` (328).
+    pub const CMD_SET_DEPTH_BIAS2_EXT: Self = Self(328);
+    /// `vkCmdSetAttachmentFeedbackLoopEnableEXT` (329).
+    pub const CMD_SET_ATTACHMENT_FEEDBACK_LOOP_ENABLE_EXT: Self = Self(329);
+    /// `vkCmdSetDepthClampRangeEXT` (330).
+    pub const CMD_SET_DEPTH_CLAMP_RANGE_EXT: Self = Self(330);
+    /// `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR` (331).
+    pub const GET_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR: Self = Self(331);
+    /// `vkCmdDrawMeshTasksEXT` (332).
+    pub const CMD_DRAW_MESH_TASKS_EXT: Self = Self(332);
+    /// `vkCmdDrawMeshTasksIndirectEXT` (333).
+    pub const CMD_DRAW_MESH_TASKS_INDIRECT_EXT: Self = Self(333);
+    /// `vkCmdDrawMeshTasksIndirectCountEXT` (334).
+    pub const CMD_DRAW_MESH_TASKS_INDIRECT_COUNT_EXT: Self = Self(334);
+    /// `vkWriteSamplerDescriptorMESA` (335).
+    pub const WRITE_SAMPLER_DESCRIPTOR_MESA: Self = Self(335);
+    /// `vkWriteResourceDescriptorMESA` (336).
+    pub const WRITE_RESOURCE_DESCRIPTOR_MESA: Self = Self(336);
+    /// `vkWriteSamplerDescriptorsEXT` (337).
+    pub const WRITE_SAMPLER_DESCRIPTORS_EXT: Self = Self(337);
+    /// `vkWriteResourceDescriptorsEXT` (338).
+    pub const WRITE_RESOURCE_DESCRIPTORS_EXT: Self = Self(338);
+    /// `vkCmdBindSamplerHeapEXT` (339).
+    pub const CMD_BIND_SAMPLER_HEAP_EXT: Self = Self(339);
+    /// `vkCmdBindResourceHeapEXT` (340).
+    pub const CMD_BIND_RESOURCE_HEAP_EXT: Self = Self(340);
+    /// `vkCmdPushDataEXT` (341).
+    pub const CMD_PUSH_DATA_EXT: Self = Self(341);
+    /// `vkGetImageOpaqueCaptureDataEXT` (342).
+    pub const GET_IMAGE_OPAQUE_CAPTURE_DATA_EXT: Self = Self(342);
+    /// `vkGetPhysicalDeviceDescriptorSizeEXT` (343).
+    pub const GET_PHYSICAL_DEVICE_DESCRIPTOR_SIZE_EXT: Self = Self(343);
+    /// `vkRegisterCustomBorderColorEXT` (344).
+    pub const REGISTER_CUSTOM_BORDER_COLOR_EXT: Self = Self(344);
+    /// `vkUnregisterCustomBorderColorEXT` (345).
+    pub const UNREGISTER_CUSTOM_BORDER_COLOR_EXT: Self = Self(345);
 }
 
 /// What the protocol says about one command id.
@@ -597,7 +723,7 @@ pub struct CommandInfo {
 }
 
 /// The command table, indexed by id; `None` for ids unused at this protocol level.
-pub static COMMANDS: [Option<CommandInfo>; 283] = [
+pub static COMMANDS: [Option<CommandInfo>; 346] = [
     Some(CommandInfo { id: 0, name: "vkCreateInstance", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
     Some(CommandInfo { id: 1, name: "vkDestroyInstance", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 2, name: "vkEnumeratePhysicalDevices", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
@@ -833,9 +959,9 @@ pub static COMMANDS: [Option<CommandInfo>; 283] = [
     Some(CommandInfo { id: 232, name: "vkGetDeviceImageSparseMemoryRequirements", aliases: &["vkGetDeviceImageSparseMemoryRequirementsKHR"], encoding: Ok(()), has_return: false, has_outputs: true }),
     Some(CommandInfo { id: 233, name: "vkCmdSetPatchControlPointsEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 234, name: "vkCmdSetLogicOpEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
-    Some(CommandInfo { id: 235, name: "vkGetPhysicalDeviceCalibrateableTimeDomainsEXT", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
-    Some(CommandInfo { id: 236, name: "vkGetCalibratedTimestampsEXT", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
-    Some(CommandInfo { id: 237, name: "vkCmdSetLineStippleEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 235, name: "vkGetPhysicalDeviceCalibrateableTimeDomainsKHR", aliases: &["vkGetPhysicalDeviceCalibrateableTimeDomainsEXT"], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 236, name: "vkGetCalibratedTimestampsKHR", aliases: &["vkGetCalibratedTimestampsEXT"], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 237, name: "vkCmdSetLineStipple", aliases: &["vkCmdSetLineStippleKHR", "vkCmdSetLineStippleEXT"], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 238, name: "vkImportFenceFdKHR", aliases: &[], encoding: Err("takes an OS file descriptor"), has_return: true, has_outputs: false }),
     Some(CommandInfo { id: 239, name: "vkGetFenceFdKHR", aliases: &[], encoding: Err("returns an OS file descriptor"), has_return: true, has_outputs: false }),
     Some(CommandInfo { id: 240, name: "vkCmdBeginConditionalRenderingEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
@@ -847,8 +973,8 @@ pub static COMMANDS: [Option<CommandInfo>; 283] = [
     Some(CommandInfo { id: 246, name: "vkImportSemaphoreResourceMESA", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 247, name: "vkCmdDrawMultiEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 248, name: "vkCmdDrawMultiIndexedEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
-    Some(CommandInfo { id: 249, name: "vkCmdPushDescriptorSetKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
-    Some(CommandInfo { id: 250, name: "vkCmdPushDescriptorSetWithTemplateKHR", aliases: &[], encoding: Err("pData has no length"), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 249, name: "vkCmdPushDescriptorSet", aliases: &["vkCmdPushDescriptorSetKHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 250, name: "vkCmdPushDescriptorSetWithTemplate", aliases: &["vkCmdPushDescriptorSetWithTemplateKHR"], encoding: Err("pData has no length"), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 251, name: "vkSubmitVirtqueueSeqnoMESA", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 252, name: "vkWaitVirtqueueSeqnoMESA", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 253, name: "vkWaitRingSeqnoMESA", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
@@ -877,10 +1003,73 @@ pub static COMMANDS: [Option<CommandInfo>; 283] = [
     Some(CommandInfo { id: 276, name: "vkCmdSetDepthClipNegativeOneToOneEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 277, name: "vkGetPhysicalDeviceFragmentShadingRatesKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
     Some(CommandInfo { id: 278, name: "vkCmdSetFragmentShadingRateKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
-    Some(CommandInfo { id: 279, name: "vkCmdBindIndexBuffer2KHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
-    Some(CommandInfo { id: 280, name: "vkGetRenderingAreaGranularityKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: true }),
-    Some(CommandInfo { id: 281, name: "vkGetDeviceImageSubresourceLayoutKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: true }),
-    Some(CommandInfo { id: 282, name: "vkGetImageSubresourceLayout2KHR", aliases: &["vkGetImageSubresourceLayout2EXT"], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 279, name: "vkCmdBindIndexBuffer2", aliases: &["vkCmdBindIndexBuffer2KHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 280, name: "vkGetRenderingAreaGranularity", aliases: &["vkGetRenderingAreaGranularityKHR"], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 281, name: "vkGetDeviceImageSubresourceLayout", aliases: &["vkGetDeviceImageSubresourceLayoutKHR"], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 282, name: "vkGetImageSubresourceLayout2", aliases: &["vkGetImageSubresourceLayout2KHR", "vkGetImageSubresourceLayout2EXT"], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 283, name: "vkCmdSetSampleLocationsEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 284, name: "vkGetPhysicalDeviceMultisamplePropertiesEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 285, name: "vkMapMemory2", aliases: &["vkMapMemory2KHR"], encoding: Err("ppData is a host pointer (the guest maps blobs itself)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 286, name: "vkUnmapMemory2", aliases: &["vkUnmapMemory2KHR"], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 287, name: "vkCmdSetRenderingAttachmentLocations", aliases: &["vkCmdSetRenderingAttachmentLocationsKHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 288, name: "vkCmdSetRenderingInputAttachmentIndices", aliases: &["vkCmdSetRenderingInputAttachmentIndicesKHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 289, name: "vkCmdBindDescriptorSets2", aliases: &["vkCmdBindDescriptorSets2KHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 290, name: "vkCmdPushConstants2", aliases: &["vkCmdPushConstants2KHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 291, name: "vkCmdPushDescriptorSet2", aliases: &["vkCmdPushDescriptorSet2KHR"], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 292, name: "vkCmdPushDescriptorSetWithTemplate2", aliases: &["vkCmdPushDescriptorSetWithTemplate2KHR"], encoding: Err("VkPushDescriptorSetWithTemplateInfo.pData has no length"), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 293, name: "vkCopyMemoryToImage", aliases: &["vkCopyMemoryToImageEXT"], encoding: Err("VkMemoryToImageCopy.pHostPointer is a guest pointer (spec 3 vkCopyMemoryToImageMESA carries the bytes)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 294, name: "vkCopyImageToMemory", aliases: &["vkCopyImageToMemoryEXT"], encoding: Err("VkImageToMemoryCopy.pHostPointer is a guest pointer (spec 3 vkCopyImageToMemoryMESA carries the bytes)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 295, name: "vkCopyImageToImage", aliases: &["vkCopyImageToImageEXT"], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 296, name: "vkTransitionImageLayout", aliases: &["vkTransitionImageLayoutEXT"], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 297, name: "vkCopyImageToMemoryMESA", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 298, name: "vkCopyMemoryToImageMESA", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 299, name: "vkCreateDeferredOperationKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 300, name: "vkDestroyDeferredOperationKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 301, name: "vkGetDeferredOperationMaxConcurrencyKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 302, name: "vkGetDeferredOperationResultKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 303, name: "vkDeferredOperationJoinKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 304, name: "vkCreateAccelerationStructureKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 305, name: "vkDestroyAccelerationStructureKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 306, name: "vkCmdBuildAccelerationStructuresKHR", aliases: &[], encoding: Err("VkAccelerationStructureBuildGeometryInfoKHR.ppGeometries is a pointer to pointers (upstream special-cases it; VK_KHR_acceleration_structure is not advertised)"), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 307, name: "vkCmdBuildAccelerationStructuresIndirectKHR", aliases: &[], encoding: Err("ppMaxPrimitiveCounts and ppGeometries are pointers to pointers (VK_KHR_acceleration_structure is not advertised)"), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 308, name: "vkBuildAccelerationStructuresKHR", aliases: &[], encoding: Err("ppBuildRangeInfos is a pointer to pointers (host builds; upstream has no decoder either)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 309, name: "vkCopyAccelerationStructureKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 310, name: "vkCopyAccelerationStructureToMemoryKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 311, name: "vkCopyMemoryToAccelerationStructureKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 312, name: "vkWriteAccelerationStructuresPropertiesKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 313, name: "vkCmdCopyAccelerationStructureKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 314, name: "vkCmdCopyAccelerationStructureToMemoryKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 315, name: "vkCmdCopyMemoryToAccelerationStructureKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 316, name: "vkGetAccelerationStructureDeviceAddressKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 317, name: "vkCmdWriteAccelerationStructuresPropertiesKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 318, name: "vkGetDeviceAccelerationStructureCompatibilityKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 319, name: "vkGetAccelerationStructureBuildSizesKHR", aliases: &[], encoding: Err("VkAccelerationStructureBuildGeometryInfoKHR.ppGeometries is a pointer to pointers (VK_KHR_acceleration_structure is not advertised)"), has_return: false, has_outputs: true }),
+    Some(CommandInfo { id: 320, name: "vkCmdTraceRaysKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 321, name: "vkCreateRayTracingPipelinesKHR", aliases: &[], encoding: Err("VkRayTracingShaderGroupCreateInfoKHR.pShaderGroupCaptureReplayHandle has no length (VK_KHR_ray_tracing_pipeline is not advertised)"), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 322, name: "vkGetRayTracingShaderGroupHandlesKHR", aliases: &["vkGetRayTracingShaderGroupHandlesNV"], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 323, name: "vkGetRayTracingCaptureReplayShaderGroupHandlesKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 324, name: "vkCmdTraceRaysIndirectKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 325, name: "vkGetRayTracingShaderGroupStackSizeKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 326, name: "vkCmdSetRayTracingPipelineStackSizeKHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 327, name: "vkCmdTraceRaysIndirect2KHR", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 328, name: "vkCmdSetDepthBias2EXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 329, name: "vkCmdSetAttachmentFeedbackLoopEnableEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 330, name: "vkCmdSetDepthClampRangeEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 331, name: "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 332, name: "vkCmdDrawMeshTasksEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 333, name: "vkCmdDrawMeshTasksIndirectEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 334, name: "vkCmdDrawMeshTasksIndirectCountEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 335, name: "vkWriteSamplerDescriptorMESA", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 336, name: "vkWriteResourceDescriptorMESA", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 337, name: "vkWriteSamplerDescriptorsEXT", aliases: &[], encoding: Err("writes to guest host addresses (upstream COMMAND_BLOCK_LIST; spec 4 vkWriteSamplerDescriptorMESA replaces it)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 338, name: "vkWriteResourceDescriptorsEXT", aliases: &[], encoding: Err("writes to guest host addresses (upstream COMMAND_BLOCK_LIST; spec 4 vkWriteResourceDescriptorMESA replaces it)"), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 339, name: "vkCmdBindSamplerHeapEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 340, name: "vkCmdBindResourceHeapEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 341, name: "vkCmdPushDataEXT", aliases: &[], encoding: Err("VkHostAddressRangeConstEXT names its length after the data (VK_EXT_descriptor_heap is not advertised)"), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 342, name: "vkGetImageOpaqueCaptureDataEXT", aliases: &[], encoding: Err("pDatas are guest host address ranges (VK_EXT_descriptor_heap is not advertised)"), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 343, name: "vkGetPhysicalDeviceDescriptorSizeEXT", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: false }),
+    Some(CommandInfo { id: 344, name: "vkRegisterCustomBorderColorEXT", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
+    Some(CommandInfo { id: 345, name: "vkUnregisterCustomBorderColorEXT", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
 ];
 
 /// Arguments of `vkCreateInstance` (id 0).
@@ -13099,24 +13288,24 @@ impl<'a> CmdSetLogicOpEXTReply {
     }
 }
 
-/// Arguments of `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT` (id 235).
+/// Arguments of `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR` (id 235).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
+pub struct GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs<'a> {
     /// `physicalDevice`.
     pub physical_device: Id<handles::PhysicalDevice>,
     /// `pTimeDomainCount` (in/out).
     pub p_time_domain_count: &'a u32,
     /// `pTimeDomains` (output: only its skeleton travels in the request).
-    pub p_time_domains: &'a [TimeDomainEXT],
+    pub p_time_domains: &'a [TimeDomainKHR],
 }
 
-impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
-    pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_EXT;
+impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
         let p_time_domain_count: &'a u32 = d.required(|d| d.scalar()).at("pTimeDomainCount")?;
-        let p_time_domains: &'a [TimeDomainEXT] = d.zeroed_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
+        let p_time_domains: &'a [TimeDomainKHR] = d.zeroed_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
         Ok(Self { physical_device, p_time_domain_count, p_time_domains })
     }
     /// Encodes the parameters (no header).
@@ -13132,20 +13321,20 @@ impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
     }
 }
 
-/// Reply of `vkGetPhysicalDeviceCalibrateableTimeDomainsEXT`: return value and outputs.
+/// Reply of `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
+pub struct GetPhysicalDeviceCalibrateableTimeDomainsKHRReply<'a> {
     pub ret: VkResult,
     pub p_time_domain_count: &'a u32,
-    pub p_time_domains: &'a [TimeDomainEXT],
+    pub p_time_domains: &'a [TimeDomainKHR],
 }
 
-impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
+impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsKHRReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let ret = d.scalar().at("return value")?;
         let p_time_domain_count: &'a u32 = d.required(|d| d.scalar()).at("pTimeDomainCount")?;
-        let p_time_domains: &'a [TimeDomainEXT] = d.scalar_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
+        let p_time_domains: &'a [TimeDomainKHR] = d.scalar_array(p_time_domain_count.as_len(), true).at("pTimeDomains")?;
         Ok(Self { ret, p_time_domain_count, p_time_domains })
     }
     /// Encodes the reply, echoed command type included.
@@ -13162,28 +13351,28 @@ impl<'a> GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
     }
 }
 
-/// Arguments of `vkGetCalibratedTimestampsEXT` (id 236).
+/// Arguments of `vkGetCalibratedTimestampsKHR` (id 236).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetCalibratedTimestampsEXTArgs<'a> {
+pub struct GetCalibratedTimestampsKHRArgs<'a> {
     /// `device`.
     pub device: Id<handles::Device>,
     /// `timestampCount`.
     pub timestamp_count: u32,
     /// `pTimestampInfos`.
-    pub p_timestamp_infos: &'a [CalibratedTimestampInfoEXT<'a>],
+    pub p_timestamp_infos: &'a [CalibratedTimestampInfoKHR<'a>],
     /// `pTimestamps` (output: only its skeleton travels in the request).
     pub p_timestamps: &'a [u64],
     /// `pMaxDeviation` (output: only its skeleton travels in the request).
     pub p_max_deviation: &'a u64,
 }
 
-impl<'a> GetCalibratedTimestampsEXTArgs<'a> {
-    pub const COMMAND_TYPE: CommandType = CommandType::GET_CALIBRATED_TIMESTAMPS_EXT;
+impl<'a> GetCalibratedTimestampsKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_CALIBRATED_TIMESTAMPS_KHR;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let device: Id<handles::Device> = d.scalar().at("device")?;
         let timestamp_count: u32 = d.scalar().at("timestampCount")?;
-        let p_timestamp_infos: &'a [CalibratedTimestampInfoEXT<'a>] = d.array(timestamp_count.as_len(), false, |d| CalibratedTimestampInfoEXT::decode(d)).at("pTimestampInfos")?;
+        let p_timestamp_infos: &'a [CalibratedTimestampInfoKHR<'a>] = d.array(timestamp_count.as_len(), false, |d| CalibratedTimestampInfoKHR::decode(d)).at("pTimestampInfos")?;
         let p_timestamps: &'a [u64] = d.zeroed_array(timestamp_count.as_len(), false).at("pTimestamps")?;
         let p_max_deviation: &'a u64 = d.required(|_| Ok(Default::default())).at("pMaxDeviation")?;
         Ok(Self { device, timestamp_count, p_timestamp_infos, p_timestamps, p_max_deviation })
@@ -13201,15 +13390,15 @@ impl<'a> GetCalibratedTimestampsEXTArgs<'a> {
     }
 }
 
-/// Reply of `vkGetCalibratedTimestampsEXT`: return value and outputs.
+/// Reply of `vkGetCalibratedTimestampsKHR`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetCalibratedTimestampsEXTReply<'a> {
+pub struct GetCalibratedTimestampsKHRReply<'a> {
     pub ret: VkResult,
     pub p_timestamps: &'a [u64],
     pub p_max_deviation: &'a u64,
 }
 
-impl<'a> GetCalibratedTimestampsEXTReply<'a> {
+impl<'a> GetCalibratedTimestampsKHRReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let ret = d.scalar().at("return value")?;
@@ -13231,9 +13420,9 @@ impl<'a> GetCalibratedTimestampsEXTReply<'a> {
     }
 }
 
-/// Arguments of `vkCmdSetLineStippleEXT` (id 237).
+/// Arguments of `vkCmdSetLineStipple` (id 237).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CmdSetLineStippleEXTArgs {
+pub struct CmdSetLineStippleArgs {
     /// `commandBuffer`.
     pub command_buffer: Id<handles::CommandBuffer>,
     /// `lineStippleFactor`.
@@ -13242,8 +13431,8 @@ pub struct CmdSetLineStippleEXTArgs {
     pub line_stipple_pattern: u16,
 }
 
-impl<'a> CmdSetLineStippleEXTArgs {
-    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LINE_STIPPLE_EXT;
+impl<'a> CmdSetLineStippleArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_LINE_STIPPLE;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
@@ -13259,12 +13448,12 @@ impl<'a> CmdSetLineStippleEXTArgs {
     }
 }
 
-/// Reply of `vkCmdSetLineStippleEXT`: return value and outputs.
+/// Reply of `vkCmdSetLineStipple`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CmdSetLineStippleEXTReply {
+pub struct CmdSetLineStippleReply {
 }
 
-impl<'a> CmdSetLineStippleEXTReply {
+impl<'a> CmdSetLineStippleReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -13616,9 +13805,9 @@ impl<'a> CmdDrawMultiIndexedEXTReply {
     }
 }
 
-/// Arguments of `vkCmdPushDescriptorSetKHR` (id 249).
+/// Arguments of `vkCmdPushDescriptorSet` (id 249).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CmdPushDescriptorSetKHRArgs<'a> {
+pub struct CmdPushDescriptorSetArgs<'a> {
     /// `commandBuffer`.
     pub command_buffer: Id<handles::CommandBuffer>,
     /// `pipelineBindPoint`.
@@ -13633,8 +13822,8 @@ pub struct CmdPushDescriptorSetKHRArgs<'a> {
     pub p_descriptor_writes: &'a [WriteDescriptorSet<'a>],
 }
 
-impl<'a> CmdPushDescriptorSetKHRArgs<'a> {
-    pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_DESCRIPTOR_SET_KHR;
+impl<'a> CmdPushDescriptorSetArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_DESCRIPTOR_SET;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
@@ -13659,12 +13848,12 @@ impl<'a> CmdPushDescriptorSetKHRArgs<'a> {
     }
 }
 
-/// Reply of `vkCmdPushDescriptorSetKHR`: return value and outputs.
+/// Reply of `vkCmdPushDescriptorSet`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CmdPushDescriptorSetKHRReply {
+pub struct CmdPushDescriptorSetReply {
 }
 
-impl<'a> CmdPushDescriptorSetKHRReply {
+impl<'a> CmdPushDescriptorSetReply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -14080,7 +14269,7 @@ impl<'a> CmdSetSampleMaskEXTArgs<'a> {
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
         let samples: SampleCountFlagBits = d.scalar().at("samples")?;
-        let p_sample_mask: &'a [u32] = d.scalar_array((samples.as_len().saturating_add(31u64) / 32u64), false).at("pSampleMask")?;
+        let p_sample_mask: &'a [u32] = d.scalar_array((samples.as_len().saturating_add(31u64) / 32u64), true).at("pSampleMask")?;
         Ok(Self { command_buffer, samples, p_sample_mask })
     }
     /// Encodes the parameters (no header).
@@ -14685,7 +14874,7 @@ pub struct CmdSetLineRasterizationModeEXTArgs {
     /// `commandBuffer`.
     pub command_buffer: Id<handles::CommandBuffer>,
     /// `lineRasterizationMode`.
-    pub line_rasterization_mode: LineRasterizationModeEXT,
+    pub line_rasterization_mode: LineRasterizationMode,
 }
 
 impl<'a> CmdSetLineRasterizationModeEXTArgs {
@@ -14693,7 +14882,7 @@ impl<'a> CmdSetLineRasterizationModeEXTArgs {
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
-        let line_rasterization_mode: LineRasterizationModeEXT = d.scalar().at("lineRasterizationMode")?;
+        let line_rasterization_mode: LineRasterizationMode = d.scalar().at("lineRasterizationMode")?;
         Ok(Self { command_buffer, line_rasterization_mode })
     }
     /// Encodes the parameters (no header).
@@ -14921,9 +15110,9 @@ impl<'a> CmdSetFragmentShadingRateKHRReply {
     }
 }
 
-/// Arguments of `vkCmdBindIndexBuffer2KHR` (id 279).
+/// Arguments of `vkCmdBindIndexBuffer2` (id 279).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CmdBindIndexBuffer2KHRArgs {
+pub struct CmdBindIndexBuffer2Args {
     /// `commandBuffer`.
     pub command_buffer: Id<handles::CommandBuffer>,
     /// `buffer`.
@@ -14936,8 +15125,8 @@ pub struct CmdBindIndexBuffer2KHRArgs {
     pub index_type: IndexType,
 }
 
-impl<'a> CmdBindIndexBuffer2KHRArgs {
-    pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_INDEX_BUFFER2_KHR;
+impl<'a> CmdBindIndexBuffer2Args {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_INDEX_BUFFER2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
@@ -14957,12 +15146,12 @@ impl<'a> CmdBindIndexBuffer2KHRArgs {
     }
 }
 
-/// Reply of `vkCmdBindIndexBuffer2KHR`: return value and outputs.
+/// Reply of `vkCmdBindIndexBuffer2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CmdBindIndexBuffer2KHRReply {
+pub struct CmdBindIndexBuffer2Reply {
 }
 
-impl<'a> CmdBindIndexBuffer2KHRReply {
+impl<'a> CmdBindIndexBuffer2Reply {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -14974,23 +15163,23 @@ impl<'a> CmdBindIndexBuffer2KHRReply {
     }
 }
 
-/// Arguments of `vkGetRenderingAreaGranularityKHR` (id 280).
+/// Arguments of `vkGetRenderingAreaGranularity` (id 280).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetRenderingAreaGranularityKHRArgs<'a> {
+pub struct GetRenderingAreaGranularityArgs<'a> {
     /// `device`.
     pub device: Id<handles::Device>,
     /// `pRenderingAreaInfo`.
-    pub p_rendering_area_info: &'a RenderingAreaInfoKHR<'a>,
+    pub p_rendering_area_info: &'a RenderingAreaInfo<'a>,
     /// `pGranularity` (output: only its skeleton travels in the request).
     pub p_granularity: &'a Extent2D,
 }
 
-impl<'a> GetRenderingAreaGranularityKHRArgs<'a> {
-    pub const COMMAND_TYPE: CommandType = CommandType::GET_RENDERING_AREA_GRANULARITY_KHR;
+impl<'a> GetRenderingAreaGranularityArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_RENDERING_AREA_GRANULARITY;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let device: Id<handles::Device> = d.scalar().at("device")?;
-        let p_rendering_area_info: &'a RenderingAreaInfoKHR<'a> = d.required(|d| RenderingAreaInfoKHR::decode(d)).at("pRenderingAreaInfo")?;
+        let p_rendering_area_info: &'a RenderingAreaInfo<'a> = d.required(|d| RenderingAreaInfo::decode(d)).at("pRenderingAreaInfo")?;
         let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode_partial(d)).at("pGranularity")?;
         Ok(Self { device, p_rendering_area_info, p_granularity })
     }
@@ -15012,13 +15201,13 @@ impl<'a> GetRenderingAreaGranularityKHRArgs<'a> {
     }
 }
 
-/// Reply of `vkGetRenderingAreaGranularityKHR`: return value and outputs.
+/// Reply of `vkGetRenderingAreaGranularity`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetRenderingAreaGranularityKHRReply<'a> {
+pub struct GetRenderingAreaGranularityReply<'a> {
     pub p_granularity: &'a Extent2D,
 }
 
-impl<'a> GetRenderingAreaGranularityKHRReply<'a> {
+impl<'a> GetRenderingAreaGranularityReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let p_granularity: &'a Extent2D = d.required(|d| Extent2D::decode(d)).at("pGranularity")?;
@@ -15036,24 +15225,24 @@ impl<'a> GetRenderingAreaGranularityKHRReply<'a> {
     }
 }
 
-/// Arguments of `vkGetDeviceImageSubresourceLayoutKHR` (id 281).
+/// Arguments of `vkGetDeviceImageSubresourceLayout` (id 281).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetDeviceImageSubresourceLayoutKHRArgs<'a> {
+pub struct GetDeviceImageSubresourceLayoutArgs<'a> {
     /// `device`.
     pub device: Id<handles::Device>,
     /// `pInfo`.
-    pub p_info: &'a DeviceImageSubresourceInfoKHR<'a>,
+    pub p_info: &'a DeviceImageSubresourceInfo<'a>,
     /// `pLayout` (output: only its skeleton travels in the request).
-    pub p_layout: &'a SubresourceLayout2KHR<'a>,
+    pub p_layout: &'a SubresourceLayout2<'a>,
 }
 
-impl<'a> GetDeviceImageSubresourceLayoutKHRArgs<'a> {
-    pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT_KHR;
+impl<'a> GetDeviceImageSubresourceLayoutArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let device: Id<handles::Device> = d.scalar().at("device")?;
-        let p_info: &'a DeviceImageSubresourceInfoKHR<'a> = d.required(|d| DeviceImageSubresourceInfoKHR::decode(d)).at("pInfo")?;
-        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode_partial(d)).at("pLayout")?;
+        let p_info: &'a DeviceImageSubresourceInfo<'a> = d.required(|d| DeviceImageSubresourceInfo::decode(d)).at("pInfo")?;
+        let p_layout: &'a SubresourceLayout2<'a> = d.required(|d| SubresourceLayout2::decode_partial(d)).at("pLayout")?;
         Ok(Self { device, p_info, p_layout })
     }
     /// Encodes the parameters (no header).
@@ -15074,16 +15263,16 @@ impl<'a> GetDeviceImageSubresourceLayoutKHRArgs<'a> {
     }
 }
 
-/// Reply of `vkGetDeviceImageSubresourceLayoutKHR`: return value and outputs.
+/// Reply of `vkGetDeviceImageSubresourceLayout`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetDeviceImageSubresourceLayoutKHRReply<'a> {
-    pub p_layout: &'a SubresourceLayout2KHR<'a>,
+pub struct GetDeviceImageSubresourceLayoutReply<'a> {
+    pub p_layout: &'a SubresourceLayout2<'a>,
 }
 
-impl<'a> GetDeviceImageSubresourceLayoutKHRReply<'a> {
+impl<'a> GetDeviceImageSubresourceLayoutReply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode(d)).at("pLayout")?;
+        let p_layout: &'a SubresourceLayout2<'a> = d.required(|d| SubresourceLayout2::decode(d)).at("pLayout")?;
         Ok(Self { p_layout })
     }
     /// Encodes the reply, echoed command type included.
@@ -15098,27 +15287,27 @@ impl<'a> GetDeviceImageSubresourceLayoutKHRReply<'a> {
     }
 }
 
-/// Arguments of `vkGetImageSubresourceLayout2KHR` (id 282).
+/// Arguments of `vkGetImageSubresourceLayout2` (id 282).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetImageSubresourceLayout2KHRArgs<'a> {
+pub struct GetImageSubresourceLayout2Args<'a> {
     /// `device`.
     pub device: Id<handles::Device>,
     /// `image`.
     pub image: Id<handles::Image>,
     /// `pSubresource`.
-    pub p_subresource: &'a ImageSubresource2KHR<'a>,
+    pub p_subresource: &'a ImageSubresource2<'a>,
     /// `pLayout` (output: only its skeleton travels in the request).
-    pub p_layout: &'a SubresourceLayout2KHR<'a>,
+    pub p_layout: &'a SubresourceLayout2<'a>,
 }
 
-impl<'a> GetImageSubresourceLayout2KHRArgs<'a> {
-    pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2_KHR;
+impl<'a> GetImageSubresourceLayout2Args<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2;
     /// Decodes the parameters (after the 8-byte header).
     pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let device: Id<handles::Device> = d.scalar().at("device")?;
         let image: Id<handles::Image> = d.scalar().at("image")?;
-        let p_subresource: &'a ImageSubresource2KHR<'a> = d.required(|d| ImageSubresource2KHR::decode(d)).at("pSubresource")?;
-        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode_partial(d)).at("pLayout")?;
+        let p_subresource: &'a ImageSubresource2<'a> = d.required(|d| ImageSubresource2::decode(d)).at("pSubresource")?;
+        let p_layout: &'a SubresourceLayout2<'a> = d.required(|d| SubresourceLayout2::decode_partial(d)).at("pLayout")?;
         Ok(Self { device, image, p_subresource, p_layout })
     }
     /// Encodes the parameters (no header).
@@ -15140,16 +15329,16 @@ impl<'a> GetImageSubresourceLayout2KHRArgs<'a> {
     }
 }
 
-/// Reply of `vkGetImageSubresourceLayout2KHR`: return value and outputs.
+/// Reply of `vkGetImageSubresourceLayout2`: return value and outputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GetImageSubresourceLayout2KHRReply<'a> {
-    pub p_layout: &'a SubresourceLayout2KHR<'a>,
+pub struct GetImageSubresourceLayout2Reply<'a> {
+    pub p_layout: &'a SubresourceLayout2<'a>,
 }
 
-impl<'a> GetImageSubresourceLayout2KHRReply<'a> {
+impl<'a> GetImageSubresourceLayout2Reply<'a> {
     /// Decodes a reply body (after the echoed command type).
     pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
-        let p_layout: &'a SubresourceLayout2KHR<'a> = d.required(|d| SubresourceLayout2KHR::decode(d)).at("pLayout")?;
+        let p_layout: &'a SubresourceLayout2<'a> = d.required(|d| SubresourceLayout2::decode(d)).at("pLayout")?;
         Ok(Self { p_layout })
     }
     /// Encodes the reply, echoed command type included.
@@ -15161,6 +15350,2600 @@ impl<'a> GetImageSubresourceLayout2KHRReply<'a> {
         } else {
             e.marker(0);
         }
+    }
+}
+
+/// Arguments of `vkCmdSetSampleLocationsEXT` (id 283).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetSampleLocationsEXTArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pSampleLocationsInfo`.
+    pub p_sample_locations_info: &'a SampleLocationsInfoEXT<'a>,
+}
+
+impl<'a> CmdSetSampleLocationsEXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_SAMPLE_LOCATIONS_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_sample_locations_info: &'a SampleLocationsInfoEXT<'a> = d.required(|d| SampleLocationsInfoEXT::decode(d)).at("pSampleLocationsInfo")?;
+        Ok(Self { command_buffer, p_sample_locations_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_sample_locations_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdSetSampleLocationsEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetSampleLocationsEXTReply {
+}
+
+impl<'a> CmdSetSampleLocationsEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(283);
+    }
+}
+
+/// Arguments of `vkGetPhysicalDeviceMultisamplePropertiesEXT` (id 284).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetPhysicalDeviceMultisamplePropertiesEXTArgs<'a> {
+    /// `physicalDevice`.
+    pub physical_device: Id<handles::PhysicalDevice>,
+    /// `samples`.
+    pub samples: SampleCountFlagBits,
+    /// `pMultisampleProperties` (output: only its skeleton travels in the request).
+    pub p_multisample_properties: &'a MultisamplePropertiesEXT<'a>,
+}
+
+impl<'a> GetPhysicalDeviceMultisamplePropertiesEXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_MULTISAMPLE_PROPERTIES_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let samples: SampleCountFlagBits = d.scalar().at("samples")?;
+        let p_multisample_properties: &'a MultisamplePropertiesEXT<'a> = d.required(|d| MultisamplePropertiesEXT::decode_partial(d)).at("pMultisampleProperties")?;
+        Ok(Self { physical_device, samples, p_multisample_properties })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.physical_device);
+        e.scalar(self.samples);
+        if let Some(v) = Some(self.p_multisample_properties) {
+            e.marker(1);
+            v.encode_partial(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkGetPhysicalDeviceMultisamplePropertiesEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetPhysicalDeviceMultisamplePropertiesEXTReply<'a> {
+    pub p_multisample_properties: &'a MultisamplePropertiesEXT<'a>,
+}
+
+impl<'a> GetPhysicalDeviceMultisamplePropertiesEXTReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let p_multisample_properties: &'a MultisamplePropertiesEXT<'a> = d.required(|d| MultisamplePropertiesEXT::decode(d)).at("pMultisampleProperties")?;
+        Ok(Self { p_multisample_properties })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(284);
+        if let Some(v) = Some(self.p_multisample_properties) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Arguments of `vkUnmapMemory2` (id 286).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnmapMemory2Args<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pMemoryUnmapInfo`.
+    pub p_memory_unmap_info: &'a MemoryUnmapInfo<'a>,
+}
+
+impl<'a> UnmapMemory2Args<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::UNMAP_MEMORY2;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_memory_unmap_info: &'a MemoryUnmapInfo<'a> = d.required(|d| MemoryUnmapInfo::decode(d)).at("pMemoryUnmapInfo")?;
+        Ok(Self { device, p_memory_unmap_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_memory_unmap_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkUnmapMemory2`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnmapMemory2Reply {
+    pub ret: VkResult,
+}
+
+impl<'a> UnmapMemory2Reply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(286);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCmdSetRenderingAttachmentLocations` (id 287).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetRenderingAttachmentLocationsArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pLocationInfo`.
+    pub p_location_info: &'a RenderingAttachmentLocationInfo<'a>,
+}
+
+impl<'a> CmdSetRenderingAttachmentLocationsArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_RENDERING_ATTACHMENT_LOCATIONS;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_location_info: &'a RenderingAttachmentLocationInfo<'a> = d.required(|d| RenderingAttachmentLocationInfo::decode(d)).at("pLocationInfo")?;
+        Ok(Self { command_buffer, p_location_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_location_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdSetRenderingAttachmentLocations`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetRenderingAttachmentLocationsReply {
+}
+
+impl<'a> CmdSetRenderingAttachmentLocationsReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(287);
+    }
+}
+
+/// Arguments of `vkCmdSetRenderingInputAttachmentIndices` (id 288).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetRenderingInputAttachmentIndicesArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pInputAttachmentIndexInfo`.
+    pub p_input_attachment_index_info: &'a RenderingInputAttachmentIndexInfo<'a>,
+}
+
+impl<'a> CmdSetRenderingInputAttachmentIndicesArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_RENDERING_INPUT_ATTACHMENT_INDICES;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_input_attachment_index_info: &'a RenderingInputAttachmentIndexInfo<'a> = d.required(|d| RenderingInputAttachmentIndexInfo::decode(d)).at("pInputAttachmentIndexInfo")?;
+        Ok(Self { command_buffer, p_input_attachment_index_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_input_attachment_index_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdSetRenderingInputAttachmentIndices`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetRenderingInputAttachmentIndicesReply {
+}
+
+impl<'a> CmdSetRenderingInputAttachmentIndicesReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(288);
+    }
+}
+
+/// Arguments of `vkCmdBindDescriptorSets2` (id 289).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBindDescriptorSets2Args<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pBindDescriptorSetsInfo`.
+    pub p_bind_descriptor_sets_info: &'a BindDescriptorSetsInfo<'a>,
+}
+
+impl<'a> CmdBindDescriptorSets2Args<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_DESCRIPTOR_SETS2;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_bind_descriptor_sets_info: &'a BindDescriptorSetsInfo<'a> = d.required(|d| BindDescriptorSetsInfo::decode(d)).at("pBindDescriptorSetsInfo")?;
+        Ok(Self { command_buffer, p_bind_descriptor_sets_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_bind_descriptor_sets_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdBindDescriptorSets2`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBindDescriptorSets2Reply {
+}
+
+impl<'a> CmdBindDescriptorSets2Reply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(289);
+    }
+}
+
+/// Arguments of `vkCmdPushConstants2` (id 290).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdPushConstants2Args<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pPushConstantsInfo`.
+    pub p_push_constants_info: &'a PushConstantsInfo<'a>,
+}
+
+impl<'a> CmdPushConstants2Args<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_CONSTANTS2;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_push_constants_info: &'a PushConstantsInfo<'a> = d.required(|d| PushConstantsInfo::decode(d)).at("pPushConstantsInfo")?;
+        Ok(Self { command_buffer, p_push_constants_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_push_constants_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdPushConstants2`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdPushConstants2Reply {
+}
+
+impl<'a> CmdPushConstants2Reply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(290);
+    }
+}
+
+/// Arguments of `vkCmdPushDescriptorSet2` (id 291).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdPushDescriptorSet2Args<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pPushDescriptorSetInfo`.
+    pub p_push_descriptor_set_info: &'a PushDescriptorSetInfo<'a>,
+}
+
+impl<'a> CmdPushDescriptorSet2Args<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_PUSH_DESCRIPTOR_SET2;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_push_descriptor_set_info: &'a PushDescriptorSetInfo<'a> = d.required(|d| PushDescriptorSetInfo::decode(d)).at("pPushDescriptorSetInfo")?;
+        Ok(Self { command_buffer, p_push_descriptor_set_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_push_descriptor_set_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdPushDescriptorSet2`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdPushDescriptorSet2Reply {
+}
+
+impl<'a> CmdPushDescriptorSet2Reply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(291);
+    }
+}
+
+/// Arguments of `vkCopyImageToImage` (id 295).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyImageToImageArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pCopyImageToImageInfo`.
+    pub p_copy_image_to_image_info: &'a CopyImageToImageInfo<'a>,
+}
+
+impl<'a> CopyImageToImageArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::COPY_IMAGE_TO_IMAGE;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_copy_image_to_image_info: &'a CopyImageToImageInfo<'a> = d.required(|d| CopyImageToImageInfo::decode(d)).at("pCopyImageToImageInfo")?;
+        Ok(Self { device, p_copy_image_to_image_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_copy_image_to_image_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCopyImageToImage`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyImageToImageReply {
+    pub ret: VkResult,
+}
+
+impl<'a> CopyImageToImageReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(295);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkTransitionImageLayout` (id 296).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransitionImageLayoutArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `transitionCount`.
+    pub transition_count: u32,
+    /// `pTransitions`.
+    pub p_transitions: &'a [HostImageLayoutTransitionInfo<'a>],
+}
+
+impl<'a> TransitionImageLayoutArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::TRANSITION_IMAGE_LAYOUT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let transition_count: u32 = d.scalar().at("transitionCount")?;
+        let p_transitions: &'a [HostImageLayoutTransitionInfo<'a>] = d.array(transition_count.as_len(), false, |d| HostImageLayoutTransitionInfo::decode(d)).at("pTransitions")?;
+        Ok(Self { device, transition_count, p_transitions })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.transition_count);
+        e.marker(self.p_transitions.len() as u64);
+        for v in self.p_transitions {
+            v.encode(e);
+        }
+    }
+}
+
+/// Reply of `vkTransitionImageLayout`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransitionImageLayoutReply {
+    pub ret: VkResult,
+}
+
+impl<'a> TransitionImageLayoutReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(296);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCopyImageToMemoryMESA` (id 297).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyImageToMemoryMESAArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pCopyImageToMemoryInfo`.
+    pub p_copy_image_to_memory_info: &'a CopyImageToMemoryInfoMESA<'a>,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+}
+
+impl<'a> CopyImageToMemoryMESAArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::COPY_IMAGE_TO_MEMORY_MESA;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_copy_image_to_memory_info: &'a CopyImageToMemoryInfoMESA<'a> = d.required(|d| CopyImageToMemoryInfoMESA::decode(d)).at("pCopyImageToMemoryInfo")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        Ok(Self { device, p_copy_image_to_memory_info, data_size, p_data })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_copy_image_to_memory_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+    }
+}
+
+/// Reply of `vkCopyImageToMemoryMESA`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyImageToMemoryMESAReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> CopyImageToMemoryMESAReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(297);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkCopyMemoryToImageMESA` (id 298).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyMemoryToImageMESAArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pCopyMemoryToImageInfo`.
+    pub p_copy_memory_to_image_info: &'a CopyMemoryToImageInfoMESA<'a>,
+}
+
+impl<'a> CopyMemoryToImageMESAArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::COPY_MEMORY_TO_IMAGE_MESA;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_copy_memory_to_image_info: &'a CopyMemoryToImageInfoMESA<'a> = d.required(|d| CopyMemoryToImageInfoMESA::decode(d)).at("pCopyMemoryToImageInfo")?;
+        Ok(Self { device, p_copy_memory_to_image_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_copy_memory_to_image_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCopyMemoryToImageMESA`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyMemoryToImageMESAReply {
+    pub ret: VkResult,
+}
+
+impl<'a> CopyMemoryToImageMESAReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(298);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCreateDeferredOperationKHR` (id 299).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CreateDeferredOperationKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pDeferredOperation` (output: only its skeleton travels in the request).
+    pub p_deferred_operation: &'a Id<handles::DeferredOperationKHR>,
+}
+
+impl<'a> CreateDeferredOperationKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CREATE_DEFERRED_OPERATION_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        d.null_only().at("pAllocator")?;
+        let p_deferred_operation: &'a Id<handles::DeferredOperationKHR> = d.required(|d| d.scalar()).at("pDeferredOperation")?;
+        Ok(Self { device, p_deferred_operation })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.u64(0);
+        if let Some(v) = Some(self.p_deferred_operation) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCreateDeferredOperationKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CreateDeferredOperationKHRReply<'a> {
+    pub ret: VkResult,
+    pub p_deferred_operation: &'a Id<handles::DeferredOperationKHR>,
+}
+
+impl<'a> CreateDeferredOperationKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_deferred_operation: &'a Id<handles::DeferredOperationKHR> = d.required(|d| d.scalar()).at("pDeferredOperation")?;
+        Ok(Self { ret, p_deferred_operation })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(299);
+        e.scalar(self.ret);
+        if let Some(v) = Some(self.p_deferred_operation) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Arguments of `vkDestroyDeferredOperationKHR` (id 300).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DestroyDeferredOperationKHRArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `operation`.
+    pub operation: Id<handles::DeferredOperationKHR>,
+}
+
+impl<'a> DestroyDeferredOperationKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_DEFERRED_OPERATION_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let operation: Id<handles::DeferredOperationKHR> = d.scalar().at("operation")?;
+        d.null_only().at("pAllocator")?;
+        Ok(Self { device, operation })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.operation);
+        e.u64(0);
+    }
+}
+
+/// Reply of `vkDestroyDeferredOperationKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DestroyDeferredOperationKHRReply {
+}
+
+impl<'a> DestroyDeferredOperationKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(300);
+    }
+}
+
+/// Arguments of `vkGetDeferredOperationMaxConcurrencyKHR` (id 301).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetDeferredOperationMaxConcurrencyKHRArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `operation`.
+    pub operation: Id<handles::DeferredOperationKHR>,
+}
+
+impl<'a> GetDeferredOperationMaxConcurrencyKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_DEFERRED_OPERATION_MAX_CONCURRENCY_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let operation: Id<handles::DeferredOperationKHR> = d.scalar().at("operation")?;
+        Ok(Self { device, operation })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.operation);
+    }
+}
+
+/// Reply of `vkGetDeferredOperationMaxConcurrencyKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetDeferredOperationMaxConcurrencyKHRReply {
+    pub ret: u32,
+}
+
+impl<'a> GetDeferredOperationMaxConcurrencyKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(301);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkGetDeferredOperationResultKHR` (id 302).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetDeferredOperationResultKHRArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `operation`.
+    pub operation: Id<handles::DeferredOperationKHR>,
+}
+
+impl<'a> GetDeferredOperationResultKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_DEFERRED_OPERATION_RESULT_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let operation: Id<handles::DeferredOperationKHR> = d.scalar().at("operation")?;
+        Ok(Self { device, operation })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.operation);
+    }
+}
+
+/// Reply of `vkGetDeferredOperationResultKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetDeferredOperationResultKHRReply {
+    pub ret: VkResult,
+}
+
+impl<'a> GetDeferredOperationResultKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(302);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkDeferredOperationJoinKHR` (id 303).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeferredOperationJoinKHRArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `operation`.
+    pub operation: Id<handles::DeferredOperationKHR>,
+}
+
+impl<'a> DeferredOperationJoinKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::DEFERRED_OPERATION_JOIN_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let operation: Id<handles::DeferredOperationKHR> = d.scalar().at("operation")?;
+        Ok(Self { device, operation })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.operation);
+    }
+}
+
+/// Reply of `vkDeferredOperationJoinKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeferredOperationJoinKHRReply {
+    pub ret: VkResult,
+}
+
+impl<'a> DeferredOperationJoinKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(303);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCreateAccelerationStructureKHR` (id 304).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CreateAccelerationStructureKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pCreateInfo`.
+    pub p_create_info: &'a AccelerationStructureCreateInfoKHR<'a>,
+    /// `pAccelerationStructure` (output: only its skeleton travels in the request).
+    pub p_acceleration_structure: &'a Id<handles::AccelerationStructureKHR>,
+}
+
+impl<'a> CreateAccelerationStructureKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CREATE_ACCELERATION_STRUCTURE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_create_info: &'a AccelerationStructureCreateInfoKHR<'a> = d.required(|d| AccelerationStructureCreateInfoKHR::decode(d)).at("pCreateInfo")?;
+        d.null_only().at("pAllocator")?;
+        let p_acceleration_structure: &'a Id<handles::AccelerationStructureKHR> = d.required(|d| d.scalar()).at("pAccelerationStructure")?;
+        Ok(Self { device, p_create_info, p_acceleration_structure })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_create_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.u64(0);
+        if let Some(v) = Some(self.p_acceleration_structure) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCreateAccelerationStructureKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CreateAccelerationStructureKHRReply<'a> {
+    pub ret: VkResult,
+    pub p_acceleration_structure: &'a Id<handles::AccelerationStructureKHR>,
+}
+
+impl<'a> CreateAccelerationStructureKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_acceleration_structure: &'a Id<handles::AccelerationStructureKHR> = d.required(|d| d.scalar()).at("pAccelerationStructure")?;
+        Ok(Self { ret, p_acceleration_structure })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(304);
+        e.scalar(self.ret);
+        if let Some(v) = Some(self.p_acceleration_structure) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Arguments of `vkDestroyAccelerationStructureKHR` (id 305).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DestroyAccelerationStructureKHRArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `accelerationStructure`.
+    pub acceleration_structure: Id<handles::AccelerationStructureKHR>,
+}
+
+impl<'a> DestroyAccelerationStructureKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::DESTROY_ACCELERATION_STRUCTURE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let acceleration_structure: Id<handles::AccelerationStructureKHR> = d.scalar().at("accelerationStructure")?;
+        d.null_only().at("pAllocator")?;
+        Ok(Self { device, acceleration_structure })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.acceleration_structure);
+        e.u64(0);
+    }
+}
+
+/// Reply of `vkDestroyAccelerationStructureKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DestroyAccelerationStructureKHRReply {
+}
+
+impl<'a> DestroyAccelerationStructureKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(305);
+    }
+}
+
+/// Arguments of `vkCopyAccelerationStructureKHR` (id 309).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyAccelerationStructureKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `deferredOperation`.
+    pub deferred_operation: Id<handles::DeferredOperationKHR>,
+    /// `pInfo`.
+    pub p_info: &'a CopyAccelerationStructureInfoKHR<'a>,
+}
+
+impl<'a> CopyAccelerationStructureKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::COPY_ACCELERATION_STRUCTURE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let deferred_operation: Id<handles::DeferredOperationKHR> = d.scalar().at("deferredOperation")?;
+        let p_info: &'a CopyAccelerationStructureInfoKHR<'a> = d.required(|d| CopyAccelerationStructureInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { device, deferred_operation, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.deferred_operation);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCopyAccelerationStructureKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyAccelerationStructureKHRReply {
+    pub ret: VkResult,
+}
+
+impl<'a> CopyAccelerationStructureKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(309);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCopyAccelerationStructureToMemoryKHR` (id 310).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyAccelerationStructureToMemoryKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `deferredOperation`.
+    pub deferred_operation: Id<handles::DeferredOperationKHR>,
+    /// `pInfo`.
+    pub p_info: &'a CopyAccelerationStructureToMemoryInfoKHR<'a>,
+}
+
+impl<'a> CopyAccelerationStructureToMemoryKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let deferred_operation: Id<handles::DeferredOperationKHR> = d.scalar().at("deferredOperation")?;
+        let p_info: &'a CopyAccelerationStructureToMemoryInfoKHR<'a> = d.required(|d| CopyAccelerationStructureToMemoryInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { device, deferred_operation, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.deferred_operation);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCopyAccelerationStructureToMemoryKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyAccelerationStructureToMemoryKHRReply {
+    pub ret: VkResult,
+}
+
+impl<'a> CopyAccelerationStructureToMemoryKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(310);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCopyMemoryToAccelerationStructureKHR` (id 311).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyMemoryToAccelerationStructureKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `deferredOperation`.
+    pub deferred_operation: Id<handles::DeferredOperationKHR>,
+    /// `pInfo`.
+    pub p_info: &'a CopyMemoryToAccelerationStructureInfoKHR<'a>,
+}
+
+impl<'a> CopyMemoryToAccelerationStructureKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let deferred_operation: Id<handles::DeferredOperationKHR> = d.scalar().at("deferredOperation")?;
+        let p_info: &'a CopyMemoryToAccelerationStructureInfoKHR<'a> = d.required(|d| CopyMemoryToAccelerationStructureInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { device, deferred_operation, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.deferred_operation);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCopyMemoryToAccelerationStructureKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyMemoryToAccelerationStructureKHRReply {
+    pub ret: VkResult,
+}
+
+impl<'a> CopyMemoryToAccelerationStructureKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(311);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkWriteAccelerationStructuresPropertiesKHR` (id 312).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteAccelerationStructuresPropertiesKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `accelerationStructureCount`.
+    pub acceleration_structure_count: u32,
+    /// `pAccelerationStructures`.
+    pub p_acceleration_structures: &'a [Id<handles::AccelerationStructureKHR>],
+    /// `queryType`.
+    pub query_type: QueryType,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+    /// `stride`.
+    pub stride: u64,
+}
+
+impl<'a> WriteAccelerationStructuresPropertiesKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let acceleration_structure_count: u32 = d.scalar().at("accelerationStructureCount")?;
+        let p_acceleration_structures: &'a [Id<handles::AccelerationStructureKHR>] = d.scalar_array(acceleration_structure_count.as_len(), false).at("pAccelerationStructures")?;
+        let query_type: QueryType = d.scalar().at("queryType")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        let stride: u64 = d.scalar().at("stride")?;
+        Ok(Self { device, acceleration_structure_count, p_acceleration_structures, query_type, data_size, p_data, stride })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.acceleration_structure_count);
+        e.scalar_array(self.p_acceleration_structures);
+        e.scalar(self.query_type);
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+        e.scalar(self.stride);
+    }
+}
+
+/// Reply of `vkWriteAccelerationStructuresPropertiesKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteAccelerationStructuresPropertiesKHRReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> WriteAccelerationStructuresPropertiesKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(312);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkCmdCopyAccelerationStructureKHR` (id 313).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdCopyAccelerationStructureKHRArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pInfo`.
+    pub p_info: &'a CopyAccelerationStructureInfoKHR<'a>,
+}
+
+impl<'a> CmdCopyAccelerationStructureKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_ACCELERATION_STRUCTURE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_info: &'a CopyAccelerationStructureInfoKHR<'a> = d.required(|d| CopyAccelerationStructureInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { command_buffer, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdCopyAccelerationStructureKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdCopyAccelerationStructureKHRReply {
+}
+
+impl<'a> CmdCopyAccelerationStructureKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(313);
+    }
+}
+
+/// Arguments of `vkCmdCopyAccelerationStructureToMemoryKHR` (id 314).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdCopyAccelerationStructureToMemoryKHRArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pInfo`.
+    pub p_info: &'a CopyAccelerationStructureToMemoryInfoKHR<'a>,
+}
+
+impl<'a> CmdCopyAccelerationStructureToMemoryKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_info: &'a CopyAccelerationStructureToMemoryInfoKHR<'a> = d.required(|d| CopyAccelerationStructureToMemoryInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { command_buffer, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdCopyAccelerationStructureToMemoryKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdCopyAccelerationStructureToMemoryKHRReply {
+}
+
+impl<'a> CmdCopyAccelerationStructureToMemoryKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(314);
+    }
+}
+
+/// Arguments of `vkCmdCopyMemoryToAccelerationStructureKHR` (id 315).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdCopyMemoryToAccelerationStructureKHRArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pInfo`.
+    pub p_info: &'a CopyMemoryToAccelerationStructureInfoKHR<'a>,
+}
+
+impl<'a> CmdCopyMemoryToAccelerationStructureKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_info: &'a CopyMemoryToAccelerationStructureInfoKHR<'a> = d.required(|d| CopyMemoryToAccelerationStructureInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { command_buffer, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdCopyMemoryToAccelerationStructureKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdCopyMemoryToAccelerationStructureKHRReply {
+}
+
+impl<'a> CmdCopyMemoryToAccelerationStructureKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(315);
+    }
+}
+
+/// Arguments of `vkGetAccelerationStructureDeviceAddressKHR` (id 316).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetAccelerationStructureDeviceAddressKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pInfo`.
+    pub p_info: &'a AccelerationStructureDeviceAddressInfoKHR<'a>,
+}
+
+impl<'a> GetAccelerationStructureDeviceAddressKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_ACCELERATION_STRUCTURE_DEVICE_ADDRESS_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_info: &'a AccelerationStructureDeviceAddressInfoKHR<'a> = d.required(|d| AccelerationStructureDeviceAddressInfoKHR::decode(d)).at("pInfo")?;
+        Ok(Self { device, p_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkGetAccelerationStructureDeviceAddressKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetAccelerationStructureDeviceAddressKHRReply {
+    pub ret: u64,
+}
+
+impl<'a> GetAccelerationStructureDeviceAddressKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(316);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCmdWriteAccelerationStructuresPropertiesKHR` (id 317).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdWriteAccelerationStructuresPropertiesKHRArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `accelerationStructureCount`.
+    pub acceleration_structure_count: u32,
+    /// `pAccelerationStructures`.
+    pub p_acceleration_structures: &'a [Id<handles::AccelerationStructureKHR>],
+    /// `queryType`.
+    pub query_type: QueryType,
+    /// `queryPool`.
+    pub query_pool: Id<handles::QueryPool>,
+    /// `firstQuery`.
+    pub first_query: u32,
+}
+
+impl<'a> CmdWriteAccelerationStructuresPropertiesKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let acceleration_structure_count: u32 = d.scalar().at("accelerationStructureCount")?;
+        let p_acceleration_structures: &'a [Id<handles::AccelerationStructureKHR>] = d.scalar_array(acceleration_structure_count.as_len(), false).at("pAccelerationStructures")?;
+        let query_type: QueryType = d.scalar().at("queryType")?;
+        let query_pool: Id<handles::QueryPool> = d.scalar().at("queryPool")?;
+        let first_query: u32 = d.scalar().at("firstQuery")?;
+        Ok(Self { command_buffer, acceleration_structure_count, p_acceleration_structures, query_type, query_pool, first_query })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.acceleration_structure_count);
+        e.scalar_array(self.p_acceleration_structures);
+        e.scalar(self.query_type);
+        e.scalar(self.query_pool);
+        e.scalar(self.first_query);
+    }
+}
+
+/// Reply of `vkCmdWriteAccelerationStructuresPropertiesKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdWriteAccelerationStructuresPropertiesKHRReply {
+}
+
+impl<'a> CmdWriteAccelerationStructuresPropertiesKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(317);
+    }
+}
+
+/// Arguments of `vkGetDeviceAccelerationStructureCompatibilityKHR` (id 318).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetDeviceAccelerationStructureCompatibilityKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pVersionInfo`.
+    pub p_version_info: &'a AccelerationStructureVersionInfoKHR<'a>,
+    /// `pCompatibility` (output: only its skeleton travels in the request).
+    pub p_compatibility: &'a AccelerationStructureCompatibilityKHR,
+}
+
+impl<'a> GetDeviceAccelerationStructureCompatibilityKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_DEVICE_ACCELERATION_STRUCTURE_COMPATIBILITY_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_version_info: &'a AccelerationStructureVersionInfoKHR<'a> = d.required(|d| AccelerationStructureVersionInfoKHR::decode(d)).at("pVersionInfo")?;
+        let p_compatibility: &'a AccelerationStructureCompatibilityKHR = d.required(|_| Ok(Default::default())).at("pCompatibility")?;
+        Ok(Self { device, p_version_info, p_compatibility })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_version_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.marker(u64::from(Some(self.p_compatibility).is_some()));
+    }
+}
+
+/// Reply of `vkGetDeviceAccelerationStructureCompatibilityKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetDeviceAccelerationStructureCompatibilityKHRReply<'a> {
+    pub p_compatibility: &'a AccelerationStructureCompatibilityKHR,
+}
+
+impl<'a> GetDeviceAccelerationStructureCompatibilityKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let p_compatibility: &'a AccelerationStructureCompatibilityKHR = d.required(|d| d.scalar()).at("pCompatibility")?;
+        Ok(Self { p_compatibility })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(318);
+        if let Some(v) = Some(self.p_compatibility) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Arguments of `vkCmdTraceRaysKHR` (id 320).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdTraceRaysKHRArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pRaygenShaderBindingTable`.
+    pub p_raygen_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `pMissShaderBindingTable`.
+    pub p_miss_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `pHitShaderBindingTable`.
+    pub p_hit_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `pCallableShaderBindingTable`.
+    pub p_callable_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `width`.
+    pub width: u32,
+    /// `height`.
+    pub height: u32,
+    /// `depth`.
+    pub depth: u32,
+}
+
+impl<'a> CmdTraceRaysKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_TRACE_RAYS_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_raygen_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pRaygenShaderBindingTable")?;
+        let p_miss_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pMissShaderBindingTable")?;
+        let p_hit_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pHitShaderBindingTable")?;
+        let p_callable_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pCallableShaderBindingTable")?;
+        let width: u32 = d.scalar().at("width")?;
+        let height: u32 = d.scalar().at("height")?;
+        let depth: u32 = d.scalar().at("depth")?;
+        Ok(Self { command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, width, height, depth })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_raygen_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = Some(self.p_miss_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = Some(self.p_hit_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = Some(self.p_callable_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.width);
+        e.scalar(self.height);
+        e.scalar(self.depth);
+    }
+}
+
+/// Reply of `vkCmdTraceRaysKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdTraceRaysKHRReply {
+}
+
+impl<'a> CmdTraceRaysKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(320);
+    }
+}
+
+/// Arguments of `vkGetRayTracingShaderGroupHandlesKHR` (id 322).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetRayTracingShaderGroupHandlesKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pipeline`.
+    pub pipeline: Id<handles::Pipeline>,
+    /// `firstGroup`.
+    pub first_group: u32,
+    /// `groupCount`.
+    pub group_count: u32,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+}
+
+impl<'a> GetRayTracingShaderGroupHandlesKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_RAY_TRACING_SHADER_GROUP_HANDLES_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
+        let first_group: u32 = d.scalar().at("firstGroup")?;
+        let group_count: u32 = d.scalar().at("groupCount")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        Ok(Self { device, pipeline, first_group, group_count, data_size, p_data })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.pipeline);
+        e.scalar(self.first_group);
+        e.scalar(self.group_count);
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+    }
+}
+
+/// Reply of `vkGetRayTracingShaderGroupHandlesKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetRayTracingShaderGroupHandlesKHRReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> GetRayTracingShaderGroupHandlesKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(322);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR` (id 323).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pipeline`.
+    pub pipeline: Id<handles::Pipeline>,
+    /// `firstGroup`.
+    pub first_group: u32,
+    /// `groupCount`.
+    pub group_count: u32,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+}
+
+impl<'a> GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_RAY_TRACING_CAPTURE_REPLAY_SHADER_GROUP_HANDLES_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
+        let first_group: u32 = d.scalar().at("firstGroup")?;
+        let group_count: u32 = d.scalar().at("groupCount")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        Ok(Self { device, pipeline, first_group, group_count, data_size, p_data })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.pipeline);
+        e.scalar(self.first_group);
+        e.scalar(self.group_count);
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+    }
+}
+
+/// Reply of `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetRayTracingCaptureReplayShaderGroupHandlesKHRReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> GetRayTracingCaptureReplayShaderGroupHandlesKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(323);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkCmdTraceRaysIndirectKHR` (id 324).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdTraceRaysIndirectKHRArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pRaygenShaderBindingTable`.
+    pub p_raygen_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `pMissShaderBindingTable`.
+    pub p_miss_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `pHitShaderBindingTable`.
+    pub p_hit_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `pCallableShaderBindingTable`.
+    pub p_callable_shader_binding_table: &'a StridedDeviceAddressRegionKHR,
+    /// `indirectDeviceAddress`.
+    pub indirect_device_address: u64,
+}
+
+impl<'a> CmdTraceRaysIndirectKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_TRACE_RAYS_INDIRECT_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_raygen_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pRaygenShaderBindingTable")?;
+        let p_miss_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pMissShaderBindingTable")?;
+        let p_hit_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pHitShaderBindingTable")?;
+        let p_callable_shader_binding_table: &'a StridedDeviceAddressRegionKHR = d.required(|d| StridedDeviceAddressRegionKHR::decode(d)).at("pCallableShaderBindingTable")?;
+        let indirect_device_address: u64 = d.scalar().at("indirectDeviceAddress")?;
+        Ok(Self { command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, indirect_device_address })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_raygen_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = Some(self.p_miss_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = Some(self.p_hit_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = Some(self.p_callable_shader_binding_table) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.indirect_device_address);
+    }
+}
+
+/// Reply of `vkCmdTraceRaysIndirectKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdTraceRaysIndirectKHRReply {
+}
+
+impl<'a> CmdTraceRaysIndirectKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(324);
+    }
+}
+
+/// Arguments of `vkGetRayTracingShaderGroupStackSizeKHR` (id 325).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetRayTracingShaderGroupStackSizeKHRArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pipeline`.
+    pub pipeline: Id<handles::Pipeline>,
+    /// `group`.
+    pub group: u32,
+    /// `groupShader`.
+    pub group_shader: ShaderGroupShaderKHR,
+}
+
+impl<'a> GetRayTracingShaderGroupStackSizeKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_RAY_TRACING_SHADER_GROUP_STACK_SIZE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let pipeline: Id<handles::Pipeline> = d.scalar().at("pipeline")?;
+        let group: u32 = d.scalar().at("group")?;
+        let group_shader: ShaderGroupShaderKHR = d.scalar().at("groupShader")?;
+        Ok(Self { device, pipeline, group, group_shader })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.pipeline);
+        e.scalar(self.group);
+        e.scalar(self.group_shader);
+    }
+}
+
+/// Reply of `vkGetRayTracingShaderGroupStackSizeKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetRayTracingShaderGroupStackSizeKHRReply {
+    pub ret: u64,
+}
+
+impl<'a> GetRayTracingShaderGroupStackSizeKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(325);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkCmdSetRayTracingPipelineStackSizeKHR` (id 326).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetRayTracingPipelineStackSizeKHRArgs {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pipelineStackSize`.
+    pub pipeline_stack_size: u32,
+}
+
+impl<'a> CmdSetRayTracingPipelineStackSizeKHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_RAY_TRACING_PIPELINE_STACK_SIZE_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let pipeline_stack_size: u32 = d.scalar().at("pipelineStackSize")?;
+        Ok(Self { command_buffer, pipeline_stack_size })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.pipeline_stack_size);
+    }
+}
+
+/// Reply of `vkCmdSetRayTracingPipelineStackSizeKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetRayTracingPipelineStackSizeKHRReply {
+}
+
+impl<'a> CmdSetRayTracingPipelineStackSizeKHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(326);
+    }
+}
+
+/// Arguments of `vkCmdTraceRaysIndirect2KHR` (id 327).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdTraceRaysIndirect2KHRArgs {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `indirectDeviceAddress`.
+    pub indirect_device_address: u64,
+}
+
+impl<'a> CmdTraceRaysIndirect2KHRArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_TRACE_RAYS_INDIRECT2_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let indirect_device_address: u64 = d.scalar().at("indirectDeviceAddress")?;
+        Ok(Self { command_buffer, indirect_device_address })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.indirect_device_address);
+    }
+}
+
+/// Reply of `vkCmdTraceRaysIndirect2KHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdTraceRaysIndirect2KHRReply {
+}
+
+impl<'a> CmdTraceRaysIndirect2KHRReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(327);
+    }
+}
+
+/// Arguments of `vkCmdSetDepthBias2EXT` (id 328).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetDepthBias2EXTArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pDepthBiasInfo`.
+    pub p_depth_bias_info: &'a DepthBiasInfoEXT<'a>,
+}
+
+impl<'a> CmdSetDepthBias2EXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_BIAS2_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_depth_bias_info: &'a DepthBiasInfoEXT<'a> = d.required(|d| DepthBiasInfoEXT::decode(d)).at("pDepthBiasInfo")?;
+        Ok(Self { command_buffer, p_depth_bias_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_depth_bias_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdSetDepthBias2EXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetDepthBias2EXTReply {
+}
+
+impl<'a> CmdSetDepthBias2EXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(328);
+    }
+}
+
+/// Arguments of `vkCmdSetAttachmentFeedbackLoopEnableEXT` (id 329).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetAttachmentFeedbackLoopEnableEXTArgs {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `aspectMask`.
+    pub aspect_mask: ImageAspectFlags,
+}
+
+impl<'a> CmdSetAttachmentFeedbackLoopEnableEXTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_ATTACHMENT_FEEDBACK_LOOP_ENABLE_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let aspect_mask: ImageAspectFlags = d.scalar().at("aspectMask")?;
+        Ok(Self { command_buffer, aspect_mask })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.aspect_mask);
+    }
+}
+
+/// Reply of `vkCmdSetAttachmentFeedbackLoopEnableEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetAttachmentFeedbackLoopEnableEXTReply {
+}
+
+impl<'a> CmdSetAttachmentFeedbackLoopEnableEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(329);
+    }
+}
+
+/// Arguments of `vkCmdSetDepthClampRangeEXT` (id 330).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetDepthClampRangeEXTArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `depthClampMode`.
+    pub depth_clamp_mode: DepthClampModeEXT,
+    /// `pDepthClampRange`.
+    pub p_depth_clamp_range: Option<&'a DepthClampRangeEXT>,
+}
+
+impl<'a> CmdSetDepthClampRangeEXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_SET_DEPTH_CLAMP_RANGE_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let depth_clamp_mode: DepthClampModeEXT = d.scalar().at("depthClampMode")?;
+        let p_depth_clamp_range: Option<&'a DepthClampRangeEXT> = d.optional(|d| DepthClampRangeEXT::decode(d)).at("pDepthClampRange")?;
+        Ok(Self { command_buffer, depth_clamp_mode, p_depth_clamp_range })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.depth_clamp_mode);
+        if let Some(v) = self.p_depth_clamp_range {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdSetDepthClampRangeEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdSetDepthClampRangeEXTReply {
+}
+
+impl<'a> CmdSetDepthClampRangeEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(330);
+    }
+}
+
+/// Arguments of `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR` (id 331).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'a> {
+    /// `physicalDevice`.
+    pub physical_device: Id<handles::PhysicalDevice>,
+    /// `pPropertyCount` (in/out).
+    pub p_property_count: &'a u32,
+    /// `pProperties` (output: only its skeleton travels in the request).
+    pub p_properties: &'a [CooperativeMatrixPropertiesKHR<'a>],
+}
+
+impl<'a> GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [CooperativeMatrixPropertiesKHR<'a>] = d.array(p_property_count.as_len(), true, |d| CooperativeMatrixPropertiesKHR::decode_partial(d)).at("pProperties")?;
+        Ok(Self { physical_device, p_property_count, p_properties })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.physical_device);
+        if let Some(v) = Some(self.p_property_count) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+        e.marker(self.p_properties.len() as u64);
+        for v in self.p_properties {
+            v.encode_partial(e);
+        }
+    }
+}
+
+/// Reply of `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply<'a> {
+    pub ret: VkResult,
+    pub p_property_count: &'a u32,
+    pub p_properties: &'a [CooperativeMatrixPropertiesKHR<'a>],
+}
+
+impl<'a> GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_property_count: &'a u32 = d.required(|d| d.scalar()).at("pPropertyCount")?;
+        let p_properties: &'a [CooperativeMatrixPropertiesKHR<'a>] = d.array(p_property_count.as_len(), true, |d| CooperativeMatrixPropertiesKHR::decode(d)).at("pProperties")?;
+        Ok(Self { ret, p_property_count, p_properties })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(331);
+        e.scalar(self.ret);
+        if let Some(v) = Some(self.p_property_count) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+        e.marker(self.p_properties.len() as u64);
+        for v in self.p_properties {
+            v.encode(e);
+        }
+    }
+}
+
+/// Arguments of `vkCmdDrawMeshTasksEXT` (id 332).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawMeshTasksEXTArgs {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `groupCountX`.
+    pub group_count_x: u32,
+    /// `groupCountY`.
+    pub group_count_y: u32,
+    /// `groupCountZ`.
+    pub group_count_z: u32,
+}
+
+impl<'a> CmdDrawMeshTasksEXTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_MESH_TASKS_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let group_count_x: u32 = d.scalar().at("groupCountX")?;
+        let group_count_y: u32 = d.scalar().at("groupCountY")?;
+        let group_count_z: u32 = d.scalar().at("groupCountZ")?;
+        Ok(Self { command_buffer, group_count_x, group_count_y, group_count_z })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.group_count_x);
+        e.scalar(self.group_count_y);
+        e.scalar(self.group_count_z);
+    }
+}
+
+/// Reply of `vkCmdDrawMeshTasksEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawMeshTasksEXTReply {
+}
+
+impl<'a> CmdDrawMeshTasksEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(332);
+    }
+}
+
+/// Arguments of `vkCmdDrawMeshTasksIndirectEXT` (id 333).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawMeshTasksIndirectEXTArgs {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `buffer`.
+    pub buffer: Id<handles::Buffer>,
+    /// `offset`.
+    pub offset: u64,
+    /// `drawCount`.
+    pub draw_count: u32,
+    /// `stride`.
+    pub stride: u32,
+}
+
+impl<'a> CmdDrawMeshTasksIndirectEXTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_MESH_TASKS_INDIRECT_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let draw_count: u32 = d.scalar().at("drawCount")?;
+        let stride: u32 = d.scalar().at("stride")?;
+        Ok(Self { command_buffer, buffer, offset, draw_count, stride })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.buffer);
+        e.scalar(self.offset);
+        e.scalar(self.draw_count);
+        e.scalar(self.stride);
+    }
+}
+
+/// Reply of `vkCmdDrawMeshTasksIndirectEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawMeshTasksIndirectEXTReply {
+}
+
+impl<'a> CmdDrawMeshTasksIndirectEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(333);
+    }
+}
+
+/// Arguments of `vkCmdDrawMeshTasksIndirectCountEXT` (id 334).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawMeshTasksIndirectCountEXTArgs {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `buffer`.
+    pub buffer: Id<handles::Buffer>,
+    /// `offset`.
+    pub offset: u64,
+    /// `countBuffer`.
+    pub count_buffer: Id<handles::Buffer>,
+    /// `countBufferOffset`.
+    pub count_buffer_offset: u64,
+    /// `maxDrawCount`.
+    pub max_draw_count: u32,
+    /// `stride`.
+    pub stride: u32,
+}
+
+impl<'a> CmdDrawMeshTasksIndirectCountEXTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_DRAW_MESH_TASKS_INDIRECT_COUNT_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let count_buffer: Id<handles::Buffer> = d.scalar().at("countBuffer")?;
+        let count_buffer_offset: u64 = d.scalar().at("countBufferOffset")?;
+        let max_draw_count: u32 = d.scalar().at("maxDrawCount")?;
+        let stride: u32 = d.scalar().at("stride")?;
+        Ok(Self { command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        e.scalar(self.buffer);
+        e.scalar(self.offset);
+        e.scalar(self.count_buffer);
+        e.scalar(self.count_buffer_offset);
+        e.scalar(self.max_draw_count);
+        e.scalar(self.stride);
+    }
+}
+
+/// Reply of `vkCmdDrawMeshTasksIndirectCountEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdDrawMeshTasksIndirectCountEXTReply {
+}
+
+impl<'a> CmdDrawMeshTasksIndirectCountEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(334);
+    }
+}
+
+/// Arguments of `vkWriteSamplerDescriptorMESA` (id 335).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteSamplerDescriptorMESAArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pSampler`.
+    pub p_sampler: &'a SamplerCreateInfo<'a>,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+}
+
+impl<'a> WriteSamplerDescriptorMESAArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::WRITE_SAMPLER_DESCRIPTOR_MESA;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_sampler: &'a SamplerCreateInfo<'a> = d.required(|d| SamplerCreateInfo::decode(d)).at("pSampler")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        Ok(Self { device, p_sampler, data_size, p_data })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_sampler) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+    }
+}
+
+/// Reply of `vkWriteSamplerDescriptorMESA`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteSamplerDescriptorMESAReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> WriteSamplerDescriptorMESAReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(335);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkWriteResourceDescriptorMESA` (id 336).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteResourceDescriptorMESAArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pResource`.
+    pub p_resource: &'a ResourceDescriptorInfoEXT<'a>,
+    /// `dataSize`.
+    pub data_size: u64,
+    /// `pData` (output: only its skeleton travels in the request).
+    pub p_data: &'a [u8],
+}
+
+impl<'a> WriteResourceDescriptorMESAArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::WRITE_RESOURCE_DESCRIPTOR_MESA;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_resource: &'a ResourceDescriptorInfoEXT<'a> = d.required(|d| ResourceDescriptorInfoEXT::decode(d)).at("pResource")?;
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.zeroed_array(data_size.as_len(), false).at("pData")?;
+        Ok(Self { device, p_resource, data_size, p_data })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_resource) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.data_size);
+        e.marker(self.p_data.len() as u64);
+    }
+}
+
+/// Reply of `vkWriteResourceDescriptorMESA`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteResourceDescriptorMESAReply<'a> {
+    pub ret: VkResult,
+    pub p_data: &'a [u8],
+}
+
+impl<'a> WriteResourceDescriptorMESAReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_data: &'a [u8] = d.blob(d.peek_marker()?, false).at("pData")?;
+        Ok(Self { ret, p_data })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(336);
+        e.scalar(self.ret);
+        e.blob(self.p_data);
+    }
+}
+
+/// Arguments of `vkCmdBindSamplerHeapEXT` (id 339).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBindSamplerHeapEXTArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pBindInfo`.
+    pub p_bind_info: &'a BindHeapInfoEXT<'a>,
+}
+
+impl<'a> CmdBindSamplerHeapEXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_SAMPLER_HEAP_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_bind_info: &'a BindHeapInfoEXT<'a> = d.required(|d| BindHeapInfoEXT::decode(d)).at("pBindInfo")?;
+        Ok(Self { command_buffer, p_bind_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_bind_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdBindSamplerHeapEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBindSamplerHeapEXTReply {
+}
+
+impl<'a> CmdBindSamplerHeapEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(339);
+    }
+}
+
+/// Arguments of `vkCmdBindResourceHeapEXT` (id 340).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBindResourceHeapEXTArgs<'a> {
+    /// `commandBuffer`.
+    pub command_buffer: Id<handles::CommandBuffer>,
+    /// `pBindInfo`.
+    pub p_bind_info: &'a BindHeapInfoEXT<'a>,
+}
+
+impl<'a> CmdBindResourceHeapEXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_BIND_RESOURCE_HEAP_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let command_buffer: Id<handles::CommandBuffer> = d.scalar().at("commandBuffer")?;
+        let p_bind_info: &'a BindHeapInfoEXT<'a> = d.required(|d| BindHeapInfoEXT::decode(d)).at("pBindInfo")?;
+        Ok(Self { command_buffer, p_bind_info })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.command_buffer);
+        if let Some(v) = Some(self.p_bind_info) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Reply of `vkCmdBindResourceHeapEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBindResourceHeapEXTReply {
+}
+
+impl<'a> CmdBindResourceHeapEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(340);
+    }
+}
+
+/// Arguments of `vkGetPhysicalDeviceDescriptorSizeEXT` (id 343).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetPhysicalDeviceDescriptorSizeEXTArgs {
+    /// `physicalDevice`.
+    pub physical_device: Id<handles::PhysicalDevice>,
+    /// `descriptorType`.
+    pub descriptor_type: DescriptorType,
+}
+
+impl<'a> GetPhysicalDeviceDescriptorSizeEXTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::GET_PHYSICAL_DEVICE_DESCRIPTOR_SIZE_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let physical_device: Id<handles::PhysicalDevice> = d.scalar().at("physicalDevice")?;
+        let descriptor_type: DescriptorType = d.scalar().at("descriptorType")?;
+        Ok(Self { physical_device, descriptor_type })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.physical_device);
+        e.scalar(self.descriptor_type);
+    }
+}
+
+/// Reply of `vkGetPhysicalDeviceDescriptorSizeEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GetPhysicalDeviceDescriptorSizeEXTReply {
+    pub ret: u64,
+}
+
+impl<'a> GetPhysicalDeviceDescriptorSizeEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        Ok(Self { ret })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(343);
+        e.scalar(self.ret);
+    }
+}
+
+/// Arguments of `vkRegisterCustomBorderColorEXT` (id 344).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegisterCustomBorderColorEXTArgs<'a> {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `pBorderColor`.
+    pub p_border_color: &'a SamplerCustomBorderColorCreateInfoEXT<'a>,
+    /// `requestIndex`.
+    pub request_index: u32,
+    /// `pIndex` (output: only its skeleton travels in the request).
+    pub p_index: &'a u32,
+}
+
+impl<'a> RegisterCustomBorderColorEXTArgs<'a> {
+    pub const COMMAND_TYPE: CommandType = CommandType::REGISTER_CUSTOM_BORDER_COLOR_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let p_border_color: &'a SamplerCustomBorderColorCreateInfoEXT<'a> = d.required(|d| SamplerCustomBorderColorCreateInfoEXT::decode(d)).at("pBorderColor")?;
+        let request_index: u32 = d.scalar().at("requestIndex")?;
+        let p_index: &'a u32 = d.required(|_| Ok(Default::default())).at("pIndex")?;
+        Ok(Self { device, p_border_color, request_index, p_index })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        if let Some(v) = Some(self.p_border_color) {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.request_index);
+        e.marker(u64::from(Some(self.p_index).is_some()));
+    }
+}
+
+/// Reply of `vkRegisterCustomBorderColorEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegisterCustomBorderColorEXTReply<'a> {
+    pub ret: VkResult,
+    pub p_index: &'a u32,
+}
+
+impl<'a> RegisterCustomBorderColorEXTReply<'a> {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let ret = d.scalar().at("return value")?;
+        let p_index: &'a u32 = d.required(|d| d.scalar()).at("pIndex")?;
+        Ok(Self { ret, p_index })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(344);
+        e.scalar(self.ret);
+        if let Some(v) = Some(self.p_index) {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+/// Arguments of `vkUnregisterCustomBorderColorEXT` (id 345).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnregisterCustomBorderColorEXTArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `index`.
+    pub index: u32,
+}
+
+impl<'a> UnregisterCustomBorderColorEXTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::UNREGISTER_CUSTOM_BORDER_COLOR_EXT;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let index: u32 = d.scalar().at("index")?;
+        Ok(Self { device, index })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.index);
+    }
+}
+
+/// Reply of `vkUnregisterCustomBorderColorEXT`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnregisterCustomBorderColorEXTReply {
+}
+
+impl<'a> UnregisterCustomBorderColorEXTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(345);
     }
 }
 
@@ -15395,9 +18178,9 @@ pub enum Command<'a> {
     GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsArgs<'a>),
     CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTArgs),
     CmdSetLogicOpEXT(CmdSetLogicOpEXTArgs),
-    GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a>),
-    GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTArgs<'a>),
-    CmdSetLineStippleEXT(CmdSetLineStippleEXTArgs),
+    GetPhysicalDeviceCalibrateableTimeDomainsKHR(GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs<'a>),
+    GetCalibratedTimestampsKHR(GetCalibratedTimestampsKHRArgs<'a>),
+    CmdSetLineStipple(CmdSetLineStippleArgs),
     CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTArgs<'a>),
     CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTArgs),
     ResetFenceResourceMESA(ResetFenceResourceMESAArgs),
@@ -15405,7 +18188,7 @@ pub enum Command<'a> {
     ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAArgs<'a>),
     CmdDrawMultiEXT(CmdDrawMultiEXTArgs<'a>),
     CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTArgs<'a>),
-    CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRArgs<'a>),
+    CmdPushDescriptorSet(CmdPushDescriptorSetArgs<'a>),
     SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAArgs),
     WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAArgs),
     WaitRingSeqnoMESA(WaitRingSeqnoMESAArgs),
@@ -15434,10 +18217,60 @@ pub enum Command<'a> {
     CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTArgs),
     GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a>),
     CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRArgs<'a>),
-    CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRArgs),
-    GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRArgs<'a>),
-    GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRArgs<'a>),
-    GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRArgs<'a>),
+    CmdBindIndexBuffer2(CmdBindIndexBuffer2Args),
+    GetRenderingAreaGranularity(GetRenderingAreaGranularityArgs<'a>),
+    GetDeviceImageSubresourceLayout(GetDeviceImageSubresourceLayoutArgs<'a>),
+    GetImageSubresourceLayout2(GetImageSubresourceLayout2Args<'a>),
+    CmdSetSampleLocationsEXT(CmdSetSampleLocationsEXTArgs<'a>),
+    GetPhysicalDeviceMultisamplePropertiesEXT(GetPhysicalDeviceMultisamplePropertiesEXTArgs<'a>),
+    UnmapMemory2(UnmapMemory2Args<'a>),
+    CmdSetRenderingAttachmentLocations(CmdSetRenderingAttachmentLocationsArgs<'a>),
+    CmdSetRenderingInputAttachmentIndices(CmdSetRenderingInputAttachmentIndicesArgs<'a>),
+    CmdBindDescriptorSets2(CmdBindDescriptorSets2Args<'a>),
+    CmdPushConstants2(CmdPushConstants2Args<'a>),
+    CmdPushDescriptorSet2(CmdPushDescriptorSet2Args<'a>),
+    CopyImageToImage(CopyImageToImageArgs<'a>),
+    TransitionImageLayout(TransitionImageLayoutArgs<'a>),
+    CopyImageToMemoryMESA(CopyImageToMemoryMESAArgs<'a>),
+    CopyMemoryToImageMESA(CopyMemoryToImageMESAArgs<'a>),
+    CreateDeferredOperationKHR(CreateDeferredOperationKHRArgs<'a>),
+    DestroyDeferredOperationKHR(DestroyDeferredOperationKHRArgs),
+    GetDeferredOperationMaxConcurrencyKHR(GetDeferredOperationMaxConcurrencyKHRArgs),
+    GetDeferredOperationResultKHR(GetDeferredOperationResultKHRArgs),
+    DeferredOperationJoinKHR(DeferredOperationJoinKHRArgs),
+    CreateAccelerationStructureKHR(CreateAccelerationStructureKHRArgs<'a>),
+    DestroyAccelerationStructureKHR(DestroyAccelerationStructureKHRArgs),
+    CopyAccelerationStructureKHR(CopyAccelerationStructureKHRArgs<'a>),
+    CopyAccelerationStructureToMemoryKHR(CopyAccelerationStructureToMemoryKHRArgs<'a>),
+    CopyMemoryToAccelerationStructureKHR(CopyMemoryToAccelerationStructureKHRArgs<'a>),
+    WriteAccelerationStructuresPropertiesKHR(WriteAccelerationStructuresPropertiesKHRArgs<'a>),
+    CmdCopyAccelerationStructureKHR(CmdCopyAccelerationStructureKHRArgs<'a>),
+    CmdCopyAccelerationStructureToMemoryKHR(CmdCopyAccelerationStructureToMemoryKHRArgs<'a>),
+    CmdCopyMemoryToAccelerationStructureKHR(CmdCopyMemoryToAccelerationStructureKHRArgs<'a>),
+    GetAccelerationStructureDeviceAddressKHR(GetAccelerationStructureDeviceAddressKHRArgs<'a>),
+    CmdWriteAccelerationStructuresPropertiesKHR(CmdWriteAccelerationStructuresPropertiesKHRArgs<'a>),
+    GetDeviceAccelerationStructureCompatibilityKHR(GetDeviceAccelerationStructureCompatibilityKHRArgs<'a>),
+    CmdTraceRaysKHR(CmdTraceRaysKHRArgs<'a>),
+    GetRayTracingShaderGroupHandlesKHR(GetRayTracingShaderGroupHandlesKHRArgs<'a>),
+    GetRayTracingCaptureReplayShaderGroupHandlesKHR(GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'a>),
+    CmdTraceRaysIndirectKHR(CmdTraceRaysIndirectKHRArgs<'a>),
+    GetRayTracingShaderGroupStackSizeKHR(GetRayTracingShaderGroupStackSizeKHRArgs),
+    CmdSetRayTracingPipelineStackSizeKHR(CmdSetRayTracingPipelineStackSizeKHRArgs),
+    CmdTraceRaysIndirect2KHR(CmdTraceRaysIndirect2KHRArgs),
+    CmdSetDepthBias2EXT(CmdSetDepthBias2EXTArgs<'a>),
+    CmdSetAttachmentFeedbackLoopEnableEXT(CmdSetAttachmentFeedbackLoopEnableEXTArgs),
+    CmdSetDepthClampRangeEXT(CmdSetDepthClampRangeEXTArgs<'a>),
+    GetPhysicalDeviceCooperativeMatrixPropertiesKHR(GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'a>),
+    CmdDrawMeshTasksEXT(CmdDrawMeshTasksEXTArgs),
+    CmdDrawMeshTasksIndirectEXT(CmdDrawMeshTasksIndirectEXTArgs),
+    CmdDrawMeshTasksIndirectCountEXT(CmdDrawMeshTasksIndirectCountEXTArgs),
+    WriteSamplerDescriptorMESA(WriteSamplerDescriptorMESAArgs<'a>),
+    WriteResourceDescriptorMESA(WriteResourceDescriptorMESAArgs<'a>),
+    CmdBindSamplerHeapEXT(CmdBindSamplerHeapEXTArgs<'a>),
+    CmdBindResourceHeapEXT(CmdBindResourceHeapEXTArgs<'a>),
+    GetPhysicalDeviceDescriptorSizeEXT(GetPhysicalDeviceDescriptorSizeEXTArgs),
+    RegisterCustomBorderColorEXT(RegisterCustomBorderColorEXTArgs<'a>),
+    UnregisterCustomBorderColorEXT(UnregisterCustomBorderColorEXTArgs),
 }
 
 /// A decoded reply.
@@ -15671,9 +18504,9 @@ pub enum Reply<'a> {
     GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsReply<'a>),
     CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTReply),
     CmdSetLogicOpEXT(CmdSetLogicOpEXTReply),
-    GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a>),
-    GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTReply<'a>),
-    CmdSetLineStippleEXT(CmdSetLineStippleEXTReply),
+    GetPhysicalDeviceCalibrateableTimeDomainsKHR(GetPhysicalDeviceCalibrateableTimeDomainsKHRReply<'a>),
+    GetCalibratedTimestampsKHR(GetCalibratedTimestampsKHRReply<'a>),
+    CmdSetLineStipple(CmdSetLineStippleReply),
     CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTReply),
     CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTReply),
     ResetFenceResourceMESA(ResetFenceResourceMESAReply),
@@ -15681,7 +18514,7 @@ pub enum Reply<'a> {
     ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAReply),
     CmdDrawMultiEXT(CmdDrawMultiEXTReply),
     CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTReply),
-    CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRReply),
+    CmdPushDescriptorSet(CmdPushDescriptorSetReply),
     SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAReply),
     WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAReply),
     WaitRingSeqnoMESA(WaitRingSeqnoMESAReply),
@@ -15710,10 +18543,60 @@ pub enum Reply<'a> {
     CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTReply),
     GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRReply<'a>),
     CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRReply),
-    CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRReply),
-    GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRReply<'a>),
-    GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRReply<'a>),
-    GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRReply<'a>),
+    CmdBindIndexBuffer2(CmdBindIndexBuffer2Reply),
+    GetRenderingAreaGranularity(GetRenderingAreaGranularityReply<'a>),
+    GetDeviceImageSubresourceLayout(GetDeviceImageSubresourceLayoutReply<'a>),
+    GetImageSubresourceLayout2(GetImageSubresourceLayout2Reply<'a>),
+    CmdSetSampleLocationsEXT(CmdSetSampleLocationsEXTReply),
+    GetPhysicalDeviceMultisamplePropertiesEXT(GetPhysicalDeviceMultisamplePropertiesEXTReply<'a>),
+    UnmapMemory2(UnmapMemory2Reply),
+    CmdSetRenderingAttachmentLocations(CmdSetRenderingAttachmentLocationsReply),
+    CmdSetRenderingInputAttachmentIndices(CmdSetRenderingInputAttachmentIndicesReply),
+    CmdBindDescriptorSets2(CmdBindDescriptorSets2Reply),
+    CmdPushConstants2(CmdPushConstants2Reply),
+    CmdPushDescriptorSet2(CmdPushDescriptorSet2Reply),
+    CopyImageToImage(CopyImageToImageReply),
+    TransitionImageLayout(TransitionImageLayoutReply),
+    CopyImageToMemoryMESA(CopyImageToMemoryMESAReply<'a>),
+    CopyMemoryToImageMESA(CopyMemoryToImageMESAReply),
+    CreateDeferredOperationKHR(CreateDeferredOperationKHRReply<'a>),
+    DestroyDeferredOperationKHR(DestroyDeferredOperationKHRReply),
+    GetDeferredOperationMaxConcurrencyKHR(GetDeferredOperationMaxConcurrencyKHRReply),
+    GetDeferredOperationResultKHR(GetDeferredOperationResultKHRReply),
+    DeferredOperationJoinKHR(DeferredOperationJoinKHRReply),
+    CreateAccelerationStructureKHR(CreateAccelerationStructureKHRReply<'a>),
+    DestroyAccelerationStructureKHR(DestroyAccelerationStructureKHRReply),
+    CopyAccelerationStructureKHR(CopyAccelerationStructureKHRReply),
+    CopyAccelerationStructureToMemoryKHR(CopyAccelerationStructureToMemoryKHRReply),
+    CopyMemoryToAccelerationStructureKHR(CopyMemoryToAccelerationStructureKHRReply),
+    WriteAccelerationStructuresPropertiesKHR(WriteAccelerationStructuresPropertiesKHRReply<'a>),
+    CmdCopyAccelerationStructureKHR(CmdCopyAccelerationStructureKHRReply),
+    CmdCopyAccelerationStructureToMemoryKHR(CmdCopyAccelerationStructureToMemoryKHRReply),
+    CmdCopyMemoryToAccelerationStructureKHR(CmdCopyMemoryToAccelerationStructureKHRReply),
+    GetAccelerationStructureDeviceAddressKHR(GetAccelerationStructureDeviceAddressKHRReply),
+    CmdWriteAccelerationStructuresPropertiesKHR(CmdWriteAccelerationStructuresPropertiesKHRReply),
+    GetDeviceAccelerationStructureCompatibilityKHR(GetDeviceAccelerationStructureCompatibilityKHRReply<'a>),
+    CmdTraceRaysKHR(CmdTraceRaysKHRReply),
+    GetRayTracingShaderGroupHandlesKHR(GetRayTracingShaderGroupHandlesKHRReply<'a>),
+    GetRayTracingCaptureReplayShaderGroupHandlesKHR(GetRayTracingCaptureReplayShaderGroupHandlesKHRReply<'a>),
+    CmdTraceRaysIndirectKHR(CmdTraceRaysIndirectKHRReply),
+    GetRayTracingShaderGroupStackSizeKHR(GetRayTracingShaderGroupStackSizeKHRReply),
+    CmdSetRayTracingPipelineStackSizeKHR(CmdSetRayTracingPipelineStackSizeKHRReply),
+    CmdTraceRaysIndirect2KHR(CmdTraceRaysIndirect2KHRReply),
+    CmdSetDepthBias2EXT(CmdSetDepthBias2EXTReply),
+    CmdSetAttachmentFeedbackLoopEnableEXT(CmdSetAttachmentFeedbackLoopEnableEXTReply),
+    CmdSetDepthClampRangeEXT(CmdSetDepthClampRangeEXTReply),
+    GetPhysicalDeviceCooperativeMatrixPropertiesKHR(GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply<'a>),
+    CmdDrawMeshTasksEXT(CmdDrawMeshTasksEXTReply),
+    CmdDrawMeshTasksIndirectEXT(CmdDrawMeshTasksIndirectEXTReply),
+    CmdDrawMeshTasksIndirectCountEXT(CmdDrawMeshTasksIndirectCountEXTReply),
+    WriteSamplerDescriptorMESA(WriteSamplerDescriptorMESAReply<'a>),
+    WriteResourceDescriptorMESA(WriteResourceDescriptorMESAReply<'a>),
+    CmdBindSamplerHeapEXT(CmdBindSamplerHeapEXTReply),
+    CmdBindResourceHeapEXT(CmdBindResourceHeapEXTReply),
+    GetPhysicalDeviceDescriptorSizeEXT(GetPhysicalDeviceDescriptorSizeEXTReply),
+    RegisterCustomBorderColorEXT(RegisterCustomBorderColorEXTReply<'a>),
+    UnregisterCustomBorderColorEXT(UnregisterCustomBorderColorEXTReply),
 }
 
 impl<'a> Command<'a> {
@@ -15948,9 +18831,9 @@ impl<'a> Command<'a> {
             Self::GetDeviceImageSparseMemoryRequirements(_) => CommandType::GET_DEVICE_IMAGE_SPARSE_MEMORY_REQUIREMENTS,
             Self::CmdSetPatchControlPointsEXT(_) => CommandType::CMD_SET_PATCH_CONTROL_POINTS_EXT,
             Self::CmdSetLogicOpEXT(_) => CommandType::CMD_SET_LOGIC_OP_EXT,
-            Self::GetPhysicalDeviceCalibrateableTimeDomainsEXT(_) => CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_EXT,
-            Self::GetCalibratedTimestampsEXT(_) => CommandType::GET_CALIBRATED_TIMESTAMPS_EXT,
-            Self::CmdSetLineStippleEXT(_) => CommandType::CMD_SET_LINE_STIPPLE_EXT,
+            Self::GetPhysicalDeviceCalibrateableTimeDomainsKHR(_) => CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_KHR,
+            Self::GetCalibratedTimestampsKHR(_) => CommandType::GET_CALIBRATED_TIMESTAMPS_KHR,
+            Self::CmdSetLineStipple(_) => CommandType::CMD_SET_LINE_STIPPLE,
             Self::CmdBeginConditionalRenderingEXT(_) => CommandType::CMD_BEGIN_CONDITIONAL_RENDERING_EXT,
             Self::CmdEndConditionalRenderingEXT(_) => CommandType::CMD_END_CONDITIONAL_RENDERING_EXT,
             Self::ResetFenceResourceMESA(_) => CommandType::RESET_FENCE_RESOURCE_MESA,
@@ -15958,7 +18841,7 @@ impl<'a> Command<'a> {
             Self::ImportSemaphoreResourceMESA(_) => CommandType::IMPORT_SEMAPHORE_RESOURCE_MESA,
             Self::CmdDrawMultiEXT(_) => CommandType::CMD_DRAW_MULTI_EXT,
             Self::CmdDrawMultiIndexedEXT(_) => CommandType::CMD_DRAW_MULTI_INDEXED_EXT,
-            Self::CmdPushDescriptorSetKHR(_) => CommandType::CMD_PUSH_DESCRIPTOR_SET_KHR,
+            Self::CmdPushDescriptorSet(_) => CommandType::CMD_PUSH_DESCRIPTOR_SET,
             Self::SubmitVirtqueueSeqnoMESA(_) => CommandType::SUBMIT_VIRTQUEUE_SEQNO_MESA,
             Self::WaitVirtqueueSeqnoMESA(_) => CommandType::WAIT_VIRTQUEUE_SEQNO_MESA,
             Self::WaitRingSeqnoMESA(_) => CommandType::WAIT_RING_SEQNO_MESA,
@@ -15987,10 +18870,60 @@ impl<'a> Command<'a> {
             Self::CmdSetDepthClipNegativeOneToOneEXT(_) => CommandType::CMD_SET_DEPTH_CLIP_NEGATIVE_ONE_TO_ONE_EXT,
             Self::GetPhysicalDeviceFragmentShadingRatesKHR(_) => CommandType::GET_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATES_KHR,
             Self::CmdSetFragmentShadingRateKHR(_) => CommandType::CMD_SET_FRAGMENT_SHADING_RATE_KHR,
-            Self::CmdBindIndexBuffer2KHR(_) => CommandType::CMD_BIND_INDEX_BUFFER2_KHR,
-            Self::GetRenderingAreaGranularityKHR(_) => CommandType::GET_RENDERING_AREA_GRANULARITY_KHR,
-            Self::GetDeviceImageSubresourceLayoutKHR(_) => CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT_KHR,
-            Self::GetImageSubresourceLayout2KHR(_) => CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2_KHR,
+            Self::CmdBindIndexBuffer2(_) => CommandType::CMD_BIND_INDEX_BUFFER2,
+            Self::GetRenderingAreaGranularity(_) => CommandType::GET_RENDERING_AREA_GRANULARITY,
+            Self::GetDeviceImageSubresourceLayout(_) => CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT,
+            Self::GetImageSubresourceLayout2(_) => CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2,
+            Self::CmdSetSampleLocationsEXT(_) => CommandType::CMD_SET_SAMPLE_LOCATIONS_EXT,
+            Self::GetPhysicalDeviceMultisamplePropertiesEXT(_) => CommandType::GET_PHYSICAL_DEVICE_MULTISAMPLE_PROPERTIES_EXT,
+            Self::UnmapMemory2(_) => CommandType::UNMAP_MEMORY2,
+            Self::CmdSetRenderingAttachmentLocations(_) => CommandType::CMD_SET_RENDERING_ATTACHMENT_LOCATIONS,
+            Self::CmdSetRenderingInputAttachmentIndices(_) => CommandType::CMD_SET_RENDERING_INPUT_ATTACHMENT_INDICES,
+            Self::CmdBindDescriptorSets2(_) => CommandType::CMD_BIND_DESCRIPTOR_SETS2,
+            Self::CmdPushConstants2(_) => CommandType::CMD_PUSH_CONSTANTS2,
+            Self::CmdPushDescriptorSet2(_) => CommandType::CMD_PUSH_DESCRIPTOR_SET2,
+            Self::CopyImageToImage(_) => CommandType::COPY_IMAGE_TO_IMAGE,
+            Self::TransitionImageLayout(_) => CommandType::TRANSITION_IMAGE_LAYOUT,
+            Self::CopyImageToMemoryMESA(_) => CommandType::COPY_IMAGE_TO_MEMORY_MESA,
+            Self::CopyMemoryToImageMESA(_) => CommandType::COPY_MEMORY_TO_IMAGE_MESA,
+            Self::CreateDeferredOperationKHR(_) => CommandType::CREATE_DEFERRED_OPERATION_KHR,
+            Self::DestroyDeferredOperationKHR(_) => CommandType::DESTROY_DEFERRED_OPERATION_KHR,
+            Self::GetDeferredOperationMaxConcurrencyKHR(_) => CommandType::GET_DEFERRED_OPERATION_MAX_CONCURRENCY_KHR,
+            Self::GetDeferredOperationResultKHR(_) => CommandType::GET_DEFERRED_OPERATION_RESULT_KHR,
+            Self::DeferredOperationJoinKHR(_) => CommandType::DEFERRED_OPERATION_JOIN_KHR,
+            Self::CreateAccelerationStructureKHR(_) => CommandType::CREATE_ACCELERATION_STRUCTURE_KHR,
+            Self::DestroyAccelerationStructureKHR(_) => CommandType::DESTROY_ACCELERATION_STRUCTURE_KHR,
+            Self::CopyAccelerationStructureKHR(_) => CommandType::COPY_ACCELERATION_STRUCTURE_KHR,
+            Self::CopyAccelerationStructureToMemoryKHR(_) => CommandType::COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR,
+            Self::CopyMemoryToAccelerationStructureKHR(_) => CommandType::COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR,
+            Self::WriteAccelerationStructuresPropertiesKHR(_) => CommandType::WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR,
+            Self::CmdCopyAccelerationStructureKHR(_) => CommandType::CMD_COPY_ACCELERATION_STRUCTURE_KHR,
+            Self::CmdCopyAccelerationStructureToMemoryKHR(_) => CommandType::CMD_COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR,
+            Self::CmdCopyMemoryToAccelerationStructureKHR(_) => CommandType::CMD_COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR,
+            Self::GetAccelerationStructureDeviceAddressKHR(_) => CommandType::GET_ACCELERATION_STRUCTURE_DEVICE_ADDRESS_KHR,
+            Self::CmdWriteAccelerationStructuresPropertiesKHR(_) => CommandType::CMD_WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR,
+            Self::GetDeviceAccelerationStructureCompatibilityKHR(_) => CommandType::GET_DEVICE_ACCELERATION_STRUCTURE_COMPATIBILITY_KHR,
+            Self::CmdTraceRaysKHR(_) => CommandType::CMD_TRACE_RAYS_KHR,
+            Self::GetRayTracingShaderGroupHandlesKHR(_) => CommandType::GET_RAY_TRACING_SHADER_GROUP_HANDLES_KHR,
+            Self::GetRayTracingCaptureReplayShaderGroupHandlesKHR(_) => CommandType::GET_RAY_TRACING_CAPTURE_REPLAY_SHADER_GROUP_HANDLES_KHR,
+            Self::CmdTraceRaysIndirectKHR(_) => CommandType::CMD_TRACE_RAYS_INDIRECT_KHR,
+            Self::GetRayTracingShaderGroupStackSizeKHR(_) => CommandType::GET_RAY_TRACING_SHADER_GROUP_STACK_SIZE_KHR,
+            Self::CmdSetRayTracingPipelineStackSizeKHR(_) => CommandType::CMD_SET_RAY_TRACING_PIPELINE_STACK_SIZE_KHR,
+            Self::CmdTraceRaysIndirect2KHR(_) => CommandType::CMD_TRACE_RAYS_INDIRECT2_KHR,
+            Self::CmdSetDepthBias2EXT(_) => CommandType::CMD_SET_DEPTH_BIAS2_EXT,
+            Self::CmdSetAttachmentFeedbackLoopEnableEXT(_) => CommandType::CMD_SET_ATTACHMENT_FEEDBACK_LOOP_ENABLE_EXT,
+            Self::CmdSetDepthClampRangeEXT(_) => CommandType::CMD_SET_DEPTH_CLAMP_RANGE_EXT,
+            Self::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(_) => CommandType::GET_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR,
+            Self::CmdDrawMeshTasksEXT(_) => CommandType::CMD_DRAW_MESH_TASKS_EXT,
+            Self::CmdDrawMeshTasksIndirectEXT(_) => CommandType::CMD_DRAW_MESH_TASKS_INDIRECT_EXT,
+            Self::CmdDrawMeshTasksIndirectCountEXT(_) => CommandType::CMD_DRAW_MESH_TASKS_INDIRECT_COUNT_EXT,
+            Self::WriteSamplerDescriptorMESA(_) => CommandType::WRITE_SAMPLER_DESCRIPTOR_MESA,
+            Self::WriteResourceDescriptorMESA(_) => CommandType::WRITE_RESOURCE_DESCRIPTOR_MESA,
+            Self::CmdBindSamplerHeapEXT(_) => CommandType::CMD_BIND_SAMPLER_HEAP_EXT,
+            Self::CmdBindResourceHeapEXT(_) => CommandType::CMD_BIND_RESOURCE_HEAP_EXT,
+            Self::GetPhysicalDeviceDescriptorSizeEXT(_) => CommandType::GET_PHYSICAL_DEVICE_DESCRIPTOR_SIZE_EXT,
+            Self::RegisterCustomBorderColorEXT(_) => CommandType::REGISTER_CUSTOM_BORDER_COLOR_EXT,
+            Self::UnregisterCustomBorderColorEXT(_) => CommandType::UNREGISTER_CUSTOM_BORDER_COLOR_EXT,
         }
     }
     /// Decodes the parameters of command `ty` (the header is already read).
@@ -16224,9 +19157,9 @@ impl<'a> Command<'a> {
             232 => Self::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsArgs::decode(d).at("vkGetDeviceImageSparseMemoryRequirements")?),
             233 => Self::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTArgs::decode(d).at("vkCmdSetPatchControlPointsEXT")?),
             234 => Self::CmdSetLogicOpEXT(CmdSetLogicOpEXTArgs::decode(d).at("vkCmdSetLogicOpEXT")?),
-            235 => Self::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::decode(d).at("vkGetPhysicalDeviceCalibrateableTimeDomainsEXT")?),
-            236 => Self::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTArgs::decode(d).at("vkGetCalibratedTimestampsEXT")?),
-            237 => Self::CmdSetLineStippleEXT(CmdSetLineStippleEXTArgs::decode(d).at("vkCmdSetLineStippleEXT")?),
+            235 => Self::GetPhysicalDeviceCalibrateableTimeDomainsKHR(GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs::decode(d).at("vkGetPhysicalDeviceCalibrateableTimeDomainsKHR")?),
+            236 => Self::GetCalibratedTimestampsKHR(GetCalibratedTimestampsKHRArgs::decode(d).at("vkGetCalibratedTimestampsKHR")?),
+            237 => Self::CmdSetLineStipple(CmdSetLineStippleArgs::decode(d).at("vkCmdSetLineStipple")?),
             240 => Self::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTArgs::decode(d).at("vkCmdBeginConditionalRenderingEXT")?),
             241 => Self::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTArgs::decode(d).at("vkCmdEndConditionalRenderingEXT")?),
             244 => Self::ResetFenceResourceMESA(ResetFenceResourceMESAArgs::decode(d).at("vkResetFenceResourceMESA")?),
@@ -16234,7 +19167,7 @@ impl<'a> Command<'a> {
             246 => Self::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAArgs::decode(d).at("vkImportSemaphoreResourceMESA")?),
             247 => Self::CmdDrawMultiEXT(CmdDrawMultiEXTArgs::decode(d).at("vkCmdDrawMultiEXT")?),
             248 => Self::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTArgs::decode(d).at("vkCmdDrawMultiIndexedEXT")?),
-            249 => Self::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRArgs::decode(d).at("vkCmdPushDescriptorSetKHR")?),
+            249 => Self::CmdPushDescriptorSet(CmdPushDescriptorSetArgs::decode(d).at("vkCmdPushDescriptorSet")?),
             251 => Self::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAArgs::decode(d).at("vkSubmitVirtqueueSeqnoMESA")?),
             252 => Self::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAArgs::decode(d).at("vkWaitVirtqueueSeqnoMESA")?),
             253 => Self::WaitRingSeqnoMESA(WaitRingSeqnoMESAArgs::decode(d).at("vkWaitRingSeqnoMESA")?),
@@ -16263,10 +19196,60 @@ impl<'a> Command<'a> {
             276 => Self::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTArgs::decode(d).at("vkCmdSetDepthClipNegativeOneToOneEXT")?),
             277 => Self::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRArgs::decode(d).at("vkGetPhysicalDeviceFragmentShadingRatesKHR")?),
             278 => Self::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRArgs::decode(d).at("vkCmdSetFragmentShadingRateKHR")?),
-            279 => Self::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRArgs::decode(d).at("vkCmdBindIndexBuffer2KHR")?),
-            280 => Self::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRArgs::decode(d).at("vkGetRenderingAreaGranularityKHR")?),
-            281 => Self::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRArgs::decode(d).at("vkGetDeviceImageSubresourceLayoutKHR")?),
-            282 => Self::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRArgs::decode(d).at("vkGetImageSubresourceLayout2KHR")?),
+            279 => Self::CmdBindIndexBuffer2(CmdBindIndexBuffer2Args::decode(d).at("vkCmdBindIndexBuffer2")?),
+            280 => Self::GetRenderingAreaGranularity(GetRenderingAreaGranularityArgs::decode(d).at("vkGetRenderingAreaGranularity")?),
+            281 => Self::GetDeviceImageSubresourceLayout(GetDeviceImageSubresourceLayoutArgs::decode(d).at("vkGetDeviceImageSubresourceLayout")?),
+            282 => Self::GetImageSubresourceLayout2(GetImageSubresourceLayout2Args::decode(d).at("vkGetImageSubresourceLayout2")?),
+            283 => Self::CmdSetSampleLocationsEXT(CmdSetSampleLocationsEXTArgs::decode(d).at("vkCmdSetSampleLocationsEXT")?),
+            284 => Self::GetPhysicalDeviceMultisamplePropertiesEXT(GetPhysicalDeviceMultisamplePropertiesEXTArgs::decode(d).at("vkGetPhysicalDeviceMultisamplePropertiesEXT")?),
+            286 => Self::UnmapMemory2(UnmapMemory2Args::decode(d).at("vkUnmapMemory2")?),
+            287 => Self::CmdSetRenderingAttachmentLocations(CmdSetRenderingAttachmentLocationsArgs::decode(d).at("vkCmdSetRenderingAttachmentLocations")?),
+            288 => Self::CmdSetRenderingInputAttachmentIndices(CmdSetRenderingInputAttachmentIndicesArgs::decode(d).at("vkCmdSetRenderingInputAttachmentIndices")?),
+            289 => Self::CmdBindDescriptorSets2(CmdBindDescriptorSets2Args::decode(d).at("vkCmdBindDescriptorSets2")?),
+            290 => Self::CmdPushConstants2(CmdPushConstants2Args::decode(d).at("vkCmdPushConstants2")?),
+            291 => Self::CmdPushDescriptorSet2(CmdPushDescriptorSet2Args::decode(d).at("vkCmdPushDescriptorSet2")?),
+            295 => Self::CopyImageToImage(CopyImageToImageArgs::decode(d).at("vkCopyImageToImage")?),
+            296 => Self::TransitionImageLayout(TransitionImageLayoutArgs::decode(d).at("vkTransitionImageLayout")?),
+            297 => Self::CopyImageToMemoryMESA(CopyImageToMemoryMESAArgs::decode(d).at("vkCopyImageToMemoryMESA")?),
+            298 => Self::CopyMemoryToImageMESA(CopyMemoryToImageMESAArgs::decode(d).at("vkCopyMemoryToImageMESA")?),
+            299 => Self::CreateDeferredOperationKHR(CreateDeferredOperationKHRArgs::decode(d).at("vkCreateDeferredOperationKHR")?),
+            300 => Self::DestroyDeferredOperationKHR(DestroyDeferredOperationKHRArgs::decode(d).at("vkDestroyDeferredOperationKHR")?),
+            301 => Self::GetDeferredOperationMaxConcurrencyKHR(GetDeferredOperationMaxConcurrencyKHRArgs::decode(d).at("vkGetDeferredOperationMaxConcurrencyKHR")?),
+            302 => Self::GetDeferredOperationResultKHR(GetDeferredOperationResultKHRArgs::decode(d).at("vkGetDeferredOperationResultKHR")?),
+            303 => Self::DeferredOperationJoinKHR(DeferredOperationJoinKHRArgs::decode(d).at("vkDeferredOperationJoinKHR")?),
+            304 => Self::CreateAccelerationStructureKHR(CreateAccelerationStructureKHRArgs::decode(d).at("vkCreateAccelerationStructureKHR")?),
+            305 => Self::DestroyAccelerationStructureKHR(DestroyAccelerationStructureKHRArgs::decode(d).at("vkDestroyAccelerationStructureKHR")?),
+            309 => Self::CopyAccelerationStructureKHR(CopyAccelerationStructureKHRArgs::decode(d).at("vkCopyAccelerationStructureKHR")?),
+            310 => Self::CopyAccelerationStructureToMemoryKHR(CopyAccelerationStructureToMemoryKHRArgs::decode(d).at("vkCopyAccelerationStructureToMemoryKHR")?),
+            311 => Self::CopyMemoryToAccelerationStructureKHR(CopyMemoryToAccelerationStructureKHRArgs::decode(d).at("vkCopyMemoryToAccelerationStructureKHR")?),
+            312 => Self::WriteAccelerationStructuresPropertiesKHR(WriteAccelerationStructuresPropertiesKHRArgs::decode(d).at("vkWriteAccelerationStructuresPropertiesKHR")?),
+            313 => Self::CmdCopyAccelerationStructureKHR(CmdCopyAccelerationStructureKHRArgs::decode(d).at("vkCmdCopyAccelerationStructureKHR")?),
+            314 => Self::CmdCopyAccelerationStructureToMemoryKHR(CmdCopyAccelerationStructureToMemoryKHRArgs::decode(d).at("vkCmdCopyAccelerationStructureToMemoryKHR")?),
+            315 => Self::CmdCopyMemoryToAccelerationStructureKHR(CmdCopyMemoryToAccelerationStructureKHRArgs::decode(d).at("vkCmdCopyMemoryToAccelerationStructureKHR")?),
+            316 => Self::GetAccelerationStructureDeviceAddressKHR(GetAccelerationStructureDeviceAddressKHRArgs::decode(d).at("vkGetAccelerationStructureDeviceAddressKHR")?),
+            317 => Self::CmdWriteAccelerationStructuresPropertiesKHR(CmdWriteAccelerationStructuresPropertiesKHRArgs::decode(d).at("vkCmdWriteAccelerationStructuresPropertiesKHR")?),
+            318 => Self::GetDeviceAccelerationStructureCompatibilityKHR(GetDeviceAccelerationStructureCompatibilityKHRArgs::decode(d).at("vkGetDeviceAccelerationStructureCompatibilityKHR")?),
+            320 => Self::CmdTraceRaysKHR(CmdTraceRaysKHRArgs::decode(d).at("vkCmdTraceRaysKHR")?),
+            322 => Self::GetRayTracingShaderGroupHandlesKHR(GetRayTracingShaderGroupHandlesKHRArgs::decode(d).at("vkGetRayTracingShaderGroupHandlesKHR")?),
+            323 => Self::GetRayTracingCaptureReplayShaderGroupHandlesKHR(GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs::decode(d).at("vkGetRayTracingCaptureReplayShaderGroupHandlesKHR")?),
+            324 => Self::CmdTraceRaysIndirectKHR(CmdTraceRaysIndirectKHRArgs::decode(d).at("vkCmdTraceRaysIndirectKHR")?),
+            325 => Self::GetRayTracingShaderGroupStackSizeKHR(GetRayTracingShaderGroupStackSizeKHRArgs::decode(d).at("vkGetRayTracingShaderGroupStackSizeKHR")?),
+            326 => Self::CmdSetRayTracingPipelineStackSizeKHR(CmdSetRayTracingPipelineStackSizeKHRArgs::decode(d).at("vkCmdSetRayTracingPipelineStackSizeKHR")?),
+            327 => Self::CmdTraceRaysIndirect2KHR(CmdTraceRaysIndirect2KHRArgs::decode(d).at("vkCmdTraceRaysIndirect2KHR")?),
+            328 => Self::CmdSetDepthBias2EXT(CmdSetDepthBias2EXTArgs::decode(d).at("vkCmdSetDepthBias2EXT")?),
+            329 => Self::CmdSetAttachmentFeedbackLoopEnableEXT(CmdSetAttachmentFeedbackLoopEnableEXTArgs::decode(d).at("vkCmdSetAttachmentFeedbackLoopEnableEXT")?),
+            330 => Self::CmdSetDepthClampRangeEXT(CmdSetDepthClampRangeEXTArgs::decode(d).at("vkCmdSetDepthClampRangeEXT")?),
+            331 => Self::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs::decode(d).at("vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")?),
+            332 => Self::CmdDrawMeshTasksEXT(CmdDrawMeshTasksEXTArgs::decode(d).at("vkCmdDrawMeshTasksEXT")?),
+            333 => Self::CmdDrawMeshTasksIndirectEXT(CmdDrawMeshTasksIndirectEXTArgs::decode(d).at("vkCmdDrawMeshTasksIndirectEXT")?),
+            334 => Self::CmdDrawMeshTasksIndirectCountEXT(CmdDrawMeshTasksIndirectCountEXTArgs::decode(d).at("vkCmdDrawMeshTasksIndirectCountEXT")?),
+            335 => Self::WriteSamplerDescriptorMESA(WriteSamplerDescriptorMESAArgs::decode(d).at("vkWriteSamplerDescriptorMESA")?),
+            336 => Self::WriteResourceDescriptorMESA(WriteResourceDescriptorMESAArgs::decode(d).at("vkWriteResourceDescriptorMESA")?),
+            339 => Self::CmdBindSamplerHeapEXT(CmdBindSamplerHeapEXTArgs::decode(d).at("vkCmdBindSamplerHeapEXT")?),
+            340 => Self::CmdBindResourceHeapEXT(CmdBindResourceHeapEXTArgs::decode(d).at("vkCmdBindResourceHeapEXT")?),
+            343 => Self::GetPhysicalDeviceDescriptorSizeEXT(GetPhysicalDeviceDescriptorSizeEXTArgs::decode(d).at("vkGetPhysicalDeviceDescriptorSizeEXT")?),
+            344 => Self::RegisterCustomBorderColorEXT(RegisterCustomBorderColorEXTArgs::decode(d).at("vkRegisterCustomBorderColorEXT")?),
+            345 => Self::UnregisterCustomBorderColorEXT(UnregisterCustomBorderColorEXTArgs::decode(d).at("vkUnregisterCustomBorderColorEXT")?),
             other => return Err(DecodeError::unusable_command(other)),
         })
     }
@@ -16501,9 +19484,9 @@ impl<'a> Command<'a> {
             Self::GetDeviceImageSparseMemoryRequirements(a) => a.encode(e),
             Self::CmdSetPatchControlPointsEXT(a) => a.encode(e),
             Self::CmdSetLogicOpEXT(a) => a.encode(e),
-            Self::GetPhysicalDeviceCalibrateableTimeDomainsEXT(a) => a.encode(e),
-            Self::GetCalibratedTimestampsEXT(a) => a.encode(e),
-            Self::CmdSetLineStippleEXT(a) => a.encode(e),
+            Self::GetPhysicalDeviceCalibrateableTimeDomainsKHR(a) => a.encode(e),
+            Self::GetCalibratedTimestampsKHR(a) => a.encode(e),
+            Self::CmdSetLineStipple(a) => a.encode(e),
             Self::CmdBeginConditionalRenderingEXT(a) => a.encode(e),
             Self::CmdEndConditionalRenderingEXT(a) => a.encode(e),
             Self::ResetFenceResourceMESA(a) => a.encode(e),
@@ -16511,7 +19494,7 @@ impl<'a> Command<'a> {
             Self::ImportSemaphoreResourceMESA(a) => a.encode(e),
             Self::CmdDrawMultiEXT(a) => a.encode(e),
             Self::CmdDrawMultiIndexedEXT(a) => a.encode(e),
-            Self::CmdPushDescriptorSetKHR(a) => a.encode(e),
+            Self::CmdPushDescriptorSet(a) => a.encode(e),
             Self::SubmitVirtqueueSeqnoMESA(a) => a.encode(e),
             Self::WaitVirtqueueSeqnoMESA(a) => a.encode(e),
             Self::WaitRingSeqnoMESA(a) => a.encode(e),
@@ -16540,10 +19523,60 @@ impl<'a> Command<'a> {
             Self::CmdSetDepthClipNegativeOneToOneEXT(a) => a.encode(e),
             Self::GetPhysicalDeviceFragmentShadingRatesKHR(a) => a.encode(e),
             Self::CmdSetFragmentShadingRateKHR(a) => a.encode(e),
-            Self::CmdBindIndexBuffer2KHR(a) => a.encode(e),
-            Self::GetRenderingAreaGranularityKHR(a) => a.encode(e),
-            Self::GetDeviceImageSubresourceLayoutKHR(a) => a.encode(e),
-            Self::GetImageSubresourceLayout2KHR(a) => a.encode(e),
+            Self::CmdBindIndexBuffer2(a) => a.encode(e),
+            Self::GetRenderingAreaGranularity(a) => a.encode(e),
+            Self::GetDeviceImageSubresourceLayout(a) => a.encode(e),
+            Self::GetImageSubresourceLayout2(a) => a.encode(e),
+            Self::CmdSetSampleLocationsEXT(a) => a.encode(e),
+            Self::GetPhysicalDeviceMultisamplePropertiesEXT(a) => a.encode(e),
+            Self::UnmapMemory2(a) => a.encode(e),
+            Self::CmdSetRenderingAttachmentLocations(a) => a.encode(e),
+            Self::CmdSetRenderingInputAttachmentIndices(a) => a.encode(e),
+            Self::CmdBindDescriptorSets2(a) => a.encode(e),
+            Self::CmdPushConstants2(a) => a.encode(e),
+            Self::CmdPushDescriptorSet2(a) => a.encode(e),
+            Self::CopyImageToImage(a) => a.encode(e),
+            Self::TransitionImageLayout(a) => a.encode(e),
+            Self::CopyImageToMemoryMESA(a) => a.encode(e),
+            Self::CopyMemoryToImageMESA(a) => a.encode(e),
+            Self::CreateDeferredOperationKHR(a) => a.encode(e),
+            Self::DestroyDeferredOperationKHR(a) => a.encode(e),
+            Self::GetDeferredOperationMaxConcurrencyKHR(a) => a.encode(e),
+            Self::GetDeferredOperationResultKHR(a) => a.encode(e),
+            Self::DeferredOperationJoinKHR(a) => a.encode(e),
+            Self::CreateAccelerationStructureKHR(a) => a.encode(e),
+            Self::DestroyAccelerationStructureKHR(a) => a.encode(e),
+            Self::CopyAccelerationStructureKHR(a) => a.encode(e),
+            Self::CopyAccelerationStructureToMemoryKHR(a) => a.encode(e),
+            Self::CopyMemoryToAccelerationStructureKHR(a) => a.encode(e),
+            Self::WriteAccelerationStructuresPropertiesKHR(a) => a.encode(e),
+            Self::CmdCopyAccelerationStructureKHR(a) => a.encode(e),
+            Self::CmdCopyAccelerationStructureToMemoryKHR(a) => a.encode(e),
+            Self::CmdCopyMemoryToAccelerationStructureKHR(a) => a.encode(e),
+            Self::GetAccelerationStructureDeviceAddressKHR(a) => a.encode(e),
+            Self::CmdWriteAccelerationStructuresPropertiesKHR(a) => a.encode(e),
+            Self::GetDeviceAccelerationStructureCompatibilityKHR(a) => a.encode(e),
+            Self::CmdTraceRaysKHR(a) => a.encode(e),
+            Self::GetRayTracingShaderGroupHandlesKHR(a) => a.encode(e),
+            Self::GetRayTracingCaptureReplayShaderGroupHandlesKHR(a) => a.encode(e),
+            Self::CmdTraceRaysIndirectKHR(a) => a.encode(e),
+            Self::GetRayTracingShaderGroupStackSizeKHR(a) => a.encode(e),
+            Self::CmdSetRayTracingPipelineStackSizeKHR(a) => a.encode(e),
+            Self::CmdTraceRaysIndirect2KHR(a) => a.encode(e),
+            Self::CmdSetDepthBias2EXT(a) => a.encode(e),
+            Self::CmdSetAttachmentFeedbackLoopEnableEXT(a) => a.encode(e),
+            Self::CmdSetDepthClampRangeEXT(a) => a.encode(e),
+            Self::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(a) => a.encode(e),
+            Self::CmdDrawMeshTasksEXT(a) => a.encode(e),
+            Self::CmdDrawMeshTasksIndirectEXT(a) => a.encode(e),
+            Self::CmdDrawMeshTasksIndirectCountEXT(a) => a.encode(e),
+            Self::WriteSamplerDescriptorMESA(a) => a.encode(e),
+            Self::WriteResourceDescriptorMESA(a) => a.encode(e),
+            Self::CmdBindSamplerHeapEXT(a) => a.encode(e),
+            Self::CmdBindResourceHeapEXT(a) => a.encode(e),
+            Self::GetPhysicalDeviceDescriptorSizeEXT(a) => a.encode(e),
+            Self::RegisterCustomBorderColorEXT(a) => a.encode(e),
+            Self::UnregisterCustomBorderColorEXT(a) => a.encode(e),
         }
     }
 }
@@ -16780,9 +19813,9 @@ impl<'a> Reply<'a> {
             Self::GetDeviceImageSparseMemoryRequirements(_) => CommandType::GET_DEVICE_IMAGE_SPARSE_MEMORY_REQUIREMENTS,
             Self::CmdSetPatchControlPointsEXT(_) => CommandType::CMD_SET_PATCH_CONTROL_POINTS_EXT,
             Self::CmdSetLogicOpEXT(_) => CommandType::CMD_SET_LOGIC_OP_EXT,
-            Self::GetPhysicalDeviceCalibrateableTimeDomainsEXT(_) => CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_EXT,
-            Self::GetCalibratedTimestampsEXT(_) => CommandType::GET_CALIBRATED_TIMESTAMPS_EXT,
-            Self::CmdSetLineStippleEXT(_) => CommandType::CMD_SET_LINE_STIPPLE_EXT,
+            Self::GetPhysicalDeviceCalibrateableTimeDomainsKHR(_) => CommandType::GET_PHYSICAL_DEVICE_CALIBRATEABLE_TIME_DOMAINS_KHR,
+            Self::GetCalibratedTimestampsKHR(_) => CommandType::GET_CALIBRATED_TIMESTAMPS_KHR,
+            Self::CmdSetLineStipple(_) => CommandType::CMD_SET_LINE_STIPPLE,
             Self::CmdBeginConditionalRenderingEXT(_) => CommandType::CMD_BEGIN_CONDITIONAL_RENDERING_EXT,
             Self::CmdEndConditionalRenderingEXT(_) => CommandType::CMD_END_CONDITIONAL_RENDERING_EXT,
             Self::ResetFenceResourceMESA(_) => CommandType::RESET_FENCE_RESOURCE_MESA,
@@ -16790,7 +19823,7 @@ impl<'a> Reply<'a> {
             Self::ImportSemaphoreResourceMESA(_) => CommandType::IMPORT_SEMAPHORE_RESOURCE_MESA,
             Self::CmdDrawMultiEXT(_) => CommandType::CMD_DRAW_MULTI_EXT,
             Self::CmdDrawMultiIndexedEXT(_) => CommandType::CMD_DRAW_MULTI_INDEXED_EXT,
-            Self::CmdPushDescriptorSetKHR(_) => CommandType::CMD_PUSH_DESCRIPTOR_SET_KHR,
+            Self::CmdPushDescriptorSet(_) => CommandType::CMD_PUSH_DESCRIPTOR_SET,
             Self::SubmitVirtqueueSeqnoMESA(_) => CommandType::SUBMIT_VIRTQUEUE_SEQNO_MESA,
             Self::WaitVirtqueueSeqnoMESA(_) => CommandType::WAIT_VIRTQUEUE_SEQNO_MESA,
             Self::WaitRingSeqnoMESA(_) => CommandType::WAIT_RING_SEQNO_MESA,
@@ -16819,10 +19852,60 @@ impl<'a> Reply<'a> {
             Self::CmdSetDepthClipNegativeOneToOneEXT(_) => CommandType::CMD_SET_DEPTH_CLIP_NEGATIVE_ONE_TO_ONE_EXT,
             Self::GetPhysicalDeviceFragmentShadingRatesKHR(_) => CommandType::GET_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATES_KHR,
             Self::CmdSetFragmentShadingRateKHR(_) => CommandType::CMD_SET_FRAGMENT_SHADING_RATE_KHR,
-            Self::CmdBindIndexBuffer2KHR(_) => CommandType::CMD_BIND_INDEX_BUFFER2_KHR,
-            Self::GetRenderingAreaGranularityKHR(_) => CommandType::GET_RENDERING_AREA_GRANULARITY_KHR,
-            Self::GetDeviceImageSubresourceLayoutKHR(_) => CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT_KHR,
-            Self::GetImageSubresourceLayout2KHR(_) => CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2_KHR,
+            Self::CmdBindIndexBuffer2(_) => CommandType::CMD_BIND_INDEX_BUFFER2,
+            Self::GetRenderingAreaGranularity(_) => CommandType::GET_RENDERING_AREA_GRANULARITY,
+            Self::GetDeviceImageSubresourceLayout(_) => CommandType::GET_DEVICE_IMAGE_SUBRESOURCE_LAYOUT,
+            Self::GetImageSubresourceLayout2(_) => CommandType::GET_IMAGE_SUBRESOURCE_LAYOUT2,
+            Self::CmdSetSampleLocationsEXT(_) => CommandType::CMD_SET_SAMPLE_LOCATIONS_EXT,
+            Self::GetPhysicalDeviceMultisamplePropertiesEXT(_) => CommandType::GET_PHYSICAL_DEVICE_MULTISAMPLE_PROPERTIES_EXT,
+            Self::UnmapMemory2(_) => CommandType::UNMAP_MEMORY2,
+            Self::CmdSetRenderingAttachmentLocations(_) => CommandType::CMD_SET_RENDERING_ATTACHMENT_LOCATIONS,
+            Self::CmdSetRenderingInputAttachmentIndices(_) => CommandType::CMD_SET_RENDERING_INPUT_ATTACHMENT_INDICES,
+            Self::CmdBindDescriptorSets2(_) => CommandType::CMD_BIND_DESCRIPTOR_SETS2,
+            Self::CmdPushConstants2(_) => CommandType::CMD_PUSH_CONSTANTS2,
+            Self::CmdPushDescriptorSet2(_) => CommandType::CMD_PUSH_DESCRIPTOR_SET2,
+            Self::CopyImageToImage(_) => CommandType::COPY_IMAGE_TO_IMAGE,
+            Self::TransitionImageLayout(_) => CommandType::TRANSITION_IMAGE_LAYOUT,
+            Self::CopyImageToMemoryMESA(_) => CommandType::COPY_IMAGE_TO_MEMORY_MESA,
+            Self::CopyMemoryToImageMESA(_) => CommandType::COPY_MEMORY_TO_IMAGE_MESA,
+            Self::CreateDeferredOperationKHR(_) => CommandType::CREATE_DEFERRED_OPERATION_KHR,
+            Self::DestroyDeferredOperationKHR(_) => CommandType::DESTROY_DEFERRED_OPERATION_KHR,
+            Self::GetDeferredOperationMaxConcurrencyKHR(_) => CommandType::GET_DEFERRED_OPERATION_MAX_CONCURRENCY_KHR,
+            Self::GetDeferredOperationResultKHR(_) => CommandType::GET_DEFERRED_OPERATION_RESULT_KHR,
+            Self::DeferredOperationJoinKHR(_) => CommandType::DEFERRED_OPERATION_JOIN_KHR,
+            Self::CreateAccelerationStructureKHR(_) => CommandType::CREATE_ACCELERATION_STRUCTURE_KHR,
+            Self::DestroyAccelerationStructureKHR(_) => CommandType::DESTROY_ACCELERATION_STRUCTURE_KHR,
+            Self::CopyAccelerationStructureKHR(_) => CommandType::COPY_ACCELERATION_STRUCTURE_KHR,
+            Self::CopyAccelerationStructureToMemoryKHR(_) => CommandType::COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR,
+            Self::CopyMemoryToAccelerationStructureKHR(_) => CommandType::COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR,
+            Self::WriteAccelerationStructuresPropertiesKHR(_) => CommandType::WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR,
+            Self::CmdCopyAccelerationStructureKHR(_) => CommandType::CMD_COPY_ACCELERATION_STRUCTURE_KHR,
+            Self::CmdCopyAccelerationStructureToMemoryKHR(_) => CommandType::CMD_COPY_ACCELERATION_STRUCTURE_TO_MEMORY_KHR,
+            Self::CmdCopyMemoryToAccelerationStructureKHR(_) => CommandType::CMD_COPY_MEMORY_TO_ACCELERATION_STRUCTURE_KHR,
+            Self::GetAccelerationStructureDeviceAddressKHR(_) => CommandType::GET_ACCELERATION_STRUCTURE_DEVICE_ADDRESS_KHR,
+            Self::CmdWriteAccelerationStructuresPropertiesKHR(_) => CommandType::CMD_WRITE_ACCELERATION_STRUCTURES_PROPERTIES_KHR,
+            Self::GetDeviceAccelerationStructureCompatibilityKHR(_) => CommandType::GET_DEVICE_ACCELERATION_STRUCTURE_COMPATIBILITY_KHR,
+            Self::CmdTraceRaysKHR(_) => CommandType::CMD_TRACE_RAYS_KHR,
+            Self::GetRayTracingShaderGroupHandlesKHR(_) => CommandType::GET_RAY_TRACING_SHADER_GROUP_HANDLES_KHR,
+            Self::GetRayTracingCaptureReplayShaderGroupHandlesKHR(_) => CommandType::GET_RAY_TRACING_CAPTURE_REPLAY_SHADER_GROUP_HANDLES_KHR,
+            Self::CmdTraceRaysIndirectKHR(_) => CommandType::CMD_TRACE_RAYS_INDIRECT_KHR,
+            Self::GetRayTracingShaderGroupStackSizeKHR(_) => CommandType::GET_RAY_TRACING_SHADER_GROUP_STACK_SIZE_KHR,
+            Self::CmdSetRayTracingPipelineStackSizeKHR(_) => CommandType::CMD_SET_RAY_TRACING_PIPELINE_STACK_SIZE_KHR,
+            Self::CmdTraceRaysIndirect2KHR(_) => CommandType::CMD_TRACE_RAYS_INDIRECT2_KHR,
+            Self::CmdSetDepthBias2EXT(_) => CommandType::CMD_SET_DEPTH_BIAS2_EXT,
+            Self::CmdSetAttachmentFeedbackLoopEnableEXT(_) => CommandType::CMD_SET_ATTACHMENT_FEEDBACK_LOOP_ENABLE_EXT,
+            Self::CmdSetDepthClampRangeEXT(_) => CommandType::CMD_SET_DEPTH_CLAMP_RANGE_EXT,
+            Self::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(_) => CommandType::GET_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR,
+            Self::CmdDrawMeshTasksEXT(_) => CommandType::CMD_DRAW_MESH_TASKS_EXT,
+            Self::CmdDrawMeshTasksIndirectEXT(_) => CommandType::CMD_DRAW_MESH_TASKS_INDIRECT_EXT,
+            Self::CmdDrawMeshTasksIndirectCountEXT(_) => CommandType::CMD_DRAW_MESH_TASKS_INDIRECT_COUNT_EXT,
+            Self::WriteSamplerDescriptorMESA(_) => CommandType::WRITE_SAMPLER_DESCRIPTOR_MESA,
+            Self::WriteResourceDescriptorMESA(_) => CommandType::WRITE_RESOURCE_DESCRIPTOR_MESA,
+            Self::CmdBindSamplerHeapEXT(_) => CommandType::CMD_BIND_SAMPLER_HEAP_EXT,
+            Self::CmdBindResourceHeapEXT(_) => CommandType::CMD_BIND_RESOURCE_HEAP_EXT,
+            Self::GetPhysicalDeviceDescriptorSizeEXT(_) => CommandType::GET_PHYSICAL_DEVICE_DESCRIPTOR_SIZE_EXT,
+            Self::RegisterCustomBorderColorEXT(_) => CommandType::REGISTER_CUSTOM_BORDER_COLOR_EXT,
+            Self::UnregisterCustomBorderColorEXT(_) => CommandType::UNREGISTER_CUSTOM_BORDER_COLOR_EXT,
         }
     }
     /// Decodes the body of a reply to command `ty` (the echoed type is already read).
@@ -17056,9 +20139,9 @@ impl<'a> Reply<'a> {
             232 => Self::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsReply::decode_body(d).at("vkGetDeviceImageSparseMemoryRequirements")?),
             233 => Self::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTReply::decode_body(d).at("vkCmdSetPatchControlPointsEXT")?),
             234 => Self::CmdSetLogicOpEXT(CmdSetLogicOpEXTReply::decode_body(d).at("vkCmdSetLogicOpEXT")?),
-            235 => Self::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTReply::decode_body(d).at("vkGetPhysicalDeviceCalibrateableTimeDomainsEXT")?),
-            236 => Self::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTReply::decode_body(d).at("vkGetCalibratedTimestampsEXT")?),
-            237 => Self::CmdSetLineStippleEXT(CmdSetLineStippleEXTReply::decode_body(d).at("vkCmdSetLineStippleEXT")?),
+            235 => Self::GetPhysicalDeviceCalibrateableTimeDomainsKHR(GetPhysicalDeviceCalibrateableTimeDomainsKHRReply::decode_body(d).at("vkGetPhysicalDeviceCalibrateableTimeDomainsKHR")?),
+            236 => Self::GetCalibratedTimestampsKHR(GetCalibratedTimestampsKHRReply::decode_body(d).at("vkGetCalibratedTimestampsKHR")?),
+            237 => Self::CmdSetLineStipple(CmdSetLineStippleReply::decode_body(d).at("vkCmdSetLineStipple")?),
             240 => Self::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTReply::decode_body(d).at("vkCmdBeginConditionalRenderingEXT")?),
             241 => Self::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTReply::decode_body(d).at("vkCmdEndConditionalRenderingEXT")?),
             244 => Self::ResetFenceResourceMESA(ResetFenceResourceMESAReply::decode_body(d).at("vkResetFenceResourceMESA")?),
@@ -17066,7 +20149,7 @@ impl<'a> Reply<'a> {
             246 => Self::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAReply::decode_body(d).at("vkImportSemaphoreResourceMESA")?),
             247 => Self::CmdDrawMultiEXT(CmdDrawMultiEXTReply::decode_body(d).at("vkCmdDrawMultiEXT")?),
             248 => Self::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTReply::decode_body(d).at("vkCmdDrawMultiIndexedEXT")?),
-            249 => Self::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRReply::decode_body(d).at("vkCmdPushDescriptorSetKHR")?),
+            249 => Self::CmdPushDescriptorSet(CmdPushDescriptorSetReply::decode_body(d).at("vkCmdPushDescriptorSet")?),
             251 => Self::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAReply::decode_body(d).at("vkSubmitVirtqueueSeqnoMESA")?),
             252 => Self::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAReply::decode_body(d).at("vkWaitVirtqueueSeqnoMESA")?),
             253 => Self::WaitRingSeqnoMESA(WaitRingSeqnoMESAReply::decode_body(d).at("vkWaitRingSeqnoMESA")?),
@@ -17095,10 +20178,60 @@ impl<'a> Reply<'a> {
             276 => Self::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTReply::decode_body(d).at("vkCmdSetDepthClipNegativeOneToOneEXT")?),
             277 => Self::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRReply::decode_body(d).at("vkGetPhysicalDeviceFragmentShadingRatesKHR")?),
             278 => Self::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRReply::decode_body(d).at("vkCmdSetFragmentShadingRateKHR")?),
-            279 => Self::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRReply::decode_body(d).at("vkCmdBindIndexBuffer2KHR")?),
-            280 => Self::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRReply::decode_body(d).at("vkGetRenderingAreaGranularityKHR")?),
-            281 => Self::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRReply::decode_body(d).at("vkGetDeviceImageSubresourceLayoutKHR")?),
-            282 => Self::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRReply::decode_body(d).at("vkGetImageSubresourceLayout2KHR")?),
+            279 => Self::CmdBindIndexBuffer2(CmdBindIndexBuffer2Reply::decode_body(d).at("vkCmdBindIndexBuffer2")?),
+            280 => Self::GetRenderingAreaGranularity(GetRenderingAreaGranularityReply::decode_body(d).at("vkGetRenderingAreaGranularity")?),
+            281 => Self::GetDeviceImageSubresourceLayout(GetDeviceImageSubresourceLayoutReply::decode_body(d).at("vkGetDeviceImageSubresourceLayout")?),
+            282 => Self::GetImageSubresourceLayout2(GetImageSubresourceLayout2Reply::decode_body(d).at("vkGetImageSubresourceLayout2")?),
+            283 => Self::CmdSetSampleLocationsEXT(CmdSetSampleLocationsEXTReply::decode_body(d).at("vkCmdSetSampleLocationsEXT")?),
+            284 => Self::GetPhysicalDeviceMultisamplePropertiesEXT(GetPhysicalDeviceMultisamplePropertiesEXTReply::decode_body(d).at("vkGetPhysicalDeviceMultisamplePropertiesEXT")?),
+            286 => Self::UnmapMemory2(UnmapMemory2Reply::decode_body(d).at("vkUnmapMemory2")?),
+            287 => Self::CmdSetRenderingAttachmentLocations(CmdSetRenderingAttachmentLocationsReply::decode_body(d).at("vkCmdSetRenderingAttachmentLocations")?),
+            288 => Self::CmdSetRenderingInputAttachmentIndices(CmdSetRenderingInputAttachmentIndicesReply::decode_body(d).at("vkCmdSetRenderingInputAttachmentIndices")?),
+            289 => Self::CmdBindDescriptorSets2(CmdBindDescriptorSets2Reply::decode_body(d).at("vkCmdBindDescriptorSets2")?),
+            290 => Self::CmdPushConstants2(CmdPushConstants2Reply::decode_body(d).at("vkCmdPushConstants2")?),
+            291 => Self::CmdPushDescriptorSet2(CmdPushDescriptorSet2Reply::decode_body(d).at("vkCmdPushDescriptorSet2")?),
+            295 => Self::CopyImageToImage(CopyImageToImageReply::decode_body(d).at("vkCopyImageToImage")?),
+            296 => Self::TransitionImageLayout(TransitionImageLayoutReply::decode_body(d).at("vkTransitionImageLayout")?),
+            297 => Self::CopyImageToMemoryMESA(CopyImageToMemoryMESAReply::decode_body(d).at("vkCopyImageToMemoryMESA")?),
+            298 => Self::CopyMemoryToImageMESA(CopyMemoryToImageMESAReply::decode_body(d).at("vkCopyMemoryToImageMESA")?),
+            299 => Self::CreateDeferredOperationKHR(CreateDeferredOperationKHRReply::decode_body(d).at("vkCreateDeferredOperationKHR")?),
+            300 => Self::DestroyDeferredOperationKHR(DestroyDeferredOperationKHRReply::decode_body(d).at("vkDestroyDeferredOperationKHR")?),
+            301 => Self::GetDeferredOperationMaxConcurrencyKHR(GetDeferredOperationMaxConcurrencyKHRReply::decode_body(d).at("vkGetDeferredOperationMaxConcurrencyKHR")?),
+            302 => Self::GetDeferredOperationResultKHR(GetDeferredOperationResultKHRReply::decode_body(d).at("vkGetDeferredOperationResultKHR")?),
+            303 => Self::DeferredOperationJoinKHR(DeferredOperationJoinKHRReply::decode_body(d).at("vkDeferredOperationJoinKHR")?),
+            304 => Self::CreateAccelerationStructureKHR(CreateAccelerationStructureKHRReply::decode_body(d).at("vkCreateAccelerationStructureKHR")?),
+            305 => Self::DestroyAccelerationStructureKHR(DestroyAccelerationStructureKHRReply::decode_body(d).at("vkDestroyAccelerationStructureKHR")?),
+            309 => Self::CopyAccelerationStructureKHR(CopyAccelerationStructureKHRReply::decode_body(d).at("vkCopyAccelerationStructureKHR")?),
+            310 => Self::CopyAccelerationStructureToMemoryKHR(CopyAccelerationStructureToMemoryKHRReply::decode_body(d).at("vkCopyAccelerationStructureToMemoryKHR")?),
+            311 => Self::CopyMemoryToAccelerationStructureKHR(CopyMemoryToAccelerationStructureKHRReply::decode_body(d).at("vkCopyMemoryToAccelerationStructureKHR")?),
+            312 => Self::WriteAccelerationStructuresPropertiesKHR(WriteAccelerationStructuresPropertiesKHRReply::decode_body(d).at("vkWriteAccelerationStructuresPropertiesKHR")?),
+            313 => Self::CmdCopyAccelerationStructureKHR(CmdCopyAccelerationStructureKHRReply::decode_body(d).at("vkCmdCopyAccelerationStructureKHR")?),
+            314 => Self::CmdCopyAccelerationStructureToMemoryKHR(CmdCopyAccelerationStructureToMemoryKHRReply::decode_body(d).at("vkCmdCopyAccelerationStructureToMemoryKHR")?),
+            315 => Self::CmdCopyMemoryToAccelerationStructureKHR(CmdCopyMemoryToAccelerationStructureKHRReply::decode_body(d).at("vkCmdCopyMemoryToAccelerationStructureKHR")?),
+            316 => Self::GetAccelerationStructureDeviceAddressKHR(GetAccelerationStructureDeviceAddressKHRReply::decode_body(d).at("vkGetAccelerationStructureDeviceAddressKHR")?),
+            317 => Self::CmdWriteAccelerationStructuresPropertiesKHR(CmdWriteAccelerationStructuresPropertiesKHRReply::decode_body(d).at("vkCmdWriteAccelerationStructuresPropertiesKHR")?),
+            318 => Self::GetDeviceAccelerationStructureCompatibilityKHR(GetDeviceAccelerationStructureCompatibilityKHRReply::decode_body(d).at("vkGetDeviceAccelerationStructureCompatibilityKHR")?),
+            320 => Self::CmdTraceRaysKHR(CmdTraceRaysKHRReply::decode_body(d).at("vkCmdTraceRaysKHR")?),
+            322 => Self::GetRayTracingShaderGroupHandlesKHR(GetRayTracingShaderGroupHandlesKHRReply::decode_body(d).at("vkGetRayTracingShaderGroupHandlesKHR")?),
+            323 => Self::GetRayTracingCaptureReplayShaderGroupHandlesKHR(GetRayTracingCaptureReplayShaderGroupHandlesKHRReply::decode_body(d).at("vkGetRayTracingCaptureReplayShaderGroupHandlesKHR")?),
+            324 => Self::CmdTraceRaysIndirectKHR(CmdTraceRaysIndirectKHRReply::decode_body(d).at("vkCmdTraceRaysIndirectKHR")?),
+            325 => Self::GetRayTracingShaderGroupStackSizeKHR(GetRayTracingShaderGroupStackSizeKHRReply::decode_body(d).at("vkGetRayTracingShaderGroupStackSizeKHR")?),
+            326 => Self::CmdSetRayTracingPipelineStackSizeKHR(CmdSetRayTracingPipelineStackSizeKHRReply::decode_body(d).at("vkCmdSetRayTracingPipelineStackSizeKHR")?),
+            327 => Self::CmdTraceRaysIndirect2KHR(CmdTraceRaysIndirect2KHRReply::decode_body(d).at("vkCmdTraceRaysIndirect2KHR")?),
+            328 => Self::CmdSetDepthBias2EXT(CmdSetDepthBias2EXTReply::decode_body(d).at("vkCmdSetDepthBias2EXT")?),
+            329 => Self::CmdSetAttachmentFeedbackLoopEnableEXT(CmdSetAttachmentFeedbackLoopEnableEXTReply::decode_body(d).at("vkCmdSetAttachmentFeedbackLoopEnableEXT")?),
+            330 => Self::CmdSetDepthClampRangeEXT(CmdSetDepthClampRangeEXTReply::decode_body(d).at("vkCmdSetDepthClampRangeEXT")?),
+            331 => Self::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply::decode_body(d).at("vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")?),
+            332 => Self::CmdDrawMeshTasksEXT(CmdDrawMeshTasksEXTReply::decode_body(d).at("vkCmdDrawMeshTasksEXT")?),
+            333 => Self::CmdDrawMeshTasksIndirectEXT(CmdDrawMeshTasksIndirectEXTReply::decode_body(d).at("vkCmdDrawMeshTasksIndirectEXT")?),
+            334 => Self::CmdDrawMeshTasksIndirectCountEXT(CmdDrawMeshTasksIndirectCountEXTReply::decode_body(d).at("vkCmdDrawMeshTasksIndirectCountEXT")?),
+            335 => Self::WriteSamplerDescriptorMESA(WriteSamplerDescriptorMESAReply::decode_body(d).at("vkWriteSamplerDescriptorMESA")?),
+            336 => Self::WriteResourceDescriptorMESA(WriteResourceDescriptorMESAReply::decode_body(d).at("vkWriteResourceDescriptorMESA")?),
+            339 => Self::CmdBindSamplerHeapEXT(CmdBindSamplerHeapEXTReply::decode_body(d).at("vkCmdBindSamplerHeapEXT")?),
+            340 => Self::CmdBindResourceHeapEXT(CmdBindResourceHeapEXTReply::decode_body(d).at("vkCmdBindResourceHeapEXT")?),
+            343 => Self::GetPhysicalDeviceDescriptorSizeEXT(GetPhysicalDeviceDescriptorSizeEXTReply::decode_body(d).at("vkGetPhysicalDeviceDescriptorSizeEXT")?),
+            344 => Self::RegisterCustomBorderColorEXT(RegisterCustomBorderColorEXTReply::decode_body(d).at("vkRegisterCustomBorderColorEXT")?),
+            345 => Self::UnregisterCustomBorderColorEXT(UnregisterCustomBorderColorEXTReply::decode_body(d).at("vkUnregisterCustomBorderColorEXT")?),
             other => return Err(DecodeError::unusable_command(other)),
         })
     }
@@ -17333,9 +20466,9 @@ impl<'a> Reply<'a> {
             Self::GetDeviceImageSparseMemoryRequirements(r) => r.encode(e),
             Self::CmdSetPatchControlPointsEXT(r) => r.encode(e),
             Self::CmdSetLogicOpEXT(r) => r.encode(e),
-            Self::GetPhysicalDeviceCalibrateableTimeDomainsEXT(r) => r.encode(e),
-            Self::GetCalibratedTimestampsEXT(r) => r.encode(e),
-            Self::CmdSetLineStippleEXT(r) => r.encode(e),
+            Self::GetPhysicalDeviceCalibrateableTimeDomainsKHR(r) => r.encode(e),
+            Self::GetCalibratedTimestampsKHR(r) => r.encode(e),
+            Self::CmdSetLineStipple(r) => r.encode(e),
             Self::CmdBeginConditionalRenderingEXT(r) => r.encode(e),
             Self::CmdEndConditionalRenderingEXT(r) => r.encode(e),
             Self::ResetFenceResourceMESA(r) => r.encode(e),
@@ -17343,7 +20476,7 @@ impl<'a> Reply<'a> {
             Self::ImportSemaphoreResourceMESA(r) => r.encode(e),
             Self::CmdDrawMultiEXT(r) => r.encode(e),
             Self::CmdDrawMultiIndexedEXT(r) => r.encode(e),
-            Self::CmdPushDescriptorSetKHR(r) => r.encode(e),
+            Self::CmdPushDescriptorSet(r) => r.encode(e),
             Self::SubmitVirtqueueSeqnoMESA(r) => r.encode(e),
             Self::WaitVirtqueueSeqnoMESA(r) => r.encode(e),
             Self::WaitRingSeqnoMESA(r) => r.encode(e),
@@ -17372,10 +20505,60 @@ impl<'a> Reply<'a> {
             Self::CmdSetDepthClipNegativeOneToOneEXT(r) => r.encode(e),
             Self::GetPhysicalDeviceFragmentShadingRatesKHR(r) => r.encode(e),
             Self::CmdSetFragmentShadingRateKHR(r) => r.encode(e),
-            Self::CmdBindIndexBuffer2KHR(r) => r.encode(e),
-            Self::GetRenderingAreaGranularityKHR(r) => r.encode(e),
-            Self::GetDeviceImageSubresourceLayoutKHR(r) => r.encode(e),
-            Self::GetImageSubresourceLayout2KHR(r) => r.encode(e),
+            Self::CmdBindIndexBuffer2(r) => r.encode(e),
+            Self::GetRenderingAreaGranularity(r) => r.encode(e),
+            Self::GetDeviceImageSubresourceLayout(r) => r.encode(e),
+            Self::GetImageSubresourceLayout2(r) => r.encode(e),
+            Self::CmdSetSampleLocationsEXT(r) => r.encode(e),
+            Self::GetPhysicalDeviceMultisamplePropertiesEXT(r) => r.encode(e),
+            Self::UnmapMemory2(r) => r.encode(e),
+            Self::CmdSetRenderingAttachmentLocations(r) => r.encode(e),
+            Self::CmdSetRenderingInputAttachmentIndices(r) => r.encode(e),
+            Self::CmdBindDescriptorSets2(r) => r.encode(e),
+            Self::CmdPushConstants2(r) => r.encode(e),
+            Self::CmdPushDescriptorSet2(r) => r.encode(e),
+            Self::CopyImageToImage(r) => r.encode(e),
+            Self::TransitionImageLayout(r) => r.encode(e),
+            Self::CopyImageToMemoryMESA(r) => r.encode(e),
+            Self::CopyMemoryToImageMESA(r) => r.encode(e),
+            Self::CreateDeferredOperationKHR(r) => r.encode(e),
+            Self::DestroyDeferredOperationKHR(r) => r.encode(e),
+            Self::GetDeferredOperationMaxConcurrencyKHR(r) => r.encode(e),
+            Self::GetDeferredOperationResultKHR(r) => r.encode(e),
+            Self::DeferredOperationJoinKHR(r) => r.encode(e),
+            Self::CreateAccelerationStructureKHR(r) => r.encode(e),
+            Self::DestroyAccelerationStructureKHR(r) => r.encode(e),
+            Self::CopyAccelerationStructureKHR(r) => r.encode(e),
+            Self::CopyAccelerationStructureToMemoryKHR(r) => r.encode(e),
+            Self::CopyMemoryToAccelerationStructureKHR(r) => r.encode(e),
+            Self::WriteAccelerationStructuresPropertiesKHR(r) => r.encode(e),
+            Self::CmdCopyAccelerationStructureKHR(r) => r.encode(e),
+            Self::CmdCopyAccelerationStructureToMemoryKHR(r) => r.encode(e),
+            Self::CmdCopyMemoryToAccelerationStructureKHR(r) => r.encode(e),
+            Self::GetAccelerationStructureDeviceAddressKHR(r) => r.encode(e),
+            Self::CmdWriteAccelerationStructuresPropertiesKHR(r) => r.encode(e),
+            Self::GetDeviceAccelerationStructureCompatibilityKHR(r) => r.encode(e),
+            Self::CmdTraceRaysKHR(r) => r.encode(e),
+            Self::GetRayTracingShaderGroupHandlesKHR(r) => r.encode(e),
+            Self::GetRayTracingCaptureReplayShaderGroupHandlesKHR(r) => r.encode(e),
+            Self::CmdTraceRaysIndirectKHR(r) => r.encode(e),
+            Self::GetRayTracingShaderGroupStackSizeKHR(r) => r.encode(e),
+            Self::CmdSetRayTracingPipelineStackSizeKHR(r) => r.encode(e),
+            Self::CmdTraceRaysIndirect2KHR(r) => r.encode(e),
+            Self::CmdSetDepthBias2EXT(r) => r.encode(e),
+            Self::CmdSetAttachmentFeedbackLoopEnableEXT(r) => r.encode(e),
+            Self::CmdSetDepthClampRangeEXT(r) => r.encode(e),
+            Self::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(r) => r.encode(e),
+            Self::CmdDrawMeshTasksEXT(r) => r.encode(e),
+            Self::CmdDrawMeshTasksIndirectEXT(r) => r.encode(e),
+            Self::CmdDrawMeshTasksIndirectCountEXT(r) => r.encode(e),
+            Self::WriteSamplerDescriptorMESA(r) => r.encode(e),
+            Self::WriteResourceDescriptorMESA(r) => r.encode(e),
+            Self::CmdBindSamplerHeapEXT(r) => r.encode(e),
+            Self::CmdBindResourceHeapEXT(r) => r.encode(e),
+            Self::GetPhysicalDeviceDescriptorSizeEXT(r) => r.encode(e),
+            Self::RegisterCustomBorderColorEXT(r) => r.encode(e),
+            Self::UnregisterCustomBorderColorEXT(r) => r.encode(e),
         }
     }
 }

@@ -3,6 +3,15 @@
 
 use crate::wire::Handle;
 
+/// `VkAccelerationStructureKHR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccelerationStructureKHR {}
+impl Handle for AccelerationStructureKHR {
+    const NAME: &'static str = "VkAccelerationStructureKHR";
+    const OBJECT_TYPE: i32 = 1000150000;
+    const DISPATCHABLE: bool = false;
+}
+
 /// `VkBuffer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Buffer {}
@@ -36,6 +45,15 @@ pub enum CommandPool {}
 impl Handle for CommandPool {
     const NAME: &'static str = "VkCommandPool";
     const OBJECT_TYPE: i32 = 25;
+    const DISPATCHABLE: bool = false;
+}
+
+/// `VkDeferredOperationKHR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeferredOperationKHR {}
+impl Handle for DeferredOperationKHR {
+    const NAME: &'static str = "VkDeferredOperationKHR";
+    const OBJECT_TYPE: i32 = 1000268000;
     const DISPATCHABLE: bool = false;
 }
 
@@ -252,6 +270,15 @@ pub enum ShaderModule {}
 impl Handle for ShaderModule {
     const NAME: &'static str = "VkShaderModule";
     const OBJECT_TYPE: i32 = 15;
+    const DISPATCHABLE: bool = false;
+}
+
+/// `VkTensorARM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TensorARM {}
+impl Handle for TensorARM {
+    const NAME: &'static str = "VkTensorARM";
+    const OBJECT_TYPE: i32 = 1000460000;
     const DISPATCHABLE: bool = false;
 }
 

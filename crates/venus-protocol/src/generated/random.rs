@@ -28,6 +28,53 @@ impl<'a> Random<'a> for ClearValue {
     }
 }
 
+impl<'a> Random<'a> for DescriptorMappingSourceDataEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        match rng.below(11) {
+            0 => Self::ConstantOffset(DescriptorMappingSourceConstantOffsetEXT::random(rng)),
+            1 => Self::PushIndex(DescriptorMappingSourcePushIndexEXT::random(rng)),
+            2 => Self::IndirectIndex(DescriptorMappingSourceIndirectIndexEXT::random(rng)),
+            3 => Self::IndirectIndexArray(DescriptorMappingSourceIndirectIndexArrayEXT::random(rng)),
+            4 => Self::HeapData(DescriptorMappingSourceHeapDataEXT::random(rng)),
+            5 => Self::PushDataOffset(rng.random()),
+            6 => Self::PushAddressOffset(rng.random()),
+            7 => Self::IndirectAddress(DescriptorMappingSourceIndirectAddressEXT::random(rng)),
+            8 => Self::ShaderRecordIndex(DescriptorMappingSourceShaderRecordIndexEXT::random(rng)),
+            9 => Self::ShaderRecordDataOffset(rng.random()),
+            _ => Self::ShaderRecordAddressOffset(rng.random()),
+        }
+    }
+}
+
+impl<'a> Random<'a> for DeviceOrHostAddressConstKHR {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        match rng.below(2) {
+            0 => Self::DeviceAddress(rng.random()),
+            _ => Self::HostAddress(()),
+        }
+    }
+}
+
+impl<'a> Random<'a> for DeviceOrHostAddressKHR {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        match rng.below(2) {
+            0 => Self::DeviceAddress(rng.random()),
+            _ => Self::HostAddress(()),
+        }
+    }
+}
+
+impl<'a> Random<'a> for ResourceDescriptorDataEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        match rng.below(4) {
+            0 => Self::PImage(rng.maybe(|rng| ImageDescriptorInfoEXT::random(rng))),
+            1 => Self::PTexelBuffer(rng.maybe(|rng| TexelBufferDescriptorInfoEXT::random(rng))),
+            2 => Self::PAddressRange(rng.maybe(|rng| DeviceAddressRangeEXT::random(rng))),
+            _ => Self::PTensorARM(rng.maybe(|rng| TensorViewCreateInfoARM::random(rng))),
+        }
+    }
+}
+
 /// A random chain of up to three links allowed after `allowed` (sTypes).
 pub fn random_chain<'a>(rng: &mut Gen<'a>, allowed: &[i32]) -> Chain<'a> {
     if allowed.is_empty() || rng.depth() > 2 {
@@ -51,10 +98,14 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000060013 => Ext::BindBufferMemoryDeviceGroupInfo(BindBufferMemoryDeviceGroupInfo { p_next: next, ..BindBufferMemoryDeviceGroupInfo::random(rng) }),
         1000060014 => Ext::BindImageMemoryDeviceGroupInfo(BindImageMemoryDeviceGroupInfo { p_next: next, ..BindImageMemoryDeviceGroupInfo::random(rng) }),
         1000156002 => Ext::BindImagePlaneMemoryInfo(BindImagePlaneMemoryInfo { p_next: next, ..BindImagePlaneMemoryInfo::random(rng) }),
+        1000545002 => Ext::BindMemoryStatus(BindMemoryStatus { p_next: next, ..BindMemoryStatus::random(rng) }),
+        1000244002 => Ext::BufferDeviceAddressCreateInfoEXT(BufferDeviceAddressCreateInfoEXT { p_next: next, ..BufferDeviceAddressCreateInfoEXT::random(rng) }),
         1000257002 => Ext::BufferOpaqueCaptureAddressCreateInfo(BufferOpaqueCaptureAddressCreateInfo { p_next: next, ..BufferOpaqueCaptureAddressCreateInfo::random(rng) }),
-        1000470006 => Ext::BufferUsageFlags2CreateInfoKHR(BufferUsageFlags2CreateInfoKHR { p_next: next, ..BufferUsageFlags2CreateInfoKHR::random(rng) }),
+        1000470006 => Ext::BufferUsageFlags2CreateInfo(BufferUsageFlags2CreateInfo { p_next: next, ..BufferUsageFlags2CreateInfo::random(rng) }),
         1000081000 => Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(CommandBufferInheritanceConditionalRenderingInfoEXT { p_next: next, ..CommandBufferInheritanceConditionalRenderingInfoEXT::random(rng) }),
+        1000135010 => Ext::CommandBufferInheritanceDescriptorHeapInfoEXT(CommandBufferInheritanceDescriptorHeapInfoEXT { p_next: next, ..CommandBufferInheritanceDescriptorHeapInfoEXT::random(rng) }),
         1000044004 => Ext::CommandBufferInheritanceRenderingInfo(CommandBufferInheritanceRenderingInfo { p_next: next, ..CommandBufferInheritanceRenderingInfo::random(rng) }),
+        1000283002 => Ext::DepthBiasRepresentationInfoEXT(DepthBiasRepresentationInfoEXT { p_next: next, ..DepthBiasRepresentationInfoEXT::random(rng) }),
         1000138003 => Ext::DescriptorPoolInlineUniformBlockCreateInfo(DescriptorPoolInlineUniformBlockCreateInfo { p_next: next, ..DescriptorPoolInlineUniformBlockCreateInfo::random(rng) }),
         1000161000 => Ext::DescriptorSetLayoutBindingFlagsCreateInfo(DescriptorSetLayoutBindingFlagsCreateInfo { p_next: next, ..DescriptorSetLayoutBindingFlagsCreateInfo::random(rng) }),
         1000161003 => Ext::DescriptorSetVariableDescriptorCountAllocateInfo(DescriptorSetVariableDescriptorCountAllocateInfo { p_next: next, ..DescriptorSetVariableDescriptorCountAllocateInfo::random(rng) }),
@@ -65,6 +116,7 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000060003 => Ext::DeviceGroupRenderPassBeginInfo(DeviceGroupRenderPassBeginInfo { p_next: next, ..DeviceGroupRenderPassBeginInfo::random(rng) }),
         1000060005 => Ext::DeviceGroupSubmitInfo(DeviceGroupSubmitInfo { p_next: next, ..DeviceGroupSubmitInfo::random(rng) }),
         1000295001 => Ext::DevicePrivateDataCreateInfo(DevicePrivateDataCreateInfo { p_next: next, ..DevicePrivateDataCreateInfo::random(rng) }),
+        1000174000 => Ext::DeviceQueueGlobalPriorityCreateInfo(DeviceQueueGlobalPriorityCreateInfo { p_next: next, ..DeviceQueueGlobalPriorityCreateInfo::random(rng) }),
         1000384005 => Ext::DeviceQueueTimelineInfoMESA(DeviceQueueTimelineInfoMESA { p_next: next, ..DeviceQueueTimelineInfoMESA::random(rng) }),
         1000158006 => Ext::DrmFormatModifierPropertiesList2EXT(DrmFormatModifierPropertiesList2EXT { p_next: next, ..DrmFormatModifierPropertiesList2EXT::random(rng) }),
         1000158000 => Ext::DrmFormatModifierPropertiesListEXT(DrmFormatModifierPropertiesListEXT { p_next: next, ..DrmFormatModifierPropertiesListEXT::random(rng) }),
@@ -75,16 +127,19 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000453000 => Ext::ExternalMemoryAcquireUnmodifiedEXT(ExternalMemoryAcquireUnmodifiedEXT { p_next: next, ..ExternalMemoryAcquireUnmodifiedEXT::random(rng) }),
         1000072000 => Ext::ExternalMemoryBufferCreateInfo(ExternalMemoryBufferCreateInfo { p_next: next, ..ExternalMemoryBufferCreateInfo::random(rng) }),
         1000072001 => Ext::ExternalMemoryImageCreateInfo(ExternalMemoryImageCreateInfo { p_next: next, ..ExternalMemoryImageCreateInfo::random(rng) }),
+        1000170001 => Ext::FilterCubicImageViewImageFormatPropertiesEXT(FilterCubicImageViewImageFormatPropertiesEXT { p_next: next, ..FilterCubicImageViewImageFormatPropertiesEXT::random(rng) }),
         1000360000 => Ext::FormatProperties3(FormatProperties3 { p_next: next, ..FormatProperties3::random(rng) }),
         1000226000 => Ext::FragmentShadingRateAttachmentInfoKHR(FragmentShadingRateAttachmentInfoKHR { p_next: next, ..FragmentShadingRateAttachmentInfoKHR::random(rng) }),
         1000108001 => Ext::FramebufferAttachmentsCreateInfo(FramebufferAttachmentsCreateInfo { p_next: next, ..FramebufferAttachmentsCreateInfo::random(rng) }),
         1000320002 => Ext::GraphicsPipelineLibraryCreateInfoEXT(GraphicsPipelineLibraryCreateInfoEXT { p_next: next, ..GraphicsPipelineLibraryCreateInfoEXT::random(rng) }),
+        1000270009 => Ext::HostImageCopyDevicePerformanceQuery(HostImageCopyDevicePerformanceQuery { p_next: next, ..HostImageCopyDevicePerformanceQuery::random(rng) }),
         1000158004 => Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(ImageDrmFormatModifierExplicitCreateInfoEXT { p_next: next, ..ImageDrmFormatModifierExplicitCreateInfoEXT::random(rng) }),
         1000158003 => Ext::ImageDrmFormatModifierListCreateInfoEXT(ImageDrmFormatModifierListCreateInfoEXT { p_next: next, ..ImageDrmFormatModifierListCreateInfoEXT::random(rng) }),
         1000147000 => Ext::ImageFormatListCreateInfo(ImageFormatListCreateInfo { p_next: next, ..ImageFormatListCreateInfo::random(rng) }),
         1000156003 => Ext::ImagePlaneMemoryRequirementsInfo(ImagePlaneMemoryRequirementsInfo { p_next: next, ..ImagePlaneMemoryRequirementsInfo::random(rng) }),
         1000246000 => Ext::ImageStencilUsageCreateInfo(ImageStencilUsageCreateInfo { p_next: next, ..ImageStencilUsageCreateInfo::random(rng) }),
         1000391001 => Ext::ImageViewMinLodCreateInfoEXT(ImageViewMinLodCreateInfoEXT { p_next: next, ..ImageViewMinLodCreateInfoEXT::random(rng) }),
+        1000418001 => Ext::ImageViewSlicedCreateInfoEXT(ImageViewSlicedCreateInfoEXT { p_next: next, ..ImageViewSlicedCreateInfoEXT::random(rng) }),
         1000117002 => Ext::ImageViewUsageCreateInfo(ImageViewUsageCreateInfo { p_next: next, ..ImageViewUsageCreateInfo::random(rng) }),
         1000384002 => Ext::ImportMemoryResourceInfoMESA(ImportMemoryResourceInfoMESA { p_next: next, ..ImportMemoryResourceInfoMESA::random(rng) }),
         1000060000 => Ext::MemoryAllocateFlagsInfo(MemoryAllocateFlagsInfo { p_next: next, ..MemoryAllocateFlagsInfo::random(rng) }),
@@ -93,25 +148,42 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000127000 => Ext::MemoryDedicatedRequirements(MemoryDedicatedRequirements { p_next: next, ..MemoryDedicatedRequirements::random(rng) }),
         1000257003 => Ext::MemoryOpaqueCaptureAddressAllocateInfo(MemoryOpaqueCaptureAddressAllocateInfo { p_next: next, ..MemoryOpaqueCaptureAddressAllocateInfo::random(rng) }),
         1000384003 => Ext::MemoryResourceAllocationSizePropertiesMESA(MemoryResourceAllocationSizePropertiesMESA { p_next: next, ..MemoryResourceAllocationSizePropertiesMESA::random(rng) }),
+        1000376002 => Ext::MultisampledRenderToSingleSampledInfoEXT(MultisampledRenderToSingleSampledInfoEXT { p_next: next, ..MultisampledRenderToSingleSampledInfoEXT::random(rng) }),
         1000351002 => Ext::MutableDescriptorTypeCreateInfoEXT(MutableDescriptorTypeCreateInfoEXT { p_next: next, ..MutableDescriptorTypeCreateInfoEXT::random(rng) }),
         1000083000 => Ext::PhysicalDevice16BitStorageFeatures(PhysicalDevice16BitStorageFeatures { p_next: next, ..PhysicalDevice16BitStorageFeatures::random(rng) }),
         1000340000 => Ext::PhysicalDevice4444FormatsFeaturesEXT(PhysicalDevice4444FormatsFeaturesEXT { p_next: next, ..PhysicalDevice4444FormatsFeaturesEXT::random(rng) }),
         1000177000 => Ext::PhysicalDevice8BitStorageFeatures(PhysicalDevice8BitStorageFeatures { p_next: next, ..PhysicalDevice8BitStorageFeatures::random(rng) }),
+        1000150013 => Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(PhysicalDeviceAccelerationStructureFeaturesKHR { p_next: next, ..PhysicalDeviceAccelerationStructureFeaturesKHR::random(rng) }),
+        1000150014 => Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(PhysicalDeviceAccelerationStructurePropertiesKHR { p_next: next, ..PhysicalDeviceAccelerationStructurePropertiesKHR::random(rng) }),
+        1000524000 => Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT { p_next: next, ..PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::random(rng) }),
         1000339000 => Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT { p_next: next, ..PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::random(rng) }),
+        1000148000 => Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(PhysicalDeviceBlendOperationAdvancedFeaturesEXT { p_next: next, ..PhysicalDeviceBlendOperationAdvancedFeaturesEXT::random(rng) }),
+        1000148001 => Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(PhysicalDeviceBlendOperationAdvancedPropertiesEXT { p_next: next, ..PhysicalDeviceBlendOperationAdvancedPropertiesEXT::random(rng) }),
         1000411000 => Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(PhysicalDeviceBorderColorSwizzleFeaturesEXT { p_next: next, ..PhysicalDeviceBorderColorSwizzleFeaturesEXT::random(rng) }),
         1000257000 => Ext::PhysicalDeviceBufferDeviceAddressFeatures(PhysicalDeviceBufferDeviceAddressFeatures { p_next: next, ..PhysicalDeviceBufferDeviceAddressFeatures::random(rng) }),
+        1000244000 => Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(PhysicalDeviceBufferDeviceAddressFeaturesEXT { p_next: next, ..PhysicalDeviceBufferDeviceAddressFeaturesEXT::random(rng) }),
         1000381000 => Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(PhysicalDeviceColorWriteEnableFeaturesEXT { p_next: next, ..PhysicalDeviceColorWriteEnableFeaturesEXT::random(rng) }),
+        1000201000 => Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(PhysicalDeviceComputeShaderDerivativesFeaturesKHR { p_next: next, ..PhysicalDeviceComputeShaderDerivativesFeaturesKHR::random(rng) }),
+        1000511000 => Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(PhysicalDeviceComputeShaderDerivativesPropertiesKHR { p_next: next, ..PhysicalDeviceComputeShaderDerivativesPropertiesKHR::random(rng) }),
         1000081001 => Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(PhysicalDeviceConditionalRenderingFeaturesEXT { p_next: next, ..PhysicalDeviceConditionalRenderingFeaturesEXT::random(rng) }),
         1000101000 => Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(PhysicalDeviceConservativeRasterizationPropertiesEXT { p_next: next, ..PhysicalDeviceConservativeRasterizationPropertiesEXT::random(rng) }),
+        1000506000 => Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(PhysicalDeviceCooperativeMatrixFeaturesKHR { p_next: next, ..PhysicalDeviceCooperativeMatrixFeaturesKHR::random(rng) }),
+        1000506002 => Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(PhysicalDeviceCooperativeMatrixPropertiesKHR { p_next: next, ..PhysicalDeviceCooperativeMatrixPropertiesKHR::random(rng) }),
         1000287002 => Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(PhysicalDeviceCustomBorderColorFeaturesEXT { p_next: next, ..PhysicalDeviceCustomBorderColorFeaturesEXT::random(rng) }),
         1000287001 => Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(PhysicalDeviceCustomBorderColorPropertiesEXT { p_next: next, ..PhysicalDeviceCustomBorderColorPropertiesEXT::random(rng) }),
+        1000283000 => Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(PhysicalDeviceDepthBiasControlFeaturesEXT { p_next: next, ..PhysicalDeviceDepthBiasControlFeaturesEXT::random(rng) }),
+        1000582000 => Ext::PhysicalDeviceDepthClampControlFeaturesEXT(PhysicalDeviceDepthClampControlFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClampControlFeaturesEXT::random(rng) }),
+        1000421000 => Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(PhysicalDeviceDepthClampZeroOneFeaturesKHR { p_next: next, ..PhysicalDeviceDepthClampZeroOneFeaturesKHR::random(rng) }),
         1000355000 => Ext::PhysicalDeviceDepthClipControlFeaturesEXT(PhysicalDeviceDepthClipControlFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClipControlFeaturesEXT::random(rng) }),
         1000102000 => Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(PhysicalDeviceDepthClipEnableFeaturesEXT { p_next: next, ..PhysicalDeviceDepthClipEnableFeaturesEXT::random(rng) }),
         1000199000 => Ext::PhysicalDeviceDepthStencilResolveProperties(PhysicalDeviceDepthStencilResolveProperties { p_next: next, ..PhysicalDeviceDepthStencilResolveProperties::random(rng) }),
+        1000135009 => Ext::PhysicalDeviceDescriptorHeapFeaturesEXT(PhysicalDeviceDescriptorHeapFeaturesEXT { p_next: next, ..PhysicalDeviceDescriptorHeapFeaturesEXT::random(rng) }),
+        1000135008 => Ext::PhysicalDeviceDescriptorHeapPropertiesEXT(PhysicalDeviceDescriptorHeapPropertiesEXT { p_next: next, ..PhysicalDeviceDescriptorHeapPropertiesEXT::random(rng) }),
         1000161001 => Ext::PhysicalDeviceDescriptorIndexingFeatures(PhysicalDeviceDescriptorIndexingFeatures { p_next: next, ..PhysicalDeviceDescriptorIndexingFeatures::random(rng) }),
         1000161002 => Ext::PhysicalDeviceDescriptorIndexingProperties(PhysicalDeviceDescriptorIndexingProperties { p_next: next, ..PhysicalDeviceDescriptorIndexingProperties::random(rng) }),
         1000196000 => Ext::PhysicalDeviceDriverProperties(PhysicalDeviceDriverProperties { p_next: next, ..PhysicalDeviceDriverProperties::random(rng) }),
         1000044003 => Ext::PhysicalDeviceDynamicRenderingFeatures(PhysicalDeviceDynamicRenderingFeatures { p_next: next, ..PhysicalDeviceDynamicRenderingFeatures::random(rng) }),
+        1000232000 => Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(PhysicalDeviceDynamicRenderingLocalReadFeatures { p_next: next, ..PhysicalDeviceDynamicRenderingLocalReadFeatures::random(rng) }),
         1000499000 => Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT { p_next: next, ..PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::random(rng) }),
         1000377000 => Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(PhysicalDeviceExtendedDynamicState2FeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState2FeaturesEXT::random(rng) }),
         1000455000 => Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(PhysicalDeviceExtendedDynamicState3FeaturesEXT { p_next: next, ..PhysicalDeviceExtendedDynamicState3FeaturesEXT::random(rng) }),
@@ -120,37 +192,62 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000071000 => Ext::PhysicalDeviceExternalImageFormatInfo(PhysicalDeviceExternalImageFormatInfo { p_next: next, ..PhysicalDeviceExternalImageFormatInfo::random(rng) }),
         1000059000 => Ext::PhysicalDeviceFeatures2(PhysicalDeviceFeatures2 { p_next: next, ..PhysicalDeviceFeatures2::random(rng) }),
         1000197000 => Ext::PhysicalDeviceFloatControlsProperties(PhysicalDeviceFloatControlsProperties { p_next: next, ..PhysicalDeviceFloatControlsProperties::random(rng) }),
+        1000203000 => Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(PhysicalDeviceFragmentShaderBarycentricFeaturesKHR { p_next: next, ..PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::random(rng) }),
+        1000322000 => Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(PhysicalDeviceFragmentShaderBarycentricPropertiesKHR { p_next: next, ..PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::random(rng) }),
         1000251000 => Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(PhysicalDeviceFragmentShaderInterlockFeaturesEXT { p_next: next, ..PhysicalDeviceFragmentShaderInterlockFeaturesEXT::random(rng) }),
         1000226003 => Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(PhysicalDeviceFragmentShadingRateFeaturesKHR { p_next: next, ..PhysicalDeviceFragmentShadingRateFeaturesKHR::random(rng) }),
         1000226002 => Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(PhysicalDeviceFragmentShadingRatePropertiesKHR { p_next: next, ..PhysicalDeviceFragmentShadingRatePropertiesKHR::random(rng) }),
+        1000388000 => Ext::PhysicalDeviceGlobalPriorityQueryFeatures(PhysicalDeviceGlobalPriorityQueryFeatures { p_next: next, ..PhysicalDeviceGlobalPriorityQueryFeatures::random(rng) }),
         1000320000 => Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT { p_next: next, ..PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::random(rng) }),
         1000320001 => Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT { p_next: next, ..PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::random(rng) }),
+        1000270000 => Ext::PhysicalDeviceHostImageCopyFeatures(PhysicalDeviceHostImageCopyFeatures { p_next: next, ..PhysicalDeviceHostImageCopyFeatures::random(rng) }),
+        1000270001 => Ext::PhysicalDeviceHostImageCopyProperties(PhysicalDeviceHostImageCopyProperties { p_next: next, ..PhysicalDeviceHostImageCopyProperties::random(rng) }),
         1000261000 => Ext::PhysicalDeviceHostQueryResetFeatures(PhysicalDeviceHostQueryResetFeatures { p_next: next, ..PhysicalDeviceHostQueryResetFeatures::random(rng) }),
         1000071004 => Ext::PhysicalDeviceIDProperties(PhysicalDeviceIDProperties { p_next: next, ..PhysicalDeviceIDProperties::random(rng) }),
         1000393000 => Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(PhysicalDeviceImage2DViewOf3DFeaturesEXT { p_next: next, ..PhysicalDeviceImage2DViewOf3DFeaturesEXT::random(rng) }),
         1000158002 => Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(PhysicalDeviceImageDrmFormatModifierInfoEXT { p_next: next, ..PhysicalDeviceImageDrmFormatModifierInfoEXT::random(rng) }),
         1000335000 => Ext::PhysicalDeviceImageRobustnessFeatures(PhysicalDeviceImageRobustnessFeatures { p_next: next, ..PhysicalDeviceImageRobustnessFeatures::random(rng) }),
+        1000418000 => Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(PhysicalDeviceImageSlicedViewOf3DFeaturesEXT { p_next: next, ..PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::random(rng) }),
+        1000170000 => Ext::PhysicalDeviceImageViewImageFormatInfoEXT(PhysicalDeviceImageViewImageFormatInfoEXT { p_next: next, ..PhysicalDeviceImageViewImageFormatInfoEXT::random(rng) }),
         1000391000 => Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(PhysicalDeviceImageViewMinLodFeaturesEXT { p_next: next, ..PhysicalDeviceImageViewMinLodFeaturesEXT::random(rng) }),
         1000108000 => Ext::PhysicalDeviceImagelessFramebufferFeatures(PhysicalDeviceImagelessFramebufferFeatures { p_next: next, ..PhysicalDeviceImagelessFramebufferFeatures::random(rng) }),
-        1000265000 => Ext::PhysicalDeviceIndexTypeUint8FeaturesEXT(PhysicalDeviceIndexTypeUint8FeaturesEXT { p_next: next, ..PhysicalDeviceIndexTypeUint8FeaturesEXT::random(rng) }),
+        1000265000 => Ext::PhysicalDeviceIndexTypeUint8Features(PhysicalDeviceIndexTypeUint8Features { p_next: next, ..PhysicalDeviceIndexTypeUint8Features::random(rng) }),
         1000138000 => Ext::PhysicalDeviceInlineUniformBlockFeatures(PhysicalDeviceInlineUniformBlockFeatures { p_next: next, ..PhysicalDeviceInlineUniformBlockFeatures::random(rng) }),
         1000138001 => Ext::PhysicalDeviceInlineUniformBlockProperties(PhysicalDeviceInlineUniformBlockProperties { p_next: next, ..PhysicalDeviceInlineUniformBlockProperties::random(rng) }),
-        1000259000 => Ext::PhysicalDeviceLineRasterizationFeaturesEXT(PhysicalDeviceLineRasterizationFeaturesEXT { p_next: next, ..PhysicalDeviceLineRasterizationFeaturesEXT::random(rng) }),
-        1000259002 => Ext::PhysicalDeviceLineRasterizationPropertiesEXT(PhysicalDeviceLineRasterizationPropertiesEXT { p_next: next, ..PhysicalDeviceLineRasterizationPropertiesEXT::random(rng) }),
+        1000562002 => Ext::PhysicalDeviceLayeredApiPropertiesListKHR(PhysicalDeviceLayeredApiPropertiesListKHR { p_next: next, ..PhysicalDeviceLayeredApiPropertiesListKHR::random(rng) }),
+        1000562004 => Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(PhysicalDeviceLayeredApiVulkanPropertiesKHR { p_next: next, ..PhysicalDeviceLayeredApiVulkanPropertiesKHR::random(rng) }),
+        1000465000 => Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(PhysicalDeviceLegacyDitheringFeaturesEXT { p_next: next, ..PhysicalDeviceLegacyDitheringFeaturesEXT::random(rng) }),
+        1000495000 => Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(PhysicalDeviceLegacyVertexAttributesFeaturesEXT { p_next: next, ..PhysicalDeviceLegacyVertexAttributesFeaturesEXT::random(rng) }),
+        1000495001 => Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(PhysicalDeviceLegacyVertexAttributesPropertiesEXT { p_next: next, ..PhysicalDeviceLegacyVertexAttributesPropertiesEXT::random(rng) }),
+        1000259000 => Ext::PhysicalDeviceLineRasterizationFeatures(PhysicalDeviceLineRasterizationFeatures { p_next: next, ..PhysicalDeviceLineRasterizationFeatures::random(rng) }),
+        1000259002 => Ext::PhysicalDeviceLineRasterizationProperties(PhysicalDeviceLineRasterizationProperties { p_next: next, ..PhysicalDeviceLineRasterizationProperties::random(rng) }),
         1000168000 => Ext::PhysicalDeviceMaintenance3Properties(PhysicalDeviceMaintenance3Properties { p_next: next, ..PhysicalDeviceMaintenance3Properties::random(rng) }),
         1000413000 => Ext::PhysicalDeviceMaintenance4Features(PhysicalDeviceMaintenance4Features { p_next: next, ..PhysicalDeviceMaintenance4Features::random(rng) }),
         1000413001 => Ext::PhysicalDeviceMaintenance4Properties(PhysicalDeviceMaintenance4Properties { p_next: next, ..PhysicalDeviceMaintenance4Properties::random(rng) }),
-        1000470000 => Ext::PhysicalDeviceMaintenance5FeaturesKHR(PhysicalDeviceMaintenance5FeaturesKHR { p_next: next, ..PhysicalDeviceMaintenance5FeaturesKHR::random(rng) }),
-        1000470001 => Ext::PhysicalDeviceMaintenance5PropertiesKHR(PhysicalDeviceMaintenance5PropertiesKHR { p_next: next, ..PhysicalDeviceMaintenance5PropertiesKHR::random(rng) }),
+        1000470000 => Ext::PhysicalDeviceMaintenance5Features(PhysicalDeviceMaintenance5Features { p_next: next, ..PhysicalDeviceMaintenance5Features::random(rng) }),
+        1000470001 => Ext::PhysicalDeviceMaintenance5Properties(PhysicalDeviceMaintenance5Properties { p_next: next, ..PhysicalDeviceMaintenance5Properties::random(rng) }),
+        1000545000 => Ext::PhysicalDeviceMaintenance6Features(PhysicalDeviceMaintenance6Features { p_next: next, ..PhysicalDeviceMaintenance6Features::random(rng) }),
+        1000545001 => Ext::PhysicalDeviceMaintenance6Properties(PhysicalDeviceMaintenance6Properties { p_next: next, ..PhysicalDeviceMaintenance6Properties::random(rng) }),
+        1000562000 => Ext::PhysicalDeviceMaintenance7FeaturesKHR(PhysicalDeviceMaintenance7FeaturesKHR { p_next: next, ..PhysicalDeviceMaintenance7FeaturesKHR::random(rng) }),
+        1000562001 => Ext::PhysicalDeviceMaintenance7PropertiesKHR(PhysicalDeviceMaintenance7PropertiesKHR { p_next: next, ..PhysicalDeviceMaintenance7PropertiesKHR::random(rng) }),
         1000237000 => Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT { p_next: next, ..PhysicalDeviceMemoryBudgetPropertiesEXT::random(rng) }),
+        1000328000 => Ext::PhysicalDeviceMeshShaderFeaturesEXT(PhysicalDeviceMeshShaderFeaturesEXT { p_next: next, ..PhysicalDeviceMeshShaderFeaturesEXT::random(rng) }),
+        1000328001 => Ext::PhysicalDeviceMeshShaderPropertiesEXT(PhysicalDeviceMeshShaderPropertiesEXT { p_next: next, ..PhysicalDeviceMeshShaderPropertiesEXT::random(rng) }),
         1000392000 => Ext::PhysicalDeviceMultiDrawFeaturesEXT(PhysicalDeviceMultiDrawFeaturesEXT { p_next: next, ..PhysicalDeviceMultiDrawFeaturesEXT::random(rng) }),
         1000392001 => Ext::PhysicalDeviceMultiDrawPropertiesEXT(PhysicalDeviceMultiDrawPropertiesEXT { p_next: next, ..PhysicalDeviceMultiDrawPropertiesEXT::random(rng) }),
+        1000376000 => Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT { p_next: next, ..PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::random(rng) }),
         1000053001 => Ext::PhysicalDeviceMultiviewFeatures(PhysicalDeviceMultiviewFeatures { p_next: next, ..PhysicalDeviceMultiviewFeatures::random(rng) }),
         1000053002 => Ext::PhysicalDeviceMultiviewProperties(PhysicalDeviceMultiviewProperties { p_next: next, ..PhysicalDeviceMultiviewProperties::random(rng) }),
         1000351000 => Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(PhysicalDeviceMutableDescriptorTypeFeaturesEXT { p_next: next, ..PhysicalDeviceMutableDescriptorTypeFeaturesEXT::random(rng) }),
+        1000451000 => Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(PhysicalDeviceNestedCommandBufferFeaturesEXT { p_next: next, ..PhysicalDeviceNestedCommandBufferFeaturesEXT::random(rng) }),
+        1000451001 => Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(PhysicalDeviceNestedCommandBufferPropertiesEXT { p_next: next, ..PhysicalDeviceNestedCommandBufferPropertiesEXT::random(rng) }),
         1000422000 => Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(PhysicalDeviceNonSeamlessCubeMapFeaturesEXT { p_next: next, ..PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::random(rng) }),
         1000212000 => Ext::PhysicalDevicePCIBusInfoPropertiesEXT(PhysicalDevicePCIBusInfoPropertiesEXT { p_next: next, ..PhysicalDevicePCIBusInfoPropertiesEXT::random(rng) }),
         1000297000 => Ext::PhysicalDevicePipelineCreationCacheControlFeatures(PhysicalDevicePipelineCreationCacheControlFeatures { p_next: next, ..PhysicalDevicePipelineCreationCacheControlFeatures::random(rng) }),
+        1000498000 => Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT { p_next: next, ..PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::random(rng) }),
+        1000466000 => Ext::PhysicalDevicePipelineProtectedAccessFeatures(PhysicalDevicePipelineProtectedAccessFeatures { p_next: next, ..PhysicalDevicePipelineProtectedAccessFeatures::random(rng) }),
+        1000068001 => Ext::PhysicalDevicePipelineRobustnessFeatures(PhysicalDevicePipelineRobustnessFeatures { p_next: next, ..PhysicalDevicePipelineRobustnessFeatures::random(rng) }),
+        1000068002 => Ext::PhysicalDevicePipelineRobustnessProperties(PhysicalDevicePipelineRobustnessProperties { p_next: next, ..PhysicalDevicePipelineRobustnessProperties::random(rng) }),
         1000117000 => Ext::PhysicalDevicePointClippingProperties(PhysicalDevicePointClippingProperties { p_next: next, ..PhysicalDevicePointClippingProperties::random(rng) }),
         1000356000 => Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT { p_next: next, ..PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::random(rng) }),
         1000382000 => Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT { p_next: next, ..PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::random(rng) }),
@@ -159,23 +256,45 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000145002 => Ext::PhysicalDeviceProtectedMemoryProperties(PhysicalDeviceProtectedMemoryProperties { p_next: next, ..PhysicalDeviceProtectedMemoryProperties::random(rng) }),
         1000254000 => Ext::PhysicalDeviceProvokingVertexFeaturesEXT(PhysicalDeviceProvokingVertexFeaturesEXT { p_next: next, ..PhysicalDeviceProvokingVertexFeaturesEXT::random(rng) }),
         1000254002 => Ext::PhysicalDeviceProvokingVertexPropertiesEXT(PhysicalDeviceProvokingVertexPropertiesEXT { p_next: next, ..PhysicalDeviceProvokingVertexPropertiesEXT::random(rng) }),
-        1000080000 => Ext::PhysicalDevicePushDescriptorPropertiesKHR(PhysicalDevicePushDescriptorPropertiesKHR { p_next: next, ..PhysicalDevicePushDescriptorPropertiesKHR::random(rng) }),
+        1000080000 => Ext::PhysicalDevicePushDescriptorProperties(PhysicalDevicePushDescriptorProperties { p_next: next, ..PhysicalDevicePushDescriptorProperties::random(rng) }),
         1000342000 => Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT { p_next: next, ..PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::random(rng) }),
-        1000286000 => Ext::PhysicalDeviceRobustness2FeaturesEXT(PhysicalDeviceRobustness2FeaturesEXT { p_next: next, ..PhysicalDeviceRobustness2FeaturesEXT::random(rng) }),
-        1000286001 => Ext::PhysicalDeviceRobustness2PropertiesEXT(PhysicalDeviceRobustness2PropertiesEXT { p_next: next, ..PhysicalDeviceRobustness2PropertiesEXT::random(rng) }),
+        1000348013 => Ext::PhysicalDeviceRayQueryFeaturesKHR(PhysicalDeviceRayQueryFeaturesKHR { p_next: next, ..PhysicalDeviceRayQueryFeaturesKHR::random(rng) }),
+        1000386000 => Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(PhysicalDeviceRayTracingMaintenance1FeaturesKHR { p_next: next, ..PhysicalDeviceRayTracingMaintenance1FeaturesKHR::random(rng) }),
+        1000347000 => Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(PhysicalDeviceRayTracingPipelineFeaturesKHR { p_next: next, ..PhysicalDeviceRayTracingPipelineFeaturesKHR::random(rng) }),
+        1000347001 => Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(PhysicalDeviceRayTracingPipelinePropertiesKHR { p_next: next, ..PhysicalDeviceRayTracingPipelinePropertiesKHR::random(rng) }),
+        1000481000 => Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(PhysicalDeviceRayTracingPositionFetchFeaturesKHR { p_next: next, ..PhysicalDeviceRayTracingPositionFetchFeaturesKHR::random(rng) }),
+        1000286000 => Ext::PhysicalDeviceRobustness2FeaturesKHR(PhysicalDeviceRobustness2FeaturesKHR { p_next: next, ..PhysicalDeviceRobustness2FeaturesKHR::random(rng) }),
+        1000286001 => Ext::PhysicalDeviceRobustness2PropertiesKHR(PhysicalDeviceRobustness2PropertiesKHR { p_next: next, ..PhysicalDeviceRobustness2PropertiesKHR::random(rng) }),
+        1000143003 => Ext::PhysicalDeviceSampleLocationsPropertiesEXT(PhysicalDeviceSampleLocationsPropertiesEXT { p_next: next, ..PhysicalDeviceSampleLocationsPropertiesEXT::random(rng) }),
         1000130000 => Ext::PhysicalDeviceSamplerFilterMinmaxProperties(PhysicalDeviceSamplerFilterMinmaxProperties { p_next: next, ..PhysicalDeviceSamplerFilterMinmaxProperties::random(rng) }),
         1000156004 => Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(PhysicalDeviceSamplerYcbcrConversionFeatures { p_next: next, ..PhysicalDeviceSamplerYcbcrConversionFeatures::random(rng) }),
         1000221000 => Ext::PhysicalDeviceScalarBlockLayoutFeatures(PhysicalDeviceScalarBlockLayoutFeatures { p_next: next, ..PhysicalDeviceScalarBlockLayoutFeatures::random(rng) }),
         1000241000 => Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(PhysicalDeviceSeparateDepthStencilLayoutsFeatures { p_next: next, ..PhysicalDeviceSeparateDepthStencilLayoutsFeatures::random(rng) }),
+        1000273000 => Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(PhysicalDeviceShaderAtomicFloat2FeaturesEXT { p_next: next, ..PhysicalDeviceShaderAtomicFloat2FeaturesEXT::random(rng) }),
+        1000260000 => Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(PhysicalDeviceShaderAtomicFloatFeaturesEXT { p_next: next, ..PhysicalDeviceShaderAtomicFloatFeaturesEXT::random(rng) }),
         1000180000 => Ext::PhysicalDeviceShaderAtomicInt64Features(PhysicalDeviceShaderAtomicInt64Features { p_next: next, ..PhysicalDeviceShaderAtomicInt64Features::random(rng) }),
+        1000141000 => Ext::PhysicalDeviceShaderBfloat16FeaturesKHR(PhysicalDeviceShaderBfloat16FeaturesKHR { p_next: next, ..PhysicalDeviceShaderBfloat16FeaturesKHR::random(rng) }),
         1000181000 => Ext::PhysicalDeviceShaderClockFeaturesKHR(PhysicalDeviceShaderClockFeaturesKHR { p_next: next, ..PhysicalDeviceShaderClockFeaturesKHR::random(rng) }),
         1000276000 => Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(PhysicalDeviceShaderDemoteToHelperInvocationFeatures { p_next: next, ..PhysicalDeviceShaderDemoteToHelperInvocationFeatures::random(rng) }),
         1000063000 => Ext::PhysicalDeviceShaderDrawParametersFeatures(PhysicalDeviceShaderDrawParametersFeatures { p_next: next, ..PhysicalDeviceShaderDrawParametersFeatures::random(rng) }),
+        1000544000 => Ext::PhysicalDeviceShaderExpectAssumeFeatures(PhysicalDeviceShaderExpectAssumeFeatures { p_next: next, ..PhysicalDeviceShaderExpectAssumeFeatures::random(rng) }),
         1000082000 => Ext::PhysicalDeviceShaderFloat16Int8Features(PhysicalDeviceShaderFloat16Int8Features { p_next: next, ..PhysicalDeviceShaderFloat16Int8Features::random(rng) }),
+        1000567000 => Ext::PhysicalDeviceShaderFloat8FeaturesEXT(PhysicalDeviceShaderFloat8FeaturesEXT { p_next: next, ..PhysicalDeviceShaderFloat8FeaturesEXT::random(rng) }),
+        1000528000 => Ext::PhysicalDeviceShaderFloatControls2Features(PhysicalDeviceShaderFloatControls2Features { p_next: next, ..PhysicalDeviceShaderFloatControls2Features::random(rng) }),
+        1000579000 => Ext::PhysicalDeviceShaderFmaFeaturesKHR(PhysicalDeviceShaderFmaFeaturesKHR { p_next: next, ..PhysicalDeviceShaderFmaFeaturesKHR::random(rng) }),
+        1000234000 => Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(PhysicalDeviceShaderImageAtomicInt64FeaturesEXT { p_next: next, ..PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::random(rng) }),
         1000280000 => Ext::PhysicalDeviceShaderIntegerDotProductFeatures(PhysicalDeviceShaderIntegerDotProductFeatures { p_next: next, ..PhysicalDeviceShaderIntegerDotProductFeatures::random(rng) }),
         1000280001 => Ext::PhysicalDeviceShaderIntegerDotProductProperties(PhysicalDeviceShaderIntegerDotProductProperties { p_next: next, ..PhysicalDeviceShaderIntegerDotProductProperties::random(rng) }),
+        1000434000 => Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR { p_next: next, ..PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::random(rng) }),
+        1000235000 => Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(PhysicalDeviceShaderQuadControlFeaturesKHR { p_next: next, ..PhysicalDeviceShaderQuadControlFeaturesKHR::random(rng) }),
+        1000558000 => Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR { p_next: next, ..PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::random(rng) }),
+        1000564000 => Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(PhysicalDeviceShaderReplicatedCompositesFeaturesEXT { p_next: next, ..PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::random(rng) }),
         1000175000 => Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(PhysicalDeviceShaderSubgroupExtendedTypesFeatures { p_next: next, ..PhysicalDeviceShaderSubgroupExtendedTypesFeatures::random(rng) }),
+        1000416000 => Ext::PhysicalDeviceShaderSubgroupRotateFeatures(PhysicalDeviceShaderSubgroupRotateFeatures { p_next: next, ..PhysicalDeviceShaderSubgroupRotateFeatures::random(rng) }),
+        1000323000 => Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR { p_next: next, ..PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::random(rng) }),
         1000215000 => Ext::PhysicalDeviceShaderTerminateInvocationFeatures(PhysicalDeviceShaderTerminateInvocationFeatures { p_next: next, ..PhysicalDeviceShaderTerminateInvocationFeatures::random(rng) }),
+        1000642000 => Ext::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT { p_next: next, ..PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT::random(rng) }),
+        1000387000 => Ext::PhysicalDeviceShaderUntypedPointersFeaturesKHR(PhysicalDeviceShaderUntypedPointersFeaturesKHR { p_next: next, ..PhysicalDeviceShaderUntypedPointersFeaturesKHR::random(rng) }),
         1000094000 => Ext::PhysicalDeviceSubgroupProperties(PhysicalDeviceSubgroupProperties { p_next: next, ..PhysicalDeviceSubgroupProperties::random(rng) }),
         1000225002 => Ext::PhysicalDeviceSubgroupSizeControlFeatures(PhysicalDeviceSubgroupSizeControlFeatures { p_next: next, ..PhysicalDeviceSubgroupSizeControlFeatures::random(rng) }),
         1000225000 => Ext::PhysicalDeviceSubgroupSizeControlProperties(PhysicalDeviceSubgroupSizeControlProperties { p_next: next, ..PhysicalDeviceSubgroupSizeControlProperties::random(rng) }),
@@ -189,7 +308,8 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         1000028001 => Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(PhysicalDeviceTransformFeedbackPropertiesEXT { p_next: next, ..PhysicalDeviceTransformFeedbackPropertiesEXT::random(rng) }),
         1000253000 => Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(PhysicalDeviceUniformBufferStandardLayoutFeatures { p_next: next, ..PhysicalDeviceUniformBufferStandardLayoutFeatures::random(rng) }),
         1000120000 => Ext::PhysicalDeviceVariablePointersFeatures(PhysicalDeviceVariablePointersFeatures { p_next: next, ..PhysicalDeviceVariablePointersFeatures::random(rng) }),
-        1000190002 => Ext::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(PhysicalDeviceVertexAttributeDivisorFeaturesEXT { p_next: next, ..PhysicalDeviceVertexAttributeDivisorFeaturesEXT::random(rng) }),
+        1000190002 => Ext::PhysicalDeviceVertexAttributeDivisorFeatures(PhysicalDeviceVertexAttributeDivisorFeatures { p_next: next, ..PhysicalDeviceVertexAttributeDivisorFeatures::random(rng) }),
+        1000525000 => Ext::PhysicalDeviceVertexAttributeDivisorProperties(PhysicalDeviceVertexAttributeDivisorProperties { p_next: next, ..PhysicalDeviceVertexAttributeDivisorProperties::random(rng) }),
         1000190000 => Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(PhysicalDeviceVertexAttributeDivisorPropertiesEXT { p_next: next, ..PhysicalDeviceVertexAttributeDivisorPropertiesEXT::random(rng) }),
         1000352000 => Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(PhysicalDeviceVertexInputDynamicStateFeaturesEXT { p_next: next, ..PhysicalDeviceVertexInputDynamicStateFeaturesEXT::random(rng) }),
         49 => Ext::PhysicalDeviceVulkan11Features(PhysicalDeviceVulkan11Features { p_next: next, ..PhysicalDeviceVulkan11Features::random(rng) }),
@@ -198,45 +318,103 @@ fn random_link<'a>(rng: &mut Gen<'a>, s_type: i32, next: Chain<'a>) -> Ext<'a> {
         52 => Ext::PhysicalDeviceVulkan12Properties(PhysicalDeviceVulkan12Properties { p_next: next, ..PhysicalDeviceVulkan12Properties::random(rng) }),
         53 => Ext::PhysicalDeviceVulkan13Features(PhysicalDeviceVulkan13Features { p_next: next, ..PhysicalDeviceVulkan13Features::random(rng) }),
         54 => Ext::PhysicalDeviceVulkan13Properties(PhysicalDeviceVulkan13Properties { p_next: next, ..PhysicalDeviceVulkan13Properties::random(rng) }),
+        55 => Ext::PhysicalDeviceVulkan14Features(PhysicalDeviceVulkan14Features { p_next: next, ..PhysicalDeviceVulkan14Features::random(rng) }),
+        56 => Ext::PhysicalDeviceVulkan14Properties(PhysicalDeviceVulkan14Properties { p_next: next, ..PhysicalDeviceVulkan14Properties::random(rng) }),
         1000211000 => Ext::PhysicalDeviceVulkanMemoryModelFeatures(PhysicalDeviceVulkanMemoryModelFeatures { p_next: next, ..PhysicalDeviceVulkanMemoryModelFeatures::random(rng) }),
+        1000336000 => Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR { p_next: next, ..PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::random(rng) }),
         1000330000 => Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT { p_next: next, ..PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::random(rng) }),
+        1000252000 => Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(PhysicalDeviceYcbcrImageArraysFeaturesEXT { p_next: next, ..PhysicalDeviceYcbcrImageArraysFeaturesEXT::random(rng) }),
         1000325000 => Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures { p_next: next, ..PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::random(rng) }),
+        1000148002 => Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(PipelineColorBlendAdvancedStateCreateInfoEXT { p_next: next, ..PipelineColorBlendAdvancedStateCreateInfoEXT::random(rng) }),
         1000381001 => Ext::PipelineColorWriteCreateInfoEXT(PipelineColorWriteCreateInfoEXT { p_next: next, ..PipelineColorWriteCreateInfoEXT::random(rng) }),
-        1000470005 => Ext::PipelineCreateFlags2CreateInfoKHR(PipelineCreateFlags2CreateInfoKHR { p_next: next, ..PipelineCreateFlags2CreateInfoKHR::random(rng) }),
+        1000470005 => Ext::PipelineCreateFlags2CreateInfo(PipelineCreateFlags2CreateInfo { p_next: next, ..PipelineCreateFlags2CreateInfo::random(rng) }),
         1000192000 => Ext::PipelineCreationFeedbackCreateInfo(PipelineCreationFeedbackCreateInfo { p_next: next, ..PipelineCreationFeedbackCreateInfo::random(rng) }),
         1000226001 => Ext::PipelineFragmentShadingRateStateCreateInfoKHR(PipelineFragmentShadingRateStateCreateInfoKHR { p_next: next, ..PipelineFragmentShadingRateStateCreateInfoKHR::random(rng) }),
+        30 => Ext::PipelineLayoutCreateInfo(PipelineLayoutCreateInfo { p_next: next, ..PipelineLayoutCreateInfo::random(rng) }),
         1000290000 => Ext::PipelineLibraryCreateInfoKHR(PipelineLibraryCreateInfoKHR { p_next: next, ..PipelineLibraryCreateInfoKHR::random(rng) }),
         1000101001 => Ext::PipelineRasterizationConservativeStateCreateInfoEXT(PipelineRasterizationConservativeStateCreateInfoEXT { p_next: next, ..PipelineRasterizationConservativeStateCreateInfoEXT::random(rng) }),
         1000102001 => Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(PipelineRasterizationDepthClipStateCreateInfoEXT { p_next: next, ..PipelineRasterizationDepthClipStateCreateInfoEXT::random(rng) }),
-        1000259001 => Ext::PipelineRasterizationLineStateCreateInfoEXT(PipelineRasterizationLineStateCreateInfoEXT { p_next: next, ..PipelineRasterizationLineStateCreateInfoEXT::random(rng) }),
+        1000259001 => Ext::PipelineRasterizationLineStateCreateInfo(PipelineRasterizationLineStateCreateInfo { p_next: next, ..PipelineRasterizationLineStateCreateInfo::random(rng) }),
         1000254001 => Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(PipelineRasterizationProvokingVertexStateCreateInfoEXT { p_next: next, ..PipelineRasterizationProvokingVertexStateCreateInfoEXT::random(rng) }),
         1000028002 => Ext::PipelineRasterizationStateStreamCreateInfoEXT(PipelineRasterizationStateStreamCreateInfoEXT { p_next: next, ..PipelineRasterizationStateStreamCreateInfoEXT::random(rng) }),
         1000044002 => Ext::PipelineRenderingCreateInfo(PipelineRenderingCreateInfo { p_next: next, ..PipelineRenderingCreateInfo::random(rng) }),
+        1000068000 => Ext::PipelineRobustnessCreateInfo(PipelineRobustnessCreateInfo { p_next: next, ..PipelineRobustnessCreateInfo::random(rng) }),
+        1000143002 => Ext::PipelineSampleLocationsStateCreateInfoEXT(PipelineSampleLocationsStateCreateInfoEXT { p_next: next, ..PipelineSampleLocationsStateCreateInfoEXT::random(rng) }),
         1000225001 => Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(PipelineShaderStageRequiredSubgroupSizeCreateInfo { p_next: next, ..PipelineShaderStageRequiredSubgroupSizeCreateInfo::random(rng) }),
         1000117003 => Ext::PipelineTessellationDomainOriginStateCreateInfo(PipelineTessellationDomainOriginStateCreateInfo { p_next: next, ..PipelineTessellationDomainOriginStateCreateInfo::random(rng) }),
-        1000190001 => Ext::PipelineVertexInputDivisorStateCreateInfoEXT(PipelineVertexInputDivisorStateCreateInfoEXT { p_next: next, ..PipelineVertexInputDivisorStateCreateInfoEXT::random(rng) }),
+        1000190001 => Ext::PipelineVertexInputDivisorStateCreateInfo(PipelineVertexInputDivisorStateCreateInfo { p_next: next, ..PipelineVertexInputDivisorStateCreateInfo::random(rng) }),
+        1000582001 => Ext::PipelineViewportDepthClampControlCreateInfoEXT(PipelineViewportDepthClampControlCreateInfoEXT { p_next: next, ..PipelineViewportDepthClampControlCreateInfoEXT::random(rng) }),
         1000355001 => Ext::PipelineViewportDepthClipControlCreateInfoEXT(PipelineViewportDepthClipControlCreateInfoEXT { p_next: next, ..PipelineViewportDepthClipControlCreateInfoEXT::random(rng) }),
         1000145000 => Ext::ProtectedSubmitInfo(ProtectedSubmitInfo { p_next: next, ..ProtectedSubmitInfo::random(rng) }),
+        1000388001 => Ext::QueueFamilyGlobalPriorityProperties(QueueFamilyGlobalPriorityProperties { p_next: next, ..QueueFamilyGlobalPriorityProperties::random(rng) }),
         1000108003 => Ext::RenderPassAttachmentBeginInfo(RenderPassAttachmentBeginInfo { p_next: next, ..RenderPassAttachmentBeginInfo::random(rng) }),
         1000117001 => Ext::RenderPassInputAttachmentAspectCreateInfo(RenderPassInputAttachmentAspectCreateInfo { p_next: next, ..RenderPassInputAttachmentAspectCreateInfo::random(rng) }),
         1000053000 => Ext::RenderPassMultiviewCreateInfo(RenderPassMultiviewCreateInfo { p_next: next, ..RenderPassMultiviewCreateInfo::random(rng) }),
+        1000143001 => Ext::RenderPassSampleLocationsBeginInfoEXT(RenderPassSampleLocationsBeginInfoEXT { p_next: next, ..RenderPassSampleLocationsBeginInfoEXT::random(rng) }),
+        1000232001 => Ext::RenderingAttachmentLocationInfo(RenderingAttachmentLocationInfo { p_next: next, ..RenderingAttachmentLocationInfo::random(rng) }),
         1000044006 => Ext::RenderingFragmentShadingRateAttachmentInfoKHR(RenderingFragmentShadingRateAttachmentInfoKHR { p_next: next, ..RenderingFragmentShadingRateAttachmentInfoKHR::random(rng) }),
+        1000232002 => Ext::RenderingInputAttachmentIndexInfo(RenderingInputAttachmentIndexInfo { p_next: next, ..RenderingInputAttachmentIndexInfo::random(rng) }),
         1000384006 => Ext::RingMonitorInfoMESA(RingMonitorInfoMESA { p_next: next, ..RingMonitorInfoMESA::random(rng) }),
         1000384007 => Ext::RingPriorityInfoMESA(RingPriorityInfoMESA { p_next: next, ..RingPriorityInfoMESA::random(rng) }),
+        1000143000 => Ext::SampleLocationsInfoEXT(SampleLocationsInfoEXT { p_next: next, ..SampleLocationsInfoEXT::random(rng) }),
         1000411001 => Ext::SamplerBorderColorComponentMappingCreateInfoEXT(SamplerBorderColorComponentMappingCreateInfoEXT { p_next: next, ..SamplerBorderColorComponentMappingCreateInfoEXT::random(rng) }),
         1000287000 => Ext::SamplerCustomBorderColorCreateInfoEXT(SamplerCustomBorderColorCreateInfoEXT { p_next: next, ..SamplerCustomBorderColorCreateInfoEXT::random(rng) }),
+        1000135011 => Ext::SamplerCustomBorderColorIndexCreateInfoEXT(SamplerCustomBorderColorIndexCreateInfoEXT { p_next: next, ..SamplerCustomBorderColorIndexCreateInfoEXT::random(rng) }),
         1000130001 => Ext::SamplerReductionModeCreateInfo(SamplerReductionModeCreateInfo { p_next: next, ..SamplerReductionModeCreateInfo::random(rng) }),
         1000156005 => Ext::SamplerYcbcrConversionImageFormatProperties(SamplerYcbcrConversionImageFormatProperties { p_next: next, ..SamplerYcbcrConversionImageFormatProperties::random(rng) }),
         1000156001 => Ext::SamplerYcbcrConversionInfo(SamplerYcbcrConversionInfo { p_next: next, ..SamplerYcbcrConversionInfo::random(rng) }),
         1000207002 => Ext::SemaphoreTypeCreateInfo(SemaphoreTypeCreateInfo { p_next: next, ..SemaphoreTypeCreateInfo::random(rng) }),
+        1000135006 => Ext::ShaderDescriptorSetAndBindingMappingInfoEXT(ShaderDescriptorSetAndBindingMappingInfoEXT { p_next: next, ..ShaderDescriptorSetAndBindingMappingInfoEXT::random(rng) }),
         16 => Ext::ShaderModuleCreateInfo(ShaderModuleCreateInfo { p_next: next, ..ShaderModuleCreateInfo::random(rng) }),
         1000199001 => Ext::SubpassDescriptionDepthStencilResolve(SubpassDescriptionDepthStencilResolve { p_next: next, ..SubpassDescriptionDepthStencilResolve::random(rng) }),
+        1000376001 => Ext::SubpassResolvePerformanceQueryEXT(SubpassResolvePerformanceQueryEXT { p_next: next, ..SubpassResolvePerformanceQueryEXT::random(rng) }),
+        1000270008 => Ext::SubresourceHostMemcpySize(SubresourceHostMemcpySize { p_next: next, ..SubresourceHostMemcpySize::random(rng) }),
         1000207003 => Ext::TimelineSemaphoreSubmitInfo(TimelineSemaphoreSubmitInfo { p_next: next, ..TimelineSemaphoreSubmitInfo::random(rng) }),
+        1000150007 => Ext::WriteDescriptorSetAccelerationStructureKHR(WriteDescriptorSetAccelerationStructureKHR { p_next: next, ..WriteDescriptorSetAccelerationStructureKHR::random(rng) }),
         1000138002 => Ext::WriteDescriptorSetInlineUniformBlock(WriteDescriptorSetInlineUniformBlock { p_next: next, ..WriteDescriptorSetInlineUniformBlock::random(rng) }),
         _ => unreachable!("sType {s_type} is not an extender"),
     };
     rng.leave();
     link
+}
+
+impl<'a> Random<'a> for AccelerationStructureBuildSizesInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let acceleration_structure_size = rng.random();
+        let update_scratch_size = rng.random();
+        let build_scratch_size = rng.random();
+        Self { p_next, acceleration_structure_size, update_scratch_size, build_scratch_size }
+    }
+}
+
+impl<'a> Random<'a> for AccelerationStructureCreateInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let create_flags = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let size = rng.random();
+        let ty = rng.random();
+        let device_address = rng.random();
+        Self { p_next, create_flags, buffer, offset, size, ty, device_address }
+    }
+}
+
+impl<'a> Random<'a> for AccelerationStructureDeviceAddressInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let acceleration_structure = rng.random();
+        Self { p_next, acceleration_structure }
+    }
+}
+
+impl<'a> Random<'a> for AccelerationStructureVersionInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_version_data = rng.array((2u64.saturating_mul(16u64) as usize), false, |rng| rng.random());
+        Self { p_next, p_version_data }
+    }
 }
 
 impl<'a> Random<'a> for ApplicationInfo<'a> {
@@ -317,6 +495,14 @@ impl<'a> Random<'a> for AttachmentReferenceStencilLayout<'a> {
     }
 }
 
+impl<'a> Random<'a> for AttachmentSampleLocationsEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let attachment_index = rng.random();
+        let sample_locations_info = SampleLocationsInfoEXT::random(rng);
+        Self { attachment_index, sample_locations_info }
+    }
+}
+
 impl<'a> Random<'a> for BindBufferMemoryDeviceGroupInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -329,11 +515,37 @@ impl<'a> Random<'a> for BindBufferMemoryDeviceGroupInfo<'a> {
 
 impl<'a> Random<'a> for BindBufferMemoryInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000060013]);
+        let p_next = random_chain(rng, &[1000060013, 1000545002]);
         let buffer = rng.random();
         let memory = rng.random();
         let memory_offset = rng.random();
         Self { p_next, buffer, memory, memory_offset }
+    }
+}
+
+impl<'a> Random<'a> for BindDescriptorSetsInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[30]);
+        let n_descriptor_set_count = rng.len();
+        let n_dynamic_offset_count = rng.len();
+        let stage_flags = rng.random();
+        let layout = rng.random();
+        let first_set = rng.random();
+        let descriptor_set_count = n_descriptor_set_count as u32;
+        let p_descriptor_sets = rng.array(n_descriptor_set_count, false, |rng| rng.random());
+        let dynamic_offset_count = n_dynamic_offset_count as u32;
+        let p_dynamic_offsets = rng.array(n_dynamic_offset_count, true, |rng| rng.random());
+        Self { p_next, stage_flags, layout, first_set, descriptor_set_count, p_descriptor_sets, dynamic_offset_count, p_dynamic_offsets }
+    }
+}
+
+impl<'a> Random<'a> for BindHeapInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let heap_range = DeviceAddressRangeEXT::random(rng);
+        let reserved_range_offset = rng.random();
+        let reserved_range_size = rng.random();
+        Self { p_next, heap_range, reserved_range_offset, reserved_range_size }
     }
 }
 
@@ -352,7 +564,7 @@ impl<'a> Random<'a> for BindImageMemoryDeviceGroupInfo<'a> {
 
 impl<'a> Random<'a> for BindImageMemoryInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000060014, 1000156002]);
+        let p_next = random_chain(rng, &[1000060014, 1000156002, 1000545002]);
         let image = rng.random();
         let memory = rng.random();
         let memory_offset = rng.random();
@@ -365,6 +577,14 @@ impl<'a> Random<'a> for BindImagePlaneMemoryInfo<'a> {
         let p_next = random_chain(rng, &[]);
         let plane_aspect = rng.random();
         Self { p_next, plane_aspect }
+    }
+}
+
+impl<'a> Random<'a> for BindMemoryStatus<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_result = rng.maybe(|rng| rng.random());
+        Self { p_next, p_result }
     }
 }
 
@@ -426,7 +646,7 @@ impl<'a> Random<'a> for BufferCopy2<'a> {
 
 impl<'a> Random<'a> for BufferCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000257002, 1000470006, 1000072000]);
+        let p_next = random_chain(rng, &[1000244002, 1000257002, 1000470006, 1000072000]);
         let n_queue_family_index_count = rng.len();
         let flags = rng.random();
         let size = rng.random();
@@ -435,6 +655,14 @@ impl<'a> Random<'a> for BufferCreateInfo<'a> {
         let queue_family_index_count = n_queue_family_index_count as u32;
         let p_queue_family_indices = rng.array(n_queue_family_index_count, true, |rng| rng.random());
         Self { p_next, flags, size, usage, sharing_mode, queue_family_index_count, p_queue_family_indices }
+    }
+}
+
+impl<'a> Random<'a> for BufferDeviceAddressCreateInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let device_address = rng.random();
+        Self { p_next, device_address }
     }
 }
 
@@ -517,7 +745,7 @@ impl<'a> Random<'a> for BufferOpaqueCaptureAddressCreateInfo<'a> {
     }
 }
 
-impl<'a> Random<'a> for BufferUsageFlags2CreateInfoKHR<'a> {
+impl<'a> Random<'a> for BufferUsageFlags2CreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let usage = rng.random();
@@ -537,7 +765,7 @@ impl<'a> Random<'a> for BufferViewCreateInfo<'a> {
     }
 }
 
-impl<'a> Random<'a> for CalibratedTimestampInfoEXT<'a> {
+impl<'a> Random<'a> for CalibratedTimestampInfoKHR<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let time_domain = rng.random();
@@ -621,9 +849,18 @@ impl<'a> Random<'a> for CommandBufferInheritanceConditionalRenderingInfoEXT<'a> 
     }
 }
 
+impl<'a> Random<'a> for CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_sampler_heap_bind_info = rng.maybe(|rng| BindHeapInfoEXT::random(rng));
+        let p_resource_heap_bind_info = rng.maybe(|rng| BindHeapInfoEXT::random(rng));
+        Self { p_next, p_sampler_heap_bind_info, p_resource_heap_bind_info }
+    }
+}
+
 impl<'a> Random<'a> for CommandBufferInheritanceInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000081000, 1000044004]);
+        let p_next = random_chain(rng, &[1000081000, 1000135010, 1000044004, 1000232001, 1000232002]);
         let render_pass = rng.random();
         let subpass = rng.random();
         let framebuffer = rng.random();
@@ -696,7 +933,7 @@ impl<'a> Random<'a> for ComponentMapping {
 
 impl<'a> Random<'a> for ComputePipelineCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000470005, 1000192000]);
+        let p_next = random_chain(rng, &[1000470005, 1000192000, 1000068000]);
         let flags = rng.random();
         let stage = PipelineShaderStageCreateInfo::random(rng);
         let layout = rng.random();
@@ -723,6 +960,42 @@ impl<'a> Random<'a> for ConformanceVersion {
         let subminor = rng.random();
         let patch = rng.random();
         Self { major, minor, subminor, patch }
+    }
+}
+
+impl<'a> Random<'a> for CooperativeMatrixPropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let m_size = rng.random();
+        let n_size = rng.random();
+        let k_size = rng.random();
+        let a_type = rng.random();
+        let b_type = rng.random();
+        let c_type = rng.random();
+        let result_type = rng.random();
+        let saturating_accumulation = rng.random();
+        let scope = rng.random();
+        Self { p_next, m_size, n_size, k_size, a_type, b_type, c_type, result_type, saturating_accumulation, scope }
+    }
+}
+
+impl<'a> Random<'a> for CopyAccelerationStructureInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src = rng.random();
+        let dst = rng.random();
+        let mode = rng.random();
+        Self { p_next, src, dst, mode }
+    }
+}
+
+impl<'a> Random<'a> for CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src = rng.random();
+        let dst = DeviceOrHostAddressKHR::random(rng);
+        let mode = rng.random();
+        Self { p_next, src, dst, mode }
     }
 }
 
@@ -792,6 +1065,59 @@ impl<'a> Random<'a> for CopyImageToBufferInfo2<'a> {
     }
 }
 
+impl<'a> Random<'a> for CopyImageToImageInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let flags = rng.random();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
+        let region_count = n_region_count as u32;
+        let p_regions = rng.array(n_region_count, false, |rng| ImageCopy2::random(rng));
+        Self { p_next, flags, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions }
+    }
+}
+
+impl<'a> Random<'a> for CopyImageToMemoryInfoMESA<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let src_image = rng.random();
+        let src_image_layout = rng.random();
+        let memory_row_length = rng.random();
+        let memory_image_height = rng.random();
+        let image_subresource = ImageSubresourceLayers::random(rng);
+        let image_offset = Offset3D::random(rng);
+        let image_extent = Extent3D::random(rng);
+        Self { p_next, flags, src_image, src_image_layout, memory_row_length, memory_image_height, image_subresource, image_offset, image_extent }
+    }
+}
+
+impl<'a> Random<'a> for CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src = DeviceOrHostAddressConstKHR::random(rng);
+        let dst = rng.random();
+        let mode = rng.random();
+        Self { p_next, src, dst, mode }
+    }
+}
+
+impl<'a> Random<'a> for CopyMemoryToImageInfoMESA<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_region_count = rng.len();
+        let flags = rng.random();
+        let dst_image = rng.random();
+        let dst_image_layout = rng.random();
+        let region_count = n_region_count as u32;
+        let p_regions = rng.array(n_region_count, false, |rng| MemoryToImageCopyMESA::random(rng));
+        Self { p_next, flags, dst_image, dst_image_layout, region_count, p_regions }
+    }
+}
+
 impl<'a> Random<'a> for DependencyInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -806,6 +1132,33 @@ impl<'a> Random<'a> for DependencyInfo<'a> {
         let image_memory_barrier_count = n_image_memory_barrier_count as u32;
         let p_image_memory_barriers = rng.array(n_image_memory_barrier_count, false, |rng| ImageMemoryBarrier2::random(rng));
         Self { p_next, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers }
+    }
+}
+
+impl<'a> Random<'a> for DepthBiasInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000283002]);
+        let depth_bias_constant_factor = rng.random();
+        let depth_bias_clamp = rng.random();
+        let depth_bias_slope_factor = rng.random();
+        Self { p_next, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor }
+    }
+}
+
+impl<'a> Random<'a> for DepthBiasRepresentationInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_bias_representation = rng.random();
+        let depth_bias_exact = rng.random();
+        Self { p_next, depth_bias_representation, depth_bias_exact }
+    }
+}
+
+impl<'a> Random<'a> for DepthClampRangeEXT {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let min_depth_clamp = rng.random();
+        let max_depth_clamp = rng.random();
+        Self { min_depth_clamp, max_depth_clamp }
     }
 }
 
@@ -824,6 +1177,99 @@ impl<'a> Random<'a> for DescriptorImageInfo {
         let image_view = rng.random();
         let image_layout = rng.random();
         Self { sampler, image_view, image_layout }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourceConstantOffsetEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let heap_offset = rng.random();
+        let heap_array_stride = rng.random();
+        let p_embedded_sampler = rng.maybe(|rng| SamplerCreateInfo::random(rng));
+        let sampler_heap_offset = rng.random();
+        let sampler_heap_array_stride = rng.random();
+        Self { heap_offset, heap_array_stride, p_embedded_sampler, sampler_heap_offset, sampler_heap_array_stride }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourceHeapDataEXT {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let heap_offset = rng.random();
+        let push_offset = rng.random();
+        Self { heap_offset, push_offset }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourceIndirectAddressEXT {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let push_offset = rng.random();
+        let address_offset = rng.random();
+        Self { push_offset, address_offset }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourceIndirectIndexArrayEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let heap_offset = rng.random();
+        let push_offset = rng.random();
+        let address_offset = rng.random();
+        let heap_index_stride = rng.random();
+        let p_embedded_sampler = rng.maybe(|rng| SamplerCreateInfo::random(rng));
+        let use_combined_image_sampler_index = rng.random();
+        let sampler_heap_offset = rng.random();
+        let sampler_push_offset = rng.random();
+        let sampler_address_offset = rng.random();
+        let sampler_heap_index_stride = rng.random();
+        Self { heap_offset, push_offset, address_offset, heap_index_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_push_offset, sampler_address_offset, sampler_heap_index_stride }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourceIndirectIndexEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let heap_offset = rng.random();
+        let push_offset = rng.random();
+        let address_offset = rng.random();
+        let heap_index_stride = rng.random();
+        let heap_array_stride = rng.random();
+        let p_embedded_sampler = rng.maybe(|rng| SamplerCreateInfo::random(rng));
+        let use_combined_image_sampler_index = rng.random();
+        let sampler_heap_offset = rng.random();
+        let sampler_push_offset = rng.random();
+        let sampler_address_offset = rng.random();
+        let sampler_heap_index_stride = rng.random();
+        let sampler_heap_array_stride = rng.random();
+        Self { heap_offset, push_offset, address_offset, heap_index_stride, heap_array_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_push_offset, sampler_address_offset, sampler_heap_index_stride, sampler_heap_array_stride }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourcePushIndexEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let heap_offset = rng.random();
+        let push_offset = rng.random();
+        let heap_index_stride = rng.random();
+        let heap_array_stride = rng.random();
+        let p_embedded_sampler = rng.maybe(|rng| SamplerCreateInfo::random(rng));
+        let use_combined_image_sampler_index = rng.random();
+        let sampler_heap_offset = rng.random();
+        let sampler_push_offset = rng.random();
+        let sampler_heap_index_stride = rng.random();
+        let sampler_heap_array_stride = rng.random();
+        Self { heap_offset, push_offset, heap_index_stride, heap_array_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_push_offset, sampler_heap_index_stride, sampler_heap_array_stride }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorMappingSourceShaderRecordIndexEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let heap_offset = rng.random();
+        let shader_record_offset = rng.random();
+        let heap_index_stride = rng.random();
+        let heap_array_stride = rng.random();
+        let p_embedded_sampler = rng.maybe(|rng| SamplerCreateInfo::random(rng));
+        let use_combined_image_sampler_index = rng.random();
+        let sampler_heap_offset = rng.random();
+        let sampler_shader_record_offset = rng.random();
+        let sampler_heap_index_stride = rng.random();
+        let sampler_heap_array_stride = rng.random();
+        Self { heap_offset, shader_record_offset, heap_index_stride, heap_array_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_shader_record_offset, sampler_heap_index_stride, sampler_heap_array_stride }
     }
 }
 
@@ -863,6 +1309,19 @@ impl<'a> Random<'a> for DescriptorSetAllocateInfo<'a> {
         let descriptor_set_count = n_descriptor_set_count as u32;
         let p_set_layouts = rng.array(n_descriptor_set_count, false, |rng| rng.random());
         Self { p_next, descriptor_pool, descriptor_set_count, p_set_layouts }
+    }
+}
+
+impl<'a> Random<'a> for DescriptorSetAndBindingMappingEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let descriptor_set = rng.random();
+        let first_binding = rng.random();
+        let binding_count = rng.random();
+        let resource_mask = rng.random();
+        let source = rng.random();
+        let source_data = DescriptorMappingSourceDataEXT::random(rng);
+        Self { p_next, descriptor_set, first_binding, binding_count, resource_mask, source, source_data }
     }
 }
 
@@ -953,6 +1412,14 @@ impl<'a> Random<'a> for DescriptorUpdateTemplateEntry {
     }
 }
 
+impl<'a> Random<'a> for DeviceAddressRangeEXT {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let address = rng.random();
+        let size = rng.random();
+        Self { address, size }
+    }
+}
+
 impl<'a> Random<'a> for DeviceBufferMemoryRequirements<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -963,7 +1430,7 @@ impl<'a> Random<'a> for DeviceBufferMemoryRequirements<'a> {
 
 impl<'a> Random<'a> for DeviceCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000, 1000267000, 1000059000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000]);
+        let p_next = random_chain(rng, &[1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000150013, 1000524000, 1000339000, 1000148000, 1000411000, 1000257000, 1000244000, 1000381000, 1000201000, 1000081001, 1000506000, 1000287002, 1000283000, 1000582000, 1000421000, 1000355000, 1000102000, 1000135009, 1000161001, 1000044003, 1000232000, 1000499000, 1000377000, 1000455000, 1000267000, 1000059000, 1000203000, 1000251000, 1000226003, 1000388000, 1000320000, 1000270000, 1000261000, 1000393000, 1000335000, 1000418000, 1000391000, 1000108000, 1000265000, 1000138000, 1000465000, 1000495000, 1000259000, 1000413000, 1000470000, 1000545000, 1000562000, 1000328000, 1000392000, 1000376000, 1000053001, 1000351000, 1000451000, 1000422000, 1000297000, 1000498000, 1000466000, 1000068001, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000348013, 1000386000, 1000347000, 1000481000, 1000286000, 1000156004, 1000221000, 1000241000, 1000273000, 1000260000, 1000180000, 1000141000, 1000181000, 1000276000, 1000063000, 1000544000, 1000082000, 1000567000, 1000528000, 1000579000, 1000234000, 1000280000, 1000434000, 1000235000, 1000558000, 1000564000, 1000175000, 1000416000, 1000323000, 1000215000, 1000642000, 1000387000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 55, 1000211000, 1000336000, 1000330000, 1000252000, 1000325000]);
         let n_queue_create_info_count = rng.len();
         let n_enabled_layer_count = rng.len();
         let n_enabled_extension_count = rng.len();
@@ -1042,11 +1509,11 @@ impl<'a> Random<'a> for DeviceImageMemoryRequirements<'a> {
     }
 }
 
-impl<'a> Random<'a> for DeviceImageSubresourceInfoKHR<'a> {
+impl<'a> Random<'a> for DeviceImageSubresourceInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let p_create_info = rng.maybe(|rng| ImageCreateInfo::random(rng));
-        let p_subresource = rng.maybe(|rng| ImageSubresource2KHR::random(rng));
+        let p_subresource = rng.maybe(|rng| ImageSubresource2::random(rng));
         Self { p_next, p_create_info, p_subresource }
     }
 }
@@ -1069,13 +1536,21 @@ impl<'a> Random<'a> for DevicePrivateDataCreateInfo<'a> {
 
 impl<'a> Random<'a> for DeviceQueueCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[]);
+        let p_next = random_chain(rng, &[1000174000]);
         let n_queue_count = rng.len();
         let flags = rng.random();
         let queue_family_index = rng.random();
         let queue_count = n_queue_count as u32;
         let p_queue_priorities = rng.array(n_queue_count, false, |rng| rng.random());
         Self { p_next, flags, queue_family_index, queue_count, p_queue_priorities }
+    }
+}
+
+impl<'a> Random<'a> for DeviceQueueGlobalPriorityCreateInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let global_priority = rng.random();
+        Self { p_next, global_priority }
     }
 }
 
@@ -1269,6 +1744,15 @@ impl<'a> Random<'a> for FenceCreateInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let filter_cubic = rng.random();
+        let filter_cubic_minmax = rng.random();
+        Self { p_next, filter_cubic, filter_cubic_minmax }
+    }
+}
+
 impl<'a> Random<'a> for FormatProperties {
     fn random(rng: &mut Gen<'a>) -> Self {
         let linear_tiling_features = rng.random();
@@ -1280,7 +1764,7 @@ impl<'a> Random<'a> for FormatProperties {
 
 impl<'a> Random<'a> for FormatProperties2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000158006, 1000158000, 1000360000]);
+        let p_next = random_chain(rng, &[1000158006, 1000158000, 1000360000, 1000376001]);
         let format_properties = FormatProperties::random(rng);
         Self { p_next, format_properties }
     }
@@ -1347,7 +1831,7 @@ impl<'a> Random<'a> for FramebufferCreateInfo<'a> {
 
 impl<'a> Random<'a> for GraphicsPipelineCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000320002, 1000470005, 1000192000, 1000226001, 1000290000, 1000044002]);
+        let p_next = random_chain(rng, &[1000320002, 1000470005, 1000192000, 1000226001, 1000290000, 1000044002, 1000068000, 1000232001, 1000232002]);
         let n_stage_count = rng.len();
         let flags = rng.random();
         let stage_count = n_stage_count as u32;
@@ -1375,6 +1859,26 @@ impl<'a> Random<'a> for GraphicsPipelineLibraryCreateInfoEXT<'a> {
         let p_next = random_chain(rng, &[]);
         let flags = rng.random();
         Self { p_next, flags }
+    }
+}
+
+impl<'a> Random<'a> for HostImageCopyDevicePerformanceQuery<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let optimal_device_access = rng.random();
+        let identical_memory_layout = rng.random();
+        Self { p_next, optimal_device_access, identical_memory_layout }
+    }
+}
+
+impl<'a> Random<'a> for HostImageLayoutTransitionInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image = rng.random();
+        let old_layout = rng.random();
+        let new_layout = rng.random();
+        let subresource_range = ImageSubresourceRange::random(rng);
+        Self { p_next, image, old_layout, new_layout, subresource_range }
     }
 }
 
@@ -1443,6 +1947,15 @@ impl<'a> Random<'a> for ImageCreateInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for ImageDescriptorInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let p_view = rng.maybe(|rng| ImageViewCreateInfo::random(rng));
+        let layout = rng.random();
+        Self { p_next, p_view, layout }
+    }
+}
+
 impl<'a> Random<'a> for ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -1495,7 +2008,7 @@ impl<'a> Random<'a> for ImageFormatProperties {
 
 impl<'a> Random<'a> for ImageFormatProperties2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000071001, 1000156005]);
+        let p_next = random_chain(rng, &[1000071001, 1000170001, 1000270009, 1000156005]);
         let image_format_properties = ImageFormatProperties::random(rng);
         Self { p_next, image_format_properties }
     }
@@ -1503,7 +2016,7 @@ impl<'a> Random<'a> for ImageFormatProperties2<'a> {
 
 impl<'a> Random<'a> for ImageMemoryBarrier<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000453000]);
+        let p_next = random_chain(rng, &[1000453000, 1000143000]);
         let src_access_mask = rng.random();
         let dst_access_mask = rng.random();
         let old_layout = rng.random();
@@ -1518,7 +2031,7 @@ impl<'a> Random<'a> for ImageMemoryBarrier<'a> {
 
 impl<'a> Random<'a> for ImageMemoryBarrier2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000453000]);
+        let p_next = random_chain(rng, &[1000453000, 1000143000]);
         let src_stage_mask = rng.random();
         let src_access_mask = rng.random();
         let dst_stage_mask = rng.random();
@@ -1597,7 +2110,7 @@ impl<'a> Random<'a> for ImageSubresource {
     }
 }
 
-impl<'a> Random<'a> for ImageSubresource2KHR<'a> {
+impl<'a> Random<'a> for ImageSubresource2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let image_subresource = ImageSubresource::random(rng);
@@ -1628,7 +2141,7 @@ impl<'a> Random<'a> for ImageSubresourceRange {
 
 impl<'a> Random<'a> for ImageViewCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000391001, 1000117002, 1000156001]);
+        let p_next = random_chain(rng, &[1000391001, 1000418001, 1000117002, 1000156001]);
         let flags = rng.random();
         let image = rng.random();
         let view_type = rng.random();
@@ -1644,6 +2157,15 @@ impl<'a> Random<'a> for ImageViewMinLodCreateInfoEXT<'a> {
         let p_next = random_chain(rng, &[]);
         let min_lod = rng.random();
         Self { p_next, min_lod }
+    }
+}
+
+impl<'a> Random<'a> for ImageViewSlicedCreateInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let slice_offset = rng.random();
+        let slice_count = rng.random();
+        Self { p_next, slice_offset, slice_count }
     }
 }
 
@@ -1821,11 +2343,35 @@ impl<'a> Random<'a> for MemoryResourcePropertiesMESA<'a> {
     }
 }
 
+impl<'a> Random<'a> for MemoryToImageCopyMESA<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_data_size = rng.len();
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        let memory_row_length = rng.random();
+        let memory_image_height = rng.random();
+        let image_subresource = ImageSubresourceLayers::random(rng);
+        let image_offset = Offset3D::random(rng);
+        let image_extent = Extent3D::random(rng);
+        Self { p_next, data_size, p_data, memory_row_length, memory_image_height, image_subresource, image_offset, image_extent }
+    }
+}
+
 impl<'a> Random<'a> for MemoryType {
     fn random(rng: &mut Gen<'a>) -> Self {
         let property_flags = rng.random();
         let heap_index = rng.random();
         Self { property_flags, heap_index }
+    }
+}
+
+impl<'a> Random<'a> for MemoryUnmapInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let memory = rng.random();
+        Self { p_next, flags, memory }
     }
 }
 
@@ -1843,6 +2389,23 @@ impl<'a> Random<'a> for MultiDrawInfoEXT {
         let first_vertex = rng.random();
         let vertex_count = rng.random();
         Self { first_vertex, vertex_count }
+    }
+}
+
+impl<'a> Random<'a> for MultisamplePropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_sample_location_grid_size = Extent2D::random(rng);
+        Self { p_next, max_sample_location_grid_size }
+    }
+}
+
+impl<'a> Random<'a> for MultisampledRenderToSingleSampledInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let multisampled_render_to_single_sampled_enable = rng.random();
+        let rasterization_samples = rng.random();
+        Self { p_next, multisampled_render_to_single_sampled_enable, rasterization_samples }
     }
 }
 
@@ -1912,11 +2475,67 @@ impl<'a> Random<'a> for PhysicalDevice8BitStorageFeatures<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let acceleration_structure = rng.random();
+        let acceleration_structure_capture_replay = rng.random();
+        let acceleration_structure_indirect_build = rng.random();
+        let acceleration_structure_host_commands = rng.random();
+        let descriptor_binding_acceleration_structure_update_after_bind = rng.random();
+        Self { p_next, acceleration_structure, acceleration_structure_capture_replay, acceleration_structure_indirect_build, acceleration_structure_host_commands, descriptor_binding_acceleration_structure_update_after_bind }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_geometry_count = rng.random();
+        let max_instance_count = rng.random();
+        let max_primitive_count = rng.random();
+        let max_per_stage_descriptor_acceleration_structures = rng.random();
+        let max_per_stage_descriptor_update_after_bind_acceleration_structures = rng.random();
+        let max_descriptor_set_acceleration_structures = rng.random();
+        let max_descriptor_set_update_after_bind_acceleration_structures = rng.random();
+        let min_acceleration_structure_scratch_offset_alignment = rng.random();
+        Self { p_next, max_geometry_count, max_instance_count, max_primitive_count, max_per_stage_descriptor_acceleration_structures, max_per_stage_descriptor_update_after_bind_acceleration_structures, max_descriptor_set_acceleration_structures, max_descriptor_set_update_after_bind_acceleration_structures, min_acceleration_structure_scratch_offset_alignment }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let attachment_feedback_loop_dynamic_state = rng.random();
+        Self { p_next, attachment_feedback_loop_dynamic_state }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let attachment_feedback_loop_layout = rng.random();
         Self { p_next, attachment_feedback_loop_layout }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let advanced_blend_coherent_operations = rng.random();
+        Self { p_next, advanced_blend_coherent_operations }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let advanced_blend_max_color_attachments = rng.random();
+        let advanced_blend_independent_blend = rng.random();
+        let advanced_blend_non_premultiplied_src_color = rng.random();
+        let advanced_blend_non_premultiplied_dst_color = rng.random();
+        let advanced_blend_correlated_overlap = rng.random();
+        let advanced_blend_all_operations = rng.random();
+        Self { p_next, advanced_blend_max_color_attachments, advanced_blend_independent_blend, advanced_blend_non_premultiplied_src_color, advanced_blend_non_premultiplied_dst_color, advanced_blend_correlated_overlap, advanced_blend_all_operations }
     }
 }
 
@@ -1939,11 +2558,38 @@ impl<'a> Random<'a> for PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let buffer_device_address = rng.random();
+        let buffer_device_address_capture_replay = rng.random();
+        let buffer_device_address_multi_device = rng.random();
+        Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let color_write_enable = rng.random();
         Self { p_next, color_write_enable }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let compute_derivative_group_quads = rng.random();
+        let compute_derivative_group_linear = rng.random();
+        Self { p_next, compute_derivative_group_quads, compute_derivative_group_linear }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let mesh_and_task_shader_derivatives = rng.random();
+        Self { p_next, mesh_and_task_shader_derivatives }
     }
 }
 
@@ -1972,6 +2618,23 @@ impl<'a> Random<'a> for PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let cooperative_matrix = rng.random();
+        let cooperative_matrix_robust_buffer_access = rng.random();
+        Self { p_next, cooperative_matrix, cooperative_matrix_robust_buffer_access }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let cooperative_matrix_supported_stages = rng.random();
+        Self { p_next, cooperative_matrix_supported_stages }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -1986,6 +2649,33 @@ impl<'a> Random<'a> for PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
         let p_next = random_chain(rng, &[]);
         let max_custom_border_color_samplers = rng.random();
         Self { p_next, max_custom_border_color_samplers }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_bias_control = rng.random();
+        let least_representable_value_force_unorm_representation = rng.random();
+        let float_representation = rng.random();
+        let depth_bias_exact = rng.random();
+        Self { p_next, depth_bias_control, least_representable_value_force_unorm_representation, float_representation, depth_bias_exact }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_clamp_control = rng.random();
+        Self { p_next, depth_clamp_control }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_clamp_zero_one = rng.random();
+        Self { p_next, depth_clamp_zero_one }
     }
 }
 
@@ -2013,6 +2703,41 @@ impl<'a> Random<'a> for PhysicalDeviceDepthStencilResolveProperties<'a> {
         let independent_resolve_none = rng.random();
         let independent_resolve = rng.random();
         Self { p_next, supported_depth_resolve_modes, supported_stencil_resolve_modes, independent_resolve_none, independent_resolve }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let descriptor_heap = rng.random();
+        let descriptor_heap_capture_replay = rng.random();
+        Self { p_next, descriptor_heap, descriptor_heap_capture_replay }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let sampler_heap_alignment = rng.random();
+        let resource_heap_alignment = rng.random();
+        let max_sampler_heap_size = rng.random();
+        let max_resource_heap_size = rng.random();
+        let min_sampler_heap_reserved_range = rng.random();
+        let min_sampler_heap_reserved_range_with_embedded = rng.random();
+        let min_resource_heap_reserved_range = rng.random();
+        let sampler_descriptor_size = rng.random();
+        let image_descriptor_size = rng.random();
+        let buffer_descriptor_size = rng.random();
+        let sampler_descriptor_alignment = rng.random();
+        let image_descriptor_alignment = rng.random();
+        let buffer_descriptor_alignment = rng.random();
+        let max_push_data_size = rng.random();
+        let image_capture_replay_opaque_data_size = rng.random();
+        let max_descriptor_heap_embedded_samplers = rng.random();
+        let sampler_ycbcr_conversion_count = rng.random();
+        let sparse_descriptor_heaps = rng.random();
+        let protected_descriptor_heaps = rng.random();
+        Self { p_next, sampler_heap_alignment, resource_heap_alignment, max_sampler_heap_size, max_resource_heap_size, min_sampler_heap_reserved_range, min_sampler_heap_reserved_range_with_embedded, min_resource_heap_reserved_range, sampler_descriptor_size, image_descriptor_size, buffer_descriptor_size, sampler_descriptor_alignment, image_descriptor_alignment, buffer_descriptor_alignment, max_push_data_size, image_capture_replay_opaque_data_size, max_descriptor_heap_embedded_samplers, sampler_ycbcr_conversion_count, sparse_descriptor_heaps, protected_descriptor_heaps }
     }
 }
 
@@ -2089,6 +2814,14 @@ impl<'a> Random<'a> for PhysicalDeviceDynamicRenderingFeatures<'a> {
         let p_next = random_chain(rng, &[]);
         let dynamic_rendering = rng.random();
         Self { p_next, dynamic_rendering }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let dynamic_rendering_local_read = rng.random();
+        Self { p_next, dynamic_rendering_local_read }
     }
 }
 
@@ -2261,7 +2994,7 @@ impl<'a> Random<'a> for PhysicalDeviceFeatures {
 
 impl<'a> Random<'a> for PhysicalDeviceFeatures2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000, 1000267000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000]);
+        let p_next = random_chain(rng, &[1000083000, 1000340000, 1000177000, 1000150013, 1000524000, 1000339000, 1000148000, 1000411000, 1000257000, 1000244000, 1000381000, 1000201000, 1000081001, 1000506000, 1000287002, 1000283000, 1000582000, 1000421000, 1000355000, 1000102000, 1000135009, 1000161001, 1000044003, 1000232000, 1000499000, 1000377000, 1000455000, 1000267000, 1000203000, 1000251000, 1000226003, 1000388000, 1000320000, 1000270000, 1000261000, 1000393000, 1000335000, 1000418000, 1000391000, 1000108000, 1000265000, 1000138000, 1000465000, 1000495000, 1000259000, 1000413000, 1000470000, 1000545000, 1000562000, 1000328000, 1000392000, 1000376000, 1000053001, 1000351000, 1000451000, 1000422000, 1000297000, 1000498000, 1000466000, 1000068001, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000348013, 1000386000, 1000347000, 1000481000, 1000286000, 1000156004, 1000221000, 1000241000, 1000273000, 1000260000, 1000180000, 1000141000, 1000181000, 1000276000, 1000063000, 1000544000, 1000082000, 1000567000, 1000528000, 1000579000, 1000234000, 1000280000, 1000434000, 1000235000, 1000558000, 1000564000, 1000175000, 1000416000, 1000323000, 1000215000, 1000642000, 1000387000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 55, 1000211000, 1000336000, 1000330000, 1000252000, 1000325000]);
         let features = PhysicalDeviceFeatures::random(rng);
         Self { p_next, features }
     }
@@ -2288,6 +3021,22 @@ impl<'a> Random<'a> for PhysicalDeviceFloatControlsProperties<'a> {
         let shader_rounding_mode_rtz_float32 = rng.random();
         let shader_rounding_mode_rtz_float64 = rng.random();
         Self { p_next, denorm_behavior_independence, rounding_mode_independence, shader_signed_zero_inf_nan_preserve_float16, shader_signed_zero_inf_nan_preserve_float32, shader_signed_zero_inf_nan_preserve_float64, shader_denorm_preserve_float16, shader_denorm_preserve_float32, shader_denorm_preserve_float64, shader_denorm_flush_to_zero_float16, shader_denorm_flush_to_zero_float32, shader_denorm_flush_to_zero_float64, shader_rounding_mode_rte_float16, shader_rounding_mode_rte_float32, shader_rounding_mode_rte_float64, shader_rounding_mode_rtz_float16, shader_rounding_mode_rtz_float32, shader_rounding_mode_rtz_float64 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let fragment_shader_barycentric = rng.random();
+        Self { p_next, fragment_shader_barycentric }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let tri_strip_vertex_order_independent_of_provoking_vertex = rng.random();
+        Self { p_next, tri_strip_vertex_order_independent_of_provoking_vertex }
     }
 }
 
@@ -2344,6 +3093,14 @@ impl<'a> Random<'a> for PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let global_priority_query = rng.random();
+        Self { p_next, global_priority_query }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -2368,6 +3125,29 @@ impl<'a> Random<'a> for PhysicalDeviceGroupProperties<'a> {
         let physical_devices = core::array::from_fn(|_| rng.random());
         let subset_allocation = rng.random();
         Self { p_next, physical_device_count, physical_devices, subset_allocation }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceHostImageCopyFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let host_image_copy = rng.random();
+        Self { p_next, host_image_copy }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceHostImageCopyProperties<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_copy_src_layout_count = rng.len();
+        let n_copy_dst_layout_count = rng.len();
+        let copy_src_layout_count = n_copy_src_layout_count as u32;
+        let p_copy_src_layouts = rng.array(n_copy_src_layout_count, true, |rng| rng.random());
+        let copy_dst_layout_count = n_copy_dst_layout_count as u32;
+        let p_copy_dst_layouts = rng.array(n_copy_dst_layout_count, true, |rng| rng.random());
+        let optimal_tiling_layout_uuid = core::array::from_fn(|_| rng.random());
+        let identical_memory_type_requirements = rng.random();
+        Self { p_next, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements }
     }
 }
 
@@ -2414,7 +3194,7 @@ impl<'a> Random<'a> for PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
 
 impl<'a> Random<'a> for PhysicalDeviceImageFormatInfo2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000147000, 1000246000, 1000071000, 1000158002]);
+        let p_next = random_chain(rng, &[1000147000, 1000246000, 1000071000, 1000158002, 1000170000]);
         let format = rng.random();
         let ty = rng.random();
         let tiling = rng.random();
@@ -2429,6 +3209,22 @@ impl<'a> Random<'a> for PhysicalDeviceImageRobustnessFeatures<'a> {
         let p_next = random_chain(rng, &[]);
         let robust_image_access = rng.random();
         Self { p_next, robust_image_access }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image_sliced_view_of3_d = rng.random();
+        Self { p_next, image_sliced_view_of3_d }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let image_view_type = rng.random();
+        Self { p_next, image_view_type }
     }
 }
 
@@ -2448,7 +3244,7 @@ impl<'a> Random<'a> for PhysicalDeviceImagelessFramebufferFeatures<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+impl<'a> Random<'a> for PhysicalDeviceIndexTypeUint8Features<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let index_type_uint8 = rng.random();
@@ -2474,6 +3270,59 @@ impl<'a> Random<'a> for PhysicalDeviceInlineUniformBlockProperties<'a> {
         let max_descriptor_set_inline_uniform_blocks = rng.random();
         let max_descriptor_set_update_after_bind_inline_uniform_blocks = rng.random();
         Self { p_next, max_inline_uniform_block_size, max_per_stage_descriptor_inline_uniform_blocks, max_per_stage_descriptor_update_after_bind_inline_uniform_blocks, max_descriptor_set_inline_uniform_blocks, max_descriptor_set_update_after_bind_inline_uniform_blocks }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[1000562004]);
+        let vendor_id = rng.random();
+        let device_id = rng.random();
+        let layered_api = rng.random();
+        let device_name = rng.chars();
+        Self { p_next, vendor_id, device_id, layered_api, device_name }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_layered_api_count = rng.len();
+        let layered_api_count = n_layered_api_count as u32;
+        let p_layered_apis = rng.array(n_layered_api_count, true, |rng| PhysicalDeviceLayeredApiPropertiesKHR::random(rng));
+        Self { p_next, layered_api_count, p_layered_apis }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let properties = PhysicalDeviceProperties2::random(rng);
+        Self { p_next, properties }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let legacy_dithering = rng.random();
+        Self { p_next, legacy_dithering }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let legacy_vertex_attributes = rng.random();
+        Self { p_next, legacy_vertex_attributes }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let native_unaligned_performance = rng.random();
+        Self { p_next, native_unaligned_performance }
     }
 }
 
@@ -2589,7 +3438,7 @@ impl<'a> Random<'a> for PhysicalDeviceLimits {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+impl<'a> Random<'a> for PhysicalDeviceLineRasterizationFeatures<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let rectangular_lines = rng.random();
@@ -2602,7 +3451,7 @@ impl<'a> Random<'a> for PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+impl<'a> Random<'a> for PhysicalDeviceLineRasterizationProperties<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let line_sub_pixel_precision_bits = rng.random();
@@ -2635,7 +3484,7 @@ impl<'a> Random<'a> for PhysicalDeviceMaintenance4Properties<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+impl<'a> Random<'a> for PhysicalDeviceMaintenance5Features<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let maintenance5 = rng.random();
@@ -2643,7 +3492,7 @@ impl<'a> Random<'a> for PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+impl<'a> Random<'a> for PhysicalDeviceMaintenance5Properties<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let early_fragment_multisample_coverage_after_sample_counting = rng.random();
@@ -2653,6 +3502,47 @@ impl<'a> Random<'a> for PhysicalDeviceMaintenance5PropertiesKHR<'a> {
         let non_strict_single_pixel_wide_lines_use_parallelogram = rng.random();
         let non_strict_wide_lines_use_parallelogram = rng.random();
         Self { p_next, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceMaintenance6Features<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let maintenance6 = rng.random();
+        Self { p_next, maintenance6 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceMaintenance6Properties<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let block_texel_view_compatible_multiple_layers = rng.random();
+        let max_combined_image_sampler_descriptor_count = rng.random();
+        let fragment_shading_rate_clamp_combiner_inputs = rng.random();
+        Self { p_next, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let maintenance7 = rng.random();
+        Self { p_next, maintenance7 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let robust_fragment_shading_rate_attachment_access = rng.random();
+        let separate_depth_stencil_attachment_access = rng.random();
+        let max_descriptor_set_total_uniform_buffers_dynamic = rng.random();
+        let max_descriptor_set_total_storage_buffers_dynamic = rng.random();
+        let max_descriptor_set_total_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_total_storage_buffers_dynamic = rng.random();
+        let max_descriptor_set_update_after_bind_total_buffers_dynamic = rng.random();
+        Self { p_next, robust_fragment_shading_rate_attachment_access, separate_depth_stencil_attachment_access, max_descriptor_set_total_uniform_buffers_dynamic, max_descriptor_set_total_storage_buffers_dynamic, max_descriptor_set_total_buffers_dynamic, max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_total_storage_buffers_dynamic, max_descriptor_set_update_after_bind_total_buffers_dynamic }
     }
 }
 
@@ -2683,6 +3573,53 @@ impl<'a> Random<'a> for PhysicalDeviceMemoryProperties2<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let task_shader = rng.random();
+        let mesh_shader = rng.random();
+        let multiview_mesh_shader = rng.random();
+        let primitive_fragment_shading_rate_mesh_shader = rng.random();
+        let mesh_shader_queries = rng.random();
+        Self { p_next, task_shader, mesh_shader, multiview_mesh_shader, primitive_fragment_shading_rate_mesh_shader, mesh_shader_queries }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_task_work_group_total_count = rng.random();
+        let max_task_work_group_count = core::array::from_fn(|_| rng.random());
+        let max_task_work_group_invocations = rng.random();
+        let max_task_work_group_size = core::array::from_fn(|_| rng.random());
+        let max_task_payload_size = rng.random();
+        let max_task_shared_memory_size = rng.random();
+        let max_task_payload_and_shared_memory_size = rng.random();
+        let max_mesh_work_group_total_count = rng.random();
+        let max_mesh_work_group_count = core::array::from_fn(|_| rng.random());
+        let max_mesh_work_group_invocations = rng.random();
+        let max_mesh_work_group_size = core::array::from_fn(|_| rng.random());
+        let max_mesh_shared_memory_size = rng.random();
+        let max_mesh_payload_and_shared_memory_size = rng.random();
+        let max_mesh_output_memory_size = rng.random();
+        let max_mesh_payload_and_output_memory_size = rng.random();
+        let max_mesh_output_components = rng.random();
+        let max_mesh_output_vertices = rng.random();
+        let max_mesh_output_primitives = rng.random();
+        let max_mesh_output_layers = rng.random();
+        let max_mesh_multiview_view_count = rng.random();
+        let mesh_output_per_vertex_granularity = rng.random();
+        let mesh_output_per_primitive_granularity = rng.random();
+        let max_preferred_task_work_group_invocations = rng.random();
+        let max_preferred_mesh_work_group_invocations = rng.random();
+        let prefers_local_invocation_vertex_output = rng.random();
+        let prefers_local_invocation_primitive_output = rng.random();
+        let prefers_compact_vertex_output = rng.random();
+        let prefers_compact_primitive_output = rng.random();
+        Self { p_next, max_task_work_group_total_count, max_task_work_group_count, max_task_work_group_invocations, max_task_work_group_size, max_task_payload_size, max_task_shared_memory_size, max_task_payload_and_shared_memory_size, max_mesh_work_group_total_count, max_mesh_work_group_count, max_mesh_work_group_invocations, max_mesh_work_group_size, max_mesh_shared_memory_size, max_mesh_payload_and_shared_memory_size, max_mesh_output_memory_size, max_mesh_payload_and_output_memory_size, max_mesh_output_components, max_mesh_output_vertices, max_mesh_output_primitives, max_mesh_output_layers, max_mesh_multiview_view_count, mesh_output_per_vertex_granularity, mesh_output_per_primitive_granularity, max_preferred_task_work_group_invocations, max_preferred_mesh_work_group_invocations, prefers_local_invocation_vertex_output, prefers_local_invocation_primitive_output, prefers_compact_vertex_output, prefers_compact_primitive_output }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -2696,6 +3633,14 @@ impl<'a> Random<'a> for PhysicalDeviceMultiDrawPropertiesEXT<'a> {
         let p_next = random_chain(rng, &[]);
         let max_multi_draw_count = rng.random();
         Self { p_next, max_multi_draw_count }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let multisampled_render_to_single_sampled = rng.random();
+        Self { p_next, multisampled_render_to_single_sampled }
     }
 }
 
@@ -2726,6 +3671,24 @@ impl<'a> Random<'a> for PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let nested_command_buffer = rng.random();
+        let nested_command_buffer_rendering = rng.random();
+        let nested_command_buffer_simultaneous_use = rng.random();
+        Self { p_next, nested_command_buffer, nested_command_buffer_rendering, nested_command_buffer_simultaneous_use }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_command_buffer_nesting_level = rng.random();
+        Self { p_next, max_command_buffer_nesting_level }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -2750,6 +3713,41 @@ impl<'a> Random<'a> for PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
         let p_next = random_chain(rng, &[]);
         let pipeline_creation_cache_control = rng.random();
         Self { p_next, pipeline_creation_cache_control }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let pipeline_library_group_handles = rng.random();
+        Self { p_next, pipeline_library_group_handles }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let pipeline_protected_access = rng.random();
+        Self { p_next, pipeline_protected_access }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDevicePipelineRobustnessFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let pipeline_robustness = rng.random();
+        Self { p_next, pipeline_robustness }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDevicePipelineRobustnessProperties<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let default_robustness_storage_buffers = rng.random();
+        let default_robustness_uniform_buffers = rng.random();
+        let default_robustness_vertex_inputs = rng.random();
+        let default_robustness_images = rng.random();
+        Self { p_next, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images }
     }
 }
 
@@ -2805,7 +3803,7 @@ impl<'a> Random<'a> for PhysicalDeviceProperties {
 
 impl<'a> Random<'a> for PhysicalDeviceProperties2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000101000, 1000287001, 1000199000, 1000161002, 1000196000, 1000455001, 1000197000, 1000226002, 1000320001, 1000071004, 1000138001, 1000259002, 1000168000, 1000413001, 1000470001, 1000392001, 1000053002, 1000212000, 1000117000, 1000145002, 1000254002, 1000080000, 1000286001, 1000130000, 1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000190000, 50, 52, 54]);
+        let p_next = random_chain(rng, &[1000150014, 1000148001, 1000511000, 1000101000, 1000506002, 1000287001, 1000199000, 1000135008, 1000161002, 1000196000, 1000455001, 1000197000, 1000322000, 1000226002, 1000320001, 1000270001, 1000071004, 1000138001, 1000562002, 1000495001, 1000259002, 1000168000, 1000413001, 1000470001, 1000545001, 1000562001, 1000328001, 1000392001, 1000053002, 1000451001, 1000212000, 1000068002, 1000117000, 1000145002, 1000254002, 1000080000, 1000347001, 1000286001, 1000143003, 1000130000, 1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000525000, 1000190000, 50, 52, 54, 56]);
         let properties = PhysicalDeviceProperties::random(rng);
         Self { p_next, properties }
     }
@@ -2845,7 +3843,7 @@ impl<'a> Random<'a> for PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+impl<'a> Random<'a> for PhysicalDevicePushDescriptorProperties<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let max_push_descriptors = rng.random();
@@ -2863,7 +3861,59 @@ impl<'a> Random<'a> for PhysicalDeviceRasterizationOrderAttachmentAccessFeatures
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceRobustness2FeaturesEXT<'a> {
+impl<'a> Random<'a> for PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ray_query = rng.random();
+        Self { p_next, ray_query }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ray_tracing_maintenance1 = rng.random();
+        let ray_tracing_pipeline_trace_rays_indirect2 = rng.random();
+        Self { p_next, ray_tracing_maintenance1, ray_tracing_pipeline_trace_rays_indirect2 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ray_tracing_pipeline = rng.random();
+        let ray_tracing_pipeline_shader_group_handle_capture_replay = rng.random();
+        let ray_tracing_pipeline_shader_group_handle_capture_replay_mixed = rng.random();
+        let ray_tracing_pipeline_trace_rays_indirect = rng.random();
+        let ray_traversal_primitive_culling = rng.random();
+        Self { p_next, ray_tracing_pipeline, ray_tracing_pipeline_shader_group_handle_capture_replay, ray_tracing_pipeline_shader_group_handle_capture_replay_mixed, ray_tracing_pipeline_trace_rays_indirect, ray_traversal_primitive_culling }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_group_handle_size = rng.random();
+        let max_ray_recursion_depth = rng.random();
+        let max_shader_group_stride = rng.random();
+        let shader_group_base_alignment = rng.random();
+        let shader_group_handle_capture_replay_size = rng.random();
+        let max_ray_dispatch_invocation_count = rng.random();
+        let shader_group_handle_alignment = rng.random();
+        let max_ray_hit_attribute_size = rng.random();
+        Self { p_next, shader_group_handle_size, max_ray_recursion_depth, max_shader_group_stride, shader_group_base_alignment, shader_group_handle_capture_replay_size, max_ray_dispatch_invocation_count, shader_group_handle_alignment, max_ray_hit_attribute_size }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ray_tracing_position_fetch = rng.random();
+        Self { p_next, ray_tracing_position_fetch }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceRobustness2FeaturesKHR<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let robust_buffer_access2 = rng.random();
@@ -2873,12 +3923,24 @@ impl<'a> Random<'a> for PhysicalDeviceRobustness2FeaturesEXT<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceRobustness2PropertiesEXT<'a> {
+impl<'a> Random<'a> for PhysicalDeviceRobustness2PropertiesKHR<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let robust_storage_buffer_access_size_alignment = rng.random();
         let robust_uniform_buffer_access_size_alignment = rng.random();
         Self { p_next, robust_storage_buffer_access_size_alignment, robust_uniform_buffer_access_size_alignment }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let sample_location_sample_counts = rng.random();
+        let max_sample_location_grid_size = Extent2D::random(rng);
+        let sample_location_coordinate_range = core::array::from_fn(|_| rng.random());
+        let sample_location_sub_pixel_bits = rng.random();
+        let variable_sample_locations = rng.random();
+        Self { p_next, sample_location_sample_counts, max_sample_location_grid_size, sample_location_coordinate_range, sample_location_sub_pixel_bits, variable_sample_locations }
     }
 }
 
@@ -2915,12 +3977,60 @@ impl<'a> Random<'a> for PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_buffer_float16_atomics = rng.random();
+        let shader_buffer_float16_atomic_add = rng.random();
+        let shader_buffer_float16_atomic_min_max = rng.random();
+        let shader_buffer_float32_atomic_min_max = rng.random();
+        let shader_buffer_float64_atomic_min_max = rng.random();
+        let shader_shared_float16_atomics = rng.random();
+        let shader_shared_float16_atomic_add = rng.random();
+        let shader_shared_float16_atomic_min_max = rng.random();
+        let shader_shared_float32_atomic_min_max = rng.random();
+        let shader_shared_float64_atomic_min_max = rng.random();
+        let shader_image_float32_atomic_min_max = rng.random();
+        let sparse_image_float32_atomic_min_max = rng.random();
+        Self { p_next, shader_buffer_float16_atomics, shader_buffer_float16_atomic_add, shader_buffer_float16_atomic_min_max, shader_buffer_float32_atomic_min_max, shader_buffer_float64_atomic_min_max, shader_shared_float16_atomics, shader_shared_float16_atomic_add, shader_shared_float16_atomic_min_max, shader_shared_float32_atomic_min_max, shader_shared_float64_atomic_min_max, shader_image_float32_atomic_min_max, sparse_image_float32_atomic_min_max }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_buffer_float32_atomics = rng.random();
+        let shader_buffer_float32_atomic_add = rng.random();
+        let shader_buffer_float64_atomics = rng.random();
+        let shader_buffer_float64_atomic_add = rng.random();
+        let shader_shared_float32_atomics = rng.random();
+        let shader_shared_float32_atomic_add = rng.random();
+        let shader_shared_float64_atomics = rng.random();
+        let shader_shared_float64_atomic_add = rng.random();
+        let shader_image_float32_atomics = rng.random();
+        let shader_image_float32_atomic_add = rng.random();
+        let sparse_image_float32_atomics = rng.random();
+        let sparse_image_float32_atomic_add = rng.random();
+        Self { p_next, shader_buffer_float32_atomics, shader_buffer_float32_atomic_add, shader_buffer_float64_atomics, shader_buffer_float64_atomic_add, shader_shared_float32_atomics, shader_shared_float32_atomic_add, shader_shared_float64_atomics, shader_shared_float64_atomic_add, shader_image_float32_atomics, shader_image_float32_atomic_add, sparse_image_float32_atomics, sparse_image_float32_atomic_add }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceShaderAtomicInt64Features<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let shader_buffer_int64_atomics = rng.random();
         let shader_shared_int64_atomics = rng.random();
         Self { p_next, shader_buffer_int64_atomics, shader_shared_int64_atomics }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_b_float16_type = rng.random();
+        let shader_b_float16_dot_product = rng.random();
+        let shader_b_float16_cooperative_matrix = rng.random();
+        Self { p_next, shader_b_float16_type, shader_b_float16_dot_product, shader_b_float16_cooperative_matrix }
     }
 }
 
@@ -2949,12 +4059,56 @@ impl<'a> Random<'a> for PhysicalDeviceShaderDrawParametersFeatures<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_expect_assume = rng.random();
+        Self { p_next, shader_expect_assume }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceShaderFloat16Int8Features<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let shader_float16 = rng.random();
         let shader_int8 = rng.random();
         Self { p_next, shader_float16, shader_int8 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_float8 = rng.random();
+        let shader_float8_cooperative_matrix = rng.random();
+        Self { p_next, shader_float8, shader_float8_cooperative_matrix }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderFloatControls2Features<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_float_controls2 = rng.random();
+        Self { p_next, shader_float_controls2 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_fma_float16 = rng.random();
+        let shader_fma_float32 = rng.random();
+        let shader_fma_float64 = rng.random();
+        Self { p_next, shader_fma_float16, shader_fma_float32, shader_fma_float64 }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_image_int64_atomics = rng.random();
+        let sparse_image_int64_atomics = rng.random();
+        Self { p_next, shader_image_int64_atomics, sparse_image_int64_atomics }
     }
 }
 
@@ -3003,6 +4157,38 @@ impl<'a> Random<'a> for PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_maximal_reconvergence = rng.random();
+        Self { p_next, shader_maximal_reconvergence }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_quad_control = rng.random();
+        Self { p_next, shader_quad_control }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_relaxed_extended_instruction = rng.random();
+        Self { p_next, shader_relaxed_extended_instruction }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_replicated_composites = rng.random();
+        Self { p_next, shader_replicated_composites }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -3011,11 +4197,44 @@ impl<'a> Random<'a> for PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_subgroup_rotate = rng.random();
+        let shader_subgroup_rotate_clustered = rng.random();
+        Self { p_next, shader_subgroup_rotate, shader_subgroup_rotate_clustered }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_subgroup_uniform_control_flow = rng.random();
+        Self { p_next, shader_subgroup_uniform_control_flow }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let shader_terminate_invocation = rng.random();
         Self { p_next, shader_terminate_invocation }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_uniform_buffer_unsized_array = rng.random();
+        Self { p_next, shader_uniform_buffer_unsized_array }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let shader_untyped_pointers = rng.random();
+        Self { p_next, shader_untyped_pointers }
     }
 }
 
@@ -3179,12 +4398,21 @@ impl<'a> Random<'a> for PhysicalDeviceVariablePointersFeatures<'a> {
     }
 }
 
-impl<'a> Random<'a> for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+impl<'a> Random<'a> for PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let vertex_attribute_instance_rate_divisor = rng.random();
         let vertex_attribute_instance_rate_zero_divisor = rng.random();
         Self { p_next, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_vertex_attrib_divisor = rng.random();
+        let supports_non_zero_first_instance = rng.random();
+        Self { p_next, max_vertex_attrib_divisor, supports_non_zero_first_instance }
     }
 }
 
@@ -3432,6 +4660,68 @@ impl<'a> Random<'a> for PhysicalDeviceVulkan13Properties<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceVulkan14Features<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let global_priority_query = rng.random();
+        let shader_subgroup_rotate = rng.random();
+        let shader_subgroup_rotate_clustered = rng.random();
+        let shader_float_controls2 = rng.random();
+        let shader_expect_assume = rng.random();
+        let rectangular_lines = rng.random();
+        let bresenham_lines = rng.random();
+        let smooth_lines = rng.random();
+        let stippled_rectangular_lines = rng.random();
+        let stippled_bresenham_lines = rng.random();
+        let stippled_smooth_lines = rng.random();
+        let vertex_attribute_instance_rate_divisor = rng.random();
+        let vertex_attribute_instance_rate_zero_divisor = rng.random();
+        let index_type_uint8 = rng.random();
+        let dynamic_rendering_local_read = rng.random();
+        let maintenance5 = rng.random();
+        let maintenance6 = rng.random();
+        let pipeline_protected_access = rng.random();
+        let pipeline_robustness = rng.random();
+        let host_image_copy = rng.random();
+        let push_descriptor = rng.random();
+        Self { p_next, global_priority_query, shader_subgroup_rotate, shader_subgroup_rotate_clustered, shader_float_controls2, shader_expect_assume, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor, index_type_uint8, dynamic_rendering_local_read, maintenance5, maintenance6, pipeline_protected_access, pipeline_robustness, host_image_copy, push_descriptor }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceVulkan14Properties<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_copy_src_layout_count = rng.len();
+        let n_copy_dst_layout_count = rng.len();
+        let line_sub_pixel_precision_bits = rng.random();
+        let max_vertex_attrib_divisor = rng.random();
+        let supports_non_zero_first_instance = rng.random();
+        let max_push_descriptors = rng.random();
+        let dynamic_rendering_local_read_depth_stencil_attachments = rng.random();
+        let dynamic_rendering_local_read_multisampled_attachments = rng.random();
+        let early_fragment_multisample_coverage_after_sample_counting = rng.random();
+        let early_fragment_sample_mask_test_before_sample_counting = rng.random();
+        let depth_stencil_swizzle_one_support = rng.random();
+        let polygon_mode_point_size = rng.random();
+        let non_strict_single_pixel_wide_lines_use_parallelogram = rng.random();
+        let non_strict_wide_lines_use_parallelogram = rng.random();
+        let block_texel_view_compatible_multiple_layers = rng.random();
+        let max_combined_image_sampler_descriptor_count = rng.random();
+        let fragment_shading_rate_clamp_combiner_inputs = rng.random();
+        let default_robustness_storage_buffers = rng.random();
+        let default_robustness_uniform_buffers = rng.random();
+        let default_robustness_vertex_inputs = rng.random();
+        let default_robustness_images = rng.random();
+        let copy_src_layout_count = n_copy_src_layout_count as u32;
+        let p_copy_src_layouts = rng.array(n_copy_src_layout_count, true, |rng| rng.random());
+        let copy_dst_layout_count = n_copy_dst_layout_count as u32;
+        let p_copy_dst_layouts = rng.array(n_copy_dst_layout_count, true, |rng| rng.random());
+        let optimal_tiling_layout_uuid = core::array::from_fn(|_| rng.random());
+        let identical_memory_type_requirements = rng.random();
+        Self { p_next, line_sub_pixel_precision_bits, max_vertex_attrib_divisor, supports_non_zero_first_instance, max_push_descriptors, dynamic_rendering_local_read_depth_stencil_attachments, dynamic_rendering_local_read_multisampled_attachments, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -3442,11 +4732,30 @@ impl<'a> Random<'a> for PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     }
 }
 
+impl<'a> Random<'a> for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let workgroup_memory_explicit_layout = rng.random();
+        let workgroup_memory_explicit_layout_scalar_block_layout = rng.random();
+        let workgroup_memory_explicit_layout8_bit_access = rng.random();
+        let workgroup_memory_explicit_layout16_bit_access = rng.random();
+        Self { p_next, workgroup_memory_explicit_layout, workgroup_memory_explicit_layout_scalar_block_layout, workgroup_memory_explicit_layout8_bit_access, workgroup_memory_explicit_layout16_bit_access }
+    }
+}
+
 impl<'a> Random<'a> for PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let ycbcr2plane444_formats = rng.random();
         Self { p_next, ycbcr2plane444_formats }
+    }
+}
+
+impl<'a> Random<'a> for PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ycbcr_image_arrays = rng.random();
+        Self { p_next, ycbcr_image_arrays }
     }
 }
 
@@ -3469,6 +4778,16 @@ impl<'a> Random<'a> for PipelineCacheCreateInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let src_premultiplied = rng.random();
+        let dst_premultiplied = rng.random();
+        let blend_overlap = rng.random();
+        Self { p_next, src_premultiplied, dst_premultiplied, blend_overlap }
+    }
+}
+
 impl<'a> Random<'a> for PipelineColorBlendAttachmentState {
     fn random(rng: &mut Gen<'a>) -> Self {
         let blend_enable = rng.random();
@@ -3485,7 +4804,7 @@ impl<'a> Random<'a> for PipelineColorBlendAttachmentState {
 
 impl<'a> Random<'a> for PipelineColorBlendStateCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000381001]);
+        let p_next = random_chain(rng, &[1000148002, 1000381001]);
         let n_attachment_count = rng.len();
         let flags = rng.random();
         let logic_op_enable = rng.random();
@@ -3507,7 +4826,7 @@ impl<'a> Random<'a> for PipelineColorWriteCreateInfoEXT<'a> {
     }
 }
 
-impl<'a> Random<'a> for PipelineCreateFlags2CreateInfoKHR<'a> {
+impl<'a> Random<'a> for PipelineCreateFlags2CreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let flags = rng.random();
@@ -3607,7 +4926,7 @@ impl<'a> Random<'a> for PipelineLibraryCreateInfoKHR<'a> {
 
 impl<'a> Random<'a> for PipelineMultisampleStateCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[]);
+        let p_next = random_chain(rng, &[1000143002]);
         let flags = rng.random();
         let rasterization_samples = SampleCountFlagBits(rng.small() as _);
         let sample_shading_enable = rng.random();
@@ -3638,7 +4957,7 @@ impl<'a> Random<'a> for PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
     }
 }
 
-impl<'a> Random<'a> for PipelineRasterizationLineStateCreateInfoEXT<'a> {
+impl<'a> Random<'a> for PipelineRasterizationLineStateCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let line_rasterization_mode = rng.random();
@@ -3659,7 +4978,7 @@ impl<'a> Random<'a> for PipelineRasterizationProvokingVertexStateCreateInfoEXT<'
 
 impl<'a> Random<'a> for PipelineRasterizationStateCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000101001, 1000102001, 1000259001, 1000254001, 1000028002]);
+        let p_next = random_chain(rng, &[1000283002, 1000101001, 1000102001, 1000259001, 1000254001, 1000028002]);
         let flags = rng.random();
         let depth_clamp_enable = rng.random();
         let rasterizer_discard_enable = rng.random();
@@ -3697,9 +5016,29 @@ impl<'a> Random<'a> for PipelineRenderingCreateInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for PipelineRobustnessCreateInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let storage_buffers = rng.random();
+        let uniform_buffers = rng.random();
+        let vertex_inputs = rng.random();
+        let images = rng.random();
+        Self { p_next, storage_buffers, uniform_buffers, vertex_inputs, images }
+    }
+}
+
+impl<'a> Random<'a> for PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let sample_locations_enable = rng.random();
+        let sample_locations_info = SampleLocationsInfoEXT::random(rng);
+        Self { p_next, sample_locations_enable, sample_locations_info }
+    }
+}
+
 impl<'a> Random<'a> for PipelineShaderStageCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000225001, 16]);
+        let p_next = random_chain(rng, &[1000068000, 1000225001, 1000135006, 16]);
         let flags = rng.random();
         let stage = rng.random();
         let module = rng.random();
@@ -3734,12 +5073,12 @@ impl<'a> Random<'a> for PipelineTessellationStateCreateInfo<'a> {
     }
 }
 
-impl<'a> Random<'a> for PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
+impl<'a> Random<'a> for PipelineVertexInputDivisorStateCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let n_vertex_binding_divisor_count = rng.len();
         let vertex_binding_divisor_count = n_vertex_binding_divisor_count as u32;
-        let p_vertex_binding_divisors = rng.array(n_vertex_binding_divisor_count, false, |rng| VertexInputBindingDivisorDescriptionEXT::random(rng));
+        let p_vertex_binding_divisors = rng.array(n_vertex_binding_divisor_count, false, |rng| VertexInputBindingDivisorDescription::random(rng));
         Self { p_next, vertex_binding_divisor_count, p_vertex_binding_divisors }
     }
 }
@@ -3758,6 +5097,15 @@ impl<'a> Random<'a> for PipelineVertexInputStateCreateInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let depth_clamp_mode = rng.random();
+        let p_depth_clamp_range = rng.maybe(|rng| DepthClampRangeEXT::random(rng));
+        Self { p_next, depth_clamp_mode, p_depth_clamp_range }
+    }
+}
+
 impl<'a> Random<'a> for PipelineViewportDepthClipControlCreateInfoEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -3768,7 +5116,7 @@ impl<'a> Random<'a> for PipelineViewportDepthClipControlCreateInfoEXT<'a> {
 
 impl<'a> Random<'a> for PipelineViewportStateCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000355001]);
+        let p_next = random_chain(rng, &[1000582001, 1000355001]);
         let n_viewport_count = rng.len();
         let n_scissor_count = rng.len();
         let flags = rng.random();
@@ -3805,6 +5153,32 @@ impl<'a> Random<'a> for PushConstantRange {
     }
 }
 
+impl<'a> Random<'a> for PushConstantsInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[30]);
+        let n_size = rng.len();
+        let layout = rng.random();
+        let stage_flags = rng.random();
+        let offset = rng.random();
+        let size = n_size as u32;
+        let p_values = rng.array(n_size, false, |rng| rng.random());
+        Self { p_next, layout, stage_flags, offset, size, p_values }
+    }
+}
+
+impl<'a> Random<'a> for PushDescriptorSetInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[30]);
+        let n_descriptor_write_count = rng.len();
+        let stage_flags = rng.random();
+        let layout = rng.random();
+        let set = rng.random();
+        let descriptor_write_count = n_descriptor_write_count as u32;
+        let p_descriptor_writes = rng.array(n_descriptor_write_count, false, |rng| WriteDescriptorSet::random(rng));
+        Self { p_next, stage_flags, layout, set, descriptor_write_count, p_descriptor_writes }
+    }
+}
+
 impl<'a> Random<'a> for QueryPoolCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -3813,6 +5187,15 @@ impl<'a> Random<'a> for QueryPoolCreateInfo<'a> {
         let query_count = rng.random();
         let pipeline_statistics = rng.random();
         Self { p_next, flags, query_type, query_count, pipeline_statistics }
+    }
+}
+
+impl<'a> Random<'a> for QueueFamilyGlobalPriorityProperties<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let priority_count = rng.random();
+        let priorities = core::array::from_fn(|_| rng.random());
+        Self { p_next, priority_count, priorities }
     }
 }
 
@@ -3828,9 +5211,18 @@ impl<'a> Random<'a> for QueueFamilyProperties {
 
 impl<'a> Random<'a> for QueueFamilyProperties2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[]);
+        let p_next = random_chain(rng, &[1000388001]);
         let queue_family_properties = QueueFamilyProperties::random(rng);
         Self { p_next, queue_family_properties }
+    }
+}
+
+impl<'a> Random<'a> for RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let max_pipeline_ray_payload_size = rng.random();
+        let max_pipeline_ray_hit_attribute_size = rng.random();
+        Self { p_next, max_pipeline_ray_payload_size, max_pipeline_ray_hit_attribute_size }
     }
 }
 
@@ -3854,7 +5246,7 @@ impl<'a> Random<'a> for RenderPassAttachmentBeginInfo<'a> {
 
 impl<'a> Random<'a> for RenderPassBeginInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000060003, 1000108003]);
+        let p_next = random_chain(rng, &[1000060003, 1000108003, 1000143001]);
         let n_clear_value_count = rng.len();
         let render_pass = rng.random();
         let framebuffer = rng.random();
@@ -3928,7 +5320,20 @@ impl<'a> Random<'a> for RenderPassMultiviewCreateInfo<'a> {
     }
 }
 
-impl<'a> Random<'a> for RenderingAreaInfoKHR<'a> {
+impl<'a> Random<'a> for RenderPassSampleLocationsBeginInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_attachment_initial_sample_locations_count = rng.len();
+        let n_post_subpass_sample_locations_count = rng.len();
+        let attachment_initial_sample_locations_count = n_attachment_initial_sample_locations_count as u32;
+        let p_attachment_initial_sample_locations = rng.array(n_attachment_initial_sample_locations_count, false, |rng| AttachmentSampleLocationsEXT::random(rng));
+        let post_subpass_sample_locations_count = n_post_subpass_sample_locations_count as u32;
+        let p_post_subpass_sample_locations = rng.array(n_post_subpass_sample_locations_count, false, |rng| SubpassSampleLocationsEXT::random(rng));
+        Self { p_next, attachment_initial_sample_locations_count, p_attachment_initial_sample_locations, post_subpass_sample_locations_count, p_post_subpass_sample_locations }
+    }
+}
+
+impl<'a> Random<'a> for RenderingAreaInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
         let n_color_attachment_count = rng.len();
@@ -3956,6 +5361,16 @@ impl<'a> Random<'a> for RenderingAttachmentInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for RenderingAttachmentLocationInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_color_attachment_count = rng.len();
+        let color_attachment_count = n_color_attachment_count as u32;
+        let p_color_attachment_locations = rng.array(n_color_attachment_count, true, |rng| rng.random());
+        Self { p_next, color_attachment_count, p_color_attachment_locations }
+    }
+}
+
 impl<'a> Random<'a> for RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -3968,7 +5383,7 @@ impl<'a> Random<'a> for RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
 
 impl<'a> Random<'a> for RenderingInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000060003, 1000044006]);
+        let p_next = random_chain(rng, &[1000060003, 1000376002, 1000044006]);
         let n_color_attachment_count = rng.len();
         let flags = rng.random();
         let render_area = Rect2D::random(rng);
@@ -3979,6 +5394,18 @@ impl<'a> Random<'a> for RenderingInfo<'a> {
         let p_depth_attachment = rng.maybe(|rng| RenderingAttachmentInfo::random(rng));
         let p_stencil_attachment = rng.maybe(|rng| RenderingAttachmentInfo::random(rng));
         Self { p_next, flags, render_area, layer_count, view_mask, color_attachment_count, p_color_attachments, p_depth_attachment, p_stencil_attachment }
+    }
+}
+
+impl<'a> Random<'a> for RenderingInputAttachmentIndexInfo<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_color_attachment_count = rng.len();
+        let color_attachment_count = n_color_attachment_count as u32;
+        let p_color_attachment_input_indices = rng.array(n_color_attachment_count, true, |rng| rng.random());
+        let p_depth_input_attachment_index = rng.maybe(|rng| rng.random());
+        let p_stencil_input_attachment_index = rng.maybe(|rng| rng.random());
+        Self { p_next, color_attachment_count, p_color_attachment_input_indices, p_depth_input_attachment_index, p_stencil_input_attachment_index }
     }
 }
 
@@ -3993,6 +5420,15 @@ impl<'a> Random<'a> for ResolveImageInfo2<'a> {
         let region_count = n_region_count as u32;
         let p_regions = rng.array(n_region_count, false, |rng| ImageResolve2::random(rng));
         Self { p_next, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions }
+    }
+}
+
+impl<'a> Random<'a> for ResourceDescriptorInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let ty = rng.random();
+        let data = ResourceDescriptorDataEXT::random(rng);
+        Self { p_next, ty, data }
     }
 }
 
@@ -4031,6 +5467,26 @@ impl<'a> Random<'a> for RingPriorityInfoMESA<'a> {
     }
 }
 
+impl<'a> Random<'a> for SampleLocationEXT {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let x = rng.random();
+        let y = rng.random();
+        Self { x, y }
+    }
+}
+
+impl<'a> Random<'a> for SampleLocationsInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_sample_locations_count = rng.len();
+        let sample_locations_per_pixel = rng.random();
+        let sample_location_grid_size = Extent2D::random(rng);
+        let sample_locations_count = n_sample_locations_count as u32;
+        let p_sample_locations = rng.array(n_sample_locations_count, false, |rng| SampleLocationEXT::random(rng));
+        Self { p_next, sample_locations_per_pixel, sample_location_grid_size, sample_locations_count, p_sample_locations }
+    }
+}
+
 impl<'a> Random<'a> for SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[]);
@@ -4042,7 +5498,7 @@ impl<'a> Random<'a> for SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
 
 impl<'a> Random<'a> for SamplerCreateInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000411001, 1000287000, 1000130001, 1000156001]);
+        let p_next = random_chain(rng, &[1000411001, 1000287000, 1000135011, 1000130001, 1000156001]);
         let flags = rng.random();
         let mag_filter = rng.random();
         let min_filter = rng.random();
@@ -4069,6 +5525,14 @@ impl<'a> Random<'a> for SamplerCustomBorderColorCreateInfoEXT<'a> {
         let custom_border_color = ClearColorValue::random(rng);
         let format = rng.random();
         Self { p_next, custom_border_color, format }
+    }
+}
+
+impl<'a> Random<'a> for SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let index = rng.random();
+        Self { p_next, index }
     }
 }
 
@@ -4157,6 +5621,16 @@ impl<'a> Random<'a> for SemaphoreWaitInfo<'a> {
         let p_semaphores = rng.array(n_semaphore_count, false, |rng| rng.random());
         let p_values = rng.array(n_semaphore_count, false, |rng| rng.random());
         Self { p_next, flags, semaphore_count, p_semaphores, p_values }
+    }
+}
+
+impl<'a> Random<'a> for ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_mapping_count = rng.len();
+        let mapping_count = n_mapping_count as u32;
+        let p_mappings = rng.array(n_mapping_count, false, |rng| DescriptorSetAndBindingMappingEXT::random(rng));
+        Self { p_next, mapping_count, p_mappings }
     }
 }
 
@@ -4293,6 +5767,15 @@ impl<'a> Random<'a> for StencilOpState {
     }
 }
 
+impl<'a> Random<'a> for StridedDeviceAddressRegionKHR {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device_address = rng.random();
+        let stride = rng.random();
+        let size = rng.random();
+        Self { device_address, stride, size }
+    }
+}
+
 impl<'a> Random<'a> for SubmitInfo<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let p_next = random_chain(rng, &[1000060005, 1000145000, 1000207003]);
@@ -4384,7 +5867,7 @@ impl<'a> Random<'a> for SubpassDescription<'a> {
 
 impl<'a> Random<'a> for SubpassDescription2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000226000, 1000199001]);
+        let p_next = random_chain(rng, &[1000226000, 1000376002, 1000199001]);
         let n_input_attachment_count = rng.len();
         let n_color_attachment_count = rng.len();
         let n_preserve_attachment_count = rng.len();
@@ -4420,6 +5903,30 @@ impl<'a> Random<'a> for SubpassEndInfo<'a> {
     }
 }
 
+impl<'a> Random<'a> for SubpassResolvePerformanceQueryEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let optimal = rng.random();
+        Self { p_next, optimal }
+    }
+}
+
+impl<'a> Random<'a> for SubpassSampleLocationsEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let subpass_index = rng.random();
+        let sample_locations_info = SampleLocationsInfoEXT::random(rng);
+        Self { subpass_index, sample_locations_info }
+    }
+}
+
+impl<'a> Random<'a> for SubresourceHostMemcpySize<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let size = rng.random();
+        Self { p_next, size }
+    }
+}
+
 impl<'a> Random<'a> for SubresourceLayout {
     fn random(rng: &mut Gen<'a>) -> Self {
         let offset = rng.random();
@@ -4431,11 +5938,30 @@ impl<'a> Random<'a> for SubresourceLayout {
     }
 }
 
-impl<'a> Random<'a> for SubresourceLayout2KHR<'a> {
+impl<'a> Random<'a> for SubresourceLayout2<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[]);
+        let p_next = random_chain(rng, &[1000270008]);
         let subresource_layout = SubresourceLayout::random(rng);
         Self { p_next, subresource_layout }
+    }
+}
+
+impl<'a> Random<'a> for TensorViewCreateInfoARM<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let flags = rng.random();
+        let tensor = rng.random();
+        let format = rng.random();
+        Self { p_next, flags, tensor, format }
+    }
+}
+
+impl<'a> Random<'a> for TexelBufferDescriptorInfoEXT<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let format = rng.random();
+        let address_range = DeviceAddressRangeEXT::random(rng);
+        Self { p_next, format, address_range }
     }
 }
 
@@ -4493,7 +6019,7 @@ impl<'a> Random<'a> for VertexInputBindingDescription2EXT<'a> {
     }
 }
 
-impl<'a> Random<'a> for VertexInputBindingDivisorDescriptionEXT {
+impl<'a> Random<'a> for VertexInputBindingDivisorDescription {
     fn random(rng: &mut Gen<'a>) -> Self {
         let binding = rng.random();
         let divisor = rng.random();
@@ -4515,7 +6041,7 @@ impl<'a> Random<'a> for Viewport {
 
 impl<'a> Random<'a> for WriteDescriptorSet<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let p_next = random_chain(rng, &[1000138002]);
+        let p_next = random_chain(rng, &[1000150007, 1000138002]);
         let n_descriptor_count = rng.len();
         let dst_set = rng.random();
         let dst_binding = rng.random();
@@ -4526,6 +6052,16 @@ impl<'a> Random<'a> for WriteDescriptorSet<'a> {
         let p_buffer_info = rng.array(n_descriptor_count, true, |rng| DescriptorBufferInfo::random(rng));
         let p_texel_buffer_view = rng.array(n_descriptor_count, true, |rng| rng.random());
         Self { p_next, dst_set, dst_binding, dst_array_element, descriptor_count, descriptor_type, p_image_info, p_buffer_info, p_texel_buffer_view }
+    }
+}
+
+impl<'a> Random<'a> for WriteDescriptorSetAccelerationStructureKHR<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let p_next = random_chain(rng, &[]);
+        let n_acceleration_structure_count = rng.len();
+        let acceleration_structure_count = n_acceleration_structure_count as u32;
+        let p_acceleration_structures = rng.array(n_acceleration_structure_count, false, |rng| rng.random());
+        Self { p_next, acceleration_structure_count, p_acceleration_structures }
     }
 }
 
@@ -8326,7 +9862,7 @@ impl<'a> Random<'a> for CmdSetLogicOpEXTReply {
     }
 }
 
-impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
+impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let n_p_time_domain_count = rng.len();
         let physical_device = rng.random();
@@ -8336,33 +9872,33 @@ impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a> {
     }
 }
 
-impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsEXTReply<'a> {
+impl<'a> Random<'a> for GetPhysicalDeviceCalibrateableTimeDomainsKHRReply<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::random(rng);
+        let args = GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs::random(rng);
         Self { ret: rng.random(), p_time_domain_count: args.p_time_domain_count, p_time_domains: args.p_time_domains }
     }
 }
 
-impl<'a> Random<'a> for GetCalibratedTimestampsEXTArgs<'a> {
+impl<'a> Random<'a> for GetCalibratedTimestampsKHRArgs<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let n_timestamp_count = rng.len();
         let device = rng.random();
         let timestamp_count = n_timestamp_count as u32;
-        let p_timestamp_infos = rng.array(n_timestamp_count, false, |rng| CalibratedTimestampInfoEXT::random(rng));
+        let p_timestamp_infos = rng.array(n_timestamp_count, false, |rng| CalibratedTimestampInfoKHR::random(rng));
         let p_timestamps = rng.array(n_timestamp_count, false, |rng| rng.random());
         let p_max_deviation = { let v = rng.random(); rng.alloc(v) };
         Self { device, timestamp_count, p_timestamp_infos, p_timestamps, p_max_deviation }
     }
 }
 
-impl<'a> Random<'a> for GetCalibratedTimestampsEXTReply<'a> {
+impl<'a> Random<'a> for GetCalibratedTimestampsKHRReply<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = GetCalibratedTimestampsEXTArgs::random(rng);
+        let args = GetCalibratedTimestampsKHRArgs::random(rng);
         Self { ret: rng.random(), p_timestamps: args.p_timestamps, p_max_deviation: args.p_max_deviation }
     }
 }
 
-impl<'a> Random<'a> for CmdSetLineStippleEXTArgs {
+impl<'a> Random<'a> for CmdSetLineStippleArgs {
     fn random(rng: &mut Gen<'a>) -> Self {
         let command_buffer = rng.random();
         let line_stipple_factor = rng.random();
@@ -8371,9 +9907,9 @@ impl<'a> Random<'a> for CmdSetLineStippleEXTArgs {
     }
 }
 
-impl<'a> Random<'a> for CmdSetLineStippleEXTReply {
+impl<'a> Random<'a> for CmdSetLineStippleReply {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = CmdSetLineStippleEXTArgs::random(rng);
+        let args = CmdSetLineStippleArgs::random(rng);
         Self {  }
     }
 }
@@ -8493,7 +10029,7 @@ impl<'a> Random<'a> for CmdDrawMultiIndexedEXTReply {
     }
 }
 
-impl<'a> Random<'a> for CmdPushDescriptorSetKHRArgs<'a> {
+impl<'a> Random<'a> for CmdPushDescriptorSetArgs<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let n_descriptor_write_count = rng.len();
         let command_buffer = rng.random();
@@ -8506,9 +10042,9 @@ impl<'a> Random<'a> for CmdPushDescriptorSetKHRArgs<'a> {
     }
 }
 
-impl<'a> Random<'a> for CmdPushDescriptorSetKHRReply {
+impl<'a> Random<'a> for CmdPushDescriptorSetReply {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = CmdPushDescriptorSetKHRArgs::random(rng);
+        let args = CmdPushDescriptorSetArgs::random(rng);
         Self {  }
     }
 }
@@ -8658,7 +10194,7 @@ impl<'a> Random<'a> for CmdSetSampleMaskEXTArgs<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let command_buffer = rng.random();
         let samples = SampleCountFlagBits(rng.small() as _);
-        let p_sample_mask = rng.array(((samples.as_len().saturating_add(31u64) / 32u64) as usize), false, |rng| rng.random());
+        let p_sample_mask = rng.array(((samples.as_len().saturating_add(31u64) / 32u64) as usize), true, |rng| rng.random());
         Self { command_buffer, samples, p_sample_mask }
     }
 }
@@ -8955,7 +10491,7 @@ impl<'a> Random<'a> for CmdSetFragmentShadingRateKHRReply {
     }
 }
 
-impl<'a> Random<'a> for CmdBindIndexBuffer2KHRArgs {
+impl<'a> Random<'a> for CmdBindIndexBuffer2Args {
     fn random(rng: &mut Gen<'a>) -> Self {
         let command_buffer = rng.random();
         let buffer = rng.random();
@@ -8966,59 +10502,875 @@ impl<'a> Random<'a> for CmdBindIndexBuffer2KHRArgs {
     }
 }
 
-impl<'a> Random<'a> for CmdBindIndexBuffer2KHRReply {
+impl<'a> Random<'a> for CmdBindIndexBuffer2Reply {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = CmdBindIndexBuffer2KHRArgs::random(rng);
+        let args = CmdBindIndexBuffer2Args::random(rng);
         Self {  }
     }
 }
 
-impl<'a> Random<'a> for GetRenderingAreaGranularityKHRArgs<'a> {
+impl<'a> Random<'a> for GetRenderingAreaGranularityArgs<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let device = rng.random();
-        let p_rendering_area_info = { let v = RenderingAreaInfoKHR::random(rng); rng.alloc(v) };
+        let p_rendering_area_info = { let v = RenderingAreaInfo::random(rng); rng.alloc(v) };
         let p_granularity = { let v = Extent2D::random(rng); rng.alloc(v) };
         Self { device, p_rendering_area_info, p_granularity }
     }
 }
 
-impl<'a> Random<'a> for GetRenderingAreaGranularityKHRReply<'a> {
+impl<'a> Random<'a> for GetRenderingAreaGranularityReply<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = GetRenderingAreaGranularityKHRArgs::random(rng);
+        let args = GetRenderingAreaGranularityArgs::random(rng);
         Self { p_granularity: args.p_granularity }
     }
 }
 
-impl<'a> Random<'a> for GetDeviceImageSubresourceLayoutKHRArgs<'a> {
+impl<'a> Random<'a> for GetDeviceImageSubresourceLayoutArgs<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let device = rng.random();
-        let p_info = { let v = DeviceImageSubresourceInfoKHR::random(rng); rng.alloc(v) };
-        let p_layout = { let v = SubresourceLayout2KHR::random(rng); rng.alloc(v) };
+        let p_info = { let v = DeviceImageSubresourceInfo::random(rng); rng.alloc(v) };
+        let p_layout = { let v = SubresourceLayout2::random(rng); rng.alloc(v) };
         Self { device, p_info, p_layout }
     }
 }
 
-impl<'a> Random<'a> for GetDeviceImageSubresourceLayoutKHRReply<'a> {
+impl<'a> Random<'a> for GetDeviceImageSubresourceLayoutReply<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = GetDeviceImageSubresourceLayoutKHRArgs::random(rng);
+        let args = GetDeviceImageSubresourceLayoutArgs::random(rng);
         Self { p_layout: args.p_layout }
     }
 }
 
-impl<'a> Random<'a> for GetImageSubresourceLayout2KHRArgs<'a> {
+impl<'a> Random<'a> for GetImageSubresourceLayout2Args<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
         let device = rng.random();
         let image = rng.random();
-        let p_subresource = { let v = ImageSubresource2KHR::random(rng); rng.alloc(v) };
-        let p_layout = { let v = SubresourceLayout2KHR::random(rng); rng.alloc(v) };
+        let p_subresource = { let v = ImageSubresource2::random(rng); rng.alloc(v) };
+        let p_layout = { let v = SubresourceLayout2::random(rng); rng.alloc(v) };
         Self { device, image, p_subresource, p_layout }
     }
 }
 
-impl<'a> Random<'a> for GetImageSubresourceLayout2KHRReply<'a> {
+impl<'a> Random<'a> for GetImageSubresourceLayout2Reply<'a> {
     fn random(rng: &mut Gen<'a>) -> Self {
-        let args = GetImageSubresourceLayout2KHRArgs::random(rng);
+        let args = GetImageSubresourceLayout2Args::random(rng);
         Self { p_layout: args.p_layout }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetSampleLocationsEXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_sample_locations_info = { let v = SampleLocationsInfoEXT::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_sample_locations_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetSampleLocationsEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetSampleLocationsEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetPhysicalDeviceMultisamplePropertiesEXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let samples = rng.random();
+        let p_multisample_properties = { let v = MultisamplePropertiesEXT::random(rng); rng.alloc(v) };
+        Self { physical_device, samples, p_multisample_properties }
+    }
+}
+
+impl<'a> Random<'a> for GetPhysicalDeviceMultisamplePropertiesEXTReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceMultisamplePropertiesEXTArgs::random(rng);
+        Self { p_multisample_properties: args.p_multisample_properties }
+    }
+}
+
+impl<'a> Random<'a> for UnmapMemory2Args<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_memory_unmap_info = { let v = MemoryUnmapInfo::random(rng); rng.alloc(v) };
+        Self { device, p_memory_unmap_info }
+    }
+}
+
+impl<'a> Random<'a> for UnmapMemory2Reply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = UnmapMemory2Args::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetRenderingAttachmentLocationsArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_location_info = { let v = RenderingAttachmentLocationInfo::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_location_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetRenderingAttachmentLocationsReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetRenderingAttachmentLocationsArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetRenderingInputAttachmentIndicesArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_input_attachment_index_info = { let v = RenderingInputAttachmentIndexInfo::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_input_attachment_index_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetRenderingInputAttachmentIndicesReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetRenderingInputAttachmentIndicesArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdBindDescriptorSets2Args<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_bind_descriptor_sets_info = { let v = BindDescriptorSetsInfo::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_bind_descriptor_sets_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdBindDescriptorSets2Reply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindDescriptorSets2Args::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdPushConstants2Args<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_push_constants_info = { let v = PushConstantsInfo::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_push_constants_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdPushConstants2Reply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPushConstants2Args::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdPushDescriptorSet2Args<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_push_descriptor_set_info = { let v = PushDescriptorSetInfo::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_push_descriptor_set_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdPushDescriptorSet2Reply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdPushDescriptorSet2Args::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CopyImageToImageArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_copy_image_to_image_info = { let v = CopyImageToImageInfo::random(rng); rng.alloc(v) };
+        Self { device, p_copy_image_to_image_info }
+    }
+}
+
+impl<'a> Random<'a> for CopyImageToImageReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CopyImageToImageArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for TransitionImageLayoutArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_transition_count = rng.len();
+        let device = rng.random();
+        let transition_count = n_transition_count as u32;
+        let p_transitions = rng.array(n_transition_count, false, |rng| HostImageLayoutTransitionInfo::random(rng));
+        Self { device, transition_count, p_transitions }
+    }
+}
+
+impl<'a> Random<'a> for TransitionImageLayoutReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = TransitionImageLayoutArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CopyImageToMemoryMESAArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let p_copy_image_to_memory_info = { let v = CopyImageToMemoryInfoMESA::random(rng); rng.alloc(v) };
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        Self { device, p_copy_image_to_memory_info, data_size, p_data }
+    }
+}
+
+impl<'a> Random<'a> for CopyImageToMemoryMESAReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CopyImageToMemoryMESAArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for CopyMemoryToImageMESAArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_copy_memory_to_image_info = { let v = CopyMemoryToImageInfoMESA::random(rng); rng.alloc(v) };
+        Self { device, p_copy_memory_to_image_info }
+    }
+}
+
+impl<'a> Random<'a> for CopyMemoryToImageMESAReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CopyMemoryToImageMESAArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CreateDeferredOperationKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_deferred_operation = { let v = rng.random(); rng.alloc(v) };
+        Self { device, p_deferred_operation }
+    }
+}
+
+impl<'a> Random<'a> for CreateDeferredOperationKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateDeferredOperationKHRArgs::random(rng);
+        Self { ret: rng.random(), p_deferred_operation: args.p_deferred_operation }
+    }
+}
+
+impl<'a> Random<'a> for DestroyDeferredOperationKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let operation = rng.random();
+        Self { device, operation }
+    }
+}
+
+impl<'a> Random<'a> for DestroyDeferredOperationKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyDeferredOperationKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetDeferredOperationMaxConcurrencyKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let operation = rng.random();
+        Self { device, operation }
+    }
+}
+
+impl<'a> Random<'a> for GetDeferredOperationMaxConcurrencyKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeferredOperationMaxConcurrencyKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for GetDeferredOperationResultKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let operation = rng.random();
+        Self { device, operation }
+    }
+}
+
+impl<'a> Random<'a> for GetDeferredOperationResultKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeferredOperationResultKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for DeferredOperationJoinKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let operation = rng.random();
+        Self { device, operation }
+    }
+}
+
+impl<'a> Random<'a> for DeferredOperationJoinKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DeferredOperationJoinKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CreateAccelerationStructureKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_create_info = { let v = AccelerationStructureCreateInfoKHR::random(rng); rng.alloc(v) };
+        let p_acceleration_structure = { let v = rng.random(); rng.alloc(v) };
+        Self { device, p_create_info, p_acceleration_structure }
+    }
+}
+
+impl<'a> Random<'a> for CreateAccelerationStructureKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CreateAccelerationStructureKHRArgs::random(rng);
+        Self { ret: rng.random(), p_acceleration_structure: args.p_acceleration_structure }
+    }
+}
+
+impl<'a> Random<'a> for DestroyAccelerationStructureKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let acceleration_structure = rng.random();
+        Self { device, acceleration_structure }
+    }
+}
+
+impl<'a> Random<'a> for DestroyAccelerationStructureKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = DestroyAccelerationStructureKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CopyAccelerationStructureKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let deferred_operation = rng.random();
+        let p_info = { let v = CopyAccelerationStructureInfoKHR::random(rng); rng.alloc(v) };
+        Self { device, deferred_operation, p_info }
+    }
+}
+
+impl<'a> Random<'a> for CopyAccelerationStructureKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CopyAccelerationStructureKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CopyAccelerationStructureToMemoryKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let deferred_operation = rng.random();
+        let p_info = { let v = CopyAccelerationStructureToMemoryInfoKHR::random(rng); rng.alloc(v) };
+        Self { device, deferred_operation, p_info }
+    }
+}
+
+impl<'a> Random<'a> for CopyAccelerationStructureToMemoryKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CopyAccelerationStructureToMemoryKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CopyMemoryToAccelerationStructureKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let deferred_operation = rng.random();
+        let p_info = { let v = CopyMemoryToAccelerationStructureInfoKHR::random(rng); rng.alloc(v) };
+        Self { device, deferred_operation, p_info }
+    }
+}
+
+impl<'a> Random<'a> for CopyMemoryToAccelerationStructureKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CopyMemoryToAccelerationStructureKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for WriteAccelerationStructuresPropertiesKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_acceleration_structure_count = rng.len();
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let acceleration_structure_count = n_acceleration_structure_count as u32;
+        let p_acceleration_structures = rng.array(n_acceleration_structure_count, false, |rng| rng.random());
+        let query_type = rng.random();
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        let stride = rng.random();
+        Self { device, acceleration_structure_count, p_acceleration_structures, query_type, data_size, p_data, stride }
+    }
+}
+
+impl<'a> Random<'a> for WriteAccelerationStructuresPropertiesKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WriteAccelerationStructuresPropertiesKHRArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for CmdCopyAccelerationStructureKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_info = { let v = CopyAccelerationStructureInfoKHR::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdCopyAccelerationStructureKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyAccelerationStructureKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdCopyAccelerationStructureToMemoryKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_info = { let v = CopyAccelerationStructureToMemoryInfoKHR::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdCopyAccelerationStructureToMemoryKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyAccelerationStructureToMemoryKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdCopyMemoryToAccelerationStructureKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_info = { let v = CopyMemoryToAccelerationStructureInfoKHR::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdCopyMemoryToAccelerationStructureKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdCopyMemoryToAccelerationStructureKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetAccelerationStructureDeviceAddressKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_info = { let v = AccelerationStructureDeviceAddressInfoKHR::random(rng); rng.alloc(v) };
+        Self { device, p_info }
+    }
+}
+
+impl<'a> Random<'a> for GetAccelerationStructureDeviceAddressKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetAccelerationStructureDeviceAddressKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CmdWriteAccelerationStructuresPropertiesKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_acceleration_structure_count = rng.len();
+        let command_buffer = rng.random();
+        let acceleration_structure_count = n_acceleration_structure_count as u32;
+        let p_acceleration_structures = rng.array(n_acceleration_structure_count, false, |rng| rng.random());
+        let query_type = rng.random();
+        let query_pool = rng.random();
+        let first_query = rng.random();
+        Self { command_buffer, acceleration_structure_count, p_acceleration_structures, query_type, query_pool, first_query }
+    }
+}
+
+impl<'a> Random<'a> for CmdWriteAccelerationStructuresPropertiesKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdWriteAccelerationStructuresPropertiesKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetDeviceAccelerationStructureCompatibilityKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_version_info = { let v = AccelerationStructureVersionInfoKHR::random(rng); rng.alloc(v) };
+        let p_compatibility = { let v = rng.random(); rng.alloc(v) };
+        Self { device, p_version_info, p_compatibility }
+    }
+}
+
+impl<'a> Random<'a> for GetDeviceAccelerationStructureCompatibilityKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetDeviceAccelerationStructureCompatibilityKHRArgs::random(rng);
+        Self { p_compatibility: args.p_compatibility }
+    }
+}
+
+impl<'a> Random<'a> for CmdTraceRaysKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_raygen_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let p_miss_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let p_hit_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let p_callable_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let width = rng.random();
+        let height = rng.random();
+        let depth = rng.random();
+        Self { command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, width, height, depth }
+    }
+}
+
+impl<'a> Random<'a> for CmdTraceRaysKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdTraceRaysKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetRayTracingShaderGroupHandlesKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let pipeline = rng.random();
+        let first_group = rng.random();
+        let group_count = rng.random();
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        Self { device, pipeline, first_group, group_count, data_size, p_data }
+    }
+}
+
+impl<'a> Random<'a> for GetRayTracingShaderGroupHandlesKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetRayTracingShaderGroupHandlesKHRArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let pipeline = rng.random();
+        let first_group = rng.random();
+        let group_count = rng.random();
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        Self { device, pipeline, first_group, group_count, data_size, p_data }
+    }
+}
+
+impl<'a> Random<'a> for GetRayTracingCaptureReplayShaderGroupHandlesKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for CmdTraceRaysIndirectKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_raygen_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let p_miss_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let p_hit_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let p_callable_shader_binding_table = { let v = StridedDeviceAddressRegionKHR::random(rng); rng.alloc(v) };
+        let indirect_device_address = rng.random();
+        Self { command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, indirect_device_address }
+    }
+}
+
+impl<'a> Random<'a> for CmdTraceRaysIndirectKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdTraceRaysIndirectKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetRayTracingShaderGroupStackSizeKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let pipeline = rng.random();
+        let group = rng.random();
+        let group_shader = rng.random();
+        Self { device, pipeline, group, group_shader }
+    }
+}
+
+impl<'a> Random<'a> for GetRayTracingShaderGroupStackSizeKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetRayTracingShaderGroupStackSizeKHRArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetRayTracingPipelineStackSizeKHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let pipeline_stack_size = rng.random();
+        Self { command_buffer, pipeline_stack_size }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetRayTracingPipelineStackSizeKHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetRayTracingPipelineStackSizeKHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdTraceRaysIndirect2KHRArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let indirect_device_address = rng.random();
+        Self { command_buffer, indirect_device_address }
+    }
+}
+
+impl<'a> Random<'a> for CmdTraceRaysIndirect2KHRReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdTraceRaysIndirect2KHRArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetDepthBias2EXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_depth_bias_info = { let v = DepthBiasInfoEXT::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_depth_bias_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetDepthBias2EXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthBias2EXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetAttachmentFeedbackLoopEnableEXTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let aspect_mask = rng.random();
+        Self { command_buffer, aspect_mask }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetAttachmentFeedbackLoopEnableEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetAttachmentFeedbackLoopEnableEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetDepthClampRangeEXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let depth_clamp_mode = rng.random();
+        let p_depth_clamp_range = rng.maybe(|rng| DepthClampRangeEXT::random(rng));
+        Self { command_buffer, depth_clamp_mode, p_depth_clamp_range }
+    }
+}
+
+impl<'a> Random<'a> for CmdSetDepthClampRangeEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdSetDepthClampRangeEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_p_property_count = rng.len();
+        let physical_device = rng.random();
+        let p_property_count = { let v = n_p_property_count as _; rng.alloc(v) };
+        let p_properties = rng.array(n_p_property_count, true, |rng| CooperativeMatrixPropertiesKHR::random(rng));
+        Self { physical_device, p_property_count, p_properties }
+    }
+}
+
+impl<'a> Random<'a> for GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs::random(rng);
+        Self { ret: rng.random(), p_property_count: args.p_property_count, p_properties: args.p_properties }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawMeshTasksEXTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let group_count_x = rng.random();
+        let group_count_y = rng.random();
+        let group_count_z = rng.random();
+        Self { command_buffer, group_count_x, group_count_y, group_count_z }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawMeshTasksEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawMeshTasksEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawMeshTasksIndirectEXTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let draw_count = rng.random();
+        let stride = rng.random();
+        Self { command_buffer, buffer, offset, draw_count, stride }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawMeshTasksIndirectEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawMeshTasksIndirectEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawMeshTasksIndirectCountEXTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let buffer = rng.random();
+        let offset = rng.random();
+        let count_buffer = rng.random();
+        let count_buffer_offset = rng.random();
+        let max_draw_count = rng.random();
+        let stride = rng.random();
+        Self { command_buffer, buffer, offset, count_buffer, count_buffer_offset, max_draw_count, stride }
+    }
+}
+
+impl<'a> Random<'a> for CmdDrawMeshTasksIndirectCountEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdDrawMeshTasksIndirectCountEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for WriteSamplerDescriptorMESAArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let p_sampler = { let v = SamplerCreateInfo::random(rng); rng.alloc(v) };
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        Self { device, p_sampler, data_size, p_data }
+    }
+}
+
+impl<'a> Random<'a> for WriteSamplerDescriptorMESAReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WriteSamplerDescriptorMESAArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for WriteResourceDescriptorMESAArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let n_data_size = rng.len();
+        let device = rng.random();
+        let p_resource = { let v = ResourceDescriptorInfoEXT::random(rng); rng.alloc(v) };
+        let data_size = n_data_size as u64;
+        let p_data = rng.array(n_data_size, false, |rng| rng.random());
+        Self { device, p_resource, data_size, p_data }
+    }
+}
+
+impl<'a> Random<'a> for WriteResourceDescriptorMESAReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = WriteResourceDescriptorMESAArgs::random(rng);
+        Self { ret: rng.random(), p_data: args.p_data }
+    }
+}
+
+impl<'a> Random<'a> for CmdBindSamplerHeapEXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_bind_info = { let v = BindHeapInfoEXT::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_bind_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdBindSamplerHeapEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindSamplerHeapEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdBindResourceHeapEXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let command_buffer = rng.random();
+        let p_bind_info = { let v = BindHeapInfoEXT::random(rng); rng.alloc(v) };
+        Self { command_buffer, p_bind_info }
+    }
+}
+
+impl<'a> Random<'a> for CmdBindResourceHeapEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBindResourceHeapEXTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for GetPhysicalDeviceDescriptorSizeEXTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let physical_device = rng.random();
+        let descriptor_type = rng.random();
+        Self { physical_device, descriptor_type }
+    }
+}
+
+impl<'a> Random<'a> for GetPhysicalDeviceDescriptorSizeEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = GetPhysicalDeviceDescriptorSizeEXTArgs::random(rng);
+        Self { ret: rng.random() }
+    }
+}
+
+impl<'a> Random<'a> for RegisterCustomBorderColorEXTArgs<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let p_border_color = { let v = SamplerCustomBorderColorCreateInfoEXT::random(rng); rng.alloc(v) };
+        let request_index = rng.random();
+        let p_index = { let v = rng.random(); rng.alloc(v) };
+        Self { device, p_border_color, request_index, p_index }
+    }
+}
+
+impl<'a> Random<'a> for RegisterCustomBorderColorEXTReply<'a> {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = RegisterCustomBorderColorEXTArgs::random(rng);
+        Self { ret: rng.random(), p_index: args.p_index }
+    }
+}
+
+impl<'a> Random<'a> for UnregisterCustomBorderColorEXTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let index = rng.random();
+        Self { device, index }
+    }
+}
+
+impl<'a> Random<'a> for UnregisterCustomBorderColorEXTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = UnregisterCustomBorderColorEXTArgs::random(rng);
+        Self {  }
     }
 }
 
@@ -9253,9 +11605,9 @@ pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
         232 => Command::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsArgs::random(rng)),
         233 => Command::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTArgs::random(rng)),
         234 => Command::CmdSetLogicOpEXT(CmdSetLogicOpEXTArgs::random(rng)),
-        235 => Command::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs::random(rng)),
-        236 => Command::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTArgs::random(rng)),
-        237 => Command::CmdSetLineStippleEXT(CmdSetLineStippleEXTArgs::random(rng)),
+        235 => Command::GetPhysicalDeviceCalibrateableTimeDomainsKHR(GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs::random(rng)),
+        236 => Command::GetCalibratedTimestampsKHR(GetCalibratedTimestampsKHRArgs::random(rng)),
+        237 => Command::CmdSetLineStipple(CmdSetLineStippleArgs::random(rng)),
         240 => Command::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTArgs::random(rng)),
         241 => Command::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTArgs::random(rng)),
         244 => Command::ResetFenceResourceMESA(ResetFenceResourceMESAArgs::random(rng)),
@@ -9263,7 +11615,7 @@ pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
         246 => Command::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAArgs::random(rng)),
         247 => Command::CmdDrawMultiEXT(CmdDrawMultiEXTArgs::random(rng)),
         248 => Command::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTArgs::random(rng)),
-        249 => Command::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRArgs::random(rng)),
+        249 => Command::CmdPushDescriptorSet(CmdPushDescriptorSetArgs::random(rng)),
         251 => Command::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAArgs::random(rng)),
         252 => Command::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAArgs::random(rng)),
         253 => Command::WaitRingSeqnoMESA(WaitRingSeqnoMESAArgs::random(rng)),
@@ -9292,10 +11644,60 @@ pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
         276 => Command::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTArgs::random(rng)),
         277 => Command::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRArgs::random(rng)),
         278 => Command::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRArgs::random(rng)),
-        279 => Command::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRArgs::random(rng)),
-        280 => Command::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRArgs::random(rng)),
-        281 => Command::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRArgs::random(rng)),
-        282 => Command::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRArgs::random(rng)),
+        279 => Command::CmdBindIndexBuffer2(CmdBindIndexBuffer2Args::random(rng)),
+        280 => Command::GetRenderingAreaGranularity(GetRenderingAreaGranularityArgs::random(rng)),
+        281 => Command::GetDeviceImageSubresourceLayout(GetDeviceImageSubresourceLayoutArgs::random(rng)),
+        282 => Command::GetImageSubresourceLayout2(GetImageSubresourceLayout2Args::random(rng)),
+        283 => Command::CmdSetSampleLocationsEXT(CmdSetSampleLocationsEXTArgs::random(rng)),
+        284 => Command::GetPhysicalDeviceMultisamplePropertiesEXT(GetPhysicalDeviceMultisamplePropertiesEXTArgs::random(rng)),
+        286 => Command::UnmapMemory2(UnmapMemory2Args::random(rng)),
+        287 => Command::CmdSetRenderingAttachmentLocations(CmdSetRenderingAttachmentLocationsArgs::random(rng)),
+        288 => Command::CmdSetRenderingInputAttachmentIndices(CmdSetRenderingInputAttachmentIndicesArgs::random(rng)),
+        289 => Command::CmdBindDescriptorSets2(CmdBindDescriptorSets2Args::random(rng)),
+        290 => Command::CmdPushConstants2(CmdPushConstants2Args::random(rng)),
+        291 => Command::CmdPushDescriptorSet2(CmdPushDescriptorSet2Args::random(rng)),
+        295 => Command::CopyImageToImage(CopyImageToImageArgs::random(rng)),
+        296 => Command::TransitionImageLayout(TransitionImageLayoutArgs::random(rng)),
+        297 => Command::CopyImageToMemoryMESA(CopyImageToMemoryMESAArgs::random(rng)),
+        298 => Command::CopyMemoryToImageMESA(CopyMemoryToImageMESAArgs::random(rng)),
+        299 => Command::CreateDeferredOperationKHR(CreateDeferredOperationKHRArgs::random(rng)),
+        300 => Command::DestroyDeferredOperationKHR(DestroyDeferredOperationKHRArgs::random(rng)),
+        301 => Command::GetDeferredOperationMaxConcurrencyKHR(GetDeferredOperationMaxConcurrencyKHRArgs::random(rng)),
+        302 => Command::GetDeferredOperationResultKHR(GetDeferredOperationResultKHRArgs::random(rng)),
+        303 => Command::DeferredOperationJoinKHR(DeferredOperationJoinKHRArgs::random(rng)),
+        304 => Command::CreateAccelerationStructureKHR(CreateAccelerationStructureKHRArgs::random(rng)),
+        305 => Command::DestroyAccelerationStructureKHR(DestroyAccelerationStructureKHRArgs::random(rng)),
+        309 => Command::CopyAccelerationStructureKHR(CopyAccelerationStructureKHRArgs::random(rng)),
+        310 => Command::CopyAccelerationStructureToMemoryKHR(CopyAccelerationStructureToMemoryKHRArgs::random(rng)),
+        311 => Command::CopyMemoryToAccelerationStructureKHR(CopyMemoryToAccelerationStructureKHRArgs::random(rng)),
+        312 => Command::WriteAccelerationStructuresPropertiesKHR(WriteAccelerationStructuresPropertiesKHRArgs::random(rng)),
+        313 => Command::CmdCopyAccelerationStructureKHR(CmdCopyAccelerationStructureKHRArgs::random(rng)),
+        314 => Command::CmdCopyAccelerationStructureToMemoryKHR(CmdCopyAccelerationStructureToMemoryKHRArgs::random(rng)),
+        315 => Command::CmdCopyMemoryToAccelerationStructureKHR(CmdCopyMemoryToAccelerationStructureKHRArgs::random(rng)),
+        316 => Command::GetAccelerationStructureDeviceAddressKHR(GetAccelerationStructureDeviceAddressKHRArgs::random(rng)),
+        317 => Command::CmdWriteAccelerationStructuresPropertiesKHR(CmdWriteAccelerationStructuresPropertiesKHRArgs::random(rng)),
+        318 => Command::GetDeviceAccelerationStructureCompatibilityKHR(GetDeviceAccelerationStructureCompatibilityKHRArgs::random(rng)),
+        320 => Command::CmdTraceRaysKHR(CmdTraceRaysKHRArgs::random(rng)),
+        322 => Command::GetRayTracingShaderGroupHandlesKHR(GetRayTracingShaderGroupHandlesKHRArgs::random(rng)),
+        323 => Command::GetRayTracingCaptureReplayShaderGroupHandlesKHR(GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs::random(rng)),
+        324 => Command::CmdTraceRaysIndirectKHR(CmdTraceRaysIndirectKHRArgs::random(rng)),
+        325 => Command::GetRayTracingShaderGroupStackSizeKHR(GetRayTracingShaderGroupStackSizeKHRArgs::random(rng)),
+        326 => Command::CmdSetRayTracingPipelineStackSizeKHR(CmdSetRayTracingPipelineStackSizeKHRArgs::random(rng)),
+        327 => Command::CmdTraceRaysIndirect2KHR(CmdTraceRaysIndirect2KHRArgs::random(rng)),
+        328 => Command::CmdSetDepthBias2EXT(CmdSetDepthBias2EXTArgs::random(rng)),
+        329 => Command::CmdSetAttachmentFeedbackLoopEnableEXT(CmdSetAttachmentFeedbackLoopEnableEXTArgs::random(rng)),
+        330 => Command::CmdSetDepthClampRangeEXT(CmdSetDepthClampRangeEXTArgs::random(rng)),
+        331 => Command::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs::random(rng)),
+        332 => Command::CmdDrawMeshTasksEXT(CmdDrawMeshTasksEXTArgs::random(rng)),
+        333 => Command::CmdDrawMeshTasksIndirectEXT(CmdDrawMeshTasksIndirectEXTArgs::random(rng)),
+        334 => Command::CmdDrawMeshTasksIndirectCountEXT(CmdDrawMeshTasksIndirectCountEXTArgs::random(rng)),
+        335 => Command::WriteSamplerDescriptorMESA(WriteSamplerDescriptorMESAArgs::random(rng)),
+        336 => Command::WriteResourceDescriptorMESA(WriteResourceDescriptorMESAArgs::random(rng)),
+        339 => Command::CmdBindSamplerHeapEXT(CmdBindSamplerHeapEXTArgs::random(rng)),
+        340 => Command::CmdBindResourceHeapEXT(CmdBindResourceHeapEXTArgs::random(rng)),
+        343 => Command::GetPhysicalDeviceDescriptorSizeEXT(GetPhysicalDeviceDescriptorSizeEXTArgs::random(rng)),
+        344 => Command::RegisterCustomBorderColorEXT(RegisterCustomBorderColorEXTArgs::random(rng)),
+        345 => Command::UnregisterCustomBorderColorEXT(UnregisterCustomBorderColorEXTArgs::random(rng)),
         _ => return None,
     })
 }
@@ -9531,9 +11933,9 @@ pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
         232 => Reply::GetDeviceImageSparseMemoryRequirements(GetDeviceImageSparseMemoryRequirementsReply::random(rng)),
         233 => Reply::CmdSetPatchControlPointsEXT(CmdSetPatchControlPointsEXTReply::random(rng)),
         234 => Reply::CmdSetLogicOpEXT(CmdSetLogicOpEXTReply::random(rng)),
-        235 => Reply::GetPhysicalDeviceCalibrateableTimeDomainsEXT(GetPhysicalDeviceCalibrateableTimeDomainsEXTReply::random(rng)),
-        236 => Reply::GetCalibratedTimestampsEXT(GetCalibratedTimestampsEXTReply::random(rng)),
-        237 => Reply::CmdSetLineStippleEXT(CmdSetLineStippleEXTReply::random(rng)),
+        235 => Reply::GetPhysicalDeviceCalibrateableTimeDomainsKHR(GetPhysicalDeviceCalibrateableTimeDomainsKHRReply::random(rng)),
+        236 => Reply::GetCalibratedTimestampsKHR(GetCalibratedTimestampsKHRReply::random(rng)),
+        237 => Reply::CmdSetLineStipple(CmdSetLineStippleReply::random(rng)),
         240 => Reply::CmdBeginConditionalRenderingEXT(CmdBeginConditionalRenderingEXTReply::random(rng)),
         241 => Reply::CmdEndConditionalRenderingEXT(CmdEndConditionalRenderingEXTReply::random(rng)),
         244 => Reply::ResetFenceResourceMESA(ResetFenceResourceMESAReply::random(rng)),
@@ -9541,7 +11943,7 @@ pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
         246 => Reply::ImportSemaphoreResourceMESA(ImportSemaphoreResourceMESAReply::random(rng)),
         247 => Reply::CmdDrawMultiEXT(CmdDrawMultiEXTReply::random(rng)),
         248 => Reply::CmdDrawMultiIndexedEXT(CmdDrawMultiIndexedEXTReply::random(rng)),
-        249 => Reply::CmdPushDescriptorSetKHR(CmdPushDescriptorSetKHRReply::random(rng)),
+        249 => Reply::CmdPushDescriptorSet(CmdPushDescriptorSetReply::random(rng)),
         251 => Reply::SubmitVirtqueueSeqnoMESA(SubmitVirtqueueSeqnoMESAReply::random(rng)),
         252 => Reply::WaitVirtqueueSeqnoMESA(WaitVirtqueueSeqnoMESAReply::random(rng)),
         253 => Reply::WaitRingSeqnoMESA(WaitRingSeqnoMESAReply::random(rng)),
@@ -9570,10 +11972,60 @@ pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
         276 => Reply::CmdSetDepthClipNegativeOneToOneEXT(CmdSetDepthClipNegativeOneToOneEXTReply::random(rng)),
         277 => Reply::GetPhysicalDeviceFragmentShadingRatesKHR(GetPhysicalDeviceFragmentShadingRatesKHRReply::random(rng)),
         278 => Reply::CmdSetFragmentShadingRateKHR(CmdSetFragmentShadingRateKHRReply::random(rng)),
-        279 => Reply::CmdBindIndexBuffer2KHR(CmdBindIndexBuffer2KHRReply::random(rng)),
-        280 => Reply::GetRenderingAreaGranularityKHR(GetRenderingAreaGranularityKHRReply::random(rng)),
-        281 => Reply::GetDeviceImageSubresourceLayoutKHR(GetDeviceImageSubresourceLayoutKHRReply::random(rng)),
-        282 => Reply::GetImageSubresourceLayout2KHR(GetImageSubresourceLayout2KHRReply::random(rng)),
+        279 => Reply::CmdBindIndexBuffer2(CmdBindIndexBuffer2Reply::random(rng)),
+        280 => Reply::GetRenderingAreaGranularity(GetRenderingAreaGranularityReply::random(rng)),
+        281 => Reply::GetDeviceImageSubresourceLayout(GetDeviceImageSubresourceLayoutReply::random(rng)),
+        282 => Reply::GetImageSubresourceLayout2(GetImageSubresourceLayout2Reply::random(rng)),
+        283 => Reply::CmdSetSampleLocationsEXT(CmdSetSampleLocationsEXTReply::random(rng)),
+        284 => Reply::GetPhysicalDeviceMultisamplePropertiesEXT(GetPhysicalDeviceMultisamplePropertiesEXTReply::random(rng)),
+        286 => Reply::UnmapMemory2(UnmapMemory2Reply::random(rng)),
+        287 => Reply::CmdSetRenderingAttachmentLocations(CmdSetRenderingAttachmentLocationsReply::random(rng)),
+        288 => Reply::CmdSetRenderingInputAttachmentIndices(CmdSetRenderingInputAttachmentIndicesReply::random(rng)),
+        289 => Reply::CmdBindDescriptorSets2(CmdBindDescriptorSets2Reply::random(rng)),
+        290 => Reply::CmdPushConstants2(CmdPushConstants2Reply::random(rng)),
+        291 => Reply::CmdPushDescriptorSet2(CmdPushDescriptorSet2Reply::random(rng)),
+        295 => Reply::CopyImageToImage(CopyImageToImageReply::random(rng)),
+        296 => Reply::TransitionImageLayout(TransitionImageLayoutReply::random(rng)),
+        297 => Reply::CopyImageToMemoryMESA(CopyImageToMemoryMESAReply::random(rng)),
+        298 => Reply::CopyMemoryToImageMESA(CopyMemoryToImageMESAReply::random(rng)),
+        299 => Reply::CreateDeferredOperationKHR(CreateDeferredOperationKHRReply::random(rng)),
+        300 => Reply::DestroyDeferredOperationKHR(DestroyDeferredOperationKHRReply::random(rng)),
+        301 => Reply::GetDeferredOperationMaxConcurrencyKHR(GetDeferredOperationMaxConcurrencyKHRReply::random(rng)),
+        302 => Reply::GetDeferredOperationResultKHR(GetDeferredOperationResultKHRReply::random(rng)),
+        303 => Reply::DeferredOperationJoinKHR(DeferredOperationJoinKHRReply::random(rng)),
+        304 => Reply::CreateAccelerationStructureKHR(CreateAccelerationStructureKHRReply::random(rng)),
+        305 => Reply::DestroyAccelerationStructureKHR(DestroyAccelerationStructureKHRReply::random(rng)),
+        309 => Reply::CopyAccelerationStructureKHR(CopyAccelerationStructureKHRReply::random(rng)),
+        310 => Reply::CopyAccelerationStructureToMemoryKHR(CopyAccelerationStructureToMemoryKHRReply::random(rng)),
+        311 => Reply::CopyMemoryToAccelerationStructureKHR(CopyMemoryToAccelerationStructureKHRReply::random(rng)),
+        312 => Reply::WriteAccelerationStructuresPropertiesKHR(WriteAccelerationStructuresPropertiesKHRReply::random(rng)),
+        313 => Reply::CmdCopyAccelerationStructureKHR(CmdCopyAccelerationStructureKHRReply::random(rng)),
+        314 => Reply::CmdCopyAccelerationStructureToMemoryKHR(CmdCopyAccelerationStructureToMemoryKHRReply::random(rng)),
+        315 => Reply::CmdCopyMemoryToAccelerationStructureKHR(CmdCopyMemoryToAccelerationStructureKHRReply::random(rng)),
+        316 => Reply::GetAccelerationStructureDeviceAddressKHR(GetAccelerationStructureDeviceAddressKHRReply::random(rng)),
+        317 => Reply::CmdWriteAccelerationStructuresPropertiesKHR(CmdWriteAccelerationStructuresPropertiesKHRReply::random(rng)),
+        318 => Reply::GetDeviceAccelerationStructureCompatibilityKHR(GetDeviceAccelerationStructureCompatibilityKHRReply::random(rng)),
+        320 => Reply::CmdTraceRaysKHR(CmdTraceRaysKHRReply::random(rng)),
+        322 => Reply::GetRayTracingShaderGroupHandlesKHR(GetRayTracingShaderGroupHandlesKHRReply::random(rng)),
+        323 => Reply::GetRayTracingCaptureReplayShaderGroupHandlesKHR(GetRayTracingCaptureReplayShaderGroupHandlesKHRReply::random(rng)),
+        324 => Reply::CmdTraceRaysIndirectKHR(CmdTraceRaysIndirectKHRReply::random(rng)),
+        325 => Reply::GetRayTracingShaderGroupStackSizeKHR(GetRayTracingShaderGroupStackSizeKHRReply::random(rng)),
+        326 => Reply::CmdSetRayTracingPipelineStackSizeKHR(CmdSetRayTracingPipelineStackSizeKHRReply::random(rng)),
+        327 => Reply::CmdTraceRaysIndirect2KHR(CmdTraceRaysIndirect2KHRReply::random(rng)),
+        328 => Reply::CmdSetDepthBias2EXT(CmdSetDepthBias2EXTReply::random(rng)),
+        329 => Reply::CmdSetAttachmentFeedbackLoopEnableEXT(CmdSetAttachmentFeedbackLoopEnableEXTReply::random(rng)),
+        330 => Reply::CmdSetDepthClampRangeEXT(CmdSetDepthClampRangeEXTReply::random(rng)),
+        331 => Reply::GetPhysicalDeviceCooperativeMatrixPropertiesKHR(GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply::random(rng)),
+        332 => Reply::CmdDrawMeshTasksEXT(CmdDrawMeshTasksEXTReply::random(rng)),
+        333 => Reply::CmdDrawMeshTasksIndirectEXT(CmdDrawMeshTasksIndirectEXTReply::random(rng)),
+        334 => Reply::CmdDrawMeshTasksIndirectCountEXT(CmdDrawMeshTasksIndirectCountEXTReply::random(rng)),
+        335 => Reply::WriteSamplerDescriptorMESA(WriteSamplerDescriptorMESAReply::random(rng)),
+        336 => Reply::WriteResourceDescriptorMESA(WriteResourceDescriptorMESAReply::random(rng)),
+        339 => Reply::CmdBindSamplerHeapEXT(CmdBindSamplerHeapEXTReply::random(rng)),
+        340 => Reply::CmdBindResourceHeapEXT(CmdBindResourceHeapEXTReply::random(rng)),
+        343 => Reply::GetPhysicalDeviceDescriptorSizeEXT(GetPhysicalDeviceDescriptorSizeEXTReply::random(rng)),
+        344 => Reply::RegisterCustomBorderColorEXT(RegisterCustomBorderColorEXTReply::random(rng)),
+        345 => Reply::UnregisterCustomBorderColorEXT(UnregisterCustomBorderColorEXTReply::random(rng)),
         _ => return None,
     })
 }

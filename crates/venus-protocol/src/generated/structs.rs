@@ -16,10 +16,14 @@ pub enum Ext<'a> {
     BindBufferMemoryDeviceGroupInfo(BindBufferMemoryDeviceGroupInfo<'a>),
     BindImageMemoryDeviceGroupInfo(BindImageMemoryDeviceGroupInfo<'a>),
     BindImagePlaneMemoryInfo(BindImagePlaneMemoryInfo<'a>),
+    BindMemoryStatus(BindMemoryStatus<'a>),
+    BufferDeviceAddressCreateInfoEXT(BufferDeviceAddressCreateInfoEXT<'a>),
     BufferOpaqueCaptureAddressCreateInfo(BufferOpaqueCaptureAddressCreateInfo<'a>),
-    BufferUsageFlags2CreateInfoKHR(BufferUsageFlags2CreateInfoKHR<'a>),
+    BufferUsageFlags2CreateInfo(BufferUsageFlags2CreateInfo<'a>),
     CommandBufferInheritanceConditionalRenderingInfoEXT(CommandBufferInheritanceConditionalRenderingInfoEXT<'a>),
+    CommandBufferInheritanceDescriptorHeapInfoEXT(CommandBufferInheritanceDescriptorHeapInfoEXT<'a>),
     CommandBufferInheritanceRenderingInfo(CommandBufferInheritanceRenderingInfo<'a>),
+    DepthBiasRepresentationInfoEXT(DepthBiasRepresentationInfoEXT<'a>),
     DescriptorPoolInlineUniformBlockCreateInfo(DescriptorPoolInlineUniformBlockCreateInfo<'a>),
     DescriptorSetLayoutBindingFlagsCreateInfo(DescriptorSetLayoutBindingFlagsCreateInfo<'a>),
     DescriptorSetVariableDescriptorCountAllocateInfo(DescriptorSetVariableDescriptorCountAllocateInfo<'a>),
@@ -30,6 +34,7 @@ pub enum Ext<'a> {
     DeviceGroupRenderPassBeginInfo(DeviceGroupRenderPassBeginInfo<'a>),
     DeviceGroupSubmitInfo(DeviceGroupSubmitInfo<'a>),
     DevicePrivateDataCreateInfo(DevicePrivateDataCreateInfo<'a>),
+    DeviceQueueGlobalPriorityCreateInfo(DeviceQueueGlobalPriorityCreateInfo<'a>),
     DeviceQueueTimelineInfoMESA(DeviceQueueTimelineInfoMESA<'a>),
     DrmFormatModifierPropertiesList2EXT(DrmFormatModifierPropertiesList2EXT<'a>),
     DrmFormatModifierPropertiesListEXT(DrmFormatModifierPropertiesListEXT<'a>),
@@ -40,16 +45,19 @@ pub enum Ext<'a> {
     ExternalMemoryAcquireUnmodifiedEXT(ExternalMemoryAcquireUnmodifiedEXT<'a>),
     ExternalMemoryBufferCreateInfo(ExternalMemoryBufferCreateInfo<'a>),
     ExternalMemoryImageCreateInfo(ExternalMemoryImageCreateInfo<'a>),
+    FilterCubicImageViewImageFormatPropertiesEXT(FilterCubicImageViewImageFormatPropertiesEXT<'a>),
     FormatProperties3(FormatProperties3<'a>),
     FragmentShadingRateAttachmentInfoKHR(FragmentShadingRateAttachmentInfoKHR<'a>),
     FramebufferAttachmentsCreateInfo(FramebufferAttachmentsCreateInfo<'a>),
     GraphicsPipelineLibraryCreateInfoEXT(GraphicsPipelineLibraryCreateInfoEXT<'a>),
+    HostImageCopyDevicePerformanceQuery(HostImageCopyDevicePerformanceQuery<'a>),
     ImageDrmFormatModifierExplicitCreateInfoEXT(ImageDrmFormatModifierExplicitCreateInfoEXT<'a>),
     ImageDrmFormatModifierListCreateInfoEXT(ImageDrmFormatModifierListCreateInfoEXT<'a>),
     ImageFormatListCreateInfo(ImageFormatListCreateInfo<'a>),
     ImagePlaneMemoryRequirementsInfo(ImagePlaneMemoryRequirementsInfo<'a>),
     ImageStencilUsageCreateInfo(ImageStencilUsageCreateInfo<'a>),
     ImageViewMinLodCreateInfoEXT(ImageViewMinLodCreateInfoEXT<'a>),
+    ImageViewSlicedCreateInfoEXT(ImageViewSlicedCreateInfoEXT<'a>),
     ImageViewUsageCreateInfo(ImageViewUsageCreateInfo<'a>),
     ImportMemoryResourceInfoMESA(ImportMemoryResourceInfoMESA<'a>),
     MemoryAllocateFlagsInfo(MemoryAllocateFlagsInfo<'a>),
@@ -58,25 +66,42 @@ pub enum Ext<'a> {
     MemoryDedicatedRequirements(MemoryDedicatedRequirements<'a>),
     MemoryOpaqueCaptureAddressAllocateInfo(MemoryOpaqueCaptureAddressAllocateInfo<'a>),
     MemoryResourceAllocationSizePropertiesMESA(MemoryResourceAllocationSizePropertiesMESA<'a>),
+    MultisampledRenderToSingleSampledInfoEXT(MultisampledRenderToSingleSampledInfoEXT<'a>),
     MutableDescriptorTypeCreateInfoEXT(MutableDescriptorTypeCreateInfoEXT<'a>),
     PhysicalDevice16BitStorageFeatures(PhysicalDevice16BitStorageFeatures<'a>),
     PhysicalDevice4444FormatsFeaturesEXT(PhysicalDevice4444FormatsFeaturesEXT<'a>),
     PhysicalDevice8BitStorageFeatures(PhysicalDevice8BitStorageFeatures<'a>),
+    PhysicalDeviceAccelerationStructureFeaturesKHR(PhysicalDeviceAccelerationStructureFeaturesKHR<'a>),
+    PhysicalDeviceAccelerationStructurePropertiesKHR(PhysicalDeviceAccelerationStructurePropertiesKHR<'a>),
+    PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a>),
     PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>),
+    PhysicalDeviceBlendOperationAdvancedFeaturesEXT(PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a>),
+    PhysicalDeviceBlendOperationAdvancedPropertiesEXT(PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a>),
     PhysicalDeviceBorderColorSwizzleFeaturesEXT(PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>),
     PhysicalDeviceBufferDeviceAddressFeatures(PhysicalDeviceBufferDeviceAddressFeatures<'a>),
+    PhysicalDeviceBufferDeviceAddressFeaturesEXT(PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a>),
     PhysicalDeviceColorWriteEnableFeaturesEXT(PhysicalDeviceColorWriteEnableFeaturesEXT<'a>),
+    PhysicalDeviceComputeShaderDerivativesFeaturesKHR(PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a>),
+    PhysicalDeviceComputeShaderDerivativesPropertiesKHR(PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a>),
     PhysicalDeviceConditionalRenderingFeaturesEXT(PhysicalDeviceConditionalRenderingFeaturesEXT<'a>),
     PhysicalDeviceConservativeRasterizationPropertiesEXT(PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>),
+    PhysicalDeviceCooperativeMatrixFeaturesKHR(PhysicalDeviceCooperativeMatrixFeaturesKHR<'a>),
+    PhysicalDeviceCooperativeMatrixPropertiesKHR(PhysicalDeviceCooperativeMatrixPropertiesKHR<'a>),
     PhysicalDeviceCustomBorderColorFeaturesEXT(PhysicalDeviceCustomBorderColorFeaturesEXT<'a>),
     PhysicalDeviceCustomBorderColorPropertiesEXT(PhysicalDeviceCustomBorderColorPropertiesEXT<'a>),
+    PhysicalDeviceDepthBiasControlFeaturesEXT(PhysicalDeviceDepthBiasControlFeaturesEXT<'a>),
+    PhysicalDeviceDepthClampControlFeaturesEXT(PhysicalDeviceDepthClampControlFeaturesEXT<'a>),
+    PhysicalDeviceDepthClampZeroOneFeaturesKHR(PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a>),
     PhysicalDeviceDepthClipControlFeaturesEXT(PhysicalDeviceDepthClipControlFeaturesEXT<'a>),
     PhysicalDeviceDepthClipEnableFeaturesEXT(PhysicalDeviceDepthClipEnableFeaturesEXT<'a>),
     PhysicalDeviceDepthStencilResolveProperties(PhysicalDeviceDepthStencilResolveProperties<'a>),
+    PhysicalDeviceDescriptorHeapFeaturesEXT(PhysicalDeviceDescriptorHeapFeaturesEXT<'a>),
+    PhysicalDeviceDescriptorHeapPropertiesEXT(PhysicalDeviceDescriptorHeapPropertiesEXT<'a>),
     PhysicalDeviceDescriptorIndexingFeatures(PhysicalDeviceDescriptorIndexingFeatures<'a>),
     PhysicalDeviceDescriptorIndexingProperties(PhysicalDeviceDescriptorIndexingProperties<'a>),
     PhysicalDeviceDriverProperties(PhysicalDeviceDriverProperties<'a>),
     PhysicalDeviceDynamicRenderingFeatures(PhysicalDeviceDynamicRenderingFeatures<'a>),
+    PhysicalDeviceDynamicRenderingLocalReadFeatures(PhysicalDeviceDynamicRenderingLocalReadFeatures<'a>),
     PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>),
     PhysicalDeviceExtendedDynamicState2FeaturesEXT(PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>),
     PhysicalDeviceExtendedDynamicState3FeaturesEXT(PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>),
@@ -85,37 +110,62 @@ pub enum Ext<'a> {
     PhysicalDeviceExternalImageFormatInfo(PhysicalDeviceExternalImageFormatInfo<'a>),
     PhysicalDeviceFeatures2(PhysicalDeviceFeatures2<'a>),
     PhysicalDeviceFloatControlsProperties(PhysicalDeviceFloatControlsProperties<'a>),
+    PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a>),
+    PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a>),
     PhysicalDeviceFragmentShaderInterlockFeaturesEXT(PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>),
     PhysicalDeviceFragmentShadingRateFeaturesKHR(PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>),
     PhysicalDeviceFragmentShadingRatePropertiesKHR(PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>),
+    PhysicalDeviceGlobalPriorityQueryFeatures(PhysicalDeviceGlobalPriorityQueryFeatures<'a>),
     PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>),
     PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>),
+    PhysicalDeviceHostImageCopyFeatures(PhysicalDeviceHostImageCopyFeatures<'a>),
+    PhysicalDeviceHostImageCopyProperties(PhysicalDeviceHostImageCopyProperties<'a>),
     PhysicalDeviceHostQueryResetFeatures(PhysicalDeviceHostQueryResetFeatures<'a>),
     PhysicalDeviceIDProperties(PhysicalDeviceIDProperties<'a>),
     PhysicalDeviceImage2DViewOf3DFeaturesEXT(PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>),
     PhysicalDeviceImageDrmFormatModifierInfoEXT(PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>),
     PhysicalDeviceImageRobustnessFeatures(PhysicalDeviceImageRobustnessFeatures<'a>),
+    PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a>),
+    PhysicalDeviceImageViewImageFormatInfoEXT(PhysicalDeviceImageViewImageFormatInfoEXT<'a>),
     PhysicalDeviceImageViewMinLodFeaturesEXT(PhysicalDeviceImageViewMinLodFeaturesEXT<'a>),
     PhysicalDeviceImagelessFramebufferFeatures(PhysicalDeviceImagelessFramebufferFeatures<'a>),
-    PhysicalDeviceIndexTypeUint8FeaturesEXT(PhysicalDeviceIndexTypeUint8FeaturesEXT<'a>),
+    PhysicalDeviceIndexTypeUint8Features(PhysicalDeviceIndexTypeUint8Features<'a>),
     PhysicalDeviceInlineUniformBlockFeatures(PhysicalDeviceInlineUniformBlockFeatures<'a>),
     PhysicalDeviceInlineUniformBlockProperties(PhysicalDeviceInlineUniformBlockProperties<'a>),
-    PhysicalDeviceLineRasterizationFeaturesEXT(PhysicalDeviceLineRasterizationFeaturesEXT<'a>),
-    PhysicalDeviceLineRasterizationPropertiesEXT(PhysicalDeviceLineRasterizationPropertiesEXT<'a>),
+    PhysicalDeviceLayeredApiPropertiesListKHR(PhysicalDeviceLayeredApiPropertiesListKHR<'a>),
+    PhysicalDeviceLayeredApiVulkanPropertiesKHR(PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a>),
+    PhysicalDeviceLegacyDitheringFeaturesEXT(PhysicalDeviceLegacyDitheringFeaturesEXT<'a>),
+    PhysicalDeviceLegacyVertexAttributesFeaturesEXT(PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a>),
+    PhysicalDeviceLegacyVertexAttributesPropertiesEXT(PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a>),
+    PhysicalDeviceLineRasterizationFeatures(PhysicalDeviceLineRasterizationFeatures<'a>),
+    PhysicalDeviceLineRasterizationProperties(PhysicalDeviceLineRasterizationProperties<'a>),
     PhysicalDeviceMaintenance3Properties(PhysicalDeviceMaintenance3Properties<'a>),
     PhysicalDeviceMaintenance4Features(PhysicalDeviceMaintenance4Features<'a>),
     PhysicalDeviceMaintenance4Properties(PhysicalDeviceMaintenance4Properties<'a>),
-    PhysicalDeviceMaintenance5FeaturesKHR(PhysicalDeviceMaintenance5FeaturesKHR<'a>),
-    PhysicalDeviceMaintenance5PropertiesKHR(PhysicalDeviceMaintenance5PropertiesKHR<'a>),
+    PhysicalDeviceMaintenance5Features(PhysicalDeviceMaintenance5Features<'a>),
+    PhysicalDeviceMaintenance5Properties(PhysicalDeviceMaintenance5Properties<'a>),
+    PhysicalDeviceMaintenance6Features(PhysicalDeviceMaintenance6Features<'a>),
+    PhysicalDeviceMaintenance6Properties(PhysicalDeviceMaintenance6Properties<'a>),
+    PhysicalDeviceMaintenance7FeaturesKHR(PhysicalDeviceMaintenance7FeaturesKHR<'a>),
+    PhysicalDeviceMaintenance7PropertiesKHR(PhysicalDeviceMaintenance7PropertiesKHR<'a>),
     PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT<'a>),
+    PhysicalDeviceMeshShaderFeaturesEXT(PhysicalDeviceMeshShaderFeaturesEXT<'a>),
+    PhysicalDeviceMeshShaderPropertiesEXT(PhysicalDeviceMeshShaderPropertiesEXT<'a>),
     PhysicalDeviceMultiDrawFeaturesEXT(PhysicalDeviceMultiDrawFeaturesEXT<'a>),
     PhysicalDeviceMultiDrawPropertiesEXT(PhysicalDeviceMultiDrawPropertiesEXT<'a>),
+    PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a>),
     PhysicalDeviceMultiviewFeatures(PhysicalDeviceMultiviewFeatures<'a>),
     PhysicalDeviceMultiviewProperties(PhysicalDeviceMultiviewProperties<'a>),
     PhysicalDeviceMutableDescriptorTypeFeaturesEXT(PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>),
+    PhysicalDeviceNestedCommandBufferFeaturesEXT(PhysicalDeviceNestedCommandBufferFeaturesEXT<'a>),
+    PhysicalDeviceNestedCommandBufferPropertiesEXT(PhysicalDeviceNestedCommandBufferPropertiesEXT<'a>),
     PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>),
     PhysicalDevicePCIBusInfoPropertiesEXT(PhysicalDevicePCIBusInfoPropertiesEXT<'a>),
     PhysicalDevicePipelineCreationCacheControlFeatures(PhysicalDevicePipelineCreationCacheControlFeatures<'a>),
+    PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a>),
+    PhysicalDevicePipelineProtectedAccessFeatures(PhysicalDevicePipelineProtectedAccessFeatures<'a>),
+    PhysicalDevicePipelineRobustnessFeatures(PhysicalDevicePipelineRobustnessFeatures<'a>),
+    PhysicalDevicePipelineRobustnessProperties(PhysicalDevicePipelineRobustnessProperties<'a>),
     PhysicalDevicePointClippingProperties(PhysicalDevicePointClippingProperties<'a>),
     PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>),
     PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>),
@@ -124,23 +174,45 @@ pub enum Ext<'a> {
     PhysicalDeviceProtectedMemoryProperties(PhysicalDeviceProtectedMemoryProperties<'a>),
     PhysicalDeviceProvokingVertexFeaturesEXT(PhysicalDeviceProvokingVertexFeaturesEXT<'a>),
     PhysicalDeviceProvokingVertexPropertiesEXT(PhysicalDeviceProvokingVertexPropertiesEXT<'a>),
-    PhysicalDevicePushDescriptorPropertiesKHR(PhysicalDevicePushDescriptorPropertiesKHR<'a>),
+    PhysicalDevicePushDescriptorProperties(PhysicalDevicePushDescriptorProperties<'a>),
     PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>),
-    PhysicalDeviceRobustness2FeaturesEXT(PhysicalDeviceRobustness2FeaturesEXT<'a>),
-    PhysicalDeviceRobustness2PropertiesEXT(PhysicalDeviceRobustness2PropertiesEXT<'a>),
+    PhysicalDeviceRayQueryFeaturesKHR(PhysicalDeviceRayQueryFeaturesKHR<'a>),
+    PhysicalDeviceRayTracingMaintenance1FeaturesKHR(PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a>),
+    PhysicalDeviceRayTracingPipelineFeaturesKHR(PhysicalDeviceRayTracingPipelineFeaturesKHR<'a>),
+    PhysicalDeviceRayTracingPipelinePropertiesKHR(PhysicalDeviceRayTracingPipelinePropertiesKHR<'a>),
+    PhysicalDeviceRayTracingPositionFetchFeaturesKHR(PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a>),
+    PhysicalDeviceRobustness2FeaturesKHR(PhysicalDeviceRobustness2FeaturesKHR<'a>),
+    PhysicalDeviceRobustness2PropertiesKHR(PhysicalDeviceRobustness2PropertiesKHR<'a>),
+    PhysicalDeviceSampleLocationsPropertiesEXT(PhysicalDeviceSampleLocationsPropertiesEXT<'a>),
     PhysicalDeviceSamplerFilterMinmaxProperties(PhysicalDeviceSamplerFilterMinmaxProperties<'a>),
     PhysicalDeviceSamplerYcbcrConversionFeatures(PhysicalDeviceSamplerYcbcrConversionFeatures<'a>),
     PhysicalDeviceScalarBlockLayoutFeatures(PhysicalDeviceScalarBlockLayoutFeatures<'a>),
     PhysicalDeviceSeparateDepthStencilLayoutsFeatures(PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>),
+    PhysicalDeviceShaderAtomicFloat2FeaturesEXT(PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a>),
+    PhysicalDeviceShaderAtomicFloatFeaturesEXT(PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a>),
     PhysicalDeviceShaderAtomicInt64Features(PhysicalDeviceShaderAtomicInt64Features<'a>),
+    PhysicalDeviceShaderBfloat16FeaturesKHR(PhysicalDeviceShaderBfloat16FeaturesKHR<'a>),
     PhysicalDeviceShaderClockFeaturesKHR(PhysicalDeviceShaderClockFeaturesKHR<'a>),
     PhysicalDeviceShaderDemoteToHelperInvocationFeatures(PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>),
     PhysicalDeviceShaderDrawParametersFeatures(PhysicalDeviceShaderDrawParametersFeatures<'a>),
+    PhysicalDeviceShaderExpectAssumeFeatures(PhysicalDeviceShaderExpectAssumeFeatures<'a>),
     PhysicalDeviceShaderFloat16Int8Features(PhysicalDeviceShaderFloat16Int8Features<'a>),
+    PhysicalDeviceShaderFloat8FeaturesEXT(PhysicalDeviceShaderFloat8FeaturesEXT<'a>),
+    PhysicalDeviceShaderFloatControls2Features(PhysicalDeviceShaderFloatControls2Features<'a>),
+    PhysicalDeviceShaderFmaFeaturesKHR(PhysicalDeviceShaderFmaFeaturesKHR<'a>),
+    PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a>),
     PhysicalDeviceShaderIntegerDotProductFeatures(PhysicalDeviceShaderIntegerDotProductFeatures<'a>),
     PhysicalDeviceShaderIntegerDotProductProperties(PhysicalDeviceShaderIntegerDotProductProperties<'a>),
+    PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a>),
+    PhysicalDeviceShaderQuadControlFeaturesKHR(PhysicalDeviceShaderQuadControlFeaturesKHR<'a>),
+    PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a>),
+    PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a>),
     PhysicalDeviceShaderSubgroupExtendedTypesFeatures(PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>),
+    PhysicalDeviceShaderSubgroupRotateFeatures(PhysicalDeviceShaderSubgroupRotateFeatures<'a>),
+    PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a>),
     PhysicalDeviceShaderTerminateInvocationFeatures(PhysicalDeviceShaderTerminateInvocationFeatures<'a>),
+    PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a>),
+    PhysicalDeviceShaderUntypedPointersFeaturesKHR(PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a>),
     PhysicalDeviceSubgroupProperties(PhysicalDeviceSubgroupProperties<'a>),
     PhysicalDeviceSubgroupSizeControlFeatures(PhysicalDeviceSubgroupSizeControlFeatures<'a>),
     PhysicalDeviceSubgroupSizeControlProperties(PhysicalDeviceSubgroupSizeControlProperties<'a>),
@@ -154,7 +226,8 @@ pub enum Ext<'a> {
     PhysicalDeviceTransformFeedbackPropertiesEXT(PhysicalDeviceTransformFeedbackPropertiesEXT<'a>),
     PhysicalDeviceUniformBufferStandardLayoutFeatures(PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>),
     PhysicalDeviceVariablePointersFeatures(PhysicalDeviceVariablePointersFeatures<'a>),
-    PhysicalDeviceVertexAttributeDivisorFeaturesEXT(PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a>),
+    PhysicalDeviceVertexAttributeDivisorFeatures(PhysicalDeviceVertexAttributeDivisorFeatures<'a>),
+    PhysicalDeviceVertexAttributeDivisorProperties(PhysicalDeviceVertexAttributeDivisorProperties<'a>),
     PhysicalDeviceVertexAttributeDivisorPropertiesEXT(PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>),
     PhysicalDeviceVertexInputDynamicStateFeaturesEXT(PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>),
     PhysicalDeviceVulkan11Features(PhysicalDeviceVulkan11Features<'a>),
@@ -163,40 +236,59 @@ pub enum Ext<'a> {
     PhysicalDeviceVulkan12Properties(PhysicalDeviceVulkan12Properties<'a>),
     PhysicalDeviceVulkan13Features(PhysicalDeviceVulkan13Features<'a>),
     PhysicalDeviceVulkan13Properties(PhysicalDeviceVulkan13Properties<'a>),
+    PhysicalDeviceVulkan14Features(PhysicalDeviceVulkan14Features<'a>),
+    PhysicalDeviceVulkan14Properties(PhysicalDeviceVulkan14Properties<'a>),
     PhysicalDeviceVulkanMemoryModelFeatures(PhysicalDeviceVulkanMemoryModelFeatures<'a>),
+    PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a>),
     PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>),
+    PhysicalDeviceYcbcrImageArraysFeaturesEXT(PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a>),
     PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>),
+    PipelineColorBlendAdvancedStateCreateInfoEXT(PipelineColorBlendAdvancedStateCreateInfoEXT<'a>),
     PipelineColorWriteCreateInfoEXT(PipelineColorWriteCreateInfoEXT<'a>),
-    PipelineCreateFlags2CreateInfoKHR(PipelineCreateFlags2CreateInfoKHR<'a>),
+    PipelineCreateFlags2CreateInfo(PipelineCreateFlags2CreateInfo<'a>),
     PipelineCreationFeedbackCreateInfo(PipelineCreationFeedbackCreateInfo<'a>),
     PipelineFragmentShadingRateStateCreateInfoKHR(PipelineFragmentShadingRateStateCreateInfoKHR<'a>),
+    PipelineLayoutCreateInfo(PipelineLayoutCreateInfo<'a>),
     PipelineLibraryCreateInfoKHR(PipelineLibraryCreateInfoKHR<'a>),
     PipelineRasterizationConservativeStateCreateInfoEXT(PipelineRasterizationConservativeStateCreateInfoEXT<'a>),
     PipelineRasterizationDepthClipStateCreateInfoEXT(PipelineRasterizationDepthClipStateCreateInfoEXT<'a>),
-    PipelineRasterizationLineStateCreateInfoEXT(PipelineRasterizationLineStateCreateInfoEXT<'a>),
+    PipelineRasterizationLineStateCreateInfo(PipelineRasterizationLineStateCreateInfo<'a>),
     PipelineRasterizationProvokingVertexStateCreateInfoEXT(PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>),
     PipelineRasterizationStateStreamCreateInfoEXT(PipelineRasterizationStateStreamCreateInfoEXT<'a>),
     PipelineRenderingCreateInfo(PipelineRenderingCreateInfo<'a>),
+    PipelineRobustnessCreateInfo(PipelineRobustnessCreateInfo<'a>),
+    PipelineSampleLocationsStateCreateInfoEXT(PipelineSampleLocationsStateCreateInfoEXT<'a>),
     PipelineShaderStageRequiredSubgroupSizeCreateInfo(PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>),
     PipelineTessellationDomainOriginStateCreateInfo(PipelineTessellationDomainOriginStateCreateInfo<'a>),
-    PipelineVertexInputDivisorStateCreateInfoEXT(PipelineVertexInputDivisorStateCreateInfoEXT<'a>),
+    PipelineVertexInputDivisorStateCreateInfo(PipelineVertexInputDivisorStateCreateInfo<'a>),
+    PipelineViewportDepthClampControlCreateInfoEXT(PipelineViewportDepthClampControlCreateInfoEXT<'a>),
     PipelineViewportDepthClipControlCreateInfoEXT(PipelineViewportDepthClipControlCreateInfoEXT<'a>),
     ProtectedSubmitInfo(ProtectedSubmitInfo<'a>),
+    QueueFamilyGlobalPriorityProperties(QueueFamilyGlobalPriorityProperties<'a>),
     RenderPassAttachmentBeginInfo(RenderPassAttachmentBeginInfo<'a>),
     RenderPassInputAttachmentAspectCreateInfo(RenderPassInputAttachmentAspectCreateInfo<'a>),
     RenderPassMultiviewCreateInfo(RenderPassMultiviewCreateInfo<'a>),
+    RenderPassSampleLocationsBeginInfoEXT(RenderPassSampleLocationsBeginInfoEXT<'a>),
+    RenderingAttachmentLocationInfo(RenderingAttachmentLocationInfo<'a>),
     RenderingFragmentShadingRateAttachmentInfoKHR(RenderingFragmentShadingRateAttachmentInfoKHR<'a>),
+    RenderingInputAttachmentIndexInfo(RenderingInputAttachmentIndexInfo<'a>),
     RingMonitorInfoMESA(RingMonitorInfoMESA<'a>),
     RingPriorityInfoMESA(RingPriorityInfoMESA<'a>),
+    SampleLocationsInfoEXT(SampleLocationsInfoEXT<'a>),
     SamplerBorderColorComponentMappingCreateInfoEXT(SamplerBorderColorComponentMappingCreateInfoEXT<'a>),
     SamplerCustomBorderColorCreateInfoEXT(SamplerCustomBorderColorCreateInfoEXT<'a>),
+    SamplerCustomBorderColorIndexCreateInfoEXT(SamplerCustomBorderColorIndexCreateInfoEXT<'a>),
     SamplerReductionModeCreateInfo(SamplerReductionModeCreateInfo<'a>),
     SamplerYcbcrConversionImageFormatProperties(SamplerYcbcrConversionImageFormatProperties<'a>),
     SamplerYcbcrConversionInfo(SamplerYcbcrConversionInfo<'a>),
     SemaphoreTypeCreateInfo(SemaphoreTypeCreateInfo<'a>),
+    ShaderDescriptorSetAndBindingMappingInfoEXT(ShaderDescriptorSetAndBindingMappingInfoEXT<'a>),
     ShaderModuleCreateInfo(ShaderModuleCreateInfo<'a>),
     SubpassDescriptionDepthStencilResolve(SubpassDescriptionDepthStencilResolve<'a>),
+    SubpassResolvePerformanceQueryEXT(SubpassResolvePerformanceQueryEXT<'a>),
+    SubresourceHostMemcpySize(SubresourceHostMemcpySize<'a>),
     TimelineSemaphoreSubmitInfo(TimelineSemaphoreSubmitInfo<'a>),
+    WriteDescriptorSetAccelerationStructureKHR(WriteDescriptorSetAccelerationStructureKHR<'a>),
     WriteDescriptorSetInlineUniformBlock(WriteDescriptorSetInlineUniformBlock<'a>),
 }
 
@@ -208,10 +300,14 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::BindBufferMemoryDeviceGroupInfo(_) => 1000060013,
             Self::BindImageMemoryDeviceGroupInfo(_) => 1000060014,
             Self::BindImagePlaneMemoryInfo(_) => 1000156002,
+            Self::BindMemoryStatus(_) => 1000545002,
+            Self::BufferDeviceAddressCreateInfoEXT(_) => 1000244002,
             Self::BufferOpaqueCaptureAddressCreateInfo(_) => 1000257002,
-            Self::BufferUsageFlags2CreateInfoKHR(_) => 1000470006,
+            Self::BufferUsageFlags2CreateInfo(_) => 1000470006,
             Self::CommandBufferInheritanceConditionalRenderingInfoEXT(_) => 1000081000,
+            Self::CommandBufferInheritanceDescriptorHeapInfoEXT(_) => 1000135010,
             Self::CommandBufferInheritanceRenderingInfo(_) => 1000044004,
+            Self::DepthBiasRepresentationInfoEXT(_) => 1000283002,
             Self::DescriptorPoolInlineUniformBlockCreateInfo(_) => 1000138003,
             Self::DescriptorSetLayoutBindingFlagsCreateInfo(_) => 1000161000,
             Self::DescriptorSetVariableDescriptorCountAllocateInfo(_) => 1000161003,
@@ -222,6 +318,7 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::DeviceGroupRenderPassBeginInfo(_) => 1000060003,
             Self::DeviceGroupSubmitInfo(_) => 1000060005,
             Self::DevicePrivateDataCreateInfo(_) => 1000295001,
+            Self::DeviceQueueGlobalPriorityCreateInfo(_) => 1000174000,
             Self::DeviceQueueTimelineInfoMESA(_) => 1000384005,
             Self::DrmFormatModifierPropertiesList2EXT(_) => 1000158006,
             Self::DrmFormatModifierPropertiesListEXT(_) => 1000158000,
@@ -232,16 +329,19 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::ExternalMemoryAcquireUnmodifiedEXT(_) => 1000453000,
             Self::ExternalMemoryBufferCreateInfo(_) => 1000072000,
             Self::ExternalMemoryImageCreateInfo(_) => 1000072001,
+            Self::FilterCubicImageViewImageFormatPropertiesEXT(_) => 1000170001,
             Self::FormatProperties3(_) => 1000360000,
             Self::FragmentShadingRateAttachmentInfoKHR(_) => 1000226000,
             Self::FramebufferAttachmentsCreateInfo(_) => 1000108001,
             Self::GraphicsPipelineLibraryCreateInfoEXT(_) => 1000320002,
+            Self::HostImageCopyDevicePerformanceQuery(_) => 1000270009,
             Self::ImageDrmFormatModifierExplicitCreateInfoEXT(_) => 1000158004,
             Self::ImageDrmFormatModifierListCreateInfoEXT(_) => 1000158003,
             Self::ImageFormatListCreateInfo(_) => 1000147000,
             Self::ImagePlaneMemoryRequirementsInfo(_) => 1000156003,
             Self::ImageStencilUsageCreateInfo(_) => 1000246000,
             Self::ImageViewMinLodCreateInfoEXT(_) => 1000391001,
+            Self::ImageViewSlicedCreateInfoEXT(_) => 1000418001,
             Self::ImageViewUsageCreateInfo(_) => 1000117002,
             Self::ImportMemoryResourceInfoMESA(_) => 1000384002,
             Self::MemoryAllocateFlagsInfo(_) => 1000060000,
@@ -250,25 +350,42 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::MemoryDedicatedRequirements(_) => 1000127000,
             Self::MemoryOpaqueCaptureAddressAllocateInfo(_) => 1000257003,
             Self::MemoryResourceAllocationSizePropertiesMESA(_) => 1000384003,
+            Self::MultisampledRenderToSingleSampledInfoEXT(_) => 1000376002,
             Self::MutableDescriptorTypeCreateInfoEXT(_) => 1000351002,
             Self::PhysicalDevice16BitStorageFeatures(_) => 1000083000,
             Self::PhysicalDevice4444FormatsFeaturesEXT(_) => 1000340000,
             Self::PhysicalDevice8BitStorageFeatures(_) => 1000177000,
+            Self::PhysicalDeviceAccelerationStructureFeaturesKHR(_) => 1000150013,
+            Self::PhysicalDeviceAccelerationStructurePropertiesKHR(_) => 1000150014,
+            Self::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(_) => 1000524000,
             Self::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(_) => 1000339000,
+            Self::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(_) => 1000148000,
+            Self::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(_) => 1000148001,
             Self::PhysicalDeviceBorderColorSwizzleFeaturesEXT(_) => 1000411000,
             Self::PhysicalDeviceBufferDeviceAddressFeatures(_) => 1000257000,
+            Self::PhysicalDeviceBufferDeviceAddressFeaturesEXT(_) => 1000244000,
             Self::PhysicalDeviceColorWriteEnableFeaturesEXT(_) => 1000381000,
+            Self::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(_) => 1000201000,
+            Self::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(_) => 1000511000,
             Self::PhysicalDeviceConditionalRenderingFeaturesEXT(_) => 1000081001,
             Self::PhysicalDeviceConservativeRasterizationPropertiesEXT(_) => 1000101000,
+            Self::PhysicalDeviceCooperativeMatrixFeaturesKHR(_) => 1000506000,
+            Self::PhysicalDeviceCooperativeMatrixPropertiesKHR(_) => 1000506002,
             Self::PhysicalDeviceCustomBorderColorFeaturesEXT(_) => 1000287002,
             Self::PhysicalDeviceCustomBorderColorPropertiesEXT(_) => 1000287001,
+            Self::PhysicalDeviceDepthBiasControlFeaturesEXT(_) => 1000283000,
+            Self::PhysicalDeviceDepthClampControlFeaturesEXT(_) => 1000582000,
+            Self::PhysicalDeviceDepthClampZeroOneFeaturesKHR(_) => 1000421000,
             Self::PhysicalDeviceDepthClipControlFeaturesEXT(_) => 1000355000,
             Self::PhysicalDeviceDepthClipEnableFeaturesEXT(_) => 1000102000,
             Self::PhysicalDeviceDepthStencilResolveProperties(_) => 1000199000,
+            Self::PhysicalDeviceDescriptorHeapFeaturesEXT(_) => 1000135009,
+            Self::PhysicalDeviceDescriptorHeapPropertiesEXT(_) => 1000135008,
             Self::PhysicalDeviceDescriptorIndexingFeatures(_) => 1000161001,
             Self::PhysicalDeviceDescriptorIndexingProperties(_) => 1000161002,
             Self::PhysicalDeviceDriverProperties(_) => 1000196000,
             Self::PhysicalDeviceDynamicRenderingFeatures(_) => 1000044003,
+            Self::PhysicalDeviceDynamicRenderingLocalReadFeatures(_) => 1000232000,
             Self::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(_) => 1000499000,
             Self::PhysicalDeviceExtendedDynamicState2FeaturesEXT(_) => 1000377000,
             Self::PhysicalDeviceExtendedDynamicState3FeaturesEXT(_) => 1000455000,
@@ -277,37 +394,62 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceExternalImageFormatInfo(_) => 1000071000,
             Self::PhysicalDeviceFeatures2(_) => 1000059000,
             Self::PhysicalDeviceFloatControlsProperties(_) => 1000197000,
+            Self::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(_) => 1000203000,
+            Self::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(_) => 1000322000,
             Self::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(_) => 1000251000,
             Self::PhysicalDeviceFragmentShadingRateFeaturesKHR(_) => 1000226003,
             Self::PhysicalDeviceFragmentShadingRatePropertiesKHR(_) => 1000226002,
+            Self::PhysicalDeviceGlobalPriorityQueryFeatures(_) => 1000388000,
             Self::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(_) => 1000320000,
             Self::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(_) => 1000320001,
+            Self::PhysicalDeviceHostImageCopyFeatures(_) => 1000270000,
+            Self::PhysicalDeviceHostImageCopyProperties(_) => 1000270001,
             Self::PhysicalDeviceHostQueryResetFeatures(_) => 1000261000,
             Self::PhysicalDeviceIDProperties(_) => 1000071004,
             Self::PhysicalDeviceImage2DViewOf3DFeaturesEXT(_) => 1000393000,
             Self::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => 1000158002,
             Self::PhysicalDeviceImageRobustnessFeatures(_) => 1000335000,
+            Self::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(_) => 1000418000,
+            Self::PhysicalDeviceImageViewImageFormatInfoEXT(_) => 1000170000,
             Self::PhysicalDeviceImageViewMinLodFeaturesEXT(_) => 1000391000,
             Self::PhysicalDeviceImagelessFramebufferFeatures(_) => 1000108000,
-            Self::PhysicalDeviceIndexTypeUint8FeaturesEXT(_) => 1000265000,
+            Self::PhysicalDeviceIndexTypeUint8Features(_) => 1000265000,
             Self::PhysicalDeviceInlineUniformBlockFeatures(_) => 1000138000,
             Self::PhysicalDeviceInlineUniformBlockProperties(_) => 1000138001,
-            Self::PhysicalDeviceLineRasterizationFeaturesEXT(_) => 1000259000,
-            Self::PhysicalDeviceLineRasterizationPropertiesEXT(_) => 1000259002,
+            Self::PhysicalDeviceLayeredApiPropertiesListKHR(_) => 1000562002,
+            Self::PhysicalDeviceLayeredApiVulkanPropertiesKHR(_) => 1000562004,
+            Self::PhysicalDeviceLegacyDitheringFeaturesEXT(_) => 1000465000,
+            Self::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(_) => 1000495000,
+            Self::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(_) => 1000495001,
+            Self::PhysicalDeviceLineRasterizationFeatures(_) => 1000259000,
+            Self::PhysicalDeviceLineRasterizationProperties(_) => 1000259002,
             Self::PhysicalDeviceMaintenance3Properties(_) => 1000168000,
             Self::PhysicalDeviceMaintenance4Features(_) => 1000413000,
             Self::PhysicalDeviceMaintenance4Properties(_) => 1000413001,
-            Self::PhysicalDeviceMaintenance5FeaturesKHR(_) => 1000470000,
-            Self::PhysicalDeviceMaintenance5PropertiesKHR(_) => 1000470001,
+            Self::PhysicalDeviceMaintenance5Features(_) => 1000470000,
+            Self::PhysicalDeviceMaintenance5Properties(_) => 1000470001,
+            Self::PhysicalDeviceMaintenance6Features(_) => 1000545000,
+            Self::PhysicalDeviceMaintenance6Properties(_) => 1000545001,
+            Self::PhysicalDeviceMaintenance7FeaturesKHR(_) => 1000562000,
+            Self::PhysicalDeviceMaintenance7PropertiesKHR(_) => 1000562001,
             Self::PhysicalDeviceMemoryBudgetPropertiesEXT(_) => 1000237000,
+            Self::PhysicalDeviceMeshShaderFeaturesEXT(_) => 1000328000,
+            Self::PhysicalDeviceMeshShaderPropertiesEXT(_) => 1000328001,
             Self::PhysicalDeviceMultiDrawFeaturesEXT(_) => 1000392000,
             Self::PhysicalDeviceMultiDrawPropertiesEXT(_) => 1000392001,
+            Self::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(_) => 1000376000,
             Self::PhysicalDeviceMultiviewFeatures(_) => 1000053001,
             Self::PhysicalDeviceMultiviewProperties(_) => 1000053002,
             Self::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(_) => 1000351000,
+            Self::PhysicalDeviceNestedCommandBufferFeaturesEXT(_) => 1000451000,
+            Self::PhysicalDeviceNestedCommandBufferPropertiesEXT(_) => 1000451001,
             Self::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(_) => 1000422000,
             Self::PhysicalDevicePCIBusInfoPropertiesEXT(_) => 1000212000,
             Self::PhysicalDevicePipelineCreationCacheControlFeatures(_) => 1000297000,
+            Self::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(_) => 1000498000,
+            Self::PhysicalDevicePipelineProtectedAccessFeatures(_) => 1000466000,
+            Self::PhysicalDevicePipelineRobustnessFeatures(_) => 1000068001,
+            Self::PhysicalDevicePipelineRobustnessProperties(_) => 1000068002,
             Self::PhysicalDevicePointClippingProperties(_) => 1000117000,
             Self::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(_) => 1000356000,
             Self::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(_) => 1000382000,
@@ -316,23 +458,45 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceProtectedMemoryProperties(_) => 1000145002,
             Self::PhysicalDeviceProvokingVertexFeaturesEXT(_) => 1000254000,
             Self::PhysicalDeviceProvokingVertexPropertiesEXT(_) => 1000254002,
-            Self::PhysicalDevicePushDescriptorPropertiesKHR(_) => 1000080000,
+            Self::PhysicalDevicePushDescriptorProperties(_) => 1000080000,
             Self::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(_) => 1000342000,
-            Self::PhysicalDeviceRobustness2FeaturesEXT(_) => 1000286000,
-            Self::PhysicalDeviceRobustness2PropertiesEXT(_) => 1000286001,
+            Self::PhysicalDeviceRayQueryFeaturesKHR(_) => 1000348013,
+            Self::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(_) => 1000386000,
+            Self::PhysicalDeviceRayTracingPipelineFeaturesKHR(_) => 1000347000,
+            Self::PhysicalDeviceRayTracingPipelinePropertiesKHR(_) => 1000347001,
+            Self::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(_) => 1000481000,
+            Self::PhysicalDeviceRobustness2FeaturesKHR(_) => 1000286000,
+            Self::PhysicalDeviceRobustness2PropertiesKHR(_) => 1000286001,
+            Self::PhysicalDeviceSampleLocationsPropertiesEXT(_) => 1000143003,
             Self::PhysicalDeviceSamplerFilterMinmaxProperties(_) => 1000130000,
             Self::PhysicalDeviceSamplerYcbcrConversionFeatures(_) => 1000156004,
             Self::PhysicalDeviceScalarBlockLayoutFeatures(_) => 1000221000,
             Self::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(_) => 1000241000,
+            Self::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(_) => 1000273000,
+            Self::PhysicalDeviceShaderAtomicFloatFeaturesEXT(_) => 1000260000,
             Self::PhysicalDeviceShaderAtomicInt64Features(_) => 1000180000,
+            Self::PhysicalDeviceShaderBfloat16FeaturesKHR(_) => 1000141000,
             Self::PhysicalDeviceShaderClockFeaturesKHR(_) => 1000181000,
             Self::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(_) => 1000276000,
             Self::PhysicalDeviceShaderDrawParametersFeatures(_) => 1000063000,
+            Self::PhysicalDeviceShaderExpectAssumeFeatures(_) => 1000544000,
             Self::PhysicalDeviceShaderFloat16Int8Features(_) => 1000082000,
+            Self::PhysicalDeviceShaderFloat8FeaturesEXT(_) => 1000567000,
+            Self::PhysicalDeviceShaderFloatControls2Features(_) => 1000528000,
+            Self::PhysicalDeviceShaderFmaFeaturesKHR(_) => 1000579000,
+            Self::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(_) => 1000234000,
             Self::PhysicalDeviceShaderIntegerDotProductFeatures(_) => 1000280000,
             Self::PhysicalDeviceShaderIntegerDotProductProperties(_) => 1000280001,
+            Self::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(_) => 1000434000,
+            Self::PhysicalDeviceShaderQuadControlFeaturesKHR(_) => 1000235000,
+            Self::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(_) => 1000558000,
+            Self::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(_) => 1000564000,
             Self::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(_) => 1000175000,
+            Self::PhysicalDeviceShaderSubgroupRotateFeatures(_) => 1000416000,
+            Self::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(_) => 1000323000,
             Self::PhysicalDeviceShaderTerminateInvocationFeatures(_) => 1000215000,
+            Self::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(_) => 1000642000,
+            Self::PhysicalDeviceShaderUntypedPointersFeaturesKHR(_) => 1000387000,
             Self::PhysicalDeviceSubgroupProperties(_) => 1000094000,
             Self::PhysicalDeviceSubgroupSizeControlFeatures(_) => 1000225002,
             Self::PhysicalDeviceSubgroupSizeControlProperties(_) => 1000225000,
@@ -346,7 +510,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceTransformFeedbackPropertiesEXT(_) => 1000028001,
             Self::PhysicalDeviceUniformBufferStandardLayoutFeatures(_) => 1000253000,
             Self::PhysicalDeviceVariablePointersFeatures(_) => 1000120000,
-            Self::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(_) => 1000190002,
+            Self::PhysicalDeviceVertexAttributeDivisorFeatures(_) => 1000190002,
+            Self::PhysicalDeviceVertexAttributeDivisorProperties(_) => 1000525000,
             Self::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(_) => 1000190000,
             Self::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(_) => 1000352000,
             Self::PhysicalDeviceVulkan11Features(_) => 49,
@@ -355,40 +520,59 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceVulkan12Properties(_) => 52,
             Self::PhysicalDeviceVulkan13Features(_) => 53,
             Self::PhysicalDeviceVulkan13Properties(_) => 54,
+            Self::PhysicalDeviceVulkan14Features(_) => 55,
+            Self::PhysicalDeviceVulkan14Properties(_) => 56,
             Self::PhysicalDeviceVulkanMemoryModelFeatures(_) => 1000211000,
+            Self::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(_) => 1000336000,
             Self::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(_) => 1000330000,
+            Self::PhysicalDeviceYcbcrImageArraysFeaturesEXT(_) => 1000252000,
             Self::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(_) => 1000325000,
+            Self::PipelineColorBlendAdvancedStateCreateInfoEXT(_) => 1000148002,
             Self::PipelineColorWriteCreateInfoEXT(_) => 1000381001,
-            Self::PipelineCreateFlags2CreateInfoKHR(_) => 1000470005,
+            Self::PipelineCreateFlags2CreateInfo(_) => 1000470005,
             Self::PipelineCreationFeedbackCreateInfo(_) => 1000192000,
             Self::PipelineFragmentShadingRateStateCreateInfoKHR(_) => 1000226001,
+            Self::PipelineLayoutCreateInfo(_) => 30,
             Self::PipelineLibraryCreateInfoKHR(_) => 1000290000,
             Self::PipelineRasterizationConservativeStateCreateInfoEXT(_) => 1000101001,
             Self::PipelineRasterizationDepthClipStateCreateInfoEXT(_) => 1000102001,
-            Self::PipelineRasterizationLineStateCreateInfoEXT(_) => 1000259001,
+            Self::PipelineRasterizationLineStateCreateInfo(_) => 1000259001,
             Self::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_) => 1000254001,
             Self::PipelineRasterizationStateStreamCreateInfoEXT(_) => 1000028002,
             Self::PipelineRenderingCreateInfo(_) => 1000044002,
+            Self::PipelineRobustnessCreateInfo(_) => 1000068000,
+            Self::PipelineSampleLocationsStateCreateInfoEXT(_) => 1000143002,
             Self::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_) => 1000225001,
             Self::PipelineTessellationDomainOriginStateCreateInfo(_) => 1000117003,
-            Self::PipelineVertexInputDivisorStateCreateInfoEXT(_) => 1000190001,
+            Self::PipelineVertexInputDivisorStateCreateInfo(_) => 1000190001,
+            Self::PipelineViewportDepthClampControlCreateInfoEXT(_) => 1000582001,
             Self::PipelineViewportDepthClipControlCreateInfoEXT(_) => 1000355001,
             Self::ProtectedSubmitInfo(_) => 1000145000,
+            Self::QueueFamilyGlobalPriorityProperties(_) => 1000388001,
             Self::RenderPassAttachmentBeginInfo(_) => 1000108003,
             Self::RenderPassInputAttachmentAspectCreateInfo(_) => 1000117001,
             Self::RenderPassMultiviewCreateInfo(_) => 1000053000,
+            Self::RenderPassSampleLocationsBeginInfoEXT(_) => 1000143001,
+            Self::RenderingAttachmentLocationInfo(_) => 1000232001,
             Self::RenderingFragmentShadingRateAttachmentInfoKHR(_) => 1000044006,
+            Self::RenderingInputAttachmentIndexInfo(_) => 1000232002,
             Self::RingMonitorInfoMESA(_) => 1000384006,
             Self::RingPriorityInfoMESA(_) => 1000384007,
+            Self::SampleLocationsInfoEXT(_) => 1000143000,
             Self::SamplerBorderColorComponentMappingCreateInfoEXT(_) => 1000411001,
             Self::SamplerCustomBorderColorCreateInfoEXT(_) => 1000287000,
+            Self::SamplerCustomBorderColorIndexCreateInfoEXT(_) => 1000135011,
             Self::SamplerReductionModeCreateInfo(_) => 1000130001,
             Self::SamplerYcbcrConversionImageFormatProperties(_) => 1000156005,
             Self::SamplerYcbcrConversionInfo(_) => 1000156001,
             Self::SemaphoreTypeCreateInfo(_) => 1000207002,
+            Self::ShaderDescriptorSetAndBindingMappingInfoEXT(_) => 1000135006,
             Self::ShaderModuleCreateInfo(_) => 16,
             Self::SubpassDescriptionDepthStencilResolve(_) => 1000199001,
+            Self::SubpassResolvePerformanceQueryEXT(_) => 1000376001,
+            Self::SubresourceHostMemcpySize(_) => 1000270008,
             Self::TimelineSemaphoreSubmitInfo(_) => 1000207003,
+            Self::WriteDescriptorSetAccelerationStructureKHR(_) => 1000150007,
             Self::WriteDescriptorSetInlineUniformBlock(_) => 1000138002,
         }
     }
@@ -399,10 +583,14 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::BindBufferMemoryDeviceGroupInfo(v) => v.p_next,
             Self::BindImageMemoryDeviceGroupInfo(v) => v.p_next,
             Self::BindImagePlaneMemoryInfo(v) => v.p_next,
+            Self::BindMemoryStatus(v) => v.p_next,
+            Self::BufferDeviceAddressCreateInfoEXT(v) => v.p_next,
             Self::BufferOpaqueCaptureAddressCreateInfo(v) => v.p_next,
-            Self::BufferUsageFlags2CreateInfoKHR(v) => v.p_next,
+            Self::BufferUsageFlags2CreateInfo(v) => v.p_next,
             Self::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => v.p_next,
+            Self::CommandBufferInheritanceDescriptorHeapInfoEXT(v) => v.p_next,
             Self::CommandBufferInheritanceRenderingInfo(v) => v.p_next,
+            Self::DepthBiasRepresentationInfoEXT(v) => v.p_next,
             Self::DescriptorPoolInlineUniformBlockCreateInfo(v) => v.p_next,
             Self::DescriptorSetLayoutBindingFlagsCreateInfo(v) => v.p_next,
             Self::DescriptorSetVariableDescriptorCountAllocateInfo(v) => v.p_next,
@@ -413,6 +601,7 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::DeviceGroupRenderPassBeginInfo(v) => v.p_next,
             Self::DeviceGroupSubmitInfo(v) => v.p_next,
             Self::DevicePrivateDataCreateInfo(v) => v.p_next,
+            Self::DeviceQueueGlobalPriorityCreateInfo(v) => v.p_next,
             Self::DeviceQueueTimelineInfoMESA(v) => v.p_next,
             Self::DrmFormatModifierPropertiesList2EXT(v) => v.p_next,
             Self::DrmFormatModifierPropertiesListEXT(v) => v.p_next,
@@ -423,16 +612,19 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::ExternalMemoryAcquireUnmodifiedEXT(v) => v.p_next,
             Self::ExternalMemoryBufferCreateInfo(v) => v.p_next,
             Self::ExternalMemoryImageCreateInfo(v) => v.p_next,
+            Self::FilterCubicImageViewImageFormatPropertiesEXT(v) => v.p_next,
             Self::FormatProperties3(v) => v.p_next,
             Self::FragmentShadingRateAttachmentInfoKHR(v) => v.p_next,
             Self::FramebufferAttachmentsCreateInfo(v) => v.p_next,
             Self::GraphicsPipelineLibraryCreateInfoEXT(v) => v.p_next,
+            Self::HostImageCopyDevicePerformanceQuery(v) => v.p_next,
             Self::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => v.p_next,
             Self::ImageDrmFormatModifierListCreateInfoEXT(v) => v.p_next,
             Self::ImageFormatListCreateInfo(v) => v.p_next,
             Self::ImagePlaneMemoryRequirementsInfo(v) => v.p_next,
             Self::ImageStencilUsageCreateInfo(v) => v.p_next,
             Self::ImageViewMinLodCreateInfoEXT(v) => v.p_next,
+            Self::ImageViewSlicedCreateInfoEXT(v) => v.p_next,
             Self::ImageViewUsageCreateInfo(v) => v.p_next,
             Self::ImportMemoryResourceInfoMESA(v) => v.p_next,
             Self::MemoryAllocateFlagsInfo(v) => v.p_next,
@@ -441,25 +633,42 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::MemoryDedicatedRequirements(v) => v.p_next,
             Self::MemoryOpaqueCaptureAddressAllocateInfo(v) => v.p_next,
             Self::MemoryResourceAllocationSizePropertiesMESA(v) => v.p_next,
+            Self::MultisampledRenderToSingleSampledInfoEXT(v) => v.p_next,
             Self::MutableDescriptorTypeCreateInfoEXT(v) => v.p_next,
             Self::PhysicalDevice16BitStorageFeatures(v) => v.p_next,
             Self::PhysicalDevice4444FormatsFeaturesEXT(v) => v.p_next,
             Self::PhysicalDevice8BitStorageFeatures(v) => v.p_next,
+            Self::PhysicalDeviceAccelerationStructureFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceAccelerationStructurePropertiesKHR(v) => v.p_next,
+            Self::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceBufferDeviceAddressFeatures(v) => v.p_next,
+            Self::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v) => v.p_next,
             Self::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceCooperativeMatrixFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceCooperativeMatrixPropertiesKHR(v) => v.p_next,
             Self::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceDepthBiasControlFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceDepthClampControlFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceDepthClipControlFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceDepthStencilResolveProperties(v) => v.p_next,
+            Self::PhysicalDeviceDescriptorHeapFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceDescriptorHeapPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceDescriptorIndexingFeatures(v) => v.p_next,
             Self::PhysicalDeviceDescriptorIndexingProperties(v) => v.p_next,
             Self::PhysicalDeviceDriverProperties(v) => v.p_next,
             Self::PhysicalDeviceDynamicRenderingFeatures(v) => v.p_next,
+            Self::PhysicalDeviceDynamicRenderingLocalReadFeatures(v) => v.p_next,
             Self::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => v.p_next,
@@ -468,37 +677,62 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceExternalImageFormatInfo(v) => v.p_next,
             Self::PhysicalDeviceFeatures2(v) => v.p_next,
             Self::PhysicalDeviceFloatControlsProperties(v) => v.p_next,
+            Self::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v) => v.p_next,
             Self::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => v.p_next,
+            Self::PhysicalDeviceGlobalPriorityQueryFeatures(v) => v.p_next,
             Self::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceHostImageCopyFeatures(v) => v.p_next,
+            Self::PhysicalDeviceHostImageCopyProperties(v) => v.p_next,
             Self::PhysicalDeviceHostQueryResetFeatures(v) => v.p_next,
             Self::PhysicalDeviceIDProperties(v) => v.p_next,
             Self::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => v.p_next,
             Self::PhysicalDeviceImageRobustnessFeatures(v) => v.p_next,
+            Self::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceImageViewImageFormatInfoEXT(v) => v.p_next,
             Self::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceImagelessFramebufferFeatures(v) => v.p_next,
-            Self::PhysicalDeviceIndexTypeUint8FeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceIndexTypeUint8Features(v) => v.p_next,
             Self::PhysicalDeviceInlineUniformBlockFeatures(v) => v.p_next,
             Self::PhysicalDeviceInlineUniformBlockProperties(v) => v.p_next,
-            Self::PhysicalDeviceLineRasterizationFeaturesEXT(v) => v.p_next,
-            Self::PhysicalDeviceLineRasterizationPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceLayeredApiPropertiesListKHR(v) => v.p_next,
+            Self::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v) => v.p_next,
+            Self::PhysicalDeviceLegacyDitheringFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceLineRasterizationFeatures(v) => v.p_next,
+            Self::PhysicalDeviceLineRasterizationProperties(v) => v.p_next,
             Self::PhysicalDeviceMaintenance3Properties(v) => v.p_next,
             Self::PhysicalDeviceMaintenance4Features(v) => v.p_next,
             Self::PhysicalDeviceMaintenance4Properties(v) => v.p_next,
-            Self::PhysicalDeviceMaintenance5FeaturesKHR(v) => v.p_next,
-            Self::PhysicalDeviceMaintenance5PropertiesKHR(v) => v.p_next,
+            Self::PhysicalDeviceMaintenance5Features(v) => v.p_next,
+            Self::PhysicalDeviceMaintenance5Properties(v) => v.p_next,
+            Self::PhysicalDeviceMaintenance6Features(v) => v.p_next,
+            Self::PhysicalDeviceMaintenance6Properties(v) => v.p_next,
+            Self::PhysicalDeviceMaintenance7FeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceMaintenance7PropertiesKHR(v) => v.p_next,
             Self::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceMeshShaderFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceMeshShaderPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceMultiDrawFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceMultiDrawPropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceMultiviewFeatures(v) => v.p_next,
             Self::PhysicalDeviceMultiviewProperties(v) => v.p_next,
             Self::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceNestedCommandBufferFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceNestedCommandBufferPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => v.p_next,
             Self::PhysicalDevicePCIBusInfoPropertiesEXT(v) => v.p_next,
             Self::PhysicalDevicePipelineCreationCacheControlFeatures(v) => v.p_next,
+            Self::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDevicePipelineProtectedAccessFeatures(v) => v.p_next,
+            Self::PhysicalDevicePipelineRobustnessFeatures(v) => v.p_next,
+            Self::PhysicalDevicePipelineRobustnessProperties(v) => v.p_next,
             Self::PhysicalDevicePointClippingProperties(v) => v.p_next,
             Self::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => v.p_next,
             Self::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => v.p_next,
@@ -507,23 +741,45 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceProtectedMemoryProperties(v) => v.p_next,
             Self::PhysicalDeviceProvokingVertexFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceProvokingVertexPropertiesEXT(v) => v.p_next,
-            Self::PhysicalDevicePushDescriptorPropertiesKHR(v) => v.p_next,
+            Self::PhysicalDevicePushDescriptorProperties(v) => v.p_next,
             Self::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => v.p_next,
-            Self::PhysicalDeviceRobustness2FeaturesEXT(v) => v.p_next,
-            Self::PhysicalDeviceRobustness2PropertiesEXT(v) => v.p_next,
+            Self::PhysicalDeviceRayQueryFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceRayTracingPipelineFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceRayTracingPipelinePropertiesKHR(v) => v.p_next,
+            Self::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceRobustness2FeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceRobustness2PropertiesKHR(v) => v.p_next,
+            Self::PhysicalDeviceSampleLocationsPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceSamplerFilterMinmaxProperties(v) => v.p_next,
             Self::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => v.p_next,
             Self::PhysicalDeviceScalarBlockLayoutFeatures(v) => v.p_next,
             Self::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => v.p_next,
+            Self::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceShaderAtomicInt64Features(v) => v.p_next,
+            Self::PhysicalDeviceShaderBfloat16FeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceShaderClockFeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => v.p_next,
             Self::PhysicalDeviceShaderDrawParametersFeatures(v) => v.p_next,
+            Self::PhysicalDeviceShaderExpectAssumeFeatures(v) => v.p_next,
             Self::PhysicalDeviceShaderFloat16Int8Features(v) => v.p_next,
+            Self::PhysicalDeviceShaderFloat8FeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceShaderFloatControls2Features(v) => v.p_next,
+            Self::PhysicalDeviceShaderFmaFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceShaderIntegerDotProductFeatures(v) => v.p_next,
             Self::PhysicalDeviceShaderIntegerDotProductProperties(v) => v.p_next,
+            Self::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceShaderQuadControlFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v) => v.p_next,
+            Self::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => v.p_next,
+            Self::PhysicalDeviceShaderSubgroupRotateFeatures(v) => v.p_next,
+            Self::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceShaderTerminateInvocationFeatures(v) => v.p_next,
+            Self::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceShaderUntypedPointersFeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceSubgroupProperties(v) => v.p_next,
             Self::PhysicalDeviceSubgroupSizeControlFeatures(v) => v.p_next,
             Self::PhysicalDeviceSubgroupSizeControlProperties(v) => v.p_next,
@@ -537,7 +793,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => v.p_next,
             Self::PhysicalDeviceVariablePointersFeatures(v) => v.p_next,
-            Self::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceVertexAttributeDivisorFeatures(v) => v.p_next,
+            Self::PhysicalDeviceVertexAttributeDivisorProperties(v) => v.p_next,
             Self::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => v.p_next,
             Self::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceVulkan11Features(v) => v.p_next,
@@ -546,40 +803,59 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             Self::PhysicalDeviceVulkan12Properties(v) => v.p_next,
             Self::PhysicalDeviceVulkan13Features(v) => v.p_next,
             Self::PhysicalDeviceVulkan13Properties(v) => v.p_next,
+            Self::PhysicalDeviceVulkan14Features(v) => v.p_next,
+            Self::PhysicalDeviceVulkan14Properties(v) => v.p_next,
             Self::PhysicalDeviceVulkanMemoryModelFeatures(v) => v.p_next,
+            Self::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v) => v.p_next,
             Self::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => v.p_next,
+            Self::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v) => v.p_next,
             Self::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => v.p_next,
+            Self::PipelineColorBlendAdvancedStateCreateInfoEXT(v) => v.p_next,
             Self::PipelineColorWriteCreateInfoEXT(v) => v.p_next,
-            Self::PipelineCreateFlags2CreateInfoKHR(v) => v.p_next,
+            Self::PipelineCreateFlags2CreateInfo(v) => v.p_next,
             Self::PipelineCreationFeedbackCreateInfo(v) => v.p_next,
             Self::PipelineFragmentShadingRateStateCreateInfoKHR(v) => v.p_next,
+            Self::PipelineLayoutCreateInfo(v) => v.p_next,
             Self::PipelineLibraryCreateInfoKHR(v) => v.p_next,
             Self::PipelineRasterizationConservativeStateCreateInfoEXT(v) => v.p_next,
             Self::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => v.p_next,
-            Self::PipelineRasterizationLineStateCreateInfoEXT(v) => v.p_next,
+            Self::PipelineRasterizationLineStateCreateInfo(v) => v.p_next,
             Self::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => v.p_next,
             Self::PipelineRasterizationStateStreamCreateInfoEXT(v) => v.p_next,
             Self::PipelineRenderingCreateInfo(v) => v.p_next,
+            Self::PipelineRobustnessCreateInfo(v) => v.p_next,
+            Self::PipelineSampleLocationsStateCreateInfoEXT(v) => v.p_next,
             Self::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => v.p_next,
             Self::PipelineTessellationDomainOriginStateCreateInfo(v) => v.p_next,
-            Self::PipelineVertexInputDivisorStateCreateInfoEXT(v) => v.p_next,
+            Self::PipelineVertexInputDivisorStateCreateInfo(v) => v.p_next,
+            Self::PipelineViewportDepthClampControlCreateInfoEXT(v) => v.p_next,
             Self::PipelineViewportDepthClipControlCreateInfoEXT(v) => v.p_next,
             Self::ProtectedSubmitInfo(v) => v.p_next,
+            Self::QueueFamilyGlobalPriorityProperties(v) => v.p_next,
             Self::RenderPassAttachmentBeginInfo(v) => v.p_next,
             Self::RenderPassInputAttachmentAspectCreateInfo(v) => v.p_next,
             Self::RenderPassMultiviewCreateInfo(v) => v.p_next,
+            Self::RenderPassSampleLocationsBeginInfoEXT(v) => v.p_next,
+            Self::RenderingAttachmentLocationInfo(v) => v.p_next,
             Self::RenderingFragmentShadingRateAttachmentInfoKHR(v) => v.p_next,
+            Self::RenderingInputAttachmentIndexInfo(v) => v.p_next,
             Self::RingMonitorInfoMESA(v) => v.p_next,
             Self::RingPriorityInfoMESA(v) => v.p_next,
+            Self::SampleLocationsInfoEXT(v) => v.p_next,
             Self::SamplerBorderColorComponentMappingCreateInfoEXT(v) => v.p_next,
             Self::SamplerCustomBorderColorCreateInfoEXT(v) => v.p_next,
+            Self::SamplerCustomBorderColorIndexCreateInfoEXT(v) => v.p_next,
             Self::SamplerReductionModeCreateInfo(v) => v.p_next,
             Self::SamplerYcbcrConversionImageFormatProperties(v) => v.p_next,
             Self::SamplerYcbcrConversionInfo(v) => v.p_next,
             Self::SemaphoreTypeCreateInfo(v) => v.p_next,
+            Self::ShaderDescriptorSetAndBindingMappingInfoEXT(v) => v.p_next,
             Self::ShaderModuleCreateInfo(v) => v.p_next,
             Self::SubpassDescriptionDepthStencilResolve(v) => v.p_next,
+            Self::SubpassResolvePerformanceQueryEXT(v) => v.p_next,
+            Self::SubresourceHostMemcpySize(v) => v.p_next,
             Self::TimelineSemaphoreSubmitInfo(v) => v.p_next,
+            Self::WriteDescriptorSetAccelerationStructureKHR(v) => v.p_next,
             Self::WriteDescriptorSetInlineUniformBlock(v) => v.p_next,
         }
     }
@@ -590,10 +866,14 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000060013, false) => Self::BindBufferMemoryDeviceGroupInfo(BindBufferMemoryDeviceGroupInfo::decode_self(d, next).at("VkBindBufferMemoryDeviceGroupInfo")?),
             (1000060014, false) => Self::BindImageMemoryDeviceGroupInfo(BindImageMemoryDeviceGroupInfo::decode_self(d, next).at("VkBindImageMemoryDeviceGroupInfo")?),
             (1000156002, false) => Self::BindImagePlaneMemoryInfo(BindImagePlaneMemoryInfo::decode_self(d, next).at("VkBindImagePlaneMemoryInfo")?),
+            (1000545002, false) => Self::BindMemoryStatus(BindMemoryStatus::decode_self(d, next).at("VkBindMemoryStatus")?),
+            (1000244002, false) => Self::BufferDeviceAddressCreateInfoEXT(BufferDeviceAddressCreateInfoEXT::decode_self(d, next).at("VkBufferDeviceAddressCreateInfoEXT")?),
             (1000257002, false) => Self::BufferOpaqueCaptureAddressCreateInfo(BufferOpaqueCaptureAddressCreateInfo::decode_self(d, next).at("VkBufferOpaqueCaptureAddressCreateInfo")?),
-            (1000470006, false) => Self::BufferUsageFlags2CreateInfoKHR(BufferUsageFlags2CreateInfoKHR::decode_self(d, next).at("VkBufferUsageFlags2CreateInfoKHR")?),
+            (1000470006, false) => Self::BufferUsageFlags2CreateInfo(BufferUsageFlags2CreateInfo::decode_self(d, next).at("VkBufferUsageFlags2CreateInfo")?),
             (1000081000, false) => Self::CommandBufferInheritanceConditionalRenderingInfoEXT(CommandBufferInheritanceConditionalRenderingInfoEXT::decode_self(d, next).at("VkCommandBufferInheritanceConditionalRenderingInfoEXT")?),
+            (1000135010, false) => Self::CommandBufferInheritanceDescriptorHeapInfoEXT(CommandBufferInheritanceDescriptorHeapInfoEXT::decode_self(d, next).at("VkCommandBufferInheritanceDescriptorHeapInfoEXT")?),
             (1000044004, false) => Self::CommandBufferInheritanceRenderingInfo(CommandBufferInheritanceRenderingInfo::decode_self(d, next).at("VkCommandBufferInheritanceRenderingInfo")?),
+            (1000283002, false) => Self::DepthBiasRepresentationInfoEXT(DepthBiasRepresentationInfoEXT::decode_self(d, next).at("VkDepthBiasRepresentationInfoEXT")?),
             (1000138003, false) => Self::DescriptorPoolInlineUniformBlockCreateInfo(DescriptorPoolInlineUniformBlockCreateInfo::decode_self(d, next).at("VkDescriptorPoolInlineUniformBlockCreateInfo")?),
             (1000161000, false) => Self::DescriptorSetLayoutBindingFlagsCreateInfo(DescriptorSetLayoutBindingFlagsCreateInfo::decode_self(d, next).at("VkDescriptorSetLayoutBindingFlagsCreateInfo")?),
             (1000161003, false) => Self::DescriptorSetVariableDescriptorCountAllocateInfo(DescriptorSetVariableDescriptorCountAllocateInfo::decode_self(d, next).at("VkDescriptorSetVariableDescriptorCountAllocateInfo")?),
@@ -605,6 +885,7 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000060003, false) => Self::DeviceGroupRenderPassBeginInfo(DeviceGroupRenderPassBeginInfo::decode_self(d, next).at("VkDeviceGroupRenderPassBeginInfo")?),
             (1000060005, false) => Self::DeviceGroupSubmitInfo(DeviceGroupSubmitInfo::decode_self(d, next).at("VkDeviceGroupSubmitInfo")?),
             (1000295001, false) => Self::DevicePrivateDataCreateInfo(DevicePrivateDataCreateInfo::decode_self(d, next).at("VkDevicePrivateDataCreateInfo")?),
+            (1000174000, false) => Self::DeviceQueueGlobalPriorityCreateInfo(DeviceQueueGlobalPriorityCreateInfo::decode_self(d, next).at("VkDeviceQueueGlobalPriorityCreateInfo")?),
             (1000384005, false) => Self::DeviceQueueTimelineInfoMESA(DeviceQueueTimelineInfoMESA::decode_self(d, next).at("VkDeviceQueueTimelineInfoMESA")?),
             (1000158006, false) => Self::DrmFormatModifierPropertiesList2EXT(DrmFormatModifierPropertiesList2EXT::decode_self(d, next).at("VkDrmFormatModifierPropertiesList2EXT")?),
             (1000158006, true) => Self::DrmFormatModifierPropertiesList2EXT(DrmFormatModifierPropertiesList2EXT::decode_self_partial(d, next).at("VkDrmFormatModifierPropertiesList2EXT")?),
@@ -618,17 +899,22 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000453000, false) => Self::ExternalMemoryAcquireUnmodifiedEXT(ExternalMemoryAcquireUnmodifiedEXT::decode_self(d, next).at("VkExternalMemoryAcquireUnmodifiedEXT")?),
             (1000072000, false) => Self::ExternalMemoryBufferCreateInfo(ExternalMemoryBufferCreateInfo::decode_self(d, next).at("VkExternalMemoryBufferCreateInfo")?),
             (1000072001, false) => Self::ExternalMemoryImageCreateInfo(ExternalMemoryImageCreateInfo::decode_self(d, next).at("VkExternalMemoryImageCreateInfo")?),
+            (1000170001, false) => Self::FilterCubicImageViewImageFormatPropertiesEXT(FilterCubicImageViewImageFormatPropertiesEXT::decode_self(d, next).at("VkFilterCubicImageViewImageFormatPropertiesEXT")?),
+            (1000170001, true) => Self::FilterCubicImageViewImageFormatPropertiesEXT(FilterCubicImageViewImageFormatPropertiesEXT::decode_self_partial(d, next).at("VkFilterCubicImageViewImageFormatPropertiesEXT")?),
             (1000360000, false) => Self::FormatProperties3(FormatProperties3::decode_self(d, next).at("VkFormatProperties3")?),
             (1000360000, true) => Self::FormatProperties3(FormatProperties3::decode_self_partial(d, next).at("VkFormatProperties3")?),
             (1000226000, false) => Self::FragmentShadingRateAttachmentInfoKHR(FragmentShadingRateAttachmentInfoKHR::decode_self(d, next).at("VkFragmentShadingRateAttachmentInfoKHR")?),
             (1000108001, false) => Self::FramebufferAttachmentsCreateInfo(FramebufferAttachmentsCreateInfo::decode_self(d, next).at("VkFramebufferAttachmentsCreateInfo")?),
             (1000320002, false) => Self::GraphicsPipelineLibraryCreateInfoEXT(GraphicsPipelineLibraryCreateInfoEXT::decode_self(d, next).at("VkGraphicsPipelineLibraryCreateInfoEXT")?),
+            (1000270009, false) => Self::HostImageCopyDevicePerformanceQuery(HostImageCopyDevicePerformanceQuery::decode_self(d, next).at("VkHostImageCopyDevicePerformanceQuery")?),
+            (1000270009, true) => Self::HostImageCopyDevicePerformanceQuery(HostImageCopyDevicePerformanceQuery::decode_self_partial(d, next).at("VkHostImageCopyDevicePerformanceQuery")?),
             (1000158004, false) => Self::ImageDrmFormatModifierExplicitCreateInfoEXT(ImageDrmFormatModifierExplicitCreateInfoEXT::decode_self(d, next).at("VkImageDrmFormatModifierExplicitCreateInfoEXT")?),
             (1000158003, false) => Self::ImageDrmFormatModifierListCreateInfoEXT(ImageDrmFormatModifierListCreateInfoEXT::decode_self(d, next).at("VkImageDrmFormatModifierListCreateInfoEXT")?),
             (1000147000, false) => Self::ImageFormatListCreateInfo(ImageFormatListCreateInfo::decode_self(d, next).at("VkImageFormatListCreateInfo")?),
             (1000156003, false) => Self::ImagePlaneMemoryRequirementsInfo(ImagePlaneMemoryRequirementsInfo::decode_self(d, next).at("VkImagePlaneMemoryRequirementsInfo")?),
             (1000246000, false) => Self::ImageStencilUsageCreateInfo(ImageStencilUsageCreateInfo::decode_self(d, next).at("VkImageStencilUsageCreateInfo")?),
             (1000391001, false) => Self::ImageViewMinLodCreateInfoEXT(ImageViewMinLodCreateInfoEXT::decode_self(d, next).at("VkImageViewMinLodCreateInfoEXT")?),
+            (1000418001, false) => Self::ImageViewSlicedCreateInfoEXT(ImageViewSlicedCreateInfoEXT::decode_self(d, next).at("VkImageViewSlicedCreateInfoEXT")?),
             (1000117002, false) => Self::ImageViewUsageCreateInfo(ImageViewUsageCreateInfo::decode_self(d, next).at("VkImageViewUsageCreateInfo")?),
             (1000384002, false) => Self::ImportMemoryResourceInfoMESA(ImportMemoryResourceInfoMESA::decode_self(d, next).at("VkImportMemoryResourceInfoMESA")?),
             (1000060000, false) => Self::MemoryAllocateFlagsInfo(MemoryAllocateFlagsInfo::decode_self(d, next).at("VkMemoryAllocateFlagsInfo")?),
@@ -639,6 +925,7 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000257003, false) => Self::MemoryOpaqueCaptureAddressAllocateInfo(MemoryOpaqueCaptureAddressAllocateInfo::decode_self(d, next).at("VkMemoryOpaqueCaptureAddressAllocateInfo")?),
             (1000384003, false) => Self::MemoryResourceAllocationSizePropertiesMESA(MemoryResourceAllocationSizePropertiesMESA::decode_self(d, next).at("VkMemoryResourceAllocationSizePropertiesMESA")?),
             (1000384003, true) => Self::MemoryResourceAllocationSizePropertiesMESA(MemoryResourceAllocationSizePropertiesMESA::decode_self_partial(d, next).at("VkMemoryResourceAllocationSizePropertiesMESA")?),
+            (1000376002, false) => Self::MultisampledRenderToSingleSampledInfoEXT(MultisampledRenderToSingleSampledInfoEXT::decode_self(d, next).at("VkMultisampledRenderToSingleSampledInfoEXT")?),
             (1000351002, false) => Self::MutableDescriptorTypeCreateInfoEXT(MutableDescriptorTypeCreateInfoEXT::decode_self(d, next).at("VkMutableDescriptorTypeCreateInfoEXT")?),
             (1000083000, false) => Self::PhysicalDevice16BitStorageFeatures(PhysicalDevice16BitStorageFeatures::decode_self(d, next).at("VkPhysicalDevice16BitStorageFeatures")?),
             (1000083000, true) => Self::PhysicalDevice16BitStorageFeatures(PhysicalDevice16BitStorageFeatures::decode_self_partial(d, next).at("VkPhysicalDevice16BitStorageFeatures")?),
@@ -646,28 +933,58 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000340000, true) => Self::PhysicalDevice4444FormatsFeaturesEXT(PhysicalDevice4444FormatsFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDevice4444FormatsFeaturesEXT")?),
             (1000177000, false) => Self::PhysicalDevice8BitStorageFeatures(PhysicalDevice8BitStorageFeatures::decode_self(d, next).at("VkPhysicalDevice8BitStorageFeatures")?),
             (1000177000, true) => Self::PhysicalDevice8BitStorageFeatures(PhysicalDevice8BitStorageFeatures::decode_self_partial(d, next).at("VkPhysicalDevice8BitStorageFeatures")?),
+            (1000150013, false) => Self::PhysicalDeviceAccelerationStructureFeaturesKHR(PhysicalDeviceAccelerationStructureFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceAccelerationStructureFeaturesKHR")?),
+            (1000150013, true) => Self::PhysicalDeviceAccelerationStructureFeaturesKHR(PhysicalDeviceAccelerationStructureFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceAccelerationStructureFeaturesKHR")?),
+            (1000150014, false) => Self::PhysicalDeviceAccelerationStructurePropertiesKHR(PhysicalDeviceAccelerationStructurePropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceAccelerationStructurePropertiesKHR")?),
+            (1000150014, true) => Self::PhysicalDeviceAccelerationStructurePropertiesKHR(PhysicalDeviceAccelerationStructurePropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceAccelerationStructurePropertiesKHR")?),
+            (1000524000, false) => Self::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT")?),
+            (1000524000, true) => Self::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT")?),
             (1000339000, false) => Self::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT")?),
             (1000339000, true) => Self::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT")?),
+            (1000148000, false) => Self::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(PhysicalDeviceBlendOperationAdvancedFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceBlendOperationAdvancedFeaturesEXT")?),
+            (1000148000, true) => Self::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(PhysicalDeviceBlendOperationAdvancedFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceBlendOperationAdvancedFeaturesEXT")?),
+            (1000148001, false) => Self::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(PhysicalDeviceBlendOperationAdvancedPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceBlendOperationAdvancedPropertiesEXT")?),
+            (1000148001, true) => Self::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(PhysicalDeviceBlendOperationAdvancedPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceBlendOperationAdvancedPropertiesEXT")?),
             (1000411000, false) => Self::PhysicalDeviceBorderColorSwizzleFeaturesEXT(PhysicalDeviceBorderColorSwizzleFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceBorderColorSwizzleFeaturesEXT")?),
             (1000411000, true) => Self::PhysicalDeviceBorderColorSwizzleFeaturesEXT(PhysicalDeviceBorderColorSwizzleFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceBorderColorSwizzleFeaturesEXT")?),
             (1000257000, false) => Self::PhysicalDeviceBufferDeviceAddressFeatures(PhysicalDeviceBufferDeviceAddressFeatures::decode_self(d, next).at("VkPhysicalDeviceBufferDeviceAddressFeatures")?),
             (1000257000, true) => Self::PhysicalDeviceBufferDeviceAddressFeatures(PhysicalDeviceBufferDeviceAddressFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceBufferDeviceAddressFeatures")?),
+            (1000244000, false) => Self::PhysicalDeviceBufferDeviceAddressFeaturesEXT(PhysicalDeviceBufferDeviceAddressFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceBufferDeviceAddressFeaturesEXT")?),
+            (1000244000, true) => Self::PhysicalDeviceBufferDeviceAddressFeaturesEXT(PhysicalDeviceBufferDeviceAddressFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceBufferDeviceAddressFeaturesEXT")?),
             (1000381000, false) => Self::PhysicalDeviceColorWriteEnableFeaturesEXT(PhysicalDeviceColorWriteEnableFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceColorWriteEnableFeaturesEXT")?),
             (1000381000, true) => Self::PhysicalDeviceColorWriteEnableFeaturesEXT(PhysicalDeviceColorWriteEnableFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceColorWriteEnableFeaturesEXT")?),
+            (1000201000, false) => Self::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(PhysicalDeviceComputeShaderDerivativesFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceComputeShaderDerivativesFeaturesKHR")?),
+            (1000201000, true) => Self::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(PhysicalDeviceComputeShaderDerivativesFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceComputeShaderDerivativesFeaturesKHR")?),
+            (1000511000, false) => Self::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(PhysicalDeviceComputeShaderDerivativesPropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceComputeShaderDerivativesPropertiesKHR")?),
+            (1000511000, true) => Self::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(PhysicalDeviceComputeShaderDerivativesPropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceComputeShaderDerivativesPropertiesKHR")?),
             (1000081001, false) => Self::PhysicalDeviceConditionalRenderingFeaturesEXT(PhysicalDeviceConditionalRenderingFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceConditionalRenderingFeaturesEXT")?),
             (1000081001, true) => Self::PhysicalDeviceConditionalRenderingFeaturesEXT(PhysicalDeviceConditionalRenderingFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceConditionalRenderingFeaturesEXT")?),
             (1000101000, false) => Self::PhysicalDeviceConservativeRasterizationPropertiesEXT(PhysicalDeviceConservativeRasterizationPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceConservativeRasterizationPropertiesEXT")?),
             (1000101000, true) => Self::PhysicalDeviceConservativeRasterizationPropertiesEXT(PhysicalDeviceConservativeRasterizationPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceConservativeRasterizationPropertiesEXT")?),
+            (1000506000, false) => Self::PhysicalDeviceCooperativeMatrixFeaturesKHR(PhysicalDeviceCooperativeMatrixFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceCooperativeMatrixFeaturesKHR")?),
+            (1000506000, true) => Self::PhysicalDeviceCooperativeMatrixFeaturesKHR(PhysicalDeviceCooperativeMatrixFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceCooperativeMatrixFeaturesKHR")?),
+            (1000506002, false) => Self::PhysicalDeviceCooperativeMatrixPropertiesKHR(PhysicalDeviceCooperativeMatrixPropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceCooperativeMatrixPropertiesKHR")?),
+            (1000506002, true) => Self::PhysicalDeviceCooperativeMatrixPropertiesKHR(PhysicalDeviceCooperativeMatrixPropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceCooperativeMatrixPropertiesKHR")?),
             (1000287002, false) => Self::PhysicalDeviceCustomBorderColorFeaturesEXT(PhysicalDeviceCustomBorderColorFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceCustomBorderColorFeaturesEXT")?),
             (1000287002, true) => Self::PhysicalDeviceCustomBorderColorFeaturesEXT(PhysicalDeviceCustomBorderColorFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceCustomBorderColorFeaturesEXT")?),
             (1000287001, false) => Self::PhysicalDeviceCustomBorderColorPropertiesEXT(PhysicalDeviceCustomBorderColorPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceCustomBorderColorPropertiesEXT")?),
             (1000287001, true) => Self::PhysicalDeviceCustomBorderColorPropertiesEXT(PhysicalDeviceCustomBorderColorPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceCustomBorderColorPropertiesEXT")?),
+            (1000283000, false) => Self::PhysicalDeviceDepthBiasControlFeaturesEXT(PhysicalDeviceDepthBiasControlFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceDepthBiasControlFeaturesEXT")?),
+            (1000283000, true) => Self::PhysicalDeviceDepthBiasControlFeaturesEXT(PhysicalDeviceDepthBiasControlFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDepthBiasControlFeaturesEXT")?),
+            (1000582000, false) => Self::PhysicalDeviceDepthClampControlFeaturesEXT(PhysicalDeviceDepthClampControlFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceDepthClampControlFeaturesEXT")?),
+            (1000582000, true) => Self::PhysicalDeviceDepthClampControlFeaturesEXT(PhysicalDeviceDepthClampControlFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDepthClampControlFeaturesEXT")?),
+            (1000421000, false) => Self::PhysicalDeviceDepthClampZeroOneFeaturesKHR(PhysicalDeviceDepthClampZeroOneFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceDepthClampZeroOneFeaturesKHR")?),
+            (1000421000, true) => Self::PhysicalDeviceDepthClampZeroOneFeaturesKHR(PhysicalDeviceDepthClampZeroOneFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceDepthClampZeroOneFeaturesKHR")?),
             (1000355000, false) => Self::PhysicalDeviceDepthClipControlFeaturesEXT(PhysicalDeviceDepthClipControlFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceDepthClipControlFeaturesEXT")?),
             (1000355000, true) => Self::PhysicalDeviceDepthClipControlFeaturesEXT(PhysicalDeviceDepthClipControlFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDepthClipControlFeaturesEXT")?),
             (1000102000, false) => Self::PhysicalDeviceDepthClipEnableFeaturesEXT(PhysicalDeviceDepthClipEnableFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceDepthClipEnableFeaturesEXT")?),
             (1000102000, true) => Self::PhysicalDeviceDepthClipEnableFeaturesEXT(PhysicalDeviceDepthClipEnableFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDepthClipEnableFeaturesEXT")?),
             (1000199000, false) => Self::PhysicalDeviceDepthStencilResolveProperties(PhysicalDeviceDepthStencilResolveProperties::decode_self(d, next).at("VkPhysicalDeviceDepthStencilResolveProperties")?),
             (1000199000, true) => Self::PhysicalDeviceDepthStencilResolveProperties(PhysicalDeviceDepthStencilResolveProperties::decode_self_partial(d, next).at("VkPhysicalDeviceDepthStencilResolveProperties")?),
+            (1000135009, false) => Self::PhysicalDeviceDescriptorHeapFeaturesEXT(PhysicalDeviceDescriptorHeapFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceDescriptorHeapFeaturesEXT")?),
+            (1000135009, true) => Self::PhysicalDeviceDescriptorHeapFeaturesEXT(PhysicalDeviceDescriptorHeapFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDescriptorHeapFeaturesEXT")?),
+            (1000135008, false) => Self::PhysicalDeviceDescriptorHeapPropertiesEXT(PhysicalDeviceDescriptorHeapPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceDescriptorHeapPropertiesEXT")?),
+            (1000135008, true) => Self::PhysicalDeviceDescriptorHeapPropertiesEXT(PhysicalDeviceDescriptorHeapPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDescriptorHeapPropertiesEXT")?),
             (1000161001, false) => Self::PhysicalDeviceDescriptorIndexingFeatures(PhysicalDeviceDescriptorIndexingFeatures::decode_self(d, next).at("VkPhysicalDeviceDescriptorIndexingFeatures")?),
             (1000161001, true) => Self::PhysicalDeviceDescriptorIndexingFeatures(PhysicalDeviceDescriptorIndexingFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceDescriptorIndexingFeatures")?),
             (1000161002, false) => Self::PhysicalDeviceDescriptorIndexingProperties(PhysicalDeviceDescriptorIndexingProperties::decode_self(d, next).at("VkPhysicalDeviceDescriptorIndexingProperties")?),
@@ -676,6 +993,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000196000, true) => Self::PhysicalDeviceDriverProperties(PhysicalDeviceDriverProperties::decode_self_partial(d, next).at("VkPhysicalDeviceDriverProperties")?),
             (1000044003, false) => Self::PhysicalDeviceDynamicRenderingFeatures(PhysicalDeviceDynamicRenderingFeatures::decode_self(d, next).at("VkPhysicalDeviceDynamicRenderingFeatures")?),
             (1000044003, true) => Self::PhysicalDeviceDynamicRenderingFeatures(PhysicalDeviceDynamicRenderingFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceDynamicRenderingFeatures")?),
+            (1000232000, false) => Self::PhysicalDeviceDynamicRenderingLocalReadFeatures(PhysicalDeviceDynamicRenderingLocalReadFeatures::decode_self(d, next).at("VkPhysicalDeviceDynamicRenderingLocalReadFeatures")?),
+            (1000232000, true) => Self::PhysicalDeviceDynamicRenderingLocalReadFeatures(PhysicalDeviceDynamicRenderingLocalReadFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceDynamicRenderingLocalReadFeatures")?),
             (1000499000, false) => Self::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT")?),
             (1000499000, true) => Self::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT")?),
             (1000377000, false) => Self::PhysicalDeviceExtendedDynamicState2FeaturesEXT(PhysicalDeviceExtendedDynamicState2FeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceExtendedDynamicState2FeaturesEXT")?),
@@ -691,16 +1010,26 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000059000, true) => Self::PhysicalDeviceFeatures2(PhysicalDeviceFeatures2::decode_self_partial(d, next).at("VkPhysicalDeviceFeatures2")?),
             (1000197000, false) => Self::PhysicalDeviceFloatControlsProperties(PhysicalDeviceFloatControlsProperties::decode_self(d, next).at("VkPhysicalDeviceFloatControlsProperties")?),
             (1000197000, true) => Self::PhysicalDeviceFloatControlsProperties(PhysicalDeviceFloatControlsProperties::decode_self_partial(d, next).at("VkPhysicalDeviceFloatControlsProperties")?),
+            (1000203000, false) => Self::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceFragmentShaderBarycentricFeaturesKHR")?),
+            (1000203000, true) => Self::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceFragmentShaderBarycentricFeaturesKHR")?),
+            (1000322000, false) => Self::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceFragmentShaderBarycentricPropertiesKHR")?),
+            (1000322000, true) => Self::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceFragmentShaderBarycentricPropertiesKHR")?),
             (1000251000, false) => Self::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(PhysicalDeviceFragmentShaderInterlockFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceFragmentShaderInterlockFeaturesEXT")?),
             (1000251000, true) => Self::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(PhysicalDeviceFragmentShaderInterlockFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceFragmentShaderInterlockFeaturesEXT")?),
             (1000226003, false) => Self::PhysicalDeviceFragmentShadingRateFeaturesKHR(PhysicalDeviceFragmentShadingRateFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceFragmentShadingRateFeaturesKHR")?),
             (1000226003, true) => Self::PhysicalDeviceFragmentShadingRateFeaturesKHR(PhysicalDeviceFragmentShadingRateFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceFragmentShadingRateFeaturesKHR")?),
             (1000226002, false) => Self::PhysicalDeviceFragmentShadingRatePropertiesKHR(PhysicalDeviceFragmentShadingRatePropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceFragmentShadingRatePropertiesKHR")?),
             (1000226002, true) => Self::PhysicalDeviceFragmentShadingRatePropertiesKHR(PhysicalDeviceFragmentShadingRatePropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceFragmentShadingRatePropertiesKHR")?),
+            (1000388000, false) => Self::PhysicalDeviceGlobalPriorityQueryFeatures(PhysicalDeviceGlobalPriorityQueryFeatures::decode_self(d, next).at("VkPhysicalDeviceGlobalPriorityQueryFeatures")?),
+            (1000388000, true) => Self::PhysicalDeviceGlobalPriorityQueryFeatures(PhysicalDeviceGlobalPriorityQueryFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceGlobalPriorityQueryFeatures")?),
             (1000320000, false) => Self::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceGraphicsPipelineLibraryFeaturesEXT")?),
             (1000320000, true) => Self::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceGraphicsPipelineLibraryFeaturesEXT")?),
             (1000320001, false) => Self::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceGraphicsPipelineLibraryPropertiesEXT")?),
             (1000320001, true) => Self::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceGraphicsPipelineLibraryPropertiesEXT")?),
+            (1000270000, false) => Self::PhysicalDeviceHostImageCopyFeatures(PhysicalDeviceHostImageCopyFeatures::decode_self(d, next).at("VkPhysicalDeviceHostImageCopyFeatures")?),
+            (1000270000, true) => Self::PhysicalDeviceHostImageCopyFeatures(PhysicalDeviceHostImageCopyFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceHostImageCopyFeatures")?),
+            (1000270001, false) => Self::PhysicalDeviceHostImageCopyProperties(PhysicalDeviceHostImageCopyProperties::decode_self(d, next).at("VkPhysicalDeviceHostImageCopyProperties")?),
+            (1000270001, true) => Self::PhysicalDeviceHostImageCopyProperties(PhysicalDeviceHostImageCopyProperties::decode_self_partial(d, next).at("VkPhysicalDeviceHostImageCopyProperties")?),
             (1000261000, false) => Self::PhysicalDeviceHostQueryResetFeatures(PhysicalDeviceHostQueryResetFeatures::decode_self(d, next).at("VkPhysicalDeviceHostQueryResetFeatures")?),
             (1000261000, true) => Self::PhysicalDeviceHostQueryResetFeatures(PhysicalDeviceHostQueryResetFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceHostQueryResetFeatures")?),
             (1000071004, false) => Self::PhysicalDeviceIDProperties(PhysicalDeviceIDProperties::decode_self(d, next).at("VkPhysicalDeviceIDProperties")?),
@@ -710,48 +1039,87 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000158002, false) => Self::PhysicalDeviceImageDrmFormatModifierInfoEXT(PhysicalDeviceImageDrmFormatModifierInfoEXT::decode_self(d, next).at("VkPhysicalDeviceImageDrmFormatModifierInfoEXT")?),
             (1000335000, false) => Self::PhysicalDeviceImageRobustnessFeatures(PhysicalDeviceImageRobustnessFeatures::decode_self(d, next).at("VkPhysicalDeviceImageRobustnessFeatures")?),
             (1000335000, true) => Self::PhysicalDeviceImageRobustnessFeatures(PhysicalDeviceImageRobustnessFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceImageRobustnessFeatures")?),
+            (1000418000, false) => Self::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceImageSlicedViewOf3DFeaturesEXT")?),
+            (1000418000, true) => Self::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceImageSlicedViewOf3DFeaturesEXT")?),
+            (1000170000, false) => Self::PhysicalDeviceImageViewImageFormatInfoEXT(PhysicalDeviceImageViewImageFormatInfoEXT::decode_self(d, next).at("VkPhysicalDeviceImageViewImageFormatInfoEXT")?),
             (1000391000, false) => Self::PhysicalDeviceImageViewMinLodFeaturesEXT(PhysicalDeviceImageViewMinLodFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceImageViewMinLodFeaturesEXT")?),
             (1000391000, true) => Self::PhysicalDeviceImageViewMinLodFeaturesEXT(PhysicalDeviceImageViewMinLodFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceImageViewMinLodFeaturesEXT")?),
             (1000108000, false) => Self::PhysicalDeviceImagelessFramebufferFeatures(PhysicalDeviceImagelessFramebufferFeatures::decode_self(d, next).at("VkPhysicalDeviceImagelessFramebufferFeatures")?),
             (1000108000, true) => Self::PhysicalDeviceImagelessFramebufferFeatures(PhysicalDeviceImagelessFramebufferFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceImagelessFramebufferFeatures")?),
-            (1000265000, false) => Self::PhysicalDeviceIndexTypeUint8FeaturesEXT(PhysicalDeviceIndexTypeUint8FeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceIndexTypeUint8FeaturesEXT")?),
-            (1000265000, true) => Self::PhysicalDeviceIndexTypeUint8FeaturesEXT(PhysicalDeviceIndexTypeUint8FeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceIndexTypeUint8FeaturesEXT")?),
+            (1000265000, false) => Self::PhysicalDeviceIndexTypeUint8Features(PhysicalDeviceIndexTypeUint8Features::decode_self(d, next).at("VkPhysicalDeviceIndexTypeUint8Features")?),
+            (1000265000, true) => Self::PhysicalDeviceIndexTypeUint8Features(PhysicalDeviceIndexTypeUint8Features::decode_self_partial(d, next).at("VkPhysicalDeviceIndexTypeUint8Features")?),
             (1000138000, false) => Self::PhysicalDeviceInlineUniformBlockFeatures(PhysicalDeviceInlineUniformBlockFeatures::decode_self(d, next).at("VkPhysicalDeviceInlineUniformBlockFeatures")?),
             (1000138000, true) => Self::PhysicalDeviceInlineUniformBlockFeatures(PhysicalDeviceInlineUniformBlockFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceInlineUniformBlockFeatures")?),
             (1000138001, false) => Self::PhysicalDeviceInlineUniformBlockProperties(PhysicalDeviceInlineUniformBlockProperties::decode_self(d, next).at("VkPhysicalDeviceInlineUniformBlockProperties")?),
             (1000138001, true) => Self::PhysicalDeviceInlineUniformBlockProperties(PhysicalDeviceInlineUniformBlockProperties::decode_self_partial(d, next).at("VkPhysicalDeviceInlineUniformBlockProperties")?),
-            (1000259000, false) => Self::PhysicalDeviceLineRasterizationFeaturesEXT(PhysicalDeviceLineRasterizationFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceLineRasterizationFeaturesEXT")?),
-            (1000259000, true) => Self::PhysicalDeviceLineRasterizationFeaturesEXT(PhysicalDeviceLineRasterizationFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceLineRasterizationFeaturesEXT")?),
-            (1000259002, false) => Self::PhysicalDeviceLineRasterizationPropertiesEXT(PhysicalDeviceLineRasterizationPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceLineRasterizationPropertiesEXT")?),
-            (1000259002, true) => Self::PhysicalDeviceLineRasterizationPropertiesEXT(PhysicalDeviceLineRasterizationPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceLineRasterizationPropertiesEXT")?),
+            (1000562002, false) => Self::PhysicalDeviceLayeredApiPropertiesListKHR(PhysicalDeviceLayeredApiPropertiesListKHR::decode_self(d, next).at("VkPhysicalDeviceLayeredApiPropertiesListKHR")?),
+            (1000562002, true) => Self::PhysicalDeviceLayeredApiPropertiesListKHR(PhysicalDeviceLayeredApiPropertiesListKHR::decode_self_partial(d, next).at("VkPhysicalDeviceLayeredApiPropertiesListKHR")?),
+            (1000562004, false) => Self::PhysicalDeviceLayeredApiVulkanPropertiesKHR(PhysicalDeviceLayeredApiVulkanPropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceLayeredApiVulkanPropertiesKHR")?),
+            (1000562004, true) => Self::PhysicalDeviceLayeredApiVulkanPropertiesKHR(PhysicalDeviceLayeredApiVulkanPropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceLayeredApiVulkanPropertiesKHR")?),
+            (1000465000, false) => Self::PhysicalDeviceLegacyDitheringFeaturesEXT(PhysicalDeviceLegacyDitheringFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceLegacyDitheringFeaturesEXT")?),
+            (1000465000, true) => Self::PhysicalDeviceLegacyDitheringFeaturesEXT(PhysicalDeviceLegacyDitheringFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceLegacyDitheringFeaturesEXT")?),
+            (1000495000, false) => Self::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(PhysicalDeviceLegacyVertexAttributesFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceLegacyVertexAttributesFeaturesEXT")?),
+            (1000495000, true) => Self::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(PhysicalDeviceLegacyVertexAttributesFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceLegacyVertexAttributesFeaturesEXT")?),
+            (1000495001, false) => Self::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(PhysicalDeviceLegacyVertexAttributesPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceLegacyVertexAttributesPropertiesEXT")?),
+            (1000495001, true) => Self::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(PhysicalDeviceLegacyVertexAttributesPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceLegacyVertexAttributesPropertiesEXT")?),
+            (1000259000, false) => Self::PhysicalDeviceLineRasterizationFeatures(PhysicalDeviceLineRasterizationFeatures::decode_self(d, next).at("VkPhysicalDeviceLineRasterizationFeatures")?),
+            (1000259000, true) => Self::PhysicalDeviceLineRasterizationFeatures(PhysicalDeviceLineRasterizationFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceLineRasterizationFeatures")?),
+            (1000259002, false) => Self::PhysicalDeviceLineRasterizationProperties(PhysicalDeviceLineRasterizationProperties::decode_self(d, next).at("VkPhysicalDeviceLineRasterizationProperties")?),
+            (1000259002, true) => Self::PhysicalDeviceLineRasterizationProperties(PhysicalDeviceLineRasterizationProperties::decode_self_partial(d, next).at("VkPhysicalDeviceLineRasterizationProperties")?),
             (1000168000, false) => Self::PhysicalDeviceMaintenance3Properties(PhysicalDeviceMaintenance3Properties::decode_self(d, next).at("VkPhysicalDeviceMaintenance3Properties")?),
             (1000168000, true) => Self::PhysicalDeviceMaintenance3Properties(PhysicalDeviceMaintenance3Properties::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance3Properties")?),
             (1000413000, false) => Self::PhysicalDeviceMaintenance4Features(PhysicalDeviceMaintenance4Features::decode_self(d, next).at("VkPhysicalDeviceMaintenance4Features")?),
             (1000413000, true) => Self::PhysicalDeviceMaintenance4Features(PhysicalDeviceMaintenance4Features::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance4Features")?),
             (1000413001, false) => Self::PhysicalDeviceMaintenance4Properties(PhysicalDeviceMaintenance4Properties::decode_self(d, next).at("VkPhysicalDeviceMaintenance4Properties")?),
             (1000413001, true) => Self::PhysicalDeviceMaintenance4Properties(PhysicalDeviceMaintenance4Properties::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance4Properties")?),
-            (1000470000, false) => Self::PhysicalDeviceMaintenance5FeaturesKHR(PhysicalDeviceMaintenance5FeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceMaintenance5FeaturesKHR")?),
-            (1000470000, true) => Self::PhysicalDeviceMaintenance5FeaturesKHR(PhysicalDeviceMaintenance5FeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance5FeaturesKHR")?),
-            (1000470001, false) => Self::PhysicalDeviceMaintenance5PropertiesKHR(PhysicalDeviceMaintenance5PropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceMaintenance5PropertiesKHR")?),
-            (1000470001, true) => Self::PhysicalDeviceMaintenance5PropertiesKHR(PhysicalDeviceMaintenance5PropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance5PropertiesKHR")?),
+            (1000470000, false) => Self::PhysicalDeviceMaintenance5Features(PhysicalDeviceMaintenance5Features::decode_self(d, next).at("VkPhysicalDeviceMaintenance5Features")?),
+            (1000470000, true) => Self::PhysicalDeviceMaintenance5Features(PhysicalDeviceMaintenance5Features::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance5Features")?),
+            (1000470001, false) => Self::PhysicalDeviceMaintenance5Properties(PhysicalDeviceMaintenance5Properties::decode_self(d, next).at("VkPhysicalDeviceMaintenance5Properties")?),
+            (1000470001, true) => Self::PhysicalDeviceMaintenance5Properties(PhysicalDeviceMaintenance5Properties::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance5Properties")?),
+            (1000545000, false) => Self::PhysicalDeviceMaintenance6Features(PhysicalDeviceMaintenance6Features::decode_self(d, next).at("VkPhysicalDeviceMaintenance6Features")?),
+            (1000545000, true) => Self::PhysicalDeviceMaintenance6Features(PhysicalDeviceMaintenance6Features::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance6Features")?),
+            (1000545001, false) => Self::PhysicalDeviceMaintenance6Properties(PhysicalDeviceMaintenance6Properties::decode_self(d, next).at("VkPhysicalDeviceMaintenance6Properties")?),
+            (1000545001, true) => Self::PhysicalDeviceMaintenance6Properties(PhysicalDeviceMaintenance6Properties::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance6Properties")?),
+            (1000562000, false) => Self::PhysicalDeviceMaintenance7FeaturesKHR(PhysicalDeviceMaintenance7FeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceMaintenance7FeaturesKHR")?),
+            (1000562000, true) => Self::PhysicalDeviceMaintenance7FeaturesKHR(PhysicalDeviceMaintenance7FeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance7FeaturesKHR")?),
+            (1000562001, false) => Self::PhysicalDeviceMaintenance7PropertiesKHR(PhysicalDeviceMaintenance7PropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceMaintenance7PropertiesKHR")?),
+            (1000562001, true) => Self::PhysicalDeviceMaintenance7PropertiesKHR(PhysicalDeviceMaintenance7PropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceMaintenance7PropertiesKHR")?),
             (1000237000, false) => Self::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceMemoryBudgetPropertiesEXT")?),
             (1000237000, true) => Self::PhysicalDeviceMemoryBudgetPropertiesEXT(PhysicalDeviceMemoryBudgetPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMemoryBudgetPropertiesEXT")?),
+            (1000328000, false) => Self::PhysicalDeviceMeshShaderFeaturesEXT(PhysicalDeviceMeshShaderFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceMeshShaderFeaturesEXT")?),
+            (1000328000, true) => Self::PhysicalDeviceMeshShaderFeaturesEXT(PhysicalDeviceMeshShaderFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMeshShaderFeaturesEXT")?),
+            (1000328001, false) => Self::PhysicalDeviceMeshShaderPropertiesEXT(PhysicalDeviceMeshShaderPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceMeshShaderPropertiesEXT")?),
+            (1000328001, true) => Self::PhysicalDeviceMeshShaderPropertiesEXT(PhysicalDeviceMeshShaderPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMeshShaderPropertiesEXT")?),
             (1000392000, false) => Self::PhysicalDeviceMultiDrawFeaturesEXT(PhysicalDeviceMultiDrawFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceMultiDrawFeaturesEXT")?),
             (1000392000, true) => Self::PhysicalDeviceMultiDrawFeaturesEXT(PhysicalDeviceMultiDrawFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMultiDrawFeaturesEXT")?),
             (1000392001, false) => Self::PhysicalDeviceMultiDrawPropertiesEXT(PhysicalDeviceMultiDrawPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceMultiDrawPropertiesEXT")?),
             (1000392001, true) => Self::PhysicalDeviceMultiDrawPropertiesEXT(PhysicalDeviceMultiDrawPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMultiDrawPropertiesEXT")?),
+            (1000376000, false) => Self::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT")?),
+            (1000376000, true) => Self::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT")?),
             (1000053001, false) => Self::PhysicalDeviceMultiviewFeatures(PhysicalDeviceMultiviewFeatures::decode_self(d, next).at("VkPhysicalDeviceMultiviewFeatures")?),
             (1000053001, true) => Self::PhysicalDeviceMultiviewFeatures(PhysicalDeviceMultiviewFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceMultiviewFeatures")?),
             (1000053002, false) => Self::PhysicalDeviceMultiviewProperties(PhysicalDeviceMultiviewProperties::decode_self(d, next).at("VkPhysicalDeviceMultiviewProperties")?),
             (1000053002, true) => Self::PhysicalDeviceMultiviewProperties(PhysicalDeviceMultiviewProperties::decode_self_partial(d, next).at("VkPhysicalDeviceMultiviewProperties")?),
             (1000351000, false) => Self::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(PhysicalDeviceMutableDescriptorTypeFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceMutableDescriptorTypeFeaturesEXT")?),
             (1000351000, true) => Self::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(PhysicalDeviceMutableDescriptorTypeFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceMutableDescriptorTypeFeaturesEXT")?),
+            (1000451000, false) => Self::PhysicalDeviceNestedCommandBufferFeaturesEXT(PhysicalDeviceNestedCommandBufferFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceNestedCommandBufferFeaturesEXT")?),
+            (1000451000, true) => Self::PhysicalDeviceNestedCommandBufferFeaturesEXT(PhysicalDeviceNestedCommandBufferFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceNestedCommandBufferFeaturesEXT")?),
+            (1000451001, false) => Self::PhysicalDeviceNestedCommandBufferPropertiesEXT(PhysicalDeviceNestedCommandBufferPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceNestedCommandBufferPropertiesEXT")?),
+            (1000451001, true) => Self::PhysicalDeviceNestedCommandBufferPropertiesEXT(PhysicalDeviceNestedCommandBufferPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceNestedCommandBufferPropertiesEXT")?),
             (1000422000, false) => Self::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceNonSeamlessCubeMapFeaturesEXT")?),
             (1000422000, true) => Self::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceNonSeamlessCubeMapFeaturesEXT")?),
             (1000212000, false) => Self::PhysicalDevicePCIBusInfoPropertiesEXT(PhysicalDevicePCIBusInfoPropertiesEXT::decode_self(d, next).at("VkPhysicalDevicePCIBusInfoPropertiesEXT")?),
             (1000212000, true) => Self::PhysicalDevicePCIBusInfoPropertiesEXT(PhysicalDevicePCIBusInfoPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDevicePCIBusInfoPropertiesEXT")?),
             (1000297000, false) => Self::PhysicalDevicePipelineCreationCacheControlFeatures(PhysicalDevicePipelineCreationCacheControlFeatures::decode_self(d, next).at("VkPhysicalDevicePipelineCreationCacheControlFeatures")?),
             (1000297000, true) => Self::PhysicalDevicePipelineCreationCacheControlFeatures(PhysicalDevicePipelineCreationCacheControlFeatures::decode_self_partial(d, next).at("VkPhysicalDevicePipelineCreationCacheControlFeatures")?),
+            (1000498000, false) => Self::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::decode_self(d, next).at("VkPhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT")?),
+            (1000498000, true) => Self::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT")?),
+            (1000466000, false) => Self::PhysicalDevicePipelineProtectedAccessFeatures(PhysicalDevicePipelineProtectedAccessFeatures::decode_self(d, next).at("VkPhysicalDevicePipelineProtectedAccessFeatures")?),
+            (1000466000, true) => Self::PhysicalDevicePipelineProtectedAccessFeatures(PhysicalDevicePipelineProtectedAccessFeatures::decode_self_partial(d, next).at("VkPhysicalDevicePipelineProtectedAccessFeatures")?),
+            (1000068001, false) => Self::PhysicalDevicePipelineRobustnessFeatures(PhysicalDevicePipelineRobustnessFeatures::decode_self(d, next).at("VkPhysicalDevicePipelineRobustnessFeatures")?),
+            (1000068001, true) => Self::PhysicalDevicePipelineRobustnessFeatures(PhysicalDevicePipelineRobustnessFeatures::decode_self_partial(d, next).at("VkPhysicalDevicePipelineRobustnessFeatures")?),
+            (1000068002, false) => Self::PhysicalDevicePipelineRobustnessProperties(PhysicalDevicePipelineRobustnessProperties::decode_self(d, next).at("VkPhysicalDevicePipelineRobustnessProperties")?),
+            (1000068002, true) => Self::PhysicalDevicePipelineRobustnessProperties(PhysicalDevicePipelineRobustnessProperties::decode_self_partial(d, next).at("VkPhysicalDevicePipelineRobustnessProperties")?),
             (1000117000, false) => Self::PhysicalDevicePointClippingProperties(PhysicalDevicePointClippingProperties::decode_self(d, next).at("VkPhysicalDevicePointClippingProperties")?),
             (1000117000, true) => Self::PhysicalDevicePointClippingProperties(PhysicalDevicePointClippingProperties::decode_self_partial(d, next).at("VkPhysicalDevicePointClippingProperties")?),
             (1000356000, false) => Self::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::decode_self(d, next).at("VkPhysicalDevicePrimitiveTopologyListRestartFeaturesEXT")?),
@@ -768,14 +1136,26 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000254000, true) => Self::PhysicalDeviceProvokingVertexFeaturesEXT(PhysicalDeviceProvokingVertexFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceProvokingVertexFeaturesEXT")?),
             (1000254002, false) => Self::PhysicalDeviceProvokingVertexPropertiesEXT(PhysicalDeviceProvokingVertexPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceProvokingVertexPropertiesEXT")?),
             (1000254002, true) => Self::PhysicalDeviceProvokingVertexPropertiesEXT(PhysicalDeviceProvokingVertexPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceProvokingVertexPropertiesEXT")?),
-            (1000080000, false) => Self::PhysicalDevicePushDescriptorPropertiesKHR(PhysicalDevicePushDescriptorPropertiesKHR::decode_self(d, next).at("VkPhysicalDevicePushDescriptorPropertiesKHR")?),
-            (1000080000, true) => Self::PhysicalDevicePushDescriptorPropertiesKHR(PhysicalDevicePushDescriptorPropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDevicePushDescriptorPropertiesKHR")?),
+            (1000080000, false) => Self::PhysicalDevicePushDescriptorProperties(PhysicalDevicePushDescriptorProperties::decode_self(d, next).at("VkPhysicalDevicePushDescriptorProperties")?),
+            (1000080000, true) => Self::PhysicalDevicePushDescriptorProperties(PhysicalDevicePushDescriptorProperties::decode_self_partial(d, next).at("VkPhysicalDevicePushDescriptorProperties")?),
             (1000342000, false) => Self::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT")?),
             (1000342000, true) => Self::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT")?),
-            (1000286000, false) => Self::PhysicalDeviceRobustness2FeaturesEXT(PhysicalDeviceRobustness2FeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceRobustness2FeaturesEXT")?),
-            (1000286000, true) => Self::PhysicalDeviceRobustness2FeaturesEXT(PhysicalDeviceRobustness2FeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceRobustness2FeaturesEXT")?),
-            (1000286001, false) => Self::PhysicalDeviceRobustness2PropertiesEXT(PhysicalDeviceRobustness2PropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceRobustness2PropertiesEXT")?),
-            (1000286001, true) => Self::PhysicalDeviceRobustness2PropertiesEXT(PhysicalDeviceRobustness2PropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceRobustness2PropertiesEXT")?),
+            (1000348013, false) => Self::PhysicalDeviceRayQueryFeaturesKHR(PhysicalDeviceRayQueryFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceRayQueryFeaturesKHR")?),
+            (1000348013, true) => Self::PhysicalDeviceRayQueryFeaturesKHR(PhysicalDeviceRayQueryFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRayQueryFeaturesKHR")?),
+            (1000386000, false) => Self::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(PhysicalDeviceRayTracingMaintenance1FeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceRayTracingMaintenance1FeaturesKHR")?),
+            (1000386000, true) => Self::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(PhysicalDeviceRayTracingMaintenance1FeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRayTracingMaintenance1FeaturesKHR")?),
+            (1000347000, false) => Self::PhysicalDeviceRayTracingPipelineFeaturesKHR(PhysicalDeviceRayTracingPipelineFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceRayTracingPipelineFeaturesKHR")?),
+            (1000347000, true) => Self::PhysicalDeviceRayTracingPipelineFeaturesKHR(PhysicalDeviceRayTracingPipelineFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRayTracingPipelineFeaturesKHR")?),
+            (1000347001, false) => Self::PhysicalDeviceRayTracingPipelinePropertiesKHR(PhysicalDeviceRayTracingPipelinePropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceRayTracingPipelinePropertiesKHR")?),
+            (1000347001, true) => Self::PhysicalDeviceRayTracingPipelinePropertiesKHR(PhysicalDeviceRayTracingPipelinePropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRayTracingPipelinePropertiesKHR")?),
+            (1000481000, false) => Self::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(PhysicalDeviceRayTracingPositionFetchFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceRayTracingPositionFetchFeaturesKHR")?),
+            (1000481000, true) => Self::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(PhysicalDeviceRayTracingPositionFetchFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRayTracingPositionFetchFeaturesKHR")?),
+            (1000286000, false) => Self::PhysicalDeviceRobustness2FeaturesKHR(PhysicalDeviceRobustness2FeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceRobustness2FeaturesKHR")?),
+            (1000286000, true) => Self::PhysicalDeviceRobustness2FeaturesKHR(PhysicalDeviceRobustness2FeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRobustness2FeaturesKHR")?),
+            (1000286001, false) => Self::PhysicalDeviceRobustness2PropertiesKHR(PhysicalDeviceRobustness2PropertiesKHR::decode_self(d, next).at("VkPhysicalDeviceRobustness2PropertiesKHR")?),
+            (1000286001, true) => Self::PhysicalDeviceRobustness2PropertiesKHR(PhysicalDeviceRobustness2PropertiesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceRobustness2PropertiesKHR")?),
+            (1000143003, false) => Self::PhysicalDeviceSampleLocationsPropertiesEXT(PhysicalDeviceSampleLocationsPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceSampleLocationsPropertiesEXT")?),
+            (1000143003, true) => Self::PhysicalDeviceSampleLocationsPropertiesEXT(PhysicalDeviceSampleLocationsPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceSampleLocationsPropertiesEXT")?),
             (1000130000, false) => Self::PhysicalDeviceSamplerFilterMinmaxProperties(PhysicalDeviceSamplerFilterMinmaxProperties::decode_self(d, next).at("VkPhysicalDeviceSamplerFilterMinmaxProperties")?),
             (1000130000, true) => Self::PhysicalDeviceSamplerFilterMinmaxProperties(PhysicalDeviceSamplerFilterMinmaxProperties::decode_self_partial(d, next).at("VkPhysicalDeviceSamplerFilterMinmaxProperties")?),
             (1000156004, false) => Self::PhysicalDeviceSamplerYcbcrConversionFeatures(PhysicalDeviceSamplerYcbcrConversionFeatures::decode_self(d, next).at("VkPhysicalDeviceSamplerYcbcrConversionFeatures")?),
@@ -784,24 +1164,56 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000221000, true) => Self::PhysicalDeviceScalarBlockLayoutFeatures(PhysicalDeviceScalarBlockLayoutFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceScalarBlockLayoutFeatures")?),
             (1000241000, false) => Self::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(PhysicalDeviceSeparateDepthStencilLayoutsFeatures::decode_self(d, next).at("VkPhysicalDeviceSeparateDepthStencilLayoutsFeatures")?),
             (1000241000, true) => Self::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(PhysicalDeviceSeparateDepthStencilLayoutsFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceSeparateDepthStencilLayoutsFeatures")?),
+            (1000273000, false) => Self::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(PhysicalDeviceShaderAtomicFloat2FeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceShaderAtomicFloat2FeaturesEXT")?),
+            (1000273000, true) => Self::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(PhysicalDeviceShaderAtomicFloat2FeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceShaderAtomicFloat2FeaturesEXT")?),
+            (1000260000, false) => Self::PhysicalDeviceShaderAtomicFloatFeaturesEXT(PhysicalDeviceShaderAtomicFloatFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceShaderAtomicFloatFeaturesEXT")?),
+            (1000260000, true) => Self::PhysicalDeviceShaderAtomicFloatFeaturesEXT(PhysicalDeviceShaderAtomicFloatFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceShaderAtomicFloatFeaturesEXT")?),
             (1000180000, false) => Self::PhysicalDeviceShaderAtomicInt64Features(PhysicalDeviceShaderAtomicInt64Features::decode_self(d, next).at("VkPhysicalDeviceShaderAtomicInt64Features")?),
             (1000180000, true) => Self::PhysicalDeviceShaderAtomicInt64Features(PhysicalDeviceShaderAtomicInt64Features::decode_self_partial(d, next).at("VkPhysicalDeviceShaderAtomicInt64Features")?),
+            (1000141000, false) => Self::PhysicalDeviceShaderBfloat16FeaturesKHR(PhysicalDeviceShaderBfloat16FeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderBfloat16FeaturesKHR")?),
+            (1000141000, true) => Self::PhysicalDeviceShaderBfloat16FeaturesKHR(PhysicalDeviceShaderBfloat16FeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderBfloat16FeaturesKHR")?),
             (1000181000, false) => Self::PhysicalDeviceShaderClockFeaturesKHR(PhysicalDeviceShaderClockFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderClockFeaturesKHR")?),
             (1000181000, true) => Self::PhysicalDeviceShaderClockFeaturesKHR(PhysicalDeviceShaderClockFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderClockFeaturesKHR")?),
             (1000276000, false) => Self::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(PhysicalDeviceShaderDemoteToHelperInvocationFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderDemoteToHelperInvocationFeatures")?),
             (1000276000, true) => Self::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(PhysicalDeviceShaderDemoteToHelperInvocationFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderDemoteToHelperInvocationFeatures")?),
             (1000063000, false) => Self::PhysicalDeviceShaderDrawParametersFeatures(PhysicalDeviceShaderDrawParametersFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderDrawParametersFeatures")?),
             (1000063000, true) => Self::PhysicalDeviceShaderDrawParametersFeatures(PhysicalDeviceShaderDrawParametersFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderDrawParametersFeatures")?),
+            (1000544000, false) => Self::PhysicalDeviceShaderExpectAssumeFeatures(PhysicalDeviceShaderExpectAssumeFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderExpectAssumeFeatures")?),
+            (1000544000, true) => Self::PhysicalDeviceShaderExpectAssumeFeatures(PhysicalDeviceShaderExpectAssumeFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderExpectAssumeFeatures")?),
             (1000082000, false) => Self::PhysicalDeviceShaderFloat16Int8Features(PhysicalDeviceShaderFloat16Int8Features::decode_self(d, next).at("VkPhysicalDeviceShaderFloat16Int8Features")?),
             (1000082000, true) => Self::PhysicalDeviceShaderFloat16Int8Features(PhysicalDeviceShaderFloat16Int8Features::decode_self_partial(d, next).at("VkPhysicalDeviceShaderFloat16Int8Features")?),
+            (1000567000, false) => Self::PhysicalDeviceShaderFloat8FeaturesEXT(PhysicalDeviceShaderFloat8FeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceShaderFloat8FeaturesEXT")?),
+            (1000567000, true) => Self::PhysicalDeviceShaderFloat8FeaturesEXT(PhysicalDeviceShaderFloat8FeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceShaderFloat8FeaturesEXT")?),
+            (1000528000, false) => Self::PhysicalDeviceShaderFloatControls2Features(PhysicalDeviceShaderFloatControls2Features::decode_self(d, next).at("VkPhysicalDeviceShaderFloatControls2Features")?),
+            (1000528000, true) => Self::PhysicalDeviceShaderFloatControls2Features(PhysicalDeviceShaderFloatControls2Features::decode_self_partial(d, next).at("VkPhysicalDeviceShaderFloatControls2Features")?),
+            (1000579000, false) => Self::PhysicalDeviceShaderFmaFeaturesKHR(PhysicalDeviceShaderFmaFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderFmaFeaturesKHR")?),
+            (1000579000, true) => Self::PhysicalDeviceShaderFmaFeaturesKHR(PhysicalDeviceShaderFmaFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderFmaFeaturesKHR")?),
+            (1000234000, false) => Self::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceShaderImageAtomicInt64FeaturesEXT")?),
+            (1000234000, true) => Self::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceShaderImageAtomicInt64FeaturesEXT")?),
             (1000280000, false) => Self::PhysicalDeviceShaderIntegerDotProductFeatures(PhysicalDeviceShaderIntegerDotProductFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderIntegerDotProductFeatures")?),
             (1000280000, true) => Self::PhysicalDeviceShaderIntegerDotProductFeatures(PhysicalDeviceShaderIntegerDotProductFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderIntegerDotProductFeatures")?),
             (1000280001, false) => Self::PhysicalDeviceShaderIntegerDotProductProperties(PhysicalDeviceShaderIntegerDotProductProperties::decode_self(d, next).at("VkPhysicalDeviceShaderIntegerDotProductProperties")?),
             (1000280001, true) => Self::PhysicalDeviceShaderIntegerDotProductProperties(PhysicalDeviceShaderIntegerDotProductProperties::decode_self_partial(d, next).at("VkPhysicalDeviceShaderIntegerDotProductProperties")?),
+            (1000434000, false) => Self::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderMaximalReconvergenceFeaturesKHR")?),
+            (1000434000, true) => Self::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderMaximalReconvergenceFeaturesKHR")?),
+            (1000235000, false) => Self::PhysicalDeviceShaderQuadControlFeaturesKHR(PhysicalDeviceShaderQuadControlFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderQuadControlFeaturesKHR")?),
+            (1000235000, true) => Self::PhysicalDeviceShaderQuadControlFeaturesKHR(PhysicalDeviceShaderQuadControlFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderQuadControlFeaturesKHR")?),
+            (1000558000, false) => Self::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR")?),
+            (1000558000, true) => Self::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR")?),
+            (1000564000, false) => Self::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceShaderReplicatedCompositesFeaturesEXT")?),
+            (1000564000, true) => Self::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceShaderReplicatedCompositesFeaturesEXT")?),
             (1000175000, false) => Self::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(PhysicalDeviceShaderSubgroupExtendedTypesFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderSubgroupExtendedTypesFeatures")?),
             (1000175000, true) => Self::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(PhysicalDeviceShaderSubgroupExtendedTypesFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderSubgroupExtendedTypesFeatures")?),
+            (1000416000, false) => Self::PhysicalDeviceShaderSubgroupRotateFeatures(PhysicalDeviceShaderSubgroupRotateFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderSubgroupRotateFeatures")?),
+            (1000416000, true) => Self::PhysicalDeviceShaderSubgroupRotateFeatures(PhysicalDeviceShaderSubgroupRotateFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderSubgroupRotateFeatures")?),
+            (1000323000, false) => Self::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR")?),
+            (1000323000, true) => Self::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR")?),
             (1000215000, false) => Self::PhysicalDeviceShaderTerminateInvocationFeatures(PhysicalDeviceShaderTerminateInvocationFeatures::decode_self(d, next).at("VkPhysicalDeviceShaderTerminateInvocationFeatures")?),
             (1000215000, true) => Self::PhysicalDeviceShaderTerminateInvocationFeatures(PhysicalDeviceShaderTerminateInvocationFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceShaderTerminateInvocationFeatures")?),
+            (1000642000, false) => Self::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT")?),
+            (1000642000, true) => Self::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT")?),
+            (1000387000, false) => Self::PhysicalDeviceShaderUntypedPointersFeaturesKHR(PhysicalDeviceShaderUntypedPointersFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceShaderUntypedPointersFeaturesKHR")?),
+            (1000387000, true) => Self::PhysicalDeviceShaderUntypedPointersFeaturesKHR(PhysicalDeviceShaderUntypedPointersFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceShaderUntypedPointersFeaturesKHR")?),
             (1000094000, false) => Self::PhysicalDeviceSubgroupProperties(PhysicalDeviceSubgroupProperties::decode_self(d, next).at("VkPhysicalDeviceSubgroupProperties")?),
             (1000094000, true) => Self::PhysicalDeviceSubgroupProperties(PhysicalDeviceSubgroupProperties::decode_self_partial(d, next).at("VkPhysicalDeviceSubgroupProperties")?),
             (1000225002, false) => Self::PhysicalDeviceSubgroupSizeControlFeatures(PhysicalDeviceSubgroupSizeControlFeatures::decode_self(d, next).at("VkPhysicalDeviceSubgroupSizeControlFeatures")?),
@@ -828,8 +1240,10 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (1000253000, true) => Self::PhysicalDeviceUniformBufferStandardLayoutFeatures(PhysicalDeviceUniformBufferStandardLayoutFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceUniformBufferStandardLayoutFeatures")?),
             (1000120000, false) => Self::PhysicalDeviceVariablePointersFeatures(PhysicalDeviceVariablePointersFeatures::decode_self(d, next).at("VkPhysicalDeviceVariablePointersFeatures")?),
             (1000120000, true) => Self::PhysicalDeviceVariablePointersFeatures(PhysicalDeviceVariablePointersFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceVariablePointersFeatures")?),
-            (1000190002, false) => Self::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(PhysicalDeviceVertexAttributeDivisorFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceVertexAttributeDivisorFeaturesEXT")?),
-            (1000190002, true) => Self::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(PhysicalDeviceVertexAttributeDivisorFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceVertexAttributeDivisorFeaturesEXT")?),
+            (1000190002, false) => Self::PhysicalDeviceVertexAttributeDivisorFeatures(PhysicalDeviceVertexAttributeDivisorFeatures::decode_self(d, next).at("VkPhysicalDeviceVertexAttributeDivisorFeatures")?),
+            (1000190002, true) => Self::PhysicalDeviceVertexAttributeDivisorFeatures(PhysicalDeviceVertexAttributeDivisorFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceVertexAttributeDivisorFeatures")?),
+            (1000525000, false) => Self::PhysicalDeviceVertexAttributeDivisorProperties(PhysicalDeviceVertexAttributeDivisorProperties::decode_self(d, next).at("VkPhysicalDeviceVertexAttributeDivisorProperties")?),
+            (1000525000, true) => Self::PhysicalDeviceVertexAttributeDivisorProperties(PhysicalDeviceVertexAttributeDivisorProperties::decode_self_partial(d, next).at("VkPhysicalDeviceVertexAttributeDivisorProperties")?),
             (1000190000, false) => Self::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(PhysicalDeviceVertexAttributeDivisorPropertiesEXT::decode_self(d, next).at("VkPhysicalDeviceVertexAttributeDivisorPropertiesEXT")?),
             (1000190000, true) => Self::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(PhysicalDeviceVertexAttributeDivisorPropertiesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceVertexAttributeDivisorPropertiesEXT")?),
             (1000352000, false) => Self::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(PhysicalDeviceVertexInputDynamicStateFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceVertexInputDynamicStateFeaturesEXT")?),
@@ -846,44 +1260,70 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (53, true) => Self::PhysicalDeviceVulkan13Features(PhysicalDeviceVulkan13Features::decode_self_partial(d, next).at("VkPhysicalDeviceVulkan13Features")?),
             (54, false) => Self::PhysicalDeviceVulkan13Properties(PhysicalDeviceVulkan13Properties::decode_self(d, next).at("VkPhysicalDeviceVulkan13Properties")?),
             (54, true) => Self::PhysicalDeviceVulkan13Properties(PhysicalDeviceVulkan13Properties::decode_self_partial(d, next).at("VkPhysicalDeviceVulkan13Properties")?),
+            (55, false) => Self::PhysicalDeviceVulkan14Features(PhysicalDeviceVulkan14Features::decode_self(d, next).at("VkPhysicalDeviceVulkan14Features")?),
+            (55, true) => Self::PhysicalDeviceVulkan14Features(PhysicalDeviceVulkan14Features::decode_self_partial(d, next).at("VkPhysicalDeviceVulkan14Features")?),
+            (56, false) => Self::PhysicalDeviceVulkan14Properties(PhysicalDeviceVulkan14Properties::decode_self(d, next).at("VkPhysicalDeviceVulkan14Properties")?),
+            (56, true) => Self::PhysicalDeviceVulkan14Properties(PhysicalDeviceVulkan14Properties::decode_self_partial(d, next).at("VkPhysicalDeviceVulkan14Properties")?),
             (1000211000, false) => Self::PhysicalDeviceVulkanMemoryModelFeatures(PhysicalDeviceVulkanMemoryModelFeatures::decode_self(d, next).at("VkPhysicalDeviceVulkanMemoryModelFeatures")?),
             (1000211000, true) => Self::PhysicalDeviceVulkanMemoryModelFeatures(PhysicalDeviceVulkanMemoryModelFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceVulkanMemoryModelFeatures")?),
+            (1000336000, false) => Self::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::decode_self(d, next).at("VkPhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR")?),
+            (1000336000, true) => Self::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::decode_self_partial(d, next).at("VkPhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR")?),
             (1000330000, false) => Self::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT")?),
             (1000330000, true) => Self::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT")?),
+            (1000252000, false) => Self::PhysicalDeviceYcbcrImageArraysFeaturesEXT(PhysicalDeviceYcbcrImageArraysFeaturesEXT::decode_self(d, next).at("VkPhysicalDeviceYcbcrImageArraysFeaturesEXT")?),
+            (1000252000, true) => Self::PhysicalDeviceYcbcrImageArraysFeaturesEXT(PhysicalDeviceYcbcrImageArraysFeaturesEXT::decode_self_partial(d, next).at("VkPhysicalDeviceYcbcrImageArraysFeaturesEXT")?),
             (1000325000, false) => Self::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::decode_self(d, next).at("VkPhysicalDeviceZeroInitializeWorkgroupMemoryFeatures")?),
             (1000325000, true) => Self::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::decode_self_partial(d, next).at("VkPhysicalDeviceZeroInitializeWorkgroupMemoryFeatures")?),
+            (1000148002, false) => Self::PipelineColorBlendAdvancedStateCreateInfoEXT(PipelineColorBlendAdvancedStateCreateInfoEXT::decode_self(d, next).at("VkPipelineColorBlendAdvancedStateCreateInfoEXT")?),
             (1000381001, false) => Self::PipelineColorWriteCreateInfoEXT(PipelineColorWriteCreateInfoEXT::decode_self(d, next).at("VkPipelineColorWriteCreateInfoEXT")?),
-            (1000470005, false) => Self::PipelineCreateFlags2CreateInfoKHR(PipelineCreateFlags2CreateInfoKHR::decode_self(d, next).at("VkPipelineCreateFlags2CreateInfoKHR")?),
+            (1000470005, false) => Self::PipelineCreateFlags2CreateInfo(PipelineCreateFlags2CreateInfo::decode_self(d, next).at("VkPipelineCreateFlags2CreateInfo")?),
             (1000192000, false) => Self::PipelineCreationFeedbackCreateInfo(PipelineCreationFeedbackCreateInfo::decode_self(d, next).at("VkPipelineCreationFeedbackCreateInfo")?),
             (1000226001, false) => Self::PipelineFragmentShadingRateStateCreateInfoKHR(PipelineFragmentShadingRateStateCreateInfoKHR::decode_self(d, next).at("VkPipelineFragmentShadingRateStateCreateInfoKHR")?),
+            (30, false) => Self::PipelineLayoutCreateInfo(PipelineLayoutCreateInfo::decode_self(d, next).at("VkPipelineLayoutCreateInfo")?),
             (1000290000, false) => Self::PipelineLibraryCreateInfoKHR(PipelineLibraryCreateInfoKHR::decode_self(d, next).at("VkPipelineLibraryCreateInfoKHR")?),
             (1000101001, false) => Self::PipelineRasterizationConservativeStateCreateInfoEXT(PipelineRasterizationConservativeStateCreateInfoEXT::decode_self(d, next).at("VkPipelineRasterizationConservativeStateCreateInfoEXT")?),
             (1000102001, false) => Self::PipelineRasterizationDepthClipStateCreateInfoEXT(PipelineRasterizationDepthClipStateCreateInfoEXT::decode_self(d, next).at("VkPipelineRasterizationDepthClipStateCreateInfoEXT")?),
-            (1000259001, false) => Self::PipelineRasterizationLineStateCreateInfoEXT(PipelineRasterizationLineStateCreateInfoEXT::decode_self(d, next).at("VkPipelineRasterizationLineStateCreateInfoEXT")?),
+            (1000259001, false) => Self::PipelineRasterizationLineStateCreateInfo(PipelineRasterizationLineStateCreateInfo::decode_self(d, next).at("VkPipelineRasterizationLineStateCreateInfo")?),
             (1000254001, false) => Self::PipelineRasterizationProvokingVertexStateCreateInfoEXT(PipelineRasterizationProvokingVertexStateCreateInfoEXT::decode_self(d, next).at("VkPipelineRasterizationProvokingVertexStateCreateInfoEXT")?),
             (1000028002, false) => Self::PipelineRasterizationStateStreamCreateInfoEXT(PipelineRasterizationStateStreamCreateInfoEXT::decode_self(d, next).at("VkPipelineRasterizationStateStreamCreateInfoEXT")?),
             (1000044002, false) => Self::PipelineRenderingCreateInfo(PipelineRenderingCreateInfo::decode_self(d, next).at("VkPipelineRenderingCreateInfo")?),
+            (1000068000, false) => Self::PipelineRobustnessCreateInfo(PipelineRobustnessCreateInfo::decode_self(d, next).at("VkPipelineRobustnessCreateInfo")?),
+            (1000143002, false) => Self::PipelineSampleLocationsStateCreateInfoEXT(PipelineSampleLocationsStateCreateInfoEXT::decode_self(d, next).at("VkPipelineSampleLocationsStateCreateInfoEXT")?),
             (1000225001, false) => Self::PipelineShaderStageRequiredSubgroupSizeCreateInfo(PipelineShaderStageRequiredSubgroupSizeCreateInfo::decode_self(d, next).at("VkPipelineShaderStageRequiredSubgroupSizeCreateInfo")?),
             (1000117003, false) => Self::PipelineTessellationDomainOriginStateCreateInfo(PipelineTessellationDomainOriginStateCreateInfo::decode_self(d, next).at("VkPipelineTessellationDomainOriginStateCreateInfo")?),
-            (1000190001, false) => Self::PipelineVertexInputDivisorStateCreateInfoEXT(PipelineVertexInputDivisorStateCreateInfoEXT::decode_self(d, next).at("VkPipelineVertexInputDivisorStateCreateInfoEXT")?),
+            (1000190001, false) => Self::PipelineVertexInputDivisorStateCreateInfo(PipelineVertexInputDivisorStateCreateInfo::decode_self(d, next).at("VkPipelineVertexInputDivisorStateCreateInfo")?),
+            (1000582001, false) => Self::PipelineViewportDepthClampControlCreateInfoEXT(PipelineViewportDepthClampControlCreateInfoEXT::decode_self(d, next).at("VkPipelineViewportDepthClampControlCreateInfoEXT")?),
             (1000355001, false) => Self::PipelineViewportDepthClipControlCreateInfoEXT(PipelineViewportDepthClipControlCreateInfoEXT::decode_self(d, next).at("VkPipelineViewportDepthClipControlCreateInfoEXT")?),
             (1000145000, false) => Self::ProtectedSubmitInfo(ProtectedSubmitInfo::decode_self(d, next).at("VkProtectedSubmitInfo")?),
+            (1000388001, false) => Self::QueueFamilyGlobalPriorityProperties(QueueFamilyGlobalPriorityProperties::decode_self(d, next).at("VkQueueFamilyGlobalPriorityProperties")?),
+            (1000388001, true) => Self::QueueFamilyGlobalPriorityProperties(QueueFamilyGlobalPriorityProperties::decode_self_partial(d, next).at("VkQueueFamilyGlobalPriorityProperties")?),
             (1000108003, false) => Self::RenderPassAttachmentBeginInfo(RenderPassAttachmentBeginInfo::decode_self(d, next).at("VkRenderPassAttachmentBeginInfo")?),
             (1000117001, false) => Self::RenderPassInputAttachmentAspectCreateInfo(RenderPassInputAttachmentAspectCreateInfo::decode_self(d, next).at("VkRenderPassInputAttachmentAspectCreateInfo")?),
             (1000053000, false) => Self::RenderPassMultiviewCreateInfo(RenderPassMultiviewCreateInfo::decode_self(d, next).at("VkRenderPassMultiviewCreateInfo")?),
+            (1000143001, false) => Self::RenderPassSampleLocationsBeginInfoEXT(RenderPassSampleLocationsBeginInfoEXT::decode_self(d, next).at("VkRenderPassSampleLocationsBeginInfoEXT")?),
+            (1000232001, false) => Self::RenderingAttachmentLocationInfo(RenderingAttachmentLocationInfo::decode_self(d, next).at("VkRenderingAttachmentLocationInfo")?),
             (1000044006, false) => Self::RenderingFragmentShadingRateAttachmentInfoKHR(RenderingFragmentShadingRateAttachmentInfoKHR::decode_self(d, next).at("VkRenderingFragmentShadingRateAttachmentInfoKHR")?),
+            (1000232002, false) => Self::RenderingInputAttachmentIndexInfo(RenderingInputAttachmentIndexInfo::decode_self(d, next).at("VkRenderingInputAttachmentIndexInfo")?),
             (1000384006, false) => Self::RingMonitorInfoMESA(RingMonitorInfoMESA::decode_self(d, next).at("VkRingMonitorInfoMESA")?),
             (1000384007, false) => Self::RingPriorityInfoMESA(RingPriorityInfoMESA::decode_self(d, next).at("VkRingPriorityInfoMESA")?),
+            (1000143000, false) => Self::SampleLocationsInfoEXT(SampleLocationsInfoEXT::decode_self(d, next).at("VkSampleLocationsInfoEXT")?),
             (1000411001, false) => Self::SamplerBorderColorComponentMappingCreateInfoEXT(SamplerBorderColorComponentMappingCreateInfoEXT::decode_self(d, next).at("VkSamplerBorderColorComponentMappingCreateInfoEXT")?),
             (1000287000, false) => Self::SamplerCustomBorderColorCreateInfoEXT(SamplerCustomBorderColorCreateInfoEXT::decode_self(d, next).at("VkSamplerCustomBorderColorCreateInfoEXT")?),
+            (1000135011, false) => Self::SamplerCustomBorderColorIndexCreateInfoEXT(SamplerCustomBorderColorIndexCreateInfoEXT::decode_self(d, next).at("VkSamplerCustomBorderColorIndexCreateInfoEXT")?),
             (1000130001, false) => Self::SamplerReductionModeCreateInfo(SamplerReductionModeCreateInfo::decode_self(d, next).at("VkSamplerReductionModeCreateInfo")?),
             (1000156005, false) => Self::SamplerYcbcrConversionImageFormatProperties(SamplerYcbcrConversionImageFormatProperties::decode_self(d, next).at("VkSamplerYcbcrConversionImageFormatProperties")?),
             (1000156005, true) => Self::SamplerYcbcrConversionImageFormatProperties(SamplerYcbcrConversionImageFormatProperties::decode_self_partial(d, next).at("VkSamplerYcbcrConversionImageFormatProperties")?),
             (1000156001, false) => Self::SamplerYcbcrConversionInfo(SamplerYcbcrConversionInfo::decode_self(d, next).at("VkSamplerYcbcrConversionInfo")?),
             (1000207002, false) => Self::SemaphoreTypeCreateInfo(SemaphoreTypeCreateInfo::decode_self(d, next).at("VkSemaphoreTypeCreateInfo")?),
+            (1000135006, false) => Self::ShaderDescriptorSetAndBindingMappingInfoEXT(ShaderDescriptorSetAndBindingMappingInfoEXT::decode_self(d, next).at("VkShaderDescriptorSetAndBindingMappingInfoEXT")?),
             (16, false) => Self::ShaderModuleCreateInfo(ShaderModuleCreateInfo::decode_self(d, next).at("VkShaderModuleCreateInfo")?),
             (1000199001, false) => Self::SubpassDescriptionDepthStencilResolve(SubpassDescriptionDepthStencilResolve::decode_self(d, next).at("VkSubpassDescriptionDepthStencilResolve")?),
+            (1000376001, false) => Self::SubpassResolvePerformanceQueryEXT(SubpassResolvePerformanceQueryEXT::decode_self(d, next).at("VkSubpassResolvePerformanceQueryEXT")?),
+            (1000376001, true) => Self::SubpassResolvePerformanceQueryEXT(SubpassResolvePerformanceQueryEXT::decode_self_partial(d, next).at("VkSubpassResolvePerformanceQueryEXT")?),
+            (1000270008, false) => Self::SubresourceHostMemcpySize(SubresourceHostMemcpySize::decode_self(d, next).at("VkSubresourceHostMemcpySize")?),
+            (1000270008, true) => Self::SubresourceHostMemcpySize(SubresourceHostMemcpySize::decode_self_partial(d, next).at("VkSubresourceHostMemcpySize")?),
             (1000207003, false) => Self::TimelineSemaphoreSubmitInfo(TimelineSemaphoreSubmitInfo::decode_self(d, next).at("VkTimelineSemaphoreSubmitInfo")?),
+            (1000150007, false) => Self::WriteDescriptorSetAccelerationStructureKHR(WriteDescriptorSetAccelerationStructureKHR::decode_self(d, next).at("VkWriteDescriptorSetAccelerationStructureKHR")?),
             (1000138002, false) => Self::WriteDescriptorSetInlineUniformBlock(WriteDescriptorSetInlineUniformBlock::decode_self(d, next).at("VkWriteDescriptorSetInlineUniformBlock")?),
             (other, _) => return Err(DecodeError::unknown_chain_struct(other)),
         })
@@ -900,14 +1340,22 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::BindImageMemoryDeviceGroupInfo(_), true) => {}
             (Self::BindImagePlaneMemoryInfo(v), false) => v.encode_self(e),
             (Self::BindImagePlaneMemoryInfo(_), true) => {}
+            (Self::BindMemoryStatus(v), false) => v.encode_self(e),
+            (Self::BindMemoryStatus(_), true) => {}
+            (Self::BufferDeviceAddressCreateInfoEXT(v), false) => v.encode_self(e),
+            (Self::BufferDeviceAddressCreateInfoEXT(_), true) => {}
             (Self::BufferOpaqueCaptureAddressCreateInfo(v), false) => v.encode_self(e),
             (Self::BufferOpaqueCaptureAddressCreateInfo(_), true) => {}
-            (Self::BufferUsageFlags2CreateInfoKHR(v), false) => v.encode_self(e),
-            (Self::BufferUsageFlags2CreateInfoKHR(_), true) => {}
+            (Self::BufferUsageFlags2CreateInfo(v), false) => v.encode_self(e),
+            (Self::BufferUsageFlags2CreateInfo(_), true) => {}
             (Self::CommandBufferInheritanceConditionalRenderingInfoEXT(v), false) => v.encode_self(e),
             (Self::CommandBufferInheritanceConditionalRenderingInfoEXT(_), true) => {}
+            (Self::CommandBufferInheritanceDescriptorHeapInfoEXT(v), false) => v.encode_self(e),
+            (Self::CommandBufferInheritanceDescriptorHeapInfoEXT(_), true) => {}
             (Self::CommandBufferInheritanceRenderingInfo(v), false) => v.encode_self(e),
             (Self::CommandBufferInheritanceRenderingInfo(_), true) => {}
+            (Self::DepthBiasRepresentationInfoEXT(v), false) => v.encode_self(e),
+            (Self::DepthBiasRepresentationInfoEXT(_), true) => {}
             (Self::DescriptorPoolInlineUniformBlockCreateInfo(v), false) => v.encode_self(e),
             (Self::DescriptorPoolInlineUniformBlockCreateInfo(_), true) => {}
             (Self::DescriptorSetLayoutBindingFlagsCreateInfo(v), false) => v.encode_self(e),
@@ -928,6 +1376,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::DeviceGroupSubmitInfo(_), true) => {}
             (Self::DevicePrivateDataCreateInfo(v), false) => v.encode_self(e),
             (Self::DevicePrivateDataCreateInfo(_), true) => {}
+            (Self::DeviceQueueGlobalPriorityCreateInfo(v), false) => v.encode_self(e),
+            (Self::DeviceQueueGlobalPriorityCreateInfo(_), true) => {}
             (Self::DeviceQueueTimelineInfoMESA(v), false) => v.encode_self(e),
             (Self::DeviceQueueTimelineInfoMESA(_), true) => {}
             (Self::DrmFormatModifierPropertiesList2EXT(v), false) => v.encode_self(e),
@@ -948,6 +1398,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::ExternalMemoryBufferCreateInfo(_), true) => {}
             (Self::ExternalMemoryImageCreateInfo(v), false) => v.encode_self(e),
             (Self::ExternalMemoryImageCreateInfo(_), true) => {}
+            (Self::FilterCubicImageViewImageFormatPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::FilterCubicImageViewImageFormatPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::FormatProperties3(v), false) => v.encode_self(e),
             (Self::FormatProperties3(v), true) => v.encode_self_partial(e),
             (Self::FragmentShadingRateAttachmentInfoKHR(v), false) => v.encode_self(e),
@@ -956,6 +1408,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::FramebufferAttachmentsCreateInfo(_), true) => {}
             (Self::GraphicsPipelineLibraryCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::GraphicsPipelineLibraryCreateInfoEXT(_), true) => {}
+            (Self::HostImageCopyDevicePerformanceQuery(v), false) => v.encode_self(e),
+            (Self::HostImageCopyDevicePerformanceQuery(v), true) => v.encode_self_partial(e),
             (Self::ImageDrmFormatModifierExplicitCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::ImageDrmFormatModifierExplicitCreateInfoEXT(_), true) => {}
             (Self::ImageDrmFormatModifierListCreateInfoEXT(v), false) => v.encode_self(e),
@@ -968,6 +1422,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::ImageStencilUsageCreateInfo(_), true) => {}
             (Self::ImageViewMinLodCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::ImageViewMinLodCreateInfoEXT(_), true) => {}
+            (Self::ImageViewSlicedCreateInfoEXT(v), false) => v.encode_self(e),
+            (Self::ImageViewSlicedCreateInfoEXT(_), true) => {}
             (Self::ImageViewUsageCreateInfo(v), false) => v.encode_self(e),
             (Self::ImageViewUsageCreateInfo(_), true) => {}
             (Self::ImportMemoryResourceInfoMESA(v), false) => v.encode_self(e),
@@ -984,6 +1440,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::MemoryOpaqueCaptureAddressAllocateInfo(_), true) => {}
             (Self::MemoryResourceAllocationSizePropertiesMESA(v), false) => v.encode_self(e),
             (Self::MemoryResourceAllocationSizePropertiesMESA(v), true) => v.encode_self_partial(e),
+            (Self::MultisampledRenderToSingleSampledInfoEXT(v), false) => v.encode_self(e),
+            (Self::MultisampledRenderToSingleSampledInfoEXT(_), true) => {}
             (Self::MutableDescriptorTypeCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::MutableDescriptorTypeCreateInfoEXT(_), true) => {}
             (Self::PhysicalDevice16BitStorageFeatures(v), false) => v.encode_self(e),
@@ -992,28 +1450,58 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDevice4444FormatsFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDevice8BitStorageFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDevice8BitStorageFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceAccelerationStructureFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceAccelerationStructureFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceAccelerationStructurePropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceAccelerationStructurePropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceBufferDeviceAddressFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceBufferDeviceAddressFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceColorWriteEnableFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceColorWriteEnableFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceConditionalRenderingFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceConditionalRenderingFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceConservativeRasterizationPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceConservativeRasterizationPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceCooperativeMatrixFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceCooperativeMatrixFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceCooperativeMatrixPropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceCooperativeMatrixPropertiesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceCustomBorderColorFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceCustomBorderColorFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceCustomBorderColorPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceCustomBorderColorPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceDepthBiasControlFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceDepthBiasControlFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceDepthClampControlFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceDepthClampControlFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDepthClipControlFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceDepthClipControlFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDepthClipEnableFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceDepthClipEnableFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDepthStencilResolveProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceDepthStencilResolveProperties(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceDescriptorHeapFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceDescriptorHeapFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceDescriptorHeapPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceDescriptorHeapPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDescriptorIndexingFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceDescriptorIndexingFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDescriptorIndexingProperties(v), false) => v.encode_self(e),
@@ -1022,6 +1510,8 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceDriverProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDynamicRenderingFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceDynamicRenderingFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceDynamicRenderingLocalReadFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceDynamicRenderingLocalReadFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v), false) => v.encode_self(e),
@@ -1038,16 +1528,26 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceFeatures2(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceFloatControlsProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceFloatControlsProperties(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceFragmentShadingRateFeaturesKHR(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceFragmentShadingRateFeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceFragmentShadingRatePropertiesKHR(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceFragmentShadingRatePropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceGlobalPriorityQueryFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceGlobalPriorityQueryFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceHostImageCopyFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceHostImageCopyFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceHostImageCopyProperties(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceHostImageCopyProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceHostQueryResetFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceHostQueryResetFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceIDProperties(v), false) => v.encode_self(e),
@@ -1058,48 +1558,88 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceImageDrmFormatModifierInfoEXT(_), true) => {}
             (Self::PhysicalDeviceImageRobustnessFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceImageRobustnessFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceImageViewImageFormatInfoEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceImageViewImageFormatInfoEXT(_), true) => {}
             (Self::PhysicalDeviceImageViewMinLodFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceImageViewMinLodFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceImagelessFramebufferFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceImagelessFramebufferFeatures(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceIndexTypeUint8FeaturesEXT(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceIndexTypeUint8FeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceIndexTypeUint8Features(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceIndexTypeUint8Features(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceInlineUniformBlockFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceInlineUniformBlockFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceInlineUniformBlockProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceInlineUniformBlockProperties(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceLineRasterizationFeaturesEXT(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceLineRasterizationFeaturesEXT(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceLineRasterizationPropertiesEXT(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceLineRasterizationPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLayeredApiPropertiesListKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLayeredApiPropertiesListKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLegacyDitheringFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLegacyDitheringFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLineRasterizationFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLineRasterizationFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceLineRasterizationProperties(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceLineRasterizationProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMaintenance3Properties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMaintenance3Properties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMaintenance4Features(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMaintenance4Features(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMaintenance4Properties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMaintenance4Properties(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceMaintenance5FeaturesKHR(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceMaintenance5FeaturesKHR(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceMaintenance5PropertiesKHR(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceMaintenance5PropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMaintenance5Features(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMaintenance5Features(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMaintenance5Properties(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMaintenance5Properties(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMaintenance6Features(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMaintenance6Features(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMaintenance6Properties(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMaintenance6Properties(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMaintenance7FeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMaintenance7FeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMaintenance7PropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMaintenance7PropertiesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMemoryBudgetPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMemoryBudgetPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMeshShaderFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMeshShaderFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMeshShaderPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMeshShaderPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMultiDrawFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMultiDrawFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMultiDrawPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMultiDrawPropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMultiviewFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMultiviewFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMultiviewProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMultiviewProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceNestedCommandBufferFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceNestedCommandBufferFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceNestedCommandBufferPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceNestedCommandBufferPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDevicePCIBusInfoPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDevicePCIBusInfoPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDevicePipelineCreationCacheControlFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDevicePipelineCreationCacheControlFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDevicePipelineProtectedAccessFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDevicePipelineProtectedAccessFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDevicePipelineRobustnessFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDevicePipelineRobustnessFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDevicePipelineRobustnessProperties(v), false) => v.encode_self(e),
+            (Self::PhysicalDevicePipelineRobustnessProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDevicePointClippingProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDevicePointClippingProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v), false) => v.encode_self(e),
@@ -1116,14 +1656,26 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceProvokingVertexFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceProvokingVertexPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceProvokingVertexPropertiesEXT(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDevicePushDescriptorPropertiesKHR(v), false) => v.encode_self(e),
-            (Self::PhysicalDevicePushDescriptorPropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDevicePushDescriptorProperties(v), false) => v.encode_self(e),
+            (Self::PhysicalDevicePushDescriptorProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceRobustness2FeaturesEXT(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceRobustness2FeaturesEXT(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceRobustness2PropertiesEXT(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceRobustness2PropertiesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRayQueryFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRayQueryFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRayTracingPipelineFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRayTracingPipelineFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRayTracingPipelinePropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRayTracingPipelinePropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRobustness2FeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRobustness2FeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceRobustness2PropertiesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceRobustness2PropertiesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceSampleLocationsPropertiesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceSampleLocationsPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceSamplerFilterMinmaxProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceSamplerFilterMinmaxProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceSamplerYcbcrConversionFeatures(v), false) => v.encode_self(e),
@@ -1132,24 +1684,56 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceScalarBlockLayoutFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderAtomicInt64Features(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderAtomicInt64Features(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderBfloat16FeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderBfloat16FeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderClockFeaturesKHR(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderClockFeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderDrawParametersFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderDrawParametersFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderExpectAssumeFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderExpectAssumeFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderFloat16Int8Features(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderFloat16Int8Features(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderFloat8FeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderFloat8FeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderFloatControls2Features(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderFloatControls2Features(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderFmaFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderFmaFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderIntegerDotProductFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderIntegerDotProductFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderIntegerDotProductProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderIntegerDotProductProperties(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderQuadControlFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderQuadControlFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderSubgroupRotateFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderSubgroupRotateFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceShaderTerminateInvocationFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceShaderTerminateInvocationFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceShaderUntypedPointersFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceShaderUntypedPointersFeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceSubgroupProperties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceSubgroupProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceSubgroupSizeControlFeatures(v), false) => v.encode_self(e),
@@ -1176,8 +1760,10 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceUniformBufferStandardLayoutFeatures(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceVariablePointersFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceVariablePointersFeatures(v), true) => v.encode_self_partial(e),
-            (Self::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v), false) => v.encode_self(e),
-            (Self::PhysicalDeviceVertexAttributeDivisorFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceVertexAttributeDivisorFeatures(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceVertexAttributeDivisorFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceVertexAttributeDivisorProperties(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceVertexAttributeDivisorProperties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v), false) => v.encode_self(e),
@@ -1194,60 +1780,90 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::PhysicalDeviceVulkan13Features(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceVulkan13Properties(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceVulkan13Properties(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceVulkan14Features(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceVulkan14Features(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceVulkan14Properties(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceVulkan14Properties(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceVulkanMemoryModelFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceVulkanMemoryModelFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v), true) => v.encode_self_partial(e),
+            (Self::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v), false) => v.encode_self(e),
+            (Self::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v), true) => v.encode_self_partial(e),
             (Self::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v), false) => v.encode_self(e),
             (Self::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v), true) => v.encode_self_partial(e),
+            (Self::PipelineColorBlendAdvancedStateCreateInfoEXT(v), false) => v.encode_self(e),
+            (Self::PipelineColorBlendAdvancedStateCreateInfoEXT(_), true) => {}
             (Self::PipelineColorWriteCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::PipelineColorWriteCreateInfoEXT(_), true) => {}
-            (Self::PipelineCreateFlags2CreateInfoKHR(v), false) => v.encode_self(e),
-            (Self::PipelineCreateFlags2CreateInfoKHR(_), true) => {}
+            (Self::PipelineCreateFlags2CreateInfo(v), false) => v.encode_self(e),
+            (Self::PipelineCreateFlags2CreateInfo(_), true) => {}
             (Self::PipelineCreationFeedbackCreateInfo(v), false) => v.encode_self(e),
             (Self::PipelineCreationFeedbackCreateInfo(_), true) => {}
             (Self::PipelineFragmentShadingRateStateCreateInfoKHR(v), false) => v.encode_self(e),
             (Self::PipelineFragmentShadingRateStateCreateInfoKHR(_), true) => {}
+            (Self::PipelineLayoutCreateInfo(v), false) => v.encode_self(e),
+            (Self::PipelineLayoutCreateInfo(_), true) => {}
             (Self::PipelineLibraryCreateInfoKHR(v), false) => v.encode_self(e),
             (Self::PipelineLibraryCreateInfoKHR(_), true) => {}
             (Self::PipelineRasterizationConservativeStateCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::PipelineRasterizationConservativeStateCreateInfoEXT(_), true) => {}
             (Self::PipelineRasterizationDepthClipStateCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::PipelineRasterizationDepthClipStateCreateInfoEXT(_), true) => {}
-            (Self::PipelineRasterizationLineStateCreateInfoEXT(v), false) => v.encode_self(e),
-            (Self::PipelineRasterizationLineStateCreateInfoEXT(_), true) => {}
+            (Self::PipelineRasterizationLineStateCreateInfo(v), false) => v.encode_self(e),
+            (Self::PipelineRasterizationLineStateCreateInfo(_), true) => {}
             (Self::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_), true) => {}
             (Self::PipelineRasterizationStateStreamCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::PipelineRasterizationStateStreamCreateInfoEXT(_), true) => {}
             (Self::PipelineRenderingCreateInfo(v), false) => v.encode_self(e),
             (Self::PipelineRenderingCreateInfo(_), true) => {}
+            (Self::PipelineRobustnessCreateInfo(v), false) => v.encode_self(e),
+            (Self::PipelineRobustnessCreateInfo(_), true) => {}
+            (Self::PipelineSampleLocationsStateCreateInfoEXT(v), false) => v.encode_self(e),
+            (Self::PipelineSampleLocationsStateCreateInfoEXT(_), true) => {}
             (Self::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v), false) => v.encode_self(e),
             (Self::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_), true) => {}
             (Self::PipelineTessellationDomainOriginStateCreateInfo(v), false) => v.encode_self(e),
             (Self::PipelineTessellationDomainOriginStateCreateInfo(_), true) => {}
-            (Self::PipelineVertexInputDivisorStateCreateInfoEXT(v), false) => v.encode_self(e),
-            (Self::PipelineVertexInputDivisorStateCreateInfoEXT(_), true) => {}
+            (Self::PipelineVertexInputDivisorStateCreateInfo(v), false) => v.encode_self(e),
+            (Self::PipelineVertexInputDivisorStateCreateInfo(_), true) => {}
+            (Self::PipelineViewportDepthClampControlCreateInfoEXT(v), false) => v.encode_self(e),
+            (Self::PipelineViewportDepthClampControlCreateInfoEXT(_), true) => {}
             (Self::PipelineViewportDepthClipControlCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::PipelineViewportDepthClipControlCreateInfoEXT(_), true) => {}
             (Self::ProtectedSubmitInfo(v), false) => v.encode_self(e),
             (Self::ProtectedSubmitInfo(_), true) => {}
+            (Self::QueueFamilyGlobalPriorityProperties(v), false) => v.encode_self(e),
+            (Self::QueueFamilyGlobalPriorityProperties(v), true) => v.encode_self_partial(e),
             (Self::RenderPassAttachmentBeginInfo(v), false) => v.encode_self(e),
             (Self::RenderPassAttachmentBeginInfo(_), true) => {}
             (Self::RenderPassInputAttachmentAspectCreateInfo(v), false) => v.encode_self(e),
             (Self::RenderPassInputAttachmentAspectCreateInfo(_), true) => {}
             (Self::RenderPassMultiviewCreateInfo(v), false) => v.encode_self(e),
             (Self::RenderPassMultiviewCreateInfo(_), true) => {}
+            (Self::RenderPassSampleLocationsBeginInfoEXT(v), false) => v.encode_self(e),
+            (Self::RenderPassSampleLocationsBeginInfoEXT(_), true) => {}
+            (Self::RenderingAttachmentLocationInfo(v), false) => v.encode_self(e),
+            (Self::RenderingAttachmentLocationInfo(_), true) => {}
             (Self::RenderingFragmentShadingRateAttachmentInfoKHR(v), false) => v.encode_self(e),
             (Self::RenderingFragmentShadingRateAttachmentInfoKHR(_), true) => {}
+            (Self::RenderingInputAttachmentIndexInfo(v), false) => v.encode_self(e),
+            (Self::RenderingInputAttachmentIndexInfo(_), true) => {}
             (Self::RingMonitorInfoMESA(v), false) => v.encode_self(e),
             (Self::RingMonitorInfoMESA(_), true) => {}
             (Self::RingPriorityInfoMESA(v), false) => v.encode_self(e),
             (Self::RingPriorityInfoMESA(_), true) => {}
+            (Self::SampleLocationsInfoEXT(v), false) => v.encode_self(e),
+            (Self::SampleLocationsInfoEXT(_), true) => {}
             (Self::SamplerBorderColorComponentMappingCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::SamplerBorderColorComponentMappingCreateInfoEXT(_), true) => {}
             (Self::SamplerCustomBorderColorCreateInfoEXT(v), false) => v.encode_self(e),
             (Self::SamplerCustomBorderColorCreateInfoEXT(_), true) => {}
+            (Self::SamplerCustomBorderColorIndexCreateInfoEXT(v), false) => v.encode_self(e),
+            (Self::SamplerCustomBorderColorIndexCreateInfoEXT(_), true) => {}
             (Self::SamplerReductionModeCreateInfo(v), false) => v.encode_self(e),
             (Self::SamplerReductionModeCreateInfo(_), true) => {}
             (Self::SamplerYcbcrConversionImageFormatProperties(v), false) => v.encode_self(e),
@@ -1256,12 +1872,20 @@ impl<'a> ChainNode<'a> for Ext<'a> {
             (Self::SamplerYcbcrConversionInfo(_), true) => {}
             (Self::SemaphoreTypeCreateInfo(v), false) => v.encode_self(e),
             (Self::SemaphoreTypeCreateInfo(_), true) => {}
+            (Self::ShaderDescriptorSetAndBindingMappingInfoEXT(v), false) => v.encode_self(e),
+            (Self::ShaderDescriptorSetAndBindingMappingInfoEXT(_), true) => {}
             (Self::ShaderModuleCreateInfo(v), false) => v.encode_self(e),
             (Self::ShaderModuleCreateInfo(_), true) => {}
             (Self::SubpassDescriptionDepthStencilResolve(v), false) => v.encode_self(e),
             (Self::SubpassDescriptionDepthStencilResolve(_), true) => {}
+            (Self::SubpassResolvePerformanceQueryEXT(v), false) => v.encode_self(e),
+            (Self::SubpassResolvePerformanceQueryEXT(v), true) => v.encode_self_partial(e),
+            (Self::SubresourceHostMemcpySize(v), false) => v.encode_self(e),
+            (Self::SubresourceHostMemcpySize(v), true) => v.encode_self_partial(e),
             (Self::TimelineSemaphoreSubmitInfo(v), false) => v.encode_self(e),
             (Self::TimelineSemaphoreSubmitInfo(_), true) => {}
+            (Self::WriteDescriptorSetAccelerationStructureKHR(v), false) => v.encode_self(e),
+            (Self::WriteDescriptorSetAccelerationStructureKHR(_), true) => {}
             (Self::WriteDescriptorSetInlineUniformBlock(v), false) => v.encode_self(e),
             (Self::WriteDescriptorSetInlineUniformBlock(_), true) => {}
         }
@@ -1364,6 +1988,545 @@ impl Encode for ClearValue {
                 v.encode(e);
             }
         }
+    }
+}
+
+/// `VkDescriptorMappingSourceDataEXT`: a u32 tag (member index) then that member. Default tag 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DescriptorMappingSourceDataEXT<'a> {
+    ConstantOffset(DescriptorMappingSourceConstantOffsetEXT<'a>),
+    PushIndex(DescriptorMappingSourcePushIndexEXT<'a>),
+    IndirectIndex(DescriptorMappingSourceIndirectIndexEXT<'a>),
+    IndirectIndexArray(DescriptorMappingSourceIndirectIndexArrayEXT<'a>),
+    HeapData(DescriptorMappingSourceHeapDataEXT),
+    PushDataOffset(u32),
+    PushAddressOffset(u32),
+    IndirectAddress(DescriptorMappingSourceIndirectAddressEXT),
+    ShaderRecordIndex(DescriptorMappingSourceShaderRecordIndexEXT<'a>),
+    ShaderRecordDataOffset(u32),
+    ShaderRecordAddressOffset(u32),
+}
+
+impl<'a> Default for DescriptorMappingSourceDataEXT<'a> {
+    fn default() -> Self {
+        Self::ConstantOffset(DescriptorMappingSourceConstantOffsetEXT::default())
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceDataEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let tag = d.u32().at("tag")?;
+        Ok(match tag {
+            0 => {
+                let constant_offset: DescriptorMappingSourceConstantOffsetEXT<'a> = DescriptorMappingSourceConstantOffsetEXT::decode(d).at("constantOffset")?;
+                Self::ConstantOffset(constant_offset)
+            }
+            1 => {
+                let push_index: DescriptorMappingSourcePushIndexEXT<'a> = DescriptorMappingSourcePushIndexEXT::decode(d).at("pushIndex")?;
+                Self::PushIndex(push_index)
+            }
+            2 => {
+                let indirect_index: DescriptorMappingSourceIndirectIndexEXT<'a> = DescriptorMappingSourceIndirectIndexEXT::decode(d).at("indirectIndex")?;
+                Self::IndirectIndex(indirect_index)
+            }
+            3 => {
+                let indirect_index_array: DescriptorMappingSourceIndirectIndexArrayEXT<'a> = DescriptorMappingSourceIndirectIndexArrayEXT::decode(d).at("indirectIndexArray")?;
+                Self::IndirectIndexArray(indirect_index_array)
+            }
+            4 => {
+                let heap_data: DescriptorMappingSourceHeapDataEXT = DescriptorMappingSourceHeapDataEXT::decode(d).at("heapData")?;
+                Self::HeapData(heap_data)
+            }
+            5 => {
+                let push_data_offset: u32 = d.scalar().at("pushDataOffset")?;
+                Self::PushDataOffset(push_data_offset)
+            }
+            6 => {
+                let push_address_offset: u32 = d.scalar().at("pushAddressOffset")?;
+                Self::PushAddressOffset(push_address_offset)
+            }
+            7 => {
+                let indirect_address: DescriptorMappingSourceIndirectAddressEXT = DescriptorMappingSourceIndirectAddressEXT::decode(d).at("indirectAddress")?;
+                Self::IndirectAddress(indirect_address)
+            }
+            8 => {
+                let shader_record_index: DescriptorMappingSourceShaderRecordIndexEXT<'a> = DescriptorMappingSourceShaderRecordIndexEXT::decode(d).at("shaderRecordIndex")?;
+                Self::ShaderRecordIndex(shader_record_index)
+            }
+            9 => {
+                let shader_record_data_offset: u32 = d.scalar().at("shaderRecordDataOffset")?;
+                Self::ShaderRecordDataOffset(shader_record_data_offset)
+            }
+            10 => {
+                let shader_record_address_offset: u32 = d.scalar().at("shaderRecordAddressOffset")?;
+                Self::ShaderRecordAddressOffset(shader_record_address_offset)
+            }
+            other => return Err(DecodeError::bad_union_tag(other)),
+        })
+    }
+}
+
+impl<'a> Encode for DescriptorMappingSourceDataEXT<'a> {
+    fn encode(&self, e: &mut Encoder) {
+        match *self {
+            Self::ConstantOffset(v) => {
+                e.u32(0);
+                v.encode(e);
+            }
+            Self::PushIndex(v) => {
+                e.u32(1);
+                v.encode(e);
+            }
+            Self::IndirectIndex(v) => {
+                e.u32(2);
+                v.encode(e);
+            }
+            Self::IndirectIndexArray(v) => {
+                e.u32(3);
+                v.encode(e);
+            }
+            Self::HeapData(v) => {
+                e.u32(4);
+                v.encode(e);
+            }
+            Self::PushDataOffset(v) => {
+                e.u32(5);
+                e.scalar(v);
+            }
+            Self::PushAddressOffset(v) => {
+                e.u32(6);
+                e.scalar(v);
+            }
+            Self::IndirectAddress(v) => {
+                e.u32(7);
+                v.encode(e);
+            }
+            Self::ShaderRecordIndex(v) => {
+                e.u32(8);
+                v.encode(e);
+            }
+            Self::ShaderRecordDataOffset(v) => {
+                e.u32(9);
+                e.scalar(v);
+            }
+            Self::ShaderRecordAddressOffset(v) => {
+                e.u32(10);
+                e.scalar(v);
+            }
+        }
+    }
+}
+
+/// `VkDeviceOrHostAddressConstKHR`: a u32 tag (member index) then that member. Default tag 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DeviceOrHostAddressConstKHR {
+    DeviceAddress(u64),
+    HostAddress(()),
+}
+
+impl Default for DeviceOrHostAddressConstKHR {
+    fn default() -> Self {
+        Self::DeviceAddress(Default::default())
+    }
+}
+
+impl<'a> Decode<'a> for DeviceOrHostAddressConstKHR {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let tag = d.u32().at("tag")?;
+        Ok(match tag {
+            0 => {
+                let device_address: u64 = d.scalar().at("deviceAddress")?;
+                Self::DeviceAddress(device_address)
+            }
+            1 => {
+                d.null_only().at("hostAddress")?;
+                Self::HostAddress(())
+            }
+            other => return Err(DecodeError::bad_union_tag(other)),
+        })
+    }
+}
+
+impl Encode for DeviceOrHostAddressConstKHR {
+    fn encode(&self, e: &mut Encoder) {
+        match *self {
+            Self::DeviceAddress(v) => {
+                e.u32(0);
+                e.scalar(v);
+            }
+            Self::HostAddress(_) => {
+                e.u32(1);
+                e.u64(0);
+            }
+        }
+    }
+}
+
+/// `VkDeviceOrHostAddressKHR`: a u32 tag (member index) then that member. Default tag 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DeviceOrHostAddressKHR {
+    DeviceAddress(u64),
+    HostAddress(()),
+}
+
+impl Default for DeviceOrHostAddressKHR {
+    fn default() -> Self {
+        Self::DeviceAddress(Default::default())
+    }
+}
+
+impl<'a> Decode<'a> for DeviceOrHostAddressKHR {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let tag = d.u32().at("tag")?;
+        Ok(match tag {
+            0 => {
+                let device_address: u64 = d.scalar().at("deviceAddress")?;
+                Self::DeviceAddress(device_address)
+            }
+            1 => {
+                d.null_only().at("hostAddress")?;
+                Self::HostAddress(())
+            }
+            other => return Err(DecodeError::bad_union_tag(other)),
+        })
+    }
+}
+
+impl Encode for DeviceOrHostAddressKHR {
+    fn encode(&self, e: &mut Encoder) {
+        match *self {
+            Self::DeviceAddress(v) => {
+                e.u32(0);
+                e.scalar(v);
+            }
+            Self::HostAddress(_) => {
+                e.u32(1);
+                e.u64(0);
+            }
+        }
+    }
+}
+
+/// `VkResourceDescriptorDataEXT`: a u32 tag (member index) then that member. Default tag 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ResourceDescriptorDataEXT<'a> {
+    PImage(Option<&'a ImageDescriptorInfoEXT<'a>>),
+    PTexelBuffer(Option<&'a TexelBufferDescriptorInfoEXT<'a>>),
+    PAddressRange(Option<&'a DeviceAddressRangeEXT>),
+    PTensorARM(Option<&'a TensorViewCreateInfoARM<'a>>),
+}
+
+impl<'a> Default for ResourceDescriptorDataEXT<'a> {
+    fn default() -> Self {
+        Self::PImage(Default::default())
+    }
+}
+
+impl<'a> Decode<'a> for ResourceDescriptorDataEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let tag = d.u32().at("tag")?;
+        Ok(match tag {
+            0 => {
+                let p_image: Option<&'a ImageDescriptorInfoEXT<'a>> = d.optional(|d| ImageDescriptorInfoEXT::decode(d)).at("pImage")?;
+                Self::PImage(p_image)
+            }
+            1 => {
+                let p_texel_buffer: Option<&'a TexelBufferDescriptorInfoEXT<'a>> = d.optional(|d| TexelBufferDescriptorInfoEXT::decode(d)).at("pTexelBuffer")?;
+                Self::PTexelBuffer(p_texel_buffer)
+            }
+            2 => {
+                let p_address_range: Option<&'a DeviceAddressRangeEXT> = d.optional(|d| DeviceAddressRangeEXT::decode(d)).at("pAddressRange")?;
+                Self::PAddressRange(p_address_range)
+            }
+            3 => {
+                let p_tensor_arm: Option<&'a TensorViewCreateInfoARM<'a>> = d.optional(|d| TensorViewCreateInfoARM::decode(d)).at("pTensorARM")?;
+                Self::PTensorARM(p_tensor_arm)
+            }
+            other => return Err(DecodeError::bad_union_tag(other)),
+        })
+    }
+}
+
+impl<'a> Encode for ResourceDescriptorDataEXT<'a> {
+    fn encode(&self, e: &mut Encoder) {
+        match *self {
+            Self::PImage(v) => {
+                e.u32(0);
+                if let Some(v) = v {
+                    e.marker(1);
+                    v.encode(e);
+                } else {
+                    e.marker(0);
+                }
+            }
+            Self::PTexelBuffer(v) => {
+                e.u32(1);
+                if let Some(v) = v {
+                    e.marker(1);
+                    v.encode(e);
+                } else {
+                    e.marker(0);
+                }
+            }
+            Self::PAddressRange(v) => {
+                e.u32(2);
+                if let Some(v) = v {
+                    e.marker(1);
+                    v.encode(e);
+                } else {
+                    e.marker(0);
+                }
+            }
+            Self::PTensorARM(v) => {
+                e.u32(3);
+                if let Some(v) = v {
+                    e.marker(1);
+                    v.encode(e);
+                } else {
+                    e.marker(0);
+                }
+            }
+        }
+    }
+}
+
+/// `VkAccelerationStructureBuildSizesInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccelerationStructureBuildSizesInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub acceleration_structure_size: u64,
+    pub update_scratch_size: u64,
+    pub build_scratch_size: u64,
+}
+
+impl Default for AccelerationStructureBuildSizesInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            acceleration_structure_size: Default::default(),
+            update_scratch_size: Default::default(),
+            build_scratch_size: Default::default(),
+        }
+    }
+}
+
+impl<'a> AccelerationStructureBuildSizesInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_ACCELERATION_STRUCTURE_BUILD_SIZES_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150020);
+}
+
+fn allowed_acceleration_structure_build_sizes_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> AccelerationStructureBuildSizesInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let acceleration_structure_size: u64 = d.scalar().at("accelerationStructureSize")?;
+        let update_scratch_size: u64 = d.scalar().at("updateScratchSize")?;
+        let build_scratch_size: u64 = d.scalar().at("buildScratchSize")?;
+        Ok(Self { p_next, acceleration_structure_size, update_scratch_size, build_scratch_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.acceleration_structure_size);
+        e.scalar(self.update_scratch_size);
+        e.scalar(self.build_scratch_size);
+    }
+}
+
+impl<'a> Decode<'a> for AccelerationStructureBuildSizesInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150020)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_acceleration_structure_build_sizes_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for AccelerationStructureBuildSizesInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150020);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkAccelerationStructureCreateInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccelerationStructureCreateInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub create_flags: AccelerationStructureCreateFlagsKHR,
+    pub buffer: Id<handles::Buffer>,
+    pub offset: u64,
+    pub size: u64,
+    pub ty: AccelerationStructureTypeKHR,
+    pub device_address: u64,
+}
+
+impl Default for AccelerationStructureCreateInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            create_flags: Default::default(),
+            buffer: Id::NULL,
+            offset: Default::default(),
+            size: Default::default(),
+            ty: Default::default(),
+            device_address: Default::default(),
+        }
+    }
+}
+
+impl<'a> AccelerationStructureCreateInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_ACCELERATION_STRUCTURE_CREATE_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150017);
+}
+
+fn allowed_acceleration_structure_create_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> AccelerationStructureCreateInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let create_flags: AccelerationStructureCreateFlagsKHR = d.scalar().at("createFlags")?;
+        let buffer: Id<handles::Buffer> = d.scalar().at("buffer")?;
+        let offset: u64 = d.scalar().at("offset")?;
+        let size: u64 = d.scalar().at("size")?;
+        let ty: AccelerationStructureTypeKHR = d.scalar().at("type")?;
+        let device_address: u64 = d.scalar().at("deviceAddress")?;
+        Ok(Self { p_next, create_flags, buffer, offset, size, ty, device_address })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.create_flags);
+        e.scalar(self.buffer);
+        e.scalar(self.offset);
+        e.scalar(self.size);
+        e.scalar(self.ty);
+        e.scalar(self.device_address);
+    }
+}
+
+impl<'a> Decode<'a> for AccelerationStructureCreateInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150017)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_acceleration_structure_create_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for AccelerationStructureCreateInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150017);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkAccelerationStructureDeviceAddressInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccelerationStructureDeviceAddressInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub acceleration_structure: Id<handles::AccelerationStructureKHR>,
+}
+
+impl Default for AccelerationStructureDeviceAddressInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            acceleration_structure: Id::NULL,
+        }
+    }
+}
+
+impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_ACCELERATION_STRUCTURE_DEVICE_ADDRESS_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150002);
+}
+
+fn allowed_acceleration_structure_device_address_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let acceleration_structure: Id<handles::AccelerationStructureKHR> = d.scalar().at("accelerationStructure")?;
+        Ok(Self { p_next, acceleration_structure })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.acceleration_structure);
+    }
+}
+
+impl<'a> Decode<'a> for AccelerationStructureDeviceAddressInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_acceleration_structure_device_address_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for AccelerationStructureDeviceAddressInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkAccelerationStructureVersionInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccelerationStructureVersionInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub p_version_data: &'a [u8],
+}
+
+impl Default for AccelerationStructureVersionInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            p_version_data: &[],
+        }
+    }
+}
+
+impl<'a> AccelerationStructureVersionInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_ACCELERATION_STRUCTURE_VERSION_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150009);
+}
+
+fn allowed_acceleration_structure_version_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> AccelerationStructureVersionInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let p_version_data: &'a [u8] = d.scalar_array(2u64.saturating_mul(16u64), false).at("pVersionData")?;
+        Ok(Self { p_next, p_version_data })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar_array(self.p_version_data);
+    }
+}
+
+impl<'a> Decode<'a> for AccelerationStructureVersionInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150009)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_acceleration_structure_version_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for AccelerationStructureVersionInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150009);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -1782,6 +2945,37 @@ impl Encode for AttachmentReferenceStencilLayout<'_> {
     }
 }
 
+/// `VkAttachmentSampleLocationsEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttachmentSampleLocationsEXT<'a> {
+    pub attachment_index: u32,
+    pub sample_locations_info: SampleLocationsInfoEXT<'a>,
+}
+
+impl Default for AttachmentSampleLocationsEXT<'_> {
+    fn default() -> Self {
+        Self {
+            attachment_index: Default::default(),
+            sample_locations_info: SampleLocationsInfoEXT::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for AttachmentSampleLocationsEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let attachment_index: u32 = d.scalar().at("attachmentIndex")?;
+        let sample_locations_info: SampleLocationsInfoEXT<'a> = SampleLocationsInfoEXT::decode(d).at("sampleLocationsInfo")?;
+        Ok(Self { attachment_index, sample_locations_info })
+    }
+}
+
+impl Encode for AttachmentSampleLocationsEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.attachment_index);
+        self.sample_locations_info.encode(e);
+    }
+}
+
 /// `VkBindBufferMemoryDeviceGroupInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BindBufferMemoryDeviceGroupInfo<'a> {
@@ -1865,7 +3059,7 @@ impl<'a> BindBufferMemoryInfo<'a> {
 }
 
 fn allowed_bind_buffer_memory_info(s_type: i32) -> bool {
-    matches!(s_type, 1000060013)
+    matches!(s_type, 1000060013 | 1000545002)
 }
 
 impl<'a> BindBufferMemoryInfo<'a> {
@@ -1895,6 +3089,144 @@ impl<'a> Decode<'a> for BindBufferMemoryInfo<'a> {
 impl Encode for BindBufferMemoryInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000157000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkBindDescriptorSetsInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BindDescriptorSetsInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub stage_flags: ShaderStageFlags,
+    pub layout: Id<handles::PipelineLayout>,
+    pub first_set: u32,
+    pub descriptor_set_count: u32,
+    pub p_descriptor_sets: &'a [Id<handles::DescriptorSet>],
+    pub dynamic_offset_count: u32,
+    pub p_dynamic_offsets: &'a [u32],
+}
+
+impl Default for BindDescriptorSetsInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            stage_flags: Default::default(),
+            layout: Id::NULL,
+            first_set: Default::default(),
+            descriptor_set_count: Default::default(),
+            p_descriptor_sets: &[],
+            dynamic_offset_count: Default::default(),
+            p_dynamic_offsets: &[],
+        }
+    }
+}
+
+impl<'a> BindDescriptorSetsInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_BIND_DESCRIPTOR_SETS_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000545003);
+}
+
+fn allowed_bind_descriptor_sets_info(s_type: i32) -> bool {
+    matches!(s_type, 30)
+}
+
+impl<'a> BindDescriptorSetsInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let first_set: u32 = d.scalar().at("firstSet")?;
+        let descriptor_set_count: u32 = d.scalar().at("descriptorSetCount")?;
+        let p_descriptor_sets: &'a [Id<handles::DescriptorSet>] = d.scalar_array(descriptor_set_count.as_len(), false).at("pDescriptorSets")?;
+        let dynamic_offset_count: u32 = d.scalar().at("dynamicOffsetCount")?;
+        let p_dynamic_offsets: &'a [u32] = d.scalar_array(dynamic_offset_count.as_len(), true).at("pDynamicOffsets")?;
+        Ok(Self { p_next, stage_flags, layout, first_set, descriptor_set_count, p_descriptor_sets, dynamic_offset_count, p_dynamic_offsets })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.stage_flags);
+        e.scalar(self.layout);
+        e.scalar(self.first_set);
+        e.scalar(self.descriptor_set_count);
+        e.scalar_array(self.p_descriptor_sets);
+        e.scalar(self.dynamic_offset_count);
+        e.scalar_array(self.p_dynamic_offsets);
+    }
+}
+
+impl<'a> Decode<'a> for BindDescriptorSetsInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545003)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_bind_descriptor_sets_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for BindDescriptorSetsInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000545003);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkBindHeapInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BindHeapInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub heap_range: DeviceAddressRangeEXT,
+    pub reserved_range_offset: u64,
+    pub reserved_range_size: u64,
+}
+
+impl Default for BindHeapInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            heap_range: DeviceAddressRangeEXT::default(),
+            reserved_range_offset: Default::default(),
+            reserved_range_size: Default::default(),
+        }
+    }
+}
+
+impl<'a> BindHeapInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_BIND_HEAP_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135003);
+}
+
+fn allowed_bind_heap_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> BindHeapInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_range: DeviceAddressRangeEXT = DeviceAddressRangeEXT::decode(d).at("heapRange")?;
+        let reserved_range_offset: u64 = d.scalar().at("reservedRangeOffset")?;
+        let reserved_range_size: u64 = d.scalar().at("reservedRangeSize")?;
+        Ok(Self { p_next, heap_range, reserved_range_offset, reserved_range_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        self.heap_range.encode(e);
+        e.scalar(self.reserved_range_offset);
+        e.scalar(self.reserved_range_size);
+    }
+}
+
+impl<'a> Decode<'a> for BindHeapInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135003)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_bind_heap_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for BindHeapInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135003);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -1994,7 +3326,7 @@ impl<'a> BindImageMemoryInfo<'a> {
 }
 
 fn allowed_bind_image_memory_info(s_type: i32) -> bool {
-    matches!(s_type, 1000060014 | 1000156002)
+    matches!(s_type, 1000060014 | 1000156002 | 1000545002)
 }
 
 impl<'a> BindImageMemoryInfo<'a> {
@@ -2077,6 +3409,64 @@ impl<'a> Decode<'a> for BindImagePlaneMemoryInfo<'a> {
 impl Encode for BindImagePlaneMemoryInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000156002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkBindMemoryStatus`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BindMemoryStatus<'a> {
+    pub p_next: Chain<'a>,
+    pub p_result: Option<&'a VkResult>,
+}
+
+impl Default for BindMemoryStatus<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            p_result: Default::default(),
+        }
+    }
+}
+
+impl<'a> BindMemoryStatus<'a> {
+    /// `VK_STRUCTURE_TYPE_BIND_MEMORY_STATUS`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000545002);
+}
+
+fn allowed_bind_memory_status(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> BindMemoryStatus<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let p_result: Option<&'a VkResult> = d.optional(|d| d.scalar()).at("pResult")?;
+        Ok(Self { p_next, p_result })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        if let Some(v) = self.p_result {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for BindMemoryStatus<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_bind_memory_status, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for BindMemoryStatus<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000545002);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -2388,7 +3778,7 @@ impl<'a> BufferCreateInfo<'a> {
 }
 
 fn allowed_buffer_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000257002 | 1000470006 | 1000072000)
+    matches!(s_type, 1000244002 | 1000257002 | 1000470006 | 1000072000)
 }
 
 impl<'a> BufferCreateInfo<'a> {
@@ -2428,6 +3818,59 @@ impl<'a> Decode<'a> for BufferCreateInfo<'a> {
 impl Encode for BufferCreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(12);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkBufferDeviceAddressCreateInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BufferDeviceAddressCreateInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub device_address: u64,
+}
+
+impl Default for BufferDeviceAddressCreateInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            device_address: Default::default(),
+        }
+    }
+}
+
+impl<'a> BufferDeviceAddressCreateInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_CREATE_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000244002);
+}
+
+fn allowed_buffer_device_address_create_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> BufferDeviceAddressCreateInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let device_address: u64 = d.scalar().at("deviceAddress")?;
+        Ok(Self { p_next, device_address })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.device_address);
+    }
+}
+
+impl<'a> Decode<'a> for BufferDeviceAddressCreateInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000244002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_buffer_device_address_create_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for BufferDeviceAddressCreateInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000244002);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -2874,14 +4317,14 @@ impl Encode for BufferOpaqueCaptureAddressCreateInfo<'_> {
     }
 }
 
-/// `VkBufferUsageFlags2CreateInfoKHR`.
+/// `VkBufferUsageFlags2CreateInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BufferUsageFlags2CreateInfoKHR<'a> {
+pub struct BufferUsageFlags2CreateInfo<'a> {
     pub p_next: Chain<'a>,
-    pub usage: BufferUsageFlags2KHR,
+    pub usage: BufferUsageFlags2,
 }
 
-impl Default for BufferUsageFlags2CreateInfoKHR<'_> {
+impl Default for BufferUsageFlags2CreateInfo<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -2890,19 +4333,19 @@ impl Default for BufferUsageFlags2CreateInfoKHR<'_> {
     }
 }
 
-impl<'a> BufferUsageFlags2CreateInfoKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_BUFFER_USAGE_FLAGS_2_CREATE_INFO_KHR`.
+impl<'a> BufferUsageFlags2CreateInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_BUFFER_USAGE_FLAGS_2_CREATE_INFO`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000470006);
 }
 
-fn allowed_buffer_usage_flags2_create_info_khr(_s_type: i32) -> bool {
+fn allowed_buffer_usage_flags2_create_info(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> BufferUsageFlags2CreateInfoKHR<'a> {
+impl<'a> BufferUsageFlags2CreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-        let usage: BufferUsageFlags2KHR = d.scalar().at("usage")?;
+        let usage: BufferUsageFlags2 = d.scalar().at("usage")?;
         Ok(Self { p_next, usage })
     }
     /// Encodes the members after sType and the chain.
@@ -2911,15 +4354,15 @@ impl<'a> BufferUsageFlags2CreateInfoKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for BufferUsageFlags2CreateInfoKHR<'a> {
+impl<'a> Decode<'a> for BufferUsageFlags2CreateInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470006)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_buffer_usage_flags2_create_info_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_buffer_usage_flags2_create_info, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for BufferUsageFlags2CreateInfoKHR<'_> {
+impl Encode for BufferUsageFlags2CreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000470006);
         e.chain(self.p_next, false);
@@ -2996,14 +4439,14 @@ impl Encode for BufferViewCreateInfo<'_> {
     }
 }
 
-/// `VkCalibratedTimestampInfoEXT`.
+/// `VkCalibratedTimestampInfoKHR`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CalibratedTimestampInfoEXT<'a> {
+pub struct CalibratedTimestampInfoKHR<'a> {
     pub p_next: Chain<'a>,
-    pub time_domain: TimeDomainEXT,
+    pub time_domain: TimeDomainKHR,
 }
 
-impl Default for CalibratedTimestampInfoEXT<'_> {
+impl Default for CalibratedTimestampInfoKHR<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -3012,19 +4455,19 @@ impl Default for CalibratedTimestampInfoEXT<'_> {
     }
 }
 
-impl<'a> CalibratedTimestampInfoEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_EXT`.
+impl<'a> CalibratedTimestampInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_KHR`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000184000);
 }
 
-fn allowed_calibrated_timestamp_info_ext(_s_type: i32) -> bool {
+fn allowed_calibrated_timestamp_info_khr(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> CalibratedTimestampInfoEXT<'a> {
+impl<'a> CalibratedTimestampInfoKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-        let time_domain: TimeDomainEXT = d.scalar().at("timeDomain")?;
+        let time_domain: TimeDomainKHR = d.scalar().at("timeDomain")?;
         Ok(Self { p_next, time_domain })
     }
     /// Encodes the members after sType and the chain.
@@ -3033,15 +4476,15 @@ impl<'a> CalibratedTimestampInfoEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for CalibratedTimestampInfoEXT<'a> {
+impl<'a> Decode<'a> for CalibratedTimestampInfoKHR<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000184000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_calibrated_timestamp_info_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_calibrated_timestamp_info_khr, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for CalibratedTimestampInfoEXT<'_> {
+impl Encode for CalibratedTimestampInfoKHR<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000184000);
         e.chain(self.p_next, false);
@@ -3416,6 +4859,73 @@ impl Encode for CommandBufferInheritanceConditionalRenderingInfoEXT<'_> {
     }
 }
 
+/// `VkCommandBufferInheritanceDescriptorHeapInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub p_sampler_heap_bind_info: Option<&'a BindHeapInfoEXT<'a>>,
+    pub p_resource_heap_bind_info: Option<&'a BindHeapInfoEXT<'a>>,
+}
+
+impl Default for CommandBufferInheritanceDescriptorHeapInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            p_sampler_heap_bind_info: Default::default(),
+            p_resource_heap_bind_info: Default::default(),
+        }
+    }
+}
+
+impl<'a> CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_DESCRIPTOR_HEAP_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135010);
+}
+
+fn allowed_command_buffer_inheritance_descriptor_heap_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let p_sampler_heap_bind_info: Option<&'a BindHeapInfoEXT<'a>> = d.optional(|d| BindHeapInfoEXT::decode(d)).at("pSamplerHeapBindInfo")?;
+        let p_resource_heap_bind_info: Option<&'a BindHeapInfoEXT<'a>> = d.optional(|d| BindHeapInfoEXT::decode(d)).at("pResourceHeapBindInfo")?;
+        Ok(Self { p_next, p_sampler_heap_bind_info, p_resource_heap_bind_info })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        if let Some(v) = self.p_sampler_heap_bind_info {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = self.p_resource_heap_bind_info {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for CommandBufferInheritanceDescriptorHeapInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135010)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_command_buffer_inheritance_descriptor_heap_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CommandBufferInheritanceDescriptorHeapInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135010);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkCommandBufferInheritanceInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CommandBufferInheritanceInfo<'a> {
@@ -3448,7 +4958,7 @@ impl<'a> CommandBufferInheritanceInfo<'a> {
 }
 
 fn allowed_command_buffer_inheritance_info(s_type: i32) -> bool {
-    matches!(s_type, 1000081000 | 1000044004)
+    matches!(s_type, 1000081000 | 1000135010 | 1000044004 | 1000232001 | 1000232002)
 }
 
 impl<'a> CommandBufferInheritanceInfo<'a> {
@@ -3815,7 +5325,7 @@ impl<'a> ComputePipelineCreateInfo<'a> {
 }
 
 fn allowed_compute_pipeline_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000470005 | 1000192000)
+    matches!(s_type, 1000470005 | 1000192000 | 1000068000)
 }
 
 impl<'a> ComputePipelineCreateInfo<'a> {
@@ -3968,6 +5478,250 @@ impl<'a> DecodePartial<'a> for ConformanceVersion {
 impl EncodePartial for ConformanceVersion {
     fn encode_partial(&self, e: &mut Encoder) {
         let _ = e;
+    }
+}
+
+/// `VkCooperativeMatrixPropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CooperativeMatrixPropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub m_size: u32,
+    pub n_size: u32,
+    pub k_size: u32,
+    pub a_type: ComponentTypeKHR,
+    pub b_type: ComponentTypeKHR,
+    pub c_type: ComponentTypeKHR,
+    pub result_type: ComponentTypeKHR,
+    pub saturating_accumulation: u32,
+    pub scope: ScopeKHR,
+}
+
+impl Default for CooperativeMatrixPropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            m_size: Default::default(),
+            n_size: Default::default(),
+            k_size: Default::default(),
+            a_type: Default::default(),
+            b_type: Default::default(),
+            c_type: Default::default(),
+            result_type: Default::default(),
+            saturating_accumulation: Default::default(),
+            scope: Default::default(),
+        }
+    }
+}
+
+impl<'a> CooperativeMatrixPropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000506001);
+}
+
+fn allowed_cooperative_matrix_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CooperativeMatrixPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let m_size: u32 = d.scalar().at("MSize")?;
+        let n_size: u32 = d.scalar().at("NSize")?;
+        let k_size: u32 = d.scalar().at("KSize")?;
+        let a_type: ComponentTypeKHR = d.scalar().at("AType")?;
+        let b_type: ComponentTypeKHR = d.scalar().at("BType")?;
+        let c_type: ComponentTypeKHR = d.scalar().at("CType")?;
+        let result_type: ComponentTypeKHR = d.scalar().at("ResultType")?;
+        let saturating_accumulation: u32 = d.scalar().at("saturatingAccumulation")?;
+        let scope: ScopeKHR = d.scalar().at("scope")?;
+        Ok(Self { p_next, m_size, n_size, k_size, a_type, b_type, c_type, result_type, saturating_accumulation, scope })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.m_size);
+        e.scalar(self.n_size);
+        e.scalar(self.k_size);
+        e.scalar(self.a_type);
+        e.scalar(self.b_type);
+        e.scalar(self.c_type);
+        e.scalar(self.result_type);
+        e.scalar(self.saturating_accumulation);
+        e.scalar(self.scope);
+    }
+}
+
+impl<'a> Decode<'a> for CooperativeMatrixPropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000506001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_cooperative_matrix_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CooperativeMatrixPropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000506001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> CooperativeMatrixPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let m_size: u32 = Default::default();
+        let n_size: u32 = Default::default();
+        let k_size: u32 = Default::default();
+        let a_type: ComponentTypeKHR = Default::default();
+        let b_type: ComponentTypeKHR = Default::default();
+        let c_type: ComponentTypeKHR = Default::default();
+        let result_type: ComponentTypeKHR = Default::default();
+        let saturating_accumulation: u32 = Default::default();
+        let scope: ScopeKHR = Default::default();
+        Ok(Self { p_next, m_size, n_size, k_size, a_type, b_type, c_type, result_type, saturating_accumulation, scope })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for CooperativeMatrixPropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000506001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_cooperative_matrix_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for CooperativeMatrixPropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000506001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkCopyAccelerationStructureInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyAccelerationStructureInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub src: Id<handles::AccelerationStructureKHR>,
+    pub dst: Id<handles::AccelerationStructureKHR>,
+    pub mode: CopyAccelerationStructureModeKHR,
+}
+
+impl Default for CopyAccelerationStructureInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            src: Id::NULL,
+            dst: Id::NULL,
+            mode: Default::default(),
+        }
+    }
+}
+
+impl<'a> CopyAccelerationStructureInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_COPY_ACCELERATION_STRUCTURE_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150010);
+}
+
+fn allowed_copy_acceleration_structure_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CopyAccelerationStructureInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let src: Id<handles::AccelerationStructureKHR> = d.scalar().at("src")?;
+        let dst: Id<handles::AccelerationStructureKHR> = d.scalar().at("dst")?;
+        let mode: CopyAccelerationStructureModeKHR = d.scalar().at("mode")?;
+        Ok(Self { p_next, src, dst, mode })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.src);
+        e.scalar(self.dst);
+        e.scalar(self.mode);
+    }
+}
+
+impl<'a> Decode<'a> for CopyAccelerationStructureInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150010)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_copy_acceleration_structure_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CopyAccelerationStructureInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150010);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkCopyAccelerationStructureToMemoryInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub src: Id<handles::AccelerationStructureKHR>,
+    pub dst: DeviceOrHostAddressKHR,
+    pub mode: CopyAccelerationStructureModeKHR,
+}
+
+impl Default for CopyAccelerationStructureToMemoryInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            src: Id::NULL,
+            dst: DeviceOrHostAddressKHR::default(),
+            mode: Default::default(),
+        }
+    }
+}
+
+impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_COPY_ACCELERATION_STRUCTURE_TO_MEMORY_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150011);
+}
+
+fn allowed_copy_acceleration_structure_to_memory_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let src: Id<handles::AccelerationStructureKHR> = d.scalar().at("src")?;
+        let dst: DeviceOrHostAddressKHR = DeviceOrHostAddressKHR::decode(d).at("dst")?;
+        let mode: CopyAccelerationStructureModeKHR = d.scalar().at("mode")?;
+        Ok(Self { p_next, src, dst, mode })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.src);
+        self.dst.encode(e);
+        e.scalar(self.mode);
+    }
+}
+
+impl<'a> Decode<'a> for CopyAccelerationStructureToMemoryInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150011)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_copy_acceleration_structure_to_memory_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CopyAccelerationStructureToMemoryInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150011);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -4336,6 +6090,300 @@ impl Encode for CopyImageToBufferInfo2<'_> {
     }
 }
 
+/// `VkCopyImageToImageInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyImageToImageInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub flags: HostImageCopyFlags,
+    pub src_image: Id<handles::Image>,
+    pub src_image_layout: ImageLayout,
+    pub dst_image: Id<handles::Image>,
+    pub dst_image_layout: ImageLayout,
+    pub region_count: u32,
+    pub p_regions: &'a [ImageCopy2<'a>],
+}
+
+impl Default for CopyImageToImageInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            flags: Default::default(),
+            src_image: Id::NULL,
+            src_image_layout: Default::default(),
+            dst_image: Id::NULL,
+            dst_image_layout: Default::default(),
+            region_count: Default::default(),
+            p_regions: &[],
+        }
+    }
+}
+
+impl<'a> CopyImageToImageInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_COPY_IMAGE_TO_IMAGE_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000270007);
+}
+
+fn allowed_copy_image_to_image_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CopyImageToImageInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let flags: HostImageCopyFlags = d.scalar().at("flags")?;
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [ImageCopy2<'a>] = d.array(region_count.as_len(), false, |d| ImageCopy2::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, flags, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.flags);
+        e.scalar(self.src_image);
+        e.scalar(self.src_image_layout);
+        e.scalar(self.dst_image);
+        e.scalar(self.dst_image_layout);
+        e.scalar(self.region_count);
+        e.marker(self.p_regions.len() as u64);
+        for v in self.p_regions {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for CopyImageToImageInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270007)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_copy_image_to_image_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CopyImageToImageInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000270007);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkCopyImageToMemoryInfoMESA`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyImageToMemoryInfoMESA<'a> {
+    pub p_next: Chain<'a>,
+    pub flags: HostImageCopyFlags,
+    pub src_image: Id<handles::Image>,
+    pub src_image_layout: ImageLayout,
+    pub memory_row_length: u32,
+    pub memory_image_height: u32,
+    pub image_subresource: ImageSubresourceLayers,
+    pub image_offset: Offset3D,
+    pub image_extent: Extent3D,
+}
+
+impl Default for CopyImageToMemoryInfoMESA<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            flags: Default::default(),
+            src_image: Id::NULL,
+            src_image_layout: Default::default(),
+            memory_row_length: Default::default(),
+            memory_image_height: Default::default(),
+            image_subresource: ImageSubresourceLayers::default(),
+            image_offset: Offset3D::default(),
+            image_extent: Extent3D::default(),
+        }
+    }
+}
+
+impl<'a> CopyImageToMemoryInfoMESA<'a> {
+    /// `VK_STRUCTURE_TYPE_COPY_IMAGE_TO_MEMORY_INFO_MESA`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000384008);
+}
+
+fn allowed_copy_image_to_memory_info_mesa(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CopyImageToMemoryInfoMESA<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let flags: HostImageCopyFlags = d.scalar().at("flags")?;
+        let src_image: Id<handles::Image> = d.scalar().at("srcImage")?;
+        let src_image_layout: ImageLayout = d.scalar().at("srcImageLayout")?;
+        let memory_row_length: u32 = d.scalar().at("memoryRowLength")?;
+        let memory_image_height: u32 = d.scalar().at("memoryImageHeight")?;
+        let image_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("imageSubresource")?;
+        let image_offset: Offset3D = Offset3D::decode(d).at("imageOffset")?;
+        let image_extent: Extent3D = Extent3D::decode(d).at("imageExtent")?;
+        Ok(Self { p_next, flags, src_image, src_image_layout, memory_row_length, memory_image_height, image_subresource, image_offset, image_extent })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.flags);
+        e.scalar(self.src_image);
+        e.scalar(self.src_image_layout);
+        e.scalar(self.memory_row_length);
+        e.scalar(self.memory_image_height);
+        self.image_subresource.encode(e);
+        self.image_offset.encode(e);
+        self.image_extent.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for CopyImageToMemoryInfoMESA<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000384008)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_copy_image_to_memory_info_mesa, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CopyImageToMemoryInfoMESA<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000384008);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkCopyMemoryToAccelerationStructureInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub src: DeviceOrHostAddressConstKHR,
+    pub dst: Id<handles::AccelerationStructureKHR>,
+    pub mode: CopyAccelerationStructureModeKHR,
+}
+
+impl Default for CopyMemoryToAccelerationStructureInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            src: DeviceOrHostAddressConstKHR::default(),
+            dst: Id::NULL,
+            mode: Default::default(),
+        }
+    }
+}
+
+impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_COPY_MEMORY_TO_ACCELERATION_STRUCTURE_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150012);
+}
+
+fn allowed_copy_memory_to_acceleration_structure_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let src: DeviceOrHostAddressConstKHR = DeviceOrHostAddressConstKHR::decode(d).at("src")?;
+        let dst: Id<handles::AccelerationStructureKHR> = d.scalar().at("dst")?;
+        let mode: CopyAccelerationStructureModeKHR = d.scalar().at("mode")?;
+        Ok(Self { p_next, src, dst, mode })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        self.src.encode(e);
+        e.scalar(self.dst);
+        e.scalar(self.mode);
+    }
+}
+
+impl<'a> Decode<'a> for CopyMemoryToAccelerationStructureInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150012)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_copy_memory_to_acceleration_structure_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CopyMemoryToAccelerationStructureInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150012);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkCopyMemoryToImageInfoMESA`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopyMemoryToImageInfoMESA<'a> {
+    pub p_next: Chain<'a>,
+    pub flags: HostImageCopyFlags,
+    pub dst_image: Id<handles::Image>,
+    pub dst_image_layout: ImageLayout,
+    pub region_count: u32,
+    pub p_regions: &'a [MemoryToImageCopyMESA<'a>],
+}
+
+impl Default for CopyMemoryToImageInfoMESA<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            flags: Default::default(),
+            dst_image: Id::NULL,
+            dst_image_layout: Default::default(),
+            region_count: Default::default(),
+            p_regions: &[],
+        }
+    }
+}
+
+impl<'a> CopyMemoryToImageInfoMESA<'a> {
+    /// `VK_STRUCTURE_TYPE_COPY_MEMORY_TO_IMAGE_INFO_MESA`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000384010);
+}
+
+fn allowed_copy_memory_to_image_info_mesa(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> CopyMemoryToImageInfoMESA<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let flags: HostImageCopyFlags = d.scalar().at("flags")?;
+        let dst_image: Id<handles::Image> = d.scalar().at("dstImage")?;
+        let dst_image_layout: ImageLayout = d.scalar().at("dstImageLayout")?;
+        let region_count: u32 = d.scalar().at("regionCount")?;
+        let p_regions: &'a [MemoryToImageCopyMESA<'a>] = d.array(region_count.as_len(), false, |d| MemoryToImageCopyMESA::decode(d)).at("pRegions")?;
+        Ok(Self { p_next, flags, dst_image, dst_image_layout, region_count, p_regions })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.flags);
+        e.scalar(self.dst_image);
+        e.scalar(self.dst_image_layout);
+        e.scalar(self.region_count);
+        e.marker(self.p_regions.len() as u64);
+        for v in self.p_regions {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for CopyMemoryToImageInfoMESA<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000384010)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_copy_memory_to_image_info_mesa, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for CopyMemoryToImageInfoMESA<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000384010);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkDependencyInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DependencyInfo<'a> {
@@ -4422,6 +6470,155 @@ impl Encode for DependencyInfo<'_> {
     }
 }
 
+/// `VkDepthBiasInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthBiasInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub depth_bias_constant_factor: f32,
+    pub depth_bias_clamp: f32,
+    pub depth_bias_slope_factor: f32,
+}
+
+impl Default for DepthBiasInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            depth_bias_constant_factor: Default::default(),
+            depth_bias_clamp: Default::default(),
+            depth_bias_slope_factor: Default::default(),
+        }
+    }
+}
+
+impl<'a> DepthBiasInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_DEPTH_BIAS_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000283001);
+}
+
+fn allowed_depth_bias_info_ext(s_type: i32) -> bool {
+    matches!(s_type, 1000283002)
+}
+
+impl<'a> DepthBiasInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let depth_bias_constant_factor: f32 = d.scalar().at("depthBiasConstantFactor")?;
+        let depth_bias_clamp: f32 = d.scalar().at("depthBiasClamp")?;
+        let depth_bias_slope_factor: f32 = d.scalar().at("depthBiasSlopeFactor")?;
+        Ok(Self { p_next, depth_bias_constant_factor, depth_bias_clamp, depth_bias_slope_factor })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.depth_bias_constant_factor);
+        e.scalar(self.depth_bias_clamp);
+        e.scalar(self.depth_bias_slope_factor);
+    }
+}
+
+impl<'a> Decode<'a> for DepthBiasInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000283001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_depth_bias_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for DepthBiasInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000283001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkDepthBiasRepresentationInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthBiasRepresentationInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub depth_bias_representation: DepthBiasRepresentationEXT,
+    pub depth_bias_exact: u32,
+}
+
+impl Default for DepthBiasRepresentationInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            depth_bias_representation: Default::default(),
+            depth_bias_exact: Default::default(),
+        }
+    }
+}
+
+impl<'a> DepthBiasRepresentationInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_DEPTH_BIAS_REPRESENTATION_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000283002);
+}
+
+fn allowed_depth_bias_representation_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> DepthBiasRepresentationInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let depth_bias_representation: DepthBiasRepresentationEXT = d.scalar().at("depthBiasRepresentation")?;
+        let depth_bias_exact: u32 = d.scalar().at("depthBiasExact")?;
+        Ok(Self { p_next, depth_bias_representation, depth_bias_exact })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.depth_bias_representation);
+        e.scalar(self.depth_bias_exact);
+    }
+}
+
+impl<'a> Decode<'a> for DepthBiasRepresentationInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000283002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_depth_bias_representation_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for DepthBiasRepresentationInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000283002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkDepthClampRangeEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthClampRangeEXT {
+    pub min_depth_clamp: f32,
+    pub max_depth_clamp: f32,
+}
+
+impl Default for DepthClampRangeEXT {
+    fn default() -> Self {
+        Self {
+            min_depth_clamp: Default::default(),
+            max_depth_clamp: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DepthClampRangeEXT {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let min_depth_clamp: f32 = d.scalar().at("minDepthClamp")?;
+        let max_depth_clamp: f32 = d.scalar().at("maxDepthClamp")?;
+        Ok(Self { min_depth_clamp, max_depth_clamp })
+    }
+}
+
+impl Encode for DepthClampRangeEXT {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.min_depth_clamp);
+        e.scalar(self.max_depth_clamp);
+    }
+}
+
 /// `VkDescriptorBufferInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DescriptorBufferInfo {
@@ -4489,6 +6686,396 @@ impl Encode for DescriptorImageInfo {
         e.scalar(self.sampler);
         e.scalar(self.image_view);
         e.scalar(self.image_layout);
+    }
+}
+
+/// `VkDescriptorMappingSourceConstantOffsetEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourceConstantOffsetEXT<'a> {
+    pub heap_offset: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>>,
+    pub sampler_heap_offset: u32,
+    pub sampler_heap_array_stride: u32,
+}
+
+impl Default for DescriptorMappingSourceConstantOffsetEXT<'_> {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceConstantOffsetEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_offset: u32 = d.scalar().at("heapOffset")?;
+        let heap_array_stride: u32 = d.scalar().at("heapArrayStride")?;
+        let p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>> = d.optional(|d| SamplerCreateInfo::decode(d)).at("pEmbeddedSampler")?;
+        let sampler_heap_offset: u32 = d.scalar().at("samplerHeapOffset")?;
+        let sampler_heap_array_stride: u32 = d.scalar().at("samplerHeapArrayStride")?;
+        Ok(Self { heap_offset, heap_array_stride, p_embedded_sampler, sampler_heap_offset, sampler_heap_array_stride })
+    }
+}
+
+impl Encode for DescriptorMappingSourceConstantOffsetEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.heap_offset);
+        e.scalar(self.heap_array_stride);
+        if let Some(v) = self.p_embedded_sampler {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.sampler_heap_offset);
+        e.scalar(self.sampler_heap_array_stride);
+    }
+}
+
+/// `VkDescriptorMappingSourceHeapDataEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourceHeapDataEXT {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+}
+
+impl Default for DescriptorMappingSourceHeapDataEXT {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceHeapDataEXT {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_offset: u32 = d.scalar().at("heapOffset")?;
+        let push_offset: u32 = d.scalar().at("pushOffset")?;
+        Ok(Self { heap_offset, push_offset })
+    }
+}
+
+impl Encode for DescriptorMappingSourceHeapDataEXT {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.heap_offset);
+        e.scalar(self.push_offset);
+    }
+}
+
+/// `VkDescriptorMappingSourceIndirectAddressEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourceIndirectAddressEXT {
+    pub push_offset: u32,
+    pub address_offset: u32,
+}
+
+impl Default for DescriptorMappingSourceIndirectAddressEXT {
+    fn default() -> Self {
+        Self {
+            push_offset: Default::default(),
+            address_offset: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceIndirectAddressEXT {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let push_offset: u32 = d.scalar().at("pushOffset")?;
+        let address_offset: u32 = d.scalar().at("addressOffset")?;
+        Ok(Self { push_offset, address_offset })
+    }
+}
+
+impl Encode for DescriptorMappingSourceIndirectAddressEXT {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.push_offset);
+        e.scalar(self.address_offset);
+    }
+}
+
+/// `VkDescriptorMappingSourceIndirectIndexArrayEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourceIndirectIndexArrayEXT<'a> {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+    pub address_offset: u32,
+    pub heap_index_stride: u32,
+    pub p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>>,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_push_offset: u32,
+    pub sampler_address_offset: u32,
+    pub sampler_heap_index_stride: u32,
+}
+
+impl Default for DescriptorMappingSourceIndirectIndexArrayEXT<'_> {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+            address_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            p_embedded_sampler: Default::default(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_push_offset: Default::default(),
+            sampler_address_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceIndirectIndexArrayEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_offset: u32 = d.scalar().at("heapOffset")?;
+        let push_offset: u32 = d.scalar().at("pushOffset")?;
+        let address_offset: u32 = d.scalar().at("addressOffset")?;
+        let heap_index_stride: u32 = d.scalar().at("heapIndexStride")?;
+        let p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>> = d.optional(|d| SamplerCreateInfo::decode(d)).at("pEmbeddedSampler")?;
+        let use_combined_image_sampler_index: u32 = d.scalar().at("useCombinedImageSamplerIndex")?;
+        let sampler_heap_offset: u32 = d.scalar().at("samplerHeapOffset")?;
+        let sampler_push_offset: u32 = d.scalar().at("samplerPushOffset")?;
+        let sampler_address_offset: u32 = d.scalar().at("samplerAddressOffset")?;
+        let sampler_heap_index_stride: u32 = d.scalar().at("samplerHeapIndexStride")?;
+        Ok(Self { heap_offset, push_offset, address_offset, heap_index_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_push_offset, sampler_address_offset, sampler_heap_index_stride })
+    }
+}
+
+impl Encode for DescriptorMappingSourceIndirectIndexArrayEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.heap_offset);
+        e.scalar(self.push_offset);
+        e.scalar(self.address_offset);
+        e.scalar(self.heap_index_stride);
+        if let Some(v) = self.p_embedded_sampler {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.use_combined_image_sampler_index);
+        e.scalar(self.sampler_heap_offset);
+        e.scalar(self.sampler_push_offset);
+        e.scalar(self.sampler_address_offset);
+        e.scalar(self.sampler_heap_index_stride);
+    }
+}
+
+/// `VkDescriptorMappingSourceIndirectIndexEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourceIndirectIndexEXT<'a> {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+    pub address_offset: u32,
+    pub heap_index_stride: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>>,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_push_offset: u32,
+    pub sampler_address_offset: u32,
+    pub sampler_heap_index_stride: u32,
+    pub sampler_heap_array_stride: u32,
+}
+
+impl Default for DescriptorMappingSourceIndirectIndexEXT<'_> {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+            address_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: Default::default(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_push_offset: Default::default(),
+            sampler_address_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceIndirectIndexEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_offset: u32 = d.scalar().at("heapOffset")?;
+        let push_offset: u32 = d.scalar().at("pushOffset")?;
+        let address_offset: u32 = d.scalar().at("addressOffset")?;
+        let heap_index_stride: u32 = d.scalar().at("heapIndexStride")?;
+        let heap_array_stride: u32 = d.scalar().at("heapArrayStride")?;
+        let p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>> = d.optional(|d| SamplerCreateInfo::decode(d)).at("pEmbeddedSampler")?;
+        let use_combined_image_sampler_index: u32 = d.scalar().at("useCombinedImageSamplerIndex")?;
+        let sampler_heap_offset: u32 = d.scalar().at("samplerHeapOffset")?;
+        let sampler_push_offset: u32 = d.scalar().at("samplerPushOffset")?;
+        let sampler_address_offset: u32 = d.scalar().at("samplerAddressOffset")?;
+        let sampler_heap_index_stride: u32 = d.scalar().at("samplerHeapIndexStride")?;
+        let sampler_heap_array_stride: u32 = d.scalar().at("samplerHeapArrayStride")?;
+        Ok(Self { heap_offset, push_offset, address_offset, heap_index_stride, heap_array_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_push_offset, sampler_address_offset, sampler_heap_index_stride, sampler_heap_array_stride })
+    }
+}
+
+impl Encode for DescriptorMappingSourceIndirectIndexEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.heap_offset);
+        e.scalar(self.push_offset);
+        e.scalar(self.address_offset);
+        e.scalar(self.heap_index_stride);
+        e.scalar(self.heap_array_stride);
+        if let Some(v) = self.p_embedded_sampler {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.use_combined_image_sampler_index);
+        e.scalar(self.sampler_heap_offset);
+        e.scalar(self.sampler_push_offset);
+        e.scalar(self.sampler_address_offset);
+        e.scalar(self.sampler_heap_index_stride);
+        e.scalar(self.sampler_heap_array_stride);
+    }
+}
+
+/// `VkDescriptorMappingSourcePushIndexEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourcePushIndexEXT<'a> {
+    pub heap_offset: u32,
+    pub push_offset: u32,
+    pub heap_index_stride: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>>,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_push_offset: u32,
+    pub sampler_heap_index_stride: u32,
+    pub sampler_heap_array_stride: u32,
+}
+
+impl Default for DescriptorMappingSourcePushIndexEXT<'_> {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            push_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: Default::default(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_push_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourcePushIndexEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_offset: u32 = d.scalar().at("heapOffset")?;
+        let push_offset: u32 = d.scalar().at("pushOffset")?;
+        let heap_index_stride: u32 = d.scalar().at("heapIndexStride")?;
+        let heap_array_stride: u32 = d.scalar().at("heapArrayStride")?;
+        let p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>> = d.optional(|d| SamplerCreateInfo::decode(d)).at("pEmbeddedSampler")?;
+        let use_combined_image_sampler_index: u32 = d.scalar().at("useCombinedImageSamplerIndex")?;
+        let sampler_heap_offset: u32 = d.scalar().at("samplerHeapOffset")?;
+        let sampler_push_offset: u32 = d.scalar().at("samplerPushOffset")?;
+        let sampler_heap_index_stride: u32 = d.scalar().at("samplerHeapIndexStride")?;
+        let sampler_heap_array_stride: u32 = d.scalar().at("samplerHeapArrayStride")?;
+        Ok(Self { heap_offset, push_offset, heap_index_stride, heap_array_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_push_offset, sampler_heap_index_stride, sampler_heap_array_stride })
+    }
+}
+
+impl Encode for DescriptorMappingSourcePushIndexEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.heap_offset);
+        e.scalar(self.push_offset);
+        e.scalar(self.heap_index_stride);
+        e.scalar(self.heap_array_stride);
+        if let Some(v) = self.p_embedded_sampler {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.use_combined_image_sampler_index);
+        e.scalar(self.sampler_heap_offset);
+        e.scalar(self.sampler_push_offset);
+        e.scalar(self.sampler_heap_index_stride);
+        e.scalar(self.sampler_heap_array_stride);
+    }
+}
+
+/// `VkDescriptorMappingSourceShaderRecordIndexEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorMappingSourceShaderRecordIndexEXT<'a> {
+    pub heap_offset: u32,
+    pub shader_record_offset: u32,
+    pub heap_index_stride: u32,
+    pub heap_array_stride: u32,
+    pub p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>>,
+    pub use_combined_image_sampler_index: u32,
+    pub sampler_heap_offset: u32,
+    pub sampler_shader_record_offset: u32,
+    pub sampler_heap_index_stride: u32,
+    pub sampler_heap_array_stride: u32,
+}
+
+impl Default for DescriptorMappingSourceShaderRecordIndexEXT<'_> {
+    fn default() -> Self {
+        Self {
+            heap_offset: Default::default(),
+            shader_record_offset: Default::default(),
+            heap_index_stride: Default::default(),
+            heap_array_stride: Default::default(),
+            p_embedded_sampler: Default::default(),
+            use_combined_image_sampler_index: Default::default(),
+            sampler_heap_offset: Default::default(),
+            sampler_shader_record_offset: Default::default(),
+            sampler_heap_index_stride: Default::default(),
+            sampler_heap_array_stride: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorMappingSourceShaderRecordIndexEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let heap_offset: u32 = d.scalar().at("heapOffset")?;
+        let shader_record_offset: u32 = d.scalar().at("shaderRecordOffset")?;
+        let heap_index_stride: u32 = d.scalar().at("heapIndexStride")?;
+        let heap_array_stride: u32 = d.scalar().at("heapArrayStride")?;
+        let p_embedded_sampler: Option<&'a SamplerCreateInfo<'a>> = d.optional(|d| SamplerCreateInfo::decode(d)).at("pEmbeddedSampler")?;
+        let use_combined_image_sampler_index: u32 = d.scalar().at("useCombinedImageSamplerIndex")?;
+        let sampler_heap_offset: u32 = d.scalar().at("samplerHeapOffset")?;
+        let sampler_shader_record_offset: u32 = d.scalar().at("samplerShaderRecordOffset")?;
+        let sampler_heap_index_stride: u32 = d.scalar().at("samplerHeapIndexStride")?;
+        let sampler_heap_array_stride: u32 = d.scalar().at("samplerHeapArrayStride")?;
+        Ok(Self { heap_offset, shader_record_offset, heap_index_stride, heap_array_stride, p_embedded_sampler, use_combined_image_sampler_index, sampler_heap_offset, sampler_shader_record_offset, sampler_heap_index_stride, sampler_heap_array_stride })
+    }
+}
+
+impl Encode for DescriptorMappingSourceShaderRecordIndexEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.heap_offset);
+        e.scalar(self.shader_record_offset);
+        e.scalar(self.heap_index_stride);
+        e.scalar(self.heap_array_stride);
+        if let Some(v) = self.p_embedded_sampler {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.use_combined_image_sampler_index);
+        e.scalar(self.sampler_heap_offset);
+        e.scalar(self.sampler_shader_record_offset);
+        e.scalar(self.sampler_heap_index_stride);
+        e.scalar(self.sampler_heap_array_stride);
     }
 }
 
@@ -4700,6 +7287,79 @@ impl<'a> Decode<'a> for DescriptorSetAllocateInfo<'a> {
 impl Encode for DescriptorSetAllocateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(34);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkDescriptorSetAndBindingMappingEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescriptorSetAndBindingMappingEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub descriptor_set: u32,
+    pub first_binding: u32,
+    pub binding_count: u32,
+    pub resource_mask: SpirvResourceTypeFlagsEXT,
+    pub source: DescriptorMappingSourceEXT,
+    pub source_data: DescriptorMappingSourceDataEXT<'a>,
+}
+
+impl Default for DescriptorSetAndBindingMappingEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            descriptor_set: Default::default(),
+            first_binding: Default::default(),
+            binding_count: Default::default(),
+            resource_mask: Default::default(),
+            source: Default::default(),
+            source_data: DescriptorMappingSourceDataEXT::default(),
+        }
+    }
+}
+
+impl<'a> DescriptorSetAndBindingMappingEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_DESCRIPTOR_SET_AND_BINDING_MAPPING_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135005);
+}
+
+fn allowed_descriptor_set_and_binding_mapping_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> DescriptorSetAndBindingMappingEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let descriptor_set: u32 = d.scalar().at("descriptorSet")?;
+        let first_binding: u32 = d.scalar().at("firstBinding")?;
+        let binding_count: u32 = d.scalar().at("bindingCount")?;
+        let resource_mask: SpirvResourceTypeFlagsEXT = d.scalar().at("resourceMask")?;
+        let source: DescriptorMappingSourceEXT = d.scalar().at("source")?;
+        let source_data: DescriptorMappingSourceDataEXT<'a> = DescriptorMappingSourceDataEXT::decode(d).at("sourceData")?;
+        Ok(Self { p_next, descriptor_set, first_binding, binding_count, resource_mask, source, source_data })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.descriptor_set);
+        e.scalar(self.first_binding);
+        e.scalar(self.binding_count);
+        e.scalar(self.resource_mask);
+        e.scalar(self.source);
+        self.source_data.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for DescriptorSetAndBindingMappingEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135005)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_descriptor_set_and_binding_mapping_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for DescriptorSetAndBindingMappingEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135005);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -5221,6 +7881,37 @@ impl Encode for DescriptorUpdateTemplateEntry {
     }
 }
 
+/// `VkDeviceAddressRangeEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeviceAddressRangeEXT {
+    pub address: u64,
+    pub size: u64,
+}
+
+impl Default for DeviceAddressRangeEXT {
+    fn default() -> Self {
+        Self {
+            address: Default::default(),
+            size: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for DeviceAddressRangeEXT {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let address: u64 = d.scalar().at("address")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { address, size })
+    }
+}
+
+impl Encode for DeviceAddressRangeEXT {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.address);
+        e.scalar(self.size);
+    }
+}
+
 /// `VkDeviceBufferMemoryRequirements`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DeviceBufferMemoryRequirements<'a> {
@@ -5315,7 +8006,7 @@ impl<'a> DeviceCreateInfo<'a> {
 }
 
 fn allowed_device_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000070001 | 1000295001 | 1000083000 | 1000340000 | 1000177000 | 1000339000 | 1000411000 | 1000257000 | 1000381000 | 1000081001 | 1000287002 | 1000355000 | 1000102000 | 1000161001 | 1000044003 | 1000499000 | 1000377000 | 1000455000 | 1000267000 | 1000059000 | 1000251000 | 1000226003 | 1000320000 | 1000261000 | 1000393000 | 1000335000 | 1000391000 | 1000108000 | 1000265000 | 1000138000 | 1000259000 | 1000413000 | 1000470000 | 1000392000 | 1000053001 | 1000351000 | 1000422000 | 1000297000 | 1000356000 | 1000382000 | 1000295000 | 1000145001 | 1000254000 | 1000342000 | 1000286000 | 1000156004 | 1000221000 | 1000241000 | 1000180000 | 1000181000 | 1000276000 | 1000063000 | 1000082000 | 1000280000 | 1000175000 | 1000215000 | 1000225002 | 1000314007 | 1000281000 | 1000066000 | 1000207000 | 1000028000 | 1000253000 | 1000120000 | 1000190002 | 1000352000 | 49 | 51 | 53 | 1000211000 | 1000330000 | 1000325000)
+    matches!(s_type, 1000070001 | 1000295001 | 1000083000 | 1000340000 | 1000177000 | 1000150013 | 1000524000 | 1000339000 | 1000148000 | 1000411000 | 1000257000 | 1000244000 | 1000381000 | 1000201000 | 1000081001 | 1000506000 | 1000287002 | 1000283000 | 1000582000 | 1000421000 | 1000355000 | 1000102000 | 1000135009 | 1000161001 | 1000044003 | 1000232000 | 1000499000 | 1000377000 | 1000455000 | 1000267000 | 1000059000 | 1000203000 | 1000251000 | 1000226003 | 1000388000 | 1000320000 | 1000270000 | 1000261000 | 1000393000 | 1000335000 | 1000418000 | 1000391000 | 1000108000 | 1000265000 | 1000138000 | 1000465000 | 1000495000 | 1000259000 | 1000413000 | 1000470000 | 1000545000 | 1000562000 | 1000328000 | 1000392000 | 1000376000 | 1000053001 | 1000351000 | 1000451000 | 1000422000 | 1000297000 | 1000498000 | 1000466000 | 1000068001 | 1000356000 | 1000382000 | 1000295000 | 1000145001 | 1000254000 | 1000342000 | 1000348013 | 1000386000 | 1000347000 | 1000481000 | 1000286000 | 1000156004 | 1000221000 | 1000241000 | 1000273000 | 1000260000 | 1000180000 | 1000141000 | 1000181000 | 1000276000 | 1000063000 | 1000544000 | 1000082000 | 1000567000 | 1000528000 | 1000579000 | 1000234000 | 1000280000 | 1000434000 | 1000235000 | 1000558000 | 1000564000 | 1000175000 | 1000416000 | 1000323000 | 1000215000 | 1000642000 | 1000387000 | 1000225002 | 1000314007 | 1000281000 | 1000066000 | 1000207000 | 1000028000 | 1000253000 | 1000120000 | 1000190002 | 1000352000 | 49 | 51 | 53 | 55 | 1000211000 | 1000336000 | 1000330000 | 1000252000 | 1000325000)
 }
 
 impl<'a> DeviceCreateInfo<'a> {
@@ -5734,15 +8425,15 @@ impl Encode for DeviceImageMemoryRequirements<'_> {
     }
 }
 
-/// `VkDeviceImageSubresourceInfoKHR`.
+/// `VkDeviceImageSubresourceInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DeviceImageSubresourceInfoKHR<'a> {
+pub struct DeviceImageSubresourceInfo<'a> {
     pub p_next: Chain<'a>,
     pub p_create_info: Option<&'a ImageCreateInfo<'a>>,
-    pub p_subresource: Option<&'a ImageSubresource2KHR<'a>>,
+    pub p_subresource: Option<&'a ImageSubresource2<'a>>,
 }
 
-impl Default for DeviceImageSubresourceInfoKHR<'_> {
+impl Default for DeviceImageSubresourceInfo<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -5752,20 +8443,20 @@ impl Default for DeviceImageSubresourceInfoKHR<'_> {
     }
 }
 
-impl<'a> DeviceImageSubresourceInfoKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_DEVICE_IMAGE_SUBRESOURCE_INFO_KHR`.
+impl<'a> DeviceImageSubresourceInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_DEVICE_IMAGE_SUBRESOURCE_INFO`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000470004);
 }
 
-fn allowed_device_image_subresource_info_khr(_s_type: i32) -> bool {
+fn allowed_device_image_subresource_info(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> DeviceImageSubresourceInfoKHR<'a> {
+impl<'a> DeviceImageSubresourceInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let p_create_info: Option<&'a ImageCreateInfo<'a>> = d.optional(|d| ImageCreateInfo::decode(d)).at("pCreateInfo")?;
-        let p_subresource: Option<&'a ImageSubresource2KHR<'a>> = d.optional(|d| ImageSubresource2KHR::decode(d)).at("pSubresource")?;
+        let p_subresource: Option<&'a ImageSubresource2<'a>> = d.optional(|d| ImageSubresource2::decode(d)).at("pSubresource")?;
         Ok(Self { p_next, p_create_info, p_subresource })
     }
     /// Encodes the members after sType and the chain.
@@ -5785,15 +8476,15 @@ impl<'a> DeviceImageSubresourceInfoKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for DeviceImageSubresourceInfoKHR<'a> {
+impl<'a> Decode<'a> for DeviceImageSubresourceInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470004)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_device_image_subresource_info_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_device_image_subresource_info, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for DeviceImageSubresourceInfoKHR<'_> {
+impl Encode for DeviceImageSubresourceInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000470004);
         e.chain(self.p_next, false);
@@ -5934,8 +8625,8 @@ impl<'a> DeviceQueueCreateInfo<'a> {
     pub const STRUCTURE_TYPE: StructureType = StructureType(2);
 }
 
-fn allowed_device_queue_create_info(_s_type: i32) -> bool {
-    false
+fn allowed_device_queue_create_info(s_type: i32) -> bool {
+    matches!(s_type, 1000174000)
 }
 
 impl<'a> DeviceQueueCreateInfo<'a> {
@@ -5967,6 +8658,59 @@ impl<'a> Decode<'a> for DeviceQueueCreateInfo<'a> {
 impl Encode for DeviceQueueCreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(2);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkDeviceQueueGlobalPriorityCreateInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeviceQueueGlobalPriorityCreateInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub global_priority: QueueGlobalPriority,
+}
+
+impl Default for DeviceQueueGlobalPriorityCreateInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            global_priority: Default::default(),
+        }
+    }
+}
+
+impl<'a> DeviceQueueGlobalPriorityCreateInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_DEVICE_QUEUE_GLOBAL_PRIORITY_CREATE_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000174000);
+}
+
+fn allowed_device_queue_global_priority_create_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> DeviceQueueGlobalPriorityCreateInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let global_priority: QueueGlobalPriority = d.scalar().at("globalPriority")?;
+        Ok(Self { p_next, global_priority })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.global_priority);
+    }
+}
+
+impl<'a> Decode<'a> for DeviceQueueGlobalPriorityCreateInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000174000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_device_queue_global_priority_create_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for DeviceQueueGlobalPriorityCreateInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000174000);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -7338,6 +10082,93 @@ impl Encode for FenceCreateInfo<'_> {
     }
 }
 
+/// `VkFilterCubicImageViewImageFormatPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub filter_cubic: u32,
+    pub filter_cubic_minmax: u32,
+}
+
+impl Default for FilterCubicImageViewImageFormatPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            filter_cubic: Default::default(),
+            filter_cubic_minmax: Default::default(),
+        }
+    }
+}
+
+impl<'a> FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_FILTER_CUBIC_IMAGE_VIEW_IMAGE_FORMAT_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000170001);
+}
+
+fn allowed_filter_cubic_image_view_image_format_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let filter_cubic: u32 = d.scalar().at("filterCubic")?;
+        let filter_cubic_minmax: u32 = d.scalar().at("filterCubicMinmax")?;
+        Ok(Self { p_next, filter_cubic, filter_cubic_minmax })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.filter_cubic);
+        e.scalar(self.filter_cubic_minmax);
+    }
+}
+
+impl<'a> Decode<'a> for FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000170001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_filter_cubic_image_view_image_format_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for FilterCubicImageViewImageFormatPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000170001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let filter_cubic: u32 = Default::default();
+        let filter_cubic_minmax: u32 = Default::default();
+        Ok(Self { p_next, filter_cubic, filter_cubic_minmax })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for FilterCubicImageViewImageFormatPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000170001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_filter_cubic_image_view_image_format_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for FilterCubicImageViewImageFormatPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000170001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkFormatProperties`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FormatProperties {
@@ -7411,7 +10242,7 @@ impl<'a> FormatProperties2<'a> {
 }
 
 fn allowed_format_properties2(s_type: i32) -> bool {
-    matches!(s_type, 1000158006 | 1000158000 | 1000360000)
+    matches!(s_type, 1000158006 | 1000158000 | 1000360000 | 1000376001)
 }
 
 impl<'a> FormatProperties2<'a> {
@@ -7896,7 +10727,7 @@ impl<'a> GraphicsPipelineCreateInfo<'a> {
 }
 
 fn allowed_graphics_pipeline_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000320002 | 1000470005 | 1000192000 | 1000226001 | 1000290000 | 1000044002)
+    matches!(s_type, 1000320002 | 1000470005 | 1000192000 | 1000226001 | 1000290000 | 1000044002 | 1000068000 | 1000232001 | 1000232002)
 }
 
 impl<'a> GraphicsPipelineCreateInfo<'a> {
@@ -8055,6 +10886,158 @@ impl<'a> Decode<'a> for GraphicsPipelineLibraryCreateInfoEXT<'a> {
 impl Encode for GraphicsPipelineLibraryCreateInfoEXT<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000320002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkHostImageCopyDevicePerformanceQuery`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HostImageCopyDevicePerformanceQuery<'a> {
+    pub p_next: Chain<'a>,
+    pub optimal_device_access: u32,
+    pub identical_memory_layout: u32,
+}
+
+impl Default for HostImageCopyDevicePerformanceQuery<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            optimal_device_access: Default::default(),
+            identical_memory_layout: Default::default(),
+        }
+    }
+}
+
+impl<'a> HostImageCopyDevicePerformanceQuery<'a> {
+    /// `VK_STRUCTURE_TYPE_HOST_IMAGE_COPY_DEVICE_PERFORMANCE_QUERY`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000270009);
+}
+
+fn allowed_host_image_copy_device_performance_query(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> HostImageCopyDevicePerformanceQuery<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let optimal_device_access: u32 = d.scalar().at("optimalDeviceAccess")?;
+        let identical_memory_layout: u32 = d.scalar().at("identicalMemoryLayout")?;
+        Ok(Self { p_next, optimal_device_access, identical_memory_layout })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.optimal_device_access);
+        e.scalar(self.identical_memory_layout);
+    }
+}
+
+impl<'a> Decode<'a> for HostImageCopyDevicePerformanceQuery<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270009)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_host_image_copy_device_performance_query, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for HostImageCopyDevicePerformanceQuery<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000270009);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> HostImageCopyDevicePerformanceQuery<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let optimal_device_access: u32 = Default::default();
+        let identical_memory_layout: u32 = Default::default();
+        Ok(Self { p_next, optimal_device_access, identical_memory_layout })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for HostImageCopyDevicePerformanceQuery<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270009)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_host_image_copy_device_performance_query, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for HostImageCopyDevicePerformanceQuery<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000270009);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkHostImageLayoutTransitionInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HostImageLayoutTransitionInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub image: Id<handles::Image>,
+    pub old_layout: ImageLayout,
+    pub new_layout: ImageLayout,
+    pub subresource_range: ImageSubresourceRange,
+}
+
+impl Default for HostImageLayoutTransitionInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            image: Id::NULL,
+            old_layout: Default::default(),
+            new_layout: Default::default(),
+            subresource_range: ImageSubresourceRange::default(),
+        }
+    }
+}
+
+impl<'a> HostImageLayoutTransitionInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_HOST_IMAGE_LAYOUT_TRANSITION_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000270006);
+}
+
+fn allowed_host_image_layout_transition_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> HostImageLayoutTransitionInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let image: Id<handles::Image> = d.scalar().at("image")?;
+        let old_layout: ImageLayout = d.scalar().at("oldLayout")?;
+        let new_layout: ImageLayout = d.scalar().at("newLayout")?;
+        let subresource_range: ImageSubresourceRange = ImageSubresourceRange::decode(d).at("subresourceRange")?;
+        Ok(Self { p_next, image, old_layout, new_layout, subresource_range })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.image);
+        e.scalar(self.old_layout);
+        e.scalar(self.new_layout);
+        self.subresource_range.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for HostImageLayoutTransitionInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270006)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_host_image_layout_transition_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for HostImageLayoutTransitionInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000270006);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -8388,6 +11371,68 @@ impl<'a> Decode<'a> for ImageCreateInfo<'a> {
 impl Encode for ImageCreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(14);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkImageDescriptorInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageDescriptorInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub p_view: Option<&'a ImageViewCreateInfo<'a>>,
+    pub layout: ImageLayout,
+}
+
+impl Default for ImageDescriptorInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            p_view: Default::default(),
+            layout: Default::default(),
+        }
+    }
+}
+
+impl<'a> ImageDescriptorInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_IMAGE_DESCRIPTOR_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135001);
+}
+
+fn allowed_image_descriptor_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> ImageDescriptorInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let p_view: Option<&'a ImageViewCreateInfo<'a>> = d.optional(|d| ImageViewCreateInfo::decode(d)).at("pView")?;
+        let layout: ImageLayout = d.scalar().at("layout")?;
+        Ok(Self { p_next, p_view, layout })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        if let Some(v) = self.p_view {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+        e.scalar(self.layout);
+    }
+}
+
+impl<'a> Decode<'a> for ImageDescriptorInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_image_descriptor_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for ImageDescriptorInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135001);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -8735,7 +11780,7 @@ impl<'a> ImageFormatProperties2<'a> {
 }
 
 fn allowed_image_format_properties2(s_type: i32) -> bool {
-    matches!(s_type, 1000071001 | 1000156005)
+    matches!(s_type, 1000071001 | 1000170001 | 1000270009 | 1000156005)
 }
 
 impl<'a> ImageFormatProperties2<'a> {
@@ -8830,7 +11875,7 @@ impl<'a> ImageMemoryBarrier<'a> {
 }
 
 fn allowed_image_memory_barrier(s_type: i32) -> bool {
-    matches!(s_type, 1000453000)
+    matches!(s_type, 1000453000 | 1000143000)
 }
 
 impl<'a> ImageMemoryBarrier<'a> {
@@ -8915,7 +11960,7 @@ impl<'a> ImageMemoryBarrier2<'a> {
 }
 
 fn allowed_image_memory_barrier2(s_type: i32) -> bool {
-    matches!(s_type, 1000453000)
+    matches!(s_type, 1000453000 | 1000143000)
 }
 
 impl<'a> ImageMemoryBarrier2<'a> {
@@ -9323,14 +12368,14 @@ impl Encode for ImageSubresource {
     }
 }
 
-/// `VkImageSubresource2KHR`.
+/// `VkImageSubresource2`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ImageSubresource2KHR<'a> {
+pub struct ImageSubresource2<'a> {
     pub p_next: Chain<'a>,
     pub image_subresource: ImageSubresource,
 }
 
-impl Default for ImageSubresource2KHR<'_> {
+impl Default for ImageSubresource2<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -9339,16 +12384,16 @@ impl Default for ImageSubresource2KHR<'_> {
     }
 }
 
-impl<'a> ImageSubresource2KHR<'a> {
-    /// `VK_STRUCTURE_TYPE_IMAGE_SUBRESOURCE_2_KHR`.
+impl<'a> ImageSubresource2<'a> {
+    /// `VK_STRUCTURE_TYPE_IMAGE_SUBRESOURCE_2`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000338003);
 }
 
-fn allowed_image_subresource2_khr(_s_type: i32) -> bool {
+fn allowed_image_subresource2(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> ImageSubresource2KHR<'a> {
+impl<'a> ImageSubresource2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let image_subresource: ImageSubresource = ImageSubresource::decode(d).at("imageSubresource")?;
@@ -9360,15 +12405,15 @@ impl<'a> ImageSubresource2KHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for ImageSubresource2KHR<'a> {
+impl<'a> Decode<'a> for ImageSubresource2<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000338003)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_image_subresource2_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_image_subresource2, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for ImageSubresource2KHR<'_> {
+impl Encode for ImageSubresource2<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000338003);
         e.chain(self.p_next, false);
@@ -9490,7 +12535,7 @@ impl<'a> ImageViewCreateInfo<'a> {
 }
 
 fn allowed_image_view_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000391001 | 1000117002 | 1000156001)
+    matches!(s_type, 1000391001 | 1000418001 | 1000117002 | 1000156001)
 }
 
 impl<'a> ImageViewCreateInfo<'a> {
@@ -9579,6 +12624,63 @@ impl<'a> Decode<'a> for ImageViewMinLodCreateInfoEXT<'a> {
 impl Encode for ImageViewMinLodCreateInfoEXT<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000391001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkImageViewSlicedCreateInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageViewSlicedCreateInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub slice_offset: u32,
+    pub slice_count: u32,
+}
+
+impl Default for ImageViewSlicedCreateInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            slice_offset: Default::default(),
+            slice_count: Default::default(),
+        }
+    }
+}
+
+impl<'a> ImageViewSlicedCreateInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_IMAGE_VIEW_SLICED_CREATE_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000418001);
+}
+
+fn allowed_image_view_sliced_create_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> ImageViewSlicedCreateInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let slice_offset: u32 = d.scalar().at("sliceOffset")?;
+        let slice_count: u32 = d.scalar().at("sliceCount")?;
+        Ok(Self { p_next, slice_offset, slice_count })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.slice_offset);
+        e.scalar(self.slice_count);
+    }
+}
+
+impl<'a> Decode<'a> for ImageViewSlicedCreateInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000418001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_image_view_sliced_create_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for ImageViewSlicedCreateInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000418001);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -10752,6 +13854,83 @@ impl EncodePartial for MemoryResourcePropertiesMESA<'_> {
     }
 }
 
+/// `VkMemoryToImageCopyMESA`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryToImageCopyMESA<'a> {
+    pub p_next: Chain<'a>,
+    pub data_size: u64,
+    pub p_data: &'a [u8],
+    pub memory_row_length: u32,
+    pub memory_image_height: u32,
+    pub image_subresource: ImageSubresourceLayers,
+    pub image_offset: Offset3D,
+    pub image_extent: Extent3D,
+}
+
+impl Default for MemoryToImageCopyMESA<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            data_size: Default::default(),
+            p_data: &[],
+            memory_row_length: Default::default(),
+            memory_image_height: Default::default(),
+            image_subresource: ImageSubresourceLayers::default(),
+            image_offset: Offset3D::default(),
+            image_extent: Extent3D::default(),
+        }
+    }
+}
+
+impl<'a> MemoryToImageCopyMESA<'a> {
+    /// `VK_STRUCTURE_TYPE_MEMORY_TO_IMAGE_COPY_MESA`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000384009);
+}
+
+fn allowed_memory_to_image_copy_mesa(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> MemoryToImageCopyMESA<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let data_size: u64 = d.scalar().at("dataSize")?;
+        let p_data: &'a [u8] = d.blob(data_size.as_len(), false).at("pData")?;
+        let memory_row_length: u32 = d.scalar().at("memoryRowLength")?;
+        let memory_image_height: u32 = d.scalar().at("memoryImageHeight")?;
+        let image_subresource: ImageSubresourceLayers = ImageSubresourceLayers::decode(d).at("imageSubresource")?;
+        let image_offset: Offset3D = Offset3D::decode(d).at("imageOffset")?;
+        let image_extent: Extent3D = Extent3D::decode(d).at("imageExtent")?;
+        Ok(Self { p_next, data_size, p_data, memory_row_length, memory_image_height, image_subresource, image_offset, image_extent })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.data_size);
+        e.blob(self.p_data);
+        e.scalar(self.memory_row_length);
+        e.scalar(self.memory_image_height);
+        self.image_subresource.encode(e);
+        self.image_offset.encode(e);
+        self.image_extent.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for MemoryToImageCopyMESA<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000384009)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_memory_to_image_copy_mesa, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for MemoryToImageCopyMESA<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000384009);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkMemoryType`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MemoryType {
@@ -10795,6 +13974,63 @@ impl<'a> DecodePartial<'a> for MemoryType {
 impl EncodePartial for MemoryType {
     fn encode_partial(&self, e: &mut Encoder) {
         let _ = e;
+    }
+}
+
+/// `VkMemoryUnmapInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryUnmapInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub flags: MemoryUnmapFlags,
+    pub memory: Id<handles::DeviceMemory>,
+}
+
+impl Default for MemoryUnmapInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            flags: Default::default(),
+            memory: Id::NULL,
+        }
+    }
+}
+
+impl<'a> MemoryUnmapInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_MEMORY_UNMAP_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000271001);
+}
+
+fn allowed_memory_unmap_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> MemoryUnmapInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let flags: MemoryUnmapFlags = d.scalar().at("flags")?;
+        let memory: Id<handles::DeviceMemory> = d.scalar().at("memory")?;
+        Ok(Self { p_next, flags, memory })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.flags);
+        e.scalar(self.memory);
+    }
+}
+
+impl<'a> Decode<'a> for MemoryUnmapInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000271001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_memory_unmap_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for MemoryUnmapInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000271001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -10861,6 +14097,144 @@ impl Encode for MultiDrawInfoEXT {
     fn encode(&self, e: &mut Encoder) {
         e.scalar(self.first_vertex);
         e.scalar(self.vertex_count);
+    }
+}
+
+/// `VkMultisamplePropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MultisamplePropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub max_sample_location_grid_size: Extent2D,
+}
+
+impl Default for MultisamplePropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            max_sample_location_grid_size: Extent2D::default(),
+        }
+    }
+}
+
+impl<'a> MultisamplePropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_MULTISAMPLE_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000143004);
+}
+
+fn allowed_multisample_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> MultisamplePropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_sample_location_grid_size: Extent2D = Extent2D::decode(d).at("maxSampleLocationGridSize")?;
+        Ok(Self { p_next, max_sample_location_grid_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        self.max_sample_location_grid_size.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for MultisamplePropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143004)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_multisample_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for MultisamplePropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000143004);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> MultisamplePropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_sample_location_grid_size: Extent2D = Extent2D::decode_partial(d).at("maxSampleLocationGridSize")?;
+        Ok(Self { p_next, max_sample_location_grid_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        self.max_sample_location_grid_size.encode_partial(e);
+    }
+}
+
+impl<'a> DecodePartial<'a> for MultisamplePropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143004)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_multisample_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for MultisamplePropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000143004);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkMultisampledRenderToSingleSampledInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MultisampledRenderToSingleSampledInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub multisampled_render_to_single_sampled_enable: u32,
+    pub rasterization_samples: SampleCountFlagBits,
+}
+
+impl Default for MultisampledRenderToSingleSampledInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            multisampled_render_to_single_sampled_enable: Default::default(),
+            rasterization_samples: Default::default(),
+        }
+    }
+}
+
+impl<'a> MultisampledRenderToSingleSampledInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_MULTISAMPLED_RENDER_TO_SINGLE_SAMPLED_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000376002);
+}
+
+fn allowed_multisampled_render_to_single_sampled_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> MultisampledRenderToSingleSampledInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let multisampled_render_to_single_sampled_enable: u32 = d.scalar().at("multisampledRenderToSingleSampledEnable")?;
+        let rasterization_samples: SampleCountFlagBits = d.scalar().at("rasterizationSamples")?;
+        Ok(Self { p_next, multisampled_render_to_single_sampled_enable, rasterization_samples })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.multisampled_render_to_single_sampled_enable);
+        e.scalar(self.rasterization_samples);
+    }
+}
+
+impl<'a> Decode<'a> for MultisampledRenderToSingleSampledInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000376002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_multisampled_render_to_single_sampled_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for MultisampledRenderToSingleSampledInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000376002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -11297,6 +14671,307 @@ impl EncodePartial for PhysicalDevice8BitStorageFeatures<'_> {
     }
 }
 
+/// `VkPhysicalDeviceAccelerationStructureFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub acceleration_structure: u32,
+    pub acceleration_structure_capture_replay: u32,
+    pub acceleration_structure_indirect_build: u32,
+    pub acceleration_structure_host_commands: u32,
+    pub descriptor_binding_acceleration_structure_update_after_bind: u32,
+}
+
+impl Default for PhysicalDeviceAccelerationStructureFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            acceleration_structure: Default::default(),
+            acceleration_structure_capture_replay: Default::default(),
+            acceleration_structure_indirect_build: Default::default(),
+            acceleration_structure_host_commands: Default::default(),
+            descriptor_binding_acceleration_structure_update_after_bind: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ACCELERATION_STRUCTURE_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150013);
+}
+
+fn allowed_physical_device_acceleration_structure_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let acceleration_structure: u32 = d.scalar().at("accelerationStructure")?;
+        let acceleration_structure_capture_replay: u32 = d.scalar().at("accelerationStructureCaptureReplay")?;
+        let acceleration_structure_indirect_build: u32 = d.scalar().at("accelerationStructureIndirectBuild")?;
+        let acceleration_structure_host_commands: u32 = d.scalar().at("accelerationStructureHostCommands")?;
+        let descriptor_binding_acceleration_structure_update_after_bind: u32 = d.scalar().at("descriptorBindingAccelerationStructureUpdateAfterBind")?;
+        Ok(Self { p_next, acceleration_structure, acceleration_structure_capture_replay, acceleration_structure_indirect_build, acceleration_structure_host_commands, descriptor_binding_acceleration_structure_update_after_bind })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.acceleration_structure);
+        e.scalar(self.acceleration_structure_capture_replay);
+        e.scalar(self.acceleration_structure_indirect_build);
+        e.scalar(self.acceleration_structure_host_commands);
+        e.scalar(self.descriptor_binding_acceleration_structure_update_after_bind);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150013)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_acceleration_structure_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceAccelerationStructureFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150013);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let acceleration_structure: u32 = Default::default();
+        let acceleration_structure_capture_replay: u32 = Default::default();
+        let acceleration_structure_indirect_build: u32 = Default::default();
+        let acceleration_structure_host_commands: u32 = Default::default();
+        let descriptor_binding_acceleration_structure_update_after_bind: u32 = Default::default();
+        Ok(Self { p_next, acceleration_structure, acceleration_structure_capture_replay, acceleration_structure_indirect_build, acceleration_structure_host_commands, descriptor_binding_acceleration_structure_update_after_bind })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150013)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_acceleration_structure_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceAccelerationStructureFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000150013);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceAccelerationStructurePropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub max_geometry_count: u64,
+    pub max_instance_count: u64,
+    pub max_primitive_count: u64,
+    pub max_per_stage_descriptor_acceleration_structures: u32,
+    pub max_per_stage_descriptor_update_after_bind_acceleration_structures: u32,
+    pub max_descriptor_set_acceleration_structures: u32,
+    pub max_descriptor_set_update_after_bind_acceleration_structures: u32,
+    pub min_acceleration_structure_scratch_offset_alignment: u32,
+}
+
+impl Default for PhysicalDeviceAccelerationStructurePropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            max_geometry_count: Default::default(),
+            max_instance_count: Default::default(),
+            max_primitive_count: Default::default(),
+            max_per_stage_descriptor_acceleration_structures: Default::default(),
+            max_per_stage_descriptor_update_after_bind_acceleration_structures: Default::default(),
+            max_descriptor_set_acceleration_structures: Default::default(),
+            max_descriptor_set_update_after_bind_acceleration_structures: Default::default(),
+            min_acceleration_structure_scratch_offset_alignment: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ACCELERATION_STRUCTURE_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150014);
+}
+
+fn allowed_physical_device_acceleration_structure_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_geometry_count: u64 = d.scalar().at("maxGeometryCount")?;
+        let max_instance_count: u64 = d.scalar().at("maxInstanceCount")?;
+        let max_primitive_count: u64 = d.scalar().at("maxPrimitiveCount")?;
+        let max_per_stage_descriptor_acceleration_structures: u32 = d.scalar().at("maxPerStageDescriptorAccelerationStructures")?;
+        let max_per_stage_descriptor_update_after_bind_acceleration_structures: u32 = d.scalar().at("maxPerStageDescriptorUpdateAfterBindAccelerationStructures")?;
+        let max_descriptor_set_acceleration_structures: u32 = d.scalar().at("maxDescriptorSetAccelerationStructures")?;
+        let max_descriptor_set_update_after_bind_acceleration_structures: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindAccelerationStructures")?;
+        let min_acceleration_structure_scratch_offset_alignment: u32 = d.scalar().at("minAccelerationStructureScratchOffsetAlignment")?;
+        Ok(Self { p_next, max_geometry_count, max_instance_count, max_primitive_count, max_per_stage_descriptor_acceleration_structures, max_per_stage_descriptor_update_after_bind_acceleration_structures, max_descriptor_set_acceleration_structures, max_descriptor_set_update_after_bind_acceleration_structures, min_acceleration_structure_scratch_offset_alignment })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.max_geometry_count);
+        e.scalar(self.max_instance_count);
+        e.scalar(self.max_primitive_count);
+        e.scalar(self.max_per_stage_descriptor_acceleration_structures);
+        e.scalar(self.max_per_stage_descriptor_update_after_bind_acceleration_structures);
+        e.scalar(self.max_descriptor_set_acceleration_structures);
+        e.scalar(self.max_descriptor_set_update_after_bind_acceleration_structures);
+        e.scalar(self.min_acceleration_structure_scratch_offset_alignment);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150014)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_acceleration_structure_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceAccelerationStructurePropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150014);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let max_geometry_count: u64 = Default::default();
+        let max_instance_count: u64 = Default::default();
+        let max_primitive_count: u64 = Default::default();
+        let max_per_stage_descriptor_acceleration_structures: u32 = Default::default();
+        let max_per_stage_descriptor_update_after_bind_acceleration_structures: u32 = Default::default();
+        let max_descriptor_set_acceleration_structures: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_acceleration_structures: u32 = Default::default();
+        let min_acceleration_structure_scratch_offset_alignment: u32 = Default::default();
+        Ok(Self { p_next, max_geometry_count, max_instance_count, max_primitive_count, max_per_stage_descriptor_acceleration_structures, max_per_stage_descriptor_update_after_bind_acceleration_structures, max_descriptor_set_acceleration_structures, max_descriptor_set_update_after_bind_acceleration_structures, min_acceleration_structure_scratch_offset_alignment })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150014)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_acceleration_structure_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceAccelerationStructurePropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000150014);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub attachment_feedback_loop_dynamic_state: u32,
+}
+
+impl Default for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            attachment_feedback_loop_dynamic_state: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ATTACHMENT_FEEDBACK_LOOP_DYNAMIC_STATE_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000524000);
+}
+
+fn allowed_physical_device_attachment_feedback_loop_dynamic_state_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let attachment_feedback_loop_dynamic_state: u32 = d.scalar().at("attachmentFeedbackLoopDynamicState")?;
+        Ok(Self { p_next, attachment_feedback_loop_dynamic_state })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.attachment_feedback_loop_dynamic_state);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000524000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_attachment_feedback_loop_dynamic_state_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000524000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let attachment_feedback_loop_dynamic_state: u32 = Default::default();
+        Ok(Self { p_next, attachment_feedback_loop_dynamic_state })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000524000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_attachment_feedback_loop_dynamic_state_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000524000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
@@ -11374,6 +15049,195 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceAttachmentFeedbackLoopLayoutFeature
 impl EncodePartial for PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000339000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceBlendOperationAdvancedFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub advanced_blend_coherent_operations: u32,
+}
+
+impl Default for PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            advanced_blend_coherent_operations: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BLEND_OPERATION_ADVANCED_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000148000);
+}
+
+fn allowed_physical_device_blend_operation_advanced_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let advanced_blend_coherent_operations: u32 = d.scalar().at("advancedBlendCoherentOperations")?;
+        Ok(Self { p_next, advanced_blend_coherent_operations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.advanced_blend_coherent_operations);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000148000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_blend_operation_advanced_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000148000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let advanced_blend_coherent_operations: u32 = Default::default();
+        Ok(Self { p_next, advanced_blend_coherent_operations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000148000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_blend_operation_advanced_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000148000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceBlendOperationAdvancedPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub advanced_blend_max_color_attachments: u32,
+    pub advanced_blend_independent_blend: u32,
+    pub advanced_blend_non_premultiplied_src_color: u32,
+    pub advanced_blend_non_premultiplied_dst_color: u32,
+    pub advanced_blend_correlated_overlap: u32,
+    pub advanced_blend_all_operations: u32,
+}
+
+impl Default for PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            advanced_blend_max_color_attachments: Default::default(),
+            advanced_blend_independent_blend: Default::default(),
+            advanced_blend_non_premultiplied_src_color: Default::default(),
+            advanced_blend_non_premultiplied_dst_color: Default::default(),
+            advanced_blend_correlated_overlap: Default::default(),
+            advanced_blend_all_operations: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BLEND_OPERATION_ADVANCED_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000148001);
+}
+
+fn allowed_physical_device_blend_operation_advanced_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let advanced_blend_max_color_attachments: u32 = d.scalar().at("advancedBlendMaxColorAttachments")?;
+        let advanced_blend_independent_blend: u32 = d.scalar().at("advancedBlendIndependentBlend")?;
+        let advanced_blend_non_premultiplied_src_color: u32 = d.scalar().at("advancedBlendNonPremultipliedSrcColor")?;
+        let advanced_blend_non_premultiplied_dst_color: u32 = d.scalar().at("advancedBlendNonPremultipliedDstColor")?;
+        let advanced_blend_correlated_overlap: u32 = d.scalar().at("advancedBlendCorrelatedOverlap")?;
+        let advanced_blend_all_operations: u32 = d.scalar().at("advancedBlendAllOperations")?;
+        Ok(Self { p_next, advanced_blend_max_color_attachments, advanced_blend_independent_blend, advanced_blend_non_premultiplied_src_color, advanced_blend_non_premultiplied_dst_color, advanced_blend_correlated_overlap, advanced_blend_all_operations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.advanced_blend_max_color_attachments);
+        e.scalar(self.advanced_blend_independent_blend);
+        e.scalar(self.advanced_blend_non_premultiplied_src_color);
+        e.scalar(self.advanced_blend_non_premultiplied_dst_color);
+        e.scalar(self.advanced_blend_correlated_overlap);
+        e.scalar(self.advanced_blend_all_operations);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000148001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_blend_operation_advanced_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000148001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let advanced_blend_max_color_attachments: u32 = Default::default();
+        let advanced_blend_independent_blend: u32 = Default::default();
+        let advanced_blend_non_premultiplied_src_color: u32 = Default::default();
+        let advanced_blend_non_premultiplied_dst_color: u32 = Default::default();
+        let advanced_blend_correlated_overlap: u32 = Default::default();
+        let advanced_blend_all_operations: u32 = Default::default();
+        Ok(Self { p_next, advanced_blend_max_color_attachments, advanced_blend_independent_blend, advanced_blend_non_premultiplied_src_color, advanced_blend_non_premultiplied_dst_color, advanced_blend_correlated_overlap, advanced_blend_all_operations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000148001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_blend_operation_advanced_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000148001);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -11558,6 +15422,98 @@ impl EncodePartial for PhysicalDeviceBufferDeviceAddressFeatures<'_> {
     }
 }
 
+/// `VkPhysicalDeviceBufferDeviceAddressFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub buffer_device_address: u32,
+    pub buffer_device_address_capture_replay: u32,
+    pub buffer_device_address_multi_device: u32,
+}
+
+impl Default for PhysicalDeviceBufferDeviceAddressFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            buffer_device_address: Default::default(),
+            buffer_device_address_capture_replay: Default::default(),
+            buffer_device_address_multi_device: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000244000);
+}
+
+fn allowed_physical_device_buffer_device_address_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let buffer_device_address: u32 = d.scalar().at("bufferDeviceAddress")?;
+        let buffer_device_address_capture_replay: u32 = d.scalar().at("bufferDeviceAddressCaptureReplay")?;
+        let buffer_device_address_multi_device: u32 = d.scalar().at("bufferDeviceAddressMultiDevice")?;
+        Ok(Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.buffer_device_address);
+        e.scalar(self.buffer_device_address_capture_replay);
+        e.scalar(self.buffer_device_address_multi_device);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000244000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_buffer_device_address_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceBufferDeviceAddressFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000244000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let buffer_device_address: u32 = Default::default();
+        let buffer_device_address_capture_replay: u32 = Default::default();
+        let buffer_device_address_multi_device: u32 = Default::default();
+        Ok(Self { p_next, buffer_device_address, buffer_device_address_capture_replay, buffer_device_address_multi_device })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000244000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_buffer_device_address_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceBufferDeviceAddressFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000244000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceColorWriteEnableFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
@@ -11635,6 +15591,175 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
 impl EncodePartial for PhysicalDeviceColorWriteEnableFeaturesEXT<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000381000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceComputeShaderDerivativesFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub compute_derivative_group_quads: u32,
+    pub compute_derivative_group_linear: u32,
+}
+
+impl Default for PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            compute_derivative_group_quads: Default::default(),
+            compute_derivative_group_linear: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COMPUTE_SHADER_DERIVATIVES_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000201000);
+}
+
+fn allowed_physical_device_compute_shader_derivatives_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let compute_derivative_group_quads: u32 = d.scalar().at("computeDerivativeGroupQuads")?;
+        let compute_derivative_group_linear: u32 = d.scalar().at("computeDerivativeGroupLinear")?;
+        Ok(Self { p_next, compute_derivative_group_quads, compute_derivative_group_linear })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.compute_derivative_group_quads);
+        e.scalar(self.compute_derivative_group_linear);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000201000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_compute_shader_derivatives_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000201000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let compute_derivative_group_quads: u32 = Default::default();
+        let compute_derivative_group_linear: u32 = Default::default();
+        Ok(Self { p_next, compute_derivative_group_quads, compute_derivative_group_linear })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000201000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_compute_shader_derivatives_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000201000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceComputeShaderDerivativesPropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub mesh_and_task_shader_derivatives: u32,
+}
+
+impl Default for PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            mesh_and_task_shader_derivatives: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COMPUTE_SHADER_DERIVATIVES_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000511000);
+}
+
+fn allowed_physical_device_compute_shader_derivatives_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let mesh_and_task_shader_derivatives: u32 = d.scalar().at("meshAndTaskShaderDerivatives")?;
+        Ok(Self { p_next, mesh_and_task_shader_derivatives })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.mesh_and_task_shader_derivatives);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000511000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_compute_shader_derivatives_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000511000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let mesh_and_task_shader_derivatives: u32 = Default::default();
+        Ok(Self { p_next, mesh_and_task_shader_derivatives })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000511000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_compute_shader_derivatives_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000511000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -11849,6 +15974,175 @@ impl EncodePartial for PhysicalDeviceConservativeRasterizationPropertiesEXT<'_> 
     }
 }
 
+/// `VkPhysicalDeviceCooperativeMatrixFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub cooperative_matrix: u32,
+    pub cooperative_matrix_robust_buffer_access: u32,
+}
+
+impl Default for PhysicalDeviceCooperativeMatrixFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            cooperative_matrix: Default::default(),
+            cooperative_matrix_robust_buffer_access: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000506000);
+}
+
+fn allowed_physical_device_cooperative_matrix_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let cooperative_matrix: u32 = d.scalar().at("cooperativeMatrix")?;
+        let cooperative_matrix_robust_buffer_access: u32 = d.scalar().at("cooperativeMatrixRobustBufferAccess")?;
+        Ok(Self { p_next, cooperative_matrix, cooperative_matrix_robust_buffer_access })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.cooperative_matrix);
+        e.scalar(self.cooperative_matrix_robust_buffer_access);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000506000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_cooperative_matrix_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceCooperativeMatrixFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000506000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let cooperative_matrix: u32 = Default::default();
+        let cooperative_matrix_robust_buffer_access: u32 = Default::default();
+        Ok(Self { p_next, cooperative_matrix, cooperative_matrix_robust_buffer_access })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000506000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_cooperative_matrix_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceCooperativeMatrixFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000506000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceCooperativeMatrixPropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub cooperative_matrix_supported_stages: ShaderStageFlags,
+}
+
+impl Default for PhysicalDeviceCooperativeMatrixPropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            cooperative_matrix_supported_stages: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000506002);
+}
+
+fn allowed_physical_device_cooperative_matrix_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let cooperative_matrix_supported_stages: ShaderStageFlags = d.scalar().at("cooperativeMatrixSupportedStages")?;
+        Ok(Self { p_next, cooperative_matrix_supported_stages })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.cooperative_matrix_supported_stages);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000506002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_cooperative_matrix_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceCooperativeMatrixPropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000506002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let cooperative_matrix_supported_stages: ShaderStageFlags = Default::default();
+        Ok(Self { p_next, cooperative_matrix_supported_stages })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000506002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_cooperative_matrix_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceCooperativeMatrixPropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000506002);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceCustomBorderColorFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
@@ -12013,6 +16307,267 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceCustomBorderColorPropertiesEXT<'a> 
 impl EncodePartial for PhysicalDeviceCustomBorderColorPropertiesEXT<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000287001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceDepthBiasControlFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub depth_bias_control: u32,
+    pub least_representable_value_force_unorm_representation: u32,
+    pub float_representation: u32,
+    pub depth_bias_exact: u32,
+}
+
+impl Default for PhysicalDeviceDepthBiasControlFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            depth_bias_control: Default::default(),
+            least_representable_value_force_unorm_representation: Default::default(),
+            float_representation: Default::default(),
+            depth_bias_exact: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DEPTH_BIAS_CONTROL_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000283000);
+}
+
+fn allowed_physical_device_depth_bias_control_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let depth_bias_control: u32 = d.scalar().at("depthBiasControl")?;
+        let least_representable_value_force_unorm_representation: u32 = d.scalar().at("leastRepresentableValueForceUnormRepresentation")?;
+        let float_representation: u32 = d.scalar().at("floatRepresentation")?;
+        let depth_bias_exact: u32 = d.scalar().at("depthBiasExact")?;
+        Ok(Self { p_next, depth_bias_control, least_representable_value_force_unorm_representation, float_representation, depth_bias_exact })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.depth_bias_control);
+        e.scalar(self.least_representable_value_force_unorm_representation);
+        e.scalar(self.float_representation);
+        e.scalar(self.depth_bias_exact);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000283000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_depth_bias_control_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceDepthBiasControlFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000283000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let depth_bias_control: u32 = Default::default();
+        let least_representable_value_force_unorm_representation: u32 = Default::default();
+        let float_representation: u32 = Default::default();
+        let depth_bias_exact: u32 = Default::default();
+        Ok(Self { p_next, depth_bias_control, least_representable_value_force_unorm_representation, float_representation, depth_bias_exact })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000283000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_depth_bias_control_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceDepthBiasControlFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000283000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceDepthClampControlFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub depth_clamp_control: u32,
+}
+
+impl Default for PhysicalDeviceDepthClampControlFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            depth_clamp_control: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DEPTH_CLAMP_CONTROL_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000582000);
+}
+
+fn allowed_physical_device_depth_clamp_control_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let depth_clamp_control: u32 = d.scalar().at("depthClampControl")?;
+        Ok(Self { p_next, depth_clamp_control })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.depth_clamp_control);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000582000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_depth_clamp_control_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceDepthClampControlFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000582000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let depth_clamp_control: u32 = Default::default();
+        Ok(Self { p_next, depth_clamp_control })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000582000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_depth_clamp_control_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceDepthClampControlFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000582000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceDepthClampZeroOneFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub depth_clamp_zero_one: u32,
+}
+
+impl Default for PhysicalDeviceDepthClampZeroOneFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            depth_clamp_zero_one: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DEPTH_CLAMP_ZERO_ONE_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000421000);
+}
+
+fn allowed_physical_device_depth_clamp_zero_one_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let depth_clamp_zero_one: u32 = d.scalar().at("depthClampZeroOne")?;
+        Ok(Self { p_next, depth_clamp_zero_one })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.depth_clamp_zero_one);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000421000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_depth_clamp_zero_one_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceDepthClampZeroOneFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000421000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let depth_clamp_zero_one: u32 = Default::default();
+        Ok(Self { p_next, depth_clamp_zero_one })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000421000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_depth_clamp_zero_one_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceDepthClampZeroOneFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000421000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -12274,6 +16829,265 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceDepthStencilResolveProperties<'a> {
 impl EncodePartial for PhysicalDeviceDepthStencilResolveProperties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000199000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceDescriptorHeapFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub descriptor_heap: u32,
+    pub descriptor_heap_capture_replay: u32,
+}
+
+impl Default for PhysicalDeviceDescriptorHeapFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            descriptor_heap: Default::default(),
+            descriptor_heap_capture_replay: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DESCRIPTOR_HEAP_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135009);
+}
+
+fn allowed_physical_device_descriptor_heap_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let descriptor_heap: u32 = d.scalar().at("descriptorHeap")?;
+        let descriptor_heap_capture_replay: u32 = d.scalar().at("descriptorHeapCaptureReplay")?;
+        Ok(Self { p_next, descriptor_heap, descriptor_heap_capture_replay })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.descriptor_heap);
+        e.scalar(self.descriptor_heap_capture_replay);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135009)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_descriptor_heap_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceDescriptorHeapFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135009);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let descriptor_heap: u32 = Default::default();
+        let descriptor_heap_capture_replay: u32 = Default::default();
+        Ok(Self { p_next, descriptor_heap, descriptor_heap_capture_replay })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceDescriptorHeapFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135009)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_descriptor_heap_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceDescriptorHeapFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000135009);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceDescriptorHeapPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub sampler_heap_alignment: u64,
+    pub resource_heap_alignment: u64,
+    pub max_sampler_heap_size: u64,
+    pub max_resource_heap_size: u64,
+    pub min_sampler_heap_reserved_range: u64,
+    pub min_sampler_heap_reserved_range_with_embedded: u64,
+    pub min_resource_heap_reserved_range: u64,
+    pub sampler_descriptor_size: u64,
+    pub image_descriptor_size: u64,
+    pub buffer_descriptor_size: u64,
+    pub sampler_descriptor_alignment: u64,
+    pub image_descriptor_alignment: u64,
+    pub buffer_descriptor_alignment: u64,
+    pub max_push_data_size: u64,
+    pub image_capture_replay_opaque_data_size: u64,
+    pub max_descriptor_heap_embedded_samplers: u32,
+    pub sampler_ycbcr_conversion_count: u32,
+    pub sparse_descriptor_heaps: u32,
+    pub protected_descriptor_heaps: u32,
+}
+
+impl Default for PhysicalDeviceDescriptorHeapPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            sampler_heap_alignment: Default::default(),
+            resource_heap_alignment: Default::default(),
+            max_sampler_heap_size: Default::default(),
+            max_resource_heap_size: Default::default(),
+            min_sampler_heap_reserved_range: Default::default(),
+            min_sampler_heap_reserved_range_with_embedded: Default::default(),
+            min_resource_heap_reserved_range: Default::default(),
+            sampler_descriptor_size: Default::default(),
+            image_descriptor_size: Default::default(),
+            buffer_descriptor_size: Default::default(),
+            sampler_descriptor_alignment: Default::default(),
+            image_descriptor_alignment: Default::default(),
+            buffer_descriptor_alignment: Default::default(),
+            max_push_data_size: Default::default(),
+            image_capture_replay_opaque_data_size: Default::default(),
+            max_descriptor_heap_embedded_samplers: Default::default(),
+            sampler_ycbcr_conversion_count: Default::default(),
+            sparse_descriptor_heaps: Default::default(),
+            protected_descriptor_heaps: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DESCRIPTOR_HEAP_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135008);
+}
+
+fn allowed_physical_device_descriptor_heap_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let sampler_heap_alignment: u64 = d.scalar().at("samplerHeapAlignment")?;
+        let resource_heap_alignment: u64 = d.scalar().at("resourceHeapAlignment")?;
+        let max_sampler_heap_size: u64 = d.scalar().at("maxSamplerHeapSize")?;
+        let max_resource_heap_size: u64 = d.scalar().at("maxResourceHeapSize")?;
+        let min_sampler_heap_reserved_range: u64 = d.scalar().at("minSamplerHeapReservedRange")?;
+        let min_sampler_heap_reserved_range_with_embedded: u64 = d.scalar().at("minSamplerHeapReservedRangeWithEmbedded")?;
+        let min_resource_heap_reserved_range: u64 = d.scalar().at("minResourceHeapReservedRange")?;
+        let sampler_descriptor_size: u64 = d.scalar().at("samplerDescriptorSize")?;
+        let image_descriptor_size: u64 = d.scalar().at("imageDescriptorSize")?;
+        let buffer_descriptor_size: u64 = d.scalar().at("bufferDescriptorSize")?;
+        let sampler_descriptor_alignment: u64 = d.scalar().at("samplerDescriptorAlignment")?;
+        let image_descriptor_alignment: u64 = d.scalar().at("imageDescriptorAlignment")?;
+        let buffer_descriptor_alignment: u64 = d.scalar().at("bufferDescriptorAlignment")?;
+        let max_push_data_size: u64 = d.scalar().at("maxPushDataSize")?;
+        let image_capture_replay_opaque_data_size: u64 = d.scalar().at("imageCaptureReplayOpaqueDataSize")?;
+        let max_descriptor_heap_embedded_samplers: u32 = d.scalar().at("maxDescriptorHeapEmbeddedSamplers")?;
+        let sampler_ycbcr_conversion_count: u32 = d.scalar().at("samplerYcbcrConversionCount")?;
+        let sparse_descriptor_heaps: u32 = d.scalar().at("sparseDescriptorHeaps")?;
+        let protected_descriptor_heaps: u32 = d.scalar().at("protectedDescriptorHeaps")?;
+        Ok(Self { p_next, sampler_heap_alignment, resource_heap_alignment, max_sampler_heap_size, max_resource_heap_size, min_sampler_heap_reserved_range, min_sampler_heap_reserved_range_with_embedded, min_resource_heap_reserved_range, sampler_descriptor_size, image_descriptor_size, buffer_descriptor_size, sampler_descriptor_alignment, image_descriptor_alignment, buffer_descriptor_alignment, max_push_data_size, image_capture_replay_opaque_data_size, max_descriptor_heap_embedded_samplers, sampler_ycbcr_conversion_count, sparse_descriptor_heaps, protected_descriptor_heaps })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.sampler_heap_alignment);
+        e.scalar(self.resource_heap_alignment);
+        e.scalar(self.max_sampler_heap_size);
+        e.scalar(self.max_resource_heap_size);
+        e.scalar(self.min_sampler_heap_reserved_range);
+        e.scalar(self.min_sampler_heap_reserved_range_with_embedded);
+        e.scalar(self.min_resource_heap_reserved_range);
+        e.scalar(self.sampler_descriptor_size);
+        e.scalar(self.image_descriptor_size);
+        e.scalar(self.buffer_descriptor_size);
+        e.scalar(self.sampler_descriptor_alignment);
+        e.scalar(self.image_descriptor_alignment);
+        e.scalar(self.buffer_descriptor_alignment);
+        e.scalar(self.max_push_data_size);
+        e.scalar(self.image_capture_replay_opaque_data_size);
+        e.scalar(self.max_descriptor_heap_embedded_samplers);
+        e.scalar(self.sampler_ycbcr_conversion_count);
+        e.scalar(self.sparse_descriptor_heaps);
+        e.scalar(self.protected_descriptor_heaps);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135008)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_descriptor_heap_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceDescriptorHeapPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135008);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let sampler_heap_alignment: u64 = Default::default();
+        let resource_heap_alignment: u64 = Default::default();
+        let max_sampler_heap_size: u64 = Default::default();
+        let max_resource_heap_size: u64 = Default::default();
+        let min_sampler_heap_reserved_range: u64 = Default::default();
+        let min_sampler_heap_reserved_range_with_embedded: u64 = Default::default();
+        let min_resource_heap_reserved_range: u64 = Default::default();
+        let sampler_descriptor_size: u64 = Default::default();
+        let image_descriptor_size: u64 = Default::default();
+        let buffer_descriptor_size: u64 = Default::default();
+        let sampler_descriptor_alignment: u64 = Default::default();
+        let image_descriptor_alignment: u64 = Default::default();
+        let buffer_descriptor_alignment: u64 = Default::default();
+        let max_push_data_size: u64 = Default::default();
+        let image_capture_replay_opaque_data_size: u64 = Default::default();
+        let max_descriptor_heap_embedded_samplers: u32 = Default::default();
+        let sampler_ycbcr_conversion_count: u32 = Default::default();
+        let sparse_descriptor_heaps: u32 = Default::default();
+        let protected_descriptor_heaps: u32 = Default::default();
+        Ok(Self { p_next, sampler_heap_alignment, resource_heap_alignment, max_sampler_heap_size, max_resource_heap_size, min_sampler_heap_reserved_range, min_sampler_heap_reserved_range_with_embedded, min_resource_heap_reserved_range, sampler_descriptor_size, image_descriptor_size, buffer_descriptor_size, sampler_descriptor_alignment, image_descriptor_alignment, buffer_descriptor_alignment, max_push_data_size, image_capture_replay_opaque_data_size, max_descriptor_heap_embedded_samplers, sampler_ycbcr_conversion_count, sparse_descriptor_heaps, protected_descriptor_heaps })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceDescriptorHeapPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135008)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_descriptor_heap_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceDescriptorHeapPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000135008);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -12821,6 +17635,88 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceDynamicRenderingFeatures<'a> {
 impl EncodePartial for PhysicalDeviceDynamicRenderingFeatures<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000044003);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceDynamicRenderingLocalReadFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub dynamic_rendering_local_read: u32,
+}
+
+impl Default for PhysicalDeviceDynamicRenderingLocalReadFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            dynamic_rendering_local_read: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DYNAMIC_RENDERING_LOCAL_READ_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000232000);
+}
+
+fn allowed_physical_device_dynamic_rendering_local_read_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let dynamic_rendering_local_read: u32 = d.scalar().at("dynamicRenderingLocalRead")?;
+        Ok(Self { p_next, dynamic_rendering_local_read })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.dynamic_rendering_local_read);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000232000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_dynamic_rendering_local_read_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceDynamicRenderingLocalReadFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000232000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let dynamic_rendering_local_read: u32 = Default::default();
+        Ok(Self { p_next, dynamic_rendering_local_read })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000232000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_dynamic_rendering_local_read_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceDynamicRenderingLocalReadFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000232000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -13949,7 +18845,7 @@ impl<'a> PhysicalDeviceFeatures2<'a> {
 }
 
 fn allowed_physical_device_features2(s_type: i32) -> bool {
-    matches!(s_type, 1000083000 | 1000340000 | 1000177000 | 1000339000 | 1000411000 | 1000257000 | 1000381000 | 1000081001 | 1000287002 | 1000355000 | 1000102000 | 1000161001 | 1000044003 | 1000499000 | 1000377000 | 1000455000 | 1000267000 | 1000251000 | 1000226003 | 1000320000 | 1000261000 | 1000393000 | 1000335000 | 1000391000 | 1000108000 | 1000265000 | 1000138000 | 1000259000 | 1000413000 | 1000470000 | 1000392000 | 1000053001 | 1000351000 | 1000422000 | 1000297000 | 1000356000 | 1000382000 | 1000295000 | 1000145001 | 1000254000 | 1000342000 | 1000286000 | 1000156004 | 1000221000 | 1000241000 | 1000180000 | 1000181000 | 1000276000 | 1000063000 | 1000082000 | 1000280000 | 1000175000 | 1000215000 | 1000225002 | 1000314007 | 1000281000 | 1000066000 | 1000207000 | 1000028000 | 1000253000 | 1000120000 | 1000190002 | 1000352000 | 49 | 51 | 53 | 1000211000 | 1000330000 | 1000325000)
+    matches!(s_type, 1000083000 | 1000340000 | 1000177000 | 1000150013 | 1000524000 | 1000339000 | 1000148000 | 1000411000 | 1000257000 | 1000244000 | 1000381000 | 1000201000 | 1000081001 | 1000506000 | 1000287002 | 1000283000 | 1000582000 | 1000421000 | 1000355000 | 1000102000 | 1000135009 | 1000161001 | 1000044003 | 1000232000 | 1000499000 | 1000377000 | 1000455000 | 1000267000 | 1000203000 | 1000251000 | 1000226003 | 1000388000 | 1000320000 | 1000270000 | 1000261000 | 1000393000 | 1000335000 | 1000418000 | 1000391000 | 1000108000 | 1000265000 | 1000138000 | 1000465000 | 1000495000 | 1000259000 | 1000413000 | 1000470000 | 1000545000 | 1000562000 | 1000328000 | 1000392000 | 1000376000 | 1000053001 | 1000351000 | 1000451000 | 1000422000 | 1000297000 | 1000498000 | 1000466000 | 1000068001 | 1000356000 | 1000382000 | 1000295000 | 1000145001 | 1000254000 | 1000342000 | 1000348013 | 1000386000 | 1000347000 | 1000481000 | 1000286000 | 1000156004 | 1000221000 | 1000241000 | 1000273000 | 1000260000 | 1000180000 | 1000141000 | 1000181000 | 1000276000 | 1000063000 | 1000544000 | 1000082000 | 1000567000 | 1000528000 | 1000579000 | 1000234000 | 1000280000 | 1000434000 | 1000235000 | 1000558000 | 1000564000 | 1000175000 | 1000416000 | 1000323000 | 1000215000 | 1000642000 | 1000387000 | 1000225002 | 1000314007 | 1000281000 | 1000066000 | 1000207000 | 1000028000 | 1000253000 | 1000120000 | 1000190002 | 1000352000 | 49 | 51 | 53 | 55 | 1000211000 | 1000336000 | 1000330000 | 1000252000 | 1000325000)
 }
 
 impl<'a> PhysicalDeviceFeatures2<'a> {
@@ -14165,6 +19061,170 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceFloatControlsProperties<'a> {
 impl EncodePartial for PhysicalDeviceFloatControlsProperties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000197000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceFragmentShaderBarycentricFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub fragment_shader_barycentric: u32,
+}
+
+impl Default for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            fragment_shader_barycentric: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FRAGMENT_SHADER_BARYCENTRIC_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000203000);
+}
+
+fn allowed_physical_device_fragment_shader_barycentric_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let fragment_shader_barycentric: u32 = d.scalar().at("fragmentShaderBarycentric")?;
+        Ok(Self { p_next, fragment_shader_barycentric })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.fragment_shader_barycentric);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000203000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_fragment_shader_barycentric_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000203000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let fragment_shader_barycentric: u32 = Default::default();
+        Ok(Self { p_next, fragment_shader_barycentric })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000203000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_fragment_shader_barycentric_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000203000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceFragmentShaderBarycentricPropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub tri_strip_vertex_order_independent_of_provoking_vertex: u32,
+}
+
+impl Default for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            tri_strip_vertex_order_independent_of_provoking_vertex: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FRAGMENT_SHADER_BARYCENTRIC_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000322000);
+}
+
+fn allowed_physical_device_fragment_shader_barycentric_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let tri_strip_vertex_order_independent_of_provoking_vertex: u32 = d.scalar().at("triStripVertexOrderIndependentOfProvokingVertex")?;
+        Ok(Self { p_next, tri_strip_vertex_order_independent_of_provoking_vertex })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.tri_strip_vertex_order_independent_of_provoking_vertex);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000322000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_fragment_shader_barycentric_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000322000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let tri_strip_vertex_order_independent_of_provoking_vertex: u32 = Default::default();
+        Ok(Self { p_next, tri_strip_vertex_order_independent_of_provoking_vertex })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000322000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_fragment_shader_barycentric_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000322000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -14603,6 +19663,88 @@ impl EncodePartial for PhysicalDeviceFragmentShadingRatePropertiesKHR<'_> {
     }
 }
 
+/// `VkPhysicalDeviceGlobalPriorityQueryFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub global_priority_query: u32,
+}
+
+impl Default for PhysicalDeviceGlobalPriorityQueryFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            global_priority_query: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_GLOBAL_PRIORITY_QUERY_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000388000);
+}
+
+fn allowed_physical_device_global_priority_query_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let global_priority_query: u32 = d.scalar().at("globalPriorityQuery")?;
+        Ok(Self { p_next, global_priority_query })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.global_priority_query);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000388000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_global_priority_query_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceGlobalPriorityQueryFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000388000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let global_priority_query: u32 = Default::default();
+        Ok(Self { p_next, global_priority_query })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000388000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_global_priority_query_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceGlobalPriorityQueryFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000388000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceGraphicsPipelineLibraryFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
@@ -14858,6 +20000,197 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceGroupProperties<'a> {
 impl EncodePartial for PhysicalDeviceGroupProperties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000070000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceHostImageCopyFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceHostImageCopyFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub host_image_copy: u32,
+}
+
+impl Default for PhysicalDeviceHostImageCopyFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            host_image_copy: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceHostImageCopyFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_HOST_IMAGE_COPY_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000270000);
+}
+
+fn allowed_physical_device_host_image_copy_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceHostImageCopyFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let host_image_copy: u32 = d.scalar().at("hostImageCopy")?;
+        Ok(Self { p_next, host_image_copy })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.host_image_copy);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceHostImageCopyFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_host_image_copy_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceHostImageCopyFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000270000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceHostImageCopyFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let host_image_copy: u32 = Default::default();
+        Ok(Self { p_next, host_image_copy })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceHostImageCopyFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_host_image_copy_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceHostImageCopyFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000270000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceHostImageCopyProperties`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceHostImageCopyProperties<'a> {
+    pub p_next: Chain<'a>,
+    pub copy_src_layout_count: u32,
+    pub p_copy_src_layouts: &'a [ImageLayout],
+    pub copy_dst_layout_count: u32,
+    pub p_copy_dst_layouts: &'a [ImageLayout],
+    pub optimal_tiling_layout_uuid: [u8; 16],
+    pub identical_memory_type_requirements: u32,
+}
+
+impl Default for PhysicalDeviceHostImageCopyProperties<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            copy_src_layout_count: Default::default(),
+            p_copy_src_layouts: &[],
+            copy_dst_layout_count: Default::default(),
+            p_copy_dst_layouts: &[],
+            optimal_tiling_layout_uuid: [Default::default(); 16],
+            identical_memory_type_requirements: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceHostImageCopyProperties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_HOST_IMAGE_COPY_PROPERTIES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000270001);
+}
+
+fn allowed_physical_device_host_image_copy_properties(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceHostImageCopyProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let copy_src_layout_count: u32 = d.scalar().at("copySrcLayoutCount")?;
+        let p_copy_src_layouts: &'a [ImageLayout] = d.scalar_array(copy_src_layout_count.as_len(), true).at("pCopySrcLayouts")?;
+        let copy_dst_layout_count: u32 = d.scalar().at("copyDstLayoutCount")?;
+        let p_copy_dst_layouts: &'a [ImageLayout] = d.scalar_array(copy_dst_layout_count.as_len(), true).at("pCopyDstLayouts")?;
+        let optimal_tiling_layout_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("optimalTilingLayoutUUID")?;
+        let identical_memory_type_requirements: u32 = d.scalar().at("identicalMemoryTypeRequirements")?;
+        Ok(Self { p_next, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.copy_src_layout_count);
+        e.scalar_array(self.p_copy_src_layouts);
+        e.scalar(self.copy_dst_layout_count);
+        e.scalar_array(self.p_copy_dst_layouts);
+        e.fixed_scalars(&self.optimal_tiling_layout_uuid);
+        e.scalar(self.identical_memory_type_requirements);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceHostImageCopyProperties<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_host_image_copy_properties, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceHostImageCopyProperties<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000270001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceHostImageCopyProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let copy_src_layout_count: u32 = d.scalar().at("copySrcLayoutCount")?;
+        let p_copy_src_layouts: &'a [ImageLayout] = d.zeroed_array(copy_src_layout_count.as_len(), true).at("pCopySrcLayouts")?;
+        let copy_dst_layout_count: u32 = d.scalar().at("copyDstLayoutCount")?;
+        let p_copy_dst_layouts: &'a [ImageLayout] = d.zeroed_array(copy_dst_layout_count.as_len(), true).at("pCopyDstLayouts")?;
+        let optimal_tiling_layout_uuid: [u8; 16] = [Default::default(); 16];
+        let identical_memory_type_requirements: u32 = Default::default();
+        Ok(Self { p_next, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        e.scalar(self.copy_src_layout_count);
+        e.marker(self.p_copy_src_layouts.len() as u64);
+        e.scalar(self.copy_dst_layout_count);
+        e.marker(self.p_copy_dst_layouts.len() as u64);
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceHostImageCopyProperties<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_host_image_copy_properties, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceHostImageCopyProperties<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000270001);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -15233,7 +20566,7 @@ impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
 }
 
 fn allowed_physical_device_image_format_info2(s_type: i32) -> bool {
-    matches!(s_type, 1000147000 | 1000246000 | 1000071000 | 1000158002)
+    matches!(s_type, 1000147000 | 1000246000 | 1000071000 | 1000158002 | 1000170000)
 }
 
 impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
@@ -15351,6 +20684,141 @@ impl EncodePartial for PhysicalDeviceImageRobustnessFeatures<'_> {
         e.i32(1000335000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceImageSlicedViewOf3DFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub image_sliced_view_of3_d: u32,
+}
+
+impl Default for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            image_sliced_view_of3_d: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_SLICED_VIEW_OF_3D_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000418000);
+}
+
+fn allowed_physical_device_image_sliced_view_of3_d_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let image_sliced_view_of3_d: u32 = d.scalar().at("imageSlicedViewOf3D")?;
+        Ok(Self { p_next, image_sliced_view_of3_d })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.image_sliced_view_of3_d);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000418000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_image_sliced_view_of3_d_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000418000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let image_sliced_view_of3_d: u32 = Default::default();
+        Ok(Self { p_next, image_sliced_view_of3_d })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000418000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_image_sliced_view_of3_d_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000418000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceImageViewImageFormatInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub image_view_type: ImageViewType,
+}
+
+impl Default for PhysicalDeviceImageViewImageFormatInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            image_view_type: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_VIEW_IMAGE_FORMAT_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000170000);
+}
+
+fn allowed_physical_device_image_view_image_format_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let image_view_type: ImageViewType = d.scalar().at("imageViewType")?;
+        Ok(Self { p_next, image_view_type })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.image_view_type);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000170000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_image_view_image_format_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceImageViewImageFormatInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000170000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -15518,14 +20986,14 @@ impl EncodePartial for PhysicalDeviceImagelessFramebufferFeatures<'_> {
     }
 }
 
-/// `VkPhysicalDeviceIndexTypeUint8FeaturesEXT`.
+/// `VkPhysicalDeviceIndexTypeUint8Features`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+pub struct PhysicalDeviceIndexTypeUint8Features<'a> {
     pub p_next: Chain<'a>,
     pub index_type_uint8: u32,
 }
 
-impl Default for PhysicalDeviceIndexTypeUint8FeaturesEXT<'_> {
+impl Default for PhysicalDeviceIndexTypeUint8Features<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -15534,16 +21002,16 @@ impl Default for PhysicalDeviceIndexTypeUint8FeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_EXT`.
+impl<'a> PhysicalDeviceIndexTypeUint8Features<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000265000);
 }
 
-fn allowed_physical_device_index_type_uint8_features_ext(_s_type: i32) -> bool {
+fn allowed_physical_device_index_type_uint8_features(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+impl<'a> PhysicalDeviceIndexTypeUint8Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let index_type_uint8: u32 = d.scalar().at("indexTypeUint8")?;
@@ -15555,15 +21023,15 @@ impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceIndexTypeUint8Features<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000265000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_index_type_uint8_features_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_index_type_uint8_features, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceIndexTypeUint8FeaturesEXT<'_> {
+impl Encode for PhysicalDeviceIndexTypeUint8Features<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000265000);
         e.chain(self.p_next, false);
@@ -15571,7 +21039,7 @@ impl Encode for PhysicalDeviceIndexTypeUint8FeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+impl<'a> PhysicalDeviceIndexTypeUint8Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -15584,15 +21052,15 @@ impl<'a> PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceIndexTypeUint8FeaturesEXT<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceIndexTypeUint8Features<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000265000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_index_type_uint8_features_ext, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_index_type_uint8_features, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceIndexTypeUint8FeaturesEXT<'_> {
+impl EncodePartial for PhysicalDeviceIndexTypeUint8Features<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000265000);
         e.chain(self.p_next, true);
@@ -15784,6 +21252,523 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceInlineUniformBlockProperties<'a> {
 impl EncodePartial for PhysicalDeviceInlineUniformBlockProperties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000138001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceLayeredApiPropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub vendor_id: u32,
+    pub device_id: u32,
+    pub layered_api: PhysicalDeviceLayeredApiKHR,
+    pub device_name: [u8; 256],
+}
+
+impl Default for PhysicalDeviceLayeredApiPropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            vendor_id: Default::default(),
+            device_id: Default::default(),
+            layered_api: Default::default(),
+            device_name: [0; 256],
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LAYERED_API_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000562003);
+}
+
+fn allowed_physical_device_layered_api_properties_khr(s_type: i32) -> bool {
+    matches!(s_type, 1000562004)
+}
+
+impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let vendor_id: u32 = d.scalar().at("vendorID")?;
+        let device_id: u32 = d.scalar().at("deviceID")?;
+        let layered_api: PhysicalDeviceLayeredApiKHR = d.scalar().at("layeredAPI")?;
+        let device_name: [u8; 256] = d.chars::<256>().at("deviceName")?;
+        Ok(Self { p_next, vendor_id, device_id, layered_api, device_name })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.vendor_id);
+        e.scalar(self.device_id);
+        e.scalar(self.layered_api);
+        e.fixed_scalars(&self.device_name);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562003)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_layered_api_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceLayeredApiPropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000562003);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let vendor_id: u32 = Default::default();
+        let device_id: u32 = Default::default();
+        let layered_api: PhysicalDeviceLayeredApiKHR = Default::default();
+        let device_name: [u8; 256] = [0; 256];
+        Ok(Self { p_next, vendor_id, device_id, layered_api, device_name })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceLayeredApiPropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562003)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_layered_api_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceLayeredApiPropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000562003);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceLayeredApiPropertiesListKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub layered_api_count: u32,
+    pub p_layered_apis: &'a [PhysicalDeviceLayeredApiPropertiesKHR<'a>],
+}
+
+impl Default for PhysicalDeviceLayeredApiPropertiesListKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            layered_api_count: Default::default(),
+            p_layered_apis: &[],
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LAYERED_API_PROPERTIES_LIST_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000562002);
+}
+
+fn allowed_physical_device_layered_api_properties_list_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let layered_api_count: u32 = d.scalar().at("layeredApiCount")?;
+        let p_layered_apis: &'a [PhysicalDeviceLayeredApiPropertiesKHR<'a>] = d.array(layered_api_count.as_len(), true, |d| PhysicalDeviceLayeredApiPropertiesKHR::decode(d)).at("pLayeredApis")?;
+        Ok(Self { p_next, layered_api_count, p_layered_apis })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.layered_api_count);
+        e.marker(self.p_layered_apis.len() as u64);
+        for v in self.p_layered_apis {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_layered_api_properties_list_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceLayeredApiPropertiesListKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000562002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let layered_api_count: u32 = d.scalar().at("layeredApiCount")?;
+        let p_layered_apis: &'a [PhysicalDeviceLayeredApiPropertiesKHR<'a>] = d.array(layered_api_count.as_len(), true, |d| PhysicalDeviceLayeredApiPropertiesKHR::decode_partial(d)).at("pLayeredApis")?;
+        Ok(Self { p_next, layered_api_count, p_layered_apis })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        e.scalar(self.layered_api_count);
+        e.marker(self.p_layered_apis.len() as u64);
+        for v in self.p_layered_apis {
+            v.encode_partial(e);
+        }
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_layered_api_properties_list_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceLayeredApiPropertiesListKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000562002);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceLayeredApiVulkanPropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub properties: PhysicalDeviceProperties2<'a>,
+}
+
+impl Default for PhysicalDeviceLayeredApiVulkanPropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            properties: PhysicalDeviceProperties2::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LAYERED_API_VULKAN_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000562004);
+}
+
+fn allowed_physical_device_layered_api_vulkan_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let properties: PhysicalDeviceProperties2<'a> = PhysicalDeviceProperties2::decode(d).at("properties")?;
+        Ok(Self { p_next, properties })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        self.properties.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562004)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_layered_api_vulkan_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceLayeredApiVulkanPropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000562004);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let properties: PhysicalDeviceProperties2<'a> = PhysicalDeviceProperties2::decode_partial(d).at("properties")?;
+        Ok(Self { p_next, properties })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        self.properties.encode_partial(e);
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562004)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_layered_api_vulkan_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceLayeredApiVulkanPropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000562004);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceLegacyDitheringFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub legacy_dithering: u32,
+}
+
+impl Default for PhysicalDeviceLegacyDitheringFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            legacy_dithering: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LEGACY_DITHERING_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000465000);
+}
+
+fn allowed_physical_device_legacy_dithering_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let legacy_dithering: u32 = d.scalar().at("legacyDithering")?;
+        Ok(Self { p_next, legacy_dithering })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.legacy_dithering);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000465000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_legacy_dithering_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceLegacyDitheringFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000465000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let legacy_dithering: u32 = Default::default();
+        Ok(Self { p_next, legacy_dithering })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000465000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_legacy_dithering_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceLegacyDitheringFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000465000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceLegacyVertexAttributesFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub legacy_vertex_attributes: u32,
+}
+
+impl Default for PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            legacy_vertex_attributes: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LEGACY_VERTEX_ATTRIBUTES_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000495000);
+}
+
+fn allowed_physical_device_legacy_vertex_attributes_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let legacy_vertex_attributes: u32 = d.scalar().at("legacyVertexAttributes")?;
+        Ok(Self { p_next, legacy_vertex_attributes })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.legacy_vertex_attributes);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000495000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_legacy_vertex_attributes_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000495000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let legacy_vertex_attributes: u32 = Default::default();
+        Ok(Self { p_next, legacy_vertex_attributes })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000495000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_legacy_vertex_attributes_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000495000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceLegacyVertexAttributesPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub native_unaligned_performance: u32,
+}
+
+impl Default for PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            native_unaligned_performance: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LEGACY_VERTEX_ATTRIBUTES_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000495001);
+}
+
+fn allowed_physical_device_legacy_vertex_attributes_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let native_unaligned_performance: u32 = d.scalar().at("nativeUnalignedPerformance")?;
+        Ok(Self { p_next, native_unaligned_performance })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.native_unaligned_performance);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000495001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_legacy_vertex_attributes_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000495001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let native_unaligned_performance: u32 = Default::default();
+        Ok(Self { p_next, native_unaligned_performance })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000495001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_legacy_vertex_attributes_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000495001);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -16355,9 +22340,9 @@ impl EncodePartial for PhysicalDeviceLimits {
     }
 }
 
-/// `VkPhysicalDeviceLineRasterizationFeaturesEXT`.
+/// `VkPhysicalDeviceLineRasterizationFeatures`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+pub struct PhysicalDeviceLineRasterizationFeatures<'a> {
     pub p_next: Chain<'a>,
     pub rectangular_lines: u32,
     pub bresenham_lines: u32,
@@ -16367,7 +22352,7 @@ pub struct PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     pub stippled_smooth_lines: u32,
 }
 
-impl Default for PhysicalDeviceLineRasterizationFeaturesEXT<'_> {
+impl Default for PhysicalDeviceLineRasterizationFeatures<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -16381,16 +22366,16 @@ impl Default for PhysicalDeviceLineRasterizationFeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_EXT`.
+impl<'a> PhysicalDeviceLineRasterizationFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000259000);
 }
 
-fn allowed_physical_device_line_rasterization_features_ext(_s_type: i32) -> bool {
+fn allowed_physical_device_line_rasterization_features(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+impl<'a> PhysicalDeviceLineRasterizationFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let rectangular_lines: u32 = d.scalar().at("rectangularLines")?;
@@ -16412,15 +22397,15 @@ impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceLineRasterizationFeatures<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000259000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_features_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_features, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceLineRasterizationFeaturesEXT<'_> {
+impl Encode for PhysicalDeviceLineRasterizationFeatures<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000259000);
         e.chain(self.p_next, false);
@@ -16428,7 +22413,7 @@ impl Encode for PhysicalDeviceLineRasterizationFeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+impl<'a> PhysicalDeviceLineRasterizationFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -16446,15 +22431,15 @@ impl<'a> PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceLineRasterizationFeaturesEXT<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceLineRasterizationFeatures<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000259000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_features_ext, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_features, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceLineRasterizationFeaturesEXT<'_> {
+impl EncodePartial for PhysicalDeviceLineRasterizationFeatures<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000259000);
         e.chain(self.p_next, true);
@@ -16462,14 +22447,14 @@ impl EncodePartial for PhysicalDeviceLineRasterizationFeaturesEXT<'_> {
     }
 }
 
-/// `VkPhysicalDeviceLineRasterizationPropertiesEXT`.
+/// `VkPhysicalDeviceLineRasterizationProperties`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+pub struct PhysicalDeviceLineRasterizationProperties<'a> {
     pub p_next: Chain<'a>,
     pub line_sub_pixel_precision_bits: u32,
 }
 
-impl Default for PhysicalDeviceLineRasterizationPropertiesEXT<'_> {
+impl Default for PhysicalDeviceLineRasterizationProperties<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -16478,16 +22463,16 @@ impl Default for PhysicalDeviceLineRasterizationPropertiesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_EXT`.
+impl<'a> PhysicalDeviceLineRasterizationProperties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000259002);
 }
 
-fn allowed_physical_device_line_rasterization_properties_ext(_s_type: i32) -> bool {
+fn allowed_physical_device_line_rasterization_properties(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+impl<'a> PhysicalDeviceLineRasterizationProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let line_sub_pixel_precision_bits: u32 = d.scalar().at("lineSubPixelPrecisionBits")?;
@@ -16499,15 +22484,15 @@ impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceLineRasterizationProperties<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000259002)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_properties_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_properties, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceLineRasterizationPropertiesEXT<'_> {
+impl Encode for PhysicalDeviceLineRasterizationProperties<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000259002);
         e.chain(self.p_next, false);
@@ -16515,7 +22500,7 @@ impl Encode for PhysicalDeviceLineRasterizationPropertiesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+impl<'a> PhysicalDeviceLineRasterizationProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -16528,15 +22513,15 @@ impl<'a> PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceLineRasterizationPropertiesEXT<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceLineRasterizationProperties<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000259002)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_properties_ext, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_line_rasterization_properties, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceLineRasterizationPropertiesEXT<'_> {
+impl EncodePartial for PhysicalDeviceLineRasterizationProperties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000259002);
         e.chain(self.p_next, true);
@@ -16795,14 +22780,14 @@ impl EncodePartial for PhysicalDeviceMaintenance4Properties<'_> {
     }
 }
 
-/// `VkPhysicalDeviceMaintenance5FeaturesKHR`.
+/// `VkPhysicalDeviceMaintenance5Features`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+pub struct PhysicalDeviceMaintenance5Features<'a> {
     pub p_next: Chain<'a>,
     pub maintenance5: u32,
 }
 
-impl Default for PhysicalDeviceMaintenance5FeaturesKHR<'_> {
+impl Default for PhysicalDeviceMaintenance5Features<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -16811,16 +22796,16 @@ impl Default for PhysicalDeviceMaintenance5FeaturesKHR<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_5_FEATURES_KHR`.
+impl<'a> PhysicalDeviceMaintenance5Features<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_5_FEATURES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000470000);
 }
 
-fn allowed_physical_device_maintenance5_features_khr(_s_type: i32) -> bool {
+fn allowed_physical_device_maintenance5_features(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+impl<'a> PhysicalDeviceMaintenance5Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let maintenance5: u32 = d.scalar().at("maintenance5")?;
@@ -16832,15 +22817,15 @@ impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceMaintenance5Features<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_features_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_features, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceMaintenance5FeaturesKHR<'_> {
+impl Encode for PhysicalDeviceMaintenance5Features<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000470000);
         e.chain(self.p_next, false);
@@ -16848,7 +22833,7 @@ impl Encode for PhysicalDeviceMaintenance5FeaturesKHR<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+impl<'a> PhysicalDeviceMaintenance5Features<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -16861,15 +22846,15 @@ impl<'a> PhysicalDeviceMaintenance5FeaturesKHR<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance5FeaturesKHR<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance5Features<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_features_khr, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_features, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceMaintenance5FeaturesKHR<'_> {
+impl EncodePartial for PhysicalDeviceMaintenance5Features<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000470000);
         e.chain(self.p_next, true);
@@ -16877,9 +22862,9 @@ impl EncodePartial for PhysicalDeviceMaintenance5FeaturesKHR<'_> {
     }
 }
 
-/// `VkPhysicalDeviceMaintenance5PropertiesKHR`.
+/// `VkPhysicalDeviceMaintenance5Properties`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+pub struct PhysicalDeviceMaintenance5Properties<'a> {
     pub p_next: Chain<'a>,
     pub early_fragment_multisample_coverage_after_sample_counting: u32,
     pub early_fragment_sample_mask_test_before_sample_counting: u32,
@@ -16889,7 +22874,7 @@ pub struct PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     pub non_strict_wide_lines_use_parallelogram: u32,
 }
 
-impl Default for PhysicalDeviceMaintenance5PropertiesKHR<'_> {
+impl Default for PhysicalDeviceMaintenance5Properties<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -16903,16 +22888,16 @@ impl Default for PhysicalDeviceMaintenance5PropertiesKHR<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_5_PROPERTIES_KHR`.
+impl<'a> PhysicalDeviceMaintenance5Properties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_5_PROPERTIES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000470001);
 }
 
-fn allowed_physical_device_maintenance5_properties_khr(_s_type: i32) -> bool {
+fn allowed_physical_device_maintenance5_properties(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+impl<'a> PhysicalDeviceMaintenance5Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let early_fragment_multisample_coverage_after_sample_counting: u32 = d.scalar().at("earlyFragmentMultisampleCoverageAfterSampleCounting")?;
@@ -16934,15 +22919,15 @@ impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceMaintenance5Properties<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470001)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_properties_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_properties, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceMaintenance5PropertiesKHR<'_> {
+impl Encode for PhysicalDeviceMaintenance5Properties<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000470001);
         e.chain(self.p_next, false);
@@ -16950,7 +22935,7 @@ impl Encode for PhysicalDeviceMaintenance5PropertiesKHR<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+impl<'a> PhysicalDeviceMaintenance5Properties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -16968,17 +22953,390 @@ impl<'a> PhysicalDeviceMaintenance5PropertiesKHR<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance5PropertiesKHR<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance5Properties<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470001)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_properties_khr, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance5_properties, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceMaintenance5PropertiesKHR<'_> {
+impl EncodePartial for PhysicalDeviceMaintenance5Properties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000470001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance6Features`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMaintenance6Features<'a> {
+    pub p_next: Chain<'a>,
+    pub maintenance6: u32,
+}
+
+impl Default for PhysicalDeviceMaintenance6Features<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            maintenance6: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance6Features<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_6_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000545000);
+}
+
+fn allowed_physical_device_maintenance6_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMaintenance6Features<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let maintenance6: u32 = d.scalar().at("maintenance6")?;
+        Ok(Self { p_next, maintenance6 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.maintenance6);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMaintenance6Features<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance6_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMaintenance6Features<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000545000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance6Features<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let maintenance6: u32 = Default::default();
+        Ok(Self { p_next, maintenance6 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance6Features<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance6_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMaintenance6Features<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000545000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance6Properties`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMaintenance6Properties<'a> {
+    pub p_next: Chain<'a>,
+    pub block_texel_view_compatible_multiple_layers: u32,
+    pub max_combined_image_sampler_descriptor_count: u32,
+    pub fragment_shading_rate_clamp_combiner_inputs: u32,
+}
+
+impl Default for PhysicalDeviceMaintenance6Properties<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            block_texel_view_compatible_multiple_layers: Default::default(),
+            max_combined_image_sampler_descriptor_count: Default::default(),
+            fragment_shading_rate_clamp_combiner_inputs: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance6Properties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_6_PROPERTIES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000545001);
+}
+
+fn allowed_physical_device_maintenance6_properties(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMaintenance6Properties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let block_texel_view_compatible_multiple_layers: u32 = d.scalar().at("blockTexelViewCompatibleMultipleLayers")?;
+        let max_combined_image_sampler_descriptor_count: u32 = d.scalar().at("maxCombinedImageSamplerDescriptorCount")?;
+        let fragment_shading_rate_clamp_combiner_inputs: u32 = d.scalar().at("fragmentShadingRateClampCombinerInputs")?;
+        Ok(Self { p_next, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.block_texel_view_compatible_multiple_layers);
+        e.scalar(self.max_combined_image_sampler_descriptor_count);
+        e.scalar(self.fragment_shading_rate_clamp_combiner_inputs);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMaintenance6Properties<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance6_properties, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMaintenance6Properties<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000545001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance6Properties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let block_texel_view_compatible_multiple_layers: u32 = Default::default();
+        let max_combined_image_sampler_descriptor_count: u32 = Default::default();
+        let fragment_shading_rate_clamp_combiner_inputs: u32 = Default::default();
+        Ok(Self { p_next, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance6Properties<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance6_properties, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMaintenance6Properties<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000545001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance7FeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub maintenance7: u32,
+}
+
+impl Default for PhysicalDeviceMaintenance7FeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            maintenance7: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_7_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000562000);
+}
+
+fn allowed_physical_device_maintenance7_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let maintenance7: u32 = d.scalar().at("maintenance7")?;
+        Ok(Self { p_next, maintenance7 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.maintenance7);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance7_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMaintenance7FeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000562000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let maintenance7: u32 = Default::default();
+        Ok(Self { p_next, maintenance7 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance7FeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance7_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMaintenance7FeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000562000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceMaintenance7PropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub robust_fragment_shading_rate_attachment_access: u32,
+    pub separate_depth_stencil_attachment_access: u32,
+    pub max_descriptor_set_total_uniform_buffers_dynamic: u32,
+    pub max_descriptor_set_total_storage_buffers_dynamic: u32,
+    pub max_descriptor_set_total_buffers_dynamic: u32,
+    pub max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: u32,
+    pub max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: u32,
+    pub max_descriptor_set_update_after_bind_total_buffers_dynamic: u32,
+}
+
+impl Default for PhysicalDeviceMaintenance7PropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            robust_fragment_shading_rate_attachment_access: Default::default(),
+            separate_depth_stencil_attachment_access: Default::default(),
+            max_descriptor_set_total_uniform_buffers_dynamic: Default::default(),
+            max_descriptor_set_total_storage_buffers_dynamic: Default::default(),
+            max_descriptor_set_total_buffers_dynamic: Default::default(),
+            max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: Default::default(),
+            max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: Default::default(),
+            max_descriptor_set_update_after_bind_total_buffers_dynamic: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_7_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000562001);
+}
+
+fn allowed_physical_device_maintenance7_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let robust_fragment_shading_rate_attachment_access: u32 = d.scalar().at("robustFragmentShadingRateAttachmentAccess")?;
+        let separate_depth_stencil_attachment_access: u32 = d.scalar().at("separateDepthStencilAttachmentAccess")?;
+        let max_descriptor_set_total_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetTotalUniformBuffersDynamic")?;
+        let max_descriptor_set_total_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetTotalStorageBuffersDynamic")?;
+        let max_descriptor_set_total_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetTotalBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindTotalUniformBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindTotalStorageBuffersDynamic")?;
+        let max_descriptor_set_update_after_bind_total_buffers_dynamic: u32 = d.scalar().at("maxDescriptorSetUpdateAfterBindTotalBuffersDynamic")?;
+        Ok(Self { p_next, robust_fragment_shading_rate_attachment_access, separate_depth_stencil_attachment_access, max_descriptor_set_total_uniform_buffers_dynamic, max_descriptor_set_total_storage_buffers_dynamic, max_descriptor_set_total_buffers_dynamic, max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_total_storage_buffers_dynamic, max_descriptor_set_update_after_bind_total_buffers_dynamic })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.robust_fragment_shading_rate_attachment_access);
+        e.scalar(self.separate_depth_stencil_attachment_access);
+        e.scalar(self.max_descriptor_set_total_uniform_buffers_dynamic);
+        e.scalar(self.max_descriptor_set_total_storage_buffers_dynamic);
+        e.scalar(self.max_descriptor_set_total_buffers_dynamic);
+        e.scalar(self.max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic);
+        e.scalar(self.max_descriptor_set_update_after_bind_total_storage_buffers_dynamic);
+        e.scalar(self.max_descriptor_set_update_after_bind_total_buffers_dynamic);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance7_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMaintenance7PropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000562001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let robust_fragment_shading_rate_attachment_access: u32 = Default::default();
+        let separate_depth_stencil_attachment_access: u32 = Default::default();
+        let max_descriptor_set_total_uniform_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_total_storage_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_total_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_total_storage_buffers_dynamic: u32 = Default::default();
+        let max_descriptor_set_update_after_bind_total_buffers_dynamic: u32 = Default::default();
+        Ok(Self { p_next, robust_fragment_shading_rate_attachment_access, separate_depth_stencil_attachment_access, max_descriptor_set_total_uniform_buffers_dynamic, max_descriptor_set_total_storage_buffers_dynamic, max_descriptor_set_total_buffers_dynamic, max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic, max_descriptor_set_update_after_bind_total_storage_buffers_dynamic, max_descriptor_set_update_after_bind_total_buffers_dynamic })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMaintenance7PropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000562001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_maintenance7_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMaintenance7PropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000562001);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -17220,6 +23578,325 @@ impl EncodePartial for PhysicalDeviceMemoryProperties2<'_> {
     }
 }
 
+/// `VkPhysicalDeviceMeshShaderFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub task_shader: u32,
+    pub mesh_shader: u32,
+    pub multiview_mesh_shader: u32,
+    pub primitive_fragment_shading_rate_mesh_shader: u32,
+    pub mesh_shader_queries: u32,
+}
+
+impl Default for PhysicalDeviceMeshShaderFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            task_shader: Default::default(),
+            mesh_shader: Default::default(),
+            multiview_mesh_shader: Default::default(),
+            primitive_fragment_shading_rate_mesh_shader: Default::default(),
+            mesh_shader_queries: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MESH_SHADER_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000328000);
+}
+
+fn allowed_physical_device_mesh_shader_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let task_shader: u32 = d.scalar().at("taskShader")?;
+        let mesh_shader: u32 = d.scalar().at("meshShader")?;
+        let multiview_mesh_shader: u32 = d.scalar().at("multiviewMeshShader")?;
+        let primitive_fragment_shading_rate_mesh_shader: u32 = d.scalar().at("primitiveFragmentShadingRateMeshShader")?;
+        let mesh_shader_queries: u32 = d.scalar().at("meshShaderQueries")?;
+        Ok(Self { p_next, task_shader, mesh_shader, multiview_mesh_shader, primitive_fragment_shading_rate_mesh_shader, mesh_shader_queries })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.task_shader);
+        e.scalar(self.mesh_shader);
+        e.scalar(self.multiview_mesh_shader);
+        e.scalar(self.primitive_fragment_shading_rate_mesh_shader);
+        e.scalar(self.mesh_shader_queries);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000328000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_mesh_shader_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMeshShaderFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000328000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let task_shader: u32 = Default::default();
+        let mesh_shader: u32 = Default::default();
+        let multiview_mesh_shader: u32 = Default::default();
+        let primitive_fragment_shading_rate_mesh_shader: u32 = Default::default();
+        let mesh_shader_queries: u32 = Default::default();
+        Ok(Self { p_next, task_shader, mesh_shader, multiview_mesh_shader, primitive_fragment_shading_rate_mesh_shader, mesh_shader_queries })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMeshShaderFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000328000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_mesh_shader_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMeshShaderFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000328000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceMeshShaderPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub max_task_work_group_total_count: u32,
+    pub max_task_work_group_count: [u32; 3],
+    pub max_task_work_group_invocations: u32,
+    pub max_task_work_group_size: [u32; 3],
+    pub max_task_payload_size: u32,
+    pub max_task_shared_memory_size: u32,
+    pub max_task_payload_and_shared_memory_size: u32,
+    pub max_mesh_work_group_total_count: u32,
+    pub max_mesh_work_group_count: [u32; 3],
+    pub max_mesh_work_group_invocations: u32,
+    pub max_mesh_work_group_size: [u32; 3],
+    pub max_mesh_shared_memory_size: u32,
+    pub max_mesh_payload_and_shared_memory_size: u32,
+    pub max_mesh_output_memory_size: u32,
+    pub max_mesh_payload_and_output_memory_size: u32,
+    pub max_mesh_output_components: u32,
+    pub max_mesh_output_vertices: u32,
+    pub max_mesh_output_primitives: u32,
+    pub max_mesh_output_layers: u32,
+    pub max_mesh_multiview_view_count: u32,
+    pub mesh_output_per_vertex_granularity: u32,
+    pub mesh_output_per_primitive_granularity: u32,
+    pub max_preferred_task_work_group_invocations: u32,
+    pub max_preferred_mesh_work_group_invocations: u32,
+    pub prefers_local_invocation_vertex_output: u32,
+    pub prefers_local_invocation_primitive_output: u32,
+    pub prefers_compact_vertex_output: u32,
+    pub prefers_compact_primitive_output: u32,
+}
+
+impl Default for PhysicalDeviceMeshShaderPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            max_task_work_group_total_count: Default::default(),
+            max_task_work_group_count: [Default::default(); 3],
+            max_task_work_group_invocations: Default::default(),
+            max_task_work_group_size: [Default::default(); 3],
+            max_task_payload_size: Default::default(),
+            max_task_shared_memory_size: Default::default(),
+            max_task_payload_and_shared_memory_size: Default::default(),
+            max_mesh_work_group_total_count: Default::default(),
+            max_mesh_work_group_count: [Default::default(); 3],
+            max_mesh_work_group_invocations: Default::default(),
+            max_mesh_work_group_size: [Default::default(); 3],
+            max_mesh_shared_memory_size: Default::default(),
+            max_mesh_payload_and_shared_memory_size: Default::default(),
+            max_mesh_output_memory_size: Default::default(),
+            max_mesh_payload_and_output_memory_size: Default::default(),
+            max_mesh_output_components: Default::default(),
+            max_mesh_output_vertices: Default::default(),
+            max_mesh_output_primitives: Default::default(),
+            max_mesh_output_layers: Default::default(),
+            max_mesh_multiview_view_count: Default::default(),
+            mesh_output_per_vertex_granularity: Default::default(),
+            mesh_output_per_primitive_granularity: Default::default(),
+            max_preferred_task_work_group_invocations: Default::default(),
+            max_preferred_mesh_work_group_invocations: Default::default(),
+            prefers_local_invocation_vertex_output: Default::default(),
+            prefers_local_invocation_primitive_output: Default::default(),
+            prefers_compact_vertex_output: Default::default(),
+            prefers_compact_primitive_output: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MESH_SHADER_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000328001);
+}
+
+fn allowed_physical_device_mesh_shader_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_task_work_group_total_count: u32 = d.scalar().at("maxTaskWorkGroupTotalCount")?;
+        let max_task_work_group_count: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxTaskWorkGroupCount")?;
+        let max_task_work_group_invocations: u32 = d.scalar().at("maxTaskWorkGroupInvocations")?;
+        let max_task_work_group_size: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxTaskWorkGroupSize")?;
+        let max_task_payload_size: u32 = d.scalar().at("maxTaskPayloadSize")?;
+        let max_task_shared_memory_size: u32 = d.scalar().at("maxTaskSharedMemorySize")?;
+        let max_task_payload_and_shared_memory_size: u32 = d.scalar().at("maxTaskPayloadAndSharedMemorySize")?;
+        let max_mesh_work_group_total_count: u32 = d.scalar().at("maxMeshWorkGroupTotalCount")?;
+        let max_mesh_work_group_count: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxMeshWorkGroupCount")?;
+        let max_mesh_work_group_invocations: u32 = d.scalar().at("maxMeshWorkGroupInvocations")?;
+        let max_mesh_work_group_size: [u32; 3] = d.fixed_scalars::<_, 3>().at("maxMeshWorkGroupSize")?;
+        let max_mesh_shared_memory_size: u32 = d.scalar().at("maxMeshSharedMemorySize")?;
+        let max_mesh_payload_and_shared_memory_size: u32 = d.scalar().at("maxMeshPayloadAndSharedMemorySize")?;
+        let max_mesh_output_memory_size: u32 = d.scalar().at("maxMeshOutputMemorySize")?;
+        let max_mesh_payload_and_output_memory_size: u32 = d.scalar().at("maxMeshPayloadAndOutputMemorySize")?;
+        let max_mesh_output_components: u32 = d.scalar().at("maxMeshOutputComponents")?;
+        let max_mesh_output_vertices: u32 = d.scalar().at("maxMeshOutputVertices")?;
+        let max_mesh_output_primitives: u32 = d.scalar().at("maxMeshOutputPrimitives")?;
+        let max_mesh_output_layers: u32 = d.scalar().at("maxMeshOutputLayers")?;
+        let max_mesh_multiview_view_count: u32 = d.scalar().at("maxMeshMultiviewViewCount")?;
+        let mesh_output_per_vertex_granularity: u32 = d.scalar().at("meshOutputPerVertexGranularity")?;
+        let mesh_output_per_primitive_granularity: u32 = d.scalar().at("meshOutputPerPrimitiveGranularity")?;
+        let max_preferred_task_work_group_invocations: u32 = d.scalar().at("maxPreferredTaskWorkGroupInvocations")?;
+        let max_preferred_mesh_work_group_invocations: u32 = d.scalar().at("maxPreferredMeshWorkGroupInvocations")?;
+        let prefers_local_invocation_vertex_output: u32 = d.scalar().at("prefersLocalInvocationVertexOutput")?;
+        let prefers_local_invocation_primitive_output: u32 = d.scalar().at("prefersLocalInvocationPrimitiveOutput")?;
+        let prefers_compact_vertex_output: u32 = d.scalar().at("prefersCompactVertexOutput")?;
+        let prefers_compact_primitive_output: u32 = d.scalar().at("prefersCompactPrimitiveOutput")?;
+        Ok(Self { p_next, max_task_work_group_total_count, max_task_work_group_count, max_task_work_group_invocations, max_task_work_group_size, max_task_payload_size, max_task_shared_memory_size, max_task_payload_and_shared_memory_size, max_mesh_work_group_total_count, max_mesh_work_group_count, max_mesh_work_group_invocations, max_mesh_work_group_size, max_mesh_shared_memory_size, max_mesh_payload_and_shared_memory_size, max_mesh_output_memory_size, max_mesh_payload_and_output_memory_size, max_mesh_output_components, max_mesh_output_vertices, max_mesh_output_primitives, max_mesh_output_layers, max_mesh_multiview_view_count, mesh_output_per_vertex_granularity, mesh_output_per_primitive_granularity, max_preferred_task_work_group_invocations, max_preferred_mesh_work_group_invocations, prefers_local_invocation_vertex_output, prefers_local_invocation_primitive_output, prefers_compact_vertex_output, prefers_compact_primitive_output })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.max_task_work_group_total_count);
+        e.fixed_scalars(&self.max_task_work_group_count);
+        e.scalar(self.max_task_work_group_invocations);
+        e.fixed_scalars(&self.max_task_work_group_size);
+        e.scalar(self.max_task_payload_size);
+        e.scalar(self.max_task_shared_memory_size);
+        e.scalar(self.max_task_payload_and_shared_memory_size);
+        e.scalar(self.max_mesh_work_group_total_count);
+        e.fixed_scalars(&self.max_mesh_work_group_count);
+        e.scalar(self.max_mesh_work_group_invocations);
+        e.fixed_scalars(&self.max_mesh_work_group_size);
+        e.scalar(self.max_mesh_shared_memory_size);
+        e.scalar(self.max_mesh_payload_and_shared_memory_size);
+        e.scalar(self.max_mesh_output_memory_size);
+        e.scalar(self.max_mesh_payload_and_output_memory_size);
+        e.scalar(self.max_mesh_output_components);
+        e.scalar(self.max_mesh_output_vertices);
+        e.scalar(self.max_mesh_output_primitives);
+        e.scalar(self.max_mesh_output_layers);
+        e.scalar(self.max_mesh_multiview_view_count);
+        e.scalar(self.mesh_output_per_vertex_granularity);
+        e.scalar(self.mesh_output_per_primitive_granularity);
+        e.scalar(self.max_preferred_task_work_group_invocations);
+        e.scalar(self.max_preferred_mesh_work_group_invocations);
+        e.scalar(self.prefers_local_invocation_vertex_output);
+        e.scalar(self.prefers_local_invocation_primitive_output);
+        e.scalar(self.prefers_compact_vertex_output);
+        e.scalar(self.prefers_compact_primitive_output);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000328001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_mesh_shader_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMeshShaderPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000328001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let max_task_work_group_total_count: u32 = Default::default();
+        let max_task_work_group_count: [u32; 3] = [Default::default(); 3];
+        let max_task_work_group_invocations: u32 = Default::default();
+        let max_task_work_group_size: [u32; 3] = [Default::default(); 3];
+        let max_task_payload_size: u32 = Default::default();
+        let max_task_shared_memory_size: u32 = Default::default();
+        let max_task_payload_and_shared_memory_size: u32 = Default::default();
+        let max_mesh_work_group_total_count: u32 = Default::default();
+        let max_mesh_work_group_count: [u32; 3] = [Default::default(); 3];
+        let max_mesh_work_group_invocations: u32 = Default::default();
+        let max_mesh_work_group_size: [u32; 3] = [Default::default(); 3];
+        let max_mesh_shared_memory_size: u32 = Default::default();
+        let max_mesh_payload_and_shared_memory_size: u32 = Default::default();
+        let max_mesh_output_memory_size: u32 = Default::default();
+        let max_mesh_payload_and_output_memory_size: u32 = Default::default();
+        let max_mesh_output_components: u32 = Default::default();
+        let max_mesh_output_vertices: u32 = Default::default();
+        let max_mesh_output_primitives: u32 = Default::default();
+        let max_mesh_output_layers: u32 = Default::default();
+        let max_mesh_multiview_view_count: u32 = Default::default();
+        let mesh_output_per_vertex_granularity: u32 = Default::default();
+        let mesh_output_per_primitive_granularity: u32 = Default::default();
+        let max_preferred_task_work_group_invocations: u32 = Default::default();
+        let max_preferred_mesh_work_group_invocations: u32 = Default::default();
+        let prefers_local_invocation_vertex_output: u32 = Default::default();
+        let prefers_local_invocation_primitive_output: u32 = Default::default();
+        let prefers_compact_vertex_output: u32 = Default::default();
+        let prefers_compact_primitive_output: u32 = Default::default();
+        Ok(Self { p_next, max_task_work_group_total_count, max_task_work_group_count, max_task_work_group_invocations, max_task_work_group_size, max_task_payload_size, max_task_shared_memory_size, max_task_payload_and_shared_memory_size, max_mesh_work_group_total_count, max_mesh_work_group_count, max_mesh_work_group_invocations, max_mesh_work_group_size, max_mesh_shared_memory_size, max_mesh_payload_and_shared_memory_size, max_mesh_output_memory_size, max_mesh_payload_and_output_memory_size, max_mesh_output_components, max_mesh_output_vertices, max_mesh_output_primitives, max_mesh_output_layers, max_mesh_multiview_view_count, mesh_output_per_vertex_granularity, mesh_output_per_primitive_granularity, max_preferred_task_work_group_invocations, max_preferred_mesh_work_group_invocations, prefers_local_invocation_vertex_output, prefers_local_invocation_primitive_output, prefers_compact_vertex_output, prefers_compact_primitive_output })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMeshShaderPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000328001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_mesh_shader_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMeshShaderPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000328001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceMultiDrawFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceMultiDrawFeaturesEXT<'a> {
@@ -17379,6 +24056,88 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceMultiDrawPropertiesEXT<'a> {
 impl EncodePartial for PhysicalDeviceMultiDrawPropertiesEXT<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000392001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub multisampled_render_to_single_sampled: u32,
+}
+
+impl Default for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            multisampled_render_to_single_sampled: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MULTISAMPLED_RENDER_TO_SINGLE_SAMPLED_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000376000);
+}
+
+fn allowed_physical_device_multisampled_render_to_single_sampled_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let multisampled_render_to_single_sampled: u32 = d.scalar().at("multisampledRenderToSingleSampled")?;
+        Ok(Self { p_next, multisampled_render_to_single_sampled })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.multisampled_render_to_single_sampled);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000376000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_multisampled_render_to_single_sampled_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000376000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let multisampled_render_to_single_sampled: u32 = Default::default();
+        Ok(Self { p_next, multisampled_render_to_single_sampled })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000376000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_multisampled_render_to_single_sampled_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000376000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -17645,6 +24404,180 @@ impl EncodePartial for PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_> {
     }
 }
 
+/// `VkPhysicalDeviceNestedCommandBufferFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub nested_command_buffer: u32,
+    pub nested_command_buffer_rendering: u32,
+    pub nested_command_buffer_simultaneous_use: u32,
+}
+
+impl Default for PhysicalDeviceNestedCommandBufferFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            nested_command_buffer: Default::default(),
+            nested_command_buffer_rendering: Default::default(),
+            nested_command_buffer_simultaneous_use: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_NESTED_COMMAND_BUFFER_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000451000);
+}
+
+fn allowed_physical_device_nested_command_buffer_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let nested_command_buffer: u32 = d.scalar().at("nestedCommandBuffer")?;
+        let nested_command_buffer_rendering: u32 = d.scalar().at("nestedCommandBufferRendering")?;
+        let nested_command_buffer_simultaneous_use: u32 = d.scalar().at("nestedCommandBufferSimultaneousUse")?;
+        Ok(Self { p_next, nested_command_buffer, nested_command_buffer_rendering, nested_command_buffer_simultaneous_use })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.nested_command_buffer);
+        e.scalar(self.nested_command_buffer_rendering);
+        e.scalar(self.nested_command_buffer_simultaneous_use);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000451000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_nested_command_buffer_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceNestedCommandBufferFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000451000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let nested_command_buffer: u32 = Default::default();
+        let nested_command_buffer_rendering: u32 = Default::default();
+        let nested_command_buffer_simultaneous_use: u32 = Default::default();
+        Ok(Self { p_next, nested_command_buffer, nested_command_buffer_rendering, nested_command_buffer_simultaneous_use })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000451000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_nested_command_buffer_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceNestedCommandBufferFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000451000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceNestedCommandBufferPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub max_command_buffer_nesting_level: u32,
+}
+
+impl Default for PhysicalDeviceNestedCommandBufferPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            max_command_buffer_nesting_level: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_NESTED_COMMAND_BUFFER_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000451001);
+}
+
+fn allowed_physical_device_nested_command_buffer_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_command_buffer_nesting_level: u32 = d.scalar().at("maxCommandBufferNestingLevel")?;
+        Ok(Self { p_next, max_command_buffer_nesting_level })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.max_command_buffer_nesting_level);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000451001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_nested_command_buffer_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceNestedCommandBufferPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000451001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let max_command_buffer_nesting_level: u32 = Default::default();
+        Ok(Self { p_next, max_command_buffer_nesting_level })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000451001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_nested_command_buffer_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceNestedCommandBufferPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000451001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceNonSeamlessCubeMapFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
@@ -17901,6 +24834,349 @@ impl<'a> DecodePartial<'a> for PhysicalDevicePipelineCreationCacheControlFeature
 impl EncodePartial for PhysicalDevicePipelineCreationCacheControlFeatures<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000297000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub pipeline_library_group_handles: u32,
+}
+
+impl Default for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            pipeline_library_group_handles: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_LIBRARY_GROUP_HANDLES_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000498000);
+}
+
+fn allowed_physical_device_pipeline_library_group_handles_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let pipeline_library_group_handles: u32 = d.scalar().at("pipelineLibraryGroupHandles")?;
+        Ok(Self { p_next, pipeline_library_group_handles })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.pipeline_library_group_handles);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000498000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_library_group_handles_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000498000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let pipeline_library_group_handles: u32 = Default::default();
+        Ok(Self { p_next, pipeline_library_group_handles })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000498000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_library_group_handles_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000498000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDevicePipelineProtectedAccessFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub pipeline_protected_access: u32,
+}
+
+impl Default for PhysicalDevicePipelineProtectedAccessFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            pipeline_protected_access: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_PROTECTED_ACCESS_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000466000);
+}
+
+fn allowed_physical_device_pipeline_protected_access_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let pipeline_protected_access: u32 = d.scalar().at("pipelineProtectedAccess")?;
+        Ok(Self { p_next, pipeline_protected_access })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.pipeline_protected_access);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000466000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_protected_access_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDevicePipelineProtectedAccessFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000466000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let pipeline_protected_access: u32 = Default::default();
+        Ok(Self { p_next, pipeline_protected_access })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDevicePipelineProtectedAccessFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000466000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_protected_access_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDevicePipelineProtectedAccessFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000466000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDevicePipelineRobustnessFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDevicePipelineRobustnessFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub pipeline_robustness: u32,
+}
+
+impl Default for PhysicalDevicePipelineRobustnessFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            pipeline_robustness: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDevicePipelineRobustnessFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_ROBUSTNESS_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000068001);
+}
+
+fn allowed_physical_device_pipeline_robustness_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDevicePipelineRobustnessFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let pipeline_robustness: u32 = d.scalar().at("pipelineRobustness")?;
+        Ok(Self { p_next, pipeline_robustness })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.pipeline_robustness);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDevicePipelineRobustnessFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000068001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_robustness_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDevicePipelineRobustnessFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000068001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDevicePipelineRobustnessFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let pipeline_robustness: u32 = Default::default();
+        Ok(Self { p_next, pipeline_robustness })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDevicePipelineRobustnessFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000068001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_robustness_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDevicePipelineRobustnessFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000068001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDevicePipelineRobustnessProperties`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDevicePipelineRobustnessProperties<'a> {
+    pub p_next: Chain<'a>,
+    pub default_robustness_storage_buffers: PipelineRobustnessBufferBehavior,
+    pub default_robustness_uniform_buffers: PipelineRobustnessBufferBehavior,
+    pub default_robustness_vertex_inputs: PipelineRobustnessBufferBehavior,
+    pub default_robustness_images: PipelineRobustnessImageBehavior,
+}
+
+impl Default for PhysicalDevicePipelineRobustnessProperties<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            default_robustness_storage_buffers: Default::default(),
+            default_robustness_uniform_buffers: Default::default(),
+            default_robustness_vertex_inputs: Default::default(),
+            default_robustness_images: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDevicePipelineRobustnessProperties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_ROBUSTNESS_PROPERTIES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000068002);
+}
+
+fn allowed_physical_device_pipeline_robustness_properties(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDevicePipelineRobustnessProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let default_robustness_storage_buffers: PipelineRobustnessBufferBehavior = d.scalar().at("defaultRobustnessStorageBuffers")?;
+        let default_robustness_uniform_buffers: PipelineRobustnessBufferBehavior = d.scalar().at("defaultRobustnessUniformBuffers")?;
+        let default_robustness_vertex_inputs: PipelineRobustnessBufferBehavior = d.scalar().at("defaultRobustnessVertexInputs")?;
+        let default_robustness_images: PipelineRobustnessImageBehavior = d.scalar().at("defaultRobustnessImages")?;
+        Ok(Self { p_next, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.default_robustness_storage_buffers);
+        e.scalar(self.default_robustness_uniform_buffers);
+        e.scalar(self.default_robustness_vertex_inputs);
+        e.scalar(self.default_robustness_images);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDevicePipelineRobustnessProperties<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000068002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_robustness_properties, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDevicePipelineRobustnessProperties<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000068002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDevicePipelineRobustnessProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let default_robustness_storage_buffers: PipelineRobustnessBufferBehavior = Default::default();
+        let default_robustness_uniform_buffers: PipelineRobustnessBufferBehavior = Default::default();
+        let default_robustness_vertex_inputs: PipelineRobustnessBufferBehavior = Default::default();
+        let default_robustness_images: PipelineRobustnessImageBehavior = Default::default();
+        Ok(Self { p_next, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDevicePipelineRobustnessProperties<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000068002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_pipeline_robustness_properties, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDevicePipelineRobustnessProperties<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000068002);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -18352,7 +25628,7 @@ impl<'a> PhysicalDeviceProperties2<'a> {
 }
 
 fn allowed_physical_device_properties2(s_type: i32) -> bool {
-    matches!(s_type, 1000101000 | 1000287001 | 1000199000 | 1000161002 | 1000196000 | 1000455001 | 1000197000 | 1000226002 | 1000320001 | 1000071004 | 1000138001 | 1000259002 | 1000168000 | 1000413001 | 1000470001 | 1000392001 | 1000053002 | 1000212000 | 1000117000 | 1000145002 | 1000254002 | 1000080000 | 1000286001 | 1000130000 | 1000280001 | 1000094000 | 1000225000 | 1000281001 | 1000207001 | 1000028001 | 1000190000 | 50 | 52 | 54)
+    matches!(s_type, 1000150014 | 1000148001 | 1000511000 | 1000101000 | 1000506002 | 1000287001 | 1000199000 | 1000135008 | 1000161002 | 1000196000 | 1000455001 | 1000197000 | 1000322000 | 1000226002 | 1000320001 | 1000270001 | 1000071004 | 1000138001 | 1000562002 | 1000495001 | 1000259002 | 1000168000 | 1000413001 | 1000470001 | 1000545001 | 1000562001 | 1000328001 | 1000392001 | 1000053002 | 1000451001 | 1000212000 | 1000068002 | 1000117000 | 1000145002 | 1000254002 | 1000080000 | 1000347001 | 1000286001 | 1000143003 | 1000130000 | 1000280001 | 1000094000 | 1000225000 | 1000281001 | 1000207001 | 1000028001 | 1000525000 | 1000190000 | 50 | 52 | 54 | 56)
 }
 
 impl<'a> PhysicalDeviceProperties2<'a> {
@@ -18749,14 +26025,14 @@ impl EncodePartial for PhysicalDeviceProvokingVertexPropertiesEXT<'_> {
     }
 }
 
-/// `VkPhysicalDevicePushDescriptorPropertiesKHR`.
+/// `VkPhysicalDevicePushDescriptorProperties`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+pub struct PhysicalDevicePushDescriptorProperties<'a> {
     pub p_next: Chain<'a>,
     pub max_push_descriptors: u32,
 }
 
-impl Default for PhysicalDevicePushDescriptorPropertiesKHR<'_> {
+impl Default for PhysicalDevicePushDescriptorProperties<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -18765,16 +26041,16 @@ impl Default for PhysicalDevicePushDescriptorPropertiesKHR<'_> {
     }
 }
 
-impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES_KHR`.
+impl<'a> PhysicalDevicePushDescriptorProperties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000080000);
 }
 
-fn allowed_physical_device_push_descriptor_properties_khr(_s_type: i32) -> bool {
+fn allowed_physical_device_push_descriptor_properties(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+impl<'a> PhysicalDevicePushDescriptorProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let max_push_descriptors: u32 = d.scalar().at("maxPushDescriptors")?;
@@ -18786,15 +26062,15 @@ impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+impl<'a> Decode<'a> for PhysicalDevicePushDescriptorProperties<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000080000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_push_descriptor_properties_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_push_descriptor_properties, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDevicePushDescriptorPropertiesKHR<'_> {
+impl Encode for PhysicalDevicePushDescriptorProperties<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000080000);
         e.chain(self.p_next, false);
@@ -18802,7 +26078,7 @@ impl Encode for PhysicalDevicePushDescriptorPropertiesKHR<'_> {
     }
 }
 
-impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+impl<'a> PhysicalDevicePushDescriptorProperties<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -18815,15 +26091,15 @@ impl<'a> PhysicalDevicePushDescriptorPropertiesKHR<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDevicePushDescriptorPropertiesKHR<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDevicePushDescriptorProperties<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000080000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_push_descriptor_properties_khr, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_push_descriptor_properties, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDevicePushDescriptorPropertiesKHR<'_> {
+impl EncodePartial for PhysicalDevicePushDescriptorProperties<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000080000);
         e.chain(self.p_next, true);
@@ -18923,16 +26199,486 @@ impl EncodePartial for PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesE
     }
 }
 
-/// `VkPhysicalDeviceRobustness2FeaturesEXT`.
+/// `VkPhysicalDeviceRayQueryFeaturesKHR`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceRobustness2FeaturesEXT<'a> {
+pub struct PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub ray_query: u32,
+}
+
+impl Default for PhysicalDeviceRayQueryFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            ray_query: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_RAY_QUERY_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000348013);
+}
+
+fn allowed_physical_device_ray_query_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let ray_query: u32 = d.scalar().at("rayQuery")?;
+        Ok(Self { p_next, ray_query })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.ray_query);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000348013)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_query_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceRayQueryFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000348013);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let ray_query: u32 = Default::default();
+        Ok(Self { p_next, ray_query })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceRayQueryFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000348013)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_query_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceRayQueryFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000348013);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingMaintenance1FeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub ray_tracing_maintenance1: u32,
+    pub ray_tracing_pipeline_trace_rays_indirect2: u32,
+}
+
+impl Default for PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            ray_tracing_maintenance1: Default::default(),
+            ray_tracing_pipeline_trace_rays_indirect2: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_RAY_TRACING_MAINTENANCE_1_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000386000);
+}
+
+fn allowed_physical_device_ray_tracing_maintenance1_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let ray_tracing_maintenance1: u32 = d.scalar().at("rayTracingMaintenance1")?;
+        let ray_tracing_pipeline_trace_rays_indirect2: u32 = d.scalar().at("rayTracingPipelineTraceRaysIndirect2")?;
+        Ok(Self { p_next, ray_tracing_maintenance1, ray_tracing_pipeline_trace_rays_indirect2 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.ray_tracing_maintenance1);
+        e.scalar(self.ray_tracing_pipeline_trace_rays_indirect2);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000386000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_maintenance1_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000386000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let ray_tracing_maintenance1: u32 = Default::default();
+        let ray_tracing_pipeline_trace_rays_indirect2: u32 = Default::default();
+        Ok(Self { p_next, ray_tracing_maintenance1, ray_tracing_pipeline_trace_rays_indirect2 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000386000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_maintenance1_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000386000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingPipelineFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub ray_tracing_pipeline: u32,
+    pub ray_tracing_pipeline_shader_group_handle_capture_replay: u32,
+    pub ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: u32,
+    pub ray_tracing_pipeline_trace_rays_indirect: u32,
+    pub ray_traversal_primitive_culling: u32,
+}
+
+impl Default for PhysicalDeviceRayTracingPipelineFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            ray_tracing_pipeline: Default::default(),
+            ray_tracing_pipeline_shader_group_handle_capture_replay: Default::default(),
+            ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: Default::default(),
+            ray_tracing_pipeline_trace_rays_indirect: Default::default(),
+            ray_traversal_primitive_culling: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_RAY_TRACING_PIPELINE_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000347000);
+}
+
+fn allowed_physical_device_ray_tracing_pipeline_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let ray_tracing_pipeline: u32 = d.scalar().at("rayTracingPipeline")?;
+        let ray_tracing_pipeline_shader_group_handle_capture_replay: u32 = d.scalar().at("rayTracingPipelineShaderGroupHandleCaptureReplay")?;
+        let ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: u32 = d.scalar().at("rayTracingPipelineShaderGroupHandleCaptureReplayMixed")?;
+        let ray_tracing_pipeline_trace_rays_indirect: u32 = d.scalar().at("rayTracingPipelineTraceRaysIndirect")?;
+        let ray_traversal_primitive_culling: u32 = d.scalar().at("rayTraversalPrimitiveCulling")?;
+        Ok(Self { p_next, ray_tracing_pipeline, ray_tracing_pipeline_shader_group_handle_capture_replay, ray_tracing_pipeline_shader_group_handle_capture_replay_mixed, ray_tracing_pipeline_trace_rays_indirect, ray_traversal_primitive_culling })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.ray_tracing_pipeline);
+        e.scalar(self.ray_tracing_pipeline_shader_group_handle_capture_replay);
+        e.scalar(self.ray_tracing_pipeline_shader_group_handle_capture_replay_mixed);
+        e.scalar(self.ray_tracing_pipeline_trace_rays_indirect);
+        e.scalar(self.ray_traversal_primitive_culling);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000347000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_pipeline_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceRayTracingPipelineFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000347000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let ray_tracing_pipeline: u32 = Default::default();
+        let ray_tracing_pipeline_shader_group_handle_capture_replay: u32 = Default::default();
+        let ray_tracing_pipeline_shader_group_handle_capture_replay_mixed: u32 = Default::default();
+        let ray_tracing_pipeline_trace_rays_indirect: u32 = Default::default();
+        let ray_traversal_primitive_culling: u32 = Default::default();
+        Ok(Self { p_next, ray_tracing_pipeline, ray_tracing_pipeline_shader_group_handle_capture_replay, ray_tracing_pipeline_shader_group_handle_capture_replay_mixed, ray_tracing_pipeline_trace_rays_indirect, ray_traversal_primitive_culling })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000347000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_pipeline_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceRayTracingPipelineFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000347000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingPipelinePropertiesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_group_handle_size: u32,
+    pub max_ray_recursion_depth: u32,
+    pub max_shader_group_stride: u32,
+    pub shader_group_base_alignment: u32,
+    pub shader_group_handle_capture_replay_size: u32,
+    pub max_ray_dispatch_invocation_count: u32,
+    pub shader_group_handle_alignment: u32,
+    pub max_ray_hit_attribute_size: u32,
+}
+
+impl Default for PhysicalDeviceRayTracingPipelinePropertiesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_group_handle_size: Default::default(),
+            max_ray_recursion_depth: Default::default(),
+            max_shader_group_stride: Default::default(),
+            shader_group_base_alignment: Default::default(),
+            shader_group_handle_capture_replay_size: Default::default(),
+            max_ray_dispatch_invocation_count: Default::default(),
+            shader_group_handle_alignment: Default::default(),
+            max_ray_hit_attribute_size: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_RAY_TRACING_PIPELINE_PROPERTIES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000347001);
+}
+
+fn allowed_physical_device_ray_tracing_pipeline_properties_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_group_handle_size: u32 = d.scalar().at("shaderGroupHandleSize")?;
+        let max_ray_recursion_depth: u32 = d.scalar().at("maxRayRecursionDepth")?;
+        let max_shader_group_stride: u32 = d.scalar().at("maxShaderGroupStride")?;
+        let shader_group_base_alignment: u32 = d.scalar().at("shaderGroupBaseAlignment")?;
+        let shader_group_handle_capture_replay_size: u32 = d.scalar().at("shaderGroupHandleCaptureReplaySize")?;
+        let max_ray_dispatch_invocation_count: u32 = d.scalar().at("maxRayDispatchInvocationCount")?;
+        let shader_group_handle_alignment: u32 = d.scalar().at("shaderGroupHandleAlignment")?;
+        let max_ray_hit_attribute_size: u32 = d.scalar().at("maxRayHitAttributeSize")?;
+        Ok(Self { p_next, shader_group_handle_size, max_ray_recursion_depth, max_shader_group_stride, shader_group_base_alignment, shader_group_handle_capture_replay_size, max_ray_dispatch_invocation_count, shader_group_handle_alignment, max_ray_hit_attribute_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_group_handle_size);
+        e.scalar(self.max_ray_recursion_depth);
+        e.scalar(self.max_shader_group_stride);
+        e.scalar(self.shader_group_base_alignment);
+        e.scalar(self.shader_group_handle_capture_replay_size);
+        e.scalar(self.max_ray_dispatch_invocation_count);
+        e.scalar(self.shader_group_handle_alignment);
+        e.scalar(self.max_ray_hit_attribute_size);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000347001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_pipeline_properties_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceRayTracingPipelinePropertiesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000347001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_group_handle_size: u32 = Default::default();
+        let max_ray_recursion_depth: u32 = Default::default();
+        let max_shader_group_stride: u32 = Default::default();
+        let shader_group_base_alignment: u32 = Default::default();
+        let shader_group_handle_capture_replay_size: u32 = Default::default();
+        let max_ray_dispatch_invocation_count: u32 = Default::default();
+        let shader_group_handle_alignment: u32 = Default::default();
+        let max_ray_hit_attribute_size: u32 = Default::default();
+        Ok(Self { p_next, shader_group_handle_size, max_ray_recursion_depth, max_shader_group_stride, shader_group_base_alignment, shader_group_handle_capture_replay_size, max_ray_dispatch_invocation_count, shader_group_handle_alignment, max_ray_hit_attribute_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000347001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_pipeline_properties_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceRayTracingPipelinePropertiesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000347001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceRayTracingPositionFetchFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub ray_tracing_position_fetch: u32,
+}
+
+impl Default for PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            ray_tracing_position_fetch: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_RAY_TRACING_POSITION_FETCH_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000481000);
+}
+
+fn allowed_physical_device_ray_tracing_position_fetch_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let ray_tracing_position_fetch: u32 = d.scalar().at("rayTracingPositionFetch")?;
+        Ok(Self { p_next, ray_tracing_position_fetch })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.ray_tracing_position_fetch);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000481000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_position_fetch_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000481000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let ray_tracing_position_fetch: u32 = Default::default();
+        Ok(Self { p_next, ray_tracing_position_fetch })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000481000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ray_tracing_position_fetch_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000481000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceRobustness2FeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceRobustness2FeaturesKHR<'a> {
     pub p_next: Chain<'a>,
     pub robust_buffer_access2: u32,
     pub robust_image_access2: u32,
     pub null_descriptor: u32,
 }
 
-impl Default for PhysicalDeviceRobustness2FeaturesEXT<'_> {
+impl Default for PhysicalDeviceRobustness2FeaturesKHR<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -18943,16 +26689,16 @@ impl Default for PhysicalDeviceRobustness2FeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_EXT`.
+impl<'a> PhysicalDeviceRobustness2FeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_KHR`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000286000);
 }
 
-fn allowed_physical_device_robustness2_features_ext(_s_type: i32) -> bool {
+fn allowed_physical_device_robustness2_features_khr(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
+impl<'a> PhysicalDeviceRobustness2FeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let robust_buffer_access2: u32 = d.scalar().at("robustBufferAccess2")?;
@@ -18968,15 +26714,15 @@ impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceRobustness2FeaturesEXT<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceRobustness2FeaturesKHR<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000286000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_features_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_features_khr, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceRobustness2FeaturesEXT<'_> {
+impl Encode for PhysicalDeviceRobustness2FeaturesKHR<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000286000);
         e.chain(self.p_next, false);
@@ -18984,7 +26730,7 @@ impl Encode for PhysicalDeviceRobustness2FeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
+impl<'a> PhysicalDeviceRobustness2FeaturesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -18999,15 +26745,15 @@ impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceRobustness2FeaturesEXT<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceRobustness2FeaturesKHR<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000286000)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_features_ext, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_features_khr, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceRobustness2FeaturesEXT<'_> {
+impl EncodePartial for PhysicalDeviceRobustness2FeaturesKHR<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000286000);
         e.chain(self.p_next, true);
@@ -19015,15 +26761,15 @@ impl EncodePartial for PhysicalDeviceRobustness2FeaturesEXT<'_> {
     }
 }
 
-/// `VkPhysicalDeviceRobustness2PropertiesEXT`.
+/// `VkPhysicalDeviceRobustness2PropertiesKHR`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceRobustness2PropertiesEXT<'a> {
+pub struct PhysicalDeviceRobustness2PropertiesKHR<'a> {
     pub p_next: Chain<'a>,
     pub robust_storage_buffer_access_size_alignment: u64,
     pub robust_uniform_buffer_access_size_alignment: u64,
 }
 
-impl Default for PhysicalDeviceRobustness2PropertiesEXT<'_> {
+impl Default for PhysicalDeviceRobustness2PropertiesKHR<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -19033,16 +26779,16 @@ impl Default for PhysicalDeviceRobustness2PropertiesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_PROPERTIES_EXT`.
+impl<'a> PhysicalDeviceRobustness2PropertiesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_PROPERTIES_KHR`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000286001);
 }
 
-fn allowed_physical_device_robustness2_properties_ext(_s_type: i32) -> bool {
+fn allowed_physical_device_robustness2_properties_khr(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
+impl<'a> PhysicalDeviceRobustness2PropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let robust_storage_buffer_access_size_alignment: u64 = d.scalar().at("robustStorageBufferAccessSizeAlignment")?;
@@ -19056,15 +26802,15 @@ impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceRobustness2PropertiesEXT<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceRobustness2PropertiesKHR<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000286001)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_properties_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_properties_khr, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceRobustness2PropertiesEXT<'_> {
+impl Encode for PhysicalDeviceRobustness2PropertiesKHR<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000286001);
         e.chain(self.p_next, false);
@@ -19072,7 +26818,7 @@ impl Encode for PhysicalDeviceRobustness2PropertiesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
+impl<'a> PhysicalDeviceRobustness2PropertiesKHR<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -19086,17 +26832,118 @@ impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceRobustness2PropertiesEXT<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceRobustness2PropertiesKHR<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000286001)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_properties_ext, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_robustness2_properties_khr, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceRobustness2PropertiesEXT<'_> {
+impl EncodePartial for PhysicalDeviceRobustness2PropertiesKHR<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000286001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceSampleLocationsPropertiesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub sample_location_sample_counts: SampleCountFlags,
+    pub max_sample_location_grid_size: Extent2D,
+    pub sample_location_coordinate_range: [f32; 2],
+    pub sample_location_sub_pixel_bits: u32,
+    pub variable_sample_locations: u32,
+}
+
+impl Default for PhysicalDeviceSampleLocationsPropertiesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            sample_location_sample_counts: Default::default(),
+            max_sample_location_grid_size: Extent2D::default(),
+            sample_location_coordinate_range: [Default::default(); 2],
+            sample_location_sub_pixel_bits: Default::default(),
+            variable_sample_locations: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SAMPLE_LOCATIONS_PROPERTIES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000143003);
+}
+
+fn allowed_physical_device_sample_locations_properties_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let sample_location_sample_counts: SampleCountFlags = d.scalar().at("sampleLocationSampleCounts")?;
+        let max_sample_location_grid_size: Extent2D = Extent2D::decode(d).at("maxSampleLocationGridSize")?;
+        let sample_location_coordinate_range: [f32; 2] = d.fixed_scalars::<_, 2>().at("sampleLocationCoordinateRange")?;
+        let sample_location_sub_pixel_bits: u32 = d.scalar().at("sampleLocationSubPixelBits")?;
+        let variable_sample_locations: u32 = d.scalar().at("variableSampleLocations")?;
+        Ok(Self { p_next, sample_location_sample_counts, max_sample_location_grid_size, sample_location_coordinate_range, sample_location_sub_pixel_bits, variable_sample_locations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.sample_location_sample_counts);
+        self.max_sample_location_grid_size.encode(e);
+        e.fixed_scalars(&self.sample_location_coordinate_range);
+        e.scalar(self.sample_location_sub_pixel_bits);
+        e.scalar(self.variable_sample_locations);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143003)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_sample_locations_properties_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceSampleLocationsPropertiesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000143003);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let sample_location_sample_counts: SampleCountFlags = Default::default();
+        let max_sample_location_grid_size: Extent2D = Extent2D::decode_partial(d).at("maxSampleLocationGridSize")?;
+        let sample_location_coordinate_range: [f32; 2] = [Default::default(); 2];
+        let sample_location_sub_pixel_bits: u32 = Default::default();
+        let variable_sample_locations: u32 = Default::default();
+        Ok(Self { p_next, sample_location_sample_counts, max_sample_location_grid_size, sample_location_coordinate_range, sample_location_sub_pixel_bits, variable_sample_locations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        self.max_sample_location_grid_size.encode_partial(e);
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143003)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_sample_locations_properties_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceSampleLocationsPropertiesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000143003);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -19435,6 +27282,280 @@ impl EncodePartial for PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_> {
     }
 }
 
+/// `VkPhysicalDeviceShaderAtomicFloat2FeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_buffer_float16_atomics: u32,
+    pub shader_buffer_float16_atomic_add: u32,
+    pub shader_buffer_float16_atomic_min_max: u32,
+    pub shader_buffer_float32_atomic_min_max: u32,
+    pub shader_buffer_float64_atomic_min_max: u32,
+    pub shader_shared_float16_atomics: u32,
+    pub shader_shared_float16_atomic_add: u32,
+    pub shader_shared_float16_atomic_min_max: u32,
+    pub shader_shared_float32_atomic_min_max: u32,
+    pub shader_shared_float64_atomic_min_max: u32,
+    pub shader_image_float32_atomic_min_max: u32,
+    pub sparse_image_float32_atomic_min_max: u32,
+}
+
+impl Default for PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_buffer_float16_atomics: Default::default(),
+            shader_buffer_float16_atomic_add: Default::default(),
+            shader_buffer_float16_atomic_min_max: Default::default(),
+            shader_buffer_float32_atomic_min_max: Default::default(),
+            shader_buffer_float64_atomic_min_max: Default::default(),
+            shader_shared_float16_atomics: Default::default(),
+            shader_shared_float16_atomic_add: Default::default(),
+            shader_shared_float16_atomic_min_max: Default::default(),
+            shader_shared_float32_atomic_min_max: Default::default(),
+            shader_shared_float64_atomic_min_max: Default::default(),
+            shader_image_float32_atomic_min_max: Default::default(),
+            sparse_image_float32_atomic_min_max: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_2_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000273000);
+}
+
+fn allowed_physical_device_shader_atomic_float2_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_buffer_float16_atomics: u32 = d.scalar().at("shaderBufferFloat16Atomics")?;
+        let shader_buffer_float16_atomic_add: u32 = d.scalar().at("shaderBufferFloat16AtomicAdd")?;
+        let shader_buffer_float16_atomic_min_max: u32 = d.scalar().at("shaderBufferFloat16AtomicMinMax")?;
+        let shader_buffer_float32_atomic_min_max: u32 = d.scalar().at("shaderBufferFloat32AtomicMinMax")?;
+        let shader_buffer_float64_atomic_min_max: u32 = d.scalar().at("shaderBufferFloat64AtomicMinMax")?;
+        let shader_shared_float16_atomics: u32 = d.scalar().at("shaderSharedFloat16Atomics")?;
+        let shader_shared_float16_atomic_add: u32 = d.scalar().at("shaderSharedFloat16AtomicAdd")?;
+        let shader_shared_float16_atomic_min_max: u32 = d.scalar().at("shaderSharedFloat16AtomicMinMax")?;
+        let shader_shared_float32_atomic_min_max: u32 = d.scalar().at("shaderSharedFloat32AtomicMinMax")?;
+        let shader_shared_float64_atomic_min_max: u32 = d.scalar().at("shaderSharedFloat64AtomicMinMax")?;
+        let shader_image_float32_atomic_min_max: u32 = d.scalar().at("shaderImageFloat32AtomicMinMax")?;
+        let sparse_image_float32_atomic_min_max: u32 = d.scalar().at("sparseImageFloat32AtomicMinMax")?;
+        Ok(Self { p_next, shader_buffer_float16_atomics, shader_buffer_float16_atomic_add, shader_buffer_float16_atomic_min_max, shader_buffer_float32_atomic_min_max, shader_buffer_float64_atomic_min_max, shader_shared_float16_atomics, shader_shared_float16_atomic_add, shader_shared_float16_atomic_min_max, shader_shared_float32_atomic_min_max, shader_shared_float64_atomic_min_max, shader_image_float32_atomic_min_max, sparse_image_float32_atomic_min_max })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_buffer_float16_atomics);
+        e.scalar(self.shader_buffer_float16_atomic_add);
+        e.scalar(self.shader_buffer_float16_atomic_min_max);
+        e.scalar(self.shader_buffer_float32_atomic_min_max);
+        e.scalar(self.shader_buffer_float64_atomic_min_max);
+        e.scalar(self.shader_shared_float16_atomics);
+        e.scalar(self.shader_shared_float16_atomic_add);
+        e.scalar(self.shader_shared_float16_atomic_min_max);
+        e.scalar(self.shader_shared_float32_atomic_min_max);
+        e.scalar(self.shader_shared_float64_atomic_min_max);
+        e.scalar(self.shader_image_float32_atomic_min_max);
+        e.scalar(self.sparse_image_float32_atomic_min_max);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000273000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_atomic_float2_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000273000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_buffer_float16_atomics: u32 = Default::default();
+        let shader_buffer_float16_atomic_add: u32 = Default::default();
+        let shader_buffer_float16_atomic_min_max: u32 = Default::default();
+        let shader_buffer_float32_atomic_min_max: u32 = Default::default();
+        let shader_buffer_float64_atomic_min_max: u32 = Default::default();
+        let shader_shared_float16_atomics: u32 = Default::default();
+        let shader_shared_float16_atomic_add: u32 = Default::default();
+        let shader_shared_float16_atomic_min_max: u32 = Default::default();
+        let shader_shared_float32_atomic_min_max: u32 = Default::default();
+        let shader_shared_float64_atomic_min_max: u32 = Default::default();
+        let shader_image_float32_atomic_min_max: u32 = Default::default();
+        let sparse_image_float32_atomic_min_max: u32 = Default::default();
+        Ok(Self { p_next, shader_buffer_float16_atomics, shader_buffer_float16_atomic_add, shader_buffer_float16_atomic_min_max, shader_buffer_float32_atomic_min_max, shader_buffer_float64_atomic_min_max, shader_shared_float16_atomics, shader_shared_float16_atomic_add, shader_shared_float16_atomic_min_max, shader_shared_float32_atomic_min_max, shader_shared_float64_atomic_min_max, shader_image_float32_atomic_min_max, sparse_image_float32_atomic_min_max })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000273000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_atomic_float2_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000273000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderAtomicFloatFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_buffer_float32_atomics: u32,
+    pub shader_buffer_float32_atomic_add: u32,
+    pub shader_buffer_float64_atomics: u32,
+    pub shader_buffer_float64_atomic_add: u32,
+    pub shader_shared_float32_atomics: u32,
+    pub shader_shared_float32_atomic_add: u32,
+    pub shader_shared_float64_atomics: u32,
+    pub shader_shared_float64_atomic_add: u32,
+    pub shader_image_float32_atomics: u32,
+    pub shader_image_float32_atomic_add: u32,
+    pub sparse_image_float32_atomics: u32,
+    pub sparse_image_float32_atomic_add: u32,
+}
+
+impl Default for PhysicalDeviceShaderAtomicFloatFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_buffer_float32_atomics: Default::default(),
+            shader_buffer_float32_atomic_add: Default::default(),
+            shader_buffer_float64_atomics: Default::default(),
+            shader_buffer_float64_atomic_add: Default::default(),
+            shader_shared_float32_atomics: Default::default(),
+            shader_shared_float32_atomic_add: Default::default(),
+            shader_shared_float64_atomics: Default::default(),
+            shader_shared_float64_atomic_add: Default::default(),
+            shader_image_float32_atomics: Default::default(),
+            shader_image_float32_atomic_add: Default::default(),
+            sparse_image_float32_atomics: Default::default(),
+            sparse_image_float32_atomic_add: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000260000);
+}
+
+fn allowed_physical_device_shader_atomic_float_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_buffer_float32_atomics: u32 = d.scalar().at("shaderBufferFloat32Atomics")?;
+        let shader_buffer_float32_atomic_add: u32 = d.scalar().at("shaderBufferFloat32AtomicAdd")?;
+        let shader_buffer_float64_atomics: u32 = d.scalar().at("shaderBufferFloat64Atomics")?;
+        let shader_buffer_float64_atomic_add: u32 = d.scalar().at("shaderBufferFloat64AtomicAdd")?;
+        let shader_shared_float32_atomics: u32 = d.scalar().at("shaderSharedFloat32Atomics")?;
+        let shader_shared_float32_atomic_add: u32 = d.scalar().at("shaderSharedFloat32AtomicAdd")?;
+        let shader_shared_float64_atomics: u32 = d.scalar().at("shaderSharedFloat64Atomics")?;
+        let shader_shared_float64_atomic_add: u32 = d.scalar().at("shaderSharedFloat64AtomicAdd")?;
+        let shader_image_float32_atomics: u32 = d.scalar().at("shaderImageFloat32Atomics")?;
+        let shader_image_float32_atomic_add: u32 = d.scalar().at("shaderImageFloat32AtomicAdd")?;
+        let sparse_image_float32_atomics: u32 = d.scalar().at("sparseImageFloat32Atomics")?;
+        let sparse_image_float32_atomic_add: u32 = d.scalar().at("sparseImageFloat32AtomicAdd")?;
+        Ok(Self { p_next, shader_buffer_float32_atomics, shader_buffer_float32_atomic_add, shader_buffer_float64_atomics, shader_buffer_float64_atomic_add, shader_shared_float32_atomics, shader_shared_float32_atomic_add, shader_shared_float64_atomics, shader_shared_float64_atomic_add, shader_image_float32_atomics, shader_image_float32_atomic_add, sparse_image_float32_atomics, sparse_image_float32_atomic_add })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_buffer_float32_atomics);
+        e.scalar(self.shader_buffer_float32_atomic_add);
+        e.scalar(self.shader_buffer_float64_atomics);
+        e.scalar(self.shader_buffer_float64_atomic_add);
+        e.scalar(self.shader_shared_float32_atomics);
+        e.scalar(self.shader_shared_float32_atomic_add);
+        e.scalar(self.shader_shared_float64_atomics);
+        e.scalar(self.shader_shared_float64_atomic_add);
+        e.scalar(self.shader_image_float32_atomics);
+        e.scalar(self.shader_image_float32_atomic_add);
+        e.scalar(self.sparse_image_float32_atomics);
+        e.scalar(self.sparse_image_float32_atomic_add);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000260000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_atomic_float_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderAtomicFloatFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000260000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_buffer_float32_atomics: u32 = Default::default();
+        let shader_buffer_float32_atomic_add: u32 = Default::default();
+        let shader_buffer_float64_atomics: u32 = Default::default();
+        let shader_buffer_float64_atomic_add: u32 = Default::default();
+        let shader_shared_float32_atomics: u32 = Default::default();
+        let shader_shared_float32_atomic_add: u32 = Default::default();
+        let shader_shared_float64_atomics: u32 = Default::default();
+        let shader_shared_float64_atomic_add: u32 = Default::default();
+        let shader_image_float32_atomics: u32 = Default::default();
+        let shader_image_float32_atomic_add: u32 = Default::default();
+        let sparse_image_float32_atomics: u32 = Default::default();
+        let sparse_image_float32_atomic_add: u32 = Default::default();
+        Ok(Self { p_next, shader_buffer_float32_atomics, shader_buffer_float32_atomic_add, shader_buffer_float64_atomics, shader_buffer_float64_atomic_add, shader_shared_float32_atomics, shader_shared_float32_atomic_add, shader_shared_float64_atomics, shader_shared_float64_atomic_add, shader_image_float32_atomics, shader_image_float32_atomic_add, sparse_image_float32_atomics, sparse_image_float32_atomic_add })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000260000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_atomic_float_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderAtomicFloatFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000260000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceShaderAtomicInt64Features`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceShaderAtomicInt64Features<'a> {
@@ -19517,6 +27638,98 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceShaderAtomicInt64Features<'a> {
 impl EncodePartial for PhysicalDeviceShaderAtomicInt64Features<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000180000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderBfloat16FeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_b_float16_type: u32,
+    pub shader_b_float16_dot_product: u32,
+    pub shader_b_float16_cooperative_matrix: u32,
+}
+
+impl Default for PhysicalDeviceShaderBfloat16FeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_b_float16_type: Default::default(),
+            shader_b_float16_dot_product: Default::default(),
+            shader_b_float16_cooperative_matrix: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000141000);
+}
+
+fn allowed_physical_device_shader_bfloat16_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_b_float16_type: u32 = d.scalar().at("shaderBFloat16Type")?;
+        let shader_b_float16_dot_product: u32 = d.scalar().at("shaderBFloat16DotProduct")?;
+        let shader_b_float16_cooperative_matrix: u32 = d.scalar().at("shaderBFloat16CooperativeMatrix")?;
+        Ok(Self { p_next, shader_b_float16_type, shader_b_float16_dot_product, shader_b_float16_cooperative_matrix })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_b_float16_type);
+        e.scalar(self.shader_b_float16_dot_product);
+        e.scalar(self.shader_b_float16_cooperative_matrix);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000141000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_bfloat16_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderBfloat16FeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000141000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_b_float16_type: u32 = Default::default();
+        let shader_b_float16_dot_product: u32 = Default::default();
+        let shader_b_float16_cooperative_matrix: u32 = Default::default();
+        Ok(Self { p_next, shader_b_float16_type, shader_b_float16_dot_product, shader_b_float16_cooperative_matrix })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderBfloat16FeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000141000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_bfloat16_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderBfloat16FeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000141000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -19773,6 +27986,88 @@ impl EncodePartial for PhysicalDeviceShaderDrawParametersFeatures<'_> {
     }
 }
 
+/// `VkPhysicalDeviceShaderExpectAssumeFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_expect_assume: u32,
+}
+
+impl Default for PhysicalDeviceShaderExpectAssumeFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_expect_assume: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_EXPECT_ASSUME_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000544000);
+}
+
+fn allowed_physical_device_shader_expect_assume_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_expect_assume: u32 = d.scalar().at("shaderExpectAssume")?;
+        Ok(Self { p_next, shader_expect_assume })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_expect_assume);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000544000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_expect_assume_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderExpectAssumeFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000544000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_expect_assume: u32 = Default::default();
+        Ok(Self { p_next, shader_expect_assume })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderExpectAssumeFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000544000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_expect_assume_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderExpectAssumeFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000544000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceShaderFloat16Int8Features`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceShaderFloat16Int8Features<'a> {
@@ -19855,6 +28150,354 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceShaderFloat16Int8Features<'a> {
 impl EncodePartial for PhysicalDeviceShaderFloat16Int8Features<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000082000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderFloat8FeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_float8: u32,
+    pub shader_float8_cooperative_matrix: u32,
+}
+
+impl Default for PhysicalDeviceShaderFloat8FeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_float8: Default::default(),
+            shader_float8_cooperative_matrix: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT8_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000567000);
+}
+
+fn allowed_physical_device_shader_float8_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_float8: u32 = d.scalar().at("shaderFloat8")?;
+        let shader_float8_cooperative_matrix: u32 = d.scalar().at("shaderFloat8CooperativeMatrix")?;
+        Ok(Self { p_next, shader_float8, shader_float8_cooperative_matrix })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_float8);
+        e.scalar(self.shader_float8_cooperative_matrix);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000567000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_float8_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderFloat8FeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000567000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_float8: u32 = Default::default();
+        let shader_float8_cooperative_matrix: u32 = Default::default();
+        Ok(Self { p_next, shader_float8, shader_float8_cooperative_matrix })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderFloat8FeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000567000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_float8_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderFloat8FeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000567000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderFloatControls2Features`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderFloatControls2Features<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_float_controls2: u32,
+}
+
+impl Default for PhysicalDeviceShaderFloatControls2Features<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_float_controls2: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderFloatControls2Features<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT_CONTROLS_2_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000528000);
+}
+
+fn allowed_physical_device_shader_float_controls2_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderFloatControls2Features<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_float_controls2: u32 = d.scalar().at("shaderFloatControls2")?;
+        Ok(Self { p_next, shader_float_controls2 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_float_controls2);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderFloatControls2Features<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000528000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_float_controls2_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderFloatControls2Features<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000528000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderFloatControls2Features<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_float_controls2: u32 = Default::default();
+        Ok(Self { p_next, shader_float_controls2 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderFloatControls2Features<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000528000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_float_controls2_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderFloatControls2Features<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000528000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderFmaFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_fma_float16: u32,
+    pub shader_fma_float32: u32,
+    pub shader_fma_float64: u32,
+}
+
+impl Default for PhysicalDeviceShaderFmaFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_fma_float16: Default::default(),
+            shader_fma_float32: Default::default(),
+            shader_fma_float64: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FMA_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000579000);
+}
+
+fn allowed_physical_device_shader_fma_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_fma_float16: u32 = d.scalar().at("shaderFmaFloat16")?;
+        let shader_fma_float32: u32 = d.scalar().at("shaderFmaFloat32")?;
+        let shader_fma_float64: u32 = d.scalar().at("shaderFmaFloat64")?;
+        Ok(Self { p_next, shader_fma_float16, shader_fma_float32, shader_fma_float64 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_fma_float16);
+        e.scalar(self.shader_fma_float32);
+        e.scalar(self.shader_fma_float64);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000579000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_fma_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderFmaFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000579000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_fma_float16: u32 = Default::default();
+        let shader_fma_float32: u32 = Default::default();
+        let shader_fma_float64: u32 = Default::default();
+        Ok(Self { p_next, shader_fma_float16, shader_fma_float32, shader_fma_float64 })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderFmaFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000579000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_fma_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderFmaFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000579000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderImageAtomicInt64FeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_image_int64_atomics: u32,
+    pub sparse_image_int64_atomics: u32,
+}
+
+impl Default for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_image_int64_atomics: Default::default(),
+            sparse_image_int64_atomics: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_IMAGE_ATOMIC_INT64_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000234000);
+}
+
+fn allowed_physical_device_shader_image_atomic_int64_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_image_int64_atomics: u32 = d.scalar().at("shaderImageInt64Atomics")?;
+        let sparse_image_int64_atomics: u32 = d.scalar().at("sparseImageInt64Atomics")?;
+        Ok(Self { p_next, shader_image_int64_atomics, sparse_image_int64_atomics })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_image_int64_atomics);
+        e.scalar(self.sparse_image_int64_atomics);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000234000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_image_atomic_int64_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000234000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_image_int64_atomics: u32 = Default::default();
+        let sparse_image_int64_atomics: u32 = Default::default();
+        Ok(Self { p_next, shader_image_int64_atomics, sparse_image_int64_atomics })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000234000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_image_atomic_int64_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000234000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -20169,6 +28812,334 @@ impl EncodePartial for PhysicalDeviceShaderIntegerDotProductProperties<'_> {
     }
 }
 
+/// `VkPhysicalDeviceShaderMaximalReconvergenceFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_maximal_reconvergence: u32,
+}
+
+impl Default for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_maximal_reconvergence: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_MAXIMAL_RECONVERGENCE_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000434000);
+}
+
+fn allowed_physical_device_shader_maximal_reconvergence_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_maximal_reconvergence: u32 = d.scalar().at("shaderMaximalReconvergence")?;
+        Ok(Self { p_next, shader_maximal_reconvergence })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_maximal_reconvergence);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000434000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_maximal_reconvergence_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000434000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_maximal_reconvergence: u32 = Default::default();
+        Ok(Self { p_next, shader_maximal_reconvergence })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000434000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_maximal_reconvergence_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000434000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderQuadControlFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_quad_control: u32,
+}
+
+impl Default for PhysicalDeviceShaderQuadControlFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_quad_control: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_QUAD_CONTROL_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000235000);
+}
+
+fn allowed_physical_device_shader_quad_control_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_quad_control: u32 = d.scalar().at("shaderQuadControl")?;
+        Ok(Self { p_next, shader_quad_control })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_quad_control);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000235000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_quad_control_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderQuadControlFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000235000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_quad_control: u32 = Default::default();
+        Ok(Self { p_next, shader_quad_control })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000235000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_quad_control_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderQuadControlFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000235000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_relaxed_extended_instruction: u32,
+}
+
+impl Default for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_relaxed_extended_instruction: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_RELAXED_EXTENDED_INSTRUCTION_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000558000);
+}
+
+fn allowed_physical_device_shader_relaxed_extended_instruction_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_relaxed_extended_instruction: u32 = d.scalar().at("shaderRelaxedExtendedInstruction")?;
+        Ok(Self { p_next, shader_relaxed_extended_instruction })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_relaxed_extended_instruction);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000558000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_relaxed_extended_instruction_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000558000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_relaxed_extended_instruction: u32 = Default::default();
+        Ok(Self { p_next, shader_relaxed_extended_instruction })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000558000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_relaxed_extended_instruction_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000558000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderReplicatedCompositesFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_replicated_composites: u32,
+}
+
+impl Default for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_replicated_composites: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_REPLICATED_COMPOSITES_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000564000);
+}
+
+fn allowed_physical_device_shader_replicated_composites_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_replicated_composites: u32 = d.scalar().at("shaderReplicatedComposites")?;
+        Ok(Self { p_next, shader_replicated_composites })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_replicated_composites);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000564000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_replicated_composites_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000564000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_replicated_composites: u32 = Default::default();
+        Ok(Self { p_next, shader_replicated_composites })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000564000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_replicated_composites_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000564000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceShaderSubgroupExtendedTypesFeatures`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
@@ -20251,6 +29222,175 @@ impl EncodePartial for PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_> {
     }
 }
 
+/// `VkPhysicalDeviceShaderSubgroupRotateFeatures`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_subgroup_rotate: u32,
+    pub shader_subgroup_rotate_clustered: u32,
+}
+
+impl Default for PhysicalDeviceShaderSubgroupRotateFeatures<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_subgroup_rotate: Default::default(),
+            shader_subgroup_rotate_clustered: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SUBGROUP_ROTATE_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000416000);
+}
+
+fn allowed_physical_device_shader_subgroup_rotate_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_subgroup_rotate: u32 = d.scalar().at("shaderSubgroupRotate")?;
+        let shader_subgroup_rotate_clustered: u32 = d.scalar().at("shaderSubgroupRotateClustered")?;
+        Ok(Self { p_next, shader_subgroup_rotate, shader_subgroup_rotate_clustered })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_subgroup_rotate);
+        e.scalar(self.shader_subgroup_rotate_clustered);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000416000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_subgroup_rotate_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderSubgroupRotateFeatures<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000416000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_subgroup_rotate: u32 = Default::default();
+        let shader_subgroup_rotate_clustered: u32 = Default::default();
+        Ok(Self { p_next, shader_subgroup_rotate, shader_subgroup_rotate_clustered })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000416000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_subgroup_rotate_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderSubgroupRotateFeatures<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000416000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_subgroup_uniform_control_flow: u32,
+}
+
+impl Default for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_subgroup_uniform_control_flow: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SUBGROUP_UNIFORM_CONTROL_FLOW_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000323000);
+}
+
+fn allowed_physical_device_shader_subgroup_uniform_control_flow_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_subgroup_uniform_control_flow: u32 = d.scalar().at("shaderSubgroupUniformControlFlow")?;
+        Ok(Self { p_next, shader_subgroup_uniform_control_flow })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_subgroup_uniform_control_flow);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000323000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_subgroup_uniform_control_flow_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000323000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_subgroup_uniform_control_flow: u32 = Default::default();
+        Ok(Self { p_next, shader_subgroup_uniform_control_flow })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000323000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_subgroup_uniform_control_flow_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000323000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceShaderTerminateInvocationFeatures`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
@@ -20328,6 +29468,170 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceShaderTerminateInvocationFeatures<'
 impl EncodePartial for PhysicalDeviceShaderTerminateInvocationFeatures<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000215000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_uniform_buffer_unsized_array: u32,
+}
+
+impl Default for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_uniform_buffer_unsized_array: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_UNIFORM_BUFFER_UNSIZED_ARRAY_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000642000);
+}
+
+fn allowed_physical_device_shader_uniform_buffer_unsized_array_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_uniform_buffer_unsized_array: u32 = d.scalar().at("shaderUniformBufferUnsizedArray")?;
+        Ok(Self { p_next, shader_uniform_buffer_unsized_array })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_uniform_buffer_unsized_array);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000642000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_uniform_buffer_unsized_array_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000642000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_uniform_buffer_unsized_array: u32 = Default::default();
+        Ok(Self { p_next, shader_uniform_buffer_unsized_array })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000642000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_uniform_buffer_unsized_array_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderUniformBufferUnsizedArrayFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000642000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceShaderUntypedPointersFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub shader_untyped_pointers: u32,
+}
+
+impl Default for PhysicalDeviceShaderUntypedPointersFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            shader_untyped_pointers: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_UNTYPED_POINTERS_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000387000);
+}
+
+fn allowed_physical_device_shader_untyped_pointers_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let shader_untyped_pointers: u32 = d.scalar().at("shaderUntypedPointers")?;
+        Ok(Self { p_next, shader_untyped_pointers })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.shader_untyped_pointers);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000387000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_untyped_pointers_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceShaderUntypedPointersFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000387000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let shader_untyped_pointers: u32 = Default::default();
+        Ok(Self { p_next, shader_untyped_pointers })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceShaderUntypedPointersFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000387000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_shader_untyped_pointers_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceShaderUntypedPointersFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000387000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -21736,15 +31040,15 @@ impl EncodePartial for PhysicalDeviceVariablePointersFeatures<'_> {
     }
 }
 
-/// `VkPhysicalDeviceVertexAttributeDivisorFeaturesEXT`.
+/// `VkPhysicalDeviceVertexAttributeDivisorFeatures`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+pub struct PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     pub p_next: Chain<'a>,
     pub vertex_attribute_instance_rate_divisor: u32,
     pub vertex_attribute_instance_rate_zero_divisor: u32,
 }
 
-impl Default for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'_> {
+impl Default for PhysicalDeviceVertexAttributeDivisorFeatures<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -21754,16 +31058,16 @@ impl Default for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_EXT`.
+impl<'a> PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000190002);
 }
 
-fn allowed_physical_device_vertex_attribute_divisor_features_ext(_s_type: i32) -> bool {
+fn allowed_physical_device_vertex_attribute_divisor_features(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+impl<'a> PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let vertex_attribute_instance_rate_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateDivisor")?;
@@ -21777,15 +31081,15 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+impl<'a> Decode<'a> for PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000190002)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vertex_attribute_divisor_features_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vertex_attribute_divisor_features, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'_> {
+impl Encode for PhysicalDeviceVertexAttributeDivisorFeatures<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000190002);
         e.chain(self.p_next, false);
@@ -21793,7 +31097,7 @@ impl Encode for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'_> {
     }
 }
 
-impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+impl<'a> PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let _ = d;
@@ -21807,17 +31111,104 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'a> {
+impl<'a> DecodePartial<'a> for PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000190002)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vertex_attribute_divisor_features_ext, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vertex_attribute_divisor_features, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for PhysicalDeviceVertexAttributeDivisorFeaturesEXT<'_> {
+impl EncodePartial for PhysicalDeviceVertexAttributeDivisorFeatures<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000190002);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceVertexAttributeDivisorProperties`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    pub p_next: Chain<'a>,
+    pub max_vertex_attrib_divisor: u32,
+    pub supports_non_zero_first_instance: u32,
+}
+
+impl Default for PhysicalDeviceVertexAttributeDivisorProperties<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            max_vertex_attrib_divisor: Default::default(),
+            supports_non_zero_first_instance: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_PROPERTIES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000525000);
+}
+
+fn allowed_physical_device_vertex_attribute_divisor_properties(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_vertex_attrib_divisor: u32 = d.scalar().at("maxVertexAttribDivisor")?;
+        let supports_non_zero_first_instance: u32 = d.scalar().at("supportsNonZeroFirstInstance")?;
+        Ok(Self { p_next, max_vertex_attrib_divisor, supports_non_zero_first_instance })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.max_vertex_attrib_divisor);
+        e.scalar(self.supports_non_zero_first_instance);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000525000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vertex_attribute_divisor_properties, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceVertexAttributeDivisorProperties<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000525000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let max_vertex_attrib_divisor: u32 = Default::default();
+        let supports_non_zero_first_instance: u32 = Default::default();
+        Ok(Self { p_next, max_vertex_attrib_divisor, supports_non_zero_first_instance })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceVertexAttributeDivisorProperties<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000525000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vertex_attribute_divisor_properties, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceVertexAttributeDivisorProperties<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000525000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -23378,6 +32769,392 @@ impl EncodePartial for PhysicalDeviceVulkan13Properties<'_> {
     }
 }
 
+/// `VkPhysicalDeviceVulkan14Features`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceVulkan14Features<'a> {
+    pub p_next: Chain<'a>,
+    pub global_priority_query: u32,
+    pub shader_subgroup_rotate: u32,
+    pub shader_subgroup_rotate_clustered: u32,
+    pub shader_float_controls2: u32,
+    pub shader_expect_assume: u32,
+    pub rectangular_lines: u32,
+    pub bresenham_lines: u32,
+    pub smooth_lines: u32,
+    pub stippled_rectangular_lines: u32,
+    pub stippled_bresenham_lines: u32,
+    pub stippled_smooth_lines: u32,
+    pub vertex_attribute_instance_rate_divisor: u32,
+    pub vertex_attribute_instance_rate_zero_divisor: u32,
+    pub index_type_uint8: u32,
+    pub dynamic_rendering_local_read: u32,
+    pub maintenance5: u32,
+    pub maintenance6: u32,
+    pub pipeline_protected_access: u32,
+    pub pipeline_robustness: u32,
+    pub host_image_copy: u32,
+    pub push_descriptor: u32,
+}
+
+impl Default for PhysicalDeviceVulkan14Features<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            global_priority_query: Default::default(),
+            shader_subgroup_rotate: Default::default(),
+            shader_subgroup_rotate_clustered: Default::default(),
+            shader_float_controls2: Default::default(),
+            shader_expect_assume: Default::default(),
+            rectangular_lines: Default::default(),
+            bresenham_lines: Default::default(),
+            smooth_lines: Default::default(),
+            stippled_rectangular_lines: Default::default(),
+            stippled_bresenham_lines: Default::default(),
+            stippled_smooth_lines: Default::default(),
+            vertex_attribute_instance_rate_divisor: Default::default(),
+            vertex_attribute_instance_rate_zero_divisor: Default::default(),
+            index_type_uint8: Default::default(),
+            dynamic_rendering_local_read: Default::default(),
+            maintenance5: Default::default(),
+            maintenance6: Default::default(),
+            pipeline_protected_access: Default::default(),
+            pipeline_robustness: Default::default(),
+            host_image_copy: Default::default(),
+            push_descriptor: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceVulkan14Features<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_4_FEATURES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(55);
+}
+
+fn allowed_physical_device_vulkan14_features(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceVulkan14Features<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let global_priority_query: u32 = d.scalar().at("globalPriorityQuery")?;
+        let shader_subgroup_rotate: u32 = d.scalar().at("shaderSubgroupRotate")?;
+        let shader_subgroup_rotate_clustered: u32 = d.scalar().at("shaderSubgroupRotateClustered")?;
+        let shader_float_controls2: u32 = d.scalar().at("shaderFloatControls2")?;
+        let shader_expect_assume: u32 = d.scalar().at("shaderExpectAssume")?;
+        let rectangular_lines: u32 = d.scalar().at("rectangularLines")?;
+        let bresenham_lines: u32 = d.scalar().at("bresenhamLines")?;
+        let smooth_lines: u32 = d.scalar().at("smoothLines")?;
+        let stippled_rectangular_lines: u32 = d.scalar().at("stippledRectangularLines")?;
+        let stippled_bresenham_lines: u32 = d.scalar().at("stippledBresenhamLines")?;
+        let stippled_smooth_lines: u32 = d.scalar().at("stippledSmoothLines")?;
+        let vertex_attribute_instance_rate_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateDivisor")?;
+        let vertex_attribute_instance_rate_zero_divisor: u32 = d.scalar().at("vertexAttributeInstanceRateZeroDivisor")?;
+        let index_type_uint8: u32 = d.scalar().at("indexTypeUint8")?;
+        let dynamic_rendering_local_read: u32 = d.scalar().at("dynamicRenderingLocalRead")?;
+        let maintenance5: u32 = d.scalar().at("maintenance5")?;
+        let maintenance6: u32 = d.scalar().at("maintenance6")?;
+        let pipeline_protected_access: u32 = d.scalar().at("pipelineProtectedAccess")?;
+        let pipeline_robustness: u32 = d.scalar().at("pipelineRobustness")?;
+        let host_image_copy: u32 = d.scalar().at("hostImageCopy")?;
+        let push_descriptor: u32 = d.scalar().at("pushDescriptor")?;
+        Ok(Self { p_next, global_priority_query, shader_subgroup_rotate, shader_subgroup_rotate_clustered, shader_float_controls2, shader_expect_assume, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor, index_type_uint8, dynamic_rendering_local_read, maintenance5, maintenance6, pipeline_protected_access, pipeline_robustness, host_image_copy, push_descriptor })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.global_priority_query);
+        e.scalar(self.shader_subgroup_rotate);
+        e.scalar(self.shader_subgroup_rotate_clustered);
+        e.scalar(self.shader_float_controls2);
+        e.scalar(self.shader_expect_assume);
+        e.scalar(self.rectangular_lines);
+        e.scalar(self.bresenham_lines);
+        e.scalar(self.smooth_lines);
+        e.scalar(self.stippled_rectangular_lines);
+        e.scalar(self.stippled_bresenham_lines);
+        e.scalar(self.stippled_smooth_lines);
+        e.scalar(self.vertex_attribute_instance_rate_divisor);
+        e.scalar(self.vertex_attribute_instance_rate_zero_divisor);
+        e.scalar(self.index_type_uint8);
+        e.scalar(self.dynamic_rendering_local_read);
+        e.scalar(self.maintenance5);
+        e.scalar(self.maintenance6);
+        e.scalar(self.pipeline_protected_access);
+        e.scalar(self.pipeline_robustness);
+        e.scalar(self.host_image_copy);
+        e.scalar(self.push_descriptor);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceVulkan14Features<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(55)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vulkan14_features, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceVulkan14Features<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(55);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceVulkan14Features<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let global_priority_query: u32 = Default::default();
+        let shader_subgroup_rotate: u32 = Default::default();
+        let shader_subgroup_rotate_clustered: u32 = Default::default();
+        let shader_float_controls2: u32 = Default::default();
+        let shader_expect_assume: u32 = Default::default();
+        let rectangular_lines: u32 = Default::default();
+        let bresenham_lines: u32 = Default::default();
+        let smooth_lines: u32 = Default::default();
+        let stippled_rectangular_lines: u32 = Default::default();
+        let stippled_bresenham_lines: u32 = Default::default();
+        let stippled_smooth_lines: u32 = Default::default();
+        let vertex_attribute_instance_rate_divisor: u32 = Default::default();
+        let vertex_attribute_instance_rate_zero_divisor: u32 = Default::default();
+        let index_type_uint8: u32 = Default::default();
+        let dynamic_rendering_local_read: u32 = Default::default();
+        let maintenance5: u32 = Default::default();
+        let maintenance6: u32 = Default::default();
+        let pipeline_protected_access: u32 = Default::default();
+        let pipeline_robustness: u32 = Default::default();
+        let host_image_copy: u32 = Default::default();
+        let push_descriptor: u32 = Default::default();
+        Ok(Self { p_next, global_priority_query, shader_subgroup_rotate, shader_subgroup_rotate_clustered, shader_float_controls2, shader_expect_assume, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor, index_type_uint8, dynamic_rendering_local_read, maintenance5, maintenance6, pipeline_protected_access, pipeline_robustness, host_image_copy, push_descriptor })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceVulkan14Features<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(55)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vulkan14_features, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceVulkan14Features<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(55);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceVulkan14Properties`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceVulkan14Properties<'a> {
+    pub p_next: Chain<'a>,
+    pub line_sub_pixel_precision_bits: u32,
+    pub max_vertex_attrib_divisor: u32,
+    pub supports_non_zero_first_instance: u32,
+    pub max_push_descriptors: u32,
+    pub dynamic_rendering_local_read_depth_stencil_attachments: u32,
+    pub dynamic_rendering_local_read_multisampled_attachments: u32,
+    pub early_fragment_multisample_coverage_after_sample_counting: u32,
+    pub early_fragment_sample_mask_test_before_sample_counting: u32,
+    pub depth_stencil_swizzle_one_support: u32,
+    pub polygon_mode_point_size: u32,
+    pub non_strict_single_pixel_wide_lines_use_parallelogram: u32,
+    pub non_strict_wide_lines_use_parallelogram: u32,
+    pub block_texel_view_compatible_multiple_layers: u32,
+    pub max_combined_image_sampler_descriptor_count: u32,
+    pub fragment_shading_rate_clamp_combiner_inputs: u32,
+    pub default_robustness_storage_buffers: PipelineRobustnessBufferBehavior,
+    pub default_robustness_uniform_buffers: PipelineRobustnessBufferBehavior,
+    pub default_robustness_vertex_inputs: PipelineRobustnessBufferBehavior,
+    pub default_robustness_images: PipelineRobustnessImageBehavior,
+    pub copy_src_layout_count: u32,
+    pub p_copy_src_layouts: &'a [ImageLayout],
+    pub copy_dst_layout_count: u32,
+    pub p_copy_dst_layouts: &'a [ImageLayout],
+    pub optimal_tiling_layout_uuid: [u8; 16],
+    pub identical_memory_type_requirements: u32,
+}
+
+impl Default for PhysicalDeviceVulkan14Properties<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            line_sub_pixel_precision_bits: Default::default(),
+            max_vertex_attrib_divisor: Default::default(),
+            supports_non_zero_first_instance: Default::default(),
+            max_push_descriptors: Default::default(),
+            dynamic_rendering_local_read_depth_stencil_attachments: Default::default(),
+            dynamic_rendering_local_read_multisampled_attachments: Default::default(),
+            early_fragment_multisample_coverage_after_sample_counting: Default::default(),
+            early_fragment_sample_mask_test_before_sample_counting: Default::default(),
+            depth_stencil_swizzle_one_support: Default::default(),
+            polygon_mode_point_size: Default::default(),
+            non_strict_single_pixel_wide_lines_use_parallelogram: Default::default(),
+            non_strict_wide_lines_use_parallelogram: Default::default(),
+            block_texel_view_compatible_multiple_layers: Default::default(),
+            max_combined_image_sampler_descriptor_count: Default::default(),
+            fragment_shading_rate_clamp_combiner_inputs: Default::default(),
+            default_robustness_storage_buffers: Default::default(),
+            default_robustness_uniform_buffers: Default::default(),
+            default_robustness_vertex_inputs: Default::default(),
+            default_robustness_images: Default::default(),
+            copy_src_layout_count: Default::default(),
+            p_copy_src_layouts: &[],
+            copy_dst_layout_count: Default::default(),
+            p_copy_dst_layouts: &[],
+            optimal_tiling_layout_uuid: [Default::default(); 16],
+            identical_memory_type_requirements: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceVulkan14Properties<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_4_PROPERTIES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(56);
+}
+
+fn allowed_physical_device_vulkan14_properties(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceVulkan14Properties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let line_sub_pixel_precision_bits: u32 = d.scalar().at("lineSubPixelPrecisionBits")?;
+        let max_vertex_attrib_divisor: u32 = d.scalar().at("maxVertexAttribDivisor")?;
+        let supports_non_zero_first_instance: u32 = d.scalar().at("supportsNonZeroFirstInstance")?;
+        let max_push_descriptors: u32 = d.scalar().at("maxPushDescriptors")?;
+        let dynamic_rendering_local_read_depth_stencil_attachments: u32 = d.scalar().at("dynamicRenderingLocalReadDepthStencilAttachments")?;
+        let dynamic_rendering_local_read_multisampled_attachments: u32 = d.scalar().at("dynamicRenderingLocalReadMultisampledAttachments")?;
+        let early_fragment_multisample_coverage_after_sample_counting: u32 = d.scalar().at("earlyFragmentMultisampleCoverageAfterSampleCounting")?;
+        let early_fragment_sample_mask_test_before_sample_counting: u32 = d.scalar().at("earlyFragmentSampleMaskTestBeforeSampleCounting")?;
+        let depth_stencil_swizzle_one_support: u32 = d.scalar().at("depthStencilSwizzleOneSupport")?;
+        let polygon_mode_point_size: u32 = d.scalar().at("polygonModePointSize")?;
+        let non_strict_single_pixel_wide_lines_use_parallelogram: u32 = d.scalar().at("nonStrictSinglePixelWideLinesUseParallelogram")?;
+        let non_strict_wide_lines_use_parallelogram: u32 = d.scalar().at("nonStrictWideLinesUseParallelogram")?;
+        let block_texel_view_compatible_multiple_layers: u32 = d.scalar().at("blockTexelViewCompatibleMultipleLayers")?;
+        let max_combined_image_sampler_descriptor_count: u32 = d.scalar().at("maxCombinedImageSamplerDescriptorCount")?;
+        let fragment_shading_rate_clamp_combiner_inputs: u32 = d.scalar().at("fragmentShadingRateClampCombinerInputs")?;
+        let default_robustness_storage_buffers: PipelineRobustnessBufferBehavior = d.scalar().at("defaultRobustnessStorageBuffers")?;
+        let default_robustness_uniform_buffers: PipelineRobustnessBufferBehavior = d.scalar().at("defaultRobustnessUniformBuffers")?;
+        let default_robustness_vertex_inputs: PipelineRobustnessBufferBehavior = d.scalar().at("defaultRobustnessVertexInputs")?;
+        let default_robustness_images: PipelineRobustnessImageBehavior = d.scalar().at("defaultRobustnessImages")?;
+        let copy_src_layout_count: u32 = d.scalar().at("copySrcLayoutCount")?;
+        let p_copy_src_layouts: &'a [ImageLayout] = d.scalar_array(copy_src_layout_count.as_len(), true).at("pCopySrcLayouts")?;
+        let copy_dst_layout_count: u32 = d.scalar().at("copyDstLayoutCount")?;
+        let p_copy_dst_layouts: &'a [ImageLayout] = d.scalar_array(copy_dst_layout_count.as_len(), true).at("pCopyDstLayouts")?;
+        let optimal_tiling_layout_uuid: [u8; 16] = d.fixed_scalars::<_, 16>().at("optimalTilingLayoutUUID")?;
+        let identical_memory_type_requirements: u32 = d.scalar().at("identicalMemoryTypeRequirements")?;
+        Ok(Self { p_next, line_sub_pixel_precision_bits, max_vertex_attrib_divisor, supports_non_zero_first_instance, max_push_descriptors, dynamic_rendering_local_read_depth_stencil_attachments, dynamic_rendering_local_read_multisampled_attachments, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.line_sub_pixel_precision_bits);
+        e.scalar(self.max_vertex_attrib_divisor);
+        e.scalar(self.supports_non_zero_first_instance);
+        e.scalar(self.max_push_descriptors);
+        e.scalar(self.dynamic_rendering_local_read_depth_stencil_attachments);
+        e.scalar(self.dynamic_rendering_local_read_multisampled_attachments);
+        e.scalar(self.early_fragment_multisample_coverage_after_sample_counting);
+        e.scalar(self.early_fragment_sample_mask_test_before_sample_counting);
+        e.scalar(self.depth_stencil_swizzle_one_support);
+        e.scalar(self.polygon_mode_point_size);
+        e.scalar(self.non_strict_single_pixel_wide_lines_use_parallelogram);
+        e.scalar(self.non_strict_wide_lines_use_parallelogram);
+        e.scalar(self.block_texel_view_compatible_multiple_layers);
+        e.scalar(self.max_combined_image_sampler_descriptor_count);
+        e.scalar(self.fragment_shading_rate_clamp_combiner_inputs);
+        e.scalar(self.default_robustness_storage_buffers);
+        e.scalar(self.default_robustness_uniform_buffers);
+        e.scalar(self.default_robustness_vertex_inputs);
+        e.scalar(self.default_robustness_images);
+        e.scalar(self.copy_src_layout_count);
+        e.scalar_array(self.p_copy_src_layouts);
+        e.scalar(self.copy_dst_layout_count);
+        e.scalar_array(self.p_copy_dst_layouts);
+        e.fixed_scalars(&self.optimal_tiling_layout_uuid);
+        e.scalar(self.identical_memory_type_requirements);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceVulkan14Properties<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(56)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vulkan14_properties, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceVulkan14Properties<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(56);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceVulkan14Properties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let line_sub_pixel_precision_bits: u32 = Default::default();
+        let max_vertex_attrib_divisor: u32 = Default::default();
+        let supports_non_zero_first_instance: u32 = Default::default();
+        let max_push_descriptors: u32 = Default::default();
+        let dynamic_rendering_local_read_depth_stencil_attachments: u32 = Default::default();
+        let dynamic_rendering_local_read_multisampled_attachments: u32 = Default::default();
+        let early_fragment_multisample_coverage_after_sample_counting: u32 = Default::default();
+        let early_fragment_sample_mask_test_before_sample_counting: u32 = Default::default();
+        let depth_stencil_swizzle_one_support: u32 = Default::default();
+        let polygon_mode_point_size: u32 = Default::default();
+        let non_strict_single_pixel_wide_lines_use_parallelogram: u32 = Default::default();
+        let non_strict_wide_lines_use_parallelogram: u32 = Default::default();
+        let block_texel_view_compatible_multiple_layers: u32 = Default::default();
+        let max_combined_image_sampler_descriptor_count: u32 = Default::default();
+        let fragment_shading_rate_clamp_combiner_inputs: u32 = Default::default();
+        let default_robustness_storage_buffers: PipelineRobustnessBufferBehavior = Default::default();
+        let default_robustness_uniform_buffers: PipelineRobustnessBufferBehavior = Default::default();
+        let default_robustness_vertex_inputs: PipelineRobustnessBufferBehavior = Default::default();
+        let default_robustness_images: PipelineRobustnessImageBehavior = Default::default();
+        let copy_src_layout_count: u32 = d.scalar().at("copySrcLayoutCount")?;
+        let p_copy_src_layouts: &'a [ImageLayout] = d.zeroed_array(copy_src_layout_count.as_len(), true).at("pCopySrcLayouts")?;
+        let copy_dst_layout_count: u32 = d.scalar().at("copyDstLayoutCount")?;
+        let p_copy_dst_layouts: &'a [ImageLayout] = d.zeroed_array(copy_dst_layout_count.as_len(), true).at("pCopyDstLayouts")?;
+        let optimal_tiling_layout_uuid: [u8; 16] = [Default::default(); 16];
+        let identical_memory_type_requirements: u32 = Default::default();
+        Ok(Self { p_next, line_sub_pixel_precision_bits, max_vertex_attrib_divisor, supports_non_zero_first_instance, max_push_descriptors, dynamic_rendering_local_read_depth_stencil_attachments, dynamic_rendering_local_read_multisampled_attachments, early_fragment_multisample_coverage_after_sample_counting, early_fragment_sample_mask_test_before_sample_counting, depth_stencil_swizzle_one_support, polygon_mode_point_size, non_strict_single_pixel_wide_lines_use_parallelogram, non_strict_wide_lines_use_parallelogram, block_texel_view_compatible_multiple_layers, max_combined_image_sampler_descriptor_count, fragment_shading_rate_clamp_combiner_inputs, default_robustness_storage_buffers, default_robustness_uniform_buffers, default_robustness_vertex_inputs, default_robustness_images, copy_src_layout_count, p_copy_src_layouts, copy_dst_layout_count, p_copy_dst_layouts, optimal_tiling_layout_uuid, identical_memory_type_requirements })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        e.scalar(self.copy_src_layout_count);
+        e.marker(self.p_copy_src_layouts.len() as u64);
+        e.scalar(self.copy_dst_layout_count);
+        e.marker(self.p_copy_dst_layouts.len() as u64);
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceVulkan14Properties<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(56)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_vulkan14_properties, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceVulkan14Properties<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(56);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceVulkanMemoryModelFeatures`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceVulkanMemoryModelFeatures<'a> {
@@ -23470,6 +33247,103 @@ impl EncodePartial for PhysicalDeviceVulkanMemoryModelFeatures<'_> {
     }
 }
 
+/// `VkPhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub workgroup_memory_explicit_layout: u32,
+    pub workgroup_memory_explicit_layout_scalar_block_layout: u32,
+    pub workgroup_memory_explicit_layout8_bit_access: u32,
+    pub workgroup_memory_explicit_layout16_bit_access: u32,
+}
+
+impl Default for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            workgroup_memory_explicit_layout: Default::default(),
+            workgroup_memory_explicit_layout_scalar_block_layout: Default::default(),
+            workgroup_memory_explicit_layout8_bit_access: Default::default(),
+            workgroup_memory_explicit_layout16_bit_access: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_WORKGROUP_MEMORY_EXPLICIT_LAYOUT_FEATURES_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000336000);
+}
+
+fn allowed_physical_device_workgroup_memory_explicit_layout_features_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let workgroup_memory_explicit_layout: u32 = d.scalar().at("workgroupMemoryExplicitLayout")?;
+        let workgroup_memory_explicit_layout_scalar_block_layout: u32 = d.scalar().at("workgroupMemoryExplicitLayoutScalarBlockLayout")?;
+        let workgroup_memory_explicit_layout8_bit_access: u32 = d.scalar().at("workgroupMemoryExplicitLayout8BitAccess")?;
+        let workgroup_memory_explicit_layout16_bit_access: u32 = d.scalar().at("workgroupMemoryExplicitLayout16BitAccess")?;
+        Ok(Self { p_next, workgroup_memory_explicit_layout, workgroup_memory_explicit_layout_scalar_block_layout, workgroup_memory_explicit_layout8_bit_access, workgroup_memory_explicit_layout16_bit_access })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.workgroup_memory_explicit_layout);
+        e.scalar(self.workgroup_memory_explicit_layout_scalar_block_layout);
+        e.scalar(self.workgroup_memory_explicit_layout8_bit_access);
+        e.scalar(self.workgroup_memory_explicit_layout16_bit_access);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000336000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_workgroup_memory_explicit_layout_features_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000336000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let workgroup_memory_explicit_layout: u32 = Default::default();
+        let workgroup_memory_explicit_layout_scalar_block_layout: u32 = Default::default();
+        let workgroup_memory_explicit_layout8_bit_access: u32 = Default::default();
+        let workgroup_memory_explicit_layout16_bit_access: u32 = Default::default();
+        Ok(Self { p_next, workgroup_memory_explicit_layout, workgroup_memory_explicit_layout_scalar_block_layout, workgroup_memory_explicit_layout8_bit_access, workgroup_memory_explicit_layout16_bit_access })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000336000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_workgroup_memory_explicit_layout_features_khr, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000336000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkPhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
@@ -23547,6 +33421,88 @@ impl<'a> DecodePartial<'a> for PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a
 impl EncodePartial for PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000330000);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkPhysicalDeviceYcbcrImageArraysFeaturesEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub ycbcr_image_arrays: u32,
+}
+
+impl Default for PhysicalDeviceYcbcrImageArraysFeaturesEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            ycbcr_image_arrays: Default::default(),
+        }
+    }
+}
+
+impl<'a> PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_YCBCR_IMAGE_ARRAYS_FEATURES_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000252000);
+}
+
+fn allowed_physical_device_ycbcr_image_arrays_features_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let ycbcr_image_arrays: u32 = d.scalar().at("ycbcrImageArrays")?;
+        Ok(Self { p_next, ycbcr_image_arrays })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.ycbcr_image_arrays);
+    }
+}
+
+impl<'a> Decode<'a> for PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000252000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ycbcr_image_arrays_features_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PhysicalDeviceYcbcrImageArraysFeaturesEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000252000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let ycbcr_image_arrays: u32 = Default::default();
+        Ok(Self { p_next, ycbcr_image_arrays })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000252000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_physical_device_ycbcr_image_arrays_features_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for PhysicalDeviceYcbcrImageArraysFeaturesEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000252000);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
     }
@@ -23695,6 +33651,67 @@ impl Encode for PipelineCacheCreateInfo<'_> {
     }
 }
 
+/// `VkPipelineColorBlendAdvancedStateCreateInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub src_premultiplied: u32,
+    pub dst_premultiplied: u32,
+    pub blend_overlap: BlendOverlapEXT,
+}
+
+impl Default for PipelineColorBlendAdvancedStateCreateInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            src_premultiplied: Default::default(),
+            dst_premultiplied: Default::default(),
+            blend_overlap: Default::default(),
+        }
+    }
+}
+
+impl<'a> PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_COLOR_BLEND_ADVANCED_STATE_CREATE_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000148002);
+}
+
+fn allowed_pipeline_color_blend_advanced_state_create_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let src_premultiplied: u32 = d.scalar().at("srcPremultiplied")?;
+        let dst_premultiplied: u32 = d.scalar().at("dstPremultiplied")?;
+        let blend_overlap: BlendOverlapEXT = d.scalar().at("blendOverlap")?;
+        Ok(Self { p_next, src_premultiplied, dst_premultiplied, blend_overlap })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.src_premultiplied);
+        e.scalar(self.dst_premultiplied);
+        e.scalar(self.blend_overlap);
+    }
+}
+
+impl<'a> Decode<'a> for PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000148002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_color_blend_advanced_state_create_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PipelineColorBlendAdvancedStateCreateInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000148002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkPipelineColorBlendAttachmentState`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PipelineColorBlendAttachmentState {
@@ -23782,7 +33799,7 @@ impl<'a> PipelineColorBlendStateCreateInfo<'a> {
 }
 
 fn allowed_pipeline_color_blend_state_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000381001)
+    matches!(s_type, 1000148002 | 1000381001)
 }
 
 impl<'a> PipelineColorBlendStateCreateInfo<'a> {
@@ -23883,14 +33900,14 @@ impl Encode for PipelineColorWriteCreateInfoEXT<'_> {
     }
 }
 
-/// `VkPipelineCreateFlags2CreateInfoKHR`.
+/// `VkPipelineCreateFlags2CreateInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PipelineCreateFlags2CreateInfoKHR<'a> {
+pub struct PipelineCreateFlags2CreateInfo<'a> {
     pub p_next: Chain<'a>,
-    pub flags: PipelineCreateFlags2KHR,
+    pub flags: PipelineCreateFlags2,
 }
 
-impl Default for PipelineCreateFlags2CreateInfoKHR<'_> {
+impl Default for PipelineCreateFlags2CreateInfo<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -23899,19 +33916,19 @@ impl Default for PipelineCreateFlags2CreateInfoKHR<'_> {
     }
 }
 
-impl<'a> PipelineCreateFlags2CreateInfoKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_PIPELINE_CREATE_FLAGS_2_CREATE_INFO_KHR`.
+impl<'a> PipelineCreateFlags2CreateInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_CREATE_FLAGS_2_CREATE_INFO`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000470005);
 }
 
-fn allowed_pipeline_create_flags2_create_info_khr(_s_type: i32) -> bool {
+fn allowed_pipeline_create_flags2_create_info(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PipelineCreateFlags2CreateInfoKHR<'a> {
+impl<'a> PipelineCreateFlags2CreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-        let flags: PipelineCreateFlags2KHR = d.scalar().at("flags")?;
+        let flags: PipelineCreateFlags2 = d.scalar().at("flags")?;
         Ok(Self { p_next, flags })
     }
     /// Encodes the members after sType and the chain.
@@ -23920,15 +33937,15 @@ impl<'a> PipelineCreateFlags2CreateInfoKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PipelineCreateFlags2CreateInfoKHR<'a> {
+impl<'a> Decode<'a> for PipelineCreateFlags2CreateInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470005)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_create_flags2_create_info_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_create_flags2_create_info, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PipelineCreateFlags2CreateInfoKHR<'_> {
+impl Encode for PipelineCreateFlags2CreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000470005);
         e.chain(self.p_next, false);
@@ -24466,8 +34483,8 @@ impl<'a> PipelineMultisampleStateCreateInfo<'a> {
     pub const STRUCTURE_TYPE: StructureType = StructureType(24);
 }
 
-fn allowed_pipeline_multisample_state_create_info(_s_type: i32) -> bool {
-    false
+fn allowed_pipeline_multisample_state_create_info(s_type: i32) -> bool {
+    matches!(s_type, 1000143002)
 }
 
 impl<'a> PipelineMultisampleStateCreateInfo<'a> {
@@ -24628,17 +34645,17 @@ impl Encode for PipelineRasterizationDepthClipStateCreateInfoEXT<'_> {
     }
 }
 
-/// `VkPipelineRasterizationLineStateCreateInfoEXT`.
+/// `VkPipelineRasterizationLineStateCreateInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PipelineRasterizationLineStateCreateInfoEXT<'a> {
+pub struct PipelineRasterizationLineStateCreateInfo<'a> {
     pub p_next: Chain<'a>,
-    pub line_rasterization_mode: LineRasterizationModeEXT,
+    pub line_rasterization_mode: LineRasterizationMode,
     pub stippled_line_enable: u32,
     pub line_stipple_factor: u32,
     pub line_stipple_pattern: u16,
 }
 
-impl Default for PipelineRasterizationLineStateCreateInfoEXT<'_> {
+impl Default for PipelineRasterizationLineStateCreateInfo<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -24650,19 +34667,19 @@ impl Default for PipelineRasterizationLineStateCreateInfoEXT<'_> {
     }
 }
 
-impl<'a> PipelineRasterizationLineStateCreateInfoEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_EXT`.
+impl<'a> PipelineRasterizationLineStateCreateInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000259001);
 }
 
-fn allowed_pipeline_rasterization_line_state_create_info_ext(_s_type: i32) -> bool {
+fn allowed_pipeline_rasterization_line_state_create_info(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PipelineRasterizationLineStateCreateInfoEXT<'a> {
+impl<'a> PipelineRasterizationLineStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
-        let line_rasterization_mode: LineRasterizationModeEXT = d.scalar().at("lineRasterizationMode")?;
+        let line_rasterization_mode: LineRasterizationMode = d.scalar().at("lineRasterizationMode")?;
         let stippled_line_enable: u32 = d.scalar().at("stippledLineEnable")?;
         let line_stipple_factor: u32 = d.scalar().at("lineStippleFactor")?;
         let line_stipple_pattern: u16 = d.scalar().at("lineStipplePattern")?;
@@ -24677,15 +34694,15 @@ impl<'a> PipelineRasterizationLineStateCreateInfoEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PipelineRasterizationLineStateCreateInfoEXT<'a> {
+impl<'a> Decode<'a> for PipelineRasterizationLineStateCreateInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000259001)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_rasterization_line_state_create_info_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_rasterization_line_state_create_info, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PipelineRasterizationLineStateCreateInfoEXT<'_> {
+impl Encode for PipelineRasterizationLineStateCreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000259001);
         e.chain(self.p_next, false);
@@ -24788,7 +34805,7 @@ impl<'a> PipelineRasterizationStateCreateInfo<'a> {
 }
 
 fn allowed_pipeline_rasterization_state_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000101001 | 1000102001 | 1000259001 | 1000254001 | 1000028002)
+    matches!(s_type, 1000283002 | 1000101001 | 1000102001 | 1000259001 | 1000254001 | 1000028002)
 }
 
 impl<'a> PipelineRasterizationStateCreateInfo<'a> {
@@ -24965,6 +34982,128 @@ impl Encode for PipelineRenderingCreateInfo<'_> {
     }
 }
 
+/// `VkPipelineRobustnessCreateInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PipelineRobustnessCreateInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub storage_buffers: PipelineRobustnessBufferBehavior,
+    pub uniform_buffers: PipelineRobustnessBufferBehavior,
+    pub vertex_inputs: PipelineRobustnessBufferBehavior,
+    pub images: PipelineRobustnessImageBehavior,
+}
+
+impl Default for PipelineRobustnessCreateInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            storage_buffers: Default::default(),
+            uniform_buffers: Default::default(),
+            vertex_inputs: Default::default(),
+            images: Default::default(),
+        }
+    }
+}
+
+impl<'a> PipelineRobustnessCreateInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_ROBUSTNESS_CREATE_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000068000);
+}
+
+fn allowed_pipeline_robustness_create_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PipelineRobustnessCreateInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let storage_buffers: PipelineRobustnessBufferBehavior = d.scalar().at("storageBuffers")?;
+        let uniform_buffers: PipelineRobustnessBufferBehavior = d.scalar().at("uniformBuffers")?;
+        let vertex_inputs: PipelineRobustnessBufferBehavior = d.scalar().at("vertexInputs")?;
+        let images: PipelineRobustnessImageBehavior = d.scalar().at("images")?;
+        Ok(Self { p_next, storage_buffers, uniform_buffers, vertex_inputs, images })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.storage_buffers);
+        e.scalar(self.uniform_buffers);
+        e.scalar(self.vertex_inputs);
+        e.scalar(self.images);
+    }
+}
+
+impl<'a> Decode<'a> for PipelineRobustnessCreateInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000068000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_robustness_create_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PipelineRobustnessCreateInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000068000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkPipelineSampleLocationsStateCreateInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub sample_locations_enable: u32,
+    pub sample_locations_info: SampleLocationsInfoEXT<'a>,
+}
+
+impl Default for PipelineSampleLocationsStateCreateInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            sample_locations_enable: Default::default(),
+            sample_locations_info: SampleLocationsInfoEXT::default(),
+        }
+    }
+}
+
+impl<'a> PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_SAMPLE_LOCATIONS_STATE_CREATE_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000143002);
+}
+
+fn allowed_pipeline_sample_locations_state_create_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let sample_locations_enable: u32 = d.scalar().at("sampleLocationsEnable")?;
+        let sample_locations_info: SampleLocationsInfoEXT<'a> = SampleLocationsInfoEXT::decode(d).at("sampleLocationsInfo")?;
+        Ok(Self { p_next, sample_locations_enable, sample_locations_info })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.sample_locations_enable);
+        self.sample_locations_info.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for PipelineSampleLocationsStateCreateInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_sample_locations_state_create_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PipelineSampleLocationsStateCreateInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000143002);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkPipelineShaderStageCreateInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PipelineShaderStageCreateInfo<'a> {
@@ -24995,7 +35134,7 @@ impl<'a> PipelineShaderStageCreateInfo<'a> {
 }
 
 fn allowed_pipeline_shader_stage_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000225001 | 16)
+    matches!(s_type, 1000068000 | 1000225001 | 1000135006 | 16)
 }
 
 impl<'a> PipelineShaderStageCreateInfo<'a> {
@@ -25202,15 +35341,15 @@ impl Encode for PipelineTessellationStateCreateInfo<'_> {
     }
 }
 
-/// `VkPipelineVertexInputDivisorStateCreateInfoEXT`.
+/// `VkPipelineVertexInputDivisorStateCreateInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
+pub struct PipelineVertexInputDivisorStateCreateInfo<'a> {
     pub p_next: Chain<'a>,
     pub vertex_binding_divisor_count: u32,
-    pub p_vertex_binding_divisors: &'a [VertexInputBindingDivisorDescriptionEXT],
+    pub p_vertex_binding_divisors: &'a [VertexInputBindingDivisorDescription],
 }
 
-impl Default for PipelineVertexInputDivisorStateCreateInfoEXT<'_> {
+impl Default for PipelineVertexInputDivisorStateCreateInfo<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -25220,20 +35359,20 @@ impl Default for PipelineVertexInputDivisorStateCreateInfoEXT<'_> {
     }
 }
 
-impl<'a> PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
-    /// `VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_EXT`.
+impl<'a> PipelineVertexInputDivisorStateCreateInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000190001);
 }
 
-fn allowed_pipeline_vertex_input_divisor_state_create_info_ext(_s_type: i32) -> bool {
+fn allowed_pipeline_vertex_input_divisor_state_create_info(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
+impl<'a> PipelineVertexInputDivisorStateCreateInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let vertex_binding_divisor_count: u32 = d.scalar().at("vertexBindingDivisorCount")?;
-        let p_vertex_binding_divisors: &'a [VertexInputBindingDivisorDescriptionEXT] = d.array(vertex_binding_divisor_count.as_len(), false, |d| VertexInputBindingDivisorDescriptionEXT::decode(d)).at("pVertexBindingDivisors")?;
+        let p_vertex_binding_divisors: &'a [VertexInputBindingDivisorDescription] = d.array(vertex_binding_divisor_count.as_len(), false, |d| VertexInputBindingDivisorDescription::decode(d)).at("pVertexBindingDivisors")?;
         Ok(Self { p_next, vertex_binding_divisor_count, p_vertex_binding_divisors })
     }
     /// Encodes the members after sType and the chain.
@@ -25246,15 +35385,15 @@ impl<'a> PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
     }
 }
 
-impl<'a> Decode<'a> for PipelineVertexInputDivisorStateCreateInfoEXT<'a> {
+impl<'a> Decode<'a> for PipelineVertexInputDivisorStateCreateInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000190001)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_vertex_input_divisor_state_create_info_ext, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_vertex_input_divisor_state_create_info, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for PipelineVertexInputDivisorStateCreateInfoEXT<'_> {
+impl Encode for PipelineVertexInputDivisorStateCreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000190001);
         e.chain(self.p_next, false);
@@ -25332,6 +35471,68 @@ impl<'a> Decode<'a> for PipelineVertexInputStateCreateInfo<'a> {
 impl Encode for PipelineVertexInputStateCreateInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(19);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkPipelineViewportDepthClampControlCreateInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub depth_clamp_mode: DepthClampModeEXT,
+    pub p_depth_clamp_range: Option<&'a DepthClampRangeEXT>,
+}
+
+impl Default for PipelineViewportDepthClampControlCreateInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            depth_clamp_mode: Default::default(),
+            p_depth_clamp_range: Default::default(),
+        }
+    }
+}
+
+impl<'a> PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_PIPELINE_VIEWPORT_DEPTH_CLAMP_CONTROL_CREATE_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000582001);
+}
+
+fn allowed_pipeline_viewport_depth_clamp_control_create_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let depth_clamp_mode: DepthClampModeEXT = d.scalar().at("depthClampMode")?;
+        let p_depth_clamp_range: Option<&'a DepthClampRangeEXT> = d.optional(|d| DepthClampRangeEXT::decode(d)).at("pDepthClampRange")?;
+        Ok(Self { p_next, depth_clamp_mode, p_depth_clamp_range })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.depth_clamp_mode);
+        if let Some(v) = self.p_depth_clamp_range {
+            e.marker(1);
+            v.encode(e);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for PipelineViewportDepthClampControlCreateInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000582001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_pipeline_viewport_depth_clamp_control_create_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PipelineViewportDepthClampControlCreateInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000582001);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -25420,7 +35621,7 @@ impl<'a> PipelineViewportStateCreateInfo<'a> {
 }
 
 fn allowed_pipeline_viewport_state_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000355001)
+    matches!(s_type, 1000582001 | 1000355001)
 }
 
 impl<'a> PipelineViewportStateCreateInfo<'a> {
@@ -25606,6 +35807,147 @@ impl Encode for PushConstantRange {
     }
 }
 
+/// `VkPushConstantsInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PushConstantsInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub layout: Id<handles::PipelineLayout>,
+    pub stage_flags: ShaderStageFlags,
+    pub offset: u32,
+    pub size: u32,
+    pub p_values: &'a [u8],
+}
+
+impl Default for PushConstantsInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            layout: Id::NULL,
+            stage_flags: Default::default(),
+            offset: Default::default(),
+            size: Default::default(),
+            p_values: &[],
+        }
+    }
+}
+
+impl<'a> PushConstantsInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_PUSH_CONSTANTS_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000545004);
+}
+
+fn allowed_push_constants_info(s_type: i32) -> bool {
+    matches!(s_type, 30)
+}
+
+impl<'a> PushConstantsInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
+        let offset: u32 = d.scalar().at("offset")?;
+        let size: u32 = d.scalar().at("size")?;
+        let p_values: &'a [u8] = d.blob(size.as_len(), false).at("pValues")?;
+        Ok(Self { p_next, layout, stage_flags, offset, size, p_values })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.layout);
+        e.scalar(self.stage_flags);
+        e.scalar(self.offset);
+        e.scalar(self.size);
+        e.blob(self.p_values);
+    }
+}
+
+impl<'a> Decode<'a> for PushConstantsInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545004)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_push_constants_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PushConstantsInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000545004);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkPushDescriptorSetInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PushDescriptorSetInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub stage_flags: ShaderStageFlags,
+    pub layout: Id<handles::PipelineLayout>,
+    pub set: u32,
+    pub descriptor_write_count: u32,
+    pub p_descriptor_writes: &'a [WriteDescriptorSet<'a>],
+}
+
+impl Default for PushDescriptorSetInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            stage_flags: Default::default(),
+            layout: Id::NULL,
+            set: Default::default(),
+            descriptor_write_count: Default::default(),
+            p_descriptor_writes: &[],
+        }
+    }
+}
+
+impl<'a> PushDescriptorSetInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_PUSH_DESCRIPTOR_SET_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000545005);
+}
+
+fn allowed_push_descriptor_set_info(s_type: i32) -> bool {
+    matches!(s_type, 30)
+}
+
+impl<'a> PushDescriptorSetInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let stage_flags: ShaderStageFlags = d.scalar().at("stageFlags")?;
+        let layout: Id<handles::PipelineLayout> = d.scalar().at("layout")?;
+        let set: u32 = d.scalar().at("set")?;
+        let descriptor_write_count: u32 = d.scalar().at("descriptorWriteCount")?;
+        let p_descriptor_writes: &'a [WriteDescriptorSet<'a>] = d.array(descriptor_write_count.as_len(), false, |d| WriteDescriptorSet::decode(d)).at("pDescriptorWrites")?;
+        Ok(Self { p_next, stage_flags, layout, set, descriptor_write_count, p_descriptor_writes })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.stage_flags);
+        e.scalar(self.layout);
+        e.scalar(self.set);
+        e.scalar(self.descriptor_write_count);
+        e.marker(self.p_descriptor_writes.len() as u64);
+        for v in self.p_descriptor_writes {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for PushDescriptorSetInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000545005)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_push_descriptor_set_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for PushDescriptorSetInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000545005);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkQueryPoolCreateInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueryPoolCreateInfo<'a> {
@@ -25668,6 +36010,93 @@ impl Encode for QueryPoolCreateInfo<'_> {
         e.i32(11);
         e.chain(self.p_next, false);
         self.encode_self(e);
+    }
+}
+
+/// `VkQueueFamilyGlobalPriorityProperties`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QueueFamilyGlobalPriorityProperties<'a> {
+    pub p_next: Chain<'a>,
+    pub priority_count: u32,
+    pub priorities: [QueueGlobalPriority; 16],
+}
+
+impl Default for QueueFamilyGlobalPriorityProperties<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            priority_count: Default::default(),
+            priorities: [Default::default(); 16],
+        }
+    }
+}
+
+impl<'a> QueueFamilyGlobalPriorityProperties<'a> {
+    /// `VK_STRUCTURE_TYPE_QUEUE_FAMILY_GLOBAL_PRIORITY_PROPERTIES`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000388001);
+}
+
+fn allowed_queue_family_global_priority_properties(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> QueueFamilyGlobalPriorityProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let priority_count: u32 = d.scalar().at("priorityCount")?;
+        let priorities: [QueueGlobalPriority; 16] = d.fixed_scalars::<_, 16>().at("priorities")?;
+        Ok(Self { p_next, priority_count, priorities })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.priority_count);
+        e.fixed_scalars(&self.priorities);
+    }
+}
+
+impl<'a> Decode<'a> for QueueFamilyGlobalPriorityProperties<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000388001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_queue_family_global_priority_properties, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for QueueFamilyGlobalPriorityProperties<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000388001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> QueueFamilyGlobalPriorityProperties<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let priority_count: u32 = Default::default();
+        let priorities: [QueueGlobalPriority; 16] = [Default::default(); 16];
+        Ok(Self { p_next, priority_count, priorities })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for QueueFamilyGlobalPriorityProperties<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000388001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_queue_family_global_priority_properties, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for QueueFamilyGlobalPriorityProperties<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000388001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
     }
 }
 
@@ -25747,8 +36176,8 @@ impl<'a> QueueFamilyProperties2<'a> {
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000059005);
 }
 
-fn allowed_queue_family_properties2(_s_type: i32) -> bool {
-    false
+fn allowed_queue_family_properties2(s_type: i32) -> bool {
+    matches!(s_type, 1000388001)
 }
 
 impl<'a> QueueFamilyProperties2<'a> {
@@ -25804,6 +36233,63 @@ impl EncodePartial for QueueFamilyProperties2<'_> {
         e.i32(1000059005);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
+    }
+}
+
+/// `VkRayTracingPipelineInterfaceCreateInfoKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub max_pipeline_ray_payload_size: u32,
+    pub max_pipeline_ray_hit_attribute_size: u32,
+}
+
+impl Default for RayTracingPipelineInterfaceCreateInfoKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            max_pipeline_ray_payload_size: Default::default(),
+            max_pipeline_ray_hit_attribute_size: Default::default(),
+        }
+    }
+}
+
+impl<'a> RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_RAY_TRACING_PIPELINE_INTERFACE_CREATE_INFO_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150018);
+}
+
+fn allowed_ray_tracing_pipeline_interface_create_info_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let max_pipeline_ray_payload_size: u32 = d.scalar().at("maxPipelineRayPayloadSize")?;
+        let max_pipeline_ray_hit_attribute_size: u32 = d.scalar().at("maxPipelineRayHitAttributeSize")?;
+        Ok(Self { p_next, max_pipeline_ray_payload_size, max_pipeline_ray_hit_attribute_size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.max_pipeline_ray_payload_size);
+        e.scalar(self.max_pipeline_ray_hit_attribute_size);
+    }
+}
+
+impl<'a> Decode<'a> for RayTracingPipelineInterfaceCreateInfoKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150018)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_ray_tracing_pipeline_interface_create_info_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for RayTracingPipelineInterfaceCreateInfoKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150018);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -25925,7 +36411,7 @@ impl<'a> RenderPassBeginInfo<'a> {
 }
 
 fn allowed_render_pass_begin_info(s_type: i32) -> bool {
-    matches!(s_type, 1000060003 | 1000108003)
+    matches!(s_type, 1000060003 | 1000108003 | 1000143001)
 }
 
 impl<'a> RenderPassBeginInfo<'a> {
@@ -26280,9 +36766,80 @@ impl Encode for RenderPassMultiviewCreateInfo<'_> {
     }
 }
 
-/// `VkRenderingAreaInfoKHR`.
+/// `VkRenderPassSampleLocationsBeginInfoEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RenderingAreaInfoKHR<'a> {
+pub struct RenderPassSampleLocationsBeginInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub attachment_initial_sample_locations_count: u32,
+    pub p_attachment_initial_sample_locations: &'a [AttachmentSampleLocationsEXT<'a>],
+    pub post_subpass_sample_locations_count: u32,
+    pub p_post_subpass_sample_locations: &'a [SubpassSampleLocationsEXT<'a>],
+}
+
+impl Default for RenderPassSampleLocationsBeginInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            attachment_initial_sample_locations_count: Default::default(),
+            p_attachment_initial_sample_locations: &[],
+            post_subpass_sample_locations_count: Default::default(),
+            p_post_subpass_sample_locations: &[],
+        }
+    }
+}
+
+impl<'a> RenderPassSampleLocationsBeginInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_RENDER_PASS_SAMPLE_LOCATIONS_BEGIN_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000143001);
+}
+
+fn allowed_render_pass_sample_locations_begin_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> RenderPassSampleLocationsBeginInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let attachment_initial_sample_locations_count: u32 = d.scalar().at("attachmentInitialSampleLocationsCount")?;
+        let p_attachment_initial_sample_locations: &'a [AttachmentSampleLocationsEXT<'a>] = d.array(attachment_initial_sample_locations_count.as_len(), false, |d| AttachmentSampleLocationsEXT::decode(d)).at("pAttachmentInitialSampleLocations")?;
+        let post_subpass_sample_locations_count: u32 = d.scalar().at("postSubpassSampleLocationsCount")?;
+        let p_post_subpass_sample_locations: &'a [SubpassSampleLocationsEXT<'a>] = d.array(post_subpass_sample_locations_count.as_len(), false, |d| SubpassSampleLocationsEXT::decode(d)).at("pPostSubpassSampleLocations")?;
+        Ok(Self { p_next, attachment_initial_sample_locations_count, p_attachment_initial_sample_locations, post_subpass_sample_locations_count, p_post_subpass_sample_locations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.attachment_initial_sample_locations_count);
+        e.marker(self.p_attachment_initial_sample_locations.len() as u64);
+        for v in self.p_attachment_initial_sample_locations {
+            v.encode(e);
+        }
+        e.scalar(self.post_subpass_sample_locations_count);
+        e.marker(self.p_post_subpass_sample_locations.len() as u64);
+        for v in self.p_post_subpass_sample_locations {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for RenderPassSampleLocationsBeginInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_render_pass_sample_locations_begin_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for RenderPassSampleLocationsBeginInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000143001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkRenderingAreaInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RenderingAreaInfo<'a> {
     pub p_next: Chain<'a>,
     pub view_mask: u32,
     pub color_attachment_count: u32,
@@ -26291,7 +36848,7 @@ pub struct RenderingAreaInfoKHR<'a> {
     pub stencil_attachment_format: Format,
 }
 
-impl Default for RenderingAreaInfoKHR<'_> {
+impl Default for RenderingAreaInfo<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -26304,16 +36861,16 @@ impl Default for RenderingAreaInfoKHR<'_> {
     }
 }
 
-impl<'a> RenderingAreaInfoKHR<'a> {
-    /// `VK_STRUCTURE_TYPE_RENDERING_AREA_INFO_KHR`.
+impl<'a> RenderingAreaInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_RENDERING_AREA_INFO`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000470003);
 }
 
-fn allowed_rendering_area_info_khr(_s_type: i32) -> bool {
+fn allowed_rendering_area_info(_s_type: i32) -> bool {
     false
 }
 
-impl<'a> RenderingAreaInfoKHR<'a> {
+impl<'a> RenderingAreaInfo<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let view_mask: u32 = d.scalar().at("viewMask")?;
@@ -26333,15 +36890,15 @@ impl<'a> RenderingAreaInfoKHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for RenderingAreaInfoKHR<'a> {
+impl<'a> Decode<'a> for RenderingAreaInfo<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000470003)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_rendering_area_info_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_rendering_area_info, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for RenderingAreaInfoKHR<'_> {
+impl Encode for RenderingAreaInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000470003);
         e.chain(self.p_next, false);
@@ -26425,6 +36982,63 @@ impl<'a> Decode<'a> for RenderingAttachmentInfo<'a> {
 impl Encode for RenderingAttachmentInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000044001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkRenderingAttachmentLocationInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RenderingAttachmentLocationInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub color_attachment_count: u32,
+    pub p_color_attachment_locations: &'a [u32],
+}
+
+impl Default for RenderingAttachmentLocationInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            color_attachment_count: Default::default(),
+            p_color_attachment_locations: &[],
+        }
+    }
+}
+
+impl<'a> RenderingAttachmentLocationInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_RENDERING_ATTACHMENT_LOCATION_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000232001);
+}
+
+fn allowed_rendering_attachment_location_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> RenderingAttachmentLocationInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachment_locations: &'a [u32] = d.scalar_array(color_attachment_count.as_len(), true).at("pColorAttachmentLocations")?;
+        Ok(Self { p_next, color_attachment_count, p_color_attachment_locations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.color_attachment_count);
+        e.scalar_array(self.p_color_attachment_locations);
+    }
+}
+
+impl<'a> Decode<'a> for RenderingAttachmentLocationInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000232001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_rendering_attachment_location_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for RenderingAttachmentLocationInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000232001);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -26527,7 +37141,7 @@ impl<'a> RenderingInfo<'a> {
 }
 
 fn allowed_rendering_info(s_type: i32) -> bool {
-    matches!(s_type, 1000060003 | 1000044006)
+    matches!(s_type, 1000060003 | 1000376002 | 1000044006)
 }
 
 impl<'a> RenderingInfo<'a> {
@@ -26580,6 +37194,81 @@ impl<'a> Decode<'a> for RenderingInfo<'a> {
 impl Encode for RenderingInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000044000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkRenderingInputAttachmentIndexInfo`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RenderingInputAttachmentIndexInfo<'a> {
+    pub p_next: Chain<'a>,
+    pub color_attachment_count: u32,
+    pub p_color_attachment_input_indices: &'a [u32],
+    pub p_depth_input_attachment_index: Option<&'a u32>,
+    pub p_stencil_input_attachment_index: Option<&'a u32>,
+}
+
+impl Default for RenderingInputAttachmentIndexInfo<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            color_attachment_count: Default::default(),
+            p_color_attachment_input_indices: &[],
+            p_depth_input_attachment_index: Default::default(),
+            p_stencil_input_attachment_index: Default::default(),
+        }
+    }
+}
+
+impl<'a> RenderingInputAttachmentIndexInfo<'a> {
+    /// `VK_STRUCTURE_TYPE_RENDERING_INPUT_ATTACHMENT_INDEX_INFO`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000232002);
+}
+
+fn allowed_rendering_input_attachment_index_info(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> RenderingInputAttachmentIndexInfo<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let color_attachment_count: u32 = d.scalar().at("colorAttachmentCount")?;
+        let p_color_attachment_input_indices: &'a [u32] = d.scalar_array(color_attachment_count.as_len(), true).at("pColorAttachmentInputIndices")?;
+        let p_depth_input_attachment_index: Option<&'a u32> = d.optional(|d| d.scalar()).at("pDepthInputAttachmentIndex")?;
+        let p_stencil_input_attachment_index: Option<&'a u32> = d.optional(|d| d.scalar()).at("pStencilInputAttachmentIndex")?;
+        Ok(Self { p_next, color_attachment_count, p_color_attachment_input_indices, p_depth_input_attachment_index, p_stencil_input_attachment_index })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.color_attachment_count);
+        e.scalar_array(self.p_color_attachment_input_indices);
+        if let Some(v) = self.p_depth_input_attachment_index {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+        if let Some(v) = self.p_stencil_input_attachment_index {
+            e.marker(1);
+            e.scalar(*v);
+        } else {
+            e.marker(0);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for RenderingInputAttachmentIndexInfo<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000232002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_rendering_input_attachment_index_info, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for RenderingInputAttachmentIndexInfo<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000232002);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -26656,6 +37345,63 @@ impl<'a> Decode<'a> for ResolveImageInfo2<'a> {
 impl Encode for ResolveImageInfo2<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000337005);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkResourceDescriptorInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResourceDescriptorInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub ty: DescriptorType,
+    pub data: ResourceDescriptorDataEXT<'a>,
+}
+
+impl Default for ResourceDescriptorInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            ty: Default::default(),
+            data: ResourceDescriptorDataEXT::default(),
+        }
+    }
+}
+
+impl<'a> ResourceDescriptorInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_RESOURCE_DESCRIPTOR_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135002);
+}
+
+fn allowed_resource_descriptor_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> ResourceDescriptorInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let ty: DescriptorType = d.scalar().at("type")?;
+        let data: ResourceDescriptorDataEXT<'a> = ResourceDescriptorDataEXT::decode(d).at("data")?;
+        Ok(Self { p_next, ty, data })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.ty);
+        self.data.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for ResourceDescriptorInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135002)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_resource_descriptor_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for ResourceDescriptorInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135002);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -26864,6 +37610,105 @@ impl Encode for RingPriorityInfoMESA<'_> {
     }
 }
 
+/// `VkSampleLocationEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleLocationEXT {
+    pub x: f32,
+    pub y: f32,
+}
+
+impl Default for SampleLocationEXT {
+    fn default() -> Self {
+        Self {
+            x: Default::default(),
+            y: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for SampleLocationEXT {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let x: f32 = d.scalar().at("x")?;
+        let y: f32 = d.scalar().at("y")?;
+        Ok(Self { x, y })
+    }
+}
+
+impl Encode for SampleLocationEXT {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.x);
+        e.scalar(self.y);
+    }
+}
+
+/// `VkSampleLocationsInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleLocationsInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub sample_locations_per_pixel: SampleCountFlagBits,
+    pub sample_location_grid_size: Extent2D,
+    pub sample_locations_count: u32,
+    pub p_sample_locations: &'a [SampleLocationEXT],
+}
+
+impl Default for SampleLocationsInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            sample_locations_per_pixel: Default::default(),
+            sample_location_grid_size: Extent2D::default(),
+            sample_locations_count: Default::default(),
+            p_sample_locations: &[],
+        }
+    }
+}
+
+impl<'a> SampleLocationsInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_SAMPLE_LOCATIONS_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000143000);
+}
+
+fn allowed_sample_locations_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> SampleLocationsInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let sample_locations_per_pixel: SampleCountFlagBits = d.scalar().at("sampleLocationsPerPixel")?;
+        let sample_location_grid_size: Extent2D = Extent2D::decode(d).at("sampleLocationGridSize")?;
+        let sample_locations_count: u32 = d.scalar().at("sampleLocationsCount")?;
+        let p_sample_locations: &'a [SampleLocationEXT] = d.array(sample_locations_count.as_len(), false, |d| SampleLocationEXT::decode(d)).at("pSampleLocations")?;
+        Ok(Self { p_next, sample_locations_per_pixel, sample_location_grid_size, sample_locations_count, p_sample_locations })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.sample_locations_per_pixel);
+        self.sample_location_grid_size.encode(e);
+        e.scalar(self.sample_locations_count);
+        e.marker(self.p_sample_locations.len() as u64);
+        for v in self.p_sample_locations {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for SampleLocationsInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000143000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_sample_locations_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for SampleLocationsInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000143000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
 /// `VkSamplerBorderColorComponentMappingCreateInfoEXT`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
@@ -26973,7 +37818,7 @@ impl<'a> SamplerCreateInfo<'a> {
 }
 
 fn allowed_sampler_create_info(s_type: i32) -> bool {
-    matches!(s_type, 1000411001 | 1000287000 | 1000130001 | 1000156001)
+    matches!(s_type, 1000411001 | 1000287000 | 1000135011 | 1000130001 | 1000156001)
 }
 
 impl<'a> SamplerCreateInfo<'a> {
@@ -27086,6 +37931,59 @@ impl<'a> Decode<'a> for SamplerCustomBorderColorCreateInfoEXT<'a> {
 impl Encode for SamplerCustomBorderColorCreateInfoEXT<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000287000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkSamplerCustomBorderColorIndexCreateInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub index: u32,
+}
+
+impl Default for SamplerCustomBorderColorIndexCreateInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            index: Default::default(),
+        }
+    }
+}
+
+impl<'a> SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_SAMPLER_CUSTOM_BORDER_COLOR_INDEX_CREATE_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135011);
+}
+
+fn allowed_sampler_custom_border_color_index_create_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let index: u32 = d.scalar().at("index")?;
+        Ok(Self { p_next, index })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.index);
+    }
+}
+
+impl<'a> Decode<'a> for SamplerCustomBorderColorIndexCreateInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135011)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_sampler_custom_border_color_index_create_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for SamplerCustomBorderColorIndexCreateInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135011);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -27652,6 +38550,66 @@ impl<'a> Decode<'a> for SemaphoreWaitInfo<'a> {
 impl Encode for SemaphoreWaitInfo<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000207004);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkShaderDescriptorSetAndBindingMappingInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub mapping_count: u32,
+    pub p_mappings: &'a [DescriptorSetAndBindingMappingEXT<'a>],
+}
+
+impl Default for ShaderDescriptorSetAndBindingMappingInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            mapping_count: Default::default(),
+            p_mappings: &[],
+        }
+    }
+}
+
+impl<'a> ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_SHADER_DESCRIPTOR_SET_AND_BINDING_MAPPING_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135006);
+}
+
+fn allowed_shader_descriptor_set_and_binding_mapping_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let mapping_count: u32 = d.scalar().at("mappingCount")?;
+        let p_mappings: &'a [DescriptorSetAndBindingMappingEXT<'a>] = d.array(mapping_count.as_len(), false, |d| DescriptorSetAndBindingMappingEXT::decode(d)).at("pMappings")?;
+        Ok(Self { p_next, mapping_count, p_mappings })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.mapping_count);
+        e.marker(self.p_mappings.len() as u64);
+        for v in self.p_mappings {
+            v.encode(e);
+        }
+    }
+}
+
+impl<'a> Decode<'a> for ShaderDescriptorSetAndBindingMappingInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135006)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_shader_descriptor_set_and_binding_mapping_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for ShaderDescriptorSetAndBindingMappingInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135006);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }
@@ -28322,6 +39280,41 @@ impl Encode for StencilOpState {
     }
 }
 
+/// `VkStridedDeviceAddressRegionKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StridedDeviceAddressRegionKHR {
+    pub device_address: u64,
+    pub stride: u64,
+    pub size: u64,
+}
+
+impl Default for StridedDeviceAddressRegionKHR {
+    fn default() -> Self {
+        Self {
+            device_address: Default::default(),
+            stride: Default::default(),
+            size: Default::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for StridedDeviceAddressRegionKHR {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device_address: u64 = d.scalar().at("deviceAddress")?;
+        let stride: u64 = d.scalar().at("stride")?;
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { device_address, stride, size })
+    }
+}
+
+impl Encode for StridedDeviceAddressRegionKHR {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device_address);
+        e.scalar(self.stride);
+        e.scalar(self.size);
+    }
+}
+
 /// `VkSubmitInfo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SubmitInfo<'a> {
@@ -28789,7 +39782,7 @@ impl<'a> SubpassDescription2<'a> {
 }
 
 fn allowed_subpass_description2(s_type: i32) -> bool {
-    matches!(s_type, 1000226000 | 1000199001)
+    matches!(s_type, 1000226000 | 1000376002 | 1000199001)
 }
 
 impl<'a> SubpassDescription2<'a> {
@@ -28971,6 +39964,201 @@ impl Encode for SubpassEndInfo<'_> {
     }
 }
 
+/// `VkSubpassResolvePerformanceQueryEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SubpassResolvePerformanceQueryEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub optimal: u32,
+}
+
+impl Default for SubpassResolvePerformanceQueryEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            optimal: Default::default(),
+        }
+    }
+}
+
+impl<'a> SubpassResolvePerformanceQueryEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_SUBPASS_RESOLVE_PERFORMANCE_QUERY_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000376001);
+}
+
+fn allowed_subpass_resolve_performance_query_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> SubpassResolvePerformanceQueryEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let optimal: u32 = d.scalar().at("optimal")?;
+        Ok(Self { p_next, optimal })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.optimal);
+    }
+}
+
+impl<'a> Decode<'a> for SubpassResolvePerformanceQueryEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000376001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_subpass_resolve_performance_query_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for SubpassResolvePerformanceQueryEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000376001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> SubpassResolvePerformanceQueryEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let optimal: u32 = Default::default();
+        Ok(Self { p_next, optimal })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for SubpassResolvePerformanceQueryEXT<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000376001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_subpass_resolve_performance_query_ext, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for SubpassResolvePerformanceQueryEXT<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000376001);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
+/// `VkSubpassSampleLocationsEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SubpassSampleLocationsEXT<'a> {
+    pub subpass_index: u32,
+    pub sample_locations_info: SampleLocationsInfoEXT<'a>,
+}
+
+impl Default for SubpassSampleLocationsEXT<'_> {
+    fn default() -> Self {
+        Self {
+            subpass_index: Default::default(),
+            sample_locations_info: SampleLocationsInfoEXT::default(),
+        }
+    }
+}
+
+impl<'a> Decode<'a> for SubpassSampleLocationsEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let subpass_index: u32 = d.scalar().at("subpassIndex")?;
+        let sample_locations_info: SampleLocationsInfoEXT<'a> = SampleLocationsInfoEXT::decode(d).at("sampleLocationsInfo")?;
+        Ok(Self { subpass_index, sample_locations_info })
+    }
+}
+
+impl Encode for SubpassSampleLocationsEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.subpass_index);
+        self.sample_locations_info.encode(e);
+    }
+}
+
+/// `VkSubresourceHostMemcpySize`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SubresourceHostMemcpySize<'a> {
+    pub p_next: Chain<'a>,
+    pub size: u64,
+}
+
+impl Default for SubresourceHostMemcpySize<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            size: Default::default(),
+        }
+    }
+}
+
+impl<'a> SubresourceHostMemcpySize<'a> {
+    /// `VK_STRUCTURE_TYPE_SUBRESOURCE_HOST_MEMCPY_SIZE`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000270008);
+}
+
+fn allowed_subresource_host_memcpy_size(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> SubresourceHostMemcpySize<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let size: u64 = d.scalar().at("size")?;
+        Ok(Self { p_next, size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.size);
+    }
+}
+
+impl<'a> Decode<'a> for SubresourceHostMemcpySize<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270008)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_subresource_host_memcpy_size, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for SubresourceHostMemcpySize<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000270008);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+impl<'a> SubresourceHostMemcpySize<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        let size: u64 = Default::default();
+        Ok(Self { p_next, size })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self_partial(&self, e: &mut Encoder) {
+        let _ = e;
+    }
+}
+
+impl<'a> DecodePartial<'a> for SubresourceHostMemcpySize<'a> {
+    fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000270008)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_subresource_host_memcpy_size, true).at("pNext")?;
+        Self::decode_self_partial(d, p_next)
+    }
+}
+
+impl EncodePartial for SubresourceHostMemcpySize<'_> {
+    fn encode_partial(&self, e: &mut Encoder) {
+        e.i32(1000270008);
+        e.chain(self.p_next, true);
+        self.encode_self_partial(e);
+    }
+}
+
 /// `VkSubresourceLayout`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SubresourceLayout {
@@ -29032,14 +40220,14 @@ impl EncodePartial for SubresourceLayout {
     }
 }
 
-/// `VkSubresourceLayout2KHR`.
+/// `VkSubresourceLayout2`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SubresourceLayout2KHR<'a> {
+pub struct SubresourceLayout2<'a> {
     pub p_next: Chain<'a>,
     pub subresource_layout: SubresourceLayout,
 }
 
-impl Default for SubresourceLayout2KHR<'_> {
+impl Default for SubresourceLayout2<'_> {
     fn default() -> Self {
         Self {
             p_next: None,
@@ -29048,16 +40236,16 @@ impl Default for SubresourceLayout2KHR<'_> {
     }
 }
 
-impl<'a> SubresourceLayout2KHR<'a> {
-    /// `VK_STRUCTURE_TYPE_SUBRESOURCE_LAYOUT_2_KHR`.
+impl<'a> SubresourceLayout2<'a> {
+    /// `VK_STRUCTURE_TYPE_SUBRESOURCE_LAYOUT_2`.
     pub const STRUCTURE_TYPE: StructureType = StructureType(1000338002);
 }
 
-fn allowed_subresource_layout2_khr(_s_type: i32) -> bool {
-    false
+fn allowed_subresource_layout2(s_type: i32) -> bool {
+    matches!(s_type, 1000270008)
 }
 
-impl<'a> SubresourceLayout2KHR<'a> {
+impl<'a> SubresourceLayout2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let subresource_layout: SubresourceLayout = SubresourceLayout::decode(d).at("subresourceLayout")?;
@@ -29069,15 +40257,15 @@ impl<'a> SubresourceLayout2KHR<'a> {
     }
 }
 
-impl<'a> Decode<'a> for SubresourceLayout2KHR<'a> {
+impl<'a> Decode<'a> for SubresourceLayout2<'a> {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000338002)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_subresource_layout2_khr, false).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_subresource_layout2, false).at("pNext")?;
         Self::decode_self(d, p_next)
     }
 }
 
-impl Encode for SubresourceLayout2KHR<'_> {
+impl Encode for SubresourceLayout2<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(1000338002);
         e.chain(self.p_next, false);
@@ -29085,7 +40273,7 @@ impl Encode for SubresourceLayout2KHR<'_> {
     }
 }
 
-impl<'a> SubresourceLayout2KHR<'a> {
+impl<'a> SubresourceLayout2<'a> {
     /// Decodes the members after sType and the chain.
     pub fn decode_self_partial(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
         let subresource_layout: SubresourceLayout = SubresourceLayout::decode_partial(d).at("subresourceLayout")?;
@@ -29097,19 +40285,137 @@ impl<'a> SubresourceLayout2KHR<'a> {
     }
 }
 
-impl<'a> DecodePartial<'a> for SubresourceLayout2KHR<'a> {
+impl<'a> DecodePartial<'a> for SubresourceLayout2<'a> {
     fn decode_partial(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         d.expect_s_type(1000338002)?;
-        let p_next = d.chain::<Ext<'a>>(allowed_subresource_layout2_khr, true).at("pNext")?;
+        let p_next = d.chain::<Ext<'a>>(allowed_subresource_layout2, true).at("pNext")?;
         Self::decode_self_partial(d, p_next)
     }
 }
 
-impl EncodePartial for SubresourceLayout2KHR<'_> {
+impl EncodePartial for SubresourceLayout2<'_> {
     fn encode_partial(&self, e: &mut Encoder) {
         e.i32(1000338002);
         e.chain(self.p_next, true);
         self.encode_self_partial(e);
+    }
+}
+
+/// `VkTensorViewCreateInfoARM`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TensorViewCreateInfoARM<'a> {
+    pub p_next: Chain<'a>,
+    pub flags: TensorViewCreateFlagsARM,
+    pub tensor: Id<handles::TensorARM>,
+    pub format: Format,
+}
+
+impl Default for TensorViewCreateInfoARM<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            flags: Default::default(),
+            tensor: Id::NULL,
+            format: Default::default(),
+        }
+    }
+}
+
+impl<'a> TensorViewCreateInfoARM<'a> {
+    /// `VK_STRUCTURE_TYPE_TENSOR_VIEW_CREATE_INFO_ARM`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000460001);
+}
+
+fn allowed_tensor_view_create_info_arm(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> TensorViewCreateInfoARM<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let flags: TensorViewCreateFlagsARM = d.scalar().at("flags")?;
+        let tensor: Id<handles::TensorARM> = d.scalar().at("tensor")?;
+        let format: Format = d.scalar().at("format")?;
+        Ok(Self { p_next, flags, tensor, format })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.flags);
+        e.scalar(self.tensor);
+        e.scalar(self.format);
+    }
+}
+
+impl<'a> Decode<'a> for TensorViewCreateInfoARM<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000460001)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_tensor_view_create_info_arm, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for TensorViewCreateInfoARM<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000460001);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkTexelBufferDescriptorInfoEXT`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TexelBufferDescriptorInfoEXT<'a> {
+    pub p_next: Chain<'a>,
+    pub format: Format,
+    pub address_range: DeviceAddressRangeEXT,
+}
+
+impl Default for TexelBufferDescriptorInfoEXT<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            format: Default::default(),
+            address_range: DeviceAddressRangeEXT::default(),
+        }
+    }
+}
+
+impl<'a> TexelBufferDescriptorInfoEXT<'a> {
+    /// `VK_STRUCTURE_TYPE_TEXEL_BUFFER_DESCRIPTOR_INFO_EXT`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000135000);
+}
+
+fn allowed_texel_buffer_descriptor_info_ext(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> TexelBufferDescriptorInfoEXT<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let format: Format = d.scalar().at("format")?;
+        let address_range: DeviceAddressRangeEXT = DeviceAddressRangeEXT::decode(d).at("addressRange")?;
+        Ok(Self { p_next, format, address_range })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.format);
+        self.address_range.encode(e);
+    }
+}
+
+impl<'a> Decode<'a> for TexelBufferDescriptorInfoEXT<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000135000)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_texel_buffer_descriptor_info_ext, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for TexelBufferDescriptorInfoEXT<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000135000);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
     }
 }
 
@@ -29382,14 +40688,14 @@ impl Encode for VertexInputBindingDescription2EXT<'_> {
     }
 }
 
-/// `VkVertexInputBindingDivisorDescriptionEXT`.
+/// `VkVertexInputBindingDivisorDescription`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct VertexInputBindingDivisorDescriptionEXT {
+pub struct VertexInputBindingDivisorDescription {
     pub binding: u32,
     pub divisor: u32,
 }
 
-impl Default for VertexInputBindingDivisorDescriptionEXT {
+impl Default for VertexInputBindingDivisorDescription {
     fn default() -> Self {
         Self {
             binding: Default::default(),
@@ -29398,7 +40704,7 @@ impl Default for VertexInputBindingDivisorDescriptionEXT {
     }
 }
 
-impl<'a> Decode<'a> for VertexInputBindingDivisorDescriptionEXT {
+impl<'a> Decode<'a> for VertexInputBindingDivisorDescription {
     fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
         let binding: u32 = d.scalar().at("binding")?;
         let divisor: u32 = d.scalar().at("divisor")?;
@@ -29406,7 +40712,7 @@ impl<'a> Decode<'a> for VertexInputBindingDivisorDescriptionEXT {
     }
 }
 
-impl Encode for VertexInputBindingDivisorDescriptionEXT {
+impl Encode for VertexInputBindingDivisorDescription {
     fn encode(&self, e: &mut Encoder) {
         e.scalar(self.binding);
         e.scalar(self.divisor);
@@ -29496,7 +40802,7 @@ impl<'a> WriteDescriptorSet<'a> {
 }
 
 fn allowed_write_descriptor_set(s_type: i32) -> bool {
-    matches!(s_type, 1000138002)
+    matches!(s_type, 1000150007 | 1000138002)
 }
 
 impl<'a> WriteDescriptorSet<'a> {
@@ -29542,6 +40848,63 @@ impl<'a> Decode<'a> for WriteDescriptorSet<'a> {
 impl Encode for WriteDescriptorSet<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.i32(35);
+        e.chain(self.p_next, false);
+        self.encode_self(e);
+    }
+}
+
+/// `VkWriteDescriptorSetAccelerationStructureKHR`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteDescriptorSetAccelerationStructureKHR<'a> {
+    pub p_next: Chain<'a>,
+    pub acceleration_structure_count: u32,
+    pub p_acceleration_structures: &'a [Id<handles::AccelerationStructureKHR>],
+}
+
+impl Default for WriteDescriptorSetAccelerationStructureKHR<'_> {
+    fn default() -> Self {
+        Self {
+            p_next: None,
+            acceleration_structure_count: Default::default(),
+            p_acceleration_structures: &[],
+        }
+    }
+}
+
+impl<'a> WriteDescriptorSetAccelerationStructureKHR<'a> {
+    /// `VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET_ACCELERATION_STRUCTURE_KHR`.
+    pub const STRUCTURE_TYPE: StructureType = StructureType(1000150007);
+}
+
+fn allowed_write_descriptor_set_acceleration_structure_khr(_s_type: i32) -> bool {
+    false
+}
+
+impl<'a> WriteDescriptorSetAccelerationStructureKHR<'a> {
+    /// Decodes the members after sType and the chain.
+    pub fn decode_self(d: &mut Decoder<'a>, p_next: Chain<'a>) -> core::result::Result<Self, DecodeError> {
+        let acceleration_structure_count: u32 = d.scalar().at("accelerationStructureCount")?;
+        let p_acceleration_structures: &'a [Id<handles::AccelerationStructureKHR>] = d.scalar_array(acceleration_structure_count.as_len(), false).at("pAccelerationStructures")?;
+        Ok(Self { p_next, acceleration_structure_count, p_acceleration_structures })
+    }
+    /// Encodes the members after sType and the chain.
+    pub fn encode_self(&self, e: &mut Encoder) {
+        e.scalar(self.acceleration_structure_count);
+        e.scalar_array(self.p_acceleration_structures);
+    }
+}
+
+impl<'a> Decode<'a> for WriteDescriptorSetAccelerationStructureKHR<'a> {
+    fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        d.expect_s_type(1000150007)?;
+        let p_next = d.chain::<Ext<'a>>(allowed_write_descriptor_set_acceleration_structure_khr, false).at("pNext")?;
+        Self::decode_self(d, p_next)
+    }
+}
+
+impl Encode for WriteDescriptorSetAccelerationStructureKHR<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.i32(1000150007);
         e.chain(self.p_next, false);
         self.encode_self(e);
     }

@@ -5,14 +5,14 @@
 
 /// Wire format version (`VN_WIRE_FORMAT_VERSION`).
 pub const WIRE_FORMAT_VERSION: u32 = 1;
-/// vk.xml version the protocol tables were generated from, as `VK_MAKE_API_VERSION(0, 1, 3, 269)`.
-pub const VK_XML_VERSION: u32 = 4206861;
+/// vk.xml version the protocol tables were generated from, as `VK_MAKE_API_VERSION(0, 1, 4, 343)`.
+pub const VK_XML_VERSION: u32 = 4211031;
 /// `VK_EXT_command_serialization` spec version of this protocol level.
 pub const COMMAND_SERIALIZATION_SPEC_VERSION: u32 = 1;
 /// `VK_MESA_venus_protocol` spec version of this protocol level.
-pub const VENUS_PROTOCOL_SPEC_VERSION: u32 = 2;
+pub const VENUS_PROTOCOL_SPEC_VERSION: u32 = 4;
 /// Highest command id known at this protocol level; higher ids are unknown.
-pub const MAX_COMMAND_ID: u32 = 282;
+pub const MAX_COMMAND_ID: u32 = 345;
 
 /// A Vulkan extension the protocol serializes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,19 +22,28 @@ pub struct ExtensionInfo {
     pub spec_version: u32,
 }
 
-/// The 118 extensions of this protocol level, sorted by name.
+/// The 187 extensions of this protocol level, sorted by name.
 pub const EXTENSIONS: &[ExtensionInfo] = &[
+    ExtensionInfo { name: "VK_ARM_rasterization_order_attachment_access", number: 343, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_4444_formats", number: 341, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_attachment_feedback_loop_dynamic_state", number: 525, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_attachment_feedback_loop_layout", number: 340, spec_version: 2 },
+    ExtensionInfo { name: "VK_EXT_blend_operation_advanced", number: 149, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_border_color_swizzle", number: 412, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_buffer_device_address", number: 245, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_calibrated_timestamps", number: 185, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_color_write_enable", number: 382, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_command_serialization", number: 384, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_conditional_rendering", number: 82, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_conservative_rasterization", number: 102, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_custom_border_color", number: 288, spec_version: 12 },
+    ExtensionInfo { name: "VK_EXT_depth_bias_control", number: 284, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_depth_clamp_control", number: 583, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_depth_clamp_zero_one", number: 422, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_depth_clip_control", number: 356, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_depth_clip_enable", number: 103, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_depth_range_unrestricted", number: 14, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_descriptor_heap", number: 136, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_descriptor_indexing", number: 162, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_dynamic_rendering_unused_attachments", number: 500, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_extended_dynamic_state", number: 268, spec_version: 1 },
@@ -42,24 +51,38 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_EXT_extended_dynamic_state3", number: 456, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_external_memory_acquire_unmodified", number: 454, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_external_memory_dma_buf", number: 126, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_filter_cubic", number: 171, spec_version: 3 },
     ExtensionInfo { name: "VK_EXT_fragment_shader_interlock", number: 252, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_global_priority", number: 175, spec_version: 2 },
+    ExtensionInfo { name: "VK_EXT_global_priority_query", number: 389, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_graphics_pipeline_library", number: 321, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_host_image_copy", number: 271, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_host_query_reset", number: 262, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_image_2d_view_of_3d", number: 394, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_image_drm_format_modifier", number: 159, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_image_robustness", number: 336, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_image_sliced_view_of_3d", number: 419, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_image_view_min_lod", number: 392, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_index_type_uint8", number: 266, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_inline_uniform_block", number: 139, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_legacy_dithering", number: 466, spec_version: 2 },
+    ExtensionInfo { name: "VK_EXT_legacy_vertex_attributes", number: 496, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_line_rasterization", number: 260, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_load_store_op_none", number: 401, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_memory_budget", number: 238, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_mesh_shader", number: 329, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_multi_draw", number: 393, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_multisampled_render_to_single_sampled", number: 377, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_mutable_descriptor_type", number: 495, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_nested_command_buffer", number: 452, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_non_seamless_cube_map", number: 423, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_pci_bus_info", number: 213, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_pipeline_creation_cache_control", number: 298, spec_version: 3 },
     ExtensionInfo { name: "VK_EXT_pipeline_creation_feedback", number: 193, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_pipeline_library_group_handles", number: 499, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_pipeline_protected_access", number: 467, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_pipeline_robustness", number: 69, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_post_depth_coverage", number: 156, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_primitive_topology_list_restart", number: 357, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_primitives_generated_query", number: 383, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_private_data", number: 296, spec_version: 1 },
@@ -67,12 +90,20 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_EXT_queue_family_foreign", number: 127, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_rasterization_order_attachment_access", number: 464, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_robustness2", number: 287, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_sample_locations", number: 144, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_sampler_filter_minmax", number: 131, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_scalar_block_layout", number: 222, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_separate_stencil_usage", number: 247, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_atomic_float", number: 261, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_atomic_float2", number: 274, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_shader_demote_to_helper_invocation", number: 277, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_float8", number: 568, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_image_atomic_int64", number: 235, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_replicated_composites", number: 565, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_shader_stencil_export", number: 141, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_shader_subgroup_ballot", number: 65, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_subgroup_vote", number: 66, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_shader_uniform_buffer_unsized_array", number: 643, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_shader_viewport_index_layer", number: 163, spec_version: 1 },
     ExtensionInfo { name: "VK_EXT_subgroup_size_control", number: 226, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_texel_buffer_alignment", number: 282, spec_version: 1 },
@@ -82,13 +113,24 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_EXT_vertex_attribute_divisor", number: 191, spec_version: 3 },
     ExtensionInfo { name: "VK_EXT_vertex_input_dynamic_state", number: 353, spec_version: 2 },
     ExtensionInfo { name: "VK_EXT_ycbcr_2plane_444_formats", number: 331, spec_version: 1 },
+    ExtensionInfo { name: "VK_EXT_ycbcr_image_arrays", number: 253, spec_version: 1 },
+    ExtensionInfo { name: "VK_GOOGLE_decorate_string", number: 225, spec_version: 1 },
+    ExtensionInfo { name: "VK_GOOGLE_hlsl_functionality1", number: 224, spec_version: 1 },
+    ExtensionInfo { name: "VK_GOOGLE_user_type", number: 290, spec_version: 1 },
+    ExtensionInfo { name: "VK_IMG_filter_cubic", number: 16, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_16bit_storage", number: 84, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_8bit_storage", number: 178, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_acceleration_structure", number: 151, spec_version: 13 },
     ExtensionInfo { name: "VK_KHR_bind_memory2", number: 158, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_buffer_device_address", number: 258, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_calibrated_timestamps", number: 544, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_compute_shader_derivatives", number: 512, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_cooperative_matrix", number: 507, spec_version: 2 },
     ExtensionInfo { name: "VK_KHR_copy_commands2", number: 338, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_create_renderpass2", number: 110, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_dedicated_allocation", number: 128, spec_version: 3 },
+    ExtensionInfo { name: "VK_KHR_deferred_host_operations", number: 269, spec_version: 4 },
+    ExtensionInfo { name: "VK_KHR_depth_clamp_zero_one", number: 605, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_depth_stencil_resolve", number: 200, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_descriptor_update_template", number: 86, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_device_group", number: 61, spec_version: 4 },
@@ -96,6 +138,7 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_KHR_draw_indirect_count", number: 170, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_driver_properties", number: 197, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_dynamic_rendering", number: 45, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_dynamic_rendering_local_read", number: 233, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_external_fence", number: 114, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_external_fence_capabilities", number: 113, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_external_fence_fd", number: 116, spec_version: 1 },
@@ -106,66 +149,149 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_KHR_external_semaphore_capabilities", number: 77, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_external_semaphore_fd", number: 80, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_format_feature_flags2", number: 361, spec_version: 2 },
+    ExtensionInfo { name: "VK_KHR_fragment_shader_barycentric", number: 323, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_fragment_shading_rate", number: 227, spec_version: 2 },
     ExtensionInfo { name: "VK_KHR_get_memory_requirements2", number: 147, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_get_physical_device_properties2", number: 60, spec_version: 2 },
+    ExtensionInfo { name: "VK_KHR_global_priority", number: 189, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_image_format_list", number: 148, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_imageless_framebuffer", number: 109, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_index_type_uint8", number: 534, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_line_rasterization", number: 535, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_load_store_op_none", number: 527, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_maintenance1", number: 70, spec_version: 2 },
     ExtensionInfo { name: "VK_KHR_maintenance2", number: 118, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_maintenance3", number: 169, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_maintenance4", number: 414, spec_version: 2 },
     ExtensionInfo { name: "VK_KHR_maintenance5", number: 471, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_maintenance6", number: 546, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_maintenance7", number: 563, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_map_memory2", number: 272, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_multiview", number: 54, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_pipeline_library", number: 291, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_push_descriptor", number: 81, spec_version: 2 },
+    ExtensionInfo { name: "VK_KHR_ray_query", number: 349, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_ray_tracing_maintenance1", number: 387, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_ray_tracing_pipeline", number: 348, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_ray_tracing_position_fetch", number: 482, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_relaxed_block_layout", number: 145, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_robustness2", number: 613, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_sampler_mirror_clamp_to_edge", number: 15, spec_version: 3 },
     ExtensionInfo { name: "VK_KHR_sampler_ycbcr_conversion", number: 157, spec_version: 14 },
     ExtensionInfo { name: "VK_KHR_separate_depth_stencil_layouts", number: 242, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_atomic_int64", number: 181, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_bfloat16", number: 142, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_clock", number: 182, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_draw_parameters", number: 64, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_expect_assume", number: 545, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_float16_int8", number: 83, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_float_controls", number: 198, spec_version: 4 },
+    ExtensionInfo { name: "VK_KHR_shader_float_controls2", number: 529, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_fma", number: 580, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_integer_dot_product", number: 281, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_maximal_reconvergence", number: 435, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_non_semantic_info", number: 294, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_quad_control", number: 236, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_relaxed_extended_instruction", number: 559, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_subgroup_extended_types", number: 176, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_subgroup_rotate", number: 417, spec_version: 2 },
+    ExtensionInfo { name: "VK_KHR_shader_subgroup_uniform_control_flow", number: 324, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_shader_terminate_invocation", number: 216, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_shader_untyped_pointers", number: 388, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_spirv_1_4", number: 237, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_storage_buffer_storage_class", number: 132, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_synchronization2", number: 315, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_timeline_semaphore", number: 208, spec_version: 2 },
     ExtensionInfo { name: "VK_KHR_uniform_buffer_standard_layout", number: 254, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_variable_pointers", number: 121, spec_version: 1 },
+    ExtensionInfo { name: "VK_KHR_vertex_attribute_divisor", number: 526, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_vulkan_memory_model", number: 212, spec_version: 3 },
+    ExtensionInfo { name: "VK_KHR_workgroup_memory_explicit_layout", number: 337, spec_version: 1 },
     ExtensionInfo { name: "VK_KHR_zero_initialize_workgroup_memory", number: 326, spec_version: 1 },
-    ExtensionInfo { name: "VK_MESA_venus_protocol", number: 385, spec_version: 2 },
+    ExtensionInfo { name: "VK_MESA_venus_protocol", number: 385, spec_version: 4 },
+    ExtensionInfo { name: "VK_NV_compute_shader_derivatives", number: 202, spec_version: 1 },
     ExtensionInfo { name: "VK_VALVE_mutable_descriptor_type", number: 352, spec_version: 1 },
+];
+
+/// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):
+/// their commands or structs cannot be served (`xtask/src/special.rs`, `NOT_ADVERTISED`).
+pub const NOT_ADVERTISED: &[&str] = &[
+    // needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding
+    "VK_EXT_descriptor_heap",
+    // needs vkCopy*MESA (297/298), not implemented; vkCopy{Memory,Image}To* have no encoding
+    "VK_EXT_host_image_copy",
+    // ray tracing pipelines are not served
+    "VK_EXT_pipeline_library_group_handles",
+    // the build commands have no encoding (pointer-to-pointer geometries)
+    "VK_KHR_acceleration_structure",
+    // its commands are rejected by the reference (299-303); only useful with acceleration structures
+    "VK_KHR_deferred_host_operations",
+    // requires VK_KHR_acceleration_structure
+    "VK_KHR_ray_query",
+    // requires VK_KHR_acceleration_structure
+    "VK_KHR_ray_tracing_maintenance1",
+    // vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length)
+    "VK_KHR_ray_tracing_pipeline",
+    // requires VK_KHR_acceleration_structure
+    "VK_KHR_ray_tracing_position_fetch",
 ];
 
 /// API constants.
 pub mod constants {
+    pub const VK_COMPRESSED_TRIANGLE_FORMAT_DGF1_BYTE_ALIGNMENT_AMDX: u32 = 128;
+    pub const VK_COMPRESSED_TRIANGLE_FORMAT_DGF1_BYTE_STRIDE_AMDX: u32 = 128;
+    pub const VK_DATA_GRAPH_MODEL_TOOLCHAIN_VERSION_LENGTH_QCOM: u32 = 3;
     pub const VK_FALSE: u32 = 0;
-    pub const VK_HEADER_VERSION: u32 = 269;
+    pub const VK_HEADER_VERSION: u32 = 343;
     pub const VK_LUID_SIZE: u32 = 8;
-    pub const VK_LUID_SIZE_KHR: u32 = 8;
     pub const VK_MAX_DESCRIPTION_SIZE: u32 = 256;
     pub const VK_MAX_DEVICE_GROUP_SIZE: u32 = 32;
-    pub const VK_MAX_DEVICE_GROUP_SIZE_KHR: u32 = 32;
     pub const VK_MAX_DRIVER_INFO_SIZE: u32 = 256;
-    pub const VK_MAX_DRIVER_INFO_SIZE_KHR: u32 = 256;
     pub const VK_MAX_DRIVER_NAME_SIZE: u32 = 256;
-    pub const VK_MAX_DRIVER_NAME_SIZE_KHR: u32 = 256;
     pub const VK_MAX_EXTENSION_NAME_SIZE: u32 = 256;
-    pub const VK_MAX_GLOBAL_PRIORITY_SIZE_EXT: u32 = 16;
-    pub const VK_MAX_GLOBAL_PRIORITY_SIZE_KHR: u32 = 16;
+    pub const VK_MAX_GLOBAL_PRIORITY_SIZE: u32 = 16;
     pub const VK_MAX_MEMORY_HEAPS: u32 = 16;
     pub const VK_MAX_MEMORY_TYPES: u32 = 32;
+    pub const VK_MAX_PHYSICAL_DEVICE_DATA_GRAPH_OPERATION_SET_NAME_SIZE_ARM: u32 = 128;
     pub const VK_MAX_PHYSICAL_DEVICE_NAME_SIZE: u32 = 256;
+    pub const VK_MAX_PIPELINE_BINARY_KEY_SIZE_KHR: u32 = 32;
     pub const VK_MAX_SHADER_MODULE_IDENTIFIER_SIZE_EXT: u32 = 32;
+    pub const VK_MAX_VIDEO_AV1_REFERENCES_PER_FRAME_KHR: u32 = 7;
+    pub const VK_MAX_VIDEO_VP9_REFERENCES_PER_FRAME_KHR: u32 = 3;
     pub const VK_TRUE: u32 = 1;
     pub const VK_UUID_SIZE: u32 = 16;
+}
+
+/// `VkAccelerationStructureBuildTypeKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct AccelerationStructureBuildTypeKHR(pub i32);
+crate::wire::scalar_newtype!(AccelerationStructureBuildTypeKHR, i32);
+impl AccelerationStructureBuildTypeKHR {
+    pub const HOST_KHR: Self = Self(0);
+    pub const DEVICE_KHR: Self = Self(1);
+    pub const HOST_OR_DEVICE_KHR: Self = Self(2);
+}
+
+/// `VkAccelerationStructureCompatibilityKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct AccelerationStructureCompatibilityKHR(pub i32);
+crate::wire::scalar_newtype!(AccelerationStructureCompatibilityKHR, i32);
+impl AccelerationStructureCompatibilityKHR {
+    pub const COMPATIBLE_KHR: Self = Self(0);
+    pub const INCOMPATIBLE_KHR: Self = Self(1);
+}
+
+/// `VkAccelerationStructureTypeKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct AccelerationStructureTypeKHR(pub i32);
+crate::wire::scalar_newtype!(AccelerationStructureTypeKHR, i32);
+impl AccelerationStructureTypeKHR {
+    pub const TOP_LEVEL_KHR: Self = Self(0);
+    pub const BOTTOM_LEVEL_KHR: Self = Self(1);
+    pub const GENERIC_KHR: Self = Self(2);
 }
 
 /// `VkAttachmentLoadOp` (4 bytes on the wire).
@@ -177,7 +303,9 @@ impl AttachmentLoadOp {
     pub const LOAD: Self = Self(0);
     pub const CLEAR: Self = Self(1);
     pub const DONT_CARE: Self = Self(2);
+    pub const NONE: Self = Self(1000400000);
     pub const NONE_EXT: Self = Self(1000400000);
+    pub const NONE_KHR: Self = Self(1000400000);
 }
 
 /// `VkAttachmentStoreOp` (4 bytes on the wire).
@@ -231,6 +359,52 @@ impl BlendOp {
     pub const REVERSE_SUBTRACT: Self = Self(2);
     pub const MIN: Self = Self(3);
     pub const MAX: Self = Self(4);
+    pub const ZERO_EXT: Self = Self(1000148000);
+    pub const SRC_EXT: Self = Self(1000148001);
+    pub const DST_EXT: Self = Self(1000148002);
+    pub const SRC_OVER_EXT: Self = Self(1000148003);
+    pub const DST_OVER_EXT: Self = Self(1000148004);
+    pub const SRC_IN_EXT: Self = Self(1000148005);
+    pub const DST_IN_EXT: Self = Self(1000148006);
+    pub const SRC_OUT_EXT: Self = Self(1000148007);
+    pub const DST_OUT_EXT: Self = Self(1000148008);
+    pub const SRC_ATOP_EXT: Self = Self(1000148009);
+    pub const DST_ATOP_EXT: Self = Self(1000148010);
+    pub const XOR_EXT: Self = Self(1000148011);
+    pub const MULTIPLY_EXT: Self = Self(1000148012);
+    pub const SCREEN_EXT: Self = Self(1000148013);
+    pub const OVERLAY_EXT: Self = Self(1000148014);
+    pub const DARKEN_EXT: Self = Self(1000148015);
+    pub const LIGHTEN_EXT: Self = Self(1000148016);
+    pub const COLORDODGE_EXT: Self = Self(1000148017);
+    pub const COLORBURN_EXT: Self = Self(1000148018);
+    pub const HARDLIGHT_EXT: Self = Self(1000148019);
+    pub const SOFTLIGHT_EXT: Self = Self(1000148020);
+    pub const DIFFERENCE_EXT: Self = Self(1000148021);
+    pub const EXCLUSION_EXT: Self = Self(1000148022);
+    pub const INVERT_EXT: Self = Self(1000148023);
+    pub const INVERT_RGB_EXT: Self = Self(1000148024);
+    pub const LINEARDODGE_EXT: Self = Self(1000148025);
+    pub const LINEARBURN_EXT: Self = Self(1000148026);
+    pub const VIVIDLIGHT_EXT: Self = Self(1000148027);
+    pub const LINEARLIGHT_EXT: Self = Self(1000148028);
+    pub const PINLIGHT_EXT: Self = Self(1000148029);
+    pub const HARDMIX_EXT: Self = Self(1000148030);
+    pub const HSL_HUE_EXT: Self = Self(1000148031);
+    pub const HSL_SATURATION_EXT: Self = Self(1000148032);
+    pub const HSL_COLOR_EXT: Self = Self(1000148033);
+    pub const HSL_LUMINOSITY_EXT: Self = Self(1000148034);
+    pub const PLUS_EXT: Self = Self(1000148035);
+    pub const PLUS_CLAMPED_EXT: Self = Self(1000148036);
+    pub const PLUS_CLAMPED_ALPHA_EXT: Self = Self(1000148037);
+    pub const PLUS_DARKER_EXT: Self = Self(1000148038);
+    pub const MINUS_EXT: Self = Self(1000148039);
+    pub const MINUS_CLAMPED_EXT: Self = Self(1000148040);
+    pub const CONTRAST_EXT: Self = Self(1000148041);
+    pub const INVERT_OVG_EXT: Self = Self(1000148042);
+    pub const RED_EXT: Self = Self(1000148043);
+    pub const GREEN_EXT: Self = Self(1000148044);
+    pub const BLUE_EXT: Self = Self(1000148045);
 }
 
 /// `VkBlendOverlapEXT` (4 bytes on the wire).
@@ -313,6 +487,28 @@ impl ComponentSwizzle {
     pub const A: Self = Self(6);
 }
 
+/// `VkComponentTypeKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct ComponentTypeKHR(pub i32);
+crate::wire::scalar_newtype!(ComponentTypeKHR, i32);
+impl ComponentTypeKHR {
+    pub const FLOAT16_KHR: Self = Self(0);
+    pub const FLOAT32_KHR: Self = Self(1);
+    pub const FLOAT64_KHR: Self = Self(2);
+    pub const SINT8_KHR: Self = Self(3);
+    pub const SINT16_KHR: Self = Self(4);
+    pub const SINT32_KHR: Self = Self(5);
+    pub const SINT64_KHR: Self = Self(6);
+    pub const UINT8_KHR: Self = Self(7);
+    pub const UINT16_KHR: Self = Self(8);
+    pub const UINT32_KHR: Self = Self(9);
+    pub const UINT64_KHR: Self = Self(10);
+    pub const BFLOAT16_KHR: Self = Self(1000141000);
+    pub const FLOAT8_E4M3_EXT: Self = Self(1000491002);
+    pub const FLOAT8_E5M2_EXT: Self = Self(1000491003);
+}
+
 /// `VkConservativeRasterizationModeEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -322,6 +518,58 @@ impl ConservativeRasterizationModeEXT {
     pub const DISABLED_EXT: Self = Self(0);
     pub const OVERESTIMATE_EXT: Self = Self(1);
     pub const UNDERESTIMATE_EXT: Self = Self(2);
+}
+
+/// `VkCopyAccelerationStructureModeKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct CopyAccelerationStructureModeKHR(pub i32);
+crate::wire::scalar_newtype!(CopyAccelerationStructureModeKHR, i32);
+impl CopyAccelerationStructureModeKHR {
+    pub const CLONE_KHR: Self = Self(0);
+    pub const COMPACT_KHR: Self = Self(1);
+    pub const SERIALIZE_KHR: Self = Self(2);
+    pub const DESERIALIZE_KHR: Self = Self(3);
+}
+
+/// `VkDepthBiasRepresentationEXT` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct DepthBiasRepresentationEXT(pub i32);
+crate::wire::scalar_newtype!(DepthBiasRepresentationEXT, i32);
+impl DepthBiasRepresentationEXT {
+    pub const LEAST_REPRESENTABLE_VALUE_FORMAT_EXT: Self = Self(0);
+    pub const LEAST_REPRESENTABLE_VALUE_FORCE_UNORM_EXT: Self = Self(1);
+    pub const FLOAT_EXT: Self = Self(2);
+}
+
+/// `VkDepthClampModeEXT` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct DepthClampModeEXT(pub i32);
+crate::wire::scalar_newtype!(DepthClampModeEXT, i32);
+impl DepthClampModeEXT {
+    pub const VIEWPORT_RANGE_EXT: Self = Self(0);
+    pub const USER_DEFINED_RANGE_EXT: Self = Self(1);
+}
+
+/// `VkDescriptorMappingSourceEXT` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct DescriptorMappingSourceEXT(pub i32);
+crate::wire::scalar_newtype!(DescriptorMappingSourceEXT, i32);
+impl DescriptorMappingSourceEXT {
+    pub const HEAP_WITH_CONSTANT_OFFSET_EXT: Self = Self(0);
+    pub const HEAP_WITH_PUSH_INDEX_EXT: Self = Self(1);
+    pub const HEAP_WITH_INDIRECT_INDEX_EXT: Self = Self(2);
+    pub const HEAP_WITH_INDIRECT_INDEX_ARRAY_EXT: Self = Self(3);
+    pub const RESOURCE_HEAP_DATA_EXT: Self = Self(4);
+    pub const PUSH_DATA_EXT: Self = Self(5);
+    pub const PUSH_ADDRESS_EXT: Self = Self(6);
+    pub const INDIRECT_ADDRESS_EXT: Self = Self(7);
+    pub const HEAP_WITH_SHADER_RECORD_INDEX_EXT: Self = Self(8);
+    pub const SHADER_RECORD_DATA_EXT: Self = Self(9);
+    pub const SHADER_RECORD_ADDRESS_EXT: Self = Self(10);
 }
 
 /// `VkDescriptorType` (4 bytes on the wire).
@@ -343,6 +591,7 @@ impl DescriptorType {
     pub const INPUT_ATTACHMENT: Self = Self(10);
     pub const INLINE_UNIFORM_BLOCK: Self = Self(1000138000);
     pub const INLINE_UNIFORM_BLOCK_EXT: Self = Self(1000138000);
+    pub const ACCELERATION_STRUCTURE_KHR: Self = Self(1000150000);
     pub const MUTABLE_VALVE: Self = Self(1000351000);
     pub const MUTABLE_EXT: Self = Self(1000351000);
 }
@@ -354,6 +603,7 @@ pub struct DescriptorUpdateTemplateType(pub i32);
 crate::wire::scalar_newtype!(DescriptorUpdateTemplateType, i32);
 impl DescriptorUpdateTemplateType {
     pub const DESCRIPTOR_SET: Self = Self(0);
+    pub const PUSH_DESCRIPTORS: Self = Self(1);
     pub const PUSH_DESCRIPTORS_KHR: Self = Self(1);
     pub const DESCRIPTOR_SET_KHR: Self = Self(0);
 }
@@ -389,7 +639,9 @@ impl DriverId {
     pub const MESA_DOZEN: Self = Self(23);
     pub const MESA_NVK: Self = Self(24);
     pub const IMAGINATION_OPEN_SOURCE_MESA: Self = Self(25);
-    pub const MESA_AGXV: Self = Self(26);
+    pub const MESA_HONEYKRISP: Self = Self(26);
+    pub const VULKAN_SC_EMULATION_ON_VULKAN: Self = Self(27);
+    pub const MESA_KOSMICKRISP: Self = Self(28);
     pub const AMD_PROPRIETARY_KHR: Self = Self(1);
     pub const AMD_OPEN_SOURCE_KHR: Self = Self(2);
     pub const MESA_RADV_KHR: Self = Self(3);
@@ -434,6 +686,9 @@ impl DynamicState {
     pub const RASTERIZER_DISCARD_ENABLE: Self = Self(1000377001);
     pub const DEPTH_BIAS_ENABLE: Self = Self(1000377002);
     pub const PRIMITIVE_RESTART_ENABLE: Self = Self(1000377004);
+    pub const LINE_STIPPLE: Self = Self(1000259000);
+    pub const SAMPLE_LOCATIONS_EXT: Self = Self(1000143000);
+    pub const RAY_TRACING_PIPELINE_STACK_SIZE_KHR: Self = Self(1000347000);
     pub const FRAGMENT_SHADING_RATE_KHR: Self = Self(1000226000);
     pub const LINE_STIPPLE_EXT: Self = Self(1000259000);
     pub const CULL_MODE_EXT: Self = Self(1000267000);
@@ -455,7 +710,6 @@ impl DynamicState {
     pub const LOGIC_OP_EXT: Self = Self(1000377003);
     pub const PRIMITIVE_RESTART_ENABLE_EXT: Self = Self(1000377004);
     pub const COLOR_WRITE_ENABLE_EXT: Self = Self(1000381000);
-    pub const TESSELLATION_DOMAIN_ORIGIN_EXT: Self = Self(1000455002);
     pub const DEPTH_CLAMP_ENABLE_EXT: Self = Self(1000455003);
     pub const POLYGON_MODE_EXT: Self = Self(1000455004);
     pub const RASTERIZATION_SAMPLES_EXT: Self = Self(1000455005);
@@ -466,6 +720,7 @@ impl DynamicState {
     pub const COLOR_BLEND_ENABLE_EXT: Self = Self(1000455010);
     pub const COLOR_BLEND_EQUATION_EXT: Self = Self(1000455011);
     pub const COLOR_WRITE_MASK_EXT: Self = Self(1000455012);
+    pub const TESSELLATION_DOMAIN_ORIGIN_EXT: Self = Self(1000455002);
     pub const RASTERIZATION_STREAM_EXT: Self = Self(1000455013);
     pub const CONSERVATIVE_RASTERIZATION_MODE_EXT: Self = Self(1000455014);
     pub const EXTRA_PRIMITIVE_OVERESTIMATION_SIZE_EXT: Self = Self(1000455015);
@@ -476,6 +731,9 @@ impl DynamicState {
     pub const LINE_RASTERIZATION_MODE_EXT: Self = Self(1000455020);
     pub const LINE_STIPPLE_ENABLE_EXT: Self = Self(1000455021);
     pub const DEPTH_CLIP_NEGATIVE_ONE_TO_ONE_EXT: Self = Self(1000455022);
+    pub const ATTACHMENT_FEEDBACK_LOOP_ENABLE_EXT: Self = Self(1000524000);
+    pub const LINE_STIPPLE_KHR: Self = Self(1000259000);
+    pub const DEPTH_CLAMP_RANGE_EXT: Self = Self(1000582000);
 }
 
 /// `VkExternalFenceHandleTypeFlagBits` (4 bytes on the wire).
@@ -544,6 +802,8 @@ crate::wire::scalar_newtype!(Filter, i32);
 impl Filter {
     pub const NEAREST: Self = Self(0);
     pub const LINEAR: Self = Self(1);
+    pub const CUBIC_IMG: Self = Self(1000015000);
+    pub const CUBIC_EXT: Self = Self(1000015000);
 }
 
 /// `VkFormat` (4 bytes on the wire).
@@ -791,6 +1051,8 @@ impl Format {
     pub const ASTC_10x10_SFLOAT_BLOCK: Self = Self(1000066011);
     pub const ASTC_12x10_SFLOAT_BLOCK: Self = Self(1000066012);
     pub const ASTC_12x12_SFLOAT_BLOCK: Self = Self(1000066013);
+    pub const A1B5G5R5_UNORM_PACK16: Self = Self(1000470000);
+    pub const A8_UNORM: Self = Self(1000470001);
     pub const ASTC_4x4_SFLOAT_BLOCK_EXT: Self = Self(1000066000);
     pub const ASTC_5x4_SFLOAT_BLOCK_EXT: Self = Self(1000066001);
     pub const ASTC_5x5_SFLOAT_BLOCK_EXT: Self = Self(1000066002);
@@ -919,9 +1181,11 @@ impl ImageLayout {
     pub const STENCIL_READ_ONLY_OPTIMAL: Self = Self(1000241003);
     pub const READ_ONLY_OPTIMAL: Self = Self(1000314000);
     pub const ATTACHMENT_OPTIMAL: Self = Self(1000314001);
+    pub const RENDERING_LOCAL_READ: Self = Self(1000232000);
     pub const DEPTH_READ_ONLY_STENCIL_ATTACHMENT_OPTIMAL_KHR: Self = Self(1000117000);
     pub const DEPTH_ATTACHMENT_STENCIL_READ_ONLY_OPTIMAL_KHR: Self = Self(1000117001);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_OPTIMAL_KHR: Self = Self(1000164003);
+    pub const RENDERING_LOCAL_READ_KHR: Self = Self(1000232000);
     pub const DEPTH_ATTACHMENT_OPTIMAL_KHR: Self = Self(1000241000);
     pub const DEPTH_READ_ONLY_OPTIMAL_KHR: Self = Self(1000241001);
     pub const STENCIL_ATTACHMENT_OPTIMAL_KHR: Self = Self(1000241002);
@@ -976,19 +1240,30 @@ crate::wire::scalar_newtype!(IndexType, i32);
 impl IndexType {
     pub const UINT16: Self = Self(0);
     pub const UINT32: Self = Self(1);
+    pub const UINT8: Self = Self(1000265000);
+    pub const NONE_KHR: Self = Self(1000165000);
     pub const UINT8_EXT: Self = Self(1000265000);
+    pub const UINT8_KHR: Self = Self(1000265000);
 }
 
-/// `VkLineRasterizationModeEXT` (4 bytes on the wire).
+/// `VkLineRasterizationMode` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
-pub struct LineRasterizationModeEXT(pub i32);
-crate::wire::scalar_newtype!(LineRasterizationModeEXT, i32);
-impl LineRasterizationModeEXT {
+pub struct LineRasterizationMode(pub i32);
+crate::wire::scalar_newtype!(LineRasterizationMode, i32);
+impl LineRasterizationMode {
+    pub const DEFAULT: Self = Self(0);
+    pub const RECTANGULAR: Self = Self(1);
+    pub const BRESENHAM: Self = Self(2);
+    pub const RECTANGULAR_SMOOTH: Self = Self(3);
     pub const DEFAULT_EXT: Self = Self(0);
     pub const RECTANGULAR_EXT: Self = Self(1);
     pub const BRESENHAM_EXT: Self = Self(2);
     pub const RECTANGULAR_SMOOTH_EXT: Self = Self(3);
+    pub const DEFAULT_KHR: Self = Self(0);
+    pub const RECTANGULAR_KHR: Self = Self(1);
+    pub const BRESENHAM_KHR: Self = Self(2);
+    pub const RECTANGULAR_SMOOTH_KHR: Self = Self(3);
 }
 
 /// `VkLogicOp` (4 bytes on the wire).
@@ -1047,12 +1322,27 @@ impl ObjectType {
     pub const DESCRIPTOR_SET: Self = Self(23);
     pub const FRAMEBUFFER: Self = Self(24);
     pub const COMMAND_POOL: Self = Self(25);
-    pub const SAMPLER_YCBCR_CONVERSION: Self = Self(1000156000);
     pub const DESCRIPTOR_UPDATE_TEMPLATE: Self = Self(1000085000);
+    pub const SAMPLER_YCBCR_CONVERSION: Self = Self(1000156000);
     pub const PRIVATE_DATA_SLOT: Self = Self(1000295000);
     pub const DESCRIPTOR_UPDATE_TEMPLATE_KHR: Self = Self(1000085000);
+    pub const ACCELERATION_STRUCTURE_KHR: Self = Self(1000150000);
     pub const SAMPLER_YCBCR_CONVERSION_KHR: Self = Self(1000156000);
+    pub const DEFERRED_OPERATION_KHR: Self = Self(1000268000);
     pub const PRIVATE_DATA_SLOT_EXT: Self = Self(1000295000);
+}
+
+/// `VkPhysicalDeviceLayeredApiKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct PhysicalDeviceLayeredApiKHR(pub i32);
+crate::wire::scalar_newtype!(PhysicalDeviceLayeredApiKHR, i32);
+impl PhysicalDeviceLayeredApiKHR {
+    pub const VULKAN_KHR: Self = Self(0);
+    pub const D3D12_KHR: Self = Self(1);
+    pub const METAL_KHR: Self = Self(2);
+    pub const OPENGL_KHR: Self = Self(3);
+    pub const OPENGLES_KHR: Self = Self(4);
 }
 
 /// `VkPhysicalDeviceType` (4 bytes on the wire).
@@ -1076,6 +1366,39 @@ crate::wire::scalar_newtype!(PipelineBindPoint, i32);
 impl PipelineBindPoint {
     pub const GRAPHICS: Self = Self(0);
     pub const COMPUTE: Self = Self(1);
+    pub const RAY_TRACING_KHR: Self = Self(1000165000);
+}
+
+/// `VkPipelineRobustnessBufferBehavior` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct PipelineRobustnessBufferBehavior(pub i32);
+crate::wire::scalar_newtype!(PipelineRobustnessBufferBehavior, i32);
+impl PipelineRobustnessBufferBehavior {
+    pub const DEVICE_DEFAULT: Self = Self(0);
+    pub const DISABLED: Self = Self(1);
+    pub const ROBUST_BUFFER_ACCESS: Self = Self(2);
+    pub const ROBUST_BUFFER_ACCESS_2: Self = Self(3);
+    pub const DEVICE_DEFAULT_EXT: Self = Self(0);
+    pub const DISABLED_EXT: Self = Self(1);
+    pub const ROBUST_BUFFER_ACCESS_EXT: Self = Self(2);
+    pub const ROBUST_BUFFER_ACCESS_2_EXT: Self = Self(3);
+}
+
+/// `VkPipelineRobustnessImageBehavior` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct PipelineRobustnessImageBehavior(pub i32);
+crate::wire::scalar_newtype!(PipelineRobustnessImageBehavior, i32);
+impl PipelineRobustnessImageBehavior {
+    pub const DEVICE_DEFAULT: Self = Self(0);
+    pub const DISABLED: Self = Self(1);
+    pub const ROBUST_IMAGE_ACCESS: Self = Self(2);
+    pub const ROBUST_IMAGE_ACCESS_2: Self = Self(3);
+    pub const DEVICE_DEFAULT_EXT: Self = Self(0);
+    pub const DISABLED_EXT: Self = Self(1);
+    pub const ROBUST_IMAGE_ACCESS_EXT: Self = Self(2);
+    pub const ROBUST_IMAGE_ACCESS_2_EXT: Self = Self(3);
 }
 
 /// `VkPipelineStageFlagBits` (4 bytes on the wire).
@@ -1104,8 +1427,12 @@ impl PipelineStageFlagBits {
     pub const NONE: Self = Self(0);
     pub const TRANSFORM_FEEDBACK_BIT_EXT: Self = Self(16777216);
     pub const CONDITIONAL_RENDERING_BIT_EXT: Self = Self(262144);
+    pub const ACCELERATION_STRUCTURE_BUILD_BIT_KHR: Self = Self(33554432);
+    pub const RAY_TRACING_SHADER_BIT_KHR: Self = Self(2097152);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(4194304);
     pub const NONE_KHR: Self = Self(0);
+    pub const TASK_SHADER_BIT_EXT: Self = Self(524288);
+    pub const MESH_SHADER_BIT_EXT: Self = Self(1048576);
 }
 
 /// `VkPointClippingBehavior` (4 bytes on the wire).
@@ -1170,7 +1497,32 @@ impl QueryType {
     pub const PIPELINE_STATISTICS: Self = Self(1);
     pub const TIMESTAMP: Self = Self(2);
     pub const TRANSFORM_FEEDBACK_STREAM_EXT: Self = Self(1000028004);
+    pub const ACCELERATION_STRUCTURE_COMPACTED_SIZE_KHR: Self = Self(1000150000);
+    pub const ACCELERATION_STRUCTURE_SERIALIZATION_SIZE_KHR: Self = Self(1000150001);
+    pub const MESH_PRIMITIVES_GENERATED_EXT: Self = Self(1000328000);
     pub const PRIMITIVES_GENERATED_EXT: Self = Self(1000382000);
+    pub const ACCELERATION_STRUCTURE_SERIALIZATION_BOTTOM_LEVEL_POINTERS_KHR: Self = Self(1000386000);
+    pub const ACCELERATION_STRUCTURE_SIZE_KHR: Self = Self(1000386001);
+}
+
+/// `VkQueueGlobalPriority` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct QueueGlobalPriority(pub i32);
+crate::wire::scalar_newtype!(QueueGlobalPriority, i32);
+impl QueueGlobalPriority {
+    pub const LOW: Self = Self(128);
+    pub const MEDIUM: Self = Self(256);
+    pub const HIGH: Self = Self(512);
+    pub const REALTIME: Self = Self(1024);
+    pub const LOW_EXT: Self = Self(128);
+    pub const MEDIUM_EXT: Self = Self(256);
+    pub const HIGH_EXT: Self = Self(512);
+    pub const REALTIME_EXT: Self = Self(1024);
+    pub const LOW_KHR: Self = Self(128);
+    pub const MEDIUM_KHR: Self = Self(256);
+    pub const HIGH_KHR: Self = Self(512);
+    pub const REALTIME_KHR: Self = Self(1024);
 }
 
 /// `VkResolveModeFlagBits` (4 bytes on the wire).
@@ -1216,16 +1568,25 @@ impl VkResult {
     pub const ERROR_FORMAT_NOT_SUPPORTED: Self = Self(-11);
     pub const ERROR_FRAGMENTED_POOL: Self = Self(-12);
     pub const ERROR_UNKNOWN: Self = Self(-13);
+    pub const ERROR_VALIDATION_FAILED: Self = Self(-1000011001);
     pub const ERROR_OUT_OF_POOL_MEMORY: Self = Self(-1000069000);
     pub const ERROR_INVALID_EXTERNAL_HANDLE: Self = Self(-1000072003);
-    pub const ERROR_FRAGMENTATION: Self = Self(-1000161000);
     pub const ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS: Self = Self(-1000257000);
+    pub const ERROR_FRAGMENTATION: Self = Self(-1000161000);
     pub const PIPELINE_COMPILE_REQUIRED: Self = Self(1000297000);
+    pub const ERROR_NOT_PERMITTED: Self = Self(-1000174001);
     pub const ERROR_OUT_OF_POOL_MEMORY_KHR: Self = Self(-1000069000);
     pub const ERROR_INVALID_EXTERNAL_HANDLE_KHR: Self = Self(-1000072003);
     pub const ERROR_INVALID_DRM_FORMAT_MODIFIER_PLANE_LAYOUT_EXT: Self = Self(-1000158000);
     pub const ERROR_FRAGMENTATION_EXT: Self = Self(-1000161000);
+    pub const ERROR_NOT_PERMITTED_EXT: Self = Self(-1000174001);
+    pub const ERROR_NOT_PERMITTED_KHR: Self = Self(-1000174001);
+    pub const ERROR_INVALID_DEVICE_ADDRESS_EXT: Self = Self(-1000257000);
     pub const ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS_KHR: Self = Self(-1000257000);
+    pub const THREAD_IDLE_KHR: Self = Self(1000268000);
+    pub const THREAD_DONE_KHR: Self = Self(1000268001);
+    pub const OPERATION_DEFERRED_KHR: Self = Self(1000268002);
+    pub const OPERATION_NOT_DEFERRED_KHR: Self = Self(1000268003);
     pub const PIPELINE_COMPILE_REQUIRED_EXT: Self = Self(1000297000);
     pub const ERROR_PIPELINE_COMPILE_REQUIRED_EXT: Self = Self(1000297000);
 }
@@ -1313,6 +1674,18 @@ impl SamplerYcbcrRange {
     pub const ITU_NARROW_KHR: Self = Self(1);
 }
 
+/// `VkScopeKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct ScopeKHR(pub i32);
+crate::wire::scalar_newtype!(ScopeKHR, i32);
+impl ScopeKHR {
+    pub const DEVICE_KHR: Self = Self(1);
+    pub const WORKGROUP_KHR: Self = Self(2);
+    pub const SUBGROUP_KHR: Self = Self(3);
+    pub const QUEUE_FAMILY_KHR: Self = Self(5);
+}
+
 /// `VkSemaphoreType` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -1339,6 +1712,18 @@ impl ShaderFloatControlsIndependence {
     pub const NONE_KHR: Self = Self(2);
 }
 
+/// `VkShaderGroupShaderKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct ShaderGroupShaderKHR(pub i32);
+crate::wire::scalar_newtype!(ShaderGroupShaderKHR, i32);
+impl ShaderGroupShaderKHR {
+    pub const GENERAL_KHR: Self = Self(0);
+    pub const CLOSEST_HIT_KHR: Self = Self(1);
+    pub const ANY_HIT_KHR: Self = Self(2);
+    pub const INTERSECTION_KHR: Self = Self(3);
+}
+
 /// `VkShaderStageFlagBits` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -1353,6 +1738,14 @@ impl ShaderStageFlagBits {
     pub const COMPUTE_BIT: Self = Self(32);
     pub const ALL_GRAPHICS: Self = Self(1);
     pub const ALL: Self = Self(7);
+    pub const RAYGEN_BIT_KHR: Self = Self(256);
+    pub const ANY_HIT_BIT_KHR: Self = Self(512);
+    pub const CLOSEST_HIT_BIT_KHR: Self = Self(1024);
+    pub const MISS_BIT_KHR: Self = Self(2048);
+    pub const INTERSECTION_BIT_KHR: Self = Self(4096);
+    pub const CALLABLE_BIT_KHR: Self = Self(8192);
+    pub const TASK_BIT_EXT: Self = Self(64);
+    pub const MESH_BIT_EXT: Self = Self(128);
 }
 
 /// `VkSharingMode` (4 bytes on the wire).
@@ -1436,14 +1829,11 @@ impl StructureType {
     pub const MEMORY_BARRIER: Self = Self(46);
     pub const LOADER_INSTANCE_CREATE_INFO: Self = Self(47);
     pub const LOADER_DEVICE_CREATE_INFO: Self = Self(48);
-    pub const PHYSICAL_DEVICE_SUBGROUP_PROPERTIES: Self = Self(1000094000);
     pub const BIND_BUFFER_MEMORY_INFO: Self = Self(1000157000);
     pub const BIND_IMAGE_MEMORY_INFO: Self = Self(1000157001);
-    pub const PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES: Self = Self(1000083000);
     pub const MEMORY_DEDICATED_REQUIREMENTS: Self = Self(1000127000);
     pub const MEMORY_DEDICATED_ALLOCATE_INFO: Self = Self(1000127001);
     pub const MEMORY_ALLOCATE_FLAGS_INFO: Self = Self(1000060000);
-    pub const DEVICE_GROUP_RENDER_PASS_BEGIN_INFO: Self = Self(1000060003);
     pub const DEVICE_GROUP_COMMAND_BUFFER_BEGIN_INFO: Self = Self(1000060004);
     pub const DEVICE_GROUP_SUBMIT_INFO: Self = Self(1000060005);
     pub const DEVICE_GROUP_BIND_SPARSE_INFO: Self = Self(1000060006);
@@ -1465,26 +1855,11 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_MEMORY_PROPERTIES_2: Self = Self(1000059006);
     pub const SPARSE_IMAGE_FORMAT_PROPERTIES_2: Self = Self(1000059007);
     pub const PHYSICAL_DEVICE_SPARSE_IMAGE_FORMAT_INFO_2: Self = Self(1000059008);
-    pub const PHYSICAL_DEVICE_POINT_CLIPPING_PROPERTIES: Self = Self(1000117000);
-    pub const RENDER_PASS_INPUT_ATTACHMENT_ASPECT_CREATE_INFO: Self = Self(1000117001);
     pub const IMAGE_VIEW_USAGE_CREATE_INFO: Self = Self(1000117002);
-    pub const PIPELINE_TESSELLATION_DOMAIN_ORIGIN_STATE_CREATE_INFO: Self = Self(1000117003);
-    pub const RENDER_PASS_MULTIVIEW_CREATE_INFO: Self = Self(1000053000);
-    pub const PHYSICAL_DEVICE_MULTIVIEW_FEATURES: Self = Self(1000053001);
-    pub const PHYSICAL_DEVICE_MULTIVIEW_PROPERTIES: Self = Self(1000053002);
-    pub const PHYSICAL_DEVICE_VARIABLE_POINTERS_FEATURES: Self = Self(1000120000);
-    pub const PHYSICAL_DEVICE_VARIABLE_POINTER_FEATURES: Self = Self(1000120000);
     pub const PROTECTED_SUBMIT_INFO: Self = Self(1000145000);
     pub const PHYSICAL_DEVICE_PROTECTED_MEMORY_FEATURES: Self = Self(1000145001);
     pub const PHYSICAL_DEVICE_PROTECTED_MEMORY_PROPERTIES: Self = Self(1000145002);
     pub const DEVICE_QUEUE_INFO_2: Self = Self(1000145003);
-    pub const SAMPLER_YCBCR_CONVERSION_CREATE_INFO: Self = Self(1000156000);
-    pub const SAMPLER_YCBCR_CONVERSION_INFO: Self = Self(1000156001);
-    pub const BIND_IMAGE_PLANE_MEMORY_INFO: Self = Self(1000156002);
-    pub const IMAGE_PLANE_MEMORY_REQUIREMENTS_INFO: Self = Self(1000156003);
-    pub const PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES: Self = Self(1000156004);
-    pub const SAMPLER_YCBCR_CONVERSION_IMAGE_FORMAT_PROPERTIES: Self = Self(1000156005);
-    pub const DESCRIPTOR_UPDATE_TEMPLATE_CREATE_INFO: Self = Self(1000085000);
     pub const PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO: Self = Self(1000071000);
     pub const EXTERNAL_IMAGE_FORMAT_PROPERTIES: Self = Self(1000071001);
     pub const PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO: Self = Self(1000071002);
@@ -1499,8 +1874,26 @@ impl StructureType {
     pub const EXPORT_SEMAPHORE_CREATE_INFO: Self = Self(1000077000);
     pub const PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO: Self = Self(1000076000);
     pub const EXTERNAL_SEMAPHORE_PROPERTIES: Self = Self(1000076001);
+    pub const PHYSICAL_DEVICE_SUBGROUP_PROPERTIES: Self = Self(1000094000);
+    pub const PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES: Self = Self(1000083000);
+    pub const PHYSICAL_DEVICE_VARIABLE_POINTERS_FEATURES: Self = Self(1000120000);
+    pub const PHYSICAL_DEVICE_VARIABLE_POINTER_FEATURES: Self = Self(1000120000);
+    pub const DESCRIPTOR_UPDATE_TEMPLATE_CREATE_INFO: Self = Self(1000085000);
     pub const PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES: Self = Self(1000168000);
     pub const DESCRIPTOR_SET_LAYOUT_SUPPORT: Self = Self(1000168001);
+    pub const SAMPLER_YCBCR_CONVERSION_CREATE_INFO: Self = Self(1000156000);
+    pub const SAMPLER_YCBCR_CONVERSION_INFO: Self = Self(1000156001);
+    pub const BIND_IMAGE_PLANE_MEMORY_INFO: Self = Self(1000156002);
+    pub const IMAGE_PLANE_MEMORY_REQUIREMENTS_INFO: Self = Self(1000156003);
+    pub const PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES: Self = Self(1000156004);
+    pub const SAMPLER_YCBCR_CONVERSION_IMAGE_FORMAT_PROPERTIES: Self = Self(1000156005);
+    pub const DEVICE_GROUP_RENDER_PASS_BEGIN_INFO: Self = Self(1000060003);
+    pub const PHYSICAL_DEVICE_POINT_CLIPPING_PROPERTIES: Self = Self(1000117000);
+    pub const RENDER_PASS_INPUT_ATTACHMENT_ASPECT_CREATE_INFO: Self = Self(1000117001);
+    pub const PIPELINE_TESSELLATION_DOMAIN_ORIGIN_STATE_CREATE_INFO: Self = Self(1000117003);
+    pub const RENDER_PASS_MULTIVIEW_CREATE_INFO: Self = Self(1000053000);
+    pub const PHYSICAL_DEVICE_MULTIVIEW_FEATURES: Self = Self(1000053001);
+    pub const PHYSICAL_DEVICE_MULTIVIEW_PROPERTIES: Self = Self(1000053002);
     pub const PHYSICAL_DEVICE_SHADER_DRAW_PARAMETERS_FEATURES: Self = Self(1000063000);
     pub const PHYSICAL_DEVICE_SHADER_DRAW_PARAMETER_FEATURES: Self = Self(1000063000);
     pub const PHYSICAL_DEVICE_VULKAN_1_1_FEATURES: Self = Self(49);
@@ -1508,39 +1901,8 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_VULKAN_1_2_FEATURES: Self = Self(51);
     pub const PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES: Self = Self(52);
     pub const IMAGE_FORMAT_LIST_CREATE_INFO: Self = Self(1000147000);
-    pub const ATTACHMENT_DESCRIPTION_2: Self = Self(1000109000);
-    pub const ATTACHMENT_REFERENCE_2: Self = Self(1000109001);
-    pub const SUBPASS_DESCRIPTION_2: Self = Self(1000109002);
-    pub const SUBPASS_DEPENDENCY_2: Self = Self(1000109003);
-    pub const RENDER_PASS_CREATE_INFO_2: Self = Self(1000109004);
-    pub const SUBPASS_BEGIN_INFO: Self = Self(1000109005);
-    pub const SUBPASS_END_INFO: Self = Self(1000109006);
-    pub const PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES: Self = Self(1000177000);
     pub const PHYSICAL_DEVICE_DRIVER_PROPERTIES: Self = Self(1000196000);
-    pub const PHYSICAL_DEVICE_SHADER_ATOMIC_INT64_FEATURES: Self = Self(1000180000);
-    pub const PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES: Self = Self(1000082000);
-    pub const PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES: Self = Self(1000197000);
-    pub const DESCRIPTOR_SET_LAYOUT_BINDING_FLAGS_CREATE_INFO: Self = Self(1000161000);
-    pub const PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_FEATURES: Self = Self(1000161001);
-    pub const PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_PROPERTIES: Self = Self(1000161002);
-    pub const DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_ALLOCATE_INFO: Self = Self(1000161003);
-    pub const DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_LAYOUT_SUPPORT: Self = Self(1000161004);
-    pub const PHYSICAL_DEVICE_DEPTH_STENCIL_RESOLVE_PROPERTIES: Self = Self(1000199000);
-    pub const SUBPASS_DESCRIPTION_DEPTH_STENCIL_RESOLVE: Self = Self(1000199001);
-    pub const PHYSICAL_DEVICE_SCALAR_BLOCK_LAYOUT_FEATURES: Self = Self(1000221000);
-    pub const IMAGE_STENCIL_USAGE_CREATE_INFO: Self = Self(1000246000);
-    pub const PHYSICAL_DEVICE_SAMPLER_FILTER_MINMAX_PROPERTIES: Self = Self(1000130000);
-    pub const SAMPLER_REDUCTION_MODE_CREATE_INFO: Self = Self(1000130001);
     pub const PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES: Self = Self(1000211000);
-    pub const PHYSICAL_DEVICE_IMAGELESS_FRAMEBUFFER_FEATURES: Self = Self(1000108000);
-    pub const FRAMEBUFFER_ATTACHMENTS_CREATE_INFO: Self = Self(1000108001);
-    pub const FRAMEBUFFER_ATTACHMENT_IMAGE_INFO: Self = Self(1000108002);
-    pub const RENDER_PASS_ATTACHMENT_BEGIN_INFO: Self = Self(1000108003);
-    pub const PHYSICAL_DEVICE_UNIFORM_BUFFER_STANDARD_LAYOUT_FEATURES: Self = Self(1000253000);
-    pub const PHYSICAL_DEVICE_SHADER_SUBGROUP_EXTENDED_TYPES_FEATURES: Self = Self(1000175000);
-    pub const PHYSICAL_DEVICE_SEPARATE_DEPTH_STENCIL_LAYOUTS_FEATURES: Self = Self(1000241000);
-    pub const ATTACHMENT_REFERENCE_STENCIL_LAYOUT: Self = Self(1000241001);
-    pub const ATTACHMENT_DESCRIPTION_STENCIL_LAYOUT: Self = Self(1000241002);
     pub const PHYSICAL_DEVICE_HOST_QUERY_RESET_FEATURES: Self = Self(1000261000);
     pub const PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES: Self = Self(1000207000);
     pub const PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_PROPERTIES: Self = Self(1000207001);
@@ -1553,16 +1915,43 @@ impl StructureType {
     pub const BUFFER_OPAQUE_CAPTURE_ADDRESS_CREATE_INFO: Self = Self(1000257002);
     pub const MEMORY_OPAQUE_CAPTURE_ADDRESS_ALLOCATE_INFO: Self = Self(1000257003);
     pub const DEVICE_MEMORY_OPAQUE_CAPTURE_ADDRESS_INFO: Self = Self(1000257004);
+    pub const PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES: Self = Self(1000177000);
+    pub const PHYSICAL_DEVICE_SHADER_ATOMIC_INT64_FEATURES: Self = Self(1000180000);
+    pub const PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES: Self = Self(1000082000);
+    pub const PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES: Self = Self(1000197000);
+    pub const DESCRIPTOR_SET_LAYOUT_BINDING_FLAGS_CREATE_INFO: Self = Self(1000161000);
+    pub const PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_FEATURES: Self = Self(1000161001);
+    pub const PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_PROPERTIES: Self = Self(1000161002);
+    pub const DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_ALLOCATE_INFO: Self = Self(1000161003);
+    pub const DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_LAYOUT_SUPPORT: Self = Self(1000161004);
+    pub const PHYSICAL_DEVICE_SCALAR_BLOCK_LAYOUT_FEATURES: Self = Self(1000221000);
+    pub const PHYSICAL_DEVICE_SAMPLER_FILTER_MINMAX_PROPERTIES: Self = Self(1000130000);
+    pub const SAMPLER_REDUCTION_MODE_CREATE_INFO: Self = Self(1000130001);
+    pub const PHYSICAL_DEVICE_UNIFORM_BUFFER_STANDARD_LAYOUT_FEATURES: Self = Self(1000253000);
+    pub const PHYSICAL_DEVICE_SHADER_SUBGROUP_EXTENDED_TYPES_FEATURES: Self = Self(1000175000);
+    pub const ATTACHMENT_DESCRIPTION_2: Self = Self(1000109000);
+    pub const ATTACHMENT_REFERENCE_2: Self = Self(1000109001);
+    pub const SUBPASS_DESCRIPTION_2: Self = Self(1000109002);
+    pub const SUBPASS_DEPENDENCY_2: Self = Self(1000109003);
+    pub const RENDER_PASS_CREATE_INFO_2: Self = Self(1000109004);
+    pub const SUBPASS_BEGIN_INFO: Self = Self(1000109005);
+    pub const SUBPASS_END_INFO: Self = Self(1000109006);
+    pub const PHYSICAL_DEVICE_DEPTH_STENCIL_RESOLVE_PROPERTIES: Self = Self(1000199000);
+    pub const SUBPASS_DESCRIPTION_DEPTH_STENCIL_RESOLVE: Self = Self(1000199001);
+    pub const IMAGE_STENCIL_USAGE_CREATE_INFO: Self = Self(1000246000);
+    pub const PHYSICAL_DEVICE_IMAGELESS_FRAMEBUFFER_FEATURES: Self = Self(1000108000);
+    pub const FRAMEBUFFER_ATTACHMENTS_CREATE_INFO: Self = Self(1000108001);
+    pub const FRAMEBUFFER_ATTACHMENT_IMAGE_INFO: Self = Self(1000108002);
+    pub const RENDER_PASS_ATTACHMENT_BEGIN_INFO: Self = Self(1000108003);
+    pub const PHYSICAL_DEVICE_SEPARATE_DEPTH_STENCIL_LAYOUTS_FEATURES: Self = Self(1000241000);
+    pub const ATTACHMENT_REFERENCE_STENCIL_LAYOUT: Self = Self(1000241001);
+    pub const ATTACHMENT_DESCRIPTION_STENCIL_LAYOUT: Self = Self(1000241002);
     pub const PHYSICAL_DEVICE_VULKAN_1_3_FEATURES: Self = Self(53);
     pub const PHYSICAL_DEVICE_VULKAN_1_3_PROPERTIES: Self = Self(54);
-    pub const PIPELINE_CREATION_FEEDBACK_CREATE_INFO: Self = Self(1000192000);
-    pub const PHYSICAL_DEVICE_SHADER_TERMINATE_INVOCATION_FEATURES: Self = Self(1000215000);
     pub const PHYSICAL_DEVICE_TOOL_PROPERTIES: Self = Self(1000245000);
-    pub const PHYSICAL_DEVICE_SHADER_DEMOTE_TO_HELPER_INVOCATION_FEATURES: Self = Self(1000276000);
     pub const PHYSICAL_DEVICE_PRIVATE_DATA_FEATURES: Self = Self(1000295000);
     pub const DEVICE_PRIVATE_DATA_CREATE_INFO: Self = Self(1000295001);
     pub const PRIVATE_DATA_SLOT_CREATE_INFO: Self = Self(1000295002);
-    pub const PHYSICAL_DEVICE_PIPELINE_CREATION_CACHE_CONTROL_FEATURES: Self = Self(1000297000);
     pub const MEMORY_BARRIER_2: Self = Self(1000314000);
     pub const BUFFER_MEMORY_BARRIER_2: Self = Self(1000314001);
     pub const IMAGE_MEMORY_BARRIER_2: Self = Self(1000314002);
@@ -1571,19 +1960,25 @@ impl StructureType {
     pub const SEMAPHORE_SUBMIT_INFO: Self = Self(1000314005);
     pub const COMMAND_BUFFER_SUBMIT_INFO: Self = Self(1000314006);
     pub const PHYSICAL_DEVICE_SYNCHRONIZATION_2_FEATURES: Self = Self(1000314007);
-    pub const PHYSICAL_DEVICE_ZERO_INITIALIZE_WORKGROUP_MEMORY_FEATURES: Self = Self(1000325000);
-    pub const PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES: Self = Self(1000335000);
     pub const COPY_BUFFER_INFO_2: Self = Self(1000337000);
     pub const COPY_IMAGE_INFO_2: Self = Self(1000337001);
     pub const COPY_BUFFER_TO_IMAGE_INFO_2: Self = Self(1000337002);
     pub const COPY_IMAGE_TO_BUFFER_INFO_2: Self = Self(1000337003);
-    pub const BLIT_IMAGE_INFO_2: Self = Self(1000337004);
-    pub const RESOLVE_IMAGE_INFO_2: Self = Self(1000337005);
     pub const BUFFER_COPY_2: Self = Self(1000337006);
     pub const IMAGE_COPY_2: Self = Self(1000337007);
-    pub const IMAGE_BLIT_2: Self = Self(1000337008);
     pub const BUFFER_IMAGE_COPY_2: Self = Self(1000337009);
-    pub const IMAGE_RESOLVE_2: Self = Self(1000337010);
+    pub const PHYSICAL_DEVICE_TEXTURE_COMPRESSION_ASTC_HDR_FEATURES: Self = Self(1000066000);
+    pub const FORMAT_PROPERTIES_3: Self = Self(1000360000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_4_FEATURES: Self = Self(1000413000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES: Self = Self(1000413001);
+    pub const DEVICE_BUFFER_MEMORY_REQUIREMENTS: Self = Self(1000413002);
+    pub const DEVICE_IMAGE_MEMORY_REQUIREMENTS: Self = Self(1000413003);
+    pub const PIPELINE_CREATION_FEEDBACK_CREATE_INFO: Self = Self(1000192000);
+    pub const PHYSICAL_DEVICE_SHADER_TERMINATE_INVOCATION_FEATURES: Self = Self(1000215000);
+    pub const PHYSICAL_DEVICE_SHADER_DEMOTE_TO_HELPER_INVOCATION_FEATURES: Self = Self(1000276000);
+    pub const PHYSICAL_DEVICE_PIPELINE_CREATION_CACHE_CONTROL_FEATURES: Self = Self(1000297000);
+    pub const PHYSICAL_DEVICE_ZERO_INITIALIZE_WORKGROUP_MEMORY_FEATURES: Self = Self(1000325000);
+    pub const PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES: Self = Self(1000335000);
     pub const PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES: Self = Self(1000225000);
     pub const PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO: Self = Self(1000225001);
     pub const PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES: Self = Self(1000225002);
@@ -1591,20 +1986,68 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_PROPERTIES: Self = Self(1000138001);
     pub const WRITE_DESCRIPTOR_SET_INLINE_UNIFORM_BLOCK: Self = Self(1000138002);
     pub const DESCRIPTOR_POOL_INLINE_UNIFORM_BLOCK_CREATE_INFO: Self = Self(1000138003);
-    pub const PHYSICAL_DEVICE_TEXTURE_COMPRESSION_ASTC_HDR_FEATURES: Self = Self(1000066000);
+    pub const PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES: Self = Self(1000280000);
+    pub const PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES: Self = Self(1000280001);
+    pub const PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_PROPERTIES: Self = Self(1000281001);
+    pub const BLIT_IMAGE_INFO_2: Self = Self(1000337004);
+    pub const RESOLVE_IMAGE_INFO_2: Self = Self(1000337005);
+    pub const IMAGE_BLIT_2: Self = Self(1000337008);
+    pub const IMAGE_RESOLVE_2: Self = Self(1000337010);
     pub const RENDERING_INFO: Self = Self(1000044000);
     pub const RENDERING_ATTACHMENT_INFO: Self = Self(1000044001);
     pub const PIPELINE_RENDERING_CREATE_INFO: Self = Self(1000044002);
     pub const PHYSICAL_DEVICE_DYNAMIC_RENDERING_FEATURES: Self = Self(1000044003);
     pub const COMMAND_BUFFER_INHERITANCE_RENDERING_INFO: Self = Self(1000044004);
-    pub const PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES: Self = Self(1000280000);
-    pub const PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES: Self = Self(1000280001);
-    pub const PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_PROPERTIES: Self = Self(1000281001);
-    pub const FORMAT_PROPERTIES_3: Self = Self(1000360000);
-    pub const PHYSICAL_DEVICE_MAINTENANCE_4_FEATURES: Self = Self(1000413000);
-    pub const PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES: Self = Self(1000413001);
-    pub const DEVICE_BUFFER_MEMORY_REQUIREMENTS: Self = Self(1000413002);
-    pub const DEVICE_IMAGE_MEMORY_REQUIREMENTS: Self = Self(1000413003);
+    pub const PHYSICAL_DEVICE_VULKAN_1_4_FEATURES: Self = Self(55);
+    pub const PHYSICAL_DEVICE_VULKAN_1_4_PROPERTIES: Self = Self(56);
+    pub const DEVICE_QUEUE_GLOBAL_PRIORITY_CREATE_INFO: Self = Self(1000174000);
+    pub const PHYSICAL_DEVICE_GLOBAL_PRIORITY_QUERY_FEATURES: Self = Self(1000388000);
+    pub const QUEUE_FAMILY_GLOBAL_PRIORITY_PROPERTIES: Self = Self(1000388001);
+    pub const PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES: Self = Self(1000265000);
+    pub const MEMORY_MAP_INFO: Self = Self(1000271000);
+    pub const MEMORY_UNMAP_INFO: Self = Self(1000271001);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_5_FEATURES: Self = Self(1000470000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_5_PROPERTIES: Self = Self(1000470001);
+    pub const DEVICE_IMAGE_SUBRESOURCE_INFO: Self = Self(1000470004);
+    pub const SUBRESOURCE_LAYOUT_2: Self = Self(1000338002);
+    pub const IMAGE_SUBRESOURCE_2: Self = Self(1000338003);
+    pub const BUFFER_USAGE_FLAGS_2_CREATE_INFO: Self = Self(1000470006);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_6_FEATURES: Self = Self(1000545000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_6_PROPERTIES: Self = Self(1000545001);
+    pub const BIND_MEMORY_STATUS: Self = Self(1000545002);
+    pub const PHYSICAL_DEVICE_HOST_IMAGE_COPY_FEATURES: Self = Self(1000270000);
+    pub const PHYSICAL_DEVICE_HOST_IMAGE_COPY_PROPERTIES: Self = Self(1000270001);
+    pub const MEMORY_TO_IMAGE_COPY: Self = Self(1000270002);
+    pub const IMAGE_TO_MEMORY_COPY: Self = Self(1000270003);
+    pub const COPY_IMAGE_TO_MEMORY_INFO: Self = Self(1000270004);
+    pub const COPY_MEMORY_TO_IMAGE_INFO: Self = Self(1000270005);
+    pub const HOST_IMAGE_LAYOUT_TRANSITION_INFO: Self = Self(1000270006);
+    pub const COPY_IMAGE_TO_IMAGE_INFO: Self = Self(1000270007);
+    pub const SUBRESOURCE_HOST_MEMCPY_SIZE: Self = Self(1000270008);
+    pub const HOST_IMAGE_COPY_DEVICE_PERFORMANCE_QUERY: Self = Self(1000270009);
+    pub const PHYSICAL_DEVICE_SHADER_SUBGROUP_ROTATE_FEATURES: Self = Self(1000416000);
+    pub const PHYSICAL_DEVICE_SHADER_FLOAT_CONTROLS_2_FEATURES: Self = Self(1000528000);
+    pub const PHYSICAL_DEVICE_SHADER_EXPECT_ASSUME_FEATURES: Self = Self(1000544000);
+    pub const PIPELINE_CREATE_FLAGS_2_CREATE_INFO: Self = Self(1000470005);
+    pub const PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES: Self = Self(1000080000);
+    pub const BIND_DESCRIPTOR_SETS_INFO: Self = Self(1000545003);
+    pub const PUSH_CONSTANTS_INFO: Self = Self(1000545004);
+    pub const PUSH_DESCRIPTOR_SET_INFO: Self = Self(1000545005);
+    pub const PUSH_DESCRIPTOR_SET_WITH_TEMPLATE_INFO: Self = Self(1000545006);
+    pub const PHYSICAL_DEVICE_PIPELINE_PROTECTED_ACCESS_FEATURES: Self = Self(1000466000);
+    pub const PIPELINE_ROBUSTNESS_CREATE_INFO: Self = Self(1000068000);
+    pub const PHYSICAL_DEVICE_PIPELINE_ROBUSTNESS_FEATURES: Self = Self(1000068001);
+    pub const PHYSICAL_DEVICE_PIPELINE_ROBUSTNESS_PROPERTIES: Self = Self(1000068002);
+    pub const PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES: Self = Self(1000259000);
+    pub const PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO: Self = Self(1000259001);
+    pub const PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES: Self = Self(1000259002);
+    pub const PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_PROPERTIES: Self = Self(1000525000);
+    pub const PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO: Self = Self(1000190001);
+    pub const PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES: Self = Self(1000190002);
+    pub const RENDERING_AREA_INFO: Self = Self(1000470003);
+    pub const PHYSICAL_DEVICE_DYNAMIC_RENDERING_LOCAL_READ_FEATURES: Self = Self(1000232000);
+    pub const RENDERING_ATTACHMENT_LOCATION_INFO: Self = Self(1000232001);
+    pub const RENDERING_INPUT_ATTACHMENT_INDEX_INFO: Self = Self(1000232002);
     pub const PHYSICAL_DEVICE_TRANSFORM_FEEDBACK_FEATURES_EXT: Self = Self(1000028000);
     pub const PHYSICAL_DEVICE_TRANSFORM_FEEDBACK_PROPERTIES_EXT: Self = Self(1000028001);
     pub const PIPELINE_RASTERIZATION_STATE_STREAM_CREATE_INFO_EXT: Self = Self(1000028002);
@@ -1613,7 +2056,6 @@ impl StructureType {
     pub const PIPELINE_RENDERING_CREATE_INFO_KHR: Self = Self(1000044002);
     pub const PHYSICAL_DEVICE_DYNAMIC_RENDERING_FEATURES_KHR: Self = Self(1000044003);
     pub const COMMAND_BUFFER_INHERITANCE_RENDERING_INFO_KHR: Self = Self(1000044004);
-    pub const RENDERING_FRAGMENT_SHADING_RATE_ATTACHMENT_INFO_KHR: Self = Self(1000044006);
     pub const RENDER_PASS_MULTIVIEW_CREATE_INFO_KHR: Self = Self(1000053000);
     pub const PHYSICAL_DEVICE_MULTIVIEW_FEATURES_KHR: Self = Self(1000053001);
     pub const PHYSICAL_DEVICE_MULTIVIEW_PROPERTIES_KHR: Self = Self(1000053002);
@@ -1634,6 +2076,9 @@ impl StructureType {
     pub const BIND_BUFFER_MEMORY_DEVICE_GROUP_INFO_KHR: Self = Self(1000060013);
     pub const BIND_IMAGE_MEMORY_DEVICE_GROUP_INFO_KHR: Self = Self(1000060014);
     pub const PHYSICAL_DEVICE_TEXTURE_COMPRESSION_ASTC_HDR_FEATURES_EXT: Self = Self(1000066000);
+    pub const PIPELINE_ROBUSTNESS_CREATE_INFO_EXT: Self = Self(1000068000);
+    pub const PHYSICAL_DEVICE_PIPELINE_ROBUSTNESS_FEATURES_EXT: Self = Self(1000068001);
+    pub const PHYSICAL_DEVICE_PIPELINE_ROBUSTNESS_PROPERTIES_EXT: Self = Self(1000068002);
     pub const PHYSICAL_DEVICE_GROUP_PROPERTIES_KHR: Self = Self(1000070000);
     pub const DEVICE_GROUP_DEVICE_CREATE_INFO_KHR: Self = Self(1000070001);
     pub const PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO_KHR: Self = Self(1000071000);
@@ -1690,16 +2135,58 @@ impl StructureType {
     pub const MEMORY_DEDICATED_ALLOCATE_INFO_KHR: Self = Self(1000127001);
     pub const PHYSICAL_DEVICE_SAMPLER_FILTER_MINMAX_PROPERTIES_EXT: Self = Self(1000130000);
     pub const SAMPLER_REDUCTION_MODE_CREATE_INFO_EXT: Self = Self(1000130001);
+    pub const TEXEL_BUFFER_DESCRIPTOR_INFO_EXT: Self = Self(1000135000);
+    pub const IMAGE_DESCRIPTOR_INFO_EXT: Self = Self(1000135001);
+    pub const RESOURCE_DESCRIPTOR_INFO_EXT: Self = Self(1000135002);
+    pub const BIND_HEAP_INFO_EXT: Self = Self(1000135003);
+    pub const PUSH_DATA_INFO_EXT: Self = Self(1000135004);
+    pub const DESCRIPTOR_SET_AND_BINDING_MAPPING_EXT: Self = Self(1000135005);
+    pub const SHADER_DESCRIPTOR_SET_AND_BINDING_MAPPING_INFO_EXT: Self = Self(1000135006);
+    pub const OPAQUE_CAPTURE_DATA_CREATE_INFO_EXT: Self = Self(1000135007);
+    pub const PHYSICAL_DEVICE_DESCRIPTOR_HEAP_PROPERTIES_EXT: Self = Self(1000135008);
+    pub const PHYSICAL_DEVICE_DESCRIPTOR_HEAP_FEATURES_EXT: Self = Self(1000135009);
+    pub const COMMAND_BUFFER_INHERITANCE_DESCRIPTOR_HEAP_INFO_EXT: Self = Self(1000135010);
+    pub const SAMPLER_CUSTOM_BORDER_COLOR_INDEX_CREATE_INFO_EXT: Self = Self(1000135011);
     pub const PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_FEATURES_EXT: Self = Self(1000138000);
     pub const PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_PROPERTIES_EXT: Self = Self(1000138001);
     pub const WRITE_DESCRIPTOR_SET_INLINE_UNIFORM_BLOCK_EXT: Self = Self(1000138002);
     pub const DESCRIPTOR_POOL_INLINE_UNIFORM_BLOCK_CREATE_INFO_EXT: Self = Self(1000138003);
+    pub const PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR: Self = Self(1000141000);
+    pub const SAMPLE_LOCATIONS_INFO_EXT: Self = Self(1000143000);
+    pub const RENDER_PASS_SAMPLE_LOCATIONS_BEGIN_INFO_EXT: Self = Self(1000143001);
+    pub const PIPELINE_SAMPLE_LOCATIONS_STATE_CREATE_INFO_EXT: Self = Self(1000143002);
+    pub const PHYSICAL_DEVICE_SAMPLE_LOCATIONS_PROPERTIES_EXT: Self = Self(1000143003);
+    pub const MULTISAMPLE_PROPERTIES_EXT: Self = Self(1000143004);
     pub const BUFFER_MEMORY_REQUIREMENTS_INFO_2_KHR: Self = Self(1000146000);
     pub const IMAGE_MEMORY_REQUIREMENTS_INFO_2_KHR: Self = Self(1000146001);
     pub const IMAGE_SPARSE_MEMORY_REQUIREMENTS_INFO_2_KHR: Self = Self(1000146002);
     pub const MEMORY_REQUIREMENTS_2_KHR: Self = Self(1000146003);
     pub const SPARSE_IMAGE_MEMORY_REQUIREMENTS_2_KHR: Self = Self(1000146004);
     pub const IMAGE_FORMAT_LIST_CREATE_INFO_KHR: Self = Self(1000147000);
+    pub const PHYSICAL_DEVICE_BLEND_OPERATION_ADVANCED_FEATURES_EXT: Self = Self(1000148000);
+    pub const PHYSICAL_DEVICE_BLEND_OPERATION_ADVANCED_PROPERTIES_EXT: Self = Self(1000148001);
+    pub const PIPELINE_COLOR_BLEND_ADVANCED_STATE_CREATE_INFO_EXT: Self = Self(1000148002);
+    pub const WRITE_DESCRIPTOR_SET_ACCELERATION_STRUCTURE_KHR: Self = Self(1000150007);
+    pub const ACCELERATION_STRUCTURE_BUILD_GEOMETRY_INFO_KHR: Self = Self(1000150000);
+    pub const ACCELERATION_STRUCTURE_DEVICE_ADDRESS_INFO_KHR: Self = Self(1000150002);
+    pub const ACCELERATION_STRUCTURE_GEOMETRY_AABBS_DATA_KHR: Self = Self(1000150003);
+    pub const ACCELERATION_STRUCTURE_GEOMETRY_INSTANCES_DATA_KHR: Self = Self(1000150004);
+    pub const ACCELERATION_STRUCTURE_GEOMETRY_TRIANGLES_DATA_KHR: Self = Self(1000150005);
+    pub const ACCELERATION_STRUCTURE_GEOMETRY_KHR: Self = Self(1000150006);
+    pub const ACCELERATION_STRUCTURE_VERSION_INFO_KHR: Self = Self(1000150009);
+    pub const COPY_ACCELERATION_STRUCTURE_INFO_KHR: Self = Self(1000150010);
+    pub const COPY_ACCELERATION_STRUCTURE_TO_MEMORY_INFO_KHR: Self = Self(1000150011);
+    pub const COPY_MEMORY_TO_ACCELERATION_STRUCTURE_INFO_KHR: Self = Self(1000150012);
+    pub const PHYSICAL_DEVICE_ACCELERATION_STRUCTURE_FEATURES_KHR: Self = Self(1000150013);
+    pub const PHYSICAL_DEVICE_ACCELERATION_STRUCTURE_PROPERTIES_KHR: Self = Self(1000150014);
+    pub const ACCELERATION_STRUCTURE_CREATE_INFO_KHR: Self = Self(1000150017);
+    pub const ACCELERATION_STRUCTURE_BUILD_SIZES_INFO_KHR: Self = Self(1000150020);
+    pub const PHYSICAL_DEVICE_RAY_TRACING_PIPELINE_FEATURES_KHR: Self = Self(1000347000);
+    pub const PHYSICAL_DEVICE_RAY_TRACING_PIPELINE_PROPERTIES_KHR: Self = Self(1000347001);
+    pub const RAY_TRACING_PIPELINE_CREATE_INFO_KHR: Self = Self(1000150015);
+    pub const RAY_TRACING_SHADER_GROUP_CREATE_INFO_KHR: Self = Self(1000150016);
+    pub const RAY_TRACING_PIPELINE_INTERFACE_CREATE_INFO_KHR: Self = Self(1000150018);
+    pub const PHYSICAL_DEVICE_RAY_QUERY_FEATURES_KHR: Self = Self(1000348013);
     pub const SAMPLER_YCBCR_CONVERSION_CREATE_INFO_KHR: Self = Self(1000156000);
     pub const SAMPLER_YCBCR_CONVERSION_INFO_KHR: Self = Self(1000156001);
     pub const BIND_IMAGE_PLANE_MEMORY_INFO_KHR: Self = Self(1000156002);
@@ -1721,11 +2208,17 @@ impl StructureType {
     pub const DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_LAYOUT_SUPPORT_EXT: Self = Self(1000161004);
     pub const PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES_KHR: Self = Self(1000168000);
     pub const DESCRIPTOR_SET_LAYOUT_SUPPORT_KHR: Self = Self(1000168001);
+    pub const PHYSICAL_DEVICE_IMAGE_VIEW_IMAGE_FORMAT_INFO_EXT: Self = Self(1000170000);
+    pub const FILTER_CUBIC_IMAGE_VIEW_IMAGE_FORMAT_PROPERTIES_EXT: Self = Self(1000170001);
+    pub const DEVICE_QUEUE_GLOBAL_PRIORITY_CREATE_INFO_EXT: Self = Self(1000174000);
     pub const PHYSICAL_DEVICE_SHADER_SUBGROUP_EXTENDED_TYPES_FEATURES_KHR: Self = Self(1000175000);
     pub const PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES_KHR: Self = Self(1000177000);
     pub const PHYSICAL_DEVICE_SHADER_ATOMIC_INT64_FEATURES_KHR: Self = Self(1000180000);
     pub const PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR: Self = Self(1000181000);
     pub const CALIBRATED_TIMESTAMP_INFO_EXT: Self = Self(1000184000);
+    pub const DEVICE_QUEUE_GLOBAL_PRIORITY_CREATE_INFO_KHR: Self = Self(1000174000);
+    pub const PHYSICAL_DEVICE_GLOBAL_PRIORITY_QUERY_FEATURES_KHR: Self = Self(1000388000);
+    pub const QUEUE_FAMILY_GLOBAL_PRIORITY_PROPERTIES_KHR: Self = Self(1000388001);
     pub const PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_PROPERTIES_EXT: Self = Self(1000190000);
     pub const PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_EXT: Self = Self(1000190001);
     pub const PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_EXT: Self = Self(1000190002);
@@ -1734,6 +2227,7 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES_KHR: Self = Self(1000197000);
     pub const PHYSICAL_DEVICE_DEPTH_STENCIL_RESOLVE_PROPERTIES_KHR: Self = Self(1000199000);
     pub const SUBPASS_DESCRIPTION_DEPTH_STENCIL_RESOLVE_KHR: Self = Self(1000199001);
+    pub const PHYSICAL_DEVICE_COMPUTE_SHADER_DERIVATIVES_FEATURES_NV: Self = Self(1000201000);
     pub const PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES_KHR: Self = Self(1000207000);
     pub const PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_PROPERTIES_KHR: Self = Self(1000207001);
     pub const SEMAPHORE_TYPE_CREATE_INFO_KHR: Self = Self(1000207002);
@@ -1752,13 +2246,24 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_PROPERTIES_KHR: Self = Self(1000226002);
     pub const PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_FEATURES_KHR: Self = Self(1000226003);
     pub const PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_KHR: Self = Self(1000226004);
+    pub const RENDERING_FRAGMENT_SHADING_RATE_ATTACHMENT_INFO_KHR: Self = Self(1000044006);
+    pub const PHYSICAL_DEVICE_DYNAMIC_RENDERING_LOCAL_READ_FEATURES_KHR: Self = Self(1000232000);
+    pub const RENDERING_ATTACHMENT_LOCATION_INFO_KHR: Self = Self(1000232001);
+    pub const RENDERING_INPUT_ATTACHMENT_INDEX_INFO_KHR: Self = Self(1000232002);
+    pub const PHYSICAL_DEVICE_SHADER_IMAGE_ATOMIC_INT64_FEATURES_EXT: Self = Self(1000234000);
+    pub const PHYSICAL_DEVICE_SHADER_QUAD_CONTROL_FEATURES_KHR: Self = Self(1000235000);
     pub const PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT: Self = Self(1000237000);
     pub const PHYSICAL_DEVICE_SEPARATE_DEPTH_STENCIL_LAYOUTS_FEATURES_KHR: Self = Self(1000241000);
     pub const ATTACHMENT_REFERENCE_STENCIL_LAYOUT_KHR: Self = Self(1000241001);
     pub const ATTACHMENT_DESCRIPTION_STENCIL_LAYOUT_KHR: Self = Self(1000241002);
+    pub const PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES_EXT: Self = Self(1000244000);
+    pub const PHYSICAL_DEVICE_BUFFER_ADDRESS_FEATURES_EXT: Self = Self(1000244000);
+    pub const BUFFER_DEVICE_ADDRESS_INFO_EXT: Self = Self(1000244001);
+    pub const BUFFER_DEVICE_ADDRESS_CREATE_INFO_EXT: Self = Self(1000244002);
     pub const PHYSICAL_DEVICE_TOOL_PROPERTIES_EXT: Self = Self(1000245000);
     pub const IMAGE_STENCIL_USAGE_CREATE_INFO_EXT: Self = Self(1000246000);
     pub const PHYSICAL_DEVICE_FRAGMENT_SHADER_INTERLOCK_FEATURES_EXT: Self = Self(1000251000);
+    pub const PHYSICAL_DEVICE_YCBCR_IMAGE_ARRAYS_FEATURES_EXT: Self = Self(1000252000);
     pub const PHYSICAL_DEVICE_UNIFORM_BUFFER_STANDARD_LAYOUT_FEATURES_KHR: Self = Self(1000253000);
     pub const PHYSICAL_DEVICE_PROVOKING_VERTEX_FEATURES_EXT: Self = Self(1000254000);
     pub const PIPELINE_RASTERIZATION_PROVOKING_VERTEX_STATE_CREATE_INFO_EXT: Self = Self(1000254001);
@@ -1771,14 +2276,31 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_EXT: Self = Self(1000259000);
     pub const PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_EXT: Self = Self(1000259001);
     pub const PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_EXT: Self = Self(1000259002);
+    pub const PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT: Self = Self(1000260000);
     pub const PHYSICAL_DEVICE_HOST_QUERY_RESET_FEATURES_EXT: Self = Self(1000261000);
     pub const PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_EXT: Self = Self(1000265000);
     pub const PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_FEATURES_EXT: Self = Self(1000267000);
+    pub const PHYSICAL_DEVICE_HOST_IMAGE_COPY_FEATURES_EXT: Self = Self(1000270000);
+    pub const PHYSICAL_DEVICE_HOST_IMAGE_COPY_PROPERTIES_EXT: Self = Self(1000270001);
+    pub const MEMORY_TO_IMAGE_COPY_EXT: Self = Self(1000270002);
+    pub const IMAGE_TO_MEMORY_COPY_EXT: Self = Self(1000270003);
+    pub const COPY_IMAGE_TO_MEMORY_INFO_EXT: Self = Self(1000270004);
+    pub const COPY_MEMORY_TO_IMAGE_INFO_EXT: Self = Self(1000270005);
+    pub const HOST_IMAGE_LAYOUT_TRANSITION_INFO_EXT: Self = Self(1000270006);
+    pub const COPY_IMAGE_TO_IMAGE_INFO_EXT: Self = Self(1000270007);
+    pub const SUBRESOURCE_HOST_MEMCPY_SIZE_EXT: Self = Self(1000270008);
+    pub const HOST_IMAGE_COPY_DEVICE_PERFORMANCE_QUERY_EXT: Self = Self(1000270009);
+    pub const MEMORY_MAP_INFO_KHR: Self = Self(1000271000);
+    pub const MEMORY_UNMAP_INFO_KHR: Self = Self(1000271001);
+    pub const PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_2_FEATURES_EXT: Self = Self(1000273000);
     pub const PHYSICAL_DEVICE_SHADER_DEMOTE_TO_HELPER_INVOCATION_FEATURES_EXT: Self = Self(1000276000);
     pub const PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR: Self = Self(1000280000);
     pub const PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES_KHR: Self = Self(1000280001);
     pub const PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_FEATURES_EXT: Self = Self(1000281000);
     pub const PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_PROPERTIES_EXT: Self = Self(1000281001);
+    pub const PHYSICAL_DEVICE_DEPTH_BIAS_CONTROL_FEATURES_EXT: Self = Self(1000283000);
+    pub const DEPTH_BIAS_INFO_EXT: Self = Self(1000283001);
+    pub const DEPTH_BIAS_REPRESENTATION_INFO_EXT: Self = Self(1000283002);
     pub const PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_EXT: Self = Self(1000286000);
     pub const PHYSICAL_DEVICE_ROBUSTNESS_2_PROPERTIES_EXT: Self = Self(1000286001);
     pub const SAMPLER_CUSTOM_BORDER_COLOR_CREATE_INFO_EXT: Self = Self(1000287000);
@@ -1800,9 +2322,15 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_GRAPHICS_PIPELINE_LIBRARY_FEATURES_EXT: Self = Self(1000320000);
     pub const PHYSICAL_DEVICE_GRAPHICS_PIPELINE_LIBRARY_PROPERTIES_EXT: Self = Self(1000320001);
     pub const GRAPHICS_PIPELINE_LIBRARY_CREATE_INFO_EXT: Self = Self(1000320002);
+    pub const PHYSICAL_DEVICE_FRAGMENT_SHADER_BARYCENTRIC_FEATURES_KHR: Self = Self(1000203000);
+    pub const PHYSICAL_DEVICE_FRAGMENT_SHADER_BARYCENTRIC_PROPERTIES_KHR: Self = Self(1000322000);
+    pub const PHYSICAL_DEVICE_SHADER_SUBGROUP_UNIFORM_CONTROL_FLOW_FEATURES_KHR: Self = Self(1000323000);
     pub const PHYSICAL_DEVICE_ZERO_INITIALIZE_WORKGROUP_MEMORY_FEATURES_KHR: Self = Self(1000325000);
+    pub const PHYSICAL_DEVICE_MESH_SHADER_FEATURES_EXT: Self = Self(1000328000);
+    pub const PHYSICAL_DEVICE_MESH_SHADER_PROPERTIES_EXT: Self = Self(1000328001);
     pub const PHYSICAL_DEVICE_YCBCR_2_PLANE_444_FORMATS_FEATURES_EXT: Self = Self(1000330000);
     pub const PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES_EXT: Self = Self(1000335000);
+    pub const PHYSICAL_DEVICE_WORKGROUP_MEMORY_EXPLICIT_LAYOUT_FEATURES_KHR: Self = Self(1000336000);
     pub const COPY_BUFFER_INFO_2_KHR: Self = Self(1000337000);
     pub const COPY_IMAGE_INFO_2_KHR: Self = Self(1000337001);
     pub const COPY_BUFFER_TO_IMAGE_INFO_2_KHR: Self = Self(1000337002);
@@ -1816,6 +2344,7 @@ impl StructureType {
     pub const IMAGE_RESOLVE_2_KHR: Self = Self(1000337010);
     pub const PHYSICAL_DEVICE_ATTACHMENT_FEEDBACK_LOOP_LAYOUT_FEATURES_EXT: Self = Self(1000339000);
     pub const PHYSICAL_DEVICE_4444_FORMATS_FEATURES_EXT: Self = Self(1000340000);
+    pub const PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_ARM: Self = Self(1000342000);
     pub const PHYSICAL_DEVICE_MUTABLE_DESCRIPTOR_TYPE_FEATURES_VALVE: Self = Self(1000351000);
     pub const MUTABLE_DESCRIPTOR_TYPE_CREATE_INFO_VALVE: Self = Self(1000351002);
     pub const PHYSICAL_DEVICE_VERTEX_INPUT_DYNAMIC_STATE_FEATURES_EXT: Self = Self(1000352000);
@@ -1825,10 +2354,17 @@ impl StructureType {
     pub const PIPELINE_VIEWPORT_DEPTH_CLIP_CONTROL_CREATE_INFO_EXT: Self = Self(1000355001);
     pub const PHYSICAL_DEVICE_PRIMITIVE_TOPOLOGY_LIST_RESTART_FEATURES_EXT: Self = Self(1000356000);
     pub const FORMAT_PROPERTIES_3_KHR: Self = Self(1000360000);
+    pub const PHYSICAL_DEVICE_MULTISAMPLED_RENDER_TO_SINGLE_SAMPLED_FEATURES_EXT: Self = Self(1000376000);
+    pub const SUBPASS_RESOLVE_PERFORMANCE_QUERY_EXT: Self = Self(1000376001);
+    pub const MULTISAMPLED_RENDER_TO_SINGLE_SAMPLED_INFO_EXT: Self = Self(1000376002);
     pub const PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_2_FEATURES_EXT: Self = Self(1000377000);
     pub const PHYSICAL_DEVICE_COLOR_WRITE_ENABLE_FEATURES_EXT: Self = Self(1000381000);
     pub const PIPELINE_COLOR_WRITE_CREATE_INFO_EXT: Self = Self(1000381001);
     pub const PHYSICAL_DEVICE_PRIMITIVES_GENERATED_QUERY_FEATURES_EXT: Self = Self(1000382000);
+    pub const PHYSICAL_DEVICE_RAY_TRACING_MAINTENANCE_1_FEATURES_KHR: Self = Self(1000386000);
+    pub const PHYSICAL_DEVICE_SHADER_UNTYPED_POINTERS_FEATURES_KHR: Self = Self(1000387000);
+    pub const PHYSICAL_DEVICE_GLOBAL_PRIORITY_QUERY_FEATURES_EXT: Self = Self(1000388000);
+    pub const QUEUE_FAMILY_GLOBAL_PRIORITY_PROPERTIES_EXT: Self = Self(1000388001);
     pub const PHYSICAL_DEVICE_IMAGE_VIEW_MIN_LOD_FEATURES_EXT: Self = Self(1000391000);
     pub const IMAGE_VIEW_MIN_LOD_CREATE_INFO_EXT: Self = Self(1000391001);
     pub const PHYSICAL_DEVICE_MULTI_DRAW_FEATURES_EXT: Self = Self(1000392000);
@@ -1840,11 +2376,20 @@ impl StructureType {
     pub const PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES_KHR: Self = Self(1000413001);
     pub const DEVICE_BUFFER_MEMORY_REQUIREMENTS_KHR: Self = Self(1000413002);
     pub const DEVICE_IMAGE_MEMORY_REQUIREMENTS_KHR: Self = Self(1000413003);
+    pub const PHYSICAL_DEVICE_SHADER_SUBGROUP_ROTATE_FEATURES_KHR: Self = Self(1000416000);
+    pub const PHYSICAL_DEVICE_IMAGE_SLICED_VIEW_OF_3D_FEATURES_EXT: Self = Self(1000418000);
+    pub const IMAGE_VIEW_SLICED_CREATE_INFO_EXT: Self = Self(1000418001);
+    pub const PHYSICAL_DEVICE_DEPTH_CLAMP_ZERO_ONE_FEATURES_EXT: Self = Self(1000421000);
     pub const PHYSICAL_DEVICE_NON_SEAMLESS_CUBE_MAP_FEATURES_EXT: Self = Self(1000422000);
+    pub const PHYSICAL_DEVICE_SHADER_MAXIMAL_RECONVERGENCE_FEATURES_KHR: Self = Self(1000434000);
+    pub const PHYSICAL_DEVICE_NESTED_COMMAND_BUFFER_FEATURES_EXT: Self = Self(1000451000);
+    pub const PHYSICAL_DEVICE_NESTED_COMMAND_BUFFER_PROPERTIES_EXT: Self = Self(1000451001);
     pub const EXTERNAL_MEMORY_ACQUIRE_UNMODIFIED_EXT: Self = Self(1000453000);
     pub const PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_3_FEATURES_EXT: Self = Self(1000455000);
     pub const PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_3_PROPERTIES_EXT: Self = Self(1000455001);
     pub const PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT: Self = Self(1000342000);
+    pub const PHYSICAL_DEVICE_LEGACY_DITHERING_FEATURES_EXT: Self = Self(1000465000);
+    pub const PHYSICAL_DEVICE_PIPELINE_PROTECTED_ACCESS_FEATURES_EXT: Self = Self(1000466000);
     pub const PHYSICAL_DEVICE_MAINTENANCE_5_FEATURES_KHR: Self = Self(1000470000);
     pub const PHYSICAL_DEVICE_MAINTENANCE_5_PROPERTIES_KHR: Self = Self(1000470001);
     pub const RENDERING_AREA_INFO_KHR: Self = Self(1000470003);
@@ -1853,9 +2398,51 @@ impl StructureType {
     pub const IMAGE_SUBRESOURCE_2_KHR: Self = Self(1000338003);
     pub const PIPELINE_CREATE_FLAGS_2_CREATE_INFO_KHR: Self = Self(1000470005);
     pub const BUFFER_USAGE_FLAGS_2_CREATE_INFO_KHR: Self = Self(1000470006);
+    pub const PHYSICAL_DEVICE_RAY_TRACING_POSITION_FETCH_FEATURES_KHR: Self = Self(1000481000);
     pub const PHYSICAL_DEVICE_MUTABLE_DESCRIPTOR_TYPE_FEATURES_EXT: Self = Self(1000351000);
     pub const MUTABLE_DESCRIPTOR_TYPE_CREATE_INFO_EXT: Self = Self(1000351002);
+    pub const PHYSICAL_DEVICE_LEGACY_VERTEX_ATTRIBUTES_FEATURES_EXT: Self = Self(1000495000);
+    pub const PHYSICAL_DEVICE_LEGACY_VERTEX_ATTRIBUTES_PROPERTIES_EXT: Self = Self(1000495001);
+    pub const PHYSICAL_DEVICE_PIPELINE_LIBRARY_GROUP_HANDLES_FEATURES_EXT: Self = Self(1000498000);
     pub const PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT: Self = Self(1000499000);
+    pub const PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR: Self = Self(1000506000);
+    pub const COOPERATIVE_MATRIX_PROPERTIES_KHR: Self = Self(1000506001);
+    pub const PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR: Self = Self(1000506002);
+    pub const PHYSICAL_DEVICE_COMPUTE_SHADER_DERIVATIVES_FEATURES_KHR: Self = Self(1000201000);
+    pub const PHYSICAL_DEVICE_COMPUTE_SHADER_DERIVATIVES_PROPERTIES_KHR: Self = Self(1000511000);
+    pub const PHYSICAL_DEVICE_ATTACHMENT_FEEDBACK_LOOP_DYNAMIC_STATE_FEATURES_EXT: Self = Self(1000524000);
+    pub const PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_PROPERTIES_KHR: Self = Self(1000525000);
+    pub const PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_KHR: Self = Self(1000190001);
+    pub const PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR: Self = Self(1000190002);
+    pub const PHYSICAL_DEVICE_SHADER_FLOAT_CONTROLS_2_FEATURES_KHR: Self = Self(1000528000);
+    pub const PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR: Self = Self(1000265000);
+    pub const PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR: Self = Self(1000259000);
+    pub const PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_KHR: Self = Self(1000259001);
+    pub const PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_KHR: Self = Self(1000259002);
+    pub const CALIBRATED_TIMESTAMP_INFO_KHR: Self = Self(1000184000);
+    pub const PHYSICAL_DEVICE_SHADER_EXPECT_ASSUME_FEATURES_KHR: Self = Self(1000544000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_6_FEATURES_KHR: Self = Self(1000545000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_6_PROPERTIES_KHR: Self = Self(1000545001);
+    pub const BIND_MEMORY_STATUS_KHR: Self = Self(1000545002);
+    pub const BIND_DESCRIPTOR_SETS_INFO_KHR: Self = Self(1000545003);
+    pub const PUSH_CONSTANTS_INFO_KHR: Self = Self(1000545004);
+    pub const PUSH_DESCRIPTOR_SET_INFO_KHR: Self = Self(1000545005);
+    pub const PUSH_DESCRIPTOR_SET_WITH_TEMPLATE_INFO_KHR: Self = Self(1000545006);
+    pub const PHYSICAL_DEVICE_SHADER_RELAXED_EXTENDED_INSTRUCTION_FEATURES_KHR: Self = Self(1000558000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_7_FEATURES_KHR: Self = Self(1000562000);
+    pub const PHYSICAL_DEVICE_MAINTENANCE_7_PROPERTIES_KHR: Self = Self(1000562001);
+    pub const PHYSICAL_DEVICE_LAYERED_API_PROPERTIES_LIST_KHR: Self = Self(1000562002);
+    pub const PHYSICAL_DEVICE_LAYERED_API_PROPERTIES_KHR: Self = Self(1000562003);
+    pub const PHYSICAL_DEVICE_LAYERED_API_VULKAN_PROPERTIES_KHR: Self = Self(1000562004);
+    pub const PHYSICAL_DEVICE_SHADER_REPLICATED_COMPOSITES_FEATURES_EXT: Self = Self(1000564000);
+    pub const PHYSICAL_DEVICE_SHADER_FLOAT8_FEATURES_EXT: Self = Self(1000567000);
+    pub const PHYSICAL_DEVICE_SHADER_FMA_FEATURES_KHR: Self = Self(1000579000);
+    pub const PHYSICAL_DEVICE_DEPTH_CLAMP_CONTROL_FEATURES_EXT: Self = Self(1000582000);
+    pub const PIPELINE_VIEWPORT_DEPTH_CLAMP_CONTROL_CREATE_INFO_EXT: Self = Self(1000582001);
+    pub const PHYSICAL_DEVICE_DEPTH_CLAMP_ZERO_ONE_FEATURES_KHR: Self = Self(1000421000);
+    pub const PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_KHR: Self = Self(1000286000);
+    pub const PHYSICAL_DEVICE_ROBUSTNESS_2_PROPERTIES_KHR: Self = Self(1000286001);
+    pub const PHYSICAL_DEVICE_SHADER_UNIFORM_BUFFER_UNSIZED_ARRAY_FEATURES_EXT: Self = Self(1000642000);
     pub const RING_CREATE_INFO_MESA: Self = Self(1000384000);
     pub const MEMORY_RESOURCE_PROPERTIES_MESA: Self = Self(1000384001);
     pub const IMPORT_MEMORY_RESOURCE_INFO_MESA: Self = Self(1000384002);
@@ -1864,6 +2451,9 @@ impl StructureType {
     pub const DEVICE_QUEUE_TIMELINE_INFO_MESA: Self = Self(1000384005);
     pub const RING_MONITOR_INFO_MESA: Self = Self(1000384006);
     pub const RING_PRIORITY_INFO_MESA: Self = Self(1000384007);
+    pub const COPY_IMAGE_TO_MEMORY_INFO_MESA: Self = Self(1000384008);
+    pub const MEMORY_TO_IMAGE_COPY_MESA: Self = Self(1000384009);
+    pub const COPY_MEMORY_TO_IMAGE_INFO_MESA: Self = Self(1000384010);
 }
 
 /// `VkSubpassContents` (4 bytes on the wire).
@@ -1874,6 +2464,8 @@ crate::wire::scalar_newtype!(SubpassContents, i32);
 impl SubpassContents {
     pub const INLINE: Self = Self(0);
     pub const SECONDARY_COMMAND_BUFFERS: Self = Self(1);
+    pub const INLINE_AND_SECONDARY_COMMAND_BUFFERS_EXT: Self = Self(1000451000);
+    pub const INLINE_AND_SECONDARY_COMMAND_BUFFERS_KHR: Self = Self(1000451000);
 }
 
 /// `VkTessellationDomainOrigin` (4 bytes on the wire).
@@ -1888,12 +2480,16 @@ impl TessellationDomainOrigin {
     pub const LOWER_LEFT_KHR: Self = Self(1);
 }
 
-/// `VkTimeDomainEXT` (4 bytes on the wire).
+/// `VkTimeDomainKHR` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
-pub struct TimeDomainEXT(pub i32);
-crate::wire::scalar_newtype!(TimeDomainEXT, i32);
-impl TimeDomainEXT {
+pub struct TimeDomainKHR(pub i32);
+crate::wire::scalar_newtype!(TimeDomainKHR, i32);
+impl TimeDomainKHR {
+    pub const DEVICE_KHR: Self = Self(0);
+    pub const CLOCK_MONOTONIC_KHR: Self = Self(1);
+    pub const CLOCK_MONOTONIC_RAW_KHR: Self = Self(2);
+    pub const QUERY_PERFORMANCE_COUNTER_KHR: Self = Self(3);
     pub const DEVICE_EXT: Self = Self(0);
     pub const CLOCK_MONOTONIC_EXT: Self = Self(1);
     pub const CLOCK_MONOTONIC_RAW_EXT: Self = Self(2);
@@ -1908,6 +2504,16 @@ crate::wire::scalar_newtype!(VertexInputRate, i32);
 impl VertexInputRate {
     pub const VERTEX: Self = Self(0);
     pub const INSTANCE: Self = Self(1);
+}
+
+/// `VkAccelerationStructureCreateFlagsKHR` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct AccelerationStructureCreateFlagsKHR(pub u32);
+crate::wire::scalar_newtype!(AccelerationStructureCreateFlagsKHR, u32);
+crate::wire::flags_ops!(AccelerationStructureCreateFlagsKHR);
+impl AccelerationStructureCreateFlagsKHR {
+    pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x1);
 }
 
 /// `VkAccessFlags` (4 bytes on the wire).
@@ -1939,6 +2545,9 @@ impl AccessFlags {
     pub const TRANSFORM_FEEDBACK_COUNTER_READ_BIT_EXT: Self = Self(0x4000000);
     pub const TRANSFORM_FEEDBACK_COUNTER_WRITE_BIT_EXT: Self = Self(0x8000000);
     pub const CONDITIONAL_RENDERING_READ_BIT_EXT: Self = Self(0x100000);
+    pub const COLOR_ATTACHMENT_READ_NONCOHERENT_BIT_EXT: Self = Self(0x80000);
+    pub const ACCELERATION_STRUCTURE_READ_BIT_KHR: Self = Self(0x200000);
+    pub const ACCELERATION_STRUCTURE_WRITE_BIT_KHR: Self = Self(0x400000);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_READ_BIT_KHR: Self = Self(0x800000);
     pub const NONE_KHR: Self = Self(0x0);
 }
@@ -1951,52 +2560,58 @@ crate::wire::scalar_newtype!(AccessFlags2, u64);
 crate::wire::flags_ops!(AccessFlags2);
 impl AccessFlags2 {
     pub const ACCESS_2_NONE: Self = Self(0x0);
-    pub const ACCESS_2_NONE_KHR: Self = Self(0x0);
     pub const ACCESS_2_INDIRECT_COMMAND_READ_BIT: Self = Self(0x1);
-    pub const ACCESS_2_INDIRECT_COMMAND_READ_BIT_KHR: Self = Self(0x1);
     pub const ACCESS_2_INDEX_READ_BIT: Self = Self(0x2);
-    pub const ACCESS_2_INDEX_READ_BIT_KHR: Self = Self(0x2);
     pub const ACCESS_2_VERTEX_ATTRIBUTE_READ_BIT: Self = Self(0x4);
-    pub const ACCESS_2_VERTEX_ATTRIBUTE_READ_BIT_KHR: Self = Self(0x4);
     pub const ACCESS_2_UNIFORM_READ_BIT: Self = Self(0x8);
-    pub const ACCESS_2_UNIFORM_READ_BIT_KHR: Self = Self(0x8);
     pub const ACCESS_2_INPUT_ATTACHMENT_READ_BIT: Self = Self(0x10);
-    pub const ACCESS_2_INPUT_ATTACHMENT_READ_BIT_KHR: Self = Self(0x10);
     pub const ACCESS_2_SHADER_READ_BIT: Self = Self(0x20);
-    pub const ACCESS_2_SHADER_READ_BIT_KHR: Self = Self(0x20);
     pub const ACCESS_2_SHADER_WRITE_BIT: Self = Self(0x40);
-    pub const ACCESS_2_SHADER_WRITE_BIT_KHR: Self = Self(0x40);
     pub const ACCESS_2_COLOR_ATTACHMENT_READ_BIT: Self = Self(0x80);
-    pub const ACCESS_2_COLOR_ATTACHMENT_READ_BIT_KHR: Self = Self(0x80);
     pub const ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT: Self = Self(0x100);
-    pub const ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT_KHR: Self = Self(0x100);
     pub const ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT: Self = Self(0x200);
-    pub const ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT_KHR: Self = Self(0x200);
     pub const ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT: Self = Self(0x400);
-    pub const ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT_KHR: Self = Self(0x400);
     pub const ACCESS_2_TRANSFER_READ_BIT: Self = Self(0x800);
-    pub const ACCESS_2_TRANSFER_READ_BIT_KHR: Self = Self(0x800);
     pub const ACCESS_2_TRANSFER_WRITE_BIT: Self = Self(0x1000);
-    pub const ACCESS_2_TRANSFER_WRITE_BIT_KHR: Self = Self(0x1000);
     pub const ACCESS_2_HOST_READ_BIT: Self = Self(0x2000);
-    pub const ACCESS_2_HOST_READ_BIT_KHR: Self = Self(0x2000);
     pub const ACCESS_2_HOST_WRITE_BIT: Self = Self(0x4000);
-    pub const ACCESS_2_HOST_WRITE_BIT_KHR: Self = Self(0x4000);
     pub const ACCESS_2_MEMORY_READ_BIT: Self = Self(0x8000);
-    pub const ACCESS_2_MEMORY_READ_BIT_KHR: Self = Self(0x8000);
     pub const ACCESS_2_MEMORY_WRITE_BIT: Self = Self(0x10000);
-    pub const ACCESS_2_MEMORY_WRITE_BIT_KHR: Self = Self(0x10000);
     pub const ACCESS_2_SHADER_SAMPLED_READ_BIT: Self = Self(0x100000000);
-    pub const ACCESS_2_SHADER_SAMPLED_READ_BIT_KHR: Self = Self(0x100000000);
     pub const ACCESS_2_SHADER_STORAGE_READ_BIT: Self = Self(0x200000000);
-    pub const ACCESS_2_SHADER_STORAGE_READ_BIT_KHR: Self = Self(0x200000000);
     pub const ACCESS_2_SHADER_STORAGE_WRITE_BIT: Self = Self(0x400000000);
+    pub const ACCESS_2_SAMPLER_HEAP_READ_BIT_EXT: Self = Self(0x200000000000000);
+    pub const ACCESS_2_RESOURCE_HEAP_READ_BIT_EXT: Self = Self(0x400000000000000);
+    pub const ACCESS_2_NONE_KHR: Self = Self(0x0);
+    pub const ACCESS_2_INDIRECT_COMMAND_READ_BIT_KHR: Self = Self(0x1);
+    pub const ACCESS_2_INDEX_READ_BIT_KHR: Self = Self(0x2);
+    pub const ACCESS_2_VERTEX_ATTRIBUTE_READ_BIT_KHR: Self = Self(0x4);
+    pub const ACCESS_2_UNIFORM_READ_BIT_KHR: Self = Self(0x8);
+    pub const ACCESS_2_INPUT_ATTACHMENT_READ_BIT_KHR: Self = Self(0x10);
+    pub const ACCESS_2_SHADER_READ_BIT_KHR: Self = Self(0x20);
+    pub const ACCESS_2_SHADER_WRITE_BIT_KHR: Self = Self(0x40);
+    pub const ACCESS_2_COLOR_ATTACHMENT_READ_BIT_KHR: Self = Self(0x80);
+    pub const ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT_KHR: Self = Self(0x100);
+    pub const ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT_KHR: Self = Self(0x200);
+    pub const ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT_KHR: Self = Self(0x400);
+    pub const ACCESS_2_TRANSFER_READ_BIT_KHR: Self = Self(0x800);
+    pub const ACCESS_2_TRANSFER_WRITE_BIT_KHR: Self = Self(0x1000);
+    pub const ACCESS_2_HOST_READ_BIT_KHR: Self = Self(0x2000);
+    pub const ACCESS_2_HOST_WRITE_BIT_KHR: Self = Self(0x4000);
+    pub const ACCESS_2_MEMORY_READ_BIT_KHR: Self = Self(0x8000);
+    pub const ACCESS_2_MEMORY_WRITE_BIT_KHR: Self = Self(0x10000);
+    pub const ACCESS_2_SHADER_SAMPLED_READ_BIT_KHR: Self = Self(0x100000000);
+    pub const ACCESS_2_SHADER_STORAGE_READ_BIT_KHR: Self = Self(0x200000000);
     pub const ACCESS_2_SHADER_STORAGE_WRITE_BIT_KHR: Self = Self(0x400000000);
     pub const ACCESS_2_TRANSFORM_FEEDBACK_WRITE_BIT_EXT: Self = Self(0x2000000);
     pub const ACCESS_2_TRANSFORM_FEEDBACK_COUNTER_READ_BIT_EXT: Self = Self(0x4000000);
     pub const ACCESS_2_TRANSFORM_FEEDBACK_COUNTER_WRITE_BIT_EXT: Self = Self(0x8000000);
     pub const ACCESS_2_CONDITIONAL_RENDERING_READ_BIT_EXT: Self = Self(0x100000);
     pub const ACCESS_2_FRAGMENT_SHADING_RATE_ATTACHMENT_READ_BIT_KHR: Self = Self(0x800000);
+    pub const ACCESS_2_ACCELERATION_STRUCTURE_READ_BIT_KHR: Self = Self(0x200000);
+    pub const ACCESS_2_ACCELERATION_STRUCTURE_WRITE_BIT_KHR: Self = Self(0x400000);
+    pub const ACCESS_2_COLOR_ATTACHMENT_READ_NONCOHERENT_BIT_EXT: Self = Self(0x80000);
+    pub const ACCESS_2_SHADER_BINDING_TABLE_READ_BIT_KHR: Self = Self(0x10000000000);
 }
 
 /// `VkAttachmentDescriptionFlags` (4 bytes on the wire).
@@ -2021,6 +2636,7 @@ impl BufferCreateFlags {
     pub const SPARSE_ALIASED_BIT: Self = Self(0x4);
     pub const PROTECTED_BIT: Self = Self(0x8);
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT: Self = Self(0x10);
+    pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_EXT: Self = Self(0x10);
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x10);
 }
 
@@ -2044,16 +2660,32 @@ impl BufferUsageFlags {
     pub const TRANSFORM_FEEDBACK_BUFFER_BIT_EXT: Self = Self(0x800);
     pub const TRANSFORM_FEEDBACK_COUNTER_BUFFER_BIT_EXT: Self = Self(0x1000);
     pub const CONDITIONAL_RENDERING_BIT_EXT: Self = Self(0x200);
+    pub const DESCRIPTOR_HEAP_BIT_EXT: Self = Self(0x10000000);
+    pub const ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_BIT_KHR: Self = Self(0x80000);
+    pub const ACCELERATION_STRUCTURE_STORAGE_BIT_KHR: Self = Self(0x100000);
+    pub const SHADER_BINDING_TABLE_BIT_KHR: Self = Self(0x400);
+    pub const SHADER_DEVICE_ADDRESS_BIT_EXT: Self = Self(0x20000);
     pub const SHADER_DEVICE_ADDRESS_BIT_KHR: Self = Self(0x20000);
 }
 
-/// `VkBufferUsageFlags2KHR` (8 bytes on the wire).
+/// `VkBufferUsageFlags2` (8 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
-pub struct BufferUsageFlags2KHR(pub u64);
-crate::wire::scalar_newtype!(BufferUsageFlags2KHR, u64);
-crate::wire::flags_ops!(BufferUsageFlags2KHR);
-impl BufferUsageFlags2KHR {
+pub struct BufferUsageFlags2(pub u64);
+crate::wire::scalar_newtype!(BufferUsageFlags2, u64);
+crate::wire::flags_ops!(BufferUsageFlags2);
+impl BufferUsageFlags2 {
+    pub const USAGE_2_TRANSFER_SRC_BIT: Self = Self(0x1);
+    pub const USAGE_2_TRANSFER_DST_BIT: Self = Self(0x2);
+    pub const USAGE_2_UNIFORM_TEXEL_BUFFER_BIT: Self = Self(0x4);
+    pub const USAGE_2_STORAGE_TEXEL_BUFFER_BIT: Self = Self(0x8);
+    pub const USAGE_2_UNIFORM_BUFFER_BIT: Self = Self(0x10);
+    pub const USAGE_2_STORAGE_BUFFER_BIT: Self = Self(0x20);
+    pub const USAGE_2_INDEX_BUFFER_BIT: Self = Self(0x40);
+    pub const USAGE_2_VERTEX_BUFFER_BIT: Self = Self(0x80);
+    pub const USAGE_2_INDIRECT_BUFFER_BIT: Self = Self(0x100);
+    pub const USAGE_2_SHADER_DEVICE_ADDRESS_BIT: Self = Self(0x20000);
+    pub const USAGE_2_DESCRIPTOR_HEAP_BIT_EXT: Self = Self(0x10000000);
     pub const USAGE_2_TRANSFER_SRC_BIT_KHR: Self = Self(0x1);
     pub const USAGE_2_TRANSFER_DST_BIT_KHR: Self = Self(0x2);
     pub const USAGE_2_UNIFORM_TEXEL_BUFFER_BIT_KHR: Self = Self(0x4);
@@ -2064,9 +2696,12 @@ impl BufferUsageFlags2KHR {
     pub const USAGE_2_VERTEX_BUFFER_BIT_KHR: Self = Self(0x80);
     pub const USAGE_2_INDIRECT_BUFFER_BIT_KHR: Self = Self(0x100);
     pub const USAGE_2_CONDITIONAL_RENDERING_BIT_EXT: Self = Self(0x200);
+    pub const USAGE_2_SHADER_BINDING_TABLE_BIT_KHR: Self = Self(0x400);
     pub const USAGE_2_TRANSFORM_FEEDBACK_BUFFER_BIT_EXT: Self = Self(0x800);
     pub const USAGE_2_TRANSFORM_FEEDBACK_COUNTER_BUFFER_BIT_EXT: Self = Self(0x1000);
     pub const USAGE_2_SHADER_DEVICE_ADDRESS_BIT_KHR: Self = Self(0x20000);
+    pub const USAGE_2_ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_BIT_KHR: Self = Self(0x80000);
+    pub const USAGE_2_ACCELERATION_STRUCTURE_STORAGE_BIT_KHR: Self = Self(0x100000);
 }
 
 /// `VkBufferViewCreateFlags` (4 bytes on the wire).
@@ -2231,6 +2866,7 @@ crate::wire::scalar_newtype!(DescriptorSetLayoutCreateFlags, u32);
 crate::wire::flags_ops!(DescriptorSetLayoutCreateFlags);
 impl DescriptorSetLayoutCreateFlags {
     pub const UPDATE_AFTER_BIND_POOL_BIT: Self = Self(0x2);
+    pub const PUSH_DESCRIPTOR_BIT: Self = Self(0x1);
     pub const PUSH_DESCRIPTOR_BIT_KHR: Self = Self(0x1);
     pub const UPDATE_AFTER_BIND_POOL_BIT_EXT: Self = Self(0x2);
     pub const HOST_ONLY_POOL_BIT_VALVE: Self = Self(0x4);
@@ -2414,9 +3050,11 @@ impl FormatFeatureFlags {
     pub const DISJOINT_BIT: Self = Self(0x400000);
     pub const COSITED_CHROMA_SAMPLES_BIT: Self = Self(0x800000);
     pub const SAMPLED_IMAGE_FILTER_MINMAX_BIT: Self = Self(0x10000);
+    pub const SAMPLED_IMAGE_FILTER_CUBIC_BIT_IMG: Self = Self(0x2000);
     pub const TRANSFER_SRC_BIT_KHR: Self = Self(0x4000);
     pub const TRANSFER_DST_BIT_KHR: Self = Self(0x8000);
     pub const SAMPLED_IMAGE_FILTER_MINMAX_BIT_EXT: Self = Self(0x10000);
+    pub const ACCELERATION_STRUCTURE_VERTEX_BUFFER_BIT_KHR: Self = Self(0x20000000);
     pub const MIDPOINT_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x20000);
     pub const SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT_KHR: Self = Self(0x40000);
     pub const SAMPLED_IMAGE_YCBCR_CONVERSION_SEPARATE_RECONSTRUCTION_FILTER_BIT_KHR: Self = Self(0x80000);
@@ -2424,6 +3062,7 @@ impl FormatFeatureFlags {
     pub const SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_FORCEABLE_BIT_KHR: Self = Self(0x200000);
     pub const DISJOINT_BIT_KHR: Self = Self(0x400000);
     pub const COSITED_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x800000);
+    pub const SAMPLED_IMAGE_FILTER_CUBIC_BIT_EXT: Self = Self(0x2000);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x40000000);
 }
 
@@ -2435,60 +3074,63 @@ crate::wire::scalar_newtype!(FormatFeatureFlags2, u64);
 crate::wire::flags_ops!(FormatFeatureFlags2);
 impl FormatFeatureFlags2 {
     pub const FEATURE_2_SAMPLED_IMAGE_BIT: Self = Self(0x1);
-    pub const FEATURE_2_SAMPLED_IMAGE_BIT_KHR: Self = Self(0x1);
     pub const FEATURE_2_STORAGE_IMAGE_BIT: Self = Self(0x2);
-    pub const FEATURE_2_STORAGE_IMAGE_BIT_KHR: Self = Self(0x2);
     pub const FEATURE_2_STORAGE_IMAGE_ATOMIC_BIT: Self = Self(0x4);
-    pub const FEATURE_2_STORAGE_IMAGE_ATOMIC_BIT_KHR: Self = Self(0x4);
     pub const FEATURE_2_UNIFORM_TEXEL_BUFFER_BIT: Self = Self(0x8);
-    pub const FEATURE_2_UNIFORM_TEXEL_BUFFER_BIT_KHR: Self = Self(0x8);
     pub const FEATURE_2_STORAGE_TEXEL_BUFFER_BIT: Self = Self(0x10);
-    pub const FEATURE_2_STORAGE_TEXEL_BUFFER_BIT_KHR: Self = Self(0x10);
     pub const FEATURE_2_STORAGE_TEXEL_BUFFER_ATOMIC_BIT: Self = Self(0x20);
-    pub const FEATURE_2_STORAGE_TEXEL_BUFFER_ATOMIC_BIT_KHR: Self = Self(0x20);
     pub const FEATURE_2_VERTEX_BUFFER_BIT: Self = Self(0x40);
-    pub const FEATURE_2_VERTEX_BUFFER_BIT_KHR: Self = Self(0x40);
     pub const FEATURE_2_COLOR_ATTACHMENT_BIT: Self = Self(0x80);
-    pub const FEATURE_2_COLOR_ATTACHMENT_BIT_KHR: Self = Self(0x80);
     pub const FEATURE_2_COLOR_ATTACHMENT_BLEND_BIT: Self = Self(0x100);
-    pub const FEATURE_2_COLOR_ATTACHMENT_BLEND_BIT_KHR: Self = Self(0x100);
     pub const FEATURE_2_DEPTH_STENCIL_ATTACHMENT_BIT: Self = Self(0x200);
-    pub const FEATURE_2_DEPTH_STENCIL_ATTACHMENT_BIT_KHR: Self = Self(0x200);
     pub const FEATURE_2_BLIT_SRC_BIT: Self = Self(0x400);
-    pub const FEATURE_2_BLIT_SRC_BIT_KHR: Self = Self(0x400);
     pub const FEATURE_2_BLIT_DST_BIT: Self = Self(0x800);
-    pub const FEATURE_2_BLIT_DST_BIT_KHR: Self = Self(0x800);
     pub const FEATURE_2_SAMPLED_IMAGE_FILTER_LINEAR_BIT: Self = Self(0x1000);
-    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_LINEAR_BIT_KHR: Self = Self(0x1000);
-    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_CUBIC_BIT: Self = Self(0x2000);
-    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_CUBIC_BIT_EXT: Self = Self(0x2000);
     pub const FEATURE_2_TRANSFER_SRC_BIT: Self = Self(0x4000);
-    pub const FEATURE_2_TRANSFER_SRC_BIT_KHR: Self = Self(0x4000);
     pub const FEATURE_2_TRANSFER_DST_BIT: Self = Self(0x8000);
-    pub const FEATURE_2_TRANSFER_DST_BIT_KHR: Self = Self(0x8000);
     pub const FEATURE_2_SAMPLED_IMAGE_FILTER_MINMAX_BIT: Self = Self(0x10000);
-    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_MINMAX_BIT_KHR: Self = Self(0x10000);
     pub const FEATURE_2_MIDPOINT_CHROMA_SAMPLES_BIT: Self = Self(0x20000);
-    pub const FEATURE_2_MIDPOINT_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x20000);
     pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT: Self = Self(0x40000);
-    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT_KHR: Self = Self(0x40000);
     pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_SEPARATE_RECONSTRUCTION_FILTER_BIT: Self = Self(0x80000);
-    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_SEPARATE_RECONSTRUCTION_FILTER_BIT_KHR: Self = Self(0x80000);
     pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_BIT: Self = Self(0x100000);
-    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_BIT_KHR: Self = Self(0x100000);
     pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_FORCEABLE_BIT: Self = Self(0x200000);
-    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_FORCEABLE_BIT_KHR: Self = Self(0x200000);
     pub const FEATURE_2_DISJOINT_BIT: Self = Self(0x400000);
-    pub const FEATURE_2_DISJOINT_BIT_KHR: Self = Self(0x400000);
     pub const FEATURE_2_COSITED_CHROMA_SAMPLES_BIT: Self = Self(0x800000);
-    pub const FEATURE_2_COSITED_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x800000);
     pub const FEATURE_2_STORAGE_READ_WITHOUT_FORMAT_BIT: Self = Self(0x80000000);
-    pub const FEATURE_2_STORAGE_READ_WITHOUT_FORMAT_BIT_KHR: Self = Self(0x80000000);
     pub const FEATURE_2_STORAGE_WRITE_WITHOUT_FORMAT_BIT: Self = Self(0x100000000);
-    pub const FEATURE_2_STORAGE_WRITE_WITHOUT_FORMAT_BIT_KHR: Self = Self(0x100000000);
     pub const FEATURE_2_SAMPLED_IMAGE_DEPTH_COMPARISON_BIT: Self = Self(0x200000000);
-    pub const FEATURE_2_SAMPLED_IMAGE_DEPTH_COMPARISON_BIT_KHR: Self = Self(0x200000000);
+    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_CUBIC_BIT: Self = Self(0x2000);
+    pub const FEATURE_2_HOST_IMAGE_TRANSFER_BIT: Self = Self(0x400000000000);
+    pub const FEATURE_2_ACCELERATION_STRUCTURE_VERTEX_BUFFER_BIT_KHR: Self = Self(0x20000000);
     pub const FEATURE_2_FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x40000000);
+    pub const FEATURE_2_HOST_IMAGE_TRANSFER_BIT_EXT: Self = Self(0x400000000000);
+    pub const FEATURE_2_SAMPLED_IMAGE_BIT_KHR: Self = Self(0x1);
+    pub const FEATURE_2_STORAGE_IMAGE_BIT_KHR: Self = Self(0x2);
+    pub const FEATURE_2_STORAGE_IMAGE_ATOMIC_BIT_KHR: Self = Self(0x4);
+    pub const FEATURE_2_UNIFORM_TEXEL_BUFFER_BIT_KHR: Self = Self(0x8);
+    pub const FEATURE_2_STORAGE_TEXEL_BUFFER_BIT_KHR: Self = Self(0x10);
+    pub const FEATURE_2_STORAGE_TEXEL_BUFFER_ATOMIC_BIT_KHR: Self = Self(0x20);
+    pub const FEATURE_2_VERTEX_BUFFER_BIT_KHR: Self = Self(0x40);
+    pub const FEATURE_2_COLOR_ATTACHMENT_BIT_KHR: Self = Self(0x80);
+    pub const FEATURE_2_COLOR_ATTACHMENT_BLEND_BIT_KHR: Self = Self(0x100);
+    pub const FEATURE_2_DEPTH_STENCIL_ATTACHMENT_BIT_KHR: Self = Self(0x200);
+    pub const FEATURE_2_BLIT_SRC_BIT_KHR: Self = Self(0x400);
+    pub const FEATURE_2_BLIT_DST_BIT_KHR: Self = Self(0x800);
+    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_LINEAR_BIT_KHR: Self = Self(0x1000);
+    pub const FEATURE_2_TRANSFER_SRC_BIT_KHR: Self = Self(0x4000);
+    pub const FEATURE_2_TRANSFER_DST_BIT_KHR: Self = Self(0x8000);
+    pub const FEATURE_2_MIDPOINT_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x20000);
+    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT_KHR: Self = Self(0x40000);
+    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_SEPARATE_RECONSTRUCTION_FILTER_BIT_KHR: Self = Self(0x80000);
+    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_BIT_KHR: Self = Self(0x100000);
+    pub const FEATURE_2_SAMPLED_IMAGE_YCBCR_CONVERSION_CHROMA_RECONSTRUCTION_EXPLICIT_FORCEABLE_BIT_KHR: Self = Self(0x200000);
+    pub const FEATURE_2_DISJOINT_BIT_KHR: Self = Self(0x400000);
+    pub const FEATURE_2_COSITED_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x800000);
+    pub const FEATURE_2_STORAGE_READ_WITHOUT_FORMAT_BIT_KHR: Self = Self(0x80000000);
+    pub const FEATURE_2_STORAGE_WRITE_WITHOUT_FORMAT_BIT_KHR: Self = Self(0x100000000);
+    pub const FEATURE_2_SAMPLED_IMAGE_DEPTH_COMPARISON_BIT_KHR: Self = Self(0x200000000);
+    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_MINMAX_BIT_KHR: Self = Self(0x10000);
+    pub const FEATURE_2_SAMPLED_IMAGE_FILTER_CUBIC_BIT_EXT: Self = Self(0x2000);
 }
 
 /// `VkFramebufferCreateFlags` (4 bytes on the wire).
@@ -2513,6 +3155,19 @@ impl GraphicsPipelineLibraryFlagsEXT {
     pub const PRE_RASTERIZATION_SHADERS_BIT_EXT: Self = Self(0x2);
     pub const FRAGMENT_SHADER_BIT_EXT: Self = Self(0x4);
     pub const FRAGMENT_OUTPUT_INTERFACE_BIT_EXT: Self = Self(0x8);
+}
+
+/// `VkHostImageCopyFlags` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct HostImageCopyFlags(pub u32);
+crate::wire::scalar_newtype!(HostImageCopyFlags, u32);
+crate::wire::flags_ops!(HostImageCopyFlags);
+impl HostImageCopyFlags {
+    pub const MEMCPY_BIT: Self = Self(0x1);
+    pub const MEMCPY: Self = Self(0x1);
+    pub const MEMCPY_BIT_EXT: Self = Self(0x1);
+    pub const MEMCPY_EXT: Self = Self(0x1);
 }
 
 /// `VkImageAspectFlags` (4 bytes on the wire).
@@ -2563,8 +3218,11 @@ impl ImageCreateFlags {
     pub const CREATE_2D_ARRAY_COMPATIBLE_BIT_KHR: Self = Self(0x20);
     pub const BLOCK_TEXEL_VIEW_COMPATIBLE_BIT_KHR: Self = Self(0x80);
     pub const EXTENDED_USAGE_BIT_KHR: Self = Self(0x100);
+    pub const DESCRIPTOR_HEAP_CAPTURE_REPLAY_BIT_EXT: Self = Self(0x10000);
+    pub const SAMPLE_LOCATIONS_COMPATIBLE_DEPTH_BIT_EXT: Self = Self(0x1000);
     pub const DISJOINT_BIT_KHR: Self = Self(0x200);
     pub const ALIAS_BIT_KHR: Self = Self(0x400);
+    pub const MULTISAMPLED_RENDER_TO_SINGLE_SAMPLED_BIT_EXT: Self = Self(0x40000);
     pub const CREATE_2D_VIEW_COMPATIBLE_BIT_EXT: Self = Self(0x20000);
 }
 
@@ -2583,7 +3241,9 @@ impl ImageUsageFlags {
     pub const DEPTH_STENCIL_ATTACHMENT_BIT: Self = Self(0x20);
     pub const TRANSIENT_ATTACHMENT_BIT: Self = Self(0x40);
     pub const INPUT_ATTACHMENT_BIT: Self = Self(0x80);
+    pub const HOST_TRANSFER_BIT: Self = Self(0x400000);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x100);
+    pub const HOST_TRANSFER_BIT_EXT: Self = Self(0x400000);
     pub const ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x80000);
 }
 
@@ -2643,6 +3303,13 @@ impl MemoryPropertyFlags {
     pub const PROTECTED_BIT: Self = Self(0x20);
 }
 
+/// `VkMemoryUnmapFlags` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct MemoryUnmapFlags(pub u32);
+crate::wire::scalar_newtype!(MemoryUnmapFlags, u32);
+crate::wire::flags_ops!(MemoryUnmapFlags);
+
 /// `VkPeerMemoryFeatureFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -2678,6 +3345,7 @@ pub struct PipelineColorBlendStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineColorBlendStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineColorBlendStateCreateFlags);
 impl PipelineColorBlendStateCreateFlags {
+    pub const RASTERIZATION_ORDER_ATTACHMENT_ACCESS_BIT_ARM: Self = Self(0x1);
     pub const RASTERIZATION_ORDER_ATTACHMENT_ACCESS_BIT_EXT: Self = Self(0x1);
 }
 
@@ -2691,15 +3359,25 @@ impl PipelineCreateFlags {
     pub const DISABLE_OPTIMIZATION_BIT: Self = Self(0x1);
     pub const ALLOW_DERIVATIVES_BIT: Self = Self(0x2);
     pub const DERIVATIVE_BIT: Self = Self(0x4);
-    pub const VIEW_INDEX_FROM_DEVICE_INDEX_BIT: Self = Self(0x8);
     pub const DISPATCH_BASE_BIT: Self = Self(0x10);
     pub const DISPATCH_BASE: Self = Self(0x10);
+    pub const VIEW_INDEX_FROM_DEVICE_INDEX_BIT: Self = Self(0x8);
     pub const FAIL_ON_PIPELINE_COMPILE_REQUIRED_BIT: Self = Self(0x100);
     pub const EARLY_RETURN_ON_FAILURE_BIT: Self = Self(0x200);
+    pub const NO_PROTECTED_ACCESS_BIT: Self = Self(0x8000000);
+    pub const PROTECTED_ACCESS_ONLY_BIT: Self = Self(0x40000000);
+    pub const VIEW_INDEX_FROM_DEVICE_INDEX_BIT_KHR: Self = Self(0x8);
+    pub const DISPATCH_BASE_BIT_KHR: Self = Self(0x10);
+    pub const DISPATCH_BASE_KHR: Self = Self(0x10);
+    pub const RAY_TRACING_NO_NULL_ANY_HIT_SHADERS_BIT_KHR: Self = Self(0x4000);
+    pub const RAY_TRACING_NO_NULL_CLOSEST_HIT_SHADERS_BIT_KHR: Self = Self(0x8000);
+    pub const RAY_TRACING_NO_NULL_MISS_SHADERS_BIT_KHR: Self = Self(0x10000);
+    pub const RAY_TRACING_NO_NULL_INTERSECTION_SHADERS_BIT_KHR: Self = Self(0x20000);
+    pub const RAY_TRACING_SKIP_TRIANGLES_BIT_KHR: Self = Self(0x1000);
+    pub const RAY_TRACING_SKIP_AABBS_BIT_KHR: Self = Self(0x2000);
+    pub const RAY_TRACING_SHADER_GROUP_HANDLE_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x80000);
     pub const RENDERING_FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x200000);
     pub const PIPELINE_RASTERIZATION_STATE_CREATE_FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x200000);
-    pub const VIEW_INDEX_FROM_DEVICE_INDEX_BIT_KHR: Self = Self(0x8);
-    pub const DISPATCH_BASE_KHR: Self = Self(0x10);
     pub const LIBRARY_BIT_KHR: Self = Self(0x800);
     pub const FAIL_ON_PIPELINE_COMPILE_REQUIRED_BIT_EXT: Self = Self(0x100);
     pub const EARLY_RETURN_ON_FAILURE_BIT_EXT: Self = Self(0x200);
@@ -2707,15 +3385,29 @@ impl PipelineCreateFlags {
     pub const LINK_TIME_OPTIMIZATION_BIT_EXT: Self = Self(0x400);
     pub const COLOR_ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x2000000);
     pub const DEPTH_STENCIL_ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x4000000);
+    pub const NO_PROTECTED_ACCESS_BIT_EXT: Self = Self(0x8000000);
+    pub const PROTECTED_ACCESS_ONLY_BIT_EXT: Self = Self(0x40000000);
 }
 
-/// `VkPipelineCreateFlags2KHR` (8 bytes on the wire).
+/// `VkPipelineCreateFlags2` (8 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
-pub struct PipelineCreateFlags2KHR(pub u64);
-crate::wire::scalar_newtype!(PipelineCreateFlags2KHR, u64);
-crate::wire::flags_ops!(PipelineCreateFlags2KHR);
-impl PipelineCreateFlags2KHR {
+pub struct PipelineCreateFlags2(pub u64);
+crate::wire::scalar_newtype!(PipelineCreateFlags2, u64);
+crate::wire::flags_ops!(PipelineCreateFlags2);
+impl PipelineCreateFlags2 {
+    pub const CREATE_2_DISABLE_OPTIMIZATION_BIT: Self = Self(0x1);
+    pub const CREATE_2_ALLOW_DERIVATIVES_BIT: Self = Self(0x2);
+    pub const CREATE_2_DERIVATIVE_BIT: Self = Self(0x4);
+    pub const CREATE_2_VIEW_INDEX_FROM_DEVICE_INDEX_BIT: Self = Self(0x8);
+    pub const CREATE_2_DISPATCH_BASE_BIT: Self = Self(0x10);
+    pub const CREATE_2_FAIL_ON_PIPELINE_COMPILE_REQUIRED_BIT: Self = Self(0x100);
+    pub const CREATE_2_EARLY_RETURN_ON_FAILURE_BIT: Self = Self(0x200);
+    pub const CREATE_2_NO_PROTECTED_ACCESS_BIT: Self = Self(0x8000000);
+    pub const CREATE_2_PROTECTED_ACCESS_ONLY_BIT: Self = Self(0x40000000);
+    pub const CREATE_2_DESCRIPTOR_HEAP_BIT_EXT: Self = Self(0x1000000000);
+    pub const CREATE_2_RAY_TRACING_SKIP_BUILT_IN_PRIMITIVES_BIT_KHR: Self = Self(0x1000);
+    pub const CREATE_2_ENABLE_LEGACY_DITHERING_BIT_EXT: Self = Self(0x400000000);
     pub const CREATE_2_DISABLE_OPTIMIZATION_BIT_KHR: Self = Self(0x1);
     pub const CREATE_2_ALLOW_DERIVATIVES_BIT_KHR: Self = Self(0x2);
     pub const CREATE_2_DERIVATIVE_BIT_KHR: Self = Self(0x4);
@@ -2726,9 +3418,18 @@ impl PipelineCreateFlags2KHR {
     pub const CREATE_2_LINK_TIME_OPTIMIZATION_BIT_EXT: Self = Self(0x400);
     pub const CREATE_2_RETAIN_LINK_TIME_OPTIMIZATION_INFO_BIT_EXT: Self = Self(0x800000);
     pub const CREATE_2_LIBRARY_BIT_KHR: Self = Self(0x800);
+    pub const CREATE_2_RAY_TRACING_SKIP_TRIANGLES_BIT_KHR: Self = Self(0x1000);
+    pub const CREATE_2_RAY_TRACING_SKIP_AABBS_BIT_KHR: Self = Self(0x2000);
+    pub const CREATE_2_RAY_TRACING_NO_NULL_ANY_HIT_SHADERS_BIT_KHR: Self = Self(0x4000);
+    pub const CREATE_2_RAY_TRACING_NO_NULL_CLOSEST_HIT_SHADERS_BIT_KHR: Self = Self(0x8000);
+    pub const CREATE_2_RAY_TRACING_NO_NULL_MISS_SHADERS_BIT_KHR: Self = Self(0x10000);
+    pub const CREATE_2_RAY_TRACING_NO_NULL_INTERSECTION_SHADERS_BIT_KHR: Self = Self(0x20000);
+    pub const CREATE_2_RAY_TRACING_SHADER_GROUP_HANDLE_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x80000);
     pub const CREATE_2_RENDERING_FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x200000);
     pub const CREATE_2_COLOR_ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x2000000);
     pub const CREATE_2_DEPTH_STENCIL_ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x4000000);
+    pub const CREATE_2_NO_PROTECTED_ACCESS_BIT_EXT: Self = Self(0x8000000);
+    pub const CREATE_2_PROTECTED_ACCESS_ONLY_BIT_EXT: Self = Self(0x40000000);
 }
 
 /// `VkPipelineCreationFeedbackFlags` (4 bytes on the wire).
@@ -2739,10 +3440,10 @@ crate::wire::scalar_newtype!(PipelineCreationFeedbackFlags, u32);
 crate::wire::flags_ops!(PipelineCreationFeedbackFlags);
 impl PipelineCreationFeedbackFlags {
     pub const VALID_BIT: Self = Self(0x1);
-    pub const VALID_BIT_EXT: Self = Self(0x1);
     pub const APPLICATION_PIPELINE_CACHE_HIT_BIT: Self = Self(0x2);
-    pub const APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT: Self = Self(0x2);
     pub const BASE_PIPELINE_ACCELERATION_BIT: Self = Self(0x4);
+    pub const VALID_BIT_EXT: Self = Self(0x1);
+    pub const APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT: Self = Self(0x2);
     pub const BASE_PIPELINE_ACCELERATION_BIT_EXT: Self = Self(0x4);
 }
 
@@ -2753,6 +3454,8 @@ pub struct PipelineDepthStencilStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineDepthStencilStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineDepthStencilStateCreateFlags);
 impl PipelineDepthStencilStateCreateFlags {
+    pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_ARM: Self = Self(0x1);
+    pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_ARM: Self = Self(0x2);
     pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_EXT: Self = Self(0x1);
     pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_EXT: Self = Self(0x2);
 }
@@ -2856,8 +3559,12 @@ impl PipelineStageFlags {
     pub const NONE: Self = Self(0x0);
     pub const TRANSFORM_FEEDBACK_BIT_EXT: Self = Self(0x1000000);
     pub const CONDITIONAL_RENDERING_BIT_EXT: Self = Self(0x40000);
+    pub const ACCELERATION_STRUCTURE_BUILD_BIT_KHR: Self = Self(0x2000000);
+    pub const RAY_TRACING_SHADER_BIT_KHR: Self = Self(0x200000);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x400000);
     pub const NONE_KHR: Self = Self(0x0);
+    pub const TASK_SHADER_BIT_EXT: Self = Self(0x80000);
+    pub const MESH_SHADER_BIT_EXT: Self = Self(0x100000);
 }
 
 /// `VkPipelineStageFlags2` (8 bytes on the wire).
@@ -2868,60 +3575,65 @@ crate::wire::scalar_newtype!(PipelineStageFlags2, u64);
 crate::wire::flags_ops!(PipelineStageFlags2);
 impl PipelineStageFlags2 {
     pub const STAGE_2_NONE: Self = Self(0x0);
-    pub const STAGE_2_NONE_KHR: Self = Self(0x0);
     pub const STAGE_2_TOP_OF_PIPE_BIT: Self = Self(0x1);
-    pub const STAGE_2_TOP_OF_PIPE_BIT_KHR: Self = Self(0x1);
     pub const STAGE_2_DRAW_INDIRECT_BIT: Self = Self(0x2);
-    pub const STAGE_2_DRAW_INDIRECT_BIT_KHR: Self = Self(0x2);
     pub const STAGE_2_VERTEX_INPUT_BIT: Self = Self(0x4);
-    pub const STAGE_2_VERTEX_INPUT_BIT_KHR: Self = Self(0x4);
     pub const STAGE_2_VERTEX_SHADER_BIT: Self = Self(0x8);
-    pub const STAGE_2_VERTEX_SHADER_BIT_KHR: Self = Self(0x8);
     pub const STAGE_2_TESSELLATION_CONTROL_SHADER_BIT: Self = Self(0x10);
-    pub const STAGE_2_TESSELLATION_CONTROL_SHADER_BIT_KHR: Self = Self(0x10);
     pub const STAGE_2_TESSELLATION_EVALUATION_SHADER_BIT: Self = Self(0x20);
-    pub const STAGE_2_TESSELLATION_EVALUATION_SHADER_BIT_KHR: Self = Self(0x20);
     pub const STAGE_2_GEOMETRY_SHADER_BIT: Self = Self(0x40);
-    pub const STAGE_2_GEOMETRY_SHADER_BIT_KHR: Self = Self(0x40);
     pub const STAGE_2_FRAGMENT_SHADER_BIT: Self = Self(0x80);
-    pub const STAGE_2_FRAGMENT_SHADER_BIT_KHR: Self = Self(0x80);
     pub const STAGE_2_EARLY_FRAGMENT_TESTS_BIT: Self = Self(0x100);
-    pub const STAGE_2_EARLY_FRAGMENT_TESTS_BIT_KHR: Self = Self(0x100);
     pub const STAGE_2_LATE_FRAGMENT_TESTS_BIT: Self = Self(0x200);
-    pub const STAGE_2_LATE_FRAGMENT_TESTS_BIT_KHR: Self = Self(0x200);
     pub const STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT: Self = Self(0x400);
-    pub const STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT_KHR: Self = Self(0x400);
     pub const STAGE_2_COMPUTE_SHADER_BIT: Self = Self(0x800);
-    pub const STAGE_2_COMPUTE_SHADER_BIT_KHR: Self = Self(0x800);
     pub const STAGE_2_ALL_TRANSFER_BIT: Self = Self(0x1000);
-    pub const STAGE_2_ALL_TRANSFER_BIT_KHR: Self = Self(0x1000);
     pub const STAGE_2_TRANSFER_BIT: Self = Self(0x1000);
-    pub const STAGE_2_TRANSFER_BIT_KHR: Self = Self(0x1000);
     pub const STAGE_2_BOTTOM_OF_PIPE_BIT: Self = Self(0x2000);
-    pub const STAGE_2_BOTTOM_OF_PIPE_BIT_KHR: Self = Self(0x2000);
     pub const STAGE_2_HOST_BIT: Self = Self(0x4000);
-    pub const STAGE_2_HOST_BIT_KHR: Self = Self(0x4000);
     pub const STAGE_2_ALL_GRAPHICS_BIT: Self = Self(0x8000);
-    pub const STAGE_2_ALL_GRAPHICS_BIT_KHR: Self = Self(0x8000);
     pub const STAGE_2_ALL_COMMANDS_BIT: Self = Self(0x10000);
-    pub const STAGE_2_ALL_COMMANDS_BIT_KHR: Self = Self(0x10000);
     pub const STAGE_2_COPY_BIT: Self = Self(0x100000000);
-    pub const STAGE_2_COPY_BIT_KHR: Self = Self(0x100000000);
     pub const STAGE_2_RESOLVE_BIT: Self = Self(0x200000000);
-    pub const STAGE_2_RESOLVE_BIT_KHR: Self = Self(0x200000000);
     pub const STAGE_2_BLIT_BIT: Self = Self(0x400000000);
-    pub const STAGE_2_BLIT_BIT_KHR: Self = Self(0x400000000);
     pub const STAGE_2_CLEAR_BIT: Self = Self(0x800000000);
-    pub const STAGE_2_CLEAR_BIT_KHR: Self = Self(0x800000000);
     pub const STAGE_2_INDEX_INPUT_BIT: Self = Self(0x1000000000);
-    pub const STAGE_2_INDEX_INPUT_BIT_KHR: Self = Self(0x1000000000);
     pub const STAGE_2_VERTEX_ATTRIBUTE_INPUT_BIT: Self = Self(0x2000000000);
-    pub const STAGE_2_VERTEX_ATTRIBUTE_INPUT_BIT_KHR: Self = Self(0x2000000000);
     pub const STAGE_2_PRE_RASTERIZATION_SHADERS_BIT: Self = Self(0x4000000000);
+    pub const STAGE_2_NONE_KHR: Self = Self(0x0);
+    pub const STAGE_2_TOP_OF_PIPE_BIT_KHR: Self = Self(0x1);
+    pub const STAGE_2_DRAW_INDIRECT_BIT_KHR: Self = Self(0x2);
+    pub const STAGE_2_VERTEX_INPUT_BIT_KHR: Self = Self(0x4);
+    pub const STAGE_2_VERTEX_SHADER_BIT_KHR: Self = Self(0x8);
+    pub const STAGE_2_TESSELLATION_CONTROL_SHADER_BIT_KHR: Self = Self(0x10);
+    pub const STAGE_2_TESSELLATION_EVALUATION_SHADER_BIT_KHR: Self = Self(0x20);
+    pub const STAGE_2_GEOMETRY_SHADER_BIT_KHR: Self = Self(0x40);
+    pub const STAGE_2_FRAGMENT_SHADER_BIT_KHR: Self = Self(0x80);
+    pub const STAGE_2_EARLY_FRAGMENT_TESTS_BIT_KHR: Self = Self(0x100);
+    pub const STAGE_2_LATE_FRAGMENT_TESTS_BIT_KHR: Self = Self(0x200);
+    pub const STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT_KHR: Self = Self(0x400);
+    pub const STAGE_2_COMPUTE_SHADER_BIT_KHR: Self = Self(0x800);
+    pub const STAGE_2_ALL_TRANSFER_BIT_KHR: Self = Self(0x1000);
+    pub const STAGE_2_TRANSFER_BIT_KHR: Self = Self(0x1000);
+    pub const STAGE_2_BOTTOM_OF_PIPE_BIT_KHR: Self = Self(0x2000);
+    pub const STAGE_2_HOST_BIT_KHR: Self = Self(0x4000);
+    pub const STAGE_2_ALL_GRAPHICS_BIT_KHR: Self = Self(0x8000);
+    pub const STAGE_2_ALL_COMMANDS_BIT_KHR: Self = Self(0x10000);
+    pub const STAGE_2_COPY_BIT_KHR: Self = Self(0x100000000);
+    pub const STAGE_2_RESOLVE_BIT_KHR: Self = Self(0x200000000);
+    pub const STAGE_2_BLIT_BIT_KHR: Self = Self(0x400000000);
+    pub const STAGE_2_CLEAR_BIT_KHR: Self = Self(0x800000000);
+    pub const STAGE_2_INDEX_INPUT_BIT_KHR: Self = Self(0x1000000000);
+    pub const STAGE_2_VERTEX_ATTRIBUTE_INPUT_BIT_KHR: Self = Self(0x2000000000);
     pub const STAGE_2_PRE_RASTERIZATION_SHADERS_BIT_KHR: Self = Self(0x4000000000);
     pub const STAGE_2_TRANSFORM_FEEDBACK_BIT_EXT: Self = Self(0x1000000);
     pub const STAGE_2_CONDITIONAL_RENDERING_BIT_EXT: Self = Self(0x40000);
     pub const STAGE_2_FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x400000);
+    pub const STAGE_2_ACCELERATION_STRUCTURE_BUILD_BIT_KHR: Self = Self(0x2000000);
+    pub const STAGE_2_RAY_TRACING_SHADER_BIT_KHR: Self = Self(0x200000);
+    pub const STAGE_2_TASK_SHADER_BIT_EXT: Self = Self(0x80000);
+    pub const STAGE_2_MESH_SHADER_BIT_EXT: Self = Self(0x100000);
+    pub const STAGE_2_ACCELERATION_STRUCTURE_COPY_BIT_KHR: Self = Self(0x10000000);
 }
 
 /// `VkPipelineTessellationStateCreateFlags` (4 bytes on the wire).
@@ -2980,6 +3692,8 @@ impl QueryPipelineStatisticFlags {
     pub const TESSELLATION_CONTROL_SHADER_PATCHES_BIT: Self = Self(0x100);
     pub const TESSELLATION_EVALUATION_SHADER_INVOCATIONS_BIT: Self = Self(0x200);
     pub const COMPUTE_SHADER_INVOCATIONS_BIT: Self = Self(0x400);
+    pub const TASK_SHADER_INVOCATIONS_BIT_EXT: Self = Self(0x800);
+    pub const MESH_SHADER_INVOCATIONS_BIT_EXT: Self = Self(0x1000);
 }
 
 /// `VkQueryPoolCreateFlags` (4 bytes on the wire).
@@ -3031,11 +3745,14 @@ crate::wire::scalar_newtype!(RenderingFlags, u32);
 crate::wire::flags_ops!(RenderingFlags);
 impl RenderingFlags {
     pub const CONTENTS_SECONDARY_COMMAND_BUFFERS_BIT: Self = Self(0x1);
-    pub const CONTENTS_SECONDARY_COMMAND_BUFFERS_BIT_KHR: Self = Self(0x1);
     pub const SUSPENDING_BIT: Self = Self(0x2);
-    pub const SUSPENDING_BIT_KHR: Self = Self(0x2);
     pub const RESUMING_BIT: Self = Self(0x4);
+    pub const CONTENTS_SECONDARY_COMMAND_BUFFERS_BIT_KHR: Self = Self(0x1);
+    pub const SUSPENDING_BIT_KHR: Self = Self(0x2);
     pub const RESUMING_BIT_KHR: Self = Self(0x4);
+    pub const CONTENTS_INLINE_BIT_EXT: Self = Self(0x10);
+    pub const ENABLE_LEGACY_DITHERING_BIT_EXT: Self = Self(0x8);
+    pub const CONTENTS_INLINE_BIT_KHR: Self = Self(0x10);
 }
 
 /// `VkResolveModeFlags` (4 bytes on the wire).
@@ -3137,6 +3854,14 @@ impl ShaderStageFlags {
     pub const COMPUTE_BIT: Self = Self(0x20);
     pub const ALL_GRAPHICS: Self = Self(0x1);
     pub const ALL: Self = Self(0x7);
+    pub const RAYGEN_BIT_KHR: Self = Self(0x100);
+    pub const ANY_HIT_BIT_KHR: Self = Self(0x200);
+    pub const CLOSEST_HIT_BIT_KHR: Self = Self(0x400);
+    pub const MISS_BIT_KHR: Self = Self(0x800);
+    pub const INTERSECTION_BIT_KHR: Self = Self(0x1000);
+    pub const CALLABLE_BIT_KHR: Self = Self(0x2000);
+    pub const TASK_BIT_EXT: Self = Self(0x40);
+    pub const MESH_BIT_EXT: Self = Self(0x80);
 }
 
 /// `VkSparseImageFormatFlags` (4 bytes on the wire).
@@ -3159,6 +3884,25 @@ crate::wire::scalar_newtype!(SparseMemoryBindFlags, u32);
 crate::wire::flags_ops!(SparseMemoryBindFlags);
 impl SparseMemoryBindFlags {
     pub const METADATA_BIT: Self = Self(0x1);
+}
+
+/// `VkSpirvResourceTypeFlagsEXT` (4 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct SpirvResourceTypeFlagsEXT(pub u32);
+crate::wire::scalar_newtype!(SpirvResourceTypeFlagsEXT, u32);
+crate::wire::flags_ops!(SpirvResourceTypeFlagsEXT);
+impl SpirvResourceTypeFlagsEXT {
+    pub const ALL_EXT: Self = Self(0x7);
+    pub const SAMPLER_BIT_EXT: Self = Self(0x1);
+    pub const SAMPLED_IMAGE_BIT_EXT: Self = Self(0x2);
+    pub const READ_ONLY_IMAGE_BIT_EXT: Self = Self(0x4);
+    pub const READ_WRITE_IMAGE_BIT_EXT: Self = Self(0x8);
+    pub const COMBINED_SAMPLED_IMAGE_BIT_EXT: Self = Self(0x10);
+    pub const UNIFORM_BUFFER_BIT_EXT: Self = Self(0x20);
+    pub const READ_ONLY_STORAGE_BUFFER_BIT_EXT: Self = Self(0x40);
+    pub const READ_WRITE_STORAGE_BUFFER_BIT_EXT: Self = Self(0x80);
+    pub const ACCELERATION_STRUCTURE_BIT_EXT: Self = Self(0x100);
 }
 
 /// `VkStencilFaceFlags` (4 bytes on the wire).
@@ -3189,6 +3933,10 @@ impl SubgroupFeatureFlags {
     pub const SHUFFLE_RELATIVE_BIT: Self = Self(0x20);
     pub const CLUSTERED_BIT: Self = Self(0x40);
     pub const QUAD_BIT: Self = Self(0x80);
+    pub const ROTATE_BIT: Self = Self(0x200);
+    pub const ROTATE_CLUSTERED_BIT: Self = Self(0x400);
+    pub const ROTATE_BIT_KHR: Self = Self(0x200);
+    pub const ROTATE_CLUSTERED_BIT_KHR: Self = Self(0x400);
 }
 
 /// `VkSubmitFlags` (4 bytes on the wire).
@@ -3209,10 +3957,21 @@ pub struct SubpassDescriptionFlags(pub u32);
 crate::wire::scalar_newtype!(SubpassDescriptionFlags, u32);
 crate::wire::flags_ops!(SubpassDescriptionFlags);
 impl SubpassDescriptionFlags {
+    pub const RASTERIZATION_ORDER_ATTACHMENT_COLOR_ACCESS_BIT_ARM: Self = Self(0x10);
+    pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_ARM: Self = Self(0x20);
+    pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_ARM: Self = Self(0x40);
     pub const RASTERIZATION_ORDER_ATTACHMENT_COLOR_ACCESS_BIT_EXT: Self = Self(0x10);
     pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_EXT: Self = Self(0x20);
     pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_EXT: Self = Self(0x40);
+    pub const ENABLE_LEGACY_DITHERING_BIT_EXT: Self = Self(0x80);
 }
+
+/// `VkTensorViewCreateFlagsARM` (8 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct TensorViewCreateFlagsARM(pub u64);
+crate::wire::scalar_newtype!(TensorViewCreateFlagsARM, u64);
+crate::wire::flags_ops!(TensorViewCreateFlagsARM);
 
 /// `VkToolPurposeFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3222,14 +3981,14 @@ crate::wire::scalar_newtype!(ToolPurposeFlags, u32);
 crate::wire::flags_ops!(ToolPurposeFlags);
 impl ToolPurposeFlags {
     pub const VALIDATION_BIT: Self = Self(0x1);
-    pub const VALIDATION_BIT_EXT: Self = Self(0x1);
     pub const PROFILING_BIT: Self = Self(0x2);
-    pub const PROFILING_BIT_EXT: Self = Self(0x2);
     pub const TRACING_BIT: Self = Self(0x4);
-    pub const TRACING_BIT_EXT: Self = Self(0x4);
     pub const ADDITIONAL_FEATURES_BIT: Self = Self(0x8);
-    pub const ADDITIONAL_FEATURES_BIT_EXT: Self = Self(0x8);
     pub const MODIFYING_FEATURES_BIT: Self = Self(0x10);
+    pub const VALIDATION_BIT_EXT: Self = Self(0x1);
+    pub const PROFILING_BIT_EXT: Self = Self(0x2);
+    pub const TRACING_BIT_EXT: Self = Self(0x4);
+    pub const ADDITIONAL_FEATURES_BIT_EXT: Self = Self(0x8);
     pub const MODIFYING_FEATURES_BIT_EXT: Self = Self(0x10);
 }
 

@@ -5,14 +5,14 @@
 
 /// Wire format version (`VN_WIRE_FORMAT_VERSION`).
 pub const WIRE_FORMAT_VERSION: u32 = 1;
-/// vk.xml version the protocol tables were generated from, as `VK_MAKE_API_VERSION(0, 1, 3, 42)`.
-pub const VK_XML_VERSION: u32 = 4206634;
+/// vk.xml version the protocol tables were generated from, as `VK_MAKE_API_VERSION(0, 1, 4, 42)`.
+pub const VK_XML_VERSION: u32 = 4210730;
 /// `VK_EXT_command_serialization` spec version of this protocol level.
 pub const COMMAND_SERIALIZATION_SPEC_VERSION: u32 = 1;
 /// `VK_MESA_venus_protocol` spec version of this protocol level.
 pub const VENUS_PROTOCOL_SPEC_VERSION: u32 = 2;
 /// Highest command id known at this protocol level; higher ids are unknown.
-pub const MAX_COMMAND_ID: u32 = 282;
+pub const MAX_COMMAND_ID: u32 = 345;
 
 /// A Vulkan extension the protocol serializes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +27,11 @@ pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_EXT_command_serialization", number: 384, spec_version: 1 },
     ExtensionInfo { name: "VK_MESA_venus_protocol", number: 385, spec_version: 2 },
     ExtensionInfo { name: "VK_TEST_thing_extra", number: 7, spec_version: 1 },
+];
+
+/// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):
+/// their commands or structs cannot be served (`xtask/src/special.rs`, `NOT_ADVERTISED`).
+pub const NOT_ADVERTISED: &[&str] = &[
 ];
 
 /// API constants.
