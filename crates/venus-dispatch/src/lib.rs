@@ -22,6 +22,7 @@ mod doctor;
 mod drm;
 mod external;
 mod instance;
+mod limits;
 mod memory;
 mod physical;
 mod pools;
@@ -224,6 +225,8 @@ pub struct VulkanDispatch {
     force_emulated_wsi: bool,
     /// Capability profiles by host physical device (see [`profile`]).
     profiles: std::sync::Mutex<Vec<(u64, Arc<profile::Profile>)>>,
+    /// Device memory and refusals under the context's limits (see [`limits`]).
+    usage: limits::Usage,
 }
 
 impl VulkanDispatch {
@@ -241,6 +244,7 @@ impl VulkanDispatch {
             shm_backing: venus_renderer::shm::ShmBacking::default(),
             force_emulated_wsi: false,
             profiles: std::sync::Mutex::new(Vec::new()),
+            usage: limits::Usage::default(),
         }
     }
 
@@ -645,6 +649,9 @@ impl Dispatch for VulkanDispatch {
             // Venus's own sync command (not a Vulkan command, so not in the policy table).
             if let Command::ImportSemaphoreResourceMESA(a) = cmd {
                 return self.import_semaphore_resource(&mut call, a);
+            }
+            if let Some(refused) = self.check_objects(&mut call, cmd) {
+                return refused;
             }
             match policy::route(self, &mut call, cmd) {
                 Routed::Handled(r) => r,
