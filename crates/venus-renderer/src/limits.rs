@@ -60,7 +60,7 @@ impl Default for Limits {
             max_shared_memory: 8 * GIB,
             max_shared_memory_objects: 4096,
             max_objects: 1 << 18,
-            max_ring_size: 64 << 20,
+            max_ring_size: crate::ring::MAX_RING_BUFFER_SIZE,
             max_rings: 64,
             max_blob_size: 8 * GIB,
             max_resources: 8192,
