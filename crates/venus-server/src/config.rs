@@ -255,8 +255,10 @@ mod tests {
 
     #[test]
     fn printed_config_reads_back() {
-        let mut l = Limits::default();
-        l.max_blob_size = 12345;
+        let l = Limits {
+            max_blob_size: 12345,
+            ..Limits::default()
+        };
         let text = to_toml(&l);
         assert!(text.contains("max_blob_size = 12345\n"), "{text}");
         assert_eq!(resolve(file(&text), |_| None).unwrap(), l);

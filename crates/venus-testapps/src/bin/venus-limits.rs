@@ -20,7 +20,7 @@ use venus_testapps::gpu::{arg, exit_on_error, Error, Gpu, Result, VkContext};
 
 const PATTERN: u8 = 0xa5;
 /// Compared against with `==` (a memcmp, fast even in debug builds).
-const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
