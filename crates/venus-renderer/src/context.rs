@@ -53,7 +53,7 @@ use venus_protocol::{ChainNode, Command};
 
 use crate::dispatch::{Channel, ContextInfo, Dispatch, PeerCheck};
 use crate::exec::{ChannelHost, ExecError, Executor};
-use crate::limits::{Limit, Limits};
+use crate::limits::{Limit, LimitExceeded, Limits};
 use crate::monitor::{self, Monitor};
 use crate::resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceTable};
 use crate::ring::{
@@ -494,13 +494,7 @@ impl ContextHost<'_> {
         if self.rings.contains_key(&id) {
             return Err(fail(&"a ring with this id exists"));
         }
-        let limits = *self.shared.resources.budget().limits();
-        limits
-            .check(Limit::Rings, self.rings.len() as u64, 1)
-            .map_err(|e| fail(&e))?;
-        limits
-            .check(Limit::RingSize, 0, info.buffer_size)
-            .map_err(|e| fail(&e))?;
+        self.check_ring_limits(info).map_err(|e| fail(&e))?;
         let shm = self
             .shared
             .resources
@@ -572,6 +566,13 @@ impl ContextHost<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `max_rings` and `max_ring_size` (see [`crate::limits`]).
+    fn check_ring_limits(&self, info: &RingCreateInfoMESA<'_>) -> Result<(), LimitExceeded> {
+        let limits = self.shared.resources.budget().limits();
+        limits.check(Limit::Rings, self.rings.len() as u64, 1)?;
+        limits.check(Limit::RingSize, 0, info.buffer_size)
     }
 
     fn destroy_ring(&mut self, id: u64) -> Result<(), ExecError> {
