@@ -12,7 +12,7 @@
 //! Every bomb checks the log line naming the limit and its flag, that the server's resident
 //! memory and fds stay bounded, and that a concurrent `vulkaninfo --summary` still works.
 
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use venus_protocol::commands::*;
@@ -42,16 +42,23 @@ fn server(tools: &Tools, args: &[&str]) -> Server {
     )
 }
 
-/// Runs `venus-limits args` through `server` with Mesa's default feedback; returns (exit
-/// success, stdout, stderr).
-fn run_limits(server: &Server, args: &[&str]) -> (bool, String, String) {
-    let child = server
+/// Starts `venus-limits args` through `server` with Mesa's default feedback.
+fn spawn_limits(server: &Server, args: &[&str]) -> Child {
+    server
         .venus_client_feedback(LIMITS)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawning venus-limits");
+        .expect("spawning venus-limits")
+}
+
+/// Runs `venus-limits args` through `server`; returns (exit success, stdout, stderr).
+fn run_limits(server: &Server, args: &[&str]) -> (bool, String, String) {
+    finish(spawn_limits(server, args), args)
+}
+
+fn finish(child: Child, args: &[&str]) -> (bool, String, String) {
     let out = wait_output(child, TIMEOUT, &format!("venus-limits {}", args.join(" ")));
     (
         out.status.success(),
@@ -296,7 +303,11 @@ fn mesa_object_bomb_ends_the_context() {
     let test = "mesa_object_bomb_ends_the_context";
     let Some(tools) = tools(test) else { return };
     let mut server = server(&tools, &[]);
-    let (ok, stdout, stderr) = run_limits(&server, &["object-bomb", "--count", "1000000"]);
+    let args = ["object-bomb", "--count", "1000000"];
+    let bomb = spawn_limits(&server, &args);
+    // A second client works while the bomb is going off.
+    server.assert_vulkaninfo_works("during the object bomb");
+    let (ok, stdout, stderr) = finish(bomb, &args);
     eprintln!(
         "{test}: exit ok={ok} stdout={:?} stderr tail={:?}",
         stdout.trim(),
