@@ -666,6 +666,7 @@ impl<'m> Cx<'m> {
         }
         w!(s, "        _ => return None,\n    }})\n}}\n");
         self.destroy_object(&mut s)?;
+        self.creations(&mut s);
         w!(
             s,
             "/// Commands executed generically, with whether they use the instance table."
@@ -761,6 +762,92 @@ impl<'m> Cx<'m> {
     }
 
     /// `destroy_object()`: the destroy/free command of every device-child handle type.
+    /// The output handles of `cmd` that name new host objects (physical devices and queues are
+    /// enumerated, not created): (field, is an array).
+    fn created_handles(cmd: &crate::model::Command) -> Vec<(String, bool)> {
+        let counted = |h: &str| h != "VkPhysicalDevice" && h != "VkQueue";
+        cmd.params
+            .iter()
+            .filter(|p| p.dir == Dir::Out)
+            .filter_map(|p| match &p.member.shape {
+                Shape::Ptr {
+                    elem: Elem::Handle(h),
+                    ..
+                } if counted(h) => Some((field_name(&p.member.name), false)),
+                Shape::Array {
+                    elem: Elem::Handle(h),
+                    ..
+                } if counted(h) => Some((field_name(&p.member.name), true)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `created_count` (objects a command may create, for the per-context object limit) and
+    /// `refusal_reply` (the reply of a creating command refused before it ran).
+    fn creations(&self, s: &mut String) {
+        let creating: Vec<_> = self
+            .m
+            .commands
+            .iter()
+            .filter(|c| Self::generic_call(c))
+            .map(|c| (c, Self::created_handles(c)))
+            .filter(|(_, h)| !h.is_empty())
+            .collect();
+        w!(s, "/// How many host objects `cmd` may create (its output handles; physical devices and queues");
+        w!(s, "/// are enumerated, not created): checked against the context's object limit before it runs.");
+        w!(
+            s,
+            "pub fn created_count(cmd: &venus_protocol::Command<'_>) -> u64 {{"
+        );
+        w!(s, "    use venus_protocol::Command as C;\n    match cmd {{");
+        for (cmd, handles) in &creating {
+            let terms: Vec<String> = handles
+                .iter()
+                .map(|(f, array)| {
+                    if *array {
+                        format!("a.{f}.len() as u64")
+                    } else {
+                        "1".to_string()
+                    }
+                })
+                .collect();
+            w!(
+                s,
+                "        C::{}(a) => {},",
+                command_name(&cmd.name),
+                terms.join(" + ")
+            );
+        }
+        w!(s, "        _ => 0,\n    }}\n}}\n");
+        w!(s, "/// The reply of a creating command that fails with `ret` before it ran (its output handles");
+        w!(s, "/// echoed as sent), for commands returning a `VkResult` whose outputs are all handles; `None`");
+        w!(s, "/// for the others (they cannot report a failure).");
+        w!(s, "pub fn refusal_reply<'b>(cmd: &venus_protocol::Command<'b>, ret: t::VkResult) -> Option<venus_protocol::Reply<'b>> {{");
+        w!(
+            s,
+            "    use venus_protocol::{{Command as C, Reply as R}};\n    Some(match cmd {{"
+        );
+        for (cmd, handles) in &creating {
+            let all_handles = cmd
+                .params
+                .iter()
+                .filter(|p| p.dir != Dir::In)
+                .all(|p| handles.iter().any(|h| h.0 == field_name(&p.member.name)));
+            if cmd.ret.is_none() || !all_handles {
+                continue;
+            }
+            let n = command_name(&cmd.name);
+            let fields: Vec<String> = handles.iter().map(|(f, _)| format!("{f}: a.{f}")).collect();
+            w!(
+                s,
+                "        C::{n}(a) => R::{n}(c::{n}Reply {{ ret, {} }}),",
+                fields.join(", ")
+            );
+        }
+        w!(s, "        _ => return None,\n    }})\n}}\n");
+    }
+
     fn destroy_object(&self, s: &mut String) -> Result<(), String> {
         w!(s, "/// Destroys one device child with its vkDestroyX/vkFree* command (command buffers and");
         w!(

@@ -24,6 +24,7 @@ mod doctor;
 mod drm;
 mod external;
 mod instance;
+mod limits;
 mod memory;
 mod physical;
 mod pools;
@@ -227,6 +228,8 @@ pub struct VulkanDispatch {
     force_emulated_wsi: bool,
     /// Capability profiles by host physical device (see [`profile`]).
     profiles: std::sync::Mutex<Vec<(u64, Arc<profile::Profile>)>>,
+    /// Device memory and refusals under the context's limits (see [`limits`]).
+    usage: limits::Usage,
 }
 
 impl VulkanDispatch {
@@ -244,6 +247,7 @@ impl VulkanDispatch {
             shm_backing: venus_renderer::shm::ShmBacking::default(),
             force_emulated_wsi: false,
             profiles: std::sync::Mutex::new(Vec::new()),
+            usage: limits::Usage::default(),
         }
     }
 
@@ -677,6 +681,9 @@ impl Dispatch for VulkanDispatch {
             // Venus's own sync command (not a Vulkan command, so not in the policy table).
             if let Command::ImportSemaphoreResourceMESA(a) = cmd {
                 return self.import_semaphore_resource(&mut call, a);
+            }
+            if let Some(refused) = self.check_objects(&mut call, cmd) {
+                return refused;
             }
             match policy::route(self, &mut call, cmd) {
                 Routed::Handled(r) => r,

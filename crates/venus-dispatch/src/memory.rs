@@ -7,6 +7,13 @@
 //! host before its backing is released) and the blob resource each hold it, so whichever goes
 //! last releases the pages (the client's `RESOURCE_UNREF` may arrive before the ring's
 //! `vkFreeMemory`, contract §7.4).
+//!
+//! Limits (checked before the driver is called, see [`crate::limits`]): every allocation is
+//! charged to the context's device-memory limit (released with the memory object), and the
+//! shared backing of a HOST_VISIBLE one to its shared-memory budget (released with the
+//! backing). Zeroing: the backing is a new shared-memory object, zero-filled (see
+//! `venus_renderer::shm`), so the client never sees an earlier allocation's bytes; memory
+//! allocated natively is not HOST_VISIBLE and can never be mapped by the client.
 
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -25,7 +32,7 @@ use venus_protocol::types::{
 use venus_protocol::{handles, Handle, Reply};
 use venus_renderer::dispatch::DispatchError;
 use venus_renderer::shm::SharedMemory;
-use venus_renderer::BlobParams;
+use venus_renderer::{BlobParams, ResourceError};
 
 use crate::registry::{DeviceShared, NewObject, Owner, State, Teardown};
 use crate::{Call, VulkanDispatch};
@@ -59,6 +66,8 @@ impl MemoryProfile {
 pub struct MemoryShared {
     pub backing: Option<Arc<SharedMemory>>,
     pub size: u64,
+    /// `size` bytes of the context's device-memory limit, released with the object.
+    _charge: crate::limits::DeviceMemoryCharge,
 }
 
 /// The header every Vulkan struct starts with.
@@ -109,6 +118,16 @@ impl VulkanDispatch {
                     info.memory_type_index
                 ))
             })?;
+        let charge = match self.charge_device_memory(call, info.allocation_size) {
+            Ok(c) => c,
+            Err(e) => {
+                self.refuse(call, e)?;
+                return call.cx.reply(&Reply::AllocateMemory(AllocateMemoryReply {
+                    ret: VkResult::ERROR_OUT_OF_DEVICE_MEMORY,
+                    p_memory: a.p_memory,
+                }));
+            }
+        };
         let (ret, host, backing) = if visible {
             self.allocate_shared(call, &device, a)?
         } else {
@@ -119,6 +138,7 @@ impl VulkanDispatch {
             let memory = Arc::new(MemoryShared {
                 backing,
                 size: info.allocation_size,
+                _charge: charge,
             });
             self.registry
                 .insert(NewObject {
@@ -154,18 +174,27 @@ impl VulkanDispatch {
             let (r, h) = self.allocate_native(call, device, a, None)?;
             return Ok((r, h, None));
         }
-        let shm =
-            match SharedMemory::with_backing(size, device.memory.granule, device.memory.backing) {
-                Ok(s) => Arc::new(s),
-                Err(e) => {
-                    tracing::warn!(
-                        ctx = self.context_id,
-                        size,
-                        "cannot create shared memory: {e}"
-                    );
-                    return Ok((VkResult::ERROR_OUT_OF_HOST_MEMORY, 0, None));
-                }
-            };
+        let created = call.cx.resources().create_memory(
+            0,
+            size,
+            device.memory.granule,
+            device.memory.backing,
+        );
+        let shm = match created {
+            Ok(s) => Arc::new(s),
+            Err(ResourceError::Limit { source, .. }) => {
+                self.refuse(call, source)?;
+                return Ok((VkResult::ERROR_OUT_OF_HOST_MEMORY, 0, None));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    ctx = self.context_id,
+                    size,
+                    "cannot create shared memory: {e}"
+                );
+                return Ok((VkResult::ERROR_OUT_OF_HOST_MEMORY, 0, None));
+            }
+        };
         let ptr = shm.host_ptr().as_ptr() as *mut c_void;
         let usable = self.importable_types(device, ptr);
         if usable & (1 << a.p_allocate_info.memory_type_index) == 0 {

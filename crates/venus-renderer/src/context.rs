@@ -53,6 +53,7 @@ use venus_protocol::{ChainNode, Command};
 
 use crate::dispatch::{Channel, ContextInfo, Dispatch, PeerCheck};
 use crate::exec::{ChannelHost, ExecError, Executor};
+use crate::limits::{Limit, LimitExceeded, Limits};
 use crate::monitor::{self, Monitor};
 use crate::resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceTable};
 use crate::ring::{
@@ -227,8 +228,19 @@ impl Context {
 
     /// Like [`Context::new`], with shared memory created as `shm` says (granule and backing).
     pub fn with_shm_config(info: ContextInfo, dispatch: Arc<dyn Dispatch>, shm: ShmConfig) -> Self {
+        Self::with_limits(info, dispatch, shm, Limits::default())
+    }
+
+    /// Like [`Context::with_shm_config`], under the per-context `limits` (see
+    /// [`crate::limits`]).
+    pub fn with_limits(
+        info: ContextInfo,
+        dispatch: Arc<dyn Dispatch>,
+        shm: ShmConfig,
+        limits: Limits,
+    ) -> Self {
         let shared = Arc::new(ContextShared {
-            resources: ResourceTable::with_shm_config(shm),
+            resources: ResourceTable::with_limits(shm, limits),
             dispatch: RwLock::new(Some(dispatch)),
             peer_check: RwLock::new(None),
             timelines: Timelines::new(info.id),
@@ -482,6 +494,7 @@ impl ContextHost<'_> {
         if self.rings.contains_key(&id) {
             return Err(fail(&"a ring with this id exists"));
         }
+        self.check_ring_limits(info).map_err(|e| fail(&e))?;
         let shm = self
             .shared
             .resources
@@ -553,6 +566,13 @@ impl ContextHost<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `max_rings` and `max_ring_size` (see [`crate::limits`]).
+    fn check_ring_limits(&self, info: &RingCreateInfoMESA<'_>) -> Result<(), LimitExceeded> {
+        let limits = self.shared.resources.budget().limits();
+        limits.check(Limit::Rings, self.rings.len() as u64, 1)?;
+        limits.check(Limit::RingSize, 0, info.buffer_size)
     }
 
     fn destroy_ring(&mut self, id: u64) -> Result<(), ExecError> {

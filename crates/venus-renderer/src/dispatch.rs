@@ -199,6 +199,11 @@ impl<'a> DispatchCx<'a> {
         self.resources
     }
 
+    /// The context's limits (see [`crate::limits`]).
+    pub fn limits(&self) -> &crate::limits::Limits {
+        self.resources.budget().limits()
+    }
+
     /// The memory of resource `res_id` (any kind).
     pub fn resource_memory(&self, res_id: u32) -> Result<Arc<SharedMemory>, DispatchError> {
         Ok(self.resources.get(res_id)?.shm)

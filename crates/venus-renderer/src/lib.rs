@@ -3,6 +3,8 @@
 //! - [`shm`]: the one audited module that touches shared memory: [`shm::SharedMemory`]
 //!   (memfd / POSIX shm + our mapping), bounds-checked copies and atomics, [`shm::Region`]s
 //!   for rings and reply windows. All `unsafe` for mapped memory lives in `shm/mapping.rs`.
+//! - [`limits`]: the per-context [`Limits`] (shared memory, rings, blobs, device memory, host
+//!   objects) and the shared-memory account every context charges before allocating.
 //! - [`resources`]: the per-context table `res_id` -> shared memory (blobs).
 //! - [`reply`]: a channel's reply stream (bounds-checked window + position).
 //! - [`dispatch`]: the [`Dispatch`] trait through which every non-transport command reaches
@@ -31,6 +33,7 @@ pub mod capset;
 pub mod context;
 pub mod dispatch;
 mod exec;
+pub mod limits;
 pub mod monitor;
 pub mod null_dispatch;
 pub mod renderer;
@@ -47,6 +50,7 @@ pub use dispatch::{
     PeerCheck,
 };
 pub use exec::MAX_INDIRECT_STREAM_SIZE;
+pub use limits::{Limit, LimitExceeded, Limits};
 pub use null_dispatch::{DispatchRecord, NullDispatch, NULL_DISPATCH_API_VERSION};
 pub use renderer::Renderer;
 pub use reply::{ReplyError, ReplyStream};

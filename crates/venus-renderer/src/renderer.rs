@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::dispatch::{ContextInfo, DispatchError, DispatchFactory};
+use crate::limits::Limits;
 use crate::shm::{ShmBacking, ShmConfig};
 
 /// See the module doc.
@@ -20,6 +21,7 @@ use crate::shm::{ShmBacking, ShmConfig};
 pub struct Renderer {
     factory: Arc<dyn DispatchFactory>,
     shm: ShmConfig,
+    limits: Limits,
 }
 
 impl fmt::Debug for Renderer {
@@ -34,7 +36,19 @@ impl Renderer {
         Self {
             factory,
             shm: ShmConfig::default(),
+            limits: Limits::default(),
         }
+    }
+
+    /// Every new context gets these per-context limits (see [`crate::limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The per-context limits of new contexts.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Shared memory of every context is rounded to `bytes` (a power of two; the host
@@ -58,6 +72,6 @@ impl Renderer {
     /// A new context for connection `info.id`.
     pub fn create_context(&self, info: ContextInfo) -> Result<Context, DispatchError> {
         let dispatch = self.factory.create_dispatch(&info)?;
-        Ok(Context::with_shm_config(info, dispatch, self.shm))
+        Ok(Context::with_limits(info, dispatch, self.shm, self.limits))
     }
 }

@@ -22,7 +22,8 @@ use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::shm::{SharedMemory, ShmConfig, ShmError};
+use crate::limits::{LimitExceeded, Limits, ShmBudget};
+use crate::shm::{SharedMemory, ShmBacking, ShmConfig, ShmError};
 
 /// `RESOURCE_CREATE_BLOB` blob types (vtest / virtio-gpu values).
 pub mod blob_type {
@@ -146,6 +147,15 @@ pub enum ResourceError {
         /// What it is.
         kind: ResourceKind,
     },
+    /// A per-context limit ([`crate::limits`]) forbids it.
+    #[error("resource {res_id}: {source}")]
+    Limit {
+        /// The resource (0: device memory being allocated, not a resource yet).
+        res_id: u32,
+        /// Which limit, and by how much.
+        #[source]
+        source: LimitExceeded,
+    },
     /// Shared memory could not be created or duplicated.
     #[error("resource {res_id}: {source}")]
     Shm {
@@ -163,6 +173,8 @@ pub struct ResourceTable {
     /// Shared-memory granule (the host page size, or the profile's: `--host-page-size`) and
     /// backing (`--shm-backing`).
     shm: ShmConfig,
+    /// The context's shared-memory account (every object made here is charged to it).
+    budget: Arc<ShmBudget>,
 }
 
 impl Default for ResourceTable {
@@ -196,10 +208,47 @@ impl ResourceTable {
 
     /// A table whose shared memory is created as `shm` says (granule and backing).
     pub fn with_shm_config(shm: ShmConfig) -> Self {
+        Self::with_limits(shm, Limits::default())
+    }
+
+    /// A table whose shared memory is created as `shm` says and charged against `limits`
+    /// ([`Limits::max_shared_memory`], [`Limits::max_shared_memory_objects`]).
+    pub fn with_limits(shm: ShmConfig, limits: Limits) -> Self {
         Self {
             map: RwLock::default(),
             shm,
+            budget: ShmBudget::new(limits),
         }
+    }
+
+    /// The context's shared-memory account.
+    pub fn budget(&self) -> &Arc<ShmBudget> {
+        &self.budget
+    }
+
+    /// New zero-filled shared memory of `size` bytes aligned to `align` (and the table's
+    /// granule), created with `backing`, charged to the context's budget **before** it is
+    /// created (`res_id` names it in errors; 0 for device memory). The charge goes when the
+    /// memory does.
+    pub fn create_memory(
+        &self,
+        res_id: u32,
+        size: u64,
+        align: u64,
+        backing: ShmBacking,
+    ) -> Result<SharedMemory, ResourceError> {
+        let align = align.max(self.shm.granule);
+        let charged = SharedMemory::mapped_len_for(size, align).ok_or(ResourceError::Shm {
+            res_id,
+            source: ShmError::TooLarge { size },
+        })?;
+        let charge = self
+            .budget
+            .charge(charged)
+            .map_err(|source| ResourceError::Limit { res_id, source })?;
+        let shm = SharedMemory::with_backing(size, align, backing)
+            .map_err(|source| ResourceError::Shm { res_id, source })?;
+        Ok(shm.with_charge(charge))
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<u32, Resource>> {
@@ -243,8 +292,7 @@ impl ResourceTable {
             });
         }
         let res_id = params.res_id;
-        let shm = SharedMemory::with_backing(params.size, self.shm.granule, self.shm.backing)
-            .map_err(|source| ResourceError::Shm { res_id, source })?;
+        let shm = self.create_memory(res_id, params.size, 1, self.shm.backing)?;
         self.insert_with_fd(
             res_id,
             Resource {

@@ -53,8 +53,21 @@
 //! # Resource limits
 //!
 //! Sizes come from the client. This module only rejects sizes that overflow; capping how much
-//! memory a client may allocate is the caller's policy. Memory is committed lazily (pages are
-//! allocated on first touch).
+//! memory a client may allocate is the caller's policy: [`crate::limits::ShmBudget`], charged
+//! before creation ([`SharedMemory::mapped_len_for`]) and released when the object goes
+//! ([`SharedMemory::with_charge`]). Memory is committed lazily (pages are allocated on first
+//! touch).
+//!
+//! # Zeroed memory
+//!
+//! Every object is new and zero-filled: a fresh memfd (`memfd_create` + `ftruncate`) or a
+//! fresh POSIX object (`shm_open(O_CREAT | O_EXCL)` + `ftruncate`, unlinked at once) reads as
+//! zeros until written; pages are never recycled between objects by us, so a client can never
+//! see bytes of an earlier allocation (CVE-2022-0175 was uninitialised blob memory). This holds
+//! for every blob (`blob_id` 0), ring, reply/command stream and HOST_VISIBLE device memory
+//! (created here and imported into the driver), and for device-memory blobs (which hand out
+//! that same object). Device memory that is not HOST_VISIBLE is allocated by the driver and can
+//! never be mapped by the client (no blob of it exists), so it need not be zeroed.
 //!
 //! # Where the `unsafe` is
 //!
@@ -208,6 +221,9 @@ pub struct SharedMemory {
     map: Mapping,
     fd: OwnedFd,
     len: u64,
+    /// What this object costs its context's [`crate::limits::ShmBudget`], released when it
+    /// goes (after the unmap: fields drop in declaration order).
+    _charge: Option<crate::limits::Charge>,
 }
 
 impl SharedMemory {
@@ -244,7 +260,26 @@ impl SharedMemory {
         };
         let fd = sys::create_anonymous(mapped_len, backing)?;
         let map = Mapping::new(fd.as_fd(), map_len, map_align, page)?;
-        Ok(Self { map, fd, len: size })
+        Ok(Self {
+            map,
+            fd,
+            len: size,
+            _charge: None,
+        })
+    }
+
+    /// The bytes an object of `size` bytes created with alignment `align` maps (what
+    /// [`SharedMemory::mapped_len`] will be), or `None` when that overflows: what a
+    /// [`crate::limits::ShmBudget`] is charged before creating it.
+    pub fn mapped_len_for(size: u64, align: u64) -> Option<u64> {
+        let granule = align.max(rustix::param::page_size() as u64);
+        size.max(1).checked_next_multiple_of(granule)
+    }
+
+    /// Attaches the budget charge this object was created under: released when it is dropped.
+    pub fn with_charge(mut self, charge: crate::limits::Charge) -> Self {
+        self._charge = Some(charge);
+        self
     }
 
     /// The requested size in bytes: the bound of every access.

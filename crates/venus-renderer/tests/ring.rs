@@ -1107,3 +1107,77 @@ fn mark_fatal_and_drop_stop_blocked_rings() {
     // The client's mapping stays valid after the context is gone.
     assert_ne!(h.ring.status() & STATUS_FATAL, 0);
 }
+
+/// `max_rings` and `max_ring_size` are checked at `vkCreateRingMESA`: the context is lost with a
+/// reason naming the limit, its value and its flag; blobs are charged to `max_shared_memory`.
+#[test]
+fn ring_limits_end_the_context() {
+    use venus_renderer::shm::ShmConfig;
+    use venus_renderer::Limits;
+    let make = |limits: Limits| {
+        Context::with_limits(
+            ContextInfo {
+                id: 9,
+                name: "ring-limits".into(),
+            },
+            Arc::new(TestDispatch::default()) as Arc<dyn Dispatch>,
+            ShmConfig::default(),
+            limits,
+        )
+    };
+    let layout = Layout::new(4096, Duration::from_millis(1));
+
+    let mut ctx = make(Limits {
+        max_rings: 1,
+        ..Limits::default()
+    });
+    blob(&mut ctx, RING_RES, layout.size);
+    blob(&mut ctx, CMD_RES, layout.size);
+    ctx.execute(&create_ring_cmd(RING_ID, RING_RES, &layout))
+        .expect("the first ring");
+    let e = ctx
+        .execute(&create_ring_cmd(RING_ID + 1, CMD_RES, &layout))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("limit exceeded: rings of the context: 1 in use + 1 requested > 1")
+            && e.contains("`max_rings`")
+            && e.contains("`--max-rings`"),
+        "{e}"
+    );
+    assert!(ctx.is_fatal());
+
+    let mut ctx = make(Limits {
+        max_ring_size: 2048,
+        ..Limits::default()
+    });
+    blob(&mut ctx, RING_RES, layout.size);
+    let e = ctx
+        .execute(&create_ring_cmd(RING_ID, RING_RES, &layout))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ring buffer size (bytes): 0 in use + 4096 requested > 2048")
+            && e.contains("`--max-ring-size`"),
+        "{e}"
+    );
+
+    let mut ctx = make(Limits {
+        max_shared_memory: 8192,
+        ..Limits::default()
+    });
+    blob(&mut ctx, 1, 8192);
+    let e = ctx
+        .create_blob(&BlobParams {
+            res_id: 2,
+            blob_type: blob_type::HOST3D,
+            flags: blob_flags::MAPPABLE,
+            size: 1,
+            blob_id: 0,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`max_shared_memory`"), "{e}");
+    ctx.unref(1);
+    blob(&mut ctx, 3, 8192);
+}

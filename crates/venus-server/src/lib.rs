@@ -11,6 +11,8 @@
 //!   (`venus_renderer::capset`);
 //! - [`renderer`]: the real backend, [`renderer::RendererBackend`]: `venus-renderer`
 //!   contexts (rings, reply streams, dispatch) behind the transport traits;
+//! - [`config`]: the per-context limits from defaults, `--config FILE` (TOML) and `--max-*`
+//!   flags;
 //! - [`profile`]: host profiles (`--profile linux|apple`): page size, shared-memory backing,
 //!   forced WSI emulation;
 //! - [`stub`]: a backend that records instead of rendering (transport tests, `--stub`);
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capset;
+pub mod config;
 pub mod profile;
 pub mod renderer;
 pub mod server;

@@ -24,7 +24,7 @@ use venus_server::profile::{HostProfile, HostSettings};
 use venus_server::renderer::RendererBackend;
 use venus_server::server::DEFAULT_SOCKET_PATH;
 use venus_server::stub::StubBackend;
-use venus_server::vtest::{Backend, Limits};
+use venus_server::vtest::Backend;
 use venus_server::{ClientPolicy, Server, ServerConfig, ShutdownHandle};
 
 /// A memory-safe Venus (Vulkan) vtest server for stock Mesa clients
@@ -99,6 +99,10 @@ struct Cli {
     #[arg(long)]
     doctor: bool,
 
+    /// Per-context limits: --config FILE, --print-config, --max-* (see docs/limits.md).
+    #[command(flatten)]
+    limits: venus_server::config::LimitArgs,
+
     /// Use the stub backend: handshake and blobs only; submissions are recorded, rings are
     /// never consumed (for debugging the transport). Default: the renderer.
     #[arg(long)]
@@ -155,10 +159,22 @@ fn main() -> ExitCode {
         warn!("virgl (GL) options are ignored: venus-server serves Venus only");
     }
 
+    let limits = match cli.limits.resolve() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("venus-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.limits.print_config {
+        print!("{}", venus_server::config::to_toml(&limits));
+        return ExitCode::SUCCESS;
+    }
+    info!(?limits, "per-context limits");
     let config = ServerConfig {
         socket_path: cli.socket_path.clone(),
         clients: cli.client_policy(),
-        limits: Limits::default(),
+        limits,
     };
     if cli.stub {
         warn!("--stub: using the stub backend (records submissions, renders nothing)");
@@ -185,6 +201,7 @@ fn main() -> ExitCode {
             config,
             Arc::new(
                 RendererBackend::new(Arc::new(factory))
+                    .with_limits(limits)
                     .with_page_size(host.page_size)
                     .with_shm_backing(host.shm_backing),
             ),

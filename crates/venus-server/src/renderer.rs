@@ -55,6 +55,12 @@ impl RendererBackend {
         self
     }
 
+    /// Every context gets these per-context limits (`--config`, `--max-*`).
+    pub fn with_limits(mut self, limits: venus_renderer::Limits) -> Self {
+        self.renderer = self.renderer.with_limits(limits);
+        self
+    }
+
     /// Shared memory is created with `backing` (`--shm-backing`, the host profile).
     pub fn with_shm_backing(mut self, backing: venus_renderer::shm::ShmBacking) -> Self {
         self.renderer = self.renderer.with_shm_backing(backing);
@@ -112,7 +118,9 @@ fn blob_error(e: ResourceError) -> BackendError {
         ResourceError::UnsupportedType(_)
         | ResourceError::ShmemFlags(_)
         | ResourceError::Export { .. } => BackendError::Unsupported(e.to_string()),
-        ResourceError::Shm { .. } => BackendError::ResourceLimit(e.to_string()),
+        ResourceError::Shm { .. } | ResourceError::Limit { .. } => {
+            BackendError::ResourceLimit(e.to_string())
+        }
         _ => BackendError::Invalid(e.to_string()),
     }
 }

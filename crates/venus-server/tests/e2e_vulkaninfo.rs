@@ -1153,7 +1153,7 @@ fn absurd_blob_size() {
     misbehaving_client(
         &tools,
         "e2e-absurd-blob",
-        "size 1152921504606846976 is outside",
+        "limit exceeded: blob size (bytes): 0 in use + 1152921504606846976 requested > 8589934592 (config key `max_blob_size`, flag `--max-blob-size`)",
         |c, bystander| {
             bystander.start();
             let (res_id, fd) = c.create_blob(1 << 60);

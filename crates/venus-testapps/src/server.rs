@@ -290,6 +290,18 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// The server's resident memory in bytes (`VmRSS` of `/proc/<pid>/status`; 0 if unknown).
+    pub fn rss_bytes(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kib| kib << 10)
+    }
+
     /// The server's current number of open file descriptors (`/proc/<pid>/fd`).
     pub fn fd_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))

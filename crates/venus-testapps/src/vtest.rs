@@ -15,6 +15,7 @@ use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags}
 
 /// vtest command ids used here.
 pub mod cmd {
+    pub const RESOURCE_UNREF: u32 = 3;
     pub const RESOURCE_BUSY_WAIT: u32 = 7;
     pub const CREATE_RENDERER: u32 = 8;
     pub const PING_PROTOCOL_VERSION: u32 = 10;
@@ -124,7 +125,20 @@ impl Client {
 
     /// `RESOURCE_CREATE_BLOB` (HOST3D, MAPPABLE, blob_id 0) -> (res_id, fd).
     pub fn create_blob(&mut self, size: u64) -> io::Result<(u32, OwnedFd)> {
-        let d = [2, 1, size as u32, (size >> 32) as u32, 0, 0];
+        self.create_blob_of(size, 0)
+    }
+
+    /// `RESOURCE_CREATE_BLOB` (HOST3D, MAPPABLE) of `blob_id` (0: new shared memory, else a
+    /// `VkDeviceMemory` id) -> (res_id, fd).
+    pub fn create_blob_of(&mut self, size: u64, blob_id: u64) -> io::Result<(u32, OwnedFd)> {
+        let d = [
+            2,
+            1,
+            size as u32,
+            (size >> 32) as u32,
+            blob_id as u32,
+            (blob_id >> 32) as u32,
+        ];
         self.send(&request(cmd::RESOURCE_CREATE_BLOB, &d))?;
         let r = self.response(cmd::RESOURCE_CREATE_BLOB)?;
         let res_id = r.first().copied().unwrap_or(0);
@@ -152,6 +166,11 @@ impl Client {
             }
         }
         Ok(fds.pop())
+    }
+
+    /// `RESOURCE_UNREF` (no answer).
+    pub fn unref(&mut self, res_id: u32) -> io::Result<()> {
+        self.send(&request(cmd::RESOURCE_UNREF, &[res_id]))
     }
 
     /// Sends Venus commands on the context stream (ring_idx 0).

@@ -7046,6 +7046,81 @@ pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_typ
     Err(CallError::CannotDestroy(object_type))
 }
 
+/// How many host objects `cmd` may create (its output handles; physical devices and queues
+/// are enumerated, not created): checked against the context's object limit before it runs.
+pub fn created_count(cmd: &venus_protocol::Command<'_>) -> u64 {
+    use venus_protocol::Command as C;
+    match cmd {
+        C::CreateInstance(a) => 1,
+        C::CreateDevice(a) => 1,
+        C::AllocateMemory(a) => 1,
+        C::CreateFence(a) => 1,
+        C::CreateSemaphore(a) => 1,
+        C::CreateEvent(a) => 1,
+        C::CreateQueryPool(a) => 1,
+        C::CreateBuffer(a) => 1,
+        C::CreateBufferView(a) => 1,
+        C::CreateImage(a) => 1,
+        C::CreateImageView(a) => 1,
+        C::CreateShaderModule(a) => 1,
+        C::CreatePipelineCache(a) => 1,
+        C::CreateGraphicsPipelines(a) => a.p_pipelines.len() as u64,
+        C::CreateComputePipelines(a) => a.p_pipelines.len() as u64,
+        C::CreatePipelineLayout(a) => 1,
+        C::CreateSampler(a) => 1,
+        C::CreateDescriptorSetLayout(a) => 1,
+        C::CreateDescriptorPool(a) => 1,
+        C::AllocateDescriptorSets(a) => a.p_descriptor_sets.len() as u64,
+        C::CreateFramebuffer(a) => 1,
+        C::CreateRenderPass(a) => 1,
+        C::CreateCommandPool(a) => 1,
+        C::AllocateCommandBuffers(a) => a.p_command_buffers.len() as u64,
+        C::CreateSamplerYcbcrConversion(a) => 1,
+        C::CreateDescriptorUpdateTemplate(a) => 1,
+        C::CreateRenderPass2(a) => 1,
+        C::CreatePrivateDataSlot(a) => 1,
+        _ => 0,
+    }
+}
+
+/// The reply of a creating command that fails with `ret` before it ran (its output handles
+/// echoed as sent), for commands returning a `VkResult` whose outputs are all handles; `None`
+/// for the others (they cannot report a failure).
+pub fn refusal_reply<'b>(cmd: &venus_protocol::Command<'b>, ret: t::VkResult) -> Option<venus_protocol::Reply<'b>> {
+    use venus_protocol::{Command as C, Reply as R};
+    Some(match cmd {
+        C::CreateInstance(a) => R::CreateInstance(c::CreateInstanceReply { ret, p_instance: a.p_instance }),
+        C::CreateDevice(a) => R::CreateDevice(c::CreateDeviceReply { ret, p_device: a.p_device }),
+        C::AllocateMemory(a) => R::AllocateMemory(c::AllocateMemoryReply { ret, p_memory: a.p_memory }),
+        C::CreateFence(a) => R::CreateFence(c::CreateFenceReply { ret, p_fence: a.p_fence }),
+        C::CreateSemaphore(a) => R::CreateSemaphore(c::CreateSemaphoreReply { ret, p_semaphore: a.p_semaphore }),
+        C::CreateEvent(a) => R::CreateEvent(c::CreateEventReply { ret, p_event: a.p_event }),
+        C::CreateQueryPool(a) => R::CreateQueryPool(c::CreateQueryPoolReply { ret, p_query_pool: a.p_query_pool }),
+        C::CreateBuffer(a) => R::CreateBuffer(c::CreateBufferReply { ret, p_buffer: a.p_buffer }),
+        C::CreateBufferView(a) => R::CreateBufferView(c::CreateBufferViewReply { ret, p_view: a.p_view }),
+        C::CreateImage(a) => R::CreateImage(c::CreateImageReply { ret, p_image: a.p_image }),
+        C::CreateImageView(a) => R::CreateImageView(c::CreateImageViewReply { ret, p_view: a.p_view }),
+        C::CreateShaderModule(a) => R::CreateShaderModule(c::CreateShaderModuleReply { ret, p_shader_module: a.p_shader_module }),
+        C::CreatePipelineCache(a) => R::CreatePipelineCache(c::CreatePipelineCacheReply { ret, p_pipeline_cache: a.p_pipeline_cache }),
+        C::CreateGraphicsPipelines(a) => R::CreateGraphicsPipelines(c::CreateGraphicsPipelinesReply { ret, p_pipelines: a.p_pipelines }),
+        C::CreateComputePipelines(a) => R::CreateComputePipelines(c::CreateComputePipelinesReply { ret, p_pipelines: a.p_pipelines }),
+        C::CreatePipelineLayout(a) => R::CreatePipelineLayout(c::CreatePipelineLayoutReply { ret, p_pipeline_layout: a.p_pipeline_layout }),
+        C::CreateSampler(a) => R::CreateSampler(c::CreateSamplerReply { ret, p_sampler: a.p_sampler }),
+        C::CreateDescriptorSetLayout(a) => R::CreateDescriptorSetLayout(c::CreateDescriptorSetLayoutReply { ret, p_set_layout: a.p_set_layout }),
+        C::CreateDescriptorPool(a) => R::CreateDescriptorPool(c::CreateDescriptorPoolReply { ret, p_descriptor_pool: a.p_descriptor_pool }),
+        C::AllocateDescriptorSets(a) => R::AllocateDescriptorSets(c::AllocateDescriptorSetsReply { ret, p_descriptor_sets: a.p_descriptor_sets }),
+        C::CreateFramebuffer(a) => R::CreateFramebuffer(c::CreateFramebufferReply { ret, p_framebuffer: a.p_framebuffer }),
+        C::CreateRenderPass(a) => R::CreateRenderPass(c::CreateRenderPassReply { ret, p_render_pass: a.p_render_pass }),
+        C::CreateCommandPool(a) => R::CreateCommandPool(c::CreateCommandPoolReply { ret, p_command_pool: a.p_command_pool }),
+        C::AllocateCommandBuffers(a) => R::AllocateCommandBuffers(c::AllocateCommandBuffersReply { ret, p_command_buffers: a.p_command_buffers }),
+        C::CreateSamplerYcbcrConversion(a) => R::CreateSamplerYcbcrConversion(c::CreateSamplerYcbcrConversionReply { ret, p_ycbcr_conversion: a.p_ycbcr_conversion }),
+        C::CreateDescriptorUpdateTemplate(a) => R::CreateDescriptorUpdateTemplate(c::CreateDescriptorUpdateTemplateReply { ret, p_descriptor_update_template: a.p_descriptor_update_template }),
+        C::CreateRenderPass2(a) => R::CreateRenderPass2(c::CreateRenderPass2Reply { ret, p_render_pass: a.p_render_pass }),
+        C::CreatePrivateDataSlot(a) => R::CreatePrivateDataSlot(c::CreatePrivateDataSlotReply { ret, p_private_data_slot: a.p_private_data_slot }),
+        _ => return None,
+    })
+}
+
 /// Commands executed generically, with whether they use the instance table.
 pub const GENERIC: &[(&str, bool)] = &[
     ("vkCreateInstance", true),

@@ -33,7 +33,8 @@
 //!    `GET_CAPSET` answer "invalid", every sync wait is satisfied at once (like the kernel
 //!    signalling the fences of a lost context), `RESOURCE_UNREF` still frees.
 //! 3. **Fail one request** when a blob cannot be created (size 0 or above
-//!    [`Limits::max_blob_size`], too many resources, backend error): the answer is `res_id`
+//!    [`Limits::max_blob_size`], more than [`Limits::max_resources`], the context's
+//!    shared-memory limits, backend error): the answer is `res_id`
 //!    0 followed by the 1-byte message **without** an fd. Mesa's `mmap(-1)` then fails and it
 //!    reports `VK_ERROR_OUT_OF_DEVICE_MEMORY` / `VK_ERROR_MEMORY_MAP_FAILED` gracefully (and
 //!    unrefs res_id 0, which is ignored). The context lives on.
@@ -49,7 +50,7 @@ use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags}
 use thiserror::Error;
 use tracing::{debug, info, trace, warn};
 
-use super::backend::{Backend, BlobRequest, ContextBackend, ContextInfo};
+use super::backend::{Backend, BackendError, BlobRequest, ContextBackend, ContextInfo};
 use super::protocol::{
     self, param, CommandLabel, Header, ProtocolError, Request, Response, FD_MESSAGE_BYTE,
     HEADER_LEN, SYNC_WAIT_FLAG_ANY,
@@ -57,24 +58,10 @@ use super::protocol::{
 use super::sync::{Completion, SyncTable};
 use crate::sys::{peer_hung_up, Notifier};
 
-/// Per-connection resource limits enforced by the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest blob a client may ask for, in bytes (default 1 TiB: larger than any device
-    /// memory, small enough to reject nonsense such as 2^60).
-    pub max_blob_size: u64,
-    /// Most live resources per connection (default 2^20).
-    pub max_resources: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_blob_size: 1 << 40,
-            max_resources: 1 << 20,
-        }
-    }
-}
+use venus_renderer::Limit;
+/// The limits: the transport enforces [`Limits::max_blob_size`] and [`Limits::max_resources`]
+/// per connection; the rest go to the backend's contexts (see `venus_renderer::limits`).
+pub use venus_renderer::Limits;
 
 /// Why a connection was closed by the server.
 #[derive(Debug, Error)]
@@ -156,6 +143,16 @@ struct Connection<B: Backend> {
     last_res_id: u32,
     syncs: SyncTable,
     warned_multi_batch: bool,
+    /// A limit refusal was logged at WARN (later ones go to DEBUG).
+    warned_limit: bool,
+}
+
+/// Why a blob was refused.
+enum Refusal {
+    /// A limit (see `venus_renderer::limits`): the message names it.
+    Limit(String),
+    /// Anything else.
+    Other(String),
 }
 
 impl<B: Backend> Connection<B> {
@@ -174,6 +171,7 @@ impl<B: Backend> Connection<B> {
             last_res_id: 0,
             syncs: SyncTable::new(),
             warned_multi_batch: false,
+            warned_limit: false,
         }
     }
 
@@ -408,14 +406,27 @@ impl<B: Backend> Connection<B> {
                 );
             }
             Err(reason) => {
-                if let Some(reason) = reason {
-                    warn!(
+                // One WARN for the first limit refusal: a client looping on a refused blob
+                // must not flood the log.
+                let first_limit = matches!(reason, Some(Refusal::Limit(_))) && !self.warned_limit;
+                match reason {
+                    Some(Refusal::Limit(reason)) if !first_limit => debug!(
+                        conn = self.id,
+                        blob_type,
+                        flags,
+                        size,
+                        blob_id,
+                        "RESOURCE_CREATE_BLOB refused (answered res_id 0, no fd): {reason}"
+                    ),
+                    Some(Refusal::Limit(reason) | Refusal::Other(reason)) => warn!(
                         conn = self.id,
                         client = %self.label,
                         blob_type, flags, size, blob_id,
                         "RESOURCE_CREATE_BLOB failed (answered res_id 0, no fd): {reason}"
-                    );
+                    ),
+                    None => {}
                 }
+                self.warned_limit |= first_limit;
                 self.reply(Response::ResourceCreateBlob { res_id: 0 })?;
                 self.send_fd(None)?;
             }
@@ -430,7 +441,7 @@ impl<B: Backend> Connection<B> {
         flags: u32,
         size: u64,
         blob_id: u64,
-    ) -> Result<(u32, OwnedFd), Option<String>> {
+    ) -> Result<(u32, OwnedFd), Option<Refusal>> {
         if self.poisoned {
             debug!(
                 conn = self.id,
@@ -442,18 +453,16 @@ impl<B: Backend> Connection<B> {
             self.poison("RESOURCE_CREATE_BLOB before CONTEXT_INIT");
             return Err(None);
         }
-        if size == 0 || size > self.limits.max_blob_size {
-            return Err(Some(format!(
-                "size {size} is outside 1..={} bytes",
-                self.limits.max_blob_size
-            )));
+        if size == 0 {
+            return Err(Some(Refusal::Other("size 0".into())));
         }
-        if self.resources.len() >= self.limits.max_resources {
-            return Err(Some(format!(
-                "too many live resources (cap {})",
-                self.limits.max_resources
-            )));
-        }
+        self.limits
+            .check(Limit::BlobSize, 0, size)
+            .and_then(|()| {
+                let live = self.resources.len() as u64;
+                self.limits.check(Limit::Resources, live, 1)
+            })
+            .map_err(|e| Some(Refusal::Limit(e.to_string())))?;
         let res_id = self.next_res_id();
         let req = BlobRequest {
             res_id,
@@ -470,7 +479,8 @@ impl<B: Backend> Connection<B> {
                 self.resources.insert(res_id);
                 Ok((res_id, fd))
             }
-            Err(e) => Err(Some(e.to_string())),
+            Err(BackendError::ResourceLimit(e)) => Err(Some(Refusal::Limit(e))),
+            Err(e) => Err(Some(Refusal::Other(e.to_string()))),
         }
     }
 

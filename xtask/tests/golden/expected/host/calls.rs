@@ -216,6 +216,27 @@ pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_typ
     Err(CallError::CannotDestroy(object_type))
 }
 
+/// How many host objects `cmd` may create (its output handles; physical devices and queues
+/// are enumerated, not created): checked against the context's object limit before it runs.
+pub fn created_count(cmd: &venus_protocol::Command<'_>) -> u64 {
+    use venus_protocol::Command as C;
+    match cmd {
+        C::CreateThing(a) => 1,
+        _ => 0,
+    }
+}
+
+/// The reply of a creating command that fails with `ret` before it ran (its output handles
+/// echoed as sent), for commands returning a `VkResult` whose outputs are all handles; `None`
+/// for the others (they cannot report a failure).
+pub fn refusal_reply<'b>(cmd: &venus_protocol::Command<'b>, ret: t::VkResult) -> Option<venus_protocol::Reply<'b>> {
+    use venus_protocol::{Command as C, Reply as R};
+    Some(match cmd {
+        C::CreateThing(a) => R::CreateThing(c::CreateThingReply { ret, p_thing: a.p_thing }),
+        _ => return None,
+    })
+}
+
 /// Commands executed generically, with whether they use the instance table.
 pub const GENERIC: &[(&str, bool)] = &[
     ("vkCreateThing", false),
