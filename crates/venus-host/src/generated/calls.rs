@@ -7079,6 +7079,8 @@ pub fn created_count(cmd: &venus_protocol::Command<'_>) -> u64 {
         C::CreateDescriptorUpdateTemplate(a) => 1,
         C::CreateRenderPass2(a) => 1,
         C::CreatePrivateDataSlot(a) => 1,
+        C::CreateDeferredOperationKHR(a) => 1,
+        C::CreateAccelerationStructureKHR(a) => 1,
         _ => 0,
     }
 }
@@ -7117,6 +7119,8 @@ pub fn refusal_reply<'b>(cmd: &venus_protocol::Command<'b>, ret: t::VkResult) ->
         C::CreateDescriptorUpdateTemplate(a) => R::CreateDescriptorUpdateTemplate(c::CreateDescriptorUpdateTemplateReply { ret, p_descriptor_update_template: a.p_descriptor_update_template }),
         C::CreateRenderPass2(a) => R::CreateRenderPass2(c::CreateRenderPass2Reply { ret, p_render_pass: a.p_render_pass }),
         C::CreatePrivateDataSlot(a) => R::CreatePrivateDataSlot(c::CreatePrivateDataSlotReply { ret, p_private_data_slot: a.p_private_data_slot }),
+        C::CreateDeferredOperationKHR(a) => R::CreateDeferredOperationKHR(c::CreateDeferredOperationKHRReply { ret, p_deferred_operation: a.p_deferred_operation }),
+        C::CreateAccelerationStructureKHR(a) => R::CreateAccelerationStructureKHR(c::CreateAccelerationStructureKHRReply { ret, p_acceleration_structure: a.p_acceleration_structure }),
         _ => return None,
     })
 }
