@@ -240,10 +240,7 @@ impl<'m> Cx<'m> {
             );
         }
         w!(s, "];\n");
-        let unserved: Vec<&(&str, &str)> = crate::special::NOT_ADVERTISED
-            .iter()
-            .filter(|(n, _)| m.extensions.iter().any(|e| e.name == *n))
-            .collect();
+        let unserved = &m.not_advertised;
         w!(
             s,
             "/// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):"

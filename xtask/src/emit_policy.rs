@@ -185,6 +185,21 @@ pub fn emit(model: &Model) -> Result<String, String> {
             }
         }
     }
+    // Transport (MESA) commands of our supplement that serve a not-advertised extension.
+    for c in model
+        .commands
+        .iter()
+        .filter(|c| c.encoding.is_ok() && !executable(c))
+    {
+        if let Class::Refused(why) = &c.class {
+            w!(
+                s,
+                "        K::{}(_) => Routed::Refused {{ command: {:?}, why: {why:?} }},",
+                command_name(&c.name),
+                c.name
+            );
+        }
+    }
     w!(s, "        _ => Routed::Generic,\n    }}\n}}");
     Ok(s)
 }

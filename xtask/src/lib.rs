@@ -10,6 +10,7 @@ pub mod emit_host;
 pub mod emit_policy;
 pub mod model;
 pub mod names;
+pub mod pin;
 pub mod policy;
 pub mod registry;
 pub mod special;

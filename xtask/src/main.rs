@@ -1,6 +1,7 @@
 //! `cargo xtask codegen [--check]`: regenerate the generated code (`crates/venus-protocol/src/generated/`,
 //! `crates/venus-host/src/generated/`) from the vendored registry (`protocol/`), or check that the
-//! committed files are exactly what the generator produces.
+//! committed files are exactly what the generator produces. Both first check the inputs against
+//! their sha256 pin (`protocol/xml/SHA256SUMS`, [`xtask::pin`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ fn dir_of(key: &str) -> &'static str {
 
 fn codegen(check: bool) -> Result<(), String> {
     let root = repo_root();
+    xtask::pin::verify(&root.join("protocol/xml"), "protocol/xml")?;
     let inputs = xtask::Inputs::read(
         &root.join("protocol"),
         "70991d4c-command-types.tsv",

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::registry::{RawEnumValue, RawMember, RawTypeKind, Registry};
+use crate::registry::{RawEnumValue, RawMember, RawRequire, RawTypeKind, Registry};
 use crate::special;
 
 /// A scalar as the wire sees it.
@@ -199,6 +199,9 @@ pub struct Command {
     /// What it destroys, for commands the model detects as destroying handles.
     pub destroy: Option<DestroyShape>,
     pub needs_lifetime: bool,
+    /// The in-scope `<require>` blocks naming this command or one of its aliases: (core version
+    /// or protocol extension, the block's `depends`), sorted.
+    pub provided_by: Vec<(String, Option<String>)>,
 }
 
 /// A command's host policy class.
@@ -207,7 +210,8 @@ pub enum Class {
     Generic,
     Handwritten(&'static str),
     Destroy,
-    Refused(&'static str),
+    /// Refused, with the reason (a policy row's, or derived from `Tables::not_advertised`).
+    Refused(String),
 }
 
 /// The parameters of a destroying command (vkDestroyX, vkFreeMemory, vkFree*s).
@@ -291,6 +295,9 @@ pub struct Model {
     /// Host-only C bindings (`special::Tables::host_only`).
     pub host_structs: Vec<HostStruct>,
     pub host_commands: Vec<HostCommand>,
+    /// Protocol extensions the host never advertises, with the reason
+    /// (`special::Tables::not_advertised`, each checked to be in the protocol table).
+    pub not_advertised: Vec<(String, &'static str)>,
 }
 
 /// Rows of the protocol's command table (id, primary name, aliases).
@@ -328,7 +335,7 @@ fn parse_int(s: &str) -> Option<i64> {
 }
 
 /// Evaluates a `depends` expression (`,` = or, `+` = and, parentheses).
-fn depends_ok(expr: &str, scope: &BTreeSet<String>) -> bool {
+pub fn depends_ok(expr: &str, scope: &BTreeSet<String>) -> bool {
     fn or_expr(t: &[char], i: &mut usize, s: &BTreeSet<String>) -> bool {
         let mut v = and_expr(t, i, s);
         while *i < t.len() && t[*i] == ',' {
@@ -557,6 +564,29 @@ impl<'r> Builder<'r> {
             }
         }
         Ok(())
+    }
+
+    /// The in-scope features and extensions that require `cmd` (by its name or an alias).
+    fn providers(&self, cmd: &Command) -> Vec<(String, Option<String>)> {
+        let names: Vec<&str> = std::iter::once(cmd.name.as_str())
+            .chain(cmd.aliases.iter().map(String::as_str))
+            .collect();
+        let names_it = |r: &RawRequire| r.commands.iter().any(|c| names.contains(&c.as_str()));
+        let features = self.reg.features.iter().map(|f| (&f.name, &f.requires));
+        let extensions = self.reg.extensions.iter().map(|x| (&x.name, &x.requires));
+        let mut out: Vec<(String, Option<String>)> = features
+            .chain(extensions)
+            .filter(|(n, _)| self.scope.contains(*n))
+            .flat_map(|(n, blocks)| {
+                blocks
+                    .iter()
+                    .filter(|r| names_it(r))
+                    .map(move |r| (n.clone(), r.depends.clone()))
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn collect_scope(&mut self, ext_rows: &[ExtensionRow]) -> Result<(), Error> {
@@ -939,7 +969,9 @@ pub fn build(
                     .or_else(|| reg.command_aliases.get(n).and_then(|t| reg.commands.get(t)))
             })
             .ok_or_else(|| format!("{}: no definition in the XML", row.name))?;
-        commands.push(build_command(&b, row, def)?);
+        let mut cmd = build_command(&b, row, def)?;
+        cmd.provided_by = b.providers(&cmd);
+        commands.push(cmd);
     }
     // ---- type closure ----
     let mut structs: BTreeMap<String, Struct> = BTreeMap::new();
@@ -1385,10 +1417,31 @@ pub fn build(
         check_values: BTreeMap::new(),
         host_structs,
         host_commands,
+        not_advertised: not_advertised(ext_rows, tables)?,
     };
     check_len_refs(&model)?;
     crate::policy::apply(&mut model, tables, &b.values)?;
     Ok(model)
+}
+
+/// The rows of `tables.not_advertised`; each must name an extension of the protocol table.
+fn not_advertised(
+    ext_rows: &[ExtensionRow],
+    tables: &special::Tables,
+) -> Result<Vec<(String, &'static str)>, Error> {
+    tables
+        .not_advertised
+        .iter()
+        .map(|(name, why)| {
+            if ext_rows.iter().any(|e| e.name == *name) {
+                Ok((name.to_string(), *why))
+            } else {
+                Err(format!(
+                    "not_advertised: {name} is not in the protocol's extension table"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// The host-only structs and commands of `tables`, typed from the XML as written.
@@ -1658,6 +1711,7 @@ fn build_command(
         class: Class::Generic,
         destroy: None,
         needs_lifetime: false,
+        provided_by: Vec::new(),
     })
 }
 

@@ -5,7 +5,7 @@
 //! [`DestroyShape`]; the checked rule list in [`Model::checks`]. A row naming a command,
 //! parameter, member, limit or enumerant that does not exist is an error here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Class, Command, DestroyShape, Dir, Elem, Member, Model, Scalar, Shape};
 use crate::special::{self, Check, PolicyKind};
@@ -40,9 +40,10 @@ pub fn apply(
         }
         c.class = match row.policy {
             PolicyKind::Handwritten { why } => Class::Handwritten(why),
-            PolicyKind::Refused { why } => Class::Refused(why),
+            PolicyKind::Refused { why } => Class::Refused(why.to_string()),
         };
     }
+    refuse_not_advertised(model)?;
     for check in tables.checks {
         validate(model, tables, values, check)
             .map_err(|e| format!("check on {}: {e}", check.owner()))?;
@@ -59,6 +60,75 @@ pub fn apply(
         for n in names {
             model.check_values.insert(n.to_string(), values[n]);
         }
+    }
+    Ok(())
+}
+
+/// Refuses every command that only not-advertised extensions provide: no `<require>` block
+/// naming it (or an alias) belongs to an in-scope core version or advertised protocol
+/// extension with its `depends` satisfied by what is advertised. This covers the executable
+/// commands and the MESA commands of our supplement whose block depends on such an extension
+/// (297/298, 335/336). The reason names each extension and why it is not advertised. A policy
+/// row for such a command is an error: the extension's `not_advertised` row is the one source.
+pub fn refuse_not_advertised(model: &mut Model) -> Result<(), Error> {
+    let hidden: BTreeMap<&str, &str> = model
+        .not_advertised
+        .iter()
+        .map(|(n, w)| (n.as_str(), *w))
+        .collect();
+    let advertised: BTreeSet<String> = special::CORE_VERSIONS
+        .iter()
+        .map(|v| v.to_string())
+        .chain(model.extensions.iter().map(|e| e.name.clone()))
+        .filter(|n| !hidden.contains_key(n.as_str()))
+        .collect();
+    let mut refused = Vec::new();
+    for (i, c) in model.commands.iter().enumerate() {
+        let available = c.provided_by.iter().any(|(owner, depends)| {
+            advertised.contains(owner)
+                && depends
+                    .as_deref()
+                    .is_none_or(|d| crate::model::depends_ok(d, &advertised))
+        });
+        if c.encoding.is_err() || c.provided_by.is_empty() || available {
+            continue;
+        }
+        let mut whys: Vec<String> = Vec::new();
+        for (owner, depends) in &c.provided_by {
+            let named = std::iter::once(owner.as_str()).chain(
+                depends
+                    .as_deref()
+                    .unwrap_or("")
+                    .split([',', '+', '(', ')'])
+                    .map(str::trim),
+            );
+            for n in named {
+                if let Some(w) = hidden.get(n) {
+                    let line = format!("{n} is not advertised ({w})");
+                    if !whys.contains(&line) {
+                        whys.push(line);
+                    }
+                }
+            }
+        }
+        if whys.is_empty() || matches!(c.class, Class::Handwritten(_) | Class::Refused(_)) {
+            return Err(format!(
+                "policy: {} is provided only by blocks that are not advertised ({:?}), \
+                 but {}",
+                c.name,
+                c.provided_by,
+                if whys.is_empty() {
+                    "no not_advertised row explains why"
+                } else {
+                    "it also has a policy row"
+                }
+            ));
+        }
+        refused.push((i, whys.join("; ")));
+    }
+    for (i, why) in refused {
+        model.commands[i].class = Class::Refused(why);
+        model.commands[i].destroy = None;
     }
     Ok(())
 }

@@ -254,7 +254,8 @@ pub const NULL_ONLY_MEMBERS: &[(&str, &str)] = &[
 /// extension mask, not in `vkEnumerateDeviceExtensionProperties`), whatever the host driver
 /// has: their commands have no encoding here, are rejected by the reference, or need the MESA
 /// special commands (297/298, 335/336) that venus-rs does not implement. Their commands stay
-/// refused (fatal) if a client sends them anyway.
+/// refused (fatal) if a client sends them anyway: the policy derives a Refused class for every
+/// command only these extensions provide (`policy::refuse_not_advertised`).
 pub const NOT_ADVERTISED: &[(&str, &str)] = &[
     (
         "VK_EXT_descriptor_heap",
@@ -351,6 +352,7 @@ pub enum PolicyKind {
     Refused { why: &'static str },
 }
 
+#[derive(Clone, Copy, Debug)]
 pub struct PolicyRow {
     pub command: &'static str,
     pub policy: PolicyKind,
@@ -580,6 +582,10 @@ pub struct Tables {
     pub policies: &'static [PolicyRow],
     pub checks: &'static [Check],
     pub host_only: &'static [HostOnly],
+    /// Extensions of the protocol table the host never advertises, with the reason. Every
+    /// executable command that only these extensions provide (no in-scope core version and no
+    /// other protocol extension requires it or an alias) is refused with a derived reason.
+    pub not_advertised: &'static [(&'static str, &'static str)],
 }
 
 /// The tables of the real protocol level.
@@ -588,6 +594,7 @@ pub const TABLES: Tables = Tables {
     policies: POLICIES,
     checks: CHECKS,
     host_only: HOST_ONLY,
+    not_advertised: NOT_ADVERTISED,
 };
 
 const fn hw(command: &'static str, why: &'static str) -> PolicyRow {

@@ -108,6 +108,7 @@ const TINY: Tables = Tables {
         commands: &["vkGetThingFdTEST"],
         why: "fds stay on the host",
     }],
+    not_advertised: &[("VK_TEST_thing_warp", "warping is not implemented")],
 };
 
 fn tiny_inputs() -> xtask::Inputs {
@@ -218,7 +219,7 @@ fn policy_classes_are_derived_and_overridden() {
     );
     assert_eq!(
         class("vkCmdTouchThings"),
-        Class::Refused("touching is not allowed")
+        Class::Refused("touching is not allowed".into())
     );
     assert_eq!(class("vkDestroyThing"), Class::Destroy);
     assert_eq!(class("vkGetThingProperties"), Class::Generic);
@@ -444,4 +445,68 @@ fn the_group_beyond_the_level_is_dropped() {
     want.sort();
     assert_eq!(beyond, want);
     assert_eq!(xtask::special::MAX_COMMAND_ID, 345);
+}
+
+/// The class the tiny model gives `name`.
+fn class_of(model: &xtask::model::Model, name: &str) -> xtask::model::Class {
+    model
+        .commands
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no command {name}"))
+        .class
+        .clone()
+}
+
+#[test]
+fn commands_only_a_not_advertised_extension_provides_are_refused() {
+    use xtask::model::Class;
+    let model = xtask::build_model_with(&tiny_inputs(), &TINY).unwrap();
+    let why = "VK_TEST_thing_warp is not advertised (warping is not implemented)";
+    // Only VK_TEST_thing_warp requires it.
+    assert_eq!(
+        class_of(&model, "vkCmdWarpThingsTEST"),
+        Class::Refused(why.into())
+    );
+    // An advertised extension requires it, in a block that depends on VK_TEST_thing_warp.
+    assert_eq!(
+        class_of(&model, "vkCmdBendThingsTEST"),
+        Class::Refused(why.into())
+    );
+    // VK_VERSION_1_0 requires it too.
+    assert_eq!(class_of(&model, "vkCmdPushThing"), Class::Generic);
+    // The generated policy table and route() carry the derived reason.
+    let files = xtask::generate_with(&tiny_inputs(), &TINY).unwrap();
+    let policy = &files.iter().find(|f| f.1 == "policy.rs").unwrap().2;
+    let route = format!(
+        "K::CmdWarpThingsTEST(_) => Routed::Refused {{ command: \"vkCmdWarpThingsTEST\", why: {why:?} }}"
+    );
+    assert!(policy.contains(&route), "{policy}");
+    let types = &files.iter().find(|f| f.1 == "types.rs").unwrap().2;
+    assert!(types.contains("    // warping is not implemented\n    \"VK_TEST_thing_warp\",\n"));
+}
+
+#[test]
+fn a_row_for_a_not_advertised_command_or_an_unknown_extension_is_an_error() {
+    let mut policies = TINY.policies.to_vec();
+    policies.push(PolicyRow {
+        command: "vkCmdWarpThingsTEST",
+        policy: PolicyKind::Refused { why: "twice" },
+    });
+    let policies: &'static [PolicyRow] = Box::leak(policies.into_boxed_slice());
+    let tables = Tables { policies, ..TINY };
+    let err = xtask::build_model_with(&tiny_inputs(), &tables).unwrap_err();
+    assert!(
+        err.contains("vkCmdWarpThingsTEST") && err.contains("policy row"),
+        "{err}"
+    );
+    let tables = Tables {
+        not_advertised: &[("VK_TEST_no_such", "?")],
+        ..TINY
+    };
+    let err = xtask::build_model_with(&tiny_inputs(), &tables).unwrap_err();
+    assert!(
+        err.contains("VK_TEST_no_such is not in the protocol's extension table"),
+        "{err}"
+    );
 }

@@ -321,3 +321,55 @@ fn physical_device_memory_properties2_with_budget_chain() {
     assert_eq!(e.as_bytes(), &reply[..]);
     assert_eq!(roundtrip_reply(&reply), reply);
 }
+
+/// `vkCmdSetSampleMaskEXT` (id 260) at git-70991d4c: `pSampleMask` is optional in vk.xml
+/// 1.4.343, so a NULL mask (array size 0) decodes whatever `samples` says (the C renderer
+/// reads that size unchecked since this level; at git-ca1e9220 it was a fatal mismatch). A
+/// non-NULL mask must still have `(samples + 31) / 32` words.
+#[test]
+fn cmd_set_sample_mask_with_a_null_mask() {
+    let null_mask = hex("
+0000  04 01 00 00
+0004  00 00 00 00
+0008  07 00 00 00 00 00 00 00
+0010  04 00 00 00
+0014  00 00 00 00 00 00 00 00
+");
+    let arena = Arena::new();
+    let mut d = Decoder::new(&null_mask, &arena);
+    let (_, cmd) = decode_command(&mut d).expect("a NULL mask decodes");
+    assert!(d.is_empty());
+    let Command::CmdSetSampleMaskEXT(a) = cmd else {
+        panic!("decoded {cmd:?}")
+    };
+    assert_eq!(a.command_buffer, Id::from_raw(7));
+    assert_eq!(a.samples, SampleCountFlagBits::COUNT_4_BIT);
+    assert!(a.p_sample_mask.is_empty());
+    assert_eq!(roundtrip_command(&null_mask), (0, null_mask.clone()));
+
+    // One word for 4 samples: the mask itself.
+    let mut one = null_mask.clone();
+    one[0x14] = 1;
+    one.extend_from_slice(&0xau32.to_le_bytes());
+    let arena = Arena::new();
+    let mut d = Decoder::new(&one, &arena);
+    let (_, cmd) = decode_command(&mut d).expect("a one-word mask decodes");
+    let Command::CmdSetSampleMaskEXT(a) = cmd else {
+        panic!("decoded {cmd:?}")
+    };
+    assert_eq!(a.p_sample_mask, &[0xa]);
+    assert_eq!(roundtrip_command(&one), (0, one.clone()));
+
+    // Two words for 4 samples: a count mismatch, at the array size.
+    let mut two = null_mask.clone();
+    two[0x14] = 2;
+    two.extend_from_slice(&[0xff; 8]);
+    let arena = Arena::new();
+    let mut d = Decoder::new(&two, &arena);
+    let err = decode_command(&mut d).expect_err("two words for 4 samples");
+    let text = err.to_string();
+    assert!(
+        text.contains("vkCmdSetSampleMaskEXT.pSampleMask") && text.contains("2"),
+        "{text}"
+    );
+}

@@ -78,11 +78,16 @@ impl Gpu {
     /// Creates an instance (Vulkan 1.2) and a device with timeline semaphores (and pipeline
     /// statistics queries when available) on the first physical device.
     pub fn new(app_name: &CStr) -> Result<Self> {
+        Self::with_api(app_name, vk::API_VERSION_1_2)
+    }
+
+    /// [`Gpu::new`] with the instance's `apiVersion` given (`vk::make_api_version`).
+    pub fn with_api(app_name: &CStr, api_version: u32) -> Result<Self> {
         // SAFETY: loading the system Vulkan loader; its initialisation has no preconditions.
         let entry = unsafe { ash::Entry::load() }.map_err(|e| Error::Load(e.to_string()))?;
         let app_info = vk::ApplicationInfo::default()
             .application_name(app_name)
-            .api_version(vk::API_VERSION_1_2);
+            .api_version(api_version);
         let info = vk::InstanceCreateInfo::default().application_info(&app_info);
         // SAFETY: a valid create info; the instance is destroyed on drop (or below on error).
         let instance = unsafe { entry.create_instance(&info, None) }.ctx("vkCreateInstance")?;

@@ -42,24 +42,36 @@ fn visible_in_root(server: &Server, program: &Path) -> PathBuf {
 /// which is made visible inside first. Add arguments, environment and stdio as usual.
 /// Panics if the server's socket is not under `/tmp` (`TMPDIR` set elsewhere).
 pub fn sid_client(server: &Server, root: &Path, program: impl AsRef<OsStr>) -> Command {
-    assert!(
-        server.socket().starts_with("/tmp"),
-        "the sid root shares only /tmp; the server's socket is {} (unset TMPDIR)",
-        server.socket().display()
-    );
     let program = program.as_ref();
     let program = if Path::new(program).components().count() > 1 {
         visible_in_root(server, Path::new(program)).into_os_string()
     } else {
         program.to_owned()
     };
+    sid_client_of(server.socket(), server.dir(), root, program)
+}
+
+/// [`sid_client`] for any Venus server listening on `socket` (e.g. one running inside the
+/// root): `program` (a name in the root's `PATH` or a path visible inside it) runs in `dir`.
+/// Panics unless `socket` and `dir` are under `/tmp` (the only directory the root shares).
+pub fn sid_client_of(
+    socket: &Path,
+    dir: &Path,
+    root: &Path,
+    program: impl AsRef<OsStr>,
+) -> Command {
+    assert!(
+        socket.starts_with("/tmp") && dir.starts_with("/tmp"),
+        "the sid root shares only /tmp; the server's socket is {} (unset TMPDIR)",
+        socket.display()
+    );
     let mut c = Command::new("bash");
     c.arg(setup_script())
         .arg("--run")
         .arg(root)
         .arg("/usr/bin/env")
         .arg("-C")
-        .arg(server.dir())
+        .arg(dir)
         .arg(program)
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
@@ -72,7 +84,7 @@ pub fn sid_client(server: &Server, root: &Path, program: impl AsRef<OsStr>) -> C
         .env("VK_DRIVER_FILES", SID_VENUS_ICD)
         .env("VN_DEBUG", "vtest")
         .env("VN_PERF", VN_PERF)
-        .env("VTEST_SOCKET_NAME", server.socket())
+        .env("VTEST_SOCKET_NAME", socket)
         .stdin(Stdio::null());
     c
 }

@@ -11,7 +11,10 @@
 //!   warning from the host calls but the one tolerated by name, see
 //!   `venus_testapps::validation`);
 //! - `sid_*`: compute and render from the Debian sid root's newer Mesa client
-//!   (`venus_testapps::sid`) with its default feedback.
+//!   (`venus_testapps::sid`) with its default feedback, and `venus-vk14` (Vulkan 1.4 core
+//!   `vkCmdPushDescriptorSet` and `vkGetDeviceImageSubresourceLayout`, which needs the 1.4
+//!   the Mesa 26 client gets at protocol level git-70991d4c), compared with its native run;
+//!   `venus_vk14_is_refused_below_1_4`: the host's Mesa 25.0.7 client stays below 1.4.
 //!
 //! Each run must exit 0 and print its `... OK` line (the programs check their results
 //! exactly on the CPU); the server must end the context with `live=0`; the rendered picture
@@ -32,6 +35,7 @@ const COMPUTE: &str = env!("CARGO_BIN_EXE_venus-compute");
 const RENDER: &str = env!("CARGO_BIN_EXE_venus-render");
 const SYNC: &str = env!("CARGO_BIN_EXE_venus-sync");
 const COHERENCE: &str = env!("CARGO_BIN_EXE_venus-coherence");
+const VK14: &str = env!("CARGO_BIN_EXE_venus-vk14");
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the end-of-context line may take after the program exited.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -377,6 +381,73 @@ fn sid_compute() {
 #[test]
 fn sid_render_matches_native() {
     render("sid_render_matches_native", Mode::Sid);
+}
+
+/// The `image_layout OK ...` line of a `venus-vk14` run.
+fn image_layout_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("image_layout OK"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+const VK14_LINES: [&str; 3] = ["api 1.4.", "push_descriptor OK n=65536", "image_layout OK"];
+
+#[test]
+fn native_vk14() {
+    let Some(tools) = tools("native_vk14", Mode::Native) else {
+        return;
+    };
+    let out = run(&tools, Mode::Native, VK14, &[], &VK14_LINES);
+    eprintln!(
+        "native_vk14: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+}
+
+/// Vulkan 1.4 core features through the Mesa 26.2.6 client; the image layout the host
+/// driver computes must be the one it computes natively.
+#[test]
+fn sid_vk14_matches_native() {
+    let test = "sid_vk14_matches_native";
+    let Some(tools) = tools(test, Mode::Sid) else {
+        return;
+    };
+    let native = run(&tools, Mode::Native, VK14, &[], &VK14_LINES);
+    let sid = run(&tools, Mode::Sid, VK14, &[], &VK14_LINES);
+    assert_eq!(
+        image_layout_line(&sid),
+        image_layout_line(&native),
+        "{test}: vkGetDeviceImageSubresourceLayout through Venus differs from native"
+    );
+    eprintln!("{test}: {}", String::from_utf8_lossy(&sid.stdout).trim());
+}
+
+/// The Mesa 25.0.7 client clamps to its own level (vk.xml 1.3.269: it reports 1.3.269 here):
+/// `venus-vk14` must refuse to run, not pass.
+#[test]
+fn venus_vk14_is_refused_below_1_4() {
+    let test = "venus_vk14_is_refused_below_1_4";
+    let mode = Mode::Venus(Variant::Default);
+    let Some(tools) = tools(test, mode) else {
+        return;
+    };
+    let server = Server::start(&tools, &ServerOptions::default());
+    let child = command(&tools, mode, Some(&server), VK14)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning venus-vk14");
+    let out = wait_output(child, TIMEOUT, "venus-vk14 (Mesa 25.0.7 client)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is below 1.4"),
+        "{test}: want exit 1 with `is below 1.4`, got {}:\n{stderr}",
+        out.status
+    );
+    eprintln!("{test}: {}", String::from_utf8_lossy(&out.stdout).trim());
+    check_server(server, mode, test);
 }
 
 #[test]

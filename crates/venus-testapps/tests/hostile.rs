@@ -12,7 +12,8 @@
 //! `vkCreateBuffer` with size 0, a framebuffer whose view format does not match its render
 //! pass, an attachment-less pass's pipeline with `rasterizationSamples` 0); a disconnect in the
 //! middle of a vtest message or of a ring command; and SIGKILL of a real Mesa client while it
-//! submits (what it leaves behind is checked in `tests/lifetimes.rs`; here: a concurrent client).
+//! submits (what it leaves behind is checked in `tests/lifetimes.rs`; here: a concurrent client);
+//! commands of extensions the server does not advertise (a Vulkan one and a MESA one).
 
 use std::time::{Duration, Instant};
 
@@ -372,6 +373,45 @@ fn degenerate_clear_rects_and_empty_buffers() {
             assert_only_bad_ends(server, good, bad, &needles);
         },
     );
+}
+
+#[test]
+fn commands_of_extensions_not_advertised() {
+    hostile("commands_of_extensions_not_advertised", |server, good| {
+        // A Vulkan command only VK_KHR_deferred_host_operations provides: refused before any
+        // handle is looked up or the driver is reached.
+        let mut bad = Bad::new(server, "hostile-deferred-op");
+        let op = bad.s.id();
+        bad.publish(&[Command::CreateDeferredOperationKHR(
+            CreateDeferredOperationKHRArgs {
+                device: bad.dev.device,
+                p_deferred_operation: &op,
+            },
+        )]);
+        let needles = [
+            "vkCreateDeferredOperationKHR",
+            "VK_KHR_deferred_host_operations is not advertised",
+        ];
+        assert_only_bad_ends(server, good, bad, &needles);
+
+        // A MESA command (spec 3, id 297) that serves VK_EXT_host_image_copy only.
+        let mut bad = Bad::new(server, "hostile-host-image-copy");
+        let info = CopyImageToMemoryInfoMESA {
+            src_image: Id::from_raw(0xdead),
+            ..Default::default()
+        };
+        bad.publish(&[Command::CopyImageToMemoryMESA(CopyImageToMemoryMESAArgs {
+            device: bad.dev.device,
+            p_copy_image_to_memory_info: &info,
+            data_size: 16,
+            p_data: &[0; 16],
+        })]);
+        let needles = [
+            "vkCopyImageToMemoryMESA",
+            "VK_EXT_host_image_copy is not advertised",
+        ];
+        assert_only_bad_ends(server, good, bad, &needles);
+    });
 }
 
 #[test]

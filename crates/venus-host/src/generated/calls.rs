@@ -5335,7 +5335,6 @@ pub unsafe fn destroy_deferred_operation_khr<'b, M: HandleMap>(procs: &DevicePro
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, operation, p_allocator) };
     let mut out = Outcome::default();
-    if !a.operation.is_null() { out.destroyed.push((<venus_protocol::handles::DeferredOperationKHR as venus_protocol::Handle>::OBJECT_TYPE, a.operation.raw())); }
     Ok((c::DestroyDeferredOperationKHRReply {  }, out))
 }
 
@@ -5421,7 +5420,6 @@ pub unsafe fn destroy_acceleration_structure_khr<'b, M: HandleMap>(procs: &Devic
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, acceleration_structure, p_allocator) };
     let mut out = Outcome::default();
-    if !a.acceleration_structure.is_null() { out.destroyed.push((<venus_protocol::handles::AccelerationStructureKHR as venus_protocol::Handle>::OBJECT_TYPE, a.acceleration_structure.raw())); }
     Ok((c::DestroyAccelerationStructureKHRReply {  }, out))
 }
 
@@ -5966,6 +5964,35 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
     use venus_protocol::{Command as C, Reply as R};
     Some(match cmd {
         C::GetDeviceQueue(_) => return Some(Err(CallError::Refused { command: "vkGetDeviceQueue", why: "queues are obtained with vkGetDeviceQueue2 only, contract §5.3" })),
+        C::CreateDeferredOperationKHR(_) => return Some(Err(CallError::Refused { command: "vkCreateDeferredOperationKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" })),
+        C::DestroyDeferredOperationKHR(_) => return Some(Err(CallError::Refused { command: "vkDestroyDeferredOperationKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" })),
+        C::GetDeferredOperationMaxConcurrencyKHR(_) => return Some(Err(CallError::Refused { command: "vkGetDeferredOperationMaxConcurrencyKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" })),
+        C::GetDeferredOperationResultKHR(_) => return Some(Err(CallError::Refused { command: "vkGetDeferredOperationResultKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" })),
+        C::DeferredOperationJoinKHR(_) => return Some(Err(CallError::Refused { command: "vkDeferredOperationJoinKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" })),
+        C::CreateAccelerationStructureKHR(_) => return Some(Err(CallError::Refused { command: "vkCreateAccelerationStructureKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::DestroyAccelerationStructureKHR(_) => return Some(Err(CallError::Refused { command: "vkDestroyAccelerationStructureKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CopyAccelerationStructureKHR(_) => return Some(Err(CallError::Refused { command: "vkCopyAccelerationStructureKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CopyAccelerationStructureToMemoryKHR(_) => return Some(Err(CallError::Refused { command: "vkCopyAccelerationStructureToMemoryKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CopyMemoryToAccelerationStructureKHR(_) => return Some(Err(CallError::Refused { command: "vkCopyMemoryToAccelerationStructureKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::WriteAccelerationStructuresPropertiesKHR(_) => return Some(Err(CallError::Refused { command: "vkWriteAccelerationStructuresPropertiesKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CmdCopyAccelerationStructureKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdCopyAccelerationStructureKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CmdCopyAccelerationStructureToMemoryKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdCopyAccelerationStructureToMemoryKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CmdCopyMemoryToAccelerationStructureKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdCopyMemoryToAccelerationStructureKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::GetAccelerationStructureDeviceAddressKHR(_) => return Some(Err(CallError::Refused { command: "vkGetAccelerationStructureDeviceAddressKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CmdWriteAccelerationStructuresPropertiesKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdWriteAccelerationStructuresPropertiesKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::GetDeviceAccelerationStructureCompatibilityKHR(_) => return Some(Err(CallError::Refused { command: "vkGetDeviceAccelerationStructureCompatibilityKHR", why: "VK_KHR_acceleration_structure is not advertised (the build commands have no encoding (pointer-to-pointer geometries))" })),
+        C::CmdTraceRaysKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdTraceRaysKHR", why: "VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::GetRayTracingShaderGroupHandlesKHR(_) => return Some(Err(CallError::Refused { command: "vkGetRayTracingShaderGroupHandlesKHR", why: "VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::GetRayTracingCaptureReplayShaderGroupHandlesKHR(_) => return Some(Err(CallError::Refused { command: "vkGetRayTracingCaptureReplayShaderGroupHandlesKHR", why: "VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::CmdTraceRaysIndirectKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdTraceRaysIndirectKHR", why: "VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::GetRayTracingShaderGroupStackSizeKHR(_) => return Some(Err(CallError::Refused { command: "vkGetRayTracingShaderGroupStackSizeKHR", why: "VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::CmdSetRayTracingPipelineStackSizeKHR(_) => return Some(Err(CallError::Refused { command: "vkCmdSetRayTracingPipelineStackSizeKHR", why: "VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::CmdTraceRaysIndirect2KHR(_) => return Some(Err(CallError::Refused { command: "vkCmdTraceRaysIndirect2KHR", why: "VK_KHR_ray_tracing_maintenance1 is not advertised (requires VK_KHR_acceleration_structure); VK_KHR_ray_tracing_pipeline is not advertised (vkCreateRayTracingPipelinesKHR has no encoding (capture-replay handle without length))" })),
+        C::CmdBindSamplerHeapEXT(_) => return Some(Err(CallError::Refused { command: "vkCmdBindSamplerHeapEXT", why: "VK_EXT_descriptor_heap is not advertised (needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding)" })),
+        C::CmdBindResourceHeapEXT(_) => return Some(Err(CallError::Refused { command: "vkCmdBindResourceHeapEXT", why: "VK_EXT_descriptor_heap is not advertised (needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding)" })),
+        C::GetPhysicalDeviceDescriptorSizeEXT(_) => return Some(Err(CallError::Refused { command: "vkGetPhysicalDeviceDescriptorSizeEXT", why: "VK_EXT_descriptor_heap is not advertised (needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding)" })),
+        C::RegisterCustomBorderColorEXT(_) => return Some(Err(CallError::Refused { command: "vkRegisterCustomBorderColorEXT", why: "VK_EXT_descriptor_heap is not advertised (needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding)" })),
+        C::UnregisterCustomBorderColorEXT(_) => return Some(Err(CallError::Refused { command: "vkUnregisterCustomBorderColorEXT", why: "VK_EXT_descriptor_heap is not advertised (needs vkWrite*DescriptorMESA (335/336), not implemented; vkCmdPushDataEXT has no encoding)" })),
         // SAFETY: forwarded from this function's contract.
         C::CreateInstance(a) => unsafe { create_instance(instance, cx, a) }.map(|(r, o)| (R::CreateInstance(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -6499,54 +6526,6 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         // SAFETY: forwarded from this function's contract.
         C::TransitionImageLayout(a) => unsafe { transition_image_layout(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::TransitionImageLayout(r), o)),
         // SAFETY: forwarded from this function's contract.
-        C::CreateDeferredOperationKHR(a) => unsafe { create_deferred_operation_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateDeferredOperationKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::DestroyDeferredOperationKHR(a) => unsafe { destroy_deferred_operation_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyDeferredOperationKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetDeferredOperationMaxConcurrencyKHR(a) => unsafe { get_deferred_operation_max_concurrency_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeferredOperationMaxConcurrencyKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetDeferredOperationResultKHR(a) => unsafe { get_deferred_operation_result_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeferredOperationResultKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::DeferredOperationJoinKHR(a) => unsafe { deferred_operation_join_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DeferredOperationJoinKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CreateAccelerationStructureKHR(a) => unsafe { create_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateAccelerationStructureKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::DestroyAccelerationStructureKHR(a) => unsafe { destroy_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::DestroyAccelerationStructureKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CopyAccelerationStructureKHR(a) => unsafe { copy_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyAccelerationStructureKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CopyAccelerationStructureToMemoryKHR(a) => unsafe { copy_acceleration_structure_to_memory_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyAccelerationStructureToMemoryKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CopyMemoryToAccelerationStructureKHR(a) => unsafe { copy_memory_to_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CopyMemoryToAccelerationStructureKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::WriteAccelerationStructuresPropertiesKHR(a) => unsafe { write_acceleration_structures_properties_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::WriteAccelerationStructuresPropertiesKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdCopyAccelerationStructureKHR(a) => unsafe { cmd_copy_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyAccelerationStructureKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdCopyAccelerationStructureToMemoryKHR(a) => unsafe { cmd_copy_acceleration_structure_to_memory_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyAccelerationStructureToMemoryKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdCopyMemoryToAccelerationStructureKHR(a) => unsafe { cmd_copy_memory_to_acceleration_structure_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdCopyMemoryToAccelerationStructureKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetAccelerationStructureDeviceAddressKHR(a) => unsafe { get_acceleration_structure_device_address_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetAccelerationStructureDeviceAddressKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdWriteAccelerationStructuresPropertiesKHR(a) => unsafe { cmd_write_acceleration_structures_properties_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdWriteAccelerationStructuresPropertiesKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetDeviceAccelerationStructureCompatibilityKHR(a) => unsafe { get_device_acceleration_structure_compatibility_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetDeviceAccelerationStructureCompatibilityKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdTraceRaysKHR(a) => unsafe { cmd_trace_rays_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTraceRaysKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetRayTracingShaderGroupHandlesKHR(a) => unsafe { get_ray_tracing_shader_group_handles_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRayTracingShaderGroupHandlesKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetRayTracingCaptureReplayShaderGroupHandlesKHR(a) => unsafe { get_ray_tracing_capture_replay_shader_group_handles_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRayTracingCaptureReplayShaderGroupHandlesKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdTraceRaysIndirectKHR(a) => unsafe { cmd_trace_rays_indirect_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTraceRaysIndirectKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetRayTracingShaderGroupStackSizeKHR(a) => unsafe { get_ray_tracing_shader_group_stack_size_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::GetRayTracingShaderGroupStackSizeKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdSetRayTracingPipelineStackSizeKHR(a) => unsafe { cmd_set_ray_tracing_pipeline_stack_size_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetRayTracingPipelineStackSizeKHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdTraceRaysIndirect2KHR(a) => unsafe { cmd_trace_rays_indirect2_khr(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdTraceRaysIndirect2KHR(r), o)),
-        // SAFETY: forwarded from this function's contract.
         C::CmdSetDepthBias2EXT(a) => unsafe { cmd_set_depth_bias2_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetDepthBias2EXT(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdSetAttachmentFeedbackLoopEnableEXT(a) => unsafe { cmd_set_attachment_feedback_loop_enable_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdSetAttachmentFeedbackLoopEnableEXT(r), o)),
@@ -6560,16 +6539,6 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
         C::CmdDrawMeshTasksIndirectEXT(a) => unsafe { cmd_draw_mesh_tasks_indirect_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMeshTasksIndirectEXT(r), o)),
         // SAFETY: forwarded from this function's contract.
         C::CmdDrawMeshTasksIndirectCountEXT(a) => unsafe { cmd_draw_mesh_tasks_indirect_count_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdDrawMeshTasksIndirectCountEXT(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdBindSamplerHeapEXT(a) => unsafe { cmd_bind_sampler_heap_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindSamplerHeapEXT(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::CmdBindResourceHeapEXT(a) => unsafe { cmd_bind_resource_heap_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CmdBindResourceHeapEXT(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::GetPhysicalDeviceDescriptorSizeEXT(a) => unsafe { get_physical_device_descriptor_size_ext(instance, cx, a) }.map(|(r, o)| (R::GetPhysicalDeviceDescriptorSizeEXT(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::RegisterCustomBorderColorEXT(a) => unsafe { register_custom_border_color_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::RegisterCustomBorderColorEXT(r), o)),
-        // SAFETY: forwarded from this function's contract.
-        C::UnregisterCustomBorderColorEXT(a) => unsafe { unregister_custom_border_color_ext(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::UnregisterCustomBorderColorEXT(r), o)),
         _ => return None,
     })
 }
@@ -7029,18 +6998,6 @@ pub unsafe fn destroy_object(procs: &DeviceProcs, device: vk::Device, object_typ
         let f = procs.destroy_private_data_slot.ok_or(CallError::Missing("vkDestroyPrivateDataSlot"))?;
         // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
         unsafe { f(device, vk::PrivateDataSlot(handle), core::ptr::null()) };
-        return Ok(());
-    }
-    if object_type == <venus_protocol::handles::DeferredOperationKHR as venus_protocol::Handle>::OBJECT_TYPE {
-        let f = procs.destroy_deferred_operation_khr.ok_or(CallError::Missing("vkDestroyDeferredOperationKHR"))?;
-        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
-        unsafe { f(device, vk::DeferredOperationKHR(handle), core::ptr::null()) };
-        return Ok(());
-    }
-    if object_type == <venus_protocol::handles::AccelerationStructureKHR as venus_protocol::Handle>::OBJECT_TYPE {
-        let f = procs.destroy_acceleration_structure_khr.ok_or(CallError::Missing("vkDestroyAccelerationStructureKHR"))?;
-        // SAFETY: the handles are live and unused (this function's contract); the pointer is to a local.
-        unsafe { f(device, vk::AccelerationStructureKHR(handle), core::ptr::null()) };
         return Ok(());
     }
     Err(CallError::CannotDestroy(object_type))

@@ -160,6 +160,38 @@ pub unsafe fn cmd_push_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
     Ok((c::CmdPushThingReply {  }, out))
 }
 
+/// Executes `vkCmdWarpThingsTEST` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_warp_things_test<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWarpThingsTESTArgs) -> Result<(c::CmdWarpThingsTESTReply, Outcome), CallError> {
+    let f = procs.cmd_warp_things_test.ok_or(CallError::Missing("vkCmdWarpThingsTEST"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let warp_count = a.warp_count;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, warp_count) };
+    let mut out = Outcome::default();
+    Ok((c::CmdWarpThingsTESTReply {  }, out))
+}
+
+/// Executes `vkCmdBendThingsTEST` on the host driver.
+///
+/// # Safety
+/// `cx`'s handle map must only yield live host handles of the right type (the context's
+/// object table), and the procs must belong to the instance/device those handles come from.
+pub unsafe fn cmd_bend_things_test<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBendThingsTESTArgs) -> Result<(c::CmdBendThingsTESTReply, Outcome), CallError> {
+    let f = procs.cmd_bend_things_test.ok_or(CallError::Missing("vkCmdBendThingsTEST"))?;
+    let device = vk::Device(cx.host(a.device)?);
+    let angle = a.angle;
+    // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
+    // handles come from the object table (this function's contract).
+    let ret = unsafe { f(device, angle) };
+    let mut out = Outcome::default();
+    Ok((c::CmdBendThingsTESTReply {  }, out))
+}
+
 /// Executes any command generically: `Some(result)` unless it is a transport (MESA) command;
 /// Refused commands (`policy::Policy::Refused`) are an error.
 ///
@@ -170,6 +202,8 @@ pub unsafe fn execute<'b, M: HandleMap>(instance: &InstanceProcs, device: Option
     use venus_protocol::{Command as C, Reply as R};
     Some(match cmd {
         C::CmdTouchThings(_) => return Some(Err(CallError::Refused { command: "vkCmdTouchThings", why: "touching is not allowed" })),
+        C::CmdWarpThingsTEST(_) => return Some(Err(CallError::Refused { command: "vkCmdWarpThingsTEST", why: "VK_TEST_thing_warp is not advertised (warping is not implemented)" })),
+        C::CmdBendThingsTEST(_) => return Some(Err(CallError::Refused { command: "vkCmdBendThingsTEST", why: "VK_TEST_thing_warp is not advertised (warping is not implemented)" })),
         // SAFETY: forwarded from this function's contract.
         C::CreateThing(a) => unsafe { create_thing(match device { Some(d) => d, None => return Some(Err(CallError::NoDevice)) }, cx, a) }.map(|(r, o)| (R::CreateThing(r), o)),
         // SAFETY: forwarded from this function's contract.
@@ -197,6 +231,8 @@ pub fn first_handle(cmd: &venus_protocol::Command<'_>) -> Option<(i32, u64)> {
         C::CmdDrawThings(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::GetThingResults(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         C::CmdPushThing(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdWarpThingsTEST(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
+        C::CmdBendThingsTEST(a) => (<venus_protocol::handles::Device as venus_protocol::Handle>::OBJECT_TYPE, a.device.raw()),
         _ => return None,
     })
 }
@@ -246,4 +282,6 @@ pub const GENERIC: &[(&str, bool)] = &[
     ("vkCmdDrawThings", false),
     ("vkGetThingResults", false),
     ("vkCmdPushThing", false),
+    ("vkCmdWarpThingsTEST", false),
+    ("vkCmdBendThingsTEST", false),
 ];

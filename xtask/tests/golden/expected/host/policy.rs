@@ -55,7 +55,7 @@ fn ids<T: Handle>(v: &[venus_protocol::Id<T>]) -> Vec<u64> {
     v.iter().filter(|g| !g.is_null()).map(|g| g.raw()).collect()
 }
 
-static TABLE: [Option<CommandPolicy>; 9] = [
+static TABLE: [Option<CommandPolicy>; 11] = [
     Some(CommandPolicy { command: "vkCreateThing", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkGetThingProperties", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdTouchThings", policy: Policy::Refused { why: "touching is not allowed" }, checks: &[] }),
@@ -65,6 +65,8 @@ static TABLE: [Option<CommandPolicy>; 9] = [
     Some(CommandPolicy { command: "vkCmdDrawThings", policy: Policy::Generic, checks: &["stride := sizeof element of pDraws (travels packed)"] }),
     Some(CommandPolicy { command: "vkGetThingResults", policy: Policy::Generic, checks: &["pData sized for (queryCount - 1) * stride + 16 bytes, at most 4096"] }),
     Some(CommandPolicy { command: "vkCmdPushThing", policy: Policy::Generic, checks: &["offset + size <= maxThings"] }),
+    Some(CommandPolicy { command: "vkCmdWarpThingsTEST", policy: Policy::Refused { why: "VK_TEST_thing_warp is not advertised (warping is not implemented)" }, checks: &[] }),
+    Some(CommandPolicy { command: "vkCmdBendThingsTEST", policy: Policy::Refused { why: "VK_TEST_thing_warp is not advertised (warping is not implemented)" }, checks: &[] }),
 ];
 
 /// The policy of a command id (`None` for transport (MESA) commands, commands without a wire
@@ -111,6 +113,8 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::CreateThing(a) => Routed::Handled(h.create_thing(cx, a)),
         K::CmdTouchThings(_) => Routed::Refused { command: "vkCmdTouchThings", why: "touching is not allowed" },
         K::DestroyThing(a) => Routed::Destroy(Destroy { command: "vkDestroyThing", object_type: <venus_protocol::handles::Thing as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.thing]) }),
+        K::CmdWarpThingsTEST(_) => Routed::Refused { command: "vkCmdWarpThingsTEST", why: "VK_TEST_thing_warp is not advertised (warping is not implemented)" },
+        K::CmdBendThingsTEST(_) => Routed::Refused { command: "vkCmdBendThingsTEST", why: "VK_TEST_thing_warp is not advertised (warping is not implemented)" },
         _ => Routed::Generic,
     }
 }

@@ -21,6 +21,10 @@ pub type PFN_vkCmdDrawThings = unsafe extern "system" fn(device: Device, draw_co
 pub type PFN_vkGetThingResults = unsafe extern "system" fn(device: Device, query_count: u32, data_size: usize, p_data: *mut c_void, stride: u64) -> t::VkResult;
 /// `vkCmdPushThing`.
 pub type PFN_vkCmdPushThing = unsafe extern "system" fn(device: Device, offset: u32, size: u32, p_values: *const c_void);
+/// `vkCmdWarpThingsTEST`.
+pub type PFN_vkCmdWarpThingsTEST = unsafe extern "system" fn(device: Device, warp_count: u32);
+/// `vkCmdBendThingsTEST`.
+pub type PFN_vkCmdBendThingsTEST = unsafe extern "system" fn(device: Device, angle: u32);
 /// `vkGetThingFdTEST` (host-only: the protocol does not serialize it).
 pub type PFN_vkGetThingFdTEST = unsafe extern "system" fn(device: Device, p_info: *const ThingFdInfo, p_fd: *mut core::ffi::c_int) -> t::VkResult;
 
@@ -47,6 +51,8 @@ pub struct DeviceProcs {
     pub cmd_draw_things: Option<PFN_vkCmdDrawThings>,
     pub get_thing_results: Option<PFN_vkGetThingResults>,
     pub cmd_push_thing: Option<PFN_vkCmdPushThing>,
+    pub cmd_warp_things_test: Option<PFN_vkCmdWarpThingsTEST>,
+    pub cmd_bend_things_test: Option<PFN_vkCmdBendThingsTEST>,
     pub get_thing_fd_test: Option<PFN_vkGetThingFdTEST>,
 }
 
@@ -117,6 +123,24 @@ impl DeviceProcs {
                 break;
             }
         }
+        for name in [c"vkCmdWarpThingsTEST"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdWarpThingsTEST` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdWarpThingsTEST.
+                t.cmd_warp_things_test = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdWarpThingsTEST>(p) });
+                break;
+            }
+        }
+        for name in [c"vkCmdBendThingsTEST"] {
+            let p = get(name);
+            if !p.is_null() {
+                // SAFETY: the loader returned the address of `vkCmdBendThingsTEST` (or an alias with the same signature),
+                // whose C signature is exactly PFN_vkCmdBendThingsTEST.
+                t.cmd_bend_things_test = Some(unsafe { core::mem::transmute::<*const c_void, PFN_vkCmdBendThingsTEST>(p) });
+                break;
+            }
+        }
         for name in [c"vkGetThingFdTEST"] {
             let p = get(name);
             if !p.is_null() {
@@ -140,6 +164,8 @@ pub fn is_instance_level(name: &str) -> Option<bool> {
         "vkCmdDrawThings" => false,
         "vkGetThingResults" => false,
         "vkCmdPushThing" => false,
+        "vkCmdWarpThingsTEST" => false,
+        "vkCmdBendThingsTEST" => false,
         "vkGetThingFdTEST" => false,
         _ => return None,
     })

@@ -34,6 +34,10 @@ impl CommandType {
     pub const GET_THING_RESULTS: Self = Self(7);
     /// `vkCmdPushThing` (8).
     pub const CMD_PUSH_THING: Self = Self(8);
+    /// `vkCmdWarpThingsTEST` (9).
+    pub const CMD_WARP_THINGS_TEST: Self = Self(9);
+    /// `vkCmdBendThingsTEST` (10).
+    pub const CMD_BEND_THINGS_TEST: Self = Self(10);
 }
 
 /// What the protocol says about one command id.
@@ -61,8 +65,8 @@ pub static COMMANDS: [Option<CommandInfo>; 346] = [
     Some(CommandInfo { id: 6, name: "vkCmdDrawThings", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     Some(CommandInfo { id: 7, name: "vkGetThingResults", aliases: &[], encoding: Ok(()), has_return: true, has_outputs: true }),
     Some(CommandInfo { id: 8, name: "vkCmdPushThing", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
-    None,
-    None,
+    Some(CommandInfo { id: 9, name: "vkCmdWarpThingsTEST", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
+    Some(CommandInfo { id: 10, name: "vkCmdBendThingsTEST", aliases: &[], encoding: Ok(()), has_return: false, has_outputs: false }),
     None,
     None,
     None,
@@ -834,6 +838,88 @@ impl<'a> CmdPushThingReply {
     }
 }
 
+/// Arguments of `vkCmdWarpThingsTEST` (id 9).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdWarpThingsTESTArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `warpCount`.
+    pub warp_count: u32,
+}
+
+impl<'a> CmdWarpThingsTESTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_WARP_THINGS_TEST;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let warp_count: u32 = d.scalar().at("warpCount")?;
+        Ok(Self { device, warp_count })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.warp_count);
+    }
+}
+
+/// Reply of `vkCmdWarpThingsTEST`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdWarpThingsTESTReply {
+}
+
+impl<'a> CmdWarpThingsTESTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(9);
+    }
+}
+
+/// Arguments of `vkCmdBendThingsTEST` (id 10).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBendThingsTESTArgs {
+    /// `device`.
+    pub device: Id<handles::Device>,
+    /// `angle`.
+    pub angle: u32,
+}
+
+impl<'a> CmdBendThingsTESTArgs {
+    pub const COMMAND_TYPE: CommandType = CommandType::CMD_BEND_THINGS_TEST;
+    /// Decodes the parameters (after the 8-byte header).
+    pub fn decode(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let device: Id<handles::Device> = d.scalar().at("device")?;
+        let angle: u32 = d.scalar().at("angle")?;
+        Ok(Self { device, angle })
+    }
+    /// Encodes the parameters (no header).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.scalar(self.device);
+        e.scalar(self.angle);
+    }
+}
+
+/// Reply of `vkCmdBendThingsTEST`: return value and outputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmdBendThingsTESTReply {
+}
+
+impl<'a> CmdBendThingsTESTReply {
+    /// Decodes a reply body (after the echoed command type).
+    pub fn decode_body(d: &mut Decoder<'a>) -> core::result::Result<Self, DecodeError> {
+        let _ = d;
+        Ok(Self {  })
+    }
+    /// Encodes the reply, echoed command type included.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i32(10);
+    }
+}
+
 /// A decoded command (request).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Command<'a> {
@@ -845,6 +931,8 @@ pub enum Command<'a> {
     CmdDrawThings(CmdDrawThingsArgs<'a>),
     GetThingResults(GetThingResultsArgs<'a>),
     CmdPushThing(CmdPushThingArgs<'a>),
+    CmdWarpThingsTEST(CmdWarpThingsTESTArgs),
+    CmdBendThingsTEST(CmdBendThingsTESTArgs),
 }
 
 /// A decoded reply.
@@ -858,6 +946,8 @@ pub enum Reply<'a> {
     CmdDrawThings(CmdDrawThingsReply),
     GetThingResults(GetThingResultsReply<'a>),
     CmdPushThing(CmdPushThingReply),
+    CmdWarpThingsTEST(CmdWarpThingsTESTReply),
+    CmdBendThingsTEST(CmdBendThingsTESTReply),
 }
 
 impl<'a> Command<'a> {
@@ -872,6 +962,8 @@ impl<'a> Command<'a> {
             Self::CmdDrawThings(_) => CommandType::CMD_DRAW_THINGS,
             Self::GetThingResults(_) => CommandType::GET_THING_RESULTS,
             Self::CmdPushThing(_) => CommandType::CMD_PUSH_THING,
+            Self::CmdWarpThingsTEST(_) => CommandType::CMD_WARP_THINGS_TEST,
+            Self::CmdBendThingsTEST(_) => CommandType::CMD_BEND_THINGS_TEST,
         }
     }
     /// Decodes the parameters of command `ty` (the header is already read).
@@ -885,6 +977,8 @@ impl<'a> Command<'a> {
             6 => Self::CmdDrawThings(CmdDrawThingsArgs::decode(d).at("vkCmdDrawThings")?),
             7 => Self::GetThingResults(GetThingResultsArgs::decode(d).at("vkGetThingResults")?),
             8 => Self::CmdPushThing(CmdPushThingArgs::decode(d).at("vkCmdPushThing")?),
+            9 => Self::CmdWarpThingsTEST(CmdWarpThingsTESTArgs::decode(d).at("vkCmdWarpThingsTEST")?),
+            10 => Self::CmdBendThingsTEST(CmdBendThingsTESTArgs::decode(d).at("vkCmdBendThingsTEST")?),
             other => return Err(DecodeError::unusable_command(other)),
         })
     }
@@ -899,6 +993,8 @@ impl<'a> Command<'a> {
             Self::CmdDrawThings(a) => a.encode(e),
             Self::GetThingResults(a) => a.encode(e),
             Self::CmdPushThing(a) => a.encode(e),
+            Self::CmdWarpThingsTEST(a) => a.encode(e),
+            Self::CmdBendThingsTEST(a) => a.encode(e),
         }
     }
 }
@@ -915,6 +1011,8 @@ impl<'a> Reply<'a> {
             Self::CmdDrawThings(_) => CommandType::CMD_DRAW_THINGS,
             Self::GetThingResults(_) => CommandType::GET_THING_RESULTS,
             Self::CmdPushThing(_) => CommandType::CMD_PUSH_THING,
+            Self::CmdWarpThingsTEST(_) => CommandType::CMD_WARP_THINGS_TEST,
+            Self::CmdBendThingsTEST(_) => CommandType::CMD_BEND_THINGS_TEST,
         }
     }
     /// Decodes the body of a reply to command `ty` (the echoed type is already read).
@@ -928,6 +1026,8 @@ impl<'a> Reply<'a> {
             6 => Self::CmdDrawThings(CmdDrawThingsReply::decode_body(d).at("vkCmdDrawThings")?),
             7 => Self::GetThingResults(GetThingResultsReply::decode_body(d).at("vkGetThingResults")?),
             8 => Self::CmdPushThing(CmdPushThingReply::decode_body(d).at("vkCmdPushThing")?),
+            9 => Self::CmdWarpThingsTEST(CmdWarpThingsTESTReply::decode_body(d).at("vkCmdWarpThingsTEST")?),
+            10 => Self::CmdBendThingsTEST(CmdBendThingsTESTReply::decode_body(d).at("vkCmdBendThingsTEST")?),
             other => return Err(DecodeError::unusable_command(other)),
         })
     }
@@ -942,6 +1042,8 @@ impl<'a> Reply<'a> {
             Self::CmdDrawThings(r) => r.encode(e),
             Self::GetThingResults(r) => r.encode(e),
             Self::CmdPushThing(r) => r.encode(e),
+            Self::CmdWarpThingsTEST(r) => r.encode(e),
+            Self::CmdBendThingsTEST(r) => r.encode(e),
         }
     }
 }

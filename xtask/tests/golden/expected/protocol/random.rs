@@ -267,6 +267,36 @@ impl<'a> Random<'a> for CmdPushThingReply {
     }
 }
 
+impl<'a> Random<'a> for CmdWarpThingsTESTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let warp_count = rng.random();
+        Self { device, warp_count }
+    }
+}
+
+impl<'a> Random<'a> for CmdWarpThingsTESTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdWarpThingsTESTArgs::random(rng);
+        Self {  }
+    }
+}
+
+impl<'a> Random<'a> for CmdBendThingsTESTArgs {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let device = rng.random();
+        let angle = rng.random();
+        Self { device, angle }
+    }
+}
+
+impl<'a> Random<'a> for CmdBendThingsTESTReply {
+    fn random(rng: &mut Gen<'a>) -> Self {
+        let args = CmdBendThingsTESTArgs::random(rng);
+        Self {  }
+    }
+}
+
 /// A random request for command id `id`, or `None` if the id has no encoding.
 pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
     Some(match id {
@@ -278,6 +308,8 @@ pub fn random_command<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Command<'a>> {
         6 => Command::CmdDrawThings(CmdDrawThingsArgs::random(rng)),
         7 => Command::GetThingResults(GetThingResultsArgs::random(rng)),
         8 => Command::CmdPushThing(CmdPushThingArgs::random(rng)),
+        9 => Command::CmdWarpThingsTEST(CmdWarpThingsTESTArgs::random(rng)),
+        10 => Command::CmdBendThingsTEST(CmdBendThingsTESTArgs::random(rng)),
         _ => return None,
     })
 }
@@ -293,6 +325,8 @@ pub fn random_reply<'a>(rng: &mut Gen<'a>, id: u32) -> Option<Reply<'a>> {
         6 => Reply::CmdDrawThings(CmdDrawThingsReply::random(rng)),
         7 => Reply::GetThingResults(GetThingResultsReply::random(rng)),
         8 => Reply::CmdPushThing(CmdPushThingReply::random(rng)),
+        9 => Reply::CmdWarpThingsTEST(CmdWarpThingsTESTReply::random(rng)),
+        10 => Reply::CmdBendThingsTEST(CmdBendThingsTESTReply::random(rng)),
         _ => return None,
     })
 }

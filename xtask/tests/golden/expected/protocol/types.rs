@@ -22,16 +22,19 @@ pub struct ExtensionInfo {
     pub spec_version: u32,
 }
 
-/// The 3 extensions of this protocol level, sorted by name.
+/// The 4 extensions of this protocol level, sorted by name.
 pub const EXTENSIONS: &[ExtensionInfo] = &[
     ExtensionInfo { name: "VK_EXT_command_serialization", number: 384, spec_version: 1 },
     ExtensionInfo { name: "VK_MESA_venus_protocol", number: 385, spec_version: 2 },
     ExtensionInfo { name: "VK_TEST_thing_extra", number: 7, spec_version: 1 },
+    ExtensionInfo { name: "VK_TEST_thing_warp", number: 9, spec_version: 1 },
 ];
 
 /// Extensions of [`EXTENSIONS`] the host never advertises (capset mask, device lists):
 /// their commands or structs cannot be served (`xtask/src/special.rs`, `NOT_ADVERTISED`).
 pub const NOT_ADVERTISED: &[&str] = &[
+    // warping is not implemented
+    "VK_TEST_thing_warp",
 ];
 
 /// API constants.
