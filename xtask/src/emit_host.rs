@@ -1257,6 +1257,9 @@ impl<'m> Cx<'m> {
                     if structure == st.name && member == mm.name)
             });
             let v = match &mm.shape {
+                _ if self.m.is_hidden_feature(&st.name, &mm.name) => {
+                    "0 /* hidden feature: never enabled on the host */".to_string()
+                }
                 _ if queue_family => format!("cx.queue_family({f})"),
                 Shape::Array { elem: e, .. }
                     if e.is_plain()
@@ -1388,6 +1391,9 @@ impl<'m> Cx<'m> {
         for mm in &st.members {
             let f = field_name(&mm.name);
             let v = match &mm.shape {
+                _ if self.m.is_hidden_feature(&st.name, &mm.name) => {
+                    "0 /* hidden feature: never reported */".to_string()
+                }
                 Shape::Value(Elem::Scalar(Scalar::SizeT)) => format!("c.{f} as u64"),
                 Shape::Value(Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. }) => format!("c.{f}"),
                 Shape::Value(Elem::Handle(_)) => format!("cx.guest(c.{f}.0)?"),

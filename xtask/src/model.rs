@@ -298,6 +298,19 @@ pub struct Model {
     /// Protocol extensions the host never advertises, with the reason
     /// (`special::Tables::not_advertised`, each checked to be in the protocol table).
     pub not_advertised: Vec<(String, &'static str)>,
+    /// `(struct, member)` feature bits always `VK_FALSE` (`special::Tables::hidden_features`,
+    /// each checked: a `VkBool32` member of an existing struct, of a `not_advertised`
+    /// extension).
+    pub hidden_features: Vec<(String, String)>,
+}
+
+impl Model {
+    /// Whether `structure.member` is a hidden feature bit.
+    pub fn is_hidden_feature(&self, structure: &str, member: &str) -> bool {
+        self.hidden_features
+            .iter()
+            .any(|(s, m)| s == structure && m == member)
+    }
 }
 
 /// Rows of the protocol's command table (id, primary name, aliases).
@@ -1418,7 +1431,9 @@ pub fn build(
         host_structs,
         host_commands,
         not_advertised: not_advertised(ext_rows, tables)?,
+        hidden_features: Vec::new(),
     };
+    model.hidden_features = hidden_features(&model, tables)?;
     check_len_refs(&model)?;
     crate::policy::apply(&mut model, tables, &b.values)?;
     Ok(model)
@@ -1440,6 +1455,44 @@ fn not_advertised(
                     "not_advertised: {name} is not in the protocol's extension table"
                 ))
             }
+        })
+        .collect()
+}
+
+/// The rows of `tables.hidden_features`, each a 32-bit scalar member of an existing struct
+/// whose extension is a `not_advertised` row.
+fn hidden_features(
+    model: &Model,
+    tables: &special::Tables,
+) -> Result<Vec<(String, String)>, Error> {
+    tables
+        .hidden_features
+        .iter()
+        .map(|h| {
+            let st = model
+                .structs
+                .get(h.structure)
+                .ok_or_else(|| format!("hidden feature: no struct {}", h.structure))?;
+            let m = st
+                .members
+                .iter()
+                .find(|m| m.name == h.member)
+                .ok_or_else(|| {
+                    format!("hidden feature: {} has no member {}", h.structure, h.member)
+                })?;
+            if !matches!(m.shape, Shape::Value(Elem::Scalar(Scalar::U32))) {
+                return Err(format!(
+                    "hidden feature: {}.{} is not a VkBool32",
+                    h.structure, h.member
+                ));
+            }
+            if !model.not_advertised.iter().any(|(e, _)| e == h.extension) {
+                return Err(format!(
+                    "hidden feature: {}.{}: {} is not a not_advertised extension",
+                    h.structure, h.member, h.extension
+                ));
+            }
+            Ok((h.structure.to_string(), h.member.to_string()))
         })
         .collect()
 }

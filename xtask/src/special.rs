@@ -586,7 +586,36 @@ pub struct Tables {
     /// executable command that only these extensions provide (no in-scope core version and no
     /// other protocol extension requires it or an alias) is refused with a derived reason.
     pub not_advertised: &'static [(&'static str, &'static str)],
+    /// Feature bits the host never offers although a core struct carries them (features of a
+    /// `not_advertised` extension promoted to core): always `VK_FALSE` in replies and at device
+    /// creation (`HiddenFeature`).
+    pub hidden_features: &'static [HiddenFeature],
 }
+
+/// A `VkBool32` feature member that is reported and enabled as `VK_FALSE` whatever the host
+/// has, because what it unlocks is not served: `extension` (a `not_advertised` row) is the
+/// extension the feature belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct HiddenFeature {
+    pub structure: &'static str,
+    pub member: &'static str,
+    pub extension: &'static str,
+}
+
+/// Vulkan 1.4 made host image copy core (an optional feature): a client that saw
+/// `hostImageCopy` would send `vkCopy*MESA` (297/298), which are refused.
+pub const HIDDEN_FEATURES: &[HiddenFeature] = &[
+    HiddenFeature {
+        structure: "VkPhysicalDeviceVulkan14Features",
+        member: "hostImageCopy",
+        extension: "VK_EXT_host_image_copy",
+    },
+    HiddenFeature {
+        structure: "VkPhysicalDeviceHostImageCopyFeatures",
+        member: "hostImageCopy",
+        extension: "VK_EXT_host_image_copy",
+    },
+];
 
 /// The tables of the real protocol level.
 pub const TABLES: Tables = Tables {
@@ -595,6 +624,7 @@ pub const TABLES: Tables = Tables {
     checks: CHECKS,
     host_only: HOST_ONLY,
     not_advertised: NOT_ADVERTISED,
+    hidden_features: HIDDEN_FEATURES,
 };
 
 const fn hw(command: &'static str, why: &'static str) -> PolicyRow {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use xtask::special::{Bound, Check, HostOnly, PolicyKind, PolicyRow, Tables};
+use xtask::special::{Bound, Check, HiddenFeature, HostOnly, PolicyKind, PolicyRow, Tables};
 
 /// The tiny registry's tables: one row of every policy class and check kind.
 const TINY: Tables = Tables {
@@ -109,6 +109,7 @@ const TINY: Tables = Tables {
         why: "fds stay on the host",
     }],
     not_advertised: &[("VK_TEST_thing_warp", "warping is not implemented")],
+    hidden_features: &[],
 };
 
 fn tiny_inputs() -> xtask::Inputs {
@@ -509,4 +510,52 @@ fn a_row_for_a_not_advertised_command_or_an_unknown_extension_is_an_error() {
         err.contains("VK_TEST_no_such is not in the protocol's extension table"),
         "{err}"
     );
+}
+
+#[test]
+fn hidden_features_are_false_both_ways_and_checked() {
+    let row = |structure, member, extension| HiddenFeature {
+        structure,
+        member,
+        extension,
+    };
+    let rows: &'static [HiddenFeature] =
+        Box::leak(vec![row("VkThingExtraInfo", "extra", "VK_TEST_thing_warp")].into_boxed_slice());
+    let tables = Tables {
+        hidden_features: rows,
+        ..TINY
+    };
+    let files = xtask::generate_with(&tiny_inputs(), &tables).unwrap();
+    let lower = &files.iter().find(|f| f.1 == "lower.rs").unwrap().2;
+    assert!(
+        lower.contains("extra: 0 /* hidden feature: never enabled on the host */"),
+        "{lower}"
+    );
+    let errors = [
+        (
+            row("VkNoSuch", "extra", "VK_TEST_thing_warp"),
+            "no struct VkNoSuch",
+        ),
+        (
+            row("VkThingExtraInfo", "nope", "VK_TEST_thing_warp"),
+            "has no member nope",
+        ),
+        (
+            row("VkThingExtraInfo", "pData", "VK_TEST_thing_warp"),
+            "is not a VkBool32",
+        ),
+        (
+            row("VkThingExtraInfo", "extra", "VK_TEST_thing_extra"),
+            "is not a not_advertised",
+        ),
+    ];
+    for (r, want) in errors {
+        let rows: &'static [HiddenFeature] = Box::leak(vec![r].into_boxed_slice());
+        let tables = Tables {
+            hidden_features: rows,
+            ..TINY
+        };
+        let err = xtask::build_model_with(&tiny_inputs(), &tables).unwrap_err();
+        assert!(err.contains(want), "{err}");
+    }
 }

@@ -145,5 +145,21 @@ fn sid_client_gets_vulkan_1_4() {
         Some((1, 4)),
         "want Vulkan 1.4 for the Mesa 26 client, got apiVersion {api:?}:\n{stdout}"
     );
+    // Host image copy is core 1.4 but not served (vkCopy*MESA are refused): the feature the
+    // host has (lavapipe: true) must reach the client as false.
+    let full = sid_vulkaninfo(&server, tools.sid_root(), &[], TIMEOUT);
+    assert_vulkaninfo_output(&full, "full, from the sid root");
+    let full = String::from_utf8_lossy(&full.stdout);
+    let host_image_copy: Vec<&str> = full
+        .lines()
+        .filter(|l| l.trim_start().starts_with("hostImageCopy "))
+        .collect();
+    assert!(
+        !host_image_copy.is_empty()
+            && host_image_copy
+                .iter()
+                .all(|l| l.trim_end().ends_with("= false")),
+        "hostImageCopy must be reported false through Venus: {host_image_copy:?}"
+    );
     server.stop();
 }

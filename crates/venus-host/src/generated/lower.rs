@@ -9766,7 +9766,7 @@ impl<'a> LowerLink for p::PhysicalDeviceHostImageCopyFeatures<'a> {
         Ok(vk::PhysicalDeviceHostImageCopyFeatures {
             s_type: p::PhysicalDeviceHostImageCopyFeatures::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            host_image_copy: self.host_image_copy,
+            host_image_copy: 0 /* hidden feature: never enabled on the host */,
         })
     }
 }
@@ -9795,7 +9795,7 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceHostImageCopyFeatures<'a> {
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
     fn raise_link<M: HandleMap>(skeleton: &Self, c: &vk::PhysicalDeviceHostImageCopyFeatures, next: venus_protocol::Chain<'a>, cx: &mut LowerCx<'a, M>) -> Result<Self, LowerError> {
-        let host_image_copy = c.host_image_copy;
+        let host_image_copy = 0 /* hidden feature: never reported */;
         Ok(Self { p_next: next, host_image_copy })
     }
 }
@@ -17118,7 +17118,7 @@ impl<'a> LowerLink for p::PhysicalDeviceVulkan14Features<'a> {
             maintenance6: self.maintenance6,
             pipeline_protected_access: self.pipeline_protected_access,
             pipeline_robustness: self.pipeline_robustness,
-            host_image_copy: self.host_image_copy,
+            host_image_copy: 0 /* hidden feature: never enabled on the host */,
             push_descriptor: self.push_descriptor,
         })
     }
@@ -17167,7 +17167,7 @@ impl<'a> RaiseLink<'a> for p::PhysicalDeviceVulkan14Features<'a> {
         let maintenance6 = c.maintenance6;
         let pipeline_protected_access = c.pipeline_protected_access;
         let pipeline_robustness = c.pipeline_robustness;
-        let host_image_copy = c.host_image_copy;
+        let host_image_copy = 0 /* hidden feature: never reported */;
         let push_descriptor = c.push_descriptor;
         Ok(Self { p_next: next, global_priority_query, shader_subgroup_rotate, shader_subgroup_rotate_clustered, shader_float_controls2, shader_expect_assume, rectangular_lines, bresenham_lines, smooth_lines, stippled_rectangular_lines, stippled_bresenham_lines, stippled_smooth_lines, vertex_attribute_instance_rate_divisor, vertex_attribute_instance_rate_zero_divisor, index_type_uint8, dynamic_rendering_local_read, maintenance5, maintenance6, pipeline_protected_access, pipeline_robustness, host_image_copy, push_descriptor })
     }
