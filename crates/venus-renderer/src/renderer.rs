@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::dispatch::{ContextInfo, DispatchError, DispatchFactory};
+use crate::record::RecordSink;
 use crate::shm::{ShmBacking, ShmConfig};
 
 /// See the module doc.
@@ -20,6 +21,7 @@ use crate::shm::{ShmBacking, ShmConfig};
 pub struct Renderer {
     factory: Arc<dyn DispatchFactory>,
     shm: ShmConfig,
+    record: Option<Arc<RecordSink>>,
 }
 
 impl fmt::Debug for Renderer {
@@ -34,6 +36,7 @@ impl Renderer {
         Self {
             factory,
             shm: ShmConfig::default(),
+            record: None,
         }
     }
 
@@ -50,6 +53,13 @@ impl Renderer {
         self
     }
 
+    /// Every new context is recorded into `sink` (`venus-server --record`, see
+    /// [`crate::record`]).
+    pub fn with_recording(mut self, sink: Arc<RecordSink>) -> Self {
+        self.record = Some(sink);
+        self
+    }
+
     /// The shared-memory configuration of new contexts.
     pub fn shm_config(&self) -> ShmConfig {
         self.shm
@@ -58,6 +68,17 @@ impl Renderer {
     /// A new context for connection `info.id`.
     pub fn create_context(&self, info: ContextInfo) -> Result<Context, DispatchError> {
         let dispatch = self.factory.create_dispatch(&info)?;
-        Ok(Context::with_shm_config(info, dispatch, self.shm))
+        let recorder = self.record.as_ref().and_then(|sink| {
+            sink.open(&info, self.shm.granule)
+                .map_err(|e| {
+                    tracing::error!(
+                        ctx = info.id,
+                        dir = %sink.dir().display(),
+                        "cannot record this context: {e}"
+                    );
+                })
+                .ok()
+        });
+        Ok(Context::build(info, dispatch, self.shm, recorder))
     }
 }
