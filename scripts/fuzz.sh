@@ -129,13 +129,16 @@ run_target() { # target seconds
   local t="$1" s="$2" log="$root/fuzz/artifacts/$1.log"
   echo "== fuzzing $t for $s s (log: fuzz/artifacts/$t.log)"
   local rc=0
-  cargo fuzz run "${build[@]}" "$t" -- -max_total_time="$s" "${lf_flags[@]}" "${extra[@]}" >"$log" 2>&1 || rc=$?
+  # The outer timeout: a crash handler that deadlocks (heap corruption) must not hang the run.
+  VENUS_FUZZ_LAST="$root/fuzz/artifacts/$t.last-input" timeout -k 10 $(( s + 120 )) \
+    cargo fuzz run "${build[@]}" "$t" -- -max_total_time="$s" "${lf_flags[@]}" "${extra[@]}" >"$log" 2>&1 || rc=$?
   # Console: all but the per-input progress lines, the dictionary and the warnings that every
   # build without a sanitizer prints (no __sanitizer_* stack-trace hooks).
   grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE)|^[[:space:]]+NEW_FUNC|^"|# Uses: |^WARNING: Failed to find function "__sanitizer_' \
     "$log" | sed "s/^/[$t] /" || true
   if [ "$rc" -ne 0 ]; then
-    echo "== $t FAILED (exit $rc): reproducer in fuzz/artifacts/$t/; replay with:"
+    echo "== $t FAILED (exit $rc): reproducer in fuzz/artifacts/$t/ (dispatch_lavapipe: also"
+    echo "   fuzz/artifacts/$t.last-input, the input that was running); replay with:"
     echo "   cargo fuzz run ${build[*]} $t fuzz/artifacts/$t/<file>"
   else
     echo "== $t: no crash"

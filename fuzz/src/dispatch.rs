@@ -1,14 +1,18 @@
 //! The `dispatch_lavapipe` target: the fuzzer's bytes as a Venus command stream executed by the
 //! real dispatch on a real lavapipe device, through the replay harness (`venus-replay`).
 //!
-//! Set-up (once, and again after the context is lost or every [`REBUILD_EVERY`] inputs): a
-//! recording ([`prefix_path`], made by `scripts/fuzz.sh` from `venus-compute`) is replayed up
+//! Set-up (before every input, so that a crash reproduces from its one input; with
+//! `VENUS_FUZZ_KEEP=N` a context serves up to N inputs, faster but a crash may then depend on
+//! the inputs before it; always again after the context is lost): a recording ([`prefix_path`], made by `scripts/fuzz.sh` from `venus-compute`) is replayed up
 //! to and including its first `vkCreateDevice` ([`prefix_len`]): the instance, the device and
 //! the rings and reply streams Mesa set up exist. Each input then runs as one batch on the
 //! context channel ([`venus_renderer::Context::replay_command`]) with a [`INPUT_DEADLINE`]
 //! (blocking waits give up through the context's peer check), after which the bound queues
 //! are drained. Any error just ends that context (it is rebuilt); the invariants are: no
 //! panic, no abort, no hang, no unbounded allocation, in our code or in the driver below it.
+//!
+//! `VENUS_FUZZ_LAST=FILE`: each input is written there before it runs (a heap corruption can
+//! deadlock libFuzzer's crash handler before it saves the artifact; `scripts/fuzz.sh` sets it).
 //!
 //! The seed corpus ([`corpus_inputs`]) is the recorded commands after the prefix, in windows.
 
@@ -23,8 +27,8 @@ use venus_replay::Replayer;
 
 /// How long one input may run before its blocking waits are cancelled.
 pub const INPUT_DEADLINE: Duration = Duration::from_secs(2);
-/// A fresh context after this many inputs (bounds what inputs accumulate).
-pub const REBUILD_EVERY: u32 = 500;
+/// The most inputs one context serves (`VENUS_FUZZ_KEEP`, default 1, at most this).
+pub const MAX_KEEP: u32 = 500;
 /// Commands per seed input, and the most bytes.
 const SEED_COMMANDS: usize = 24;
 const SEED_BYTES: usize = 64 << 10;
@@ -93,6 +97,8 @@ pub struct Harness {
     prefix: Vec<Recorded>,
     live: Option<Replayer>,
     runs: u32,
+    keep: u32,
+    last: Option<PathBuf>,
     deadline: Arc<Mutex<Instant>>,
 }
 
@@ -110,6 +116,12 @@ impl Harness {
             prefix: events[..cut].to_vec(),
             live: None,
             runs: 0,
+            keep: std::env::var("VENUS_FUZZ_KEEP")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1u32)
+                .clamp(1, MAX_KEEP),
+            last: std::env::var_os("VENUS_FUZZ_LAST").map(PathBuf::from),
             deadline: Arc::new(Mutex::new(Instant::now())),
         })
     }
@@ -136,6 +148,9 @@ impl Harness {
 
     /// Executes `input` (see the module doc); returns whether the context survived it.
     pub fn run(&mut self, input: &[u8]) -> bool {
+        if let Some(last) = &self.last {
+            let _ = std::fs::write(last, input);
+        }
         *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now() + INPUT_DEADLINE;
         let r = self.replayer();
         let ok = r
@@ -144,7 +159,7 @@ impl Harness {
             .is_ok();
         let _ = r.context().replay_quiesce(INPUT_DEADLINE);
         self.runs += 1;
-        if !ok || self.runs >= REBUILD_EVERY {
+        if !ok || self.runs >= self.keep {
             self.live = None;
         }
         ok
