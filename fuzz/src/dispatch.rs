@@ -36,7 +36,12 @@ const SEED_BYTES: usize = 64 << 10;
 /// The prefix recording: `VENUS_FUZZ_PREFIX`, else `fuzz/recordings/prefix.vrec`.
 pub fn prefix_path() -> PathBuf {
     std::env::var_os("VENUS_FUZZ_PREFIX").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/recordings/prefix.vrec")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/recordings/prefix.vrec"
+            ))
+        },
         PathBuf::from,
     )
 }
