@@ -235,6 +235,25 @@ fn describe(channel: RecordedChannel, bytes: &[u8]) -> String {
     format!("{ch} {name} ({} bytes)", bytes.len())
 }
 
+/// One line per command of a raw command stream (`venus-replay --decode`): byte offset and
+/// the decoded command, or the error that stopped decoding.
+pub fn decode_stream(bytes: &[u8]) -> Vec<String> {
+    let arena = venus_protocol::Arena::new();
+    let mut d = venus_protocol::Decoder::new(bytes, &arena);
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        let at = d.position();
+        match venus_protocol::decode_command(&mut d) {
+            Ok((h, cmd)) => out.push(format!("@{at} flags={:#x} {cmd:?}", h.flags)),
+            Err(e) => {
+                out.push(format!("@{at} undecodable: {e}"));
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// One line describing `event` (`venus-replay --list`).
 pub fn summary(event: &Event) -> String {
     match event {

@@ -47,6 +47,11 @@ struct Cli {
     #[arg(long)]
     list: bool,
 
+    /// Treat the argument as a raw Venus command stream (a fuzz input) and print each decoded
+    /// command, instead of replaying.
+    #[arg(long)]
+    decode: bool,
+
     /// Host Vulkan device: an index or a substring of its name (as venus-server --device).
     #[arg(long, value_name = "INDEX|NAME")]
     device: Option<String>,
@@ -87,6 +92,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
+    if cli.decode {
+        let bytes = std::fs::read(&cli.recording)
+            .map_err(|e| format!("{}: {e}", cli.recording.display()))?;
+        for line in venus_replay::decode_stream(&bytes) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let mut files =
         recordings(&cli.recording).map_err(|e| format!("{}: {e}", cli.recording.display()))?;
     if let Some(id) = cli.context {
