@@ -1,7 +1,8 @@
 //! The checks behind the fuzz targets (`fuzz_targets/`) and the seed-corpus writers
 //! (`src/bin/seed.rs`, `src/bin/seed_dispatch.rs`), kept here so that both use the same
 //! invariants. [`vtest`] is the `vtest_framing` target's harness, [`dispatch`] the
-//! `dispatch_lavapipe` target's (decode + dispatch on lavapipe through the replay harness);
+//! `dispatch_lavapipe` target's (decode + dispatch on lavapipe through the replay harness,
+//! `venus_replay::harness`);
 //! the rest of this file serves `decode_stream` and `decode_reply`:
 //!
 //! For every command (or reply) that decodes from the fuzzer's bytes:
@@ -25,7 +26,9 @@
 #![deny(unsafe_code)]
 
 mod cap;
-pub mod dispatch;
+/// The `dispatch_lavapipe` harness (it lives in `venus-replay`, whose `--run-input`
+/// reproduces a finding without libFuzzer).
+pub use venus_replay::harness as dispatch;
 pub mod vtest;
 pub use cap::{CappedAlloc, MAX_ALLOCATION};
 

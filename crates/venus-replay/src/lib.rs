@@ -15,6 +15,8 @@
 //! read-back buffer) is reliably comparable. Each
 //! divergence names its [`Position`]: file, event number, sequence number and byte offset.
 
+pub mod harness;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

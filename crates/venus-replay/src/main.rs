@@ -47,6 +47,12 @@ struct Cli {
     #[arg(long)]
     list: bool,
 
+    /// Run FILE (a raw Venus command stream, e.g. a fuzz finding) as the dispatch_lavapipe
+    /// fuzz target does: the recording replayed up to its first vkCreateDevice, then FILE as
+    /// one context-stream batch; prints how it ended (repeatable: one fresh context each).
+    #[arg(long, value_name = "FILE")]
+    run_input: Vec<PathBuf>,
+
     /// Treat the argument as a raw Venus command stream (a fuzz input) and print each decoded
     /// command, instead of replaying.
     #[arg(long)]
@@ -111,6 +117,9 @@ fn run(cli: &Cli) -> Result<(), String> {
             cli.recording.display()
         ));
     }
+    if !cli.run_input.is_empty() {
+        return run_inputs(cli);
+    }
     if cli.list {
         for file in &files {
             let events = venus_renderer::record::read_recording(file).map_err(|e| e.to_string())?;
@@ -149,6 +158,23 @@ fn run(cli: &Cli) -> Result<(), String> {
             s.warnings.len()
         );
         dump(cli, file, &r)?;
+    }
+    Ok(())
+}
+
+/// `--run-input`: each file after the recording's set-up (see the option).
+fn run_inputs(cli: &Cli) -> Result<(), String> {
+    let files = recordings(&cli.recording).map_err(|e| e.to_string())?;
+    let prefix = files
+        .first()
+        .ok_or_else(|| format!("{}: no recording", cli.recording.display()))?;
+    let mut h = venus_replay::harness::Harness::new(prefix)?;
+    for input in &cli.run_input {
+        let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+        match h.run_input(&bytes) {
+            Ok(()) => println!("{}: executed", input.display()),
+            Err(e) => println!("{}: context lost: {e}", input.display()),
+        }
     }
     Ok(())
 }

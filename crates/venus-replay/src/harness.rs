@@ -1,5 +1,6 @@
-//! The `dispatch_lavapipe` target: the fuzzer's bytes as a Venus command stream executed by the
-//! real dispatch on a real lavapipe device, through the replay harness (`venus-replay`).
+//! Inputs as Venus command streams executed by the real dispatch on the host driver after a
+//! recorded set-up: the harness of the `dispatch_lavapipe` fuzz target (`fuzz/`) and of
+//! `venus-replay PREFIX --run-input FILE` (reproducing what the fuzzer found, without it).
 //!
 //! Set-up (before every input, so that a crash reproduces from its one input; with
 //! `VENUS_FUZZ_KEEP=N` a context serves up to N inputs, faster but a crash may then depend on
@@ -20,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::Replayer;
 use venus_protocol::CommandType;
 use venus_renderer::record::{read_recording, Event, Recorded, RecordedChannel};
 use venus_renderer::DispatchFactory;
-use venus_replay::Replayer;
 
 /// How long one input may run before its blocking waits are cancelled.
 pub const INPUT_DEADLINE: Duration = Duration::from_secs(2);
@@ -33,13 +34,14 @@ pub const MAX_KEEP: u32 = 500;
 const SEED_COMMANDS: usize = 24;
 const SEED_BYTES: usize = 64 << 10;
 
-/// The prefix recording: `VENUS_FUZZ_PREFIX`, else `fuzz/recordings/prefix.vrec`.
+/// The prefix recording: `VENUS_FUZZ_PREFIX`, else `fuzz/recordings/prefix.vrec` of this
+/// source tree (what `scripts/fuzz.sh` writes).
 pub fn prefix_path() -> PathBuf {
     std::env::var_os("VENUS_FUZZ_PREFIX").map_or_else(
         || {
             PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/recordings/prefix.vrec"
+                "/../../fuzz/recordings/prefix.vrec"
             ))
         },
         PathBuf::from,
@@ -110,13 +112,18 @@ pub struct Harness {
 impl Harness {
     /// Loads the prefix recording and the host driver (`VK_DRIVER_FILES` picks lavapipe).
     pub fn new(file: &Path) -> Result<Self, String> {
+        let factory = venus_dispatch::VulkanFactory::new(venus_dispatch::DeviceSelector::parse(""))
+            .map_err(|e| e.to_string())?;
+        Self::with_factory(Arc::new(factory), file)
+    }
+
+    /// [`Harness::new`] over `factory`.
+    pub fn with_factory(factory: Arc<dyn DispatchFactory>, file: &Path) -> Result<Self, String> {
         let events = read_recording(file).map_err(|e| e.to_string())?;
         let cut = prefix_len(&events)
             .ok_or_else(|| format!("{}: no vkCreateDevice recorded", file.display()))?;
-        let factory = venus_dispatch::VulkanFactory::new(venus_dispatch::DeviceSelector::parse(""))
-            .map_err(|e| e.to_string())?;
         Ok(Self {
-            factory: Arc::new(factory),
+            factory,
             file: file.to_owned(),
             prefix: events[..cut].to_vec(),
             live: None,
@@ -153,20 +160,26 @@ impl Harness {
 
     /// Executes `input` (see the module doc); returns whether the context survived it.
     pub fn run(&mut self, input: &[u8]) -> bool {
+        self.run_input(input).is_ok()
+    }
+
+    /// [`Harness::run`], with the error that ended the context.
+    pub fn run_input(&mut self, input: &[u8]) -> Result<(), String> {
         if let Some(last) = &self.last {
             let _ = std::fs::write(last, input);
         }
         *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now() + INPUT_DEADLINE;
         let r = self.replayer();
-        let ok = r
+        let result = r
             .context()
             .replay_command(RecordedChannel::Context, input)
-            .is_ok();
+            .map(drop)
+            .map_err(|e| e.to_string());
         let _ = r.context().replay_quiesce(INPUT_DEADLINE);
         self.runs += 1;
-        if !ok || self.runs >= self.keep {
+        if result.is_err() || self.runs >= self.keep {
             self.live = None;
         }
-        ok
+        result
     }
 }
