@@ -3,7 +3,8 @@
 # Installs what is missing (idempotently), then: formatting, lints, the generated-code check,
 # the spec-citation check, the macOS (aarch64-apple-darwin) check and lints, every
 # unit/property/golden/end-to-end test (Mesa 25.0.7 and, from a Debian sid root, Mesa 26.2.6
-# clients), the short GPU check on lavapipe, and a 60-second fuzzing run of the decoder.
+# clients), the short GPU check on lavapipe, and a 60-second run of each fuzz target (the
+# decoder, vtest framing, decode + dispatch on lavapipe; two at a time).
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to change the fuzzing time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +54,7 @@ step "GPU check, short variant on lavapipe (scripts/gpu-check.sh; GPU-only rows 
 scripts/gpu-check.sh pack --debug target/gpu-ci
 scripts/gpu-check.sh run target/gpu-ci --short
 
-step "fuzzing the decoder for ${FUZZ_SECONDS:-60} s"
+step "fuzzing every target for ${FUZZ_SECONDS:-60} s each (two at a time)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 step "all tests passed"

@@ -1,5 +1,9 @@
-//! The checks behind the fuzz targets (`fuzz_targets/`) and the seed-corpus writer
-//! (`src/bin/seed.rs`), kept here so that both use the same invariants.
+//! The checks behind the fuzz targets (`fuzz_targets/`) and the seed-corpus writers
+//! (`src/bin/seed.rs`, `src/bin/seed_dispatch.rs`), kept here so that both use the same
+//! invariants. [`vtest`] is the `vtest_framing` target's harness, [`dispatch`] the
+//! `dispatch_lavapipe` target's (decode + dispatch on lavapipe through the replay harness,
+//! `venus_replay::harness`);
+//! the rest of this file serves `decode_stream` and `decode_reply`:
 //!
 //! For every command (or reply) that decodes from the fuzzer's bytes:
 //! 1. encoding it (#1) gives a multiple of 4 bytes;
@@ -22,6 +26,10 @@
 #![deny(unsafe_code)]
 
 mod cap;
+/// The `dispatch_lavapipe` harness (it lives in `venus-replay`, whose `--run-input`
+/// reproduces a finding without libFuzzer).
+pub use venus_replay::harness as dispatch;
+pub mod vtest;
 pub use cap::{CappedAlloc, MAX_ALLOCATION};
 
 use std::fmt::Write as _;

@@ -55,6 +55,7 @@ use crate::dispatch::{Channel, ContextInfo, Dispatch, PeerCheck};
 use crate::exec::{ChannelHost, ExecError, Executor};
 use crate::limits::{Limit, LimitExceeded, Limits};
 use crate::monitor::{self, Monitor};
+use crate::record::{ContextRecorder, RecordedChannel};
 use crate::resources::{BlobParams, Resource, ResourceError, ResourceKind, ResourceTable};
 use crate::ring::{
     self, panic_message, RingLayout, RingShared, RingWait, STATUS_ALIVE, STATUS_FATAL,
@@ -89,6 +90,8 @@ pub(crate) struct ContextShared {
     rings: Mutex<Vec<Arc<RingShared>>>,
     pub(crate) ring_wait: RingWait,
     pub(crate) monitor: Monitor,
+    /// `Some` when the context is recorded (`venus-server --record`).
+    pub(crate) recorder: Option<ContextRecorder>,
 }
 
 impl ContextShared {
@@ -197,6 +200,11 @@ pub struct Context {
     rings: HashMap<u64, RingHandle>,
     next_ring_index: u32,
     ticker: Option<JoinHandle<()>>,
+    /// Replay only: the executors of rings whose commands [`Context::replay_command`] runs
+    /// on the caller's thread.
+    replay_rings: HashMap<u64, Executor>,
+    /// Replay only: the context channel's executor captures replies.
+    replaying: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -239,6 +247,17 @@ impl Context {
         shm: ShmConfig,
         limits: Limits,
     ) -> Self {
+        Self::build(info, dispatch, shm, limits, None)
+    }
+
+    /// [`Context::with_limits`], recorded by `recorder` when given.
+    pub(crate) fn build(
+        info: ContextInfo,
+        dispatch: Arc<dyn Dispatch>,
+        shm: ShmConfig,
+        limits: Limits,
+        recorder: Option<ContextRecorder>,
+    ) -> Self {
         let shared = Arc::new(ContextShared {
             resources: ResourceTable::with_limits(shm, limits),
             dispatch: RwLock::new(Some(dispatch)),
@@ -250,6 +269,7 @@ impl Context {
             rings: Mutex::default(),
             ring_wait: RingWait::default(),
             monitor: Monitor::default(),
+            recorder,
         });
         let exec = Executor::new(Arc::clone(&shared), Channel::Context);
         Self {
@@ -258,6 +278,8 @@ impl Context {
             rings: HashMap::new(),
             next_ring_index: 0,
             ticker: None,
+            replay_rings: HashMap::new(),
+            replaying: false,
         }
     }
 
@@ -269,6 +291,14 @@ impl Context {
     /// `RESOURCE_CREATE_BLOB`: plain shared memory for `blob_id` 0, else the memory of a
     /// `VkDeviceMemory` exported by the dispatch layer. Returns the fd for the client.
     pub fn create_blob(&mut self, params: &BlobParams) -> Result<OwnedFd, ResourceError> {
+        let result = self.create_blob_inner(params);
+        if let Some(rec) = &self.shared.recorder {
+            rec.blob(params, result.is_ok());
+        }
+        result
+    }
+
+    fn create_blob_inner(&mut self, params: &BlobParams) -> Result<OwnedFd, ResourceError> {
         ResourceTable::validate(params)?;
         if params.blob_id == 0 {
             return self.shared.resources.create_shmem(params);
@@ -306,7 +336,11 @@ impl Context {
 
     /// `RESOURCE_UNREF`: forgets `res_id`. Rings and reply streams using it keep the memory.
     pub fn unref(&mut self, res_id: u32) {
-        if self.shared.resources.remove(res_id).is_none() {
+        let removed = match &self.shared.recorder {
+            Some(rec) => rec.unref(res_id, &self.shared.resources),
+            None => self.shared.resources.remove(res_id),
+        };
+        if removed.is_none() {
             debug!(
                 ctx = self.shared.info.id,
                 res_id, "unref of an unknown resource"
@@ -341,6 +375,9 @@ impl Context {
             done(Completed::Lost);
             return Err(e);
         }
+        if let Some(rec) = &self.shared.recorder {
+            rec.fence(ring_idx);
+        }
         self.shared.timelines.submit(ring_idx, done);
         Ok(())
     }
@@ -359,6 +396,7 @@ impl Context {
             rings: &mut self.rings,
             next_ring_index: &mut self.next_ring_index,
             ticker: &mut self.ticker,
+            replay: self.replaying,
         };
         let exec = &mut self.exec;
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| exec.run(commands, &mut host)))
@@ -368,6 +406,11 @@ impl Context {
                     panic_message(&*p)
                 )))
             });
+        self.finish(outcome)
+    }
+
+    /// Turns an execution outcome into the context's state (fatal on error).
+    fn finish(&mut self, outcome: Result<(), ExecError>) -> Result<(), ContextError> {
         match outcome {
             Ok(()) => Ok(()),
             Err(ExecError::Fatal(reason)) => {
@@ -381,6 +424,72 @@ impl Context {
                 Err(ContextError::Fatal(reason))
             }
         }
+    }
+
+    /// Replay (`venus-replay`): executes one recorded top-level command (`bytes`) as
+    /// `channel` did, on the caller's thread, and returns the replies it wrote (`u32` length
+    /// + bytes each, the format of [`crate::record::Event::Command`]).
+    ///
+    /// Ring commands run through a replay executor of that ring (the ring's own thread sees an
+    /// empty ring and stays idle). The recording's order already satisfies the client's
+    /// waits, so `vkWaitRingSeqnoMESA` and `vkWaitVirtqueueSeqnoMESA` return at once. Errors
+    /// as [`Context::execute`]; a ring that does not exist is fatal.
+    pub fn replay_command(
+        &mut self,
+        channel: RecordedChannel,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, ContextError> {
+        if !self.replaying {
+            self.replaying = true;
+            self.exec.capture_replies();
+        }
+        match channel {
+            RecordedChannel::Context => {
+                let r = self.execute(bytes);
+                let replies = self.exec.take_replies();
+                r.map(|()| replies)
+            }
+            RecordedChannel::Ring { id, index } => self.replay_ring(id, index, bytes),
+        }
+    }
+
+    fn replay_ring(&mut self, id: u64, index: u32, bytes: &[u8]) -> Result<Vec<u8>, ContextError> {
+        if self.shared.is_lost() {
+            let reason = self.shared.fatal_reason().unwrap_or_default();
+            return Err(ContextError::Lost(reason));
+        }
+        self.replay_rings.retain(|k, _| self.rings.contains_key(k));
+        let Some(ring) = self.rings.get(&id).map(|h| Arc::clone(&h.shared)) else {
+            let reason = format!("replay: ring {index} (id {id:#x}) does not exist");
+            return self
+                .finish(Err(ExecError::Fatal(reason)))
+                .map(|()| Vec::new());
+        };
+        let shared = Arc::clone(&self.shared);
+        let exec = self.replay_rings.entry(id).or_insert_with(|| {
+            let mut e = Executor::new(shared, ring.channel());
+            e.capture_replies();
+            e
+        });
+        let mut host = ReplayRingHost;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| exec.run(bytes, &mut host)))
+            .unwrap_or_else(|p| {
+                Err(ExecError::Fatal(format!(
+                    "{}: panic while executing: {}",
+                    ring.channel(),
+                    panic_message(&*p)
+                )))
+            });
+        let replies = exec.take_replies();
+        self.finish(outcome).map(|()| replies)
+    }
+
+    /// Replay: waits until the host queues bound to fence timelines have finished the work
+    /// submitted so far (at most `timeout` per queue), as the client did before it read
+    /// results (a wait the recording may not show: Mesa polls feedback memory). Returns the
+    /// timelines that did not finish in time.
+    pub fn replay_quiesce(&self, timeout: Duration) -> Vec<u32> {
+        self.shared.timelines.drain(timeout)
     }
 
     /// Whether the context is lost.
@@ -450,6 +559,9 @@ impl Drop for Context {
         }
         drop(retires);
         self.shared.resources.clear();
+        if let Some(rec) = &self.shared.recorder {
+            rec.finish();
+        }
         // 3. The host objects, within what is left of the bound.
         let dropped = self
             .shared
@@ -471,6 +583,17 @@ struct ContextHost<'a> {
     rings: &'a mut HashMap<u64, RingHandle>,
     next_ring_index: &'a mut u32,
     ticker: &'a mut Option<JoinHandle<()>>,
+    /// Replaying: `vkWaitRingSeqnoMESA` returns at once (see [`Context::replay_command`]).
+    replay: bool,
+}
+
+/// A ring's side of replay: `vkWaitVirtqueueSeqnoMESA` returns at once.
+struct ReplayRingHost;
+
+impl ChannelHost for ReplayRingHost {
+    fn transport(&mut self, cmd: &Command<'_>) -> Result<bool, ExecError> {
+        Ok(matches!(cmd, Command::WaitVirtqueueSeqnoMESA(_)))
+    }
 }
 
 impl ContextHost<'_> {
@@ -603,6 +726,9 @@ impl ChannelHost for ContextHost<'_> {
             Command::SubmitVirtqueueSeqnoMESA(a) => self
                 .ring("vkSubmitVirtqueueSeqnoMESA", a.ring)?
                 .submit_virtqueue_seqno(a.seqno),
+            Command::WaitRingSeqnoMESA(a) if self.replay => {
+                self.ring("vkWaitRingSeqnoMESA", a.ring)?;
+            }
             Command::WaitRingSeqnoMESA(a) => {
                 let ring = Arc::clone(self.ring("vkWaitRingSeqnoMESA", a.ring)?);
                 // Ring positions are 32-bit counters; the client widens them to u64.

@@ -20,6 +20,11 @@
 //! Transport commands sent with the GENERATE_REPLY bit get their (body-less) reply, as the
 //! reference's generated dispatch does.
 //!
+//! Recording (`crate::record`): when the context records, each top-level command is recorded
+//! as it completes (bytes, the replies it wrote, outcome), indirect streams as they are copied,
+//! and device-memory blobs are snapshotted before a queue submission. Replay turns on the same
+//! reply capture ([`Executor::capture_replies`]) to compare.
+//!
 //! Any error is an [`ExecError`]: `Fatal` (with a message naming the channel and command) makes
 //! the context lost; `Stopped` means the channel is being destroyed (not an error).
 
@@ -33,6 +38,7 @@ use venus_protocol::{decode_command, Arena, Command, CommandHeader, Decoder, Enc
 
 use crate::context::ContextShared;
 use crate::dispatch::{command_name, Channel, DispatchCx, DispatchError};
+use crate::record::SNAPSHOT_BEFORE;
 use crate::reply::ReplyStream;
 
 /// Largest indirect command stream (`vkExecuteCommandStreamsMESA`) we copy: 256 MiB. Mesa's
@@ -89,6 +95,9 @@ struct ExecState {
     channel: Channel,
     reply: ReplyStream,
     encoder: Encoder,
+    /// The replies of the current top-level command (`u32` length + bytes each), when
+    /// recording or replaying.
+    capture: Option<Vec<u8>>,
 }
 
 /// One channel's executor (see the module doc).
@@ -102,6 +111,7 @@ impl Executor {
     pub(crate) fn new(ctx: Arc<ContextShared>, channel: Channel) -> Self {
         Self {
             state: ExecState {
+                capture: ctx.recorder.is_some().then(Vec::new),
                 ctx,
                 channel,
                 reply: ReplyStream::new(),
@@ -110,6 +120,21 @@ impl Executor {
             arena: Arena::new(),
             nested: Nested::default(),
         }
+    }
+
+    /// Keeps the replies of each top-level command ([`Executor::take_replies`]).
+    pub(crate) fn capture_replies(&mut self) {
+        self.state.capture.get_or_insert_with(Vec::new);
+    }
+
+    /// The replies the last top-level command wrote (`u32` length + bytes each; empty unless
+    /// capturing).
+    pub(crate) fn take_replies(&mut self) -> Vec<u8> {
+        self.state
+            .capture
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Decodes and executes every command of `bytes` (a private copy), see the module doc.
@@ -121,6 +146,9 @@ impl Executor {
         let mut pos = 0;
         while pos < bytes.len() {
             self.state.check_alive()?;
+            if let Some(c) = self.state.capture.as_mut() {
+                c.clear();
+            }
             let result = {
                 let rest = bytes.get(pos..).unwrap_or_default();
                 let mut d = Decoder::new(rest, &self.arena);
@@ -138,6 +166,22 @@ impl Executor {
                 }
             };
             self.arena.reset();
+            if let Some(rec) = &self.state.ctx.recorder {
+                let replies = self.state.capture.as_deref().unwrap_or_default();
+                let rest = bytes.get(pos..).unwrap_or_default();
+                match &result {
+                    Ok(len) => rec.command(
+                        self.state.channel,
+                        rest.get(..*len).unwrap_or(rest),
+                        replies,
+                        None,
+                    ),
+                    Err(ExecError::Fatal(m)) => {
+                        rec.command(self.state.channel, rest, replies, Some(m))
+                    }
+                    Err(ExecError::Stopped) => {}
+                }
+            }
             pos += result?;
             host.command_done(pos);
         }
@@ -222,8 +266,18 @@ impl ExecState {
             self.reply
                 .write(self.encoder.as_bytes())
                 .map_err(|e| self.fatal(format!("{name}: {e}")))?;
+            self.capture_reply();
         }
         Ok(())
+    }
+
+    /// Appends the reply in the encoder to the capture (recording, replay).
+    fn capture_reply(&mut self) {
+        if let Some(c) = self.capture.as_mut() {
+            let r = self.encoder.as_bytes();
+            c.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            c.extend_from_slice(r);
+        }
     }
 
     fn dispatch(
@@ -242,6 +296,11 @@ impl ExecState {
             Channel::Context => ctx.peer_check(),
             Channel::Ring { .. } => None,
         };
+        if let Some(rec) = &ctx.recorder {
+            if SNAPSHOT_BEFORE.contains(&header.command_type) {
+                rec.snapshot(&ctx.resources);
+            }
+        }
         let mut cx = DispatchCx {
             context_id: ctx.info.id,
             channel: self.channel,
@@ -271,6 +330,9 @@ impl ExecState {
                 "{}: dispatch bug: the requested reply was not written",
                 command_name(header)
             )));
+        }
+        if replied {
+            self.capture_reply();
         }
         Ok(())
     }
@@ -303,6 +365,9 @@ impl ExecState {
                 continue;
             }
             self.copy_stream(i, stream, &mut nested.buf)?;
+            if let Some(rec) = &self.ctx.recorder {
+                rec.memory(stream.resource_id, stream.offset, &nested.buf);
+            }
             let mut pos = 0;
             while pos < nested.buf.len() {
                 self.check_alive()?;

@@ -16,6 +16,8 @@
 //! - [`monitor`]: the per-context ALIVE ticker.
 //! - [`timeline`]: fence timelines (`SUBMIT_CMD2` `ring_idx`): queues bound by the dispatch
 //!   layer, one retire thread per bound timeline that signals completions in order.
+//! - [`record`]: recording a context's traffic for `venus-replay` (the format's writer and
+//!   reader); [`Context::replay_command`] is the replayer's entry point.
 //! - [`teardown`]: the bound on context teardown ([`TEARDOWN_BOUND`]).
 //! - [`capset`]: the Venus capset and [`capset::MAX_TIMELINE_COUNT`], reported by every
 //!   transport.
@@ -36,6 +38,7 @@ mod exec;
 pub mod limits;
 pub mod monitor;
 pub mod null_dispatch;
+pub mod record;
 pub mod renderer;
 pub mod reply;
 pub mod resources;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::context::Context;
 use crate::dispatch::{ContextInfo, DispatchError, DispatchFactory};
 use crate::limits::Limits;
+use crate::record::RecordSink;
 use crate::shm::{ShmBacking, ShmConfig};
 
 /// See the module doc.
@@ -22,6 +23,7 @@ pub struct Renderer {
     factory: Arc<dyn DispatchFactory>,
     shm: ShmConfig,
     limits: Limits,
+    record: Option<Arc<RecordSink>>,
 }
 
 impl fmt::Debug for Renderer {
@@ -37,6 +39,7 @@ impl Renderer {
             factory,
             shm: ShmConfig::default(),
             limits: Limits::default(),
+            record: None,
         }
     }
 
@@ -64,6 +67,13 @@ impl Renderer {
         self
     }
 
+    /// Every new context is recorded into `sink` (`venus-server --record`, see
+    /// [`crate::record`]).
+    pub fn with_recording(mut self, sink: Arc<RecordSink>) -> Self {
+        self.record = Some(sink);
+        self
+    }
+
     /// The shared-memory configuration of new contexts.
     pub fn shm_config(&self) -> ShmConfig {
         self.shm
@@ -72,6 +82,23 @@ impl Renderer {
     /// A new context for connection `info.id`.
     pub fn create_context(&self, info: ContextInfo) -> Result<Context, DispatchError> {
         let dispatch = self.factory.create_dispatch(&info)?;
-        Ok(Context::with_limits(info, dispatch, self.shm, self.limits))
+        let recorder = self.record.as_ref().and_then(|sink| {
+            sink.open(&info, self.shm.granule)
+                .map_err(|e| {
+                    tracing::error!(
+                        ctx = info.id,
+                        dir = %sink.dir().display(),
+                        "cannot record this context: {e}"
+                    );
+                })
+                .ok()
+        });
+        Ok(Context::build(
+            info,
+            dispatch,
+            self.shm,
+            self.limits,
+            recorder,
+        ))
     }
 }

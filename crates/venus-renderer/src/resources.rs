@@ -350,6 +350,18 @@ impl ResourceTable {
         }
     }
 
+    /// Every live device-memory blob (`res_id`, memory): what recording snapshots.
+    pub fn device_memory(&self) -> Vec<(u32, Arc<SharedMemory>)> {
+        let mut v: Vec<_> = self
+            .read()
+            .iter()
+            .filter(|(_, r)| matches!(r.kind, ResourceKind::DeviceMemory { .. }))
+            .map(|(&id, r)| (id, Arc::clone(&r.shm)))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
     /// Number of live resources.
     pub fn len(&self) -> usize {
         self.read().len()

@@ -219,6 +219,30 @@ impl Timelines {
         v
     }
 
+    /// Replay: waits (at most `timeout` per queue) until every bound queue has finished the
+    /// work submitted so far, through a marker behind it. Returns the timelines that did not
+    /// finish in time or failed.
+    pub(crate) fn drain(&self, timeout: Duration) -> Vec<u32> {
+        let queues: Vec<(u32, Arc<dyn TimelineQueue>)> = self
+            .lock()
+            .bound
+            .iter()
+            .map(|(k, t)| (*k, Arc::clone(&t.queue)))
+            .collect();
+        let mut late = Vec::new();
+        for (k, q) in queues {
+            let done = q
+                .submit_marker()
+                .and_then(|mut m| m.wait(timeout))
+                .unwrap_or(false);
+            if !done {
+                late.push(k);
+            }
+        }
+        late.sort_unstable();
+        late
+    }
+
     /// Binds `queue` to `ring_idx` (`1..MAX_TIMELINE_COUNT`, not bound yet).
     pub(crate) fn bind(
         &self,

@@ -103,6 +103,12 @@ struct Cli {
     #[command(flatten)]
     limits: venus_server::config::LimitArgs,
 
+    /// Record every context into DIR (one `ctx-<id>.vrec` per context: the commands of the
+    /// context stream and the rings, blobs, and the mapped memory the host read) for
+    /// `venus-replay DIR`. Format: docs/recording.md. Not with --stub.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+
     /// Use the stub backend: handshake and blobs only; submissions are recorded, rings are
     /// never consumed (for debugging the transport). Default: the renderer.
     #[arg(long)]
@@ -176,6 +182,10 @@ fn main() -> ExitCode {
         clients: cli.client_policy(),
         limits,
     };
+    if cli.stub && cli.record.is_some() {
+        eprintln!("venus-server: --record records the renderer; it cannot be used with --stub");
+        return ExitCode::FAILURE;
+    }
     if cli.stub {
         warn!("--stub: using the stub backend (records submissions, renders nothing)");
         let backend = StubBackend::new().with_device(cli.device.clone());
@@ -197,15 +207,20 @@ fn main() -> ExitCode {
         if cli.doctor {
             return doctor(&factory, &host);
         }
-        serve(
-            config,
-            Arc::new(
-                RendererBackend::new(Arc::new(factory))
-                    .with_limits(limits)
-                    .with_page_size(host.page_size)
-                    .with_shm_backing(host.shm_backing),
-            ),
-        )
+        let mut backend = RendererBackend::new(Arc::new(factory))
+            .with_limits(limits)
+            .with_page_size(host.page_size)
+            .with_shm_backing(host.shm_backing);
+        if let Some(dir) = &cli.record {
+            match venus_renderer::record::RecordSink::new(dir) {
+                Ok(sink) => backend = backend.with_recording(sink),
+                Err(e) => {
+                    eprintln!("venus-server: --record {}: {e}", dir.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        serve(config, Arc::new(backend))
     }
 }
 

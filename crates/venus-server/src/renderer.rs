@@ -67,6 +67,12 @@ impl RendererBackend {
         self
     }
 
+    /// Every context is recorded into `sink` (`--record`, see [`venus_renderer::record`]).
+    pub fn with_recording(mut self, sink: Arc<venus_renderer::record::RecordSink>) -> Self {
+        self.renderer = self.renderer.with_recording(sink);
+        self
+    }
+
     /// Contexts dispatch through a [`NullDispatch`] (no Vulkan: answers
     /// `vkEnumerateInstanceVersion`, makes the context fatal on anything else). Returns the
     /// dispatch too, whose log shows what the clients sent.

@@ -1,7 +1,10 @@
 //! Writes the seed corpus of the fuzz targets:
 //! - `<OUT>/decode_stream/cmd-<id>-<name>-<k>`: one random command of every id that has a wire
 //!   encoding (`k` in `0..PER_ID`), plus `stream-<k>`: a few random commands back to back;
-//! - `<OUT>/decode_reply/reply-<id>-<name>-<k>`: one random reply of every such id.
+//! - `<OUT>/decode_reply/reply-<id>-<name>-<k>`: one random reply of every such id;
+//! - `<OUT>/vtest_framing/session-<k>`: the first k messages of a small vtest session.
+//!
+//! (The `dispatch_lavapipe` corpus comes from recordings: `src/bin/seed_dispatch.rs`.)
 //!
 //! Usage: seed [OUT] [PER_ID]   (defaults: the `corpus` folder beside this crate's Cargo.toml, 4)
 //!
@@ -25,6 +28,39 @@ use venus_protocol_fuzz::{check_command_stream, check_reply_stream};
 const MAX_ID: u32 = 282;
 /// Multi-command streams written to `decode_stream/`.
 const STREAMS: u64 = 32;
+
+/// One vtest message: header (length in dwords, command id) and payload dwords.
+fn vtest_message(id: u32, dwords: &[u32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(8 + dwords.len() * 4);
+    m.extend_from_slice(&(dwords.len() as u32).to_le_bytes());
+    m.extend_from_slice(&id.to_le_bytes());
+    for d in dwords {
+        m.extend_from_slice(&d.to_le_bytes());
+    }
+    m
+}
+
+/// The messages of a minimal Mesa-like vtest session (ids and layouts of
+/// `venus_server::vtest::protocol`); `vtest_framing/session-<k>` holds the first k.
+fn vtest_session() -> Vec<Vec<u8>> {
+    use venus_server::vtest::protocol::cmd;
+    // SUBMIT_CMD2: a batch count and one batch-table entry (whatever the parser makes of it).
+    let name = u32::from_le_bytes(*b"fuzz");
+    vec![
+        vtest_message(cmd::CREATE_RENDERER, &[name, 0]),
+        vtest_message(cmd::PING_PROTOCOL_VERSION, &[]),
+        vtest_message(cmd::PROTOCOL_VERSION, &[3]),
+        vtest_message(cmd::GET_PARAM, &[1]),
+        vtest_message(cmd::GET_CAPSET, &[4, 0]),
+        vtest_message(cmd::CONTEXT_INIT, &[4]),
+        vtest_message(cmd::RESOURCE_CREATE_BLOB, &[2, 1, 8192, 0, 0, 0]),
+        vtest_message(cmd::SYNC_CREATE, &[0, 0]),
+        vtest_message(cmd::SYNC_READ, &[1]),
+        vtest_message(cmd::SUBMIT_CMD2, &[1, 8, 0, 0, 0, 0, 0, 0]),
+        vtest_message(cmd::SYNC_UNREF, &[1]),
+        vtest_message(cmd::RESOURCE_UNREF, &[1]),
+    ]
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -105,6 +141,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         write(cmd_dir.join(format!("stream-{k:02}")), e.as_bytes())?;
         commands += 1;
+    }
+
+    let vtest_dir = out.join("vtest_framing");
+    std::fs::create_dir_all(&vtest_dir)?;
+    let session = vtest_session();
+    for k in 1..=session.len() {
+        let input: Vec<u8> = session[..k].concat();
+        write(vtest_dir.join(format!("session-{k:02}")), &input)?;
     }
 
     println!(
