@@ -460,19 +460,15 @@ pub fn release(objects: Vec<Arc<Object>>) {
 /// whole subtree in the graveyard ([`crate::unblock::bury`]) instead of blocking.
 pub fn release_subtree(objects: Vec<Arc<Object>>) {
     crate::unblock::sweep();
-    let mut devices: Vec<&Arc<DeviceShared>> = Vec::new();
-    for d in objects.iter().filter_map(|o| o.device()) {
-        if !devices.iter().any(|x| Arc::ptr_eq(x, d)) {
-            devices.push(d);
-        }
-    }
     let mut pending = Vec::new();
-    for d in devices {
+    let mut stuck = false;
+    for d in crate::unblock::devices_of(&objects) {
         if let Err(markers) = crate::unblock::settle(d, &objects) {
             pending.extend(markers);
+            stuck = true;
         }
     }
-    if pending.is_empty() {
+    if !stuck {
         release(objects);
     } else {
         crate::unblock::bury(pending, objects);

@@ -195,22 +195,21 @@ fn signal_timeline(d: &DeviceShared, host: u64) -> bool {
 }
 
 /// Makes `d` idle within [`FIRST_WAIT`] + [`AFTER_UNBLOCK`] (module doc); on failure returns
-/// the markers that will tell when it is.
+/// the markers that will tell when it is (none when a queue's lock stayed held).
 pub(crate) fn settle(d: &DeviceShared, objects: &[Arc<Object>]) -> Result<(), Vec<FenceMarker>> {
     let start = Instant::now();
     let first = start + FIRST_WAIT;
-    let Some(mut ms) = markers(d, first) else {
-        return Err(Vec::new());
-    };
-    if wait_all(&mut ms, first) {
-        return Ok(());
+    if let Some(mut ms) = markers(d, first) {
+        if wait_all(&mut ms, first) {
+            return Ok(());
+        }
     }
     let (sems, events) = unblock(d, objects);
     let last = Instant::now() + AFTER_UNBLOCK;
-    let Some(mut again) = markers(d, last) else {
-        return Err(ms);
+    let (idle, pending) = match markers(d, last) {
+        Some(mut again) => (wait_all(&mut again, last), again),
+        None => (false, Vec::new()),
     };
-    let idle = wait_all(&mut again, last);
     tracing::info!(
         device = d.guest,
         semaphores = sems,
@@ -222,7 +221,7 @@ pub(crate) fn settle(d: &DeviceShared, objects: &[Arc<Object>]) -> Result<(), Ve
     if idle {
         Ok(())
     } else {
-        Err(again)
+        Err(pending)
     }
 }
 
@@ -239,10 +238,19 @@ pub(crate) fn bury(markers: Vec<FenceMarker>, objects: Vec<Arc<Object>>) {
     );
 }
 
-/// Releases the graves whose devices became idle since (called at every subtree release).
+/// Releases the graves whose devices became idle since (called at every subtree release). A
+/// grave without markers (a queue lock was held) gets them now if the locks are free.
 pub(crate) fn sweep() {
     let done: Vec<Grave> = {
         let mut g = GRAVEYARD.lock().unwrap_or_else(|e| e.into_inner());
+        for grave in g.iter_mut().filter(|grave| grave.markers.is_empty()) {
+            grave.markers = devices_of(&grave.objects)
+                .into_iter()
+                .map(|d| markers(d, Instant::now()))
+                .collect::<Option<Vec<_>>>()
+                .map(|m| m.into_iter().flatten().collect())
+                .unwrap_or_default();
+        }
         let (done, keep) = std::mem::take(&mut *g).into_iter().partition(|grave| {
             !grave.markers.is_empty() && grave.markers.iter().all(|m| m.peek_signalled())
         });
@@ -253,4 +261,15 @@ pub(crate) fn sweep() {
         drop(grave.markers);
         crate::registry::release(grave.objects);
     }
+}
+
+/// The distinct devices of `objects`.
+pub(crate) fn devices_of(objects: &[Arc<Object>]) -> Vec<&Arc<DeviceShared>> {
+    let mut devices: Vec<&Arc<DeviceShared>> = Vec::new();
+    for d in objects.iter().filter_map(|o| o.device()) {
+        if !devices.iter().any(|x| Arc::ptr_eq(x, d)) {
+            devices.push(d);
+        }
+    }
+    devices
 }
