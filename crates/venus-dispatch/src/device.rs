@@ -133,6 +133,7 @@ impl VulkanDispatch {
             procs: self.loader.device_procs(inst.host, host),
             physical: pd,
             limits: props.limits,
+            max_timeline_difference: crate::unblock::max_timeline_difference(inst, pd),
             memory,
             profile,
             queues: Mutex::new(Vec::new()),

@@ -33,6 +33,7 @@ pub mod profile;
 pub mod queue;
 pub mod registry;
 mod sync;
+mod unblock;
 
 pub use physical::DeviceSelector;
 
@@ -52,6 +53,7 @@ use registry::{
     release, release_subtree, DeviceShared, Held, InstanceShared, NewObject, Owner, Registry,
     State, Teardown,
 };
+use unblock::created_state;
 use venus_renderer::dispatch::{ContextInfo, Dispatch, DispatchCx, DispatchError, DispatchFactory};
 
 thread_local! {
@@ -360,7 +362,8 @@ impl VulkanDispatch {
             None => return Err(DispatchError::Unsupported(call.name)),
             Some(r) => r.map_err(|e| call.invalid(e))?,
         };
-        self.register_created(call, &outcome, device.as_ref(), |_| None, |_| State::Plain)?;
+        let state = created_state(cmd);
+        self.register_created(call, &outcome, device.as_ref(), |_| None, |_| state())?;
         let reply = match profile.as_ref().and_then(|p| p.portability.as_ref()) {
             Some(subset) => portability::mask_reply(subset, reply, call.arena),
             None => reply,

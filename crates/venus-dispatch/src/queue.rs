@@ -46,10 +46,29 @@ impl QueueShared {
     /// Submits an empty batch with a new fence: it signals once everything submitted to the
     /// queue before it has finished.
     pub fn submit_marker(&self) -> Result<FenceMarker, String> {
-        let d = &self.device;
-        let (Some(create), Some(submit)) = (d.procs.create_fence, d.procs.queue_submit) else {
-            return Err("the driver lacks vkCreateFence/vkQueueSubmit".into());
+        let marker = self.new_marker()?;
+        let _g = self.submit.lock().unwrap_or_else(|e| e.into_inner());
+        self.submit_marker_locked(marker)
+    }
+
+    /// [`QueueShared::submit_marker`] unless another thread holds the queue's lock (`None`:
+    /// for the teardown, which must not block behind a thread stuck in the driver).
+    pub(crate) fn try_submit_marker(&self) -> Option<Result<FenceMarker, String>> {
+        let _g = match self.submit.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
         };
+        Some(self.new_marker().and_then(|m| self.submit_marker_locked(m)))
+    }
+
+    /// An unsignalled fence of the queue's device.
+    fn new_marker(&self) -> Result<FenceMarker, String> {
+        let d = &self.device;
+        let create = d
+            .procs
+            .create_fence
+            .ok_or("the driver lacks vkCreateFence")?;
         let info = vk::FenceCreateInfo::default();
         let mut fence = vk::Fence::NULL;
         // SAFETY: the device is live (we hold it); `info` is a valid create info.
@@ -57,15 +76,26 @@ impl QueueShared {
         if r != VkResult::SUCCESS {
             return Err(format!("vkCreateFence: {r:?}"));
         }
-        let marker = FenceMarker {
+        Ok(FenceMarker {
             device: Arc::clone(d),
             fence,
             signalled: false,
-        };
+        })
+    }
+
+    /// Submits `marker`'s fence behind the queue's work; the caller holds the queue lock.
+    fn submit_marker_locked(&self, marker: FenceMarker) -> Result<FenceMarker, String> {
+        let submit = self
+            .device
+            .procs
+            .queue_submit
+            .ok_or("the driver lacks vkQueueSubmit")?;
         // SAFETY: the queue belongs to the live device; zero batches; the fence is unsignalled
-        // and unused; the queue lock serialises queue access.
-        let r = self.locked(|| unsafe { submit(self.host, 0, std::ptr::null(), fence) });
+        // and unused; the caller holds the queue lock, which serialises queue access.
+        let r = unsafe { submit(self.host, 0, std::ptr::null(), marker.fence) };
         if r != VkResult::SUCCESS {
+            // Never submitted: its drop destroys it (a zero wait sees it unsignalled, so it is
+            // deferred to the device's destruction, which is valid either way).
             return Err(format!("vkQueueSubmit(marker): {r:?}"));
         }
         Ok(marker)
@@ -126,6 +156,20 @@ impl FenceMarker {
             VkResult::TIMEOUT => Ok(false),
             other => Err(format!("vkWaitForFences(marker): {other:?}")),
         }
+    }
+}
+
+impl FenceMarker {
+    /// Whether the fence has signalled, without waiting.
+    pub(crate) fn peek_signalled(&self) -> bool {
+        if self.signalled {
+            return true;
+        }
+        let Some(status) = self.device.procs.get_fence_status else {
+            return false;
+        };
+        // SAFETY: the fence belongs to the live device we hold.
+        unsafe { status(self.device.host, self.fence) == VkResult::SUCCESS }
     }
 }
 

@@ -93,6 +93,8 @@ pub struct DeviceShared {
     pub physical: vk::PhysicalDevice,
     /// The physical device's limits (for the generated limit checks).
     pub limits: vk::PhysicalDeviceLimits,
+    /// The physical device's `maxTimelineSemaphoreValueDifference` (see [`crate::unblock`]).
+    pub max_timeline_difference: u64,
     /// Memory types and host-memory import.
     pub memory: crate::memory::MemoryProfile,
     /// The WSI extensions the driver has and those emulated for the client.
@@ -177,6 +179,10 @@ pub enum State {
     RenderPass(Box<[i32]>),
     /// A `VkImageView`'s format (`VkFormat`).
     ImageView(i32),
+    /// A timeline `VkSemaphore` (signalled at teardown, [`crate::unblock`]).
+    TimelineSemaphore,
+    /// A `VkEvent` the host may set (created without `DEVICE_ONLY`; set at teardown).
+    HostEvent,
 }
 
 /// What dropping the object does on the host.
@@ -445,23 +451,28 @@ pub fn release(objects: Vec<Arc<Object>>) {
 }
 
 /// [`release`] for a subtree that goes at once without the client having destroyed it
-/// (context end, `vkDestroyDevice`/`vkDestroyInstance` with live children): first waits until
-/// every device among `objects` is idle. A client killed mid-submission leaves work queued in
-/// the driver (lavapipe runs it on its own submit thread) that still uses the fences,
-/// semaphores, command buffers and memory about to be destroyed; destroying them first and
-/// waiting at `vkDestroyDevice` lets that thread touch freed objects (the SIGSEGV the soak
-/// found, `docs/soak.md`).
+/// (context end, `vkDestroyDevice`/`vkDestroyInstance` with live children): first makes every
+/// device among `objects` idle, within a bound ([`crate::unblock`]). A client killed
+/// mid-submission leaves work queued in the driver (lavapipe runs it on its own submit thread)
+/// that still uses the fences, semaphores, command buffers and memory about to be destroyed;
+/// destroying them first and waiting at `vkDestroyDevice` lets that thread touch freed objects
+/// (the SIGSEGV the soak found, `docs/soak.md`). A device that cannot be made idle keeps the
+/// whole subtree in the graveyard ([`crate::unblock::bury`]) instead of blocking.
 pub fn release_subtree(objects: Vec<Arc<Object>>) {
-    let mut devices: Vec<&Arc<DeviceShared>> = Vec::new();
-    for d in objects.iter().filter_map(|o| o.device()) {
-        if !devices.iter().any(|x| Arc::ptr_eq(x, d)) {
-            devices.push(d);
+    crate::unblock::sweep();
+    let mut pending = Vec::new();
+    let mut stuck = false;
+    for d in crate::unblock::devices_of(&objects) {
+        if let Err(markers) = crate::unblock::settle(d, &objects) {
+            pending.extend(markers);
+            stuck = true;
         }
     }
-    for d in devices {
-        d.wait_idle();
+    if !stuck {
+        release(objects);
+    } else {
+        crate::unblock::bury(pending, objects);
     }
-    release(objects);
 }
 
 /// The registry as the generated lowering sees it during one command: every object a lookup

@@ -19,6 +19,12 @@
 //!   its own fence, submitted again once that fence signalled) until killed; prints
 //!   `SUBMITTING` once the first round is queued (for the SIGKILL-while-submitting test).
 //!
+//! - `stuck <timeline|event|binary> <hang|exit>`: submits a fill that can never run: it waits
+//!   on a timeline-semaphore value nobody signals, on an event nobody sets (`vkCmdWaitEvents`)
+//!   or on a binary semaphore with no signal pending; then prints `STUCK` and blocks forever
+//!   (`hang`, for a SIGKILL) or exits at once without waiting or destroying anything (`exit`).
+//!   For the server's teardown of work that can never finish.
+//!
 //! Exit status 1 on any mismatch or Vulkan error.
 
 use std::io::Write;
@@ -56,8 +62,14 @@ fn run(args: &[String]) -> Result<()> {
         "latency" => latency(&gpu, arg(args, "--count", 1000)?),
         "wait" => wait(&gpu, arg(args, "--ms", 2000)?),
         "submit-loop" => submit_loop(&gpu),
+        "stuck" => stuck(
+            &gpu,
+            args.get(1).map_or("", String::as_str),
+            args.get(2).map_or("", String::as_str),
+        ),
         _ => Err(Error::Other(
-            "usage: venus-sync <timeline|threads|events|queries|latency|wait|submit-loop>".into(),
+            "usage: venus-sync <timeline|threads|events|queries|latency|wait|submit-loop|stuck>"
+                .into(),
         )),
     }
 }
@@ -708,6 +720,79 @@ fn submit_loop(gpu: &Gpu) -> Result<()> {
             println!("SUBMITTING");
             let _ = std::io::stdout().flush();
         }
+    }
+}
+
+/// Submits a fill behind a wait that nothing will ever satisfy (see the module doc), then
+/// hangs or exits without cleaning up.
+fn stuck(gpu: &Gpu, what: &str, end: &str) -> Result<()> {
+    if !matches!(end, "hang" | "exit") {
+        return Err(Error::Other(
+            "usage: venus-sync stuck <timeline|event|binary> <hang|exit>".into(),
+        ));
+    }
+    let d = &gpu.device;
+    let data = gpu.host_buffer(4096)?;
+    let cmd = gpu.begin()?;
+    let mut wait_sems = Vec::new();
+    let values = [1u64];
+    let stages = [vk::PipelineStageFlags::ALL_COMMANDS];
+    match what {
+        "timeline" => wait_sems.push(gpu.timeline(0)?),
+        // SAFETY: a valid create info on our device.
+        "binary" => wait_sems.push(
+            unsafe { d.create_semaphore(&vk::SemaphoreCreateInfo::default(), None) }
+                .ctx("vkCreateSemaphore")?,
+        ),
+        "event" => {
+            // SAFETY: a valid create info on our device.
+            let event = unsafe { d.create_event(&vk::EventCreateInfo::default(), None) }
+                .ctx("vkCreateEvent")?;
+            // SAFETY: cmd is recording; the event is never set (the point of the mode).
+            unsafe {
+                d.cmd_wait_events(
+                    cmd,
+                    &[event],
+                    vk::PipelineStageFlags::HOST,
+                    vk::PipelineStageFlags::TRANSFER,
+                    &[],
+                    &[],
+                    &[],
+                )
+            };
+        }
+        _ => return Err(Error::Other(format!("stuck: unknown wait {what:?}"))),
+    }
+    let cmds = [cmd];
+    // SAFETY: cmd is recording; the buffer is ours.
+    unsafe {
+        d.cmd_fill_buffer(cmd, data.buffer, 0, vk::WHOLE_SIZE, 0x5757_5757);
+        d.end_command_buffer(cmd).ctx("vkEndCommandBuffer")?;
+    }
+    let mut tl = vk::TimelineSemaphoreSubmitInfo::default().wait_semaphore_values(&values);
+    let mut submit = vk::SubmitInfo::default().command_buffers(&cmds);
+    if !wait_sems.is_empty() {
+        submit = submit
+            .wait_semaphores(&wait_sems)
+            .wait_dst_stage_mask(&stages);
+    }
+    if what == "timeline" {
+        submit = submit.push_next(&mut tl);
+    }
+    let fence = gpu.fence(false)?;
+    // SAFETY: a wait-before-signal on a timeline semaphore or an event wait (both legal; the
+    // binary variant is the invalid usage a hostile client may send); nothing is destroyed.
+    unsafe { d.queue_submit(gpu.queue(), &[submit], fence) }.ctx("vkQueueSubmit")?;
+    // A round trip: the submission has reached the host before we say so.
+    // SAFETY: a fence of ours.
+    let signalled = unsafe { d.get_fence_status(fence) }.ctx("vkGetFenceStatus")?;
+    println!("STUCK signalled={signalled}");
+    let _ = std::io::stdout().flush();
+    if end == "exit" {
+        std::process::exit(0);
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
 
