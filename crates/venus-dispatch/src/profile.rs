@@ -387,6 +387,12 @@ mod tests {
             src_queue_family_index: 0,
             dst_queue_family_index: QUEUE_FAMILY_FOREIGN,
             image: Id::from_raw(6),
+            // A valid range (zero counts are refused by the boundary checks).
+            subresource_range: venus_protocol::structs::ImageSubresourceRange {
+                level_count: 1,
+                layer_count: 1,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let i = image.lower(&mut cx).unwrap();
