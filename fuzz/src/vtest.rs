@@ -18,10 +18,15 @@ use venus_server::vtest::Limits;
 
 /// Limits small enough that a fuzz input cannot make the stub allocate much (the transport's
 /// checks are the same whatever the numbers).
-pub const FUZZ_LIMITS: Limits = Limits {
-    max_blob_size: 16 << 20,
-    max_resources: 256,
-};
+pub fn fuzz_limits() -> Limits {
+    Limits {
+        max_blob_size: 16 << 20,
+        max_resources: 256,
+        max_shared_memory: 64 << 20,
+        max_shared_memory_objects: 256,
+        ..Limits::default()
+    }
+}
 
 /// Serves `data` as one client's byte stream; returns how many answer bytes the server wrote.
 pub fn serve_bytes(data: &[u8]) -> usize {
@@ -44,7 +49,7 @@ pub fn serve_bytes(data: &[u8]) -> usize {
     // early) is part of what is fuzzed.
     let _ = client.write_all(data);
     let _ = client.shutdown(Shutdown::Write);
-    let _ = serve(server, 1, Arc::new(StubBackend::new()), FUZZ_LIMITS);
+    let _ = serve(server, 1, Arc::new(StubBackend::new()), fuzz_limits());
     // `serve` dropped its end: the reader sees EOF.
     reader.join().unwrap_or(0)
 }
