@@ -126,7 +126,7 @@ static void check_venus(uint32_t expected_version)
    CHECK(max_ver == 0 && max_size == 0, "virgl2 capset %u %u", max_ver, max_size);
    uint32_t caps[40] = {0};
    virgl_renderer_fill_caps(VIRGL_RENDERER_CAPSET_VENUS, 0, caps);
-   CHECK(caps[0] == 1 && caps[1] == 0x0040310d && caps[5] == 0x20008001, "caps %x %x %x",
+   CHECK(caps[0] == 1 && caps[1] == 0x00404157 && caps[5] == 0x2001c001, "caps %x %x %x",
          caps[0], caps[1], caps[5]);
 
    CHECK(virgl_renderer_context_create_with_flags(1, 1, 4, "virgl") == -EINVAL, "virgl ctx");
