@@ -127,6 +127,54 @@ pub const IGNORABLE_ARRAYS: &[IgnorableArray] = &[
     },
 ];
 
+/// A handle member or parameter that may be `VK_NULL_HANDLE` although vk.xml does not mark it
+/// `optional` (its NULL rules are prose: valid usage lets it be NULL in some cases). Every other
+/// non-optional handle is lowered with a NULL check that fails the command (a NULL handle where
+/// the driver expects an object crashes it: `bind-buffer-memory2-null-memory`). The model
+/// refuses a row that names a handle vk.xml already marks optional, and a non-optional
+/// `noautovalidity` handle without a row.
+pub struct NullableHandle {
+    /// Struct or command.
+    pub owner: &'static str,
+    pub member: &'static str,
+    pub why: &'static str,
+}
+
+pub const NULLABLE_HANDLES: &[NullableHandle] = &[
+    NullableHandle {
+        owner: "VkDescriptorImageInfo",
+        member: "sampler",
+        why: "ignored unless the descriptor type uses a sampler that is not immutable \
+              (noautovalidity; Mesa sends NULL for image-only descriptors)",
+    },
+    NullableHandle {
+        owner: "VkDescriptorImageInfo",
+        member: "imageView",
+        why: "ignored for sampler-only descriptors; NULL with the nullDescriptor feature \
+              (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkWriteDescriptorSet",
+        member: "dstSet",
+        why: "ignored by vkCmdPushDescriptorSet (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkBindImageMemoryInfo",
+        member: "memory",
+        why: "NULL when a VkBindImageMemorySwapchainInfoKHR is chained (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkDescriptorUpdateTemplateCreateInfo",
+        member: "descriptorSetLayout",
+        why: "ignored unless templateType is DESCRIPTOR_SET (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkDescriptorUpdateTemplateCreateInfo",
+        member: "pipelineLayout",
+        why: "ignored unless templateType is PUSH_DESCRIPTORS (noautovalidity)",
+    },
+];
+
 /// Commands that have an id at this protocol level but no wire encoding: a parameter cannot be
 /// serialized. The model builder detects these from the XML and checks the result against this
 /// list, so a registry change cannot silently add or drop one.

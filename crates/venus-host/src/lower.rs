@@ -24,6 +24,14 @@ use crate::generated::vk;
 pub enum LowerError {
     #[error("unknown {ty} id {id}")]
     UnknownId { ty: &'static str, id: u64 },
+    /// A handle vk.xml does not mark optional was NULL (`special::NULLABLE_HANDLES` lists the
+    /// exceptions): `at` is the struct or command, `member` the member or parameter.
+    #[error("{at}.{member}: {ty} must not be VK_NULL_HANDLE")]
+    NullHandle {
+        at: &'static str,
+        member: &'static str,
+        ty: &'static str,
+    },
     #[error("host {ty} handle {host:#x} has no guest id")]
     UnknownHost { ty: &'static str, host: u64 },
     #[error("size {0} does not fit this host")]
@@ -206,6 +214,23 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
                 ty: T::NAME,
                 id: id.raw(),
             })
+    }
+    /// The host handle of `id`, which must not be NULL (member or parameter `member` of `at`,
+    /// a handle vk.xml does not mark optional).
+    pub fn host_non_null<T: Handle>(
+        &self,
+        id: Id<T>,
+        at: &'static str,
+        member: &'static str,
+    ) -> Result<u64, LowerError> {
+        if id.is_null() {
+            return Err(LowerError::NullHandle {
+                at,
+                member,
+                ty: T::NAME,
+            });
+        }
+        self.host(id)
     }
     /// The guest id of a host handle the driver returned (NULL stays NULL).
     pub fn guest<T: Handle>(&self, host: u64) -> Result<Id<T>, LowerError> {
