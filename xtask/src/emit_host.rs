@@ -1005,7 +1005,7 @@ impl<'m> Cx<'m> {
         Ok(())
     }
 
-    /// A `NonZero` or `SingleBit` row of struct `at` (other kinds emit nothing here).
+    /// A `NonZero`, `SingleBit` or `ImageExtent` row of struct `at` (other kinds emit nothing here).
     fn value_check(&self, s: &mut String, at: &str, check: &Check) -> Result<(), String> {
         match *check {
             Check::NonZero { member, vuid, .. } => {
@@ -1025,6 +1025,9 @@ impl<'m> Cx<'m> {
                 let pat: Vec<String> = bits.iter().map(|b| b.to_string()).collect();
                 let f = field_name(member);
                 w!(s, "        if !matches!(self.{f}.0, {}) {{\n            return Err(LowerError::rule({at:?}, format!(\"{member} {{:#x}} is not a single valid bit ({vuid})\", self.{f}.0)));\n        }}", pat.join(" | "));
+            }
+            Check::ImageExtent { vuid, .. } => {
+                w!(s, "        cx.image_extent({at:?}, self.image_type.0, self.flags.0, [self.extent.width, self.extent.height, self.extent.depth], self.mip_levels, {vuid:?})?;");
             }
             _ => {}
         }

@@ -511,6 +511,15 @@ pub enum Check {
         member: &'static str,
         vuid: &'static str,
     },
+    /// An image create info's `extent` and `mipLevels` against its `imageType` and `flags`
+    /// (cube compatible) and the device's `maxImageDimension1D/2D/3D/Cube`: height and depth 1
+    /// for 1D, depth 1 for 2D, a cube's width == height, and `mipLevels <=
+    /// floor(log2(max(w, h, d))) + 1` (`LowerCx::image_extent`, handwritten: the rule crosses
+    /// members). An image lavapipe is asked to create outside them corrupts its heap.
+    ImageExtent {
+        structure: &'static str,
+        vuid: &'static str,
+    },
 }
 
 impl Check {
@@ -527,7 +536,8 @@ impl Check {
             | Check::SelectedArray { structure, .. }
             | Check::ChainedBytes { structure, .. }
             | Check::NonZero { structure, .. }
-            | Check::SingleBit { structure, .. } => structure,
+            | Check::SingleBit { structure, .. }
+            | Check::ImageExtent { structure, .. } => structure,
         }
     }
     /// Whether the rule runs in a command's executor (else in a struct's lowering).
@@ -609,6 +619,10 @@ impl Check {
                 member,
                 vuid,
             } => format!("{structure}.{member} is a single valid bit ({vuid})"),
+            Check::ImageExtent { structure, vuid } => format!(
+                "{structure}: extent within maxImageDimension<type>, mipLevels <= \
+                 log2(max extent) + 1 ({vuid})"
+            ),
         }
     }
 }
@@ -1148,6 +1162,17 @@ pub const CHECKS: &[Check] = &[
         "extent",
         "VUID-VkImageCreateInfo-extent-00944, -00945, -00946",
     ),
+    Check::ImageExtent {
+        structure: "VkImageCreateInfo",
+        vuid: "VUID-VkImageCreateInfo-imageType-00956, -00957, -00954, -02251, extent-02252, \
+               -02253, -02254, mipLevels-00958",
+    },
+    Check::MemberLimit {
+        structure: "VkImageCreateInfo",
+        member: "arrayLayers",
+        bound: Bound::AtMost,
+        limit: "maxImageArrayLayers",
+    },
     nonzero(
         "VkImageCreateInfo",
         "mipLevels",

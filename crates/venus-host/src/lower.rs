@@ -147,6 +147,72 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
     ) -> Result<&'b vk::PhysicalDeviceLimits, LowerError> {
         self.limits.ok_or(LowerError::NoLimits { at, limit })
     }
+    /// An image create info's `extent` (`[width, height, depth]`) and `mip_levels` against its
+    /// `image_type`, `flags` and the device's image dimension limits (the generator's
+    /// `ImageExtent` rows): height and depth 1 for 1D, depth 1 for 2D, a cube-compatible 2D
+    /// image square within `maxImageDimensionCube`, each dimension within
+    /// `maxImageDimension1D/2D/3D`, and `mip_levels <= floor(log2(max(w, h, d))) + 1`.
+    pub fn image_extent(
+        &self,
+        at: &'static str,
+        image_type: i32,
+        flags: u32,
+        extent: [u32; 3],
+        mip_levels: u32,
+        vuid: &'static str,
+    ) -> Result<(), LowerError> {
+        const CUBE_COMPATIBLE: u32 = 0x10;
+        let [w, h, d] = extent;
+        let fail = |what: String| Err(LowerError::rule(at, format!("{what} ({vuid})")));
+        let (name, max) = match image_type {
+            0 => (
+                "maxImageDimension1D",
+                self.limits(at, "maxImageDimension1D")?
+                    .max_image_dimension1_d,
+            ),
+            1 if flags & CUBE_COMPATIBLE != 0 => (
+                "maxImageDimensionCube",
+                self.limits(at, "maxImageDimensionCube")?
+                    .max_image_dimension_cube,
+            ),
+            1 => (
+                "maxImageDimension2D",
+                self.limits(at, "maxImageDimension2D")?
+                    .max_image_dimension2_d,
+            ),
+            2 => (
+                "maxImageDimension3D",
+                self.limits(at, "maxImageDimension3D")?
+                    .max_image_dimension3_d,
+            ),
+            t => return fail(format!("imageType {t} is not 1D, 2D or 3D")),
+        };
+        if image_type == 0 && (h != 1 || d != 1) {
+            return fail(format!(
+                "a 1D image has extent {w}x{h}x{d}: height and depth must be 1"
+            ));
+        }
+        if image_type == 1 && d != 1 {
+            return fail(format!(
+                "a 2D image has extent {w}x{h}x{d}: depth must be 1"
+            ));
+        }
+        if image_type == 1 && flags & CUBE_COMPATIBLE != 0 && w != h {
+            return fail(format!(
+                "a cube-compatible image has extent {w}x{h}: not square"
+            ));
+        }
+        if let Some(big) = [w, h, d].into_iter().find(|v| *v > max) {
+            return fail(format!("extent {w}x{h}x{d}: {big} exceeds {name} {max}"));
+        }
+        let levels = 32 - w.max(h).max(d).max(1).leading_zeros();
+        if mip_levels > levels {
+            return fail(format!(
+                "mipLevels {mip_levels} exceeds {levels} (floor(log2(max extent)) + 1 for {w}x{h}x{d})"
+            ));
+        }
+        Ok(())
+    }
     /// Bytes to give the driver for an output it fills at `i * stride` for `count` elements of
     /// at most `max_element` bytes: at least `requested` (what the client asked for), at most
     /// `limit`.

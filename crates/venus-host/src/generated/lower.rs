@@ -5182,6 +5182,13 @@ impl<'a> LowerLink for p::ImageCreateInfo<'a> {
         if self.extent.depth == 0 {
             return Err(LowerError::rule("VkImageCreateInfo", "extent.depth is 0, must not be 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)".to_string()));
         }
+        cx.image_extent("VkImageCreateInfo", self.image_type.0, self.flags.0, [self.extent.width, self.extent.height, self.extent.depth], self.mip_levels, "VUID-VkImageCreateInfo-imageType-00956, -00957, -00954, -02251, extent-02252, -02253, -02254, mipLevels-00958")?;
+        {
+            let lim = cx.limits("VkImageCreateInfo", "maxImageArrayLayers")?.max_image_array_layers as u64;
+            if self.array_layers as u64 > lim {
+                return Err(LowerError::rule("VkImageCreateInfo", format!("arrayLayers {} exceeds maxImageArrayLayers {}", self.array_layers, lim)));
+            }
+        }
         if self.mip_levels == 0 {
             return Err(LowerError::rule("VkImageCreateInfo", "mipLevels is 0, must not be 0 (VUID-VkImageCreateInfo-mipLevels-00947)".to_string()));
         }
