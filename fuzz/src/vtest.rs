@@ -19,6 +19,12 @@ use venus_server::vtest::Limits;
 /// Limits small enough that a fuzz input cannot make the stub allocate much (the transport's
 /// checks are the same whatever the numbers).
 pub const FUZZ_LIMITS: Limits = Limits {
+    max_device_memory: 64 << 20,
+    max_shared_memory: 64 << 20,
+    max_shared_memory_objects: 256,
+    max_objects: 4096,
+    max_ring_size: 16 << 20,
+    max_rings: 16,
     max_blob_size: 16 << 20,
     max_resources: 256,
 };
