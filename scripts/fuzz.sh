@@ -115,6 +115,9 @@ if [[ " ${targets[*]} " == *" dispatch_lavapipe "* ]]; then
     "$target_dir/$triple/release/seed_dispatch" "$root/fuzz/corpus/dispatch_lavapipe" \
       "$root/fuzz/recordings/prefix.vrec" \
       "$root/fuzz/recordings/compute/ctx-1.vrec" "$root/fuzz/recordings/render/ctx-1.vrec"
+    # Past findings stay in the corpus as seeds (fuzz/regressions/; their object ids are their
+    # own prefix's, so some commands fail here, the rest still steers the fuzzer there).
+    cp "$root"/fuzz/regressions/dispatch_lavapipe/*.input "$root/fuzz/corpus/dispatch_lavapipe/"
     export VENUS_FUZZ_PREFIX="$root/fuzz/recordings/prefix.vrec"
     export VK_DRIVER_FILES="$lavapipe_icd"
   fi

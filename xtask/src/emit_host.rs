@@ -434,7 +434,7 @@ impl<'m> Cx<'m> {
                                 .unwrap_or_default(),
                             Shape::Ptr {
                                 optional: false, ..
-                            } => self.lower_value(&p.member, &format!("Some({fa})"), false),
+                            } => self.lower_value(&p.member, &format!("Some({fa})"), &cmd.name),
                             Shape::FixedArray(e, _)
                                 if e.is_plain() && !matches!(e, Elem::Handle(_)) =>
                             {
@@ -447,9 +447,12 @@ impl<'m> Cx<'m> {
                                         Elem::Handle(_) | Elem::Scalar(Scalar::SizeT)
                                     ) =>
                             {
-                                format!("{} as *const _", self.lower_value(&p.member, &fa, false))
+                                format!(
+                                    "{} as *const _",
+                                    self.lower_value(&p.member, &fa, &cmd.name)
+                                )
                             }
-                            _ => self.lower_value(&p.member, &fa, false),
+                            _ => self.lower_value(&p.member, &fa, &cmd.name),
                         };
                         w!(s, "    let {f} = {v};");
                         args.push(f);
@@ -1002,7 +1005,7 @@ impl<'m> Cx<'m> {
         Ok(())
     }
 
-    /// A `NonZero` or `SingleBit` row of struct `at` (other kinds emit nothing here).
+    /// A `NonZero`, `SingleBit` or `ImageExtent` row of struct `at` (other kinds emit nothing here).
     fn value_check(&self, s: &mut String, at: &str, check: &Check) -> Result<(), String> {
         match *check {
             Check::NonZero { member, vuid, .. } => {
@@ -1022,6 +1025,9 @@ impl<'m> Cx<'m> {
                 let pat: Vec<String> = bits.iter().map(|b| b.to_string()).collect();
                 let f = field_name(member);
                 w!(s, "        if !matches!(self.{f}.0, {}) {{\n            return Err(LowerError::rule({at:?}, format!(\"{member} {{:#x}} is not a single valid bit ({vuid})\", self.{f}.0)));\n        }}", pat.join(" | "));
+            }
+            Check::ImageExtent { vuid, .. } => {
+                w!(s, "        cx.image_extent({at:?}, self.image_type.0, self.flags.0, [self.extent.width, self.extent.height, self.extent.depth], self.mip_levels, {vuid:?})?;");
             }
             _ => {}
         }
@@ -1087,7 +1093,7 @@ impl<'m> Cx<'m> {
             w!(s, "    fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::{n}, LowerError> {{");
             w!(s, "        Ok(match *self {{");
             for mm in &u.members {
-                let v = self.lower_value(mm, "v", true);
+                let v = self.lower_value(mm, "v", &u.name);
                 w!(
                     s,
                     "            Self::{}(v) => vk::{n} {{ {}: {v} }},",
@@ -1180,11 +1186,17 @@ impl<'m> Cx<'m> {
 
     /// Expression lowering one input member whose protocol value is `f` (`by_value`: `f` is a
     /// value, not a field access).
-    fn lower_value(&self, mm: &Member, f: &str, _by_value: bool) -> String {
+    /// `at`: the struct or command that owns `mm` (named by a failed NULL check).
+    fn lower_value(&self, mm: &Member, f: &str, at: &str) -> String {
         match &mm.shape {
             Shape::Value(e) => match e {
                 Elem::Scalar(Scalar::SizeT) => format!("cx.size({f})?"),
                 Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => f.to_string(),
+                Elem::Handle(h) if mm.non_null => format!(
+                    "vk::{}(cx.host_non_null({f}, {at:?}, {:?})?)",
+                    type_name(h),
+                    mm.name
+                ),
                 Elem::Handle(h) => format!("vk::{}(cx.host({f})?)", type_name(h)),
                 Elem::Struct(_) | Elem::Union(_) => format!("{f}.lower(cx)?"),
             },
@@ -1265,9 +1277,9 @@ impl<'m> Cx<'m> {
                     if e.is_plain()
                         && !matches!(e, Elem::Handle(_) | Elem::Scalar(Scalar::SizeT)) =>
                 {
-                    format!("{} as *const _", self.lower_value(mm, &f, false))
+                    format!("{} as *const _", self.lower_value(mm, &f, &st.name))
                 }
-                _ => self.lower_value(mm, &f, false),
+                _ => self.lower_value(mm, &f, &st.name),
             };
             w!(s, "            {}: {v},", field_name(&mm.name));
         }
@@ -1339,6 +1351,13 @@ impl<'m> Cx<'m> {
                 Shape::Value(Elem::Scalar(_)) if mm.is_len => {
                     w!(s, "        c.{f} = self.{f};")
                 }
+                Shape::Value(Elem::Handle(h)) if mm.non_null => w!(
+                    s,
+                    "        c.{f} = vk::{}(cx.host_non_null(self.{f}, {:?}, {:?})?);",
+                    type_name(h),
+                    st.name,
+                    mm.name
+                ),
                 Shape::Value(Elem::Handle(h)) => w!(
                     s,
                     "        c.{f} = vk::{}(cx.host(self.{f})?);",

@@ -126,6 +126,9 @@ pub struct Member {
     pub is_len: bool,
     /// Referenced by a non-trivial length expression: random values must stay small.
     pub small: bool,
+    /// A handle the guest must not send as NULL: vk.xml does not mark it `optional` and
+    /// `special::NULLABLE_HANDLES` has no row for it. Lowered with a NULL check.
+    pub non_null: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -855,17 +858,49 @@ impl<'r> Builder<'r> {
             {
                 *null_unchecked = true;
             }
+            let non_null = non_null_handle(owner, m, &shape)?;
             out.push(Member {
                 name: m.name.clone(),
                 shape,
                 is_len: false,
                 small: false,
+                non_null,
             });
         }
         mark_lens(&mut out);
         forward_lens(owner, &out)?;
         Ok((s_type, out))
     }
+}
+
+/// Whether member/parameter `m` of `owner` (shaped `shape`) is a handle that must not be NULL.
+/// A non-optional `noautovalidity` handle (its NULL rules are prose in the spec) must have a
+/// `special::NULLABLE_HANDLES` row, so a registry change cannot add one silently.
+fn non_null_handle(owner: &str, m: &RawMember, shape: &Shape) -> Result<bool, Error> {
+    if !matches!(shape, Shape::Value(Elem::Handle(_))) {
+        return Ok(false);
+    }
+    let optional = m
+        .optional
+        .as_deref()
+        .is_some_and(|o| o.split(',').next() == Some("true"));
+    let excepted = special::NULLABLE_HANDLES
+        .iter()
+        .any(|n| n.owner == owner && n.member == m.name);
+    if optional && excepted {
+        return Err(format!(
+            "{owner}.{}: special::NULLABLE_HANDLES names a handle vk.xml marks optional",
+            m.name
+        ));
+    }
+    if !optional && !excepted && m.noautovalidity {
+        return Err(format!(
+            "{owner}.{}: a non-optional noautovalidity handle needs a special::NULLABLE_HANDLES row \
+             (may it be NULL?)",
+            m.name
+        ));
+    }
+    Ok(!optional && !excepted)
 }
 
 /// A length that names a later member (`VkHostAddressRangeConstEXT`: `address` before `size`)
@@ -1732,12 +1767,14 @@ fn build_command(
                 } else {
                     Dir::In
                 };
+                let non_null = non_null_handle(&row.name, p, &shape)?;
                 params.push(Param {
                     member: Member {
                         name: p.name.clone(),
                         shape,
                         is_len: false,
                         small: false,
+                        non_null,
                     },
                     dir,
                 });

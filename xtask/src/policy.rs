@@ -397,6 +397,12 @@ fn validate(
             member: m,
             ..
         } => single_bits(model, member(model, structure, m)?).map(drop),
+        Check::ImageExtent { structure, .. } => {
+            for m in ["imageType", "flags", "mipLevels"] {
+                member(model, structure, m)?;
+            }
+            nonzero_leaves(model, structure, "extent").map(drop)
+        }
     }
 }
 

@@ -127,6 +127,54 @@ pub const IGNORABLE_ARRAYS: &[IgnorableArray] = &[
     },
 ];
 
+/// A handle member or parameter that may be `VK_NULL_HANDLE` although vk.xml does not mark it
+/// `optional` (its NULL rules are prose: valid usage lets it be NULL in some cases). Every other
+/// non-optional handle is lowered with a NULL check that fails the command (a NULL handle where
+/// the driver expects an object crashes it: `bind-buffer-memory2-null-memory`). The model
+/// refuses a row that names a handle vk.xml already marks optional, and a non-optional
+/// `noautovalidity` handle without a row.
+pub struct NullableHandle {
+    /// Struct or command.
+    pub owner: &'static str,
+    pub member: &'static str,
+    pub why: &'static str,
+}
+
+pub const NULLABLE_HANDLES: &[NullableHandle] = &[
+    NullableHandle {
+        owner: "VkDescriptorImageInfo",
+        member: "sampler",
+        why: "ignored unless the descriptor type uses a sampler that is not immutable \
+              (noautovalidity; Mesa sends NULL for image-only descriptors)",
+    },
+    NullableHandle {
+        owner: "VkDescriptorImageInfo",
+        member: "imageView",
+        why: "ignored for sampler-only descriptors; NULL with the nullDescriptor feature \
+              (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkWriteDescriptorSet",
+        member: "dstSet",
+        why: "ignored by vkCmdPushDescriptorSet (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkBindImageMemoryInfo",
+        member: "memory",
+        why: "NULL when a VkBindImageMemorySwapchainInfoKHR is chained (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkDescriptorUpdateTemplateCreateInfo",
+        member: "descriptorSetLayout",
+        why: "ignored unless templateType is DESCRIPTOR_SET (noautovalidity)",
+    },
+    NullableHandle {
+        owner: "VkDescriptorUpdateTemplateCreateInfo",
+        member: "pipelineLayout",
+        why: "ignored unless templateType is PUSH_DESCRIPTORS (noautovalidity)",
+    },
+];
+
 /// Commands that have an id at this protocol level but no wire encoding: a parameter cannot be
 /// serialized. The model builder detects these from the XML and checks the result against this
 /// list, so a registry change cannot silently add or drop one.
@@ -463,6 +511,15 @@ pub enum Check {
         member: &'static str,
         vuid: &'static str,
     },
+    /// An image create info's `extent` and `mipLevels` against its `imageType` and `flags`
+    /// (cube compatible) and the device's `maxImageDimension1D/2D/3D/Cube`: height and depth 1
+    /// for 1D, depth 1 for 2D, a cube's width == height, and `mipLevels <=
+    /// floor(log2(max(w, h, d))) + 1` (`LowerCx::image_extent`, handwritten: the rule crosses
+    /// members). An image lavapipe is asked to create outside them corrupts its heap.
+    ImageExtent {
+        structure: &'static str,
+        vuid: &'static str,
+    },
 }
 
 impl Check {
@@ -479,7 +536,8 @@ impl Check {
             | Check::SelectedArray { structure, .. }
             | Check::ChainedBytes { structure, .. }
             | Check::NonZero { structure, .. }
-            | Check::SingleBit { structure, .. } => structure,
+            | Check::SingleBit { structure, .. }
+            | Check::ImageExtent { structure, .. } => structure,
         }
     }
     /// Whether the rule runs in a command's executor (else in a struct's lowering).
@@ -561,6 +619,10 @@ impl Check {
                 member,
                 vuid,
             } => format!("{structure}.{member} is a single valid bit ({vuid})"),
+            Check::ImageExtent { structure, vuid } => format!(
+                "{structure}: extent within maxImageDimension<type>, mipLevels <= \
+                 log2(max extent) + 1 ({vuid})"
+            ),
         }
     }
 }
@@ -1100,6 +1162,17 @@ pub const CHECKS: &[Check] = &[
         "extent",
         "VUID-VkImageCreateInfo-extent-00944, -00945, -00946",
     ),
+    Check::ImageExtent {
+        structure: "VkImageCreateInfo",
+        vuid: "VUID-VkImageCreateInfo-imageType-00956, -00957, -00954, -02251, extent-02252, \
+               -02253, -02254, mipLevels-00958",
+    },
+    Check::MemberLimit {
+        structure: "VkImageCreateInfo",
+        member: "arrayLayers",
+        bound: Bound::AtMost,
+        limit: "maxImageArrayLayers",
+    },
     nonzero(
         "VkImageCreateInfo",
         "mipLevels",

@@ -13,12 +13,14 @@
 //!   version, private extensions, instance creation/destruction), [`physical`] (which host
 //!   devices the client sees), [`device`] (creation with extensions filtered, destruction of
 //!   the device and its children), [`queue`] (queue binding to the client's timeline,
-//!   serialised submissions, idle waits), [`sync`] (bounded host waits), [`pools`] (command
+//!   serialised submissions, idle waits; binary-semaphore waits checked by [`binary`]),
+//!   [`sync`] (bounded host waits), [`pools`] (command
 //!   buffers and descriptor sets, owned by their pools), [`attachments`] (render passes, image
 //!   views and framebuffers: rules that need per-object state);
 //! - **Refused**: context-fatal with the table's reason.
 
 mod attachments;
+pub mod binary;
 mod device;
 mod doctor;
 mod drm;

@@ -278,7 +278,8 @@ impl VulkanDispatch {
         call.cx.reply(&Reply::GetDeviceQueue2(reply))
     }
 
-    /// `vkQueueSubmit`, `vkQueueSubmit2`, `vkQueueBindSparse`: generic, under the queue lock.
+    /// `vkQueueSubmit`, `vkQueueSubmit2`, `vkQueueBindSparse`: generic, under the queue lock,
+    /// after their binary-semaphore waits are checked ([`crate::binary`]).
     pub(crate) fn queue_op(
         &self,
         call: &mut Call<'_, '_>,
@@ -286,7 +287,10 @@ impl VulkanDispatch {
         cmd: &venus_protocol::Command<'_>,
     ) -> Result<(), DispatchError> {
         let q = self.registry.queue(queue).map_err(|e| call.invalid(e))?;
-        q.locked(|| self.generic(call, cmd))
+        q.locked(|| {
+            self.check_binary_waits(call, cmd)?;
+            self.generic(call, cmd)
+        })
     }
 
     /// `vkImportSemaphoreResourceMESA`: in vtest only resource 0 exists, "the binary
@@ -342,6 +346,7 @@ impl VulkanDispatch {
             },
         };
         done.map_err(|e| call.invalid(e))?;
+        self.binary_signalled(info.semaphore.raw());
         call.cx.reply(&Reply::ImportSemaphoreResourceMESA(
             ImportSemaphoreResourceMESAReply {},
         ))

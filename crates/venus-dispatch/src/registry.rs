@@ -181,6 +181,8 @@ pub enum State {
     ImageView(i32),
     /// A timeline `VkSemaphore` (signalled at teardown, [`crate::unblock`]).
     TimelineSemaphore,
+    /// A binary `VkSemaphore`: whether a signal is pending ([`crate::binary`]).
+    BinarySemaphore(crate::binary::BinarySemaphore),
     /// A `VkEvent` the host may set (created without `DEVICE_ONLY`; set at teardown).
     HostEvent,
 }

@@ -65,10 +65,12 @@ struct Grave {
 static GRAVEYARD: Mutex<Vec<Grave>> = Mutex::new(Vec::new());
 
 /// The registry state of what `cmd` creates through the generic path: timeline semaphores and
-/// host-settable events are recorded for [`settle`].
+/// host-settable events are recorded for [`settle`], binary semaphores for
+/// [`crate::binary`].
 pub(crate) fn created_state(cmd: &Command<'_>) -> fn() -> State {
     match cmd {
         Command::CreateSemaphore(a) if is_timeline(a.p_create_info) => || State::TimelineSemaphore,
+        Command::CreateSemaphore(_) => || State::BinarySemaphore(Default::default()),
         Command::CreateEvent(a)
             if !a
                 .p_create_info

@@ -24,6 +24,14 @@ use crate::generated::vk;
 pub enum LowerError {
     #[error("unknown {ty} id {id}")]
     UnknownId { ty: &'static str, id: u64 },
+    /// A handle vk.xml does not mark optional was NULL (`special::NULLABLE_HANDLES` lists the
+    /// exceptions): `at` is the struct or command, `member` the member or parameter.
+    #[error("{at}.{member}: {ty} must not be VK_NULL_HANDLE")]
+    NullHandle {
+        at: &'static str,
+        member: &'static str,
+        ty: &'static str,
+    },
     #[error("host {ty} handle {host:#x} has no guest id")]
     UnknownHost { ty: &'static str, host: u64 },
     #[error("size {0} does not fit this host")]
@@ -139,6 +147,72 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
     ) -> Result<&'b vk::PhysicalDeviceLimits, LowerError> {
         self.limits.ok_or(LowerError::NoLimits { at, limit })
     }
+    /// An image create info's `extent` (`[width, height, depth]`) and `mip_levels` against its
+    /// `image_type`, `flags` and the device's image dimension limits (the generator's
+    /// `ImageExtent` rows): height and depth 1 for 1D, depth 1 for 2D, a cube-compatible 2D
+    /// image square within `maxImageDimensionCube`, each dimension within
+    /// `maxImageDimension1D/2D/3D`, and `mip_levels <= floor(log2(max(w, h, d))) + 1`.
+    pub fn image_extent(
+        &self,
+        at: &'static str,
+        image_type: i32,
+        flags: u32,
+        extent: [u32; 3],
+        mip_levels: u32,
+        vuid: &'static str,
+    ) -> Result<(), LowerError> {
+        const CUBE_COMPATIBLE: u32 = 0x10;
+        let [w, h, d] = extent;
+        let fail = |what: String| Err(LowerError::rule(at, format!("{what} ({vuid})")));
+        let (name, max) = match image_type {
+            0 => (
+                "maxImageDimension1D",
+                self.limits(at, "maxImageDimension1D")?
+                    .max_image_dimension1_d,
+            ),
+            1 if flags & CUBE_COMPATIBLE != 0 => (
+                "maxImageDimensionCube",
+                self.limits(at, "maxImageDimensionCube")?
+                    .max_image_dimension_cube,
+            ),
+            1 => (
+                "maxImageDimension2D",
+                self.limits(at, "maxImageDimension2D")?
+                    .max_image_dimension2_d,
+            ),
+            2 => (
+                "maxImageDimension3D",
+                self.limits(at, "maxImageDimension3D")?
+                    .max_image_dimension3_d,
+            ),
+            t => return fail(format!("imageType {t} is not 1D, 2D or 3D")),
+        };
+        if image_type == 0 && (h != 1 || d != 1) {
+            return fail(format!(
+                "a 1D image has extent {w}x{h}x{d}: height and depth must be 1"
+            ));
+        }
+        if image_type == 1 && d != 1 {
+            return fail(format!(
+                "a 2D image has extent {w}x{h}x{d}: depth must be 1"
+            ));
+        }
+        if image_type == 1 && flags & CUBE_COMPATIBLE != 0 && w != h {
+            return fail(format!(
+                "a cube-compatible image has extent {w}x{h}: not square"
+            ));
+        }
+        if let Some(big) = [w, h, d].into_iter().find(|v| *v > max) {
+            return fail(format!("extent {w}x{h}x{d}: {big} exceeds {name} {max}"));
+        }
+        let levels = 32 - w.max(h).max(d).max(1).leading_zeros();
+        if mip_levels > levels {
+            return fail(format!(
+                "mipLevels {mip_levels} exceeds {levels} (floor(log2(max extent)) + 1 for {w}x{h}x{d})"
+            ));
+        }
+        Ok(())
+    }
     /// Bytes to give the driver for an output it fills at `i * stride` for `count` elements of
     /// at most `max_element` bytes: at least `requested` (what the client asked for), at most
     /// `limit`.
@@ -206,6 +280,23 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
                 ty: T::NAME,
                 id: id.raw(),
             })
+    }
+    /// The host handle of `id`, which must not be NULL (member or parameter `member` of `at`,
+    /// a handle vk.xml does not mark optional).
+    pub fn host_non_null<T: Handle>(
+        &self,
+        id: Id<T>,
+        at: &'static str,
+        member: &'static str,
+    ) -> Result<u64, LowerError> {
+        if id.is_null() {
+            return Err(LowerError::NullHandle {
+                at,
+                member,
+                ty: T::NAME,
+            });
+        }
+        self.host(id)
     }
     /// The guest id of a host handle the driver returned (NULL stays NULL).
     pub fn guest<T: Handle>(&self, host: u64) -> Result<Id<T>, LowerError> {

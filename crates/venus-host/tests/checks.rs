@@ -367,6 +367,103 @@ fn struct_rules_run_in_the_lowering() {
     assert_eq!(attr.lower(&mut cx).unwrap().location, 15);
 }
 
+#[test]
+fn image_create_infos_are_checked_against_type_and_limits() {
+    let table = Table::default();
+    let arena = Bump::new();
+    let limits = vk::PhysicalDeviceLimits {
+        max_image_dimension1_d: 4096,
+        max_image_dimension2_d: 4096,
+        max_image_dimension3_d: 256,
+        max_image_dimension_cube: 1024,
+        max_image_array_layers: 64,
+        ..Default::default()
+    };
+    let mut cx = LowerCx::with_limits(&arena, &table, Some(&limits));
+    let image = |ty, flags, (w, h, d), levels, layers| ImageCreateInfo {
+        flags: ImageCreateFlags(flags),
+        image_type: ty,
+        extent: Extent3D {
+            width: w,
+            height: h,
+            depth: d,
+        },
+        mip_levels: levels,
+        array_layers: layers,
+        samples: SampleCountFlagBits::COUNT_1_BIT,
+        ..Default::default()
+    };
+    let vuid = "(VUID-VkImageCreateInfo-imageType-00956, -00957, -00954, -02251, extent-02252, \
+                -02253, -02254, mipLevels-00958)";
+    let cases = [
+        // The fuzz finding's shape: a 2D image of depth 654311425.
+        (
+            image(ImageType::TYPE_2D, 0, (16, 16, 654_311_425), 1, 1),
+            format!("a 2D image has extent 16x16x654311425: depth must be 1 {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_1D, 0, (16, 2, 1), 1, 1),
+            format!("a 1D image has extent 16x2x1: height and depth must be 1 {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_2D, 0, (8192, 16, 1), 1, 1),
+            format!("extent 8192x16x1: 8192 exceeds maxImageDimension2D 4096 {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_2D, 0x10, (2048, 2048, 1), 1, 6),
+            format!("extent 2048x2048x1: 2048 exceeds maxImageDimensionCube 1024 {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_2D, 0x10, (64, 32, 1), 1, 6),
+            format!("a cube-compatible image has extent 64x32: not square {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_3D, 0, (16, 16, 512), 1, 1),
+            format!("extent 16x16x512: 512 exceeds maxImageDimension3D 256 {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_2D, 0, (256, 100, 1), 10, 1),
+            format!("mipLevels 10 exceeds 9 (floor(log2(max extent)) + 1 for 256x100x1) {vuid}"),
+        ),
+        (
+            image(ImageType::TYPE_2D, 0, (16, 16, 1), 1, 256),
+            "arrayLayers 256 exceeds maxImageArrayLayers 64".to_string(),
+        ),
+    ];
+    for (info, want) in cases {
+        assert_eq!(
+            err(info.lower(&mut cx)),
+            format!("VkImageCreateInfo: {want}")
+        );
+    }
+    let ok = image(ImageType::TYPE_2D, 0, (256, 100, 1), 9, 64).lower(&mut cx);
+    assert_eq!(ok.unwrap().mip_levels, 9);
+    let ok = image(ImageType::TYPE_3D, 0, (1, 1, 256), 9, 1).lower(&mut cx);
+    assert_eq!(ok.unwrap().extent.depth, 256);
+}
+
+#[test]
+fn non_optional_handles_must_not_be_null() {
+    let table = Table::default();
+    table.put::<handles::Buffer>(7, 0x70);
+    let arena = Bump::new();
+    let mut cx = LowerCx::new(&arena, &table);
+    let bind = BindBufferMemoryInfo {
+        buffer: Id::from_raw(7),
+        ..Default::default()
+    };
+    assert_eq!(
+        err(bind.lower(&mut cx)),
+        "VkBindBufferMemoryInfo.memory: VkDeviceMemory must not be VK_NULL_HANDLE"
+    );
+    // A NULLABLE_HANDLES row: the sampler of an image-only descriptor may be NULL.
+    let image = DescriptorImageInfo::default();
+    assert_eq!(image.lower(&mut cx).unwrap().sampler, vk::Sampler::NULL);
+    // vk.xml marks it optional.
+    let buffer = DescriptorBufferInfo::default();
+    assert_eq!(buffer.lower(&mut cx).unwrap().buffer, vk::Buffer::NULL);
+}
+
 /// A dispatch layer with every Handwritten handler: it names the command it ran.
 struct Names;
 macro_rules! handlers {

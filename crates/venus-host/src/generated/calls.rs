@@ -55,7 +55,7 @@ pub unsafe fn destroy_instance<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn enumerate_physical_devices<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumeratePhysicalDevicesArgs<'b>) -> Result<(c::EnumeratePhysicalDevicesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_physical_devices.ok_or(CallError::Missing("vkEnumeratePhysicalDevices"))?;
-    let instance = vk::Instance(cx.host(a.instance)?);
+    let instance = vk::Instance(cx.host_non_null(a.instance, "vkEnumeratePhysicalDevices", "instance")?);
     let mut p_physical_device_count_v: u32 = *a.p_physical_device_count as u32;
     let p_physical_device_count = &mut p_physical_device_count_v as *mut u32;
     let p_physical_devices_c: *mut vk::PhysicalDevice = cx.zeroed_mut(a.p_physical_devices.len());
@@ -82,7 +82,7 @@ pub unsafe fn enumerate_physical_devices<'b, M: HandleMap>(procs: &InstanceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFeaturesArgs<'b>) -> Result<(c::GetPhysicalDeviceFeaturesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_features.ok_or(CallError::Missing("vkGetPhysicalDeviceFeatures"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFeatures", "physicalDevice")?);
     let p_features_c: *mut vk::PhysicalDeviceFeatures = match Some(a.p_features) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -110,7 +110,7 @@ pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstancePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceFormatProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFormatProperties", "physicalDevice")?);
     let format = a.format;
     let p_format_properties_c: *mut vk::FormatProperties = match Some(a.p_format_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -139,7 +139,7 @@ pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &In
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceImageFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_image_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceImageFormatProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceImageFormatProperties", "physicalDevice")?);
     let format = a.format;
     let ty = a.ty;
     let tiling = a.tiling;
@@ -172,7 +172,7 @@ pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDevicePropertiesArgs<'b>) -> Result<(c::GetPhysicalDevicePropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceProperties", "physicalDevice")?);
     let p_properties_c: *mut vk::PhysicalDeviceProperties = match Some(a.p_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -200,7 +200,7 @@ pub unsafe fn get_physical_device_properties<'b, M: HandleMap>(procs: &InstanceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_queue_family_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceQueueFamilyPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceQueueFamilyPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_queue_family_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceQueueFamilyProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceQueueFamilyProperties", "physicalDevice")?);
     let mut p_queue_family_property_count_v: u32 = *a.p_queue_family_property_count as u32;
     let p_queue_family_property_count = &mut p_queue_family_property_count_v as *mut u32;
     let p_queue_family_properties_c: *mut vk::QueueFamilyProperties = cx.lower_slice_mut(a.p_queue_family_properties, |v, cx| v.lower_out(cx))?;
@@ -223,7 +223,7 @@ pub unsafe fn get_physical_device_queue_family_properties<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMemoryPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceMemoryPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_memory_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceMemoryProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceMemoryProperties", "physicalDevice")?);
     let p_memory_properties_c: *mut vk::PhysicalDeviceMemoryProperties = match Some(a.p_memory_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -251,7 +251,7 @@ pub unsafe fn get_physical_device_memory_properties<'b, M: HandleMap>(procs: &In
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_device<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDeviceArgs<'b>) -> Result<(c::CreateDeviceReply<'b>, Outcome), CallError> {
     let f = procs.create_device.ok_or(CallError::Missing("vkCreateDevice"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkCreateDevice", "physicalDevice")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_device_v = vk::Device::NULL;
@@ -311,7 +311,7 @@ pub unsafe fn enumerate_instance_extension_properties<'b, M: HandleMap>(procs: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn enumerate_device_extension_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateDeviceExtensionPropertiesArgs<'b>) -> Result<(c::EnumerateDeviceExtensionPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_device_extension_properties.ok_or(CallError::Missing("vkEnumerateDeviceExtensionProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkEnumerateDeviceExtensionProperties", "physicalDevice")?);
     let p_layer_name = cx.str(a.p_layer_name);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
@@ -357,7 +357,7 @@ pub unsafe fn enumerate_instance_layer_properties<'b, M: HandleMap>(procs: &Inst
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumerateDeviceLayerPropertiesArgs<'b>) -> Result<(c::EnumerateDeviceLayerPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_device_layer_properties.ok_or(CallError::Missing("vkEnumerateDeviceLayerProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkEnumerateDeviceLayerProperties", "physicalDevice")?);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
     let p_properties_c: *mut vk::LayerProperties = cx.lower_slice_mut(a.p_properties, |v, cx| v.lower_out(cx))?;
@@ -380,7 +380,7 @@ pub unsafe fn enumerate_device_layer_properties<'b, M: HandleMap>(procs: &Instan
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_queue<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceQueueArgs<'b>) -> Result<(c::GetDeviceQueueReply<'b>, Outcome), CallError> {
     let f = procs.get_device_queue.ok_or(CallError::Missing("vkGetDeviceQueue"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceQueue", "device")?);
     let queue_family_index = a.queue_family_index;
     let queue_index = a.queue_index;
     let mut p_queue_v = vk::Queue::NULL;
@@ -400,7 +400,7 @@ pub unsafe fn get_device_queue<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn queue_submit<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueSubmitArgs<'b>) -> Result<(c::QueueSubmitReply, Outcome), CallError> {
     let f = procs.queue_submit.ok_or(CallError::Missing("vkQueueSubmit"))?;
-    let queue = vk::Queue(cx.host(a.queue)?);
+    let queue = vk::Queue(cx.host_non_null(a.queue, "vkQueueSubmit", "queue")?);
     let submit_count = a.submit_count;
     let p_submits = cx.lower_slice(a.p_submits, |v, cx| v.lower(cx))?;
     let fence = vk::Fence(cx.host(a.fence)?);
@@ -418,7 +418,7 @@ pub unsafe fn queue_submit<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn queue_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueWaitIdleArgs) -> Result<(c::QueueWaitIdleReply, Outcome), CallError> {
     let f = procs.queue_wait_idle.ok_or(CallError::Missing("vkQueueWaitIdle"))?;
-    let queue = vk::Queue(cx.host(a.queue)?);
+    let queue = vk::Queue(cx.host_non_null(a.queue, "vkQueueWaitIdle", "queue")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(queue) };
@@ -433,7 +433,7 @@ pub unsafe fn queue_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn device_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DeviceWaitIdleArgs) -> Result<(c::DeviceWaitIdleReply, Outcome), CallError> {
     let f = procs.device_wait_idle.ok_or(CallError::Missing("vkDeviceWaitIdle"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDeviceWaitIdle", "device")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device) };
@@ -448,7 +448,7 @@ pub unsafe fn device_wait_idle<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn allocate_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::AllocateMemoryArgs<'b>) -> Result<(c::AllocateMemoryReply<'b>, Outcome), CallError> {
     let f = procs.allocate_memory.ok_or(CallError::Missing("vkAllocateMemory"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkAllocateMemory", "device")?);
     let p_allocate_info = match Some(a.p_allocate_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_memory_v = vk::DeviceMemory::NULL;
@@ -468,7 +468,7 @@ pub unsafe fn allocate_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn free_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeMemoryArgs) -> Result<(c::FreeMemoryReply, Outcome), CallError> {
     let f = procs.free_memory.ok_or(CallError::Missing("vkFreeMemory"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkFreeMemory", "device")?);
     let memory = vk::DeviceMemory(cx.host(a.memory)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -486,8 +486,8 @@ pub unsafe fn free_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerC
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn unmap_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnmapMemoryArgs) -> Result<(c::UnmapMemoryReply, Outcome), CallError> {
     let f = procs.unmap_memory.ok_or(CallError::Missing("vkUnmapMemory"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let memory = vk::DeviceMemory(cx.host(a.memory)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkUnmapMemory", "device")?);
+    let memory = vk::DeviceMemory(cx.host_non_null(a.memory, "vkUnmapMemory", "memory")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, memory) };
@@ -502,7 +502,7 @@ pub unsafe fn unmap_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn flush_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FlushMappedMemoryRangesArgs<'b>) -> Result<(c::FlushMappedMemoryRangesReply, Outcome), CallError> {
     let f = procs.flush_mapped_memory_ranges.ok_or(CallError::Missing("vkFlushMappedMemoryRanges"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkFlushMappedMemoryRanges", "device")?);
     let memory_range_count = a.memory_range_count;
     let p_memory_ranges = cx.lower_slice(a.p_memory_ranges, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -519,7 +519,7 @@ pub unsafe fn flush_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn invalidate_mapped_memory_ranges<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::InvalidateMappedMemoryRangesArgs<'b>) -> Result<(c::InvalidateMappedMemoryRangesReply, Outcome), CallError> {
     let f = procs.invalidate_mapped_memory_ranges.ok_or(CallError::Missing("vkInvalidateMappedMemoryRanges"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkInvalidateMappedMemoryRanges", "device")?);
     let memory_range_count = a.memory_range_count;
     let p_memory_ranges = cx.lower_slice(a.p_memory_ranges, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -536,8 +536,8 @@ pub unsafe fn invalidate_mapped_memory_ranges<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceMemoryCommitmentArgs<'b>) -> Result<(c::GetDeviceMemoryCommitmentReply<'b>, Outcome), CallError> {
     let f = procs.get_device_memory_commitment.ok_or(CallError::Missing("vkGetDeviceMemoryCommitment"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let memory = vk::DeviceMemory(cx.host(a.memory)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceMemoryCommitment", "device")?);
+    let memory = vk::DeviceMemory(cx.host_non_null(a.memory, "vkGetDeviceMemoryCommitment", "memory")?);
     let mut p_committed_memory_in_bytes_v: u64 = Default::default();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -554,9 +554,9 @@ pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemoryArgs) -> Result<(c::BindBufferMemoryReply, Outcome), CallError> {
     let f = procs.bind_buffer_memory.ok_or(CallError::Missing("vkBindBufferMemory"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
-    let memory = vk::DeviceMemory(cx.host(a.memory)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkBindBufferMemory", "device")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkBindBufferMemory", "buffer")?);
+    let memory = vk::DeviceMemory(cx.host_non_null(a.memory, "vkBindBufferMemory", "memory")?);
     let memory_offset = a.memory_offset;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -572,9 +572,9 @@ pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemoryArgs) -> Result<(c::BindImageMemoryReply, Outcome), CallError> {
     let f = procs.bind_image_memory.ok_or(CallError::Missing("vkBindImageMemory"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let image = vk::Image(cx.host(a.image)?);
-    let memory = vk::DeviceMemory(cx.host(a.memory)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkBindImageMemory", "device")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkBindImageMemory", "image")?);
+    let memory = vk::DeviceMemory(cx.host_non_null(a.memory, "vkBindImageMemory", "memory")?);
     let memory_offset = a.memory_offset;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -590,8 +590,8 @@ pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferMemoryRequirementsArgs<'b>) -> Result<(c::GetBufferMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_buffer_memory_requirements.ok_or(CallError::Missing("vkGetBufferMemoryRequirements"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetBufferMemoryRequirements", "device")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkGetBufferMemoryRequirements", "buffer")?);
     let p_memory_requirements_c: *mut vk::MemoryRequirements = match Some(a.p_memory_requirements) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -619,8 +619,8 @@ pub unsafe fn get_buffer_memory_requirements<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageMemoryRequirementsArgs<'b>) -> Result<(c::GetImageMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_image_memory_requirements.ok_or(CallError::Missing("vkGetImageMemoryRequirements"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageMemoryRequirements", "device")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkGetImageMemoryRequirements", "image")?);
     let p_memory_requirements_c: *mut vk::MemoryRequirements = match Some(a.p_memory_requirements) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -648,8 +648,8 @@ pub unsafe fn get_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSparseMemoryRequirementsArgs<'b>) -> Result<(c::GetImageSparseMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_image_sparse_memory_requirements.ok_or(CallError::Missing("vkGetImageSparseMemoryRequirements"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageSparseMemoryRequirements", "device")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkGetImageSparseMemoryRequirements", "image")?);
     let mut p_sparse_memory_requirement_count_v: u32 = *a.p_sparse_memory_requirement_count as u32;
     let p_sparse_memory_requirement_count = &mut p_sparse_memory_requirement_count_v as *mut u32;
     let p_sparse_memory_requirements_c: *mut vk::SparseImageMemoryRequirements = cx.lower_slice_mut(a.p_sparse_memory_requirements, |v, cx| v.lower_out(cx))?;
@@ -672,7 +672,7 @@ pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &Dev
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceSparseImageFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_sparse_image_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceSparseImageFormatProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceSparseImageFormatProperties", "physicalDevice")?);
     let format = a.format;
     let ty = a.ty;
     let samples = a.samples;
@@ -700,7 +700,7 @@ pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMa
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueBindSparseArgs<'b>) -> Result<(c::QueueBindSparseReply, Outcome), CallError> {
     let f = procs.queue_bind_sparse.ok_or(CallError::Missing("vkQueueBindSparse"))?;
-    let queue = vk::Queue(cx.host(a.queue)?);
+    let queue = vk::Queue(cx.host_non_null(a.queue, "vkQueueBindSparse", "queue")?);
     let bind_info_count = a.bind_info_count;
     let p_bind_info = cx.lower_slice(a.p_bind_info, |v, cx| v.lower(cx))?;
     let fence = vk::Fence(cx.host(a.fence)?);
@@ -718,7 +718,7 @@ pub unsafe fn queue_bind_sparse<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateFenceArgs<'b>) -> Result<(c::CreateFenceReply<'b>, Outcome), CallError> {
     let f = procs.create_fence.ok_or(CallError::Missing("vkCreateFence"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateFence", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_fence_v = vk::Fence::NULL;
@@ -738,7 +738,7 @@ pub unsafe fn create_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyFenceArgs) -> Result<(c::DestroyFenceReply, Outcome), CallError> {
     let f = procs.destroy_fence.ok_or(CallError::Missing("vkDestroyFence"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyFence", "device")?);
     let fence = vk::Fence(cx.host(a.fence)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -756,7 +756,7 @@ pub unsafe fn destroy_fence<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetFencesArgs<'b>) -> Result<(c::ResetFencesReply, Outcome), CallError> {
     let f = procs.reset_fences.ok_or(CallError::Missing("vkResetFences"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkResetFences", "device")?);
     let fence_count = a.fence_count;
     let p_fences = cx.hosts(a.p_fences, vk::Fence)?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -773,8 +773,8 @@ pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_fence_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetFenceStatusArgs) -> Result<(c::GetFenceStatusReply, Outcome), CallError> {
     let f = procs.get_fence_status.ok_or(CallError::Missing("vkGetFenceStatus"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let fence = vk::Fence(cx.host(a.fence)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetFenceStatus", "device")?);
+    let fence = vk::Fence(cx.host_non_null(a.fence, "vkGetFenceStatus", "fence")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, fence) };
@@ -789,7 +789,7 @@ pub unsafe fn get_fence_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WaitForFencesArgs<'b>) -> Result<(c::WaitForFencesReply, Outcome), CallError> {
     let f = procs.wait_for_fences.ok_or(CallError::Missing("vkWaitForFences"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkWaitForFences", "device")?);
     let fence_count = a.fence_count;
     let p_fences = cx.hosts(a.p_fences, vk::Fence)?;
     let wait_all = a.wait_all;
@@ -808,7 +808,7 @@ pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateSemaphoreArgs<'b>) -> Result<(c::CreateSemaphoreReply<'b>, Outcome), CallError> {
     let f = procs.create_semaphore.ok_or(CallError::Missing("vkCreateSemaphore"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateSemaphore", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_semaphore_v = vk::Semaphore::NULL;
@@ -828,7 +828,7 @@ pub unsafe fn create_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySemaphoreArgs) -> Result<(c::DestroySemaphoreReply, Outcome), CallError> {
     let f = procs.destroy_semaphore.ok_or(CallError::Missing("vkDestroySemaphore"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroySemaphore", "device")?);
     let semaphore = vk::Semaphore(cx.host(a.semaphore)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -846,7 +846,7 @@ pub unsafe fn destroy_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateEventArgs<'b>) -> Result<(c::CreateEventReply<'b>, Outcome), CallError> {
     let f = procs.create_event.ok_or(CallError::Missing("vkCreateEvent"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateEvent", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_event_v = vk::Event::NULL;
@@ -866,7 +866,7 @@ pub unsafe fn create_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyEventArgs) -> Result<(c::DestroyEventReply, Outcome), CallError> {
     let f = procs.destroy_event.ok_or(CallError::Missing("vkDestroyEvent"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyEvent", "device")?);
     let event = vk::Event(cx.host(a.event)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -884,8 +884,8 @@ pub unsafe fn destroy_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_event_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetEventStatusArgs) -> Result<(c::GetEventStatusReply, Outcome), CallError> {
     let f = procs.get_event_status.ok_or(CallError::Missing("vkGetEventStatus"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetEventStatus", "device")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkGetEventStatus", "event")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event) };
@@ -900,8 +900,8 @@ pub unsafe fn get_event_status<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetEventArgs) -> Result<(c::SetEventReply, Outcome), CallError> {
     let f = procs.set_event.ok_or(CallError::Missing("vkSetEvent"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkSetEvent", "device")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkSetEvent", "event")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event) };
@@ -916,8 +916,8 @@ pub unsafe fn set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetEventArgs) -> Result<(c::ResetEventReply, Outcome), CallError> {
     let f = procs.reset_event.ok_or(CallError::Missing("vkResetEvent"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkResetEvent", "device")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkResetEvent", "event")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, event) };
@@ -932,7 +932,7 @@ pub unsafe fn reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerC
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateQueryPoolArgs<'b>) -> Result<(c::CreateQueryPoolReply<'b>, Outcome), CallError> {
     let f = procs.create_query_pool.ok_or(CallError::Missing("vkCreateQueryPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateQueryPool", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_query_pool_v = vk::QueryPool::NULL;
@@ -952,7 +952,7 @@ pub unsafe fn create_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyQueryPoolArgs) -> Result<(c::DestroyQueryPoolReply, Outcome), CallError> {
     let f = procs.destroy_query_pool.ok_or(CallError::Missing("vkDestroyQueryPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyQueryPool", "device")?);
     let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -972,8 +972,8 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     let f = procs.get_query_pool_results.ok_or(CallError::Missing("vkGetQueryPoolResults"))?;
     // Rule: the driver writes each query at i * stride whatever dataSize says.
     let p_data_cap = cx.output_extent("vkGetQueryPoolResults", "pData", a.query_count as u64, a.stride as u64, 112, 67108864, a.p_data.len())?;
-    let device = vk::Device(cx.host(a.device)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetQueryPoolResults", "device")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkGetQueryPoolResults", "queryPool")?);
     let first_query = a.first_query;
     let query_count = a.query_count;
     let data_size = p_data_cap as _;
@@ -998,7 +998,7 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateBufferArgs<'b>) -> Result<(c::CreateBufferReply<'b>, Outcome), CallError> {
     let f = procs.create_buffer.ok_or(CallError::Missing("vkCreateBuffer"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateBuffer", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_buffer_v = vk::Buffer::NULL;
@@ -1018,7 +1018,7 @@ pub unsafe fn create_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyBufferArgs) -> Result<(c::DestroyBufferReply, Outcome), CallError> {
     let f = procs.destroy_buffer.ok_or(CallError::Missing("vkDestroyBuffer"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyBuffer", "device")?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1036,7 +1036,7 @@ pub unsafe fn destroy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateBufferViewArgs<'b>) -> Result<(c::CreateBufferViewReply<'b>, Outcome), CallError> {
     let f = procs.create_buffer_view.ok_or(CallError::Missing("vkCreateBufferView"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateBufferView", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_view_v = vk::BufferView::NULL;
@@ -1056,7 +1056,7 @@ pub unsafe fn create_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyBufferViewArgs) -> Result<(c::DestroyBufferViewReply, Outcome), CallError> {
     let f = procs.destroy_buffer_view.ok_or(CallError::Missing("vkDestroyBufferView"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyBufferView", "device")?);
     let buffer_view = vk::BufferView(cx.host(a.buffer_view)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1074,7 +1074,7 @@ pub unsafe fn destroy_buffer_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateImageArgs<'b>) -> Result<(c::CreateImageReply<'b>, Outcome), CallError> {
     let f = procs.create_image.ok_or(CallError::Missing("vkCreateImage"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateImage", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_image_v = vk::Image::NULL;
@@ -1094,7 +1094,7 @@ pub unsafe fn create_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyImageArgs) -> Result<(c::DestroyImageReply, Outcome), CallError> {
     let f = procs.destroy_image.ok_or(CallError::Missing("vkDestroyImage"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyImage", "device")?);
     let image = vk::Image(cx.host(a.image)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1112,8 +1112,8 @@ pub unsafe fn destroy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayoutArgs<'b>) -> Result<(c::GetImageSubresourceLayoutReply<'b>, Outcome), CallError> {
     let f = procs.get_image_subresource_layout.ok_or(CallError::Missing("vkGetImageSubresourceLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageSubresourceLayout", "device")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkGetImageSubresourceLayout", "image")?);
     let p_subresource = match Some(a.p_subresource) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_layout_c: *mut vk::SubresourceLayout = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1142,7 +1142,7 @@ pub unsafe fn get_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateImageViewArgs<'b>) -> Result<(c::CreateImageViewReply<'b>, Outcome), CallError> {
     let f = procs.create_image_view.ok_or(CallError::Missing("vkCreateImageView"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateImageView", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_view_v = vk::ImageView::NULL;
@@ -1162,7 +1162,7 @@ pub unsafe fn create_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyImageViewArgs) -> Result<(c::DestroyImageViewReply, Outcome), CallError> {
     let f = procs.destroy_image_view.ok_or(CallError::Missing("vkDestroyImageView"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyImageView", "device")?);
     let image_view = vk::ImageView(cx.host(a.image_view)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1180,7 +1180,7 @@ pub unsafe fn destroy_image_view<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateShaderModuleArgs<'b>) -> Result<(c::CreateShaderModuleReply<'b>, Outcome), CallError> {
     let f = procs.create_shader_module.ok_or(CallError::Missing("vkCreateShaderModule"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateShaderModule", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_shader_module_v = vk::ShaderModule::NULL;
@@ -1200,7 +1200,7 @@ pub unsafe fn create_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyShaderModuleArgs) -> Result<(c::DestroyShaderModuleReply, Outcome), CallError> {
     let f = procs.destroy_shader_module.ok_or(CallError::Missing("vkDestroyShaderModule"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyShaderModule", "device")?);
     let shader_module = vk::ShaderModule(cx.host(a.shader_module)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1218,7 +1218,7 @@ pub unsafe fn destroy_shader_module<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreatePipelineCacheArgs<'b>) -> Result<(c::CreatePipelineCacheReply<'b>, Outcome), CallError> {
     let f = procs.create_pipeline_cache.ok_or(CallError::Missing("vkCreatePipelineCache"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreatePipelineCache", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_pipeline_cache_v = vk::PipelineCache::NULL;
@@ -1238,7 +1238,7 @@ pub unsafe fn create_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineCacheArgs) -> Result<(c::DestroyPipelineCacheReply, Outcome), CallError> {
     let f = procs.destroy_pipeline_cache.ok_or(CallError::Missing("vkDestroyPipelineCache"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyPipelineCache", "device")?);
     let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1256,8 +1256,8 @@ pub unsafe fn destroy_pipeline_cache<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_pipeline_cache_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPipelineCacheDataArgs<'b>) -> Result<(c::GetPipelineCacheDataReply<'b>, Outcome), CallError> {
     let f = procs.get_pipeline_cache_data.ok_or(CallError::Missing("vkGetPipelineCacheData"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetPipelineCacheData", "device")?);
+    let pipeline_cache = vk::PipelineCache(cx.host_non_null(a.pipeline_cache, "vkGetPipelineCacheData", "pipelineCache")?);
     let mut p_data_size_v: usize = *a.p_data_size as usize;
     let p_data_size = &mut p_data_size_v as *mut usize;
     let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
@@ -1280,8 +1280,8 @@ pub unsafe fn get_pipeline_cache_data<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::MergePipelineCachesArgs<'b>) -> Result<(c::MergePipelineCachesReply, Outcome), CallError> {
     let f = procs.merge_pipeline_caches.ok_or(CallError::Missing("vkMergePipelineCaches"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let dst_cache = vk::PipelineCache(cx.host(a.dst_cache)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkMergePipelineCaches", "device")?);
+    let dst_cache = vk::PipelineCache(cx.host_non_null(a.dst_cache, "vkMergePipelineCaches", "dstCache")?);
     let src_cache_count = a.src_cache_count;
     let p_src_caches = cx.hosts(a.p_src_caches, vk::PipelineCache)?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1298,7 +1298,7 @@ pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_graphics_pipelines<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateGraphicsPipelinesArgs<'b>) -> Result<(c::CreateGraphicsPipelinesReply<'b>, Outcome), CallError> {
     let f = procs.create_graphics_pipelines.ok_or(CallError::Missing("vkCreateGraphicsPipelines"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateGraphicsPipelines", "device")?);
     let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
     let create_info_count = a.create_info_count;
     let p_create_infos = cx.lower_slice(a.p_create_infos, |v, cx| v.lower(cx))?;
@@ -1326,7 +1326,7 @@ pub unsafe fn create_graphics_pipelines<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_compute_pipelines<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateComputePipelinesArgs<'b>) -> Result<(c::CreateComputePipelinesReply<'b>, Outcome), CallError> {
     let f = procs.create_compute_pipelines.ok_or(CallError::Missing("vkCreateComputePipelines"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateComputePipelines", "device")?);
     let pipeline_cache = vk::PipelineCache(cx.host(a.pipeline_cache)?);
     let create_info_count = a.create_info_count;
     let p_create_infos = cx.lower_slice(a.p_create_infos, |v, cx| v.lower(cx))?;
@@ -1354,7 +1354,7 @@ pub unsafe fn create_compute_pipelines<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineArgs) -> Result<(c::DestroyPipelineReply, Outcome), CallError> {
     let f = procs.destroy_pipeline.ok_or(CallError::Missing("vkDestroyPipeline"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyPipeline", "device")?);
     let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1372,7 +1372,7 @@ pub unsafe fn destroy_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreatePipelineLayoutArgs<'b>) -> Result<(c::CreatePipelineLayoutReply<'b>, Outcome), CallError> {
     let f = procs.create_pipeline_layout.ok_or(CallError::Missing("vkCreatePipelineLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreatePipelineLayout", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_pipeline_layout_v = vk::PipelineLayout::NULL;
@@ -1392,7 +1392,7 @@ pub unsafe fn create_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPipelineLayoutArgs) -> Result<(c::DestroyPipelineLayoutReply, Outcome), CallError> {
     let f = procs.destroy_pipeline_layout.ok_or(CallError::Missing("vkDestroyPipelineLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyPipelineLayout", "device")?);
     let pipeline_layout = vk::PipelineLayout(cx.host(a.pipeline_layout)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1410,7 +1410,7 @@ pub unsafe fn destroy_pipeline_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateSamplerArgs<'b>) -> Result<(c::CreateSamplerReply<'b>, Outcome), CallError> {
     let f = procs.create_sampler.ok_or(CallError::Missing("vkCreateSampler"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateSampler", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_sampler_v = vk::Sampler::NULL;
@@ -1430,7 +1430,7 @@ pub unsafe fn create_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySamplerArgs) -> Result<(c::DestroySamplerReply, Outcome), CallError> {
     let f = procs.destroy_sampler.ok_or(CallError::Missing("vkDestroySampler"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroySampler", "device")?);
     let sampler = vk::Sampler(cx.host(a.sampler)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1448,7 +1448,7 @@ pub unsafe fn destroy_sampler<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDescriptorSetLayoutArgs<'b>) -> Result<(c::CreateDescriptorSetLayoutReply<'b>, Outcome), CallError> {
     let f = procs.create_descriptor_set_layout.ok_or(CallError::Missing("vkCreateDescriptorSetLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateDescriptorSetLayout", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_set_layout_v = vk::DescriptorSetLayout::NULL;
@@ -1468,7 +1468,7 @@ pub unsafe fn create_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorSetLayoutArgs) -> Result<(c::DestroyDescriptorSetLayoutReply, Outcome), CallError> {
     let f = procs.destroy_descriptor_set_layout.ok_or(CallError::Missing("vkDestroyDescriptorSetLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyDescriptorSetLayout", "device")?);
     let descriptor_set_layout = vk::DescriptorSetLayout(cx.host(a.descriptor_set_layout)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1486,7 +1486,7 @@ pub unsafe fn destroy_descriptor_set_layout<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDescriptorPoolArgs<'b>) -> Result<(c::CreateDescriptorPoolReply<'b>, Outcome), CallError> {
     let f = procs.create_descriptor_pool.ok_or(CallError::Missing("vkCreateDescriptorPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateDescriptorPool", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_descriptor_pool_v = vk::DescriptorPool::NULL;
@@ -1506,7 +1506,7 @@ pub unsafe fn create_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorPoolArgs) -> Result<(c::DestroyDescriptorPoolReply, Outcome), CallError> {
     let f = procs.destroy_descriptor_pool.ok_or(CallError::Missing("vkDestroyDescriptorPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyDescriptorPool", "device")?);
     let descriptor_pool = vk::DescriptorPool(cx.host(a.descriptor_pool)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1524,8 +1524,8 @@ pub unsafe fn destroy_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetDescriptorPoolArgs) -> Result<(c::ResetDescriptorPoolReply, Outcome), CallError> {
     let f = procs.reset_descriptor_pool.ok_or(CallError::Missing("vkResetDescriptorPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let descriptor_pool = vk::DescriptorPool(cx.host(a.descriptor_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkResetDescriptorPool", "device")?);
+    let descriptor_pool = vk::DescriptorPool(cx.host_non_null(a.descriptor_pool, "vkResetDescriptorPool", "descriptorPool")?);
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1541,7 +1541,7 @@ pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn allocate_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::AllocateDescriptorSetsArgs<'b>) -> Result<(c::AllocateDescriptorSetsReply<'b>, Outcome), CallError> {
     let f = procs.allocate_descriptor_sets.ok_or(CallError::Missing("vkAllocateDescriptorSets"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkAllocateDescriptorSets", "device")?);
     let p_allocate_info = match Some(a.p_allocate_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_descriptor_sets_c: *mut vk::DescriptorSet = cx.zeroed_mut(a.p_descriptor_sets.len());
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1566,8 +1566,8 @@ pub unsafe fn allocate_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn free_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeDescriptorSetsArgs<'b>) -> Result<(c::FreeDescriptorSetsReply, Outcome), CallError> {
     let f = procs.free_descriptor_sets.ok_or(CallError::Missing("vkFreeDescriptorSets"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let descriptor_pool = vk::DescriptorPool(cx.host(a.descriptor_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkFreeDescriptorSets", "device")?);
+    let descriptor_pool = vk::DescriptorPool(cx.host_non_null(a.descriptor_pool, "vkFreeDescriptorSets", "descriptorPool")?);
     let descriptor_set_count = a.descriptor_set_count;
     let p_descriptor_sets = cx.hosts(a.p_descriptor_sets, vk::DescriptorSet)?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1585,7 +1585,7 @@ pub unsafe fn free_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UpdateDescriptorSetsArgs<'b>) -> Result<(c::UpdateDescriptorSetsReply, Outcome), CallError> {
     let f = procs.update_descriptor_sets.ok_or(CallError::Missing("vkUpdateDescriptorSets"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkUpdateDescriptorSets", "device")?);
     let descriptor_write_count = a.descriptor_write_count;
     let p_descriptor_writes = cx.lower_slice(a.p_descriptor_writes, |v, cx| v.lower(cx))?;
     let descriptor_copy_count = a.descriptor_copy_count;
@@ -1604,7 +1604,7 @@ pub unsafe fn update_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateFramebufferArgs<'b>) -> Result<(c::CreateFramebufferReply<'b>, Outcome), CallError> {
     let f = procs.create_framebuffer.ok_or(CallError::Missing("vkCreateFramebuffer"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateFramebuffer", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_framebuffer_v = vk::Framebuffer::NULL;
@@ -1624,7 +1624,7 @@ pub unsafe fn create_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyFramebufferArgs) -> Result<(c::DestroyFramebufferReply, Outcome), CallError> {
     let f = procs.destroy_framebuffer.ok_or(CallError::Missing("vkDestroyFramebuffer"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyFramebuffer", "device")?);
     let framebuffer = vk::Framebuffer(cx.host(a.framebuffer)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1642,7 +1642,7 @@ pub unsafe fn destroy_framebuffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateRenderPassArgs<'b>) -> Result<(c::CreateRenderPassReply<'b>, Outcome), CallError> {
     let f = procs.create_render_pass.ok_or(CallError::Missing("vkCreateRenderPass"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateRenderPass", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_render_pass_v = vk::RenderPass::NULL;
@@ -1662,7 +1662,7 @@ pub unsafe fn create_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyRenderPassArgs) -> Result<(c::DestroyRenderPassReply, Outcome), CallError> {
     let f = procs.destroy_render_pass.ok_or(CallError::Missing("vkDestroyRenderPass"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyRenderPass", "device")?);
     let render_pass = vk::RenderPass(cx.host(a.render_pass)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1680,8 +1680,8 @@ pub unsafe fn destroy_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderAreaGranularityArgs<'b>) -> Result<(c::GetRenderAreaGranularityReply<'b>, Outcome), CallError> {
     let f = procs.get_render_area_granularity.ok_or(CallError::Missing("vkGetRenderAreaGranularity"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let render_pass = vk::RenderPass(cx.host(a.render_pass)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetRenderAreaGranularity", "device")?);
+    let render_pass = vk::RenderPass(cx.host_non_null(a.render_pass, "vkGetRenderAreaGranularity", "renderPass")?);
     let p_granularity_c: *mut vk::Extent2D = match Some(a.p_granularity) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1709,7 +1709,7 @@ pub unsafe fn get_render_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateCommandPoolArgs<'b>) -> Result<(c::CreateCommandPoolReply<'b>, Outcome), CallError> {
     let f = procs.create_command_pool.ok_or(CallError::Missing("vkCreateCommandPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateCommandPool", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_command_pool_v = vk::CommandPool::NULL;
@@ -1729,7 +1729,7 @@ pub unsafe fn create_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyCommandPoolArgs) -> Result<(c::DestroyCommandPoolReply, Outcome), CallError> {
     let f = procs.destroy_command_pool.ok_or(CallError::Missing("vkDestroyCommandPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyCommandPool", "device")?);
     let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1747,8 +1747,8 @@ pub unsafe fn destroy_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandPoolArgs) -> Result<(c::ResetCommandPoolReply, Outcome), CallError> {
     let f = procs.reset_command_pool.ok_or(CallError::Missing("vkResetCommandPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkResetCommandPool", "device")?);
+    let command_pool = vk::CommandPool(cx.host_non_null(a.command_pool, "vkResetCommandPool", "commandPool")?);
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1764,7 +1764,7 @@ pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn allocate_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::AllocateCommandBuffersArgs<'b>) -> Result<(c::AllocateCommandBuffersReply<'b>, Outcome), CallError> {
     let f = procs.allocate_command_buffers.ok_or(CallError::Missing("vkAllocateCommandBuffers"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkAllocateCommandBuffers", "device")?);
     let p_allocate_info = match Some(a.p_allocate_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_command_buffers_c: *mut vk::CommandBuffer = cx.zeroed_mut(a.p_command_buffers.len());
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1789,8 +1789,8 @@ pub unsafe fn allocate_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn free_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::FreeCommandBuffersArgs<'b>) -> Result<(c::FreeCommandBuffersReply, Outcome), CallError> {
     let f = procs.free_command_buffers.ok_or(CallError::Missing("vkFreeCommandBuffers"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkFreeCommandBuffers", "device")?);
+    let command_pool = vk::CommandPool(cx.host_non_null(a.command_pool, "vkFreeCommandBuffers", "commandPool")?);
     let command_buffer_count = a.command_buffer_count;
     let p_command_buffers = cx.hosts(a.p_command_buffers, vk::CommandBuffer)?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1808,7 +1808,7 @@ pub unsafe fn free_command_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn begin_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BeginCommandBufferArgs<'b>) -> Result<(c::BeginCommandBufferReply, Outcome), CallError> {
     let f = procs.begin_command_buffer.ok_or(CallError::Missing("vkBeginCommandBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkBeginCommandBuffer", "commandBuffer")?);
     let p_begin_info = match Some(a.p_begin_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1824,7 +1824,7 @@ pub unsafe fn begin_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn end_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::EndCommandBufferArgs) -> Result<(c::EndCommandBufferReply, Outcome), CallError> {
     let f = procs.end_command_buffer.ok_or(CallError::Missing("vkEndCommandBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkEndCommandBuffer", "commandBuffer")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
@@ -1839,7 +1839,7 @@ pub unsafe fn end_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandBufferArgs) -> Result<(c::ResetCommandBufferReply, Outcome), CallError> {
     let f = procs.reset_command_buffer.ok_or(CallError::Missing("vkResetCommandBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkResetCommandBuffer", "commandBuffer")?);
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1855,9 +1855,9 @@ pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindPipelineArgs) -> Result<(c::CmdBindPipelineReply, Outcome), CallError> {
     let f = procs.cmd_bind_pipeline.ok_or(CallError::Missing("vkCmdBindPipeline"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindPipeline", "commandBuffer")?);
     let pipeline_bind_point = a.pipeline_bind_point;
-    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let pipeline = vk::Pipeline(cx.host_non_null(a.pipeline, "vkCmdBindPipeline", "pipeline")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, pipeline_bind_point, pipeline) };
@@ -1878,7 +1878,7 @@ pub unsafe fn cmd_set_viewport<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
             return Err(LowerError::rule("vkCmdSetViewport", format!("firstViewport {} + viewportCount {} exceeds maxViewports {}", a.first_viewport, a.viewport_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetViewport", "commandBuffer")?);
     let first_viewport = a.first_viewport;
     let viewport_count = a.viewport_count;
     let p_viewports = cx.lower_slice(a.p_viewports, |v, cx| v.lower(cx))?;
@@ -1902,7 +1902,7 @@ pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
             return Err(LowerError::rule("vkCmdSetScissor", format!("firstScissor {} + scissorCount {} exceeds maxViewports {}", a.first_scissor, a.scissor_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetScissor", "commandBuffer")?);
     let first_scissor = a.first_scissor;
     let scissor_count = a.scissor_count;
     let p_scissors = cx.lower_slice(a.p_scissors, |v, cx| v.lower(cx))?;
@@ -1920,7 +1920,7 @@ pub unsafe fn cmd_set_scissor<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_line_width<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineWidthArgs) -> Result<(c::CmdSetLineWidthReply, Outcome), CallError> {
     let f = procs.cmd_set_line_width.ok_or(CallError::Missing("vkCmdSetLineWidth"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLineWidth", "commandBuffer")?);
     let line_width = a.line_width;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1936,7 +1936,7 @@ pub unsafe fn cmd_set_line_width<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_bias<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBiasArgs) -> Result<(c::CmdSetDepthBiasReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bias.ok_or(CallError::Missing("vkCmdSetDepthBias"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthBias", "commandBuffer")?);
     let depth_bias_constant_factor = a.depth_bias_constant_factor;
     let depth_bias_clamp = a.depth_bias_clamp;
     let depth_bias_slope_factor = a.depth_bias_slope_factor;
@@ -1954,7 +1954,7 @@ pub unsafe fn cmd_set_depth_bias<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_blend_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetBlendConstantsArgs) -> Result<(c::CmdSetBlendConstantsReply, Outcome), CallError> {
     let f = procs.cmd_set_blend_constants.ok_or(CallError::Missing("vkCmdSetBlendConstants"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetBlendConstants", "commandBuffer")?);
     let blend_constants = a.blend_constants.as_ptr();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1970,7 +1970,7 @@ pub unsafe fn cmd_set_blend_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBoundsArgs) -> Result<(c::CmdSetDepthBoundsReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bounds.ok_or(CallError::Missing("vkCmdSetDepthBounds"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthBounds", "commandBuffer")?);
     let min_depth_bounds = a.min_depth_bounds;
     let max_depth_bounds = a.max_depth_bounds;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1987,7 +1987,7 @@ pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilCompareMaskArgs) -> Result<(c::CmdSetStencilCompareMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_compare_mask.ok_or(CallError::Missing("vkCmdSetStencilCompareMask"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilCompareMask", "commandBuffer")?);
     let face_mask = a.face_mask;
     let compare_mask = a.compare_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2004,7 +2004,7 @@ pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilWriteMaskArgs) -> Result<(c::CmdSetStencilWriteMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_write_mask.ok_or(CallError::Missing("vkCmdSetStencilWriteMask"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilWriteMask", "commandBuffer")?);
     let face_mask = a.face_mask;
     let write_mask = a.write_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2021,7 +2021,7 @@ pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilReferenceArgs) -> Result<(c::CmdSetStencilReferenceReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_reference.ok_or(CallError::Missing("vkCmdSetStencilReference"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilReference", "commandBuffer")?);
     let face_mask = a.face_mask;
     let reference = a.reference;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2044,9 +2044,9 @@ pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
             return Err(LowerError::rule("vkCmdBindDescriptorSets", format!("firstSet {} + descriptorSetCount {} exceeds maxBoundDescriptorSets {}", a.first_set, a.descriptor_set_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindDescriptorSets", "commandBuffer")?);
     let pipeline_bind_point = a.pipeline_bind_point;
-    let layout = vk::PipelineLayout(cx.host(a.layout)?);
+    let layout = vk::PipelineLayout(cx.host_non_null(a.layout, "vkCmdBindDescriptorSets", "layout")?);
     let first_set = a.first_set;
     let descriptor_set_count = a.descriptor_set_count;
     let p_descriptor_sets = cx.hosts(a.p_descriptor_sets, vk::DescriptorSet)?;
@@ -2066,7 +2066,7 @@ pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBufferArgs) -> Result<(c::CmdBindIndexBufferReply, Outcome), CallError> {
     let f = procs.cmd_bind_index_buffer.ok_or(CallError::Missing("vkCmdBindIndexBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindIndexBuffer", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
     let offset = a.offset;
     let index_type = a.index_type;
@@ -2090,7 +2090,7 @@ pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx:
             return Err(LowerError::rule("vkCmdBindVertexBuffers", format!("firstBinding {} + bindingCount {} exceeds maxVertexInputBindings {}", a.first_binding, a.binding_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindVertexBuffers", "commandBuffer")?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
     let p_buffers = cx.hosts(a.p_buffers, vk::Buffer)?;
@@ -2109,7 +2109,7 @@ pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawArgs) -> Result<(c::CmdDrawReply, Outcome), CallError> {
     let f = procs.cmd_draw.ok_or(CallError::Missing("vkCmdDraw"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDraw", "commandBuffer")?);
     let vertex_count = a.vertex_count;
     let instance_count = a.instance_count;
     let first_vertex = a.first_vertex;
@@ -2128,7 +2128,7 @@ pub unsafe fn cmd_draw<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedArgs) -> Result<(c::CmdDrawIndexedReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed.ok_or(CallError::Missing("vkCmdDrawIndexed"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndexed", "commandBuffer")?);
     let index_count = a.index_count;
     let instance_count = a.instance_count;
     let first_index = a.first_index;
@@ -2148,8 +2148,8 @@ pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectArgs) -> Result<(c::CmdDrawIndirectReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect.ok_or(CallError::Missing("vkCmdDrawIndirect"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndirect", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndirect", "buffer")?);
     let offset = a.offset;
     let draw_count = a.draw_count;
     let stride = a.stride;
@@ -2167,8 +2167,8 @@ pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectArgs) -> Result<(c::CmdDrawIndexedIndirectReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed_indirect.ok_or(CallError::Missing("vkCmdDrawIndexedIndirect"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndexedIndirect", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndexedIndirect", "buffer")?);
     let offset = a.offset;
     let draw_count = a.draw_count;
     let stride = a.stride;
@@ -2186,7 +2186,7 @@ pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchArgs) -> Result<(c::CmdDispatchReply, Outcome), CallError> {
     let f = procs.cmd_dispatch.ok_or(CallError::Missing("vkCmdDispatch"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDispatch", "commandBuffer")?);
     let group_count_x = a.group_count_x;
     let group_count_y = a.group_count_y;
     let group_count_z = a.group_count_z;
@@ -2204,8 +2204,8 @@ pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchIndirectArgs) -> Result<(c::CmdDispatchIndirectReply, Outcome), CallError> {
     let f = procs.cmd_dispatch_indirect.ok_or(CallError::Missing("vkCmdDispatchIndirect"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDispatchIndirect", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDispatchIndirect", "buffer")?);
     let offset = a.offset;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2221,9 +2221,9 @@ pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferArgs<'b>) -> Result<(c::CmdCopyBufferReply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer.ok_or(CallError::Missing("vkCmdCopyBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let src_buffer = vk::Buffer(cx.host(a.src_buffer)?);
-    let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyBuffer", "commandBuffer")?);
+    let src_buffer = vk::Buffer(cx.host_non_null(a.src_buffer, "vkCmdCopyBuffer", "srcBuffer")?);
+    let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdCopyBuffer", "dstBuffer")?);
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2240,10 +2240,10 @@ pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageArgs<'b>) -> Result<(c::CmdCopyImageReply, Outcome), CallError> {
     let f = procs.cmd_copy_image.ok_or(CallError::Missing("vkCmdCopyImage"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let src_image = vk::Image(cx.host(a.src_image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyImage", "commandBuffer")?);
+    let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdCopyImage", "srcImage")?);
     let src_image_layout = a.src_image_layout;
-    let dst_image = vk::Image(cx.host(a.dst_image)?);
+    let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdCopyImage", "dstImage")?);
     let dst_image_layout = a.dst_image_layout;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
@@ -2261,10 +2261,10 @@ pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImageArgs<'b>) -> Result<(c::CmdBlitImageReply, Outcome), CallError> {
     let f = procs.cmd_blit_image.ok_or(CallError::Missing("vkCmdBlitImage"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let src_image = vk::Image(cx.host(a.src_image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBlitImage", "commandBuffer")?);
+    let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdBlitImage", "srcImage")?);
     let src_image_layout = a.src_image_layout;
-    let dst_image = vk::Image(cx.host(a.dst_image)?);
+    let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdBlitImage", "dstImage")?);
     let dst_image_layout = a.dst_image_layout;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
@@ -2283,9 +2283,9 @@ pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImageArgs<'b>) -> Result<(c::CmdCopyBufferToImageReply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer_to_image.ok_or(CallError::Missing("vkCmdCopyBufferToImage"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let src_buffer = vk::Buffer(cx.host(a.src_buffer)?);
-    let dst_image = vk::Image(cx.host(a.dst_image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyBufferToImage", "commandBuffer")?);
+    let src_buffer = vk::Buffer(cx.host_non_null(a.src_buffer, "vkCmdCopyBufferToImage", "srcBuffer")?);
+    let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdCopyBufferToImage", "dstImage")?);
     let dst_image_layout = a.dst_image_layout;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
@@ -2303,10 +2303,10 @@ pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBufferArgs<'b>) -> Result<(c::CmdCopyImageToBufferReply, Outcome), CallError> {
     let f = procs.cmd_copy_image_to_buffer.ok_or(CallError::Missing("vkCmdCopyImageToBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let src_image = vk::Image(cx.host(a.src_image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyImageToBuffer", "commandBuffer")?);
+    let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdCopyImageToBuffer", "srcImage")?);
     let src_image_layout = a.src_image_layout;
-    let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
+    let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdCopyImageToBuffer", "dstBuffer")?);
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2323,8 +2323,8 @@ pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdUpdateBufferArgs<'b>) -> Result<(c::CmdUpdateBufferReply, Outcome), CallError> {
     let f = procs.cmd_update_buffer.ok_or(CallError::Missing("vkCmdUpdateBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdUpdateBuffer", "commandBuffer")?);
+    let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdUpdateBuffer", "dstBuffer")?);
     let dst_offset = a.dst_offset;
     let data_size = a.data_size;
     let p_data = cx.blob(a.p_data);
@@ -2342,8 +2342,8 @@ pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdFillBufferArgs) -> Result<(c::CmdFillBufferReply, Outcome), CallError> {
     let f = procs.cmd_fill_buffer.ok_or(CallError::Missing("vkCmdFillBuffer"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdFillBuffer", "commandBuffer")?);
+    let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdFillBuffer", "dstBuffer")?);
     let dst_offset = a.dst_offset;
     let size = a.size;
     let data = a.data;
@@ -2361,8 +2361,8 @@ pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearColorImageArgs<'b>) -> Result<(c::CmdClearColorImageReply, Outcome), CallError> {
     let f = procs.cmd_clear_color_image.ok_or(CallError::Missing("vkCmdClearColorImage"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdClearColorImage", "commandBuffer")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkCmdClearColorImage", "image")?);
     let image_layout = a.image_layout;
     let p_color = match a.p_color { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let range_count = a.range_count;
@@ -2381,8 +2381,8 @@ pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearDepthStencilImageArgs<'b>) -> Result<(c::CmdClearDepthStencilImageReply, Outcome), CallError> {
     let f = procs.cmd_clear_depth_stencil_image.ok_or(CallError::Missing("vkCmdClearDepthStencilImage"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdClearDepthStencilImage", "commandBuffer")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkCmdClearDepthStencilImage", "image")?);
     let image_layout = a.image_layout;
     let p_depth_stencil = match Some(a.p_depth_stencil) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let range_count = a.range_count;
@@ -2401,7 +2401,7 @@ pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearAttachmentsArgs<'b>) -> Result<(c::CmdClearAttachmentsReply, Outcome), CallError> {
     let f = procs.cmd_clear_attachments.ok_or(CallError::Missing("vkCmdClearAttachments"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdClearAttachments", "commandBuffer")?);
     let attachment_count = a.attachment_count;
     let p_attachments = cx.lower_slice(a.p_attachments, |v, cx| v.lower(cx))?;
     let rect_count = a.rect_count;
@@ -2420,10 +2420,10 @@ pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImageArgs<'b>) -> Result<(c::CmdResolveImageReply, Outcome), CallError> {
     let f = procs.cmd_resolve_image.ok_or(CallError::Missing("vkCmdResolveImage"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let src_image = vk::Image(cx.host(a.src_image)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResolveImage", "commandBuffer")?);
+    let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdResolveImage", "srcImage")?);
     let src_image_layout = a.src_image_layout;
-    let dst_image = vk::Image(cx.host(a.dst_image)?);
+    let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdResolveImage", "dstImage")?);
     let dst_image_layout = a.dst_image_layout;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
@@ -2441,8 +2441,8 @@ pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetEventArgs) -> Result<(c::CmdSetEventReply, Outcome), CallError> {
     let f = procs.cmd_set_event.ok_or(CallError::Missing("vkCmdSetEvent"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetEvent", "commandBuffer")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkCmdSetEvent", "event")?);
     let stage_mask = a.stage_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2458,8 +2458,8 @@ pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetEventArgs) -> Result<(c::CmdResetEventReply, Outcome), CallError> {
     let f = procs.cmd_reset_event.ok_or(CallError::Missing("vkCmdResetEvent"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResetEvent", "commandBuffer")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkCmdResetEvent", "event")?);
     let stage_mask = a.stage_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2475,7 +2475,7 @@ pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWaitEventsArgs<'b>) -> Result<(c::CmdWaitEventsReply, Outcome), CallError> {
     let f = procs.cmd_wait_events.ok_or(CallError::Missing("vkCmdWaitEvents"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWaitEvents", "commandBuffer")?);
     let event_count = a.event_count;
     let p_events = cx.hosts(a.p_events, vk::Event)?;
     let src_stage_mask = a.src_stage_mask;
@@ -2500,7 +2500,7 @@ pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrierArgs<'b>) -> Result<(c::CmdPipelineBarrierReply, Outcome), CallError> {
     let f = procs.cmd_pipeline_barrier.ok_or(CallError::Missing("vkCmdPipelineBarrier"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPipelineBarrier", "commandBuffer")?);
     let src_stage_mask = a.src_stage_mask;
     let dst_stage_mask = a.dst_stage_mask;
     let dependency_flags = a.dependency_flags;
@@ -2524,8 +2524,8 @@ pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryArgs) -> Result<(c::CmdBeginQueryReply, Outcome), CallError> {
     let f = procs.cmd_begin_query.ok_or(CallError::Missing("vkCmdBeginQuery"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginQuery", "commandBuffer")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdBeginQuery", "queryPool")?);
     let query = a.query;
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2542,8 +2542,8 @@ pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryArgs) -> Result<(c::CmdEndQueryReply, Outcome), CallError> {
     let f = procs.cmd_end_query.ok_or(CallError::Missing("vkCmdEndQuery"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndQuery", "commandBuffer")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdEndQuery", "queryPool")?);
     let query = a.query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2559,8 +2559,8 @@ pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetQueryPoolArgs) -> Result<(c::CmdResetQueryPoolReply, Outcome), CallError> {
     let f = procs.cmd_reset_query_pool.ok_or(CallError::Missing("vkCmdResetQueryPool"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResetQueryPool", "commandBuffer")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdResetQueryPool", "queryPool")?);
     let first_query = a.first_query;
     let query_count = a.query_count;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2577,9 +2577,9 @@ pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestampArgs) -> Result<(c::CmdWriteTimestampReply, Outcome), CallError> {
     let f = procs.cmd_write_timestamp.ok_or(CallError::Missing("vkCmdWriteTimestamp"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteTimestamp", "commandBuffer")?);
     let pipeline_stage = a.pipeline_stage;
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteTimestamp", "queryPool")?);
     let query = a.query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2595,11 +2595,11 @@ pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyQueryPoolResultsArgs) -> Result<(c::CmdCopyQueryPoolResultsReply, Outcome), CallError> {
     let f = procs.cmd_copy_query_pool_results.ok_or(CallError::Missing("vkCmdCopyQueryPoolResults"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyQueryPoolResults", "commandBuffer")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdCopyQueryPoolResults", "queryPool")?);
     let first_query = a.first_query;
     let query_count = a.query_count;
-    let dst_buffer = vk::Buffer(cx.host(a.dst_buffer)?);
+    let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdCopyQueryPoolResults", "dstBuffer")?);
     let dst_offset = a.dst_offset;
     let stride = a.stride;
     let flags = a.flags;
@@ -2623,8 +2623,8 @@ pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
             return Err(LowerError::rule("vkCmdPushConstants", format!("offset {} + size {} exceeds maxPushConstantsSize {}", a.offset, a.size, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let layout = vk::PipelineLayout(cx.host(a.layout)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPushConstants", "commandBuffer")?);
+    let layout = vk::PipelineLayout(cx.host_non_null(a.layout, "vkCmdPushConstants", "layout")?);
     let stage_flags = a.stage_flags;
     let offset = a.offset;
     let size = a.size;
@@ -2643,7 +2643,7 @@ pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderPassArgs<'b>) -> Result<(c::CmdBeginRenderPassReply, Outcome), CallError> {
     let f = procs.cmd_begin_render_pass.ok_or(CallError::Missing("vkCmdBeginRenderPass"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginRenderPass", "commandBuffer")?);
     let p_render_pass_begin = match Some(a.p_render_pass_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let contents = a.contents;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2660,7 +2660,7 @@ pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_next_subpass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpassArgs) -> Result<(c::CmdNextSubpassReply, Outcome), CallError> {
     let f = procs.cmd_next_subpass.ok_or(CallError::Missing("vkCmdNextSubpass"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdNextSubpass", "commandBuffer")?);
     let contents = a.contents;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2676,7 +2676,7 @@ pub unsafe fn cmd_next_subpass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderPassArgs) -> Result<(c::CmdEndRenderPassReply, Outcome), CallError> {
     let f = procs.cmd_end_render_pass.ok_or(CallError::Missing("vkCmdEndRenderPass"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndRenderPass", "commandBuffer")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
@@ -2691,7 +2691,7 @@ pub unsafe fn cmd_end_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_execute_commands<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdExecuteCommandsArgs<'b>) -> Result<(c::CmdExecuteCommandsReply, Outcome), CallError> {
     let f = procs.cmd_execute_commands.ok_or(CallError::Missing("vkCmdExecuteCommands"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdExecuteCommands", "commandBuffer")?);
     let command_buffer_count = a.command_buffer_count;
     let p_command_buffers = cx.hosts(a.p_command_buffers, vk::CommandBuffer)?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2724,7 +2724,7 @@ pub unsafe fn enumerate_instance_version<'b, M: HandleMap>(procs: &InstanceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn bind_buffer_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemory2Args<'b>) -> Result<(c::BindBufferMemory2Reply, Outcome), CallError> {
     let f = procs.bind_buffer_memory2.ok_or(CallError::Missing("vkBindBufferMemory2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkBindBufferMemory2", "device")?);
     let bind_info_count = a.bind_info_count;
     let p_bind_infos = cx.lower_slice(a.p_bind_infos, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2741,7 +2741,7 @@ pub unsafe fn bind_buffer_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn bind_image_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemory2Args<'b>) -> Result<(c::BindImageMemory2Reply, Outcome), CallError> {
     let f = procs.bind_image_memory2.ok_or(CallError::Missing("vkBindImageMemory2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkBindImageMemory2", "device")?);
     let bind_info_count = a.bind_info_count;
     let p_bind_infos = cx.lower_slice(a.p_bind_infos, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2758,7 +2758,7 @@ pub unsafe fn bind_image_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_group_peer_memory_features<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceGroupPeerMemoryFeaturesArgs<'b>) -> Result<(c::GetDeviceGroupPeerMemoryFeaturesReply<'b>, Outcome), CallError> {
     let f = procs.get_device_group_peer_memory_features.ok_or(CallError::Missing("vkGetDeviceGroupPeerMemoryFeatures"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceGroupPeerMemoryFeatures", "device")?);
     let heap_index = a.heap_index;
     let local_device_index = a.local_device_index;
     let remote_device_index = a.remote_device_index;
@@ -2778,7 +2778,7 @@ pub unsafe fn get_device_group_peer_memory_features<'b, M: HandleMap>(procs: &De
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_device_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDeviceMaskArgs) -> Result<(c::CmdSetDeviceMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_device_mask.ok_or(CallError::Missing("vkCmdSetDeviceMask"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDeviceMask", "commandBuffer")?);
     let device_mask = a.device_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2794,7 +2794,7 @@ pub unsafe fn cmd_set_device_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_dispatch_base<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchBaseArgs) -> Result<(c::CmdDispatchBaseReply, Outcome), CallError> {
     let f = procs.cmd_dispatch_base.ok_or(CallError::Missing("vkCmdDispatchBase"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDispatchBase", "commandBuffer")?);
     let base_group_x = a.base_group_x;
     let base_group_y = a.base_group_y;
     let base_group_z = a.base_group_z;
@@ -2815,7 +2815,7 @@ pub unsafe fn cmd_dispatch_base<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn enumerate_physical_device_groups<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::EnumeratePhysicalDeviceGroupsArgs<'b>) -> Result<(c::EnumeratePhysicalDeviceGroupsReply<'b>, Outcome), CallError> {
     let f = procs.enumerate_physical_device_groups.ok_or(CallError::Missing("vkEnumeratePhysicalDeviceGroups"))?;
-    let instance = vk::Instance(cx.host(a.instance)?);
+    let instance = vk::Instance(cx.host_non_null(a.instance, "vkEnumeratePhysicalDeviceGroups", "instance")?);
     let mut p_physical_device_group_count_v: u32 = *a.p_physical_device_group_count as u32;
     let p_physical_device_group_count = &mut p_physical_device_group_count_v as *mut u32;
     let p_physical_device_group_properties_c: *mut vk::PhysicalDeviceGroupProperties = cx.lower_slice_mut(a.p_physical_device_group_properties, |v, cx| v.lower_out(cx))?;
@@ -2838,7 +2838,7 @@ pub unsafe fn enumerate_physical_device_groups<'b, M: HandleMap>(procs: &Instanc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageMemoryRequirements2Args<'b>) -> Result<(c::GetImageMemoryRequirements2Reply<'b>, Outcome), CallError> {
     let f = procs.get_image_memory_requirements2.ok_or(CallError::Missing("vkGetImageMemoryRequirements2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageMemoryRequirements2", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_memory_requirements_c: *mut vk::MemoryRequirements2 = match Some(a.p_memory_requirements) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2867,7 +2867,7 @@ pub unsafe fn get_image_memory_requirements2<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferMemoryRequirements2Args<'b>) -> Result<(c::GetBufferMemoryRequirements2Reply<'b>, Outcome), CallError> {
     let f = procs.get_buffer_memory_requirements2.ok_or(CallError::Missing("vkGetBufferMemoryRequirements2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetBufferMemoryRequirements2", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_memory_requirements_c: *mut vk::MemoryRequirements2 = match Some(a.p_memory_requirements) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2896,7 +2896,7 @@ pub unsafe fn get_buffer_memory_requirements2<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_sparse_memory_requirements2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSparseMemoryRequirements2Args<'b>) -> Result<(c::GetImageSparseMemoryRequirements2Reply<'b>, Outcome), CallError> {
     let f = procs.get_image_sparse_memory_requirements2.ok_or(CallError::Missing("vkGetImageSparseMemoryRequirements2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageSparseMemoryRequirements2", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let mut p_sparse_memory_requirement_count_v: u32 = *a.p_sparse_memory_requirement_count as u32;
     let p_sparse_memory_requirement_count = &mut p_sparse_memory_requirement_count_v as *mut u32;
@@ -2920,7 +2920,7 @@ pub unsafe fn get_image_sparse_memory_requirements2<'b, M: HandleMap>(procs: &De
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_features2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFeatures2Args<'b>) -> Result<(c::GetPhysicalDeviceFeatures2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_features2.ok_or(CallError::Missing("vkGetPhysicalDeviceFeatures2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFeatures2", "physicalDevice")?);
     let p_features_c: *mut vk::PhysicalDeviceFeatures2 = match Some(a.p_features) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2948,7 +2948,7 @@ pub unsafe fn get_physical_device_features2<'b, M: HandleMap>(procs: &InstancePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceProperties2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceProperties2", "physicalDevice")?);
     let p_properties_c: *mut vk::PhysicalDeviceProperties2 = match Some(a.p_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2976,7 +2976,7 @@ pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &Instance
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceFormatProperties2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFormatProperties2", "physicalDevice")?);
     let format = a.format;
     let p_format_properties_c: *mut vk::FormatProperties2 = match Some(a.p_format_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3005,7 +3005,7 @@ pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &I
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceImageFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_image_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceImageFormatProperties2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceImageFormatProperties2", "physicalDevice")?);
     let p_image_format_info = match Some(a.p_image_format_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_image_format_properties_c: *mut vk::ImageFormatProperties2 = match Some(a.p_image_format_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3034,7 +3034,7 @@ pub unsafe fn get_physical_device_image_format_properties2<'b, M: HandleMap>(pro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_queue_family_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceQueueFamilyProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceQueueFamilyProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_queue_family_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceQueueFamilyProperties2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceQueueFamilyProperties2", "physicalDevice")?);
     let mut p_queue_family_property_count_v: u32 = *a.p_queue_family_property_count as u32;
     let p_queue_family_property_count = &mut p_queue_family_property_count_v as *mut u32;
     let p_queue_family_properties_c: *mut vk::QueueFamilyProperties2 = cx.lower_slice_mut(a.p_queue_family_properties, |v, cx| v.lower_out(cx))?;
@@ -3057,7 +3057,7 @@ pub unsafe fn get_physical_device_queue_family_properties2<'b, M: HandleMap>(pro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_memory_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMemoryProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceMemoryProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_memory_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceMemoryProperties2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceMemoryProperties2", "physicalDevice")?);
     let p_memory_properties_c: *mut vk::PhysicalDeviceMemoryProperties2 = match Some(a.p_memory_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3085,7 +3085,7 @@ pub unsafe fn get_physical_device_memory_properties2<'b, M: HandleMap>(procs: &I
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_sparse_image_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceSparseImageFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_sparse_image_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceSparseImageFormatProperties2"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceSparseImageFormatProperties2", "physicalDevice")?);
     let p_format_info = match Some(a.p_format_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
@@ -3109,8 +3109,8 @@ pub unsafe fn get_physical_device_sparse_image_format_properties2<'b, M: HandleM
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::TrimCommandPoolArgs) -> Result<(c::TrimCommandPoolReply, Outcome), CallError> {
     let f = procs.trim_command_pool.ok_or(CallError::Missing("vkTrimCommandPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let command_pool = vk::CommandPool(cx.host(a.command_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkTrimCommandPool", "device")?);
+    let command_pool = vk::CommandPool(cx.host_non_null(a.command_pool, "vkTrimCommandPool", "commandPool")?);
     let flags = a.flags;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3126,7 +3126,7 @@ pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_queue2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceQueue2Args<'b>) -> Result<(c::GetDeviceQueue2Reply<'b>, Outcome), CallError> {
     let f = procs.get_device_queue2.ok_or(CallError::Missing("vkGetDeviceQueue2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceQueue2", "device")?);
     let p_queue_info = match Some(a.p_queue_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let mut p_queue_v = vk::Queue::NULL;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3145,7 +3145,7 @@ pub unsafe fn get_device_queue2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateSamplerYcbcrConversionArgs<'b>) -> Result<(c::CreateSamplerYcbcrConversionReply<'b>, Outcome), CallError> {
     let f = procs.create_sampler_ycbcr_conversion.ok_or(CallError::Missing("vkCreateSamplerYcbcrConversion"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateSamplerYcbcrConversion", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_ycbcr_conversion_v = vk::SamplerYcbcrConversion::NULL;
@@ -3165,7 +3165,7 @@ pub unsafe fn create_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroySamplerYcbcrConversionArgs) -> Result<(c::DestroySamplerYcbcrConversionReply, Outcome), CallError> {
     let f = procs.destroy_sampler_ycbcr_conversion.ok_or(CallError::Missing("vkDestroySamplerYcbcrConversion"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroySamplerYcbcrConversion", "device")?);
     let ycbcr_conversion = vk::SamplerYcbcrConversion(cx.host(a.ycbcr_conversion)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3183,7 +3183,7 @@ pub unsafe fn destroy_sampler_ycbcr_conversion<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_descriptor_update_template<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDescriptorUpdateTemplateArgs<'b>) -> Result<(c::CreateDescriptorUpdateTemplateReply<'b>, Outcome), CallError> {
     let f = procs.create_descriptor_update_template.ok_or(CallError::Missing("vkCreateDescriptorUpdateTemplate"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateDescriptorUpdateTemplate", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_descriptor_update_template_v = vk::DescriptorUpdateTemplate::NULL;
@@ -3203,7 +3203,7 @@ pub unsafe fn create_descriptor_update_template<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_descriptor_update_template<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDescriptorUpdateTemplateArgs) -> Result<(c::DestroyDescriptorUpdateTemplateReply, Outcome), CallError> {
     let f = procs.destroy_descriptor_update_template.ok_or(CallError::Missing("vkDestroyDescriptorUpdateTemplate"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyDescriptorUpdateTemplate", "device")?);
     let descriptor_update_template = vk::DescriptorUpdateTemplate(cx.host(a.descriptor_update_template)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3221,7 +3221,7 @@ pub unsafe fn destroy_descriptor_update_template<'b, M: HandleMap>(procs: &Devic
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalBufferPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceExternalBufferPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_external_buffer_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceExternalBufferProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceExternalBufferProperties", "physicalDevice")?);
     let p_external_buffer_info = match Some(a.p_external_buffer_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_external_buffer_properties_c: *mut vk::ExternalBufferProperties = match Some(a.p_external_buffer_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3250,7 +3250,7 @@ pub unsafe fn get_physical_device_external_buffer_properties<'b, M: HandleMap>(p
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalFencePropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceExternalFencePropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_external_fence_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceExternalFenceProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceExternalFenceProperties", "physicalDevice")?);
     let p_external_fence_info = match Some(a.p_external_fence_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_external_fence_properties_c: *mut vk::ExternalFenceProperties = match Some(a.p_external_fence_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3279,7 +3279,7 @@ pub unsafe fn get_physical_device_external_fence_properties<'b, M: HandleMap>(pr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceExternalSemaphorePropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceExternalSemaphorePropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_external_semaphore_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceExternalSemaphoreProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceExternalSemaphoreProperties", "physicalDevice")?);
     let p_external_semaphore_info = match Some(a.p_external_semaphore_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_external_semaphore_properties_c: *mut vk::ExternalSemaphoreProperties = match Some(a.p_external_semaphore_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3308,7 +3308,7 @@ pub unsafe fn get_physical_device_external_semaphore_properties<'b, M: HandleMap
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDescriptorSetLayoutSupportArgs<'b>) -> Result<(c::GetDescriptorSetLayoutSupportReply<'b>, Outcome), CallError> {
     let f = procs.get_descriptor_set_layout_support.ok_or(CallError::Missing("vkGetDescriptorSetLayoutSupport"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDescriptorSetLayoutSupport", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_support_c: *mut vk::DescriptorSetLayoutSupport = match Some(a.p_support) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3337,10 +3337,10 @@ pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectCountArgs) -> Result<(c::CmdDrawIndirectCountReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect_count.ok_or(CallError::Missing("vkCmdDrawIndirectCount"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndirectCount", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndirectCount", "buffer")?);
     let offset = a.offset;
-    let count_buffer = vk::Buffer(cx.host(a.count_buffer)?);
+    let count_buffer = vk::Buffer(cx.host_non_null(a.count_buffer, "vkCmdDrawIndirectCount", "countBuffer")?);
     let count_buffer_offset = a.count_buffer_offset;
     let max_draw_count = a.max_draw_count;
     let stride = a.stride;
@@ -3358,10 +3358,10 @@ pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectCountArgs) -> Result<(c::CmdDrawIndexedIndirectCountReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed_indirect_count.ok_or(CallError::Missing("vkCmdDrawIndexedIndirectCount"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndexedIndirectCount", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndexedIndirectCount", "buffer")?);
     let offset = a.offset;
-    let count_buffer = vk::Buffer(cx.host(a.count_buffer)?);
+    let count_buffer = vk::Buffer(cx.host_non_null(a.count_buffer, "vkCmdDrawIndexedIndirectCount", "countBuffer")?);
     let count_buffer_offset = a.count_buffer_offset;
     let max_draw_count = a.max_draw_count;
     let stride = a.stride;
@@ -3379,7 +3379,7 @@ pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateRenderPass2Args<'b>) -> Result<(c::CreateRenderPass2Reply<'b>, Outcome), CallError> {
     let f = procs.create_render_pass2.ok_or(CallError::Missing("vkCreateRenderPass2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateRenderPass2", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_render_pass_v = vk::RenderPass::NULL;
@@ -3399,7 +3399,7 @@ pub unsafe fn create_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderPass2Args<'b>) -> Result<(c::CmdBeginRenderPass2Reply, Outcome), CallError> {
     let f = procs.cmd_begin_render_pass2.ok_or(CallError::Missing("vkCmdBeginRenderPass2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginRenderPass2", "commandBuffer")?);
     let p_render_pass_begin = match Some(a.p_render_pass_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_subpass_begin_info = match Some(a.p_subpass_begin_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3416,7 +3416,7 @@ pub unsafe fn cmd_begin_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_next_subpass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpass2Args<'b>) -> Result<(c::CmdNextSubpass2Reply, Outcome), CallError> {
     let f = procs.cmd_next_subpass2.ok_or(CallError::Missing("vkCmdNextSubpass2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdNextSubpass2", "commandBuffer")?);
     let p_subpass_begin_info = match Some(a.p_subpass_begin_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_subpass_end_info = match Some(a.p_subpass_end_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3433,7 +3433,7 @@ pub unsafe fn cmd_next_subpass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderPass2Args<'b>) -> Result<(c::CmdEndRenderPass2Reply, Outcome), CallError> {
     let f = procs.cmd_end_render_pass2.ok_or(CallError::Missing("vkCmdEndRenderPass2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndRenderPass2", "commandBuffer")?);
     let p_subpass_end_info = match Some(a.p_subpass_end_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3449,8 +3449,8 @@ pub unsafe fn cmd_end_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetQueryPoolArgs) -> Result<(c::ResetQueryPoolReply, Outcome), CallError> {
     let f = procs.reset_query_pool.ok_or(CallError::Missing("vkResetQueryPool"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkResetQueryPool", "device")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkResetQueryPool", "queryPool")?);
     let first_query = a.first_query;
     let query_count = a.query_count;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3467,8 +3467,8 @@ pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_semaphore_counter_value<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetSemaphoreCounterValueArgs<'b>) -> Result<(c::GetSemaphoreCounterValueReply<'b>, Outcome), CallError> {
     let f = procs.get_semaphore_counter_value.ok_or(CallError::Missing("vkGetSemaphoreCounterValue"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let semaphore = vk::Semaphore(cx.host(a.semaphore)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetSemaphoreCounterValue", "device")?);
+    let semaphore = vk::Semaphore(cx.host_non_null(a.semaphore, "vkGetSemaphoreCounterValue", "semaphore")?);
     let mut p_value_v: u64 = Default::default();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3485,7 +3485,7 @@ pub unsafe fn get_semaphore_counter_value<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn wait_semaphores<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WaitSemaphoresArgs<'b>) -> Result<(c::WaitSemaphoresReply, Outcome), CallError> {
     let f = procs.wait_semaphores.ok_or(CallError::Missing("vkWaitSemaphores"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkWaitSemaphores", "device")?);
     let p_wait_info = match Some(a.p_wait_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let timeout = a.timeout;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3502,7 +3502,7 @@ pub unsafe fn wait_semaphores<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn signal_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SignalSemaphoreArgs<'b>) -> Result<(c::SignalSemaphoreReply, Outcome), CallError> {
     let f = procs.signal_semaphore.ok_or(CallError::Missing("vkSignalSemaphore"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkSignalSemaphore", "device")?);
     let p_signal_info = match Some(a.p_signal_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3518,7 +3518,7 @@ pub unsafe fn signal_semaphore<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_buffer_device_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferDeviceAddressArgs<'b>) -> Result<(c::GetBufferDeviceAddressReply, Outcome), CallError> {
     let f = procs.get_buffer_device_address.ok_or(CallError::Missing("vkGetBufferDeviceAddress"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetBufferDeviceAddress", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3534,7 +3534,7 @@ pub unsafe fn get_buffer_device_address<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_buffer_opaque_capture_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetBufferOpaqueCaptureAddressArgs<'b>) -> Result<(c::GetBufferOpaqueCaptureAddressReply, Outcome), CallError> {
     let f = procs.get_buffer_opaque_capture_address.ok_or(CallError::Missing("vkGetBufferOpaqueCaptureAddress"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetBufferOpaqueCaptureAddress", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3550,7 +3550,7 @@ pub unsafe fn get_buffer_opaque_capture_address<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_memory_opaque_capture_address<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceMemoryOpaqueCaptureAddressArgs<'b>) -> Result<(c::GetDeviceMemoryOpaqueCaptureAddressReply, Outcome), CallError> {
     let f = procs.get_device_memory_opaque_capture_address.ok_or(CallError::Missing("vkGetDeviceMemoryOpaqueCaptureAddress"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceMemoryOpaqueCaptureAddress", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3566,7 +3566,7 @@ pub unsafe fn get_device_memory_opaque_capture_address<'b, M: HandleMap>(procs: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindTransformFeedbackBuffersEXTArgs<'b>) -> Result<(c::CmdBindTransformFeedbackBuffersEXTReply, Outcome), CallError> {
     let f = procs.cmd_bind_transform_feedback_buffers_ext.ok_or(CallError::Missing("vkCmdBindTransformFeedbackBuffersEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindTransformFeedbackBuffersEXT", "commandBuffer")?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
     let p_buffers = cx.hosts(a.p_buffers, vk::Buffer)?;
@@ -3586,7 +3586,7 @@ pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginTransformFeedbackEXTArgs<'b>) -> Result<(c::CmdBeginTransformFeedbackEXTReply, Outcome), CallError> {
     let f = procs.cmd_begin_transform_feedback_ext.ok_or(CallError::Missing("vkCmdBeginTransformFeedbackEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginTransformFeedbackEXT", "commandBuffer")?);
     let first_counter_buffer = a.first_counter_buffer;
     let counter_buffer_count = a.counter_buffer_count;
     let p_counter_buffers = cx.hosts(a.p_counter_buffers, vk::Buffer)?;
@@ -3605,7 +3605,7 @@ pub unsafe fn cmd_begin_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_transform_feedback_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndTransformFeedbackEXTArgs<'b>) -> Result<(c::CmdEndTransformFeedbackEXTReply, Outcome), CallError> {
     let f = procs.cmd_end_transform_feedback_ext.ok_or(CallError::Missing("vkCmdEndTransformFeedbackEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndTransformFeedbackEXT", "commandBuffer")?);
     let first_counter_buffer = a.first_counter_buffer;
     let counter_buffer_count = a.counter_buffer_count;
     let p_counter_buffers = cx.hosts(a.p_counter_buffers, vk::Buffer)?;
@@ -3624,8 +3624,8 @@ pub unsafe fn cmd_end_transform_feedback_ext<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryIndexedEXTArgs) -> Result<(c::CmdBeginQueryIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_begin_query_indexed_ext.ok_or(CallError::Missing("vkCmdBeginQueryIndexedEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginQueryIndexedEXT", "commandBuffer")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdBeginQueryIndexedEXT", "queryPool")?);
     let query = a.query;
     let flags = a.flags;
     let index = a.index;
@@ -3643,8 +3643,8 @@ pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryIndexedEXTArgs) -> Result<(c::CmdEndQueryIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_end_query_indexed_ext.ok_or(CallError::Missing("vkCmdEndQueryIndexedEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndQueryIndexedEXT", "commandBuffer")?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdEndQueryIndexedEXT", "queryPool")?);
     let query = a.query;
     let index = a.index;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3661,10 +3661,10 @@ pub unsafe fn cmd_end_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indirect_byte_count_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectByteCountEXTArgs) -> Result<(c::CmdDrawIndirectByteCountEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect_byte_count_ext.ok_or(CallError::Missing("vkCmdDrawIndirectByteCountEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndirectByteCountEXT", "commandBuffer")?);
     let instance_count = a.instance_count;
     let first_instance = a.first_instance;
-    let counter_buffer = vk::Buffer(cx.host(a.counter_buffer)?);
+    let counter_buffer = vk::Buffer(cx.host_non_null(a.counter_buffer, "vkCmdDrawIndirectByteCountEXT", "counterBuffer")?);
     let counter_buffer_offset = a.counter_buffer_offset;
     let counter_offset = a.counter_offset;
     let vertex_stride = a.vertex_stride;
@@ -3682,8 +3682,8 @@ pub unsafe fn cmd_draw_indirect_byte_count_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageDrmFormatModifierPropertiesEXTArgs<'b>) -> Result<(c::GetImageDrmFormatModifierPropertiesEXTReply<'b>, Outcome), CallError> {
     let f = procs.get_image_drm_format_modifier_properties_ext.ok_or(CallError::Missing("vkGetImageDrmFormatModifierPropertiesEXT"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageDrmFormatModifierPropertiesEXT", "device")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkGetImageDrmFormatModifierPropertiesEXT", "image")?);
     let p_properties_c: *mut vk::ImageDrmFormatModifierPropertiesEXT = match Some(a.p_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3711,7 +3711,7 @@ pub unsafe fn get_image_drm_format_modifier_properties_ext<'b, M: HandleMap>(pro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceToolPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceToolPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_tool_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceToolProperties"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceToolProperties", "physicalDevice")?);
     let mut p_tool_count_v: u32 = *a.p_tool_count as u32;
     let p_tool_count = &mut p_tool_count_v as *mut u32;
     let p_tool_properties_c: *mut vk::PhysicalDeviceToolProperties = cx.lower_slice_mut(a.p_tool_properties, |v, cx| v.lower_out(cx))?;
@@ -3734,7 +3734,7 @@ pub unsafe fn get_physical_device_tool_properties<'b, M: HandleMap>(procs: &Inst
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreatePrivateDataSlotArgs<'b>) -> Result<(c::CreatePrivateDataSlotReply<'b>, Outcome), CallError> {
     let f = procs.create_private_data_slot.ok_or(CallError::Missing("vkCreatePrivateDataSlot"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreatePrivateDataSlot", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_private_data_slot_v = vk::PrivateDataSlot::NULL;
@@ -3754,7 +3754,7 @@ pub unsafe fn create_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyPrivateDataSlotArgs) -> Result<(c::DestroyPrivateDataSlotReply, Outcome), CallError> {
     let f = procs.destroy_private_data_slot.ok_or(CallError::Missing("vkDestroyPrivateDataSlot"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyPrivateDataSlot", "device")?);
     let private_data_slot = vk::PrivateDataSlot(cx.host(a.private_data_slot)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -3772,10 +3772,10 @@ pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetPrivateDataArgs) -> Result<(c::SetPrivateDataReply, Outcome), CallError> {
     let f = procs.set_private_data.ok_or(CallError::Missing("vkSetPrivateData"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkSetPrivateData", "device")?);
     let object_type = a.object_type;
     let object_handle = a.object_handle;
-    let private_data_slot = vk::PrivateDataSlot(cx.host(a.private_data_slot)?);
+    let private_data_slot = vk::PrivateDataSlot(cx.host_non_null(a.private_data_slot, "vkSetPrivateData", "privateDataSlot")?);
     let data = a.data;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3791,10 +3791,10 @@ pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPrivateDataArgs<'b>) -> Result<(c::GetPrivateDataReply<'b>, Outcome), CallError> {
     let f = procs.get_private_data.ok_or(CallError::Missing("vkGetPrivateData"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetPrivateData", "device")?);
     let object_type = a.object_type;
     let object_handle = a.object_handle;
-    let private_data_slot = vk::PrivateDataSlot(cx.host(a.private_data_slot)?);
+    let private_data_slot = vk::PrivateDataSlot(cx.host_non_null(a.private_data_slot, "vkGetPrivateData", "privateDataSlot")?);
     let mut p_data_v: u64 = Default::default();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3811,8 +3811,8 @@ pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetEvent2Args<'b>) -> Result<(c::CmdSetEvent2Reply, Outcome), CallError> {
     let f = procs.cmd_set_event2.ok_or(CallError::Missing("vkCmdSetEvent2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetEvent2", "commandBuffer")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkCmdSetEvent2", "event")?);
     let p_dependency_info = match Some(a.p_dependency_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3828,8 +3828,8 @@ pub unsafe fn cmd_set_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetEvent2Args) -> Result<(c::CmdResetEvent2Reply, Outcome), CallError> {
     let f = procs.cmd_reset_event2.ok_or(CallError::Missing("vkCmdResetEvent2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let event = vk::Event(cx.host(a.event)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResetEvent2", "commandBuffer")?);
+    let event = vk::Event(cx.host_non_null(a.event, "vkCmdResetEvent2", "event")?);
     let stage_mask = a.stage_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3845,7 +3845,7 @@ pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWaitEvents2Args<'b>) -> Result<(c::CmdWaitEvents2Reply, Outcome), CallError> {
     let f = procs.cmd_wait_events2.ok_or(CallError::Missing("vkCmdWaitEvents2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWaitEvents2", "commandBuffer")?);
     let event_count = a.event_count;
     let p_events = cx.hosts(a.p_events, vk::Event)?;
     let p_dependency_infos = cx.lower_slice(a.p_dependency_infos, |v, cx| v.lower(cx))?;
@@ -3863,7 +3863,7 @@ pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_pipeline_barrier2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrier2Args<'b>) -> Result<(c::CmdPipelineBarrier2Reply, Outcome), CallError> {
     let f = procs.cmd_pipeline_barrier2.ok_or(CallError::Missing("vkCmdPipelineBarrier2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPipelineBarrier2", "commandBuffer")?);
     let p_dependency_info = match Some(a.p_dependency_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3879,9 +3879,9 @@ pub unsafe fn cmd_pipeline_barrier2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestamp2Args) -> Result<(c::CmdWriteTimestamp2Reply, Outcome), CallError> {
     let f = procs.cmd_write_timestamp2.ok_or(CallError::Missing("vkCmdWriteTimestamp2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteTimestamp2", "commandBuffer")?);
     let stage = a.stage;
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteTimestamp2", "queryPool")?);
     let query = a.query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3897,7 +3897,7 @@ pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn queue_submit2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::QueueSubmit2Args<'b>) -> Result<(c::QueueSubmit2Reply, Outcome), CallError> {
     let f = procs.queue_submit2.ok_or(CallError::Missing("vkQueueSubmit2"))?;
-    let queue = vk::Queue(cx.host(a.queue)?);
+    let queue = vk::Queue(cx.host_non_null(a.queue, "vkQueueSubmit2", "queue")?);
     let submit_count = a.submit_count;
     let p_submits = cx.lower_slice(a.p_submits, |v, cx| v.lower(cx))?;
     let fence = vk::Fence(cx.host(a.fence)?);
@@ -3915,7 +3915,7 @@ pub unsafe fn queue_submit2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBuffer2Args<'b>) -> Result<(c::CmdCopyBuffer2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer2.ok_or(CallError::Missing("vkCmdCopyBuffer2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyBuffer2", "commandBuffer")?);
     let p_copy_buffer_info = match Some(a.p_copy_buffer_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3931,7 +3931,7 @@ pub unsafe fn cmd_copy_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImage2Args<'b>) -> Result<(c::CmdCopyImage2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_image2.ok_or(CallError::Missing("vkCmdCopyImage2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyImage2", "commandBuffer")?);
     let p_copy_image_info = match Some(a.p_copy_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3947,7 +3947,7 @@ pub unsafe fn cmd_copy_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_buffer_to_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImage2Args<'b>) -> Result<(c::CmdCopyBufferToImage2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer_to_image2.ok_or(CallError::Missing("vkCmdCopyBufferToImage2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyBufferToImage2", "commandBuffer")?);
     let p_copy_buffer_to_image_info = match Some(a.p_copy_buffer_to_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3963,7 +3963,7 @@ pub unsafe fn cmd_copy_buffer_to_image2<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_image_to_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBuffer2Args<'b>) -> Result<(c::CmdCopyImageToBuffer2Reply, Outcome), CallError> {
     let f = procs.cmd_copy_image_to_buffer2.ok_or(CallError::Missing("vkCmdCopyImageToBuffer2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyImageToBuffer2", "commandBuffer")?);
     let p_copy_image_to_buffer_info = match Some(a.p_copy_image_to_buffer_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3979,7 +3979,7 @@ pub unsafe fn cmd_copy_image_to_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_blit_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImage2Args<'b>) -> Result<(c::CmdBlitImage2Reply, Outcome), CallError> {
     let f = procs.cmd_blit_image2.ok_or(CallError::Missing("vkCmdBlitImage2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBlitImage2", "commandBuffer")?);
     let p_blit_image_info = match Some(a.p_blit_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3995,7 +3995,7 @@ pub unsafe fn cmd_blit_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_resolve_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImage2Args<'b>) -> Result<(c::CmdResolveImage2Reply, Outcome), CallError> {
     let f = procs.cmd_resolve_image2.ok_or(CallError::Missing("vkCmdResolveImage2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResolveImage2", "commandBuffer")?);
     let p_resolve_image_info = match Some(a.p_resolve_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4011,7 +4011,7 @@ pub unsafe fn cmd_resolve_image2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginRenderingArgs<'b>) -> Result<(c::CmdBeginRenderingReply, Outcome), CallError> {
     let f = procs.cmd_begin_rendering.ok_or(CallError::Missing("vkCmdBeginRendering"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginRendering", "commandBuffer")?);
     let p_rendering_info = match Some(a.p_rendering_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4027,7 +4027,7 @@ pub unsafe fn cmd_begin_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndRenderingArgs) -> Result<(c::CmdEndRenderingReply, Outcome), CallError> {
     let f = procs.cmd_end_rendering.ok_or(CallError::Missing("vkCmdEndRendering"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndRendering", "commandBuffer")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
@@ -4042,7 +4042,7 @@ pub unsafe fn cmd_end_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetCullModeArgs) -> Result<(c::CmdSetCullModeReply, Outcome), CallError> {
     let f = procs.cmd_set_cull_mode.ok_or(CallError::Missing("vkCmdSetCullMode"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetCullMode", "commandBuffer")?);
     let cull_mode = a.cull_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4058,7 +4058,7 @@ pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFrontFaceArgs) -> Result<(c::CmdSetFrontFaceReply, Outcome), CallError> {
     let f = procs.cmd_set_front_face.ok_or(CallError::Missing("vkCmdSetFrontFace"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetFrontFace", "commandBuffer")?);
     let front_face = a.front_face;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4074,7 +4074,7 @@ pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_primitive_topology<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveTopologyArgs) -> Result<(c::CmdSetPrimitiveTopologyReply, Outcome), CallError> {
     let f = procs.cmd_set_primitive_topology.ok_or(CallError::Missing("vkCmdSetPrimitiveTopology"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetPrimitiveTopology", "commandBuffer")?);
     let primitive_topology = a.primitive_topology;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4096,7 +4096,7 @@ pub unsafe fn cmd_set_viewport_with_count<'b, M: HandleMap>(procs: &DeviceProcs,
             return Err(LowerError::rule("vkCmdSetViewportWithCount", format!("viewportCount {} exceeds maxViewports {}", a.viewport_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetViewportWithCount", "commandBuffer")?);
     let viewport_count = a.viewport_count;
     let p_viewports = cx.lower_slice(a.p_viewports, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4119,7 +4119,7 @@ pub unsafe fn cmd_set_scissor_with_count<'b, M: HandleMap>(procs: &DeviceProcs, 
             return Err(LowerError::rule("vkCmdSetScissorWithCount", format!("scissorCount {} exceeds maxViewports {}", a.scissor_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetScissorWithCount", "commandBuffer")?);
     let scissor_count = a.scissor_count;
     let p_scissors = cx.lower_slice(a.p_scissors, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4142,7 +4142,7 @@ pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx
             return Err(LowerError::rule("vkCmdBindVertexBuffers2", format!("firstBinding {} + bindingCount {} exceeds maxVertexInputBindings {}", a.first_binding, a.binding_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindVertexBuffers2", "commandBuffer")?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
     let p_buffers = cx.hosts(a.p_buffers, vk::Buffer)?;
@@ -4163,7 +4163,7 @@ pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthTestEnableArgs) -> Result<(c::CmdSetDepthTestEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_test_enable.ok_or(CallError::Missing("vkCmdSetDepthTestEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthTestEnable", "commandBuffer")?);
     let depth_test_enable = a.depth_test_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4179,7 +4179,7 @@ pub unsafe fn cmd_set_depth_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_write_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthWriteEnableArgs) -> Result<(c::CmdSetDepthWriteEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_write_enable.ok_or(CallError::Missing("vkCmdSetDepthWriteEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthWriteEnable", "commandBuffer")?);
     let depth_write_enable = a.depth_write_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4195,7 +4195,7 @@ pub unsafe fn cmd_set_depth_write_enable<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_compare_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthCompareOpArgs) -> Result<(c::CmdSetDepthCompareOpReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_compare_op.ok_or(CallError::Missing("vkCmdSetDepthCompareOp"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthCompareOp", "commandBuffer")?);
     let depth_compare_op = a.depth_compare_op;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4211,7 +4211,7 @@ pub unsafe fn cmd_set_depth_compare_op<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_bounds_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBoundsTestEnableArgs) -> Result<(c::CmdSetDepthBoundsTestEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bounds_test_enable.ok_or(CallError::Missing("vkCmdSetDepthBoundsTestEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthBoundsTestEnable", "commandBuffer")?);
     let depth_bounds_test_enable = a.depth_bounds_test_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4227,7 +4227,7 @@ pub unsafe fn cmd_set_depth_bounds_test_enable<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_stencil_test_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilTestEnableArgs) -> Result<(c::CmdSetStencilTestEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_test_enable.ok_or(CallError::Missing("vkCmdSetStencilTestEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilTestEnable", "commandBuffer")?);
     let stencil_test_enable = a.stencil_test_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4243,7 +4243,7 @@ pub unsafe fn cmd_set_stencil_test_enable<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilOpArgs) -> Result<(c::CmdSetStencilOpReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_op.ok_or(CallError::Missing("vkCmdSetStencilOp"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilOp", "commandBuffer")?);
     let face_mask = a.face_mask;
     let fail_op = a.fail_op;
     let pass_op = a.pass_op;
@@ -4263,7 +4263,7 @@ pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_rasterizer_discard_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizerDiscardEnableArgs) -> Result<(c::CmdSetRasterizerDiscardEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterizer_discard_enable.ok_or(CallError::Missing("vkCmdSetRasterizerDiscardEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRasterizerDiscardEnable", "commandBuffer")?);
     let rasterizer_discard_enable = a.rasterizer_discard_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4279,7 +4279,7 @@ pub unsafe fn cmd_set_rasterizer_discard_enable<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_bias_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBiasEnableArgs) -> Result<(c::CmdSetDepthBiasEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bias_enable.ok_or(CallError::Missing("vkCmdSetDepthBiasEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthBiasEnable", "commandBuffer")?);
     let depth_bias_enable = a.depth_bias_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4295,7 +4295,7 @@ pub unsafe fn cmd_set_depth_bias_enable<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_primitive_restart_enable<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveRestartEnableArgs) -> Result<(c::CmdSetPrimitiveRestartEnableReply, Outcome), CallError> {
     let f = procs.cmd_set_primitive_restart_enable.ok_or(CallError::Missing("vkCmdSetPrimitiveRestartEnable"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetPrimitiveRestartEnable", "commandBuffer")?);
     let primitive_restart_enable = a.primitive_restart_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4311,7 +4311,7 @@ pub unsafe fn cmd_set_primitive_restart_enable<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceBufferMemoryRequirementsArgs<'b>) -> Result<(c::GetDeviceBufferMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_device_buffer_memory_requirements.ok_or(CallError::Missing("vkGetDeviceBufferMemoryRequirements"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceBufferMemoryRequirements", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_memory_requirements_c: *mut vk::MemoryRequirements2 = match Some(a.p_memory_requirements) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4340,7 +4340,7 @@ pub unsafe fn get_device_buffer_memory_requirements<'b, M: HandleMap>(procs: &De
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageMemoryRequirementsArgs<'b>) -> Result<(c::GetDeviceImageMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_device_image_memory_requirements.ok_or(CallError::Missing("vkGetDeviceImageMemoryRequirements"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceImageMemoryRequirements", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_memory_requirements_c: *mut vk::MemoryRequirements2 = match Some(a.p_memory_requirements) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4369,7 +4369,7 @@ pub unsafe fn get_device_image_memory_requirements<'b, M: HandleMap>(procs: &Dev
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSparseMemoryRequirementsArgs<'b>) -> Result<(c::GetDeviceImageSparseMemoryRequirementsReply<'b>, Outcome), CallError> {
     let f = procs.get_device_image_sparse_memory_requirements.ok_or(CallError::Missing("vkGetDeviceImageSparseMemoryRequirements"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceImageSparseMemoryRequirements", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let mut p_sparse_memory_requirement_count_v: u32 = *a.p_sparse_memory_requirement_count as u32;
     let p_sparse_memory_requirement_count = &mut p_sparse_memory_requirement_count_v as *mut u32;
@@ -4393,7 +4393,7 @@ pub unsafe fn get_device_image_sparse_memory_requirements<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_patch_control_points_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPatchControlPointsEXTArgs) -> Result<(c::CmdSetPatchControlPointsEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_patch_control_points_ext.ok_or(CallError::Missing("vkCmdSetPatchControlPointsEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetPatchControlPointsEXT", "commandBuffer")?);
     let patch_control_points = a.patch_control_points;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4409,7 +4409,7 @@ pub unsafe fn cmd_set_patch_control_points_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEXTArgs) -> Result<(c::CmdSetLogicOpEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_logic_op_ext.ok_or(CallError::Missing("vkCmdSetLogicOpEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLogicOpEXT", "commandBuffer")?);
     let logic_op = a.logic_op;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4425,7 +4425,7 @@ pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_calibrateable_time_domains_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs<'b>) -> Result<(c::GetPhysicalDeviceCalibrateableTimeDomainsKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_calibrateable_time_domains_khr.ok_or(CallError::Missing("vkGetPhysicalDeviceCalibrateableTimeDomainsKHR"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceCalibrateableTimeDomainsKHR", "physicalDevice")?);
     let mut p_time_domain_count_v: u32 = *a.p_time_domain_count as u32;
     let p_time_domain_count = &mut p_time_domain_count_v as *mut u32;
     let p_time_domains_c: *mut t::TimeDomainKHR = cx.zeroed_mut(a.p_time_domains.len());
@@ -4448,7 +4448,7 @@ pub unsafe fn get_physical_device_calibrateable_time_domains_khr<'b, M: HandleMa
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_calibrated_timestamps_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetCalibratedTimestampsKHRArgs<'b>) -> Result<(c::GetCalibratedTimestampsKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_calibrated_timestamps_khr.ok_or(CallError::Missing("vkGetCalibratedTimestampsKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetCalibratedTimestampsKHR", "device")?);
     let timestamp_count = a.timestamp_count;
     let p_timestamp_infos = cx.lower_slice(a.p_timestamp_infos, |v, cx| v.lower(cx))?;
     let p_timestamps_c: *mut u64 = cx.zeroed_mut(a.p_timestamps.len());
@@ -4472,7 +4472,7 @@ pub unsafe fn get_calibrated_timestamps_khr<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_line_stipple<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleArgs) -> Result<(c::CmdSetLineStippleReply, Outcome), CallError> {
     let f = procs.cmd_set_line_stipple.ok_or(CallError::Missing("vkCmdSetLineStipple"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLineStipple", "commandBuffer")?);
     let line_stipple_factor = a.line_stipple_factor;
     let line_stipple_pattern = a.line_stipple_pattern;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4489,7 +4489,7 @@ pub unsafe fn cmd_set_line_stipple<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_conditional_rendering_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginConditionalRenderingEXTArgs<'b>) -> Result<(c::CmdBeginConditionalRenderingEXTReply, Outcome), CallError> {
     let f = procs.cmd_begin_conditional_rendering_ext.ok_or(CallError::Missing("vkCmdBeginConditionalRenderingEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginConditionalRenderingEXT", "commandBuffer")?);
     let p_conditional_rendering_begin = match Some(a.p_conditional_rendering_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4505,7 +4505,7 @@ pub unsafe fn cmd_begin_conditional_rendering_ext<'b, M: HandleMap>(procs: &Devi
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_conditional_rendering_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndConditionalRenderingEXTArgs) -> Result<(c::CmdEndConditionalRenderingEXTReply, Outcome), CallError> {
     let f = procs.cmd_end_conditional_rendering_ext.ok_or(CallError::Missing("vkCmdEndConditionalRenderingEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndConditionalRenderingEXT", "commandBuffer")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer) };
@@ -4521,7 +4521,7 @@ pub unsafe fn cmd_end_conditional_rendering_ext<'b, M: HandleMap>(procs: &Device
 pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiEXTArgs<'b>) -> Result<(c::CmdDrawMultiEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_multi_ext.ok_or(CallError::Missing("vkCmdDrawMultiEXT"))?;
     // Rule: pVertexInfo travels packed; the driver steps through it with the C element size.
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawMultiEXT", "commandBuffer")?);
     let draw_count = a.draw_count;
     let p_vertex_info = cx.lower_slice(a.p_vertex_info, |v, cx| v.lower(cx))?;
     let instance_count = a.instance_count;
@@ -4542,7 +4542,7 @@ pub unsafe fn cmd_draw_multi_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMultiIndexedEXTArgs<'b>) -> Result<(c::CmdDrawMultiIndexedEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_multi_indexed_ext.ok_or(CallError::Missing("vkCmdDrawMultiIndexedEXT"))?;
     // Rule: pIndexInfo travels packed; the driver steps through it with the C element size.
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawMultiIndexedEXT", "commandBuffer")?);
     let draw_count = a.draw_count;
     let p_index_info = cx.lower_slice(a.p_index_info, |v, cx| v.lower(cx))?;
     let instance_count = a.instance_count;
@@ -4563,9 +4563,9 @@ pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_push_descriptor_set<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSetArgs<'b>) -> Result<(c::CmdPushDescriptorSetReply, Outcome), CallError> {
     let f = procs.cmd_push_descriptor_set.ok_or(CallError::Missing("vkCmdPushDescriptorSet"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPushDescriptorSet", "commandBuffer")?);
     let pipeline_bind_point = a.pipeline_bind_point;
-    let layout = vk::PipelineLayout(cx.host(a.layout)?);
+    let layout = vk::PipelineLayout(cx.host_non_null(a.layout, "vkCmdPushDescriptorSet", "layout")?);
     let set = a.set;
     let descriptor_write_count = a.descriptor_write_count;
     let p_descriptor_writes = cx.lower_slice(a.p_descriptor_writes, |v, cx| v.lower(cx))?;
@@ -4589,7 +4589,7 @@ pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DevicePro
             return Err(LowerError::rule("vkCmdSetColorWriteEnableEXT", format!("attachmentCount {} exceeds maxColorAttachments {}", a.attachment_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetColorWriteEnableEXT", "commandBuffer")?);
     let attachment_count = a.attachment_count;
     let p_color_write_enables = cx.slice(a.p_color_write_enables) as *const _;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4606,7 +4606,7 @@ pub unsafe fn cmd_set_color_write_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetVertexInputEXTArgs<'b>) -> Result<(c::CmdSetVertexInputEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_vertex_input_ext.ok_or(CallError::Missing("vkCmdSetVertexInputEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetVertexInputEXT", "commandBuffer")?);
     let vertex_binding_description_count = a.vertex_binding_description_count;
     let p_vertex_binding_descriptions = cx.lower_slice(a.p_vertex_binding_descriptions, |v, cx| v.lower(cx))?;
     let vertex_attribute_description_count = a.vertex_attribute_description_count;
@@ -4625,7 +4625,7 @@ pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_tessellation_domain_origin_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetTessellationDomainOriginEXTArgs) -> Result<(c::CmdSetTessellationDomainOriginEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_tessellation_domain_origin_ext.ok_or(CallError::Missing("vkCmdSetTessellationDomainOriginEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetTessellationDomainOriginEXT", "commandBuffer")?);
     let domain_origin = a.domain_origin;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4641,7 +4641,7 @@ pub unsafe fn cmd_set_tessellation_domain_origin_ext<'b, M: HandleMap>(procs: &D
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_clamp_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClampEnableEXTArgs) -> Result<(c::CmdSetDepthClampEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clamp_enable_ext.ok_or(CallError::Missing("vkCmdSetDepthClampEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthClampEnableEXT", "commandBuffer")?);
     let depth_clamp_enable = a.depth_clamp_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4657,7 +4657,7 @@ pub unsafe fn cmd_set_depth_clamp_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPolygonModeEXTArgs) -> Result<(c::CmdSetPolygonModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_polygon_mode_ext.ok_or(CallError::Missing("vkCmdSetPolygonModeEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetPolygonModeEXT", "commandBuffer")?);
     let polygon_mode = a.polygon_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4673,7 +4673,7 @@ pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationSamplesEXTArgs) -> Result<(c::CmdSetRasterizationSamplesEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterization_samples_ext.ok_or(CallError::Missing("vkCmdSetRasterizationSamplesEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRasterizationSamplesEXT", "commandBuffer")?);
     let rasterization_samples = a.rasterization_samples;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4689,7 +4689,7 @@ pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleMaskEXTArgs<'b>) -> Result<(c::CmdSetSampleMaskEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_sample_mask_ext.ok_or(CallError::Missing("vkCmdSetSampleMaskEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetSampleMaskEXT", "commandBuffer")?);
     let samples = a.samples;
     let p_sample_mask = cx.slice(a.p_sample_mask) as *const _;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4706,7 +4706,7 @@ pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_alpha_to_coverage_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAlphaToCoverageEnableEXTArgs) -> Result<(c::CmdSetAlphaToCoverageEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_alpha_to_coverage_enable_ext.ok_or(CallError::Missing("vkCmdSetAlphaToCoverageEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetAlphaToCoverageEnableEXT", "commandBuffer")?);
     let alpha_to_coverage_enable = a.alpha_to_coverage_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4722,7 +4722,7 @@ pub unsafe fn cmd_set_alpha_to_coverage_enable_ext<'b, M: HandleMap>(procs: &Dev
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_alpha_to_one_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAlphaToOneEnableEXTArgs) -> Result<(c::CmdSetAlphaToOneEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_alpha_to_one_enable_ext.ok_or(CallError::Missing("vkCmdSetAlphaToOneEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetAlphaToOneEnableEXT", "commandBuffer")?);
     let alpha_to_one_enable = a.alpha_to_one_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4738,7 +4738,7 @@ pub unsafe fn cmd_set_alpha_to_one_enable_ext<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_logic_op_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEnableEXTArgs) -> Result<(c::CmdSetLogicOpEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_logic_op_enable_ext.ok_or(CallError::Missing("vkCmdSetLogicOpEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLogicOpEnableEXT", "commandBuffer")?);
     let logic_op_enable = a.logic_op_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4760,7 +4760,7 @@ pub unsafe fn cmd_set_color_blend_enable_ext<'b, M: HandleMap>(procs: &DevicePro
             return Err(LowerError::rule("vkCmdSetColorBlendEnableEXT", format!("firstAttachment {} + attachmentCount {} exceeds maxColorAttachments {}", a.first_attachment, a.attachment_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetColorBlendEnableEXT", "commandBuffer")?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
     let p_color_blend_enables = cx.slice(a.p_color_blend_enables) as *const _;
@@ -4784,7 +4784,7 @@ pub unsafe fn cmd_set_color_blend_equation_ext<'b, M: HandleMap>(procs: &DeviceP
             return Err(LowerError::rule("vkCmdSetColorBlendEquationEXT", format!("firstAttachment {} + attachmentCount {} exceeds maxColorAttachments {}", a.first_attachment, a.attachment_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetColorBlendEquationEXT", "commandBuffer")?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
     let p_color_blend_equations = cx.lower_slice(a.p_color_blend_equations, |v, cx| v.lower(cx))?;
@@ -4808,7 +4808,7 @@ pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs
             return Err(LowerError::rule("vkCmdSetColorWriteMaskEXT", format!("firstAttachment {} + attachmentCount {} exceeds maxColorAttachments {}", a.first_attachment, a.attachment_count, lim)).into());
         }
     }
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetColorWriteMaskEXT", "commandBuffer")?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
     let p_color_write_masks = cx.slice(a.p_color_write_masks) as *const _;
@@ -4826,7 +4826,7 @@ pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_rasterization_stream_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationStreamEXTArgs) -> Result<(c::CmdSetRasterizationStreamEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterization_stream_ext.ok_or(CallError::Missing("vkCmdSetRasterizationStreamEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRasterizationStreamEXT", "commandBuffer")?);
     let rasterization_stream = a.rasterization_stream;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4842,7 +4842,7 @@ pub unsafe fn cmd_set_rasterization_stream_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_conservative_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetConservativeRasterizationModeEXTArgs) -> Result<(c::CmdSetConservativeRasterizationModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_conservative_rasterization_mode_ext.ok_or(CallError::Missing("vkCmdSetConservativeRasterizationModeEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetConservativeRasterizationModeEXT", "commandBuffer")?);
     let conservative_rasterization_mode = a.conservative_rasterization_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4858,7 +4858,7 @@ pub unsafe fn cmd_set_conservative_rasterization_mode_ext<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_extra_primitive_overestimation_size_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetExtraPrimitiveOverestimationSizeEXTArgs) -> Result<(c::CmdSetExtraPrimitiveOverestimationSizeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_extra_primitive_overestimation_size_ext.ok_or(CallError::Missing("vkCmdSetExtraPrimitiveOverestimationSizeEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetExtraPrimitiveOverestimationSizeEXT", "commandBuffer")?);
     let extra_primitive_overestimation_size = a.extra_primitive_overestimation_size;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4874,7 +4874,7 @@ pub unsafe fn cmd_set_extra_primitive_overestimation_size_ext<'b, M: HandleMap>(
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_clip_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClipEnableEXTArgs) -> Result<(c::CmdSetDepthClipEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clip_enable_ext.ok_or(CallError::Missing("vkCmdSetDepthClipEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthClipEnableEXT", "commandBuffer")?);
     let depth_clip_enable = a.depth_clip_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4890,7 +4890,7 @@ pub unsafe fn cmd_set_depth_clip_enable_ext<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_sample_locations_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleLocationsEnableEXTArgs) -> Result<(c::CmdSetSampleLocationsEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_sample_locations_enable_ext.ok_or(CallError::Missing("vkCmdSetSampleLocationsEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetSampleLocationsEnableEXT", "commandBuffer")?);
     let sample_locations_enable = a.sample_locations_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4906,7 +4906,7 @@ pub unsafe fn cmd_set_sample_locations_enable_ext<'b, M: HandleMap>(procs: &Devi
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetColorBlendAdvancedEXTArgs<'b>) -> Result<(c::CmdSetColorBlendAdvancedEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_color_blend_advanced_ext.ok_or(CallError::Missing("vkCmdSetColorBlendAdvancedEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetColorBlendAdvancedEXT", "commandBuffer")?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
     let p_color_blend_advanced = cx.lower_slice(a.p_color_blend_advanced, |v, cx| v.lower(cx))?;
@@ -4924,7 +4924,7 @@ pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetProvokingVertexModeEXTArgs) -> Result<(c::CmdSetProvokingVertexModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_provoking_vertex_mode_ext.ok_or(CallError::Missing("vkCmdSetProvokingVertexModeEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetProvokingVertexModeEXT", "commandBuffer")?);
     let provoking_vertex_mode = a.provoking_vertex_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4940,7 +4940,7 @@ pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_line_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineRasterizationModeEXTArgs) -> Result<(c::CmdSetLineRasterizationModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_line_rasterization_mode_ext.ok_or(CallError::Missing("vkCmdSetLineRasterizationModeEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLineRasterizationModeEXT", "commandBuffer")?);
     let line_rasterization_mode = a.line_rasterization_mode;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4956,7 +4956,7 @@ pub unsafe fn cmd_set_line_rasterization_mode_ext<'b, M: HandleMap>(procs: &Devi
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_line_stipple_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineStippleEnableEXTArgs) -> Result<(c::CmdSetLineStippleEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_line_stipple_enable_ext.ok_or(CallError::Missing("vkCmdSetLineStippleEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLineStippleEnableEXT", "commandBuffer")?);
     let stippled_line_enable = a.stippled_line_enable;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4972,7 +4972,7 @@ pub unsafe fn cmd_set_line_stipple_enable_ext<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_clip_negative_one_to_one_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClipNegativeOneToOneEXTArgs) -> Result<(c::CmdSetDepthClipNegativeOneToOneEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clip_negative_one_to_one_ext.ok_or(CallError::Missing("vkCmdSetDepthClipNegativeOneToOneEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthClipNegativeOneToOneEXT", "commandBuffer")?);
     let negative_one_to_one = a.negative_one_to_one;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4988,7 +4988,7 @@ pub unsafe fn cmd_set_depth_clip_negative_one_to_one_ext<'b, M: HandleMap>(procs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_fragment_shading_rates_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFragmentShadingRatesKHRArgs<'b>) -> Result<(c::GetPhysicalDeviceFragmentShadingRatesKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_fragment_shading_rates_khr.ok_or(CallError::Missing("vkGetPhysicalDeviceFragmentShadingRatesKHR"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFragmentShadingRatesKHR", "physicalDevice")?);
     let mut p_fragment_shading_rate_count_v: u32 = *a.p_fragment_shading_rate_count as u32;
     let p_fragment_shading_rate_count = &mut p_fragment_shading_rate_count_v as *mut u32;
     let p_fragment_shading_rates_c: *mut vk::PhysicalDeviceFragmentShadingRateKHR = cx.lower_slice_mut(a.p_fragment_shading_rates, |v, cx| v.lower_out(cx))?;
@@ -5011,7 +5011,7 @@ pub unsafe fn get_physical_device_fragment_shading_rates_khr<'b, M: HandleMap>(p
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFragmentShadingRateKHRArgs<'b>) -> Result<(c::CmdSetFragmentShadingRateKHRReply, Outcome), CallError> {
     let f = procs.cmd_set_fragment_shading_rate_khr.ok_or(CallError::Missing("vkCmdSetFragmentShadingRateKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetFragmentShadingRateKHR", "commandBuffer")?);
     let p_fragment_size = match Some(a.p_fragment_size) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let combiner_ops = a.combiner_ops.as_ptr();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5028,7 +5028,7 @@ pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_index_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBuffer2Args) -> Result<(c::CmdBindIndexBuffer2Reply, Outcome), CallError> {
     let f = procs.cmd_bind_index_buffer2.ok_or(CallError::Missing("vkCmdBindIndexBuffer2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindIndexBuffer2", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
     let offset = a.offset;
     let size = a.size;
@@ -5047,7 +5047,7 @@ pub unsafe fn cmd_bind_index_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_rendering_area_granularity<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRenderingAreaGranularityArgs<'b>) -> Result<(c::GetRenderingAreaGranularityReply<'b>, Outcome), CallError> {
     let f = procs.get_rendering_area_granularity.ok_or(CallError::Missing("vkGetRenderingAreaGranularity"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetRenderingAreaGranularity", "device")?);
     let p_rendering_area_info = match Some(a.p_rendering_area_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_granularity_c: *mut vk::Extent2D = match Some(a.p_granularity) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5076,7 +5076,7 @@ pub unsafe fn get_rendering_area_granularity<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_image_subresource_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceImageSubresourceLayoutArgs<'b>) -> Result<(c::GetDeviceImageSubresourceLayoutReply<'b>, Outcome), CallError> {
     let f = procs.get_device_image_subresource_layout.ok_or(CallError::Missing("vkGetDeviceImageSubresourceLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceImageSubresourceLayout", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_layout_c: *mut vk::SubresourceLayout2 = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5105,8 +5105,8 @@ pub unsafe fn get_device_image_subresource_layout<'b, M: HandleMap>(procs: &Devi
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_image_subresource_layout2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetImageSubresourceLayout2Args<'b>) -> Result<(c::GetImageSubresourceLayout2Reply<'b>, Outcome), CallError> {
     let f = procs.get_image_subresource_layout2.ok_or(CallError::Missing("vkGetImageSubresourceLayout2"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let image = vk::Image(cx.host(a.image)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetImageSubresourceLayout2", "device")?);
+    let image = vk::Image(cx.host_non_null(a.image, "vkGetImageSubresourceLayout2", "image")?);
     let p_subresource = match Some(a.p_subresource) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_layout_c: *mut vk::SubresourceLayout2 = match Some(a.p_layout) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5135,7 +5135,7 @@ pub unsafe fn get_image_subresource_layout2<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_sample_locations_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleLocationsEXTArgs<'b>) -> Result<(c::CmdSetSampleLocationsEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_sample_locations_ext.ok_or(CallError::Missing("vkCmdSetSampleLocationsEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetSampleLocationsEXT", "commandBuffer")?);
     let p_sample_locations_info = match Some(a.p_sample_locations_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5151,7 +5151,7 @@ pub unsafe fn cmd_set_sample_locations_ext<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_multisample_properties_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMultisamplePropertiesEXTArgs<'b>) -> Result<(c::GetPhysicalDeviceMultisamplePropertiesEXTReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_multisample_properties_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceMultisamplePropertiesEXT"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceMultisamplePropertiesEXT", "physicalDevice")?);
     let samples = a.samples;
     let p_multisample_properties_c: *mut vk::MultisamplePropertiesEXT = match Some(a.p_multisample_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5180,7 +5180,7 @@ pub unsafe fn get_physical_device_multisample_properties_ext<'b, M: HandleMap>(p
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn unmap_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnmapMemory2Args<'b>) -> Result<(c::UnmapMemory2Reply, Outcome), CallError> {
     let f = procs.unmap_memory2.ok_or(CallError::Missing("vkUnmapMemory2"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkUnmapMemory2", "device")?);
     let p_memory_unmap_info = match Some(a.p_memory_unmap_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5196,7 +5196,7 @@ pub unsafe fn unmap_memory2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_rendering_attachment_locations<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRenderingAttachmentLocationsArgs<'b>) -> Result<(c::CmdSetRenderingAttachmentLocationsReply, Outcome), CallError> {
     let f = procs.cmd_set_rendering_attachment_locations.ok_or(CallError::Missing("vkCmdSetRenderingAttachmentLocations"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRenderingAttachmentLocations", "commandBuffer")?);
     let p_location_info = match Some(a.p_location_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5212,7 +5212,7 @@ pub unsafe fn cmd_set_rendering_attachment_locations<'b, M: HandleMap>(procs: &D
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_rendering_input_attachment_indices<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRenderingInputAttachmentIndicesArgs<'b>) -> Result<(c::CmdSetRenderingInputAttachmentIndicesReply, Outcome), CallError> {
     let f = procs.cmd_set_rendering_input_attachment_indices.ok_or(CallError::Missing("vkCmdSetRenderingInputAttachmentIndices"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRenderingInputAttachmentIndices", "commandBuffer")?);
     let p_input_attachment_index_info = match Some(a.p_input_attachment_index_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5228,7 +5228,7 @@ pub unsafe fn cmd_set_rendering_input_attachment_indices<'b, M: HandleMap>(procs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_descriptor_sets2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindDescriptorSets2Args<'b>) -> Result<(c::CmdBindDescriptorSets2Reply, Outcome), CallError> {
     let f = procs.cmd_bind_descriptor_sets2.ok_or(CallError::Missing("vkCmdBindDescriptorSets2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindDescriptorSets2", "commandBuffer")?);
     let p_bind_descriptor_sets_info = match Some(a.p_bind_descriptor_sets_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5244,7 +5244,7 @@ pub unsafe fn cmd_bind_descriptor_sets2<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_push_constants2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushConstants2Args<'b>) -> Result<(c::CmdPushConstants2Reply, Outcome), CallError> {
     let f = procs.cmd_push_constants2.ok_or(CallError::Missing("vkCmdPushConstants2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPushConstants2", "commandBuffer")?);
     let p_push_constants_info = match Some(a.p_push_constants_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5260,7 +5260,7 @@ pub unsafe fn cmd_push_constants2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_push_descriptor_set2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSet2Args<'b>) -> Result<(c::CmdPushDescriptorSet2Reply, Outcome), CallError> {
     let f = procs.cmd_push_descriptor_set2.ok_or(CallError::Missing("vkCmdPushDescriptorSet2"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPushDescriptorSet2", "commandBuffer")?);
     let p_push_descriptor_set_info = match Some(a.p_push_descriptor_set_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5276,7 +5276,7 @@ pub unsafe fn cmd_push_descriptor_set2<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn copy_image_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyImageToImageArgs<'b>) -> Result<(c::CopyImageToImageReply, Outcome), CallError> {
     let f = procs.copy_image_to_image.ok_or(CallError::Missing("vkCopyImageToImage"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCopyImageToImage", "device")?);
     let p_copy_image_to_image_info = match Some(a.p_copy_image_to_image_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5292,7 +5292,7 @@ pub unsafe fn copy_image_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn transition_image_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::TransitionImageLayoutArgs<'b>) -> Result<(c::TransitionImageLayoutReply, Outcome), CallError> {
     let f = procs.transition_image_layout.ok_or(CallError::Missing("vkTransitionImageLayout"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkTransitionImageLayout", "device")?);
     let transition_count = a.transition_count;
     let p_transitions = cx.lower_slice(a.p_transitions, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5309,7 +5309,7 @@ pub unsafe fn transition_image_layout<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_deferred_operation_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateDeferredOperationKHRArgs<'b>) -> Result<(c::CreateDeferredOperationKHRReply<'b>, Outcome), CallError> {
     let f = procs.create_deferred_operation_khr.ok_or(CallError::Missing("vkCreateDeferredOperationKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateDeferredOperationKHR", "device")?);
     let p_allocator = core::ptr::null();
     let mut p_deferred_operation_v = vk::DeferredOperationKHR::NULL;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5328,7 +5328,7 @@ pub unsafe fn create_deferred_operation_khr<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_deferred_operation_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyDeferredOperationKHRArgs) -> Result<(c::DestroyDeferredOperationKHRReply, Outcome), CallError> {
     let f = procs.destroy_deferred_operation_khr.ok_or(CallError::Missing("vkDestroyDeferredOperationKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyDeferredOperationKHR", "device")?);
     let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5345,8 +5345,8 @@ pub unsafe fn destroy_deferred_operation_khr<'b, M: HandleMap>(procs: &DevicePro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_deferred_operation_max_concurrency_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeferredOperationMaxConcurrencyKHRArgs) -> Result<(c::GetDeferredOperationMaxConcurrencyKHRReply, Outcome), CallError> {
     let f = procs.get_deferred_operation_max_concurrency_khr.ok_or(CallError::Missing("vkGetDeferredOperationMaxConcurrencyKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeferredOperationMaxConcurrencyKHR", "device")?);
+    let operation = vk::DeferredOperationKHR(cx.host_non_null(a.operation, "vkGetDeferredOperationMaxConcurrencyKHR", "operation")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, operation) };
@@ -5361,8 +5361,8 @@ pub unsafe fn get_deferred_operation_max_concurrency_khr<'b, M: HandleMap>(procs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_deferred_operation_result_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeferredOperationResultKHRArgs) -> Result<(c::GetDeferredOperationResultKHRReply, Outcome), CallError> {
     let f = procs.get_deferred_operation_result_khr.ok_or(CallError::Missing("vkGetDeferredOperationResultKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeferredOperationResultKHR", "device")?);
+    let operation = vk::DeferredOperationKHR(cx.host_non_null(a.operation, "vkGetDeferredOperationResultKHR", "operation")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, operation) };
@@ -5377,8 +5377,8 @@ pub unsafe fn get_deferred_operation_result_khr<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn deferred_operation_join_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DeferredOperationJoinKHRArgs) -> Result<(c::DeferredOperationJoinKHRReply, Outcome), CallError> {
     let f = procs.deferred_operation_join_khr.ok_or(CallError::Missing("vkDeferredOperationJoinKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let operation = vk::DeferredOperationKHR(cx.host(a.operation)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDeferredOperationJoinKHR", "device")?);
+    let operation = vk::DeferredOperationKHR(cx.host_non_null(a.operation, "vkDeferredOperationJoinKHR", "operation")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, operation) };
@@ -5393,7 +5393,7 @@ pub unsafe fn deferred_operation_join_khr<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateAccelerationStructureKHRArgs<'b>) -> Result<(c::CreateAccelerationStructureKHRReply<'b>, Outcome), CallError> {
     let f = procs.create_acceleration_structure_khr.ok_or(CallError::Missing("vkCreateAccelerationStructureKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateAccelerationStructureKHR", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_acceleration_structure_v = vk::AccelerationStructureKHR::NULL;
@@ -5413,7 +5413,7 @@ pub unsafe fn create_acceleration_structure_khr<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyAccelerationStructureKHRArgs) -> Result<(c::DestroyAccelerationStructureKHRReply, Outcome), CallError> {
     let f = procs.destroy_acceleration_structure_khr.ok_or(CallError::Missing("vkDestroyAccelerationStructureKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyAccelerationStructureKHR", "device")?);
     let acceleration_structure = vk::AccelerationStructureKHR(cx.host(a.acceleration_structure)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5430,7 +5430,7 @@ pub unsafe fn destroy_acceleration_structure_khr<'b, M: HandleMap>(procs: &Devic
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn copy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyAccelerationStructureKHRArgs<'b>) -> Result<(c::CopyAccelerationStructureKHRReply, Outcome), CallError> {
     let f = procs.copy_acceleration_structure_khr.ok_or(CallError::Missing("vkCopyAccelerationStructureKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCopyAccelerationStructureKHR", "device")?);
     let deferred_operation = vk::DeferredOperationKHR(cx.host(a.deferred_operation)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5447,7 +5447,7 @@ pub unsafe fn copy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DevicePr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn copy_acceleration_structure_to_memory_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyAccelerationStructureToMemoryKHRArgs<'b>) -> Result<(c::CopyAccelerationStructureToMemoryKHRReply, Outcome), CallError> {
     let f = procs.copy_acceleration_structure_to_memory_khr.ok_or(CallError::Missing("vkCopyAccelerationStructureToMemoryKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCopyAccelerationStructureToMemoryKHR", "device")?);
     let deferred_operation = vk::DeferredOperationKHR(cx.host(a.deferred_operation)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5464,7 +5464,7 @@ pub unsafe fn copy_acceleration_structure_to_memory_khr<'b, M: HandleMap>(procs:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn copy_memory_to_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CopyMemoryToAccelerationStructureKHRArgs<'b>) -> Result<(c::CopyMemoryToAccelerationStructureKHRReply, Outcome), CallError> {
     let f = procs.copy_memory_to_acceleration_structure_khr.ok_or(CallError::Missing("vkCopyMemoryToAccelerationStructureKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCopyMemoryToAccelerationStructureKHR", "device")?);
     let deferred_operation = vk::DeferredOperationKHR(cx.host(a.deferred_operation)?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5481,7 +5481,7 @@ pub unsafe fn copy_memory_to_acceleration_structure_khr<'b, M: HandleMap>(procs:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn write_acceleration_structures_properties_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::WriteAccelerationStructuresPropertiesKHRArgs<'b>) -> Result<(c::WriteAccelerationStructuresPropertiesKHRReply<'b>, Outcome), CallError> {
     let f = procs.write_acceleration_structures_properties_khr.ok_or(CallError::Missing("vkWriteAccelerationStructuresPropertiesKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkWriteAccelerationStructuresPropertiesKHR", "device")?);
     let acceleration_structure_count = a.acceleration_structure_count;
     let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
     let query_type = a.query_type;
@@ -5506,7 +5506,7 @@ pub unsafe fn write_acceleration_structures_properties_khr<'b, M: HandleMap>(pro
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyAccelerationStructureKHRArgs<'b>) -> Result<(c::CmdCopyAccelerationStructureKHRReply, Outcome), CallError> {
     let f = procs.cmd_copy_acceleration_structure_khr.ok_or(CallError::Missing("vkCmdCopyAccelerationStructureKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyAccelerationStructureKHR", "commandBuffer")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5522,7 +5522,7 @@ pub unsafe fn cmd_copy_acceleration_structure_khr<'b, M: HandleMap>(procs: &Devi
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_acceleration_structure_to_memory_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyAccelerationStructureToMemoryKHRArgs<'b>) -> Result<(c::CmdCopyAccelerationStructureToMemoryKHRReply, Outcome), CallError> {
     let f = procs.cmd_copy_acceleration_structure_to_memory_khr.ok_or(CallError::Missing("vkCmdCopyAccelerationStructureToMemoryKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyAccelerationStructureToMemoryKHR", "commandBuffer")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5538,7 +5538,7 @@ pub unsafe fn cmd_copy_acceleration_structure_to_memory_khr<'b, M: HandleMap>(pr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_memory_to_acceleration_structure_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyMemoryToAccelerationStructureKHRArgs<'b>) -> Result<(c::CmdCopyMemoryToAccelerationStructureKHRReply, Outcome), CallError> {
     let f = procs.cmd_copy_memory_to_acceleration_structure_khr.ok_or(CallError::Missing("vkCmdCopyMemoryToAccelerationStructureKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyMemoryToAccelerationStructureKHR", "commandBuffer")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5554,7 +5554,7 @@ pub unsafe fn cmd_copy_memory_to_acceleration_structure_khr<'b, M: HandleMap>(pr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_acceleration_structure_device_address_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetAccelerationStructureDeviceAddressKHRArgs<'b>) -> Result<(c::GetAccelerationStructureDeviceAddressKHRReply, Outcome), CallError> {
     let f = procs.get_acceleration_structure_device_address_khr.ok_or(CallError::Missing("vkGetAccelerationStructureDeviceAddressKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetAccelerationStructureDeviceAddressKHR", "device")?);
     let p_info = match Some(a.p_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5570,11 +5570,11 @@ pub unsafe fn get_acceleration_structure_device_address_khr<'b, M: HandleMap>(pr
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_write_acceleration_structures_properties_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteAccelerationStructuresPropertiesKHRArgs<'b>) -> Result<(c::CmdWriteAccelerationStructuresPropertiesKHRReply, Outcome), CallError> {
     let f = procs.cmd_write_acceleration_structures_properties_khr.ok_or(CallError::Missing("vkCmdWriteAccelerationStructuresPropertiesKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteAccelerationStructuresPropertiesKHR", "commandBuffer")?);
     let acceleration_structure_count = a.acceleration_structure_count;
     let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
     let query_type = a.query_type;
-    let query_pool = vk::QueryPool(cx.host(a.query_pool)?);
+    let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteAccelerationStructuresPropertiesKHR", "queryPool")?);
     let first_query = a.first_query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5590,7 +5590,7 @@ pub unsafe fn cmd_write_acceleration_structures_properties_khr<'b, M: HandleMap>
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_device_acceleration_structure_compatibility_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetDeviceAccelerationStructureCompatibilityKHRArgs<'b>) -> Result<(c::GetDeviceAccelerationStructureCompatibilityKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_device_acceleration_structure_compatibility_khr.ok_or(CallError::Missing("vkGetDeviceAccelerationStructureCompatibilityKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetDeviceAccelerationStructureCompatibilityKHR", "device")?);
     let p_version_info = match Some(a.p_version_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let mut p_compatibility_v: t::AccelerationStructureCompatibilityKHR = Default::default();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5608,7 +5608,7 @@ pub unsafe fn get_device_acceleration_structure_compatibility_khr<'b, M: HandleM
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_trace_rays_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTraceRaysKHRArgs<'b>) -> Result<(c::CmdTraceRaysKHRReply, Outcome), CallError> {
     let f = procs.cmd_trace_rays_khr.ok_or(CallError::Missing("vkCmdTraceRaysKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdTraceRaysKHR", "commandBuffer")?);
     let p_raygen_shader_binding_table = match Some(a.p_raygen_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_miss_shader_binding_table = match Some(a.p_miss_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_hit_shader_binding_table = match Some(a.p_hit_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -5630,8 +5630,8 @@ pub unsafe fn cmd_trace_rays_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_ray_tracing_shader_group_handles_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRayTracingShaderGroupHandlesKHRArgs<'b>) -> Result<(c::GetRayTracingShaderGroupHandlesKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_ray_tracing_shader_group_handles_khr.ok_or(CallError::Missing("vkGetRayTracingShaderGroupHandlesKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetRayTracingShaderGroupHandlesKHR", "device")?);
+    let pipeline = vk::Pipeline(cx.host_non_null(a.pipeline, "vkGetRayTracingShaderGroupHandlesKHR", "pipeline")?);
     let first_group = a.first_group;
     let group_count = a.group_count;
     let data_size = cx.size(a.data_size)?;
@@ -5654,8 +5654,8 @@ pub unsafe fn get_ray_tracing_shader_group_handles_khr<'b, M: HandleMap>(procs: 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_ray_tracing_capture_replay_shader_group_handles_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'b>) -> Result<(c::GetRayTracingCaptureReplayShaderGroupHandlesKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_ray_tracing_capture_replay_shader_group_handles_khr.ok_or(CallError::Missing("vkGetRayTracingCaptureReplayShaderGroupHandlesKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetRayTracingCaptureReplayShaderGroupHandlesKHR", "device")?);
+    let pipeline = vk::Pipeline(cx.host_non_null(a.pipeline, "vkGetRayTracingCaptureReplayShaderGroupHandlesKHR", "pipeline")?);
     let first_group = a.first_group;
     let group_count = a.group_count;
     let data_size = cx.size(a.data_size)?;
@@ -5678,7 +5678,7 @@ pub unsafe fn get_ray_tracing_capture_replay_shader_group_handles_khr<'b, M: Han
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_trace_rays_indirect_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTraceRaysIndirectKHRArgs<'b>) -> Result<(c::CmdTraceRaysIndirectKHRReply, Outcome), CallError> {
     let f = procs.cmd_trace_rays_indirect_khr.ok_or(CallError::Missing("vkCmdTraceRaysIndirectKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdTraceRaysIndirectKHR", "commandBuffer")?);
     let p_raygen_shader_binding_table = match Some(a.p_raygen_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_miss_shader_binding_table = match Some(a.p_miss_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_hit_shader_binding_table = match Some(a.p_hit_shader_binding_table) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
@@ -5698,8 +5698,8 @@ pub unsafe fn cmd_trace_rays_indirect_khr<'b, M: HandleMap>(procs: &DeviceProcs,
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_ray_tracing_shader_group_stack_size_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetRayTracingShaderGroupStackSizeKHRArgs) -> Result<(c::GetRayTracingShaderGroupStackSizeKHRReply, Outcome), CallError> {
     let f = procs.get_ray_tracing_shader_group_stack_size_khr.ok_or(CallError::Missing("vkGetRayTracingShaderGroupStackSizeKHR"))?;
-    let device = vk::Device(cx.host(a.device)?);
-    let pipeline = vk::Pipeline(cx.host(a.pipeline)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetRayTracingShaderGroupStackSizeKHR", "device")?);
+    let pipeline = vk::Pipeline(cx.host_non_null(a.pipeline, "vkGetRayTracingShaderGroupStackSizeKHR", "pipeline")?);
     let group = a.group;
     let group_shader = a.group_shader;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5716,7 +5716,7 @@ pub unsafe fn get_ray_tracing_shader_group_stack_size_khr<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_ray_tracing_pipeline_stack_size_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRayTracingPipelineStackSizeKHRArgs) -> Result<(c::CmdSetRayTracingPipelineStackSizeKHRReply, Outcome), CallError> {
     let f = procs.cmd_set_ray_tracing_pipeline_stack_size_khr.ok_or(CallError::Missing("vkCmdSetRayTracingPipelineStackSizeKHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRayTracingPipelineStackSizeKHR", "commandBuffer")?);
     let pipeline_stack_size = a.pipeline_stack_size;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5732,7 +5732,7 @@ pub unsafe fn cmd_set_ray_tracing_pipeline_stack_size_khr<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_trace_rays_indirect2_khr<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTraceRaysIndirect2KHRArgs) -> Result<(c::CmdTraceRaysIndirect2KHRReply, Outcome), CallError> {
     let f = procs.cmd_trace_rays_indirect2_khr.ok_or(CallError::Missing("vkCmdTraceRaysIndirect2KHR"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdTraceRaysIndirect2KHR", "commandBuffer")?);
     let indirect_device_address = a.indirect_device_address;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5748,7 +5748,7 @@ pub unsafe fn cmd_trace_rays_indirect2_khr<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_bias2_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthBias2EXTArgs<'b>) -> Result<(c::CmdSetDepthBias2EXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_bias2_ext.ok_or(CallError::Missing("vkCmdSetDepthBias2EXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthBias2EXT", "commandBuffer")?);
     let p_depth_bias_info = match Some(a.p_depth_bias_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5764,7 +5764,7 @@ pub unsafe fn cmd_set_depth_bias2_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_attachment_feedback_loop_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAttachmentFeedbackLoopEnableEXTArgs) -> Result<(c::CmdSetAttachmentFeedbackLoopEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_attachment_feedback_loop_enable_ext.ok_or(CallError::Missing("vkCmdSetAttachmentFeedbackLoopEnableEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetAttachmentFeedbackLoopEnableEXT", "commandBuffer")?);
     let aspect_mask = a.aspect_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5780,7 +5780,7 @@ pub unsafe fn cmd_set_attachment_feedback_loop_enable_ext<'b, M: HandleMap>(proc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_set_depth_clamp_range_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClampRangeEXTArgs<'b>) -> Result<(c::CmdSetDepthClampRangeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clamp_range_ext.ok_or(CallError::Missing("vkCmdSetDepthClampRangeEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthClampRangeEXT", "commandBuffer")?);
     let depth_clamp_mode = a.depth_clamp_mode;
     let p_depth_clamp_range = match a.p_depth_clamp_range { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5797,7 +5797,7 @@ pub unsafe fn cmd_set_depth_clamp_range_ext<'b, M: HandleMap>(procs: &DeviceProc
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_cooperative_matrix_properties_khr<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'b>) -> Result<(c::GetPhysicalDeviceCooperativeMatrixPropertiesKHRReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_cooperative_matrix_properties_khr.ok_or(CallError::Missing("vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR", "physicalDevice")?);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
     let p_properties_c: *mut vk::CooperativeMatrixPropertiesKHR = cx.lower_slice_mut(a.p_properties, |v, cx| v.lower_out(cx))?;
@@ -5820,7 +5820,7 @@ pub unsafe fn get_physical_device_cooperative_matrix_properties_khr<'b, M: Handl
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_mesh_tasks_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMeshTasksEXTArgs) -> Result<(c::CmdDrawMeshTasksEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_mesh_tasks_ext.ok_or(CallError::Missing("vkCmdDrawMeshTasksEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawMeshTasksEXT", "commandBuffer")?);
     let group_count_x = a.group_count_x;
     let group_count_y = a.group_count_y;
     let group_count_z = a.group_count_z;
@@ -5838,8 +5838,8 @@ pub unsafe fn cmd_draw_mesh_tasks_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_mesh_tasks_indirect_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMeshTasksIndirectEXTArgs) -> Result<(c::CmdDrawMeshTasksIndirectEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_mesh_tasks_indirect_ext.ok_or(CallError::Missing("vkCmdDrawMeshTasksIndirectEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawMeshTasksIndirectEXT", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawMeshTasksIndirectEXT", "buffer")?);
     let offset = a.offset;
     let draw_count = a.draw_count;
     let stride = a.stride;
@@ -5857,10 +5857,10 @@ pub unsafe fn cmd_draw_mesh_tasks_indirect_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_mesh_tasks_indirect_count_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawMeshTasksIndirectCountEXTArgs) -> Result<(c::CmdDrawMeshTasksIndirectCountEXTReply, Outcome), CallError> {
     let f = procs.cmd_draw_mesh_tasks_indirect_count_ext.ok_or(CallError::Missing("vkCmdDrawMeshTasksIndirectCountEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
-    let buffer = vk::Buffer(cx.host(a.buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawMeshTasksIndirectCountEXT", "commandBuffer")?);
+    let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawMeshTasksIndirectCountEXT", "buffer")?);
     let offset = a.offset;
-    let count_buffer = vk::Buffer(cx.host(a.count_buffer)?);
+    let count_buffer = vk::Buffer(cx.host_non_null(a.count_buffer, "vkCmdDrawMeshTasksIndirectCountEXT", "countBuffer")?);
     let count_buffer_offset = a.count_buffer_offset;
     let max_draw_count = a.max_draw_count;
     let stride = a.stride;
@@ -5878,7 +5878,7 @@ pub unsafe fn cmd_draw_mesh_tasks_indirect_count_ext<'b, M: HandleMap>(procs: &D
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_sampler_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindSamplerHeapEXTArgs<'b>) -> Result<(c::CmdBindSamplerHeapEXTReply, Outcome), CallError> {
     let f = procs.cmd_bind_sampler_heap_ext.ok_or(CallError::Missing("vkCmdBindSamplerHeapEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindSamplerHeapEXT", "commandBuffer")?);
     let p_bind_info = match Some(a.p_bind_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5894,7 +5894,7 @@ pub unsafe fn cmd_bind_sampler_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, c
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_resource_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindResourceHeapEXTArgs<'b>) -> Result<(c::CmdBindResourceHeapEXTReply, Outcome), CallError> {
     let f = procs.cmd_bind_resource_heap_ext.ok_or(CallError::Missing("vkCmdBindResourceHeapEXT"))?;
-    let command_buffer = vk::CommandBuffer(cx.host(a.command_buffer)?);
+    let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindResourceHeapEXT", "commandBuffer")?);
     let p_bind_info = match Some(a.p_bind_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5910,7 +5910,7 @@ pub unsafe fn cmd_bind_resource_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_physical_device_descriptor_size_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceDescriptorSizeEXTArgs) -> Result<(c::GetPhysicalDeviceDescriptorSizeEXTReply, Outcome), CallError> {
     let f = procs.get_physical_device_descriptor_size_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceDescriptorSizeEXT"))?;
-    let physical_device = vk::PhysicalDevice(cx.host(a.physical_device)?);
+    let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceDescriptorSizeEXT", "physicalDevice")?);
     let descriptor_type = a.descriptor_type;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5926,7 +5926,7 @@ pub unsafe fn get_physical_device_descriptor_size_ext<'b, M: HandleMap>(procs: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn register_custom_border_color_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::RegisterCustomBorderColorEXTArgs<'b>) -> Result<(c::RegisterCustomBorderColorEXTReply<'b>, Outcome), CallError> {
     let f = procs.register_custom_border_color_ext.ok_or(CallError::Missing("vkRegisterCustomBorderColorEXT"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkRegisterCustomBorderColorEXT", "device")?);
     let p_border_color = match Some(a.p_border_color) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let request_index = a.request_index;
     let mut p_index_v: u32 = Default::default();
@@ -5945,7 +5945,7 @@ pub unsafe fn register_custom_border_color_ext<'b, M: HandleMap>(procs: &DeviceP
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn unregister_custom_border_color_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::UnregisterCustomBorderColorEXTArgs) -> Result<(c::UnregisterCustomBorderColorEXTReply, Outcome), CallError> {
     let f = procs.unregister_custom_border_color_ext.ok_or(CallError::Missing("vkUnregisterCustomBorderColorEXT"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkUnregisterCustomBorderColorEXT", "device")?);
     let index = a.index;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).

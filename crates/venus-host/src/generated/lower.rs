@@ -1461,7 +1461,7 @@ impl<'a> LowerLink for p::AccelerationStructureCreateInfoKHR<'a> {
             s_type: p::AccelerationStructureCreateInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             create_flags: self.create_flags,
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkAccelerationStructureCreateInfoKHR", "buffer")?),
             offset: self.offset,
             size: self.size,
             ty: self.ty,
@@ -1487,7 +1487,7 @@ impl<'a> LowerLink for p::AccelerationStructureDeviceAddressInfoKHR<'a> {
         Ok(vk::AccelerationStructureDeviceAddressInfoKHR {
             s_type: p::AccelerationStructureDeviceAddressInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            acceleration_structure: vk::AccelerationStructureKHR(cx.host(self.acceleration_structure)?),
+            acceleration_structure: vk::AccelerationStructureKHR(cx.host_non_null(self.acceleration_structure, "VkAccelerationStructureDeviceAddressInfoKHR", "accelerationStructure")?),
         })
     }
 }
@@ -1725,8 +1725,8 @@ impl<'a> LowerLink for p::BindBufferMemoryInfo<'a> {
         Ok(vk::BindBufferMemoryInfo {
             s_type: p::BindBufferMemoryInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            buffer: vk::Buffer(cx.host(self.buffer)?),
-            memory: vk::DeviceMemory(cx.host(self.memory)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBindBufferMemoryInfo", "buffer")?),
+            memory: vk::DeviceMemory(cx.host_non_null(self.memory, "VkBindBufferMemoryInfo", "memory")?),
             memory_offset: self.memory_offset,
         })
     }
@@ -1826,7 +1826,7 @@ impl<'a> LowerLink for p::BindImageMemoryInfo<'a> {
         Ok(vk::BindImageMemoryInfo {
             s_type: p::BindImageMemoryInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkBindImageMemoryInfo", "image")?),
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             memory_offset: self.memory_offset,
         })
@@ -1925,9 +1925,9 @@ impl<'a> LowerLink for p::BlitImageInfo2<'a> {
         Ok(vk::BlitImageInfo2 {
             s_type: p::BlitImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image: vk::Image(cx.host_non_null(self.src_image, "VkBlitImageInfo2", "srcImage")?),
             src_image_layout: self.src_image_layout,
-            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkBlitImageInfo2", "dstImage")?),
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -2047,7 +2047,7 @@ impl<'a> LowerLink for p::BufferDeviceAddressInfo<'a> {
         Ok(vk::BufferDeviceAddressInfo {
             s_type: p::BufferDeviceAddressInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferDeviceAddressInfo", "buffer")?),
         })
     }
 }
@@ -2133,7 +2133,7 @@ impl<'a> LowerLink for p::BufferMemoryBarrier<'a> {
             dst_access_mask: self.dst_access_mask,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferMemoryBarrier", "buffer")?),
             offset: self.offset,
             size: self.size,
         })
@@ -2163,7 +2163,7 @@ impl<'a> LowerLink for p::BufferMemoryBarrier2<'a> {
             dst_access_mask: self.dst_access_mask,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferMemoryBarrier2", "buffer")?),
             offset: self.offset,
             size: self.size,
         })
@@ -2187,7 +2187,7 @@ impl<'a> LowerLink for p::BufferMemoryRequirementsInfo2<'a> {
         Ok(vk::BufferMemoryRequirementsInfo2 {
             s_type: p::BufferMemoryRequirementsInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferMemoryRequirementsInfo2", "buffer")?),
         })
     }
 }
@@ -2254,7 +2254,7 @@ impl<'a> LowerLink for p::BufferViewCreateInfo<'a> {
             s_type: p::BufferViewCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferViewCreateInfo", "buffer")?),
             format: self.format,
             offset: self.offset,
             range: self.range,
@@ -2374,7 +2374,7 @@ impl<'a> LowerLink for p::CommandBufferAllocateInfo<'a> {
         Ok(vk::CommandBufferAllocateInfo {
             s_type: p::CommandBufferAllocateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            command_pool: vk::CommandPool(cx.host(self.command_pool)?),
+            command_pool: vk::CommandPool(cx.host_non_null(self.command_pool, "VkCommandBufferAllocateInfo", "commandPool")?),
             level: self.level,
             command_buffer_count: self.command_buffer_count,
         })
@@ -2527,7 +2527,7 @@ impl<'a> LowerLink for p::CommandBufferSubmitInfo<'a> {
         Ok(vk::CommandBufferSubmitInfo {
             s_type: p::CommandBufferSubmitInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            command_buffer: vk::CommandBuffer(cx.host(self.command_buffer)?),
+            command_buffer: vk::CommandBuffer(cx.host_non_null(self.command_buffer, "VkCommandBufferSubmitInfo", "commandBuffer")?),
             device_mask: self.device_mask,
         })
     }
@@ -2635,7 +2635,7 @@ impl<'a> LowerLink for p::ConditionalRenderingBeginInfoEXT<'a> {
         Ok(vk::ConditionalRenderingBeginInfoEXT {
             s_type: p::ConditionalRenderingBeginInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkConditionalRenderingBeginInfoEXT", "buffer")?),
             offset: self.offset,
             flags: self.flags,
         })
@@ -2756,8 +2756,8 @@ impl<'a> LowerLink for p::CopyAccelerationStructureInfoKHR<'a> {
         Ok(vk::CopyAccelerationStructureInfoKHR {
             s_type: p::CopyAccelerationStructureInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src: vk::AccelerationStructureKHR(cx.host(self.src)?),
-            dst: vk::AccelerationStructureKHR(cx.host(self.dst)?),
+            src: vk::AccelerationStructureKHR(cx.host_non_null(self.src, "VkCopyAccelerationStructureInfoKHR", "src")?),
+            dst: vk::AccelerationStructureKHR(cx.host_non_null(self.dst, "VkCopyAccelerationStructureInfoKHR", "dst")?),
             mode: self.mode,
         })
     }
@@ -2780,7 +2780,7 @@ impl<'a> LowerLink for p::CopyAccelerationStructureToMemoryInfoKHR<'a> {
         Ok(vk::CopyAccelerationStructureToMemoryInfoKHR {
             s_type: p::CopyAccelerationStructureToMemoryInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src: vk::AccelerationStructureKHR(cx.host(self.src)?),
+            src: vk::AccelerationStructureKHR(cx.host_non_null(self.src, "VkCopyAccelerationStructureToMemoryInfoKHR", "src")?),
             dst: self.dst.lower(cx)?,
             mode: self.mode,
         })
@@ -2804,8 +2804,8 @@ impl<'a> LowerLink for p::CopyBufferInfo2<'a> {
         Ok(vk::CopyBufferInfo2 {
             s_type: p::CopyBufferInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_buffer: vk::Buffer(cx.host(self.src_buffer)?),
-            dst_buffer: vk::Buffer(cx.host(self.dst_buffer)?),
+            src_buffer: vk::Buffer(cx.host_non_null(self.src_buffer, "VkCopyBufferInfo2", "srcBuffer")?),
+            dst_buffer: vk::Buffer(cx.host_non_null(self.dst_buffer, "VkCopyBufferInfo2", "dstBuffer")?),
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -2829,8 +2829,8 @@ impl<'a> LowerLink for p::CopyBufferToImageInfo2<'a> {
         Ok(vk::CopyBufferToImageInfo2 {
             s_type: p::CopyBufferToImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_buffer: vk::Buffer(cx.host(self.src_buffer)?),
-            dst_image: vk::Image(cx.host(self.dst_image)?),
+            src_buffer: vk::Buffer(cx.host_non_null(self.src_buffer, "VkCopyBufferToImageInfo2", "srcBuffer")?),
+            dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyBufferToImageInfo2", "dstImage")?),
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -2855,10 +2855,10 @@ impl<'a> LowerLink for p::CopyDescriptorSet<'a> {
         Ok(vk::CopyDescriptorSet {
             s_type: p::CopyDescriptorSet::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_set: vk::DescriptorSet(cx.host(self.src_set)?),
+            src_set: vk::DescriptorSet(cx.host_non_null(self.src_set, "VkCopyDescriptorSet", "srcSet")?),
             src_binding: self.src_binding,
             src_array_element: self.src_array_element,
-            dst_set: vk::DescriptorSet(cx.host(self.dst_set)?),
+            dst_set: vk::DescriptorSet(cx.host_non_null(self.dst_set, "VkCopyDescriptorSet", "dstSet")?),
             dst_binding: self.dst_binding,
             dst_array_element: self.dst_array_element,
             descriptor_count: self.descriptor_count,
@@ -2883,9 +2883,9 @@ impl<'a> LowerLink for p::CopyImageInfo2<'a> {
         Ok(vk::CopyImageInfo2 {
             s_type: p::CopyImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageInfo2", "srcImage")?),
             src_image_layout: self.src_image_layout,
-            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyImageInfo2", "dstImage")?),
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -2910,9 +2910,9 @@ impl<'a> LowerLink for p::CopyImageToBufferInfo2<'a> {
         Ok(vk::CopyImageToBufferInfo2 {
             s_type: p::CopyImageToBufferInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageToBufferInfo2", "srcImage")?),
             src_image_layout: self.src_image_layout,
-            dst_buffer: vk::Buffer(cx.host(self.dst_buffer)?),
+            dst_buffer: vk::Buffer(cx.host_non_null(self.dst_buffer, "VkCopyImageToBufferInfo2", "dstBuffer")?),
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -2937,9 +2937,9 @@ impl<'a> LowerLink for p::CopyImageToImageInfo<'a> {
             s_type: p::CopyImageToImageInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageToImageInfo", "srcImage")?),
             src_image_layout: self.src_image_layout,
-            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyImageToImageInfo", "dstImage")?),
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -2965,7 +2965,7 @@ impl<'a> LowerLink for p::CopyImageToMemoryInfoMESA<'a> {
             s_type: p::CopyImageToMemoryInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageToMemoryInfoMESA", "srcImage")?),
             src_image_layout: self.src_image_layout,
             memory_row_length: self.memory_row_length,
             memory_image_height: self.memory_image_height,
@@ -2994,7 +2994,7 @@ impl<'a> LowerLink for p::CopyMemoryToAccelerationStructureInfoKHR<'a> {
             s_type: p::CopyMemoryToAccelerationStructureInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             src: self.src.lower(cx)?,
-            dst: vk::AccelerationStructureKHR(cx.host(self.dst)?),
+            dst: vk::AccelerationStructureKHR(cx.host_non_null(self.dst, "VkCopyMemoryToAccelerationStructureInfoKHR", "dst")?),
             mode: self.mode,
         })
     }
@@ -3018,7 +3018,7 @@ impl<'a> LowerLink for p::CopyMemoryToImageInfoMESA<'a> {
             s_type: p::CopyMemoryToImageInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyMemoryToImageInfoMESA", "dstImage")?),
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -3325,7 +3325,7 @@ impl<'a> LowerLink for p::DescriptorSetAllocateInfo<'a> {
         Ok(vk::DescriptorSetAllocateInfo {
             s_type: p::DescriptorSetAllocateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            descriptor_pool: vk::DescriptorPool(cx.host(self.descriptor_pool)?),
+            descriptor_pool: vk::DescriptorPool(cx.host_non_null(self.descriptor_pool, "VkDescriptorSetAllocateInfo", "descriptorPool")?),
             descriptor_set_count: self.descriptor_set_count,
             p_set_layouts: cx.hosts(self.p_set_layouts, vk::DescriptorSetLayout)?,
         })
@@ -3833,7 +3833,7 @@ impl<'a> LowerLink for p::DeviceMemoryOpaqueCaptureAddressInfo<'a> {
         Ok(vk::DeviceMemoryOpaqueCaptureAddressInfo {
             s_type: p::DeviceMemoryOpaqueCaptureAddressInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            memory: vk::DeviceMemory(cx.host(self.memory)?),
+            memory: vk::DeviceMemory(cx.host_non_null(self.memory, "VkDeviceMemoryOpaqueCaptureAddressInfo", "memory")?),
         })
     }
 }
@@ -4912,7 +4912,7 @@ impl<'a> LowerLink for p::FramebufferCreateInfo<'a> {
             s_type: p::FramebufferCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            render_pass: vk::RenderPass(cx.host(self.render_pass)?),
+            render_pass: vk::RenderPass(cx.host_non_null(self.render_pass, "VkFramebufferCreateInfo", "renderPass")?),
             attachment_count: self.attachment_count,
             p_attachments: cx.hosts(self.p_attachments, vk::ImageView)?,
             width: self.width,
@@ -5052,7 +5052,7 @@ impl<'a> LowerLink for p::HostImageLayoutTransitionInfo<'a> {
         Ok(vk::HostImageLayoutTransitionInfo {
             s_type: p::HostImageLayoutTransitionInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkHostImageLayoutTransitionInfo", "image")?),
             old_layout: self.old_layout,
             new_layout: self.new_layout,
             subresource_range: self.subresource_range.lower(cx)?,
@@ -5181,6 +5181,13 @@ impl<'a> LowerLink for p::ImageCreateInfo<'a> {
         }
         if self.extent.depth == 0 {
             return Err(LowerError::rule("VkImageCreateInfo", "extent.depth is 0, must not be 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)".to_string()));
+        }
+        cx.image_extent("VkImageCreateInfo", self.image_type.0, self.flags.0, [self.extent.width, self.extent.height, self.extent.depth], self.mip_levels, "VUID-VkImageCreateInfo-imageType-00956, -00957, -00954, -02251, extent-02252, -02253, -02254, mipLevels-00958")?;
+        {
+            let lim = cx.limits("VkImageCreateInfo", "maxImageArrayLayers")?.max_image_array_layers as u64;
+            if self.array_layers as u64 > lim {
+                return Err(LowerError::rule("VkImageCreateInfo", format!("arrayLayers {} exceeds maxImageArrayLayers {}", self.array_layers, lim)));
+            }
         }
         if self.mip_levels == 0 {
             return Err(LowerError::rule("VkImageCreateInfo", "mipLevels is 0, must not be 0 (VUID-VkImageCreateInfo-mipLevels-00947)".to_string()));
@@ -5460,7 +5467,7 @@ impl<'a> LowerLink for p::ImageMemoryBarrier<'a> {
             new_layout: self.new_layout,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkImageMemoryBarrier", "image")?),
             subresource_range: self.subresource_range.lower(cx)?,
         })
     }
@@ -5491,7 +5498,7 @@ impl<'a> LowerLink for p::ImageMemoryBarrier2<'a> {
             new_layout: self.new_layout,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkImageMemoryBarrier2", "image")?),
             subresource_range: self.subresource_range.lower(cx)?,
         })
     }
@@ -5514,7 +5521,7 @@ impl<'a> LowerLink for p::ImageMemoryRequirementsInfo2<'a> {
         Ok(vk::ImageMemoryRequirementsInfo2 {
             s_type: p::ImageMemoryRequirementsInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkImageMemoryRequirementsInfo2", "image")?),
         })
     }
 }
@@ -5598,7 +5605,7 @@ impl<'a> LowerLink for p::ImageSparseMemoryRequirementsInfo2<'a> {
         Ok(vk::ImageSparseMemoryRequirementsInfo2 {
             s_type: p::ImageSparseMemoryRequirementsInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkImageSparseMemoryRequirementsInfo2", "image")?),
         })
     }
 }
@@ -5713,7 +5720,7 @@ impl<'a> LowerLink for p::ImageViewCreateInfo<'a> {
             s_type: p::ImageViewCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkImageViewCreateInfo", "image")?),
             view_type: self.view_type,
             format: self.format,
             components: self.components.lower(cx)?,
@@ -5828,7 +5835,7 @@ impl<'a> LowerLink for p::ImportSemaphoreResourceInfoMESA<'a> {
         Ok(vk::ImportSemaphoreResourceInfoMESA {
             s_type: p::ImportSemaphoreResourceInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            semaphore: vk::Semaphore(cx.host(self.semaphore)?),
+            semaphore: vk::Semaphore(cx.host_non_null(self.semaphore, "VkImportSemaphoreResourceInfoMESA", "semaphore")?),
             resource_id: self.resource_id,
         })
     }
@@ -5920,7 +5927,7 @@ impl<'a> LowerLink for p::MappedMemoryRange<'a> {
         Ok(vk::MappedMemoryRange {
             s_type: p::MappedMemoryRange::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            memory: vk::DeviceMemory(cx.host(self.memory)?),
+            memory: vk::DeviceMemory(cx.host_non_null(self.memory, "VkMappedMemoryRange", "memory")?),
             offset: self.offset,
             size: self.size,
         })
@@ -6399,7 +6406,7 @@ impl<'a> LowerLink for p::MemoryUnmapInfo<'a> {
             s_type: p::MemoryUnmapInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            memory: vk::DeviceMemory(cx.host(self.memory)?),
+            memory: vk::DeviceMemory(cx.host_non_null(self.memory, "VkMemoryUnmapInfo", "memory")?),
         })
     }
 }
@@ -18704,8 +18711,8 @@ impl<'a> LowerLink for p::RenderPassBeginInfo<'a> {
         Ok(vk::RenderPassBeginInfo {
             s_type: p::RenderPassBeginInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            render_pass: vk::RenderPass(cx.host(self.render_pass)?),
-            framebuffer: vk::Framebuffer(cx.host(self.framebuffer)?),
+            render_pass: vk::RenderPass(cx.host_non_null(self.render_pass, "VkRenderPassBeginInfo", "renderPass")?),
+            framebuffer: vk::Framebuffer(cx.host_non_null(self.framebuffer, "VkRenderPassBeginInfo", "framebuffer")?),
             render_area: self.render_area.lower(cx)?,
             clear_value_count: self.clear_value_count,
             p_clear_values: cx.lower_slice(self.p_clear_values, |v, cx| v.lower(cx))?,
@@ -19025,9 +19032,9 @@ impl<'a> LowerLink for p::ResolveImageInfo2<'a> {
         Ok(vk::ResolveImageInfo2 {
             s_type: p::ResolveImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_image: vk::Image(cx.host(self.src_image)?),
+            src_image: vk::Image(cx.host_non_null(self.src_image, "VkResolveImageInfo2", "srcImage")?),
             src_image_layout: self.src_image_layout,
-            dst_image: vk::Image(cx.host(self.dst_image)?),
+            dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkResolveImageInfo2", "dstImage")?),
             dst_image_layout: self.dst_image_layout,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -19395,7 +19402,7 @@ impl<'a> LowerLink for p::SamplerYcbcrConversionInfo<'a> {
         Ok(vk::SamplerYcbcrConversionInfo {
             s_type: p::SamplerYcbcrConversionInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            conversion: vk::SamplerYcbcrConversion(cx.host(self.conversion)?),
+            conversion: vk::SamplerYcbcrConversion(cx.host_non_null(self.conversion, "VkSamplerYcbcrConversionInfo", "conversion")?),
         })
     }
 }
@@ -19439,7 +19446,7 @@ impl<'a> LowerLink for p::SemaphoreSignalInfo<'a> {
         Ok(vk::SemaphoreSignalInfo {
             s_type: p::SemaphoreSignalInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            semaphore: vk::Semaphore(cx.host(self.semaphore)?),
+            semaphore: vk::Semaphore(cx.host_non_null(self.semaphore, "VkSemaphoreSignalInfo", "semaphore")?),
             value: self.value,
         })
     }
@@ -19462,7 +19469,7 @@ impl<'a> LowerLink for p::SemaphoreSubmitInfo<'a> {
         Ok(vk::SemaphoreSubmitInfo {
             s_type: p::SemaphoreSubmitInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            semaphore: vk::Semaphore(cx.host(self.semaphore)?),
+            semaphore: vk::Semaphore(cx.host_non_null(self.semaphore, "VkSemaphoreSubmitInfo", "semaphore")?),
             value: self.value,
             stage_mask: self.stage_mask,
             device_index: self.device_index,
@@ -19573,7 +19580,7 @@ impl<'a> Lower for p::SparseBufferMemoryBindInfo<'a> {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseBufferMemoryBindInfo, LowerError> {
         Ok(vk::SparseBufferMemoryBindInfo {
-            buffer: vk::Buffer(cx.host(self.buffer)?),
+            buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkSparseBufferMemoryBindInfo", "buffer")?),
             bind_count: self.bind_count,
             p_binds: cx.lower_slice(self.p_binds, |v, cx| v.lower(cx))?,
         })
@@ -19681,7 +19688,7 @@ impl<'a> Lower for p::SparseImageMemoryBindInfo<'a> {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageMemoryBindInfo, LowerError> {
         Ok(vk::SparseImageMemoryBindInfo {
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkSparseImageMemoryBindInfo", "image")?),
             bind_count: self.bind_count,
             p_binds: cx.lower_slice(self.p_binds, |v, cx| v.lower(cx))?,
         })
@@ -19778,7 +19785,7 @@ impl<'a> Lower for p::SparseImageOpaqueMemoryBindInfo<'a> {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageOpaqueMemoryBindInfo, LowerError> {
         Ok(vk::SparseImageOpaqueMemoryBindInfo {
-            image: vk::Image(cx.host(self.image)?),
+            image: vk::Image(cx.host_non_null(self.image, "VkSparseImageOpaqueMemoryBindInfo", "image")?),
             bind_count: self.bind_count,
             p_binds: cx.lower_slice(self.p_binds, |v, cx| v.lower(cx))?,
         })
@@ -20303,7 +20310,7 @@ impl<'a> LowerLink for p::TensorViewCreateInfoARM<'a> {
             s_type: p::TensorViewCreateInfoARM::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             flags: self.flags,
-            tensor: vk::TensorARM(cx.host(self.tensor)?),
+            tensor: vk::TensorARM(cx.host_non_null(self.tensor, "VkTensorViewCreateInfoARM", "tensor")?),
             format: self.format,
         })
     }

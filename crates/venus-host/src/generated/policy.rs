@@ -446,6 +446,8 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkAttachmentDescription2.samples is a single valid bit (VUID-VkAttachmentDescription2-samples-parameter)",
     "VkImageCreateInfo.samples is a single valid bit (VUID-VkImageCreateInfo-samples-parameter)",
     "VkImageCreateInfo.extent != 0 (VUID-VkImageCreateInfo-extent-00944, -00945, -00946)",
+    "VkImageCreateInfo: extent within maxImageDimension<type>, mipLevels <= log2(max extent) + 1 (VUID-VkImageCreateInfo-imageType-00956, -00957, -00954, -02251, extent-02252, -02253, -02254, mipLevels-00958)",
+    "VkImageCreateInfo.arrayLayers <= maxImageArrayLayers",
     "VkImageCreateInfo.mipLevels != 0 (VUID-VkImageCreateInfo-mipLevels-00947)",
     "VkImageCreateInfo.arrayLayers != 0 (VUID-VkImageCreateInfo-arrayLayers-00948)",
     "VkFramebufferCreateInfo.width != 0 (VUID-VkFramebufferCreateInfo-width-00885)",
