@@ -783,9 +783,13 @@ fn stuck(gpu: &Gpu, what: &str, end: &str) -> Result<()> {
     // SAFETY: a wait-before-signal on a timeline semaphore or an event wait (both legal; the
     // binary variant is the invalid usage a hostile client may send); nothing is destroyed.
     unsafe { d.queue_submit(gpu.queue(), &[submit], fence) }.ctx("vkQueueSubmit")?;
-    // A round trip: the submission has reached the host before we say so.
-    // SAFETY: a fence of ours.
+    // SAFETY: a fence of ours (with fence feedback this reads the client's feedback slot).
     let signalled = unsafe { d.get_fence_status(fence) }.ctx("vkGetFenceStatus")?;
+    if what != "binary" {
+        // The host refuses the binary case's submission (the context ends), so a round trip
+        // would never return; the other cases must have reached the driver before `STUCK`.
+        round_trip(gpu)?;
+    }
     println!("STUCK signalled={signalled}");
     let _ = std::io::stdout().flush();
     if end == "exit" {
@@ -794,6 +798,23 @@ fn stuck(gpu: &Gpu, what: &str, end: &str) -> Result<()> {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// A synchronous round trip on the device's ring, after everything sent before it: Mesa's
+/// `vkGetRenderAreaGranularity` asks the host the first time for a render pass (the render
+/// pass's creation and every earlier command, e.g. a queue submission, run before it).
+fn round_trip(gpu: &Gpu) -> Result<()> {
+    let d = &gpu.device;
+    let subpass = [vk::SubpassDescription::default()];
+    let info = vk::RenderPassCreateInfo::default().subpasses(&subpass);
+    // SAFETY: a valid create info (no attachments, one subpass) on our device.
+    let pass = unsafe { d.create_render_pass(&info, None) }.ctx("vkCreateRenderPass")?;
+    // SAFETY: a render pass of ours, destroyed right after.
+    unsafe {
+        let _ = d.get_render_area_granularity(pass);
+        d.destroy_render_pass(pass, None);
+    }
+    Ok(())
 }
 
 /// This process's CPU time (user + system), from `/proc/self/stat`.
