@@ -19,7 +19,7 @@ use venus_protocol::types as t;
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn create_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CreateThingArgs<'b>) -> Result<(c::CreateThingReply<'b>, Outcome), CallError> {
     let f = procs.create_thing.ok_or(CallError::Missing("vkCreateThing"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCreateThing", "device")?);
     let p_create_info = match Some(a.p_create_info) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let p_allocator = core::ptr::null();
     let mut p_thing_v = vk::Thing::NULL;
@@ -39,7 +39,7 @@ pub unsafe fn create_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn get_thing_properties<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetThingPropertiesArgs<'b>) -> Result<(c::GetThingPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_thing_properties.ok_or(CallError::Missing("vkGetThingProperties"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetThingProperties", "device")?);
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
     let p_properties_c: *mut vk::ThingProperties = cx.lower_slice_mut(a.p_properties, |v, cx| v.lower_out(cx))?;
@@ -62,7 +62,7 @@ pub unsafe fn get_thing_properties<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdTouchThingsArgs<'b>) -> Result<(c::CmdTouchThingsReply, Outcome), CallError> {
     let f = procs.cmd_touch_things.ok_or(CallError::Missing("vkCmdTouchThings"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCmdTouchThings", "device")?);
     let thing_count = a.thing_count;
     let p_things = cx.hosts(a.p_things, vk::Thing)?;
     let data_size = a.data_size;
@@ -81,7 +81,7 @@ pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn destroy_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::DestroyThingArgs) -> Result<(c::DestroyThingReply, Outcome), CallError> {
     let f = procs.destroy_thing.ok_or(CallError::Missing("vkDestroyThing"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkDestroyThing", "device")?);
     let thing = vk::Thing(cx.host(a.thing)?);
     let p_allocator = core::ptr::null();
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -100,7 +100,7 @@ pub unsafe fn destroy_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 pub unsafe fn cmd_draw_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawThingsArgs<'b>) -> Result<(c::CmdDrawThingsReply, Outcome), CallError> {
     let f = procs.cmd_draw_things.ok_or(CallError::Missing("vkCmdDrawThings"))?;
     // Rule: pDraws travels packed; the driver steps through it with the C element size.
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCmdDrawThings", "device")?);
     let draw_count = a.draw_count;
     let p_draws = cx.lower_slice(a.p_draws, |v, cx| v.lower(cx))?;
     let stride = core::mem::size_of::<vk::ThingDraw>() as _;
@@ -120,7 +120,7 @@ pub unsafe fn get_thing_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     let f = procs.get_thing_results.ok_or(CallError::Missing("vkGetThingResults"))?;
     // Rule: results land at i * stride.
     let p_data_cap = cx.output_extent("vkGetThingResults", "pData", a.query_count as u64, a.stride as u64, 16, 4096, a.p_data.len())?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkGetThingResults", "device")?);
     let query_count = a.query_count;
     let data_size = p_data_cap as _;
     let p_data_c: *mut u8 = cx.zeroed_mut(p_data_cap);
@@ -149,7 +149,7 @@ pub unsafe fn cmd_push_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
             return Err(LowerError::rule("vkCmdPushThing", format!("offset {} + size {} exceeds maxThings {}", a.offset, a.size, lim)).into());
         }
     }
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCmdPushThing", "device")?);
     let offset = a.offset;
     let size = a.size;
     let p_values = cx.blob(a.p_values);
@@ -167,7 +167,7 @@ pub unsafe fn cmd_push_thing<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_warp_things_test<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWarpThingsTESTArgs) -> Result<(c::CmdWarpThingsTESTReply, Outcome), CallError> {
     let f = procs.cmd_warp_things_test.ok_or(CallError::Missing("vkCmdWarpThingsTEST"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCmdWarpThingsTEST", "device")?);
     let warp_count = a.warp_count;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -183,7 +183,7 @@ pub unsafe fn cmd_warp_things_test<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bend_things_test<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBendThingsTESTArgs) -> Result<(c::CmdBendThingsTESTReply, Outcome), CallError> {
     let f = procs.cmd_bend_things_test.ok_or(CallError::Missing("vkCmdBendThingsTEST"))?;
-    let device = vk::Device(cx.host(a.device)?);
+    let device = vk::Device(cx.host_non_null(a.device, "vkCmdBendThingsTEST", "device")?);
     let angle = a.angle;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).

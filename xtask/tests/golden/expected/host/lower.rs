@@ -234,7 +234,7 @@ impl<'a> Lower for p::ThingLimits {
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
         Ok(vk::ThingLimits {
             max_things: self.max_things,
-            default_thing: vk::Thing(cx.host(self.default_thing)?),
+            default_thing: vk::Thing(cx.host_non_null(self.default_thing, "VkThingLimits", "defaultThing")?),
         })
     }
 }
@@ -244,7 +244,7 @@ impl<'a> Raise<'a> for p::ThingLimits {
     /// A C struct for the driver to fill, shaped by this output skeleton.
     fn lower_out<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ThingLimits, LowerError> {
         let mut c = vk::ThingLimits::default();
-        c.default_thing = vk::Thing(cx.host(self.default_thing)?);
+        c.default_thing = vk::Thing(cx.host_non_null(self.default_thing, "VkThingLimits", "defaultThing")?);
         Ok(c)
     }
     /// The filled output, read from `c` (built by `lower_out` from `skeleton`).
