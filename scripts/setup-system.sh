@@ -53,10 +53,12 @@ declare -A min_version=(
   [libegl-dev]=
   [libgles-dev]=
   [python3-venv]=
+  [spirv-tools]=
 )
 pkgs=(mesa-vulkan-drivers libvulkan1 vulkan-tools mesa-utils vulkan-validationlayers
       xvfb xauth xfonts-base x11-apps netpbm
-      libgl1-mesa-dri libegl-mesa0 gcc libc6-dev libegl-dev libgles-dev python3-venv)
+      libgl1-mesa-dri libegl-mesa0 gcc libc6-dev libegl-dev libgles-dev python3-venv
+      spirv-tools)
 
 codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}" ) || codename=
 arch=$(uname -m)

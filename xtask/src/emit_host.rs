@@ -938,6 +938,13 @@ impl<'m> Cx<'m> {
                     w!(s, "        {{\n            let lim = cx.limits({at:?}, {limit:?})?.{} as u64;", field_name(limit));
                     w!(s, "            if self.{f} as u64 {op} lim {{\n                return Err(LowerError::rule({at:?}, format!(\"{member} {{}} {word} {limit} {{}}\", self.{f}, lim)));\n            }}\n        }}");
                 }
+                Check::SpirvModule { code, .. } => {
+                    w!(
+                        s,
+                        "        cx.check_spirv({at:?}, self.{})?;",
+                        field_name(code)
+                    );
+                }
                 Check::MultipleOf { member, factor, .. } => {
                     let f = field_name(member);
                     w!(s, "        if self.{f} as u64 % {factor} != 0 {{\n            return Err(LowerError::rule({at:?}, format!(\"{member} {{}} is not a multiple of {factor}\", self.{f})));\n        }}");

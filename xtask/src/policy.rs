@@ -321,6 +321,21 @@ fn validate(
             integer(member(model, structure, m)?)?;
             limit(model, tables, l)
         }
+        Check::SpirvModule { structure, code } => {
+            let mm = member(model, structure, code)?;
+            if !matches!(
+                mm.shape,
+                Shape::Array {
+                    elem: Elem::Scalar(Scalar::U32),
+                    ..
+                }
+            ) {
+                return Err(format!(
+                    "{structure}.{code} is not an array of 32-bit words"
+                ));
+            }
+            Ok(())
+        }
         Check::MultipleOf {
             structure,
             member: m,

@@ -461,6 +461,12 @@ pub enum Check {
         structure: &'static str,
         member: &'static str,
     },
+    /// Array member `code` (SPIR-V words) must pass the host's SPIR-V validator
+    /// (`LowerCx::set_spirv_check`) before the driver compiles it.
+    SpirvModule {
+        structure: &'static str,
+        code: &'static str,
+    },
     /// Struct member `member` (a byte size) must be a multiple of `factor`: the decoder
     /// decoded `member / factor` elements, the driver reads `member` bytes.
     MultipleOf {
@@ -531,6 +537,7 @@ impl Check {
             | Check::DeviceLimit { command, .. } => command,
             Check::MemberLimit { structure, .. }
             | Check::MultipleOf { structure, .. }
+            | Check::SpirvModule { structure, .. }
             | Check::QueueFamily { structure, .. }
             | Check::EntriesWithin { structure, .. }
             | Check::SelectedArray { structure, .. }
@@ -586,6 +593,9 @@ impl Check {
                 member,
                 factor,
             } => format!("{structure}.{member} % {factor} == 0"),
+            Check::SpirvModule { structure, code } => {
+                format!("{structure}.{code}: a valid SPIR-V module")
+            }
             Check::QueueFamily { structure, member } => {
                 format!("{structure}.{member}: FOREIGN is IGNORED where emulated")
             }
@@ -1068,6 +1078,12 @@ pub const CHECKS: &[Check] = &[
         structure: "VkShaderModuleCreateInfo",
         member: "codeSize",
         factor: 4,
+    },
+    // Drivers compile what they are given: malformed modules crashed lavapipe's SPIR-V
+    // translator (fuzz/regressions/dispatch_lavapipe/malformed-spirv-*). VUID-VkShaderModuleCreateInfo-pCode-08737.
+    Check::SpirvModule {
+        structure: "VkShaderModuleCreateInfo",
+        code: "pCode",
     },
     Check::EntriesWithin {
         structure: "VkSpecializationInfo",

@@ -34,6 +34,7 @@ pub mod portability;
 pub mod profile;
 pub mod queue;
 pub mod registry;
+pub mod spirv;
 mod sync;
 mod unblock;
 
@@ -142,6 +143,8 @@ impl VulkanFactory {
     pub fn new(selector: DeviceSelector) -> Result<Self, FactoryError> {
         let loader = Arc::new(Loader::open()?);
         let pin = PinnedInstance::new(&loader)?;
+        // Found (and reported) once, at start-up rather than at the first shader.
+        let _ = spirv::validator();
         Ok(VulkanFactory {
             loader,
             selector,
@@ -283,6 +286,7 @@ impl VulkanDispatch {
     ) -> Result<(R, Outcome), DispatchError> {
         let device = device.ok_or_else(|| call.invalid("no device"))?;
         let mut lcx = LowerCx::with_limits(arena, held, Some(&device.limits));
+        lcx.set_spirv_check(&spirv::check);
         lcx.set_stripped(device.profile.stripped());
         lcx.set_foreign_queue_family_ignored(device.profile.foreign_queue_family_ignored());
         run(&device.procs, &mut lcx).map_err(|e| call.invalid(e))
@@ -345,6 +349,7 @@ impl VulkanDispatch {
             None => self.physical_profile(call, cmd, &inst)?,
         };
         let mut lcx = LowerCx::with_limits(call.arena, call.held, limits);
+        lcx.set_spirv_check(&spirv::check);
         if let Some(p) = &profile {
             lcx.set_stripped(p.stripped());
             lcx.set_foreign_queue_family_ignored(p.foreign_queue_family_ignored());

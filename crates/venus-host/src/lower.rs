@@ -82,7 +82,14 @@ pub struct LowerCx<'b, M: HandleMap> {
     /// `VK_QUEUE_FAMILY_FOREIGN_EXT` is lowered as `VK_QUEUE_FAMILY_IGNORED` (see
     /// [`LowerCx::set_foreign_queue_family_ignored`]).
     foreign_as_ignored: bool,
+    /// Validates SPIR-V modules before the driver compiles them (the generator's `SpirvModule`
+    /// rows; see [`LowerCx::set_spirv_check`]).
+    spirv: Option<&'b SpirvCheck>,
 }
+
+/// A SPIR-V validator: `Err` with the reason when the words are not a module the driver may
+/// be given.
+pub type SpirvCheck = dyn Fn(&[u32]) -> Result<(), String> + Sync;
 
 /// `VK_QUEUE_FAMILY_FOREIGN_EXT`.
 pub const QUEUE_FAMILY_FOREIGN: u32 = !2;
@@ -98,6 +105,7 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
             limits: None,
             stripped: &[],
             foreign_as_ignored: false,
+            spirv: None,
         }
     }
     /// A context whose rules check against `limits` (the limits of the device the call's
@@ -113,6 +121,7 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
             limits,
             stripped: &[],
             foreign_as_ignored: false,
+            spirv: None,
         }
     }
     /// Input chain links of these sTypes are left out of every lowered chain (structs of
@@ -126,6 +135,21 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
     /// the memory is the host's own).
     pub fn set_foreign_queue_family_ignored(&mut self, on: bool) {
         self.foreign_as_ignored = on;
+    }
+    /// SPIR-V modules (`VkShaderModuleCreateInfo.pCode`, also chained into pipeline stages) are
+    /// checked by `check` before the driver sees them: drivers compile what they are given and
+    /// crash on malformed modules (found by the `dispatch_lavapipe` fuzz target).
+    pub fn set_spirv_check(&mut self, check: &'b SpirvCheck) {
+        self.spirv = Some(check);
+    }
+    /// The generated `SpirvModule` rule: `Err` when a validator is set and rejects `code`.
+    pub fn check_spirv(&self, at: &'static str, code: &[u32]) -> Result<(), LowerError> {
+        match self.spirv {
+            Some(check) => check(code).map_err(|e| {
+                LowerError::rule(at, format!("pCode is not a valid SPIR-V module: {e}"))
+            }),
+            None => Ok(()),
+        }
     }
     /// A queue family index as the driver must see it.
     pub fn queue_family(&self, index: u32) -> u32 {

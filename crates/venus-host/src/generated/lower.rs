@@ -19565,6 +19565,7 @@ impl<'a> LowerLink for p::ShaderModuleCreateInfo<'a> {
         if self.code_size as u64 % 4 != 0 {
             return Err(LowerError::rule("VkShaderModuleCreateInfo", format!("codeSize {} is not a multiple of 4", self.code_size)));
         }
+        cx.check_spirv("VkShaderModuleCreateInfo", self.p_code)?;
         Ok(vk::ShaderModuleCreateInfo {
             s_type: p::ShaderModuleCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),

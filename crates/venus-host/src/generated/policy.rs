@@ -435,6 +435,7 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkImageMemoryBarrier2.srcQueueFamilyIndex: FOREIGN is IGNORED where emulated",
     "VkImageMemoryBarrier2.dstQueueFamilyIndex: FOREIGN is IGNORED where emulated",
     "VkShaderModuleCreateInfo.codeSize % 4 == 0",
+    "VkShaderModuleCreateInfo.pCode: a valid SPIR-V module",
     "VkSpecializationInfo.pMapEntries[i].offset + size <= dataSize",
     "VkWriteDescriptorSet: the array descriptorType selects has descriptorCount elements",
     "VkWriteDescriptorSet: VkWriteDescriptorSetInlineUniformBlock.pData has >= descriptorCount bytes",
