@@ -37,6 +37,8 @@
 #   FUZZ_TARGETS="decode_stream decode_reply vtest_framing dispatch_lavapipe"   which to run
 #   FUZZ_JOBS=N                   targets run at the same time (default min(nproc, 2))
 #   FUZZ_ARGS="..."               extra libFuzzer flags for every target (e.g. -max_len=16384)
+#   FUZZ_SEED=N                   libFuzzer's -seed for every target (the CI suite sets 1, so its
+#                                 run is reproducible; unset: a random seed, for real fuzzing)
 # Logs: fuzz/artifacts/<target>.log in full (the console shows them less the per-input lines).
 set -euo pipefail
 
@@ -126,6 +128,7 @@ fi
 # libFuzzer flags: -rss_limit_mb caps memory (the decoder's arena is capped at 256 MiB per
 # value); -timeout flags any single input running longer than 30 s as a hang.
 lf_flags=(-rss_limit_mb=2048 -timeout=30 -print_final_stats=1)
+if [ -n "${FUZZ_SEED:-}" ]; then lf_flags+=(-seed="$FUZZ_SEED"); fi
 mkdir -p "$root/fuzz/artifacts"
 
 run_target() { # target seconds
