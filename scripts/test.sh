@@ -47,6 +47,12 @@ rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin ||
 cargo check --workspace --exclude venus-testapps --all-targets --target aarch64-apple-darwin
 cargo clippy --workspace --exclude venus-testapps --all-targets --target aarch64-apple-darwin -- -D warnings
 
+# The end-to-end tests start the workspace's programs (venus-server, venus-replay, the test
+# programs) from target/debug; `cargo test` alone builds only the binaries of packages that have
+# integration tests, so build them all first (a stale binary would test old code).
+step "cargo build --workspace --bins"
+cargo build --workspace --bins
+
 step "cargo test (CI=$CI: a missing tool fails the test)"
 cargo test --workspace
 
