@@ -545,71 +545,33 @@ pub struct ComputePipeline {
 impl ComputePipeline {
     /// Builds the pipeline from `.spv` bytes; the pool holds `max_sets` sets.
     pub fn new(gpu: &Gpu, spv: &[u8], bindings: u32, push: u32, max_sets: u32) -> Result<Self> {
-        let d = &gpu.device;
-        let binds: Vec<_> = (0..bindings)
-            .map(|b| {
-                vk::DescriptorSetLayoutBinding::default()
-                    .binding(b)
-                    .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
-                    .descriptor_count(1)
-                    .stage_flags(vk::ShaderStageFlags::COMPUTE)
-            })
-            .collect();
-        let ranges = [vk::PushConstantRange::default()
-            .stage_flags(vk::ShaderStageFlags::COMPUTE)
-            .size(push)];
+        let (set_layout, layout, pipeline) = compute_pipeline(
+            gpu,
+            spv,
+            bindings,
+            push,
+            vk::DescriptorSetLayoutCreateFlags::empty(),
+        )?;
         let sizes = [vk::DescriptorPoolSize {
             ty: vk::DescriptorType::STORAGE_BUFFER,
             descriptor_count: bindings * max_sets,
         }];
-        let module = gpu.shader(spv)?;
-        // SAFETY: valid create infos on our device; the module is destroyed once the
-        // pipeline exists (allowed: pipelines do not reference their modules).
-        unsafe {
-            let set_layout = d
-                .create_descriptor_set_layout(
-                    &vk::DescriptorSetLayoutCreateInfo::default().bindings(&binds),
-                    None,
-                )
-                .ctx("vkCreateDescriptorSetLayout")?;
-            let set_layouts = [set_layout];
-            let layout = d
-                .create_pipeline_layout(
-                    &vk::PipelineLayoutCreateInfo::default()
-                        .set_layouts(&set_layouts)
-                        .push_constant_ranges(&ranges),
-                    None,
-                )
-                .ctx("vkCreatePipelineLayout")?;
-            let stage = vk::PipelineShaderStageCreateInfo::default()
-                .stage(vk::ShaderStageFlags::COMPUTE)
-                .module(module)
-                .name(c"main");
-            let info = [vk::ComputePipelineCreateInfo::default()
-                .stage(stage)
-                .layout(layout)];
-            let pipeline = d
-                .create_compute_pipelines(vk::PipelineCache::null(), &info, None)
-                .map_err(|(_, result)| Error::Vk {
-                    what: "vkCreateComputePipelines",
-                    result,
-                })?[0];
-            d.destroy_shader_module(module, None);
-            let pool = d
-                .create_descriptor_pool(
-                    &vk::DescriptorPoolCreateInfo::default()
-                        .max_sets(max_sets)
-                        .pool_sizes(&sizes),
-                    None,
-                )
-                .ctx("vkCreateDescriptorPool")?;
-            Ok(Self {
-                pipeline,
-                layout,
-                set_layout,
-                pool,
-            })
+        // SAFETY: a valid create info on our device.
+        let pool = unsafe {
+            gpu.device.create_descriptor_pool(
+                &vk::DescriptorPoolCreateInfo::default()
+                    .max_sets(max_sets)
+                    .pool_sizes(&sizes),
+                None,
+            )
         }
+        .ctx("vkCreateDescriptorPool")?;
+        Ok(Self {
+            pipeline,
+            layout,
+            set_layout,
+            pool,
+        })
     }
 
     /// A descriptor set with `buffers[i]` (whole) at binding i.
@@ -684,6 +646,68 @@ impl ComputePipeline {
                 .destroy_descriptor_set_layout(self.set_layout, None);
             gpu.device.destroy_descriptor_pool(self.pool, None);
         }
+    }
+}
+
+/// A compute pipeline from `.spv` bytes (entry point `main`) with set 0 = `bindings` storage
+/// buffers at bindings 0.. (set-layout `flags`, e.g. PUSH_DESCRIPTOR) and `push` bytes of push
+/// constants: (set layout, pipeline layout, pipeline).
+pub fn compute_pipeline(
+    gpu: &Gpu,
+    spv: &[u8],
+    bindings: u32,
+    push: u32,
+    flags: vk::DescriptorSetLayoutCreateFlags,
+) -> Result<(vk::DescriptorSetLayout, vk::PipelineLayout, vk::Pipeline)> {
+    let d = &gpu.device;
+    let binds: Vec<_> = (0..bindings)
+        .map(|b| {
+            vk::DescriptorSetLayoutBinding::default()
+                .binding(b)
+                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                .descriptor_count(1)
+                .stage_flags(vk::ShaderStageFlags::COMPUTE)
+        })
+        .collect();
+    let ranges = [vk::PushConstantRange::default()
+        .stage_flags(vk::ShaderStageFlags::COMPUTE)
+        .size(push)];
+    let module = gpu.shader(spv)?;
+    // SAFETY: valid create infos on our device; the module is destroyed once the pipeline
+    // exists (allowed: pipelines do not reference their modules).
+    unsafe {
+        let set_layout = d
+            .create_descriptor_set_layout(
+                &vk::DescriptorSetLayoutCreateInfo::default()
+                    .flags(flags)
+                    .bindings(&binds),
+                None,
+            )
+            .ctx("vkCreateDescriptorSetLayout")?;
+        let set_layouts = [set_layout];
+        let layout = d
+            .create_pipeline_layout(
+                &vk::PipelineLayoutCreateInfo::default()
+                    .set_layouts(&set_layouts)
+                    .push_constant_ranges(&ranges),
+                None,
+            )
+            .ctx("vkCreatePipelineLayout")?;
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(module)
+            .name(c"main");
+        let info = [vk::ComputePipelineCreateInfo::default()
+            .stage(stage)
+            .layout(layout)];
+        let pipeline = d
+            .create_compute_pipelines(vk::PipelineCache::null(), &info, None)
+            .map_err(|(_, result)| Error::Vk {
+                what: "vkCreateComputePipelines",
+                result,
+            })?[0];
+        d.destroy_shader_module(module, None);
+        Ok((set_layout, layout, pipeline))
     }
 }
 

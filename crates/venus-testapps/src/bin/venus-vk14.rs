@@ -15,7 +15,7 @@
 use std::ffi::CStr;
 
 use ash::vk;
-use venus_testapps::gpu::{arg, exit_on_error, Error, Gpu, Result, VkContext};
+use venus_testapps::gpu::{arg, compute_pipeline, exit_on_error, Error, Gpu, Result, VkContext};
 
 const SAXPY_SPV: &[u8] = include_bytes!("../../shaders/saxpy.comp.spv");
 const A: f32 = 3.0;
@@ -132,58 +132,19 @@ struct PushPipeline {
 
 impl PushPipeline {
     fn new(gpu: &Gpu) -> Result<Self> {
-        let d = &gpu.device;
-        let binds = [0, 1].map(|b| {
-            vk::DescriptorSetLayoutBinding::default()
-                .binding(b)
-                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
-                .descriptor_count(1)
-                .stage_flags(vk::ShaderStageFlags::COMPUTE)
-        });
-        let ranges = [vk::PushConstantRange::default()
-            .stage_flags(vk::ShaderStageFlags::COMPUTE)
-            .size(8)];
-        let module = gpu.shader(SAXPY_SPV)?;
-        // SAFETY: valid create infos on our device (PUSH_DESCRIPTOR is core 1.4: same bit as
-        // the KHR flag); the module is destroyed once the pipeline exists.
-        unsafe {
-            let set_layout = d
-                .create_descriptor_set_layout(
-                    &vk::DescriptorSetLayoutCreateInfo::default()
-                        .flags(vk::DescriptorSetLayoutCreateFlags::PUSH_DESCRIPTOR_KHR)
-                        .bindings(&binds),
-                    None,
-                )
-                .ctx("vkCreateDescriptorSetLayout")?;
-            let set_layouts = [set_layout];
-            let layout = d
-                .create_pipeline_layout(
-                    &vk::PipelineLayoutCreateInfo::default()
-                        .set_layouts(&set_layouts)
-                        .push_constant_ranges(&ranges),
-                    None,
-                )
-                .ctx("vkCreatePipelineLayout")?;
-            let stage = vk::PipelineShaderStageCreateInfo::default()
-                .stage(vk::ShaderStageFlags::COMPUTE)
-                .module(module)
-                .name(c"main");
-            let info = [vk::ComputePipelineCreateInfo::default()
-                .stage(stage)
-                .layout(layout)];
-            let pipeline = d
-                .create_compute_pipelines(vk::PipelineCache::null(), &info, None)
-                .map_err(|(_, result)| Error::Vk {
-                    what: "vkCreateComputePipelines",
-                    result,
-                })?[0];
-            d.destroy_shader_module(module, None);
-            Ok(Self {
-                pipeline,
-                layout,
-                set_layout,
-            })
-        }
+        // PUSH_DESCRIPTOR is core 1.4 (the same bit as the KHR flag).
+        let (set_layout, layout, pipeline) = compute_pipeline(
+            gpu,
+            SAXPY_SPV,
+            2,
+            8,
+            vk::DescriptorSetLayoutCreateFlags::PUSH_DESCRIPTOR_KHR,
+        )?;
+        Ok(Self {
+            pipeline,
+            layout,
+            set_layout,
+        })
     }
 
     fn destroy(self, gpu: &Gpu) {
