@@ -284,6 +284,23 @@ impl<'m> Cx<'m> {
             if !body.is_empty() {
                 w!(s, "impl {rn} {{\n{body}}}");
             }
+            let mut vals: Vec<i64> = e
+                .values
+                .iter()
+                .map(|(_, v)| *v)
+                .filter(|v| i32::try_from(*v).is_ok())
+                .collect();
+            vals.sort_unstable();
+            vals.dedup();
+            let pat = if vals.is_empty() {
+                "_ if false".to_string()
+            } else {
+                vals.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            w!(s, "impl crate::wire::Defined for {rn} {{\n    const NAME: &'static str = {:?};\n    #[inline]\n    fn is_defined(self) -> bool {{\n        matches!(self.0, {pat})\n    }}\n}}", e.name);
             s.push('\n');
         }
         for b in m.bitmasks.values() {
@@ -309,6 +326,13 @@ impl<'m> Cx<'m> {
             if !body.is_empty() {
                 w!(s, "impl {rn} {{\n{body}}}");
             }
+            let all = b
+                .bits
+                .iter()
+                .map(|(_, v)| *v)
+                .filter(|v| *v >= 0 && (b.wide || *v <= i64::from(u32::MAX)))
+                .fold(0u64, |acc, v| acc | v as u64);
+            w!(s, "impl crate::wire::Defined for {rn} {{\n    const NAME: &'static str = {:?};\n    #[inline]\n    fn is_defined(self) -> bool {{\n        self.0 & !{all:#x} == 0\n    }}\n}}", b.name);
             s.push('\n');
         }
         Ok(s)

@@ -435,6 +435,12 @@ impl<'m> Cx<'m> {
                             Shape::Ptr {
                                 optional: false, ..
                             } => self.lower_value(&p.member, &format!("Some({fa})"), &cmd.name),
+                            Shape::FixedArray(Elem::Enum(_) | Elem::Flags { .. }, _) => {
+                                format!(
+                                    "{{ cx.defined_slice(&{fa}, {:?}, {:?})?; {fa}.as_ptr() }}",
+                                    cmd.name, p.member.name
+                                )
+                            }
                             Shape::FixedArray(e, _)
                                 if e.is_plain() && !matches!(e, Elem::Handle(_)) =>
                             {
@@ -758,6 +764,7 @@ impl<'m> Cx<'m> {
                     );
                     w!(s, "        if {value} > lim {{\n            return Err(LowerError::rule({at:?}, {text}).into());\n        }}\n    }}");
                 }
+                Check::Range { rule, vuid, .. } => self.range_check(s, at, rule, vuid, "a")?,
                 _ => {}
             }
         }
@@ -1006,7 +1013,137 @@ impl<'m> Cx<'m> {
                     );
                     w!(s, "                return Err(LowerError::rule({at:?}, format!(\"{selector} {value} reads {count} {{}} bytes of {link}.{array}, {{:?}} travelled\", self.{c}, have)));\n            }}\n        }}");
                 }
+                Check::Range { rule, vuid, .. } => self.range_check(s, at, rule, vuid, "self")?,
                 _ => self.value_check(s, at, check)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A `Range` row of `at` (command parameters under `a`, struct members under `self`).
+    fn range_check(
+        &self,
+        s: &mut String,
+        at: &str,
+        rule: crate::special::RangeRule,
+        vuid: &str,
+        base: &str,
+    ) -> Result<(), String> {
+        use crate::special::{RangeRule, Size};
+        let desc = rule.describe();
+        let mut arrays: Vec<String> = Vec::new();
+        let mut val = |path: &str| -> Result<String, String> {
+            let p = crate::policy::range_path(self.m, at, path)?;
+            let mut e = base.to_string();
+            let mut last_each = false;
+            for seg in &p.segs {
+                e = format!("{e}.{}", field_name(&seg.name));
+                last_each = false;
+                match seg.index {
+                    crate::policy::Index::None => {}
+                    crate::policy::Index::Fixed(k) => e = format!("{e}[{k}]"),
+                    crate::policy::Index::Each => {
+                        if !arrays.contains(&e) {
+                            arrays.push(e.clone());
+                        }
+                        e = format!("{e}.get(i).ok_or_else(|| LowerError::rule({at:?}, \"{path}: shorter than the array the rule walks\".to_string()))?");
+                        last_each = true;
+                    }
+                }
+            }
+            Ok(match p.elem {
+                Elem::Struct(_) if last_each => e,
+                Elem::Struct(_) => format!("&{e}"),
+                Elem::Handle(_) if last_each => format!("*{e}"),
+                Elem::Handle(_) => e,
+                _ if last_each => format!("(*{e} as u64)"),
+                _ => format!("({e} as u64)"),
+            })
+        };
+        let call = match rule {
+            RangeRule::Bytes {
+                object,
+                offset,
+                size,
+            } => {
+                let bytes = match size {
+                    Size::Exact(x) => format!("crate::ranges::Bytes::Exact({})", val(x)?),
+                    Size::WholeOr(x) => format!("crate::ranges::Bytes::WholeOr({})", val(x)?),
+                    Size::Fixed(n) => format!("crate::ranges::Bytes::Exact({n})"),
+                    Size::Strided {
+                        count,
+                        stride,
+                        element,
+                    } => format!(
+                        "crate::ranges::Bytes::Strided {{ count: {}, stride: {}, element: {element} }}",
+                        val(count)?,
+                        val(stride)?
+                    ),
+                };
+                format!(
+                    "cx.byte_range({at:?}, what, {}, {}, {bytes}, {vuid:?})?",
+                    val(object)?,
+                    val(offset)?
+                )
+            }
+            RangeRule::ImageRange { image, range } => format!(
+                "cx.image_range({at:?}, what, {}, {}, {vuid:?})?",
+                val(image)?,
+                val(range)?
+            ),
+            RangeRule::ImageRegion {
+                image,
+                layers,
+                offset,
+                extent,
+            } => {
+                let x = match extent {
+                    Some(x) => format!("Some({})", val(x)?),
+                    None => "None".into(),
+                };
+                let region = match offset {
+                    Some(o) => format!("Some(({}, {x}))", val(o)?),
+                    None => "None".into(),
+                };
+                format!(
+                    "cx.image_region({at:?}, what, {}, {}, {region}, {vuid:?})?",
+                    val(image)?,
+                    val(layers)?
+                )
+            }
+            RangeRule::Queries { pool, first, count } => {
+                let c = match count {
+                    Some(c) => format!("{} as u32", val(c)?),
+                    None => "1".into(),
+                };
+                format!(
+                    "cx.query_range({at:?}, what, {}, {} as u32, {c}, {vuid:?})?",
+                    val(pool)?,
+                    val(first)?
+                )
+            }
+            RangeRule::Bind {
+                resource,
+                memory,
+                offset,
+            } => format!(
+                "cx.bind_range({at:?}, what, {}, {}, {}, {vuid:?})?",
+                val(resource)?,
+                val(memory)?,
+                val(offset)?
+            ),
+        };
+        let ind = if base == "a" { "    " } else { "        " };
+        w!(s, "{ind}// Rule: {desc} ({vuid}).");
+        match arrays.first() {
+            None => {
+                w!(
+                    s,
+                    "{ind}{{\n{ind}    let what = {desc:?};\n{ind}    {call};\n{ind}}}"
+                );
+            }
+            Some(first) => {
+                w!(s, "{ind}for i in 0..{first}.len() {{\n{ind}    let what = &format!(\"{{}} (element {{i}})\", {desc:?});\n{ind}    {call};\n{ind}}}");
             }
         }
         Ok(())
@@ -1198,7 +1335,10 @@ impl<'m> Cx<'m> {
         match &mm.shape {
             Shape::Value(e) => match e {
                 Elem::Scalar(Scalar::SizeT) => format!("cx.size({f})?"),
-                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => f.to_string(),
+                Elem::Enum(_) | Elem::Flags { .. } => {
+                    format!("cx.defined({f}, {at:?}, {:?})?", mm.name)
+                }
+                Elem::Scalar(_) => f.to_string(),
                 Elem::Handle(h) if mm.non_null => format!(
                     "vk::{}(cx.host_non_null({f}, {at:?}, {:?})?)",
                     type_name(h),
@@ -1209,20 +1349,29 @@ impl<'m> Cx<'m> {
             },
             Shape::FixedArray(e, _) => match e {
                 Elem::Scalar(Scalar::SizeT) => format!("cx.sizes(&{f})?"),
-                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => f.to_string(),
+                Elem::Enum(_) | Elem::Flags { .. } => {
+                    format!("{{ cx.defined_slice(&{f}, {at:?}, {:?})?; {f} }}", mm.name)
+                }
+                Elem::Scalar(_) => f.to_string(),
                 Elem::Handle(h) => format!("cx.hosts_fixed(&{f}, vk::{})?", type_name(h)),
                 Elem::Struct(_) | Elem::Union(_) => format!("cx.lower_fixed(&{f}, |v, cx| v.lower(cx))?"),
             },
             Shape::CharArray(_) => format!("cx.chars(&{f})"),
             Shape::Ptr { elem, .. } => match elem {
                 Elem::Scalar(Scalar::SizeT) => format!("cx.opt_alloc({f}.map(|v| *v as usize))"),
-                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => format!("cx.opt_ref({f})"),
+                Elem::Enum(_) | Elem::Flags { .. } => {
+                    format!("cx.defined_ref({f}, {at:?}, {:?})?", mm.name)
+                }
+                Elem::Scalar(_) => format!("cx.opt_ref({f})"),
                 Elem::Handle(h) => format!("match {f} {{ Some(v) => cx.alloc(vk::{}(cx.host(*v)?)) as *const _, None => core::ptr::null() }}", type_name(h)),
                 Elem::Struct(_) | Elem::Union(_) => format!("match {f} {{ Some(v) => {{ let c = v.lower(cx)?; cx.alloc(c) as *const _ }} None => core::ptr::null() }}"),
             },
             Shape::Array { elem, .. } => match elem {
                 Elem::Scalar(Scalar::SizeT) => format!("cx.sizes_slice({f})?"),
-                Elem::Scalar(_) | Elem::Enum(_) | Elem::Flags { .. } => format!("cx.slice({f})"),
+                Elem::Enum(_) | Elem::Flags { .. } => {
+                    format!("cx.defined_slice({f}, {at:?}, {:?})?", mm.name)
+                }
+                Elem::Scalar(_) => format!("cx.slice({f})"),
                 Elem::Handle(h) => format!("cx.hosts({f}, vk::{})?", type_name(h)),
                 Elem::Struct(_) | Elem::Union(_) => format!("cx.lower_slice({f}, |v, cx| v.lower(cx))?"),
             },

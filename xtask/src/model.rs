@@ -337,13 +337,12 @@ pub type SType = (String, i64);
 
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim().trim_start_matches('(').trim_end_matches(')');
-    let s = s
-        .trim_end_matches('U')
-        .trim_end_matches("ULL")
-        .trim_end_matches('F');
+    let s = s.trim_end_matches("ULL").trim_end_matches('U');
+    // Hex digits may end in F (`0x7FFFFFFF`): only a decimal literal has a float suffix.
     if let Some(h) = s.strip_prefix("0x") {
         return i64::from_str_radix(h, 16).ok();
     }
+    let s = s.trim_end_matches('F');
     if let Some(rest) = s.strip_prefix('-') {
         return parse_int(rest).map(|v| -v);
     }

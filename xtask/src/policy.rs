@@ -418,6 +418,172 @@ fn validate(
             }
             nonzero_leaves(model, structure, "extent").map(drop)
         }
+        Check::Range { owner, rule, .. } => validate_range(model, owner, rule),
+    }
+}
+
+/// One step of a [`Check::Range`] operand path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seg {
+    pub name: String,
+    pub index: Index,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// A plain member or parameter.
+    None,
+    /// `x[]`: each element of counted array `x`.
+    Each,
+    /// `x[N]`: element N of a fixed array.
+    Fixed(usize),
+}
+
+/// A resolved operand path: its steps and the element type it ends at.
+#[derive(Clone, Debug)]
+pub struct RangePath {
+    pub segs: Vec<Seg>,
+    pub elem: Elem,
+}
+
+/// Resolves operand `path` of a range rule owned by `owner` (a command's input parameters or a
+/// struct's members).
+pub fn range_path(model: &Model, owner: &str, path: &str) -> Result<RangePath, Error> {
+    let mut segs = Vec::new();
+    let mut elem: Option<Elem> = None;
+    for (i, raw) in path.split('.').enumerate() {
+        let (name, index) = match raw.split_once('[') {
+            None => (raw, Index::None),
+            Some((n, "]")) => (n, Index::Each),
+            Some((n, rest)) => {
+                let k = rest
+                    .strip_suffix(']')
+                    .and_then(|k| k.parse().ok())
+                    .ok_or(format!("{path}: bad index in {raw}"))?;
+                (n, Index::Fixed(k))
+            }
+        };
+        let m = if i == 0 && owner.starts_with("vk") {
+            param(command(model, owner)?, name)?
+        } else {
+            let st = match (i, &elem) {
+                (0, _) => owner.to_string(),
+                (_, Some(Elem::Struct(st))) => st.clone(),
+                _ => return Err(format!("{path}: {name} is not inside a struct")),
+            };
+            member(model, &st, name)?
+        };
+        elem = Some(match (&index, &m.shape) {
+            (Index::None, Shape::Value(e)) => e.clone(),
+            (
+                Index::None,
+                Shape::Ptr {
+                    elem: e @ Elem::Struct(_),
+                    optional: false,
+                },
+            ) if i == 0 => e.clone(),
+            (Index::Each, Shape::Array { elem, .. }) => elem.clone(),
+            (Index::Fixed(k), Shape::FixedArray(e, n)) if k < n => e.clone(),
+            _ => return Err(format!("{path}: {raw} does not match {}'s shape", m.name)),
+        });
+        segs.push(Seg {
+            name: name.to_string(),
+            index,
+        });
+    }
+    Ok(RangePath {
+        segs,
+        elem: elem.ok_or(format!("{owner}: empty path"))?,
+    })
+}
+
+fn expect(
+    model: &Model,
+    owner: &str,
+    path: &str,
+    what: &str,
+    ok: fn(&Elem) -> bool,
+) -> Result<(), Error> {
+    let p = range_path(model, owner, path)?;
+    if ok(&p.elem) {
+        Ok(())
+    } else {
+        Err(format!("{path} is {:?}, not {what}", p.elem))
+    }
+}
+
+fn is_int(e: &Elem) -> bool {
+    matches!(
+        e,
+        Elem::Scalar(Scalar::U32 | Scalar::U64 | Scalar::SizeT | Scalar::I32)
+    )
+}
+
+fn validate_range(model: &Model, owner: &str, rule: special::RangeRule) -> Result<(), Error> {
+    use special::{RangeRule, Size};
+    let handle = |path: &str, types: &'static [&'static str]| -> Result<(), Error> {
+        match range_path(model, owner, path)?.elem {
+            Elem::Handle(h) if types.contains(&h.as_str()) => Ok(()),
+            e => Err(format!("{path} is {e:?}, not one of {types:?}")),
+        }
+    };
+    let structure = |path: &str, name: &'static str| -> Result<(), Error> {
+        match range_path(model, owner, path)?.elem {
+            Elem::Struct(s) if s == name => Ok(()),
+            e => Err(format!("{path} is {e:?}, not {name}")),
+        }
+    };
+    match rule {
+        RangeRule::Bytes {
+            object,
+            offset,
+            size,
+        } => {
+            handle(object, &["VkBuffer", "VkDeviceMemory"])?;
+            expect(model, owner, offset, "an integer", is_int)?;
+            match size {
+                Size::Exact(x) | Size::WholeOr(x) => expect(model, owner, x, "an integer", is_int),
+                Size::Fixed(_) => Ok(()),
+                Size::Strided { count, stride, .. } => {
+                    expect(model, owner, count, "an integer", is_int)?;
+                    expect(model, owner, stride, "an integer", is_int)
+                }
+            }
+        }
+        RangeRule::ImageRange { image, range } => {
+            handle(image, &["VkImage"])?;
+            structure(range, "VkImageSubresourceRange")
+        }
+        RangeRule::ImageRegion {
+            image,
+            layers,
+            offset,
+            extent,
+        } => {
+            handle(image, &["VkImage"])?;
+            structure(layers, "VkImageSubresourceLayers")?;
+            if let Some(o) = offset {
+                structure(o, "VkOffset3D")?;
+            }
+            if let Some(e) = extent {
+                structure(e, "VkExtent3D")?;
+            }
+            Ok(())
+        }
+        RangeRule::Queries { pool, first, count } => {
+            handle(pool, &["VkQueryPool"])?;
+            expect(model, owner, first, "an integer", is_int)?;
+            count.map_or(Ok(()), |c| expect(model, owner, c, "an integer", is_int))
+        }
+        RangeRule::Bind {
+            resource,
+            memory,
+            offset,
+        } => {
+            handle(resource, &["VkBuffer", "VkImage"])?;
+            handle(memory, &["VkDeviceMemory"])?;
+            expect(model, owner, offset, "an integer", is_int)
+        }
     }
 }
 

@@ -526,6 +526,72 @@ pub enum Check {
         structure: &'static str,
         vuid: &'static str,
     },
+    /// A range rule against an object the host created (its size, levels, layers or query
+    /// count, recorded at creation): `owner` is a command (`vk*`: the operands are its
+    /// parameters) or a struct (`Vk*`: its members). Operands are paths: `a.b` through nested
+    /// struct values, `x[]` each element of array `x` (every `[]` of one row walks the same
+    /// index), `x[N]` element N of a fixed array. A CPU driver given a range outside its object
+    /// reads or writes the server's memory.
+    Range {
+        owner: &'static str,
+        rule: RangeRule,
+        vuid: &'static str,
+    },
+}
+
+/// How many bytes a [`RangeRule::Bytes`] covers (operands are paths, as in [`Check::Range`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Size {
+    /// This many bytes.
+    Exact(&'static str),
+    /// This many, or `VK_WHOLE_SIZE`.
+    WholeOr(&'static str),
+    /// A fixed number of bytes (an indirect command's struct, a count).
+    Fixed(u64),
+    /// `count` elements of `element` bytes, `stride` apart.
+    Strided {
+        count: &'static str,
+        stride: &'static str,
+        element: u64,
+    },
+}
+
+/// What a [`Check::Range`] compares with the object it names (`venus_host::ranges`).
+#[derive(Clone, Copy, Debug)]
+pub enum RangeRule {
+    /// `offset .. offset + size` inside `object` (a `VkBuffer`'s size or a `VkDeviceMemory`'s
+    /// allocation size).
+    Bytes {
+        object: &'static str,
+        offset: &'static str,
+        size: Size,
+    },
+    /// A `VkImageSubresourceRange` inside `image`'s levels and layers.
+    ImageRange {
+        image: &'static str,
+        range: &'static str,
+    },
+    /// A `VkImageSubresourceLayers` inside `image`, and `offset` (+ `extent`) inside that mip
+    /// level (no extent: a corner, as a blit's offsets).
+    ImageRegion {
+        image: &'static str,
+        layers: &'static str,
+        offset: Option<&'static str>,
+        extent: Option<&'static str>,
+    },
+    /// Queries `first .. first + count` (no count: one query) inside `pool`.
+    Queries {
+        pool: &'static str,
+        first: &'static str,
+        count: Option<&'static str>,
+    },
+    /// Buffer or image `resource` bound at `offset` of `memory`: its host memory requirement
+    /// fits inside the allocation.
+    Bind {
+        resource: &'static str,
+        memory: &'static str,
+        offset: &'static str,
+    },
 }
 
 impl Check {
@@ -545,14 +611,18 @@ impl Check {
             | Check::NonZero { structure, .. }
             | Check::SingleBit { structure, .. }
             | Check::ImageExtent { structure, .. } => structure,
+            Check::Range { owner, .. } => owner,
         }
     }
     /// Whether the rule runs in a command's executor (else in a struct's lowering).
     pub fn is_command(&self) -> bool {
-        matches!(
-            self,
-            Check::PackedStride { .. } | Check::OutputExtent { .. } | Check::DeviceLimit { .. }
-        )
+        match self {
+            Check::PackedStride { .. } | Check::OutputExtent { .. } | Check::DeviceLimit { .. } => {
+                true
+            }
+            Check::Range { owner, .. } => owner.starts_with("vk"),
+            _ => false,
+        }
     }
     /// One line describing the rule (emitted into the policy table).
     pub fn describe(&self) -> String {
@@ -633,6 +703,56 @@ impl Check {
                 "{structure}: extent within maxImageDimension<type>, mipLevels <= \
                  log2(max extent) + 1 ({vuid})"
             ),
+            Check::Range { owner, rule, vuid } => format!("{owner}: {} ({vuid})", rule.describe()),
+        }
+    }
+}
+
+impl RangeRule {
+    /// One line describing the rule.
+    pub fn describe(&self) -> String {
+        match *self {
+            RangeRule::Bytes {
+                object,
+                offset,
+                size,
+            } => {
+                let n = match size {
+                    Size::Exact(x) => x.to_string(),
+                    Size::WholeOr(x) => format!("{x} (or VK_WHOLE_SIZE)"),
+                    Size::Fixed(n) => n.to_string(),
+                    Size::Strided {
+                        count,
+                        stride,
+                        element,
+                    } => format!("({count} - 1) * {stride} + {element}"),
+                };
+                format!("{offset} + {n} inside {object}")
+            }
+            RangeRule::ImageRange { image, range } => format!("{range} inside {image}"),
+            RangeRule::ImageRegion {
+                image,
+                layers,
+                offset,
+                extent,
+            } => {
+                let mut t = layers.to_string();
+                if let Some(o) = offset {
+                    t.push_str(&format!(", {o}"));
+                }
+                if let Some(e) = extent {
+                    t.push_str(&format!(" + {e}"));
+                }
+                format!("{t} inside {image}")
+            }
+            RangeRule::Queries { pool, first, count } => {
+                format!("{first} + {} inside {pool}", count.unwrap_or("1"))
+            }
+            RangeRule::Bind {
+                resource,
+                memory,
+                offset,
+            } => format!("{resource}'s memory requirement at {offset} inside {memory}"),
         }
     }
 }
@@ -1251,7 +1371,164 @@ pub const CHECKS: &[Check] = &[
         "layerCount",
         "VUID-VkImageSubresourceRange-layerCount-01721",
     ),
+
+    // Range rules against the objects the host created (`venus_host::ranges`): a CPU driver
+    // given an offset, size, level, layer or query outside its object reads or writes the
+    // server's memory. Buffers and memory:
+    bytes("vkCmdCopyBuffer", "srcBuffer", "pRegions[].srcOffset", Size::Exact("pRegions[].size"), "VUID-vkCmdCopyBuffer-srcOffset-00113, -size-00115"),
+    bytes("vkCmdCopyBuffer", "dstBuffer", "pRegions[].dstOffset", Size::Exact("pRegions[].size"), "VUID-vkCmdCopyBuffer-dstOffset-00114, -size-00116"),
+    bytes("VkCopyBufferInfo2", "srcBuffer", "pRegions[].srcOffset", Size::Exact("pRegions[].size"), "VUID-VkCopyBufferInfo2-srcOffset-00113, -size-00115"),
+    bytes("VkCopyBufferInfo2", "dstBuffer", "pRegions[].dstOffset", Size::Exact("pRegions[].size"), "VUID-VkCopyBufferInfo2-dstOffset-00114, -size-00116"),
+    bytes("vkCmdFillBuffer", "dstBuffer", "dstOffset", Size::WholeOr("size"), "VUID-vkCmdFillBuffer-dstOffset-00024, -size-00027"),
+    bytes("vkCmdUpdateBuffer", "dstBuffer", "dstOffset", Size::Exact("dataSize"), "VUID-vkCmdUpdateBuffer-dstOffset-00032, -dataSize-00033"),
+    bytes("vkCmdDrawIndirect", "buffer", "offset", Size::Strided { count: "drawCount", stride: "stride", element: 16 }, "VUID-vkCmdDrawIndirect-drawCount-00487, -00488"),
+    bytes("vkCmdDrawIndexedIndirect", "buffer", "offset", Size::Strided { count: "drawCount", stride: "stride", element: 20 }, "VUID-vkCmdDrawIndexedIndirect-drawCount-00539, -00540"),
+    bytes("vkCmdDrawIndirectCount", "buffer", "offset", Size::Strided { count: "maxDrawCount", stride: "stride", element: 16 }, "VUID-vkCmdDrawIndirectCount-maxDrawCount-03111"),
+    bytes("vkCmdDrawIndirectCount", "countBuffer", "countBufferOffset", Size::Fixed(4), "VUID-vkCmdDrawIndirectCount-countBufferOffset-04129"),
+    bytes("vkCmdDrawIndexedIndirectCount", "buffer", "offset", Size::Strided { count: "maxDrawCount", stride: "stride", element: 20 }, "VUID-vkCmdDrawIndexedIndirectCount-maxDrawCount-03143"),
+    bytes("vkCmdDrawIndexedIndirectCount", "countBuffer", "countBufferOffset", Size::Fixed(4), "VUID-vkCmdDrawIndexedIndirectCount-countBufferOffset-04129"),
+    bytes("vkCmdDispatchIndirect", "buffer", "offset", Size::Fixed(12), "VUID-vkCmdDispatchIndirect-offset-00407"),
+    bytes("vkCmdBindIndexBuffer", "buffer", "offset", Size::Fixed(1), "VUID-vkCmdBindIndexBuffer-offset-08782"),
+    bytes("vkCmdBindIndexBuffer2", "buffer", "offset", Size::WholeOr("size"), "VUID-vkCmdBindIndexBuffer2-offset-08782, -size-08767"),
+    bytes("vkCmdBindVertexBuffers", "pBuffers[]", "pOffsets[]", Size::Fixed(1), "VUID-vkCmdBindVertexBuffers-pOffsets-00626"),
+    bytes("vkCmdBindVertexBuffers2", "pBuffers[]", "pOffsets[]", Size::Fixed(1), "VUID-vkCmdBindVertexBuffers2-pOffsets-03357"),
+    bytes("vkCmdCopyQueryPoolResults", "dstBuffer", "dstOffset", Size::Strided { count: "queryCount", stride: "stride", element: 4 }, "VUID-vkCmdCopyQueryPoolResults-dstOffset-00819, -dstBuffer-00824"),
+    bytes("VkBufferMemoryBarrier", "buffer", "offset", Size::WholeOr("size"), "VUID-VkBufferMemoryBarrier-offset-01187, -size-01189"),
+    bytes("VkBufferMemoryBarrier2", "buffer", "offset", Size::WholeOr("size"), "VUID-VkBufferMemoryBarrier2-offset-01187, -size-01189"),
+    bytes("VkDescriptorBufferInfo", "buffer", "offset", Size::WholeOr("range"), "VUID-VkDescriptorBufferInfo-offset-00340, -range-00342"),
+    bytes("VkBufferViewCreateInfo", "buffer", "offset", Size::WholeOr("range"), "VUID-VkBufferViewCreateInfo-offset-00925, -range-00928"),
+    bytes("VkMappedMemoryRange", "memory", "offset", Size::WholeOr("size"), "VUID-VkMappedMemoryRange-size-00685"),
+    bind("vkBindBufferMemory", "buffer", "memory", "memoryOffset", "VUID-vkBindBufferMemory-size-01037"),
+    bind("VkBindBufferMemoryInfo", "buffer", "memory", "memoryOffset", "VUID-VkBindBufferMemoryInfo-size-01037"),
+    bind("vkBindImageMemory", "image", "memory", "memoryOffset", "VUID-vkBindImageMemory-size-01049"),
+    bind("VkBindImageMemoryInfo", "image", "memory", "memoryOffset", "VUID-VkBindImageMemoryInfo-pNext-01617"),
+    // Images: subresource ranges and copy regions.
+    image_range("VkImageViewCreateInfo", "image", "subresourceRange", "VUID-VkImageViewCreateInfo-subresourceRange-01478, -01718, -01480, -01719"),
+    image_range("VkImageMemoryBarrier", "image", "subresourceRange", "VUID-VkImageMemoryBarrier-subresourceRange-01486, -01724, -01488, -01725"),
+    image_range("VkImageMemoryBarrier2", "image", "subresourceRange", "VUID-VkImageMemoryBarrier2-subresourceRange-01486, -01724, -01488, -01725"),
+    image_range("vkCmdClearColorImage", "image", "pRanges[]", "VUID-vkCmdClearColorImage-baseMipLevel-01470, -pRanges-01692, -baseArrayLayer-01472, -pRanges-01693"),
+    image_range("vkCmdClearDepthStencilImage", "image", "pRanges[]", "VUID-vkCmdClearDepthStencilImage-baseMipLevel-01474, -pRanges-01694, -baseArrayLayer-01476, -pRanges-01695"),
+    region("vkCmdCopyImage", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-vkCmdCopyImage-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147"),
+    region("vkCmdCopyImage", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), None, "VUID-vkCmdCopyImage-dstSubresource-07967, -07968, -dstOffset-00150"),
+    region("VkCopyImageInfo2", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-VkCopyImageInfo2-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147"),
+    region("VkCopyImageInfo2", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), None, "VUID-VkCopyImageInfo2-dstSubresource-07967, -07968, -dstOffset-00150"),
+    region("vkCmdResolveImage", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-vkCmdResolveImage-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272"),
+    region("vkCmdResolveImage", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), Some("pRegions[].extent"), "VUID-vkCmdResolveImage-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277"),
+    region("VkResolveImageInfo2", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-VkResolveImageInfo2-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272"),
+    region("VkResolveImageInfo2", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), Some("pRegions[].extent"), "VUID-VkResolveImageInfo2-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277"),
+    region("vkCmdBlitImage", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffsets[0]"), None, "VUID-vkCmdBlitImage-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246"),
+    region("vkCmdBlitImage", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffsets[1]"), None, "VUID-vkCmdBlitImage-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246"),
+    region("vkCmdBlitImage", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffsets[0]"), None, "VUID-vkCmdBlitImage-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251"),
+    region("vkCmdBlitImage", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffsets[1]"), None, "VUID-vkCmdBlitImage-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251"),
+    region("VkBlitImageInfo2", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffsets[0]"), None, "VUID-VkBlitImageInfo2-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246"),
+    region("VkBlitImageInfo2", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffsets[1]"), None, "VUID-VkBlitImageInfo2-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246"),
+    region("VkBlitImageInfo2", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffsets[0]"), None, "VUID-VkBlitImageInfo2-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251"),
+    region("VkBlitImageInfo2", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffsets[1]"), None, "VUID-VkBlitImageInfo2-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251"),
+    region("vkCmdCopyBufferToImage", "dstImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-vkCmdCopyBufferToImage-imageSubresource-07967, -07968, -pRegions-06223"),
+    region("VkCopyBufferToImageInfo2", "dstImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-VkCopyBufferToImageInfo2-imageSubresource-07967, -07968, -pRegions-06223"),
+    region("vkCmdCopyImageToBuffer", "srcImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-vkCmdCopyImageToBuffer-imageSubresource-07967, -07968, -pRegions-06221"),
+    region("VkCopyImageToBufferInfo2", "srcImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-VkCopyImageToBufferInfo2-imageSubresource-07967, -07968, -pRegions-06221"),
+    // Query pools.
+    queries("vkCmdBeginQuery", "query", None, "VUID-vkCmdBeginQuery-query-00802"),
+    queries("vkCmdEndQuery", "query", None, "VUID-vkCmdEndQuery-query-00810"),
+    queries("vkCmdWriteTimestamp", "query", None, "VUID-vkCmdWriteTimestamp-query-04904"),
+    queries("vkCmdWriteTimestamp2", "query", None, "VUID-vkCmdWriteTimestamp2-query-04903"),
+    queries("vkCmdResetQueryPool", "firstQuery", Some("queryCount"), "VUID-vkCmdResetQueryPool-firstQuery-09436, -09437"),
+    queries("vkResetQueryPool", "firstQuery", Some("queryCount"), "VUID-vkResetQueryPool-firstQuery-09436, -09437"),
+    queries("vkGetQueryPoolResults", "firstQuery", Some("queryCount"), "VUID-vkGetQueryPoolResults-firstQuery-09436, -09437"),
+    queries("vkCmdCopyQueryPoolResults", "firstQuery", Some("queryCount"), "VUID-vkCmdCopyQueryPoolResults-firstQuery-09436, -09437"),
 ];
+
+/// A `Range` row over bytes of a buffer or memory.
+const fn bytes(
+    owner: &'static str,
+    object: &'static str,
+    offset: &'static str,
+    size: Size,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::Bytes {
+            object,
+            offset,
+            size,
+        },
+        vuid,
+    }
+}
+
+/// A `Range` row binding a buffer or image into memory.
+const fn bind(
+    owner: &'static str,
+    resource: &'static str,
+    memory: &'static str,
+    offset: &'static str,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::Bind {
+            resource,
+            memory,
+            offset,
+        },
+        vuid,
+    }
+}
+
+/// A `Range` row over an image subresource range.
+const fn image_range(
+    owner: &'static str,
+    image: &'static str,
+    range: &'static str,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::ImageRange { image, range },
+        vuid,
+    }
+}
+
+/// A `Range` row over an image region.
+const fn region(
+    owner: &'static str,
+    image: &'static str,
+    layers: &'static str,
+    offset: Option<&'static str>,
+    extent: Option<&'static str>,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::ImageRegion {
+            image,
+            layers,
+            offset,
+            extent,
+        },
+        vuid,
+    }
+}
+
+/// A `Range` row over queries of parameter `queryPool`.
+const fn queries(
+    owner: &'static str,
+    first: &'static str,
+    count: Option<&'static str>,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::Queries {
+            pool: "queryPool",
+            first,
+            count,
+        },
+        vuid,
+    }
+}
 
 /// A `NonZero` row.
 const fn nonzero(structure: &'static str, member: &'static str, vuid: &'static str) -> Check {

@@ -19,6 +19,7 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use venus_host::lower::{Lower, LowerCx};
+use venus_host::ranges::{Extent, ImageShape};
 use venus_host::vk;
 use venus_protocol::commands::*;
 use venus_protocol::structs::{
@@ -375,12 +376,18 @@ impl VulkanDispatch {
         // SAFETY: the device is live; `info` and its chain live in the arena and `a`.
         let ret = unsafe { create(device.host, &info, std::ptr::null(), &mut host) };
         if ret == VkResult::SUCCESS {
+            let required = buffer_requirement(&device, host);
+            let state = State::Sized(Extent::Buffer {
+                size: a.p_create_info.size,
+                required,
+            });
             self.register_child(
                 call,
                 &device,
                 handles::Buffer::OBJECT_TYPE,
                 a.p_buffer.raw(),
                 host.0,
+                state,
             )?;
         }
         call.cx.reply(&Reply::CreateBuffer(CreateBufferReply {
@@ -445,12 +452,14 @@ impl VulkanDispatch {
             ret = VkResult::ERROR_INVALID_DRM_FORMAT_MODIFIER_PLANE_LAYOUT_EXT;
         }
         if ret == VkResult::SUCCESS {
+            let state = State::Sized(Extent::Image(image_shape(&device, host, &info)));
             self.register_child(
                 call,
                 &device,
                 handles::Image::OBJECT_TYPE,
                 a.p_image.raw(),
                 host.0,
+                state,
             )?;
         }
         self.reply_create_image(call, a, ret)
@@ -475,6 +484,7 @@ impl VulkanDispatch {
         ty: i32,
         guest: u64,
         host: u64,
+        state: State,
     ) -> Result<(), DispatchError> {
         self.registry
             .insert(NewObject {
@@ -482,11 +492,46 @@ impl VulkanDispatch {
                 ty,
                 host,
                 owner: Owner::Device(Arc::clone(device)),
-                state: State::Plain,
+                state,
                 teardown: Teardown::Destroy,
             })
             .map(drop)
             .map_err(|e| call.invalid(e))
+    }
+}
+
+/// The host driver's memory requirement for buffer `host` (0 when it cannot be asked).
+fn buffer_requirement(device: &DeviceShared, host: vk::Buffer) -> u64 {
+    let Some(get) = device.procs.get_buffer_memory_requirements else {
+        return 0;
+    };
+    let mut req = vk::MemoryRequirements::default();
+    // SAFETY: the buffer was just created on this live device; `req` is a valid output.
+    unsafe { get(device.host, host, &mut req) };
+    req.size
+}
+
+/// What the range rules need of image `host`, created from `info`; its memory requirement
+/// unless it is disjoint (per plane: 0, its binding is not range-checked).
+fn image_shape(device: &DeviceShared, host: vk::Image, info: &vk::ImageCreateInfo) -> ImageShape {
+    const DISJOINT: u32 = 0x200;
+    let required = match device.procs.get_image_memory_requirements {
+        Some(get) if info.flags.0 & DISJOINT == 0 => {
+            let mut req = vk::MemoryRequirements::default();
+            // SAFETY: the image was just created on this live device and is not disjoint.
+            unsafe { get(device.host, host, &mut req) };
+            req.size
+        }
+        _ => 0,
+    };
+    ImageShape {
+        image_type: info.image_type.0,
+        format: info.format.0,
+        flags: info.flags.0,
+        extent: [info.extent.width, info.extent.height, info.extent.depth],
+        mip_levels: info.mip_levels,
+        array_layers: info.array_layers,
+        required,
     }
 }
 

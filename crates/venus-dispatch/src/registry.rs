@@ -185,6 +185,8 @@ pub enum State {
     BinarySemaphore(crate::binary::BinarySemaphore),
     /// A `VkEvent` the host may set (created without `DEVICE_ONLY`; set at teardown).
     HostEvent,
+    /// A buffer's, image's or query pool's size for the range rules (`venus_host::ranges`).
+    Sized(venus_host::ranges::Extent),
 }
 
 /// What dropping the object does on the host.
@@ -503,6 +505,14 @@ impl HandleMap for Held<'_> {
     }
     fn guest(&self, object_type: i32, host: u64) -> Option<u64> {
         self.registry.guest_of(object_type, host)
+    }
+    fn extent(&self, object_type: i32, id: u64) -> Option<venus_host::ranges::Extent> {
+        let obj = self.registry.get(id).filter(|o| o.ty == object_type)?;
+        match &obj.state {
+            State::Sized(e) => Some(*e),
+            State::Memory(m) => Some(venus_host::ranges::Extent::Memory { size: m.size }),
+            _ => None,
+        }
     }
 }
 

@@ -38,6 +38,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use venus_host::ranges::Extent;
 
 use venus_host::vk;
 use venus_protocol::structs::{Ext, SemaphoreCreateInfo};
@@ -66,20 +67,26 @@ static GRAVEYARD: Mutex<Vec<Grave>> = Mutex::new(Vec::new());
 
 /// The registry state of what `cmd` creates through the generic path: timeline semaphores and
 /// host-settable events are recorded for [`settle`], binary semaphores for
-/// [`crate::binary`].
-pub(crate) fn created_state(cmd: &Command<'_>) -> fn() -> State {
+/// [`crate::binary`], query pools' sizes for the range rules (`venus_host::ranges`).
+pub(crate) fn created_state(cmd: &Command<'_>) -> Box<dyn Fn() -> State> {
     match cmd {
-        Command::CreateSemaphore(a) if is_timeline(a.p_create_info) => || State::TimelineSemaphore,
-        Command::CreateSemaphore(_) => || State::BinarySemaphore(Default::default()),
+        Command::CreateSemaphore(a) if is_timeline(a.p_create_info) => {
+            Box::new(|| State::TimelineSemaphore)
+        }
+        Command::CreateSemaphore(_) => Box::new(|| State::BinarySemaphore(Default::default())),
         Command::CreateEvent(a)
             if !a
                 .p_create_info
                 .flags
                 .contains(EventCreateFlags::DEVICE_ONLY_BIT) =>
         {
-            || State::HostEvent
+            Box::new(|| State::HostEvent)
         }
-        _ => || State::Plain,
+        Command::CreateQueryPool(a) => {
+            let count = a.p_create_info.query_count;
+            Box::new(move || State::Sized(Extent::QueryPool { count }))
+        }
+        _ => Box::new(|| State::Plain),
     }
 }
 

@@ -6,6 +6,8 @@
 //! - [`heap`]: gives the C heap's free memory back to the system once a context is gone.
 //! - [`lower`]: the runtime of the generated conversions: protocol values -> C structs in an
 //!   arena (handle ids translated through [`lower::HandleMap`]) and filled outputs back.
+//! - [`ranges`]: the range rules against recorded object sizes (buffers, images, memory,
+//!   query pools) that the generated checks call.
 //!
 //! Calling the driver is `unsafe` by nature; callers document why each call is sound.
 
@@ -18,6 +20,7 @@ pub mod generated;
 pub mod heap;
 pub mod loader;
 pub mod lower;
+pub mod ranges;
 
 pub use generated::policy;
 pub use generated::procs::{DeviceProcs, InstanceProcs};

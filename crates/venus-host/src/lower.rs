@@ -59,12 +59,32 @@ impl LowerError {
     }
 }
 
+/// The refusal of a value vk.xml does not define for its type.
+#[cold]
+fn undefined<T: venus_protocol::wire::Defined>(v: T, at: &'static str, member: &str) -> LowerError {
+    let field = member.split('[').next().unwrap_or(member);
+    LowerError::rule(
+        at,
+        format!(
+            "{member} {v:?} is not a valid {} value (VUID-{at}-{field}-parameter)",
+            T::NAME
+        ),
+    )
+}
+
 /// Guest object id <-> host handle, with the object type checked.
 pub trait HandleMap {
     /// The host handle of guest `id` if it names an object of `object_type` (`VkObjectType`).
     fn host(&self, object_type: i32, id: u64) -> Option<u64>;
     /// The guest id of host handle `host` of `object_type`.
     fn guest(&self, object_type: i32, host: u64) -> Option<u64>;
+    /// What the host recorded about object `id`'s size (buffers, images, memory, query
+    /// pools) for the range rules ([`crate::ranges`]). A map that records nothing makes
+    /// every range rule fail: it never passes unchecked.
+    fn extent(&self, object_type: i32, id: u64) -> Option<crate::ranges::Extent> {
+        let _ = (object_type, id);
+        None
+    }
 }
 
 /// Conversion context for one driver call.
@@ -294,6 +314,10 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
             .as_ptr())
     }
     /// The host handle of `id` (NULL stays NULL).
+    /// The handle map (registry) this conversion reads.
+    pub(crate) fn map(&self) -> &'b M {
+        self.map
+    }
     pub fn host<T: Handle>(&self, id: Id<T>) -> Result<u64, LowerError> {
         if id.is_null() {
             return Ok(0);
@@ -400,6 +424,44 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
         Ok(out.into_bump_slice_mut().as_mut_ptr())
     }
     /// A plain slice passed as is (its layout is the C layout); empty is NULL.
+    /// `v` if vk.xml defines it for its type (VUID-`at`-`member`-parameter), else a rule error.
+    #[inline]
+    pub fn defined<T: venus_protocol::wire::Defined>(
+        &self,
+        v: T,
+        at: &'static str,
+        member: &'static str,
+    ) -> Result<T, LowerError> {
+        if v.is_defined() {
+            Ok(v)
+        } else {
+            Err(undefined(v, at, member))
+        }
+    }
+    /// [`Self::slice`] of values each checked as [`Self::defined`].
+    pub fn defined_slice<T: venus_protocol::wire::Defined>(
+        &self,
+        v: &[T],
+        at: &'static str,
+        member: &'static str,
+    ) -> Result<*const T, LowerError> {
+        match v.iter().position(|x| !x.is_defined()) {
+            None => Ok(self.slice(v)),
+            Some(i) => Err(undefined(v[i], at, &format!("{member}[{i}]"))),
+        }
+    }
+    /// [`Self::opt_ref`] of a value checked as [`Self::defined`].
+    pub fn defined_ref<T: venus_protocol::wire::Defined>(
+        &self,
+        v: Option<&T>,
+        at: &'static str,
+        member: &'static str,
+    ) -> Result<*const T, LowerError> {
+        match v {
+            Some(x) if !x.is_defined() => Err(undefined(*x, at, member)),
+            _ => Ok(self.opt_ref(v)),
+        }
+    }
     pub fn slice<T>(&self, v: &[T]) -> *const T {
         if v.is_empty() {
             core::ptr::null()

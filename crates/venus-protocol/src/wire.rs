@@ -90,6 +90,18 @@ impl Arena {
     }
 }
 
+/// A generated enum or flags type: which raw values vk.xml defines for it.
+///
+/// Decoding keeps any value (replies and round trips carry what they carry); the host layer
+/// checks every enum and flags value a client passes before a driver sees it
+/// (VUID-*-parameter: "must be a valid VkX value" / "must be a valid combination of VkX values").
+pub trait Defined: Copy + fmt::Debug {
+    /// The Vulkan type name (`VkFormat`).
+    const NAME: &'static str;
+    /// An enumerant of the enum, or only known bits of the flags.
+    fn is_defined(self) -> bool;
+}
+
 /// A scalar as it travels on the wire: `SIZE` bytes packed in arrays, at least 4 bytes alone.
 pub trait Scalar: Copy + Default + PartialEq + fmt::Debug {
     const SIZE: usize;

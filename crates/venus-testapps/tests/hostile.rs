@@ -632,3 +632,249 @@ fn sigkill_of_a_mesa_client_while_it_submits() {
         },
     );
 }
+
+/// A buffer of `size` bytes usable for transfers, indirect commands and storage (no memory).
+fn buffer(bad: &mut Bad, size: u64) -> Id<venus_protocol::handles::Buffer> {
+    let buffer = bad.s.id();
+    let info = BufferCreateInfo {
+        size,
+        usage: BufferUsageFlags::TRANSFER_SRC_BIT
+            | BufferUsageFlags::TRANSFER_DST_BIT
+            | BufferUsageFlags::INDIRECT_BUFFER_BIT
+            | BufferUsageFlags::STORAGE_BUFFER_BIT,
+        ..Default::default()
+    };
+    bad.publish(&[Command::CreateBuffer(CreateBufferArgs {
+        device: bad.dev.device,
+        p_create_info: &info,
+        p_buffer: &buffer,
+    })]);
+    buffer
+}
+
+/// A 16x16 RGBA8 image with one level and one layer, usable for transfers (no memory).
+fn transfer_image(bad: &mut Bad) -> Id<venus_protocol::handles::Image> {
+    let image = bad.s.id();
+    let info = ImageCreateInfo {
+        image_type: ImageType::TYPE_2D,
+        format: Format::R8G8B8A8_UNORM,
+        extent: Extent3D {
+            width: 16,
+            height: 16,
+            depth: 1,
+        },
+        mip_levels: 1,
+        array_layers: 1,
+        samples: SampleCountFlagBits::COUNT_1_BIT,
+        usage: ImageUsageFlags::TRANSFER_DST_BIT | ImageUsageFlags::TRANSFER_SRC_BIT,
+        ..Default::default()
+    };
+    bad.publish(&[Command::CreateImage(CreateImageArgs {
+        device: bad.dev.device,
+        p_create_info: &info,
+        p_image: &image,
+    })]);
+    image
+}
+
+/// Offsets, sizes, levels, layers and query indices outside the objects they name, and enum
+/// values vk.xml does not define: lavapipe (a CPU driver) would read or write the server's
+/// memory with them (three of these came from the `dispatch_lavapipe` fuzz target).
+#[test]
+fn ranges_outside_their_objects_and_undefined_values() {
+    hostile(
+        "ranges_outside_their_objects_and_undefined_values",
+        |server, good| {
+            // An image view of mip level 5 of a one-level image.
+            let mut bad = Bad::new(server, "hostile-view-level");
+            let image = transfer_image(&mut bad);
+            let view = bad.s.id();
+            let view_info = ImageViewCreateInfo {
+                image,
+                view_type: ImageViewType::TYPE_2D,
+                format: Format::R8G8B8A8_UNORM,
+                subresource_range: ImageSubresourceRange {
+                    aspect_mask: ImageAspectFlags::COLOR_BIT,
+                    base_mip_level: 5,
+                    level_count: 1,
+                    layer_count: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            bad.publish(&[Command::CreateImageView(CreateImageViewArgs {
+                device: bad.dev.device,
+                p_create_info: &view_info,
+                p_view: &view,
+            })]);
+            let needles = [
+                "vkCreateImageView",
+                "mip level 5 + 1 is outside the image's 1",
+                "VUID-VkImageViewCreateInfo-subresourceRange-01478",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            // A swizzle vk.xml does not define (fuzz finding crash-5f560037).
+            let mut bad = Bad::new(server, "hostile-swizzle");
+            let image = transfer_image(&mut bad);
+            let view = bad.s.id();
+            let view_info = ImageViewCreateInfo {
+                components: ComponentMapping {
+                    g: ComponentSwizzle(16777216),
+                    ..Default::default()
+                },
+                subresource_range: ImageSubresourceRange {
+                    base_mip_level: 0,
+                    ..view_info.subresource_range
+                },
+                image,
+                ..view_info
+            };
+            bad.publish(&[Command::CreateImageView(CreateImageViewArgs {
+                device: bad.dev.device,
+                p_create_info: &view_info,
+                p_view: &view,
+            })]);
+            let needles = [
+                "vkCreateImageView",
+                "g ComponentSwizzle(16777216) is not a valid VkComponentSwizzle value",
+                "VUID-VkComponentMapping-g-parameter",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            // A buffer copy reading past the source's end.
+            let mut bad = Bad::new(server, "hostile-copy-buffer");
+            let (src, dst) = (buffer(&mut bad, 256), buffer(&mut bad, 4096));
+            let cb = bad.recording();
+            let regions = [BufferCopy {
+                src_offset: 200,
+                dst_offset: 0,
+                size: 100,
+            }];
+            bad.publish(&[Command::CmdCopyBuffer(CmdCopyBufferArgs {
+                command_buffer: cb,
+                src_buffer: src,
+                dst_buffer: dst,
+                region_count: 1,
+                p_regions: &regions,
+            })]);
+            let needles = [
+                "vkCmdCopyBuffer",
+                "inside srcBuffer (element 0): offset 200 + 100 bytes exceeds the VkBuffer size 256",
+                "VUID-vkCmdCopyBuffer-srcOffset-00113",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            // An indirect dispatch whose 12-byte command ends past the buffer.
+            let mut bad = Bad::new(server, "hostile-dispatch-indirect");
+            let args = buffer(&mut bad, 256);
+            let cb = bad.recording();
+            bad.publish(&[Command::CmdDispatchIndirect(CmdDispatchIndirectArgs {
+                command_buffer: cb,
+                buffer: args,
+                offset: 248,
+            })]);
+            let needles = [
+                "vkCmdDispatchIndirect",
+                "offset 248 + 12 bytes exceeds the VkBuffer size 256",
+                "VUID-vkCmdDispatchIndirect-offset-00407",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            // A buffer-to-image copy whose region leaves the 16x16 image.
+            let mut bad = Bad::new(server, "hostile-copy-to-image");
+            let (src, image) = (buffer(&mut bad, 4096), transfer_image(&mut bad));
+            let cb = bad.recording();
+            let regions = [BufferImageCopy {
+                image_subresource: ImageSubresourceLayers {
+                    aspect_mask: ImageAspectFlags::COLOR_BIT,
+                    mip_level: 0,
+                    base_array_layer: 0,
+                    layer_count: 1,
+                },
+                image_offset: Offset3D { x: 8, y: 0, z: 0 },
+                image_extent: Extent3D {
+                    width: 16,
+                    height: 1,
+                    depth: 1,
+                },
+                ..Default::default()
+            }];
+            bad.publish(&[Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs {
+                command_buffer: cb,
+                src_buffer: src,
+                dst_image: image,
+                dst_image_layout: ImageLayout::TRANSFER_DST_OPTIMAL,
+                region_count: 1,
+                p_regions: &regions,
+            })]);
+            let needles = [
+                "vkCmdCopyBufferToImage",
+                "x 8 + 16 is outside mip level 0 (16x16x1)",
+                "VUID-vkCmdCopyBufferToImage-imageSubresource-07967",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            // Resetting queries 3..8 of a pool of 4.
+            let mut bad = Bad::new(server, "hostile-query-range");
+            let pool = bad.s.id();
+            let info = QueryPoolCreateInfo {
+                query_type: QueryType::OCCLUSION,
+                query_count: 4,
+                ..Default::default()
+            };
+            bad.publish(&[Command::CreateQueryPool(CreateQueryPoolArgs {
+                device: bad.dev.device,
+                p_create_info: &info,
+                p_query_pool: &pool,
+            })]);
+            let cb = bad.recording();
+            bad.publish(&[Command::CmdResetQueryPool(CmdResetQueryPoolArgs {
+                command_buffer: cb,
+                query_pool: pool,
+                first_query: 3,
+                query_count: 5,
+            })]);
+            let needles = [
+                "vkCmdResetQueryPool",
+                "queries 3 + 5 exceed the pool's 4",
+                "VUID-vkCmdResetQueryPool-firstQuery-09436",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
+            // Binding a buffer where its memory requirement runs past the allocation.
+            let mut bad = Bad::new(server, "hostile-bind-range");
+            let target = buffer(&mut bad, 1024);
+            let memory = bad.s.id();
+            let alloc = MemoryAllocateInfo {
+                allocation_size: 4096,
+                memory_type_index: 0,
+                ..Default::default()
+            };
+            let binds = [BindBufferMemoryInfo {
+                buffer: target,
+                memory,
+                memory_offset: 3840,
+                ..Default::default()
+            }];
+            bad.publish(&[
+                Command::AllocateMemory(AllocateMemoryArgs {
+                    device: bad.dev.device,
+                    p_allocate_info: &alloc,
+                    p_memory: &memory,
+                }),
+                Command::BindBufferMemory2(BindBufferMemory2Args {
+                    device: bad.dev.device,
+                    bind_info_count: 1,
+                    p_bind_infos: &binds,
+                }),
+            ]);
+            let needles = [
+                "vkBindBufferMemory2",
+                "offset 3840 + 1024 bytes exceeds the VkDeviceMemory size 4096",
+                "VUID-VkBindBufferMemoryInfo-size-01037",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+        },
+    );
+}

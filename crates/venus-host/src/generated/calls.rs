@@ -111,7 +111,7 @@ pub unsafe fn get_physical_device_features<'b, M: HandleMap>(procs: &InstancePro
 pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceFormatProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFormatProperties", "physicalDevice")?);
-    let format = a.format;
+    let format = cx.defined(a.format, "vkGetPhysicalDeviceFormatProperties", "format")?;
     let p_format_properties_c: *mut vk::FormatProperties = match Some(a.p_format_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -140,11 +140,11 @@ pub unsafe fn get_physical_device_format_properties<'b, M: HandleMap>(procs: &In
 pub unsafe fn get_physical_device_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceImageFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceImageFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_image_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceImageFormatProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceImageFormatProperties", "physicalDevice")?);
-    let format = a.format;
-    let ty = a.ty;
-    let tiling = a.tiling;
-    let usage = a.usage;
-    let flags = a.flags;
+    let format = cx.defined(a.format, "vkGetPhysicalDeviceImageFormatProperties", "format")?;
+    let ty = cx.defined(a.ty, "vkGetPhysicalDeviceImageFormatProperties", "type")?;
+    let tiling = cx.defined(a.tiling, "vkGetPhysicalDeviceImageFormatProperties", "tiling")?;
+    let usage = cx.defined(a.usage, "vkGetPhysicalDeviceImageFormatProperties", "usage")?;
+    let flags = cx.defined(a.flags, "vkGetPhysicalDeviceImageFormatProperties", "flags")?;
     let p_image_format_properties_c: *mut vk::ImageFormatProperties = match Some(a.p_image_format_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -554,6 +554,11 @@ pub unsafe fn get_device_memory_commitment<'b, M: HandleMap>(procs: &DeviceProcs
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindBufferMemoryArgs) -> Result<(c::BindBufferMemoryReply, Outcome), CallError> {
     let f = procs.bind_buffer_memory.ok_or(CallError::Missing("vkBindBufferMemory"))?;
+    // Rule: buffer's memory requirement at memoryOffset inside memory (VUID-vkBindBufferMemory-size-01037).
+    {
+        let what = "buffer's memory requirement at memoryOffset inside memory";
+        cx.bind_range("vkBindBufferMemory", what, a.buffer, a.memory, (a.memory_offset as u64), "VUID-vkBindBufferMemory-size-01037")?;
+    }
     let device = vk::Device(cx.host_non_null(a.device, "vkBindBufferMemory", "device")?);
     let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkBindBufferMemory", "buffer")?);
     let memory = vk::DeviceMemory(cx.host_non_null(a.memory, "vkBindBufferMemory", "memory")?);
@@ -572,6 +577,11 @@ pub unsafe fn bind_buffer_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn bind_image_memory<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::BindImageMemoryArgs) -> Result<(c::BindImageMemoryReply, Outcome), CallError> {
     let f = procs.bind_image_memory.ok_or(CallError::Missing("vkBindImageMemory"))?;
+    // Rule: image's memory requirement at memoryOffset inside memory (VUID-vkBindImageMemory-size-01049).
+    {
+        let what = "image's memory requirement at memoryOffset inside memory";
+        cx.bind_range("vkBindImageMemory", what, a.image, a.memory, (a.memory_offset as u64), "VUID-vkBindImageMemory-size-01049")?;
+    }
     let device = vk::Device(cx.host_non_null(a.device, "vkBindImageMemory", "device")?);
     let image = vk::Image(cx.host_non_null(a.image, "vkBindImageMemory", "image")?);
     let memory = vk::DeviceMemory(cx.host_non_null(a.memory, "vkBindImageMemory", "memory")?);
@@ -673,11 +683,11 @@ pub unsafe fn get_image_sparse_memory_requirements<'b, M: HandleMap>(procs: &Dev
 pub unsafe fn get_physical_device_sparse_image_format_properties<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceSparseImageFormatPropertiesArgs<'b>) -> Result<(c::GetPhysicalDeviceSparseImageFormatPropertiesReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_sparse_image_format_properties.ok_or(CallError::Missing("vkGetPhysicalDeviceSparseImageFormatProperties"))?;
     let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceSparseImageFormatProperties", "physicalDevice")?);
-    let format = a.format;
-    let ty = a.ty;
-    let samples = a.samples;
-    let usage = a.usage;
-    let tiling = a.tiling;
+    let format = cx.defined(a.format, "vkGetPhysicalDeviceSparseImageFormatProperties", "format")?;
+    let ty = cx.defined(a.ty, "vkGetPhysicalDeviceSparseImageFormatProperties", "type")?;
+    let samples = cx.defined(a.samples, "vkGetPhysicalDeviceSparseImageFormatProperties", "samples")?;
+    let usage = cx.defined(a.usage, "vkGetPhysicalDeviceSparseImageFormatProperties", "usage")?;
+    let tiling = cx.defined(a.tiling, "vkGetPhysicalDeviceSparseImageFormatProperties", "tiling")?;
     let mut p_property_count_v: u32 = *a.p_property_count as u32;
     let p_property_count = &mut p_property_count_v as *mut u32;
     let p_properties_c: *mut vk::SparseImageFormatProperties = cx.lower_slice_mut(a.p_properties, |v, cx| v.lower_out(cx))?;
@@ -972,6 +982,11 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     let f = procs.get_query_pool_results.ok_or(CallError::Missing("vkGetQueryPoolResults"))?;
     // Rule: the driver writes each query at i * stride whatever dataSize says.
     let p_data_cap = cx.output_extent("vkGetQueryPoolResults", "pData", a.query_count as u64, a.stride as u64, 112, 67108864, a.p_data.len())?;
+    // Rule: firstQuery + queryCount inside queryPool (VUID-vkGetQueryPoolResults-firstQuery-09436, -09437).
+    {
+        let what = "firstQuery + queryCount inside queryPool";
+        cx.query_range("vkGetQueryPoolResults", what, a.query_pool, (a.first_query as u64) as u32, (a.query_count as u64) as u32, "VUID-vkGetQueryPoolResults-firstQuery-09436, -09437")?;
+    }
     let device = vk::Device(cx.host_non_null(a.device, "vkGetQueryPoolResults", "device")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkGetQueryPoolResults", "queryPool")?);
     let first_query = a.first_query;
@@ -979,7 +994,7 @@ pub unsafe fn get_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: 
     let data_size = p_data_cap as _;
     let p_data_c: *mut u8 = cx.zeroed_mut(p_data_cap);
     let stride = a.stride;
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkGetQueryPoolResults", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, query_pool, first_query, query_count, data_size, p_data_c as *mut c_void, stride, flags) };
@@ -1526,7 +1541,7 @@ pub unsafe fn reset_descriptor_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     let f = procs.reset_descriptor_pool.ok_or(CallError::Missing("vkResetDescriptorPool"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkResetDescriptorPool", "device")?);
     let descriptor_pool = vk::DescriptorPool(cx.host_non_null(a.descriptor_pool, "vkResetDescriptorPool", "descriptorPool")?);
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkResetDescriptorPool", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, descriptor_pool, flags) };
@@ -1749,7 +1764,7 @@ pub unsafe fn reset_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     let f = procs.reset_command_pool.ok_or(CallError::Missing("vkResetCommandPool"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkResetCommandPool", "device")?);
     let command_pool = vk::CommandPool(cx.host_non_null(a.command_pool, "vkResetCommandPool", "commandPool")?);
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkResetCommandPool", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, command_pool, flags) };
@@ -1840,7 +1855,7 @@ pub unsafe fn end_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetCommandBufferArgs) -> Result<(c::ResetCommandBufferReply, Outcome), CallError> {
     let f = procs.reset_command_buffer.ok_or(CallError::Missing("vkResetCommandBuffer"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkResetCommandBuffer", "commandBuffer")?);
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkResetCommandBuffer", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, flags) };
@@ -1856,7 +1871,7 @@ pub unsafe fn reset_command_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 pub unsafe fn cmd_bind_pipeline<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindPipelineArgs) -> Result<(c::CmdBindPipelineReply, Outcome), CallError> {
     let f = procs.cmd_bind_pipeline.ok_or(CallError::Missing("vkCmdBindPipeline"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindPipeline", "commandBuffer")?);
-    let pipeline_bind_point = a.pipeline_bind_point;
+    let pipeline_bind_point = cx.defined(a.pipeline_bind_point, "vkCmdBindPipeline", "pipelineBindPoint")?;
     let pipeline = vk::Pipeline(cx.host_non_null(a.pipeline, "vkCmdBindPipeline", "pipeline")?);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -1988,7 +2003,7 @@ pub unsafe fn cmd_set_depth_bounds<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilCompareMaskArgs) -> Result<(c::CmdSetStencilCompareMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_compare_mask.ok_or(CallError::Missing("vkCmdSetStencilCompareMask"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilCompareMask", "commandBuffer")?);
-    let face_mask = a.face_mask;
+    let face_mask = cx.defined(a.face_mask, "vkCmdSetStencilCompareMask", "faceMask")?;
     let compare_mask = a.compare_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2005,7 +2020,7 @@ pub unsafe fn cmd_set_stencil_compare_mask<'b, M: HandleMap>(procs: &DeviceProcs
 pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilWriteMaskArgs) -> Result<(c::CmdSetStencilWriteMaskReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_write_mask.ok_or(CallError::Missing("vkCmdSetStencilWriteMask"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilWriteMask", "commandBuffer")?);
-    let face_mask = a.face_mask;
+    let face_mask = cx.defined(a.face_mask, "vkCmdSetStencilWriteMask", "faceMask")?;
     let write_mask = a.write_mask;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2022,7 +2037,7 @@ pub unsafe fn cmd_set_stencil_write_mask<'b, M: HandleMap>(procs: &DeviceProcs, 
 pub unsafe fn cmd_set_stencil_reference<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilReferenceArgs) -> Result<(c::CmdSetStencilReferenceReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_reference.ok_or(CallError::Missing("vkCmdSetStencilReference"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilReference", "commandBuffer")?);
-    let face_mask = a.face_mask;
+    let face_mask = cx.defined(a.face_mask, "vkCmdSetStencilReference", "faceMask")?;
     let reference = a.reference;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -2045,7 +2060,7 @@ pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
         }
     }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindDescriptorSets", "commandBuffer")?);
-    let pipeline_bind_point = a.pipeline_bind_point;
+    let pipeline_bind_point = cx.defined(a.pipeline_bind_point, "vkCmdBindDescriptorSets", "pipelineBindPoint")?;
     let layout = vk::PipelineLayout(cx.host_non_null(a.layout, "vkCmdBindDescriptorSets", "layout")?);
     let first_set = a.first_set;
     let descriptor_set_count = a.descriptor_set_count;
@@ -2066,10 +2081,15 @@ pub unsafe fn cmd_bind_descriptor_sets<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_index_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBufferArgs) -> Result<(c::CmdBindIndexBufferReply, Outcome), CallError> {
     let f = procs.cmd_bind_index_buffer.ok_or(CallError::Missing("vkCmdBindIndexBuffer"))?;
+    // Rule: offset + 1 inside buffer (VUID-vkCmdBindIndexBuffer-offset-08782).
+    {
+        let what = "offset + 1 inside buffer";
+        cx.byte_range("vkCmdBindIndexBuffer", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::Exact(1), "VUID-vkCmdBindIndexBuffer-offset-08782")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindIndexBuffer", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
     let offset = a.offset;
-    let index_type = a.index_type;
+    let index_type = cx.defined(a.index_type, "vkCmdBindIndexBuffer", "indexType")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, index_type) };
@@ -2089,6 +2109,11 @@ pub unsafe fn cmd_bind_vertex_buffers<'b, M: HandleMap>(procs: &DeviceProcs, cx:
         if (a.first_binding as u64).saturating_add(a.binding_count as u64) > lim {
             return Err(LowerError::rule("vkCmdBindVertexBuffers", format!("firstBinding {} + bindingCount {} exceeds maxVertexInputBindings {}", a.first_binding, a.binding_count, lim)).into());
         }
+    }
+    // Rule: pOffsets[] + 1 inside pBuffers[] (VUID-vkCmdBindVertexBuffers-pOffsets-00626).
+    for i in 0..a.p_buffers.len() {
+        let what = &format!("{} (element {i})", "pOffsets[] + 1 inside pBuffers[]");
+        cx.byte_range("vkCmdBindVertexBuffers", what, *a.p_buffers.get(i).ok_or_else(|| LowerError::rule("vkCmdBindVertexBuffers", "pBuffers[]: shorter than the array the rule walks".to_string()))?, (*a.p_offsets.get(i).ok_or_else(|| LowerError::rule("vkCmdBindVertexBuffers", "pOffsets[]: shorter than the array the rule walks".to_string()))? as u64), crate::ranges::Bytes::Exact(1), "VUID-vkCmdBindVertexBuffers-pOffsets-00626")?;
     }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindVertexBuffers", "commandBuffer")?);
     let first_binding = a.first_binding;
@@ -2148,6 +2173,11 @@ pub unsafe fn cmd_draw_indexed<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectArgs) -> Result<(c::CmdDrawIndirectReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect.ok_or(CallError::Missing("vkCmdDrawIndirect"))?;
+    // Rule: offset + (drawCount - 1) * stride + 16 inside buffer (VUID-vkCmdDrawIndirect-drawCount-00487, -00488).
+    {
+        let what = "offset + (drawCount - 1) * stride + 16 inside buffer";
+        cx.byte_range("vkCmdDrawIndirect", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::Strided { count: (a.draw_count as u64), stride: (a.stride as u64), element: 16 }, "VUID-vkCmdDrawIndirect-drawCount-00487, -00488")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndirect", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndirect", "buffer")?);
     let offset = a.offset;
@@ -2167,6 +2197,11 @@ pub unsafe fn cmd_draw_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indexed_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectArgs) -> Result<(c::CmdDrawIndexedIndirectReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed_indirect.ok_or(CallError::Missing("vkCmdDrawIndexedIndirect"))?;
+    // Rule: offset + (drawCount - 1) * stride + 20 inside buffer (VUID-vkCmdDrawIndexedIndirect-drawCount-00539, -00540).
+    {
+        let what = "offset + (drawCount - 1) * stride + 20 inside buffer";
+        cx.byte_range("vkCmdDrawIndexedIndirect", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::Strided { count: (a.draw_count as u64), stride: (a.stride as u64), element: 20 }, "VUID-vkCmdDrawIndexedIndirect-drawCount-00539, -00540")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndexedIndirect", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndexedIndirect", "buffer")?);
     let offset = a.offset;
@@ -2204,6 +2239,11 @@ pub unsafe fn cmd_dispatch<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDispatchIndirectArgs) -> Result<(c::CmdDispatchIndirectReply, Outcome), CallError> {
     let f = procs.cmd_dispatch_indirect.ok_or(CallError::Missing("vkCmdDispatchIndirect"))?;
+    // Rule: offset + 12 inside buffer (VUID-vkCmdDispatchIndirect-offset-00407).
+    {
+        let what = "offset + 12 inside buffer";
+        cx.byte_range("vkCmdDispatchIndirect", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::Exact(12), "VUID-vkCmdDispatchIndirect-offset-00407")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDispatchIndirect", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDispatchIndirect", "buffer")?);
     let offset = a.offset;
@@ -2221,6 +2261,16 @@ pub unsafe fn cmd_dispatch_indirect<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferArgs<'b>) -> Result<(c::CmdCopyBufferReply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer.ok_or(CallError::Missing("vkCmdCopyBuffer"))?;
+    // Rule: pRegions[].srcOffset + pRegions[].size inside srcBuffer (VUID-vkCmdCopyBuffer-srcOffset-00113, -size-00115).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].srcOffset + pRegions[].size inside srcBuffer");
+        cx.byte_range("vkCmdCopyBuffer", what, a.src_buffer, (a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBuffer", "pRegions[].srcOffset: shorter than the array the rule walks".to_string()))?.src_offset as u64), crate::ranges::Bytes::Exact((a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBuffer", "pRegions[].size: shorter than the array the rule walks".to_string()))?.size as u64)), "VUID-vkCmdCopyBuffer-srcOffset-00113, -size-00115")?;
+    }
+    // Rule: pRegions[].dstOffset + pRegions[].size inside dstBuffer (VUID-vkCmdCopyBuffer-dstOffset-00114, -size-00116).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].dstOffset + pRegions[].size inside dstBuffer");
+        cx.byte_range("vkCmdCopyBuffer", what, a.dst_buffer, (a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBuffer", "pRegions[].dstOffset: shorter than the array the rule walks".to_string()))?.dst_offset as u64), crate::ranges::Bytes::Exact((a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBuffer", "pRegions[].size: shorter than the array the rule walks".to_string()))?.size as u64)), "VUID-vkCmdCopyBuffer-dstOffset-00114, -size-00116")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyBuffer", "commandBuffer")?);
     let src_buffer = vk::Buffer(cx.host_non_null(a.src_buffer, "vkCmdCopyBuffer", "srcBuffer")?);
     let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdCopyBuffer", "dstBuffer")?);
@@ -2240,11 +2290,21 @@ pub unsafe fn cmd_copy_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageArgs<'b>) -> Result<(c::CmdCopyImageReply, Outcome), CallError> {
     let f = procs.cmd_copy_image.ok_or(CallError::Missing("vkCmdCopyImage"))?;
+    // Rule: pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage (VUID-vkCmdCopyImage-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage");
+        cx.image_region("vkCmdCopyImage", what, a.src_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImage", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImage", "pRegions[].srcOffset: shorter than the array the rule walks".to_string()))?.src_offset, Some(&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImage", "pRegions[].extent: shorter than the array the rule walks".to_string()))?.extent))), "VUID-vkCmdCopyImage-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147")?;
+    }
+    // Rule: pRegions[].dstSubresource, pRegions[].dstOffset inside dstImage (VUID-vkCmdCopyImage-dstSubresource-07967, -07968, -dstOffset-00150).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffset inside dstImage");
+        cx.image_region("vkCmdCopyImage", what, a.dst_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImage", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImage", "pRegions[].dstOffset: shorter than the array the rule walks".to_string()))?.dst_offset, None)), "VUID-vkCmdCopyImage-dstSubresource-07967, -07968, -dstOffset-00150")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyImage", "commandBuffer")?);
     let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdCopyImage", "srcImage")?);
-    let src_image_layout = a.src_image_layout;
+    let src_image_layout = cx.defined(a.src_image_layout, "vkCmdCopyImage", "srcImageLayout")?;
     let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdCopyImage", "dstImage")?);
-    let dst_image_layout = a.dst_image_layout;
+    let dst_image_layout = cx.defined(a.dst_image_layout, "vkCmdCopyImage", "dstImageLayout")?;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2261,14 +2321,34 @@ pub unsafe fn cmd_copy_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBlitImageArgs<'b>) -> Result<(c::CmdBlitImageReply, Outcome), CallError> {
     let f = procs.cmd_blit_image.ok_or(CallError::Missing("vkCmdBlitImage"))?;
+    // Rule: pRegions[].srcSubresource, pRegions[].srcOffsets[0] inside srcImage (VUID-vkCmdBlitImage-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffsets[0] inside srcImage");
+        cx.image_region("vkCmdBlitImage", what, a.src_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].srcOffsets[0]: shorter than the array the rule walks".to_string()))?.src_offsets[0], None)), "VUID-vkCmdBlitImage-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246")?;
+    }
+    // Rule: pRegions[].srcSubresource, pRegions[].srcOffsets[1] inside srcImage (VUID-vkCmdBlitImage-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffsets[1] inside srcImage");
+        cx.image_region("vkCmdBlitImage", what, a.src_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].srcOffsets[1]: shorter than the array the rule walks".to_string()))?.src_offsets[1], None)), "VUID-vkCmdBlitImage-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246")?;
+    }
+    // Rule: pRegions[].dstSubresource, pRegions[].dstOffsets[0] inside dstImage (VUID-vkCmdBlitImage-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffsets[0] inside dstImage");
+        cx.image_region("vkCmdBlitImage", what, a.dst_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].dstOffsets[0]: shorter than the array the rule walks".to_string()))?.dst_offsets[0], None)), "VUID-vkCmdBlitImage-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251")?;
+    }
+    // Rule: pRegions[].dstSubresource, pRegions[].dstOffsets[1] inside dstImage (VUID-vkCmdBlitImage-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffsets[1] inside dstImage");
+        cx.image_region("vkCmdBlitImage", what, a.dst_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdBlitImage", "pRegions[].dstOffsets[1]: shorter than the array the rule walks".to_string()))?.dst_offsets[1], None)), "VUID-vkCmdBlitImage-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBlitImage", "commandBuffer")?);
     let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdBlitImage", "srcImage")?);
-    let src_image_layout = a.src_image_layout;
+    let src_image_layout = cx.defined(a.src_image_layout, "vkCmdBlitImage", "srcImageLayout")?;
     let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdBlitImage", "dstImage")?);
-    let dst_image_layout = a.dst_image_layout;
+    let dst_image_layout = cx.defined(a.dst_image_layout, "vkCmdBlitImage", "dstImageLayout")?;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
-    let filter = a.filter;
+    let filter = cx.defined(a.filter, "vkCmdBlitImage", "filter")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter) };
@@ -2283,10 +2363,15 @@ pub unsafe fn cmd_blit_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Low
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyBufferToImageArgs<'b>) -> Result<(c::CmdCopyBufferToImageReply, Outcome), CallError> {
     let f = procs.cmd_copy_buffer_to_image.ok_or(CallError::Missing("vkCmdCopyBufferToImage"))?;
+    // Rule: pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside dstImage (VUID-vkCmdCopyBufferToImage-imageSubresource-07967, -07968, -pRegions-06223).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside dstImage");
+        cx.image_region("vkCmdCopyBufferToImage", what, a.dst_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBufferToImage", "pRegions[].imageSubresource: shorter than the array the rule walks".to_string()))?.image_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBufferToImage", "pRegions[].imageOffset: shorter than the array the rule walks".to_string()))?.image_offset, Some(&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyBufferToImage", "pRegions[].imageExtent: shorter than the array the rule walks".to_string()))?.image_extent))), "VUID-vkCmdCopyBufferToImage-imageSubresource-07967, -07968, -pRegions-06223")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyBufferToImage", "commandBuffer")?);
     let src_buffer = vk::Buffer(cx.host_non_null(a.src_buffer, "vkCmdCopyBufferToImage", "srcBuffer")?);
     let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdCopyBufferToImage", "dstImage")?);
-    let dst_image_layout = a.dst_image_layout;
+    let dst_image_layout = cx.defined(a.dst_image_layout, "vkCmdCopyBufferToImage", "dstImageLayout")?;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2303,9 +2388,14 @@ pub unsafe fn cmd_copy_buffer_to_image<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyImageToBufferArgs<'b>) -> Result<(c::CmdCopyImageToBufferReply, Outcome), CallError> {
     let f = procs.cmd_copy_image_to_buffer.ok_or(CallError::Missing("vkCmdCopyImageToBuffer"))?;
+    // Rule: pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside srcImage (VUID-vkCmdCopyImageToBuffer-imageSubresource-07967, -07968, -pRegions-06221).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside srcImage");
+        cx.image_region("vkCmdCopyImageToBuffer", what, a.src_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImageToBuffer", "pRegions[].imageSubresource: shorter than the array the rule walks".to_string()))?.image_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImageToBuffer", "pRegions[].imageOffset: shorter than the array the rule walks".to_string()))?.image_offset, Some(&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdCopyImageToBuffer", "pRegions[].imageExtent: shorter than the array the rule walks".to_string()))?.image_extent))), "VUID-vkCmdCopyImageToBuffer-imageSubresource-07967, -07968, -pRegions-06221")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyImageToBuffer", "commandBuffer")?);
     let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdCopyImageToBuffer", "srcImage")?);
-    let src_image_layout = a.src_image_layout;
+    let src_image_layout = cx.defined(a.src_image_layout, "vkCmdCopyImageToBuffer", "srcImageLayout")?;
     let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdCopyImageToBuffer", "dstBuffer")?);
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
@@ -2323,6 +2413,11 @@ pub unsafe fn cmd_copy_image_to_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdUpdateBufferArgs<'b>) -> Result<(c::CmdUpdateBufferReply, Outcome), CallError> {
     let f = procs.cmd_update_buffer.ok_or(CallError::Missing("vkCmdUpdateBuffer"))?;
+    // Rule: dstOffset + dataSize inside dstBuffer (VUID-vkCmdUpdateBuffer-dstOffset-00032, -dataSize-00033).
+    {
+        let what = "dstOffset + dataSize inside dstBuffer";
+        cx.byte_range("vkCmdUpdateBuffer", what, a.dst_buffer, (a.dst_offset as u64), crate::ranges::Bytes::Exact((a.data_size as u64)), "VUID-vkCmdUpdateBuffer-dstOffset-00032, -dataSize-00033")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdUpdateBuffer", "commandBuffer")?);
     let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdUpdateBuffer", "dstBuffer")?);
     let dst_offset = a.dst_offset;
@@ -2342,6 +2437,11 @@ pub unsafe fn cmd_update_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdFillBufferArgs) -> Result<(c::CmdFillBufferReply, Outcome), CallError> {
     let f = procs.cmd_fill_buffer.ok_or(CallError::Missing("vkCmdFillBuffer"))?;
+    // Rule: dstOffset + size (or VK_WHOLE_SIZE) inside dstBuffer (VUID-vkCmdFillBuffer-dstOffset-00024, -size-00027).
+    {
+        let what = "dstOffset + size (or VK_WHOLE_SIZE) inside dstBuffer";
+        cx.byte_range("vkCmdFillBuffer", what, a.dst_buffer, (a.dst_offset as u64), crate::ranges::Bytes::WholeOr((a.size as u64)), "VUID-vkCmdFillBuffer-dstOffset-00024, -size-00027")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdFillBuffer", "commandBuffer")?);
     let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdFillBuffer", "dstBuffer")?);
     let dst_offset = a.dst_offset;
@@ -2361,9 +2461,14 @@ pub unsafe fn cmd_fill_buffer<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearColorImageArgs<'b>) -> Result<(c::CmdClearColorImageReply, Outcome), CallError> {
     let f = procs.cmd_clear_color_image.ok_or(CallError::Missing("vkCmdClearColorImage"))?;
+    // Rule: pRanges[] inside image (VUID-vkCmdClearColorImage-baseMipLevel-01470, -pRanges-01692, -baseArrayLayer-01472, -pRanges-01693).
+    for i in 0..a.p_ranges.len() {
+        let what = &format!("{} (element {i})", "pRanges[] inside image");
+        cx.image_range("vkCmdClearColorImage", what, a.image, a.p_ranges.get(i).ok_or_else(|| LowerError::rule("vkCmdClearColorImage", "pRanges[]: shorter than the array the rule walks".to_string()))?, "VUID-vkCmdClearColorImage-baseMipLevel-01470, -pRanges-01692, -baseArrayLayer-01472, -pRanges-01693")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdClearColorImage", "commandBuffer")?);
     let image = vk::Image(cx.host_non_null(a.image, "vkCmdClearColorImage", "image")?);
-    let image_layout = a.image_layout;
+    let image_layout = cx.defined(a.image_layout, "vkCmdClearColorImage", "imageLayout")?;
     let p_color = match a.p_color { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let range_count = a.range_count;
     let p_ranges = cx.lower_slice(a.p_ranges, |v, cx| v.lower(cx))?;
@@ -2381,9 +2486,14 @@ pub unsafe fn cmd_clear_color_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_clear_depth_stencil_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdClearDepthStencilImageArgs<'b>) -> Result<(c::CmdClearDepthStencilImageReply, Outcome), CallError> {
     let f = procs.cmd_clear_depth_stencil_image.ok_or(CallError::Missing("vkCmdClearDepthStencilImage"))?;
+    // Rule: pRanges[] inside image (VUID-vkCmdClearDepthStencilImage-baseMipLevel-01474, -pRanges-01694, -baseArrayLayer-01476, -pRanges-01695).
+    for i in 0..a.p_ranges.len() {
+        let what = &format!("{} (element {i})", "pRanges[] inside image");
+        cx.image_range("vkCmdClearDepthStencilImage", what, a.image, a.p_ranges.get(i).ok_or_else(|| LowerError::rule("vkCmdClearDepthStencilImage", "pRanges[]: shorter than the array the rule walks".to_string()))?, "VUID-vkCmdClearDepthStencilImage-baseMipLevel-01474, -pRanges-01694, -baseArrayLayer-01476, -pRanges-01695")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdClearDepthStencilImage", "commandBuffer")?);
     let image = vk::Image(cx.host_non_null(a.image, "vkCmdClearDepthStencilImage", "image")?);
-    let image_layout = a.image_layout;
+    let image_layout = cx.defined(a.image_layout, "vkCmdClearDepthStencilImage", "imageLayout")?;
     let p_depth_stencil = match Some(a.p_depth_stencil) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     let range_count = a.range_count;
     let p_ranges = cx.lower_slice(a.p_ranges, |v, cx| v.lower(cx))?;
@@ -2420,11 +2530,21 @@ pub unsafe fn cmd_clear_attachments<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_resolve_image<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResolveImageArgs<'b>) -> Result<(c::CmdResolveImageReply, Outcome), CallError> {
     let f = procs.cmd_resolve_image.ok_or(CallError::Missing("vkCmdResolveImage"))?;
+    // Rule: pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage (VUID-vkCmdResolveImage-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage");
+        cx.image_region("vkCmdResolveImage", what, a.src_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdResolveImage", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdResolveImage", "pRegions[].srcOffset: shorter than the array the rule walks".to_string()))?.src_offset, Some(&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdResolveImage", "pRegions[].extent: shorter than the array the rule walks".to_string()))?.extent))), "VUID-vkCmdResolveImage-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272")?;
+    }
+    // Rule: pRegions[].dstSubresource, pRegions[].dstOffset + pRegions[].extent inside dstImage (VUID-vkCmdResolveImage-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277).
+    for i in 0..a.p_regions.len() {
+        let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffset + pRegions[].extent inside dstImage");
+        cx.image_region("vkCmdResolveImage", what, a.dst_image, &a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdResolveImage", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdResolveImage", "pRegions[].dstOffset: shorter than the array the rule walks".to_string()))?.dst_offset, Some(&a.p_regions.get(i).ok_or_else(|| LowerError::rule("vkCmdResolveImage", "pRegions[].extent: shorter than the array the rule walks".to_string()))?.extent))), "VUID-vkCmdResolveImage-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResolveImage", "commandBuffer")?);
     let src_image = vk::Image(cx.host_non_null(a.src_image, "vkCmdResolveImage", "srcImage")?);
-    let src_image_layout = a.src_image_layout;
+    let src_image_layout = cx.defined(a.src_image_layout, "vkCmdResolveImage", "srcImageLayout")?;
     let dst_image = vk::Image(cx.host_non_null(a.dst_image, "vkCmdResolveImage", "dstImage")?);
-    let dst_image_layout = a.dst_image_layout;
+    let dst_image_layout = cx.defined(a.dst_image_layout, "vkCmdResolveImage", "dstImageLayout")?;
     let region_count = a.region_count;
     let p_regions = cx.lower_slice(a.p_regions, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2443,7 +2563,7 @@ pub unsafe fn cmd_set_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
     let f = procs.cmd_set_event.ok_or(CallError::Missing("vkCmdSetEvent"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetEvent", "commandBuffer")?);
     let event = vk::Event(cx.host_non_null(a.event, "vkCmdSetEvent", "event")?);
-    let stage_mask = a.stage_mask;
+    let stage_mask = cx.defined(a.stage_mask, "vkCmdSetEvent", "stageMask")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, stage_mask) };
@@ -2460,7 +2580,7 @@ pub unsafe fn cmd_reset_event<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     let f = procs.cmd_reset_event.ok_or(CallError::Missing("vkCmdResetEvent"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResetEvent", "commandBuffer")?);
     let event = vk::Event(cx.host_non_null(a.event, "vkCmdResetEvent", "event")?);
-    let stage_mask = a.stage_mask;
+    let stage_mask = cx.defined(a.stage_mask, "vkCmdResetEvent", "stageMask")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, stage_mask) };
@@ -2478,8 +2598,8 @@ pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWaitEvents", "commandBuffer")?);
     let event_count = a.event_count;
     let p_events = cx.hosts(a.p_events, vk::Event)?;
-    let src_stage_mask = a.src_stage_mask;
-    let dst_stage_mask = a.dst_stage_mask;
+    let src_stage_mask = cx.defined(a.src_stage_mask, "vkCmdWaitEvents", "srcStageMask")?;
+    let dst_stage_mask = cx.defined(a.dst_stage_mask, "vkCmdWaitEvents", "dstStageMask")?;
     let memory_barrier_count = a.memory_barrier_count;
     let p_memory_barriers = cx.lower_slice(a.p_memory_barriers, |v, cx| v.lower(cx))?;
     let buffer_memory_barrier_count = a.buffer_memory_barrier_count;
@@ -2501,9 +2621,9 @@ pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPipelineBarrierArgs<'b>) -> Result<(c::CmdPipelineBarrierReply, Outcome), CallError> {
     let f = procs.cmd_pipeline_barrier.ok_or(CallError::Missing("vkCmdPipelineBarrier"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPipelineBarrier", "commandBuffer")?);
-    let src_stage_mask = a.src_stage_mask;
-    let dst_stage_mask = a.dst_stage_mask;
-    let dependency_flags = a.dependency_flags;
+    let src_stage_mask = cx.defined(a.src_stage_mask, "vkCmdPipelineBarrier", "srcStageMask")?;
+    let dst_stage_mask = cx.defined(a.dst_stage_mask, "vkCmdPipelineBarrier", "dstStageMask")?;
+    let dependency_flags = cx.defined(a.dependency_flags, "vkCmdPipelineBarrier", "dependencyFlags")?;
     let memory_barrier_count = a.memory_barrier_count;
     let p_memory_barriers = cx.lower_slice(a.p_memory_barriers, |v, cx| v.lower(cx))?;
     let buffer_memory_barrier_count = a.buffer_memory_barrier_count;
@@ -2524,10 +2644,15 @@ pub unsafe fn cmd_pipeline_barrier<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBeginQueryArgs) -> Result<(c::CmdBeginQueryReply, Outcome), CallError> {
     let f = procs.cmd_begin_query.ok_or(CallError::Missing("vkCmdBeginQuery"))?;
+    // Rule: query + 1 inside queryPool (VUID-vkCmdBeginQuery-query-00802).
+    {
+        let what = "query + 1 inside queryPool";
+        cx.query_range("vkCmdBeginQuery", what, a.query_pool, (a.query as u64) as u32, 1, "VUID-vkCmdBeginQuery-query-00802")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginQuery", "commandBuffer")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdBeginQuery", "queryPool")?);
     let query = a.query;
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkCmdBeginQuery", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, query, flags) };
@@ -2542,6 +2667,11 @@ pub unsafe fn cmd_begin_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdEndQueryArgs) -> Result<(c::CmdEndQueryReply, Outcome), CallError> {
     let f = procs.cmd_end_query.ok_or(CallError::Missing("vkCmdEndQuery"))?;
+    // Rule: query + 1 inside queryPool (VUID-vkCmdEndQuery-query-00810).
+    {
+        let what = "query + 1 inside queryPool";
+        cx.query_range("vkCmdEndQuery", what, a.query_pool, (a.query as u64) as u32, 1, "VUID-vkCmdEndQuery-query-00810")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdEndQuery", "commandBuffer")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdEndQuery", "queryPool")?);
     let query = a.query;
@@ -2559,6 +2689,11 @@ pub unsafe fn cmd_end_query<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lowe
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdResetQueryPoolArgs) -> Result<(c::CmdResetQueryPoolReply, Outcome), CallError> {
     let f = procs.cmd_reset_query_pool.ok_or(CallError::Missing("vkCmdResetQueryPool"))?;
+    // Rule: firstQuery + queryCount inside queryPool (VUID-vkCmdResetQueryPool-firstQuery-09436, -09437).
+    {
+        let what = "firstQuery + queryCount inside queryPool";
+        cx.query_range("vkCmdResetQueryPool", what, a.query_pool, (a.first_query as u64) as u32, (a.query_count as u64) as u32, "VUID-vkCmdResetQueryPool-firstQuery-09436, -09437")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResetQueryPool", "commandBuffer")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdResetQueryPool", "queryPool")?);
     let first_query = a.first_query;
@@ -2577,8 +2712,13 @@ pub unsafe fn cmd_reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestampArgs) -> Result<(c::CmdWriteTimestampReply, Outcome), CallError> {
     let f = procs.cmd_write_timestamp.ok_or(CallError::Missing("vkCmdWriteTimestamp"))?;
+    // Rule: query + 1 inside queryPool (VUID-vkCmdWriteTimestamp-query-04904).
+    {
+        let what = "query + 1 inside queryPool";
+        cx.query_range("vkCmdWriteTimestamp", what, a.query_pool, (a.query as u64) as u32, 1, "VUID-vkCmdWriteTimestamp-query-04904")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteTimestamp", "commandBuffer")?);
-    let pipeline_stage = a.pipeline_stage;
+    let pipeline_stage = cx.defined(a.pipeline_stage, "vkCmdWriteTimestamp", "pipelineStage")?;
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteTimestamp", "queryPool")?);
     let query = a.query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -2595,6 +2735,16 @@ pub unsafe fn cmd_write_timestamp<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mu
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdCopyQueryPoolResultsArgs) -> Result<(c::CmdCopyQueryPoolResultsReply, Outcome), CallError> {
     let f = procs.cmd_copy_query_pool_results.ok_or(CallError::Missing("vkCmdCopyQueryPoolResults"))?;
+    // Rule: dstOffset + (queryCount - 1) * stride + 4 inside dstBuffer (VUID-vkCmdCopyQueryPoolResults-dstOffset-00819, -dstBuffer-00824).
+    {
+        let what = "dstOffset + (queryCount - 1) * stride + 4 inside dstBuffer";
+        cx.byte_range("vkCmdCopyQueryPoolResults", what, a.dst_buffer, (a.dst_offset as u64), crate::ranges::Bytes::Strided { count: (a.query_count as u64), stride: (a.stride as u64), element: 4 }, "VUID-vkCmdCopyQueryPoolResults-dstOffset-00819, -dstBuffer-00824")?;
+    }
+    // Rule: firstQuery + queryCount inside queryPool (VUID-vkCmdCopyQueryPoolResults-firstQuery-09436, -09437).
+    {
+        let what = "firstQuery + queryCount inside queryPool";
+        cx.query_range("vkCmdCopyQueryPoolResults", what, a.query_pool, (a.first_query as u64) as u32, (a.query_count as u64) as u32, "VUID-vkCmdCopyQueryPoolResults-firstQuery-09436, -09437")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdCopyQueryPoolResults", "commandBuffer")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdCopyQueryPoolResults", "queryPool")?);
     let first_query = a.first_query;
@@ -2602,7 +2752,7 @@ pub unsafe fn cmd_copy_query_pool_results<'b, M: HandleMap>(procs: &DeviceProcs,
     let dst_buffer = vk::Buffer(cx.host_non_null(a.dst_buffer, "vkCmdCopyQueryPoolResults", "dstBuffer")?);
     let dst_offset = a.dst_offset;
     let stride = a.stride;
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkCmdCopyQueryPoolResults", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, query_pool, first_query, query_count, dst_buffer, dst_offset, stride, flags) };
@@ -2625,7 +2775,7 @@ pub unsafe fn cmd_push_constants<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
     }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPushConstants", "commandBuffer")?);
     let layout = vk::PipelineLayout(cx.host_non_null(a.layout, "vkCmdPushConstants", "layout")?);
-    let stage_flags = a.stage_flags;
+    let stage_flags = cx.defined(a.stage_flags, "vkCmdPushConstants", "stageFlags")?;
     let offset = a.offset;
     let size = a.size;
     let p_values = cx.blob(a.p_values);
@@ -2645,7 +2795,7 @@ pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     let f = procs.cmd_begin_render_pass.ok_or(CallError::Missing("vkCmdBeginRenderPass"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginRenderPass", "commandBuffer")?);
     let p_render_pass_begin = match Some(a.p_render_pass_begin) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
-    let contents = a.contents;
+    let contents = cx.defined(a.contents, "vkCmdBeginRenderPass", "contents")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_render_pass_begin, contents) };
@@ -2661,7 +2811,7 @@ pub unsafe fn cmd_begin_render_pass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 pub unsafe fn cmd_next_subpass<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdNextSubpassArgs) -> Result<(c::CmdNextSubpassReply, Outcome), CallError> {
     let f = procs.cmd_next_subpass.ok_or(CallError::Missing("vkCmdNextSubpass"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdNextSubpass", "commandBuffer")?);
-    let contents = a.contents;
+    let contents = cx.defined(a.contents, "vkCmdNextSubpass", "contents")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, contents) };
@@ -2977,7 +3127,7 @@ pub unsafe fn get_physical_device_properties2<'b, M: HandleMap>(procs: &Instance
 pub unsafe fn get_physical_device_format_properties2<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceFormatProperties2Args<'b>) -> Result<(c::GetPhysicalDeviceFormatProperties2Reply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_format_properties2.ok_or(CallError::Missing("vkGetPhysicalDeviceFormatProperties2"))?;
     let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceFormatProperties2", "physicalDevice")?);
-    let format = a.format;
+    let format = cx.defined(a.format, "vkGetPhysicalDeviceFormatProperties2", "format")?;
     let p_format_properties_c: *mut vk::FormatProperties2 = match Some(a.p_format_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3111,7 +3261,7 @@ pub unsafe fn trim_command_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
     let f = procs.trim_command_pool.ok_or(CallError::Missing("vkTrimCommandPool"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkTrimCommandPool", "device")?);
     let command_pool = vk::CommandPool(cx.host_non_null(a.command_pool, "vkTrimCommandPool", "commandPool")?);
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkTrimCommandPool", "flags")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, command_pool, flags) };
@@ -3337,6 +3487,16 @@ pub unsafe fn get_descriptor_set_layout_support<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndirectCountArgs) -> Result<(c::CmdDrawIndirectCountReply, Outcome), CallError> {
     let f = procs.cmd_draw_indirect_count.ok_or(CallError::Missing("vkCmdDrawIndirectCount"))?;
+    // Rule: offset + (maxDrawCount - 1) * stride + 16 inside buffer (VUID-vkCmdDrawIndirectCount-maxDrawCount-03111).
+    {
+        let what = "offset + (maxDrawCount - 1) * stride + 16 inside buffer";
+        cx.byte_range("vkCmdDrawIndirectCount", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::Strided { count: (a.max_draw_count as u64), stride: (a.stride as u64), element: 16 }, "VUID-vkCmdDrawIndirectCount-maxDrawCount-03111")?;
+    }
+    // Rule: countBufferOffset + 4 inside countBuffer (VUID-vkCmdDrawIndirectCount-countBufferOffset-04129).
+    {
+        let what = "countBufferOffset + 4 inside countBuffer";
+        cx.byte_range("vkCmdDrawIndirectCount", what, a.count_buffer, (a.count_buffer_offset as u64), crate::ranges::Bytes::Exact(4), "VUID-vkCmdDrawIndirectCount-countBufferOffset-04129")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndirectCount", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndirectCount", "buffer")?);
     let offset = a.offset;
@@ -3358,6 +3518,16 @@ pub unsafe fn cmd_draw_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_draw_indexed_indirect_count<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdDrawIndexedIndirectCountArgs) -> Result<(c::CmdDrawIndexedIndirectCountReply, Outcome), CallError> {
     let f = procs.cmd_draw_indexed_indirect_count.ok_or(CallError::Missing("vkCmdDrawIndexedIndirectCount"))?;
+    // Rule: offset + (maxDrawCount - 1) * stride + 20 inside buffer (VUID-vkCmdDrawIndexedIndirectCount-maxDrawCount-03143).
+    {
+        let what = "offset + (maxDrawCount - 1) * stride + 20 inside buffer";
+        cx.byte_range("vkCmdDrawIndexedIndirectCount", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::Strided { count: (a.max_draw_count as u64), stride: (a.stride as u64), element: 20 }, "VUID-vkCmdDrawIndexedIndirectCount-maxDrawCount-03143")?;
+    }
+    // Rule: countBufferOffset + 4 inside countBuffer (VUID-vkCmdDrawIndexedIndirectCount-countBufferOffset-04129).
+    {
+        let what = "countBufferOffset + 4 inside countBuffer";
+        cx.byte_range("vkCmdDrawIndexedIndirectCount", what, a.count_buffer, (a.count_buffer_offset as u64), crate::ranges::Bytes::Exact(4), "VUID-vkCmdDrawIndexedIndirectCount-countBufferOffset-04129")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdDrawIndexedIndirectCount", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host_non_null(a.buffer, "vkCmdDrawIndexedIndirectCount", "buffer")?);
     let offset = a.offset;
@@ -3449,6 +3619,11 @@ pub unsafe fn cmd_end_render_pass2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn reset_query_pool<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::ResetQueryPoolArgs) -> Result<(c::ResetQueryPoolReply, Outcome), CallError> {
     let f = procs.reset_query_pool.ok_or(CallError::Missing("vkResetQueryPool"))?;
+    // Rule: firstQuery + queryCount inside queryPool (VUID-vkResetQueryPool-firstQuery-09436, -09437).
+    {
+        let what = "firstQuery + queryCount inside queryPool";
+        cx.query_range("vkResetQueryPool", what, a.query_pool, (a.first_query as u64) as u32, (a.query_count as u64) as u32, "VUID-vkResetQueryPool-firstQuery-09436, -09437")?;
+    }
     let device = vk::Device(cx.host_non_null(a.device, "vkResetQueryPool", "device")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkResetQueryPool", "queryPool")?);
     let first_query = a.first_query;
@@ -3627,7 +3802,7 @@ pub unsafe fn cmd_begin_query_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs,
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBeginQueryIndexedEXT", "commandBuffer")?);
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdBeginQueryIndexedEXT", "queryPool")?);
     let query = a.query;
-    let flags = a.flags;
+    let flags = cx.defined(a.flags, "vkCmdBeginQueryIndexedEXT", "flags")?;
     let index = a.index;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -3773,7 +3948,7 @@ pub unsafe fn destroy_private_data_slot<'b, M: HandleMap>(procs: &DeviceProcs, c
 pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::SetPrivateDataArgs) -> Result<(c::SetPrivateDataReply, Outcome), CallError> {
     let f = procs.set_private_data.ok_or(CallError::Missing("vkSetPrivateData"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkSetPrivateData", "device")?);
-    let object_type = a.object_type;
+    let object_type = cx.defined(a.object_type, "vkSetPrivateData", "objectType")?;
     let object_handle = a.object_handle;
     let private_data_slot = vk::PrivateDataSlot(cx.host_non_null(a.private_data_slot, "vkSetPrivateData", "privateDataSlot")?);
     let data = a.data;
@@ -3792,7 +3967,7 @@ pub unsafe fn set_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
 pub unsafe fn get_private_data<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPrivateDataArgs<'b>) -> Result<(c::GetPrivateDataReply<'b>, Outcome), CallError> {
     let f = procs.get_private_data.ok_or(CallError::Missing("vkGetPrivateData"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkGetPrivateData", "device")?);
-    let object_type = a.object_type;
+    let object_type = cx.defined(a.object_type, "vkGetPrivateData", "objectType")?;
     let object_handle = a.object_handle;
     let private_data_slot = vk::PrivateDataSlot(cx.host_non_null(a.private_data_slot, "vkGetPrivateData", "privateDataSlot")?);
     let mut p_data_v: u64 = Default::default();
@@ -3830,7 +4005,7 @@ pub unsafe fn cmd_reset_event2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     let f = procs.cmd_reset_event2.ok_or(CallError::Missing("vkCmdResetEvent2"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdResetEvent2", "commandBuffer")?);
     let event = vk::Event(cx.host_non_null(a.event, "vkCmdResetEvent2", "event")?);
-    let stage_mask = a.stage_mask;
+    let stage_mask = cx.defined(a.stage_mask, "vkCmdResetEvent2", "stageMask")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, event, stage_mask) };
@@ -3879,8 +4054,13 @@ pub unsafe fn cmd_pipeline_barrier2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_write_timestamp2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdWriteTimestamp2Args) -> Result<(c::CmdWriteTimestamp2Reply, Outcome), CallError> {
     let f = procs.cmd_write_timestamp2.ok_or(CallError::Missing("vkCmdWriteTimestamp2"))?;
+    // Rule: query + 1 inside queryPool (VUID-vkCmdWriteTimestamp2-query-04903).
+    {
+        let what = "query + 1 inside queryPool";
+        cx.query_range("vkCmdWriteTimestamp2", what, a.query_pool, (a.query as u64) as u32, 1, "VUID-vkCmdWriteTimestamp2-query-04903")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteTimestamp2", "commandBuffer")?);
-    let stage = a.stage;
+    let stage = cx.defined(a.stage, "vkCmdWriteTimestamp2", "stage")?;
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteTimestamp2", "queryPool")?);
     let query = a.query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4043,7 +4223,7 @@ pub unsafe fn cmd_end_rendering<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetCullModeArgs) -> Result<(c::CmdSetCullModeReply, Outcome), CallError> {
     let f = procs.cmd_set_cull_mode.ok_or(CallError::Missing("vkCmdSetCullMode"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetCullMode", "commandBuffer")?);
-    let cull_mode = a.cull_mode;
+    let cull_mode = cx.defined(a.cull_mode, "vkCmdSetCullMode", "cullMode")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, cull_mode) };
@@ -4059,7 +4239,7 @@ pub unsafe fn cmd_set_cull_mode<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut 
 pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetFrontFaceArgs) -> Result<(c::CmdSetFrontFaceReply, Outcome), CallError> {
     let f = procs.cmd_set_front_face.ok_or(CallError::Missing("vkCmdSetFrontFace"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetFrontFace", "commandBuffer")?);
-    let front_face = a.front_face;
+    let front_face = cx.defined(a.front_face, "vkCmdSetFrontFace", "frontFace")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, front_face) };
@@ -4075,7 +4255,7 @@ pub unsafe fn cmd_set_front_face<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut
 pub unsafe fn cmd_set_primitive_topology<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPrimitiveTopologyArgs) -> Result<(c::CmdSetPrimitiveTopologyReply, Outcome), CallError> {
     let f = procs.cmd_set_primitive_topology.ok_or(CallError::Missing("vkCmdSetPrimitiveTopology"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetPrimitiveTopology", "commandBuffer")?);
-    let primitive_topology = a.primitive_topology;
+    let primitive_topology = cx.defined(a.primitive_topology, "vkCmdSetPrimitiveTopology", "primitiveTopology")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, primitive_topology) };
@@ -4142,6 +4322,11 @@ pub unsafe fn cmd_bind_vertex_buffers2<'b, M: HandleMap>(procs: &DeviceProcs, cx
             return Err(LowerError::rule("vkCmdBindVertexBuffers2", format!("firstBinding {} + bindingCount {} exceeds maxVertexInputBindings {}", a.first_binding, a.binding_count, lim)).into());
         }
     }
+    // Rule: pOffsets[] + 1 inside pBuffers[] (VUID-vkCmdBindVertexBuffers2-pOffsets-03357).
+    for i in 0..a.p_buffers.len() {
+        let what = &format!("{} (element {i})", "pOffsets[] + 1 inside pBuffers[]");
+        cx.byte_range("vkCmdBindVertexBuffers2", what, *a.p_buffers.get(i).ok_or_else(|| LowerError::rule("vkCmdBindVertexBuffers2", "pBuffers[]: shorter than the array the rule walks".to_string()))?, (*a.p_offsets.get(i).ok_or_else(|| LowerError::rule("vkCmdBindVertexBuffers2", "pOffsets[]: shorter than the array the rule walks".to_string()))? as u64), crate::ranges::Bytes::Exact(1), "VUID-vkCmdBindVertexBuffers2-pOffsets-03357")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindVertexBuffers2", "commandBuffer")?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
@@ -4196,7 +4381,7 @@ pub unsafe fn cmd_set_depth_write_enable<'b, M: HandleMap>(procs: &DeviceProcs, 
 pub unsafe fn cmd_set_depth_compare_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthCompareOpArgs) -> Result<(c::CmdSetDepthCompareOpReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_compare_op.ok_or(CallError::Missing("vkCmdSetDepthCompareOp"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthCompareOp", "commandBuffer")?);
-    let depth_compare_op = a.depth_compare_op;
+    let depth_compare_op = cx.defined(a.depth_compare_op, "vkCmdSetDepthCompareOp", "depthCompareOp")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, depth_compare_op) };
@@ -4244,11 +4429,11 @@ pub unsafe fn cmd_set_stencil_test_enable<'b, M: HandleMap>(procs: &DeviceProcs,
 pub unsafe fn cmd_set_stencil_op<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetStencilOpArgs) -> Result<(c::CmdSetStencilOpReply, Outcome), CallError> {
     let f = procs.cmd_set_stencil_op.ok_or(CallError::Missing("vkCmdSetStencilOp"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetStencilOp", "commandBuffer")?);
-    let face_mask = a.face_mask;
-    let fail_op = a.fail_op;
-    let pass_op = a.pass_op;
-    let depth_fail_op = a.depth_fail_op;
-    let compare_op = a.compare_op;
+    let face_mask = cx.defined(a.face_mask, "vkCmdSetStencilOp", "faceMask")?;
+    let fail_op = cx.defined(a.fail_op, "vkCmdSetStencilOp", "failOp")?;
+    let pass_op = cx.defined(a.pass_op, "vkCmdSetStencilOp", "passOp")?;
+    let depth_fail_op = cx.defined(a.depth_fail_op, "vkCmdSetStencilOp", "depthFailOp")?;
+    let compare_op = cx.defined(a.compare_op, "vkCmdSetStencilOp", "compareOp")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, face_mask, fail_op, pass_op, depth_fail_op, compare_op) };
@@ -4410,7 +4595,7 @@ pub unsafe fn cmd_set_patch_control_points_ext<'b, M: HandleMap>(procs: &DeviceP
 pub unsafe fn cmd_set_logic_op_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLogicOpEXTArgs) -> Result<(c::CmdSetLogicOpEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_logic_op_ext.ok_or(CallError::Missing("vkCmdSetLogicOpEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLogicOpEXT", "commandBuffer")?);
-    let logic_op = a.logic_op;
+    let logic_op = cx.defined(a.logic_op, "vkCmdSetLogicOpEXT", "logicOp")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, logic_op) };
@@ -4564,7 +4749,7 @@ pub unsafe fn cmd_draw_multi_indexed_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
 pub unsafe fn cmd_push_descriptor_set<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdPushDescriptorSetArgs<'b>) -> Result<(c::CmdPushDescriptorSetReply, Outcome), CallError> {
     let f = procs.cmd_push_descriptor_set.ok_or(CallError::Missing("vkCmdPushDescriptorSet"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdPushDescriptorSet", "commandBuffer")?);
-    let pipeline_bind_point = a.pipeline_bind_point;
+    let pipeline_bind_point = cx.defined(a.pipeline_bind_point, "vkCmdPushDescriptorSet", "pipelineBindPoint")?;
     let layout = vk::PipelineLayout(cx.host_non_null(a.layout, "vkCmdPushDescriptorSet", "layout")?);
     let set = a.set;
     let descriptor_write_count = a.descriptor_write_count;
@@ -4626,7 +4811,7 @@ pub unsafe fn cmd_set_vertex_input_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 pub unsafe fn cmd_set_tessellation_domain_origin_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetTessellationDomainOriginEXTArgs) -> Result<(c::CmdSetTessellationDomainOriginEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_tessellation_domain_origin_ext.ok_or(CallError::Missing("vkCmdSetTessellationDomainOriginEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetTessellationDomainOriginEXT", "commandBuffer")?);
-    let domain_origin = a.domain_origin;
+    let domain_origin = cx.defined(a.domain_origin, "vkCmdSetTessellationDomainOriginEXT", "domainOrigin")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, domain_origin) };
@@ -4658,7 +4843,7 @@ pub unsafe fn cmd_set_depth_clamp_enable_ext<'b, M: HandleMap>(procs: &DevicePro
 pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetPolygonModeEXTArgs) -> Result<(c::CmdSetPolygonModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_polygon_mode_ext.ok_or(CallError::Missing("vkCmdSetPolygonModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetPolygonModeEXT", "commandBuffer")?);
-    let polygon_mode = a.polygon_mode;
+    let polygon_mode = cx.defined(a.polygon_mode, "vkCmdSetPolygonModeEXT", "polygonMode")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, polygon_mode) };
@@ -4674,7 +4859,7 @@ pub unsafe fn cmd_set_polygon_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx
 pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetRasterizationSamplesEXTArgs) -> Result<(c::CmdSetRasterizationSamplesEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_rasterization_samples_ext.ok_or(CallError::Missing("vkCmdSetRasterizationSamplesEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetRasterizationSamplesEXT", "commandBuffer")?);
-    let rasterization_samples = a.rasterization_samples;
+    let rasterization_samples = cx.defined(a.rasterization_samples, "vkCmdSetRasterizationSamplesEXT", "rasterizationSamples")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, rasterization_samples) };
@@ -4690,7 +4875,7 @@ pub unsafe fn cmd_set_rasterization_samples_ext<'b, M: HandleMap>(procs: &Device
 pub unsafe fn cmd_set_sample_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetSampleMaskEXTArgs<'b>) -> Result<(c::CmdSetSampleMaskEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_sample_mask_ext.ok_or(CallError::Missing("vkCmdSetSampleMaskEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetSampleMaskEXT", "commandBuffer")?);
-    let samples = a.samples;
+    let samples = cx.defined(a.samples, "vkCmdSetSampleMaskEXT", "samples")?;
     let p_sample_mask = cx.slice(a.p_sample_mask) as *const _;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -4811,7 +4996,7 @@ pub unsafe fn cmd_set_color_write_mask_ext<'b, M: HandleMap>(procs: &DeviceProcs
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetColorWriteMaskEXT", "commandBuffer")?);
     let first_attachment = a.first_attachment;
     let attachment_count = a.attachment_count;
-    let p_color_write_masks = cx.slice(a.p_color_write_masks) as *const _;
+    let p_color_write_masks = cx.defined_slice(a.p_color_write_masks, "vkCmdSetColorWriteMaskEXT", "pColorWriteMasks")? as *const _;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, first_attachment, attachment_count, p_color_write_masks) };
@@ -4843,7 +5028,7 @@ pub unsafe fn cmd_set_rasterization_stream_ext<'b, M: HandleMap>(procs: &DeviceP
 pub unsafe fn cmd_set_conservative_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetConservativeRasterizationModeEXTArgs) -> Result<(c::CmdSetConservativeRasterizationModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_conservative_rasterization_mode_ext.ok_or(CallError::Missing("vkCmdSetConservativeRasterizationModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetConservativeRasterizationModeEXT", "commandBuffer")?);
-    let conservative_rasterization_mode = a.conservative_rasterization_mode;
+    let conservative_rasterization_mode = cx.defined(a.conservative_rasterization_mode, "vkCmdSetConservativeRasterizationModeEXT", "conservativeRasterizationMode")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, conservative_rasterization_mode) };
@@ -4925,7 +5110,7 @@ pub unsafe fn cmd_set_color_blend_advanced_ext<'b, M: HandleMap>(procs: &DeviceP
 pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetProvokingVertexModeEXTArgs) -> Result<(c::CmdSetProvokingVertexModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_provoking_vertex_mode_ext.ok_or(CallError::Missing("vkCmdSetProvokingVertexModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetProvokingVertexModeEXT", "commandBuffer")?);
-    let provoking_vertex_mode = a.provoking_vertex_mode;
+    let provoking_vertex_mode = cx.defined(a.provoking_vertex_mode, "vkCmdSetProvokingVertexModeEXT", "provokingVertexMode")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, provoking_vertex_mode) };
@@ -4941,7 +5126,7 @@ pub unsafe fn cmd_set_provoking_vertex_mode_ext<'b, M: HandleMap>(procs: &Device
 pub unsafe fn cmd_set_line_rasterization_mode_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetLineRasterizationModeEXTArgs) -> Result<(c::CmdSetLineRasterizationModeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_line_rasterization_mode_ext.ok_or(CallError::Missing("vkCmdSetLineRasterizationModeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetLineRasterizationModeEXT", "commandBuffer")?);
-    let line_rasterization_mode = a.line_rasterization_mode;
+    let line_rasterization_mode = cx.defined(a.line_rasterization_mode, "vkCmdSetLineRasterizationModeEXT", "lineRasterizationMode")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, line_rasterization_mode) };
@@ -5013,7 +5198,7 @@ pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &Device
     let f = procs.cmd_set_fragment_shading_rate_khr.ok_or(CallError::Missing("vkCmdSetFragmentShadingRateKHR"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetFragmentShadingRateKHR", "commandBuffer")?);
     let p_fragment_size = match Some(a.p_fragment_size) { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
-    let combiner_ops = a.combiner_ops.as_ptr();
+    let combiner_ops = { cx.defined_slice(&a.combiner_ops, "vkCmdSetFragmentShadingRateKHR", "combinerOps")?; a.combiner_ops.as_ptr() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, p_fragment_size, combiner_ops) };
@@ -5028,11 +5213,16 @@ pub unsafe fn cmd_set_fragment_shading_rate_khr<'b, M: HandleMap>(procs: &Device
 /// object table), and the procs must belong to the instance/device those handles come from.
 pub unsafe fn cmd_bind_index_buffer2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdBindIndexBuffer2Args) -> Result<(c::CmdBindIndexBuffer2Reply, Outcome), CallError> {
     let f = procs.cmd_bind_index_buffer2.ok_or(CallError::Missing("vkCmdBindIndexBuffer2"))?;
+    // Rule: offset + size (or VK_WHOLE_SIZE) inside buffer (VUID-vkCmdBindIndexBuffer2-offset-08782, -size-08767).
+    {
+        let what = "offset + size (or VK_WHOLE_SIZE) inside buffer";
+        cx.byte_range("vkCmdBindIndexBuffer2", what, a.buffer, (a.offset as u64), crate::ranges::Bytes::WholeOr((a.size as u64)), "VUID-vkCmdBindIndexBuffer2-offset-08782, -size-08767")?;
+    }
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindIndexBuffer2", "commandBuffer")?);
     let buffer = vk::Buffer(cx.host(a.buffer)?);
     let offset = a.offset;
     let size = a.size;
-    let index_type = a.index_type;
+    let index_type = cx.defined(a.index_type, "vkCmdBindIndexBuffer2", "indexType")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, buffer, offset, size, index_type) };
@@ -5152,7 +5342,7 @@ pub unsafe fn cmd_set_sample_locations_ext<'b, M: HandleMap>(procs: &DeviceProcs
 pub unsafe fn get_physical_device_multisample_properties_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceMultisamplePropertiesEXTArgs<'b>) -> Result<(c::GetPhysicalDeviceMultisamplePropertiesEXTReply<'b>, Outcome), CallError> {
     let f = procs.get_physical_device_multisample_properties_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceMultisamplePropertiesEXT"))?;
     let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceMultisamplePropertiesEXT", "physicalDevice")?);
-    let samples = a.samples;
+    let samples = cx.defined(a.samples, "vkGetPhysicalDeviceMultisamplePropertiesEXT", "samples")?;
     let p_multisample_properties_c: *mut vk::MultisamplePropertiesEXT = match Some(a.p_multisample_properties) { Some(v) => { let o = v.lower_out(cx)?; cx.alloc(o) as *mut _ } None => core::ptr::null_mut() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5484,7 +5674,7 @@ pub unsafe fn write_acceleration_structures_properties_khr<'b, M: HandleMap>(pro
     let device = vk::Device(cx.host_non_null(a.device, "vkWriteAccelerationStructuresPropertiesKHR", "device")?);
     let acceleration_structure_count = a.acceleration_structure_count;
     let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
-    let query_type = a.query_type;
+    let query_type = cx.defined(a.query_type, "vkWriteAccelerationStructuresPropertiesKHR", "queryType")?;
     let data_size = cx.size(a.data_size)?;
     let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
     let stride = cx.size(a.stride)?;
@@ -5573,7 +5763,7 @@ pub unsafe fn cmd_write_acceleration_structures_properties_khr<'b, M: HandleMap>
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteAccelerationStructuresPropertiesKHR", "commandBuffer")?);
     let acceleration_structure_count = a.acceleration_structure_count;
     let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
-    let query_type = a.query_type;
+    let query_type = cx.defined(a.query_type, "vkCmdWriteAccelerationStructuresPropertiesKHR", "queryType")?;
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteAccelerationStructuresPropertiesKHR", "queryPool")?);
     let first_query = a.first_query;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -5701,7 +5891,7 @@ pub unsafe fn get_ray_tracing_shader_group_stack_size_khr<'b, M: HandleMap>(proc
     let device = vk::Device(cx.host_non_null(a.device, "vkGetRayTracingShaderGroupStackSizeKHR", "device")?);
     let pipeline = vk::Pipeline(cx.host_non_null(a.pipeline, "vkGetRayTracingShaderGroupStackSizeKHR", "pipeline")?);
     let group = a.group;
-    let group_shader = a.group_shader;
+    let group_shader = cx.defined(a.group_shader, "vkGetRayTracingShaderGroupStackSizeKHR", "groupShader")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, pipeline, group, group_shader) };
@@ -5765,7 +5955,7 @@ pub unsafe fn cmd_set_depth_bias2_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx:
 pub unsafe fn cmd_set_attachment_feedback_loop_enable_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetAttachmentFeedbackLoopEnableEXTArgs) -> Result<(c::CmdSetAttachmentFeedbackLoopEnableEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_attachment_feedback_loop_enable_ext.ok_or(CallError::Missing("vkCmdSetAttachmentFeedbackLoopEnableEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetAttachmentFeedbackLoopEnableEXT", "commandBuffer")?);
-    let aspect_mask = a.aspect_mask;
+    let aspect_mask = cx.defined(a.aspect_mask, "vkCmdSetAttachmentFeedbackLoopEnableEXT", "aspectMask")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, aspect_mask) };
@@ -5781,7 +5971,7 @@ pub unsafe fn cmd_set_attachment_feedback_loop_enable_ext<'b, M: HandleMap>(proc
 pub unsafe fn cmd_set_depth_clamp_range_ext<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut LowerCx<'b, M>, a: &c::CmdSetDepthClampRangeEXTArgs<'b>) -> Result<(c::CmdSetDepthClampRangeEXTReply, Outcome), CallError> {
     let f = procs.cmd_set_depth_clamp_range_ext.ok_or(CallError::Missing("vkCmdSetDepthClampRangeEXT"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdSetDepthClampRangeEXT", "commandBuffer")?);
-    let depth_clamp_mode = a.depth_clamp_mode;
+    let depth_clamp_mode = cx.defined(a.depth_clamp_mode, "vkCmdSetDepthClampRangeEXT", "depthClampMode")?;
     let p_depth_clamp_range = match a.p_depth_clamp_range { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() };
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5911,7 +6101,7 @@ pub unsafe fn cmd_bind_resource_heap_ext<'b, M: HandleMap>(procs: &DeviceProcs, 
 pub unsafe fn get_physical_device_descriptor_size_ext<'b, M: HandleMap>(procs: &InstanceProcs, cx: &mut LowerCx<'b, M>, a: &c::GetPhysicalDeviceDescriptorSizeEXTArgs) -> Result<(c::GetPhysicalDeviceDescriptorSizeEXTReply, Outcome), CallError> {
     let f = procs.get_physical_device_descriptor_size_ext.ok_or(CallError::Missing("vkGetPhysicalDeviceDescriptorSizeEXT"))?;
     let physical_device = vk::PhysicalDevice(cx.host_non_null(a.physical_device, "vkGetPhysicalDeviceDescriptorSizeEXT", "physicalDevice")?);
-    let descriptor_type = a.descriptor_type;
+    let descriptor_type = cx.defined(a.descriptor_type, "vkGetPhysicalDeviceDescriptorSizeEXT", "descriptorType")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(physical_device, descriptor_type) };

@@ -1460,11 +1460,11 @@ impl<'a> LowerLink for p::AccelerationStructureCreateInfoKHR<'a> {
         Ok(vk::AccelerationStructureCreateInfoKHR {
             s_type: p::AccelerationStructureCreateInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            create_flags: self.create_flags,
+            create_flags: cx.defined(self.create_flags, "VkAccelerationStructureCreateInfoKHR", "createFlags")?,
             buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkAccelerationStructureCreateInfoKHR", "buffer")?),
             offset: self.offset,
             size: self.size,
-            ty: self.ty,
+            ty: cx.defined(self.ty, "VkAccelerationStructureCreateInfoKHR", "type")?,
             device_address: self.device_address,
         })
     }
@@ -1548,15 +1548,15 @@ impl<'a> Lower for p::AttachmentDescription {
             return Err(LowerError::rule("VkAttachmentDescription", format!("samples {:#x} is not a single valid bit (VUID-VkAttachmentDescription-samples-parameter)", self.samples.0)));
         }
         Ok(vk::AttachmentDescription {
-            flags: self.flags,
-            format: self.format,
-            samples: self.samples,
-            load_op: self.load_op,
-            store_op: self.store_op,
-            stencil_load_op: self.stencil_load_op,
-            stencil_store_op: self.stencil_store_op,
-            initial_layout: self.initial_layout,
-            final_layout: self.final_layout,
+            flags: cx.defined(self.flags, "VkAttachmentDescription", "flags")?,
+            format: cx.defined(self.format, "VkAttachmentDescription", "format")?,
+            samples: cx.defined(self.samples, "VkAttachmentDescription", "samples")?,
+            load_op: cx.defined(self.load_op, "VkAttachmentDescription", "loadOp")?,
+            store_op: cx.defined(self.store_op, "VkAttachmentDescription", "storeOp")?,
+            stencil_load_op: cx.defined(self.stencil_load_op, "VkAttachmentDescription", "stencilLoadOp")?,
+            stencil_store_op: cx.defined(self.stencil_store_op, "VkAttachmentDescription", "stencilStoreOp")?,
+            initial_layout: cx.defined(self.initial_layout, "VkAttachmentDescription", "initialLayout")?,
+            final_layout: cx.defined(self.final_layout, "VkAttachmentDescription", "finalLayout")?,
         })
     }
 }
@@ -1581,15 +1581,15 @@ impl<'a> LowerLink for p::AttachmentDescription2<'a> {
         Ok(vk::AttachmentDescription2 {
             s_type: p::AttachmentDescription2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            format: self.format,
-            samples: self.samples,
-            load_op: self.load_op,
-            store_op: self.store_op,
-            stencil_load_op: self.stencil_load_op,
-            stencil_store_op: self.stencil_store_op,
-            initial_layout: self.initial_layout,
-            final_layout: self.final_layout,
+            flags: cx.defined(self.flags, "VkAttachmentDescription2", "flags")?,
+            format: cx.defined(self.format, "VkAttachmentDescription2", "format")?,
+            samples: cx.defined(self.samples, "VkAttachmentDescription2", "samples")?,
+            load_op: cx.defined(self.load_op, "VkAttachmentDescription2", "loadOp")?,
+            store_op: cx.defined(self.store_op, "VkAttachmentDescription2", "storeOp")?,
+            stencil_load_op: cx.defined(self.stencil_load_op, "VkAttachmentDescription2", "stencilLoadOp")?,
+            stencil_store_op: cx.defined(self.stencil_store_op, "VkAttachmentDescription2", "stencilStoreOp")?,
+            initial_layout: cx.defined(self.initial_layout, "VkAttachmentDescription2", "initialLayout")?,
+            final_layout: cx.defined(self.final_layout, "VkAttachmentDescription2", "finalLayout")?,
         })
     }
 }
@@ -1611,8 +1611,8 @@ impl<'a> LowerLink for p::AttachmentDescriptionStencilLayout<'a> {
         Ok(vk::AttachmentDescriptionStencilLayout {
             s_type: p::AttachmentDescriptionStencilLayout::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            stencil_initial_layout: self.stencil_initial_layout,
-            stencil_final_layout: self.stencil_final_layout,
+            stencil_initial_layout: cx.defined(self.stencil_initial_layout, "VkAttachmentDescriptionStencilLayout", "stencilInitialLayout")?,
+            stencil_final_layout: cx.defined(self.stencil_final_layout, "VkAttachmentDescriptionStencilLayout", "stencilFinalLayout")?,
         })
     }
 }
@@ -1623,7 +1623,7 @@ impl<'a> Lower for p::AttachmentReference {
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::AttachmentReference, LowerError> {
         Ok(vk::AttachmentReference {
             attachment: self.attachment,
-            layout: self.layout,
+            layout: cx.defined(self.layout, "VkAttachmentReference", "layout")?,
         })
     }
 }
@@ -1646,8 +1646,8 @@ impl<'a> LowerLink for p::AttachmentReference2<'a> {
             s_type: p::AttachmentReference2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             attachment: self.attachment,
-            layout: self.layout,
-            aspect_mask: self.aspect_mask,
+            layout: cx.defined(self.layout, "VkAttachmentReference2", "layout")?,
+            aspect_mask: cx.defined(self.aspect_mask, "VkAttachmentReference2", "aspectMask")?,
         })
     }
 }
@@ -1669,7 +1669,7 @@ impl<'a> LowerLink for p::AttachmentReferenceStencilLayout<'a> {
         Ok(vk::AttachmentReferenceStencilLayout {
             s_type: p::AttachmentReferenceStencilLayout::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            stencil_layout: self.stencil_layout,
+            stencil_layout: cx.defined(self.stencil_layout, "VkAttachmentReferenceStencilLayout", "stencilLayout")?,
         })
     }
 }
@@ -1722,6 +1722,11 @@ impl<'a> LowerLink for p::BindBufferMemoryInfo<'a> {
     type C = vk::BindBufferMemoryInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindBufferMemoryInfo, LowerError> {
+        // Rule: buffer's memory requirement at memoryOffset inside memory (VUID-VkBindBufferMemoryInfo-size-01037).
+        {
+            let what = "buffer's memory requirement at memoryOffset inside memory";
+            cx.bind_range("VkBindBufferMemoryInfo", what, self.buffer, self.memory, (self.memory_offset as u64), "VUID-VkBindBufferMemoryInfo-size-01037")?;
+        }
         Ok(vk::BindBufferMemoryInfo {
             s_type: p::BindBufferMemoryInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -1749,7 +1754,7 @@ impl<'a> LowerLink for p::BindDescriptorSetsInfo<'a> {
         Ok(vk::BindDescriptorSetsInfo {
             s_type: p::BindDescriptorSetsInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            stage_flags: self.stage_flags,
+            stage_flags: cx.defined(self.stage_flags, "VkBindDescriptorSetsInfo", "stageFlags")?,
             layout: vk::PipelineLayout(cx.host(self.layout)?),
             first_set: self.first_set,
             descriptor_set_count: self.descriptor_set_count,
@@ -1823,6 +1828,11 @@ impl<'a> LowerLink for p::BindImageMemoryInfo<'a> {
     type C = vk::BindImageMemoryInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BindImageMemoryInfo, LowerError> {
+        // Rule: image's memory requirement at memoryOffset inside memory (VUID-VkBindImageMemoryInfo-pNext-01617).
+        {
+            let what = "image's memory requirement at memoryOffset inside memory";
+            cx.bind_range("VkBindImageMemoryInfo", what, self.image, self.memory, (self.memory_offset as u64), "VUID-VkBindImageMemoryInfo-pNext-01617")?;
+        }
         Ok(vk::BindImageMemoryInfo {
             s_type: p::BindImageMemoryInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -1850,7 +1860,7 @@ impl<'a> LowerLink for p::BindImagePlaneMemoryInfo<'a> {
         Ok(vk::BindImagePlaneMemoryInfo {
             s_type: p::BindImagePlaneMemoryInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            plane_aspect: self.plane_aspect,
+            plane_aspect: cx.defined(self.plane_aspect, "VkBindImagePlaneMemoryInfo", "planeAspect")?,
         })
     }
 }
@@ -1872,7 +1882,7 @@ impl<'a> LowerLink for p::BindMemoryStatus<'a> {
         Ok(vk::BindMemoryStatus {
             s_type: p::BindMemoryStatus::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            p_result: cx.opt_ref(self.p_result),
+            p_result: cx.defined_ref(self.p_result, "VkBindMemoryStatus", "pResult")?,
         })
     }
 }
@@ -1922,16 +1932,36 @@ impl<'a> LowerLink for p::BlitImageInfo2<'a> {
     type C = vk::BlitImageInfo2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BlitImageInfo2, LowerError> {
+        // Rule: pRegions[].srcSubresource, pRegions[].srcOffsets[0] inside srcImage (VUID-VkBlitImageInfo2-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffsets[0] inside srcImage");
+            cx.image_region("VkBlitImageInfo2", what, self.src_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].srcOffsets[0]: shorter than the array the rule walks".to_string()))?.src_offsets[0], None)), "VUID-VkBlitImageInfo2-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246")?;
+        }
+        // Rule: pRegions[].srcSubresource, pRegions[].srcOffsets[1] inside srcImage (VUID-VkBlitImageInfo2-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffsets[1] inside srcImage");
+            cx.image_region("VkBlitImageInfo2", what, self.src_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].srcOffsets[1]: shorter than the array the rule walks".to_string()))?.src_offsets[1], None)), "VUID-VkBlitImageInfo2-srcSubresource-01705, -01707, -srcOffset-00243, -00244, -00246")?;
+        }
+        // Rule: pRegions[].dstSubresource, pRegions[].dstOffsets[0] inside dstImage (VUID-VkBlitImageInfo2-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffsets[0] inside dstImage");
+            cx.image_region("VkBlitImageInfo2", what, self.dst_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].dstOffsets[0]: shorter than the array the rule walks".to_string()))?.dst_offsets[0], None)), "VUID-VkBlitImageInfo2-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251")?;
+        }
+        // Rule: pRegions[].dstSubresource, pRegions[].dstOffsets[1] inside dstImage (VUID-VkBlitImageInfo2-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffsets[1] inside dstImage");
+            cx.image_region("VkBlitImageInfo2", what, self.dst_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkBlitImageInfo2", "pRegions[].dstOffsets[1]: shorter than the array the rule walks".to_string()))?.dst_offsets[1], None)), "VUID-VkBlitImageInfo2-dstSubresource-01706, -01708, -dstOffset-00248, -00249, -00251")?;
+        }
         Ok(vk::BlitImageInfo2 {
             s_type: p::BlitImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host_non_null(self.src_image, "VkBlitImageInfo2", "srcImage")?),
-            src_image_layout: self.src_image_layout,
+            src_image_layout: cx.defined(self.src_image_layout, "VkBlitImageInfo2", "srcImageLayout")?,
             dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkBlitImageInfo2", "dstImage")?),
-            dst_image_layout: self.dst_image_layout,
+            dst_image_layout: cx.defined(self.dst_image_layout, "VkBlitImageInfo2", "dstImageLayout")?,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
-            filter: self.filter,
+            filter: cx.defined(self.filter, "VkBlitImageInfo2", "filter")?,
         })
     }
 }
@@ -1998,10 +2028,10 @@ impl<'a> LowerLink for p::BufferCreateInfo<'a> {
         Ok(vk::BufferCreateInfo {
             s_type: p::BufferCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkBufferCreateInfo", "flags")?,
             size: self.size,
-            usage: self.usage,
-            sharing_mode: self.sharing_mode,
+            usage: cx.defined(self.usage, "VkBufferCreateInfo", "usage")?,
+            sharing_mode: cx.defined(self.sharing_mode, "VkBufferCreateInfo", "sharingMode")?,
             queue_family_index_count: self.queue_family_index_count,
             p_queue_family_indices: cx.slice(self.p_queue_family_indices) as *const _,
         })
@@ -2126,11 +2156,16 @@ impl<'a> LowerLink for p::BufferMemoryBarrier<'a> {
     type C = vk::BufferMemoryBarrier;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryBarrier, LowerError> {
+        // Rule: offset + size (or VK_WHOLE_SIZE) inside buffer (VUID-VkBufferMemoryBarrier-offset-01187, -size-01189).
+        {
+            let what = "offset + size (or VK_WHOLE_SIZE) inside buffer";
+            cx.byte_range("VkBufferMemoryBarrier", what, self.buffer, (self.offset as u64), crate::ranges::Bytes::WholeOr((self.size as u64)), "VUID-VkBufferMemoryBarrier-offset-01187, -size-01189")?;
+        }
         Ok(vk::BufferMemoryBarrier {
             s_type: p::BufferMemoryBarrier::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_access_mask: self.src_access_mask,
-            dst_access_mask: self.dst_access_mask,
+            src_access_mask: cx.defined(self.src_access_mask, "VkBufferMemoryBarrier", "srcAccessMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkBufferMemoryBarrier", "dstAccessMask")?,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
             buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferMemoryBarrier", "buffer")?),
@@ -2154,13 +2189,18 @@ impl<'a> LowerLink for p::BufferMemoryBarrier2<'a> {
     type C = vk::BufferMemoryBarrier2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferMemoryBarrier2, LowerError> {
+        // Rule: offset + size (or VK_WHOLE_SIZE) inside buffer (VUID-VkBufferMemoryBarrier2-offset-01187, -size-01189).
+        {
+            let what = "offset + size (or VK_WHOLE_SIZE) inside buffer";
+            cx.byte_range("VkBufferMemoryBarrier2", what, self.buffer, (self.offset as u64), crate::ranges::Bytes::WholeOr((self.size as u64)), "VUID-VkBufferMemoryBarrier2-offset-01187, -size-01189")?;
+        }
         Ok(vk::BufferMemoryBarrier2 {
             s_type: p::BufferMemoryBarrier2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_stage_mask: self.src_stage_mask,
-            src_access_mask: self.src_access_mask,
-            dst_stage_mask: self.dst_stage_mask,
-            dst_access_mask: self.dst_access_mask,
+            src_stage_mask: cx.defined(self.src_stage_mask, "VkBufferMemoryBarrier2", "srcStageMask")?,
+            src_access_mask: cx.defined(self.src_access_mask, "VkBufferMemoryBarrier2", "srcAccessMask")?,
+            dst_stage_mask: cx.defined(self.dst_stage_mask, "VkBufferMemoryBarrier2", "dstStageMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkBufferMemoryBarrier2", "dstAccessMask")?,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
             buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferMemoryBarrier2", "buffer")?),
@@ -2231,7 +2271,7 @@ impl<'a> LowerLink for p::BufferUsageFlags2CreateInfo<'a> {
         Ok(vk::BufferUsageFlags2CreateInfo {
             s_type: p::BufferUsageFlags2CreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            usage: self.usage,
+            usage: cx.defined(self.usage, "VkBufferUsageFlags2CreateInfo", "usage")?,
         })
     }
 }
@@ -2250,12 +2290,17 @@ impl<'a> LowerLink for p::BufferViewCreateInfo<'a> {
     type C = vk::BufferViewCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::BufferViewCreateInfo, LowerError> {
+        // Rule: offset + range (or VK_WHOLE_SIZE) inside buffer (VUID-VkBufferViewCreateInfo-offset-00925, -range-00928).
+        {
+            let what = "offset + range (or VK_WHOLE_SIZE) inside buffer";
+            cx.byte_range("VkBufferViewCreateInfo", what, self.buffer, (self.offset as u64), crate::ranges::Bytes::WholeOr((self.range as u64)), "VUID-VkBufferViewCreateInfo-offset-00925, -range-00928")?;
+        }
         Ok(vk::BufferViewCreateInfo {
             s_type: p::BufferViewCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkBufferViewCreateInfo", "flags")?,
             buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkBufferViewCreateInfo", "buffer")?),
-            format: self.format,
+            format: cx.defined(self.format, "VkBufferViewCreateInfo", "format")?,
             offset: self.offset,
             range: self.range,
         })
@@ -2279,7 +2324,7 @@ impl<'a> LowerLink for p::CalibratedTimestampInfoKHR<'a> {
         Ok(vk::CalibratedTimestampInfoKHR {
             s_type: p::CalibratedTimestampInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            time_domain: self.time_domain,
+            time_domain: cx.defined(self.time_domain, "VkCalibratedTimestampInfoKHR", "timeDomain")?,
         })
     }
 }
@@ -2289,7 +2334,7 @@ impl<'a> Lower for p::ClearAttachment {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ClearAttachment, LowerError> {
         Ok(vk::ClearAttachment {
-            aspect_mask: self.aspect_mask,
+            aspect_mask: cx.defined(self.aspect_mask, "VkClearAttachment", "aspectMask")?,
             color_attachment: self.color_attachment,
             clear_value: self.clear_value.lower(cx)?,
         })
@@ -2333,10 +2378,10 @@ impl<'a> Lower for p::ColorBlendAdvancedEXT {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ColorBlendAdvancedEXT, LowerError> {
         Ok(vk::ColorBlendAdvancedEXT {
-            advanced_blend_op: self.advanced_blend_op,
+            advanced_blend_op: cx.defined(self.advanced_blend_op, "VkColorBlendAdvancedEXT", "advancedBlendOp")?,
             src_premultiplied: self.src_premultiplied,
             dst_premultiplied: self.dst_premultiplied,
-            blend_overlap: self.blend_overlap,
+            blend_overlap: cx.defined(self.blend_overlap, "VkColorBlendAdvancedEXT", "blendOverlap")?,
             clamp_results: self.clamp_results,
         })
     }
@@ -2347,12 +2392,12 @@ impl<'a> Lower for p::ColorBlendEquationEXT {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ColorBlendEquationEXT, LowerError> {
         Ok(vk::ColorBlendEquationEXT {
-            src_color_blend_factor: self.src_color_blend_factor,
-            dst_color_blend_factor: self.dst_color_blend_factor,
-            color_blend_op: self.color_blend_op,
-            src_alpha_blend_factor: self.src_alpha_blend_factor,
-            dst_alpha_blend_factor: self.dst_alpha_blend_factor,
-            alpha_blend_op: self.alpha_blend_op,
+            src_color_blend_factor: cx.defined(self.src_color_blend_factor, "VkColorBlendEquationEXT", "srcColorBlendFactor")?,
+            dst_color_blend_factor: cx.defined(self.dst_color_blend_factor, "VkColorBlendEquationEXT", "dstColorBlendFactor")?,
+            color_blend_op: cx.defined(self.color_blend_op, "VkColorBlendEquationEXT", "colorBlendOp")?,
+            src_alpha_blend_factor: cx.defined(self.src_alpha_blend_factor, "VkColorBlendEquationEXT", "srcAlphaBlendFactor")?,
+            dst_alpha_blend_factor: cx.defined(self.dst_alpha_blend_factor, "VkColorBlendEquationEXT", "dstAlphaBlendFactor")?,
+            alpha_blend_op: cx.defined(self.alpha_blend_op, "VkColorBlendEquationEXT", "alphaBlendOp")?,
         })
     }
 }
@@ -2375,7 +2420,7 @@ impl<'a> LowerLink for p::CommandBufferAllocateInfo<'a> {
             s_type: p::CommandBufferAllocateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             command_pool: vk::CommandPool(cx.host_non_null(self.command_pool, "VkCommandBufferAllocateInfo", "commandPool")?),
-            level: self.level,
+            level: cx.defined(self.level, "VkCommandBufferAllocateInfo", "level")?,
             command_buffer_count: self.command_buffer_count,
         })
     }
@@ -2398,7 +2443,7 @@ impl<'a> LowerLink for p::CommandBufferBeginInfo<'a> {
         Ok(vk::CommandBufferBeginInfo {
             s_type: p::CommandBufferBeginInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkCommandBufferBeginInfo", "flags")?,
             p_inheritance_info: match self.p_inheritance_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
     }
@@ -2470,8 +2515,8 @@ impl<'a> LowerLink for p::CommandBufferInheritanceInfo<'a> {
             subpass: self.subpass,
             framebuffer: vk::Framebuffer(cx.host(self.framebuffer)?),
             occlusion_query_enable: self.occlusion_query_enable,
-            query_flags: self.query_flags,
-            pipeline_statistics: self.pipeline_statistics,
+            query_flags: cx.defined(self.query_flags, "VkCommandBufferInheritanceInfo", "queryFlags")?,
+            pipeline_statistics: cx.defined(self.pipeline_statistics, "VkCommandBufferInheritanceInfo", "pipelineStatistics")?,
         })
     }
 }
@@ -2499,13 +2544,13 @@ impl<'a> LowerLink for p::CommandBufferInheritanceRenderingInfo<'a> {
         Ok(vk::CommandBufferInheritanceRenderingInfo {
             s_type: p::CommandBufferInheritanceRenderingInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkCommandBufferInheritanceRenderingInfo", "flags")?,
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
-            p_color_attachment_formats: cx.slice(self.p_color_attachment_formats) as *const _,
-            depth_attachment_format: self.depth_attachment_format,
-            stencil_attachment_format: self.stencil_attachment_format,
-            rasterization_samples: self.rasterization_samples,
+            p_color_attachment_formats: cx.defined_slice(self.p_color_attachment_formats, "VkCommandBufferInheritanceRenderingInfo", "pColorAttachmentFormats")? as *const _,
+            depth_attachment_format: cx.defined(self.depth_attachment_format, "VkCommandBufferInheritanceRenderingInfo", "depthAttachmentFormat")?,
+            stencil_attachment_format: cx.defined(self.stencil_attachment_format, "VkCommandBufferInheritanceRenderingInfo", "stencilAttachmentFormat")?,
+            rasterization_samples: cx.defined(self.rasterization_samples, "VkCommandBufferInheritanceRenderingInfo", "rasterizationSamples")?,
         })
     }
 }
@@ -2550,7 +2595,7 @@ impl<'a> LowerLink for p::CommandPoolCreateInfo<'a> {
         Ok(vk::CommandPoolCreateInfo {
             s_type: p::CommandPoolCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkCommandPoolCreateInfo", "flags")?,
             queue_family_index: self.queue_family_index,
         })
     }
@@ -2584,10 +2629,10 @@ impl<'a> Lower for p::ComponentMapping {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ComponentMapping, LowerError> {
         Ok(vk::ComponentMapping {
-            r: self.r,
-            g: self.g,
-            b: self.b,
-            a: self.a,
+            r: cx.defined(self.r, "VkComponentMapping", "r")?,
+            g: cx.defined(self.g, "VkComponentMapping", "g")?,
+            b: cx.defined(self.b, "VkComponentMapping", "b")?,
+            a: cx.defined(self.a, "VkComponentMapping", "a")?,
         })
     }
 }
@@ -2609,7 +2654,7 @@ impl<'a> LowerLink for p::ComputePipelineCreateInfo<'a> {
         Ok(vk::ComputePipelineCreateInfo {
             s_type: p::ComputePipelineCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkComputePipelineCreateInfo", "flags")?,
             stage: self.stage.lower(cx)?,
             layout: vk::PipelineLayout(cx.host(self.layout)?),
             base_pipeline_handle: vk::Pipeline(cx.host(self.base_pipeline_handle)?),
@@ -2637,7 +2682,7 @@ impl<'a> LowerLink for p::ConditionalRenderingBeginInfoEXT<'a> {
             p_next: core::ptr::null_mut(),
             buffer: vk::Buffer(cx.host_non_null(self.buffer, "VkConditionalRenderingBeginInfoEXT", "buffer")?),
             offset: self.offset,
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkConditionalRenderingBeginInfoEXT", "flags")?,
         })
     }
 }
@@ -2692,12 +2737,12 @@ impl<'a> LowerLink for p::CooperativeMatrixPropertiesKHR<'a> {
             m_size: self.m_size,
             n_size: self.n_size,
             k_size: self.k_size,
-            a_type: self.a_type,
-            b_type: self.b_type,
-            c_type: self.c_type,
-            result_type: self.result_type,
+            a_type: cx.defined(self.a_type, "VkCooperativeMatrixPropertiesKHR", "AType")?,
+            b_type: cx.defined(self.b_type, "VkCooperativeMatrixPropertiesKHR", "BType")?,
+            c_type: cx.defined(self.c_type, "VkCooperativeMatrixPropertiesKHR", "CType")?,
+            result_type: cx.defined(self.result_type, "VkCooperativeMatrixPropertiesKHR", "ResultType")?,
             saturating_accumulation: self.saturating_accumulation,
-            scope: self.scope,
+            scope: cx.defined(self.scope, "VkCooperativeMatrixPropertiesKHR", "scope")?,
         })
     }
 }
@@ -2758,7 +2803,7 @@ impl<'a> LowerLink for p::CopyAccelerationStructureInfoKHR<'a> {
             p_next: core::ptr::null_mut(),
             src: vk::AccelerationStructureKHR(cx.host_non_null(self.src, "VkCopyAccelerationStructureInfoKHR", "src")?),
             dst: vk::AccelerationStructureKHR(cx.host_non_null(self.dst, "VkCopyAccelerationStructureInfoKHR", "dst")?),
-            mode: self.mode,
+            mode: cx.defined(self.mode, "VkCopyAccelerationStructureInfoKHR", "mode")?,
         })
     }
 }
@@ -2782,7 +2827,7 @@ impl<'a> LowerLink for p::CopyAccelerationStructureToMemoryInfoKHR<'a> {
             p_next: core::ptr::null_mut(),
             src: vk::AccelerationStructureKHR(cx.host_non_null(self.src, "VkCopyAccelerationStructureToMemoryInfoKHR", "src")?),
             dst: self.dst.lower(cx)?,
-            mode: self.mode,
+            mode: cx.defined(self.mode, "VkCopyAccelerationStructureToMemoryInfoKHR", "mode")?,
         })
     }
 }
@@ -2801,6 +2846,16 @@ impl<'a> LowerLink for p::CopyBufferInfo2<'a> {
     type C = vk::CopyBufferInfo2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyBufferInfo2, LowerError> {
+        // Rule: pRegions[].srcOffset + pRegions[].size inside srcBuffer (VUID-VkCopyBufferInfo2-srcOffset-00113, -size-00115).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].srcOffset + pRegions[].size inside srcBuffer");
+            cx.byte_range("VkCopyBufferInfo2", what, self.src_buffer, (self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferInfo2", "pRegions[].srcOffset: shorter than the array the rule walks".to_string()))?.src_offset as u64), crate::ranges::Bytes::Exact((self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferInfo2", "pRegions[].size: shorter than the array the rule walks".to_string()))?.size as u64)), "VUID-VkCopyBufferInfo2-srcOffset-00113, -size-00115")?;
+        }
+        // Rule: pRegions[].dstOffset + pRegions[].size inside dstBuffer (VUID-VkCopyBufferInfo2-dstOffset-00114, -size-00116).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].dstOffset + pRegions[].size inside dstBuffer");
+            cx.byte_range("VkCopyBufferInfo2", what, self.dst_buffer, (self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferInfo2", "pRegions[].dstOffset: shorter than the array the rule walks".to_string()))?.dst_offset as u64), crate::ranges::Bytes::Exact((self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferInfo2", "pRegions[].size: shorter than the array the rule walks".to_string()))?.size as u64)), "VUID-VkCopyBufferInfo2-dstOffset-00114, -size-00116")?;
+        }
         Ok(vk::CopyBufferInfo2 {
             s_type: p::CopyBufferInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -2826,12 +2881,17 @@ impl<'a> LowerLink for p::CopyBufferToImageInfo2<'a> {
     type C = vk::CopyBufferToImageInfo2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyBufferToImageInfo2, LowerError> {
+        // Rule: pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside dstImage (VUID-VkCopyBufferToImageInfo2-imageSubresource-07967, -07968, -pRegions-06223).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside dstImage");
+            cx.image_region("VkCopyBufferToImageInfo2", what, self.dst_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferToImageInfo2", "pRegions[].imageSubresource: shorter than the array the rule walks".to_string()))?.image_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferToImageInfo2", "pRegions[].imageOffset: shorter than the array the rule walks".to_string()))?.image_offset, Some(&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyBufferToImageInfo2", "pRegions[].imageExtent: shorter than the array the rule walks".to_string()))?.image_extent))), "VUID-VkCopyBufferToImageInfo2-imageSubresource-07967, -07968, -pRegions-06223")?;
+        }
         Ok(vk::CopyBufferToImageInfo2 {
             s_type: p::CopyBufferToImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             src_buffer: vk::Buffer(cx.host_non_null(self.src_buffer, "VkCopyBufferToImageInfo2", "srcBuffer")?),
             dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyBufferToImageInfo2", "dstImage")?),
-            dst_image_layout: self.dst_image_layout,
+            dst_image_layout: cx.defined(self.dst_image_layout, "VkCopyBufferToImageInfo2", "dstImageLayout")?,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -2880,13 +2940,23 @@ impl<'a> LowerLink for p::CopyImageInfo2<'a> {
     type C = vk::CopyImageInfo2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageInfo2, LowerError> {
+        // Rule: pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage (VUID-VkCopyImageInfo2-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage");
+            cx.image_region("VkCopyImageInfo2", what, self.src_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageInfo2", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageInfo2", "pRegions[].srcOffset: shorter than the array the rule walks".to_string()))?.src_offset, Some(&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageInfo2", "pRegions[].extent: shorter than the array the rule walks".to_string()))?.extent))), "VUID-VkCopyImageInfo2-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147")?;
+        }
+        // Rule: pRegions[].dstSubresource, pRegions[].dstOffset inside dstImage (VUID-VkCopyImageInfo2-dstSubresource-07967, -07968, -dstOffset-00150).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffset inside dstImage");
+            cx.image_region("VkCopyImageInfo2", what, self.dst_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageInfo2", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageInfo2", "pRegions[].dstOffset: shorter than the array the rule walks".to_string()))?.dst_offset, None)), "VUID-VkCopyImageInfo2-dstSubresource-07967, -07968, -dstOffset-00150")?;
+        }
         Ok(vk::CopyImageInfo2 {
             s_type: p::CopyImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageInfo2", "srcImage")?),
-            src_image_layout: self.src_image_layout,
+            src_image_layout: cx.defined(self.src_image_layout, "VkCopyImageInfo2", "srcImageLayout")?,
             dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyImageInfo2", "dstImage")?),
-            dst_image_layout: self.dst_image_layout,
+            dst_image_layout: cx.defined(self.dst_image_layout, "VkCopyImageInfo2", "dstImageLayout")?,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -2907,11 +2977,16 @@ impl<'a> LowerLink for p::CopyImageToBufferInfo2<'a> {
     type C = vk::CopyImageToBufferInfo2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::CopyImageToBufferInfo2, LowerError> {
+        // Rule: pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside srcImage (VUID-VkCopyImageToBufferInfo2-imageSubresource-07967, -07968, -pRegions-06221).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].imageSubresource, pRegions[].imageOffset + pRegions[].imageExtent inside srcImage");
+            cx.image_region("VkCopyImageToBufferInfo2", what, self.src_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageToBufferInfo2", "pRegions[].imageSubresource: shorter than the array the rule walks".to_string()))?.image_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageToBufferInfo2", "pRegions[].imageOffset: shorter than the array the rule walks".to_string()))?.image_offset, Some(&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkCopyImageToBufferInfo2", "pRegions[].imageExtent: shorter than the array the rule walks".to_string()))?.image_extent))), "VUID-VkCopyImageToBufferInfo2-imageSubresource-07967, -07968, -pRegions-06221")?;
+        }
         Ok(vk::CopyImageToBufferInfo2 {
             s_type: p::CopyImageToBufferInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageToBufferInfo2", "srcImage")?),
-            src_image_layout: self.src_image_layout,
+            src_image_layout: cx.defined(self.src_image_layout, "VkCopyImageToBufferInfo2", "srcImageLayout")?,
             dst_buffer: vk::Buffer(cx.host_non_null(self.dst_buffer, "VkCopyImageToBufferInfo2", "dstBuffer")?),
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
@@ -2936,11 +3011,11 @@ impl<'a> LowerLink for p::CopyImageToImageInfo<'a> {
         Ok(vk::CopyImageToImageInfo {
             s_type: p::CopyImageToImageInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkCopyImageToImageInfo", "flags")?,
             src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageToImageInfo", "srcImage")?),
-            src_image_layout: self.src_image_layout,
+            src_image_layout: cx.defined(self.src_image_layout, "VkCopyImageToImageInfo", "srcImageLayout")?,
             dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyImageToImageInfo", "dstImage")?),
-            dst_image_layout: self.dst_image_layout,
+            dst_image_layout: cx.defined(self.dst_image_layout, "VkCopyImageToImageInfo", "dstImageLayout")?,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -2964,9 +3039,9 @@ impl<'a> LowerLink for p::CopyImageToMemoryInfoMESA<'a> {
         Ok(vk::CopyImageToMemoryInfoMESA {
             s_type: p::CopyImageToMemoryInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkCopyImageToMemoryInfoMESA", "flags")?,
             src_image: vk::Image(cx.host_non_null(self.src_image, "VkCopyImageToMemoryInfoMESA", "srcImage")?),
-            src_image_layout: self.src_image_layout,
+            src_image_layout: cx.defined(self.src_image_layout, "VkCopyImageToMemoryInfoMESA", "srcImageLayout")?,
             memory_row_length: self.memory_row_length,
             memory_image_height: self.memory_image_height,
             image_subresource: self.image_subresource.lower(cx)?,
@@ -2995,7 +3070,7 @@ impl<'a> LowerLink for p::CopyMemoryToAccelerationStructureInfoKHR<'a> {
             p_next: core::ptr::null_mut(),
             src: self.src.lower(cx)?,
             dst: vk::AccelerationStructureKHR(cx.host_non_null(self.dst, "VkCopyMemoryToAccelerationStructureInfoKHR", "dst")?),
-            mode: self.mode,
+            mode: cx.defined(self.mode, "VkCopyMemoryToAccelerationStructureInfoKHR", "mode")?,
         })
     }
 }
@@ -3017,9 +3092,9 @@ impl<'a> LowerLink for p::CopyMemoryToImageInfoMESA<'a> {
         Ok(vk::CopyMemoryToImageInfoMESA {
             s_type: p::CopyMemoryToImageInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkCopyMemoryToImageInfoMESA", "flags")?,
             dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkCopyMemoryToImageInfoMESA", "dstImage")?),
-            dst_image_layout: self.dst_image_layout,
+            dst_image_layout: cx.defined(self.dst_image_layout, "VkCopyMemoryToImageInfoMESA", "dstImageLayout")?,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -3043,7 +3118,7 @@ impl<'a> LowerLink for p::DependencyInfo<'a> {
         Ok(vk::DependencyInfo {
             s_type: p::DependencyInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            dependency_flags: self.dependency_flags,
+            dependency_flags: cx.defined(self.dependency_flags, "VkDependencyInfo", "dependencyFlags")?,
             memory_barrier_count: self.memory_barrier_count,
             p_memory_barriers: cx.lower_slice(self.p_memory_barriers, |v, cx| v.lower(cx))?,
             buffer_memory_barrier_count: self.buffer_memory_barrier_count,
@@ -3095,7 +3170,7 @@ impl<'a> LowerLink for p::DepthBiasRepresentationInfoEXT<'a> {
         Ok(vk::DepthBiasRepresentationInfoEXT {
             s_type: p::DepthBiasRepresentationInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            depth_bias_representation: self.depth_bias_representation,
+            depth_bias_representation: cx.defined(self.depth_bias_representation, "VkDepthBiasRepresentationInfoEXT", "depthBiasRepresentation")?,
             depth_bias_exact: self.depth_bias_exact,
         })
     }
@@ -3116,6 +3191,11 @@ impl<'a> Lower for p::DescriptorBufferInfo {
     type C = vk::DescriptorBufferInfo;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorBufferInfo, LowerError> {
+        // Rule: offset + range (or VK_WHOLE_SIZE) inside buffer (VUID-VkDescriptorBufferInfo-offset-00340, -range-00342).
+        {
+            let what = "offset + range (or VK_WHOLE_SIZE) inside buffer";
+            cx.byte_range("VkDescriptorBufferInfo", what, self.buffer, (self.offset as u64), crate::ranges::Bytes::WholeOr((self.range as u64)), "VUID-VkDescriptorBufferInfo-offset-00340, -range-00342")?;
+        }
         Ok(vk::DescriptorBufferInfo {
             buffer: vk::Buffer(cx.host(self.buffer)?),
             offset: self.offset,
@@ -3131,7 +3211,7 @@ impl<'a> Lower for p::DescriptorImageInfo {
         Ok(vk::DescriptorImageInfo {
             sampler: vk::Sampler(cx.host(self.sampler)?),
             image_view: vk::ImageView(cx.host(self.image_view)?),
-            image_layout: self.image_layout,
+            image_layout: cx.defined(self.image_layout, "VkDescriptorImageInfo", "imageLayout")?,
         })
     }
 }
@@ -3267,7 +3347,7 @@ impl<'a> LowerLink for p::DescriptorPoolCreateInfo<'a> {
         Ok(vk::DescriptorPoolCreateInfo {
             s_type: p::DescriptorPoolCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkDescriptorPoolCreateInfo", "flags")?,
             max_sets: self.max_sets,
             pool_size_count: self.pool_size_count,
             p_pool_sizes: cx.lower_slice(self.p_pool_sizes, |v, cx| v.lower(cx))?,
@@ -3302,7 +3382,7 @@ impl<'a> Lower for p::DescriptorPoolSize {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorPoolSize, LowerError> {
         Ok(vk::DescriptorPoolSize {
-            ty: self.ty,
+            ty: cx.defined(self.ty, "VkDescriptorPoolSize", "type")?,
             descriptor_count: self.descriptor_count,
         })
     }
@@ -3352,8 +3432,8 @@ impl<'a> LowerLink for p::DescriptorSetAndBindingMappingEXT<'a> {
             descriptor_set: self.descriptor_set,
             first_binding: self.first_binding,
             binding_count: self.binding_count,
-            resource_mask: self.resource_mask,
-            source: self.source,
+            resource_mask: cx.defined(self.resource_mask, "VkDescriptorSetAndBindingMappingEXT", "resourceMask")?,
+            source: cx.defined(self.source, "VkDescriptorSetAndBindingMappingEXT", "source")?,
             source_data: self.source_data.lower(cx)?,
         })
     }
@@ -3365,9 +3445,9 @@ impl<'a> Lower for p::DescriptorSetLayoutBinding<'a> {
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutBinding, LowerError> {
         Ok(vk::DescriptorSetLayoutBinding {
             binding: self.binding,
-            descriptor_type: self.descriptor_type,
+            descriptor_type: cx.defined(self.descriptor_type, "VkDescriptorSetLayoutBinding", "descriptorType")?,
             descriptor_count: self.descriptor_count,
-            stage_flags: self.stage_flags,
+            stage_flags: cx.defined(self.stage_flags, "VkDescriptorSetLayoutBinding", "stageFlags")?,
             p_immutable_samplers: cx.hosts(self.p_immutable_samplers, vk::Sampler)?,
         })
     }
@@ -3391,7 +3471,7 @@ impl<'a> LowerLink for p::DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
             s_type: p::DescriptorSetLayoutBindingFlagsCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             binding_count: self.binding_count,
-            p_binding_flags: cx.slice(self.p_binding_flags) as *const _,
+            p_binding_flags: cx.defined_slice(self.p_binding_flags, "VkDescriptorSetLayoutBindingFlagsCreateInfo", "pBindingFlags")? as *const _,
         })
     }
 }
@@ -3413,7 +3493,7 @@ impl<'a> LowerLink for p::DescriptorSetLayoutCreateInfo<'a> {
         Ok(vk::DescriptorSetLayoutCreateInfo {
             s_type: p::DescriptorSetLayoutCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkDescriptorSetLayoutCreateInfo", "flags")?,
             binding_count: self.binding_count,
             p_bindings: cx.lower_slice(self.p_bindings, |v, cx| v.lower(cx))?,
         })
@@ -3562,12 +3642,12 @@ impl<'a> LowerLink for p::DescriptorUpdateTemplateCreateInfo<'a> {
         Ok(vk::DescriptorUpdateTemplateCreateInfo {
             s_type: p::DescriptorUpdateTemplateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkDescriptorUpdateTemplateCreateInfo", "flags")?,
             descriptor_update_entry_count: self.descriptor_update_entry_count,
             p_descriptor_update_entries: cx.lower_slice(self.p_descriptor_update_entries, |v, cx| v.lower(cx))?,
-            template_type: self.template_type,
+            template_type: cx.defined(self.template_type, "VkDescriptorUpdateTemplateCreateInfo", "templateType")?,
             descriptor_set_layout: vk::DescriptorSetLayout(cx.host(self.descriptor_set_layout)?),
-            pipeline_bind_point: self.pipeline_bind_point,
+            pipeline_bind_point: cx.defined(self.pipeline_bind_point, "VkDescriptorUpdateTemplateCreateInfo", "pipelineBindPoint")?,
             pipeline_layout: vk::PipelineLayout(cx.host(self.pipeline_layout)?),
             set: self.set,
         })
@@ -3582,7 +3662,7 @@ impl<'a> Lower for p::DescriptorUpdateTemplateEntry {
             dst_binding: self.dst_binding,
             dst_array_element: self.dst_array_element,
             descriptor_count: self.descriptor_count,
-            descriptor_type: self.descriptor_type,
+            descriptor_type: cx.defined(self.descriptor_type, "VkDescriptorUpdateTemplateEntry", "descriptorType")?,
             offset: cx.size(self.offset)?,
             stride: cx.size(self.stride)?,
         })
@@ -3639,7 +3719,7 @@ impl<'a> LowerLink for p::DeviceCreateInfo<'a> {
         Ok(vk::DeviceCreateInfo {
             s_type: p::DeviceCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkDeviceCreateInfo", "flags")?,
             queue_create_info_count: self.queue_create_info_count,
             p_queue_create_infos: cx.lower_slice(self.p_queue_create_infos, |v, cx| v.lower(cx))?,
             enabled_layer_count: self.enabled_layer_count,
@@ -3788,7 +3868,7 @@ impl<'a> LowerLink for p::DeviceImageMemoryRequirements<'a> {
             s_type: p::DeviceImageMemoryRequirements::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             p_create_info: match self.p_create_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
-            plane_aspect: self.plane_aspect,
+            plane_aspect: cx.defined(self.plane_aspect, "VkDeviceImageMemoryRequirements", "planeAspect")?,
         })
     }
 }
@@ -3877,7 +3957,7 @@ impl<'a> LowerLink for p::DeviceQueueCreateInfo<'a> {
         Ok(vk::DeviceQueueCreateInfo {
             s_type: p::DeviceQueueCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkDeviceQueueCreateInfo", "flags")?,
             queue_family_index: self.queue_family_index,
             queue_count: self.queue_count,
             p_queue_priorities: cx.slice(self.p_queue_priorities) as *const _,
@@ -3902,7 +3982,7 @@ impl<'a> LowerLink for p::DeviceQueueGlobalPriorityCreateInfo<'a> {
         Ok(vk::DeviceQueueGlobalPriorityCreateInfo {
             s_type: p::DeviceQueueGlobalPriorityCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            global_priority: self.global_priority,
+            global_priority: cx.defined(self.global_priority, "VkDeviceQueueGlobalPriorityCreateInfo", "globalPriority")?,
         })
     }
 }
@@ -3924,7 +4004,7 @@ impl<'a> LowerLink for p::DeviceQueueInfo2<'a> {
         Ok(vk::DeviceQueueInfo2 {
             s_type: p::DeviceQueueInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkDeviceQueueInfo2", "flags")?,
             queue_family_index: self.queue_family_index,
             queue_index: self.queue_index,
         })
@@ -3960,7 +4040,7 @@ impl<'a> Lower for p::DrmFormatModifierProperties2EXT {
         Ok(vk::DrmFormatModifierProperties2EXT {
             drm_format_modifier: self.drm_format_modifier,
             drm_format_modifier_plane_count: self.drm_format_modifier_plane_count,
-            drm_format_modifier_tiling_features: self.drm_format_modifier_tiling_features,
+            drm_format_modifier_tiling_features: cx.defined(self.drm_format_modifier_tiling_features, "VkDrmFormatModifierProperties2EXT", "drmFormatModifierTilingFeatures")?,
         })
     }
 }
@@ -3988,7 +4068,7 @@ impl<'a> Lower for p::DrmFormatModifierPropertiesEXT {
         Ok(vk::DrmFormatModifierPropertiesEXT {
             drm_format_modifier: self.drm_format_modifier,
             drm_format_modifier_plane_count: self.drm_format_modifier_plane_count,
-            drm_format_modifier_tiling_features: self.drm_format_modifier_tiling_features,
+            drm_format_modifier_tiling_features: cx.defined(self.drm_format_modifier_tiling_features, "VkDrmFormatModifierPropertiesEXT", "drmFormatModifierTilingFeatures")?,
         })
     }
 }
@@ -4142,7 +4222,7 @@ impl<'a> LowerLink for p::EventCreateInfo<'a> {
         Ok(vk::EventCreateInfo {
             s_type: p::EventCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkEventCreateInfo", "flags")?,
         })
     }
 }
@@ -4164,7 +4244,7 @@ impl<'a> LowerLink for p::ExportFenceCreateInfo<'a> {
         Ok(vk::ExportFenceCreateInfo {
             s_type: p::ExportFenceCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_types: self.handle_types,
+            handle_types: cx.defined(self.handle_types, "VkExportFenceCreateInfo", "handleTypes")?,
         })
     }
 }
@@ -4186,7 +4266,7 @@ impl<'a> LowerLink for p::ExportMemoryAllocateInfo<'a> {
         Ok(vk::ExportMemoryAllocateInfo {
             s_type: p::ExportMemoryAllocateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_types: self.handle_types,
+            handle_types: cx.defined(self.handle_types, "VkExportMemoryAllocateInfo", "handleTypes")?,
         })
     }
 }
@@ -4208,7 +4288,7 @@ impl<'a> LowerLink for p::ExportSemaphoreCreateInfo<'a> {
         Ok(vk::ExportSemaphoreCreateInfo {
             s_type: p::ExportSemaphoreCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_types: self.handle_types,
+            handle_types: cx.defined(self.handle_types, "VkExportSemaphoreCreateInfo", "handleTypes")?,
         })
     }
 }
@@ -4362,9 +4442,9 @@ impl<'a> LowerLink for p::ExternalFenceProperties<'a> {
         Ok(vk::ExternalFenceProperties {
             s_type: p::ExternalFenceProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            export_from_imported_handle_types: self.export_from_imported_handle_types,
-            compatible_handle_types: self.compatible_handle_types,
-            external_fence_features: self.external_fence_features,
+            export_from_imported_handle_types: cx.defined(self.export_from_imported_handle_types, "VkExternalFenceProperties", "exportFromImportedHandleTypes")?,
+            compatible_handle_types: cx.defined(self.compatible_handle_types, "VkExternalFenceProperties", "compatibleHandleTypes")?,
+            external_fence_features: cx.defined(self.external_fence_features, "VkExternalFenceProperties", "externalFenceFeatures")?,
         })
     }
 }
@@ -4491,7 +4571,7 @@ impl<'a> LowerLink for p::ExternalMemoryBufferCreateInfo<'a> {
         Ok(vk::ExternalMemoryBufferCreateInfo {
             s_type: p::ExternalMemoryBufferCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_types: self.handle_types,
+            handle_types: cx.defined(self.handle_types, "VkExternalMemoryBufferCreateInfo", "handleTypes")?,
         })
     }
 }
@@ -4513,7 +4593,7 @@ impl<'a> LowerLink for p::ExternalMemoryImageCreateInfo<'a> {
         Ok(vk::ExternalMemoryImageCreateInfo {
             s_type: p::ExternalMemoryImageCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_types: self.handle_types,
+            handle_types: cx.defined(self.handle_types, "VkExternalMemoryImageCreateInfo", "handleTypes")?,
         })
     }
 }
@@ -4523,9 +4603,9 @@ impl<'a> Lower for p::ExternalMemoryProperties {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ExternalMemoryProperties, LowerError> {
         Ok(vk::ExternalMemoryProperties {
-            external_memory_features: self.external_memory_features,
-            export_from_imported_handle_types: self.export_from_imported_handle_types,
-            compatible_handle_types: self.compatible_handle_types,
+            external_memory_features: cx.defined(self.external_memory_features, "VkExternalMemoryProperties", "externalMemoryFeatures")?,
+            export_from_imported_handle_types: cx.defined(self.export_from_imported_handle_types, "VkExternalMemoryProperties", "exportFromImportedHandleTypes")?,
+            compatible_handle_types: cx.defined(self.compatible_handle_types, "VkExternalMemoryProperties", "compatibleHandleTypes")?,
         })
     }
 }
@@ -4563,9 +4643,9 @@ impl<'a> LowerLink for p::ExternalSemaphoreProperties<'a> {
         Ok(vk::ExternalSemaphoreProperties {
             s_type: p::ExternalSemaphoreProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            export_from_imported_handle_types: self.export_from_imported_handle_types,
-            compatible_handle_types: self.compatible_handle_types,
-            external_semaphore_features: self.external_semaphore_features,
+            export_from_imported_handle_types: cx.defined(self.export_from_imported_handle_types, "VkExternalSemaphoreProperties", "exportFromImportedHandleTypes")?,
+            compatible_handle_types: cx.defined(self.compatible_handle_types, "VkExternalSemaphoreProperties", "compatibleHandleTypes")?,
+            external_semaphore_features: cx.defined(self.external_semaphore_features, "VkExternalSemaphoreProperties", "externalSemaphoreFeatures")?,
         })
     }
 }
@@ -4618,7 +4698,7 @@ impl<'a> LowerLink for p::FenceCreateInfo<'a> {
         Ok(vk::FenceCreateInfo {
             s_type: p::FenceCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkFenceCreateInfo", "flags")?,
         })
     }
 }
@@ -4681,9 +4761,9 @@ impl<'a> Lower for p::FormatProperties {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::FormatProperties, LowerError> {
         Ok(vk::FormatProperties {
-            linear_tiling_features: self.linear_tiling_features,
-            optimal_tiling_features: self.optimal_tiling_features,
-            buffer_features: self.buffer_features,
+            linear_tiling_features: cx.defined(self.linear_tiling_features, "VkFormatProperties", "linearTilingFeatures")?,
+            optimal_tiling_features: cx.defined(self.optimal_tiling_features, "VkFormatProperties", "optimalTilingFeatures")?,
+            buffer_features: cx.defined(self.buffer_features, "VkFormatProperties", "bufferFeatures")?,
         })
     }
 }
@@ -4773,9 +4853,9 @@ impl<'a> LowerLink for p::FormatProperties3<'a> {
         Ok(vk::FormatProperties3 {
             s_type: p::FormatProperties3::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            linear_tiling_features: self.linear_tiling_features,
-            optimal_tiling_features: self.optimal_tiling_features,
-            buffer_features: self.buffer_features,
+            linear_tiling_features: cx.defined(self.linear_tiling_features, "VkFormatProperties3", "linearTilingFeatures")?,
+            optimal_tiling_features: cx.defined(self.optimal_tiling_features, "VkFormatProperties3", "optimalTilingFeatures")?,
+            buffer_features: cx.defined(self.buffer_features, "VkFormatProperties3", "bufferFeatures")?,
         })
     }
 }
@@ -4851,13 +4931,13 @@ impl<'a> LowerLink for p::FramebufferAttachmentImageInfo<'a> {
         Ok(vk::FramebufferAttachmentImageInfo {
             s_type: p::FramebufferAttachmentImageInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            usage: self.usage,
+            flags: cx.defined(self.flags, "VkFramebufferAttachmentImageInfo", "flags")?,
+            usage: cx.defined(self.usage, "VkFramebufferAttachmentImageInfo", "usage")?,
             width: self.width,
             height: self.height,
             layer_count: self.layer_count,
             view_format_count: self.view_format_count,
-            p_view_formats: cx.slice(self.p_view_formats) as *const _,
+            p_view_formats: cx.defined_slice(self.p_view_formats, "VkFramebufferAttachmentImageInfo", "pViewFormats")? as *const _,
         })
     }
 }
@@ -4911,7 +4991,7 @@ impl<'a> LowerLink for p::FramebufferCreateInfo<'a> {
         Ok(vk::FramebufferCreateInfo {
             s_type: p::FramebufferCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkFramebufferCreateInfo", "flags")?,
             render_pass: vk::RenderPass(cx.host_non_null(self.render_pass, "VkFramebufferCreateInfo", "renderPass")?),
             attachment_count: self.attachment_count,
             p_attachments: cx.hosts(self.p_attachments, vk::ImageView)?,
@@ -4939,7 +5019,7 @@ impl<'a> LowerLink for p::GraphicsPipelineCreateInfo<'a> {
         Ok(vk::GraphicsPipelineCreateInfo {
             s_type: p::GraphicsPipelineCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkGraphicsPipelineCreateInfo", "flags")?,
             stage_count: self.stage_count,
             p_stages: cx.lower_slice(self.p_stages, |v, cx| v.lower(cx))?,
             p_vertex_input_state: match self.p_vertex_input_state { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
@@ -4977,7 +5057,7 @@ impl<'a> LowerLink for p::GraphicsPipelineLibraryCreateInfoEXT<'a> {
         Ok(vk::GraphicsPipelineLibraryCreateInfoEXT {
             s_type: p::GraphicsPipelineLibraryCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkGraphicsPipelineLibraryCreateInfoEXT", "flags")?,
         })
     }
 }
@@ -5053,8 +5133,8 @@ impl<'a> LowerLink for p::HostImageLayoutTransitionInfo<'a> {
             s_type: p::HostImageLayoutTransitionInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             image: vk::Image(cx.host_non_null(self.image, "VkHostImageLayoutTransitionInfo", "image")?),
-            old_layout: self.old_layout,
-            new_layout: self.new_layout,
+            old_layout: cx.defined(self.old_layout, "VkHostImageLayoutTransitionInfo", "oldLayout")?,
+            new_layout: cx.defined(self.new_layout, "VkHostImageLayoutTransitionInfo", "newLayout")?,
             subresource_range: self.subresource_range.lower(cx)?,
         })
     }
@@ -5198,19 +5278,19 @@ impl<'a> LowerLink for p::ImageCreateInfo<'a> {
         Ok(vk::ImageCreateInfo {
             s_type: p::ImageCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            image_type: self.image_type,
-            format: self.format,
+            flags: cx.defined(self.flags, "VkImageCreateInfo", "flags")?,
+            image_type: cx.defined(self.image_type, "VkImageCreateInfo", "imageType")?,
+            format: cx.defined(self.format, "VkImageCreateInfo", "format")?,
             extent: self.extent.lower(cx)?,
             mip_levels: self.mip_levels,
             array_layers: self.array_layers,
-            samples: self.samples,
-            tiling: self.tiling,
-            usage: self.usage,
-            sharing_mode: self.sharing_mode,
+            samples: cx.defined(self.samples, "VkImageCreateInfo", "samples")?,
+            tiling: cx.defined(self.tiling, "VkImageCreateInfo", "tiling")?,
+            usage: cx.defined(self.usage, "VkImageCreateInfo", "usage")?,
+            sharing_mode: cx.defined(self.sharing_mode, "VkImageCreateInfo", "sharingMode")?,
             queue_family_index_count: self.queue_family_index_count,
             p_queue_family_indices: cx.slice(self.p_queue_family_indices) as *const _,
-            initial_layout: self.initial_layout,
+            initial_layout: cx.defined(self.initial_layout, "VkImageCreateInfo", "initialLayout")?,
         })
     }
 }
@@ -5233,7 +5313,7 @@ impl<'a> LowerLink for p::ImageDescriptorInfoEXT<'a> {
             s_type: p::ImageDescriptorInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             p_view: match self.p_view { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
-            layout: self.layout,
+            layout: cx.defined(self.layout, "VkImageDescriptorInfoEXT", "layout")?,
         })
     }
 }
@@ -5354,7 +5434,7 @@ impl<'a> LowerLink for p::ImageFormatListCreateInfo<'a> {
             s_type: p::ImageFormatListCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             view_format_count: self.view_format_count,
-            p_view_formats: cx.slice(self.p_view_formats) as *const _,
+            p_view_formats: cx.defined_slice(self.p_view_formats, "VkImageFormatListCreateInfo", "pViewFormats")? as *const _,
         })
     }
 }
@@ -5367,7 +5447,7 @@ impl<'a> Lower for p::ImageFormatProperties {
             max_extent: self.max_extent.lower(cx)?,
             max_mip_levels: self.max_mip_levels,
             max_array_layers: self.max_array_layers,
-            sample_counts: self.sample_counts,
+            sample_counts: cx.defined(self.sample_counts, "VkImageFormatProperties", "sampleCounts")?,
             max_resource_size: self.max_resource_size,
         })
     }
@@ -5458,13 +5538,18 @@ impl<'a> LowerLink for p::ImageMemoryBarrier<'a> {
     type C = vk::ImageMemoryBarrier;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryBarrier, LowerError> {
+        // Rule: subresourceRange inside image (VUID-VkImageMemoryBarrier-subresourceRange-01486, -01724, -01488, -01725).
+        {
+            let what = "subresourceRange inside image";
+            cx.image_range("VkImageMemoryBarrier", what, self.image, &self.subresource_range, "VUID-VkImageMemoryBarrier-subresourceRange-01486, -01724, -01488, -01725")?;
+        }
         Ok(vk::ImageMemoryBarrier {
             s_type: p::ImageMemoryBarrier::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_access_mask: self.src_access_mask,
-            dst_access_mask: self.dst_access_mask,
-            old_layout: self.old_layout,
-            new_layout: self.new_layout,
+            src_access_mask: cx.defined(self.src_access_mask, "VkImageMemoryBarrier", "srcAccessMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkImageMemoryBarrier", "dstAccessMask")?,
+            old_layout: cx.defined(self.old_layout, "VkImageMemoryBarrier", "oldLayout")?,
+            new_layout: cx.defined(self.new_layout, "VkImageMemoryBarrier", "newLayout")?,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
             image: vk::Image(cx.host_non_null(self.image, "VkImageMemoryBarrier", "image")?),
@@ -5487,15 +5572,20 @@ impl<'a> LowerLink for p::ImageMemoryBarrier2<'a> {
     type C = vk::ImageMemoryBarrier2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageMemoryBarrier2, LowerError> {
+        // Rule: subresourceRange inside image (VUID-VkImageMemoryBarrier2-subresourceRange-01486, -01724, -01488, -01725).
+        {
+            let what = "subresourceRange inside image";
+            cx.image_range("VkImageMemoryBarrier2", what, self.image, &self.subresource_range, "VUID-VkImageMemoryBarrier2-subresourceRange-01486, -01724, -01488, -01725")?;
+        }
         Ok(vk::ImageMemoryBarrier2 {
             s_type: p::ImageMemoryBarrier2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_stage_mask: self.src_stage_mask,
-            src_access_mask: self.src_access_mask,
-            dst_stage_mask: self.dst_stage_mask,
-            dst_access_mask: self.dst_access_mask,
-            old_layout: self.old_layout,
-            new_layout: self.new_layout,
+            src_stage_mask: cx.defined(self.src_stage_mask, "VkImageMemoryBarrier2", "srcStageMask")?,
+            src_access_mask: cx.defined(self.src_access_mask, "VkImageMemoryBarrier2", "srcAccessMask")?,
+            dst_stage_mask: cx.defined(self.dst_stage_mask, "VkImageMemoryBarrier2", "dstStageMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkImageMemoryBarrier2", "dstAccessMask")?,
+            old_layout: cx.defined(self.old_layout, "VkImageMemoryBarrier2", "oldLayout")?,
+            new_layout: cx.defined(self.new_layout, "VkImageMemoryBarrier2", "newLayout")?,
             src_queue_family_index: cx.queue_family(self.src_queue_family_index),
             dst_queue_family_index: cx.queue_family(self.dst_queue_family_index),
             image: vk::Image(cx.host_non_null(self.image, "VkImageMemoryBarrier2", "image")?),
@@ -5543,7 +5633,7 @@ impl<'a> LowerLink for p::ImagePlaneMemoryRequirementsInfo<'a> {
         Ok(vk::ImagePlaneMemoryRequirementsInfo {
             s_type: p::ImagePlaneMemoryRequirementsInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            plane_aspect: self.plane_aspect,
+            plane_aspect: cx.defined(self.plane_aspect, "VkImagePlaneMemoryRequirementsInfo", "planeAspect")?,
         })
     }
 }
@@ -5627,7 +5717,7 @@ impl<'a> LowerLink for p::ImageStencilUsageCreateInfo<'a> {
         Ok(vk::ImageStencilUsageCreateInfo {
             s_type: p::ImageStencilUsageCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            stencil_usage: self.stencil_usage,
+            stencil_usage: cx.defined(self.stencil_usage, "VkImageStencilUsageCreateInfo", "stencilUsage")?,
         })
     }
 }
@@ -5637,7 +5727,7 @@ impl<'a> Lower for p::ImageSubresource {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageSubresource, LowerError> {
         Ok(vk::ImageSubresource {
-            aspect_mask: self.aspect_mask,
+            aspect_mask: cx.defined(self.aspect_mask, "VkImageSubresource", "aspectMask")?,
             mip_level: self.mip_level,
             array_layer: self.array_layer,
         })
@@ -5674,7 +5764,7 @@ impl<'a> Lower for p::ImageSubresourceLayers {
             return Err(LowerError::rule("VkImageSubresourceLayers", "layerCount is 0, must not be 0 (VUID-VkImageSubresourceLayers-layerCount-01700)".to_string()));
         }
         Ok(vk::ImageSubresourceLayers {
-            aspect_mask: self.aspect_mask,
+            aspect_mask: cx.defined(self.aspect_mask, "VkImageSubresourceLayers", "aspectMask")?,
             mip_level: self.mip_level,
             base_array_layer: self.base_array_layer,
             layer_count: self.layer_count,
@@ -5693,7 +5783,7 @@ impl<'a> Lower for p::ImageSubresourceRange {
             return Err(LowerError::rule("VkImageSubresourceRange", "layerCount is 0, must not be 0 (VUID-VkImageSubresourceRange-layerCount-01721)".to_string()));
         }
         Ok(vk::ImageSubresourceRange {
-            aspect_mask: self.aspect_mask,
+            aspect_mask: cx.defined(self.aspect_mask, "VkImageSubresourceRange", "aspectMask")?,
             base_mip_level: self.base_mip_level,
             level_count: self.level_count,
             base_array_layer: self.base_array_layer,
@@ -5716,13 +5806,18 @@ impl<'a> LowerLink for p::ImageViewCreateInfo<'a> {
     type C = vk::ImageViewCreateInfo;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ImageViewCreateInfo, LowerError> {
+        // Rule: subresourceRange inside image (VUID-VkImageViewCreateInfo-subresourceRange-01478, -01718, -01480, -01719).
+        {
+            let what = "subresourceRange inside image";
+            cx.image_range("VkImageViewCreateInfo", what, self.image, &self.subresource_range, "VUID-VkImageViewCreateInfo-subresourceRange-01478, -01718, -01480, -01719")?;
+        }
         Ok(vk::ImageViewCreateInfo {
             s_type: p::ImageViewCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkImageViewCreateInfo", "flags")?,
             image: vk::Image(cx.host_non_null(self.image, "VkImageViewCreateInfo", "image")?),
-            view_type: self.view_type,
-            format: self.format,
+            view_type: cx.defined(self.view_type, "VkImageViewCreateInfo", "viewType")?,
+            format: cx.defined(self.format, "VkImageViewCreateInfo", "format")?,
             components: self.components.lower(cx)?,
             subresource_range: self.subresource_range.lower(cx)?,
         })
@@ -5791,7 +5886,7 @@ impl<'a> LowerLink for p::ImageViewUsageCreateInfo<'a> {
         Ok(vk::ImageViewUsageCreateInfo {
             s_type: p::ImageViewUsageCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            usage: self.usage,
+            usage: cx.defined(self.usage, "VkImageViewUsageCreateInfo", "usage")?,
         })
     }
 }
@@ -5848,7 +5943,7 @@ impl<'a> Lower for p::InputAttachmentAspectReference {
         Ok(vk::InputAttachmentAspectReference {
             subpass: self.subpass,
             input_attachment_index: self.input_attachment_index,
-            aspect_mask: self.aspect_mask,
+            aspect_mask: cx.defined(self.aspect_mask, "VkInputAttachmentAspectReference", "aspectMask")?,
         })
     }
 }
@@ -5870,7 +5965,7 @@ impl<'a> LowerLink for p::InstanceCreateInfo<'a> {
         Ok(vk::InstanceCreateInfo {
             s_type: p::InstanceCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkInstanceCreateInfo", "flags")?,
             p_application_info: match self.p_application_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
             enabled_layer_count: self.enabled_layer_count,
             pp_enabled_layer_names: cx.strs(self.pp_enabled_layer_names),
@@ -5924,6 +6019,11 @@ impl<'a> LowerLink for p::MappedMemoryRange<'a> {
     type C = vk::MappedMemoryRange;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MappedMemoryRange, LowerError> {
+        // Rule: offset + size (or VK_WHOLE_SIZE) inside memory (VUID-VkMappedMemoryRange-size-00685).
+        {
+            let what = "offset + size (or VK_WHOLE_SIZE) inside memory";
+            cx.byte_range("VkMappedMemoryRange", what, self.memory, (self.offset as u64), crate::ranges::Bytes::WholeOr((self.size as u64)), "VUID-VkMappedMemoryRange-size-00685")?;
+        }
         Ok(vk::MappedMemoryRange {
             s_type: p::MappedMemoryRange::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
@@ -5951,7 +6051,7 @@ impl<'a> LowerLink for p::MemoryAllocateFlagsInfo<'a> {
         Ok(vk::MemoryAllocateFlagsInfo {
             s_type: p::MemoryAllocateFlagsInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkMemoryAllocateFlagsInfo", "flags")?,
             device_mask: self.device_mask,
         })
     }
@@ -5997,8 +6097,8 @@ impl<'a> LowerLink for p::MemoryBarrier<'a> {
         Ok(vk::MemoryBarrier {
             s_type: p::MemoryBarrier::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_access_mask: self.src_access_mask,
-            dst_access_mask: self.dst_access_mask,
+            src_access_mask: cx.defined(self.src_access_mask, "VkMemoryBarrier", "srcAccessMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkMemoryBarrier", "dstAccessMask")?,
         })
     }
 }
@@ -6020,10 +6120,10 @@ impl<'a> LowerLink for p::MemoryBarrier2<'a> {
         Ok(vk::MemoryBarrier2 {
             s_type: p::MemoryBarrier2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            src_stage_mask: self.src_stage_mask,
-            src_access_mask: self.src_access_mask,
-            dst_stage_mask: self.dst_stage_mask,
-            dst_access_mask: self.dst_access_mask,
+            src_stage_mask: cx.defined(self.src_stage_mask, "VkMemoryBarrier2", "srcStageMask")?,
+            src_access_mask: cx.defined(self.src_access_mask, "VkMemoryBarrier2", "srcAccessMask")?,
+            dst_stage_mask: cx.defined(self.dst_stage_mask, "VkMemoryBarrier2", "dstStageMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkMemoryBarrier2", "dstAccessMask")?,
         })
     }
 }
@@ -6110,7 +6210,7 @@ impl<'a> Lower for p::MemoryHeap {
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryHeap, LowerError> {
         Ok(vk::MemoryHeap {
             size: self.size,
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkMemoryHeap", "flags")?,
         })
     }
 }
@@ -6367,7 +6467,7 @@ impl<'a> Lower for p::MemoryType {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MemoryType, LowerError> {
         Ok(vk::MemoryType {
-            property_flags: self.property_flags,
+            property_flags: cx.defined(self.property_flags, "VkMemoryType", "propertyFlags")?,
             heap_index: self.heap_index,
         })
     }
@@ -6405,7 +6505,7 @@ impl<'a> LowerLink for p::MemoryUnmapInfo<'a> {
         Ok(vk::MemoryUnmapInfo {
             s_type: p::MemoryUnmapInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkMemoryUnmapInfo", "flags")?,
             memory: vk::DeviceMemory(cx.host_non_null(self.memory, "VkMemoryUnmapInfo", "memory")?),
         })
     }
@@ -6504,7 +6604,7 @@ impl<'a> LowerLink for p::MultisampledRenderToSingleSampledInfoEXT<'a> {
             s_type: p::MultisampledRenderToSingleSampledInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             multisampled_render_to_single_sampled_enable: self.multisampled_render_to_single_sampled_enable,
-            rasterization_samples: self.rasterization_samples,
+            rasterization_samples: cx.defined(self.rasterization_samples, "VkMultisampledRenderToSingleSampledInfoEXT", "rasterizationSamples")?,
         })
     }
 }
@@ -6538,7 +6638,7 @@ impl<'a> Lower for p::MutableDescriptorTypeListEXT<'a> {
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::MutableDescriptorTypeListEXT, LowerError> {
         Ok(vk::MutableDescriptorTypeListEXT {
             descriptor_type_count: self.descriptor_type_count,
-            p_descriptor_types: cx.slice(self.p_descriptor_types) as *const _,
+            p_descriptor_types: cx.defined_slice(self.p_descriptor_types, "VkMutableDescriptorTypeListEXT", "pDescriptorTypes")? as *const _,
         })
     }
 }
@@ -7577,7 +7677,7 @@ impl<'a> LowerLink for p::PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
         Ok(vk::PhysicalDeviceCooperativeMatrixPropertiesKHR {
             s_type: p::PhysicalDeviceCooperativeMatrixPropertiesKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            cooperative_matrix_supported_stages: self.cooperative_matrix_supported_stages,
+            cooperative_matrix_supported_stages: cx.defined(self.cooperative_matrix_supported_stages, "VkPhysicalDeviceCooperativeMatrixPropertiesKHR", "cooperativeMatrixSupportedStages")?,
         })
     }
 }
@@ -7993,8 +8093,8 @@ impl<'a> LowerLink for p::PhysicalDeviceDepthStencilResolveProperties<'a> {
         Ok(vk::PhysicalDeviceDepthStencilResolveProperties {
             s_type: p::PhysicalDeviceDepthStencilResolveProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            supported_depth_resolve_modes: self.supported_depth_resolve_modes,
-            supported_stencil_resolve_modes: self.supported_stencil_resolve_modes,
+            supported_depth_resolve_modes: cx.defined(self.supported_depth_resolve_modes, "VkPhysicalDeviceDepthStencilResolveProperties", "supportedDepthResolveModes")?,
+            supported_stencil_resolve_modes: cx.defined(self.supported_stencil_resolve_modes, "VkPhysicalDeviceDepthStencilResolveProperties", "supportedStencilResolveModes")?,
             independent_resolve_none: self.independent_resolve_none,
             independent_resolve: self.independent_resolve,
         })
@@ -8374,7 +8474,7 @@ impl<'a> LowerLink for p::PhysicalDeviceDriverProperties<'a> {
         Ok(vk::PhysicalDeviceDriverProperties {
             s_type: p::PhysicalDeviceDriverProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            driver_id: self.driver_id,
+            driver_id: cx.defined(self.driver_id, "VkPhysicalDeviceDriverProperties", "driverID")?,
             driver_name: cx.chars(&self.driver_name),
             driver_info: cx.chars(&self.driver_info),
             conformance_version: self.conformance_version.lower(cx)?,
@@ -8853,9 +8953,9 @@ impl<'a> LowerLink for p::PhysicalDeviceExternalBufferInfo<'a> {
         Ok(vk::PhysicalDeviceExternalBufferInfo {
             s_type: p::PhysicalDeviceExternalBufferInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            usage: self.usage,
-            handle_type: self.handle_type,
+            flags: cx.defined(self.flags, "VkPhysicalDeviceExternalBufferInfo", "flags")?,
+            usage: cx.defined(self.usage, "VkPhysicalDeviceExternalBufferInfo", "usage")?,
+            handle_type: cx.defined(self.handle_type, "VkPhysicalDeviceExternalBufferInfo", "handleType")?,
         })
     }
 }
@@ -8877,7 +8977,7 @@ impl<'a> LowerLink for p::PhysicalDeviceExternalFenceInfo<'a> {
         Ok(vk::PhysicalDeviceExternalFenceInfo {
             s_type: p::PhysicalDeviceExternalFenceInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_type: self.handle_type,
+            handle_type: cx.defined(self.handle_type, "VkPhysicalDeviceExternalFenceInfo", "handleType")?,
         })
     }
 }
@@ -8899,7 +8999,7 @@ impl<'a> LowerLink for p::PhysicalDeviceExternalImageFormatInfo<'a> {
         Ok(vk::PhysicalDeviceExternalImageFormatInfo {
             s_type: p::PhysicalDeviceExternalImageFormatInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_type: self.handle_type,
+            handle_type: cx.defined(self.handle_type, "VkPhysicalDeviceExternalImageFormatInfo", "handleType")?,
         })
     }
 }
@@ -8921,7 +9021,7 @@ impl<'a> LowerLink for p::PhysicalDeviceExternalSemaphoreInfo<'a> {
         Ok(vk::PhysicalDeviceExternalSemaphoreInfo {
             s_type: p::PhysicalDeviceExternalSemaphoreInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            handle_type: self.handle_type,
+            handle_type: cx.defined(self.handle_type, "VkPhysicalDeviceExternalSemaphoreInfo", "handleType")?,
         })
     }
 }
@@ -9127,8 +9227,8 @@ impl<'a> LowerLink for p::PhysicalDeviceFloatControlsProperties<'a> {
         Ok(vk::PhysicalDeviceFloatControlsProperties {
             s_type: p::PhysicalDeviceFloatControlsProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            denorm_behavior_independence: self.denorm_behavior_independence,
-            rounding_mode_independence: self.rounding_mode_independence,
+            denorm_behavior_independence: cx.defined(self.denorm_behavior_independence, "VkPhysicalDeviceFloatControlsProperties", "denormBehaviorIndependence")?,
+            rounding_mode_independence: cx.defined(self.rounding_mode_independence, "VkPhysicalDeviceFloatControlsProperties", "roundingModeIndependence")?,
             shader_signed_zero_inf_nan_preserve_float16: self.shader_signed_zero_inf_nan_preserve_float16,
             shader_signed_zero_inf_nan_preserve_float32: self.shader_signed_zero_inf_nan_preserve_float32,
             shader_signed_zero_inf_nan_preserve_float64: self.shader_signed_zero_inf_nan_preserve_float64,
@@ -9422,7 +9522,7 @@ impl<'a> LowerLink for p::PhysicalDeviceFragmentShadingRateKHR<'a> {
         Ok(vk::PhysicalDeviceFragmentShadingRateKHR {
             s_type: p::PhysicalDeviceFragmentShadingRateKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            sample_counts: self.sample_counts,
+            sample_counts: cx.defined(self.sample_counts, "VkPhysicalDeviceFragmentShadingRateKHR", "sampleCounts")?,
             fragment_size: self.fragment_size.lower(cx)?,
         })
     }
@@ -9485,7 +9585,7 @@ impl<'a> LowerLink for p::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
             max_fragment_size: self.max_fragment_size.lower(cx)?,
             max_fragment_size_aspect_ratio: self.max_fragment_size_aspect_ratio,
             max_fragment_shading_rate_coverage_samples: self.max_fragment_shading_rate_coverage_samples,
-            max_fragment_shading_rate_rasterization_samples: self.max_fragment_shading_rate_rasterization_samples,
+            max_fragment_shading_rate_rasterization_samples: cx.defined(self.max_fragment_shading_rate_rasterization_samples, "VkPhysicalDeviceFragmentShadingRatePropertiesKHR", "maxFragmentShadingRateRasterizationSamples")?,
             fragment_shading_rate_with_shader_depth_stencil_writes: self.fragment_shading_rate_with_shader_depth_stencil_writes,
             fragment_shading_rate_with_sample_mask: self.fragment_shading_rate_with_sample_mask,
             fragment_shading_rate_with_shader_sample_mask: self.fragment_shading_rate_with_shader_sample_mask,
@@ -9825,9 +9925,9 @@ impl<'a> LowerLink for p::PhysicalDeviceHostImageCopyProperties<'a> {
             s_type: p::PhysicalDeviceHostImageCopyProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             copy_src_layout_count: self.copy_src_layout_count,
-            p_copy_src_layouts: cx.slice(self.p_copy_src_layouts) as *const _,
+            p_copy_src_layouts: cx.defined_slice(self.p_copy_src_layouts, "VkPhysicalDeviceHostImageCopyProperties", "pCopySrcLayouts")? as *const _,
             copy_dst_layout_count: self.copy_dst_layout_count,
-            p_copy_dst_layouts: cx.slice(self.p_copy_dst_layouts) as *const _,
+            p_copy_dst_layouts: cx.defined_slice(self.p_copy_dst_layouts, "VkPhysicalDeviceHostImageCopyProperties", "pCopyDstLayouts")? as *const _,
             optimal_tiling_layout_uuid: self.optimal_tiling_layout_uuid,
             identical_memory_type_requirements: self.identical_memory_type_requirements,
         })
@@ -10059,7 +10159,7 @@ impl<'a> LowerLink for p::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
             s_type: p::PhysicalDeviceImageDrmFormatModifierInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             drm_format_modifier: self.drm_format_modifier,
-            sharing_mode: self.sharing_mode,
+            sharing_mode: cx.defined(self.sharing_mode, "VkPhysicalDeviceImageDrmFormatModifierInfoEXT", "sharingMode")?,
             queue_family_index_count: self.queue_family_index_count,
             p_queue_family_indices: cx.slice(self.p_queue_family_indices) as *const _,
         })
@@ -10083,11 +10183,11 @@ impl<'a> LowerLink for p::PhysicalDeviceImageFormatInfo2<'a> {
         Ok(vk::PhysicalDeviceImageFormatInfo2 {
             s_type: p::PhysicalDeviceImageFormatInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            format: self.format,
-            ty: self.ty,
-            tiling: self.tiling,
-            usage: self.usage,
-            flags: self.flags,
+            format: cx.defined(self.format, "VkPhysicalDeviceImageFormatInfo2", "format")?,
+            ty: cx.defined(self.ty, "VkPhysicalDeviceImageFormatInfo2", "type")?,
+            tiling: cx.defined(self.tiling, "VkPhysicalDeviceImageFormatInfo2", "tiling")?,
+            usage: cx.defined(self.usage, "VkPhysicalDeviceImageFormatInfo2", "usage")?,
+            flags: cx.defined(self.flags, "VkPhysicalDeviceImageFormatInfo2", "flags")?,
         })
     }
 }
@@ -10211,7 +10311,7 @@ impl<'a> LowerLink for p::PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
         Ok(vk::PhysicalDeviceImageViewImageFormatInfoEXT {
             s_type: p::PhysicalDeviceImageViewImageFormatInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            image_view_type: self.image_view_type,
+            image_view_type: cx.defined(self.image_view_type, "VkPhysicalDeviceImageViewImageFormatInfoEXT", "imageViewType")?,
         })
     }
 }
@@ -10500,7 +10600,7 @@ impl<'a> LowerLink for p::PhysicalDeviceLayeredApiPropertiesKHR<'a> {
             p_next: core::ptr::null_mut(),
             vendor_id: self.vendor_id,
             device_id: self.device_id,
-            layered_api: self.layered_api,
+            layered_api: cx.defined(self.layered_api, "VkPhysicalDeviceLayeredApiPropertiesKHR", "layeredAPI")?,
             device_name: cx.chars(&self.device_name),
         })
     }
@@ -10886,16 +10986,16 @@ impl<'a> Lower for p::PhysicalDeviceLimits {
             max_framebuffer_width: self.max_framebuffer_width,
             max_framebuffer_height: self.max_framebuffer_height,
             max_framebuffer_layers: self.max_framebuffer_layers,
-            framebuffer_color_sample_counts: self.framebuffer_color_sample_counts,
-            framebuffer_depth_sample_counts: self.framebuffer_depth_sample_counts,
-            framebuffer_stencil_sample_counts: self.framebuffer_stencil_sample_counts,
-            framebuffer_no_attachments_sample_counts: self.framebuffer_no_attachments_sample_counts,
+            framebuffer_color_sample_counts: cx.defined(self.framebuffer_color_sample_counts, "VkPhysicalDeviceLimits", "framebufferColorSampleCounts")?,
+            framebuffer_depth_sample_counts: cx.defined(self.framebuffer_depth_sample_counts, "VkPhysicalDeviceLimits", "framebufferDepthSampleCounts")?,
+            framebuffer_stencil_sample_counts: cx.defined(self.framebuffer_stencil_sample_counts, "VkPhysicalDeviceLimits", "framebufferStencilSampleCounts")?,
+            framebuffer_no_attachments_sample_counts: cx.defined(self.framebuffer_no_attachments_sample_counts, "VkPhysicalDeviceLimits", "framebufferNoAttachmentsSampleCounts")?,
             max_color_attachments: self.max_color_attachments,
-            sampled_image_color_sample_counts: self.sampled_image_color_sample_counts,
-            sampled_image_integer_sample_counts: self.sampled_image_integer_sample_counts,
-            sampled_image_depth_sample_counts: self.sampled_image_depth_sample_counts,
-            sampled_image_stencil_sample_counts: self.sampled_image_stencil_sample_counts,
-            storage_image_sample_counts: self.storage_image_sample_counts,
+            sampled_image_color_sample_counts: cx.defined(self.sampled_image_color_sample_counts, "VkPhysicalDeviceLimits", "sampledImageColorSampleCounts")?,
+            sampled_image_integer_sample_counts: cx.defined(self.sampled_image_integer_sample_counts, "VkPhysicalDeviceLimits", "sampledImageIntegerSampleCounts")?,
+            sampled_image_depth_sample_counts: cx.defined(self.sampled_image_depth_sample_counts, "VkPhysicalDeviceLimits", "sampledImageDepthSampleCounts")?,
+            sampled_image_stencil_sample_counts: cx.defined(self.sampled_image_stencil_sample_counts, "VkPhysicalDeviceLimits", "sampledImageStencilSampleCounts")?,
+            storage_image_sample_counts: cx.defined(self.storage_image_sample_counts, "VkPhysicalDeviceLimits", "storageImageSampleCounts")?,
             max_sample_mask_words: self.max_sample_mask_words,
             timestamp_compute_and_graphics: self.timestamp_compute_and_graphics,
             timestamp_period: self.timestamp_period,
@@ -12684,10 +12784,10 @@ impl<'a> LowerLink for p::PhysicalDevicePipelineRobustnessProperties<'a> {
         Ok(vk::PhysicalDevicePipelineRobustnessProperties {
             s_type: p::PhysicalDevicePipelineRobustnessProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            default_robustness_storage_buffers: self.default_robustness_storage_buffers,
-            default_robustness_uniform_buffers: self.default_robustness_uniform_buffers,
-            default_robustness_vertex_inputs: self.default_robustness_vertex_inputs,
-            default_robustness_images: self.default_robustness_images,
+            default_robustness_storage_buffers: cx.defined(self.default_robustness_storage_buffers, "VkPhysicalDevicePipelineRobustnessProperties", "defaultRobustnessStorageBuffers")?,
+            default_robustness_uniform_buffers: cx.defined(self.default_robustness_uniform_buffers, "VkPhysicalDevicePipelineRobustnessProperties", "defaultRobustnessUniformBuffers")?,
+            default_robustness_vertex_inputs: cx.defined(self.default_robustness_vertex_inputs, "VkPhysicalDevicePipelineRobustnessProperties", "defaultRobustnessVertexInputs")?,
+            default_robustness_images: cx.defined(self.default_robustness_images, "VkPhysicalDevicePipelineRobustnessProperties", "defaultRobustnessImages")?,
         })
     }
 }
@@ -12741,7 +12841,7 @@ impl<'a> LowerLink for p::PhysicalDevicePointClippingProperties<'a> {
         Ok(vk::PhysicalDevicePointClippingProperties {
             s_type: p::PhysicalDevicePointClippingProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            point_clipping_behavior: self.point_clipping_behavior,
+            point_clipping_behavior: cx.defined(self.point_clipping_behavior, "VkPhysicalDevicePointClippingProperties", "pointClippingBehavior")?,
         })
     }
 }
@@ -12943,7 +13043,7 @@ impl<'a> Lower for p::PhysicalDeviceProperties {
             driver_version: self.driver_version,
             vendor_id: self.vendor_id,
             device_id: self.device_id,
-            device_type: self.device_type,
+            device_type: cx.defined(self.device_type, "VkPhysicalDeviceProperties", "deviceType")?,
             device_name: cx.chars(&self.device_name),
             pipeline_cache_uuid: self.pipeline_cache_uuid,
             limits: self.limits.lower(cx)?,
@@ -13746,7 +13846,7 @@ impl<'a> LowerLink for p::PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
         Ok(vk::PhysicalDeviceSampleLocationsPropertiesEXT {
             s_type: p::PhysicalDeviceSampleLocationsPropertiesEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            sample_location_sample_counts: self.sample_location_sample_counts,
+            sample_location_sample_counts: cx.defined(self.sample_location_sample_counts, "VkPhysicalDeviceSampleLocationsPropertiesEXT", "sampleLocationSampleCounts")?,
             max_sample_location_grid_size: self.max_sample_location_grid_size.lower(cx)?,
             sample_location_coordinate_range: self.sample_location_coordinate_range,
             sample_location_sub_pixel_bits: self.sample_location_sub_pixel_bits,
@@ -15409,11 +15509,11 @@ impl<'a> LowerLink for p::PhysicalDeviceSparseImageFormatInfo2<'a> {
         Ok(vk::PhysicalDeviceSparseImageFormatInfo2 {
             s_type: p::PhysicalDeviceSparseImageFormatInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            format: self.format,
-            ty: self.ty,
-            samples: self.samples,
-            usage: self.usage,
-            tiling: self.tiling,
+            format: cx.defined(self.format, "VkPhysicalDeviceSparseImageFormatInfo2", "format")?,
+            ty: cx.defined(self.ty, "VkPhysicalDeviceSparseImageFormatInfo2", "type")?,
+            samples: cx.defined(self.samples, "VkPhysicalDeviceSparseImageFormatInfo2", "samples")?,
+            usage: cx.defined(self.usage, "VkPhysicalDeviceSparseImageFormatInfo2", "usage")?,
+            tiling: cx.defined(self.tiling, "VkPhysicalDeviceSparseImageFormatInfo2", "tiling")?,
         })
     }
 }
@@ -15468,8 +15568,8 @@ impl<'a> LowerLink for p::PhysicalDeviceSubgroupProperties<'a> {
             s_type: p::PhysicalDeviceSubgroupProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             subgroup_size: self.subgroup_size,
-            supported_stages: self.supported_stages,
-            supported_operations: self.supported_operations,
+            supported_stages: cx.defined(self.supported_stages, "VkPhysicalDeviceSubgroupProperties", "supportedStages")?,
+            supported_operations: cx.defined(self.supported_operations, "VkPhysicalDeviceSubgroupProperties", "supportedOperations")?,
             quad_operations_in_all_stages: self.quad_operations_in_all_stages,
         })
     }
@@ -15580,7 +15680,7 @@ impl<'a> LowerLink for p::PhysicalDeviceSubgroupSizeControlProperties<'a> {
             min_subgroup_size: self.min_subgroup_size,
             max_subgroup_size: self.max_subgroup_size,
             max_compute_workgroup_subgroups: self.max_compute_workgroup_subgroups,
-            required_subgroup_size_stages: self.required_subgroup_size_stages,
+            required_subgroup_size_stages: cx.defined(self.required_subgroup_size_stages, "VkPhysicalDeviceSubgroupSizeControlProperties", "requiredSubgroupSizeStages")?,
         })
     }
 }
@@ -15948,7 +16048,7 @@ impl<'a> LowerLink for p::PhysicalDeviceToolProperties<'a> {
             p_next: core::ptr::null_mut(),
             name: cx.chars(&self.name),
             version: cx.chars(&self.version),
-            purposes: self.purposes,
+            purposes: cx.defined(self.purposes, "VkPhysicalDeviceToolProperties", "purposes")?,
             description: cx.chars(&self.description),
             layer: cx.chars(&self.layer),
         })
@@ -16518,10 +16618,10 @@ impl<'a> LowerLink for p::PhysicalDeviceVulkan11Properties<'a> {
             device_node_mask: self.device_node_mask,
             device_luid_valid: self.device_luid_valid,
             subgroup_size: self.subgroup_size,
-            subgroup_supported_stages: self.subgroup_supported_stages,
-            subgroup_supported_operations: self.subgroup_supported_operations,
+            subgroup_supported_stages: cx.defined(self.subgroup_supported_stages, "VkPhysicalDeviceVulkan11Properties", "subgroupSupportedStages")?,
+            subgroup_supported_operations: cx.defined(self.subgroup_supported_operations, "VkPhysicalDeviceVulkan11Properties", "subgroupSupportedOperations")?,
             subgroup_quad_operations_in_all_stages: self.subgroup_quad_operations_in_all_stages,
-            point_clipping_behavior: self.point_clipping_behavior,
+            point_clipping_behavior: cx.defined(self.point_clipping_behavior, "VkPhysicalDeviceVulkan11Properties", "pointClippingBehavior")?,
             max_multiview_view_count: self.max_multiview_view_count,
             max_multiview_instance_index: self.max_multiview_instance_index,
             protected_no_fault: self.protected_no_fault,
@@ -16734,12 +16834,12 @@ impl<'a> LowerLink for p::PhysicalDeviceVulkan12Properties<'a> {
         Ok(vk::PhysicalDeviceVulkan12Properties {
             s_type: p::PhysicalDeviceVulkan12Properties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            driver_id: self.driver_id,
+            driver_id: cx.defined(self.driver_id, "VkPhysicalDeviceVulkan12Properties", "driverID")?,
             driver_name: cx.chars(&self.driver_name),
             driver_info: cx.chars(&self.driver_info),
             conformance_version: self.conformance_version.lower(cx)?,
-            denorm_behavior_independence: self.denorm_behavior_independence,
-            rounding_mode_independence: self.rounding_mode_independence,
+            denorm_behavior_independence: cx.defined(self.denorm_behavior_independence, "VkPhysicalDeviceVulkan12Properties", "denormBehaviorIndependence")?,
+            rounding_mode_independence: cx.defined(self.rounding_mode_independence, "VkPhysicalDeviceVulkan12Properties", "roundingModeIndependence")?,
             shader_signed_zero_inf_nan_preserve_float16: self.shader_signed_zero_inf_nan_preserve_float16,
             shader_signed_zero_inf_nan_preserve_float32: self.shader_signed_zero_inf_nan_preserve_float32,
             shader_signed_zero_inf_nan_preserve_float64: self.shader_signed_zero_inf_nan_preserve_float64,
@@ -16778,14 +16878,14 @@ impl<'a> LowerLink for p::PhysicalDeviceVulkan12Properties<'a> {
             max_descriptor_set_update_after_bind_sampled_images: self.max_descriptor_set_update_after_bind_sampled_images,
             max_descriptor_set_update_after_bind_storage_images: self.max_descriptor_set_update_after_bind_storage_images,
             max_descriptor_set_update_after_bind_input_attachments: self.max_descriptor_set_update_after_bind_input_attachments,
-            supported_depth_resolve_modes: self.supported_depth_resolve_modes,
-            supported_stencil_resolve_modes: self.supported_stencil_resolve_modes,
+            supported_depth_resolve_modes: cx.defined(self.supported_depth_resolve_modes, "VkPhysicalDeviceVulkan12Properties", "supportedDepthResolveModes")?,
+            supported_stencil_resolve_modes: cx.defined(self.supported_stencil_resolve_modes, "VkPhysicalDeviceVulkan12Properties", "supportedStencilResolveModes")?,
             independent_resolve_none: self.independent_resolve_none,
             independent_resolve: self.independent_resolve,
             filter_minmax_single_component_formats: self.filter_minmax_single_component_formats,
             filter_minmax_image_component_mapping: self.filter_minmax_image_component_mapping,
             max_timeline_semaphore_value_difference: self.max_timeline_semaphore_value_difference,
-            framebuffer_integer_color_sample_counts: self.framebuffer_integer_color_sample_counts,
+            framebuffer_integer_color_sample_counts: cx.defined(self.framebuffer_integer_color_sample_counts, "VkPhysicalDeviceVulkan12Properties", "framebufferIntegerColorSampleCounts")?,
         })
     }
 }
@@ -16970,7 +17070,7 @@ impl<'a> LowerLink for p::PhysicalDeviceVulkan13Properties<'a> {
             min_subgroup_size: self.min_subgroup_size,
             max_subgroup_size: self.max_subgroup_size,
             max_compute_workgroup_subgroups: self.max_compute_workgroup_subgroups,
-            required_subgroup_size_stages: self.required_subgroup_size_stages,
+            required_subgroup_size_stages: cx.defined(self.required_subgroup_size_stages, "VkPhysicalDeviceVulkan13Properties", "requiredSubgroupSizeStages")?,
             max_inline_uniform_block_size: self.max_inline_uniform_block_size,
             max_per_stage_descriptor_inline_uniform_blocks: self.max_per_stage_descriptor_inline_uniform_blocks,
             max_per_stage_descriptor_update_after_bind_inline_uniform_blocks: self.max_per_stage_descriptor_update_after_bind_inline_uniform_blocks,
@@ -17212,14 +17312,14 @@ impl<'a> LowerLink for p::PhysicalDeviceVulkan14Properties<'a> {
             block_texel_view_compatible_multiple_layers: self.block_texel_view_compatible_multiple_layers,
             max_combined_image_sampler_descriptor_count: self.max_combined_image_sampler_descriptor_count,
             fragment_shading_rate_clamp_combiner_inputs: self.fragment_shading_rate_clamp_combiner_inputs,
-            default_robustness_storage_buffers: self.default_robustness_storage_buffers,
-            default_robustness_uniform_buffers: self.default_robustness_uniform_buffers,
-            default_robustness_vertex_inputs: self.default_robustness_vertex_inputs,
-            default_robustness_images: self.default_robustness_images,
+            default_robustness_storage_buffers: cx.defined(self.default_robustness_storage_buffers, "VkPhysicalDeviceVulkan14Properties", "defaultRobustnessStorageBuffers")?,
+            default_robustness_uniform_buffers: cx.defined(self.default_robustness_uniform_buffers, "VkPhysicalDeviceVulkan14Properties", "defaultRobustnessUniformBuffers")?,
+            default_robustness_vertex_inputs: cx.defined(self.default_robustness_vertex_inputs, "VkPhysicalDeviceVulkan14Properties", "defaultRobustnessVertexInputs")?,
+            default_robustness_images: cx.defined(self.default_robustness_images, "VkPhysicalDeviceVulkan14Properties", "defaultRobustnessImages")?,
             copy_src_layout_count: self.copy_src_layout_count,
-            p_copy_src_layouts: cx.slice(self.p_copy_src_layouts) as *const _,
+            p_copy_src_layouts: cx.defined_slice(self.p_copy_src_layouts, "VkPhysicalDeviceVulkan14Properties", "pCopySrcLayouts")? as *const _,
             copy_dst_layout_count: self.copy_dst_layout_count,
-            p_copy_dst_layouts: cx.slice(self.p_copy_dst_layouts) as *const _,
+            p_copy_dst_layouts: cx.defined_slice(self.p_copy_dst_layouts, "VkPhysicalDeviceVulkan14Properties", "pCopyDstLayouts")? as *const _,
             optimal_tiling_layout_uuid: self.optimal_tiling_layout_uuid,
             identical_memory_type_requirements: self.identical_memory_type_requirements,
         })
@@ -17571,7 +17671,7 @@ impl<'a> LowerLink for p::PipelineCacheCreateInfo<'a> {
         Ok(vk::PipelineCacheCreateInfo {
             s_type: p::PipelineCacheCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineCacheCreateInfo", "flags")?,
             initial_data_size: cx.size(self.initial_data_size)?,
             p_initial_data: cx.blob(self.p_initial_data),
         })
@@ -17597,7 +17697,7 @@ impl<'a> LowerLink for p::PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
             p_next: core::ptr::null_mut(),
             src_premultiplied: self.src_premultiplied,
             dst_premultiplied: self.dst_premultiplied,
-            blend_overlap: self.blend_overlap,
+            blend_overlap: cx.defined(self.blend_overlap, "VkPipelineColorBlendAdvancedStateCreateInfoEXT", "blendOverlap")?,
         })
     }
 }
@@ -17608,13 +17708,13 @@ impl<'a> Lower for p::PipelineColorBlendAttachmentState {
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineColorBlendAttachmentState, LowerError> {
         Ok(vk::PipelineColorBlendAttachmentState {
             blend_enable: self.blend_enable,
-            src_color_blend_factor: self.src_color_blend_factor,
-            dst_color_blend_factor: self.dst_color_blend_factor,
-            color_blend_op: self.color_blend_op,
-            src_alpha_blend_factor: self.src_alpha_blend_factor,
-            dst_alpha_blend_factor: self.dst_alpha_blend_factor,
-            alpha_blend_op: self.alpha_blend_op,
-            color_write_mask: self.color_write_mask,
+            src_color_blend_factor: cx.defined(self.src_color_blend_factor, "VkPipelineColorBlendAttachmentState", "srcColorBlendFactor")?,
+            dst_color_blend_factor: cx.defined(self.dst_color_blend_factor, "VkPipelineColorBlendAttachmentState", "dstColorBlendFactor")?,
+            color_blend_op: cx.defined(self.color_blend_op, "VkPipelineColorBlendAttachmentState", "colorBlendOp")?,
+            src_alpha_blend_factor: cx.defined(self.src_alpha_blend_factor, "VkPipelineColorBlendAttachmentState", "srcAlphaBlendFactor")?,
+            dst_alpha_blend_factor: cx.defined(self.dst_alpha_blend_factor, "VkPipelineColorBlendAttachmentState", "dstAlphaBlendFactor")?,
+            alpha_blend_op: cx.defined(self.alpha_blend_op, "VkPipelineColorBlendAttachmentState", "alphaBlendOp")?,
+            color_write_mask: cx.defined(self.color_write_mask, "VkPipelineColorBlendAttachmentState", "colorWriteMask")?,
         })
     }
 }
@@ -17642,9 +17742,9 @@ impl<'a> LowerLink for p::PipelineColorBlendStateCreateInfo<'a> {
         Ok(vk::PipelineColorBlendStateCreateInfo {
             s_type: p::PipelineColorBlendStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineColorBlendStateCreateInfo", "flags")?,
             logic_op_enable: self.logic_op_enable,
-            logic_op: self.logic_op,
+            logic_op: cx.defined(self.logic_op, "VkPipelineColorBlendStateCreateInfo", "logicOp")?,
             attachment_count: self.attachment_count,
             p_attachments: cx.lower_slice(self.p_attachments, |v, cx| v.lower(cx))?,
             blend_constants: self.blend_constants,
@@ -17692,7 +17792,7 @@ impl<'a> LowerLink for p::PipelineCreateFlags2CreateInfo<'a> {
         Ok(vk::PipelineCreateFlags2CreateInfo {
             s_type: p::PipelineCreateFlags2CreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineCreateFlags2CreateInfo", "flags")?,
         })
     }
 }
@@ -17702,7 +17802,7 @@ impl<'a> Lower for p::PipelineCreationFeedback {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PipelineCreationFeedback, LowerError> {
         Ok(vk::PipelineCreationFeedback {
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineCreationFeedback", "flags")?,
             duration: self.duration,
         })
     }
@@ -17749,10 +17849,10 @@ impl<'a> LowerLink for p::PipelineDepthStencilStateCreateInfo<'a> {
         Ok(vk::PipelineDepthStencilStateCreateInfo {
             s_type: p::PipelineDepthStencilStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineDepthStencilStateCreateInfo", "flags")?,
             depth_test_enable: self.depth_test_enable,
             depth_write_enable: self.depth_write_enable,
-            depth_compare_op: self.depth_compare_op,
+            depth_compare_op: cx.defined(self.depth_compare_op, "VkPipelineDepthStencilStateCreateInfo", "depthCompareOp")?,
             depth_bounds_test_enable: self.depth_bounds_test_enable,
             stencil_test_enable: self.stencil_test_enable,
             front: self.front.lower(cx)?,
@@ -17780,9 +17880,9 @@ impl<'a> LowerLink for p::PipelineDynamicStateCreateInfo<'a> {
         Ok(vk::PipelineDynamicStateCreateInfo {
             s_type: p::PipelineDynamicStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineDynamicStateCreateInfo", "flags")?,
             dynamic_state_count: self.dynamic_state_count,
-            p_dynamic_states: cx.slice(self.p_dynamic_states) as *const _,
+            p_dynamic_states: cx.defined_slice(self.p_dynamic_states, "VkPipelineDynamicStateCreateInfo", "pDynamicStates")? as *const _,
         })
     }
 }
@@ -17805,7 +17905,7 @@ impl<'a> LowerLink for p::PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
             s_type: p::PipelineFragmentShadingRateStateCreateInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             fragment_size: self.fragment_size.lower(cx)?,
-            combiner_ops: self.combiner_ops,
+            combiner_ops: { cx.defined_slice(&self.combiner_ops, "VkPipelineFragmentShadingRateStateCreateInfoKHR", "combinerOps")?; self.combiner_ops },
         })
     }
 }
@@ -17827,8 +17927,8 @@ impl<'a> LowerLink for p::PipelineInputAssemblyStateCreateInfo<'a> {
         Ok(vk::PipelineInputAssemblyStateCreateInfo {
             s_type: p::PipelineInputAssemblyStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            topology: self.topology,
+            flags: cx.defined(self.flags, "VkPipelineInputAssemblyStateCreateInfo", "flags")?,
+            topology: cx.defined(self.topology, "VkPipelineInputAssemblyStateCreateInfo", "topology")?,
             primitive_restart_enable: self.primitive_restart_enable,
         })
     }
@@ -17851,7 +17951,7 @@ impl<'a> LowerLink for p::PipelineLayoutCreateInfo<'a> {
         Ok(vk::PipelineLayoutCreateInfo {
             s_type: p::PipelineLayoutCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineLayoutCreateInfo", "flags")?,
             set_layout_count: self.set_layout_count,
             p_set_layouts: cx.hosts(self.p_set_layouts, vk::DescriptorSetLayout)?,
             push_constant_range_count: self.push_constant_range_count,
@@ -17903,8 +18003,8 @@ impl<'a> LowerLink for p::PipelineMultisampleStateCreateInfo<'a> {
         Ok(vk::PipelineMultisampleStateCreateInfo {
             s_type: p::PipelineMultisampleStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            rasterization_samples: self.rasterization_samples,
+            flags: cx.defined(self.flags, "VkPipelineMultisampleStateCreateInfo", "flags")?,
+            rasterization_samples: cx.defined(self.rasterization_samples, "VkPipelineMultisampleStateCreateInfo", "rasterizationSamples")?,
             sample_shading_enable: self.sample_shading_enable,
             min_sample_shading: self.min_sample_shading,
             p_sample_mask: cx.slice(self.p_sample_mask) as *const _,
@@ -17931,8 +18031,8 @@ impl<'a> LowerLink for p::PipelineRasterizationConservativeStateCreateInfoEXT<'a
         Ok(vk::PipelineRasterizationConservativeStateCreateInfoEXT {
             s_type: p::PipelineRasterizationConservativeStateCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            conservative_rasterization_mode: self.conservative_rasterization_mode,
+            flags: cx.defined(self.flags, "VkPipelineRasterizationConservativeStateCreateInfoEXT", "flags")?,
+            conservative_rasterization_mode: cx.defined(self.conservative_rasterization_mode, "VkPipelineRasterizationConservativeStateCreateInfoEXT", "conservativeRasterizationMode")?,
             extra_primitive_overestimation_size: self.extra_primitive_overestimation_size,
         })
     }
@@ -17955,7 +18055,7 @@ impl<'a> LowerLink for p::PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
         Ok(vk::PipelineRasterizationDepthClipStateCreateInfoEXT {
             s_type: p::PipelineRasterizationDepthClipStateCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineRasterizationDepthClipStateCreateInfoEXT", "flags")?,
             depth_clip_enable: self.depth_clip_enable,
         })
     }
@@ -17978,7 +18078,7 @@ impl<'a> LowerLink for p::PipelineRasterizationLineStateCreateInfo<'a> {
         Ok(vk::PipelineRasterizationLineStateCreateInfo {
             s_type: p::PipelineRasterizationLineStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            line_rasterization_mode: self.line_rasterization_mode,
+            line_rasterization_mode: cx.defined(self.line_rasterization_mode, "VkPipelineRasterizationLineStateCreateInfo", "lineRasterizationMode")?,
             stippled_line_enable: self.stippled_line_enable,
             line_stipple_factor: self.line_stipple_factor,
             line_stipple_pattern: self.line_stipple_pattern,
@@ -18003,7 +18103,7 @@ impl<'a> LowerLink for p::PipelineRasterizationProvokingVertexStateCreateInfoEXT
         Ok(vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT {
             s_type: p::PipelineRasterizationProvokingVertexStateCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            provoking_vertex_mode: self.provoking_vertex_mode,
+            provoking_vertex_mode: cx.defined(self.provoking_vertex_mode, "VkPipelineRasterizationProvokingVertexStateCreateInfoEXT", "provokingVertexMode")?,
         })
     }
 }
@@ -18025,12 +18125,12 @@ impl<'a> LowerLink for p::PipelineRasterizationStateCreateInfo<'a> {
         Ok(vk::PipelineRasterizationStateCreateInfo {
             s_type: p::PipelineRasterizationStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineRasterizationStateCreateInfo", "flags")?,
             depth_clamp_enable: self.depth_clamp_enable,
             rasterizer_discard_enable: self.rasterizer_discard_enable,
-            polygon_mode: self.polygon_mode,
-            cull_mode: self.cull_mode,
-            front_face: self.front_face,
+            polygon_mode: cx.defined(self.polygon_mode, "VkPipelineRasterizationStateCreateInfo", "polygonMode")?,
+            cull_mode: cx.defined(self.cull_mode, "VkPipelineRasterizationStateCreateInfo", "cullMode")?,
+            front_face: cx.defined(self.front_face, "VkPipelineRasterizationStateCreateInfo", "frontFace")?,
             depth_bias_enable: self.depth_bias_enable,
             depth_bias_constant_factor: self.depth_bias_constant_factor,
             depth_bias_clamp: self.depth_bias_clamp,
@@ -18057,7 +18157,7 @@ impl<'a> LowerLink for p::PipelineRasterizationStateStreamCreateInfoEXT<'a> {
         Ok(vk::PipelineRasterizationStateStreamCreateInfoEXT {
             s_type: p::PipelineRasterizationStateStreamCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineRasterizationStateStreamCreateInfoEXT", "flags")?,
             rasterization_stream: self.rasterization_stream,
         })
     }
@@ -18088,9 +18188,9 @@ impl<'a> LowerLink for p::PipelineRenderingCreateInfo<'a> {
             p_next: core::ptr::null_mut(),
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
-            p_color_attachment_formats: cx.slice(self.p_color_attachment_formats) as *const _,
-            depth_attachment_format: self.depth_attachment_format,
-            stencil_attachment_format: self.stencil_attachment_format,
+            p_color_attachment_formats: cx.defined_slice(self.p_color_attachment_formats, "VkPipelineRenderingCreateInfo", "pColorAttachmentFormats")? as *const _,
+            depth_attachment_format: cx.defined(self.depth_attachment_format, "VkPipelineRenderingCreateInfo", "depthAttachmentFormat")?,
+            stencil_attachment_format: cx.defined(self.stencil_attachment_format, "VkPipelineRenderingCreateInfo", "stencilAttachmentFormat")?,
         })
     }
 }
@@ -18112,10 +18212,10 @@ impl<'a> LowerLink for p::PipelineRobustnessCreateInfo<'a> {
         Ok(vk::PipelineRobustnessCreateInfo {
             s_type: p::PipelineRobustnessCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            storage_buffers: self.storage_buffers,
-            uniform_buffers: self.uniform_buffers,
-            vertex_inputs: self.vertex_inputs,
-            images: self.images,
+            storage_buffers: cx.defined(self.storage_buffers, "VkPipelineRobustnessCreateInfo", "storageBuffers")?,
+            uniform_buffers: cx.defined(self.uniform_buffers, "VkPipelineRobustnessCreateInfo", "uniformBuffers")?,
+            vertex_inputs: cx.defined(self.vertex_inputs, "VkPipelineRobustnessCreateInfo", "vertexInputs")?,
+            images: cx.defined(self.images, "VkPipelineRobustnessCreateInfo", "images")?,
         })
     }
 }
@@ -18160,8 +18260,8 @@ impl<'a> LowerLink for p::PipelineShaderStageCreateInfo<'a> {
         Ok(vk::PipelineShaderStageCreateInfo {
             s_type: p::PipelineShaderStageCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            stage: self.stage,
+            flags: cx.defined(self.flags, "VkPipelineShaderStageCreateInfo", "flags")?,
+            stage: cx.defined(self.stage, "VkPipelineShaderStageCreateInfo", "stage")?,
             module: vk::ShaderModule(cx.host(self.module)?),
             p_name: cx.str(self.p_name),
             p_specialization_info: match self.p_specialization_info { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
@@ -18208,7 +18308,7 @@ impl<'a> LowerLink for p::PipelineTessellationDomainOriginStateCreateInfo<'a> {
         Ok(vk::PipelineTessellationDomainOriginStateCreateInfo {
             s_type: p::PipelineTessellationDomainOriginStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            domain_origin: self.domain_origin,
+            domain_origin: cx.defined(self.domain_origin, "VkPipelineTessellationDomainOriginStateCreateInfo", "domainOrigin")?,
         })
     }
 }
@@ -18230,7 +18330,7 @@ impl<'a> LowerLink for p::PipelineTessellationStateCreateInfo<'a> {
         Ok(vk::PipelineTessellationStateCreateInfo {
             s_type: p::PipelineTessellationStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineTessellationStateCreateInfo", "flags")?,
             patch_control_points: self.patch_control_points,
         })
     }
@@ -18276,7 +18376,7 @@ impl<'a> LowerLink for p::PipelineVertexInputStateCreateInfo<'a> {
         Ok(vk::PipelineVertexInputStateCreateInfo {
             s_type: p::PipelineVertexInputStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineVertexInputStateCreateInfo", "flags")?,
             vertex_binding_description_count: self.vertex_binding_description_count,
             p_vertex_binding_descriptions: cx.lower_slice(self.p_vertex_binding_descriptions, |v, cx| v.lower(cx))?,
             vertex_attribute_description_count: self.vertex_attribute_description_count,
@@ -18302,7 +18402,7 @@ impl<'a> LowerLink for p::PipelineViewportDepthClampControlCreateInfoEXT<'a> {
         Ok(vk::PipelineViewportDepthClampControlCreateInfoEXT {
             s_type: p::PipelineViewportDepthClampControlCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            depth_clamp_mode: self.depth_clamp_mode,
+            depth_clamp_mode: cx.defined(self.depth_clamp_mode, "VkPipelineViewportDepthClampControlCreateInfoEXT", "depthClampMode")?,
             p_depth_clamp_range: match self.p_depth_clamp_range { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
     }
@@ -18359,7 +18459,7 @@ impl<'a> LowerLink for p::PipelineViewportStateCreateInfo<'a> {
         Ok(vk::PipelineViewportStateCreateInfo {
             s_type: p::PipelineViewportStateCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPipelineViewportStateCreateInfo", "flags")?,
             viewport_count: self.viewport_count,
             p_viewports: cx.lower_slice(self.p_viewports, |v, cx| v.lower(cx))?,
             scissor_count: self.scissor_count,
@@ -18385,7 +18485,7 @@ impl<'a> LowerLink for p::PrivateDataSlotCreateInfo<'a> {
         Ok(vk::PrivateDataSlotCreateInfo {
             s_type: p::PrivateDataSlotCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkPrivateDataSlotCreateInfo", "flags")?,
         })
     }
 }
@@ -18417,7 +18517,7 @@ impl<'a> Lower for p::PushConstantRange {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::PushConstantRange, LowerError> {
         Ok(vk::PushConstantRange {
-            stage_flags: self.stage_flags,
+            stage_flags: cx.defined(self.stage_flags, "VkPushConstantRange", "stageFlags")?,
             offset: self.offset,
             size: self.size,
         })
@@ -18442,7 +18542,7 @@ impl<'a> LowerLink for p::PushConstantsInfo<'a> {
             s_type: p::PushConstantsInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             layout: vk::PipelineLayout(cx.host(self.layout)?),
-            stage_flags: self.stage_flags,
+            stage_flags: cx.defined(self.stage_flags, "VkPushConstantsInfo", "stageFlags")?,
             offset: self.offset,
             size: self.size,
             p_values: cx.blob(self.p_values),
@@ -18467,7 +18567,7 @@ impl<'a> LowerLink for p::PushDescriptorSetInfo<'a> {
         Ok(vk::PushDescriptorSetInfo {
             s_type: p::PushDescriptorSetInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            stage_flags: self.stage_flags,
+            stage_flags: cx.defined(self.stage_flags, "VkPushDescriptorSetInfo", "stageFlags")?,
             layout: vk::PipelineLayout(cx.host(self.layout)?),
             set: self.set,
             descriptor_write_count: self.descriptor_write_count,
@@ -18493,10 +18593,10 @@ impl<'a> LowerLink for p::QueryPoolCreateInfo<'a> {
         Ok(vk::QueryPoolCreateInfo {
             s_type: p::QueryPoolCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            query_type: self.query_type,
+            flags: cx.defined(self.flags, "VkQueryPoolCreateInfo", "flags")?,
+            query_type: cx.defined(self.query_type, "VkQueryPoolCreateInfo", "queryType")?,
             query_count: self.query_count,
-            pipeline_statistics: self.pipeline_statistics,
+            pipeline_statistics: cx.defined(self.pipeline_statistics, "VkQueryPoolCreateInfo", "pipelineStatistics")?,
         })
     }
 }
@@ -18519,7 +18619,7 @@ impl<'a> LowerLink for p::QueueFamilyGlobalPriorityProperties<'a> {
             s_type: p::QueueFamilyGlobalPriorityProperties::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             priority_count: self.priority_count,
-            priorities: self.priorities,
+            priorities: { cx.defined_slice(&self.priorities, "VkQueueFamilyGlobalPriorityProperties", "priorities")?; self.priorities },
         })
     }
 }
@@ -18559,7 +18659,7 @@ impl<'a> Lower for p::QueueFamilyProperties {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::QueueFamilyProperties, LowerError> {
         Ok(vk::QueueFamilyProperties {
-            queue_flags: self.queue_flags,
+            queue_flags: cx.defined(self.queue_flags, "VkQueueFamilyProperties", "queueFlags")?,
             queue_count: self.queue_count,
             timestamp_valid_bits: self.timestamp_valid_bits,
             min_image_transfer_granularity: self.min_image_transfer_granularity.lower(cx)?,
@@ -18737,7 +18837,7 @@ impl<'a> LowerLink for p::RenderPassCreateInfo<'a> {
         Ok(vk::RenderPassCreateInfo {
             s_type: p::RenderPassCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkRenderPassCreateInfo", "flags")?,
             attachment_count: self.attachment_count,
             p_attachments: cx.lower_slice(self.p_attachments, |v, cx| v.lower(cx))?,
             subpass_count: self.subpass_count,
@@ -18765,7 +18865,7 @@ impl<'a> LowerLink for p::RenderPassCreateInfo2<'a> {
         Ok(vk::RenderPassCreateInfo2 {
             s_type: p::RenderPassCreateInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkRenderPassCreateInfo2", "flags")?,
             attachment_count: self.attachment_count,
             p_attachments: cx.lower_slice(self.p_attachments, |v, cx| v.lower(cx))?,
             subpass_count: self.subpass_count,
@@ -18872,9 +18972,9 @@ impl<'a> LowerLink for p::RenderingAreaInfo<'a> {
             p_next: core::ptr::null_mut(),
             view_mask: self.view_mask,
             color_attachment_count: self.color_attachment_count,
-            p_color_attachment_formats: cx.slice(self.p_color_attachment_formats) as *const _,
-            depth_attachment_format: self.depth_attachment_format,
-            stencil_attachment_format: self.stencil_attachment_format,
+            p_color_attachment_formats: cx.defined_slice(self.p_color_attachment_formats, "VkRenderingAreaInfo", "pColorAttachmentFormats")? as *const _,
+            depth_attachment_format: cx.defined(self.depth_attachment_format, "VkRenderingAreaInfo", "depthAttachmentFormat")?,
+            stencil_attachment_format: cx.defined(self.stencil_attachment_format, "VkRenderingAreaInfo", "stencilAttachmentFormat")?,
         })
     }
 }
@@ -18897,12 +18997,12 @@ impl<'a> LowerLink for p::RenderingAttachmentInfo<'a> {
             s_type: p::RenderingAttachmentInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             image_view: vk::ImageView(cx.host(self.image_view)?),
-            image_layout: self.image_layout,
-            resolve_mode: self.resolve_mode,
+            image_layout: cx.defined(self.image_layout, "VkRenderingAttachmentInfo", "imageLayout")?,
+            resolve_mode: cx.defined(self.resolve_mode, "VkRenderingAttachmentInfo", "resolveMode")?,
             resolve_image_view: vk::ImageView(cx.host(self.resolve_image_view)?),
-            resolve_image_layout: self.resolve_image_layout,
-            load_op: self.load_op,
-            store_op: self.store_op,
+            resolve_image_layout: cx.defined(self.resolve_image_layout, "VkRenderingAttachmentInfo", "resolveImageLayout")?,
+            load_op: cx.defined(self.load_op, "VkRenderingAttachmentInfo", "loadOp")?,
+            store_op: cx.defined(self.store_op, "VkRenderingAttachmentInfo", "storeOp")?,
             clear_value: self.clear_value.lower(cx)?,
         })
     }
@@ -18949,7 +19049,7 @@ impl<'a> LowerLink for p::RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
             s_type: p::RenderingFragmentShadingRateAttachmentInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             image_view: vk::ImageView(cx.host(self.image_view)?),
-            image_layout: self.image_layout,
+            image_layout: cx.defined(self.image_layout, "VkRenderingFragmentShadingRateAttachmentInfoKHR", "imageLayout")?,
             shading_rate_attachment_texel_size: self.shading_rate_attachment_texel_size.lower(cx)?,
         })
     }
@@ -18978,7 +19078,7 @@ impl<'a> LowerLink for p::RenderingInfo<'a> {
         Ok(vk::RenderingInfo {
             s_type: p::RenderingInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkRenderingInfo", "flags")?,
             render_area: self.render_area.lower(cx)?,
             layer_count: self.layer_count,
             view_mask: self.view_mask,
@@ -19029,13 +19129,23 @@ impl<'a> LowerLink for p::ResolveImageInfo2<'a> {
     type C = vk::ResolveImageInfo2;
     /// The C struct for this input without its chain (arrays lowered into the arena).
     fn lower_link<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::ResolveImageInfo2, LowerError> {
+        // Rule: pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage (VUID-VkResolveImageInfo2-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].srcSubresource, pRegions[].srcOffset + pRegions[].extent inside srcImage");
+            cx.image_region("VkResolveImageInfo2", what, self.src_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkResolveImageInfo2", "pRegions[].srcSubresource: shorter than the array the rule walks".to_string()))?.src_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkResolveImageInfo2", "pRegions[].srcOffset: shorter than the array the rule walks".to_string()))?.src_offset, Some(&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkResolveImageInfo2", "pRegions[].extent: shorter than the array the rule walks".to_string()))?.extent))), "VUID-VkResolveImageInfo2-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272")?;
+        }
+        // Rule: pRegions[].dstSubresource, pRegions[].dstOffset + pRegions[].extent inside dstImage (VUID-VkResolveImageInfo2-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277).
+        for i in 0..self.p_regions.len() {
+            let what = &format!("{} (element {i})", "pRegions[].dstSubresource, pRegions[].dstOffset + pRegions[].extent inside dstImage");
+            cx.image_region("VkResolveImageInfo2", what, self.dst_image, &self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkResolveImageInfo2", "pRegions[].dstSubresource: shorter than the array the rule walks".to_string()))?.dst_subresource, Some((&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkResolveImageInfo2", "pRegions[].dstOffset: shorter than the array the rule walks".to_string()))?.dst_offset, Some(&self.p_regions.get(i).ok_or_else(|| LowerError::rule("VkResolveImageInfo2", "pRegions[].extent: shorter than the array the rule walks".to_string()))?.extent))), "VUID-VkResolveImageInfo2-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277")?;
+        }
         Ok(vk::ResolveImageInfo2 {
             s_type: p::ResolveImageInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             src_image: vk::Image(cx.host_non_null(self.src_image, "VkResolveImageInfo2", "srcImage")?),
-            src_image_layout: self.src_image_layout,
+            src_image_layout: cx.defined(self.src_image_layout, "VkResolveImageInfo2", "srcImageLayout")?,
             dst_image: vk::Image(cx.host_non_null(self.dst_image, "VkResolveImageInfo2", "dstImage")?),
-            dst_image_layout: self.dst_image_layout,
+            dst_image_layout: cx.defined(self.dst_image_layout, "VkResolveImageInfo2", "dstImageLayout")?,
             region_count: self.region_count,
             p_regions: cx.lower_slice(self.p_regions, |v, cx| v.lower(cx))?,
         })
@@ -19059,7 +19169,7 @@ impl<'a> LowerLink for p::ResourceDescriptorInfoEXT<'a> {
         Ok(vk::ResourceDescriptorInfoEXT {
             s_type: p::ResourceDescriptorInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            ty: self.ty,
+            ty: cx.defined(self.ty, "VkResourceDescriptorInfoEXT", "type")?,
             data: self.data.lower(cx)?,
         })
     }
@@ -19082,7 +19192,7 @@ impl<'a> LowerLink for p::RingCreateInfoMESA<'a> {
         Ok(vk::RingCreateInfoMESA {
             s_type: p::RingCreateInfoMESA::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkRingCreateInfoMESA", "flags")?,
             resource_id: self.resource_id,
             offset: cx.size(self.offset)?,
             size: cx.size(self.size)?,
@@ -19170,7 +19280,7 @@ impl<'a> LowerLink for p::SampleLocationsInfoEXT<'a> {
         Ok(vk::SampleLocationsInfoEXT {
             s_type: p::SampleLocationsInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            sample_locations_per_pixel: self.sample_locations_per_pixel,
+            sample_locations_per_pixel: cx.defined(self.sample_locations_per_pixel, "VkSampleLocationsInfoEXT", "sampleLocationsPerPixel")?,
             sample_location_grid_size: self.sample_location_grid_size.lower(cx)?,
             sample_locations_count: self.sample_locations_count,
             p_sample_locations: cx.lower_slice(self.p_sample_locations, |v, cx| v.lower(cx))?,
@@ -19218,21 +19328,21 @@ impl<'a> LowerLink for p::SamplerCreateInfo<'a> {
         Ok(vk::SamplerCreateInfo {
             s_type: p::SamplerCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            mag_filter: self.mag_filter,
-            min_filter: self.min_filter,
-            mipmap_mode: self.mipmap_mode,
-            address_mode_u: self.address_mode_u,
-            address_mode_v: self.address_mode_v,
-            address_mode_w: self.address_mode_w,
+            flags: cx.defined(self.flags, "VkSamplerCreateInfo", "flags")?,
+            mag_filter: cx.defined(self.mag_filter, "VkSamplerCreateInfo", "magFilter")?,
+            min_filter: cx.defined(self.min_filter, "VkSamplerCreateInfo", "minFilter")?,
+            mipmap_mode: cx.defined(self.mipmap_mode, "VkSamplerCreateInfo", "mipmapMode")?,
+            address_mode_u: cx.defined(self.address_mode_u, "VkSamplerCreateInfo", "addressModeU")?,
+            address_mode_v: cx.defined(self.address_mode_v, "VkSamplerCreateInfo", "addressModeV")?,
+            address_mode_w: cx.defined(self.address_mode_w, "VkSamplerCreateInfo", "addressModeW")?,
             mip_lod_bias: self.mip_lod_bias,
             anisotropy_enable: self.anisotropy_enable,
             max_anisotropy: self.max_anisotropy,
             compare_enable: self.compare_enable,
-            compare_op: self.compare_op,
+            compare_op: cx.defined(self.compare_op, "VkSamplerCreateInfo", "compareOp")?,
             min_lod: self.min_lod,
             max_lod: self.max_lod,
-            border_color: self.border_color,
+            border_color: cx.defined(self.border_color, "VkSamplerCreateInfo", "borderColor")?,
             unnormalized_coordinates: self.unnormalized_coordinates,
         })
     }
@@ -19256,7 +19366,7 @@ impl<'a> LowerLink for p::SamplerCustomBorderColorCreateInfoEXT<'a> {
             s_type: p::SamplerCustomBorderColorCreateInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             custom_border_color: self.custom_border_color.lower(cx)?,
-            format: self.format,
+            format: cx.defined(self.format, "VkSamplerCustomBorderColorCreateInfoEXT", "format")?,
         })
     }
 }
@@ -19300,7 +19410,7 @@ impl<'a> LowerLink for p::SamplerReductionModeCreateInfo<'a> {
         Ok(vk::SamplerReductionModeCreateInfo {
             s_type: p::SamplerReductionModeCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            reduction_mode: self.reduction_mode,
+            reduction_mode: cx.defined(self.reduction_mode, "VkSamplerReductionModeCreateInfo", "reductionMode")?,
         })
     }
 }
@@ -19322,13 +19432,13 @@ impl<'a> LowerLink for p::SamplerYcbcrConversionCreateInfo<'a> {
         Ok(vk::SamplerYcbcrConversionCreateInfo {
             s_type: p::SamplerYcbcrConversionCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            format: self.format,
-            ycbcr_model: self.ycbcr_model,
-            ycbcr_range: self.ycbcr_range,
+            format: cx.defined(self.format, "VkSamplerYcbcrConversionCreateInfo", "format")?,
+            ycbcr_model: cx.defined(self.ycbcr_model, "VkSamplerYcbcrConversionCreateInfo", "ycbcrModel")?,
+            ycbcr_range: cx.defined(self.ycbcr_range, "VkSamplerYcbcrConversionCreateInfo", "ycbcrRange")?,
             components: self.components.lower(cx)?,
-            x_chroma_offset: self.x_chroma_offset,
-            y_chroma_offset: self.y_chroma_offset,
-            chroma_filter: self.chroma_filter,
+            x_chroma_offset: cx.defined(self.x_chroma_offset, "VkSamplerYcbcrConversionCreateInfo", "xChromaOffset")?,
+            y_chroma_offset: cx.defined(self.y_chroma_offset, "VkSamplerYcbcrConversionCreateInfo", "yChromaOffset")?,
+            chroma_filter: cx.defined(self.chroma_filter, "VkSamplerYcbcrConversionCreateInfo", "chromaFilter")?,
             force_explicit_reconstruction: self.force_explicit_reconstruction,
         })
     }
@@ -19424,7 +19534,7 @@ impl<'a> LowerLink for p::SemaphoreCreateInfo<'a> {
         Ok(vk::SemaphoreCreateInfo {
             s_type: p::SemaphoreCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkSemaphoreCreateInfo", "flags")?,
         })
     }
 }
@@ -19471,7 +19581,7 @@ impl<'a> LowerLink for p::SemaphoreSubmitInfo<'a> {
             p_next: core::ptr::null_mut(),
             semaphore: vk::Semaphore(cx.host_non_null(self.semaphore, "VkSemaphoreSubmitInfo", "semaphore")?),
             value: self.value,
-            stage_mask: self.stage_mask,
+            stage_mask: cx.defined(self.stage_mask, "VkSemaphoreSubmitInfo", "stageMask")?,
             device_index: self.device_index,
         })
     }
@@ -19494,7 +19604,7 @@ impl<'a> LowerLink for p::SemaphoreTypeCreateInfo<'a> {
         Ok(vk::SemaphoreTypeCreateInfo {
             s_type: p::SemaphoreTypeCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            semaphore_type: self.semaphore_type,
+            semaphore_type: cx.defined(self.semaphore_type, "VkSemaphoreTypeCreateInfo", "semaphoreType")?,
             initial_value: self.initial_value,
         })
     }
@@ -19517,7 +19627,7 @@ impl<'a> LowerLink for p::SemaphoreWaitInfo<'a> {
         Ok(vk::SemaphoreWaitInfo {
             s_type: p::SemaphoreWaitInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkSemaphoreWaitInfo", "flags")?,
             semaphore_count: self.semaphore_count,
             p_semaphores: cx.hosts(self.p_semaphores, vk::Semaphore)?,
             p_values: cx.slice(self.p_values) as *const _,
@@ -19569,7 +19679,7 @@ impl<'a> LowerLink for p::ShaderModuleCreateInfo<'a> {
         Ok(vk::ShaderModuleCreateInfo {
             s_type: p::ShaderModuleCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkShaderModuleCreateInfo", "flags")?,
             code_size: cx.size(self.code_size)?,
             p_code: cx.slice(self.p_code) as *const _,
         })
@@ -19593,9 +19703,9 @@ impl<'a> Lower for p::SparseImageFormatProperties {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::SparseImageFormatProperties, LowerError> {
         Ok(vk::SparseImageFormatProperties {
-            aspect_mask: self.aspect_mask,
+            aspect_mask: cx.defined(self.aspect_mask, "VkSparseImageFormatProperties", "aspectMask")?,
             image_granularity: self.image_granularity.lower(cx)?,
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkSparseImageFormatProperties", "flags")?,
         })
     }
 }
@@ -19679,7 +19789,7 @@ impl<'a> Lower for p::SparseImageMemoryBind {
             extent: self.extent.lower(cx)?,
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             memory_offset: self.memory_offset,
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkSparseImageMemoryBind", "flags")?,
         })
     }
 }
@@ -19802,7 +19912,7 @@ impl<'a> Lower for p::SparseMemoryBind {
             size: self.size,
             memory: vk::DeviceMemory(cx.host(self.memory)?),
             memory_offset: self.memory_offset,
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkSparseMemoryBind", "flags")?,
         })
     }
 }
@@ -19842,10 +19952,10 @@ impl<'a> Lower for p::StencilOpState {
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::StencilOpState, LowerError> {
         Ok(vk::StencilOpState {
-            fail_op: self.fail_op,
-            pass_op: self.pass_op,
-            depth_fail_op: self.depth_fail_op,
-            compare_op: self.compare_op,
+            fail_op: cx.defined(self.fail_op, "VkStencilOpState", "failOp")?,
+            pass_op: cx.defined(self.pass_op, "VkStencilOpState", "passOp")?,
+            depth_fail_op: cx.defined(self.depth_fail_op, "VkStencilOpState", "depthFailOp")?,
+            compare_op: cx.defined(self.compare_op, "VkStencilOpState", "compareOp")?,
             compare_mask: self.compare_mask,
             write_mask: self.write_mask,
             reference: self.reference,
@@ -19884,7 +19994,7 @@ impl<'a> LowerLink for p::SubmitInfo<'a> {
             p_next: core::ptr::null_mut(),
             wait_semaphore_count: self.wait_semaphore_count,
             p_wait_semaphores: cx.hosts(self.p_wait_semaphores, vk::Semaphore)?,
-            p_wait_dst_stage_mask: cx.slice(self.p_wait_dst_stage_mask) as *const _,
+            p_wait_dst_stage_mask: cx.defined_slice(self.p_wait_dst_stage_mask, "VkSubmitInfo", "pWaitDstStageMask")? as *const _,
             command_buffer_count: self.command_buffer_count,
             p_command_buffers: cx.hosts(self.p_command_buffers, vk::CommandBuffer)?,
             signal_semaphore_count: self.signal_semaphore_count,
@@ -19910,7 +20020,7 @@ impl<'a> LowerLink for p::SubmitInfo2<'a> {
         Ok(vk::SubmitInfo2 {
             s_type: p::SubmitInfo2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkSubmitInfo2", "flags")?,
             wait_semaphore_info_count: self.wait_semaphore_info_count,
             p_wait_semaphore_infos: cx.lower_slice(self.p_wait_semaphore_infos, |v, cx| v.lower(cx))?,
             command_buffer_info_count: self.command_buffer_info_count,
@@ -19938,7 +20048,7 @@ impl<'a> LowerLink for p::SubpassBeginInfo<'a> {
         Ok(vk::SubpassBeginInfo {
             s_type: p::SubpassBeginInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            contents: self.contents,
+            contents: cx.defined(self.contents, "VkSubpassBeginInfo", "contents")?,
         })
     }
 }
@@ -19950,11 +20060,11 @@ impl<'a> Lower for p::SubpassDependency {
         Ok(vk::SubpassDependency {
             src_subpass: self.src_subpass,
             dst_subpass: self.dst_subpass,
-            src_stage_mask: self.src_stage_mask,
-            dst_stage_mask: self.dst_stage_mask,
-            src_access_mask: self.src_access_mask,
-            dst_access_mask: self.dst_access_mask,
-            dependency_flags: self.dependency_flags,
+            src_stage_mask: cx.defined(self.src_stage_mask, "VkSubpassDependency", "srcStageMask")?,
+            dst_stage_mask: cx.defined(self.dst_stage_mask, "VkSubpassDependency", "dstStageMask")?,
+            src_access_mask: cx.defined(self.src_access_mask, "VkSubpassDependency", "srcAccessMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkSubpassDependency", "dstAccessMask")?,
+            dependency_flags: cx.defined(self.dependency_flags, "VkSubpassDependency", "dependencyFlags")?,
         })
     }
 }
@@ -19978,11 +20088,11 @@ impl<'a> LowerLink for p::SubpassDependency2<'a> {
             p_next: core::ptr::null_mut(),
             src_subpass: self.src_subpass,
             dst_subpass: self.dst_subpass,
-            src_stage_mask: self.src_stage_mask,
-            dst_stage_mask: self.dst_stage_mask,
-            src_access_mask: self.src_access_mask,
-            dst_access_mask: self.dst_access_mask,
-            dependency_flags: self.dependency_flags,
+            src_stage_mask: cx.defined(self.src_stage_mask, "VkSubpassDependency2", "srcStageMask")?,
+            dst_stage_mask: cx.defined(self.dst_stage_mask, "VkSubpassDependency2", "dstStageMask")?,
+            src_access_mask: cx.defined(self.src_access_mask, "VkSubpassDependency2", "srcAccessMask")?,
+            dst_access_mask: cx.defined(self.dst_access_mask, "VkSubpassDependency2", "dstAccessMask")?,
+            dependency_flags: cx.defined(self.dependency_flags, "VkSubpassDependency2", "dependencyFlags")?,
             view_offset: self.view_offset,
         })
     }
@@ -19999,8 +20109,8 @@ impl<'a> Lower for p::SubpassDescription<'a> {
             }
         }
         Ok(vk::SubpassDescription {
-            flags: self.flags,
-            pipeline_bind_point: self.pipeline_bind_point,
+            flags: cx.defined(self.flags, "VkSubpassDescription", "flags")?,
+            pipeline_bind_point: cx.defined(self.pipeline_bind_point, "VkSubpassDescription", "pipelineBindPoint")?,
             input_attachment_count: self.input_attachment_count,
             p_input_attachments: cx.lower_slice(self.p_input_attachments, |v, cx| v.lower(cx))?,
             color_attachment_count: self.color_attachment_count,
@@ -20036,8 +20146,8 @@ impl<'a> LowerLink for p::SubpassDescription2<'a> {
         Ok(vk::SubpassDescription2 {
             s_type: p::SubpassDescription2::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
-            pipeline_bind_point: self.pipeline_bind_point,
+            flags: cx.defined(self.flags, "VkSubpassDescription2", "flags")?,
+            pipeline_bind_point: cx.defined(self.pipeline_bind_point, "VkSubpassDescription2", "pipelineBindPoint")?,
             view_mask: self.view_mask,
             input_attachment_count: self.input_attachment_count,
             p_input_attachments: cx.lower_slice(self.p_input_attachments, |v, cx| v.lower(cx))?,
@@ -20068,8 +20178,8 @@ impl<'a> LowerLink for p::SubpassDescriptionDepthStencilResolve<'a> {
         Ok(vk::SubpassDescriptionDepthStencilResolve {
             s_type: p::SubpassDescriptionDepthStencilResolve::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            depth_resolve_mode: self.depth_resolve_mode,
-            stencil_resolve_mode: self.stencil_resolve_mode,
+            depth_resolve_mode: cx.defined(self.depth_resolve_mode, "VkSubpassDescriptionDepthStencilResolve", "depthResolveMode")?,
+            stencil_resolve_mode: cx.defined(self.stencil_resolve_mode, "VkSubpassDescriptionDepthStencilResolve", "stencilResolveMode")?,
             p_depth_stencil_resolve_attachment: match self.p_depth_stencil_resolve_attachment { Some(v) => { let c = v.lower(cx)?; cx.alloc(c) as *const _ } None => core::ptr::null() },
         })
     }
@@ -20310,9 +20420,9 @@ impl<'a> LowerLink for p::TensorViewCreateInfoARM<'a> {
         Ok(vk::TensorViewCreateInfoARM {
             s_type: p::TensorViewCreateInfoARM::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkTensorViewCreateInfoARM", "flags")?,
             tensor: vk::TensorARM(cx.host_non_null(self.tensor, "VkTensorViewCreateInfoARM", "tensor")?),
-            format: self.format,
+            format: cx.defined(self.format, "VkTensorViewCreateInfoARM", "format")?,
         })
     }
 }
@@ -20334,7 +20444,7 @@ impl<'a> LowerLink for p::TexelBufferDescriptorInfoEXT<'a> {
         Ok(vk::TexelBufferDescriptorInfoEXT {
             s_type: p::TexelBufferDescriptorInfoEXT::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            format: self.format,
+            format: cx.defined(self.format, "VkTexelBufferDescriptorInfoEXT", "format")?,
             address_range: self.address_range.lower(cx)?,
         })
     }
@@ -20384,7 +20494,7 @@ impl<'a> Lower for p::VertexInputAttributeDescription {
         Ok(vk::VertexInputAttributeDescription {
             location: self.location,
             binding: self.binding,
-            format: self.format,
+            format: cx.defined(self.format, "VkVertexInputAttributeDescription", "format")?,
             offset: self.offset,
         })
     }
@@ -20421,7 +20531,7 @@ impl<'a> LowerLink for p::VertexInputAttributeDescription2EXT<'a> {
             p_next: core::ptr::null_mut(),
             location: self.location,
             binding: self.binding,
-            format: self.format,
+            format: cx.defined(self.format, "VkVertexInputAttributeDescription2EXT", "format")?,
             offset: self.offset,
         })
     }
@@ -20440,7 +20550,7 @@ impl<'a> Lower for p::VertexInputBindingDescription {
         Ok(vk::VertexInputBindingDescription {
             binding: self.binding,
             stride: self.stride,
-            input_rate: self.input_rate,
+            input_rate: cx.defined(self.input_rate, "VkVertexInputBindingDescription", "inputRate")?,
         })
     }
 }
@@ -20470,7 +20580,7 @@ impl<'a> LowerLink for p::VertexInputBindingDescription2EXT<'a> {
             p_next: core::ptr::null_mut(),
             binding: self.binding,
             stride: self.stride,
-            input_rate: self.input_rate,
+            input_rate: cx.defined(self.input_rate, "VkVertexInputBindingDescription2EXT", "inputRate")?,
             divisor: self.divisor,
         })
     }
@@ -20549,7 +20659,7 @@ impl<'a> LowerLink for p::WriteDescriptorSet<'a> {
             dst_binding: self.dst_binding,
             dst_array_element: self.dst_array_element,
             descriptor_count: self.descriptor_count,
-            descriptor_type: self.descriptor_type,
+            descriptor_type: cx.defined(self.descriptor_type, "VkWriteDescriptorSet", "descriptorType")?,
             p_image_info: cx.lower_slice(self.p_image_info, |v, cx| v.lower(cx))?,
             p_buffer_info: cx.lower_slice(self.p_buffer_info, |v, cx| v.lower(cx))?,
             p_texel_buffer_view: cx.hosts(self.p_texel_buffer_view, vk::BufferView)?,

@@ -272,6 +272,13 @@ impl AccelerationStructureBuildTypeKHR {
     pub const DEVICE_KHR: Self = Self(1);
     pub const HOST_OR_DEVICE_KHR: Self = Self(2);
 }
+impl crate::wire::Defined for AccelerationStructureBuildTypeKHR {
+    const NAME: &'static str = "VkAccelerationStructureBuildTypeKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
+}
 
 /// `VkAccelerationStructureCompatibilityKHR` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -281,6 +288,13 @@ crate::wire::scalar_newtype!(AccelerationStructureCompatibilityKHR, i32);
 impl AccelerationStructureCompatibilityKHR {
     pub const COMPATIBLE_KHR: Self = Self(0);
     pub const INCOMPATIBLE_KHR: Self = Self(1);
+}
+impl crate::wire::Defined for AccelerationStructureCompatibilityKHR {
+    const NAME: &'static str = "VkAccelerationStructureCompatibilityKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkAccelerationStructureTypeKHR` (4 bytes on the wire).
@@ -292,6 +306,13 @@ impl AccelerationStructureTypeKHR {
     pub const TOP_LEVEL_KHR: Self = Self(0);
     pub const BOTTOM_LEVEL_KHR: Self = Self(1);
     pub const GENERIC_KHR: Self = Self(2);
+}
+impl crate::wire::Defined for AccelerationStructureTypeKHR {
+    const NAME: &'static str = "VkAccelerationStructureTypeKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
 }
 
 /// `VkAttachmentLoadOp` (4 bytes on the wire).
@@ -307,6 +328,13 @@ impl AttachmentLoadOp {
     pub const NONE_EXT: Self = Self(1000400000);
     pub const NONE_KHR: Self = Self(1000400000);
 }
+impl crate::wire::Defined for AttachmentLoadOp {
+    const NAME: &'static str = "VkAttachmentLoadOp";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 1000400000)
+    }
+}
 
 /// `VkAttachmentStoreOp` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -319,6 +347,13 @@ impl AttachmentStoreOp {
     pub const NONE: Self = Self(1000301000);
     pub const NONE_KHR: Self = Self(1000301000);
     pub const NONE_EXT: Self = Self(1000301000);
+}
+impl crate::wire::Defined for AttachmentStoreOp {
+    const NAME: &'static str = "VkAttachmentStoreOp";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 1000301000)
+    }
 }
 
 /// `VkBlendFactor` (4 bytes on the wire).
@@ -346,6 +381,13 @@ impl BlendFactor {
     pub const ONE_MINUS_SRC1_COLOR: Self = Self(16);
     pub const SRC1_ALPHA: Self = Self(17);
     pub const ONE_MINUS_SRC1_ALPHA: Self = Self(18);
+}
+impl crate::wire::Defined for BlendFactor {
+    const NAME: &'static str = "VkBlendFactor";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18)
+    }
 }
 
 /// `VkBlendOp` (4 bytes on the wire).
@@ -406,6 +448,13 @@ impl BlendOp {
     pub const GREEN_EXT: Self = Self(1000148044);
     pub const BLUE_EXT: Self = Self(1000148045);
 }
+impl crate::wire::Defined for BlendOp {
+    const NAME: &'static str = "VkBlendOp";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 1000148000 | 1000148001 | 1000148002 | 1000148003 | 1000148004 | 1000148005 | 1000148006 | 1000148007 | 1000148008 | 1000148009 | 1000148010 | 1000148011 | 1000148012 | 1000148013 | 1000148014 | 1000148015 | 1000148016 | 1000148017 | 1000148018 | 1000148019 | 1000148020 | 1000148021 | 1000148022 | 1000148023 | 1000148024 | 1000148025 | 1000148026 | 1000148027 | 1000148028 | 1000148029 | 1000148030 | 1000148031 | 1000148032 | 1000148033 | 1000148034 | 1000148035 | 1000148036 | 1000148037 | 1000148038 | 1000148039 | 1000148040 | 1000148041 | 1000148042 | 1000148043 | 1000148044 | 1000148045)
+    }
+}
 
 /// `VkBlendOverlapEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -416,6 +465,13 @@ impl BlendOverlapEXT {
     pub const UNCORRELATED_EXT: Self = Self(0);
     pub const DISJOINT_EXT: Self = Self(1);
     pub const CONJOINT_EXT: Self = Self(2);
+}
+impl crate::wire::Defined for BlendOverlapEXT {
+    const NAME: &'static str = "VkBlendOverlapEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
 }
 
 /// `VkBorderColor` (4 bytes on the wire).
@@ -433,6 +489,13 @@ impl BorderColor {
     pub const FLOAT_CUSTOM_EXT: Self = Self(1000287003);
     pub const INT_CUSTOM_EXT: Self = Self(1000287004);
 }
+impl crate::wire::Defined for BorderColor {
+    const NAME: &'static str = "VkBorderColor";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 1000287003 | 1000287004)
+    }
+}
 
 /// `VkChromaLocation` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -445,6 +508,13 @@ impl ChromaLocation {
     pub const COSITED_EVEN_KHR: Self = Self(0);
     pub const MIDPOINT_KHR: Self = Self(1);
 }
+impl crate::wire::Defined for ChromaLocation {
+    const NAME: &'static str = "VkChromaLocation";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
+}
 
 /// `VkCommandBufferLevel` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -454,6 +524,13 @@ crate::wire::scalar_newtype!(CommandBufferLevel, i32);
 impl CommandBufferLevel {
     pub const PRIMARY: Self = Self(0);
     pub const SECONDARY: Self = Self(1);
+}
+impl crate::wire::Defined for CommandBufferLevel {
+    const NAME: &'static str = "VkCommandBufferLevel";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkCompareOp` (4 bytes on the wire).
@@ -471,6 +548,13 @@ impl CompareOp {
     pub const GREATER_OR_EQUAL: Self = Self(6);
     pub const ALWAYS: Self = Self(7);
 }
+impl crate::wire::Defined for CompareOp {
+    const NAME: &'static str = "VkCompareOp";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7)
+    }
+}
 
 /// `VkComponentSwizzle` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -485,6 +569,13 @@ impl ComponentSwizzle {
     pub const G: Self = Self(4);
     pub const B: Self = Self(5);
     pub const A: Self = Self(6);
+}
+impl crate::wire::Defined for ComponentSwizzle {
+    const NAME: &'static str = "VkComponentSwizzle";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6)
+    }
 }
 
 /// `VkComponentTypeKHR` (4 bytes on the wire).
@@ -508,6 +599,13 @@ impl ComponentTypeKHR {
     pub const FLOAT8_E4M3_EXT: Self = Self(1000491002);
     pub const FLOAT8_E5M2_EXT: Self = Self(1000491003);
 }
+impl crate::wire::Defined for ComponentTypeKHR {
+    const NAME: &'static str = "VkComponentTypeKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 1000141000 | 1000491002 | 1000491003)
+    }
+}
 
 /// `VkConservativeRasterizationModeEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -518,6 +616,13 @@ impl ConservativeRasterizationModeEXT {
     pub const DISABLED_EXT: Self = Self(0);
     pub const OVERESTIMATE_EXT: Self = Self(1);
     pub const UNDERESTIMATE_EXT: Self = Self(2);
+}
+impl crate::wire::Defined for ConservativeRasterizationModeEXT {
+    const NAME: &'static str = "VkConservativeRasterizationModeEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
 }
 
 /// `VkCopyAccelerationStructureModeKHR` (4 bytes on the wire).
@@ -531,6 +636,13 @@ impl CopyAccelerationStructureModeKHR {
     pub const SERIALIZE_KHR: Self = Self(2);
     pub const DESERIALIZE_KHR: Self = Self(3);
 }
+impl crate::wire::Defined for CopyAccelerationStructureModeKHR {
+    const NAME: &'static str = "VkCopyAccelerationStructureModeKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3)
+    }
+}
 
 /// `VkDepthBiasRepresentationEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -542,6 +654,13 @@ impl DepthBiasRepresentationEXT {
     pub const LEAST_REPRESENTABLE_VALUE_FORCE_UNORM_EXT: Self = Self(1);
     pub const FLOAT_EXT: Self = Self(2);
 }
+impl crate::wire::Defined for DepthBiasRepresentationEXT {
+    const NAME: &'static str = "VkDepthBiasRepresentationEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
+}
 
 /// `VkDepthClampModeEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -551,6 +670,13 @@ crate::wire::scalar_newtype!(DepthClampModeEXT, i32);
 impl DepthClampModeEXT {
     pub const VIEWPORT_RANGE_EXT: Self = Self(0);
     pub const USER_DEFINED_RANGE_EXT: Self = Self(1);
+}
+impl crate::wire::Defined for DepthClampModeEXT {
+    const NAME: &'static str = "VkDepthClampModeEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkDescriptorMappingSourceEXT` (4 bytes on the wire).
@@ -570,6 +696,13 @@ impl DescriptorMappingSourceEXT {
     pub const HEAP_WITH_SHADER_RECORD_INDEX_EXT: Self = Self(8);
     pub const SHADER_RECORD_DATA_EXT: Self = Self(9);
     pub const SHADER_RECORD_ADDRESS_EXT: Self = Self(10);
+}
+impl crate::wire::Defined for DescriptorMappingSourceEXT {
+    const NAME: &'static str = "VkDescriptorMappingSourceEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10)
+    }
 }
 
 /// `VkDescriptorType` (4 bytes on the wire).
@@ -595,6 +728,13 @@ impl DescriptorType {
     pub const MUTABLE_VALVE: Self = Self(1000351000);
     pub const MUTABLE_EXT: Self = Self(1000351000);
 }
+impl crate::wire::Defined for DescriptorType {
+    const NAME: &'static str = "VkDescriptorType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 1000138000 | 1000150000 | 1000351000)
+    }
+}
 
 /// `VkDescriptorUpdateTemplateType` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -606,6 +746,13 @@ impl DescriptorUpdateTemplateType {
     pub const PUSH_DESCRIPTORS: Self = Self(1);
     pub const PUSH_DESCRIPTORS_KHR: Self = Self(1);
     pub const DESCRIPTOR_SET_KHR: Self = Self(0);
+}
+impl crate::wire::Defined for DescriptorUpdateTemplateType {
+    const NAME: &'static str = "VkDescriptorUpdateTemplateType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkDriverId` (4 bytes on the wire).
@@ -654,6 +801,13 @@ impl DriverId {
     pub const GOOGLE_SWIFTSHADER_KHR: Self = Self(10);
     pub const GGP_PROPRIETARY_KHR: Self = Self(11);
     pub const BROADCOM_PROPRIETARY_KHR: Self = Self(12);
+}
+impl crate::wire::Defined for DriverId {
+    const NAME: &'static str = "VkDriverId";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28)
+    }
 }
 
 /// `VkDynamicState` (4 bytes on the wire).
@@ -735,6 +889,13 @@ impl DynamicState {
     pub const LINE_STIPPLE_KHR: Self = Self(1000259000);
     pub const DEPTH_CLAMP_RANGE_EXT: Self = Self(1000582000);
 }
+impl crate::wire::Defined for DynamicState {
+    const NAME: &'static str = "VkDynamicState";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 1000143000 | 1000226000 | 1000259000 | 1000267000 | 1000267001 | 1000267002 | 1000267003 | 1000267004 | 1000267005 | 1000267006 | 1000267007 | 1000267008 | 1000267009 | 1000267010 | 1000267011 | 1000347000 | 1000352000 | 1000377000 | 1000377001 | 1000377002 | 1000377003 | 1000377004 | 1000381000 | 1000455002 | 1000455003 | 1000455004 | 1000455005 | 1000455006 | 1000455007 | 1000455008 | 1000455009 | 1000455010 | 1000455011 | 1000455012 | 1000455013 | 1000455014 | 1000455015 | 1000455016 | 1000455017 | 1000455018 | 1000455019 | 1000455020 | 1000455021 | 1000455022 | 1000524000 | 1000582000)
+    }
+}
 
 /// `VkExternalFenceHandleTypeFlagBits` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -750,6 +911,13 @@ impl ExternalFenceHandleTypeFlagBits {
     pub const OPAQUE_WIN32_BIT_KHR: Self = Self(2);
     pub const OPAQUE_WIN32_KMT_BIT_KHR: Self = Self(4);
     pub const SYNC_FD_BIT_KHR: Self = Self(8);
+}
+impl crate::wire::Defined for ExternalFenceHandleTypeFlagBits {
+    const NAME: &'static str = "VkExternalFenceHandleTypeFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 4 | 8)
+    }
 }
 
 /// `VkExternalMemoryHandleTypeFlagBits` (4 bytes on the wire).
@@ -774,6 +942,13 @@ impl ExternalMemoryHandleTypeFlagBits {
     pub const D3D12_RESOURCE_BIT_KHR: Self = Self(64);
     pub const DMA_BUF_BIT_EXT: Self = Self(512);
 }
+impl crate::wire::Defined for ExternalMemoryHandleTypeFlagBits {
+    const NAME: &'static str = "VkExternalMemoryHandleTypeFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 4 | 8 | 16 | 32 | 64 | 512)
+    }
+}
 
 /// `VkExternalSemaphoreHandleTypeFlagBits` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -793,6 +968,13 @@ impl ExternalSemaphoreHandleTypeFlagBits {
     pub const D3D12_FENCE_BIT_KHR: Self = Self(8);
     pub const SYNC_FD_BIT_KHR: Self = Self(16);
 }
+impl crate::wire::Defined for ExternalSemaphoreHandleTypeFlagBits {
+    const NAME: &'static str = "VkExternalSemaphoreHandleTypeFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 4 | 8 | 16)
+    }
+}
 
 /// `VkFilter` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -804,6 +986,13 @@ impl Filter {
     pub const LINEAR: Self = Self(1);
     pub const CUBIC_IMG: Self = Self(1000015000);
     pub const CUBIC_EXT: Self = Self(1000015000);
+}
+impl crate::wire::Defined for Filter {
+    const NAME: &'static str = "VkFilter";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 1000015000)
+    }
 }
 
 /// `VkFormat` (4 bytes on the wire).
@@ -1110,6 +1299,13 @@ impl Format {
     pub const A1B5G5R5_UNORM_PACK16_KHR: Self = Self(1000470000);
     pub const A8_UNORM_KHR: Self = Self(1000470001);
 }
+impl crate::wire::Defined for Format {
+    const NAME: &'static str = "VkFormat";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31 | 32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61 | 62 | 63 | 64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73 | 74 | 75 | 76 | 77 | 78 | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90 | 91 | 92 | 93 | 94 | 95 | 96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 | 104 | 105 | 106 | 107 | 108 | 109 | 110 | 111 | 112 | 113 | 114 | 115 | 116 | 117 | 118 | 119 | 120 | 121 | 122 | 123 | 124 | 125 | 126 | 127 | 128 | 129 | 130 | 131 | 132 | 133 | 134 | 135 | 136 | 137 | 138 | 139 | 140 | 141 | 142 | 143 | 144 | 145 | 146 | 147 | 148 | 149 | 150 | 151 | 152 | 153 | 154 | 155 | 156 | 157 | 158 | 159 | 160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 | 168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 | 176 | 177 | 178 | 179 | 180 | 181 | 182 | 183 | 184 | 1000066000 | 1000066001 | 1000066002 | 1000066003 | 1000066004 | 1000066005 | 1000066006 | 1000066007 | 1000066008 | 1000066009 | 1000066010 | 1000066011 | 1000066012 | 1000066013 | 1000156000 | 1000156001 | 1000156002 | 1000156003 | 1000156004 | 1000156005 | 1000156006 | 1000156007 | 1000156008 | 1000156009 | 1000156010 | 1000156011 | 1000156012 | 1000156013 | 1000156014 | 1000156015 | 1000156016 | 1000156017 | 1000156018 | 1000156019 | 1000156020 | 1000156021 | 1000156022 | 1000156023 | 1000156024 | 1000156025 | 1000156026 | 1000156027 | 1000156028 | 1000156029 | 1000156030 | 1000156031 | 1000156032 | 1000156033 | 1000330000 | 1000330001 | 1000330002 | 1000330003 | 1000340000 | 1000340001 | 1000470000 | 1000470001)
+    }
+}
 
 /// `VkFragmentShadingRateCombinerOpKHR` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1123,6 +1319,13 @@ impl FragmentShadingRateCombinerOpKHR {
     pub const MAX_KHR: Self = Self(3);
     pub const MUL_KHR: Self = Self(4);
 }
+impl crate::wire::Defined for FragmentShadingRateCombinerOpKHR {
+    const NAME: &'static str = "VkFragmentShadingRateCombinerOpKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4)
+    }
+}
 
 /// `VkFrontFace` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1132,6 +1335,13 @@ crate::wire::scalar_newtype!(FrontFace, i32);
 impl FrontFace {
     pub const COUNTER_CLOCKWISE: Self = Self(0);
     pub const CLOCKWISE: Self = Self(1);
+}
+impl crate::wire::Defined for FrontFace {
+    const NAME: &'static str = "VkFrontFace";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkImageAspectFlagBits` (4 bytes on the wire).
@@ -1156,6 +1366,13 @@ impl ImageAspectFlagBits {
     pub const MEMORY_PLANE_2_BIT_EXT: Self = Self(512);
     pub const MEMORY_PLANE_3_BIT_EXT: Self = Self(1024);
     pub const NONE_KHR: Self = Self(0);
+}
+impl crate::wire::Defined for ImageAspectFlagBits {
+    const NAME: &'static str = "VkImageAspectFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 256 | 512 | 1024)
+    }
 }
 
 /// `VkImageLayout` (4 bytes on the wire).
@@ -1194,6 +1411,13 @@ impl ImageLayout {
     pub const ATTACHMENT_OPTIMAL_KHR: Self = Self(1000314001);
     pub const ATTACHMENT_FEEDBACK_LOOP_OPTIMAL_EXT: Self = Self(1000339000);
 }
+impl crate::wire::Defined for ImageLayout {
+    const NAME: &'static str = "VkImageLayout";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 1000117000 | 1000117001 | 1000164003 | 1000232000 | 1000241000 | 1000241001 | 1000241002 | 1000241003 | 1000314000 | 1000314001 | 1000339000)
+    }
+}
 
 /// `VkImageTiling` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1205,6 +1429,13 @@ impl ImageTiling {
     pub const LINEAR: Self = Self(1);
     pub const DRM_FORMAT_MODIFIER_EXT: Self = Self(1000158000);
 }
+impl crate::wire::Defined for ImageTiling {
+    const NAME: &'static str = "VkImageTiling";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 1000158000)
+    }
+}
 
 /// `VkImageType` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1215,6 +1446,13 @@ impl ImageType {
     pub const TYPE_1D: Self = Self(0);
     pub const TYPE_2D: Self = Self(1);
     pub const TYPE_3D: Self = Self(2);
+}
+impl crate::wire::Defined for ImageType {
+    const NAME: &'static str = "VkImageType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
 }
 
 /// `VkImageViewType` (4 bytes on the wire).
@@ -1231,6 +1469,13 @@ impl ImageViewType {
     pub const TYPE_2D_ARRAY: Self = Self(5);
     pub const CUBE_ARRAY: Self = Self(6);
 }
+impl crate::wire::Defined for ImageViewType {
+    const NAME: &'static str = "VkImageViewType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6)
+    }
+}
 
 /// `VkIndexType` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1244,6 +1489,13 @@ impl IndexType {
     pub const NONE_KHR: Self = Self(1000165000);
     pub const UINT8_EXT: Self = Self(1000265000);
     pub const UINT8_KHR: Self = Self(1000265000);
+}
+impl crate::wire::Defined for IndexType {
+    const NAME: &'static str = "VkIndexType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 1000165000 | 1000265000)
+    }
 }
 
 /// `VkLineRasterizationMode` (4 bytes on the wire).
@@ -1264,6 +1516,13 @@ impl LineRasterizationMode {
     pub const RECTANGULAR_KHR: Self = Self(1);
     pub const BRESENHAM_KHR: Self = Self(2);
     pub const RECTANGULAR_SMOOTH_KHR: Self = Self(3);
+}
+impl crate::wire::Defined for LineRasterizationMode {
+    const NAME: &'static str = "VkLineRasterizationMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3)
+    }
 }
 
 /// `VkLogicOp` (4 bytes on the wire).
@@ -1288,6 +1547,13 @@ impl LogicOp {
     pub const OR_INVERTED: Self = Self(13);
     pub const NAND: Self = Self(14);
     pub const SET: Self = Self(15);
+}
+impl crate::wire::Defined for LogicOp {
+    const NAME: &'static str = "VkLogicOp";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15)
+    }
 }
 
 /// `VkObjectType` (4 bytes on the wire).
@@ -1331,6 +1597,13 @@ impl ObjectType {
     pub const DEFERRED_OPERATION_KHR: Self = Self(1000268000);
     pub const PRIVATE_DATA_SLOT_EXT: Self = Self(1000295000);
 }
+impl crate::wire::Defined for ObjectType {
+    const NAME: &'static str = "VkObjectType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 1000085000 | 1000150000 | 1000156000 | 1000268000 | 1000295000)
+    }
+}
 
 /// `VkPhysicalDeviceLayeredApiKHR` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1343,6 +1616,13 @@ impl PhysicalDeviceLayeredApiKHR {
     pub const METAL_KHR: Self = Self(2);
     pub const OPENGL_KHR: Self = Self(3);
     pub const OPENGLES_KHR: Self = Self(4);
+}
+impl crate::wire::Defined for PhysicalDeviceLayeredApiKHR {
+    const NAME: &'static str = "VkPhysicalDeviceLayeredApiKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4)
+    }
 }
 
 /// `VkPhysicalDeviceType` (4 bytes on the wire).
@@ -1357,6 +1637,13 @@ impl PhysicalDeviceType {
     pub const VIRTUAL_GPU: Self = Self(3);
     pub const CPU: Self = Self(4);
 }
+impl crate::wire::Defined for PhysicalDeviceType {
+    const NAME: &'static str = "VkPhysicalDeviceType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4)
+    }
+}
 
 /// `VkPipelineBindPoint` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1367,6 +1654,13 @@ impl PipelineBindPoint {
     pub const GRAPHICS: Self = Self(0);
     pub const COMPUTE: Self = Self(1);
     pub const RAY_TRACING_KHR: Self = Self(1000165000);
+}
+impl crate::wire::Defined for PipelineBindPoint {
+    const NAME: &'static str = "VkPipelineBindPoint";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 1000165000)
+    }
 }
 
 /// `VkPipelineRobustnessBufferBehavior` (4 bytes on the wire).
@@ -1384,6 +1678,13 @@ impl PipelineRobustnessBufferBehavior {
     pub const ROBUST_BUFFER_ACCESS_EXT: Self = Self(2);
     pub const ROBUST_BUFFER_ACCESS_2_EXT: Self = Self(3);
 }
+impl crate::wire::Defined for PipelineRobustnessBufferBehavior {
+    const NAME: &'static str = "VkPipelineRobustnessBufferBehavior";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3)
+    }
+}
 
 /// `VkPipelineRobustnessImageBehavior` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1399,6 +1700,13 @@ impl PipelineRobustnessImageBehavior {
     pub const DISABLED_EXT: Self = Self(1);
     pub const ROBUST_IMAGE_ACCESS_EXT: Self = Self(2);
     pub const ROBUST_IMAGE_ACCESS_2_EXT: Self = Self(3);
+}
+impl crate::wire::Defined for PipelineRobustnessImageBehavior {
+    const NAME: &'static str = "VkPipelineRobustnessImageBehavior";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3)
+    }
 }
 
 /// `VkPipelineStageFlagBits` (4 bytes on the wire).
@@ -1434,6 +1742,13 @@ impl PipelineStageFlagBits {
     pub const TASK_SHADER_BIT_EXT: Self = Self(524288);
     pub const MESH_SHADER_BIT_EXT: Self = Self(1048576);
 }
+impl crate::wire::Defined for PipelineStageFlagBits {
+    const NAME: &'static str = "VkPipelineStageFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 256 | 512 | 1024 | 2048 | 4096 | 8192 | 16384 | 32768 | 65536 | 262144 | 524288 | 1048576 | 2097152 | 4194304 | 16777216 | 33554432)
+    }
+}
 
 /// `VkPointClippingBehavior` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1446,6 +1761,13 @@ impl PointClippingBehavior {
     pub const ALL_CLIP_PLANES_KHR: Self = Self(0);
     pub const USER_CLIP_PLANES_ONLY_KHR: Self = Self(1);
 }
+impl crate::wire::Defined for PointClippingBehavior {
+    const NAME: &'static str = "VkPointClippingBehavior";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
+}
 
 /// `VkPolygonMode` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1456,6 +1778,13 @@ impl PolygonMode {
     pub const FILL: Self = Self(0);
     pub const LINE: Self = Self(1);
     pub const POINT: Self = Self(2);
+}
+impl crate::wire::Defined for PolygonMode {
+    const NAME: &'static str = "VkPolygonMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
 }
 
 /// `VkPrimitiveTopology` (4 bytes on the wire).
@@ -1476,6 +1805,13 @@ impl PrimitiveTopology {
     pub const TRIANGLE_STRIP_WITH_ADJACENCY: Self = Self(9);
     pub const PATCH_LIST: Self = Self(10);
 }
+impl crate::wire::Defined for PrimitiveTopology {
+    const NAME: &'static str = "VkPrimitiveTopology";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10)
+    }
+}
 
 /// `VkProvokingVertexModeEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1485,6 +1821,13 @@ crate::wire::scalar_newtype!(ProvokingVertexModeEXT, i32);
 impl ProvokingVertexModeEXT {
     pub const FIRST_VERTEX_EXT: Self = Self(0);
     pub const LAST_VERTEX_EXT: Self = Self(1);
+}
+impl crate::wire::Defined for ProvokingVertexModeEXT {
+    const NAME: &'static str = "VkProvokingVertexModeEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkQueryType` (4 bytes on the wire).
@@ -1503,6 +1846,13 @@ impl QueryType {
     pub const PRIMITIVES_GENERATED_EXT: Self = Self(1000382000);
     pub const ACCELERATION_STRUCTURE_SERIALIZATION_BOTTOM_LEVEL_POINTERS_KHR: Self = Self(1000386000);
     pub const ACCELERATION_STRUCTURE_SIZE_KHR: Self = Self(1000386001);
+}
+impl crate::wire::Defined for QueryType {
+    const NAME: &'static str = "VkQueryType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 1000028004 | 1000150000 | 1000150001 | 1000328000 | 1000382000 | 1000386000 | 1000386001)
+    }
 }
 
 /// `VkQueueGlobalPriority` (4 bytes on the wire).
@@ -1524,6 +1874,13 @@ impl QueueGlobalPriority {
     pub const HIGH_KHR: Self = Self(512);
     pub const REALTIME_KHR: Self = Self(1024);
 }
+impl crate::wire::Defined for QueueGlobalPriority {
+    const NAME: &'static str = "VkQueueGlobalPriority";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 128 | 256 | 512 | 1024)
+    }
+}
 
 /// `VkResolveModeFlagBits` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1541,6 +1898,13 @@ impl ResolveModeFlagBits {
     pub const AVERAGE_BIT_KHR: Self = Self(2);
     pub const MIN_BIT_KHR: Self = Self(4);
     pub const MAX_BIT_KHR: Self = Self(8);
+}
+impl crate::wire::Defined for ResolveModeFlagBits {
+    const NAME: &'static str = "VkResolveModeFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 4 | 8)
+    }
 }
 
 /// `VkResult` (4 bytes on the wire).
@@ -1590,6 +1954,13 @@ impl VkResult {
     pub const PIPELINE_COMPILE_REQUIRED_EXT: Self = Self(1000297000);
     pub const ERROR_PIPELINE_COMPILE_REQUIRED_EXT: Self = Self(1000297000);
 }
+impl crate::wire::Defined for VkResult {
+    const NAME: &'static str = "VkResult";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, -1000257000 | -1000174001 | -1000161000 | -1000158000 | -1000072003 | -1000069000 | -1000011001 | -13 | -12 | -11 | -10 | -9 | -8 | -7 | -6 | -5 | -4 | -3 | -2 | -1 | 0 | 1 | 2 | 3 | 4 | 5 | 1000268000 | 1000268001 | 1000268002 | 1000268003 | 1000297000)
+    }
+}
 
 /// `VkSampleCountFlagBits` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1605,6 +1976,13 @@ impl SampleCountFlagBits {
     pub const COUNT_32_BIT: Self = Self(32);
     pub const COUNT_64_BIT: Self = Self(64);
 }
+impl crate::wire::Defined for SampleCountFlagBits {
+    const NAME: &'static str = "VkSampleCountFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 4 | 8 | 16 | 32 | 64)
+    }
+}
 
 /// `VkSamplerAddressMode` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1619,6 +1997,13 @@ impl SamplerAddressMode {
     pub const MIRROR_CLAMP_TO_EDGE: Self = Self(4);
     pub const MIRROR_CLAMP_TO_EDGE_KHR: Self = Self(4);
 }
+impl crate::wire::Defined for SamplerAddressMode {
+    const NAME: &'static str = "VkSamplerAddressMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4)
+    }
+}
 
 /// `VkSamplerMipmapMode` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1628,6 +2013,13 @@ crate::wire::scalar_newtype!(SamplerMipmapMode, i32);
 impl SamplerMipmapMode {
     pub const NEAREST: Self = Self(0);
     pub const LINEAR: Self = Self(1);
+}
+impl crate::wire::Defined for SamplerMipmapMode {
+    const NAME: &'static str = "VkSamplerMipmapMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkSamplerReductionMode` (4 bytes on the wire).
@@ -1642,6 +2034,13 @@ impl SamplerReductionMode {
     pub const WEIGHTED_AVERAGE_EXT: Self = Self(0);
     pub const MIN_EXT: Self = Self(1);
     pub const MAX_EXT: Self = Self(2);
+}
+impl crate::wire::Defined for SamplerReductionMode {
+    const NAME: &'static str = "VkSamplerReductionMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
 }
 
 /// `VkSamplerYcbcrModelConversion` (4 bytes on the wire).
@@ -1661,6 +2060,13 @@ impl SamplerYcbcrModelConversion {
     pub const YCBCR_601_KHR: Self = Self(3);
     pub const YCBCR_2020_KHR: Self = Self(4);
 }
+impl crate::wire::Defined for SamplerYcbcrModelConversion {
+    const NAME: &'static str = "VkSamplerYcbcrModelConversion";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4)
+    }
+}
 
 /// `VkSamplerYcbcrRange` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1672,6 +2078,13 @@ impl SamplerYcbcrRange {
     pub const ITU_NARROW: Self = Self(1);
     pub const ITU_FULL_KHR: Self = Self(0);
     pub const ITU_NARROW_KHR: Self = Self(1);
+}
+impl crate::wire::Defined for SamplerYcbcrRange {
+    const NAME: &'static str = "VkSamplerYcbcrRange";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkScopeKHR` (4 bytes on the wire).
@@ -1685,6 +2098,13 @@ impl ScopeKHR {
     pub const SUBGROUP_KHR: Self = Self(3);
     pub const QUEUE_FAMILY_KHR: Self = Self(5);
 }
+impl crate::wire::Defined for ScopeKHR {
+    const NAME: &'static str = "VkScopeKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 3 | 5)
+    }
+}
 
 /// `VkSemaphoreType` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1696,6 +2116,13 @@ impl SemaphoreType {
     pub const TIMELINE: Self = Self(1);
     pub const BINARY_KHR: Self = Self(0);
     pub const TIMELINE_KHR: Self = Self(1);
+}
+impl crate::wire::Defined for SemaphoreType {
+    const NAME: &'static str = "VkSemaphoreType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkShaderFloatControlsIndependence` (4 bytes on the wire).
@@ -1711,6 +2138,13 @@ impl ShaderFloatControlsIndependence {
     pub const ALL_KHR: Self = Self(1);
     pub const NONE_KHR: Self = Self(2);
 }
+impl crate::wire::Defined for ShaderFloatControlsIndependence {
+    const NAME: &'static str = "VkShaderFloatControlsIndependence";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2)
+    }
+}
 
 /// `VkShaderGroupShaderKHR` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1722,6 +2156,13 @@ impl ShaderGroupShaderKHR {
     pub const CLOSEST_HIT_KHR: Self = Self(1);
     pub const ANY_HIT_KHR: Self = Self(2);
     pub const INTERSECTION_KHR: Self = Self(3);
+}
+impl crate::wire::Defined for ShaderGroupShaderKHR {
+    const NAME: &'static str = "VkShaderGroupShaderKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3)
+    }
 }
 
 /// `VkShaderStageFlagBits` (4 bytes on the wire).
@@ -1736,8 +2177,8 @@ impl ShaderStageFlagBits {
     pub const GEOMETRY_BIT: Self = Self(8);
     pub const FRAGMENT_BIT: Self = Self(16);
     pub const COMPUTE_BIT: Self = Self(32);
-    pub const ALL_GRAPHICS: Self = Self(1);
-    pub const ALL: Self = Self(7);
+    pub const ALL_GRAPHICS: Self = Self(31);
+    pub const ALL: Self = Self(2147483647);
     pub const RAYGEN_BIT_KHR: Self = Self(256);
     pub const ANY_HIT_BIT_KHR: Self = Self(512);
     pub const CLOSEST_HIT_BIT_KHR: Self = Self(1024);
@@ -1746,6 +2187,13 @@ impl ShaderStageFlagBits {
     pub const CALLABLE_BIT_KHR: Self = Self(8192);
     pub const TASK_BIT_EXT: Self = Self(64);
     pub const MESH_BIT_EXT: Self = Self(128);
+}
+impl crate::wire::Defined for ShaderStageFlagBits {
+    const NAME: &'static str = "VkShaderStageFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1 | 2 | 4 | 8 | 16 | 31 | 32 | 64 | 128 | 256 | 512 | 1024 | 2048 | 4096 | 8192 | 2147483647)
+    }
 }
 
 /// `VkSharingMode` (4 bytes on the wire).
@@ -1756,6 +2204,13 @@ crate::wire::scalar_newtype!(SharingMode, i32);
 impl SharingMode {
     pub const EXCLUSIVE: Self = Self(0);
     pub const CONCURRENT: Self = Self(1);
+}
+impl crate::wire::Defined for SharingMode {
+    const NAME: &'static str = "VkSharingMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkStencilOp` (4 bytes on the wire).
@@ -1772,6 +2227,13 @@ impl StencilOp {
     pub const INVERT: Self = Self(5);
     pub const INCREMENT_AND_WRAP: Self = Self(6);
     pub const DECREMENT_AND_WRAP: Self = Self(7);
+}
+impl crate::wire::Defined for StencilOp {
+    const NAME: &'static str = "VkStencilOp";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7)
+    }
 }
 
 /// `VkStructureType` (4 bytes on the wire).
@@ -2455,6 +2917,13 @@ impl StructureType {
     pub const MEMORY_TO_IMAGE_COPY_MESA: Self = Self(1000384009);
     pub const COPY_MEMORY_TO_IMAGE_INFO_MESA: Self = Self(1000384010);
 }
+impl crate::wire::Defined for StructureType {
+    const NAME: &'static str = "VkStructureType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31 | 32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 1000028000 | 1000028001 | 1000028002 | 1000044000 | 1000044001 | 1000044002 | 1000044003 | 1000044004 | 1000044006 | 1000053000 | 1000053001 | 1000053002 | 1000059000 | 1000059001 | 1000059002 | 1000059003 | 1000059004 | 1000059005 | 1000059006 | 1000059007 | 1000059008 | 1000060000 | 1000060003 | 1000060004 | 1000060005 | 1000060006 | 1000060013 | 1000060014 | 1000063000 | 1000066000 | 1000068000 | 1000068001 | 1000068002 | 1000070000 | 1000070001 | 1000071000 | 1000071001 | 1000071002 | 1000071003 | 1000071004 | 1000072000 | 1000072001 | 1000072002 | 1000074000 | 1000074001 | 1000074002 | 1000076000 | 1000076001 | 1000077000 | 1000079000 | 1000079001 | 1000080000 | 1000081000 | 1000081001 | 1000081002 | 1000082000 | 1000083000 | 1000085000 | 1000094000 | 1000101000 | 1000101001 | 1000102000 | 1000102001 | 1000108000 | 1000108001 | 1000108002 | 1000108003 | 1000109000 | 1000109001 | 1000109002 | 1000109003 | 1000109004 | 1000109005 | 1000109006 | 1000112000 | 1000112001 | 1000113000 | 1000115000 | 1000115001 | 1000117000 | 1000117001 | 1000117002 | 1000117003 | 1000120000 | 1000127000 | 1000127001 | 1000130000 | 1000130001 | 1000135000 | 1000135001 | 1000135002 | 1000135003 | 1000135004 | 1000135005 | 1000135006 | 1000135007 | 1000135008 | 1000135009 | 1000135010 | 1000135011 | 1000138000 | 1000138001 | 1000138002 | 1000138003 | 1000141000 | 1000143000 | 1000143001 | 1000143002 | 1000143003 | 1000143004 | 1000145000 | 1000145001 | 1000145002 | 1000145003 | 1000146000 | 1000146001 | 1000146002 | 1000146003 | 1000146004 | 1000147000 | 1000148000 | 1000148001 | 1000148002 | 1000150000 | 1000150002 | 1000150003 | 1000150004 | 1000150005 | 1000150006 | 1000150007 | 1000150009 | 1000150010 | 1000150011 | 1000150012 | 1000150013 | 1000150014 | 1000150015 | 1000150016 | 1000150017 | 1000150018 | 1000150020 | 1000156000 | 1000156001 | 1000156002 | 1000156003 | 1000156004 | 1000156005 | 1000157000 | 1000157001 | 1000158000 | 1000158002 | 1000158003 | 1000158004 | 1000158005 | 1000158006 | 1000161000 | 1000161001 | 1000161002 | 1000161003 | 1000161004 | 1000168000 | 1000168001 | 1000170000 | 1000170001 | 1000174000 | 1000175000 | 1000177000 | 1000180000 | 1000181000 | 1000184000 | 1000190000 | 1000190001 | 1000190002 | 1000192000 | 1000196000 | 1000197000 | 1000199000 | 1000199001 | 1000201000 | 1000203000 | 1000207000 | 1000207001 | 1000207002 | 1000207003 | 1000207004 | 1000207005 | 1000211000 | 1000212000 | 1000215000 | 1000221000 | 1000225000 | 1000225001 | 1000225002 | 1000226000 | 1000226001 | 1000226002 | 1000226003 | 1000226004 | 1000232000 | 1000232001 | 1000232002 | 1000234000 | 1000235000 | 1000237000 | 1000241000 | 1000241001 | 1000241002 | 1000244000 | 1000244001 | 1000244002 | 1000245000 | 1000246000 | 1000251000 | 1000252000 | 1000253000 | 1000254000 | 1000254001 | 1000254002 | 1000257000 | 1000257002 | 1000257003 | 1000257004 | 1000259000 | 1000259001 | 1000259002 | 1000260000 | 1000261000 | 1000265000 | 1000267000 | 1000270000 | 1000270001 | 1000270002 | 1000270003 | 1000270004 | 1000270005 | 1000270006 | 1000270007 | 1000270008 | 1000270009 | 1000271000 | 1000271001 | 1000273000 | 1000276000 | 1000280000 | 1000280001 | 1000281000 | 1000281001 | 1000283000 | 1000283001 | 1000283002 | 1000286000 | 1000286001 | 1000287000 | 1000287001 | 1000287002 | 1000290000 | 1000295000 | 1000295001 | 1000295002 | 1000297000 | 1000314000 | 1000314001 | 1000314002 | 1000314003 | 1000314004 | 1000314005 | 1000314006 | 1000314007 | 1000320000 | 1000320001 | 1000320002 | 1000322000 | 1000323000 | 1000325000 | 1000328000 | 1000328001 | 1000330000 | 1000335000 | 1000336000 | 1000337000 | 1000337001 | 1000337002 | 1000337003 | 1000337004 | 1000337005 | 1000337006 | 1000337007 | 1000337008 | 1000337009 | 1000337010 | 1000338002 | 1000338003 | 1000339000 | 1000340000 | 1000342000 | 1000347000 | 1000347001 | 1000348013 | 1000351000 | 1000351002 | 1000352000 | 1000352001 | 1000352002 | 1000355000 | 1000355001 | 1000356000 | 1000360000 | 1000376000 | 1000376001 | 1000376002 | 1000377000 | 1000381000 | 1000381001 | 1000382000 | 1000384000 | 1000384001 | 1000384002 | 1000384003 | 1000384004 | 1000384005 | 1000384006 | 1000384007 | 1000384008 | 1000384009 | 1000384010 | 1000386000 | 1000387000 | 1000388000 | 1000388001 | 1000391000 | 1000391001 | 1000392000 | 1000392001 | 1000393000 | 1000411000 | 1000411001 | 1000413000 | 1000413001 | 1000413002 | 1000413003 | 1000416000 | 1000418000 | 1000418001 | 1000421000 | 1000422000 | 1000434000 | 1000451000 | 1000451001 | 1000453000 | 1000455000 | 1000455001 | 1000465000 | 1000466000 | 1000470000 | 1000470001 | 1000470003 | 1000470004 | 1000470005 | 1000470006 | 1000481000 | 1000495000 | 1000495001 | 1000498000 | 1000499000 | 1000506000 | 1000506001 | 1000506002 | 1000511000 | 1000524000 | 1000525000 | 1000528000 | 1000544000 | 1000545000 | 1000545001 | 1000545002 | 1000545003 | 1000545004 | 1000545005 | 1000545006 | 1000558000 | 1000562000 | 1000562001 | 1000562002 | 1000562003 | 1000562004 | 1000564000 | 1000567000 | 1000579000 | 1000582000 | 1000582001 | 1000642000)
+    }
+}
 
 /// `VkSubpassContents` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2467,6 +2936,13 @@ impl SubpassContents {
     pub const INLINE_AND_SECONDARY_COMMAND_BUFFERS_EXT: Self = Self(1000451000);
     pub const INLINE_AND_SECONDARY_COMMAND_BUFFERS_KHR: Self = Self(1000451000);
 }
+impl crate::wire::Defined for SubpassContents {
+    const NAME: &'static str = "VkSubpassContents";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 1000451000)
+    }
+}
 
 /// `VkTessellationDomainOrigin` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2478,6 +2954,13 @@ impl TessellationDomainOrigin {
     pub const LOWER_LEFT: Self = Self(1);
     pub const UPPER_LEFT_KHR: Self = Self(0);
     pub const LOWER_LEFT_KHR: Self = Self(1);
+}
+impl crate::wire::Defined for TessellationDomainOrigin {
+    const NAME: &'static str = "VkTessellationDomainOrigin";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
 }
 
 /// `VkTimeDomainKHR` (4 bytes on the wire).
@@ -2495,6 +2978,13 @@ impl TimeDomainKHR {
     pub const CLOCK_MONOTONIC_RAW_EXT: Self = Self(2);
     pub const QUERY_PERFORMANCE_COUNTER_EXT: Self = Self(3);
 }
+impl crate::wire::Defined for TimeDomainKHR {
+    const NAME: &'static str = "VkTimeDomainKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 3)
+    }
+}
 
 /// `VkVertexInputRate` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2505,6 +2995,13 @@ impl VertexInputRate {
     pub const VERTEX: Self = Self(0);
     pub const INSTANCE: Self = Self(1);
 }
+impl crate::wire::Defined for VertexInputRate {
+    const NAME: &'static str = "VkVertexInputRate";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
+}
 
 /// `VkAccelerationStructureCreateFlagsKHR` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2514,6 +3011,13 @@ crate::wire::scalar_newtype!(AccelerationStructureCreateFlagsKHR, u32);
 crate::wire::flags_ops!(AccelerationStructureCreateFlagsKHR);
 impl AccelerationStructureCreateFlagsKHR {
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x1);
+}
+impl crate::wire::Defined for AccelerationStructureCreateFlagsKHR {
+    const NAME: &'static str = "VkAccelerationStructureCreateFlagsKHR";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkAccessFlags` (4 bytes on the wire).
@@ -2550,6 +3054,13 @@ impl AccessFlags {
     pub const ACCELERATION_STRUCTURE_WRITE_BIT_KHR: Self = Self(0x400000);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_READ_BIT_KHR: Self = Self(0x800000);
     pub const NONE_KHR: Self = Self(0x0);
+}
+impl crate::wire::Defined for AccessFlags {
+    const NAME: &'static str = "VkAccessFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xef9ffff == 0
+    }
 }
 
 /// `VkAccessFlags2` (8 bytes on the wire).
@@ -2613,6 +3124,13 @@ impl AccessFlags2 {
     pub const ACCESS_2_COLOR_ATTACHMENT_READ_NONCOHERENT_BIT_EXT: Self = Self(0x80000);
     pub const ACCESS_2_SHADER_BINDING_TABLE_READ_BIT_KHR: Self = Self(0x10000000000);
 }
+impl crate::wire::Defined for AccessFlags2 {
+    const NAME: &'static str = "VkAccessFlags2";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x60001070ef9ffff == 0
+    }
+}
 
 /// `VkAttachmentDescriptionFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2622,6 +3140,13 @@ crate::wire::scalar_newtype!(AttachmentDescriptionFlags, u32);
 crate::wire::flags_ops!(AttachmentDescriptionFlags);
 impl AttachmentDescriptionFlags {
     pub const MAY_ALIAS_BIT: Self = Self(0x1);
+}
+impl crate::wire::Defined for AttachmentDescriptionFlags {
+    const NAME: &'static str = "VkAttachmentDescriptionFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkBufferCreateFlags` (4 bytes on the wire).
@@ -2638,6 +3163,13 @@ impl BufferCreateFlags {
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT: Self = Self(0x10);
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_EXT: Self = Self(0x10);
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x10);
+}
+impl crate::wire::Defined for BufferCreateFlags {
+    const NAME: &'static str = "VkBufferCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1f == 0
+    }
 }
 
 /// `VkBufferUsageFlags` (4 bytes on the wire).
@@ -2666,6 +3198,13 @@ impl BufferUsageFlags {
     pub const SHADER_BINDING_TABLE_BIT_KHR: Self = Self(0x400);
     pub const SHADER_DEVICE_ADDRESS_BIT_EXT: Self = Self(0x20000);
     pub const SHADER_DEVICE_ADDRESS_BIT_KHR: Self = Self(0x20000);
+}
+impl crate::wire::Defined for BufferUsageFlags {
+    const NAME: &'static str = "VkBufferUsageFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x101a1fff == 0
+    }
 }
 
 /// `VkBufferUsageFlags2` (8 bytes on the wire).
@@ -2703,6 +3242,13 @@ impl BufferUsageFlags2 {
     pub const USAGE_2_ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_BIT_KHR: Self = Self(0x80000);
     pub const USAGE_2_ACCELERATION_STRUCTURE_STORAGE_BIT_KHR: Self = Self(0x100000);
 }
+impl crate::wire::Defined for BufferUsageFlags2 {
+    const NAME: &'static str = "VkBufferUsageFlags2";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x101a1fff == 0
+    }
+}
 
 /// `VkBufferViewCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2710,6 +3256,13 @@ impl BufferUsageFlags2 {
 pub struct BufferViewCreateFlags(pub u32);
 crate::wire::scalar_newtype!(BufferViewCreateFlags, u32);
 crate::wire::flags_ops!(BufferViewCreateFlags);
+impl crate::wire::Defined for BufferViewCreateFlags {
+    const NAME: &'static str = "VkBufferViewCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkColorComponentFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2723,6 +3276,13 @@ impl ColorComponentFlags {
     pub const B_BIT: Self = Self(0x4);
     pub const A_BIT: Self = Self(0x8);
 }
+impl crate::wire::Defined for ColorComponentFlags {
+    const NAME: &'static str = "VkColorComponentFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
+}
 
 /// `VkCommandBufferResetFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2732,6 +3292,13 @@ crate::wire::scalar_newtype!(CommandBufferResetFlags, u32);
 crate::wire::flags_ops!(CommandBufferResetFlags);
 impl CommandBufferResetFlags {
     pub const RELEASE_RESOURCES_BIT: Self = Self(0x1);
+}
+impl crate::wire::Defined for CommandBufferResetFlags {
+    const NAME: &'static str = "VkCommandBufferResetFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkCommandBufferUsageFlags` (4 bytes on the wire).
@@ -2745,6 +3312,13 @@ impl CommandBufferUsageFlags {
     pub const RENDER_PASS_CONTINUE_BIT: Self = Self(0x2);
     pub const SIMULTANEOUS_USE_BIT: Self = Self(0x4);
 }
+impl crate::wire::Defined for CommandBufferUsageFlags {
+    const NAME: &'static str = "VkCommandBufferUsageFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkCommandPoolCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2757,6 +3331,13 @@ impl CommandPoolCreateFlags {
     pub const RESET_COMMAND_BUFFER_BIT: Self = Self(0x2);
     pub const PROTECTED_BIT: Self = Self(0x4);
 }
+impl crate::wire::Defined for CommandPoolCreateFlags {
+    const NAME: &'static str = "VkCommandPoolCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkCommandPoolResetFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2767,6 +3348,13 @@ crate::wire::flags_ops!(CommandPoolResetFlags);
 impl CommandPoolResetFlags {
     pub const RELEASE_RESOURCES_BIT: Self = Self(0x1);
 }
+impl crate::wire::Defined for CommandPoolResetFlags {
+    const NAME: &'static str = "VkCommandPoolResetFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
+}
 
 /// `VkCommandPoolTrimFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2774,6 +3362,13 @@ impl CommandPoolResetFlags {
 pub struct CommandPoolTrimFlags(pub u32);
 crate::wire::scalar_newtype!(CommandPoolTrimFlags, u32);
 crate::wire::flags_ops!(CommandPoolTrimFlags);
+impl crate::wire::Defined for CommandPoolTrimFlags {
+    const NAME: &'static str = "VkCommandPoolTrimFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkCommandStreamExecutionFlagsMESA` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2781,6 +3376,13 @@ crate::wire::flags_ops!(CommandPoolTrimFlags);
 pub struct CommandStreamExecutionFlagsMESA(pub u32);
 crate::wire::scalar_newtype!(CommandStreamExecutionFlagsMESA, u32);
 crate::wire::flags_ops!(CommandStreamExecutionFlagsMESA);
+impl crate::wire::Defined for CommandStreamExecutionFlagsMESA {
+    const NAME: &'static str = "VkCommandStreamExecutionFlagsMESA";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkConditionalRenderingFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2790,6 +3392,13 @@ crate::wire::scalar_newtype!(ConditionalRenderingFlagsEXT, u32);
 crate::wire::flags_ops!(ConditionalRenderingFlagsEXT);
 impl ConditionalRenderingFlagsEXT {
     pub const INVERTED_BIT_EXT: Self = Self(0x1);
+}
+impl crate::wire::Defined for ConditionalRenderingFlagsEXT {
+    const NAME: &'static str = "VkConditionalRenderingFlagsEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkCullModeFlags` (4 bytes on the wire).
@@ -2803,6 +3412,13 @@ impl CullModeFlags {
     pub const FRONT_BIT: Self = Self(0x1);
     pub const BACK_BIT: Self = Self(0x2);
     pub const FRONT_AND_BACK: Self = Self(0x3);
+}
+impl crate::wire::Defined for CullModeFlags {
+    const NAME: &'static str = "VkCullModeFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
 }
 
 /// `VkDependencyFlags` (4 bytes on the wire).
@@ -2818,6 +3434,13 @@ impl DependencyFlags {
     pub const VIEW_LOCAL_BIT_KHR: Self = Self(0x2);
     pub const DEVICE_GROUP_BIT_KHR: Self = Self(0x4);
     pub const FEEDBACK_LOOP_BIT_EXT: Self = Self(0x8);
+}
+impl crate::wire::Defined for DependencyFlags {
+    const NAME: &'static str = "VkDependencyFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
 }
 
 /// `VkDescriptorBindingFlags` (4 bytes on the wire).
@@ -2836,6 +3459,13 @@ impl DescriptorBindingFlags {
     pub const PARTIALLY_BOUND_BIT_EXT: Self = Self(0x4);
     pub const VARIABLE_DESCRIPTOR_COUNT_BIT_EXT: Self = Self(0x8);
 }
+impl crate::wire::Defined for DescriptorBindingFlags {
+    const NAME: &'static str = "VkDescriptorBindingFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
+}
 
 /// `VkDescriptorPoolCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2850,6 +3480,13 @@ impl DescriptorPoolCreateFlags {
     pub const HOST_ONLY_BIT_VALVE: Self = Self(0x4);
     pub const HOST_ONLY_BIT_EXT: Self = Self(0x4);
 }
+impl crate::wire::Defined for DescriptorPoolCreateFlags {
+    const NAME: &'static str = "VkDescriptorPoolCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkDescriptorPoolResetFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2857,6 +3494,13 @@ impl DescriptorPoolCreateFlags {
 pub struct DescriptorPoolResetFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorPoolResetFlags, u32);
 crate::wire::flags_ops!(DescriptorPoolResetFlags);
+impl crate::wire::Defined for DescriptorPoolResetFlags {
+    const NAME: &'static str = "VkDescriptorPoolResetFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkDescriptorSetLayoutCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2872,6 +3516,13 @@ impl DescriptorSetLayoutCreateFlags {
     pub const HOST_ONLY_POOL_BIT_VALVE: Self = Self(0x4);
     pub const HOST_ONLY_POOL_BIT_EXT: Self = Self(0x4);
 }
+impl crate::wire::Defined for DescriptorSetLayoutCreateFlags {
+    const NAME: &'static str = "VkDescriptorSetLayoutCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkDescriptorUpdateTemplateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2879,6 +3530,13 @@ impl DescriptorSetLayoutCreateFlags {
 pub struct DescriptorUpdateTemplateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DescriptorUpdateTemplateCreateFlags, u32);
 crate::wire::flags_ops!(DescriptorUpdateTemplateCreateFlags);
+impl crate::wire::Defined for DescriptorUpdateTemplateCreateFlags {
+    const NAME: &'static str = "VkDescriptorUpdateTemplateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkDeviceCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2886,6 +3544,13 @@ crate::wire::flags_ops!(DescriptorUpdateTemplateCreateFlags);
 pub struct DeviceCreateFlags(pub u32);
 crate::wire::scalar_newtype!(DeviceCreateFlags, u32);
 crate::wire::flags_ops!(DeviceCreateFlags);
+impl crate::wire::Defined for DeviceCreateFlags {
+    const NAME: &'static str = "VkDeviceCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkDeviceQueueCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2895,6 +3560,13 @@ crate::wire::scalar_newtype!(DeviceQueueCreateFlags, u32);
 crate::wire::flags_ops!(DeviceQueueCreateFlags);
 impl DeviceQueueCreateFlags {
     pub const PROTECTED_BIT: Self = Self(0x1);
+}
+impl crate::wire::Defined for DeviceQueueCreateFlags {
+    const NAME: &'static str = "VkDeviceQueueCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkEventCreateFlags` (4 bytes on the wire).
@@ -2906,6 +3578,13 @@ crate::wire::flags_ops!(EventCreateFlags);
 impl EventCreateFlags {
     pub const DEVICE_ONLY_BIT: Self = Self(0x1);
     pub const DEVICE_ONLY_BIT_KHR: Self = Self(0x1);
+}
+impl crate::wire::Defined for EventCreateFlags {
+    const NAME: &'static str = "VkEventCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkExternalFenceFeatureFlags` (4 bytes on the wire).
@@ -2919,6 +3598,13 @@ impl ExternalFenceFeatureFlags {
     pub const IMPORTABLE_BIT: Self = Self(0x2);
     pub const EXPORTABLE_BIT_KHR: Self = Self(0x1);
     pub const IMPORTABLE_BIT_KHR: Self = Self(0x2);
+}
+impl crate::wire::Defined for ExternalFenceFeatureFlags {
+    const NAME: &'static str = "VkExternalFenceFeatureFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
 }
 
 /// `VkExternalFenceHandleTypeFlags` (4 bytes on the wire).
@@ -2937,6 +3623,13 @@ impl ExternalFenceHandleTypeFlags {
     pub const OPAQUE_WIN32_KMT_BIT_KHR: Self = Self(0x4);
     pub const SYNC_FD_BIT_KHR: Self = Self(0x8);
 }
+impl crate::wire::Defined for ExternalFenceHandleTypeFlags {
+    const NAME: &'static str = "VkExternalFenceHandleTypeFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
+}
 
 /// `VkExternalMemoryFeatureFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2951,6 +3644,13 @@ impl ExternalMemoryFeatureFlags {
     pub const DEDICATED_ONLY_BIT_KHR: Self = Self(0x1);
     pub const EXPORTABLE_BIT_KHR: Self = Self(0x2);
     pub const IMPORTABLE_BIT_KHR: Self = Self(0x4);
+}
+impl crate::wire::Defined for ExternalMemoryFeatureFlags {
+    const NAME: &'static str = "VkExternalMemoryFeatureFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
 }
 
 /// `VkExternalMemoryHandleTypeFlags` (4 bytes on the wire).
@@ -2976,6 +3676,13 @@ impl ExternalMemoryHandleTypeFlags {
     pub const D3D12_RESOURCE_BIT_KHR: Self = Self(0x40);
     pub const DMA_BUF_BIT_EXT: Self = Self(0x200);
 }
+impl crate::wire::Defined for ExternalMemoryHandleTypeFlags {
+    const NAME: &'static str = "VkExternalMemoryHandleTypeFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x27f == 0
+    }
+}
 
 /// `VkExternalSemaphoreFeatureFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2988,6 +3695,13 @@ impl ExternalSemaphoreFeatureFlags {
     pub const IMPORTABLE_BIT: Self = Self(0x2);
     pub const EXPORTABLE_BIT_KHR: Self = Self(0x1);
     pub const IMPORTABLE_BIT_KHR: Self = Self(0x2);
+}
+impl crate::wire::Defined for ExternalSemaphoreFeatureFlags {
+    const NAME: &'static str = "VkExternalSemaphoreFeatureFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
 }
 
 /// `VkExternalSemaphoreHandleTypeFlags` (4 bytes on the wire).
@@ -3009,6 +3723,13 @@ impl ExternalSemaphoreHandleTypeFlags {
     pub const D3D12_FENCE_BIT_KHR: Self = Self(0x8);
     pub const SYNC_FD_BIT_KHR: Self = Self(0x10);
 }
+impl crate::wire::Defined for ExternalSemaphoreHandleTypeFlags {
+    const NAME: &'static str = "VkExternalSemaphoreHandleTypeFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1f == 0
+    }
+}
 
 /// `VkFenceCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3018,6 +3739,13 @@ crate::wire::scalar_newtype!(FenceCreateFlags, u32);
 crate::wire::flags_ops!(FenceCreateFlags);
 impl FenceCreateFlags {
     pub const SIGNALED_BIT: Self = Self(0x1);
+}
+impl crate::wire::Defined for FenceCreateFlags {
+    const NAME: &'static str = "VkFenceCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkFormatFeatureFlags` (4 bytes on the wire).
@@ -3064,6 +3792,13 @@ impl FormatFeatureFlags {
     pub const COSITED_CHROMA_SAMPLES_BIT_KHR: Self = Self(0x800000);
     pub const SAMPLED_IMAGE_FILTER_CUBIC_BIT_EXT: Self = Self(0x2000);
     pub const FRAGMENT_SHADING_RATE_ATTACHMENT_BIT_KHR: Self = Self(0x40000000);
+}
+impl crate::wire::Defined for FormatFeatureFlags {
+    const NAME: &'static str = "VkFormatFeatureFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x60ffffff == 0
+    }
 }
 
 /// `VkFormatFeatureFlags2` (8 bytes on the wire).
@@ -3132,6 +3867,13 @@ impl FormatFeatureFlags2 {
     pub const FEATURE_2_SAMPLED_IMAGE_FILTER_MINMAX_BIT_KHR: Self = Self(0x10000);
     pub const FEATURE_2_SAMPLED_IMAGE_FILTER_CUBIC_BIT_EXT: Self = Self(0x2000);
 }
+impl crate::wire::Defined for FormatFeatureFlags2 {
+    const NAME: &'static str = "VkFormatFeatureFlags2";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x4003e0ffffff == 0
+    }
+}
 
 /// `VkFramebufferCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3142,6 +3884,13 @@ crate::wire::flags_ops!(FramebufferCreateFlags);
 impl FramebufferCreateFlags {
     pub const IMAGELESS_BIT: Self = Self(0x1);
     pub const IMAGELESS_BIT_KHR: Self = Self(0x1);
+}
+impl crate::wire::Defined for FramebufferCreateFlags {
+    const NAME: &'static str = "VkFramebufferCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkGraphicsPipelineLibraryFlagsEXT` (4 bytes on the wire).
@@ -3156,6 +3905,13 @@ impl GraphicsPipelineLibraryFlagsEXT {
     pub const FRAGMENT_SHADER_BIT_EXT: Self = Self(0x4);
     pub const FRAGMENT_OUTPUT_INTERFACE_BIT_EXT: Self = Self(0x8);
 }
+impl crate::wire::Defined for GraphicsPipelineLibraryFlagsEXT {
+    const NAME: &'static str = "VkGraphicsPipelineLibraryFlagsEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
+}
 
 /// `VkHostImageCopyFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3168,6 +3924,13 @@ impl HostImageCopyFlags {
     pub const MEMCPY: Self = Self(0x1);
     pub const MEMCPY_BIT_EXT: Self = Self(0x1);
     pub const MEMCPY_EXT: Self = Self(0x1);
+}
+impl crate::wire::Defined for HostImageCopyFlags {
+    const NAME: &'static str = "VkHostImageCopyFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkImageAspectFlags` (4 bytes on the wire).
@@ -3193,6 +3956,13 @@ impl ImageAspectFlags {
     pub const MEMORY_PLANE_2_BIT_EXT: Self = Self(0x200);
     pub const MEMORY_PLANE_3_BIT_EXT: Self = Self(0x400);
     pub const NONE_KHR: Self = Self(0x0);
+}
+impl crate::wire::Defined for ImageAspectFlags {
+    const NAME: &'static str = "VkImageAspectFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7ff == 0
+    }
 }
 
 /// `VkImageCreateFlags` (4 bytes on the wire).
@@ -3225,6 +3995,13 @@ impl ImageCreateFlags {
     pub const MULTISAMPLED_RENDER_TO_SINGLE_SAMPLED_BIT_EXT: Self = Self(0x40000);
     pub const CREATE_2D_VIEW_COMPATIBLE_BIT_EXT: Self = Self(0x20000);
 }
+impl crate::wire::Defined for ImageCreateFlags {
+    const NAME: &'static str = "VkImageCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x71fff == 0
+    }
+}
 
 /// `VkImageUsageFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3246,6 +4023,13 @@ impl ImageUsageFlags {
     pub const HOST_TRANSFER_BIT_EXT: Self = Self(0x400000);
     pub const ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x80000);
 }
+impl crate::wire::Defined for ImageUsageFlags {
+    const NAME: &'static str = "VkImageUsageFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x4801ff == 0
+    }
+}
 
 /// `VkImageViewCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3253,6 +4037,13 @@ impl ImageUsageFlags {
 pub struct ImageViewCreateFlags(pub u32);
 crate::wire::scalar_newtype!(ImageViewCreateFlags, u32);
 crate::wire::flags_ops!(ImageViewCreateFlags);
+impl crate::wire::Defined for ImageViewCreateFlags {
+    const NAME: &'static str = "VkImageViewCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkInstanceCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3260,6 +4051,13 @@ crate::wire::flags_ops!(ImageViewCreateFlags);
 pub struct InstanceCreateFlags(pub u32);
 crate::wire::scalar_newtype!(InstanceCreateFlags, u32);
 crate::wire::flags_ops!(InstanceCreateFlags);
+impl crate::wire::Defined for InstanceCreateFlags {
+    const NAME: &'static str = "VkInstanceCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkMemoryAllocateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3275,6 +4073,13 @@ impl MemoryAllocateFlags {
     pub const DEVICE_ADDRESS_BIT_KHR: Self = Self(0x2);
     pub const DEVICE_ADDRESS_CAPTURE_REPLAY_BIT_KHR: Self = Self(0x4);
 }
+impl crate::wire::Defined for MemoryAllocateFlags {
+    const NAME: &'static str = "VkMemoryAllocateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkMemoryHeapFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3286,6 +4091,13 @@ impl MemoryHeapFlags {
     pub const DEVICE_LOCAL_BIT: Self = Self(0x1);
     pub const MULTI_INSTANCE_BIT: Self = Self(0x2);
     pub const MULTI_INSTANCE_BIT_KHR: Self = Self(0x2);
+}
+impl crate::wire::Defined for MemoryHeapFlags {
+    const NAME: &'static str = "VkMemoryHeapFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
 }
 
 /// `VkMemoryPropertyFlags` (4 bytes on the wire).
@@ -3302,6 +4114,13 @@ impl MemoryPropertyFlags {
     pub const LAZILY_ALLOCATED_BIT: Self = Self(0x10);
     pub const PROTECTED_BIT: Self = Self(0x20);
 }
+impl crate::wire::Defined for MemoryPropertyFlags {
+    const NAME: &'static str = "VkMemoryPropertyFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3f == 0
+    }
+}
 
 /// `VkMemoryUnmapFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3309,6 +4128,13 @@ impl MemoryPropertyFlags {
 pub struct MemoryUnmapFlags(pub u32);
 crate::wire::scalar_newtype!(MemoryUnmapFlags, u32);
 crate::wire::flags_ops!(MemoryUnmapFlags);
+impl crate::wire::Defined for MemoryUnmapFlags {
+    const NAME: &'static str = "VkMemoryUnmapFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPeerMemoryFeatureFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3326,6 +4152,13 @@ impl PeerMemoryFeatureFlags {
     pub const GENERIC_SRC_BIT_KHR: Self = Self(0x4);
     pub const GENERIC_DST_BIT_KHR: Self = Self(0x8);
 }
+impl crate::wire::Defined for PeerMemoryFeatureFlags {
+    const NAME: &'static str = "VkPeerMemoryFeatureFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
+}
 
 /// `VkPipelineCacheCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3337,6 +4170,13 @@ impl PipelineCacheCreateFlags {
     pub const EXTERNALLY_SYNCHRONIZED_BIT: Self = Self(0x1);
     pub const EXTERNALLY_SYNCHRONIZED_BIT_EXT: Self = Self(0x1);
 }
+impl crate::wire::Defined for PipelineCacheCreateFlags {
+    const NAME: &'static str = "VkPipelineCacheCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
+}
 
 /// `VkPipelineColorBlendStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3347,6 +4187,13 @@ crate::wire::flags_ops!(PipelineColorBlendStateCreateFlags);
 impl PipelineColorBlendStateCreateFlags {
     pub const RASTERIZATION_ORDER_ATTACHMENT_ACCESS_BIT_ARM: Self = Self(0x1);
     pub const RASTERIZATION_ORDER_ATTACHMENT_ACCESS_BIT_EXT: Self = Self(0x1);
+}
+impl crate::wire::Defined for PipelineColorBlendStateCreateFlags {
+    const NAME: &'static str = "VkPipelineColorBlendStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkPipelineCreateFlags` (4 bytes on the wire).
@@ -3387,6 +4234,13 @@ impl PipelineCreateFlags {
     pub const DEPTH_STENCIL_ATTACHMENT_FEEDBACK_LOOP_BIT_EXT: Self = Self(0x4000000);
     pub const NO_PROTECTED_ACCESS_BIT_EXT: Self = Self(0x8000000);
     pub const PROTECTED_ACCESS_ONLY_BIT_EXT: Self = Self(0x40000000);
+}
+impl crate::wire::Defined for PipelineCreateFlags {
+    const NAME: &'static str = "VkPipelineCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x4eabff1f == 0
+    }
 }
 
 /// `VkPipelineCreateFlags2` (8 bytes on the wire).
@@ -3431,6 +4285,13 @@ impl PipelineCreateFlags2 {
     pub const CREATE_2_NO_PROTECTED_ACCESS_BIT_EXT: Self = Self(0x8000000);
     pub const CREATE_2_PROTECTED_ACCESS_ONLY_BIT_EXT: Self = Self(0x40000000);
 }
+impl crate::wire::Defined for PipelineCreateFlags2 {
+    const NAME: &'static str = "VkPipelineCreateFlags2";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x144eabff1f == 0
+    }
+}
 
 /// `VkPipelineCreationFeedbackFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3446,6 +4307,13 @@ impl PipelineCreationFeedbackFlags {
     pub const APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT: Self = Self(0x2);
     pub const BASE_PIPELINE_ACCELERATION_BIT_EXT: Self = Self(0x4);
 }
+impl crate::wire::Defined for PipelineCreationFeedbackFlags {
+    const NAME: &'static str = "VkPipelineCreationFeedbackFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkPipelineDepthStencilStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3459,6 +4327,13 @@ impl PipelineDepthStencilStateCreateFlags {
     pub const RASTERIZATION_ORDER_ATTACHMENT_DEPTH_ACCESS_BIT_EXT: Self = Self(0x1);
     pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_EXT: Self = Self(0x2);
 }
+impl crate::wire::Defined for PipelineDepthStencilStateCreateFlags {
+    const NAME: &'static str = "VkPipelineDepthStencilStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
+}
 
 /// `VkPipelineDynamicStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3466,6 +4341,13 @@ impl PipelineDepthStencilStateCreateFlags {
 pub struct PipelineDynamicStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineDynamicStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineDynamicStateCreateFlags);
+impl crate::wire::Defined for PipelineDynamicStateCreateFlags {
+    const NAME: &'static str = "VkPipelineDynamicStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineInputAssemblyStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3473,6 +4355,13 @@ crate::wire::flags_ops!(PipelineDynamicStateCreateFlags);
 pub struct PipelineInputAssemblyStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineInputAssemblyStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineInputAssemblyStateCreateFlags);
+impl crate::wire::Defined for PipelineInputAssemblyStateCreateFlags {
+    const NAME: &'static str = "VkPipelineInputAssemblyStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineLayoutCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3483,6 +4372,13 @@ crate::wire::flags_ops!(PipelineLayoutCreateFlags);
 impl PipelineLayoutCreateFlags {
     pub const INDEPENDENT_SETS_BIT_EXT: Self = Self(0x2);
 }
+impl crate::wire::Defined for PipelineLayoutCreateFlags {
+    const NAME: &'static str = "VkPipelineLayoutCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x2 == 0
+    }
+}
 
 /// `VkPipelineMultisampleStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3490,6 +4386,13 @@ impl PipelineLayoutCreateFlags {
 pub struct PipelineMultisampleStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineMultisampleStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineMultisampleStateCreateFlags);
+impl crate::wire::Defined for PipelineMultisampleStateCreateFlags {
+    const NAME: &'static str = "VkPipelineMultisampleStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineRasterizationConservativeStateCreateFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3497,6 +4400,13 @@ crate::wire::flags_ops!(PipelineMultisampleStateCreateFlags);
 pub struct PipelineRasterizationConservativeStateCreateFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationConservativeStateCreateFlagsEXT, u32);
 crate::wire::flags_ops!(PipelineRasterizationConservativeStateCreateFlagsEXT);
+impl crate::wire::Defined for PipelineRasterizationConservativeStateCreateFlagsEXT {
+    const NAME: &'static str = "VkPipelineRasterizationConservativeStateCreateFlagsEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineRasterizationDepthClipStateCreateFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3504,6 +4414,13 @@ crate::wire::flags_ops!(PipelineRasterizationConservativeStateCreateFlagsEXT);
 pub struct PipelineRasterizationDepthClipStateCreateFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationDepthClipStateCreateFlagsEXT, u32);
 crate::wire::flags_ops!(PipelineRasterizationDepthClipStateCreateFlagsEXT);
+impl crate::wire::Defined for PipelineRasterizationDepthClipStateCreateFlagsEXT {
+    const NAME: &'static str = "VkPipelineRasterizationDepthClipStateCreateFlagsEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineRasterizationStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3511,6 +4428,13 @@ crate::wire::flags_ops!(PipelineRasterizationDepthClipStateCreateFlagsEXT);
 pub struct PipelineRasterizationStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineRasterizationStateCreateFlags);
+impl crate::wire::Defined for PipelineRasterizationStateCreateFlags {
+    const NAME: &'static str = "VkPipelineRasterizationStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineRasterizationStateStreamCreateFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3518,6 +4442,13 @@ crate::wire::flags_ops!(PipelineRasterizationStateCreateFlags);
 pub struct PipelineRasterizationStateStreamCreateFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(PipelineRasterizationStateStreamCreateFlagsEXT, u32);
 crate::wire::flags_ops!(PipelineRasterizationStateStreamCreateFlagsEXT);
+impl crate::wire::Defined for PipelineRasterizationStateStreamCreateFlagsEXT {
+    const NAME: &'static str = "VkPipelineRasterizationStateStreamCreateFlagsEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineShaderStageCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3530,6 +4461,13 @@ impl PipelineShaderStageCreateFlags {
     pub const REQUIRE_FULL_SUBGROUPS_BIT: Self = Self(0x2);
     pub const ALLOW_VARYING_SUBGROUP_SIZE_BIT_EXT: Self = Self(0x1);
     pub const REQUIRE_FULL_SUBGROUPS_BIT_EXT: Self = Self(0x2);
+}
+impl crate::wire::Defined for PipelineShaderStageCreateFlags {
+    const NAME: &'static str = "VkPipelineShaderStageCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
 }
 
 /// `VkPipelineStageFlags` (4 bytes on the wire).
@@ -3565,6 +4503,13 @@ impl PipelineStageFlags {
     pub const NONE_KHR: Self = Self(0x0);
     pub const TASK_SHADER_BIT_EXT: Self = Self(0x80000);
     pub const MESH_SHADER_BIT_EXT: Self = Self(0x100000);
+}
+impl crate::wire::Defined for PipelineStageFlags {
+    const NAME: &'static str = "VkPipelineStageFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x37dffff == 0
+    }
 }
 
 /// `VkPipelineStageFlags2` (8 bytes on the wire).
@@ -3635,6 +4580,13 @@ impl PipelineStageFlags2 {
     pub const STAGE_2_MESH_SHADER_BIT_EXT: Self = Self(0x100000);
     pub const STAGE_2_ACCELERATION_STRUCTURE_COPY_BIT_KHR: Self = Self(0x10000000);
 }
+impl crate::wire::Defined for PipelineStageFlags2 {
+    const NAME: &'static str = "VkPipelineStageFlags2";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7f137dffff == 0
+    }
+}
 
 /// `VkPipelineTessellationStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3642,6 +4594,13 @@ impl PipelineStageFlags2 {
 pub struct PipelineTessellationStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineTessellationStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineTessellationStateCreateFlags);
+impl crate::wire::Defined for PipelineTessellationStateCreateFlags {
+    const NAME: &'static str = "VkPipelineTessellationStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineVertexInputStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3649,6 +4608,13 @@ crate::wire::flags_ops!(PipelineTessellationStateCreateFlags);
 pub struct PipelineVertexInputStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineVertexInputStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineVertexInputStateCreateFlags);
+impl crate::wire::Defined for PipelineVertexInputStateCreateFlags {
+    const NAME: &'static str = "VkPipelineVertexInputStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPipelineViewportStateCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3656,6 +4622,13 @@ crate::wire::flags_ops!(PipelineVertexInputStateCreateFlags);
 pub struct PipelineViewportStateCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PipelineViewportStateCreateFlags, u32);
 crate::wire::flags_ops!(PipelineViewportStateCreateFlags);
+impl crate::wire::Defined for PipelineViewportStateCreateFlags {
+    const NAME: &'static str = "VkPipelineViewportStateCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkPrivateDataSlotCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3663,6 +4636,13 @@ crate::wire::flags_ops!(PipelineViewportStateCreateFlags);
 pub struct PrivateDataSlotCreateFlags(pub u32);
 crate::wire::scalar_newtype!(PrivateDataSlotCreateFlags, u32);
 crate::wire::flags_ops!(PrivateDataSlotCreateFlags);
+impl crate::wire::Defined for PrivateDataSlotCreateFlags {
+    const NAME: &'static str = "VkPrivateDataSlotCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkQueryControlFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3672,6 +4652,13 @@ crate::wire::scalar_newtype!(QueryControlFlags, u32);
 crate::wire::flags_ops!(QueryControlFlags);
 impl QueryControlFlags {
     pub const PRECISE_BIT: Self = Self(0x1);
+}
+impl crate::wire::Defined for QueryControlFlags {
+    const NAME: &'static str = "VkQueryControlFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkQueryPipelineStatisticFlags` (4 bytes on the wire).
@@ -3695,6 +4682,13 @@ impl QueryPipelineStatisticFlags {
     pub const TASK_SHADER_INVOCATIONS_BIT_EXT: Self = Self(0x800);
     pub const MESH_SHADER_INVOCATIONS_BIT_EXT: Self = Self(0x1000);
 }
+impl crate::wire::Defined for QueryPipelineStatisticFlags {
+    const NAME: &'static str = "VkQueryPipelineStatisticFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1fff == 0
+    }
+}
 
 /// `VkQueryPoolCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3702,6 +4696,13 @@ impl QueryPipelineStatisticFlags {
 pub struct QueryPoolCreateFlags(pub u32);
 crate::wire::scalar_newtype!(QueryPoolCreateFlags, u32);
 crate::wire::flags_ops!(QueryPoolCreateFlags);
+impl crate::wire::Defined for QueryPoolCreateFlags {
+    const NAME: &'static str = "VkQueryPoolCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkQueryResultFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3714,6 +4715,13 @@ impl QueryResultFlags {
     pub const WAIT_BIT: Self = Self(0x2);
     pub const WITH_AVAILABILITY_BIT: Self = Self(0x4);
     pub const PARTIAL_BIT: Self = Self(0x8);
+}
+impl crate::wire::Defined for QueryResultFlags {
+    const NAME: &'static str = "VkQueryResultFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
 }
 
 /// `VkQueueFlags` (4 bytes on the wire).
@@ -3729,6 +4737,13 @@ impl QueueFlags {
     pub const SPARSE_BINDING_BIT: Self = Self(0x8);
     pub const PROTECTED_BIT: Self = Self(0x10);
 }
+impl crate::wire::Defined for QueueFlags {
+    const NAME: &'static str = "VkQueueFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1f == 0
+    }
+}
 
 /// `VkRenderPassCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3736,6 +4751,13 @@ impl QueueFlags {
 pub struct RenderPassCreateFlags(pub u32);
 crate::wire::scalar_newtype!(RenderPassCreateFlags, u32);
 crate::wire::flags_ops!(RenderPassCreateFlags);
+impl crate::wire::Defined for RenderPassCreateFlags {
+    const NAME: &'static str = "VkRenderPassCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkRenderingFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3753,6 +4775,13 @@ impl RenderingFlags {
     pub const CONTENTS_INLINE_BIT_EXT: Self = Self(0x10);
     pub const ENABLE_LEGACY_DITHERING_BIT_EXT: Self = Self(0x8);
     pub const CONTENTS_INLINE_BIT_KHR: Self = Self(0x10);
+}
+impl crate::wire::Defined for RenderingFlags {
+    const NAME: &'static str = "VkRenderingFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1f == 0
+    }
 }
 
 /// `VkResolveModeFlags` (4 bytes on the wire).
@@ -3773,6 +4802,13 @@ impl ResolveModeFlags {
     pub const MIN_BIT_KHR: Self = Self(0x4);
     pub const MAX_BIT_KHR: Self = Self(0x8);
 }
+impl crate::wire::Defined for ResolveModeFlags {
+    const NAME: &'static str = "VkResolveModeFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf == 0
+    }
+}
 
 /// `VkRingCreateFlagsMESA` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3780,6 +4816,13 @@ impl ResolveModeFlags {
 pub struct RingCreateFlagsMESA(pub u32);
 crate::wire::scalar_newtype!(RingCreateFlagsMESA, u32);
 crate::wire::flags_ops!(RingCreateFlagsMESA);
+impl crate::wire::Defined for RingCreateFlagsMESA {
+    const NAME: &'static str = "VkRingCreateFlagsMESA";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkRingNotifyFlagsMESA` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3787,6 +4830,13 @@ crate::wire::flags_ops!(RingCreateFlagsMESA);
 pub struct RingNotifyFlagsMESA(pub u32);
 crate::wire::scalar_newtype!(RingNotifyFlagsMESA, u32);
 crate::wire::flags_ops!(RingNotifyFlagsMESA);
+impl crate::wire::Defined for RingNotifyFlagsMESA {
+    const NAME: &'static str = "VkRingNotifyFlagsMESA";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkSampleCountFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3803,6 +4853,13 @@ impl SampleCountFlags {
     pub const COUNT_32_BIT: Self = Self(0x20);
     pub const COUNT_64_BIT: Self = Self(0x40);
 }
+impl crate::wire::Defined for SampleCountFlags {
+    const NAME: &'static str = "VkSampleCountFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7f == 0
+    }
+}
 
 /// `VkSamplerCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3813,6 +4870,13 @@ crate::wire::flags_ops!(SamplerCreateFlags);
 impl SamplerCreateFlags {
     pub const NON_SEAMLESS_CUBE_MAP_BIT_EXT: Self = Self(0x4);
 }
+impl crate::wire::Defined for SamplerCreateFlags {
+    const NAME: &'static str = "VkSamplerCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x4 == 0
+    }
+}
 
 /// `VkSemaphoreCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3820,6 +4884,13 @@ impl SamplerCreateFlags {
 pub struct SemaphoreCreateFlags(pub u32);
 crate::wire::scalar_newtype!(SemaphoreCreateFlags, u32);
 crate::wire::flags_ops!(SemaphoreCreateFlags);
+impl crate::wire::Defined for SemaphoreCreateFlags {
+    const NAME: &'static str = "VkSemaphoreCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkSemaphoreWaitFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3831,6 +4902,13 @@ impl SemaphoreWaitFlags {
     pub const ANY_BIT: Self = Self(0x1);
     pub const ANY_BIT_KHR: Self = Self(0x1);
 }
+impl crate::wire::Defined for SemaphoreWaitFlags {
+    const NAME: &'static str = "VkSemaphoreWaitFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
+}
 
 /// `VkShaderModuleCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3838,6 +4916,13 @@ impl SemaphoreWaitFlags {
 pub struct ShaderModuleCreateFlags(pub u32);
 crate::wire::scalar_newtype!(ShaderModuleCreateFlags, u32);
 crate::wire::flags_ops!(ShaderModuleCreateFlags);
+impl crate::wire::Defined for ShaderModuleCreateFlags {
+    const NAME: &'static str = "VkShaderModuleCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkShaderStageFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3852,8 +4937,8 @@ impl ShaderStageFlags {
     pub const GEOMETRY_BIT: Self = Self(0x8);
     pub const FRAGMENT_BIT: Self = Self(0x10);
     pub const COMPUTE_BIT: Self = Self(0x20);
-    pub const ALL_GRAPHICS: Self = Self(0x1);
-    pub const ALL: Self = Self(0x7);
+    pub const ALL_GRAPHICS: Self = Self(0x1f);
+    pub const ALL: Self = Self(0x7fffffff);
     pub const RAYGEN_BIT_KHR: Self = Self(0x100);
     pub const ANY_HIT_BIT_KHR: Self = Self(0x200);
     pub const CLOSEST_HIT_BIT_KHR: Self = Self(0x400);
@@ -3862,6 +4947,13 @@ impl ShaderStageFlags {
     pub const CALLABLE_BIT_KHR: Self = Self(0x2000);
     pub const TASK_BIT_EXT: Self = Self(0x40);
     pub const MESH_BIT_EXT: Self = Self(0x80);
+}
+impl crate::wire::Defined for ShaderStageFlags {
+    const NAME: &'static str = "VkShaderStageFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7fffffff == 0
+    }
 }
 
 /// `VkSparseImageFormatFlags` (4 bytes on the wire).
@@ -3875,6 +4967,13 @@ impl SparseImageFormatFlags {
     pub const ALIGNED_MIP_SIZE_BIT: Self = Self(0x2);
     pub const NONSTANDARD_BLOCK_SIZE_BIT: Self = Self(0x4);
 }
+impl crate::wire::Defined for SparseImageFormatFlags {
+    const NAME: &'static str = "VkSparseImageFormatFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7 == 0
+    }
+}
 
 /// `VkSparseMemoryBindFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3885,6 +4984,13 @@ crate::wire::flags_ops!(SparseMemoryBindFlags);
 impl SparseMemoryBindFlags {
     pub const METADATA_BIT: Self = Self(0x1);
 }
+impl crate::wire::Defined for SparseMemoryBindFlags {
+    const NAME: &'static str = "VkSparseMemoryBindFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
+}
 
 /// `VkSpirvResourceTypeFlagsEXT` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3893,7 +4999,7 @@ pub struct SpirvResourceTypeFlagsEXT(pub u32);
 crate::wire::scalar_newtype!(SpirvResourceTypeFlagsEXT, u32);
 crate::wire::flags_ops!(SpirvResourceTypeFlagsEXT);
 impl SpirvResourceTypeFlagsEXT {
-    pub const ALL_EXT: Self = Self(0x7);
+    pub const ALL_EXT: Self = Self(0x7fffffff);
     pub const SAMPLER_BIT_EXT: Self = Self(0x1);
     pub const SAMPLED_IMAGE_BIT_EXT: Self = Self(0x2);
     pub const READ_ONLY_IMAGE_BIT_EXT: Self = Self(0x4);
@@ -3903,6 +5009,13 @@ impl SpirvResourceTypeFlagsEXT {
     pub const READ_ONLY_STORAGE_BUFFER_BIT_EXT: Self = Self(0x40);
     pub const READ_WRITE_STORAGE_BUFFER_BIT_EXT: Self = Self(0x80);
     pub const ACCELERATION_STRUCTURE_BIT_EXT: Self = Self(0x100);
+}
+impl crate::wire::Defined for SpirvResourceTypeFlagsEXT {
+    const NAME: &'static str = "VkSpirvResourceTypeFlagsEXT";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x7fffffff == 0
+    }
 }
 
 /// `VkStencilFaceFlags` (4 bytes on the wire).
@@ -3916,6 +5029,13 @@ impl StencilFaceFlags {
     pub const BACK_BIT: Self = Self(0x2);
     pub const FRONT_AND_BACK: Self = Self(0x3);
     pub const STENCIL_FRONT_AND_BACK: Self = Self(0x3);
+}
+impl crate::wire::Defined for StencilFaceFlags {
+    const NAME: &'static str = "VkStencilFaceFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x3 == 0
+    }
 }
 
 /// `VkSubgroupFeatureFlags` (4 bytes on the wire).
@@ -3938,6 +5058,13 @@ impl SubgroupFeatureFlags {
     pub const ROTATE_BIT_KHR: Self = Self(0x200);
     pub const ROTATE_CLUSTERED_BIT_KHR: Self = Self(0x400);
 }
+impl crate::wire::Defined for SubgroupFeatureFlags {
+    const NAME: &'static str = "VkSubgroupFeatureFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x6ff == 0
+    }
+}
 
 /// `VkSubmitFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3948,6 +5075,13 @@ crate::wire::flags_ops!(SubmitFlags);
 impl SubmitFlags {
     pub const PROTECTED_BIT: Self = Self(0x1);
     pub const PROTECTED_BIT_KHR: Self = Self(0x1);
+}
+impl crate::wire::Defined for SubmitFlags {
+    const NAME: &'static str = "VkSubmitFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
 /// `VkSubpassDescriptionFlags` (4 bytes on the wire).
@@ -3965,6 +5099,13 @@ impl SubpassDescriptionFlags {
     pub const RASTERIZATION_ORDER_ATTACHMENT_STENCIL_ACCESS_BIT_EXT: Self = Self(0x40);
     pub const ENABLE_LEGACY_DITHERING_BIT_EXT: Self = Self(0x80);
 }
+impl crate::wire::Defined for SubpassDescriptionFlags {
+    const NAME: &'static str = "VkSubpassDescriptionFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0xf0 == 0
+    }
+}
 
 /// `VkTensorViewCreateFlagsARM` (8 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3972,6 +5113,13 @@ impl SubpassDescriptionFlags {
 pub struct TensorViewCreateFlagsARM(pub u64);
 crate::wire::scalar_newtype!(TensorViewCreateFlagsARM, u64);
 crate::wire::flags_ops!(TensorViewCreateFlagsARM);
+impl crate::wire::Defined for TensorViewCreateFlagsARM {
+    const NAME: &'static str = "VkTensorViewCreateFlagsARM";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x0 == 0
+    }
+}
 
 /// `VkToolPurposeFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3990,5 +5138,12 @@ impl ToolPurposeFlags {
     pub const TRACING_BIT_EXT: Self = Self(0x4);
     pub const ADDITIONAL_FEATURES_BIT_EXT: Self = Self(0x8);
     pub const MODIFYING_FEATURES_BIT_EXT: Self = Self(0x10);
+}
+impl crate::wire::Defined for ToolPurposeFlags {
+    const NAME: &'static str = "VkToolPurposeFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1f == 0
+    }
 }
 

@@ -175,9 +175,9 @@ impl<'a> LowerLink for p::ThingCreateInfo<'a> {
         Ok(vk::ThingCreateInfo {
             s_type: p::ThingCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
-            flags: self.flags,
+            flags: cx.defined(self.flags, "VkThingCreateInfo", "flags")?,
             size: self.size,
-            mode: self.mode,
+            mode: cx.defined(self.mode, "VkThingCreateInfo", "mode")?,
             index_count: self.index_count,
             p_indices: cx.slice(self.p_indices) as *const _,
             p_name: cx.str(self.p_name),
@@ -188,7 +188,7 @@ impl<'a> LowerLink for p::ThingCreateInfo<'a> {
             map_entry_count: self.map_entry_count,
             p_map_entries: cx.lower_slice(self.p_map_entries, |v, cx| v.lower(cx))?,
             draw: self.draw.lower(cx)?,
-            samples: self.samples,
+            samples: cx.defined(self.samples, "VkThingCreateInfo", "samples")?,
         })
     }
 }

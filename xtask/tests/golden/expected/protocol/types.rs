@@ -53,6 +53,13 @@ impl VkResult {
     pub const SUCCESS: Self = Self(0);
     pub const ERROR_OUT_OF_HOST_MEMORY: Self = Self(-1);
 }
+impl crate::wire::Defined for VkResult {
+    const NAME: &'static str = "VkResult";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, -1 | 0)
+    }
+}
 
 /// `VkStructureType` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +75,13 @@ impl StructureType {
     pub const RING_CREATE_INFO_MESA: Self = Self(1000384000);
     pub const RING_PRIORITY_INFO_MESA: Self = Self(1000384007);
 }
+impl crate::wire::Defined for StructureType {
+    const NAME: &'static str = "VkStructureType";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1 | 2 | 1000006000 | 1000006001 | 1000384000 | 1000384007)
+    }
+}
 
 /// `VkThingCreateFlagBits` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +90,13 @@ pub struct ThingCreateFlagBits(pub i32);
 crate::wire::scalar_newtype!(ThingCreateFlagBits, i32);
 impl ThingCreateFlagBits {
     pub const SHINY_BIT: Self = Self(1);
+}
+impl crate::wire::Defined for ThingCreateFlagBits {
+    const NAME: &'static str = "VkThingCreateFlagBits";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 1)
+    }
 }
 
 /// `VkThingMode` (4 bytes on the wire).
@@ -87,6 +108,13 @@ impl ThingMode {
     pub const FAST: Self = Self(0);
     pub const MODE_2D: Self = Self(1);
 }
+impl crate::wire::Defined for ThingMode {
+    const NAME: &'static str = "VkThingMode";
+    #[inline]
+    fn is_defined(self) -> bool {
+        matches!(self.0, 0 | 1)
+    }
+}
 
 /// `VkThingCreateFlags` (4 bytes on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,5 +124,12 @@ crate::wire::scalar_newtype!(ThingCreateFlags, u32);
 crate::wire::flags_ops!(ThingCreateFlags);
 impl ThingCreateFlags {
     pub const SHINY_BIT: Self = Self(0x1);
+}
+impl crate::wire::Defined for ThingCreateFlags {
+    const NAME: &'static str = "VkThingCreateFlags";
+    #[inline]
+    fn is_defined(self) -> bool {
+        self.0 & !0x1 == 0
+    }
 }
 
