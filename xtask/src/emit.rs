@@ -169,9 +169,10 @@ impl<'m> Cx<'m> {
             "//! Generated protocol code for venus-protocol git-ca1e9220.\n//!\n\
              //! `types`: enums, bitmasks, unions and protocol constants; `handles`: object marker types;\n\
              //! `structs`: every serialized struct with its decoder/encoder and the pNext [`Ext`](structs::Ext) node;\n\
-             //! `commands`: per-command argument and reply types, [`Command`](commands::Command) and [`Reply`](commands::Reply).\n\n",
+             //! `commands`: per-command argument and reply types, [`Command`](commands::Command) and [`Reply`](commands::Reply);\n\
+             //! `formats`: the texel block of every `VkFormat` (looked up through [`crate::format`]).\n\n",
         );
-        s.push_str("pub mod commands;\npub mod handles;\n#[cfg(feature = \"random\")]\npub mod random;\npub mod structs;\npub mod types;\n");
+        s.push_str("pub mod commands;\npub mod formats;\npub mod handles;\n#[cfg(feature = \"random\")]\npub mod random;\npub mod structs;\npub mod types;\n");
         s
     }
 

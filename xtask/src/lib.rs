@@ -3,11 +3,12 @@
 //! Layers: [`registry`] reads the XML as written; [`model`] filters it to one protocol level
 //! and reduces every member to its wire shape, using the quirks in [`special`] (the only
 //! per-command/per-struct table); [`emit`] renders the model as Rust source for
-//! `crates/venus-protocol/src/generated/`.
+//! `crates/venus-protocol/src/generated/` ([`formats`]: the `VkFormat` texel-block table).
 
 pub mod emit;
 pub mod emit_host;
 pub mod emit_policy;
+pub mod formats;
 pub mod model;
 pub mod names;
 pub mod pin;
@@ -138,6 +139,11 @@ pub fn generate_with(
     for (name, text) in emit::emit(&model)? {
         out.push(("protocol", name, text));
     }
+    out.push((
+        "protocol",
+        "formats.rs".into(),
+        formats::emit(&model.formats),
+    ));
     for (name, text) in emit_host::emit(&model)? {
         out.push(("host", name, text));
     }

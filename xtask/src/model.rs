@@ -305,6 +305,8 @@ pub struct Model {
     /// each checked: a `VkBool32` member of an existing struct, of a `not_advertised`
     /// extension).
     pub hidden_features: Vec<(String, String)>,
+    /// The texel blocks of the level's `VkFormat`s, sorted by value ([`crate::formats`]).
+    pub formats: Vec<crate::formats::Format>,
 }
 
 impl Model {
@@ -1466,6 +1468,7 @@ pub fn build(
         host_commands,
         not_advertised: not_advertised(ext_rows, tables)?,
         hidden_features: Vec::new(),
+        formats: crate::formats::build(&reg.formats, &enum_values(&b, "VkFormat"))?,
     };
     model.hidden_features = hidden_features(&model, tables)?;
     check_len_refs(&model)?;

@@ -143,6 +143,8 @@ pub struct Registry {
     pub command_aliases: BTreeMap<String, String>,
     pub features: Vec<RawFeature>,
     pub extensions: Vec<RawExtension>,
+    /// `<formats>`: the texel layout of every `VkFormat`, in XML order.
+    pub formats: Vec<RawFormat>,
 }
 
 /// A registry parse failure, with the file it came from.
@@ -370,6 +372,7 @@ impl Registry {
                 }
                 "enums" => self.load_enums(section),
                 "commands" => self.load_commands(section),
+                "formats" => self.load_formats(file_name, section)?,
                 "feature" => {
                     if !api_ok(section) {
                         continue;
@@ -462,5 +465,126 @@ impl Registry {
                     params,
                 });
         }
+    }
+}
+
+/// One `<component>` of a `<format>`.
+#[derive(Clone, Debug)]
+pub struct RawComponent {
+    /// `R`, `G`, `B`, `A`, `D`, `S`.
+    pub name: String,
+    /// A number of bits, or `compressed`.
+    pub bits: String,
+    pub numeric_format: String,
+    pub plane_index: Option<u32>,
+}
+
+/// One `<plane>` of a multi-planar `<format>`.
+#[derive(Clone, Debug)]
+pub struct RawPlane {
+    pub index: u32,
+    pub width_divisor: u32,
+    pub height_divisor: u32,
+    /// The single-plane format the plane is compatible with (`VK_FORMAT_R8_UNORM`, ...).
+    pub compatible: String,
+}
+
+/// One `<format>` of `<formats>`, as written.
+#[derive(Clone, Debug)]
+pub struct RawFormat {
+    pub name: String,
+    pub class: String,
+    /// Bytes per texel block.
+    pub block_size: u32,
+    pub texels_per_block: u32,
+    /// `blockExtent="4,4,1"`; absent for 1x1x1 blocks.
+    pub block_extent: Option<[u32; 3]>,
+    pub packed: Option<u32>,
+    pub compressed: Option<String>,
+    pub chroma: Option<String>,
+    pub components: Vec<RawComponent>,
+    pub planes: Vec<RawPlane>,
+}
+
+/// A required numeric attribute of a `<formats>` element.
+fn num_attr(file_name: &str, node: roxmltree::Node, attr: &str) -> Result<u32, ParseError> {
+    let v = node.attribute(attr).unwrap_or("");
+    v.parse().map_err(|_| {
+        ParseError(format!(
+            "{file_name}: <{}> {:?}: {attr}={v:?} is not a number",
+            node.tag_name().name(),
+            node.attribute("name").unwrap_or("")
+        ))
+    })
+}
+
+fn parse_format(file_name: &str, f: roxmltree::Node) -> Result<RawFormat, ParseError> {
+    let name = f.attribute("name").unwrap_or("").to_string();
+    let block_extent = match f.attribute("blockExtent") {
+        None => None,
+        Some(e) => {
+            let dims: Vec<u32> = e.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            match dims.as_slice() {
+                [w, h, d] => Some([*w, *h, *d]),
+                _ => {
+                    return Err(ParseError(format!(
+                        "{file_name}: format {name}: blockExtent={e:?} is not three numbers"
+                    )))
+                }
+            }
+        }
+    };
+    let mut components = Vec::new();
+    let mut planes = Vec::new();
+    for c in f.children().filter(|c| c.is_element()) {
+        match c.tag_name().name() {
+            "component" => components.push(RawComponent {
+                name: c.attribute("name").unwrap_or("").to_string(),
+                bits: c.attribute("bits").unwrap_or("").to_string(),
+                numeric_format: c.attribute("numericFormat").unwrap_or("").to_string(),
+                plane_index: match c.attribute("planeIndex") {
+                    Some(_) => Some(num_attr(file_name, c, "planeIndex")?),
+                    None => None,
+                },
+            }),
+            "plane" => planes.push(RawPlane {
+                index: num_attr(file_name, c, "index")?,
+                width_divisor: num_attr(file_name, c, "widthDivisor")?,
+                height_divisor: num_attr(file_name, c, "heightDivisor")?,
+                compatible: c.attribute("compatible").unwrap_or("").to_string(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(RawFormat {
+        class: f.attribute("class").unwrap_or("").to_string(),
+        block_size: num_attr(file_name, f, "blockSize")?,
+        texels_per_block: num_attr(file_name, f, "texelsPerBlock")?,
+        block_extent,
+        packed: match f.attribute("packed") {
+            Some(_) => Some(num_attr(file_name, f, "packed")?),
+            None => None,
+        },
+        compressed: f.attribute("compressed").map(str::to_string),
+        chroma: f.attribute("chroma").map(str::to_string),
+        components,
+        planes,
+        name,
+    })
+}
+
+impl Registry {
+    fn load_formats(
+        &mut self,
+        file_name: &str,
+        section: roxmltree::Node,
+    ) -> Result<(), ParseError> {
+        for f in section
+            .children()
+            .filter(|c| c.has_tag_name("format") && api_ok(*c))
+        {
+            self.formats.push(parse_format(file_name, f)?);
+        }
+        Ok(())
     }
 }

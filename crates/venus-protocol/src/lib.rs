@@ -4,6 +4,7 @@
 //! This crate owns bytes <-> typed values and nothing else: no I/O, no host calls, no `unsafe`.
 //! - [`wire`]: the handwritten runtime (arena, [`Decoder`], [`Encoder`], [`Id`], [`Str`], chains);
 //! - [`generated`]: code produced by `cargo xtask codegen` from `protocol/` (do not edit);
+//! - [`format`](mod@format): texel blocks of `VkFormat`s over the generated format table;
 //! - this module: the entry points for whole commands and replies.
 //!
 //! Decoding never panics and never trusts a count: every length is checked against the bytes
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod format;
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_parens)]
 pub mod generated;

@@ -3,9 +3,11 @@
 //!
 //! `types`: enums, bitmasks, unions and protocol constants; `handles`: object marker types;
 //! `structs`: every serialized struct with its decoder/encoder and the pNext [`Ext`](structs::Ext) node;
-//! `commands`: per-command argument and reply types, [`Command`](commands::Command) and [`Reply`](commands::Reply).
+//! `commands`: per-command argument and reply types, [`Command`](commands::Command) and [`Reply`](commands::Reply);
+//! `formats`: the texel block of every `VkFormat` (looked up through [`crate::format`]).
 
 pub mod commands;
+pub mod formats;
 pub mod handles;
 #[cfg(feature = "random")]
 pub mod random;
