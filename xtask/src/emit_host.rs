@@ -1096,19 +1096,39 @@ impl<'m> Cx<'m> {
                 layers,
                 offset,
                 extent,
+                extent_in,
             } => {
                 let x = match extent {
                     Some(x) => format!("Some({})", val(x)?),
                     None => "None".into(),
                 };
+                let from = match extent_in {
+                    Some(i) => format!("Some({})", val(i)?),
+                    None => "None".into(),
+                };
                 let region = match offset {
-                    Some(o) => format!("Some(({}, {x}))", val(o)?),
+                    Some(o) => format!(
+                        "Some(crate::ranges::Region {{ offset: {}, extent: {x}, extent_in: {from} }})",
+                        val(o)?
+                    ),
                     None => "None".into(),
                 };
                 format!(
                     "cx.image_region({at:?}, what, {}, {}, {region}, {vuid:?})?",
                     val(image)?,
                     val(layers)?
+                )
+            }
+            RangeRule::BufferImage {
+                buffer,
+                image,
+                region,
+            } => {
+                let r = val(region)?;
+                format!(
+                    "{{ let r = {r}; cx.buffer_image({at:?}, what, {}, {}, crate::ranges::Footprint {{ offset: r.buffer_offset, row_length: r.buffer_row_length, image_height: r.buffer_image_height, layers: &r.image_subresource, extent: &r.image_extent }}, {vuid:?})? }}",
+                    val(buffer)?,
+                    val(image)?
                 )
             }
             RangeRule::Queries { pool, first, count } => {

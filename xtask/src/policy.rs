@@ -559,8 +559,15 @@ fn validate_range(model: &Model, owner: &str, rule: special::RangeRule) -> Resul
             layers,
             offset,
             extent,
+            extent_in,
         } => {
             handle(image, &["VkImage"])?;
+            if let Some(src) = extent_in {
+                handle(src, &["VkImage"])?;
+                if extent.is_none() {
+                    return Err(format!("{src}: extent_in without an extent"));
+                }
+            }
             structure(layers, "VkImageSubresourceLayers")?;
             if let Some(o) = offset {
                 structure(o, "VkOffset3D")?;
@@ -569,6 +576,18 @@ fn validate_range(model: &Model, owner: &str, rule: special::RangeRule) -> Resul
                 structure(e, "VkExtent3D")?;
             }
             Ok(())
+        }
+        RangeRule::BufferImage {
+            buffer,
+            image,
+            region,
+        } => {
+            handle(buffer, &["VkBuffer"])?;
+            handle(image, &["VkImage"])?;
+            match range_path(model, owner, region)?.elem {
+                Elem::Struct(s) if s == "VkBufferImageCopy" || s == "VkBufferImageCopy2" => Ok(()),
+                e => Err(format!("{region} is {e:?}, not a VkBufferImageCopy(2)")),
+            }
         }
         RangeRule::Queries { pool, first, count } => {
             handle(pool, &["VkQueryPool"])?;

@@ -578,6 +578,16 @@ pub enum RangeRule {
         layers: &'static str,
         offset: Option<&'static str>,
         extent: Option<&'static str>,
+        /// The extent is in texels of this other image (a copy's source): scaled by the two
+        /// formats' texel blocks.
+        extent_in: Option<&'static str>,
+    },
+    /// The bytes of `buffer` a `VkBufferImageCopy(2)` `region` touches (rows, slices, layers of
+    /// `image`'s texel blocks for the region's aspect) inside the buffer.
+    BufferImage {
+        buffer: &'static str,
+        image: &'static str,
+        region: &'static str,
     },
     /// Queries `first .. first + count` (no count: one query) inside `pool`.
     Queries {
@@ -735,6 +745,7 @@ impl RangeRule {
                 layers,
                 offset,
                 extent,
+                ..
             } => {
                 let mut t = layers.to_string();
                 if let Some(o) = offset {
@@ -748,6 +759,11 @@ impl RangeRule {
             RangeRule::Queries { pool, first, count } => {
                 format!("{first} + {} inside {pool}", count.unwrap_or("1"))
             }
+            RangeRule::BufferImage {
+                buffer,
+                image,
+                region,
+            } => format!("{region}: the bytes it copies of {image}'s texels inside {buffer}"),
             RangeRule::Bind {
                 resource,
                 memory,
@@ -1409,9 +1425,9 @@ pub const CHECKS: &[Check] = &[
     image_range("vkCmdClearColorImage", "image", "pRanges[]", "VUID-vkCmdClearColorImage-baseMipLevel-01470, -pRanges-01692, -baseArrayLayer-01472, -pRanges-01693"),
     image_range("vkCmdClearDepthStencilImage", "image", "pRanges[]", "VUID-vkCmdClearDepthStencilImage-baseMipLevel-01474, -pRanges-01694, -baseArrayLayer-01476, -pRanges-01695"),
     region("vkCmdCopyImage", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-vkCmdCopyImage-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147"),
-    region("vkCmdCopyImage", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), None, "VUID-vkCmdCopyImage-dstSubresource-07967, -07968, -dstOffset-00150"),
+    dst_region("vkCmdCopyImage", "dstImage", "pRegions[].dstSubresource", "pRegions[].dstOffset", "pRegions[].extent", "srcImage", "VUID-vkCmdCopyImage-dstSubresource-07967, -07968, -dstOffset-00150, -00151, -00153"),
     region("VkCopyImageInfo2", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-VkCopyImageInfo2-srcSubresource-07967, -07968, -srcOffset-00144, -00145, -00147"),
-    region("VkCopyImageInfo2", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), None, "VUID-VkCopyImageInfo2-dstSubresource-07967, -07968, -dstOffset-00150"),
+    dst_region("VkCopyImageInfo2", "dstImage", "pRegions[].dstSubresource", "pRegions[].dstOffset", "pRegions[].extent", "srcImage", "VUID-VkCopyImageInfo2-dstSubresource-07967, -07968, -dstOffset-00150, -00151, -00153"),
     region("vkCmdResolveImage", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-vkCmdResolveImage-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272"),
     region("vkCmdResolveImage", "dstImage", "pRegions[].dstSubresource", Some("pRegions[].dstOffset"), Some("pRegions[].extent"), "VUID-vkCmdResolveImage-dstSubresource-01710, -01712, -dstOffset-00274, -00275, -00277"),
     region("VkResolveImageInfo2", "srcImage", "pRegions[].srcSubresource", Some("pRegions[].srcOffset"), Some("pRegions[].extent"), "VUID-VkResolveImageInfo2-srcSubresource-01709, -01711, -srcOffset-00269, -00270, -00272"),
@@ -1428,6 +1444,10 @@ pub const CHECKS: &[Check] = &[
     region("VkCopyBufferToImageInfo2", "dstImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-VkCopyBufferToImageInfo2-imageSubresource-07967, -07968, -pRegions-06223"),
     region("vkCmdCopyImageToBuffer", "srcImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-vkCmdCopyImageToBuffer-imageSubresource-07967, -07968, -pRegions-06221"),
     region("VkCopyImageToBufferInfo2", "srcImage", "pRegions[].imageSubresource", Some("pRegions[].imageOffset"), Some("pRegions[].imageExtent"), "VUID-VkCopyImageToBufferInfo2-imageSubresource-07967, -07968, -pRegions-06221"),
+    buffer_image("vkCmdCopyBufferToImage", "srcBuffer", "dstImage", "VUID-vkCmdCopyBufferToImage-pRegions-00171"),
+    buffer_image("VkCopyBufferToImageInfo2", "srcBuffer", "dstImage", "VUID-VkCopyBufferToImageInfo2-pRegions-00171"),
+    buffer_image("vkCmdCopyImageToBuffer", "dstBuffer", "srcImage", "VUID-vkCmdCopyImageToBuffer-pRegions-00183"),
+    buffer_image("VkCopyImageToBufferInfo2", "dstBuffer", "srcImage", "VUID-VkCopyImageToBufferInfo2-pRegions-00183"),
     // Query pools.
     queries("vkCmdBeginQuery", "query", None, "VUID-vkCmdBeginQuery-query-00802"),
     queries("vkCmdEndQuery", "query", None, "VUID-vkCmdEndQuery-query-00810"),
@@ -1507,6 +1527,48 @@ const fn region(
             layers,
             offset,
             extent,
+            extent_in: None,
+        },
+        vuid,
+    }
+}
+
+/// A `Range` row over a copy's destination region whose extent is in texels of the source.
+const fn dst_region(
+    owner: &'static str,
+    image: &'static str,
+    layers: &'static str,
+    offset: &'static str,
+    extent: &'static str,
+    extent_in: &'static str,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::ImageRegion {
+            image,
+            layers,
+            offset: Some(offset),
+            extent: Some(extent),
+            extent_in: Some(extent_in),
+        },
+        vuid,
+    }
+}
+
+/// A `Range` row over the buffer side of buffer <-> image copy regions.
+const fn buffer_image(
+    owner: &'static str,
+    buffer: &'static str,
+    image: &'static str,
+    vuid: &'static str,
+) -> Check {
+    Check::Range {
+        owner,
+        rule: RangeRule::BufferImage {
+            buffer,
+            image,
+            region: "pRegions[]",
         },
         vuid,
     }

@@ -815,6 +815,41 @@ fn ranges_outside_their_objects_and_undefined_values() {
             ];
             assert_only_bad_ends(server, good, bad, &needles);
 
+            // A buffer-to-image copy of 16x16 RGBA8 texels (1024 bytes) from offset 4 of a
+            // 1024-byte buffer.
+            let mut bad = Bad::new(server, "hostile-copy-from-buffer");
+            let (src, image) = (buffer(&mut bad, 1024), transfer_image(&mut bad));
+            let cb = bad.recording();
+            let regions = [BufferImageCopy {
+                buffer_offset: 4,
+                image_subresource: ImageSubresourceLayers {
+                    aspect_mask: ImageAspectFlags::COLOR_BIT,
+                    mip_level: 0,
+                    base_array_layer: 0,
+                    layer_count: 1,
+                },
+                image_extent: Extent3D {
+                    width: 16,
+                    height: 16,
+                    depth: 1,
+                },
+                ..Default::default()
+            }];
+            bad.publish(&[Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs {
+                command_buffer: cb,
+                src_buffer: src,
+                dst_image: image,
+                dst_image_layout: ImageLayout::TRANSFER_DST_OPTIMAL,
+                region_count: 1,
+                p_regions: &regions,
+            })]);
+            let needles = [
+                "vkCmdCopyBufferToImage",
+                "offset 4 + 1024 bytes exceeds the VkBuffer size 1024",
+                "VUID-vkCmdCopyBufferToImage-pRegions-00171",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
             // Resetting queries 3..8 of a pool of 4.
             let mut bad = Bad::new(server, "hostile-query-range");
             let pool = bad.s.id();
