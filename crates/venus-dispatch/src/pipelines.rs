@@ -354,3 +354,191 @@ impl VulkanDispatch {
         call.cx.reply(&Reply::CreateGraphicsPipelines(reply))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use venus_protocol::types::ShaderStageFlagBits;
+    use venus_protocol::Str;
+
+    const COMPUTE: u32 = 0x20;
+    const FRAGMENT: u32 = 0x10;
+    const STORAGE_BUFFER: i32 = 7;
+    const COMBINED_IMAGE_SAMPLER: i32 = 1;
+
+    fn words(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    fn saxpy() -> Interface {
+        let code = words(include_bytes!(
+            "../../venus-testapps/shaders/saxpy.comp.spv"
+        ));
+        interface::reflect(&code).unwrap()
+    }
+
+    fn stage(bit: u32, name: &'static [u8]) -> PipelineShaderStageCreateInfo<'static> {
+        PipelineShaderStageCreateInfo {
+            stage: ShaderStageFlagBits(bit as i32),
+            p_name: Str::from_bytes_with_nul(name),
+            ..Default::default()
+        }
+    }
+
+    fn binding(binding: u32, ty: i32, count: u32, stages: u32) -> LayoutBinding {
+        LayoutBinding {
+            binding,
+            ty,
+            count,
+            stages,
+        }
+    }
+
+    fn layout(sets: Vec<Option<Vec<LayoutBinding>>>) -> Vec<Option<Arc<SetLayout>>> {
+        sets.into_iter()
+            .map(|s| s.map(|b| Arc::new(SetLayout::new(b))))
+            .collect()
+    }
+
+    fn check(
+        iface: &Interface,
+        st: &PipelineShaderStageCreateInfo<'_>,
+        l: &PipelineLayout,
+    ) -> Result<(), String> {
+        check_stage(
+            iface,
+            st,
+            l,
+            "pCreateInfos[0].stage",
+            "VkComputePipelineCreateInfo",
+        )
+    }
+
+    #[test]
+    fn saxpy_is_accepted_by_its_layout_and_compatible_ones() {
+        let iface = saxpy();
+        let main = stage(COMPUTE, b"main\0");
+        let exact = layout(vec![Some(vec![
+            binding(1, STORAGE_BUFFER, 1, COMPUTE),
+            binding(0, STORAGE_BUFFER, 1, COMPUTE),
+        ])]);
+        check(&iface, &main, &exact).unwrap();
+        // Dynamic storage buffers, mutable descriptors, larger counts, more stages, more sets
+        // and bindings: all compatible.
+        let wider = layout(vec![
+            Some(vec![
+                binding(0, 9, 4, 0x7fff_ffff),
+                binding(1, DT_MUTABLE_EXT, 1, COMPUTE | FRAGMENT),
+                binding(5, 6, 1, FRAGMENT),
+            ]),
+            None,
+        ]);
+        check(&iface, &main, &wider).unwrap();
+    }
+
+    #[test]
+    fn each_violation_names_its_vuid_set_and_binding() {
+        let iface = saxpy();
+        let main = stage(COMPUTE, b"main\0");
+        let ok = |b0: LayoutBinding| {
+            layout(vec![Some(vec![b0, binding(1, STORAGE_BUFFER, 1, COMPUTE)])])
+        };
+        let cases: Vec<(Vec<Option<Arc<SetLayout>>>, &str)> = vec![
+            (
+                layout(vec![]),
+                "pCreateInfos[0].stage: entry point \"main\" uses set 0 binding 0 (storage buffer), \
+                 but the pipeline layout has 0 set layouts (VUID-VkComputePipelineCreateInfo-layout-07988)",
+            ),
+            (layout(vec![None]), "set 0 of the pipeline layout is VK_NULL_HANDLE"),
+            (
+                layout(vec![Some(vec![binding(1, STORAGE_BUFFER, 1, COMPUTE)])]),
+                "binding 0 (storage buffer), but set layout 0 has no binding 0 (VUID-VkComputePipelineCreateInfo-layout-07988)",
+            ),
+            (
+                ok(binding(0, STORAGE_BUFFER, 1, FRAGMENT)),
+                "stageFlags 0x10 lack stage 0x20 (VUID-VkComputePipelineCreateInfo-layout-07988)",
+            ),
+            (
+                ok(binding(0, 6, 1, COMPUTE)),
+                "binding 0 (storage buffer), but the binding has VkDescriptorType 6 (VUID-VkComputePipelineCreateInfo-layout-07990)",
+            ),
+            (
+                ok(binding(0, STORAGE_BUFFER, 0, COMPUTE)),
+                "with 1 descriptors, but the binding's descriptorCount is 0 (VUID-VkComputePipelineCreateInfo-layout-07991)",
+            ),
+        ];
+        for (l, want) in cases {
+            let err = check(&iface, &main, &l).unwrap_err();
+            assert!(err.contains(want), "{err}\nwants: {want}");
+        }
+    }
+
+    #[test]
+    fn entry_points_are_matched_by_name_and_stage() {
+        let iface = saxpy();
+        let l = layout(vec![Some(vec![
+            binding(0, STORAGE_BUFFER, 1, COMPUTE),
+            binding(1, STORAGE_BUFFER, 1, COMPUTE),
+        ])]);
+        let err = check(&iface, &stage(COMPUTE, b"mian\0"), &l).unwrap_err();
+        assert_eq!(
+            err,
+            "pCreateInfos[0].stage.pName: the module has no GLCompute entry point \"mian\" \
+             (VUID-VkPipelineShaderStageCreateInfo-pName-00707)"
+        );
+        let err = check(&iface, &stage(FRAGMENT, b"main\0"), &l).unwrap_err();
+        assert!(err.contains("no Fragment entry point \"main\""), "{err}");
+        // A stage without an execution model here (ray generation) is not checked.
+        check(&iface, &stage(0x100, b"nothing\0"), &l).unwrap();
+    }
+
+    #[test]
+    fn counts_types_of_images_and_inline_uniform_blocks() {
+        let code = words(include_bytes!("spirv/testdata/interface.spv"));
+        let iface = interface::reflect(&code).unwrap();
+        let main = stage(COMPUTE, b"main\0");
+        let c = COMPUTE;
+        let full = |samplers: u32| {
+            layout(vec![
+                Some(vec![
+                    binding(0, DT_INLINE_UNIFORM_BLOCK, 16, c), // count = bytes: not compared
+                    binding(1, STORAGE_BUFFER, 1, c),
+                ]),
+                Some(vec![binding(0, 3, 1, c)]),
+                Some(vec![
+                    binding(0, COMBINED_IMAGE_SAMPLER, samplers, c), // samplers: combined is fine
+                    binding(1, 2, 1, c),                             // runtime array: any count
+                    binding(2, COMBINED_IMAGE_SAMPLER, 1, c),        // spec-constant length
+                ]),
+                Some(vec![binding(0, 4, 1, c), binding(1, 5, 1, c)]),
+            ])
+        };
+        check(&iface, &main, &full(4)).unwrap();
+        let err = check(&iface, &main, &full(3)).unwrap_err();
+        assert!(
+            err.contains("set 2 binding 0 (sampler) with 4 descriptors, but the binding's descriptorCount is 3"),
+            "{err}"
+        );
+        let other = stage(COMPUTE, b"other\0");
+        check(&iface, &other, &full(0)).unwrap();
+    }
+
+    #[test]
+    fn libraries_are_not_checked() {
+        assert!(is_library_related(
+            PipelineCreateFlags::LIBRARY_BIT_KHR,
+            None
+        ));
+        assert!(!is_library_related(PipelineCreateFlags(0), None));
+        let flags2 = Ext::PipelineCreateFlags2CreateInfo(
+            venus_protocol::structs::PipelineCreateFlags2CreateInfo {
+                p_next: None,
+                flags: venus_protocol::types::PipelineCreateFlags2(0x800),
+            },
+        );
+        assert!(is_library_related(PipelineCreateFlags(0), Some(&flags2)));
+    }
+}
