@@ -971,6 +971,26 @@ pub const POLICIES: &[PolicyRow] = &[
         "vkCreateFramebuffer",
         "attachment count and formats checked against the render pass (per-object state)",
     ),
+    hw(
+        "vkCreateDescriptorSetLayout",
+        "the bindings are kept for the shader interface check at pipeline creation",
+    ),
+    hw(
+        "vkCreatePipelineLayout",
+        "the set layouts' bindings are kept for the shader interface check",
+    ),
+    hw(
+        "vkCreateShaderModule",
+        "the module's resource interface is reflected once for the pipeline check",
+    ),
+    hw(
+        "vkCreateComputePipelines",
+        "the shader's entry point and resources checked against the layout (per-object state)",
+    ),
+    hw(
+        "vkCreateGraphicsPipelines",
+        "the shaders' entry points and resources checked against the layout (per-object state)",
+    ),
     PolicyRow {
         command: "vkGetDeviceQueue",
         policy: PolicyKind::Refused {

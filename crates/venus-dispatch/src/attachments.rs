@@ -25,13 +25,17 @@ use crate::registry::{DeviceShared, Held, State};
 use crate::{Call, VulkanDispatch};
 
 impl VulkanDispatch {
-    fn device(&self, call: &Call<'_, '_>, id: u64) -> Result<Arc<DeviceShared>, DispatchError> {
+    pub(crate) fn device(
+        &self,
+        call: &Call<'_, '_>,
+        id: u64,
+    ) -> Result<Arc<DeviceShared>, DispatchError> {
         self.registry.device(id).map_err(|e| call.invalid(e))
     }
 
     /// Runs a creating executor on `device` and registers what it created with `state`;
     /// returns the executor's reply.
-    fn create_with_state<'b, R>(
+    pub(crate) fn create_with_state<'b, R>(
         &'b self,
         call: &Call<'_, 'b>,
         device: &'b Arc<DeviceShared>,

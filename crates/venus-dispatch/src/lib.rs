@@ -16,7 +16,9 @@
 //!   serialised submissions, idle waits; binary-semaphore waits checked by [`binary`]),
 //!   [`sync`] (bounded host waits), [`pools`] (command
 //!   buffers and descriptor sets, owned by their pools), [`attachments`] (render passes, image
-//!   views and framebuffers: rules that need per-object state);
+//!   views and framebuffers: rules that need per-object state), [`pipelines`] (descriptor set
+//!   layouts, pipeline layouts, shader modules and pipelines: the shader resource interface
+//!   checked against the pipeline layout);
 //! - **Refused**: context-fatal with the table's reason.
 
 mod attachments;
@@ -29,6 +31,7 @@ mod instance;
 mod limits;
 mod memory;
 mod physical;
+mod pipelines;
 mod pools;
 pub mod portability;
 pub mod profile;
@@ -666,6 +669,41 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
         a: &venus_protocol::commands::CreateFramebufferArgs<'_>,
     ) -> Self::Out {
         self.create_framebuffer(c, a)
+    }
+    fn create_descriptor_set_layout(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateDescriptorSetLayoutArgs<'_>,
+    ) -> Self::Out {
+        self.create_descriptor_set_layout(c, a)
+    }
+    fn create_pipeline_layout(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreatePipelineLayoutArgs<'_>,
+    ) -> Self::Out {
+        self.create_pipeline_layout(c, a)
+    }
+    fn create_shader_module(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateShaderModuleArgs<'_>,
+    ) -> Self::Out {
+        self.create_shader_module(c, a)
+    }
+    fn create_compute_pipelines(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateComputePipelinesArgs<'_>,
+    ) -> Self::Out {
+        self.create_compute_pipelines(c, a)
+    }
+    fn create_graphics_pipelines(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CreateGraphicsPipelinesArgs<'_>,
+    ) -> Self::Out {
+        self.create_graphics_pipelines(c, a)
     }
 }
 

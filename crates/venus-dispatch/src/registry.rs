@@ -172,6 +172,14 @@ pub enum State {
     Instance(Arc<InstanceShared>),
     Device(Arc<DeviceShared>),
     Queue(Arc<QueueShared>),
+    /// A `VkDescriptorSetLayout`'s bindings ([`crate::pipelines`]).
+    DescriptorSetLayout(Arc<crate::pipelines::SetLayout>),
+    /// A `VkPipelineLayout`'s set layouts, `None` for `VK_NULL_HANDLE` entries
+    /// ([`crate::pipelines`]).
+    PipelineLayout(Arc<crate::pipelines::PipelineLayout>),
+    /// A `VkShaderModule`'s reflected interface; `None` when it could not be reflected (not
+    /// checked then; [`crate::pipelines`]).
+    ShaderModule(Option<Arc<crate::spirv::interface::Interface>>),
     /// A `VkDeviceMemory`'s backing (dropped after the memory is freed on the host: `Drop`
     /// of [`Object`] runs before its fields are dropped).
     Memory(Arc<crate::memory::MemoryShared>),

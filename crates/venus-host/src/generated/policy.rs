@@ -115,20 +115,20 @@ static TABLE: [Option<CommandPolicy>; 346] = [
     Some(CommandPolicy { command: "vkGetImageSubresourceLayout", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateImageView", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyImageView", policy: Policy::Destroy, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateShaderModule", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateShaderModule", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyShaderModule", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkCreatePipelineCache", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyPipelineCache", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkGetPipelineCacheData", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkMergePipelineCaches", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateGraphicsPipelines", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateComputePipelines", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateGraphicsPipelines", policy: Policy::Handwritten, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateComputePipelines", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyPipeline", policy: Policy::Destroy, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreatePipelineLayout", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreatePipelineLayout", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyPipelineLayout", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateSampler", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroySampler", policy: Policy::Destroy, checks: &[] }),
-    Some(CommandPolicy { command: "vkCreateDescriptorSetLayout", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCreateDescriptorSetLayout", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyDescriptorSetLayout", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateDescriptorPool", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyDescriptorPool", policy: Policy::Destroy, checks: &[] }),
@@ -533,6 +533,16 @@ pub trait Handwritten<C: ?Sized> {
     fn create_image(&self, cx: &mut C, a: &c::CreateImageArgs<'_>) -> Self::Out;
     /// `vkCreateImageView`: the view's format is kept for framebuffer compatibility.
     fn create_image_view(&self, cx: &mut C, a: &c::CreateImageViewArgs<'_>) -> Self::Out;
+    /// `vkCreateShaderModule`: the module's resource interface is reflected once for the pipeline check.
+    fn create_shader_module(&self, cx: &mut C, a: &c::CreateShaderModuleArgs<'_>) -> Self::Out;
+    /// `vkCreateGraphicsPipelines`: the shaders' entry points and resources checked against the layout (per-object state).
+    fn create_graphics_pipelines(&self, cx: &mut C, a: &c::CreateGraphicsPipelinesArgs<'_>) -> Self::Out;
+    /// `vkCreateComputePipelines`: the shader's entry point and resources checked against the layout (per-object state).
+    fn create_compute_pipelines(&self, cx: &mut C, a: &c::CreateComputePipelinesArgs<'_>) -> Self::Out;
+    /// `vkCreatePipelineLayout`: the set layouts' bindings are kept for the shader interface check.
+    fn create_pipeline_layout(&self, cx: &mut C, a: &c::CreatePipelineLayoutArgs<'_>) -> Self::Out;
+    /// `vkCreateDescriptorSetLayout`: the bindings are kept for the shader interface check at pipeline creation.
+    fn create_descriptor_set_layout(&self, cx: &mut C, a: &c::CreateDescriptorSetLayoutArgs<'_>) -> Self::Out;
     /// `vkResetDescriptorPool`: forgets every set allocated from the pool.
     fn reset_descriptor_pool(&self, cx: &mut C, a: &c::ResetDescriptorPoolArgs) -> Self::Out;
     /// `vkAllocateDescriptorSets`: sets are recorded with their pool so that pool resets forget them.
@@ -598,11 +608,16 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::DestroyImage(a) => Routed::Destroy(Destroy { command: "vkDestroyImage", object_type: <venus_protocol::handles::Image as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.image]) }),
         K::CreateImageView(a) => Routed::Handled(h.create_image_view(cx, a)),
         K::DestroyImageView(a) => Routed::Destroy(Destroy { command: "vkDestroyImageView", object_type: <venus_protocol::handles::ImageView as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.image_view]) }),
+        K::CreateShaderModule(a) => Routed::Handled(h.create_shader_module(cx, a)),
         K::DestroyShaderModule(a) => Routed::Destroy(Destroy { command: "vkDestroyShaderModule", object_type: <venus_protocol::handles::ShaderModule as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.shader_module]) }),
         K::DestroyPipelineCache(a) => Routed::Destroy(Destroy { command: "vkDestroyPipelineCache", object_type: <venus_protocol::handles::PipelineCache as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.pipeline_cache]) }),
+        K::CreateGraphicsPipelines(a) => Routed::Handled(h.create_graphics_pipelines(cx, a)),
+        K::CreateComputePipelines(a) => Routed::Handled(h.create_compute_pipelines(cx, a)),
         K::DestroyPipeline(a) => Routed::Destroy(Destroy { command: "vkDestroyPipeline", object_type: <venus_protocol::handles::Pipeline as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.pipeline]) }),
+        K::CreatePipelineLayout(a) => Routed::Handled(h.create_pipeline_layout(cx, a)),
         K::DestroyPipelineLayout(a) => Routed::Destroy(Destroy { command: "vkDestroyPipelineLayout", object_type: <venus_protocol::handles::PipelineLayout as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.pipeline_layout]) }),
         K::DestroySampler(a) => Routed::Destroy(Destroy { command: "vkDestroySampler", object_type: <venus_protocol::handles::Sampler as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.sampler]) }),
+        K::CreateDescriptorSetLayout(a) => Routed::Handled(h.create_descriptor_set_layout(cx, a)),
         K::DestroyDescriptorSetLayout(a) => Routed::Destroy(Destroy { command: "vkDestroyDescriptorSetLayout", object_type: <venus_protocol::handles::DescriptorSetLayout as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.descriptor_set_layout]) }),
         K::DestroyDescriptorPool(a) => Routed::Destroy(Destroy { command: "vkDestroyDescriptorPool", object_type: <venus_protocol::handles::DescriptorPool as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.descriptor_pool]) }),
         K::ResetDescriptorPool(a) => Routed::Handled(h.reset_descriptor_pool(cx, a)),
