@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(p.stripped().len(), 3 + 3 + 1);
     }
 
-    /// Guest ids are host handles.
+    /// Guest ids are host handles; every object is a 4 KiB buffer or a 16x16 2D image.
     struct Same;
     impl venus_host::lower::HandleMap for Same {
         fn host(&self, _: i32, id: u64) -> Option<u64> {
@@ -357,6 +357,25 @@ mod tests {
         }
         fn guest(&self, _: i32, host: u64) -> Option<u64> {
             Some(host)
+        }
+        fn extent(&self, object_type: i32, _: u64) -> Option<venus_host::ranges::Extent> {
+            use venus_host::ranges::{Extent, ImageShape};
+            use venus_protocol::Handle;
+            Some(match object_type {
+                venus_protocol::handles::Image::OBJECT_TYPE => Extent::Image(ImageShape {
+                    image_type: 1,
+                    format: 37,
+                    flags: 0,
+                    extent: [16, 16, 1],
+                    mip_levels: 1,
+                    array_layers: 1,
+                    required: 1024,
+                }),
+                _ => Extent::Buffer {
+                    size: 4096,
+                    required: 4096,
+                },
+            })
         }
     }
 

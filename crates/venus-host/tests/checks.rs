@@ -19,11 +19,19 @@ use venus_protocol::types::*;
 use venus_protocol::{handles, Handle, Id};
 
 #[derive(Default)]
-struct Table(Mutex<HashMap<(i32, u64), u64>>);
+struct Table(
+    Mutex<HashMap<(i32, u64), u64>>,
+    Mutex<HashMap<(i32, u64), venus_host::ranges::Extent>>,
+);
 
 impl Table {
     fn put<T: Handle>(&self, id: u64, host: u64) {
         self.0.lock().unwrap().insert((T::OBJECT_TYPE, id), host);
+    }
+    /// Records what the range rules read of object `id` (the dispatch's registry does this
+    /// at creation).
+    fn put_extent<T: Handle>(&self, id: u64, e: venus_host::ranges::Extent) {
+        self.1.lock().unwrap().insert((T::OBJECT_TYPE, id), e);
     }
 }
 
@@ -36,6 +44,9 @@ impl HandleMap for Table {
         t.iter()
             .find(|(k, v)| k.0 == object_type && **v == host)
             .map(|(k, _)| k.1)
+    }
+    fn extent(&self, object_type: i32, id: u64) -> Option<venus_host::ranges::Extent> {
+        self.1.lock().unwrap().get(&(object_type, id)).copied()
     }
 }
 
@@ -248,6 +259,7 @@ fn hostile_sizes_are_refused_or_made_safe() {
     // SAFETY: device live; out pointer local.
     unsafe { (g.dp.create_query_pool.unwrap())(g.device, &qinfo, std::ptr::null(), &mut qp) };
     table.put::<handles::QueryPool>(20, qp.0);
+    table.put_extent::<handles::QueryPool>(20, venus_host::ranges::Extent::QueryPool { count: 4 });
     let skeleton = [0u8; 8];
     let a = GetQueryPoolResultsArgs {
         device: Id::from_raw(1),
