@@ -16,7 +16,8 @@
 //!   serialised submissions, idle waits; binary-semaphore waits checked by [`binary`]),
 //!   [`sync`] (bounded host waits), [`pools`] (command
 //!   buffers and descriptor sets, owned by their pools), [`attachments`] (render passes, image
-//!   views and framebuffers: rules that need per-object state);
+//!   views and framebuffers: rules that need per-object state); [`robust`] (robust buffer and
+//!   image access forced on every host device);
 //! - **Refused**: context-fatal with the table's reason.
 
 mod attachments;
@@ -34,6 +35,7 @@ pub mod portability;
 pub mod profile;
 pub mod queue;
 pub mod registry;
+pub mod robust;
 pub mod spirv;
 mod sync;
 mod unblock;

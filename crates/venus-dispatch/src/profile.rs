@@ -27,7 +27,7 @@ use venus_protocol::structs::{
     ExportMemoryAllocateInfo, ExportSemaphoreCreateInfo, ExtensionProperties,
     ExternalMemoryBufferCreateInfo, ExternalMemoryImageCreateInfo,
     ImageDrmFormatModifierExplicitCreateInfoEXT, ImageDrmFormatModifierListCreateInfoEXT,
-    PhysicalDeviceImageDrmFormatModifierInfoEXT,
+    PhysicalDeviceImageDrmFormatModifierInfoEXT, PipelineRobustnessCreateInfo,
 };
 use venus_protocol::types::{ExternalSemaphoreFeatureFlags, ExternalSemaphoreHandleTypeFlagBits};
 
@@ -109,6 +109,8 @@ pub struct Profile {
     /// The device's portability-subset restrictions, if it lists `VK_KHR_portability_subset`
     /// (read once, see [`crate::portability`]).
     pub portability: Option<crate::portability::Subset>,
+    /// What the device supports of robust access (read once, see [`crate::robust`]).
+    pub robustness: crate::robust::HostRobustness,
 }
 
 pub(crate) fn name_of(e: &ExtensionProperties) -> &[u8] {
@@ -169,6 +171,7 @@ impl Profile {
             semaphore_fd: support[4],
             stripped,
             portability: None,
+            robustness: crate::robust::HostRobustness::default(),
         }
     }
 
@@ -185,6 +188,18 @@ impl Profile {
     /// The chain-link sTypes to strip from everything lowered for this device.
     pub fn stripped(&self) -> &[i32] {
         &self.stripped
+    }
+
+    /// This profile for a device created with robust access: `VkPipelineRobustnessCreateInfo`
+    /// is stripped too, so no pipeline can turn the device's robustness off (see
+    /// [`crate::robust`]).
+    pub fn with_pipeline_robustness_stripped(&self) -> Profile {
+        let mut p = self.clone();
+        let link = PipelineRobustnessCreateInfo::STRUCTURE_TYPE.0;
+        if !p.stripped.contains(&link) {
+            p.stripped.push(link);
+        }
+        p
     }
 
     /// Whether `name` is an extension this profile emulates (the driver must not be asked to
@@ -246,6 +261,8 @@ impl VulkanDispatch {
         if host.iter().any(|e| name_of(e) == subset) {
             profile.portability = crate::portability::read_subset(&inst.procs, pd);
         }
+        profile.robustness =
+            crate::robust::read(&inst.procs, pd, &|n| host.iter().any(|e| name_of(e) == n));
         let profile = Arc::new(profile);
         tracing::info!(
             ctx = self.context_id,
@@ -255,6 +272,7 @@ impl VulkanDispatch {
                 .map(|e| String::from_utf8_lossy(name_of(e)).into_owned())
                 .collect::<Vec<_>>(),
             hidden = ?profile.portability.map(|s| s.hidden()),
+            robustness = ?profile.robustness,
             "WSI capability profile"
         );
         cache.push((pd.0, Arc::clone(&profile)));
