@@ -11,12 +11,13 @@
 //!   `VK_LAYER_KHRONOS_validation` on the server (the edited VkDeviceCreateInfo chain is valid);
 //! - `no_robust_access_flag_turns_it_off`: with `--no-robust-access` the device is created
 //!   as the client asked (one `robust access off` line, no `enabled=` line) and in-range work
-//!   still runs.
+//!   still runs;
+//! - `doctor_names_the_robust_features`: `venus-server --doctor` prints what a device gets.
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use venus_testapps::server::{wait_output, Released, Server, ServerOptions};
+use venus_testapps::server::{server_binary, wait_output, Released, Server, ServerOptions};
 use venus_testapps::tools::{require, Tool, Tools};
 use venus_testapps::validation;
 
@@ -173,5 +174,32 @@ fn no_robust_access_flag_turns_it_off() {
     assert!(
         log.contains("robust_access: false"),
         "{test}: the effective limits show it:\n{log}"
+    );
+}
+
+#[test]
+fn doctor_names_the_robust_features() {
+    let test = "doctor_names_the_robust_features";
+    let Some(tools) = require(test, &[Tool::LavapipeIcd]) else {
+        return;
+    };
+    let child = Command::new(server_binary())
+        .arg("--doctor")
+        .env("VK_DRIVER_FILES", tools.lavapipe_icd())
+        .env_remove("VK_ICD_FILENAMES")
+        .env_remove("VK_INSTANCE_LAYERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("venus-server --doctor");
+    let out = wait_output(child, TIMEOUT, "venus-server --doctor");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let want = "  robust access (unless --no-robust-access): robustBufferAccess robustImageAccess \
+                robustBufferAccess2 robustImageAccess2 +VK_EXT_image_robustness +VK_";
+    assert!(
+        out.status.success() && report.lines().any(|l| l.starts_with(want)),
+        "{test}: want a line starting {want:?}; got {}:\n{report}",
+        out.status
     );
 }
