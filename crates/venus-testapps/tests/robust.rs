@@ -7,6 +7,8 @@
 //!   the in-range results are exact, the out-of-range reads gave 0 or a value of the buffer,
 //!   the server logs one `robust access` line for the device naming every feature lavapipe
 //!   has, stays up and releases every object;
+//! - `sid_out_of_range_accesses_are_contained`: the same from the Debian sid root's Mesa
+//!   26.2.6 client (Vulkan 1.4: its device creation chains the 1.x feature structs);
 //! - `validation_layer_sees_no_error_in_the_robust_device`: the same under
 //!   `VK_LAYER_KHRONOS_validation` on the server (the edited VkDeviceCreateInfo chain is valid);
 //! - `no_robust_access_flag_turns_it_off`: with `--no-robust-access` the device is created
@@ -18,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use venus_testapps::server::{server_binary, wait_output, Released, Server, ServerOptions};
+use venus_testapps::sid::sid_client;
 use venus_testapps::tools::{require, Tool, Tools};
 use venus_testapps::validation;
 
@@ -30,11 +33,14 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 const LAVAPIPE_ENABLED: &str =
     "enabled=robustBufferAccess robustImageAccess robustBufferAccess2 robustImageAccess2";
 
-/// Runs `venus-compute args` through `server`; asserts success and each `expect` line start;
-/// returns stdout.
-fn run_compute(server: &Server, args: &[&str], expect: &[&str]) -> String {
-    let child = server
-        .venus_client_feedback(COMPUTE)
+/// Runs `venus-compute args` through `server` (with the sid root's client if `sid`); asserts
+/// success and each `expect` line start; returns stdout.
+fn run_compute(server: &Server, sid: Option<&Tools>, args: &[&str], expect: &[&str]) -> String {
+    let mut command = match sid {
+        Some(tools) => sid_client(server, tools.sid_root(), COMPUTE),
+        None => server.venus_client_feedback(COMPUTE),
+    };
+    let child = command
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -81,10 +87,11 @@ fn finish(mut server: Server, test: &str) -> (String, String) {
     (log, stdout)
 }
 
-fn out_of_range(test: &str, tools: &Tools, options: &ServerOptions) -> (String, String) {
+fn out_of_range(test: &str, tools: &Tools, options: &ServerOptions, sid: bool) -> (String, String) {
     let server = Server::start(tools, options);
     let stdout = run_compute(
         &server,
+        sid.then_some(tools),
         &["robust", "--n", "4096", "--reps", "2"],
         &["robust OK n=1024 oob_reads=2048 ", "saxpy OK n=4096 reps=1"],
     );
@@ -114,7 +121,16 @@ fn venus_out_of_range_accesses_are_contained() {
     let Some(tools) = require(test, &[Tool::LavapipeIcd, Tool::VenusIcd]) else {
         return;
     };
-    out_of_range(test, &tools, &ServerOptions::default());
+    out_of_range(test, &tools, &ServerOptions::default(), false);
+}
+
+#[test]
+fn sid_out_of_range_accesses_are_contained() {
+    let test = "sid_out_of_range_accesses_are_contained";
+    let Some(tools) = require(test, &[Tool::LavapipeIcd, Tool::SidRoot]) else {
+        return;
+    };
+    out_of_range(test, &tools, &ServerOptions::default(), true);
 }
 
 #[test]
@@ -128,7 +144,7 @@ fn validation_layer_sees_no_error_in_the_robust_device() {
         validation: true,
         ..ServerOptions::default()
     };
-    let (_, report) = out_of_range(test, &tools, &options);
+    let (_, report) = out_of_range(test, &tools, &options, false);
     let findings = validation::check(&report);
     assert!(findings.ran, "{test}: the layer did not run:\n{report}");
     assert!(
@@ -156,6 +172,7 @@ fn no_robust_access_flag_turns_it_off() {
     let server = Server::start(&tools, &options);
     run_compute(
         &server,
+        None,
         &["saxpy", "--n", "4096", "--reps", "1"],
         &["saxpy OK n=4096"],
     );
