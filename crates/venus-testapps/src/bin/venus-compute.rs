@@ -14,7 +14,8 @@
 //! in-range results are exact, every out-of-range read returned 0 or a value that was inside
 //! the buffer, the buffer holds only its own values or the out-of-range values written, and
 //! the device still works afterwards (a SAXPY over n elements). Prints
-//! `robust OK n=<invocations> oob_reads=<k> zero=<z> in_buffer=<b> range=<elements>`.
+//! `robust OK n=<invocations> oob_reads=<k> zero=<z> in_buffer=<b> range=<elements>
+//! w_changed=<c>` (c: elements of the buffer an out-of-range write landed on).
 //!
 //! The scan (shaders/scan_block.comp, scan_add.comp): each 1024-element block is scanned in
 //! place and its total written to the next level's array; levels repeat until one block is
@@ -176,9 +177,10 @@ fn robust(gpu: &Gpu, reps: u32) -> Result<()> {
     x.destroy(gpu);
     w.destroy(gpu);
     r.destroy(gpu);
-    let (zero, in_buffer) = result?;
+    let (zero, in_buffer, changed) = result?;
     println!(
-        "robust OK n={n} oob_reads={} zero={zero} in_buffer={in_buffer} range={ROBUST_W}",
+        "robust OK n={n} oob_reads={} zero={zero} in_buffer={in_buffer} range={ROBUST_W} \
+         w_changed={changed}",
         2 * n
     );
     Ok(())
@@ -189,9 +191,10 @@ fn robust_initial(k: usize) -> f32 {
     1000.0 + k as f32
 }
 
-/// Checks what robustBufferAccess guarantees; returns how many out-of-range reads gave 0 and
-/// how many gave a value from inside the buffer.
-fn check_robust(x: &[f32], w: &[f32], r: &[f32]) -> Result<(u64, u64)> {
+/// Checks what robustBufferAccess guarantees; returns how many out-of-range reads gave 0, how
+/// many gave a value from inside the buffer, and how many of the buffer's elements an
+/// out-of-range write changed (allowed: it stays inside the buffer).
+fn check_robust(x: &[f32], w: &[f32], r: &[f32]) -> Result<(u64, u64, u64)> {
     let inside = |v: f32| {
         ROBUST_WRITTEN.contains(&v) || (0..ROBUST_W as usize).any(|k| robust_initial(k) == v)
     };
@@ -223,7 +226,12 @@ fn check_robust(x: &[f32], w: &[f32], r: &[f32]) -> Result<(u64, u64)> {
             }
         }
     }
-    Ok((zero, in_buffer))
+    let changed = w
+        .iter()
+        .enumerate()
+        .filter(|(k, &v)| v != robust_initial(*k))
+        .count() as u64;
+    Ok((zero, in_buffer, changed))
 }
 
 /// The scan's input: small pseudo-random values.
