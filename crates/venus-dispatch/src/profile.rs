@@ -438,6 +438,60 @@ mod tests {
         );
     }
 
+    /// (pipeline chain, stage chain) of a compute pipeline with a pipeline-robustness link that
+    /// disables everything in both chains, lowered for `profile`: whether each is non-NULL.
+    fn lowered_pipeline_robustness(profile: &Profile) -> (bool, bool) {
+        use venus_host::lower::{Lower, LowerCx};
+        use venus_protocol::structs::{
+            ComputePipelineCreateInfo, Ext, PipelineShaderStageCreateInfo,
+        };
+        use venus_protocol::types::{
+            PipelineRobustnessBufferBehavior, PipelineRobustnessImageBehavior, ShaderStageFlagBits,
+        };
+        use venus_protocol::{Id, Str};
+        let off = Ext::PipelineRobustnessCreateInfo(PipelineRobustnessCreateInfo {
+            p_next: None,
+            storage_buffers: PipelineRobustnessBufferBehavior(1), // DISABLED
+            uniform_buffers: PipelineRobustnessBufferBehavior(1),
+            vertex_inputs: PipelineRobustnessBufferBehavior(1),
+            images: PipelineRobustnessImageBehavior(1),
+        });
+        let info = ComputePipelineCreateInfo {
+            p_next: Some(&off),
+            stage: PipelineShaderStageCreateInfo {
+                p_next: Some(&off),
+                stage: ShaderStageFlagBits(0x20), // COMPUTE
+                module: Id::from_raw(7),
+                p_name: Some(Str::from_bytes_with_nul(b"main\0").unwrap()),
+                ..Default::default()
+            },
+            layout: Id::from_raw(8),
+            base_pipeline_index: -1,
+            ..Default::default()
+        };
+        let arena = bumpalo::Bump::new();
+        let mut cx = LowerCx::new(&arena, &Same);
+        cx.set_stripped(profile.stripped());
+        let c = info.lower(&mut cx).unwrap();
+        (!c.p_next.is_null(), !c.stage.p_next.is_null())
+    }
+
+    #[test]
+    fn robust_devices_strip_pipeline_robustness_links() {
+        let plain = Profile::new(&[], false);
+        assert_eq!(lowered_pipeline_robustness(&plain), (true, true));
+        let robust = plain.with_pipeline_robustness_stripped();
+        assert_eq!(lowered_pipeline_robustness(&robust), (false, false));
+        let link = PipelineRobustnessCreateInfo::STRUCTURE_TYPE.0;
+        let twice = robust.with_pipeline_robustness_stripped();
+        assert_eq!(twice.stripped().iter().filter(|&&s| s == link).count(), 1);
+        assert_eq!(
+            twice.advertised(),
+            plain.advertised(),
+            "nothing else changes"
+        );
+    }
+
     #[test]
     fn a_listed_semaphore_fd_without_sync_fd_import_is_still_emulated() {
         let p = Profile::new(&[ext("VK_KHR_external_semaphore_fd")], false);
