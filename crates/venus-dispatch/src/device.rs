@@ -30,50 +30,8 @@ impl VulkanDispatch {
         let held = Held::new(&self.registry);
         let mut lcx = LowerCx::new(call.arena, &held);
         let pd = vk::PhysicalDevice(lcx.host(a.physical_device).map_err(|e| call.invalid(e))?);
-        let host_exts = self.host_device_extensions(&inst, pd);
-        let has = |name: &[u8]| {
-            host_exts.iter().any(|e| {
-                let end = e
-                    .extension_name
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(e.extension_name.len());
-                &e.extension_name[..end] == name
-            })
-        };
+        let (kept, imports) = self.host_extension_list(&inst, pd, a.p_create_info);
         let mut info: DeviceCreateInfo<'_> = *a.p_create_info;
-        let mut kept: Vec<Option<Str<'_>>> = Vec::new();
-        for s in info.pp_enabled_extension_names.iter().flatten() {
-            if has(s.to_bytes()) {
-                if !kept.iter().flatten().any(|k| k.to_bytes() == s.to_bytes()) {
-                    kept.push(Some(*s));
-                }
-            } else {
-                tracing::debug!(context = %self.context, extension = ?s, "not enabled on the host (the driver lacks it)");
-            }
-        }
-        // The host's own needs: importing shared memory (DESIGN decision 3).
-        let host_memory = Str::from_bytes_with_nul(b"VK_EXT_external_memory_host\0").expect("NUL");
-        let imports = has(host_memory.to_bytes());
-        if imports
-            && !kept
-                .iter()
-                .flatten()
-                .any(|k| k.to_bytes() == host_memory.to_bytes())
-        {
-            kept.push(Some(host_memory));
-        }
-        // A portability-subset device must be created with the subset enabled (the spec).
-        let subset =
-            Str::from_bytes_with_nul(crate::portability::SUBSET.to_bytes_with_nul()).expect("NUL");
-        if has(subset.to_bytes())
-            && !kept
-                .iter()
-                .flatten()
-                .any(|k| k.to_bytes() == subset.to_bytes())
-        {
-            kept.push(Some(subset));
-        }
         // Features hidden from the client are never enabled on its behalf either.
         let masked;
         if let (Some(f), Some(s)) = (
@@ -89,12 +47,18 @@ impl VulkanDispatch {
         info.pp_enabled_extension_names = &kept;
         info.enabled_layer_count = 0;
         info.pp_enabled_layer_names = &[];
-        let c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
-        if let Some(s) = &self.profile(&inst, pd).portability {
+        let mut c_info = info.lower(&mut lcx).map_err(|e| call.invalid(e))?;
+        let profile = self.profile(&inst, pd);
+        if let Some(s) = &profile.portability {
             // SAFETY: the chain was just lowered into this call's arena; nothing else refers
             // to it until the create call below.
             unsafe { crate::portability::mask_lowered_chain(s, c_info.p_next) };
         }
+        // Robust access on every device unless the operator turned it off (see `robust`).
+        let robust = call.cx.limits().robust_access.then(|| {
+            // SAFETY: as above; the extension list was lowered into the arena too.
+            unsafe { crate::robust::apply(&profile.robustness, &mut c_info, call.arena) }
+        });
         let create = inst
             .procs
             .create_device
@@ -104,7 +68,18 @@ impl VulkanDispatch {
         // points to live in the arena, `kept` and `a` for the call.
         let ret = unsafe { create(pd, &c_info, std::ptr::null(), &mut host) };
         if ret == VkResult::SUCCESS {
-            self.bind_device(call, a.p_device.raw(), host, pd, &inst, imports)?;
+            let guest = a.p_device.raw();
+            self.bind_device(call, guest, host, pd, &inst, (imports, robust.is_some()))?;
+            match robust {
+                Some(on) => {
+                    tracing::info!(ctx = self.context_id, device = guest, enabled = %on, "robust access")
+                }
+                None => tracing::info!(
+                    ctx = self.context_id,
+                    device = guest,
+                    "robust access off (robust_access = false)"
+                ),
+            }
         } else {
             tracing::warn!(context = %self.context, ?ret, "host vkCreateDevice failed");
         }
@@ -114,6 +89,50 @@ impl VulkanDispatch {
         }))
     }
 
+    /// The extensions the host device is created with: the client's that the driver has (once
+    /// each), plus what the host needs itself (memory import, the portability subset). Also
+    /// whether the driver imports host memory.
+    fn host_extension_list<'a>(
+        &self,
+        inst: &crate::registry::InstanceShared,
+        pd: vk::PhysicalDevice,
+        info: &DeviceCreateInfo<'a>,
+    ) -> (Vec<Option<Str<'a>>>, bool) {
+        let host_exts = self.host_device_extensions(inst, pd);
+        let has = |name: &[u8]| host_exts.iter().any(|e| crate::profile::name_of(e) == name);
+        let mut kept: Vec<Option<Str<'a>>> = Vec::new();
+        for s in info.pp_enabled_extension_names.iter().flatten() {
+            if has(s.to_bytes()) {
+                if !kept.iter().flatten().any(|k| k.to_bytes() == s.to_bytes()) {
+                    kept.push(Some(*s));
+                }
+            } else {
+                tracing::debug!(context = %self.context, extension = ?s, "not enabled on the host (the driver lacks it)");
+            }
+        }
+        // The host's own needs: importing shared memory (DESIGN decision 3), and a
+        // portability-subset device must be created with the subset enabled (the spec).
+        let host_memory: &'static [u8] = b"VK_EXT_external_memory_host\0";
+        let imports = has(&host_memory[..host_memory.len() - 1]);
+        let own = [
+            (imports, host_memory),
+            (true, crate::portability::SUBSET.to_bytes_with_nul()),
+        ];
+        for (wanted, name) in own {
+            let name = Str::from_bytes_with_nul(name).expect("NUL");
+            if wanted
+                && has(name.to_bytes())
+                && !kept
+                    .iter()
+                    .flatten()
+                    .any(|k| k.to_bytes() == name.to_bytes())
+            {
+                kept.push(Some(name));
+            }
+        }
+        (kept, imports)
+    }
+
     fn bind_device(
         &self,
         call: &Call<'_, '_>,
@@ -121,10 +140,15 @@ impl VulkanDispatch {
         host: vk::Device,
         pd: vk::PhysicalDevice,
         inst: &Arc<crate::registry::InstanceShared>,
-        imports: bool,
+        (imports, robust): (bool, bool),
     ) -> Result<(), DispatchError> {
         let (props, memory) = self.device_profile(inst, pd, imports);
         let profile = self.profile(inst, pd);
+        let profile = if robust {
+            Arc::new(profile.with_pipeline_robustness_stripped())
+        } else {
+            profile
+        };
         let stats = self.registry.stats_handle();
         stats.created();
         let device = Arc::new(DeviceShared {

@@ -1,6 +1,6 @@
 //! `venus-server --doctor`: what each host physical device lacks and what the server will do
-//! about it (memory import, WSI emulation, page size, shared-memory backing, portability), as
-//! plain lines for a person to read and for tests to grep.
+//! about it (memory import, WSI emulation, page size, shared-memory backing, portability,
+//! robust access), as plain lines for a person to read and for tests to grep.
 //!
 //! It creates a throw-away context's state and instance exactly as a client's would be
 //! created (same portability handling, same profile computation), so what it prints is what a
@@ -154,8 +154,18 @@ impl VulkanDispatch {
             has(portability::SUBSET.to_str().unwrap_or_default()),
             &profile,
         ));
+        out.push(doctor_robustness(&profile.robustness));
         out
     }
+}
+
+/// What a device created with robust access (the default, `crate::robust`) gets.
+fn doctor_robustness(r: &crate::robust::HostRobustness) -> String {
+    let mut info = vk::DeviceCreateInfo::default();
+    let arena = bumpalo::Bump::new();
+    // SAFETY: an empty create info: no chain, no extension list.
+    let on = unsafe { crate::robust::apply(r, &mut info, &arena) };
+    format!("  robust access (unless --no-robust-access): {on}")
 }
 
 fn doctor_portability(listed: bool, profile: &Profile) -> Vec<String> {

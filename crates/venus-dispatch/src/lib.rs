@@ -18,7 +18,8 @@
 //!   buffers and descriptor sets, owned by their pools), [`attachments`] (render passes, image
 //!   views and framebuffers: rules that need per-object state), [`pipelines`] (descriptor set
 //!   layouts, pipeline layouts, shader modules and pipelines: the shader resource interface
-//!   checked against the pipeline layout);
+//!   checked against the pipeline layout); [`robust`] (robust buffer and image access forced
+//!   on every host device);
 //! - **Refused**: context-fatal with the table's reason.
 
 mod attachments;
@@ -37,6 +38,7 @@ pub mod portability;
 pub mod profile;
 pub mod queue;
 pub mod registry;
+pub mod robust;
 pub mod spirv;
 mod sync;
 mod unblock;

@@ -27,7 +27,7 @@ use venus_protocol::structs::{
     ExportMemoryAllocateInfo, ExportSemaphoreCreateInfo, ExtensionProperties,
     ExternalMemoryBufferCreateInfo, ExternalMemoryImageCreateInfo,
     ImageDrmFormatModifierExplicitCreateInfoEXT, ImageDrmFormatModifierListCreateInfoEXT,
-    PhysicalDeviceImageDrmFormatModifierInfoEXT,
+    PhysicalDeviceImageDrmFormatModifierInfoEXT, PipelineRobustnessCreateInfo,
 };
 use venus_protocol::types::{ExternalSemaphoreFeatureFlags, ExternalSemaphoreHandleTypeFlagBits};
 
@@ -109,6 +109,8 @@ pub struct Profile {
     /// The device's portability-subset restrictions, if it lists `VK_KHR_portability_subset`
     /// (read once, see [`crate::portability`]).
     pub portability: Option<crate::portability::Subset>,
+    /// What the device supports of robust access (read once, see [`crate::robust`]).
+    pub robustness: crate::robust::HostRobustness,
 }
 
 pub(crate) fn name_of(e: &ExtensionProperties) -> &[u8] {
@@ -169,6 +171,7 @@ impl Profile {
             semaphore_fd: support[4],
             stripped,
             portability: None,
+            robustness: crate::robust::HostRobustness::default(),
         }
     }
 
@@ -185,6 +188,18 @@ impl Profile {
     /// The chain-link sTypes to strip from everything lowered for this device.
     pub fn stripped(&self) -> &[i32] {
         &self.stripped
+    }
+
+    /// This profile for a device created with robust access: `VkPipelineRobustnessCreateInfo`
+    /// is stripped too, so no pipeline can turn the device's robustness off (see
+    /// [`crate::robust`]).
+    pub fn with_pipeline_robustness_stripped(&self) -> Profile {
+        let mut p = self.clone();
+        let link = PipelineRobustnessCreateInfo::STRUCTURE_TYPE.0;
+        if !p.stripped.contains(&link) {
+            p.stripped.push(link);
+        }
+        p
     }
 
     /// Whether `name` is an extension this profile emulates (the driver must not be asked to
@@ -246,6 +261,8 @@ impl VulkanDispatch {
         if host.iter().any(|e| name_of(e) == subset) {
             profile.portability = crate::portability::read_subset(&inst.procs, pd);
         }
+        profile.robustness =
+            crate::robust::read(&inst.procs, pd, &|n| host.iter().any(|e| name_of(e) == n));
         let profile = Arc::new(profile);
         tracing::info!(
             ctx = self.context_id,
@@ -255,6 +272,7 @@ impl VulkanDispatch {
                 .map(|e| String::from_utf8_lossy(name_of(e)).into_owned())
                 .collect::<Vec<_>>(),
             hidden = ?profile.portability.map(|s| s.hidden()),
+            robustness = ?profile.robustness,
             "WSI capability profile"
         );
         cache.push((pd.0, Arc::clone(&profile)));
@@ -436,6 +454,60 @@ mod tests {
         assert_eq!(
             lowered_barriers(&lavapipe),
             [(QUEUE_FAMILY_FOREIGN, 0), (0, QUEUE_FAMILY_FOREIGN)]
+        );
+    }
+
+    /// (pipeline chain, stage chain) of a compute pipeline with a pipeline-robustness link that
+    /// disables everything in both chains, lowered for `profile`: whether each is non-NULL.
+    fn lowered_pipeline_robustness(profile: &Profile) -> (bool, bool) {
+        use venus_host::lower::{Lower, LowerCx};
+        use venus_protocol::structs::{
+            ComputePipelineCreateInfo, Ext, PipelineShaderStageCreateInfo,
+        };
+        use venus_protocol::types::{
+            PipelineRobustnessBufferBehavior, PipelineRobustnessImageBehavior, ShaderStageFlagBits,
+        };
+        use venus_protocol::{Id, Str};
+        let off = Ext::PipelineRobustnessCreateInfo(PipelineRobustnessCreateInfo {
+            p_next: None,
+            storage_buffers: PipelineRobustnessBufferBehavior(1), // DISABLED
+            uniform_buffers: PipelineRobustnessBufferBehavior(1),
+            vertex_inputs: PipelineRobustnessBufferBehavior(1),
+            images: PipelineRobustnessImageBehavior(1),
+        });
+        let info = ComputePipelineCreateInfo {
+            p_next: Some(&off),
+            stage: PipelineShaderStageCreateInfo {
+                p_next: Some(&off),
+                stage: ShaderStageFlagBits(0x20), // COMPUTE
+                module: Id::from_raw(7),
+                p_name: Some(Str::from_bytes_with_nul(b"main\0").unwrap()),
+                ..Default::default()
+            },
+            layout: Id::from_raw(8),
+            base_pipeline_index: -1,
+            ..Default::default()
+        };
+        let arena = bumpalo::Bump::new();
+        let mut cx = LowerCx::new(&arena, &Same);
+        cx.set_stripped(profile.stripped());
+        let c = info.lower(&mut cx).unwrap();
+        (!c.p_next.is_null(), !c.stage.p_next.is_null())
+    }
+
+    #[test]
+    fn robust_devices_strip_pipeline_robustness_links() {
+        let plain = Profile::new(&[], false);
+        assert_eq!(lowered_pipeline_robustness(&plain), (true, true));
+        let robust = plain.with_pipeline_robustness_stripped();
+        assert_eq!(lowered_pipeline_robustness(&robust), (false, false));
+        let link = PipelineRobustnessCreateInfo::STRUCTURE_TYPE.0;
+        let twice = robust.with_pipeline_robustness_stripped();
+        assert_eq!(twice.stripped().iter().filter(|&&s| s == link).count(), 1);
+        assert_eq!(
+            twice.advertised(),
+            plain.advertised(),
+            "nothing else changes"
         );
     }
 

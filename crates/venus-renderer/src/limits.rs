@@ -13,7 +13,8 @@
 //!   (`vkCreateRingMESA`);
 //! - the transport: blob size and the number of live resources (`RESOURCE_CREATE_BLOB`);
 //! - the dispatch layer (through [`crate::DispatchCx::limits`]): device memory (sum of the live
-//!   `vkAllocateMemory` sizes) and live host objects.
+//!   `vkAllocateMemory` sizes) and live host objects; it also reads
+//!   [`Limits::robust_access`] (robust access on every host device) from there.
 //!
 //! Every check runs **before** the host allocates. What a client gets when it hits one:
 //! a Vulkan error where the command has a reply (`VK_ERROR_OUT_OF_DEVICE_MEMORY`,
@@ -51,6 +52,11 @@ pub struct Limits {
     pub max_blob_size: u64,
     /// Live resources (blob ids) of the connection.
     pub max_resources: u64,
+    /// Whether every host device is created with robust buffer/image access (config key
+    /// `robust_access`, `--no-robust-access` turns it off; default on). Not a limit but a
+    /// per-context protection: out-of-range shader accesses must not reach server memory
+    /// (`venus-dispatch/src/robust.rs`, `docs/robustness.md`).
+    pub robust_access: bool,
 }
 
 impl Default for Limits {
@@ -64,6 +70,7 @@ impl Default for Limits {
             max_rings: 64,
             max_blob_size: 8 * GIB,
             max_resources: 8192,
+            robust_access: true,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! File format: top-level keys named like [`Limit::key`], each an integer or a string with a
 //! binary suffix (`"512M"`, `"8GiB"`; `K`, `M`, `G`, `T`, optionally followed by `iB`).
 //! Unknown keys, zero, negative or malformed values are errors naming the key and the file.
+//! One boolean key, `robust_access` (default `true`; flag `--no-robust-access`), says whether
+//! host devices are created with robust buffer/image access (docs/robustness.md).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,7 @@ struct FileLimits {
     max_rings: Option<FileValue>,
     max_blob_size: Option<FileValue>,
     max_resources: Option<FileValue>,
+    robust_access: Option<bool>,
 }
 
 impl FileLimits {
@@ -112,6 +115,11 @@ pub struct LimitArgs {
     /// Live resources (blob ids) per connection [default 8192].
     #[arg(long, value_name = "N")]
     pub max_resources: Option<String>,
+    /// Create host devices without forced robust buffer/image access (faster; only for
+    /// trusted clients: an out-of-range shader access may then reach server memory on a CPU
+    /// driver). Config key `robust_access = false`. See docs/robustness.md.
+    #[arg(long)]
+    pub no_robust_access: bool,
 }
 
 impl LimitArgs {
@@ -140,9 +148,13 @@ impl LimitArgs {
             }
             None => None,
         };
-        resolve(file.as_ref().map(|(p, t)| (*p, t.as_str())), |l| {
+        let mut limits = resolve(file.as_ref().map(|(p, t)| (*p, t.as_str())), |l| {
             self.flag(l).cloned()
-        })
+        })?;
+        if self.no_robust_access {
+            limits.robust_access = false;
+        }
+        Ok(limits)
     }
 }
 
@@ -166,6 +178,9 @@ pub fn resolve(
                 };
                 limits.set(limit, parse_value(&origin, limit, &text)?);
             }
+        }
+        if let Some(robust) = parsed.robust_access {
+            limits.robust_access = robust;
         }
     }
     for limit in Limit::ALL {
@@ -224,6 +239,7 @@ pub fn to_toml(limits: &Limits) -> String {
     for limit in Limit::ALL {
         let _ = writeln!(s, "{} = {}", limit.key(), limits.get(limit));
     }
+    let _ = writeln!(s, "robust_access = {}", limits.robust_access);
     s
 }
 
@@ -262,6 +278,36 @@ mod tests {
         let text = to_toml(&l);
         assert!(text.contains("max_blob_size = 12345\n"), "{text}");
         assert_eq!(resolve(file(&text), |_| None).unwrap(), l);
+    }
+
+    #[test]
+    fn robust_access_from_file_and_flag() {
+        assert!(Limits::default().robust_access, "on by default");
+        let off = resolve(file("robust_access = false\n"), |_| None).unwrap();
+        assert!(!off.robust_access);
+        assert_eq!(
+            Limits {
+                robust_access: true,
+                ..off
+            },
+            Limits::default(),
+            "nothing else changes"
+        );
+        assert!(to_toml(&off).contains("robust_access = false\n"));
+        assert_eq!(resolve(file(&to_toml(&off)), |_| None).unwrap(), off);
+        let e = resolve(file("robust_access = 0\n"), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("robust_access") || e.contains("line 1"), "{e}");
+        let args = LimitArgs {
+            no_robust_access: true,
+            ..LimitArgs::default()
+        };
+        assert!(
+            !args.resolve().unwrap().robust_access,
+            "the flag turns it off"
+        );
+        assert!(LimitArgs::default().resolve().unwrap().robust_access);
     }
 
     #[test]

@@ -99,7 +99,8 @@ struct Cli {
     #[arg(long)]
     doctor: bool,
 
-    /// Per-context limits: --config FILE, --print-config, --max-* (see docs/limits.md).
+    /// Per-context limits: --config FILE, --print-config, --max-* (see docs/limits.md), and
+    /// --no-robust-access (docs/robustness.md).
     #[command(flatten)]
     limits: venus_server::config::LimitArgs,
 
