@@ -1014,6 +1014,12 @@ impl<'m> Cx<'m> {
                     w!(s, "                return Err(LowerError::rule({at:?}, format!(\"{selector} {value} reads {count} {{}} bytes of {link}.{array}, {{:?}} travelled\", self.{c}, have)));\n            }}\n        }}");
                 }
                 Check::Range { rule, vuid, .. } => self.range_check(s, at, rule, vuid, "self")?,
+                Check::Below {
+                    member, max, why, ..
+                } => {
+                    let f = field_name(member);
+                    w!(s, "        if self.{f} as u64 >= {max} {{\n            return Err(LowerError::rule({at:?}, format!(\"{member} {{}} is not below {max}, the host's bound ({why})\", self.{f})));\n        }}");
+                }
                 _ => self.value_check(s, at, check)?,
             }
         }
@@ -1392,6 +1398,11 @@ impl<'m> Cx<'m> {
                     format!("cx.defined_slice({f}, {at:?}, {:?})?", mm.name)
                 }
                 Elem::Scalar(_) => format!("cx.slice({f})"),
+                Elem::Handle(h) if mm.non_null => format!(
+                    "cx.hosts_non_null({f}, vk::{}, {at:?}, {:?})?",
+                    type_name(h),
+                    mm.name
+                ),
                 Elem::Handle(h) => format!("cx.hosts({f}, vk::{})?", type_name(h)),
                 Elem::Struct(_) | Elem::Union(_) => format!("cx.lower_slice({f}, |v, cx| v.lower(cx))?"),
             },

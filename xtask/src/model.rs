@@ -878,6 +878,16 @@ impl<'r> Builder<'r> {
 /// A non-optional `noautovalidity` handle (its NULL rules are prose in the spec) must have a
 /// `special::NULLABLE_HANDLES` row, so a registry change cannot add one silently.
 fn non_null_handle(owner: &str, m: &RawMember, shape: &Shape) -> Result<bool, Error> {
+    if let Shape::Array {
+        elem: Elem::Handle(_),
+        ..
+    } = shape
+    {
+        // An array's elements: vk.xml says they may be NULL with a second `optional` value
+        // (`false,true`); arrays with any `optional` or `noautovalidity` are left nullable
+        // (their element rules are prose: vkFreeDescriptorSets, imageless framebuffers).
+        return Ok(m.optional.is_none() && !m.noautovalidity);
+    }
     if !matches!(shape, Shape::Value(Elem::Handle(_))) {
         return Ok(false);
     }

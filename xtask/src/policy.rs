@@ -419,6 +419,11 @@ fn validate(
             nonzero_leaves(model, structure, "extent").map(drop)
         }
         Check::Range { owner, rule, .. } => validate_range(model, owner, rule),
+        Check::Below {
+            structure,
+            member: m,
+            ..
+        } => integer(member(model, structure, m)?),
     }
 }
 

@@ -526,6 +526,14 @@ pub enum Check {
         structure: &'static str,
         vuid: &'static str,
     },
+    /// Struct member `member` must be below `max`, a bound of the host's own (not a Vulkan
+    /// limit): `why` says what a larger value costs the host.
+    Below {
+        structure: &'static str,
+        member: &'static str,
+        max: u64,
+        why: &'static str,
+    },
     /// A range rule against an object the host created (its size, levels, layers or query
     /// count, recorded at creation): `owner` is a command (`vk*`: the operands are its
     /// parameters) or a struct (`Vk*`: its members). Operands are paths: `a.b` through nested
@@ -622,6 +630,7 @@ impl Check {
             | Check::SingleBit { structure, .. }
             | Check::ImageExtent { structure, .. } => structure,
             Check::Range { owner, .. } => owner,
+            Check::Below { structure, .. } => structure,
         }
     }
     /// Whether the rule runs in a command's executor (else in a struct's lowering).
@@ -714,6 +723,12 @@ impl Check {
                  log2(max extent) + 1 ({vuid})"
             ),
             Check::Range { owner, rule, vuid } => format!("{owner}: {} ({vuid})", rule.describe()),
+            Check::Below {
+                structure,
+                member,
+                max,
+                ..
+            } => format!("{structure}.{member} < {max}"),
         }
     }
 }
@@ -1408,6 +1423,15 @@ pub const CHECKS: &[Check] = &[
         "VUID-VkImageSubresourceRange-layerCount-01721",
     ),
 
+    // Drivers size a set layout's binding table by its highest binding number (lavapipe: a
+    // binding of 4211081217 asked for gigabytes, fuzz regression
+    // descriptor-binding-number-huge); Vulkan sets no limit, the host does.
+    Check::Below {
+        structure: "VkDescriptorSetLayoutBinding",
+        member: "binding",
+        max: 1 << 16,
+        why: "drivers allocate a table indexed by binding number",
+    },
     // Range rules against the objects the host created (`venus_host::ranges`): a CPU driver
     // given an offset, size, level, layer or query outside its object reads or writes the
     // server's memory. Buffers and memory:

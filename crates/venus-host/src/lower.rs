@@ -380,6 +380,24 @@ impl<'b, M: HandleMap> LowerCx<'b, M> {
         }
         Ok(v.into_bump_slice().as_ptr())
     }
+    /// [`Self::hosts`] of an array whose elements vk.xml does not allow to be NULL (member or
+    /// parameter `member` of `at`).
+    pub fn hosts_non_null<T: Handle, V: Copy>(
+        &mut self,
+        ids: &[Id<T>],
+        make: fn(u64) -> V,
+        at: &'static str,
+        member: &'static str,
+    ) -> Result<*const V, LowerError> {
+        if ids.iter().any(|id| id.is_null()) {
+            return Err(LowerError::NullHandle {
+                at,
+                member,
+                ty: T::NAME,
+            });
+        }
+        self.hosts(ids, make)
+    }
     pub fn hosts_fixed<T: Handle, V: Copy + Default, const N: usize>(
         &self,
         ids: &[Id<T>; N],

@@ -768,7 +768,7 @@ pub unsafe fn reset_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lower
     let f = procs.reset_fences.ok_or(CallError::Missing("vkResetFences"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkResetFences", "device")?);
     let fence_count = a.fence_count;
-    let p_fences = cx.hosts(a.p_fences, vk::Fence)?;
+    let p_fences = cx.hosts_non_null(a.p_fences, vk::Fence, "vkResetFences", "pFences")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, fence_count, p_fences) };
@@ -801,7 +801,7 @@ pub unsafe fn wait_for_fences<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     let f = procs.wait_for_fences.ok_or(CallError::Missing("vkWaitForFences"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkWaitForFences", "device")?);
     let fence_count = a.fence_count;
-    let p_fences = cx.hosts(a.p_fences, vk::Fence)?;
+    let p_fences = cx.hosts_non_null(a.p_fences, vk::Fence, "vkWaitForFences", "pFences")?;
     let wait_all = a.wait_all;
     let timeout = a.timeout;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -1298,7 +1298,7 @@ pub unsafe fn merge_pipeline_caches<'b, M: HandleMap>(procs: &DeviceProcs, cx: &
     let device = vk::Device(cx.host_non_null(a.device, "vkMergePipelineCaches", "device")?);
     let dst_cache = vk::PipelineCache(cx.host_non_null(a.dst_cache, "vkMergePipelineCaches", "dstCache")?);
     let src_cache_count = a.src_cache_count;
-    let p_src_caches = cx.hosts(a.p_src_caches, vk::PipelineCache)?;
+    let p_src_caches = cx.hosts_non_null(a.p_src_caches, vk::PipelineCache, "vkMergePipelineCaches", "pSrcCaches")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(device, dst_cache, src_cache_count, p_src_caches) };
@@ -2607,7 +2607,7 @@ pub unsafe fn cmd_wait_events<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut Lo
     let f = procs.cmd_wait_events.ok_or(CallError::Missing("vkCmdWaitEvents"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWaitEvents", "commandBuffer")?);
     let event_count = a.event_count;
-    let p_events = cx.hosts(a.p_events, vk::Event)?;
+    let p_events = cx.hosts_non_null(a.p_events, vk::Event, "vkCmdWaitEvents", "pEvents")?;
     let src_stage_mask = cx.defined(a.src_stage_mask, "vkCmdWaitEvents", "srcStageMask")?;
     let dst_stage_mask = cx.defined(a.dst_stage_mask, "vkCmdWaitEvents", "dstStageMask")?;
     let memory_barrier_count = a.memory_barrier_count;
@@ -2853,7 +2853,7 @@ pub unsafe fn cmd_execute_commands<'b, M: HandleMap>(procs: &DeviceProcs, cx: &m
     let f = procs.cmd_execute_commands.ok_or(CallError::Missing("vkCmdExecuteCommands"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdExecuteCommands", "commandBuffer")?);
     let command_buffer_count = a.command_buffer_count;
-    let p_command_buffers = cx.hosts(a.p_command_buffers, vk::CommandBuffer)?;
+    let p_command_buffers = cx.hosts_non_null(a.p_command_buffers, vk::CommandBuffer, "vkCmdExecuteCommands", "pCommandBuffers")?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
     let ret = unsafe { f(command_buffer, command_buffer_count, p_command_buffers) };
@@ -3754,7 +3754,7 @@ pub unsafe fn cmd_bind_transform_feedback_buffers_ext<'b, M: HandleMap>(procs: &
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdBindTransformFeedbackBuffersEXT", "commandBuffer")?);
     let first_binding = a.first_binding;
     let binding_count = a.binding_count;
-    let p_buffers = cx.hosts(a.p_buffers, vk::Buffer)?;
+    let p_buffers = cx.hosts_non_null(a.p_buffers, vk::Buffer, "vkCmdBindTransformFeedbackBuffersEXT", "pBuffers")?;
     let p_offsets = cx.slice(a.p_offsets) as *const _;
     let p_sizes = cx.slice(a.p_sizes) as *const _;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
@@ -4032,7 +4032,7 @@ pub unsafe fn cmd_wait_events2<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     let f = procs.cmd_wait_events2.ok_or(CallError::Missing("vkCmdWaitEvents2"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWaitEvents2", "commandBuffer")?);
     let event_count = a.event_count;
-    let p_events = cx.hosts(a.p_events, vk::Event)?;
+    let p_events = cx.hosts_non_null(a.p_events, vk::Event, "vkCmdWaitEvents2", "pEvents")?;
     let p_dependency_infos = cx.lower_slice(a.p_dependency_infos, |v, cx| v.lower(cx))?;
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
     // handles come from the object table (this function's contract).
@@ -5683,7 +5683,7 @@ pub unsafe fn write_acceleration_structures_properties_khr<'b, M: HandleMap>(pro
     let f = procs.write_acceleration_structures_properties_khr.ok_or(CallError::Missing("vkWriteAccelerationStructuresPropertiesKHR"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkWriteAccelerationStructuresPropertiesKHR", "device")?);
     let acceleration_structure_count = a.acceleration_structure_count;
-    let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
+    let p_acceleration_structures = cx.hosts_non_null(a.p_acceleration_structures, vk::AccelerationStructureKHR, "vkWriteAccelerationStructuresPropertiesKHR", "pAccelerationStructures")?;
     let query_type = cx.defined(a.query_type, "vkWriteAccelerationStructuresPropertiesKHR", "queryType")?;
     let data_size = cx.size(a.data_size)?;
     let p_data_c: *mut u8 = cx.zeroed_mut(a.p_data.len());
@@ -5772,7 +5772,7 @@ pub unsafe fn cmd_write_acceleration_structures_properties_khr<'b, M: HandleMap>
     let f = procs.cmd_write_acceleration_structures_properties_khr.ok_or(CallError::Missing("vkCmdWriteAccelerationStructuresPropertiesKHR"))?;
     let command_buffer = vk::CommandBuffer(cx.host_non_null(a.command_buffer, "vkCmdWriteAccelerationStructuresPropertiesKHR", "commandBuffer")?);
     let acceleration_structure_count = a.acceleration_structure_count;
-    let p_acceleration_structures = cx.hosts(a.p_acceleration_structures, vk::AccelerationStructureKHR)?;
+    let p_acceleration_structures = cx.hosts_non_null(a.p_acceleration_structures, vk::AccelerationStructureKHR, "vkCmdWriteAccelerationStructuresPropertiesKHR", "pAccelerationStructures")?;
     let query_type = cx.defined(a.query_type, "vkCmdWriteAccelerationStructuresPropertiesKHR", "queryType")?;
     let query_pool = vk::QueryPool(cx.host_non_null(a.query_pool, "vkCmdWriteAccelerationStructuresPropertiesKHR", "queryPool")?);
     let first_query = a.first_query;

@@ -1758,7 +1758,7 @@ impl<'a> LowerLink for p::BindDescriptorSetsInfo<'a> {
             layout: vk::PipelineLayout(cx.host(self.layout)?),
             first_set: self.first_set,
             descriptor_set_count: self.descriptor_set_count,
-            p_descriptor_sets: cx.hosts(self.p_descriptor_sets, vk::DescriptorSet)?,
+            p_descriptor_sets: cx.hosts_non_null(self.p_descriptor_sets, vk::DescriptorSet, "VkBindDescriptorSetsInfo", "pDescriptorSets")?,
             dynamic_offset_count: self.dynamic_offset_count,
             p_dynamic_offsets: cx.slice(self.p_dynamic_offsets) as *const _,
         })
@@ -1905,7 +1905,7 @@ impl<'a> LowerLink for p::BindSparseInfo<'a> {
             s_type: p::BindSparseInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             wait_semaphore_count: self.wait_semaphore_count,
-            p_wait_semaphores: cx.hosts(self.p_wait_semaphores, vk::Semaphore)?,
+            p_wait_semaphores: cx.hosts_non_null(self.p_wait_semaphores, vk::Semaphore, "VkBindSparseInfo", "pWaitSemaphores")?,
             buffer_bind_count: self.buffer_bind_count,
             p_buffer_binds: cx.lower_slice(self.p_buffer_binds, |v, cx| v.lower(cx))?,
             image_opaque_bind_count: self.image_opaque_bind_count,
@@ -1913,7 +1913,7 @@ impl<'a> LowerLink for p::BindSparseInfo<'a> {
             image_bind_count: self.image_bind_count,
             p_image_binds: cx.lower_slice(self.p_image_binds, |v, cx| v.lower(cx))?,
             signal_semaphore_count: self.signal_semaphore_count,
-            p_signal_semaphores: cx.hosts(self.p_signal_semaphores, vk::Semaphore)?,
+            p_signal_semaphores: cx.hosts_non_null(self.p_signal_semaphores, vk::Semaphore, "VkBindSparseInfo", "pSignalSemaphores")?,
         })
     }
 }
@@ -3417,7 +3417,7 @@ impl<'a> LowerLink for p::DescriptorSetAllocateInfo<'a> {
             p_next: core::ptr::null_mut(),
             descriptor_pool: vk::DescriptorPool(cx.host_non_null(self.descriptor_pool, "VkDescriptorSetAllocateInfo", "descriptorPool")?),
             descriptor_set_count: self.descriptor_set_count,
-            p_set_layouts: cx.hosts(self.p_set_layouts, vk::DescriptorSetLayout)?,
+            p_set_layouts: cx.hosts_non_null(self.p_set_layouts, vk::DescriptorSetLayout, "VkDescriptorSetAllocateInfo", "pSetLayouts")?,
         })
     }
 }
@@ -3453,6 +3453,9 @@ impl<'a> Lower for p::DescriptorSetLayoutBinding<'a> {
     type C = vk::DescriptorSetLayoutBinding;
     /// The C struct for this input (arrays lowered into the arena).
     fn lower<'b, M: HandleMap>(&self, cx: &mut LowerCx<'b, M>) -> Result<vk::DescriptorSetLayoutBinding, LowerError> {
+        if self.binding as u64 >= 65536 {
+            return Err(LowerError::rule("VkDescriptorSetLayoutBinding", format!("binding {} is not below 65536, the host's bound (drivers allocate a table indexed by binding number)", self.binding)));
+        }
         Ok(vk::DescriptorSetLayoutBinding {
             binding: self.binding,
             descriptor_type: cx.defined(self.descriptor_type, "VkDescriptorSetLayoutBinding", "descriptorType")?,
@@ -3804,7 +3807,7 @@ impl<'a> LowerLink for p::DeviceGroupDeviceCreateInfo<'a> {
             s_type: p::DeviceGroupDeviceCreateInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             physical_device_count: self.physical_device_count,
-            p_physical_devices: cx.hosts(self.p_physical_devices, vk::PhysicalDevice)?,
+            p_physical_devices: cx.hosts_non_null(self.p_physical_devices, vk::PhysicalDevice, "VkDeviceGroupDeviceCreateInfo", "pPhysicalDevices")?,
         })
     }
 }
@@ -17988,7 +17991,7 @@ impl<'a> LowerLink for p::PipelineLibraryCreateInfoKHR<'a> {
             s_type: p::PipelineLibraryCreateInfoKHR::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             library_count: self.library_count,
-            p_libraries: cx.hosts(self.p_libraries, vk::Pipeline)?,
+            p_libraries: cx.hosts_non_null(self.p_libraries, vk::Pipeline, "VkPipelineLibraryCreateInfoKHR", "pLibraries")?,
         })
     }
 }
@@ -18799,7 +18802,7 @@ impl<'a> LowerLink for p::RenderPassAttachmentBeginInfo<'a> {
             s_type: p::RenderPassAttachmentBeginInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             attachment_count: self.attachment_count,
-            p_attachments: cx.hosts(self.p_attachments, vk::ImageView)?,
+            p_attachments: cx.hosts_non_null(self.p_attachments, vk::ImageView, "VkRenderPassAttachmentBeginInfo", "pAttachments")?,
         })
     }
 }
@@ -19639,7 +19642,7 @@ impl<'a> LowerLink for p::SemaphoreWaitInfo<'a> {
             p_next: core::ptr::null_mut(),
             flags: cx.defined(self.flags, "VkSemaphoreWaitInfo", "flags")?,
             semaphore_count: self.semaphore_count,
-            p_semaphores: cx.hosts(self.p_semaphores, vk::Semaphore)?,
+            p_semaphores: cx.hosts_non_null(self.p_semaphores, vk::Semaphore, "VkSemaphoreWaitInfo", "pSemaphores")?,
             p_values: cx.slice(self.p_values) as *const _,
         })
     }
@@ -20003,12 +20006,12 @@ impl<'a> LowerLink for p::SubmitInfo<'a> {
             s_type: p::SubmitInfo::STRUCTURE_TYPE,
             p_next: core::ptr::null_mut(),
             wait_semaphore_count: self.wait_semaphore_count,
-            p_wait_semaphores: cx.hosts(self.p_wait_semaphores, vk::Semaphore)?,
+            p_wait_semaphores: cx.hosts_non_null(self.p_wait_semaphores, vk::Semaphore, "VkSubmitInfo", "pWaitSemaphores")?,
             p_wait_dst_stage_mask: cx.defined_slice(self.p_wait_dst_stage_mask, "VkSubmitInfo", "pWaitDstStageMask")? as *const _,
             command_buffer_count: self.command_buffer_count,
-            p_command_buffers: cx.hosts(self.p_command_buffers, vk::CommandBuffer)?,
+            p_command_buffers: cx.hosts_non_null(self.p_command_buffers, vk::CommandBuffer, "VkSubmitInfo", "pCommandBuffers")?,
             signal_semaphore_count: self.signal_semaphore_count,
-            p_signal_semaphores: cx.hosts(self.p_signal_semaphores, vk::Semaphore)?,
+            p_signal_semaphores: cx.hosts_non_null(self.p_signal_semaphores, vk::Semaphore, "VkSubmitInfo", "pSignalSemaphores")?,
         })
     }
 }

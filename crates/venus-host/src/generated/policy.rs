@@ -463,6 +463,7 @@ pub const STRUCT_CHECKS: &[&str] = &[
     "VkImageSubresourceLayers.layerCount != 0 (VUID-VkImageSubresourceLayers-layerCount-01700)",
     "VkImageSubresourceRange.levelCount != 0 (VUID-VkImageSubresourceRange-levelCount-01720)",
     "VkImageSubresourceRange.layerCount != 0 (VUID-VkImageSubresourceRange-layerCount-01721)",
+    "VkDescriptorSetLayoutBinding.binding < 65536",
     "VkCopyBufferInfo2: pRegions[].srcOffset + pRegions[].size inside srcBuffer (VUID-VkCopyBufferInfo2-srcOffset-00113, -size-00115)",
     "VkCopyBufferInfo2: pRegions[].dstOffset + pRegions[].size inside dstBuffer (VUID-VkCopyBufferInfo2-dstOffset-00114, -size-00116)",
     "VkBufferMemoryBarrier: offset + size (or VK_WHOLE_SIZE) inside buffer (VUID-VkBufferMemoryBarrier-offset-01187, -size-01189)",

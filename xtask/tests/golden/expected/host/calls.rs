@@ -64,7 +64,7 @@ pub unsafe fn cmd_touch_things<'b, M: HandleMap>(procs: &DeviceProcs, cx: &mut L
     let f = procs.cmd_touch_things.ok_or(CallError::Missing("vkCmdTouchThings"))?;
     let device = vk::Device(cx.host_non_null(a.device, "vkCmdTouchThings", "device")?);
     let thing_count = a.thing_count;
-    let p_things = cx.hosts(a.p_things, vk::Thing)?;
+    let p_things = cx.hosts_non_null(a.p_things, vk::Thing, "vkCmdTouchThings", "pThings")?;
     let data_size = a.data_size;
     let p_data = cx.blob(a.p_data);
     // SAFETY: every pointer points into `a` (decoded, alive for 'b) or the arena of `cx`;
