@@ -1006,6 +1006,18 @@ pub const POLICIES: &[PolicyRow] = &[
         "vkCreateGraphicsPipelines",
         "the shaders' entry points and resources checked against the layout (per-object state)",
     ),
+    hw(
+        "vkUpdateDescriptorSets",
+        "writes and copies checked against their sets' layouts (per-object state)",
+    ),
+    hw(
+        "vkCmdPushDescriptorSet",
+        "writes checked against the pipeline layout's set (per-object state)",
+    ),
+    hw(
+        "vkCmdPushDescriptorSet2",
+        "writes checked against the pipeline layout's set (per-object state)",
+    ),
     PolicyRow {
         command: "vkGetDeviceQueue",
         policy: PolicyKind::Refused {

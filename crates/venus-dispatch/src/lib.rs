@@ -24,6 +24,7 @@
 
 mod attachments;
 pub mod binary;
+pub mod descriptors;
 mod device;
 mod doctor;
 mod drm;
@@ -706,6 +707,27 @@ impl<'a, 'c> Handwritten<Call<'a, 'c>> for VulkanDispatch {
         a: &venus_protocol::commands::CreateGraphicsPipelinesArgs<'_>,
     ) -> Self::Out {
         self.create_graphics_pipelines(c, a)
+    }
+    fn update_descriptor_sets(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::UpdateDescriptorSetsArgs<'_>,
+    ) -> Self::Out {
+        self.update_descriptor_sets(c, a)
+    }
+    fn cmd_push_descriptor_set(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CmdPushDescriptorSetArgs<'_>,
+    ) -> Self::Out {
+        self.cmd_push_descriptor_set(c, a)
+    }
+    fn cmd_push_descriptor_set2(
+        &self,
+        c: &mut Call<'a, 'c>,
+        a: &venus_protocol::commands::CmdPushDescriptorSet2Args<'_>,
+    ) -> Self::Out {
+        self.cmd_push_descriptor_set2(c, a)
     }
 }
 

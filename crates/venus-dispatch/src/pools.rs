@@ -30,6 +30,7 @@ impl VulkanDispatch {
         device: &'b Arc<DeviceShared>,
         pool_ty: i32,
         pool_id: u64,
+        mut states: impl FnMut() -> crate::registry::State,
         run: impl FnOnce(&DeviceProcs, &mut LowerCx<'b, Held<'b>>) -> Result<(R, Outcome), CallError>,
     ) -> Result<R, DispatchError> {
         let pool = self.pool(call, pool_ty, pool_id)?;
@@ -39,7 +40,7 @@ impl VulkanDispatch {
             &outcome,
             Some(device),
             |_| Some(Arc::clone(&pool)),
-            |_| crate::registry::State::Plain,
+            |_| states(),
         )?;
         Ok(reply)
     }
@@ -54,11 +55,17 @@ impl VulkanDispatch {
             .device(a.device.raw())
             .map_err(|e| call.invalid(e))?;
         let pool = a.p_allocate_info.command_pool.raw();
-        let reply =
-            self.allocate_in_pool(call, &device, CommandPool::OBJECT_TYPE, pool, |p, lcx| {
+        let reply = self.allocate_in_pool(
+            call,
+            &device,
+            CommandPool::OBJECT_TYPE,
+            pool,
+            || crate::registry::State::Plain,
+            |p, lcx| {
                 // SAFETY: forwarded: the handle map is the registry, the procs the device's.
                 unsafe { calls::allocate_command_buffers(p, lcx, a) }
-            })?;
+            },
+        )?;
         call.cx.reply(&Reply::AllocateCommandBuffers(reply))
     }
 
@@ -72,11 +79,28 @@ impl VulkanDispatch {
             .device(a.device.raw())
             .map_err(|e| call.invalid(e))?;
         let pool = a.p_allocate_info.descriptor_pool.raw();
+        // Each set keeps its layout's bindings: updates are checked against them.
+        let mut layouts = Vec::with_capacity(a.p_allocate_info.p_set_layouts.len());
+        for id in a.p_allocate_info.p_set_layouts {
+            let obj = self
+                .registry
+                .get_typed(handles::DescriptorSetLayout::OBJECT_TYPE, id.raw())
+                .map_err(|e| call.invalid(e))?;
+            match &obj.state {
+                crate::registry::State::DescriptorSetLayout(l) => layouts.push(Arc::clone(l)),
+                _ => return Err(call.invalid("a VkDescriptorSetLayout without recorded bindings")),
+            }
+        }
+        let mut layouts = layouts.into_iter();
         let reply = self.allocate_in_pool(
             call,
             &device,
             DescriptorPool::OBJECT_TYPE,
             pool,
+            || match layouts.next() {
+                Some(l) => crate::registry::State::DescriptorSet(l),
+                None => crate::registry::State::Plain,
+            },
             |p, lcx| {
                 // SAFETY: forwarded: the handle map is the registry, the procs the device's.
                 unsafe { calls::allocate_descriptor_sets(p, lcx, a) }

@@ -172,6 +172,8 @@ pub enum State {
     Instance(Arc<InstanceShared>),
     Device(Arc<DeviceShared>),
     Queue(Arc<QueueShared>),
+    /// A `VkDescriptorSet`'s layout (updates are checked against it, [`crate::descriptors`]).
+    DescriptorSet(Arc<crate::pipelines::SetLayout>),
     /// A `VkDescriptorSetLayout`'s bindings ([`crate::pipelines`]).
     DescriptorSetLayout(Arc<crate::pipelines::SetLayout>),
     /// A `VkPipelineLayout`'s set layouts, `None` for `VK_NULL_HANDLE` entries

@@ -850,6 +850,84 @@ fn ranges_outside_their_objects_and_undefined_values() {
             ];
             assert_only_bad_ends(server, good, bad, &needles);
 
+            // A descriptor write at element 5 of a one-descriptor binding (lavapipe would
+            // write past the set's memory).
+            let mut bad = Bad::new(server, "hostile-descriptor-write");
+            let target = buffer(&mut bad, 256);
+            let (set_layout, pool, set) = (bad.s.id(), bad.s.id(), bad.s.id());
+            let bindings = [DescriptorSetLayoutBinding {
+                binding: 0,
+                descriptor_type: DescriptorType::STORAGE_BUFFER,
+                descriptor_count: 1,
+                stage_flags: ShaderStageFlags::COMPUTE_BIT,
+                ..Default::default()
+            }];
+            let layout_info = DescriptorSetLayoutCreateInfo {
+                binding_count: 1,
+                p_bindings: &bindings,
+                ..Default::default()
+            };
+            let sizes = [DescriptorPoolSize {
+                ty: DescriptorType::STORAGE_BUFFER,
+                descriptor_count: 1,
+            }];
+            let pool_info = DescriptorPoolCreateInfo {
+                max_sets: 1,
+                pool_size_count: 1,
+                p_pool_sizes: &sizes,
+                ..Default::default()
+            };
+            let alloc = DescriptorSetAllocateInfo {
+                descriptor_pool: pool,
+                descriptor_set_count: 1,
+                p_set_layouts: &[set_layout],
+                ..Default::default()
+            };
+            let infos = [DescriptorBufferInfo {
+                buffer: target,
+                offset: 0,
+                range: 256,
+            }];
+            let writes = [WriteDescriptorSet {
+                dst_set: set,
+                dst_binding: 0,
+                dst_array_element: 5,
+                descriptor_count: 1,
+                descriptor_type: DescriptorType::STORAGE_BUFFER,
+                p_buffer_info: &infos,
+                ..Default::default()
+            }];
+            bad.publish(&[
+                Command::CreateDescriptorSetLayout(CreateDescriptorSetLayoutArgs {
+                    device: bad.dev.device,
+                    p_create_info: &layout_info,
+                    p_set_layout: &set_layout,
+                }),
+                Command::CreateDescriptorPool(CreateDescriptorPoolArgs {
+                    device: bad.dev.device,
+                    p_create_info: &pool_info,
+                    p_descriptor_pool: &pool,
+                }),
+                Command::AllocateDescriptorSets(AllocateDescriptorSetsArgs {
+                    device: bad.dev.device,
+                    p_allocate_info: &alloc,
+                    p_descriptor_sets: &[set],
+                }),
+                Command::UpdateDescriptorSets(UpdateDescriptorSetsArgs {
+                    device: bad.dev.device,
+                    descriptor_write_count: 1,
+                    p_descriptor_writes: &writes,
+                    descriptor_copy_count: 0,
+                    p_descriptor_copies: &[],
+                }),
+            ]);
+            let needles = [
+                "vkUpdateDescriptorSets",
+                "pDescriptorWrites[0]: element 5 is past binding 0's 1 descriptors",
+                "-dstArrayElement-00321",
+            ];
+            assert_only_bad_ends(server, good, bad, &needles);
+
             // Resetting queries 3..8 of a pool of 4.
             let mut bad = Bad::new(server, "hostile-query-range");
             let pool = bad.s.id();

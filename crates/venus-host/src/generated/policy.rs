@@ -135,7 +135,7 @@ static TABLE: [Option<CommandPolicy>; 346] = [
     Some(CommandPolicy { command: "vkResetDescriptorPool", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkAllocateDescriptorSets", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkFreeDescriptorSets", policy: Policy::Destroy, checks: &[] }),
-    Some(CommandPolicy { command: "vkUpdateDescriptorSets", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkUpdateDescriptorSets", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateFramebuffer", policy: Policy::Handwritten, checks: &[] }),
     Some(CommandPolicy { command: "vkDestroyFramebuffer", policy: Policy::Destroy, checks: &[] }),
     Some(CommandPolicy { command: "vkCreateRenderPass", policy: Policy::Handwritten, checks: &[] }),
@@ -305,7 +305,7 @@ static TABLE: [Option<CommandPolicy>; 346] = [
     None,
     Some(CommandPolicy { command: "vkCmdDrawMultiEXT", policy: Policy::Generic, checks: &["stride := sizeof element of pVertexInfo (travels packed)"] }),
     Some(CommandPolicy { command: "vkCmdDrawMultiIndexedEXT", policy: Policy::Generic, checks: &["stride := sizeof element of pIndexInfo (travels packed)"] }),
-    Some(CommandPolicy { command: "vkCmdPushDescriptorSet", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCmdPushDescriptorSet", policy: Policy::Handwritten, checks: &[] }),
     None,
     None,
     None,
@@ -347,7 +347,7 @@ static TABLE: [Option<CommandPolicy>; 346] = [
     Some(CommandPolicy { command: "vkCmdSetRenderingInputAttachmentIndices", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdBindDescriptorSets2", policy: Policy::Generic, checks: &[] }),
     Some(CommandPolicy { command: "vkCmdPushConstants2", policy: Policy::Generic, checks: &[] }),
-    Some(CommandPolicy { command: "vkCmdPushDescriptorSet2", policy: Policy::Generic, checks: &[] }),
+    Some(CommandPolicy { command: "vkCmdPushDescriptorSet2", policy: Policy::Handwritten, checks: &[] }),
     None,
     None,
     None,
@@ -548,6 +548,8 @@ pub trait Handwritten<C: ?Sized> {
     fn reset_descriptor_pool(&self, cx: &mut C, a: &c::ResetDescriptorPoolArgs) -> Self::Out;
     /// `vkAllocateDescriptorSets`: sets are recorded with their pool so that pool resets forget them.
     fn allocate_descriptor_sets(&self, cx: &mut C, a: &c::AllocateDescriptorSetsArgs<'_>) -> Self::Out;
+    /// `vkUpdateDescriptorSets`: writes and copies checked against their sets' layouts (per-object state).
+    fn update_descriptor_sets(&self, cx: &mut C, a: &c::UpdateDescriptorSetsArgs<'_>) -> Self::Out;
     /// `vkCreateFramebuffer`: attachment count and formats checked against the render pass (per-object state).
     fn create_framebuffer(&self, cx: &mut C, a: &c::CreateFramebufferArgs<'_>) -> Self::Out;
     /// `vkCreateRenderPass`: the attachment formats are kept for framebuffer compatibility.
@@ -576,6 +578,10 @@ pub trait Handwritten<C: ?Sized> {
     fn get_image_drm_format_modifier_properties_ext(&self, cx: &mut C, a: &c::GetImageDrmFormatModifierPropertiesEXTArgs<'_>) -> Self::Out;
     /// `vkQueueSubmit2`: submission runs on the queue's worker, not the decoding thread.
     fn queue_submit2(&self, cx: &mut C, a: &c::QueueSubmit2Args<'_>) -> Self::Out;
+    /// `vkCmdPushDescriptorSet`: writes checked against the pipeline layout's set (per-object state).
+    fn cmd_push_descriptor_set(&self, cx: &mut C, a: &c::CmdPushDescriptorSetArgs<'_>) -> Self::Out;
+    /// `vkCmdPushDescriptorSet2`: writes checked against the pipeline layout's set (per-object state).
+    fn cmd_push_descriptor_set2(&self, cx: &mut C, a: &c::CmdPushDescriptorSet2Args<'_>) -> Self::Out;
 }
 
 /// Sorts `cmd` by its policy: runs the handler of a Handwritten command, describes what a
@@ -624,6 +630,7 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::ResetDescriptorPool(a) => Routed::Handled(h.reset_descriptor_pool(cx, a)),
         K::AllocateDescriptorSets(a) => Routed::Handled(h.allocate_descriptor_sets(cx, a)),
         K::FreeDescriptorSets(a) => Routed::Destroy(Destroy { command: "vkFreeDescriptorSets", object_type: <venus_protocol::handles::DescriptorSet as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: Some(a.descriptor_pool.raw()), objects: ids(a.p_descriptor_sets) }),
+        K::UpdateDescriptorSets(a) => Routed::Handled(h.update_descriptor_sets(cx, a)),
         K::CreateFramebuffer(a) => Routed::Handled(h.create_framebuffer(cx, a)),
         K::DestroyFramebuffer(a) => Routed::Destroy(Destroy { command: "vkDestroyFramebuffer", object_type: <venus_protocol::handles::Framebuffer as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.framebuffer]) }),
         K::CreateRenderPass(a) => Routed::Handled(h.create_render_pass(cx, a)),
@@ -645,6 +652,8 @@ pub fn route<C: ?Sized, H: Handwritten<C> + ?Sized>(h: &H, cx: &mut C, cmd: &ven
         K::GetImageDrmFormatModifierPropertiesEXT(a) => Routed::Handled(h.get_image_drm_format_modifier_properties_ext(cx, a)),
         K::DestroyPrivateDataSlot(a) => Routed::Destroy(Destroy { command: "vkDestroyPrivateDataSlot", object_type: <venus_protocol::handles::PrivateDataSlot as Handle>::OBJECT_TYPE, device: a.device.raw(), pool: None, objects: ids(&[a.private_data_slot]) }),
         K::QueueSubmit2(a) => Routed::Handled(h.queue_submit2(cx, a)),
+        K::CmdPushDescriptorSet(a) => Routed::Handled(h.cmd_push_descriptor_set(cx, a)),
+        K::CmdPushDescriptorSet2(a) => Routed::Handled(h.cmd_push_descriptor_set2(cx, a)),
         K::CreateDeferredOperationKHR(_) => Routed::Refused { command: "vkCreateDeferredOperationKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" },
         K::DestroyDeferredOperationKHR(_) => Routed::Refused { command: "vkDestroyDeferredOperationKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" },
         K::GetDeferredOperationMaxConcurrencyKHR(_) => Routed::Refused { command: "vkGetDeferredOperationMaxConcurrencyKHR", why: "VK_KHR_deferred_host_operations is not advertised (its commands are rejected by the reference (299-303); only useful with acceleration structures)" },
