@@ -3,8 +3,8 @@
 # Installs what is missing (idempotently), then: formatting, lints, the generated-code check,
 # the spec-citation check, the macOS (aarch64-apple-darwin) check and lints, every
 # unit/property/golden/end-to-end test (Mesa 25.0.7 and, from a Debian sid root, Mesa 26.2.6
-# clients), the short GPU check on lavapipe, and a 60-second run of the decoder and vtest-framing
-# fuzz targets, two at a time (seed 1; dispatch_lavapipe is run separately, see below).
+# clients), the short GPU check on lavapipe, and a 60-second run of each fuzz target (decoder,
+# reply decoder, vtest framing, decode + dispatch on lavapipe), two at a time (seed 1).
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to change the fuzzing time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,10 +62,7 @@ scripts/gpu-check.sh run target/gpu-ci --short
 
 # A fixed seed makes the suite's fuzzing reproducible (a CI failure can be replayed exactly);
 # long runs with random seeds are separate (docs/benchmarks.md, "Fuzzing").
-# dispatch_lavapipe is left out of the suite for now: it still finds driver crashes within
-# minutes (docs/known-issues.md, "Open dispatch_lavapipe findings"), so it would fail CI by
-# chance; run it with `FUZZ_TARGETS=dispatch_lavapipe scripts/fuzz.sh`.
-suite_targets="${FUZZ_TARGETS:-decode_stream decode_reply vtest_framing}"
+suite_targets="${FUZZ_TARGETS:-decode_stream decode_reply vtest_framing dispatch_lavapipe}"
 step "fuzzing $suite_targets for ${FUZZ_SECONDS:-60} s each (two at a time, seed ${FUZZ_SEED-1})"
 FUZZ_TARGETS="$suite_targets" FUZZ_SEED="${FUZZ_SEED-1}" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
