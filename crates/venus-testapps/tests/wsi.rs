@@ -58,9 +58,13 @@ struct Xvfb {
 impl Xvfb {
     fn start() -> Self {
         for n in 90..200 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            {
+            let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
+            if Path::new(&lock).exists() && stale_lock(&lock) {
+                // An X server killed without its clean-up (SIGKILL) leaves both behind.
+                let _ = std::fs::remove_file(&lock);
+                let _ = std::fs::remove_file(&socket);
+            }
+            if Path::new(&lock).exists() || Path::new(&socket).exists() {
                 continue;
             }
             let child = Command::new("Xvfb")
@@ -100,8 +104,27 @@ impl Xvfb {
     }
 }
 
+/// Whether X lock file `lock` names a process that no longer exists.
+fn stale_lock(lock: &str) -> bool {
+    std::fs::read_to_string(lock)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM lets Xvfb remove its lock file and socket; SIGKILL only if it lingers.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
