@@ -77,7 +77,7 @@ pub fn check_range(
 
 impl VulkanDispatch {
     /// The layout descriptor set `id` was allocated with.
-    fn set_layout(&self, id: Id<handles::DescriptorSet>) -> Result<Arc<SetLayout>, String> {
+    fn layout_of_set(&self, id: Id<handles::DescriptorSet>) -> Result<Arc<SetLayout>, String> {
         let obj = self
             .registry
             .get_typed(handles::DescriptorSet::OBJECT_TYPE, id.raw())
@@ -91,22 +91,28 @@ impl VulkanDispatch {
         }
     }
 
+    /// The device command buffer `cb` belongs to.
+    fn command_buffer_device(
+        &self,
+        call: &Call<'_, '_>,
+        cb: Id<handles::CommandBuffer>,
+    ) -> Result<Arc<crate::registry::DeviceShared>, DispatchError> {
+        self.device_of_object(call, handles::CommandBuffer::OBJECT_TYPE, cb.raw())?
+            .ok_or_else(|| call.invalid("the command buffer has no device"))
+    }
+
     /// Set `set` of pipeline layout `id` (push descriptors).
     fn pushed_layout(
         &self,
         id: Id<handles::PipelineLayout>,
         set: u32,
     ) -> Result<Arc<SetLayout>, String> {
-        let obj = self
-            .registry
-            .get_typed(handles::PipelineLayout::OBJECT_TYPE, id.raw())
-            .map_err(|e| e.to_string())?;
-        let State::PipelineLayout(sets) = &obj.state else {
-            return Err(format!(
-                "VkPipelineLayout id {} has no recorded sets",
+        let sets = self.pipeline_layout(id).ok_or_else(|| {
+            format!(
+                "VkPipelineLayout id {} is unknown or has no recorded sets",
                 id.raw()
-            ));
-        };
+            )
+        })?;
         match sets.get(set as usize) {
             Some(Some(l)) => Ok(Arc::clone(l)),
             Some(None) => Err(format!(
@@ -149,11 +155,11 @@ impl VulkanDispatch {
         call: &mut Call<'_, '_>,
         a: &UpdateDescriptorSetsArgs<'_>,
     ) -> Result<(), DispatchError> {
-        self.check_writes(a.p_descriptor_writes, |w| self.set_layout(w.dst_set))
+        self.check_writes(a.p_descriptor_writes, |w| self.layout_of_set(w.dst_set))
             .map_err(|e| call.invalid(e))?;
         for (i, c) in a.p_descriptor_copies.iter().enumerate() {
-            let src = self.set_layout(c.src_set);
-            let dst = self.set_layout(c.dst_set);
+            let src = self.layout_of_set(c.src_set);
+            let dst = self.layout_of_set(c.dst_set);
             let checked = src.and_then(|src| {
                 let ty = src.binding(c.src_binding).map(|b| b.ty);
                 check_range(
@@ -197,7 +203,7 @@ impl VulkanDispatch {
             self.pushed_layout(a.layout, a.set)
         })
         .map_err(|e| call.invalid(e))?;
-        let device = self.device_of_child(call, a.command_buffer.raw())?;
+        let device = self.command_buffer_device(call, a.command_buffer)?;
         let (reply, _) = self.execute(call, Some(&device), |p, lcx| {
             // SAFETY: forwarded: the handle map is the registry, the procs the device's.
             unsafe { calls::cmd_push_descriptor_set(p, lcx, a) }
@@ -216,27 +222,12 @@ impl VulkanDispatch {
             self.pushed_layout(info.layout, info.set)
         })
         .map_err(|e| call.invalid(e))?;
-        let device = self.device_of_child(call, a.command_buffer.raw())?;
+        let device = self.command_buffer_device(call, a.command_buffer)?;
         let (reply, _) = self.execute(call, Some(&device), |p, lcx| {
             // SAFETY: forwarded: the handle map is the registry, the procs the device's.
             unsafe { calls::cmd_push_descriptor_set2(p, lcx, a) }
         })?;
         call.cx.reply(&Reply::CmdPushDescriptorSet2(reply))
-    }
-
-    /// The device object `id` (a command buffer) belongs to.
-    fn device_of_child(
-        &self,
-        call: &Call<'_, '_>,
-        id: u64,
-    ) -> Result<Arc<crate::registry::DeviceShared>, DispatchError> {
-        let obj = self
-            .registry
-            .get(id)
-            .ok_or_else(|| call.invalid(format!("unknown object id {id}")))?;
-        obj.device()
-            .cloned()
-            .ok_or_else(|| call.invalid(format!("object id {id} has no device")))
     }
 }
 

@@ -317,6 +317,16 @@ impl VulkanDispatch {
         let Some((ty, id)) = calls::first_handle(cmd) else {
             return Ok(None);
         };
+        self.device_of_object(call, ty, id)
+    }
+
+    /// The device object `id` of type `ty` belongs to (None for instance-level objects).
+    pub(crate) fn device_of_object(
+        &self,
+        call: &Call<'_, '_>,
+        ty: i32,
+        id: u64,
+    ) -> Result<Option<Arc<DeviceShared>>, DispatchError> {
         let obj = self
             .registry
             .get_typed(ty, id)

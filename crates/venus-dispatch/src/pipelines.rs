@@ -185,8 +185,26 @@ impl VulkanDispatch {
         })
     }
 
+    /// The bindings of descriptor set layout `id`, if recorded.
+    pub(crate) fn set_layout(
+        &self,
+        id: Id<handles::DescriptorSetLayout>,
+    ) -> Option<Arc<SetLayout>> {
+        let obj = self
+            .registry
+            .get_typed(handles::DescriptorSetLayout::OBJECT_TYPE, id.raw())
+            .ok()?;
+        match &obj.state {
+            State::DescriptorSetLayout(set) => Some(Arc::clone(set)),
+            _ => None,
+        }
+    }
+
     /// The set layouts of pipeline layout `layout`, if recorded.
-    fn pipeline_layout(&self, layout: Id<handles::PipelineLayout>) -> Option<Arc<PipelineLayout>> {
+    pub(crate) fn pipeline_layout(
+        &self,
+        layout: Id<handles::PipelineLayout>,
+    ) -> Option<Arc<PipelineLayout>> {
         let obj = self
             .registry
             .get_typed(handles::PipelineLayout::OBJECT_TYPE, layout.raw())
@@ -255,12 +273,9 @@ impl VulkanDispatch {
                 sets.push(None);
                 continue;
             }
-            let obj = self
-                .registry
-                .get_typed(handles::DescriptorSetLayout::OBJECT_TYPE, id.raw());
-            match obj.as_deref().map(|o| &o.state) {
-                Ok(State::DescriptorSetLayout(set)) => sets.push(Some(Arc::clone(set))),
-                _ => return State::Plain,
+            match self.set_layout(*id) {
+                Some(set) => sets.push(Some(set)),
+                None => return State::Plain,
             }
         }
         State::PipelineLayout(sets.into())

@@ -82,14 +82,13 @@ impl VulkanDispatch {
         // Each set keeps its layout's bindings: updates are checked against them.
         let mut layouts = Vec::with_capacity(a.p_allocate_info.p_set_layouts.len());
         for id in a.p_allocate_info.p_set_layouts {
-            let obj = self
-                .registry
-                .get_typed(handles::DescriptorSetLayout::OBJECT_TYPE, id.raw())
-                .map_err(|e| call.invalid(e))?;
-            match &obj.state {
-                crate::registry::State::DescriptorSetLayout(l) => layouts.push(Arc::clone(l)),
-                _ => return Err(call.invalid("a VkDescriptorSetLayout without recorded bindings")),
-            }
+            let layout = self.set_layout(*id).ok_or_else(|| {
+                call.invalid(format!(
+                    "pSetLayouts: VkDescriptorSetLayout id {} is unknown or has no recorded bindings",
+                    id.raw()
+                ))
+            })?;
+            layouts.push(layout);
         }
         let mut layouts = layouts.into_iter();
         let reply = self.allocate_in_pool(
