@@ -373,6 +373,7 @@ impl VulkanDispatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spirv::testdata::{testapp_shader, words};
     use venus_protocol::types::ShaderStageFlagBits;
     use venus_protocol::Str;
 
@@ -381,17 +382,8 @@ mod tests {
     const STORAGE_BUFFER: i32 = 7;
     const COMBINED_IMAGE_SAMPLER: i32 = 1;
 
-    fn words(bytes: &[u8]) -> Vec<u32> {
-        bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    }
-
     fn saxpy() -> Interface {
-        let code = words(include_bytes!(
-            "../../venus-testapps/shaders/saxpy.comp.spv"
-        ));
+        let code = testapp_shader!("saxpy.comp.spv");
         interface::reflect(&code).unwrap()
     }
 

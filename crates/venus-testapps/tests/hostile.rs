@@ -677,6 +677,42 @@ fn transfer_image(bad: &mut Bad) -> Id<venus_protocol::handles::Image> {
     image
 }
 
+/// A bad client that copies a `buffer_size`-byte buffer from `buffer_offset` into
+/// [`transfer_image`] at `image_offset`, `image_extent` texels.
+fn copy_buffer_to_image(
+    server: &mut Server,
+    name: &str,
+    buffer_size: u64,
+    buffer_offset: u64,
+    image_offset: Offset3D,
+    image_extent: Extent3D,
+) -> Bad {
+    let mut bad = Bad::new(server, name);
+    let (src, image) = (buffer(&mut bad, buffer_size), transfer_image(&mut bad));
+    let cb = bad.recording();
+    let regions = [BufferImageCopy {
+        buffer_offset,
+        image_subresource: ImageSubresourceLayers {
+            aspect_mask: ImageAspectFlags::COLOR_BIT,
+            mip_level: 0,
+            base_array_layer: 0,
+            layer_count: 1,
+        },
+        image_offset,
+        image_extent,
+        ..Default::default()
+    }];
+    bad.publish(&[Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs {
+        command_buffer: cb,
+        src_buffer: src,
+        dst_image: image,
+        dst_image_layout: ImageLayout::TRANSFER_DST_OPTIMAL,
+        region_count: 1,
+        p_regions: &regions,
+    })]);
+    bad
+}
+
 /// Offsets, sizes, levels, layers and query indices outside the objects they name, and enum
 /// values vk.xml does not define: lavapipe (a CPU driver) would read or write the server's
 /// memory with them (three of these came from the `dispatch_lavapipe` fuzz target).
@@ -782,32 +818,18 @@ fn ranges_outside_their_objects_and_undefined_values() {
             assert_only_bad_ends(server, good, bad, &needles);
 
             // A buffer-to-image copy whose region leaves the 16x16 image.
-            let mut bad = Bad::new(server, "hostile-copy-to-image");
-            let (src, image) = (buffer(&mut bad, 4096), transfer_image(&mut bad));
-            let cb = bad.recording();
-            let regions = [BufferImageCopy {
-                image_subresource: ImageSubresourceLayers {
-                    aspect_mask: ImageAspectFlags::COLOR_BIT,
-                    mip_level: 0,
-                    base_array_layer: 0,
-                    layer_count: 1,
-                },
-                image_offset: Offset3D { x: 8, y: 0, z: 0 },
-                image_extent: Extent3D {
+            let bad = copy_buffer_to_image(
+                server,
+                "hostile-copy-to-image",
+                4096,
+                0,
+                Offset3D { x: 8, y: 0, z: 0 },
+                Extent3D {
                     width: 16,
                     height: 1,
                     depth: 1,
                 },
-                ..Default::default()
-            }];
-            bad.publish(&[Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs {
-                command_buffer: cb,
-                src_buffer: src,
-                dst_image: image,
-                dst_image_layout: ImageLayout::TRANSFER_DST_OPTIMAL,
-                region_count: 1,
-                p_regions: &regions,
-            })]);
+            );
             let needles = [
                 "vkCmdCopyBufferToImage",
                 "x 8 + 16 is outside mip level 0 (16x16x1)",
@@ -817,32 +839,18 @@ fn ranges_outside_their_objects_and_undefined_values() {
 
             // A buffer-to-image copy of 16x16 RGBA8 texels (1024 bytes) from offset 4 of a
             // 1024-byte buffer.
-            let mut bad = Bad::new(server, "hostile-copy-from-buffer");
-            let (src, image) = (buffer(&mut bad, 1024), transfer_image(&mut bad));
-            let cb = bad.recording();
-            let regions = [BufferImageCopy {
-                buffer_offset: 4,
-                image_subresource: ImageSubresourceLayers {
-                    aspect_mask: ImageAspectFlags::COLOR_BIT,
-                    mip_level: 0,
-                    base_array_layer: 0,
-                    layer_count: 1,
-                },
-                image_extent: Extent3D {
+            let bad = copy_buffer_to_image(
+                server,
+                "hostile-copy-from-buffer",
+                1024,
+                4,
+                Offset3D::default(),
+                Extent3D {
                     width: 16,
                     height: 16,
                     depth: 1,
                 },
-                ..Default::default()
-            }];
-            bad.publish(&[Command::CmdCopyBufferToImage(CmdCopyBufferToImageArgs {
-                command_buffer: cb,
-                src_buffer: src,
-                dst_image: image,
-                dst_image_layout: ImageLayout::TRANSFER_DST_OPTIMAL,
-                region_count: 1,
-                p_regions: &regions,
-            })]);
+            );
             let needles = [
                 "vkCmdCopyBufferToImage",
                 "offset 4 + 1024 bytes exceeds the VkBuffer size 1024",

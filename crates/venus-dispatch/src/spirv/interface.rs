@@ -655,14 +655,8 @@ impl Module {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spirv::testdata::{testapp_shader as shader, words};
     use DescriptorKind as K;
-
-    fn words(bytes: &[u8]) -> Vec<u32> {
-        bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    }
 
     /// (set, binding, kind, count) of an entry point's resources.
     fn summary(e: &EntryPoint) -> Vec<(u32, u32, Option<K>, Option<u32>)> {
@@ -670,15 +664,6 @@ mod tests {
             .iter()
             .map(|r| (r.set, r.binding, r.kind, r.count))
             .collect()
-    }
-
-    macro_rules! shader {
-        ($name:literal) => {
-            words(include_bytes!(concat!(
-                "../../../venus-testapps/shaders/",
-                $name
-            )))
-        };
     }
 
     #[test]

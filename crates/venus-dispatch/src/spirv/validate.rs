@@ -122,46 +122,6 @@ pub fn check(code: &[u32]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// A minimal valid compute module (OpCapability Shader; OpMemoryModel Logical GLSL450;
-    /// OpEntryPoint GLCompute %main "main"; OpExecutionMode LocalSize 1 1 1; void main).
-    const MINIMAL: &[u32] = &[
-        0x0723_0203,
-        0x0001_0000,
-        0,
-        6,
-        0, // header, bound 6
-        0x0002_0011,
-        1, // OpCapability Shader
-        0x0003_000e,
-        0,
-        1, // OpMemoryModel Logical GLSL450
-        0x0005_000f,
-        5,
-        1,
-        0x6e69_616d,
-        0, // OpEntryPoint GLCompute %1 "main"
-        0x0006_0010,
-        1,
-        17,
-        1,
-        1,
-        1, // OpExecutionMode %1 LocalSize 1 1 1
-        0x0002_0013,
-        2, // %2 = OpTypeVoid
-        0x0003_0021,
-        3,
-        2, // %3 = OpTypeFunction %2
-        0x0005_0036,
-        2,
-        1,
-        0,
-        3, // %1 = OpFunction %2 None %3
-        0x0002_00f8,
-        4,           // %4 = OpLabel
-        0x0001_00fd, // OpReturn
-        0x0001_0038, // OpFunctionEnd
-    ];
-
     #[test]
     fn valid_modules_pass_and_malformed_ones_are_refused() {
         let Some(v) = validator() else {
@@ -172,13 +132,14 @@ mod tests {
             );
             return;
         };
-        v.validate(MINIMAL).expect("a minimal valid module");
-        let mut bad = MINIMAL.to_vec();
+        let good = crate::spirv::testdata::testapp_shader!("saxpy.comp.spv");
+        v.validate(&good).expect("a test program's compute shader");
+        let mut bad = good.clone();
         bad[0] = 0x1234_5678;
         let err = v.validate(&bad).unwrap_err();
         assert!(err.contains("magic"), "{err}");
-        let mut bad = MINIMAL.to_vec();
-        bad[22] = 99; // OpFunction's result type: an id beyond the bound
+        let mut bad = good;
+        bad[3] = 2; // the id bound: every id but %1 now lies beyond it
         assert!(v.validate(&bad).is_err());
     }
 }
