@@ -107,6 +107,11 @@ impl QueueShared {
     /// signalled once the queue's earlier work is done, and a later submission that waits on
     /// it is ordered after it (emulated sync_fd import of an already signalled payload).
     pub fn signal_semaphore(&self, semaphore: vk::Semaphore) -> Result<(), String> {
+        self.locked(|| self.signal_semaphore_locked(semaphore))
+    }
+
+    /// [`QueueShared::signal_semaphore`] with the queue's lock already held by the caller.
+    pub(crate) fn signal_semaphore_locked(&self, semaphore: vk::Semaphore) -> Result<(), String> {
         let submit = self
             .device
             .procs
@@ -118,8 +123,9 @@ impl QueueShared {
             ..Default::default()
         };
         // SAFETY: the queue belongs to the live device we hold; `info` points to `semaphore`,
-        // a live semaphore of that device, for the call; the queue lock serialises the queue.
-        let r = self.locked(|| unsafe { submit(self.host, 1, &info, vk::Fence::NULL) });
+        // a live semaphore of that device, for the call; the caller holds the queue lock,
+        // which serialises the queue.
+        let r = unsafe { submit(self.host, 1, &info, vk::Fence::NULL) };
         if r != VkResult::SUCCESS {
             return Err(format!("vkQueueSubmit(signal): {r:?}"));
         }
@@ -279,7 +285,8 @@ impl VulkanDispatch {
     }
 
     /// `vkQueueSubmit`, `vkQueueSubmit2`, `vkQueueBindSparse`: generic, under the queue lock,
-    /// after their binary-semaphore waits are checked ([`crate::binary`]).
+    /// after their binary-semaphore waits are checked and the deferred imports they consume
+    /// are taken ([`crate::binary`]).
     pub(crate) fn queue_op(
         &self,
         call: &mut Call<'_, '_>,
@@ -287,16 +294,22 @@ impl VulkanDispatch {
         cmd: &venus_protocol::Command<'_>,
     ) -> Result<(), DispatchError> {
         let q = self.registry.queue(queue).map_err(|e| call.invalid(e))?;
+        let arena = call.arena;
         q.locked(|| {
             self.check_binary_waits(call, cmd)?;
-            self.generic(call, cmd)
+            let edited = self
+                .consume_imports(arena, &q, cmd)
+                .map_err(|e| call.invalid(e))?;
+            self.generic(call, edited.as_ref().unwrap_or(cmd))
         })
     }
 
     /// `vkImportSemaphoreResourceMESA`: in vtest only resource 0 exists, "the binary
     /// semaphore is signalled now" (contract §6.3). With a driver that imports sync_fd, a
-    /// temporary import of fd -1 (already signalled); otherwise an empty submission on the
-    /// device's first queue signals it, ahead of the submission that waits on it.
+    /// temporary import of fd -1 (already signalled); otherwise a binary semaphore records a
+    /// deferred import that the queue operation waiting on it consumes ([`crate::binary`]),
+    /// and any other semaphore is signalled by an empty submission on the device's first
+    /// queue, ahead of the submission that waits on it.
     pub(crate) fn import_semaphore_resource(
         &self,
         call: &mut Call<'_, '_>,
@@ -320,7 +333,8 @@ impl VulkanDispatch {
         if !sem.device().is_some_and(|d| Arc::ptr_eq(d, &device)) {
             return Err(call.invalid("the semaphore belongs to another device"));
         }
-        let sem = vk::Semaphore(sem.host);
+        let sem_obj = sem;
+        let sem = vk::Semaphore(sem_obj.host);
         let done = match (
             device.profile.semaphore_fd,
             device.procs.import_semaphore_fd_khr,
@@ -340,9 +354,13 @@ impl VulkanDispatch {
                     r => Err(format!("vkImportSemaphoreFdKHR(-1): {r:?}")),
                 }
             }
-            _ => match device.live_queues().first() {
-                Some(q) => q.signal_semaphore(sem),
-                None => Err("the device has no queue to signal on".into()),
+            _ => match (&sem_obj.state, device.live_queues().first()) {
+                (State::BinarySemaphore(b), _) => {
+                    b.defer_import();
+                    Ok(())
+                }
+                (_, Some(q)) => q.signal_semaphore(sem),
+                (_, None) => Err("the device has no queue to signal on".into()),
             },
         };
         done.map_err(|e| call.invalid(e))?;

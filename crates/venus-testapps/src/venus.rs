@@ -121,9 +121,9 @@ impl Session {
         }
     }
 
-    /// Instance (API 1.3), the first physical device, a device with one queue (and
-    /// `VK_EXT_multi_draw` + timeline semaphores when asked and available), and the queue
-    /// bound to timeline 1 with `vkGetDeviceQueue2`.
+    /// Instance (API 1.3), the first physical device, a device with one queue, timeline
+    /// semaphores and synchronization2 (and `VK_EXT_multi_draw` when asked and available),
+    /// and the queue bound to timeline 1 with `vkGetDeviceQueue2`.
     pub fn setup(&mut self, want_multi_draw: bool) -> io::Result<Device> {
         let instance = self.id();
         let app = ApplicationInfo {
@@ -216,9 +216,14 @@ impl Session {
             p_next: None,
             multi_draw: 1,
         });
+        let sync2 =
+            Ext::PhysicalDeviceSynchronization2Features(PhysicalDeviceSynchronization2Features {
+                p_next: multi_draw.then_some(&md),
+                synchronization2: 1,
+            });
         let timeline =
             Ext::PhysicalDeviceTimelineSemaphoreFeatures(PhysicalDeviceTimelineSemaphoreFeatures {
-                p_next: multi_draw.then_some(&md),
+                p_next: Some(&sync2),
                 timeline_semaphore: 1,
             });
         let queue = [DeviceQueueCreateInfo {
