@@ -17,7 +17,8 @@ dir=$(mktemp -d /tmp/bench-vkcube.XXXXXX)
 VK_DRIVER_FILES=$lvp "$server" ${SERVER_ARGS:-} --socket-path "$dir/s.sock" 2>"$dir/server.log" &
 spid=$!
 trap 'kill $spid 2>/dev/null; rm -rf "$dir"' EXIT
-while [ ! -S "$dir/s.sock" ]; do sleep 0.05; done
+for _ in $(seq 200); do [ -S "$dir/s.sock" ] && break; sleep 0.05; done
+[ -S "$dir/s.sock" ] || { echo "venus-server did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
 cube() { # $1 = native|venus, then an optional command prefix (e.g. perf sched record ...)
   local mode=$1; shift
   local -a env=(MESA_VK_WSI_DEBUG=sw)
