@@ -74,6 +74,20 @@ pub fn check(report: &str) -> Findings {
     findings
 }
 
+/// Asserts that the layer ran and reported no problem in `report` (what `test` ran); returns the
+/// findings.
+pub fn assert_clean(test: &str, report: &str) -> Findings {
+    let findings = check(report);
+    assert!(findings.ran, "{test}: the layer did not run:\n{report}");
+    assert!(
+        findings.problems.is_empty(),
+        "{test}: {} validation problem(s):\n{}",
+        findings.problems.len(),
+        summary(&findings.problems)
+    );
+    findings
+}
+
 /// The VUID (or other message id) a message names: the first `[ ... ]` of its text.
 pub fn message_id(message: &str) -> &str {
     message

@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use venus_protocol::commands::*;
-use venus_protocol::handles::{Fence, Semaphore};
+use venus_protocol::handles::{Fence, Queue, Semaphore};
 use venus_protocol::structs::*;
 use venus_protocol::types::*;
 use venus_protocol::{Command, Id};
@@ -103,6 +103,26 @@ impl Client {
     }
 }
 
+/// A `VkSubmitInfo` batch that waits on `waits` at `stage` (one mask per wait).
+fn waiting<'a>(waits: &'a [Id<Semaphore>], stage: &'a [PipelineStageFlags]) -> SubmitInfo<'a> {
+    SubmitInfo {
+        wait_semaphore_count: waits.len() as u32,
+        p_wait_semaphores: waits,
+        p_wait_dst_stage_mask: stage,
+        ..Default::default()
+    }
+}
+
+/// `vkQueueSubmit` of `submits` with `fence`.
+fn submit<'a>(queue: Id<Queue>, submits: &'a [SubmitInfo<'a>], fence: Id<Fence>) -> Command<'a> {
+    Command::QueueSubmit(QueueSubmitArgs {
+        queue,
+        submit_count: submits.len() as u32,
+        p_submits: submits,
+        fence,
+    })
+}
+
 fn binary_semaphore(s: &mut Session, device: Id<venus_protocol::handles::Device>) -> Id<Semaphore> {
     let semaphore = s.id();
     s.send(Command::CreateSemaphore(CreateSemaphoreArgs {
@@ -155,19 +175,9 @@ fn imported_semaphores_are_waited_without_a_driver_import() {
     for frame in 0..FRAMES {
         // vkQueueSubmit: the wait is left out.
         let waits = [a];
-        let submits = [SubmitInfo {
-            wait_semaphore_count: 1,
-            p_wait_semaphores: &waits,
-            p_wait_dst_stage_mask: &stage,
-            ..Default::default()
-        }];
-        let submit = Command::QueueSubmit(QueueSubmitArgs {
-            queue,
-            submit_count: 1,
-            p_submits: &submits,
-            fence,
-        });
-        check(&format!("frame {frame}: vkQueueSubmit"), c.frame(a, submit));
+        let submits = [waiting(&waits, &stage)];
+        let op = submit(queue, &submits, fence);
+        check(&format!("frame {frame}: vkQueueSubmit"), c.frame(a, op));
 
         // vkQueueSubmit2: the wait is left out.
         let infos = [SemaphoreSubmitInfo {
@@ -180,16 +190,13 @@ fn imported_semaphores_are_waited_without_a_driver_import() {
             p_wait_semaphore_infos: &infos,
             ..Default::default()
         }];
-        let submit = Command::QueueSubmit2(QueueSubmit2Args {
+        let op = Command::QueueSubmit2(QueueSubmit2Args {
             queue,
             submit_count: 1,
             p_submits: &submits2,
             fence,
         });
-        check(
-            &format!("frame {frame}: vkQueueSubmit2"),
-            c.frame(a, submit),
-        );
+        check(&format!("frame {frame}: vkQueueSubmit2"), c.frame(a, op));
 
         // Wait values parallel to the waits: the import is submitted, the wait kept.
         let values = [0u64];
@@ -201,47 +208,24 @@ fn imported_semaphores_are_waited_without_a_driver_import() {
         });
         let submits = [SubmitInfo {
             p_next: Some(&timeline),
-            wait_semaphore_count: 1,
-            p_wait_semaphores: &waits,
-            p_wait_dst_stage_mask: &stage,
-            ..Default::default()
+            ..waiting(&waits, &stage)
         }];
-        let submit = Command::QueueSubmit(QueueSubmitArgs {
-            queue,
-            submit_count: 1,
-            p_submits: &submits,
-            fence,
-        });
-        check(&format!("frame {frame}: wait values"), c.frame(a, submit));
+        let op = submit(queue, &submits, fence);
+        check(&format!("frame {frame}: wait values"), c.frame(a, op));
 
         // Wait on the import, signal again, wait on that signal: one wait left out.
         let waits_b = [b];
         let submits = [
-            SubmitInfo {
-                wait_semaphore_count: 1,
-                p_wait_semaphores: &waits_b,
-                p_wait_dst_stage_mask: &stage,
-                ..Default::default()
-            },
+            waiting(&waits_b, &stage),
             SubmitInfo {
                 signal_semaphore_count: 1,
                 p_signal_semaphores: &waits_b,
                 ..Default::default()
             },
-            SubmitInfo {
-                wait_semaphore_count: 1,
-                p_wait_semaphores: &waits_b,
-                p_wait_dst_stage_mask: &stage,
-                ..Default::default()
-            },
+            waiting(&waits_b, &stage),
         ];
-        let submit = Command::QueueSubmit(QueueSubmitArgs {
-            queue,
-            submit_count: 3,
-            p_submits: &submits,
-            fence,
-        });
-        check(&format!("frame {frame}: signal again"), c.frame(b, submit));
+        let op = submit(queue, &submits, fence);
+        check(&format!("frame {frame}: signal again"), c.frame(b, op));
     }
     drop(c);
 
@@ -259,12 +243,5 @@ fn imported_semaphores_are_waited_without_a_driver_import() {
         !log.contains("context lost") && !log.contains("ERROR"),
         "{test}: the context must end normally; log:\n{log}"
     );
-    let findings = validation::check(&report);
-    assert!(findings.ran, "{test}: the layer did not run:\n{report}");
-    assert!(
-        findings.problems.is_empty(),
-        "{test}: {} validation problem(s):\n{}",
-        findings.problems.len(),
-        validation::summary(&findings.problems)
-    );
+    validation::assert_clean(test, &report);
 }
