@@ -58,6 +58,10 @@ impl BinarySemaphore {
     fn take_import(&self) -> bool {
         self.imported.swap(false, Ordering::SeqCst)
     }
+    /// Whether a deferred import waits to be taken.
+    fn has_import(&self) -> bool {
+        self.imported.load(Ordering::SeqCst)
+    }
     /// Records that a signal is pending (submitted or imported).
     pub fn set_pending(&self) {
         self.pending.store(true, Ordering::SeqCst);
@@ -70,6 +74,13 @@ impl BinarySemaphore {
 
 /// Guest semaphore ids a queue operation waits on and signals, one pair per batch, in order.
 type Batches = Vec<(Vec<u64>, Vec<u64>)>;
+
+/// What [`VulkanDispatch::check_binary_waits`] read of a queue operation: its batches and the
+/// binary semaphores they name, by guest id.
+pub(crate) struct Checked {
+    batches: Batches,
+    semaphores: BTreeMap<u64, Arc<Object>>,
+}
 
 /// Per batch: whether a wait can be left out of what the driver sees. A `VkSubmitInfo` or
 /// `VkBindSparseInfo` can lose a wait unless a link of its chain carries an array parallel to
@@ -151,12 +162,13 @@ impl VulkanDispatch {
 
     /// Refuses queue operation `cmd` if one of its batches waits on a binary semaphore with no
     /// signal pending (counting the earlier batches' signals); otherwise records its waits
-    /// (consumed) and signals (pending). The caller holds the queue's lock.
+    /// (consumed) and signals (pending) and returns what it read, for
+    /// [`VulkanDispatch::consume_imports`]. The caller holds the queue's lock.
     pub(crate) fn check_binary_waits(
         &self,
         call: &Call<'_, '_>,
         cmd: &Command<'_>,
-    ) -> Result<(), DispatchError> {
+    ) -> Result<Checked, DispatchError> {
         // Guest id -> (object, pending after the operation so far).
         let mut seen: BTreeMap<u64, (Arc<Object>, bool)> = BTreeMap::new();
         let mut state = |id: u64| -> Option<bool> {
@@ -172,7 +184,8 @@ impl VulkanDispatch {
             Some(p)
         };
         let mut updates: Vec<(u64, bool)> = Vec::new();
-        for (i, (waits, signals)) in batches(cmd).into_iter().enumerate() {
+        let batches = batches(cmd);
+        for (i, (waits, signals)) in batches.iter().enumerate() {
             for (j, id) in waits.iter().enumerate() {
                 let pending = updates
                     .iter()
@@ -190,7 +203,7 @@ impl VulkanDispatch {
                     updates.push((*id, false));
                 }
             }
-            for id in signals {
+            for &id in signals {
                 if state(id).is_some() {
                     updates.push((id, true));
                 }
@@ -203,19 +216,28 @@ impl VulkanDispatch {
                 }
             }
         }
-        Ok(())
+        Ok(Checked {
+            batches,
+            semaphores: seen.into_iter().map(|(id, (o, _))| (id, o)).collect(),
+        })
     }
 
     /// Takes the deferred imports queue operation `cmd` consumes (see the module doc): the
     /// edited operation without the waits that consume one (`None`: nothing to leave out),
-    /// after submitting to `queue` those it cannot leave out. The caller holds the queue's lock
-    /// and has checked the operation ([`VulkanDispatch::check_binary_waits`]).
+    /// after submitting to `queue` those it cannot leave out. `checked` is what
+    /// [`VulkanDispatch::check_binary_waits`] returned for `cmd`; the caller holds the queue's
+    /// lock.
     pub(crate) fn consume_imports<'x>(
         &self,
         arena: &'x Bump,
         queue: &QueueShared,
         cmd: &Command<'x>,
+        checked: Checked,
     ) -> Result<Option<Command<'x>>, String> {
+        let imported = |o: &Object| matches!(&o.state, State::BinarySemaphore(b) if b.has_import());
+        if !checked.semaphores.values().any(|o| imported(o)) {
+            return Ok(None);
+        }
         let can_drop = droppable(cmd);
         let mut taken: Vec<u64> = Vec::new();
         // Takes `id`'s deferred import unless this operation already did.
@@ -223,7 +245,7 @@ impl VulkanDispatch {
             if taken.contains(&id) {
                 return None;
             }
-            let o = self.binary_semaphore(id)?;
+            let o = checked.semaphores.get(&id)?;
             let State::BinarySemaphore(b) = &o.state else {
                 return None;
             };
@@ -233,7 +255,7 @@ impl VulkanDispatch {
             })
         };
         let mut drops: Vec<Vec<bool>> = Vec::new();
-        for (i, (waits, signals)) in batches(cmd).into_iter().enumerate() {
+        for (i, (waits, signals)) in checked.batches.into_iter().enumerate() {
             let mut drop = vec![false; waits.len()];
             for (j, id) in waits.into_iter().enumerate() {
                 if let Some(host) = take(id) {

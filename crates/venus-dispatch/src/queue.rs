@@ -296,9 +296,9 @@ impl VulkanDispatch {
         let q = self.registry.queue(queue).map_err(|e| call.invalid(e))?;
         let arena = call.arena;
         q.locked(|| {
-            self.check_binary_waits(call, cmd)?;
+            let checked = self.check_binary_waits(call, cmd)?;
             let edited = self
-                .consume_imports(arena, &q, cmd)
+                .consume_imports(arena, &q, cmd, checked)
                 .map_err(|e| call.invalid(e))?;
             self.generic(call, edited.as_ref().unwrap_or(cmd))
         })
@@ -333,8 +333,7 @@ impl VulkanDispatch {
         if !sem.device().is_some_and(|d| Arc::ptr_eq(d, &device)) {
             return Err(call.invalid("the semaphore belongs to another device"));
         }
-        let sem_obj = sem;
-        let sem = vk::Semaphore(sem_obj.host);
+        let host = vk::Semaphore(sem.host);
         let done = match (
             device.profile.semaphore_fd,
             device.procs.import_semaphore_fd_khr,
@@ -343,7 +342,7 @@ impl VulkanDispatch {
                 let fd_info = vk::ImportSemaphoreFdInfoKHR {
                     s_type: vk::ImportSemaphoreFdInfoKHR::STRUCTURE_TYPE,
                     p_next: std::ptr::null_mut(),
-                    semaphore: sem,
+                    semaphore: host,
                     flags: SEMAPHORE_IMPORT_TEMPORARY,
                     handle_type: SYNC_FD,
                     fd: -1,
@@ -354,13 +353,15 @@ impl VulkanDispatch {
                     r => Err(format!("vkImportSemaphoreFdKHR(-1): {r:?}")),
                 }
             }
-            _ => match (&sem_obj.state, device.live_queues().first()) {
-                (State::BinarySemaphore(b), _) => {
+            _ => match &sem.state {
+                State::BinarySemaphore(b) => {
                     b.defer_import();
                     Ok(())
                 }
-                (_, Some(q)) => q.signal_semaphore(sem),
-                (_, None) => Err("the device has no queue to signal on".into()),
+                _ => match device.live_queues().first() {
+                    Some(q) => q.signal_semaphore(host),
+                    None => Err("the device has no queue to signal on".into()),
+                },
             },
         };
         done.map_err(|e| call.invalid(e))?;
